@@ -1,0 +1,236 @@
+"""Domain objects: frozen data without I/O.
+
+A :class:`Job` is a row of the ``jobs`` table turned into data; a
+:class:`JobSpec` is what a worker needs to run it, resolved from the job type
+and the arguments at submission and frozen on the job (so a later edit of the
+type never changes a job already submitted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from jobyard.states import Control, JobState
+
+
+class Backoff(StrEnum):
+    FIXED = "fixed"
+    EXPONENTIAL = "exponential"
+
+
+class RestartPolicy(StrEnum):
+    NEVER = "never"
+    ON_FAILURE = "on-failure"
+    ALWAYS = "always"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``max`` extra attempts after the first, waiting ``initial`` seconds (then doubling)."""
+
+    max: int = 0
+    backoff: Backoff = Backoff.EXPONENTIAL
+    initial: float = 10.0
+    max_delay: float = 3600.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt number ``attempt + 1`` (``attempt`` ≥ 1)."""
+        if self.backoff is Backoff.FIXED:
+            return min(self.initial, self.max_delay)
+        return float(min(self.initial * 2 ** max(attempt - 1, 0), self.max_delay))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max": self.max,
+            "backoff": self.backoff.value,
+            "initial": self.initial,
+            "max_delay": self.max_delay,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            max=int(data.get("max", 0)),
+            backoff=Backoff(data.get("backoff", Backoff.EXPONENTIAL)),
+            initial=float(data.get("initial", 10.0)),
+            max_delay=float(data.get("max_delay", 3600.0)),
+        )
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """How to run one job: resolved at submission, frozen on the job row.
+
+    Exactly one of ``argv`` (a command, already substituted, never run through a
+    shell unless ``shell`` is set) and ``python`` (``module:attr``) is set.
+    """
+
+    argv: list[str] | None = None
+    python: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)  # keyword args of a Python job
+    shell: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    timeout: float | None = None
+    kill_grace: float | None = None
+    retries: RetryPolicy = field(default_factory=RetryPolicy)
+    restart: RestartPolicy = RestartPolicy.NEVER
+    restart_backoff: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(max=0, initial=1.0, max_delay=300.0)
+    )
+
+    @property
+    def kind(self) -> str:
+        return "python" if self.python else "command"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "argv": self.argv,
+            "python": self.python,
+            "args": self.args,
+            "shell": self.shell,
+            "env": self.env,
+            "cwd": self.cwd,
+            "timeout": self.timeout,
+            "kill_grace": self.kill_grace,
+            "retries": self.retries.to_dict(),
+            "restart": self.restart.value,
+            "restart_backoff": self.restart_backoff.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            argv=list(data["argv"]) if data.get("argv") is not None else None,
+            python=data.get("python"),
+            args=dict(data.get("args") or {}),
+            shell=bool(data.get("shell", False)),
+            env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
+            cwd=data.get("cwd"),
+            timeout=data.get("timeout"),
+            kill_grace=data.get("kill_grace"),
+            retries=RetryPolicy.from_dict(data.get("retries") or {}),
+            restart=RestartPolicy(data.get("restart", RestartPolicy.NEVER)),
+            restart_backoff=RetryPolicy.from_dict(
+                data.get("restart_backoff") or {"initial": 1.0, "max_delay": 300.0}
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job as stored. Times are timezone-aware UTC."""
+
+    id: int
+    type: str
+    name: str | None
+    args: dict[str, Any]
+    spec: JobSpec
+    queue: str
+    priority: int
+    state: JobState
+    control: Control | None
+    created_at: datetime
+    updated_at: datetime
+    run_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    paused_at: datetime | None = None
+    paused_seconds: float = 0.0
+    attempt: int = 0
+    max_attempts: int = 1
+    restart_count: int = 0
+    exit_code: int | None = None
+    error: str | None = None
+    reason: str | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    output_bytes: int = 0
+    log_lines: int = 0
+    cpu_seconds: float | None = None
+    peak_memory: int | None = None
+    worker: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    lease_expires_at: datetime | None = None
+    idempotency_key: str | None = None
+    restarted_from: int | None = None
+    restarted_as: int | None = None
+
+    @property
+    def runtime(self) -> float | None:
+        """Seconds the job ran, paused time excluded (up to now for a live job)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or self.updated_at
+        paused = self.paused_seconds
+        if self.paused_at is not None and self.finished_at is None:
+            paused += max((end - self.paused_at).total_seconds(), 0.0)
+        return max((end - self.started_at).total_seconds() - paused, 0.0)
+
+    def evolve(self, **changes: Any) -> Job:
+        return dataclasses.replace(self, **changes)
+
+
+class EventKind(StrEnum):
+    STATE = "state"
+    PROGRESS = "progress"
+    LOG = "log"
+    METRIC = "metric"
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One entry of a job's durable, ordered event log.
+
+    ``id`` orders events across all jobs; ``seq`` numbers a job's log lines.
+    ``data`` holds the payload: ``{"state": …}`` for a state change,
+    ``{"fraction", "message"}`` for progress, ``{"name", "value"}`` for a
+    metric, ``{"stream", "line"}`` for a log line.
+    """
+
+    id: int
+    job_id: int
+    kind: EventKind
+    at: datetime
+    data: dict[str, Any]
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """A log line as a worker hands it to the store (it has no id yet)."""
+
+    seq: int
+    at: datetime
+    stream: str  # stdout | stderr | system
+    line: str
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A non-log event as a worker hands it to the store."""
+
+    kind: EventKind
+    at: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    name: str
+    host: str
+    pid: int
+    version: str
+    queues: list[str]
+    concurrency: int
+    started_at: datetime
+    heartbeat_at: datetime
+    state: str = "running"

@@ -1,0 +1,166 @@
+"""How a run ends: pure decisions from what happened to what the job becomes.
+
+A worker reports that a process ended (:func:`finished`), or the scheduler finds
+that a worker vanished (:func:`lost`). Both return the :class:`JobUpdate` to
+apply — the new state, the fields to record, and the ``state`` event — so the
+retry, restart and kill rules live in one place and are tested without I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobyard.models import EventKind, Job, NewEvent, RestartPolicy
+from jobyard.states import LIVE, Control, Event, JobState, transition
+from jobyard.store.store import JobUpdate
+
+
+class Reason:
+    """Why a job ended the way it did (the ``reason`` column)."""
+
+    KILLED = "killed"  # asked by a user
+    TIMEOUT = "timeout"
+    EXIT = "exit_code"
+    SIGNAL = "signal"
+    EXCEPTION = "exception"
+    WORKER_LOST = "worker_lost"
+    SPAWN = "spawn_failed"
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """What a worker saw when a run ended."""
+
+    succeeded: bool
+    exit_code: int | None = None
+    error: str | None = None
+    reason: str | None = None  # Reason.*: set when the worker ended it (kill, timeout)
+    cpu_seconds: float | None = None
+    peak_memory: int | None = None
+
+
+def finished(job: Job, end: RunEnd, now: datetime) -> JobUpdate:
+    """The update for a run that ended; retries and monitor restarts included."""
+    common: dict[str, Any] = {
+        "exit_code": end.exit_code,
+        "error": end.error,
+        "cpu_seconds": end.cpu_seconds,
+        "peak_memory": end.peak_memory,
+        "control": None,
+        "pid": None,
+        "lease_expires_at": None,
+    }
+    common.update(_close_pause(job, now))
+    if end.reason == Reason.KILLED:
+        return _terminal(job, Event.KILLED, now, common, reason=Reason.KILLED)
+    if end.succeeded and job.spec.restart is not RestartPolicy.ALWAYS:
+        return _terminal(job, Event.SUCCEED, now, common, reason=None)
+    reason = end.reason or (None if end.succeeded else Reason.EXIT)
+    again = _again(job, now, succeeded=end.succeeded)
+    if again is not None:
+        return _rescheduled(job, now, common, reason=reason, **again)
+    return _terminal(job, Event.FAIL, now, common, reason=reason)
+
+
+def lost(job: Job, now: datetime) -> JobUpdate:
+    """The update for a live job whose worker died (lease expired or process gone)."""
+    common: dict[str, Any] = {"control": None, "pid": None, "lease_expires_at": None}
+    common.update(_close_pause(job, now))
+    common["error"] = f"worker {job.worker} was lost"
+    if job.control is Control.KILL:
+        return _terminal(job, Event.KILLED, now, common, reason=Reason.KILLED)
+    again = _again(job, now, succeeded=False)
+    if again is not None:
+        return _rescheduled(job, now, common, reason=Reason.WORKER_LOST, **again)
+    return _terminal(job, Event.LOST, now, common, reason=Reason.WORKER_LOST)
+
+
+def requeued(job: Job, now: datetime, why: str) -> JobUpdate:
+    """The update for a live job that its worker hands back unfinished (drain)."""
+    outcome = transition(job.state, Event.REQUEUE)
+    values: dict[str, Any] = {
+        "state": outcome.state,
+        "control": None,
+        "pid": None,
+        "worker": None,
+        "lease_expires_at": None,
+        **_close_pause(job, now),
+    }
+    event = state_event(now, outcome.state, reason=why, attempt=job.attempt)
+    return JobUpdate(job.id, frozenset(LIVE), values, event)
+
+
+def _again(job: Job, now: datetime, *, succeeded: bool) -> dict[str, Any] | None:
+    """When the job runs again: a monitor restart or a retry, else None."""
+    spec = job.spec
+    restart = spec.restart is RestartPolicy.ALWAYS or (
+        spec.restart is RestartPolicy.ON_FAILURE and not succeeded
+    )
+    if restart:
+        delay = spec.restart_backoff.delay(job.restart_count + 1)
+        return {"run_at": now + timedelta(seconds=delay), "restart_count": job.restart_count + 1}
+    if job.attempt < job.max_attempts:
+        delay = spec.retries.delay(job.attempt)
+        return {"run_at": now + timedelta(seconds=delay), "restart_count": job.restart_count}
+    return None
+
+
+def _rescheduled(
+    job: Job,
+    now: datetime,
+    common: dict[str, Any],
+    *,
+    reason: str | None,
+    run_at: datetime,
+    restart_count: int,
+) -> JobUpdate:
+    outcome = transition(job.state, Event.RETRY)
+    values = {
+        **common,
+        "state": outcome.state,
+        "run_at": run_at,
+        "restart_count": restart_count,
+        "reason": reason,
+        "worker": None,
+    }
+    event = state_event(
+        now,
+        outcome.state,
+        reason=reason,
+        attempt=job.attempt,
+        run_at=run_at.isoformat(),
+        exit_code=common.get("exit_code"),
+        restart_count=restart_count,
+    )
+    return JobUpdate(job.id, frozenset(LIVE), values, event)
+
+
+def _terminal(
+    job: Job, event: Event, now: datetime, common: dict[str, Any], *, reason: str | None
+) -> JobUpdate:
+    outcome = transition(job.state, event)
+    values = {**common, "state": outcome.state, "finished_at": now, "reason": reason}
+    data = state_event(
+        now,
+        outcome.state,
+        reason=reason,
+        attempt=job.attempt,
+        exit_code=common.get("exit_code"),
+        error=common.get("error"),
+    )
+    return JobUpdate(job.id, frozenset(LIVE), values, data)
+
+
+def _close_pause(job: Job, now: datetime) -> dict[str, Any]:
+    """Fold an open pause into ``paused_seconds`` so runtime excludes it."""
+    if job.paused_at is None:
+        return {}
+    paused = job.paused_seconds + max((now - job.paused_at).total_seconds(), 0.0)
+    return {"paused_at": None, "paused_seconds": paused}
+
+
+def state_event(now: datetime, state: JobState, **data: Any) -> NewEvent:
+    payload = {"state": state.value, **{k: v for k, v in data.items() if v is not None}}
+    return NewEvent(EventKind.STATE, now, payload)

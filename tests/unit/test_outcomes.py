@@ -1,0 +1,129 @@
+"""How runs end: retries, monitor restarts, kills and lost workers, without I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from jobyard.models import Backoff, Job, JobSpec, RestartPolicy, RetryPolicy
+from jobyard.outcomes import Reason, RunEnd, finished, lost, requeued
+from jobyard.states import Control, JobState
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_job(**changes: object) -> Job:
+    job = Job(
+        id=7,
+        type="t",
+        name=None,
+        args={},
+        spec=JobSpec(argv=["true"]),
+        queue="default",
+        priority=0,
+        state=JobState.RUNNING,
+        control=None,
+        created_at=T0,
+        updated_at=T0,
+        started_at=T0,
+        attempt=1,
+        max_attempts=1,
+        worker="w1",
+    )
+    return job.evolve(**changes)
+
+
+def test_success_ends_succeeded_with_the_measures() -> None:
+    end = RunEnd(succeeded=True, exit_code=0, cpu_seconds=1.5, peak_memory=1024)
+    update = finished(make_job(), end, T0 + timedelta(seconds=3))
+    assert update.values["state"] is JobState.SUCCEEDED
+    assert update.values["finished_at"] == T0 + timedelta(seconds=3)
+    assert update.values["cpu_seconds"] == 1.5
+    assert update.values["reason"] is None
+    assert update.event is not None
+    assert update.event.data == {"state": "succeeded", "attempt": 1, "exit_code": 0}
+    assert update.expect == {JobState.RUNNING, JobState.PAUSED}
+
+
+def test_failure_with_attempts_left_is_rescheduled_after_the_backoff() -> None:
+    spec = JobSpec(
+        argv=["false"], retries=RetryPolicy(max=2, backoff=Backoff.EXPONENTIAL, initial=10)
+    )
+    job = make_job(spec=spec, max_attempts=3, attempt=2)
+    update = finished(job, RunEnd(succeeded=False, exit_code=3), T0)
+    assert update.values["state"] is JobState.SCHEDULED
+    assert update.values["run_at"] == T0 + timedelta(seconds=20)
+    assert update.values["reason"] == Reason.EXIT
+    assert "finished_at" not in update.values
+
+
+def test_the_last_attempt_fails() -> None:
+    job = make_job(max_attempts=3, attempt=3)
+    update = finished(job, RunEnd(succeeded=False, exit_code=1, error="exit code 1"), T0)
+    assert update.values["state"] is JobState.FAILED
+    assert update.values["error"] == "exit code 1"
+
+
+def test_a_user_kill_is_never_retried() -> None:
+    job = make_job(max_attempts=5, spec=JobSpec(argv=["x"], restart=RestartPolicy.ALWAYS))
+    update = finished(job, RunEnd(succeeded=False, reason=Reason.KILLED), T0)
+    assert update.values["state"] is JobState.KILLED
+    assert update.values["reason"] == Reason.KILLED
+
+
+def test_a_timeout_is_a_failure_that_names_its_reason() -> None:
+    update = finished(make_job(), RunEnd(succeeded=False, reason=Reason.TIMEOUT), T0)
+    assert update.values["state"] is JobState.FAILED
+    assert update.values["reason"] == Reason.TIMEOUT
+
+
+def test_monitors_restart_with_a_growing_count() -> None:
+    spec = JobSpec(argv=["m"], restart=RestartPolicy.ON_FAILURE)
+    job = make_job(spec=spec, restart_count=2)
+    update = finished(job, RunEnd(succeeded=False, exit_code=1), T0)
+    assert update.values["state"] is JobState.SCHEDULED
+    assert update.values["restart_count"] == 3
+    assert update.values["run_at"] == T0 + timedelta(seconds=spec.restart_backoff.delay(3))
+    # on-failure: a clean exit ends it; always: it comes back
+    assert finished(job, RunEnd(succeeded=True), T0).values["state"] is JobState.SUCCEEDED
+    always = make_job(spec=JobSpec(argv=["m"], restart=RestartPolicy.ALWAYS))
+    assert finished(always, RunEnd(succeeded=True), T0).values["state"] is JobState.SCHEDULED
+
+
+def test_paused_time_is_folded_in_when_a_paused_job_ends() -> None:
+    job = make_job(state=JobState.PAUSED, paused_at=T0 + timedelta(seconds=5), paused_seconds=1)
+    update = finished(job, RunEnd(succeeded=False, reason=Reason.KILLED), T0 + timedelta(seconds=9))
+    assert update.values["paused_seconds"] == 5.0
+    assert update.values["paused_at"] is None
+
+
+def test_a_lost_job_is_retried_or_fails_with_worker_lost() -> None:
+    retried = lost(make_job(max_attempts=2), T0)
+    assert retried.values["state"] is JobState.SCHEDULED
+    assert retried.values["reason"] == Reason.WORKER_LOST
+    failed = lost(make_job(), T0)
+    assert failed.values["state"] is JobState.FAILED
+    assert failed.values["reason"] == Reason.WORKER_LOST
+    assert "w1" in failed.values["error"]
+    killed = lost(make_job(control=Control.KILL, max_attempts=3), T0)
+    assert killed.values["state"] is JobState.KILLED
+
+
+def test_a_job_handed_back_is_queued_again() -> None:
+    update = requeued(make_job(), T0, "worker stopped")
+    assert update.values["state"] is JobState.QUEUED
+    assert update.values["worker"] is None
+    assert update.event is not None
+    assert update.event.data["reason"] == "worker stopped"
+
+
+def test_runtime_excludes_paused_time() -> None:
+    job = make_job(
+        finished_at=T0 + timedelta(seconds=10), paused_seconds=4.0, state=JobState.SUCCEEDED
+    )
+    assert job.runtime == 6.0
+    live = make_job(
+        state=JobState.PAUSED,
+        paused_at=T0 + timedelta(seconds=2),
+        updated_at=T0 + timedelta(seconds=5),
+    )
+    assert live.runtime == 2.0
