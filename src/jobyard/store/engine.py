@@ -1,0 +1,74 @@
+"""Engines: URL normalisation and per-dialect connection settings."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+
+from jobyard.store.coltypes import MYSQL
+
+#: Marks a connection whose transactions only read (SQLite may then skip the write lock).
+READ_ONLY = "jobyard_read_only"
+
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "mariadb+pymysql": "mysql+pymysql",
+}
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Pick the bundled driver for a bare ``postgresql://``, ``mysql://`` or ``mariadb://`` URL."""
+    parsed = make_url(url)
+    parsed = parsed.set(drivername=_DRIVERS.get(parsed.drivername, parsed.drivername))
+    if parsed.get_backend_name() in MYSQL and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def make_engine(url: URL) -> Engine:
+    """An engine for ``url`` with the settings every store connection relies on."""
+    # Non-ASCII text stays readable in the JSON, so a search over args finds it.
+    options: dict[str, Any] = {"json_serializer": partial(json.dumps, ensure_ascii=False)}
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30}, **options)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    # A restarted server leaves dead connections in the pool: test them before use.
+    options.update(pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=3600)
+    if url.get_backend_name() in MYSQL:
+        # InnoDB's default REPEATABLE READ takes gap locks on claims and blocks inserts.
+        options["isolation_level"] = "READ COMMITTED"
+    return create_engine(url, **options)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver must not emit BEGIN itself: _sqlite_begin does, as BEGIN IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "busy_timeout = 30000",
+        "journal_mode = WAL",
+        "synchronous = NORMAL",
+        "foreign_keys = ON",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A transaction that reads and then writes would need to upgrade its lock, and two
+    # such transactions deadlock (SQLITE_BUSY at once). Taking the write lock up front
+    # makes writers queue on busy_timeout instead. Read-only work keeps a plain BEGIN
+    # so that readers never wait for writers (WAL).
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,69 @@
+"""Schema migrations: Alembic's ``upgrade head``, one process at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, TextClause, text
+
+from jobyard.store.coltypes import MYSQL
+
+SCRIPT_LOCATION = Path(__file__).with_name("migrations")
+_LOCK_NAME = "jobyard_migrate"
+_LOCK_KEY = 0x6A6F6279  # any constant shared by every process of the deployment
+_LOCK_TIMEOUT = 600  # seconds a MySQL migration waits for another one
+
+
+def alembic_config(conn: Connection | None = None) -> Config:
+    """An Alembic config for the packaged scripts, using ``conn`` when given."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    if conn is not None:
+        config.attributes["connection"] = conn
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision; concurrent callers wait for each other."""
+    with engine.connect() as conn, _migration_lock(conn), conn.begin():
+        command.upgrade(alembic_config(conn), "head")
+
+
+@contextmanager
+def _migration_lock(conn: Connection) -> Iterator[None]:
+    statements = _lock_statements(conn.dialect.name)
+    if statements is None:
+        # SQLite needs no lock of its own: the migration's transaction begins with
+        # BEGIN IMMEDIATE, which already excludes every other writer.
+        yield
+        return
+    acquire, release = statements
+    if conn.execute(acquire).scalar() == 0:  # MySQL's GET_LOCK timed out
+        raise TimeoutError("another process is still migrating the database")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.execute(release)
+        conn.commit()
+
+
+def _lock_statements(dialect: str) -> tuple[TextClause, TextClause] | None:
+    """Statements taking and releasing a lock held by the session, not a transaction."""
+    if dialect == "postgresql":
+        return (
+            text("SELECT pg_advisory_lock(:key)").bindparams(key=_LOCK_KEY),
+            text("SELECT pg_advisory_unlock(:key)").bindparams(key=_LOCK_KEY),
+        )
+    if dialect in MYSQL:
+        return (
+            text("SELECT GET_LOCK(:name, :timeout)").bindparams(
+                name=_LOCK_NAME, timeout=_LOCK_TIMEOUT
+            ),
+            text("SELECT RELEASE_LOCK(:name)").bindparams(name=_LOCK_NAME),
+        )
+    return None

@@ -1,0 +1,103 @@
+"""Claiming and promoting jobs: a locking read, then an update of what it locked.
+
+PostgreSQL and MariaDB lock the selected rows with ``FOR UPDATE SKIP LOCKED``, so
+concurrent claimers take disjoint sets. SQLite ignores the clause; there the
+transaction began with ``BEGIN IMMEDIATE`` and already holds the only write lock.
+MariaDB refuses ``UPDATE … WHERE id IN (SELECT … LIMIT)``, hence two statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, insert, or_, select, update
+
+from jobyard.models import EventKind, Job
+from jobyard.states import JobState
+from jobyard.store.rows import fetch_jobs
+from jobyard.store.tables import job_events, jobs
+
+QUEUED = JobState.QUEUED.value
+
+
+def claim(
+    conn: Connection,
+    worker: str,
+    host: str,
+    queues: Sequence[str] | None,
+    limit: int,
+    now: datetime,
+    lease_until: datetime,
+) -> list[Job]:
+    """Mark up to ``limit`` ready jobs as running on ``worker``; return them in claim order."""
+    ids = _lock_ids(conn, _claimable(queues, now).limit(limit))
+    if not ids:
+        return []
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(ids), jobs.c.state == QUEUED)
+        .values(_claim_values(worker, host, now, lease_until))
+    )
+    claimed = [job for job in fetch_jobs(conn, ids) if _claimed_by(job, worker, now)]
+    if claimed:
+        conn.execute(insert(job_events), [_claim_event(job, now) for job in claimed])
+    return claimed
+
+
+def promote(conn: Connection, now: datetime) -> list[int]:
+    """Queue the scheduled jobs whose ``run_at`` has come; return their ids."""
+    due = (
+        select(jobs.c.id)
+        .where(jobs.c.state == JobState.SCHEDULED.value, jobs.c.run_at <= now)
+        .order_by(jobs.c.id)
+    )
+    ids = _lock_ids(conn, due)
+    if not ids:
+        return []
+    conn.execute(update(jobs).where(jobs.c.id.in_(ids)).values(state=QUEUED, updated_at=now))
+    data = {"state": QUEUED, "event": "promoted"}
+    rows = [{"job_id": i, "kind": EventKind.STATE.value, "at": now, "data": data} for i in ids]
+    conn.execute(insert(job_events), rows)
+    return ids
+
+
+def _lock_ids(conn: Connection, query: Select[tuple[int]]) -> list[int]:
+    return list(conn.scalars(query.with_for_update(skip_locked=True)))
+
+
+def _claimable(queues: Sequence[str] | None, now: datetime) -> Select[tuple[int]]:
+    query = select(jobs.c.id).where(
+        jobs.c.state == QUEUED, or_(jobs.c.run_at.is_(None), jobs.c.run_at <= now)
+    )
+    if queues is not None:
+        query = query.where(jobs.c.queue.in_(list(queues)))
+    return query.order_by(jobs.c.priority.desc(), jobs.c.id.asc())
+
+
+def _claim_values(worker: str, host: str, now: datetime, lease_until: datetime) -> dict[str, Any]:
+    return {
+        "state": JobState.RUNNING.value,
+        "worker": worker,
+        "host": host,
+        "pid": None,
+        "control": None,
+        "started_at": now,
+        "finished_at": None,
+        "paused_at": None,
+        "paused_seconds": 0.0,
+        "attempt": jobs.c.attempt + 1,
+        "lease_expires_at": lease_until,
+        "updated_at": now,
+    }
+
+
+def _claimed_by(job: Job, worker: str, now: datetime) -> bool:
+    # Guards against a row the UPDATE skipped because it was no longer queued.
+    return job.state is JobState.RUNNING and job.worker == worker and job.started_at == now
+
+
+def _claim_event(job: Job, now: datetime) -> dict[str, Any]:
+    data = {"state": JobState.RUNNING.value, "attempt": job.attempt, "worker": job.worker}
+    return {"job_id": job.id, "kind": EventKind.STATE.value, "at": now, "data": data}

@@ -1,0 +1,90 @@
+"""Rows to domain objects and domain values to column values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from jobyard.models import EventKind, Job, JobEvent, JobSpec, NewEvent, WorkerInfo
+from jobyard.states import Control, JobState
+from jobyard.store.tables import jobs
+
+_JSON_FIELDS = ("args", "metrics", "details")
+_CHUNK = 500  # ids per IN list, well under every backend's bound-parameter limit
+_WRITABLE = frozenset(jobs.c.keys()) - {"id"}
+
+
+def load_json(value: Any) -> Any:
+    """Decode a JSON column value (some MySQL drivers hand back the text)."""
+    if isinstance(value, str | bytes):
+        return json.loads(value)
+    return value
+
+
+def job_from_row(row: Mapping[Any, Any]) -> Job:
+    """A :class:`Job` from a ``jobs`` row (its columns are the Job's fields)."""
+    data = dict(row)
+    for name in _JSON_FIELDS:
+        data[name] = load_json(data[name]) or {}
+    data["spec"] = JobSpec.from_dict(load_json(data["spec"]))
+    data["state"] = JobState(data["state"])
+    data["control"] = Control(data["control"]) if data["control"] else None
+    return Job(**data)
+
+
+def event_from_row(row: Mapping[Any, Any]) -> JobEvent:
+    """A :class:`JobEvent`; a log line's ``data`` is ``{"stream", "line"}``."""
+    kind = EventKind(row["kind"])
+    if kind is EventKind.LOG:
+        data = {"stream": row["stream"], "line": row["line"]}
+    else:
+        data = load_json(row["data"]) or {}
+    return JobEvent(
+        id=row["id"], job_id=row["job_id"], kind=kind, at=row["at"], data=data, seq=row["seq"]
+    )
+
+
+def worker_from_row(row: Mapping[Any, Any]) -> WorkerInfo:
+    data = dict(row)
+    data["queues"] = list(load_json(data["queues"]))
+    return WorkerInfo(**data)
+
+
+def job_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values for an UPDATE of ``jobs`` from values keyed by Job field names.
+
+    Enums are stored by value and a :class:`JobSpec` as its dict. Raises
+    ``ValueError`` for a name that is not a writable column.
+    """
+    unknown = set(values) - _WRITABLE
+    if unknown:
+        raise ValueError(f"not writable job fields: {sorted(unknown)}")
+    return {name: _column_value(value) for name, value in values.items()}
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, JobSpec):
+        return value.to_dict()
+    return value
+
+
+def event_row(job_id: int, event: NewEvent) -> dict[str, Any]:
+    """A ``job_events`` row for a non-log event."""
+    return {"job_id": job_id, "kind": event.kind.value, "at": event.at, "data": event.data}
+
+
+def fetch_jobs(conn: Connection, ids: Iterable[int]) -> list[Job]:
+    """The jobs with these ids, in the order of ``ids`` (missing ones left out)."""
+    wanted = list(ids)
+    found: dict[int, Job] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for row in conn.execute(select(jobs).where(jobs.c.id.in_(chunk))).mappings():
+            found[row["id"]] = job_from_row(row)
+    return [found[job_id] for job_id in wanted if job_id in found]

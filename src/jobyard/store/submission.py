@@ -1,0 +1,95 @@
+"""Inserting a batch of new jobs, with idempotency keys."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select
+
+from jobyard.models import EventKind, Job
+from jobyard.store.rows import fetch_jobs
+from jobyard.store.tables import job_events, jobs
+
+if TYPE_CHECKING:
+    from jobyard.store.store import NewJob
+
+
+def insert_jobs(conn: Connection, new: Sequence[NewJob], now: datetime) -> list[tuple[Job, bool]]:
+    """Insert the entries whose key is free; pair every entry with its stored job.
+
+    The caller retries the transaction when a concurrent insert wins a key.
+    """
+    known = _ids_by_key(conn, {job.idempotency_key for job in new if job.idempotency_key})
+    fresh = _fresh_entries(new, set(known))
+    ids = _insert_rows(conn, [_new_row(new[index], now) for index in fresh])
+    id_of = dict(zip(fresh, ids, strict=True))
+    for index, job_id in id_of.items():
+        if (key := new[index].idempotency_key) is not None:
+            known[key] = job_id
+    entries = [
+        (id_of[index], True) if index in id_of else (known[job.idempotency_key or ""], False)
+        for index, job in enumerate(new)
+    ]
+    if ids:
+        conn.execute(insert(job_events), [_created_event(new[i], id_of[i], now) for i in fresh])
+    stored = {job.id: job for job in fetch_jobs(conn, {job_id for job_id, _ in entries})}
+    return [(stored[job_id], created) for job_id, created in entries]
+
+
+def _fresh_entries(new: Sequence[NewJob], taken: set[str]) -> list[int]:
+    """Indexes of the entries to insert: no key, or a key neither stored nor seen before."""
+    fresh = []
+    for index, job in enumerate(new):
+        key = job.idempotency_key
+        if key is None or key not in taken:
+            fresh.append(index)
+            if key is not None:
+                taken.add(key)
+    return fresh
+
+
+def _ids_by_key(conn: Connection, keys: Collection[str]) -> dict[str, int]:
+    if not keys:
+        return {}
+    query = select(jobs.c.idempotency_key, jobs.c.id).where(jobs.c.idempotency_key.in_(keys))
+    return {key: job_id for key, job_id in conn.execute(query)}
+
+
+def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert in batches; the new ids come back in the order of ``rows``."""
+    if not rows:
+        return []
+    statement = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+    return list(conn.scalars(statement, rows))
+
+
+def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
+    return {
+        "type": job.type,
+        "name": job.name,
+        "args": job.args,
+        "spec": job.spec.to_dict(),
+        "queue": job.queue,
+        "priority": job.priority,
+        "state": job.state.value,
+        "created_at": now,
+        "updated_at": now,
+        "run_at": job.run_at,
+        "paused_seconds": 0.0,
+        "attempt": 0,
+        "max_attempts": job.max_attempts,
+        "restart_count": 0,
+        "metrics": {},
+        "details": {},
+        "output_bytes": 0,
+        "log_lines": 0,
+        "idempotency_key": job.idempotency_key,
+        "restarted_from": job.restarted_from,
+    }
+
+
+def _created_event(job: NewJob, job_id: int, now: datetime) -> dict[str, Any]:
+    data = {"state": job.state.value, "event": "created"}
+    return {"job_id": job_id, "kind": EventKind.STATE.value, "at": now, "data": data}

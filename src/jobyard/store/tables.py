@@ -1,0 +1,131 @@
+"""The schema: SQLAlchemy Core tables, the single source for migrations.
+
+``jobs`` has one column per field of :class:`jobyard.models.Job`. Events and log
+lines share ``job_events``, whose id orders everything that happened across jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger as BigInt
+from sqlalchemy import (
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from jobyard.store.coltypes import BigId, LongText, UTCDateTime, json_column
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Binary collation on MySQL: keys and names compare case-sensitively, as on the other
+# backends (an idempotency key "A" is not "a"); searches lower() both sides anyway.
+_OPTIONS: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("type", String(200), nullable=False),
+    Column("name", String(255)),
+    Column("args", json_column(), nullable=False),
+    Column("spec", json_column(), nullable=False),
+    Column("queue", String(100), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("control", String(16)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("run_at", UTCDateTime()),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    Column("paused_at", UTCDateTime()),
+    Column("paused_seconds", Double(), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("restart_count", Integer, nullable=False),
+    Column("exit_code", Integer),
+    Column("error", LongText),
+    Column("reason", String(255)),
+    Column("progress", Double()),
+    Column("progress_message", Text),
+    Column("metrics", json_column(), nullable=False),
+    Column("details", json_column(), nullable=False),
+    Column("output_bytes", BigInt, nullable=False),
+    Column("log_lines", BigInt, nullable=False),
+    Column("cpu_seconds", Double()),
+    Column("peak_memory", BigInt),
+    Column("worker", String(255)),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("lease_expires_at", UTCDateTime()),
+    Column("idempotency_key", String(255)),
+    Column("restarted_from", BigInt),
+    Column("restarted_as", BigInt),
+    **_OPTIONS,
+)
+# The claim order (priority DESC, id ASC) read straight from the index: without it,
+# MariaDB sorts every queued row and FOR UPDATE SKIP LOCKED locks them all, leaving
+# nothing for concurrent claimers. The queue filter is checked on the scanned rows.
+Index("ix_jobs_claim", jobs.c.state, jobs.c.priority.desc(), jobs.c.id, jobs.c.queue)
+Index("ix_jobs_state_run_at", jobs.c.state, jobs.c.run_at)
+Index("ix_jobs_worker_state", jobs.c.worker, jobs.c.state)
+Index("ix_jobs_state_lease", jobs.c.state, jobs.c.lease_expires_at)
+Index("ix_jobs_created_at", jobs.c.created_at)
+Index("ix_jobs_type", jobs.c.type)
+Index("ux_jobs_idempotency_key", jobs.c.idempotency_key, unique=True)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job_id", BigInt, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("seq", BigInt),  # log lines only: their order within the job
+    Column("at", UTCDateTime(), nullable=False),
+    Column("stream", String(16)),  # log lines only
+    Column("line", LongText),  # log lines only
+    Column("data", json_column()),  # every other kind
+    **_OPTIONS,
+)
+Index("ix_job_events_job_id_id", job_events.c.job_id, job_events.c.id)
+Index("ix_job_events_job_id_seq", job_events.c.job_id, job_events.c.seq)
+
+job_types = Table(
+    "job_types",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("definition", json_column(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    **_OPTIONS,
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("queues", json_column(), nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("heartbeat_at", UTCDateTime(), nullable=False),
+    Column("state", String(20), nullable=False),
+    **_OPTIONS,
+)
