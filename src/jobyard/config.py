@@ -1,0 +1,244 @@
+"""The job configuration file (``jobyard.yaml``): job types and queues.
+
+Workflows, schedules and notifications live in the same file; they are kept
+as raw mappings here and validated by the features that use them. Every
+problem is reported at once, one line each, as ``file:line: field: message``,
+with the line taken from the YAML node nearest to the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jobyard.jobtypes import (
+    NAME_RE,
+    JobType,
+    JobTypeInvalid,
+    parse_job_type,
+    pydantic_problems,
+)
+
+DEFAULT_QUEUE = "default"
+SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message has one line per problem."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = sorted(problems, key=lambda p: p.line or 0)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class QueueConfig(BaseModel):
+    """A queue: ``max_running`` caps its running jobs across the whole cluster."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_running: int | None = Field(default=None, ge=1)
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded configuration. ``base_dir`` is the file's directory: relative ``cwd``s
+    resolve against it and Python job modules are importable from it."""
+
+    path: Path | None
+    base_dir: Path
+    job_types: dict[str, JobType] = field(default_factory=dict)
+    queues: dict[str, QueueConfig] = field(default_factory=lambda: {DEFAULT_QUEUE: QueueConfig()})
+    workflows: dict[str, Any] = field(default_factory=dict)
+    schedules: dict[str, Any] = field(default_factory=dict)
+    notifications: dict[str, Any] = field(default_factory=dict)
+
+    def has_queue(self, name: str) -> bool:
+        return name in self.queues
+
+
+def empty_config(base_dir: Path | None = None) -> Config:
+    """The configuration of a server started without a file: no types, the default queue."""
+    return Config(path=None, base_dir=base_dir or Path.cwd())
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate ``path``; raises :class:`ConfigError` listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError([ConfigProblem(str(path), None, "", f"cannot read: {reason}")]) from exc
+    root, data = _parse_yaml(text, str(path))
+    return _Loader(path, root).load(data)
+
+
+def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers) and its data, with the safe loader."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return root, None if root is None else loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = None if mark is None else mark.line + 1
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        raise ConfigError([ConfigProblem(name, line, "", message)]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigProblem(name, None, "", f"invalid YAML: {exc}")]) from exc
+    finally:
+        loader.dispose()
+
+
+def node_line(root: yaml.Node | None, parts: Sequence[str]) -> int | None:
+    """The line (1-based) of the node at ``parts``, or of its closest existing ancestor."""
+    node, line = root, None if root is None else root.start_mark.line + 1
+    for part in parts:
+        child = _child(node, part)
+        if child is None:
+            break
+        line, node = child[0].start_mark.line + 1, child[1]
+    return line
+
+
+def _child(node: yaml.Node | None, part: str) -> tuple[yaml.Node, yaml.Node] | None:
+    """(the node that names ``part``, its value): a mapping's key or a sequence's item."""
+    if isinstance(node, yaml.MappingNode):
+        found = [
+            (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part
+        ]
+        return found[-1] if found else None  # the last duplicate wins, as in the data
+    if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+        item = node.value[int(part)]
+        return item, item
+    return None
+
+
+class _Loader:
+    """Builds a :class:`Config`, collecting every problem with its line."""
+
+    def __init__(self, path: Path, root: yaml.Node | None) -> None:
+        self.path = path
+        self.base_dir = path.absolute().parent
+        self.root = root
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, parts: Sequence[str], message: str) -> None:
+        line = node_line(self.root, parts)
+        self.problems.append(ConfigProblem(str(self.path), line, ".".join(parts), message))
+
+    def load(self, data: Any) -> Config:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            self.problem([], f"the file must be a mapping with keys like {', '.join(SECTIONS)}")
+            raise ConfigError(self.problems)
+        for key in data:
+            if key not in SECTIONS:
+                self.problem([str(key)], _unknown(str(key), SECTIONS))
+        sections = {name: self.section(data, name) for name in SECTIONS}
+        queues = self.queues(sections["queues"])
+        job_types = self.job_types(sections["job_types"])
+        if "queues" in data:
+            self.check_queues(job_types, {DEFAULT_QUEUE, *sections["queues"]})
+        if self.problems:
+            raise ConfigError(self.problems)
+        for job_type in job_types.values():
+            queues.setdefault(job_type.queue, QueueConfig())
+        return Config(
+            path=self.path,
+            base_dir=self.base_dir,
+            job_types=job_types,
+            queues=queues,
+            workflows=sections["workflows"],
+            schedules=sections["schedules"],
+            notifications=sections["notifications"],
+        )
+
+    def section(self, data: Mapping[str, Any], name: str) -> dict[str, Any]:
+        value = data.get(name)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.problem([name], f"must be a mapping, not {_kind(value)}")
+            return {}
+        return {str(key): item for key, item in value.items()}
+
+    def queues(self, raw: Mapping[str, Any]) -> dict[str, QueueConfig]:
+        queues = {DEFAULT_QUEUE: QueueConfig()}
+        for name, value in raw.items():
+            if not NAME_RE.fullmatch(name):
+                self.problem(["queues", name], "a queue name is letters, digits, '_', '.', '-'")
+            try:
+                queues[name] = QueueConfig.model_validate(value or {})
+            except ValidationError as exc:
+                for problem in pydantic_problems(exc):
+                    self.problem(["queues", name, *_parts(problem["field"])], problem["message"])
+        return queues
+
+    def job_types(self, raw: Mapping[str, Any]) -> dict[str, JobType]:
+        job_types = {}
+        for name, value in raw.items():
+            if isinstance(value, Mapping) and "source" in value:
+                self.problem(["job_types", name, "source"], "is set by jobyard, not in the file")
+                continue
+            try:
+                job_types[name] = self.with_cwd(parse_job_type(name, value, source="config"))
+            except JobTypeInvalid as exc:
+                for error in exc.errors:
+                    self.problem(["job_types", name, *_parts(error["field"])], error["message"])
+        return job_types
+
+    def with_cwd(self, job_type: JobType) -> JobType:
+        if job_type.cwd is None or os.path.isabs(job_type.cwd):
+            return job_type
+        cwd = os.path.normpath(self.base_dir / job_type.cwd)
+        return job_type.model_copy(update={"cwd": cwd})
+
+    def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
+        for name, job_type in job_types.items():
+            if job_type.queue not in declared:
+                hint = _did_you_mean(job_type.queue, sorted(declared))
+                message = f"queue {job_type.queue!r} is not declared under queues{hint}"
+                self.problem(["job_types", name, "queue"], message)
+
+
+def _parts(dotted: str) -> list[str]:
+    return [part for part in dotted.split(".") if part]
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown(name: str, known: Sequence[str]) -> str:
+    return f"unknown key{_did_you_mean(name, known)} (allowed: {', '.join(known)})"

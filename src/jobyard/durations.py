@@ -1,0 +1,94 @@
+"""Human-friendly durations (``1h30m``) and sizes (``500MB``) for configuration.
+
+Both parsers accept plain numbers too, so a value read back from the database
+or sent as JSON (``90``, ``1.5``) goes through the same function.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
+_DURATION_HINT = "use seconds or a duration like 10s, 15m, 1h30m, 2d, 500ms"
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+_SIZE_HINT = "use bytes or a size like 500MB, 2GiB (KB/MB/GB decimal, KiB/MiB/GiB binary)"
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Return ``value`` in seconds: a number of seconds or a string like ``1h30m``.
+
+    Units: ``ms``, ``s``, ``m``, ``h``, ``d``, ``w``; parts add up, each unit at
+    most once. Negative, infinite and malformed values raise :class:`ValueError`.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}: {_DURATION_HINT}")
+    if isinstance(value, int | float):
+        return _non_negative(float(value), value)
+    if not isinstance(value, str):
+        raise ValueError(f"invalid duration {value!r}: {_DURATION_HINT}")
+    if _NUMBER.fullmatch(value):
+        return float(value)
+    return _parse_duration_string(value)
+
+
+def _parse_duration_string(value: str) -> float:
+    total, pos, seen = 0.0, 0, set()
+    text = value.rstrip()
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit in seen:
+            raise ValueError(f"invalid duration {value!r}: {_DURATION_HINT}")
+        seen.add(unit)
+        total += float(match.group(1)) * _DURATION_UNITS[unit]
+        pos = match.end()
+    if not seen:
+        raise ValueError(f"invalid duration {value!r}: {_DURATION_HINT}")
+    return total
+
+
+def _non_negative(seconds: float, original: object) -> float:
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {original!r}: must be a finite number ≥ 0")
+    return seconds
+
+
+def parse_size(value: str | int | float) -> int:
+    """Return ``value`` in bytes: a number of bytes or a string like ``500MB`` or ``2GiB``."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"invalid size {value!r}: {_SIZE_HINT}")
+    if isinstance(value, int | float):
+        if math.isnan(value) or math.isinf(value) or value < 0:
+            raise ValueError(f"invalid size {value!r}: must be a finite number ≥ 0")
+        return int(value)
+    match = _SIZE.fullmatch(value)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS:
+        raise ValueError(f"invalid size {value!r}: {_SIZE_HINT}")
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""A pydantic field type: seconds as a float, given as a number or a duration string."""
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+"""A pydantic field type: bytes as an int, given as a number or a size string."""

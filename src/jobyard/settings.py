@@ -1,0 +1,119 @@
+"""Process settings, read from ``JOBYARD_*`` environment variables.
+
+These say how this process runs (where to listen, which database, how many jobs
+at once); what jobs exist is the job configuration file (:mod:`jobyard.config`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from jobyard.durations import Duration, Size
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+ENV_PREFIX = "JOBYARD_"
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("jobyard_environ", default=None)
+
+
+def _split_list(value: Any) -> Any:
+    """Accept ``default,export`` (and a JSON list) from the environment."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    if text in ("", "*"):
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    """Settings of one jobyard process (server, worker or both).
+
+    Every field reads ``JOBYARD_<FIELD>`` from the environment, e.g.
+    ``JOBYARD_QUEUES=default,export`` or ``JOBYARD_KILL_GRACE=30s``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    config: Path | None = None
+    database_url: str = "sqlite:///./jobyard.db"
+    worker_name: str | None = None
+    concurrency: int = Field(default=4, ge=1)
+    queues: Annotated[list[str] | None, NoDecode, BeforeValidator(_split_list)] = None
+    python_pool: int = Field(default=2, ge=0)
+    kill_grace: Annotated[Duration, Field(ge=0)] = 10.0
+    lease_timeout: Annotated[Duration, Field(gt=0)] = 30.0
+    heartbeat_interval: Annotated[Duration, Field(gt=0)] = 5.0
+    poll_interval: Annotated[Duration, Field(gt=0)] = 0.5
+    max_body_bytes: Annotated[Size, Field(ge=1)] = 2**20
+    log_level: LogLevel = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Self:
+        """Build settings from ``environ`` instead of the process environment.
+
+        Keyword ``overrides`` (e.g. from command-line options) win over both.
+        """
+        token = _ENVIRON.set(environ)
+        try:
+            return cls(**overrides)
+        finally:
+            _ENVIRON.reset(token)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environ = _ENVIRON.get()
+        if environ is None:
+            return init_settings, env_settings, dotenv_settings, file_secret_settings
+        return init_settings, _MappingEnvSource(settings_cls, environ)
+
+    def resolved_worker_name(self) -> str:
+        """``worker_name``, or ``<host>-<pid>`` when it is not set."""
+        return self.worker_name or default_worker_name()
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The environment source, reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self.case_sensitive:
+            return dict(self._environ)
+        return {key.lower(): value for key, value in self._environ.items()}
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"

@@ -1,0 +1,241 @@
+"""Loading jobyard.yaml: every problem on its own line, as ``file:line: field: message``."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jobyard.config import ConfigError, QueueConfig, empty_config, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "jobyard.yaml"
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def errors(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value).splitlines()
+
+
+def test_loads_types_and_queues(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        queues:
+          default: {}
+          export: {max_running: 2}
+          slow:
+        job_types:
+          hello:
+            command: [echo, "{name}"]
+            params: {name: {default: world}}
+          export:
+            command: [export]
+            queue: export
+            cwd: work/../out
+        workflows: {nightly: {nodes: {}}}
+        schedules: {}
+        notifications:
+        """,
+    )
+    config = load_config(path)
+    assert config.path == path
+    assert config.base_dir == tmp_path
+    assert set(config.job_types) == {"hello", "export"}
+    assert config.job_types["hello"].source == "config"
+    assert config.job_types["export"].cwd == str(tmp_path / "out")
+    assert config.queues == {
+        "default": QueueConfig(),
+        "export": QueueConfig(max_running=2),
+        "slow": QueueConfig(),
+    }
+    assert config.workflows == {"nightly": {"nodes": {}}}
+    assert config.notifications == {}
+    assert config.has_queue("slow")
+
+
+def test_without_queues_every_queue_is_allowed(tmp_path: Path) -> None:
+    path = write(tmp_path, "job_types:\n  a: {command: [x], queue: batch}\n")
+    assert set(load_config(path).queues) == {"default", "batch"}
+
+
+def test_empty_file_and_empty_config(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "# nothing yet\n"))
+    assert config.job_types == {}
+    assert set(config.queues) == {"default"}
+    empty = empty_config(tmp_path)
+    assert (empty.path, empty.base_dir, empty.job_types) == (None, tmp_path, {})
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    assert errors(missing) == [f"{missing}: cannot read: No such file or directory"]
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe")
+    assert errors(binary) == [f"{binary}: cannot read: not UTF-8 text"]
+
+
+def test_yaml_syntax_error_has_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "job_types:\n  a:\n    command: [x\n    queue: default\n")
+    [line] = errors(path)
+    assert line.startswith(f"{path}:4: invalid YAML: ")
+
+
+def test_unsafe_tags_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "job_types: !!python/object/apply:os.system [echo hi]\n")
+    [line] = errors(path)
+    assert line.startswith(f"{path}:1: invalid YAML: ")
+
+
+def test_several_documents_are_refused(tmp_path: Path) -> None:
+    [line] = errors(write(tmp_path, "job_types: {}\n---\nqueues: {}\n"))
+    assert ": invalid YAML: " in line
+
+
+@pytest.mark.parametrize("text", ["- job_types\n", "just text\n", "42\n"])
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    assert errors(path) == [
+        f"{path}:1: the file must be a mapping with keys like "
+        "job_types, queues, workflows, schedules, notifications"
+    ]
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "job_types: {}\njob_type: {}\n")
+    assert errors(path) == [
+        f"{path}:2: job_type: unknown key; did you mean 'job_types'? "
+        "(allowed: job_types, queues, workflows, schedules, notifications)"
+    ]
+
+
+def test_sections_must_be_mappings(tmp_path: Path) -> None:
+    path = write(tmp_path, "job_types: [a, b]\nqueues: default\n")
+    assert errors(path) == [
+        f"{path}:1: job_types: must be a mapping, not a list",
+        f"{path}:2: queues: must be a mapping, not a string",
+    ]
+
+
+BAD = """
+queues:
+  default: {}
+  export: {max_running: 0}
+job_types:
+  typo:
+    comand: [x]
+  export:
+    command: [x]
+    params:
+      limit: {type: integer, minimum: x}
+  backoff:
+    command: [x]
+    retries: {max: 1, backoff: linear}
+  duration:
+    command: [x]
+    timeout: soon
+  placeholder:
+    command:
+      - echo
+      - "{nope}"
+  both:
+    command: [x]
+    python: mod:func
+  neither:
+    description: nothing to run
+  undeclared:
+    command: [x]
+    queue: exprot
+  mapping: just a string
+  sourced:
+    command: [x]
+    source: api
+"""
+
+
+@pytest.fixture
+def bad_path(tmp_path: Path) -> Path:
+    return write(tmp_path, BAD)
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [
+        ":3: queues.export.max_running: Input should be greater than or equal to 1",
+        ":6: job_types.typo.comand: unknown key; did you mean 'command'?",
+        ":10: job_types.export.params.limit.minimum: Input should be a valid number",
+        ":13: job_types.backoff.retries.backoff: Input should be 'fixed' or 'exponential'",
+        ":16: job_types.duration.timeout: invalid duration 'soon': use seconds or a "
+        "duration like 10s, 15m, 1h30m, 2d, 500ms",
+        ":20: job_types.placeholder.command.1: placeholder {nope} names no param",
+        ":22: job_types.both.command: give either command or python, not both",
+        ":24: job_types.neither.command: give command (a program and its arguments) "
+        "or python (module:function)",
+        ":28: job_types.undeclared.queue: queue 'exprot' is not declared under queues; "
+        "did you mean 'export'?",
+        ":29: job_types.mapping: a job type is a mapping of keys "
+        "(command or python, params, queue, …)",
+        ":32: job_types.sourced.source: is set by jobyard, not in the file",
+    ],
+)
+def test_every_problem_is_reported_with_its_line(bad_path: Path, expected: str) -> None:
+    assert f"{bad_path}{expected}" in errors(bad_path)
+
+
+def test_problems_are_in_file_order(bad_path: Path) -> None:
+    lines = [int(line.split(":")[1]) for line in errors(bad_path)]
+    assert lines == sorted(lines)
+    assert len(lines) == 12  # the 11 above and typo's missing command
+
+
+def test_error_carries_structured_problems(bad_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(bad_path)
+    first = info.value.problems[0]
+    assert (first.file, first.line, first.field) == (str(bad_path), 3, "queues.export.max_running")
+
+
+def test_bad_param_spec_in_flow_and_block_style(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        job_types:
+          export:
+            command: [x]
+            params:
+              limit:
+                type: integer
+                default: 0
+                minimum: 1
+              code: {type: string, pattern: "["}
+        """,
+    )
+    assert errors(path) == [
+        f"{path}:7: job_types.export.params.limit.default: 0 is less than the minimum of 1",
+        f"{path}:9: job_types.export.params.code.pattern: '[' is not a 'regex'",
+    ]
+
+
+def test_the_default_queue_always_exists(tmp_path: Path) -> None:
+    path = write(tmp_path, "queues: {batch: {}}\njob_types:\n  a: {command: [x]}\n")
+    assert set(load_config(path).queues) == {"default", "batch"}
+
+
+def test_bad_queue_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "queues:\n  default: {}\n  bad queue: {}\n")
+    assert errors(path) == [
+        f"{path}:3: queues.bad queue: a queue name is letters, digits, '_', '.', '-'"
+    ]
+
+
+def test_dotted_type_names_find_their_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "job_types:\n  db.export:\n    command: [x]\n    priority: high\n")
+    assert errors(path) == [
+        f"{path}:4: job_types.db.export.priority: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]

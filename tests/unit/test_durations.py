@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from jobyard.durations import parse_duration, parse_size
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (90, 90.0),
+        (1.5, 1.5),
+        ("90", 90.0),
+        ("2.5", 2.5),
+        ("10s", 10.0),
+        ("15m", 900.0),
+        ("1h", 3600.0),
+        ("1h30m", 5400.0),
+        ("1h 30m", 5400.0),
+        ("2d", 172800.0),
+        ("1w", 604800.0),
+        ("500ms", 0.5),
+        ("1m30s250ms", 90.25),
+        (" 10S ", 10.0),
+        (0, 0.0),
+    ],
+)
+def test_parse_duration(value: str | float, seconds: float) -> None:
+    assert parse_duration(value) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "soon", "10x", "-5", "-5s", "1h1h", "h", "10 s s", "1.2.3s", "1h-30m"]
+)
+def test_parse_duration_rejects_malformed_strings(value: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(value)
+
+
+@pytest.mark.parametrize("value", [-1, math.inf, math.nan, True, None, [10]])
+def test_parse_duration_rejects_other_values(value: object) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        (1024, 1024),
+        ("1024", 1024),
+        ("500B", 500),
+        ("500MB", 500_000_000),
+        ("500 mb", 500_000_000),
+        ("2KB", 2000),
+        ("1.5GB", 1_500_000_000),
+        ("1KiB", 1024),
+        ("2MiB", 2 * 1024**2),
+        ("1GiB", 1024**3),
+        ("1TB", 10**12),
+    ],
+)
+def test_parse_size(value: str | int, size: int) -> None:
+    assert parse_size(value) == size
+
+
+@pytest.mark.parametrize("value", ["", "big", "5XB", "-1MB", "MB", -1, True, math.inf])
+def test_parse_size_rejects(value: object) -> None:
+    with pytest.raises(ValueError, match="invalid size"):
+        parse_size(value)  # type: ignore[arg-type]

@@ -1,0 +1,271 @@
+"""Job type definitions, their JSON Schema and argument validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from jobyard.jobtypes import (
+    SCHEMA_DIALECT,
+    ArgsInvalid,
+    JobType,
+    JobTypeInvalid,
+    parse_job_type,
+)
+from jobyard.models import Backoff, RestartPolicy
+
+EXPORT: dict[str, Any] = {
+    "description": "Export rows between two dates",
+    "command": ["python", "-m", "myapp.export", "--from", "{from_date}", "--to", "{to_date}"],
+    "params": {
+        "from_date": {"type": "string", "format": "date", "required": True},
+        "to_date": {"type": "string", "format": "date", "required": True},
+        "limit": {"type": "integer", "default": 1000, "minimum": 1, "description": "Rows"},
+    },
+    "queue": "default",
+    "timeout": "1h",
+    "retries": {"max": 3, "backoff": "exponential", "initial": "10s"},
+}
+
+
+def export() -> JobType:
+    return parse_job_type("export", EXPORT)
+
+
+def problems(name: str, data: Any) -> list[dict[str, str]]:
+    with pytest.raises(JobTypeInvalid) as info:
+        parse_job_type(name, data)
+    return info.value.errors
+
+
+def fields(errors: list[dict[str, str]]) -> list[str]:
+    return [error["field"] for error in errors]
+
+
+# -- the schema ---------------------------------------------------------------
+def test_schema_from_params() -> None:
+    schema = export().json_schema()
+    assert schema["$schema"] == SCHEMA_DIALECT
+    assert schema["type"] == "object"
+    assert schema["required"] == ["from_date", "to_date"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"] == {
+        "from_date": {"type": "string", "format": "date"},
+        "to_date": {"type": "string", "format": "date"},
+        "limit": {"type": "integer", "default": 1000, "minimum": 1, "description": "Rows"},
+    }
+    Draft202012Validator.check_schema(schema)
+
+
+def test_bare_type_and_defaults() -> None:
+    job_type = parse_job_type("t", {"command": ["x"], "params": {"name": "string"}})
+    assert job_type.json_schema()["properties"] == {"name": {"type": "string"}}
+    assert job_type.json_schema()["required"] == []
+    assert export().defaults() == {"limit": 1000}
+
+
+def test_params_as_a_full_json_schema() -> None:
+    params = {
+        "type": "object",
+        "properties": {"ids": {"type": "array", "items": {"type": "integer"}, "default": []}},
+        "required": ["ids"],
+    }
+    job_type = parse_job_type("t", {"command": ["x", "{ids}"], "params": params})
+    schema = job_type.json_schema()
+    assert schema["$schema"] == SCHEMA_DIALECT
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["ids"]
+    assert job_type.validate_args({"ids": [1, 2]}) == {"ids": [1, 2]}
+
+
+def test_definition_fields() -> None:
+    job_type = export()
+    assert job_type.timeout == 3600.0
+    assert job_type.retries.max == 3
+    assert job_type.retries.backoff is Backoff.EXPONENTIAL
+    assert job_type.retries.initial == 10.0
+    assert job_type.restart is RestartPolicy.NEVER
+    assert job_type.source == "config"
+    assert parse_job_type("t", {"command": ["x"], "retries": 2}).retries.max == 2
+    assert parse_job_type("t", {"python": "m:f", "source": "api"}).source == "api"
+    assert parse_job_type("t", {"python": "m:f"}, source="api").kind == "python"
+
+
+def test_public_dict() -> None:
+    public = export().public_dict()
+    assert public["name"] == "export"
+    assert public["kind"] == "command"
+    assert public["command"] == EXPORT["command"]
+    assert public["python"] is None
+    assert public["shell"] is False
+    assert public["params"]["required"] == ["from_date", "to_date"]
+    assert public["defaults"] == {"limit": 1000}
+    assert public["queue"] == "default"
+    assert public["priority"] == 0
+    assert public["timeout"] == 3600.0
+    assert public["retries"] == {
+        "max": 3,
+        "backoff": "exponential",
+        "initial": 10.0,
+        "max_delay": 3600.0,
+    }
+    assert public["restart"] == "never"
+    assert public["source"] == "config"
+
+
+# -- arguments ----------------------------------------------------------------
+def test_validate_fills_defaults() -> None:
+    args = export().validate_args({"from_date": "2026-01-01", "to_date": "2026-01-31"})
+    assert args == {"from_date": "2026-01-01", "to_date": "2026-01-31", "limit": 1000}
+
+
+def test_validate_lists_every_bad_field() -> None:
+    with pytest.raises(ArgsInvalid) as info:
+        export().validate_args({"from_date": "2026-02-30", "limit": 0, "limt": 5})
+    assert info.value.errors == [
+        {"field": "from_date", "message": "'2026-02-30' is not a 'date'"},
+        {"field": "limit", "message": "0 is less than the minimum of 1"},
+        {"field": "to_date", "message": "required param is missing"},
+        {"field": "limt", "message": "unknown param; did you mean 'limit'?"},
+    ]
+
+
+def test_validate_integral_float_becomes_int() -> None:
+    args = export().validate_args(
+        {"from_date": "2026-01-01", "to_date": "2026-01-02", "limit": 5.0}
+    )
+    assert args["limit"] == 5
+    assert isinstance(args["limit"], int)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "good", "bad"),
+    [
+        ("date", "2026-01-31", "2026-1-31"),
+        ("date-time", "2026-01-31T10:00:00Z", "2026-01-31T10:00:00"),
+        ("date-time", "2026-01-31T10:00:00.5+02:00", "2026-02-30T10:00:00Z"),
+        ("time", "10:00:00+01:00", "25:00:00Z"),
+        ("email", "ops@example.org", "ops.example.org"),
+        ("uri", "https://example.org/x?y=1", "not a uri"),
+        ("uri", "mailto:ops@example.org", "/relative/path"),
+        ("ipv4", "10.0.0.1", "10.0.0.300"),
+        ("uuid", "12345678-1234-5678-1234-567812345678", "1234"),
+    ],
+)
+def test_formats_are_enforced(fmt: str, good: str, bad: str) -> None:
+    job_type = parse_job_type("t", {"python": "m:f", "params": {"v": {"format": fmt}}})
+    assert job_type.validate_args({"v": good}) == {"v": good}
+    with pytest.raises(ArgsInvalid) as info:
+        job_type.validate_args({"v": bad})
+    assert fields(info.value.errors) == ["v"]
+
+
+def test_validate_nested_fields() -> None:
+    params = {"ids": {"type": "array", "items": {"type": "integer", "minimum": 1}}}
+    job_type = parse_job_type("t", {"python": "m:f", "params": params})
+    with pytest.raises(ArgsInvalid) as info:
+        job_type.validate_args({"ids": [1, 0, "x"]})
+    assert fields(info.value.errors) == ["ids.1", "ids.2"]
+
+
+def test_validate_requires_an_object() -> None:
+    with pytest.raises(ArgsInvalid) as info:
+        export().validate_args([1, 2])  # type: ignore[arg-type]
+    assert info.value.errors == [{"field": "", "message": "the arguments must be an object"}]
+
+
+def test_validate_enum_and_pattern() -> None:
+    params = {"mode": {"enum": ["fast", "slow"]}, "code": {"pattern": "^[A-Z]{3}$"}}
+    job_type = parse_job_type("t", {"python": "m:f", "params": params})
+    with pytest.raises(ArgsInvalid) as info:
+        job_type.validate_args({"mode": "medium", "code": "abc"})
+    assert fields(info.value.errors) == ["mode", "code"]
+
+
+# -- definition problems --------------------------------------------------------
+def test_typo_is_an_unknown_key() -> None:
+    errors = problems("t", {"comand": ["x"]})
+    assert {"field": "comand", "message": "unknown key; did you mean 'command'?"} in errors
+
+
+def test_command_and_python_exclusive() -> None:
+    assert problems("t", {"command": ["x"], "python": "m:f"}) == [
+        {"field": "command", "message": "give either command or python, not both"}
+    ]
+    assert fields(problems("t", {"description": "nothing to run"})) == ["command"]
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"command": "echo hi"}, "command"),
+        ({"command": ["echo"], "shell": True}, "command"),
+        ({"command": []}, "command"),
+        ({"python": "m:f", "shell": True}, "shell"),
+        ({"python": "no-colon"}, "python"),
+        ({"command": ["x"], "queue": "bad queue"}, "queue"),
+        ({"command": ["x"], "env": {"NOT OK": "1"}}, "env.NOT OK"),
+        ({"command": ["x"], "restart": "sometimes"}, "restart"),
+        ({"command": ["x"], "timeout": 0}, "timeout"),
+        ({"command": ["x"], "timeout": "soon"}, "timeout"),
+        ({"command": ["x"], "retries": {"max": -1}}, "retries.max"),
+        ({"command": ["x"], "retries": {"backoff": "linear"}}, "retries.backoff"),
+        ({"command": ["x"], "retries": {"initial": "10x"}}, "retries.initial"),
+        ({"command": ["x"], "sla": {"max_output": "lots"}}, "sla.max_output"),
+        ({"command": ["x"], "source": "user"}, "source"),
+    ],
+)
+def test_definition_problem(data: dict[str, Any], field: str) -> None:
+    assert field in fields(problems("t", data))
+
+
+def test_bad_name() -> None:
+    assert fields(problems("no spaces", {"command": ["x"]})) == ["name"]
+    assert fields(problems("t", {"name": "other", "command": ["x"]})) == ["name"]
+
+
+def test_not_a_mapping() -> None:
+    assert fields(problems("t", None)) == [""]
+
+
+def test_bad_param_specs_are_all_listed() -> None:
+    params = {
+        "limit": {"type": "integer", "minimum": "x", "maximun": 3},
+        "low": {"type": "integer", "minimum": 1, "default": 0},
+        "code": {"type": "string", "pattern": "["},
+        "day": {"format": "dat"},
+        "bad-name": "string",
+        "req": {"required": True, "default": "x"},
+        "size": {"type": "string", "minimum": 3},
+        "kind": "strng",
+    }
+    errors = problems("t", {"command": ["x"], "params": params})
+    assert fields(errors) == [
+        "params.limit.minimum",
+        "params.limit.maximun",
+        "params.low.default",
+        "params.code.pattern",
+        "params.day.format",
+        "params.bad-name",
+        "params.req.default",
+        "params.size.minimum",
+        "params.kind.type",
+    ]
+    assert errors[0]["message"] == "Input should be a valid number"
+    assert errors[2]["message"] == "0 is less than the minimum of 1"
+
+
+def test_bad_full_schema() -> None:
+    params = {"type": "object", "properties": {"a": {"type": "string", "default": 3}}}
+    assert problems("t", {"command": ["x"], "params": params}) == [
+        {"field": "params.properties.a.default", "message": "3 is not of type 'string'"}
+    ]
+    params = {"type": "object", "properties": {"a": {}}, "required": "a"}
+    assert fields(problems("t", {"command": ["x"], "params": params})) == ["params.required"]
+
+
+def test_error_message_lists_problems() -> None:
+    with pytest.raises(JobTypeInvalid, match=r"comand: unknown key"):
+        parse_job_type("t", {"comand": ["x"]})
