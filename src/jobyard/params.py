@@ -1,0 +1,282 @@
+"""Job type params: their JSON Schema, format checks and argument errors.
+
+A type's ``params`` are either a mapping of small :class:`ParamSpec` entries or
+a full JSON Schema (draft 2020-12); :func:`build_schema` turns either into the
+schema a submission's arguments are checked against, and :func:`args_errors`
+reports every bad, missing or unknown field of those arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, time
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError as SchemaViolation
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from jobyard.errors import Invalid
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+FieldError = dict[str, str]
+
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_META = Draft202012Validator(
+    Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
+)
+
+
+# -- errors -------------------------------------------------------------------
+class ArgsInvalid(Invalid):
+    """Job arguments that do not match the type's params; ``errors`` names every bad field."""
+
+    def __init__(
+        self, errors: list[FieldError], detail: str = "the job arguments are invalid"
+    ) -> None:
+        super().__init__(summary(detail, errors), errors)
+
+
+class Problems(ValueError):
+    """Raised inside validators; carries field-level problems out through pydantic."""
+
+    def __init__(self, problems: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in problems))
+        self.problems = problems
+
+
+def summary(detail: str, errors: list[FieldError]) -> str:
+    """``detail`` followed by every error, for an exception's message."""
+    return f"{detail}: " + "; ".join(f"{e['field'] or '(top)'}: {e['message']}" for e in errors)
+
+
+def join_path(*parts: object) -> str:
+    """A dotted field path, skipping empty parts: ``params.limit.minimum``."""
+    return ".".join(str(part) for part in parts if part != "")
+
+
+def dedupe(problems: Iterable[FieldError]) -> list[FieldError]:
+    """``problems`` without repeats of the same field and message, in order."""
+    return list({(p["field"], p["message"]): p for p in problems}.values())
+
+
+# -- formats ------------------------------------------------------------------
+# jsonschema checks date-time and uri only with optional packages: check them here
+FORMAT_CHECKER = FormatChecker()
+_OFFSET = r"([Zz]|[+-]\d{2}:\d{2})"
+_FORMATS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "date-time": (
+        rf"\d{{4}}-\d{{2}}-\d{{2}}[Tt ]\d{{2}}:\d{{2}}:\d{{2}}(\.\d+)?{_OFFSET}",
+        lambda v: datetime.fromisoformat(v.upper().replace("Z", "+00:00")),
+    ),
+    "time": (
+        rf"\d{{2}}:\d{{2}}:\d{{2}}(\.\d+)?{_OFFSET}",
+        lambda v: time.fromisoformat(v.upper().replace("Z", "+00:00")),
+    ),
+    "uri": (r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*", urlsplit),
+    "uri-reference": (r"[^\s<>\"{}|\\^`]*", urlsplit),
+    "email": (r"[^@\s]+@[^@\s]+", str),
+}
+
+
+def _format_check(pattern: str, parse: Callable[[str], object]) -> Callable[[object], bool]:
+    regex = re.compile(pattern)
+
+    def check(value: object) -> bool:
+        if not isinstance(value, str):
+            return True  # formats constrain strings only
+        parse(value)  # raises ValueError on e.g. 2026-02-30T00:00:00Z
+        return regex.fullmatch(value) is not None
+
+    return check
+
+
+for _format, (_pattern, _parse) in _FORMATS.items():
+    FORMAT_CHECKER.checks(_format, raises=ValueError)(_format_check(_pattern, _parse))
+KNOWN_FORMATS = tuple(sorted(FORMAT_CHECKER.checkers))
+
+
+# -- params -------------------------------------------------------------------
+def _integral(value: float) -> float:
+    # keep ``minimum: 1`` an int so messages read "minimum of 1", not "of 1.0"
+    return int(value) if float(value).is_integer() else value
+
+
+def _param_name(name: str) -> str:
+    if not PARAM_NAME.fullmatch(name):
+        raise ValueError("a param name is letters, digits and '_', not starting with a digit")
+    return name
+
+
+Number = Annotated[float, Field(strict=True), AfterValidator(_integral)]
+ParamName = Annotated[str, AfterValidator(_param_name)]
+ParamKind = Literal["string", "integer", "number", "boolean", "array", "object"]
+_NUMERIC = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+_APPLIES = {
+    **dict.fromkeys(_NUMERIC, ("integer", "number")),
+    **dict.fromkeys(("minLength", "maxLength", "pattern", "format"), ("string",)),
+    "items": ("array",),
+}
+
+
+class ParamSpec(BaseModel):
+    """One parameter: a small JSON Schema plus ``required``. A bare string is its type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ParamKind = "string"
+    format: str | None = None
+    required: bool = False
+    default: Any = None
+    minimum: Number | None = None
+    maximum: Number | None = None
+    exclusiveMinimum: Number | None = None
+    exclusiveMaximum: Number | None = None
+    minLength: int | None = Field(default=None, ge=0)
+    maxLength: int | None = Field(default=None, ge=0)
+    pattern: str | None = None
+    enum: list[Any] | None = Field(default=None, min_length=1)
+    items: dict[str, Any] | None = None
+    description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_type(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in KNOWN_FORMATS:
+            raise ValueError(f"unknown format {value!r}; known: {', '.join(KNOWN_FORMATS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        problems = [
+            {"field": key, "message": f"applies to {' or '.join(kinds)} params, not {self.type}"}
+            for key, kinds in _APPLIES.items()
+            if key in self.model_fields_set and self.type not in kinds
+        ]
+        if self.required and "default" in self.model_fields_set:
+            problems.append({"field": "default", "message": "a required param has no default"})
+        problems = problems or _schema_problems(self.to_schema(), [()])
+        if problems:
+            raise Problems(problems)
+        return self
+
+    def to_schema(self) -> dict[str, Any]:
+        """This param as a JSON Schema (``required`` belongs to the parent object)."""
+        return self.model_dump(include=(self.model_fields_set | {"type"}) - {"required"})
+
+
+def params_form(value: Any) -> str:
+    """``"~schema"`` for a full JSON Schema, ``"~specs"`` for a mapping of param specs."""
+    # a full JSON Schema has a string ``type``; a mapping of params has mappings
+    if isinstance(value, Mapping) and isinstance(value.get("type"), str):
+        return "~schema"
+    return "~specs"
+
+
+Params = Annotated[
+    Annotated[dict[ParamName, ParamSpec], Tag("~specs")]
+    | Annotated[dict[str, Any], Tag("~schema")],
+    Discriminator(params_form),
+]
+
+
+def build_schema(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments' JSON Schema for ``params`` (param specs or a full schema)."""
+    if params_form(params) == "~schema":
+        schema = {"$schema": SCHEMA_DIALECT, **copy.deepcopy(dict(params))}
+        schema.setdefault("additionalProperties", False)
+        return schema
+    specs = {name: spec for name, spec in params.items() if isinstance(spec, ParamSpec)}
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "type": "object",
+        "properties": {name: spec.to_schema() for name, spec in specs.items()},
+        "required": [name for name, spec in specs.items() if spec.required],
+        "additionalProperties": False,
+    }
+
+
+def _schema_problems(
+    schema: dict[str, Any], defaults_at: list[tuple[str, ...]]
+) -> list[FieldError]:
+    """``schema`` against the meta-schema, then the defaults at the paths ``defaults_at``."""
+    problems = [
+        {"field": join_path(*error.absolute_path), "message": error.message}
+        for error in _META.iter_errors(schema)
+    ]
+    if problems:
+        return problems
+    root = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    for path in defaults_at:
+        sub: Any = schema
+        for key in path:
+            sub = sub[key]
+        if isinstance(sub, dict) and "default" in sub:
+            problems += [
+                {"field": join_path(*path, "default"), "message": error.message}
+                for error in root.evolve(schema=sub).iter_errors(sub["default"])
+            ]
+    return problems
+
+
+def full_schema_problems(schema: dict[str, Any]) -> list[FieldError]:
+    """What is wrong with a full-schema ``params``: param names, the schema, its defaults."""
+    properties = schema.get("properties")
+    names = list(properties) if isinstance(properties, dict) else []
+    problems = [
+        {"field": join_path("properties", name), "message": "not a valid param name"}
+        for name in names
+        if not PARAM_NAME.fullmatch(name)
+    ]
+    problems += _schema_problems(schema, [("properties", name) for name in names])
+    return [{**p, "field": join_path("params", p["field"])} for p in problems]
+
+
+# -- argument errors ------------------------------------------------------------
+def args_errors(validator: Draft202012Validator, args: Any) -> list[FieldError]:
+    """Every bad, missing or unknown field of ``args``, with a did-you-mean where it helps."""
+    return dedupe(p for error in validator.iter_errors(args) for p in _describe(error))
+
+
+def _describe(error: SchemaViolation) -> Iterator[FieldError]:
+    base = join_path(*error.absolute_path)
+    what = "param" if base == "" else "property"
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    if error.validator == "required" and isinstance(error.validator_value, list):
+        for name in error.validator_value:
+            if name not in instance:
+                yield {"field": join_path(base, name), "message": f"required {what} is missing"}
+    elif error.validator == "additionalProperties" and isinstance(error.schema, dict):
+        known = list(error.schema.get("properties") or {})
+        patterns = list(error.schema.get("patternProperties") or {})
+        for name in instance:
+            if name not in known and not any(re.search(p, name) for p in patterns):
+                message = f"unknown {what}{_hint(name, known)}"
+                yield {"field": join_path(base, name), "message": message}
+    else:
+        yield {"field": base, "message": error.message}
+
+
+def _hint(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; known: {', '.join(known)}" if known else ""
