@@ -1,0 +1,235 @@
+"""Process groups we started: signal them, measure them, kill them without leftovers.
+
+A job runs as the leader of its own process group (its pgid is its pid).
+Signals go to the whole group. ``kill`` also reaches descendants that moved to
+another session (``setsid``), as long as they were seen: in a snapshot of the
+tree taken just before the kill, or in an earlier :meth:`ProcessGroup.sample`.
+
+The pid of an exited leader stays reserved while it is a zombie, so we signal
+the group only until we reap the leader (under one lock): after that, the pid
+could belong to somebody else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psutil
+
+TOKEN_VAR = "JOBYARD_JOB_TOKEN"
+REAP_BOUND = 1.0  # seconds to wait for killed leftovers to die before a Result is given
+
+
+@dataclass(frozen=True)
+class Exit:
+    """A reaped process: its wait status and resource usage."""
+
+    status: int
+    rusage: resource.struct_rusage
+
+    @property
+    def code(self) -> int | None:
+        return os.WEXITSTATUS(self.status) if os.WIFEXITED(self.status) else None
+
+    @property
+    def signal(self) -> int | None:
+        return os.WTERMSIG(self.status) if os.WIFSIGNALED(self.status) else None
+
+    @property
+    def error(self) -> str | None:
+        if self.signal is not None:
+            return f"killed by signal {self.signal}"
+        return None if self.code == 0 else f"exit code {self.code}"
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.rusage.ru_utime + self.rusage.ru_stime
+
+    @property
+    def max_rss(self) -> int:
+        """The leader's peak RSS, if known: 0 when it may just be inherited from us.
+
+        A forked child starts with a copy of its parent's memory (and a vforked one
+        records the parent's peak when it execs), so ``ru_maxrss`` only says
+        something about the job when it exceeds our own peak.
+        """
+        rss = self.rusage.ru_maxrss * 1024  # Linux reports KiB
+        return rss if rss > peak_rss_of("self") else 0
+
+
+class ProcessGroup:
+    """A process-group leader we spawned and everything it started."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._leader = psutil.Process(pid)
+        self._seen: dict[int, psutil.Process] = {}
+        self._lock = threading.Lock()
+        self._reaped = False
+
+    def signal(self, sig: int) -> None:
+        with self._lock:
+            if not self._reaped:
+                _killpg(self.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL the group and every descendant, including those that left the group."""
+        with self._lock:
+            if not self._reaped:
+                self._remember(_descendants(self._leader))  # before the leader dies
+                _killpg(self.pid, signal.SIGKILL)
+            _kill_all(self._seen.values())
+
+    def reap(self) -> Exit:
+        """Kill what is left of the group, then reap the leader (which must have exited)."""
+        with self._lock:
+            _killpg(self.pid, signal.SIGKILL)  # the zombie leader still holds the pgid
+            _kill_all(self._seen.values())
+            _, status, rusage = os.wait4(self.pid, 0)
+            self._reaped = True
+        _wait_dead(self._seen.values(), REAP_BOUND)
+        return Exit(status, rusage)
+
+    def sample(self) -> tuple[int, float]:
+        """(rss bytes, cpu seconds) summed over the leader and its descendants now."""
+        with self._lock:
+            if self._reaped:
+                return 0, 0.0
+            tree = _descendants(self._leader)
+            self._remember(tree)
+            return _usage([self._leader, *tree])
+
+    def descendants(self) -> list[psutil.Process]:
+        with self._lock:
+            return [] if self._reaped else _descendants(self._leader)
+
+    def _remember(self, procs: Iterable[psutil.Process]) -> None:
+        alive = {pid: p for pid, p in self._seen.items() if p.is_running()}
+        self._seen = alive | {p.pid: p for p in procs}
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _kill_all(procs: Iterable[psutil.Process]) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()  # psutil refuses if the pid now belongs to another process
+
+
+def _wait_dead(procs: Iterable[psutil.Process], bound: float) -> None:
+    """Give SIGKILLed processes a moment to die, so that a Result means they are gone."""
+    deadline = time.monotonic() + bound
+    alive = list(procs)
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if _alive(p)]
+        if alive:
+            time.sleep(0.005)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _descendants(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _usage(procs: Iterable[psutil.Process]) -> tuple[int, float]:
+    rss, cpu = 0, 0.0
+    for proc in procs:
+        try:
+            with proc.oneshot():
+                rss += proc.memory_info().rss
+                t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        # children_* hold the reaped children of each process: nothing counted twice
+        cpu += t.user + t.system + t.children_user + t.children_system
+    return rss, cpu
+
+
+class Usage:
+    """The running peaks of one job's samples (CPU never goes back down)."""
+
+    def __init__(self, cpu_baseline: float = 0.0) -> None:
+        self.baseline = cpu_baseline
+        self.peak_rss = 0
+        self.cpu = 0.0
+
+    def add(self, rss: int, cpu: float) -> tuple[int, float]:
+        self.add_peak(rss)
+        self.cpu = max(self.cpu, cpu - self.baseline)
+        return rss, self.cpu
+
+    def add_peak(self, rss: int) -> None:
+        self.peak_rss = max(self.peak_rss, rss)
+
+
+def peak_rss_of(pid: int | str) -> int:
+    """VmHWM of a process, in bytes (0 if unknown)."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def kill_job_processes(token: str, wait: float = 0.0) -> int:
+    """SIGCONT + SIGKILL every process whose environment has JOBYARD_JOB_TOKEN=<token>.
+
+    For orphans left by a worker that died: each job's processes carry the
+    token of their attempt. Waits up to ``wait`` seconds for them to die.
+    Returns how many processes were signalled.
+    """
+    needle = f"{TOKEN_VAR}={token}".encode()
+    me = os.getpid()
+    found = [pid for pid in _all_pids() if pid != me and needle in _environ(pid)]
+    killed: list[int] = []
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # died meanwhile (killing one of a job's processes can end others)
+        except PermissionError:
+            continue
+        killed.append(pid)
+    if wait and killed:
+        _wait_dead(_processes(killed), wait)
+    return len(killed)
+
+
+def _processes(pids: Iterable[int]) -> list[psutil.Process]:
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    return procs
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []

@@ -1,0 +1,243 @@
+"""Inside a pool child: run one Python job, a function or a class, and say how it ended.
+
+Function jobs (``module:function``) are called with the job's arguments as
+keywords, and with the :class:`~jobyard.context.Context` first when their first
+parameter is named ``ctx`` or ``context``. A returned dict reports its numbers
+(int or float, not bool) as metrics; anything else returned is ignored.
+
+Class jobs (``module:Class``) are instantiated without arguments; ``start(ctx,
+**args)`` is the body. Optional hooks, called from the child's control thread
+(never the main thread, which runs ``start``): ``pause(ctx)`` before the
+process is stopped, ``resume(ctx)`` after it continues, ``stop(ctx)`` when the
+job is asked to stop, ``details()`` (a JSON-able dict, polled about every 2 s
+and once at the end) and ``clean(ctx, **args)``, run in a fresh child after the
+job was stopped or killed, to roll back.
+
+A stop request (SIGTERM) sets ``ctx.stopping``; a class job gets its ``stop``
+hook, a function gets :class:`Stopped` (a ``SystemExit``) raised in the main
+thread so that it unwinds through its ``finally`` blocks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from jobyard.context import Context
+
+HOOKS = ("pause", "resume", "stop", "details", "clean")
+Send = Callable[[dict[str, Any]], None]
+
+
+class Stopped(SystemExit):
+    """Raised in a function job's main thread when the job is asked to stop."""
+
+
+def resolve(target: str) -> Any:
+    """``package.module:attr.sub`` → the object."""
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def wants_context(func: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return bool(params) and params[0].name in ("ctx", "context") and params[0].kind in positional
+
+
+class PyJob:
+    """One run of a job (or of its ``clean``) inside the child."""
+
+    def __init__(self, request: dict[str, Any], send: Send) -> None:
+        self.request = request
+        self.args: dict[str, Any] = request.get("args") or {}
+        self.instance: Any = None
+        self.hooks: list[str] = []
+        self._send = send
+        self._stop = threading.Event()
+        self.ctx = Context(int(request["job_id"]), self._send_from_job, self._stop)
+        self._in_body = False
+        self._shield = 0  # >0 while the main thread writes a message: do not raise mid-write
+        self._stop_deferred = False
+        self._stopper: threading.Thread | None = None
+        self._details_lock = threading.Lock()
+        self._details_final = False
+
+    def execute(self) -> dict[str, Any]:
+        """Run the body; the fields of the ``done`` message that describe its end."""
+        try:
+            with self._environment():
+                body = self._prepare()
+                value = self._call(body) if body is not None else None
+        except Stopped:
+            return _ended(signal=15, error="stopped on request (SIGTERM)")
+        except SystemExit as exc:
+            return _exit_outcome(exc)
+        except BaseException as exc:
+            print_traceback(exc)
+            return _ended(error=_describe(exc))
+        self._report(value)
+        return _ended(ok=True, exit_code=0)
+
+    def hook(self, name: str) -> None:
+        """Call a class job's hook (from the control thread); its failure is only logged."""
+        method = getattr(self.instance, name, None) if name in self.hooks else None
+        if method is None:
+            return
+        try:
+            method(self.ctx)
+        except Exception as exc:
+            print_traceback(exc)
+
+    def send_details(self, *, final: bool = False) -> None:
+        """Send what ``details()`` returns; once ``final`` was sent, nothing more."""
+        if "details" not in self.hooks:
+            return
+        with self._details_lock:  # a late answer to a poll must not follow the final one
+            if self._details_final:
+                return
+            self._details_final = final
+            try:
+                data = self.instance.details()
+            except Exception as exc:
+                print_traceback(exc)
+                return
+            if isinstance(data, dict):
+                self._send({"op": "details", "data": data})
+
+    def request_stop(self) -> None:
+        """Called by the SIGTERM handler, in the main thread."""
+        self._stop.set()
+        if self.instance is not None:
+            if self._stopper is None:
+                self._stopper = threading.Thread(target=self.hook, args=("stop",), daemon=True)
+                self._stopper.start()
+        elif self._in_body:
+            if self._shield:
+                self._stop_deferred = True
+            else:
+                raise Stopped(143)
+
+    def _prepare(self) -> Callable[[], Any] | None:
+        target = resolve(self.request["target"])
+        cleaning = bool(self.request.get("clean"))
+        if inspect.isclass(target):
+            self.instance = target()
+            self.hooks = [h for h in HOOKS if callable(getattr(self.instance, h, None))]
+            self._send({"op": "started", "kind": "class", "hooks": self.hooks})
+            if cleaning:
+                return self._clean_body() if "clean" in self.hooks else None
+            return lambda: self.instance.start(self.ctx, **self.args)
+        self._send({"op": "started", "kind": "function", "hooks": []})
+        if cleaning:
+            return None
+        if wants_context(target):
+            return lambda: target(self.ctx, **self.args)
+        return lambda: target(**self.args)
+
+    def _clean_body(self) -> Callable[[], Any]:
+        return lambda: self.instance.clean(self.ctx, **self.args)
+
+    def _call(self, body: Callable[[], Any]) -> Any:
+        self._in_body = True
+        try:
+            return body()
+        finally:
+            self._in_body = False
+            if self._stopper is not None:
+                self._stopper.join()  # the job has ended when its stop() hook returned too
+
+    def _report(self, value: Any) -> None:
+        if not isinstance(value, dict):
+            return
+        for name, number in value.items():
+            if isinstance(number, int | float) and not isinstance(number, bool):
+                self._send({"op": "metric", "name": str(name), "value": float(number)})
+
+    def _send_from_job(self, message: dict[str, Any]) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            self._send(message)  # a stop is raised in the main thread only
+            return
+        self._shield += 1
+        try:
+            self._send(message)
+        finally:
+            self._shield -= 1
+        if self._stop_deferred and not self._shield and self._in_body:
+            self._stop_deferred = False
+            raise Stopped(143)
+
+    @contextmanager
+    def _environment(self) -> Iterator[None]:
+        """The job's variables and working directory, undone afterwards for the next job."""
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        try:
+            os.environ.update(self.request.get("env") or {})
+            if self.request.get("cwd"):
+                os.chdir(self.request["cwd"])
+            yield
+        finally:
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+
+
+def _ended(
+    *,
+    ok: bool = False,
+    exit_code: int | None = None,
+    signal: int | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    return {"ok": ok, "exit_code": exit_code, "signal": signal, "error": error}
+
+
+def _exit_outcome(exc: SystemExit) -> dict[str, Any]:
+    """``sys.exit()`` in a job ends it like a script's exit status would."""
+    code = exc.code
+    if code is None or code == 0:
+        return _ended(ok=True, exit_code=0)
+    if isinstance(code, int):
+        return _ended(exit_code=code, error=f"exit code {code}")
+    print(code, file=sys.stderr, flush=True)
+    return _ended(exit_code=1, error=f"SystemExit: {code}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def print_traceback(exc: BaseException) -> None:
+    """The traceback on stderr (fd 2, after what was printed), without our own frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    flush_stdio()
+    write_all(2, "".join(traceback.format_exception(type(exc), exc, tb)).encode(errors="replace"))
+
+
+def flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            with suppress(OSError, ValueError):
+                stream.flush()
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -1,0 +1,199 @@
+"""Test helpers: a real ``jobyard serve`` on a free port, and polling with a deadline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CONFIG = FIXTURES / "jobyard.yaml"
+T = TypeVar("T")
+
+
+def wait_for(
+    probe: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Call ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or probe}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Sse:
+    id: int | None
+    event: str
+    data: dict[str, Any]
+
+
+def read_sse(
+    lines: Iterator[str], stop: Callable[[Sse], bool] = lambda e: e.event == "close"
+) -> Iterator[Sse]:
+    """Server-sent events from a line iterator (just enough of the format for tests)."""
+    fields: dict[str, str] = {}
+    data: list[str] = []
+    for line in lines:
+        if line.startswith(":"):
+            continue
+        if line:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            else:
+                fields[name] = value
+            continue
+        if data:
+            event = Sse(
+                int(fields["id"]) if "id" in fields else None,
+                fields.get("event", "message"),
+                json.loads("\n".join(data)),
+            )
+            yield event
+            if stop(event):
+                return
+        fields, data = {}, []
+
+
+@dataclass
+class Server:
+    """A ``jobyard serve`` subprocess; ``client`` talks to it over real HTTP."""
+
+    database_url: str
+    workdir: Path
+    config: Path = CONFIG
+    args: Sequence[str] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    client: httpx.Client = field(init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        self.port = free_port()
+        command = [
+            sys.executable, "-m", "jobyard", "serve",
+            "--port", str(self.port),
+            "--config", str(self.config),
+            "--database-url", self.database_url,
+            *self.args,
+        ]  # fmt: skip
+        env = os.environ | {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_KILL_GRACE": "3"} | self.env
+        with (self.workdir / f"server-{self.port}.log").open("wb") as log:
+            self.proc = subprocess.Popen(
+                command, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        wait_for(self._healthy, timeout=60, what=f"server on port {self.port}")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            return self.client.get("/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def log(self) -> str:
+        return "\n".join(
+            path.read_text(errors="replace") for path in sorted(self.workdir.glob("server-*.log"))
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.client.close()
+
+    def crash(self) -> None:
+        """``kill -9`` the server, as a power cut would."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self.client.close()
+
+    # -- API shortcuts -----------------------------------------------------
+    def submit(self, type_: str, expect: int = 201, **body: Any) -> dict[str, Any]:
+        response = self.client.post("/api/v1/jobs", json={"type": type_, **body})
+        assert response.status_code == expect, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        response = self.client.get(f"/api/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def act(self, job_id: int, action: str, expect: int | None = None) -> httpx.Response:
+        response = self.client.post(f"/api/v1/jobs/{job_id}/{action}")
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return response
+
+    def wait_state(self, job_id: int, *states: str, timeout: float = 30) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            job = self.job(job_id)
+            return job if job["state"] in states else None
+
+        return wait_for(probe, timeout, what=f"job {job_id} to be {'/'.join(states)}")
+
+    def logs(self, job_id: int, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        response = self.client.get(
+            f"/api/v1/jobs/{job_id}/logs", params={"after": after, "limit": limit}
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    def stream(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        json_body: Any = None,
+        limit: int | None = None,
+    ) -> list[Sse]:
+        """Read an SSE response until ``close`` (or ``limit`` events), then hang up."""
+        events: list[Sse] = []
+        with self.client.stream(method, path, headers=headers, json=json_body) as response:
+            assert response.status_code in (200, 201), response.read()
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for event in read_sse(response.iter_lines()):
+                events.append(event)
+                if limit is not None and len(events) >= limit:
+                    break
+        return events

@@ -1,0 +1,352 @@
+"""The runner with Python jobs on its pool of pre-started children."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from jobyard.models import JobSpec
+from jobyard.runner import Runner, kill_job_processes
+from tests.harness import wait_for
+from tests.integration.test_runner import TIMEOUT, Recorder, finish, gone, tok, tree_of
+
+JOBS = """
+import os, subprocess, sys, time
+from pathlib import Path
+
+
+def noop():
+    pass
+
+
+def report(ctx, *, n):
+    print("first")
+    ctx.progress(0.5, "half")
+    ctx.metric("rows", n)
+    ctx.log("logged %d", n)
+    sys.stdout.write("partial")
+    print(" line")
+    print("to stderr", file=sys.stderr)
+    subprocess.run(["echo", "from a subprocess"], check=True)
+    return {"written": n, "label": "ignored", "flag": True}
+
+
+def environment(context):
+    print(os.environ["JOBYARD_JOB_ID"], os.environ["JOBYARD_JOB_TOKEN"], os.environ["FOO"])
+    print(os.getcwd())
+
+
+def allocate(mb):
+    block = b"x" * (mb * 2**20)
+    return {"allocated": len(block)}
+
+
+def burn(seconds):
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+
+
+def boom():
+    print("about to fail")
+    raise ValueError("bad row")
+
+
+def exits(code):
+    sys.exit(code)
+
+
+def wait_for_file(path):
+    print("waiting", flush=True)
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
+def with_subprocess(path):
+    subprocess.Popen(["sleep", "100"])
+    subprocess.Popen(["setsid", "sleep", "100"])
+    wait_for_file(path)
+
+
+def unwinds(path):
+    try:
+        wait_for_file(path + ".never")
+    finally:
+        Path(path).write_text("unwound")
+
+
+class Hooked:
+    def _mark(self, what):
+        with open(self.marks, "a") as f:
+            f.write(what + "\\n")
+
+    def start(self, ctx, *, marks):
+        self.marks = marks
+        self.phase = "running"
+        self._mark("start")
+        print("started", flush=True)
+        while not ctx.stopping:
+            time.sleep(0.01)
+        self.phase = "stopped"
+
+    def pause(self, ctx):
+        self._mark("pause")
+
+    def resume(self, ctx):
+        self._mark("resume")
+
+    def stop(self, ctx):
+        self._mark("stop")
+
+    def details(self):
+        return {"phase": self.phase}
+
+    def clean(self, ctx, *, marks):
+        self.marks = marks
+        self._mark("clean")
+        print("cleaning up")
+"""
+
+
+@pytest.fixture(scope="module")
+def jobs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pyjobs")
+    (path / "runner_test_jobs.py").write_text(textwrap.dedent(JOBS))
+    return path
+
+
+@pytest.fixture
+def runner(jobs_dir: Path) -> Iterator[Runner]:
+    runner = Runner(python_pool=2, python_path=[str(jobs_dir)], preload=["runner_test_jobs"])
+    wait_for(lambda: runner.pool.stats()["idle"] == 2, TIMEOUT)
+    yield runner
+    runner.close()
+
+
+def job(name: str, **args: object) -> JobSpec:
+    return JobSpec(python=f"runner_test_jobs:{name}", args=dict(args))
+
+
+def test_function_job_reports_in_order(runner: Runner) -> None:
+    sink = Recorder()
+    result = finish(runner.start(7, tok("t-report"), job("report", n=3), sink))
+    assert result.succeeded
+    assert (result.exit_code, result.signal, result.error) == (0, None, None)
+    assert sink.lines("stdout") == ["first", "logged 3", "partial line", "from a subprocess"]
+    assert sink.lines("stderr") == ["to stderr"]
+    assert sink.of("progress") == [(0.5, "half")]
+    assert sink.of("metric") == [("rows", 3.0), ("written", 3.0)]
+    assert sink.nbytes == len("first\nlogged 3\npartial line\nto stderr\nfrom a subprocess\n")
+
+
+def test_environment_and_cwd(runner: Runner, tmp_path: Path) -> None:
+    sink = Recorder()
+    spec = JobSpec(python="runner_test_jobs:environment", env={"FOO": "bar"}, cwd=str(tmp_path))
+    assert finish(runner.start(8, tok("tok-8"), spec, sink)).succeeded
+    assert sink.lines("stdout") == [f"8 {tok('tok-8')} bar", str(tmp_path)]
+    assert finish(runner.start(9, tok("t-noop"), job("noop"), Recorder())).succeeded  # env undone
+
+
+def test_exception_fails_the_job_with_its_traceback(runner: Runner) -> None:
+    sink = Recorder()
+    result = finish(runner.start(1, tok("t-boom"), job("boom"), sink))
+    assert not result.succeeded
+    assert (result.exit_code, result.signal) == (None, None)
+    assert result.error == "ValueError: bad row"
+    assert sink.lines("stdout") == ["about to fail"]
+    stderr = sink.lines("stderr")
+    assert stderr[0] == "Traceback (most recent call last):"
+    assert any('raise ValueError("bad row")' in line for line in stderr)
+    assert stderr[-1] == "ValueError: bad row"
+    assert not any("run_pyjob" in line for line in stderr)
+
+
+def test_sys_exit_sets_the_exit_code(runner: Runner) -> None:
+    result = finish(runner.start(1, tok("t-exit"), job("exits", code=4), Recorder()))
+    assert (result.exit_code, result.error, result.succeeded) == (4, "exit code 4", False)
+    assert finish(runner.start(1, tok("t-exit0"), job("exits", code=0), Recorder())).succeeded
+
+
+def test_bad_target_fails_cleanly(runner: Runner) -> None:
+    result = finish(runner.start(1, tok("t-bad"), JobSpec(python="no_such_module:f"), Recorder()))
+    assert result.error == "ModuleNotFoundError: No module named 'no_such_module'"
+
+
+def test_cpu_and_peak_memory_are_the_jobs_own(runner: Runner) -> None:
+    big = runner.start(1, tok("t-big"), job("allocate", mb=50), Recorder())
+    big_result = finish(big)
+    assert big_result.peak_memory is not None
+    assert big_result.peak_memory >= 50 * 2**20
+    small = runner.start(2, tok("t-small"), job("burn", seconds=0.3), Recorder())
+    small_result = finish(small)
+    assert small.pid == big.pid  # the same child: its peak was reset for the new job
+    assert small_result.peak_memory is not None
+    assert small_result.peak_memory < 50 * 2**20
+    assert small_result.cpu_seconds is not None
+    assert 0.25 <= small_result.cpu_seconds < 30
+
+
+def test_children_are_reused_after_a_normal_end(runner: Runner) -> None:
+    first = runner.start(1, tok("t-r1"), job("noop"), Recorder())
+    assert finish(first).succeeded
+    wait_for(lambda: first.pid in runner.pool.idle_pids(), TIMEOUT)
+    second = runner.start(2, tok("t-r2"), job("boom"), Recorder())
+    finish(second)
+    assert second.pid == first.pid  # an exception does not spoil the child either
+    third = runner.start(3, tok("t-r3"), job("noop"), Recorder())
+    assert third.pid == first.pid
+    assert finish(third).succeeded
+
+
+def test_killed_job_child_is_replaced_by_a_warm_one(runner: Runner, tmp_path: Path) -> None:
+    sink = Recorder()
+    execution = runner.start(
+        1, tok("t-kill"), job("with_subprocess", path=str(tmp_path / "f")), sink
+    )
+    wait_for(lambda: "waiting" in sink.lines("stdout"), TIMEOUT)
+    procs = tree_of(execution.pid, 3)
+    execution.kill()
+    result = finish(execution)
+    assert (result.signal, result.exit_code, result.succeeded) == (9, None, False)
+    assert all(gone(p) for p in procs)
+    wait_for(lambda: runner.pool.stats() == {"idle": 2, "busy": 0, "starting": 0}, TIMEOUT)
+    warm = runner.pool.idle_pids()
+    assert execution.pid not in warm
+    after = runner.start(2, tok("t-after"), job("noop"), Recorder())
+    assert after.pid in warm
+    assert finish(after).succeeded
+
+
+def test_leftover_processes_of_a_finished_job_are_killed(runner: Runner, tmp_path: Path) -> None:
+    flag = tmp_path / "go"
+    sink = Recorder()
+    execution = runner.start(1, tok("t-left"), job("with_subprocess", path=str(flag)), sink)
+    procs = tree_of(execution.pid, 3)
+    flag.touch()
+    assert finish(execution).succeeded
+    assert all(gone(p) for p in procs[1:])
+    assert execution.pid in runner.pool.idle_pids()  # the child itself serves on
+
+
+def test_pause_and_resume_a_function_job(runner: Runner, tmp_path: Path) -> None:
+    sink = Recorder()
+    execution = runner.start(
+        1, tok("t-pause"), job("with_subprocess", path=str(tmp_path / "f")), sink
+    )
+    procs = tree_of(execution.pid, 3)
+    in_group = [p for p in procs if os.getpgid(p.pid) == execution.pid]
+    assert len(in_group) == 2  # the child and its plain subprocess; setsid left the group
+    execution.pause()
+    wait_for(lambda: all(p.status() == psutil.STATUS_STOPPED for p in in_group), TIMEOUT)
+    execution.resume()
+    wait_for(lambda: all(p.status() != psutil.STATUS_STOPPED for p in in_group), TIMEOUT)
+    execution.kill()
+    finish(execution)
+    assert all(gone(p) for p in procs)
+
+
+def test_terminate_unwinds_a_function_job(runner: Runner, tmp_path: Path) -> None:
+    marker = tmp_path / "unwound"
+    sink = Recorder()
+    execution = runner.start(1, tok("t-term"), job("unwinds", path=str(marker)), sink)
+    wait_for(lambda: "waiting" in sink.lines("stdout"), TIMEOUT)
+    execution.terminate()
+    result = finish(execution)
+    assert marker.read_text() == "unwound"
+    assert (result.signal, result.exit_code, result.succeeded) == (15, None, False)
+    wait_for(lambda: runner.pool.stats()["idle"] == 2, TIMEOUT)
+    assert execution.pid not in runner.pool.idle_pids()  # a stopped job's child is not reused
+
+
+def test_class_job_hooks(runner: Runner, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    sink = Recorder()
+    execution = runner.start(1, tok("t-hooks"), job("Hooked", marks=str(marks)), sink)
+    wait_for(lambda: "started" in sink.lines("stdout"), TIMEOUT)
+    execution.pause()  # the hook ran before the process was stopped
+    assert marks.read_text().split() == ["start", "pause"]
+    wait_for(lambda: psutil.Process(execution.pid).status() == psutil.STATUS_STOPPED, TIMEOUT)
+    execution.resume()
+    wait_for(lambda: marks.read_text().split()[-1:] == ["resume"], TIMEOUT)
+    execution.terminate()
+    result = finish(execution)
+    assert result.succeeded  # start() returned after stop(): a clean cooperative stop
+    assert marks.read_text().split() == ["start", "pause", "resume", "stop", "clean"]
+    assert sink.of("details")[-1] == ({"phase": "stopped"},)
+    assert "cleaning up" in sink.lines("stdout")
+    assert "running clean()" in sink.lines("system")
+
+
+def test_killed_class_job_is_cleaned(runner: Runner, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    sink = Recorder()
+    execution = runner.start(1, tok("t-kclean"), job("Hooked", marks=str(marks)), sink)
+    wait_for(lambda: "started" in sink.lines("stdout"), TIMEOUT)
+    execution.kill()
+    result = finish(execution)
+    assert result.signal == 9
+    assert marks.read_text().split() == ["start", "clean"]
+
+
+def test_details_are_polled_while_running(runner: Runner, tmp_path: Path) -> None:
+    sink = Recorder()
+    execution = runner.start(1, tok("t-details"), job("Hooked", marks=str(tmp_path / "m")), sink)
+    details = wait_for(lambda: execution.wait(0.1) is None and sink.of("details"), TIMEOUT)
+    assert details == [({"phase": "running"},)]
+    execution.kill()
+    finish(execution)
+
+
+def test_kill_job_processes_reaches_python_subprocesses(runner: Runner, tmp_path: Path) -> None:
+    sink = Recorder()
+    execution = runner.start(
+        1, tok("t-orphans"), job("with_subprocess", path=str(tmp_path / "f")), sink
+    )
+    procs = tree_of(execution.pid, 3)
+    assert kill_job_processes(tok("t-orphans")) == 2  # the child itself has no token in its environ
+    wait_for(lambda: all(gone(p) for p in procs[1:]), TIMEOUT)
+    execution.kill()
+    finish(execution)
+
+
+PARENT = """
+import os, sys, time
+from jobyard.models import JobSpec
+from jobyard.runner import Runner
+runner = Runner(python_pool=1, python_path=[sys.argv[1]])
+spec = JobSpec(python="runner_test_jobs:with_subprocess", args={"path": sys.argv[2]})
+
+
+class Quiet:
+    def __getattr__(self, name):
+        return lambda *args: None
+
+
+execution = runner.start(1, "t-parent-" + sys.argv[2], spec, Quiet())
+print(execution.pid, flush=True)
+sys.stdin.readline()
+if sys.argv[3] == "pause":
+    execution.pause()
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("state", ["running", "pause"])
+def test_children_die_with_the_parent(jobs_dir: Path, tmp_path: Path, state: str) -> None:
+    argv = [sys.executable, "-c", PARENT, str(jobs_dir), str(tmp_path / "f"), state]
+    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as parent:
+        assert parent.stdout is not None
+        assert parent.stdin is not None
+        pid = int(parent.stdout.readline())
+        procs = tree_of(pid, 3)
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
+        assert parent.wait(TIMEOUT) == 0
+    wait_for(lambda: all(gone(p) for p in procs), TIMEOUT)
