@@ -234,3 +234,12 @@ class WorkerInfo:
     started_at: datetime
     heartbeat_at: datetime
     state: str = "running"
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """An event as the live feed reads it: with its job's type and queue, for filters."""
+
+    event: JobEvent
+    type: str | None
+    queue: str | None

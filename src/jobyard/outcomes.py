@@ -142,6 +142,9 @@ def _terminal(
 ) -> JobUpdate:
     outcome = transition(job.state, event)
     values = {**common, "state": outcome.state, "finished_at": now, "reason": reason}
+    ended = job.evolve(
+        finished_at=now, paused_seconds=values.get("paused_seconds", job.paused_seconds)
+    )
     data = state_event(
         now,
         outcome.state,
@@ -149,6 +152,7 @@ def _terminal(
         attempt=job.attempt,
         exit_code=common.get("exit_code"),
         error=common.get("error"),
+        runtime_seconds=ended.runtime,
     )
     return JobUpdate(job.id, frozenset(LIVE), values, data)
 

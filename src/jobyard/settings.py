@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     heartbeat_interval: Annotated[Duration, Field(gt=0)] = 5.0
     poll_interval: Annotated[Duration, Field(gt=0)] = 0.5
     max_body_bytes: Annotated[Size, Field(ge=1)] = 2**20
+    log_cap: Annotated[Size, Field(ge=1024)] = 50_000_000
     log_level: LogLevel = "info"
 
     @field_validator("log_level", mode="before")

@@ -40,7 +40,12 @@ def test_success_ends_succeeded_with_the_measures() -> None:
     assert update.values["cpu_seconds"] == 1.5
     assert update.values["reason"] is None
     assert update.event is not None
-    assert update.event.data == {"state": "succeeded", "attempt": 1, "exit_code": 0}
+    assert update.event.data == {
+        "state": "succeeded",
+        "attempt": 1,
+        "exit_code": 0,
+        "runtime_seconds": 3.0,
+    }
     assert update.expect == {JobState.RUNNING, JobState.PAUSED}
 
 

@@ -29,9 +29,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from jobyard.models import EventKind, Job, JobEvent, JobSpec, LogLine, NewEvent, WorkerInfo
+from jobyard.models import (
+    EventKind,
+    FeedEvent,
+    Job,
+    JobEvent,
+    JobSpec,
+    LogLine,
+    NewEvent,
+    WorkerInfo,
+)
 from jobyard.states import LIVE, Control, JobState
-from jobyard.store import migrate, queue, submission
+from jobyard.store import feed, migrate, queue, submission
 from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
 from jobyard.store.listing import job_filters, job_order
 from jobyard.store.rows import (
@@ -296,6 +305,32 @@ class Store:
             if values:
                 conn.execute(_update_jobs(job_columns(values), jobs.c.id == job_id))
 
+    def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
+        """Drop the job's log lines with ``marker_seq`` < seq ≤ ``upto_seq``; reword the marker.
+
+        The log cap keeps the oldest and the newest lines; the marker line
+        (already stored at ``marker_seq``) says how much was dropped between them.
+        Returns how many lines were deleted.
+        """
+        logs = job_events.c
+        with self._write() as conn:
+            deleted = conn.execute(
+                delete(job_events).where(
+                    logs.job_id == job_id,
+                    logs.kind == EventKind.LOG.value,
+                    logs.seq > marker_seq,
+                    logs.seq <= upto_seq,
+                )
+            ).rowcount
+            conn.execute(
+                update(job_events)
+                .where(
+                    logs.job_id == job_id, logs.kind == EventKind.LOG.value, logs.seq == marker_seq
+                )
+                .values(line=marker)
+            )
+            return int(deleted)
+
     def job_events(self, job_id: int, after_id: int = 0, limit: int = 1000) -> list[JobEvent]:
         """The job's events of every kind with id > ``after_id``, oldest first."""
         query = (
@@ -319,6 +354,31 @@ class Store:
             .limit(limit)
         )
         return self._select_events(query)
+
+    def feed(
+        self,
+        after_id: int,
+        limit: int = 1000,
+        *,
+        kinds: Sequence[str] = (),
+        job_id: int | None = None,
+        types: Sequence[str] = (),
+        queues: Sequence[str] = (),
+    ) -> list[FeedEvent]:
+        """Events of all jobs (or the filtered ones) with id > ``after_id``, in id order."""
+        query = feed.feed_query(
+            after_id, limit, kinds=kinds, job_id=job_id, types=types, queues=queues
+        )
+        with self._read() as conn:
+            return [
+                FeedEvent(event_from_row(row), row["job_type"], row["job_queue"])
+                for row in conn.execute(query).mappings()
+            ]
+
+    def last_event_id(self) -> int:
+        """The newest event id (0 when there is none)."""
+        with self._read() as conn:
+            return int(conn.execute(feed.last_id_query()).scalar_one())
 
     def _select_events(self, query: Select[Any]) -> list[JobEvent]:
         with self._read() as conn:

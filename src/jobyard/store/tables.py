@@ -76,6 +76,7 @@ jobs = Table(
     Column("idempotency_key", String(255)),
     Column("restarted_from", BigInt),
     Column("restarted_as", BigInt),
+    sqlite_autoincrement=True,  # a job id is never reused
     **_OPTIONS,
 )
 # The claim order (priority DESC, id ASC) read straight from the index: without it,
@@ -100,6 +101,7 @@ job_events = Table(
     Column("stream", String(16)),  # log lines only
     Column("line", LongText),  # log lines only
     Column("data", json_column()),  # every other kind
+    sqlite_autoincrement=True,  # an event id is never reused: streams resume by id
     **_OPTIONS,
 )
 Index("ix_job_events_job_id_id", job_events.c.job_id, job_events.c.id)

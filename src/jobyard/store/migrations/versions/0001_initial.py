@@ -44,6 +44,7 @@ def upgrade() -> None:
         ),
         sa.Column("data", sa.JSON(none_as_null=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_events")),
+        sqlite_autoincrement=True,  # ids are never reused, even after a delete
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",
     )
@@ -146,6 +147,7 @@ def upgrade() -> None:
         sa.Column("restarted_from", sa.BigInteger(), nullable=True),
         sa.Column("restarted_as", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
+        sqlite_autoincrement=True,  # ids are never reused, even after a delete
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",
     )

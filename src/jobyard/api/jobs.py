@@ -1,0 +1,199 @@
+"""/api/v1/jobs: submit, list, inspect, control, restart, remove, logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from jobyard.api.deps import get_manager, get_node
+from jobyard.api.schemas import (
+    BatchOut,
+    JobOut,
+    JobPage,
+    LogLineOut,
+    LogPage,
+    RestartJob,
+    SubmitBatch,
+    SubmitJob,
+)
+from jobyard.api.streams import HeaderResume, event_stream, job_messages
+from jobyard.errors import Invalid
+from jobyard.manager import JobManager, Submission
+from jobyard.node import Node
+from jobyard.states import Event, JobState
+from jobyard.store import JobQuery
+from jobyard.store.store import SORTABLE
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+Manager = Annotated[JobManager, Depends(get_manager)]
+NodeDep = Annotated[Node, Depends(get_node)]
+JobId = Annotated[int, "job id"]
+
+
+def _submission(body: SubmitJob) -> Submission:
+    return Submission(**body.model_dump(exclude={"follow"}))
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobOut,
+    responses={201: {"content": {"text/event-stream": {}}}},
+)
+def submit(
+    body: SubmitJob, node: NodeDep, request: Request, response: Response
+) -> JobOut | Response:
+    """Submit a job. A repeated ``idempotency_key`` returns the first job with 200.
+
+    With ``"follow": true`` (or ``Accept: text/event-stream``) the answer is the
+    job's event stream until it ends, as from ``GET /api/v1/jobs/{id}/events``.
+    """
+    job, created = node.manager.submit(_submission(body))
+    location = str(request.url_for("get_job", job_id=job.id))
+    if body.follow or "text/event-stream" in request.headers.get("accept", ""):
+        stream = event_stream(
+            job_messages(node, job.id, 0, logs_only=False), 201 if created else 200
+        )
+        stream.headers["Location"] = location
+        return stream
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    response.headers["Location"] = location
+    return JobOut.of(job)
+
+
+@router.post("/batch", status_code=201, response_model=BatchOut)
+def submit_batch(body: SubmitBatch, manager: Manager) -> BatchOut:
+    """Submit many jobs in one transaction: all are created, or none (422 names the bad ones)."""
+    added = manager.submit_many([_submission(job) for job in body.jobs])
+    return BatchOut(ids=[job.id for job, _ in added], items=[JobOut.of(job) for job, _ in added])
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    manager: Manager,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    sort: Annotated[str, Query(description="fields, comma separated; '-' descends")] = (
+        "-created_at"
+    ),
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    state: Annotated[list[str], Query(description="repeat or comma separate")] = [],  # noqa: B006
+    type: Annotated[list[str], Query()] = [],  # noqa: B006
+    queue: Annotated[list[str], Query()] = [],  # noqa: B006
+) -> JobPage:
+    """Current and past jobs, paginated, filtered, sorted and searched."""
+    query = JobQuery(
+        page=page,
+        per_page=per_page,
+        sort=_sort_keys(sort),
+        search=search or None,
+        states=_states(state),
+        types=_split(type),
+        queues=_split(queue),
+    )
+    jobs, total = manager.find(query)
+    return JobPage(items=[JobOut.of(j) for j in jobs], total=total, page=page, per_page=per_page)
+
+
+@router.get("/{job_id}", response_model=JobOut, name="get_job")
+def get_job(job_id: JobId, manager: Manager) -> JobOut:
+    return JobOut.of(manager.get(job_id))
+
+
+def _control(event: Event, summary: str) -> None:
+    def endpoint(job_id: JobId, manager: Manager, response: Response) -> JobOut:
+        job = manager.act(job_id, event)
+        if job.control is not None:  # recorded for the worker, not done yet
+            response.status_code = status.HTTP_202_ACCEPTED
+        return JobOut.of(job)
+
+    endpoint.__doc__ = (
+        f"{summary} 409 when the job's state forbids it. On a running job the action "
+        "is an intent carried out by its worker: 202, and `control` shows it."
+    )
+    router.add_api_route(
+        f"/{{job_id}}/{event.value}",
+        endpoint,
+        methods=["POST"],
+        response_model=JobOut,
+        name=f"{event.value}_job",
+        responses={202: {"model": JobOut, "description": "recorded for the worker"}},
+    )
+
+
+_control(Event.START, "Release a held job.")
+_control(Event.PAUSE, "Pause a running job (SIGSTOP), or hold one that has not started.")
+_control(Event.RESUME, "Resume a paused job (SIGCONT), or release a held one.")
+_control(Event.KILL, "Kill a job: SIGTERM, then SIGKILL after its grace period.")
+
+
+@router.post("/{job_id}/restart", status_code=201, response_model=JobOut)
+def restart_job(job_id: JobId, manager: Manager, body: RestartJob | None = None) -> JobOut:
+    """A new job with the same type and arguments (some may be overridden)."""
+    return JobOut.of(manager.restart(job_id, body.args if body else None))
+
+
+@router.delete("/{job_id}", status_code=204)
+def remove_job(job_id: JobId, manager: Manager, force: bool = False) -> Response:
+    """Remove a finished job and its history; ``force`` kills a live one first."""
+    manager.remove(job_id, force=force)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{job_id}/logs",
+    response_model=LogPage,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def job_logs(
+    job_id: JobId,
+    node: NodeDep,
+    resume: HeaderResume,
+    after: Annotated[int, Query(ge=0, description="sequence number")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    follow: Annotated[bool, Query(description="stream `log` events (SSE) until the end")] = False,
+) -> LogPage | Response:
+    """Log lines in order, a page at a time (``after`` = last sequence seen).
+
+    With ``follow=true``: a stream of ``log`` events with ``seq`` > ``after``
+    (message ids are event ids, so ``Last-Event-ID`` resumes it), ending with
+    ``close`` when the job ends.
+    """
+    manager = node.manager
+    if follow:
+        manager.get(job_id)
+        messages = job_messages(node, job_id, resume or 0, logs_only=True, after_seq=after)
+        return event_stream(messages)
+    lines = manager.logs(job_id, after, limit)
+    state = manager.get(job_id).state
+    next_after = (lines[-1].seq or after) if lines else after
+    return LogPage(items=[LogLineOut.of(e) for e in lines], next_after=next_after, state=state)
+
+
+def _split(values: list[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _states(values: list[str]) -> list[JobState]:
+    names = _split(values)
+    unknown = [name for name in names if name not in {s.value for s in JobState}]
+    if unknown:
+        allowed = ", ".join(s.value for s in JobState)
+        raise Invalid(
+            f"unknown state {unknown[0]!r}",
+            [{"field": "state", "location": "query", "message": f"expected one of {allowed}"}],
+        )
+    return [JobState(name) for name in names]
+
+
+def _sort_keys(sort: str) -> list[str]:
+    keys = _split([sort])
+    bad = [key for key in keys if key.removeprefix("-") not in SORTABLE]
+    if bad:
+        allowed = ", ".join(sorted(SORTABLE))
+        raise Invalid(
+            f"cannot sort by {bad[0]!r}",
+            [{"field": "sort", "location": "query", "message": f"sortable: {allowed}"}],
+        )
+    return keys or ["-created_at"]

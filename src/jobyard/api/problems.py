@@ -1,0 +1,95 @@
+"""RFC 9457 problem details for every error, and the request body size limit."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobyard.errors import JobyardError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, detail: str, request: Request | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(JobyardError, _domain)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
+
+
+async def _domain(request: Request, exc: JobyardError) -> JSONResponse:
+    return problem(exc.status, exc.detail, request, **exc.extra)
+
+
+async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    response = problem(exc.status_code, detail, request)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [_field_error(error) for error in exc.errors()]
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        detail = "the request body is not valid JSON: " + errors[0]["message"]
+        return problem(400, detail, request, errors=errors)
+    fields = ", ".join(e["field"] or e["location"] for e in errors)
+    return problem(422, f"invalid request: {fields}", request, errors=errors)
+
+
+def _field_error(error: Any) -> dict[str, str]:
+    location, *path = [str(part) for part in error.get("loc", ())] or ["body"]
+    return {"location": location, "field": ".".join(path), "message": str(error.get("msg"))}
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, before the app reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:  # a body without (or lying about) Content-Length
+                raise HTTPException(413, self._detail())
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await problem(413, self._detail())(scope, receive, send)
+
+    def _detail(self) -> str:
+        return f"the request body is larger than {self.limit} bytes"

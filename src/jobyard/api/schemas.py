@@ -1,0 +1,182 @@
+"""Request and response bodies of the HTTP API (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from jobyard.models import Job, JobEvent
+from jobyard.states import Control, JobState
+
+Name = Field(default=None, min_length=1, max_length=200)
+
+
+class SubmitJob(BaseModel):
+    """A job to submit: a type, its arguments, and how to schedule it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=200, description="job type name")
+    args: dict[str, Any] = Field(default_factory=dict, description="validated against the type")
+    priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    queue: str | None = Field(default=None, min_length=1, max_length=200)
+    run_at: AwareDatetime | None = Field(default=None, description="not before this time")
+    hold: bool = Field(default=False, description="create held; start it later by id")
+    name: str | None = Name
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=200, description="a repeat returns the first job"
+    )
+    follow: bool = Field(default=False, description="answer with the job's event stream")
+
+
+class SubmitBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[SubmitJob] = Field(min_length=1, max_length=1000)
+
+
+class RestartJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    args: dict[str, Any] | None = Field(default=None, description="override some arguments")
+
+
+class Progress(BaseModel):
+    fraction: float | None = None
+    message: str | None = None
+
+
+class Resources(BaseModel):
+    runtime_seconds: float | None = Field(description="paused time excluded")
+    paused_seconds: float
+    cpu_seconds: float | None
+    peak_memory_bytes: int | None
+    output_bytes: int
+    log_lines: int
+
+
+class JobOut(BaseModel):
+    id: int
+    type: str
+    name: str | None
+    kind: str
+    command: list[str] | None
+    python: str | None
+    args: dict[str, Any]
+    queue: str
+    priority: int
+    state: JobState
+    control: Control | None = Field(description="an intent its worker has yet to carry out")
+    created_at: datetime
+    updated_at: datetime
+    run_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempt: int
+    max_attempts: int
+    restart_count: int
+    exit_code: int | None
+    error: str | None
+    reason: str | None
+    progress: Progress
+    metrics: dict[str, Any]
+    resources: Resources
+    details: dict[str, Any]
+    worker: str | None
+    host: str | None
+    pid: int | None
+    idempotency_key: str | None
+    restarted_from: int | None
+    restarted_as: int | None
+
+    @classmethod
+    def of(cls, job: Job) -> Self:
+        return cls(
+            id=job.id,
+            type=job.type,
+            name=job.name,
+            kind=job.spec.kind,
+            command=job.spec.argv,
+            python=job.spec.python,
+            args=job.args,
+            queue=job.queue,
+            priority=job.priority,
+            state=job.state,
+            control=job.control,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            run_at=job.run_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            restart_count=job.restart_count,
+            exit_code=job.exit_code,
+            error=job.error,
+            reason=job.reason,
+            progress=Progress(fraction=job.progress, message=job.progress_message),
+            metrics=job.metrics,
+            resources=Resources(
+                runtime_seconds=job.runtime,
+                paused_seconds=job.paused_seconds,
+                cpu_seconds=job.cpu_seconds,
+                peak_memory_bytes=job.peak_memory,
+                output_bytes=job.output_bytes,
+                log_lines=job.log_lines,
+            ),
+            details=job.details,
+            worker=job.worker,
+            host=job.host,
+            pid=job.pid,
+            idempotency_key=job.idempotency_key,
+            restarted_from=job.restarted_from,
+            restarted_as=job.restarted_as,
+        )
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class BatchOut(BaseModel):
+    ids: list[int]
+    items: list[JobOut]
+
+
+class LogLineOut(BaseModel):
+    seq: int
+    at: datetime
+    stream: str
+    line: str
+
+    @classmethod
+    def of(cls, event: JobEvent) -> Self:
+        return cls(
+            seq=event.seq or 0, at=event.at, stream=event.data["stream"], line=event.data["line"]
+        )
+
+
+class LogPage(BaseModel):
+    items: list[LogLineOut]
+    next_after: int = Field(description="pass as `after` to get the following lines")
+    state: JobState
+
+
+class JobTypeOut(BaseModel):
+    name: str
+    description: str | None
+    kind: str
+    source: str
+    params: dict[str, Any] = Field(description="JSON Schema (draft 2020-12) of the arguments")
+    defaults: dict[str, Any]
+    definition: dict[str, Any]
+
+
+class JobTypeList(BaseModel):
+    items: list[JobTypeOut]
+    total: int

@@ -1,0 +1,182 @@
+"""Server-Sent Events: one job's events, its log lines, and every job's state changes.
+
+Each message carries the stored event's id (``id:``), so a client that
+reconnects with ``Last-Event-ID`` (or ``?after=``) gets exactly what it missed.
+A job's stream ends with a ``close`` event once the job is terminal and every
+earlier event was sent; idle streams get a keep-alive comment every 15 s.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import StreamingResponse
+from fastapi.sse import format_sse_event
+
+from jobyard.api.deps import get_node
+from jobyard.errors import JobyardError, NotFound
+from jobyard.feed import Filter, follow, history, is_terminal_state
+from jobyard.models import EventKind, FeedEvent
+from jobyard.node import Node
+
+router = APIRouter(tags=["events"])
+PING = b": ping\n\n"
+NodeDep = Annotated[Node, Depends(get_node)]
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "a stream of events"}
+}
+
+
+class BadEventId(JobyardError):
+    status = 400
+    title = "Bad request"
+
+
+def header_resume(
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> int | None:
+    """The event id in a ``Last-Event-ID`` header; 400 when it is not one."""
+    if last_event_id is None:
+        return None
+    value = last_event_id.strip()
+    if not value.isdigit():
+        raise BadEventId(f"Last-Event-ID must be an event id (a number), not {value!r}")
+    return int(value)
+
+
+def resume_point(
+    header: Annotated[int | None, Depends(header_resume)],
+    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+) -> int:
+    """Where a stream resumes: the ``Last-Event-ID`` header, else ``?after=``, else 0."""
+    return header if header is not None else after or 0
+
+
+Resume = Annotated[int, Depends(resume_point)]
+HeaderResume = Annotated[int | None, Depends(header_resume)]
+
+
+def event_stream(messages: AsyncIterator[bytes], status_code: int = 200) -> StreamingResponse:
+    return StreamingResponse(
+        messages,
+        status_code=status_code,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def job_message(item: FeedEvent) -> bytes:
+    event = item.event
+    payload = {"job_id": event.job_id, "at": event.at.isoformat()}
+    if event.kind == EventKind.LOG:
+        payload |= {"seq": event.seq, **event.data}
+    else:
+        payload |= event.data
+    return _message(event.kind, event.id, payload)
+
+
+def close_message(job_id: int, state: str | None) -> bytes:
+    return _message("close", None, {"job_id": job_id, "state": state})
+
+
+def _message(kind: str, event_id: int | None, payload: dict[str, Any]) -> bytes:
+    return format_sse_event(
+        data_str=json.dumps(payload, default=str),
+        event=kind,
+        id=None if event_id is None else str(event_id),
+    )
+
+
+async def job_messages(
+    node: Node, job_id: int, after: int, *, logs_only: bool = False, after_seq: int = 0
+) -> AsyncIterator[bytes]:
+    """A job's events after ``after``, then ``close`` once it is terminal.
+
+    ``logs_only`` keeps log lines (with ``seq`` > ``after_seq``) and drops the rest.
+    """
+    wanted = Filter(job_id=job_id, kinds=("log", "state") if logs_only else ())
+
+    def sendable(item: FeedEvent) -> bool:
+        if not logs_only:
+            return True
+        return item.event.kind == EventKind.LOG and (item.event.seq or 0) > after_seq
+
+    job = await to_thread.run_sync(node.store.get_job, job_id)
+    if job is None:
+        return
+    if job.state.terminal:  # its history is complete: replay and close
+        async for item in history(node.store, wanted, after, sys.maxsize):
+            if sendable(item):
+                yield job_message(item)
+        yield close_message(job_id, job.state.value)
+        return
+    async for live in follow(node.hub, wanted, after):
+        if live is None:
+            yield PING
+            if await to_thread.run_sync(node.store.get_job, job_id) is None:
+                yield close_message(job_id, None)  # removed while we watched
+                return
+            continue
+        if sendable(live):
+            yield job_message(live)
+        if is_terminal_state(live):
+            yield close_message(job_id, live.event.data["state"])
+            return
+
+
+def global_message(item: FeedEvent) -> bytes:
+    event = item.event
+    data = dict(event.data)
+    if data.pop("event", None) == "created":
+        kind = "job_created"
+    elif is_terminal_state(item):
+        kind = "job_terminated"
+    else:
+        kind = "job_state"
+    payload = {
+        "job_id": event.job_id,
+        "type": item.type,
+        "queue": item.queue,
+        "at": event.at.isoformat(),
+        **data,
+    }
+    return _message(kind, event.id, payload)
+
+
+@router.get(
+    "/api/v1/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    responses=STREAM_RESPONSES,
+)
+async def job_events(job_id: int, node: NodeDep, after: Resume) -> StreamingResponse:
+    """A job's `state`, `progress`, `log` and `metric` events, then `close` (SSE)."""
+    await _require_job(node, job_id)
+    return event_stream(job_messages(node, job_id, after))
+
+
+@router.get("/api/v1/events", response_class=StreamingResponse, responses=STREAM_RESPONSES)
+async def all_events(
+    node: NodeDep,
+    after: Resume,
+    type: Annotated[list[str], Query()] = [],  # noqa: B006
+    queue: Annotated[list[str], Query()] = [],  # noqa: B006
+    job: Annotated[int | None, Query(ge=1)] = None,
+) -> StreamingResponse:
+    """Every job's `job_created`, `job_state` and `job_terminated` events (SSE); never ends."""
+    wanted = Filter(kinds=("state",), job_id=job, types=tuple(type), queues=tuple(queue))
+
+    async def messages() -> AsyncIterator[bytes]:
+        async for item in follow(node.hub, wanted, after):
+            yield PING if item is None else global_message(item)
+
+    return event_stream(messages())
+
+
+async def _require_job(node: Node, job_id: int) -> None:
+    if await to_thread.run_sync(node.store.get_job, job_id) is None:
+        raise NotFound(f"no job with id {job_id}")

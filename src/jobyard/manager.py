@@ -1,0 +1,194 @@
+"""The job manager: every user-facing operation on jobs, in domain terms.
+
+The HTTP API and the CLI call this; it owns the storage calls and the state
+machine. It never runs or signals a process: for a live job it records an
+intent (``control``) and wakes the workers, which carry it out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jobyard.catalog import Catalog
+from jobyard.clock import utcnow
+from jobyard.errors import Conflict, Invalid, NotFound
+from jobyard.jobtypes import ArgsInvalid
+from jobyard.models import Job, JobEvent
+from jobyard.outcomes import Reason, state_event
+from jobyard.states import (
+    TERMINAL,
+    Event,
+    IllegalTransition,
+    JobState,
+    initial_state,
+    transition,
+)
+from jobyard.store import JobQuery, NewJob, Store
+from jobyard.store.store import JobUpdate
+
+
+@dataclass(frozen=True)
+class Submission:
+    type: str
+    args: dict[str, Any] = field(default_factory=dict)
+    priority: int | None = None
+    queue: str | None = None
+    run_at: datetime | None = None
+    hold: bool = False
+    name: str | None = None
+    idempotency_key: str | None = None
+
+
+class JobManager:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        *,
+        wake: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self._wake = wake
+        self._clock = clock
+
+    # -- submission --------------------------------------------------------
+    def submit(self, submission: Submission) -> tuple[Job, bool]:
+        """Validate and store one job; ``False`` when an idempotency key matched."""
+        return self.submit_many([submission])[0]
+
+    def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[Job, bool]]:
+        """Validate every submission, then store all of them in one transaction."""
+        now = self._clock()
+        new_jobs, errors = [], []
+        for index, submission in enumerate(submissions):
+            prefix = f"jobs[{index}]." if len(submissions) > 1 else ""
+            try:
+                new_jobs.append(self._new_job(submission, now))
+            except Invalid as exc:
+                errors += [{**e, "field": prefix + e["field"]} for e in exc.errors]
+        if errors:
+            raise Invalid("the job arguments are invalid", errors)
+        added = self.store.add_jobs(new_jobs, now)
+        self._wake()
+        return added
+
+    def _new_job(self, submission: Submission, now: datetime) -> NewJob:
+        job_type = self.catalog.get(submission.type)
+        if job_type is None:
+            message = f"unknown job type {submission.type!r}"
+            raise Invalid(message, [{"field": "type", "message": message}])
+        try:
+            args = job_type.validate_args(submission.args)
+        except ArgsInvalid as exc:
+            fields = [{**e, "field": f"args.{e['field']}".rstrip(".")} for e in exc.errors]
+            raise Invalid("the job arguments are invalid", fields) from exc
+        spec = job_type.resolve(args)
+        run_at = submission.run_at
+        return NewJob(
+            type=job_type.name,
+            args=args,
+            spec=spec,
+            queue=submission.queue or job_type.queue,
+            priority=job_type.priority if submission.priority is None else submission.priority,
+            state=initial_state(hold=submission.hold, run_at_ahead=_ahead(run_at, now)),
+            run_at=run_at,
+            name=submission.name,
+            max_attempts=spec.retries.max + 1,
+            idempotency_key=submission.idempotency_key,
+        )
+
+    # -- reading -----------------------------------------------------------
+    def get(self, job_id: int) -> Job:
+        job = self.store.get_job(job_id)
+        if job is None:
+            raise NotFound(f"no job with id {job_id}")
+        return job
+
+    def find(self, query: JobQuery) -> tuple[list[Job], int]:
+        return self.store.list_jobs(query)
+
+    def logs(self, job_id: int, after: int, limit: int) -> list[JobEvent]:
+        self.get(job_id)
+        return self.store.log_lines(job_id, after, limit)
+
+    # -- control -----------------------------------------------------------
+    def act(self, job_id: int, event: Event) -> Job:
+        """Apply a user action (start, pause, resume, kill); 409 when the state forbids it.
+
+        On a pending job the action takes effect at once; on a live job it is
+        recorded as an intent for the owning worker, and the returned job
+        carries it in ``control``.
+        """
+        for _ in range(5):  # the state may change under us (a worker claimed the job)
+            job = self.get(job_id)
+            now = self._clock()
+            try:
+                outcome = transition(job.state, event, run_at_ahead=_ahead(job.run_at, now))
+            except IllegalTransition as exc:
+                raise Conflict(str(exc), state=job.state.value) from exc
+            if outcome.control is not None:
+                update = JobUpdate(job.id, frozenset({job.state}), {"control": outcome.control})
+            else:
+                update = _immediate(job, outcome.state, now)
+            updated = self.store.update_job(update, now)
+            if updated is not None:
+                self._wake()
+                return updated
+        raise Conflict("the job changed state too often; try again", state=job.state.value)
+
+    def restart(self, job_id: int, args: dict[str, Any] | None = None) -> Job:
+        """A new job from a finished one's type and args (``args`` override some)."""
+        old = self.get(job_id)
+        if not old.state.terminal:
+            raise Conflict(
+                f"cannot restart a job that is {old.state.value}; kill it first",
+                state=old.state.value,
+            )
+        submission = Submission(
+            type=old.type,
+            args={**old.args, **(args or {})},
+            priority=old.priority,
+            queue=old.queue,
+            name=old.name,
+        )
+        now = self._clock()
+        new = dataclasses.replace(self._new_job(submission, now), restarted_from=old.id)
+        ((job, _),) = self.store.add_jobs([new], now)
+        self.store.update_job(JobUpdate(old.id, frozenset(TERMINAL), {"restarted_as": job.id}), now)
+        self._wake()
+        return job
+
+    def remove(self, job_id: int, *, force: bool = False) -> None:
+        """Delete a finished job; ``force`` kills a live or pending one first."""
+        job = self.get(job_id)
+        if not job.state.terminal:
+            if not force:
+                raise Conflict(
+                    f"job {job_id} is {job.state.value}; kill it first or use force",
+                    state=job.state.value,
+                )
+            # The owning worker notices that its job is gone and kills the processes.
+            self.act(job_id, Event.KILL)
+        if not self.store.delete_job(job_id, frozenset(JobState)):
+            raise NotFound(f"no job with id {job_id}")
+        self._wake()
+
+
+def _immediate(job: Job, state: JobState, now: datetime) -> JobUpdate:
+    values: dict[str, Any] = {"state": state}
+    reason = None
+    if state.terminal:
+        reason = Reason.KILLED
+        values |= {"finished_at": now, "reason": reason}
+    event = state_event(now, state, reason=reason, previous=job.state.value)
+    return JobUpdate(job.id, frozenset({job.state}), values, event)
+
+
+def _ahead(run_at: datetime | None, now: datetime) -> bool:
+    return run_at is not None and run_at > now

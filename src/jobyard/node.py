@@ -1,0 +1,96 @@
+"""One jobyard process: its store, catalogue and manager, and optionally a worker and the scheduler.
+
+This is the composition root: every part gets what it needs through its
+constructor here, and nothing is a global.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from jobyard.catalog import Catalog
+from jobyard.config import Config
+from jobyard.feed import Hub
+from jobyard.manager import JobManager
+from jobyard.runner import Runner
+from jobyard.scheduler import Scheduler
+from jobyard.settings import Settings
+from jobyard.store import Store
+from jobyard.worker import Worker, WorkerSettings, default_worker_name
+
+log = logging.getLogger(__name__)
+
+
+class Node:
+    def __init__(
+        self,
+        settings: Settings,
+        config: Config,
+        *,
+        worker: bool = True,
+        scheduler: bool = True,
+        api: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.store = Store(settings.database_url)
+        self.catalog = Catalog(self.store, config.job_types)
+        self.worker: Worker | None = self._worker() if worker else None
+        self.scheduler: Scheduler | None = None
+        if scheduler:
+            self.scheduler = Scheduler(
+                self.store, interval=min(settings.poll_interval, 1.0), on_ready=self.wake
+            )
+        self.manager = JobManager(self.store, self.catalog, wake=self.wake)
+        self.hub = Hub(self.store)
+        self.api = api
+
+    def _worker(self) -> Worker:
+        settings = self.settings
+        runner = Runner(
+            python_pool=settings.python_pool,
+            python_path=[str(self.config.base_dir)],
+        )
+        worker_settings = WorkerSettings(
+            name=settings.worker_name or default_worker_name(),
+            queues=settings.queues,
+            concurrency=settings.concurrency,
+            kill_grace=settings.kill_grace,
+            lease_timeout=settings.lease_timeout,
+            heartbeat_interval=settings.heartbeat_interval,
+            poll_interval=settings.poll_interval,
+            log_cap=settings.log_cap,
+        )
+        return Worker(self.store, runner, worker_settings)
+
+    def wake(self) -> None:
+        """Something changed: let the in-process worker look now instead of at its next poll."""
+        if self.worker is not None:
+            self.worker.wake()
+
+    def start(self) -> None:
+        self.store.migrate()
+        if self.api:
+            self.hub.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+        if self.worker is not None:
+            self.worker.start()
+        log.info(
+            "node started",
+            extra={
+                "database": self.store.dialect,
+                "worker": self.worker.name if self.worker else None,
+                "job_types": len(self.config.job_types),
+            },
+        )
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker.runner.close()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.api:
+            self.hub.stop()
+        self.store.close()

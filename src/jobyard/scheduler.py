@@ -1,0 +1,63 @@
+"""The scheduler loop: due jobs become ready, jobs of dead workers are recovered.
+
+Each pass is :meth:`Scheduler.run_once` with ``now`` passed in, so tests drive
+time. Both of its actions are compare-and-set updates, so two schedulers on
+one database cannot apply the same change twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from jobyard import outcomes
+from jobyard.clock import utcnow
+from jobyard.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = 0.5,
+        on_ready: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self._on_ready = on_ready
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, now: datetime) -> None:
+        if self.store.promote_due(now):
+            self._on_ready()
+        for job in self.store.expired_leases(now):
+            if self.store.update_job(outcomes.lost(job, now), now) is not None:
+                log.warning(
+                    "lease expired; worker lost", extra={"job": job.id, "worker": job.worker}
+                )
+                self._on_ready()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once(self._clock())
+            except Exception:  # the database may be restarting; try again next pass
+                log.exception("scheduler pass failed")
+            self._stop.wait(self.interval)

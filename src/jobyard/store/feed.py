@@ -1,0 +1,42 @@
+"""Queries of the durable event log for live streams (the feed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from jobyard.store.tables import job_events, jobs
+
+
+def feed_query(
+    after_id: int,
+    limit: int,
+    *,
+    kinds: Sequence[str] = (),
+    job_id: int | None = None,
+    types: Sequence[str] = (),
+    queues: Sequence[str] = (),
+) -> Select[Any]:
+    """Events with id > ``after_id`` in id order, with their job's type and queue."""
+    query = (
+        select(job_events, jobs.c.type.label("job_type"), jobs.c.queue.label("job_queue"))
+        .select_from(job_events.outerjoin(jobs, jobs.c.id == job_events.c.job_id))
+        .where(job_events.c.id > after_id)
+        .order_by(job_events.c.id)
+        .limit(limit)
+    )
+    if kinds:
+        query = query.where(job_events.c.kind.in_(list(kinds)))
+    if job_id is not None:
+        query = query.where(job_events.c.job_id == job_id)
+    if types:
+        query = query.where(jobs.c.type.in_(list(types)))
+    if queues:
+        query = query.where(jobs.c.queue.in_(list(queues)))
+    return query
+
+
+def last_id_query() -> Select[Any]:
+    return select(func.coalesce(func.max(job_events.c.id), 0))

@@ -1,0 +1,48 @@
+"""An API-only node and a separate ``jobyard worker`` process share one database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness import CONFIG, Server
+
+
+def test_a_separate_worker_runs_what_an_api_only_node_accepts(
+    database_url: str, tmp_path: Path
+) -> None:
+    api = Server(database_url=database_url, workdir=tmp_path, args=["--no-worker"]).start()
+    worker = None
+    try:
+        assert api.client.get("/healthz").json()["worker"] is None
+        job = api.submit("lines", args={"count": 3})
+        assert api.job(job["id"])["state"] == "queued"
+        command = [
+            sys.executable, "-m", "jobyard", "worker",
+            "--config", str(CONFIG),
+            "--database-url", database_url,
+            "--name", "separate-worker",
+        ]  # fmt: skip
+        with (tmp_path / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(
+                command,
+                env=os.environ | {"JOBYARD_POLL_INTERVAL": "0.2"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        done = api.wait_state(job["id"], "succeeded")
+        assert done["worker"] == "separate-worker"
+        assert [line["line"] for line in api.logs(job["id"]) if line["stream"] == "stdout"] == [
+            "line 0",
+            "line 1",
+            "line 2",
+        ]
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        api.stop()

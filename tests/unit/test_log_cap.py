@@ -1,0 +1,33 @@
+"""The log cap keeps the head and the newest tail, with a marker between them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from jobyard.jobrun import LogCap
+from jobyard.models import LogLine
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_under_the_cap_nothing_happens() -> None:
+    cap = LogCap(1000)
+    assert not any(cap.head_full("x" * 9) for _ in range(40))
+    assert cap.to_trim() is None
+
+
+def test_the_head_fills_once_then_tail_batches_are_dropped_oldest_first() -> None:
+    cap = LogCap(200)  # 100 bytes of head, 100 of tail
+    filled = [cap.head_full("x" * 9) for _ in range(11)]  # 10 bytes a line
+    assert filled == [False] * 10 + [True]
+    cap.marker_seq = 12
+    seq = 12
+    for _ in range(4):  # four batches of five 10-byte lines: 200 bytes of tail
+        batch = [LogLine(seq + i, NOW, "stdout", "y" * 9) for i in range(1, 6)]
+        seq += 5
+        cap.written(batch)
+    assert cap.to_trim() == (12, 22)  # the two oldest batches go: 100 bytes are left
+    assert "10 lines (100 bytes) dropped" in cap.marker()
+    assert cap.to_trim() == (12, 22)  # still pending until written
+    cap.trimmed(22)
+    assert cap.to_trim() is None
