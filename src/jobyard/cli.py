@@ -1,0 +1,194 @@
+"""The ``jobyard`` command line.
+
+The top level imports only Typer (and the client commands, which import only
+Typer too): server, database, HTTP and Rich code is imported inside the
+commands that need it, so ``jobyard --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from jobyard import cli_jobs, cli_logs, cli_types, cli_watch
+
+if TYPE_CHECKING:
+    from jobyard.config import Config
+    from jobyard.settings import Settings
+
+app = typer.Typer(
+    help="jobyard: submit, watch and control batch jobs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="JOBYARD_CONFIG", help="jobyard.yaml with job types"),
+]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="JOBYARD_DATABASE_URL",
+        help="sqlite:///./jobyard.db (default), postgresql://…, mysql://…",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", envvar="JOBYARD_CONCURRENCY", min=1, help="jobs at once"),
+]
+QueuesOpt = Annotated[
+    str | None,
+    typer.Option("--queues", envvar="JOBYARD_QUEUES", help="comma separated; default: all"),
+]
+NameOpt = Annotated[
+    str | None, typer.Option("--name", envvar="JOBYARD_WORKER_NAME", help="worker name")
+]
+LogLevelOpt = Annotated[str, typer.Option("--log-level", envvar="JOBYARD_LOG_LEVEL")]
+LogFormatOpt = Annotated[
+    str, typer.Option("--log-format", envvar="JOBYARD_LOG_FORMAT", help="text or json")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"jobyard: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _load(overrides: dict[str, Any]) -> tuple[Settings, Config]:
+    from pydantic import ValidationError
+
+    from jobyard.config import ConfigError, empty_config, load_config
+    from jobyard.settings import Settings
+
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _fail(f"settings: {problems}") from None
+    try:
+        config = load_config(settings.config) if settings.config else empty_config()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    return settings, config
+
+
+def _queues(value: str | None) -> list[str] | None:
+    return [q.strip() for q in value.split(",") if q.strip()] if value else None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(envvar="JOBYARD_HOST")] = None,
+    port: Annotated[int | None, typer.Option(envvar="JOBYARD_PORT")] = None,
+    config: ConfigOpt = None,
+    database_url: DatabaseOpt = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API (and scheduler) only")
+    ] = False,
+    concurrency: ConcurrencyOpt = None,
+    queues: QueuesOpt = None,
+    name: NameOpt = None,
+    log_level: LogLevelOpt = "info",
+    log_format: LogFormatOpt = "text",
+) -> None:
+    """Run the API server, the scheduler and (unless --no-worker) a worker in one process."""
+    import uvicorn
+
+    from jobyard import logs
+    from jobyard.api import create_app
+    from jobyard.node import Node
+
+    settings, cfg = _load(
+        {
+            "host": host,
+            "port": port,
+            "config": config,
+            "database_url": database_url,
+            "concurrency": concurrency,
+            "queues": _queues(queues),
+            "worker_name": name,
+            "log_level": log_level,
+        }
+    )
+    logs.setup(settings.log_level, log_format)
+    node = Node(settings, cfg, worker=not no_worker)
+    uvicorn.run(
+        create_app(node),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = None,
+    database_url: DatabaseOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    queues: QueuesOpt = None,
+    name: NameOpt = None,
+    log_level: LogLevelOpt = "info",
+    log_format: LogFormatOpt = "text",
+) -> None:
+    """Run a worker alone against the database (stop it with SIGTERM or Ctrl-C)."""
+    import signal
+    import threading
+
+    from jobyard import logs
+    from jobyard.node import Node
+
+    settings, cfg = _load(
+        {
+            "config": config,
+            "database_url": database_url,
+            "concurrency": concurrency,
+            "queues": _queues(queues),
+            "worker_name": name,
+            "log_level": log_level,
+        }
+    )
+    logs.setup(settings.log_level, log_format)
+    node = Node(settings, cfg, worker=True, scheduler=False, api=False)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    node.start()
+    stop.wait()
+    node.stop()
+
+
+@app.command()
+def migrate(database_url: DatabaseOpt = None) -> None:
+    """Create or upgrade the database schema (serve and worker do it on start too)."""
+    from jobyard.store import Store
+
+    settings, _ = _load({"database_url": database_url})
+    store = Store(settings.database_url)
+    store.migrate()
+    store.close()
+    typer.echo(f"database is up to date ({store.dialect})")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from jobyard import __version__
+
+    typer.echo(__version__)
+
+
+for _module in (cli_jobs, cli_logs, cli_watch, cli_types):
+    _module.register(app)
+
+
+def main() -> None:
+    app(prog_name="jobyard")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,201 @@
+"""What the Python client returns: frozen data, built from the API's JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Self
+
+TERMINAL_STATES = frozenset({"succeeded", "failed", "killed", "upstream_failed"})
+FAILED_STATES = frozenset({"failed", "killed", "upstream_failed"})
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp of the API as a datetime (``None`` stays ``None``)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def plain(value: Any) -> Any:
+    """``value`` made of JSON types only (datetimes in ISO 8601), for printing."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Progress:
+    fraction: float | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the job used; ``runtime_seconds`` excludes paused time."""
+
+    runtime_seconds: float | None = None
+    paused_seconds: float = 0.0
+    cpu_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+    output_bytes: int = 0
+    log_lines: int = 0
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """One job as the API shows it (``GET /api/v1/jobs/{id}``)."""
+
+    id: int
+    type: str
+    name: str | None
+    kind: str
+    command: list[str] | None
+    python: str | None
+    args: dict[str, Any]
+    queue: str
+    priority: int
+    state: str
+    control: str | None
+    created_at: datetime
+    updated_at: datetime
+    run_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempt: int
+    max_attempts: int
+    restart_count: int
+    exit_code: int | None
+    error: str | None
+    reason: str | None
+    progress: Progress
+    metrics: dict[str, Any]
+    resources: Resources
+    details: dict[str, Any]
+    worker: str | None
+    host: str | None
+    pid: int | None
+    idempotency_key: str | None
+    restarted_from: int | None
+    restarted_as: int | None
+
+    @property
+    def terminal(self) -> bool:
+        """It has ended (succeeded, failed, killed or upstream_failed)."""
+        return self.state in TERMINAL_STATES
+
+    @property
+    def failed(self) -> bool:
+        """It ended without succeeding."""
+        return self.state in FAILED_STATES
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        times = {"created_at", "updated_at", "run_at", "started_at", "finished_at"}
+        known = {f.name for f in dataclasses.fields(cls)} - times - {"progress", "resources"}
+        values: dict[str, Any] = {name: data.get(name) for name in known}
+        values |= {name: parse_time(data.get(name)) for name in times}
+        return cls(
+            **values,
+            progress=Progress(**_only(Progress, data.get("progress"))),
+            resources=Resources(**_only(Resources, data.get("resources"))),
+        )
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a job listing; ``total`` counts every match."""
+
+    items: list[JobInfo]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(-(-self.total // self.per_page), 1)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        items = [JobInfo.from_dict(item) for item in data["items"]]
+        return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a job's output; ``stream`` is stdout, stderr or system."""
+
+    seq: int
+    at: datetime | None
+    stream: str
+    line: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            seq=int(data["seq"]),
+            at=parse_time(data.get("at")),
+            stream=str(data.get("stream", "stdout")),
+            line=str(data["line"]),
+        )
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """Log lines after a sequence number; pass ``next_after`` as ``after`` for the next page."""
+
+    items: list[LogLine]
+    next_after: int
+    state: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        items = [LogLine.from_dict(item) for item in data["items"]]
+        return cls(items=items, next_after=data["next_after"], state=data["state"])
+
+
+@dataclass(frozen=True)
+class JobTypeInfo:
+    """A job type: ``params`` is the JSON Schema of its arguments."""
+
+    name: str
+    description: str | None
+    kind: str
+    source: str
+    params: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    definition: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**_only(cls, data))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a stream: ``kind`` is its SSE event type, ``data`` its JSON.
+
+    ``id`` orders events (it is ``None`` on ``close`` and on events made up by
+    polling when the server cannot stream).
+    """
+
+    id: int | None
+    kind: str
+    data: dict[str, Any]
+
+    @property
+    def job_id(self) -> int | None:
+        job_id = self.data.get("job_id")
+        return job_id if isinstance(job_id, int) else None
+
+
+def _only(cls: type[Any], data: Any) -> dict[str, Any]:
+    """The keys of ``data`` that are fields of ``cls`` (newer servers may send more)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in (data or {}).items() if k in names}

@@ -1,0 +1,315 @@
+"""The real ``jobyard`` client commands, run as subprocesses against a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from jobyard.cli_common import parse_assignments, parse_value
+from tests.harness import Server, free_port, wait_for
+
+COMMANDS = [
+    "submit", "jobs", "show", "start", "pause", "resume", "kill", "restart", "rm", "logs",
+    "watch", "types",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("cli")
+    server = Server(database_url=f"sqlite:///{workdir / 'jobs.db'}", workdir=workdir).start()
+    yield server
+    server.stop()
+
+
+def environment(server_url: str) -> dict[str, str]:
+    return os.environ | {"JOBYARD_SERVER": server_url, "COLUMNS": "200", "NO_COLOR": "1"}
+
+
+def jobyard(server: Server, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jobyard", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment(server.url),
+        check=False,
+    )
+
+
+def ok(server: Server, *args: str) -> str:
+    result = jobyard(server, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def as_json(server: Server, *args: str) -> Any:
+    return json.loads(ok(server, *args, "--json"))
+
+
+def error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
+    """The one error line of a command that failed with ``code``."""
+    assert result.returncode == code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("jobyard: error: ")
+    return lines[0]
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def test_values_are_json_when_they_parse() -> None:
+    assert parse_assignments(["n=3", "flag=true", "s=abc", "x=1.5", "l=[1,2]", "e=", "q=a=b"]) == {
+        "n": 3,
+        "flag": True,
+        "s": "abc",
+        "x": 1.5,
+        "l": [1, 2],
+        "e": "",
+        "q": "a=b",
+    }
+    assert parse_value('"3"') == "3"
+    assert parse_value("null") is None
+    assert parse_value("NaN") == "NaN"
+    assert parse_value("{bad") == "{bad"
+
+
+def test_submit_with_arguments_and_options(server: Server) -> None:
+    name = tag()
+    job = as_json(
+        server, "submit", "echo", "text=hello", "repeat=2", "--hold", "--priority", "5",
+        "--queue", "default", "--name", name,
+    )  # fmt: skip
+    assert job["args"] == {"text": "hello", "repeat": 2}
+    assert (job["state"], job["priority"], job["name"]) == ("held", 5, name)
+    assert "submitted" in ok(server, "submit", "echo", "text=1", "--hold")
+    typed = as_json(server, "submit", "echo", "text=123", "repeat=3", "--hold")
+    assert typed["args"] == {"text": "123", "repeat": 3}  # text is declared a string
+    later = as_json(server, "submit", "echo", "text=x", "--run-at", "2099-01-01T06:00:00+00:00")
+    assert (later["state"], later["run_at"]) == ("scheduled", "2099-01-01T06:00:00+00:00")
+    ok(server, "kill", str(later["id"]))
+
+
+def test_submit_wait_tells_how_the_job_ended(server: Server) -> None:
+    good = jobyard(server, "submit", "echo", "text=hi", "--wait")
+    assert good.returncode == 0, good.stderr
+    assert "succeeded" in good.stdout
+    bad = jobyard(server, "submit", "fail", "code=4", "--wait")
+    assert bad.returncode == 1
+    assert "failed, exit code 4" in bad.stdout
+    ended = json.loads(jobyard(server, "submit", "fail", "--wait", "--json").stdout)
+    assert (ended["state"], ended["exit_code"]) == ("failed", 3)
+
+
+def test_submit_follow_streams_output_and_states(server: Server) -> None:
+    result = jobyard(server, "submit", "lines", "count=3", "--follow")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["line 0", "line 1", "line 2"]
+    assert "err 2" in result.stderr
+    assert "] running" in result.stderr
+    assert result.stderr.strip().endswith("succeeded")
+    failed = jobyard(server, "submit", "fail", "code=5", "-f")
+    assert failed.returncode == 1
+    assert "failed (attempt 3): exit code 5" in failed.stderr
+    events = [
+        json.loads(x)
+        for x in ok(server, "submit", "echo", "text=j", "-f", "--json").split("\n")
+        if x
+    ]
+    assert events[0]["event"] == "state"
+    assert events[-1] == {"id": None, "event": "close", "data": events[-1]["data"]}
+    assert events[-1]["data"]["state"] == "succeeded"
+
+
+def test_jobs_table_filters_and_json(server: Server) -> None:
+    name = tag()
+    ids = [
+        as_json(server, "submit", "echo", f"text={i}", "--hold", "--name", name)["id"]
+        for i in range(3)
+    ]
+    sleeper = as_json(server, "submit", "sleep", "--hold", "--name", name)["id"]
+    ok(server, "kill", str(ids[0]))
+    table = ok(server, "jobs", "--search", name)
+    rows = [row for row in table.splitlines() if name in row]
+    assert [int(row.split("│")[1]) for row in rows] == [sleeper, *reversed(ids)]  # newest first
+    assert [row.split("│")[4].strip() for row in rows] == ["held", "held", "held", "killed"]
+    assert "page 1 of 1 · 4 jobs" in table
+    assert as_json(server, "jobs", "--search", name, "--state", "killed")["total"] == 1
+    assert as_json(server, "jobs", "--search", name, "--state", "held,killed")["total"] == 4
+    only_sleep = as_json(server, "jobs", "--search", name, "--type", "sleep")["items"]
+    assert [job["id"] for job in only_sleep] == [sleeper]
+    assert as_json(server, "jobs", "--search", name, "--queue", "nowhere")["total"] == 0
+    second = as_json(
+        server, "jobs", "--search", name, "--sort", "id", "--per-page", "1", "--page", "2"
+    )
+    assert (second["page"], second["per_page"], second["total"]) == (2, 1, 4)
+    assert [job["id"] for job in second["items"]] == [ids[1]]
+    bad = jobyard(server, "jobs", "--state", "sleeping")
+    assert "state: expected one of" in error_line(bad, 2)
+
+
+def test_show_details(server: Server) -> None:
+    job_id = as_json(server, "submit", "echo", "text=shown", "--wait")["id"]
+    panel = ok(server, "show", str(job_id))
+    assert f"job {job_id}" in panel
+    for text in ("succeeded", "echo shown", '"text": "shown"', "exit code", "runtime", "output"):
+        assert text in panel
+    detail = as_json(server, "show", str(job_id))
+    assert detail["resources"]["log_lines"] >= 1
+    assert "no job with id 999999" in error_line(jobyard(server, "show", "999999"), 3)
+
+
+def test_pause_resume_and_kill_a_sleeping_job(server: Server) -> None:
+    job_id = as_json(server, "submit", "sleep", "seconds=30")["id"]
+    server.wait_state(job_id, "running")
+    assert "pause requested" in ok(server, "pause", str(job_id))
+    server.wait_state(job_id, "paused")
+    assert "cannot pause a job that is paused" in error_line(
+        jobyard(server, "pause", str(job_id)), 4
+    )
+    assert "resume requested" in ok(server, "resume", str(job_id))
+    server.wait_state(job_id, "running")
+    assert as_json(server, "kill", str(job_id))["control"] == "kill"
+    server.wait_state(job_id, "killed")
+    error_line(jobyard(server, "kill", str(job_id)), 4)
+
+
+def test_start_releases_a_held_job(server: Server) -> None:
+    job_id = as_json(server, "submit", "echo", "text=held", "--hold")["id"]
+    assert ok(server, "start", str(job_id)).strip() in {
+        f"job {job_id}: queued",
+        f"job {job_id}: running",
+    }
+    server.wait_state(job_id, "succeeded")
+
+
+def test_restart_and_rm(server: Server) -> None:
+    old = as_json(server, "submit", "echo", "text=first", "--wait")["id"]
+    new = as_json(server, "restart", str(old), "text=second")
+    assert new["restarted_from"] == old
+    assert new["args"]["text"] == "second"
+    server.wait_state(new["id"], "succeeded")
+    assert "restarted as job" in ok(server, "restart", str(old))
+    assert ok(server, "rm", str(new["id"])).strip() == f"job {new['id']} removed"
+    error_line(jobyard(server, "show", str(new["id"])), 3)
+    live = as_json(server, "submit", "sleep", "seconds=30")["id"]
+    server.wait_state(live, "running")
+    assert "kill it first" in error_line(jobyard(server, "rm", str(live)), 4)
+    ok(server, "rm", "--force", str(live))
+    error_line(jobyard(server, "show", str(live)), 3)
+
+
+def test_logs_split_streams_and_follow(server: Server) -> None:
+    job_id = as_json(server, "submit", "lines", "count=3", "--wait")["id"]
+    result = jobyard(server, "logs", str(job_id))
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == ["line 0", "line 1", "line 2"]
+    assert [x for x in result.stderr.splitlines() if x.startswith("err")] == [
+        "err 0",
+        "err 1",
+        "err 2",
+    ]
+    assert f"[job {job_id}] attempt 1 started" in result.stderr
+    records = [json.loads(x) for x in ok(server, "logs", str(job_id), "--json").splitlines()]
+    assert {r["stream"] for r in records} == {"stdout", "stderr", "system"}
+    assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)
+    after = ok(server, "logs", str(job_id), "--json", "--after", str(records[-2]["seq"]))
+    assert [json.loads(x) for x in after.splitlines()] == records[-1:]
+
+    running = as_json(server, "submit", "lines", "count=200")["id"]
+    followed = jobyard(server, "logs", "-f", str(running))
+    assert followed.returncode == 0
+    assert followed.stdout.splitlines() == [f"line {i}" for i in range(200)]
+    error_line(jobyard(server, "logs", "999999"), 3)
+
+
+def test_types_list_and_show(server: Server) -> None:
+    table = ok(server, "types")
+    for name in ("echo", "sleep", "py-count", "text*"):
+        assert name in table
+    echo = ok(server, "types", "echo")
+    for text in ("repeat", "integer", "≥ 1", "≤ 10", "format date", "echo {text}"):
+        assert text in echo
+    assert as_json(server, "types", "echo")["params"]["required"] == ["text"]
+    listing = as_json(server, "types")
+    assert listing["total"] == len(listing["items"])
+    error_line(jobyard(server, "types", "nope"), 3)
+
+
+def test_bad_input_is_one_line_and_exit_2(server: Server) -> None:
+    assert "bad argument 'text'" in error_line(jobyard(server, "submit", "echo", "text"), 2)
+    assert "bad argument '=x'" in error_line(jobyard(server, "submit", "echo", "=x"), 2)
+    unknown = error_line(jobyard(server, "submit", "nope", "a=1"), 2)
+    assert "type: unknown job type 'nope'" in unknown
+    invalid = error_line(jobyard(server, "submit", "echo", "repeat=0"), 2)
+    assert "args.text" in invalid
+    assert "args.repeat" in invalid
+    assert "--run-at" in error_line(
+        jobyard(server, "submit", "echo", "text=x", "--run-at", "soon"), 2
+    )
+    assert jobyard(server, "submit", "echo", "--priority", "high").returncode == 2
+
+
+def test_an_unreachable_server_is_exit_5(server: Server) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    for args in (["jobs"], ["submit", "echo", "text=x"], ["logs", "1", "-f"], ["watch", "--once"]):
+        result = jobyard(server, *args, "--server", down)
+        assert "cannot reach" in error_line(result, 5)
+
+
+def test_watch_once_and_live(server: Server) -> None:
+    job_id = as_json(server, "submit", "sleep", "seconds=30", "--name", "watched")["id"]
+    server.wait_state(job_id, "running")
+    table = ok(server, "watch", "--once")
+    assert "watched" in table
+    assert "running" in table
+    assert "1 running" in table
+    assert "watched" not in ok(server, "watch", "--once", "--state", "queued")
+
+    # not on a terminal, it prints the table again whenever the jobs change
+    with subprocess.Popen(
+        [sys.executable, "-m", "jobyard", "watch", "--interval", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(server.url),
+    ) as proc:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+        reader.start()
+        try:
+            wait_for(lambda: any("1 running" in line for line in lines), what="the first table")
+            ok(server, "kill", str(job_id))
+            wait_for(lambda: any("no jobs" in line for line in lines), what="a table without it")
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        reader.join(10)
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(server: Server, command: str) -> None:
+    text = ok(server, command, "--help")
+    assert f"Usage: jobyard {command}" in text
+    assert "--server" in text
+    assert "JOBYARD_SERVER" in text
+
+
+def test_the_top_level_help_lists_the_client_commands(server: Server) -> None:
+    text = ok(server, "--help")
+    for command in COMMANDS:
+        assert command in text
