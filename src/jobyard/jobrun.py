@@ -40,9 +40,10 @@ class RunSettings:
     worker: str
     kill_grace: float
     clock: Callable[[], datetime]
-    log_cap: int = (
-        50_000_000  # bytes of log lines kept per attempt: the oldest half, the newest half
-    )
+    # bytes of log lines kept per attempt: the oldest half, the newest half
+    log_cap: int = 50_000_000
+    # called when a run ended the job for good: start or block what depends on it
+    on_terminal: Callable[[int], None] = lambda job_id: None
 
 
 def run_token(job: Job) -> str:
@@ -245,7 +246,9 @@ class JobRun(threading.Thread):
         self._flush()
         now = self._now()
         update = outcomes.finished(self.job, end, now)
-        self._persist(lambda: self._store.update_job(update, now))
+        ended = self._persist(lambda: self._store.update_job(update, now))
+        if ended is not None and ended.state.terminal:
+            self._settings.on_terminal(ended.id)
 
     def _set(
         self,

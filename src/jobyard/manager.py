@@ -15,19 +15,22 @@ from typing import Any
 
 from jobyard.catalog import Catalog
 from jobyard.clock import utcnow
+from jobyard.deps import Dependencies, Readiness, readiness
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.jobtypes import ArgsInvalid
-from jobyard.models import Job, JobEvent
+from jobyard.models import Dependency, Job, JobEvent
 from jobyard.outcomes import Reason, state_event
 from jobyard.states import (
     TERMINAL,
     Event,
     IllegalTransition,
     JobState,
+    Outcome,
     initial_state,
     transition,
 )
 from jobyard.store import JobQuery, NewJob, Store
+from jobyard.store.dependencies import DependencyState
 from jobyard.store.store import JobUpdate
 
 
@@ -41,6 +44,7 @@ class Submission:
     hold: bool = False
     name: str | None = None
     idempotency_key: str | None = None
+    depends_on: tuple[Dependency, ...] = ()
 
 
 class JobManager:
@@ -48,12 +52,14 @@ class JobManager:
         self,
         store: Store,
         catalog: Catalog,
+        deps: Dependencies | None = None,
         *,
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.catalog = catalog
+        self.deps = deps or Dependencies(store, wake=wake, clock=clock)
         self._wake = wake
         self._clock = clock
 
@@ -65,11 +71,12 @@ class JobManager:
     def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[Job, bool]]:
         """Validate every submission, then store all of them in one transaction."""
         now = self._clock()
+        upstream = self.store.job_states({d.upstream for s in submissions for d in s.depends_on})
         new_jobs, errors = [], []
         for index, submission in enumerate(submissions):
             prefix = f"jobs[{index}]." if len(submissions) > 1 else ""
             try:
-                new_jobs.append(self._new_job(submission, now))
+                new_jobs.append(self._new_job(submission, now, upstream))
             except Invalid as exc:
                 errors += [{**e, "field": prefix + e["field"]} for e in exc.errors]
         if errors:
@@ -78,7 +85,10 @@ class JobManager:
         self._wake()
         return added
 
-    def _new_job(self, submission: Submission, now: datetime) -> NewJob:
+    def _new_job(
+        self, submission: Submission, now: datetime, upstream: dict[int, JobState]
+    ) -> NewJob:
+        waits = _dependency_readiness(submission.depends_on, upstream)
         job_type = self.catalog.get(submission.type)
         if job_type is None:
             message = f"unknown job type {submission.type!r}"
@@ -96,11 +106,17 @@ class JobManager:
             spec=spec,
             queue=submission.queue or job_type.queue,
             priority=job_type.priority if submission.priority is None else submission.priority,
-            state=initial_state(hold=submission.hold, run_at_ahead=_ahead(run_at, now)),
+            state=initial_state(
+                hold=submission.hold,
+                run_at_ahead=_ahead(run_at, now),
+                deps_pending=waits is Readiness.PENDING,
+                deps_failed=waits is Readiness.IMPOSSIBLE,
+            ),
             run_at=run_at,
             name=submission.name,
             max_attempts=spec.retries.max + 1,
             idempotency_key=submission.idempotency_key,
+            depends_on=submission.depends_on,
         )
 
     # -- reading -----------------------------------------------------------
@@ -112,6 +128,9 @@ class JobManager:
 
     def find(self, query: JobQuery) -> tuple[list[Job], int]:
         return self.store.list_jobs(query)
+
+    def dependencies(self, job_id: int) -> list[DependencyState]:
+        return self.store.dependencies([job_id])[job_id]
 
     def logs(self, job_id: int, after: int, limit: int) -> list[JobEvent]:
         self.get(job_id)
@@ -129,7 +148,7 @@ class JobManager:
             job = self.get(job_id)
             now = self._clock()
             try:
-                outcome = transition(job.state, event, run_at_ahead=_ahead(job.run_at, now))
+                outcome = self._transition(job, event, now)
             except IllegalTransition as exc:
                 raise Conflict(str(exc), state=job.state.value) from exc
             if outcome.control is not None:
@@ -138,9 +157,23 @@ class JobManager:
                 update = _immediate(job, outcome.state, now)
             updated = self.store.update_job(update, now)
             if updated is not None:
+                if updated.state.terminal:
+                    self.deps.settle([updated.id])
                 self._wake()
                 return updated
         raise Conflict("the job changed state too often; try again", state=job.state.value)
+
+    def _transition(self, job: Job, event: Event, now: datetime) -> Outcome:
+        """The state table's answer, with a held job's dependencies taken into account."""
+        ahead = _ahead(job.run_at, now)
+        if job.state is not JobState.HELD or event not in (Event.START, Event.RESUME):
+            return transition(job.state, event, run_at_ahead=ahead)
+        waits = readiness(self.store.dependencies([job.id])[job.id])
+        if waits is Readiness.IMPOSSIBLE:
+            return transition(job.state, Event.BLOCK)
+        return transition(
+            job.state, event, run_at_ahead=ahead, deps_pending=waits is Readiness.PENDING
+        )
 
     def restart(self, job_id: int, args: dict[str, Any] | None = None) -> Job:
         """A new job from a finished one's type and args (``args`` override some)."""
@@ -158,9 +191,10 @@ class JobManager:
             name=old.name,
         )
         now = self._clock()
-        new = dataclasses.replace(self._new_job(submission, now), restarted_from=old.id)
+        new = dataclasses.replace(self._new_job(submission, now, {}), restarted_from=old.id)
         ((job, _),) = self.store.add_jobs([new], now)
         self.store.update_job(JobUpdate(old.id, frozenset(TERMINAL), {"restarted_as": job.id}), now)
+        self.deps.reopen(old.id, job.id)
         self._wake()
         return job
 
@@ -177,6 +211,7 @@ class JobManager:
             self.act(job_id, Event.KILL)
         if not self.store.delete_job(job_id, frozenset(JobState)):
             raise NotFound(f"no job with id {job_id}")
+        self.deps.settle([job_id])  # whatever waited for it can never run now
         self._wake()
 
 
@@ -188,6 +223,18 @@ def _immediate(job: Job, state: JobState, now: datetime) -> JobUpdate:
         values |= {"finished_at": now, "reason": reason}
     event = state_event(now, state, reason=reason, previous=job.state.value)
     return JobUpdate(job.id, frozenset({job.state}), values, event)
+
+
+def _dependency_readiness(
+    depends_on: Sequence[Dependency], upstream: dict[int, JobState]
+) -> Readiness:
+    missing = [d.upstream for d in depends_on if d.upstream not in upstream]
+    if missing:
+        message = f"no job with id {missing[0]}"
+        raise Invalid(message, [{"field": "depends_on", "message": message}])
+    return readiness(
+        DependencyState(d.upstream, d.condition, upstream[d.upstream]) for d in depends_on
+    )
 
 
 def _ahead(run_at: datetime | None, now: datetime) -> bool:

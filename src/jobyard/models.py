@@ -179,6 +179,20 @@ class Job:
         return dataclasses.replace(self, **changes)
 
 
+class Condition(StrEnum):
+    """When a dependency is met (Slurm's afterok, afternotok, afterany)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class Dependency:
+    upstream: int
+    condition: Condition = Condition.SUCCEEDED
+
+
 class EventKind(StrEnum):
     STATE = "state"
     PROGRESS = "progress"

@@ -10,6 +10,7 @@ import logging
 
 from jobyard.catalog import Catalog
 from jobyard.config import Config
+from jobyard.deps import Dependencies
 from jobyard.feed import Hub
 from jobyard.manager import JobManager
 from jobyard.runner import Runner
@@ -35,13 +36,17 @@ class Node:
         self.config = config
         self.store = Store(settings.database_url)
         self.catalog = Catalog(self.store, config.job_types)
+        self.deps = Dependencies(self.store, wake=self.wake)
         self.worker: Worker | None = self._worker() if worker else None
         self.scheduler: Scheduler | None = None
         if scheduler:
             self.scheduler = Scheduler(
-                self.store, interval=min(settings.poll_interval, 1.0), on_ready=self.wake
+                self.store,
+                interval=min(settings.poll_interval, 1.0),
+                on_ready=self.wake,
+                deps=self.deps,
             )
-        self.manager = JobManager(self.store, self.catalog, wake=self.wake)
+        self.manager = JobManager(self.store, self.catalog, self.deps, wake=self.wake)
         self.hub = Hub(self.store)
         self.api = api
 
@@ -61,7 +66,10 @@ class Node:
             poll_interval=settings.poll_interval,
             log_cap=settings.log_cap,
         )
-        return Worker(self.store, runner, worker_settings)
+        return Worker(self.store, runner, worker_settings, on_terminal=self._settle)
+
+    def _settle(self, job_id: int) -> None:
+        self.deps.settle([job_id])
 
     def wake(self) -> None:
         """Something changed: let the in-process worker look now instead of at its next poll."""

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from jobyard import outcomes
 from jobyard.clock import utcnow
+from jobyard.deps import Dependencies
 from jobyard.store import Store
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,17 @@ class Scheduler:
         *,
         interval: float = 0.5,
         on_ready: Callable[[], None] = lambda: None,
+        deps: Dependencies | None = None,
         clock: Callable[[], datetime] = utcnow,
+        sweep_every: float = 30.0,
     ) -> None:
         self.store = store
         self.interval = interval
         self._on_ready = on_ready
+        self._deps = deps or Dependencies(store, wake=on_ready, clock=clock)
         self._clock = clock
+        self._sweep_every = sweep_every
+        self._last_sweep: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -39,11 +45,19 @@ class Scheduler:
         if self.store.promote_due(now):
             self._on_ready()
         for job in self.store.expired_leases(now):
-            if self.store.update_job(outcomes.lost(job, now), now) is not None:
-                log.warning(
-                    "lease expired; worker lost", extra={"job": job.id, "worker": job.worker}
-                )
-                self._on_ready()
+            ended = self.store.update_job(outcomes.lost(job, now), now)
+            if ended is None:
+                continue
+            log.warning("lease expired; worker lost", extra={"job": job.id, "worker": job.worker})
+            self._on_ready()
+            if ended.state.terminal:
+                self._deps.settle([ended.id])
+        last = self._last_sweep
+        if last is None or (now - last).total_seconds() >= self._sweep_every:
+            # A process that died between ending a job and settling its dependents
+            # leaves them waiting; this finds them.
+            self._deps.sweep()
+            self._last_sweep = now
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)

@@ -70,6 +70,10 @@ class Event(StrEnum):
     RETRY = "retry"  # failed (or monitor died) with another attempt to come
     LOST = "lost"  # lease expired; RETRY or FAIL follow from attempts left
     REQUEUE = "requeue"  # handed back by a draining worker
+    # dependencies
+    READY = "ready"  # every dependency is met
+    BLOCK = "block"  # a dependency can never be met
+    UNBLOCK = "unblock"  # the failed dependency was restarted: wait for the new run
 
 
 @dataclass(frozen=True)
@@ -128,14 +132,21 @@ _TABLE: dict[tuple[JobState, Event], JobState | Control | str] = {
     (S.PAUSED, Event.LOST): S.FAILED,
     (S.RUNNING, Event.REQUEUE): S.QUEUED,
     (S.PAUSED, Event.REQUEUE): S.QUEUED,
+    (S.WAITING, Event.READY): _RELEASE,
+    (S.WAITING, Event.BLOCK): S.UPSTREAM_FAILED,
+    (S.HELD, Event.BLOCK): S.UPSTREAM_FAILED,
+    (S.UPSTREAM_FAILED, Event.UNBLOCK): S.WAITING,
 }
 
 
-def transition(state: JobState, event: Event, *, run_at_ahead: bool = False) -> Outcome:
+def transition(
+    state: JobState, event: Event, *, run_at_ahead: bool = False, deps_pending: bool = False
+) -> Outcome:
     """Return what ``event`` does to a job in ``state``.
 
-    ``run_at_ahead`` tells whether the job's ``run_at`` is still in the future;
-    it decides whether a released job is ``queued`` or ``scheduled``.
+    ``run_at_ahead`` tells whether the job's ``run_at`` is still in the future,
+    ``deps_pending`` whether some dependency is not met yet; they decide whether a
+    released job is ``waiting``, ``scheduled`` or ``queued``.
 
     Raises :class:`IllegalTransition` when the state forbids the event.
     """
@@ -145,15 +156,25 @@ def transition(state: JobState, event: Event, *, run_at_ahead: bool = False) -> 
     if isinstance(target, Control):
         return Outcome(state=state, control=target)
     if target == _RELEASE:
-        return Outcome(state=S.SCHEDULED if run_at_ahead else S.QUEUED)
+        return Outcome(state=_released(run_at_ahead=run_at_ahead, deps_pending=deps_pending))
     return Outcome(state=JobState(target))
 
 
-def initial_state(*, hold: bool, run_at_ahead: bool) -> JobState:
+def _released(*, run_at_ahead: bool, deps_pending: bool) -> JobState:
+    if deps_pending:
+        return S.WAITING
+    return S.SCHEDULED if run_at_ahead else S.QUEUED
+
+
+def initial_state(
+    *, hold: bool, run_at_ahead: bool, deps_pending: bool = False, deps_failed: bool = False
+) -> JobState:
     """The state of a job at submission."""
+    if deps_failed:
+        return S.UPSTREAM_FAILED
     if hold:
         return S.HELD
-    return S.SCHEDULED if run_at_ahead else S.QUEUED
+    return _released(run_at_ahead=run_at_ahead, deps_pending=deps_pending)
 
 
 def allowed_events(state: JobState) -> list[Event]:

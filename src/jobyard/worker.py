@@ -57,6 +57,7 @@ class Worker:
         settings: WorkerSettings,
         *,
         clock: Callable[[], datetime] = utcnow,
+        on_terminal: Callable[[int], None] = lambda job_id: None,
     ) -> None:
         self.store = store
         self.runner = runner
@@ -72,8 +73,13 @@ class Worker:
         self._listener: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._run_settings = RunSettings(
-            worker=self.name, kill_grace=settings.kill_grace, clock=clock, log_cap=settings.log_cap
+            worker=self.name,
+            kill_grace=settings.kill_grace,
+            clock=clock,
+            log_cap=settings.log_cap,
+            on_terminal=on_terminal,
         )
+        self._on_terminal = on_terminal
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -193,7 +199,9 @@ class Worker:
             if job.worker == self.name or self._worker_alive(job.worker):
                 continue
             killed = _kill_orphan(job)
-            self.store.update_job(outcomes.lost(job, now), now)
+            ended = self.store.update_job(outcomes.lost(job, now), now)
+            if ended is not None and ended.state.terminal:
+                self._on_terminal(ended.id)
             log.warning(
                 "recovered job of a dead worker",
                 extra={"job": job.id, "dead_worker": job.worker, "processes_killed": killed},

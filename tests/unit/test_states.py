@@ -23,7 +23,12 @@ from jobyard.states import (
 USER = (Event.START, Event.PAUSE, Event.RESUME, Event.KILL)
 
 
-@pytest.mark.parametrize(("state", "event"), list(itertools.product(TERMINAL, Event)))
+REOPEN = (JobState.UPSTREAM_FAILED, Event.UNBLOCK)
+
+
+@pytest.mark.parametrize(
+    ("state", "event"), [pair for pair in itertools.product(TERMINAL, Event) if pair != REOPEN]
+)
 def test_a_terminal_job_accepts_nothing(state: JobState, event: Event) -> None:
     with pytest.raises(IllegalTransition) as info:
         transition(state, event)
@@ -109,3 +114,16 @@ def test_initial_state() -> None:
     assert initial_state(hold=True, run_at_ahead=True) is JobState.HELD
     assert initial_state(hold=False, run_at_ahead=True) is JobState.SCHEDULED
     assert initial_state(hold=False, run_at_ahead=False) is JobState.QUEUED
+
+
+def test_dependencies_move_waiting_jobs() -> None:
+    assert transition(JobState.WAITING, Event.READY).state is JobState.QUEUED
+    assert transition(JobState.WAITING, Event.READY, run_at_ahead=True).state is JobState.SCHEDULED
+    assert transition(JobState.WAITING, Event.BLOCK).state is JobState.UPSTREAM_FAILED
+    # only a restarted dependency reopens an upstream_failed job: it waits again
+    assert transition(*REOPEN).state is JobState.WAITING
+    assert transition(JobState.HELD, Event.START, deps_pending=True).state is JobState.WAITING
+    assert initial_state(hold=False, run_at_ahead=False, deps_pending=True) is JobState.WAITING
+    assert initial_state(hold=True, run_at_ahead=False, deps_failed=True) is (
+        JobState.UPSTREAM_FAILED
+    )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from jobyard.api.deps import get_manager, get_node
 from jobyard.api.schemas import (
     BatchOut,
+    DependencyOut,
     JobOut,
     JobPage,
     LogLineOut,
@@ -20,6 +21,7 @@ from jobyard.api.schemas import (
 from jobyard.api.streams import HeaderResume, event_stream, job_messages
 from jobyard.errors import Invalid
 from jobyard.manager import JobManager, Submission
+from jobyard.models import Dependency
 from jobyard.node import Node
 from jobyard.states import Event, JobState
 from jobyard.store import JobQuery
@@ -32,7 +34,9 @@ JobId = Annotated[int, "job id"]
 
 
 def _submission(body: SubmitJob) -> Submission:
-    return Submission(**body.model_dump(exclude={"follow"}))
+    fields = body.model_dump(exclude={"follow", "depends_on"})
+    depends_on = tuple(Dependency(d.job, d.on) for d in body.depends_on)
+    return Submission(**fields, depends_on=depends_on)
 
 
 @router.post(
@@ -98,7 +102,12 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=JobOut, name="get_job")
 def get_job(job_id: JobId, manager: Manager) -> JobOut:
-    return JobOut.of(manager.get(job_id))
+    out = JobOut.of(manager.get(job_id))
+    out.depends_on = [
+        DependencyOut(job=d.upstream, on=d.condition, state=d.state)
+        for d in manager.dependencies(job_id)
+    ]
+    return out
 
 
 def _control(event: Event, summary: str) -> None:

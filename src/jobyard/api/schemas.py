@@ -7,10 +7,25 @@ from typing import Any, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from jobyard.models import Job, JobEvent
+from jobyard.models import Condition, Job, JobEvent
 from jobyard.states import Control, JobState
 
 Name = Field(default=None, min_length=1, max_length=200)
+
+
+class DependencyIn(BaseModel):
+    """Wait for another job: ``on`` succeeded (default), failed, or finished (either)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job: int = Field(ge=1)
+    on: Condition = Condition.SUCCEEDED
+
+
+class DependencyOut(BaseModel):
+    job: int
+    on: Condition
+    state: JobState | None = Field(description="the upstream job's state (null: removed)")
 
 
 class SubmitJob(BaseModel):
@@ -29,6 +44,9 @@ class SubmitJob(BaseModel):
         default=None, min_length=1, max_length=200, description="a repeat returns the first job"
     )
     follow: bool = Field(default=False, description="answer with the job's event stream")
+    depends_on: list[DependencyIn] = Field(
+        default_factory=list, max_length=1000, description="run after these jobs end so"
+    )
 
 
 class SubmitBatch(BaseModel):
@@ -90,6 +108,9 @@ class JobOut(BaseModel):
     idempotency_key: str | None
     restarted_from: int | None
     restarted_as: int | None
+    depends_on: list[DependencyOut] = Field(
+        default_factory=list, description="shown on a single job: what it waits for"
+    )
 
     @classmethod
     def of(cls, job: Job) -> Self:

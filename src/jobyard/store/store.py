@@ -8,7 +8,7 @@ from the clock here, so callers and tests control time.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.models import (
+    Dependency,
     EventKind,
     FeedEvent,
     Job,
@@ -40,7 +41,8 @@ from jobyard.models import (
     WorkerInfo,
 )
 from jobyard.states import LIVE, Control, JobState
-from jobyard.store import feed, migrate, queue, submission
+from jobyard.store import dependencies, feed, migrate, queue, submission
+from jobyard.store.dependencies import DependencyState
 from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
 from jobyard.store.listing import job_filters, job_order
 from jobyard.store.rows import (
@@ -52,7 +54,7 @@ from jobyard.store.rows import (
     load_json,
     worker_from_row,
 )
-from jobyard.store.tables import job_events, job_types, jobs, workers
+from jobyard.store.tables import job_dependencies, job_events, job_types, jobs, workers
 
 _LIVE = [state.value for state in LIVE]
 _RETRIES = 3  # attempts of a transaction that lost a race on a unique key
@@ -75,6 +77,7 @@ class NewJob:
     max_attempts: int = 1
     idempotency_key: str | None = None
     restarted_from: int | None = None
+    depends_on: tuple[Dependency, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,7 @@ class Store:
             ).rowcount
             if deleted:
                 conn.execute(delete(job_events).where(job_events.c.job_id == job_id))
+                conn.execute(delete(job_dependencies).where(job_dependencies.c.job_id == job_id))
         return bool(deleted)
 
     def claim_jobs(
@@ -330,6 +334,34 @@ class Store:
                 .values(line=marker)
             )
             return int(deleted)
+
+    # -- dependencies ------------------------------------------------------
+    def dependencies(self, job_ids: Collection[int]) -> dict[int, list[DependencyState]]:
+        """Each job's dependencies with the upstream job's state (None: it was deleted)."""
+        with self._read() as conn:
+            return dependencies.of_jobs(conn, job_ids)
+
+    def dependents(self, upstream_ids: Collection[int], states: Collection[JobState]) -> list[Job]:
+        """Jobs in ``states`` that depend on any of ``upstream_ids``."""
+        with self._read() as conn:
+            return dependencies.dependents(conn, upstream_ids, states)
+
+    def dependents_waiting(self) -> list[Job]:
+        """Every ``waiting`` job (they wait for dependencies)."""
+        return self._select_jobs(jobs.c.state == JobState.WAITING.value)
+
+    def jobs_by_id(self, job_ids: Collection[int]) -> list[Job]:
+        with self._read() as conn:
+            return fetch_jobs(conn, job_ids)
+
+    def job_states(self, job_ids: Collection[int]) -> dict[int, JobState]:
+        with self._read() as conn:
+            return dependencies.states(conn, job_ids)
+
+    def repoint_dependencies(self, old: int, new: int) -> list[int]:
+        """Jobs that waited for ``old`` (and have not run) wait for ``new`` instead."""
+        with self._write() as conn:
+            return dependencies.repoint(conn, old, new)
 
     def job_events(self, job_id: int, after_id: int = 0, limit: int = 1000) -> list[JobEvent]:
         """The job's events of every kind with id > ``after_id``, oldest first."""

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 
-from jobyard.models import EventKind, Job
+from jobyard.models import Dependency, EventKind, Job
 from jobyard.store.rows import fetch_jobs
-from jobyard.store.tables import job_events, jobs
+from jobyard.store.tables import job_dependencies, job_events, jobs
 
 if TYPE_CHECKING:
     from jobyard.store.store import NewJob
@@ -34,6 +34,9 @@ def insert_jobs(conn: Connection, new: Sequence[NewJob], now: datetime) -> list[
     ]
     if ids:
         conn.execute(insert(job_events), [_created_event(new[i], id_of[i], now) for i in fresh])
+        edges = [_edge(id_of[i], dep) for i in fresh for dep in new[i].depends_on]
+        if edges:
+            conn.execute(insert(job_dependencies), edges)
     stored = {job.id: job for job in fetch_jobs(conn, {job_id for job_id, _ in entries})}
     return [(stored[job_id], created) for job_id, created in entries]
 
@@ -87,6 +90,14 @@ def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
         "log_lines": 0,
         "idempotency_key": job.idempotency_key,
         "restarted_from": job.restarted_from,
+    }
+
+
+def _edge(job_id: int, dependency: Dependency) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "upstream_id": dependency.upstream,
+        "condition": dependency.condition.value,
     }
 
 

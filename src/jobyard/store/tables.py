@@ -107,6 +107,16 @@ job_events = Table(
 Index("ix_job_events_job_id_id", job_events.c.job_id, job_events.c.id)
 Index("ix_job_events_job_id_seq", job_events.c.job_id, job_events.c.seq)
 
+job_dependencies = Table(
+    "job_dependencies",
+    metadata,
+    Column("job_id", BigInt, primary_key=True),  # the job that waits
+    Column("upstream_id", BigInt, primary_key=True),  # the job it waits for
+    Column("condition", String(16), nullable=False),  # succeeded | failed | finished
+    **_OPTIONS,
+)
+Index("ix_job_dependencies_upstream_id", job_dependencies.c.upstream_id)
+
 job_types = Table(
     "job_types",
     metadata,

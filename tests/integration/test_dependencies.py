@@ -1,0 +1,92 @@
+"""Ad-hoc dependencies between jobs (afterok / afternotok / afterany), on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import Server
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    server = Server(database_url=database_url, workdir=tmp_path).start()
+    yield server
+    server.stop()
+
+
+def after(job: dict[str, Any], on: str = "succeeded") -> list[dict[str, Any]]:
+    return [{"job": job["id"], "on": on}]
+
+
+def test_a_job_waits_for_its_dependency_then_runs(server: Server) -> None:
+    upstream = server.submit("echo", args={"text": "first"}, hold=True)
+    downstream = server.submit("echo", args={"text": "second"}, depends_on=after(upstream))
+    assert downstream["state"] == "waiting"
+    detail = server.job(downstream["id"])
+    assert detail["depends_on"] == [{"job": upstream["id"], "on": "succeeded", "state": "held"}]
+    server.act(upstream["id"], "start", expect=200)
+    server.wait_state(upstream["id"], "succeeded")
+    done = server.wait_state(downstream["id"], "succeeded")
+    assert done["started_at"] >= server.job(upstream["id"])["finished_at"]
+
+
+def test_conditions_that_can_never_be_met_end_upstream_failed(server: Server) -> None:
+    good = server.submit("echo", args={"text": "ok"})
+    on_failure = server.submit("echo", args={"text": "x"}, depends_on=after(good, "failed"))
+    on_any = server.submit("echo", args={"text": "y"}, depends_on=after(good, "finished"))
+    blocked = server.wait_state(on_failure["id"], "upstream_failed")
+    assert blocked["reason"] == "upstream_failed"
+    assert str(good["id"]) in blocked["error"]
+    server.wait_state(on_any["id"], "succeeded")
+    # a dependency that already ended the wrong way blocks at once
+    late = server.submit("echo", args={"text": "z"}, depends_on=after(good, "failed"))
+    assert late["state"] == "upstream_failed"
+
+
+def test_a_failure_blocks_the_chain_and_a_fixed_restart_unblocks_it(server: Server) -> None:
+    broken = server.submit("fail", args={"code": 3})
+    middle = server.submit("echo", args={"text": "middle"}, depends_on=after(broken))
+    last = server.submit("echo", args={"text": "last"}, depends_on=after(middle))
+    on_failure = server.submit("echo", args={"text": "alarm"}, depends_on=after(broken, "failed"))
+    server.wait_state(broken["id"], "failed")
+    server.wait_state(middle["id"], "upstream_failed")
+    server.wait_state(last["id"], "upstream_failed")
+    server.wait_state(on_failure["id"], "succeeded")
+
+    response = server.client.post(
+        f"/api/v1/jobs/{broken['id']}/restart", json={"args": {"code": 0}}
+    )
+    assert response.status_code == 201, response.text
+    fixed = response.json()
+    server.wait_state(fixed["id"], "succeeded")
+    assert server.wait_state(middle["id"], "succeeded")["error"] is None
+    server.wait_state(last["id"], "succeeded")
+    assert server.job(middle["id"])["depends_on"][0]["job"] == fixed["id"]
+
+
+def test_bad_dependencies_are_refused_and_removed_ones_block(server: Server) -> None:
+    missing = server.client.post(
+        "/api/v1/jobs",
+        json={"type": "echo", "args": {"text": "x"}, "depends_on": [{"job": 999999}]},
+    )
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["field"] == "depends_on"
+    bad = server.client.post(
+        "/api/v1/jobs",
+        json={"type": "echo", "args": {"text": "x"}, "depends_on": [{"job": 1, "on": "maybe"}]},
+    )
+    assert bad.status_code == 422
+
+    upstream = server.submit("echo", args={"text": "u"}, hold=True)
+    held = server.submit("echo", args={"text": "h"}, hold=True, depends_on=after(upstream))
+    waiting = server.submit("echo", args={"text": "w"}, depends_on=after(upstream))
+    assert held["state"] == "held"
+    assert server.act(held["id"], "start", expect=200).json()["state"] == "waiting"
+    assert server.client.delete(f"/api/v1/jobs/{upstream['id']}?force=true").status_code == 204
+    server.wait_state(held["id"], "upstream_failed")
+    error = server.wait_state(waiting["id"], "upstream_failed")["error"]
+    assert error == f"dependency {upstream['id']} ended killed"  # force kills before removing
