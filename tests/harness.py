@@ -42,6 +42,14 @@ def free_port() -> int:
         return port
 
 
+def sqlite_server(tmp_path_factory: Any, name: str) -> Iterator[Server]:
+    """A server on a fresh SQLite file, for a module's worth of tests (use with yield from)."""
+    workdir = tmp_path_factory.mktemp(name)
+    server = Server(database_url=f"sqlite:///{workdir / 'jobs.db'}", workdir=workdir).start()
+    yield server
+    server.stop()
+
+
 @dataclass(frozen=True)
 class Sse:
     id: int | None

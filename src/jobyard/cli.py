@@ -76,6 +76,34 @@ def _load(overrides: dict[str, Any]) -> tuple[Settings, Config]:
     return settings, config
 
 
+def _load_node_settings(
+    config: Path | None,
+    database_url: str | None,
+    concurrency: int | None,
+    queues: str | None,
+    name: str | None,
+    log_level: str,
+    log_format: str,
+    **server: Any,
+) -> tuple[Settings, Config]:
+    """Settings of a serving or working process from its flags, and its logging set up."""
+    from jobyard import logs
+
+    settings, cfg = _load(
+        {
+            **server,
+            "config": config,
+            "database_url": database_url,
+            "concurrency": concurrency,
+            "queues": _queues(queues),
+            "worker_name": name,
+            "log_level": log_level,
+        }
+    )
+    logs.setup(settings.log_level, log_format)
+    return settings, cfg
+
+
 def _queues(value: str | None) -> list[str] | None:
     return [q.strip() for q in value.split(",") if q.strip()] if value else None
 
@@ -98,23 +126,12 @@ def serve(
     """Run the API server, the scheduler and (unless --no-worker) a worker in one process."""
     import uvicorn
 
-    from jobyard import logs
     from jobyard.api import create_app
     from jobyard.node import Node
 
-    settings, cfg = _load(
-        {
-            "host": host,
-            "port": port,
-            "config": config,
-            "database_url": database_url,
-            "concurrency": concurrency,
-            "queues": _queues(queues),
-            "worker_name": name,
-            "log_level": log_level,
-        }
+    settings, cfg = _load_node_settings(
+        config, database_url, concurrency, queues, name, log_level, log_format, host=host, port=port
     )
-    logs.setup(settings.log_level, log_format)
     node = Node(settings, cfg, worker=not no_worker)
     uvicorn.run(
         create_app(node),
@@ -139,20 +156,11 @@ def worker(
     import signal
     import threading
 
-    from jobyard import logs
     from jobyard.node import Node
 
-    settings, cfg = _load(
-        {
-            "config": config,
-            "database_url": database_url,
-            "concurrency": concurrency,
-            "queues": _queues(queues),
-            "worker_name": name,
-            "log_level": log_level,
-        }
+    settings, cfg = _load_node_settings(
+        config, database_url, concurrency, queues, name, log_level, log_format
     )
-    logs.setup(settings.log_level, log_format)
     node = Node(settings, cfg, worker=True, scheduler=False, api=False)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -14,17 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Server
+from tests.harness import Server, sqlite_server
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("api")
-    server = Server(database_url=f"sqlite:///{workdir / 'jobs.db'}", workdir=workdir).start()
-    yield server
-    server.stop()
+    yield from sqlite_server(tmp_path_factory, "api")
 
 
 def total_jobs(server: Server) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from jobyard.cli_common import parse_assignments, parse_value
-from tests.harness import Server, free_port, wait_for
+from tests.harness import Server, free_port, sqlite_server, wait_for
 
 COMMANDS = [
     "submit", "jobs", "show", "start", "pause", "resume", "kill", "restart", "rm", "logs",
@@ -25,10 +25,7 @@ COMMANDS = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("cli")
-    server = Server(database_url=f"sqlite:///{workdir / 'jobs.db'}", workdir=workdir).start()
-    yield server
-    server.stop()
+    yield from sqlite_server(tmp_path_factory, "cli")
 
 
 def environment(server_url: str) -> dict[str, str]:

@@ -23,15 +23,12 @@ from jobyard.client import (
     ServerUnreachable,
 )
 from jobyard.client_models import Progress, Resources
-from tests.harness import Server, free_port, wait_for
+from tests.harness import Server, free_port, sqlite_server, wait_for
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("client")
-    server = Server(database_url=f"sqlite:///{workdir / 'jobs.db'}", workdir=workdir).start()
-    yield server
-    server.stop()
+    yield from sqlite_server(tmp_path_factory, "client")
 
 
 @pytest.fixture
