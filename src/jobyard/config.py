@@ -1,7 +1,7 @@
-"""The job configuration file (``jobyard.yaml``): job types and queues.
+"""The job configuration file (``jobyard.yaml``): job types, queues and workflows.
 
-Workflows, schedules and notifications live in the same file; they are kept
-as raw mappings here and validated by the features that use them. Every
+Schedules and notifications live in the same file; they are kept as raw
+mappings here and validated by the features that use them. Every
 problem is reported at once, one line each, as ``file:line: field: message``,
 with the line taken from the YAML node nearest to the field.
 """
@@ -25,6 +25,7 @@ from jobyard.jobtypes import (
     parse_job_type,
     pydantic_problems,
 )
+from jobyard.workflows import WorkflowInvalid, WorkflowSpec, parse_workflows
 
 DEFAULT_QUEUE = "default"
 SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")
@@ -70,7 +71,7 @@ class Config:
     base_dir: Path
     job_types: dict[str, JobType] = field(default_factory=dict)
     queues: dict[str, QueueConfig] = field(default_factory=lambda: {DEFAULT_QUEUE: QueueConfig()})
-    workflows: dict[str, Any] = field(default_factory=dict)
+    workflows: dict[str, WorkflowSpec] = field(default_factory=dict)
     schedules: dict[str, Any] = field(default_factory=dict)
     notifications: dict[str, Any] = field(default_factory=dict)
 
@@ -113,14 +114,31 @@ def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
 
 
 def node_line(root: yaml.Node | None, parts: Sequence[str]) -> int | None:
-    """The line (1-based) of the node at ``parts``, or of its closest existing ancestor."""
+    """The line (1-based) of the node at ``parts``, or of its closest existing ancestor.
+
+    Parts that name no key are joined with the next ones, so a path split at
+    every dot still finds a key with dots in it (``nodes.x.y`` → key ``x.y``).
+    """
     node, line = root, None if root is None else root.start_mark.line + 1
-    for part in parts:
-        child = _child(node, part)
-        if child is None:
+    start = 0
+    while start < len(parts):
+        found = _joined_child(node, parts, start)
+        if found is None:
             break
-        line, node = child[0].start_mark.line + 1, child[1]
+        start, (key, node) = found
+        line = key.start_mark.line + 1
     return line
+
+
+def _joined_child(
+    node: yaml.Node | None, parts: Sequence[str], start: int
+) -> tuple[int, tuple[yaml.Node, yaml.Node]] | None:
+    """(where the next part starts, the child) for the shortest ``parts[start:end]`` found."""
+    for end in range(start + 1, len(parts) + 1):
+        child = _child(node, ".".join(parts[start:end]))
+        if child is not None:
+            return end, child
+    return None
 
 
 def _child(node: yaml.Node | None, part: str) -> tuple[yaml.Node, yaml.Node] | None:
@@ -161,8 +179,11 @@ class _Loader:
         sections = {name: self.section(data, name) for name in SECTIONS}
         queues = self.queues(sections["queues"])
         job_types = self.job_types(sections["job_types"])
-        if "queues" in data:
-            self.check_queues(job_types, {DEFAULT_QUEUE, *sections["queues"]})
+        declared = {DEFAULT_QUEUE, *sections["queues"]} if "queues" in data else None
+        written = set(sections["job_types"]) - set(job_types)  # in the file, but broken
+        workflows = self.workflows(sections["workflows"], job_types, written, declared)
+        if declared is not None:
+            self.check_queues(job_types, declared)
         if self.problems:
             raise ConfigError(self.problems)
         for job_type in job_types.values():
@@ -172,7 +193,7 @@ class _Loader:
             base_dir=self.base_dir,
             job_types=job_types,
             queues=queues,
-            workflows=sections["workflows"],
+            workflows=workflows,
             schedules=sections["schedules"],
             notifications=sections["notifications"],
         )
@@ -216,6 +237,20 @@ class _Loader:
             return job_type
         cwd = os.path.normpath(self.base_dir / job_type.cwd)
         return job_type.model_copy(update={"cwd": cwd})
+
+    def workflows(
+        self,
+        raw: Mapping[str, Any],
+        job_types: Mapping[str, JobType],
+        broken_types: set[str],
+        queues: set[str] | None,
+    ) -> dict[str, WorkflowSpec]:
+        try:
+            return parse_workflows(raw, job_types, queues=queues, invalid_types=broken_types)
+        except WorkflowInvalid as exc:
+            for error in exc.errors:
+                self.problem(_parts(error["field"]), error["message"])
+            return {}
 
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():

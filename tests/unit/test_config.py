@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobyard.config import ConfigError, QueueConfig, empty_config, load_config
+from jobyard.workflows import WorkflowSpec
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -54,7 +55,7 @@ def test_loads_types_and_queues(tmp_path: Path) -> None:
         "export": QueueConfig(max_running=2),
         "slow": QueueConfig(),
     }
-    assert config.workflows == {"nightly": {"nodes": {}}}
+    assert config.workflows == {"nightly": WorkflowSpec(name="nightly")}
     assert config.notifications == {}
     assert config.has_queue("slow")
 
