@@ -55,11 +55,13 @@ class JobManager:
         deps: Dependencies | None = None,
         *,
         wake: Callable[[], None] = lambda: None,
+        on_terminal: Callable[[int], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.deps = deps or Dependencies(store, wake=wake, clock=clock)
+        self._on_terminal = on_terminal or (lambda job_id: self.deps.settle([job_id]))
         self._wake = wake
         self._clock = clock
 
@@ -158,7 +160,7 @@ class JobManager:
             updated = self.store.update_job(update, now)
             if updated is not None:
                 if updated.state.terminal:
-                    self.deps.settle([updated.id])
+                    self._on_terminal(updated.id)
                 self._wake()
                 return updated
         raise Conflict("the job changed state too often; try again", state=job.state.value)
@@ -183,20 +185,49 @@ class JobManager:
                 f"cannot restart a job that is {old.state.value}; kill it first",
                 state=old.state.value,
             )
+        carried = self._carried_dependencies(old)
         submission = Submission(
             type=old.type,
             args={**old.args, **(args or {})},
             priority=old.priority,
             queue=old.queue,
             name=old.name,
+            depends_on=carried,
         )
         now = self._clock()
-        new = dataclasses.replace(self._new_job(submission, now, {}), restarted_from=old.id)
+        upstream = self.store.job_states({d.upstream for d in carried})
+        new = self._new_job(submission, now, upstream)
+        if old.node is not None:  # a workflow node keeps its place and its node's limits
+            limits = {k: getattr(old.spec, k) for k in ("timeout", "retries", "kill_grace")}
+            new = dataclasses.replace(
+                new,
+                spec=dataclasses.replace(new.spec, **limits),
+                max_attempts=old.max_attempts,
+                workflow_run=old.workflow_run,
+                node=old.node,
+            )
+        new = dataclasses.replace(new, restarted_from=old.id)
         ((job, _),) = self.store.add_jobs([new], now)
         self.store.update_job(JobUpdate(old.id, frozenset(TERMINAL), {"restarted_as": job.id}), now)
         self.deps.reopen(old.id, job.id)
         self._wake()
         return job
+
+    def _carried_dependencies(self, old: Job) -> tuple[Dependency, ...]:
+        """The old job's dependencies, each on the newest run of its upstream job."""
+        carried = []
+        for dependency in self.store.dependencies([old.id])[old.id]:
+            upstream = dependency.upstream
+            seen = {upstream}
+            while (job := self.store.get_job(upstream)) and job.restarted_as not in (None, *seen):
+                upstream = job.restarted_as or upstream
+                seen.add(upstream)
+            carried.append(Dependency(upstream, dependency.condition))
+        return tuple(carried)
+
+    def wake(self) -> None:
+        """Tell the workers something is ready (embedded mode: at once)."""
+        self._wake()
 
     def remove(self, job_id: int, *, force: bool = False) -> None:
         """Delete a finished job; ``force`` kills a live or pending one first."""

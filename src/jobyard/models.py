@@ -163,6 +163,8 @@ class Job:
     idempotency_key: str | None = None
     restarted_from: int | None = None
     restarted_as: int | None = None
+    workflow_run: int | None = None
+    node: str | None = None
 
     @property
     def runtime(self) -> float | None:
@@ -235,6 +237,27 @@ class NewEvent:
     kind: EventKind
     at: datetime
     data: dict[str, Any]
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """One run of a workflow; its nodes are jobs with ``workflow_run`` = ``id``."""
+
+    id: int
+    workflow: str
+    state: RunState
+    args: dict[str, Any]
+    trigger: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)

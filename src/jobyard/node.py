@@ -14,6 +14,7 @@ from jobyard.deps import Dependencies
 from jobyard.feed import Hub
 from jobyard.manager import JobManager
 from jobyard.runner import Runner
+from jobyard.runs import Runs
 from jobyard.scheduler import Scheduler
 from jobyard.settings import Settings
 from jobyard.store import Store
@@ -45,8 +46,12 @@ class Node:
                 interval=min(settings.poll_interval, 1.0),
                 on_ready=self.wake,
                 deps=self.deps,
+                on_terminal=self.job_ended,
             )
-        self.manager = JobManager(self.store, self.catalog, self.deps, wake=self.wake)
+        self.manager = JobManager(
+            self.store, self.catalog, self.deps, wake=self.wake, on_terminal=self.job_ended
+        )
+        self.runs = Runs(self.manager, config.workflows)
         self.hub = Hub(self.store)
         self.api = api
 
@@ -66,10 +71,14 @@ class Node:
             poll_interval=settings.poll_interval,
             log_cap=settings.log_cap,
         )
-        return Worker(self.store, runner, worker_settings, on_terminal=self._settle)
+        return Worker(self.store, runner, worker_settings, on_terminal=self.job_ended)
 
-    def _settle(self, job_id: int) -> None:
+    def job_ended(self, job_id: int) -> None:
+        """A job ended for good: start or block what waits for it, update its workflow run."""
         self.deps.settle([job_id])
+        job = self.store.get_job(job_id)
+        if job is not None:
+            self.runs.job_ended(job)
 
     def wake(self) -> None:
         """Something changed: let the in-process worker look now instead of at its next poll."""

@@ -28,6 +28,7 @@ class Scheduler:
         interval: float = 0.5,
         on_ready: Callable[[], None] = lambda: None,
         deps: Dependencies | None = None,
+        on_terminal: Callable[[int], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         sweep_every: float = 30.0,
     ) -> None:
@@ -35,6 +36,7 @@ class Scheduler:
         self.interval = interval
         self._on_ready = on_ready
         self._deps = deps or Dependencies(store, wake=on_ready, clock=clock)
+        self._on_terminal = on_terminal or (lambda job_id: self._deps.settle([job_id]))
         self._clock = clock
         self._sweep_every = sweep_every
         self._last_sweep: datetime | None = None
@@ -51,7 +53,7 @@ class Scheduler:
             log.warning("lease expired; worker lost", extra={"job": job.id, "worker": job.worker})
             self._on_ready()
             if ended.state.terminal:
-                self._deps.settle([ended.id])
+                self._on_terminal(ended.id)
         last = self._last_sweep
         if last is None or (now - last).total_seconds() >= self._sweep_every:
             # A process that died between ending a job and settling its dependents

@@ -9,10 +9,16 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from jobyard import __version__
-from jobyard.api import health, job_types, jobs, problems, streams
+from jobyard.api import health, job_types, jobs, problems, streams, workflows
 from jobyard.node import Node
 
-ROUTERS = (health.router, jobs.router, streams.router, job_types.router)
+ROUTERS = (
+    health.router,
+    jobs.router,
+    streams.router,
+    job_types.router,
+    workflows.router,
+)
 
 
 def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:

@@ -38,10 +38,12 @@ from jobyard.models import (
     JobSpec,
     LogLine,
     NewEvent,
+    RunState,
     WorkerInfo,
+    WorkflowRun,
 )
 from jobyard.states import LIVE, Control, JobState
-from jobyard.store import dependencies, feed, migrate, queue, submission
+from jobyard.store import dependencies, feed, migrate, queue, runs, submission
 from jobyard.store.dependencies import DependencyState
 from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
 from jobyard.store.listing import job_filters, job_order
@@ -78,6 +80,8 @@ class NewJob:
     idempotency_key: str | None = None
     restarted_from: int | None = None
     depends_on: tuple[Dependency, ...] = ()
+    node: str | None = None  # the workflow node this job runs
+    workflow_run: int | None = None
 
 
 @dataclass(frozen=True)
@@ -345,6 +349,41 @@ class Store:
         """Jobs in ``states`` that depend on any of ``upstream_ids``."""
         with self._read() as conn:
             return dependencies.dependents(conn, upstream_ids, states)
+
+    # -- workflow runs -----------------------------------------------------
+    def add_workflow_run(
+        self,
+        workflow: str,
+        args: dict[str, Any],
+        trigger: str,
+        nodes: Sequence[NewJob],
+        edges: Sequence[tuple[int, int]],
+        now: datetime,
+    ) -> tuple[WorkflowRun, list[Job]]:
+        """A run and its node jobs in one transaction; ``edges`` are (waiting, upstream) indexes."""
+        with self._write() as conn:
+            return runs.insert_run(conn, workflow, args, trigger, nodes, edges, now)
+
+    def get_run(self, run_id: int) -> WorkflowRun | None:
+        with self._read() as conn:
+            return runs.get_run(conn, run_id)
+
+    def list_runs(
+        self, page: int, per_page: int, workflow: str | None = None, state: str | None = None
+    ) -> tuple[list[WorkflowRun], int]:
+        with self._read() as conn:
+            return runs.list_runs(conn, page, per_page, workflow, state)
+
+    def run_jobs(self, run_id: int) -> list[Job]:
+        """Every job of the run (restarted nodes have several), oldest first."""
+        return self._select_jobs(jobs.c.workflow_run == run_id)
+
+    def update_run(
+        self, run_id: int, expect: Collection[RunState], values: dict[str, Any], now: datetime
+    ) -> WorkflowRun | None:
+        """Compare-and-set on the run's state; None when it was not in ``expect``."""
+        with self._write() as conn:
+            return runs.update_run(conn, run_id, expect, values, now)
 
     def dependents_waiting(self) -> list[Job]:
         """Every ``waiting`` job (they wait for dependencies)."""

@@ -41,6 +41,29 @@ def insert_jobs(conn: Connection, new: Sequence[NewJob], now: datetime) -> list[
     return [(stored[job_id], created) for job_id, created in entries]
 
 
+def insert_graph(
+    conn: Connection,
+    new: Sequence[NewJob],
+    edges: Sequence[tuple[int, int]],
+    now: datetime,
+    **columns: Any,
+) -> list[Job]:
+    """Insert jobs linked by ``edges`` (indexes into ``new``: waiting, upstream)."""
+    ids = _insert_rows(conn, [_new_row(job, now) | columns for job in new])
+    if not ids:
+        return []
+    created = [_created_event(job, i, now) for job, i in zip(new, ids, strict=True)]
+    conn.execute(insert(job_events), created)
+    if edges:
+        rows = [
+            {"job_id": ids[waiting], "upstream_id": ids[upstream], "condition": "succeeded"}
+            for waiting, upstream in edges
+        ]
+        conn.execute(insert(job_dependencies), rows)
+    by_id = {job.id: job for job in fetch_jobs(conn, ids)}
+    return [by_id[i] for i in ids]
+
+
 def _fresh_entries(new: Sequence[NewJob], taken: set[str]) -> list[int]:
     """Indexes of the entries to insert: no key, or a key neither stored nor seen before."""
     fresh = []
@@ -90,6 +113,8 @@ def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
         "log_lines": 0,
         "idempotency_key": job.idempotency_key,
         "restarted_from": job.restarted_from,
+        "node": job.node,
+        "workflow_run": job.workflow_run,
     }
 
 

@@ -76,6 +76,8 @@ jobs = Table(
     Column("idempotency_key", String(255)),
     Column("restarted_from", BigInt),
     Column("restarted_as", BigInt),
+    Column("workflow_run", BigInt),  # the workflow run this job is a node of
+    Column("node", String(200)),  # ... and which node
     sqlite_autoincrement=True,  # a job id is never reused
     **_OPTIONS,
 )
@@ -106,6 +108,25 @@ job_events = Table(
 )
 Index("ix_job_events_job_id_id", job_events.c.job_id, job_events.c.id)
 Index("ix_job_events_job_id_seq", job_events.c.job_id, job_events.c.seq)
+
+Index("ix_jobs_workflow_run", jobs.c.workflow_run)
+
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("workflow", String(200), nullable=False),
+    Column("state", String(20), nullable=False),  # running | succeeded | failed | stopped
+    Column("args", json_column(), nullable=False),
+    Column("trigger", String(200), nullable=False),  # api | schedule:<name>
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    sqlite_autoincrement=True,
+    **_OPTIONS,
+)
+Index("ix_workflow_runs_workflow", workflow_runs.c.workflow)
+Index("ix_workflow_runs_created_at", workflow_runs.c.created_at)
 
 job_dependencies = Table(
     "job_dependencies",

@@ -1,0 +1,180 @@
+"""/api/v1/workflows and /api/v1/workflow-runs: DAGs from the configuration, and their runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobyard.api.deps import get_node
+from jobyard.models import Job, RunState, WorkflowRun
+from jobyard.node import Node
+from jobyard.runs import Runs
+from jobyard.states import JobState
+from jobyard.workflow_spec import WorkflowSpec
+from jobyard.workflows import edges
+
+router = APIRouter(tags=["workflows"])
+
+
+def get_runs(node: Annotated[Node, Depends(get_node)]) -> Runs:
+    return node.runs
+
+
+RunsDep = Annotated[Runs, Depends(get_runs)]
+
+
+class NodeOut(BaseModel):
+    name: str
+    type: str
+    args: dict[str, Any]
+    depends_on: list[str]
+    at: str | None
+    cron: str | None
+
+
+class WorkflowOut(BaseModel):
+    name: str
+    description: str
+    timezone: str
+    args: dict[str, Any]
+    nodes: list[NodeOut]
+    edges: list[tuple[str, str]] = Field(description="(upstream, downstream) pairs")
+
+    @classmethod
+    def of(cls, spec: WorkflowSpec) -> WorkflowOut:
+        nodes = [
+            NodeOut(
+                name=n.name,
+                type=n.type,
+                args=n.args,
+                depends_on=list(n.depends_on),
+                at=n.at.isoformat() if n.at else None,
+                cron=n.cron,
+            )
+            for n in spec.nodes.values()
+        ]
+        return cls(
+            name=spec.name,
+            description=spec.description,
+            timezone=spec.timezone,
+            args=spec.args,
+            nodes=nodes,
+            edges=edges(spec),
+        )
+
+
+class WorkflowList(BaseModel):
+    items: list[WorkflowOut]
+    total: int
+
+
+class StartRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    args: dict[str, Any] = Field(default_factory=dict, description="override workflow args")
+
+
+class NodeState(BaseModel):
+    job_id: int
+    state: JobState
+    attempt: int
+    restarted_from: int | None
+
+
+class RunOut(BaseModel):
+    id: int
+    workflow: str
+    state: RunState
+    args: dict[str, Any]
+    trigger: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    nodes: dict[str, NodeState] = Field(default_factory=dict, description="each node's job")
+
+    @classmethod
+    def of(cls, run: WorkflowRun, jobs: dict[str, Job] | None = None) -> RunOut:
+        nodes = {
+            name: NodeState(
+                job_id=job.id,
+                state=job.state,
+                attempt=job.attempt,
+                restarted_from=job.restarted_from,
+            )
+            for name, job in (jobs or {}).items()
+        }
+        return cls(
+            id=run.id,
+            workflow=run.workflow,
+            state=run.state,
+            args=run.args,
+            trigger=run.trigger,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            finished_at=run.finished_at,
+            nodes=nodes,
+        )
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    total: int
+    page: int
+    per_page: int
+
+
+@router.get("/api/v1/workflows", response_model=WorkflowList)
+def list_workflows(runs: RunsDep) -> WorkflowList:
+    items = [WorkflowOut.of(spec) for _, spec in sorted(runs.workflows.items())]
+    return WorkflowList(items=items, total=len(items))
+
+
+@router.get("/api/v1/workflows/{name}", response_model=WorkflowOut)
+def get_workflow(name: str, runs: RunsDep) -> WorkflowOut:
+    return WorkflowOut.of(runs.workflow(name))
+
+
+@router.post("/api/v1/workflows/{name}/runs", status_code=201, response_model=RunOut)
+def start_run(name: str, runs: RunsDep, body: StartRun | None = None) -> RunOut:
+    """Start a run: nodes without dependencies start at once, the rest when upstream succeeded."""
+    return RunOut.of(*runs.start(name, body.args if body else None))
+
+
+@router.get("/api/v1/workflow-runs", response_model=RunPage)
+def list_runs(
+    runs: RunsDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    workflow: str | None = None,
+    state: RunState | None = None,
+) -> RunPage:
+    found, total = runs.store.list_runs(page, per_page, workflow, state.value if state else None)
+    items = [RunOut.of(run) for run in found]
+    return RunPage(items=items, total=total, page=page, per_page=per_page)
+
+
+@router.get("/api/v1/workflow-runs/{run_id}", response_model=RunOut)
+def get_run(run_id: int, runs: RunsDep) -> RunOut:
+    """The run with every node's current job and state."""
+    return RunOut.of(*runs.get(run_id))
+
+
+@router.post("/api/v1/workflow-runs/{run_id}/stop", response_model=RunOut)
+def stop_run(run_id: int, runs: RunsDep) -> RunOut:
+    """Kill the running nodes and cancel the pending ones (409 unless running)."""
+    return RunOut.of(*runs.stop(run_id))
+
+
+@router.post("/api/v1/workflow-runs/{run_id}/resume", response_model=RunOut)
+def resume_run(run_id: int, runs: RunsDep) -> RunOut:
+    """Run again the nodes that a stop killed or cancelled, in order."""
+    return RunOut.of(*runs.resume(run_id))
+
+
+@router.post("/api/v1/workflow-runs/{run_id}/retry-failed", response_model=RunOut)
+def retry_failed(run_id: int, runs: RunsDep) -> RunOut:
+    """Restart every failed node; what it blocked runs when it succeeds."""
+    return RunOut.of(*runs.retry_failed(run_id))

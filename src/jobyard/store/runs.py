@@ -1,0 +1,88 @@
+"""Queries of workflow runs."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from jobyard.models import Job, RunState, WorkflowRun
+from jobyard.store.rows import load_json
+from jobyard.store.submission import insert_graph
+from jobyard.store.tables import workflow_runs as runs
+
+if TYPE_CHECKING:
+    from jobyard.store.store import NewJob
+
+
+def run_from_row(row: Mapping[Any, Any]) -> WorkflowRun:
+    data = dict(row)
+    data["state"] = RunState(data["state"])
+    data["args"] = load_json(data["args"]) or {}
+    return WorkflowRun(**data)
+
+
+def insert_run(
+    conn: Connection,
+    workflow: str,
+    args: dict[str, Any],
+    trigger: str,
+    nodes: Sequence[NewJob],
+    edges: Sequence[tuple[int, int]],
+    now: datetime,
+) -> tuple[WorkflowRun, list[Job]]:
+    row = {
+        "workflow": workflow,
+        "state": RunState.RUNNING.value,
+        "args": args,
+        "trigger": trigger,
+        "created_at": now,
+        "updated_at": now,
+    }
+    run_id = conn.execute(insert(runs).returning(runs.c.id), [row]).scalar_one()
+    jobs = insert_graph(conn, nodes, edges, now, workflow_run=run_id)
+    run = get_run(conn, run_id)
+    assert run is not None
+    return run, jobs
+
+
+def get_run(conn: Connection, run_id: int) -> WorkflowRun | None:
+    row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+    return None if row is None else run_from_row(row)
+
+
+def list_runs(
+    conn: Connection, page: int, per_page: int, workflow: str | None, state: str | None
+) -> tuple[list[WorkflowRun], int]:
+    where = []
+    if workflow:
+        where.append(runs.c.workflow == workflow)
+    if state:
+        where.append(runs.c.state == state)
+    total = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
+    query = (
+        select(runs)
+        .where(*where)
+        .order_by(runs.c.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return [run_from_row(row) for row in conn.execute(query).mappings()], int(total)
+
+
+def update_run(
+    conn: Connection,
+    run_id: int,
+    expect: Collection[RunState],
+    values: dict[str, Any],
+    now: datetime,
+) -> WorkflowRun | None:
+    columns = {k: v.value if isinstance(v, RunState) else v for k, v in values.items()}
+    changed = conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.state.in_([s.value for s in expect]))
+        .values(**columns, updated_at=now)
+    ).rowcount
+    return get_run(conn, run_id) if changed else None

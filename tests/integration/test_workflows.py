@@ -1,0 +1,113 @@
+"""Workflow runs on a real server: DAG order, failure blocking, fixing, stop and resume."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import Server, wait_for
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    server = Server(database_url=database_url, workdir=tmp_path).start()
+    yield server
+    server.stop()
+
+
+def start(server: Server, workflow: str, **args: Any) -> dict[str, Any]:
+    response = server.client.post(f"/api/v1/workflows/{workflow}/runs", json={"args": args})
+    assert response.status_code == 201, response.text
+    run: dict[str, Any] = response.json()
+    return run
+
+
+def run_in(server: Server, run_id: int, *states: str, timeout: float = 60) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        run: dict[str, Any] = server.client.get(f"/api/v1/workflow-runs/{run_id}").json()
+        return run if run["state"] in states else None
+
+    return wait_for(probe, timeout, what=f"run {run_id} to be {'/'.join(states)}")
+
+
+def test_a_diamond_runs_every_node_after_its_upstream(server: Server) -> None:
+    spec = server.client.get("/api/v1/workflows/diamond").json()
+    assert ("extract", "left") in [tuple(edge) for edge in spec["edges"]]
+    run = start(server, "diamond")
+    assert run["state"] == "running"
+    assert run["nodes"]["extract"]["state"] == "queued"
+    assert {run["nodes"][n]["state"] for n in ("left", "right", "join", "report")} == {"waiting"}
+    done = run_in(server, run["id"], "succeeded", "failed")
+    assert done["state"] == "succeeded"
+    jobs = {name: server.job(node["job_id"]) for name, node in done["nodes"].items()}
+    for upstream, downstream in spec["edges"]:
+        assert jobs[upstream]["finished_at"] <= jobs[downstream]["started_at"]
+    listed = server.client.get("/api/v1/workflow-runs", params={"workflow": "diamond"}).json()
+    assert listed["total"] == 1
+    assert listed["items"][0]["state"] == "succeeded"
+
+
+def test_a_failure_blocks_downstream_only_and_a_fixed_restart_finishes_the_run(
+    server: Server,
+) -> None:
+    run = start(server, "broken")
+    failed = run_in(server, run["id"], "failed")
+    nodes = {name: node["state"] for name, node in failed["nodes"].items()}
+    assert nodes == {
+        "first": "succeeded",
+        "bad": "failed",
+        "after_bad": "upstream_failed",
+        "last": "upstream_failed",
+        "independent": "succeeded",
+    }
+    bad = failed["nodes"]["bad"]["job_id"]
+    assert server.job(bad)["attempt"] == 3  # its retries were used first
+    fixed = server.client.post(f"/api/v1/jobs/{bad}/restart", json={"args": {"code": 0}})
+    assert fixed.status_code == 201, fixed.text
+    done = run_in(server, run["id"], "succeeded")
+    assert done["nodes"]["bad"]["job_id"] == fixed.json()["id"]
+    assert done["nodes"]["bad"]["restarted_from"] == bad
+    assert done["nodes"]["last"]["state"] == "succeeded"
+    assert done["finished_at"] is not None
+
+
+def test_retry_failed_restarts_the_failed_nodes(server: Server) -> None:
+    run = start(server, "broken")
+    run_in(server, run["id"], "failed")
+    retried = server.client.post(f"/api/v1/workflow-runs/{run['id']}/retry-failed")
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["state"] == "running"
+    again = run_in(server, run["id"], "failed")  # still code 5: fails again, blocks again
+    assert again["nodes"]["bad"]["restarted_from"] is not None
+    assert again["nodes"]["last"]["state"] == "upstream_failed"
+
+
+def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
+    run = start(server, "slow")
+    first = run["nodes"]["a"]["job_id"]
+    server.wait_state(first, "running")
+    stopped = server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop")
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["state"] == "stopped"
+    halted = run_in(server, run["id"], "stopped")
+    wait_for(lambda: server.job(first)["state"] == "killed", what="node a killed")
+    assert server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop").status_code == 409
+    resumed = server.client.post(f"/api/v1/workflow-runs/{run['id']}/resume")
+    assert resumed.status_code == 200, resumed.text
+    done = run_in(server, run["id"], "succeeded")
+    assert done["nodes"]["a"]["restarted_from"] == first
+    assert done["nodes"]["b"]["state"] == "succeeded"
+    assert halted["nodes"]["b"]["state"] in ("killed", "upstream_failed")
+
+
+def test_workflow_errors(server: Server) -> None:
+    assert server.client.get("/api/v1/workflows/nope").status_code == 404
+    assert server.client.post("/api/v1/workflows/nope/runs").status_code == 404
+    assert server.client.get("/api/v1/workflow-runs/999").status_code == 404
+    bad = server.client.post("/api/v1/workflows/broken/runs", json={"args": {"code": "x"}})
+    assert bad.status_code == 422
+    names = [w["name"] for w in server.client.get("/api/v1/workflows").json()["items"]]
+    assert names == ["broken", "diamond", "slow"]
