@@ -25,6 +25,8 @@ from jobyard.jobtypes import (
     parse_job_type,
     pydantic_problems,
 )
+from jobyard.params import ArgsInvalid
+from jobyard.schedules import ScheduleInvalid, ScheduleSpec, parse_schedule
 from jobyard.workflows import WorkflowInvalid, WorkflowSpec, parse_workflows
 
 DEFAULT_QUEUE = "default"
@@ -72,7 +74,7 @@ class Config:
     job_types: dict[str, JobType] = field(default_factory=dict)
     queues: dict[str, QueueConfig] = field(default_factory=lambda: {DEFAULT_QUEUE: QueueConfig()})
     workflows: dict[str, WorkflowSpec] = field(default_factory=dict)
-    schedules: dict[str, Any] = field(default_factory=dict)
+    schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
     notifications: dict[str, Any] = field(default_factory=dict)
 
     def has_queue(self, name: str) -> bool:
@@ -182,6 +184,7 @@ class _Loader:
         declared = {DEFAULT_QUEUE, *sections["queues"]} if "queues" in data else None
         written = set(sections["job_types"]) - set(job_types)  # in the file, but broken
         workflows = self.workflows(sections["workflows"], job_types, written, declared)
+        schedules = self.schedules(sections["schedules"], job_types, workflows)
         if declared is not None:
             self.check_queues(job_types, declared)
         if self.problems:
@@ -194,7 +197,7 @@ class _Loader:
             job_types=job_types,
             queues=queues,
             workflows=workflows,
-            schedules=sections["schedules"],
+            schedules=schedules,
             notifications=sections["notifications"],
         )
 
@@ -251,6 +254,37 @@ class _Loader:
             for error in exc.errors:
                 self.problem(_parts(error["field"]), error["message"])
             return {}
+
+    def schedules(
+        self,
+        raw: Mapping[str, Any],
+        job_types: Mapping[str, JobType],
+        workflows: Mapping[str, WorkflowSpec],
+    ) -> dict[str, ScheduleSpec]:
+        schedules = {}
+        for name, value in raw.items():
+            try:
+                spec = parse_schedule(name, value)
+            except ScheduleInvalid as exc:
+                for error in exc.errors:
+                    self.problem(["schedules", name, *_parts(error["field"])], error["message"])
+                continue
+            kind, target = spec.target
+            known = job_types if kind == "job_type" else workflows
+            if target not in known:
+                hint = _did_you_mean(target, sorted(known))
+                self.problem(["schedules", name, kind], f"unknown {kind} {target!r}{hint}")
+                continue
+            if kind == "job_type":
+                try:
+                    job_types[target].validate_args(spec.args)
+                except ArgsInvalid as exc:
+                    for error in exc.errors:
+                        parts = ["schedules", name, "args", *_parts(error["field"])]
+                        self.problem(parts, error["message"])
+                    continue
+            schedules[name] = spec
+        return schedules
 
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():

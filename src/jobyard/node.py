@@ -12,6 +12,7 @@ from jobyard.catalog import Catalog
 from jobyard.config import Config
 from jobyard.deps import Dependencies
 from jobyard.feed import Hub
+from jobyard.firing import Firing
 from jobyard.manager import JobManager
 from jobyard.runner import Runner
 from jobyard.runs import Runs
@@ -39,6 +40,10 @@ class Node:
         self.catalog = Catalog(self.store, config.job_types)
         self.deps = Dependencies(self.store, wake=self.wake)
         self.worker: Worker | None = self._worker() if worker else None
+        self.manager = JobManager(
+            self.store, self.catalog, self.deps, wake=self.wake, on_terminal=self.job_ended
+        )
+        self.runs = Runs(self.manager, config.workflows)
         self.scheduler: Scheduler | None = None
         if scheduler:
             self.scheduler = Scheduler(
@@ -47,11 +52,8 @@ class Node:
                 on_ready=self.wake,
                 deps=self.deps,
                 on_terminal=self.job_ended,
+                firing=Firing(self.manager, self.runs, config.schedules),
             )
-        self.manager = JobManager(
-            self.store, self.catalog, self.deps, wake=self.wake, on_terminal=self.job_ended
-        )
-        self.runs = Runs(self.manager, config.workflows)
         self.hub = Hub(self.store)
         self.api = api
 

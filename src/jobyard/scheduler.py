@@ -15,6 +15,8 @@ from datetime import datetime
 from jobyard import outcomes
 from jobyard.clock import utcnow
 from jobyard.deps import Dependencies
+from jobyard.firing import Firing
+from jobyard.leader import Leadership
 from jobyard.store import Store
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class Scheduler:
         on_ready: Callable[[], None] = lambda: None,
         deps: Dependencies | None = None,
         on_terminal: Callable[[int], None] | None = None,
+        firing: Firing | None = None,
         clock: Callable[[], datetime] = utcnow,
         sweep_every: float = 30.0,
     ) -> None:
@@ -40,10 +43,17 @@ class Scheduler:
         self._clock = clock
         self._sweep_every = sweep_every
         self._last_sweep: datetime | None = None
+        self._firing = firing
+        self.leadership = Leadership(store)
+        self.leading = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self, now: datetime) -> None:
+        if self._firing is not None:
+            self.leading = self.leadership.held()
+            if self.leading:  # only the leader fires schedules
+                self._firing.run_once(now)
         if self.store.promote_due(now):
             self._on_ready()
         for job in self.store.expired_leases(now):
@@ -69,6 +79,7 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.leadership.release()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -21,6 +21,7 @@ def healthz(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
         "version": __version__,
         "worker": node.worker.name if node.worker else None,
         "scheduler": node.scheduler is not None,
+        "scheduler_leader": node.scheduler is not None and node.scheduler.leading,
         "database": node.store.dialect,
         "stream_subscribers": node.hub.subscribers,
     }

@@ -43,9 +43,10 @@ from jobyard.models import (
     WorkflowRun,
 )
 from jobyard.states import LIVE, Control, JobState
-from jobyard.store import dependencies, feed, migrate, queue, runs, submission
+from jobyard.store import dependencies, feed, fires, migrate, queue, runs, submission
 from jobyard.store.dependencies import DependencyState
 from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
+from jobyard.store.fires import Fire
 from jobyard.store.listing import job_filters, job_order
 from jobyard.store.rows import (
     event_from_row,
@@ -384,6 +385,22 @@ class Store:
         """Compare-and-set on the run's state; None when it was not in ``expect``."""
         with self._write() as conn:
             return runs.update_run(conn, run_id, expect, values, now)
+
+    # -- schedule fires ----------------------------------------------------
+    def claim_fire(self, schedule: str, fire_time: datetime, now: datetime) -> bool:
+        """Record that ``schedule`` fires at ``fire_time``; False if it already did."""
+        with self._write() as conn:
+            return fires.claim(conn, schedule, fire_time, now)
+
+    def set_fire_target(
+        self, schedule: str, fire_time: datetime, job_id: int | None, run_id: int | None
+    ) -> None:
+        with self._write() as conn:
+            fires.set_target(conn, schedule, fire_time, job_id, run_id)
+
+    def last_fire(self, schedule: str) -> Fire | None:
+        with self._read() as conn:
+            return fires.last(conn, schedule)
 
     def dependents_waiting(self) -> list[Job]:
         """Every ``waiting`` job (they wait for dependencies)."""

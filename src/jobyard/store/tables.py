@@ -128,6 +128,17 @@ workflow_runs = Table(
 Index("ix_workflow_runs_workflow", workflow_runs.c.workflow)
 Index("ix_workflow_runs_created_at", workflow_runs.c.created_at)
 
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("schedule", String(200), primary_key=True),
+    Column("fire_time", UTCDateTime(), primary_key=True),  # one row per time: fired once
+    Column("fired_at", UTCDateTime(), nullable=False),
+    Column("job_id", BigInt),
+    Column("run_id", BigInt),
+    **_OPTIONS,
+)
+
 job_dependencies = Table(
     "job_dependencies",
     metadata,

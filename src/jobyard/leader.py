@@ -1,0 +1,73 @@
+"""Scheduler leadership: one process at a time fires schedules.
+
+PostgreSQL: a session-level advisory lock; MariaDB/MySQL: ``GET_LOCK``. The lock
+lives as long as the connection that took it, so when the leader dies the
+database frees it and another scheduler takes over at its next pass. SQLite is
+one machine's file: every scheduler on it may lead (fires stay unique through
+``schedule_fires``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Connection, text
+
+from jobyard.store import Store
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = 0x6A6F6273  # any constant shared by every process of the deployment
+LOCK_NAME = "jobyard_scheduler"
+
+
+class Leadership:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._conn: Connection | None = None
+
+    def held(self) -> bool:
+        """Whether this process leads now; tries to take the lead when it does not."""
+        if self.store.dialect == "sqlite":
+            return True
+        if self._conn is not None and self._alive(self._conn):
+            return True
+        self.release()
+        return self._acquire()
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()  # ends the session, and with it the lock
+            except Exception:
+                log.debug("closing the leader connection failed", exc_info=True)
+            self._conn = None
+
+    def _acquire(self) -> bool:
+        conn = self.store.engine.connect()
+        try:
+            if self.store.dialect == "postgresql":
+                statement = text("SELECT pg_try_advisory_lock(:key)").bindparams(key=LOCK_KEY)
+            else:
+                statement = text("SELECT GET_LOCK(:name, 0)").bindparams(name=LOCK_NAME)
+            got = bool(conn.execute(statement).scalar())
+            conn.commit()
+        except Exception:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        log.info("this scheduler leads")
+        return True
+
+    @staticmethod
+    def _alive(conn: Connection) -> bool:
+        try:
+            conn.execute(text("SELECT 1"))
+            conn.commit()
+            return True
+        except Exception:
+            log.warning("lost the scheduler lead: its connection broke")
+            return False
