@@ -60,14 +60,6 @@ def readiness(dependencies: Iterable[DependencyState]) -> Readiness:
     return Readiness.PENDING if Readiness.PENDING in found else Readiness.MET
 
 
-def blocker(dependencies: Iterable[DependencyState]) -> DependencyState | None:
-    """The first dependency that can never be met."""
-    for dependency in dependencies:
-        if condition_readiness(dependency.condition, dependency.state) is Readiness.IMPOSSIBLE:
-            return dependency
-    return None
-
-
 class Dependencies:
     def __init__(
         self,
@@ -81,53 +73,59 @@ class Dependencies:
         self._clock = clock
 
     def settle(self, ended: Iterable[int]) -> None:
-        """Jobs ended (or were removed): start or block the jobs waiting for them, in turn."""
+        """Jobs ended (or were removed): count their edges off, start or block dependents.
+
+        Each edge is looked at once, when its upstream ends, and a waiting job is
+        ready when its count of pending dependencies reaches zero, so a run costs
+        O(edges) however wide its fan-in (no job re-reads all of its upstreams).
+        """
         frontier = list(ended)
         while frontier:
-            waiting = self.store.dependents(frontier, [JobState.WAITING])
-            frontier = self._decide(waiting)
+            blocked: list[int] = []
+            for upstream_id in frontier:
+                blocked += self._settle_one(upstream_id)
+            frontier = blocked
+
+    def _settle_one(self, upstream_id: int) -> list[int]:
+        """Settle the edges out of one ended job; returns the jobs it blocked."""
+        edges = self.store.unmet_edges(upstream_id)
+        if not edges:
+            return []
+        upstream = self.store.get_job(upstream_id)
+        state = upstream.state if upstream is not None else None
+        if state is not None and not state.terminal:
+            return []  # restarted or reopened meanwhile: settled when it ends again
+        verdicts = {job_id: condition_readiness(c, state) for job_id, c in edges}
+        met = [job_id for job_id, v in verdicts.items() if v is Readiness.MET]
+        ready = self.store.meet_edges(upstream_id, met)
+        cause = f"dependency {upstream_id} ended {state.value if state else 'removed'}"
+        impossible = [job_id for job_id, v in verdicts.items() if v is Readiness.IMPOSSIBLE]
+        now = self._clock()
+        for job in self.store.jobs_by_id(ready):
+            self._ready(job, now)
+        return [job.id for job in self.store.jobs_by_id(impossible) if self._block(job, cause, now)]
 
     def sweep(self) -> None:
-        """Settle every waiting job whose dependencies all ended (after a crash, say)."""
-        self.settle_jobs(self.store.dependents_waiting())
-
-    def settle_jobs(self, jobs: list[Job]) -> None:
-        self.settle(self._decide(jobs))
-
-    def _decide(self, waiting: list[Job]) -> list[int]:
-        """Move each waiting job that is ready or blocked; returns the ones now ended."""
-        if not waiting:
-            return []
-        states = self.store.dependencies([job.id for job in waiting])
+        """Finish what an interrupted settle left (a process died in between)."""
+        self.settle(self.store.unsettled_upstreams())
         now = self._clock()
-        ended, started = [], False
-        for job in waiting:
-            found = readiness(states[job.id])
-            if found is Readiness.PENDING:
-                continue
-            update = self._move(job, states[job.id], found, now)
-            if self.store.update_job(update, now) is None:
-                continue  # someone else moved it first
-            if found is Readiness.IMPOSSIBLE:
-                ended.append(job.id)
-            else:
-                started = True
-        if started:
-            self._wake()
-        return ended
+        for job in self.store.ready_waiting():
+            self._ready(job, now)
 
-    def _move(
-        self, job: Job, dependencies: list[DependencyState], found: Readiness, now: datetime
-    ) -> JobUpdate:
-        if found is Readiness.MET:
-            ahead = job.run_at is not None and job.run_at > now
-            state = transition(job.state, Event.READY, run_at_ahead=ahead).state
-            return JobUpdate(
-                job.id, frozenset({job.state}), {"state": state}, state_event(now, state)
-            )
-        cause = blocker(dependencies)
-        assert cause is not None
-        error = f"dependency {cause.upstream} ended {cause.state or 'removed'}"
+    def _ready(self, job: Job, now: datetime) -> None:
+        if job.state is not JobState.WAITING:
+            return  # held: it is released later, and waits no more then
+        ahead = job.run_at is not None and job.run_at > now
+        state = transition(job.state, Event.READY, run_at_ahead=ahead).state
+        update = JobUpdate(
+            job.id, frozenset({job.state}), {"state": state}, state_event(now, state)
+        )
+        if self.store.update_job(update, now) is not None:
+            self._wake()
+
+    def _block(self, job: Job, error: str, now: datetime) -> bool:
+        if job.state is not JobState.WAITING:
+            return False  # a held job is blocked when someone releases it
         state = transition(job.state, Event.BLOCK).state
         values: dict[str, Any] = {
             "state": state,
@@ -136,7 +134,8 @@ class Dependencies:
             "error": error,
         }
         event = state_event(now, state, reason="upstream_failed", error=error)
-        return JobUpdate(job.id, frozenset({job.state}), values, event)
+        update = JobUpdate(job.id, frozenset({job.state}), values, event)
+        return self.store.update_job(update, now) is not None
 
     def reopen(self, old: int, new: int) -> None:
         """``old`` was restarted as ``new``: dependents wait for ``new``, blocked ones reopen."""

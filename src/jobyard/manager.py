@@ -15,7 +15,7 @@ from typing import Any
 
 from jobyard.catalog import Catalog
 from jobyard.clock import utcnow
-from jobyard.deps import Dependencies, Readiness, readiness
+from jobyard.deps import Dependencies, Readiness, condition_readiness, readiness
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.jobtypes import ArgsInvalid
 from jobyard.models import Dependency, Job, JobEvent
@@ -118,7 +118,13 @@ class JobManager:
             name=submission.name,
             max_attempts=spec.retries.max + 1,
             idempotency_key=submission.idempotency_key,
-            depends_on=submission.depends_on,
+            depends_on=tuple(
+                dataclasses.replace(
+                    d,
+                    met=condition_readiness(d.condition, upstream[d.upstream]) is Readiness.MET,
+                )
+                for d in submission.depends_on
+            ),
         )
 
     # -- reading -----------------------------------------------------------

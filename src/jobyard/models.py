@@ -165,6 +165,7 @@ class Job:
     restarted_as: int | None = None
     workflow_run: int | None = None
     node: str | None = None
+    deps_pending: int = 0  # dependencies not met yet: the job is ready when it reaches 0
 
     @property
     def runtime(self) -> float | None:
@@ -193,6 +194,7 @@ class Condition(StrEnum):
 class Dependency:
     upstream: int
     condition: Condition = Condition.SUCCEEDED
+    met: bool = False  # already met when the edge is stored (the upstream ended that way)
 
 
 class EventKind(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobyard.deps import Readiness, blocker, condition_readiness, readiness
+from jobyard.deps import Readiness, condition_readiness, readiness
 from jobyard.models import Condition
 from jobyard.states import PENDING, JobState
 from jobyard.store.dependencies import DependencyState
@@ -47,5 +47,3 @@ def test_impossible_wins_then_pending_then_met() -> None:
     assert readiness([met, pending]) is R.PENDING
     assert readiness([met]) is R.MET
     assert readiness([]) is R.MET
-    assert blocker([met, pending, impossible]) == impossible
-    assert blocker([met, pending]) is None

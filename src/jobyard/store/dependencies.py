@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, false, or_, select, update
 
 from jobyard.models import Condition, Job
 from jobyard.states import JobState
@@ -62,17 +62,93 @@ def states(conn: Connection, job_ids: Collection[int]) -> dict[int, JobState]:
 
 
 def repoint(conn: Connection, old: int, new: int) -> list[int]:
+    """Unmet edges from ``old`` to jobs that have not run now come from ``new``."""
     not_run = select(jobs.c.id).where(jobs.c.state.in_([s.value for s in REOPENABLE]))
+    edges_from_old = (deps.c.upstream_id == old, deps.c.met == false())
     moved = [
         job_id
         for (job_id,) in conn.execute(
-            select(deps.c.job_id).where(deps.c.upstream_id == old, deps.c.job_id.in_(not_run))
+            select(deps.c.job_id).where(*edges_from_old, deps.c.job_id.in_(not_run))
         )
     ]
     if moved:
         conn.execute(
-            update(deps)
-            .where(deps.c.upstream_id == old, deps.c.job_id.in_(moved))
-            .values(upstream_id=new)
+            update(deps).where(*edges_from_old, deps.c.job_id.in_(moved)).values(upstream_id=new)
         )
     return moved
+
+
+SETTLE_STATES = (JobState.WAITING.value, JobState.HELD.value)
+CHUNK = 2000
+
+
+def unmet_edges(conn: Connection, upstream_id: int) -> list[tuple[int, Condition]]:
+    """(waiting job, condition) for the edges out of ``upstream_id`` not yet counted as met."""
+    query = (
+        select(deps.c.job_id, deps.c.condition)
+        .select_from(deps.join(jobs, jobs.c.id == deps.c.job_id))
+        .where(
+            deps.c.upstream_id == upstream_id,
+            deps.c.met == false(),
+            jobs.c.state.in_(SETTLE_STATES),
+        )
+        .order_by(deps.c.job_id)
+    )
+    return [(job_id, Condition(condition)) for job_id, condition in conn.execute(query)]
+
+
+def meet_edges(conn: Connection, upstream_id: int, job_ids: Sequence[int]) -> list[int]:
+    """Count the edges from ``upstream_id`` to ``job_ids`` as met, each once.
+
+    Returns the jobs that now have no dependency left. The edge rows are locked
+    and flipped in the same transaction as the counters, so settling the same
+    upstream twice (two processes, or a sweep) cannot count an edge twice.
+    """
+    ready: list[int] = []
+    for start in range(0, len(job_ids), CHUNK):
+        chunk = list(job_ids[start : start + CHUNK])
+        unmet = (
+            select(deps.c.job_id)
+            .where(
+                deps.c.upstream_id == upstream_id,
+                deps.c.job_id.in_(chunk),
+                deps.c.met == false(),
+            )
+            .with_for_update()
+        )
+        counted = [job_id for (job_id,) in conn.execute(unmet)]
+        if not counted:
+            continue
+        conn.execute(
+            update(deps)
+            .where(deps.c.upstream_id == upstream_id, deps.c.job_id.in_(counted))
+            .values(met=True)
+        )
+        conn.execute(
+            update(jobs).where(jobs.c.id.in_(counted)).values(deps_pending=jobs.c.deps_pending - 1)
+        )
+        done = select(jobs.c.id).where(jobs.c.id.in_(counted), jobs.c.deps_pending <= 0)
+        ready += [job_id for (job_id,) in conn.execute(done)]
+    return ready
+
+
+def unsettled_upstreams(conn: Connection) -> list[int]:
+    """Ended (or removed) jobs with waiting dependents whose edges were never settled."""
+    upstream = jobs.alias("upstream")
+    dependent = jobs.alias("dependent")
+    ended = [state.value for state in JobState if state.terminal]
+    query = (
+        select(deps.c.upstream_id)
+        .distinct()
+        .select_from(
+            deps.join(dependent, dependent.c.id == deps.c.job_id).outerjoin(
+                upstream, upstream.c.id == deps.c.upstream_id
+            )
+        )
+        .where(
+            deps.c.met == false(),
+            dependent.c.state == JobState.WAITING.value,
+            or_(upstream.c.id.is_(None), upstream.c.state.in_(ended)),
+        )
+    )
+    return [upstream_id for (upstream_id,) in conn.execute(query)]

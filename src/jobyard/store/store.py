@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.models import (
+    Condition,
     Dependency,
     EventKind,
     FeedEvent,
@@ -402,9 +403,23 @@ class Store:
         with self._read() as conn:
             return fires.last(conn, schedule)
 
-    def dependents_waiting(self) -> list[Job]:
-        """Every ``waiting`` job (they wait for dependencies)."""
-        return self._select_jobs(jobs.c.state == JobState.WAITING.value)
+    def unmet_edges(self, upstream_id: int) -> list[tuple[int, Condition]]:
+        """(waiting or held job, condition) for edges out of ``upstream_id`` not counted yet."""
+        with self._read() as conn:
+            return dependencies.unmet_edges(conn, upstream_id)
+
+    def meet_edges(self, upstream_id: int, job_ids: Sequence[int]) -> list[int]:
+        """Count these edges as met (each once); returns the jobs with none left."""
+        with self._write() as conn:
+            return dependencies.meet_edges(conn, upstream_id, job_ids)
+
+    def unsettled_upstreams(self) -> list[int]:
+        with self._read() as conn:
+            return dependencies.unsettled_upstreams(conn)
+
+    def ready_waiting(self) -> list[Job]:
+        """``waiting`` jobs with no dependency left (a settle was interrupted)."""
+        return self._select_jobs(jobs.c.state == JobState.WAITING.value, jobs.c.deps_pending <= 0)
 
     def jobs_by_id(self, job_ids: Collection[int]) -> list[Job]:
         with self._read() as conn:

@@ -49,14 +49,26 @@ def insert_graph(
     **columns: Any,
 ) -> list[Job]:
     """Insert jobs linked by ``edges`` (indexes into ``new``: waiting, upstream)."""
-    ids = _insert_rows(conn, [_new_row(job, now) | columns for job in new])
+    waits = [0] * len(new)
+    for waiting, _ in edges:
+        waits[waiting] += 1
+    rows = [
+        _new_row(job, now) | columns | {"deps_pending": n}
+        for job, n in zip(new, waits, strict=True)
+    ]
+    ids = _insert_rows(conn, rows)
     if not ids:
         return []
     created = [_created_event(job, i, now) for job, i in zip(new, ids, strict=True)]
     conn.execute(insert(job_events), created)
     if edges:
         rows = [
-            {"job_id": ids[waiting], "upstream_id": ids[upstream], "condition": "succeeded"}
+            {
+                "job_id": ids[waiting],
+                "upstream_id": ids[upstream],
+                "condition": "succeeded",
+                "met": False,
+            }
             for waiting, upstream in edges
         ]
         conn.execute(insert(job_dependencies), rows)
@@ -113,6 +125,7 @@ def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
         "log_lines": 0,
         "idempotency_key": job.idempotency_key,
         "restarted_from": job.restarted_from,
+        "deps_pending": sum(not dependency.met for dependency in job.depends_on),
         "node": job.node,
         "workflow_run": job.workflow_run,
     }
@@ -123,6 +136,7 @@ def _edge(job_id: int, dependency: Dependency) -> dict[str, Any]:
         "job_id": job_id,
         "upstream_id": dependency.upstream,
         "condition": dependency.condition.value,
+        "met": dependency.met,
     }
 
 

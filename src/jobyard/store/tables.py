@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger as BigInt
 from sqlalchemy import (
+    Boolean,
     Column,
     Double,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.sql.expression import false
 
 from jobyard.store.coltypes import BigId, LongText, UTCDateTime, json_column
 
@@ -78,6 +80,7 @@ jobs = Table(
     Column("restarted_as", BigInt),
     Column("workflow_run", BigInt),  # the workflow run this job is a node of
     Column("node", String(200)),  # ... and which node
+    Column("deps_pending", Integer, nullable=False, server_default="0"),
     sqlite_autoincrement=True,  # a job id is never reused
     **_OPTIONS,
 )
@@ -145,6 +148,7 @@ job_dependencies = Table(
     Column("job_id", BigInt, primary_key=True),  # the job that waits
     Column("upstream_id", BigInt, primary_key=True),  # the job it waits for
     Column("condition", String(16), nullable=False),  # succeeded | failed | finished
+    Column("met", Boolean, nullable=False, server_default=false()),  # counted off deps_pending
     **_OPTIONS,
 )
 Index("ix_job_dependencies_upstream_id", job_dependencies.c.upstream_id)

@@ -1,0 +1,85 @@
+"""The dependency engine on every backend, without processes: counts, fan-in, sweeps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from jobyard.deps import Dependencies
+from jobyard.models import JobSpec
+from jobyard.outcomes import state_event
+from jobyard.states import LIVE, JobState
+from jobyard.store import NewJob, Store
+from jobyard.store.store import JobUpdate
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def node(state: JobState) -> NewJob:
+    return NewJob("t", {}, JobSpec(argv=["true"]), "default", 0, state)
+
+
+def wide(store: Store, width: int) -> list[int]:
+    """1 → ``width`` → 1, as a workflow run; returns the job ids in that order."""
+    jobs = [node(JobState.QUEUED)] + [node(JobState.WAITING) for _ in range(width + 1)]
+    edges = [(i, 0) for i in range(1, width + 1)] + [(width + 1, i) for i in range(1, width + 1)]
+    _, stored = store.add_workflow_run("wide", {}, "test", jobs, edges, NOW)
+    return [job.id for job in stored]
+
+
+def succeed(store: Store, job_id: int) -> None:
+    values = {"state": JobState.SUCCEEDED, "finished_at": NOW}
+    update = JobUpdate(
+        job_id, frozenset({*LIVE, JobState.QUEUED}), values, state_event(NOW, JobState.SUCCEEDED)
+    )
+    assert store.update_job(update, NOW) is not None
+
+
+def states(store: Store, ids: list[int]) -> list[JobState]:
+    found = store.job_states(ids)
+    return [found[i] for i in ids]
+
+
+def test_a_fan_in_is_ready_only_when_every_upstream_succeeded(store: Store) -> None:
+    deps = Dependencies(store, clock=lambda: NOW)
+    ids = wide(store, 50)
+    root, middle, last = ids[0], ids[1:-1], ids[-1]
+    assert store.get_job(last).deps_pending == 50  # type: ignore[union-attr]
+    succeed(store, root)
+    deps.settle([root])
+    assert set(states(store, middle)) == {JobState.QUEUED}
+    for job_id in middle[:-1]:
+        succeed(store, job_id)
+        deps.settle([job_id])
+        deps.settle([job_id])  # settling twice counts an edge once
+    assert states(store, [last]) == [JobState.WAITING]
+    assert store.get_job(last).deps_pending == 1  # type: ignore[union-attr]
+    succeed(store, middle[-1])
+    deps.settle([middle[-1]])
+    assert states(store, [last]) == [JobState.QUEUED]
+
+
+def test_a_sweep_finishes_an_interrupted_settle(store: Store) -> None:
+    deps = Dependencies(store, clock=lambda: NOW)
+    ids = wide(store, 3)
+    succeed(store, ids[0])  # ...and the process died before settling
+    deps.sweep()
+    assert set(states(store, ids[1:4])) == {JobState.QUEUED}
+    for job_id in ids[1:4]:
+        succeed(store, job_id)
+    deps.sweep()
+    assert states(store, [ids[-1]]) == [JobState.QUEUED]
+
+
+def test_a_failure_blocks_transitively_and_a_restart_reopens(store: Store) -> None:
+    deps = Dependencies(store, clock=lambda: NOW)
+    ids = wide(store, 2)
+    failed = {"state": JobState.FAILED, "finished_at": NOW}
+    store.update_job(JobUpdate(ids[0], frozenset({JobState.QUEUED}), failed), NOW)
+    deps.settle([ids[0]])
+    assert set(states(store, ids[1:])) == {JobState.UPSTREAM_FAILED}
+    ((again, _),) = store.add_jobs([node(JobState.QUEUED)], NOW)
+    deps.reopen(ids[0], again.id)
+    assert set(states(store, ids[1:])) == {JobState.WAITING}
+    succeed(store, again.id)
+    deps.settle([again.id])
+    assert set(states(store, ids[1:3])) == {JobState.QUEUED}
