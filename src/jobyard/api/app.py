@@ -9,7 +9,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from jobyard import __version__
-from jobyard.api import health, job_types, jobs, problems, streams, workflows
+from jobyard.api import health, job_types, jobs, problems, queues, streams, workflows
 from jobyard.node import Node
 
 ROUTERS = (
@@ -18,6 +18,7 @@ ROUTERS = (
     streams.router,
     job_types.router,
     workflows.router,
+    queues.router,
 )
 
 

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, insert, or_, select, update
+from sqlalchemy import Connection, Select, insert, or_, select, true, update
 
 from jobyard.models import EventKind, Job
 from jobyard.states import JobState
 from jobyard.store.rows import fetch_jobs
-from jobyard.store.tables import job_events, jobs
+from jobyard.store.tables import job_events, jobs, queue_state
 
 QUEUED = JobState.QUEUED.value
 
@@ -73,6 +73,8 @@ def _claimable(queues: Sequence[str] | None, now: datetime) -> Select[tuple[int]
     )
     if queues is not None:
         query = query.where(jobs.c.queue.in_(list(queues)))
+    paused = select(queue_state.c.name).where(queue_state.c.paused == true())
+    query = query.where(jobs.c.queue.not_in(paused))  # a paused queue starts nothing new
     return query.order_by(jobs.c.priority.desc(), jobs.c.id.asc())
 
 

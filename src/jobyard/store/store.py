@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -58,7 +59,14 @@ from jobyard.store.rows import (
     load_json,
     worker_from_row,
 )
-from jobyard.store.tables import job_dependencies, job_events, job_types, jobs, workers
+from jobyard.store.tables import (
+    job_dependencies,
+    job_events,
+    job_types,
+    jobs,
+    queue_state,
+    workers,
+)
 
 _LIVE = [state.value for state in LIVE]
 _RETRIES = 3  # attempts of a transaction that lost a race on a unique key
@@ -376,6 +384,11 @@ class Store:
         with self._read() as conn:
             return runs.list_runs(conn, page, per_page, workflow, state)
 
+    def run_is_live(self, run_id: int) -> bool:
+        """Whether a node's newest job is not terminal yet (an index lookup, not a scan)."""
+        with self._read() as conn:
+            return runs.has_live_node(conn, run_id)
+
     def run_jobs(self, run_id: int) -> list[Job]:
         """Every job of the run (restarted nodes have several), oldest first."""
         return self._select_jobs(jobs.c.workflow_run == run_id)
@@ -386,6 +399,27 @@ class Store:
         """Compare-and-set on the run's state; None when it was not in ``expect``."""
         with self._write() as conn:
             return runs.update_run(conn, run_id, expect, values, now)
+
+    # -- queues ------------------------------------------------------------
+    def set_queue_paused(self, name: str, paused: bool, now: datetime) -> None:
+        values = {"paused": paused, "updated_at": now}
+        self._upsert(queue_state, queue_state.c.name == name, values, {"name": name})
+
+    def paused_queues(self) -> set[str]:
+        with self._read() as conn:
+            query = select(queue_state.c.name).where(queue_state.c.paused == true())
+            return {name for (name,) in conn.execute(query)}
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        """Jobs per queue and state."""
+        query = select(jobs.c.queue, jobs.c.state, func.count()).group_by(
+            jobs.c.queue, jobs.c.state
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self._read() as conn:
+            for name, state, count in conn.execute(query):
+                counts.setdefault(name, {})[state] = int(count)
+        return counts
 
     # -- schedule fires ----------------------------------------------------
     def claim_fire(self, schedule: str, fire_time: datetime, now: datetime) -> bool:

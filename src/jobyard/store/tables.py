@@ -112,7 +112,7 @@ job_events = Table(
 Index("ix_job_events_job_id_id", job_events.c.job_id, job_events.c.id)
 Index("ix_job_events_job_id_seq", job_events.c.job_id, job_events.c.seq)
 
-Index("ix_jobs_workflow_run", jobs.c.workflow_run)
+Index("ix_jobs_workflow_run_state", jobs.c.workflow_run, jobs.c.state)
 
 workflow_runs = Table(
     "workflow_runs",
@@ -130,6 +130,15 @@ workflow_runs = Table(
 )
 Index("ix_workflow_runs_workflow", workflow_runs.c.workflow)
 Index("ix_workflow_runs_created_at", workflow_runs.c.created_at)
+
+queue_state = Table(
+    "queue_state",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("paused", Boolean, nullable=False),  # paused: nothing new starts from it
+    Column("updated_at", UTCDateTime(), nullable=False),
+    **_OPTIONS,
+)
 
 schedule_fires = Table(
     "schedule_fires",
