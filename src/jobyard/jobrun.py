@@ -44,6 +44,8 @@ class RunSettings:
     log_cap: int = 50_000_000
     # called when a run ended the job for good: start or block what depends on it
     on_terminal: Callable[[int], None] = lambda job_id: None
+    # called when a run is over, whatever the outcome: a slot is free
+    on_done: Callable[[], None] = lambda: None
 
 
 def run_token(job: Job) -> str:
@@ -56,6 +58,7 @@ class JobRun(threading.Thread):
         super().__init__(name=f"job-{job.id}", daemon=True)
         self.job = job
         self.claimed = True
+        self.over = False  # set (before the thread ends) once the run is done with its slot
         self._store = store
         self._runner = runner
         self._settings = settings
@@ -134,6 +137,9 @@ class JobRun(threading.Thread):
         except Exception:
             log.exception("job run crashed", extra={"job": self.job.id})
             self._finish(RunEnd(succeeded=False, error="internal error in the worker"))
+        finally:
+            self.over = True
+            self._settings.on_done()
 
     def _run(self) -> None:
         job = self.job

@@ -59,8 +59,9 @@ class Node:
 
     def _worker(self) -> Worker:
         settings = self.settings
+        pool = settings.python_pool
         runner = Runner(
-            python_pool=settings.python_pool,
+            python_pool=settings.concurrency if pool is None else pool,
             python_path=[str(self.config.base_dir)],
         )
         worker_settings = WorkerSettings(

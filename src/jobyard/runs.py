@@ -120,13 +120,16 @@ class Runs:
         run = self.store.get_run(run_id)
         if run is None:
             return None
-        jobs = self.latest_jobs(run_id).values()
         now = self._clock()
-        if any(not job.state.terminal for job in jobs):
+        if self.store.run_is_live(run_id):  # cheap: most ends of a node end nothing more
             # a stopped run stays stopped while its nodes are being killed
             stopped = run.state is RunState.STOPPED
-            state, finished = (RunState.STOPPED if stopped else RunState.RUNNING), None
-        elif all(job.state is JobState.SUCCEEDED for job in jobs):
+            state = RunState.STOPPED if stopped else RunState.RUNNING
+            if state is run.state:
+                return run
+            return self.store.update_run(run_id, [run.state], {"state": state}, now)
+        jobs = self.latest_jobs(run_id).values()
+        if all(job.state is JobState.SUCCEEDED for job in jobs):
             state, finished = RunState.SUCCEEDED, now
         else:
             stopped = run.state is RunState.STOPPED

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     worker_name: str | None = None
     concurrency: int = Field(default=4, ge=1)
     queues: Annotated[list[str] | None, NoDecode, BeforeValidator(_split_list)] = None
-    python_pool: int = Field(default=2, ge=0)
+    python_pool: int | None = Field(default=None, ge=0)  # None: one per concurrent job
     kill_grace: Annotated[Duration, Field(ge=0)] = 10.0
     lease_timeout: Annotated[Duration, Field(gt=0)] = 30.0
     heartbeat_interval: Annotated[Duration, Field(gt=0)] = 5.0

@@ -78,6 +78,7 @@ class Worker:
             clock=clock,
             log_cap=settings.log_cap,
             on_terminal=on_terminal,
+            on_done=self.wake,
         )
         self._on_terminal = on_terminal
 
@@ -147,7 +148,7 @@ class Worker:
 
     def _tick(self) -> None:
         self._forward_controls()
-        self._runs = {job_id: run for job_id, run in self._runs.items() if run.is_alive()}
+        self._runs = {job_id: run for job_id, run in self._runs.items() if not run.over}
         if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
             self._heartbeat()
         free = self.settings.concurrency - len(self._runs)

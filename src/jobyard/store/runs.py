@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from jobyard.models import Job, RunState, WorkflowRun
+from jobyard.states import JobState
 from jobyard.store.rows import load_json
 from jobyard.store.submission import insert_graph
+from jobyard.store.tables import jobs
 from jobyard.store.tables import workflow_runs as runs
 
 if TYPE_CHECKING:
@@ -46,6 +48,20 @@ def insert_run(
     run = get_run(conn, run_id)
     assert run is not None
     return run, jobs
+
+
+def has_live_node(conn: Connection, run_id: int) -> bool:
+    live = [state.value for state in JobState if not state.terminal]
+    query = (
+        select(jobs.c.id)
+        .where(
+            jobs.c.workflow_run == run_id,
+            jobs.c.state.in_(live),
+            jobs.c.restarted_as.is_(None),
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
 
 
 def get_run(conn: Connection, run_id: int) -> WorkflowRun | None:

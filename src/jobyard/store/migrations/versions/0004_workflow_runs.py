@@ -23,7 +23,7 @@ def _timestamp() -> sa.DateTime:
 def upgrade() -> None:
     op.add_column("jobs", sa.Column("workflow_run", sa.BigInteger(), nullable=True))
     op.add_column("jobs", sa.Column("node", sa.String(length=200), nullable=True))
-    op.create_index("ix_jobs_workflow_run", "jobs", ["workflow_run"], unique=False)
+    op.create_index("ix_jobs_workflow_run_state", "jobs", ["workflow_run", "state"], unique=False)
     op.create_table(
         "workflow_runs",
         sa.Column(
@@ -52,6 +52,6 @@ def downgrade() -> None:
     op.drop_index("ix_workflow_runs_created_at", table_name="workflow_runs")
     op.drop_index("ix_workflow_runs_workflow", table_name="workflow_runs")
     op.drop_table("workflow_runs")
-    op.drop_index("ix_jobs_workflow_run", table_name="jobs")
+    op.drop_index("ix_jobs_workflow_run_state", table_name="jobs")
     op.drop_column("jobs", "node")
     op.drop_column("jobs", "workflow_run")
