@@ -1,0 +1,125 @@
+"""Advancing a wide DAG (1 → N-2 in parallel → 1): cost per edge, and a whole run.
+
+``engine`` mode drives the dependency engine directly (no processes): it
+creates the run, then ends every job in order and settles it, counting the SQL
+statements and the time. If advancing were O(nodes²), the statements per edge
+would grow with N; they stay flat.
+
+``server`` mode starts a real ``jobyard serve`` with a Python no-op job type and
+times a whole workflow run from start to ``succeeded``.
+
+    .venv/bin/python bench/bench_dag.py engine --nodes 1000 10000 --database sqlite
+    .venv/bin/python bench/bench_dag.py server --nodes 1000 --database sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.harness import Server, wait_for
+
+from bench.bench_events import scratch_database
+from jobyard.deps import Dependencies
+from jobyard.models import JobSpec
+from jobyard.states import JobState
+from jobyard.store import NewJob, Store
+from jobyard.store.store import JobUpdate
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def engine(nodes: int, url: str) -> dict[str, Any]:
+    store = Store(url)
+    store.migrate()
+    statements = [0]
+    event.listen(
+        store.engine,
+        "before_cursor_execute",
+        lambda *a: statements.__setitem__(0, statements[0] + 1),
+    )
+    deps = Dependencies(store, clock=lambda: NOW)
+    width = nodes - 2
+    new = [NewJob("noop", {}, JobSpec(argv=["true"]), "default", 0, JobState.QUEUED)]
+    new += [NewJob("noop", {}, JobSpec(argv=["true"]), "default", 0, JobState.WAITING)] * (
+        width + 1
+    )
+    edges = [(i, 0) for i in range(1, width + 1)] + [(width + 1, i) for i in range(1, width + 1)]
+    started = time.perf_counter()
+    _, jobs = store.add_workflow_run("wide", {}, "bench", new, edges, NOW)
+    created = time.perf_counter() - started
+    statements[0] = 0
+    started = time.perf_counter()
+    for job in jobs:  # in topological order: each one is ready when it is ended
+        update = JobUpdate(job.id, frozenset({JobState.QUEUED}), {"state": JobState.SUCCEEDED})
+        assert store.update_job(update, NOW) is not None, job.id
+        deps.settle([job.id])
+    advanced = time.perf_counter() - started
+    store.close()
+    return {
+        "nodes": nodes,
+        "edges": len(edges),
+        "create_s": round(created, 2),
+        "advance_s": round(advanced, 2),
+        "advance_us_per_edge": round(1e6 * advanced / len(edges)),
+        "statements_per_edge": round(statements[0] / len(edges), 2),
+    }
+
+
+def server(nodes: int, url: str, workdir: Path) -> dict[str, Any]:
+    (workdir / "bench_jobs.py").write_text("def noop():\n    pass\n")
+    middle = "\n".join(f"      m{i}: {{type: noop, depends_on: [first]}}" for i in range(nodes - 2))
+    joined = ", ".join(f"m{i}" for i in range(nodes - 2))
+    config = workdir / "jobyard.yaml"
+    config.write_text(
+        "job_types:\n  noop: {python: 'bench_jobs:noop'}\n"
+        f"workflows:\n  wide:\n    nodes:\n      first: {{type: noop}}\n{middle}\n"
+        f"      last: {{type: noop, depends_on: [{joined}]}}\n"
+    )
+    env = {"JOBYARD_CONCURRENCY": "4", "JOBYARD_POLL_INTERVAL": "0.05"}
+    srv = Server(database_url=url, workdir=workdir, config=config, env=env).start()
+    try:
+        started = time.perf_counter()
+        response = srv.client.post("/api/v1/workflows/wide/runs", json={})
+        response.raise_for_status()
+        run_id = response.json()["id"]
+
+        def done() -> bool:  # the run list: it does not load the 10,000 nodes each time
+            runs = srv.client.get("/api/v1/workflow-runs", params={"workflow": "wide"}).json()
+            state: str = next(r["state"] for r in runs["items"] if r["id"] == run_id)
+            assert state in ("running", "succeeded"), state
+            return state == "succeeded"
+
+        wait_for(done, timeout=3600, interval=0.5)
+        total = time.perf_counter() - started
+    finally:
+        srv.stop()
+    return {"nodes": nodes, "run_s": round(total, 1), "jobs_per_s": round(nodes / total)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["engine", "server"])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--database", choices=["sqlite", "postgres", "mariadb"], default="sqlite")
+    args = parser.parse_args()
+    for nodes in args.nodes:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = scratch_database(args.database, Path(tmp))
+            result = engine(nodes, url) if args.mode == "engine" else server(nodes, url, Path(tmp))
+        print(
+            f"{args.mode} database={args.database} "
+            + " ".join(f"{k}={v}" for k, v in result.items())
+        )
+
+
+if __name__ == "__main__":
+    main()
