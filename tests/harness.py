@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 def wait_for(
-    probe: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+    probe: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.05, what: str = ""
 ) -> T:
     """Call ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -171,7 +171,7 @@ class Server:
             assert response.status_code == expect, response.text
         return response
 
-    def wait_state(self, job_id: int, *states: str, timeout: float = 30) -> dict[str, Any]:
+    def wait_state(self, job_id: int, *states: str, timeout: float = 90) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
             job = self.job(job_id)
             return job if job["state"] in states else None

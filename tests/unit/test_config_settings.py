@@ -16,7 +16,7 @@ def test_defaults() -> None:
     assert settings.database_url == "sqlite:///./jobyard.db"
     assert settings.concurrency == 4
     assert settings.queues is None
-    assert settings.python_pool == 2
+    assert settings.python_pool is None  # one per concurrent job
     assert settings.kill_grace == 10.0
     assert settings.lease_timeout == 30.0
     assert settings.heartbeat_interval == 5.0
