@@ -10,7 +10,7 @@ the server was down are found (and handled by the misfire policy).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 
 from jobyard.clock import utcnow
@@ -18,6 +18,7 @@ from jobyard.errors import JobyardError
 from jobyard.manager import JobManager, Submission
 from jobyard.models import Condition, Dependency, RunState
 from jobyard.runs import Runs
+from jobyard.schedule_book import Entry, ScheduleBook
 from jobyard.schedules import ScheduleSpec, due, fire_key, overlap_action
 from jobyard.store.fires import Fire
 
@@ -29,26 +30,31 @@ class Firing:
         self,
         manager: JobManager,
         runs: Runs,
-        schedules: Mapping[str, ScheduleSpec],
+        book: ScheduleBook,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.manager = manager
         self.store = manager.store
         self.runs = runs
-        self.schedules = dict(schedules)
+        self.book = book
         self.started_at = clock()
 
     def run_once(self, now: datetime) -> None:
-        for spec in self.schedules.values():
+        for entry in self.book.all().values():
             try:
-                self._fire_due(spec, now)
+                self._fire_due(entry, now)
             except JobyardError as exc:  # e.g. a job type removed since: say so, go on
-                log.error("schedule could not fire", extra={"schedule": spec.name, "error": exc})
+                log.error(
+                    "schedule could not fire", extra={"schedule": entry.spec.name, "error": exc}
+                )
 
-    def _fire_due(self, spec: ScheduleSpec, now: datetime) -> None:
+    def _fire_due(self, entry: Entry, now: datetime) -> None:
+        spec = entry.spec
         last = self.store.last_fire(spec.name)
-        decision = due(spec, last.fire_time if last else None, now, created_at=self.started_at)
+        # Times before the last fire, a creation or a resume were not missed.
+        floors = [t for t in (last.fire_time if last else None, entry.counts_from) if t]
+        decision = due(spec, max(floors, default=None), now, created_at=self.started_at)
         if decision.missed:
             log.warning(
                 "schedule missed fire times",

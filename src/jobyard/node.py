@@ -16,6 +16,7 @@ from jobyard.firing import Firing
 from jobyard.manager import JobManager
 from jobyard.runner import Runner
 from jobyard.runs import Runs
+from jobyard.schedule_book import ScheduleBook
 from jobyard.scheduler import Scheduler
 from jobyard.settings import Settings
 from jobyard.store import Store
@@ -44,6 +45,7 @@ class Node:
             self.store, self.catalog, self.deps, wake=self.wake, on_terminal=self.job_ended
         )
         self.runs = Runs(self.manager, config.workflows)
+        self.schedules = ScheduleBook(self.store, config.schedules, self.catalog, config.workflows)
         self.scheduler: Scheduler | None = None
         if scheduler:
             self.scheduler = Scheduler(
@@ -52,7 +54,7 @@ class Node:
                 on_ready=self.wake,
                 deps=self.deps,
                 on_terminal=self.job_ended,
-                firing=Firing(self.manager, self.runs, config.schedules),
+                firing=Firing(self.manager, self.runs, self.schedules),
             )
         self.hub = Hub(self.store)
         self.api = api

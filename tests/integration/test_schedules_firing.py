@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,54 @@ def test_two_servers_one_leader_and_no_time_fired_twice(database_url: str, tmp_p
     finally:
         first.stop()
         second.stop()
+
+
+def test_schedules_are_managed_through_the_api(database_url: str, tmp_path: Path) -> None:
+    server = Server(database_url=database_url, workdir=tmp_path, config=CONFIG).start()
+    try:
+        client = server.client
+        listed = {s["name"]: s for s in client.get("/api/v1/schedules").json()["items"]}
+        assert listed["every-second"]["source"] == "config"
+        assert listed["every-second"]["next_fire"] is not None
+        assert listed["pair-every-2s"]["target"] == {"workflow": "pair"}
+
+        bad = client.post(
+            "/api/v1/schedules", json={"name": "x", "job_type": "nope", "cron": "61 * * * *"}
+        )
+        assert bad.status_code == 422
+        assert {e["field"] for e in bad.json()["errors"]} >= {"cron"}
+        unknown = client.post(
+            "/api/v1/schedules", json={"name": "x", "job_type": "nope", "every": "5s"}
+        )
+        assert unknown.status_code == 422
+        assert unknown.json()["errors"][0]["field"] == "job_type"
+
+        body = {"name": "api-tick", "job_type": "note", "every": "1s"}
+        created = client.post("/api/v1/schedules", json=body)
+        assert created.status_code == 201, created.text
+        assert created.json()["source"] == "api"
+        assert client.post("/api/v1/schedules", json=body).status_code == 409
+
+        def fired() -> int:
+            query = {"search": "api-tick", "per_page": 500}
+            return int(client.get("/api/v1/jobs", params=query).json()["total"])
+
+        wait_for(lambda: fired() >= 2)
+        paused = client.post("/api/v1/schedules/api-tick/pause").json()
+        assert paused["paused"] is True
+        assert paused["next_fire"] is None
+        settled = fired() + 1  # a fire may have been under way
+        deadline = time.monotonic() + 3  # a negative can only be watched for a while
+        while time.monotonic() < deadline:
+            assert fired() <= settled
+            time.sleep(0.2)
+        client.post("/api/v1/schedules/api-tick/resume")
+        count = fired()
+        wait_for(lambda: fired() >= count + 2)
+
+        assert client.post("/api/v1/schedules/every-second/pause").json()["paused"] is True
+        assert client.delete("/api/v1/schedules/every-second").status_code == 409
+        assert client.delete("/api/v1/schedules/api-tick").status_code == 204
+        assert client.get("/api/v1/schedules/api-tick").status_code == 404
+    finally:
+        server.stop()

@@ -9,7 +9,16 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from jobyard import __version__
-from jobyard.api import health, job_types, jobs, problems, queues, streams, workflows
+from jobyard.api import (
+    health,
+    job_types,
+    jobs,
+    problems,
+    queues,
+    schedules,
+    streams,
+    workflows,
+)
 from jobyard.node import Node
 
 ROUTERS = (
@@ -19,6 +28,7 @@ ROUTERS = (
     job_types.router,
     workflows.router,
     queues.router,
+    schedules.router,
 )
 
 

@@ -45,7 +45,16 @@ from jobyard.models import (
     WorkflowRun,
 )
 from jobyard.states import LIVE, Control, JobState
-from jobyard.store import dependencies, feed, fires, migrate, queue, runs, submission
+from jobyard.store import (
+    dependencies,
+    feed,
+    fires,
+    migrate,
+    queue,
+    runs,
+    schedule_rows,
+    submission,
+)
 from jobyard.store.dependencies import DependencyState
 from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
 from jobyard.store.fires import Fire
@@ -59,6 +68,7 @@ from jobyard.store.rows import (
     load_json,
     worker_from_row,
 )
+from jobyard.store.schedule_rows import ScheduleRow
 from jobyard.store.tables import (
     job_dependencies,
     job_events,
@@ -420,6 +430,23 @@ class Store:
             for name, state, count in conn.execute(query):
                 counts.setdefault(name, {})[state] = int(count)
         return counts
+
+    # -- schedules ---------------------------------------------------------
+    def schedule_rows(self) -> dict[str, ScheduleRow]:
+        with self._read() as conn:
+            return schedule_rows.all_rows(conn)
+
+    def create_schedule(self, name: str, definition: dict[str, Any], now: datetime) -> bool:
+        with self._write() as conn:
+            return schedule_rows.create(conn, name, definition, now)
+
+    def set_schedule_paused(self, name: str, paused: bool, now: datetime) -> None:
+        with self._write() as conn:
+            schedule_rows.set_paused(conn, name, paused, now)
+
+    def delete_schedule(self, name: str) -> bool:
+        with self._write() as conn:
+            return schedule_rows.remove(conn, name)
 
     # -- schedule fires ----------------------------------------------------
     def claim_fire(self, schedule: str, fire_time: datetime, now: datetime) -> bool:

@@ -140,6 +140,17 @@ queue_state = Table(
     **_OPTIONS,
 )
 
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("definition", json_column()),  # null: a schedule of the config file (paused state only)
+    Column("paused", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    **_OPTIONS,
+)
+
 schedule_fires = Table(
     "schedule_fires",
     metadata,
