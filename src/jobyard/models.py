@@ -202,6 +202,7 @@ class EventKind(StrEnum):
     PROGRESS = "progress"
     LOG = "log"
     METRIC = "metric"
+    WORKFLOW = "workflow"  # a workflow run started or finished (stored on one of its jobs)
 
 
 @dataclass(frozen=True)
@@ -282,3 +283,5 @@ class FeedEvent:
     event: JobEvent
     type: str | None
     queue: str | None
+    workflow_run: int | None = None
+    node: str | None = None

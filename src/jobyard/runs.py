@@ -21,7 +21,7 @@ from jobyard.clock import utcnow
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.jobtypes import ArgsInvalid
 from jobyard.manager import JobManager
-from jobyard.models import Job, RunState, WorkflowRun
+from jobyard.models import EventKind, Job, NewEvent, RunState, WorkflowRun
 from jobyard.states import Event, JobState
 from jobyard.store import NewJob
 from jobyard.workflow_spec import NodeSpec, WorkflowSpec
@@ -60,8 +60,16 @@ class Runs:
         jobs = [self._node_job(spec, spec.nodes[node], run_args or {}, now) for node in order]
         edges = [(index[node], index[up]) for node in order for up in spec.nodes[node].depends_on]
         run, stored = self.store.add_workflow_run(name, run_args or {}, trigger, jobs, edges, now)
+        self._announce(run, stored[0].id, "workflow_started", now, trigger=trigger)
         self.manager.wake()
         return run, {job.node or "": job for job in stored}
+
+    def _announce(
+        self, run: WorkflowRun, job_id: int, what: str, now: datetime, **data: Any
+    ) -> None:
+        """A workflow event on the global stream, stored with one of the run's jobs."""
+        payload = {"event": what, "run_id": run.id, "workflow": run.workflow, **data}
+        self.store.append_output(job_id, [], [NewEvent(EventKind.WORKFLOW, now, payload)], {})
 
     def _node_job(
         self, spec: WorkflowSpec, node: NodeSpec, run_args: dict[str, Any], now: datetime
@@ -113,9 +121,9 @@ class Runs:
     # -- keeping the run's state -------------------------------------------
     def job_ended(self, job: Job) -> None:
         if job.workflow_run is not None:
-            self.refresh(job.workflow_run)
+            self.refresh(job.workflow_run, job.id)
 
-    def refresh(self, run_id: int) -> WorkflowRun | None:
+    def refresh(self, run_id: int, ended_by: int | None = None) -> WorkflowRun | None:
         """Derive the run's state from its nodes' latest jobs."""
         run = self.store.get_run(run_id)
         if run is None:
@@ -137,7 +145,10 @@ class Runs:
         if state is run.state:
             return run
         values = {"state": state, "finished_at": finished}
-        return self.store.update_run(run_id, [run.state], values, now)
+        updated = self.store.update_run(run_id, [run.state], values, now)
+        if updated is not None and ended_by is not None:
+            self._announce(updated, ended_by, "workflow_finished", now, state=state.value)
+        return updated
 
     # -- control -----------------------------------------------------------
     def stop(self, run_id: int) -> RunView:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness import Server, wait_for
+from tests.harness import Server, read_sse, wait_for
 
 
 @pytest.fixture
@@ -111,3 +112,32 @@ def test_workflow_errors(server: Server) -> None:
     assert bad.status_code == 422
     names = [w["name"] for w in server.client.get("/api/v1/workflows").json()["items"]]
     assert names == ["broken", "diamond", "slow"]
+
+
+def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None:
+    collected: list[Any] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with server.client.stream("GET", "/api/v1/events") as response:
+            ready.set()
+            stop = lambda e: e.event == "workflow_finished"  # noqa: E731
+            collected.extend(read_sse(response.iter_lines(), stop=stop))
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    wait_for(lambda: server.client.get("/healthz").json()["stream_subscribers"] >= 1)
+    run = start(server, "diamond")
+    thread.join(60)
+    assert not thread.is_alive()
+    kinds = [event.event for event in collected]
+    assert kinds[0] == "job_created"  # the nodes are created first, then the run is announced
+    started = [e for e in collected if e.event == "workflow_started"]
+    assert [e.data["run_id"] for e in started] == [run["id"]]
+    nodes = {e.data["node"] for e in collected if e.event == "workflow_node_state"}
+    assert nodes == {"extract", "left", "right", "join", "report"}
+    finished = collected[-1].data
+    assert finished["run_id"] == run["id"]
+    assert finished["state"] == "succeeded"
+    assert finished["workflow"] == "diamond"

@@ -130,10 +130,16 @@ async def job_messages(
 
 
 def global_message(item: FeedEvent) -> bytes:
+    """One message per stored event; see docs/api.md for the names."""
     event = item.event
     data = dict(event.data)
-    if data.pop("event", None) == "created":
+    marker = data.pop("event", None)
+    if event.kind == EventKind.WORKFLOW:
+        kind = str(marker)  # workflow_started | workflow_finished
+    elif marker == "created":
         kind = "job_created"
+    elif item.workflow_run is not None:
+        kind = "workflow_node_state"
     elif is_terminal_state(item):
         kind = "job_terminated"
     else:
@@ -145,6 +151,8 @@ def global_message(item: FeedEvent) -> bytes:
         "at": event.at.isoformat(),
         **data,
     }
+    if item.workflow_run is not None:
+        payload |= {"workflow_run": item.workflow_run, "node": item.node}
     return _message(kind, event.id, payload)
 
 
@@ -167,8 +175,10 @@ async def all_events(
     queue: Annotated[list[str], Query()] = [],  # noqa: B006
     job: Annotated[int | None, Query(ge=1)] = None,
 ) -> StreamingResponse:
-    """Every job's `job_created`, `job_state` and `job_terminated` events (SSE); never ends."""
-    wanted = Filter(kinds=("state",), job_id=job, types=tuple(type), queues=tuple(queue))
+    """Every job's `job_created`, `job_state` and `job_terminated` events, and workflow runs'
+    `workflow_started`, `workflow_node_state`, `workflow_finished` (SSE); never ends."""
+    kinds = (EventKind.STATE.value, EventKind.WORKFLOW.value)
+    wanted = Filter(kinds=kinds, job_id=job, types=tuple(type), queues=tuple(queue))
 
     async def messages() -> AsyncIterator[bytes]:
         async for item in follow(node.hub, wanted, after):

@@ -21,7 +21,13 @@ def feed_query(
 ) -> Select[Any]:
     """Events with id > ``after_id`` in id order, with their job's type and queue."""
     query = (
-        select(job_events, jobs.c.type.label("job_type"), jobs.c.queue.label("job_queue"))
+        select(
+            job_events,
+            jobs.c.type.label("job_type"),
+            jobs.c.queue.label("job_queue"),
+            jobs.c.workflow_run.label("job_workflow_run"),
+            jobs.c.node.label("job_node"),
+        )
         .select_from(job_events.outerjoin(jobs, jobs.c.id == job_events.c.job_id))
         .where(job_events.c.id > after_id)
         .order_by(job_events.c.id)

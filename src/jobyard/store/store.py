@@ -535,7 +535,13 @@ class Store:
         )
         with self._read() as conn:
             return [
-                FeedEvent(event_from_row(row), row["job_type"], row["job_queue"])
+                FeedEvent(
+                    event_from_row(row),
+                    row["job_type"],
+                    row["job_queue"],
+                    row["job_workflow_run"],
+                    row["job_node"],
+                )
                 for row in conn.execute(query).mappings()
             ]
 
