@@ -98,8 +98,7 @@ class JobManager:
         try:
             args = job_type.validate_args(submission.args)
         except ArgsInvalid as exc:
-            fields = [{**e, "field": f"args.{e['field']}".rstrip(".")} for e in exc.errors]
-            raise Invalid("the job arguments are invalid", fields) from exc
+            raise exc.under_args("the job arguments are invalid") from exc
         spec = job_type.resolve(args)
         run_at = submission.run_at
         return NewJob(

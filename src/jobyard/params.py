@@ -49,6 +49,11 @@ class ArgsInvalid(Invalid):
     ) -> None:
         super().__init__(summary(detail, errors), errors)
 
+    def under_args(self, detail: str) -> Invalid:
+        """The same problems as fields of a request's ``args`` (``args.limit``)."""
+        fields = [{**e, "field": f"args.{e['field']}".rstrip(".")} for e in self.errors]
+        return Invalid(detail, fields)
+
 
 class Problems(ValueError):
     """Raised inside validators; carries field-level problems out through pydantic."""

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from jobyard.clock import utcnow
-from jobyard.errors import Conflict, Invalid, NotFound
+from jobyard.errors import Conflict, NotFound
 from jobyard.jobtypes import ArgsInvalid
 from jobyard.manager import JobManager
 from jobyard.models import EventKind, Job, NewEvent, RunState, WorkflowRun
@@ -78,8 +78,7 @@ class Runs:
         try:
             args = job_type.validate_args(node_args(spec, node.name, job_type, run_args))
         except ArgsInvalid as exc:
-            fields = [{**e, "field": f"args.{e['field']}".rstrip(".")} for e in exc.errors]
-            raise Invalid(f"node {node.name!r}: the arguments are invalid", fields) from exc
+            raise exc.under_args(f"node {node.name!r}: the arguments are invalid") from exc
         job_spec = job_type.resolve(args)
         if node.timeout is not None:
             job_spec = dataclasses.replace(job_spec, timeout=node.timeout)

@@ -106,5 +106,4 @@ class ScheduleBook:
         try:
             job_type.validate_args(spec.args)
         except ArgsInvalid as exc:
-            fields = [{**e, "field": f"args.{e['field']}".rstrip(".")} for e in exc.errors]
-            raise Invalid("the schedule's arguments are invalid", fields) from exc
+            raise exc.under_args("the schedule's arguments are invalid") from exc
