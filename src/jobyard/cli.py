@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jobyard import cli_jobs, cli_logs, cli_types, cli_watch
+from jobyard import cli_jobs, cli_logs, cli_types, cli_watch, cli_workflows
 
 if TYPE_CHECKING:
     from jobyard.config import Config
@@ -190,7 +190,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _module in (cli_jobs, cli_logs, cli_watch, cli_types):
+for _module in (cli_jobs, cli_logs, cli_watch, cli_types, cli_workflows):
     _module.register(app)
 
 

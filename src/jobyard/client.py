@@ -327,6 +327,38 @@ class Client:
     def delete_job_type(self, name: str) -> None:
         self._call("DELETE", f"{TYPES}/{name}")
 
+    # -- workflows ------------------------------------------------------------
+    def workflows(self) -> list[dict[str, Any]]:
+        """The workflows of the server's configuration: nodes and edges."""
+        items: list[dict[str, Any]] = self._call("GET", "/api/v1/workflows")["items"]
+        return items
+
+    def start_run(self, workflow: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Start a run; the answer has its ``id``, ``state`` and every node's job."""
+        path = f"/api/v1/workflows/{workflow}/runs"
+        run: dict[str, Any] = self._call("POST", path, json={"args": dict(args or {})})
+        return run
+
+    def runs(
+        self,
+        workflow: str | None = None,
+        state: str | None = None,
+        page: int = 1,
+        per_page: int = 50,
+    ) -> dict[str, Any]:
+        params = {"workflow": workflow, "state": state, "page": page, "per_page": per_page}
+        found: dict[str, Any] = self._call("GET", "/api/v1/workflow-runs", params=params)
+        return found
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        run: dict[str, Any] = self._call("GET", f"/api/v1/workflow-runs/{run_id}")
+        return run
+
+    def control_run(self, run_id: int, action: str) -> dict[str, Any]:
+        """``stop``, ``resume`` or ``retry-failed`` a run."""
+        run: dict[str, Any] = self._call("POST", f"/api/v1/workflow-runs/{run_id}/{action}")
+        return run
+
     def health(self) -> dict[str, Any]:
         """The server's ``/healthz``: status, version, and which parts it runs."""
         answer: dict[str, Any] = self._call("GET", "/healthz")

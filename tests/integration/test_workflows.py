@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,3 +142,34 @@ def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None
     assert finished["run_id"] == run["id"]
     assert finished["state"] == "succeeded"
     assert finished["workflow"] == "diamond"
+
+
+def test_the_cli_runs_and_shows_workflows(server: Server) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = os.environ | {"JOBYARD_SERVER": server.url}
+        return subprocess.run(
+            [sys.executable, "-m", "jobyard", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    listed = cli("workflows")
+    assert listed.returncode == 0, listed.stderr
+    assert "join (echo)  after left, right" in listed.stdout
+    done = cli("run", "diamond", "--wait")
+    assert done.returncode == 0, done.stderr
+    assert "succeeded" in done.stdout.splitlines()[0]
+    failed = cli("run", "broken", "--wait", "--json")
+    assert failed.returncode == 1
+    run_id = json.loads(failed.stdout)["id"]
+    shown = cli("runs", "show", str(run_id))
+    assert "upstream_failed" in shown.stdout
+    assert cli("runs", "retry", str(run_id)).returncode == 0
+    assert cli("runs", "list").stdout.splitlines()[-1] == "2 runs"
