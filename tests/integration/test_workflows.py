@@ -67,6 +67,9 @@ def test_a_failure_blocks_downstream_only_and_a_fixed_restart_finishes_the_run(
     }
     bad = failed["nodes"]["bad"]["job_id"]
     assert server.job(bad)["attempt"] == 3  # its retries were used first
+    notes = server.client.get("/api/v1/notifications").json()["items"]
+    told = [n for n in notes if n["event"] == "workflow_failed" and n["run_id"] == run["id"]]
+    assert [n["data"]["failed_nodes"] for n in told] == [["bad"]]
     fixed = server.client.post(f"/api/v1/jobs/{bad}/restart", json={"args": {"code": 0}})
     assert fixed.status_code == 201, fixed.text
     done = run_in(server, run["id"], "succeeded")
@@ -173,3 +176,22 @@ def test_the_cli_runs_and_shows_workflows(server: Server) -> None:
     assert "upstream_failed" in shown.stdout
     assert cli("runs", "retry", str(run_id)).returncode == 0
     assert cli("runs", "list").stdout.splitlines()[-1] == "2 runs"
+
+
+def test_a_crash_in_the_middle_of_a_run_loses_nothing(database_url: str, tmp_path: Path) -> None:
+    first = Server(database_url=database_url, workdir=tmp_path).start()
+    run = start(first, "crashy")
+    node_b = run["nodes"]["b"]["job_id"]
+    first.wait_state(node_b, "running")
+    first.crash()  # kill -9 while b runs
+    again = Server(database_url=database_url, workdir=tmp_path).start()
+    try:
+        done = run_in(again, run["id"], "succeeded")
+        assert again.job(node_b)["attempt"] == 2  # b ran again: it had a retry left
+        node_a = again.job(done["nodes"]["a"]["job_id"])
+        assert node_a["attempt"] == 1  # a had succeeded: it did not run twice
+        jobs = again.client.get("/api/v1/jobs", params={"search": "crashy.a"}).json()
+        assert jobs["total"] == 1
+        assert done["nodes"]["c"]["state"] == "succeeded"
+    finally:
+        again.stop()

@@ -13,6 +13,7 @@ from jobyard.api import (
     health,
     job_types,
     jobs,
+    notifications,
     problems,
     queues,
     schedules,
@@ -29,6 +30,7 @@ ROUTERS = (
     workflows.router,
     queues.router,
     schedules.router,
+    notifications.router,
 )
 
 

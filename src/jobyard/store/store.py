@@ -50,6 +50,7 @@ from jobyard.store import (
     feed,
     fires,
     migrate,
+    notes,
     queue,
     runs,
     schedule_rows,
@@ -409,6 +410,23 @@ class Store:
         """Compare-and-set on the run's state; None when it was not in ``expect``."""
         with self._write() as conn:
             return runs.update_run(conn, run_id, expect, values, now)
+
+    # -- notifications -----------------------------------------------------
+    def add_notification(
+        self,
+        event: str,
+        data: dict[str, Any],
+        now: datetime,
+        *,
+        job_id: int | None = None,
+        run_id: int | None = None,
+    ) -> int:
+        with self._write() as conn:
+            return notes.add(conn, event, data, now, job_id=job_id, run_id=run_id)
+
+    def notifications(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        with self._read() as conn:
+            return notes.page(conn, page, per_page)
 
     # -- queues ------------------------------------------------------------
     def set_queue_paused(self, name: str, paused: bool, now: datetime) -> None:

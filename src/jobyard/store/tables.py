@@ -131,6 +131,21 @@ workflow_runs = Table(
 Index("ix_workflow_runs_workflow", workflow_runs.c.workflow)
 Index("ix_workflow_runs_created_at", workflow_runs.c.created_at)
 
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event", String(64), nullable=False),  # workflow_failed, …
+    Column("job_id", BigInt),
+    Column("run_id", BigInt),
+    Column("status", String(16), nullable=False),  # recorded (channels come later)
+    Column("data", json_column(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+    **_OPTIONS,
+)
+Index("ix_notifications_created_at", notifications.c.created_at)
+
 queue_state = Table(
     "queue_state",
     metadata,
