@@ -115,7 +115,7 @@ def test_workflow_errors(server: Server) -> None:
     bad = server.client.post("/api/v1/workflows/broken/runs", json={"args": {"code": "x"}})
     assert bad.status_code == 422
     names = [w["name"] for w in server.client.get("/api/v1/workflows").json()["items"]]
-    assert names == ["broken", "diamond", "slow"]
+    assert names == ["broken", "crashy", "diamond", "slow"]
 
 
 def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None:
