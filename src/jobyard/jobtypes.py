@@ -11,7 +11,6 @@ harmless argv element.
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self
@@ -49,7 +48,7 @@ from jobyard.params import (
     build_schema,
     dedupe,
     full_schema_problems,
-    join_path,
+    model_problems,
     params_form,
     summary,
 )
@@ -360,22 +359,4 @@ def parse_job_type(name: str, data: Any, *, source: Source | None = None) -> Job
 
 def pydantic_problems(exc: ValidationError) -> list[FieldError]:
     """``exc`` as field problems: dotted paths, plain messages."""
-    problems = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"] if not str(part).startswith(("~", "[key]"))]
-        inner = (error.get("ctx") or {}).get("error")
-        if isinstance(inner, Problems):
-            problems += [{**p, "field": join_path(*loc, p["field"])} for p in inner.problems]
-        else:
-            problems.append({"field": join_path(*loc), "message": _message(error, loc)})
-    return problems
-
-
-def _message(error: Any, loc: list[str]) -> str:
-    if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(loc[-1], _KNOWN_KEYS, n=1) if loc else []
-        return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
-    if error["type"] == "missing":
-        return "is required"
-    message: str = error["msg"]
-    return message.removeprefix("Value error, ")
+    return model_problems(exc, _KNOWN_KEYS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, time
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic import ValidationError as PydanticError
 
 from jobyard.errors import Invalid
 
@@ -285,3 +286,38 @@ def _hint(name: str, known: list[str]) -> str:
     if close:
         return f"; did you mean {close[0]!r}?"
     return f"; known: {', '.join(known)}" if known else ""
+
+
+def model_problems(
+    exc: PydanticError, known_keys: Sequence[str], hints: Mapping[str, str] | None = None
+) -> list[FieldError]:
+    """A pydantic error as field problems: dotted paths, plain messages.
+
+    An unknown key gets a "did you mean" from ``known_keys``; ``hints`` replace the
+    message of errors whose type starts with a key (``{"datetime_": "give an ISO…"}``).
+    """
+    problems: list[FieldError] = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"] if not str(part).startswith(("~", "[key]"))]
+        inner = (error.get("ctx") or {}).get("error")
+        if isinstance(inner, Problems):
+            problems += [{**p, "field": join_path(*loc, p["field"])} for p in inner.problems]
+        else:
+            message = _model_message(error, loc, known_keys, hints or {})
+            problems.append({"field": join_path(*loc), "message": message})
+    return problems
+
+
+def _model_message(
+    error: Any, loc: list[str], known_keys: Sequence[str], hints: Mapping[str, str]
+) -> str:
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(loc[-1], known_keys, n=1) if loc else []
+        return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
+    if error["type"] == "missing":
+        return "is required"
+    for prefix, hint in hints.items():
+        if error["type"].startswith(prefix):
+            return hint
+    message: str = error["msg"]
+    return message.removeprefix("Value error, ")

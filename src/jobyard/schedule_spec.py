@@ -8,7 +8,6 @@ stored as timezone-aware UTC; a naive one is read in the schedule's ``timezone``
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
@@ -31,7 +30,7 @@ from pydantic import (
 from jobyard.durations import Duration
 from jobyard.errors import Invalid
 from jobyard.jobtypes import NAME_RE
-from jobyard.params import FieldError, Problems, dedupe, join_path, summary
+from jobyard.params import FieldError, Problems, dedupe, model_problems, summary
 
 TARGETS = ("job_type", "workflow")
 TRIGGERS = ("cron", "every", "at")
@@ -253,24 +252,4 @@ def parse_schedule(name: str, data: Any) -> ScheduleSpec:
 
 
 def _problems(exc: ValidationError) -> list[FieldError]:
-    problems: list[FieldError] = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        inner = (error.get("ctx") or {}).get("error")
-        if isinstance(inner, Problems):
-            problems += inner.problems
-        else:
-            problems.append({"field": join_path(*loc), "message": _message(error, loc)})
-    return problems
-
-
-def _message(error: Any, loc: list[str]) -> str:
-    if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(loc[-1], _KNOWN_KEYS, n=1) if loc else []
-        return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
-    if error["type"] == "missing":
-        return "is required"
-    if error["type"].startswith(("datetime_", "date_")):
-        return _DATETIME_HINT
-    message: str = error["msg"]
-    return message.removeprefix("Value error, ")
+    return model_problems(exc, _KNOWN_KEYS, {"datetime_": _DATETIME_HINT, "date_": _DATETIME_HINT})
