@@ -30,7 +30,7 @@ from pydantic import (
 from jobyard.argv import ARG_ENV_PREFIX, ArgTemplate, Command, Placeholder, arg_env
 from jobyard.durations import Duration, Size
 from jobyard.errors import Invalid
-from jobyard.models import Backoff, JobSpec, RestartPolicy, RetryPolicy
+from jobyard.models import Backoff, JobSpec, RestartPolicy, RetryPolicy, Sla
 from jobyard.params import (
     FORMAT_CHECKER,
     KNOWN_FORMATS,
@@ -62,6 +62,7 @@ __all__ = [
     "ArgTemplate",
     "ArgsInvalid",
     "Command",
+    "DataBudgetSpec",
     "FieldError",
     "JobType",
     "JobTypeInvalid",
@@ -122,14 +123,47 @@ class RestartBackoffSpec(BaseModel):
         return RetryPolicy(0, Backoff.EXPONENTIAL, self.initial, self.max_delay)
 
 
+class DataBudgetSpec(BaseModel):
+    """A cap on a metric the job reports itself, e.g. ``{metric: rows, limit: 1000000}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: Annotated[str, Field(min_length=1, max_length=100)]
+    limit: Annotated[float, Field(ge=0)]
+
+
 class SlaSpec(BaseModel):
-    """Budgets watched while a job runs; a breach notifies (and kills when ``kill``)."""
+    """Budgets watched while a job runs; a breach notifies, and kills with ``on_breach: kill``.
+
+    ``expected: auto`` learns the type's usual runtime (p95 of its recent
+    successes) and warns when a run takes more than ``factor`` times that.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_runtime: Annotated[Duration, Field(gt=0)] | None = None
     max_output: Size | None = None
-    kill: bool = False
+    max_data: DataBudgetSpec | None = None
+    on_breach: Literal["notify", "kill"] = "notify"
+    expected: Literal["auto"] | None = None
+    factor: Annotated[float, Field(gt=1)] = 2.0
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> Self:
+        if (self.max_runtime, self.max_output, self.max_data, self.expected) == (None,) * 4:
+            raise ValueError("give a budget: max_runtime, max_output, max_data or expected: auto")
+        return self
+
+    def policy(self) -> Sla:
+        data = self.max_data
+        return Sla(
+            max_runtime=self.max_runtime,
+            max_output=None if self.max_output is None else int(self.max_output),
+            max_data=None if data is None else (data.metric, data.limit),
+            on_breach=self.on_breach,
+            expected=self.expected,
+            factor=self.factor,
+        )
 
 
 def _env_name(name: str) -> str:
@@ -283,6 +317,7 @@ class JobType(BaseModel):
             retries=self.retries.policy(),
             restart=self.restart,
             restart_backoff=(self.restart_backoff or RestartBackoffSpec()).policy(),
+            sla=None if self.sla is None else self.sla.policy(),
         )
 
     def public_dict(self) -> dict[str, Any]:
@@ -302,7 +337,7 @@ class JobType(BaseModel):
             "kill_grace": self.kill_grace,
             "retries": self.retries.policy().to_dict(),
             "restart": self.restart.value,
-            "sla": self.sla.model_dump() if self.sla else None,
+            "sla": self.sla.policy().to_dict() if self.sla else None,
             "source": self.source,
         }
 
@@ -327,7 +362,7 @@ def kind_problems(command: Any, python: Any, shell: Any) -> list[FieldError]:
 
 
 # -- definitions ------------------------------------------------------------------
-_MODELS = (JobType, ParamSpec, RetriesSpec, RestartBackoffSpec, SlaSpec)
+_MODELS = (JobType, ParamSpec, RetriesSpec, RestartBackoffSpec, SlaSpec, DataBudgetSpec)
 _KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
 
 

@@ -63,6 +63,51 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Sla:
+    """A job's budgets, watched while it runs (see :mod:`jobyard.sla`).
+
+    ``max_data`` caps a metric the job reports itself (``(name, limit)``, e.g.
+    ``("rows", 1e6)``). With ``expected`` set to ``"auto"`` a run that takes more
+    than ``factor`` times the p95 runtime of its type's recent successes breaches
+    too. ``on_breach`` is ``"notify"`` or ``"kill"``.
+    """
+
+    max_runtime: float | None = None
+    max_output: int | None = None
+    max_data: tuple[str, float] | None = None
+    on_breach: str = "notify"
+    expected: str | None = None
+    factor: float = 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = (
+            None
+            if self.max_data is None
+            else {"metric": self.max_data[0], "limit": self.max_data[1]}
+        )
+        return {
+            "max_runtime": self.max_runtime,
+            "max_output": self.max_output,
+            "max_data": data,
+            "on_breach": self.on_breach,
+            "expected": self.expected,
+            "factor": self.factor,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        budget = data.get("max_data")
+        return cls(
+            max_runtime=data.get("max_runtime"),
+            max_output=data.get("max_output"),
+            max_data=None if not budget else (str(budget["metric"]), float(budget["limit"])),
+            on_breach=str(data.get("on_breach") or "notify"),
+            expected=data.get("expected"),
+            factor=float(data.get("factor") or 2.0),
+        )
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """How to run one job: resolved at submission, frozen on the job row.
 
@@ -83,6 +128,7 @@ class JobSpec:
     restart_backoff: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(max=0, initial=1.0, max_delay=300.0)
     )
+    sla: Sla | None = None
 
     @property
     def kind(self) -> str:
@@ -101,6 +147,7 @@ class JobSpec:
             "retries": self.retries.to_dict(),
             "restart": self.restart.value,
             "restart_backoff": self.restart_backoff.to_dict(),
+            "sla": None if self.sla is None else self.sla.to_dict(),
         }
 
     @classmethod
@@ -119,6 +166,7 @@ class JobSpec:
             restart_backoff=RetryPolicy.from_dict(
                 data.get("restart_backoff") or {"initial": 1.0, "max_delay": 300.0}
             ),
+            sla=Sla.from_dict(data["sla"]) if data.get("sla") else None,
         )
 
 
@@ -166,6 +214,8 @@ class Job:
     workflow_run: int | None = None
     node: str | None = None
     deps_pending: int = 0  # dependencies not met yet: the job is ready when it reaches 0
+    runtime_seconds: float | None = None  # of the last attempt, once it ended
+    wait_seconds: float | None = None  # of the last attempt: queued (ready) until claimed
 
     @property
     def runtime(self) -> float | None:
@@ -203,6 +253,8 @@ class EventKind(StrEnum):
     LOG = "log"
     METRIC = "metric"
     WORKFLOW = "workflow"  # a workflow run started or finished (stored on one of its jobs)
+    SLA = "sla"  # a budget was exceeded (once per job and budget)
+    NOTIFICATION = "notification"  # a notification's delivery state changed
 
 
 @dataclass(frozen=True)

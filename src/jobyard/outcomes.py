@@ -53,6 +53,7 @@ def finished(job: Job, end: RunEnd, now: datetime) -> JobUpdate:
         "lease_expires_at": None,
     }
     common.update(_close_pause(job, now))
+    common["runtime_seconds"] = _attempt_runtime(job, now, common)
     if end.reason == Reason.KILLED:
         return _terminal(job, Event.KILLED, now, common, reason=Reason.KILLED)
     if end.succeeded and job.spec.restart is not RestartPolicy.ALWAYS:
@@ -68,6 +69,7 @@ def lost(job: Job, now: datetime) -> JobUpdate:
     """The update for a live job whose worker died (lease expired or process gone)."""
     common: dict[str, Any] = {"control": None, "pid": None, "lease_expires_at": None}
     common.update(_close_pause(job, now))
+    common["runtime_seconds"] = _attempt_runtime(job, now, common)
     common["error"] = f"worker {job.worker} was lost"
     if job.control is Control.KILL:
         return _terminal(job, Event.KILLED, now, common, reason=Reason.KILLED)
@@ -155,6 +157,12 @@ def _terminal(
         runtime_seconds=ended.runtime,
     )
     return JobUpdate(job.id, frozenset(LIVE), values, data)
+
+
+def _attempt_runtime(job: Job, now: datetime, common: dict[str, Any]) -> float | None:
+    """Seconds the attempt ran until ``now``, its pauses apart."""
+    paused = common.get("paused_seconds", job.paused_seconds)
+    return job.evolve(finished_at=now, paused_at=None, paused_seconds=paused).runtime
 
 
 def _close_pause(job: Job, now: datetime) -> dict[str, Any]:

@@ -84,6 +84,8 @@ class Runs:
             job_spec = dataclasses.replace(job_spec, timeout=node.timeout)
         if node.retries is not None:
             job_spec = dataclasses.replace(job_spec, retries=node.retries.policy())
+        if node.sla is not None:
+            job_spec = dataclasses.replace(job_spec, sla=node.sla.policy())
         run_at = not_before(spec, node.name, now)
         if node.depends_on:
             state = JobState.WAITING

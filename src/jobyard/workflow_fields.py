@@ -17,7 +17,7 @@ from cronsim import CronSim, CronSimError
 from pydantic import ValidationError
 
 from jobyard.durations import parse_duration
-from jobyard.jobtypes import NAME_RE, RetriesSpec, pydantic_problems
+from jobyard.jobtypes import NAME_RE, RetriesSpec, SlaSpec, pydantic_problems
 from jobyard.params import Problems
 
 # no '.' (unlike job type names): a node's name is one part of a dotted field path
@@ -127,6 +127,14 @@ def retries(value: Any) -> RetriesSpec:
         value = {"max": value}
     try:
         return RetriesSpec.model_validate(value)
+    except ValidationError as exc:
+        raise Problems(pydantic_problems(exc)) from None
+
+
+def sla(value: Any) -> SlaSpec:
+    """Budgets for this node's job, as on a job type (they replace the type's)."""
+    try:
+        return SlaSpec.model_validate(value)
     except ValidationError as exc:
         raise Problems(pydantic_problems(exc)) from None
 

@@ -14,7 +14,18 @@ from jobyard.workflow_spec import NodeSpec, WorkflowInvalid, WorkflowSpec
 T = TypeVar("T")
 
 WORKFLOW_KEYS = ("description", "timezone", "args", "nodes")
-NODE_KEYS = ("type", "args", "depends_on", "at", "cron", "queue", "priority", "timeout", "retries")
+NODE_KEYS = (
+    "type",
+    "args",
+    "depends_on",
+    "at",
+    "cron",
+    "queue",
+    "priority",
+    "timeout",
+    "retries",
+    "sla",
+)
 _OPTIONAL: dict[str, Callable[[Any], Any]] = {
     "at": check.time_of_day,
     "cron": check.cron,
@@ -22,6 +33,7 @@ _OPTIONAL: dict[str, Callable[[Any], Any]] = {
     "priority": check.priority,
     "timeout": check.timeout,
     "retries": check.retries,
+    "sla": check.sla,
 }
 
 

@@ -11,7 +11,7 @@ from datetime import time
 from typing import Any
 
 from jobyard.errors import Invalid
-from jobyard.jobtypes import RetriesSpec
+from jobyard.jobtypes import RetriesSpec, SlaSpec
 from jobyard.params import FieldError, summary
 
 DEFAULT_TIMEZONE = "UTC"
@@ -31,7 +31,7 @@ class NodeSpec:
     ``args`` are the node's own arguments as written (checked against the type
     together with the workflow's ``args``). ``at`` (a local time of day) or
     ``cron`` hold the node until that time; ``queue``, ``priority``,
-    ``timeout`` (seconds) and ``retries`` override the type's when set.
+    ``timeout`` (seconds), ``retries`` and ``sla`` override the type's when set.
     """
 
     name: str
@@ -44,6 +44,7 @@ class NodeSpec:
     priority: int | None = None
     timeout: float | None = None
     retries: RetriesSpec | None = None
+    sla: SlaSpec | None = None
 
 
 @dataclass(frozen=True)

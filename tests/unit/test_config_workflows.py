@@ -103,7 +103,7 @@ def test_bad_workflows_give_file_line_field_message(tmp_path: Path) -> None:
         f"{path}:30: workflows.loop.nodes.x.y: invalid node name: use 1-100 letters, digits, "
         "'_' or '-', starting with a letter or digit",
         f"{path}:30: workflows.loop.nodes.x.y.colour: unknown key (allowed: type, args, "
-        "depends_on, at, cron, queue, priority, timeout, retries)",
+        "depends_on, at, cron, queue, priority, timeout, retries, sla)",
     ]
 
 

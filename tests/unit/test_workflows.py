@@ -252,7 +252,7 @@ def test_bad_workflow_args_are_reported_where_they_are_written() -> None:
             {"colour": "red"},
             "colour",
             "unknown key (allowed: type, args, depends_on, at, cron, queue, priority, timeout, "
-            "retries)",
+            "retries, sla)",
         ),
     ],
 )

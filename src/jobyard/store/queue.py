@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, insert, or_, select, true, update
+from sqlalchemy import Connection, Row, Select, bindparam, insert, or_, select, true, update
 
 from jobyard.models import EventKind, Job
 from jobyard.states import JobState
@@ -32,18 +32,27 @@ def claim(
     lease_until: datetime,
 ) -> list[Job]:
     """Mark up to ``limit`` ready jobs as running on ``worker``; return them in claim order."""
-    ids = _lock_ids(conn, _claimable(queues, now).limit(limit))
-    if not ids:
+    locked = conn.execute(
+        _claimable(queues, now).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    if not locked:
         return []
+    ids = [row.id for row in locked]
     conn.execute(
         update(jobs)
         .where(jobs.c.id.in_(ids), jobs.c.state == QUEUED)
         .values(_claim_values(worker, host, now, lease_until))
     )
     claimed = [job for job in fetch_jobs(conn, ids) if _claimed_by(job, worker, now)]
-    if claimed:
-        conn.execute(insert(job_events), [_claim_event(job, now) for job in claimed])
-    return claimed
+    if not claimed:
+        return []
+    conn.execute(insert(job_events), [_claim_event(job, now) for job in claimed])
+    waits = {row.id: _waited(row, now) for row in locked}
+    conn.execute(
+        update(jobs).where(jobs.c.id == bindparam("job_id")).values(wait_seconds=bindparam("wait")),
+        [{"job_id": job.id, "wait": waits[job.id]} for job in claimed],
+    )
+    return [job.evolve(wait_seconds=waits[job.id]) for job in claimed]
 
 
 def promote(conn: Connection, now: datetime) -> list[int]:
@@ -67,8 +76,14 @@ def _lock_ids(conn: Connection, query: Select[tuple[int]]) -> list[int]:
     return list(conn.scalars(query.with_for_update(skip_locked=True)))
 
 
-def _claimable(queues: Sequence[str] | None, now: datetime) -> Select[tuple[int]]:
-    query = select(jobs.c.id).where(
+def _waited(row: Row[Any], now: datetime) -> float:
+    """Seconds since the job became ready: queued (``updated_at``) or due (``run_at``)."""
+    ready: datetime = row.updated_at if row.run_at is None else max(row.updated_at, row.run_at)
+    return max((now - ready).total_seconds(), 0.0)
+
+
+def _claimable(queues: Sequence[str] | None, now: datetime) -> Select[Any]:
+    query = select(jobs.c.id, jobs.c.updated_at, jobs.c.run_at).where(
         jobs.c.state == QUEUED, or_(jobs.c.run_at.is_(None), jobs.c.run_at <= now)
     )
     if queues is not None:

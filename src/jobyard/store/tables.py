@@ -81,6 +81,8 @@ jobs = Table(
     Column("workflow_run", BigInt),  # the workflow run this job is a node of
     Column("node", String(200)),  # ... and which node
     Column("deps_pending", Integer, nullable=False, server_default="0"),
+    Column("runtime_seconds", Double()),  # set when an attempt ends (paused time apart)
+    Column("wait_seconds", Double()),  # ready (queued) until claimed, set by the claim
     sqlite_autoincrement=True,  # a job id is never reused
     **_OPTIONS,
 )
@@ -93,6 +95,8 @@ Index("ix_jobs_worker_state", jobs.c.worker, jobs.c.state)
 Index("ix_jobs_state_lease", jobs.c.state, jobs.c.lease_expires_at)
 Index("ix_jobs_created_at", jobs.c.created_at)
 Index("ix_jobs_type", jobs.c.type)
+# A type's recent successful runs (the learned runtime baseline, ``sla: expected: auto``).
+Index("ix_jobs_type_state_finished_at", jobs.c.type, jobs.c.state, jobs.c.finished_at)
 Index("ux_jobs_idempotency_key", jobs.c.idempotency_key, unique=True)
 
 job_events = Table(
@@ -138,13 +142,58 @@ notifications = Table(
     Column("event", String(64), nullable=False),  # workflow_failed, …
     Column("job_id", BigInt),
     Column("run_id", BigInt),
-    Column("status", String(16), nullable=False),  # recorded (channels come later)
+    Column("status", String(16), nullable=False),  # recorded | pending | sent | failed
     Column("data", json_column(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("channel", String(100)),  # None: recorded only, no channel wanted it
+    Column("recipients", json_column()),
+    Column("source_event", BigInt),  # the job event it was made from: made once per channel
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("claimed_until", UTCDateTime()),  # a dispatcher is sending it until then
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime()),
+    Column("updated_at", UTCDateTime()),
     sqlite_autoincrement=True,
     **_OPTIONS,
 )
 Index("ix_notifications_created_at", notifications.c.created_at)
+Index(
+    "ix_notifications_status_next_attempt_at",
+    notifications.c.status,
+    notifications.c.next_attempt_at,
+)
+Index(
+    "ux_notifications_source_event_channel",
+    notifications.c.source_event,
+    notifications.c.channel,
+    unique=True,
+)
+
+# CPU and memory of a running job over time, for plots (bounded per job: thinned as it grows).
+job_samples = Table(
+    "job_samples",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job_id", BigInt, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("cpu_seconds", Double(), nullable=False),
+    Column("rss", BigInt, nullable=False),
+    sqlite_autoincrement=True,
+    **_OPTIONS,
+)
+Index("ix_job_samples_job_id_id", job_samples.c.job_id, job_samples.c.id)
+
+# Where a reader of the event log has got to (e.g. the notifier), kept across restarts.
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInt, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    **_OPTIONS,
+)
 
 queue_state = Table(
     "queue_state",

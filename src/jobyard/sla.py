@@ -1,0 +1,114 @@
+"""Budgets of a running job (SLA): which are exceeded, each reported once.
+
+Pure: :class:`SlaWatch` is fed what the job has done so far (runtime, output
+bytes, its own metrics) and answers the budgets that this reading breaks for
+the first time. The worker's job run feeds it, records an ``sla`` event per
+breach and, with ``on_breach: kill``, stops the job.
+
+``expected: auto`` compares the runtime with what the type usually takes: the
+95th percentile of its last successful runs (:func:`baseline`), times
+``factor``. With fewer than :data:`MIN_RUNS` successes there is nothing to learn
+from yet, and that budget is not watched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jobyard.models import Sla
+
+MIN_RUNS = 5  # successes needed before ``expected: auto`` has a baseline
+HISTORY = 50  # successes looked at, newest first
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One budget exceeded: ``budget`` is max_runtime | max_output | max_data | expected."""
+
+    budget: str
+    limit: float
+    value: float
+    kill: bool
+    metric: str | None = None
+
+    def describe(self) -> str:
+        what = {
+            "max_runtime": f"ran {self.value:.1f} s, budget {self.limit:g} s",
+            "max_output": f"wrote {self.value:.0f} bytes, budget {self.limit:.0f} bytes",
+            "max_data": f"reported {self.metric} = {self.value:g}, budget {self.limit:g}",
+            "expected": f"ran {self.value:.1f} s, usually done within {self.limit:.1f} s",
+        }[self.budget]
+        return f"SLA breach ({self.budget}): {what}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "budget": self.budget,
+            "limit": self.limit,
+            "value": self.value,
+            "action": "kill" if self.kill else "notify",
+        }
+        if self.metric is not None:
+            data["metric"] = self.metric
+        return data
+
+
+def baseline(runtimes: Sequence[float]) -> float | None:
+    """The p95 of recent successful runtimes (nearest rank), or None with too few."""
+    if len(runtimes) < MIN_RUNS:
+        return None
+    ordered = sorted(runtimes)
+    rank = max(math.ceil(0.95 * len(ordered)), 1)
+    return ordered[rank - 1]
+
+
+class SlaWatch:
+    """Checks a job's readings against its budgets; each budget breaches at most once."""
+
+    def __init__(
+        self, sla: Sla, *, expected: float | None = None, breached: frozenset[str] = frozenset()
+    ) -> None:
+        self.sla = sla
+        self.expected_limit = None if expected is None else expected * sla.factor
+        self._breached = set(breached)
+
+    @property
+    def watching(self) -> bool:
+        return any(limit is not None for limit in self._limits().values())
+
+    def check(self, runtime: float, output_bytes: int, metrics: Mapping[str, Any]) -> list[Breach]:
+        """The budgets broken for the first time by these readings."""
+        values = {
+            "max_runtime": runtime,
+            "max_output": float(output_bytes),
+            "max_data": _number(metrics.get(self.sla.max_data[0])) if self.sla.max_data else None,
+            "expected": runtime,
+        }
+        found = []
+        for budget, limit in self._limits().items():
+            value = values[budget]
+            if limit is None or value is None or budget in self._breached or value <= limit:
+                continue
+            self._breached.add(budget)
+            metric = self.sla.max_data[0] if budget == "max_data" and self.sla.max_data else None
+            # A learned baseline only warns: killing on a guess would be too harsh.
+            kill = self.sla.on_breach == "kill" and budget != "expected"
+            found.append(Breach(budget, limit, value, kill, metric))
+        return found
+
+    def _limits(self) -> dict[str, float | None]:
+        sla = self.sla
+        return {
+            "max_runtime": sla.max_runtime,
+            "max_output": None if sla.max_output is None else float(sla.max_output),
+            "max_data": sla.max_data[1] if sla.max_data else None,
+            "expected": self.expected_limit,
+        }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
