@@ -1,9 +1,8 @@
 """The job configuration file (``jobyard.yaml``): job types, queues and workflows.
 
-Schedules and notifications live in the same file; they are kept as raw
-mappings here and validated by the features that use them. Every
-problem is reported at once, one line each, as ``file:line: field: message``,
-with the line taken from the YAML node nearest to the field.
+Schedules and notifications live in the same file too. Every problem is
+reported at once, one line each, as ``file:line: field: message``, with the
+line taken from the YAML node nearest to the field.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobyard.channels import NotificationConfig, NotificationsInvalid, parse_notifications
 from jobyard.jobtypes import (
     NAME_RE,
     JobType,
@@ -75,7 +75,7 @@ class Config:
     queues: dict[str, QueueConfig] = field(default_factory=lambda: {DEFAULT_QUEUE: QueueConfig()})
     workflows: dict[str, WorkflowSpec] = field(default_factory=dict)
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
-    notifications: dict[str, Any] = field(default_factory=dict)
+    notifications: NotificationConfig = field(default_factory=NotificationConfig)
 
     def has_queue(self, name: str) -> bool:
         return name in self.queues
@@ -86,8 +86,12 @@ def empty_config(base_dir: Path | None = None) -> Config:
     return Config(path=None, base_dir=base_dir or Path.cwd())
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate ``path``; raises :class:`ConfigError` listing every problem."""
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate ``path``; raises :class:`ConfigError` listing every problem.
+
+    ``environ`` (default: the process environment) must set the variables that
+    notification channels name for their secrets.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -95,7 +99,7 @@ def load_config(path: Path | str) -> Config:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError([ConfigProblem(str(path), None, "", f"cannot read: {reason}")]) from exc
     root, data = _parse_yaml(text, str(path))
-    return _Loader(path, root).load(data)
+    return _Loader(path, root, os.environ if environ is None else environ).load(data)
 
 
 def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
@@ -159,8 +163,9 @@ def _child(node: yaml.Node | None, part: str) -> tuple[yaml.Node, yaml.Node] | N
 class _Loader:
     """Builds a :class:`Config`, collecting every problem with its line."""
 
-    def __init__(self, path: Path, root: yaml.Node | None) -> None:
+    def __init__(self, path: Path, root: yaml.Node | None, environ: Mapping[str, str]) -> None:
         self.path = path
+        self.environ = environ
         self.base_dir = path.absolute().parent
         self.root = root
         self.problems: list[ConfigProblem] = []
@@ -185,6 +190,7 @@ class _Loader:
         written = set(sections["job_types"]) - set(job_types)  # in the file, but broken
         workflows = self.workflows(sections["workflows"], job_types, written, declared)
         schedules = self.schedules(sections["schedules"], job_types, workflows)
+        notifications = self.notifications(sections["notifications"])
         if declared is not None:
             self.check_queues(job_types, declared)
         if self.problems:
@@ -198,7 +204,7 @@ class _Loader:
             queues=queues,
             workflows=workflows,
             schedules=schedules,
-            notifications=sections["notifications"],
+            notifications=notifications,
         )
 
     def section(self, data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -285,6 +291,14 @@ class _Loader:
                     continue
             schedules[name] = spec
         return schedules
+
+    def notifications(self, raw: Mapping[str, Any]) -> NotificationConfig:
+        try:
+            return parse_notifications(raw, environ=self.environ, base_dir=self.base_dir)
+        except NotificationsInvalid as exc:
+            for error in exc.errors:
+                self.problem(["notifications", *_parts(error["field"])], error["message"])
+            return NotificationConfig()
 
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():

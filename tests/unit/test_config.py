@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jobyard.channels import NotificationConfig
 from jobyard.config import ConfigError, QueueConfig, empty_config, load_config
 from jobyard.workflows import WorkflowSpec
 
@@ -56,7 +57,7 @@ def test_loads_types_and_queues(tmp_path: Path) -> None:
         "slow": QueueConfig(),
     }
     assert config.workflows == {"nightly": WorkflowSpec(name="nightly")}
-    assert config.notifications == {}
+    assert config.notifications == NotificationConfig()
     assert config.has_queue("slow")
 
 
