@@ -2,7 +2,8 @@
 
 Types from the configuration file are read-only at run time (change the file);
 types created through the API live in the database, so every API node and
-worker sees the same ones.
+worker sees the same ones — and so does their ``max_running``, kept with the
+other limits for the claim to enforce.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from jobyard.clock import utcnow
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.jobtypes import JobType, JobTypeInvalid, parse_job_type
+from jobyard.limits import Scope
 from jobyard.store import Store
 
 
@@ -51,12 +54,14 @@ class Catalog:
         except JobTypeInvalid as exc:
             raise Invalid(f"job type {name!r} is invalid", exc.errors) from exc
         created = self._store.put_job_type(name, data, now)
+        self._store.set_limit((Scope.TYPE, name), job_type.max_running, now)
         return job_type, created
 
     def delete(self, name: str) -> None:
         self._refuse_configured(name)
         if not self._store.delete_job_type(name):
             raise NotFound(f"no job type named {name!r}")
+        self._store.set_limit((Scope.TYPE, name), None, utcnow())
 
     def _refuse_configured(self, name: str) -> None:
         if name in self._configured:

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobyard import outcomes
+from jobyard import outcomes, sla
 from jobyard.models import EventKind, Job, LogLine, NewEvent
 from jobyard.outcomes import Reason, RunEnd, state_event
+from jobyard.run_types import Sample
 from jobyard.runner import Execution, Result, Runner
+from jobyard.sla import SlaWatch
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import Store
 from jobyard.store.store import JobUpdate
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.1  # seconds between batched writes of output
 FLUSH_LINES = 1000  # or sooner, when this many lines are waiting
 SAMPLE_INTERVAL = 1.0
+MAX_SAMPLES = 720  # stored per attempt; past it every other one goes and the stride doubles
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class JobRun(threading.Thread):
         self._abandoned = False
         self._peak_rss = 0
         self._cap = LogCap(settings.log_cap)
+        self._watch: SlaWatch | None = None
+        self._samples = SampleBook(job.id, job.attempt)
 
     # -- asked from the worker loop ----------------------------------------
     def request(self, control: Control) -> None:
@@ -146,13 +151,15 @@ class JobRun(threading.Thread):
         self.log("system", f"attempt {job.attempt} started on {job.host} by {job.worker}")
         execution = self._runner.start(job.id, run_token(job), job.spec, self)
         self._set({"pid": execution.pid}, expect=LIVE)
+        self._watch = self._sla_watch()
         next_flush = next_sample = time.monotonic()
         while (result := execution.wait(0.1)) is None:
             self._apply_requests(execution)
             self._enforce_limits(execution)
+            self._check_budgets(execution)
             now = time.monotonic()
             if now >= next_sample:
-                self._peak_rss = max(self._peak_rss, execution.sample().rss)
+                self._sample(execution.sample())
                 next_sample = now + SAMPLE_INTERVAL
             if now >= next_flush or len(self._logs) >= FLUSH_LINES:
                 self._flush()
@@ -232,6 +239,45 @@ class JobRun(threading.Thread):
         if timeout is not None and self._active_seconds() > timeout:
             self._terminate(execution, Reason.TIMEOUT, f"timed out after {timeout:g} s")
 
+    # -- budgets and samples ------------------------------------------------
+    def _sla_watch(self) -> SlaWatch | None:
+        budgets = self.job.spec.sla
+        if budgets is None:
+            return None
+        expected, breached = None, frozenset[str]()
+        try:
+            if budgets.expected == "auto":
+                expected = sla.baseline(
+                    self._store.monitor.recent_runtimes(self.job.type, sla.HISTORY)
+                )
+            if self.job.attempt > 1 or self.job.restart_count:
+                breached = self._store.monitor.breached_budgets(self.job.id)
+        except Exception:  # budgets are advice: a failed lookup must not stop the job
+            log.warning("could not read the SLA history", extra={"job": self.job.id})
+        return SlaWatch(budgets, expected=expected, breached=breached)
+
+    def _check_budgets(self, execution: Execution) -> None:
+        if self._watch is None:
+            return
+        with self._lock:
+            output, metrics = self._output_bytes, dict(self._metrics)
+        breaches = self._watch.check(self._active_seconds(), output, metrics)
+        for breach in breaches:
+            action = "; stopping the job" if breach.kill else ""
+            self.log("system", breach.describe() + action)
+            data = {**breach.to_dict(), "attempt": self.job.attempt}
+            with self._lock:
+                self._events.append(NewEvent(EventKind.SLA, self._now(), data))
+            log.warning("SLA breach", extra={"job": self.job.id, **data})
+            if breach.kill:
+                self._terminate(execution, Reason.SLA, breach.describe())
+        if breaches:
+            self._flush()  # now, while it runs: someone is told before it ends
+
+    def _sample(self, sample: Sample) -> None:
+        self._peak_rss = max(self._peak_rss, sample.rss)
+        self._samples.take(self._now(), sample)
+
     def _active_seconds(self) -> float:
         return self.job.evolve(finished_at=None, updated_at=self._now()).runtime or 0.0
 
@@ -291,6 +337,7 @@ class JobRun(threading.Thread):
                 values = {}
             self._cap.written(chunk)
             self._trim()
+        self._samples.write(self._store)
 
     def _trim(self) -> None:
         """Past the log cap: delete the oldest lines of the tail, keep the marker true."""
@@ -328,6 +375,40 @@ def _reason_of(result: Result) -> str | None:
     if result.exit_code in (126, 127) and result.error and "spawn" in result.error:
         return Reason.SPAWN
     return Reason.EXIT if result.exit_code is not None else Reason.EXCEPTION
+
+
+class SampleBook:
+    """CPU and memory samples of one attempt, bounded: when ``MAX_SAMPLES`` are stored,
+    every other one is deleted and only every second sample is kept from then on."""
+
+    def __init__(self, job_id: int, attempt: int) -> None:
+        self.job_id, self.attempt = job_id, attempt
+        self._waiting: list[tuple[datetime, float, int]] = []
+        self._stride = 1
+        self._seen = 0
+        self._stored = 0
+        self._started = False
+
+    def take(self, at: datetime, sample: Sample) -> None:
+        if self._seen % self._stride == 0:
+            self._waiting.append((at, sample.cpu_seconds, sample.rss))
+        self._seen += 1
+
+    def write(self, store: Store) -> None:
+        if not self._waiting:
+            return
+        try:
+            if not self._started:
+                store.monitor.forget_old_samples(self.job_id, self.attempt)
+                self._started = True
+            store.monitor.add_samples(self.job_id, self.attempt, self._waiting)
+            self._stored += len(self._waiting)
+            self._waiting = []
+            if self._stored >= MAX_SAMPLES:
+                self._stored -= store.monitor.thin_samples(self.job_id, self.attempt)
+                self._stride *= 2
+        except Exception:  # kept for the next flush: samples are worth a retry, not a crash
+            log.warning("could not write resource samples", extra={"job": self.job_id})
 
 
 class LogCap:

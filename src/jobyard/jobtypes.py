@@ -52,6 +52,7 @@ from jobyard.params import (
     params_form,
     summary,
 )
+from jobyard.routing import check_tags
 
 __all__ = [
     "ARG_ENV_PREFIX",
@@ -197,6 +198,8 @@ class JobType(BaseModel):
     sla: SlaSpec | None = None
     env: dict[Annotated[str, AfterValidator(_env_name)], str] = Field(default_factory=dict)
     cwd: str | None = None
+    tags: list[str] = Field(default_factory=list)  # a worker needs all of them (routing.py)
+    max_running: int | None = Field(default=None, ge=1)  # at once, cluster-wide (limits.py)
     source: Source = "config"
 
     _schema: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -209,6 +212,11 @@ class JobType(BaseModel):
         if not NAME_RE.fullmatch(value):
             raise ValueError("use 1-100 letters, digits, '_', '.' or '-', starting alphanumeric")
         return value
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, value: list[str]) -> list[str]:
+        return list(check_tags(value))
 
     @field_validator("python")
     @classmethod
@@ -318,6 +326,7 @@ class JobType(BaseModel):
             restart=self.restart,
             restart_backoff=(self.restart_backoff or RestartBackoffSpec()).policy(),
             sla=None if self.sla is None else self.sla.policy(),
+            tags=tuple(self.tags),
         )
 
     def public_dict(self) -> dict[str, Any]:
@@ -338,6 +347,8 @@ class JobType(BaseModel):
             "retries": self.retries.policy().to_dict(),
             "restart": self.restart.value,
             "sla": self.sla.policy().to_dict() if self.sla else None,
+            "tags": self.tags,
+            "max_running": self.max_running,
             "source": self.source,
         }
 

@@ -129,6 +129,7 @@ class JobSpec:
         default_factory=lambda: RetryPolicy(max=0, initial=1.0, max_delay=300.0)
     )
     sla: Sla | None = None
+    tags: tuple[str, ...] = ()  # a worker needs all of them to run the job (routing.py)
 
     @property
     def kind(self) -> str:
@@ -148,6 +149,7 @@ class JobSpec:
             "restart": self.restart.value,
             "restart_backoff": self.restart_backoff.to_dict(),
             "sla": None if self.sla is None else self.sla.to_dict(),
+            "tags": list(self.tags),
         }
 
     @classmethod
@@ -167,6 +169,7 @@ class JobSpec:
                 data.get("restart_backoff") or {"initial": 1.0, "max_delay": 300.0}
             ),
             sla=Sla.from_dict(data["sla"]) if data.get("sla") else None,
+            tags=tuple(data.get("tags") or ()),
         )
 
 
@@ -216,6 +219,7 @@ class Job:
     deps_pending: int = 0  # dependencies not met yet: the job is ready when it reaches 0
     runtime_seconds: float | None = None  # of the last attempt, once it ended
     wait_seconds: float | None = None  # of the last attempt: queued (ready) until claimed
+    route: str = ""  # the tags of ``spec.tags``, sorted and comma-joined (routing.py)
 
     @property
     def runtime(self) -> float | None:
@@ -325,7 +329,11 @@ class WorkerInfo:
     concurrency: int
     started_at: datetime
     heartbeat_at: datetime
-    state: str = "running"
+    state: str = "running"  # running | draining
+    tags: list[str] = field(default_factory=list)
+    lease_timeout: float = 30.0  # a heartbeat older than this: the worker is lost
+    drain_requested_at: datetime | None = None  # asked through the API to drain …
+    drain_timeout: float | None = None  # … with this timeout (None: its own)
 
 
 @dataclass(frozen=True)

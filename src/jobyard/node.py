@@ -14,6 +14,7 @@ from jobyard.deps import Dependencies
 from jobyard.feed import Hub
 from jobyard.firing import Firing
 from jobyard.manager import JobManager
+from jobyard.outbox import Outbox
 from jobyard.runner import Runner
 from jobyard.runs import Runs
 from jobyard.schedule_book import ScheduleBook
@@ -57,6 +58,10 @@ class Node:
                 firing=Firing(self.manager, self.runs, self.schedules),
             )
         self.hub = Hub(self.store)
+        self.outbox: Outbox | None = None
+        if self.scheduler is not None:
+            timer = self.scheduler
+            self.outbox = Outbox(self.store, config.notifications, leading=lambda: timer.leading)
         self.api = api
 
     def _worker(self) -> Worker:
@@ -96,6 +101,8 @@ class Node:
             self.hub.start()
         if self.scheduler is not None:
             self.scheduler.start()
+        if self.outbox is not None:
+            self.outbox.start()
         if self.worker is not None:
             self.worker.start()
         log.info(
@@ -111,6 +118,8 @@ class Node:
         if self.worker is not None:
             self.worker.stop()
             self.worker.runner.close()
+        if self.outbox is not None:
+            self.outbox.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.api:

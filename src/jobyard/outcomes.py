@@ -27,6 +27,7 @@ class Reason:
     EXCEPTION = "exception"
     WORKER_LOST = "worker_lost"
     SPAWN = "spawn_failed"
+    SLA = "sla_breach"  # killed for breaking a budget (sla: on_breach: kill)
 
 
 @dataclass(frozen=True)

@@ -148,13 +148,12 @@ class Runs:
         values = {"state": state, "finished_at": finished}
         updated = self.store.update_run(run_id, [run.state], values, now)
         if updated is not None and ended_by is not None:
-            self._announce(updated, ended_by, "workflow_finished", now, state=state.value)
-        if updated is not None and state is RunState.FAILED:
             failed = sorted(
                 name for name, j in self.latest_jobs(run_id).items() if j.state is JobState.FAILED
             )
-            data = {"workflow": run.workflow, "state": state.value, "failed_nodes": failed}
-            self.store.add_notification("workflow_failed", data, now, run_id=run_id)
+            extra = {"failed_nodes": failed} if state is RunState.FAILED else {}
+            # the notifier reads this event: workflow_failed / workflow_succeeded
+            self._announce(updated, ended_by, "workflow_finished", now, state=state.value, **extra)
         return updated
 
     # -- control -----------------------------------------------------------

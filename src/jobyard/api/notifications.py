@@ -1,9 +1,9 @@
-"""/api/v1/notifications: what someone must be told (delivery comes with channels)."""
+"""/api/v1/notifications: the outbox (what someone is told, through which channel, how it went)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
@@ -13,15 +13,24 @@ from jobyard.node import Node
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
+Status = Literal["pending", "sent", "failed", "recorded"]
+
 
 class NotificationOut(BaseModel):
     id: int
     event: str
     job_id: int | None
     run_id: int | None
+    channel: str | None
+    recipients: list[str]
     status: str
-    data: dict[str, Any]
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
     created_at: datetime
+    updated_at: datetime | None
+    data: dict[str, Any]
 
 
 class NotificationPage(BaseModel):
@@ -36,9 +45,23 @@ def list_notifications(
     node: Annotated[Node, Depends(get_node)],
     page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    status: Annotated[list[Status], Query()] = [],  # noqa: B006
+    event: Annotated[list[str], Query()] = [],  # noqa: B006
+    job: Annotated[int | None, Query(ge=1)] = None,
+    run: Annotated[int | None, Query(ge=1)] = None,
 ) -> NotificationPage:
-    """Newest first: e.g. ``workflow_failed`` with the run and its failed nodes."""
-    items, total = node.store.notifications(page, per_page)
+    """Newest first. ``pending`` messages wait for their next try, ``sent`` ones were
+    accepted by their channel, ``failed`` ones ran out of tries (``last_error`` says why),
+    ``recorded`` ones matched no rule. ``data`` is what the message was made from."""
+    items, total = node.store.monitor.notifications(
+        page, per_page, status=status, event=event, job_id=job, run_id=run
+    )
     return NotificationPage(
         items=[NotificationOut(**item) for item in items], total=total, page=page, per_page=per_page
     )
+
+
+@router.get("/channels")
+def list_channels(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
+    """The configured channels and rules, without secrets."""
+    return node.config.notifications.public_dict()

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from jobyard.api.deps import get_node
 from jobyard.clock import utcnow
 from jobyard.errors import NotFound
+from jobyard.limits import Scope
 from jobyard.node import Node
 
 router = APIRouter(prefix="/api/v1/queues", tags=["queues"])
@@ -19,7 +20,9 @@ NodeDep = Annotated[Node, Depends(get_node)]
 class QueueOut(BaseModel):
     name: str
     paused: bool = Field(description="paused: running jobs go on, nothing new starts")
-    max_running: int | None
+    max_running: int | None = Field(
+        description="at most this many running or paused jobs at once, cluster-wide"
+    )
     jobs: dict[str, int] = Field(description="how many jobs are in each state")
 
 
@@ -31,13 +34,14 @@ class QueueList(BaseModel):
 def _queues(node: Node) -> dict[str, QueueOut]:
     paused = node.store.paused_queues()
     counts = node.store.queue_counts()
-    configured = node.config.queues
-    names = sorted({*configured, *counts, *paused})
+    # The stored limits are the ones the claims enforce (written from the configuration).
+    limits = {name: n for (scope, name), n in node.store.limits().items() if scope is Scope.QUEUE}
+    names = sorted({*node.config.queues, *counts, *paused, *limits})
     return {
         name: QueueOut(
             name=name,
             paused=name in paused,
-            max_running=configured[name].max_running if name in configured else None,
+            max_running=limits.get(name),
             jobs=counts.get(name, {}),
         )
         for name in names

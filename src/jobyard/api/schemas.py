@@ -73,6 +73,9 @@ class Resources(BaseModel):
     peak_memory_bytes: int | None
     output_bytes: int
     log_lines: int
+    wait_seconds: float | None = Field(
+        default=None, description="from ready (queued) to claimed by a worker, last attempt"
+    )
 
 
 class JobOut(BaseModel):
@@ -101,6 +104,7 @@ class JobOut(BaseModel):
     progress: Progress
     metrics: dict[str, Any]
     resources: Resources
+    sla: dict[str, Any] | None = Field(default=None, description="the budgets watched")
     details: dict[str, Any]
     worker: str | None
     host: str | None
@@ -146,7 +150,9 @@ class JobOut(BaseModel):
                 peak_memory_bytes=job.peak_memory,
                 output_bytes=job.output_bytes,
                 log_lines=job.log_lines,
+                wait_seconds=job.wait_seconds,
             ),
+            sla=None if job.spec.sla is None else job.spec.sla.to_dict(),
             details=job.details,
             worker=job.worker,
             host=job.host,

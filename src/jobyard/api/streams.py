@@ -129,6 +129,9 @@ async def job_messages(
             return
 
 
+GLOBAL_KINDS = (EventKind.STATE, EventKind.WORKFLOW, EventKind.SLA, EventKind.NOTIFICATION)
+
+
 def global_message(item: FeedEvent) -> bytes:
     """One message per stored event; see docs/api.md for the names."""
     event = item.event
@@ -136,6 +139,10 @@ def global_message(item: FeedEvent) -> bytes:
     marker = data.pop("event", None)
     if event.kind == EventKind.WORKFLOW:
         kind = str(marker)  # workflow_started | workflow_finished
+    elif event.kind == EventKind.SLA:
+        kind = "sla_breach"
+    elif event.kind == EventKind.NOTIFICATION:
+        kind = "notification"
     elif marker == "created":
         kind = "job_created"
     elif item.workflow_run is not None:
@@ -175,9 +182,10 @@ async def all_events(
     queue: Annotated[list[str], Query()] = [],  # noqa: B006
     job: Annotated[int | None, Query(ge=1)] = None,
 ) -> StreamingResponse:
-    """Every job's `job_created`, `job_state` and `job_terminated` events, and workflow runs'
-    `workflow_started`, `workflow_node_state`, `workflow_finished` (SSE); never ends."""
-    kinds = (EventKind.STATE.value, EventKind.WORKFLOW.value)
+    """Every job's `job_created`, `job_state` and `job_terminated` events, workflow runs'
+    `workflow_started`, `workflow_node_state`, `workflow_finished`, budgets' `sla_breach`
+    and notifications' `notification` (delivery state) events (SSE); never ends."""
+    kinds = tuple(kind.value for kind in GLOBAL_KINDS)
     wanted = Filter(kinds=kinds, job_id=job, types=tuple(type), queues=tuple(queue))
 
     async def messages() -> AsyncIterator[bytes]:

@@ -4,18 +4,22 @@ PostgreSQL and MariaDB lock the selected rows with ``FOR UPDATE SKIP LOCKED``, s
 concurrent claimers take disjoint sets. SQLite ignores the clause; there the
 transaction began with ``BEGIN IMMEDIATE`` and already holds the only write lock.
 MariaDB refuses ``UPDATE … WHERE id IN (SELECT … LIMIT)``, hence two statements.
+Which rows the claim may lock — routing tags, cluster-wide ``max_running`` — is
+decided in :mod:`jobyard.store.slots`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, bindparam, insert, or_, select, true, update
 
 from jobyard.models import EventKind, Job
+from jobyard.routing import routes_for
 from jobyard.states import JobState
+from jobyard.store import slots
 from jobyard.store.rows import fetch_jobs
 from jobyard.store.tables import job_events, jobs, queue_state
 
@@ -30,11 +34,13 @@ def claim(
     limit: int,
     now: datetime,
     lease_until: datetime,
+    tags: Collection[str] = (),
 ) -> list[Job]:
-    """Mark up to ``limit`` ready jobs as running on ``worker``; return them in claim order."""
-    locked = conn.execute(
-        _claimable(queues, now).limit(limit).with_for_update(skip_locked=True)
-    ).all()
+    """Mark up to ``limit`` ready jobs as running on ``worker``; return them in claim order.
+
+    Only jobs whose required tags are among ``tags`` are taken, within the limits.
+    """
+    locked = slots.lock_claimable(conn, _claimable(queues, now, routes_for(tags)), limit)
     if not locked:
         return []
     ids = [row.id for row in locked]
@@ -82,9 +88,12 @@ def _waited(row: Row[Any], now: datetime) -> float:
     return max((now - ready).total_seconds(), 0.0)
 
 
-def _claimable(queues: Sequence[str] | None, now: datetime) -> Select[Any]:
-    query = select(jobs.c.id, jobs.c.updated_at, jobs.c.run_at).where(
-        jobs.c.state == QUEUED, or_(jobs.c.run_at.is_(None), jobs.c.run_at <= now)
+def _claimable(queues: Sequence[str] | None, now: datetime, routes: list[str]) -> Select[Any]:
+    columns = (jobs.c.id, jobs.c.updated_at, jobs.c.run_at, jobs.c.queue, jobs.c.type)
+    query = select(*columns).where(
+        jobs.c.state == QUEUED,
+        or_(jobs.c.run_at.is_(None), jobs.c.run_at <= now),
+        jobs.c.route.in_(routes),  # the routes of every subset of the worker's tags
     )
     if queues is not None:
         query = query.where(jobs.c.queue.in_(list(queues)))

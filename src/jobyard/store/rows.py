@@ -51,6 +51,9 @@ def event_from_row(row: Mapping[Any, Any]) -> JobEvent:
 def worker_from_row(row: Mapping[Any, Any]) -> WorkerInfo:
     data = dict(row)
     data["queues"] = list(load_json(data["queues"]))
+    data["tags"] = list(load_json(data["tags"]) or [])
+    if data["lease_timeout"] is None:  # a row of a worker older than the column
+        del data["lease_timeout"]
     return WorkerInfo(**data)
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from jobyard.limits import Key, Limit
 from jobyard.models import (
     Condition,
     Dependency,
@@ -49,6 +50,7 @@ from jobyard.store import (
     dependencies,
     feed,
     fires,
+    limits,
     migrate,
     notes,
     queue,
@@ -56,6 +58,7 @@ from jobyard.store import (
     schedule_rows,
     submission,
 )
+from jobyard.store import workers as worker_rows
 from jobyard.store.dependencies import DependencyState
 from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
 from jobyard.store.fires import Fire
@@ -260,17 +263,21 @@ class Store:
         limit: int,
         now: datetime,
         lease_until: datetime,
+        *,
+        tags: Collection[str] = (),
     ) -> list[Job]:
         """Claim up to ``limit`` queued jobs that are due, by priority then age.
 
-        ``queues`` None means every queue. Each claimed job becomes ``running`` on
-        ``worker`` with a new attempt and a lease until ``lease_until``, and gets a
-        ``state`` event. No job is ever handed to two concurrent claimers.
+        ``queues`` None means every queue; only jobs whose required tags are all in
+        ``tags`` are taken, and no more than the cluster-wide ``max_running`` of a
+        queue or type allows. Each claimed job becomes ``running`` on ``worker``
+        with a new attempt and a lease until ``lease_until``, and gets a ``state``
+        event. No job is ever handed to two concurrent claimers.
         """
         if limit < 1 or (queues is not None and not queues):
             return []
         with self._write() as conn:
-            return queue.claim(conn, worker, host, queues, limit, now, lease_until)
+            return queue.claim(conn, worker, host, queues, limit, now, lease_until, tags)
 
     def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
         """Extend the leases of the worker's live jobs and record its heartbeat.
@@ -600,6 +607,22 @@ class Store:
         with self._write() as conn:
             return bool(conn.execute(delete(job_types).where(job_types.c.name == name)).rowcount)
 
+    # -- limits ------------------------------------------------------------
+    def limits(self) -> dict[Key, int]:
+        """Every stored ``max_running`` limit by (scope, name)."""
+        with self._read() as conn:
+            return limits.read(conn)
+
+    def sync_limits(self, wanted: Sequence[Limit], owned: Collection[Key], now: datetime) -> bool:
+        """Make the configuration's limits the stored ones (see :func:`limits.sync`)."""
+        with self._write() as conn:
+            return limits.sync(conn, wanted, owned, now)
+
+    def set_limit(self, key: Key, max_running: int | None, now: datetime) -> None:
+        """Set or (with None) remove the limit of a job type stored through the API."""
+        with self._write() as conn:
+            limits.put(conn, key, max_running, now)
+
     # -- workers -----------------------------------------------------------
     def register_worker(self, info: WorkerInfo) -> None:
         """Insert the worker, or replace the row of a worker with the same name."""
@@ -628,6 +651,21 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(select(workers).order_by(workers.c.name)).mappings()
             return [worker_from_row(row) for row in rows]
+
+    def worker_jobs(self, names: Collection[str] | None = None) -> dict[str, list[int]]:
+        """The ids of the running and paused jobs of each worker (of ``names``, or all)."""
+        with self._read() as conn:
+            return worker_rows.jobs_by_worker(conn, names)
+
+    def request_drain(self, name: str, timeout: float | None, now: datetime) -> bool:
+        """Ask the worker to drain (it reads this at its next heartbeat); False if unknown."""
+        with self._write() as conn:
+            return worker_rows.request_drain(conn, name, timeout, now)
+
+    def set_worker_state(self, name: str, state: str) -> None:
+        """Record the state the worker is in (``running``, ``draining``)."""
+        with self._write() as conn:
+            worker_rows.set_state(conn, name, state)
 
     def _upsert(
         self,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select
 
 from jobyard.models import Dependency, EventKind, Job
+from jobyard.routing import route_of
 from jobyard.store.rows import fetch_jobs
 from jobyard.store.tables import job_dependencies, job_events, jobs
 
@@ -128,6 +129,7 @@ def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
         "deps_pending": sum(not dependency.met for dependency in job.depends_on),
         "node": job.node,
         "workflow_run": job.workflow_run,
+        "route": route_of(job.spec.tags),
     }
 
 

@@ -83,6 +83,8 @@ jobs = Table(
     Column("deps_pending", Integer, nullable=False, server_default="0"),
     Column("runtime_seconds", Double()),  # set when an attempt ends (paused time apart)
     Column("wait_seconds", Double()),  # ready (queued) until claimed, set by the claim
+    # The tags a worker needs to run it, sorted and comma-joined ("" for none; routing.py).
+    Column("route", String(255), nullable=False, server_default=""),
     sqlite_autoincrement=True,  # a job id is never reused
     **_OPTIONS,
 )
@@ -258,6 +260,23 @@ workers = Table(
     Column("concurrency", Integer, nullable=False),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("heartbeat_at", UTCDateTime(), nullable=False),
-    Column("state", String(20), nullable=False),
+    Column("state", String(20), nullable=False),  # running | draining
+    Column("tags", json_column()),
+    Column("lease_timeout", Double()),  # a heartbeat older than this: the worker is lost
+    Column("drain_requested_at", UTCDateTime()),  # set through the API; the worker obeys
+    Column("drain_timeout", Double()),  # … with this timeout (None: its own)
+    **_OPTIONS,
+)
+
+# Cluster-wide max_running per queue or job type (limits.py); a claim into a limited
+# scope locks its row, so concurrent claims count its running jobs one after the other.
+limits = Table(
+    "limits",
+    metadata,
+    Column("scope", String(16), primary_key=True),  # queue | type
+    Column("name", String(200), primary_key=True),
+    Column("max_running", Integer, nullable=False),
+    Column("source", String(16), nullable=False),  # config | api
+    Column("updated_at", UTCDateTime(), nullable=False),
     **_OPTIONS,
 )

@@ -1,0 +1,163 @@
+"""The monitoring side of the store: samples, SLA history, the notification outbox.
+
+Kept apart from :class:`~jobyard.store.store.Store` (jobs, runs, schedules),
+which hands it its engine: ``store.monitor.add_samples(...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from jobyard.models import EventKind, FeedEvent, NewEvent
+from jobyard.store import notes, samples
+from jobyard.store.feed import feed_query
+from jobyard.store.rows import event_from_row, event_row
+from jobyard.store.tables import job_events
+
+
+class MonitorStore:
+    def __init__(self, engine: Engine, reader: Engine) -> None:
+        self._engine = engine
+        self._reader = reader
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        return self._engine.begin()
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return self._reader.begin()
+
+    # -- resource samples ----------------------------------------------------
+    def add_samples(
+        self, job_id: int, attempt: int, rows: Sequence[tuple[datetime, float, int]]
+    ) -> None:
+        if rows:
+            with self._write() as conn:
+                samples.add(conn, job_id, attempt, rows)
+
+    def thin_samples(self, job_id: int, attempt: int) -> int:
+        with self._write() as conn:
+            return samples.thin(conn, job_id, attempt)
+
+    def forget_old_samples(self, job_id: int, attempt: int) -> None:
+        with self._write() as conn:
+            samples.forget_old_attempts(conn, job_id, attempt)
+
+    def samples(self, job_id: int, attempt: int | None = None) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            return samples.listing(conn, job_id, attempt)
+
+    # -- SLA history ---------------------------------------------------------
+    def recent_runtimes(self, job_type: str, limit: int) -> list[float]:
+        with self._read() as conn:
+            return samples.recent_runtimes(conn, job_type, limit)
+
+    def breached_budgets(self, job_id: int) -> frozenset[str]:
+        with self._read() as conn:
+            return samples.breached_budgets(conn, job_id)
+
+    # -- reading the event log -----------------------------------------------
+    def event_ids(self, after_id: int, limit: int) -> list[int]:
+        """Ids of the next events (every kind), to see which ids are still missing."""
+        query = (
+            select(job_events.c.id)
+            .where(job_events.c.id > after_id)
+            .order_by(job_events.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return list(conn.scalars(query))
+
+    def first_event_since(self, at: datetime) -> int | None:
+        query = select(func.min(job_events.c.id)).where(job_events.c.at >= at)
+        with self._read() as conn:
+            return conn.execute(query).scalar()
+
+    def events_between(self, after_id: int, upto_id: int, kinds: Sequence[str]) -> list[FeedEvent]:
+        """Events of ``kinds`` with ``after_id`` < id ≤ ``upto_id``, with their job's details."""
+        query = feed_query(after_id, upto_id - after_id, kinds=kinds).where(
+            job_events.c.id <= upto_id
+        )
+        with self._read() as conn:
+            return [
+                FeedEvent(
+                    event_from_row(row),
+                    row["job_type"],
+                    row["job_queue"],
+                    row["job_workflow_run"],
+                    row["job_node"],
+                )
+                for row in conn.execute(query).mappings()
+            ]
+
+    def log_tail(self, job_id: int, lines: int) -> list[str]:
+        """The job's last ``lines`` log lines, oldest first."""
+        query = (
+            select(job_events.c.line)
+            .where(job_events.c.job_id == job_id, job_events.c.kind == EventKind.LOG.value)
+            .order_by(job_events.c.seq.desc())
+            .limit(lines)
+        )
+        with self._read() as conn:
+            return [str(line) for line in reversed(list(conn.scalars(query)))]
+
+    # -- the outbox ----------------------------------------------------------
+    def cursor(self, name: str) -> int | None:
+        with self._read() as conn:
+            return notes.cursor(conn, name)
+
+    def known_sources(self, event_ids: Collection[int]) -> set[int]:
+        with self._read() as conn:
+            return notes.known_sources(conn, event_ids)
+
+    def add_notifications(
+        self, rows: Sequence[dict[str, Any]], cursor: tuple[str, int] | None, now: datetime
+    ) -> None:
+        """Store new messages and move the reader's cursor, in one transaction."""
+        with self._write() as conn:
+            notes.add_many(conn, rows)
+            if cursor is not None:
+                notes.set_cursor(conn, *cursor, now)
+
+    def claim_due_notifications(
+        self, now: datetime, until: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        with self._write() as conn:
+            return notes.claim_due(conn, now, until, limit)
+
+    def record_delivery(
+        self, note_id: int, values: dict[str, Any], event: NewEvent | None
+    ) -> dict[str, Any] | None:
+        """Store a delivery outcome and its event (on the notification's job) atomically."""
+        with self._write() as conn:
+            item = notes.record(conn, note_id, values)
+            if item is not None and event is not None and item["job_id"] is not None:
+                conn.execute(insert(job_events), [event_row(item["job_id"], event)])
+            return item
+
+    def notifications(
+        self,
+        page: int,
+        per_page: int,
+        *,
+        status: Collection[str] = (),
+        event: Collection[str] = (),
+        job_id: int | None = None,
+        run_id: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self._read() as conn:
+            return notes.page(
+                conn, page, per_page, status=status, event=event, job_id=job_id, run_id=run_id
+            )
+
+    def notification_counts(self) -> dict[tuple[str, str, str], int]:
+        with self._read() as conn:
+            return notes.counts(conn)
+
+    def sla_breaches(self) -> int:
+        with self._read() as conn:
+            return notes.breaches(conn)

@@ -1,0 +1,180 @@
+"""Claims under cluster-wide limits and routing tags, on every backend.
+
+The races use one store (so one connection) per claimer, as separate workers do.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jobyard.limits import Limit, Scope
+from jobyard.models import Job, JobSpec
+from jobyard.states import JobState
+from jobyard.store import NewJob, Store
+from jobyard.store.store import JobUpdate
+from tests.integration.test_store import in_threads
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+LIVE = frozenset({JobState.RUNNING, JobState.PAUSED})
+QUEUE, TYPE = Scope.QUEUE, Scope.TYPE
+
+
+def new_job(
+    type_: str = "echo", queue: str = "default", priority: int = 0, tags: tuple[str, ...] = ()
+) -> NewJob:
+    spec = JobSpec(argv=["true"], tags=tags)
+    return NewJob(type_, {}, spec, queue, priority, JobState.QUEUED)
+
+
+def add(store: Store, *jobs: NewJob) -> list[Job]:
+    return [job for job, _ in store.add_jobs(jobs, T0)]
+
+
+def claim(
+    store: Store,
+    limit: int = 10,
+    worker: str = "w1",
+    queues: list[str] | None = None,
+    tags: tuple[str, ...] = (),
+) -> list[Job]:
+    return store.claim_jobs(
+        worker, "host-a", queues, limit, T0, T0 + timedelta(minutes=1), tags=tags
+    )
+
+
+def limit(store: Store, *limits: Limit) -> None:
+    store.sync_limits(limits, {lim.key for lim in limits}, T0)
+
+
+def finish(store: Store, jobs: list[Job]) -> None:
+    for job in jobs:
+        store.update_job(JobUpdate(job.id, LIVE, {"state": JobState.SUCCEEDED}), T0)
+
+
+def test_a_queue_limit_caps_the_claim_and_frees_slots_as_jobs_end(store: Store) -> None:
+    limit(store, Limit(QUEUE, "limited", 2))
+    add(store, *(new_job(queue="limited") for _ in range(5)), new_job(), new_job())
+    first = claim(store)
+    assert sorted(job.queue for job in first) == ["default", "default", "limited", "limited"]
+    assert claim(store) == []
+    finish(store, [job for job in first if job.queue == "limited"][:1])
+    assert [job.queue for job in claim(store)] == ["limited"]
+    assert claim(store) == []
+
+
+def test_a_paused_job_holds_its_slot(store: Store) -> None:
+    limit(store, Limit(QUEUE, "limited", 1))
+    add(store, new_job(queue="limited"), new_job(queue="limited"))
+    [running] = claim(store)
+    store.update_job(JobUpdate(running.id, LIVE, {"state": JobState.PAUSED}), T0)
+    assert claim(store) == []
+    finish(store, [running])
+    assert len(claim(store)) == 1
+
+
+def test_a_type_limit_holds_across_queues(store: Store) -> None:
+    limit(store, Limit(TYPE, "export", 3))
+    add(store, *(new_job("export", queue=q) for q in ("a", "b") for _ in range(3)))
+    add(store, new_job("echo", queue="a"))
+    claimed = claim(store)
+    assert Counter(job.type for job in claimed) == {"export": 3, "echo": 1}
+    assert claim(store, queues=["b"]) == []
+
+
+def test_both_limits_apply_to_a_job(store: Store) -> None:
+    limit(store, Limit(QUEUE, "q", 3), Limit(TYPE, "export", 1))
+    add(store, *(new_job("export", queue="q") for _ in range(3)), new_job("echo", queue="q"))
+    assert Counter(job.type for job in claim(store)) == {"export": 1, "echo": 1}
+
+
+def test_priorities_order_the_claim_within_a_limited_queue(store: Store) -> None:
+    limit(store, Limit(QUEUE, "limited", 2))
+    low, high, mid, high2 = add(
+        store, *(new_job(queue="limited", priority=p) for p in (0, 9, 5, 9))
+    )
+    assert [job.id for job in claim(store)] == [high.id, high2.id]
+    finish(store, [high, high2])
+    assert [job.id for job in claim(store)] == [mid.id, low.id]
+
+
+def test_a_full_scope_leaves_the_others_to_be_claimed(store: Store) -> None:
+    limit(store, Limit(QUEUE, "limited", 1), Limit(TYPE, "export", 2))
+    add(store, *(new_job(queue="limited", priority=9) for _ in range(60)))
+    add(store, *(new_job("export") for _ in range(3)), new_job())
+    claimed = claim(store) + claim(store)  # the second sees the full queue at once
+    assert Counter((job.queue, job.type) for job in claimed) == {
+        ("limited", "echo"): 1,
+        ("default", "export"): 2,
+        ("default", "echo"): 1,
+    }
+
+
+def test_limits_are_synced_from_the_configuration_and_set_for_stored_types(store: Store) -> None:
+    assert store.sync_limits([Limit(QUEUE, "q", 2), Limit(TYPE, "a", 1)], set(), T0)
+    assert not store.sync_limits([Limit(QUEUE, "q", 2), Limit(TYPE, "a", 1)], set(), T0)
+    store.set_limit((TYPE, "stored"), 4, T0)
+    store.set_limit((TYPE, "shadowed"), 5, T0)
+    # The file drops q's limit and defines the type "shadowed" without one.
+    store.sync_limits([Limit(TYPE, "a", 3)], {(TYPE, "a"), (TYPE, "shadowed")}, T0)
+    assert store.limits() == {(TYPE, "a"): 3, (TYPE, "stored"): 4}
+    store.set_limit((TYPE, "stored"), None, T0)
+    assert store.limits() == {(TYPE, "a"): 3}
+
+
+def test_tags_route_jobs_to_workers_that_have_them_all(store: Store) -> None:
+    plain, gpu, big_gpu = add(
+        store, new_job(), new_job(tags=("gpu",)), new_job(tags=("gpu", "big"))
+    )
+    assert [job.id for job in claim(store, worker="untagged")] == [plain.id]
+    assert claim(store, worker="linux", tags=("linux",)) == []
+    assert [job.id for job in claim(store, limit=1, worker="g", tags=("gpu", "linux"))] == [gpu.id]
+    assert claim(store, worker="g", tags=("gpu", "linux")) == []
+    claimed = claim(store, worker="all", tags=("linux", "gpu", "big"))
+    assert [(job.id, job.route) for job in claimed] == [(big_gpu.id, "big,gpu")]
+
+
+def test_routing_and_limits_go_together(store: Store) -> None:
+    limit(store, Limit(QUEUE, "limited", 1))
+    tagged, plain = add(store, new_job(queue="limited", tags=("gpu",)), new_job(queue="limited"))
+    assert [job.id for job in claim(store, worker="untagged")] == [plain.id]
+    assert claim(store, worker="g", tags=("gpu",)) == []  # the queue's only slot is taken
+    finish(store, [plain])
+    assert [job.id for job in claim(store, worker="g", tags=("gpu",))] == [tagged.id]
+
+
+@pytest.fixture
+def claimers(database_url: str) -> Iterator[list[Store]]:
+    stores = [Store(database_url) for _ in range(4)]
+    yield stores
+    for store in stores:
+        store.close()
+
+
+def test_racing_claimers_never_exceed_a_limit(claimers: list[Store]) -> None:
+    """Every round, four claimers start at once; the queue and the type stay within bounds."""
+    first = claimers[0]
+    limit(first, Limit(QUEUE, "limited", 2), Limit(TYPE, "export", 3))
+    jobs = add(first, *(new_job(queue="limited") for _ in range(20)))
+    jobs += add(first, *(new_job("export", queue=f"q{i % 3}") for i in range(30)))
+    jobs += add(first, *(new_job() for _ in range(12)))
+    start = threading.Barrier(len(claimers))
+    claimed: Counter[int] = Counter()
+    for _ in range(6):
+
+        def race(index: int) -> list[Job]:
+            start.wait(timeout=30)
+            return claim(claimers[index], limit=3, worker=f"w{index}")
+
+        batch = [job for jobs in in_threads(len(claimers), race) for job in jobs]
+        claimed.update(job.id for job in batch)
+        live = [job for job in first.jobs_by_id([job.id for job in jobs]) if job.state in LIVE]
+        assert sum(job.queue == "limited" for job in live) <= 2
+        assert sum(job.type == "export" for job in live) <= 3
+        assert sum(job.queue == "limited" for job in batch) == 2  # the slots were free: filled
+        finish(first, live)
+    assert max(claimed.values()) == 1  # and no job was handed out twice
