@@ -1,12 +1,13 @@
-"""Liveness."""
+"""Liveness and metrics."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Response
 
-from jobyard import __version__
+from jobyard import __version__, metrics
 from jobyard.api.deps import get_node
 from jobyard.node import Node
 
@@ -25,3 +26,12 @@ def healthz(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
         "database": node.store.dialect,
         "stream_subscribers": node.hub.subscribers,
     }
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def prometheus_metrics(node: Annotated[Node, Depends(get_node)]) -> Response:
+    """Prometheus text format: jobs by state and type, queue depth, run time and dispatch
+    latency histograms, live workers, notifications sent/failed/pending, SLA breaches.
+    The numbers are the whole cluster's, read from the database."""
+    body = await to_thread.run_sync(metrics.render, node.metrics)
+    return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from jobyard.models import EventKind, FeedEvent, NewEvent
-from jobyard.store import notes, samples
+from jobyard.store import notes, samples, stats
 from jobyard.store.feed import feed_query
 from jobyard.store.rows import event_from_row, event_row
 from jobyard.store.tables import job_events
@@ -161,3 +161,8 @@ class MonitorStore:
     def sla_breaches(self) -> int:
         with self._read() as conn:
             return notes.breaches(conn)
+
+    # -- metrics ---------------------------------------------------------------
+    def stats(self, bounds: Sequence[float], now: datetime, alive_since: datetime) -> stats.Stats:
+        with self._read() as conn:
+            return stats.collect(conn, bounds, now, alive_since)

@@ -1,0 +1,142 @@
+"""Prometheus metrics of the whole deployment, read from the database at scrape time.
+
+Every number comes from the shared database, so any API node answers for the
+cluster: jobs by state and type, ready jobs per queue, run time and dispatch
+latency histograms, live workers, notifications and SLA breaches. A scrape
+runs a handful of aggregate queries; results are reused for ``cache_for``
+seconds so that several scrapers cost the database no more than one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from jobyard.clock import utcnow
+from jobyard.store import Store
+from jobyard.store.stats import Histogram, Stats
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# seconds: from sub-second Python jobs to day-long batch runs
+BOUNDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)
+
+
+class ClusterCollector(Collector):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        lease_timeout: float,
+        cache_for: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.lease_timeout = lease_timeout
+        self.cache_for = cache_for
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, Stats] | None = None
+
+    def stats(self) -> Stats:
+        with self._lock:
+            if self._cached is not None and time.monotonic() - self._cached[0] < self.cache_for:
+                return self._cached[1]
+            now = self._clock()
+            alive_since = now - timedelta(seconds=self.lease_timeout)
+            found = self.store.monitor.stats(BOUNDS, now, alive_since)
+            self._cached = (time.monotonic(), found)
+            return found
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats()
+        jobs = GaugeMetricFamily("jobyard_jobs", "Jobs by state and type", labels=["state", "type"])
+        for (job_type, state), count in sorted(stats.jobs.items()):
+            jobs.add_metric([state, job_type], count)
+        yield jobs
+        depth = GaugeMetricFamily(
+            "jobyard_queue_depth", "Jobs ready to run, waiting for a worker", labels=["queue"]
+        )
+        for queue, count in sorted(stats.queued.items()):
+            depth.add_metric([queue], count)
+        yield depth
+        yield _histogram(
+            "jobyard_job_duration_seconds",
+            "Run time of ended attempts (paused time apart)",
+            "type",
+            stats.durations,
+        )
+        yield _histogram(
+            "jobyard_dispatch_latency_seconds",
+            "From ready (queued or due) to claimed by a worker",
+            "queue",
+            stats.waits,
+        )
+        yield GaugeMetricFamily(
+            "jobyard_workers_alive", "Workers with a recent heartbeat", value=stats.workers_alive
+        )
+        yield from _notifications(stats)
+        yield CounterMetricFamily(
+            "jobyard_sla_breaches", "Budgets exceeded (SLA breaches)", value=stats.sla_breaches
+        )
+
+
+def _histogram(name: str, text: str, label: str, found: dict[str, Histogram]) -> Metric:
+    family = HistogramMetricFamily(name, text, labels=[label])
+    for key, histogram in sorted(found.items()):
+        buckets = [(_bound(b), float(n)) for b, n in zip(BOUNDS, histogram.buckets, strict=True)]
+        buckets.append(("+Inf", float(histogram.count)))
+        family.add_metric([key], buckets, histogram.total)
+    return family
+
+
+def _bound(value: float) -> str:
+    return f"{float(value):g}"
+
+
+def _notifications(stats: Stats) -> Iterator[Metric]:
+    sent = CounterMetricFamily(
+        "jobyard_notifications_sent", "Notifications delivered", labels=["channel", "event"]
+    )
+    failed = CounterMetricFamily(
+        "jobyard_notifications_failed",
+        "Notifications given up after their last try",
+        labels=["channel", "event"],
+    )
+    pending = GaugeMetricFamily(
+        "jobyard_notifications_pending", "Notifications waiting for a try", labels=["channel"]
+    )
+    waiting: dict[str, int] = {}
+    for (event, channel, status), count in sorted(stats.notifications.items()):
+        if status == "sent":
+            sent.add_metric([channel, event], count)
+        elif status == "failed":
+            failed.add_metric([channel, event], count)
+        elif status == "pending":
+            waiting[channel] = waiting.get(channel, 0) + count
+    for channel, count in sorted(waiting.items()):
+        pending.add_metric([channel], count)
+    yield sent
+    yield failed
+    yield pending
+
+
+def registry(store: Store, *, lease_timeout: float) -> CollectorRegistry:
+    """A registry holding only the cluster collector (no process-local metrics)."""
+    found = CollectorRegistry(auto_describe=False)
+    found.register(ClusterCollector(store, lease_timeout=lease_timeout))
+    return found
+
+
+def render(found: CollectorRegistry) -> bytes:
+    return generate_latest(found)

@@ -1,0 +1,147 @@
+"""Monitoring on a real server: resource samples, a learned runtime budget, ``/metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness import Server, wait_for
+
+CONFIG = """
+job_types:
+  quick:
+    command: [sleep, "{seconds}"]
+    params:
+      seconds: {type: number, default: 0.05}
+    sla: {expected: auto, factor: 4}
+  hungry:
+    description: holds 60 MB and burns CPU until told to stop
+    command: [python3, -c, "import time\\nx = bytearray(60_000_000)\\nwhile True: pass"]
+    kill_grace: 1s
+  fails:
+    command: [sh, -c, "exit 1"]
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("monitoring")
+    config = workdir / "jobyard.yaml"
+    config.write_text(CONFIG)
+    url = f"sqlite:///{workdir / 'jobs.db'}"
+    server = Server(database_url=url, workdir=workdir, config=config).start()
+    yield server
+    server.stop()
+
+
+def submit(server: Server, job_type: str, **args: Any) -> int:
+    response = server.client.post("/api/v1/jobs", json={"type": job_type, "args": args})
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def metrics(server: Server) -> dict[str, list[Any]]:
+    response = server.client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    found: dict[str, list[Any]] = {}
+    for family in text_string_to_metric_families(response.text):
+        found.setdefault(family.name, []).extend(family.samples)
+    return found
+
+
+def value(
+    found: dict[str, list[Any]], name: str, sample: str | None = None, **labels: str
+) -> float:
+    for item in found.get(name, []):
+        if (sample is None or item.name == sample) and all(
+            item.labels.get(k) == v for k, v in labels.items()
+        ):
+            return float(item.value)
+    raise AssertionError(f"no {sample or name} {labels} in /metrics")
+
+
+def test_a_running_job_keeps_a_time_series_of_cpu_and_memory(server: Server) -> None:
+    job_id = submit(server, "hungry")
+
+    def enough() -> list[dict[str, Any]] | None:
+        items = server.client.get(f"/api/v1/jobs/{job_id}/samples").json()["items"]
+        return items if len(items) >= 3 else None
+
+    items = wait_for(enough, what="three resource samples")
+    assert all(item["attempt"] == 1 for item in items)
+    assert max(item["rss"] for item in items) > 50_000_000  # the whole tree's memory
+    cpu = [item["cpu_seconds"] for item in items]
+    assert cpu == sorted(cpu)
+    assert cpu[-1] > cpu[0]
+    assert server.act(job_id, "kill").status_code == 202
+    job = server.wait_state(job_id, "killed")
+    assert job["resources"]["peak_memory_bytes"] > 50_000_000
+    assert job["resources"]["cpu_seconds"] > 0
+    assert server.client.get("/api/v1/jobs/999999/samples").status_code == 404
+
+
+def test_expected_auto_learns_the_usual_runtime_and_warns_on_a_slow_run(server: Server) -> None:
+    for _ in range(5):  # the baseline: five quick successes
+        server.wait_state(submit(server, "quick"), "succeeded")
+    slow = submit(server, "quick", seconds=30)
+
+    def breach() -> list[dict[str, Any]]:
+        params = {"job": slow, "event": "sla_breach"}
+        items: list[dict[str, Any]] = server.client.get(
+            "/api/v1/notifications", params=params
+        ).json()["items"]
+        return items
+
+    [note] = wait_for(breach, what="the sla_breach of the slow run")
+    sla = note["data"]["sla"]
+    assert sla["budget"] == "expected"
+    assert sla["action"] == "notify"  # a learned budget warns, it never kills
+    assert sla["value"] > sla["limit"]
+    assert sla["limit"] < 10  # four times the p95 of runs that each took a fraction of a second
+    assert server.job(slow)["state"] == "running"
+    assert server.act(slow, "kill").status_code == 202
+    server.wait_state(slow, "killed")
+
+
+def test_metrics_report_jobs_queues_histograms_and_workers(server: Server) -> None:
+    for _ in range(2):
+        server.wait_state(submit(server, "fails"), "failed")
+
+    def scraped() -> dict[str, list[Any]] | None:
+        found = metrics(server)  # cached for a few seconds: poll until this test's jobs show
+        return found if value(found, "jobyard_jobs", state="failed", type="fails") >= 2 else None
+
+    found = wait_for(lambda: _safe(scraped), what="the failed jobs in /metrics")
+    assert value(found, "jobyard_workers_alive") == 1
+    count = value(
+        found, "jobyard_job_duration_seconds", "jobyard_job_duration_seconds_count", type="fails"
+    )
+    assert count >= 2
+    inf = value(
+        found,
+        "jobyard_job_duration_seconds",
+        "jobyard_job_duration_seconds_bucket",
+        type="fails",
+        le="+Inf",
+    )
+    assert inf == count
+    waits = value(
+        found,
+        "jobyard_dispatch_latency_seconds",
+        "jobyard_dispatch_latency_seconds_count",
+        queue="default",
+    )
+    assert waits >= 2
+    assert "jobyard_queue_depth" in found
+    assert "jobyard_sla_breaches" in found
+
+
+def _safe(probe: Any) -> Any:
+    try:
+        return probe()
+    except AssertionError:
+        return None

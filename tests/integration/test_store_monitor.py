@@ -1,0 +1,138 @@
+"""The monitoring store on every backend: the outbox, samples, the SLA history, stats."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+from jobyard.models import EventKind, NewEvent
+from jobyard.outcomes import RunEnd, finished
+from jobyard.states import JobState
+from jobyard.store import Store
+from jobyard.store.notes import FAILED, PENDING, SENT
+from tests.integration.test_store import T0, add, claim, new_job, stored
+
+ONE_S = timedelta(seconds=1)
+
+
+def message(source: int, channel: str = "mail", **changes: Any) -> dict[str, Any]:
+    row = {
+        "event": "failed",
+        "job_id": 1,
+        "run_id": None,
+        "status": PENDING,
+        "channel": channel,
+        "recipients": ["ops@example.test"],
+        "source_event": source,
+        "attempts": 0,
+        "next_attempt_at": T0,
+        "data": {"event": "failed"},
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    return row | changes
+
+
+def test_messages_and_the_cursor_are_stored_together_and_known_by_source(store: Store) -> None:
+    monitor = store.monitor
+    assert monitor.cursor("notifier") is None
+    monitor.add_notifications([message(7), message(7, "hook")], ("notifier", 9), T0)
+    monitor.add_notifications([message(8)], ("notifier", 12), T0)
+    assert monitor.cursor("notifier") == 12
+    assert monitor.known_sources([6, 7, 8]) == {7, 8}
+    items, total = monitor.notifications(1, 10, status=[PENDING], event=["failed"])
+    assert total == 3
+    assert {item["channel"] for item in items} == {"mail", "hook"}
+    assert items[0]["recipients"] == ["ops@example.test"]
+
+
+def test_due_messages_are_taken_once_until_their_mark_runs_out(store: Store) -> None:
+    monitor = store.monitor
+    later = message(2, next_attempt_at=T0 + 10 * ONE_S)
+    monitor.add_notifications([message(1), later], None, T0)
+    taken = monitor.claim_due_notifications(T0, T0 + 30 * ONE_S, 10)
+    assert [item["data"] for item in taken] == [{"event": "failed"}]  # the later one waits
+    assert monitor.claim_due_notifications(T0 + ONE_S, T0 + 30 * ONE_S, 10) == []  # taken
+    again = monitor.claim_due_notifications(T0 + 31 * ONE_S, T0 + 60 * ONE_S, 10)
+    assert len(again) == 2  # the mark ran out (a dispatcher died), and the later one is due
+
+
+def test_concurrent_dispatchers_never_take_the_same_message(store: Store) -> None:
+    store.monitor.add_notifications([message(i) for i in range(1, 41)], None, T0)
+    taken: list[int] = []
+    lock = threading.Lock()
+    others = [Store(str(store.engine.url.render_as_string(hide_password=False))) for _ in range(4)]
+
+    def dispatcher(other: Store) -> None:
+        while batch := other.monitor.claim_due_notifications(T0, T0 + 60 * ONE_S, 3):
+            with lock:
+                taken.extend(item["id"] for item in batch)
+
+    threads = [threading.Thread(target=dispatcher, args=(other,)) for other in others]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for other in others:
+        other.close()
+    assert sorted(taken) == sorted(set(taken))
+    assert len(taken) == 40
+
+
+def test_a_delivery_outcome_is_recorded_once_with_its_event(store: Store) -> None:
+    [job] = add(store)
+    monitor = store.monitor
+    monitor.add_notifications([message(1, job_id=job.id)], None, T0)
+    [item] = monitor.claim_due_notifications(T0, T0 + 60 * ONE_S, 10)
+    event = NewEvent(EventKind.NOTIFICATION, T0, {"status": SENT})
+    done = monitor.record_delivery(
+        item["id"], {"status": SENT, "attempts": 1, "sent_at": T0}, event
+    )
+    assert done is not None
+    assert (done["status"], done["attempts"], done["sent_at"]) == (SENT, 1, T0)
+    assert monitor.record_delivery(item["id"], {"status": FAILED}, event) is None  # not pending
+    kinds = [e.kind for e in store.job_events(job.id)]
+    assert kinds.count(EventKind.NOTIFICATION) == 1
+
+
+def test_samples_are_kept_per_attempt_thinned_and_forgotten_after_three_attempts(
+    store: Store,
+) -> None:
+    monitor = store.monitor
+    rows = [(T0 + i * ONE_S, float(i), 1000 + i) for i in range(10)]
+    monitor.add_samples(5, 1, rows)
+    assert monitor.thin_samples(5, 1) == 4  # every other one, the first and last kept
+    kept = monitor.samples(5, 1)
+    assert [s["cpu_seconds"] for s in kept] == [0.0, 2.0, 4.0, 6.0, 8.0, 9.0]
+    for attempt in (2, 3, 4):
+        monitor.forget_old_samples(5, attempt)
+        monitor.add_samples(5, attempt, rows[:1])
+    assert {s["attempt"] for s in monitor.samples(5)} == {2, 3, 4}
+
+
+def test_recent_runtimes_and_breached_budgets(store: Store) -> None:
+    for seconds in (1.0, 2.0, 3.0):
+        [job] = add(store, new_job(type="etl"))
+        [running] = claim(store, now=T0)
+        end = T0 + seconds * ONE_S
+        assert store.update_job(finished(running, RunEnd(succeeded=True, exit_code=0), end), end)
+        assert stored(store, job.id).runtime_seconds == seconds
+    assert store.monitor.recent_runtimes("etl", 2) == [3.0, 2.0]
+    [job] = add(store)
+    breach = NewEvent(EventKind.SLA, T0, {"budget": "max_runtime", "limit": 1, "value": 2})
+    store.append_output(job.id, [], [breach], {})
+    assert store.monitor.breached_budgets(job.id) == frozenset({"max_runtime"})
+
+
+def test_stats_count_jobs_and_bucket_runtimes_and_waits(store: Store) -> None:
+    add(store, new_job(type="etl"), new_job(type="etl"), new_job(type="mail", queue="q2"))
+    for running in claim(store, limit=2, now=T0 + 2 * ONE_S):
+        end = T0 + 5 * ONE_S
+        store.update_job(finished(running, RunEnd(succeeded=False, exit_code=1), end), end)
+    stats = store.monitor.stats((1.0, 5.0), T0 + 5 * ONE_S, T0)
+    assert stats.jobs == {("etl", JobState.FAILED.value): 2, ("mail", "queued"): 1}
+    assert stats.queued == {"q2": 1}
+    assert stats.durations["etl"].buckets == [0, 2]  # 3 s each: above 1, within 5
+    assert stats.durations["etl"].count == 2
+    assert stats.waits["default"].total == 4.0  # two jobs queued at T0, claimed at T0 + 2 s

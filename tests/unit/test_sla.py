@@ -1,0 +1,112 @@
+"""Budgets (SLA): which readings breach, each budget once; the learned baseline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from jobyard.jobtypes import JobTypeInvalid, parse_job_type
+from jobyard.models import EventKind, FeedEvent, JobEvent, Sla
+from jobyard.notifier import notification_names
+from jobyard.sla import MIN_RUNS, SlaWatch, baseline
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_each_budget_breaches_once_when_its_reading_passes_the_limit() -> None:
+    watch = SlaWatch(Sla(max_runtime=10, max_output=100, max_data=("rows", 5)))
+    assert watch.check(10, 100, {"rows": 5}) == []  # at the limit is within it
+    [runtime] = watch.check(10.5, 50, {})
+    assert (runtime.budget, runtime.limit, runtime.value, runtime.kill) == (
+        "max_runtime",
+        10,
+        10.5,
+        False,
+    )
+    assert watch.check(20, 50, {}) == []  # told once
+    found = watch.check(30, 101, {"rows": 6})
+    assert [(b.budget, b.metric) for b in found] == [("max_output", None), ("max_data", "rows")]
+    assert "rows = 6" in found[1].describe()
+
+
+def test_kill_applies_to_fixed_budgets_but_a_learned_one_only_warns() -> None:
+    watch = SlaWatch(Sla(max_runtime=1, expected="auto", on_breach="kill"), expected=2.0)
+    found = {b.budget: b.kill for b in watch.check(5, 0, {})}
+    assert found == {"max_runtime": True, "expected": False}
+    assert watch.expected_limit == 4.0  # twice the baseline by default
+
+
+def test_budgets_already_breached_in_an_earlier_attempt_stay_quiet() -> None:
+    watch = SlaWatch(Sla(max_runtime=1), breached=frozenset({"max_runtime"}))
+    assert watch.check(100, 0, {}) == []
+
+
+def test_a_metric_that_is_not_a_number_breaches_nothing() -> None:
+    watch = SlaWatch(Sla(max_data=("rows", 1)))
+    assert watch.check(1, 0, {"rows": "many"}) == []
+    assert watch.check(1, 0, {"rows": True}) == []
+
+
+@pytest.mark.parametrize(
+    ("runtimes", "expected"),
+    [
+        ([1.0] * (MIN_RUNS - 1), None),  # too few to learn from
+        ([1.0, 2.0, 3.0, 4.0, 5.0], 5.0),
+        ([float(i) for i in range(1, 21)], 19.0),  # nearest rank: the 19th of 20
+    ],
+)
+def test_the_baseline_is_the_p95_of_recent_successes(
+    runtimes: list[float], expected: float | None
+) -> None:
+    assert baseline(runtimes) == expected
+
+
+def test_job_types_take_sla_budgets_and_reject_an_empty_one() -> None:
+    job_type = parse_job_type(
+        "etl",
+        {
+            "command": ["true"],
+            "sla": {
+                "max_runtime": "1h",
+                "max_output": "10MB",
+                "max_data": {"metric": "rows", "limit": 1000},
+                "on_breach": "kill",
+            },
+        },
+    )
+    spec = job_type.resolve({})
+    assert spec.sla == Sla(3600.0, 10_000_000, ("rows", 1000.0), "kill")
+    assert type(spec).from_dict(spec.to_dict()) == spec
+    with pytest.raises(JobTypeInvalid, match="give a budget"):
+        parse_job_type("etl", {"command": ["true"], "sla": {"on_breach": "kill"}})
+    with pytest.raises(JobTypeInvalid, match=r"sla\.on_breach"):
+        parse_job_type("etl", {"command": ["true"], "sla": {"max_runtime": 1, "on_breach": "x"}})
+
+
+def event(kind: EventKind, **data: object) -> FeedEvent:
+    return FeedEvent(JobEvent(1, 1, kind, T0, dict(data)), "etl", "default")
+
+
+@pytest.mark.parametrize(
+    ("item", "names"),
+    [
+        (event(EventKind.STATE, state="failed", reason="exit_code"), ["failed"]),
+        (event(EventKind.STATE, state="failed", reason="worker_lost"), ["worker_lost", "failed"]),
+        (event(EventKind.STATE, state="queued", reason="worker_lost"), ["worker_lost"]),
+        (event(EventKind.STATE, state="succeeded"), ["succeeded"]),
+        (event(EventKind.STATE, state="upstream_failed"), ["upstream_failed"]),
+        (event(EventKind.STATE, state="killed", reason="killed"), []),
+        (event(EventKind.STATE, state="running"), []),
+        (event(EventKind.SLA, budget="max_runtime"), ["sla_breach"]),
+        (event(EventKind.WORKFLOW, event="workflow_finished", state="failed"), ["workflow_failed"]),
+        (
+            event(EventKind.WORKFLOW, event="workflow_finished", state="succeeded"),
+            ["workflow_succeeded"],
+        ),
+        (event(EventKind.WORKFLOW, event="workflow_started"), []),
+        (event(EventKind.PROGRESS, fraction=0.5), []),
+    ],
+)
+def test_which_events_make_notifications(item: FeedEvent, names: list[str]) -> None:
+    assert notification_names(item) == names
