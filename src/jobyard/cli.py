@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jobyard import cli_jobs, cli_logs, cli_types, cli_watch, cli_workflows
+from jobyard import cli_jobs, cli_logs, cli_types, cli_watch, cli_workers, cli_workflows
 
 if TYPE_CHECKING:
     from jobyard.config import Config
@@ -47,6 +47,23 @@ QueuesOpt = Annotated[
 NameOpt = Annotated[
     str | None, typer.Option("--name", envvar="JOBYARD_WORKER_NAME", help="worker name")
 ]
+TagsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tags",
+        envvar="JOBYARD_TAGS",
+        help="comma separated (at most 8); it runs jobs whose types require only these",
+    ),
+]
+DrainTimeoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--drain-timeout",
+        envvar="JOBYARD_DRAIN_TIMEOUT",
+        help="on SIGTERM/SIGINT or a drain request, how long running jobs may go on "
+        "before they are handed back (e.g. 60s; default 5s)",
+    ),
+]
 LogLevelOpt = Annotated[str, typer.Option("--log-level", envvar="JOBYARD_LOG_LEVEL")]
 LogFormatOpt = Annotated[
     str, typer.Option("--log-format", envvar="JOBYARD_LOG_FORMAT", help="text or json")
@@ -58,7 +75,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _load(overrides: dict[str, Any]) -> tuple[Settings, Config]:
+def _load(overrides: dict[str, Any], *, check_secrets: bool = True) -> tuple[Settings, Config]:
     from pydantic import ValidationError
 
     from jobyard.config import ConfigError, empty_config, load_config
@@ -70,7 +87,10 @@ def _load(overrides: dict[str, Any]) -> tuple[Settings, Config]:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise _fail(f"settings: {problems}") from None
     try:
-        config = load_config(settings.config) if settings.config else empty_config()
+        if settings.config:
+            config = load_config(settings.config, check_secrets=check_secrets)
+        else:
+            config = empty_config()
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     return settings, config
@@ -84,9 +104,16 @@ def _load_node_settings(
     name: str | None,
     log_level: str,
     log_format: str,
+    *,
+    tags: str | None = None,
+    drain_timeout: str | None = None,
+    sends: bool = True,
     **server: Any,
 ) -> tuple[Settings, Config]:
-    """Settings of a serving or working process from its flags, and its logging set up."""
+    """Settings of a serving or working process from its flags, and its logging set up.
+
+    Only a process that ``sends`` notifications (a server) needs their secrets.
+    """
     from jobyard import logs
 
     settings, cfg = _load(
@@ -96,9 +123,12 @@ def _load_node_settings(
             "database_url": database_url,
             "concurrency": concurrency,
             "queues": _queues(queues),
+            "tags": _queues(tags),
+            "drain_timeout": drain_timeout,
             "worker_name": name,
             "log_level": log_level,
-        }
+        },
+        check_secrets=sends,
     )
     logs.setup(settings.log_level, log_format)
     return settings, cfg
@@ -120,6 +150,8 @@ def serve(
     concurrency: ConcurrencyOpt = None,
     queues: QueuesOpt = None,
     name: NameOpt = None,
+    tags: TagsOpt = None,
+    drain_timeout: DrainTimeoutOpt = None,
     log_level: LogLevelOpt = "info",
     log_format: LogFormatOpt = "text",
 ) -> None:
@@ -130,7 +162,17 @@ def serve(
     from jobyard.node import Node
 
     settings, cfg = _load_node_settings(
-        config, database_url, concurrency, queues, name, log_level, log_format, host=host, port=port
+        config,
+        database_url,
+        concurrency,
+        queues,
+        name,
+        log_level,
+        log_format,
+        tags=tags,
+        drain_timeout=drain_timeout,
+        host=host,
+        port=port,
     )
     node = Node(settings, cfg, worker=not no_worker)
     uvicorn.run(
@@ -149,24 +191,55 @@ def worker(
     concurrency: ConcurrencyOpt = None,
     queues: QueuesOpt = None,
     name: NameOpt = None,
+    tags: TagsOpt = None,
+    drain_timeout: DrainTimeoutOpt = None,
     log_level: LogLevelOpt = "info",
     log_format: LogFormatOpt = "text",
 ) -> None:
-    """Run a worker alone against the database (stop it with SIGTERM or Ctrl-C)."""
+    """Run a worker alone against the database.
+
+    SIGTERM or Ctrl-C (or a drain request through the API) stops claiming, lets
+    running jobs finish for up to --drain-timeout, hands the rest back to the
+    queue, and exits 0. A second signal hands them back at once.
+    """
     import signal
     import threading
 
     from jobyard.node import Node
 
     settings, cfg = _load_node_settings(
-        config, database_url, concurrency, queues, name, log_level, log_format
+        config,
+        database_url,
+        concurrency,
+        queues,
+        name,
+        log_level,
+        log_format,
+        tags=tags,
+        drain_timeout=drain_timeout,
+        sends=False,
     )
     node = Node(settings, cfg, worker=True, scheduler=False, api=False)
+    assert node.worker is not None
+    work = node.worker
+    signals: list[int] = []
     stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        if len(signals) > 1:
+            work.hurry()
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     node.start()
-    stop.wait()
+    # A drain requested through the API stops the worker from its own thread: look
+    # for that too (Event offers no wait-for-either; half a second is soon enough).
+    while not stop.wait(0.5) and not work.stopped.is_set():
+        pass
+    if signals:
+        work.stop(reason=f"stopped by {signal.Signals(signals[0]).name}")
     node.stop()
 
 
@@ -190,7 +263,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _module in (cli_jobs, cli_logs, cli_watch, cli_types, cli_workflows):
+for _module in (cli_jobs, cli_logs, cli_watch, cli_types, cli_workflows, cli_workers):
     _module.register(app)
 
 

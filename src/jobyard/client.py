@@ -22,7 +22,15 @@ from typing import Any
 import httpx
 
 from jobyard.client_errors import ApiError, Conflict, Invalid, NotFound, ServerUnreachable
-from jobyard.client_models import Event, JobInfo, JobPage, JobTypeInfo, LogLine, LogPage
+from jobyard.client_models import (
+    Event,
+    JobInfo,
+    JobPage,
+    JobTypeInfo,
+    LogLine,
+    LogPage,
+    WorkerStatus,
+)
 from jobyard.client_poll import LogGetter, drain_logs, poll_events, poll_logs
 from jobyard.client_stream import EventStream, StreamRequest, StreamUnavailable
 
@@ -41,11 +49,13 @@ __all__ = [
     "NotFound",
     "ServerUnreachable",
     "StreamUnavailable",
+    "WorkerStatus",
 ]
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 JOBS = "/api/v1/jobs"
 TYPES = "/api/v1/job-types"
+WORKERS = "/api/v1/workers"
 Names = str | Iterable[str] | None
 
 
@@ -358,6 +368,24 @@ class Client:
         """``stop``, ``resume`` or ``retry-failed`` a run."""
         run: dict[str, Any] = self._call("POST", f"/api/v1/workflow-runs/{run_id}/{action}")
         return run
+
+    # -- workers --------------------------------------------------------------
+    def workers(self) -> list[WorkerStatus]:
+        """Every registered worker: state, queues, tags and the jobs it runs."""
+        items = self._call("GET", WORKERS)["items"]
+        return [WorkerStatus.from_dict(item) for item in items]
+
+    def worker(self, name: str) -> WorkerStatus:
+        return WorkerStatus.from_dict(self._call("GET", f"{WORKERS}/{name}"))
+
+    def drain(self, name: str, timeout: str | float | None = None) -> WorkerStatus:
+        """Ask a worker to stop claiming and hand back what still runs after ``timeout``.
+
+        ``timeout`` is seconds or a duration such as ``"60s"``; None keeps the
+        worker's own drain timeout. :class:`Conflict` if the worker is lost.
+        """
+        body = _drop_none({"timeout": timeout})
+        return WorkerStatus.from_dict(self._call("POST", f"{WORKERS}/{name}/drain", json=body))
 
     def health(self) -> dict[str, Any]:
         """The server's ``/healthz``: status, version, and which parts it runs."""

@@ -178,6 +178,32 @@ class JobTypeInfo:
 
 
 @dataclass(frozen=True)
+class WorkerStatus:
+    """A registered worker (``GET /api/v1/workers/{name}``); ``running`` lists job ids."""
+
+    name: str
+    host: str
+    pid: int
+    version: str
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    state: str  # running | draining | lost
+    queues: list[str]
+    tags: list[str]
+    concurrency: int
+    running: list[int]
+    drain_requested_at: datetime | None = None
+    lease_timeout: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        times = {"started_at", "heartbeat_at", "drain_requested_at"}
+        values = _only(cls, data)
+        values |= {name: parse_time(data.get(name)) for name in times}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Event:
     """One event of a stream: ``kind`` is its SSE event type, ``data`` its JSON.
 

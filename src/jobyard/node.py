@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 
-from jobyard import metrics
 from jobyard.catalog import Catalog
+from jobyard.clock import utcnow
 from jobyard.config import Config
 from jobyard.deps import Dependencies
 from jobyard.feed import Hub
 from jobyard.firing import Firing
+from jobyard.limits import Key, Scope, limits_of
 from jobyard.manager import JobManager
 from jobyard.outbox import Outbox
+from jobyard.roster import Roster
 from jobyard.runner import Runner
 from jobyard.runs import Runs
 from jobyard.schedule_book import ScheduleBook
@@ -59,11 +61,11 @@ class Node:
                 firing=Firing(self.manager, self.runs, self.schedules),
             )
         self.hub = Hub(self.store)
-        self.metrics = metrics.registry(self.store, lease_timeout=settings.lease_timeout)
         self.outbox: Outbox | None = None
         if self.scheduler is not None:
             timer = self.scheduler
             self.outbox = Outbox(self.store, config.notifications, leading=lambda: timer.leading)
+        self.roster = Roster(self.store, wake=self.wake)
         self.api = api
 
     def _worker(self) -> Worker:
@@ -76,11 +78,13 @@ class Node:
         worker_settings = WorkerSettings(
             name=settings.worker_name or default_worker_name(),
             queues=settings.queues,
+            tags=settings.tags or (),
             concurrency=settings.concurrency,
             kill_grace=settings.kill_grace,
             lease_timeout=settings.lease_timeout,
             heartbeat_interval=settings.heartbeat_interval,
             poll_interval=settings.poll_interval,
+            drain_timeout=settings.drain_timeout,
             log_cap=settings.log_cap,
         )
         return Worker(self.store, runner, worker_settings, on_terminal=self.job_ended)
@@ -97,8 +101,24 @@ class Node:
         if self.worker is not None:
             self.worker.wake()
 
+    def sync_limits(self) -> None:
+        """Write the configuration's ``max_running`` limits where every worker reads them.
+
+        A process started with a configuration file does it, and so does every
+        API node: ``serve`` without a file clears the limits a file set before. A
+        worker started without a file leaves them alone.
+        """
+        if self.config.path is None and not self.api:
+            return
+        config = self.config
+        owned: set[Key] = {(Scope.QUEUE, name) for name in config.queues}
+        owned |= {(Scope.TYPE, name) for name in config.job_types}
+        if self.store.sync_limits(limits_of(config.queues, config.job_types), owned, utcnow()):
+            log.info("limits updated from the configuration")
+
     def start(self) -> None:
         self.store.migrate()
+        self.sync_limits()
         if self.api:
             self.hub.start()
         if self.scheduler is not None:

@@ -91,7 +91,9 @@ def requeued(job: Job, now: datetime, why: str) -> JobUpdate:
         "lease_expires_at": None,
         **_close_pause(job, now),
     }
-    event = state_event(now, outcome.state, reason=why, attempt=job.attempt)
+    event = state_event(
+        now, outcome.state, event="handed_back", reason=why, attempt=job.attempt, worker=job.worker
+    )
     return JobUpdate(job.id, frozenset(LIVE), values, event)
 
 

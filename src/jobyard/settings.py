@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from jobyard.durations import Duration, Size
+from jobyard.routing import check_tags
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 ENV_PREFIX = "JOBYARD_"
@@ -58,6 +59,10 @@ class Settings(BaseSettings):
     worker_name: str | None = None
     concurrency: int = Field(default=4, ge=1)
     queues: Annotated[list[str] | None, NoDecode, BeforeValidator(_split_list)] = None
+    # The worker runs the jobs whose required tags are all among these (routing.py).
+    tags: Annotated[list[str] | None, NoDecode, BeforeValidator(_split_list)] = None
+    # On SIGTERM or a drain request: how long running jobs may go on before they are handed back.
+    drain_timeout: Annotated[Duration, Field(ge=0)] = 5.0
     python_pool: int | None = Field(default=None, ge=0)  # None: one per concurrent job
     kill_grace: Annotated[Duration, Field(ge=0)] = 10.0
     lease_timeout: Annotated[Duration, Field(gt=0)] = 30.0
@@ -71,6 +76,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(check_tags(value))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Self:

@@ -5,6 +5,10 @@ intents to the runs and renews the leases; each claimed job gets a
 :class:`~jobyard.jobrun.JobRun` thread that drives its process. The database is
 the only channel to the API: a worker never receives calls from it, it reads
 intents from the job rows (and is woken early in the embedded mode).
+
+A drain — SIGTERM, or a request stored on the worker's row by the API — stops
+claiming, lets the running jobs finish for up to the drain timeout, then hands
+the rest back to the queue (their history says by whom and why).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from jobyard.clock import utcnow
 from jobyard.jobrun import JobRun, RunSettings, run_token
 from jobyard.listen import listen
 from jobyard.models import Job, WorkerInfo
+from jobyard.roster import WorkerState
+from jobyard.routing import check_tags
 from jobyard.runner import Runner, kill_job_processes
 from jobyard.store import Store
 
@@ -36,6 +42,7 @@ log = logging.getLogger(__name__)
 class WorkerSettings:
     name: str
     queues: Sequence[str] | None = None  # None: every queue
+    tags: Sequence[str] = ()  # it runs jobs whose required tags are all among these
     concurrency: int = 4
     kill_grace: float = 10.0
     lease_timeout: float = 30.0
@@ -64,11 +71,16 @@ class Worker:
         self.settings = settings
         self.name = settings.name
         self.host = socket.gethostname()
+        self.tags = check_tags(settings.tags)
         self._clock = clock
         self._runs: dict[int, JobRun] = {}
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._draining = threading.Event()
+        self._hurry = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._look_for_drain = False
+        self.stopped = threading.Event()  # set once stop() has handed everything back
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._last_heartbeat = 0.0
@@ -78,7 +90,7 @@ class Worker:
             clock=clock,
             log_cap=settings.log_cap,
             on_terminal=on_terminal,
-            on_done=self.wake,
+            on_done=self._wakeup.set,
         )
         self._on_terminal = on_terminal
 
@@ -94,6 +106,8 @@ class Worker:
             concurrency=self.settings.concurrency,
             started_at=now,
             heartbeat_at=now,
+            tags=list(self.tags),
+            lease_timeout=self.settings.lease_timeout,
         )
         self.store.register_worker(info)
         self.recover_orphans()
@@ -107,29 +121,67 @@ class Worker:
                 daemon=True,
             )
             self._listener.start()
-        log.info("worker started", extra={"worker": self.name, "queues": info.queues})
+        log.info(
+            "worker started",
+            extra={"worker": self.name, "queues": info.queues, "tags": info.tags},
+        )
 
     def wake(self) -> None:
-        """Look for work and control intents now (embedded mode: no polling delay)."""
+        """Look for work, control intents and a drain request now (no polling delay)."""
+        self._look_for_drain = True
         self._wakeup.set()
 
-    def stop(self, drain_timeout: float | None = None) -> None:
-        """Stop claiming, let running jobs finish for a while, then hand the rest back."""
+    def hurry(self) -> None:
+        """End a drain now: hand back what still runs without waiting any longer."""
+        self._hurry.set()
+
+    def stop(self, drain_timeout: float | None = None, *, reason: str = "stopped") -> None:
+        """Stop claiming, let running jobs finish for a while, then hand the rest back.
+
+        ``drain_timeout`` None uses the settings'. Safe to call again (it returns
+        once the first call is done), but not from the worker's own loop thread.
+        """
+        with self._stop_lock:
+            if self.stopped.is_set():
+                return
+            timeout = self.settings.drain_timeout if drain_timeout is None else drain_timeout
+            ending = self._drain(timeout, reason)
+            self._stop_loop()
+            # After the loop stopped, so that a claim that was under way is handed back too.
+            for run in self._live_runs():
+                run.hand_back(f"worker {self.name} {reason}; {ending}")
+            for run in list(self._runs.values()):
+                run.join(timeout=self.settings.kill_grace + 10)
+            self._unregister()
+            self.stopped.set()
+
+    def _drain(self, timeout: float, reason: str) -> str:
+        """Wait until the runs end or ``timeout`` passes; say which ended the wait."""
         self._draining.set()
-        deadline = time.monotonic() + (
-            self.settings.drain_timeout if drain_timeout is None else drain_timeout
+        self._set_state(WorkerState.DRAINING)
+        log.info(
+            "worker draining",
+            extra={
+                "worker": self.name,
+                "reason": reason,
+                "timeout": timeout,
+                "jobs": len(self._live_runs()),
+            },
         )
+        deadline = time.monotonic() + timeout
         while self._live_runs() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for run in self._live_runs():
-            run.hand_back("worker stopped")
-        for run in list(self._runs.values()):
-            run.join(timeout=self.settings.kill_grace + 10)
+            if self._hurry.wait(0.05):
+                return "its drain was cut short"
+        return f"its drain timeout ({timeout:g} s) passed"
+
+    def _stop_loop(self) -> None:
         self._stopping.set()
         self._wakeup.set()
         for thread in (self._thread, self._listener):
             if thread is not None:
                 thread.join(timeout=10)
+
+    def _unregister(self) -> None:
         try:
             self.store.unregister_worker(self.name)
         except Exception:
@@ -151,6 +203,10 @@ class Worker:
         self._runs = {job_id: run for job_id, run in self._runs.items() if not run.over}
         if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
             self._heartbeat()
+            self._look_for_drain = True
+        if self._look_for_drain:
+            self._look_for_drain = False
+            self._check_drain()
         free = self.settings.concurrency - len(self._runs)
         if free > 0 and not self._draining.is_set():
             for job in self._claim(free):
@@ -165,7 +221,13 @@ class Worker:
     def _claim(self, limit: int) -> list[Job]:
         now = self._clock()
         return self.store.claim_jobs(
-            self.name, self.host, self.settings.queues, limit, now, self._lease_until(now)
+            self.name,
+            self.host,
+            self.settings.queues,
+            limit,
+            now,
+            self._lease_until(now),
+            tags=self.tags,
         )
 
     def _launch(self, job: Job) -> None:
@@ -181,6 +243,28 @@ class Worker:
             if run.is_alive() and run.claimed and job_id not in owned:
                 # Deleted, or our lease expired and the job went elsewhere: never finish it twice.
                 run.abandon()
+
+    def _check_drain(self) -> None:
+        """Start draining, from a thread of its own, when the API asked for it."""
+        if self._draining.is_set():
+            return
+        info = self.store.get_worker(self.name)
+        if info is None or info.drain_requested_at is None:
+            return
+        self._draining.set()  # no claim from this tick on
+        threading.Thread(
+            target=self.stop,
+            args=(info.drain_timeout,),
+            kwargs={"reason": "drained on request"},
+            name=f"worker-drain-{self.name}",
+            daemon=True,
+        ).start()
+
+    def _set_state(self, state: WorkerState) -> None:
+        try:
+            self.store.set_worker_state(self.name, state.value)
+        except Exception:  # only shown by the API: the drain goes on without it
+            log.warning("could not record the worker's state", extra={"worker": self.name})
 
     def _lease_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.lease_timeout)

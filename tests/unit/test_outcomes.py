@@ -119,6 +119,9 @@ def test_a_job_handed_back_is_queued_again() -> None:
     assert update.values["worker"] is None
     assert update.event is not None
     assert update.event.data["reason"] == "worker stopped"
+    # The job's history says which worker handed it back.
+    assert update.event.data["event"] == "handed_back"
+    assert update.event.data["worker"] == "w1"
 
 
 def test_runtime_excludes_paused_time() -> None:

@@ -16,9 +16,9 @@ from jobyard.api import (
     notifications,
     problems,
     queues,
-    samples,
     schedules,
     streams,
+    workers,
     workflows,
 )
 from jobyard.node import Node
@@ -26,13 +26,13 @@ from jobyard.node import Node
 ROUTERS = (
     health.router,
     jobs.router,
-    samples.router,
     streams.router,
     job_types.router,
     workflows.router,
     queues.router,
     schedules.router,
     notifications.router,
+    workers.router,
 )
 
 

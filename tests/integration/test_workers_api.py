@@ -1,0 +1,154 @@
+"""Workers as the API shows them, and draining a real ``jobyard worker`` process.
+
+An API-only node and a separate worker process share one database, as on a
+cluster. The worker's heartbeat is fast here, so that backends without NOTIFY
+see a drain request soon.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobyard.clock import utcnow
+from jobyard.models import EventKind, WorkerInfo
+from jobyard.store import Store
+from tests.harness import CONFIG, Server, wait_for
+
+FAST = {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_HEARTBEAT_INTERVAL": "0.3"}
+QUIET = {"JOBYARD_PYTHON_POOL": "0", "JOBYARD_KILL_GRACE": "3"}
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    server = Server(database_url=database_url, workdir=tmp_path, args=["--no-worker"]).start()
+    yield server
+    server.stop()
+
+
+def start_worker(api: Server, name: str, *args: str) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "jobyard", "worker",
+        "--config", str(CONFIG),
+        "--database-url", api.database_url,
+        "--name", name,
+        *args,
+    ]  # fmt: skip
+    with (api.workdir / f"worker-{name}.log").open("wb") as log:
+        return subprocess.Popen(
+            command, env=os.environ | FAST | QUIET, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def listed(api: Server, name: str) -> dict[str, Any] | None:
+    response = api.client.get("/api/v1/workers")
+    assert response.status_code == 200, response.text
+    found = [item for item in response.json()["items"] if item["name"] == name]
+    return found[0] if found else None
+
+
+def running_on(api: Server, job_id: int, worker: str) -> bool:
+    job = api.job(job_id)
+    return job["state"] == "running" and job["worker"] == worker
+
+
+def hand_back_events(database_url: str, job_id: int) -> list[dict[str, Any]]:
+    store = Store(database_url)
+    try:
+        events = store.job_events(job_id)
+    finally:
+        store.close()
+    return [
+        e.data for e in events if e.kind is EventKind.STATE and e.data.get("event") == "handed_back"
+    ]
+
+
+def test_a_drain_request_hands_back_the_running_job_and_the_worker_exits(
+    api: Server, database_url: str
+) -> None:
+    name = "drain-me"
+    worker = start_worker(
+        api, name, "--queues", "default,limited", "--tags", "linux,gpu",
+        "--concurrency", "3", "--drain-timeout", "60s",
+    )  # fmt: skip
+    try:
+        long = api.submit("sleep", args={"seconds": 60})
+        tagged = api.submit("tagged")  # it needs the tag gpu, which this worker has
+        wait_for(lambda: running_on(api, long["id"], name), what="the long job to run")
+        assert api.wait_state(tagged["id"], "succeeded")["worker"] == name
+
+        shown = wait_for(lambda: listed(api, name), what="the worker in the list")
+        assert shown["state"] == "running"
+        assert (shown["tags"], shown["queues"]) == (["gpu", "linux"], ["default", "limited"])
+        assert (shown["pid"], shown["concurrency"]) == (worker.pid, 3)
+        assert shown["running"] == [long["id"]]
+        assert api.client.get(f"/api/v1/workers/{name}").json()["running"] == [long["id"]]
+
+        # The request's timeout (1 s) wins over the worker's own (60 s).
+        drained = api.client.post(f"/api/v1/workers/{name}/drain", json={"timeout": "1s"})
+        assert drained.status_code == 202, drained.text
+        assert drained.json()["state"] == "draining"
+
+        assert worker.wait(timeout=60) == 0
+        # Handed back to the queue; this API-only node has no worker to run it again.
+        assert api.wait_state(long["id"], "queued")["worker"] is None
+        reason = f"worker {name} drained on request; its drain timeout (1 s) passed"
+        [event] = hand_back_events(database_url, long["id"])
+        assert (event["worker"], event["reason"]) == (name, reason)
+        notes = [line["line"] for line in api.logs(long["id"]) if line["stream"] == "system"]
+        assert f"handed back: {reason}" in notes
+        gone = api.client.get(f"/api/v1/workers/{name}")
+        assert gone.status_code == 404
+        assert gone.headers["content-type"] == "application/problem+json"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+
+def test_sigterm_drains_and_hands_back_with_the_signal_in_the_history(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    api = Server(database_url=sqlite_url, workdir=tmp_path, args=["--no-worker"]).start()
+    worker = start_worker(api, "term-me", "--drain-timeout", "0.5s")
+    try:
+        job = api.submit("sleep", args={"seconds": 60})
+        wait_for(lambda: running_on(api, job["id"], "term-me"), what="the job to run")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        api.wait_state(job["id"], "queued")
+        [event] = hand_back_events(sqlite_url, job["id"])
+        assert (
+            event["reason"] == "worker term-me stopped by SIGTERM; its drain timeout (0.5 s) passed"
+        )
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        api.stop()
+
+
+def test_unknown_and_lost_workers(api: Server, database_url: str) -> None:
+    assert api.client.post("/api/v1/workers/nobody/drain").status_code == 404
+    long_ago = utcnow() - timedelta(minutes=5)
+    info = WorkerInfo("ghost", "elsewhere", 4242, "0.1.0", ["*"], 2, long_ago, long_ago)
+    store = Store(database_url)
+    try:
+        store.register_worker(replace(info, lease_timeout=30.0))
+    finally:
+        store.close()
+    shown = listed(api, "ghost")
+    assert shown is not None
+    assert (shown["state"], shown["running"], shown["tags"]) == ("lost", [], [])
+    refused = api.client.post("/api/v1/workers/ghost/drain")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["state"] == "lost"
+    bad = api.client.post("/api/v1/workers/ghost/drain", json={"timeout": "soon"})
+    assert bad.status_code == 422
