@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from jobyard import metrics
 from jobyard.catalog import Catalog
 from jobyard.clock import utcnow
 from jobyard.config import Config
@@ -61,6 +62,7 @@ class Node:
                 firing=Firing(self.manager, self.runs, self.schedules),
             )
         self.hub = Hub(self.store)
+        self.metrics = metrics.registry(self.store, lease_timeout=settings.lease_timeout)
         self.outbox: Outbox | None = None
         if self.scheduler is not None:
             timer = self.scheduler

@@ -16,6 +16,7 @@ from jobyard.api import (
     notifications,
     problems,
     queues,
+    samples,
     schedules,
     streams,
     workers,
@@ -26,6 +27,7 @@ from jobyard.node import Node
 ROUTERS = (
     health.router,
     jobs.router,
+    samples.router,
     streams.router,
     job_types.router,
     workflows.router,
