@@ -318,15 +318,21 @@ _KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
 
 
 def parse_notifications(
-    data: Any, *, environ: Mapping[str, str] | None = None, base_dir: Path | None = None
+    data: Any,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+    check_secrets: bool = True,
 ) -> NotificationConfig:
     """Build the section from ``data`` (the YAML mapping; ``None`` is an empty one).
 
     ``environ`` (default: the process environment) must set every variable named by
-    ``password_env``/``secret_env``; a relative ``ca_file`` resolves against ``base_dir``.
+    ``password_env``/``secret_env`` unless ``check_secrets`` is false (a process that sends
+    nothing, such as a worker); a relative ``ca_file`` resolves against ``base_dir``.
     Raises :class:`NotificationsInvalid` listing every problem with its field.
     """
-    parser = _Parser(os.environ if environ is None else environ, base_dir or Path.cwd())
+    secrets = (os.environ if environ is None else environ) if check_secrets else None
+    parser = _Parser(secrets, base_dir or Path.cwd())
     config = parser.parse({} if data is None else data)
     if parser.problems or config is None:
         raise NotificationsInvalid(parser.problems)
@@ -334,8 +340,8 @@ def parse_notifications(
 
 
 class _Parser:
-    def __init__(self, environ: Mapping[str, str], base_dir: Path) -> None:
-        self.environ = environ
+    def __init__(self, environ: Mapping[str, str] | None, base_dir: Path) -> None:
+        self.environ = environ  # None: secrets are not checked here
         self.base_dir = base_dir
         self.problems: list[FieldError] = []
 
@@ -395,7 +401,7 @@ class _Parser:
     def check_channel(self, channel: Channel, where: str) -> bool:
         ok = True
         for field, env in channel.secret_envs().items():
-            if not self.environ.get(env):
+            if self.environ is not None and not self.environ.get(env):
                 self.problem(f"{where}.{field}", f"environment variable {env} is not set")
                 ok = False
         if isinstance(channel, EmailChannel):

@@ -86,11 +86,14 @@ def empty_config(base_dir: Path | None = None) -> Config:
     return Config(path=None, base_dir=base_dir or Path.cwd())
 
 
-def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path | str, environ: Mapping[str, str] | None = None, *, check_secrets: bool = True
+) -> Config:
     """Read and validate ``path``; raises :class:`ConfigError` listing every problem.
 
     ``environ`` (default: the process environment) must set the variables that
-    notification channels name for their secrets.
+    notification channels name for their secrets, unless ``check_secrets`` is false
+    (a worker, which sends no notification, needs none of them).
     """
     path = Path(path)
     try:
@@ -99,7 +102,8 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError([ConfigProblem(str(path), None, "", f"cannot read: {reason}")]) from exc
     root, data = _parse_yaml(text, str(path))
-    return _Loader(path, root, os.environ if environ is None else environ).load(data)
+    secrets = (os.environ if environ is None else environ) if check_secrets else None
+    return _Loader(path, root, secrets).load(data)
 
 
 def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
@@ -163,7 +167,9 @@ def _child(node: yaml.Node | None, part: str) -> tuple[yaml.Node, yaml.Node] | N
 class _Loader:
     """Builds a :class:`Config`, collecting every problem with its line."""
 
-    def __init__(self, path: Path, root: yaml.Node | None, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, path: Path, root: yaml.Node | None, environ: Mapping[str, str] | None
+    ) -> None:
         self.path = path
         self.environ = environ
         self.base_dir = path.absolute().parent
@@ -294,7 +300,12 @@ class _Loader:
 
     def notifications(self, raw: Mapping[str, Any]) -> NotificationConfig:
         try:
-            return parse_notifications(raw, environ=self.environ, base_dir=self.base_dir)
+            return parse_notifications(
+                raw,
+                environ=self.environ,
+                base_dir=self.base_dir,
+                check_secrets=self.environ is not None,
+            )
         except NotificationsInvalid as exc:
             for error in exc.errors:
                 self.problem(["notifications", *_parts(error["field"])], error["message"])

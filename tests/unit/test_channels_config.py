@@ -205,6 +205,18 @@ def test_a_broken_channel_is_not_also_unknown(tmp_path: Path) -> None:
     ]
 
 
+def test_a_process_that_sends_nothing_needs_no_secrets(tmp_path: Path) -> None:
+    text = """
+    notifications:
+      channels:
+        hook: {type: webhook, url: "https://h.example.com/x", secret_env: NOT_SET_HERE}
+      rules:
+        - {events: [failed], channels: [hook]}
+    """
+    config = load_config(write(tmp_path, text), {}, check_secrets=False)  # e.g. a worker
+    assert list(config.notifications.channels) == ["hook"]
+
+
 def test_email_needs_someone_to_write_to(tmp_path: Path) -> None:
     text = """
     notifications:
