@@ -52,7 +52,6 @@ from jobyard.store import (
     fires,
     limits,
     migrate,
-    notes,
     queue,
     runs,
     schedule_rows,
@@ -63,6 +62,7 @@ from jobyard.store.dependencies import DependencyState
 from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
 from jobyard.store.fires import Fire
 from jobyard.store.listing import job_filters, job_order
+from jobyard.store.monitor import MonitorStore
 from jobyard.store.rows import (
     event_from_row,
     event_row,
@@ -152,6 +152,7 @@ class Store:
         """Connect lazily to ``url``; bare ``postgresql://``/``mysql://`` URLs get a driver."""
         self._engine = make_engine(normalize_url(url))
         self._reader = self._engine.execution_options(**{READ_ONLY: True})
+        self.monitor = MonitorStore(self._engine, self._reader)
 
     @property
     def engine(self) -> Engine:
@@ -417,23 +418,6 @@ class Store:
         """Compare-and-set on the run's state; None when it was not in ``expect``."""
         with self._write() as conn:
             return runs.update_run(conn, run_id, expect, values, now)
-
-    # -- notifications -----------------------------------------------------
-    def add_notification(
-        self,
-        event: str,
-        data: dict[str, Any],
-        now: datetime,
-        *,
-        job_id: int | None = None,
-        run_id: int | None = None,
-    ) -> int:
-        with self._write() as conn:
-            return notes.add(conn, event, data, now, job_id=job_id, run_id=run_id)
-
-    def notifications(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
-        with self._read() as conn:
-            return notes.page(conn, page, per_page)
 
     # -- queues ------------------------------------------------------------
     def set_queue_paused(self, name: str, paused: bool, now: datetime) -> None:
