@@ -102,7 +102,8 @@ def start_server(
     text = CONFIG.format(smtp_port=mailbox[1], hook_url=hooks.url, dead_port=free_port())
     config.write_text(text)
     env = {"HOOK_SECRET": SECRET, "SMTP_PASSWORD": PASSWORD}
-    return Server(database_url=database_url, workdir=workdir, config=config, env=env).start()
+    args = ["--log-format", "json"]
+    return Server(database_url, workdir, config=config, args=args, env=env).start()
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +254,17 @@ def test_a_dead_channel_ends_failed_with_its_reason_and_leaves_the_job_alone(
     assert [(u["status"], u["attempts"]) for u in updates] == [("pending", 1), ("failed", 2)]
     assert "refused" in updates[-1]["error"]
     assert updates[-1]["channel"] == "dead-mail"
+
+
+def test_the_server_logs_its_actions_as_json_lines(server: Server) -> None:
+    entries = []
+    for line in server.log().splitlines():
+        if line.startswith("{"):
+            entries.append(json.loads(line))
+    sent = [e for e in entries if e["message"] == "notification sent"]
+    assert sent, "no 'notification sent' entry in the server's log"
+    assert {"time", "level", "logger", "channel", "event", "notification_id"} <= set(sent[0])
+    assert any(e["message"] == "SLA breach" and e["budget"] == "max_runtime" for e in entries)
 
 
 def test_secrets_never_leave_the_server(server: Server) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from jobyard.jobtypes import JobType, RetriesSpec, parse_job_type
+from jobyard.models import Sla
 from jobyard.workflows import (
     NodeSpec,
     WorkflowInvalid,
@@ -89,6 +90,7 @@ def test_a_chain_with_times_and_overrides() -> None:
                 "depends_on": ["second", "second"],
                 "at": "06:00",
                 "retries": {"max": 1, "backoff": "fixed", "initial": "5m"},
+                "sla": {"max_runtime": "10m", "on_breach": "kill"},
             },
         },
         timezone="Europe/Berlin",
@@ -102,6 +104,8 @@ def test_a_chain_with_times_and_overrides() -> None:
     assert third.depends_on == ("second",)
     assert third.at == time(6, 0)
     assert third.retries == RetriesSpec(max=1, backoff="fixed", initial=300)
+    assert third.sla is not None
+    assert third.sla.policy() == Sla(max_runtime=600.0, on_breach="kill")
     assert (first.queue, first.priority, first.timeout, first.retries) == (None, None, None, None)
     assert spec.timezone == "Europe/Berlin"
     assert topological_order(spec) == ["first", "second", "third"]
@@ -241,6 +245,11 @@ def test_bad_workflow_args_are_reported_where_they_are_written() -> None:
             "unknown key; did you mean 'backoff'?",
         ),
         ({"retries": {"max": -1}}, "retries.max", "Input should be greater than or equal to 0"),
+        (
+            {"sla": {"max_runtime": "1h", "on_breach": "panic"}},
+            "sla.on_breach",
+            "Input should be 'notify' or 'kill'",
+        ),
         ({"priority": "high"}, "priority", "must be a whole number"),
         ({"priority": True}, "priority", "must be a whole number"),
         ({"queue": "a queue"}, "queue", "a queue name is letters, digits, '_', '.', '-'"),
