@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from jobyard.catalog import Catalog
 from jobyard.limits import Limit, Scope
 from jobyard.models import Job, JobSpec
 from jobyard.states import JobState
@@ -178,3 +179,14 @@ def test_racing_claimers_never_exceed_a_limit(claimers: list[Store]) -> None:
         assert sum(job.queue == "limited" for job in batch) == 2  # the slots were free: filled
         finish(first, live)
     assert max(claimed.values()) == 1  # and no job was handed out twice
+
+
+def test_a_stored_job_type_keeps_its_limit_with_the_others(store: Store) -> None:
+    catalog = Catalog(store, {})
+    catalog.put("nightly", {"command": ["true"], "max_running": 2}, T0)
+    assert store.limits() == {(TYPE, "nightly"): 2}
+    catalog.put("nightly", {"command": ["true"]}, T0)
+    assert store.limits() == {}
+    catalog.put("nightly", {"command": ["true"], "max_running": 1}, T0)
+    catalog.delete("nightly")
+    assert store.limits() == {}
