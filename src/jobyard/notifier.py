@@ -85,6 +85,7 @@ class Notifier:
         *,
         clock: Callable[[], datetime] = utcnow,
         workflow_of: Callable[[int], str | None] | None = None,
+        gap_grace: float = GAP_GRACE,
     ) -> None:
         self.store = store
         self.config = config
@@ -92,6 +93,7 @@ class Notifier:
         self._workflow_of = workflow_of or self._run_workflow
         self.position: int | None = None
         self._gap_since: float | None = None
+        self._gap_grace = gap_grace
 
     def run_once(self, now: datetime) -> int:
         """Turn the new events into messages; returns how many rows were made."""
@@ -104,6 +106,9 @@ class Notifier:
                 return made
             items = self.store.monitor.events_between(self.position, upto, KINDS)
             rows = [row for item in items for row in self._rows(item, now)]
+            # A former leader may have got here first (its last pass raced a failover).
+            done = self.store.monitor.known_sources({row["source_event"] for row in rows})
+            rows = [row for row in rows if row["source_event"] not in done]
             self.store.monitor.add_notifications(rows, (CURSOR, upto), now)
             self.position = upto
             made += len(rows)
@@ -129,7 +134,7 @@ class Notifier:
         now = time.monotonic()
         if self._gap_since is None:
             self._gap_since = now
-        if now - self._gap_since < GAP_GRACE:
+        if now - self._gap_since < self._gap_grace:
             return False
         self._gap_since = None
         return True
