@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jobyard import cli_jobs, cli_logs, cli_types, cli_watch, cli_workers, cli_workflows
+from jobyard import (
+    cli_jobs,
+    cli_logs,
+    cli_notify,
+    cli_types,
+    cli_watch,
+    cli_workers,
+    cli_workflows,
+)
 
 if TYPE_CHECKING:
     from jobyard.config import Config
@@ -263,7 +271,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _module in (cli_jobs, cli_logs, cli_watch, cli_types, cli_workflows, cli_workers):
+for _module in (cli_jobs, cli_logs, cli_watch, cli_types, cli_workflows, cli_workers, cli_notify):
     _module.register(app)
 
 

@@ -29,6 +29,8 @@ from jobyard.client_models import (
     JobTypeInfo,
     LogLine,
     LogPage,
+    Notification,
+    NotificationPage,
     WorkerStatus,
 )
 from jobyard.client_poll import LogGetter, drain_logs, poll_events, poll_logs
@@ -47,6 +49,8 @@ __all__ = [
     "LogLine",
     "LogPage",
     "NotFound",
+    "Notification",
+    "NotificationPage",
     "ServerUnreachable",
     "StreamUnavailable",
     "WorkerStatus",
@@ -56,6 +60,7 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 JOBS = "/api/v1/jobs"
 TYPES = "/api/v1/job-types"
 WORKERS = "/api/v1/workers"
+NOTIFICATIONS = "/api/v1/notifications"
 Names = str | Iterable[str] | None
 
 
@@ -386,6 +391,20 @@ class Client:
         """
         body = _drop_none({"timeout": timeout})
         return WorkerStatus.from_dict(self._call("POST", f"{WORKERS}/{name}/drain", json=body))
+
+    def notifications(
+        self,
+        page: int = 1,
+        per_page: int = 50,
+        status: Names = None,
+        event: Names = None,
+        job: int | None = None,
+        run: int | None = None,
+    ) -> NotificationPage:
+        """One page of the outbox, newest first; ``status``/``event`` take one name or several."""
+        params: dict[str, Any] = {"page": page, "per_page": per_page, "job": job, "run": run}
+        params |= {"status": _csv(status), "event": _csv(event)}
+        return NotificationPage.from_dict(self._call("GET", NOTIFICATIONS, params=params))
 
     def health(self) -> dict[str, Any]:
         """The server's ``/healthz``: status, version, and which parts it runs."""

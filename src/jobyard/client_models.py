@@ -46,6 +46,7 @@ class Resources:
     peak_memory_bytes: int | None = None
     output_bytes: int = 0
     log_lines: int = 0
+    wait_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,45 @@ class WorkerStatus:
         values = _only(cls, data)
         values |= {name: parse_time(data.get(name)) for name in times}
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message of the outbox (``GET /api/v1/notifications``): to one channel, or recorded."""
+
+    id: int
+    event: str
+    job_id: int | None
+    run_id: int | None
+    channel: str | None
+    recipients: list[str]
+    status: str  # pending | sent | failed | recorded
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    created_at: datetime | None
+    data: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        times = {"next_attempt_at", "sent_at", "created_at"}
+        values = _only(cls, data)
+        values |= {name: parse_time(data.get(name)) for name in times}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class NotificationPage:
+    items: list[Notification]
+    total: int
+    page: int
+    per_page: int
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        items = [Notification.from_dict(item) for item in data["items"]]
+        return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ with its reason, and the job is untouched. Secrets never leave the server.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -303,3 +305,21 @@ def test_nothing_is_sent_for_a_success_no_rule_asks_for(server: Server) -> None:
     marker = submit(server, "hooked")  # a later event: once it is told, the first was seen
     settled(server, marker, 1)
     assert notes(server, job_id) == []
+
+
+def test_the_command_line_lists_notifications(server: Server) -> None:
+    def jobyard(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "jobyard", "notifications", "--server", server.url]
+        return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
+
+    listed = jobyard("--status", "sent,failed", "--json")
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    assert found["total"] >= 1
+    assert {item["status"] for item in found["items"]} <= {"sent", "failed"}
+    table = jobyard("--event", "failed")
+    assert table.returncode == 0, table.stderr
+    assert "hook" in table.stdout
+    bad = jobyard("--status", "lost")
+    assert bad.returncode == 2
+    assert "unknown status 'lost'" in bad.stderr

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from jobyard.api.deps import get_manager, get_node
+from jobyard.api.deps import choices, get_manager, get_node, split_names
 from jobyard.api.schemas import (
     BatchOut,
     DependencyOut,
@@ -93,8 +93,8 @@ def list_jobs(
         sort=_sort_keys(sort),
         search=search or None,
         states=_states(state),
-        types=_split(type),
-        queues=_split(queue),
+        types=split_names(type),
+        queues=split_names(queue),
     )
     jobs, total = manager.find(query)
     return JobPage(items=[JobOut.of(j) for j in jobs], total=total, page=page, per_page=per_page)
@@ -180,24 +180,13 @@ def job_logs(
     return LogPage(items=[LogLineOut.of(e) for e in lines], next_after=next_after, state=state)
 
 
-def _split(values: list[str]) -> list[str]:
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
 def _states(values: list[str]) -> list[JobState]:
-    names = _split(values)
-    unknown = [name for name in names if name not in {s.value for s in JobState}]
-    if unknown:
-        allowed = ", ".join(s.value for s in JobState)
-        raise Invalid(
-            f"unknown state {unknown[0]!r}",
-            [{"field": "state", "location": "query", "message": f"expected one of {allowed}"}],
-        )
+    names = choices("state", values, [s.value for s in JobState])
     return [JobState(name) for name in names]
 
 
 def _sort_keys(sort: str) -> list[str]:
-    keys = _split([sort])
+    keys = split_names([sort])
     bad = [key for key in keys if key.removeprefix("-") not in SORTABLE]
     if bad:
         allowed = ", ".join(sorted(SORTABLE))

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from jobyard.api.deps import get_node
+from jobyard.api.deps import choices, get_node
+from jobyard.channels import EVENTS
 from jobyard.node import Node
+from jobyard.store.notes import FAILED, PENDING, RECORDED, SENT
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
-
-Status = Literal["pending", "sent", "failed", "recorded"]
 
 
 class NotificationOut(BaseModel):
@@ -45,16 +45,19 @@ def list_notifications(
     node: Annotated[Node, Depends(get_node)],
     page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
-    status: Annotated[list[Status], Query()] = [],  # noqa: B006
+    status: Annotated[list[str], Query()] = [],  # noqa: B006
     event: Annotated[list[str], Query()] = [],  # noqa: B006
     job: Annotated[int | None, Query(ge=1)] = None,
     run: Annotated[int | None, Query(ge=1)] = None,
 ) -> NotificationPage:
-    """Newest first. ``pending`` messages wait for their next try, ``sent`` ones were
+    """Newest first; ``status`` and ``event`` take several values, repeated or comma
+    separated. ``pending`` messages wait for their next try, ``sent`` ones were
     accepted by their channel, ``failed`` ones ran out of tries (``last_error`` says why),
     ``recorded`` ones matched no rule. ``data`` is what the message was made from."""
+    statuses = choices("status", status, (PENDING, SENT, FAILED, RECORDED))
+    events = choices("event", event, EVENTS)
     items, total = node.store.monitor.notifications(
-        page, per_page, status=status, event=event, job_id=job, run_id=run
+        page, per_page, status=statuses, event=events, job_id=job, run_id=run
     )
     return NotificationPage(
         items=[NotificationOut(**item) for item in items], total=total, page=page, per_page=per_page
