@@ -81,7 +81,11 @@ def lost(job: Job, now: datetime) -> JobUpdate:
 
 
 def requeued(job: Job, now: datetime, why: str) -> JobUpdate:
-    """The update for a live job that its worker hands back unfinished (drain)."""
+    """The update for a live job that its worker hands back unfinished (drain).
+
+    The attempt is given back too: the worker chose to stop, the job did not fail,
+    so its retries stay whole (a lost worker, which may be the job's doing, costs one).
+    """
     outcome = transition(job.state, Event.REQUEUE)
     values: dict[str, Any] = {
         "state": outcome.state,
@@ -89,6 +93,7 @@ def requeued(job: Job, now: datetime, why: str) -> JobUpdate:
         "pid": None,
         "worker": None,
         "lease_expires_at": None,
+        "attempt": max(job.attempt - 1, 0),
         **_close_pause(job, now),
     }
     event = state_event(

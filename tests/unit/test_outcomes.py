@@ -114,8 +114,10 @@ def test_a_lost_job_is_retried_or_fails_with_worker_lost() -> None:
 
 
 def test_a_job_handed_back_is_queued_again() -> None:
-    update = requeued(make_job(), T0, "worker stopped")
+    job = make_job()
+    update = requeued(job, T0, "worker stopped")
     assert update.values["state"] is JobState.QUEUED
+    assert update.values["attempt"] == job.attempt - 1  # a drain costs the job no attempt
     assert update.values["worker"] is None
     assert update.event is not None
     assert update.event.data["reason"] == "worker stopped"
