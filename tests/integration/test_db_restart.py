@@ -1,0 +1,214 @@
+"""The database restarts under a running server: it reconnects by itself and loses nothing.
+
+The test owns a PostgreSQL server of its own (``initdb`` into a temporary
+directory, a free port), so that it can stop and start it without touching the
+server other tests share.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import Server, Sse, free_port, read_sse, wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+OUTAGE = 3.0  # seconds the database stays down
+LINES, PAUSE = 100, 0.1  # each job prints a numbered line every PAUSE seconds
+JOBS = 4
+
+
+def postgres_bin() -> Path | None:
+    """The newest installed PostgreSQL server's binaries (Debian's layout), or None."""
+    found = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "initdb").exists()]
+    return max(found, key=lambda p: int(p.parent.name), default=None) if found else None
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL server in ``root``, listening on 127.0.0.1:``port``.
+
+    ``initdb`` refuses to run as root: as root, the server runs as the ``postgres``
+    OS user and ``root`` belongs to it.
+    """
+
+    def __init__(self, bindir: Path, root: Path, port: int, as_user: list[str]) -> None:
+        self.bindir = bindir
+        self.root = root
+        self.data = root / "data"
+        self.port = port
+        self.as_user = as_user
+        self.running = False
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [*self.as_user, str(self.bindir / tool), *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, f"{tool} failed:\n{done.stdout}{done.stderr}\n{self.log()}"
+
+    def init(self) -> PrivatePostgres:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        return self
+
+    def start(self) -> None:
+        options = (
+            f"-c port={self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.root} -c fsync=off -c full_page_writes=off"
+        )
+        log = str(self.root / "server.log")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "-t", "60", "start"
+        )
+        self.running = True
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.running = False
+
+    def log(self) -> str:
+        path = self.root / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    bindir = postgres_bin()
+    as_user: list[str] = []
+    owner: pwd.struct_passwd | None = None
+    reason = None if bindir else "no PostgreSQL server binaries under /usr/lib/postgresql"
+    if bindir and os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+            as_user = ["runuser", "-u", "postgres", "--"]
+        except KeyError:
+            reason = "running as root and there is no postgres OS user to run initdb as"
+    if reason is not None or bindir is None:
+        if os.environ.get("JOBYARD_REQUIRE_SERVICES") == "1":
+            pytest.fail(str(reason))
+        pytest.skip(str(reason))
+    root = Path(tempfile.mkdtemp(prefix="jobyard-pg-"))  # not under pytest's root-only tmp
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    server = PrivatePostgres(bindir, root, free_port(), as_user)
+    try:
+        server.init().start()
+        yield server
+    finally:
+        if server.running:
+            server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class StreamReader(threading.Thread):
+    """Reads ``GET /api/v1/events`` in the background until every watched job has ended."""
+
+    def __init__(self, url: str, jobs: set[int], headers: dict[str, str] | None = None) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.jobs = jobs
+        self.headers = headers or {}
+        self.events: list[Sse] = []
+        self.error: BaseException | None = None
+
+    def ended(self) -> set[int]:
+        return {e.data["job_id"] for e in self.events if e.event == "job_terminated"} & self.jobs
+
+    def run(self) -> None:
+        timeout = httpx.Timeout(10, read=None)
+        try:
+            with (
+                httpx.Client(base_url=self.url, timeout=timeout) as client,
+                client.stream("GET", "/api/v1/events", headers=self.headers) as response,
+            ):
+                assert response.status_code == 200
+                for event in read_sse(response.iter_lines(), stop=lambda _: False):
+                    self.events.append(event)
+                    if self.ended() == self.jobs:
+                        return
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+def api_answers(server: Server) -> bool:
+    try:
+        return server.client.get("/api/v1/jobs", params={"per_page": 1}).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_a_database_restart_loses_no_job_line_or_event(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    env = {"JOBYARD_CONCURRENCY": str(JOBS)}
+    server = Server(database_url=private_postgres.url, workdir=tmp_path, env=env).start()
+    try:
+        args = {"count": LINES, "pause": PAUSE}
+        ids = {server.submit("tick", args=args)["id"] for _ in range(JOBS)}
+
+        def printing() -> bool:  # every job running and well into its output
+            return all(server.job(i)["state"] == "running" for i in ids) and all(
+                len(server.logs(i)) > 10 for i in ids
+            )
+
+        wait_for(printing, timeout=60, what="every job to print")
+        seen = server.stream("/api/v1/events", limit=2 * JOBS)  # created, running
+        last_id = seen[-1].id
+        assert last_id is not None
+        live = StreamReader(server.url, ids)  # stays connected through the outage
+        live.start()
+        wait_for(lambda: len(live.events) >= 2 * JOBS, timeout=30, what="the live stream")
+
+        private_postgres.stop()
+        down = time.monotonic()
+        wait_for(lambda: not api_answers(server), timeout=30, what="the API to notice")
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))  # the outage itself
+        assert server.proc is not None
+        assert server.proc.poll() is None, server.log()  # the server rides the outage out
+        private_postgres.start()
+
+        wait_for(lambda: api_answers(server), timeout=60, what="the API to answer again")
+        for job_id in ids:
+            server.wait_state(job_id, "succeeded", "failed", "killed", timeout=120)
+        after = server.submit("echo", args={"text": "after the restart"})
+        assert server.wait_state(after["id"], "succeeded", "failed", timeout=60)["exit_code"] == 0
+
+        for job_id in ids:
+            job = server.job(job_id)
+            assert job["state"] == "succeeded", (job, server.log())
+            assert job["attempt"] == 1  # neither killed nor retried by the outage
+            states = [e.data["state"] for e in server.stream(f"/api/v1/jobs/{job_id}/events")
+                      if e.event == "state"]  # fmt: skip
+            assert states == ["queued", "running", "succeeded"]
+            lines = server.logs(job_id)
+            assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+            printed = [line["line"] for line in lines if line["stream"] == "stdout"]
+            assert printed == [f"tick {i}" for i in range(LINES)]
+
+        resumed = StreamReader(server.url, ids, headers={"Last-Event-ID": str(last_id)})
+        resumed.start()
+        resumed.join(timeout=60)
+        live.join(timeout=60)
+        for reader in (resumed, live):
+            assert reader.error is None, reader.error
+            assert reader.ended() == ids
+            event_ids = [e.id for e in reader.events if e.id is not None]
+            assert event_ids == sorted(set(event_ids))  # in order, none twice
+        assert all(e.id is not None and e.id > last_id for e in resumed.events)
+        terminal = {e.data["job_id"]: e.data["state"] for e in resumed.events
+                    if e.event == "job_terminated"}  # fmt: skip
+        assert terminal == dict.fromkeys(ids, "succeeded")
+    finally:
+        server.stop()
