@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
 from anyio import to_thread
 
+from jobyard.gaps import GapWait
 from jobyard.models import EventKind, FeedEvent
 from jobyard.store import Store
 
@@ -84,7 +84,7 @@ class Hub:
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._stop = threading.Event()
-        self._gap_since: float | None = None
+        self._gaps = GapWait(gap_grace)
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------
@@ -160,22 +160,8 @@ class Hub:
                 return False
 
     def _contiguous(self, batch: Sequence[FeedEvent]) -> list[FeedEvent]:
-        expected = self.position + 1
-        for index, item in enumerate(batch):
-            if item.event.id != expected and not self._give_up_on_gap():
-                return list(batch[:index])
-            self._gap_since = None if item.event.id == expected else self._gap_since
-            expected = item.event.id + 1
-        return list(batch)
-
-    def _give_up_on_gap(self) -> bool:
-        now = time.monotonic()
-        if self._gap_since is None:
-            self._gap_since = now
-        if now - self._gap_since < self.gap_grace:
-            return False
-        self._gap_since = None
-        return True
+        upto = self._gaps.contiguous(self.position, [item.event.id for item in batch])
+        return [item for item in batch if item.event.id <= upto]
 
     def _dispatch(self, events: list[FeedEvent]) -> None:
         with self._lock:

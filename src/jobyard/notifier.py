@@ -27,13 +27,13 @@ no rule wants is still ``recorded`` when it is a problem (not for successes).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from jobyard.channels import NotificationConfig
 from jobyard.clock import utcnow
+from jobyard.gaps import GapWait
 from jobyard.models import EventKind, FeedEvent, Job
 from jobyard.notify_message import LOG_TAIL, JobInfo, Notice
 from jobyard.outcomes import Reason
@@ -92,8 +92,7 @@ class Notifier:
         self._clock = clock
         self._workflow_of = workflow_of or self._run_workflow
         self.position: int | None = None
-        self._gap_since: float | None = None
-        self._gap_grace = gap_grace
+        self._gaps = GapWait(gap_grace)
 
     def run_once(self, now: datetime) -> int:
         """Turn the new events into messages; returns how many rows were made."""
@@ -123,21 +122,9 @@ class Notifier:
     def _safe_upto(self) -> int:
         """The highest id up to which every id has been seen (or waited for long enough)."""
         assert self.position is not None
-        upto = self.position
-        for event_id in self.store.monitor.event_ids(upto, BATCH):
-            if event_id != upto + 1 and not self._give_up_on_gap():
-                break
-            upto = event_id
-        return upto
-
-    def _give_up_on_gap(self) -> bool:
-        now = time.monotonic()
-        if self._gap_since is None:
-            self._gap_since = now
-        if now - self._gap_since < self._gap_grace:
-            return False
-        self._gap_since = None
-        return True
+        return self._gaps.contiguous(
+            self.position, self.store.monitor.event_ids(self.position, BATCH)
+        )
 
     # -- one event → its rows -------------------------------------------------
     def _rows(self, item: FeedEvent, now: datetime) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ class Outbox:
         config: NotificationConfig,
         *,
         leading: Callable[[], bool],
-        interval: float = 0.25,
+        interval: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.notifier = Notifier(store, config, clock=clock)

@@ -87,3 +87,14 @@ class Roster:
             raise NotFound(f"no worker named {name!r}")
         self._wake()  # an embedded worker looks at once
         return self.get(name)
+
+    def forget(self, name: str) -> None:
+        """Remove a lost worker's row; a live one must drain instead (409).
+
+        Its jobs are not touched: those it still held come back when their leases expire.
+        """
+        current = self.get(name)
+        if current.state is not WorkerState.LOST:
+            state = current.state.value
+            raise Conflict(f"worker {name!r} is {state}; drain it instead", state=state)
+        self._store.unregister_worker(name)

@@ -152,3 +152,16 @@ def test_unknown_and_lost_workers(api: Server, database_url: str) -> None:
     assert refused.json()["state"] == "lost"
     bad = api.client.post("/api/v1/workers/ghost/drain", json={"timeout": "soon"})
     assert bad.status_code == 422
+    now = utcnow()
+    alive = WorkerInfo("alive", "elsewhere", 4343, "0.1.0", ["*"], 2, now, now)
+    store = Store(database_url)
+    try:
+        store.register_worker(replace(alive, lease_timeout=300.0))
+    finally:
+        store.close()
+    kept = api.client.delete("/api/v1/workers/alive")
+    assert kept.status_code == 409, kept.text
+    assert kept.json()["state"] == "running"
+    assert api.client.delete("/api/v1/workers/ghost").status_code == 204
+    assert listed(api, "ghost") is None
+    assert api.client.delete("/api/v1/workers/ghost").status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, status
+from fastapi import APIRouter, Body, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.api.deps import get_node
@@ -98,3 +98,10 @@ def drain_worker(
     """
     timeout = body.timeout if body is not None else None
     return WorkerOut.of(roster.drain(name, timeout))
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def forget_worker(name: str, roster: RosterDep) -> Response:
+    """Remove a ``lost`` worker from the list (409 for a live one: drain it instead)."""
+    roster.forget(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, select
 
+from jobyard.models import FeedEvent
+from jobyard.store.rows import event_from_row
 from jobyard.store.tables import job_events, jobs
 
 
@@ -46,3 +48,14 @@ def feed_query(
 
 def last_id_query() -> Select[Any]:
     return select(func.coalesce(func.max(job_events.c.id), 0))
+
+
+def feed_event(row: Mapping[Any, Any]) -> FeedEvent:
+    """A row of :func:`feed_query` as the live feed reads it."""
+    return FeedEvent(
+        event_from_row(row),
+        row["job_type"],
+        row["job_queue"],
+        row["job_workflow_run"],
+        row["job_node"],
+    )

@@ -15,8 +15,8 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from jobyard.models import EventKind, FeedEvent, NewEvent
 from jobyard.store import notes, samples, stats
-from jobyard.store.feed import feed_query
-from jobyard.store.rows import event_from_row, event_row
+from jobyard.store.feed import feed_event, feed_query
+from jobyard.store.rows import event_row
 from jobyard.store.tables import job_events
 
 
@@ -83,16 +83,7 @@ class MonitorStore:
             job_events.c.id <= upto_id
         )
         with self._read() as conn:
-            return [
-                FeedEvent(
-                    event_from_row(row),
-                    row["job_type"],
-                    row["job_queue"],
-                    row["job_workflow_run"],
-                    row["job_node"],
-                )
-                for row in conn.execute(query).mappings()
-            ]
+            return [feed_event(row) for row in conn.execute(query).mappings()]
 
     def log_tail(self, job_id: int, lines: int) -> list[str]:
         """The job's last ``lines`` log lines, oldest first."""

@@ -543,16 +543,7 @@ class Store:
             after_id, limit, kinds=kinds, job_id=job_id, types=types, queues=queues
         )
         with self._read() as conn:
-            return [
-                FeedEvent(
-                    event_from_row(row),
-                    row["job_type"],
-                    row["job_queue"],
-                    row["job_workflow_run"],
-                    row["job_node"],
-                )
-                for row in conn.execute(query).mappings()
-            ]
+            return [feed.feed_event(row) for row in conn.execute(query).mappings()]
 
     def last_event_id(self) -> int:
         """The newest event id (0 when there is none)."""

@@ -1,0 +1,36 @@
+"""Stepping over event ids that never commit, after waiting for them a while."""
+
+from __future__ import annotations
+
+from jobyard.gaps import GapWait
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_contiguous_ids_are_taken_and_a_gap_is_waited_for_then_stepped_over() -> None:
+    clock = Clock()
+    gaps = GapWait(3.0, clock)
+    assert gaps.contiguous(0, [1, 2, 3]) == 3
+    assert gaps.contiguous(3, [5, 6]) == 3  # 4 may still commit
+    clock.now += 2.9
+    assert gaps.contiguous(3, [5, 6]) == 3
+    clock.now += 0.2
+    assert gaps.contiguous(3, [5, 6]) == 6  # 4 is given up after the grace
+
+
+def test_a_gap_that_fills_in_time_resets_the_wait() -> None:
+    clock = Clock()
+    gaps = GapWait(3.0, clock)
+    assert gaps.contiguous(0, [2]) == 0
+    clock.now += 2.0
+    assert gaps.contiguous(0, [1, 2, 4]) == 2  # 1 came; a new gap before 4 starts now
+    clock.now += 2.0
+    assert gaps.contiguous(2, [4]) == 2  # not yet: this gap is only 2 s old
+    clock.now += 1.5
+    assert gaps.contiguous(2, [4]) == 4
