@@ -149,6 +149,12 @@ def api_answers(server: Server) -> bool:
         return False
 
 
+def refused(server: Server) -> httpx.Response | None:
+    """The API's answer while the database is down: 503 problem details."""
+    response = server.client.get("/api/v1/jobs", params={"per_page": 1})
+    return response if response.status_code == 503 else None
+
+
 def test_a_database_restart_loses_no_job_line_or_event(
     private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
@@ -173,7 +179,9 @@ def test_a_database_restart_loses_no_job_line_or_event(
 
         private_postgres.stop()
         down = time.monotonic()
-        wait_for(lambda: not api_answers(server), timeout=30, what="the API to notice")
+        outage = wait_for(lambda: refused(server), timeout=30, what="the API to notice")
+        assert outage.headers["content-type"] == "application/problem+json"
+        assert outage.headers["retry-after"] == "1"
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))  # the outage itself
         assert server.proc is not None
         assert server.proc.poll() is None, server.log()  # the server rides the outage out

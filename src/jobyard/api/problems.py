@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobyard.errors import JobyardError
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 def problem(status: int, detail: str, request: Request | None = None, **extra: Any) -> JSONResponse:
@@ -33,6 +36,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(JobyardError, _domain)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _database)  # type: ignore[arg-type]
 
 
 async def _domain(request: Request, exc: JobyardError) -> JSONResponse:
@@ -44,6 +48,15 @@ async def _http(request: Request, exc: HTTPException) -> JSONResponse:
     response = problem(exc.status_code, detail, request)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
+    return response
+
+
+async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+    # The database is down or restarting (or, on MariaDB, a deadlock victim): the
+    # client may try again, and a traceback per request would drown the log.
+    log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc.orig)})
+    response = problem(503, "the database is unavailable; try again shortly", request)
+    response.headers["Retry-After"] = "1"
     return response
 
 
