@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from jobyard.models import EventKind
 from jobyard.store import Store
@@ -107,6 +107,7 @@ class Cluster:
     api_nodes: int = 1
     env: dict[str, str] = field(default_factory=dict)
     worker_args: Sequence[str] = ()
+    label_connections: bool = False  # PostgreSQL: application_name = the process's name
     apis: list[Server] = field(default_factory=list)
     procs: list[WorkerProcess] = field(default_factory=list)
     store: Store = field(init=False)
@@ -122,9 +123,9 @@ class Cluster:
         # Workers first: they start while the API node does (each process takes seconds).
         for index in range(self.workers):
             self.add_worker(f"worker-{index + 1}")
-        for _ in range(self.api_nodes):
+        for index in range(self.api_nodes):
             server = Server(
-                database_url=self.database_url,
+                database_url=self.url_for(f"api-{index + 1}"),
                 workdir=self.workdir,
                 args=["--no-worker"],
                 env=BASE_ENV | self.env,
@@ -136,7 +137,7 @@ class Cluster:
     def add_worker(self, name: str) -> WorkerProcess:
         worker = WorkerProcess(
             name,
-            self.database_url,
+            self.url_for(name),
             self.workdir,
             self.concurrency,
             env=dict(self.env),
@@ -144,6 +145,13 @@ class Cluster:
         )
         self.procs.append(worker.start())
         return worker
+
+    def url_for(self, name: str) -> str:
+        """The database URL for the process ``name``."""
+        if not self.label_connections:
+            return self.database_url
+        url = make_url(self.database_url).update_query_dict({"application_name": name})
+        return url.render_as_string(hide_password=False)
 
     def wait_registered(self, timeout: float = 60) -> None:
         """Until every live worker has its row (it claims right after registering)."""
