@@ -1,4 +1,4 @@
-"""Scale-out on PostgreSQL: dispatch and control latency, throughput, connections per process.
+"""Scale-out on PostgreSQL (or MariaDB): dispatch and control latency, throughput, connections.
 
 API-only nodes (``jobyard serve --no-worker``) and ``jobyard worker`` processes
 run as subprocesses on a scratch database (see ``tests/cluster.py``); every
@@ -8,8 +8,9 @@ process names its connections (``application_name``) so that
     .venv/bin/python bench/bench_cluster.py dispatch --workers 2 --jobs 200
     .venv/bin/python bench/bench_cluster.py control --workers 2 --api-nodes 2 --rounds 100
     .venv/bin/python bench/bench_cluster.py throughput --workers 1 2 4 --jobs 3000
+    .venv/bin/python bench/bench_cluster.py dispatch --database mariadb   # polling, no NOTIFY
 
-dispatch: one no-op job at a time on an idle cluster; submit → ``started_at``.
+dispatch: one no-op job at a time on an idle cluster (random gaps); submit → ``started_at``.
 control: pause, resume (one running job, over and over) and kill (a new job
 each time), issued on one API node and watched on another until the state shows.
 throughput: the jobs are queued first, then N workers x ``--concurrency`` start;
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import case, create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.cluster import Cluster
@@ -42,28 +44,36 @@ from tests.harness import Server, wait_for
 
 from jobyard.store.tables import jobs as jobs_table
 
-ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+ADMIN = {
+    "postgres": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
 TERMINAL = ("succeeded", "failed", "killed")
 
 
 @contextmanager
-def scratch_database() -> Iterator[tuple[str, str]]:
+def scratch_database(kind: str) -> Iterator[tuple[str, str]]:
     """A new database on the local server, dropped afterwards: (url, name)."""
     name = f"jobyard_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    admin = create_engine(ADMIN[kind], isolation_level="AUTOCOMMIT")
+    postgres = kind == "postgres"
     with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
+        conn.execute(
+            text(f"CREATE DATABASE {name}" + ("" if postgres else " CHARACTER SET utf8mb4"))
+        )
     try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}", name
+        yield ADMIN[kind].rsplit("/", 1)[0] + f"/{name}", name
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(
+                text(f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if postgres else ""))
+            )
         admin.dispose()
 
 
 @contextmanager
-def cluster(workers: int, concurrency: int, api_nodes: int = 1) -> Iterator[Cluster]:
-    with tempfile.TemporaryDirectory() as tmp, scratch_database() as (url, _):
+def cluster(kind: str, workers: int, concurrency: int, api_nodes: int = 1) -> Iterator[Cluster]:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(kind) as (url, _):
         env = {"JOBYARD_POLL_INTERVAL": "0.5"}  # the default: NOTIFY does the waking
         with Cluster(url, Path(tmp), workers, concurrency, api_nodes, env=env) as running:
             yield running
@@ -95,24 +105,26 @@ def poll(server: Server, job_id: int, done: Callable[[dict[str, Any]], bool]) ->
 
 # -- dispatch ---------------------------------------------------------------
 def dispatch(args: argparse.Namespace) -> None:
-    with cluster(args.workers, args.concurrency) as running:
+    with cluster(args.database, args.workers, args.concurrency) as running:
         api = running.api
         from_created, from_sent = [], []
         for _ in range(args.jobs):
-            time.sleep(0.05)  # let every worker go back to waiting: an idle cluster
+            # An idle cluster: every worker waits again. The gap is random so that,
+            # where workers poll (MariaDB), a submission does not keep the same phase.
+            time.sleep(random.uniform(0.05, 0.55))
             sent = time.time()
             job = api.submit("noop")
             job = poll(api, job["id"], lambda j: j["state"] in TERMINAL)
             from_created.append(at(job["started_at"]) - at(job["created_at"]))
             from_sent.append(at(job["started_at"]) - sent)
-    print(f"dispatch, {args.workers} workers x {args.concurrency}, idle cluster")
+    print(f"dispatch on {args.database}, {args.workers} workers x {args.concurrency}, idle cluster")
     print(f"  created_at → started_at   {ms(from_created)}")
     print(f"  client POST → started_at  {ms(from_sent)}")
 
 
 # -- control ----------------------------------------------------------------
 def control(args: argparse.Namespace) -> None:
-    with cluster(args.workers, args.concurrency, args.api_nodes) as running:
+    with cluster(args.database, args.workers, args.concurrency, args.api_nodes) as running:
         nodes = running.apis
         took: dict[str, list[float]] = defaultdict(list)
 
@@ -134,18 +146,24 @@ def control(args: argparse.Namespace) -> None:
             job = running.api.submit("sleep", args={"seconds": 3600})
             running.api.wait_state(job["id"], "running")
             act(round_, job["id"], "kill", "killed")
-    print(f"control, {args.api_nodes} API nodes, {args.workers} workers: request → state visible")
+    print(
+        f"control on {args.database}, {args.api_nodes} API nodes, {args.workers} workers: "
+        "request → state visible"
+    )
     for action, values in took.items():
         print(f"  {action:7} {ms(values)}")
 
 
 # -- throughput -------------------------------------------------------------
-def connections(db: str) -> dict[str, int]:
+def connections(kind: str, db: str) -> dict[str, int]:
+    """Connections to ``db`` by process name (MariaDB cannot tell them apart: ``all``)."""
     query = text(
         "SELECT application_name, count(*) FROM pg_stat_activity "
         "WHERE datname = :db GROUP BY application_name"
+        if kind == "postgres"
+        else "SELECT 'all', count(*) FROM information_schema.processlist WHERE db = :db"
     )
-    engine = create_engine(ADMIN)
+    engine = create_engine(ADMIN[kind])
     try:
         with engine.connect() as conn:
             return {name or "?": int(n) for name, n in conn.execute(query, {"db": db})}
@@ -172,9 +190,10 @@ def process_cpu(popen: Any) -> float:
     return float(times.user + times.system + times.children_user + times.children_system)
 
 
-def throughput_once(workers: int, concurrency: int, jobs: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp, scratch_database() as (url, db):
-        running = Cluster(url, Path(tmp), workers=0, label_connections=True).start()
+def throughput_once(kind: str, workers: int, concurrency: int, jobs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(kind) as (url, db):
+        labels = kind == "postgres"
+        running = Cluster(url, Path(tmp), workers=0, label_connections=labels).start()
         try:
             running.concurrency = concurrency
             running.submit_batch([{"type": "noop"}] * jobs)
@@ -184,7 +203,7 @@ def throughput_once(workers: int, concurrency: int, jobs: int) -> None:
 
             def sample() -> None:
                 while not done.is_set():
-                    for name, count in connections(db).items():
+                    for name, count in connections(kind, db).items():
                         peak[name] = max(peak[name], count)
                     done.wait(0.2)
 
@@ -196,7 +215,7 @@ def throughput_once(workers: int, concurrency: int, jobs: int) -> None:
             wait_for(ended, timeout=1800, interval=0.25, what="every job to end")
             done.set()
             sampler.join()
-            idle = connections(db)
+            idle = connections(kind, db)
             worker_cpu = sum(process_cpu(w.proc) for w in running.procs)
             api_cpu = process_cpu(running.api.proc) - api_cpu
             db_cpu = backend_cpu(db)
@@ -206,7 +225,7 @@ def throughput_once(workers: int, concurrency: int, jobs: int) -> None:
                         func.min(jobs_table.c.started_at),
                         func.max(jobs_table.c.started_at),
                         func.max(jobs_table.c.finished_at),
-                        func.count().filter(jobs_table.c.state != "succeeded"),
+                        func.sum(case((jobs_table.c.state != "succeeded", 1), else_=0)),
                     )
                 ).one()
         finally:
@@ -219,20 +238,23 @@ def throughput_once(workers: int, concurrency: int, jobs: int) -> None:
         f"{workers} workers x {concurrency}: {jobs} jobs ({failed} not succeeded) in {span:.1f} s: "
         f"{jobs / claiming:.0f} claims/s, {jobs / span:.0f} jobs/s"
     )
-    print(
-        f"  connections per worker: peak {max(workers_peak)}, idle {max(workers_idle)}; "
-        f"API node peak {peak.get('api-1', 0)}, idle {idle.get('api-1', 0)}"
-    )
+    if kind == "postgres":
+        print(
+            f"  connections per worker: peak {max(workers_peak)}, idle {max(workers_idle)}; "
+            f"API node peak {peak.get('api-1', 0)}, idle {idle.get('api-1', 0)}"
+        )
+    else:
+        print(f"  connections in all: peak {peak['all']}, idle {idle.get('all', 0)}")
     print(
         f"  CPU per job: workers {1000 * worker_cpu / jobs:.1f} ms (with their job processes), "
         f"API node {1000 * api_cpu / jobs:.1f} ms, "
-        f"PostgreSQL backends ~{1000 * db_cpu / jobs:.1f} ms"
+        + (f"PostgreSQL backends ~{1000 * db_cpu / jobs:.1f} ms" if kind == "postgres" else "")
     )
 
 
 def throughput(args: argparse.Namespace) -> None:
     for workers in args.workers:
-        throughput_once(workers, args.concurrency, args.jobs)
+        throughput_once(args.database, workers, args.concurrency, args.jobs)
 
 
 def main() -> None:
@@ -251,6 +273,7 @@ def main() -> None:
     three.add_argument("--jobs", type=int, default=3000)
     for each in (one, two, three):
         each.add_argument("--concurrency", type=int, default=4)
+        each.add_argument("--database", choices=sorted(ADMIN), default="postgres")
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     {"dispatch": dispatch, "control": control, "throughput": throughput}[args.what](args)
