@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.1  # seconds between batched writes of output
 FLUSH_LINES = 1000  # or sooner, when this many lines are waiting
 SAMPLE_INTERVAL = 1.0
+POLL_INTERVAL = 0.1  # the longest a run waits to look at limits; requests wake it at once
 MAX_SAMPLES = 720  # stored per attempt; past it every other one goes and the stride doubles
 
 
@@ -66,6 +67,7 @@ class JobRun(threading.Thread):
         self._runner = runner
         self._settings = settings
         self._requests: queue.SimpleQueue[Control | str] = queue.SimpleQueue()
+        self._wake = threading.Event()  # a request came, or the process ended
         self._seen: set[Control] = set()
         self._lock = threading.Lock()
         self._logs: list[LogLine] = []
@@ -88,14 +90,17 @@ class JobRun(threading.Thread):
         if control not in self._seen:  # the loop repeats an intent until it is applied
             self._seen.add(control)
             self._requests.put(control)
+            self._wake.set()
 
     def abandon(self) -> None:
         """The job is no longer ours: kill the processes, report nothing."""
         self._requests.put("abandon")
+        self._wake.set()
 
     def hand_back(self, why: str) -> None:
         """The worker stops: kill the processes and requeue the job."""
         self._requests.put(f"hand_back:{why}")
+        self._wake.set()
 
     # -- Sink (called from the runner's reader threads) ----------------------
     def log(self, stream: str, line: str) -> None:
@@ -135,6 +140,9 @@ class JobRun(threading.Thread):
             self._output_bytes += nbytes
             self._values["output_bytes"] = self._output_bytes
 
+    def ended(self) -> None:
+        self._wake.set()
+
     # -- the run -----------------------------------------------------------
     def run(self) -> None:
         try:
@@ -153,7 +161,10 @@ class JobRun(threading.Thread):
         self._set({"pid": execution.pid}, expect=LIVE)
         self._watch = self._sla_watch()
         next_flush = next_sample = time.monotonic()
-        while (result := execution.wait(0.1)) is None:
+        while True:
+            self._wake.clear()  # before looking: a wake-up from now on is not lost
+            if (result := execution.wait(0)) is not None:
+                break
             self._apply_requests(execution)
             self._enforce_limits(execution)
             self._check_budgets(execution)
@@ -164,6 +175,7 @@ class JobRun(threading.Thread):
             if now >= next_flush or len(self._logs) >= FLUSH_LINES:
                 self._flush()
                 next_flush = now + FLUSH_INTERVAL
+            self._wake.wait(POLL_INTERVAL)
         if self._abandoned:
             return
         self._finish(self._run_end(result))

@@ -114,6 +114,7 @@ class CommandExecution:
         self._proc.stderr.close()
         self._result = self._make_result()
         self._done.set()
+        sink.ended()
 
     def _on_stdout(self, line: str) -> None:
         emit_stdout(self._sink, line)

@@ -234,6 +234,7 @@ class PythonExecution:
     def _finish(self, result: Result) -> None:
         self._result = result
         self._finished.set()
+        self._sink.ended()
 
     def _clean(self, result: Result) -> None:
         """Run the class's ``clean`` on a fresh child, then hand out the job's Result."""

@@ -30,6 +30,9 @@ class Sink(Protocol):
     def output(self, nbytes: int) -> None:
         """Raw bytes the job wrote to stdout and stderr (all of them, protocol lines too)."""
 
+    def ended(self) -> None:
+        """The job is over and its output drained: ``wait`` returns its Result now."""
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -97,6 +100,9 @@ class GuardedSink:
 
     def output(self, nbytes: int) -> None:
         self._call(self._sink.output, nbytes)
+
+    def ended(self) -> None:
+        self._call(self._sink.ended)
 
     def _call(self, method: Any, *args: Any) -> None:
         try:

@@ -50,6 +50,9 @@ class Recorder:
     def output(self, nbytes: int) -> None:
         self._add("output", nbytes)
 
+    def ended(self) -> None:
+        self._add("ended")
+
     def _add(self, *event: Any) -> None:
         with self._lock:
             self.events.append(event)
