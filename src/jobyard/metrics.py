@@ -52,9 +52,8 @@ class ClusterCollector(Collector):
         with self._lock:
             if self._cached is not None and time.monotonic() - self._cached[0] < self.cache_for:
                 return self._cached[1]
-            now = self._clock()
-            alive_since = now - timedelta(seconds=self.lease_timeout)
-            found = self.store.monitor.stats(BOUNDS, now, alive_since)
+            alive_since = self._clock() - timedelta(seconds=self.lease_timeout)
+            found = self.store.monitor.stats(BOUNDS, alive_since)
             self._cached = (time.monotonic(), found)
             return found
 

@@ -170,7 +170,6 @@ class Notifier:
         ]
 
     def _notice(self, item: FeedEvent, name: str, workflow: str | None) -> Notice | None:
-        job = self.store.get_job(item.event.job_id)
         notice: Notice = {"event": name, "at": item.event.at.isoformat()}
         if item.event.kind is EventKind.WORKFLOW:
             data = item.event.data
@@ -188,6 +187,7 @@ class Notifier:
             }
             notice["link"] = self.config.run_link(run_id)
             return notice
+        job = self.store.get_job(item.event.job_id)
         if job is None:  # removed meanwhile: nothing left to tell about
             return None
         notice["job"] = _job_info(job, workflow)

@@ -192,28 +192,23 @@ def test_rules_name_known_channels(tmp_path: Path) -> None:
     ]
 
 
+UNSET_SECRET = """
+notifications:
+  channels:
+    hook: {type: webhook, url: "https://h.example.com/x", secret_env: NOT_SET_HERE}
+  rules:
+    - {events: [failed], channels: [hook]}
+"""
+
+
 def test_a_broken_channel_is_not_also_unknown(tmp_path: Path) -> None:
-    text = """
-    notifications:
-      channels:
-        hook: {type: webhook, url: "https://h.example.com/x", secret_env: NOT_SET_HERE}
-      rules:
-        - {events: [failed], channels: [hook]}
-    """
-    assert problems(tmp_path, text, environ={}) == [
+    assert problems(tmp_path, UNSET_SECRET, environ={}) == [
         "3: notifications.channels.hook.secret_env: environment variable NOT_SET_HERE is not set",
     ]
 
 
 def test_a_process_that_sends_nothing_needs_no_secrets(tmp_path: Path) -> None:
-    text = """
-    notifications:
-      channels:
-        hook: {type: webhook, url: "https://h.example.com/x", secret_env: NOT_SET_HERE}
-      rules:
-        - {events: [failed], channels: [hook]}
-    """
-    config = load_config(write(tmp_path, text), {}, check_secrets=False)  # e.g. a worker
+    config = load_config(write(tmp_path, UNSET_SECRET), {}, check_secrets=False)  # e.g. a worker
     assert list(config.notifications.channels) == ["hook"]
 
 

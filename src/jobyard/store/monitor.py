@@ -154,6 +154,6 @@ class MonitorStore:
             return notes.breaches(conn)
 
     # -- metrics ---------------------------------------------------------------
-    def stats(self, bounds: Sequence[float], now: datetime, alive_since: datetime) -> stats.Stats:
+    def stats(self, bounds: Sequence[float], alive_since: datetime) -> stats.Stats:
         with self._read() as conn:
-            return stats.collect(conn, bounds, now, alive_since)
+            return stats.collect(conn, bounds, alive_since)

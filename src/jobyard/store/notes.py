@@ -20,29 +20,6 @@ from jobyard.store.tables import cursors, notifications
 PENDING, SENT, FAILED, RECORDED = "pending", "sent", "failed", "recorded"
 
 
-def add(
-    conn: Connection,
-    event: str,
-    data: dict[str, Any],
-    now: datetime,
-    *,
-    job_id: int | None = None,
-    run_id: int | None = None,
-) -> int:
-    row = {
-        "event": event,
-        "job_id": job_id,
-        "run_id": run_id,
-        "status": RECORDED,
-        "data": data,
-        "created_at": now,
-        "updated_at": now,
-    }
-    return int(
-        conn.execute(insert(notifications).returning(notifications.c.id), [row]).scalar_one()
-    )
-
-
 def add_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(insert(notifications), list(rows))

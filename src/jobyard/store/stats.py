@@ -37,9 +37,7 @@ class Stats:
     sla_breaches: int = 0
 
 
-def collect(
-    conn: Connection, bounds: Sequence[float], now: datetime, alive_since: datetime
-) -> Stats:
+def collect(conn: Connection, bounds: Sequence[float], alive_since: datetime) -> Stats:
     by_type = select(jobs.c.type, jobs.c.state, func.count()).group_by(jobs.c.type, jobs.c.state)
     queued = (
         select(jobs.c.queue, func.count()).where(jobs.c.state == "queued").group_by(jobs.c.queue)
