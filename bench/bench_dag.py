@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.harness import Server, wait_for
 
 from bench.bench_events import scratch_database
-from jobyard.deps import Dependencies
+from jobyard.dependencies import Dependencies
 from jobyard.models import JobSpec
 from jobyard.states import JobState
 from jobyard.store import NewJob, Store

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jobyard.models import JobSpec
-from jobyard.runner import Runner
+from jobyard.runner.local import Runner
 
 
 class NullSink:

@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from jobyard.cli import main
+from jobyard.cli.app import main
 
 main()

@@ -17,17 +17,17 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jobyard.channels import NotificationConfig, NotificationsInvalid, parse_notifications
-from jobyard.jobtypes import (
+from jobyard.jobtypes.params import ArgsInvalid
+from jobyard.jobtypes.spec import (
     NAME_RE,
     JobType,
     JobTypeInvalid,
     parse_job_type,
     pydantic_problems,
 )
-from jobyard.params import ArgsInvalid
-from jobyard.schedules import ScheduleInvalid, ScheduleSpec, parse_schedule
-from jobyard.workflows import WorkflowInvalid, WorkflowSpec, parse_workflows
+from jobyard.notify.channels import NotificationConfig, NotificationsInvalid, parse_notifications
+from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
+from jobyard.workflows.dag import WorkflowInvalid, WorkflowSpec, parse_workflows
 
 DEFAULT_QUEUE = "default"
 SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")

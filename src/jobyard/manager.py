@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jobyard.catalog import Catalog
 from jobyard.clock import utcnow
-from jobyard.deps import Dependencies, Readiness, condition_readiness, readiness
+from jobyard.dependencies import Dependencies, Readiness, condition_readiness, readiness
 from jobyard.errors import Conflict, Invalid, NotFound
-from jobyard.jobtypes import ArgsInvalid
+from jobyard.jobtypes.catalog import Catalog
+from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.models import Dependency, Job, JobEvent
 from jobyard.outcomes import Reason, state_event
 from jobyard.states import (

@@ -64,7 +64,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Sla:
-    """A job's budgets, watched while it runs (see :mod:`jobyard.sla`).
+    """A job's budgets, watched while it runs (see :mod:`jobyard.worker.sla`).
 
     ``max_data`` caps a metric the job reports itself (``(name, limit)``, e.g.
     ``("rows", 1e6)``). With ``expected`` set to ``"auto"`` a run that takes more

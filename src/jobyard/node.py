@@ -9,23 +9,23 @@ from __future__ import annotations
 import logging
 
 from jobyard import metrics
-from jobyard.catalog import Catalog
 from jobyard.clock import utcnow
 from jobyard.config import Config
-from jobyard.deps import Dependencies
-from jobyard.feed import Hub
-from jobyard.firing import Firing
+from jobyard.dependencies import Dependencies
+from jobyard.events.hub import Hub
+from jobyard.jobtypes.catalog import Catalog
 from jobyard.limits import Key, Scope, limits_of
 from jobyard.manager import JobManager
-from jobyard.outbox import Outbox
+from jobyard.notify.outbox import Outbox
 from jobyard.roster import Roster
-from jobyard.runner import Runner
-from jobyard.runs import Runs
-from jobyard.schedule_book import ScheduleBook
-from jobyard.scheduler import Scheduler
+from jobyard.runner.local import Runner
+from jobyard.schedules.book import ScheduleBook
+from jobyard.schedules.firing import Firing
+from jobyard.schedules.scheduler import Scheduler
 from jobyard.settings import Settings
 from jobyard.store import Store
-from jobyard.worker import Worker, WorkerSettings, default_worker_name
+from jobyard.worker.loop import Worker, WorkerSettings, default_worker_name
+from jobyard.workflows.runs import Runs
 
 log = logging.getLogger(__name__)
 

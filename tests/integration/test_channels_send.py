@@ -22,9 +22,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from jobyard import __version__
-from jobyard.channel_send import DeliveryError, verify_signature
-from jobyard.channels import EmailChannel, WebhookChannel
-from jobyard.notify_message import Message, Notice, render
+from jobyard.notify.channels import EmailChannel, WebhookChannel
+from jobyard.notify.message import Message, Notice, render
+from jobyard.notify.send import DeliveryError, verify_signature
 
 PASSWORD = "pw-correct-horse"
 SECRET = "hook-secret-value"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from jobyard.cli_common import parse_assignments, parse_value
+from jobyard.cli.common import parse_assignments, parse_value
 from tests.harness import Server, free_port, sqlite_server, wait_for
 
 COMMANDS = [

@@ -22,7 +22,7 @@ from jobyard.client import (
     NotFound,
     ServerUnreachable,
 )
-from jobyard.client_models import Progress, Resources
+from jobyard.client.models import Progress, Resources
 from tests.harness import Server, free_port, sqlite_server, wait_for
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from jobyard.deps import Dependencies
+from jobyard.dependencies import Dependencies
 from jobyard.models import JobSpec
 from jobyard.outcomes import state_event
 from jobyard.states import LIVE, JobState

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from jobyard.channel_send import verify_signature
+from jobyard.notify.send import verify_signature
 from tests.harness import Server, free_port, read_sse, wait_for
 from tests.receivers import HookReceiver, Mailbox, hook_server, smtp_server
 

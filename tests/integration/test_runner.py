@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from jobyard.models import JobSpec
-from jobyard.runner import Execution, Result, Runner, kill_job_processes
+from jobyard.runner.local import Execution, Result, Runner, kill_job_processes
 from tests.harness import wait_for
 
 TIMEOUT = 30.0  # generous: the machine may be loaded

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from jobyard.models import JobSpec
-from jobyard.runner import Runner, kill_job_processes
+from jobyard.runner.local import Runner, kill_job_processes
 from tests.harness import wait_for
 from tests.integration.test_runner import TIMEOUT, Recorder, finish, gone, tok, tree_of
 
@@ -319,7 +319,7 @@ def test_kill_job_processes_reaches_python_subprocesses(runner: Runner, tmp_path
 PARENT = """
 import os, sys, time
 from jobyard.models import JobSpec
-from jobyard.runner import Runner
+from jobyard.runner.local import Runner
 runner = Runner(python_pool=1, python_path=[sys.argv[1]])
 spec = JobSpec(python="runner_test_jobs:with_subprocess", args={"path": sys.argv[2]})
 

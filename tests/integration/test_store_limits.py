@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobyard.catalog import Catalog
+from jobyard.jobtypes.catalog import Catalog
 from jobyard.limits import Limit, Scope
 from jobyard.models import Job, JobSpec
 from jobyard.states import JobState

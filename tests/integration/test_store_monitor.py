@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from jobyard.channels import parse_notifications
 from jobyard.models import EventKind, NewEvent
-from jobyard.notifier import Notifier
+from jobyard.notify.channels import parse_notifications
+from jobyard.notify.notifier import Notifier
 from jobyard.outcomes import RunEnd, finished
 from jobyard.states import JobState
 from jobyard.store import Store

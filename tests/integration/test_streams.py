@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobyard.feed import Filter, Hub, follow
+from jobyard.events.hub import Filter, Hub, follow
 from jobyard.models import JobSpec, LogLine
 from jobyard.states import JobState
 from jobyard.store import NewJob, Store

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jobyard.channel_send import DeliveryError, display_url, sign, verify_signature
-from jobyard.channels import (
+from jobyard.config import ConfigError, load_config
+from jobyard.notify.channels import (
     Delivery,
     EmailChannel,
     NotificationConfig,
@@ -18,8 +18,8 @@ from jobyard.channels import (
     WebhookChannel,
     parse_notifications,
 )
-from jobyard.config import ConfigError, load_config
-from jobyard.notify_message import LOG_TAIL, JobInfo, Notice, render
+from jobyard.notify.message import LOG_TAIL, JobInfo, Notice, render
+from jobyard.notify.send import DeliveryError, display_url, sign, verify_signature
 
 ENV = {"SMTP_PASSWORD": "pw-hunter2-secret", "HOOK_SECRET": "hook-s3cret-value"}
 EXAMPLE = """

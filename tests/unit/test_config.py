@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jobyard.channels import NotificationConfig
 from jobyard.config import ConfigError, QueueConfig, empty_config, load_config
-from jobyard.workflows import WorkflowSpec
+from jobyard.notify.channels import NotificationConfig
+from jobyard.workflows.dag import WorkflowSpec
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobyard.deps import Readiness, condition_readiness, readiness
+from jobyard.dependencies import Readiness, condition_readiness, readiness
 from jobyard.models import Condition
 from jobyard.states import PENDING, JobState
 from jobyard.store.dependencies import DependencyState

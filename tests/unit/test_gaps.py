@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobyard.gaps import GapWait
+from jobyard.events.gaps import GapWait
 
 
 class Clock:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from jobyard.jobtypes import (
+from jobyard.jobtypes.spec import (
     SCHEMA_DIALECT,
     ArgsInvalid,
     JobType,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from jobyard.jobtypes import ArgTemplate, JobTypeInvalid, Placeholder, parse_job_type
+from jobyard.jobtypes.spec import ArgTemplate, JobTypeInvalid, Placeholder, parse_job_type
 from jobyard.models import Backoff, JobSpec, RestartPolicy
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from jobyard.jobrun import LogCap
 from jobyard.models import LogLine
+from jobyard.worker.attempt import LogCap
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobyard.run_child import MarkerScan
-from jobyard.run_protocol import MAX_LINE, LineSplitter, Metric, Progress, parse_line
+from jobyard.runner.handle import MarkerScan
+from jobyard.runner.protocol import MAX_LINE, LineSplitter, Metric, Progress, parse_line
 
 
 @pytest.mark.parametrize(

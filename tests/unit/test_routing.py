@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobyard.config import QueueConfig
-from jobyard.jobtypes import JobTypeInvalid, parse_job_type
+from jobyard.jobtypes.spec import JobTypeInvalid, parse_job_type
 from jobyard.limits import Limit, Scope, limits_of, pick
 from jobyard.models import WorkerInfo
 from jobyard.roster import WorkerState, worker_state

@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from jobyard.errors import Invalid
-from jobyard.schedules import Misfire, Overlap, ScheduleInvalid, ScheduleSpec, parse_schedule
+from jobyard.schedules.due import Misfire, Overlap, ScheduleInvalid, ScheduleSpec, parse_schedule
 
 
 def fields(data: Any, name: str = "s") -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jobyard.schedules import (
+from jobyard.schedules.due import (
     MAX_FIRE_TIMES,
     FireDecision,
     ScheduleSpec,

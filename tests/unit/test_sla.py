@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobyard.jobtypes import JobTypeInvalid, parse_job_type
+from jobyard.jobtypes.spec import JobTypeInvalid, parse_job_type
 from jobyard.models import EventKind, FeedEvent, JobEvent, Sla
-from jobyard.notifier import notification_names
-from jobyard.sla import MIN_RUNS, SlaWatch, baseline
+from jobyard.notify.notifier import notification_names
+from jobyard.worker.sla import MIN_RUNS, SlaWatch, baseline
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobyard.client_sse import SSEDecoder, SSEMessage, iter_lines, iter_sse
+from jobyard.client.sse import SSEDecoder, SSEMessage, iter_lines, iter_sse
 
 
 def parse(text: str) -> list[SSEMessage]:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from jobyard.jobtypes import JobType, RetriesSpec, parse_job_type
+from jobyard.jobtypes.spec import JobType, RetriesSpec, parse_job_type
 from jobyard.models import Sla
-from jobyard.workflows import (
+from jobyard.workflows.dag import (
     NodeSpec,
     WorkflowInvalid,
     WorkflowSpec,

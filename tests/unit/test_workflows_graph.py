@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobyard.jobtypes import parse_job_type
-from jobyard.workflow_graph import cycles, kahn_order
-from jobyard.workflows import (
+from jobyard.jobtypes.spec import parse_job_type
+from jobyard.workflows.dag import (
     NodeSpec,
     WorkflowSpec,
     descendants,
@@ -23,6 +22,7 @@ from jobyard.workflows import (
     roots,
     topological_order,
 )
+from jobyard.workflows.graph import cycles, kahn_order
 
 STEP = parse_job_type(
     "step", {"command": ["step", "{n}"], "params": {"n": {"type": "integer", "default": 0}}}

@@ -8,7 +8,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Response
 
 from jobyard import __version__, metrics
-from jobyard.api.deps import get_node
+from jobyard.api.resources import get_node
 from jobyard.node import Node
 
 router = APIRouter(tags=["health"])

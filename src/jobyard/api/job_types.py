@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response, status
 
-from jobyard.api.deps import get_catalog
+from jobyard.api.resources import get_catalog
 from jobyard.api.schemas import JobTypeList, JobTypeOut
-from jobyard.catalog import Catalog
 from jobyard.clock import utcnow
 from jobyard.errors import Conflict, Invalid
-from jobyard.jobtypes import JobType
+from jobyard.jobtypes.catalog import Catalog
+from jobyard.jobtypes.spec import JobType
 
 router = APIRouter(prefix="/api/v1/job-types", tags=["job types"])
 Types = Annotated[Catalog, Depends(get_catalog)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from jobyard.api.deps import choices, get_manager, get_node, split_names
+from jobyard.api.resources import choices, get_manager, get_node, split_names
 from jobyard.api.schemas import (
     BatchOut,
     DependencyOut,

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from jobyard.api.deps import choices, get_node
-from jobyard.channels import EVENTS
+from jobyard.api.resources import choices, get_node
 from jobyard.node import Node
+from jobyard.notify.channels import EVENTS
 from jobyard.store.notes import FAILED, PENDING, RECORDED, SENT
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])

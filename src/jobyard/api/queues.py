@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from jobyard.api.deps import get_node
+from jobyard.api.resources import get_node
 from jobyard.clock import utcnow
 from jobyard.errors import NotFound
 from jobyard.limits import Scope

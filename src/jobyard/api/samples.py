@@ -9,7 +9,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from jobyard.api.deps import get_node
+from jobyard.api.resources import get_node
 from jobyard.errors import NotFound
 from jobyard.node import Node
 

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel, Field
 
-from jobyard.api.deps import get_node
+from jobyard.api.resources import get_node
 from jobyard.clock import utcnow
 from jobyard.node import Node
-from jobyard.schedule_book import Entry, ScheduleBook
-from jobyard.schedules import describe, next_fire
+from jobyard.schedules.book import Entry, ScheduleBook
+from jobyard.schedules.due import describe, next_fire
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
 

@@ -18,9 +18,9 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 
-from jobyard.api.deps import get_node
+from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
-from jobyard.feed import Filter, follow, history, is_terminal_state
+from jobyard.events.hub import Filter, follow, history, is_terminal_state
 from jobyard.models import EventKind, FeedEvent
 from jobyard.node import Node
 

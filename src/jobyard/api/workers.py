@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobyard.api.deps import get_node
+from jobyard.api.resources import get_node
 from jobyard.durations import Duration
 from jobyard.node import Node
 from jobyard.roster import Roster, WorkerState, WorkerView

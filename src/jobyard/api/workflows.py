@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobyard.api.deps import get_node
+from jobyard.api.resources import get_node
 from jobyard.models import Job, RunState, WorkflowRun
 from jobyard.node import Node
-from jobyard.runs import Runs
 from jobyard.states import JobState
-from jobyard.workflow_spec import WorkflowSpec
-from jobyard.workflows import edges
+from jobyard.workflows.dag import edges
+from jobyard.workflows.runs import Runs
+from jobyard.workflows.spec import WorkflowSpec
 
 router = APIRouter(tags=["workflows"])
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from jobyard.models import EventKind, FeedEvent, NewEvent
 from jobyard.store import notes, samples, stats
-from jobyard.store.feed import feed_event, feed_query
+from jobyard.store.eventlog import feed_event, feed_query
 from jobyard.store.rows import event_row
 from jobyard.store.tables import job_events
 

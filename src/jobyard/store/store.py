@@ -48,7 +48,7 @@ from jobyard.models import (
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import (
     dependencies,
-    feed,
+    eventlog,
     fires,
     limits,
     migrate,
@@ -539,16 +539,16 @@ class Store:
         queues: Sequence[str] = (),
     ) -> list[FeedEvent]:
         """Events of all jobs (or the filtered ones) with id > ``after_id``, in id order."""
-        query = feed.feed_query(
+        query = eventlog.feed_query(
             after_id, limit, kinds=kinds, job_id=job_id, types=types, queues=queues
         )
         with self._read() as conn:
-            return [feed.feed_event(row) for row in conn.execute(query).mappings()]
+            return [eventlog.feed_event(row) for row in conn.execute(query).mappings()]
 
     def last_event_id(self) -> int:
         """The newest event id (0 when there is none)."""
         with self._read() as conn:
-            return int(conn.execute(feed.last_id_query()).scalar_one())
+            return int(conn.execute(eventlog.last_id_query()).scalar_one())
 
     def _select_events(self, query: Select[Any]) -> list[JobEvent]:
         with self._read() as conn:

@@ -1,0 +1,46 @@
+"""FastAPI dependencies: the resources a request needs, taken from the app's node."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from jobyard.errors import Invalid
+from jobyard.jobtypes.catalog import Catalog
+from jobyard.manager import JobManager
+
+if TYPE_CHECKING:
+    from jobyard.node import Node
+
+
+def get_node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+def get_manager(request: Request) -> JobManager:
+    return get_node(request).manager
+
+
+def get_catalog(request: Request) -> Catalog:
+    return get_node(request).catalog
+
+
+def split_names(values: list[str]) -> list[str]:
+    """Query values given repeated (``?state=a&state=b``) or comma separated (``?state=a,b``)."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def choices(field: str, values: list[str], allowed: Collection[str]) -> list[str]:
+    """:func:`split_names`, each checked against ``allowed`` (422 naming the first stranger)."""
+    names = split_names(values)
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        expected = ", ".join(allowed)
+        raise Invalid(
+            f"unknown {field} {unknown[0]!r}",
+            [{"field": field, "location": "query", "message": f"expected one of {expected}"}],
+        )
+    return names

@@ -1,0 +1,185 @@
+"""A pre-started interpreter that runs Python jobs for a Runner, one at a time.
+
+Started by :mod:`jobyard.runner.pool` as ``python -m jobyard.child <message-fd>`` in
+a session of its own, so that signalling its process group reaches exactly the
+job it runs and whatever the job started. The main thread runs jobs; a control
+thread reads the parent's commands. The protocol is internal to this package:
+
+parent → child, one JSON object a line on the child's stdin (moved away from
+fd 0 at start, so that the job's subprocesses cannot read it)::
+
+    {"op": "run", "job_id", "target", "args", "env", "cwd", "marker", "clean"}
+    {"op": "pause", "seq"}   {"op": "resume"}   {"op": "details"}
+
+child → parent, one JSON object a line on the message pipe::
+
+    {"op": "ready", "errors": [...]}            once, after the preload
+    {"op": "started", "kind", "hooks"}          {"op": "paused", "seq"}
+    {"op": "progress", "fraction", "message"}   {"op": "metric", "name", "value"}
+    {"op": "details", "data"}
+    {"op": "done", "ok", "exit_code", "signal", "error", "cpu", "peak"}
+
+Before ``done``, the child kills what the job left running (it is their
+subreaper, so even processes that called ``setsid`` are found), flushes, and
+writes the job's ``marker`` on both stdout and stderr: the parent knows every
+byte of the job arrived when it has read both markers.
+
+When the parent goes away (EOF on the commands), an idle child exits and a busy
+one kills its process group. The kernel sends the child SIGCONT when the parent
+dies (``PR_SET_PDEATHSIG``), so that even a paused child wakes up to notice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any, BinaryIO
+
+from jobyard.child.jobend import Meter, kill_descendants
+from jobyard.child.pyjob import PyJob, flush_stdio, write_all
+
+CONFIG_VAR = "JOBYARD_PYCHILD_CONFIG"
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class Channel:
+    """The message pipe to the parent; whole messages, from any thread."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message, default=str) + "\n").encode()
+        with self._lock:
+            write_all(self._fd, data)
+
+
+class Child:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self._requests: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._job: PyJob | None = None
+        self._busy = False
+
+    def serve(self) -> None:
+        """Main thread: run jobs as they come."""
+        while True:
+            self._run(self._requests.get())
+
+    def control(self, commands: BinaryIO) -> None:
+        """Control thread: the parent's commands, until EOF."""
+        for raw in commands:
+            with contextlib.suppress(ValueError):
+                self._command(json.loads(raw))
+        self._parent_gone()
+
+    def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        job = self._job
+        if job is not None:
+            job.request_stop()
+
+    def _command(self, message: dict[str, Any]) -> None:
+        op, job = message.get("op"), self._job
+        if op == "run":
+            self._requests.put(message)
+        elif op == "pause":
+            if job is not None:
+                job.hook("pause")
+            self.channel.send({"op": "paused", "seq": message.get("seq")})
+        elif op == "resume" and job is not None:
+            job.hook("resume")
+        elif op == "details" and job is not None:
+            job.send_details()
+
+    def _run(self, request: dict[str, Any]) -> None:
+        with self._lock:
+            self._busy = True
+        meter = Meter()
+        job = PyJob(request, self.channel.send)
+        self._job = job
+        outcome = job.execute()
+        self._job = None
+        job.send_details(final=True)
+        kill_descendants()
+        usage = meter.finish()
+        _end_output(request["marker"])
+        self.channel.send({"op": "done", **outcome, **usage})
+        with self._lock:
+            self._busy = False
+
+    def _parent_gone(self) -> None:
+        with self._lock:
+            if self._busy:
+                kill_descendants()
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+        os._exit(0)
+
+
+def _end_output(marker: str) -> None:
+    flush_stdio()
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # undo a job's redirection
+    data = marker.encode()
+    try:
+        write_all(1, data)
+        write_all(2, data)
+    except OSError:
+        os._exit(70)  # the job closed our output: without the marker the parent must see us go
+
+
+def _prctl(option: int, value: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(option, value, 0, 0, 0)
+
+
+def _take_commands() -> BinaryIO:
+    """Our command pipe, off fd 0: a job's subprocess must not inherit or read it."""
+    commands = os.fdopen(os.dup(0), "rb")  # os.dup: not inheritable
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return commands
+
+
+def _setup(config: dict[str, Any]) -> list[str]:
+    original = config.get("pythonpath")
+    if original is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = original  # what the job's own subprocesses should see
+    sys.path[:0] = config.get("path", [])
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # prints reach the log as they happen
+    errors = []
+    for name in config.get("preload", []):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+    return errors
+
+
+def main() -> None:
+    config = json.loads(os.environ.pop(CONFIG_VAR, "{}"))
+    _prctl(PR_SET_PDEATHSIG, signal.SIGCONT)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    message_fd = int(sys.argv[1])
+    os.set_inheritable(message_fd, False)
+    commands = _take_commands()
+    errors = _setup(config)
+    child = Child(Channel(message_fd))
+    signal.signal(signal.SIGTERM, child.on_sigterm)
+    control = threading.Thread(target=child.control, args=(commands,), daemon=True)
+    control.start()
+    child.channel.send({"op": "ready", "errors": errors})
+    child.serve()

@@ -1,0 +1,281 @@
+"""The ``jobyard`` command line.
+
+The top level imports only Typer (and the client commands, which import only
+Typer too): server, database, HTTP and Rich code is imported inside the
+commands that need it, so ``jobyard --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from jobyard.cli import jobs as cli_jobs
+from jobyard.cli import logs as cli_logs
+from jobyard.cli import notify as cli_notify
+from jobyard.cli import types as cli_types
+from jobyard.cli import watch as cli_watch
+from jobyard.cli import workers as cli_workers
+from jobyard.cli import workflows as cli_workflows
+
+if TYPE_CHECKING:
+    from jobyard.config import Config
+    from jobyard.settings import Settings
+
+app = typer.Typer(
+    help="jobyard: submit, watch and control batch jobs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="JOBYARD_CONFIG", help="jobyard.yaml with job types"),
+]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="JOBYARD_DATABASE_URL",
+        help="sqlite:///./jobyard.db (default), postgresql://…, mysql://…",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", envvar="JOBYARD_CONCURRENCY", min=1, help="jobs at once"),
+]
+QueuesOpt = Annotated[
+    str | None,
+    typer.Option("--queues", envvar="JOBYARD_QUEUES", help="comma separated; default: all"),
+]
+NameOpt = Annotated[
+    str | None, typer.Option("--name", envvar="JOBYARD_WORKER_NAME", help="worker name")
+]
+TagsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tags",
+        envvar="JOBYARD_TAGS",
+        help="comma separated (at most 8); it runs jobs whose types require only these",
+    ),
+]
+DrainTimeoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--drain-timeout",
+        envvar="JOBYARD_DRAIN_TIMEOUT",
+        help="on SIGTERM/SIGINT or a drain request, how long running jobs may go on "
+        "before they are handed back (e.g. 60s; default 5s)",
+    ),
+]
+LogLevelOpt = Annotated[str, typer.Option("--log-level", envvar="JOBYARD_LOG_LEVEL")]
+LogFormatOpt = Annotated[
+    str, typer.Option("--log-format", envvar="JOBYARD_LOG_FORMAT", help="text or json")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"jobyard: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _load(overrides: dict[str, Any], *, check_secrets: bool = True) -> tuple[Settings, Config]:
+    from pydantic import ValidationError
+
+    from jobyard.config import ConfigError, empty_config, load_config
+    from jobyard.settings import Settings
+
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _fail(f"settings: {problems}") from None
+    try:
+        if settings.config:
+            config = load_config(settings.config, check_secrets=check_secrets)
+        else:
+            config = empty_config()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    return settings, config
+
+
+def _load_node_settings(
+    config: Path | None,
+    database_url: str | None,
+    concurrency: int | None,
+    queues: str | None,
+    name: str | None,
+    log_level: str,
+    log_format: str,
+    *,
+    tags: str | None = None,
+    drain_timeout: str | None = None,
+    sends: bool = True,
+    **server: Any,
+) -> tuple[Settings, Config]:
+    """Settings of a serving or working process from its flags, and its logging set up.
+
+    Only a process that ``sends`` notifications (a server) needs their secrets.
+    """
+    from jobyard import logs
+
+    settings, cfg = _load(
+        {
+            **server,
+            "config": config,
+            "database_url": database_url,
+            "concurrency": concurrency,
+            "queues": _queues(queues),
+            "tags": _queues(tags),
+            "drain_timeout": drain_timeout,
+            "worker_name": name,
+            "log_level": log_level,
+        },
+        check_secrets=sends,
+    )
+    logs.setup(settings.log_level, log_format)
+    return settings, cfg
+
+
+def _queues(value: str | None) -> list[str] | None:
+    return [q.strip() for q in value.split(",") if q.strip()] if value else None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(envvar="JOBYARD_HOST")] = None,
+    port: Annotated[int | None, typer.Option(envvar="JOBYARD_PORT")] = None,
+    config: ConfigOpt = None,
+    database_url: DatabaseOpt = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API (and scheduler) only")
+    ] = False,
+    concurrency: ConcurrencyOpt = None,
+    queues: QueuesOpt = None,
+    name: NameOpt = None,
+    tags: TagsOpt = None,
+    drain_timeout: DrainTimeoutOpt = None,
+    log_level: LogLevelOpt = "info",
+    log_format: LogFormatOpt = "text",
+) -> None:
+    """Run the API server, the scheduler and (unless --no-worker) a worker in one process."""
+    import uvicorn
+
+    from jobyard.api import create_app
+    from jobyard.node import Node
+
+    settings, cfg = _load_node_settings(
+        config,
+        database_url,
+        concurrency,
+        queues,
+        name,
+        log_level,
+        log_format,
+        tags=tags,
+        drain_timeout=drain_timeout,
+        host=host,
+        port=port,
+    )
+    node = Node(settings, cfg, worker=not no_worker)
+    uvicorn.run(
+        create_app(node),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = None,
+    database_url: DatabaseOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    queues: QueuesOpt = None,
+    name: NameOpt = None,
+    tags: TagsOpt = None,
+    drain_timeout: DrainTimeoutOpt = None,
+    log_level: LogLevelOpt = "info",
+    log_format: LogFormatOpt = "text",
+) -> None:
+    """Run a worker alone against the database.
+
+    SIGTERM or Ctrl-C (or a drain request through the API) stops claiming, lets
+    running jobs finish for up to --drain-timeout, hands the rest back to the
+    queue, and exits 0. A second signal hands them back at once.
+    """
+    import signal
+    import threading
+
+    from jobyard.node import Node
+
+    settings, cfg = _load_node_settings(
+        config,
+        database_url,
+        concurrency,
+        queues,
+        name,
+        log_level,
+        log_format,
+        tags=tags,
+        drain_timeout=drain_timeout,
+        sends=False,
+    )
+    node = Node(settings, cfg, worker=True, scheduler=False, api=False)
+    assert node.worker is not None
+    work = node.worker
+    signals: list[int] = []
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        if len(signals) > 1:
+            work.hurry()
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    node.start()
+    # A drain requested through the API stops the worker from its own thread: look
+    # for that too (Event offers no wait-for-either; half a second is soon enough).
+    while not stop.wait(0.5) and not work.stopped.is_set():
+        pass
+    if signals:
+        work.stop(reason=f"stopped by {signal.Signals(signals[0]).name}")
+    node.stop()
+
+
+@app.command()
+def migrate(database_url: DatabaseOpt = None) -> None:
+    """Create or upgrade the database schema (serve and worker do it on start too)."""
+    from jobyard.store import Store
+
+    settings, _ = _load({"database_url": database_url})
+    store = Store(settings.database_url)
+    store.migrate()
+    store.close()
+    typer.echo(f"database is up to date ({store.dialect})")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from jobyard import __version__
+
+    typer.echo(__version__)
+
+
+for _module in (cli_jobs, cli_logs, cli_watch, cli_types, cli_workflows, cli_workers, cli_notify):
+    _module.register(app)
+
+
+def main() -> None:
+    app(prog_name="jobyard")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

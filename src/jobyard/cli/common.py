@@ -1,0 +1,124 @@
+"""What the client commands share: options, exit codes, errors, argument parsing.
+
+Only Typer is imported at module level (``jobyard --help`` stays fast); the
+HTTP client and Rich are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from jobyard.client.sync import Client
+
+OK = 0
+JOB_FAILED = 1
+USAGE = 2
+NOT_FOUND = 3
+CONFLICT = 4
+UNREACHABLE = 5
+INTERRUPTED = 130
+
+PANEL = "Jobs (client commands)"
+
+ServerOpt = Annotated[
+    str,
+    typer.Option(
+        "--server",
+        "-s",
+        envvar="JOBYARD_SERVER",
+        help="URL of the jobyard server.",
+        show_default=True,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+JobIdArg = Annotated[int, typer.Argument(metavar="ID", help="Job id.", show_default=False)]
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+
+
+def fail(message: str, code: int = USAGE) -> NoReturn:
+    """Print ``jobyard: error: …`` on stderr and exit with ``code``."""
+    typer.echo(f"jobyard: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def exit_code(status: int) -> int:
+    """The exit code of an HTTP error status."""
+    if status == 404:
+        return NOT_FOUND
+    if status == 409:
+        return CONFLICT
+    if 400 <= status < 500:
+        return USAGE
+    return JOB_FAILED
+
+
+@contextmanager
+def connect(server: str) -> Iterator[Client]:
+    """A client of ``server``; API and connection errors become one line and an exit code."""
+    from jobyard.client.sync import ApiError, Client, ServerUnreachable, StreamUnavailable
+
+    try:
+        with Client(server) as client:
+            yield client
+    except ApiError as exc:
+        fail(exc.message, exit_code(exc.status))
+    except ServerUnreachable as exc:
+        fail(str(exc), UNREACHABLE)
+    except StreamUnavailable as exc:
+        fail(str(exc), JOB_FAILED)
+    except KeyboardInterrupt:
+        raise typer.Exit(INTERRUPTED) from None
+
+
+def parse_assignments(
+    pairs: Sequence[str], schema: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``key=value`` arguments as a dict; a value is JSON when it parses, else a string.
+
+    A parameter that ``schema`` (the job type's JSON Schema) declares a string
+    keeps its text as it is: ``text=123`` is ``"123"`` there.
+    """
+    properties = (schema or {}).get("properties") or {}
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, raw = pair.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            fail(f"bad argument {pair!r}: expected key=value (e.g. count=3 or name=abc)")
+        is_text = properties.get(key, {}).get("type") == "string"
+        values[key] = raw if is_text else parse_value(raw)
+    return values
+
+
+def parse_value(raw: str) -> Any:
+    """``3`` → 3, ``true`` → True, ``[1,2]`` → [1, 2], ``"3"`` → "3", ``abc`` → "abc"."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except ValueError:
+        return raw
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN and Infinity stay strings
+
+
+def print_json(value: Any) -> None:
+    """``value`` (client data or plain JSON) as indented JSON on stdout."""
+    from jobyard.client.models import plain
+
+    typer.echo(json.dumps(plain(value), indent=2, ensure_ascii=False))
+
+
+def print_json_line(value: Any) -> None:
+    """``value`` as one line of JSON (for streams of records)."""
+    from jobyard.client.models import plain
+
+    sys.stdout.write(json.dumps(plain(value), ensure_ascii=False) + "\n")
+    sys.stdout.flush()

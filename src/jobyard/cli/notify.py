@@ -1,0 +1,69 @@
+"""``jobyard notifications``: the outbox — what was told to whom, and how delivery went."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, print_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from jobyard.client.sync import Notification
+
+PANEL = "Notifications (client commands)"
+STATUS_STYLES = {"sent": "green", "pending": "yellow", "failed": "bold red", "recorded": "dim"}
+
+
+def notifications(
+    status: Annotated[
+        str | None, typer.Option(help="pending, sent, failed or recorded (comma separated).")
+    ] = None,
+    event: Annotated[
+        str | None, typer.Option(help="e.g. failed, sla_breach, workflow_failed.")
+    ] = None,
+    job: Annotated[int | None, typer.Option(help="Only this job's notifications.")] = None,
+    page: Annotated[int, typer.Option(min=1)] = 1,
+    per_page: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    json_: JsonOpt = False,
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """List notifications, newest first: event, job, channel, delivery state, last error."""
+    from jobyard.cli.render import console
+
+    with connect(server) as client:
+        found = client.notifications(page, per_page, status=status, event=event, job=job)
+    if json_:
+        print_json(found)
+        return
+    console().print(notifications_table(found.items, found.total))
+
+
+def notifications_table(items: Sequence[Notification], total: int) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
+    from jobyard.cli.render import short_moment
+
+    table = Table(caption=f"{len(items)} of {total} notifications")
+    for column in ("id", "created", "event", "job", "channel", "status", "tries", "last error"):
+        table.add_column(column, no_wrap=column not in {"last error"})
+    for note in items:
+        table.add_row(
+            str(note.id),
+            short_moment(note.created_at) if note.created_at else "",
+            note.event,
+            "" if note.job_id is None else str(note.job_id),
+            note.channel or "",
+            Text(note.status, style=STATUS_STYLES.get(note.status, "")),
+            str(note.attempts),
+            note.last_error or "",
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel=PANEL)(notifications)

@@ -1,0 +1,256 @@
+"""Rich renderings of jobs and job types for the terminal (imported by commands only)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from jobyard.client.models import JobInfo, JobTypeInfo
+
+STATE_STYLES = {
+    "held": "bright_black",
+    "scheduled": "cyan",
+    "waiting": "cyan",
+    "queued": "yellow",
+    "running": "bold blue",
+    "paused": "magenta",
+    "succeeded": "green",
+    "failed": "bold red",
+    "killed": "red",
+    "upstream_failed": "red",
+}
+NONE = "—"
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def state_text(state: str, control: str | None = None) -> Text:
+    """The state in its colour; an intent its worker has yet to carry out follows it."""
+    text = Text(state, style=STATE_STYLES.get(state, ""))
+    if control:
+        text.append(f" → {control}", style="italic")
+    return text
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return NONE
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def size(count: float | None) -> str:
+    if count is None:
+        return NONE
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return NONE  # pragma: no cover
+
+
+def moment(when: datetime | None) -> str:
+    """A time in the local time zone."""
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else NONE
+
+
+def short_moment(when: datetime) -> str:
+    """A local time: only the time of day if it is today."""
+    local = when.astimezone()
+    today = datetime.now(local.tzinfo).date() == local.date()
+    return local.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M")
+
+
+def progress(job: JobInfo) -> str:
+    fraction, message = job.progress.fraction, job.progress.message
+    parts = [f"{fraction:.0%}" if fraction is not None else "", message or ""]
+    return " ".join(part for part in parts if part) or NONE
+
+
+def jobs_table(jobs: Iterable[JobInfo], *, title: str | None = None, caption: str = "") -> Table:
+    """id, type, name, state, progress, attempt, created, runtime: one job a row."""
+    table = Table(title=title, caption=caption or None, title_justify="left")
+    for column in ("id", "type", "name", "state", "progress", "attempt", "created", "runtime"):
+        table.add_column(
+            column,
+            justify="right" if column in {"id", "runtime"} else "left",
+            no_wrap=column in {"id", "state", "attempt", "created", "runtime"},
+            min_width=8 if column == "progress" else None,
+        )
+    for job in jobs:
+        table.add_row(
+            str(job.id),
+            job.type,
+            job.name or "",
+            state_text(job.state, job.control),
+            progress(job),
+            f"{job.attempt}/{job.max_attempts}",
+            short_moment(job.created_at),
+            duration(job.resources.runtime_seconds),
+        )
+    return table
+
+
+def job_panel(job: JobInfo) -> Panel:
+    """Everything the API shows of one job."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in _job_rows(job):
+        if value not in (None, "", {}, []):
+            grid.add_row(label, value)
+    return Panel(grid, title=f"job {job.id}", title_align="left", expand=False)
+
+
+def _job_rows(job: JobInfo) -> list[tuple[str, Any]]:
+    res = job.resources
+    return [
+        ("type", job.type),
+        ("name", job.name),
+        ("state", state_text(job.state, job.control)),
+        ("reason", job.reason),
+        ("exit code", None if job.exit_code is None else str(job.exit_code)),
+        ("error", Text(job.error, style="red") if job.error else None),
+        ("command", " ".join(job.command) if job.command else None),
+        ("python", job.python),
+        ("args", _json(job.args)),
+        ("queue", job.queue),
+        ("priority", str(job.priority)),
+        ("attempt", f"{job.attempt}/{job.max_attempts}"),
+        ("restarts", str(job.restart_count) if job.restart_count else None),
+        ("progress", progress(job) if job.progress.fraction or job.progress.message else None),
+        ("created", moment(job.created_at)),
+        ("run at", moment(job.run_at) if job.run_at else None),
+        ("started", moment(job.started_at) if job.started_at else None),
+        ("finished", moment(job.finished_at) if job.finished_at else None),
+        ("runtime", duration(res.runtime_seconds) if res.runtime_seconds is not None else None),
+        ("paused", duration(res.paused_seconds) if res.paused_seconds else None),
+        ("cpu", duration(res.cpu_seconds) if res.cpu_seconds is not None else None),
+        ("peak memory", size(res.peak_memory_bytes) if res.peak_memory_bytes else None),
+        ("output", f"{size(res.output_bytes)} in {res.log_lines} lines"),
+        ("metrics", _json(job.metrics) if job.metrics else None),
+        ("worker", _where(job)),
+        ("restarted from", _link(job.restarted_from)),
+        ("restarted as", _link(job.restarted_as)),
+        ("idempotency key", job.idempotency_key),
+    ]
+
+
+def _where(job: JobInfo) -> str | None:
+    parts = [
+        job.worker,
+        f"on {job.host}" if job.host else None,
+        f"pid {job.pid}" if job.pid else None,
+    ]
+    return " ".join(p for p in parts if p) or None
+
+
+def _link(job_id: int | None) -> str | None:
+    return f"job {job_id} (jobyard show {job_id})" if job_id is not None else None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def types_table(types: Sequence[JobTypeInfo]) -> Table:
+    """name, kind, source, params (``*`` marks the required ones), description."""
+    table = Table(caption=f"{len(types)} job types")
+    for column in ("name", "kind", "source", "params", "description"):
+        table.add_column(column)
+    for job_type in types:
+        required = set(job_type.params.get("required", []))
+        names = [n + ("*" if n in required else "") for n in _properties(job_type)]
+        table.add_row(
+            job_type.name,
+            job_type.kind,
+            job_type.source,
+            ", ".join(names),
+            job_type.description or "",
+        )
+    return table
+
+
+def type_view(job_type: JobTypeInfo) -> RenderableType:
+    """One type: what it runs, then a table of its parameters."""
+    definition = job_type.definition
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    runs = definition.get("command") or definition.get("python")
+    for label, value in (
+        ("description", job_type.description),
+        ("kind", job_type.kind),
+        ("source", job_type.source),
+        ("runs", " ".join(runs) if isinstance(runs, list) else runs),
+        ("queue", definition.get("queue")),
+    ):
+        if value:
+            grid.add_row(label, str(value))
+    header = Panel(grid, title=f"job type {job_type.name}", title_align="left", expand=False)
+    return Group(header, params_table(job_type))
+
+
+def params_table(job_type: JobTypeInfo) -> RenderableType:
+    properties = _properties(job_type)
+    if not properties:
+        return Text("no parameters")
+    required = set(job_type.params.get("required", []))
+    table = Table(title="parameters", title_justify="left")
+    for column in ("name", "type", "default", "required", "constraints", "description"):
+        table.add_column(column)
+    for name, prop in properties.items():
+        table.add_row(
+            name,
+            _param_type(prop),
+            _json(prop["default"]) if "default" in prop else "",
+            "yes" if name in required else "no",
+            _constraints(prop),
+            str(prop.get("description", "")),
+        )
+    return table
+
+
+def _properties(job_type: JobTypeInfo) -> dict[str, dict[str, Any]]:
+    properties = job_type.params.get("properties", {})
+    return properties if isinstance(properties, dict) else {}
+
+
+def _param_type(prop: dict[str, Any]) -> str:
+    kind = prop.get("type", "any")
+    return " | ".join(kind) if isinstance(kind, list) else str(kind)
+
+
+CONSTRAINTS = {
+    "format": "format {}",
+    "minimum": "≥ {}",
+    "exclusiveMinimum": "> {}",
+    "maximum": "≤ {}",
+    "exclusiveMaximum": "< {}",
+    "minLength": "length ≥ {}",
+    "maxLength": "length ≤ {}",
+    "pattern": "matches {}",
+    "enum": "one of {}",
+}
+
+
+def _constraints(prop: dict[str, Any]) -> str:
+    found = []
+    for key, template in CONSTRAINTS.items():
+        if key in prop:
+            value = prop[key]
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            found.append(template.format(shown))
+    return "; ".join(found)

@@ -1,0 +1,84 @@
+"""``jobyard workers`` and ``jobyard drain``: the cluster's workers, and draining one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, print_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from jobyard.client.sync import WorkerStatus
+
+PANEL = "Workers (client commands)"
+WORKER_STYLES = {"running": "bold blue", "draining": "yellow", "lost": "bold red"}
+
+
+def workers(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
+    """List the registered workers: state, host, queues, tags and the jobs they run."""
+    from jobyard.cli.render import console
+
+    with connect(server) as client:
+        found = client.workers()
+    if json_:
+        print_json({"items": found, "total": len(found)})
+        return
+    console().print(workers_table(found))
+
+
+def drain(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The worker's name.")],
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            help="How long its jobs may go on before they are handed back, e.g. 60s "
+            "(default: the worker's --drain-timeout)."
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Ask worker NAME to stop claiming, let its jobs finish, then hand back the rest."""
+    with connect(server) as client:
+        worker = client.drain(name, timeout)
+    if json_:
+        print_json(worker)
+        return
+    running = ", ".join(map(str, worker.running)) or "none"
+    typer.echo(f"worker {name}: drain requested; it claims nothing more (running: {running})")
+
+
+def workers_table(found: Sequence[WorkerStatus]) -> Table:
+    """name, state, host, pid, queues, tags, running jobs, last heartbeat, version."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from jobyard.cli.render import short_moment
+
+    table = Table(caption=f"{len(found)} workers")
+    columns = ("name", "state", "host", "pid", "queues", "tags", "running", "heartbeat", "version")
+    for column in columns:
+        table.add_column(column, no_wrap=column in {"state", "pid", "heartbeat"})
+    for worker in found:
+        running = ", ".join(map(str, worker.running))
+        table.add_row(
+            worker.name,
+            Text(worker.state, style=WORKER_STYLES.get(worker.state, "")),
+            worker.host,
+            str(worker.pid),
+            ",".join(worker.queues),
+            ",".join(worker.tags),
+            f"{len(worker.running)}/{worker.concurrency} {running}".rstrip(),
+            short_moment(worker.heartbeat_at) if worker.heartbeat_at else "",
+            worker.version,
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel=PANEL)(workers)
+    app.command(rich_help_panel=PANEL)(drain)

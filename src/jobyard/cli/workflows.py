@@ -1,0 +1,125 @@
+"""``jobyard workflows``, ``jobyard run`` and ``jobyard runs``: DAGs and their runs."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from jobyard.cli.common import (
+    DEFAULT_SERVER,
+    JOB_FAILED,
+    JsonOpt,
+    ServerOpt,
+    connect,
+    parse_assignments,
+    print_json,
+)
+
+PANEL = "Workflows (client commands)"
+RunId = Annotated[int, typer.Argument(metavar="RUN_ID", help="A workflow run's id.")]
+runs_app = typer.Typer(
+    help="List, show, stop, resume and retry workflow runs.", no_args_is_help=True
+)
+
+
+def workflows(
+    json_: JsonOpt = False,
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """List the workflows of the server's configuration, with their nodes."""
+    with connect(server) as client:
+        found = client.workflows()
+    if json_:
+        print_json({"items": found, "total": len(found)})
+        return
+    for workflow in found:
+        typer.echo(f"{workflow['name']}: {workflow['description'] or ''}".rstrip(": "))
+        for node in workflow["nodes"]:
+            after = f"  after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
+            typer.echo(f"  {node['name']} ({node['type']}){after}")
+
+
+def run(
+    workflow: Annotated[str, typer.Argument(metavar="WORKFLOW", help="The workflow to run.")],
+    args: Annotated[
+        list[str] | None, typer.Argument(metavar="KEY=VALUE", help="Run arguments.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the end; exit 1 unless it succeeded.")
+    ] = False,
+    json_: JsonOpt = False,
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Start a run of WORKFLOW: nodes start as soon as their upstream succeeded."""
+    with connect(server) as client:
+        started = client.start_run(workflow, parse_assignments(args or []))
+        result = _wait(client, started["id"]) if wait else started
+    _show(result, json_)
+    if wait and result["state"] != "succeeded":
+        raise typer.Exit(JOB_FAILED)
+
+
+def _wait(client: Any, run_id: int) -> dict[str, Any]:
+    while True:
+        current: dict[str, Any] = client.run(run_id)
+        if current["state"] != "running":
+            return current
+        time.sleep(0.5)
+
+
+def _show(run_: dict[str, Any], json_: bool) -> None:
+    if json_:
+        print_json(run_)
+        return
+    typer.echo(f"run {run_['id']} of {run_['workflow']}: {run_['state']}")
+    for name, node in run_.get("nodes", {}).items():
+        typer.echo(f"  {name:<20} job {node['job_id']:<8} {node['state']}")
+
+
+@runs_app.command("list")
+def list_runs(
+    workflow: Annotated[str | None, typer.Option(help="Only this workflow's runs.")] = None,
+    state: Annotated[str | None, typer.Option(help="running, succeeded, failed, stopped")] = None,
+    json_: JsonOpt = False,
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Workflow runs, newest first."""
+    with connect(server) as client:
+        found = client.runs(workflow, state)
+    if json_:
+        print_json(found)
+        return
+    for item in found["items"]:
+        typer.echo(
+            f"{item['id']:>6}  {item['workflow']:<20} {item['state']:<10} {item['created_at']}"
+        )
+    typer.echo(f"{found['total']} runs")
+
+
+@runs_app.command("show")
+def show_run(run_id: RunId, json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
+    """A run with every node's job and state."""
+    with connect(server) as client:
+        _show(client.run(run_id), json_)
+
+
+def _control(action: str, doc: str) -> None:
+    def command(run_id: RunId, json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
+        with connect(server) as client:
+            _show(client.control_run(run_id, action), json_)
+
+    command.__doc__ = doc
+    runs_app.command(action.removesuffix("-failed"))(command)
+
+
+_control("stop", "Kill the run's running nodes and cancel the pending ones.")
+_control("resume", "Run again the nodes a stop killed or cancelled.")
+_control("retry-failed", "Restart the failed nodes; what they blocked runs after them.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel=PANEL)(workflows)
+    app.command(rich_help_panel=PANEL)(run)
+    app.add_typer(runs_app, name="runs", rich_help_panel=PANEL)

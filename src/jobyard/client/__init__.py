@@ -1,0 +1,50 @@
+"""The Python client of a jobyard server: ``from jobyard.client import Client``.
+
+Owns the synchronous client (:mod:`.sync`), its typed results
+(:mod:`.models`), errors (:mod:`.errors`), and event streams that reconnect
+and deliver each event once, over SSE (:mod:`.stream`, :mod:`.sse`) or by
+polling (:mod:`.poll`). Talks to the server over HTTP only: it imports nothing
+of the server (only httpx and the standard library).
+"""
+
+from __future__ import annotations
+
+from jobyard.client.sync import (
+    DEFAULT_SERVER,
+    ApiError,
+    Client,
+    Conflict,
+    Event,
+    Invalid,
+    JobInfo,
+    JobPage,
+    JobTypeInfo,
+    LogLine,
+    LogPage,
+    NotFound,
+    Notification,
+    NotificationPage,
+    ServerUnreachable,
+    StreamUnavailable,
+    WorkerStatus,
+)
+
+__all__ = [
+    "DEFAULT_SERVER",
+    "ApiError",
+    "Client",
+    "Conflict",
+    "Event",
+    "Invalid",
+    "JobInfo",
+    "JobPage",
+    "JobTypeInfo",
+    "LogLine",
+    "LogPage",
+    "NotFound",
+    "Notification",
+    "NotificationPage",
+    "ServerUnreachable",
+    "StreamUnavailable",
+    "WorkerStatus",
+]

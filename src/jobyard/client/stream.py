@@ -1,0 +1,206 @@
+"""Event streams of the API, read over SSE and reopened after a dropped connection.
+
+A stream remembers the id of the last event it delivered; when the connection
+breaks (or ends before ``close``) it reconnects with ``Last-Event-ID`` and skips
+any event it has already delivered, so the caller sees each event once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from jobyard.client.errors import ApiError, ServerUnreachable
+from jobyard.client.models import Event
+from jobyard.client.sse import SSEDecoder, SSEMessage, iter_lines, iter_sse
+
+EVENT_STREAM = "text/event-stream"
+_UNAVAILABLE = frozenset({404, 405, 406, 501})
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+
+
+class StreamUnavailable(Exception):
+    """The server answered without streaming (an older server, or no such endpoint).
+
+    ``body`` is its JSON answer, if any (a ``POST /jobs`` answers the new job).
+    """
+
+    def __init__(self, status: int, body: Any = None) -> None:
+        super().__init__(f"the server does not stream this resource (HTTP {status})")
+        self.status = status
+        self.body = body
+
+
+class _Dropped(Exception):
+    """The connection broke, or the server refused for now (5xx, 429)."""
+
+
+class EventStream:
+    """Iterates an SSE resource; ``request(stream)`` says what to (re)open.
+
+    ``until_close`` streams end after the ``close`` event (which is yielded);
+    the others run until the caller stops. ``retries`` bounds the reconnections
+    in a row that deliver nothing, ``delay`` is the wait before the first one
+    (a ``retry:`` field of the server replaces it); ``deadline``
+    (``time.monotonic()``) raises :class:`TimeoutError` once passed.
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        request: Callable[[EventStream], StreamRequest],
+        *,
+        last_event_id: int | None = None,
+        until_close: bool = True,
+        retries: int = 5,
+        delay: float = 0.5,
+        deadline: float | None = None,
+    ) -> None:
+        self.http = http
+        self.request = request
+        self.last_event_id = last_event_id
+        self.job_id: int | None = None
+        self.until_close = until_close
+        self.retries = retries
+        self.deadline = deadline
+        self.delivered = 0
+        self.connected = False
+        self._delay = delay  # before the first reconnection; doubles after each failure
+
+    def __iter__(self) -> Iterator[Event]:
+        failures = 0
+        while True:
+            before = self.delivered
+            try:
+                for event in self._connection():
+                    yield event
+                    if event.kind == "close" and self.until_close:
+                        return
+            except (httpx.TransportError, _Dropped) as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    self._check_deadline()
+                if isinstance(exc, httpx.ConnectError) and not self.connected:
+                    raise self._unreachable(exc) from exc  # never there: no use retrying
+                error: Exception = exc
+            else:
+                error = _Dropped("the stream ended before its close event")
+            failures = 0 if self.delivered > before else failures + 1
+            self._pause(failures, error)
+
+    def _pause(self, failures: int, error: Exception) -> None:
+        if failures > self.retries:
+            note = f" (the event stream broke; {self.retries} reconnections failed)"
+            raise self._unreachable(error, note) from error
+        self._check_deadline()
+        delay = min(self._delay * 2 ** max(failures - 1, 0), 5.0)
+        if self.deadline is not None:
+            delay = min(delay, max(self.deadline - time.monotonic(), 0.0))
+        time.sleep(delay)
+
+    def _unreachable(self, error: Exception, note: str = "") -> ServerUnreachable:
+        where = str(self.http.base_url).rstrip("/")
+        return ServerUnreachable(
+            f"cannot reach {where}: {str(error) or type(error).__name__}{note}"
+        )
+
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise TimeoutError("no end of the event stream before the deadline")
+
+    def _connection(self) -> Iterator[Event]:
+        request = self.request(self)
+        with self.http.stream(
+            request.method,
+            request.path,
+            params=request.params,
+            json=request.json,
+            headers=self._headers(),
+            timeout=self._timeout(),
+        ) as response:
+            self._check(response)
+            self.connected = True
+            decoder = SSEDecoder()
+            for message in iter_sse(self._lines(response), decoder):
+                if decoder.retry is not None:  # the server's say on when to come back
+                    self._delay = decoder.retry / 1000
+                event = _event(message)
+                if event.id is not None and self._seen(event.id):
+                    continue
+                self._note(event)
+                yield event
+
+    def _lines(self, response: httpx.Response) -> Iterator[str]:
+        """The response's lines; past the deadline (seen at a line or a keep-alive) it stops."""
+        for line in iter_lines(response.iter_text()):
+            self._check_deadline()
+            yield line
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": EVENT_STREAM, "Cache-Control": "no-cache"}
+        if self.last_event_id is not None:
+            headers["Last-Event-ID"] = str(self.last_event_id)
+        return headers
+
+    def _timeout(self) -> httpx.Timeout:
+        """No read timeout (events may be rare), unless a deadline bounds the wait."""
+        connect = self.http.timeout.connect
+        if self.deadline is None:
+            return httpx.Timeout(connect, read=None)
+        remaining = max(self.deadline - time.monotonic(), 0.01)
+        return httpx.Timeout(connect, read=remaining)
+
+    def _check(self, response: httpx.Response) -> None:
+        if response.status_code < 300 and _is_stream(response):
+            return
+        response.read()
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise _Dropped(f"HTTP {status}")
+        if (status < 300 or status in _UNAVAILABLE) and self.delivered == 0:
+            raise StreamUnavailable(status, _json(response))
+        raise ApiError.from_response(response)
+
+    def _seen(self, event_id: int) -> bool:
+        return self.last_event_id is not None and event_id <= self.last_event_id
+
+    def _note(self, event: Event) -> None:
+        self.delivered += 1
+        if event.id is not None:
+            self.last_event_id = event.id
+        if self.job_id is None:
+            self.job_id = event.job_id
+
+
+def _event(message: SSEMessage) -> Event:
+    try:
+        data = json.loads(message.data)
+    except ValueError:
+        data = {"text": message.data}
+    if not isinstance(data, dict):
+        data = {"value": data}
+    event_id = int(message.id) if message.id and message.id.isdigit() else None
+    return Event(id=event_id, kind=message.event, data=data)
+
+
+def _is_stream(response: httpx.Response) -> bool:
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.startswith(EVENT_STREAM)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,274 @@
+"""The live feed: one reader of the durable event log per API process, fanned out to streams.
+
+Every event lives in the ``job_events`` table first; streams never get an event
+that is not stored, so a reconnecting client (``Last-Event-ID``) can always be
+given exactly what it missed. The :class:`Hub` tails the table from one thread
+— woken by PostgreSQL ``NOTIFY``, or polling briefly on SQLite and MariaDB — and
+hands each new event to the subscriptions that want it. A subscriber reads
+anything older than its subscription straight from the database, then takes
+the live events; one that falls too far behind is dropped by the hub and
+catches up from the database, so a slow client never slows the others or the
+workers.
+
+On servers, ids are handed out at insert but become visible at commit, so a
+later id can show up before an earlier one. The hub delivers in id order and
+waits (up to ``gap_grace``) for a missing id before it gives up on it (an
+insert that was rolled back leaves a gap for ever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from anyio import to_thread
+
+from jobyard.events.gaps import GapWait
+from jobyard.models import EventKind, FeedEvent
+from jobyard.store import Store
+
+log = logging.getLogger(__name__)
+
+Match = Callable[[FeedEvent], bool]
+BATCH = 1000
+
+
+class Subscription:
+    """Live events for one stream, pushed by the hub into the stream's event loop."""
+
+    def __init__(self, match: Match, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self.match = match
+        self.position = 0  # events up to here are in the database; later ones come here
+        self.overflowed = False
+        self.queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue()
+        self._loop = loop
+        self._limit = limit
+
+    def offer(self, events: list[FeedEvent]) -> None:
+        """From the hub thread: queue the events, or mark the subscription as behind."""
+        self._loop.call_soon_threadsafe(self._put, events)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self.queue.put_nowait, None)
+
+    def _put(self, events: list[FeedEvent]) -> None:
+        if self.overflowed:
+            return
+        if self.queue.qsize() + len(events) > self._limit:
+            self.overflowed = True
+            self.queue.put_nowait(None)  # wake the stream so it catches up
+            return
+        for event in events:
+            self.queue.put_nowait(event)
+
+
+class Hub:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        poll_interval: float | None = None,
+        gap_grace: float = 3.0,
+        queue_limit: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.poll_interval = poll_interval or _default_poll(store.dialect)
+        self.gap_grace = gap_grace
+        self.queue_limit = queue_limit
+        self.position = 0
+        self._subscriptions: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._stop = threading.Event()
+        self._gaps = GapWait(gap_grace)
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        self.position = self.store.last_event_id()
+        self._spawn(self._loop, "feed-hub")
+        if self.store.dialect == "postgresql":
+            from jobyard.events.listen import listen
+
+            self._spawn(
+                lambda: listen(self.store, "jobyard_events", self.wake, self._stop), "feed-listen"
+            )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wakeup.set()
+        with self._lock:
+            for subscription in self._subscriptions:
+                subscription.close()
+            self._subscriptions.clear()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # -- subscriptions -----------------------------------------------------
+    def subscribe(self, match: Match) -> Subscription:
+        subscription = Subscription(match, asyncio.get_running_loop(), self.queue_limit)
+        with self._lock:
+            subscription.position = self.position
+            self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions.discard(subscription)
+
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscriptions)
+
+    # -- the tailing thread ------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wakeup.clear()
+            try:
+                held_back = self._pump()
+            except Exception:  # the database may be restarting; the next pass catches up
+                log.warning("event feed could not read the event log", exc_info=True)
+                held_back = False
+            self._wakeup.wait(0.02 if held_back else self.poll_interval)
+
+    def _pump(self) -> bool:
+        """Deliver every new event in id order; True when waiting for a missing id."""
+        while True:
+            batch = self.store.feed(self.position, BATCH)
+            ready = self._contiguous(batch)
+            if ready:
+                self._dispatch(ready)
+            if len(ready) < len(batch):
+                return True
+            if len(batch) < BATCH:
+                return False
+
+    def _contiguous(self, batch: Sequence[FeedEvent]) -> list[FeedEvent]:
+        upto = self._gaps.contiguous(self.position, [item.event.id for item in batch])
+        return [item for item in batch if item.event.id <= upto]
+
+    def _dispatch(self, events: list[FeedEvent]) -> None:
+        with self._lock:
+            self.position = events[-1].event.id
+            dropped = []
+            for subscription in self._subscriptions:
+                wanted = [event for event in events if subscription.match(event)]
+                if wanted:
+                    subscription.offer(wanted)
+                if subscription.overflowed:
+                    dropped.append(subscription)
+            for subscription in dropped:
+                self._subscriptions.discard(subscription)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which events a stream wants; the same test runs on history and live events."""
+
+    kinds: Sequence[str] = ()
+    job_id: int | None = None
+    types: Sequence[str] = ()
+    queues: Sequence[str] = ()
+
+    def __call__(self, item: FeedEvent) -> bool:
+        event = item.event
+        return (
+            (not self.kinds or event.kind in self.kinds)
+            and (self.job_id is None or event.job_id == self.job_id)
+            and (not self.types or item.type in self.types)
+            and (not self.queues or item.queue in self.queues)
+        )
+
+
+async def follow(
+    hub: Hub, wanted: Filter, after: int, *, idle: float = 15.0
+) -> AsyncIterator[FeedEvent | None]:
+    """Every wanted event with id > ``after``, once each and in order, forever.
+
+    Yields ``None`` after ``idle`` seconds without an event, so the caller can
+    send a keep-alive and check on the stream.
+    """
+    subscription = hub.subscribe(wanted)
+    last = after
+    try:
+        while True:
+            async for item in history(hub.store, wanted, last, subscription.position):
+                yield item
+                last = item.event.id
+            last = max(last, subscription.position)
+            async for live in _live(subscription, idle):
+                if live is None:
+                    yield None
+                elif live.event.id > last:
+                    yield live
+                    last = live.event.id
+            if hub.closed:
+                return
+            # Dropped for falling behind: take a new place and read the gap from the database.
+            hub.unsubscribe(subscription)
+            subscription = hub.subscribe(wanted)
+    finally:
+        hub.unsubscribe(subscription)
+
+
+async def history(store: Store, wanted: Filter, after: int, until: int) -> AsyncIterator[FeedEvent]:
+    """Stored events that ``wanted`` matches with ``after`` < id ≤ ``until``."""
+    while after < until:
+        read = partial(
+            store.feed,
+            after,
+            BATCH,
+            kinds=wanted.kinds,
+            job_id=wanted.job_id,
+            types=wanted.types,
+            queues=wanted.queues,
+        )
+        batch = await to_thread.run_sync(read)
+        for item in batch:
+            if item.event.id > until:
+                return
+            yield item
+            after = item.event.id
+        if len(batch) < BATCH:
+            return
+
+
+async def _live(subscription: Subscription, idle: float) -> AsyncIterator[FeedEvent | None]:
+    """Live events until the subscription is dropped or closed; ``None`` when idle."""
+    while True:
+        try:
+            item = await asyncio.wait_for(subscription.queue.get(), timeout=idle)
+        except TimeoutError:
+            yield None
+            continue
+        if item is None:
+            return
+        yield item
+
+
+def is_terminal_state(item: FeedEvent) -> bool:
+    from jobyard.states import JobState
+
+    event = item.event
+    return event.kind == EventKind.STATE and JobState(event.data["state"]).terminal
+
+
+def _default_poll(dialect: str) -> float:
+    # PostgreSQL wakes the hub with NOTIFY; polling there is only a safety net.
+    return {"sqlite": 0.05, "postgresql": 1.0}.get(dialect, 0.1)

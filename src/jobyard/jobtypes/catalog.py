@@ -1,0 +1,75 @@
+"""The job type catalogue: types from ``jobyard.yaml`` and types stored through the API.
+
+Types from the configuration file are read-only at run time (change the file);
+types created through the API live in the database, so every API node and
+worker sees the same ones — and so does their ``max_running``, kept with the
+other limits for the claim to enforce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from jobyard.clock import utcnow
+from jobyard.errors import Conflict, Invalid, NotFound
+from jobyard.jobtypes.spec import JobType, JobTypeInvalid, parse_job_type
+from jobyard.limits import Scope
+from jobyard.store import Store
+
+
+class Catalog:
+    def __init__(self, store: Store, configured: Mapping[str, JobType]) -> None:
+        self._store = store
+        self._configured = dict(configured)
+
+    def get(self, name: str) -> JobType | None:
+        if name in self._configured:
+            return self._configured[name]
+        definition = self._store.get_job_type(name)
+        return None if definition is None else _stored(name, definition)
+
+    def require(self, name: str) -> JobType:
+        job_type = self.get(name)
+        if job_type is None:
+            raise NotFound(f"no job type named {name!r}")
+        return job_type
+
+    def all(self) -> list[JobType]:
+        stored = {
+            name: _stored(name, definition)
+            for name, definition in self._store.list_job_types().items()
+            if name not in self._configured
+        }
+        merged = {**stored, **self._configured}
+        return [merged[name] for name in sorted(merged)]
+
+    def put(self, name: str, definition: Mapping[str, Any], now: datetime) -> tuple[JobType, bool]:
+        """Create or replace an API-defined type; returns it and whether it is new."""
+        self._refuse_configured(name)
+        data = {k: v for k, v in definition.items() if k not in ("name", "source")}
+        try:
+            job_type = parse_job_type(name, {**data, "source": "api"})
+        except JobTypeInvalid as exc:
+            raise Invalid(f"job type {name!r} is invalid", exc.errors) from exc
+        created = self._store.put_job_type(name, data, now)
+        self._store.set_limit((Scope.TYPE, name), job_type.max_running, now)
+        return job_type, created
+
+    def delete(self, name: str) -> None:
+        self._refuse_configured(name)
+        if not self._store.delete_job_type(name):
+            raise NotFound(f"no job type named {name!r}")
+        self._store.set_limit((Scope.TYPE, name), None, utcnow())
+
+    def _refuse_configured(self, name: str) -> None:
+        if name in self._configured:
+            raise Conflict(
+                f"job type {name!r} is defined in the configuration file; change it there",
+                source="config",
+            )
+
+
+def _stored(name: str, definition: Mapping[str, Any]) -> JobType:
+    return parse_job_type(name, {**definition, "source": "api"})

@@ -1,0 +1,408 @@
+"""Job types: named, validated templates for jobs.
+
+A job type turns its ``params`` into a JSON Schema (draft 2020-12, see
+:mod:`jobyard.jobtypes.params`), checks the arguments of a submission against it, and
+resolves them into the frozen :class:`~jobyard.models.JobSpec` a worker runs.
+Command arguments are substituted per argv element (:mod:`jobyard.jobtypes.argv`) and
+never pass through a shell, so an argument like ``"; rm -rf /"`` stays one
+harmless argv element.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
+
+from jsonschema import Draft202012Validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from jobyard.durations import Duration, Size
+from jobyard.errors import Invalid
+from jobyard.jobtypes.argv import ARG_ENV_PREFIX, ArgTemplate, Command, Placeholder, arg_env
+from jobyard.jobtypes.params import (
+    FORMAT_CHECKER,
+    KNOWN_FORMATS,
+    PARAM_NAME,
+    SCHEMA_DIALECT,
+    ArgsInvalid,
+    FieldError,
+    Number,
+    ParamKind,
+    ParamName,
+    Params,
+    ParamSpec,
+    Problems,
+    args_errors,
+    build_schema,
+    dedupe,
+    full_schema_problems,
+    model_problems,
+    params_form,
+    summary,
+)
+from jobyard.models import Backoff, JobSpec, RestartPolicy, RetryPolicy, Sla
+from jobyard.routing import check_tags
+
+__all__ = [
+    "ARG_ENV_PREFIX",
+    "FORMAT_CHECKER",
+    "KNOWN_FORMATS",
+    "NAME_RE",
+    "SCHEMA_DIALECT",
+    "ArgTemplate",
+    "ArgsInvalid",
+    "Command",
+    "DataBudgetSpec",
+    "FieldError",
+    "JobType",
+    "JobTypeInvalid",
+    "Number",
+    "ParamKind",
+    "ParamName",
+    "ParamSpec",
+    "Params",
+    "Placeholder",
+    "RestartBackoffSpec",
+    "RetriesSpec",
+    "SlaSpec",
+    "Source",
+    "arg_env",
+    "build_schema",
+    "kind_problems",
+    "parse_job_type",
+    "pydantic_problems",
+]
+
+Source = Literal["config", "api"]
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_PYTHON_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+class JobTypeInvalid(Invalid):
+    """A job type definition with problems; ``errors`` lists every one."""
+
+    def __init__(self, errors: list[FieldError], detail: str = "the job type is invalid") -> None:
+        super().__init__(summary(detail, errors), errors)
+
+
+# -- policies -----------------------------------------------------------------
+class RetriesSpec(BaseModel):
+    """Automatic retries: ``max`` extra attempts, waiting ``initial`` (doubling if exponential)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max: int = Field(default=0, ge=0)
+    backoff: Backoff = Backoff.EXPONENTIAL
+    initial: Duration = 10.0
+    max_delay: Duration = 3600.0
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max, self.backoff, self.initial, self.max_delay)
+
+
+class RestartBackoffSpec(BaseModel):
+    """Delay before a restart (``restart: on-failure|always``), doubling up to ``max_delay``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    initial: Duration = 1.0
+    max_delay: Duration = 300.0
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(0, Backoff.EXPONENTIAL, self.initial, self.max_delay)
+
+
+class DataBudgetSpec(BaseModel):
+    """A cap on a metric the job reports itself, e.g. ``{metric: rows, limit: 1000000}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: Annotated[str, Field(min_length=1, max_length=100)]
+    limit: Annotated[float, Field(ge=0)]
+
+
+class SlaSpec(BaseModel):
+    """Budgets watched while a job runs; a breach notifies, and kills with ``on_breach: kill``.
+
+    ``expected: auto`` learns the type's usual runtime (p95 of its recent
+    successes) and warns when a run takes more than ``factor`` times that.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_runtime: Annotated[Duration, Field(gt=0)] | None = None
+    max_output: Size | None = None
+    max_data: DataBudgetSpec | None = None
+    on_breach: Literal["notify", "kill"] = "notify"
+    expected: Literal["auto"] | None = None
+    factor: Annotated[float, Field(gt=1)] = 2.0
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> Self:
+        if (self.max_runtime, self.max_output, self.max_data, self.expected) == (None,) * 4:
+            raise ValueError("give a budget: max_runtime, max_output, max_data or expected: auto")
+        return self
+
+    def policy(self) -> Sla:
+        data = self.max_data
+        return Sla(
+            max_runtime=self.max_runtime,
+            max_output=None if self.max_output is None else int(self.max_output),
+            max_data=None if data is None else (data.metric, data.limit),
+            on_breach=self.on_breach,
+            expected=self.expected,
+            factor=self.factor,
+        )
+
+
+def _env_name(name: str) -> str:
+    if not PARAM_NAME.fullmatch(name):
+        raise ValueError("not a valid environment variable name")
+    return name
+
+
+# -- job type -----------------------------------------------------------------
+class JobType(BaseModel):
+    """A named template for jobs: what to run, its params, queue, limits and retries.
+
+    Build one with :func:`parse_job_type`, which reports every problem at once.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    name: str
+    description: str = ""
+    command: Command | None = None
+    shell: bool = False
+    python: str | None = None
+    params: Params = Field(default_factory=dict)
+    queue: str = "default"
+    priority: int = 0
+    timeout: Annotated[Duration, Field(gt=0)] | None = None
+    kill_grace: Duration | None = None
+    retries: RetriesSpec = Field(default_factory=RetriesSpec)
+    restart: RestartPolicy = RestartPolicy.NEVER
+    restart_backoff: RestartBackoffSpec | None = None
+    sla: SlaSpec | None = None
+    env: dict[Annotated[str, AfterValidator(_env_name)], str] = Field(default_factory=dict)
+    cwd: str | None = None
+    tags: list[str] = Field(default_factory=list)  # a worker needs all of them (routing.py)
+    max_running: int | None = Field(default=None, ge=1)  # at once, cluster-wide (limits.py)
+    source: Source = "config"
+
+    _schema: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _validator: Draft202012Validator = PrivateAttr()
+    _templates: tuple[ArgTemplate, ...] = PrivateAttr(default=())
+
+    @field_validator("name", "queue")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_RE.fullmatch(value):
+            raise ValueError("use 1-100 letters, digits, '_', '.' or '-', starting alphanumeric")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, value: list[str]) -> list[str]:
+        return list(check_tags(value))
+
+    @field_validator("python")
+    @classmethod
+    def _valid_target(cls, value: str | None) -> str | None:
+        if value is not None and not _PYTHON_TARGET.fullmatch(value):
+            raise ValueError("use module:attribute, e.g. myapp.jobs:resize")
+        return value
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _bare_max(cls, value: Any) -> Any:
+        return {"max": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        problems = kind_problems(self.command, self.python, self.shell)
+        self._schema = build_schema(self.params)
+        if params_form(self.params) == "~schema":
+            problems += full_schema_problems(self._schema)
+        if isinstance(self.command, list):
+            self._templates = tuple(ArgTemplate.parse(text) for text in self.command)
+            problems += self._placeholder_problems()
+        if problems:
+            raise Problems(problems)
+        self._validator = Draft202012Validator(self._schema, format_checker=FORMAT_CHECKER)
+        return self
+
+    def _placeholder_problems(self) -> list[FieldError]:
+        known = self._schema.get("properties") or {}
+        return [
+            {"field": f"command.{index}", "message": f"placeholder {{{name}}} names no param"}
+            for index, template in enumerate(self._templates)
+            for name in template.names
+            if name not in known
+        ]
+
+    # -- using a type ----------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return "python" if self.python else "command"
+
+    def json_schema(self) -> dict[str, Any]:
+        """The arguments' JSON Schema (draft 2020-12), defaults and descriptions included."""
+        return copy.deepcopy(self._schema)
+
+    def defaults(self) -> dict[str, Any]:
+        properties = self._schema.get("properties") or {}
+        return {
+            name: copy.deepcopy(sub["default"])
+            for name, sub in properties.items()
+            if isinstance(sub, dict) and "default" in sub
+        }
+
+    def validate_args(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Check ``args`` against the schema (formats too) and fill in defaults.
+
+        Raises :class:`ArgsInvalid` naming every bad, missing or unknown field.
+        """
+        if args is None:
+            args = {}
+        if not isinstance(args, Mapping):
+            raise ArgsInvalid([{"field": "", "message": "the arguments must be an object"}])
+        data = copy.deepcopy(dict(args))
+        errors = args_errors(self._validator, data)
+        if errors:
+            raise ArgsInvalid(errors)
+        return self._complete(data)
+
+    def _complete(self, data: dict[str, Any]) -> dict[str, Any]:
+        properties = self._schema.get("properties") or {}
+        for name, value in self.defaults().items():
+            data.setdefault(name, value)
+        for name, value in data.items():
+            sub = properties.get(name)
+            if isinstance(sub, dict) and sub.get("type") == "integer" and isinstance(value, float):
+                data[name] = int(value)  # 5.0 is an integer to JSON Schema; pass it as 5
+        return data
+
+    def resolve(self, args: Mapping[str, Any]) -> JobSpec:
+        """The frozen spec of a job with ``args`` (as returned by :meth:`validate_args`)."""
+        env = {**self.env, **arg_env(args)}
+        if self.python:
+            return self._spec(env, python=self.python, args=dict(args))
+        if self.shell:
+            return self._spec(env, argv=["/bin/sh", "-c", str(self.command)], shell=True)
+        return self._spec(env, argv=[part for t in self._templates for part in t.render(args)])
+
+    def _spec(
+        self,
+        env: dict[str, str],
+        *,
+        argv: list[str] | None = None,
+        python: str | None = None,
+        args: dict[str, Any] | None = None,
+        shell: bool = False,
+    ) -> JobSpec:
+        return JobSpec(
+            argv=argv,
+            python=python,
+            args=args or {},
+            shell=shell,
+            env=env,
+            cwd=self.cwd,
+            timeout=self.timeout,
+            kill_grace=self.kill_grace,
+            retries=self.retries.policy(),
+            restart=self.restart,
+            restart_backoff=(self.restart_backoff or RestartBackoffSpec()).policy(),
+            sla=None if self.sla is None else self.sla.policy(),
+            tags=tuple(self.tags),
+        )
+
+    def public_dict(self) -> dict[str, Any]:
+        """What the API shows of this type."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "command": self.command,
+            "python": self.python,
+            "shell": self.shell,
+            "params": self.json_schema(),
+            "defaults": self.defaults(),
+            "queue": self.queue,
+            "priority": self.priority,
+            "timeout": self.timeout,
+            "kill_grace": self.kill_grace,
+            "retries": self.retries.policy().to_dict(),
+            "restart": self.restart.value,
+            "sla": self.sla.policy().to_dict() if self.sla else None,
+            "tags": self.tags,
+            "max_running": self.max_running,
+            "source": self.source,
+        }
+
+
+def kind_problems(command: Any, python: Any, shell: Any) -> list[FieldError]:
+    """What is wrong with how a type says what to run (command, shell, python)."""
+    if command is not None and python is not None:
+        return [{"field": "command", "message": "give either command or python, not both"}]
+    if command is None and python is None:
+        message = "give command (a program and its arguments) or python (module:function)"
+        return [{"field": "command", "message": message}]
+    if python is not None:
+        return [{"field": "shell", "message": "applies to commands only"}] if shell else []
+    if not command:
+        return [{"field": "command", "message": "must not be empty"}]
+    if shell and not isinstance(command, str):
+        return [{"field": "command", "message": "with shell: true, give one script string"}]
+    if not shell and isinstance(command, str):
+        message = "give a list of arguments, e.g. [prog, --flag, '{param}'] (or set shell: true)"
+        return [{"field": "command", "message": message}]
+    return []
+
+
+# -- definitions ------------------------------------------------------------------
+_MODELS = (JobType, ParamSpec, RetriesSpec, RestartBackoffSpec, SlaSpec, DataBudgetSpec)
+_KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
+
+
+def parse_job_type(name: str, data: Any, *, source: Source | None = None) -> JobType:
+    """Build the job type ``name`` from its definition (a YAML mapping or a JSON body).
+
+    Raises :class:`JobTypeInvalid` listing every problem with its field path,
+    e.g. ``params.limit.minimum``. ``source`` overrides a ``source`` in ``data``.
+    """
+    if not isinstance(data, Mapping):
+        message = "a job type is a mapping of keys (command or python, params, queue, …)"
+        raise JobTypeInvalid([{"field": "", "message": message}])
+    values = {**data, "name": name}
+    if source is not None:
+        values["source"] = source
+    problems: list[FieldError] = []
+    if "name" in data and data["name"] != name:
+        problems.append({"field": "name", "message": f"does not match the type's name {name!r}"})
+    try:
+        job_type = JobType.model_validate(values)
+    except ValidationError as exc:
+        problems += pydantic_problems(exc)
+        if any(error["loc"] for error in exc.errors()):  # so the whole-type checks did not run
+            problems += kind_problems(data.get("command"), data.get("python"), data.get("shell"))
+    if problems:
+        raise JobTypeInvalid(dedupe(problems))
+    return job_type
+
+
+def pydantic_problems(exc: ValidationError) -> list[FieldError]:
+    """``exc`` as field problems: dotted paths, plain messages."""
+    return model_problems(exc, _KNOWN_KEYS)

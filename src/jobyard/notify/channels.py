@@ -1,0 +1,455 @@
+"""Notification channels and rules: the ``notifications:`` section of ``jobyard.yaml``.
+
+:func:`parse_notifications` turns the section into a frozen :class:`NotificationConfig`
+or raises :class:`NotificationsInvalid` naming every bad field (unknown events,
+rules naming unknown channels, email with nobody to write to, bad URLs, missing
+fields, unset environment variables). Secrets never live in these objects: a
+channel names the environment variable that holds one (``password_env``,
+``secret_env``) and the sender reads it when it sends, so ``repr()`` and
+:meth:`EmailChannel.public_dict` have nothing to leak.
+
+How the outbox uses it, per event::
+
+    for delivery in config.route(event, job_type, workflow):       # pure
+        message = render(notice, delivery_id=..., to=delivery.to)  # notify_message
+        try:
+            config.channels[delivery.channel].send(message)        # I/O
+        except DeliveryError as exc:                               # channel_send
+            ...  # exc.reason is short and secret-free
+            config.retry_for(delivery.channel).delay(attempt)      # seconds to wait
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
+
+from jobyard.durations import Duration
+from jobyard.errors import Invalid
+from jobyard.jobtypes.params import PARAM_NAME, FieldError, model_problems, summary
+from jobyard.jobtypes.spec import NAME_RE
+from jobyard.notify import send as channel_send
+from jobyard.notify.message import Message
+
+JOB_EVENTS = ("failed", "succeeded", "sla_breach", "upstream_failed", "worker_lost")
+WORKFLOW_EVENTS = ("workflow_failed", "workflow_succeeded")
+EVENTS = JOB_EVENTS + WORKFLOW_EVENTS
+SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_RESERVED_HEADERS = ("content-type", "content-length", "host", "user-agent")
+
+
+class NotificationsInvalid(Invalid):
+    """A ``notifications`` section with problems; ``errors`` lists every one."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(summary("the notifications are invalid", errors), errors)
+
+
+# -- field types -------------------------------------------------------------------
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.fullmatch(value):
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
+def _event(value: str) -> str:
+    if value not in EVENTS:
+        close = difflib.get_close_matches(value, EVENTS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(EVENTS)}"
+        raise ValueError(f"unknown event {value!r}; {hint}")
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not PARAM_NAME.fullmatch(value):
+        raise ValueError("not a valid environment variable name")
+    return value
+
+
+def _web_url(value: str) -> str:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ValueError(f"not an http(s) URL: {value!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value):
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("no credentials in the URL: sign with secret_env instead")
+    return value
+
+
+def _header(value: str) -> str:
+    if not _HEADER.fullmatch(value):
+        raise ValueError(f"not a valid header name: {value!r}")
+    if value.lower() in _RESERVED_HEADERS or value.lower().startswith("x-jobyard-"):
+        raise ValueError(f"{value} is set by jobyard")
+    return value
+
+
+def _header_value(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("a header value is one line")
+    return value
+
+
+def _name(value: str) -> str:
+    if not NAME_RE.fullmatch(value):
+        raise ValueError("use 1-100 letters, digits, '_', '.' or '-', starting alphanumeric")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+Addresses = Annotated[tuple[Address, ...], BeforeValidator(_listify)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+Names = Annotated[tuple[Annotated[str, AfterValidator(_name)], ...], BeforeValidator(_listify)]
+Timeout = Annotated[Duration, Field(gt=0)]
+Events = Annotated[tuple[Annotated[str, AfterValidator(_event)], ...], BeforeValidator(_listify)]
+
+
+# -- models ---------------------------------------------------------------------------
+class RetryPolicy(BaseModel):
+    """How often a delivery is tried, and how long it waits between tries (doubling)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    initial: Timeout = 10.0
+    max_delay: Timeout = 600.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after the ``attempt``-th failed try (1-based):
+        ``initial * 2 ** (attempt - 1)``, at most ``max_delay``."""
+        return min(self.initial * 2.0 ** max(attempt - 1, 0), self.max_delay)
+
+
+class EmailChannel(BaseModel):
+    """Mail through an SMTP server; ``port`` defaults by ``security`` (587, 465, 25)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["email"] = "email"
+    host: Annotated[str, Field(min_length=1, pattern=r"^[^\s/]+$")]
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    user: str | None = None
+    password_env: EnvName | None = None
+    sender: Address
+    to: Addresses = ()
+    timeout: Timeout = 10.0
+    retry: RetryPolicy | None = None
+    ca_file: str | None = None
+
+    @property
+    def smtp_port(self) -> int:
+        return self.port or SECURITY_PORTS[self.security]
+
+    def secret_envs(self) -> dict[str, str]:
+        """``{field: environment variable}`` for the secrets this channel reads."""
+        return {"password_env": self.password_env} if self.password_env else {}
+
+    def public_dict(self) -> dict[str, Any]:
+        """What the API and logs may show: no secret, only whether one is set."""
+        return {
+            "type": self.type,
+            "host": self.host,
+            "port": self.smtp_port,
+            "security": self.security,
+            "user": self.user,
+            "password": "set" if self.password_env else None,
+            "sender": self.sender,
+            "to": list(self.to),
+            "timeout": self.timeout,
+        }
+
+    def send(self, message: Message, environ: Mapping[str, str] | None = None) -> None:
+        """Mail ``message`` to ``message.to``; raises :class:`channel_send.DeliveryError`.
+
+        The password is read from ``environ`` (default: the process environment).
+        """
+        channel_send.send_email(self, message, os.environ if environ is None else environ)
+
+
+class WebhookChannel(BaseModel):
+    """A JSON POST to ``url``, signed with HMAC-SHA256 when ``secret_env`` is set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["webhook"] = "webhook"
+    url: WebUrl
+    secret_env: EnvName | None = None
+    headers: dict[
+        Annotated[str, AfterValidator(_header)], Annotated[str, AfterValidator(_header_value)]
+    ] = Field(default_factory=dict)
+    timeout: Timeout = 10.0
+    retry: RetryPolicy | None = None
+
+    def secret_envs(self) -> dict[str, str]:
+        """``{field: environment variable}`` for the secrets this channel reads."""
+        return {"secret_env": self.secret_env} if self.secret_env else {}
+
+    def public_dict(self) -> dict[str, Any]:
+        """What the API and logs may show: header names but not their values."""
+        return {
+            "type": self.type,
+            "url": channel_send.display_url(self.url),
+            "signed": self.secret_env is not None,
+            "headers": sorted(self.headers),
+            "timeout": self.timeout,
+        }
+
+    def send(self, message: Message, environ: Mapping[str, str] | None = None) -> None:
+        """POST ``message.body()``; raises :class:`channel_send.DeliveryError` unless 2xx.
+
+        The signing secret is read from ``environ`` (default: the process environment).
+        """
+        channel_send.send_webhook(self, message, os.environ if environ is None else environ)
+
+
+Channel = EmailChannel | WebhookChannel
+CHANNEL_TYPES: dict[str, type[EmailChannel] | type[WebhookChannel]] = {
+    "email": EmailChannel,
+    "webhook": WebhookChannel,
+}
+
+
+class Rule(BaseModel):
+    """Which events go to which channels; ``job_types``/``workflows`` narrow it when set,
+    ``to`` replaces the recipients of its email channels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events: Events = Field(min_length=1)
+    channels: Names = Field(min_length=1)
+    job_types: Names | None = None
+    workflows: Names | None = None
+    to: Addresses = ()
+
+    def matches(self, event: str, job_type: str | None, workflow: str | None) -> bool:
+        """Whether an ``event`` of a job of ``job_type`` (in ``workflow``) is for this rule."""
+        if event not in self.events:
+            return False
+        if self.job_types is not None and job_type not in self.job_types:
+            return False
+        return self.workflows is None or workflow in self.workflows
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to send: through ``channel``, to ``to`` (email; empty for webhooks)."""
+
+    channel: str
+    to: tuple[str, ...] = ()
+
+
+class NotificationConfig(BaseModel):
+    """The whole section. Build it with :func:`parse_notifications`, which checks the
+    cross-references (rules → channels, recipients, environment) too."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_url: WebUrl | None = None
+    retry: RetryPolicy = RetryPolicy()
+    channels: dict[str, Channel] = Field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+
+    def route(self, event: str, job_type: str | None, workflow: str | None) -> list[Delivery]:
+        """The deliveries for an event: one per channel, whatever number of rules match,
+        with the recipients of every matching rule merged in order."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}")
+        found: dict[str, list[str]] = {}
+        for rule in self.rules:
+            if not rule.matches(event, job_type, workflow):
+                continue
+            for name in rule.channels:
+                recipients = found.setdefault(name, [])
+                channel = self.channels[name]
+                if isinstance(channel, EmailChannel):
+                    recipients += [a for a in rule.to or channel.to if a not in recipients]
+        return [Delivery(name, tuple(to)) for name, to in found.items()]
+
+    def retry_for(self, channel: str) -> RetryPolicy:
+        """The channel's retry policy: its own keys over the section's ``retry``."""
+        own = self.channels[channel].retry
+        if own is None:
+            return self.retry
+        return self.retry.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+
+    def job_link(self, job_id: int) -> str | None:
+        """The page of a job under ``public_url``, or ``None`` without one."""
+        return None if self.public_url is None else f"{self.public_url.rstrip('/')}/jobs/{job_id}"
+
+    def run_link(self, run_id: int) -> str | None:
+        """The page of a workflow run under ``public_url``, or ``None`` without one."""
+        base = self.public_url
+        return None if base is None else f"{base.rstrip('/')}/workflow-runs/{run_id}"
+
+    def public_dict(self) -> dict[str, Any]:
+        """The section as the API may show it: channels without secrets."""
+        return {
+            "public_url": self.public_url,
+            "retry": self.retry.model_dump(),
+            "channels": {name: ch.public_dict() for name, ch in self.channels.items()},
+            "rules": [rule.model_dump(mode="json") for rule in self.rules],
+        }
+
+
+# -- parsing --------------------------------------------------------------------------
+_MODELS = (NotificationConfig, RetryPolicy, EmailChannel, WebhookChannel, Rule)
+_KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
+
+
+def parse_notifications(
+    data: Any,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+    check_secrets: bool = True,
+) -> NotificationConfig:
+    """Build the section from ``data`` (the YAML mapping; ``None`` is an empty one).
+
+    ``environ`` (default: the process environment) must set every variable named by
+    ``password_env``/``secret_env`` unless ``check_secrets`` is false (a process that sends
+    nothing, such as a worker); a relative ``ca_file`` resolves against ``base_dir``.
+    Raises :class:`NotificationsInvalid` listing every problem with its field.
+    """
+    secrets = (os.environ if environ is None else environ) if check_secrets else None
+    parser = _Parser(secrets, base_dir or Path.cwd())
+    config = parser.parse({} if data is None else data)
+    if parser.problems or config is None:
+        raise NotificationsInvalid(parser.problems)
+    return config
+
+
+class _Parser:
+    def __init__(self, environ: Mapping[str, str] | None, base_dir: Path) -> None:
+        self.environ = environ  # None: secrets are not checked here
+        self.base_dir = base_dir
+        self.problems: list[FieldError] = []
+
+    def problem(self, field: str, message: str) -> None:
+        self.problems.append({"field": field, "message": message})
+
+    def validate(self, model: type[BaseModel], data: Any, where: str) -> Any:
+        try:
+            return model.model_validate(data)
+        except PydanticError as exc:
+            for p in model_problems(exc, _KNOWN_KEYS, {"too_short": "must not be empty"}):
+                self.problem(".".join(part for part in (where, p["field"]) if part), p["message"])
+            return None
+
+    def parse(self, data: Any) -> NotificationConfig | None:
+        if not isinstance(data, Mapping):
+            self.problem("", "a mapping with public_url, retry, channels and rules")
+            return None
+        head = {k: v for k, v in data.items() if k not in ("channels", "rules")}
+        top: NotificationConfig | None = self.validate(NotificationConfig, head, "")
+        channels, broken = self.channels(data.get("channels") or {})
+        rules = self.rules(data.get("rules") or [], channels, broken)
+        if top is None:
+            return None
+        return top.model_copy(update={"channels": channels, "rules": tuple(rules)})
+
+    def channels(self, raw: Any) -> tuple[dict[str, Channel], set[str]]:
+        """The valid channels, and the names of those written but broken."""
+        if not isinstance(raw, Mapping):
+            self.problem("channels", "a mapping of channel names to channels")
+            return {}, set()
+        channels = {}
+        for name, value in raw.items():
+            where = f"channels.{name}"
+            if not NAME_RE.fullmatch(str(name)):
+                self.problem(where, "a channel name is letters, digits, '_', '.', '-'")
+            channel = self.channel(value, where)
+            if channel is not None and self.check_channel(channel, where):
+                channels[str(name)] = self.resolve(channel)
+        return channels, {str(name) for name in raw} - set(channels)
+
+    def channel(self, value: Any, where: str) -> Channel | None:
+        if not isinstance(value, Mapping):
+            self.problem(where, "a channel is a mapping with type: email or webhook")
+            return None
+        kind = value.get("type")
+        model = CHANNEL_TYPES.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            close = difflib.get_close_matches(str(kind), CHANNEL_TYPES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(CHANNEL_TYPES)
+            self.problem(f"{where}.type", f"give a channel type: {known}{hint}")
+            return None
+        channel: Channel | None = self.validate(model, value, where)
+        return channel
+
+    def check_channel(self, channel: Channel, where: str) -> bool:
+        ok = True
+        for field, env in channel.secret_envs().items():
+            if self.environ is not None and not self.environ.get(env):
+                self.problem(f"{where}.{field}", f"environment variable {env} is not set")
+                ok = False
+        if isinstance(channel, EmailChannel):
+            ok = self.check_email(channel, where) and ok
+        return ok
+
+    def check_email(self, channel: EmailChannel, where: str) -> bool:
+        ok = True
+        if (channel.user is None) != (channel.password_env is None):
+            given = "user" if channel.password_env is None else "password_env"
+            self.problem(f"{where}.{given}", "give user and password_env together")
+            ok = False
+        if channel.ca_file is not None:
+            path = self.base_dir / channel.ca_file
+            if not path.is_file():
+                self.problem(f"{where}.ca_file", f"no such file: {path}")
+                ok = False
+        return ok
+
+    def resolve(self, channel: Channel) -> Channel:
+        if isinstance(channel, EmailChannel) and channel.ca_file is not None:
+            return channel.model_copy(update={"ca_file": str(self.base_dir / channel.ca_file)})
+        return channel
+
+    def rules(self, raw: Any, channels: Mapping[str, Channel], broken: set[str]) -> list[Rule]:
+        if not isinstance(raw, list):
+            self.problem("rules", "a list of rules (events, channels, …)")
+            return []
+        rules = []
+        for index, value in enumerate(raw):
+            rule: Rule | None = self.validate(Rule, value, f"rules.{index}")
+            if rule is not None and self.check_rule(rule, f"rules.{index}", channels, broken):
+                rules.append(rule)
+        return rules
+
+    def check_rule(
+        self, rule: Rule, where: str, channels: Mapping[str, Channel], broken: set[str]
+    ) -> bool:
+        ok = True
+        for name in rule.channels:
+            channel = channels.get(name)
+            if channel is None and name not in broken:
+                close = difflib.get_close_matches(name, list(channels), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                self.problem(f"{where}.channels", f"unknown channel {name!r}{hint}")
+                ok = False
+            elif isinstance(channel, EmailChannel) and not (rule.to or channel.to):
+                message = f"email channel {name!r} has no `to`: give recipients here or there"
+                self.problem(f"{where}.to", message)
+                ok = False
+        return ok and not any(name in broken for name in rule.channels)

@@ -1,0 +1,145 @@
+"""The runner's contract: what a worker hands in (a :class:`Sink`), what it gets back.
+
+Kept apart from :mod:`jobyard.runner.local` so that the execution modules can share
+these types without importing the runner itself; :mod:`jobyard.runner.local`
+re-exports them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger("jobyard.runner.local")
+
+
+class Sink(Protocol):
+    """Receives what a running job reports. Called from the runner's reader threads."""
+
+    def log(self, stream: str, line: str) -> None:
+        """One line (without its newline) on ``stdout``, ``stderr`` or ``system``."""
+
+    def progress(self, fraction: float | None, message: str | None) -> None: ...
+
+    def metric(self, name: str, value: float) -> None: ...
+
+    def details(self, data: dict[str, Any]) -> None:
+        """What a class job's ``details()`` returned."""
+
+    def output(self, nbytes: int) -> None:
+        """Raw bytes the job wrote to stdout and stderr (all of them, protocol lines too)."""
+
+    def ended(self) -> None:
+        """The job is over and its output drained: ``wait`` returns its Result now."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Resource use of a job's whole process tree at one moment."""
+
+    rss: int  # bytes, summed over the tree now
+    cpu_seconds: float  # user + system so far, reaped children included where known
+
+
+@dataclass(frozen=True)
+class Result:
+    """How a job's process ended; returned once its output was fully drained."""
+
+    exit_code: int | None  # None when ended by a signal (or a Python job raised)
+    signal: int | None
+    error: str | None  # short text for people; details went to the log
+    cpu_seconds: float | None
+    peak_memory: int | None  # bytes: the best known peak
+    succeeded: bool
+
+
+class Execution(Protocol):
+    """A started job. Every method is called from the one thread that drives the job."""
+
+    @property
+    def pid(self) -> int:
+        """The process-group leader (its pgid equals its pid); 0 if nothing was started."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def sample(self) -> Sample: ...
+
+    def wait(self, timeout: float) -> Result | None:
+        """The Result once the job ended and its output was drained, else None after ``timeout``."""
+
+
+class GuardedSink:
+    """Forwards to the worker's sink; an exception there is logged, never raised.
+
+    Our reader threads must survive a failing sink, or the job would never
+    report its end.
+    """
+
+    def __init__(self, sink: Sink, job_id: int) -> None:
+        self._sink = sink
+        self._job_id = job_id
+
+    def log(self, stream: str, line: str) -> None:
+        self._call(self._sink.log, stream, line)
+
+    def progress(self, fraction: float | None, message: str | None) -> None:
+        self._call(self._sink.progress, fraction, message)
+
+    def metric(self, name: str, value: float) -> None:
+        self._call(self._sink.metric, name, value)
+
+    def details(self, data: dict[str, Any]) -> None:
+        self._call(self._sink.details, data)
+
+    def output(self, nbytes: int) -> None:
+        self._call(self._sink.output, nbytes)
+
+    def ended(self) -> None:
+        self._call(self._sink.ended)
+
+    def _call(self, method: Any, *args: Any) -> None:
+        try:
+            method(*args)
+        except Exception:
+            log.exception("job sink failed", extra={"job": self._job_id})
+
+
+class FailedExecution:
+    """An execution that never started a process: its Result is known at once."""
+
+    pid = 0
+
+    def __init__(self, result: Result, sink: Sink) -> None:
+        self._result = result
+        if result.error:
+            sink.log("system", result.error)
+
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+    def terminate(self) -> None:
+        pass
+
+    def kill(self) -> None:
+        pass
+
+    def sample(self) -> Sample:
+        return Sample(rss=0, cpu_seconds=0.0)
+
+    def wait(self, timeout: float) -> Result | None:
+        return self._result
+
+
+def failed(error: str, exit_code: int | None = None) -> Result:
+    """The Result of a job that could not start (no process, no resources used)."""
+    return Result(exit_code, None, error, None, None, succeeded=False)

@@ -1,0 +1,191 @@
+"""A pool of pre-started Python children, so that a Python job never waits for an interpreter.
+
+The pool keeps ``size`` children alive (idle or busy) and, as long as
+``size`` > 0, at least one idle child ready ahead of the next job. A child that
+served a job which ended normally goes back to the pool (the most recently used
+first: its imports are warm); a child that was killed, crashed, or whose job
+was asked to stop is discarded and replaced in the background.
+
+Every child is spawned by one long-lived keeper thread: a child asks the kernel
+for a signal when the thread that spawned it ends (``PR_SET_PDEATHSIG``), and
+that thread has to live as long as the pool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from jobyard.child.main import CONFIG_VAR
+from jobyard.runner.handle import ChildHandle
+
+log = logging.getLogger("jobyard.runner.pool")
+
+RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # back-off when children die before they are ready
+
+
+class PoolError(Exception):
+    """No child could be had."""
+
+
+class Pool:
+    def __init__(self, size: int, python_path: Sequence[str], preload: Sequence[str]) -> None:
+        self.size = size
+        self._env = child_environment(python_path, preload)
+        self._cond = threading.Condition()
+        self._idle: list[ChildHandle] = []  # the last one is handed out first
+        self._starting: set[ChildHandle] = set()
+        self._busy: set[ChildHandle] = set()
+        self._all: set[ChildHandle] = set()  # not yet reaped
+        self._waiters = 0
+        self._closed = False
+        self._failures = 0
+        self._retry_at = 0.0
+        self.last_failure: str | None = None
+        self._keeper = threading.Thread(target=self._keep, name="jobyard-pool", daemon=True)
+        self._keeper.start()
+
+    def acquire(self, timeout: float) -> ChildHandle:
+        """An idle, ready child, now marked busy; waits for one up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._waiters += 1
+            self._cond.notify_all()
+            try:
+                while not self._idle:
+                    remaining = deadline - time.monotonic()
+                    if self._closed or remaining <= 0:
+                        raise PoolError(self._why_none())
+                    self._cond.wait(remaining)
+                child = self._idle.pop()
+                self._busy.add(child)
+                return child
+            finally:
+                self._waiters -= 1
+
+    def release(self, child: ChildHandle, *, reuse: bool) -> None:
+        """A job is done with ``child``: keep it for the next job, or discard it."""
+        with self._cond:
+            self._busy.discard(child)
+            keep = reuse and not self._closed and child.exit is None
+            if keep and len(self._idle) < max(self.size, 1):
+                self._idle.append(child)
+                self._cond.notify_all()
+                return
+            self._cond.notify_all()
+        child.kill()  # its reader thread reaps it and calls _gone
+
+    def stats(self) -> dict[str, int]:
+        with self._cond:
+            return {
+                "idle": len(self._idle),
+                "busy": len(self._busy),
+                "starting": len(self._starting),
+            }
+
+    def idle_pids(self) -> list[int]:
+        with self._cond:
+            return [child.pid for child in self._idle]
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Kill every child (idle or not) and reap them."""
+        with self._cond:
+            self._closed = True
+            children = list(self._all)
+            self._cond.notify_all()
+        for child in children:
+            child.kill()
+        for child in children:
+            child.join(timeout)
+        self._keeper.join(timeout)
+
+    # -- keeper thread ------------------------------------------------------------
+    def _keep(self) -> None:
+        with self._cond:
+            while not self._closed:
+                delay = self._retry_at - time.monotonic()
+                if self._missing() <= 0 or delay > 0:
+                    self._cond.wait(delay if delay > 0 else None)
+                    continue
+                self._cond.release()
+                try:
+                    child = self._spawn()
+                finally:
+                    self._cond.acquire()
+                if child is not None:
+                    self._adopt(child)
+
+    def _missing(self) -> int:
+        ahead = len(self._idle) + len(self._starting)
+        total = ahead + len(self._busy)
+        return max(self.size - total, min(self.size, 1) + self._waiters - ahead)
+
+    def _spawn(self) -> ChildHandle | None:
+        try:
+            return ChildHandle.spawn(self._env, self._on_message, self._gone)
+        except OSError as exc:
+            log.error("cannot start a Python child", extra={"error": str(exc)})
+            with self._cond:
+                self._failed(str(exc))
+            return None
+
+    def _adopt(self, child: ChildHandle) -> None:
+        self._starting.add(child)
+        self._all.add(child)
+        child.start_reading()
+        if self._closed:
+            child.kill()
+
+    def _on_message(self, child: ChildHandle, message: dict[str, Any]) -> None:
+        if message.get("op") != "ready":
+            log.debug("message from an idle pool child", extra={"pid": child.pid, **message})
+            return
+        for error in message.get("errors") or []:
+            log.warning("preload failed in a Python child", extra={"error": error})
+        with self._cond:
+            child.ready = True
+            self._failures = 0
+            if child in self._starting:
+                self._starting.discard(child)
+                self._idle.append(child)
+                self._cond.notify_all()
+
+    def _gone(self, child: ChildHandle) -> None:
+        with self._cond:
+            if child in self._starting and not child.ready:
+                ended = child.exit.error if child.exit else None
+                self._failed(child.recent[-1] if child.recent else ended or "exited")
+            self._starting.discard(child)
+            self._busy.discard(child)
+            self._all.discard(child)
+            if child in self._idle:
+                self._idle.remove(child)
+            self._cond.notify_all()
+
+    def _failed(self, why: str) -> None:
+        self.last_failure = why
+        self._failures += 1
+        self._retry_at = time.monotonic() + min(RETRY_FIRST * 2 ** (self._failures - 1), RETRY_MAX)
+
+    def _why_none(self) -> str:
+        if self._closed:
+            return "the runner is closed"
+        last = f" (last child failure: {self.last_failure})" if self.last_failure else ""
+        return f"no Python child process became ready{last}"
+
+
+def child_environment(python_path: Sequence[str], preload: Sequence[str]) -> dict[str, str]:
+    """The worker's environment, plus what a child needs to import us and the jobs."""
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parent.parent)  # the directory holding ``jobyard``
+    original = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = os.pathsep.join([here, original] if original else [here])
+    config = {"path": list(python_path), "preload": list(preload), "pythonpath": original}
+    env[CONFIG_VAR] = json.dumps(config)
+    return env

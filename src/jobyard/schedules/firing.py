@@ -1,0 +1,102 @@
+"""Firing schedules: the scheduler leader turns due fire times into jobs and workflow runs.
+
+Each fire time is claimed in ``schedule_fires`` (unique per schedule and time)
+before anything is created, so even two schedulers that both think they lead
+fire a time once; a job's idempotency key is the fire key as well. The last
+claimed time is where the next pass starts, which is how times missed while
+the server was down are found (and handled by the misfire policy).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from jobyard.clock import utcnow
+from jobyard.errors import JobyardError
+from jobyard.manager import JobManager, Submission
+from jobyard.models import Condition, Dependency, RunState
+from jobyard.schedules.book import Entry, ScheduleBook
+from jobyard.schedules.due import ScheduleSpec, due, fire_key, overlap_action
+from jobyard.store.fires import Fire
+from jobyard.workflows.runs import Runs
+
+log = logging.getLogger(__name__)
+
+
+class Firing:
+    def __init__(
+        self,
+        manager: JobManager,
+        runs: Runs,
+        book: ScheduleBook,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.manager = manager
+        self.store = manager.store
+        self.runs = runs
+        self.book = book
+        self.started_at = clock()
+
+    def run_once(self, now: datetime) -> None:
+        for entry in self.book.all().values():
+            try:
+                self._fire_due(entry, now)
+            except JobyardError as exc:  # e.g. a job type removed since: say so, go on
+                log.error(
+                    "schedule could not fire", extra={"schedule": entry.spec.name, "error": exc}
+                )
+
+    def _fire_due(self, entry: Entry, now: datetime) -> None:
+        spec = entry.spec
+        last = self.store.last_fire(spec.name)
+        # Times before the last fire, a creation or a resume were not missed.
+        floors = [t for t in (last.fire_time if last else None, entry.counts_from) if t]
+        decision = due(spec, max(floors, default=None), now, created_at=self.started_at)
+        if decision.missed:
+            log.warning(
+                "schedule missed fire times",
+                extra={"schedule": spec.name, "missed": decision.missed},
+            )
+        for when in decision.run:
+            action = overlap_action(spec, self._live(last))
+            if not self.store.claim_fire(spec.name, when, now):
+                continue  # fired already (by another scheduler)
+            if action == "skip":
+                log.info(
+                    "schedule skipped: previous run still going", extra={"schedule": spec.name}
+                )
+                continue
+            self._fire(spec, when, last if action == "queue" else None)
+
+    def _fire(self, spec: ScheduleSpec, when: datetime, after: Fire | None) -> None:
+        kind, target = spec.target
+        if kind == "workflow":
+            run, _ = self.runs.start(target, dict(spec.args), trigger=f"schedule:{spec.name}")
+            self.store.set_fire_target(spec.name, when, None, run.id)
+            return
+        waits = (Dependency(after.job_id, Condition.FINISHED),) if after and after.job_id else ()
+        job, _ = self.manager.submit(
+            Submission(
+                type=target,
+                args=dict(spec.args),
+                name=spec.name,
+                idempotency_key=fire_key(spec, when),
+                depends_on=waits,
+            )
+        )
+        self.store.set_fire_target(spec.name, when, job.id, None)
+
+    def _live(self, last: Fire | None) -> bool:
+        """Is the previous fire's job or run still going?"""
+        if last is None:
+            return False
+        if last.job_id is not None:
+            job = self.store.get_job(last.job_id)
+            return job is not None and not job.state.terminal
+        if last.run_id is not None:
+            run = self.store.get_run(last.run_id)
+            return run is not None and run.state is RunState.RUNNING
+        return False

@@ -1,0 +1,90 @@
+"""The scheduler loop: due jobs become ready, jobs of dead workers are recovered.
+
+Each pass is :meth:`Scheduler.run_once` with ``now`` passed in, so tests drive
+time. Both of its actions are compare-and-set updates, so two schedulers on
+one database cannot apply the same change twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from jobyard import outcomes
+from jobyard.clock import utcnow
+from jobyard.dependencies import Dependencies
+from jobyard.schedules.firing import Firing
+from jobyard.schedules.leader import Leadership
+from jobyard.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = 0.5,
+        on_ready: Callable[[], None] = lambda: None,
+        deps: Dependencies | None = None,
+        on_terminal: Callable[[int], None] | None = None,
+        firing: Firing | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        sweep_every: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self._on_ready = on_ready
+        self._deps = deps or Dependencies(store, wake=on_ready, clock=clock)
+        self._on_terminal = on_terminal or (lambda job_id: self._deps.settle([job_id]))
+        self._clock = clock
+        self._sweep_every = sweep_every
+        self._last_sweep: datetime | None = None
+        self._firing = firing
+        self.leadership = Leadership(store)
+        self.leading = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, now: datetime) -> None:
+        if self._firing is not None:
+            self.leading = self.leadership.held()
+            if self.leading:  # only the leader fires schedules
+                self._firing.run_once(now)
+        if self.store.promote_due(now):
+            self._on_ready()
+        for job in self.store.expired_leases(now):
+            ended = self.store.update_job(outcomes.lost(job, now), now)
+            if ended is None:
+                continue
+            log.warning("lease expired; worker lost", extra={"job": job.id, "worker": job.worker})
+            self._on_ready()
+            if ended.state.terminal:
+                self._on_terminal(ended.id)
+        last = self._last_sweep
+        if last is None or (now - last).total_seconds() >= self._sweep_every:
+            # A process that died between ending a job and settling its dependents
+            # leaves them waiting; this finds them.
+            self._deps.sweep()
+            self._last_sweep = now
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.leadership.release()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once(self._clock())
+            except Exception:  # the database may be restarting; try again next pass
+                log.exception("scheduler pass failed")
+            self._stop.wait(self.interval)

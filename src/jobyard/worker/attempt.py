@@ -1,0 +1,482 @@
+"""One claimed job on a worker: drive its process, batch its output, report its end.
+
+A :class:`JobRun` is the :class:`~jobyard.runner.local.Sink` of its execution: the
+runner's reader threads hand it log lines, progress and metrics, which it
+buffers and writes in batches (never a transaction per line). Its own thread
+polls the process, applies control intents, enforces the timeout and kill
+grace, samples resources, and finally records the outcome. A write that fails
+(the database is restarting) is kept and retried: no line and no end is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jobyard import outcomes
+from jobyard.models import EventKind, Job, LogLine, NewEvent
+from jobyard.outcomes import Reason, RunEnd, state_event
+from jobyard.runner.contract import Sample
+from jobyard.runner.local import Execution, Result, Runner
+from jobyard.states import LIVE, Control, JobState
+from jobyard.store import Store
+from jobyard.store.store import JobUpdate
+from jobyard.worker import sla
+from jobyard.worker.sla import SlaWatch
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 0.1  # seconds between batched writes of output
+FLUSH_LINES = 1000  # or sooner, when this many lines are waiting
+SAMPLE_INTERVAL = 1.0
+POLL_INTERVAL = 0.1  # the longest a run waits to look at limits; requests wake it at once
+MAX_SAMPLES = 720  # stored per attempt; past it every other one goes and the stride doubles
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    worker: str
+    kill_grace: float
+    clock: Callable[[], datetime]
+    # bytes of log lines kept per attempt: the oldest half, the newest half
+    log_cap: int = 50_000_000
+    # called when a run ended the job for good: start or block what depends on it
+    on_terminal: Callable[[int], None] = lambda job_id: None
+    # called when a run is over, whatever the outcome: a slot is free
+    on_done: Callable[[], None] = lambda: None
+
+
+def run_token(job: Job) -> str:
+    """Marks every process of one attempt (environment ``JOBYARD_JOB_TOKEN``)."""
+    return f"{job.worker}:{job.id}:{job.attempt}"
+
+
+class JobRun(threading.Thread):
+    def __init__(self, job: Job, store: Store, runner: Runner, settings: RunSettings) -> None:
+        super().__init__(name=f"job-{job.id}", daemon=True)
+        self.job = job
+        self.claimed = True
+        self.over = False  # set (before the thread ends) once the run is done with its slot
+        self._store = store
+        self._runner = runner
+        self._settings = settings
+        self._requests: queue.SimpleQueue[Control | str] = queue.SimpleQueue()
+        self._wake = threading.Event()  # a request came, or the process ended
+        self._seen: set[Control] = set()
+        self._lock = threading.Lock()
+        self._logs: list[LogLine] = []
+        self._events: list[NewEvent] = []
+        self._values: dict[str, Any] = {}
+        self._seq = job.log_lines
+        self._output_bytes = job.output_bytes
+        self._metrics = dict(job.metrics)
+        self._reason: str | None = None
+        self._error: str | None = None
+        self._kill_at: float | None = None
+        self._abandoned = False
+        self._peak_rss = 0
+        self._cap = LogCap(settings.log_cap)
+        self._watch: SlaWatch | None = None
+        self._samples = SampleBook(job.id, job.attempt)
+
+    # -- asked from the worker loop ----------------------------------------
+    def request(self, control: Control) -> None:
+        if control not in self._seen:  # the loop repeats an intent until it is applied
+            self._seen.add(control)
+            self._requests.put(control)
+            self._wake.set()
+
+    def abandon(self) -> None:
+        """The job is no longer ours: kill the processes, report nothing."""
+        self._requests.put("abandon")
+        self._wake.set()
+
+    def hand_back(self, why: str) -> None:
+        """The worker stops: kill the processes and requeue the job."""
+        self._requests.put(f"hand_back:{why}")
+        self._wake.set()
+
+    # -- Sink (called from the runner's reader threads) ----------------------
+    def log(self, stream: str, line: str) -> None:
+        with self._lock:
+            self._seq += 1
+            now = self._now()
+            self._logs.append(LogLine(self._seq, now, stream, line))
+            if self._cap.head_full(line):  # keep a place for the marker after the head
+                self._seq += 1
+                self._cap.marker_seq = self._seq
+                self._logs.append(LogLine(self._seq, now, "system", self._cap.marker()))
+            self._values["log_lines"] = self._seq
+
+    def progress(self, fraction: float | None, message: str | None) -> None:
+        with self._lock:
+            self._events.append(
+                NewEvent(
+                    EventKind.PROGRESS, self._now(), {"fraction": fraction, "message": message}
+                )
+            )
+            self._values |= {"progress": fraction, "progress_message": message}
+
+    def metric(self, name: str, value: float) -> None:
+        with self._lock:
+            self._metrics[name] = value
+            self._events.append(
+                NewEvent(EventKind.METRIC, self._now(), {"name": name, "value": value})
+            )
+            self._values["metrics"] = dict(self._metrics)
+
+    def details(self, data: dict[str, Any]) -> None:
+        with self._lock:
+            self._values["details"] = dict(data)
+
+    def output(self, nbytes: int) -> None:
+        with self._lock:
+            self._output_bytes += nbytes
+            self._values["output_bytes"] = self._output_bytes
+
+    def ended(self) -> None:
+        self._wake.set()
+
+    # -- the run -----------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception:
+            log.exception("job run crashed", extra={"job": self.job.id})
+            self._finish(RunEnd(succeeded=False, error="internal error in the worker"))
+        finally:
+            self.over = True
+            self._settings.on_done()
+
+    def _run(self) -> None:
+        job = self.job
+        self.log("system", f"attempt {job.attempt} started on {job.host} by {job.worker}")
+        execution = self._runner.start(job.id, run_token(job), job.spec, self)
+        self._set({"pid": execution.pid}, expect=LIVE)
+        self._watch = self._sla_watch()
+        next_flush = next_sample = time.monotonic()
+        while True:
+            self._wake.clear()  # before looking: a wake-up from now on is not lost
+            if (result := execution.wait(0)) is not None:
+                break
+            self._apply_requests(execution)
+            self._enforce_limits(execution)
+            self._check_budgets(execution)
+            now = time.monotonic()
+            if now >= next_sample:
+                self._sample(execution.sample())
+                next_sample = now + SAMPLE_INTERVAL
+            if now >= next_flush or len(self._logs) >= FLUSH_LINES:
+                self._flush()
+                next_flush = now + FLUSH_INTERVAL
+            self._wake.wait(POLL_INTERVAL)
+        if self._abandoned:
+            return
+        self._finish(self._run_end(result))
+
+    def _run_end(self, result: Result) -> RunEnd:
+        peak = max(result.peak_memory or 0, self._peak_rss) or None
+        return RunEnd(
+            succeeded=result.succeeded and self._reason is None,
+            exit_code=result.exit_code,
+            error=self._error or result.error,
+            reason=self._reason or _reason_of(result),
+            cpu_seconds=result.cpu_seconds,
+            peak_memory=peak,
+        )
+
+    def _apply_requests(self, execution: Execution) -> None:
+        while not self._requests.empty():
+            request = self._requests.get()
+            if request == "abandon":
+                self._abandoned = True
+                execution.kill()
+            elif isinstance(request, str) and request.startswith("hand_back:"):
+                self._hand_back(execution, request.removeprefix("hand_back:"))
+            elif request is Control.KILL:
+                self._terminate(execution, Reason.KILLED, "killed by a user")
+            elif request is Control.PAUSE:
+                self._pause(execution)
+            elif request is Control.RESUME:
+                self._resume(execution)
+
+    def _pause(self, execution: Execution) -> None:
+        self._seen.discard(Control.RESUME)
+        if self.job.state is JobState.RUNNING and self._kill_at is None:
+            execution.pause()
+            now = self._now()
+            event = state_event(now, JobState.PAUSED)
+            self._set({"state": JobState.PAUSED, "paused_at": now, "control": None}, event=event)
+        else:
+            self._set({"control": None}, expect=LIVE)
+
+    def _resume(self, execution: Execution) -> None:
+        self._seen.discard(Control.PAUSE)
+        if self.job.state is JobState.PAUSED and self.job.paused_at is not None:
+            execution.resume()
+            now = self._now()
+            paused = self.job.paused_seconds + (now - self.job.paused_at).total_seconds()
+            values = {
+                "state": JobState.RUNNING,
+                "paused_at": None,
+                "paused_seconds": paused,
+                "control": None,
+            }
+            self._set(values, event=state_event(now, JobState.RUNNING, resumed=True))
+        else:
+            self._set({"control": None}, expect=LIVE)
+
+    def _terminate(self, execution: Execution, reason: str, error: str) -> None:
+        if self._kill_at is not None:
+            return
+        self._reason, self._error = reason, error
+        self.log("system", f"stopping: {error} (SIGTERM, SIGKILL after the grace period)")
+        execution.terminate()
+        grace = self.job.spec.kill_grace
+        self._kill_at = time.monotonic() + (self._settings.kill_grace if grace is None else grace)
+
+    def _enforce_limits(self, execution: Execution) -> None:
+        if self._kill_at is not None:
+            if time.monotonic() >= self._kill_at:
+                execution.kill()
+                self._kill_at = float("inf")
+            return
+        timeout = self.job.spec.timeout
+        if timeout is not None and self._active_seconds() > timeout:
+            self._terminate(execution, Reason.TIMEOUT, f"timed out after {timeout:g} s")
+
+    # -- budgets and samples ------------------------------------------------
+    def _sla_watch(self) -> SlaWatch | None:
+        budgets = self.job.spec.sla
+        if budgets is None:
+            return None
+        expected, breached = None, frozenset[str]()
+        try:
+            if budgets.expected == "auto":
+                expected = sla.baseline(
+                    self._store.monitor.recent_runtimes(self.job.type, sla.HISTORY)
+                )
+            if self.job.attempt > 1 or self.job.restart_count:
+                breached = self._store.monitor.breached_budgets(self.job.id)
+        except Exception:  # budgets are advice: a failed lookup must not stop the job
+            log.warning("could not read the SLA history", extra={"job": self.job.id})
+        return SlaWatch(budgets, expected=expected, breached=breached)
+
+    def _check_budgets(self, execution: Execution) -> None:
+        if self._watch is None:
+            return
+        with self._lock:
+            output, metrics = self._output_bytes, dict(self._metrics)
+        breaches = self._watch.check(self._active_seconds(), output, metrics)
+        for breach in breaches:
+            action = "; stopping the job" if breach.kill else ""
+            self.log("system", breach.describe() + action)
+            data = {**breach.to_dict(), "attempt": self.job.attempt}
+            with self._lock:
+                self._events.append(NewEvent(EventKind.SLA, self._now(), data))
+            log.warning("SLA breach", extra={"job": self.job.id, **data})
+            if breach.kill:
+                self._terminate(execution, Reason.SLA, breach.describe())
+        if breaches:
+            self._flush()  # now, while it runs: someone is told before it ends
+
+    def _sample(self, sample: Sample) -> None:
+        self._peak_rss = max(self._peak_rss, sample.rss)
+        self._samples.take(self._now(), sample)
+
+    def _active_seconds(self) -> float:
+        return self.job.evolve(finished_at=None, updated_at=self._now()).runtime or 0.0
+
+    def _hand_back(self, execution: Execution, why: str) -> None:
+        self._abandoned = True
+        execution.terminate()
+        deadline = time.monotonic() + self._settings.kill_grace
+        while execution.wait(0.1) is None:
+            if time.monotonic() > deadline:
+                execution.kill()
+        self.log("system", f"handed back: {why}")
+        self._flush()
+        now = self._now()
+        self._persist(lambda: self._store.update_job(outcomes.requeued(self.job, now, why), now))
+
+    # -- writing -----------------------------------------------------------
+    def _finish(self, end: RunEnd) -> None:
+        self._flush()
+        now = self._now()
+        update = outcomes.finished(self.job, end, now)
+        ended = self._persist(lambda: self._store.update_job(update, now))
+        if ended is not None and ended.state.terminal:
+            self._settings.on_terminal(ended.id)
+
+    def _set(
+        self,
+        values: dict[str, Any],
+        *,
+        expect: frozenset[JobState] | None = None,
+        event: NewEvent | None = None,
+    ) -> None:
+        expected = expect or frozenset({self.job.state})
+        now = self._now()
+        update = JobUpdate(self.job.id, expected, values, event)
+        updated = self._persist(lambda: self._store.update_job(update, now))
+        if updated is not None:
+            self.job = updated
+
+    def _flush(self) -> None:
+        """Write what is waiting, in transactions of at most ``FLUSH_LINES`` lines."""
+        with self._lock:
+            logs, events, values = self._logs, self._events, self._values
+            self._logs, self._events, self._values = [], [], {}
+        while logs or events or values:
+            chunk, rest = logs[:FLUSH_LINES], logs[FLUSH_LINES:]
+            last = not rest
+            try:
+                self._store.append_output(self.job.id, chunk, events, values if last else {})
+            except Exception:
+                log.warning("could not write output; will retry", extra={"job": self.job.id})
+                with self._lock:  # keep it, in order, for the next flush
+                    self._logs, self._events = logs + self._logs, events + self._events
+                    self._values = values | self._values
+                return
+            logs, events = rest, []
+            if last:
+                values = {}
+            self._cap.written(chunk)
+            self._trim()
+        self._samples.write(self._store)
+
+    def _trim(self) -> None:
+        """Past the log cap: delete the oldest lines of the tail, keep the marker true."""
+        trim = self._cap.to_trim()
+        if trim is None:
+            return
+        marker_seq, upto = trim
+        try:
+            self._store.trim_log(self.job.id, marker_seq, upto, self._cap.marker())
+        except Exception:
+            log.warning("could not trim the log; will retry", extra={"job": self.job.id})
+            return
+        self._cap.trimmed(upto)
+
+    def _persist(self, write: Callable[[], Job | None]) -> Job | None:
+        """Retry a state write until the database takes it (it may be restarting)."""
+        delay = 0.1
+        while True:
+            try:
+                return write()
+            except Exception:
+                log.warning("could not record job state; retrying", extra={"job": self.job.id})
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _now(self) -> datetime:
+        return self._settings.clock()
+
+
+def _reason_of(result: Result) -> str | None:
+    if result.succeeded:
+        return None
+    if result.signal is not None:
+        return Reason.SIGNAL
+    if result.exit_code in (126, 127) and result.error and "spawn" in result.error:
+        return Reason.SPAWN
+    return Reason.EXIT if result.exit_code is not None else Reason.EXCEPTION
+
+
+class SampleBook:
+    """CPU and memory samples of one attempt, bounded: when ``MAX_SAMPLES`` are stored,
+    every other one is deleted and only every second sample is kept from then on."""
+
+    def __init__(self, job_id: int, attempt: int) -> None:
+        self.job_id, self.attempt = job_id, attempt
+        self._waiting: list[tuple[datetime, float, int]] = []
+        self._stride = 1
+        self._seen = 0
+        self._stored = 0
+        self._started = False
+
+    def take(self, at: datetime, sample: Sample) -> None:
+        if self._seen % self._stride == 0:
+            self._waiting.append((at, sample.cpu_seconds, sample.rss))
+        self._seen += 1
+
+    def write(self, store: Store) -> None:
+        if not self._waiting:
+            return
+        try:
+            if not self._started:
+                store.monitor.forget_old_samples(self.job_id, self.attempt)
+                self._started = True
+            store.monitor.add_samples(self.job_id, self.attempt, self._waiting)
+            self._stored += len(self._waiting)
+            self._waiting = []
+            if self._stored >= MAX_SAMPLES:
+                self._stored -= store.monitor.thin_samples(self.job_id, self.attempt)
+                self._stride *= 2
+        except Exception:  # kept for the next flush: samples are worth a retry, not a crash
+            log.warning("could not write resource samples", extra={"job": self.job_id})
+
+
+class LogCap:
+    """Keeps a job's log under ``cap`` bytes: the first half, a marker, the newest half.
+
+    Lines are counted when they arrive; once the head is full the next sequence
+    number is kept for a marker line, and the tail is tracked per written batch
+    so whole batches of the oldest tail lines can be deleted as new ones come.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.half = cap // 2
+        self.cap = cap
+        self.marker_seq: int | None = None
+        self._head_bytes = 0
+        self._batches: deque[tuple[int, int, int]] = deque()  # (last seq, bytes, lines)
+        self._tail_bytes = 0
+        self._dropped_lines = 0
+        self._dropped_bytes = 0
+        self._pending: int | None = None  # tail lines up to this seq are still to be deleted
+
+    def head_full(self, line: str) -> bool:
+        """Count a line; True exactly once, when it fills the head."""
+        if self.marker_seq is not None:
+            return False
+        self._head_bytes += len(line) + 1
+        return self._head_bytes > self.half
+
+    def marker(self) -> str:
+        return (
+            f"[jobyard] log cap of {self.cap} bytes reached: {self._dropped_lines} lines "
+            f"({self._dropped_bytes} bytes) dropped here; the oldest and newest lines are kept"
+        )
+
+    def written(self, lines: list[LogLine]) -> None:
+        if self.marker_seq is None:
+            return
+        tail = [line for line in lines if line.seq > self.marker_seq]
+        if tail:
+            size = sum(len(line.line) + 1 for line in tail)
+            self._batches.append((tail[-1].seq, size, len(tail)))
+            self._tail_bytes += size
+
+    def to_trim(self) -> tuple[int, int] | None:
+        """``(marker_seq, upto_seq)`` while tail lines up to ``upto_seq`` are to be deleted."""
+        while self._tail_bytes > self.half and len(self._batches) > 1:
+            last_seq, size, count = self._batches.popleft()
+            self._tail_bytes -= size
+            self._dropped_bytes += size
+            self._dropped_lines += count
+            self._pending = last_seq
+        if self._pending is None or self.marker_seq is None:
+            return None
+        return self.marker_seq, self._pending
+
+    def trimmed(self, upto: int) -> None:
+        if self._pending == upto:
+            self._pending = None

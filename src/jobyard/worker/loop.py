@@ -1,0 +1,318 @@
+"""The worker: claims jobs, runs each in its own process group, applies control, keeps leases.
+
+One loop thread claims ready jobs (up to ``concurrency``), forwards control
+intents to the runs and renews the leases; each claimed job gets a
+:class:`~jobyard.worker.attempt.JobRun` thread that drives its process. The database is
+the only channel to the API: a worker never receives calls from it, it reads
+intents from the job rows (and is woken early in the embedded mode).
+
+A drain — SIGTERM, or a request stored on the worker's row by the API — stops
+claiming, lets the running jobs finish for up to the drain timeout, then hands
+the rest back to the queue (their history says by whom and why).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psutil
+
+from jobyard import __version__, outcomes
+from jobyard.clock import utcnow
+from jobyard.events.listen import listen
+from jobyard.models import Job, WorkerInfo
+from jobyard.roster import WorkerState
+from jobyard.routing import check_tags
+from jobyard.runner.local import Runner, kill_job_processes
+from jobyard.store import Store
+from jobyard.worker.attempt import JobRun, RunSettings, run_token
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    name: str
+    queues: Sequence[str] | None = None  # None: every queue
+    tags: Sequence[str] = ()  # it runs jobs whose required tags are all among these
+    concurrency: int = 4
+    kill_grace: float = 10.0
+    lease_timeout: float = 30.0
+    heartbeat_interval: float = 5.0
+    poll_interval: float = 0.5
+    drain_timeout: float = 5.0
+    log_cap: int = 50_000_000
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        runner: Runner,
+        settings: WorkerSettings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        on_terminal: Callable[[int], None] = lambda job_id: None,
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.settings = settings
+        self.name = settings.name
+        self.host = socket.gethostname()
+        self.tags = check_tags(settings.tags)
+        self._clock = clock
+        self._runs: dict[int, JobRun] = {}
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._draining = threading.Event()
+        self._hurry = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._look_for_drain = False
+        self.stopped = threading.Event()  # set once stop() has handed everything back
+        self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._last_heartbeat = 0.0
+        self._run_settings = RunSettings(
+            worker=self.name,
+            kill_grace=settings.kill_grace,
+            clock=clock,
+            log_cap=settings.log_cap,
+            on_terminal=on_terminal,
+            on_done=self._wakeup.set,
+        )
+        self._on_terminal = on_terminal
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        now = self._clock()
+        info = WorkerInfo(
+            name=self.name,
+            host=self.host,
+            pid=os.getpid(),
+            version=__version__,
+            queues=list(self.settings.queues or ["*"]),
+            concurrency=self.settings.concurrency,
+            started_at=now,
+            heartbeat_at=now,
+            tags=list(self.tags),
+            lease_timeout=self.settings.lease_timeout,
+        )
+        self.store.register_worker(info)
+        self.recover_orphans()
+        self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
+        self._thread.start()
+        if self.store.dialect == "postgresql":  # woken at once by submissions and controls
+            self._listener = threading.Thread(
+                target=listen,
+                args=(self.store, "jobyard_jobs", self.wake, self._stopping),
+                name=f"worker-listen-{self.name}",
+                daemon=True,
+            )
+            self._listener.start()
+        log.info(
+            "worker started",
+            extra={"worker": self.name, "queues": info.queues, "tags": info.tags},
+        )
+
+    def wake(self) -> None:
+        """Look for work, control intents and a drain request now (no polling delay)."""
+        self._look_for_drain = True
+        self._wakeup.set()
+
+    def hurry(self) -> None:
+        """End a drain now: hand back what still runs without waiting any longer."""
+        self._hurry.set()
+
+    def stop(self, drain_timeout: float | None = None, *, reason: str = "stopped") -> None:
+        """Stop claiming, let running jobs finish for a while, then hand the rest back.
+
+        ``drain_timeout`` None uses the settings'. Safe to call again (it returns
+        once the first call is done), but not from the worker's own loop thread.
+        """
+        with self._stop_lock:
+            if self.stopped.is_set():
+                return
+            timeout = self.settings.drain_timeout if drain_timeout is None else drain_timeout
+            ending = self._drain(timeout, reason)
+            self._stop_loop()
+            # After the loop stopped, so that a claim that was under way is handed back too.
+            for run in self._live_runs():
+                run.hand_back(f"worker {self.name} {reason}; {ending}")
+            for run in list(self._runs.values()):
+                run.join(timeout=self.settings.kill_grace + 10)
+            self._unregister()
+            self.stopped.set()
+
+    def _drain(self, timeout: float, reason: str) -> str:
+        """Wait until the runs end or ``timeout`` passes; say which ended the wait."""
+        self._draining.set()
+        self._set_state(WorkerState.DRAINING)
+        log.info(
+            "worker draining",
+            extra={
+                "worker": self.name,
+                "reason": reason,
+                "timeout": timeout,
+                "jobs": len(self._live_runs()),
+            },
+        )
+        deadline = time.monotonic() + timeout
+        while self._live_runs() and time.monotonic() < deadline:
+            if self._hurry.wait(0.05):
+                return "its drain was cut short"
+        return f"its drain timeout ({timeout:g} s) passed"
+
+    def _stop_loop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+        for thread in (self._thread, self._listener):
+            if thread is not None:
+                thread.join(timeout=10)
+
+    def _unregister(self) -> None:
+        try:
+            self.store.unregister_worker(self.name)
+        except Exception:
+            log.exception("could not unregister worker", extra={"worker": self.name})
+        log.info("worker stopped", extra={"worker": self.name})
+
+    # -- the loop ----------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wakeup.clear()
+            try:
+                self._tick()
+            except Exception:  # the database may be down: keep going, it comes back
+                log.exception("worker tick failed", extra={"worker": self.name})
+            self._wakeup.wait(self.settings.poll_interval)
+
+    def _tick(self) -> None:
+        self._forward_controls()
+        self._runs = {job_id: run for job_id, run in self._runs.items() if not run.over}
+        if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
+            self._heartbeat()
+            self._look_for_drain = True
+        if self._look_for_drain:
+            self._look_for_drain = False
+            self._check_drain()
+        free = self.settings.concurrency - len(self._runs)
+        if free > 0 and not self._draining.is_set():
+            for job in self._claim(free):
+                self._launch(job)
+
+    def _forward_controls(self) -> None:
+        for job_id, control in self.store.pending_controls(self.name):
+            run = self._runs.get(job_id)
+            if run is not None:
+                run.request(control)
+
+    def _claim(self, limit: int) -> list[Job]:
+        now = self._clock()
+        return self.store.claim_jobs(
+            self.name,
+            self.host,
+            self.settings.queues,
+            limit,
+            now,
+            self._lease_until(now),
+            tags=self.tags,
+        )
+
+    def _launch(self, job: Job) -> None:
+        run = JobRun(job, self.store, self.runner, self._run_settings)
+        self._runs[job.id] = run
+        run.start()
+
+    def _heartbeat(self) -> None:
+        now = self._clock()
+        owned = set(self.store.renew_leases(self.name, now, self._lease_until(now)))
+        self._last_heartbeat = time.monotonic()
+        for job_id, run in list(self._runs.items()):
+            if run.is_alive() and run.claimed and job_id not in owned:
+                # Deleted, or our lease expired and the job went elsewhere: never finish it twice.
+                run.abandon()
+
+    def _check_drain(self) -> None:
+        """Start draining, from a thread of its own, when the API asked for it."""
+        if self._draining.is_set():
+            return
+        info = self.store.get_worker(self.name)
+        if info is None or info.drain_requested_at is None:
+            return
+        self._draining.set()  # no claim from this tick on
+        threading.Thread(
+            target=self.stop,
+            args=(info.drain_timeout,),
+            kwargs={"reason": "drained on request"},
+            name=f"worker-drain-{self.name}",
+            daemon=True,
+        ).start()
+
+    def _set_state(self, state: WorkerState) -> None:
+        try:
+            self.store.set_worker_state(self.name, state.value)
+        except Exception:  # only shown by the API: the drain goes on without it
+            log.warning("could not record the worker's state", extra={"worker": self.name})
+
+    def _lease_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.lease_timeout)
+
+    def _live_runs(self) -> list[JobRun]:
+        return [run for run in list(self._runs.values()) if run.is_alive()]
+
+    # -- crash recovery ----------------------------------------------------
+    def recover_orphans(self) -> None:
+        """Jobs left live on this host by a worker that died: kill their processes, end them.
+
+        Without this, a ``kill -9`` of the server would leave the job processes
+        running (they are in their own sessions) until the lease expires.
+        """
+        now = self._clock()
+        for job in self.store.live_jobs_on_host(self.host):
+            if job.worker == self.name or self._worker_alive(job.worker):
+                continue
+            killed = _kill_orphan(job)
+            ended = self.store.update_job(outcomes.lost(job, now), now)
+            if ended is not None and ended.state.terminal:
+                self._on_terminal(ended.id)
+            log.warning(
+                "recovered job of a dead worker",
+                extra={"job": job.id, "dead_worker": job.worker, "processes_killed": killed},
+            )
+
+    def _worker_alive(self, name: str | None) -> bool:
+        info = self.store.get_worker(name) if name else None
+        if info is None or info.host != self.host:
+            return info is not None  # another host's worker: its lease decides
+        try:
+            process = psutil.Process(info.pid)
+            return abs(process.create_time() - info.started_at.timestamp()) < 60
+        except psutil.Error:
+            return False
+
+
+def _kill_orphan(job: Job) -> int:
+    killed = kill_job_processes(run_token(job))
+    if job.pid:
+        try:
+            leader = psutil.Process(job.pid)
+            started = job.started_at.timestamp() if job.started_at else 0.0
+            if "jobyard" in " ".join(leader.cmdline()) and leader.create_time() <= started + 5:
+                os.killpg(job.pid, signal.SIGCONT)
+                os.killpg(job.pid, signal.SIGKILL)
+                killed += 1
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            pass
+    return killed

@@ -1,0 +1,195 @@
+"""Workflow runs: a workflow's nodes as jobs linked by dependencies.
+
+Starting a run stores the run and one job per node in one transaction; every
+edge of the DAG becomes a ``succeeded`` dependency, so the dependency engine
+(:mod:`jobyard.dependencies`) starts each node once its upstream succeeded (and its
+``at`` time has come), and blocks what is downstream of a failure. A run's
+state follows from its nodes' latest jobs: ``running`` while any is not
+terminal, then ``succeeded`` when all succeeded, else ``failed`` (or ``stopped``
+when someone stopped it). Restarting a failed node reopens the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from jobyard.clock import utcnow
+from jobyard.errors import Conflict, NotFound
+from jobyard.jobtypes.spec import ArgsInvalid
+from jobyard.manager import JobManager
+from jobyard.models import EventKind, Job, NewEvent, RunState, WorkflowRun
+from jobyard.states import Event, JobState
+from jobyard.store import NewJob
+from jobyard.workflows.dag import node_args, not_before, topological_order
+from jobyard.workflows.spec import NodeSpec, WorkflowSpec
+
+RunView = tuple[WorkflowRun, dict[str, Job]]
+
+
+class Runs:
+    def __init__(
+        self,
+        manager: JobManager,
+        workflows: Mapping[str, WorkflowSpec],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.manager = manager
+        self.store = manager.store
+        self.workflows = dict(workflows)
+        self._clock = clock
+
+    def workflow(self, name: str) -> WorkflowSpec:
+        if name not in self.workflows:
+            raise NotFound(f"no workflow named {name!r}")
+        return self.workflows[name]
+
+    # -- starting ----------------------------------------------------------
+    def start(
+        self, name: str, run_args: dict[str, Any] | None = None, trigger: str = "api"
+    ) -> RunView:
+        """Store a run and its node jobs; roots start at once, the rest wait for upstream."""
+        spec = self.workflow(name)
+        now = self._clock()
+        order = topological_order(spec)
+        index = {node: i for i, node in enumerate(order)}
+        jobs = [self._node_job(spec, spec.nodes[node], run_args or {}, now) for node in order]
+        edges = [(index[node], index[up]) for node in order for up in spec.nodes[node].depends_on]
+        run, stored = self.store.add_workflow_run(name, run_args or {}, trigger, jobs, edges, now)
+        self._announce(run, stored[0].id, "workflow_started", now, trigger=trigger)
+        self.manager.wake()
+        return run, {job.node or "": job for job in stored}
+
+    def _announce(
+        self, run: WorkflowRun, job_id: int, what: str, now: datetime, **data: Any
+    ) -> None:
+        """A workflow event on the global stream, stored with one of the run's jobs."""
+        payload = {"event": what, "run_id": run.id, "workflow": run.workflow, **data}
+        self.store.append_output(job_id, [], [NewEvent(EventKind.WORKFLOW, now, payload)], {})
+
+    def _node_job(
+        self, spec: WorkflowSpec, node: NodeSpec, run_args: dict[str, Any], now: datetime
+    ) -> NewJob:
+        job_type = self.manager.catalog.require(node.type)
+        try:
+            args = job_type.validate_args(node_args(spec, node.name, job_type, run_args))
+        except ArgsInvalid as exc:
+            raise exc.under_args(f"node {node.name!r}: the arguments are invalid") from exc
+        job_spec = job_type.resolve(args)
+        if node.timeout is not None:
+            job_spec = dataclasses.replace(job_spec, timeout=node.timeout)
+        if node.retries is not None:
+            job_spec = dataclasses.replace(job_spec, retries=node.retries.policy())
+        if node.sla is not None:
+            job_spec = dataclasses.replace(job_spec, sla=node.sla.policy())
+        run_at = not_before(spec, node.name, now)
+        if node.depends_on:
+            state = JobState.WAITING
+        else:
+            state = JobState.SCHEDULED if run_at and run_at > now else JobState.QUEUED
+        return NewJob(
+            type=job_type.name,
+            args=args,
+            spec=job_spec,
+            queue=node.queue or job_type.queue,
+            priority=job_type.priority if node.priority is None else node.priority,
+            state=state,
+            run_at=run_at,
+            name=f"{spec.name}.{node.name}",
+            max_attempts=job_spec.retries.max + 1,
+            node=node.name,
+        )
+
+    # -- reading -----------------------------------------------------------
+    def get(self, run_id: int) -> RunView:
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise NotFound(f"no workflow run with id {run_id}")
+        return run, self.latest_jobs(run_id)
+
+    def latest_jobs(self, run_id: int) -> dict[str, Job]:
+        """Each node's newest job (a restarted node has several)."""
+        latest: dict[str, Job] = {}
+        for job in self.store.run_jobs(run_id):
+            if job.node is not None:
+                latest[job.node] = job  # run_jobs is oldest first
+        return latest
+
+    # -- keeping the run's state -------------------------------------------
+    def job_ended(self, job: Job) -> None:
+        if job.workflow_run is not None:
+            self.refresh(job.workflow_run, job.id)
+
+    def refresh(self, run_id: int, ended_by: int | None = None) -> WorkflowRun | None:
+        """Derive the run's state from its nodes' latest jobs."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            return None
+        now = self._clock()
+        if self.store.run_is_live(run_id):  # cheap: most ends of a node end nothing more
+            # a stopped run stays stopped while its nodes are being killed
+            stopped = run.state is RunState.STOPPED
+            state = RunState.STOPPED if stopped else RunState.RUNNING
+            if state is run.state:
+                return run
+            return self.store.update_run(run_id, [run.state], {"state": state}, now)
+        jobs = self.latest_jobs(run_id).values()
+        if all(job.state is JobState.SUCCEEDED for job in jobs):
+            state, finished = RunState.SUCCEEDED, now
+        else:
+            stopped = run.state is RunState.STOPPED
+            state, finished = (RunState.STOPPED if stopped else RunState.FAILED), now
+        if state is run.state:
+            return run
+        values = {"state": state, "finished_at": finished}
+        updated = self.store.update_run(run_id, [run.state], values, now)
+        if updated is not None and ended_by is not None:
+            failed = sorted(
+                name for name, j in self.latest_jobs(run_id).items() if j.state is JobState.FAILED
+            )
+            extra = {"failed_nodes": failed} if state is RunState.FAILED else {}
+            # the notifier reads this event: workflow_failed / workflow_succeeded
+            self._announce(updated, ended_by, "workflow_finished", now, state=state.value, **extra)
+        return updated
+
+    # -- control -----------------------------------------------------------
+    def stop(self, run_id: int) -> RunView:
+        """Kill the running nodes and cancel the pending ones."""
+        run, jobs = self.get(run_id)
+        if run.state is not RunState.RUNNING:
+            raise Conflict(f"workflow run {run_id} is {run.state.value}", state=run.state.value)
+        self.store.update_run(
+            run_id, [RunState.RUNNING], {"state": RunState.STOPPED}, self._clock()
+        )
+        for job in jobs.values():
+            if not job.state.terminal:
+                with contextlib.suppress(Conflict):  # it ended meanwhile
+                    self.manager.act(job.id, Event.KILL)
+        return self.get(run_id)
+
+    def resume(self, run_id: int) -> RunView:
+        """Run again, in order, every node that a stop killed or cancelled."""
+        return self._rerun(run_id, {JobState.KILLED, JobState.UPSTREAM_FAILED})
+
+    def retry_failed(self, run_id: int) -> RunView:
+        """Restart the failed nodes; what they blocked runs when they succeed."""
+        return self._rerun(run_id, {JobState.FAILED})
+
+    def _rerun(self, run_id: int, states: set[JobState]) -> RunView:
+        run, _ = self.get(run_id)
+        spec = self.workflow(run.workflow)
+        reopened = self.store.update_run(
+            run_id, [RunState.STOPPED, RunState.FAILED], {"state": RunState.RUNNING}, self._clock()
+        )
+        if reopened is None and run.state is not RunState.RUNNING:
+            raise Conflict(f"workflow run {run_id} is {run.state.value}", state=run.state.value)
+        for node in topological_order(spec):
+            job = self.latest_jobs(run_id).get(node)
+            if job is not None and job.state in states:
+                self.manager.restart(job.id)
+        self.refresh(run_id)
+        return self.get(run_id)
