@@ -24,6 +24,8 @@ from typing import Any
 
 from sqlalchemy import event
 
+from jobyard.models import JobUpdate, NewJob
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.harness import Server, wait_for
 
@@ -31,8 +33,7 @@ from bench.bench_events import scratch_database
 from jobyard.dependencies import Dependencies
 from jobyard.models import JobSpec
 from jobyard.states import JobState
-from jobyard.store import NewJob, Store
-from jobyard.store.store import JobUpdate
+from jobyard.store import Store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

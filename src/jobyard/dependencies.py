@@ -23,12 +23,11 @@ from enum import StrEnum
 from typing import Any
 
 from jobyard.clock import utcnow
-from jobyard.models import Condition, Job
+from jobyard.models import Condition, Job, JobUpdate
 from jobyard.outcomes import state_event
 from jobyard.states import Event, JobState, transition
 from jobyard.store import Store
 from jobyard.store.dependencies import DependencyState
-from jobyard.store.store import JobUpdate
 
 log = logging.getLogger(__name__)
 

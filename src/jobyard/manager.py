@@ -18,7 +18,7 @@ from jobyard.dependencies import Dependencies, Readiness, condition_readiness, r
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import ArgsInvalid
-from jobyard.models import Dependency, Job, JobEvent
+from jobyard.models import Dependency, Job, JobEvent, JobQuery, JobUpdate, NewJob
 from jobyard.outcomes import Reason, state_event
 from jobyard.states import (
     TERMINAL,
@@ -29,9 +29,8 @@ from jobyard.states import (
     initial_state,
     transition,
 )
-from jobyard.store import JobQuery, NewJob, Store
+from jobyard.store import Store
 from jobyard.store.dependencies import DependencyState
-from jobyard.store.store import JobUpdate
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobyard.models import EventKind, Job, NewEvent, RestartPolicy
+from jobyard.models import EventKind, Job, JobUpdate, NewEvent, RestartPolicy
 from jobyard.states import LIVE, Control, Event, JobState, transition
-from jobyard.store.store import JobUpdate
 
 
 class Reason:

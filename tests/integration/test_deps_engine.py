@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jobyard.dependencies import Dependencies
-from jobyard.models import JobSpec
+from jobyard.models import JobSpec, JobUpdate, NewJob
 from jobyard.outcomes import state_event
 from jobyard.states import LIVE, JobState
-from jobyard.store import NewJob, Store
-from jobyard.store.store import JobUpdate
+from jobyard.store import Store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -16,11 +16,21 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import StatementError
 
-from jobyard.models import EventKind, Job, JobSpec, LogLine, NewEvent, RetryPolicy, WorkerInfo
+from jobyard.models import (
+    EventKind,
+    Job,
+    JobQuery,
+    JobSpec,
+    JobUpdate,
+    LogLine,
+    NewEvent,
+    NewJob,
+    RetryPolicy,
+    WorkerInfo,
+)
 from jobyard.states import Control, JobState
-from jobyard.store import JobQuery, NewJob, Store
+from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
-from jobyard.store.store import JobUpdate
 from jobyard.store.tables import jobs, metadata
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)

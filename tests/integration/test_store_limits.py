@@ -14,10 +14,9 @@ import pytest
 
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.limits import Limit, Scope
-from jobyard.models import Job, JobSpec
+from jobyard.models import Job, JobSpec, JobUpdate, NewJob
 from jobyard.states import JobState
-from jobyard.store import NewJob, Store
-from jobyard.store.store import JobUpdate
+from jobyard.store import Store
 from tests.integration.test_store import in_threads
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from jobyard.events.hub import Filter, Hub, follow
-from jobyard.models import JobSpec, LogLine
+from jobyard.models import JobSpec, LogLine, NewJob
 from jobyard.states import JobState
-from jobyard.store import NewJob, Store
+from jobyard.store import Store
 from tests.harness import Server, read_sse, wait_for
 
 

@@ -1,4 +1,12 @@
-"""The HTTP API (FastAPI): a declared list of routers over one node's resources."""
+"""The HTTP API (FastAPI): a declared list of routers over one node's resources.
+
+Owns the routes of ``/api/v1`` (one module a resource), the request and
+response models (:mod:`.schemas`), RFC 9457 problem details for every error
+(:mod:`.problems`), the resources a request takes from the node
+(:mod:`.resources`) and the rendering of events as Server-Sent Events
+(:mod:`.streams`). It is an edge: it calls the manager, the catalogue and the
+node's services and never the store's SQL, and nothing below imports it.
+"""
 
 from __future__ import annotations
 

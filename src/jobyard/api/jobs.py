@@ -21,11 +21,9 @@ from jobyard.api.schemas import (
 from jobyard.api.streams import HeaderResume, event_stream, job_messages
 from jobyard.errors import Invalid
 from jobyard.manager import JobManager, Submission
-from jobyard.models import Dependency
+from jobyard.models import SORTABLE, Dependency, JobQuery
 from jobyard.node import Node
 from jobyard.states import Event, JobState
-from jobyard.store import JobQuery
-from jobyard.store.store import SORTABLE
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Manager = Annotated[JobManager, Depends(get_manager)]

@@ -16,7 +16,7 @@ from jobyard.store.tables import jobs
 from jobyard.store.tables import workflow_runs as runs
 
 if TYPE_CHECKING:
-    from jobyard.store.store import NewJob
+    from jobyard.models import NewJob
 
 
 def run_from_row(row: Mapping[Any, Any]) -> WorkflowRun:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,15 +31,17 @@ from sqlalchemy.exc import IntegrityError
 
 from jobyard.limits import Key, Limit
 from jobyard.models import (
+    SORTABLE,
     Condition,
-    Dependency,
     EventKind,
     FeedEvent,
     Job,
     JobEvent,
-    JobSpec,
+    JobQuery,
+    JobUpdate,
     LogLine,
     NewEvent,
+    NewJob,
     RunState,
     WorkerInfo,
     WorkflowRun,
@@ -88,61 +89,6 @@ _RETRIES = 3  # attempts of a transaction that lost a race on a unique key
 
 class StoreError(Exception):
     """A storage failure the caller can report (e.g. a duplicate name)."""
-
-
-@dataclass(frozen=True)
-class NewJob:
-    type: str
-    args: dict[str, Any]
-    spec: JobSpec
-    queue: str
-    priority: int
-    state: JobState
-    run_at: datetime | None = None
-    name: str | None = None
-    max_attempts: int = 1
-    idempotency_key: str | None = None
-    restarted_from: int | None = None
-    depends_on: tuple[Dependency, ...] = ()
-    node: str | None = None  # the workflow node this job runs
-    workflow_run: int | None = None
-
-
-@dataclass(frozen=True)
-class JobQuery:
-    page: int = 1
-    per_page: int = 50
-    sort: Sequence[str] = ("-created_at",)  # field names, "-" = descending; id breaks ties
-    search: str | None = None  # case-insensitive substring of type, name or args JSON
-    states: Sequence[JobState] = ()
-    types: Sequence[str] = ()
-    queues: Sequence[str] = ()
-
-
-SORTABLE = frozenset(
-    {
-        "id",
-        "created_at",
-        "updated_at",
-        "started_at",
-        "finished_at",
-        "priority",
-        "state",
-        "type",
-        "queue",
-        "run_at",
-    }
-)
-
-
-@dataclass(frozen=True)
-class JobUpdate:
-    """A compare-and-set change of one job: applied only while its state is ``expect``."""
-
-    job_id: int
-    expect: frozenset[JobState]
-    values: dict[str, Any] = field(default_factory=dict)  # column → value
-    event: NewEvent | None = None  # appended in the same transaction when applied
 
 
 class Store:

@@ -14,7 +14,7 @@ from jobyard.store.rows import fetch_jobs
 from jobyard.store.tables import job_dependencies, job_events, jobs
 
 if TYPE_CHECKING:
-    from jobyard.store.store import NewJob
+    from jobyard.models import NewJob
 
 
 def insert_jobs(conn: Connection, new: Sequence[NewJob], now: datetime) -> list[tuple[Job, bool]]:

@@ -21,13 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from jobyard import outcomes
-from jobyard.models import EventKind, Job, LogLine, NewEvent
+from jobyard.models import EventKind, Job, JobUpdate, LogLine, NewEvent
 from jobyard.outcomes import Reason, RunEnd, state_event
 from jobyard.runner.contract import Sample
 from jobyard.runner.local import Execution, Result, Runner
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import Store
-from jobyard.store.store import JobUpdate
 from jobyard.worker import sla
 from jobyard.worker.sla import SlaWatch
 

@@ -21,9 +21,8 @@ from jobyard.clock import utcnow
 from jobyard.errors import Conflict, NotFound
 from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.manager import JobManager
-from jobyard.models import EventKind, Job, NewEvent, RunState, WorkflowRun
+from jobyard.models import EventKind, Job, NewEvent, NewJob, RunState, WorkflowRun
 from jobyard.states import Event, JobState
-from jobyard.store import NewJob
 from jobyard.workflows.dag import node_args, not_before, topological_order
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
 
