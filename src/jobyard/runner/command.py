@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 
 from jobyard.models import JobSpec
-from jobyard.runner.contract import Execution, FailedExecution, Result, Sample, Sink, failed
+from jobyard.runner.contract import Execution, FailedExecution, Result, Sample, Sink, spawn_failed
 from jobyard.runner.output import Pump, count_and_split, emit_stdout
 from jobyard.runner.procs import (
     REAP_BOUND,
@@ -35,7 +35,7 @@ def start_command(job_id: int, token: str, spec: JobSpec, sink: Sink) -> Executi
     """Spawn ``spec.argv``; a spawn failure gives an execution that already failed."""
     argv = spec.argv or []
     if not argv:
-        return FailedExecution(failed("spawn failed: empty command", 127), sink)
+        return FailedExecution(spawn_failed("spawn failed: empty command", 127), sink)
     try:
         proc = subprocess.Popen(
             argv,
@@ -54,12 +54,12 @@ def start_command(job_id: int, token: str, spec: JobSpec, sink: Sink) -> Executi
 def spawn_failure(argv: Sequence[str], cwd: str | None, exc: OSError) -> Result:
     """126/127 like a shell; the error names what was missing."""
     if cwd is not None and exc.filename == cwd:
-        return failed(f"spawn failed: working directory {cwd!r}: {exc.strerror}", 126)
+        return spawn_failed(f"spawn failed: working directory {cwd!r}: {exc.strerror}", 126)
     if isinstance(exc, FileNotFoundError):
-        return failed(f"spawn failed: command not found: {argv[0]}", 127)
+        return spawn_failed(f"spawn failed: command not found: {argv[0]}", 127)
     if isinstance(exc, PermissionError):
-        return failed(f"spawn failed: permission denied: {argv[0]}", 126)
-    return failed(f"spawn failed: {argv[0]}: {exc.strerror or exc}", 126)
+        return spawn_failed(f"spawn failed: permission denied: {argv[0]}", 126)
+    return spawn_failed(f"spawn failed: {argv[0]}: {exc.strerror or exc}", 126)
 
 
 class CommandExecution:

@@ -52,6 +52,7 @@ class Result:
     cpu_seconds: float | None
     peak_memory: int | None  # bytes: the best known peak
     succeeded: bool
+    spawn_failed: bool = False  # no process was started (bad command, directory, child)
 
 
 class Execution(Protocol):
@@ -140,6 +141,6 @@ class FailedExecution:
         return self._result
 
 
-def failed(error: str, exit_code: int | None = None) -> Result:
+def spawn_failed(error: str, exit_code: int) -> Result:
     """The Result of a job that could not start (no process, no resources used)."""
-    return Result(exit_code, None, error, None, None, succeeded=False)
+    return Result(exit_code, None, error, None, None, succeeded=False, spawn_failed=True)

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 
 from jobyard.models import JobSpec
-from jobyard.runner.contract import Execution, FailedExecution, Result, Sample, Sink, failed
+from jobyard.runner.contract import Execution, FailedExecution, Result, Sample, Sink, spawn_failed
 from jobyard.runner.handle import ChildHandle
 from jobyard.runner.output import emit_stdout
 from jobyard.runner.pool import Pool, PoolError
@@ -42,7 +42,7 @@ def start_python(pool: Pool, job_id: int, token: str, spec: JobSpec, sink: Sink)
     try:
         child = pool.acquire(ACQUIRE_TIMEOUT)
     except PoolError as exc:
-        return FailedExecution(failed(f"spawn failed: {exc}", 126), sink)
+        return FailedExecution(spawn_failed(f"spawn failed: {exc}", 126), sink)
     return PythonExecution(pool, child, request, sink)
 
 

@@ -52,6 +52,22 @@ class RunSettings:
     on_done: Callable[[], None] = lambda: None
 
 
+@dataclass(frozen=True)
+class Abandon:
+    """The job is no longer ours (its lease was lost): kill the processes, report nothing."""
+
+
+@dataclass(frozen=True)
+class HandBack:
+    """The worker stops: kill the processes and requeue the job, saying why."""
+
+    why: str
+
+
+Request = Control | Abandon | HandBack
+"""What the worker loop asks of a run: a user's control intent, or one of its own."""
+
+
 def run_token(job: Job) -> str:
     """Marks every process of one attempt (environment ``JOBYARD_JOB_TOKEN``)."""
     return f"{job.worker}:{job.id}:{job.attempt}"
@@ -66,7 +82,7 @@ class JobRun(threading.Thread):
         self._store = store
         self._runner = runner
         self._settings = settings
-        self._requests: queue.SimpleQueue[Control | str] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._wake = threading.Event()  # a request came, or the process ended
         self._seen: set[Control] = set()
         self._lock = threading.Lock()
@@ -86,20 +102,12 @@ class JobRun(threading.Thread):
         self._samples = SampleBook(job.id, job.attempt)
 
     # -- asked from the worker loop ----------------------------------------
-    def request(self, control: Control) -> None:
-        if control not in self._seen:  # the loop repeats an intent until it is applied
-            self._seen.add(control)
-            self._requests.put(control)
-            self._wake.set()
-
-    def abandon(self) -> None:
-        """The job is no longer ours: kill the processes, report nothing."""
-        self._requests.put("abandon")
-        self._wake.set()
-
-    def hand_back(self, why: str) -> None:
-        """The worker stops: kill the processes and requeue the job."""
-        self._requests.put(f"hand_back:{why}")
+    def request(self, request: Request) -> None:
+        if isinstance(request, Control):
+            if request in self._seen:  # the loop repeats an intent until it is applied
+                return
+            self._seen.add(request)
+        self._requests.put(request)
         self._wake.set()
 
     # -- Sink (called from the runner's reader threads) ----------------------
@@ -193,18 +201,18 @@ class JobRun(threading.Thread):
 
     def _apply_requests(self, execution: Execution) -> None:
         while not self._requests.empty():
-            request = self._requests.get()
-            if request == "abandon":
-                self._abandoned = True
-                execution.kill()
-            elif isinstance(request, str) and request.startswith("hand_back:"):
-                self._hand_back(execution, request.removeprefix("hand_back:"))
-            elif request is Control.KILL:
-                self._terminate(execution, Reason.KILLED, "killed by a user")
-            elif request is Control.PAUSE:
-                self._pause(execution)
-            elif request is Control.RESUME:
-                self._resume(execution)
+            match self._requests.get():
+                case Abandon():
+                    self._abandoned = True
+                    execution.kill()
+                case HandBack(why):
+                    self._hand_back(execution, why)
+                case Control.KILL:
+                    self._terminate(execution, Reason.KILLED, "killed by a user")
+                case Control.PAUSE:
+                    self._pause(execution)
+                case Control.RESUME:
+                    self._resume(execution)
 
     def _pause(self, execution: Execution) -> None:
         self._seen.discard(Control.RESUME)
@@ -384,7 +392,7 @@ def _reason_of(result: Result) -> str | None:
         return None
     if result.signal is not None:
         return Reason.SIGNAL
-    if result.exit_code in (126, 127) and result.error and "spawn" in result.error:
+    if result.spawn_failed:
         return Reason.SPAWN
     return Reason.EXIT if result.exit_code is not None else Reason.EXCEPTION
 

@@ -33,7 +33,7 @@ from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.local import Runner, kill_job_processes
 from jobyard.store import Store
-from jobyard.worker.attempt import JobRun, RunSettings, run_token
+from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class Worker:
             self._stop_loop()
             # After the loop stopped, so that a claim that was under way is handed back too.
             for run in self._live_runs():
-                run.hand_back(f"worker {self.name} {reason}; {ending}")
+                run.request(HandBack(f"worker {self.name} {reason}; {ending}"))
             for run in list(self._runs.values()):
                 run.join(timeout=self.settings.kill_grace + 10)
             self._unregister()
@@ -242,7 +242,7 @@ class Worker:
         for job_id, run in list(self._runs.items()):
             if run.is_alive() and run.claimed and job_id not in owned:
                 # Deleted, or our lease expired and the job went elsewhere: never finish it twice.
-                run.abandon()
+                run.request(Abandon())
 
     def _check_drain(self) -> None:
         """Start draining, from a thread of its own, when the API asked for it."""
