@@ -178,6 +178,7 @@ class JobRun(threading.Thread):
             self._wake.wait(POLL_INTERVAL)
         if self._abandoned:
             return
+        self._check_budgets(None)  # the final figures: a batch job often reports them last
         self._finish(self._run_end(result))
 
     def _run_end(self, result: Result) -> RunEnd:
@@ -268,12 +269,14 @@ class JobRun(threading.Thread):
             log.warning("could not read the SLA history", extra={"job": self.job.id})
         return SlaWatch(budgets, expected=expected, breached=breached)
 
-    def _check_budgets(self, execution: Execution) -> None:
+    def _check_budgets(self, execution: Execution | None) -> None:
+        """Record (and act on) budgets broken; ``execution`` is None once the job ended."""
         if self._watch is None:
             return
         with self._lock:
             output, metrics = self._output_bytes, dict(self._metrics)
-        breaches = self._watch.check(self._active_seconds(), output, metrics)
+        ended = execution is None
+        breaches = self._watch.check(self._active_seconds(), output, metrics, ended=ended)
         for breach in breaches:
             action = "; stopping the job" if breach.kill else ""
             self.log("system", breach.describe() + action)
@@ -281,9 +284,9 @@ class JobRun(threading.Thread):
             with self._lock:
                 self._events.append(NewEvent(EventKind.SLA, self._now(), data))
             log.warning("SLA breach", extra={"job": self.job.id, **data})
-            if breach.kill:
+            if breach.kill and execution is not None:
                 self._terminate(execution, Reason.SLA, breach.describe())
-        if breaches:
+        if breaches and not ended:
             self._flush()  # now, while it runs: someone is told before it ends
 
     def _sample(self, sample: Sample) -> None:
