@@ -221,12 +221,14 @@ class Job:
     wait_seconds: float | None = None  # of the last attempt: queued (ready) until claimed
     route: str = ""  # the tags of ``spec.tags``, sorted and comma-joined (routing.py)
 
-    @property
-    def runtime(self) -> float | None:
-        """Seconds the job ran, paused time excluded (up to now for a live job)."""
+    def runtime_at(self, now: datetime) -> float | None:
+        """Seconds the last attempt ran, paused time excluded: up to ``now`` while it is live.
+
+        A job waiting for another attempt counts up to its last change (the attempt's end).
+        """
         if self.started_at is None:
             return None
-        end = self.finished_at or self.updated_at
+        end = self.finished_at or (now if self.state.live else self.updated_at)
         paused = self.paused_seconds
         if self.paused_at is not None and self.finished_at is None:
             paused += max((end - self.paused_at).total_seconds(), 0.0)

@@ -161,7 +161,7 @@ def _terminal(
         attempt=job.attempt,
         exit_code=common.get("exit_code"),
         error=common.get("error"),
-        runtime_seconds=ended.runtime,
+        runtime_seconds=ended.runtime_at(now),
     )
     return JobUpdate(job.id, frozenset(LIVE), values, data)
 
@@ -169,7 +169,7 @@ def _terminal(
 def _attempt_runtime(job: Job, now: datetime, common: dict[str, Any]) -> float | None:
     """Seconds the attempt ran until ``now``, its pauses apart."""
     paused = common.get("paused_seconds", job.paused_seconds)
-    return job.evolve(finished_at=now, paused_at=None, paused_seconds=paused).runtime
+    return job.evolve(finished_at=now, paused_at=None, paused_seconds=paused).runtime_at(now)
 
 
 def _close_pause(job: Job, now: datetime) -> dict[str, Any]:

@@ -224,3 +224,14 @@ def test_python_class_jobs_get_their_hooks(server: Server, tmp_path: Path) -> No
     assert hooks[:3] == ["start", "pause", "resume"]
     assert "stop" in hooks
     assert hooks[-1] == "clean"
+
+
+def test_a_killed_class_job_keeps_the_details_it_reported(server: Server) -> None:
+    job = server.submit("py-resize", args={"count": 50, "upto": 20})
+    reported = {"resized": 20, "of": 50}
+    wait_for(lambda: server.job(job["id"])["details"] == reported, what="the job's details")
+    server.act(job["id"], "kill", expect=202)
+    killed = server.wait_state(job["id"], "killed", timeout=15)
+    lines = [item["line"] for item in server.logs(job["id"])]
+    assert "removed the half-written images" in lines  # clean() ran, on an object of its own
+    assert killed["details"] == reported

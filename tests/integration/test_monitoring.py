@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,6 +85,53 @@ def test_a_running_job_keeps_a_time_series_of_cpu_and_memory(server: Server) -> 
     assert job["resources"]["peak_memory_bytes"] > 50_000_000
     assert job["resources"]["cpu_seconds"] > 0
     assert server.client.get("/api/v1/jobs/999999/samples").status_code == 404
+
+
+def test_a_running_job_shows_its_runtime_cpu_and_memory_so_far(server: Server) -> None:
+    job_id = submit(server, "hungry")
+
+    def using() -> dict[str, Any] | None:
+        res: dict[str, Any] = server.job(job_id)["resources"]
+        busy = res["cpu_seconds"] and res["peak_memory_bytes"]
+        return res if busy and (res["runtime_seconds"] or 0) >= 1 else None
+
+    first = wait_for(using, what="the running job's runtime, CPU and memory")
+    assert first["peak_memory_bytes"] > 50_000_000
+    listed = server.client.get("/api/v1/jobs", params={"type": "hungry", "state": "running"})
+    [item] = [item for item in listed.json()["items"] if item["id"] == job_id]
+    assert item["resources"]["cpu_seconds"] >= first["cpu_seconds"]
+    assert item["resources"]["peak_memory_bytes"] >= first["peak_memory_bytes"]
+    later = wait_for(
+        lambda: _ran_longer(server, job_id, first["runtime_seconds"] + 1),
+        what="the runtime to count on while nothing is written",
+    )
+    assert later["cpu_seconds"] >= first["cpu_seconds"]
+    panel = subprocess.run(
+        [sys.executable, "-m", "jobyard", "show", str(job_id), "--server", server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | {"COLUMNS": "200", "NO_COLOR": "1"},
+        check=True,
+    ).stdout
+    shown = dict(line.split(maxsplit=1) for line in _rows(panel, "runtime", "cpu"))
+    assert float(shown["runtime"].removesuffix("s")) >= later["runtime_seconds"]
+    assert float(shown["cpu"].removesuffix("s")) > 0
+    assert "peak memory" in panel
+    assert server.job(job_id)["state"] == "running"
+    assert server.act(job_id, "kill").status_code == 202
+    server.wait_state(job_id, "killed")
+
+
+def _ran_longer(server: Server, job_id: int, seconds: float) -> dict[str, Any] | None:
+    res: dict[str, Any] = server.job(job_id)["resources"]
+    return res if res["runtime_seconds"] >= seconds else None
+
+
+def _rows(panel: str, *names: str) -> list[str]:
+    """The panel's lines that start with one of ``names`` (a name and its value)."""
+    lines = [line.strip(" │|") for line in panel.splitlines()]
+    return [line for line in lines if line.split(maxsplit=1)[:1] and line.split()[0] in names]
 
 
 def test_expected_auto_learns_the_usual_runtime_and_warns_on_a_slow_run(server: Server) -> None:

@@ -39,6 +39,9 @@ job_types:
   too-many-rows:
     command: [sh, -c, 'echo "##jobyard metric rows 500"; exec sleep 60']
     sla: {{max_data: {{metric: rows, limit: 100}}, on_breach: kill}}
+  rows-at-the-end:
+    command: [sh, -c, 'echo "wrote them"; echo "##jobyard metric rows 5000"']
+    sla: {{max_data: {{metric: rows, limit: 1000}}, on_breach: kill}}
   hooked:
     command: [sh, -c, 'exit 1']
   unlucky:
@@ -73,7 +76,7 @@ notifications:
       retry: {{max_attempts: 2, initial: 0.1s}}
   rules:
     - events: [failed, sla_breach]
-      job_types: [fails, over-time, over-time-kill, too-many-rows]
+      job_types: [fails, over-time, over-time-kill, too-many-rows, rows-at-the-end]
       channels: [mail, hook]
       to: [data@example.test]
     - events: [failed]
@@ -217,6 +220,25 @@ def test_on_breach_kill_stops_the_job(
     if budget == "max_data":
         assert breach["value"] == 500
         assert breach["limit"] == 100
+
+
+def test_data_reported_as_the_job_ends_is_checked_against_its_budget(
+    server: Server, hooks: HookReceiver
+) -> None:
+    job_id = submit(server, "rows-at-the-end")
+    job = server.wait_state(job_id, "succeeded", "failed")
+    assert (job["state"], job["reason"]) == ("succeeded", None)  # over: nothing to kill
+    sent = settled(server, job_id, 2)  # sla_breach, to mail and hook
+    assert {(n["event"], n["status"]) for n in sent} == {("sla_breach", "sent")}
+    breach = sent[0]["data"]["sla"]
+    assert (breach["budget"], breach["value"], breach["limit"]) == ("max_data", 5000, 1000)
+    assert breach["action"] == "notify"
+    [hook] = hooks_for(hooks, job_id)
+    assert hook["event"] == "sla_breach"
+    with server.client.stream("GET", f"/api/v1/jobs/{job_id}/events", timeout=60) as response:
+        events = [e for e in read_sse(response.iter_lines()) if e.event in ("sla", "state")]
+    assert [e.event for e in events][-2:] == ["sla", "state"]  # recorded before the end
+    assert events[-2].data["metric"] == "rows"
 
 
 def test_a_receiver_that_fails_twice_gets_the_message_on_the_third_try(

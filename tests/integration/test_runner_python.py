@@ -293,6 +293,10 @@ def test_killed_class_job_is_cleaned(runner: Runner, tmp_path: Path) -> None:
     result = finish(execution)
     assert result.signal == 9
     assert marks.read_text().split() == ["start", "clean"]
+    # clean() runs on a fresh object, which is not asked for details (its details() would
+    # raise here: it never ran start), so it reports none and the run's stay.
+    assert all(details == ({"phase": "running"},) for details in sink.of("details"))
+    assert not [line for line in sink.lines("stderr") if "Traceback" in line]
 
 
 def test_details_are_polled_while_running(runner: Runner, tmp_path: Path) -> None:

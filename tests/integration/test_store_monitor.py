@@ -19,7 +19,7 @@ from jobyard.store import Store
 from jobyard.store.notes import FAILED, PENDING, SENT
 from jobyard.store.rows import event_row
 from jobyard.store.tables import job_events
-from tests.integration.test_store import T0, add, claim, new_job, stored
+from tests.integration.test_store import T0, add, assert_fields, claim, new_job, stored
 
 ONE_S = timedelta(seconds=1)
 
@@ -125,6 +125,25 @@ def test_samples_are_kept_per_attempt_thinned_and_forgotten_after_three_attempts
         monitor.forget_old_samples(5, attempt)
         monitor.add_samples(5, attempt, rows[:1])
     assert {s["attempt"] for s in monitor.samples(5)} == {2, 3, 4}
+
+
+def test_a_live_attempt_shows_its_usage_and_a_new_attempt_starts_without(store: Store) -> None:
+    [job] = add(store, new_job(max_attempts=2))
+    [running] = claim(store, now=T0)
+    rows = [(T0 + ONE_S, 0.5, 4000)]
+    store.monitor.add_samples(job.id, running.attempt, rows, (0.5, 6000))
+    assert_fields(stored(store, job.id), cpu_seconds=0.5, peak_memory=6000)
+    store.monitor.add_samples(job.id, running.attempt - 1, [], (9.0, 9000))  # an old attempt
+    assert_fields(stored(store, job.id), cpu_seconds=0.5, peak_memory=6000)
+    end = T0 + 2 * ONE_S
+    failed = finished(running, RunEnd(succeeded=False, exit_code=1, cpu_seconds=0.7), end)
+    assert store.update_job(failed, end)
+    store.monitor.add_samples(job.id, running.attempt, [], (9.0, 9000))  # too late: it ended
+    assert_fields(stored(store, job.id), state=JobState.SCHEDULED, cpu_seconds=0.7)
+    later = T0 + 600 * ONE_S
+    assert store.promote_due(later) == [job.id]
+    [again] = claim(store, now=later)
+    assert_fields(again, attempt=2, cpu_seconds=None, peak_memory=None)
 
 
 def test_recent_runtimes_and_breached_budgets(store: Store) -> None:

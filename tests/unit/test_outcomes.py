@@ -127,13 +127,22 @@ def test_a_job_handed_back_is_queued_again() -> None:
 
 
 def test_runtime_excludes_paused_time() -> None:
+    later = T0 + timedelta(seconds=60)
     job = make_job(
         finished_at=T0 + timedelta(seconds=10), paused_seconds=4.0, state=JobState.SUCCEEDED
     )
-    assert job.runtime == 6.0
+    assert job.runtime_at(later) == 6.0
     live = make_job(
         state=JobState.PAUSED,
         paused_at=T0 + timedelta(seconds=2),
         updated_at=T0 + timedelta(seconds=5),
     )
-    assert live.runtime == 2.0
+    assert live.runtime_at(later) == 2.0
+
+
+def test_a_live_job_runs_until_now_and_one_waiting_to_retry_until_its_attempt_ended() -> None:
+    running = make_job(paused_seconds=1.5)  # nothing written since the claim at T0
+    assert running.runtime_at(T0 + timedelta(seconds=90)) == 88.5
+    assert make_job(started_at=None).runtime_at(T0) is None
+    retrying = make_job(state=JobState.QUEUED, updated_at=T0 + timedelta(seconds=3))
+    assert retrying.runtime_at(T0 + timedelta(seconds=90)) == 3.0

@@ -9,7 +9,7 @@ import pytest
 from jobyard.jobtypes.spec import JobTypeInvalid, parse_job_type
 from jobyard.models import EventKind, FeedEvent, JobEvent, Sla
 from jobyard.notify.notifier import notification_names
-from jobyard.worker.sla import MIN_RUNS, SlaWatch, baseline
+from jobyard.worker.sla import MIN_RUNS, Breach, SlaWatch, baseline
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -35,6 +35,17 @@ def test_kill_applies_to_fixed_budgets_but_a_learned_one_only_warns() -> None:
     found = {b.budget: b.kill for b in watch.check(5, 0, {})}
     assert found == {"max_runtime": True, "expected": False}
     assert watch.expected_limit == 4.0  # twice the baseline by default
+
+
+def test_the_final_readings_breach_once_more_but_only_warn() -> None:
+    watch = SlaWatch(Sla(max_runtime=10, max_data=("rows", 1000), on_breach="kill"))
+    assert watch.check(5, 0, {}) == []  # while it runs: nothing reported yet
+    [rows] = watch.check(6, 0, {"rows": 5000}, ended=True)  # reported with its last line
+    assert (rows.budget, rows.value, rows.limit, rows.kill) == ("max_data", 5000, 1000, False)
+    assert rows.to_dict()["action"] == "notify"  # nothing was left to kill
+    assert watch.check(20, 0, {"rows": 6000}, ended=True) == [
+        Breach("max_runtime", 10, 20, kill=False)
+    ]  # rows were told already
 
 
 def test_budgets_already_breached_in_an_earlier_attempt_stay_quiet() -> None:

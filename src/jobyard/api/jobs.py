@@ -19,6 +19,7 @@ from jobyard.api.schemas import (
     SubmitJob,
 )
 from jobyard.api.streams import HeaderResume, event_stream, job_messages
+from jobyard.clock import utcnow
 from jobyard.errors import Invalid
 from jobyard.manager import JobManager, Submission
 from jobyard.models import SORTABLE, Dependency, JobQuery
@@ -61,14 +62,16 @@ def submit(
         return stream
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     response.headers["Location"] = location
-    return JobOut.of(job)
+    return JobOut.of(job, utcnow())
 
 
 @router.post("/batch", status_code=201, response_model=BatchOut)
 def submit_batch(body: SubmitBatch, manager: Manager) -> BatchOut:
     """Submit many jobs in one transaction: all are created, or none (422 names the bad ones)."""
     added = manager.submit_many([_submission(job) for job in body.jobs])
-    return BatchOut(ids=[job.id for job, _ in added], items=[JobOut.of(job) for job, _ in added])
+    now = utcnow()
+    items = [JobOut.of(job, now) for job, _ in added]
+    return BatchOut(ids=[job.id for job, _ in added], items=items)
 
 
 @router.get("", response_model=JobPage)
@@ -95,12 +98,14 @@ def list_jobs(
         queues=split_names(queue),
     )
     jobs, total = manager.find(query)
-    return JobPage(items=[JobOut.of(j) for j in jobs], total=total, page=page, per_page=per_page)
+    now = utcnow()  # one moment for the whole page
+    items = [JobOut.of(job, now) for job in jobs]
+    return JobPage(items=items, total=total, page=page, per_page=per_page)
 
 
 @router.get("/{job_id}", response_model=JobOut, name="get_job")
 def get_job(job_id: JobId, manager: Manager) -> JobOut:
-    out = JobOut.of(manager.get(job_id))
+    out = JobOut.of(manager.get(job_id), utcnow())
     out.depends_on = [
         DependencyOut(job=d.upstream, on=d.condition, state=d.state)
         for d in manager.dependencies(job_id)
@@ -113,7 +118,7 @@ def _control(event: Event, summary: str) -> None:
         job = manager.act(job_id, event)
         if job.control is not None:  # recorded for the worker, not done yet
             response.status_code = status.HTTP_202_ACCEPTED
-        return JobOut.of(job)
+        return JobOut.of(job, utcnow())
 
     endpoint.__doc__ = (
         f"{summary} 409 when the job's state forbids it. On a running job the action "
@@ -138,7 +143,7 @@ _control(Event.KILL, "Kill a job: SIGTERM, then SIGKILL after its grace period."
 @router.post("/{job_id}/restart", status_code=201, response_model=JobOut)
 def restart_job(job_id: JobId, manager: Manager, body: RestartJob | None = None) -> JobOut:
     """A new job with the same type and arguments (some may be overridden)."""
-    return JobOut.of(manager.restart(job_id, body.args if body else None))
+    return JobOut.of(manager.restart(job_id, body.args if body else None), utcnow())
 
 
 @router.delete("/{job_id}", status_code=204)

@@ -117,7 +117,8 @@ class JobOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, job: Job) -> Self:
+    def of(cls, job: Job, now: datetime) -> Self:
+        """The job as shown at ``now`` (a live job's runtime counts up to it)."""
         return cls(
             id=job.id,
             type=job.type,
@@ -144,7 +145,7 @@ class JobOut(BaseModel):
             progress=Progress(fraction=job.progress, message=job.progress_message),
             metrics=job.metrics,
             resources=Resources(
-                runtime_seconds=job.runtime,
+                runtime_seconds=job.runtime_at(now),
                 paused_seconds=job.paused_seconds,
                 cpu_seconds=job.cpu_seconds,
                 peak_memory_bytes=job.peak_memory,

@@ -11,7 +11,9 @@ Class jobs (``module:Class``) are instantiated without arguments; ``start(ctx,
 process is stopped, ``resume(ctx)`` after it continues, ``stop(ctx)`` when the
 job is asked to stop, ``details()`` (a JSON-able dict, polled about every 2 s
 and once at the end) and ``clean(ctx, **args)``, run in a fresh child after the
-job was stopped or killed, to roll back.
+job was stopped or killed, to roll back. ``clean`` runs on an object of its own,
+which knows nothing of the run: it is never asked for ``details()``, so the job
+keeps the last details its run reported.
 
 A stop request (SIGTERM) sets ``ctx.stopping``; a class job gets its ``stop``
 hook, a function gets :class:`Stopped` (a ``SystemExit``) raised in the main
@@ -104,8 +106,8 @@ class PyJob:
 
     def send_details(self, *, final: bool = False) -> None:
         """Send what ``details()`` returns; once ``final`` was sent, nothing more."""
-        if "details" not in self.hooks:
-            return
+        if "details" not in self.hooks or self.request.get("clean"):
+            return  # a clean's fresh object would report details of a run it never did
         with self._details_lock:  # a late answer to a poll must not follow the final one
             if self._details_final:
                 return

@@ -190,7 +190,7 @@ class Notifier:
         job = self.store.get_job(item.event.job_id)
         if job is None:  # removed meanwhile: nothing left to tell about
             return None
-        notice["job"] = _job_info(job, workflow)
+        notice["job"] = _job_info(job, workflow, item.event.at)
         notice["log_tail"] = self.store.monitor.log_tail(job.id, LOG_TAIL)
         notice["link"] = self.config.job_link(job.id)
         if item.event.kind is EventKind.SLA:
@@ -220,14 +220,14 @@ def _run_id(item: FeedEvent) -> int | None:
     return item.workflow_run
 
 
-def _job_info(job: Job, workflow: str | None) -> JobInfo:
+def _job_info(job: Job, workflow: str | None, at: datetime) -> JobInfo:
     return {
         "id": job.id,
         "type": job.type,
         "state": job.state.value,
         "name": job.name,
         "exit_code": job.exit_code,
-        "runtime": job.runtime,
+        "runtime": job.runtime_at(at),
         "error": job.error,
         "reason": job.reason,
         "workflow": workflow,

@@ -33,11 +33,21 @@ class MonitorStore:
 
     # -- resource samples ----------------------------------------------------
     def add_samples(
-        self, job_id: int, attempt: int, rows: Sequence[tuple[datetime, float, int]]
+        self,
+        job_id: int,
+        attempt: int,
+        rows: Sequence[tuple[datetime, float, int]],
+        usage: tuple[float, int] | None = None,
     ) -> None:
-        if rows:
-            with self._write() as conn:
+        """Store samples and, with ``usage`` (CPU seconds, peak RSS so far), show it on the
+        job while the attempt is live, in one transaction."""
+        if not (rows or usage):
+            return
+        with self._write() as conn:
+            if rows:
                 samples.add(conn, job_id, attempt, rows)
+            if usage is not None:
+                samples.set_usage(conn, job_id, attempt, *usage)
 
     def thin_samples(self, job_id: int, attempt: int) -> int:
         with self._write() as conn:

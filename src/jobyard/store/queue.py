@@ -113,6 +113,8 @@ def _claim_values(worker: str, host: str, now: datetime, lease_until: datetime) 
         "finished_at": None,
         "paused_at": None,
         "paused_seconds": 0.0,
+        "cpu_seconds": None,  # of this attempt, shown from its first sample
+        "peak_memory": None,
         "attempt": jobs.c.attempt + 1,
         "lease_expires_at": lease_until,
         "updated_at": now,

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from jobyard.models import EventKind
-from jobyard.states import JobState
+from jobyard.states import LIVE, JobState
 from jobyard.store.rows import load_json
 from jobyard.store.tables import job_events, job_samples, jobs
 
 KEEP_ATTEMPTS = 3  # samples of this many most recent attempts are kept per job
+LIVE_STATES = sorted(state.value for state in LIVE)
 
 
 def add(
@@ -26,6 +27,15 @@ def add(
             {"job_id": job_id, "attempt": attempt, "at": at, "cpu_seconds": cpu, "rss": rss}
             for at, cpu, rss in rows
         ],
+    )
+
+
+def set_usage(conn: Connection, job_id: int, attempt: int, cpu: float, peak: int) -> None:
+    """Show a live attempt's CPU time and peak memory so far on its job row."""
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.attempt == attempt, jobs.c.state.in_(LIVE_STATES))
+        .values(cpu_seconds=cpu, peak_memory=peak or None)
     )
 
 

@@ -186,6 +186,7 @@ class JobRun(threading.Thread):
             self._wake.wait(POLL_INTERVAL)
         if self._abandoned:
             return
+        self._check_budgets(None)  # the final figures: a batch job often reports them last
         self._finish(self._run_end(result))
 
     def _run_end(self, result: Result) -> RunEnd:
@@ -276,12 +277,14 @@ class JobRun(threading.Thread):
             log.warning("could not read the SLA history", extra={"job": self.job.id})
         return SlaWatch(budgets, expected=expected, breached=breached)
 
-    def _check_budgets(self, execution: Execution) -> None:
+    def _check_budgets(self, execution: Execution | None) -> None:
+        """Record (and act on) budgets broken; ``execution`` is None once the job ended."""
         if self._watch is None:
             return
         with self._lock:
             output, metrics = self._output_bytes, dict(self._metrics)
-        breaches = self._watch.check(self._active_seconds(), output, metrics)
+        ended = execution is None
+        breaches = self._watch.check(self._active_seconds(), output, metrics, ended=ended)
         for breach in breaches:
             action = "; stopping the job" if breach.kill else ""
             self.log("system", breach.describe() + action)
@@ -289,17 +292,17 @@ class JobRun(threading.Thread):
             with self._lock:
                 self._events.append(NewEvent(EventKind.SLA, self._now(), data))
             log.warning("SLA breach", extra={"job": self.job.id, **data})
-            if breach.kill:
+            if breach.kill and execution is not None:
                 self._terminate(execution, Reason.SLA, breach.describe())
-        if breaches:
+        if breaches and not ended:
             self._flush()  # now, while it runs: someone is told before it ends
 
     def _sample(self, sample: Sample) -> None:
         self._peak_rss = max(self._peak_rss, sample.rss)
-        self._samples.take(self._now(), sample)
+        self._samples.take(self._now(), sample, self._peak_rss)
 
     def _active_seconds(self) -> float:
-        return self.job.evolve(finished_at=None, updated_at=self._now()).runtime or 0.0
+        return self.job.evolve(finished_at=None).runtime_at(self._now()) or 0.0
 
     def _hand_back(self, execution: Execution, why: str) -> None:
         self._abandoned = True
@@ -399,7 +402,11 @@ def _reason_of(result: Result) -> str | None:
 
 class SampleBook:
     """CPU and memory samples of one attempt, bounded: when ``MAX_SAMPLES`` are stored,
-    every other one is deleted and only every second sample is kept from then on."""
+    every other one is deleted and only every second sample is kept from then on.
+
+    The latest CPU time and peak memory go on the job row with each write, so a live
+    job shows them without a look at its samples.
+    """
 
     def __init__(self, job_id: int, attempt: int) -> None:
         self.job_id, self.attempt = job_id, attempt
@@ -408,22 +415,24 @@ class SampleBook:
         self._seen = 0
         self._stored = 0
         self._started = False
+        self._usage: tuple[float, int] | None = None  # (cpu, peak rss) not written yet
 
-    def take(self, at: datetime, sample: Sample) -> None:
+    def take(self, at: datetime, sample: Sample, peak_rss: int) -> None:
         if self._seen % self._stride == 0:
             self._waiting.append((at, sample.cpu_seconds, sample.rss))
         self._seen += 1
+        self._usage = (sample.cpu_seconds, peak_rss)
 
     def write(self, store: Store) -> None:
-        if not self._waiting:
+        if not (self._waiting or self._usage):
             return
         try:
             if not self._started:
                 store.monitor.forget_old_samples(self.job_id, self.attempt)
                 self._started = True
-            store.monitor.add_samples(self.job_id, self.attempt, self._waiting)
+            store.monitor.add_samples(self.job_id, self.attempt, self._waiting, self._usage)
             self._stored += len(self._waiting)
-            self._waiting = []
+            self._waiting, self._usage = [], None
             if self._stored >= MAX_SAMPLES:
                 self._stored -= store.monitor.thin_samples(self.job_id, self.attempt)
                 self._stride *= 2

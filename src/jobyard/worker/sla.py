@@ -2,8 +2,10 @@
 
 Pure: :class:`SlaWatch` is fed what the job has done so far (runtime, output
 bytes, its own metrics) and answers the budgets that this reading breaks for
-the first time. The worker's job run feeds it, records an ``sla`` event per
-breach and, with ``on_breach: kill``, stops the job.
+the first time. The worker's job run feeds it while the job runs and once more
+with the final readings when it ended (a batch job often reports its figures
+last), records an ``sla`` event per breach and, with ``on_breach: kill``, stops
+the job if it still runs.
 
 ``expected: auto`` compares the runtime with what the type usually takes: the
 95th percentile of its last successful runs (:func:`baseline`), times
@@ -78,8 +80,14 @@ class SlaWatch:
     def watching(self) -> bool:
         return any(limit is not None for limit in self._limits().values())
 
-    def check(self, runtime: float, output_bytes: int, metrics: Mapping[str, Any]) -> list[Breach]:
-        """The budgets broken for the first time by these readings."""
+    def check(
+        self, runtime: float, output_bytes: int, metrics: Mapping[str, Any], *, ended: bool = False
+    ) -> list[Breach]:
+        """The budgets broken for the first time by these readings.
+
+        With ``ended`` they are the final readings of a job that is over: a breach
+        only warns, there is nothing left to kill.
+        """
         values = {
             "max_runtime": runtime,
             "max_output": float(output_bytes),
@@ -94,7 +102,7 @@ class SlaWatch:
             self._breached.add(budget)
             metric = self.sla.max_data[0] if budget == "max_data" and self.sla.max_data else None
             # A learned baseline only warns: killing on a guess would be too harsh.
-            kill = self.sla.on_breach == "kill" and budget != "expected"
+            kill = self.sla.on_breach == "kill" and budget != "expected" and not ended
             found.append(Breach(budget, limit, value, kill, metric))
         return found
 
