@@ -27,7 +27,15 @@ out.write(random.Random({SEED}).randbytes({SIZE}))
 out.write(b"\\nthe end\\n")
 """
 
-CONFIG = json.dumps({"job_types": {"binary": {"command": ["python3", "-c", SCRIPT]}}})
+CONFIG = json.dumps(
+    {
+        "job_types": {
+            "binary": {"command": ["python3", "-c", SCRIPT]},
+            "raise-nul": {"python": "nul_job:explode"},
+        }
+    }
+)
+NUL_JOB = 'def explode() -> None:\n    raise ValueError("bad \\x00 byte")\n'
 
 
 def expected_lines() -> list[str]:
@@ -45,6 +53,7 @@ def expected_lines() -> list[str]:
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     config = tmp_path / "jobyard.yaml"
     config.write_text(CONFIG)
+    (tmp_path / "nul_job.py").write_text(NUL_JOB)
     server = Server(database_url=database_url, workdir=tmp_path, config=config).start()
     yield server
     server.stop()
@@ -68,3 +77,11 @@ def test_binary_output_is_stored_whole_and_alike_on_every_backend(server: Server
     assert stdout == expected_lines()
     assert done["resources"]["output_bytes"] == len(HEAD) + SIZE + len(b"\nthe end\n")
     assert done["resources"]["log_lines"] == len(lines)
+
+
+def test_an_error_text_with_nul_still_ends_the_job(server: Server, tmp_path: Path) -> None:
+    job = server.submit("raise-nul")
+    done = server.wait_state(job["id"], "failed", "succeeded", timeout=60)
+    assert done["error"] == "ValueError: bad \ufffd byte"
+    stderr = [line["line"] for line in all_logs(server, job["id"]) if line["stream"] == "stderr"]
+    assert stderr[-1] == "ValueError: bad \ufffd byte"
