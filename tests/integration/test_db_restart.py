@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.harness import Server, Sse, free_port, read_sse, wait_for
@@ -218,5 +219,52 @@ def test_a_database_restart_loses_no_job_line_or_event(
         terminal = {e.data["job_id"]: e.data["state"] for e in resumed.events
                     if e.event == "job_terminated"}  # fmt: skip
         assert terminal == dict.fromkeys(ids, "succeeded")
+    finally:
+        server.stop()
+
+
+def gone(pid: int) -> bool:
+    """The process exited (a zombie not yet reaped counts: it runs no more)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_jobs_that_end_while_the_database_is_down_keep_every_line(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    jobs, count = 8, 30  # each job prints for about 3 s: it ends during the outage
+    env = {"JOBYARD_CONCURRENCY": str(jobs)}
+    server = Server(database_url=private_postgres.url, workdir=tmp_path, env=env).start()
+    try:
+        args = {"count": count, "pause": 0.1}
+        ids = [server.submit("tick", args=args)["id"] for _ in range(jobs)]
+
+        def started() -> list[int] | None:  # every job running, with a line stored
+            found = [server.job(i) for i in ids]
+            if all(job["state"] == "running" and job["pid"] for job in found) and all(
+                len(server.logs(i)) > 1 for i in ids
+            ):
+                return [job["pid"] for job in found]
+            return None
+
+        pids = wait_for(started, timeout=60, what="every job to print")
+        private_postgres.stop()
+        down = time.monotonic()
+        wait_for(lambda: all(gone(pid) for pid in pids), timeout=30, what="every job to end")
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))  # the outage itself
+        private_postgres.start()
+
+        wait_for(lambda: api_answers(server), timeout=60, what="the API to answer again")
+        for job_id in ids:
+            job = server.wait_state(job_id, "succeeded", "failed", "killed", timeout=60)
+            assert job["state"] == "succeeded", (job, server.log())
+            assert job["attempt"] == 1
+            lines = server.logs(job_id)
+            assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))  # once each
+            printed = [line["line"] for line in lines if line["stream"] == "stdout"]
+            assert printed == [f"tick {i}" for i in range(count)]
+            assert job["resources"]["log_lines"] == len(lines)
     finally:
         server.stop()

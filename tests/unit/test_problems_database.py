@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from jobyard.api import problems
 
@@ -30,3 +30,33 @@ def test_a_database_outage_is_a_503_problem_to_retry() -> None:
     assert response.headers["retry-after"] == "1"
     assert response.json()["detail"] == "the database is unavailable; try again shortly"
     assert response.json()["instance"] == "/jobs"
+
+
+def get(app: FastAPI, path: str) -> httpx.Response:
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(path)
+
+    return asyncio.run(call())
+
+
+def test_a_lost_connection_is_a_503_and_a_refused_statement_a_500() -> None:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/gone")
+    def gone() -> None:
+        raise InterfaceError("SELECT 1", {}, Exception("connection already closed"))
+
+    @app.get("/invalidated")
+    def invalidated() -> None:
+        raise DBAPIError("SELECT 1", {}, Exception("server closed"), connection_invalidated=True)
+
+    @app.get("/refused")
+    def refused() -> None:
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    assert get(app, "/gone").status_code == 503
+    assert get(app, "/invalidated").status_code == 503
+    assert get(app, "/refused").status_code == 500

@@ -64,6 +64,15 @@ def test_splitter_replaces_invalid_utf8() -> None:
     assert LineSplitter().feed("grüße\n".encode()) == ["grüße"]
 
 
+def test_splitter_replaces_nul_which_postgresql_cannot_store() -> None:
+    split = LineSplitter()
+    assert split.feed(b"a\x00b\n##jobyard progress 0.5 x\x00y\n\x00") == [
+        "a\ufffdb",
+        "##jobyard progress 0.5 x\ufffdy",
+    ]
+    assert split.flush() == ["\ufffd"]
+
+
 def test_splitter_cuts_long_lines_at_64_kib() -> None:
     split = LineSplitter()
     lines = split.feed(b"x" * (2 * MAX_LINE + 10) + b"\nnext\n")

@@ -9,11 +9,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobyard.errors import JobyardError
+from jobyard.store.outage import unavailable
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(JobyardError, _domain)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
-    app.add_exception_handler(OperationalError, _database)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database)  # type: ignore[arg-type]
 
 
 async def _domain(request: Request, exc: JobyardError) -> JSONResponse:
@@ -51,7 +52,9 @@ async def _http(request: Request, exc: HTTPException) -> JSONResponse:
     return response
 
 
-async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    if not unavailable(exc):
+        raise exc  # a bug, not an outage: a 500 with its traceback
     # The database is down or restarting (or, on MariaDB, a deadlock victim): the
     # client may try again, and a traceback per request would drown the log.
     log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc.orig)})

@@ -23,9 +23,10 @@ a mistake stays visible. The protocol is not read on stderr.
 
 Lines
 -----
-Output is split on ``\\n`` and decoded as UTF-8 (invalid bytes become U+FFFD);
-a trailing ``\\r`` is dropped and a line longer than 64 KiB is cut into pieces
-of at most 64 KiB (at a character boundary).
+Output is split on ``\\n`` and decoded as UTF-8; invalid bytes and NUL (which
+PostgreSQL cannot store in text) become U+FFFD, so that every database stores
+the same lines. A trailing ``\\r`` is dropped and a line longer than 64 KiB is
+cut into pieces of at most 64 KiB (at a character boundary).
 """
 
 from __future__ import annotations
@@ -128,4 +129,9 @@ def _char_boundary(buf: bytearray, start: int, end: int) -> int:
 def _decode(raw: bytearray) -> str:
     if raw.endswith(b"\r"):
         raw = raw[:-1]
-    return raw.decode("utf-8", errors="replace")
+    return storable(raw.decode("utf-8", errors="replace"))
+
+
+def storable(text: str) -> str:
+    """``text`` as every database stores it: NUL, refused by PostgreSQL, becomes U+FFFD."""
+    return text.replace("\0", "\ufffd")

@@ -4,8 +4,10 @@ A :class:`JobRun` is the :class:`~jobyard.runner.local.Sink` of its execution: t
 runner's reader threads hand it log lines, progress and metrics, which it
 buffers and writes in batches (never a transaction per line). Its own thread
 polls the process, applies control intents, enforces the timeout and kill
-grace, samples resources, and finally records the outcome. A write that fails
-(the database is restarting) is kept and retried: no line and no end is lost.
+grace, samples resources, and finally records the outcome. A write that finds
+the database out of reach (it is restarting) is kept and retried — at the end
+of the run until it is stored — so no line and no end is lost. Any other error
+of a write is a bug or a refused value: the attempt fails, loudly.
 """
 
 from __future__ import annotations
@@ -18,19 +20,22 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from jobyard import outcomes
 from jobyard.models import EventKind, Job, JobUpdate, LogLine, NewEvent
 from jobyard.outcomes import Reason, RunEnd, state_event
 from jobyard.runner.contract import Sample
 from jobyard.runner.local import Execution, Result, Runner
+from jobyard.runner.protocol import storable
 from jobyard.states import LIVE, Control, JobState
-from jobyard.store import Store
+from jobyard.store import Store, outage
 from jobyard.worker import sla
 from jobyard.worker.sla import SlaWatch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FLUSH_INTERVAL = 0.1  # seconds between batched writes of output
 FLUSH_LINES = 1000  # or sooner, when this many lines are waiting
@@ -100,6 +105,9 @@ class JobRun(threading.Thread):
         self._cap = LogCap(settings.log_cap)
         self._watch: SlaWatch | None = None
         self._samples = SampleBook(job.id, job.attempt)
+        self._execution: Execution | None = None
+        self._doubtful = False  # a batch failed with the connection: was it committed?
+        self._unstored = 0  # lines a failed write dropped (the attempt then fails)
 
     # -- asked from the worker loop ----------------------------------------
     def request(self, request: Request) -> None:
@@ -112,6 +120,7 @@ class JobRun(threading.Thread):
 
     # -- Sink (called from the runner's reader threads) ----------------------
     def log(self, stream: str, line: str) -> None:
+        line = storable(line)  # system lines quote errors, which may hold any text
         with self._lock:
             self._seq += 1
             now = self._now()
@@ -155,9 +164,9 @@ class JobRun(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
-        except Exception:
+        except Exception as exc:
             log.exception("job run crashed", extra={"job": self.job.id})
-            self._finish(RunEnd(succeeded=False, error="internal error in the worker"))
+            self._fail(exc)
         finally:
             self.over = True
             self._settings.on_done()
@@ -165,7 +174,7 @@ class JobRun(threading.Thread):
     def _run(self) -> None:
         job = self.job
         self.log("system", f"attempt {job.attempt} started on {job.host} by {job.worker}")
-        execution = self._runner.start(job.id, run_token(job), job.spec, self)
+        execution = self._execution = self._runner.start(job.id, run_token(job), job.spec, self)
         self._set({"pid": execution.pid}, expect=LIVE)
         self._watch = self._sla_watch()
         next_flush = next_sample = time.monotonic()
@@ -194,7 +203,7 @@ class JobRun(threading.Thread):
         return RunEnd(
             succeeded=result.succeeded and self._reason is None,
             exit_code=result.exit_code,
-            error=self._error or result.error,
+            error=storable(error) if (error := self._error or result.error) else None,
             reason=self._reason or _reason_of(result),
             cpu_seconds=result.cpu_seconds,
             peak_memory=peak,
@@ -312,18 +321,47 @@ class JobRun(threading.Thread):
             if time.monotonic() > deadline:
                 execution.kill()
         self.log("system", f"handed back: {why}")
-        self._flush()
+        self._flush(until_stored=True)
         now = self._now()
         self._persist(lambda: self._store.update_job(outcomes.requeued(self.job, now, why), now))
 
     # -- writing -----------------------------------------------------------
     def _finish(self, end: RunEnd) -> None:
-        self._flush()
-        now = self._now()
+        now = self._now()  # when it ended, however long the database keeps us waiting
+        self._flush(until_stored=True)
+        self._record_end(end, now)
+
+    def _record_end(self, end: RunEnd, now: datetime) -> None:
         update = outcomes.finished(self.job, end, now)
         ended = self._persist(lambda: self._store.update_job(update, now))
         if ended is not None and ended.state.terminal:
             self._settings.on_terminal(ended.id)
+
+    def _fail(self, exc: Exception) -> None:
+        """End the attempt failed after an error in the worker (a bug, a refused write)."""
+        execution = self._execution
+        if execution is not None and execution.wait(0) is None:
+            self._stop_now(execution)
+        if self._abandoned:
+            return
+        error = f"internal error in the worker: {type(exc).__name__}"
+        if self._unstored:
+            error += f"; output lines not stored: {self._unstored}"
+        self.log("system", f"{error}: {_first_line(exc)}")
+        with self._lock:  # the batch that failed may have held them
+            self._values |= {"log_lines": self._seq, "output_bytes": self._output_bytes}
+        end = RunEnd(succeeded=False, error=error)
+        try:
+            self._finish(end)
+        except Exception:  # the output is refused again: still, the job must end
+            log.exception("could not store a failed job's output", extra={"job": self.job.id})
+            self._record_end(end, self._now())
+
+    def _stop_now(self, execution: Execution) -> None:
+        execution.kill()
+        deadline = time.monotonic() + self._settings.kill_grace
+        while execution.wait(0.1) is None and time.monotonic() < deadline:
+            pass
 
     def _set(
         self,
@@ -339,55 +377,92 @@ class JobRun(threading.Thread):
         if updated is not None:
             self.job = updated
 
-    def _flush(self) -> None:
-        """Write what is waiting, in transactions of at most ``FLUSH_LINES`` lines."""
+    def _flush(self, *, until_stored: bool = False) -> None:
+        """Write what is waiting, in transactions of at most ``FLUSH_LINES`` lines.
+
+        While the database is out of reach what is left is kept, in order, for the
+        next flush; ``until_stored`` (the run is over) waits for the database instead.
+        """
         with self._lock:
             logs, events, values = self._logs, self._events, self._values
             self._logs, self._events, self._values = [], [], {}
         while logs or events or values:
             chunk, rest = logs[:FLUSH_LINES], logs[FLUSH_LINES:]
-            last = not rest
+            batch = partial(self._append, chunk, events, {} if rest else values)
             try:
-                self._store.append_output(self.job.id, chunk, events, values if last else {})
+                stored = self._write(batch, until_stored)
             except Exception:
-                log.warning("could not write output; will retry", extra={"job": self.job.id})
+                self._unstored += len(chunk)  # not kept: the same write would fail again
+                with self._lock:  # the rest may well be storable
+                    self._logs = rest + self._logs
+                    self._values = (values if rest else {}) | self._values
+                raise
+            if not stored:
                 with self._lock:  # keep it, in order, for the next flush
                     self._logs, self._events = logs + self._logs, events + self._events
                     self._values = values | self._values
                 return
             logs, events = rest, []
-            if last:
+            if not rest:
                 values = {}
             self._cap.written(chunk)
-            self._trim()
-        self._samples.write(self._store)
+            self._trim(until_stored)
+        self._write(partial(self._samples.write, self._store), until_stored)
 
-    def _trim(self) -> None:
+    def _append(self, logs: list[LogLine], events: list[NewEvent], values: dict[str, Any]) -> None:
+        """One batch in one transaction. When the connection broke during the last try,
+        its commit may have gone through unseen: lines stored then are not stored twice."""
+        if self._doubtful and logs:
+            seen = self._store.log_lines(self.job.id, logs[0].seq - 1, len(logs))
+            stored = {line.seq for line in seen}
+            logs = [line for line in logs if line.seq not in stored]
+        try:
+            self._store.append_output(self.job.id, logs, events, values)
+        except Exception as exc:
+            self._doubtful = outage.unavailable(exc)
+            raise
+        self._doubtful = False
+
+    def _trim(self, until_stored: bool) -> None:
         """Past the log cap: delete the oldest lines of the tail, keep the marker true."""
         trim = self._cap.to_trim()
         if trim is None:
             return
         marker_seq, upto = trim
-        try:
-            self._store.trim_log(self.job.id, marker_seq, upto, self._cap.marker())
-        except Exception:
-            log.warning("could not trim the log; will retry", extra={"job": self.job.id})
-            return
-        self._cap.trimmed(upto)
+        write = partial(self._store.trim_log, self.job.id, marker_seq, upto, self._cap.marker())
+        if self._write(write, until_stored):
+            self._cap.trimmed(upto)
 
-    def _persist(self, write: Callable[[], Job | None]) -> Job | None:
-        """Retry a state write until the database takes it (it may be restarting)."""
-        delay = 0.1
-        while True:
-            try:
-                return write()
-            except Exception:
-                log.warning("could not record job state; retrying", extra={"job": self.job.id})
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    def _write(self, write: Callable[[], object], until_stored: bool) -> bool:
+        """``write()``; False when the database is out of reach and it is to be tried later
+        (with ``until_stored``, it is tried until it is stored). Other errors are raised."""
+        if until_stored:
+            self._persist(write)
+            return True
+        try:
+            write()
+        except Exception as exc:
+            if not outage.unavailable(exc):
+                raise
+            self._unreachable(exc)
+            return False
+        return True
+
+    def _persist(self, write: Callable[[], T]) -> T:
+        """Retry a write until the database takes it (it may be restarting)."""
+        return outage.retry_while_unavailable(write, self._unreachable)
+
+    def _unreachable(self, exc: BaseException) -> None:
+        extra = {"job": self.job.id, "error": _first_line(exc)}
+        log.warning("database unavailable; will retry", extra=extra)
 
     def _now(self) -> datetime:
         return self._settings.clock()
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's message without what SQLAlchemy adds below it (the SQL, the parameters)."""
+    return str(exc).partition("\n")[0]
 
 
 def _reason_of(result: Result) -> str | None:
@@ -424,20 +499,18 @@ class SampleBook:
         self._usage = (sample.cpu_seconds, peak_rss)
 
     def write(self, store: Store) -> None:
+        """Store the waiting samples; after an error what was not stored waits for the next."""
         if not (self._waiting or self._usage):
             return
-        try:
-            if not self._started:
-                store.monitor.forget_old_samples(self.job_id, self.attempt)
-                self._started = True
-            store.monitor.add_samples(self.job_id, self.attempt, self._waiting, self._usage)
-            self._stored += len(self._waiting)
-            self._waiting, self._usage = [], None
-            if self._stored >= MAX_SAMPLES:
-                self._stored -= store.monitor.thin_samples(self.job_id, self.attempt)
-                self._stride *= 2
-        except Exception:  # kept for the next flush: samples are worth a retry, not a crash
-            log.warning("could not write resource samples", extra={"job": self.job_id})
+        if not self._started:
+            store.monitor.forget_old_samples(self.job_id, self.attempt)
+            self._started = True
+        store.monitor.add_samples(self.job_id, self.attempt, self._waiting, self._usage)
+        self._stored += len(self._waiting)
+        self._waiting, self._usage = [], None
+        if self._stored >= MAX_SAMPLES:
+            self._stored -= store.monitor.thin_samples(self.job_id, self.attempt)
+            self._stride *= 2
 
 
 class LogCap:
