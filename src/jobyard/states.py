@@ -178,5 +178,5 @@ def initial_state(
 
 
 def allowed_events(state: JobState) -> list[Event]:
-    """The events the table accepts in ``state`` (for docs and the UI)."""
+    """The events the table accepts in ``state``."""
     return [event for (s, event) in _TABLE if s == state]

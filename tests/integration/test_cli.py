@@ -10,7 +10,10 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
@@ -265,7 +268,7 @@ def test_an_unreachable_server_is_exit_5(server: Server) -> None:
         assert "cannot reach" in error_line(result, 5)
 
 
-def test_watch_once_and_live(server: Server) -> None:
+def test_watch_once(server: Server) -> None:
     job_id = as_json(server, "submit", "sleep", "seconds=30", "--name", "watched")["id"]
     server.wait_state(job_id, "running")
     table = ok(server, "watch", "--once")
@@ -273,29 +276,68 @@ def test_watch_once_and_live(server: Server) -> None:
     assert "running" in table
     assert "1 running" in table
     assert "watched" not in ok(server, "watch", "--once", "--state", "queued")
+    ok(server, "kill", str(job_id))
+    server.wait_state(job_id, "killed")
 
-    # not on a terminal, it prints the table again whenever the jobs change
-    with subprocess.Popen(
-        [sys.executable, "-m", "jobyard", "watch", "--interval", "0.5"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment(server.url),
-    ) as proc:
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+
+# how a shell without job control starts a command put in the background: SIGINT ignored
+IGNORING_SIGINT = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
+
+
+@dataclass
+class Watch:
+    proc: subprocess.Popen[str]
+    errors: IO[str]
+    lines: list[str] = field(default_factory=list)
+
+    def shows(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def stderr(self) -> str:
+        self.errors.seek(0)
+        return self.errors.read()
+
+
+@contextmanager
+def watching(server: Server, tmp_path: Path, prefix: list[str]) -> Iterator[Watch]:
+    """``jobyard watch`` not on a terminal; ``lines`` fills as it prints; killed at the end."""
+    command = [*prefix, sys.executable, "-m", "jobyard", "watch", "--interval", "0.5"]
+    options: dict[str, Any] = {"stdout": subprocess.PIPE, "text": True}
+    with (
+        (tmp_path / "watch.err").open("w+") as errors,
+        subprocess.Popen(command, stderr=errors, env=environment(server.url), **options) as proc,
+    ):
+        watch = Watch(proc, errors)
+        reader = threading.Thread(target=lambda: watch.lines.extend(proc.stdout or ()))
         reader.start()
         try:
-            wait_for(lambda: any("1 running" in line for line in lines), what="the first table")
-            ok(server, "kill", str(job_id))
-            wait_for(lambda: any("no jobs" in line for line in lines), what="a table without it")
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
+            yield watch
         finally:
             if proc.poll() is None:
                 proc.kill()
-        reader.join(10)
-        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+            proc.wait()
+            reader.join()
+
+
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_watch_prints_changes_until_sigint(server: Server, tmp_path: Path, sigint: str) -> None:
+    job_id = as_json(server, "submit", "sleep", "seconds=30", "--name", "watched")["id"]
+    server.wait_state(job_id, "running")
+    prefix = IGNORING_SIGINT if sigint == "ignored" else []
+    with watching(server, tmp_path, prefix) as watch:
+        # not on a terminal, it prints the table again whenever the jobs change
+        wait_for(lambda: watch.shows("1 running"), what="the first table")
+        ok(server, "kill", str(job_id))
+        wait_for(lambda: watch.shows("no jobs"), what="a table without it")
+        watch.proc.send_signal(signal.SIGINT)
+        assert watch.proc.wait(timeout=30) == 0, watch.stderr()
+
+
+def test_watch_ends_on_a_sigint_while_it_starts(server: Server, tmp_path: Path) -> None:
+    with watching(server, tmp_path, []) as watch:
+        watch.proc.send_signal(signal.SIGINT)  # Python is starting, importing or connecting
+        # its exit code tells where the signal landed (-SIGINT, 1, 130 or 0); it must end
+        watch.proc.wait(timeout=30)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -16,6 +16,7 @@ from jobyard.client import (
     ApiError,
     Client,
     Conflict,
+    Dependency,
     Event,
     Invalid,
     JobInfo,
@@ -119,6 +120,41 @@ def test_jobs_filter_sort_page_and_iterate(client: Client) -> None:
     assert client.jobs(search=name, queue="elsewhere").total == 0
     everything = list(client.iter_jobs(search=name, sort="-id", per_page=2))
     assert [job.id for job in everything] == sorted((j.id for j in [*held, sleeper]), reverse=True)
+
+
+def test_submit_with_dependencies_and_see_them(client: Client) -> None:
+    first = client.submit("echo", {"text": "a"}, hold=True)
+    second = client.submit("echo", {"text": "b"}, hold=True)
+    third = client.submit("echo", {"text": "c"}, hold=True)
+    after = [first.id, Dependency(second.id, on="failed"), {"job": third.id, "on": "finished"}]
+    name = tag()
+    job = client.submit("echo", {"text": "d"}, name=name, depends_on=after)
+    assert job.state == "waiting"
+    assert client.job(job.id).depends_on == [
+        Dependency(first.id, "succeeded", "held"),
+        Dependency(second.id, "failed", "held"),
+        Dependency(third.id, "finished", "held"),
+    ]
+    [listed] = client.jobs(search=name).items
+    assert listed.depends_on == []  # a listing leaves them out
+    client.kill(first.id)  # it had to succeed
+    assert client.wait(job.id, timeout=30).state == "upstream_failed"
+    client.kill(second.id)
+    client.kill(third.id)
+    downstream = {"type": "echo", "args": {"text": "e"}, "depends_on": [job.id]}
+    [batched] = client.submit_many([downstream])
+    assert client.job(batched.id).depends_on == [Dependency(job.id, "succeeded", "upstream_failed")]
+
+
+def test_a_job_shows_its_sla(client: Client) -> None:
+    name = f"budgeted-{tag()}"
+    sla = {"max_runtime": "1h", "on_breach": "kill"}
+    client.put_job_type(name, {"command": ["echo", "ok"], "sla": sla})
+    job = client.submit(name)
+    assert job.sla is not None
+    assert (job.sla["max_runtime"], job.sla["on_breach"]) == (3600, "kill")
+    assert client.job(job.id).sla == job.sla
+    assert client.submit("echo", {"text": "x"}, hold=True).sla is None
 
 
 def test_controls_on_a_sleeping_job(client: Client) -> None:

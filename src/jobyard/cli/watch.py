@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ def watch(
     and every --interval seconds anyway (for progress, or when the server
     cannot stream).
     """
+    _quit_on_sigint()
     from jobyard.cli.render import console
 
     with connect(server) as client:
@@ -111,6 +113,17 @@ def _next(snapshot: Callable[[], Snapshot], changed: threading.Event, interval: 
     changed.wait(interval)
     changed.clear()
     return snapshot()
+
+
+def _quit_on_sigint() -> None:
+    """Make SIGINT raise KeyboardInterrupt, the way out of the live table.
+
+    Python leaves SIGINT ignored when it starts with it ignored, as a shell
+    without job control starts a command put in the background (``watch &`` in
+    a script, or a test runner started so): Ctrl-C or ``kill -INT`` would then
+    never stop the watch, which does not end by itself.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _listen(server: str, type_: str | None, queue: str | None) -> threading.Event:

@@ -50,8 +50,30 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Dependency:
+    """A job waited for: it must end ``on`` succeeded (default), failed or finished (either).
+
+    Pass it to :meth:`Client.submit` as ``depends_on``; a job shown by the
+    server carries its own, with ``state`` the upstream job's (``None``: removed).
+    """
+
+    job: int
+    on: str = "succeeded"
+    state: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**_only(cls, data))
+
+
+@dataclass(frozen=True)
 class JobInfo:
-    """One job as the API shows it (``GET /api/v1/jobs/{id}``)."""
+    """One job as the API shows it (``GET /api/v1/jobs/{id}``).
+
+    ``sla`` holds the budgets watched while it runs (``None``: none);
+    ``depends_on`` what it waits for, filled only on a single job (listings
+    leave it empty).
+    """
 
     id: int
     type: str
@@ -78,6 +100,7 @@ class JobInfo:
     progress: Progress
     metrics: dict[str, Any]
     resources: Resources
+    sla: dict[str, Any] | None
     details: dict[str, Any]
     worker: str | None
     host: str | None
@@ -85,6 +108,7 @@ class JobInfo:
     idempotency_key: str | None
     restarted_from: int | None
     restarted_as: int | None
+    depends_on: list[Dependency]
 
     @property
     def terminal(self) -> bool:
@@ -99,13 +123,15 @@ class JobInfo:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         times = {"created_at", "updated_at", "run_at", "started_at", "finished_at"}
-        known = {f.name for f in dataclasses.fields(cls)} - times - {"progress", "resources"}
+        nested = {"progress", "resources", "depends_on"}
+        known = {f.name for f in dataclasses.fields(cls)} - times - nested
         values: dict[str, Any] = {name: data.get(name) for name in known}
         values |= {name: parse_time(data.get(name)) for name in times}
         return cls(
             **values,
             progress=Progress(**_only(Progress, data.get("progress"))),
             resources=Resources(**_only(Resources, data.get("resources"))),
+            depends_on=[Dependency.from_dict(item) for item in data.get("depends_on") or []],
         )
 
 
@@ -220,11 +246,12 @@ class Notification:
     next_attempt_at: datetime | None
     sent_at: datetime | None
     created_at: datetime | None
+    updated_at: datetime | None
     data: dict[str, Any]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        times = {"next_attempt_at", "sent_at", "created_at"}
+        times = {"next_attempt_at", "sent_at", "created_at", "updated_at"}
         values = _only(cls, data)
         values |= {name: parse_time(data.get(name)) for name in times}
         return cls(**values)

@@ -23,6 +23,7 @@ import httpx
 
 from jobyard.client.errors import ApiError, Conflict, Invalid, NotFound, ServerUnreachable
 from jobyard.client.models import (
+    Dependency,
     Event,
     JobInfo,
     JobPage,
@@ -41,6 +42,7 @@ __all__ = [
     "ApiError",
     "Client",
     "Conflict",
+    "Dependency",
     "Event",
     "Invalid",
     "JobInfo",
@@ -62,6 +64,7 @@ TYPES = "/api/v1/job-types"
 WORKERS = "/api/v1/workers"
 NOTIFICATIONS = "/api/v1/notifications"
 Names = str | Iterable[str] | None
+Upstream = int | Dependency | Mapping[str, Any]
 
 
 class Client:
@@ -113,9 +116,17 @@ class Client:
         hold: bool = False,
         name: str | None = None,
         idempotency_key: str | None = None,
+        depends_on: Iterable[Upstream] = (),
     ) -> JobInfo:
-        """Submit a job; a repeated ``idempotency_key`` returns the first job."""
-        body = submission(type, args, priority, queue, run_at, hold, name, idempotency_key)
+        """Submit a job; a repeated ``idempotency_key`` returns the first job.
+
+        ``depends_on`` lists the jobs it waits for: an id (it must succeed), a
+        :class:`Dependency` (``Dependency(7, on="failed")``) or its JSON
+        (``{"job": 7, "on": "finished"}``).
+        """
+        body = submission(
+            type, args, priority, queue, run_at, hold, name, idempotency_key, depends_on
+        )
         return JobInfo.from_dict(self._call("POST", JOBS, json=body))
 
     def submit_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[JobInfo]:
@@ -433,12 +444,23 @@ def submission(
     hold: bool = False,
     name: str | None = None,
     idempotency_key: str | None = None,
+    depends_on: Iterable[Upstream] = (),
 ) -> dict[str, Any]:
     """The JSON body submitting one job (a naive ``run_at`` is taken as local time)."""
     when = run_at.astimezone().isoformat() if run_at is not None else None
-    body = {"type": type, "args": dict(args or {}), "priority": priority, "queue": queue}
-    body |= {"run_at": when, "hold": hold, "name": name, "idempotency_key": idempotency_key}
+    upstream = [_upstream(item) for item in depends_on] or None
+    body: dict[str, Any] = {"type": type, "args": dict(args or {}), "priority": priority}
+    body |= {"queue": queue, "run_at": when, "hold": hold, "name": name}
+    body |= {"idempotency_key": idempotency_key, "depends_on": upstream}
     return _drop_none(body)
+
+
+def _upstream(item: Upstream) -> dict[str, Any]:
+    if isinstance(item, Dependency):
+        return {"job": item.job, "on": item.on}
+    if isinstance(item, Mapping):
+        return dict(item)
+    return {"job": item}
 
 
 def _csv(names: Names) -> str | None:
