@@ -18,6 +18,7 @@ from jobyard.states import JobState
 from jobyard.store import Store
 from jobyard.store.notes import FAILED, PENDING, SENT
 from jobyard.store.rows import event_row
+from jobyard.store.store import JobUpdate
 from jobyard.store.tables import job_events
 from tests.integration.test_store import T0, add, claim, new_job, stored
 
@@ -116,15 +117,18 @@ def test_samples_are_kept_per_attempt_thinned_and_forgotten_after_three_attempts
     store: Store,
 ) -> None:
     monitor = store.monitor
+    add(store)
+    [job] = claim(store)
     rows = [(T0 + i * ONE_S, float(i), 1000 + i) for i in range(10)]
-    monitor.add_samples(5, 1, rows)
-    assert monitor.thin_samples(5, 1) == 4  # every other one, the first and last kept
-    kept = monitor.samples(5, 1)
+    monitor.add_samples(job.id, 1, rows)
+    assert monitor.thin_samples(job.id, 1) == 4  # every other one, the first and last kept
+    kept = monitor.samples(job.id, 1)
     assert [s["cpu_seconds"] for s in kept] == [0.0, 2.0, 4.0, 6.0, 8.0, 9.0]
     for attempt in (2, 3, 4):
-        monitor.forget_old_samples(5, attempt)
-        monitor.add_samples(5, attempt, rows[:1])
-    assert {s["attempt"] for s in monitor.samples(5)} == {2, 3, 4}
+        store.update_job(JobUpdate(job.id, frozenset(JobState), {"attempt": attempt}), T0)
+        monitor.forget_old_samples(job.id, attempt)
+        assert monitor.add_samples(job.id, attempt, rows[:1])
+    assert {s["attempt"] for s in monitor.samples(job.id)} == {2, 3, 4}
 
 
 def test_recent_runtimes_and_breached_budgets(store: Store) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from jobyard.models import EventKind, FeedEvent, NewEvent
-from jobyard.store import notes, samples, stats
+from jobyard.store import guard, notes, samples, stats
 from jobyard.store.feed import feed_event, feed_query
 from jobyard.store.rows import event_row
 from jobyard.store.tables import job_events
@@ -34,10 +34,15 @@ class MonitorStore:
     # -- resource samples ----------------------------------------------------
     def add_samples(
         self, job_id: int, attempt: int, rows: Sequence[tuple[datetime, float, int]]
-    ) -> None:
-        if rows:
-            with self._write() as conn:
-                samples.add(conn, job_id, attempt, rows)
+    ) -> bool:
+        """Store samples of the job's current attempt; False (nothing stored) if it is not."""
+        if not rows:
+            return True
+        with self._write() as conn:
+            if not guard.holds(conn, job_id, attempt=attempt):
+                return False
+            samples.add(conn, job_id, attempt, rows)
+            return True
 
     def thin_samples(self, job_id: int, attempt: int) -> int:
         with self._write() as conn:
@@ -126,8 +131,10 @@ class MonitorStore:
         """Store a delivery outcome and its event (on the notification's job) atomically."""
         with self._write() as conn:
             item = notes.record(conn, note_id, values)
-            if item is not None and event is not None and item["job_id"] is not None:
-                conn.execute(insert(job_events), [event_row(item["job_id"], event)])
+            job_id = None if item is None else item["job_id"]
+            # a removed job gets no event (its notifications stay, as sent)
+            if event is not None and job_id is not None and guard.holds(conn, job_id):
+                conn.execute(insert(job_events), [event_row(job_id, event)])
             return item
 
     def notifications(
