@@ -6,6 +6,9 @@ buffers and writes in batches (never a transaction per line). Its own thread
 polls the process, applies control intents, enforces the timeout and kill
 grace, samples resources, and finally records the outcome. A write that fails
 (the database is restarting) is kept and retried: no line and no end is lost.
+A write the store refuses because the job was removed (or given to another
+attempt) ends the run at once: its processes are killed and nothing more of it
+is written.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class JobRun(threading.Thread):
         self._error: str | None = None
         self._kill_at: float | None = None
         self._abandoned = False
+        self._lost = False  # the store refused a write: the job is gone or not ours
         self._peak_rss = 0
         self._cap = LogCap(settings.log_cap)
         self._watch: SlaWatch | None = None
@@ -333,23 +337,40 @@ class JobRun(threading.Thread):
         with self._lock:
             logs, events, values = self._logs, self._events, self._values
             self._logs, self._events, self._values = [], [], {}
-        while logs or events or values:
+        while (logs or events or values) and not self._lost:
             chunk, rest = logs[:FLUSH_LINES], logs[FLUSH_LINES:]
             last = not rest
             try:
-                self._store.append_output(self.job.id, chunk, events, values if last else {})
+                written = self._store.append_output(
+                    self.job.id,
+                    chunk,
+                    events,
+                    values if last else {},
+                    worker=self._settings.worker,
+                    attempt=self.job.attempt,
+                )
             except Exception:
                 log.warning("could not write output; will retry", extra={"job": self.job.id})
                 with self._lock:  # keep it, in order, for the next flush
                     self._logs, self._events = logs + self._logs, events + self._events
                     self._values = values | self._values
                 return
+            if not written:
+                self._lose()
+                return
             logs, events = rest, []
             if last:
                 values = {}
             self._cap.written(chunk)
             self._trim()
-        self._samples.write(self._store)
+        if not self._lost and not self._samples.write(self._store):
+            self._lose()
+
+    def _lose(self) -> None:
+        """The job was removed or taken from us: kill the processes, write nothing more."""
+        log.info("job gone; stopping its run", extra={"job": self.job.id})
+        self._lost = True
+        self.abandon()
 
     def _trim(self) -> None:
         """Past the log cap: delete the oldest lines of the tail, keep the marker true."""
@@ -406,14 +427,17 @@ class SampleBook:
             self._waiting.append((at, sample.cpu_seconds, sample.rss))
         self._seen += 1
 
-    def write(self, store: Store) -> None:
+    def write(self, store: Store) -> bool:
+        """Store the waiting samples; False when the store refused them (the job is gone)."""
         if not self._waiting:
-            return
+            return True
         try:
             if not self._started:
                 store.monitor.forget_old_samples(self.job_id, self.attempt)
                 self._started = True
-            store.monitor.add_samples(self.job_id, self.attempt, self._waiting)
+            if not store.monitor.add_samples(self.job_id, self.attempt, self._waiting):
+                self._waiting = []
+                return False
             self._stored += len(self._waiting)
             self._waiting = []
             if self._stored >= MAX_SAMPLES:
@@ -421,6 +445,7 @@ class SampleBook:
                 self._stride *= 2
         except Exception:  # kept for the next flush: samples are worth a retry, not a crash
             log.warning("could not write resource samples", extra={"job": self.job_id})
+        return True
 
 
 class LogCap:
