@@ -21,7 +21,6 @@ from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.models import Dependency, Job, JobEvent, JobQuery, JobUpdate, NewJob
 from jobyard.outcomes import Reason, state_event
 from jobyard.states import (
-    TERMINAL,
     Event,
     IllegalTransition,
     JobState,
@@ -55,12 +54,14 @@ class JobManager:
         *,
         wake: Callable[[], None] = lambda: None,
         on_terminal: Callable[[int], None] | None = None,
+        on_restart: Callable[[Job], None] = lambda job: None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.deps = deps or Dependencies(store, wake=wake, clock=clock)
         self._on_terminal = on_terminal or (lambda job_id: self.deps.settle([job_id]))
+        self._on_restart = on_restart  # called with the new job (a workflow run reopens)
         self._wake = wake
         self._clock = clock
 
@@ -182,13 +183,13 @@ class JobManager:
         )
 
     def restart(self, job_id: int, args: dict[str, Any] | None = None) -> Job:
-        """A new job from a finished one's type and args (``args`` override some)."""
+        """A new job from a finished one's type and args (``args`` override some).
+
+        A job is restarted once: 409 (naming its restart) for a second time, even a
+        concurrent one. To run it yet again, restart the newest job of the chain.
+        """
         old = self.get(job_id)
-        if not old.state.terminal:
-            raise Conflict(
-                f"cannot restart a job that is {old.state.value}; kill it first",
-                state=old.state.value,
-            )
+        _check_restartable(old)
         carried = self._carried_dependencies(old)
         submission = Submission(
             type=old.type,
@@ -211,9 +212,15 @@ class JobManager:
                 node=old.node,
             )
         new = dataclasses.replace(new, restarted_from=old.id)
-        ((job, _),) = self.store.add_jobs([new], now)
-        self.store.update_job(JobUpdate(old.id, frozenset(TERMINAL), {"restarted_as": job.id}), now)
+        stored = self.store.restart_job(old.id, new, now)
+        if stored is None:
+            raise NotFound(f"no job with id {job_id}")
+        job, created = stored
+        if not created:  # another restart got there first, or the job was reopened
+            _check_restartable(job)
+            raise AssertionError(f"job {job_id} could not be restarted")
         self.deps.reopen(old.id, job.id)
+        self._on_restart(job)
         self._wake()
         return job
 
@@ -248,6 +255,22 @@ class JobManager:
             raise NotFound(f"no job with id {job_id}")
         self.deps.settle([job_id])  # whatever waited for it can never run now
         self._wake()
+
+
+def _check_restartable(job: Job) -> None:
+    """409 unless the job ended and was not restarted already."""
+    if job.restarted_as is not None:
+        raise Conflict(
+            f"job {job.id} was already restarted as job {job.restarted_as}; "
+            f"restart job {job.restarted_as} to run it again",
+            state=job.state.value,
+            restarted_as=job.restarted_as,
+        )
+    if not job.state.terminal:
+        raise Conflict(
+            f"cannot restart a job that is {job.state.value}; kill it first",
+            state=job.state.value,
+        )
 
 
 def _immediate(job: Job, state: JobState, now: datetime) -> JobUpdate:

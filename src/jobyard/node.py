@@ -16,6 +16,7 @@ from jobyard.events.hub import Hub
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.limits import Key, Scope, limits_of
 from jobyard.manager import JobManager
+from jobyard.models import Job
 from jobyard.notify.outbox import Outbox
 from jobyard.roster import Roster
 from jobyard.runner.local import Runner
@@ -47,7 +48,12 @@ class Node:
         self.deps = Dependencies(self.store, wake=self.wake)
         self.worker: Worker | None = self._worker() if worker else None
         self.manager = JobManager(
-            self.store, self.catalog, self.deps, wake=self.wake, on_terminal=self.job_ended
+            self.store,
+            self.catalog,
+            self.deps,
+            wake=self.wake,
+            on_terminal=self.job_ended,
+            on_restart=self.job_restarted,
         )
         self.runs = Runs(self.manager, config.workflows)
         self.schedules = ScheduleBook(self.store, config.schedules, self.catalog, config.workflows)
@@ -97,6 +103,10 @@ class Node:
         job = self.store.get_job(job_id)
         if job is not None:
             self.runs.job_ended(job)
+
+    def job_restarted(self, job: Job) -> None:
+        """A job was restarted as ``job``: its workflow run, if it had ended, runs again."""
+        self.runs.job_restarted(job)
 
     def wake(self) -> None:
         """Something changed: let the in-process worker look now instead of at its next poll."""

@@ -200,7 +200,11 @@ def test_restart_and_rm(server: Server) -> None:
     assert new["restarted_from"] == old
     assert new["args"]["text"] == "second"
     server.wait_state(new["id"], "succeeded")
-    assert "restarted as job" in ok(server, "restart", str(old))
+    again = error_line(jobyard(server, "restart", str(old)), 4)
+    assert again.endswith(
+        f"already restarted as job {new['id']}; restart job {new['id']} to run it again"
+    )
+    assert "restarted as job" in ok(server, "restart", str(new["id"]))
     assert ok(server, "rm", str(new["id"])).strip() == f"job {new['id']} removed"
     error_line(jobyard(server, "show", str(new["id"])), 3)
     live = as_json(server, "submit", "sleep", "seconds=30")["id"]

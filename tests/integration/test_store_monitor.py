@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from jobyard.models import EventKind, NewEvent
+from jobyard.models import EventKind, JobUpdate, NewEvent
 from jobyard.notify.channels import parse_notifications
 from jobyard.notify.notifier import Notifier
 from jobyard.outcomes import RunEnd, finished
@@ -116,15 +116,18 @@ def test_samples_are_kept_per_attempt_thinned_and_forgotten_after_three_attempts
     store: Store,
 ) -> None:
     monitor = store.monitor
+    add(store)
+    [job] = claim(store)
     rows = [(T0 + i * ONE_S, float(i), 1000 + i) for i in range(10)]
-    monitor.add_samples(5, 1, rows)
-    assert monitor.thin_samples(5, 1) == 4  # every other one, the first and last kept
-    kept = monitor.samples(5, 1)
+    monitor.add_samples(job.id, 1, rows)
+    assert monitor.thin_samples(job.id, 1) == 4  # every other one, the first and last kept
+    kept = monitor.samples(job.id, 1)
     assert [s["cpu_seconds"] for s in kept] == [0.0, 2.0, 4.0, 6.0, 8.0, 9.0]
     for attempt in (2, 3, 4):
-        monitor.forget_old_samples(5, attempt)
-        monitor.add_samples(5, attempt, rows[:1])
-    assert {s["attempt"] for s in monitor.samples(5)} == {2, 3, 4}
+        store.update_job(JobUpdate(job.id, frozenset(JobState), {"attempt": attempt}), T0)
+        monitor.forget_old_samples(job.id, attempt)
+        assert monitor.add_samples(job.id, attempt, rows[:1])
+    assert {s["attempt"] for s in monitor.samples(job.id)} == {2, 3, 4}
 
 
 def test_a_live_attempt_shows_its_usage_and_a_new_attempt_starts_without(store: Store) -> None:

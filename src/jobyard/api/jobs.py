@@ -22,7 +22,7 @@ from jobyard.api.streams import HeaderResume, event_stream, job_messages
 from jobyard.clock import utcnow
 from jobyard.errors import Invalid
 from jobyard.manager import JobManager, Submission
-from jobyard.models import SORTABLE, Dependency, JobQuery
+from jobyard.models import SORTABLE, Dependency, Job, JobQuery
 from jobyard.node import Node
 from jobyard.states import Event, JobState
 
@@ -53,8 +53,15 @@ def submit(
     job's event stream until it ends, as from ``GET /api/v1/jobs/{id}/events``.
     """
     job, created = node.manager.submit(_submission(body))
+    return _created(node, job, created, request, response, follow=body.follow)
+
+
+def _created(
+    node: Node, job: Job, created: bool, request: Request, response: Response, *, follow: bool
+) -> JobOut | Response:
+    """The answer about a new (or found) job: the job, or its event stream until it ends."""
     location = str(request.url_for("get_job", job_id=job.id))
-    if body.follow or "text/event-stream" in request.headers.get("accept", ""):
+    if follow or "text/event-stream" in request.headers.get("accept", ""):
         stream = event_stream(
             job_messages(node, job.id, 0, logs_only=False), 201 if created else 200
         )
@@ -140,10 +147,29 @@ _control(Event.RESUME, "Resume a paused job (SIGCONT), or release a held one.")
 _control(Event.KILL, "Kill a job: SIGTERM, then SIGKILL after its grace period.")
 
 
-@router.post("/{job_id}/restart", status_code=201, response_model=JobOut)
-def restart_job(job_id: JobId, manager: Manager, body: RestartJob | None = None) -> JobOut:
-    """A new job with the same type and arguments (some may be overridden)."""
-    return JobOut.of(manager.restart(job_id, body.args if body else None), utcnow())
+@router.post(
+    "/{job_id}/restart",
+    status_code=201,
+    response_model=JobOut,
+    responses={201: {"content": {"text/event-stream": {}}}},
+)
+def restart_job(
+    job_id: JobId,
+    node: NodeDep,
+    request: Request,
+    response: Response,
+    body: RestartJob | None = None,
+) -> JobOut | Response:
+    """A new job with the same type and arguments (some may be overridden).
+
+    A job is restarted once: a second restart is 409, its ``restarted_as`` naming
+    the first one's job (restart that one to run it again). With ``"follow": true``
+    (or ``Accept: text/event-stream``) the answer is the new job's event stream
+    until it ends, as for a submission.
+    """
+    job = node.manager.restart(job_id, body.args if body else None)
+    follow = body is not None and body.follow
+    return _created(node, job, True, request, response, follow=follow)
 
 
 @router.delete("/{job_id}", status_code=204)

@@ -59,6 +59,7 @@ class RestartJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     args: dict[str, Any] | None = Field(default=None, description="override some arguments")
+    follow: bool = Field(default=False, description="answer with the new job's event stream")
 
 
 class Progress(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from jobyard.models import EventKind, FeedEvent, NewEvent
-from jobyard.store import notes, samples, stats
+from jobyard.store import guard, notes, samples, stats
 from jobyard.store.eventlog import feed_event, feed_query
 from jobyard.store.rows import event_row
 from jobyard.store.tables import job_events
@@ -38,16 +38,20 @@ class MonitorStore:
         attempt: int,
         rows: Sequence[tuple[datetime, float, int]],
         usage: tuple[float, int] | None = None,
-    ) -> None:
+    ) -> bool:
         """Store samples and, with ``usage`` (CPU seconds, peak RSS so far), show it on the
-        job while the attempt is live, in one transaction."""
+        job while the attempt is live, in one transaction; False (nothing stored) if the
+        attempt is not the job's current one (the job was removed or retried)."""
         if not (rows or usage):
-            return
+            return True
         with self._write() as conn:
+            if not guard.holds(conn, job_id, attempt=attempt):
+                return False
             if rows:
                 samples.add(conn, job_id, attempt, rows)
             if usage is not None:
                 samples.set_usage(conn, job_id, attempt, *usage)
+            return True
 
     def thin_samples(self, job_id: int, attempt: int) -> int:
         with self._write() as conn:
@@ -136,8 +140,10 @@ class MonitorStore:
         """Store a delivery outcome and its event (on the notification's job) atomically."""
         with self._write() as conn:
             item = notes.record(conn, note_id, values)
-            if item is not None and event is not None and item["job_id"] is not None:
-                conn.execute(insert(job_events), [event_row(item["job_id"], event)])
+            job_id = None if item is None else item["job_id"]
+            # a removed job gets no event (its notifications stay, as sent)
+            if event is not None and job_id is not None and guard.holds(conn, job_id):
+                conn.execute(insert(job_events), [event_row(job_id, event)])
             return item
 
     def notifications(

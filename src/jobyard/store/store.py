@@ -51,6 +51,7 @@ from jobyard.store import (
     dependencies,
     eventlog,
     fires,
+    guard,
     limits,
     migrate,
     queue,
@@ -77,6 +78,7 @@ from jobyard.store.schedule_rows import ScheduleRow
 from jobyard.store.tables import (
     job_dependencies,
     job_events,
+    job_samples,
     job_types,
     jobs,
     queue_state,
@@ -191,16 +193,31 @@ class Store:
             return fetch_jobs(conn, [update.job_id])[0]
 
     def delete_job(self, job_id: int, expect: frozenset[JobState]) -> bool:
-        """Delete the job and its events if its state is in ``expect``; True when deleted."""
+        """Delete the job if its state is in ``expect``; True when deleted.
+
+        Its events, log lines, resource samples and own dependencies go with it
+        (the edges of jobs that wait for it stay: they tell those it was removed).
+        """
         states = [JobState(state).value for state in expect]
         with self._write() as conn:
             deleted = conn.execute(
                 delete(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(states))
             ).rowcount
             if deleted:
-                conn.execute(delete(job_events).where(job_events.c.job_id == job_id))
-                conn.execute(delete(job_dependencies).where(job_dependencies.c.job_id == job_id))
+                for table in (job_events, job_samples, job_dependencies):
+                    conn.execute(delete(table).where(table.c.job_id == job_id))
         return bool(deleted)
+
+    def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
+        """Store ``new`` as the restart of the terminal job ``old_id``, once.
+
+        Returns ``(new job, True)``; or ``(old job, False)`` when the old job is not
+        terminal or was already restarted (its ``restarted_as`` names the restart),
+        and then nothing is stored; None when there is no such job. Concurrent
+        restarts of one job wait for each other on its row: exactly one stores a job.
+        """
+        with self._write() as conn:
+            return submission.insert_restart(conn, old_id, new, now)
 
     def claim_jobs(
         self,
@@ -273,20 +290,28 @@ class Store:
         logs: Sequence[LogLine],
         events: Sequence[NewEvent],
         values: dict[str, Any],
-    ) -> None:
+        *,
+        worker: str | None = None,
+        attempt: int | None = None,
+    ) -> bool:
         """Append log lines, then events, and set ``values`` on the job, atomically.
 
-        ``updated_at`` changes only if ``values`` holds it.
+        ``updated_at`` changes only if ``values`` holds it. Nothing is written, and
+        False returned, when the job is gone or (if given) no longer run by
+        ``worker`` at ``attempt``: a run never writes for a job it lost.
         """
         if not (logs or events or values):
-            return
+            return True
         with self._write() as conn:
+            if not guard.holds(conn, job_id, worker=worker, attempt=attempt):
+                return False
             if logs:
                 conn.execute(insert(job_events), [_log_row(job_id, line) for line in logs])
             if events:
                 conn.execute(insert(job_events), [event_row(job_id, event) for event in events])
             if values:
                 conn.execute(_update_jobs(job_columns(values), jobs.c.id == job_id))
+            return True
 
     def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
         """Drop the job's log lines with ``marker_seq`` < seq ≤ ``upto_seq``; reword the marker.

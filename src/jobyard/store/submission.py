@@ -1,4 +1,4 @@
-"""Inserting a batch of new jobs, with idempotency keys."""
+"""Inserting new jobs: a batch with idempotency keys, a workflow's graph, a restart."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from jobyard.models import Dependency, EventKind, Job
 from jobyard.routing import route_of
-from jobyard.store.rows import fetch_jobs
+from jobyard.store.rows import fetch_jobs, job_from_row
 from jobyard.store.tables import job_dependencies, job_events, jobs
 
 if TYPE_CHECKING:
@@ -40,6 +40,27 @@ def insert_jobs(conn: Connection, new: Sequence[NewJob], now: datetime) -> list[
             conn.execute(insert(job_dependencies), edges)
     stored = {job.id: job for job in fetch_jobs(conn, {job_id for job_id, _ in entries})}
     return [(stored[job_id], created) for job_id, created in entries]
+
+
+def insert_restart(
+    conn: Connection, old_id: int, new: NewJob, now: datetime
+) -> tuple[Job, bool] | None:
+    """Insert ``new`` and link the terminal job ``old_id`` to it, unless it was restarted.
+
+    The old job's row is locked first, so a concurrent restart waits here and then
+    finds ``restarted_as`` set.
+    """
+    query = select(jobs).where(jobs.c.id == old_id).with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    old = job_from_row(row)
+    if old.restarted_as is not None or not old.state.terminal:
+        return old, False
+    [(job, _)] = insert_jobs(conn, [new], now)
+    link = {"restarted_as": job.id, "updated_at": now}
+    conn.execute(update(jobs).where(jobs.c.id == old_id).values(link))
+    return job, True
 
 
 def insert_graph(

@@ -7,7 +7,9 @@ polls the process, applies control intents, enforces the timeout and kill
 grace, samples resources, and finally records the outcome. A write that finds
 the database out of reach (it is restarting) is kept and retried — at the end
 of the run until it is stored — so no line and no end is lost. Any other error
-of a write is a bug or a refused value: the attempt fails, loudly.
+of a write is a bug or a refused value: the attempt fails, loudly. A write the
+store refuses because the job was removed (or given to another attempt) ends
+the run at once: its processes are killed and nothing more of it is written.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class JobRun(threading.Thread):
         self._error: str | None = None
         self._kill_at: float | None = None
         self._abandoned = False
+        self._lost = False  # the store refused a write: the job is gone or not ours
         self._peak_rss = 0
         self._cap = LogCap(settings.log_cap)
         self._watch: SlaWatch | None = None
@@ -386,7 +389,7 @@ class JobRun(threading.Thread):
         with self._lock:
             logs, events, values = self._logs, self._events, self._values
             self._logs, self._events, self._values = [], [], {}
-        while logs or events or values:
+        while (logs or events or values) and not self._lost:
             chunk, rest = logs[:FLUSH_LINES], logs[FLUSH_LINES:]
             batch = partial(self._append, chunk, events, {} if rest else values)
             try:
@@ -402,12 +405,25 @@ class JobRun(threading.Thread):
                     self._logs, self._events = logs + self._logs, events + self._events
                     self._values = values | self._values
                 return
+            if self._lost:
+                return
             logs, events = rest, []
             if not rest:
                 values = {}
             self._cap.written(chunk)
             self._trim(until_stored)
-        self._write(partial(self._samples.write, self._store), until_stored)
+        if not self._lost:
+            self._write(partial(self._write_samples), until_stored)
+
+    def _write_samples(self) -> None:
+        if not self._samples.write(self._store):
+            self._lose()
+
+    def _lose(self) -> None:
+        """The job was removed or taken from us: kill the processes, write nothing more."""
+        log.info("job gone; stopping its run", extra={"job": self.job.id})
+        self._lost = True
+        self.request(Abandon())
 
     def _append(self, logs: list[LogLine], events: list[NewEvent], values: dict[str, Any]) -> None:
         """One batch in one transaction. When the connection broke during the last try,
@@ -417,11 +433,20 @@ class JobRun(threading.Thread):
             stored = {line.seq for line in seen}
             logs = [line for line in logs if line.seq not in stored]
         try:
-            self._store.append_output(self.job.id, logs, events, values)
+            written = self._store.append_output(
+                self.job.id,
+                logs,
+                events,
+                values,
+                worker=self._settings.worker,
+                attempt=self.job.attempt,
+            )
         except Exception as exc:
             self._doubtful = outage.unavailable(exc)
             raise
         self._doubtful = False
+        if not written:
+            self._lose()
 
     def _trim(self, until_stored: bool) -> None:
         """Past the log cap: delete the oldest lines of the tail, keep the marker true."""
@@ -498,19 +523,22 @@ class SampleBook:
         self._seen += 1
         self._usage = (sample.cpu_seconds, peak_rss)
 
-    def write(self, store: Store) -> None:
-        """Store the waiting samples; after an error what was not stored waits for the next."""
+    def write(self, store: Store) -> bool:
+        """Store the waiting samples; False when the store refused them (the job is gone)."""
         if not (self._waiting or self._usage):
-            return
+            return True
         if not self._started:
             store.monitor.forget_old_samples(self.job_id, self.attempt)
             self._started = True
-        store.monitor.add_samples(self.job_id, self.attempt, self._waiting, self._usage)
-        self._stored += len(self._waiting)
-        self._waiting, self._usage = [], None
+        written = store.monitor.add_samples(self.job_id, self.attempt, self._waiting, self._usage)
+        count, self._waiting, self._usage = len(self._waiting), [], None
+        if not written:
+            return False
+        self._stored += count
         if self._stored >= MAX_SAMPLES:
             self._stored -= store.monitor.thin_samples(self.job_id, self.attempt)
             self._stride *= 2
+        return True
 
 
 class LogCap:

@@ -6,7 +6,9 @@ edge of the DAG becomes a ``succeeded`` dependency, so the dependency engine
 ``at`` time has come), and blocks what is downstream of a failure. A run's
 state follows from its nodes' latest jobs: ``running`` while any is not
 terminal, then ``succeeded`` when all succeeded, else ``failed`` (or ``stopped``
-when someone stopped it). Restarting a failed node reopens the run.
+when someone stopped it). Restarting a node of a run that ended makes it
+``running`` again (announced as ``workflow_reopened``), and it ends anew when
+its jobs do.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from jobyard.workflows.dag import node_args, not_before, topological_order
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
 
 RunView = tuple[WorkflowRun, dict[str, Job]]
+_REFRESHES = 5  # looks at a run whose state changed under a refresh
 
 
 class Runs:
@@ -123,36 +126,56 @@ class Runs:
         if job.workflow_run is not None:
             self.refresh(job.workflow_run, job.id)
 
-    def refresh(self, run_id: int, ended_by: int | None = None) -> WorkflowRun | None:
-        """Derive the run's state from its nodes' latest jobs."""
-        run = self.store.get_run(run_id)
-        if run is None:
-            return None
-        now = self._clock()
-        if self.store.run_is_live(run_id):  # cheap: most ends of a node end nothing more
-            # a stopped run stays stopped while its nodes are being killed
-            stopped = run.state is RunState.STOPPED
-            state = RunState.STOPPED if stopped else RunState.RUNNING
+    def job_restarted(self, job: Job) -> None:
+        """A node's job was restarted as ``job``: a run that had ended is running again."""
+        if job.workflow_run is not None:
+            self.refresh(job.workflow_run, job.id)
+
+    def refresh(self, run_id: int, by: int | None = None) -> WorkflowRun | None:
+        """Derive the run's state from its nodes' latest jobs.
+
+        ``by`` is the job whose change this is: a run that ends (or reopens) because
+        of it is announced on the global stream, stored with that job. A run that
+        changed meanwhile is looked at again, so two refreshes racing (a node ends
+        while another is restarted) leave the state of the later one.
+        """
+        for _ in range(_REFRESHES):
+            run = self.store.get_run(run_id)
+            if run is None:
+                return None
+            state = self._derived_state(run)
             if state is run.state:
                 return run
-            return self.store.update_run(run_id, [run.state], {"state": state}, now)
-        jobs = self.latest_jobs(run_id).values()
-        if all(job.state is JobState.SUCCEEDED for job in jobs):
-            state, finished = RunState.SUCCEEDED, now
-        else:
-            stopped = run.state is RunState.STOPPED
-            state, finished = (RunState.STOPPED if stopped else RunState.FAILED), now
-        if state is run.state:
-            return run
+            updated = self._move(run, state, by)
+            if updated is not None:
+                return updated
+        return self.store.get_run(run_id)
+
+    def _derived_state(self, run: WorkflowRun) -> RunState:
+        stopped = run.state is RunState.STOPPED  # it stays so while its nodes are killed
+        if self.store.run_is_live(run.id):  # cheap: most ends of a node end nothing more
+            return RunState.STOPPED if stopped else RunState.RUNNING
+        if all(job.state is JobState.SUCCEEDED for job in self.latest_jobs(run.id).values()):
+            return RunState.SUCCEEDED
+        return RunState.STOPPED if stopped else RunState.FAILED
+
+    def _move(self, run: WorkflowRun, state: RunState, by: int | None) -> WorkflowRun | None:
+        """Compare-and-set the run to ``state`` and announce it; None if it changed meanwhile."""
+        now = self._clock()
+        finished = None if state is RunState.RUNNING else now
         values = {"state": state, "finished_at": finished}
-        updated = self.store.update_run(run_id, [run.state], values, now)
-        if updated is not None and ended_by is not None:
-            failed = sorted(
-                name for name, j in self.latest_jobs(run_id).items() if j.state is JobState.FAILED
-            )
-            extra = {"failed_nodes": failed} if state is RunState.FAILED else {}
-            # the notifier reads this event: workflow_failed / workflow_succeeded
-            self._announce(updated, ended_by, "workflow_finished", now, state=state.value, **extra)
+        updated = self.store.update_run(run.id, [run.state], values, now)
+        if updated is None or by is None:
+            return updated
+        if state is RunState.RUNNING:  # a node of an ended run was restarted
+            self._announce(updated, by, "workflow_reopened", now, state=state.value)
+            return updated
+        failed = sorted(
+            name for name, j in self.latest_jobs(run.id).items() if j.state is JobState.FAILED
+        )
+        extra = {"failed_nodes": failed} if state is RunState.FAILED else {}
+        # the notifier reads this event: workflow_failed / workflow_succeeded
+        self._announce(updated, by, "workflow_finished", now, state=state.value, **extra)
         return updated
 
     # -- control -----------------------------------------------------------
@@ -181,14 +204,22 @@ class Runs:
     def _rerun(self, run_id: int, states: set[JobState]) -> RunView:
         run, _ = self.get(run_id)
         spec = self.workflow(run.workflow)
+        now = self._clock()
         reopened = self.store.update_run(
-            run_id, [RunState.STOPPED, RunState.FAILED], {"state": RunState.RUNNING}, self._clock()
+            run_id,
+            [RunState.STOPPED, RunState.FAILED],
+            {"state": RunState.RUNNING, "finished_at": None},
+            now,
         )
         if reopened is None and run.state is not RunState.RUNNING:
             raise Conflict(f"workflow run {run_id} is {run.state.value}", state=run.state.value)
+        restarted: list[Job] = []
         for node in topological_order(spec):
             job = self.latest_jobs(run_id).get(node)
             if job is not None and job.state in states:
-                self.manager.restart(job.id)
+                with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
+                    restarted.append(self.manager.restart(job.id))
+        if reopened is not None and restarted:
+            self._announce(reopened, restarted[0].id, "workflow_reopened", now, state="running")
         self.refresh(run_id)
         return self.get(run_id)

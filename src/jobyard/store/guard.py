@@ -1,0 +1,27 @@
+"""Writes made for a job lock its row first, so they never outlive the job.
+
+A run keeps writing a job's log lines, events and samples while it runs; the
+job may be removed, or given to another attempt, at any moment. Taking the
+job's row lock in the same transaction as the insert orders the write against
+the removal: either it commits first and the removal deletes it along with the
+rest, or the removal commits first and the write finds no row and inserts
+nothing (no orphan row under a deleted id). On SQLite every writer holds the
+database's write lock from its first statement, which orders them as well.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from jobyard.store.tables import jobs
+
+
+def holds(
+    conn: Connection, job_id: int, *, worker: str | None = None, attempt: int | None = None
+) -> bool:
+    """Lock the job's row; True when it exists (run by ``worker``, at ``attempt``, if given)."""
+    query = select(jobs.c.worker, jobs.c.attempt).where(jobs.c.id == job_id).with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        return False
+    return (worker is None or row.worker == worker) and (attempt is None or row.attempt == attempt)
