@@ -108,7 +108,7 @@ def test_a_delivery_outcome_is_recorded_once_with_its_event(store: Store) -> Non
     assert done is not None
     assert (done["status"], done["attempts"], done["sent_at"]) == (SENT, 1, T0)
     assert monitor.record_delivery(item["id"], {"status": FAILED}, event) is None  # not pending
-    kinds = [e.kind for e in store.job_events(job.id)]
+    kinds = [e.kind for e in store.jobs.job_events(job.id)]
     assert kinds.count(EventKind.NOTIFICATION) == 1
 
 
@@ -132,12 +132,14 @@ def test_recent_runtimes_and_breached_budgets(store: Store) -> None:
         [job] = add(store, new_job(type="etl"))
         [running] = claim(store, now=T0)
         end = T0 + seconds * ONE_S
-        assert store.update_job(finished(running, RunEnd(succeeded=True, exit_code=0), end), end)
+        assert store.jobs.update_job(
+            finished(running, RunEnd(succeeded=True, exit_code=0), end), end
+        )
         assert stored(store, job.id).runtime_seconds == seconds
     assert store.monitor.recent_runtimes("etl", 2) == [3.0, 2.0]
     [job] = add(store)
     breach = NewEvent(EventKind.SLA, T0, {"budget": "max_runtime", "limit": 1, "value": 2})
-    store.append_output(job.id, [], [breach], {})
+    store.jobs.append_output(job.id, [], [breach], {})
     assert store.monitor.breached_budgets(job.id) == frozenset({"max_runtime"})
 
 
@@ -145,7 +147,7 @@ def test_stats_count_jobs_and_bucket_runtimes_and_waits(store: Store) -> None:
     add(store, new_job(type="etl"), new_job(type="etl"), new_job(type="mail", queue="q2"))
     for running in claim(store, limit=2, now=T0 + 2 * ONE_S):
         end = T0 + 5 * ONE_S
-        store.update_job(finished(running, RunEnd(succeeded=False, exit_code=1), end), end)
+        store.jobs.update_job(finished(running, RunEnd(succeeded=False, exit_code=1), end), end)
     stats = store.monitor.stats((1.0, 5.0), T0)
     assert stats.jobs == {("etl", JobState.FAILED.value): 2, ("mail", "queued"): 1}
     assert stats.queued == {"q2": 1}
@@ -170,13 +172,13 @@ def failed_event(at: datetime) -> NewEvent:
 
 def test_the_notifier_makes_each_message_once_across_restarts(store: Store) -> None:
     jobs = add(store, new_job(), new_job(), new_job(type="other"))
-    store.append_output(jobs[0].id, [], [failed_event(T0)], {})
+    store.jobs.append_output(jobs[0].id, [], [failed_event(T0)], {})
     first = notifier(store)
     assert first.run_once(T0) == 1
     assert first.run_once(T0) == 0  # nothing new
-    store.append_output(jobs[1].id, [], [failed_event(T0)], {})
+    store.jobs.append_output(jobs[1].id, [], [failed_event(T0)], {})
     succeeded = NewEvent(EventKind.STATE, T0, {"state": "succeeded"})
-    store.append_output(jobs[2].id, [], [succeeded], {})  # no rule wants it: nothing
+    store.jobs.append_output(jobs[2].id, [], [succeeded], {})  # no rule wants it: nothing
     again = notifier(store)  # a restart: it goes on from the stored cursor
     assert again.run_once(T0) == 1
     items, total = store.monitor.notifications(1, 10)
@@ -196,7 +198,7 @@ def test_the_notifier_waits_for_an_id_that_commits_late_then_steps_over_a_lost_o
     with store.engine.begin() as conn:  # an id taken by a transaction that rolls back
         conn.execute(insert(job_events), [event_row(job.id, failed_event(T0))])
         conn.rollback()
-    store.append_output(job.id, [], [failed_event(T0)], {})
+    store.jobs.append_output(job.id, [], [failed_event(T0)], {})
     if store.dialect != "sqlite":  # SQLite reuses a rolled-back id: there is no gap
         assert reader.run_once(T0) == 0  # the missing id may still commit: wait
     made = wait_until(lambda: reader.run_once(T0), 10)

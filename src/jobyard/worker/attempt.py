@@ -26,7 +26,7 @@ from jobyard.outcomes import Reason, RunEnd, state_event
 from jobyard.runner.contract import Sample
 from jobyard.runner.local import Execution, Result, Runner
 from jobyard.states import LIVE, Control, JobState
-from jobyard.store import Store
+from jobyard.store.protocol import Storage
 from jobyard.worker import sla
 from jobyard.worker.sla import SlaWatch
 
@@ -58,7 +58,7 @@ def run_token(job: Job) -> str:
 
 
 class JobRun(threading.Thread):
-    def __init__(self, job: Job, store: Store, runner: Runner, settings: RunSettings) -> None:
+    def __init__(self, job: Job, store: Storage, runner: Runner, settings: RunSettings) -> None:
         super().__init__(name=f"job-{job.id}", daemon=True)
         self.job = job
         self.claimed = True
@@ -303,14 +303,16 @@ class JobRun(threading.Thread):
         self.log("system", f"handed back: {why}")
         self._flush()
         now = self._now()
-        self._persist(lambda: self._store.update_job(outcomes.requeued(self.job, now, why), now))
+        self._persist(
+            lambda: self._store.jobs.update_job(outcomes.requeued(self.job, now, why), now)
+        )
 
     # -- writing -----------------------------------------------------------
     def _finish(self, end: RunEnd) -> None:
         self._flush()
         now = self._now()
         update = outcomes.finished(self.job, end, now)
-        ended = self._persist(lambda: self._store.update_job(update, now))
+        ended = self._persist(lambda: self._store.jobs.update_job(update, now))
         if ended is not None and ended.state.terminal:
             self._settings.on_terminal(ended.id)
 
@@ -324,7 +326,7 @@ class JobRun(threading.Thread):
         expected = expect or frozenset({self.job.state})
         now = self._now()
         update = JobUpdate(self.job.id, expected, values, event)
-        updated = self._persist(lambda: self._store.update_job(update, now))
+        updated = self._persist(lambda: self._store.jobs.update_job(update, now))
         if updated is not None:
             self.job = updated
 
@@ -337,7 +339,7 @@ class JobRun(threading.Thread):
             chunk, rest = logs[:FLUSH_LINES], logs[FLUSH_LINES:]
             last = not rest
             try:
-                self._store.append_output(self.job.id, chunk, events, values if last else {})
+                self._store.jobs.append_output(self.job.id, chunk, events, values if last else {})
             except Exception:
                 log.warning("could not write output; will retry", extra={"job": self.job.id})
                 with self._lock:  # keep it, in order, for the next flush
@@ -358,7 +360,7 @@ class JobRun(threading.Thread):
             return
         marker_seq, upto = trim
         try:
-            self._store.trim_log(self.job.id, marker_seq, upto, self._cap.marker())
+            self._store.jobs.trim_log(self.job.id, marker_seq, upto, self._cap.marker())
         except Exception:
             log.warning("could not trim the log; will retry", extra={"job": self.job.id})
             return
@@ -406,7 +408,7 @@ class SampleBook:
             self._waiting.append((at, sample.cpu_seconds, sample.rss))
         self._seen += 1
 
-    def write(self, store: Store) -> None:
+    def write(self, store: Storage) -> None:
         if not self._waiting:
             return
         try:

@@ -58,7 +58,9 @@ class Runs:
         index = {node: i for i, node in enumerate(order)}
         jobs = [self._node_job(spec, spec.nodes[node], run_args or {}, now) for node in order]
         edges = [(index[node], index[up]) for node in order for up in spec.nodes[node].depends_on]
-        run, stored = self.store.add_workflow_run(name, run_args or {}, trigger, jobs, edges, now)
+        run, stored = self.store.runs.add_workflow_run(
+            name, run_args or {}, trigger, jobs, edges, now
+        )
         self._announce(run, stored[0].id, "workflow_started", now, trigger=trigger)
         self.manager.wake()
         return run, {job.node or "": job for job in stored}
@@ -68,7 +70,7 @@ class Runs:
     ) -> None:
         """A workflow event on the global stream, stored with one of the run's jobs."""
         payload = {"event": what, "run_id": run.id, "workflow": run.workflow, **data}
-        self.store.append_output(job_id, [], [NewEvent(EventKind.WORKFLOW, now, payload)], {})
+        self.store.jobs.append_output(job_id, [], [NewEvent(EventKind.WORKFLOW, now, payload)], {})
 
     def _node_job(
         self, spec: WorkflowSpec, node: NodeSpec, run_args: dict[str, Any], now: datetime
@@ -105,7 +107,7 @@ class Runs:
 
     # -- reading -----------------------------------------------------------
     def get(self, run_id: int) -> RunView:
-        run = self.store.get_run(run_id)
+        run = self.store.runs.get_run(run_id)
         if run is None:
             raise NotFound(f"no workflow run with id {run_id}")
         return run, self.latest_jobs(run_id)
@@ -113,7 +115,7 @@ class Runs:
     def latest_jobs(self, run_id: int) -> dict[str, Job]:
         """Each node's newest job (a restarted node has several)."""
         latest: dict[str, Job] = {}
-        for job in self.store.run_jobs(run_id):
+        for job in self.store.runs.run_jobs(run_id):
             if job.node is not None:
                 latest[job.node] = job  # run_jobs is oldest first
         return latest
@@ -125,17 +127,17 @@ class Runs:
 
     def refresh(self, run_id: int, ended_by: int | None = None) -> WorkflowRun | None:
         """Derive the run's state from its nodes' latest jobs."""
-        run = self.store.get_run(run_id)
+        run = self.store.runs.get_run(run_id)
         if run is None:
             return None
         now = self._clock()
-        if self.store.run_is_live(run_id):  # cheap: most ends of a node end nothing more
+        if self.store.runs.run_is_live(run_id):  # cheap: most ends of a node end nothing more
             # a stopped run stays stopped while its nodes are being killed
             stopped = run.state is RunState.STOPPED
             state = RunState.STOPPED if stopped else RunState.RUNNING
             if state is run.state:
                 return run
-            return self.store.update_run(run_id, [run.state], {"state": state}, now)
+            return self.store.runs.update_run(run_id, [run.state], {"state": state}, now)
         jobs = self.latest_jobs(run_id).values()
         if all(job.state is JobState.SUCCEEDED for job in jobs):
             state, finished = RunState.SUCCEEDED, now
@@ -145,7 +147,7 @@ class Runs:
         if state is run.state:
             return run
         values = {"state": state, "finished_at": finished}
-        updated = self.store.update_run(run_id, [run.state], values, now)
+        updated = self.store.runs.update_run(run_id, [run.state], values, now)
         if updated is not None and ended_by is not None:
             failed = sorted(
                 name for name, j in self.latest_jobs(run_id).items() if j.state is JobState.FAILED
@@ -161,7 +163,7 @@ class Runs:
         run, jobs = self.get(run_id)
         if run.state is not RunState.RUNNING:
             raise Conflict(f"workflow run {run_id} is {run.state.value}", state=run.state.value)
-        self.store.update_run(
+        self.store.runs.update_run(
             run_id, [RunState.RUNNING], {"state": RunState.STOPPED}, self._clock()
         )
         for job in jobs.values():
@@ -181,7 +183,7 @@ class Runs:
     def _rerun(self, run_id: int, states: set[JobState]) -> RunView:
         run, _ = self.get(run_id)
         spec = self.workflow(run.workflow)
-        reopened = self.store.update_run(
+        reopened = self.store.runs.update_run(
             run_id, [RunState.STOPPED, RunState.FAILED], {"state": RunState.RUNNING}, self._clock()
         )
         if reopened is None and run.state is not RunState.RUNNING:
