@@ -80,10 +80,12 @@ def schema_diffs(store: Store) -> list[Any]:
         return list(compare_metadata(MigrationContext.configure(conn), metadata))
 
 
+@pytest.mark.sql_only("the schema and its migrations")
 def test_the_migrated_schema_is_the_metadata(store: Store) -> None:
     assert schema_diffs(store) == []
 
 
+@pytest.mark.sql_only("the schema and its migrations")
 def test_migrating_again_changes_nothing(store: Store) -> None:
     job = add(store)[0]
     store.migrate()
@@ -131,12 +133,17 @@ def disconnect_other_sessions(url: str) -> int:
 
 
 @pytest.mark.parametrize("database_url", SERVERS, indirect=True)
-def test_connections_lost_to_a_server_restart_are_replaced(store: Store, database_url: str) -> None:
-    [job] = add(store)
-    assert disconnect_other_sessions(database_url) > 0
-    assert store.jobs.get_job(job.id) == job
+def test_connections_lost_to_a_server_restart_are_replaced(database_url: str) -> None:
+    store = Store(database_url)
+    try:
+        [job] = add(store)
+        assert disconnect_other_sessions(database_url) > 0
+        assert store.jobs.get_job(job.id) == job
+    finally:
+        store.close()
 
 
+@pytest.mark.sql_only("transactions of several connections")
 def test_readers_do_not_wait_for_a_writer(store: Store) -> None:
     [job] = add(store)
     started = time.perf_counter()
@@ -180,7 +187,7 @@ def test_times_in_other_zones_are_stored_as_utc_and_naive_ones_refused(store: St
     [job] = add(store, new_job(run_at=plus_two), now=plus_two)
     assert_fields(job, created_at=T0, run_at=T0)
     assert job.created_at.tzinfo == UTC
-    with pytest.raises(StatementError, match="naive datetime"):
+    with pytest.raises((StatementError, ValueError), match="naive datetime"):
         add(store, now=T0.replace(tzinfo=None))
 
 

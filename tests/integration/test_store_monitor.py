@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import insert
 
 from jobyard.models import EventKind, NewEvent
@@ -50,6 +51,7 @@ def message(source: int, channel: str = "mail", **changes: Any) -> dict[str, Any
     return row | changes
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_messages_and_the_cursor_are_stored_together_and_known_by_source(store: Store) -> None:
     monitor = store.monitor
     assert monitor.cursor("notifier") is None
@@ -63,6 +65,7 @@ def test_messages_and_the_cursor_are_stored_together_and_known_by_source(store: 
     assert items[0]["recipients"] == ["ops@example.test"]
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_due_messages_are_taken_once_until_their_mark_runs_out(store: Store) -> None:
     monitor = store.monitor
     later = message(2, next_attempt_at=T0 + 10 * ONE_S)
@@ -74,6 +77,7 @@ def test_due_messages_are_taken_once_until_their_mark_runs_out(store: Store) -> 
     assert len(again) == 2  # the mark ran out (a dispatcher died), and the later one is due
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_concurrent_dispatchers_never_take_the_same_message(store: Store) -> None:
     store.monitor.add_notifications([message(i) for i in range(1, 41)], None, T0)
     taken: list[int] = []
@@ -96,6 +100,7 @@ def test_concurrent_dispatchers_never_take_the_same_message(store: Store) -> Non
     assert len(taken) == 40
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_a_delivery_outcome_is_recorded_once_with_its_event(store: Store) -> None:
     [job] = add(store)
     monitor = store.monitor
@@ -143,6 +148,7 @@ def test_recent_runtimes_and_breached_budgets(store: Store) -> None:
     assert store.monitor.breached_budgets(job.id) == frozenset({"max_runtime"})
 
 
+@pytest.mark.sql_only("metrics")
 def test_stats_count_jobs_and_bucket_runtimes_and_waits(store: Store) -> None:
     add(store, new_job(type="etl"), new_job(type="etl"), new_job(type="mail", queue="q2"))
     for running in claim(store, limit=2, now=T0 + 2 * ONE_S):
@@ -170,6 +176,7 @@ def failed_event(at: datetime) -> NewEvent:
     return NewEvent(EventKind.STATE, at, {"state": "failed", "reason": "exit_code"})
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_the_notifier_makes_each_message_once_across_restarts(store: Store) -> None:
     jobs = add(store, new_job(), new_job(), new_job(type="other"))
     store.jobs.append_output(jobs[0].id, [], [failed_event(T0)], {})
@@ -187,6 +194,7 @@ def test_the_notifier_makes_each_message_once_across_restarts(store: Store) -> N
     assert {item["channel"] for item in items} == {"hook"}
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_the_notifier_waits_for_an_id_that_commits_late_then_steps_over_a_lost_one(
     store: Store,
 ) -> None:
