@@ -23,8 +23,7 @@ from typing import Any
 from jobyard import outcomes
 from jobyard.models import EventKind, Job, JobUpdate, LogLine, NewEvent
 from jobyard.outcomes import Reason, RunEnd, state_event
-from jobyard.runner.contract import Sample
-from jobyard.runner.local import Execution, Result, Runner
+from jobyard.runner.contract import Execution, Result, Sample, Starter
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store.protocol import Storage
 from jobyard.worker import sla
@@ -58,7 +57,7 @@ def run_token(job: Job) -> str:
 
 
 class JobRun(threading.Thread):
-    def __init__(self, job: Job, store: Storage, runner: Runner, settings: RunSettings) -> None:
+    def __init__(self, job: Job, store: Storage, runner: Starter, settings: RunSettings) -> None:
         super().__init__(name=f"job-{job.id}", daemon=True)
         self.job = job
         self.claimed = True
