@@ -55,13 +55,13 @@ def engine(nodes: int, url: str) -> dict[str, Any]:
     )
     edges = [(i, 0) for i in range(1, width + 1)] + [(width + 1, i) for i in range(1, width + 1)]
     started = time.perf_counter()
-    _, jobs = store.add_workflow_run("wide", {}, "bench", new, edges, NOW)
+    _, jobs = store.runs.add_workflow_run("wide", {}, "bench", new, edges, NOW)
     created = time.perf_counter() - started
     statements[0] = 0
     started = time.perf_counter()
     for job in jobs:  # in topological order: each one is ready when it is ended
         update = JobUpdate(job.id, frozenset({JobState.QUEUED}), {"state": JobState.SUCCEEDED})
-        assert store.update_job(update, NOW) is not None, job.id
+        assert store.jobs.update_job(update, NOW) is not None, job.id
         deps.settle([job.id])
     advanced = time.perf_counter() - started
     store.close()

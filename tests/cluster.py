@@ -160,7 +160,7 @@ class Cluster:
             for worker in self.procs:
                 if worker.proc is not None and worker.proc.poll() not in (None, 0, -9):
                     raise AssertionError(f"worker {worker.name} exited:\n{worker.log()}")
-            names = {info.name for info in self.store.list_workers()}
+            names = {info.name for info in self.store.workers.list_workers()}
             return all(w.name in names for w in self.procs if w.alive)
 
         wait_for(probe, timeout, what="workers to register")

@@ -1,9 +1,11 @@
 """Databases for tests: the same clean, migrated schema on SQLite, PostgreSQL and MariaDB.
 
-``database_url`` (and ``store`` on top of it) runs a test once per backend. Each
-server gets one database per session, migrated once and emptied before every
-test; SQLite copies a migrated template file. A server that does not answer skips
-its cases, or fails them when ``JOBYARD_REQUIRE_SERVICES=1``.
+``database_url`` runs a test once per backend; ``store`` runs a store contract
+case once on the in-memory store and once per backend (a case marked
+``sql_only`` skips the memory store, saying why). Each server gets one database
+per session, migrated once and emptied before every test; SQLite copies a
+migrated template file. A server that does not answer skips its cases, or fails
+them when ``JOBYARD_REQUIRE_SERVICES=1``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from jobyard.store import Store
 from jobyard.store.engine import normalize_url
+from jobyard.store.memory import MemoryStore
 from jobyard.store.tables import metadata
 
 ADMIN_URLS = {
@@ -156,9 +159,18 @@ def empty_database_url(
         yield url
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """A :class:`Store` on ``database_url``."""
-    store = Store(database_url)
+@pytest.fixture(params=[pytest.param("memory"), *BACKENDS])
+def store(request: pytest.FixtureRequest, servers: Servers) -> Iterator[Store | MemoryStore]:
+    """The in-memory store, then a :class:`Store` on a clean database of each backend."""
+    if request.param == "memory":
+        if marker := request.node.get_closest_marker("sql_only"):
+            pytest.skip(f"SQL only: {marker.args[0]}")
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        url: str = request.getfixturevalue("sqlite_url")
+    else:
+        url = servers.migrated_url(request.param)
+    store = Store(url)
     yield store
     store.close()

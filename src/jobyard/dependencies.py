@@ -23,11 +23,10 @@ from enum import StrEnum
 from typing import Any
 
 from jobyard.clock import utcnow
-from jobyard.models import Condition, Job, JobUpdate
+from jobyard.models import Condition, DependencyState, Job, JobUpdate
 from jobyard.outcomes import state_event
 from jobyard.states import Event, JobState, transition
-from jobyard.store import Store
-from jobyard.store.dependencies import DependencyState
+from jobyard.store.protocol import Storage
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def readiness(dependencies: Iterable[DependencyState]) -> Readiness:
 class Dependencies:
     def __init__(
         self,
-        store: Store,
+        store: Storage,
         *,
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
@@ -87,28 +86,30 @@ class Dependencies:
 
     def _settle_one(self, upstream_id: int) -> list[int]:
         """Settle the edges out of one ended job; returns the jobs it blocked."""
-        edges = self.store.unmet_edges(upstream_id)
+        edges = self.store.deps.unmet_edges(upstream_id)
         if not edges:
             return []
-        upstream = self.store.get_job(upstream_id)
+        upstream = self.store.jobs.get_job(upstream_id)
         state = upstream.state if upstream is not None else None
         if state is not None and not state.terminal:
             return []  # restarted or reopened meanwhile: settled when it ends again
         verdicts = {job_id: condition_readiness(c, state) for job_id, c in edges}
         met = [job_id for job_id, v in verdicts.items() if v is Readiness.MET]
-        ready = self.store.meet_edges(upstream_id, met)
+        ready = self.store.deps.meet_edges(upstream_id, met)
         cause = f"dependency {upstream_id} ended {state.value if state else 'removed'}"
         impossible = [job_id for job_id, v in verdicts.items() if v is Readiness.IMPOSSIBLE]
         now = self._clock()
-        for job in self.store.jobs_by_id(ready):
+        for job in self.store.jobs.jobs_by_id(ready):
             self._ready(job, now)
-        return [job.id for job in self.store.jobs_by_id(impossible) if self._block(job, cause, now)]
+        return [
+            job.id for job in self.store.jobs.jobs_by_id(impossible) if self._block(job, cause, now)
+        ]
 
     def sweep(self) -> None:
         """Finish what an interrupted settle left (a process died in between)."""
-        self.settle(self.store.unsettled_upstreams())
+        self.settle(self.store.deps.unsettled_upstreams())
         now = self._clock()
-        for job in self.store.ready_waiting():
+        for job in self.store.deps.ready_waiting():
             self._ready(job, now)
 
     def _ready(self, job: Job, now: datetime) -> None:
@@ -119,7 +120,7 @@ class Dependencies:
         update = JobUpdate(
             job.id, frozenset({job.state}), {"state": state}, state_event(now, state)
         )
-        if self.store.update_job(update, now) is not None:
+        if self.store.jobs.update_job(update, now) is not None:
             self._wake()
 
     def _block(self, job: Job, error: str, now: datetime) -> bool:
@@ -134,21 +135,21 @@ class Dependencies:
         }
         event = state_event(now, state, reason="upstream_failed", error=error)
         update = JobUpdate(job.id, frozenset({job.state}), values, event)
-        return self.store.update_job(update, now) is not None
+        return self.store.jobs.update_job(update, now) is not None
 
     def reopen(self, old: int, new: int) -> None:
         """``old`` was restarted as ``new``: dependents wait for ``new``, blocked ones reopen."""
-        frontier = self.store.repoint_dependencies(old, new)
+        frontier = self.store.deps.repoint_dependencies(old, new)
         while frontier:
             blocked = [
                 job
-                for job in self.store.jobs_by_id(frontier)
+                for job in self.store.jobs.jobs_by_id(frontier)
                 if job.state is JobState.UPSTREAM_FAILED
             ]
-            states = self.store.dependencies([job.id for job in blocked])
+            states = self.store.deps.dependencies([job.id for job in blocked])
             reopened = [job.id for job in blocked if self._reopen(job, states[job.id])]
             frontier = [
-                job.id for job in self.store.dependents(reopened, [JobState.UPSTREAM_FAILED])
+                job.id for job in self.store.deps.dependents(reopened, [JobState.UPSTREAM_FAILED])
             ]
 
     def _reopen(self, job: Job, dependencies: list[DependencyState]) -> bool:
@@ -159,6 +160,8 @@ class Dependencies:
         values = {"state": state, "finished_at": None, "reason": None, "error": None}
         event = state_event(now, state, reason="dependency restarted")
         return (
-            self.store.update_job(JobUpdate(job.id, frozenset({job.state}), values, event), now)
+            self.store.jobs.update_job(
+                JobUpdate(job.id, frozenset({job.state}), values, event), now
+            )
             is not None
         )

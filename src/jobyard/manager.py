@@ -18,7 +18,7 @@ from jobyard.dependencies import Dependencies, Readiness, condition_readiness, r
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import ArgsInvalid
-from jobyard.models import Dependency, Job, JobEvent, JobQuery, JobUpdate, NewJob
+from jobyard.models import Dependency, DependencyState, Job, JobEvent, JobQuery, JobUpdate, NewJob
 from jobyard.outcomes import Reason, state_event
 from jobyard.states import (
     Event,
@@ -28,8 +28,7 @@ from jobyard.states import (
     initial_state,
     transition,
 )
-from jobyard.store import Store
-from jobyard.store.dependencies import DependencyState
+from jobyard.store.protocol import Storage
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class Submission:
 class JobManager:
     def __init__(
         self,
-        store: Store,
+        store: Storage,
         catalog: Catalog,
         deps: Dependencies | None = None,
         *,
@@ -73,7 +72,9 @@ class JobManager:
     def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[Job, bool]]:
         """Validate every submission, then store all of them in one transaction."""
         now = self._clock()
-        upstream = self.store.job_states({d.upstream for s in submissions for d in s.depends_on})
+        upstream = self.store.jobs.job_states(
+            {d.upstream for s in submissions for d in s.depends_on}
+        )
         new_jobs, errors = [], []
         for index, submission in enumerate(submissions):
             prefix = f"jobs[{index}]." if len(submissions) > 1 else ""
@@ -83,7 +84,7 @@ class JobManager:
                 errors += [{**e, "field": prefix + e["field"]} for e in exc.errors]
         if errors:
             raise Invalid("the job arguments are invalid", errors)
-        added = self.store.add_jobs(new_jobs, now)
+        added = self.store.jobs.add_jobs(new_jobs, now)
         self._wake()
         return added
 
@@ -128,20 +129,20 @@ class JobManager:
 
     # -- reading -----------------------------------------------------------
     def get(self, job_id: int) -> Job:
-        job = self.store.get_job(job_id)
+        job = self.store.jobs.get_job(job_id)
         if job is None:
             raise NotFound(f"no job with id {job_id}")
         return job
 
     def find(self, query: JobQuery) -> tuple[list[Job], int]:
-        return self.store.list_jobs(query)
+        return self.store.jobs.list_jobs(query)
 
     def dependencies(self, job_id: int) -> list[DependencyState]:
-        return self.store.dependencies([job_id])[job_id]
+        return self.store.deps.dependencies([job_id])[job_id]
 
     def logs(self, job_id: int, after: int, limit: int) -> list[JobEvent]:
         self.get(job_id)
-        return self.store.log_lines(job_id, after, limit)
+        return self.store.jobs.log_lines(job_id, after, limit)
 
     # -- control -----------------------------------------------------------
     def act(self, job_id: int, event: Event) -> Job:
@@ -162,7 +163,7 @@ class JobManager:
                 update = JobUpdate(job.id, frozenset({job.state}), {"control": outcome.control})
             else:
                 update = _immediate(job, outcome.state, now)
-            updated = self.store.update_job(update, now)
+            updated = self.store.jobs.update_job(update, now)
             if updated is not None:
                 if updated.state.terminal:
                     self._on_terminal(updated.id)
@@ -175,7 +176,7 @@ class JobManager:
         ahead = _ahead(job.run_at, now)
         if job.state is not JobState.HELD or event not in (Event.START, Event.RESUME):
             return transition(job.state, event, run_at_ahead=ahead)
-        waits = readiness(self.store.dependencies([job.id])[job.id])
+        waits = readiness(self.store.deps.dependencies([job.id])[job.id])
         if waits is Readiness.IMPOSSIBLE:
             return transition(job.state, Event.BLOCK)
         return transition(
@@ -200,7 +201,7 @@ class JobManager:
             depends_on=carried,
         )
         now = self._clock()
-        upstream = self.store.job_states({d.upstream for d in carried})
+        upstream = self.store.jobs.job_states({d.upstream for d in carried})
         new = self._new_job(submission, now, upstream)
         if old.node is not None:  # a workflow node keeps its place and its node's limits
             limits = {k: getattr(old.spec, k) for k in ("timeout", "retries", "kill_grace")}
@@ -212,7 +213,7 @@ class JobManager:
                 node=old.node,
             )
         new = dataclasses.replace(new, restarted_from=old.id)
-        stored = self.store.restart_job(old.id, new, now)
+        stored = self.store.jobs.restart_job(old.id, new, now)
         if stored is None:
             raise NotFound(f"no job with id {job_id}")
         job, created = stored
@@ -227,10 +228,13 @@ class JobManager:
     def _carried_dependencies(self, old: Job) -> tuple[Dependency, ...]:
         """The old job's dependencies, each on the newest run of its upstream job."""
         carried = []
-        for dependency in self.store.dependencies([old.id])[old.id]:
+        for dependency in self.store.deps.dependencies([old.id])[old.id]:
             upstream = dependency.upstream
             seen = {upstream}
-            while (job := self.store.get_job(upstream)) and job.restarted_as not in (None, *seen):
+            while (job := self.store.jobs.get_job(upstream)) and job.restarted_as not in (
+                None,
+                *seen,
+            ):
                 upstream = job.restarted_as or upstream
                 seen.add(upstream)
             carried.append(Dependency(upstream, dependency.condition))
@@ -251,7 +255,7 @@ class JobManager:
                 )
             # The owning worker notices that its job is gone and kills the processes.
             self.act(job_id, Event.KILL)
-        if not self.store.delete_job(job_id, frozenset(JobState)):
+        if not self.store.jobs.delete_job(job_id, frozenset(JobState)):
             raise NotFound(f"no job with id {job_id}")
         self.deps.settle([job_id])  # whatever waited for it can never run now
         self._wake()

@@ -253,6 +253,15 @@ class Dependency:
     met: bool = False  # already met when the edge is stored (the upstream ended that way)
 
 
+@dataclass(frozen=True)
+class DependencyState:
+    """A stored dependency with its upstream job's state now."""
+
+    upstream: int
+    condition: Condition
+    state: JobState | None  # None: the upstream job was deleted
+
+
 class EventKind(StrEnum):
     STATE = "state"
     PROGRESS = "progress"

@@ -100,7 +100,7 @@ class Node:
     def job_ended(self, job_id: int) -> None:
         """A job ended for good: start or block what waits for it, update its workflow run."""
         self.deps.settle([job_id])
-        job = self.store.get_job(job_id)
+        job = self.store.jobs.get_job(job_id)
         if job is not None:
             self.runs.job_ended(job)
 
@@ -125,7 +125,9 @@ class Node:
         config = self.config
         owned: set[Key] = {(Scope.QUEUE, name) for name in config.queues}
         owned |= {(Scope.TYPE, name) for name in config.job_types}
-        if self.store.sync_limits(limits_of(config.queues, config.job_types), owned, utcnow()):
+        if self.store.limits.sync_limits(
+            limits_of(config.queues, config.job_types), owned, utcnow()
+        ):
             log.info("limits updated from the configuration")
 
     def start(self) -> None:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from jobyard.clock import utcnow
 from jobyard.errors import Conflict, NotFound
 from jobyard.models import WorkerInfo
-from jobyard.store import Store
+from jobyard.store.protocol import Storage
 
 
 class WorkerState(StrEnum):
@@ -49,7 +49,7 @@ def worker_state(info: WorkerInfo, now: datetime) -> WorkerState:
 class Roster:
     def __init__(
         self,
-        store: Store,
+        store: Storage,
         *,
         clock: Callable[[], datetime] = utcnow,
         wake: Callable[[], None] = lambda: None,
@@ -60,18 +60,18 @@ class Roster:
 
     def all(self) -> list[WorkerView]:
         """Every registered worker, by name."""
-        running = self._store.worker_jobs()
+        running = self._store.workers.worker_jobs()
         now = self._clock()
         return [
             WorkerView(info, worker_state(info, now), running.get(info.name, []))
-            for info in self._store.list_workers()
+            for info in self._store.workers.list_workers()
         ]
 
     def get(self, name: str) -> WorkerView:
-        info = self._store.get_worker(name)
+        info = self._store.workers.get_worker(name)
         if info is None:
             raise NotFound(f"no worker named {name!r}")
-        running = self._store.worker_jobs([name]).get(name, [])
+        running = self._store.workers.worker_jobs([name]).get(name, [])
         return WorkerView(info, worker_state(info, self._clock()), running)
 
     def drain(self, name: str, timeout: float | None = None) -> WorkerView:
@@ -83,7 +83,7 @@ class Roster:
         current = self.get(name)
         if current.state is WorkerState.LOST:
             raise Conflict(f"worker {name!r} is lost; its jobs are recovered", state="lost")
-        if not self._store.request_drain(name, timeout, self._clock()):
+        if not self._store.workers.request_drain(name, timeout, self._clock()):
             raise NotFound(f"no worker named {name!r}")
         self._wake()  # an embedded worker looks at once
         return self.get(name)
@@ -97,4 +97,4 @@ class Roster:
         if current.state is not WorkerState.LOST:
             state = current.state.value
             raise Conflict(f"worker {name!r} is {state}; drain it instead", state=state)
-        self._store.unregister_worker(name)
+        self._store.workers.unregister_worker(name)

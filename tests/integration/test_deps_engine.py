@@ -21,7 +21,7 @@ def wide(store: Store, width: int) -> list[int]:
     """1 → ``width`` → 1, as a workflow run; returns the job ids in that order."""
     jobs = [node(JobState.QUEUED)] + [node(JobState.WAITING) for _ in range(width + 1)]
     edges = [(i, 0) for i in range(1, width + 1)] + [(width + 1, i) for i in range(1, width + 1)]
-    _, stored = store.add_workflow_run("wide", {}, "test", jobs, edges, NOW)
+    _, stored = store.runs.add_workflow_run("wide", {}, "test", jobs, edges, NOW)
     return [job.id for job in stored]
 
 
@@ -30,11 +30,11 @@ def succeed(store: Store, job_id: int) -> None:
     update = JobUpdate(
         job_id, frozenset({*LIVE, JobState.QUEUED}), values, state_event(NOW, JobState.SUCCEEDED)
     )
-    assert store.update_job(update, NOW) is not None
+    assert store.jobs.update_job(update, NOW) is not None
 
 
 def states(store: Store, ids: list[int]) -> list[JobState]:
-    found = store.job_states(ids)
+    found = store.jobs.job_states(ids)
     return [found[i] for i in ids]
 
 
@@ -42,7 +42,7 @@ def test_a_fan_in_is_ready_only_when_every_upstream_succeeded(store: Store) -> N
     deps = Dependencies(store, clock=lambda: NOW)
     ids = wide(store, 50)
     root, middle, last = ids[0], ids[1:-1], ids[-1]
-    assert store.get_job(last).deps_pending == 50  # type: ignore[union-attr]
+    assert store.jobs.get_job(last).deps_pending == 50  # type: ignore[union-attr]
     succeed(store, root)
     deps.settle([root])
     assert set(states(store, middle)) == {JobState.QUEUED}
@@ -51,7 +51,7 @@ def test_a_fan_in_is_ready_only_when_every_upstream_succeeded(store: Store) -> N
         deps.settle([job_id])
         deps.settle([job_id])  # settling twice counts an edge once
     assert states(store, [last]) == [JobState.WAITING]
-    assert store.get_job(last).deps_pending == 1  # type: ignore[union-attr]
+    assert store.jobs.get_job(last).deps_pending == 1  # type: ignore[union-attr]
     succeed(store, middle[-1])
     deps.settle([middle[-1]])
     assert states(store, [last]) == [JobState.QUEUED]
@@ -73,10 +73,10 @@ def test_a_failure_blocks_transitively_and_a_restart_reopens(store: Store) -> No
     deps = Dependencies(store, clock=lambda: NOW)
     ids = wide(store, 2)
     failed = {"state": JobState.FAILED, "finished_at": NOW}
-    store.update_job(JobUpdate(ids[0], frozenset({JobState.QUEUED}), failed), NOW)
+    store.jobs.update_job(JobUpdate(ids[0], frozenset({JobState.QUEUED}), failed), NOW)
     deps.settle([ids[0]])
     assert set(states(store, ids[1:])) == {JobState.UPSTREAM_FAILED}
-    ((again, _),) = store.add_jobs([node(JobState.QUEUED)], NOW)
+    ((again, _),) = store.jobs.add_jobs([node(JobState.QUEUED)], NOW)
     deps.reopen(ids[0], again.id)
     assert set(states(store, ids[1:])) == {JobState.WAITING}
     succeed(store, again.id)

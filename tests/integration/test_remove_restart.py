@@ -48,8 +48,8 @@ def test_a_force_removed_job_leaves_no_row_and_its_run_writes_no_more(
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:  # and nothing of it shows up afterwards
             assert rows_of(store, job["id"]) == NOTHING
-            assert store.feed(0, job_id=job["id"]) == []
-            assert store.get_job(job["id"]) is None
+            assert store.events.feed(0, job_id=job["id"]) == []
+            assert store.jobs.get_job(job["id"]) is None
             time.sleep(0.1)
     finally:
         server.stop()

@@ -32,7 +32,7 @@ def new_job(
 
 
 def add(store: Store, *jobs: NewJob) -> list[Job]:
-    return [job for job, _ in store.add_jobs(jobs, T0)]
+    return [job for job, _ in store.jobs.add_jobs(jobs, T0)]
 
 
 def claim(
@@ -42,18 +42,18 @@ def claim(
     queues: list[str] | None = None,
     tags: tuple[str, ...] = (),
 ) -> list[Job]:
-    return store.claim_jobs(
+    return store.queue.claim_jobs(
         worker, "host-a", queues, limit, T0, T0 + timedelta(minutes=1), tags=tags
     )
 
 
 def limit(store: Store, *limits: Limit) -> None:
-    store.sync_limits(limits, {lim.key for lim in limits}, T0)
+    store.limits.sync_limits(limits, {lim.key for lim in limits}, T0)
 
 
 def finish(store: Store, jobs: list[Job]) -> None:
     for job in jobs:
-        store.update_job(JobUpdate(job.id, LIVE, {"state": JobState.SUCCEEDED}), T0)
+        store.jobs.update_job(JobUpdate(job.id, LIVE, {"state": JobState.SUCCEEDED}), T0)
 
 
 def test_a_queue_limit_caps_the_claim_and_frees_slots_as_jobs_end(store: Store) -> None:
@@ -71,7 +71,7 @@ def test_a_paused_job_holds_its_slot(store: Store) -> None:
     limit(store, Limit(QUEUE, "limited", 1))
     add(store, new_job(queue="limited"), new_job(queue="limited"))
     [running] = claim(store)
-    store.update_job(JobUpdate(running.id, LIVE, {"state": JobState.PAUSED}), T0)
+    store.jobs.update_job(JobUpdate(running.id, LIVE, {"state": JobState.PAUSED}), T0)
     assert claim(store) == []
     finish(store, [running])
     assert len(claim(store)) == 1
@@ -115,15 +115,15 @@ def test_a_full_scope_leaves_the_others_to_be_claimed(store: Store) -> None:
 
 
 def test_limits_are_synced_from_the_configuration_and_set_for_stored_types(store: Store) -> None:
-    assert store.sync_limits([Limit(QUEUE, "q", 2), Limit(TYPE, "a", 1)], set(), T0)
-    assert not store.sync_limits([Limit(QUEUE, "q", 2), Limit(TYPE, "a", 1)], set(), T0)
-    store.set_limit((TYPE, "stored"), 4, T0)
-    store.set_limit((TYPE, "shadowed"), 5, T0)
+    assert store.limits.sync_limits([Limit(QUEUE, "q", 2), Limit(TYPE, "a", 1)], set(), T0)
+    assert not store.limits.sync_limits([Limit(QUEUE, "q", 2), Limit(TYPE, "a", 1)], set(), T0)
+    store.limits.set_limit((TYPE, "stored"), 4, T0)
+    store.limits.set_limit((TYPE, "shadowed"), 5, T0)
     # The file drops q's limit and defines the type "shadowed" without one.
-    store.sync_limits([Limit(TYPE, "a", 3)], {(TYPE, "a"), (TYPE, "shadowed")}, T0)
-    assert store.limits() == {(TYPE, "a"): 3, (TYPE, "stored"): 4}
-    store.set_limit((TYPE, "stored"), None, T0)
-    assert store.limits() == {(TYPE, "a"): 3}
+    store.limits.sync_limits([Limit(TYPE, "a", 3)], {(TYPE, "a"), (TYPE, "shadowed")}, T0)
+    assert store.limits.read() == {(TYPE, "a"): 3, (TYPE, "stored"): 4}
+    store.limits.set_limit((TYPE, "stored"), None, T0)
+    assert store.limits.read() == {(TYPE, "a"): 3}
 
 
 def test_tags_route_jobs_to_workers_that_have_them_all(store: Store) -> None:
@@ -172,7 +172,7 @@ def test_racing_claimers_never_exceed_a_limit(claimers: list[Store]) -> None:
 
         batch = [job for jobs in in_threads(len(claimers), race) for job in jobs]
         claimed.update(job.id for job in batch)
-        live = [job for job in first.jobs_by_id([job.id for job in jobs]) if job.state in LIVE]
+        live = [job for job in first.jobs.jobs_by_id([job.id for job in jobs]) if job.state in LIVE]
         assert sum(job.queue == "limited" for job in live) <= 2
         assert sum(job.type == "export" for job in live) <= 3
         assert sum(job.queue == "limited" for job in batch) == 2  # the slots were free: filled
@@ -183,9 +183,9 @@ def test_racing_claimers_never_exceed_a_limit(claimers: list[Store]) -> None:
 def test_a_stored_job_type_keeps_its_limit_with_the_others(store: Store) -> None:
     catalog = Catalog(store, {})
     catalog.put("nightly", {"command": ["true"], "max_running": 2}, T0)
-    assert store.limits() == {(TYPE, "nightly"): 2}
+    assert store.limits.read() == {(TYPE, "nightly"): 2}
     catalog.put("nightly", {"command": ["true"]}, T0)
-    assert store.limits() == {}
+    assert store.limits.read() == {}
     catalog.put("nightly", {"command": ["true"], "max_running": 1}, T0)
     catalog.delete("nightly")
-    assert store.limits() == {}
+    assert store.limits.read() == {}

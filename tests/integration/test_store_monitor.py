@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import insert
 
 from jobyard.models import EventKind, JobUpdate, NewEvent
@@ -50,6 +51,7 @@ def message(source: int, channel: str = "mail", **changes: Any) -> dict[str, Any
     return row | changes
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_messages_and_the_cursor_are_stored_together_and_known_by_source(store: Store) -> None:
     monitor = store.monitor
     assert monitor.cursor("notifier") is None
@@ -63,6 +65,7 @@ def test_messages_and_the_cursor_are_stored_together_and_known_by_source(store: 
     assert items[0]["recipients"] == ["ops@example.test"]
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_due_messages_are_taken_once_until_their_mark_runs_out(store: Store) -> None:
     monitor = store.monitor
     later = message(2, next_attempt_at=T0 + 10 * ONE_S)
@@ -74,6 +77,7 @@ def test_due_messages_are_taken_once_until_their_mark_runs_out(store: Store) -> 
     assert len(again) == 2  # the mark ran out (a dispatcher died), and the later one is due
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_concurrent_dispatchers_never_take_the_same_message(store: Store) -> None:
     store.monitor.add_notifications([message(i) for i in range(1, 41)], None, T0)
     taken: list[int] = []
@@ -96,6 +100,7 @@ def test_concurrent_dispatchers_never_take_the_same_message(store: Store) -> Non
     assert len(taken) == 40
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_a_delivery_outcome_is_recorded_once_with_its_event(store: Store) -> None:
     [job] = add(store)
     monitor = store.monitor
@@ -108,7 +113,7 @@ def test_a_delivery_outcome_is_recorded_once_with_its_event(store: Store) -> Non
     assert done is not None
     assert (done["status"], done["attempts"], done["sent_at"]) == (SENT, 1, T0)
     assert monitor.record_delivery(item["id"], {"status": FAILED}, event) is None  # not pending
-    kinds = [e.kind for e in store.job_events(job.id)]
+    kinds = [e.kind for e in store.jobs.job_events(job.id)]
     assert kinds.count(EventKind.NOTIFICATION) == 1
 
 
@@ -124,7 +129,7 @@ def test_samples_are_kept_per_attempt_thinned_and_forgotten_after_three_attempts
     kept = monitor.samples(job.id, 1)
     assert [s["cpu_seconds"] for s in kept] == [0.0, 2.0, 4.0, 6.0, 8.0, 9.0]
     for attempt in (2, 3, 4):
-        store.update_job(JobUpdate(job.id, frozenset(JobState), {"attempt": attempt}), T0)
+        store.jobs.update_job(JobUpdate(job.id, frozenset(JobState), {"attempt": attempt}), T0)
         monitor.forget_old_samples(job.id, attempt)
         assert monitor.add_samples(job.id, attempt, rows[:1])
     assert {s["attempt"] for s in monitor.samples(job.id)} == {2, 3, 4}
@@ -140,11 +145,11 @@ def test_a_live_attempt_shows_its_usage_and_a_new_attempt_starts_without(store: 
     assert_fields(stored(store, job.id), cpu_seconds=0.5, peak_memory=6000)
     end = T0 + 2 * ONE_S
     failed = finished(running, RunEnd(succeeded=False, exit_code=1, cpu_seconds=0.7), end)
-    assert store.update_job(failed, end)
+    assert store.jobs.update_job(failed, end)
     store.monitor.add_samples(job.id, running.attempt, [], (9.0, 9000))  # too late: it ended
     assert_fields(stored(store, job.id), state=JobState.SCHEDULED, cpu_seconds=0.7)
     later = T0 + 600 * ONE_S
-    assert store.promote_due(later) == [job.id]
+    assert store.queue.promote_due(later) == [job.id]
     [again] = claim(store, now=later)
     assert_fields(again, attempt=2, cpu_seconds=None, peak_memory=None)
 
@@ -154,20 +159,23 @@ def test_recent_runtimes_and_breached_budgets(store: Store) -> None:
         [job] = add(store, new_job(type="etl"))
         [running] = claim(store, now=T0)
         end = T0 + seconds * ONE_S
-        assert store.update_job(finished(running, RunEnd(succeeded=True, exit_code=0), end), end)
+        assert store.jobs.update_job(
+            finished(running, RunEnd(succeeded=True, exit_code=0), end), end
+        )
         assert stored(store, job.id).runtime_seconds == seconds
     assert store.monitor.recent_runtimes("etl", 2) == [3.0, 2.0]
     [job] = add(store)
     breach = NewEvent(EventKind.SLA, T0, {"budget": "max_runtime", "limit": 1, "value": 2})
-    store.append_output(job.id, [], [breach], {})
+    store.jobs.append_output(job.id, [], [breach], {})
     assert store.monitor.breached_budgets(job.id) == frozenset({"max_runtime"})
 
 
+@pytest.mark.sql_only("metrics")
 def test_stats_count_jobs_and_bucket_runtimes_and_waits(store: Store) -> None:
     add(store, new_job(type="etl"), new_job(type="etl"), new_job(type="mail", queue="q2"))
     for running in claim(store, limit=2, now=T0 + 2 * ONE_S):
         end = T0 + 5 * ONE_S
-        store.update_job(finished(running, RunEnd(succeeded=False, exit_code=1), end), end)
+        store.jobs.update_job(finished(running, RunEnd(succeeded=False, exit_code=1), end), end)
     stats = store.monitor.stats((1.0, 5.0), T0)
     assert stats.jobs == {("etl", JobState.FAILED.value): 2, ("mail", "queued"): 1}
     assert stats.queued == {"q2": 1}
@@ -190,15 +198,16 @@ def failed_event(at: datetime) -> NewEvent:
     return NewEvent(EventKind.STATE, at, {"state": "failed", "reason": "exit_code"})
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_the_notifier_makes_each_message_once_across_restarts(store: Store) -> None:
     jobs = add(store, new_job(), new_job(), new_job(type="other"))
-    store.append_output(jobs[0].id, [], [failed_event(T0)], {})
+    store.jobs.append_output(jobs[0].id, [], [failed_event(T0)], {})
     first = notifier(store)
     assert first.run_once(T0) == 1
     assert first.run_once(T0) == 0  # nothing new
-    store.append_output(jobs[1].id, [], [failed_event(T0)], {})
+    store.jobs.append_output(jobs[1].id, [], [failed_event(T0)], {})
     succeeded = NewEvent(EventKind.STATE, T0, {"state": "succeeded"})
-    store.append_output(jobs[2].id, [], [succeeded], {})  # no rule wants it: nothing
+    store.jobs.append_output(jobs[2].id, [], [succeeded], {})  # no rule wants it: nothing
     again = notifier(store)  # a restart: it goes on from the stored cursor
     assert again.run_once(T0) == 1
     items, total = store.monitor.notifications(1, 10)
@@ -207,6 +216,7 @@ def test_the_notifier_makes_each_message_once_across_restarts(store: Store) -> N
     assert {item["channel"] for item in items} == {"hook"}
 
 
+@pytest.mark.sql_only("the notification outbox")
 def test_the_notifier_waits_for_an_id_that_commits_late_then_steps_over_a_lost_one(
     store: Store,
 ) -> None:
@@ -218,7 +228,7 @@ def test_the_notifier_waits_for_an_id_that_commits_late_then_steps_over_a_lost_o
     with store.engine.begin() as conn:  # an id taken by a transaction that rolls back
         conn.execute(insert(job_events), [event_row(job.id, failed_event(T0))])
         conn.rollback()
-    store.append_output(job.id, [], [failed_event(T0)], {})
+    store.jobs.append_output(job.id, [], [failed_event(T0)], {})
     if store.dialect != "sqlite":  # SQLite reuses a rolled-back id: there is no gap
         assert reader.run_once(T0) == 0  # the missing id may still commit: wait
     made = wait_until(lambda: reader.run_once(T0), 10)

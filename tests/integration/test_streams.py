@@ -163,7 +163,7 @@ def test_a_subscriber_that_falls_behind_catches_up_from_the_database(tmp_path: P
     store.migrate()
     now = datetime.now(UTC)
     new = NewJob("t", {}, JobSpec(argv=["true"]), "default", 0, JobState.QUEUED)
-    ((job, _),) = store.add_jobs([new], now)
+    ((job, _),) = store.jobs.add_jobs([new], now)
     hub = Hub(store, poll_interval=0.01, queue_limit=5)
     hub.start()
 
@@ -183,7 +183,7 @@ def test_a_subscriber_that_falls_behind_catches_up_from_the_database(tmp_path: P
             lines = [
                 LogLine(s, now, "stdout", f"l{s}") for s in range(start, min(start + 10, last + 1))
             ]
-            store.append_output(job.id, lines, [], {})
+            store.jobs.append_output(job.id, lines, [], {})
 
     write_lines(1, 1)
     try:

@@ -64,7 +64,7 @@ def running_on(api: Server, job_id: int, worker: str) -> bool:
 def hand_back_events(database_url: str, job_id: int) -> list[dict[str, Any]]:
     store = Store(database_url)
     try:
-        events = store.job_events(job_id)
+        events = store.jobs.job_events(job_id)
     finally:
         store.close()
     return [
@@ -141,7 +141,7 @@ def test_unknown_and_lost_workers(api: Server, database_url: str) -> None:
     info = WorkerInfo("ghost", "elsewhere", 4242, "0.1.0", ["*"], 2, long_ago, long_ago)
     store = Store(database_url)
     try:
-        store.register_worker(replace(info, lease_timeout=30.0))
+        store.workers.register_worker(replace(info, lease_timeout=30.0))
     finally:
         store.close()
     shown = listed(api, "ghost")
@@ -156,7 +156,7 @@ def test_unknown_and_lost_workers(api: Server, database_url: str) -> None:
     alive = WorkerInfo("alive", "elsewhere", 4343, "0.1.0", ["*"], 2, now, now)
     store = Store(database_url)
     try:
-        store.register_worker(replace(alive, lease_timeout=300.0))
+        store.workers.register_worker(replace(alive, lease_timeout=300.0))
     finally:
         store.close()
     kept = api.client.delete("/api/v1/workers/alive")

@@ -32,10 +32,12 @@ class QueueList(BaseModel):
 
 
 def _queues(node: Node) -> dict[str, QueueOut]:
-    paused = node.store.paused_queues()
-    counts = node.store.queue_counts()
+    paused = node.store.queue.paused_queues()
+    counts = node.store.queue.queue_counts()
     # The stored limits are the ones the claims enforce (written from the configuration).
-    limits = {name: n for (scope, name), n in node.store.limits().items() if scope is Scope.QUEUE}
+    limits = {
+        name: n for (scope, name), n in node.store.limits.read().items() if scope is Scope.QUEUE
+    }
     names = sorted({*node.config.queues, *counts, *paused, *limits})
     return {
         name: QueueOut(
@@ -57,7 +59,7 @@ def list_queues(node: NodeDep) -> QueueList:
 def _set_paused(node: Node, name: str, paused: bool) -> QueueOut:
     if name not in _queues(node):
         raise NotFound(f"no queue named {name!r}")
-    node.store.set_queue_paused(name, paused, utcnow())
+    node.store.queue.set_queue_paused(name, paused, utcnow())
     node.wake()
     return _queues(node)[name]
 

@@ -37,7 +37,7 @@ async def job_samples(
     """Samples taken about once a second while the job runs, oldest first. A long run keeps
     at most 720 per attempt (older ones are thinned to every other), and the samples of the
     last three attempts are kept."""
-    if await to_thread.run_sync(node.store.get_job, job_id) is None:
+    if await to_thread.run_sync(node.store.jobs.get_job, job_id) is None:
         raise NotFound(f"no job with id {job_id}")
     rows = await to_thread.run_sync(node.store.monitor.samples, job_id, attempt)
     return SamplesOut(job_id=job_id, items=[SampleOut(**row) for row in rows])

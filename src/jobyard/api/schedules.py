@@ -71,7 +71,7 @@ class ScheduleList(BaseModel):
 
 
 def _out(book: ScheduleBook, entry: Entry) -> ScheduleOut:
-    last = book.store.last_fire(entry.spec.name)
+    last = book.store.schedules.last_fire(entry.spec.name)
     return ScheduleOut.of(entry, last.fire_time if last else None, utcnow())
 
 

@@ -106,7 +106,7 @@ async def job_messages(
             return True
         return item.event.kind == EventKind.LOG and (item.event.seq or 0) > after_seq
 
-    job = await to_thread.run_sync(node.store.get_job, job_id)
+    job = await to_thread.run_sync(node.store.jobs.get_job, job_id)
     if job is None:
         return
     if job.state.terminal:  # its history is complete: replay and close
@@ -118,7 +118,7 @@ async def job_messages(
     async for live in follow(node.hub, wanted, after):
         if live is None:
             yield PING
-            if await to_thread.run_sync(node.store.get_job, job_id) is None:
+            if await to_thread.run_sync(node.store.jobs.get_job, job_id) is None:
                 yield close_message(job_id, None)  # removed while we watched
                 return
             continue
@@ -196,5 +196,5 @@ async def all_events(
 
 
 async def _require_job(node: Node, job_id: int) -> None:
-    if await to_thread.run_sync(node.store.get_job, job_id) is None:
+    if await to_thread.run_sync(node.store.jobs.get_job, job_id) is None:
         raise NotFound(f"no job with id {job_id}")

@@ -151,7 +151,9 @@ def list_runs(
     workflow: str | None = None,
     state: RunState | None = None,
 ) -> RunPage:
-    found, total = runs.store.list_runs(page, per_page, workflow, state.value if state else None)
+    found, total = runs.store.runs.list_runs(
+        page, per_page, workflow, state.value if state else None
+    )
     items = [RunOut.of(run) for run in found]
     return RunPage(items=items, total=total, page=page, per_page=per_page)
 

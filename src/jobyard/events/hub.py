@@ -89,7 +89,7 @@ class Hub:
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
-        self.position = self.store.last_event_id()
+        self.position = self.store.events.last_event_id()
         self._spawn(self._loop, "feed-hub")
         if self.store.dialect == "postgresql":
             from jobyard.events.listen import listen
@@ -150,7 +150,7 @@ class Hub:
     def _pump(self) -> bool:
         """Deliver every new event in id order; True when waiting for a missing id."""
         while True:
-            batch = self.store.feed(self.position, BATCH)
+            batch = self.store.events.feed(self.position, BATCH)
             ready = self._contiguous(batch)
             if ready:
                 self._dispatch(ready)
@@ -231,7 +231,7 @@ async def history(store: Store, wanted: Filter, after: int, until: int) -> Async
     """Stored events that ``wanted`` matches with ``after`` < id ≤ ``until``."""
     while after < until:
         read = partial(
-            store.feed,
+            store.events.feed,
             after,
             BATCH,
             kinds=wanted.kinds,

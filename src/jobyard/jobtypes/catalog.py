@@ -16,18 +16,18 @@ from jobyard.clock import utcnow
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.jobtypes.spec import JobType, JobTypeInvalid, parse_job_type
 from jobyard.limits import Scope
-from jobyard.store import Store
+from jobyard.store.protocol import Storage
 
 
 class Catalog:
-    def __init__(self, store: Store, configured: Mapping[str, JobType]) -> None:
+    def __init__(self, store: Storage, configured: Mapping[str, JobType]) -> None:
         self._store = store
         self._configured = dict(configured)
 
     def get(self, name: str) -> JobType | None:
         if name in self._configured:
             return self._configured[name]
-        definition = self._store.get_job_type(name)
+        definition = self._store.job_types.get_job_type(name)
         return None if definition is None else _stored(name, definition)
 
     def require(self, name: str) -> JobType:
@@ -39,7 +39,7 @@ class Catalog:
     def all(self) -> list[JobType]:
         stored = {
             name: _stored(name, definition)
-            for name, definition in self._store.list_job_types().items()
+            for name, definition in self._store.job_types.list_job_types().items()
             if name not in self._configured
         }
         merged = {**stored, **self._configured}
@@ -53,15 +53,15 @@ class Catalog:
             job_type = parse_job_type(name, {**data, "source": "api"})
         except JobTypeInvalid as exc:
             raise Invalid(f"job type {name!r} is invalid", exc.errors) from exc
-        created = self._store.put_job_type(name, data, now)
-        self._store.set_limit((Scope.TYPE, name), job_type.max_running, now)
+        created = self._store.job_types.put_job_type(name, data, now)
+        self._store.limits.set_limit((Scope.TYPE, name), job_type.max_running, now)
         return job_type, created
 
     def delete(self, name: str) -> None:
         self._refuse_configured(name)
-        if not self._store.delete_job_type(name):
+        if not self._store.job_types.delete_job_type(name):
             raise NotFound(f"no job type named {name!r}")
-        self._store.set_limit((Scope.TYPE, name), None, utcnow())
+        self._store.limits.set_limit((Scope.TYPE, name), None, utcnow())
 
     def _refuse_configured(self, name: str) -> None:
         if name in self._configured:

@@ -117,7 +117,7 @@ class Notifier:
         if stored is not None:
             return stored
         first = self.store.monitor.first_event_since(now - FIRST_LOOK_BACK)
-        return self.store.last_event_id() if first is None else first - 1
+        return self.store.events.last_event_id() if first is None else first - 1
 
     def _safe_upto(self) -> int:
         """The highest id up to which every id has been seen (or waited for long enough)."""
@@ -174,7 +174,7 @@ class Notifier:
         if item.event.kind is EventKind.WORKFLOW:
             data = item.event.data
             run_id = int(data["run_id"])
-            run = self.store.get_run(run_id)
+            run = self.store.runs.get_run(run_id)
             runtime = None
             if run is not None and run.finished_at is not None:
                 runtime = (run.finished_at - run.created_at).total_seconds()
@@ -187,7 +187,7 @@ class Notifier:
             }
             notice["link"] = self.config.run_link(run_id)
             return notice
-        job = self.store.get_job(item.event.job_id)
+        job = self.store.jobs.get_job(item.event.job_id)
         if job is None:  # removed meanwhile: nothing left to tell about
             return None
         notice["job"] = _job_info(job, workflow, item.event.at)
@@ -210,7 +210,7 @@ class Notifier:
         return None if item.workflow_run is None else self._workflow_of(item.workflow_run)
 
     def _run_workflow(self, run_id: int) -> str | None:
-        run = self.store.get_run(run_id)
+        run = self.store.runs.get_run(run_id)
         return None if run is None else run.workflow
 
 

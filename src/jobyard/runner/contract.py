@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from jobyard.models import JobSpec
 
 log = logging.getLogger("jobyard.runner.local")
 
@@ -74,6 +77,14 @@ class Execution(Protocol):
 
     def wait(self, timeout: float) -> Result | None:
         """The Result once the job ended and its output was drained, else None after ``timeout``."""
+
+
+class Starter(Protocol):
+    """Starts jobs: what a worker needs of :class:`~jobyard.runner.local.Runner`."""
+
+    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
+        """Start a job; never raises for a job that cannot start (its Result says why)."""
+        ...
 
 
 class GuardedSink:

@@ -44,7 +44,7 @@ class ScheduleBook:
         self.workflows = workflows
 
     def all(self) -> dict[str, Entry]:
-        rows = self.store.schedule_rows()
+        rows = self.store.schedules.schedule_rows()
         entries = {}
         for name, spec in self.configured.items():
             row = rows.get(name)
@@ -75,13 +75,13 @@ class ScheduleBook:
         data = {k: v for k, v in definition.items() if k != "name"}
         spec = parse_schedule(name, data)
         self._check_target(spec)
-        if name in self.configured or not self.store.create_schedule(name, data, now):
+        if name in self.configured or not self.store.schedules.create_schedule(name, data, now):
             raise Conflict(f"schedule {name!r} exists")
         return self.get(name)
 
     def set_paused(self, name: str, paused: bool, now: datetime) -> Entry:
         self.get(name)
-        self.store.set_schedule_paused(name, paused, now)
+        self.store.schedules.set_schedule_paused(name, paused, now)
         return self.get(name)
 
     def delete(self, name: str) -> None:
@@ -89,7 +89,7 @@ class ScheduleBook:
             raise Conflict(
                 f"schedule {name!r} is defined in the configuration file; change it there"
             )
-        if not self.store.delete_schedule(name):
+        if not self.store.schedules.delete_schedule(name):
             raise NotFound(f"no schedule named {name!r}")
 
     def _check_target(self, spec: ScheduleSpec) -> None:

@@ -35,7 +35,7 @@ class Firing:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.manager = manager
-        self.store = manager.store
+        self.store = book.store
         self.runs = runs
         self.book = book
         self.started_at = clock()
@@ -51,7 +51,7 @@ class Firing:
 
     def _fire_due(self, entry: Entry, now: datetime) -> None:
         spec = entry.spec
-        last = self.store.last_fire(spec.name)
+        last = self.store.schedules.last_fire(spec.name)
         # Times before the last fire, a creation or a resume were not missed.
         floors = [t for t in (last.fire_time if last else None, entry.counts_from) if t]
         decision = due(spec, max(floors, default=None), now, created_at=self.started_at)
@@ -62,7 +62,7 @@ class Firing:
             )
         for when in decision.run:
             action = overlap_action(spec, self._live(last))
-            if not self.store.claim_fire(spec.name, when, now):
+            if not self.store.schedules.claim_fire(spec.name, when, now):
                 continue  # fired already (by another scheduler)
             if action == "skip":
                 log.info(
@@ -75,7 +75,7 @@ class Firing:
         kind, target = spec.target
         if kind == "workflow":
             run, _ = self.runs.start(target, dict(spec.args), trigger=f"schedule:{spec.name}")
-            self.store.set_fire_target(spec.name, when, None, run.id)
+            self.store.schedules.set_fire_target(spec.name, when, None, run.id)
             return
         waits = (Dependency(after.job_id, Condition.FINISHED),) if after and after.job_id else ()
         job, _ = self.manager.submit(
@@ -87,16 +87,16 @@ class Firing:
                 depends_on=waits,
             )
         )
-        self.store.set_fire_target(spec.name, when, job.id, None)
+        self.store.schedules.set_fire_target(spec.name, when, job.id, None)
 
     def _live(self, last: Fire | None) -> bool:
         """Is the previous fire's job or run still going?"""
         if last is None:
             return False
         if last.job_id is not None:
-            job = self.store.get_job(last.job_id)
+            job = self.store.jobs.get_job(last.job_id)
             return job is not None and not job.state.terminal
         if last.run_id is not None:
-            run = self.store.get_run(last.run_id)
+            run = self.store.runs.get_run(last.run_id)
             return run is not None and run.state is RunState.RUNNING
         return False

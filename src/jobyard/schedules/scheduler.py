@@ -54,10 +54,10 @@ class Scheduler:
             self.leading = self.leadership.held()
             if self.leading:  # only the leader fires schedules
                 self._firing.run_once(now)
-        if self.store.promote_due(now):
+        if self.store.queue.promote_due(now):
             self._on_ready()
-        for job in self.store.expired_leases(now):
-            ended = self.store.update_job(outcomes.lost(job, now), now)
+        for job in self.store.queue.expired_leases(now):
+            ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
             if ended is None:
                 continue
             log.warning("lease expired; worker lost", extra={"job": job.id, "worker": job.worker})

@@ -1,10 +1,16 @@
-"""Storage: one SQLAlchemy Core store for SQLite, PostgreSQL and MariaDB/MySQL.
+"""Storage: the store contract, one SQLAlchemy Core store, and an in-memory one.
 
-Owns the schema (:mod:`.tables`, Alembic ``migrations/``), engines and dialect
-gaps (:mod:`.engine`), and the domain verbs over them: jobs and their events,
-claims and leases (:mod:`.queue`, :mod:`.slots`), dependencies, workflow runs,
-schedules and fires, workers, limits, notifications and samples. Rows become
-the frozen records of :mod:`jobyard.models` here. It imports only the domain
+The contract is a set of protocols in domain verbs, one per concern
+(:mod:`.protocol`), reached as parts of a store: ``store.jobs``, ``store.queue``,
+``store.deps``, ``store.runs``, ``store.workers``, … The SQL store
+(:class:`Store`, for SQLite, PostgreSQL and MariaDB/MySQL) owns the schema
+(:mod:`.tables`, Alembic ``migrations/``), engines and dialect gaps
+(:mod:`.engine`), and one part per concern: jobs and their events
+(:mod:`.jobs`), claims and leases (:mod:`.queue`, :mod:`.slots`), dependencies,
+workflow runs, schedules and fires, workers, job types, limits, and monitoring
+(notifications, samples, stats). Rows become the frozen records of
+:mod:`jobyard.models` here. :mod:`.memory` holds the same contract in plain
+dicts, for tests that must run in milliseconds. It imports only the domain
 modules (``models``, ``states``, ``limits``, ``routing``) and SQLAlchemy: no
 API, CLI, worker or service above it.
 """

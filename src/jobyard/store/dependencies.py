@@ -1,26 +1,62 @@
-"""Queries of the dependency edges between jobs."""
+"""The dependency edges between jobs: what waits for what, and which edges are met."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, false, or_, select, update
 
-from jobyard.models import Condition, Job
+from jobyard.models import Condition, DependencyState, Job
 from jobyard.states import JobState
-from jobyard.store.rows import job_from_row
+from jobyard.store.part import Part
+from jobyard.store.rows import job_from_row, jobs_where
 from jobyard.store.tables import job_dependencies as deps
 from jobyard.store.tables import jobs
+
+__all__ = ["DependencyState", "SqlDependencies"]
 
 REOPENABLE = (JobState.WAITING, JobState.UPSTREAM_FAILED, JobState.HELD)
 
 
-@dataclass(frozen=True)
-class DependencyState:
-    upstream: int
-    condition: Condition
-    state: JobState | None  # None: the upstream job was deleted
+class SqlDependencies(Part):
+    """:class:`~jobyard.store.protocol.DependencyStore` on SQL."""
+
+    def dependencies(self, job_ids: Collection[int]) -> dict[int, list[DependencyState]]:
+        """Each job's dependencies with the upstream job's state (None: it was deleted)."""
+        with self._read() as conn:
+            return of_jobs(conn, job_ids)
+
+    def dependents(self, upstream_ids: Collection[int], states: Collection[JobState]) -> list[Job]:
+        """Jobs in ``states`` that depend on any of ``upstream_ids``."""
+        with self._read() as conn:
+            return dependents(conn, upstream_ids, states)
+
+    def unmet_edges(self, upstream_id: int) -> list[tuple[int, Condition]]:
+        """(waiting or held job, condition) for edges out of ``upstream_id`` not counted yet."""
+        with self._read() as conn:
+            return unmet_edges(conn, upstream_id)
+
+    def meet_edges(self, upstream_id: int, job_ids: Sequence[int]) -> list[int]:
+        """Count these edges as met (each once); returns the jobs with none left."""
+        with self._write() as conn:
+            return meet_edges(conn, upstream_id, job_ids)
+
+    def unsettled_upstreams(self) -> list[int]:
+        """Ended (or removed) jobs with waiting dependents whose edges were never settled."""
+        with self._read() as conn:
+            return unsettled_upstreams(conn)
+
+    def ready_waiting(self) -> list[Job]:
+        """``waiting`` jobs with no dependency left (a settle was interrupted)."""
+        with self._read() as conn:
+            return jobs_where(
+                conn, jobs.c.state == JobState.WAITING.value, jobs.c.deps_pending <= 0
+            )
+
+    def repoint_dependencies(self, old: int, new: int) -> list[int]:
+        """Jobs that waited for ``old`` (and have not run) wait for ``new`` instead."""
+        with self._write() as conn:
+            return repoint(conn, old, new)
 
 
 def of_jobs(conn: Connection, job_ids: Collection[int]) -> dict[int, list[DependencyState]]:
@@ -52,13 +88,6 @@ def dependents(
         .order_by(jobs.c.id)
     )
     return [job_from_row(row) for row in conn.execute(query).mappings()]
-
-
-def states(conn: Connection, job_ids: Collection[int]) -> dict[int, JobState]:
-    if not job_ids:
-        return {}
-    query = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(list(job_ids)))
-    return {job_id: JobState(state) for job_id, state in conn.execute(query)}
 
 
 def repoint(conn: Connection, old: int, new: int) -> list[int]:

@@ -8,8 +8,33 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from jobyard.models import FeedEvent
+from jobyard.store.part import Part
 from jobyard.store.rows import event_from_row
 from jobyard.store.tables import job_events, jobs
+
+
+class SqlEventLog(Part):
+    """The event log of every job, as live streams read it."""
+
+    def feed(
+        self,
+        after_id: int,
+        limit: int = 1000,
+        *,
+        kinds: Sequence[str] = (),
+        job_id: int | None = None,
+        types: Sequence[str] = (),
+        queues: Sequence[str] = (),
+    ) -> list[FeedEvent]:
+        """Events of all jobs (or the filtered ones) with id > ``after_id``, in id order."""
+        query = feed_query(after_id, limit, kinds=kinds, job_id=job_id, types=types, queues=queues)
+        with self._read() as conn:
+            return [feed_event(row) for row in conn.execute(query).mappings()]
+
+    def last_event_id(self) -> int:
+        """The newest event id (0 when there is none)."""
+        with self._read() as conn:
+            return int(conn.execute(last_id_query()).scalar_one())
 
 
 def feed_query(

@@ -17,10 +17,30 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from jobyard.limits import Key, Limit, Scope
+from jobyard.store.part import Part
 from jobyard.store.tables import limits
 
 CONFIG = "config"
 API = "api"
+
+
+class SqlLimits(Part):
+    """:class:`~jobyard.store.protocol.LimitStore` on SQL."""
+
+    def read(self) -> dict[Key, int]:
+        """Every stored ``max_running`` limit by (scope, name)."""
+        with self._read() as conn:
+            return read(conn)
+
+    def sync_limits(self, wanted: Sequence[Limit], owned: Collection[Key], now: datetime) -> bool:
+        """Make the configuration's limits the stored ones (see :func:`sync`)."""
+        with self._write() as conn:
+            return sync(conn, wanted, owned, now)
+
+    def set_limit(self, key: Key, max_running: int | None, now: datetime) -> None:
+        """Set or (with None) remove the limit of a job type stored through the API."""
+        with self._write() as conn:
+            put(conn, key, max_running, now)
 
 
 def read(conn: Connection) -> dict[Key, int]:

@@ -1,35 +1,28 @@
 """The monitoring side of the store: samples, SLA history, the notification outbox.
 
-Kept apart from :class:`~jobyard.store.store.Store` (jobs, runs, schedules),
-which hands it its engine: ``store.monitor.add_samples(...)``.
+One part of :class:`~jobyard.store.store.Store`, which hands it its engines:
+``store.monitor.add_samples(...)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import func, insert, select
 
 from jobyard.models import EventKind, FeedEvent, NewEvent
 from jobyard.store import guard, notes, samples, stats
 from jobyard.store.eventlog import feed_event, feed_query
+from jobyard.store.part import Part
 from jobyard.store.rows import event_row
 from jobyard.store.tables import job_events
 
 
-class MonitorStore:
-    def __init__(self, engine: Engine, reader: Engine) -> None:
-        self._engine = engine
-        self._reader = reader
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        return self._engine.begin()
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        return self._reader.begin()
+class MonitorStore(Part):
+    """Monitoring on SQL; its resource samples and SLA history are a
+    :class:`~jobyard.store.protocol.SampleStore`."""
 
     # -- resource samples ----------------------------------------------------
     def add_samples(

@@ -14,16 +14,104 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, insert, or_, select, true, update
+from sqlalchemy import Connection, Row, Select, bindparam, func, insert, or_, select, true, update
 
 from jobyard.models import EventKind, Job
 from jobyard.routing import routes_for
-from jobyard.states import JobState
+from jobyard.states import LIVE, Control, JobState
 from jobyard.store import slots
-from jobyard.store.rows import fetch_jobs
-from jobyard.store.tables import job_events, jobs, queue_state
+from jobyard.store.part import Part
+from jobyard.store.rows import fetch_jobs, jobs_where
+from jobyard.store.tables import job_events, jobs, queue_state, workers
 
 QUEUED = JobState.QUEUED.value
+_LIVE = [state.value for state in LIVE]
+
+
+class SqlQueue(Part):
+    """:class:`~jobyard.store.protocol.QueueStore` on SQL."""
+
+    def claim_jobs(
+        self,
+        worker: str,
+        host: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        tags: Collection[str] = (),
+    ) -> list[Job]:
+        """Claim up to ``limit`` queued jobs that are due, by priority then age.
+
+        ``queues`` None means every queue; only jobs whose required tags are all in
+        ``tags`` are taken, and no more than the cluster-wide ``max_running`` of a
+        queue or type allows. Each claimed job becomes ``running`` on ``worker``
+        with a new attempt and a lease until ``lease_until``, and gets a ``state``
+        event. No job is ever handed to two concurrent claimers.
+        """
+        if limit < 1 or (queues is not None and not queues):
+            return []
+        with self._write() as conn:
+            return claim(conn, worker, host, queues, limit, now, lease_until, tags)
+
+    def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
+        """Extend the leases of the worker's live jobs and record its heartbeat.
+
+        Returns the ids of the jobs the worker still owns (live and assigned to it),
+        so that it can abandon a run whose job was taken from it.
+        """
+        mine = (jobs.c.worker == worker, jobs.c.state.in_(_LIVE))
+        with self._write() as conn:
+            conn.execute(update(jobs).where(*mine).values(lease_expires_at=lease_until))
+            conn.execute(update(workers).where(workers.c.name == worker).values(heartbeat_at=now))
+            return list(conn.scalars(select(jobs.c.id).where(*mine).order_by(jobs.c.id)))
+
+    def pending_controls(self, worker: str) -> list[tuple[int, Control]]:
+        """``(job id, control)`` for each live job of the worker with an intent recorded."""
+        query = (
+            select(jobs.c.id, jobs.c.control)
+            .where(jobs.c.worker == worker, jobs.c.state.in_(_LIVE), jobs.c.control.is_not(None))
+            .order_by(jobs.c.id)
+        )
+        with self._read() as conn:
+            return [(job_id, Control(control)) for job_id, control in conn.execute(query)]
+
+    def promote_due(self, now: datetime) -> list[int]:
+        """Queue every ``scheduled`` job whose ``run_at`` ≤ ``now``; return their ids."""
+        with self._write() as conn:
+            return promote(conn, now)
+
+    def expired_leases(self, now: datetime) -> list[Job]:
+        """Live jobs whose lease ended before ``now`` (their worker is presumed lost)."""
+        with self._read() as conn:
+            return jobs_where(conn, jobs.c.state.in_(_LIVE), jobs.c.lease_expires_at < now)
+
+    def live_jobs_on_host(self, host: str) -> list[Job]:
+        """Running and paused jobs on ``host``."""
+        with self._read() as conn:
+            return jobs_where(conn, jobs.c.state.in_(_LIVE), jobs.c.host == host)
+
+    def set_queue_paused(self, name: str, paused: bool, now: datetime) -> None:
+        """Pause a queue (its jobs are not claimed) or resume it."""
+        values = {"paused": paused, "updated_at": now}
+        self._upsert(queue_state, queue_state.c.name == name, values, {"name": name})
+
+    def paused_queues(self) -> set[str]:
+        with self._read() as conn:
+            query = select(queue_state.c.name).where(queue_state.c.paused == true())
+            return {name for (name,) in conn.execute(query)}
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        """Jobs per queue and state."""
+        query = select(jobs.c.queue, jobs.c.state, func.count()).group_by(
+            jobs.c.queue, jobs.c.state
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self._read() as conn:
+            for name, state, count in conn.execute(query):
+                counts.setdefault(name, {})[state] = int(count)
+        return counts
 
 
 def claim(

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from jobyard.models import EventKind, Job, JobEvent, JobSpec, NewEvent, WorkerInfo
 from jobyard.states import Control, JobState
@@ -91,3 +91,9 @@ def fetch_jobs(conn: Connection, ids: Iterable[int]) -> list[Job]:
         for row in conn.execute(select(jobs).where(jobs.c.id.in_(chunk))).mappings():
             found[row["id"]] = job_from_row(row)
     return [found[job_id] for job_id in wanted if job_id in found]
+
+
+def jobs_where(conn: Connection, *where: ColumnElement[bool]) -> list[Job]:
+    """The jobs matching ``where``, by id."""
+    query = select(jobs).where(*where).order_by(jobs.c.id)
+    return [job_from_row(row) for row in conn.execute(query).mappings()]

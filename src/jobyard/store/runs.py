@@ -1,4 +1,4 @@
-"""Queries of workflow runs."""
+"""Workflow runs: a run and its node jobs, stored together; the run's state."""
 
 from __future__ import annotations
 
@@ -10,13 +10,58 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from jobyard.models import Job, RunState, WorkflowRun
 from jobyard.states import JobState
-from jobyard.store.rows import load_json
+from jobyard.store.part import Part
+from jobyard.store.rows import jobs_where, load_json
 from jobyard.store.submission import insert_graph
 from jobyard.store.tables import jobs
 from jobyard.store.tables import workflow_runs as runs
 
 if TYPE_CHECKING:
     from jobyard.models import NewJob
+
+
+class SqlRuns(Part):
+    """:class:`~jobyard.store.protocol.WorkflowStore` on SQL."""
+
+    def add_workflow_run(
+        self,
+        workflow: str,
+        args: dict[str, Any],
+        trigger: str,
+        nodes: Sequence[NewJob],
+        edges: Sequence[tuple[int, int]],
+        now: datetime,
+    ) -> tuple[WorkflowRun, list[Job]]:
+        """A run and its node jobs in one transaction; ``edges`` are (waiting, upstream) indexes."""
+        with self._write() as conn:
+            return insert_run(conn, workflow, args, trigger, nodes, edges, now)
+
+    def get_run(self, run_id: int) -> WorkflowRun | None:
+        with self._read() as conn:
+            return get_run(conn, run_id)
+
+    def list_runs(
+        self, page: int, per_page: int, workflow: str | None = None, state: str | None = None
+    ) -> tuple[list[WorkflowRun], int]:
+        with self._read() as conn:
+            return list_runs(conn, page, per_page, workflow, state)
+
+    def run_is_live(self, run_id: int) -> bool:
+        """Whether a node's newest job is not terminal yet (an index lookup, not a scan)."""
+        with self._read() as conn:
+            return has_live_node(conn, run_id)
+
+    def run_jobs(self, run_id: int) -> list[Job]:
+        """Every job of the run (restarted nodes have several), oldest first."""
+        with self._read() as conn:
+            return jobs_where(conn, jobs.c.workflow_run == run_id)
+
+    def update_run(
+        self, run_id: int, expect: Collection[RunState], values: dict[str, Any], now: datetime
+    ) -> WorkflowRun | None:
+        """Compare-and-set on the run's state; None when it was not in ``expect``."""
+        with self._write() as conn:
+            return update_run(conn, run_id, expect, values, now)
 
 
 def run_from_row(row: Mapping[Any, Any]) -> WorkflowRun:

@@ -1,4 +1,4 @@
-"""Queries of stored schedules."""
+"""Stored schedules (paused flags, API-defined schedules) and their fires."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from jobyard.store import fires
+from jobyard.store.fires import Fire
+from jobyard.store.part import Part
 from jobyard.store.rows import load_json
 from jobyard.store.tables import schedules
 
@@ -20,6 +23,41 @@ class ScheduleRow:
     paused: bool
     created_at: datetime
     updated_at: datetime
+
+
+class SqlSchedules(Part):
+    """Schedules and their fires on SQL (the memory store has none)."""
+
+    def schedule_rows(self) -> dict[str, ScheduleRow]:
+        with self._read() as conn:
+            return all_rows(conn)
+
+    def create_schedule(self, name: str, definition: dict[str, Any], now: datetime) -> bool:
+        with self._write() as conn:
+            return create(conn, name, definition, now)
+
+    def set_schedule_paused(self, name: str, paused: bool, now: datetime) -> None:
+        with self._write() as conn:
+            set_paused(conn, name, paused, now)
+
+    def delete_schedule(self, name: str) -> bool:
+        with self._write() as conn:
+            return remove(conn, name)
+
+    def claim_fire(self, schedule: str, fire_time: datetime, now: datetime) -> bool:
+        """Record that ``schedule`` fires at ``fire_time``; False if it already did."""
+        with self._write() as conn:
+            return fires.claim(conn, schedule, fire_time, now)
+
+    def set_fire_target(
+        self, schedule: str, fire_time: datetime, job_id: int | None, run_id: int | None
+    ) -> None:
+        with self._write() as conn:
+            fires.set_target(conn, schedule, fire_time, job_id, run_id)
+
+    def last_fire(self, schedule: str) -> Fire | None:
+        with self._read() as conn:
+            return fires.last(conn, schedule)
 
 
 def all_rows(conn: Connection) -> dict[str, ScheduleRow]:

@@ -2,15 +2,66 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
 
+from jobyard.models import WorkerInfo
 from jobyard.states import LIVE
+from jobyard.store.part import Part
+from jobyard.store.rows import worker_from_row
 from jobyard.store.tables import jobs, workers
 
 _LIVE = [state.value for state in LIVE]
+
+
+class SqlWorkers(Part):
+    """:class:`~jobyard.store.protocol.WorkerStore` on SQL."""
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        """Insert the worker, or replace the row of a worker with the same name."""
+        values = dataclasses.asdict(info)
+        name = values.pop("name")
+        self._upsert(workers, workers.c.name == name, values, {"name": name})
+
+    def worker_heartbeat(self, name: str, now: datetime) -> None:
+        """Record that the worker is alive at ``now``."""
+        with self._write() as conn:
+            conn.execute(update(workers).where(workers.c.name == name).values(heartbeat_at=now))
+
+    def unregister_worker(self, name: str) -> None:
+        """Forget the worker (its jobs are left as they are)."""
+        with self._write() as conn:
+            conn.execute(delete(workers).where(workers.c.name == name))
+
+    def get_worker(self, name: str) -> WorkerInfo | None:
+        """The registered worker, or None."""
+        with self._read() as conn:
+            row = conn.execute(select(workers).where(workers.c.name == name)).mappings().first()
+        return worker_from_row(row) if row else None
+
+    def list_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, by name."""
+        with self._read() as conn:
+            rows = conn.execute(select(workers).order_by(workers.c.name)).mappings()
+            return [worker_from_row(row) for row in rows]
+
+    def worker_jobs(self, names: Collection[str] | None = None) -> dict[str, list[int]]:
+        """The ids of the running and paused jobs of each worker (of ``names``, or all)."""
+        with self._read() as conn:
+            return jobs_by_worker(conn, names)
+
+    def request_drain(self, name: str, timeout: float | None, now: datetime) -> bool:
+        """Ask the worker to drain (it reads this at its next heartbeat); False if unknown."""
+        with self._write() as conn:
+            return request_drain(conn, name, timeout, now)
+
+    def set_worker_state(self, name: str, state: str) -> None:
+        """Record the state the worker is in (``running``, ``draining``)."""
+        with self._write() as conn:
+            set_state(conn, name, state)
 
 
 def jobs_by_worker(conn: Connection, names: Collection[str] | None) -> dict[str, list[int]]:

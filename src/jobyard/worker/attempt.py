@@ -28,11 +28,11 @@ from typing import Any, TypeVar
 from jobyard import outcomes
 from jobyard.models import EventKind, Job, JobUpdate, LogLine, NewEvent
 from jobyard.outcomes import Reason, RunEnd, state_event
-from jobyard.runner.contract import Sample
-from jobyard.runner.local import Execution, Result, Runner
+from jobyard.runner.contract import Execution, Result, Sample, Starter
 from jobyard.runner.protocol import storable
 from jobyard.states import LIVE, Control, JobState
-from jobyard.store import Store, outage
+from jobyard.store import outage
+from jobyard.store.protocol import Storage
 from jobyard.worker import sla
 from jobyard.worker.sla import SlaWatch
 
@@ -81,7 +81,7 @@ def run_token(job: Job) -> str:
 
 
 class JobRun(threading.Thread):
-    def __init__(self, job: Job, store: Store, runner: Runner, settings: RunSettings) -> None:
+    def __init__(self, job: Job, store: Storage, runner: Starter, settings: RunSettings) -> None:
         super().__init__(name=f"job-{job.id}", daemon=True)
         self.job = job
         self.claimed = True
@@ -326,7 +326,9 @@ class JobRun(threading.Thread):
         self.log("system", f"handed back: {why}")
         self._flush(until_stored=True)
         now = self._now()
-        self._persist(lambda: self._store.update_job(outcomes.requeued(self.job, now, why), now))
+        self._persist(
+            lambda: self._store.jobs.update_job(outcomes.requeued(self.job, now, why), now)
+        )
 
     # -- writing -----------------------------------------------------------
     def _finish(self, end: RunEnd) -> None:
@@ -336,7 +338,7 @@ class JobRun(threading.Thread):
 
     def _record_end(self, end: RunEnd, now: datetime) -> None:
         update = outcomes.finished(self.job, end, now)
-        ended = self._persist(lambda: self._store.update_job(update, now))
+        ended = self._persist(lambda: self._store.jobs.update_job(update, now))
         if ended is not None and ended.state.terminal:
             self._settings.on_terminal(ended.id)
 
@@ -376,7 +378,7 @@ class JobRun(threading.Thread):
         expected = expect or frozenset({self.job.state})
         now = self._now()
         update = JobUpdate(self.job.id, expected, values, event)
-        updated = self._persist(lambda: self._store.update_job(update, now))
+        updated = self._persist(lambda: self._store.jobs.update_job(update, now))
         if updated is not None:
             self.job = updated
 
@@ -429,11 +431,11 @@ class JobRun(threading.Thread):
         """One batch in one transaction. When the connection broke during the last try,
         its commit may have gone through unseen: lines stored then are not stored twice."""
         if self._doubtful and logs:
-            seen = self._store.log_lines(self.job.id, logs[0].seq - 1, len(logs))
+            seen = self._store.jobs.log_lines(self.job.id, logs[0].seq - 1, len(logs))
             stored = {line.seq for line in seen}
             logs = [line for line in logs if line.seq not in stored]
         try:
-            written = self._store.append_output(
+            written = self._store.jobs.append_output(
                 self.job.id,
                 logs,
                 events,
@@ -454,7 +456,9 @@ class JobRun(threading.Thread):
         if trim is None:
             return
         marker_seq, upto = trim
-        write = partial(self._store.trim_log, self.job.id, marker_seq, upto, self._cap.marker())
+        write = partial(
+            self._store.jobs.trim_log, self.job.id, marker_seq, upto, self._cap.marker()
+        )
         if self._write(write, until_stored):
             self._cap.trimmed(upto)
 
@@ -523,7 +527,7 @@ class SampleBook:
         self._seen += 1
         self._usage = (sample.cpu_seconds, peak_rss)
 
-    def write(self, store: Store) -> bool:
+    def write(self, store: Storage) -> bool:
         """Store the waiting samples; False when the store refused them (the job is gone)."""
         if not (self._waiting or self._usage):
             return True

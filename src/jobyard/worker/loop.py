@@ -33,6 +33,7 @@ from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.local import Runner, kill_job_processes
 from jobyard.store import Store
+from jobyard.store.protocol import Storage
 from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def default_worker_name() -> str:
 class Worker:
     def __init__(
         self,
-        store: Store,
+        store: Storage,
         runner: Runner,
         settings: WorkerSettings,
         *,
@@ -109,11 +110,12 @@ class Worker:
             tags=list(self.tags),
             lease_timeout=self.settings.lease_timeout,
         )
-        self.store.register_worker(info)
+        self.store.workers.register_worker(info)
         self.recover_orphans()
         self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
         self._thread.start()
-        if self.store.dialect == "postgresql":  # woken at once by submissions and controls
+        if isinstance(self.store, Store) and self.store.dialect == "postgresql":
+            # Woken at once by submissions and controls (LISTEN is a PostgreSQL extra).
             self._listener = threading.Thread(
                 target=listen,
                 args=(self.store, "jobyard_jobs", self.wake, self._stopping),
@@ -183,7 +185,7 @@ class Worker:
 
     def _unregister(self) -> None:
         try:
-            self.store.unregister_worker(self.name)
+            self.store.workers.unregister_worker(self.name)
         except Exception:
             log.exception("could not unregister worker", extra={"worker": self.name})
         log.info("worker stopped", extra={"worker": self.name})
@@ -213,14 +215,14 @@ class Worker:
                 self._launch(job)
 
     def _forward_controls(self) -> None:
-        for job_id, control in self.store.pending_controls(self.name):
+        for job_id, control in self.store.queue.pending_controls(self.name):
             run = self._runs.get(job_id)
             if run is not None:
                 run.request(control)
 
     def _claim(self, limit: int) -> list[Job]:
         now = self._clock()
-        return self.store.claim_jobs(
+        return self.store.queue.claim_jobs(
             self.name,
             self.host,
             self.settings.queues,
@@ -237,7 +239,7 @@ class Worker:
 
     def _heartbeat(self) -> None:
         now = self._clock()
-        owned = set(self.store.renew_leases(self.name, now, self._lease_until(now)))
+        owned = set(self.store.queue.renew_leases(self.name, now, self._lease_until(now)))
         self._last_heartbeat = time.monotonic()
         for job_id, run in list(self._runs.items()):
             if run.is_alive() and run.claimed and job_id not in owned:
@@ -248,7 +250,7 @@ class Worker:
         """Start draining, from a thread of its own, when the API asked for it."""
         if self._draining.is_set():
             return
-        info = self.store.get_worker(self.name)
+        info = self.store.workers.get_worker(self.name)
         if info is None or info.drain_requested_at is None:
             return
         self._draining.set()  # no claim from this tick on
@@ -262,7 +264,7 @@ class Worker:
 
     def _set_state(self, state: WorkerState) -> None:
         try:
-            self.store.set_worker_state(self.name, state.value)
+            self.store.workers.set_worker_state(self.name, state.value)
         except Exception:  # only shown by the API: the drain goes on without it
             log.warning("could not record the worker's state", extra={"worker": self.name})
 
@@ -280,11 +282,11 @@ class Worker:
         running (they are in their own sessions) until the lease expires.
         """
         now = self._clock()
-        for job in self.store.live_jobs_on_host(self.host):
+        for job in self.store.queue.live_jobs_on_host(self.host):
             if job.worker == self.name or self._worker_alive(job.worker):
                 continue
             killed = _kill_orphan(job)
-            ended = self.store.update_job(outcomes.lost(job, now), now)
+            ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
             if ended is not None and ended.state.terminal:
                 self._on_terminal(ended.id)
             log.warning(
@@ -293,7 +295,7 @@ class Worker:
             )
 
     def _worker_alive(self, name: str | None) -> bool:
-        info = self.store.get_worker(name) if name else None
+        info = self.store.workers.get_worker(name) if name else None
         if info is None or info.host != self.host:
             return info is not None  # another host's worker: its lease decides
         try:

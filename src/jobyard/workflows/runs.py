@@ -61,7 +61,9 @@ class Runs:
         index = {node: i for i, node in enumerate(order)}
         jobs = [self._node_job(spec, spec.nodes[node], run_args or {}, now) for node in order]
         edges = [(index[node], index[up]) for node in order for up in spec.nodes[node].depends_on]
-        run, stored = self.store.add_workflow_run(name, run_args or {}, trigger, jobs, edges, now)
+        run, stored = self.store.runs.add_workflow_run(
+            name, run_args or {}, trigger, jobs, edges, now
+        )
         self._announce(run, stored[0].id, "workflow_started", now, trigger=trigger)
         self.manager.wake()
         return run, {job.node or "": job for job in stored}
@@ -71,7 +73,7 @@ class Runs:
     ) -> None:
         """A workflow event on the global stream, stored with one of the run's jobs."""
         payload = {"event": what, "run_id": run.id, "workflow": run.workflow, **data}
-        self.store.append_output(job_id, [], [NewEvent(EventKind.WORKFLOW, now, payload)], {})
+        self.store.jobs.append_output(job_id, [], [NewEvent(EventKind.WORKFLOW, now, payload)], {})
 
     def _node_job(
         self, spec: WorkflowSpec, node: NodeSpec, run_args: dict[str, Any], now: datetime
@@ -108,7 +110,7 @@ class Runs:
 
     # -- reading -----------------------------------------------------------
     def get(self, run_id: int) -> RunView:
-        run = self.store.get_run(run_id)
+        run = self.store.runs.get_run(run_id)
         if run is None:
             raise NotFound(f"no workflow run with id {run_id}")
         return run, self.latest_jobs(run_id)
@@ -116,7 +118,7 @@ class Runs:
     def latest_jobs(self, run_id: int) -> dict[str, Job]:
         """Each node's newest job (a restarted node has several)."""
         latest: dict[str, Job] = {}
-        for job in self.store.run_jobs(run_id):
+        for job in self.store.runs.run_jobs(run_id):
             if job.node is not None:
                 latest[job.node] = job  # run_jobs is oldest first
         return latest
@@ -140,7 +142,7 @@ class Runs:
         while another is restarted) leave the state of the later one.
         """
         for _ in range(_REFRESHES):
-            run = self.store.get_run(run_id)
+            run = self.store.runs.get_run(run_id)
             if run is None:
                 return None
             state = self._derived_state(run)
@@ -149,11 +151,11 @@ class Runs:
             updated = self._move(run, state, by)
             if updated is not None:
                 return updated
-        return self.store.get_run(run_id)
+        return self.store.runs.get_run(run_id)
 
     def _derived_state(self, run: WorkflowRun) -> RunState:
         stopped = run.state is RunState.STOPPED  # it stays so while its nodes are killed
-        if self.store.run_is_live(run.id):  # cheap: most ends of a node end nothing more
+        if self.store.runs.run_is_live(run.id):  # cheap: most ends of a node end nothing more
             return RunState.STOPPED if stopped else RunState.RUNNING
         if all(job.state is JobState.SUCCEEDED for job in self.latest_jobs(run.id).values()):
             return RunState.SUCCEEDED
@@ -164,7 +166,7 @@ class Runs:
         now = self._clock()
         finished = None if state is RunState.RUNNING else now
         values = {"state": state, "finished_at": finished}
-        updated = self.store.update_run(run.id, [run.state], values, now)
+        updated = self.store.runs.update_run(run.id, [run.state], values, now)
         if updated is None or by is None:
             return updated
         if state is RunState.RUNNING:  # a node of an ended run was restarted
@@ -184,7 +186,7 @@ class Runs:
         run, jobs = self.get(run_id)
         if run.state is not RunState.RUNNING:
             raise Conflict(f"workflow run {run_id} is {run.state.value}", state=run.state.value)
-        self.store.update_run(
+        self.store.runs.update_run(
             run_id, [RunState.RUNNING], {"state": RunState.STOPPED}, self._clock()
         )
         for job in jobs.values():
@@ -205,7 +207,7 @@ class Runs:
         run, _ = self.get(run_id)
         spec = self.workflow(run.workflow)
         now = self._clock()
-        reopened = self.store.update_run(
+        reopened = self.store.runs.update_run(
             run_id,
             [RunState.STOPPED, RunState.FAILED],
             {"state": RunState.RUNNING, "finished_at": None},

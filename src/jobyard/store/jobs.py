@@ -1,0 +1,233 @@
+"""Jobs, their events and their logs: submission, compare-and-set updates, reading."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Update, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from jobyard.models import (
+    SORTABLE,
+    EventKind,
+    Job,
+    JobEvent,
+    JobQuery,
+    JobUpdate,
+    LogLine,
+    NewEvent,
+    NewJob,
+)
+from jobyard.states import JobState
+from jobyard.store import guard, submission
+from jobyard.store.listing import job_filters, job_order
+from jobyard.store.part import RETRIES, Part
+from jobyard.store.rows import event_from_row, event_row, fetch_jobs, job_columns, job_from_row
+from jobyard.store.tables import job_dependencies, job_events, job_samples, jobs
+
+
+class SqlJobs(Part):
+    """:class:`~jobyard.store.protocol.JobStore` on SQL."""
+
+    def add_jobs(self, new: Sequence[NewJob], now: datetime) -> list[tuple[Job, bool]]:
+        """Insert a batch in one transaction; ``(job, created)`` per entry, in order.
+
+        An entry whose ``idempotency_key`` is already taken (by a stored job or an
+        earlier entry of the batch) inserts nothing and yields that job with False.
+        Each created job gets a ``state`` event ``{"state", "event": "created"}``.
+        """
+        for attempt in range(RETRIES):
+            try:
+                with self._write() as conn:
+                    return submission.insert_jobs(conn, new, now)
+            except IntegrityError:
+                # A concurrent batch took one of our keys: the next attempt finds its job.
+                if attempt == RETRIES - 1 or not any(job.idempotency_key for job in new):
+                    raise
+        raise AssertionError("unreachable")
+
+    def get_job(self, job_id: int) -> Job | None:
+        """The job with this id, or None."""
+        with self._read() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        return job_from_row(row) if row else None
+
+    def jobs_by_id(self, job_ids: Collection[int]) -> list[Job]:
+        """The jobs with these ids, in that order (missing ones left out)."""
+        with self._read() as conn:
+            return fetch_jobs(conn, job_ids)
+
+    def job_states(self, job_ids: Collection[int]) -> dict[int, JobState]:
+        """The state of each of these jobs that exists."""
+        if not job_ids:
+            return {}
+        query = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(list(job_ids)))
+        with self._read() as conn:
+            return {job_id: JobState(state) for job_id, state in conn.execute(query)}
+
+    def list_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
+        """One page of jobs matching the filters, and how many match in all.
+
+        Raises ``ValueError`` for a sort key outside :data:`SORTABLE` or a page < 1.
+        """
+        bad = [key for key in query.sort if key.removeprefix("-") not in SORTABLE]
+        if bad or query.page < 1 or query.per_page < 1:
+            raise ValueError(f"bad listing: sort {bad}, page {query.page}/{query.per_page}")
+        where = job_filters(query.states, query.types, query.queues, query.search)
+        page = (
+            select(jobs)
+            .where(*where)
+            .order_by(*job_order(query.sort))
+            .limit(query.per_page)
+            .offset((query.page - 1) * query.per_page)
+        )
+        with self._read() as conn:
+            total = conn.execute(select(func.count()).select_from(jobs).where(*where)).scalar()
+            items = [job_from_row(row) for row in conn.execute(page).mappings()]
+        return items, int(total or 0)
+
+    def update_job(self, update: JobUpdate, now: datetime) -> Job | None:
+        """Apply ``update`` if the job's state is still in ``update.expect``.
+
+        Sets ``updated_at`` to ``now`` and appends ``update.event`` when applied;
+        returns the updated job, or None when the job is gone or in another state.
+        """
+        values = job_columns(update.values) | {"updated_at": now}
+        expect = [JobState(state).value for state in update.expect]
+        with self._write() as conn:
+            changed = conn.execute(
+                update_jobs(values, jobs.c.id == update.job_id, jobs.c.state.in_(expect))
+            ).rowcount
+            if changed != 1:
+                return None
+            if update.event is not None:
+                conn.execute(insert(job_events).values(event_row(update.job_id, update.event)))
+            return fetch_jobs(conn, [update.job_id])[0]
+
+    def delete_job(self, job_id: int, expect: frozenset[JobState]) -> bool:
+        """Delete the job if its state is in ``expect``; True when deleted.
+
+        Its events, log lines, resource samples and own dependencies go with it
+        (the edges of jobs that wait for it stay: they tell those it was removed).
+        """
+        states = [JobState(state).value for state in expect]
+        with self._write() as conn:
+            deleted = conn.execute(
+                delete(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(states))
+            ).rowcount
+            if deleted:
+                for table in (job_events, job_samples, job_dependencies):
+                    conn.execute(delete(table).where(table.c.job_id == job_id))
+        return bool(deleted)
+
+    def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
+        """Store ``new`` as the restart of the terminal job ``old_id``, once.
+
+        Returns ``(new job, True)``; or ``(old job, False)`` when the old job is not
+        terminal or was already restarted (its ``restarted_as`` names the restart),
+        and then nothing is stored; None when there is no such job. Concurrent
+        restarts of one job wait for each other on its row: exactly one stores a job.
+        """
+        with self._write() as conn:
+            return submission.insert_restart(conn, old_id, new, now)
+
+    # -- events and logs ---------------------------------------------------
+    def append_output(
+        self,
+        job_id: int,
+        logs: Sequence[LogLine],
+        events: Sequence[NewEvent],
+        values: dict[str, Any],
+        *,
+        worker: str | None = None,
+        attempt: int | None = None,
+    ) -> bool:
+        """Append log lines, then events, and set ``values`` on the job, atomically.
+
+        ``updated_at`` changes only if ``values`` holds it. Nothing is written, and
+        False returned, when the job is gone or (if given) no longer run by
+        ``worker`` at ``attempt``: a run never writes for a job it lost.
+        """
+        if not (logs or events or values):
+            return True
+        with self._write() as conn:
+            if not guard.holds(conn, job_id, worker=worker, attempt=attempt):
+                return False
+            if logs:
+                conn.execute(insert(job_events), [_log_row(job_id, line) for line in logs])
+            if events:
+                conn.execute(insert(job_events), [event_row(job_id, event) for event in events])
+            if values:
+                conn.execute(update_jobs(job_columns(values), jobs.c.id == job_id))
+            return True
+
+    def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
+        """Drop the job's log lines with ``marker_seq`` < seq ≤ ``upto_seq``; reword the marker.
+
+        The log cap keeps the oldest and the newest lines; the marker line
+        (already stored at ``marker_seq``) says how much was dropped between them.
+        Returns how many lines were deleted.
+        """
+        logs = job_events.c
+        with self._write() as conn:
+            deleted = conn.execute(
+                delete(job_events).where(
+                    logs.job_id == job_id,
+                    logs.kind == EventKind.LOG.value,
+                    logs.seq > marker_seq,
+                    logs.seq <= upto_seq,
+                )
+            ).rowcount
+            conn.execute(
+                update(job_events)
+                .where(
+                    logs.job_id == job_id, logs.kind == EventKind.LOG.value, logs.seq == marker_seq
+                )
+                .values(line=marker)
+            )
+            return int(deleted)
+
+    def job_events(self, job_id: int, after_id: int = 0, limit: int = 1000) -> list[JobEvent]:
+        """The job's events of every kind with id > ``after_id``, oldest first."""
+        query = (
+            select(job_events)
+            .where(job_events.c.job_id == job_id, job_events.c.id > after_id)
+            .order_by(job_events.c.id)
+            .limit(limit)
+        )
+        return self._select_events(query)
+
+    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]:
+        """The job's log lines with seq > ``after_seq``, in seq order."""
+        query = (
+            select(job_events)
+            .where(
+                job_events.c.job_id == job_id,
+                job_events.c.kind == EventKind.LOG.value,
+                job_events.c.seq > after_seq,
+            )
+            .order_by(job_events.c.seq)
+            .limit(limit)
+        )
+        return self._select_events(query)
+
+    def _select_events(self, query: Select[Any]) -> list[JobEvent]:
+        with self._read() as conn:
+            return [event_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def update_jobs(values: dict[str, Any], *where: ColumnElement[bool]) -> Update:
+    return update(jobs).where(*where).values(values)
+
+
+def _log_row(job_id: int, line: LogLine) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "kind": EventKind.LOG.value,
+        "seq": line.seq,
+        "at": line.at,
+        "stream": line.stream,
+        "line": line.line,
+    }

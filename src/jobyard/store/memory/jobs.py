@@ -1,0 +1,193 @@
+"""Jobs, their events and their logs, in memory."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from jobyard.models import (
+    SORTABLE,
+    EventKind,
+    Job,
+    JobEvent,
+    JobQuery,
+    JobUpdate,
+    LogLine,
+    NewEvent,
+    NewJob,
+)
+from jobyard.states import JobState
+from jobyard.store.memory.tables import Edge, Part, insert_job, job_values, new_job, utc
+
+
+class MemoryJobs(Part):
+    """:class:`~jobyard.store.protocol.JobStore` in memory."""
+
+    def add_jobs(self, new: Sequence[NewJob], now: datetime) -> list[tuple[Job, bool]]:
+        now = utc(now)
+        for job in new:  # all or nothing: refuse a naive time before storing any job
+            utc(job.run_at)
+        with self._t.lock:
+            return [self._add(job, now) for job in new]
+
+    def _add(self, new: NewJob, now: datetime) -> tuple[Job, bool]:
+        t = self._t
+        if new.idempotency_key is not None and new.idempotency_key in t.keys:
+            return t.jobs[t.keys[new.idempotency_key]], False
+        pending = sum(not dependency.met for dependency in new.depends_on)
+        job = new_job(t.next_id("jobs"), new, now, deps_pending=pending)
+        insert_job(t, job, new.state)
+        for dependency in new.depends_on:
+            t.edges[(job.id, dependency.upstream)] = Edge(dependency.condition, dependency.met)
+        return job, True
+
+    def get_job(self, job_id: int) -> Job | None:
+        with self._t.lock:
+            return self._t.jobs.get(job_id)
+
+    def jobs_by_id(self, job_ids: Collection[int]) -> list[Job]:
+        with self._t.lock:
+            return [self._t.jobs[i] for i in job_ids if i in self._t.jobs]
+
+    def job_states(self, job_ids: Collection[int]) -> dict[int, JobState]:
+        with self._t.lock:
+            return {i: self._t.jobs[i].state for i in job_ids if i in self._t.jobs}
+
+    def list_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
+        bad = [key for key in query.sort if key.removeprefix("-") not in SORTABLE]
+        if bad or query.page < 1 or query.per_page < 1:
+            raise ValueError(f"bad listing: sort {bad}, page {query.page}/{query.per_page}")
+        with self._t.lock:
+            found = self._t.where(lambda job: _matches(job, query))
+        found = _sorted(found, query.sort)
+        start = (query.page - 1) * query.per_page
+        return found[start : start + query.per_page], len(found)
+
+    def update_job(self, update: JobUpdate, now: datetime) -> Job | None:
+        values = job_values(update.values) | {"updated_at": utc(now)}
+        with self._t.lock:
+            job = self._t.jobs.get(update.job_id)
+            if job is None or job.state not in update.expect:
+                return None
+            if update.event is not None:
+                event = update.event
+                self._t.add_event(job.id, event.kind, event.at, event.data, None)
+            return self._t.set(job.id, values)
+
+    def delete_job(self, job_id: int, expect: frozenset[JobState]) -> bool:
+        t = self._t
+        with t.lock:
+            job = t.jobs.get(job_id)
+            if job is None or job.state not in expect:
+                return False
+            del t.jobs[job_id]
+            t.events.pop(job_id, None)
+            for key in [key for key in t.samples if key[0] == job_id]:
+                del t.samples[key]
+            t.keys.pop(job.idempotency_key or "", None)
+            for edge in [edge for edge in t.edges if edge[0] == job_id]:
+                del t.edges[edge]
+            return True
+
+    def append_output(
+        self,
+        job_id: int,
+        logs: Sequence[LogLine],
+        events: Sequence[NewEvent],
+        values: dict[str, Any],
+        *,
+        worker: str | None = None,
+        attempt: int | None = None,
+    ) -> bool:
+        columns = job_values(values)
+        with self._t.lock:
+            job = self._t.jobs.get(job_id)
+            if (
+                job is None
+                or worker not in (None, job.worker)
+                or attempt not in (None, job.attempt)
+            ):
+                return False
+            for line in logs:
+                data = {"stream": line.stream, "line": line.line}
+                self._t.add_event(job_id, EventKind.LOG, line.at, data, line.seq)
+            for event in events:
+                self._t.add_event(job_id, event.kind, event.at, event.data, None)
+            if columns:
+                self._t.set(job_id, columns)
+            return True
+
+    def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
+        with self._t.lock:
+            old = self._t.jobs.get(old_id)
+            if old is None:
+                return None
+            if old.restarted_as is not None or not old.state.terminal:
+                return old, False
+            job, _ = self._add(new, utc(now))
+            self._t.set(old_id, {"restarted_as": job.id, "updated_at": utc(now)})
+            return job, True
+
+    def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
+        with self._t.lock:
+            events = self._t.events.get(job_id, [])
+            kept = [e for e in events if not (_is_log(e) and marker_seq < (e.seq or 0) <= upto_seq)]
+            self._t.events[job_id] = [
+                dataclasses.replace(e, data={**e.data, "line": marker})
+                if _is_log(e) and e.seq == marker_seq
+                else e
+                for e in kept
+            ]
+            return len(events) - len(kept)
+
+    def job_events(self, job_id: int, after_id: int = 0, limit: int = 1000) -> list[JobEvent]:
+        with self._t.lock:
+            return [e for e in self._t.events.get(job_id, []) if e.id > after_id][:limit]
+
+    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]:
+        with self._t.lock:
+            lines = [e for e in self._t.events.get(job_id, []) if _is_log(e)]
+        return sorted((e for e in lines if (e.seq or 0) > after_seq), key=_seq)[:limit]
+
+
+def _matches(job: Job, query: JobQuery) -> bool:
+    if query.states and job.state not in {JobState(s) for s in query.states}:
+        return False
+    if (query.types and job.type not in query.types) or (
+        query.queues and job.queue not in query.queues
+    ):
+        return False
+    if not query.search:
+        return True
+    texts = (job.type, job.name or "", json.dumps(job.args, ensure_ascii=False))
+    return any(query.search.lower() in text.lower() for text in texts)
+
+
+def _sorted(found: list[Job], sort: Sequence[str]) -> list[Job]:
+    """In ``sort`` order, nulls as if larger than any value, ties broken by id."""
+    if not any(item.removeprefix("-") == "id" for item in sort):
+        first_descending = bool(sort) and sort[0].startswith("-")
+        sort = [*sort, "-id" if first_descending else "id"]
+    for item in reversed(sort):  # stable sorts, the last key first
+        name = item.removeprefix("-")
+        found = sorted(found, key=_sort_key(name), reverse=item.startswith("-"))
+    return found
+
+
+def _sort_key(name: str) -> Callable[[Job], tuple[bool, Any]]:
+    def key(job: Job) -> tuple[bool, Any]:
+        value = getattr(job, name)
+        return (value is None, 0 if value is None else value)
+
+    return key
+
+
+def _is_log(event: JobEvent) -> bool:
+    return event.kind is EventKind.LOG
+
+
+def _seq(event: JobEvent) -> int:
+    return event.seq or 0

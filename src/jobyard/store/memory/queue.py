@@ -1,0 +1,127 @@
+"""Claims, leases, control intents and paused queues, in memory."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from jobyard.limits import Key, keys_of, pick
+from jobyard.models import EventKind, Job
+from jobyard.routing import routes_for
+from jobyard.states import LIVE, Control, JobState
+from jobyard.store.memory.tables import Part, utc
+
+_HOLDING = (JobState.RUNNING, JobState.PAUSED)  # a paused job keeps its limit slot
+
+
+class MemoryQueue(Part):
+    """:class:`~jobyard.store.protocol.QueueStore` in memory."""
+
+    def claim_jobs(
+        self,
+        worker: str,
+        host: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        tags: Collection[str] = (),
+    ) -> list[Job]:
+        if limit < 1 or (queues is not None and not queues):
+            return []
+        now, routes = utc(now), set(routes_for(tags))
+        with self._t.lock:
+            candidates = self._t.where(
+                lambda job: (
+                    job.state is JobState.QUEUED
+                    and (job.run_at is None or job.run_at <= now)
+                    and job.route in routes
+                    and (queues is None or job.queue in queues)
+                    and job.queue not in self._t.paused
+                )
+            )
+            candidates.sort(key=lambda job: (-job.priority, job.id))
+            free = self._free_slots()
+            taken = [job for job in candidates if pick([job], free)][:limit]
+            return [self._claim(job, worker, host, now, utc(lease_until)) for job in taken]
+
+    def _free_slots(self) -> dict[Key, int]:
+        caps = {key: n for key, (n, _) in self._t.limits.items()}
+        held = Counter(
+            key for job in self._t.where(lambda job: job.state in _HOLDING) for key in keys_of(job)
+        )
+        return {key: cap - held[key] for key, cap in caps.items()}
+
+    def _claim(self, job: Job, worker: str, host: str, now: datetime, lease: datetime) -> Job:
+        ready = job.updated_at if job.run_at is None else max(job.updated_at, job.run_at)
+        values = {
+            "state": JobState.RUNNING, "worker": worker, "host": host, "pid": None,
+            "control": None, "started_at": now, "finished_at": None, "paused_at": None,
+            "paused_seconds": 0.0, "attempt": job.attempt + 1, "lease_expires_at": lease,
+            "updated_at": now, "wait_seconds": max((now - ready).total_seconds(), 0.0),
+            "cpu_seconds": None, "peak_memory": None,
+        }  # fmt: skip
+        claimed = self._t.set(job.id, values)
+        data = {"state": JobState.RUNNING.value, "attempt": claimed.attempt, "worker": worker}
+        self._t.add_event(job.id, EventKind.STATE, now, data, None)
+        return claimed
+
+    def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
+        with self._t.lock:
+            mine = self._t.where(lambda job: job.worker == worker and job.state in LIVE)
+            for job in mine:
+                self._t.set(job.id, {"lease_expires_at": utc(lease_until)})
+            if worker in self._t.workers:
+                info = self._t.workers[worker]
+                self._t.workers[worker] = dataclasses.replace(info, heartbeat_at=utc(now))
+            return [job.id for job in mine]
+
+    def pending_controls(self, worker: str) -> list[tuple[int, Control]]:
+        with self._t.lock:
+            mine = self._t.where(lambda job: job.worker == worker and job.state in LIVE)
+        return [(job.id, job.control) for job in mine if job.control is not None]
+
+    def promote_due(self, now: datetime) -> list[int]:
+        now = utc(now)
+        with self._t.lock:
+            due = self._t.where(
+                lambda job: (
+                    job.state is JobState.SCHEDULED and job.run_at is not None and job.run_at <= now
+                )
+            )
+            data = {"state": JobState.QUEUED.value, "event": "promoted"}
+            for job in due:
+                self._t.set(job.id, {"state": JobState.QUEUED, "updated_at": now})
+                self._t.add_event(job.id, EventKind.STATE, now, data, None)
+            return [job.id for job in due]
+
+    def expired_leases(self, now: datetime) -> list[Job]:
+        def expired(job: Job) -> bool:
+            lease = job.lease_expires_at
+            return job.state in LIVE and lease is not None and lease < utc(now)
+
+        with self._t.lock:
+            return self._t.where(expired)
+
+    def live_jobs_on_host(self, host: str) -> list[Job]:
+        with self._t.lock:
+            return self._t.where(lambda job: job.state in LIVE and job.host == host)
+
+    def set_queue_paused(self, name: str, paused: bool, now: datetime) -> None:
+        with self._t.lock:
+            (self._t.paused.add if paused else self._t.paused.discard)(name)
+
+    def paused_queues(self) -> set[str]:
+        with self._t.lock:
+            return set(self._t.paused)
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        with self._t.lock:
+            for job in self._t.jobs.values():
+                per_state = counts.setdefault(job.queue, {})
+                per_state[job.state.value] = per_state.get(job.state.value, 0) + 1
+        return counts

@@ -1,0 +1,290 @@
+"""The store contract, in domain verbs, grouped by concern.
+
+Two implementations hold to it, checked by one contract suite: the SQL store
+(:class:`~jobyard.store.store.Store`, on SQLite, PostgreSQL and MariaDB) and the
+in-memory store (:class:`~jobyard.store.memory.MemoryStore`, for fast tests).
+Callers reach the parts through a :class:`Storage`: ``store.jobs.update_job(…)``,
+``store.queue.claim_jobs(…)``. Every method is atomic, takes times as
+arguments (``now``) and returns frozen domain objects (:mod:`jobyard.models`).
+Schedules, the event feed and monitoring beyond samples are SQL-only parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from jobyard.limits import Key, Limit
+from jobyard.models import (
+    Condition,
+    DependencyState,
+    Job,
+    JobEvent,
+    JobQuery,
+    JobUpdate,
+    LogLine,
+    NewEvent,
+    NewJob,
+    RunState,
+    WorkerInfo,
+    WorkflowRun,
+)
+from jobyard.states import Control, JobState
+
+
+class JobStore(Protocol):
+    """Jobs, their events and their log lines."""
+
+    def add_jobs(self, new: Sequence[NewJob], now: datetime) -> list[tuple[Job, bool]]:
+        """Store a batch at once; ``(job, created)`` per entry, in order.
+
+        An entry whose ``idempotency_key`` is taken (by a stored job or an earlier
+        entry) stores nothing and yields that job with False. A created job gets a
+        ``state`` event ``{"state", "event": "created"}`` and its dependency edges.
+        """
+        ...
+
+    def get_job(self, job_id: int) -> Job | None: ...
+
+    def jobs_by_id(self, job_ids: Collection[int]) -> list[Job]:
+        """The jobs with these ids, in that order (missing ones left out)."""
+        ...
+
+    def job_states(self, job_ids: Collection[int]) -> dict[int, JobState]: ...
+
+    def list_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
+        """A page of the matching jobs and their total; ``ValueError`` for a bad query."""
+        ...
+
+    def update_job(self, update: JobUpdate, now: datetime) -> Job | None:
+        """Compare-and-set: apply while the state is in ``update.expect``, else None.
+
+        Sets ``updated_at`` to ``now`` and appends ``update.event`` when applied;
+        ``ValueError`` for a field that is not writable.
+        """
+        ...
+
+    def delete_job(self, job_id: int, expect: frozenset[JobState]) -> bool:
+        """Delete the job, its events, samples and own edges if its state is in ``expect``."""
+        ...
+
+    def append_output(
+        self,
+        job_id: int,
+        logs: Sequence[LogLine],
+        events: Sequence[NewEvent],
+        values: dict[str, Any],
+        *,
+        worker: str | None = None,
+        attempt: int | None = None,
+    ) -> bool:
+        """Append log lines, then events, and set ``values`` (no ``updated_at``), atomically;
+        nothing, and False, when the job is gone or (if given) not run by ``worker`` at
+        ``attempt`` any more."""
+        ...
+
+    def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
+        """Store ``new`` as the restart of the terminal job ``old_id``, once: ``(new, True)``;
+        ``(old, False)`` when it is not terminal or was restarted already; None if unknown."""
+        ...
+
+    def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
+        """Drop log lines with ``marker_seq`` < seq ≤ ``upto_seq``, reword the marker line."""
+        ...
+
+    def job_events(self, job_id: int, after_id: int = 0, limit: int = 1000) -> list[JobEvent]:
+        """Events of every kind with id > ``after_id``, by id (ids grow across all jobs)."""
+        ...
+
+    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]:
+        """Log lines with seq > ``after_seq``, by seq."""
+        ...
+
+
+class QueueStore(Protocol):
+    """Claims, leases and control intents of live jobs; paused queues."""
+
+    def claim_jobs(
+        self,
+        worker: str,
+        host: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        tags: Collection[str] = (),
+    ) -> list[Job]:
+        """Up to ``limit`` due ``queued`` jobs, by priority then id, become ``running``.
+
+        Only jobs of ``queues`` (None: all) that are not paused, whose tags are
+        among ``tags`` and that fit the ``max_running`` limits; each gets a new
+        attempt, a lease until ``lease_until`` and a ``state`` event. No job goes
+        to two claimers.
+        """
+        ...
+
+    def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
+        """Extend the worker's live jobs' leases, record its heartbeat; their ids."""
+        ...
+
+    def pending_controls(self, worker: str) -> list[tuple[int, Control]]: ...
+
+    def promote_due(self, now: datetime) -> list[int]:
+        """Queue the ``scheduled`` jobs whose ``run_at`` ≤ ``now``; their ids."""
+        ...
+
+    def expired_leases(self, now: datetime) -> list[Job]: ...
+
+    def live_jobs_on_host(self, host: str) -> list[Job]: ...
+
+    def set_queue_paused(self, name: str, paused: bool, now: datetime) -> None: ...
+
+    def paused_queues(self) -> set[str]: ...
+
+    def queue_counts(self) -> dict[str, dict[str, int]]: ...
+
+
+class DependencyStore(Protocol):
+    """The edges between jobs, counted off once each as upstream jobs end."""
+
+    def dependencies(self, job_ids: Collection[int]) -> dict[int, list[DependencyState]]: ...
+
+    def dependents(
+        self, upstream_ids: Collection[int], states: Collection[JobState]
+    ) -> list[Job]: ...
+
+    def unmet_edges(self, upstream_id: int) -> list[tuple[int, Condition]]:
+        """(waiting or held job, condition) of the edges out of ``upstream_id`` not met yet."""
+        ...
+
+    def meet_edges(self, upstream_id: int, job_ids: Sequence[int]) -> list[int]:
+        """Count these edges as met, each once; the jobs with no dependency left."""
+        ...
+
+    def unsettled_upstreams(self) -> list[int]: ...
+
+    def ready_waiting(self) -> list[Job]: ...
+
+    def repoint_dependencies(self, old: int, new: int) -> list[int]:
+        """Jobs not run yet that waited for ``old`` wait for ``new`` instead; their ids."""
+        ...
+
+
+class WorkflowStore(Protocol):
+    """Workflow runs, stored with their node jobs."""
+
+    def add_workflow_run(
+        self,
+        workflow: str,
+        args: dict[str, Any],
+        trigger: str,
+        nodes: Sequence[NewJob],
+        edges: Sequence[tuple[int, int]],
+        now: datetime,
+    ) -> tuple[WorkflowRun, list[Job]]: ...
+
+    def get_run(self, run_id: int) -> WorkflowRun | None: ...
+
+    def list_runs(
+        self, page: int, per_page: int, workflow: str | None = None, state: str | None = None
+    ) -> tuple[list[WorkflowRun], int]: ...
+
+    def run_is_live(self, run_id: int) -> bool: ...
+
+    def run_jobs(self, run_id: int) -> list[Job]: ...
+
+    def update_run(
+        self, run_id: int, expect: Collection[RunState], values: dict[str, Any], now: datetime
+    ) -> WorkflowRun | None: ...
+
+
+class WorkerStore(Protocol):
+    """Registered workers: heartbeats, drain requests, what each runs."""
+
+    def register_worker(self, info: WorkerInfo) -> None: ...
+
+    def worker_heartbeat(self, name: str, now: datetime) -> None: ...
+
+    def unregister_worker(self, name: str) -> None: ...
+
+    def get_worker(self, name: str) -> WorkerInfo | None: ...
+
+    def list_workers(self) -> list[WorkerInfo]: ...
+
+    def worker_jobs(self, names: Collection[str] | None = None) -> dict[str, list[int]]: ...
+
+    def request_drain(self, name: str, timeout: float | None, now: datetime) -> bool: ...
+
+    def set_worker_state(self, name: str, state: str) -> None: ...
+
+
+class JobTypeStore(Protocol):
+    """Job types created through the API."""
+
+    def put_job_type(self, name: str, definition: dict[str, Any], now: datetime) -> bool: ...
+
+    def get_job_type(self, name: str) -> dict[str, Any] | None: ...
+
+    def list_job_types(self) -> dict[str, dict[str, Any]]: ...
+
+    def delete_job_type(self, name: str) -> bool: ...
+
+
+class LimitStore(Protocol):
+    """Cluster-wide ``max_running`` limits, which the claim enforces."""
+
+    def read(self) -> dict[Key, int]: ...
+
+    def sync_limits(self, wanted: Sequence[Limit], owned: Collection[Key], now: datetime) -> bool:
+        """Make the configuration's limits the stored ones; True when something changed."""
+        ...
+
+    def set_limit(self, key: Key, max_running: int | None, now: datetime) -> None: ...
+
+
+class SampleStore(Protocol):
+    """What a running job writes and reads of its monitoring: samples and SLA history."""
+
+    def add_samples(
+        self,
+        job_id: int,
+        attempt: int,
+        rows: Sequence[tuple[datetime, float, int]],
+        usage: tuple[float, int] | None = None,
+    ) -> bool:
+        """Store samples and show ``usage`` (CPU seconds, peak RSS) on the live job; False
+        (nothing stored) when ``attempt`` is not the job's current one."""
+        ...
+
+    def thin_samples(self, job_id: int, attempt: int) -> int: ...
+
+    def forget_old_samples(self, job_id: int, attempt: int) -> None: ...
+
+    def recent_runtimes(self, job_type: str, limit: int) -> list[float]: ...
+
+    def breached_budgets(self, job_id: int) -> frozenset[str]: ...
+
+
+class Storage(Protocol):
+    """A whole store as the manager, dependencies, workflow runs, catalogue and worker use it."""
+
+    @property
+    def jobs(self) -> JobStore: ...
+    @property
+    def queue(self) -> QueueStore: ...
+    @property
+    def deps(self) -> DependencyStore: ...
+    @property
+    def runs(self) -> WorkflowStore: ...
+    @property
+    def workers(self) -> WorkerStore: ...
+    @property
+    def job_types(self) -> JobTypeStore: ...
+    @property
+    def limits(self) -> LimitStore: ...
+    @property
+    def monitor(self) -> SampleStore: ...
+    @property
+    def dialect(self) -> str: ...

@@ -1,0 +1,211 @@
+"""A worker's attempt (claim → run → end) on the in-memory store, with a scripted runner.
+
+:class:`Scripted` is a second implementation of the runner's contract
+(:class:`~jobyard.runner.contract.Starter` and ``Execution``): no process, its
+output and end are played by the test. Everything else is the worker's own code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import pytest
+
+from jobyard.models import Job, JobSpec, JobUpdate, NewJob, RetryPolicy
+from jobyard.runner.contract import Result, Sample, Sink
+from jobyard.states import Control, JobState
+from jobyard.store.memory import MemoryStore
+from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+OK = Result(0, None, None, 1.5, 2048, succeeded=True)
+T = TypeVar("T")
+
+
+class Scripted:
+    """Starts executions that end when the test (or a signal the worker sends) says so."""
+
+    def __init__(self, lines: tuple[str, ...] = ("hello", "world")) -> None:
+        self.lines = lines
+        self.calls: list[str] = []
+        self.sink: Sink | None = None
+        self._result: Result | None = None
+
+    # -- Starter
+    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Scripted:
+        self.sink = sink
+        for line in self.lines:
+            sink.log("stdout", line)
+        sink.progress(0.5, "half")
+        sink.metric("rows", 10.0)
+        sink.output(sum(len(line) + 1 for line in self.lines))
+        return self
+
+    # -- Execution
+    pid = 4242
+
+    def end(self, result: Result) -> None:
+        """The job ends with ``result`` (before it starts: at once)."""
+        self._result = result
+        if self.sink is not None:
+            self.sink.ended()
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+
+    def terminate(self) -> None:
+        self.calls.append("terminate")
+        self.end(Result(None, 15, "terminated", None, None, succeeded=False))
+
+    def kill(self) -> None:
+        self.calls.append("kill")
+        self.end(Result(None, 9, "killed", None, None, succeeded=False))
+
+    def sample(self) -> Sample:
+        return Sample(rss=1024, cpu_seconds=0.25)
+
+    def wait(self, timeout: float) -> Result | None:
+        return self._result
+
+
+class Yard:
+    """A memory store with one claimed job, and the run of its attempt."""
+
+    def __init__(self, spec: JobSpec | None = None) -> None:
+        self.store = MemoryStore()
+        self.runner = Scripted()
+        self.ended: list[int] = []
+        self.done = threading.Event()
+        spec = spec or JobSpec(argv=["echo"])
+        new = NewJob("echo", {}, spec, "default", 0, JobState.QUEUED, max_attempts=2)
+        self.store.jobs.add_jobs([new, new], NOW)  # two: the claim takes one, by id
+        [self.job] = self.store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(1))
+        settings = RunSettings(
+            worker="w1",
+            kill_grace=5.0,
+            clock=lambda: NOW,
+            on_terminal=self.ended.append,
+            on_done=self.done.set,
+        )
+        self.run = JobRun(self.job, self.store, self.runner, settings)
+
+    def stored(self) -> Job:
+        job = self.store.jobs.get_job(self.job.id)
+        assert job is not None
+        return job
+
+    def forward_controls(self) -> None:
+        """What the worker loop does each tick: hand the stored intents to the run."""
+        for job_id, control in self.store.queue.pending_controls("w1"):
+            assert job_id == self.job.id
+            self.run.request(control)
+
+    def finish(self) -> Job:
+        self.run.join(timeout=5)
+        assert not self.run.is_alive()
+        assert self.done.is_set()
+        return self.stored()
+
+
+def soon(probe: Callable[[], T | None], what: str) -> T:
+    """``probe``'s first truthy answer; the run's thread reacts within milliseconds."""
+    deadline = threading.Event()
+    timer = threading.Timer(5.0, deadline.set)
+    timer.start()
+    try:
+        while not deadline.is_set():
+            if value := probe():
+                return value
+            deadline.wait(0.001)
+    finally:
+        timer.cancel()
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def yard() -> Yard:
+    return Yard()
+
+
+def test_a_claimed_job_runs_and_its_success_is_recorded(yard: Yard) -> None:
+    yard.runner.end(OK)
+    yard.run.run()  # in this thread: the execution already ended
+    job = yard.stored()
+    assert (job.state, job.exit_code, job.reason, job.pid) == (JobState.SUCCEEDED, 0, None, None)
+    assert (job.cpu_seconds, job.peak_memory, job.finished_at) == (1.5, 2048, NOW)
+    assert (job.log_lines, job.output_bytes, job.progress) == (3, 12, 0.5)
+    assert job.metrics == {"rows": 10.0}
+    lines = [e.data["line"] for e in yard.store.jobs.log_lines(job.id)]
+    assert lines == ["attempt 1 started on host by w1", "hello", "world"]
+    kinds = [e.kind.value for e in yard.store.jobs.job_events(job.id)]
+    assert kinds == ["state", "state", "log", "log", "log", "progress", "metric", "state"]
+    assert yard.ended == [job.id]
+
+
+def test_a_failure_with_attempts_left_is_scheduled_again() -> None:
+    yard = Yard(JobSpec(argv=["false"], retries=RetryPolicy(max=1)))
+    yard.runner.end(Result(3, None, "exit 3", None, None, succeeded=False))
+    yard.run.run()
+    job = yard.stored()
+    assert (job.state, job.exit_code, job.reason, job.attempt) == (
+        JobState.SCHEDULED, 3, "exit_code", 1,
+    )  # fmt: skip
+    assert job.run_at is not None
+    assert job.run_at > NOW
+    assert yard.ended == []  # not over: nothing downstream moves yet
+
+
+def test_a_kill_intent_terminates_the_execution_and_ends_the_job_killed(yard: Yard) -> None:
+    yard.run.start()
+    soon(lambda: yard.stored().pid, "the pid to be stored")
+    assert yard.store.jobs.update_job(_intent(yard.job, Control.KILL), NOW)  # as the manager does
+    yard.forward_controls()
+    job = yard.finish()
+    assert yard.runner.calls == ["terminate"]
+    assert (job.state, job.reason, job.control) == (JobState.KILLED, "killed", None)
+    assert yard.ended == [job.id]
+
+
+def test_pause_and_resume_are_applied_and_recorded(yard: Yard) -> None:
+    yard.run.start()
+    yard.run.request(Control.PAUSE)
+    soon(lambda: yard.stored().state is JobState.PAUSED, "the job to pause")
+    yard.run.request(Control.RESUME)
+    soon(lambda: yard.stored().state is JobState.RUNNING, "the job to resume")
+    yard.runner.end(OK)
+    job = yard.finish()
+    assert yard.runner.calls == ["pause", "resume"]
+    assert job.state is JobState.SUCCEEDED
+    states = [e.data.get("state") for e in yard.store.jobs.job_events(job.id) if e.kind == "state"]
+    assert states == ["queued", "running", "paused", "running", "succeeded"]
+    assert yard.store.monitor.samples(job.id, 1)[0]["rss"] == 1024
+
+
+def test_an_abandoned_run_is_killed_and_records_no_end(yard: Yard) -> None:
+    yard.run.start()
+    soon(lambda: yard.stored().pid, "the pid to be stored")
+    yard.run.request(Abandon())
+    job = yard.finish()
+    assert yard.runner.calls == ["kill"]
+    assert (job.state, job.finished_at) == (JobState.RUNNING, None)
+    assert yard.ended == []
+
+
+def test_a_handed_back_job_is_queued_again_with_its_attempt_returned(yard: Yard) -> None:
+    yard.run.start()
+    yard.run.request(HandBack("worker w1 stopped"))
+    job = yard.finish()
+    assert yard.runner.calls == ["terminate"]
+    assert (job.state, job.attempt, job.worker) == (JobState.QUEUED, 0, None)
+    [again] = yard.store.queue.claim_jobs("w2", "host", None, 1, NOW, NOW + timedelta(1))
+    assert (again.id, again.attempt) == (job.id, 1)
+
+
+def _intent(job: Job, control: Control) -> JobUpdate:
+    return JobUpdate(job.id, frozenset({job.state}), {"control": control})
