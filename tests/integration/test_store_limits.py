@@ -18,7 +18,7 @@ from jobyard.models import Job, JobSpec
 from jobyard.states import JobState
 from jobyard.store import NewJob, Store
 from jobyard.store.store import JobUpdate
-from tests.integration.test_store import in_threads
+from tests.stores import in_threads
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 LIVE = frozenset({JobState.RUNNING, JobState.PAUSED})

@@ -19,7 +19,7 @@ from jobyard.store import Store
 from jobyard.store.notes import FAILED, PENDING, SENT
 from jobyard.store.rows import event_row
 from jobyard.store.tables import job_events
-from tests.integration.test_store import T0, add, claim, new_job, stored
+from tests.stores import T0, add, claim, new_job, stored
 
 ONE_S = timedelta(seconds=1)
 

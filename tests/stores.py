@@ -1,0 +1,51 @@
+"""Store test helpers: a fixed clock, new jobs with defaults, claims, threads that race."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from jobyard.models import Job, JobSpec, RetryPolicy
+from jobyard.states import JobState
+from jobyard.store import NewJob, Store
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+SPEC = JobSpec(argv=["echo", "hi"], timeout=60.0, retries=RetryPolicy(max=2))
+ONE_MIN = timedelta(minutes=1)
+R = TypeVar("R")
+
+
+def new_job(**changes: Any) -> NewJob:
+    base = NewJob(
+        type="echo", args={}, spec=SPEC, queue="default", priority=0, state=JobState.QUEUED
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def add(store: Store, *jobs: NewJob, now: datetime = T0) -> list[Job]:
+    return [job for job, _ in store.add_jobs(jobs or [new_job()], now)]
+
+
+def claim(
+    store: Store,
+    limit: int = 10,
+    queues: list[str] | None = None,
+    worker: str = "w1",
+    now: datetime = T0,
+) -> list[Job]:
+    return store.claim_jobs(worker, "host-a", queues, limit, now, now + ONE_MIN)
+
+
+def stored(store: Store, job_id: int) -> Job:
+    job = store.get_job(job_id)
+    assert job is not None, f"job {job_id} is gone"
+    return job
+
+
+def in_threads(count: int, work: Callable[[int], R]) -> list[R]:
+    """``work(0)`` … ``work(count - 1)``, all at once in threads; their results in order."""
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(work, range(count)))
