@@ -4,6 +4,7 @@
 server gets one database per session, migrated once and emptied before every
 test; SQLite copies a migrated template file. A server that does not answer skips
 its cases, or fails them when ``JOBYARD_REQUIRE_SERVICES=1`` (:mod:`tests.databases`).
+``launch`` starts private ``jobyard serve`` processes (:mod:`tests.harness`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from jobyard.store import Store
 from tests.databases import BACKENDS, Servers, run_on
+from tests.harness import Launcher
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +70,10 @@ def store(database_url: str) -> Iterator[Store]:
     yield store
     store.close()
 
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launcher]:
+    """Starts private servers for this test: ``launch(database_url, env=...)``; stops them after."""
+    launcher = Launcher(tmp_path)
+    yield launcher
+    launcher.stop_all()

@@ -64,6 +64,17 @@ class Servers:
         run_on(self._migrated[backend], delete_all_rows)
         return self._migrated[backend]
 
+    @contextmanager
+    def private_database(self, backend: str) -> Iterator[str]:
+        """A new migrated database that no other test empties, dropped at the end of ``with``.
+
+        For a server that lives across tests: the session's database is emptied
+        before each test that asks for ``database_url``.
+        """
+        with self.scratch_database(backend) as url:
+            run_on(url, Store.migrate)
+            yield url
+
 
 def _probe(backend: str) -> str | Exception:
     variable, default = ADMIN_URLS[backend]
