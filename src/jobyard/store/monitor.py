@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
-from jobyard.models import EventKind, FeedEvent, NewEvent
+from jobyard.events.records import FeedEvent, NotificationAttempted
+from jobyard.models import EventKind
 from jobyard.store import notes, samples, stats
 from jobyard.store.eventlog import feed_event, feed_query
 from jobyard.store.rows import event_row
@@ -121,7 +122,7 @@ class MonitorStore:
             return notes.claim_due(conn, now, until, limit)
 
     def record_delivery(
-        self, note_id: int, values: dict[str, Any], event: NewEvent | None
+        self, note_id: int, values: dict[str, Any], event: NotificationAttempted | None
     ) -> dict[str, Any] | None:
         """Store a delivery outcome and its event (on the notification's job) atomically."""
         with self._write() as conn:

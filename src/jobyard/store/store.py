@@ -29,18 +29,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from jobyard.events.records import FeedEvent, JobEvent, LogWritten, Record
 from jobyard.limits import Key, Limit
 from jobyard.models import (
     SORTABLE,
     Condition,
     EventKind,
-    FeedEvent,
     Job,
-    JobEvent,
     JobQuery,
     JobUpdate,
-    LogLine,
-    NewEvent,
     NewJob,
     RunState,
     WorkerInfo,
@@ -71,6 +68,7 @@ from jobyard.store.rows import (
     job_columns,
     job_from_row,
     load_json,
+    log_from_row,
     worker_from_row,
 )
 from jobyard.store.schedule_rows import ScheduleRow
@@ -133,7 +131,7 @@ class Store:
 
         An entry whose ``idempotency_key`` is already taken (by a stored job or an
         earlier entry of the batch) inserts nothing and yields that job with False.
-        Each created job gets a ``state`` event ``{"state", "event": "created"}``.
+        Each created job gets a :class:`~jobyard.events.records.JobCreated` event.
         """
         for attempt in range(_RETRIES):
             try:
@@ -270,8 +268,8 @@ class Store:
     def append_output(
         self,
         job_id: int,
-        logs: Sequence[LogLine],
-        events: Sequence[NewEvent],
+        logs: Sequence[LogWritten],
+        events: Sequence[Record],
         values: dict[str, Any],
     ) -> None:
         """Append log lines, then events, and set ``values`` on the job, atomically.
@@ -282,7 +280,7 @@ class Store:
             return
         with self._write() as conn:
             if logs:
-                conn.execute(insert(job_events), [_log_row(job_id, line) for line in logs])
+                conn.execute(insert(job_events), [event_row(job_id, line) for line in logs])
             if events:
                 conn.execute(insert(job_events), [event_row(job_id, event) for event in events])
             if values:
@@ -460,7 +458,7 @@ class Store:
         )
         return self._select_events(query)
 
-    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]:
+    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[LogWritten]:
         """The job's log lines with seq > ``after_seq``, in seq order."""
         query = (
             select(job_events)
@@ -472,7 +470,8 @@ class Store:
             .order_by(job_events.c.seq)
             .limit(limit)
         )
-        return self._select_events(query)
+        with self._read() as conn:
+            return [log_from_row(row) for row in conn.execute(query).mappings()]
 
     def feed(
         self,
@@ -616,14 +615,3 @@ def _update_jobs(values: dict[str, Any], *where: ColumnElement[bool]) -> Update:
 
 def _heartbeat(worker: str, now: datetime) -> Update:
     return update(workers).where(workers.c.name == worker).values(heartbeat_at=now)
-
-
-def _log_row(job_id: int, line: LogLine) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "kind": EventKind.LOG.value,
-        "seq": line.seq,
-        "at": line.at,
-        "stream": line.stream,
-        "line": line.line,
-    }

@@ -19,9 +19,10 @@ from typing import Any
 
 from jobyard.clock import utcnow
 from jobyard.errors import Conflict, NotFound
+from jobyard.events.records import Record, WorkflowRunFinished, WorkflowRunStarted
 from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.manager import JobManager
-from jobyard.models import EventKind, Job, NewEvent, NewJob, RunState, WorkflowRun
+from jobyard.models import Job, NewJob, RunState, WorkflowRun
 from jobyard.states import Event, JobState
 from jobyard.workflows.dag import node_args, not_before, topological_order
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
@@ -59,16 +60,14 @@ class Runs:
         jobs = [self._node_job(spec, spec.nodes[node], run_args or {}, now) for node in order]
         edges = [(index[node], index[up]) for node in order for up in spec.nodes[node].depends_on]
         run, stored = self.store.add_workflow_run(name, run_args or {}, trigger, jobs, edges, now)
-        self._announce(run, stored[0].id, "workflow_started", now, trigger=trigger)
+        started = WorkflowRunStarted(at=now, run_id=run.id, workflow=run.workflow, trigger=trigger)
+        self._announce(stored[0].id, started)
         self.manager.wake()
         return run, {job.node or "": job for job in stored}
 
-    def _announce(
-        self, run: WorkflowRun, job_id: int, what: str, now: datetime, **data: Any
-    ) -> None:
+    def _announce(self, job_id: int, record: Record) -> None:
         """A workflow event on the global stream, stored with one of the run's jobs."""
-        payload = {"event": what, "run_id": run.id, "workflow": run.workflow, **data}
-        self.store.append_output(job_id, [], [NewEvent(EventKind.WORKFLOW, now, payload)], {})
+        self.store.append_output(job_id, [], [record], {})
 
     def _node_job(
         self, spec: WorkflowSpec, node: NodeSpec, run_args: dict[str, Any], now: datetime
@@ -150,9 +149,14 @@ class Runs:
             failed = sorted(
                 name for name, j in self.latest_jobs(run_id).items() if j.state is JobState.FAILED
             )
-            extra = {"failed_nodes": failed} if state is RunState.FAILED else {}
-            # the notifier reads this event: workflow_failed / workflow_succeeded
-            self._announce(updated, ended_by, "workflow_finished", now, state=state.value, **extra)
+            ended = WorkflowRunFinished(
+                at=now,
+                run_id=run_id,
+                workflow=updated.workflow,
+                state=state,
+                failed_nodes=tuple(failed) if state is RunState.FAILED else None,
+            )
+            self._announce(ended_by, ended)  # the notifier tells workflow_failed / _succeeded
         return updated
 
     # -- control -----------------------------------------------------------
