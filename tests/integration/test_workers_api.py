@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from jobyard.clock import utcnow
-from jobyard.models import EventKind, WorkerInfo
+from jobyard.events.records import JobHandedBack
+from jobyard.models import WorkerInfo
 from jobyard.store import Store
 from tests.harness import CONFIG, Server, wait_for
 
@@ -67,9 +68,7 @@ def hand_back_events(database_url: str, job_id: int) -> list[dict[str, Any]]:
         events = store.jobs.job_events(job_id)
     finally:
         store.close()
-    return [
-        e.data for e in events if e.kind is EventKind.STATE and e.data.get("event") == "handed_back"
-    ]
+    return [e.record.marshal() for e in events if isinstance(e.record, JobHandedBack)]
 
 
 def test_a_drain_request_hands_back_the_running_job_and_the_worker_exits(
