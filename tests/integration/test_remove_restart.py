@@ -29,11 +29,12 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
 
 
 def test_a_force_removed_job_leaves_no_row_and_its_run_writes_no_more(
-    database_url: str, tmp_path: Path, store: Store
+    database_url: str, tmp_path: Path
 ) -> None:
     # One slot: the next job can only start once the removed job's run is over.
     env = {"JOBYARD_CONCURRENCY": "1"}
     server = Server(database_url=database_url, workdir=tmp_path, env=env).start()
+    store = Store(database_url)  # the server's database, read directly
     try:
         job = server.submit("tick", args={"count": 100_000, "pause": 0.05})
         processes = running_with_processes(server, job["id"], 1)
@@ -52,6 +53,7 @@ def test_a_force_removed_job_leaves_no_row_and_its_run_writes_no_more(
             assert store.jobs.get_job(job["id"]) is None
             time.sleep(0.1)
     finally:
+        store.close()
         server.stop()
 
 
