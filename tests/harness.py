@@ -1,20 +1,33 @@
-"""Test helpers: a real ``jobyard serve`` on a free port, and polling with a deadline."""
+"""Test helpers: a real ``jobyard serve`` on a free port, and polling with a deadline.
+
+Starting a server costs a second or more, so the tests of a module share one per
+backend (:func:`shared_server`), on a database of its own; they tell their jobs
+apart by the ids they were given. A test that crashes its server or needs other
+settings starts a private one with the ``launch`` fixture (:class:`Launcher`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
+
+from jobyard.events.records import JobEvent
+from jobyard.store import Store
+from tests.databases import BACKENDS, Servers
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG = FIXTURES / "jobyard.yaml"
@@ -40,14 +53,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def sqlite_server(tmp_path_factory: Any, name: str) -> Iterator[Server]:
-    """A server on a fresh SQLite file, for a module's worth of tests (use with yield from)."""
-    workdir = tmp_path_factory.mktemp(name)
-    server = Server(database_url=f"sqlite:///{workdir / 'jobs.db'}", workdir=workdir).start()
-    yield server
-    server.stop()
 
 
 @dataclass(frozen=True)
@@ -113,11 +118,11 @@ class Server:
             *self.args,
         ]  # fmt: skip
         env = os.environ | {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_KILL_GRACE": "3"} | self.env
+        self.client = httpx.Client(base_url=self.url, timeout=30)
         with (self.workdir / f"server-{self.port}.log").open("wb") as log:
             self.proc = subprocess.Popen(
                 command, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        self.client = httpx.Client(base_url=self.url, timeout=30)
         wait_for(self._healthy, timeout=60, what=f"server on port {self.port}")
         return self
 
@@ -136,7 +141,9 @@ class Server:
         )
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is None:
+            return  # never started
+        if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
@@ -178,6 +185,26 @@ class Server:
 
         return wait_for(probe, timeout, what=f"job {job_id} to be {'/'.join(states)}")
 
+    def history(self, job_id: int) -> list[JobEvent]:
+        """The job's durable event log, read from the database."""
+        return self._read(lambda store: store.jobs.job_events(job_id))
+
+    def last_event_id(self) -> int:
+        """The newest event id in the log: where a stream of what comes next starts."""
+        return self._read(lambda store: store.events.last_event_id())
+
+    def _read(self, query: Callable[[Store], T]) -> T:
+        store = Store(self.database_url)
+        try:
+            return query(store)
+        finally:
+            store.close()
+
+    def subscribers(self) -> int:
+        """How many event streams the server is feeding now."""
+        count: int = self.client.get("/healthz").json()["stream_subscribers"]
+        return count
+
     def logs(self, job_id: int, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         response = self.client.get(
             f"/api/v1/jobs/{job_id}/logs", params={"after": after, "limit": limit}
@@ -205,3 +232,78 @@ class Server:
                 if limit is not None and len(events) >= limit:
                     break
         return events
+
+
+class Launcher:
+    """Starts ``jobyard serve`` processes in one directory and stops them all at the end."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[Server] = []
+
+    def __call__(
+        self,
+        database_url: str,
+        *,
+        config: Path = CONFIG,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Server:
+        server = Server(database_url, self.workdir, config=config, args=args, env=dict(env or {}))
+        self.started.append(server)  # before it starts: a start that times out leaves a process
+        return server.start()
+
+    def stop_all(self) -> None:
+        for server in reversed(self.started):
+            server.stop()
+
+
+def shared_server(
+    *,
+    backends: Sequence[Any] = BACKENDS,
+    config: Path = CONFIG,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Any:
+    """A module-scoped fixture: one server per backend for all the tests of a module.
+
+    Assign it to the fixture's name in the module (``server = shared_server()``).
+    """
+
+    @pytest.fixture(scope="module", params=backends)
+    def server(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Server]:
+        workdir = tmp_path_factory.mktemp(f"server-{request.param}")
+        with ExitStack() as stack:
+            url = _module_database(request, workdir, stack)
+            launch = Launcher(workdir)
+            stack.callback(launch.stop_all)
+            yield launch(url, config=config, args=args, env=env)
+
+    return server
+
+
+def _module_database(request: pytest.FixtureRequest, workdir: Path, stack: ExitStack) -> str:
+    """A migrated database of the module's own on ``request.param``, dropped with ``stack``."""
+    if request.param == "sqlite":
+        path = workdir / "jobs.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    servers: Servers = request.getfixturevalue("servers")
+    return stack.enter_context(servers.private_database(request.param))
+
+
+def start_run(server: Server, workflow: str, **args: Any) -> dict[str, Any]:
+    response = server.client.post(f"/api/v1/workflows/{workflow}/runs", json={"args": args})
+    assert response.status_code == 201, response.text
+    run: dict[str, Any] = response.json()
+    return run
+
+
+def run_in(server: Server, run_id: int, *states: str, timeout: float = 60) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        run: dict[str, Any] = server.client.get(f"/api/v1/workflow-runs/{run_id}").json()
+        return run if run["state"] in states else None
+
+    return wait_for(probe, timeout, what=f"run {run_id} to be {'/'.join(states)}")

@@ -14,14 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Server, sqlite_server
+from tests.harness import Server, shared_server
 
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from sqlite_server(tmp_path_factory, "api")
+server = shared_server(backends=["sqlite"])
 
 
 def total_jobs(server: Server) -> int:

@@ -18,7 +18,7 @@ from typing import IO, Any
 import pytest
 
 from jobyard.cli.common import parse_assignments, parse_value
-from tests.harness import Server, free_port, sqlite_server, wait_for
+from tests.harness import Server, free_port, shared_server, wait_for
 
 COMMANDS = [
     "submit", "jobs", "show", "start", "pause", "resume", "kill", "restart", "rm", "logs",
@@ -26,9 +26,7 @@ COMMANDS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from sqlite_server(tmp_path_factory, "cli")
+server = shared_server(backends=["sqlite"])
 
 
 def environment(server_url: str) -> dict[str, str]:

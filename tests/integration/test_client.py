@@ -24,12 +24,9 @@ from jobyard.client import (
     ServerUnreachable,
 )
 from jobyard.client.models import Progress, Resources
-from tests.harness import Server, free_port, sqlite_server, wait_for
+from tests.harness import Server, free_port, shared_server, wait_for
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from sqlite_server(tmp_path_factory, "client")
+server = shared_server(backends=["sqlite"])
 
 
 @pytest.fixture

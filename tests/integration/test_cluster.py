@@ -17,7 +17,7 @@ import pytest
 
 from jobyard.clock import utcnow
 from tests.cluster import Cluster, StateEvent, most_at_once, parse_time, state_events
-from tests.conftest import Servers
+from tests.databases import Servers
 from tests.harness import wait_for
 
 pytestmark = pytest.mark.slow

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.harness import Server, shared_server
 
-from tests.harness import Server
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    server = Server(database_url=database_url, workdir=tmp_path).start()
-    yield server
-    server.stop()
+server = shared_server()
 
 
 def after(job: dict[str, Any], on: str = "succeeded") -> list[dict[str, Any]]:

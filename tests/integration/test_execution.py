@@ -6,49 +6,14 @@ processes are observed with psutil, as a user would with ``ps``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
 
-from tests.harness import Server, wait_for
+from tests.harness import Server, shared_server, wait_for
+from tests.processes import all_gone, running_with_processes
 
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    server = Server(database_url=database_url, workdir=tmp_path).start()
-    yield server
-    server.stop()
-
-
-def group_of(pid: int) -> list[psutil.Process]:
-    """The job's processes: its leader and every descendant."""
-    leader = psutil.Process(pid)
-    return [leader, *leader.children(recursive=True)]
-
-
-def all_gone(processes: list[psutil.Process]) -> bool:
-    def gone(process: psutil.Process) -> bool:
-        try:
-            return process.status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-
-    return all(gone(p) for p in processes)
-
-
-def running_with_processes(server: Server, job_id: int, count: int) -> list[psutil.Process]:
-    job = server.wait_state(job_id, "running")
-
-    def probe() -> list[psutil.Process] | None:
-        pid = server.job(job_id)["pid"] or job["pid"]
-        if not pid:
-            return None
-        processes = group_of(pid)
-        return processes if len(processes) >= count else None
-
-    return wait_for(probe, what=f"{count} processes of job {job_id}")
+server = shared_server()
 
 
 def test_a_job_that_prints_lines_succeeds_with_its_lines_in_order(server: Server) -> None:

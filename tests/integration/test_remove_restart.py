@@ -13,10 +13,9 @@ import httpx
 import pytest
 
 from jobyard.store import Store
-from tests.harness import Server, Sse, read_sse, wait_for
-from tests.integration.test_execution import all_gone, running_with_processes
-from tests.integration.test_store_removal import rows_of
-from tests.integration.test_workflows import run_in, start
+from tests.harness import Server, Sse, read_sse, run_in, start_run, wait_for
+from tests.processes import all_gone, running_with_processes
+from tests.stores import rows_of
 
 NOTHING = dict.fromkeys(("job_events", "job_samples", "job_dependencies"), 0)
 
@@ -126,7 +125,7 @@ def test_restart_follows_the_new_jobs_events_like_submit(server: Server) -> None
 
 
 def test_a_failed_run_runs_again_while_its_restarted_node_does(server: Server) -> None:
-    run = start(server, "broken")
+    run = start_run(server, "broken")
     failed = run_in(server, run["id"], "failed")
     assert failed["finished_at"] is not None
     collected: list[Sse] = []

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,96 +14,10 @@ import psutil
 import pytest
 
 from jobyard.models import JobSpec
-from jobyard.runner.local import Execution, Result, Runner, kill_job_processes
+from jobyard.runner.local import Runner, kill_job_processes
 from tests.harness import wait_for
-
-TIMEOUT = 30.0  # generous: the machine may be loaded
-RUN = uuid.uuid4().hex[:8]
-
-
-def tok(name: str) -> str:
-    """A job token unique to this test run: the runner kills by token."""
-    return f"{name}-{RUN}"
-
-
-class Recorder:
-    """A Sink that keeps everything, in arrival order."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.events: list[tuple[Any, ...]] = []
-
-    def log(self, stream: str, line: str) -> None:
-        self._add("log", stream, line)
-
-    def progress(self, fraction: float | None, message: str | None) -> None:
-        self._add("progress", fraction, message)
-
-    def metric(self, name: str, value: float) -> None:
-        self._add("metric", name, value)
-
-    def details(self, data: dict[str, Any]) -> None:
-        self._add("details", data)
-
-    def output(self, nbytes: int) -> None:
-        self._add("output", nbytes)
-
-    def ended(self) -> None:
-        self._add("ended")
-
-    def _add(self, *event: Any) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def of(self, kind: str) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return [e[1:] for e in self.events if e[0] == kind]
-
-    def lines(self, stream: str) -> list[str]:
-        return [line for s, line in self.of("log") if s == stream]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(n for (n,) in self.of("output"))
-
-
-def finish(execution: Execution, timeout: float = TIMEOUT) -> Result:
-    deadline = time.monotonic() + timeout
-    while (result := execution.wait(0.1)) is None:
-        assert time.monotonic() < deadline, "the job did not end in time"
-    return result
-
-
-def gone(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def tree(pid: int) -> list[psutil.Process]:
-    leader = psutil.Process(pid)
-    return [leader, *leader.children(recursive=True)]
-
-
-def tree_of(pid: int, count: int, children: str | None = "sleep") -> list[psutil.Process]:
-    """The job's processes, once there are ``count`` of them (all ``children`` below the leader).
-
-    Waiting for the children's names waits until they have exec'd: a shell that vforked
-    waits in state D, not T, until its child execs.
-    """
-
-    def probe() -> list[psutil.Process] | None:
-        procs = tree(pid)
-        if len(procs) < count:
-            return None
-        try:
-            named = children is None or all(p.name() == children for p in procs[1:])
-        except psutil.NoSuchProcess:
-            return None
-        return procs if named else None
-
-    return wait_for(probe, TIMEOUT)
+from tests.processes import TIMEOUT, gone, tree, tree_of
+from tests.sinks import Recorder, finish, tok
 
 
 @pytest.fixture

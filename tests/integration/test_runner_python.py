@@ -15,7 +15,8 @@ import pytest
 from jobyard.models import JobSpec
 from jobyard.runner.local import Runner, kill_job_processes
 from tests.harness import wait_for
-from tests.integration.test_runner import TIMEOUT, Recorder, finish, gone, tok, tree_of
+from tests.processes import TIMEOUT, gone, tree_of
+from tests.sinks import Recorder, finish, tok
 
 JOBS = """
 import os, subprocess, sys, time

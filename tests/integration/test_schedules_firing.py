@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness import FIXTURES, Server, wait_for
+from tests.harness import FIXTURES, Launcher, Server, wait_for
 
 CONFIG = FIXTURES / "schedules.yaml"
 
@@ -24,101 +22,95 @@ def is_leader(server: Server) -> bool:
     return leads
 
 
-def test_schedules_fire_jobs_and_workflow_runs(database_url: str, tmp_path: Path) -> None:
-    server = Server(database_url=database_url, workdir=tmp_path, config=CONFIG).start()
-    try:
-        jobs = wait_for(lambda: (found := fired_jobs(server)) and len(found) >= 3 and found)
-        keys = [job["idempotency_key"] for job in jobs]
-        assert len(set(keys)) == len(keys)
-        assert all(key.startswith("every-second@") for key in keys)
-        server.wait_state(jobs[0]["id"], "succeeded")
+def test_schedules_fire_jobs_and_workflow_runs(database_url: str, launch: Launcher) -> None:
+    server = launch(database_url, config=CONFIG)
+    jobs = wait_for(lambda: (found := fired_jobs(server)) and len(found) >= 3 and found)
+    keys = [job["idempotency_key"] for job in jobs]
+    assert len(set(keys)) == len(keys)
+    assert all(key.startswith("every-second@") for key in keys)
+    server.wait_state(jobs[0]["id"], "succeeded")
 
-        def runs() -> list[dict[str, Any]]:
-            page = server.client.get("/api/v1/workflow-runs", params={"workflow": "pair"}).json()
-            items: list[dict[str, Any]] = page["items"]
-            return items
+    def runs() -> list[dict[str, Any]]:
+        page = server.client.get("/api/v1/workflow-runs", params={"workflow": "pair"}).json()
+        items: list[dict[str, Any]] = page["items"]
+        return items
 
-        run = wait_for(lambda: [r for r in runs() if r["state"] == "succeeded"])[0]
-        assert run["trigger"] == "schedule:pair-every-2s"
-        assert server.client.get("/healthz").json()["scheduler_leader"] is True
-    finally:
-        server.stop()
+    run = wait_for(lambda: [r for r in runs() if r["state"] == "succeeded"])[0]
+    assert run["trigger"] == "schedule:pair-every-2s"
+    assert server.client.get("/healthz").json()["scheduler_leader"] is True
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_two_servers_one_leader_and_no_time_fired_twice(database_url: str, tmp_path: Path) -> None:
-    first = Server(database_url=database_url, workdir=tmp_path, config=CONFIG).start()
-    second = Server(database_url=database_url, workdir=tmp_path, config=CONFIG).start()
-    try:
+def test_two_servers_one_leader_and_no_time_fired_twice(
+    database_url: str, launch: Launcher
+) -> None:
+    first = launch(database_url, config=CONFIG)
+    second = launch(database_url, config=CONFIG)
 
-        def leaders() -> list[Server]:
-            return [
-                s for s in (first, second) if s.client.get("/healthz").json()["scheduler_leader"]
-            ]
+    def leaders() -> list[Server]:
+        return [s for s in (first, second) if s.client.get("/healthz").json()["scheduler_leader"]]
 
-        leader = wait_for(lambda: len(found := leaders()) == 1 and found)[0]
-        follower = second if leader is first else first
-        wait_for(lambda: len(fired_jobs(follower)) >= 4)
-        keys = [job["idempotency_key"] for job in fired_jobs(follower)]
-        assert len(set(keys)) == len(keys)
+    leader = wait_for(lambda: len(found := leaders()) == 1 and found)[0]
+    follower = second if leader is first else first
+    wait_for(lambda: len(fired_jobs(follower)) >= 4)
+    keys = [job["idempotency_key"] for job in fired_jobs(follower)]
+    assert len(set(keys)) == len(keys)
 
-        leader.crash()  # the lock goes with its session; the other one takes over
-        wait_for(lambda: is_leader(follower), timeout=20)
-        before = len(fired_jobs(follower))
-        wait_for(lambda: len(fired_jobs(follower)) >= before + 2)
-        keys = [job["idempotency_key"] for job in fired_jobs(follower)]
-        assert len(set(keys)) == len(keys)
-    finally:
-        first.stop()
-        second.stop()
+    leader.crash()  # the lock goes with its session; the other one takes over
+    wait_for(lambda: is_leader(follower), timeout=20)
+    before = len(fired_jobs(follower))
+    wait_for(lambda: len(fired_jobs(follower)) >= before + 2)
+    keys = [job["idempotency_key"] for job in fired_jobs(follower)]
+    assert len(set(keys)) == len(keys)
 
 
-def test_schedules_are_managed_through_the_api(database_url: str, tmp_path: Path) -> None:
-    server = Server(database_url=database_url, workdir=tmp_path, config=CONFIG).start()
-    try:
-        client = server.client
-        listed = {s["name"]: s for s in client.get("/api/v1/schedules").json()["items"]}
-        assert listed["every-second"]["source"] == "config"
-        assert listed["every-second"]["next_fire"] is not None
-        assert listed["pair-every-2s"]["target"] == {"workflow": "pair"}
+def test_schedules_are_managed_through_the_api(database_url: str, launch: Launcher) -> None:
+    server = launch(database_url, config=CONFIG)
+    client = server.client
+    listed = {s["name"]: s for s in client.get("/api/v1/schedules").json()["items"]}
+    assert listed["every-second"]["source"] == "config"
+    assert listed["every-second"]["next_fire"] is not None
+    assert listed["pair-every-2s"]["target"] == {"workflow": "pair"}
 
-        bad = client.post(
-            "/api/v1/schedules", json={"name": "x", "job_type": "nope", "cron": "61 * * * *"}
-        )
-        assert bad.status_code == 422
-        assert {e["field"] for e in bad.json()["errors"]} >= {"cron"}
-        unknown = client.post(
-            "/api/v1/schedules", json={"name": "x", "job_type": "nope", "every": "5s"}
-        )
-        assert unknown.status_code == 422
-        assert unknown.json()["errors"][0]["field"] == "job_type"
+    bad = client.post(
+        "/api/v1/schedules", json={"name": "x", "job_type": "nope", "cron": "61 * * * *"}
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} >= {"cron"}
+    unknown = client.post(
+        "/api/v1/schedules", json={"name": "x", "job_type": "nope", "every": "5s"}
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "job_type"
 
-        body = {"name": "api-tick", "job_type": "note", "every": "1s"}
-        created = client.post("/api/v1/schedules", json=body)
-        assert created.status_code == 201, created.text
-        assert created.json()["source"] == "api"
-        assert client.post("/api/v1/schedules", json=body).status_code == 409
+    body = {"name": "api-tick", "job_type": "note", "every": "1s"}
+    created = client.post("/api/v1/schedules", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["source"] == "api"
+    assert client.post("/api/v1/schedules", json=body).status_code == 409
 
-        def fired() -> int:
-            query = {"search": "api-tick", "per_page": 500}
-            return int(client.get("/api/v1/jobs", params=query).json()["total"])
+    def fired(name: str = "api-tick") -> int:
+        query = {"search": name, "per_page": 500}
+        return int(client.get("/api/v1/jobs", params=query).json()["total"])
 
-        wait_for(lambda: fired() >= 2)
-        paused = client.post("/api/v1/schedules/api-tick/pause").json()
-        assert paused["paused"] is True
-        assert paused["next_fire"] is None
-        settled = fired() + 1  # a fire may have been under way
-        deadline = time.monotonic() + 3  # a negative can only be watched for a while
-        while time.monotonic() < deadline:
-            assert fired() <= settled
-            time.sleep(0.2)
-        client.post("/api/v1/schedules/api-tick/resume")
-        count = fired()
-        wait_for(lambda: fired() >= count + 2)
+    wait_for(lambda: fired() >= 2)
+    paused = client.post("/api/v1/schedules/api-tick/pause").json()
+    assert paused["paused"] is True
+    assert paused["next_fire"] is None
+    settled = fired() + 1  # a fire may have been under way
+    # A pass of the scheduler reads every schedule, then fires them in order of
+    # name: api-tock, made after the pause, fires after api-tick in the same pass.
+    # Its second fire comes a second (api-tick's period) or more after the pause.
+    tock = {"name": "api-tock", "job_type": "note", "every": "1s"}
+    assert client.post("/api/v1/schedules", json=tock).status_code == 201
+    wait_for(lambda: fired("api-tock") >= 2, what="two fires of api-tock")
+    assert fired() <= settled
+    assert client.delete("/api/v1/schedules/api-tock").status_code == 204
+    client.post("/api/v1/schedules/api-tick/resume")
+    count = fired()
+    wait_for(lambda: fired() >= count + 2)
 
-        assert client.post("/api/v1/schedules/every-second/pause").json()["paused"] is True
-        assert client.delete("/api/v1/schedules/every-second").status_code == 409
-        assert client.delete("/api/v1/schedules/api-tick").status_code == 204
-        assert client.get("/api/v1/schedules/api-tick").status_code == 404
-    finally:
-        server.stop()
+    assert client.post("/api/v1/schedules/every-second/pause").json()["paused"] is True
+    assert client.delete("/api/v1/schedules/every-second").status_code == 409
+    assert client.delete("/api/v1/schedules/api-tick").status_code == 204
+    assert client.get("/api/v1/schedules/api-tick").status_code == 404

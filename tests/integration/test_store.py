@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, TypeVar
+from datetime import UTC, timedelta, timezone
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -29,54 +27,15 @@ from jobyard.models import (
     JobQuery,
     JobSpec,
     JobUpdate,
-    NewJob,
-    RetryPolicy,
     WorkerInfo,
 )
 from jobyard.states import Control, JobState
 from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
 from jobyard.store.tables import jobs, metadata
+from tests.stores import ONE_MIN, SPEC, T0, add, assert_fields, claim, in_threads, new_job, stored
 
-T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
-SPEC = JobSpec(argv=["echo", "hi"], timeout=60.0, retries=RetryPolicy(max=2))
-ONE_MIN = timedelta(minutes=1)
 QUEUED, RUNNING, PAUSED = JobState.QUEUED, JobState.RUNNING, JobState.PAUSED
-R = TypeVar("R")
-
-
-def new_job(**changes: Any) -> NewJob:
-    base = NewJob(type="echo", args={}, spec=SPEC, queue="default", priority=0, state=QUEUED)
-    return dataclasses.replace(base, **changes)
-
-
-def add(store: Store, *jobs: NewJob, now: datetime = T0) -> list[Job]:
-    return [job for job, _ in store.jobs.add_jobs(jobs or [new_job()], now)]
-
-
-def claim(
-    store: Store,
-    limit: int = 10,
-    queues: list[str] | None = None,
-    worker: str = "w1",
-    now: datetime = T0,
-) -> list[Job]:
-    return store.queue.claim_jobs(worker, "host-a", queues, limit, now, now + ONE_MIN)
-
-
-def stored(store: Store, job_id: int) -> Job:
-    job = store.jobs.get_job(job_id)
-    assert job is not None, f"job {job_id} is gone"
-    return job
-
-
-def assert_fields(obj: Any, **expected: Any) -> None:
-    assert {name: getattr(obj, name) for name in expected} == expected
-
-
-def in_threads(count: int, work: Callable[[int], R]) -> list[R]:
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(work, range(count)))
 
 
 # -- schema ------------------------------------------------------------------

@@ -17,7 +17,7 @@ from jobyard.limits import Limit, Scope
 from jobyard.models import Job, JobSpec, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store import Store
-from tests.integration.test_store import in_threads
+from tests.stores import in_threads
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 LIVE = frozenset({JobState.RUNNING, JobState.PAUSED})

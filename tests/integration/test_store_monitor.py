@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import insert
@@ -21,7 +20,7 @@ from jobyard.store import Store
 from jobyard.store.notes import FAILED, PENDING, SENT
 from jobyard.store.rows import event_row
 from jobyard.store.tables import job_events
-from tests.integration.test_store import T0, add, assert_fields, claim, new_job, stored
+from tests.stores import T0, add, assert_fields, claim, message, new_job, stored
 
 ONE_S = timedelta(seconds=1)
 
@@ -32,24 +31,6 @@ def wait_until(probe: Callable[[], int], timeout: float) -> int:
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
     return found
-
-
-def message(source: int, channel: str = "mail", **changes: Any) -> dict[str, Any]:
-    row = {
-        "event": "failed",
-        "job_id": 1,
-        "run_id": None,
-        "status": PENDING,
-        "channel": channel,
-        "recipients": ["ops@example.test"],
-        "source_event": source,
-        "attempts": 0,
-        "next_attempt_at": T0,
-        "data": {"event": "failed"},
-        "created_at": T0,
-        "updated_at": T0,
-    }
-    return row | changes
 
 
 @pytest.mark.sql_only("the notification outbox")

@@ -10,29 +10,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from jobyard.events.records import LogWritten, NotificationAttempted, ProgressReported
 from jobyard.models import Dependency, JobQuery, JobUpdate
 from jobyard.states import TERMINAL, JobState
 from jobyard.store import Store
 from jobyard.store.notes import SENT
-from jobyard.store.tables import job_dependencies, job_events, job_samples
-from tests.integration.test_store import T0, add, claim, in_threads, new_job, stored
-from tests.integration.test_store_monitor import message
+from tests.stores import T0, add, claim, in_threads, message, new_job, rows_of, stored
 
 SAMPLE = (T0, 1.0, 1000)
 _ALL = JobQuery(per_page=500)
-
-
-def rows_of(store: Store, job_id: int) -> dict[str, int]:
-    """How many rows of each table hang on the job (0 everywhere once it is removed)."""
-    counts = {}
-    with store.engine.connect() as conn:
-        for table in (job_events, job_samples, job_dependencies):
-            query = select(func.count()).select_from(table).where(table.c.job_id == job_id)
-            counts[table.name] = int(conn.execute(query).scalar_one())
-    return counts
 
 
 def finish(store: Store, job_id: int, state: JobState = JobState.FAILED) -> None:

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 from jobyard.events.hub import Filter, Hub, follow
 from jobyard.events.records import LogWritten
 from jobyard.models import JobSpec, NewJob
 from jobyard.states import JobState
 from jobyard.store import Store
-from tests.harness import Server, read_sse, wait_for
+from tests.harness import Launcher, Server, read_sse, shared_server, wait_for
 
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    server = Server(database_url=database_url, workdir=tmp_path).start()
-    yield server
-    server.stop()
+server = shared_server()
 
 
 def test_a_job_is_followed_from_submit_to_close(server: Server) -> None:
@@ -107,9 +99,10 @@ def test_stream_errors_come_before_the_stream(server: Server) -> None:
 def test_the_global_stream_tells_of_every_job(server: Server) -> None:
     collected: list = []
     ready = threading.Event()
+    mark = server.last_event_id()  # the server is shared: what earlier tests did is before it
 
     def listen() -> None:
-        with server.client.stream("GET", "/api/v1/events?type=echo") as response:
+        with server.client.stream("GET", f"/api/v1/events?type=echo&after={mark}") as response:
             ready.set()
             for event in read_sse(
                 response.iter_lines(), stop=lambda e: e.event == "job_terminated"
@@ -119,7 +112,7 @@ def test_the_global_stream_tells_of_every_job(server: Server) -> None:
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
     assert ready.wait(10)
-    wait_for(lambda: server.client.get("/healthz").json()["stream_subscribers"] >= 1)
+    wait_for(lambda: server.subscribers() >= 1)
     server.submit("lines", args={"count": 1})  # another type: filtered out
     job = server.submit("echo", args={"text": "global"})
     thread.join(30)
@@ -143,6 +136,7 @@ def test_the_global_stream_tells_of_every_job(server: Server) -> None:
 
 
 def test_disconnected_streams_free_their_subscription(server: Server) -> None:
+    wait_for(lambda: server.subscribers() == 0, what="earlier tests' streams to be freed")
     job = server.submit("sleep", args={"seconds": 60})
     streams, readers = [], []
     for _ in range(3):
@@ -151,10 +145,10 @@ def test_disconnected_streams_free_their_subscription(server: Server) -> None:
         assert next(lines).startswith("event:")
         streams.append(stream)
         readers.append(lines)  # a dropped line iterator would close its response
-    wait_for(lambda: server.client.get("/healthz").json()["stream_subscribers"] == 3)
+    wait_for(lambda: server.subscribers() == 3)
     for stream in streams:
         stream.__exit__(None, None, None)
-    wait_for(lambda: server.client.get("/healthz").json()["stream_subscribers"] == 0)
+    wait_for(lambda: server.subscribers() == 0)
     server.act(job["id"], "kill")
 
 
@@ -214,27 +208,22 @@ def test_a_hundred_thousand_lines_arrive_complete_and_in_order(server: Server) -
     assert stored == lines
 
 
-def test_the_log_cap_keeps_the_oldest_and_newest_lines(database_url: str, tmp_path: Path) -> None:
-    server = Server(
-        database_url=database_url, workdir=tmp_path, env={"JOBYARD_LOG_CAP": "200000"}
-    ).start()
-    try:
-        job = server.submit("flood", args={"count": 100_000})
-        server.wait_state(job["id"], "succeeded")
-        lines = []
-        after = 0
-        while page := server.logs(job["id"], after=after, limit=10_000):
-            lines += page
-            after = page[-1]["seq"]
-        markers = [item for item in lines if "log cap" in item["line"]]
-        assert len(markers) == 1
-        assert "dropped here" in markers[0]["line"]
-        stdout = [item["line"] for item in lines if item["stream"] == "stdout"]
-        assert stdout[0] == "line 0"
-        assert stdout[-1] == "line 99999"
-        assert sum(len(line) + 1 for line in stdout) < 260_000
-        kept = [int(line.split()[1]) for line in stdout]
-        assert kept == sorted(kept)
-        assert server.job(job["id"])["resources"]["output_bytes"] > 500_000  # all counted
-    finally:
-        server.stop()
+def test_the_log_cap_keeps_the_oldest_and_newest_lines(database_url: str, launch: Launcher) -> None:
+    server = launch(database_url, env={"JOBYARD_LOG_CAP": "200000"})
+    job = server.submit("flood", args={"count": 100_000})
+    server.wait_state(job["id"], "succeeded")
+    lines = []
+    after = 0
+    while page := server.logs(job["id"], after=after, limit=10_000):
+        lines += page
+        after = page[-1]["seq"]
+    markers = [item for item in lines if "log cap" in item["line"]]
+    assert len(markers) == 1
+    assert "dropped here" in markers[0]["line"]
+    stdout = [item["line"] for item in lines if item["stream"] == "stdout"]
+    assert stdout[0] == "line 0"
+    assert stdout[-1] == "line 99999"
+    assert sum(len(line) + 1 for line in stdout) < 260_000
+    kept = [int(line.split()[1]) for line in stdout]
+    assert kept == sorted(kept)
+    assert server.job(job["id"])["resources"]["output_bytes"] > 500_000  # all counted

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.harness import CONFIG, Server
+from tests.harness import CONFIG, Launcher
 
 
 def test_a_separate_worker_runs_what_an_api_only_node_accepts(
-    database_url: str, tmp_path: Path
+    database_url: str, launch: Launcher, tmp_path: Path
 ) -> None:
-    api = Server(database_url=database_url, workdir=tmp_path, args=["--no-worker"]).start()
+    api = launch(database_url, args=["--no-worker"])
     worker = None
     try:
         assert api.client.get("/healthz").json()["worker"] is None
@@ -45,4 +45,3 @@ def test_a_separate_worker_runs_what_an_api_only_node_accepts(
     finally:
         if worker is not None and worker.poll() is None:
             worker.kill()
-        api.stop()

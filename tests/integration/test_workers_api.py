@@ -11,29 +11,21 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from jobyard.clock import utcnow
 from jobyard.events.records import JobHandedBack
 from jobyard.models import WorkerInfo
 from jobyard.store import Store
-from tests.harness import CONFIG, Server, wait_for
+from tests.harness import CONFIG, Launcher, Server, shared_server, wait_for
 
 FAST = {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_HEARTBEAT_INTERVAL": "0.3"}
 QUIET = {"JOBYARD_PYTHON_POOL": "0", "JOBYARD_KILL_GRACE": "3"}
 
 
-@pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    server = Server(database_url=database_url, workdir=tmp_path, args=["--no-worker"]).start()
-    yield server
-    server.stop()
+api = shared_server(args=["--no-worker"])
 
 
 def start_worker(api: Server, name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -62,18 +54,11 @@ def running_on(api: Server, job_id: int, worker: str) -> bool:
     return job["state"] == "running" and job["worker"] == worker
 
 
-def hand_back_events(database_url: str, job_id: int) -> list[dict[str, Any]]:
-    store = Store(database_url)
-    try:
-        events = store.jobs.job_events(job_id)
-    finally:
-        store.close()
-    return [e.record.marshal() for e in events if isinstance(e.record, JobHandedBack)]
+def hand_back_events(api: Server, job_id: int) -> list[dict[str, Any]]:
+    return [e.record.marshal() for e in api.history(job_id) if isinstance(e.record, JobHandedBack)]
 
 
-def test_a_drain_request_hands_back_the_running_job_and_the_worker_exits(
-    api: Server, database_url: str
-) -> None:
+def test_a_drain_request_hands_back_the_running_job_and_the_worker_exits(api: Server) -> None:
     name = "drain-me"
     worker = start_worker(
         api, name, "--queues", "default,limited", "--tags", "linux,gpu",
@@ -101,7 +86,7 @@ def test_a_drain_request_hands_back_the_running_job_and_the_worker_exits(
         # Handed back to the queue; this API-only node has no worker to run it again.
         assert api.wait_state(long["id"], "queued")["worker"] is None
         reason = f"worker {name} drained on request; its drain timeout (1 s) passed"
-        [event] = hand_back_events(database_url, long["id"])
+        [event] = hand_back_events(api, long["id"])
         assert (event["worker"], event["reason"]) == (name, reason)
         notes = [line["line"] for line in api.logs(long["id"]) if line["stream"] == "system"]
         assert f"handed back: {reason}" in notes
@@ -114,9 +99,9 @@ def test_a_drain_request_hands_back_the_running_job_and_the_worker_exits(
 
 
 def test_sigterm_drains_and_hands_back_with_the_signal_in_the_history(
-    sqlite_url: str, tmp_path: Path
+    sqlite_url: str, launch: Launcher
 ) -> None:
-    api = Server(database_url=sqlite_url, workdir=tmp_path, args=["--no-worker"]).start()
+    api = launch(sqlite_url, args=["--no-worker"])
     worker = start_worker(api, "term-me", "--drain-timeout", "0.5s")
     try:
         job = api.submit("sleep", args={"seconds": 60})
@@ -124,21 +109,20 @@ def test_sigterm_drains_and_hands_back_with_the_signal_in_the_history(
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
         api.wait_state(job["id"], "queued")
-        [event] = hand_back_events(sqlite_url, job["id"])
+        [event] = hand_back_events(api, job["id"])
         assert (
             event["reason"] == "worker term-me stopped by SIGTERM; its drain timeout (0.5 s) passed"
         )
     finally:
         if worker.poll() is None:
             worker.kill()
-        api.stop()
 
 
-def test_unknown_and_lost_workers(api: Server, database_url: str) -> None:
+def test_unknown_and_lost_workers(api: Server) -> None:
     assert api.client.post("/api/v1/workers/nobody/drain").status_code == 404
     long_ago = utcnow() - timedelta(minutes=5)
     info = WorkerInfo("ghost", "elsewhere", 4242, "0.1.0", ["*"], 2, long_ago, long_ago)
-    store = Store(database_url)
+    store = Store(api.database_url)
     try:
         store.workers.register_worker(replace(info, lease_timeout=30.0))
     finally:
@@ -153,7 +137,7 @@ def test_unknown_and_lost_workers(api: Server, database_url: str) -> None:
     assert bad.status_code == 422
     now = utcnow()
     alive = WorkerInfo("alive", "elsewhere", 4343, "0.1.0", ["*"], 2, now, now)
-    store = Store(database_url)
+    store = Store(api.database_url)
     try:
         store.workers.register_worker(replace(alive, lease_timeout=300.0))
     finally:
