@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from jobyard.models import JobEvent
+from jobyard.events.records import JobEvent
 from jobyard.store import Store
 from tests.databases import BACKENDS, Servers
 
@@ -191,7 +191,7 @@ class Server:
 
     def last_event_id(self) -> int:
         """The newest event id in the log: where a stream of what comes next starts."""
-        return self._read(Store.last_event_id)
+        return self._read(lambda store: store.events.last_event_id())
 
     def _read(self, query: Callable[[Store], T]) -> T:
         store = Store(self.database_url)

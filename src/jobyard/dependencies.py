@@ -23,8 +23,8 @@ from enum import StrEnum
 from typing import Any
 
 from jobyard.clock import utcnow
+from jobyard.events.records import JobStateChanged, JobTerminated
 from jobyard.models import Condition, DependencyState, Job, JobUpdate
-from jobyard.outcomes import state_event
 from jobyard.states import Event, JobState, transition
 from jobyard.store.protocol import Storage
 
@@ -118,7 +118,7 @@ class Dependencies:
         ahead = job.run_at is not None and job.run_at > now
         state = transition(job.state, Event.READY, run_at_ahead=ahead).state
         update = JobUpdate(
-            job.id, frozenset({job.state}), {"state": state}, state_event(now, state)
+            job.id, frozenset({job.state}), {"state": state}, JobStateChanged(at=now, state=state)
         )
         if self.store.jobs.update_job(update, now) is not None:
             self._wake()
@@ -133,7 +133,7 @@ class Dependencies:
             "reason": "upstream_failed",
             "error": error,
         }
-        event = state_event(now, state, reason="upstream_failed", error=error)
+        event = JobTerminated(at=now, state=state, reason="upstream_failed", error=error)
         update = JobUpdate(job.id, frozenset({job.state}), values, event)
         return self.store.jobs.update_job(update, now) is not None
 
@@ -158,7 +158,7 @@ class Dependencies:
         now = self._clock()
         state = transition(job.state, Event.UNBLOCK).state
         values = {"state": state, "finished_at": None, "reason": None, "error": None}
-        event = state_event(now, state, reason="dependency restarted")
+        event = JobStateChanged(at=now, state=state, reason="dependency restarted")
         return (
             self.store.jobs.update_job(
                 JobUpdate(job.id, frozenset({job.state}), values, event), now

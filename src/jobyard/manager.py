@@ -16,10 +16,11 @@ from typing import Any
 from jobyard.clock import utcnow
 from jobyard.dependencies import Dependencies, Readiness, condition_readiness, readiness
 from jobyard.errors import Conflict, Invalid, NotFound
+from jobyard.events.records import JobStateChanged, JobTerminated, LogWritten
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import ArgsInvalid
-from jobyard.models import Dependency, DependencyState, Job, JobEvent, JobQuery, JobUpdate, NewJob
-from jobyard.outcomes import Reason, state_event
+from jobyard.models import Dependency, DependencyState, Job, JobQuery, JobUpdate, NewJob
+from jobyard.outcomes import Reason
 from jobyard.states import (
     Event,
     IllegalTransition,
@@ -140,7 +141,7 @@ class JobManager:
     def dependencies(self, job_id: int) -> list[DependencyState]:
         return self.store.deps.dependencies([job_id])[job_id]
 
-    def logs(self, job_id: int, after: int, limit: int) -> list[JobEvent]:
+    def logs(self, job_id: int, after: int, limit: int) -> list[LogWritten]:
         self.get(job_id)
         return self.store.jobs.log_lines(job_id, after, limit)
 
@@ -279,12 +280,12 @@ def _check_restartable(job: Job) -> None:
 
 def _immediate(job: Job, state: JobState, now: datetime) -> JobUpdate:
     values: dict[str, Any] = {"state": state}
-    reason = None
-    if state.terminal:
-        reason = Reason.KILLED
-        values |= {"finished_at": now, "reason": reason}
-    event = state_event(now, state, reason=reason, previous=job.state.value)
-    return JobUpdate(job.id, frozenset({job.state}), values, event)
+    if not state.terminal:
+        event = JobStateChanged(at=now, state=state, previous=job.state)
+        return JobUpdate(job.id, frozenset({job.state}), values, event)
+    values |= {"finished_at": now, "reason": Reason.KILLED}
+    ended = JobTerminated(at=now, state=state, reason=Reason.KILLED, previous=job.state)
+    return JobUpdate(job.id, frozenset({job.state}), values, ended)
 
 
 def _dependency_readiness(

@@ -13,9 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from jobyard.states import Control, JobState
+
+if TYPE_CHECKING:
+    from jobyard.events.records import Record
 
 
 class Backoff(StrEnum):
@@ -263,6 +266,8 @@ class DependencyState:
 
 
 class EventKind(StrEnum):
+    """What a ``job_events`` row holds (the records are in :mod:`jobyard.events.records`)."""
+
     STATE = "state"
     PROGRESS = "progress"
     LOG = "log"
@@ -270,43 +275,6 @@ class EventKind(StrEnum):
     WORKFLOW = "workflow"  # a workflow run started or finished (stored on one of its jobs)
     SLA = "sla"  # a budget was exceeded (once per job and budget)
     NOTIFICATION = "notification"  # a notification's delivery state changed
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    """One entry of a job's durable, ordered event log.
-
-    ``id`` orders events across all jobs; ``seq`` numbers a job's log lines.
-    ``data`` holds the payload: ``{"state": …}`` for a state change,
-    ``{"fraction", "message"}`` for progress, ``{"name", "value"}`` for a
-    metric, ``{"stream", "line"}`` for a log line.
-    """
-
-    id: int
-    job_id: int
-    kind: EventKind
-    at: datetime
-    data: dict[str, Any]
-    seq: int | None = None
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """A log line as a worker hands it to the store (it has no id yet)."""
-
-    seq: int
-    at: datetime
-    stream: str  # stdout | stderr | system
-    line: str
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """A non-log event as a worker hands it to the store."""
-
-    kind: EventKind
-    at: datetime
-    data: dict[str, Any]
 
 
 class RunState(StrEnum):
@@ -345,17 +313,6 @@ class WorkerInfo:
     lease_timeout: float = 30.0  # a heartbeat older than this: the worker is lost
     drain_requested_at: datetime | None = None  # asked through the API to drain …
     drain_timeout: float | None = None  # … with this timeout (None: its own)
-
-
-@dataclass(frozen=True)
-class FeedEvent:
-    """An event as the live feed reads it: with its job's type and queue, for filters."""
-
-    event: JobEvent
-    type: str | None
-    queue: str | None
-    workflow_run: int | None = None
-    node: str | None = None
 
 
 @dataclass(frozen=True)
@@ -410,4 +367,4 @@ class JobUpdate:
     job_id: int
     expect: frozenset[JobState]
     values: dict[str, Any] = field(default_factory=dict)  # column → value
-    event: NewEvent | None = None  # appended in the same transaction when applied
+    event: Record | None = None  # appended in the same transaction when applied

@@ -2,7 +2,7 @@
 
 A worker reports that a process ended (:func:`finished`), or the scheduler finds
 that a worker vanished (:func:`lost`). Both return the :class:`JobUpdate` to
-apply — the new state, the fields to record, and the ``state`` event — so the
+apply — the new state, the fields to record, and the event record — so the
 retry, restart and kill rules live in one place and are tested without I/O.
 """
 
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobyard.models import EventKind, Job, JobUpdate, NewEvent, RestartPolicy
-from jobyard.states import LIVE, Control, Event, JobState, transition
+from jobyard.events.records import JobHandedBack, JobRescheduled, JobTerminated
+from jobyard.models import Job, JobUpdate, RestartPolicy
+from jobyard.states import LIVE, Control, Event, transition
 
 
 class Reason:
@@ -95,8 +96,8 @@ def requeued(job: Job, now: datetime, why: str) -> JobUpdate:
         "attempt": max(job.attempt - 1, 0),
         **_close_pause(job, now),
     }
-    event = state_event(
-        now, outcome.state, event="handed_back", reason=why, attempt=job.attempt, worker=job.worker
+    event = JobHandedBack(
+        at=now, state=outcome.state, reason=why, attempt=job.attempt, worker=job.worker
     )
     return JobUpdate(job.id, frozenset(LIVE), values, event)
 
@@ -134,12 +135,12 @@ def _rescheduled(
         "reason": reason,
         "worker": None,
     }
-    event = state_event(
-        now,
-        outcome.state,
+    event = JobRescheduled(
+        at=now,
+        state=outcome.state,
         reason=reason,
         attempt=job.attempt,
-        run_at=run_at.isoformat(),
+        run_at=run_at,
         exit_code=common.get("exit_code"),
         restart_count=restart_count,
     )
@@ -154,9 +155,9 @@ def _terminal(
     ended = job.evolve(
         finished_at=now, paused_seconds=values.get("paused_seconds", job.paused_seconds)
     )
-    data = state_event(
-        now,
-        outcome.state,
+    data = JobTerminated(
+        at=now,
+        state=outcome.state,
         reason=reason,
         attempt=job.attempt,
         exit_code=common.get("exit_code"),
@@ -178,8 +179,3 @@ def _close_pause(job: Job, now: datetime) -> dict[str, Any]:
         return {}
     paused = job.paused_seconds + max((now - job.paused_at).total_seconds(), 0.0)
     return {"paused_at": None, "paused_seconds": paused}
-
-
-def state_event(now: datetime, state: JobState, **data: Any) -> NewEvent:
-    payload = {"state": state.value, **{k: v for k, v in data.items() if v is not None}}
-    return NewEvent(EventKind.STATE, now, payload)

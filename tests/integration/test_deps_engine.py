@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jobyard.dependencies import Dependencies
+from jobyard.events.records import JobTerminated
 from jobyard.models import JobSpec, JobUpdate, NewJob
-from jobyard.outcomes import state_event
 from jobyard.states import LIVE, JobState
 from jobyard.store import Store
 
@@ -28,7 +28,10 @@ def wide(store: Store, width: int) -> list[int]:
 def succeed(store: Store, job_id: int) -> None:
     values = {"state": JobState.SUCCEEDED, "finished_at": NOW}
     update = JobUpdate(
-        job_id, frozenset({*LIVE, JobState.QUEUED}), values, state_event(NOW, JobState.SUCCEEDED)
+        job_id,
+        frozenset({*LIVE, JobState.QUEUED}),
+        values,
+        JobTerminated(at=NOW, state=JobState.SUCCEEDED),
     )
     assert store.jobs.update_job(update, NOW) is not None
 

@@ -277,7 +277,7 @@ def test_a_dead_channel_ends_failed_with_its_reason_and_leaves_the_job_alone(
         ]
     assert [(u["status"], u["attempts"]) for u in updates] == [("pending", 1), ("failed", 2)]
     assert "refused" in updates[-1]["error"]
-    assert updates[-1]["channel"] == "dead-mail"
+    assert (updates[-1]["channel"], updates[-1]["event"]) == ("dead-mail", "failed")
 
 
 def test_the_server_logs_its_actions_as_json_lines(server: Server) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from jobyard.models import EventKind
+from jobyard.events.records import JobStateRecord
+from jobyard.states import JobState
 from tests.harness import Server, shared_server
 
 server = shared_server()
@@ -21,7 +22,9 @@ def test_a_paused_queue_dispatches_nothing_new(server: Server) -> None:
     server.wait_state(passed["id"], "succeeded")
     assert server.job(waiting["id"])["state"] == "queued"
     history = server.history(waiting["id"])
-    assert [e.data["state"] for e in history if e.kind is EventKind.STATE] == ["queued"]
+    assert [e.record.state for e in history if isinstance(e.record, JobStateRecord)] == [
+        JobState.QUEUED
+    ]
     assert server.job(running["id"])["state"] == "running"
     listed = {q["name"]: q for q in server.client.get("/api/v1/queues").json()["items"]}
     assert listed["default"]["paused"] is True

@@ -14,14 +14,19 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import StatementError
 
+from jobyard.events.records import (
+    JobClaimed,
+    JobCreated,
+    JobStateChanged,
+    LogWritten,
+    ProgressReported,
+)
 from jobyard.models import (
     EventKind,
     Job,
     JobQuery,
     JobSpec,
     JobUpdate,
-    LogLine,
-    NewEvent,
     WorkerInfo,
 )
 from jobyard.states import Control, JobState
@@ -130,9 +135,8 @@ def test_a_new_job_reads_back_whole(store: Store) -> None:
     assert_fields(job, metrics={}, details={}, restarted_from=7, restarted_as=None)
     assert job.created_at.utcoffset() == timedelta(0)
     [event] = store.jobs.job_events(job.id)
-    assert_fields(
-        event, kind=EventKind.STATE, at=T0, data={"state": "scheduled", "event": "created"}
-    )
+    assert event.record == JobCreated(at=T0, state=JobState.SCHEDULED)
+    assert event.record.marshal() == {"state": "scheduled", "event": "created"}
 
 
 def test_a_batch_keeps_its_order(store: Store) -> None:
@@ -269,7 +273,7 @@ def test_listing_refuses_bad_queries(store: Store, query: JobQuery) -> None:
 def test_an_update_applies_while_the_state_is_expected(store: Store) -> None:
     [job] = add(store)
     later = T0 + ONE_MIN
-    event = NewEvent(EventKind.STATE, later, {"state": "held"})
+    event = JobStateChanged(at=later, state=JobState.HELD)
     values = {"state": JobState.HELD, "control": Control.PAUSE, "spec": JobSpec(python="m:f"),
               "details": {"why": "user"}, "run_at": later, "error": "x" * 70_000}  # fmt: skip
     updated = store.jobs.update_job(JobUpdate(job.id, frozenset({QUEUED}), values, event), later)
@@ -277,12 +281,12 @@ def test_an_update_applies_while_the_state_is_expected(store: Store) -> None:
     assert_fields(updated, state=JobState.HELD, control=Control.PAUSE, spec=values["spec"])
     assert_fields(updated, details={"why": "user"}, run_at=later, error="x" * 70_000)
     assert_fields(updated, created_at=T0, updated_at=later)
-    assert [e.data for e in store.jobs.job_events(job.id)][-1] == {"state": "held"}
+    assert store.jobs.job_events(job.id)[-1].record == event
 
 
 def test_an_update_in_another_state_changes_nothing(store: Store) -> None:
     [job] = add(store)
-    event = NewEvent(EventKind.STATE, T0, {"state": "running"})
+    event = JobStateChanged(at=T0, state=RUNNING)
     update = JobUpdate(job.id, frozenset({RUNNING, PAUSED}), {"state": JobState.KILLED}, event)
     assert store.jobs.update_job(update, T0 + ONE_MIN) is None
     assert store.jobs.get_job(job.id) == job
@@ -298,7 +302,9 @@ def test_an_update_of_an_unknown_field_is_refused(store: Store) -> None:
 
 def test_delete_removes_the_job_and_its_events_only_in_expected_states(store: Store) -> None:
     keep, gone = add(store, new_job(), new_job())
-    store.jobs.append_output(gone.id, [LogLine(1, T0, "stdout", "bye")], [], {})
+    store.jobs.append_output(
+        gone.id, [LogWritten(at=T0, seq=1, stream="stdout", line="bye")], [], {}
+    )
     assert not store.jobs.delete_job(gone.id, frozenset({JobState.SUCCEEDED}))
     assert store.jobs.delete_job(gone.id, frozenset({QUEUED}))
     assert store.jobs.get_job(gone.id) is None
@@ -328,7 +334,8 @@ def test_a_claim_starts_a_new_attempt_on_the_worker(store: Store) -> None:
     assert_fields(claimed, started_at=now, lease_expires_at=now + ONE_MIN, finished_at=None)
     assert_fields(claimed, control=None, pid=None, paused_seconds=0.0, paused_at=None)
     event = store.jobs.job_events(job.id)[-1]
-    assert_fields(event, at=now, data={"state": "running", "attempt": 1, "worker": "w7"})
+    assert event.record == JobClaimed(at=now, attempt=1, worker="w7")
+    assert event.record.marshal() == {"state": "running", "attempt": 1, "worker": "w7"}
 
 
 def test_claims_skip_future_jobs_other_queues_and_other_states(store: Store) -> None:
@@ -360,7 +367,7 @@ def test_concurrent_claimers_never_share_a_job(database_url: str) -> None:
         for store in stores:
             store.close()
     assert Counter(claimed) == Counter(job.id for job in jobs)
-    assert Counter(e.data.get("state") for e in events) == {"queued": 200, "running": 200}
+    assert Counter(e.record.marshal()["state"] for e in events) == {"queued": 200, "running": 200}
 
 
 # -- leases, controls, promotion -----------------------------------------------
@@ -401,7 +408,10 @@ def test_promote_due_queues_scheduled_jobs_whose_time_has_come(store: Store) -> 
     assert store.queue.promote_due(T0) == [due.id]
     assert store.queue.promote_due(T0) == []
     assert_fields(stored(store, due.id), state=QUEUED, updated_at=T0)
-    assert store.jobs.job_events(due.id)[-1].data == {"state": "queued", "event": "promoted"}
+    assert store.jobs.job_events(due.id)[-1].record.marshal() == {
+        "state": "queued",
+        "event": "promoted",
+    }
     assert stored(store, later.id).state is JobState.SCHEDULED
 
 
@@ -409,20 +419,24 @@ def test_promote_due_queues_scheduled_jobs_whose_time_has_come(store: Store) -> 
 def test_output_is_appended_in_order_and_read_in_pages(store: Store) -> None:
     [job] = add(store)
     long_line = "é" * 65_536
-    logs = [LogLine(i, T0, "stderr" if i % 2 else "stdout", f"line {i}") for i in range(1, 1001)]
+    logs = [
+        LogWritten(at=T0, seq=i, stream="stderr" if i % 2 else "stdout", line=f"line {i}")
+        for i in range(1, 1001)
+    ]
     logs[9] = dataclasses.replace(logs[9], line=long_line)
-    progress = NewEvent(EventKind.PROGRESS, T0, {"fraction": 0.5, "message": "half"})
+    progress = ProgressReported(at=T0, fraction=0.5, message="half")
     store.jobs.append_output(job.id, logs, [progress], {"log_lines": 1000, "progress": 0.5})
     page = store.jobs.log_lines(job.id, after_seq=5, limit=10)
     assert [e.seq for e in page] == list(range(6, 16))
-    assert page[4].data == {"stream": "stdout", "line": long_line}
-    assert_fields(page[0], kind=EventKind.LOG, at=T0, data={"stream": "stdout", "line": "line 6"})
+    assert page[4] == logs[9]
+    assert page[0] == LogWritten(at=T0, seq=6, stream="stdout", line="line 6")
     assert len(store.jobs.log_lines(job.id, after_seq=990)) == 10
     assert_fields(stored(store, job.id), log_lines=1000, progress=0.5, updated_at=T0)
     everything = store.jobs.job_events(job.id, limit=5000)
     kinds = [EventKind.STATE, *[EventKind.LOG] * 1000, EventKind.PROGRESS]
     assert [e.kind for e in everything] == kinds
-    assert everything[-1].data == {"fraction": 0.5, "message": "half"}
+    assert everything[-1].record == progress
+    assert everything[-1].record.marshal() == {"fraction": 0.5, "message": "half"}
     after = store.jobs.job_events(job.id, after_id=everything[500].id, limit=3)
     assert after == everything[501:504]
 
@@ -432,7 +446,8 @@ def test_a_hundred_thousand_lines_are_written_quickly(store: Store) -> None:
     started = time.perf_counter()
     for batch in range(100):
         logs = [
-            LogLine(batch * 1000 + i, T0, "stdout", f"row {i} " + "x" * 60) for i in range(1, 1001)
+            LogWritten(at=T0, seq=batch * 1000 + i, stream="stdout", line=f"row {i} " + "x" * 60)
+            for i in range(1, 1001)
         ]
         store.jobs.append_output(job.id, logs, [], {"log_lines": (batch + 1) * 1000})
     elapsed = time.perf_counter() - started

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from jobyard.models import EventKind, JobUpdate, NewEvent
+from jobyard.events.records import JobTerminated, NotificationAttempted, SlaBreached
+from jobyard.models import EventKind, JobUpdate
 from jobyard.notify.channels import parse_notifications
 from jobyard.notify.notifier import Notifier
 from jobyard.outcomes import RunEnd, finished
@@ -87,7 +88,9 @@ def test_a_delivery_outcome_is_recorded_once_with_its_event(store: Store) -> Non
     monitor = store.monitor
     monitor.add_notifications([message(1, job_id=job.id)], None, T0)
     [item] = monitor.claim_due_notifications(T0, T0 + 60 * ONE_S, 10)
-    event = NewEvent(EventKind.NOTIFICATION, T0, {"status": SENT})
+    event = NotificationAttempted(
+        at=T0, notification_id=item["id"], event="failed", channel="hook", status=SENT, attempts=1
+    )
     done = monitor.record_delivery(
         item["id"], {"status": SENT, "attempts": 1, "sent_at": T0}, event
     )
@@ -146,7 +149,7 @@ def test_recent_runtimes_and_breached_budgets(store: Store) -> None:
         assert stored(store, job.id).runtime_seconds == seconds
     assert store.monitor.recent_runtimes("etl", 2) == [3.0, 2.0]
     [job] = add(store)
-    breach = NewEvent(EventKind.SLA, T0, {"budget": "max_runtime", "limit": 1, "value": 2})
+    breach = SlaBreached(at=T0, budget="max_runtime", limit=1, value=2, action="notify", attempt=1)
     store.jobs.append_output(job.id, [], [breach], {})
     assert store.monitor.breached_budgets(job.id) == frozenset({"max_runtime"})
 
@@ -175,8 +178,8 @@ def notifier(store: Store, gap_grace: float = 5.0) -> Notifier:
     return Notifier(store, config, gap_grace=gap_grace)
 
 
-def failed_event(at: datetime) -> NewEvent:
-    return NewEvent(EventKind.STATE, at, {"state": "failed", "reason": "exit_code"})
+def failed_event(at: datetime) -> JobTerminated:
+    return JobTerminated(at=at, state=JobState.FAILED, reason="exit_code")
 
 
 @pytest.mark.sql_only("the notification outbox")
@@ -187,7 +190,7 @@ def test_the_notifier_makes_each_message_once_across_restarts(store: Store) -> N
     assert first.run_once(T0) == 1
     assert first.run_once(T0) == 0  # nothing new
     store.jobs.append_output(jobs[1].id, [], [failed_event(T0)], {})
-    succeeded = NewEvent(EventKind.STATE, T0, {"state": "succeeded"})
+    succeeded = JobTerminated(at=T0, state=JobState.SUCCEEDED)
     store.jobs.append_output(jobs[2].id, [], [succeeded], {})  # no rule wants it: nothing
     again = notifier(store)  # a restart: it goes on from the stored cursor
     assert again.run_once(T0) == 1

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from jobyard.models import Dependency, EventKind, JobQuery, JobUpdate, LogLine, NewEvent
+from jobyard.events.records import LogWritten, NotificationAttempted, ProgressReported
+from jobyard.models import Dependency, JobQuery, JobUpdate
 from jobyard.states import TERMINAL, JobState
 from jobyard.store import Store
 from jobyard.store.notes import SENT
@@ -32,7 +33,8 @@ def test_removing_a_job_deletes_its_events_logs_samples_and_dependencies(store: 
     [waiting] = add(store, new_job(depends_on=(Dependency(upstream.id),)))
     [running, *_] = claim(store, limit=1)
     assert running.id == upstream.id
-    store.jobs.append_output(running.id, [LogLine(1, T0, "stdout", "hi")], [], {})
+    line = LogWritten(at=T0, seq=1, stream="stdout", line="hi")
+    store.jobs.append_output(running.id, [line], [], {})
     store.monitor.add_samples(running.id, running.attempt, [SAMPLE])
     store.monitor.add_samples(other.id, 0, [SAMPLE])
     assert rows_of(store, running.id)["job_samples"] == 1
@@ -52,8 +54,8 @@ def test_a_removed_jobs_run_writes_nothing_for_it(store: Store) -> None:
     add(store)
     [job] = claim(store)
     assert store.jobs.delete_job(job.id, frozenset(JobState))
-    event = NewEvent(EventKind.PROGRESS, T0, {"fraction": 0.5})
-    line = LogLine(1, T0, "stdout", "still here")
+    event = ProgressReported(at=T0, fraction=0.5, message=None)
+    line = LogWritten(at=T0, seq=1, stream="stdout", line="still here")
     written = store.jobs.append_output(
         job.id, [line], [event], {"log_lines": 1}, worker=job.worker, attempt=job.attempt
     )
@@ -72,7 +74,9 @@ def test_a_delivery_for_a_removed_job_adds_no_event_to_it(store: Store) -> None:
     monitor.add_notifications([message(1, job_id=job.id)], None, T0)
     [item] = monitor.claim_due_notifications(T0, T0 + timedelta(minutes=1), 10)
     assert store.jobs.delete_job(job.id, frozenset(JobState))
-    event = NewEvent(EventKind.NOTIFICATION, T0, {"status": SENT})
+    event = NotificationAttempted(
+        at=T0, notification_id=item["id"], event="failed", channel="ops", status=SENT, attempts=1
+    )
     assert monitor.record_delivery(item["id"], {"status": SENT}, event) is not None
     assert rows_of(store, job.id)["job_events"] == 0
 
@@ -81,7 +85,7 @@ def test_a_delivery_for_a_removed_job_adds_no_event_to_it(store: Store) -> None:
 def test_a_run_of_an_earlier_attempt_or_another_worker_writes_nothing(store: Store) -> None:
     add(store)
     [job] = claim(store)
-    line = [LogLine(1, T0, "stdout", "x")]
+    line = [LogWritten(at=T0, seq=1, stream="stdout", line="x")]
     assert store.jobs.append_output(job.id, line, [], {}, worker=job.worker, attempt=job.attempt)
     assert store.monitor.add_samples(job.id, job.attempt, [SAMPLE])
     before = rows_of(store, job.id)

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jobyard.events.hub import Filter, Hub, follow
-from jobyard.models import JobSpec, LogLine, NewJob
+from jobyard.events.records import LogWritten
+from jobyard.models import JobSpec, NewJob
 from jobyard.states import JobState
 from jobyard.store import Store
 from tests.harness import Launcher, Server, read_sse, shared_server, wait_for
@@ -166,7 +167,8 @@ def test_a_subscriber_that_falls_behind_catches_up_from_the_database(tmp_path: P
         async for item in follow(hub, Filter(job_id=job.id, kinds=("log",)), 0, idle=0.5):
             if item is None:
                 break
-            seen.append(item.event.seq or 0)
+            assert isinstance(item.event.record, LogWritten)
+            seen.append(item.event.record.seq)
             if len(seen) == 1:  # stall while the worker writes 300 more lines
                 await asyncio.to_thread(write_lines, 2, 301)
                 await asyncio.sleep(0.3)
@@ -175,7 +177,8 @@ def test_a_subscriber_that_falls_behind_catches_up_from_the_database(tmp_path: P
     def write_lines(first: int, last: int) -> None:
         for start in range(first, last + 1, 10):
             lines = [
-                LogLine(s, now, "stdout", f"l{s}") for s in range(start, min(start + 10, last + 1))
+                LogWritten(at=now, seq=s, stream="stdout", line=f"l{s}")
+                for s in range(start, min(start + 10, last + 1))
             ]
             store.jobs.append_output(job.id, lines, [], {})
 

@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from jobyard.clock import utcnow
-from jobyard.models import EventKind, WorkerInfo
+from jobyard.events.records import JobHandedBack
+from jobyard.models import WorkerInfo
 from jobyard.store import Store
 from tests.harness import CONFIG, Launcher, Server, shared_server, wait_for
 
@@ -54,11 +55,7 @@ def running_on(api: Server, job_id: int, worker: str) -> bool:
 
 
 def hand_back_events(api: Server, job_id: int) -> list[dict[str, Any]]:
-    return [
-        e.data
-        for e in api.history(job_id)
-        if e.kind is EventKind.STATE and e.data.get("event") == "handed_back"
-    ]
+    return [e.record.marshal() for e in api.history(job_id) if isinstance(e.record, JobHandedBack)]
 
 
 def test_a_drain_request_hands_back_the_running_job_and_the_worker_exits(api: Server) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobyard.dependencies import Dependencies
+from jobyard.events.records import JobStateRecord
 from jobyard.models import Condition, Dependency, JobSpec, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store.memory import MemoryStore
@@ -73,7 +74,8 @@ def test_each_condition_is_met_or_impossible(
     g.end(upstream, ended)
     assert g.states(waiting) == [expected]
     events = g.store.jobs.job_events(waiting)
-    assert events[-1].data["state"] == expected.value
+    assert isinstance(events[-1].record, JobStateRecord)
+    assert events[-1].record.state is expected
 
 
 def test_a_job_waits_for_every_upstream(g: Graph) -> None:

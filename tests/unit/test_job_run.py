@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 
+from jobyard.events.records import JobStateRecord
 from jobyard.models import Job, JobSpec, JobUpdate, NewJob, RetryPolicy
 from jobyard.runner.contract import Result, Sample, Sink
 from jobyard.states import Control, JobState
@@ -141,7 +142,7 @@ def test_a_claimed_job_runs_and_its_success_is_recorded(yard: Yard) -> None:
     assert (job.cpu_seconds, job.peak_memory, job.finished_at) == (1.5, 2048, NOW)
     assert (job.log_lines, job.output_bytes, job.progress) == (3, 12, 0.5)
     assert job.metrics == {"rows": 10.0}
-    lines = [e.data["line"] for e in yard.store.jobs.log_lines(job.id)]
+    lines = [line.line for line in yard.store.jobs.log_lines(job.id)]
     assert lines == ["attempt 1 started on host by w1", "hello", "world"]
     kinds = [e.kind.value for e in yard.store.jobs.job_events(job.id)]
     assert kinds == ["state", "state", "log", "log", "log", "progress", "metric", "state"]
@@ -182,8 +183,15 @@ def test_pause_and_resume_are_applied_and_recorded(yard: Yard) -> None:
     job = yard.finish()
     assert yard.runner.calls == ["pause", "resume"]
     assert job.state is JobState.SUCCEEDED
-    states = [e.data.get("state") for e in yard.store.jobs.job_events(job.id) if e.kind == "state"]
-    assert states == ["queued", "running", "paused", "running", "succeeded"]
+    events = yard.store.jobs.job_events(job.id)
+    states = [e.record.state for e in events if isinstance(e.record, JobStateRecord)]
+    assert states == [
+        JobState.QUEUED,
+        JobState.RUNNING,
+        JobState.PAUSED,
+        JobState.RUNNING,
+        JobState.SUCCEEDED,
+    ]
     assert yard.store.monitor.samples(job.id, 1)[0]["rss"] == 1024
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from jobyard.models import LogLine
+from jobyard.events.records import LogWritten
 from jobyard.worker.attempt import LogCap
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -23,7 +23,9 @@ def test_the_head_fills_once_then_tail_batches_are_dropped_oldest_first() -> Non
     cap.marker_seq = 12
     seq = 12
     for _ in range(4):  # four batches of five 10-byte lines: 200 bytes of tail
-        batch = [LogLine(seq + i, NOW, "stdout", "y" * 9) for i in range(1, 6)]
+        batch = [
+            LogWritten(at=NOW, seq=seq + i, stream="stdout", line="y" * 9) for i in range(1, 6)
+        ]
         seq += 5
         cap.written(batch)
     assert cap.to_trim() == (12, 22)  # the two oldest batches go: 100 bytes are left

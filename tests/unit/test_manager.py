@@ -134,7 +134,7 @@ def test_pending_jobs_change_state_at_once(h: Harness) -> None:
     assert h.manager.act(job_id, Event.START).state is JobState.QUEUED
     killed = h.manager.act(job_id, Event.KILL)
     assert (killed.state, killed.reason, killed.finished_at) == (JobState.KILLED, "killed", NOW)
-    states = [e.data["state"] for e in h.store.jobs.job_events(job_id)]
+    states = [e.record.marshal()["state"] for e in h.store.jobs.job_events(job_id)]
     assert states == ["queued", "held", "queued", "killed"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from jobyard.events.records import JobHandedBack
 from jobyard.models import Backoff, Job, JobSpec, RestartPolicy, RetryPolicy
 from jobyard.outcomes import Reason, RunEnd, finished, lost, requeued
 from jobyard.states import Control, JobState
@@ -40,7 +41,7 @@ def test_success_ends_succeeded_with_the_measures() -> None:
     assert update.values["cpu_seconds"] == 1.5
     assert update.values["reason"] is None
     assert update.event is not None
-    assert update.event.data == {
+    assert update.event.marshal() == {
         "state": "succeeded",
         "attempt": 1,
         "exit_code": 0,
@@ -119,11 +120,10 @@ def test_a_job_handed_back_is_queued_again() -> None:
     assert update.values["state"] is JobState.QUEUED
     assert update.values["attempt"] == job.attempt - 1  # a drain costs the job no attempt
     assert update.values["worker"] is None
-    assert update.event is not None
-    assert update.event.data["reason"] == "worker stopped"
     # The job's history says which worker handed it back.
-    assert update.event.data["event"] == "handed_back"
-    assert update.event.data["worker"] == "w1"
+    assert update.event == JobHandedBack(
+        at=T0, state=JobState.QUEUED, reason="worker stopped", attempt=job.attempt, worker="w1"
+    )
 
 
 def test_runtime_excludes_paused_time() -> None:

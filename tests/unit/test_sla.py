@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from jobyard.events.records import FeedEvent, JobEvent, unmarshal
 from jobyard.jobtypes.spec import JobTypeInvalid, parse_job_type
-from jobyard.models import EventKind, FeedEvent, JobEvent, Sla
+from jobyard.models import EventKind, Sla
 from jobyard.notify.notifier import notification_names
 from jobyard.worker.sla import MIN_RUNS, Breach, SlaWatch, baseline
 
@@ -96,7 +97,13 @@ def test_job_types_take_sla_budgets_and_reject_an_empty_one() -> None:
 
 
 def event(kind: EventKind, **data: object) -> FeedEvent:
-    return FeedEvent(JobEvent(1, 1, kind, T0, dict(data)), "etl", "default")
+    """An event as the notifier reads it back from the log."""
+    return FeedEvent(JobEvent(1, 1, unmarshal(kind, T0, data)), "etl", "default")
+
+
+BREACH = {"budget": "max_runtime", "limit": 1, "value": 2, "action": "notify", "attempt": 1}
+RUN = {"run_id": 1, "workflow": "nightly"}
+LOST_RETRIED = {"attempt": 1, "run_at": T0.isoformat(), "restart_count": 0}
 
 
 @pytest.mark.parametrize(
@@ -104,19 +111,26 @@ def event(kind: EventKind, **data: object) -> FeedEvent:
     [
         (event(EventKind.STATE, state="failed", reason="exit_code"), ["failed"]),
         (event(EventKind.STATE, state="failed", reason="worker_lost"), ["worker_lost", "failed"]),
-        (event(EventKind.STATE, state="queued", reason="worker_lost"), ["worker_lost"]),
+        (
+            event(EventKind.STATE, state="scheduled", reason="worker_lost", **LOST_RETRIED),
+            ["worker_lost"],
+        ),
         (event(EventKind.STATE, state="succeeded"), ["succeeded"]),
         (event(EventKind.STATE, state="upstream_failed"), ["upstream_failed"]),
         (event(EventKind.STATE, state="killed", reason="killed"), []),
         (event(EventKind.STATE, state="running"), []),
-        (event(EventKind.SLA, budget="max_runtime"), ["sla_breach"]),
-        (event(EventKind.WORKFLOW, event="workflow_finished", state="failed"), ["workflow_failed"]),
+        (event(EventKind.STATE, state="queued", event="handed_back", reason="x", attempt=1), []),
+        (event(EventKind.SLA, **BREACH), ["sla_breach"]),
         (
-            event(EventKind.WORKFLOW, event="workflow_finished", state="succeeded"),
+            event(EventKind.WORKFLOW, event="workflow_finished", state="failed", **RUN),
+            ["workflow_failed"],
+        ),
+        (
+            event(EventKind.WORKFLOW, event="workflow_finished", state="succeeded", **RUN),
             ["workflow_succeeded"],
         ),
-        (event(EventKind.WORKFLOW, event="workflow_started"), []),
-        (event(EventKind.PROGRESS, fraction=0.5), []),
+        (event(EventKind.WORKFLOW, event="workflow_started", trigger="api", **RUN), []),
+        (event(EventKind.PROGRESS, fraction=0.5, message=None), []),
     ],
 )
 def test_which_events_make_notifications(item: FeedEvent, names: list[str]) -> None:

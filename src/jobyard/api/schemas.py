@@ -7,7 +7,8 @@ from typing import Any, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from jobyard.models import Condition, Job, JobEvent
+from jobyard.events.records import LogWritten
+from jobyard.models import Condition, Job
 from jobyard.states import Control, JobState
 
 Name = Field(default=None, min_length=1, max_length=200)
@@ -184,10 +185,8 @@ class LogLineOut(BaseModel):
     line: str
 
     @classmethod
-    def of(cls, event: JobEvent) -> Self:
-        return cls(
-            seq=event.seq or 0, at=event.at, stream=event.data["stream"], line=event.data["line"]
-        )
+    def of(cls, line: LogWritten) -> Self:
+        return cls(seq=line.seq, at=line.at, stream=line.stream, line=line.line)
 
 
 class LogPage(BaseModel):

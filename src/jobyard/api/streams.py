@@ -20,8 +20,9 @@ from fastapi.sse import format_sse_event
 
 from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
-from jobyard.events.hub import Filter, follow, history, is_terminal_state
-from jobyard.models import EventKind, FeedEvent
+from jobyard.events.hub import Filter, follow, history
+from jobyard.events.records import FeedEvent, JobTerminated, LogWritten
+from jobyard.models import EventKind
 from jobyard.node import Node
 
 router = APIRouter(tags=["events"])
@@ -71,13 +72,8 @@ def event_stream(messages: AsyncIterator[bytes], status_code: int = 200) -> Stre
 
 
 def job_message(item: FeedEvent) -> bytes:
-    event = item.event
-    payload = {"job_id": event.job_id, "at": event.at.isoformat()}
-    if event.kind == EventKind.LOG:
-        payload |= {"seq": event.seq, **event.data}
-    else:
-        payload |= event.data
-    return _message(event.kind, event.id, payload)
+    """On a job's own stream an event is named by its kind."""
+    return _message(item.event.kind, item.event.id, item.event.marshal())
 
 
 def close_message(job_id: int, state: str | None) -> bytes:
@@ -102,9 +98,8 @@ async def job_messages(
     wanted = Filter(job_id=job_id, kinds=("log", "state") if logs_only else ())
 
     def sendable(item: FeedEvent) -> bool:
-        if not logs_only:
-            return True
-        return item.event.kind == EventKind.LOG and (item.event.seq or 0) > after_seq
+        record = item.event.record
+        return not logs_only or (isinstance(record, LogWritten) and record.seq > after_seq)
 
     job = await to_thread.run_sync(node.store.jobs.get_job, job_id)
     if job is None:
@@ -124,8 +119,8 @@ async def job_messages(
             continue
         if sendable(live):
             yield job_message(live)
-        if is_terminal_state(live):
-            yield close_message(job_id, live.event.data["state"])
+        if isinstance(live.event.record, JobTerminated):
+            yield close_message(job_id, live.event.record.state.value)
             return
 
 
@@ -134,33 +129,7 @@ GLOBAL_KINDS = (EventKind.STATE, EventKind.WORKFLOW, EventKind.SLA, EventKind.NO
 
 def global_message(item: FeedEvent) -> bytes:
     """One message per stored event; see docs/api.md for the names."""
-    event = item.event
-    data = dict(event.data)
-    marker = data.pop("event", None)
-    if event.kind == EventKind.WORKFLOW:
-        kind = str(marker)  # workflow_started | workflow_finished
-    elif event.kind == EventKind.SLA:
-        kind = "sla_breach"
-    elif event.kind == EventKind.NOTIFICATION:
-        kind = "notification"
-    elif marker == "created":
-        kind = "job_created"
-    elif item.workflow_run is not None:
-        kind = "workflow_node_state"
-    elif is_terminal_state(item):
-        kind = "job_terminated"
-    else:
-        kind = "job_state"
-    payload = {
-        "job_id": event.job_id,
-        "type": item.type,
-        "queue": item.queue,
-        "at": event.at.isoformat(),
-        **data,
-    }
-    if item.workflow_run is not None:
-        payload |= {"workflow_run": item.workflow_run, "node": item.node}
-    return _message(kind, event.id, payload)
+    return _message(item.sse_name, item.event.id, item.marshal())
 
 
 @router.get(

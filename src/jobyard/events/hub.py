@@ -28,7 +28,7 @@ from functools import partial
 from anyio import to_thread
 
 from jobyard.events.gaps import GapWait
-from jobyard.models import EventKind, FeedEvent
+from jobyard.events.records import FeedEvent
 from jobyard.store import Store
 
 log = logging.getLogger(__name__)
@@ -260,13 +260,6 @@ async def _live(subscription: Subscription, idle: float) -> AsyncIterator[FeedEv
         if item is None:
             return
         yield item
-
-
-def is_terminal_state(item: FeedEvent) -> bool:
-    from jobyard.states import JobState
-
-    event = item.event
-    return event.kind == EventKind.STATE and JobState(event.data["state"]).terminal
 
 
 def _default_poll(dialect: str) -> float:

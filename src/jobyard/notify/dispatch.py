@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from jobyard.clock import utcnow
-from jobyard.models import EventKind, NewEvent
+from jobyard.events.records import NotificationAttempted
 from jobyard.notify.channels import NotificationConfig
 from jobyard.notify.message import Notice, render
 from jobyard.notify.send import DeliveryError
@@ -114,22 +114,19 @@ class Dispatcher:
             values |= {"status": PENDING, "last_error": error, "next_attempt_at": retry_at}
         else:
             values |= {"status": FAILED, "last_error": error, "next_attempt_at": None}
-        data = {
-            "notification_id": item["id"],
-            "event": item["event"],
-            "channel": item["channel"],
-            "status": values["status"],
-            "attempts": attempts,
-        }
-        if error is not None:
-            data["error"] = error
-        if values.get("next_attempt_at") is not None:
-            data["next_attempt_at"] = values["next_attempt_at"].isoformat()
-        self.store.monitor.record_delivery(
-            item["id"], values, NewEvent(EventKind.NOTIFICATION, now, data)
+        event = NotificationAttempted(
+            at=now,
+            notification_id=item["id"],
+            event=item["event"],
+            channel=item["channel"],
+            status=values["status"],
+            attempts=attempts,
+            error=error,
+            next_attempt_at=values.get("next_attempt_at"),
         )
+        self.store.monitor.record_delivery(item["id"], values, event)
         level = logging.INFO if error is None else logging.WARNING
-        log.log(level, "notification %s", values["status"], extra=data)
+        log.log(level, "notification %s", values["status"], extra=event.payload())
 
     def _longest_timeout(self) -> float:
         return max(

@@ -33,7 +33,16 @@ from typing import Any
 
 from jobyard.clock import utcnow
 from jobyard.events.gaps import GapWait
-from jobyard.models import EventKind, FeedEvent, Job
+from jobyard.events.records import (
+    FeedEvent,
+    JobRescheduled,
+    JobTerminated,
+    SlaBreached,
+    WorkflowRunFinished,
+    WorkflowRunReopened,
+    WorkflowRunStarted,
+)
+from jobyard.models import EventKind, Job, RunState
 from jobyard.notify.channels import NotificationConfig
 from jobyard.notify.message import LOG_TAIL, JobInfo, Notice
 from jobyard.outcomes import Reason
@@ -55,26 +64,20 @@ RECORD_ALWAYS = frozenset(
 
 def notification_names(item: FeedEvent) -> list[str]:
     """The notifications an event makes, most specific first (pure)."""
-    event = item.event
-    data = event.data
-    if event.kind is EventKind.SLA:
-        return ["sla_breach"]
-    if event.kind is EventKind.WORKFLOW:
-        if data.get("event") != "workflow_finished":
-            return []
-        return {"failed": ["workflow_failed"], "succeeded": ["workflow_succeeded"]}.get(
-            str(data.get("state")), []
-        )
-    if event.kind is not EventKind.STATE:
-        return []
-    state, lost = data.get("state"), data.get("reason") == Reason.WORKER_LOST
-    if state == JobState.FAILED.value:
-        return ["worker_lost", "failed"] if lost else ["failed"]
-    if state == JobState.SUCCEEDED.value:
-        return ["succeeded"]
-    if state == JobState.UPSTREAM_FAILED.value:
-        return ["upstream_failed"]
-    return ["worker_lost"] if lost else []
+    match item.event.record:
+        case SlaBreached():
+            return ["sla_breach"]
+        case WorkflowRunFinished(state=RunState.FAILED):
+            return ["workflow_failed"]
+        case WorkflowRunFinished(state=RunState.SUCCEEDED):
+            return ["workflow_succeeded"]
+        case JobTerminated(state=JobState.FAILED, reason=Reason.WORKER_LOST):
+            return ["worker_lost", "failed"]
+        case JobTerminated(state=JobState.FAILED | JobState.SUCCEEDED | JobState.UPSTREAM_FAILED):
+            return [item.event.record.state.value]
+        case JobRescheduled(reason=Reason.WORKER_LOST) | JobTerminated(reason=Reason.WORKER_LOST):
+            return ["worker_lost"]
+    return []
 
 
 class Notifier:
@@ -170,43 +173,43 @@ class Notifier:
         ]
 
     def _notice(self, item: FeedEvent, name: str, workflow: str | None) -> Notice | None:
-        notice: Notice = {"event": name, "at": item.event.at.isoformat()}
-        if item.event.kind is EventKind.WORKFLOW:
-            data = item.event.data
-            run_id = int(data["run_id"])
-            run = self.store.runs.get_run(run_id)
+        record = item.event.record
+        notice: Notice = {"event": name, "at": record.at.isoformat()}
+        if isinstance(record, WorkflowRunFinished):
+            run = self.store.runs.get_run(record.run_id)
             runtime = None
             if run is not None and run.finished_at is not None:
                 runtime = (run.finished_at - run.created_at).total_seconds()
             notice["run"] = {
-                "id": run_id,
-                "workflow": str(data.get("workflow")),
-                "state": str(data.get("state")),
-                "failed_nodes": list(data.get("failed_nodes") or []),
+                "id": record.run_id,
+                "workflow": record.workflow,
+                "state": record.state.value,
+                "failed_nodes": list(record.failed_nodes or ()),
                 "runtime": runtime,
             }
-            notice["link"] = self.config.run_link(run_id)
+            notice["link"] = self.config.run_link(record.run_id)
             return notice
         job = self.store.jobs.get_job(item.event.job_id)
         if job is None:  # removed meanwhile: nothing left to tell about
             return None
-        notice["job"] = _job_info(job, workflow, item.event.at)
+        notice["job"] = _job_info(job, workflow, record.at)
         notice["log_tail"] = self.store.monitor.log_tail(job.id, LOG_TAIL)
         notice["link"] = self.config.job_link(job.id)
-        if item.event.kind is EventKind.SLA:
-            data = item.event.data
+        if isinstance(record, SlaBreached):
             notice["sla"] = {
-                "budget": str(data["budget"]),
-                "limit": float(data["limit"]),
-                "value": float(data["value"]),
-                "metric": data.get("metric"),
-                "action": data.get("action"),
+                "budget": record.budget,
+                "limit": float(record.limit),
+                "value": float(record.value),
+                "metric": record.metric,
+                "action": record.action,
             }
         return notice
 
     def _workflow_name(self, item: FeedEvent) -> str | None:
-        if item.event.kind is EventKind.WORKFLOW:
-            return str(item.event.data.get("workflow"))
+        if isinstance(
+            item.event.record, WorkflowRunStarted | WorkflowRunFinished | WorkflowRunReopened
+        ):
+            return item.event.record.workflow
         return None if item.workflow_run is None else self._workflow_of(item.workflow_run)
 
     def _run_workflow(self, run_id: int) -> str | None:
@@ -215,8 +218,10 @@ class Notifier:
 
 
 def _run_id(item: FeedEvent) -> int | None:
-    if item.event.kind is EventKind.WORKFLOW:
-        return int(item.event.data["run_id"])
+    if isinstance(
+        item.event.record, WorkflowRunStarted | WorkflowRunFinished | WorkflowRunReopened
+    ):
+        return item.event.record.run_id
     return item.workflow_run
 
 

@@ -9,10 +9,11 @@ The contract is a set of protocols in domain verbs, one per concern
 (:mod:`.jobs`), claims and leases (:mod:`.queue`, :mod:`.slots`), dependencies,
 workflow runs, schedules and fires, workers, job types, limits, and monitoring
 (notifications, samples, stats). Rows become the frozen records of
-:mod:`jobyard.models` here. :mod:`.memory` holds the same contract in plain
-dicts, for tests that must run in milliseconds. It imports only the domain
-modules (``models``, ``states``, ``limits``, ``routing``) and SQLAlchemy: no
-API, CLI, worker or service above it.
+:mod:`jobyard.models` and :mod:`jobyard.events.records` here. :mod:`.memory`
+holds the same contract in plain dicts, for tests that must run in
+milliseconds. It imports only the domain modules (``models``, ``states``,
+``limits``, ``routing``, the event records) and SQLAlchemy: no API, CLI,
+worker or service above it.
 """
 
 from __future__ import annotations

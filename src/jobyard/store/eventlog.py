@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from jobyard.models import FeedEvent
+from jobyard.events.records import FeedEvent
 from jobyard.store.part import Part
 from jobyard.store.rows import event_from_row
 from jobyard.store.tables import job_events, jobs

@@ -9,22 +9,20 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Update, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from jobyard.models import (
-    SORTABLE,
-    EventKind,
-    Job,
-    JobEvent,
-    JobQuery,
-    JobUpdate,
-    LogLine,
-    NewEvent,
-    NewJob,
-)
+from jobyard.events.records import JobEvent, LogWritten, Record
+from jobyard.models import SORTABLE, EventKind, Job, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store import guard, submission
 from jobyard.store.listing import job_filters, job_order
 from jobyard.store.part import RETRIES, Part
-from jobyard.store.rows import event_from_row, event_row, fetch_jobs, job_columns, job_from_row
+from jobyard.store.rows import (
+    event_from_row,
+    event_row,
+    fetch_jobs,
+    job_columns,
+    job_from_row,
+    log_from_row,
+)
 from jobyard.store.tables import job_dependencies, job_events, job_samples, jobs
 
 
@@ -36,7 +34,7 @@ class SqlJobs(Part):
 
         An entry whose ``idempotency_key`` is already taken (by a stored job or an
         earlier entry of the batch) inserts nothing and yields that job with False.
-        Each created job gets a ``state`` event ``{"state", "event": "created"}``.
+        Each created job gets a :class:`~jobyard.events.records.JobCreated` event.
         """
         for attempt in range(RETRIES):
             try:
@@ -137,8 +135,8 @@ class SqlJobs(Part):
     def append_output(
         self,
         job_id: int,
-        logs: Sequence[LogLine],
-        events: Sequence[NewEvent],
+        logs: Sequence[LogWritten],
+        events: Sequence[Record],
         values: dict[str, Any],
         *,
         worker: str | None = None,
@@ -156,7 +154,7 @@ class SqlJobs(Part):
             if not guard.holds(conn, job_id, worker=worker, attempt=attempt):
                 return False
             if logs:
-                conn.execute(insert(job_events), [_log_row(job_id, line) for line in logs])
+                conn.execute(insert(job_events), [event_row(job_id, line) for line in logs])
             if events:
                 conn.execute(insert(job_events), [event_row(job_id, event) for event in events])
             if values:
@@ -199,7 +197,7 @@ class SqlJobs(Part):
         )
         return self._select_events(query)
 
-    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]:
+    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[LogWritten]:
         """The job's log lines with seq > ``after_seq``, in seq order."""
         query = (
             select(job_events)
@@ -211,7 +209,8 @@ class SqlJobs(Part):
             .order_by(job_events.c.seq)
             .limit(limit)
         )
-        return self._select_events(query)
+        with self._read() as conn:
+            return [log_from_row(row) for row in conn.execute(query).mappings()]
 
     def _select_events(self, query: Select[Any]) -> list[JobEvent]:
         with self._read() as conn:
@@ -220,14 +219,3 @@ class SqlJobs(Part):
 
 def update_jobs(values: dict[str, Any], *where: ColumnElement[bool]) -> Update:
     return update(jobs).where(*where).values(values)
-
-
-def _log_row(job_id: int, line: LogLine) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "kind": EventKind.LOG.value,
-        "seq": line.seq,
-        "at": line.at,
-        "stream": line.stream,
-        "line": line.line,
-    }

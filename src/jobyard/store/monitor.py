@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from jobyard.models import EventKind, FeedEvent, NewEvent
+from jobyard.events.records import FeedEvent, NotificationAttempted
+from jobyard.models import EventKind
 from jobyard.store import guard, notes, samples, stats
 from jobyard.store.eventlog import feed_event, feed_query
 from jobyard.store.part import Part
@@ -128,7 +129,7 @@ class MonitorStore(Part):
             return notes.claim_due(conn, now, until, limit)
 
     def record_delivery(
-        self, note_id: int, values: dict[str, Any], event: NewEvent | None
+        self, note_id: int, values: dict[str, Any], event: NotificationAttempted | None
     ) -> dict[str, Any] | None:
         """Store a delivery outcome and its event (on the notification's job) atomically."""
         with self._write() as conn:

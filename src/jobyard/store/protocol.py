@@ -5,7 +5,8 @@ Two implementations hold to it, checked by one contract suite: the SQL store
 in-memory store (:class:`~jobyard.store.memory.MemoryStore`, for fast tests).
 Callers reach the parts through a :class:`Storage`: ``store.jobs.update_job(…)``,
 ``store.queue.claim_jobs(…)``. Every method is atomic, takes times as
-arguments (``now``) and returns frozen domain objects (:mod:`jobyard.models`).
+arguments (``now``) and returns frozen domain objects (:mod:`jobyard.models`);
+events go in and come out as records (:mod:`jobyard.events.records`).
 Schedules, the event feed and monitoring beyond samples are SQL-only parts.
 """
 
@@ -15,16 +16,14 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from jobyard.events.records import JobEvent, LogWritten, Record
 from jobyard.limits import Key, Limit
 from jobyard.models import (
     Condition,
     DependencyState,
     Job,
-    JobEvent,
     JobQuery,
     JobUpdate,
-    LogLine,
-    NewEvent,
     NewJob,
     RunState,
     WorkerInfo,
@@ -41,7 +40,7 @@ class JobStore(Protocol):
 
         An entry whose ``idempotency_key`` is taken (by a stored job or an earlier
         entry) stores nothing and yields that job with False. A created job gets a
-        ``state`` event ``{"state", "event": "created"}`` and its dependency edges.
+        :class:`~jobyard.events.records.JobCreated` event and its dependency edges.
         """
         ...
 
@@ -72,8 +71,8 @@ class JobStore(Protocol):
     def append_output(
         self,
         job_id: int,
-        logs: Sequence[LogLine],
-        events: Sequence[NewEvent],
+        logs: Sequence[LogWritten],
+        events: Sequence[Record],
         values: dict[str, Any],
         *,
         worker: str | None = None,
@@ -97,7 +96,7 @@ class JobStore(Protocol):
         """Events of every kind with id > ``after_id``, by id (ids grow across all jobs)."""
         ...
 
-    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]:
+    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[LogWritten]:
         """Log lines with seq > ``after_seq``, by seq."""
         ...
 
@@ -120,8 +119,8 @@ class QueueStore(Protocol):
 
         Only jobs of ``queues`` (None: all) that are not paused, whose tags are
         among ``tags`` and that fit the ``max_running`` limits; each gets a new
-        attempt, a lease until ``lease_until`` and a ``state`` event. No job goes
-        to two claimers.
+        attempt, a lease until ``lease_until`` and a
+        :class:`~jobyard.events.records.JobClaimed` event. No job goes to two claimers.
         """
         ...
 
@@ -132,7 +131,8 @@ class QueueStore(Protocol):
     def pending_controls(self, worker: str) -> list[tuple[int, Control]]: ...
 
     def promote_due(self, now: datetime) -> list[int]:
-        """Queue the ``scheduled`` jobs whose ``run_at`` ≤ ``now``; their ids."""
+        """Queue the ``scheduled`` jobs whose ``run_at`` ≤ ``now`` (a
+        :class:`~jobyard.events.records.JobPromoted` event each); their ids."""
         ...
 
     def expired_leases(self, now: datetime) -> list[Job]: ...

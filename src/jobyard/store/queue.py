@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, bindparam, func, insert, or_, select, true, update
 
-from jobyard.models import EventKind, Job
+from jobyard.events.records import JobClaimed, JobPromoted
+from jobyard.models import Job
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import slots
 from jobyard.store.part import Part
-from jobyard.store.rows import fetch_jobs, jobs_where
+from jobyard.store.rows import event_row, fetch_jobs, jobs_where
 from jobyard.store.tables import job_events, jobs, queue_state, workers
 
 QUEUED = JobState.QUEUED.value
@@ -140,7 +141,10 @@ def claim(
     claimed = [job for job in fetch_jobs(conn, ids) if _claimed_by(job, worker, now)]
     if not claimed:
         return []
-    conn.execute(insert(job_events), [_claim_event(job, now) for job in claimed])
+    claims = [
+        event_row(j.id, JobClaimed(at=now, attempt=j.attempt, worker=worker)) for j in claimed
+    ]
+    conn.execute(insert(job_events), claims)
     waits = {row.id: _waited(row, now) for row in locked}
     conn.execute(
         update(jobs).where(jobs.c.id == bindparam("job_id")).values(wait_seconds=bindparam("wait")),
@@ -160,9 +164,7 @@ def promote(conn: Connection, now: datetime) -> list[int]:
     if not ids:
         return []
     conn.execute(update(jobs).where(jobs.c.id.in_(ids)).values(state=QUEUED, updated_at=now))
-    data = {"state": QUEUED, "event": "promoted"}
-    rows = [{"job_id": i, "kind": EventKind.STATE.value, "at": now, "data": data} for i in ids]
-    conn.execute(insert(job_events), rows)
+    conn.execute(insert(job_events), [event_row(i, JobPromoted(at=now)) for i in ids])
     return ids
 
 
@@ -212,8 +214,3 @@ def _claim_values(worker: str, host: str, now: datetime, lease_until: datetime) 
 def _claimed_by(job: Job, worker: str, now: datetime) -> bool:
     # Guards against a row the UPDATE skipped because it was no longer queued.
     return job.state is JobState.RUNNING and job.worker == worker and job.started_at == now
-
-
-def _claim_event(job: Job, now: datetime) -> dict[str, Any]:
-    data = {"state": JobState.RUNNING.value, "attempt": job.attempt, "worker": job.worker}
-    return {"job_id": job.id, "kind": EventKind.STATE.value, "at": now, "data": data}

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, select
 
-from jobyard.models import EventKind, Job, JobEvent, JobSpec, NewEvent, WorkerInfo
+from jobyard.events.records import JobEvent, LogWritten, Record, unmarshal
+from jobyard.models import EventKind, Job, JobSpec, WorkerInfo
 from jobyard.states import Control, JobState
 from jobyard.store.tables import jobs
 
@@ -37,15 +38,15 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
 
 
 def event_from_row(row: Mapping[Any, Any]) -> JobEvent:
-    """A :class:`JobEvent`; a log line's ``data`` is ``{"stream", "line"}``."""
-    kind = EventKind(row["kind"])
-    if kind is EventKind.LOG:
-        data = {"stream": row["stream"], "line": row["line"]}
-    else:
-        data = load_json(row["data"]) or {}
-    return JobEvent(
-        id=row["id"], job_id=row["job_id"], kind=kind, at=row["at"], data=data, seq=row["seq"]
-    )
+    """A stored record; a log line's is in the ``seq``, ``stream`` and ``line`` columns."""
+    if row["kind"] == EventKind.LOG:
+        return JobEvent(row["id"], row["job_id"], log_from_row(row))
+    record = unmarshal(row["kind"], row["at"], load_json(row["data"]) or {})
+    return JobEvent(row["id"], row["job_id"], record)
+
+
+def log_from_row(row: Mapping[Any, Any]) -> LogWritten:
+    return LogWritten(at=row["at"], seq=row["seq"], stream=row["stream"], line=row["line"])
 
 
 def worker_from_row(row: Mapping[Any, Any]) -> WorkerInfo:
@@ -77,9 +78,12 @@ def _column_value(value: Any) -> Any:
     return value
 
 
-def event_row(job_id: int, event: NewEvent) -> dict[str, Any]:
-    """A ``job_events`` row for a non-log event."""
-    return {"job_id": job_id, "kind": event.kind.value, "at": event.at, "data": event.data}
+def event_row(job_id: int, record: Record) -> dict[str, Any]:
+    """A ``job_events`` row: the payload, or for a log line its columns."""
+    row = {"job_id": job_id, "kind": record.kind.value, "at": record.at}
+    if isinstance(record, LogWritten):
+        return row | {"seq": record.seq, "stream": record.stream, "line": record.line}
+    return row | {"data": record.marshal()}
 
 
 def fetch_jobs(conn: Connection, ids: Iterable[int]) -> list[Job]:

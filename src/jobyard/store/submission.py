@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from jobyard.models import Dependency, EventKind, Job
+from jobyard.events.records import JobCreated
+from jobyard.models import Dependency, Job
 from jobyard.routing import route_of
-from jobyard.store.rows import fetch_jobs, job_from_row
+from jobyard.store.rows import event_row, fetch_jobs, job_from_row
 from jobyard.store.tables import job_dependencies, job_events, jobs
 
 if TYPE_CHECKING:
@@ -164,5 +165,4 @@ def _edge(job_id: int, dependency: Dependency) -> dict[str, Any]:
 
 
 def _created_event(job: NewJob, job_id: int, now: datetime) -> dict[str, Any]:
-    data = {"state": job.state.value, "event": "created"}
-    return {"job_id": job_id, "kind": EventKind.STATE.value, "at": now, "data": data}
+    return event_row(job_id, JobCreated(at=now, state=job.state))

@@ -26,8 +26,16 @@ from functools import partial
 from typing import Any, TypeVar
 
 from jobyard import outcomes
-from jobyard.models import EventKind, Job, JobUpdate, LogLine, NewEvent
-from jobyard.outcomes import Reason, RunEnd, state_event
+from jobyard.events.records import (
+    JobStateChanged,
+    LogWritten,
+    MetricReported,
+    ProgressReported,
+    Record,
+    SlaBreached,
+)
+from jobyard.models import Job, JobUpdate
+from jobyard.outcomes import Reason, RunEnd
 from jobyard.runner.contract import Execution, Result, Sample, Starter
 from jobyard.runner.protocol import storable
 from jobyard.states import LIVE, Control, JobState
@@ -93,8 +101,8 @@ class JobRun(threading.Thread):
         self._wake = threading.Event()  # a request came, or the process ended
         self._seen: set[Control] = set()
         self._lock = threading.Lock()
-        self._logs: list[LogLine] = []
-        self._events: list[NewEvent] = []
+        self._logs: list[LogWritten] = []
+        self._events: list[Record] = []
         self._values: dict[str, Any] = {}
         self._seq = job.log_lines
         self._output_bytes = job.output_bytes
@@ -127,28 +135,25 @@ class JobRun(threading.Thread):
         with self._lock:
             self._seq += 1
             now = self._now()
-            self._logs.append(LogLine(self._seq, now, stream, line))
+            self._logs.append(LogWritten(at=now, seq=self._seq, stream=stream, line=line))
             if self._cap.head_full(line):  # keep a place for the marker after the head
                 self._seq += 1
                 self._cap.marker_seq = self._seq
-                self._logs.append(LogLine(self._seq, now, "system", self._cap.marker()))
+                marker = self._cap.marker()
+                self._logs.append(LogWritten(at=now, seq=self._seq, stream="system", line=marker))
             self._values["log_lines"] = self._seq
 
     def progress(self, fraction: float | None, message: str | None) -> None:
         with self._lock:
             self._events.append(
-                NewEvent(
-                    EventKind.PROGRESS, self._now(), {"fraction": fraction, "message": message}
-                )
+                ProgressReported(at=self._now(), fraction=fraction, message=message)
             )
             self._values |= {"progress": fraction, "progress_message": message}
 
     def metric(self, name: str, value: float) -> None:
         with self._lock:
             self._metrics[name] = value
-            self._events.append(
-                NewEvent(EventKind.METRIC, self._now(), {"name": name, "value": value})
-            )
+            self._events.append(MetricReported(at=self._now(), name=name, value=value))
             self._values["metrics"] = dict(self._metrics)
 
     def details(self, data: dict[str, Any]) -> None:
@@ -232,7 +237,7 @@ class JobRun(threading.Thread):
         if self.job.state is JobState.RUNNING and self._kill_at is None:
             execution.pause()
             now = self._now()
-            event = state_event(now, JobState.PAUSED)
+            event = JobStateChanged(at=now, state=JobState.PAUSED)
             self._set({"state": JobState.PAUSED, "paused_at": now, "control": None}, event=event)
         else:
             self._set({"control": None}, expect=LIVE)
@@ -249,7 +254,7 @@ class JobRun(threading.Thread):
                 "paused_seconds": paused,
                 "control": None,
             }
-            self._set(values, event=state_event(now, JobState.RUNNING, resumed=True))
+            self._set(values, event=JobStateChanged(at=now, state=JobState.RUNNING, resumed=True))
         else:
             self._set({"control": None}, expect=LIVE)
 
@@ -300,10 +305,10 @@ class JobRun(threading.Thread):
         for breach in breaches:
             action = "; stopping the job" if breach.kill else ""
             self.log("system", breach.describe() + action)
-            data = {**breach.to_dict(), "attempt": self.job.attempt}
+            record = SlaBreached(at=self._now(), attempt=self.job.attempt, **breach.to_dict())
             with self._lock:
-                self._events.append(NewEvent(EventKind.SLA, self._now(), data))
-            log.warning("SLA breach", extra={"job": self.job.id, **data})
+                self._events.append(record)
+            log.warning("SLA breach", extra={"job": self.job.id, **record.payload()})
             if breach.kill and execution is not None:
                 self._terminate(execution, Reason.SLA, breach.describe())
         if breaches and not ended:
@@ -373,7 +378,7 @@ class JobRun(threading.Thread):
         values: dict[str, Any],
         *,
         expect: frozenset[JobState] | None = None,
-        event: NewEvent | None = None,
+        event: Record | None = None,
     ) -> None:
         expected = expect or frozenset({self.job.state})
         now = self._now()
@@ -427,7 +432,7 @@ class JobRun(threading.Thread):
         self._lost = True
         self.request(Abandon())
 
-    def _append(self, logs: list[LogLine], events: list[NewEvent], values: dict[str, Any]) -> None:
+    def _append(self, logs: list[LogWritten], events: list[Record], values: dict[str, Any]) -> None:
         """One batch in one transaction. When the connection broke during the last try,
         its commit may have gone through unseen: lines stored then are not stored twice."""
         if self._doubtful and logs:
@@ -577,7 +582,7 @@ class LogCap:
             f"({self._dropped_bytes} bytes) dropped here; the oldest and newest lines are kept"
         )
 
-    def written(self, lines: list[LogLine]) -> None:
+    def written(self, lines: list[LogWritten]) -> None:
         if self.marker_seq is None:
             return
         tail = [line for line in lines if line.seq > self.marker_seq]

@@ -21,9 +21,15 @@ from typing import Any
 
 from jobyard.clock import utcnow
 from jobyard.errors import Conflict, NotFound
+from jobyard.events.records import (
+    Record,
+    WorkflowRunFinished,
+    WorkflowRunReopened,
+    WorkflowRunStarted,
+)
 from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.manager import JobManager
-from jobyard.models import EventKind, Job, NewEvent, NewJob, RunState, WorkflowRun
+from jobyard.models import Job, NewJob, RunState, WorkflowRun
 from jobyard.states import Event, JobState
 from jobyard.workflows.dag import node_args, not_before, topological_order
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
@@ -64,16 +70,14 @@ class Runs:
         run, stored = self.store.runs.add_workflow_run(
             name, run_args or {}, trigger, jobs, edges, now
         )
-        self._announce(run, stored[0].id, "workflow_started", now, trigger=trigger)
+        started = WorkflowRunStarted(at=now, run_id=run.id, workflow=run.workflow, trigger=trigger)
+        self._announce(stored[0].id, started)
         self.manager.wake()
         return run, {job.node or "": job for job in stored}
 
-    def _announce(
-        self, run: WorkflowRun, job_id: int, what: str, now: datetime, **data: Any
-    ) -> None:
+    def _announce(self, job_id: int, record: Record) -> None:
         """A workflow event on the global stream, stored with one of the run's jobs."""
-        payload = {"event": what, "run_id": run.id, "workflow": run.workflow, **data}
-        self.store.jobs.append_output(job_id, [], [NewEvent(EventKind.WORKFLOW, now, payload)], {})
+        self.store.jobs.append_output(job_id, [], [record], {})
 
     def _node_job(
         self, spec: WorkflowSpec, node: NodeSpec, run_args: dict[str, Any], now: datetime
@@ -170,14 +174,19 @@ class Runs:
         if updated is None or by is None:
             return updated
         if state is RunState.RUNNING:  # a node of an ended run was restarted
-            self._announce(updated, by, "workflow_reopened", now, state=state.value)
+            self._announce(by, WorkflowRunReopened(at=now, run_id=run.id, workflow=run.workflow))
             return updated
         failed = sorted(
             name for name, j in self.latest_jobs(run.id).items() if j.state is JobState.FAILED
         )
-        extra = {"failed_nodes": failed} if state is RunState.FAILED else {}
-        # the notifier reads this event: workflow_failed / workflow_succeeded
-        self._announce(updated, by, "workflow_finished", now, state=state.value, **extra)
+        ended = WorkflowRunFinished(
+            at=now,
+            run_id=run.id,
+            workflow=updated.workflow,
+            state=state,
+            failed_nodes=tuple(failed) if state is RunState.FAILED else None,
+        )
+        self._announce(by, ended)  # the notifier tells workflow_failed / _succeeded
         return updated
 
     # -- control -----------------------------------------------------------
@@ -222,6 +231,7 @@ class Runs:
                 with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
                     restarted.append(self.manager.restart(job.id))
         if reopened is not None and restarted:
-            self._announce(reopened, restarted[0].id, "workflow_reopened", now, state="running")
+            again = WorkflowRunReopened(at=now, run_id=run_id, workflow=reopened.workflow)
+            self._announce(restarted[0].id, again)
         self.refresh(run_id)
         return self.get(run_id)

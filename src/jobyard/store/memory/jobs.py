@@ -8,17 +8,8 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from jobyard.models import (
-    SORTABLE,
-    EventKind,
-    Job,
-    JobEvent,
-    JobQuery,
-    JobUpdate,
-    LogLine,
-    NewEvent,
-    NewJob,
-)
+from jobyard.events.records import JobEvent, LogWritten, Record
+from jobyard.models import SORTABLE, Job, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store.memory.tables import Edge, Part, insert_job, job_values, new_job, utc
 
@@ -73,8 +64,7 @@ class MemoryJobs(Part):
             if job is None or job.state not in update.expect:
                 return None
             if update.event is not None:
-                event = update.event
-                self._t.add_event(job.id, event.kind, event.at, event.data, None)
+                self._t.add_event(job.id, update.event)
             return self._t.set(job.id, values)
 
     def delete_job(self, job_id: int, expect: frozenset[JobState]) -> bool:
@@ -95,8 +85,8 @@ class MemoryJobs(Part):
     def append_output(
         self,
         job_id: int,
-        logs: Sequence[LogLine],
-        events: Sequence[NewEvent],
+        logs: Sequence[LogWritten],
+        events: Sequence[Record],
         values: dict[str, Any],
         *,
         worker: str | None = None,
@@ -111,11 +101,8 @@ class MemoryJobs(Part):
                 or attempt not in (None, job.attempt)
             ):
                 return False
-            for line in logs:
-                data = {"stream": line.stream, "line": line.line}
-                self._t.add_event(job_id, EventKind.LOG, line.at, data, line.seq)
-            for event in events:
-                self._t.add_event(job_id, event.kind, event.at, event.data, None)
+            for record in [*logs, *events]:
+                self._t.add_event(job_id, record)
             if columns:
                 self._t.set(job_id, columns)
             return True
@@ -134,10 +121,10 @@ class MemoryJobs(Part):
     def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
         with self._t.lock:
             events = self._t.events.get(job_id, [])
-            kept = [e for e in events if not (_is_log(e) and marker_seq < (e.seq or 0) <= upto_seq)]
+            kept = [e for e in events if not marker_seq < _seq(e) <= upto_seq]
             self._t.events[job_id] = [
-                dataclasses.replace(e, data={**e.data, "line": marker})
-                if _is_log(e) and e.seq == marker_seq
+                dataclasses.replace(e, record=dataclasses.replace(e.record, line=marker))
+                if isinstance(e.record, LogWritten) and e.record.seq == marker_seq
                 else e
                 for e in kept
             ]
@@ -147,10 +134,11 @@ class MemoryJobs(Part):
         with self._t.lock:
             return [e for e in self._t.events.get(job_id, []) if e.id > after_id][:limit]
 
-    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[JobEvent]:
+    def log_lines(self, job_id: int, after_seq: int = 0, limit: int = 1000) -> list[LogWritten]:
         with self._t.lock:
-            lines = [e for e in self._t.events.get(job_id, []) if _is_log(e)]
-        return sorted((e for e in lines if (e.seq or 0) > after_seq), key=_seq)[:limit]
+            events = self._t.events.get(job_id, [])
+            lines = [e.record for e in events if isinstance(e.record, LogWritten)]
+        return sorted((line for line in lines if line.seq > after_seq), key=lambda x: x.seq)[:limit]
 
 
 def _matches(job: Job, query: JobQuery) -> bool:
@@ -185,9 +173,6 @@ def _sort_key(name: str) -> Callable[[Job], tuple[bool, Any]]:
     return key
 
 
-def _is_log(event: JobEvent) -> bool:
-    return event.kind is EventKind.LOG
-
-
 def _seq(event: JobEvent) -> int:
-    return event.seq or 0
+    """A log line's seq; 0 for any other event."""
+    return event.record.seq if isinstance(event.record, LogWritten) else 0

@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
+from jobyard.events.records import JobClaimed, JobPromoted
 from jobyard.limits import Key, keys_of, pick
-from jobyard.models import EventKind, Job
+from jobyard.models import Job
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store.memory.tables import Part, utc
@@ -65,8 +66,7 @@ class MemoryQueue(Part):
             "cpu_seconds": None, "peak_memory": None,
         }  # fmt: skip
         claimed = self._t.set(job.id, values)
-        data = {"state": JobState.RUNNING.value, "attempt": claimed.attempt, "worker": worker}
-        self._t.add_event(job.id, EventKind.STATE, now, data, None)
+        self._t.add_event(job.id, JobClaimed(at=now, attempt=claimed.attempt, worker=worker))
         return claimed
 
     def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
@@ -92,10 +92,9 @@ class MemoryQueue(Part):
                     job.state is JobState.SCHEDULED and job.run_at is not None and job.run_at <= now
                 )
             )
-            data = {"state": JobState.QUEUED.value, "event": "promoted"}
             for job in due:
                 self._t.set(job.id, {"state": JobState.QUEUED, "updated_at": now})
-                self._t.add_event(job.id, EventKind.STATE, now, data, None)
+                self._t.add_event(job.id, JobPromoted(at=now))
             return [job.id for job in due]
 
     def expired_leases(self, now: datetime) -> list[Job]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from jobyard.models import EventKind
+from jobyard.events.records import SlaBreached
 from jobyard.states import LIVE, JobState
 from jobyard.store.memory.tables import Part
 
@@ -73,4 +73,4 @@ class MemorySamples(Part):
     def breached_budgets(self, job_id: int) -> frozenset[str]:
         with self._t.lock:
             events = self._t.events.get(job_id, [])
-            return frozenset(str(e.data.get("budget")) for e in events if e.kind is EventKind.SLA)
+            return frozenset(e.record.budget for e in events if isinstance(e.record, SlaBreached))

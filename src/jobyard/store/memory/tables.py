@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
+from jobyard.events.records import JobCreated, JobEvent, LogWritten, Record, unmarshal
 from jobyard.limits import Key
 from jobyard.models import (
     Condition,
-    EventKind,
     Job,
-    JobEvent,
     JobSpec,
     NewJob,
     RunState,
@@ -57,10 +56,9 @@ class Tables:
         self._ids[table] += 1
         return self._ids[table]
 
-    def add_event(
-        self, job_id: int, kind: EventKind, at: datetime, data: Any, seq: int | None
-    ) -> None:
-        event = JobEvent(self.next_id("events"), job_id, kind, utc(at), json_copy(data), seq)
+    def add_event(self, job_id: int, record: Record) -> None:
+        """Store ``record`` as the SQL store reads it back (its payload through JSON)."""
+        event = JobEvent(self.next_id("events"), job_id, stored(record))
         self.events.setdefault(job_id, []).append(event)
 
     def where(self, keep: Callable[[Job], bool]) -> list[Job]:
@@ -83,6 +81,13 @@ def utc(at: T) -> T:
             raise ValueError(f"naive datetime {at!r}: pass a timezone-aware time")
         return at.astimezone(UTC)
     return at
+
+
+def stored(record: Record) -> Record:
+    """A record as a ``job_events`` row hands it back: in UTC, its payload through JSON."""
+    if isinstance(record, LogWritten):
+        return dataclasses.replace(record, at=utc(record.at))
+    return unmarshal(record.kind, utc(record.at), json_copy(record.marshal()))
 
 
 def json_copy(value: Any) -> Any:
@@ -134,6 +139,4 @@ def insert_job(t: Tables, job: Job, state: JobState) -> None:
     t.jobs[job.id] = job
     if job.idempotency_key is not None:
         t.keys[job.idempotency_key] = job.id
-    t.add_event(
-        job.id, EventKind.STATE, job.created_at, {"state": state.value, "event": "created"}, None
-    )
+    t.add_event(job.id, JobCreated(at=job.created_at, state=state))
