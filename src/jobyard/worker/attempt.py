@@ -420,7 +420,7 @@ class JobRun(threading.Thread):
             self._cap.written(chunk)
             self._trim(until_stored)
         if not self._lost:
-            self._write(partial(self._write_samples), until_stored)
+            self._write(self._write_samples, until_stored)
 
     def _write_samples(self) -> None:
         if not self._samples.write(self._store):
