@@ -55,6 +55,7 @@ class JobManager:
         wake: Callable[[], None] = lambda: None,
         on_terminal: Callable[[int], None] | None = None,
         on_restart: Callable[[Job], None] = lambda job: None,
+        on_queued: Callable[[Sequence[Job]], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
@@ -63,6 +64,8 @@ class JobManager:
         self._on_terminal = on_terminal or (lambda job_id: self.deps.settle([job_id]))
         self._on_restart = on_restart  # called with the new job (a workflow run reopens)
         self._wake = wake
+        # new jobs were stored: hand them to a worker in this process (or wake it)
+        self._on_queued = on_queued or (lambda jobs: wake())
         self._clock = clock
 
     # -- submission --------------------------------------------------------
@@ -86,7 +89,7 @@ class JobManager:
         if errors:
             raise Invalid("the job arguments are invalid", errors)
         added = self.store.jobs.add_jobs(new_jobs, now)
-        self._wake()
+        self._on_queued([job for job, created in added if created])
         return added
 
     def _new_job(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 from jobyard.states import Control, JobState
 
 if TYPE_CHECKING:
-    from jobyard.events.records import Record
+    from jobyard.events.records import LogWritten, Record
 
 
 class Backoff(StrEnum):
@@ -368,3 +368,19 @@ class JobUpdate:
     expect: frozenset[JobState]
     values: dict[str, Any] = field(default_factory=dict)  # column → value
     event: Record | None = None  # appended in the same transaction when applied
+
+
+@dataclass(frozen=True)
+class JobEnd:
+    """The end of an attempt, written in one transaction: its last output, then ``update``.
+
+    Nothing of it is written when the job is gone, is no longer run by ``worker``
+    at ``attempt``, or its state left ``update.expect``.
+    """
+
+    update: JobUpdate
+    worker: str
+    attempt: int
+    logs: Sequence[LogWritten] = ()
+    events: Sequence[Record] = ()
+    values: dict[str, Any] = field(default_factory=dict)  # output figures: log_lines, …

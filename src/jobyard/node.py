@@ -7,6 +7,7 @@ constructor here, and nothing is a global.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from jobyard import metrics
 from jobyard.clock import utcnow
@@ -54,6 +55,7 @@ class Node:
             wake=self.wake,
             on_terminal=self.job_ended,
             on_restart=self.job_restarted,
+            on_queued=self.queued,
         )
         self.runs = Runs(self.manager, config.workflows)
         self.schedules = ScheduleBook(self.store, config.schedules, self.catalog, config.workflows)
@@ -107,6 +109,11 @@ class Node:
     def job_restarted(self, job: Job) -> None:
         """A job was restarted as ``job``: its workflow run, if it had ended, runs again."""
         self.runs.job_restarted(job)
+
+    def queued(self, jobs: Sequence[Job]) -> None:
+        """Jobs were submitted here: the in-process worker claims at once if it takes one."""
+        if self.worker is not None:
+            self.worker.offer(jobs)
 
     def wake(self) -> None:
         """Something changed: let the in-process worker look now instead of at its next poll."""

@@ -18,12 +18,14 @@ from jobyard.events.records import (
     JobClaimed,
     JobCreated,
     JobStateChanged,
+    JobTerminated,
     LogWritten,
     ProgressReported,
 )
 from jobyard.models import (
     EventKind,
     Job,
+    JobEnd,
     JobQuery,
     JobSpec,
     JobUpdate,
@@ -313,6 +315,38 @@ def test_delete_removes_the_job_and_its_events_only_in_expected_states(store: St
     assert not store.jobs.delete_job(gone.id, frozenset({QUEUED}))
     assert store.jobs.get_job(keep.id) == keep
     assert len(store.jobs.job_events(keep.id)) == 1
+
+
+def _end(job: Job, *lines: str, worker: str = "w1", attempt: int = 1) -> JobEnd:
+    logs = [LogWritten(at=T0, seq=i, stream="stdout", line=line) for i, line in enumerate(lines, 1)]
+    values = {"state": JobState.SUCCEEDED, "finished_at": T0 + ONE_MIN, "exit_code": 0}
+    event = JobTerminated(at=T0 + ONE_MIN, state=JobState.SUCCEEDED)
+    update = JobUpdate(job.id, frozenset({JobState.RUNNING}), values, event)
+    progress = [ProgressReported(at=T0, fraction=1.0, message=None)]
+    return JobEnd(update, worker, attempt, logs, progress, {"log_lines": len(lines)})
+
+
+def test_ends_are_written_together_each_only_by_the_attempt_that_runs_it(store: Store) -> None:
+    mine, other, gone, done = add(store, *(new_job() for _ in range(4)))
+    claim(store, limit=4)
+    assert store.jobs.delete_job(gone.id, frozenset({JobState.RUNNING}))
+    assert store.jobs.end_jobs([_end(done, "first")], T0 + ONE_MIN)[0] is not None
+    ends = [
+        _end(mine, "a", "b"),
+        _end(other, "x", worker="w2"),  # not its worker: nothing of it is written
+        _end(gone, "y"),  # removed meanwhile
+        _end(done, "again"),  # ended before (a retry whose first commit went unseen)
+    ]
+    ended = store.jobs.end_jobs(ends, T0 + ONE_MIN)
+    assert [job.id if job else None for job in ended] == [mine.id, None, None, None]
+    assert_fields(ended[0], state=JobState.SUCCEEDED, log_lines=2, exit_code=0)
+    assert [line.line for line in store.jobs.log_lines(mine.id)] == ["a", "b"]
+    kinds = [event.kind for event in store.jobs.job_events(mine.id)]
+    assert kinds[-4:] == [EventKind.LOG, EventKind.LOG, EventKind.PROGRESS, EventKind.STATE]
+    assert store.jobs.log_lines(other.id) == []
+    assert stored(store, other.id).state is JobState.RUNNING
+    assert [line.line for line in store.jobs.log_lines(done.id)] == ["first"]
+    assert store.jobs.end_jobs([], T0) == []
 
 
 # -- claims --------------------------------------------------------------------

@@ -192,7 +192,39 @@ def test_pause_and_resume_are_applied_and_recorded(yard: Yard) -> None:
         JobState.RUNNING,
         JobState.SUCCEEDED,
     ]
+
+
+def test_a_run_that_ends_at_once_writes_its_start_output_and_end_in_one_write() -> None:
+    yard = Yard()
+    writes: list[str] = []
+    jobs = yard.store.jobs
+    for verb in ("append_output", "update_job", "end_jobs"):
+        original = getattr(jobs, verb)
+
+        def spy(*args: object, _verb: str = verb, _original: Callable[..., object] = original):
+            writes.append(_verb)
+            return _original(*args)
+
+        setattr(jobs, verb, spy)
+    yard.runner.end(OK)
+    yard.run.run()
+    job = yard.stored()
+    assert writes == ["end_jobs"]
+    lines = [line.line for line in yard.store.jobs.log_lines(job.id)]
+    assert lines[0].startswith("attempt 1 started")
+    assert lines[1:] == ["hello", "world"]
+    assert (job.state, job.pid, job.log_lines) == (JobState.SUCCEEDED, None, 3)
+    assert yard.store.monitor.samples(job.id, 1) == []  # it ended before its first sample
+    assert (job.cpu_seconds, job.peak_memory) == (1.5, 2048)  # the runner's figures at the end
+
+
+def test_a_run_that_lasts_is_sampled(yard: Yard) -> None:
+    yard.run.start()
+    soon(lambda: yard.store.monitor.samples(yard.job.id, 1), "a resource sample")
+    yard.runner.end(OK)
+    job = yard.finish()
     assert yard.store.monitor.samples(job.id, 1)[0]["rss"] == 1024
+    assert job.pid is None  # stored while it ran, cleared at the end
 
 
 def test_an_abandoned_run_is_killed_and_records_no_end(yard: Yard) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
 from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 
 from jobyard.store.coltypes import MYSQL
 
@@ -41,12 +44,44 @@ def make_engine(url: URL) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # A restarted server leaves dead connections in the pool: test them before use.
-    options.update(pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=3600)
+    options.update(pool_size=5, max_overflow=10, pool_recycle=3600)
     if url.get_backend_name() in MYSQL:
         # InnoDB's default REPEATABLE READ takes gap locks on claims and blocks inserts.
         options["isolation_level"] = "READ COMMITTED"
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    event.listen(engine, "checkout", _discard_if_closed_by_server)
+    return engine
+
+
+def _discard_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server closed (it restarted) is replaced before use.
+
+    Instead of a ping (a round trip per transaction), look whether the socket has
+    something to read: an idle connection never has, unless the server said goodbye
+    (or closed it). Then the pool discards it and checks out another.
+    A connection that breaks later fails its statement; the caller retries.
+    """
+    sock = _socket_of(dbapi_connection)
+    if sock is None:
+        return
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError) as exc:  # closed already
+        raise DisconnectionError("the connection is closed") from exc
+    if readable:
+        raise DisconnectionError("the server closed the connection")
+
+
+def _socket_of(dbapi_connection: Any) -> int | socket.socket | None:
+    if hasattr(dbapi_connection, "fileno"):  # psycopg
+        try:
+            return int(dbapi_connection.fileno())
+        except Exception as exc:  # closed
+            raise DisconnectionError("the connection is closed") from exc
+    sock = getattr(dbapi_connection, "_sock", None)  # PyMySQL
+    if sock is None and getattr(dbapi_connection, "open", True) is False:
+        raise DisconnectionError("the connection is closed")
+    return sock
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -11,8 +11,12 @@ database's write lock from its first statement, which orders them as well.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from collections.abc import Sequence
 
+from sqlalchemy import Connection, bindparam, select
+
+from jobyard.models import Job
+from jobyard.store.rows import job_from_row
 from jobyard.store.tables import jobs
 
 
@@ -25,3 +29,20 @@ def holds(
     if row is None:
         return False
     return (worker is None or row.worker == worker) and (attempt is None or row.attempt == attempt)
+
+
+def lock_jobs(conn: Connection, job_ids: Sequence[int]) -> dict[int, Job]:
+    """Lock the rows of these jobs, in id order (no deadlock between two such locks)."""
+    return {job.id: job for job in conn_jobs(conn, sorted(job_ids))}
+
+
+_LOCK_JOBS = (
+    select(jobs)
+    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(jobs.c.id)
+    .with_for_update()
+)
+
+
+def conn_jobs(conn: Connection, job_ids: Sequence[int]) -> list[Job]:
+    return [job_from_row(row) for row in conn.execute(_LOCK_JOBS, {"ids": job_ids}).mappings()]

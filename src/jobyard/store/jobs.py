@@ -10,18 +10,20 @@ from sqlalchemy import ColumnElement, Select, Update, delete, func, insert, sele
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.events.records import JobEvent, LogWritten, Record
-from jobyard.models import SORTABLE, EventKind, Job, JobQuery, JobUpdate, NewJob
+from jobyard.models import SORTABLE, EventKind, Job, JobEnd, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store import guard, submission
 from jobyard.store.listing import job_filters, job_order
 from jobyard.store.part import RETRIES, Part
 from jobyard.store.rows import (
+    by_id,
     event_from_row,
     event_row,
     fetch_jobs,
     job_columns,
     job_from_row,
     log_from_row,
+    update_by_id,
 )
 from jobyard.store.tables import job_dependencies, job_events, job_samples, jobs
 
@@ -161,6 +163,48 @@ class SqlJobs(Part):
                 conn.execute(update_jobs(job_columns(values), jobs.c.id == job_id))
             return True
 
+    def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Job | None]:
+        """Write the ends of several attempts in one transaction (see :class:`JobEnd`).
+
+        Per end, in order: the ended job, or None when nothing was written (the job
+        is gone, is not run by that worker at that attempt any more, or left the
+        expected states — an end written before, by a try whose commit went
+        unseen, is not written twice). Statements are shared by the batch: one
+        locking read, one insert of the output, one update per job, one insert of
+        the final events, one read of the results.
+        """
+        if not ends:
+            return []
+        ids = [end.update.job_id for end in ends]
+        ended: dict[int, Job] = {}
+        with self._write() as conn:
+            held = guard.lock_jobs(conn, ids)
+            mine = [end for end in ends if _holds(held.get(end.update.job_id), end)]
+            rows = [
+                _event_row(end.update.job_id, record)
+                for end in mine
+                for record in (*end.logs, *end.events)
+            ]
+            if rows:
+                conn.execute(_INSERT_EVENT, rows)
+            for end in mine:
+                job_id = end.update.job_id
+                values = end.values | end.update.values | {"updated_at": now}
+                columns = job_columns(values)
+                conn.execute(update_by_id(frozenset(columns)), by_id(job_id, columns))
+                # The row is locked: it is now what we wrote, no need to read it back.
+                if "state" in values:
+                    values["state"] = JobState(values["state"])
+                ended[job_id] = held[job_id].evolve(**values)
+            finals = [
+                _event_row(end.update.job_id, end.update.event)
+                for end in mine
+                if end.update.event is not None
+            ]
+            if finals:
+                conn.execute(_INSERT_EVENT, finals)
+        return [ended.get(job_id) for job_id in ids]
+
     def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
         """Drop the job's log lines with ``marker_seq`` < seq ≤ ``upto_seq``; reword the marker.
 
@@ -215,6 +259,24 @@ class SqlJobs(Part):
     def _select_events(self, query: Select[Any]) -> list[JobEvent]:
         with self._read() as conn:
             return [event_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def _holds(job: Job | None, end: JobEnd) -> bool:
+    if job is None:
+        return False
+    mine = (job.worker, job.attempt) == (end.worker, end.attempt)
+    return mine and job.state in end.update.expect
+
+
+_INSERT_EVENT = insert(job_events)
+
+
+_EVENT_COLUMNS = dict.fromkeys(("seq", "stream", "line", "data"))
+
+
+def _event_row(job_id: int, record: Record) -> dict[str, Any]:
+    """An event row with every column, so that lines and events share one executemany."""
+    return _EVENT_COLUMNS | event_row(job_id, record)
 
 
 def update_jobs(values: dict[str, Any], *where: ColumnElement[bool]) -> Update:

@@ -22,6 +22,7 @@ from jobyard.models import (
     Condition,
     DependencyState,
     Job,
+    JobEnd,
     JobQuery,
     JobUpdate,
     NewJob,
@@ -81,6 +82,12 @@ class JobStore(Protocol):
         """Append log lines, then events, and set ``values`` (no ``updated_at``), atomically;
         nothing, and False, when the job is gone or (if given) not run by ``worker`` at
         ``attempt`` any more."""
+        ...
+
+    def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Job | None]:
+        """Write several attempts' ends in one transaction: per end, its output and then its
+        update, if the job is still run by that worker at that attempt and its state is
+        still expected (else nothing of it); per end, in order, the ended job or None."""
         ...
 
     def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:

@@ -14,15 +14,27 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, func, insert, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from jobyard.events.records import JobClaimed, JobPromoted
 from jobyard.models import Job
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
+from jobyard.store import limits as limit_rows
 from jobyard.store import slots
 from jobyard.store.part import Part
-from jobyard.store.rows import event_row, fetch_jobs, jobs_where
+from jobyard.store.rows import event_row, job_from_row, jobs_where
 from jobyard.store.tables import job_events, jobs, queue_state, workers
 
 QUEUED = JobState.QUEUED.value
@@ -128,29 +140,27 @@ def claim(
     """Mark up to ``limit`` ready jobs as running on ``worker``; return them in claim order.
 
     Only jobs whose required tags are among ``tags`` are taken, within the limits.
+    Without limits (the usual case) every statement is built once and reused.
     """
-    locked = slots.lock_claimable(conn, _claimable(queues, now, routes_for(tags)), limit)
+    routes = routes_for(tags)
+    caps = limit_rows.read(conn)
+    if caps:
+        claimable = _claimable(queues, now, routes)
+        locked = slots.lock_claimable(conn, claimable, limit, caps)
+    else:
+        params = {"now": now, "routes": routes, "limit": limit, "queues": list(queues or ())}
+        locked = list(conn.execute(_CLAIMABLE[queues is not None], params))
     if not locked:
         return []
-    ids = [row.id for row in locked]
-    conn.execute(
-        update(jobs)
-        .where(jobs.c.id.in_(ids), jobs.c.state == QUEUED)
-        .values(_claim_values(worker, host, now, lease_until))
-    )
-    claimed = [job for job in fetch_jobs(conn, ids) if _claimed_by(job, worker, now)]
-    if not claimed:
-        return []
-    claims = [
+    claimed = [
+        _claimed(job_from_row(row._mapping), worker, host, now, lease_until) for row in locked
+    ]
+    conn.execute(_CLAIM, [_claim_params(job) for job in claimed])
+    events = [
         event_row(j.id, JobClaimed(at=now, attempt=j.attempt, worker=worker)) for j in claimed
     ]
-    conn.execute(insert(job_events), claims)
-    waits = {row.id: _waited(row, now) for row in locked}
-    conn.execute(
-        update(jobs).where(jobs.c.id == bindparam("job_id")).values(wait_seconds=bindparam("wait")),
-        [{"job_id": job.id, "wait": waits[job.id]} for job in claimed],
-    )
-    return [job.evolve(wait_seconds=waits[job.id]) for job in claimed]
+    conn.execute(_INSERT_EVENT, events)
+    return claimed
 
 
 def promote(conn: Connection, now: datetime) -> list[int]:
@@ -172,15 +182,8 @@ def _lock_ids(conn: Connection, query: Select[tuple[int]]) -> list[int]:
     return list(conn.scalars(query.with_for_update(skip_locked=True)))
 
 
-def _waited(row: Row[Any], now: datetime) -> float:
-    """Seconds since the job became ready: queued (``updated_at``) or due (``run_at``)."""
-    ready: datetime = row.updated_at if row.run_at is None else max(row.updated_at, row.run_at)
-    return max((now - ready).total_seconds(), 0.0)
-
-
 def _claimable(queues: Sequence[str] | None, now: datetime, routes: list[str]) -> Select[Any]:
-    columns = (jobs.c.id, jobs.c.updated_at, jobs.c.run_at, jobs.c.queue, jobs.c.type)
-    query = select(*columns).where(
+    query = select(jobs).where(
         jobs.c.state == QUEUED,
         or_(jobs.c.run_at.is_(None), jobs.c.run_at <= now),
         jobs.c.route.in_(routes),  # the routes of every subset of the worker's tags
@@ -192,25 +195,67 @@ def _claimable(queues: Sequence[str] | None, now: datetime, routes: list[str]) -
     return query.order_by(jobs.c.priority.desc(), jobs.c.id.asc())
 
 
-def _claim_values(worker: str, host: str, now: datetime, lease_until: datetime) -> dict[str, Any]:
-    return {
-        "state": JobState.RUNNING.value,
-        "worker": worker,
-        "host": host,
-        "pid": None,
-        "control": None,
-        "started_at": now,
-        "finished_at": None,
-        "paused_at": None,
-        "paused_seconds": 0.0,
-        "cpu_seconds": None,  # of this attempt, shown from its first sample
-        "peak_memory": None,
-        "attempt": jobs.c.attempt + 1,
-        "lease_expires_at": lease_until,
-        "updated_at": now,
-    }
+def _claimable_once(with_queues: bool) -> Select[Any]:
+    """:func:`_claimable` with bound parameters (``now``, ``routes``, ``queues``, ``limit``)."""
+    query = select(jobs).where(
+        jobs.c.state == QUEUED,
+        or_(jobs.c.run_at.is_(None), jobs.c.run_at <= bindparam("now", type_=jobs.c.run_at.type)),
+        jobs.c.route.in_(bindparam("routes", expanding=True)),
+    )
+    if with_queues:
+        query = query.where(jobs.c.queue.in_(bindparam("queues", expanding=True)))
+    paused = select(queue_state.c.name).where(queue_state.c.paused == true())
+    query = query.where(jobs.c.queue.not_in(paused))
+    query = query.order_by(jobs.c.priority.desc(), jobs.c.id.asc())
+    return query.limit(bindparam("limit", type_=Integer)).with_for_update(skip_locked=True)
 
 
-def _claimed_by(job: Job, worker: str, now: datetime) -> bool:
-    # Guards against a row the UPDATE skipped because it was no longer queued.
-    return job.state is JobState.RUNNING and job.worker == worker and job.started_at == now
+_CLAIMABLE = {False: _claimable_once(False), True: _claimable_once(True)}
+
+# The claim's changes; what is not a parameter here is the same for every claim.
+_CLAIM_FIELDS = ("worker", "host", "started_at", "lease_expires_at", "updated_at", "wait_seconds")
+_CLAIM = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job_id"), jobs.c.state == QUEUED)
+    .values(
+        {jobs.c[name]: bindparam(f"v_{name}", type_=jobs.c[name].type) for name in _CLAIM_FIELDS}
+        | {
+            jobs.c.state: JobState.RUNNING.value,
+            jobs.c.pid: None,
+            jobs.c.control: None,
+            jobs.c.finished_at: None,
+            jobs.c.paused_at: None,
+            jobs.c.paused_seconds: 0.0,
+            jobs.c.cpu_seconds: None,  # of this attempt, shown from its first sample
+            jobs.c.peak_memory: None,
+            jobs.c.attempt: jobs.c.attempt + 1,
+        }
+    )
+)
+_INSERT_EVENT = insert(job_events)
+
+
+def _claimed(job: Job, worker: str, host: str, now: datetime, lease_until: datetime) -> Job:
+    """``job`` as the claim leaves it (the locked row cannot change meanwhile)."""
+    ready = job.updated_at if job.run_at is None else max(job.updated_at, job.run_at)
+    return job.evolve(
+        state=JobState.RUNNING,
+        worker=worker,
+        host=host,
+        pid=None,
+        control=None,
+        started_at=now,
+        finished_at=None,
+        paused_at=None,
+        paused_seconds=0.0,
+        cpu_seconds=None,
+        peak_memory=None,
+        attempt=job.attempt + 1,
+        lease_expires_at=lease_until,
+        updated_at=now,
+        wait_seconds=max((now - ready).total_seconds(), 0.0),
+    )
+
+
+def _claim_params(job: Job) -> dict[str, Any]:
+    return {"job_id": job.id} | {f"v_{name}": getattr(job, name) for name in _CLAIM_FIELDS}

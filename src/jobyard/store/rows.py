@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection, Update, bindparam, select, update
 
 from jobyard.events.records import JobEvent, LogWritten, Record, unmarshal
 from jobyard.models import EventKind, Job, JobSpec, WorkerInfo
@@ -76,6 +77,22 @@ def _column_value(value: Any) -> Any:
     if isinstance(value, JobSpec):
         return value.to_dict()
     return value
+
+
+@functools.cache
+def update_by_id(columns: frozenset[str]) -> Update:
+    """``UPDATE jobs SET <columns> WHERE id = :job_id``, built once per set of columns.
+
+    Its parameters are :func:`by_id`'s. Building a statement costs more than running
+    it on SQLite, and a job's writes come in a few shapes only.
+    """
+    values = {jobs.c[name]: bindparam(f"v_{name}", type_=jobs.c[name].type) for name in columns}
+    return update(jobs).where(jobs.c.id == bindparam("job_id")).values(values)
+
+
+def by_id(job_id: int, columns: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of :func:`update_by_id` for ``columns`` (column values)."""
+    return {"job_id": job_id} | {f"v_{name}": value for name, value in columns.items()}
 
 
 def event_row(job_id: int, record: Record) -> dict[str, Any]:

@@ -37,14 +37,14 @@ PEEK_FACTOR = 4  # the peek looks this many times further than the claim wants�
 PEEK_MIN = 32  # … and at least this far
 
 
-def lock_claimable(conn: Connection, claimable: Select[Any], limit: int) -> list[Row[Any]]:
-    """Lock up to ``limit`` rows of ``claimable`` (id, queue, type, …) that fit the limits.
+def lock_claimable(
+    conn: Connection, claimable: Select[Any], limit: int, caps: dict[Key, int]
+) -> list[Row[Any]]:
+    """Lock up to ``limit`` rows of ``claimable`` (id, queue, type, …) that fit ``caps``,
+    the limits read in this transaction (:func:`jobyard.store.limits.read`).
 
     ``claimable`` is ordered by priority and age; the rows come back in that order.
     """
-    caps = limit_rows.read(conn)
-    if not caps:
-        return _lock(conn, claimable.limit(limit))
     held = _held(conn, caps)
     full = {key for key, count in held.items() if count >= caps[key]}
     peek = _excluding(claimable, full).limit(max(limit * PEEK_FACTOR, PEEK_MIN))

@@ -19,6 +19,7 @@ from jobyard.store.job_types import SqlJobTypes
 from jobyard.store.jobs import SqlJobs
 from jobyard.store.limits import SqlLimits
 from jobyard.store.monitor import MonitorStore
+from jobyard.store.part import writer_lock
 from jobyard.store.queue import SqlQueue
 from jobyard.store.runs import SqlRuns
 from jobyard.store.schedule_rows import SqlSchedules
@@ -39,16 +40,17 @@ class Store:
         """Connect lazily to ``url``; bare ``postgresql://``/``mysql://`` URLs get a driver."""
         self._engine = engine = make_engine(normalize_url(url))
         reader = engine.execution_options(**{READ_ONLY: True})
-        self.jobs = SqlJobs(engine, reader)
-        self.queue = SqlQueue(engine, reader)
-        self.deps = SqlDependencies(engine, reader)
-        self.runs = SqlRuns(engine, reader)
-        self.workers = SqlWorkers(engine, reader)
-        self.job_types = SqlJobTypes(engine, reader)
-        self.limits = SqlLimits(engine, reader)
-        self.schedules = SqlSchedules(engine, reader)
-        self.events = SqlEventLog(engine, reader)
-        self.monitor = MonitorStore(engine, reader)
+        parts = (engine, reader, writer_lock(engine))
+        self.jobs = SqlJobs(*parts)
+        self.queue = SqlQueue(*parts)
+        self.deps = SqlDependencies(*parts)
+        self.runs = SqlRuns(*parts)
+        self.workers = SqlWorkers(*parts)
+        self.job_types = SqlJobTypes(*parts)
+        self.limits = SqlLimits(*parts)
+        self.schedules = SqlSchedules(*parts)
+        self.events = SqlEventLog(*parts)
+        self.monitor = MonitorStore(*parts)
 
     @property
     def engine(self) -> Engine:

@@ -34,7 +34,7 @@ from jobyard.events.records import (
     Record,
     SlaBreached,
 )
-from jobyard.models import Job, JobUpdate
+from jobyard.models import Job, JobEnd, JobUpdate
 from jobyard.outcomes import Reason, RunEnd
 from jobyard.runner.contract import Execution, Result, Sample, Starter
 from jobyard.runner.protocol import storable
@@ -42,6 +42,7 @@ from jobyard.states import LIVE, Control, JobState
 from jobyard.store import outage
 from jobyard.store.protocol import Storage
 from jobyard.worker import sla
+from jobyard.worker.ends import EndWriter
 from jobyard.worker.sla import SlaWatch
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class RunSettings:
     on_terminal: Callable[[int], None] = lambda job_id: None
     # called when a run is over, whatever the outcome: a slot is free
     on_done: Callable[[], None] = lambda: None
+    # writes the end of the run; None: the run writes it itself
+    end_writer: EndWriter | None = None
 
 
 @dataclass(frozen=True)
@@ -183,9 +186,14 @@ class JobRun(threading.Thread):
         job = self.job
         self.log("system", f"attempt {job.attempt} started on {job.host} by {job.worker}")
         execution = self._execution = self._runner.start(job.id, run_token(job), job.spec, self)
-        self._set({"pid": execution.pid}, expect=LIVE)
+        with self._lock:  # stored with the first batch of output, or with the end
+            self._values["pid"] = execution.pid
         self._watch = self._sla_watch()
-        next_flush = next_sample = time.monotonic()
+        # A job that ends within its first interval costs no write and no sample
+        # while it runs: its start line and pid go with its end, its usage is the
+        # runner's figure at the end.
+        next_flush = time.monotonic() + FLUSH_INTERVAL
+        next_sample = time.monotonic() + SAMPLE_INTERVAL
         while True:
             self._wake.clear()  # before looking: a wake-up from now on is not lost
             if (result := execution.wait(0)) is not None:
@@ -337,15 +345,45 @@ class JobRun(threading.Thread):
 
     # -- writing -----------------------------------------------------------
     def _finish(self, end: RunEnd) -> None:
-        now = self._now()  # when it ended, however long the database keeps us waiting
-        self._flush(until_stored=True)
-        self._record_end(end, now)
+        """Write the end with the last of the output, in one transaction.
 
-    def _record_end(self, end: RunEnd, now: datetime) -> None:
+        Output beyond one batch, samples and a log trim are written before it.
+        """
+        now = self._now()  # when it ended, however long the database keeps us waiting
+        with self._lock:
+            backlog = len(self._logs) > FLUSH_LINES
+        if backlog or self._samples.waiting:
+            self._flush(until_stored=True)
+        if not self._lost:
+            self._record_end(end, now)
+
+    def _record_end(self, end: RunEnd, now: datetime, *, output: bool = True) -> None:
         update = outcomes.finished(self.job, end, now)
-        ended = self._persist(lambda: self._store.jobs.update_job(update, now))
+        logs: list[LogWritten] = []
+        events: list[Record] = []
+        values: dict[str, Any] = {}
+        if output:
+            with self._lock:
+                logs, events, values = self._logs, self._events, self._values
+                self._logs, self._events, self._values = [], [], {}
+        job_end = JobEnd(update, self._settings.worker, self.job.attempt, logs, events, values)
+        try:
+            ended = self._write_end(job_end)
+        except Exception:
+            self._unstored += len(logs)  # not kept: the same write would fail again
+            with self._lock:
+                self._events, self._values = events + self._events, values | self._values
+            raise
+        self._cap.written(logs)
+        self._trim(until_stored=True)
         if ended is not None and ended.state.terminal:
             self._settings.on_terminal(ended.id)
+
+    def _write_end(self, end: JobEnd) -> Job | None:
+        writer = self._settings.end_writer
+        if writer is not None:
+            return writer.write(end)
+        return self._persist(lambda: self._store.jobs.end_jobs([end], self._now())[0])
 
     def _fail(self, exc: Exception) -> None:
         """End the attempt failed after an error in the worker (a bug, a refused write)."""
@@ -365,7 +403,7 @@ class JobRun(threading.Thread):
             self._finish(end)
         except Exception:  # the output is refused again: still, the job must end
             log.exception("could not store a failed job's output", extra={"job": self.job.id})
-            self._record_end(end, self._now())
+            self._record_end(end, self._now(), output=False)
 
     def _stop_now(self, execution: Execution) -> None:
         execution.kill()
@@ -525,6 +563,11 @@ class SampleBook:
         self._stored = 0
         self._started = False
         self._usage: tuple[float, int] | None = None  # (cpu, peak rss) not written yet
+
+    @property
+    def waiting(self) -> bool:
+        """Whether samples are taken and not written yet."""
+        return bool(self._waiting or self._usage)
 
     def take(self, at: datetime, sample: Sample, peak_rss: int) -> None:
         if self._seen % self._stride == 0:

@@ -32,9 +32,11 @@ from jobyard.models import Job, WorkerInfo
 from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.local import Runner, kill_job_processes
+from jobyard.states import JobState
 from jobyard.store import Store
 from jobyard.store.protocol import Storage
 from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
+from jobyard.worker.ends import EndWriter
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +83,23 @@ class Worker:
         self._hurry = threading.Event()
         self._stop_lock = threading.Lock()
         self._look_for_drain = False
+        self._look_for_controls = True
+        self._look_for_work = True
+        self._more = True  # the last claim took all it could: more may be waiting
+        self._poll_due = 0.0  # monotonic time of the next full look, asked for or not
         self.stopped = threading.Event()  # set once stop() has handed everything back
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._last_heartbeat = 0.0
+        self._ends = EndWriter(store, clock)
         self._run_settings = RunSettings(
             worker=self.name,
             kill_grace=settings.kill_grace,
             clock=clock,
             log_cap=settings.log_cap,
             on_terminal=on_terminal,
-            on_done=self._wakeup.set,
+            on_done=self._wakeup.set,  # a slot is free: claim, nothing else
+            end_writer=self._ends,
         )
         self._on_terminal = on_terminal
 
@@ -131,7 +139,23 @@ class Worker:
     def wake(self) -> None:
         """Look for work, control intents and a drain request now (no polling delay)."""
         self._look_for_drain = True
+        self._look_for_controls = True
+        self._look_for_work = True
         self._wakeup.set()
+
+    def offer(self, jobs: Sequence[Job]) -> None:
+        """Jobs were just queued in this process: claim now if this worker can take one.
+
+        Nothing else is looked at (no control intent, no drain): a submission in the
+        embedded server costs the worker one claim.
+        """
+        if any(self._serves(job) for job in jobs):
+            self._look_for_work = True
+            self._wakeup.set()
+
+    def _serves(self, job: Job) -> bool:
+        queues = self.settings.queues
+        return job.state is JobState.QUEUED and (queues is None or job.queue in queues)
 
     def hurry(self) -> None:
         """End a drain now: hand back what still runs without waiting any longer."""
@@ -154,6 +178,7 @@ class Worker:
                 run.request(HandBack(f"worker {self.name} {reason}; {ending}"))
             for run in list(self._runs.values()):
                 run.join(timeout=self.settings.kill_grace + 10)
+            self._ends.close()
             self._unregister()
             self.stopped.set()
 
@@ -201,7 +226,15 @@ class Worker:
             self._wakeup.wait(self.settings.poll_interval)
 
     def _tick(self) -> None:
-        self._forward_controls()
+        now = time.monotonic()
+        if now >= self._poll_due:  # a poll: look at everything, whatever was asked
+            self._poll_due = now + self.settings.poll_interval
+            self._look_for_controls = self._look_for_work = True
+        if self._look_for_controls:
+            # Asked (woken by the API or NOTIFY) or polling: a tick that is only
+            # about a freed slot does not read the intents.
+            self._look_for_controls = False
+            self._forward_controls()
         self._runs = {job_id: run for job_id, run in self._runs.items() if not run.over}
         if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
             self._heartbeat()
@@ -210,8 +243,14 @@ class Worker:
             self._look_for_drain = False
             self._check_drain()
         free = self.settings.concurrency - len(self._runs)
-        if free > 0 and not self._draining.is_set():
-            for job in self._claim(free):
+        if free > 0 and not self._draining.is_set() and (self._more or self._look_for_work):
+            # A freed slot claims only while the queue may hold more: once a claim came
+            # back short, new work announces itself (a submission here, NOTIFY, a
+            # dependency met, a due job promoted) or the next poll finds it.
+            self._look_for_work = False
+            claimed = self._claim(free)
+            self._more = len(claimed) == free
+            for job in claimed:
                 self._launch(job)
 
     def _forward_controls(self) -> None:

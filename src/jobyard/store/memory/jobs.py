@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from jobyard.events.records import JobEvent, LogWritten, Record
-from jobyard.models import SORTABLE, Job, JobQuery, JobUpdate, NewJob
+from jobyard.models import SORTABLE, Job, JobEnd, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store.memory.tables import Edge, Part, insert_job, job_values, new_job, utc
 
@@ -106,6 +106,24 @@ class MemoryJobs(Part):
             if columns:
                 self._t.set(job_id, columns)
             return True
+
+    def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Job | None]:
+        with self._t.lock:
+            return [self._end(end, now) for end in ends]
+
+    def _end(self, end: JobEnd, now: datetime) -> Job | None:
+        update = end.update
+        job = self._t.jobs.get(update.job_id)
+        if job is None or (job.worker, job.attempt) != (end.worker, end.attempt):
+            return None
+        if job.state not in update.expect:
+            return None
+        for record in [*end.logs, *end.events]:
+            self._t.add_event(job.id, record)
+        if update.event is not None:
+            self._t.add_event(job.id, update.event)
+        values = job_values(end.values | update.values) | {"updated_at": utc(now)}
+        return self._t.set(job.id, values)
 
     def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
         with self._t.lock:
