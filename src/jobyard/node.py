@@ -75,7 +75,7 @@ class Node:
         if self.scheduler is not None:
             timer = self.scheduler
             self.outbox = Outbox(self.store, config.notifications, leading=lambda: timer.leading)
-        self.roster = Roster(self.store, wake=self.wake)
+        self.roster = Roster(self.store, wake=self.wake_for_drain)
         self.api = api
 
     def _worker(self) -> Worker:
@@ -119,6 +119,11 @@ class Node:
         """Something changed: let the in-process worker look now instead of at its next poll."""
         if self.worker is not None:
             self.worker.wake()
+
+    def wake_for_drain(self) -> None:
+        """A drain was asked: let the in-process worker look for it now."""
+        if self.worker is not None:
+            self.worker.wake_for_drain()
 
     def sync_limits(self) -> None:
         """Write the configuration's ``max_running`` limits where every worker reads them.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from jobyard.events.gaps import GapWait
+from datetime import UTC, datetime, timedelta
+
+from jobyard.events.gaps import GapWait, settled
 
 
 class Clock:
@@ -34,3 +36,13 @@ def test_a_gap_that_fills_in_time_resets_the_wait() -> None:
     assert gaps.contiguous(2, [4]) == 2  # not yet: this gap is only 2 s old
     clock.now += 1.5
     assert gaps.contiguous(2, [4]) == 4
+
+
+def test_a_reader_starts_below_a_recent_gap_and_over_an_old_one() -> None:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    old, new = t - timedelta(seconds=10), t + timedelta(seconds=1)
+    assert settled([], t) == 0
+    assert settled([(1, old), (2, old), (3, new)], t) == 3
+    assert settled([(1, old), (4, old), (5, new), (7, new)], t) == 5  # 6 may still commit
+    assert settled([(1, old), (3, new)], t) == 1  # 2 is recent enough to wait for
+    assert settled([(5, old), (9, old)], t) == 9  # gaps among old events are settled

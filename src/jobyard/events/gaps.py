@@ -9,7 +9,8 @@ after ``grace`` seconds the reader steps over the gap.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
 
 class GapWait:
@@ -37,3 +38,22 @@ class GapWait:
             return False
         self._since = None
         return True
+
+
+def settled(latest: Sequence[tuple[int, datetime]], before: datetime) -> int:
+    """Where a reader may start so that no event still being committed is skipped (pure).
+
+    ``latest`` are the newest (id, time) pairs, oldest first. A missing id among
+    the events written since ``before`` may belong to a transaction that has not
+    committed yet: start just below the first such gap (a reader waits for it,
+    like :class:`GapWait`). Gaps among older events are settled for good.
+    """
+    if not latest:
+        return 0
+    start = max((i for i, (_, at) in enumerate(latest) if at < before), default=0)
+    upto = latest[start][0]
+    for event_id, _ in latest[start + 1 :]:
+        if event_id != upto + 1:
+            break
+        upto = event_id
+    return upto

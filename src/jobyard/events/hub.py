@@ -4,7 +4,9 @@ Every event lives in the ``job_events`` table first; streams never get an event
 that is not stored, so a reconnecting client (``Last-Event-ID``) can always be
 given exactly what it missed. The :class:`Hub` tails the table from one thread
 — woken by PostgreSQL ``NOTIFY``, or polling briefly on SQLite and MariaDB — and
-hands each new event to the subscriptions that want it. A subscriber reads
+hands each new event to the subscriptions that want it. With nobody
+subscribed it reads nothing: the first subscriber gives it its place again
+(the newest settled event, see :func:`~jobyard.events.gaps.settled`). A subscriber reads
 anything older than its subscription straight from the database, then takes
 the live events; one that falls too far behind is dropped by the hub and
 catches up from the database, so a slow client never slows the others or the
@@ -23,11 +25,13 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 from anyio import to_thread
 
-from jobyard.events.gaps import GapWait
+from jobyard.clock import utcnow
+from jobyard.events.gaps import GapWait, settled
 from jobyard.events.records import FeedEvent
 from jobyard.store import Store
 
@@ -79,7 +83,7 @@ class Hub:
         self.poll_interval = poll_interval or _default_poll(store.dialect)
         self.gap_grace = gap_grace
         self.queue_limit = queue_limit
-        self.position = 0
+        self.position: int | None = None  # None: nobody listens, so nothing is read
         self._subscriptions: set[Subscription] = set()
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
@@ -89,13 +93,13 @@ class Hub:
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
-        self.position = self.store.events.last_event_id()
         self._spawn(self._loop, "feed-hub")
         if self.store.dialect == "postgresql":
             from jobyard.events.listen import listen
 
             self._spawn(
-                lambda: listen(self.store, "jobyard_events", self.wake, self._stop), "feed-listen"
+                lambda: listen(self.store, "jobyard_events", lambda _: self.wake(), self._stop),
+                "feed-listen",
             )
 
     def stop(self) -> None:
@@ -117,11 +121,21 @@ class Hub:
         thread.start()
 
     # -- subscriptions -----------------------------------------------------
+    def prepare(self) -> None:
+        """Read the hub's place if nobody listens yet (blocking: call it off the event loop)."""
+        with self._lock:
+            if self.position is None:
+                self.position = self._settled_position()
+
     def subscribe(self, match: Match) -> Subscription:
+        """A live subscription for the running event loop; :meth:`prepare` first."""
         subscription = Subscription(match, asyncio.get_running_loop(), self.queue_limit)
         with self._lock:
+            if self.position is None:  # the hub went quiet since prepare(): rare, and short
+                self.position = self._settled_position()
             subscription.position = self.position
             self._subscriptions.add(subscription)
+        self.wake()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -136,20 +150,36 @@ class Hub:
     def subscribers(self) -> int:
         return len(self._subscriptions)
 
+    def _settled_position(self) -> int:
+        latest = self.store.events.latest(BATCH)
+        if self.store.dialect == "sqlite":  # one writer: ids commit in order
+            return latest[-1][0] if latest else 0
+        return settled(latest, utcnow() - timedelta(seconds=self.gap_grace))
+
     # -- the tailing thread ------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wakeup.clear()
-            try:
-                held_back = self._pump()
-            except Exception:  # the database may be restarting; the next pass catches up
-                log.warning("event feed could not read the event log", exc_info=True)
-                held_back = False
+            held_back = False
+            if self._listened():
+                try:
+                    held_back = self._pump()
+                except Exception:  # the database may be restarting; the next pass catches up
+                    log.warning("event feed could not read the event log", exc_info=True)
             self._wakeup.wait(0.02 if held_back else self.poll_interval)
+
+    def _listened(self) -> bool:
+        """Whether anyone listens; when nobody does, the place is forgotten (read on demand)."""
+        with self._lock:
+            if not self._subscriptions:
+                self.position = None
+                self._gaps = GapWait(self.gap_grace)
+            return self.position is not None
 
     def _pump(self) -> bool:
         """Deliver every new event in id order; True when waiting for a missing id."""
         while True:
+            assert self.position is not None  # only this thread forgets it, between passes
             batch = self.store.events.feed(self.position, BATCH)
             ready = self._contiguous(batch)
             if ready:
@@ -160,6 +190,7 @@ class Hub:
                 return False
 
     def _contiguous(self, batch: Sequence[FeedEvent]) -> list[FeedEvent]:
+        assert self.position is not None
         upto = self._gaps.contiguous(self.position, [item.event.id for item in batch])
         return [item for item in batch if item.event.id <= upto]
 
@@ -204,6 +235,7 @@ async def follow(
     Yields ``None`` after ``idle`` seconds without an event, so the caller can
     send a keep-alive and check on the stream.
     """
+    await to_thread.run_sync(hub.prepare)
     subscription = hub.subscribe(wanted)
     last = after
     try:
@@ -222,6 +254,7 @@ async def follow(
                 return
             # Dropped for falling behind: take a new place and read the gap from the database.
             hub.unsubscribe(subscription)
+            await to_thread.run_sync(hub.prepare)
             subscription = hub.subscribe(wanted)
     finally:
         hub.unsubscribe(subscription)

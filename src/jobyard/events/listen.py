@@ -1,4 +1,8 @@
-"""PostgreSQL LISTEN: call ``wake`` whenever a channel is notified, reconnecting as needed."""
+"""PostgreSQL LISTEN: hand each notification's payload on, reconnecting as needed.
+
+``notified`` gets the payload of every notification, and ``None`` after each
+(re)connection: what was written while nobody listened may concern anyone.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ def conninfo(store: Store) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def listen(store: Store, channel: str, wake: Callable[[], None], stop: threading.Event) -> None:
+def listen(
+    store: Store, channel: str, notified: Callable[[str | None], None], stop: threading.Event
+) -> None:
     """Run until ``stop`` is set; a lost connection is retried with a growing delay."""
     delay = 0.5
     while not stop.is_set():
@@ -27,10 +33,10 @@ def listen(store: Store, channel: str, wake: Callable[[], None], stop: threading
             with psycopg.connect(conninfo(store), autocommit=True, connect_timeout=5) as conn:
                 conn.execute(f"LISTEN {channel}")
                 delay = 0.5
-                wake()  # anything written while we were not listening
+                notified(None)  # anything written while we were not listening
                 while not stop.is_set():
-                    for _ in conn.notifies(timeout=1.0):
-                        wake()
+                    for notify in conn.notifies(timeout=1.0):
+                        notified(notify.payload)
         except psycopg.Error as exc:
             log.warning("listen connection lost; reconnecting", extra={"error": str(exc)})
             stop.wait(delay)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobyard.clock import utcnow
@@ -53,6 +53,7 @@ from jobyard.store.notes import PENDING, RECORDED
 log = logging.getLogger(__name__)
 
 CURSOR = "notifier"
+CURSOR_EVERY = timedelta(seconds=5)  # the longest the stored cursor lags when nothing is made
 KINDS = (EventKind.STATE.value, EventKind.SLA.value, EventKind.WORKFLOW.value)
 BATCH = 2000
 GAP_GRACE = 5.0  # seconds to wait for a missing event id before stepping over it
@@ -95,6 +96,7 @@ class Notifier:
         self._clock = clock
         self._workflow_of = workflow_of or self._run_workflow
         self.position: int | None = None
+        self._cursor_due = datetime.min.replace(tzinfo=UTC)
         self._gaps = GapWait(gap_grace)
 
     def run_once(self, now: datetime) -> int:
@@ -108,10 +110,15 @@ class Notifier:
                 return made
             items = self.store.monitor.events_between(self.position, upto, KINDS)
             rows = [row for item in items for row in self._rows(item, now)]
-            # A former leader may have got here first (its last pass raced a failover).
-            done = self.store.monitor.known_sources({row["source_event"] for row in rows})
-            rows = [row for row in rows if row["source_event"] not in done]
-            self.store.monitor.add_notifications(rows, (CURSOR, upto), now)
+            if rows:
+                # A former leader may have got here first (its last pass raced a failover).
+                done = self.store.monitor.known_sources({row["source_event"] for row in rows})
+                rows = [row for row in rows if row["source_event"] not in done]
+            if rows or now >= self._cursor_due:
+                # Events that make nothing move the stored cursor only now and then: a
+                # new leader reading them again makes nothing of them either.
+                self.store.monitor.add_notifications(rows, (CURSOR, upto), now)
+                self._cursor_due = now + CURSOR_EVERY
             self.position = upto
             made += len(rows)
 

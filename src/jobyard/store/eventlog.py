@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -30,6 +31,14 @@ class SqlEventLog(Part):
         query = feed_query(after_id, limit, kinds=kinds, job_id=job_id, types=types, queues=queues)
         with self._read() as conn:
             return [feed_event(row) for row in conn.execute(query).mappings()]
+
+    def latest(self, limit: int) -> list[tuple[int, datetime]]:
+        """Id and time of the newest ``limit`` events, oldest first."""
+        query = (
+            select(job_events.c.id, job_events.c.at).order_by(job_events.c.id.desc()).limit(limit)
+        )
+        with self._read() as conn:
+            return [(int(row.id), row.at) for row in reversed(conn.execute(query).all())]
 
     def last_event_id(self) -> int:
         """The newest event id (0 when there is none)."""

@@ -84,8 +84,10 @@ def request_drain(conn: Connection, name: str, timeout: float | None, now: datet
     values = {"drain_requested_at": now, "drain_timeout": timeout}
     changed = conn.execute(update(workers).where(workers.c.name == name).values(values)).rowcount
     if changed and conn.dialect.name == "postgresql":
-        # Workers LISTEN on this channel: the request is seen now, not at the next heartbeat.
-        conn.execute(text("SELECT pg_notify('jobyard_jobs', 'drain')"))
+        # Workers LISTEN on this channel: the request is seen now, not at the next heartbeat,
+        # and only by the worker named (``d:<worker>``, read by jobyard.events.wakeups).
+        notify = text("SELECT pg_notify('jobyard_jobs', :payload)")
+        conn.execute(notify, {"payload": f"d:{name}"})
     return bool(changed)
 
 

@@ -27,6 +27,7 @@ import psutil
 
 from jobyard import __version__, outcomes
 from jobyard.clock import utcnow
+from jobyard.events import wakeups
 from jobyard.events.listen import listen
 from jobyard.models import Job, WorkerInfo
 from jobyard.roster import WorkerState
@@ -126,7 +127,7 @@ class Worker:
             # Woken at once by submissions and controls (LISTEN is a PostgreSQL extra).
             self._listener = threading.Thread(
                 target=listen,
-                args=(self.store, "jobyard_jobs", self.wake, self._stopping),
+                args=(self.store, wakeups.CHANNEL, self._notified, self._stopping),
                 name=f"worker-listen-{self.name}",
                 daemon=True,
             )
@@ -137,10 +138,14 @@ class Worker:
         )
 
     def wake(self) -> None:
-        """Look for work, control intents and a drain request now (no polling delay)."""
-        self._look_for_drain = True
+        """Look for work and control intents now (no polling delay)."""
         self._look_for_controls = True
         self._look_for_work = True
+        self._wakeup.set()
+
+    def wake_for_drain(self) -> None:
+        """Look for a drain request now (the heartbeat looks anyway, only later)."""
+        self._look_for_drain = True
         self._wakeup.set()
 
     def offer(self, jobs: Sequence[Job]) -> None:
@@ -156,6 +161,18 @@ class Worker:
     def _serves(self, job: Job) -> bool:
         queues = self.settings.queues
         return job.state is JobState.QUEUED and (queues is None or job.queue in queues)
+
+    def _notified(self, payload: str | None) -> None:
+        """A NOTIFY on the jobs channel: look only when it concerns this worker."""
+        wanted = wakeups.wakeup_for(payload, self.name, self.settings.queues)
+        if wanted.drain:
+            self.wake_for_drain()
+        if wanted.controls:
+            self._look_for_controls = True
+        if wanted.work:
+            self._look_for_work = True
+        if wanted:
+            self._wakeup.set()
 
     def hurry(self) -> None:
         """End a drain now: hand back what still runs without waiting any longer."""

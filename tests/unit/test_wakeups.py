@@ -1,0 +1,26 @@
+"""Which NOTIFY payloads wake which worker."""
+
+from __future__ import annotations
+
+from jobyard.events.wakeups import EVERYTHING, NOTHING, Wakeup, wakeup_for
+
+WORK = Wakeup(work=True)
+
+
+def test_a_queued_job_wakes_only_the_workers_of_its_queue() -> None:
+    assert wakeup_for("q:a", "w1", ["a", "b"]) == WORK
+    assert wakeup_for("q:c", "w1", ["a", "b"]) == NOTHING
+    assert wakeup_for("q:c", "w1", None) == WORK  # serves every queue
+
+
+def test_controls_and_drains_wake_only_the_worker_named() -> None:
+    assert wakeup_for("c:w1", "w1", ["a"]) == Wakeup(controls=True)
+    assert wakeup_for("c:w2", "w1", None) == NOTHING
+    assert wakeup_for("d:w1", "w1", ["a"]) == Wakeup(drain=True)
+    assert wakeup_for("d:w2", "w1", None) == NOTHING
+
+
+def test_anything_unclear_wakes_for_everything() -> None:
+    for payload in (None, "", "drain", "x:w1", "q:", "q:" + "a" * 1000):
+        assert wakeup_for(payload, "w1", ["a"]) == EVERYTHING, payload
+    assert not NOTHING
