@@ -22,6 +22,10 @@ _Time = TypeVar("_Time", datetime, datetime | None)
 
 # Built once: executing the same statement object reuses its compiled form.
 _INSERT_JOBS = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+# SQLite does not promise the order of RETURNING rows, so SQLAlchemy inserts row by
+# row to keep them in order. Under its write lock a multi-row INSERT hands out
+# ascending ids in the order of the rows: sorting the ids pairs them again.
+_INSERT_JOBS_SQLITE = insert(jobs).returning(jobs.c.id)
 _INSERT_EVENTS = insert(job_events)
 _INSERT_EDGES = insert(job_dependencies)
 
@@ -133,6 +137,8 @@ def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert in batches; the new ids come back in the order of ``rows``."""
     if not rows:
         return []
+    if conn.dialect.name == "sqlite":
+        return sorted(conn.scalars(_INSERT_JOBS_SQLITE, rows))
     return list(conn.scalars(_INSERT_JOBS, rows))
 
 
