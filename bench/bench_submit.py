@@ -26,8 +26,9 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.bench_cluster import scratch_database
 from tests.harness import Server
+
+from bench.bench_cluster import scratch_database
 
 BATCH = 1000
 Body = Callable[[int], dict[str, Any]]
