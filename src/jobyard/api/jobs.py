@@ -44,41 +44,38 @@ def _submission(body: SubmitJob) -> Submission:
     response_model=JobOut,
     responses={201: {"content": {"text/event-stream": {}}}},
 )
-def submit(
-    body: SubmitJob, node: NodeDep, request: Request, response: Response
-) -> JobOut | Response:
+def submit(body: SubmitJob, node: NodeDep, request: Request) -> Response:
     """Submit a job. A repeated ``idempotency_key`` returns the first job with 200.
 
     With ``"follow": true`` (or ``Accept: text/event-stream``) the answer is the
     job's event stream until it ends, as from ``GET /api/v1/jobs/{id}/events``.
     """
     job, created = node.manager.submit(_submission(body))
-    return _created(node, job, created, request, response, follow=body.follow)
+    return _created(node, job, created, request, follow=body.follow)
 
 
-def _created(
-    node: Node, job: Job, created: bool, request: Request, response: Response, *, follow: bool
-) -> JobOut | Response:
+def _created(node: Node, job: Job, created: bool, request: Request, *, follow: bool) -> Response:
     """The answer about a new (or found) job: the job, or its event stream until it ends."""
-    location = str(request.url_for("get_job", job_id=job.id))
+    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    # The job's URL without a search through every route (what url_for does).
+    location = f"{request.base_url}{router.prefix.lstrip('/')}/{job.id}"
     if follow or "text/event-stream" in request.headers.get("accept", ""):
-        stream = event_stream(
-            job_messages(node, job.id, 0, logs_only=False), 201 if created else 200
-        )
+        stream = event_stream(job_messages(node, job.id, 0, logs_only=False), code)
         stream.headers["Location"] = location
         return stream
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    response.headers["Location"] = location
-    return JobOut.of(job, utcnow())
+    # Serialised here, once: a returned model would be validated again against JobOut.
+    body = JobOut.of(job, utcnow()).model_dump_json()
+    return Response(body, code, {"Location": location}, media_type="application/json")
 
 
 @router.post("/batch", status_code=201, response_model=BatchOut)
-def submit_batch(body: SubmitBatch, manager: Manager) -> BatchOut:
+def submit_batch(body: SubmitBatch, manager: Manager) -> Response:
     """Submit many jobs in one transaction: all are created, or none (422 names the bad ones)."""
     added = manager.submit_many([_submission(job) for job in body.jobs])
     now = utcnow()
     items = [JobOut.of(job, now) for job, _ in added]
-    return BatchOut(ids=[job.id for job, _ in added], items=items)
+    answer = BatchOut.model_construct(ids=[job.id for job, _ in added], items=items)
+    return Response(answer.model_dump_json(), 201, media_type="application/json")
 
 
 @router.get("", response_model=JobPage)
@@ -154,12 +151,8 @@ _control(Event.KILL, "Kill a job: SIGTERM, then SIGKILL after its grace period."
     responses={201: {"content": {"text/event-stream": {}}}},
 )
 def restart_job(
-    job_id: JobId,
-    node: NodeDep,
-    request: Request,
-    response: Response,
-    body: RestartJob | None = None,
-) -> JobOut | Response:
+    job_id: JobId, node: NodeDep, request: Request, body: RestartJob | None = None
+) -> Response:
     """A new job with the same type and arguments (some may be overridden).
 
     A job is restarted once: a second restart is 409, its ``restarted_as`` naming
@@ -169,7 +162,7 @@ def restart_job(
     """
     job = node.manager.restart(job_id, body.args if body else None)
     follow = body is not None and body.follow
-    return _created(node, job, True, request, response, follow=follow)
+    return _created(node, job, True, request, follow=follow)
 
 
 @router.delete("/{job_id}", status_code=204)

@@ -15,17 +15,23 @@ if TYPE_CHECKING:
     from jobyard.node import Node
 
 
-def get_node(request: Request) -> Node:
+# These are coroutines only so that FastAPI calls them on the event loop: a plain
+# function dependency would cost a trip through the thread pool on every request.
+async def get_node(request: Request) -> Node:
+    return _node(request)
+
+
+async def get_manager(request: Request) -> JobManager:
+    return _node(request).manager
+
+
+async def get_catalog(request: Request) -> Catalog:
+    return _node(request).catalog
+
+
+def _node(request: Request) -> Node:
     node: Node = request.app.state.node
     return node
-
-
-def get_manager(request: Request) -> JobManager:
-    return get_node(request).manager
-
-
-def get_catalog(request: Request) -> Catalog:
-    return get_node(request).catalog
 
 
 def split_names(values: list[str]) -> list[str]:

@@ -17,7 +17,7 @@ from jobyard.schedules.due import describe, next_fire
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
 
 
-def get_book(node: Annotated[Node, Depends(get_node)]) -> ScheduleBook:
+async def get_book(node: Annotated[Node, Depends(get_node)]) -> ScheduleBook:
     return node.schedules
 
 

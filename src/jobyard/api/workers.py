@@ -16,7 +16,7 @@ from jobyard.roster import Roster, WorkerState, WorkerView
 router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
 
 
-def get_roster(node: Annotated[Node, Depends(get_node)]) -> Roster:
+async def get_roster(node: Annotated[Node, Depends(get_node)]) -> Roster:
     return node.roster
 
 

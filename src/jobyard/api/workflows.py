@@ -19,7 +19,7 @@ from jobyard.workflows.spec import WorkflowSpec
 router = APIRouter(tags=["workflows"])
 
 
-def get_runs(node: Annotated[Node, Depends(get_node)]) -> Runs:
+async def get_runs(node: Annotated[Node, Depends(get_node)]) -> Runs:
     return node.runs
 
 

@@ -8,6 +8,7 @@ other limits for the claim to enforce.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -23,12 +24,16 @@ class Catalog:
     def __init__(self, store: Storage, configured: Mapping[str, JobType]) -> None:
         self._store = store
         self._configured = dict(configured)
+        # Stored types as last parsed, with their definitions: parsing one (its
+        # params' schema checked against the meta-schema, a validator built) costs
+        # milliseconds, and a submission must not pay that each time.
+        self._parsed: dict[str, tuple[Mapping[str, Any], JobType]] = {}
 
     def get(self, name: str) -> JobType | None:
         if name in self._configured:
             return self._configured[name]
         definition = self._store.job_types.get_job_type(name)
-        return None if definition is None else _stored(name, definition)
+        return None if definition is None else self._stored(name, definition)
 
     def require(self, name: str) -> JobType:
         job_type = self.get(name)
@@ -38,7 +43,7 @@ class Catalog:
 
     def all(self) -> list[JobType]:
         stored = {
-            name: _stored(name, definition)
+            name: self._stored(name, definition)
             for name, definition in self._store.job_types.list_job_types().items()
             if name not in self._configured
         }
@@ -59,9 +64,19 @@ class Catalog:
 
     def delete(self, name: str) -> None:
         self._refuse_configured(name)
+        self._parsed.pop(name, None)
         if not self._store.job_types.delete_job_type(name):
             raise NotFound(f"no job type named {name!r}")
         self._store.limits.set_limit((Scope.TYPE, name), None, utcnow())
+
+    def _stored(self, name: str, definition: Mapping[str, Any]) -> JobType:
+        """The stored type ``name``, parsed again only when its definition changed."""
+        cached = self._parsed.get(name)
+        if cached is not None and cached[0] == definition:
+            return cached[1]
+        job_type = parse_job_type(name, {**definition, "source": "api"})
+        self._parsed[name] = (copy.deepcopy(dict(definition)), job_type)
+        return job_type
 
     def _refuse_configured(self, name: str) -> None:
         if name in self._configured:
@@ -69,7 +84,3 @@ class Catalog:
                 f"job type {name!r} is defined in the configuration file; change it there",
                 source="config",
             )
-
-
-def _stored(name: str, definition: Mapping[str, Any]) -> JobType:
-    return parse_job_type(name, {**definition, "source": "api"})

@@ -205,6 +205,10 @@ class JobType(BaseModel):
     _schema: dict[str, Any] = PrivateAttr(default_factory=dict)
     _validator: Draft202012Validator = PrivateAttr()
     _templates: tuple[ArgTemplate, ...] = PrivateAttr(default=())
+    # What every submission of this type needs, worked out once (see _prepare).
+    _defaults: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _integers: frozenset[str] = PrivateAttr(default=frozenset())
+    _fixed: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("name", "queue")
     @classmethod
@@ -242,7 +246,30 @@ class JobType(BaseModel):
         if problems:
             raise Problems(problems)
         self._validator = Draft202012Validator(self._schema, format_checker=FORMAT_CHECKER)
+        self._prepare()
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with some fields changed (not ``params``), its prepared parts redone."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied._prepare()
+        return copied
+
+    def _prepare(self) -> None:
+        properties = self._schema.get("properties") or {}
+        params = {name: sub for name, sub in properties.items() if isinstance(sub, dict)}
+        self._defaults = {name: sub["default"] for name, sub in params.items() if "default" in sub}
+        self._integers = frozenset(n for n, sub in params.items() if sub.get("type") == "integer")
+        self._fixed = {
+            "cwd": self.cwd,
+            "timeout": self.timeout,
+            "kill_grace": self.kill_grace,
+            "retries": self.retries.policy(),
+            "restart": self.restart,
+            "restart_backoff": (self.restart_backoff or RestartBackoffSpec()).policy(),
+            "sla": None if self.sla is None else self.sla.policy(),
+            "tags": tuple(self.tags),
+        }
 
     def _placeholder_problems(self) -> list[FieldError]:
         known = self._schema.get("properties") or {}
@@ -263,12 +290,7 @@ class JobType(BaseModel):
         return copy.deepcopy(self._schema)
 
     def defaults(self) -> dict[str, Any]:
-        properties = self._schema.get("properties") or {}
-        return {
-            name: copy.deepcopy(sub["default"])
-            for name, sub in properties.items()
-            if isinstance(sub, dict) and "default" in sub
-        }
+        return copy.deepcopy(self._defaults)
 
     def validate_args(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
         """Check ``args`` against the schema (formats too) and fill in defaults.
@@ -286,13 +308,12 @@ class JobType(BaseModel):
         return self._complete(data)
 
     def _complete(self, data: dict[str, Any]) -> dict[str, Any]:
-        properties = self._schema.get("properties") or {}
-        for name, value in self.defaults().items():
-            data.setdefault(name, value)
-        for name, value in data.items():
-            sub = properties.get(name)
-            if isinstance(sub, dict) and sub.get("type") == "integer" and isinstance(value, float):
-                data[name] = int(value)  # 5.0 is an integer to JSON Schema; pass it as 5
+        for name, value in self._defaults.items():
+            if name not in data:
+                data[name] = copy.deepcopy(value)
+        for name in self._integers & data.keys():
+            if isinstance(data[name], float):
+                data[name] = int(data[name])  # 5.0 is an integer to JSON Schema; pass it as 5
         return data
 
     def resolve(self, args: Mapping[str, Any]) -> JobSpec:
@@ -314,19 +335,7 @@ class JobType(BaseModel):
         shell: bool = False,
     ) -> JobSpec:
         return JobSpec(
-            argv=argv,
-            python=python,
-            args=args or {},
-            shell=shell,
-            env=env,
-            cwd=self.cwd,
-            timeout=self.timeout,
-            kill_grace=self.kill_grace,
-            retries=self.retries.policy(),
-            restart=self.restart,
-            restart_backoff=(self.restart_backoff or RestartBackoffSpec()).policy(),
-            sla=None if self.sla is None else self.sla.policy(),
-            tags=tuple(self.tags),
+            argv=argv, python=python, args=args or {}, shell=shell, env=env, **self._fixed
         )
 
     def public_dict(self) -> dict[str, Any]:

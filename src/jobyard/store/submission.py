@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, insert, select, update
 
 from jobyard.events.records import JobCreated
-from jobyard.models import Dependency, Job
+from jobyard.models import Dependency, Job, JobSpec
 from jobyard.routing import route_of
+from jobyard.states import JobState
 from jobyard.store.rows import event_row, fetch_jobs, job_from_row
 from jobyard.store.tables import job_dependencies, job_events, jobs
 
 if TYPE_CHECKING:
     from jobyard.models import NewJob
+
+_Time = TypeVar("_Time", datetime, datetime | None)
+
+# Built once: executing the same statement object reuses its compiled form.
+_INSERT_JOBS = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+# SQLite does not promise the order of RETURNING rows, so SQLAlchemy inserts row by
+# row to keep them in order. Under its write lock a multi-row INSERT hands out
+# ascending ids in the order of the rows: sorting the ids pairs them again.
+_INSERT_JOBS_SQLITE = insert(jobs).returning(jobs.c.id)
+_INSERT_EVENTS = insert(job_events)
+_INSERT_EDGES = insert(job_dependencies)
 
 
 def insert_jobs(conn: Connection, new: Sequence[NewJob], now: datetime) -> list[tuple[Job, bool]]:
@@ -25,22 +37,24 @@ def insert_jobs(conn: Connection, new: Sequence[NewJob], now: datetime) -> list[
     """
     known = _ids_by_key(conn, {job.idempotency_key for job in new if job.idempotency_key})
     fresh = _fresh_entries(new, set(known))
-    ids = _insert_rows(conn, [_new_row(new[index], now) for index in fresh])
-    id_of = dict(zip(fresh, ids, strict=True))
-    for index, job_id in id_of.items():
-        if (key := new[index].idempotency_key) is not None:
-            known[key] = job_id
-    entries = [
-        (id_of[index], True) if index in id_of else (known[job.idempotency_key or ""], False)
+    rows = [_new_row(new[index], now) for index in fresh]
+    ids = _insert_rows(conn, rows)
+    # The new jobs are what was just inserted: no need to read them back.
+    created = {
+        index: _inserted(job_id, row, new[index].spec)
+        for index, job_id, row in zip(fresh, ids, rows, strict=True)
+    }
+    if ids:
+        conn.execute(_INSERT_EVENTS, [_created_event(job) for job in created.values()])
+        edges = [_edge(created[i].id, dep) for i in fresh for dep in new[i].depends_on]
+        if edges:
+            conn.execute(_INSERT_EDGES, edges)
+    stored = fetch_jobs(conn, known.values())  # the jobs whose keys were taken before
+    by_key = {job.idempotency_key: job for job in [*created.values(), *stored]}
+    return [
+        (created[index], True) if index in created else (by_key[job.idempotency_key or ""], False)
         for index, job in enumerate(new)
     ]
-    if ids:
-        conn.execute(insert(job_events), [_created_event(new[i], id_of[i], now) for i in fresh])
-        edges = [_edge(id_of[i], dep) for i in fresh for dep in new[i].depends_on]
-        if edges:
-            conn.execute(insert(job_dependencies), edges)
-    stored = {job.id: job for job in fetch_jobs(conn, {job_id for job_id, _ in entries})}
-    return [(stored[job_id], created) for job_id, created in entries]
 
 
 def insert_restart(
@@ -82,8 +96,10 @@ def insert_graph(
     ids = _insert_rows(conn, rows)
     if not ids:
         return []
-    created = [_created_event(job, i, now) for job, i in zip(new, ids, strict=True)]
-    conn.execute(insert(job_events), created)
+    created = [
+        _inserted(job_id, row, job.spec) for job, job_id, row in zip(new, ids, rows, strict=True)
+    ]
+    conn.execute(_INSERT_EVENTS, [_created_event(job) for job in created])
     if edges:
         rows = [
             {
@@ -94,9 +110,8 @@ def insert_graph(
             }
             for waiting, upstream in edges
         ]
-        conn.execute(insert(job_dependencies), rows)
-    by_id = {job.id: job for job in fetch_jobs(conn, ids)}
-    return [by_id[i] for i in ids]
+        conn.execute(_INSERT_EDGES, rows)
+    return created
 
 
 def _fresh_entries(new: Sequence[NewJob], taken: set[str]) -> list[int]:
@@ -122,11 +137,18 @@ def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert in batches; the new ids come back in the order of ``rows``."""
     if not rows:
         return []
-    statement = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
-    return list(conn.scalars(statement, rows))
+    if conn.dialect.name == "sqlite":
+        return sorted(conn.scalars(_INSERT_JOBS_SQLITE, rows))
+    return list(conn.scalars(_INSERT_JOBS, rows))
+
+
+def _inserted(job_id: int, row: dict[str, Any], spec: JobSpec) -> Job:
+    """The job just inserted as ``row`` (no other column has a value yet)."""
+    return Job(**{**row, "id": job_id, "spec": spec, "state": JobState(row["state"])}, control=None)
 
 
 def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
+    now = _utc(now)
     return {
         "type": job.type,
         "name": job.name,
@@ -137,7 +159,7 @@ def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
         "state": job.state.value,
         "created_at": now,
         "updated_at": now,
-        "run_at": job.run_at,
+        "run_at": _utc(job.run_at),
         "paused_seconds": 0.0,
         "attempt": 0,
         "max_attempts": job.max_attempts,
@@ -164,5 +186,10 @@ def _edge(job_id: int, dependency: Dependency) -> dict[str, Any]:
     }
 
 
-def _created_event(job: NewJob, job_id: int, now: datetime) -> dict[str, Any]:
-    return event_row(job_id, JobCreated(at=now, state=job.state))
+def _created_event(job: Job) -> dict[str, Any]:
+    return event_row(job.id, JobCreated(at=job.created_at, state=job.state))
+
+
+def _utc(at: _Time) -> _Time:
+    """``at`` in UTC, as it reads back; a naive time is left for the column to refuse."""
+    return at if at is None or at.tzinfo is None else at.astimezone(UTC)
