@@ -92,11 +92,12 @@ def test_a_running_job_shows_its_runtime_cpu_and_memory_so_far(server: Server) -
 
     def using() -> dict[str, Any] | None:
         res: dict[str, Any] = server.job(job_id)["resources"]
-        busy = res["cpu_seconds"] and res["peak_memory_bytes"]
+        # Sampled once a second from its first second on: the 60 MB show in a sample
+        # taken after the interpreter allocated them (seconds, on a loaded machine).
+        busy = res["cpu_seconds"] and (res["peak_memory_bytes"] or 0) > 50_000_000
         return res if busy and (res["runtime_seconds"] or 0) >= 1 else None
 
-    first = wait_for(using, what="the running job's runtime, CPU and memory")
-    assert first["peak_memory_bytes"] > 50_000_000
+    first = wait_for(using, what="the running job's runtime, CPU and 60 MB of memory")
     listed = server.client.get("/api/v1/jobs", params={"type": "hungry", "state": "running"})
     [item] = [item for item in listed.json()["items"] if item["id"] == job_id]
     assert item["resources"]["cpu_seconds"] >= first["cpu_seconds"]
