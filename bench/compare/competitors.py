@@ -155,12 +155,15 @@ class Procrastinate(System):
         return schema.SchemaManager.get_schema()
 
     def start(self, workers: bool = True) -> None:
-        import os
+        # The harness's own app, on this round's database (the module's app is made once
+        # per process, with the address its worker processes are started with).
+        import procrastinate
 
-        os.environ["BENCH_PG_URL"] = self.pg.url
-        module = importlib.import_module(f"{APPS}.procrastinate_app")
-        self._app = module.app
-        self._task = module.noop
+        from bench.compare.body import noop
+
+        connector = procrastinate.PsycopgConnector(conninfo=self.pg.url)
+        self._app = procrastinate.App(connector=connector)
+        self._task = self._app.task(name="noop")(noop)
         self._app.open()
         if workers:
             for index in (1, 2):

@@ -70,7 +70,7 @@ def alive(proc: subprocess.Popen[bytes], log: Path) -> None:
     """Raise with the log's tail if ``proc`` has exited."""
     if proc.poll() is not None:
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise RuntimeError(f"{proc.args} exited with {proc.returncode}:\n{tail}")
+        raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}:\n{tail}")
 
 
 # -- measuring ---------------------------------------------------------------

@@ -11,4 +11,4 @@ from bench.compare import body
 
 broker = RedisBroker(url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"))
 dramatiq.set_broker(broker)
-noop = dramatiq.actor(body.noop, actor_name="noop", max_retries=0)
+noop = dramatiq.actor(actor_name="noop", max_retries=0)(body.noop)
