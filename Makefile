@@ -5,6 +5,9 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+ROUNDS ?= 3
+JOBS ?= 2000
+
 .PHONY: install run test lint unit bench clean
 
 $(BIN)/.installed: pyproject.toml
@@ -29,6 +32,12 @@ test: lint
 
 unit: install
 	$(BIN)/pytest tests/unit -q
+
+# Side by side with Celery, RQ, Dramatiq, Huey and Procrastinate (needs Redis on
+# 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432); writes bench/RESULTS.md's generated section.
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.compare --rounds $(ROUNDS) --jobs $(JOBS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache jobyard.db jobyard.db-wal jobyard.db-shm

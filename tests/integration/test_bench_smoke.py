@@ -1,0 +1,53 @@
+"""The side-by-side benchmark's harness runs end to end (a smoke run, jobyard on SQLite only).
+
+This checks that the harness produces a well-formed result, never how fast anything
+is: speed is what ``make bench`` measures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def test_smoke_run_writes_its_section_and_raw_figures(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Benchmark results\n\n## Kept\nhand-written\n\n"
+        "<!-- compare:start -->\nold figures\n<!-- compare:end -->\n\n## Also kept\n"
+    )
+    command = [sys.executable, "-m", "bench.compare", "--smoke", "--systems", "jobyard-sqlite"]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    run = json.loads((tmp_path / "compare-results.json").read_text())
+    assert run["systems"] == ["jobyard-sqlite"]
+    assert run["anchors"] == []
+    (figures,) = run["results"]
+    assert "error" not in figures, figures
+    assert figures["system"] == "jobyard-sqlite"
+    for rate in ("jobs_per_s", "enqueue_per_s", "batch_per_s", "true_per_s"):
+        assert figures[rate] > 0, rate
+    assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
+    assert set(figures["control_ms"]) == {"pause", "resume", "kill"}
+    assert figures["cpu_ms_per_job"]["serve"] > 0
+    assert figures["rss_loaded_mb"] >= figures["rss_idle_mb"] > 0
+    assert "xacts_per_job" not in figures  # SQLite: not countable from outside
+    assert run["spawn_floor_per_s"]
+    assert run["spawn_floor_per_s"][0] > 0
+
+    text = results.read_text()
+    assert "## Kept\nhand-written" in text
+    assert "## Also kept" in text
+    assert "old figures" not in text
+    assert text.count("<!-- compare:start -->") == text.count("<!-- compare:end -->") == 1
+    assert "| jobyard-sqlite |" in text
