@@ -8,10 +8,12 @@ Restarting the job that failed moves its waiting dependents over to the new
 run and reopens the ones it had blocked: they wait again, and run when it
 succeeds.
 
-:func:`readiness` is pure; :class:`Dependencies` applies it after a job ends,
-walking only the edges out of the jobs that changed (O(edges) over a run).
-Every move is a compare-and-set on the waiting job, so two processes settling
-the same job cannot start it twice.
+:func:`readiness` is pure; :class:`Dependencies` applies it after jobs end,
+counting off only the edges out of the jobs that ended (O(edges) over a run),
+as sets: the store counts the edges of one condition and one upstream state
+in a few statements, however many there are. Every move is a compare-and-set
+on the waiting job, so two processes settling the same job cannot start it
+twice.
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from jobyard.clock import utcnow
-from jobyard.events.records import JobStateChanged, JobTerminated
+from jobyard.events.records import JobStateChanged
 from jobyard.models import Condition, DependencyState, Job, JobUpdate
-from jobyard.states import Event, JobState, transition
+from jobyard.states import TERMINAL, Event, JobState, transition
 from jobyard.store.protocol import Storage
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,15 @@ def condition_readiness(condition: Condition, state: JobState | None) -> Readine
     if condition is Condition.SUCCEEDED:
         return Readiness.MET if succeeded else Readiness.IMPOSSIBLE
     return Readiness.IMPOSSIBLE if succeeded else Readiness.MET
+
+
+def conditions_with(state: JobState | None, verdict: Readiness) -> list[Condition]:
+    """The conditions that an upstream job ended in ``state`` gives this verdict."""
+    return [c for c in Condition if condition_readiness(c, state) is verdict]
+
+
+#: The conditions that an upstream job ended in each state meets (None: it was removed).
+MET = {state: conditions_with(state, Readiness.MET) for state in [*sorted(TERMINAL), None]}
 
 
 def readiness(dependencies: Iterable[DependencyState]) -> Readiness:
@@ -73,69 +83,33 @@ class Dependencies:
     def settle(self, ended: Iterable[int]) -> None:
         """Jobs ended (or were removed): count their edges off, start or block dependents.
 
-        Each edge is looked at once, when its upstream ends, and a waiting job is
+        Each edge is counted once, when its upstream ends, and a waiting job is
         ready when its count of pending dependencies reaches zero, so a run costs
         O(edges) however wide its fan-in (no job re-reads all of its upstreams).
+        Many ended jobs settle together, in a few statements whatever their
+        fan-out: one round per step of blocking, not one per job or per edge.
         """
-        frontier = list(ended)
+        frontier = sorted(set(ended))
         while frontier:
-            blocked: list[int] = []
-            for upstream_id in frontier:
-                blocked += self._settle_one(upstream_id)
-            frontier = blocked
+            frontier = self._settle_round(frontier)
 
-    def _settle_one(self, upstream_id: int) -> list[int]:
-        """Settle the edges out of one ended job; returns the jobs it blocked."""
-        edges = self.store.deps.unmet_edges(upstream_id)
-        if not edges:
-            return []
-        upstream = self.store.jobs.get_job(upstream_id)
-        state = upstream.state if upstream is not None else None
-        if state is not None and not state.terminal:
-            return []  # restarted or reopened meanwhile: settled when it ends again
-        verdicts = {job_id: condition_readiness(c, state) for job_id, c in edges}
-        met = [job_id for job_id, v in verdicts.items() if v is Readiness.MET]
-        ready = self.store.deps.meet_edges(upstream_id, met)
-        cause = f"dependency {upstream_id} ended {state.value if state else 'removed'}"
-        impossible = [job_id for job_id, v in verdicts.items() if v is Readiness.IMPOSSIBLE]
+    def _settle_round(self, upstream_ids: list[int]) -> list[int]:
+        """Settle the edges out of these jobs; returns the jobs they blocked."""
         now = self._clock()
-        for job in self.store.jobs.jobs_by_id(ready):
-            self._ready(job, now)
-        return [
-            job.id for job in self.store.jobs.jobs_by_id(impossible) if self._block(job, cause, now)
-        ]
+        settled = self.store.deps.settle_edges(upstream_ids, MET, now)
+        if settled.released:
+            self._wake()
+        errors: dict[int, str] = {}
+        for job_id, upstream_id, state in settled.impossible:
+            ended = state.value if state is not None else "removed"
+            errors.setdefault(job_id, f"dependency {upstream_id} ended {ended}")
+        return self.store.deps.block_jobs(errors, now) if errors else []
 
     def sweep(self) -> None:
         """Finish what an interrupted settle left (a process died in between)."""
         self.settle(self.store.deps.unsettled_upstreams())
-        now = self._clock()
-        for job in self.store.deps.ready_waiting():
-            self._ready(job, now)
-
-    def _ready(self, job: Job, now: datetime) -> None:
-        if job.state is not JobState.WAITING:
-            return  # held: it is released later, and waits no more then
-        ahead = job.run_at is not None and job.run_at > now
-        state = transition(job.state, Event.READY, run_at_ahead=ahead).state
-        update = JobUpdate(
-            job.id, frozenset({job.state}), {"state": state}, JobStateChanged(at=now, state=state)
-        )
-        if self.store.jobs.update_job(update, now) is not None:
+        if self.store.deps.release_ready(self._clock()):
             self._wake()
-
-    def _block(self, job: Job, error: str, now: datetime) -> bool:
-        if job.state is not JobState.WAITING:
-            return False  # a held job is blocked when someone releases it
-        state = transition(job.state, Event.BLOCK).state
-        values: dict[str, Any] = {
-            "state": state,
-            "finished_at": now,
-            "reason": "upstream_failed",
-            "error": error,
-        }
-        event = JobTerminated(at=now, state=state, reason="upstream_failed", error=error)
-        update = JobUpdate(job.id, frozenset({job.state}), values, event)
-        return self.store.jobs.update_job(update, now) is not None
 
     def reopen(self, old: int, new: int) -> None:
         """``old`` was restarted as ``new``: dependents wait for ``new``, blocked ones reopen."""

@@ -101,10 +101,12 @@ class Node:
 
     def job_ended(self, job_id: int) -> None:
         """A job ended for good: start or block what waits for it, update its workflow run."""
-        self.deps.settle([job_id])
-        job = self.store.jobs.get_job(job_id)
-        if job is not None:
-            self.runs.job_ended(job)
+        self.jobs_ended([job_id])
+
+    def jobs_ended(self, job_ids: list[int]) -> None:
+        """Jobs ended for good (say, in one commit): settle them together, then their runs."""
+        self.deps.settle(job_ids)
+        self.runs.jobs_ended(self.store.jobs.jobs_by_id(job_ids))
 
     def job_restarted(self, job: Job) -> None:
         """A job was restarted as ``job``: its workflow run, if it had ended, runs again."""

@@ -85,3 +85,49 @@ def test_a_failure_blocks_transitively_and_a_restart_reopens(store: Store) -> No
     succeed(store, again.id)
     deps.settle([again.id])
     assert set(states(store, ids[1:3])) == {JobState.QUEUED}
+
+
+def state_events(store: Store, job_id: int) -> list[tuple[str, str | None]]:
+    records = [event.record for event in store.jobs.job_events(job_id)]
+    return [(type(r).__name__, getattr(r, "state", None)) for r in records]
+
+
+def test_many_ends_settle_together_and_count_a_fan_in_at_once(store: Store) -> None:
+    deps = Dependencies(store, clock=lambda: NOW)
+    ids = wide(store, 30)
+    root, middle, last = ids[0], ids[1:-1], ids[-1]
+    succeed(store, root)
+    deps.settle([root])
+    assert set(states(store, middle)) == {JobState.QUEUED}
+    assert state_events(store, middle[0])[-1] == ("JobStateChanged", JobState.QUEUED)
+    for job_id in middle[:10]:
+        succeed(store, job_id)
+    deps.settle(middle[:10] + middle[:10])  # one call, each edge counted once
+    assert store.jobs.get_job(last).deps_pending == 20  # type: ignore[union-attr]
+    for job_id in middle[10:]:
+        succeed(store, job_id)
+    deps.settle(middle[10:])
+    assert states(store, [last]) == [JobState.QUEUED]
+    assert store.jobs.get_job(last).deps_pending == 0  # type: ignore[union-attr]
+    assert state_events(store, last) == [
+        ("JobCreated", JobState.WAITING),
+        ("JobStateChanged", JobState.QUEUED),
+    ]
+
+
+def test_one_failure_among_many_ends_blocks_the_fan_in_once(store: Store) -> None:
+    deps = Dependencies(store, clock=lambda: NOW)
+    ids = wide(store, 4)
+    root, middle, last = ids[0], ids[1:-1], ids[-1]
+    succeed(store, root)
+    deps.settle([root])
+    failed = {"state": JobState.FAILED, "finished_at": NOW}
+    assert store.jobs.update_job(JobUpdate(middle[1], frozenset({JobState.QUEUED}), failed), NOW)
+    for job_id in middle[:1] + middle[2:]:
+        succeed(store, job_id)
+    deps.settle(middle)
+    blocked = store.jobs.get_job(last)
+    assert blocked is not None
+    assert blocked.state is JobState.UPSTREAM_FAILED
+    assert blocked.error == f"dependency {middle[1]} ended failed"
+    assert state_events(store, last)[1:] == [("JobTerminated", JobState.UPSTREAM_FAILED)]

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import Connection, false, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    bindparam,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    update,
+)
 
+from jobyard.events.records import JobStateChanged, JobTerminated
 from jobyard.models import Condition, DependencyState, Job
-from jobyard.states import JobState
+from jobyard.states import Event, JobState, transition
 from jobyard.store.part import Part
-from jobyard.store.rows import job_from_row, jobs_where
+from jobyard.store.protocol import Settled
+from jobyard.store.rows import event_row, job_from_row
 from jobyard.store.tables import job_dependencies as deps
-from jobyard.store.tables import jobs
+from jobyard.store.tables import job_events, jobs
 
 __all__ = ["DependencyState", "SqlDependencies"]
 
@@ -31,27 +45,31 @@ class SqlDependencies(Part):
         with self._read() as conn:
             return dependents(conn, upstream_ids, states)
 
-    def unmet_edges(self, upstream_id: int) -> list[tuple[int, Condition]]:
-        """(waiting or held job, condition) for edges out of ``upstream_id`` not counted yet."""
-        with self._read() as conn:
-            return unmet_edges(conn, upstream_id)
-
-    def meet_edges(self, upstream_id: int, job_ids: Sequence[int]) -> list[int]:
-        """Count these edges as met (each once); returns the jobs with none left."""
+    def settle_edges(
+        self,
+        upstream_ids: Collection[int],
+        met: Mapping[JobState | None, Collection[Condition]],
+        now: datetime,
+    ) -> Settled:
+        """Count off the edges out of the ended ``upstream_ids``, in one transaction."""
         with self._write() as conn:
-            return meet_edges(conn, upstream_id, job_ids)
+            return settle_edges(conn, upstream_ids, met, now)
+
+    def release_ready(self, now: datetime) -> list[int]:
+        """Every ``waiting`` job with no dependency left leaves ``waiting`` (a settle was
+        interrupted); their ids."""
+        with self._write() as conn:
+            return release(conn, now)
+
+    def block_jobs(self, errors: Mapping[int, str], now: datetime) -> list[int]:
+        """The ``waiting`` jobs among ``errors`` end ``upstream_failed`` with that error."""
+        with self._write() as conn:
+            return block(conn, errors, now)
 
     def unsettled_upstreams(self) -> list[int]:
         """Ended (or removed) jobs with waiting dependents whose edges were never settled."""
         with self._read() as conn:
             return unsettled_upstreams(conn)
-
-    def ready_waiting(self) -> list[Job]:
-        """``waiting`` jobs with no dependency left (a settle was interrupted)."""
-        with self._read() as conn:
-            return jobs_where(
-                conn, jobs.c.state == JobState.WAITING.value, jobs.c.deps_pending <= 0
-            )
 
     def repoint_dependencies(self, old: int, new: int) -> list[int]:
         """Jobs that waited for ``old`` (and have not run) wait for ``new`` instead."""
@@ -107,58 +125,182 @@ def repoint(conn: Connection, old: int, new: int) -> list[int]:
     return moved
 
 
-SETTLE_STATES = (JobState.WAITING.value, JobState.HELD.value)
-CHUNK = 2000
+SETTLE_STATES = frozenset({JobState.WAITING, JobState.HELD})
+CHUNK = 500  # upstream ids per statement: a settle rarely has more
+ID_CHUNK = 4000  # job ids per statement, well under every database's limit on parameters
 
-
-def unmet_edges(conn: Connection, upstream_id: int) -> list[tuple[int, Condition]]:
-    """(waiting job, condition) for the edges out of ``upstream_id`` not yet counted as met."""
-    query = (
-        select(deps.c.job_id, deps.c.condition)
-        .select_from(deps.join(jobs, jobs.c.id == deps.c.job_id))
-        .where(
-            deps.c.upstream_id == upstream_id,
-            deps.c.met == false(),
-            jobs.c.state.in_(SETTLE_STATES),
-        )
-        .order_by(deps.c.job_id)
+# Built once: a settle runs after every job that ends. Filters on ``state`` stay
+# out of them, so that every plan starts from the upstream's edges or from ids,
+# never from an index of all the waiting jobs.
+_UPSTREAMS: BindParameter[int] = bindparam("upstreams", expanding=True)
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+_STATES = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(_UPSTREAMS))
+_EDGES = (
+    select(
+        deps.c.job_id,
+        deps.c.upstream_id,
+        deps.c.condition,
+        jobs.c.state,
+        jobs.c.deps_pending,
+        jobs.c.run_at,
     )
-    return [(job_id, Condition(condition)) for job_id, condition in conn.execute(query)]
+    .select_from(deps.join(jobs, jobs.c.id == deps.c.job_id))
+    .where(deps.c.upstream_id.in_(_UPSTREAMS), deps.c.met == false())
+    .order_by(deps.c.job_id, deps.c.upstream_id)
+    .with_for_update()
+)
+_MEET = (
+    update(deps)
+    .where(
+        deps.c.upstream_id.in_(_UPSTREAMS),
+        deps.c.condition.in_(bindparam("conditions", expanding=True)),
+        deps.c.met == false(),
+        exists().where(
+            jobs.c.id == deps.c.job_id, jobs.c.state.in_([s.value for s in SETTLE_STATES])
+        ),
+    )
+    .values(met=True)
+)
+_COUNT_OFF = (
+    update(jobs)
+    .where(jobs.c.id.in_(_IDS))
+    .values(deps_pending=jobs.c.deps_pending - bindparam("count"))
+)
 
 
-def meet_edges(conn: Connection, upstream_id: int, job_ids: Sequence[int]) -> list[int]:
-    """Count the edges from ``upstream_id`` to ``job_ids`` as met, each once.
+def chunks(ids: Collection[int], size: int = CHUNK) -> list[list[int]]:
+    ordered = sorted(set(ids))
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
 
-    Returns the jobs that now have no dependency left. The edge rows are locked
-    and flipped in the same transaction as the counters, so settling the same
-    upstream twice (two processes, or a sweep) cannot count an edge twice.
+
+class _Waiting(NamedTuple):
+    """A waiting (or held) job whose edges are being counted off."""
+
+    state: JobState
+    pending: int
+    run_at: datetime | None
+    counted: int = 0
+
+
+def settle_edges(
+    conn: Connection,
+    upstream_ids: Collection[int],
+    met: Mapping[JobState | None, Collection[Condition]],
+    now: datetime,
+) -> Settled:
+    """Count off the unmet edges out of the ended ``upstream_ids``; release the ready jobs.
+
+    A few statements however many edges go out of the upstream jobs: one reads
+    their states, one the edges with their waiting jobs (locking both on a
+    server database, in id order, so that a concurrent settle of the same jobs
+    waits and then finds nothing left to count), one flips the met edges per
+    upstream state, and the counters drop by each job's count of edges in
+    updates by id.
     """
-    ready: list[int] = []
-    for start in range(0, len(job_ids), CHUNK):
-        chunk = list(job_ids[start : start + CHUNK])
-        unmet = (
-            select(deps.c.job_id)
-            .where(
-                deps.c.upstream_id == upstream_id,
-                deps.c.job_id.in_(chunk),
-                deps.c.met == false(),
-            )
-            .with_for_update()
-        )
-        counted = [job_id for (job_id,) in conn.execute(unmet)]
-        if not counted:
+    waiting: dict[int, _Waiting] = {}
+    impossible: list[tuple[int, int, JobState | None]] = []
+    for chunk in chunks(upstream_ids):
+        found = {
+            job_id: JobState(state) for job_id, state in conn.execute(_STATES, {"upstreams": chunk})
+        }
+        ended: dict[JobState | None, list[int]] = {}
+        for upstream_id in chunk:
+            if (state := found.get(upstream_id)) in met:  # else live again: settled later
+                ended.setdefault(state, []).append(upstream_id)
+        if not ended:
             continue
-        conn.execute(
-            update(deps)
-            .where(deps.c.upstream_id == upstream_id, deps.c.job_id.in_(counted))
-            .values(met=True)
-        )
-        conn.execute(
-            update(jobs).where(jobs.c.id.in_(counted)).values(deps_pending=jobs.c.deps_pending - 1)
-        )
-        done = select(jobs.c.id).where(jobs.c.id.in_(counted), jobs.c.deps_pending <= 0)
-        ready += [job_id for (job_id,) in conn.execute(done)]
-    return ready
+        ids = [upstream_id for group in ended.values() for upstream_id in group]
+        for job_id, upstream_id, condition, state, pending, run_at in conn.execute(
+            _EDGES, {"upstreams": ids}
+        ):
+            if (job_state := JobState(state)) not in SETTLE_STATES:
+                continue
+            upstream_state = found.get(upstream_id)
+            if Condition(condition) not in met[upstream_state]:
+                impossible.append((job_id, upstream_id, upstream_state))
+                continue
+            job = waiting.get(job_id) or _Waiting(job_state, pending, run_at)
+            waiting[job_id] = job._replace(counted=job.counted + 1)
+        for state, group in ended.items():
+            conditions = [condition.value for condition in met[state]]
+            if conditions:
+                conn.execute(_MEET, {"upstreams": group, "conditions": conditions})
+    released = _count_off(conn, waiting, now)
+    return Settled(released, sorted(impossible))
+
+
+def _count_off(conn: Connection, waiting: Mapping[int, _Waiting], now: datetime) -> list[int]:
+    """Drop each job's counter by its edges counted; the waiting ones left at zero go on."""
+    moves: dict[tuple[int, JobState | None], list[int]] = {}
+    for job_id, job in waiting.items():
+        ready = job.state is JobState.WAITING and job.pending - job.counted <= 0
+        target = _ready_state(job.run_at, now) if ready else None
+        moves.setdefault((job.counted, target), []).append(job_id)
+    released: list[tuple[int, datetime | None]] = []
+    for (count, target), job_ids in moves.items():
+        for chunk in chunks(job_ids, ID_CHUNK):
+            if target is None:
+                conn.execute(_COUNT_OFF, {"ids": chunk, "count": count})
+                continue
+            values = {"state": target.value, "updated_at": now}
+            conn.execute(_COUNT_OFF.values(values), {"ids": chunk, "count": count})
+        if target is not None:
+            released += [(job_id, waiting[job_id].run_at) for job_id in job_ids]
+    _released_events(conn, released, now)
+    return sorted(job_id for job_id, _ in released)
+
+
+def _ready_state(run_at: datetime | None, now: datetime) -> JobState:
+    """Where the state table sends a waiting job whose dependencies are all met."""
+    ahead = run_at is not None and run_at > now
+    return transition(JobState.WAITING, Event.READY, run_at_ahead=ahead).state
+
+
+def _released_events(
+    conn: Connection, released: Sequence[tuple[int, datetime | None]], now: datetime
+) -> None:
+    rows = [
+        event_row(job_id, JobStateChanged(at=now, state=_ready_state(run_at, now)))
+        for job_id, run_at in released
+    ]
+    if rows:
+        conn.execute(insert(job_events), rows)
+
+
+def release(conn: Connection, now: datetime) -> list[int]:
+    """Every ``waiting`` job with no dependency left leaves ``waiting`` (with an event)."""
+    ready = (jobs.c.state == JobState.WAITING.value, jobs.c.deps_pending <= 0)
+    found = conn.execute(
+        select(jobs.c.id, jobs.c.run_at).where(*ready).order_by(jobs.c.id).with_for_update()
+    ).all()
+    by_state: dict[JobState, list[int]] = {}
+    for job_id, run_at in found:
+        by_state.setdefault(_ready_state(run_at, now), []).append(job_id)
+    for state, job_ids in by_state.items():
+        for chunk in chunks(job_ids, ID_CHUNK):
+            values = {"state": state.value, "updated_at": now}
+            conn.execute(update(jobs).where(jobs.c.id.in_(chunk)).values(values))
+    _released_events(conn, [(job_id, run_at) for job_id, run_at in found], now)
+    return [job_id for job_id, _ in found]
+
+
+def block(conn: Connection, errors: Mapping[int, str], now: datetime) -> list[int]:
+    """The ``waiting`` jobs among ``errors`` end ``upstream_failed`` with their error."""
+    waiting: dict[str, list[int]] = {}
+    for chunk in chunks(errors, ID_CHUNK):
+        query = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(chunk)).with_for_update()
+        for job_id, state in conn.execute(query):
+            if state == JobState.WAITING.value:
+                waiting.setdefault(errors[job_id], []).append(job_id)
+    state = transition(JobState.WAITING, Event.BLOCK).state
+    for error, job_ids in waiting.items():
+        values = {"state": state.value, "finished_at": now, "updated_at": now}
+        values |= {"reason": "upstream_failed", "error": error}
+        for chunk in chunks(job_ids, ID_CHUNK):
+            conn.execute(update(jobs).where(jobs.c.id.in_(chunk)).values(values))
+        event = JobTerminated(at=now, state=state, reason="upstream_failed", error=error)
+        conn.execute(insert(job_events), [event_row(job_id, event) for job_id in job_ids])
+    return sorted(job_id for job_ids in waiting.values() for job_id in job_ids)
 
 
 def unsettled_upstreams(conn: Connection) -> list[int]:

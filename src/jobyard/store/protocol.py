@@ -12,9 +12,9 @@ Schedules, the event feed and monitoring beyond samples are SQL-only parts.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from jobyard.events.records import JobEvent, LogWritten, Record
 from jobyard.limits import Key, Limit
@@ -153,6 +153,13 @@ class QueueStore(Protocol):
     def queue_counts(self) -> dict[str, dict[str, int]]: ...
 
 
+class Settled(NamedTuple):
+    """What :meth:`DependencyStore.settle_edges` did."""
+
+    released: list[int]  # the jobs that left ``waiting``, by id
+    impossible: list[tuple[int, int, JobState | None]]  # (job, upstream, its state), sorted
+
+
 class DependencyStore(Protocol):
     """The edges between jobs, counted off once each as upstream jobs end."""
 
@@ -162,17 +169,36 @@ class DependencyStore(Protocol):
         self, upstream_ids: Collection[int], states: Collection[JobState]
     ) -> list[Job]: ...
 
-    def unmet_edges(self, upstream_id: int) -> list[tuple[int, Condition]]:
-        """(waiting or held job, condition) of the edges out of ``upstream_id`` not met yet."""
+    def settle_edges(
+        self,
+        upstream_ids: Collection[int],
+        met: Mapping[JobState | None, Collection[Condition]],
+        now: datetime,
+    ) -> Settled:
+        """Count off, in one transaction, the unmet edges out of the ended ``upstream_ids``.
+
+        ``met`` says which conditions an upstream job ended in each state meets
+        (``None``: it was removed); upstream jobs in another state (live again)
+        are left alone. Each met edge to a waiting or held job is counted once;
+        the ``waiting`` jobs left with no dependency are released: each goes where
+        the state table sends it (``queued``, or ``scheduled`` while its ``run_at``
+        is after ``now``) with a :class:`~jobyard.events.records.JobStateChanged`
+        event. The other edges to waiting or held jobs can never be met: they come
+        back as ``impossible``, uncounted.
+        """
         ...
 
-    def meet_edges(self, upstream_id: int, job_ids: Sequence[int]) -> list[int]:
-        """Count these edges as met, each once; the jobs with no dependency left."""
+    def release_ready(self, now: datetime) -> list[int]:
+        """Release, as :meth:`settle_edges` does, every ``waiting`` job with no dependency
+        left (a settle was interrupted); their ids."""
+        ...
+
+    def block_jobs(self, errors: Mapping[int, str], now: datetime) -> list[int]:
+        """The jobs among ``errors`` that are ``waiting`` end ``upstream_failed`` with
+        their error and a :class:`~jobyard.events.records.JobTerminated` event; their ids."""
         ...
 
     def unsettled_upstreams(self) -> list[int]: ...
-
-    def ready_waiting(self) -> list[Job]: ...
 
     def repoint_dependencies(self, old: int, new: int) -> list[int]:
         """Jobs not run yet that waited for ``old`` wait for ``new`` instead; their ids."""
@@ -198,7 +224,13 @@ class WorkflowStore(Protocol):
         self, page: int, per_page: int, workflow: str | None = None, state: str | None = None
     ) -> tuple[list[WorkflowRun], int]: ...
 
-    def run_is_live(self, run_id: int) -> bool: ...
+    def run_is_live(self, run_id: int) -> bool:
+        """Whether a node's newest job is not terminal yet (an index lookup, not a scan)."""
+        ...
+
+    def node_states(self, run_id: int) -> dict[str, JobState]:
+        """The state of each node's newest job (what a run that ended is judged by)."""
+        ...
 
     def run_jobs(self, run_id: int) -> list[Job]: ...
 

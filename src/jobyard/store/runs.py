@@ -51,6 +51,16 @@ class SqlRuns(Part):
         with self._read() as conn:
             return has_live_node(conn, run_id)
 
+    def node_states(self, run_id: int) -> dict[str, JobState]:
+        """The state of each node's newest job: two columns, not whole jobs."""
+        query = (
+            select(jobs.c.node, jobs.c.state)
+            .where(jobs.c.workflow_run == run_id)
+            .order_by(jobs.c.id)  # a restarted node's newest job comes last
+        )
+        with self._read() as conn:
+            return {node: JobState(state) for node, state in conn.execute(query) if node}
+
     def run_jobs(self, run_id: int) -> list[Job]:
         """Every job of the run (restarted nodes have several), oldest first."""
         with self._read() as conn:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -129,8 +129,13 @@ class Runs:
 
     # -- keeping the run's state -------------------------------------------
     def job_ended(self, job: Job) -> None:
-        if job.workflow_run is not None:
-            self.refresh(job.workflow_run, job.id)
+        self.jobs_ended([job])
+
+    def jobs_ended(self, jobs: Iterable[Job]) -> None:
+        """Nodes ended: each run they belong to is looked at once, on behalf of its last one."""
+        last = {job.workflow_run: job.id for job in jobs if job.workflow_run is not None}
+        for run_id, job_id in sorted(last.items()):
+            self.refresh(run_id, job_id)
 
     def job_restarted(self, job: Job) -> None:
         """A node's job was restarted as ``job``: a run that had ended is running again."""
@@ -161,7 +166,9 @@ class Runs:
         stopped = run.state is RunState.STOPPED  # it stays so while its nodes are killed
         if self.store.runs.run_is_live(run.id):  # cheap: most ends of a node end nothing more
             return RunState.STOPPED if stopped else RunState.RUNNING
-        if all(job.state is JobState.SUCCEEDED for job in self.latest_jobs(run.id).values()):
+        if all(
+            state is JobState.SUCCEEDED for state in self.store.runs.node_states(run.id).values()
+        ):
             return RunState.SUCCEEDED
         return RunState.STOPPED if stopped else RunState.FAILED
 
@@ -176,15 +183,12 @@ class Runs:
         if state is RunState.RUNNING:  # a node of an ended run was restarted
             self._announce(by, WorkflowRunReopened(at=now, run_id=run.id, workflow=run.workflow))
             return updated
-        failed = sorted(
-            name for name, j in self.latest_jobs(run.id).items() if j.state is JobState.FAILED
-        )
+        failed = None
+        if state is RunState.FAILED:
+            nodes = self.store.runs.node_states(run.id)
+            failed = tuple(sorted(name for name, s in nodes.items() if s is JobState.FAILED))
         ended = WorkflowRunFinished(
-            at=now,
-            run_id=run.id,
-            workflow=updated.workflow,
-            state=state,
-            failed_nodes=tuple(failed) if state is RunState.FAILED else None,
+            at=now, run_id=run.id, workflow=updated.workflow, state=state, failed_nodes=failed
         )
         self._announce(by, ended)  # the notifier tells workflow_failed / _succeeded
         return updated

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping
+from datetime import datetime
 
+from jobyard.events.records import JobStateChanged, JobTerminated
 from jobyard.models import Condition, DependencyState, Job
-from jobyard.states import JobState
-from jobyard.store.memory.tables import Part
+from jobyard.states import Event, JobState, transition
+from jobyard.store.memory.tables import Part, utc
+from jobyard.store.protocol import Settled
 
 _REOPENABLE = (JobState.WAITING, JobState.UPSTREAM_FAILED, JobState.HELD)
 _SETTLING = (JobState.WAITING, JobState.HELD)
@@ -29,26 +32,59 @@ class MemoryDependencies(Part):
             waiting = {job_id for job_id, upstream in self._t.edges if upstream in upstream_ids}
             return self._t.where(lambda job: job.id in waiting and job.state in states)
 
-    def unmet_edges(self, upstream_id: int) -> list[tuple[int, Condition]]:
-        with self._t.lock:
-            return [
-                (job_id, edge.condition)
-                for (job_id, upstream), edge in sorted(self._t.edges.items())
-                if upstream == upstream_id and not edge.met and self._state(job_id) in _SETTLING
-            ]
-
-    def meet_edges(self, upstream_id: int, job_ids: Sequence[int]) -> list[int]:
-        ready = []
-        with self._t.lock:
-            for job_id in job_ids:
-                edge = self._t.edges.get((job_id, upstream_id))
-                if edge is None or edge.met or job_id not in self._t.jobs:
+    def settle_edges(
+        self,
+        upstream_ids: Collection[int],
+        met: Mapping[JobState | None, Collection[Condition]],
+        now: datetime,
+    ) -> Settled:
+        t = self._t
+        with t.lock:
+            ended = {u: self._state(u) for u in upstream_ids if self._state(u) in met}
+            counted, impossible = set(), []
+            for (job_id, upstream), edge in sorted(t.edges.items()):
+                if upstream not in ended or edge.met or self._state(job_id) not in _SETTLING:
+                    continue
+                if edge.condition not in met[ended[upstream]]:
+                    impossible.append((job_id, upstream, ended[upstream]))
                     continue
                 edge.met = True
-                job = self._t.set(job_id, {"deps_pending": self._t.jobs[job_id].deps_pending - 1})
-                if job.deps_pending <= 0:
-                    ready.append(job_id)
-        return ready
+                t.set(job_id, {"deps_pending": t.jobs[job_id].deps_pending - 1})
+                counted.add(job_id)
+            return Settled(self._release(counted, utc(now)), impossible)
+
+    def release_ready(self, now: datetime) -> list[int]:
+        with self._t.lock:
+            return self._release(set(self._t.jobs), utc(now))
+
+    def block_jobs(self, errors: Mapping[int, str], now: datetime) -> list[int]:
+        now = utc(now)
+        state = transition(JobState.WAITING, Event.BLOCK).state
+        blocked = []
+        with self._t.lock:
+            for job_id, error in sorted(errors.items()):
+                if self._state(job_id) is not JobState.WAITING:
+                    continue
+                values = {"state": state, "reason": "upstream_failed", "error": error}
+                self._t.set(job_id, values | {"finished_at": now, "updated_at": now})
+                event = JobTerminated(at=now, state=state, reason="upstream_failed", error=error)
+                self._t.add_event(job_id, event)
+                blocked.append(job_id)
+        return blocked
+
+    def _release(self, job_ids: set[int], now: datetime) -> list[int]:
+        """The waiting jobs among these with no dependency left leave ``waiting``."""
+        released = []
+        for job_id in sorted(job_ids):
+            job = self._t.jobs.get(job_id)
+            if job is None or job.state is not JobState.WAITING or job.deps_pending > 0:
+                continue
+            ahead = job.run_at is not None and job.run_at > now
+            state = transition(job.state, Event.READY, run_at_ahead=ahead).state
+            self._t.set(job_id, {"state": state, "updated_at": now})
+            self._t.add_event(job_id, JobStateChanged(at=now, state=state))
+            released.append(job_id)
+        return released
 
     def unsettled_upstreams(self) -> list[int]:
         with self._t.lock:
@@ -60,12 +96,6 @@ class MemoryDependencies(Part):
                     and self._state(job_id) is JobState.WAITING
                     and (upstream not in self._t.jobs or self._t.jobs[upstream].state.terminal)
                 }
-            )
-
-    def ready_waiting(self) -> list[Job]:
-        with self._t.lock:
-            return self._t.where(
-                lambda job: job.state is JobState.WAITING and job.deps_pending <= 0
             )
 
     def repoint_dependencies(self, old: int, new: int) -> list[int]:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from jobyard.models import Condition, Job, NewJob, RunState, WorkflowRun
+from jobyard.states import JobState
 from jobyard.store.memory.tables import Edge, Part, insert_job, json_copy, new_job, run_value, utc
 
 
@@ -63,6 +64,11 @@ class MemoryRuns(Part):
                 job.workflow_run == run_id and not job.state.terminal and job.restarted_as is None
                 for job in self._t.jobs.values()
             )
+
+    def node_states(self, run_id: int) -> dict[str, JobState]:
+        with self._t.lock:
+            jobs = self._t.where(lambda job: job.workflow_run == run_id)
+        return {job.node: job.state for job in jobs if job.node}  # the newest last
 
     def run_jobs(self, run_id: int) -> list[Job]:
         with self._t.lock:

@@ -1,0 +1,65 @@
+"""Workflow runs on the in-memory store: nodes ended in a batch move the run once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from jobyard.dependencies import Dependencies
+from jobyard.events.records import WorkflowRunFinished
+from jobyard.jobtypes.catalog import Catalog
+from jobyard.jobtypes.spec import parse_job_type
+from jobyard.manager import JobManager
+from jobyard.models import Job, JobUpdate, RunState
+from jobyard.states import JobState
+from jobyard.store.memory import MemoryStore
+from jobyard.workflows.dag import parse_workflows
+from jobyard.workflows.runs import Runs
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+TYPES = {"step": parse_job_type("step", {"command": ["true"]})}
+WIDE = {
+    "first": {"type": "step"},
+    **{f"m{i}": {"type": "step", "depends_on": ["first"]} for i in range(5)},
+    "last": {"type": "step", "depends_on": [f"m{i}" for i in range(5)]},
+}
+
+
+def runs_on(store: MemoryStore) -> tuple[Runs, Dependencies]:
+    deps = Dependencies(store, clock=lambda: NOW)
+    manager = JobManager(store, Catalog(store, TYPES), deps, clock=lambda: NOW)
+    workflows = parse_workflows({"wide": {"nodes": WIDE}}, TYPES)
+    return Runs(manager, workflows, clock=lambda: NOW), deps
+
+
+def end(store: MemoryStore, jobs: list[Job], state: JobState) -> list[Job]:
+    values = {"state": state, "finished_at": NOW}
+    ended = [store.jobs.update_job(JobUpdate(j.id, frozenset(JobState), values), NOW) for j in jobs]
+    return [job for job in ended if job is not None]
+
+
+def run_events(store: MemoryStore, job_ids: list[int]) -> list[WorkflowRunFinished]:
+    return [
+        event.record
+        for job_id in job_ids
+        for event in store.jobs.job_events(job_id)
+        if isinstance(event.record, WorkflowRunFinished)
+    ]
+
+
+def test_nodes_ended_together_end_the_run_once() -> None:
+    store = MemoryStore()
+    runs, deps = runs_on(store)
+    run, nodes = runs.start("wide")
+    first, middle = nodes["first"], [nodes[f"m{i}"] for i in range(5)]
+    runs.jobs_ended(end(store, [first], JobState.SUCCEEDED))
+    deps.settle([first.id])
+    ended = end(store, middle, JobState.SUCCEEDED)
+    deps.settle([job.id for job in ended])
+    runs.jobs_ended(ended)
+    assert runs.get(run.id)[0].state is RunState.RUNNING  # the last node is queued
+    last = end(store, [nodes["last"]], JobState.FAILED)
+    runs.jobs_ended(last + last)
+    assert runs.get(run.id)[0].state is RunState.FAILED
+    [finished] = run_events(store, [job.id for job in nodes.values()])
+    assert finished.failed_nodes == ("last",)
+    assert store.runs.node_states(run.id)["last"] is JobState.FAILED
