@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 
 from jobyard.models import JobSpec
@@ -24,6 +25,8 @@ from jobyard.runner.procs import (
     kill_job_processes,
     peak_rss_of,
 )
+
+YOUNG = 1.0  # seconds: a job this young cannot have gone round the cycle of pids
 
 
 def job_environment(job_id: int, token: str, extra: dict[str, str]) -> dict[str, str]:
@@ -67,6 +70,7 @@ class CommandExecution:
 
     def __init__(self, proc: subprocess.Popen[bytes], token: str, sink: Sink) -> None:
         self.pid = proc.pid
+        self._started = time.monotonic()
         self._proc = proc
         self._token = token
         self._sink = sink
@@ -130,8 +134,10 @@ class CommandExecution:
     def _on_exit(self) -> None:
         self._exit = self._group.reap()
         self._proc.returncode = os.waitstatus_to_exitcode(self._exit.status)  # reaped: by us
-        # what left the group unseen still carries the token; zombies no longer show it
-        kill_job_processes(self._token, wait=REAP_BOUND)
+        # what left the group unseen still carries the token; zombies no longer show it.
+        # A young job's processes all have pids allocated after its own: look only at those.
+        young = time.monotonic() - self._started < YOUNG
+        kill_job_processes(self._token, wait=REAP_BOUND, since=self.pid if young else None)
 
     def _make_result(self) -> Result:
         ended = self._exit

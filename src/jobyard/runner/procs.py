@@ -60,16 +60,21 @@ class Exit:
         records the parent's peak when it execs), so ``ru_maxrss`` only says
         something about the job when it exceeds our own peak.
         """
-        rss = self.rusage.ru_maxrss * 1024  # Linux reports KiB
-        return rss if rss > peak_rss_of("self") else 0
+        mine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # our VmHWM, no file to read
+        return self.rusage.ru_maxrss * 1024 if self.rusage.ru_maxrss > mine else 0  # KiB
 
 
 class ProcessGroup:
-    """A process-group leader we spawned and everything it started."""
+    """A process-group leader we spawned and everything it started.
+
+    Nothing here reads the whole process table: descendants are found by walking
+    down from the leader (``/proc/<pid>/task/<tid>/children``), and only when asked
+    (a kill, a sample), so that a job that ends quickly costs no look at ``/proc``.
+    """
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self._leader = psutil.Process(pid)
+        self._leader: psutil.Process | None = None  # made at the first sample
         self._seen: dict[int, psutil.Process] = {}
         self._lock = threading.Lock()
         self._reaped = False
@@ -83,7 +88,7 @@ class ProcessGroup:
         """SIGKILL the group and every descendant, including those that left the group."""
         with self._lock:
             if not self._reaped:
-                self._remember(_descendants(self._leader))  # before the leader dies
+                self._remember(_descendants(self.pid))  # before the leader dies
                 _killpg(self.pid, signal.SIGKILL)
             _kill_all(self._seen.values())
 
@@ -102,13 +107,18 @@ class ProcessGroup:
         with self._lock:
             if self._reaped:
                 return 0, 0.0
-            tree = _descendants(self._leader)
+            if self._leader is None:
+                try:
+                    self._leader = psutil.Process(self.pid)  # ours and unreaped: not reused
+                except psutil.Error:
+                    return 0, 0.0
+            tree = _descendants(self.pid)
             self._remember(tree)
             return _usage([self._leader, *tree])
 
     def descendants(self) -> list[psutil.Process]:
         with self._lock:
-            return [] if self._reaped else _descendants(self._leader)
+            return [] if self._reaped else _descendants(self.pid)
 
     def _remember(self, procs: Iterable[psutil.Process]) -> None:
         alive = {pid: p for pid, p in self._seen.items() if p.is_running()}
@@ -143,11 +153,48 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def _descendants(proc: psutil.Process) -> list[psutil.Process]:
-    try:
-        return proc.children(recursive=True)
-    except psutil.Error:
+def _descendants(pid: int) -> list[psutil.Process]:
+    """Every live descendant of ``pid``, found by walking down from it."""
+    procs = []
+    for child in descendant_pids(pid):
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(child))
+    return procs
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """The pids below ``pid``, parents before their children.
+
+    Reads only the tree's own ``children`` files, where the kernel has them
+    (psutil's ``children()`` reads the ``stat`` of every process on the host).
+    """
+    if not _HAS_CHILDREN_FILES:
+        with contextlib.suppress(psutil.Error):
+            return [p.pid for p in psutil.Process(pid).children(recursive=True)]
         return []
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        children = child_pids(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
+def child_pids(pid: int) -> list[int]:
+    """The children of every thread of ``pid`` (empty if it is gone)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    pids: list[int] = []
+    for tid in tasks:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/children") as f:
+            pids += [int(word) for word in f.read().split()]
+    return pids
+
+
+_HAS_CHILDREN_FILES = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
 
 
 def _usage(procs: Iterable[psutil.Process]) -> tuple[int, float]:
@@ -190,16 +237,22 @@ def peak_rss_of(pid: int | str) -> int:
     return 0
 
 
-def kill_job_processes(token: str, wait: float = 0.0) -> int:
+def kill_job_processes(token: str, wait: float = 0.0, *, since: int | None = None) -> int:
     """SIGCONT + SIGKILL every process whose environment has JOBYARD_JOB_TOKEN=<token>.
 
     For orphans left by a worker that died: each job's processes carry the
     token of their attempt. Waits up to ``wait`` seconds for them to die.
     Returns how many processes were signalled.
+
+    ``since`` is the pid of the job's first process, when it was started a
+    moment ago: its descendants got the pids allocated after it, so only those
+    are looked at instead of every process on the host. (Pids are handed out in
+    a cycle; going once round it takes tens of thousands of process starts.)
     """
     needle = f"{TOKEN_VAR}={token}".encode()
     me = os.getpid()
-    found = [pid for pid in _all_pids() if pid != me and needle in _environ(pid)]
+    candidates = _all_pids() if since is None else _pids_after(since)
+    found = [pid for pid in candidates if pid != me and needle in _environ(pid)]
     killed: list[int] = []
     for pid in found:
         try:
@@ -213,6 +266,19 @@ def kill_job_processes(token: str, wait: float = 0.0) -> int:
     if wait and killed:
         _wait_dead(_processes(killed), wait)
     return len(killed)
+
+
+def _pids_after(first: int) -> list[int]:
+    """The live pids allocated after ``first`` (every pid if that cannot be known)."""
+    pids = _all_pids()
+    try:
+        with open("/proc/sys/kernel/ns_last_pid") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        return pids
+    if last >= first:
+        return [pid for pid in pids if first < pid <= last]
+    return [pid for pid in pids if pid > first or pid <= last]  # the cycle wrapped
 
 
 def _processes(pids: Iterable[int]) -> list[psutil.Process]:
