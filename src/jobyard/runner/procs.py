@@ -88,7 +88,7 @@ class ProcessGroup:
         """SIGKILL the group and every descendant, including those that left the group."""
         with self._lock:
             if not self._reaped:
-                self._remember(_descendants(self.pid))  # before the leader dies
+                self._remember(descendants_of(self.pid))  # before the leader dies
                 _killpg(self.pid, signal.SIGKILL)
             _kill_all(self._seen.values())
 
@@ -112,13 +112,13 @@ class ProcessGroup:
                     self._leader = psutil.Process(self.pid)  # ours and unreaped: not reused
                 except psutil.Error:
                     return 0, 0.0
-            tree = _descendants(self.pid)
+            tree = descendants_of(self.pid)
             self._remember(tree)
             return _usage([self._leader, *tree])
 
     def descendants(self) -> list[psutil.Process]:
         with self._lock:
-            return [] if self._reaped else _descendants(self.pid)
+            return [] if self._reaped else descendants_of(self.pid)
 
     def _remember(self, procs: Iterable[psutil.Process]) -> None:
         alive = {pid: p for pid, p in self._seen.items() if p.is_running()}
@@ -153,7 +153,7 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def _descendants(pid: int) -> list[psutil.Process]:
+def descendants_of(pid: int) -> list[psutil.Process]:
     """Every live descendant of ``pid``, found by walking down from it."""
     procs = []
     for child in descendant_pids(pid):
@@ -189,8 +189,7 @@ def child_pids(pid: int) -> list[int]:
         return []
     pids: list[int] = []
     for tid in tasks:
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/children") as f:
-            pids += [int(word) for word in f.read().split()]
+        pids += [int(word) for word in read_proc(f"/proc/{pid}/task/{tid}/children").split()]
     return pids
 
 
@@ -230,11 +229,25 @@ class Usage:
 
 def peak_rss_of(pid: int | str) -> int:
     """VmHWM of a process, in bytes (0 if unknown)."""
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    status = read_proc(f"/proc/{pid}/status")
+    at = status.find(b"\nVmHWM:")
+    if at < 0:
+        return 0
+    return int(status[at + 7 : status.index(b"kB", at)]) * 1024
+
+
+def read_proc(path: str) -> bytes:
+    """A small ``/proc`` file, in one read without Python's file objects (b"" if gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def kill_job_processes(token: str, wait: float = 0.0, *, since: int | None = None) -> int:
