@@ -25,6 +25,7 @@ import psutil
 
 TOKEN_VAR = "JOBYARD_JOB_TOKEN"
 REAP_BOUND = 1.0  # seconds to wait for killed leftovers to die before a Result is given
+FEW_PIDS = 64  # pids allocated since a job started that are cheaper to try than to list
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,13 @@ def peak_rss_of(pid: int | str) -> int:
     return int(status[at + 7 : status.index(b"kB", at)]) * 1024
 
 
+def environ_bytes() -> dict[bytes, bytes]:
+    """A copy of our environment, encoded: CPython keeps it so, and copies it at C speed
+    (copying ``os.environ`` decodes every variable)."""
+    data: dict[bytes, bytes] = os.environ._data  # type: ignore[attr-defined]
+    return data.copy()
+
+
 def read_proc(path: str) -> bytes:
     """A small ``/proc`` file, in one read without Python's file objects (b"" if gone)."""
     try:
@@ -281,17 +289,20 @@ def kill_job_processes(token: str, wait: float = 0.0, *, since: int | None = Non
     return len(killed)
 
 
-def _pids_after(first: int) -> list[int]:
-    """The live pids allocated after ``first`` (every pid if that cannot be known)."""
-    pids = _all_pids()
-    try:
-        with open("/proc/sys/kernel/ns_last_pid") as f:
-            last = int(f.read())
-    except (OSError, ValueError):
-        return pids
-    if last >= first:
-        return [pid for pid in pids if first < pid <= last]
-    return [pid for pid in pids if pid > first or pid <= last]  # the cycle wrapped
+def _pids_after(first: int) -> Iterable[int]:
+    """The pids allocated after ``first`` (every pid if that cannot be known).
+
+    A few: each is looked at (most are gone). Many: the live ones are listed.
+    """
+    last = read_proc("/proc/sys/kernel/ns_last_pid").strip()
+    if not last.isdigit():
+        return _all_pids()
+    end = int(last)
+    if end >= first:
+        if end - first <= FEW_PIDS:
+            return range(first + 1, end + 1)
+        return [pid for pid in _all_pids() if first < pid <= end]
+    return [pid for pid in _all_pids() if pid > first or pid <= end]  # the cycle wrapped
 
 
 def _processes(pids: Iterable[int]) -> list[psutil.Process]:
