@@ -8,7 +8,8 @@
 - ``/bin/true``: ``Runner.start`` → Result, one job after the other, against the floor
   of this machine: ``os.posix_spawn`` (new session) + ``waitpid`` in a loop, in one
   Python process;
-- the pool: children started while the jobs ran (0 on a warm pool of the right size).
+- one and two slots kept busy with Python no-ops by as many threads, on a pool of that
+  size (a worker's default): jobs/s, and the children started per job (0 on a warm pool).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,6 +89,31 @@ def rate(name: str, rounds: int, one: Callable[[], object]) -> float:
     return per_second
 
 
+def busy_slots(slots: int, python_path: str, spec: JobSpec, rounds: int) -> None:
+    """``slots`` threads run jobs back to back on a pool of ``slots``, as a worker would."""
+    runner = Runner(python_pool=slots, python_path=[python_path], preload=["bench_jobs"])
+    try:
+        assert runner.pool.wait_ready(30), "the pool did not start"
+        spawned = runner.pool.spawned
+
+        def slot() -> None:
+            for _ in range(rounds):
+                run(runner, spec)
+
+        threads = [threading.Thread(target=slot) for _ in range(slots)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        per_second = slots * rounds / (time.perf_counter() - started)
+        per_job = (runner.pool.spawned - spawned) / (slots * rounds)
+    finally:
+        runner.close()
+    name = f"python no-op, {slots} slot(s) busy"
+    print(f"{name:30} {per_second:8.0f} jobs/s   {per_job:.2f} new children/job")
+
+
 def spawn_true() -> None:
     pid = os.posix_spawn("/bin/true", ["/bin/true"], os.environ, setsid=True)
     os.waitpid(pid, 0)
@@ -98,7 +125,6 @@ def main(rounds: int) -> None:
         runner = Runner(python_pool=2, python_path=[tmp], preload=["bench_jobs"])
         try:
             assert runner.pool.wait_ready(30), "the pool did not start"
-            spawned = runner.pool.spawned
             noop, stamp = JobSpec(python="bench_jobs:noop"), JobSpec(python="bench_jobs:stamp")
             command = JobSpec(argv=["/bin/true"])
             timed(runner, noop), timed(runner, command)
@@ -109,9 +135,10 @@ def main(rounds: int) -> None:
             ours = rate("runner /bin/true", rounds, lambda: run(runner, command))
             floor = (floor + rate("floor (again)", rounds, spawn_true)) / 2
             print(f"{'runner / floor':30} {ours / floor:8.2f}")
-            print(f"{'children started during jobs':30} {runner.pool.spawned - spawned:8d}")
         finally:
             runner.close()
+        busy_slots(1, tmp, noop, rounds)
+        busy_slots(2, tmp, noop, rounds)
 
 
 if __name__ == "__main__":
