@@ -20,6 +20,12 @@ class Threads:
         self._tasks: queue.SimpleQueue[tuple[str, Task]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
+        self.started = 0  # threads started so far
+
+    @property
+    def idle(self) -> int:
+        with self._lock:
+            return self._idle
 
     def run(self, name: str, task: Task) -> None:
         """Run ``task`` on an idle thread, or on a new one if none is idle."""
@@ -28,6 +34,7 @@ class Threads:
                 self._idle -= 1
                 self._tasks.put((name, task))
                 return
+            self.started += 1
         thread = threading.Thread(target=self._serve, args=(task,), name=name, daemon=True)
         thread.start()
 
