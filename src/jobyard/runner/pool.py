@@ -78,18 +78,20 @@ class Pool:
     def release(self, child: ChildHandle, *, reuse: bool) -> None:
         """A job is done with ``child``: keep it for the next job, or discard it.
 
-        A healthy child is kept unless the pool would then hold more than ``size``
-        children and no job waits for one (it was started for a job beyond ``size``).
+        A healthy child is kept. Only when the pool then holds more than ``size``
+        children (one was started for a job beyond ``size``) and no job waits is
+        one discarded: the idle child used least recently.
         """
+        discard: ChildHandle | None = child
         with self._cond:
             self._busy.discard(child)
-            keep = reuse and not self._closed and child.exit is None
-            if keep and (self._count() < self.size or self._waiters > 0):
+            if reuse and not self._closed and child.exit is None:
                 self._idle.append(child)
-                self._cond.notify_all()
-                return
-            self._cond.notify_all()  # the keeper may have a child to replace
-        child.kill()  # its reader thread reaps it and calls _gone
+                surplus = self._count() > self.size and self._waiters == 0
+                discard = self._idle.pop(0) if surplus else None
+            self._cond.notify_all()  # a job may wait for a child, the keeper for a gap
+        if discard is not None:
+            discard.kill()  # its reader thread reaps it and calls _gone
 
     def stats(self) -> dict[str, int]:
         with self._cond:
