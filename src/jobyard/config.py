@@ -1,6 +1,6 @@
 """The job configuration file (``jobyard.yaml``): job types, queues and workflows.
 
-Schedules and notifications live in the same file too. Every problem is
+Schedules, notifications and the modules to ``preload`` live in the same file too. Every problem is
 reported at once, one line each, as ``file:line: field: message``, with the
 line taken from the YAML node nearest to the field.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from jobyard.workflows.dag import WorkflowInvalid, WorkflowSpec, parse_workflows
 
 DEFAULT_QUEUE = "default"
 SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")
+KEYS = (*SECTIONS, "preload")
+MODULE_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,16 @@ class Config:
     workflows: dict[str, WorkflowSpec] = field(default_factory=dict)
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
     notifications: NotificationConfig = field(default_factory=NotificationConfig)
+    preload: tuple[str, ...] = ()
 
     def has_queue(self, name: str) -> bool:
         return name in self.queues
+
+    def preload_modules(self) -> list[str]:
+        """What a pre-started Python child imports before its first job: the module of
+        every Python job type, then the ``preload`` list."""
+        modules = [t.python.partition(":")[0] for t in self.job_types.values() if t.python]
+        return list(dict.fromkeys([*modules, *self.preload]))
 
 
 def empty_config(base_dir: Path | None = None) -> Config:
@@ -184,11 +194,11 @@ class _Loader:
         if data is None:
             data = {}
         if not isinstance(data, Mapping):
-            self.problem([], f"the file must be a mapping with keys like {', '.join(SECTIONS)}")
+            self.problem([], f"the file must be a mapping with keys like {', '.join(KEYS)}")
             raise ConfigError(self.problems)
         for key in data:
-            if key not in SECTIONS:
-                self.problem([str(key)], _unknown(str(key), SECTIONS))
+            if key not in KEYS:
+                self.problem([str(key)], _unknown(str(key), KEYS))
         sections = {name: self.section(data, name) for name in SECTIONS}
         queues = self.queues(sections["queues"])
         job_types = self.job_types(sections["job_types"])
@@ -197,6 +207,7 @@ class _Loader:
         workflows = self.workflows(sections["workflows"], job_types, written, declared)
         schedules = self.schedules(sections["schedules"], job_types, workflows)
         notifications = self.notifications(sections["notifications"])
+        preload = self.preload(data.get("preload"))
         if declared is not None:
             self.check_queues(job_types, declared)
         if self.problems:
@@ -211,6 +222,7 @@ class _Loader:
             workflows=workflows,
             schedules=schedules,
             notifications=notifications,
+            preload=preload,
         )
 
     def section(self, data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -311,6 +323,17 @@ class _Loader:
                 self.problem(["notifications", *_parts(error["field"])], error["message"])
             return NotificationConfig()
 
+    def preload(self, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem(["preload"], f"must be a list of module names, not {_kind(value)}")
+            return ()
+        for i, name in enumerate(value):
+            if not isinstance(name, str) or not MODULE_RE.fullmatch(name):
+                self.problem(["preload", str(i)], f"{name!r} is not a module name (like pkg.mod)")
+        return tuple(name for name in value if isinstance(name, str))
+
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():
             if job_type.queue not in declared:
@@ -324,9 +347,13 @@ def _parts(dotted: str) -> list[str]:
 
 
 def _kind(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        list: "a list",
+        dict: "a mapping",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
 def _did_you_mean(name: str, known: Sequence[str]) -> str:

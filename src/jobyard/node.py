@@ -84,6 +84,7 @@ class Node:
         runner = Runner(
             python_pool=settings.concurrency if pool is None else pool,
             python_path=[str(self.config.base_dir)],
+            preload=self.config.preload_modules(),
         )
         worker_settings = WorkerSettings(
             name=settings.worker_name or default_worker_name(),

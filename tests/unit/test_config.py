@@ -104,7 +104,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
     assert errors(path) == [
         f"{path}:1: the file must be a mapping with keys like "
-        "job_types, queues, workflows, schedules, notifications"
+        "job_types, queues, workflows, schedules, notifications, preload"
     ]
 
 
@@ -112,7 +112,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     path = write(tmp_path, "job_types: {}\njob_type: {}\n")
     assert errors(path) == [
         f"{path}:2: job_type: unknown key; did you mean 'job_types'? "
-        "(allowed: job_types, queues, workflows, schedules, notifications)"
+        "(allowed: job_types, queues, workflows, schedules, notifications, preload)"
     ]
 
 
@@ -121,6 +121,34 @@ def test_sections_must_be_mappings(tmp_path: Path) -> None:
     assert errors(path) == [
         f"{path}:1: job_types: must be a mapping, not a list",
         f"{path}:2: queues: must be a mapping, not a string",
+    ]
+
+
+def test_preload_lists_the_job_modules_then_the_extra_ones(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        job_types:
+          resize: {python: "myapp.jobs:Resize"}
+          count: {python: "myapp.jobs:count"}
+          report: {python: "reports:monthly"}
+          export: {command: [echo, hi]}
+        preload: [numpy, reports, pandas.core]
+        """,
+    )
+    config = load_config(path)
+    assert config.preload == ("numpy", "reports", "pandas.core")
+    assert config.preload_modules() == ["myapp.jobs", "reports", "numpy", "pandas.core"]
+    assert empty_config().preload_modules() == []
+
+
+def test_preload_must_be_a_list_of_module_names(tmp_path: Path) -> None:
+    path = write(tmp_path, "job_types: {}\npreload: numpy\n")
+    assert errors(path) == [f"{path}:2: preload: must be a list of module names, not a string"]
+    path = write(tmp_path, "preload:\n  - numpy\n  - not a module\n  - 3\n")
+    assert errors(path) == [
+        f"{path}:3: preload.1: 'not a module' is not a module name (like pkg.mod)",
+        f"{path}:4: preload.2: 3 is not a module name (like pkg.mod)",
     ]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from jobyard.runner.procs import peak_rss_of
+from jobyard.runner.procs import descendants_of, peak_rss_of
 
 
 class Meter:
@@ -24,8 +24,7 @@ class Meter:
     def __init__(self) -> None:
         self._times = os.times()
         self._children_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets the peak RSS (VmHWM) so that it is this job's
+        _reset_peak_rss()
 
     def finish(self) -> dict[str, Any]:
         t0, t1 = self._times, os.times()
@@ -34,16 +33,27 @@ class Meter:
         children_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if children_rss > self._children_rss:  # a lifetime maximum: it only counts if it grew
             peak = max(peak, children_rss * 1024)
-        return {"cpu": cpu, "peak": peak}
+        return {"cpu": cpu, "peak": peak, "cpu_total": sum(t1[:4])}
+
+
+def _reset_peak_rss() -> None:
+    """Reset VmHWM, so that the peak read at the end is this job's."""
+    with contextlib.suppress(OSError):
+        fd = os.open("/proc/self/clear_refs", os.O_WRONLY)
+        try:
+            os.write(fd, b"5")
+        finally:
+            os.close(fd)
 
 
 def kill_descendants(bound: float = 2.0) -> None:
-    """Kill and reap whatever the job left running."""
-    if not _may_have_children():
-        return
+    """Kill and reap whatever the job left running.
+
+    We are their subreaper: what the job orphaned (even with ``setsid``) is our child now.
+    """
     deadline = time.monotonic() + bound
     while True:
-        procs = psutil.Process().children(recursive=True)
+        procs = descendants_of(os.getpid())
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
@@ -51,20 +61,6 @@ def kill_descendants(bound: float = 2.0) -> None:
         if not procs or time.monotonic() > deadline:
             return
         time.sleep(0.005)  # SIGKILLed processes need a moment to become zombies
-
-
-def _may_have_children() -> bool:
-    """A cheap look (no scan of /proc) that lets a job without children skip the cleanup."""
-    try:
-        tasks = os.listdir("/proc/self/task")
-        return any(_read(f"/proc/self/task/{tid}/children") for tid in tasks)
-    except OSError:
-        return True  # no such file in this kernel: look the slow way
-
-
-def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read().strip()
 
 
 def _reap_exited() -> None:

@@ -13,11 +13,14 @@ fd 0 at start, so that the job's subprocesses cannot read it)::
 
 child → parent, one JSON object a line on the message pipe::
 
-    {"op": "ready", "errors": [...]}            once, after the preload
+    {"op": "ready", "errors": [...], "cpu_total"}  once, after the preload
     {"op": "started", "kind", "hooks"}          {"op": "paused", "seq"}
     {"op": "progress", "fraction", "message"}   {"op": "metric", "name", "value"}
     {"op": "details", "data"}
-    {"op": "done", "ok", "exit_code", "signal", "error", "cpu", "peak"}
+    {"op": "done", "ok", "exit_code", "signal", "error", "cpu", "peak", "cpu_total"}
+
+``cpu`` and ``peak`` are the job's own CPU seconds and peak RSS; ``cpu_total`` is
+the child's CPU so far, from which the parent counts the next job's samples.
 
 Before ``done``, the child kills what the job left running (it is their
 subreaper, so even processes that called ``setsid`` are found), flushes, and
@@ -181,5 +184,5 @@ def main() -> None:
     signal.signal(signal.SIGTERM, child.on_sigterm)
     control = threading.Thread(target=child.control, args=(commands,), daemon=True)
     control.start()
-    child.channel.send({"op": "ready", "errors": errors})
+    child.channel.send({"op": "ready", "errors": errors, "cpu_total": sum(os.times()[:4])})
     child.serve()

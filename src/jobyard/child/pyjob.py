@@ -28,6 +28,7 @@ import os
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -52,12 +53,23 @@ def resolve(target: str) -> Any:
 
 
 def wants_context(func: Callable[..., Any]) -> bool:
+    """Whether a function job's first parameter takes the context (remembered per function)."""
+    try:
+        return _WANTS_CONTEXT[func]
+    except (KeyError, TypeError):  # TypeError: an unhashable callable
+        pass
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
         return False
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return bool(params) and params[0].name in ("ctx", "context") and params[0].kind in positional
+    wants = bool(params) and params[0].name in ("ctx", "context") and params[0].kind in positional
+    with suppress(TypeError):
+        _WANTS_CONTEXT[func] = wants
+    return wants
+
+
+_WANTS_CONTEXT: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 class PyJob:
@@ -184,17 +196,42 @@ class PyJob:
 
     @contextmanager
     def _environment(self) -> Iterator[None]:
-        """The job's variables and working directory, undone afterwards for the next job."""
-        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        """The job's variables and working directory, undone afterwards for the next job.
+
+        Only the job's own variables are set and put back, unless the job changed
+        others too: then the whole environment is restored (``os.environ.clear()``
+        alone costs more than a no-op job).
+        """
+        env: dict[str, str] = self.request.get("env") or {}
+        saved_cwd, before = os.getcwd(), _environ_data().copy()
         try:
-            os.environ.update(self.request.get("env") or {})
+            os.environ.update(env)
+            expected = _environ_data().copy()
             if self.request.get("cwd"):
                 os.chdir(self.request["cwd"])
             yield
         finally:
             os.chdir(saved_cwd)
-            os.environ.clear()
-            os.environ.update(saved_env)
+            if _environ_data() == expected:
+                for name in env:
+                    _restore_variable(name, before)
+            else:
+                os.environ.clear()
+                os.environ.update({os.fsdecode(k): os.fsdecode(v) for k, v in before.items()})
+
+
+def _environ_data() -> dict[bytes, bytes]:
+    """``os.environ`` as CPython keeps it (encoded): compared and copied at C speed."""
+    data: dict[bytes, bytes] = os.environ._data  # type: ignore[attr-defined]
+    return data
+
+
+def _restore_variable(name: str, before: dict[bytes, bytes]) -> None:
+    value = before.get(os.fsencode(name))
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = os.fsdecode(value)
 
 
 def _ended(

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 
 from jobyard.models import JobSpec
@@ -21,14 +22,26 @@ from jobyard.runner.procs import (
     Exit,
     ProcessGroup,
     Usage,
+    environ_bytes,
     kill_job_processes,
     peak_rss_of,
 )
+from jobyard.runner.threads import Threads
+
+YOUNG = 1.0  # seconds: a job this young cannot have gone round the cycle of pids
 
 
-def job_environment(job_id: int, token: str, extra: dict[str, str]) -> dict[str, str]:
-    """The worker's environment, the job's own variables, and the job's identity."""
-    return os.environ | extra | {"JOBYARD_JOB_ID": str(job_id), "JOBYARD_JOB_TOKEN": token}
+SUPERVISORS = Threads("cmd-idle")
+
+
+def job_environment(job_id: int, token: str, extra: dict[str, str]) -> dict[bytes, bytes]:
+    """The worker's environment, the job's own variables, and the job's identity.
+
+    Encoded, as ``exec`` takes it: decoding the whole environment for every job
+    only for subprocess to encode it again costs more than the rest of a start.
+    """
+    own = extra | {"JOBYARD_JOB_ID": str(job_id), "JOBYARD_JOB_TOKEN": token}
+    return environ_bytes() | {os.fsencode(k): os.fsencode(v) for k, v in own.items()}
 
 
 def start_command(job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
@@ -40,7 +53,7 @@ def start_command(job_id: int, token: str, spec: JobSpec, sink: Sink) -> Executi
         proc = subprocess.Popen(
             argv,
             start_new_session=True,  # its own process group, away from our terminal
-            stdin=subprocess.DEVNULL,
+            stdin=_devnull(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=spec.cwd,
@@ -49,6 +62,17 @@ def start_command(job_id: int, token: str, spec: JobSpec, sink: Sink) -> Executi
     except OSError as exc:
         return FailedExecution(spawn_failure(argv, spec.cwd, exc), sink)
     return CommandExecution(proc, token, sink)
+
+
+def _devnull() -> int:
+    """One descriptor of /dev/null for every job's stdin (subprocess opens one per process)."""
+    global _DEVNULL
+    if _DEVNULL is None:
+        _DEVNULL = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _DEVNULL
+
+
+_DEVNULL: int | None = None
 
 
 def spawn_failure(argv: Sequence[str], cwd: str | None, exc: OSError) -> Result:
@@ -67,6 +91,7 @@ class CommandExecution:
 
     def __init__(self, proc: subprocess.Popen[bytes], token: str, sink: Sink) -> None:
         self.pid = proc.pid
+        self._started = time.monotonic()
         self._proc = proc
         self._token = token
         self._sink = sink
@@ -76,8 +101,7 @@ class CommandExecution:
         self._result: Result | None = None
         self._done = threading.Event()
         self._pump = Pump(proc.pid)
-        self._thread = threading.Thread(target=self._supervise, name=f"cmd-{proc.pid}", daemon=True)
-        self._thread.start()
+        SUPERVISORS.run(f"cmd-{proc.pid}", self._supervise)
 
     def pause(self) -> None:
         self._group.signal(signal.SIGSTOP)
@@ -123,15 +147,17 @@ class CommandExecution:
         self._sink.log("stderr", line)
 
     def _on_tick(self) -> None:
-        # the leader's own high-water mark: exact, and cheap to read; short jobs get no
-        # other measure (their rusage maxrss may be inherited from us, see Exit.max_rss)
+        # the leader's own high-water mark: exact, and cheap to read; a job that ends
+        # sooner has only its rusage maxrss, if it exceeds ours (see Exit.max_rss)
         self._usage.add_peak(peak_rss_of(self.pid))
 
     def _on_exit(self) -> None:
         self._exit = self._group.reap()
         self._proc.returncode = os.waitstatus_to_exitcode(self._exit.status)  # reaped: by us
-        # what left the group unseen still carries the token; zombies no longer show it
-        kill_job_processes(self._token, wait=REAP_BOUND)
+        # what left the group unseen still carries the token; zombies no longer show it.
+        # A young job's processes all have pids allocated after its own: look only at those.
+        young = time.monotonic() - self._started < YOUNG
+        kill_job_processes(self._token, wait=REAP_BOUND, since=self.pid if young else None)
 
     def _make_result(self) -> Result:
         ended = self._exit

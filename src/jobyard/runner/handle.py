@@ -88,6 +88,7 @@ class ChildHandle:
         self.pid = proc.pid
         self.group = ProcessGroup(proc.pid)
         self.ready = False
+        self.cpu_total = 0.0  # its CPU seconds (reaped children too), as it last said
         self.exit: Exit | None = None
         self.recent: collections.deque[str] = collections.deque(maxlen=20)
         self._proc = proc
@@ -217,6 +218,8 @@ class ChildHandle:
         except ValueError:
             log.warning("bad message from a pool child", extra={"pid": self.pid, "line": line})
             return
+        if "cpu_total" in message:
+            self.cpu_total = float(message["cpu_total"])
         listener = self._listener
         if message.get("op") == "ready" or listener is None:
             self._on_message(self, message)

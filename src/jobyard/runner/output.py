@@ -44,12 +44,12 @@ class Pump:
     ) -> bool:
         """Pump until the process exited (``on_exit`` ran) and the pipes are drained.
 
-        ``on_tick`` is called while the process lives, soon after the start and then
-        less and less often (every second at most). Returns False when some pipe
+        ``on_tick`` is called while the process lives, ``TICK_FIRST`` after the start and
+        then less and less often (every second at most). Returns False when some pipe
         was still open after ``drain`` seconds.
         """
         deadline: float | None = None
-        tick, next_tick = TICK_FIRST, time.monotonic()
+        tick, next_tick = TICK_FIRST, time.monotonic() + TICK_FIRST  # none for a quick exit
         while deadline is None or (self._readers and time.monotonic() < deadline):
             now = time.monotonic()
             if deadline is None and on_tick is not None and now >= next_tick:

@@ -1,10 +1,15 @@
 """A pool of pre-started Python children, so that a Python job never waits for an interpreter.
 
-The pool keeps ``size`` children alive (idle or busy) and, as long as
-``size`` > 0, at least one idle child ready ahead of the next job. A child that
-served a job which ended normally goes back to the pool (the most recently used
-first: its imports are warm); a child that was killed, crashed, or whose job
-was asked to stop is discarded and replaced in the background.
+The pool holds exactly ``size`` children (idle, busy or starting), all started
+as soon as the pool is made: one per worker slot, so a job never waits for an
+interpreter and no child is started or killed while jobs come and go. A child
+that served a job which ended normally goes back to the pool and serves the
+next job (the most recently used first: its imports and caches are warm); a
+child that died, was killed, or whose job was asked to stop is discarded and
+replaced at once, so that a ``clean`` hook waiting for a child gets one soon.
+Only when more jobs wait than ``size`` (a pool smaller than the worker's
+concurrency, or ``size`` 0) is a child started for the job that waits, and it
+is discarded when that job ends.
 
 Every child is spawned by one long-lived keeper thread: a child asks the kernel
 for a signal when the thread that spawned it ends (``PR_SET_PDEATHSIG``), and
@@ -48,6 +53,7 @@ class Pool:
         self._failures = 0
         self._retry_at = 0.0
         self.last_failure: str | None = None
+        self.spawned = 0  # children started so far
         self._keeper = threading.Thread(target=self._keep, name="jobyard-pool", daemon=True)
         self._keeper.start()
 
@@ -70,16 +76,22 @@ class Pool:
                 self._waiters -= 1
 
     def release(self, child: ChildHandle, *, reuse: bool) -> None:
-        """A job is done with ``child``: keep it for the next job, or discard it."""
+        """A job is done with ``child``: keep it for the next job, or discard it.
+
+        A healthy child is kept. Only when the pool then holds more than ``size``
+        children (one was started for a job beyond ``size``) and no job waits is
+        one discarded: the idle child used least recently.
+        """
+        discard: ChildHandle | None = child
         with self._cond:
             self._busy.discard(child)
-            keep = reuse and not self._closed and child.exit is None
-            if keep and len(self._idle) < max(self.size, 1):
+            if reuse and not self._closed and child.exit is None:
                 self._idle.append(child)
-                self._cond.notify_all()
-                return
-            self._cond.notify_all()
-        child.kill()  # its reader thread reaps it and calls _gone
+                surplus = self._count() > self.size and self._waiters == 0
+                discard = self._idle.pop(0) if surplus else None
+            self._cond.notify_all()  # a job may wait for a child, the keeper for a gap
+        if discard is not None:
+            discard.kill()  # its reader thread reaps it and calls _gone
 
     def stats(self) -> dict[str, int]:
         with self._cond:
@@ -90,8 +102,20 @@ class Pool:
             }
 
     def idle_pids(self) -> list[int]:
+        """The idle children, the next one to serve a job last."""
         with self._cond:
             return [child.pid for child in self._idle]
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until ``size`` children are ready (idle or busy); False after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._idle) + len(self._busy) < self.size:
+                remaining = deadline - time.monotonic()
+                if self._closed or remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
 
     def close(self, timeout: float = 5.0) -> None:
         """Kill every child (idle or not) and reap them."""
@@ -119,12 +143,16 @@ class Pool:
                 finally:
                     self._cond.acquire()
                 if child is not None:
+                    self.spawned += 1
                     self._adopt(child)
 
+    def _count(self) -> int:
+        """The children the pool holds: every one not discarded yet."""
+        return len(self._idle) + len(self._starting) + len(self._busy)
+
     def _missing(self) -> int:
-        ahead = len(self._idle) + len(self._starting)
-        total = ahead + len(self._busy)
-        return max(self.size - total, min(self.size, 1) + self._waiters - ahead)
+        """How many children to start: up to ``size``, or one for each job that waits."""
+        return max(self.size, len(self._busy) + self._waiters) - self._count()
 
     def _spawn(self) -> ChildHandle | None:
         try:
@@ -153,7 +181,7 @@ class Pool:
             self._failures = 0
             if child in self._starting:
                 self._starting.discard(child)
-                self._idle.append(child)
+                self._idle.insert(0, child)  # after the warm ones, which serve first
                 self._cond.notify_all()
 
     def _gone(self, child: ChildHandle) -> None:

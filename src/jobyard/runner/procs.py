@@ -25,6 +25,7 @@ import psutil
 
 TOKEN_VAR = "JOBYARD_JOB_TOKEN"
 REAP_BOUND = 1.0  # seconds to wait for killed leftovers to die before a Result is given
+FEW_PIDS = 64  # pids allocated since a job started that are cheaper to try than to list
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,21 @@ class Exit:
         records the parent's peak when it execs), so ``ru_maxrss`` only says
         something about the job when it exceeds our own peak.
         """
-        rss = self.rusage.ru_maxrss * 1024  # Linux reports KiB
-        return rss if rss > peak_rss_of("self") else 0
+        mine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # our VmHWM, no file to read
+        return self.rusage.ru_maxrss * 1024 if self.rusage.ru_maxrss > mine else 0  # KiB
 
 
 class ProcessGroup:
-    """A process-group leader we spawned and everything it started."""
+    """A process-group leader we spawned and everything it started.
+
+    Nothing here reads the whole process table: descendants are found by walking
+    down from the leader (``/proc/<pid>/task/<tid>/children``), and only when asked
+    (a kill, a sample), so that a job that ends quickly costs no look at ``/proc``.
+    """
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self._leader = psutil.Process(pid)
+        self._leader: psutil.Process | None = None  # made at the first sample
         self._seen: dict[int, psutil.Process] = {}
         self._lock = threading.Lock()
         self._reaped = False
@@ -83,7 +89,7 @@ class ProcessGroup:
         """SIGKILL the group and every descendant, including those that left the group."""
         with self._lock:
             if not self._reaped:
-                self._remember(_descendants(self._leader))  # before the leader dies
+                self._remember(descendants_of(self.pid))  # before the leader dies
                 _killpg(self.pid, signal.SIGKILL)
             _kill_all(self._seen.values())
 
@@ -102,13 +108,18 @@ class ProcessGroup:
         with self._lock:
             if self._reaped:
                 return 0, 0.0
-            tree = _descendants(self._leader)
+            if self._leader is None:
+                try:
+                    self._leader = psutil.Process(self.pid)  # ours and unreaped: not reused
+                except psutil.Error:
+                    return 0, 0.0
+            tree = descendants_of(self.pid)
             self._remember(tree)
             return _usage([self._leader, *tree])
 
     def descendants(self) -> list[psutil.Process]:
         with self._lock:
-            return [] if self._reaped else _descendants(self._leader)
+            return [] if self._reaped else descendants_of(self.pid)
 
     def _remember(self, procs: Iterable[psutil.Process]) -> None:
         alive = {pid: p for pid, p in self._seen.items() if p.is_running()}
@@ -143,11 +154,47 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def _descendants(proc: psutil.Process) -> list[psutil.Process]:
-    try:
-        return proc.children(recursive=True)
-    except psutil.Error:
+def descendants_of(pid: int) -> list[psutil.Process]:
+    """Every live descendant of ``pid``, found by walking down from it."""
+    procs = []
+    for child in descendant_pids(pid):
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(child))
+    return procs
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """The pids below ``pid``, parents before their children.
+
+    Reads only the tree's own ``children`` files, where the kernel has them
+    (psutil's ``children()`` reads the ``stat`` of every process on the host).
+    """
+    if not _HAS_CHILDREN_FILES:
+        with contextlib.suppress(psutil.Error):
+            return [p.pid for p in psutil.Process(pid).children(recursive=True)]
         return []
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        children = child_pids(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
+def child_pids(pid: int) -> list[int]:
+    """The children of every thread of ``pid`` (empty if it is gone)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    pids: list[int] = []
+    for tid in tasks:
+        pids += [int(word) for word in read_proc(f"/proc/{pid}/task/{tid}/children").split()]
+    return pids
+
+
+_HAS_CHILDREN_FILES = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
 
 
 def _usage(procs: Iterable[psutil.Process]) -> tuple[int, float]:
@@ -183,23 +230,50 @@ class Usage:
 
 def peak_rss_of(pid: int | str) -> int:
     """VmHWM of a process, in bytes (0 if unknown)."""
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    status = read_proc(f"/proc/{pid}/status")
+    at = status.find(b"\nVmHWM:")
+    if at < 0:
+        return 0
+    return int(status[at + 7 : status.index(b"kB", at)]) * 1024
 
 
-def kill_job_processes(token: str, wait: float = 0.0) -> int:
+def environ_bytes() -> dict[bytes, bytes]:
+    """A copy of our environment, encoded: CPython keeps it so, and copies it at C speed
+    (copying ``os.environ`` decodes every variable)."""
+    data: dict[bytes, bytes] = os.environ._data  # type: ignore[attr-defined]
+    return data.copy()
+
+
+def read_proc(path: str) -> bytes:
+    """A small ``/proc`` file, in one read without Python's file objects (b"" if gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def kill_job_processes(token: str, wait: float = 0.0, *, since: int | None = None) -> int:
     """SIGCONT + SIGKILL every process whose environment has JOBYARD_JOB_TOKEN=<token>.
 
     For orphans left by a worker that died: each job's processes carry the
     token of their attempt. Waits up to ``wait`` seconds for them to die.
     Returns how many processes were signalled.
+
+    ``since`` is the pid of the job's first process, when it was started a
+    moment ago: its descendants got the pids allocated after it, so only those
+    are looked at instead of every process on the host. (Pids are handed out in
+    a cycle; going once round it takes tens of thousands of process starts.)
     """
     needle = f"{TOKEN_VAR}={token}".encode()
     me = os.getpid()
-    found = [pid for pid in _all_pids() if pid != me and needle in _environ(pid)]
+    candidates = _all_pids() if since is None else _pids_after(since)
+    found = [pid for pid in candidates if pid != me and needle in _environ(pid)]
     killed: list[int] = []
     for pid in found:
         try:
@@ -213,6 +287,22 @@ def kill_job_processes(token: str, wait: float = 0.0) -> int:
     if wait and killed:
         _wait_dead(_processes(killed), wait)
     return len(killed)
+
+
+def _pids_after(first: int) -> Iterable[int]:
+    """The pids allocated after ``first`` (every pid if that cannot be known).
+
+    A few: each is looked at (most are gone). Many: the live ones are listed.
+    """
+    last = read_proc("/proc/sys/kernel/ns_last_pid").strip()
+    if not last.isdigit():
+        return _all_pids()
+    end = int(last)
+    if end >= first:
+        if end - first <= FEW_PIDS:
+            return range(first + 1, end + 1)
+        return [pid for pid in _all_pids() if first < pid <= end]
+    return [pid for pid in _all_pids() if pid > first or pid <= end]  # the cycle wrapped
 
 
 def _processes(pids: Iterable[int]) -> list[psutil.Process]:

@@ -15,8 +15,6 @@ import threading
 import time
 from typing import Any
 
-import psutil
-
 from jobyard.models import JobSpec
 from jobyard.runner.contract import Execution, FailedExecution, Result, Sample, Sink, spawn_failed
 from jobyard.runner.handle import ChildHandle
@@ -62,7 +60,7 @@ class PythonExecution:
         self._pool, self._child, self._sink = pool, child, sink
         self._request = request | {"marker": f"\x1ejobyard-end {secrets.token_hex(8)}\n"}
         self._cleaning = cleaning
-        self._usage = Usage(cpu_baseline=_cpu_seconds(child.pid))
+        self._usage = Usage(cpu_baseline=child.cpu_total)  # no look at /proc to start a job
         self._lock = threading.Lock()
         self._kind: str | None = None
         self._hooks: frozenset[str] = frozenset()
@@ -271,11 +269,3 @@ class PythonExecution:
         if now >= self._details_at:
             self._details_at, self._details_asked = now + DETAILS_INTERVAL, now
             self._child.send({"op": "details"})
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        t = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return 0.0
-    return t.user + t.system + t.children_user + t.children_system

@@ -1,0 +1,206 @@
+"""The pool of pre-started Python children: exactly what the slots need, warm, preloaded."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from jobyard.config import load_config
+from jobyard.models import JobSpec
+from jobyard.runner.local import Execution, Runner
+from tests.harness import wait_for
+from tests.processes import TIMEOUT, gone
+from tests.sinks import Recorder, finish, tok
+
+JOBS = """
+import os, sys, time
+
+
+def noop():
+    pass
+
+
+def wait_for_file(path):
+    print("waiting", flush=True)
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
+def modules(names):
+    print(" ".join(name for name in names if name in sys.modules), flush=True)
+
+
+class Hooked:
+    def start(self, ctx, *, marks):
+        print("started", flush=True)
+        while True:
+            time.sleep(0.01)
+
+    def clean(self, ctx, *, marks):
+        with open(marks, "a") as f:
+            f.write(f"clean {os.getpid()}\\n")
+"""
+
+
+MakeRunner = Callable[..., Runner]
+
+
+@pytest.fixture(scope="module")
+def jobs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pooljobs")
+    (path / "pool_jobs.py").write_text(textwrap.dedent(JOBS))
+    (path / "pool_other_jobs.py").write_text("def other():\n    pass\n")
+    (path / "pool_heavy.py").write_text("LOADED = True\n")
+    (path / "pool_broken.py").write_text("raise RuntimeError('cannot load')\n")
+    return path
+
+
+@pytest.fixture
+def make_runner(jobs_dir: Path) -> Iterator[MakeRunner]:
+    """Runners closed at the end, each with its pool ready."""
+    runners: list[Runner] = []
+
+    def make(size: int, preload: tuple[str, ...] = ("pool_jobs",)) -> Runner:
+        runner = Runner(python_pool=size, python_path=[str(jobs_dir)], preload=preload)
+        runners.append(runner)
+        assert runner.pool.wait_ready(TIMEOUT)
+        return runner
+
+    yield make
+    for runner in runners:
+        runner.close()
+
+
+def job(name: str, **args: object) -> JobSpec:
+    return JobSpec(python=f"pool_jobs:{name}", args=dict(args))
+
+
+def pool_children() -> list[int]:
+    """Our live pre-started children, as the OS sees them."""
+    found = []
+    for proc in psutil.Process().children():
+        try:
+            if "jobyard.child" in proc.cmdline() and not gone(proc):
+                found.append(proc.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return sorted(found)
+
+
+def waiting(runner: Runner, path: Path, token: str) -> tuple[Execution, Recorder]:
+    sink = Recorder()
+    execution = runner.start(1, tok(token), job("wait_for_file", path=str(path)), sink)
+    wait_for(lambda: "waiting" in sink.lines("stdout"), TIMEOUT)
+    return execution, sink
+
+
+def test_every_child_is_started_before_the_first_job(make_runner: MakeRunner) -> None:
+    runner = make_runner(3)
+    assert runner.pool.stats() == {"idle": 3, "busy": 0, "starting": 0}
+    assert sorted(runner.pool.idle_pids()) == pool_children()
+    assert runner.pool.spawned == 3
+
+
+def test_busy_slots_get_no_spare_child(make_runner: MakeRunner, tmp_path: Path) -> None:
+    runner = make_runner(2)
+    before = pool_children()
+    flag = tmp_path / "go"
+    first, _ = waiting(runner, flag, "t-busy-1")
+    second, _ = waiting(runner, flag, "t-busy-2")
+    assert runner.pool.stats() == {"idle": 0, "busy": 2, "starting": 0}
+    assert pool_children() == before == sorted([first.pid, second.pid])
+    flag.touch()
+    assert finish(first).succeeded
+    assert finish(second).succeeded
+    wait_for(lambda: runner.pool.stats()["idle"] == 2, TIMEOUT)
+    assert pool_children() == before  # nobody was killed at release either
+    assert runner.pool.spawned == 2
+
+
+def test_the_same_warm_child_serves_job_after_job(make_runner: MakeRunner) -> None:
+    runner = make_runner(2)
+    first = runner.start(1, tok("t-warm-0"), job("noop"), Recorder())
+    assert finish(first).succeeded
+    for i in range(1, 10):
+        execution = runner.start(1, tok(f"t-warm-{i}"), job("noop"), Recorder())
+        assert finish(execution).succeeded
+        assert execution.pid == first.pid  # the most recently used child serves first
+    assert runner.pool.spawned == 2
+
+
+def test_a_killed_jobs_child_is_replaced(make_runner: MakeRunner, tmp_path: Path) -> None:
+    runner = make_runner(2)
+    before = pool_children()
+    execution, _ = waiting(runner, tmp_path / "never", "t-replace")
+    execution.kill()
+    assert finish(execution).signal == 9
+    wait_for(lambda: runner.pool.stats() == {"idle": 2, "busy": 0, "starting": 0}, TIMEOUT)
+    wait_for(lambda: len(pool_children()) == 2, TIMEOUT)
+    after = pool_children()
+    assert execution.pid in before
+    assert execution.pid not in after
+    assert len(set(after) & set(before)) == 1
+    assert runner.pool.spawned == 3
+
+
+def test_clean_waits_for_the_killed_childs_replacement(
+    make_runner: MakeRunner, tmp_path: Path
+) -> None:
+    runner = make_runner(1)  # every child busy: clean() needs the replacement
+    marks = tmp_path / "marks"
+    sink = Recorder()
+    execution = runner.start(1, tok("t-clean"), job("Hooked", marks=str(marks)), sink)
+    wait_for(lambda: "started" in sink.lines("stdout"), TIMEOUT)
+    execution.kill()
+    assert finish(execution).signal == 9
+    (cleaned_by,) = [int(line.split()[1]) for line in marks.read_text().splitlines()]
+    assert cleaned_by != execution.pid
+    assert runner.pool.idle_pids() == [cleaned_by] == pool_children()
+
+
+def test_jobs_beyond_the_size_get_a_child_of_their_own(
+    make_runner: MakeRunner, tmp_path: Path
+) -> None:
+    runner = make_runner(1)
+    flag = tmp_path / "go"
+    first, _ = waiting(runner, flag, "t-beyond-1")
+    second, _ = waiting(runner, flag, "t-beyond-2")
+    assert first.pid != second.pid
+    flag.touch()
+    assert finish(first).succeeded
+    assert finish(second).succeeded
+    wait_for(lambda: len(pool_children()) == 1, TIMEOUT)
+    assert runner.pool.stats() == {"idle": 1, "busy": 0, "starting": 0}
+
+
+def test_preloaded_modules_are_imported_before_the_first_job(
+    make_runner: MakeRunner, jobs_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = jobs_dir / "jobyard.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            job_types:
+              modules: {python: "pool_jobs:modules"}
+              other: {python: "pool_other_jobs:other"}
+            preload: [pool_heavy, pool_broken]
+            """
+        )
+    )
+    modules = load_config(config).preload_modules()
+    assert modules == ["pool_jobs", "pool_other_jobs", "pool_heavy", "pool_broken"]
+    with caplog.at_level(logging.WARNING, logger="jobyard.runner.pool"):
+        runner = make_runner(1, preload=tuple(modules))
+    assert any("preload failed" in r.getMessage() for r in caplog.records)
+    names = ["pool_other_jobs", "pool_heavy", "pool_broken", "json"]
+    sink = Recorder()
+    execution = runner.start(1, tok("t-preload"), job("modules", names=names), sink)
+    assert finish(execution).succeeded  # a failed preload does not stop the child
+    assert sink.lines("stdout") == ["pool_other_jobs pool_heavy json"]
+    assert "pool_heavy" not in sys.modules  # imported by the child, not by us
