@@ -371,6 +371,14 @@ class JobUpdate:
 
 
 @dataclass(frozen=True)
+class Ended:
+    """A job as its end left it, and whether jobs wait for it (edges to settle)."""
+
+    job: Job
+    awaited: bool = False
+
+
+@dataclass(frozen=True)
 class JobEnd:
     """The end of an attempt, written in one transaction: its last output, then ``update``.
 

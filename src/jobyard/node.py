@@ -17,7 +17,7 @@ from jobyard.events.hub import Hub
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.limits import Key, Scope, limits_of
 from jobyard.manager import JobManager
-from jobyard.models import Job
+from jobyard.models import Ended, Job
 from jobyard.notify.outbox import Outbox
 from jobyard.roster import Roster
 from jobyard.runner.local import Runner
@@ -98,7 +98,13 @@ class Node:
             drain_timeout=settings.drain_timeout,
             log_cap=settings.log_cap,
         )
-        return Worker(self.store, runner, worker_settings, on_terminal=self.job_ended)
+        return Worker(
+            self.store,
+            runner,
+            worker_settings,
+            on_terminal=self.job_ended,
+            on_ended=self.ends_stored,
+        )
 
     def job_ended(self, job_id: int) -> None:
         """A job ended for good: start or block what waits for it, update its workflow run."""
@@ -108,6 +114,12 @@ class Node:
         """Jobs ended for good (say, in one commit): settle them together, then their runs."""
         self.deps.settle(job_ids)
         self.runs.jobs_ended(self.store.jobs.jobs_by_id(job_ids))
+
+    def ends_stored(self, ended: Sequence[Ended]) -> None:
+        """The worker stored these ends in one transaction: settle what waits for them
+        and their workflow runs; a job that neither waits for costs nothing here."""
+        self.deps.settle([e.job.id for e in ended if e.awaited])
+        self.runs.jobs_ended([e.job for e in ended if e.job.workflow_run is not None])
 
     def job_restarted(self, job: Job) -> None:
         """A job was restarted as ``job``: its workflow run, if it had ended, runs again."""

@@ -23,6 +23,7 @@ from jobyard.events.records import (
     ProgressReported,
 )
 from jobyard.models import (
+    Dependency,
     EventKind,
     Job,
     JobEnd,
@@ -326,6 +327,15 @@ def _end(job: Job, *lines: str, worker: str = "w1", attempt: int = 1) -> JobEnd:
     return JobEnd(update, worker, attempt, logs, progress, {"log_lines": len(lines)})
 
 
+def test_an_end_says_whether_jobs_wait_for_it(store: Store) -> None:
+    upstream, other = add(store, new_job(), new_job())
+    [waiting] = add(store, new_job(state=JobState.WAITING, depends_on=(Dependency(upstream.id),)))
+    claim(store, limit=2)
+    ended = store.jobs.end_jobs([_end(upstream), _end(other)], T0 + ONE_MIN)
+    assert [(e.job.id, e.awaited) for e in ended if e] == [(upstream.id, True), (other.id, False)]
+    assert stored(store, waiting.id).state is JobState.WAITING  # settling is the engine's
+
+
 def test_ends_are_written_together_each_only_by_the_attempt_that_runs_it(store: Store) -> None:
     mine, other, gone, done = add(store, *(new_job() for _ in range(4)))
     claim(store, limit=4)
@@ -338,8 +348,11 @@ def test_ends_are_written_together_each_only_by_the_attempt_that_runs_it(store: 
         _end(done, "again"),  # ended before (a retry whose first commit went unseen)
     ]
     ended = store.jobs.end_jobs(ends, T0 + ONE_MIN)
-    assert [job.id if job else None for job in ended] == [mine.id, None, None, None]
-    assert_fields(ended[0], state=JobState.SUCCEEDED, log_lines=2, exit_code=0)
+    assert [e.job.id if e else None for e in ended] == [mine.id, None, None, None]
+    assert ended[0] is not None
+    assert not ended[0].awaited  # no job waits for it
+    assert_fields(ended[0].job, state=JobState.SUCCEEDED, log_lines=2, exit_code=0)
+    assert ended[0].job == stored(store, mine.id)
     assert [line.line for line in store.jobs.log_lines(mine.id)] == ["a", "b"]
     kinds = [event.kind for event in store.jobs.job_events(mine.id)]
     assert kinds[-4:] == [EventKind.LOG, EventKind.LOG, EventKind.PROGRESS, EventKind.STATE]

@@ -6,11 +6,22 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Update, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.events.records import JobEvent, LogWritten, Record
-from jobyard.models import SORTABLE, EventKind, Job, JobEnd, JobQuery, JobUpdate, NewJob
+from jobyard.models import SORTABLE, Ended, EventKind, Job, JobEnd, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store import guard, submission
 from jobyard.store.listing import job_filters, job_order
@@ -163,7 +174,7 @@ class SqlJobs(Part):
                 conn.execute(update_jobs(job_columns(values), jobs.c.id == job_id))
             return True
 
-    def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Job | None]:
+    def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Ended | None]:
         """Write the ends of several attempts in one transaction (see :class:`JobEnd`).
 
         Per end, in order: the ended job, or None when nothing was written (the job
@@ -203,7 +214,13 @@ class SqlJobs(Part):
             ]
             if finals:
                 conn.execute(_INSERT_EVENT, finals)
-        return [ended.get(job_id) for job_id in ids]
+            # Whether jobs wait for them, read in the same transaction: a job that no
+            # one waits for needs no settling, and a dependent stored before this end
+            # committed is seen here (one stored after it sees the end).
+            awaited = set(conn.scalars(_AWAITED, {"ids": list(ended)})) if ended else set()
+        return [
+            Ended(job, job.id in awaited) if (job := ended.get(job_id)) else None for job_id in ids
+        ]
 
     def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
         """Drop the job's log lines with ``marker_seq`` < seq ≤ ``upto_seq``; reword the marker.
@@ -269,6 +286,14 @@ def _holds(job: Job | None, end: JobEnd) -> bool:
 
 
 _INSERT_EVENT = insert(job_events)
+_AWAITED = (
+    select(job_dependencies.c.upstream_id)
+    .where(
+        job_dependencies.c.upstream_id.in_(bindparam("ids", expanding=True)),
+        job_dependencies.c.met == false(),
+    )
+    .distinct()
+)
 
 
 _EVENT_COLUMNS = dict.fromkeys(("seq", "stream", "line", "data"))

@@ -21,6 +21,7 @@ from jobyard.limits import Key, Limit
 from jobyard.models import (
     Condition,
     DependencyState,
+    Ended,
     Job,
     JobEnd,
     JobQuery,
@@ -84,10 +85,11 @@ class JobStore(Protocol):
         ``attempt`` any more."""
         ...
 
-    def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Job | None]:
+    def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Ended | None]:
         """Write several attempts' ends in one transaction: per end, its output and then its
         update, if the job is still run by that worker at that attempt and its state is
-        still expected (else nothing of it); per end, in order, the ended job or None."""
+        still expected (else nothing of it); per end, in order, the ended job (and whether
+        unmet dependency edges go out of it) or None."""
         ...
 
     def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:

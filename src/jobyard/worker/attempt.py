@@ -34,7 +34,7 @@ from jobyard.events.records import (
     Record,
     SlaBreached,
 )
-from jobyard.models import Job, JobEnd, JobUpdate
+from jobyard.models import Ended, Job, JobEnd, JobUpdate
 from jobyard.outcomes import Reason, RunEnd
 from jobyard.runner.contract import Execution, Result, Sample, Starter
 from jobyard.runner.protocol import storable
@@ -368,7 +368,7 @@ class JobRun(threading.Thread):
                 self._logs, self._events, self._values = [], [], {}
         job_end = JobEnd(update, self._settings.worker, self.job.attempt, logs, events, values)
         try:
-            ended = self._write_end(job_end)
+            self._write_end(job_end)
         except Exception:
             self._unstored += len(logs)  # not kept: the same write would fail again
             with self._lock:
@@ -376,14 +376,16 @@ class JobRun(threading.Thread):
             raise
         self._cap.written(logs)
         self._trim(until_stored=True)
-        if ended is not None and ended.state.terminal:
-            self._settings.on_terminal(ended.id)
 
-    def _write_end(self, end: JobEnd) -> Job | None:
+    def _write_end(self, end: JobEnd) -> Ended | None:
+        """Store the end; what waits for the job is settled by the writer, or here."""
         writer = self._settings.end_writer
         if writer is not None:
             return writer.write(end)
-        return self._persist(lambda: self._store.jobs.end_jobs([end], self._now())[0])
+        ended = self._persist(lambda: self._store.jobs.end_jobs([end], self._now())[0])
+        if ended is not None and ended.job.state.terminal:
+            self._settings.on_terminal(ended.job.id)
+        return ended
 
     def _fail(self, exc: Exception) -> None:
         """End the attempt failed after an error in the worker (a bug, a refused write)."""

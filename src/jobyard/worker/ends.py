@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from jobyard.models import Job, JobEnd
+from jobyard.models import Ended, Job, JobEnd
 from jobyard.states import LIVE
 from jobyard.store import outage
 from jobyard.store.protocol import Storage
@@ -35,22 +35,33 @@ BATCH = 200  # ends per transaction, at most
 class _Waiting:
     def __init__(self, end: JobEnd) -> None:
         self.end = end
-        self.job: Job | None = None
+        self.ended: Ended | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
 
 
 class EndWriter:
-    """Writes the ends that runs hand it, batched; :meth:`write` blocks until stored."""
+    """Writes the ends that runs hand it, batched; :meth:`write` blocks until stored.
 
-    def __init__(self, store: Storage, clock: Callable[[], datetime]) -> None:
+    After each transaction, ``on_ended`` hears of the jobs it ended for good (from
+    the writer's thread, after their runs were told): what waits for them is
+    settled for the whole batch at once.
+    """
+
+    def __init__(
+        self,
+        store: Storage,
+        clock: Callable[[], datetime],
+        on_ended: Callable[[Sequence[Ended]], None] = lambda ended: None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._on_ended = on_ended
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def write(self, end: JobEnd) -> Job | None:
+    def write(self, end: JobEnd) -> Ended | None:
         """Store ``end`` (waiting out an outage); the ended job, or None when not applied.
 
         Raises what the database refused, when it is not an outage.
@@ -61,7 +72,7 @@ class EndWriter:
         waiting.done.wait()
         if waiting.error is not None:
             raise waiting.error
-        return waiting.job
+        return waiting.ended
 
     def close(self) -> None:
         """Stop the writer thread once what waits is written."""
@@ -96,7 +107,7 @@ class EndWriter:
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:
-            jobs = self._store_batch(batch)
+            stored = self._store_batch(batch)
         except Exception as exc:
             if len(batch) > 1:
                 for waiting in batch:
@@ -105,15 +116,22 @@ class EndWriter:
             batch[0].error = exc
             batch[0].done.set()
             return
-        for waiting, job in zip(batch, jobs, strict=True):
-            waiting.job = job
+        for waiting, ended in zip(batch, stored, strict=True):
+            waiting.ended = ended
             waiting.done.set()
+        final = [ended for ended in stored if ended is not None and ended.job.state.terminal]
+        if final:
+            try:
+                self._on_ended(final)
+            except Exception:  # the sweep settles them later: the ends are stored
+                ids = [ended.job.id for ended in final]
+                log.exception("could not settle what waits for ended jobs", extra={"jobs": ids})
 
-    def _store_batch(self, batch: list[_Waiting]) -> list[Job | None]:
+    def _store_batch(self, batch: list[_Waiting]) -> list[Ended | None]:
         ends = [waiting.end for waiting in batch]
         doubtful = False
 
-        def write() -> list[Job | None]:
+        def write() -> list[Ended | None]:
             nonlocal doubtful
             written = self._store.jobs.end_jobs(ends, self._clock())
             if doubtful:
@@ -131,17 +149,18 @@ class EndWriter:
 
         return outage.retry_while_unavailable(write, unreachable)
 
-    def _recognise(self, ends: Sequence[JobEnd], written: list[Job | None]) -> list[Job | None]:
+    def _recognise(self, ends: Sequence[JobEnd], written: list[Ended | None]) -> list[Ended | None]:
         """After a try that may have committed unseen: an end found stored is ours."""
-        missing = [end.update.job_id for end, job in zip(ends, written, strict=True) if not job]
+        missing = [end.update.job_id for end, done in zip(ends, written, strict=True) if not done]
         found = {job.id: job for job in self._store.jobs.jobs_by_id(missing)}
         return [
-            job if job is not None else _stored_end(end, found.get(end.update.job_id))
-            for end, job in zip(ends, written, strict=True)
+            done if done is not None else _stored_end(end, found.get(end.update.job_id))
+            for end, done in zip(ends, written, strict=True)
         ]
 
 
-def _stored_end(end: JobEnd, job: Job | None) -> Job | None:
+def _stored_end(end: JobEnd, job: Job | None) -> Ended | None:
     if job is None or (job.worker, job.attempt) != (end.worker, end.attempt):
         return None
-    return job if job.state not in LIVE else None
+    # Whether jobs wait for it is not known here: settling finds out.
+    return Ended(job, awaited=True) if job.state not in LIVE else None

@@ -29,7 +29,7 @@ from jobyard import __version__, outcomes
 from jobyard.clock import utcnow
 from jobyard.events import wakeups
 from jobyard.events.listen import listen
-from jobyard.models import Job, WorkerInfo
+from jobyard.models import Ended, Job, WorkerInfo
 from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.local import Runner, kill_job_processes
@@ -69,7 +69,10 @@ class Worker:
         *,
         clock: Callable[[], datetime] = utcnow,
         on_terminal: Callable[[int], None] = lambda job_id: None,
+        on_ended: Callable[[Sequence[Ended]], None] | None = None,
     ) -> None:
+        """``on_terminal`` hears of one job ended for good; ``on_ended`` of the jobs one
+        transaction of the end writer ended (by default, each goes to ``on_terminal``)."""
         self.store = store
         self.runner = runner
         self.settings = settings
@@ -92,7 +95,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._last_heartbeat = 0.0
-        self._ends = EndWriter(store, clock)
+        self._ends = EndWriter(store, clock, on_ended or self._each_terminal)
         self._run_settings = RunSettings(
             worker=self.name,
             kill_grace=settings.kill_grace,
@@ -103,6 +106,10 @@ class Worker:
             end_writer=self._ends,
         )
         self._on_terminal = on_terminal
+
+    def _each_terminal(self, ended: Sequence[Ended]) -> None:
+        for each in ended:
+            self._on_terminal(each.job.id)
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from jobyard.events.records import JobEvent, LogWritten, Record
-from jobyard.models import SORTABLE, Job, JobEnd, JobQuery, JobUpdate, NewJob
+from jobyard.models import SORTABLE, Ended, Job, JobEnd, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store.memory.tables import Edge, Part, insert_job, job_values, new_job, utc
 
@@ -107,9 +107,11 @@ class MemoryJobs(Part):
                 self._t.set(job_id, columns)
             return True
 
-    def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Job | None]:
+    def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Ended | None]:
         with self._t.lock:
-            return [self._end(end, now) for end in ends]
+            ended = [self._end(end, now) for end in ends]
+            awaited = {up for (_, up), edge in self._t.edges.items() if not edge.met}
+            return [Ended(job, job.id in awaited) if job else None for job in ended]
 
     def _end(self, end: JobEnd, now: datetime) -> Job | None:
         update = end.update
