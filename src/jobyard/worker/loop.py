@@ -41,6 +41,8 @@ from jobyard.worker.ends import EndWriter
 
 log = logging.getLogger(__name__)
 
+POOL_READY_WAIT = 5.0  # seconds a new worker waits for its Python children before claiming
+
 
 @dataclass(frozen=True)
 class WorkerSettings:
@@ -241,6 +243,9 @@ class Worker:
 
     # -- the loop ----------------------------------------------------------
     def _loop(self) -> None:
+        # The first jobs find their Python children started and their modules imported
+        # (a worker that cannot start them claims anyway, after a while).
+        self.runner.pool.wait_ready(POOL_READY_WAIT)
         while not self._stopping.is_set():
             self._wakeup.clear()
             try:
