@@ -53,6 +53,7 @@ from jobyard.store.notes import PENDING, RECORDED
 log = logging.getLogger(__name__)
 
 CURSOR = "notifier"
+WORKFLOWS_KEPT = 10_000  # run ids whose workflow name is remembered
 CURSOR_EVERY = timedelta(seconds=5)  # the longest the stored cursor lags when nothing is made
 KINDS = (EventKind.STATE.value, EventKind.SLA.value, EventKind.WORKFLOW.value)
 BATCH = 2000
@@ -98,6 +99,7 @@ class Notifier:
         self.position: int | None = None
         self._cursor_due = datetime.min.replace(tzinfo=UTC)
         self._gaps = GapWait(gap_grace)
+        self._workflows: dict[int, str | None] = {}  # run id → its workflow's name
 
     def run_once(self, now: datetime) -> int:
         """Turn the new events into messages; returns how many rows were made."""
@@ -220,8 +222,15 @@ class Notifier:
         return None if item.workflow_run is None else self._workflow_of(item.workflow_run)
 
     def _run_workflow(self, run_id: int) -> str | None:
+        """The workflow of a run (which never changes: remembered, for the busy ones)."""
+        if run_id in self._workflows:
+            return self._workflows[run_id]
         run = self.store.runs.get_run(run_id)
-        return None if run is None else run.workflow
+        workflow = None if run is None else run.workflow
+        if len(self._workflows) >= WORKFLOWS_KEPT:
+            self._workflows.clear()
+        self._workflows[run_id] = workflow
+        return workflow
 
 
 def _run_id(item: FeedEvent) -> int | None:
