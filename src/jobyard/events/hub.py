@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 Match = Callable[[FeedEvent], bool]
 BATCH = 1000
+SETTLED_AFTER = 120.0  # seconds after which a missing event id is taken for rolled back
 
 
 class Subscription:
@@ -154,7 +155,9 @@ class Hub:
         latest = self.store.events.latest(BATCH)
         if self.store.dialect == "sqlite":  # one writer: ids commit in order
             return latest[-1][0] if latest else 0
-        return settled(latest, utcnow() - timedelta(seconds=self.gap_grace))
+        # An event's time is when it happened, not when it committed (an end retried
+        # through an outage, a worker's clock): only gaps well in the past are settled.
+        return settled(latest, utcnow() - timedelta(seconds=max(self.gap_grace, SETTLED_AFTER)))
 
     # -- the tailing thread ------------------------------------------------
     def _loop(self) -> None:

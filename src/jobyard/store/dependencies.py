@@ -153,6 +153,8 @@ _MEET = (
     update(deps)
     .where(
         deps.c.upstream_id.in_(_UPSTREAMS),
+        # only the edges the locking read counted: one stored after it is not met here
+        deps.c.job_id.in_(bindparam("counted", expanding=True)),
         deps.c.condition.in_(bindparam("conditions", expanding=True)),
         deps.c.met == false(),
         exists().where(
@@ -210,6 +212,7 @@ def settle_edges(
         if not ended:
             continue
         ids = [upstream_id for group in ended.values() for upstream_id in group]
+        counted: dict[JobState | None, set[int]] = {}
         for job_id, upstream_id, condition, state, pending, run_at in conn.execute(
             _EDGES, {"upstreams": ids}
         ):
@@ -221,10 +224,12 @@ def settle_edges(
                 continue
             job = waiting.get(job_id) or _Waiting(job_state, pending, run_at)
             waiting[job_id] = job._replace(counted=job.counted + 1)
+            counted.setdefault(upstream_state, set()).add(job_id)
         for state, group in ended.items():
             conditions = [condition.value for condition in met[state]]
-            if conditions:
-                conn.execute(_MEET, {"upstreams": group, "conditions": conditions})
+            params = {"upstreams": group, "conditions": conditions}
+            for job_ids in chunks(counted.get(state, ()) if conditions else ()):
+                conn.execute(_MEET, params | {"counted": job_ids})
     released = _count_off(conn, waiting, now)
     return Settled(released, sorted(impossible))
 

@@ -64,11 +64,13 @@ def _discard_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: An
     sock = _socket_of(dbapi_connection)
     if sock is None:
         return
+    poller = select.poll()  # select.select refuses descriptors from 1024 on
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller.register(sock, select.POLLIN)
+        ready = poller.poll(0)
     except (OSError, ValueError) as exc:  # closed already
         raise DisconnectionError("the connection is closed") from exc
-    if readable:
+    if ready:
         raise DisconnectionError("the server closed the connection")
 
 

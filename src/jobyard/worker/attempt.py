@@ -42,7 +42,7 @@ from jobyard.states import LIVE, Control, JobState
 from jobyard.store import outage
 from jobyard.store.protocol import Storage
 from jobyard.worker import sla
-from jobyard.worker.ends import EndWriter
+from jobyard.worker.ends import EndWriter, Stalled, stored_end
 from jobyard.worker.sla import SlaWatch
 
 log = logging.getLogger(__name__)
@@ -381,8 +381,21 @@ class JobRun(threading.Thread):
         """Store the end; what waits for the job is settled by the writer, or here."""
         writer = self._settings.end_writer
         if writer is not None:
-            return writer.write(end)
-        ended = self._persist(lambda: self._store.jobs.end_jobs([end], self._now())[0])
+            try:
+                return writer.write(end)
+            except Stalled:
+                log.warning("the end writer gave up on an end; the run keeps trying")
+        tries = 0
+
+        def write() -> Ended | None:
+            nonlocal tries
+            tries += 1
+            ended = self._store.jobs.end_jobs([end], self._now())[0]
+            if ended is None and (tries > 1 or writer is not None):  # stored unseen before?
+                ended = stored_end(end, self._store.jobs.get_job(end.update.job_id))
+            return ended
+
+        ended = self._persist(write)
         if ended is not None and ended.job.state.terminal:
             self._settings.on_terminal(ended.job.id)
         return ended

@@ -7,11 +7,13 @@ takes every end waiting at that moment and stores them in one transaction, so
 the ends that arrive while a transaction commits share the next one. Nothing
 waits for a timer: a lone end is written at once.
 
-While the database is out of reach the writer keeps trying (every end is kept
-until stored). A try whose connection broke may have committed unseen; the
-store then writes nothing a second time, and the writer recognises the end as
-its own by the job's row. A batch the database refuses for another reason is
-tried again one end at a time, so that only the end at fault fails.
+A batch that fails is tried again one end at a time, so that only an end the
+database refuses fails, and an outage holds up no end but the one being tried.
+While the database is out of reach the writer keeps trying an end for a while
+(``STALL``), then hands it back to its run, which keeps trying on its own
+thread: every end is kept until stored. A try whose connection broke may have
+committed unseen; the store then writes nothing a second time, and the end is
+recognised as stored by the job's row.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -30,6 +33,12 @@ from jobyard.store.protocol import Storage
 log = logging.getLogger(__name__)
 
 BATCH = 200  # ends per transaction, at most
+STALL = 30.0  # seconds the writer keeps trying one end before its run takes it over
+
+
+class Stalled(Exception):
+    """The database stayed out of reach: the run goes on trying to store its end itself,
+    so that the writer can serve the other runs."""
 
 
 class _Waiting:
@@ -103,19 +112,33 @@ class EndWriter:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(more)
-            self._write(batch)
-
-    def _write(self, batch: list[_Waiting]) -> None:
-        try:
-            stored = self._store_batch(batch)
-        except Exception as exc:
-            if len(batch) > 1:
+            try:
+                self._write(batch)
+            except Exception as exc:  # a bug: the runs hear of it, the writer goes on
+                log.exception("end writer failed", extra={"jobs": _ids(batch)})
                 for waiting in batch:
-                    self._write([waiting])
+                    if not waiting.done.is_set():
+                        waiting.error = exc
+                        waiting.done.set()
+
+    def _write(self, batch: list[_Waiting], *, doubtful: bool = False) -> None:
+        if len(batch) > 1:
+            # One try together; on any error each end goes alone, so that one end the
+            # database refuses, or a long outage, holds up no other.
+            try:
+                stored = self._store_ends(batch, doubtful=doubtful, patience=0.0)
+            except Exception as exc:
+                doubtful = doubtful or outage.unavailable(exc)
+                for waiting in batch:
+                    self._write([waiting], doubtful=doubtful)
                 return
-            batch[0].error = exc
-            batch[0].done.set()
-            return
+        else:
+            try:
+                stored = self._store_ends(batch, doubtful=doubtful, patience=STALL)
+            except Exception as exc:
+                batch[0].error = exc
+                batch[0].done.set()
+                return
         for waiting, ended in zip(batch, stored, strict=True):
             waiting.ended = ended
             waiting.done.set()
@@ -127,39 +150,47 @@ class EndWriter:
                 ids = [ended.job.id for ended in final]
                 log.exception("could not settle what waits for ended jobs", extra={"jobs": ids})
 
-    def _store_batch(self, batch: list[_Waiting]) -> list[Ended | None]:
+    def _store_ends(
+        self, batch: list[_Waiting], *, doubtful: bool, patience: float
+    ) -> list[Ended | None]:
+        """Store the batch, trying again while the database is out of reach for up to
+        ``patience`` seconds; then :class:`Stalled` (its run takes the end over)."""
         ends = [waiting.end for waiting in batch]
-        doubtful = False
-
-        def write() -> list[Ended | None]:
-            nonlocal doubtful
-            written = self._store.jobs.end_jobs(ends, self._clock())
-            if doubtful:
-                return self._recognise(ends, written)
-            return written
-
-        def unreachable(exc: BaseException) -> None:
-            nonlocal doubtful
-            doubtful = True
-            ids = [end.update.job_id for end in ends]
-            log.warning(
-                "database unavailable; will retry",
-                extra={"jobs": ids, "error": str(exc).partition("\n")[0]},
-            )
-
-        return outage.retry_while_unavailable(write, unreachable)
+        deadline = time.monotonic() + patience
+        delay = outage.FIRST_DELAY
+        while True:
+            try:
+                written = self._store.jobs.end_jobs(ends, self._clock())
+                return self._recognise(ends, written) if doubtful else written
+            except Exception as exc:
+                if not outage.unavailable(exc) or time.monotonic() + delay > deadline:
+                    if outage.unavailable(exc) and patience:
+                        raise Stalled(str(exc).partition("\n")[0]) from exc
+                    raise
+                doubtful = True  # its commit may have gone through unseen
+                log.warning(
+                    "database unavailable; will retry",
+                    extra={"jobs": _ids(batch), "error": str(exc).partition("\n")[0]},
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, outage.MAX_DELAY)
 
     def _recognise(self, ends: Sequence[JobEnd], written: list[Ended | None]) -> list[Ended | None]:
         """After a try that may have committed unseen: an end found stored is ours."""
         missing = [end.update.job_id for end, done in zip(ends, written, strict=True) if not done]
         found = {job.id: job for job in self._store.jobs.jobs_by_id(missing)}
         return [
-            done if done is not None else _stored_end(end, found.get(end.update.job_id))
+            done if done is not None else stored_end(end, found.get(end.update.job_id))
             for end, done in zip(ends, written, strict=True)
         ]
 
 
-def _stored_end(end: JobEnd, job: Job | None) -> Ended | None:
+def _ids(batch: Sequence[_Waiting]) -> list[int]:
+    return [waiting.end.update.job_id for waiting in batch]
+
+
+def stored_end(end: JobEnd, job: Job | None) -> Ended | None:
+    """``job`` as ``end`` left it, if ``end`` was stored (a try whose commit went unseen)."""
     if job is None or (job.worker, job.attempt) != (end.worker, end.attempt):
         return None
     # Whether jobs wait for it is not known here: settling finds out.

@@ -92,6 +92,7 @@ class Worker:
         self._look_for_controls = True
         self._look_for_work = True
         self._more = True  # the last claim took all it could: more may be waiting
+        self._limited = True  # max_running limits are stored (read again at each heartbeat)
         self._poll_due = 0.0  # monotonic time of the next full look, asked for or not
         self.stopped = threading.Event()  # set once stop() has handed everything back
         self._thread: threading.Thread | None = None
@@ -276,9 +277,15 @@ class Worker:
             # A freed slot claims only while the queue may hold more: once a claim came
             # back short, new work announces itself (a submission here, NOTIFY, a
             # dependency met, a due job promoted) or the next poll finds it.
+            # With max_running limits stored, a short claim may have been cut by a
+            # limit that a freed slot lifts: then every freed slot claims again.
             self._look_for_work = False
-            claimed = self._claim(free)
-            self._more = len(claimed) == free
+            try:
+                claimed = self._claim(free)
+            except Exception:
+                self._look_for_work = True  # the next tick tries again
+                raise
+            self._more = len(claimed) == free or self._limited
             for job in claimed:
                 self._launch(job)
 
@@ -309,6 +316,7 @@ class Worker:
         now = self._clock()
         owned = set(self.store.queue.renew_leases(self.name, now, self._lease_until(now)))
         self._last_heartbeat = time.monotonic()
+        self._limited = bool(self.store.limits.read())
         for job_id, run in list(self._runs.items()):
             if run.is_alive() and run.claimed and job_id not in owned:
                 # Deleted, or our lease expired and the job went elsewhere: never finish it twice.
