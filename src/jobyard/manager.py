@@ -89,8 +89,36 @@ class JobManager:
         if errors:
             raise Invalid("the job arguments are invalid", errors)
         added = self.store.jobs.add_jobs(new_jobs, now)
+        added = [
+            (self._blocked_at_submit(job, new, upstream, now), True)
+            if created and job.state is JobState.UPSTREAM_FAILED
+            else (job, created)
+            for (job, created), new in zip(added, new_jobs, strict=True)
+        ]
         self._on_queued([job for job, created in added if created])
         return added
+
+    def _blocked_at_submit(
+        self, job: Job, new: NewJob, upstream: dict[int, JobState], now: datetime
+    ) -> Job:
+        """A job whose dependency had already ended the wrong way: say which, as a settle
+        would have (reason ``upstream_failed``, the dependency in the error)."""
+        failed = next(
+            (
+                d.upstream
+                for d in new.depends_on
+                if condition_readiness(d.condition, upstream.get(d.upstream))
+                is Readiness.IMPOSSIBLE
+            ),
+            None,
+        )
+        if failed is None:
+            return job
+        state = upstream.get(failed)
+        error = f"dependency {failed} ended {state.value if state else 'removed'}"
+        values = {"reason": "upstream_failed", "error": error, "finished_at": now}
+        blocked = frozenset({JobState.UPSTREAM_FAILED})
+        return self.store.jobs.update_job(JobUpdate(job.id, blocked, values), now) or job
 
     def _new_job(
         self, submission: Submission, now: datetime, upstream: dict[int, JobState]

@@ -36,6 +36,9 @@ def test_conditions_that_can_never_be_met_end_upstream_failed(server: Server) ->
     # a dependency that already ended the wrong way blocks at once
     late = server.submit("echo", args={"text": "z"}, depends_on=after(good, "failed"))
     assert late["state"] == "upstream_failed"
+    assert late["reason"] == "upstream_failed"  # as if it had been blocked by a settle
+    assert late["error"] == f"dependency {good['id']} ended succeeded"
+    assert late["finished_at"] is not None
 
 
 def test_a_failure_blocks_the_chain_and_a_fixed_restart_unblocks_it(server: Server) -> None:
