@@ -11,7 +11,8 @@ import statistics
 import time
 from typing import Any
 
-from bench.compare import procs
+from tests.harness import wait_for
+
 from bench.compare.jobyard import Jobyard, JobyardPostgres
 from bench.compare.system import System
 from bench.compare.workload import Plan
@@ -50,7 +51,7 @@ def commands(system: Jobyard, count: int) -> float:
         done, ended[0] = system.ended_commands()
         return done >= count
 
-    procs.wait_until(all_ended, 600, f"{count} /bin/true jobs", interval=0.05)
+    wait_for(all_ended, 600, interval=0.05, what=f"{count} /bin/true jobs")
     assert ended[0] is not None
     return count / (ended[0] - started)
 
@@ -62,12 +63,12 @@ def control(system: Jobyard, rounds: int, kills: int) -> dict[str, float]:
     def act(job_id: int, action: str, state: str) -> None:
         started = time.perf_counter()
         system.http("POST", f"/api/v1/jobs/{job_id}/{action}")
-        procs.wait_until(lambda: system.state(job_id) == state, 60, state, interval=0.002)
+        wait_for(lambda: system.state(job_id) == state, 60, interval=0.002, what=state)
         took[action].append(1000 * (time.perf_counter() - started))
 
     def running_sleep() -> int:
         job_id: int = system.http("POST", "/api/v1/jobs", json={"type": "bench-sleep"})["id"]
-        procs.wait_until(lambda: system.state(job_id) == "running", 60, "running", 0.01)
+        wait_for(lambda: system.state(job_id) == "running", 60, interval=0.01, what="running")
         return job_id
 
     job_id = running_sleep()

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import psycopg
+from tests.harness import free_port, wait_for
 
-from bench.compare import procs
 from bench.compare.system import PgScratch, System
 
 CONFIG = """\
@@ -51,11 +51,11 @@ class Jobyard(System):
         return [sys.executable, "-m", "jobyard", *args, "--config", str(self.config)]
 
     def serve(self, role: str, database_url: str, *args: str) -> None:
-        self.port = procs.free_port()
+        self.port = free_port()
         command = self.jobyard("serve", "--port", str(self.port), *args)
         self.launch(role, [*command, "--database-url", database_url, "--log-level", "warning"])
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
-        procs.wait_until(self._healthy, 60, "jobyard to answer")
+        wait_for(self._healthy, 60, what="jobyard to answer")
 
     def _healthy(self) -> bool:
         self.check_alive()
@@ -174,7 +174,7 @@ class JobyardPostgres(Jobyard):
             names = {w["name"] for w in self.http("GET", "/api/v1/workers")["items"]}
             return {"worker-1", "worker-2"} <= names
 
-        procs.wait_until(registered, 60, "both workers to register", interval=0.1)
+        wait_for(registered, 60, interval=0.1, what="both workers to register")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.pg.url, autocommit=True) as conn:

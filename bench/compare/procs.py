@@ -10,7 +10,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,22 +143,3 @@ class Roles:
     def rss(self) -> int:
         """RSS of the system's own processes (not the shared servers)."""
         return sum(rss_bytes(tree_of(pid)) for pid in self.pids.values())
-
-
-def wait_until(probe: object, timeout: float, what: str, interval: float = 0.02) -> None:
-    """Poll ``probe()`` until truthy; raise after ``timeout`` seconds."""
-    assert callable(probe)
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

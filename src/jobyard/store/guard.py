@@ -33,7 +33,8 @@ def holds(
 
 def lock_jobs(conn: Connection, job_ids: Sequence[int]) -> dict[int, Job]:
     """Lock the rows of these jobs, in id order (no deadlock between two such locks)."""
-    return {job.id: job for job in conn_jobs(conn, sorted(job_ids))}
+    rows = conn.execute(_LOCK_JOBS, {"ids": list(job_ids)}).mappings()
+    return {row["id"]: job_from_row(row) for row in rows}
 
 
 _LOCK_JOBS = (
@@ -42,7 +43,3 @@ _LOCK_JOBS = (
     .order_by(jobs.c.id)
     .with_for_update()
 )
-
-
-def conn_jobs(conn: Connection, job_ids: Sequence[int]) -> list[Job]:
-    return [job_from_row(row) for row in conn.execute(_LOCK_JOBS, {"ids": job_ids}).mappings()]

@@ -34,7 +34,7 @@ from jobyard.states import LIVE, Control, JobState
 from jobyard.store import limits as limit_rows
 from jobyard.store import slots
 from jobyard.store.part import Part
-from jobyard.store.rows import event_row, job_from_row, jobs_where
+from jobyard.store.rows import event_row, job_columns, job_from_row, jobs_where
 from jobyard.store.tables import job_events, jobs, queue_state, workers
 
 QUEUED = JobState.QUEUED.value
@@ -212,24 +212,26 @@ def _claimable_once(with_queues: bool) -> Select[Any]:
 
 _CLAIMABLE = {False: _claimable_once(False), True: _claimable_once(True)}
 
-# The claim's changes; what is not a parameter here is the same for every claim.
+# The claim's changes: these are the same for every claim (a new attempt starts clean)…
+_FRESH: dict[str, Any] = {
+    "state": JobState.RUNNING,
+    "pid": None,
+    "control": None,
+    "finished_at": None,
+    "paused_at": None,
+    "paused_seconds": 0.0,
+    "cpu_seconds": None,  # of this attempt, shown from its first sample
+    "peak_memory": None,
+}
+# … and these are the claim's own, bound per job.
 _CLAIM_FIELDS = ("worker", "host", "started_at", "lease_expires_at", "updated_at", "wait_seconds")
 _CLAIM = (
     update(jobs)
     .where(jobs.c.id == bindparam("job_id"), jobs.c.state == QUEUED)
     .values(
         {jobs.c[name]: bindparam(f"v_{name}", type_=jobs.c[name].type) for name in _CLAIM_FIELDS}
-        | {
-            jobs.c.state: JobState.RUNNING.value,
-            jobs.c.pid: None,
-            jobs.c.control: None,
-            jobs.c.finished_at: None,
-            jobs.c.paused_at: None,
-            jobs.c.paused_seconds: 0.0,
-            jobs.c.cpu_seconds: None,  # of this attempt, shown from its first sample
-            jobs.c.peak_memory: None,
-            jobs.c.attempt: jobs.c.attempt + 1,
-        }
+        | {jobs.c[name]: value for name, value in job_columns(_FRESH).items()}
+        | {jobs.c.attempt: jobs.c.attempt + 1}
     )
 )
 _INSERT_EVENT = insert(job_events)
@@ -239,17 +241,10 @@ def _claimed(job: Job, worker: str, host: str, now: datetime, lease_until: datet
     """``job`` as the claim leaves it (the locked row cannot change meanwhile)."""
     ready = job.updated_at if job.run_at is None else max(job.updated_at, job.run_at)
     return job.evolve(
-        state=JobState.RUNNING,
+        **_FRESH,
         worker=worker,
         host=host,
-        pid=None,
-        control=None,
         started_at=now,
-        finished_at=None,
-        paused_at=None,
-        paused_seconds=0.0,
-        cpu_seconds=None,
-        peak_memory=None,
         attempt=job.attempt + 1,
         lease_expires_at=lease_until,
         updated_at=now,
