@@ -360,6 +360,36 @@ SORTABLE = frozenset(
 )
 
 
+#: What every claim sets, whoever claims: a new attempt starts clean.
+FRESH_ATTEMPT: dict[str, Any] = {
+    "state": JobState.RUNNING,
+    "pid": None,
+    "control": None,
+    "finished_at": None,
+    "paused_at": None,
+    "paused_seconds": 0.0,
+    "cpu_seconds": None,  # of this attempt, shown from its first sample
+    "peak_memory": None,
+}
+
+
+def claim_values(
+    job: Job, worker: str, host: str, now: datetime, lease_until: datetime
+) -> dict[str, Any]:
+    """The values a claim of the queued ``job`` by ``worker`` sets (:data:`FRESH_ATTEMPT`
+    and the claim's own: a new attempt, its lease, how long the job waited)."""
+    ready = job.updated_at if job.run_at is None else max(job.updated_at, job.run_at)
+    return FRESH_ATTEMPT | {
+        "worker": worker,
+        "host": host,
+        "started_at": now,
+        "attempt": job.attempt + 1,
+        "lease_expires_at": lease_until,
+        "updated_at": now,
+        "wait_seconds": max((now - ready).total_seconds(), 0.0),
+    }
+
+
 @dataclass(frozen=True)
 class JobUpdate:
     """A compare-and-set change of one job: applied only while its state is ``expect``."""

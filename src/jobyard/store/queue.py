@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from jobyard.events.records import JobClaimed, JobPromoted
-from jobyard.models import Job
+from jobyard.models import FRESH_ATTEMPT, Job, claim_values
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import limits as limit_rows
@@ -152,9 +152,9 @@ def claim(
         locked = list(conn.execute(_CLAIMABLE[queues is not None], params))
     if not locked:
         return []
-    claimed = [
-        _claimed(job_from_row(row._mapping), worker, host, now, lease_until) for row in locked
-    ]
+    # The locked rows cannot change meanwhile: the jobs are what the claim makes of them.
+    found = [job_from_row(row._mapping) for row in locked]
+    claimed = [job.evolve(**claim_values(job, worker, host, now, lease_until)) for job in found]
     conn.execute(_CLAIM, [_claim_params(job) for job in claimed])
     events = [
         event_row(j.id, JobClaimed(at=now, attempt=j.attempt, worker=worker)) for j in claimed
@@ -212,44 +212,18 @@ def _claimable_once(with_queues: bool) -> Select[Any]:
 
 _CLAIMABLE = {False: _claimable_once(False), True: _claimable_once(True)}
 
-# The claim's changes: these are the same for every claim (a new attempt starts clean)…
-_FRESH: dict[str, Any] = {
-    "state": JobState.RUNNING,
-    "pid": None,
-    "control": None,
-    "finished_at": None,
-    "paused_at": None,
-    "paused_seconds": 0.0,
-    "cpu_seconds": None,  # of this attempt, shown from its first sample
-    "peak_memory": None,
-}
-# … and these are the claim's own, bound per job.
+# The claim's own values, bound per job; the rest are the same for every claim.
 _CLAIM_FIELDS = ("worker", "host", "started_at", "lease_expires_at", "updated_at", "wait_seconds")
 _CLAIM = (
     update(jobs)
     .where(jobs.c.id == bindparam("job_id"), jobs.c.state == QUEUED)
     .values(
         {jobs.c[name]: bindparam(f"v_{name}", type_=jobs.c[name].type) for name in _CLAIM_FIELDS}
-        | {jobs.c[name]: value for name, value in job_columns(_FRESH).items()}
+        | {jobs.c[name]: value for name, value in job_columns(FRESH_ATTEMPT).items()}
         | {jobs.c.attempt: jobs.c.attempt + 1}
     )
 )
 _INSERT_EVENT = insert(job_events)
-
-
-def _claimed(job: Job, worker: str, host: str, now: datetime, lease_until: datetime) -> Job:
-    """``job`` as the claim leaves it (the locked row cannot change meanwhile)."""
-    ready = job.updated_at if job.run_at is None else max(job.updated_at, job.run_at)
-    return job.evolve(
-        **_FRESH,
-        worker=worker,
-        host=host,
-        started_at=now,
-        attempt=job.attempt + 1,
-        lease_expires_at=lease_until,
-        updated_at=now,
-        wait_seconds=max((now - ready).total_seconds(), 0.0),
-    )
 
 
 def _claim_params(job: Job) -> dict[str, Any]:

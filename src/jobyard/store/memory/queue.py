@@ -9,7 +9,7 @@ from datetime import datetime
 
 from jobyard.events.records import JobClaimed, JobPromoted
 from jobyard.limits import Key, keys_of, pick
-from jobyard.models import Job
+from jobyard.models import Job, claim_values
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store.memory.tables import Part, utc
@@ -57,15 +57,7 @@ class MemoryQueue(Part):
         return {key: cap - held[key] for key, cap in caps.items()}
 
     def _claim(self, job: Job, worker: str, host: str, now: datetime, lease: datetime) -> Job:
-        ready = job.updated_at if job.run_at is None else max(job.updated_at, job.run_at)
-        values = {
-            "state": JobState.RUNNING, "worker": worker, "host": host, "pid": None,
-            "control": None, "started_at": now, "finished_at": None, "paused_at": None,
-            "paused_seconds": 0.0, "attempt": job.attempt + 1, "lease_expires_at": lease,
-            "updated_at": now, "wait_seconds": max((now - ready).total_seconds(), 0.0),
-            "cpu_seconds": None, "peak_memory": None,
-        }  # fmt: skip
-        claimed = self._t.set(job.id, values)
+        claimed = self._t.set(job.id, claim_values(job, worker, host, now, lease))
         self._t.add_event(job.id, JobClaimed(at=now, attempt=claimed.attempt, worker=worker))
         return claimed
 
