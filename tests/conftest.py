@@ -11,6 +11,7 @@ starts private ``jobyard serve`` processes (:mod:`tests.harness`).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -21,7 +22,12 @@ import pytest
 from jobyard.store import Store
 from jobyard.store.memory import MemoryStore
 from tests.databases import BACKENDS, Servers, run_on
-from tests.harness import Launcher
+from tests.harness import ADMIN, Launcher
+
+# Every server the tests start creates this admin on its empty database, and every
+# client (the Python client, the CLI in a subprocess) acts as it unless a test says
+# otherwise: the tests of access control pass other credentials explicitly.
+os.environ["JOBYARD_USER"], os.environ["JOBYARD_PASSWORD"] = ADMIN
 
 
 @pytest.fixture(scope="session")

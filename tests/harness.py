@@ -31,6 +31,7 @@ from tests.databases import BACKENDS, Servers
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG = FIXTURES / "jobyard.yaml"
+ADMIN = ("admin", "admin-password-of-the-tests")  # the first user of every test server
 T = TypeVar("T")
 
 
@@ -117,8 +118,9 @@ class Server:
             "--database-url", self.database_url,
             *self.args,
         ]  # fmt: skip
-        env = os.environ | {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_KILL_GRACE": "3"} | self.env
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        env = os.environ | {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_KILL_GRACE": "3"}
+        env = env | {"JOBYARD_ADMIN_PASSWORD": ADMIN[1]} | self.env
+        self.client = httpx.Client(base_url=self.url, timeout=30, auth=ADMIN)
         with (self.workdir / f"server-{self.port}.log").open("wb") as log:
             self.proc = subprocess.Popen(
                 command, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from tests.harness import free_port, wait_for
+from tests.harness import ADMIN, free_port, wait_for
 
 from bench.compare.system import PgScratch, System
 
@@ -53,8 +53,10 @@ class Jobyard(System):
     def serve(self, role: str, database_url: str, *args: str) -> None:
         self.port = free_port()
         command = self.jobyard("serve", "--port", str(self.port), *args)
-        self.launch(role, [*command, "--database-url", database_url, "--log-level", "warning"])
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
+        command += ["--database-url", database_url, "--log-level", "warning"]
+        self.launch(role, command, {"JOBYARD_ADMIN_PASSWORD": ADMIN[1]})
+        url = f"http://127.0.0.1:{self.port}"
+        self.client = httpx.Client(base_url=url, timeout=60, auth=ADMIN)
         wait_for(self._healthy, 60, what="jobyard to answer")
 
     def _healthy(self) -> bool:

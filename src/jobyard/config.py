@@ -32,7 +32,8 @@ from jobyard.workflows.dag import WorkflowInvalid, WorkflowSpec, parse_workflows
 
 DEFAULT_QUEUE = "default"
 SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")
-KEYS = (*SECTIONS, "preload")
+ORIGIN_RE = re.compile(r"https?://[^/\s]+")
+KEYS = (*SECTIONS, "preload", "metrics_public", "cors_origins")
 MODULE_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
@@ -80,6 +81,8 @@ class Config:
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
     notifications: NotificationConfig = field(default_factory=NotificationConfig)
     preload: tuple[str, ...] = ()
+    metrics_public: bool = False  # /metrics without credentials (for a scraper)
+    cors_origins: tuple[str, ...] = ()  # sites whose pages may call the API from a browser
 
     def has_queue(self, name: str) -> bool:
         return name in self.queues
@@ -208,6 +211,8 @@ class _Loader:
         schedules = self.schedules(sections["schedules"], job_types, workflows)
         notifications = self.notifications(sections["notifications"])
         preload = self.preload(data.get("preload"))
+        metrics_public = self.flag(data, "metrics_public")
+        cors_origins = self.origins(data.get("cors_origins"))
         if declared is not None:
             self.check_queues(job_types, declared)
         if self.problems:
@@ -223,6 +228,8 @@ class _Loader:
             schedules=schedules,
             notifications=notifications,
             preload=preload,
+            metrics_public=metrics_public,
+            cors_origins=cors_origins,
         )
 
     def section(self, data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -333,6 +340,25 @@ class _Loader:
             if not isinstance(name, str) or not MODULE_RE.fullmatch(name):
                 self.problem(["preload", str(i)], f"{name!r} is not a module name (like pkg.mod)")
         return tuple(name for name in value if isinstance(name, str))
+
+    def flag(self, data: Mapping[str, Any], key: str) -> bool:
+        value = data.get(key, False)
+        if not isinstance(value, bool):
+            self.problem([key], f"must be true or false, not {_kind(value)}")
+            return False
+        return value
+
+    def origins(self, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem(["cors_origins"], f"must be a list of origins, not {_kind(value)}")
+            return ()
+        for i, origin in enumerate(value):
+            if not isinstance(origin, str) or not ORIGIN_RE.fullmatch(origin):
+                message = f"{origin!r} is not an origin like https://app.example.org"
+                self.problem(["cors_origins", str(i)], message)
+        return tuple(origin for origin in value if isinstance(origin, str))
 
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():

@@ -20,6 +20,31 @@ class NotFound(JobyardError):
     title = "Not found"
 
 
+class Unauthorized(JobyardError):
+    """No credentials, or wrong ones: the client must authenticate (401)."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(JobyardError):
+    """Authenticated, but the role (or the server's configuration) does not allow it."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class TooManyAttempts(JobyardError):
+    """Too many failed logins: try again after ``retry_after`` seconds (429)."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, round(retry_after))
+
+
 class Conflict(JobyardError):
     """The resource's current state forbids the request (``extra`` says which state)."""
 

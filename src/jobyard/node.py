@@ -7,9 +7,13 @@ constructor here, and nothing is a global.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 
 from jobyard import metrics
+from jobyard.access.accounts import FIRST_ADMIN, Accounts
+from jobyard.access.audit import Audit
+from jobyard.access.gate import Gate
 from jobyard.clock import utcnow
 from jobyard.config import Config
 from jobyard.dependencies import Dependencies
@@ -76,6 +80,9 @@ class Node:
             timer = self.scheduler
             self.outbox = Outbox(self.store, config.notifications, leading=lambda: timer.leading)
         self.roster = Roster(self.store, wake=self.wake_for_drain)
+        self.audit = Audit(self.store, utcnow)
+        self.accounts = Accounts(self.store, utcnow)
+        self.gate = Gate(self.store, self.audit, utcnow)
         self.api = api
 
     def _worker(self) -> Worker:
@@ -161,6 +168,7 @@ class Node:
         self.store.migrate()
         self.sync_limits()
         if self.api:
+            self._first_admin()
             self.hub.start()
         if self.scheduler is not None:
             self.scheduler.start()
@@ -176,6 +184,20 @@ class Node:
                 "job_types": len(self.config.job_types),
             },
         )
+
+    def _first_admin(self) -> None:
+        """On a database without users, create ``admin``; a made-up password is shown once."""
+        given = self.settings.admin_password
+        made = self.accounts.first_admin(given.get_secret_value() if given else None)
+        if made is not None:
+            # Straight to the console, not the log: a log file would keep it in clear.
+            print(
+                f"\njobyard: created the user {FIRST_ADMIN!r} with the password\n\n    {made}\n\n"
+                "It is shown this once. Log in with it, then change it with\n"
+                f"`jobyard user set-password {FIRST_ADMIN}`.\n",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def stop(self) -> None:
         if self.worker is not None:

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[Size, Field(ge=1)] = 2**20
     log_cap: Annotated[Size, Field(ge=1024)] = 50_000_000
     log_level: LogLevel = "info"
+    # The first start on a database without users creates ``admin`` with this password
+    # (or a random one, printed once); later starts ignore it.
+    admin_password: SecretStr | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.harness import Server, Sse, free_port, read_sse, wait_for
+from tests.harness import ADMIN, Server, Sse, free_port, read_sse, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -131,7 +131,7 @@ class StreamReader(threading.Thread):
         timeout = httpx.Timeout(10, read=None)
         try:
             with (
-                httpx.Client(base_url=self.url, timeout=timeout) as client,
+                httpx.Client(base_url=self.url, timeout=timeout, auth=ADMIN) as client,
                 client.stream("GET", "/api/v1/events", headers=self.headers) as response,
             ):
                 assert response.status_code == 200

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from jobyard.store import Store
-from tests.harness import Server, Sse, read_sse, run_in, start_run, wait_for
+from tests.harness import ADMIN, Server, Sse, read_sse, run_in, start_run, wait_for
 from tests.processes import all_gone, running_with_processes
 from tests.stores import rows_of
 
@@ -85,7 +85,7 @@ def test_concurrent_restarts_of_one_job_make_one_job(server: Server) -> None:
     answers: list[httpx.Response] = []
 
     def race() -> None:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, timeout=30, auth=ADMIN) as client:
             barrier.wait()
             answers.append(client.post(f"/api/v1/jobs/{old['id']}/restart", json={}))
 

@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from jobyard import __version__
+from jobyard.access import Role
 from jobyard.api import (
+    audit,
     health,
     job_types,
     jobs,
@@ -18,23 +21,38 @@ from jobyard.api import (
     queues,
     samples,
     schedules,
+    session,
     streams,
+    tokens,
+    trail,
+    users,
     workers,
     workflows,
 )
+from jobyard.api.auth import require
 from jobyard.node import Node
 
-ROUTERS = (
-    health.router,
-    jobs.router,
-    samples.router,
-    streams.router,
-    job_types.router,
-    workflows.router,
-    queues.router,
-    schedules.router,
-    notifications.router,
-    workers.router,
+V, OP, A = Role.VIEWER, Role.OPERATOR, Role.ADMIN
+
+#: Every router with the role its reads need and the role its changes need. Public
+#: routes (``/healthz``, ``/login``) are the ones listed with ``None``.
+ROUTERS: tuple[tuple[APIRouter, Role | None, Role | None], ...] = (
+    (health.router, None, None),
+    (session.router, None, None),
+    (health.metrics_router, V, V),
+    (jobs.router, V, OP),
+    (samples.router, V, OP),
+    (streams.router, V, OP),
+    (job_types.router, V, A),
+    (workflows.router, V, OP),
+    (queues.router, V, OP),
+    (schedules.router, V, OP),
+    (notifications.router, V, A),
+    (workers.router, V, A),
+    (users.me_router, V, V),
+    (tokens.router, V, V),  # each their own; Accounts lets only admins touch others'
+    (users.router, A, A),
+    (audit.router, A, A),
 )
 
 
@@ -59,7 +77,19 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     )
     app.state.node = node
     problems.install(app)
-    for router in ROUTERS:
-        app.include_router(router)
+    for router, read, write in ROUTERS:
+        if router is health.metrics_router and node.config.metrics_public:
+            read = write = None
+        guard = [Depends(require(read, write))] if read and write else []
+        app.include_router(router, dependencies=guard)
+    app.add_middleware(trail.AuditTrail, audit=node.audit)
     app.add_middleware(problems.BodyLimit, limit=node.settings.max_body_bytes)
+    if node.config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(node.config.cors_origins),
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
     return app

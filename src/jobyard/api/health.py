@@ -12,6 +12,8 @@ from jobyard.api.resources import get_node
 from jobyard.node import Node
 
 router = APIRouter(tags=["health"])
+# Apart from /healthz: it needs a viewer, unless the configuration says `metrics_public`.
+metrics_router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
@@ -28,7 +30,9 @@ def healthz(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@metrics_router.get(
+    "/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}}
+)
 async def prometheus_metrics(node: Annotated[Node, Depends(get_node)]) -> Response:
     """Prometheus text format: jobs by state and type, queue depth, run time and dispatch
     latency histograms, live workers, notifications sent/failed/pending, SLA breaches.

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobyard.errors import JobyardError
+from jobyard.errors import JobyardError, TooManyAttempts, Unauthorized
 from jobyard.store.outage import unavailable
 
 PROBLEM = "application/problem+json"
@@ -41,7 +41,12 @@ def install(app: FastAPI) -> None:
 
 
 async def _domain(request: Request, exc: JobyardError) -> JSONResponse:
-    return problem(exc.status, exc.detail, request, **exc.extra)
+    response = problem(exc.status, exc.detail, request, **exc.extra)
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Basic realm="jobyard", charset="UTF-8"'
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from jobyard.client.auth import credentials
 from jobyard.client.errors import ApiError, Conflict, Invalid, NotFound, ServerUnreachable
 from jobyard.client.models import (
     Dependency,
@@ -70,6 +71,9 @@ Upstream = int | Dependency | Mapping[str, Any]
 class Client:
     """A synchronous client of one jobyard server (a context manager).
 
+    Credentials: an API ``token``, or ``auth`` as (user, password); without
+    either, ``JOBYARD_TOKEN``, or ``JOBYARD_USER`` and ``JOBYARD_PASSWORD``, or
+    the token that ``jobyard login`` saved (:func:`credentials`).
     ``timeout`` bounds each request (streams wait for events without limit);
     ``retries`` bounds the reconnections in a row of an event stream that get
     nothing, the first after ``reconnect_delay`` seconds, then twice as long
@@ -86,13 +90,19 @@ class Client:
         retries: int = 5,
         reconnect_delay: float = 0.5,
         poll_interval: float = 0.5,
+        token: str | None = None,
+        auth: tuple[str, str] | None = None,
     ) -> None:
         self.server = server if "://" in server else f"http://{server}"
         self.retries = retries
         self.reconnect_delay = reconnect_delay
         self.poll_interval = poll_interval
         self._http = httpx.Client(
-            base_url=self.server, timeout=timeout, transport=transport, headers=headers
+            base_url=self.server,
+            timeout=timeout,
+            transport=transport,
+            headers=headers,
+            auth=credentials(token, auth),
         )
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from jobyard.store import migrate
+from jobyard.store.access import SqlAccess
 from jobyard.store.dependencies import SqlDependencies
 from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
 from jobyard.store.eventlog import SqlEventLog
@@ -51,6 +52,7 @@ class Store:
         self.schedules = SqlSchedules(*parts)
         self.events = SqlEventLog(*parts)
         self.monitor = MonitorStore(*parts)
+        self.access = SqlAccess(*parts)
 
     @property
     def engine(self) -> Engine:

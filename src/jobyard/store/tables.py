@@ -280,3 +280,62 @@ limits = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     **_OPTIONS,
 )
+
+# -- access: users, their API tokens and browser sessions, and the audit log ----------
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("password_hash", String(255), nullable=False),  # Argon2id, never the password
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    **_OPTIONS,
+)
+
+# Tokens and sessions are stored as the SHA-256 of the secret: they are long random
+# strings, so a fast hash is enough, and a stolen table gives no usable secret.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("user_id", BigInt, nullable=False),  # removed with the user (store.access)
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),  # None: never
+    Column("revoked_at", UTCDateTime()),
+    **_OPTIONS,
+)
+Index("ix_api_tokens_user_id", api_tokens.c.user_id)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", BigInt, nullable=False),  # removed with the user (store.access)
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    **_OPTIONS,
+)
+Index("ix_sessions_user_id", sessions.c.user_id)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(100), nullable=False),  # a user's name, or "-" when unknown
+    Column("via", String(16), nullable=False),  # password | token | session | cli
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("outcome", String(16), nullable=False),  # ok | denied | failed
+    Column("address", String(64), nullable=False),
+    Column("detail", json_column()),
+    **_OPTIONS,
+)
+Index("ix_audit_log_at", audit_log.c.at)
+Index("ix_audit_log_actor", audit_log.c.actor)

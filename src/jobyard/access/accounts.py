@@ -1,0 +1,142 @@
+"""Users and their API tokens: add, change, remove, and the first admin."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from jobyard.access import credentials
+from jobyard.access.records import Principal, Token, User
+from jobyard.access.roles import Role
+from jobyard.errors import Conflict, Forbidden, Invalid, NotFound
+from jobyard.store import Store
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
+MIN_PASSWORD = 8
+FIRST_ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: Token
+    secret: str  # shown once; only its digest is stored
+
+
+class Accounts:
+    """The user and token verbs shared by the API and the CLI."""
+
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+        self._store = store.access
+        self._now = clock
+
+    def add_user(self, name: str, role: Role, password: str) -> User:
+        _check_name(name)
+        _check_password(password)
+        user = self._store.add_user(name, role, credentials.hash_password(password), self._now())
+        if user is None:
+            raise Conflict(f"a user named {name!r} exists")
+        return user
+
+    def users(self) -> list[User]:
+        return self._store.list_users()
+
+    def user(self, name: str) -> User:
+        found = self._store.user(name)
+        if found is None:
+            raise NotFound(f"no user named {name!r}")
+        return found[0]
+
+    def set_password(self, name: str, password: str) -> User:
+        _check_password(password)
+        self._change(name, password_hash=credentials.hash_password(password))
+        return self.user(name)
+
+    def set_role(self, name: str, role: Role) -> User:
+        self._keep_an_admin(name, role)
+        self._change(name, role=role)
+        return self.user(name)
+
+    def remove_user(self, name: str) -> None:
+        self._keep_an_admin(name, None)
+        if not self._store.remove_user(name):
+            raise NotFound(f"no user named {name!r}")
+
+    def first_admin(self, password: str | None) -> str | None:
+        """On a database without users, create ``admin``; the password made up, if any.
+
+        Returns the generated password (to be shown once) when none was given;
+        None when users existed or ``password`` was used.
+        """
+        if self._store.count_users():
+            return None
+        chosen = password or credentials.new_password()
+        now = self._now()
+        added = self._store.add_user(
+            FIRST_ADMIN, Role.ADMIN, credentials.hash_password(chosen), now
+        )
+        if added is None:  # another node created it at the same moment
+            return None
+        return None if password else chosen
+
+    # -- tokens ---------------------------------------------------------------------
+    def add_token(
+        self, owner: Principal, name: str, role: Role | None, expires_in: timedelta | None
+    ) -> NewToken:
+        """A token of ``owner``'s with a role no higher than the one they act with."""
+        wanted = role or owner.role
+        if not owner.role.allows(wanted):
+            raise Forbidden(f"a {owner.role} cannot create a token with role {wanted}")
+        if not name.strip() or len(name) > 100:
+            raise Invalid("bad token name", [_field("name", "1 to 100 characters")])
+        now = self._now()
+        expires_at = now + expires_in if expires_in is not None else None
+        secret = credentials.new_secret()
+        digest = credentials.digest(secret)
+        token = self._store.add_token(owner.user_id, name, wanted, digest, now, expires_at)
+        return NewToken(token, secret)
+
+    def tokens(self, viewer: Principal, everyone: bool = False) -> list[Token]:
+        """The viewer's tokens; every user's when ``everyone`` (admins only)."""
+        if everyone and viewer.role is not Role.ADMIN:
+            raise Forbidden("only an admin sees every user's tokens")
+        return self._store.list_tokens(None if everyone else viewer.user_id)
+
+    def revoke_token(self, viewer: Principal, token_id: int) -> Token:
+        """Revoke a token: one's own, or anyone's for an admin."""
+        owner = None if viewer.role is Role.ADMIN else viewer.user_id
+        token = self._store.revoke_token(token_id, self._now(), owner)
+        if token is None:
+            raise NotFound(f"no token {token_id}")
+        return token
+
+    def _change(self, name: str, **values: object) -> None:
+        if not self._store.change_user(name, self._now(), **values):
+            raise NotFound(f"no user named {name!r}")
+
+    def _keep_an_admin(self, name: str, new_role: Role | None) -> None:
+        """Refuse to remove or demote the last admin: nobody could manage users then."""
+        if new_role is Role.ADMIN:
+            return
+        admins = [u for u in self._store.list_users() if u.role is Role.ADMIN]
+        if [u.name for u in admins] == [name]:
+            raise Conflict(f"{name!r} is the last admin; add another admin first")
+
+
+def _check_name(name: str) -> None:
+    if not NAME_RE.fullmatch(name):
+        message = "1 to 100 letters, digits or . _ @ -, starting with a letter or digit"
+        raise Invalid(f"bad user name {name!r}", [_field("name", message)])
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Invalid(
+            "the password is too short",
+            [_field("password", f"at least {MIN_PASSWORD} characters")],
+        )
+
+
+def _field(name: str, message: str) -> dict[str, str]:
+    return {"field": name, "location": "body", "message": message}

@@ -1,0 +1,44 @@
+"""The audit log: who changed what, when, from where, and whether it was allowed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from jobyard.access.records import AuditEntry, AuditQuery, Principal
+from jobyard.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Audit:
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+        self._store = store.access
+        self._now = clock
+
+    def record(
+        self,
+        who: Principal | str | None,
+        action: str,
+        target: str,
+        *,
+        outcome: str = "ok",
+        address: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Write one entry; ``who`` is the principal, or a name when none was proven."""
+        if isinstance(who, Principal):
+            actor, via = who.name, who.via
+        else:
+            actor, via = who or "-", "password"
+        entry = AuditEntry(self._now(), actor, via, action, target, outcome, address, detail)
+        self._store.record([entry])
+        log.info(
+            "audit",
+            extra={"actor": actor, "action": action, "target": target, "outcome": outcome},
+        )
+
+    def find(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+        return self._store.find_audit(query)

@@ -1,0 +1,113 @@
+"""Authentication: a password, an API token or a session cookie becomes a :class:`Principal`.
+
+Argon2id makes a password check cost ~0.1 s of CPU, on purpose. HTTP Basic sends
+the password with every request, so a checked password is remembered, in
+memory, as an HMAC of the name and password under a key that lives only in this
+process, beside the hash it matched: the user's row is still read on every
+request, so a removed user or a changed password stops working at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from jobyard.access import credentials
+from jobyard.access.audit import Audit
+from jobyard.access.records import Principal, User
+from jobyard.access.throttle import Throttle
+from jobyard.errors import TooManyAttempts, Unauthorized
+from jobyard.store import Store
+
+SESSION_TTL = timedelta(hours=12)
+SESSION_PREFIX = "jys_"
+_REMEMBERED = 1024  # checked passwords kept
+
+
+class Gate:
+    def __init__(
+        self,
+        store: Store,
+        audit: Audit,
+        clock: Callable[[], datetime],
+        throttle: Throttle | None = None,
+    ) -> None:
+        self._store = store.access
+        self._audit = audit
+        self._now = clock
+        self.throttle = throttle or Throttle()
+        self._key = secrets.token_bytes(32)
+        self._checked: OrderedDict[bytes, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def password(self, name: str, password: str, address: str) -> Principal:
+        """The user ``name`` if ``password`` is theirs; 401 (or 429 after many failures)."""
+        user = self._check(name, password, address)
+        return Principal(user.id, user.name, user.role, "password")
+
+    def token(self, secret: str) -> Principal:
+        token = self._store.token_by_digest(credentials.digest(secret))
+        if token is None or not token.valid(self._now()):
+            raise Unauthorized("the token is unknown, expired or revoked")
+        user = self._store.user(token.user)
+        assert user is not None  # a user's tokens go with them
+        # A token never does more than its owner may now (they may have been demoted).
+        role = min(token.role, user[0].role, key=lambda r: r.rank)
+        return Principal(user[0].id, token.user, role, "token", token_id=token.id)
+
+    def session(self, secret: str) -> Principal:
+        found = self._store.session(credentials.digest(secret), self._now())
+        if found is None:
+            raise Unauthorized("the session has expired; log in again")
+        user, csrf = found
+        return Principal(user.id, user.name, user.role, "session", csrf=csrf)
+
+    def login(self, name: str, password: str, address: str) -> tuple[str, Principal]:
+        """A new browser session: its secret (the cookie) and who it is for."""
+        user = self._check(name, password, address)
+        secret = credentials.new_secret(SESSION_PREFIX)
+        csrf = secrets.token_urlsafe(32)
+        now = self._now()
+        self._store.add_session(credentials.digest(secret), user.id, csrf, now, now + SESSION_TTL)
+        principal = Principal(user.id, user.name, user.role, "session", csrf=csrf)
+        self._audit.record(principal, "login", f"user {name}", address=address)
+        return secret, principal
+
+    def logout(self, secret: str) -> None:
+        self._store.remove_session(credentials.digest(secret))
+
+    def _check(self, name: str, password: str, address: str) -> User:
+        wait = self.throttle.wait(name, address)
+        if wait:
+            raise TooManyAttempts(f"too many failed logins for {name!r}; try again later", wait)
+        found = self._store.user(name)
+        stored = found[1] if found else _decoy()
+        secret = f"{name}\0{password}".encode("utf-8", "surrogatepass")
+        key = hmac.digest(self._key, secret, "sha256")
+        with self._lock:
+            known = self._checked.get(key) == stored
+        if found and (known or credentials.password_matches(stored, password)):
+            self._remember(key, stored)
+            self.throttle.succeeded(name, address)
+            return found[0]
+        self.throttle.failed(name, address)
+        self._audit.record(name, "login", f"user {name}", outcome="failed", address=address)
+        raise Unauthorized("wrong user name or password")
+
+    def _remember(self, key: bytes, stored: str) -> None:
+        with self._lock:
+            self._checked[key] = stored
+            self._checked.move_to_end(key)
+            while len(self._checked) > _REMEMBERED:
+                self._checked.popitem(last=False)
+
+
+@functools.cache
+def _decoy() -> str:
+    """Checked against when the name is unknown, so that a miss costs what a hit costs."""
+    return credentials.hash_password(secrets.token_urlsafe(16))

@@ -1,0 +1,144 @@
+"""Browser sessions: the login page, ``POST /login`` (form or JSON) and ``POST /logout``.
+
+The session cookie is HttpOnly (scripts cannot read it) and SameSite=Lax (other
+sites' forms do not send it); changes made with it also need the session's CSRF
+token (:mod:`jobyard.api.auth`), which ``POST /login`` and ``GET /api/v1/me`` return.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jobyard.access.gate import SESSION_TTL
+from jobyard.api.auth import COOKIE, address
+from jobyard.api.resources import get_node
+from jobyard.api.users import Me
+from jobyard.errors import Forbidden, Invalid, JobyardError
+from jobyard.node import Node
+
+router = APIRouter(tags=["session"])
+NodeDep = Annotated[Node, Depends(get_node)]
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>jobyard: log in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: sans-serif; max-width: 22rem; margin: 4rem auto">
+<h1>jobyard</h1>{message}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="{next}">
+<p><label>User <input name="username" autocomplete="username" required autofocus></label></p>
+<p><label>Password <input name="password" type="password" autocomplete="current-password"
+ required></label></p>
+<p><button type="submit">Log in</button></p>
+</form></body></html>
+"""
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+    next: str = "/docs"
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_page(next: str = "/docs") -> HTMLResponse:
+    return _page(next)
+
+
+@router.post(
+    "/login",
+    response_model=Me,
+    responses={303: {"description": "a form login: on to `next`"}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": Login.model_json_schema()},
+                "application/x-www-form-urlencoded": {"schema": Login.model_json_schema()},
+            }
+        }
+    },
+)
+async def login(request: Request, node: NodeDep) -> Response:
+    """Start a browser session: a form posts back to a page, JSON gets the CSRF token."""
+    _same_origin(request)
+    is_form = not request.headers.get("content-type", "").startswith("application/json")
+    body = await _login_body(request, is_form)
+    try:
+        secret, who = await to_thread.run_sync(
+            node.gate.login, body.username, body.password, address(request)
+        )
+    except JobyardError as exc:
+        if not is_form or exc.status == 429:
+            raise
+        return _page(body.next, "Wrong user name or password.", status=401)
+    response: Response
+    if is_form:
+        response = RedirectResponse(_local(body.next), status_code=303)
+    else:
+        me = Me(name=who.name, role=who.role, via=who.via, csrf_token=who.csrf)
+        response = Response(me.model_dump_json(), media_type="application/json")
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=int(SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout", status_code=303, response_class=RedirectResponse)
+def logout(request: Request, node: NodeDep) -> RedirectResponse:
+    """End the browser session (its cookie stops working everywhere)."""
+    _same_origin(request)
+    secret = request.cookies.get(COOKIE)
+    if secret:
+        node.gate.logout(secret)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+async def _login_body(request: Request, is_form: bool) -> Login:
+    try:
+        if is_form:
+            form = await request.form()
+            return Login.model_validate({key: form.get(key) for key in form})
+        return Login.model_validate_json(await request.body())
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(map(str, e["loc"])), "location": "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise Invalid("invalid login", fields) from exc
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a login or logout posted from another site's page (login CSRF)."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
+        raise Forbidden(f"a login from another site ({origin}) is refused")
+
+
+def _local(target: str) -> str:
+    """Only a path on this server: ``next`` must not send the browser elsewhere."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _page(next_page: str, message: str = "", status: int = 200) -> HTMLResponse:
+    shown = f'<p role="alert">{html.escape(message)}</p>' if message else ""
+    body = PAGE.format(message=shown, next=html.escape(_local(next_page)))
+    return HTMLResponse(body, status_code=status)

@@ -1,0 +1,72 @@
+"""Every change made through the API goes into the audit log, before its answer leaves.
+
+An ASGI middleware: when a request that may change something (not GET, HEAD
+or OPTIONS) is answered, its entry is written before the first byte of the
+answer is sent, so a client that saw success can find its entry. Changes are
+written with ``ok``; refusals for want of a role (403) with ``denied``. The
+action is the route's name (``submit``, ``kill_job``, ``create_token``…), the
+target the path, or the new resource's ``Location`` for a creation.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from anyio import to_thread
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobyard.access import Principal
+from jobyard.access.audit import Audit
+
+log = logging.getLogger(__name__)
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+UNAUDITED = frozenset({"login", "logout"})  # the gate records logins itself
+
+
+class AuditTrail:
+    def __init__(self, app: ASGIApp, audit: Audit) -> None:
+        self.app = app
+        self.audit = audit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in READS:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_recorded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await self._record(scope, message)
+            await send(message)
+
+        await self.app(scope, receive, send_recorded)
+
+    async def _record(self, scope: Scope, start: Message) -> None:
+        status: int = start["status"]
+        route = scope.get("route")
+        who = scope.get("state", {}).get("principal")
+        name = getattr(route, "name", None)
+        if not isinstance(who, Principal) or name is None or name in UNAUDITED:
+            return
+        if status >= 400 and status != 403:
+            return  # refused for another reason: nothing changed, nobody was stopped
+        headers = dict(start.get("headers", ()))
+        location = headers.get(b"location", b"").decode("latin-1")
+        target = location.split("://", 1)[-1].partition("/")[2] if location else ""
+        client = scope.get("client")
+        detail: dict[str, Any] = {"method": scope["method"], "status": status}
+        if scope.get("query_string"):
+            detail["query"] = scope["query_string"].decode("latin-1")[:500]
+        try:
+            await to_thread.run_sync(
+                lambda: self.audit.record(
+                    who,
+                    name,
+                    "/" + target if target else scope["path"],
+                    outcome="denied" if status == 403 else "ok",
+                    address=client[0] if client else "",
+                    detail=detail,
+                )
+            )
+        except Exception:  # the change is made; a lost entry must not turn it into a 500
+            log.exception("cannot write the audit entry", extra={"action": name})

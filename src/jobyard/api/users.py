@@ -1,0 +1,107 @@
+"""/api/v1/users (admins): add, list, change and remove users; /api/v1/me: who am I."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Self
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobyard.access import Role, User
+from jobyard.access.accounts import Accounts
+from jobyard.api.auth import Caller
+from jobyard.api.resources import get_node
+from jobyard.node import Node
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
+me_router = APIRouter(tags=["users"])
+
+
+async def get_accounts(node: Annotated[Node, Depends(get_node)]) -> Accounts:
+    return node.accounts
+
+
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+
+
+class UserOut(BaseModel):
+    name: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> Self:
+        return cls(
+            name=user.name, role=user.role, created_at=user.created_at, updated_at=user.updated_at
+        )
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+    total: int
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Role = Role.VIEWER
+    password: str = Field(min_length=8, max_length=1000)
+
+
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
+
+
+class Me(BaseModel):
+    name: str
+    role: Role = Field(description="what this request may do (a token's role may be lower)")
+    via: str = Field(description="password, token or session")
+    csrf_token: str | None = Field(
+        default=None, description="with a session: send it as X-CSRF-Token on changes"
+    )
+
+
+@me_router.get("/api/v1/me", response_model=Me)
+def whoami(who: Caller) -> Me:
+    """Who the credentials of this request belong to."""
+    return Me(name=who.name, role=who.role, via=who.via, csrf_token=who.csrf)
+
+
+@router.get("", response_model=UserList)
+def list_users(accounts: AccountsDep) -> UserList:
+    items = [UserOut.of(user) for user in accounts.users()]
+    return UserList(items=items, total=len(items))
+
+
+@router.post("", status_code=201, response_model=UserOut)
+def add_user(body: NewUser, accounts: AccountsDep) -> UserOut:
+    return UserOut.of(accounts.add_user(body.name, body.role, body.password))
+
+
+@router.get("/{name}", response_model=UserOut)
+def get_user(name: str, accounts: AccountsDep) -> UserOut:
+    return UserOut.of(accounts.user(name))
+
+
+@router.patch("/{name}", response_model=UserOut)
+def change_user(name: str, body: UserChange, accounts: AccountsDep) -> UserOut:
+    """Change a user's role and/or password (the last admin cannot be demoted)."""
+    user = accounts.user(name)
+    if body.role is not None:
+        user = accounts.set_role(name, body.role)
+    if body.password is not None:
+        user = accounts.set_password(name, body.password)
+    return UserOut.of(user)
+
+
+@router.delete("/{name}", status_code=204)
+def remove_user(name: str, accounts: AccountsDep) -> Response:
+    """Remove a user with their tokens and sessions (not the last admin)."""
+    accounts.remove_user(name)
+    return Response(status_code=204)

@@ -1,0 +1,219 @@
+"""Users, their API tokens and browser sessions, and the audit log, on SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from jobyard.access.records import AuditEntry, AuditQuery, Token, User
+from jobyard.access.roles import Role
+from jobyard.store.part import Part
+from jobyard.store.rows import load_json
+from jobyard.store.tables import api_tokens, audit_log, sessions, users
+
+_TOKEN = select(api_tokens, users.c.name.label("user")).join(
+    users, users.c.id == api_tokens.c.user_id
+)
+
+
+class SqlAccess(Part):
+    # -- users ------------------------------------------------------------------------
+    def add_user(self, name: str, role: Role, password_hash: str, now: datetime) -> User | None:
+        """The new user; None when the name is taken."""
+        values: dict[str, Any] = {"name": name, "role": role.value, "password_hash": password_hash}
+        values |= {"created_at": now, "updated_at": now}
+        try:
+            with self._write() as conn:
+                conn.execute(insert(users).values(values))
+        except IntegrityError:
+            return None
+        found = self.user(name)
+        assert found is not None
+        return found[0]
+
+    def user(self, name: str) -> tuple[User, str] | None:
+        """The user called ``name`` and their password hash, or None."""
+        with self._read() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
+        return (_user(row), row["password_hash"]) if row else None
+
+    def user_by_id(self, user_id: int) -> User | None:
+        with self._read() as conn:
+            row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+        return _user(row) if row else None
+
+    def list_users(self) -> list[User]:
+        with self._read() as conn:
+            rows = conn.execute(select(users).order_by(users.c.name)).mappings()
+            return [_user(row) for row in rows]
+
+    def count_users(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
+
+    def change_user(self, name: str, now: datetime, **values: Any) -> bool:
+        """Set ``role`` and/or ``password_hash``; False when there is no such user."""
+        if "role" in values:
+            values["role"] = Role(values["role"]).value
+        query = update(users).where(users.c.name == name).values(values | {"updated_at": now})
+        with self._write() as conn:
+            return bool(conn.execute(query).rowcount)
+
+    def remove_user(self, name: str) -> bool:
+        """Remove the user with their tokens and sessions."""
+        with self._write() as conn:
+            user_id = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+            if user_id is None:
+                return False
+            for table in (api_tokens, sessions):
+                conn.execute(delete(table).where(table.c.user_id == user_id))
+            conn.execute(delete(users).where(users.c.id == user_id))
+            return True
+
+    # -- API tokens -------------------------------------------------------------------
+    def add_token(
+        self,
+        user_id: int,
+        name: str,
+        role: Role,
+        digest: str,
+        now: datetime,
+        expires_at: datetime | None,
+    ) -> Token:
+        values: dict[str, Any] = {"user_id": user_id, "name": name, "role": role.value}
+        values |= {"digest": digest, "created_at": now, "expires_at": expires_at}
+        with self._write() as conn:
+            conn.execute(insert(api_tokens).values(values))
+            row = conn.execute(_TOKEN.where(api_tokens.c.digest == digest)).mappings().one()
+        return _token(row)
+
+    def token_by_digest(self, digest: str) -> Token | None:
+        with self._read() as conn:
+            row = conn.execute(_TOKEN.where(api_tokens.c.digest == digest)).mappings().first()
+        return _token(row) if row else None
+
+    def list_tokens(self, user_id: int | None = None) -> list[Token]:
+        """Every token (revoked ones too), or one user's; newest first."""
+        query = _TOKEN.order_by(api_tokens.c.id.desc())
+        if user_id is not None:
+            query = query.where(api_tokens.c.user_id == user_id)
+        with self._read() as conn:
+            return [_token(row) for row in conn.execute(query).mappings()]
+
+    def revoke_token(
+        self, token_id: int, now: datetime, user_id: int | None = None
+    ) -> Token | None:
+        """Revoke a token (only ``user_id``'s when given); None when there is no such token."""
+        where = [api_tokens.c.id == token_id]
+        if user_id is not None:
+            where.append(api_tokens.c.user_id == user_id)
+        unrevoked = [*where, api_tokens.c.revoked_at.is_(None)]
+        with self._write() as conn:
+            conn.execute(update(api_tokens).where(*unrevoked).values(revoked_at=now))
+            row = conn.execute(_TOKEN.where(*where)).mappings().first()
+        return _token(row) if row else None
+
+    # -- browser sessions -------------------------------------------------------------
+    def add_session(
+        self, digest: str, user_id: int, csrf: str, now: datetime, expires_at: datetime
+    ) -> None:
+        values: dict[str, Any] = {"digest": digest, "user_id": user_id, "csrf": csrf}
+        values |= {"created_at": now, "expires_at": expires_at}
+        with self._write() as conn:
+            conn.execute(delete(sessions).where(sessions.c.expires_at <= now))
+            conn.execute(insert(sessions).values(values))
+
+    def session(self, digest: str, now: datetime) -> tuple[User, str] | None:
+        """The user of an unexpired session and its CSRF token, or None."""
+        query = (
+            select(users, sessions.c.csrf)
+            .join(sessions, sessions.c.user_id == users.c.id)
+            .where(sessions.c.digest == digest, sessions.c.expires_at > now)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return (_user(row), row["csrf"]) if row else None
+
+    def remove_session(self, digest: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(sessions).where(sessions.c.digest == digest))
+
+    # -- audit log --------------------------------------------------------------------
+    def record(self, entries: Iterable[AuditEntry]) -> None:
+        rows = [_audit_row(entry) for entry in entries]
+        if rows:
+            with self._write() as conn:
+                conn.execute(insert(audit_log), rows)
+
+    def find_audit(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+        where = _audit_filters(query)
+        listing = (
+            select(audit_log)
+            .where(*where)
+            .order_by(audit_log.c.id.desc())
+            .limit(query.per_page)
+            .offset((query.page - 1) * query.per_page)
+        )
+        counting = select(func.count()).select_from(audit_log).where(*where)
+        with self._read() as conn:
+            entries = [_entry(row) for row in conn.execute(listing).mappings()]
+            total = int(conn.execute(counting).scalar_one())
+        return entries, total
+
+
+def _user(row: Mapping[Any, Any]) -> User:
+    return User(row["id"], row["name"], Role(row["role"]), row["created_at"], row["updated_at"])
+
+
+def _token(row: Mapping[Any, Any]) -> Token:
+    return Token(
+        id=row["id"],
+        user=row["user"],
+        name=row["name"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def _audit_row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": entry.at,
+        "actor": entry.actor[:100],
+        "via": entry.via,
+        "action": entry.action[:64],
+        "target": entry.target[:255],
+        "outcome": entry.outcome,
+        "address": entry.address[:64],
+        "detail": entry.detail,
+    }
+
+
+def _entry(row: Mapping[Any, Any]) -> AuditEntry:
+    names = ("at", "actor", "via", "action", "target", "outcome", "address", "id")
+    detail = load_json(row["detail"]) if row["detail"] is not None else None
+    return AuditEntry(**{name: row[name] for name in names}, detail=detail)
+
+
+def _audit_filters(query: AuditQuery) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    for column, values in (
+        (audit_log.c.actor, query.actors),
+        (audit_log.c.action, query.actions),
+        (audit_log.c.outcome, query.outcomes),
+    ):
+        if values:
+            where.append(column.in_(values))
+    if query.since is not None:
+        where.append(audit_log.c.at >= query.since)
+    if query.until is not None:
+        where.append(audit_log.c.at < query.until)
+    if query.search:
+        term = query.search.lower()
+        where.append(func.lower(audit_log.c.target, type_=String).contains(term, autoescape=True))
+    return where
