@@ -51,14 +51,13 @@ class Gate:
         return Principal(user.id, user.name, user.role, "password")
 
     def token(self, secret: str) -> Principal:
-        token = self._store.token_by_digest(credentials.digest(secret))
-        if token is None or not token.valid(self._now()):
+        found = self._store.token_by_digest(credentials.digest(secret))
+        if found is None or not found[0].valid(self._now()):
             raise Unauthorized("the token is unknown, expired or revoked")
-        user = self._store.user(token.user)
-        assert user is not None  # a user's tokens go with them
+        token, owner_role = found
         # A token never does more than its owner may now (they may have been demoted).
-        role = min(token.role, user[0].role, key=lambda r: r.rank)
-        return Principal(user[0].id, token.user, role, "token", token_id=token.id)
+        role = min(token.role, owner_role, key=lambda r: r.rank)
+        return Principal(token.user_id, token.user, role, "token", token_id=token.id)
 
     def session(self, secret: str) -> Principal:
         found = self._store.session(credentials.digest(secret), self._now())

@@ -23,6 +23,7 @@ class Token:
     """An API token; its secret is shown once, at creation, and stored hashed."""
 
     id: int
+    user_id: int
     user: str
     name: str
     role: Role

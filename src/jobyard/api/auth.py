@@ -36,10 +36,15 @@ COOKIE = "jobyard_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-basic = HTTPBasic(auto_error=False, description="a user's name and password")
-bearer = HTTPBearer(auto_error=False, description="an API token (`POST /api/v1/tokens`)")
+basic = HTTPBasic(
+    auto_error=False, scheme_name="password", description="a user's name and password"
+)
+bearer = HTTPBearer(
+    auto_error=False, scheme_name="token", description="an API token (`POST /api/v1/tokens`)"
+)
 cookie = APIKeyCookie(
     name=COOKIE,
+    scheme_name="session",
     auto_error=False,
     description=f"the browser session of `POST /login`; changes need the `{CSRF_HEADER}` header",
 )

@@ -62,7 +62,7 @@ def get_type(name: str, catalog: Types) -> JobTypeOut:
 
 
 @router.post("", status_code=201, response_model=JobTypeOut)
-def create_type(definition: Definition, catalog: Types) -> JobTypeOut:
+def create_type(definition: Definition, catalog: Types, response: Response) -> JobTypeOut:
     """Create a type stored in the database (409 if the name exists)."""
     name = definition.get("name")
     if not isinstance(name, str) or not name:
@@ -70,6 +70,7 @@ def create_type(definition: Definition, catalog: Types) -> JobTypeOut:
     if catalog.get(name) is not None:
         raise Conflict(f"job type {name!r} exists; PUT /api/v1/job-types/{name} replaces it")
     job_type, _ = catalog.put(name, definition, utcnow())
+    response.headers["Location"] = f"{router.prefix}/{name}"
     return _out(job_type)
 
 

@@ -88,9 +88,11 @@ def get_schedule(name: str, book: Book) -> ScheduleOut:
 
 
 @router.post("", status_code=201, response_model=ScheduleOut)
-def create_schedule(definition: Definition, book: Book) -> ScheduleOut:
+def create_schedule(definition: Definition, book: Book, response: Response) -> ScheduleOut:
     """Store a schedule (409 if the name exists); 422 names every bad field."""
-    return _out(book, book.create(definition, utcnow()))
+    out = _out(book, book.create(definition, utcnow()))
+    response.headers["Location"] = f"{router.prefix}/{out.name}"
+    return out
 
 
 @router.post("/{name}/pause", response_model=ScheduleOut)

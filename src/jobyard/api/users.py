@@ -80,8 +80,10 @@ def list_users(accounts: AccountsDep) -> UserList:
 
 
 @router.post("", status_code=201, response_model=UserOut)
-def add_user(body: NewUser, accounts: AccountsDep) -> UserOut:
-    return UserOut.of(accounts.add_user(body.name, body.role, body.password))
+def add_user(body: NewUser, accounts: AccountsDep, response: Response) -> UserOut:
+    user = accounts.add_user(body.name, body.role, body.password)
+    response.headers["Location"] = f"{router.prefix}/{user.name}"
+    return UserOut.of(user)
 
 
 @router.get("/{name}", response_model=UserOut)

@@ -15,7 +15,7 @@ from jobyard.store.part import Part
 from jobyard.store.rows import load_json
 from jobyard.store.tables import api_tokens, audit_log, sessions, users
 
-_TOKEN = select(api_tokens, users.c.name.label("user")).join(
+_TOKEN = select(api_tokens, users.c.name.label("user"), users.c.role.label("user_role")).join(
     users, users.c.id == api_tokens.c.user_id
 )
 
@@ -91,10 +91,11 @@ class SqlAccess(Part):
             row = conn.execute(_TOKEN.where(api_tokens.c.digest == digest)).mappings().one()
         return _token(row)
 
-    def token_by_digest(self, digest: str) -> Token | None:
+    def token_by_digest(self, digest: str) -> tuple[Token, Role] | None:
+        """The token with this digest and its owner's role now, or None."""
         with self._read() as conn:
             row = conn.execute(_TOKEN.where(api_tokens.c.digest == digest)).mappings().first()
-        return _token(row) if row else None
+        return (_token(row), Role(row["user_role"])) if row else None
 
     def list_tokens(self, user_id: int | None = None) -> list[Token]:
         """Every token (revoked ones too), or one user's; newest first."""
@@ -172,6 +173,7 @@ def _user(row: Mapping[Any, Any]) -> User:
 def _token(row: Mapping[Any, Any]) -> Token:
     return Token(
         id=row["id"],
+        user_id=row["user_id"],
         user=row["user"],
         name=row["name"],
         role=Role(row["role"]),
