@@ -1,6 +1,8 @@
 """The job configuration file (``jobyard.yaml``): job types, queues and workflows.
 
-Schedules, notifications and the modules to ``preload`` live in the same file too. Every problem is
+Schedules, notifications, the modules to ``preload``, the variables jobs may see
+of the worker's environment (``pass_env``) and whether the API may change job
+types (``api_job_types``) live in the same file too. Every problem is
 reported at once, one line each, as ``file:line: field: message``, with the
 line taken from the YAML node nearest to the field.
 """
@@ -25,14 +27,16 @@ from jobyard.jobtypes.spec import (
     JobTypeInvalid,
     parse_job_type,
     pydantic_problems,
+    user_problems,
 )
 from jobyard.notify.channels import NotificationConfig, NotificationsInvalid, parse_notifications
+from jobyard.runner.environment import NAME_PATTERN as ENV_NAME_PATTERN
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
 from jobyard.workflows.dag import WorkflowInvalid, WorkflowSpec, parse_workflows
 
 DEFAULT_QUEUE = "default"
 SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")
-KEYS = (*SECTIONS, "preload")
+KEYS = (*SECTIONS, "preload", "pass_env", "api_job_types")
 MODULE_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
@@ -80,6 +84,8 @@ class Config:
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
     notifications: NotificationConfig = field(default_factory=NotificationConfig)
     preload: tuple[str, ...] = ()
+    pass_env: tuple[str, ...] = ()  # variables of the worker's environment jobs see too
+    api_job_types: bool = True  # whether the API may create, change and delete job types
 
     def has_queue(self, name: str) -> bool:
         return name in self.queues
@@ -208,6 +214,8 @@ class _Loader:
         schedules = self.schedules(sections["schedules"], job_types, workflows)
         notifications = self.notifications(sections["notifications"])
         preload = self.preload(data.get("preload"))
+        pass_env = self.pass_env(data.get("pass_env"))
+        api_job_types = self.flag(data, "api_job_types", default=True)
         if declared is not None:
             self.check_queues(job_types, declared)
         if self.problems:
@@ -223,6 +231,8 @@ class _Loader:
             schedules=schedules,
             notifications=notifications,
             preload=preload,
+            pass_env=pass_env,
+            api_job_types=api_job_types,
         )
 
     def section(self, data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -253,10 +263,14 @@ class _Loader:
                 self.problem(["job_types", name, "source"], "is set by jobyard, not in the file")
                 continue
             try:
-                job_types[name] = self.with_cwd(parse_job_type(name, value, source="config"))
+                job_type = self.with_cwd(parse_job_type(name, value, source="config"))
             except JobTypeInvalid as exc:
                 for error in exc.errors:
                     self.problem(["job_types", name, *_parts(error["field"])], error["message"])
+                continue
+            for error in user_problems(job_type):
+                self.problem(["job_types", name, error["field"]], error["message"])
+            job_types[name] = job_type
         return job_types
 
     def with_cwd(self, job_type: JobType) -> JobType:
@@ -333,6 +347,25 @@ class _Loader:
             if not isinstance(name, str) or not MODULE_RE.fullmatch(name):
                 self.problem(["preload", str(i)], f"{name!r} is not a module name (like pkg.mod)")
         return tuple(name for name in value if isinstance(name, str))
+
+    def pass_env(self, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem(["pass_env"], f"must be a list of variable names, not {_kind(value)}")
+            return ()
+        for i, name in enumerate(value):
+            if not isinstance(name, str) or not ENV_NAME_PATTERN.fullmatch(name):
+                message = f"{name!r} is not a variable name (like MY_VAR, or AWS_* for a prefix)"
+                self.problem(["pass_env", str(i)], message)
+        return tuple(name for name in value if isinstance(name, str))
+
+    def flag(self, data: Mapping[str, Any], key: str, *, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.problem([key], f"must be true or false, not {_kind(value)}")
+            return default
+        return value
 
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():

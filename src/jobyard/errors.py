@@ -20,6 +20,13 @@ class NotFound(JobyardError):
     title = "Not found"
 
 
+class Forbidden(JobyardError):
+    """The request is understood, and refused whoever asks (e.g. the server's configuration)."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class Conflict(JobyardError):
     """The resource's current state forbids the request (``extra`` says which state)."""
 
