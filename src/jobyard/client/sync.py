@@ -276,12 +276,17 @@ class Client:
         queue: Names = None,
         job: int | None = None,
         last_event_id: int | None = None,
+        *,
+        from_now: bool = False,
     ) -> Iterator[Event]:
         """``job_created``, ``job_state`` and ``job_terminated`` of every job; never ends.
 
-        Raises :class:`StreamUnavailable` when the server cannot stream.
+        It starts after ``last_event_id``; without it, from the first event, or
+        with ``from_now`` from what happens next. Raises :class:`StreamUnavailable`
+        when the server cannot stream.
         """
         params = {"type": _csv(type), "queue": _csv(queue), "job": job}
+        params |= {"from": "now" if from_now else None}
         request = StreamRequest("GET", "/api/v1/events", _drop_none(params))
         return iter(self._stream(lambda _: request, last_event_id, until_close=False))
 
