@@ -188,6 +188,9 @@ def test_the_cli_acts_on_several_ids(server: Server) -> None:
     errors = partly.stderr.splitlines()
     assert errors[0] == f"jobyard: error: job {first}: cannot kill a job that is killed"
     assert errors[1] == "jobyard: error: job 999999: no job with id 999999"
+    [fourth] = held(server, queue())
+    single = jobyard(server, "rm", str(fourth), "--force", "--json")
+    assert json.loads(single.stdout) == {"id": fourth, "removed": True}
     removed = jobyard(server, "rm", str(first), str(third), "--json")
     assert removed.returncode == 0, removed.stderr
     assert [(r["id"], r["status"]) for r in json.loads(removed.stdout)] == [

@@ -267,8 +267,8 @@ def _single(client: Client, action: str, job_id: int, **how: Any) -> JobInfo | N
 
 
 def _show_one(action: str, job_id: int, job: JobInfo | None, json_: bool) -> None:
-    if json_ and job is not None:
-        print_json(job)
+    if json_:
+        print_json(job if job is not None else {"id": job_id, "removed": True})
     else:
         typer.echo(_done(action, job_id, job))
 
@@ -288,11 +288,12 @@ def _report(action: str, results: list[ActionResult], json_: bool) -> int:
     """One line a job (errors on stderr); the exit code of the first error, else 0."""
     if json_:
         print_json(results)
-    for result in results if not json_ else ():
-        if result.ok:
-            typer.echo(_done(action, result.id, result.job))
-        else:
-            typer.echo(f"jobyard: error: job {result.id}: {result.message}", err=True)
+    else:
+        for result in results:
+            if result.ok:
+                typer.echo(_done(action, result.id, result.job))
+            else:
+                typer.echo(f"jobyard: error: job {result.id}: {result.message}", err=True)
     failed = [result.status for result in results if not result.ok]
     return exit_code(failed[0]) if failed else OK
 
