@@ -148,6 +148,8 @@ def test_viewers_may_not_and_the_audit_log_has_one_entry(server: Server) -> None
     entries = server.client.get("/api/v1/audit", params={"action": "act_on_jobs"}).json()
     outcomes = [(e["actor"], e["outcome"], e["target"]) for e in entries["items"][:2]]
     assert outcomes == [("admin", "ok", ACTIONS), (name, "denied", ACTIONS)]
+    detail = entries["items"][0]["detail"]
+    assert (detail["action"], detail["ids"], detail["refused"]) == ("kill", [job_id], 0)
 
 
 def test_the_client_sends_many_ids_in_requests_of_500(server: Server) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.api.problems import problem_body
 from jobyard.api.resources import get_manager
 from jobyard.api.schemas import JobOut
+from jobyard.api.trail import note_for_audit
 from jobyard.clock import utcnow
 from jobyard.errors import JobyardError
 from jobyard.manager import JobManager
@@ -67,7 +68,7 @@ class ActionResults(BaseModel):
 
 
 @router.post("/actions", response_model=ActionResults)
-def act_on_jobs(body: JobActions, manager: Manager) -> Response:
+def act_on_jobs(body: JobActions, manager: Manager, request: Request) -> Response:
     """Start, pause, resume, kill, restart or remove up to 500 jobs, each on its own.
 
     Always 200 when the request is well formed: each result says what the job's
@@ -75,6 +76,8 @@ def act_on_jobs(body: JobActions, manager: Manager) -> Response:
     for a restart, 204 for a removal; 404 or 409 with problem details).
     """
     results = [_result(manager, body, job_id) for job_id in dict.fromkeys(body.ids)]
+    done = [r.id for r in results if r.ok]
+    note_for_audit(request, action=body.action, ids=done, refused=len(results) - len(done))
     answer = ActionResults.model_construct(results=results)
     # Serialised here, once: a returned model would be validated again.
     return Response(answer.model_dump_json(), media_type="application/json")
