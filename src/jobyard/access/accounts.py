@@ -71,6 +71,8 @@ class Accounts:
         """
         if self._store.count_users():
             return None
+        if password:
+            _check_password(password)
         chosen = password or credentials.new_password()
         now = self._now()
         added = self._store.add_user(
