@@ -54,11 +54,13 @@ class Gate:
         token = self._store.token_by_digest(credentials.digest(secret))
         if token is None or not token.valid(self._now()):
             raise Unauthorized("the token is unknown, expired or revoked")
-        user = self._store.user(token.user)
-        assert user is not None  # a user's tokens go with them
+        found = self._store.user(token.user)
+        if found is None:  # removed since the token was read: its tokens are going too
+            raise Unauthorized("the token is unknown, expired or revoked")
+        owner = found[0]
         # A token never does more than its owner may now (they may have been demoted).
-        role = min(token.role, user[0].role, key=lambda r: r.rank)
-        return Principal(user[0].id, token.user, role, "token", token_id=token.id)
+        role = min(token.role, owner.role, key=lambda r: r.rank)
+        return Principal(owner.id, owner.name, role, "token", token_id=token.id)
 
     def session(self, secret: str) -> Principal:
         found = self._store.session(credentials.digest(secret), self._now())
