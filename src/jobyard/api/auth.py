@@ -4,6 +4,8 @@ A request proves who it is with HTTP Basic (name and password), a bearer token,
 or the browser's session cookie. A request made with the cookie that changes
 something must also carry the session's CSRF token in ``X-CSRF-Token``: another
 site can make a browser send the cookie, but it cannot read the token.
+A change made with HTTP Basic must not come from another site's page (its
+``Origin``), since browsers resend a password they were once asked for.
 
 The routers are guarded where the app includes them (:data:`jobyard.api.app.ROUTERS`):
 reads need ``viewer`` (or more), changes the router's role. So a new route is
@@ -15,7 +17,7 @@ from __future__ import annotations
 import binascii
 import hmac
 from base64 import b64decode
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from functools import partial
 from typing import Annotated
 
@@ -95,9 +97,12 @@ async def principal(
     else:
         raise Unauthorized("authentication required: HTTP Basic, a bearer token or a session")
     who = await to_thread.run_sync(check)
-    if who.via == "session" and request.method not in SAFE_METHODS:
-        _check_csrf(request, who)
-    request.state.principal = who
+    request.state.principal = who  # known from here: a refusal below is audited as denied
+    if request.method not in SAFE_METHODS:
+        if who.via == "session":
+            _check_csrf(request, who)
+        elif who.via == "password":
+            _check_origin(request, node.config.cors_origins)
     return who
 
 
@@ -118,6 +123,24 @@ def require(read: Role, write: Role) -> Callable[[Request, Principal], Awaitable
 def address(request: Request) -> str:
     """The client's address as the server saw it (a proxy's, behind one)."""
     return request.client.host if request.client else ""
+
+
+def _check_origin(request: Request, allowed: Collection[str]) -> None:
+    """Refuse a change sent with HTTP Basic by another site's page.
+
+    A browser once asked for a password (our 401 challenge) sends it again by
+    itself with every request to this server, also with a form another site
+    posts here: that is cross-site request forgery without a cookie. Browsers
+    say where such a request comes from (``Origin``); scripts send none.
+    """
+    origin = request.headers.get("origin")
+    if (
+        origin is None
+        or origin in allowed
+        or origin == f"{request.url.scheme}://{request.url.netloc}"
+    ):
+        return
+    raise Forbidden(f"a change posted by another site ({origin}) needs a token or a session")
 
 
 def _check_csrf(request: Request, who: Principal) -> None:
