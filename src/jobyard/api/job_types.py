@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Response, status
 
@@ -62,7 +63,7 @@ def get_type(name: str, catalog: Types) -> JobTypeOut:
 
 
 @router.post("", status_code=201, response_model=JobTypeOut)
-def create_type(definition: Definition, catalog: Types) -> JobTypeOut:
+def create_type(definition: Definition, catalog: Types, response: Response) -> JobTypeOut:
     """Create a type stored in the database (409 if the name exists)."""
     name = definition.get("name")
     if not isinstance(name, str) or not name:
@@ -70,6 +71,7 @@ def create_type(definition: Definition, catalog: Types) -> JobTypeOut:
     if catalog.get(name) is not None:
         raise Conflict(f"job type {name!r} exists; PUT /api/v1/job-types/{name} replaces it")
     job_type, _ = catalog.put(name, definition, utcnow())
+    response.headers["Location"] = f"{router.prefix}/{quote(name)}"  # names it in the audit
     return _out(job_type)
 
 

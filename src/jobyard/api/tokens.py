@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Self
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.access import Role, Token
@@ -65,10 +65,13 @@ class NewToken(BaseModel):
 
 
 @router.post("", status_code=201, response_model=CreatedToken)
-def create_token(body: NewToken, who: Caller, accounts: AccountsDep) -> CreatedToken:
+def create_token(
+    body: NewToken, who: Caller, accounts: AccountsDep, response: Response
+) -> CreatedToken:
     """A token for the caller, with a role no higher than theirs; the secret is shown once."""
     lifetime = timedelta(seconds=body.expires_in) if body.expires_in is not None else None
     made = accounts.add_token(who, body.name, body.role, lifetime)
+    response.headers["Location"] = f"{router.prefix}/{made.token.id}"
     return CreatedToken(**TokenOut.of(made.token).model_dump(), token=made.secret)
 
 

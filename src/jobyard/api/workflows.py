@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.api.resources import get_node
@@ -138,9 +138,11 @@ def get_workflow(name: str, runs: RunsDep) -> WorkflowOut:
 
 
 @router.post("/api/v1/workflows/{name}/runs", status_code=201, response_model=RunOut)
-def start_run(name: str, runs: RunsDep, body: StartRun | None = None) -> RunOut:
+def start_run(name: str, runs: RunsDep, response: Response, body: StartRun | None = None) -> RunOut:
     """Start a run: nodes without dependencies start at once, the rest when upstream succeeded."""
-    return RunOut.of(*runs.start(name, body.args if body else None))
+    run = RunOut.of(*runs.start(name, body.args if body else None))
+    response.headers["Location"] = f"/api/v1/workflow-runs/{run.id}"  # names it in the audit
+    return run
 
 
 @router.get("/api/v1/workflow-runs", response_model=RunPage)
