@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +77,33 @@ class Cli:
         return lines[0]
 
 
+def on_terminal(cli: Cli, *args: str, answers: list[str]) -> tuple[int, str]:
+    """Run ``jobyard`` on a pseudo-terminal, typing each answer at each ``…: `` prompt."""
+    main, child = os.openpty()
+    command = [sys.executable, "-m", "jobyard", *args]
+    with subprocess.Popen(
+        command, stdin=child, stdout=child, stderr=child, env=cli.env, start_new_session=True
+    ) as proc:
+        os.close(child)
+        output, pending = b"", list(answers)
+        deadline = time.monotonic() + 60
+        while True:
+            ready, _, _ = select.select([main], [], [], max(deadline - time.monotonic(), 0))
+            assert ready, f"no prompt or end in time: {output!r}"
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the command ended and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+            # getpass turns echo off before it writes the space after the colon
+            if pending and output.endswith(b": "):
+                os.write(main, pending.pop(0).encode() + b"\n")
+        os.close(main)
+        return proc.wait(timeout=30), output.decode()
+
+
 @pytest.fixture
 def cli(server: Server, tmp_path: Path) -> Cli:
     return Cli(server.url, tmp_path / "config")
@@ -123,6 +152,24 @@ def test_a_wrong_password_is_one_line_and_exit_6(cli: Cli) -> None:
     )
     assert not cli.token_file.exists()
     assert "--password-stdin" in cli.error(2, "login", "--user", "admin")  # no terminal
+
+
+def test_passwords_are_asked_hidden_on_a_terminal(cli: Cli, server: Server) -> None:
+    code, shown = on_terminal(cli, "whoami", "--user", "admin", answers=[ADMIN[1]])
+    assert code == 0, shown
+    assert "Password of admin:" in shown
+    assert "admin (admin) with a password" in shown
+    assert ADMIN[1] not in shown  # not echoed
+    name = f"typed-{tag()}"
+    db = ("--database-url", server.database_url)
+    code, shown = on_terminal(cli, "user", "add", name, *db, answers=[PASSWORD, PASSWORD])
+    assert code == 0, shown
+    assert "Repeat for confirmation:" in shown
+    assert PASSWORD not in shown
+    code, shown = on_terminal(cli, "login", answers=[name, PASSWORD])
+    assert code == 0, shown
+    assert f"User: {name}" in shown  # a name is echoed, a password is not
+    assert cli.json("whoami")["name"] == name
 
 
 def test_credentials_typed_win_over_the_environment(cli: Cli) -> None:
