@@ -27,12 +27,17 @@ class Audit:
         outcome: str = "ok",
         address: str = "",
         detail: dict[str, Any] | None = None,
+        via: str = "password",
     ) -> None:
-        """Write one entry; ``who`` is the principal, or a name when none was proven."""
+        """Write one entry; ``who`` is the principal, or a name when none was proven.
+
+        ``via`` says how a name (not a principal) came: a password that failed, or
+        ``cli`` for a command run against the database by a local user.
+        """
         if isinstance(who, Principal):
             actor, via = who.name, who.via
         else:
-            actor, via = who or "-", "password"
+            actor = who or "-"
         entry = AuditEntry(self._now(), actor, via, action, target, outcome, address, detail)
         self._store.record([entry])
         log.info(

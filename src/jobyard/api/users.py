@@ -63,6 +63,10 @@ class Me(BaseModel):
     name: str
     role: Role = Field(description="what this request may do (a token's role may be lower)")
     via: str = Field(description="password, token or session")
+    token_id: int | None = Field(
+        default=None,
+        description="with a token: its id (to revoke it, `DELETE /api/v1/tokens/{id}`)",
+    )
     csrf_token: str | None = Field(
         default=None, description="with a session: send it as X-CSRF-Token on changes"
     )
@@ -71,7 +75,7 @@ class Me(BaseModel):
 @me_router.get("/api/v1/me", response_model=Me)
 def whoami(who: Caller) -> Me:
     """Who the credentials of this request belong to."""
-    return Me(name=who.name, role=who.role, via=who.via, csrf_token=who.csrf)
+    return Me(name=who.name, role=who.role, via=who.via, token_id=who.token_id, csrf_token=who.csrf)
 
 
 @router.get("", response_model=UserList)

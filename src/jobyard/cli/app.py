@@ -12,13 +12,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jobyard.cli import access as cli_access
+from jobyard.cli import credentials
 from jobyard.cli import jobs as cli_jobs
 from jobyard.cli import logs as cli_logs
 from jobyard.cli import notify as cli_notify
+from jobyard.cli import session as cli_session
 from jobyard.cli import types as cli_types
+from jobyard.cli import users as cli_users
 from jobyard.cli import watch as cli_watch
 from jobyard.cli import workers as cli_workers
 from jobyard.cli import workflows as cli_workflows
+from jobyard.cli.settings import ConfigOpt, DatabaseOpt, load_settings
 
 if TYPE_CHECKING:
     from jobyard.config import Config
@@ -30,18 +35,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", envvar="JOBYARD_CONFIG", help="jobyard.yaml with job types"),
-]
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="JOBYARD_DATABASE_URL",
-        help="sqlite:///./jobyard.db (default), postgresql://…, mysql://…",
-    ),
-]
 ConcurrencyOpt = Annotated[
     int | None,
     typer.Option("--concurrency", envvar="JOBYARD_CONCURRENCY", min=1, help="jobs at once"),
@@ -76,32 +69,6 @@ LogFormatOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"jobyard: error: {message}", err=True)
-    return typer.Exit(2)
-
-
-def _load(overrides: dict[str, Any], *, check_secrets: bool = True) -> tuple[Settings, Config]:
-    from pydantic import ValidationError
-
-    from jobyard.config import ConfigError, empty_config, load_config
-    from jobyard.settings import Settings
-
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise _fail(f"settings: {problems}") from None
-    try:
-        if settings.config:
-            config = load_config(settings.config, check_secrets=check_secrets)
-        else:
-            config = empty_config()
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    return settings, config
-
-
 def _load_node_settings(
     config: Path | None,
     database_url: str | None,
@@ -122,7 +89,7 @@ def _load_node_settings(
     """
     from jobyard import logs
 
-    settings, cfg = _load(
+    settings, cfg = load_settings(
         {
             **server,
             "config": config,
@@ -254,7 +221,7 @@ def migrate(database_url: DatabaseOpt = None) -> None:
     """Create or upgrade the database schema (serve and worker do it on start too)."""
     from jobyard.store import Store
 
-    settings, _ = _load({"database_url": database_url})
+    settings, _ = load_settings({"database_url": database_url})
     store = Store(settings.database_url)
     store.migrate()
     store.close()
@@ -269,8 +236,21 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _module in (cli_jobs, cli_logs, cli_watch, cli_types, cli_workflows, cli_workers, cli_notify):
+_CLIENT_COMMANDS = (
+    cli_jobs,
+    cli_logs,
+    cli_watch,
+    cli_types,
+    cli_workflows,
+    cli_workers,
+    cli_notify,
+    cli_access,
+)
+for _module in _CLIENT_COMMANDS:
     _module.register(app)
+credentials.add_to(app)  # --token, --user and --password on each command that takes --server
+cli_session.register(app)  # login and logout bring their own credentials
+cli_users.register(app)  # on the database, no server
 
 
 def main() -> None:

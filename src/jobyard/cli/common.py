@@ -23,6 +23,8 @@ USAGE = 2
 NOT_FOUND = 3
 CONFLICT = 4
 UNREACHABLE = 5
+AUTH = 6
+FORBIDDEN = 7
 INTERRUPTED = 130
 
 PANEL = "Jobs (client commands)"
@@ -40,6 +42,7 @@ ServerOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 JobIdArg = Annotated[int, typer.Argument(metavar="ID", help="Job id.", show_default=False)]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+LOGIN_HINT = "log in with `jobyard login` or pass --token/--user"
 
 
 def fail(message: str, code: int = USAGE) -> NoReturn:
@@ -50,6 +53,10 @@ def fail(message: str, code: int = USAGE) -> NoReturn:
 
 def exit_code(status: int) -> int:
     """The exit code of an HTTP error status."""
+    if status in (401, 429):  # 429: too many failed logins
+        return AUTH
+    if status == 403:
+        return FORBIDDEN
     if status == 404:
         return NOT_FOUND
     if status == 409:
@@ -60,13 +67,26 @@ def exit_code(status: int) -> int:
 
 
 @contextmanager
-def connect(server: str) -> Iterator[Client]:
-    """A client of ``server``; API and connection errors become one line and an exit code."""
-    from jobyard.client.sync import ApiError, Client, ServerUnreachable, StreamUnavailable
+def connect(server: str, **credentials: Any) -> Iterator[Client]:
+    """A client of ``server``; API and connection errors become one line and an exit code.
+
+    It acts with the command's credentials (:mod:`jobyard.cli.credentials`), or
+    with ``credentials`` (the client's ``token`` or ``auth``) when given.
+    """
+    from jobyard.cli.credentials import client_auth
+    from jobyard.client.sync import (
+        ApiError,
+        Client,
+        ServerUnreachable,
+        StreamUnavailable,
+        Unauthorized,
+    )
 
     try:
-        with Client(server) as client:
+        with Client(server, **(credentials or client_auth())) as client:
             yield client
+    except Unauthorized as exc:
+        fail(f"{exc.message} — {LOGIN_HINT}", AUTH)
     except ApiError as exc:
         fail(exc.message, exit_code(exc.status))
     except ServerUnreachable as exc:

@@ -8,11 +8,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from jobyard.cli.common import DEFAULT_SERVER, PANEL, ServerOpt, connect
+from jobyard.cli.credentials import client_auth
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -53,7 +54,7 @@ def watch(
             console().print(snapshot().table())
             return
         try:
-            _refresh(snapshot, _listen(server, type_, queue), interval)
+            _refresh(snapshot, _listen(server, type_, queue, client_auth()), interval)
         except KeyboardInterrupt:
             return
 
@@ -126,15 +127,20 @@ def _quit_on_sigint() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _listen(server: str, type_: str | None, queue: str | None) -> threading.Event:
-    """An event set whenever the global event stream tells of a job change."""
+def _listen(
+    server: str, type_: str | None, queue: str | None, credentials: dict[str, Any]
+) -> threading.Event:
+    """An event set whenever the global event stream tells of a job change.
+
+    Its thread gets the command's ``credentials``: a context variable stays behind.
+    """
     changed = threading.Event()
 
     def run() -> None:
         from jobyard.client.sync import Client
 
         try:
-            with Client(server) as client:
+            with Client(server, **credentials) as client:
                 for _ in client.all_events(type=type_, queue=queue, from_now=True):
                     changed.set()
         except Exception:  # no stream (or it broke): the interval refreshes go on

@@ -47,8 +47,13 @@ def config_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "jobyard"
 
 
+def token_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The file of the token saved by ``jobyard login``."""
+    return config_dir(environ) / TOKEN_FILE
+
+
 def saved_token(environ: Mapping[str, str] | None = None) -> str | None:
-    path = config_dir(environ) / TOKEN_FILE
+    path = token_path(environ)
     try:
         return path.read_text(encoding="utf-8").strip() or None
     except OSError:
@@ -56,10 +61,10 @@ def saved_token(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def save_token(token: str, environ: Mapping[str, str] | None = None) -> Path:
-    """Write the token readable by its owner only (mode 0600, created so)."""
-    directory = config_dir(environ)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / TOKEN_FILE
+    """Write the token readable by its owner only (mode 0600, created so; its folder 0700)."""
+    path = token_path(environ)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)  # the folder may have been made before, more open
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(token + "\n")

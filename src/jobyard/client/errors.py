@@ -66,11 +66,26 @@ class Invalid(ApiError):
     """400 or 422: bad input; ``errors`` names every bad field."""
 
 
+class Unauthorized(ApiError):
+    """401: no credentials, or wrong ones (an unknown, expired or revoked token)."""
+
+
+class Forbidden(ApiError):
+    """403: the credentials are good but their role does not allow the request."""
+
+
 class ServerUnreachable(ConnectionError):
     """The server could not be reached (refused, timed out, or the connection broke)."""
 
 
-_CLASSES: dict[int, type[ApiError]] = {404: NotFound, 409: Conflict, 400: Invalid, 422: Invalid}
+_CLASSES: dict[int, type[ApiError]] = {
+    400: Invalid,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: Invalid,
+}
 
 
 def _field_error(error: Any) -> str:

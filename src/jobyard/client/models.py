@@ -319,6 +319,121 @@ class Event:
         return job_id if isinstance(job_id, int) else None
 
 
+@dataclass(frozen=True)
+class Me:
+    """Who the client's credentials belong to (``GET /api/v1/me``).
+
+    ``role`` is what its requests may do (a token's may be lower than its
+    owner's); ``via`` is password, token or session; ``token_id`` the token's
+    id when ``via`` is token; ``csrf_token`` the session's, with a session.
+    """
+
+    name: str
+    role: str
+    via: str
+    token_id: int | None = None
+    csrf_token: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**_only(cls, data))
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user (``GET /api/v1/users``); role is viewer, operator or admin."""
+
+    name: str
+    role: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        values = _only(cls, data)
+        values |= {name: parse_time(data.get(name)) for name in ("created_at", "updated_at")}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token of ``user``'s; its secret is shown only once, at creation."""
+
+    id: int
+    name: str
+    user: str
+    role: str
+    created_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def valid(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now`` (an aware datetime)."""
+        expired = self.expires_at is not None and self.expires_at <= now
+        return self.revoked_at is None and not expired
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        values = _only(cls, data)
+        times = ("created_at", "expires_at", "revoked_at")
+        values |= {name: parse_time(data.get(name)) for name in times}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """A new token and its ``secret``: send it as ``Authorization: Bearer <secret>``."""
+
+    token: TokenInfo
+    secret: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(token=TokenInfo.from_dict(data), secret=str(data["token"]))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the audit log: ``actor`` did ``action`` on ``target`` (via, from where).
+
+    ``outcome`` is ok, denied (the role did not allow it) or failed (a wrong
+    password); ``detail`` holds the method, status and query of an API change.
+    """
+
+    id: int
+    at: datetime | None
+    actor: str
+    via: str
+    action: str
+    target: str
+    outcome: str
+    address: str
+    detail: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**_only(cls, data) | {"at": parse_time(data.get("at"))})
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the audit log, newest first; ``total`` counts every match."""
+
+    items: list[AuditEntry]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(-(-self.total // self.per_page), 1)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        items = [AuditEntry.from_dict(item) for item in data["items"]]
+        return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
+
+
 def _only(cls: type[Any], data: Any) -> dict[str, Any]:
     """The keys of ``data`` that are fields of ``cls`` (newer servers may send more)."""
     names = {f.name for f in dataclasses.fields(cls)}

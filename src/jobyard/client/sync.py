@@ -7,8 +7,8 @@
 ...     print(client.wait(job.id).state)
 
 Every method raises :class:`ApiError` (:class:`NotFound`, :class:`Conflict`,
-:class:`Invalid`) when the server answers with a problem, and
-:class:`ServerUnreachable` when it cannot be reached.
+:class:`Invalid`, :class:`Unauthorized`, :class:`Forbidden`) when the server
+answers with a problem, and :class:`ServerUnreachable` when it cannot be reached.
 """
 
 from __future__ import annotations
@@ -22,9 +22,20 @@ from typing import Any
 import httpx
 
 from jobyard.client.auth import credentials
-from jobyard.client.errors import ApiError, Conflict, Invalid, NotFound, ServerUnreachable
+from jobyard.client.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServerUnreachable,
+    Unauthorized,
+)
 from jobyard.client.models import (
     ActionResult,
+    AuditEntry,
+    AuditPage,
+    CreatedToken,
     Dependency,
     Event,
     JobInfo,
@@ -32,8 +43,11 @@ from jobyard.client.models import (
     JobTypeInfo,
     LogLine,
     LogPage,
+    Me,
     Notification,
     NotificationPage,
+    TokenInfo,
+    UserInfo,
     WorkerStatus,
 )
 from jobyard.client.poll import LogGetter, drain_logs, poll_events, poll_logs
@@ -43,21 +57,29 @@ __all__ = [
     "DEFAULT_SERVER",
     "ActionResult",
     "ApiError",
+    "AuditEntry",
+    "AuditPage",
     "Client",
     "Conflict",
+    "CreatedToken",
     "Dependency",
     "Event",
+    "Forbidden",
     "Invalid",
     "JobInfo",
     "JobPage",
     "JobTypeInfo",
     "LogLine",
     "LogPage",
+    "Me",
     "NotFound",
     "Notification",
     "NotificationPage",
     "ServerUnreachable",
     "StreamUnavailable",
+    "TokenInfo",
+    "Unauthorized",
+    "UserInfo",
     "WorkerStatus",
 ]
 
@@ -67,6 +89,8 @@ TYPES = "/api/v1/job-types"
 WORKERS = "/api/v1/workers"
 NOTIFICATIONS = "/api/v1/notifications"
 ACTIONS_LIMIT = 500  # ids a request of act_many
+TOKENS = "/api/v1/tokens"
+USERS = "/api/v1/users"
 Names = str | Iterable[str] | None
 Upstream = int | Dependency | Mapping[str, Any]
 
@@ -458,6 +482,72 @@ class Client:
         answer: dict[str, Any] = self._call("GET", "/healthz")
         return answer
 
+    # -- access ---------------------------------------------------------------
+    def me(self) -> Me:
+        """Who this client's credentials belong to, and the role its requests have."""
+        return Me.from_dict(self._call("GET", "/api/v1/me"))
+
+    def create_token(
+        self, name: str, role: str | None = None, expires_in: str | float | None = "30d"
+    ) -> CreatedToken:
+        """A new API token of the caller's; its ``secret`` is shown this once.
+
+        ``role`` is at most the caller's (default: theirs); ``expires_in`` is
+        seconds or a duration such as ``"90d"``; None: it never expires.
+        """
+        body = {"name": name, "expires_in": expires_in} | _drop_none({"role": role})
+        return CreatedToken.from_dict(self._call("POST", TOKENS, json=body))
+
+    def tokens(self, all: bool = False) -> list[TokenInfo]:
+        """The caller's tokens, revoked and expired ones too; with ``all``, everyone's (admins)."""
+        answer = self._call("GET", TOKENS, params={"all": "true" if all else None})
+        return [TokenInfo.from_dict(item) for item in answer["items"]]
+
+    def revoke_token(self, token_id: int) -> TokenInfo:
+        """Revoke one of the caller's tokens (an admin: anyone's); it stops working at once."""
+        return TokenInfo.from_dict(self._call("DELETE", f"{TOKENS}/{token_id}"))
+
+    def users(self) -> list[UserInfo]:
+        """Every user, by name (admins)."""
+        return [UserInfo.from_dict(item) for item in self._call("GET", USERS)["items"]]
+
+    def add_user(self, name: str, password: str, role: str = "viewer") -> UserInfo:
+        """A new user (admins); :class:`Conflict` if the name is taken."""
+        body = {"name": name, "password": password, "role": role}
+        return UserInfo.from_dict(self._call("POST", USERS, json=body))
+
+    def change_user(
+        self, name: str, *, role: str | None = None, password: str | None = None
+    ) -> UserInfo:
+        """Change a user's role and/or password (admins; the last admin stays one)."""
+        body = _drop_none({"role": role, "password": password})
+        return UserInfo.from_dict(self._call("PATCH", f"{USERS}/{name}", json=body))
+
+    def remove_user(self, name: str) -> None:
+        """Remove a user with their tokens and sessions (admins; not the last admin)."""
+        self._call("DELETE", f"{USERS}/{name}")
+
+    def audit(
+        self,
+        page: int = 1,
+        per_page: int = 50,
+        actor: Names = None,
+        action: Names = None,
+        outcome: Names = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        search: str | None = None,
+    ) -> AuditPage:
+        """One page of the audit log, newest first (admins); naive times are local time.
+
+        ``actor``, ``action`` and ``outcome`` take one name or several;
+        ``search`` looks in the targets.
+        """
+        params: dict[str, Any] = {"page": page, "per_page": per_page, "search": search}
+        params |= {"actor": _csv(actor), "action": _csv(action), "outcome": _csv(outcome)}
+        params |= {"since": _iso(since), "until": _iso(until)}
+        return AuditPage.from_dict(self._call("GET", "/api/v1/audit", params=params))
+
     # -- HTTP -----------------------------------------------------------------
     def _call(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
@@ -483,7 +573,7 @@ def submission(
     depends_on: Iterable[Upstream] = (),
 ) -> dict[str, Any]:
     """The JSON body submitting one job (a naive ``run_at`` is taken as local time)."""
-    when = run_at.astimezone().isoformat() if run_at is not None else None
+    when = _iso(run_at)
     upstream = [_upstream(item) for item in depends_on] or None
     body: dict[str, Any] = {"type": type, "args": dict(args or {}), "priority": priority}
     body |= {"queue": queue, "run_at": when, "hold": hold, "name": name}
@@ -497,6 +587,11 @@ def _upstream(item: Upstream) -> dict[str, Any]:
     if isinstance(item, Mapping):
         return dict(item)
     return {"job": item}
+
+
+def _iso(when: datetime | None) -> str | None:
+    """An aware ISO 8601 time (a naive one is local time)."""
+    return when.astimezone().isoformat() if when is not None else None
 
 
 def _csv(names: Names) -> str | None:

@@ -1,0 +1,109 @@
+"""``jobyard login`` and ``logout``: a saved API token instead of a password.
+
+They take their own credentials (a password to make the token; the saved token
+to revoke it), so they are registered after the client commands got theirs.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from jobyard.cli.common import AUTH, DEFAULT_SERVER, ServerOpt, connect, fail
+from jobyard.cli.credentials import PasswordStdinOpt, read_password
+
+if TYPE_CHECKING:
+    from jobyard.client.sync import TokenInfo
+
+PANEL = "Access (client commands)"
+
+
+def login(
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            "-u",
+            envvar="JOBYARD_USER",
+            help="Your user name (asked when missing).",
+            show_default=False,
+        ),
+    ] = None,
+    expires: Annotated[
+        str,
+        typer.Option(help="The token's lifetime, e.g. 8h, 30d, 90d, or never."),
+    ] = "30d",
+    name: Annotated[
+        str | None,
+        typer.Option(help="The token's name in `jobyard tokens` (default: jobyard login on HOST)."),
+    ] = None,
+    password_stdin: PasswordStdinOpt = False,
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Log in: make an API token with your password and save it for the next commands.
+
+    The token is kept in $XDG_CONFIG_HOME/jobyard/token (~/.config/jobyard/token),
+    readable by you only; client commands use it when given no other credentials.
+    `jobyard logout` revokes it.
+    """
+    from jobyard.client.auth import save_token
+    from jobyard.client.sync import Unauthorized
+
+    if user is None:
+        user = _ask_user(password_stdin)
+    password = read_password(password_stdin, f"Password of {user}")
+    lifetime = None if expires.strip().lower() == "never" else expires
+    with connect(server, auth=(user, password)) as client:
+        try:
+            made = client.create_token(name or _default_name(), None, lifetime)
+        except Unauthorized as exc:
+            fail(exc.message, AUTH)
+    path = save_token(made.secret)
+    typer.echo(f"logged in to {client.server} as {user} ({made.token.role}){_until(made.token)}")
+    typer.echo(f"the token is saved in {path}")
+
+
+def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
+    """Revoke the token `jobyard login` saved, on the server, and remove its file."""
+    from jobyard.client.auth import saved_token, token_path
+    from jobyard.client.sync import Unauthorized
+
+    path, secret = token_path(), saved_token()
+    if secret is None:
+        typer.echo(f"not logged in: no token in {path}")
+        return
+    with connect(server, token=secret) as client:
+        try:
+            token_id = client.me().token_id
+            if token_id is not None:
+                client.revoke_token(token_id)
+            said = f"token {token_id} revoked"
+        except Unauthorized:  # expired, revoked, or another server's: nothing left to revoke
+            said = f"{client.server} does not know the saved token"
+    path.unlink(missing_ok=True)
+    typer.echo(f"logged out: {said}; {path} removed")
+
+
+def _ask_user(password_stdin: bool) -> str:
+    import sys
+
+    if password_stdin or not sys.stdin.isatty():
+        fail("--user NAME (or JOBYARD_USER) is needed to log in without a terminal")
+    return str(typer.prompt("User", err=True))
+
+
+def _default_name() -> str:
+    return f"jobyard login on {socket.gethostname()}"
+
+
+def _until(token: TokenInfo) -> str:
+    from jobyard.cli.render import moment
+
+    return f" until {moment(token.expires_at)}" if token.expires_at else ", without expiry"
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel=PANEL)(login)
+    app.command(rich_help_panel=PANEL)(logout)

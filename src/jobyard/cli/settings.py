@@ -1,0 +1,55 @@
+"""The commands that work on the database itself: their options, settings and configuration.
+
+``serve``, ``worker``, ``migrate`` and ``user`` read the same flags and
+variables; a bad value is one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from jobyard.cli.common import fail
+
+if TYPE_CHECKING:
+    from jobyard.config import Config
+    from jobyard.settings import Settings
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="JOBYARD_CONFIG", help="jobyard.yaml with job types"),
+]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="JOBYARD_DATABASE_URL",
+        help="sqlite:///./jobyard.db (default), postgresql://…, mysql://…",
+    ),
+]
+
+
+def load_settings(
+    overrides: dict[str, Any], *, check_secrets: bool = True
+) -> tuple[Settings, Config]:
+    """The settings (flags over variables over defaults) and the configuration file's content."""
+    from pydantic import ValidationError
+
+    from jobyard.config import ConfigError, empty_config, load_config
+    from jobyard.settings import Settings
+
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        fail(f"settings: {problems}")
+    try:
+        if settings.config:
+            config = load_config(settings.config, check_secrets=check_secrets)
+        else:
+            config = empty_config()
+    except ConfigError as exc:
+        fail(str(exc))
+    return settings, config

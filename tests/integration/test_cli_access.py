@@ -1,0 +1,347 @@
+"""The real ``jobyard`` access commands as subprocesses: login, credentials, tokens,
+audit against a real server, and ``jobyard user`` against real databases.
+
+The commands here run without the tests' admin in their environment (see
+``tests/conftest.py``): each passes the credentials it means, and keeps its saved
+token in a ``XDG_CONFIG_HOME`` of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobyard.access import credentials
+from jobyard.clock import utcnow
+from jobyard.store import Store
+from tests.databases import Servers
+from tests.harness import ADMIN, Server, shared_server
+
+server = shared_server(backends=["sqlite"])
+AS_ADMIN = ("--user", ADMIN[0], "--password", ADMIN[1])
+PASSWORD = "a-long-enough-password"
+CLIENT_COMMANDS = [
+    "jobs", "submit", "kill", "logs", "watch", "runs list", "whoami", "tokens", "audit",
+]  # fmt: skip
+
+
+class Cli:
+    """``jobyard`` in a subprocess with no credentials but those a call gives."""
+
+    def __init__(self, server_url: str, config_home: Path) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("JOBYARD_")}
+        self.env |= {"JOBYARD_SERVER": server_url, "XDG_CONFIG_HOME": str(config_home)}
+        self.env |= {"COLUMNS": "200", "NO_COLOR": "1"}
+        self.token_file = config_home / "jobyard" / "token"
+
+    def run(
+        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jobyard", *args],
+            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=self.env | (env or {}),
+            check=False,
+        )
+
+    def ok(self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+        result = self.run(*args, stdin=stdin, env=env)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        return result.stdout
+
+    def json(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        return json.loads(self.ok(*args, "--json", env=env))
+
+    def error(self, code: int, *args: str, stdin: str | None = None) -> str:
+        """The one error line of a command that must fail with ``code``."""
+        result = self.run(*args, stdin=stdin)
+        assert result.returncode == code, (result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("jobyard: error: ")
+        return lines[0]
+
+
+def on_terminal(cli: Cli, *args: str, answers: list[str]) -> tuple[int, str]:
+    """Run ``jobyard`` on a pseudo-terminal, typing each answer at each ``…: `` prompt."""
+    main, child = os.openpty()
+    command = [sys.executable, "-m", "jobyard", *args]
+    with subprocess.Popen(
+        command, stdin=child, stdout=child, stderr=child, env=cli.env, start_new_session=True
+    ) as proc:
+        os.close(child)
+        output, pending = b"", list(answers)
+        deadline = time.monotonic() + 60
+        while True:
+            ready, _, _ = select.select([main], [], [], max(deadline - time.monotonic(), 0))
+            assert ready, f"no prompt or end in time: {output!r}"
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the command ended and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+            # getpass turns echo off before it writes the space after the colon
+            if pending and output.endswith(b": "):
+                os.write(main, pending.pop(0).encode() + b"\n")
+        os.close(main)
+        return proc.wait(timeout=30), output.decode()
+
+
+@pytest.fixture
+def cli(server: Server, tmp_path: Path) -> Cli:
+    return Cli(server.url, tmp_path / "config")
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def add_user(cli: Cli, database_url: str, role: str, password: str = PASSWORD) -> str:
+    name = f"{role}-{tag()}"
+    args = ("user", "add", name, "--role", role, "--password-stdin")
+    cli.ok(*args, "--database-url", database_url, stdin=password + "\n")
+    return name
+
+
+def test_login_saves_a_private_token_that_later_commands_use(cli: Cli) -> None:
+    assert "jobyard login" in cli.error(6, "jobs")
+    login = ("login", "--user", "admin", "--name", "laptop", "--password-stdin")
+    said = cli.ok(*login, stdin=ADMIN[1])
+    assert "logged in to" in said
+    assert str(cli.token_file) in said
+    assert stat.S_IMODE(cli.token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cli.token_file.parent.stat().st_mode) == 0o700
+    secret = cli.token_file.read_text().strip()
+    me = cli.json("whoami")
+    assert (me["name"], me["role"], me["via"]) == ("admin", "admin", "token")
+    job = cli.json("submit", "echo", "text=logged-in", "--wait")
+    assert job["state"] == "succeeded"
+    mine = [t for t in cli.json("tokens")["items"] if t["id"] == me["token_id"]]
+    assert [(t["name"], t["revoked_at"]) for t in mine] == [("laptop", None)]
+
+    assert f"token {me['token_id']} revoked" in cli.ok("logout")
+    assert not cli.token_file.exists()
+    assert "unknown, expired or revoked" in cli.error(6, "whoami", "--token", secret)
+    cli.error(6, "jobs")
+    assert "not logged in" in cli.ok("logout")
+
+
+def test_a_wrong_password_is_one_line_and_exit_6(cli: Cli) -> None:
+    line = cli.error(6, "jobs", "--user", "admin", "--password", "not-it")
+    assert "wrong user name or password" in line
+    assert "--token/--user" in line
+    assert "wrong user name or password" in cli.error(
+        6, "login", "--user", "admin", "--password-stdin", stdin="not-it\n"
+    )
+    assert not cli.token_file.exists()
+    assert "--password-stdin" in cli.error(2, "login", "--user", "admin")  # no terminal
+
+
+def test_passwords_are_asked_hidden_on_a_terminal(cli: Cli, server: Server) -> None:
+    code, shown = on_terminal(cli, "whoami", "--user", "admin", answers=[ADMIN[1]])
+    assert code == 0, shown
+    assert "Password of admin:" in shown
+    assert "admin (admin) with a password" in shown
+    assert ADMIN[1] not in shown  # not echoed
+    name = f"typed-{tag()}"
+    db = ("--database-url", server.database_url)
+    code, shown = on_terminal(cli, "user", "add", name, *db, answers=[PASSWORD, PASSWORD])
+    assert code == 0, shown
+    assert "Repeat for confirmation:" in shown
+    assert PASSWORD not in shown
+    code, shown = on_terminal(cli, "login", answers=[name, PASSWORD])
+    assert code == 0, shown
+    assert f"User: {name}" in shown  # a name is echoed, a password is not
+    assert cli.json("whoami")["name"] == name
+
+
+def test_credentials_typed_win_over_the_environment(cli: Cli) -> None:
+    viewer = cli.ok("tokens", "create", "v", "--role", "viewer", *AS_ADMIN).strip()
+    env_token = {"JOBYARD_TOKEN": "jy_not-a-token"}
+    assert cli.json("whoami", *AS_ADMIN, env=env_token)["via"] == "password"
+    env_user = {"JOBYARD_USER": ADMIN[0], "JOBYARD_PASSWORD": ADMIN[1]}
+    assert cli.json("whoami", env=env_user)["via"] == "password"
+    assert cli.json("whoami", "--token", viewer, env=env_user)["role"] == "viewer"
+    assert cli.json("whoami", env={"JOBYARD_TOKEN": viewer})["role"] == "viewer"
+
+
+def test_a_viewer_is_refused_changes_in_one_line(cli: Cli, server: Server) -> None:
+    viewer = add_user(cli, server.database_url, "viewer")
+    as_viewer = ("--user", viewer, "--password", PASSWORD)
+    job = cli.json("submit", "echo", "text=x", "--hold", *AS_ADMIN)
+    shown = cli.json("show", str(job["id"]), *as_viewer)
+    assert shown["state"] == "held"
+    line = cli.error(7, "kill", str(job["id"]), *as_viewer)
+    assert line.endswith(f"this needs the operator role; {viewer} acts as viewer")
+    assert "admin role" in cli.error(7, "audit", *as_viewer)
+    assert server.job(job["id"])["state"] == "held"
+
+
+def test_tokens_create_list_and_revoke(cli: Cli) -> None:
+    name = f"ci-{tag()}"
+    made = cli.run("tokens", "create", name, "--role", "viewer", "--expires", "2h", *AS_ADMIN)
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("jy_")
+    assert made.stdout.count("\n") == 1  # the secret alone: TOKEN=$(jobyard tokens create …)
+    assert "shown this once" in made.stderr
+    listed = {t["name"]: t for t in cli.json("tokens", *AS_ADMIN)["items"]}
+    assert listed[name]["role"] == "viewer"
+    assert listed[name]["expires_at"] is not None
+    assert cli.json("whoami", "--token", secret)["role"] == "viewer"
+    table = cli.ok("tokens", "--all", *AS_ADMIN)
+    row = next(line for line in table.splitlines() if name in line)
+    assert [cell.strip() for cell in row.split("│")[2:5]] == [name, "admin", "viewer"]
+    assert "active" in row
+
+    token_id = str(listed[name]["id"])
+    assert cli.ok("tokens", "revoke", token_id, *AS_ADMIN).strip() == (
+        f"token {token_id} ({name} of admin) revoked"
+    )
+    cli.error(6, "whoami", "--token", secret)
+    assert "revoked" in next(r for r in cli.ok("tokens", *AS_ADMIN).splitlines() if name in r)
+    forever = cli.json("tokens", "create", "forever", "--expires", "never", *AS_ADMIN)
+    assert forever["token"]["expires_at"] is None
+    assert forever["secret"].startswith("jy_")
+    assert "bad token id" in cli.error(2, "tokens", "revoke", "abc", *AS_ADMIN)
+    assert "needs a NAME" in cli.error(2, "tokens", "create", *AS_ADMIN)
+    assert "unknown action" in cli.error(2, "tokens", "frob", *AS_ADMIN)
+    assert "no token 999999" in cli.error(3, "tokens", "revoke", "999999", *AS_ADMIN)
+
+
+def test_audit_lists_what_was_done(cli: Cli, server: Server) -> None:
+    name = tag()
+    job = cli.json("submit", "sleep", "seconds=30", "--name", name, *AS_ADMIN)
+    cli.ok("kill", str(job["id"]), *AS_ADMIN)
+    found = cli.json("audit", "--action", "submit,kill_job", "--since", "5m", *AS_ADMIN)
+    mine = [e for e in found["items"] if e["target"].startswith(f"/api/v1/jobs/{job['id']}")]
+    assert [(e["action"], e["actor"], e["outcome"]) for e in mine] == [
+        ("kill_job", "admin", "ok"),
+        ("submit", "admin", "ok"),
+    ]
+    viewer = add_user(cli, server.database_url, "viewer")  # on the database: audited too
+    by_cli = cli.json("audit", "--search", f"user {viewer}", *AS_ADMIN)["items"]
+    assert [(e["action"], e["via"], e["address"]) for e in by_cli] == [("add_user", "cli", "local")]
+    assert by_cli[0]["actor"].startswith("cli:")
+    assert cli.json("audit", "--since", "2099-01-01T00:00", *AS_ADMIN)["total"] == 0
+
+    table = cli.ok("audit", "--since", "1h", *AS_ADMIN, env={"COLUMNS": "80"})
+    assert f"/jobs/{job['id']}/kill" in table
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert "--since 'soon'" in cli.error(2, "audit", "--since", "soon", *AS_ADMIN)
+
+
+@pytest.fixture(
+    params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def new_database(request: pytest.FixtureRequest, servers: Servers, tmp_path: Path) -> Iterator[str]:
+    """A database without any table, on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'new.db'}"
+        return
+    with servers.scratch_database(request.param) as url:
+        yield url
+
+
+def test_user_commands_work_on_the_database(new_database: str, tmp_path: Path) -> None:
+    cli = Cli("http://127.0.0.1:9", tmp_path / "config")  # no server: none is needed
+    db = ("--database-url", new_database)
+    said = cli.ok("user", "add", "root", "--role", "admin", "--password-stdin", *db, stdin=PASSWORD)
+    assert said.strip() == "user root added (admin)"
+    cli.ok("user", "add", "ann", "--password-stdin", *db, stdin=f"{PASSWORD}\n")
+    users = cli.json("user", "list", *db)["items"]
+    assert [(u["name"], u["role"]) for u in users] == [("ann", "viewer"), ("root", "admin")]
+    assert "ann" in cli.ok("user", "list", *db)
+
+    assert cli.ok("user", "set-role", "ann", "operator", *db).strip() == "user ann: operator"
+    cli.ok("user", "set-password", "ann", "--password-stdin", *db, stdin="another-password\n")
+    assert _password_is(new_database, "ann", "another-password")
+    assert "exists" in cli.error(4, "user", "add", "ann", "--password-stdin", *db, stdin=PASSWORD)
+    assert "too short" in cli.error(2, "user", "add", "bo", "--password-stdin", *db, stdin="abc")
+    assert "last admin" in cli.error(4, "user", "set-role", "root", "viewer", *db)
+    assert "last admin" in cli.error(4, "user", "remove", "root", *db)
+    assert "unknown role" in cli.error(2, "user", "set-role", "ann", "boss", *db)
+    assert "--password-stdin" in cli.error(2, "user", "add", "cy", *db)  # no terminal
+    assert cli.ok("user", "remove", "ann", *db).strip() == "user ann removed"
+    assert "no user named 'ann'" in cli.error(3, "user", "remove", "ann", *db)
+
+    actions = [(e.action, e.target, e.via) for e in _audit(new_database)]
+    assert actions == [
+        ("remove_user", "user ann", "cli"),
+        ("change_user", "user ann", "cli"),
+        ("change_user", "user ann", "cli"),
+        ("add_user", "user ann", "cli"),
+        ("add_user", "user root", "cli"),
+    ]
+
+
+def test_an_unreachable_database_is_one_line_and_exit_5(tmp_path: Path) -> None:
+    cli = Cli("http://127.0.0.1:9", tmp_path / "config")
+    missing = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"
+    assert "cannot use the database" in cli.error(5, "user", "list", "--database-url", missing)
+
+
+def test_a_password_set_on_the_database_works_on_the_running_server(
+    cli: Cli, server: Server
+) -> None:
+    name = add_user(cli, server.database_url, "operator")
+    assert cli.json("whoami", "--user", name, "--password", PASSWORD)["role"] == "operator"
+    args = ("user", "set-password", name, "--password-stdin")
+    cli.ok(*args, "--database-url", server.database_url, stdin="the-new-password\n")
+    cli.error(6, "whoami", "--user", name, "--password", PASSWORD)
+    assert cli.json("whoami", "--user", name, "--password", "the-new-password")["name"] == name
+
+
+@pytest.mark.parametrize("command", CLIENT_COMMANDS)
+def test_every_client_command_takes_credentials(cli: Cli, command: str) -> None:
+    text = cli.ok(*command.split(), "--help")
+    for option in ("--token", "JOBYARD_TOKEN", "--user", "JOBYARD_USER", "--password"):
+        assert option in text
+
+
+def test_login_logout_and_user_commands_have_their_own_options(cli: Cli) -> None:
+    login = cli.ok("login", "--help")
+    assert "--password-stdin" in login
+    assert "--token" not in login
+    assert "--token" not in cli.ok("logout", "--help")
+    add = cli.ok("user", "add", "--help")
+    assert "--database-url" in add
+    assert "--server" not in add
+
+
+def _password_is(database_url: str, name: str, password: str) -> bool:
+    store = Store(database_url)
+    try:
+        found = store.access.user(name)
+    finally:
+        store.close()
+    assert found is not None
+    return credentials.password_matches(found[1], password)
+
+
+def _audit(database_url: str) -> list[Any]:
+    from jobyard.access import AuditQuery
+    from jobyard.access.audit import Audit
+
+    store = Store(database_url)
+    try:
+        return Audit(store, utcnow).find(AuditQuery())[0]
+    finally:
+        store.close()
