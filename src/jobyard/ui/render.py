@@ -107,3 +107,8 @@ def page(
     # Where the page's event stream starts: what happens from now on, not the past.
     values["events_after"] = node.store.events.last_event_id()
     return HTMLResponse(ENV.get_template(template).render(**values), status_code=status)
+
+
+def missing(request: Request, looker: Viewer, what: str) -> HTMLResponse:
+    """A page about something that is not there (404)."""
+    return page(request, looker, "missing.html", status=404, what=what)

@@ -1,0 +1,128 @@
+"""The UI in a real browser against a real server: live pages, the buttons, the roles."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.databases import BACKENDS
+from tests.e2e.browser import PHONE, logged_in, shot
+from tests.harness import Server, shared_server
+
+server = shared_server(backends=[BACKENDS[0]])  # SQLite: the browser is what is tested here
+VIEWER = ("vera", "viewer-password-1")
+AT_THE_END = """() => {
+    const log = document.getElementById("log");
+    const below = log.scrollHeight - log.scrollTop - log.clientHeight;
+    return log.scrollHeight > log.clientHeight && below < 10;
+}"""
+
+
+@pytest.fixture
+def admin(browser: Browser, server: Server) -> Iterator[BrowserContext]:
+    context = logged_in(browser, server)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(admin: BrowserContext) -> Page:
+    return admin.new_page()
+
+
+def test_the_dashboard_counts_and_lists_live(page: Page, server: Server) -> None:
+    page.goto("/")
+    held = page.locator(".count-held strong")
+    before = int(held.inner_text())
+    job = server.submit("sleep", args={"seconds": 30}, hold=True)
+    expect(held).to_have_text(str(before + 1))  # no reload: the event stream refreshed it
+    running = server.submit("tick", args={"count": 200, "pause": 0.1})
+    expect(page.locator(f"#running tr[data-job='{running['id']}']")).to_be_visible()
+    shot(page, "dashboard")
+    server.act(job["id"], "kill", expect=200)
+    server.act(running["id"], "kill")
+
+
+def test_a_job_page_streams_its_log_and_its_buttons_control_it(page: Page, server: Server) -> None:
+    job = server.submit("tick", args={"count": 600, "pause": 0.05})
+    server.wait_state(job["id"], "running")
+    page.goto(f"/jobs/{job['id']}")
+    log = page.locator("#log")
+    expect(log).to_contain_text("tick 1")
+    shown = log.locator(".line").count()
+    expect(log.locator(".line")).not_to_have_count(shown)  # more lines arrived, no reload
+    page.wait_for_function(AT_THE_END)  # and the box follows them
+
+    state = page.locator(".job-head .state")
+    page.get_by_role("button", name="Pause").click()
+    expect(state).to_have_text("paused")
+    paused_at = log.locator(".line").count()
+    page.get_by_role("button", name="Resume").click()
+    expect(state).to_have_text("running")
+    expect(log.locator(".line")).not_to_have_count(paused_at)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Kill").click()
+    expect(state).to_have_text("killed")
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    shot(page, "job")
+
+    page.get_by_role("button", name="Restart").click()
+    page.wait_for_url(re.compile(rf"/jobs/(?!{job['id']}$)\d+$"))  # the new job's page
+    expect(page.locator("a", has_text=f"job {job['id']}")).to_be_visible()  # restart of
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Kill").click()
+    expect(page.locator(".job-head .state")).to_have_text("killed")
+
+
+def test_a_failure_shows_a_toast_on_any_page(page: Page, server: Server) -> None:
+    page.goto("/jobs")
+    job = server.submit("fail", args={"code": 7})
+    toast = page.locator("#toasts .toast-error", has_text=f"Job {job['id']}")
+    expect(toast).to_contain_text("failed")
+    shot(page, "toast")
+    toast.get_by_role("link").click()
+    page.wait_for_url(f"**/jobs/{job['id']}")
+    expect(page.locator(".job-head .state")).to_have_text("failed")
+
+
+def test_the_job_list_filters_and_acts_on_a_selection(page: Page, server: Server) -> None:
+    ids = [server.submit("sleep", args={"seconds": 30}, hold=True)["id"] for _ in range(3)]
+    page.goto("/jobs?state=held&sort=id")
+    expect(page.locator("#job-table tbody tr")).to_have_count(3)
+    for job_id in ids[:2]:
+        page.check(f"input[name=job][value='{job_id}']")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Kill").click()
+    expect(page.locator("#job-table tbody tr")).to_have_count(1)  # the killed left the view
+    assert server.job(ids[0])["state"] == "killed"
+    assert server.job(ids[2])["state"] == "held"
+    shot(page, "jobs")
+    server.act(ids[2], "kill", expect=200)
+
+
+def test_a_viewer_sees_no_control(browser: Browser, server: Server) -> None:
+    made = server.client.post(
+        "/api/v1/users", json={"name": VIEWER[0], "password": VIEWER[1], "role": "viewer"}
+    )
+    assert made.status_code == 201, made.text
+    job = server.submit("sleep", args={"seconds": 30}, hold=True)
+    context = logged_in(browser, server, VIEWER, viewport=PHONE)
+    page = context.new_page()
+    try:
+        page.goto(f"/jobs/{job['id']}")
+        expect(page.locator(".job-head .state")).to_have_text("held")
+        expect(page.locator("#actions button")).to_have_count(0)
+        page.goto("/")
+        expect(page.locator(".queues")).to_be_visible()
+        expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+        page.goto("/jobs")
+        expect(page.locator("[data-batch]")).to_have_count(0)
+        expect(page.get_by_role("link", name="Submit")).to_have_count(0)
+        shot(page, "jobs-viewer-phone")
+    finally:
+        context.close()
+        server.act(job["id"], "kill", expect=200)
