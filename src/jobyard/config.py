@@ -1,6 +1,8 @@
 """The job configuration file (``jobyard.yaml``): job types, queues and workflows.
 
-Schedules, notifications and the modules to ``preload`` live in the same file too. Every problem is
+Schedules, notifications, the modules to ``preload``, the variables jobs may see
+of the worker's environment (``pass_env``) and whether the API may change job
+types (``api_job_types``) live in the same file too. Every problem is
 reported at once, one line each, as ``file:line: field: message``, with the
 line taken from the YAML node nearest to the field.
 """
@@ -25,15 +27,17 @@ from jobyard.jobtypes.spec import (
     JobTypeInvalid,
     parse_job_type,
     pydantic_problems,
+    user_problems,
 )
 from jobyard.notify.channels import NotificationConfig, NotificationsInvalid, parse_notifications
+from jobyard.runner.environment import NAME_PATTERN as ENV_NAME_PATTERN
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
 from jobyard.workflows.dag import WorkflowInvalid, WorkflowSpec, parse_workflows
 
 DEFAULT_QUEUE = "default"
 SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")
 ORIGIN_RE = re.compile(r"https?://[^/\s]+")
-KEYS = (*SECTIONS, "preload", "metrics_public", "cors_origins")
+KEYS = (*SECTIONS, "preload", "pass_env", "api_job_types", "metrics_public", "cors_origins")
 MODULE_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
@@ -83,6 +87,8 @@ class Config:
     preload: tuple[str, ...] = ()
     metrics_public: bool = False  # /metrics without credentials (for a scraper)
     cors_origins: tuple[str, ...] = ()  # sites whose pages may call the API from a browser
+    pass_env: tuple[str, ...] = ()  # variables of the worker's environment jobs see too
+    api_job_types: bool = True  # whether the API may create, change and delete job types
 
     def has_queue(self, name: str) -> bool:
         return name in self.queues
@@ -211,7 +217,9 @@ class _Loader:
         schedules = self.schedules(sections["schedules"], job_types, workflows)
         notifications = self.notifications(sections["notifications"])
         preload = self.preload(data.get("preload"))
-        metrics_public = self.flag(data, "metrics_public")
+        pass_env = self.pass_env(data.get("pass_env"))
+        api_job_types = self.flag(data, "api_job_types", default=True)
+        metrics_public = self.flag(data, "metrics_public", default=False)
         cors_origins = self.origins(data.get("cors_origins"))
         if declared is not None:
             self.check_queues(job_types, declared)
@@ -230,6 +238,8 @@ class _Loader:
             preload=preload,
             metrics_public=metrics_public,
             cors_origins=cors_origins,
+            pass_env=pass_env,
+            api_job_types=api_job_types,
         )
 
     def section(self, data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -260,10 +270,14 @@ class _Loader:
                 self.problem(["job_types", name, "source"], "is set by jobyard, not in the file")
                 continue
             try:
-                job_types[name] = self.with_cwd(parse_job_type(name, value, source="config"))
+                job_type = self.with_cwd(parse_job_type(name, value, source="config"))
             except JobTypeInvalid as exc:
                 for error in exc.errors:
                     self.problem(["job_types", name, *_parts(error["field"])], error["message"])
+                continue
+            for error in user_problems(job_type):
+                self.problem(["job_types", name, error["field"]], error["message"])
+            job_types[name] = job_type
         return job_types
 
     def with_cwd(self, job_type: JobType) -> JobType:
@@ -341,11 +355,23 @@ class _Loader:
                 self.problem(["preload", str(i)], f"{name!r} is not a module name (like pkg.mod)")
         return tuple(name for name in value if isinstance(name, str))
 
-    def flag(self, data: Mapping[str, Any], key: str) -> bool:
-        value = data.get(key, False)
+    def pass_env(self, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem(["pass_env"], f"must be a list of variable names, not {_kind(value)}")
+            return ()
+        for i, name in enumerate(value):
+            if not isinstance(name, str) or not ENV_NAME_PATTERN.fullmatch(name):
+                message = f"{name!r} is not a variable name (like MY_VAR, or AWS_* for a prefix)"
+                self.problem(["pass_env", str(i)], message)
+        return tuple(name for name in value if isinstance(name, str))
+
+    def flag(self, data: Mapping[str, Any], key: str, *, default: bool) -> bool:
+        value = data.get(key, default)
         if not isinstance(value, bool):
             self.problem([key], f"must be true or false, not {_kind(value)}")
-            return False
+            return default
         return value
 
     def origins(self, value: Any) -> tuple[str, ...]:

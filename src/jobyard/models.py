@@ -133,6 +133,7 @@ class JobSpec:
     )
     sla: Sla | None = None
     tags: tuple[str, ...] = ()  # a worker needs all of them to run the job (routing.py)
+    user: str | None = None  # the OS user its processes run as (runner/accounts.py)
 
     @property
     def kind(self) -> str:
@@ -153,6 +154,7 @@ class JobSpec:
             "restart_backoff": self.restart_backoff.to_dict(),
             "sla": None if self.sla is None else self.sla.to_dict(),
             "tags": list(self.tags),
+            "user": self.user,
         }
 
     @classmethod
@@ -173,6 +175,7 @@ class JobSpec:
             ),
             sla=Sla.from_dict(data["sla"]) if data.get("sla") else None,
             tags=tuple(data.get("tags") or ()),
+            user=data.get("user"),
         )
 
 

@@ -49,7 +49,7 @@ class Node:
         self.settings = settings
         self.config = config
         self.store = Store(settings.database_url)
-        self.catalog = Catalog(self.store, config.job_types)
+        self.catalog = Catalog(self.store, config.job_types, writable=config.api_job_types)
         self.deps = Dependencies(self.store, wake=self.wake)
         self.worker: Worker | None = self._worker() if worker else None
         self.manager = JobManager(
@@ -92,6 +92,7 @@ class Node:
             python_pool=settings.concurrency if pool is None else pool,
             python_path=[str(self.config.base_dir)],
             preload=self.config.preload_modules(),
+            pass_env=self.config.pass_env,
         )
         worker_settings = WorkerSettings(
             name=settings.worker_name or default_worker_name(),

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from jobyard.config import load_config
+from jobyard.jobtypes.argv import ArgTemplate, Placeholder
+from jobyard.jobtypes.params import ArgsInvalid
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -106,3 +108,36 @@ def test_resize_class_hooks(example_jobs: ModuleType) -> None:
     finally:
         example_jobs.Resize().clean(ctx, images=3)
     assert not workdir.exists()
+
+
+def test_a_value_alone_in_its_element_cannot_become_an_option() -> None:
+    """Every ``"{name}"`` of the examples comes after ``--`` or has a param that refuses
+    a leading ``-`` (docs/job-types.md#option-injection)."""
+    checked = 0
+    for job_type in load_config(EXAMPLES / "jobyard.yaml").job_types.values():
+        if not isinstance(job_type.command, list):
+            continue
+        for index, element in enumerate(job_type.command):
+            segments = ArgTemplate.parse(element).segments
+            if len(segments) != 1 or not isinstance(segments[0], Placeholder):
+                continue  # fixed text first: the value cannot start an option
+            if "--" in job_type.command[:index]:
+                continue
+            name = segments[0].name
+            kind = job_type.json_schema()["properties"][name].get("type")
+            evil: object = -1 if kind in ("integer", "number") else "--help"
+            with pytest.raises(ArgsInvalid) as info:
+                job_type.validate_args({name: evil})
+            assert name in [e["field"] for e in info.value.errors], job_type.name
+            checked += 1
+    assert checked >= 5
+
+
+def test_count_lines_keeps_its_file_an_operand() -> None:
+    count_lines = load_config(EXAMPLES / "jobyard.yaml").job_types["count-lines"]
+    spec = count_lines.resolve(count_lines.validate_args({"file": "export_rows.py"}))
+    assert spec.argv == ["wc", "-l", "--", "export_rows.py"]
+    assert spec.cwd == str(EXAMPLES)
+    for evil in ("--files0-from=/etc/shadow", "-c", "../jobyard.yaml", "a/b"):
+        with pytest.raises(ArgsInvalid):
+            count_lines.validate_args({"file": evil})

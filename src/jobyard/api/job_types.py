@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response, status
 
-from jobyard.api.resources import get_catalog
+from jobyard.api.resources import get_catalog, get_writable_catalog
 from jobyard.api.schemas import JobTypeList, JobTypeOut
 from jobyard.clock import utcnow
 from jobyard.errors import Conflict, Invalid
@@ -15,6 +15,7 @@ from jobyard.jobtypes.spec import JobType
 
 router = APIRouter(prefix="/api/v1/job-types", tags=["job types"])
 Types = Annotated[Catalog, Depends(get_catalog)]
+WritableTypes = Annotated[Catalog, Depends(get_writable_catalog)]  # 403: api_job_types: false
 Definition = Annotated[
     dict[str, Any],
     Body(
@@ -62,7 +63,7 @@ def get_type(name: str, catalog: Types) -> JobTypeOut:
 
 
 @router.post("", status_code=201, response_model=JobTypeOut)
-def create_type(definition: Definition, catalog: Types, response: Response) -> JobTypeOut:
+def create_type(definition: Definition, catalog: WritableTypes, response: Response) -> JobTypeOut:
     """Create a type stored in the database (409 if the name exists)."""
     name = definition.get("name")
     if not isinstance(name, str) or not name:
@@ -75,7 +76,9 @@ def create_type(definition: Definition, catalog: Types, response: Response) -> J
 
 
 @router.put("/{name}", response_model=JobTypeOut)
-def put_type(name: str, definition: Definition, catalog: Types, response: Response) -> JobTypeOut:
+def put_type(
+    name: str, definition: Definition, catalog: WritableTypes, response: Response
+) -> JobTypeOut:
     """Create or replace a type stored in the database."""
     job_type, created = catalog.put(name, definition, utcnow())
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -83,7 +86,7 @@ def put_type(name: str, definition: Definition, catalog: Types, response: Respon
 
 
 @router.delete("/{name}", status_code=204)
-def delete_type(name: str, catalog: Types) -> Response:
+def delete_type(name: str, catalog: WritableTypes) -> Response:
     """Delete a type stored in the database; jobs already submitted keep their definition."""
     catalog.delete(name)
     return Response(status_code=204)

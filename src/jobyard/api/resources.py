@@ -29,6 +29,14 @@ async def get_catalog(request: Request) -> Catalog:
     return _node(request).catalog
 
 
+async def get_writable_catalog(request: Request) -> Catalog:
+    """The catalogue, for a request that changes job types: 403 when the server's
+    configuration says the API may not (``api_job_types: false``)."""
+    catalog = _node(request).catalog
+    catalog.refuse_writes()
+    return catalog
+
+
 def _node(request: Request) -> Node:
     node: Node = request.app.state.node
     return node

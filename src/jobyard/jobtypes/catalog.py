@@ -14,16 +14,25 @@ from datetime import datetime
 from typing import Any
 
 from jobyard.clock import utcnow
-from jobyard.errors import Conflict, Invalid, NotFound
-from jobyard.jobtypes.spec import JobType, JobTypeInvalid, parse_job_type
+from jobyard.errors import Conflict, Forbidden, Invalid, NotFound
+from jobyard.jobtypes.spec import JobType, JobTypeInvalid, parse_job_type, user_problems
 from jobyard.limits import Scope
 from jobyard.store.protocol import Storage
 
 
 class Catalog:
-    def __init__(self, store: Storage, configured: Mapping[str, JobType]) -> None:
+    """The types of ``configured`` (the file's) and the stored ones.
+
+    With ``writable`` false (``api_job_types: false`` in the file) stored types
+    can still be used, and no longer be created, changed or deleted.
+    """
+
+    def __init__(
+        self, store: Storage, configured: Mapping[str, JobType], *, writable: bool = True
+    ) -> None:
         self._store = store
         self._configured = dict(configured)
+        self.writable = writable
         # Stored types as last parsed, with their definitions: parsing one (its
         # params' schema checked against the meta-schema, a validator built) costs
         # milliseconds, and a submission must not pay that each time.
@@ -52,17 +61,21 @@ class Catalog:
 
     def put(self, name: str, definition: Mapping[str, Any], now: datetime) -> tuple[JobType, bool]:
         """Create or replace an API-defined type; returns it and whether it is new."""
+        self.refuse_writes()
         self._refuse_configured(name)
         data = {k: v for k, v in definition.items() if k not in ("name", "source")}
         try:
             job_type = parse_job_type(name, {**data, "source": "api"})
         except JobTypeInvalid as exc:
             raise Invalid(f"job type {name!r} is invalid", exc.errors) from exc
+        if problems := user_problems(job_type):
+            raise Invalid(f"job type {name!r} is invalid", problems)
         created = self._store.job_types.put_job_type(name, data, now)
         self._store.limits.set_limit((Scope.TYPE, name), job_type.max_running, now)
         return job_type, created
 
     def delete(self, name: str) -> None:
+        self.refuse_writes()
         self._refuse_configured(name)
         self._parsed.pop(name, None)
         if not self._store.job_types.delete_job_type(name):
@@ -77,6 +90,14 @@ class Catalog:
         job_type = parse_job_type(name, {**definition, "source": "api"})
         self._parsed[name] = (copy.deepcopy(dict(definition)), job_type)
         return job_type
+
+    def refuse_writes(self) -> None:
+        """Raise :class:`Forbidden` if stored types may not be changed."""
+        if not self.writable:
+            raise Forbidden(
+                "job types cannot be created, changed or deleted through the API: "
+                "the server is configured with api_job_types: false"
+            )
 
     def _refuse_configured(self, name: str) -> None:
         if name in self._configured:

@@ -11,6 +11,7 @@ harmless argv element.
 from __future__ import annotations
 
 import copy
+import pwd
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self
@@ -82,11 +83,13 @@ __all__ = [
     "kind_problems",
     "parse_job_type",
     "pydantic_problems",
+    "user_problems",
 ]
 
 Source = Literal["config", "api"]
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")  # what useradd accepts
 _PYTHON_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
@@ -198,6 +201,7 @@ class JobType(BaseModel):
     sla: SlaSpec | None = None
     env: dict[Annotated[str, AfterValidator(_env_name)], str] = Field(default_factory=dict)
     cwd: str | None = None
+    user: str | None = None  # the OS user the job runs as (runner/accounts.py)
     tags: list[str] = Field(default_factory=list)  # a worker needs all of them (routing.py)
     max_running: int | None = Field(default=None, ge=1)  # at once, cluster-wide (limits.py)
     source: Source = "config"
@@ -215,6 +219,13 @@ class JobType(BaseModel):
     def _valid_name(cls, value: str) -> str:
         if not NAME_RE.fullmatch(value):
             raise ValueError("use 1-100 letters, digits, '_', '.' or '-', starting alphanumeric")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _valid_user(cls, value: str | None) -> str | None:
+        if value is not None and not USER_RE.fullmatch(value):
+            raise ValueError("not a user name (letters, digits, '_', '.', '-'; at most 32)")
         return value
 
     @field_validator("tags")
@@ -269,6 +280,7 @@ class JobType(BaseModel):
             "restart_backoff": (self.restart_backoff or RestartBackoffSpec()).policy(),
             "sla": None if self.sla is None else self.sla.policy(),
             "tags": tuple(self.tags),
+            "user": self.user,
         }
 
     def _placeholder_problems(self) -> list[FieldError]:
@@ -357,6 +369,7 @@ class JobType(BaseModel):
             "restart": self.restart.value,
             "sla": self.sla.policy().to_dict() if self.sla else None,
             "tags": self.tags,
+            "user": self.user,
             "max_running": self.max_running,
             "source": self.source,
         }
@@ -378,6 +391,17 @@ def kind_problems(command: Any, python: Any, shell: Any) -> list[FieldError]:
     if not shell and isinstance(command, str):
         message = "give a list of arguments, e.g. [prog, --flag, '{param}'] (or set shell: true)"
         return [{"field": "command", "message": message}]
+    return []
+
+
+def user_problems(job_type: JobType) -> list[FieldError]:
+    """Whether the type's ``user`` exists on this host (a worker looks again at each start)."""
+    if job_type.user is None:
+        return []
+    try:
+        pwd.getpwnam(job_type.user)
+    except KeyError:
+        return [{"field": "user", "message": f"no user {job_type.user!r} on this host"}]
     return []
 
 

@@ -1,5 +1,8 @@
 """Command jobs: an argv spawned directly (never through a shell) in a new session.
 
+Its environment is the job's clean one (:mod:`jobyard.runner.environment`), and
+it runs as its type's ``user`` when it has one (:mod:`jobyard.runner.accounts`).
+
 When the command exits, what is left of its group is killed, and so is every
 process carrying the job's token in its environment (descendants that left the
 group with ``setsid`` and were never seen). Only then is the output drained.
@@ -15,14 +18,15 @@ import time
 from collections.abc import Sequence
 
 from jobyard.models import JobSpec
+from jobyard.runner.accounts import Account
 from jobyard.runner.contract import Execution, FailedExecution, Result, Sample, Sink, spawn_failed
+from jobyard.runner.environment import JobEnvironment
 from jobyard.runner.output import Pump, count_and_split, emit_stdout
 from jobyard.runner.procs import (
     REAP_BOUND,
     Exit,
     ProcessGroup,
     Usage,
-    environ_bytes,
     kill_job_processes,
     peak_rss_of,
 )
@@ -34,21 +38,22 @@ YOUNG = 1.0  # seconds: a job this young cannot have gone round the cycle of pid
 SUPERVISORS = Threads("cmd-idle")
 
 
-def job_environment(job_id: int, token: str, extra: dict[str, str]) -> dict[bytes, bytes]:
-    """The worker's environment, the job's own variables, and the job's identity.
+def start_command(
+    job_id: int,
+    token: str,
+    spec: JobSpec,
+    sink: Sink,
+    environment: JobEnvironment,
+    account: Account | None = None,
+) -> Execution:
+    """Spawn ``spec.argv`` (as ``account``, if given) in the job's clean environment.
 
-    Encoded, as ``exec`` takes it: decoding the whole environment for every job
-    only for subprocess to encode it again costs more than the rest of a start.
+    A spawn failure gives an execution that already failed.
     """
-    own = extra | {"JOBYARD_JOB_ID": str(job_id), "JOBYARD_JOB_TOKEN": token}
-    return environ_bytes() | {os.fsencode(k): os.fsencode(v) for k, v in own.items()}
-
-
-def start_command(job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
-    """Spawn ``spec.argv``; a spawn failure gives an execution that already failed."""
     argv = spec.argv or []
     if not argv:
         return FailedExecution(spawn_failed("spawn failed: empty command", 127), sink)
+    person = {} if account is None else account.variables()
     try:
         proc = subprocess.Popen(
             argv,
@@ -57,7 +62,8 @@ def start_command(job_id: int, token: str, spec: JobSpec, sink: Sink) -> Executi
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=spec.cwd,
-            env=job_environment(job_id, token, spec.env),
+            env=environment.for_job(job_id, token, spec.env, person),
+            **({} if account is None else account.popen_args()),
         )
     except OSError as exc:
         return FailedExecution(spawn_failure(argv, spec.cwd, exc), sink)

@@ -16,9 +16,10 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from jobyard.runner.accounts import Account
 from jobyard.runner.output import LineFeed, Pump
 from jobyard.runner.procs import Exit, ProcessGroup
 from jobyard.runner.protocol import LineSplitter
@@ -104,10 +105,14 @@ class ChildHandle:
     @classmethod
     def spawn(
         cls,
-        env: dict[str, str],
+        env: Mapping[bytes, bytes],
         on_message: Callable[[ChildHandle, dict[str, Any]], None],
         on_gone: Callable[[ChildHandle], None],
+        account: Account | None = None,
     ) -> ChildHandle:
+        """Start a child in ``env``, as ``account`` if given: from ``/`` when that is
+        another user, to whom our working directory may be closed."""
+        switch = account.popen_args() if account is not None else {}
         read_fd, write_fd = os.pipe()
         try:
             proc = subprocess.Popen(
@@ -118,6 +123,8 @@ class ChildHandle:
                 stderr=subprocess.PIPE,
                 pass_fds=(write_fd,),
                 env=env,
+                cwd="/" if switch else None,
+                **switch,
             )
         except BaseException:
             os.close(read_fd)

@@ -11,6 +11,10 @@ Only when more jobs wait than ``size`` (a pool smaller than the worker's
 concurrency, or ``size`` 0) is a child started for the job that waits, and it
 is discarded when that job ends.
 
+Children start in the jobs' clean environment (:mod:`jobyard.runner.environment`):
+the worker's own variables never reach them. A pool may belong to one user
+(:mod:`jobyard.runner.accounts`), whose children it starts as that user.
+
 Every child is spawned by one long-lived keeper thread: a child asks the kernel
 for a signal when the thread that spawned it ends (``PR_SET_PDEATHSIG``), and
 that thread has to live as long as the pool.
@@ -23,11 +27,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from jobyard.child.main import CONFIG_VAR
+from jobyard.runner.accounts import Account
 from jobyard.runner.handle import ChildHandle
 
 log = logging.getLogger("jobyard.runner.pool")
@@ -40,9 +45,20 @@ class PoolError(Exception):
 
 
 class Pool:
-    def __init__(self, size: int, python_path: Sequence[str], preload: Sequence[str]) -> None:
+    """Children started in the clean environment ``environ`` (and as ``account``, if given)."""
+
+    def __init__(
+        self,
+        size: int,
+        python_path: Sequence[str],
+        preload: Sequence[str],
+        *,
+        environ: Mapping[bytes, bytes],
+        account: Account | None = None,
+    ) -> None:
         self.size = size
-        self._env = child_environment(python_path, preload)
+        self.account = account
+        self._env = child_environment(environ, python_path, preload)
         self._cond = threading.Condition()
         self._idle: list[ChildHandle] = []  # the last one is handed out first
         self._starting: set[ChildHandle] = set()
@@ -156,7 +172,7 @@ class Pool:
 
     def _spawn(self) -> ChildHandle | None:
         try:
-            return ChildHandle.spawn(self._env, self._on_message, self._gone)
+            return ChildHandle.spawn(self._env, self._on_message, self._gone, self.account)
         except OSError as exc:
             log.error("cannot start a Python child", extra={"error": str(exc)})
             with self._cond:
@@ -208,12 +224,21 @@ class Pool:
         return f"no Python child process became ready{last}"
 
 
-def child_environment(python_path: Sequence[str], preload: Sequence[str]) -> dict[str, str]:
-    """The worker's environment, plus what a child needs to import us and the jobs."""
-    env = dict(os.environ)
+def child_environment(
+    environ: Mapping[bytes, bytes], python_path: Sequence[str], preload: Sequence[str]
+) -> dict[bytes, bytes]:
+    """A job's clean environment, plus what a child needs to import us and the jobs.
+
+    The child takes both variables out before its first job (see
+    :mod:`jobyard.child.main`), so a job and its subprocesses see ``environ`` only.
+    """
     here = str(Path(__file__).resolve().parent.parent)  # the directory holding ``jobyard``
-    original = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = os.pathsep.join([here, original] if original else [here])
-    config = {"path": list(python_path), "preload": list(preload), "pythonpath": original}
-    env[CONFIG_VAR] = json.dumps(config)
-    return env
+    original = environ.get(b"PYTHONPATH")  # only there when pass_env names it
+    paths = [here, os.fsdecode(original)] if original else [here]
+    config = {
+        "path": list(python_path),
+        "preload": list(preload),
+        "pythonpath": None if original is None else os.fsdecode(original),
+    }
+    extra = {"PYTHONPATH": os.pathsep.join(paths), CONFIG_VAR: json.dumps(config)}
+    return dict(environ) | {os.fsencode(k): os.fsencode(v) for k, v in extra.items()}

@@ -237,13 +237,6 @@ def peak_rss_of(pid: int | str) -> int:
     return int(status[at + 7 : status.index(b"kB", at)]) * 1024
 
 
-def environ_bytes() -> dict[bytes, bytes]:
-    """A copy of our environment, encoded: CPython keeps it so, and copies it at C speed
-    (copying ``os.environ`` decodes every variable)."""
-    data: dict[bytes, bytes] = os.environ._data  # type: ignore[attr-defined]
-    return data.copy()
-
-
 def read_proc(path: str) -> bytes:
     """A small ``/proc`` file, in one read without Python's file objects (b"" if gone)."""
     try:

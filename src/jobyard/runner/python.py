@@ -16,7 +16,9 @@ import time
 from typing import Any
 
 from jobyard.models import JobSpec
+from jobyard.runner.accounts import Account
 from jobyard.runner.contract import Execution, FailedExecution, Result, Sample, Sink, spawn_failed
+from jobyard.runner.environment import identity
 from jobyard.runner.handle import ChildHandle
 from jobyard.runner.output import emit_stdout
 from jobyard.runner.pool import Pool, PoolError
@@ -28,13 +30,18 @@ DETAILS_INTERVAL = 2.0
 CLEAN_TIMEOUT = 60.0
 
 
-def start_python(pool: Pool, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
+def start_python(
+    pool: Pool, job_id: int, token: str, spec: JobSpec, sink: Sink, account: Account | None = None
+) -> Execution:
+    """Run the job on a child of ``pool``, whose environment is already the job's clean
+    one: the child adds the type's variables, the job's identity and ``account``'s."""
+    person = {} if account is None else account.variables()
     request = {
         "op": "run",
         "job_id": job_id,
         "target": spec.python,
         "args": spec.args,
-        "env": spec.env | {"JOBYARD_JOB_ID": str(job_id), "JOBYARD_JOB_TOKEN": token},
+        "env": person | spec.env | identity(job_id, token),
         "cwd": spec.cwd,
     }
     try:
