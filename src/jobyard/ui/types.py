@@ -1,7 +1,47 @@
-"""Pages still to come."""
+"""Job types: the list, one type with its JSON Schema, and the editor of API types (admins)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from jobyard.api.resources import get_node
+from jobyard.errors import NotFound
+from jobyard.node import Node
+from jobyard.ui.render import missing, page
+from jobyard.ui.viewer import Looker
 
 router = APIRouter(include_in_schema=False)
+NodeDep = Annotated[Node, Depends(get_node)]
+EXAMPLE = {
+    "description": "Say hello",
+    "command": ["echo", "hello", "{who}"],
+    "params": {"who": {"type": "string", "default": "world", "description": "whom to greet"}},
+}
+
+
+@router.get("/types", response_class=HTMLResponse)
+def type_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+    example = json.dumps(EXAMPLE, indent=2)
+    return page(request, looker, "types.html", types=node.catalog.all(), example=example)
+
+
+@router.get("/types/{name}", response_class=HTMLResponse)
+def type_page(request: Request, name: str, looker: Looker, node: NodeDep) -> HTMLResponse:
+    try:
+        job_type = node.catalog.require(name)
+    except NotFound:
+        return missing(request, looker, f"There is no job type {name!r}.")
+    stored = node.store.job_types.get_job_type(name) if job_type.source == "api" else None
+    return page(
+        request,
+        looker,
+        "type.html",
+        job_type=job_type,
+        schema=job_type.json_schema(),
+        definition=job_type.public_dict(),
+        editable=json.dumps(stored, indent=2) if stored is not None else None,
+    )
