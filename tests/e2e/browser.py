@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.harness import ADMIN, Server
 
@@ -31,6 +31,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 WIDE = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 WAIT = 20_000  # ms: how long a live change may take to show
+expect.set_options(timeout=WAIT)
 
 
 @pytest.fixture(scope="module")

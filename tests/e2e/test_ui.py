@@ -126,3 +126,21 @@ def test_a_viewer_sees_no_control(browser: Browser, server: Server) -> None:
     finally:
         context.close()
         server.act(job["id"], "kill", expect=200)
+
+
+def test_a_workflow_run_turns_its_nodes_green(page: Page, server: Server) -> None:
+    page.goto("/workflows/slow")
+    expect(page.locator("#graph .node")).to_have_count(2)
+    shot(page, "workflow")
+    page.get_by_role("button", name="Start a run").click()
+    page.wait_for_url(re.compile(r"/runs/\d+$"))
+    first, then = (
+        page.locator("#graph .node[data-node=a]"),
+        page.locator("#graph .node[data-node=b]"),
+    )
+    expect(first).to_have_attribute("data-state", "running")
+    expect(then).to_have_attribute("data-state", "waiting")
+    expect(first).to_have_attribute("data-state", "succeeded")
+    expect(then).to_have_attribute("data-state", "succeeded")  # no reload: the stream said so
+    expect(page.locator("#run-live .state").first).to_have_text("succeeded")
+    shot(page, "run")

@@ -103,9 +103,10 @@ def page(
     values = {"request": request, "viewer": looker, "path": request.url.path, **context}
     if part is not None and request.headers.get("HX-Request"):
         return HTMLResponse(fragment(part, **values), status_code=status)
-    node = request.app.state.node
-    # Where the page's event stream starts: what happens from now on, not the past.
-    values["events_after"] = node.store.events.last_event_id()
+    if "events_after" not in values:
+        # Where the page's event stream starts: what happens from now on, not the past
+        # (a page that reads what the stream updates reads the position first itself).
+        values["events_after"] = request.app.state.node.store.events.last_event_id()
     return HTMLResponse(ENV.get_template(template).render(**values), status_code=status)
 
 
