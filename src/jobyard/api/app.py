@@ -33,7 +33,6 @@ from jobyard.api import (
 )
 from jobyard.api.auth import require
 from jobyard.node import Node
-from jobyard.ui import site
 
 V, OP, A = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 
@@ -88,6 +87,9 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         guard = [Depends(require(read, write))] if read and write else []
         app.include_router(router, dependencies=guard)
     _add_docs(app)
+    # Imported here: the pages import the API's guard, and so the API package itself.
+    from jobyard.ui import site
+
     site.install(app)
     app.add_middleware(trail.AuditTrail, audit=node.audit)
     app.add_middleware(problems.BodyLimit, limit=node.settings.max_body_bytes)

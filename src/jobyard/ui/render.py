@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -13,7 +13,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from jobyard import __version__
 from jobyard.clock import utcnow
-from jobyard.ui.viewer import Viewer
+
+if TYPE_CHECKING:  # the viewer module imports the API, which imports the login page here
+    from jobyard.ui.viewer import Viewer
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
