@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -12,7 +13,9 @@ from tests.databases import BACKENDS
 from tests.e2e.browser import PHONE, logged_in, shot
 from tests.harness import Server, shared_server
 
-server = shared_server(backends=[BACKENDS[0]])  # SQLite: the browser is what is tested here
+CONFIG = Path(__file__).with_name("jobyard.yaml")
+# SQLite: what is tested here is the browser side.
+server = shared_server(backends=[BACKENDS[0]], config=CONFIG)
 VIEWER = ("vera", "viewer-password-1")
 AT_THE_END = """() => {
     const log = document.getElementById("log");
@@ -39,17 +42,31 @@ def test_the_dashboard_counts_and_lists_live(page: Page, server: Server) -> None
     before = int(held.inner_text())
     job = server.submit("sleep", args={"seconds": 30}, hold=True)
     expect(held).to_have_text(str(before + 1))  # no reload: the event stream refreshed it
-    running = server.submit("tick", args={"count": 200, "pause": 0.1})
+    running = server.submit("ticker", args={"count": 200, "pause": 0.1})
     expect(page.locator(f"#running tr[data-job='{running['id']}']")).to_be_visible()
     shot(page, "dashboard")
     server.act(job["id"], "kill", expect=200)
     server.act(running["id"], "kill")
 
 
-def test_a_job_page_streams_its_log_and_its_buttons_control_it(page: Page, server: Server) -> None:
-    job = server.submit("tick", args={"count": 600, "pause": 0.05})
-    server.wait_state(job["id"], "running")
-    page.goto(f"/jobs/{job['id']}")
+def test_a_job_submitted_through_its_form_streams_and_obeys_the_buttons(
+    page: Page, server: Server
+) -> None:
+    page.goto("/submit")
+    page.get_by_role("link", name="ticker").click()
+    page.fill("#field-count", "0")  # under the minimum: the server says so by the field
+    page.select_option("#field-colour", "blue")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#error-count")).to_contain_text("1")
+    expect(page.locator("#field-count")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#field-colour")).to_have_value("blue")  # what was typed stays
+    shot(page, "submit-errors")
+    page.fill("#field-count", "600")
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+$"))
+    job = server.job(int(page.url.rsplit("/", 1)[1]))
+    assert job["args"] == {"count": 600, "pause": 0.05, "colour": "blue", "loud": False}
+
     log = page.locator("#log")
     expect(log).to_contain_text("tick 1")
     shown = log.locator(".line").count()

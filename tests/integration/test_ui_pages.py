@@ -30,6 +30,9 @@ PAGES = [
     "/workflows",
     "/workflows/diamond",
     "/workflows/diamond?page=2",
+    "/workflows/diamond/start",
+    "/submit",
+    "/submit/echo",
 ]
 
 
@@ -135,3 +138,33 @@ def test_the_api_documentation_works_offline(server: Server) -> None:
             assert "cdn." not in page.text
             assert "fonts.googleapis" not in page.text
             assert anyone.get(asset).status_code == 200
+
+
+def _session(server: Server) -> tuple[httpx.Client, str]:
+    """A browser-like client logged in with a session, and its CSRF token."""
+    browser = httpx.Client(base_url=server.url)
+    login = browser.post("/login", json={"username": ADMIN[0], "password": ADMIN[1]})
+    assert login.status_code == 200, login.text
+    return browser, login.json()["csrf_token"]
+
+
+def test_the_submit_form_needs_the_csrf_token_and_names_bad_fields(server: Server) -> None:
+    browser, token = _session(server)
+    try:
+        form = {"text": "hello", "repeat": "50", "_hold": "true"}
+        refused = browser.post("/submit/echo", data=form, headers={"HX-Request": "true"})
+        assert refused.status_code == 403  # no token: another site could have sent it
+        headers = {"HX-Request": "true", "X-CSRF-Token": token}
+        wrong = browser.post("/submit/echo", data=form, headers=headers)
+        assert wrong.status_code == 200
+        assert 'id="error-repeat"' in wrong.text  # the server's error, by its field
+        assert 'value="hello"' in wrong.text  # what was typed stays
+        form["repeat"] = "2"
+        right = browser.post("/submit/echo", data=form, headers=headers)
+        assert right.status_code == 200
+        target = right.headers["HX-Redirect"]
+        job = server.job(int(target.rsplit("/", 1)[1]))
+    finally:
+        browser.close()
+    assert target == f"/jobs/{job['id']}"
+    assert (job["state"], job["args"]) == ("held", {"text": "hello", "repeat": 2})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from jobyard.ui import admin, dashboard, jobs, login, submit, types, workflows
@@ -26,4 +27,10 @@ def install(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_api_route("/favicon.ico", _icon, include_in_schema=False)
     app.add_exception_handler(LoginNeeded, to_login)  # type: ignore[arg-type]
+
+
+async def _icon() -> FileResponse:
+    """Browsers ask for it whatever the page says."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
