@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.databases import BACKENDS
-from tests.e2e.browser import PHONE, logged_in, shot
+from tests.e2e.browser import PHONE, WIDE, logged_in, shot
 from tests.harness import Server, shared_server
 
 CONFIG = Path(__file__).with_name("jobyard.yaml")
@@ -161,3 +161,61 @@ def test_a_workflow_run_turns_its_nodes_green(page: Page, server: Server) -> Non
     expect(then).to_have_attribute("data-state", "succeeded")  # no reload: the stream said so
     expect(page.locator("#run-live .state").first).to_have_text("succeeded")
     shot(page, "run")
+
+
+def test_an_admin_writes_a_job_type_and_sees_its_form_first(page: Page, server: Server) -> None:
+    page.goto("/types")
+    page.fill("#type-name", "greet")
+    definition = '{"command": ["echo", "{who}"], "params": {"who": {"type": "string", "enum": '
+    page.fill("#type-definition", definition)  # not JSON yet
+    expect(page.locator("#preview-problems")).to_contain_text("not JSON yet")
+    page.fill("#type-definition", definition + '["ann", "bob"], "description": "Whom"}}}')
+    expect(page.locator("#preview select option")).to_have_count(2)  # the form it makes
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url("**/types/greet")
+    expect(page.locator("h1")).to_contain_text("greet")
+    assert server.client.get("/api/v1/job-types/greet").json()["source"] == "api"
+
+
+PAGES = [
+    "/",
+    "/jobs",
+    "/submit",
+    "/submit/ticker",
+    "/workflows",
+    "/workflows/slow",
+    "/schedules",
+    "/queues",
+    "/workers",
+    "/types",
+    "/types/ticker",
+    "/notifications",
+    "/audit",
+    "/docs",
+    "/redoc",
+]
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["wide", "phone"])
+def test_every_page_renders_without_script_errors(
+    browser: Browser, server: Server, viewport: dict[str, int]
+) -> None:
+    context = logged_in(browser, server, viewport=viewport)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        for path in PAGES:
+            page.goto(path)
+            expect(page.locator("h1, h2, .swagger-ui, redoc").first).to_be_visible()
+            name = path.strip("/").replace("/", "-") or "dashboard"
+            shot(page, f"page-{name}-{'wide' if viewport is WIDE else 'phone'}")
+        page.goto("/jobs")
+        page.keyboard.press("Tab")  # the first stop: the skip link, visibly focused
+        expect(page.locator(".skip")).to_be_focused()
+        outline = page.locator(".skip").evaluate("e => getComputedStyle(e).outlineStyle")
+        assert outline == "solid"
+    finally:
+        context.close()
+    assert errors == []

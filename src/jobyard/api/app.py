@@ -116,6 +116,8 @@ def _add_docs(app: FastAPI) -> None:
             swagger_js_url=f"{vendor}/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url=f"{vendor}/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
+            # No badge from the validator's host: the page asks nothing of another host.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     @app.get("/redoc", include_in_schema=False)

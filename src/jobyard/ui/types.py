@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from jobyard.api.resources import get_node
-from jobyard.errors import NotFound
+from jobyard.errors import Invalid, NotFound
+from jobyard.jobtypes.spec import parse_job_type
 from jobyard.node import Node
-from jobyard.ui.render import missing, page
+from jobyard.ui import forms
+from jobyard.ui.render import fragment, missing, page
 from jobyard.ui.viewer import Looker
 
 router = APIRouter(include_in_schema=False)
@@ -29,6 +31,26 @@ def type_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
     return page(request, looker, "types.html", types=node.catalog.all(), example=example)
 
 
+@router.get("/types/preview", response_class=HTMLResponse)
+def preview(looker: Looker, definition: str = "", name: str = "") -> HTMLResponse:
+    """The JSON Schema and submit form a definition makes, or why it makes none (not stored).
+
+    A GET, so that previews while typing are not changes (nor audit entries)."""
+    try:
+        data = json.loads(definition)
+        job_type = parse_job_type(name or "preview", data, source="api")
+    except json.JSONDecodeError as exc:
+        problems = [f"not JSON yet: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
+        return HTMLResponse(fragment("type_preview.html", problems=problems))
+    except Invalid as exc:
+        problems = [f"{e.get('field') or 'definition'}: {e.get('message')}" for e in exc.errors]
+        return HTMLResponse(fragment("type_preview.html", problems=problems))
+    schema = job_type.json_schema()
+    return HTMLResponse(
+        fragment("type_preview.html", problems=[], schema=schema, fields=forms.fields(schema))
+    )
+
+
 @router.get("/types/{name}", response_class=HTMLResponse)
 def type_page(request: Request, name: str, looker: Looker, node: NodeDep) -> HTMLResponse:
     try:
@@ -44,4 +66,5 @@ def type_page(request: Request, name: str, looker: Looker, node: NodeDep) -> HTM
         schema=job_type.json_schema(),
         definition=job_type.public_dict(),
         editable=json.dumps(stored, indent=2) if stored is not None else None,
+        fields=forms.fields(job_type.json_schema()),
     )

@@ -37,8 +37,8 @@
     if (answer.status !== 404 && answer.status !== 405) {
       const body = await answer.json().catch(() => ({}));
       if (!answer.ok) return [body.detail || answer.statusText];
-      return (body.items || []).filter((item) => item.error || (item.status && item.status >= 400))
-        .map((item) => `job ${item.id}: ${item.error || item.detail || item.status}`);
+      return (body.results || []).filter((result) => !result.ok)
+        .map((result) => `job ${result.id}: ${(result.error && result.error.detail) || result.status}`);
     }
     const problems = [];
     for (const id of ids) {
