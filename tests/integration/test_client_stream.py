@@ -268,6 +268,19 @@ def test_reconnection_sends_the_last_event_id_and_skips_repeats() -> None:
     assert seen[0].headers["accept"] == "text/event-stream"
 
 
+def test_a_stream_from_now_resumes_from_the_id_it_was_given() -> None:
+    created = (41, "job_created", {"job_id": 7, "state": "queued"})
+    client, seen = scripted(
+        stream(b": from now\nid: 40\n\n", then_break=True),  # dropped before any event
+        stream(sse(created)),
+    )
+    events = client.all_events(type="echo", from_now=True)
+    assert [(e.id, e.kind) for e in [next(events)]] == [(41, "job_created")]
+    assert seen[0].url.params["from"] == "now"
+    assert "last-event-id" not in seen[0].headers
+    assert seen[1].headers["last-event-id"] == "40"  # nothing between is lost
+
+
 def test_a_stream_ending_before_close_is_reopened() -> None:
     client, seen = scripted(
         stream(sse(state(5, "running"))), stream(sse(state(6, "succeeded"), CLOSE))

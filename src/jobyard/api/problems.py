@@ -21,16 +21,25 @@ log = logging.getLogger(__name__)
 
 
 def problem(status: int, detail: str, request: Request | None = None, **extra: Any) -> JSONResponse:
+    instance = None if request is None else request.url.path
+    body = problem_body(status, detail, instance, **extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def problem_body(
+    status: int, detail: str, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The JSON of a problem (RFC 9457); ``instance`` is the path it is about."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
     }
-    if request is not None:
-        body["instance"] = request.url.path
+    if instance is not None:
+        body["instance"] = instance
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return body
 
 
 def install(app: FastAPI) -> None:

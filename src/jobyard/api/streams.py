@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, Query
@@ -50,16 +50,30 @@ def header_resume(
     return int(value)
 
 
-def resume_point(
+def given_resume(
     header: Annotated[int | None, Depends(header_resume)],
     after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
-) -> int:
-    """Where a stream resumes: the ``Last-Event-ID`` header, else ``?after=``, else 0."""
-    return header if header is not None else after or 0
+) -> int | None:
+    """Where the client asks a stream to resume: the ``Last-Event-ID`` header, else ``?after=``."""
+    return header if header is not None else after
+
+
+def resume_point(given: Annotated[int | None, Depends(given_resume)]) -> int:
+    """Where a stream resumes: as the client asks, else from the first event."""
+    return given or 0
 
 
 Resume = Annotated[int, Depends(resume_point)]
+GivenResume = Annotated[int | None, Depends(given_resume)]
 HeaderResume = Annotated[int | None, Depends(header_resume)]
+Start = Annotated[
+    Literal["start", "now"],
+    Query(
+        alias="from",
+        description="without `Last-Event-ID` or `after`: replay from the first event "
+        "(`start`), or send only what comes next (`now`)",
+    ),
+]
 
 
 def event_stream(messages: AsyncIterator[bytes], status_code: int = 200) -> StreamingResponse:
@@ -146,18 +160,27 @@ async def job_events(job_id: int, node: NodeDep, after: Resume) -> StreamingResp
 @router.get("/api/v1/events", response_class=StreamingResponse, responses=STREAM_RESPONSES)
 async def all_events(
     node: NodeDep,
-    after: Resume,
+    resume: GivenResume,
+    start: Start = "start",
     type: Annotated[list[str], Query()] = [],  # noqa: B006
     queue: Annotated[list[str], Query()] = [],  # noqa: B006
     job: Annotated[int | None, Query(ge=1)] = None,
 ) -> StreamingResponse:
     """Every job's `job_created`, `job_state` and `job_terminated` events, workflow runs'
     `workflow_started`, `workflow_node_state`, `workflow_finished`, budgets' `sla_breach`
-    and notifications' `notification` (delivery state) events (SSE); never ends."""
+    and notifications' `notification` (delivery state) events (SSE); never ends.
+
+    With `from=now` (and no `Last-Event-ID` or `after`) it starts after the newest
+    event, whatever the length of the history, and its first message is only an
+    `id:` (no data): the place a reconnection resumes from."""
     kinds = tuple(kind.value for kind in GLOBAL_KINDS)
     wanted = Filter(kinds=kinds, job_id=job, types=tuple(type), queues=tuple(queue))
+    now = resume is None and start == "now"
+    after = await to_thread.run_sync(node.hub.prepare) if now else resume or 0
 
     async def messages() -> AsyncIterator[bytes]:
+        if now:  # sets the client's last event id without dispatching an event
+            yield format_sse_event(comment="from now", id=str(after))
         async for item in follow(node.hub, wanted, after):
             yield PING if item is None else global_message(item)
 

@@ -5,7 +5,8 @@ or OPTIONS) is answered, its entry is written before the first byte of the
 answer is sent, so a client that saw success can find its entry. Changes are
 written with ``ok``; refusals for want of a role (403) with ``denied``. The
 action is the route's name (``submit``, ``kill_job``, ``create_token``…), the
-target the path, or the new resource's ``Location`` for a creation.
+target the path, or the new resource's ``Location`` for a creation; a route
+may add details with :func:`note_for_audit`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from typing import Any
 
 from anyio import to_thread
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobyard.access import Principal
@@ -22,6 +24,14 @@ from jobyard.access.audit import Audit
 log = logging.getLogger(__name__)
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNAUDITED = frozenset({"login", "logout"})  # the gate records logins itself
+
+
+NOTE = "audit_note"
+
+
+def note_for_audit(request: Request, **detail: Any) -> None:
+    """Add to the audit entry of this request what its path does not say (e.g. which ids)."""
+    setattr(request.state, NOTE, getattr(request.state, NOTE, {}) | detail)
 
 
 class AuditTrail:
@@ -57,6 +67,7 @@ class AuditTrail:
         detail: dict[str, Any] = {"method": scope["method"], "status": status}
         if scope.get("query_string"):
             detail["query"] = scope["query_string"].decode("latin-1")[:500]
+        detail |= scope.get("state", {}).get(NOTE, {})
         try:
             await to_thread.run_sync(
                 lambda: self.audit.record(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,13 +19,14 @@ from jobyard.cli.common import (
     JsonOpt,
     ServerOpt,
     connect,
+    exit_code,
     fail,
     parse_assignments,
     print_json,
 )
 
 if TYPE_CHECKING:
-    from jobyard.client.sync import Client, JobInfo
+    from jobyard.client.sync import ActionResult, Client, JobInfo
 
 ArgsArg = Annotated[
     list[str] | None,
@@ -186,50 +189,192 @@ def show(job_id: JobIdArg, json_: JsonOpt = False, server: ServerOpt = DEFAULT_S
     console().print(job_panel(job))
 
 
+IdsArg = Annotated[
+    list[int] | None,
+    typer.Argument(metavar="ID", help="Job ids.", show_default=False),
+]
+SelectState = Annotated[
+    str | None, typer.Option("--state", help="Select the jobs in these states (comma separated).")
+]
+TypeOpt = Annotated[
+    str | None, typer.Option("--type", help="Select the jobs of these types (comma separated).")
+]
+QueueOpt = Annotated[str | None, typer.Option(help="Select the jobs of these queues.")]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Act on several selected jobs without asking.")
+]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Jobs named by id, or selected by filters (listed through the API)."""
+
+    ids: list[int]
+    state: str | None = None
+    type: str | None = None
+    queue: str | None = None
+    yes: bool = False
+
+    @property
+    def filtered(self) -> bool:
+        return any((self.state, self.type, self.queue))
+
+    def one(self) -> int | None:
+        """The job id when exactly one is named (its own route answers as before)."""
+        return self.ids[0] if len(self.ids) == 1 and not self.filtered else None
+
+    def resolve(self, client: Client, verb: str, *, skip_restarted: bool = False) -> list[int]:
+        if self.ids and self.filtered:
+            fail("give job ids or --state/--type/--queue, not both")
+        if self.ids:
+            return self.ids
+        if not self.filtered:
+            fail("give job ids, or select jobs with --state, --type or --queue")
+        jobs = client.iter_jobs(sort="id", state=self.state, type=self.type, queue=self.queue)
+        ids = [job.id for job in jobs if not (skip_restarted and job.restarted_as)]
+        if len(ids) > 1 and not self.yes:
+            _confirm(verb, ids)
+        return ids
+
+
+def _confirm(verb: str, ids: list[int]) -> None:
+    shown = ", ".join(map(str, ids[:10])) + (", …" if len(ids) > 10 else "")
+    if not sys.stdin.isatty():
+        fail(f"{len(ids)} jobs match ({shown}); pass --yes to {verb} them all")
+    typer.confirm(f"{verb} {len(ids)} jobs ({shown})?", abort=True, err=True)
+
+
+def _act_on(selection: Selection, action: str, json_: bool, server: str, **how: Any) -> None:
+    """Apply ``action`` to the selection: one job through its own route, many at once."""
+    with connect(server) as client:
+        one = selection.one()
+        if one is not None:
+            _show_one(action, one, _single(client, action, one, **how), json_)
+            return
+        ids = selection.resolve(client, action, skip_restarted=action == "restart")
+        results = client.act_many(action, ids, **how)
+    if not ids:
+        typer.echo("jobyard: no job matches", err=True)
+    raise typer.Exit(_report(action, results, json_))
+
+
+def _single(client: Client, action: str, job_id: int, **how: Any) -> JobInfo | None:
+    if action == "remove":
+        client.remove(job_id, **how)
+        return None
+    result: JobInfo = getattr(client, action)(job_id)
+    return result
+
+
+def _show_one(action: str, job_id: int, job: JobInfo | None, json_: bool) -> None:
+    if json_:
+        print_json(job if job is not None else {"id": job_id, "removed": True})
+    else:
+        typer.echo(_done(action, job_id, job))
+
+
+def _done(action: str, job_id: int, job: JobInfo | None) -> str:
+    """What a command prints about a job it acted on."""
+    if job is None:
+        return f"job {job_id} removed"
+    if action == "restart":
+        return f"job {job_id} restarted as job {job.id}: {job.state}"
+    if job.control:
+        return f"job {job_id}: {action} requested; its worker carries it out ({job.state})"
+    return f"job {job_id}: {job.state}"
+
+
+def _report(action: str, results: list[ActionResult], json_: bool) -> int:
+    """One line a job (errors on stderr); the exit code of the first error, else 0."""
+    if json_:
+        print_json(results)
+    else:
+        for result in results:
+            if result.ok:
+                typer.echo(_done(action, result.id, result.job))
+            else:
+                typer.echo(f"jobyard: error: job {result.id}: {result.message}", err=True)
+    failed = [result.status for result in results if not result.ok]
+    return exit_code(failed[0]) if failed else OK
+
+
 def _control(action: str, summary: str) -> Callable[..., None]:
     def command(
-        job_id: JobIdArg, json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER
+        job_ids: IdsArg = None,
+        state: SelectState = None,
+        type_: TypeOpt = None,
+        queue: QueueOpt = None,
+        yes: YesOpt = False,
+        json_: JsonOpt = False,
+        server: ServerOpt = DEFAULT_SERVER,
     ) -> None:
-        with connect(server) as client:
-            job = getattr(client, action)(job_id)
-        if json_:
-            print_json(job)
-        elif job.control:
-            typer.echo(f"job {job_id}: {action} requested; its worker carries it out ({job.state})")
-        else:
-            typer.echo(f"job {job_id}: {job.state}")
+        selection = Selection(job_ids or [], state, type_, queue, yes)
+        _act_on(selection, action, json_, server)
 
-    command.__doc__ = f"{summary}\n\nExit code 4 when the job's state forbids it."
+    command.__doc__ = (
+        f"{summary}\n\nSeveral ids, or jobs selected by --state/--type/--queue, are "
+        "handled each on its own; exit code 4 when a job's state forbids it."
+    )
     command.__name__ = action
     return command
 
 
 def restart(
-    job_id: JobIdArg,
-    args: ArgsArg = None,
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="ID|KEY=VALUE",
+            help="Job ids; with one id, KEY=VALUE overrides some of its arguments.",
+            show_default=False,
+        ),
+    ] = None,
+    state: SelectState = None,
+    type_: TypeOpt = None,
+    queue: QueueOpt = None,
+    yes: YesOpt = False,
     json_: JsonOpt = False,
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
-    """Run an ended job again as a new job (KEY=VALUE overrides some arguments)."""
+    """Run ended jobs again as new jobs (`restart --state failed` retries the failures).
+
+    Jobs selected by filters leave out those restarted already.
+    """
+    ids, assignments = _split_targets(targets or [])
+    selection = Selection(ids, state, type_, queue, yes)
+    if not assignments:
+        _act_on(selection, "restart", json_, server)
+        return
+    if selection.one() is None:
+        fail("KEY=VALUE overrides go with exactly one job id")
     with connect(server) as client:
-        schema = _schema(client, client.job(job_id).type) if args else None
-        overrides = parse_assignments(args, schema) if args else None
-        job = client.restart(job_id, overrides)
-    if json_:
-        print_json(job)
-    else:
-        typer.echo(f"job {job_id} restarted as job {job.id}: {job.state}")
+        overrides = parse_assignments(assignments, _schema(client, client.job(ids[0]).type))
+        job = client.restart(ids[0], overrides)
+    _show_one("restart", ids[0], job, json_)
+
+
+def _split_targets(targets: list[str]) -> tuple[list[int], list[str]]:
+    """Job ids and KEY=VALUE assignments, each given as a word."""
+    ids = [int(word) for word in targets if word.isdigit()]
+    assignments = [word for word in targets if "=" in word]
+    strangers = [word for word in targets if not word.isdigit() and "=" not in word]
+    if strangers:
+        fail(f"bad argument {strangers[0]!r}: expected a job id or KEY=VALUE")
+    return ids, assignments
 
 
 def rm(
-    job_id: JobIdArg,
+    job_ids: IdsArg = None,
     force: Annotated[bool, typer.Option("--force", help="Kill a live job first.")] = False,
+    state: SelectState = None,
+    type_: TypeOpt = None,
+    queue: QueueOpt = None,
+    yes: YesOpt = False,
+    json_: JsonOpt = False,
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
-    """Remove an ended job and its history (a live one needs --force)."""
-    with connect(server) as client:
-        client.remove(job_id, force=force)
-    typer.echo(f"job {job_id} removed")
+    """Remove ended jobs and their history (a live one needs --force)."""
+    selection = Selection(job_ids or [], state, type_, queue, yes)
+    _act_on(selection, "remove", json_, server, force=force)
 
 
 def register(app: typer.Typer) -> None:

@@ -135,7 +135,7 @@ def _listen(server: str, type_: str | None, queue: str | None) -> threading.Even
 
         try:
             with Client(server) as client:
-                for _ in client.all_events(type=type_, queue=queue):
+                for _ in client.all_events(type=type_, queue=queue, from_now=True):
                     changed.set()
         except Exception:  # no stream (or it broke): the interval refreshes go on
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from jobyard.client.sync import (
     DEFAULT_SERVER,
+    ActionResult,
     ApiError,
     Client,
     Conflict,
@@ -32,6 +33,7 @@ from jobyard.client.sync import (
 
 __all__ = [
     "DEFAULT_SERVER",
+    "ActionResult",
     "ApiError",
     "Client",
     "Conflict",

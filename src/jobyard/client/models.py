@@ -136,6 +136,37 @@ class JobInfo:
 
 
 @dataclass(frozen=True)
+class ActionResult:
+    """How one job of :meth:`Client.act_many` went; ``status`` is what its own route answers.
+
+    ``job`` is the job after the action (for a restart the new job; ``None`` once
+    removed, or on error); ``error`` the problem details when not ``ok``.
+    """
+
+    id: int
+    ok: bool
+    status: int
+    job: JobInfo | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def message(self) -> str:
+        """The error's detail ("" when it went well)."""
+        return str((self.error or {}).get("detail") or "")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        job = data.get("job")
+        return cls(
+            id=data["id"],
+            ok=data["ok"],
+            status=data["status"],
+            job=JobInfo.from_dict(job) if job else None,
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
 class JobPage:
     """One page of a job listing; ``total`` counts every match."""
 

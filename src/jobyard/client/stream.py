@@ -132,14 +132,17 @@ class EventStream:
             self._check(response)
             self.connected = True
             decoder = SSEDecoder()
-            for message in iter_sse(self._lines(response), decoder):
-                if decoder.retry is not None:  # the server's say on when to come back
-                    self._delay = decoder.retry / 1000
-                event = _event(message)
-                if event.id is not None and self._seen(event.id):
-                    continue
-                self._note(event)
-                yield event
+            try:
+                for message in iter_sse(self._lines(response), decoder):
+                    if decoder.retry is not None:  # the server's say on when to come back
+                        self._delay = decoder.retry / 1000
+                    event = _event(message)
+                    if event.id is not None and self._seen(event.id):
+                        continue
+                    self._note(event)
+                    yield event
+            finally:
+                self._adopt(decoder.last_event_id)
 
     def _lines(self, response: httpx.Response) -> Iterator[str]:
         """The response's lines; past the deadline (seen at a line or a keep-alive) it stops."""
@@ -174,6 +177,11 @@ class EventStream:
 
     def _seen(self, event_id: int) -> bool:
         return self.last_event_id is not None and event_id <= self.last_event_id
+
+    def _adopt(self, last_event_id: str) -> None:
+        """Resume after an id the server gave without an event (a stream "from now")."""
+        if last_event_id.isdigit() and not self._seen(int(last_event_id)):
+            self.last_event_id = int(last_event_id)
 
     def _note(self, event: Event) -> None:
         self.delivered += 1

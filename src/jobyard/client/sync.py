@@ -24,6 +24,7 @@ import httpx
 from jobyard.client.auth import credentials
 from jobyard.client.errors import ApiError, Conflict, Invalid, NotFound, ServerUnreachable
 from jobyard.client.models import (
+    ActionResult,
     Dependency,
     Event,
     JobInfo,
@@ -40,6 +41,7 @@ from jobyard.client.stream import EventStream, StreamRequest, StreamUnavailable
 
 __all__ = [
     "DEFAULT_SERVER",
+    "ActionResult",
     "ApiError",
     "Client",
     "Conflict",
@@ -64,6 +66,7 @@ JOBS = "/api/v1/jobs"
 TYPES = "/api/v1/job-types"
 WORKERS = "/api/v1/workers"
 NOTIFICATIONS = "/api/v1/notifications"
+ACTIONS_LIMIT = 500  # ids a request of act_many
 Names = str | Iterable[str] | None
 Upstream = int | Dependency | Mapping[str, Any]
 
@@ -210,6 +213,24 @@ class Client:
         """Remove an ended job; ``force`` kills a live one first."""
         self._call("DELETE", f"{JOBS}/{job_id}", params={"force": "true" if force else None})
 
+    def act_many(
+        self, action: str, ids: Iterable[int], *, force: bool = False
+    ) -> list[ActionResult]:
+        """``action`` (start, pause, resume, kill, restart or remove) on every job of ``ids``.
+
+        Each job is handled on its own, as by the single methods, and gets a
+        result (in the order of ``ids``, each id once): one that is gone or whose
+        state forbids the action does not stop the others. ``force`` removes live
+        jobs (killing them first). Many ids are sent in requests of 500.
+        """
+        wanted = list(dict.fromkeys(ids))
+        results: list[ActionResult] = []
+        for start in range(0, len(wanted), ACTIONS_LIMIT):
+            body = {"action": action, "ids": wanted[start : start + ACTIONS_LIMIT], "force": force}
+            answer = self._call("POST", f"{JOBS}/actions", json=body)
+            results += [ActionResult.from_dict(item) for item in answer["results"]]
+        return results
+
     def _act(self, job_id: int, action: str) -> JobInfo:
         return JobInfo.from_dict(self._call("POST", f"{JOBS}/{job_id}/{action}"))
 
@@ -255,12 +276,17 @@ class Client:
         queue: Names = None,
         job: int | None = None,
         last_event_id: int | None = None,
+        *,
+        from_now: bool = False,
     ) -> Iterator[Event]:
         """``job_created``, ``job_state`` and ``job_terminated`` of every job; never ends.
 
-        Raises :class:`StreamUnavailable` when the server cannot stream.
+        It starts after ``last_event_id``; without it, from the first event, or
+        with ``from_now`` from what happens next. Raises :class:`StreamUnavailable`
+        when the server cannot stream.
         """
         params = {"type": _csv(type), "queue": _csv(queue), "job": job}
+        params |= {"from": "now" if from_now else None}
         request = StreamRequest("GET", "/api/v1/events", _drop_none(params))
         return iter(self._stream(lambda _: request, last_event_id, until_close=False))
 

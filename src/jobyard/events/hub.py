@@ -122,11 +122,15 @@ class Hub:
         thread.start()
 
     # -- subscriptions -----------------------------------------------------
-    def prepare(self) -> None:
-        """Read the hub's place if nobody listens yet (blocking: call it off the event loop)."""
+    def prepare(self) -> int:
+        """The hub's place, read first if nobody listens yet (blocking: call it off the loop).
+
+        Every event up to it is stored and settled: a stream "from now" starts after it.
+        """
         with self._lock:
             if self.position is None:
                 self.position = self._settled_position()
+            return self.position
 
     def subscribe(self, match: Match) -> Subscription:
         """A live subscription for the running event loop; :meth:`prepare` first."""
