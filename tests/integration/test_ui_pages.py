@@ -168,3 +168,31 @@ def test_the_submit_form_needs_the_csrf_token_and_names_bad_fields(server: Serve
         browser.close()
     assert target == f"/jobs/{job['id']}"
     assert (job["state"], job["args"]) == ("held", {"text": "hello", "repeat": 2})
+
+
+@pytest.fixture(scope="module")
+def viewer(server: Server) -> tuple[str, str]:
+    who = ("val", "viewer-password-2")
+    made = server.client.post(
+        "/api/v1/users", json={"name": who[0], "password": who[1], "role": "viewer"}
+    )
+    assert made.status_code == 201, made.text
+    return who
+
+
+@pytest.mark.parametrize("path", ["/audit", "/submit", "/submit/echo", "/workflows/slow/start"])
+def test_a_viewer_is_told_a_page_is_not_for_them(
+    server: Server, viewer: tuple[str, str], path: str
+) -> None:
+    response = httpx.get(f"{server.url}{path}", auth=viewer)
+    assert response.status_code == 403
+    assert "Not allowed" in response.text
+
+
+def test_a_viewer_sees_the_pages_without_their_buttons(
+    server: Server, viewer: tuple[str, str]
+) -> None:
+    page = httpx.get(f"{server.url}/", auth=viewer)
+    assert page.status_code == 200
+    assert "hx-post" not in page.text
+    assert 'href="/submit"' not in page.text

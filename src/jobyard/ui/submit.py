@@ -26,12 +26,16 @@ OPTIONS = ("_queue", "_priority", "_name", "_hold", "_run_at")
 
 @router.get("/submit", response_class=HTMLResponse)
 def choose(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+    if not looker.operates:
+        return page(request, looker, "forbidden.html", status=403, what="the submit forms")
     workflows = sorted(node.runs.workflows.items())
     return page(request, looker, "choose.html", types=node.catalog.all(), workflows=workflows)
 
 
 @router.get("/submit/{name}", response_class=HTMLResponse)
 def job_form(request: Request, name: str, looker: Looker, node: NodeDep) -> HTMLResponse:
+    if not looker.operates:
+        return page(request, looker, "forbidden.html", status=403, what="a submit form")
     job_type = node.catalog.get(name)
     if job_type is None:
         return missing(request, looker, f"There is no job type {name!r}.")
@@ -66,6 +70,8 @@ async def submit_form(request: Request, name: str, looker: Looker, node: NodeDep
 
 @router.get("/workflows/{name}/start", response_class=HTMLResponse)
 def run_form(request: Request, name: str, looker: Looker, node: NodeDep) -> HTMLResponse:
+    if not looker.operates:
+        return page(request, looker, "forbidden.html", status=403, what="a run form")
     try:
         spec = node.runs.workflow(name)
     except NotFound:
