@@ -100,7 +100,7 @@ class Server:
     workdir: Path
     config: Path = CONFIG
     args: Sequence[str] = ()
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str | None] = field(default_factory=dict)  # None: unset the variable
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     client: httpx.Client = field(init=False)
@@ -118,8 +118,10 @@ class Server:
             "--database-url", self.database_url,
             *self.args,
         ]  # fmt: skip
-        env = os.environ | {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_KILL_GRACE": "3"}
-        env = env | {"JOBYARD_ADMIN_PASSWORD": ADMIN[1]} | self.env
+        defaults = {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_KILL_GRACE": "3"}
+        defaults["JOBYARD_ADMIN_PASSWORD"] = ADMIN[1]
+        chosen = os.environ | defaults | self.env
+        env = {name: value for name, value in chosen.items() if value is not None}
         self.client = httpx.Client(base_url=self.url, timeout=30, auth=ADMIN)
         with (self.workdir / f"server-{self.port}.log").open("wb") as log:
             self.proc = subprocess.Popen(
@@ -249,7 +251,7 @@ class Launcher:
         *,
         config: Path = CONFIG,
         args: Sequence[str] = (),
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> Server:
         server = Server(database_url, self.workdir, config=config, args=args, env=dict(env or {}))
         self.started.append(server)  # before it starts: a start that times out leaves a process
@@ -265,7 +267,7 @@ def shared_server(
     backends: Sequence[Any] = BACKENDS,
     config: Path = CONFIG,
     args: Sequence[str] = (),
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
 ) -> Any:
     """A module-scoped fixture: one server per backend for all the tests of a module.
 

@@ -72,13 +72,23 @@ class Settings(BaseSettings):
     log_cap: Annotated[Size, Field(ge=1024)] = 50_000_000
     log_level: LogLevel = "info"
     # The first start on a database without users creates ``admin`` with this password
-    # (or a random one, printed once); later starts ignore it.
+    # (or a random one, printed once); later starts ignore it. Empty means unset.
     admin_password: SecretStr | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("admin_password", mode="before")
+    @classmethod
+    def _admin_password(cls, value: Any) -> Any:
+        if value == "":
+            return None
+        # As long as every password must be (jobyard.access.accounts.MIN_PASSWORD).
+        if isinstance(value, str) and len(value) < 8:
+            raise ValueError("at least 8 characters")
+        return value
 
     @field_validator("tags")
     @classmethod

@@ -49,8 +49,10 @@ class Accounts:
         return found[0]
 
     def set_password(self, name: str, password: str) -> User:
+        """A new password; it ends the user's browser sessions (the old one may be known)."""
         _check_password(password)
         self._change(name, password_hash=credentials.hash_password(password))
+        self._store.remove_sessions(name)
         return self.user(name)
 
     def set_role(self, name: str, role: Role) -> User:
@@ -71,6 +73,8 @@ class Accounts:
         """
         if self._store.count_users():
             return None
+        if password:
+            _check_password(password)
         chosen = password or credentials.new_password()
         now = self._now()
         added = self._store.add_user(
@@ -84,7 +88,11 @@ class Accounts:
     def add_token(
         self, owner: Principal, name: str, role: Role | None, expires_in: timedelta | None
     ) -> NewToken:
-        """A token of ``owner``'s with a role no higher than the one they act with."""
+        """A token of ``owner``'s with a role no higher than the one they act with.
+
+        A token made with a token ends no later than that one: else a stolen
+        short-lived token could make itself a lasting one.
+        """
         wanted = role or owner.role
         if not owner.role.allows(wanted):
             raise Forbidden(f"a {owner.role} cannot create a token with role {wanted}")
@@ -92,6 +100,8 @@ class Accounts:
             raise Invalid("bad token name", [_field("name", "1 to 100 characters")])
         now = self._now()
         expires_at = now + expires_in if expires_in is not None else None
+        if owner.token_id is not None:
+            expires_at = _earlier(expires_at, self._token_end(owner))
         secret = credentials.new_secret()
         digest = credentials.digest(secret)
         token = self._store.add_token(owner.user_id, name, wanted, digest, now, expires_at)
@@ -111,6 +121,13 @@ class Accounts:
             raise NotFound(f"no token {token_id}")
         return token
 
+    def _token_end(self, owner: Principal) -> datetime | None:
+        """When the token ``owner`` acts with expires (None: never)."""
+        mine = [t for t in self._store.list_tokens(owner.user_id) if t.id == owner.token_id]
+        if not mine:  # gone with its owner meanwhile: nothing to make a token with
+            raise Forbidden("the token this request was made with is gone")
+        return mine[0].expires_at
+
     def _change(self, name: str, **values: object) -> None:
         if not self._store.change_user(name, self._now(), **values):
             raise NotFound(f"no user named {name!r}")
@@ -122,6 +139,11 @@ class Accounts:
         admins = [u for u in self._store.list_users() if u.role is Role.ADMIN]
         if [u.name for u in admins] == [name]:
             raise Conflict(f"{name!r} is the last admin; add another admin first")
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two ends, None being never."""
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _check_name(name: str) -> None:

@@ -26,7 +26,7 @@ from jobyard.models import Job
 from jobyard.states import Event
 
 # Included in the jobs router: its prefix (/api/v1/jobs) and its roles apply.
-router = APIRouter()
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Manager = Annotated[JobManager, Depends(get_manager)]
 JOBS = "/api/v1/jobs"
 MAX_IDS = 500

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from jobyard import __version__
 from jobyard.access import Role
 from jobyard.api import (
+    actions,
     audit,
     health,
     job_types,
@@ -43,6 +44,7 @@ ROUTERS: tuple[tuple[APIRouter, Role | None, Role | None], ...] = (
     (session.router, None, None),
     (health.metrics_router, V, V),
     (jobs.router, V, OP),
+    (actions.router, V, OP),  # POST /api/v1/jobs/actions: no /{job_id} route takes it
     (samples.router, V, OP),
     (streams.router, V, OP),
     (job_types.router, V, A),

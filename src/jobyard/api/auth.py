@@ -4,6 +4,8 @@ A request proves who it is with HTTP Basic (name and password), a bearer token,
 or the browser's session cookie. A request made with the cookie that changes
 something must also carry the session's CSRF token in ``X-CSRF-Token``: another
 site can make a browser send the cookie, but it cannot read the token.
+A change made with HTTP Basic must not come from another site's page (its
+``Origin``), since browsers resend a password they were once asked for.
 
 The routers are guarded where the app includes them (:data:`jobyard.api.app.ROUTERS`):
 reads need ``viewer`` (or more), changes the router's role. So a new route is
@@ -12,8 +14,10 @@ guarded the moment it is added to a router.
 
 from __future__ import annotations
 
+import binascii
 import hmac
-from collections.abc import Awaitable, Callable
+from base64 import b64decode
+from collections.abc import Awaitable, Callable, Collection
 from functools import partial
 from typing import Annotated
 
@@ -26,6 +30,8 @@ from fastapi.security import (
     HTTPBasicCredentials,
     HTTPBearer,
 )
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.requests import HTTPConnection
 
 from jobyard.access import Principal, Role
 from jobyard.api.resources import get_node
@@ -36,8 +42,32 @@ COOKIE = "jobyard_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-basic = HTTPBasic(
-    auto_error=False, scheme_name="password", description="a user's name and password"
+
+class Basic(HTTPBasic):
+    """HTTP Basic with the UTF-8 our challenge announces (RFC 7617 ``charset="UTF-8"``).
+
+    FastAPI's own decodes ASCII only, so a password with an accent could never
+    be sent; and its errors for a malformed header carry no problem detail.
+    """
+
+    async def __call__(  # type: ignore[override]
+        self, request: HTTPConnection
+    ) -> HTTPBasicCredentials | None:
+        scheme, param = get_authorization_scheme_param(request.headers.get("Authorization"))
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = b64decode(param, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise Unauthorized("the Basic credentials are not base64 of UTF-8 text") from exc
+        name, colon, password = decoded.partition(":")
+        if not colon:
+            raise Unauthorized("the Basic credentials must be name:password")
+        return HTTPBasicCredentials(username=name, password=password)
+
+
+basic = Basic(
+    auto_error=False, scheme_name="password", description="a user's name and password (UTF-8)"
 )
 bearer = HTTPBearer(
     auto_error=False, scheme_name="token", description="an API token (`POST /api/v1/tokens`)"
@@ -72,9 +102,12 @@ async def principal(
     else:
         raise Unauthorized("authentication required: HTTP Basic, a bearer token or a session")
     who = await to_thread.run_sync(check)
-    if who.via == "session" and request.method not in SAFE_METHODS:
-        _check_csrf(request, who)
-    request.state.principal = who
+    request.state.principal = who  # known from here: a refusal below is audited as denied
+    if request.method not in SAFE_METHODS:
+        if who.via == "session":
+            _check_csrf(request, who)
+        elif who.via == "password":
+            _check_origin(request, node.config.cors_origins)
     return who
 
 
@@ -95,6 +128,24 @@ def require(read: Role, write: Role) -> Callable[[Request, Principal], Awaitable
 def address(request: Request) -> str:
     """The client's address as the server saw it (a proxy's, behind one)."""
     return request.client.host if request.client else ""
+
+
+def _check_origin(request: Request, allowed: Collection[str]) -> None:
+    """Refuse a change sent with HTTP Basic by another site's page.
+
+    A browser once asked for a password (our 401 challenge) sends it again by
+    itself with every request to this server, also with a form another site
+    posts here: that is cross-site request forgery without a cookie. Browsers
+    say where such a request comes from (``Origin``); scripts send none.
+    """
+    origin = request.headers.get("origin")
+    if (
+        origin is None
+        or origin in allowed
+        or origin == f"{request.url.scheme}://{request.url.netloc}"
+    ):
+        return
+    raise Forbidden(f"a change posted by another site ({origin}) needs a token or a session")
 
 
 def _check_csrf(request: Request, who: Principal) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Response, status
 
@@ -71,7 +72,7 @@ def create_type(definition: Definition, catalog: WritableTypes, response: Respon
     if catalog.get(name) is not None:
         raise Conflict(f"job type {name!r} exists; PUT /api/v1/job-types/{name} replaces it")
     job_type, _ = catalog.put(name, definition, utcnow())
-    response.headers["Location"] = f"{router.prefix}/{name}"
+    response.headers["Location"] = f"{router.prefix}/{quote(name)}"  # names it in the audit
     return _out(job_type)
 
 

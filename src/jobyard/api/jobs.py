@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from jobyard.api import actions
 from jobyard.api.resources import choices, get_manager, get_node, split_names
 from jobyard.api.schemas import (
     BatchOut,
@@ -201,10 +200,6 @@ def job_logs(
     state = manager.get(job_id).state
     next_after = (lines[-1].seq or after) if lines else after
     return LogPage(items=[LogLineOut.of(e) for e in lines], next_after=next_after, state=state)
-
-
-# After the single routes; POST /actions has one segment, which no /{job_id} POST route takes.
-router.include_router(actions.router)
 
 
 def _states(values: list[str]) -> list[JobState]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel, Field
@@ -90,9 +91,9 @@ def get_schedule(name: str, book: Book) -> ScheduleOut:
 @router.post("", status_code=201, response_model=ScheduleOut)
 def create_schedule(definition: Definition, book: Book, response: Response) -> ScheduleOut:
     """Store a schedule (409 if the name exists); 422 names every bad field."""
-    out = _out(book, book.create(definition, utcnow()))
-    response.headers["Location"] = f"{router.prefix}/{out.name}"
-    return out
+    made = _out(book, book.create(definition, utcnow()))
+    response.headers["Location"] = f"{router.prefix}/{quote(made.name)}"  # names it in the audit
+    return made
 
 
 @router.post("/{name}/pause", response_model=ScheduleOut)

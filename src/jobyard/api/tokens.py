@@ -59,7 +59,8 @@ class NewToken(BaseModel):
     )
     expires_in: Annotated[Duration, Field(gt=0, le=MAX_LIFETIME)] | None = Field(
         default=30 * 86400.0,
-        description="lifetime, e.g. `90d` or seconds; null: never expires",
+        description="lifetime, e.g. `90d` or seconds; null: never expires. A token made "
+        "with a token ends no later than that one",
     )
 
 

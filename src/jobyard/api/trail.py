@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from anyio import to_thread
 from starlette.requests import Request
@@ -62,7 +63,9 @@ class AuditTrail:
             return  # refused for another reason: nothing changed, nobody was stopped
         headers = dict(start.get("headers", ()))
         location = headers.get(b"location", b"").decode("latin-1")
-        target = location.split("://", 1)[-1].partition("/")[2] if location else ""
+        # Decoded like the request's path, so a creation and a later change of the same
+        # resource name it alike (``/api/v1/users/a@b``, not ``…/a%40b``).
+        target = unquote(urlsplit(location).path) if location else scope["path"]
         client = scope.get("client")
         detail: dict[str, Any] = {"method": scope["method"], "status": status}
         if scope.get("query_string"):
@@ -73,7 +76,7 @@ class AuditTrail:
                 lambda: self.audit.record(
                     who,
                     name,
-                    "/" + target if target else scope["path"],
+                    target,
                     outcome="denied" if status == 403 else "ok",
                     address=client[0] if client else "",
                     detail=detail,

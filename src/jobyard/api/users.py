@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Self
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,7 +83,7 @@ def list_users(accounts: AccountsDep) -> UserList:
 @router.post("", status_code=201, response_model=UserOut)
 def add_user(body: NewUser, accounts: AccountsDep, response: Response) -> UserOut:
     user = accounts.add_user(body.name, body.role, body.password)
-    response.headers["Location"] = f"{router.prefix}/{user.name}"
+    response.headers["Location"] = f"{router.prefix}/{quote(user.name, safe='@')}"
     return UserOut.of(user)
 
 

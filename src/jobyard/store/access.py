@@ -143,6 +143,12 @@ class SqlAccess(Part):
         with self._write() as conn:
             conn.execute(delete(sessions).where(sessions.c.digest == digest))
 
+    def remove_sessions(self, name: str) -> int:
+        """End every session of the user called ``name``; how many there were."""
+        owner = select(users.c.id).where(users.c.name == name).scalar_subquery()
+        with self._write() as conn:
+            return int(conn.execute(delete(sessions).where(sessions.c.user_id == owner)).rowcount)
+
     # -- audit log --------------------------------------------------------------------
     def record(self, entries: Iterable[AuditEntry]) -> None:
         rows = [_audit_row(entry) for entry in entries]

@@ -13,9 +13,15 @@ router = APIRouter(include_in_schema=False)
 
 
 def local(target: str) -> str:
-    """Only a path on this server: ``next`` must not send the browser elsewhere."""
+    """Only a path on this server: ``next`` must not send the browser elsewhere.
+
+    Browsers read a backslash as a slash and drop tabs and newlines, so ``/\\host``
+    or ``/<tab>/host`` would be ``//host``, another site: a target with any of them
+    is refused rather than cleaned.
+    """
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    odd = "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    if odd or parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] == "/":
         return "/"
     return target
 
