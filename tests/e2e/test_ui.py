@@ -200,6 +200,12 @@ PAGES = [
 def test_every_page_renders_without_script_errors(
     browser: Browser, server: Server, viewport: dict[str, int]
 ) -> None:
+    stranger = browser.new_context(base_url=server.url, viewport=viewport)  # type: ignore[arg-type]
+    login = stranger.new_page()
+    login.goto("/jobs")
+    expect(login.locator("#username")).to_be_focused()
+    shot(login, f"page-login-{'wide' if viewport is WIDE else 'phone'}")
+    stranger.close()
     context = logged_in(browser, server, viewport=viewport)
     page = context.new_page()
     errors: list[str] = []

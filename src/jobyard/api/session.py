@@ -60,7 +60,8 @@ async def login(request: Request, node: NodeDep) -> Response:
     except JobyardError as exc:
         if not is_form or exc.status == 429:
             raise
-        return login_form(body.next, "Wrong user name or password.", status=401)
+        message = "Wrong user name or password."
+        return login_form(body.next, message, status=401, username=body.username)
     response: Response
     if is_form:
         response = RedirectResponse(local(body.next), status_code=303)

@@ -26,9 +26,11 @@ def local(target: str) -> str:
     return target
 
 
-def login_form(next_page: str, message: str = "", status: int = 200) -> HTMLResponse:
+def login_form(
+    next_page: str, message: str = "", status: int = 200, username: str = ""
+) -> HTMLResponse:
     """The login page, going on to ``next_page`` (a local path) after a login."""
-    body = fragment("login.html", next=local(next_page), message=message)
+    body = fragment("login.html", next=local(next_page), message=message, username=username)
     return HTMLResponse(body, status_code=status)
 
 
