@@ -9,8 +9,8 @@ import pytest
 from jobyard.access import Role, Token
 from jobyard.access import credentials as cred
 from jobyard.access.throttle import PER_ADDRESS, PER_USER, WINDOW, Throttle
-from jobyard.api.session import _local
 from jobyard.settings import Settings
+from jobyard.ui.login import local
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -175,7 +175,7 @@ def test_a_made_up_password_is_long_enough_and_new_each_time() -> None:
     ],
 )
 def test_next_is_a_path_on_this_server_only(target: str, landing: str) -> None:
-    assert _local(target) == landing
+    assert local(target) == landing
 
 
 # -- the first admin's password in the settings ---------------------------------------

@@ -121,7 +121,7 @@ def test_retry_delay_doubles_up_to_the_cap() -> None:
 
 def test_links_under_the_public_url(example: NotificationConfig) -> None:
     assert example.job_link(42) == "https://jobs.example.com/jobs/42"
-    assert example.run_link(7) == "https://jobs.example.com/workflow-runs/7"
+    assert example.run_link(7) == "https://jobs.example.com/runs/7"
     assert NotificationConfig().job_link(42) is None
 
 

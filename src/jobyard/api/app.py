@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
 from jobyard import __version__
 from jobyard.access import Role
@@ -76,6 +78,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         version=__version__,
         summary="Submit, watch and control batch jobs.",
         lifespan=lifespan,
+        docs_url=None,  # re-added below with assets served from here, not from a CDN
+        redoc_url=None,
     )
     app.state.node = node
     problems.install(app)
@@ -84,6 +88,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             read = write = None
         guard = [Depends(require(read, write))] if read and write else []
         app.include_router(router, dependencies=guard)
+    _add_docs(app)
+    # Imported here: the pages import the API's guard, and so the API package itself.
+    from jobyard.ui import site
+
+    site.install(app)
     app.add_middleware(trail.AuditTrail, audit=node.audit)
     app.add_middleware(problems.BodyLimit, limit=node.settings.max_body_bytes)
     if node.config.cors_origins:
@@ -95,3 +104,30 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             allow_headers=["*"],
         )
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` and ReDoc at ``/redoc``, working with no internet."""
+    vendor = "/static/vendor"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="jobyard API",
+            swagger_js_url=f"{vendor}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+            # No badge from the validator's host: the page asks nothing of another host.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="jobyard API",
+            redoc_js_url=f"{vendor}/redoc/redoc.standalone.js",
+            redoc_favicon_url="/static/favicon.svg",
+            with_google_fonts=False,
+        )

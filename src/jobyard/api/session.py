@@ -1,4 +1,4 @@
-"""Browser sessions: the login page, ``POST /login`` (form or JSON) and ``POST /logout``.
+"""Browser sessions: ``POST /login`` (form or JSON) and ``POST /logout``.
 
 The session cookie is HttpOnly (scripts cannot read it) and SameSite=Lax (other
 sites' forms do not send it); changes made with it also need the session's CSRF
@@ -7,13 +7,12 @@ token (:mod:`jobyard.api.auth`), which ``POST /login`` and ``GET /api/v1/me`` re
 
 from __future__ import annotations
 
-import html
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobyard.access.gate import SESSION_TTL
@@ -22,23 +21,10 @@ from jobyard.api.resources import get_node
 from jobyard.api.users import Me
 from jobyard.errors import Forbidden, Invalid, JobyardError
 from jobyard.node import Node
+from jobyard.ui.login import local, login_form
 
 router = APIRouter(tags=["session"])
 NodeDep = Annotated[Node, Depends(get_node)]
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>jobyard: log in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: sans-serif; max-width: 22rem; margin: 4rem auto">
-<h1>jobyard</h1>{message}
-<form method="post" action="/login">
-<input type="hidden" name="next" value="{next}">
-<p><label>User <input name="username" autocomplete="username" required autofocus></label></p>
-<p><label>Password <input name="password" type="password" autocomplete="current-password"
- required></label></p>
-<p><button type="submit">Log in</button></p>
-</form></body></html>
-"""
 
 
 class Login(BaseModel):
@@ -46,12 +32,7 @@ class Login(BaseModel):
 
     username: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=1000)
-    next: str = "/docs"
-
-
-@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page(next: str = "/docs") -> HTMLResponse:
-    return _page(next)
+    next: str = "/"
 
 
 @router.post(
@@ -79,10 +60,11 @@ async def login(request: Request, node: NodeDep) -> Response:
     except JobyardError as exc:
         if not is_form or exc.status == 429:
             raise
-        return _page(body.next, "Wrong user name or password.", status=401)
+        message = "Wrong user name or password."
+        return login_form(body.next, message, status=401, username=body.username)
     response: Response
     if is_form:
-        response = RedirectResponse(_local(body.next), status_code=303)
+        response = RedirectResponse(local(body.next), status_code=303)
     else:
         me = Me(name=who.name, role=who.role, via=who.via, csrf_token=who.csrf)
         response = Response(me.model_dump_json(), media_type="application/json")
@@ -128,23 +110,3 @@ def _same_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
         raise Forbidden(f"a login from another site ({origin}) is refused")
-
-
-def _local(target: str) -> str:
-    """Only a path on this server: ``next`` must not send the browser elsewhere.
-
-    Browsers read a backslash as a slash and drop tabs and newlines, so ``/\\host``
-    or ``/<tab>/host`` would be ``//host``, another site: a target with any of them
-    is refused rather than cleaned.
-    """
-    parts = urlsplit(target)
-    odd = "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
-    if odd or parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] == "/":
-        return "/"
-    return target
-
-
-def _page(next_page: str, message: str = "", status: int = 200) -> HTMLResponse:
-    shown = f'<p role="alert">{html.escape(message)}</p>' if message else ""
-    body = PAGE.format(message=shown, next=html.escape(_local(next_page)))
-    return HTMLResponse(body, status_code=status)

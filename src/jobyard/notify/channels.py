@@ -300,7 +300,7 @@ class NotificationConfig(BaseModel):
     def run_link(self, run_id: int) -> str | None:
         """The page of a workflow run under ``public_url``, or ``None`` without one."""
         base = self.public_url
-        return None if base is None else f"{base.rstrip('/')}/workflow-runs/{run_id}"
+        return None if base is None else f"{base.rstrip('/')}/runs/{run_id}"
 
     def public_dict(self) -> dict[str, Any]:
         """The section as the API may show it: channels without secrets."""

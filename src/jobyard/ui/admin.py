@@ -1,0 +1,111 @@
+"""Schedules, workers, notifications and the audit log (admins): lists with their controls."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from jobyard.access import AuditQuery
+from jobyard.api.resources import get_node
+from jobyard.api.schedules import list_schedules
+from jobyard.api.workers import WorkerOut
+from jobyard.clock import utcnow
+from jobyard.node import Node
+from jobyard.notify.channels import EVENTS
+from jobyard.store.notes import FAILED, PENDING, RECORDED, SENT
+from jobyard.ui.render import page
+from jobyard.ui.viewer import Looker
+
+router = APIRouter(include_in_schema=False)
+NodeDep = Annotated[Node, Depends(get_node)]
+PER_PAGE = 50
+STATUSES = (PENDING, SENT, FAILED, RECORDED)
+
+
+def _number(text: str | None) -> int:
+    return int(text) if text and text.isdigit() and 0 < int(text) < 1_000_000 else 1
+
+
+def _pages(total: int) -> int:
+    return max((total + PER_PAGE - 1) // PER_PAGE, 1)
+
+
+@router.get("/schedules", response_class=HTMLResponse)
+def schedules(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+    items = list_schedules(node.schedules).items
+    return page(request, looker, "schedules.html", part="schedules_table.html", schedules=items)
+
+
+@router.get("/workers", response_class=HTMLResponse)
+def workers(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+    items = [WorkerOut.of(view) for view in node.roster.all()]
+    return page(request, looker, "workers.html", part="workers_table.html", workers=items)
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+def notifications(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+    params = request.query_params
+    status = params.get("status", "")
+    event = params.get("event", "")
+    number = _number(params.get("page"))
+    items, total = node.store.monitor.notifications(
+        number,
+        PER_PAGE,
+        status=[status] if status in STATUSES else [],
+        event=[event] if event in EVENTS else [],
+    )
+
+    def link(n: int) -> str:
+        query = {k: v for k, v in {"status": status, "event": event, "page": n}.items() if v}
+        return "/notifications?" + urlencode(query)
+
+    return page(
+        request,
+        looker,
+        "notifications.html",
+        part="notifications_table.html",
+        items=items,
+        total=total,
+        number=number,
+        pages=_pages(total),
+        link=link,
+        delivery=status,
+        event=event,
+        statuses=STATUSES,
+        events=EVENTS,
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+    if not looker.admin:
+        return page(request, looker, "forbidden.html", status=403, what="the audit log")
+    params = request.query_params
+    actor = params.get("actor", "").strip()
+    search = params.get("search", "").strip()[:200]
+    number = _number(params.get("page"))
+    query = AuditQuery(
+        page=number, per_page=PER_PAGE, actors=[actor] if actor else [], search=search or None
+    )
+    entries, total = node.audit.find(query)
+
+    def link(n: int) -> str:
+        query = {k: v for k, v in {"actor": actor, "search": search, "page": n}.items() if v}
+        return "/audit?" + urlencode(query)
+
+    return page(
+        request,
+        looker,
+        "audit.html",
+        entries=entries,
+        total=total,
+        number=number,
+        pages=_pages(total),
+        link=link,
+        actor=actor,
+        search=search,
+        now=utcnow(),
+    )

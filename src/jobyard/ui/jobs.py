@@ -1,0 +1,89 @@
+"""The job list (``/jobs``), one job's page (``/jobs/{id}``) and its full log as text."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from jobyard.api.queues import list_queues
+from jobyard.api.resources import get_node
+from jobyard.clock import utcnow
+from jobyard.errors import NotFound
+from jobyard.node import Node
+from jobyard.ui import detail
+from jobyard.ui.listing import PER_PAGE, STATES, JobFilter
+from jobyard.ui.render import missing, page
+from jobyard.ui.viewer import Looker
+
+router = APIRouter(include_in_schema=False)
+NodeDep = Annotated[Node, Depends(get_node)]
+SORTS = {
+    "-created_at": "newest first",
+    "created_at": "oldest first",
+    "-started_at": "started last",
+    "-finished_at": "ended last",
+    "-priority": "priority",
+    "type": "type",
+    "state": "state",
+}
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def job_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+    wanted = JobFilter.of(request.query_params)
+    found, total = node.manager.find(wanted.query())
+    return page(
+        request,
+        looker,
+        "jobs.html",
+        part="jobs_table.html",
+        jobs=found,
+        total=total,
+        pages=max((total + wanted.per_page - 1) // wanted.per_page, 1),
+        filter=wanted,
+        states=STATES,
+        types=[t.name for t in node.catalog.all()],
+        queues=[q.name for q in list_queues(node).items],
+        sorts=SORTS,
+        per_pages=PER_PAGE,
+        now=utcnow(),
+    )
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: int, looker: Looker, node: NodeDep) -> HTMLResponse:
+    # Where the job's own stream starts: read before the log, so no line falls between.
+    after = node.store.events.last_event_id()
+    try:
+        job = node.manager.get(job_id)
+    except NotFound:
+        return missing(request, looker, f"There is no job {job_id}: it may have been removed.")
+    events = detail.timeline(node, job_id)
+    live_only = bool(request.headers.get("HX-Request"))
+    return page(
+        request,
+        looker,
+        "job.html",
+        part="job_live.html",
+        job=job,
+        job_after=after,
+        events=events,
+        breaches=detail.breaches(events),
+        budgets=detail.budgets(job),
+        buttons=detail.buttons(job) if looker.operates else [],
+        depends_on=node.manager.dependencies(job_id),
+        lines=[] if live_only else detail.log_tail(node, job),
+        now=utcnow(),
+    )
+
+
+@router.get("/jobs/{job_id}/log.txt")
+def job_log(job_id: int, looker: Looker, node: NodeDep) -> Response:
+    """The whole log as text (stderr and system lines marked), read a page at a time."""
+    node.manager.get(job_id)
+    headers = {"Content-Disposition": f'attachment; filename="job-{job_id}.log"'}
+    return StreamingResponse(
+        detail.full_log(node, job_id), media_type="text/plain", headers=headers
+    )

@@ -1,0 +1,117 @@
+"""Templates and the filters they use; a page, or only its live part for htmx."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from jobyard import __version__
+from jobyard.clock import utcnow
+
+if TYPE_CHECKING:  # the viewer module imports the API, which imports the login page here
+    from jobyard.ui.viewer import Viewer
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """``moment`` relative to now, in words ("3 min ago", "in 2 h")."""
+    if moment is None:
+        return "—"
+    seconds = ((now or utcnow()) - moment).total_seconds()
+    words = duration(abs(seconds), coarse=True)
+    return f"{words} ago" if seconds >= 0 else f"in {words}"
+
+
+def duration(seconds: float | None, *, coarse: bool = False) -> str:
+    """A span of time for people: ``850 ms``, ``4.2 s``, ``3 min 05 s``, ``2 h 10 min``."""
+    if seconds is None:
+        return "—"
+    if seconds < 1 and not coarse:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.0f} s" if coarse else f"{seconds:.1f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min" if coarse else f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def size(count: float | None) -> str:
+    """Bytes for people: ``512 B``, ``1.5 KB``, ``20.0 MB``."""
+    if count is None:
+        return "—"
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def stamp(moment: datetime | None) -> str:
+    """A UTC time as ``2026-12-01 13:05:02``."""
+    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(ago=ago, duration=duration, size=size, stamp=stamp, pretty=pretty)
+    env.filters["iso"] = lambda m: "" if m is None else m.isoformat()
+    env.globals["static"] = lambda path: f"/static/{path}?v={__version__}"
+    env.globals["version"] = __version__
+    return env
+
+
+ENV = _environment()
+
+
+def fragment(name: str, **context: Any) -> str:
+    """One template rendered on its own (a page's live part)."""
+    return ENV.get_template(name).render(**context)
+
+
+def page(
+    request: Request,
+    looker: Viewer,
+    template: str,
+    *,
+    part: str | None = None,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """``template`` as a whole page, or, for an htmx request, only its live ``part``."""
+    values = {"request": request, "viewer": looker, "path": request.url.path, **context}
+    if part is not None and request.headers.get("HX-Request"):
+        return HTMLResponse(fragment(part, **values), status_code=status)
+    if "events_after" not in values:
+        # Where the page's event stream starts: what happens from now on, not the past
+        # (a page that reads what the stream updates reads the position first itself).
+        values["events_after"] = request.app.state.node.store.events.last_event_id()
+    return HTMLResponse(ENV.get_template(template).render(**values), status_code=status)
+
+
+def missing(request: Request, looker: Viewer, what: str) -> HTMLResponse:
+    """A page about something that is not there (404)."""
+    return page(request, looker, "missing.html", status=404, what=what)

@@ -1,0 +1,133 @@
+// The live parts every page shares: one connection to the global event stream
+// (from the moment the page was rendered on), toasts for failures, breaches and
+// finished workflow runs, refreshes of the parts marked with data-refresh-on,
+// ticking runtimes, and what follows a change posted with htmx.
+(() => {
+  "use strict";
+  const body = document.body;
+  const NAMES = ["job_created", "job_state", "job_terminated", "workflow_started",
+    "workflow_node_state", "workflow_finished", "workflow_reopened", "sla_breach", "notification"];
+
+  // -- toasts -------------------------------------------------------------------
+  function toast(text, kind = "info", href = null) {
+    const box = document.getElementById("toasts");
+    if (!box) return;
+    const item = document.createElement("div");
+    item.className = "toast toast-" + kind;
+    const words = document.createElement(href ? "a" : "span");
+    words.textContent = text;
+    if (href) words.href = href;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", () => item.remove());
+    item.append(words, close);
+    box.append(item);
+    setTimeout(() => item.remove(), kind === "error" ? 15000 : 8000);
+  }
+  window.jobyardToast = toast;
+
+  function announce(name, data) {
+    if (name === "job_terminated" && data.state === "failed") {
+      const why = data.error || data.reason || (data.exit_code != null ? "exit code " + data.exit_code : "");
+      toast(`Job ${data.job_id} (${data.type}) failed${why ? ": " + why : ""}`, "error", `/jobs/${data.job_id}`);
+    } else if (name === "sla_breach") {
+      toast(`Job ${data.job_id} (${data.type}) went over its ${data.budget} budget`, "warn", `/jobs/${data.job_id}`);
+    } else if (name === "workflow_finished") {
+      const kind = data.state === "succeeded" ? "ok" : "error";
+      toast(`Workflow ${data.workflow}, run ${data.run_id}: ${data.state}`, kind, `/runs/${data.run_id}`);
+    }
+  }
+
+  // -- refreshes of live parts ----------------------------------------------------
+  // At most one refresh per part every REFRESH ms, however many events arrive.
+  const REFRESH = 600;
+  function refresh(name) {
+    for (const part of document.querySelectorAll("[data-refresh-on]")) {
+      if (name && !part.dataset.refreshOn.split(" ").includes(name)) continue;
+      if (part.jyPending) continue;
+      part.jyPending = setTimeout(() => {
+        part.jyPending = null;
+        htmx.trigger(part, "jy-refresh");
+      }, REFRESH);
+    }
+  }
+  window.jobyardRefresh = refresh;
+
+  function connect() {
+    const after = body.dataset.eventsAfter;
+    if (after === undefined) return;
+    const source = new EventSource("/api/v1/events?after=" + encodeURIComponent(after));
+    for (const name of NAMES) {
+      source.addEventListener(name, (message) => {
+        const data = JSON.parse(message.data);
+        announce(name, data);
+        refresh(name);
+        body.dispatchEvent(new CustomEvent("jy:" + name, {detail: data}));
+      });
+    }
+  }
+
+  // -- ticking runtimes -----------------------------------------------------------
+  function words(seconds) {
+    if (seconds < 60) return seconds.toFixed(1) + " s";
+    const minutes = Math.floor(seconds / 60), rest = Math.floor(seconds % 60);
+    if (minutes < 60) return `${minutes} min ${String(rest).padStart(2, "0")} s`;
+    const hours = Math.floor(minutes / 60);
+    return `${hours} h ${String(minutes % 60).padStart(2, "0")} min`;
+  }
+  window.jobyardDuration = words;
+
+  function tick() {
+    const now = performance.now();
+    for (const clock of document.querySelectorAll("[data-runtime]")) {
+      if (clock.jyBase !== clock.dataset.runtime) {  // new or re-rendered
+        clock.jyBase = clock.dataset.runtime;
+        clock.jyFrom = now;
+      }
+      clock.textContent = words(parseFloat(clock.jyBase) + (now - clock.jyFrom) / 1000);
+    }
+  }
+
+  // -- after a change posted with htmx ------------------------------------------------
+  // data-then: "refresh" (the live parts), "job" (open the job in the answer), or a path.
+  function problem(text) {
+    try {
+      const body = JSON.parse(text);
+      return body.detail || body.title || text;
+    } catch (error) {
+      return text || "the request failed";
+    }
+  }
+
+  document.addEventListener("htmx:after:request", (event) => {
+    const ctx = event.detail.ctx;
+    const source = ctx.sourceElement;
+    const status = ctx.response ? ctx.response.status : 0;
+    if (status >= 400) {
+      if (!source.hasAttribute("data-keep-errors")) toast(problem(ctx.text), "error");
+      return;
+    }
+    const then = source.dataset.then;
+    if (!then) return;
+    if (then === "refresh") {
+      refresh(null);
+    } else if (then === "job") {
+      location.assign("/jobs/" + JSON.parse(ctx.text).id);
+    } else if (then === "run") {
+      location.assign("/runs/" + JSON.parse(ctx.text).id);
+    } else {
+      location.assign(then);
+    }
+  });
+  document.addEventListener("htmx:error", (event) => {
+    const error = event.detail.error;
+    if (error) toast("The server did not answer: " + error, "error");
+  });
+
+  connect();
+  tick();
+  setInterval(tick, 1000);
+})();

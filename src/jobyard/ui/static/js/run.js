@@ -1,0 +1,39 @@
+// A workflow run's page: node states from the global event stream colour the graph
+// and the node table at once; a restarted node points at its new job.
+(() => {
+  "use strict";
+  const root = document.getElementById("run");
+  if (!root) return;
+  const run = Number(root.dataset.runId);
+
+  function show(name, state, job) {
+    const node = document.querySelector(`#graph .node[data-node="${CSS.escape(name)}"]`);
+    if (node) {
+      node.dataset.state = state;
+      let link = node.querySelector("a");
+      if (!link && job) {  // a node that had no job yet: link it now
+        link = document.createElementNS("http://www.w3.org/2000/svg", "a");
+        while (node.firstChild) link.append(node.firstChild);
+        node.append(link);
+      }
+      if (link && job) link.setAttribute("href", "/jobs/" + job);
+      const title = node.querySelector("title");
+      if (title) title.textContent = `${name} · job ${job} · ${state}`;
+    }
+    const row = document.querySelector(`#nodes tr[data-node="${CSS.escape(name)}"]`);
+    if (row) {
+      row.children[1].innerHTML = `<a href="/jobs/${job}">#${job}</a>`;
+      row.querySelector("[data-node-state]").innerHTML =
+        `<span class="state state-${state}">${state.replace("_", " ")}</span>`;
+    }
+  }
+
+  document.body.addEventListener("jy:workflow_node_state", (event) => {
+    const data = event.detail;
+    if (data.workflow_run === run && data.node) show(data.node, data.state, data.job_id);
+  });
+  document.body.addEventListener("jy:job_terminated", (event) => {
+    const data = event.detail;
+    if (data.workflow_run === run && data.node) show(data.node, data.state, data.job_id);
+  });
+})();

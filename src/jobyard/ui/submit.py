@@ -1,0 +1,215 @@
+"""Submit forms: a job from its type's JSON Schema (``/submit/{type}``), a workflow run from
+its arguments (``/workflows/{name}/start``). Server errors are shown next to their fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from jobyard.api.resources import get_node
+from jobyard.errors import Invalid, NotFound
+from jobyard.manager import Submission
+from jobyard.node import Node
+from jobyard.ui import forms
+from jobyard.ui.render import missing, page
+from jobyard.ui.viewer import Looker
+
+router = APIRouter(include_in_schema=False)
+NodeDep = Annotated[Node, Depends(get_node)]
+#: The form's own inputs; the ``_`` keeps them apart from the type's parameters.
+OPTIONS = ("_queue", "_priority", "_name", "_hold", "_run_at")
+
+
+@router.get("/submit", response_class=HTMLResponse)
+def choose(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+    if not looker.operates:
+        return page(request, looker, "forbidden.html", status=403, what="the submit forms")
+    workflows = sorted(node.runs.workflows.items())
+    return page(request, looker, "choose.html", types=node.catalog.all(), workflows=workflows)
+
+
+@router.get("/submit/{name}", response_class=HTMLResponse)
+def job_form(request: Request, name: str, looker: Looker, node: NodeDep) -> HTMLResponse:
+    if not looker.operates:
+        return page(request, looker, "forbidden.html", status=403, what="a submit form")
+    job_type = node.catalog.get(name)
+    if job_type is None:
+        return missing(request, looker, f"There is no job type {name!r}.")
+    schema = job_type.json_schema()
+    return _job_page(request, looker, name, schema, {}, {}, [])
+
+
+@router.post("/submit/{name}", name="submit_form", response_class=HTMLResponse)
+async def submit_form(request: Request, name: str, looker: Looker, node: NodeDep) -> Response:
+    """Read the form, submit the job; the page again with the errors, or on to the job."""
+    if not looker.operates:
+        return page(request, looker, "forbidden.html", status=403, what="a submit form")
+    job_type = node.catalog.get(name)
+    if job_type is None:
+        return missing(request, looker, f"There is no job type {name!r}.")
+    sent = await _form(request)
+    schema = job_type.json_schema()
+    args, errors = forms.args_from_form(schema, sent)
+    options, option_errors = _options(sent)
+    errors |= option_errors
+    if not errors:
+        try:
+            job, _ = node.manager.submit(Submission(type=name, args=args, **options))
+        except Invalid as exc:
+            errors, general = _field_errors(exc)
+        else:
+            return _go(request, f"/jobs/{job.id}")
+    else:
+        general = []
+    return _job_page(request, looker, name, schema, sent, errors, general)
+
+
+@router.get("/workflows/{name}/start", response_class=HTMLResponse)
+def run_form(request: Request, name: str, looker: Looker, node: NodeDep) -> HTMLResponse:
+    if not looker.operates:
+        return page(request, looker, "forbidden.html", status=403, what="a run form")
+    try:
+        spec = node.runs.workflow(name)
+    except NotFound:
+        return missing(request, looker, f"There is no workflow {name!r}.")
+    return _run_page(request, looker, name, _schema_of(spec.args), {}, {}, [])
+
+
+@router.post("/workflows/{name}/start", name="start_run_form", response_class=HTMLResponse)
+async def start_form(request: Request, name: str, looker: Looker, node: NodeDep) -> Response:
+    if not looker.operates:
+        return page(request, looker, "forbidden.html", status=403, what="a run form")
+    try:
+        spec = node.runs.workflow(name)
+    except NotFound:
+        return missing(request, looker, f"There is no workflow {name!r}.")
+    sent = await _form(request)
+    schema = _schema_of(spec.args)
+    args, errors = forms.args_from_form(schema, sent)
+    general: list[str] = []
+    if not errors:
+        try:
+            run, _ = node.runs.start(name, args)
+        except Invalid as exc:
+            errors, general = _field_errors(exc)
+        else:
+            return _go(request, f"/runs/{run.id}")
+    return _run_page(request, looker, name, schema, sent, errors, general)
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    form = await request.form()
+    return {key: [str(v) for v in form.getlist(key)] for key in form}
+
+
+def _options(sent: Mapping[str, list[str]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The submission's own settings: queue, priority, name, hold and run_at (in UTC)."""
+
+    def one(key: str) -> str:
+        values = sent.get(key) or [""]
+        return values[-1].strip()
+
+    options: dict[str, Any] = {"hold": one("_hold") not in ("", "false", "off")}
+    errors: dict[str, str] = {}
+    for key in ("queue", "name"):
+        if value := one(f"_{key}"):
+            options[key] = value
+    if priority := one("_priority"):
+        try:
+            options["priority"] = int(priority)
+        except ValueError:
+            errors["_priority"] = "must be a whole number"
+    if run_at := one("_run_at"):
+        try:
+            moment = datetime.fromisoformat(run_at)
+            options["run_at"] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except ValueError:
+            errors["_run_at"] = "must be a date and time"
+    return options, errors
+
+
+def _field_errors(exc: Invalid) -> tuple[dict[str, str], list[str]]:
+    """The server's errors by form field (``args.limit`` → ``limit``); the rest apart."""
+    fields: dict[str, str] = {}
+    general: list[str] = []
+    for error in exc.errors:
+        field = str(error.get("field", ""))
+        message = str(error.get("message", ""))
+        if field.startswith("args."):
+            fields.setdefault(field.removeprefix("args.").split(".")[0], message)
+        elif field in ("queue", "priority", "run_at", "name"):
+            fields.setdefault(f"_{field}", message)
+        else:
+            general.append(f"{field}: {message}" if field else message)
+    return fields, general or ([] if fields else [exc.detail])
+
+
+def _schema_of(defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema for a workflow's arguments, from their defaults' types."""
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    properties: dict[str, Any] = {}
+    for name, value in defaults.items():
+        kind = kinds.get(type(value))
+        properties[name] = {"default": value} | ({"type": kind} if kind else {})
+    return {"type": "object", "properties": properties}
+
+
+def _go(request: Request, target: str) -> Response:
+    """On to ``target``: htmx by its header (its fetch would follow a redirect itself
+    and swap the next page into the form), a plain form post by a redirect."""
+    if request.headers.get("HX-Request"):
+        return Response(status_code=200, headers={"HX-Redirect": target})
+    return Response(status_code=303, headers={"Location": target})
+
+
+def _job_page(
+    request: Request,
+    looker: Looker,
+    name: str,
+    schema: dict[str, Any],
+    sent: Mapping[str, list[str]],
+    errors: dict[str, str],
+    general: list[str],
+) -> HTMLResponse:
+    node: Node = request.app.state.node
+    job_type = node.catalog.require(name)
+    return page(
+        request,
+        looker,
+        "submit.html",
+        part="submit_form.html",
+        job_type=job_type,
+        fields=forms.fields(schema),
+        sent=sent,
+        errors=errors,
+        general=general,
+        action=f"/submit/{name}",
+    )
+
+
+def _run_page(
+    request: Request,
+    looker: Looker,
+    name: str,
+    schema: dict[str, Any],
+    sent: Mapping[str, list[str]],
+    errors: dict[str, str],
+    general: list[str],
+) -> HTMLResponse:
+    return page(
+        request,
+        looker,
+        "start.html",
+        part="submit_form.html",
+        workflow=name,
+        job_type=None,
+        fields=forms.fields(schema),
+        sent=sent,
+        errors=errors,
+        general=general,
+        action=f"/workflows/{name}/start",
+    )

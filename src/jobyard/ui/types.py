@@ -1,0 +1,70 @@
+"""Job types: the list, one type with its JSON Schema, and the editor of API types (admins)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from jobyard.api.resources import get_node
+from jobyard.errors import Invalid, NotFound
+from jobyard.jobtypes.spec import parse_job_type
+from jobyard.node import Node
+from jobyard.ui import forms
+from jobyard.ui.render import fragment, missing, page
+from jobyard.ui.viewer import Looker
+
+router = APIRouter(include_in_schema=False)
+NodeDep = Annotated[Node, Depends(get_node)]
+EXAMPLE = {
+    "description": "Say hello",
+    "command": ["echo", "hello", "{who}"],
+    "params": {"who": {"type": "string", "default": "world", "description": "whom to greet"}},
+}
+
+
+@router.get("/types", response_class=HTMLResponse)
+def type_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+    example = json.dumps(EXAMPLE, indent=2)
+    return page(request, looker, "types.html", types=node.catalog.all(), example=example)
+
+
+@router.get("/types/preview", response_class=HTMLResponse)
+def preview(looker: Looker, definition: str = "", name: str = "") -> HTMLResponse:
+    """The JSON Schema and submit form a definition makes, or why it makes none (not stored).
+
+    A GET, so that previews while typing are not changes (nor audit entries)."""
+    try:
+        data = json.loads(definition)
+        job_type = parse_job_type(name or "preview", data, source="api")
+    except json.JSONDecodeError as exc:
+        problems = [f"not JSON yet: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
+        return HTMLResponse(fragment("type_preview.html", problems=problems))
+    except Invalid as exc:
+        problems = [f"{e.get('field') or 'definition'}: {e.get('message')}" for e in exc.errors]
+        return HTMLResponse(fragment("type_preview.html", problems=problems))
+    schema = job_type.json_schema()
+    return HTMLResponse(
+        fragment("type_preview.html", problems=[], schema=schema, fields=forms.fields(schema))
+    )
+
+
+@router.get("/types/{name}", response_class=HTMLResponse)
+def type_page(request: Request, name: str, looker: Looker, node: NodeDep) -> HTMLResponse:
+    try:
+        job_type = node.catalog.require(name)
+    except NotFound:
+        return missing(request, looker, f"There is no job type {name!r}.")
+    stored = node.store.job_types.get_job_type(name) if job_type.source == "api" else None
+    return page(
+        request,
+        looker,
+        "type.html",
+        job_type=job_type,
+        schema=job_type.json_schema(),
+        definition=job_type.public_dict(),
+        editable=json.dumps(stored, indent=2) if stored is not None else None,
+        fields=forms.fields(job_type.json_schema()),
+    )

@@ -1,0 +1,227 @@
+"""The UI in a real browser against a real server: live pages, the buttons, the roles."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.databases import BACKENDS
+from tests.e2e.browser import PHONE, WIDE, logged_in, shot
+from tests.harness import Server, shared_server
+
+CONFIG = Path(__file__).with_name("jobyard.yaml")
+# SQLite: what is tested here is the browser side.
+server = shared_server(backends=[BACKENDS[0]], config=CONFIG)
+VIEWER = ("vera", "viewer-password-1")
+AT_THE_END = """() => {
+    const log = document.getElementById("log");
+    const below = log.scrollHeight - log.scrollTop - log.clientHeight;
+    return log.scrollHeight > log.clientHeight && below < 10;
+}"""
+
+
+@pytest.fixture
+def admin(browser: Browser, server: Server) -> Iterator[BrowserContext]:
+    context = logged_in(browser, server)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(admin: BrowserContext) -> Page:
+    return admin.new_page()
+
+
+def test_the_dashboard_counts_and_lists_live(page: Page, server: Server) -> None:
+    page.goto("/")
+    held = page.locator(".count-held strong")
+    before = int(held.inner_text())
+    job = server.submit("sleep", args={"seconds": 30}, hold=True)
+    expect(held).to_have_text(str(before + 1))  # no reload: the event stream refreshed it
+    running = server.submit("ticker", args={"count": 200, "pause": 0.1})
+    expect(page.locator(f"#running tr[data-job='{running['id']}']")).to_be_visible()
+    shot(page, "dashboard")
+    server.act(job["id"], "kill", expect=200)
+    server.act(running["id"], "kill")
+
+
+def test_a_job_submitted_through_its_form_streams_and_obeys_the_buttons(
+    page: Page, server: Server
+) -> None:
+    page.goto("/submit")
+    page.get_by_role("link", name="ticker").click()
+    page.fill("#field-count", "0")  # under the minimum: the server says so by the field
+    page.select_option("#field-colour", "blue")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#error-count")).to_contain_text("1")
+    expect(page.locator("#field-count")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#field-colour")).to_have_value("blue")  # what was typed stays
+    shot(page, "submit-errors")
+    page.fill("#field-count", "600")
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+$"))
+    job = server.job(int(page.url.rsplit("/", 1)[1]))
+    assert job["args"] == {"count": 600, "pause": 0.05, "colour": "blue", "loud": False}
+
+    log = page.locator("#log")
+    expect(log).to_contain_text("tick 1")
+    shown = log.locator(".line").count()
+    expect(log.locator(".line")).not_to_have_count(shown)  # more lines arrived, no reload
+    page.wait_for_function(AT_THE_END)  # and the box follows them
+
+    state = page.locator(".job-head .state")
+    page.get_by_role("button", name="Pause").click()
+    expect(state).to_have_text("paused")
+    paused_at = log.locator(".line").count()
+    page.get_by_role("button", name="Resume").click()
+    expect(state).to_have_text("running")
+    expect(log.locator(".line")).not_to_have_count(paused_at)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Kill").click()
+    expect(state).to_have_text("killed")
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    shot(page, "job")
+
+    page.get_by_role("button", name="Restart").click()
+    page.wait_for_url(re.compile(rf"/jobs/(?!{job['id']}$)\d+$"))  # the new job's page
+    expect(page.locator("a", has_text=f"job {job['id']}")).to_be_visible()  # restart of
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Kill").click()
+    expect(page.locator(".job-head .state")).to_have_text("killed")
+
+
+def test_a_failure_shows_a_toast_on_any_page(page: Page, server: Server) -> None:
+    page.goto("/jobs")
+    job = server.submit("fail", args={"code": 7})
+    toast = page.locator("#toasts .toast-error", has_text=f"Job {job['id']}")
+    expect(toast).to_contain_text("failed")
+    shot(page, "toast")
+    toast.get_by_role("link").click()
+    page.wait_for_url(f"**/jobs/{job['id']}")
+    expect(page.locator(".job-head .state")).to_have_text("failed")
+
+
+def test_the_job_list_filters_and_acts_on_a_selection(page: Page, server: Server) -> None:
+    ids = [server.submit("sleep", args={"seconds": 30}, hold=True)["id"] for _ in range(3)]
+    page.goto("/jobs?state=held&sort=id")
+    expect(page.locator("#job-table tbody tr")).to_have_count(3)
+    for job_id in ids[:2]:
+        page.check(f"input[name=job][value='{job_id}']")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Kill").click()
+    expect(page.locator("#job-table tbody tr")).to_have_count(1)  # the killed left the view
+    assert server.job(ids[0])["state"] == "killed"
+    assert server.job(ids[2])["state"] == "held"
+    shot(page, "jobs")
+    server.act(ids[2], "kill", expect=200)
+
+
+def test_a_viewer_sees_no_control(browser: Browser, server: Server) -> None:
+    made = server.client.post(
+        "/api/v1/users", json={"name": VIEWER[0], "password": VIEWER[1], "role": "viewer"}
+    )
+    assert made.status_code == 201, made.text
+    job = server.submit("sleep", args={"seconds": 30}, hold=True)
+    context = logged_in(browser, server, VIEWER, viewport=PHONE)
+    page = context.new_page()
+    try:
+        page.goto(f"/jobs/{job['id']}")
+        expect(page.locator(".job-head .state")).to_have_text("held")
+        expect(page.locator("#actions button")).to_have_count(0)
+        page.goto("/")
+        expect(page.locator(".queues")).to_be_visible()
+        expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+        page.goto("/jobs")
+        expect(page.locator("[data-batch]")).to_have_count(0)
+        expect(page.get_by_role("link", name="Submit")).to_have_count(0)
+        shot(page, "jobs-viewer-phone")
+    finally:
+        context.close()
+        server.act(job["id"], "kill", expect=200)
+
+
+def test_a_workflow_run_turns_its_nodes_green(page: Page, server: Server) -> None:
+    page.goto("/workflows/slow")
+    expect(page.locator("#graph .node")).to_have_count(2)
+    shot(page, "workflow")
+    page.get_by_role("button", name="Start a run").click()
+    page.wait_for_url(re.compile(r"/runs/\d+$"))
+    first, then = (
+        page.locator("#graph .node[data-node=a]"),
+        page.locator("#graph .node[data-node=b]"),
+    )
+    expect(first).to_have_attribute("data-state", "running")
+    expect(then).to_have_attribute("data-state", "waiting")
+    expect(first).to_have_attribute("data-state", "succeeded")
+    expect(then).to_have_attribute("data-state", "succeeded")  # no reload: the stream said so
+    expect(page.locator("#run-live .state").first).to_have_text("succeeded")
+    shot(page, "run")
+
+
+def test_an_admin_writes_a_job_type_and_sees_its_form_first(page: Page, server: Server) -> None:
+    page.goto("/types")
+    page.fill("#type-name", "greet")
+    definition = '{"command": ["echo", "{who}"], "params": {"who": {"type": "string", "enum": '
+    page.fill("#type-definition", definition)  # not JSON yet
+    expect(page.locator("#preview-problems")).to_contain_text("not JSON yet")
+    page.fill("#type-definition", definition + '["ann", "bob"], "description": "Whom"}}}')
+    expect(page.locator("#preview select option")).to_have_count(2)  # the form it makes
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url("**/types/greet")
+    expect(page.locator("h1")).to_contain_text("greet")
+    assert server.client.get("/api/v1/job-types/greet").json()["source"] == "api"
+
+
+PAGES = [
+    "/",
+    "/jobs",
+    "/submit",
+    "/submit/ticker",
+    "/workflows",
+    "/workflows/slow",
+    "/schedules",
+    "/queues",
+    "/workers",
+    "/types",
+    "/types/ticker",
+    "/notifications",
+    "/audit",
+    "/docs",
+    "/redoc",
+]
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["wide", "phone"])
+def test_every_page_renders_without_script_errors(
+    browser: Browser, server: Server, viewport: dict[str, int]
+) -> None:
+    stranger = browser.new_context(base_url=server.url, viewport=viewport)  # type: ignore[arg-type]
+    login = stranger.new_page()
+    login.goto("/jobs")
+    expect(login.locator("#username")).to_be_focused()
+    shot(login, f"page-login-{'wide' if viewport is WIDE else 'phone'}")
+    stranger.close()
+    context = logged_in(browser, server, viewport=viewport)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        for path in PAGES:
+            page.goto(path)
+            expect(page.locator("h1, h2, .swagger-ui, redoc").first).to_be_visible()
+            name = path.strip("/").replace("/", "-") or "dashboard"
+            shot(page, f"page-{name}-{'wide' if viewport is WIDE else 'phone'}")
+        page.goto("/jobs")
+        page.keyboard.press("Tab")  # the first stop: the skip link, visibly focused
+        expect(page.locator(".skip")).to_be_focused()
+        outline = page.locator(".skip").evaluate("e => getComputedStyle(e).outlineStyle")
+        assert outline == "solid"
+    finally:
+        context.close()
+    assert errors == []

@@ -1,0 +1,198 @@
+"""The pages over plain HTTP: each answers for an admin, sends a stranger to the login,
+and the links that notifications carry lead to them."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from jobyard.notify.channels import NotificationConfig
+from tests.databases import BACKENDS
+from tests.harness import ADMIN, Server, shared_server, start_run
+
+server = shared_server(backends=[BACKENDS[0]])
+PAGES = [
+    "/",
+    "/jobs",
+    "/jobs?state=failed,killed&type=echo&sort=-created_at&page=2&per_page=25",
+    "/jobs?state=nonsense&sort=nonsense",
+    "/queues",
+    "/schedules",
+    "/workers",
+    "/types",
+    "/types/echo",
+    "/notifications",
+    "/notifications?status=sent&event=failed&page=3",
+    "/audit",
+    "/audit?actor=admin&search=jobs",
+    "/workflows",
+    "/workflows/diamond",
+    "/workflows/diamond?page=2",
+    "/workflows/diamond/start",
+    "/submit",
+    "/submit/echo",
+]
+
+
+@pytest.fixture(scope="module")
+def job(server: Server) -> dict[str, object]:
+    made = server.submit("lines", args={"count": 3})
+    return server.wait_state(int(made["id"]), "succeeded")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_answers_an_admin(server: Server, path: str) -> None:
+    response = server.client.get(path)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<main" in response.text
+
+
+def test_the_job_page_and_its_log(server: Server, job: dict[str, object]) -> None:
+    page = server.client.get(f"/jobs/{job['id']}")
+    assert page.status_code == 200
+    assert "line 2" in page.text
+    assert "err 2" in page.text
+    log = server.client.get(f"/jobs/{job['id']}/log.txt")
+    assert log.status_code == 200
+    assert log.headers["content-disposition"] == f'attachment; filename="job-{job["id"]}.log"'
+    assert "line 0\n" in log.text
+    assert "[stderr] err 0\n" in log.text
+
+
+def test_a_missing_job_or_type_is_a_page_that_says_so(server: Server) -> None:
+    for path in ("/jobs/999999", "/types/no-such-type"):
+        response = server.client.get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Not found" in response.text
+
+
+@pytest.mark.parametrize("path", ["/", "/jobs?state=failed", "/audit", "/jobs/1"])
+def test_a_stranger_goes_to_the_login_and_comes_back(server: Server, path: str) -> None:
+    with httpx.Client(base_url=server.url) as stranger:
+        response = stranger.get(path)
+        assert response.status_code == 303
+        target = urlsplit(response.headers["location"])
+        assert target.path == "/login"
+        assert parse_qs(target.query)["next"] == [path]
+        login = stranger.get(response.headers["location"])
+        assert login.status_code == 200
+        assert f'value="{path}"' in login.text.replace("&amp;", "&")
+
+
+def test_a_live_part_without_a_session_sends_the_whole_page_to_the_login(server: Server) -> None:
+    headers = {"HX-Request": "true", "HX-Current-URL": f"{server.url}/jobs?state=failed"}
+    with httpx.Client(base_url=server.url) as stranger:
+        response = stranger.get("/jobs?state=failed", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login?next=/jobs%3Fstate%3Dfailed"
+
+
+def test_a_login_through_the_form_opens_the_page_asked_for(server: Server) -> None:
+    with httpx.Client(base_url=server.url) as browser:
+        wrong = browser.post("/login", data={"username": "admin", "password": "nope", "next": "/"})
+        assert wrong.status_code == 401
+        assert "Wrong user name or password" in wrong.text
+        right = browser.post(
+            "/login",
+            data={"username": "admin", "password": ADMIN[1], "next": "/jobs?state=held"},
+        )
+        assert right.status_code == 303
+        assert right.headers["location"] == "/jobs?state=held"
+        page = browser.get("/jobs?state=held")
+        assert page.status_code == 200
+        assert 'hx-headers:inherited=\'{"X-CSRF-Token": "' in page.text  # for the buttons
+
+
+def test_the_login_goes_nowhere_but_here(server: Server) -> None:
+    with httpx.Client(base_url=server.url) as browser:
+        data = {"username": "admin", "password": ADMIN[1], "next": "https://evil.test/"}
+        response = browser.post("/login", data=data)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_the_links_of_notifications_open_pages(server: Server, job: dict[str, object]) -> None:
+    links = NotificationConfig(public_url=server.url)
+    page = server.client.get(str(links.job_link(int(str(job["id"])))))
+    assert page.status_code == 200
+    assert f"Job {job['id']}" in page.text
+    run = start_run(server, "diamond")
+    page = server.client.get(str(links.run_link(run["id"])))
+    assert page.status_code == 200
+    assert "diamond" in page.text
+
+
+def test_the_api_documentation_works_offline(server: Server) -> None:
+    for path, asset in (
+        ("/docs", "/static/vendor/swagger-ui/swagger-ui-bundle.js"),
+        ("/redoc", "/static/vendor/redoc/redoc.standalone.js"),
+    ):
+        with httpx.Client(base_url=server.url) as anyone:
+            page = anyone.get(path)
+            assert page.status_code == 200
+            assert asset in page.text
+            assert "cdn." not in page.text
+            assert "fonts.googleapis" not in page.text
+            assert anyone.get(asset).status_code == 200
+
+
+def _session(server: Server) -> tuple[httpx.Client, str]:
+    """A browser-like client logged in with a session, and its CSRF token."""
+    browser = httpx.Client(base_url=server.url)
+    login = browser.post("/login", json={"username": ADMIN[0], "password": ADMIN[1]})
+    assert login.status_code == 200, login.text
+    return browser, login.json()["csrf_token"]
+
+
+def test_the_submit_form_needs_the_csrf_token_and_names_bad_fields(server: Server) -> None:
+    browser, token = _session(server)
+    try:
+        form = {"text": "hello", "repeat": "50", "_hold": "true"}
+        refused = browser.post("/submit/echo", data=form, headers={"HX-Request": "true"})
+        assert refused.status_code == 403  # no token: another site could have sent it
+        headers = {"HX-Request": "true", "X-CSRF-Token": token}
+        wrong = browser.post("/submit/echo", data=form, headers=headers)
+        assert wrong.status_code == 200
+        assert 'id="error-repeat"' in wrong.text  # the server's error, by its field
+        assert 'value="hello"' in wrong.text  # what was typed stays
+        form["repeat"] = "2"
+        right = browser.post("/submit/echo", data=form, headers=headers)
+        assert right.status_code == 200
+        target = right.headers["HX-Redirect"]
+        job = server.job(int(target.rsplit("/", 1)[1]))
+    finally:
+        browser.close()
+    assert target == f"/jobs/{job['id']}"
+    assert (job["state"], job["args"]) == ("held", {"text": "hello", "repeat": 2})
+
+
+@pytest.fixture(scope="module")
+def viewer(server: Server) -> tuple[str, str]:
+    who = ("val", "viewer-password-2")
+    made = server.client.post(
+        "/api/v1/users", json={"name": who[0], "password": who[1], "role": "viewer"}
+    )
+    assert made.status_code == 201, made.text
+    return who
+
+
+@pytest.mark.parametrize("path", ["/audit", "/submit", "/submit/echo", "/workflows/slow/start"])
+def test_a_viewer_is_told_a_page_is_not_for_them(
+    server: Server, viewer: tuple[str, str], path: str
+) -> None:
+    response = httpx.get(f"{server.url}{path}", auth=viewer)
+    assert response.status_code == 403
+    assert "Not allowed" in response.text
+
+
+def test_a_viewer_sees_the_pages_without_their_buttons(
+    server: Server, viewer: tuple[str, str]
+) -> None:
+    page = httpx.get(f"{server.url}/", auth=viewer)
+    assert page.status_code == 200
+    assert "hx-post" not in page.text
+    assert 'href="/submit"' not in page.text
