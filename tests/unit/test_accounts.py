@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobyard.access import Principal, Role
+from jobyard.access import Principal, Role, credentials
 from jobyard.access.accounts import Accounts
 from jobyard.access.audit import Audit
 from jobyard.access.gate import SESSION_TTL, Gate
@@ -258,3 +258,22 @@ def test_a_token_made_with_a_token_ends_no_later_than_it(
     assert (
         accounts.add_token(gate.token(lasting.secret), "any", None, None).token.expires_at is None
     )
+
+
+def test_an_unknown_name_costs_a_password_check_like_a_known_one(
+    accounts: Accounts, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the time of a failed login tells whether the name exists."""
+    accounts.add_user("ann", Role.VIEWER, PASSWORD)
+    checked: list[str] = []
+    real = credentials.password_matches
+
+    def counted(stored: str, password: str) -> bool:
+        checked.append(password)
+        return real(stored, password)
+
+    monkeypatch.setattr(credentials, "password_matches", counted)
+    for name in ("ann", "nobody"):
+        with pytest.raises(Unauthorized):
+            gate.password(name, "a-wrong-password", ADDRESS)
+    assert checked == ["a-wrong-password", "a-wrong-password"]

@@ -90,7 +90,10 @@ class Gate:
         key = hmac.digest(self._key, secret, "sha256")
         with self._lock:
             known = self._checked.get(key) == stored
-        if found and (known or credentials.password_matches(stored, password)):
+        # Checked even when the name is unknown (against the decoy): a miss that skipped
+        # the slow hash would answer faster, and so tell which names exist.
+        matches = known or credentials.password_matches(stored, password)
+        if found and matches:
             self._remember(key, stored)
             self.throttle.succeeded(name, address)
             return found[0]
