@@ -131,13 +131,27 @@ def test_the_api_documentation_works_offline(server: Server) -> None:
         ("/docs", "/static/vendor/swagger-ui/swagger-ui-bundle.js"),
         ("/redoc", "/static/vendor/redoc/redoc.standalone.js"),
     ):
+        page = server.client.get(path)
+        assert page.status_code == 200
+        assert asset in page.text
+        assert "cdn." not in page.text
+        assert "fonts.googleapis" not in page.text
         with httpx.Client(base_url=server.url) as anyone:
-            page = anyone.get(path)
-            assert page.status_code == 200
-            assert asset in page.text
-            assert "cdn." not in page.text
-            assert "fonts.googleapis" not in page.text
             assert anyone.get(asset).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_a_stranger_reads_the_api_documentation_after_the_login(server: Server, path: str) -> None:
+    with httpx.Client(base_url=server.url) as stranger:
+        response = stranger.get(path)
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/login?next={path}"
+        document = stranger.get("/openapi.json")
+        assert document.status_code == 401
+        assert document.headers["content-type"] == "application/problem+json"
+        stranger.post("/login", json={"username": ADMIN[0], "password": ADMIN[1]})
+        assert stranger.get(path).status_code == 200
+        assert "/api/v1/jobs" in stranger.get("/openapi.json").json()["paths"]
 
 
 def _session(server: Server) -> tuple[httpx.Client, str]:

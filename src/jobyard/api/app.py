@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import JSONResponse
 
 from jobyard import __version__
 from jobyard.access import Role
@@ -32,13 +31,14 @@ from jobyard.api import (
     workers,
     workflows,
 )
-from jobyard.api.auth import require
+from jobyard.api.auth import principal, require
 from jobyard.node import Node
 
 V, OP, A = Role.VIEWER, Role.OPERATOR, Role.ADMIN
 
 #: Every router with the role its reads need and the role its changes need. Public
-#: routes (``/healthz``, ``/login``) are the ones listed with ``None``.
+#: routes (``/healthz``, ``/login``) are the ones listed with ``None``. The pages
+#: (:mod:`jobyard.ui`) and ``/openapi.json`` check their viewer themselves.
 ROUTERS: tuple[tuple[APIRouter, Role | None, Role | None], ...] = (
     (health.router, None, None),
     (session.router, None, None),
@@ -78,7 +78,9 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         version=__version__,
         summary="Submit, watch and control batch jobs.",
         lifespan=lifespan,
-        docs_url=None,  # re-added below with assets served from here, not from a CDN
+        # Added with the others' guards: /openapi.json below, /docs and /redoc with the UI.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.node = node
@@ -88,7 +90,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             read = write = None
         guard = [Depends(require(read, write))] if read and write else []
         app.include_router(router, dependencies=guard)
-    _add_docs(app)
+    _add_openapi(app)
     # Imported here: the pages import the API's guard, and so the API package itself.
     from jobyard.ui import site
 
@@ -106,28 +108,9 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     return app
 
 
-def _add_docs(app: FastAPI) -> None:
-    """Swagger UI at ``/docs`` and ReDoc at ``/redoc``, working with no internet."""
-    vendor = "/static/vendor"
+def _add_openapi(app: FastAPI) -> None:
+    """``/openapi.json`` for anyone signed in; the pages that show it are the UI's."""
 
-    @app.get("/docs", include_in_schema=False)
-    def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="jobyard API",
-            swagger_js_url=f"{vendor}/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url=f"{vendor}/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-            # No badge from the validator's host: the page asks nothing of another host.
-            swagger_ui_parameters={"validatorUrl": None},
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url="/openapi.json",
-            title="jobyard API",
-            redoc_js_url=f"{vendor}/redoc/redoc.standalone.js",
-            redoc_favicon_url="/static/favicon.svg",
-            with_google_fonts=False,
-        )
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(principal)])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())

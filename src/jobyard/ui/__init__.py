@@ -1,9 +1,10 @@
 """The browser UI: server-rendered pages over the same node as the HTTP API.
 
 Owns the page routes (one module per area: :mod:`.dashboard`, :mod:`.jobs`,
-:mod:`.submit`, :mod:`.admin`, :mod:`.types`, :mod:`.workflows`, and the login page in
-:mod:`.login`), the pure parts they draw with (:mod:`.forms`: submit forms from a JSON
-Schema; :mod:`.graph`: the layout of a workflow's graph), the Jinja2 templates in
+:mod:`.submit`, :mod:`.admin`, :mod:`.types`, :mod:`.workflows`, the API's documentation
+in :mod:`.docs`, and the login page in :mod:`.login`), the pure parts they draw with
+(:mod:`.forms`: submit forms from a JSON Schema; :mod:`.graph`: the layout of a
+workflow's graph), the Jinja2 templates in
 ``templates/``, and the static files in ``static/`` (its own small scripts and styles,
 and vendored assets with their licences in ``static/vendor/``). Pages read through the
 manager and the store's parts as the API does, never with SQL of their own; every
