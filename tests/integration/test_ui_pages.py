@@ -36,6 +36,17 @@ PAGES = [
 ]
 
 
+ODD_NUMBERS = ["\u00b2", "9" * 5000, "-1", "0", "x"]  # a superscript two: isdigit, but no int
+
+
+@pytest.mark.parametrize("number", ODD_NUMBERS)
+@pytest.mark.parametrize("page", ["/jobs", "/notifications", "/audit", "/workflows/diamond"])
+def test_an_odd_page_number_shows_the_first_page(server: Server, page: str, number: str) -> None:
+    response = server.client.get(page, params={"page": number, "per_page": number})
+    assert response.status_code == 200, response.text
+    assert "<main" in response.text
+
+
 @pytest.fixture(scope="module")
 def job(server: Server) -> dict[str, object]:
     made = server.submit("lines", args={"count": 3})

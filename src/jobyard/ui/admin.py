@@ -16,6 +16,7 @@ from jobyard.clock import utcnow
 from jobyard.node import Node
 from jobyard.notify.channels import EVENTS
 from jobyard.store.notes import FAILED, PENDING, RECORDED, SENT
+from jobyard.ui import listing
 from jobyard.ui.render import page
 from jobyard.ui.viewer import Looker
 
@@ -23,10 +24,6 @@ router = APIRouter(include_in_schema=False)
 NodeDep = Annotated[Node, Depends(get_node)]
 PER_PAGE = 50
 STATUSES = (PENDING, SENT, FAILED, RECORDED)
-
-
-def _number(text: str | None) -> int:
-    return int(text) if text and text.isdigit() and 0 < int(text) < 1_000_000 else 1
 
 
 def _pages(total: int) -> int:
@@ -50,7 +47,7 @@ def notifications(request: Request, looker: Looker, node: NodeDep) -> HTMLRespon
     params = request.query_params
     status = params.get("status", "")
     event = params.get("event", "")
-    number = _number(params.get("page"))
+    number = listing.number(params.get("page"))
     items, total = node.store.monitor.notifications(
         number,
         PER_PAGE,
@@ -86,7 +83,7 @@ def audit(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
     params = request.query_params
     actor = params.get("actor", "").strip()
     search = params.get("search", "").strip()[:200]
-    number = _number(params.get("page"))
+    number = listing.number(params.get("page"))
     query = AuditQuery(
         page=number, per_page=PER_PAGE, actors=[actor] if actor else [], search=search or None
     )

@@ -40,14 +40,14 @@ class JobFilter:
         if sort.removeprefix("-") not in SORTABLE:
             problems.append(f"cannot sort by {sort!r}; sorted by creation")
             sort = "-created_at"
-        per_page = _number(params.get("per_page"), 50)
+        per_page = number(params.get("per_page"), 50)
         return cls(
             states=tuple(states),
             types=tuple(_names(params, "type")),
             queues=tuple(_names(params, "queue")),
             search=(params.get("search") or "").strip()[:200],
             sort=sort,
-            page=_number(params.get("page"), 1),
+            page=number(params.get("page"), 1),
             per_page=per_page if per_page in PER_PAGE else 50,
             problems=tuple(problems),
         )
@@ -91,5 +91,12 @@ def _names(params: QueryParams, key: str) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _number(text: str | None, default: int) -> int:
-    return int(text) if text and text.isdigit() and 0 < int(text) < 1_000_000 else default
+def number(text: str | None, default: int = 1) -> int:
+    """A page number (or size) from the query string; ``default`` for anything else.
+
+    ASCII digits only, and at most six: ``isdigit`` also holds for ``²``, which
+    ``int`` refuses, and ``int`` refuses a string of thousands of digits too.
+    """
+    if not text or len(text) > 6 or not (text.isascii() and text.isdigit()):
+        return default
+    return int(text) or default

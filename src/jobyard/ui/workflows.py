@@ -11,6 +11,7 @@ from jobyard.api.resources import get_node
 from jobyard.errors import NotFound
 from jobyard.models import RunState
 from jobyard.node import Node
+from jobyard.ui import listing
 from jobyard.ui.drawing import drawing_of
 from jobyard.ui.render import missing, page
 from jobyard.ui.viewer import Looker
@@ -33,8 +34,7 @@ def workflow_page(request: Request, name: str, looker: Looker, node: NodeDep) ->
         spec = node.runs.workflow(name)
     except NotFound:
         return missing(request, looker, f"There is no workflow {name!r}.")
-    number = request.query_params.get("page", "1")
-    current = int(number) if number.isdigit() and 0 < int(number) < 1_000_000 else 1
+    current = listing.number(request.query_params.get("page"))
     runs, total = node.store.runs.list_runs(current, RUNS, name)
     return page(
         request,
