@@ -106,7 +106,11 @@ async def _login_body(request: Request, is_form: bool) -> Login:
 
 
 def _same_origin(request: Request) -> None:
-    """Refuse a login or logout posted from another site's page (login CSRF)."""
+    """Refuse a login or logout posted from another site's page (login CSRF).
+
+    ``null`` is refused too: it is what a sandboxed frame on any site sends, and
+    our own pages always send their origin with a post.
+    """
     origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
+    if origin and urlsplit(origin).netloc != request.url.netloc:
         raise Forbidden(f"a login from another site ({origin}) is refused")
