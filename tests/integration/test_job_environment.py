@@ -269,6 +269,41 @@ def test_a_worker_not_running_as_root_cannot_switch_users(
         assert ended["lines"] == [["system", error]]
 
 
+# Starts a runner (sealed, unless told not to) with a secret in its environment, as
+# a worker would be, and prints what its command job could read of the worker's.
+PEEK = """
+import sys
+import jobyard.runner.local as local
+from jobyard.models import JobSpec
+
+if sys.argv[1] == "unsealed":
+    local.seal = lambda: None
+lines = []
+class Sink:
+    def log(self, stream, line):
+        lines.append(line)
+    def __getattr__(self, name):
+        return lambda *args: None
+runner = local.Runner(python_pool=0)
+spec = JobSpec(argv=["sh", "-c", "tr '\\\\0' '\\\\n' < /proc/$PPID/environ"])
+runner.start(1, "t-peek", spec, Sink()).wait(60)
+runner.close()
+print("\\n".join(lines))
+"""
+
+
+@pytest.mark.parametrize("sealed", [True, False])
+def test_a_job_of_the_workers_user_cannot_read_the_workers_environment(
+    user: pwd.struct_passwd, python: tuple[str, dict[str, str]], sealed: bool
+) -> None:
+    interpreter, env = python
+    argv = [interpreter, "-c", PEEK, "sealed" if sealed else "unsealed"]
+    done = run_as(user, argv, env | {"JOBYARD_SECRET_PROBE": "s3cr3t"})
+    assert done.returncode == 0, done.stderr
+    # Unsealed, the job reads the worker's environment: the probe can fail.
+    assert ("JOBYARD_SECRET_PROBE=s3cr3t" in done.stdout.splitlines()) is not sealed
+
+
 # -- through a server ---------------------------------------------------------------
 server = shared_server(
     backends=[BACKENDS[0]], config=FIXTURES / "isolation.yaml", env=SECRETS | PASSED

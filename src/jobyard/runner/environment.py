@@ -15,13 +15,41 @@ environment made of, later parts winning:
    finds processes of the job that left its process group.
 
 A name ending in ``*`` stands for every variable it starts (``LC_*``).
+
+A clean environment is not enough on its own: a job running as the worker's
+user could read the worker's in ``/proc/<pid>/environ`` (its parent's, or its
+parent's parent's). :func:`seal` closes that door for the whole process.
 """
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
+
+log = logging.getLogger(__name__)
+_PR_SET_DUMPABLE = 4
+
+
+def seal() -> None:
+    """Keep this process's ``/proc`` files (environment, memory, fds) from its jobs.
+
+    Marks the process not dumpable (``prctl(PR_SET_DUMPABLE, 0)``): its ``/proc``
+    entries then belong to root, so a job running as the same user cannot read
+    them. A job's own process is dumpable again (``exec`` resets the flag), so
+    it keeps its own ``/proc``. The cost: no core dump of a worker, and only
+    root may attach a debugger or profiler to it. Root reads everything anyway:
+    jobs that must not see the server's secrets run as another ``user``.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        log.warning("cannot seal the worker's /proc files: errno %d", ctypes.get_errno())
+
 
 ALLOWED = (
     "PATH",

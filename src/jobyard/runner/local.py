@@ -39,7 +39,7 @@ from jobyard.runner.contract import (
     Sink,
     spawn_failed,
 )
-from jobyard.runner.environment import JobEnvironment
+from jobyard.runner.environment import JobEnvironment, seal
 from jobyard.runner.pool import Pool
 from jobyard.runner.procs import kill_job_processes
 from jobyard.runner.python import start_python
@@ -69,6 +69,7 @@ class Runner:
         preload: Sequence[str] = (),
         pass_env: Sequence[str] = (),
     ) -> None:
+        seal()  # the worker's /proc/<pid>/environ still holds what its jobs must not see
         self.environment = JobEnvironment(pass_env)
         self.pool = Pool(python_pool, python_path, preload, environ=self.environment.base)
         self._python_path = tuple(python_path)
