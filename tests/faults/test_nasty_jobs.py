@@ -89,9 +89,10 @@ def test_a_job_that_dies_while_paused_ends_once(server: Server, store: Store) ->
     job_id = run(server, "sleep", seconds=60)
     history = state_events(store, [job_id])
     wait_for(lambda: len(holders(tokens(history))) >= 3, what="the job's processes")
+    pid = wait_for(lambda: server.job(job_id)["pid"], what="the job's pid")
     server.act(job_id, "pause", expect=202)
-    paused = server.wait_state(job_id, "paused")
-    os.kill(paused["pid"], signal.SIGKILL)  # its leader dies, stopped, from outside
+    server.wait_state(job_id, "paused")
+    os.kill(pid, signal.SIGKILL)  # its leader dies, stopped, from outside
     ended = server.wait_state(job_id, "failed", "killed", "succeeded", timeout=60)
     assert ended["state"] != "succeeded", ended
     check_jobs(store, [job_id])
