@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from jobyard import faults
 from jobyard.clock import utcnow
 from jobyard.events.records import NotificationAttempted
 from jobyard.notify.channels import NotificationConfig
@@ -90,6 +91,7 @@ class Dispatcher:
             return f"channel {item['channel']!r} is not configured any more"
         notice = cast(Notice, item["data"])
         message = render(notice, delivery_id=str(item["id"]), to=item["recipients"] or ())
+        faults.reach("outbox.send")
         try:
             channel.send(message, self._environ)
         except DeliveryError as exc:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     update,
 )
 
+from jobyard import faults
 from jobyard.events.records import JobStateChanged, JobTerminated
 from jobyard.models import Condition, DependencyState, Job
 from jobyard.states import Event, JobState, transition
@@ -53,7 +54,9 @@ class SqlDependencies(Part):
     ) -> Settled:
         """Count off the edges out of the ended ``upstream_ids``, in one transaction."""
         with self._write() as conn:
-            return settle_edges(conn, upstream_ids, met, now)
+            settled = settle_edges(conn, upstream_ids, met, now)
+            faults.reach("workflow.advance")
+            return settled
 
     def release_ready(self, now: datetime) -> list[int]:
         """Every ``waiting`` job with no dependency left leaves ``waiting`` (a settle was

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from jobyard import faults
 from jobyard.events.records import JobEvent, LogWritten, Record
 from jobyard.models import SORTABLE, Ended, EventKind, Job, JobEnd, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
@@ -218,6 +219,8 @@ class SqlJobs(Part):
             # one waits for needs no settling, and a dependent stored before this end
             # committed is seen here (one stored after it sees the end).
             awaited = set(conn.scalars(_AWAITED, {"ids": list(ended)})) if ended else set()
+            faults.reach("end.before_commit")
+        faults.reach("end.after_commit")
         return [
             Ended(job, job.id in awaited) if (job := ended.get(job_id)) else None for job_id in ids
         ]

@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from jobyard import faults
 from jobyard.events.records import JobClaimed, JobPromoted
 from jobyard.models import FRESH_ATTEMPT, Job, claim_values
 from jobyard.routing import routes_for
@@ -66,7 +67,10 @@ class SqlQueue(Part):
         if limit < 1 or (queues is not None and not queues):
             return []
         with self._write() as conn:
-            return claim(conn, worker, host, queues, limit, now, lease_until, tags)
+            claimed = claim(conn, worker, host, queues, limit, now, lease_until, tags)
+            if claimed:
+                faults.reach("claim.before_commit")
+            return claimed
 
     def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
         """Extend the leases of the worker's live jobs and record its heartbeat.
