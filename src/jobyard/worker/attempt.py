@@ -244,6 +244,7 @@ class JobRun(threading.Thread):
         self._seen.discard(Control.RESUME)
         if self.job.state is JobState.RUNNING and self._kill_at is None:
             execution.pause()
+            self._flush()  # its pid and output so far come before the pause, not later
             now = self._now()
             event = JobStateChanged(at=now, state=JobState.PAUSED)
             self._set({"state": JobState.PAUSED, "paused_at": now, "control": None}, event=event)
