@@ -2,7 +2,8 @@
 
 Schedules, notifications, the modules to ``preload``, the variables jobs may see
 of the worker's environment (``pass_env``) and whether the API may change job
-types (``api_job_types``) live in the same file too. Every problem is
+types (``api_job_types``) and how long finished work is kept (``retention``) live
+in the same file too. Every problem is
 reported at once, one line each, as ``file:line: field: message``, with the
 line taken from the YAML node nearest to the field.
 """
@@ -30,6 +31,7 @@ from jobyard.jobtypes.spec import (
     user_problems,
 )
 from jobyard.notify.channels import NotificationConfig, NotificationsInvalid, parse_notifications
+from jobyard.retention.policy import RetentionPolicy, parse_retention
 from jobyard.runner.environment import NAME_PATTERN as ENV_NAME_PATTERN
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
 from jobyard.workflows.dag import WorkflowInvalid, WorkflowSpec, parse_workflows
@@ -37,7 +39,15 @@ from jobyard.workflows.dag import WorkflowInvalid, WorkflowSpec, parse_workflows
 DEFAULT_QUEUE = "default"
 SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")
 ORIGIN_RE = re.compile(r"https?://[^/\s]+")
-KEYS = (*SECTIONS, "preload", "pass_env", "api_job_types", "metrics_public", "cors_origins")
+KEYS = (
+    *SECTIONS,
+    "preload",
+    "pass_env",
+    "api_job_types",
+    "metrics_public",
+    "cors_origins",
+    "retention",
+)
 MODULE_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
@@ -89,6 +99,7 @@ class Config:
     cors_origins: tuple[str, ...] = ()  # sites whose pages may call the API from a browser
     pass_env: tuple[str, ...] = ()  # variables of the worker's environment jobs see too
     api_job_types: bool = True  # whether the API may create, change and delete job types
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)  # what is kept how long
 
     def has_queue(self, name: str) -> bool:
         return name in self.queues
@@ -221,6 +232,7 @@ class _Loader:
         api_job_types = self.flag(data, "api_job_types", default=True)
         metrics_public = self.flag(data, "metrics_public", default=False)
         cors_origins = self.origins(data.get("cors_origins"))
+        retention = self.retention(data.get("retention"))
         if declared is not None:
             self.check_queues(job_types, declared)
         if self.problems:
@@ -240,6 +252,7 @@ class _Loader:
             cors_origins=cors_origins,
             pass_env=pass_env,
             api_job_types=api_job_types,
+            retention=retention,
         )
 
     def section(self, data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -366,6 +379,12 @@ class _Loader:
                 message = f"{name!r} is not a variable name (like MY_VAR, or AWS_* for a prefix)"
                 self.problem(["pass_env", str(i)], message)
         return tuple(name for name in value if isinstance(name, str))
+
+    def retention(self, value: Any) -> RetentionPolicy:
+        policy, problems = parse_retention(value)
+        for parts, message in problems:
+            self.problem(["retention", *parts], message)
+        return policy
 
     def flag(self, data: Mapping[str, Any], key: str, *, default: bool) -> bool:
         value = data.get(key, default)

@@ -226,6 +226,8 @@ class Job:
     runtime_seconds: float | None = None  # of the last attempt, once it ended
     wait_seconds: float | None = None  # of the last attempt: queued (ready) until claimed
     route: str = ""  # the tags of ``spec.tags``, sorted and comma-joined (routing.py)
+    logs_pruned_at: datetime | None = None  # retention removed its log lines then
+    events_pruned_at: datetime | None = None  # … and its other events
 
     def runtime_at(self, now: datetime) -> float | None:
         """Seconds the last attempt ran, paused time excluded: up to ``now`` while it is live.

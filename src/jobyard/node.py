@@ -23,6 +23,7 @@ from jobyard.limits import Key, Scope, limits_of
 from jobyard.manager import JobManager
 from jobyard.models import Ended, Job
 from jobyard.notify.outbox import Outbox
+from jobyard.retention.pruner import Pruner
 from jobyard.roster import Roster
 from jobyard.runner.local import Runner
 from jobyard.schedules.book import ScheduleBook
@@ -76,9 +77,16 @@ class Node:
         self.hub = Hub(self.store)
         self.metrics = metrics.registry(self.store, lease_timeout=settings.lease_timeout)
         self.outbox: Outbox | None = None
+        self.pruner: Pruner | None = None
         if self.scheduler is not None:
             timer = self.scheduler
             self.outbox = Outbox(self.store, config.notifications, leading=lambda: timer.leading)
+            self.pruner = Pruner(
+                self.store.retention,
+                config.retention,
+                leading=lambda: timer.leading,
+                interval=settings.retention_interval,
+            )
         self.roster = Roster(self.store, wake=self.wake_for_drain)
         self.audit = Audit(self.store, utcnow)
         self.accounts = Accounts(self.store, utcnow)
@@ -175,6 +183,8 @@ class Node:
             self.scheduler.start()
         if self.outbox is not None:
             self.outbox.start()
+        if self.pruner is not None:
+            self.pruner.start()
         if self.worker is not None:
             self.worker.start()
         log.info(
@@ -206,6 +216,8 @@ class Node:
             self.worker.runner.close()
         if self.outbox is not None:
             self.outbox.stop()
+        if self.pruner is not None:
+            self.pruner.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.api:

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     poll_interval: Annotated[Duration, Field(gt=0)] = 0.5
     max_body_bytes: Annotated[Size, Field(ge=1)] = 2**20
     log_cap: Annotated[Size, Field(ge=1024)] = 50_000_000
+    # How often the scheduler leader applies the configuration's ``retention`` (docs/retention.md).
+    retention_interval: Annotated[Duration, Field(gt=0)] = 300.0
     log_level: LogLevel = "info"
     # The first start on a database without users creates ``admin`` with this password
     # (or a random one, printed once); later starts ignore it. Empty means unset.

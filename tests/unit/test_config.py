@@ -105,7 +105,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
     assert errors(path) == [
         f"{path}:1: the file must be a mapping with keys like "
         "job_types, queues, workflows, schedules, notifications, preload, pass_env, "
-        "api_job_types, metrics_public, cors_origins"
+        "api_job_types, metrics_public, cors_origins, retention"
     ]
 
 
@@ -114,7 +114,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     assert errors(path) == [
         f"{path}:2: job_type: unknown key; did you mean 'job_types'? "
         "(allowed: job_types, queues, workflows, schedules, notifications, preload, "
-        "pass_env, api_job_types, metrics_public, cors_origins)"
+        "pass_env, api_job_types, metrics_public, cors_origins, retention)"
     ]
 
 

@@ -117,6 +117,12 @@ class JobOut(BaseModel):
     depends_on: list[DependencyOut] = Field(
         default_factory=list, description="shown on a single job: what it waits for"
     )
+    logs_pruned_at: datetime | None = Field(
+        default=None, description="when retention removed its log lines (its log is empty)"
+    )
+    events_pruned_at: datetime | None = Field(
+        default=None, description="when retention removed its other events (state, progress…)"
+    )
 
     @classmethod
     def of(cls, job: Job, now: datetime) -> Self:
@@ -163,6 +169,8 @@ class JobOut(BaseModel):
             idempotency_key=job.idempotency_key,
             restarted_from=job.restarted_from,
             restarted_as=job.restarted_as,
+            logs_pruned_at=job.logs_pruned_at,
+            events_pruned_at=job.events_pruned_at,
         )
 
 

@@ -4,6 +4,9 @@ Each message carries the stored event's id (``id:``), so a client that
 reconnects with ``Last-Event-ID`` (or ``?after=``) gets exactly what it missed.
 A job's stream ends with a ``close`` event once the job is terminal and every
 earlier event was sent; idle streams get a keep-alive comment every 15 s.
+A stream asked to resume before events that retention has removed starts with
+a ``reset`` event instead: the client's copy is stale and must be reloaded
+(docs/api.md).
 """
 
 from __future__ import annotations
@@ -94,6 +97,19 @@ def close_message(job_id: int, state: str | None) -> bytes:
     return _message("close", None, {"job_id": job_id, "state": state})
 
 
+def reset_message(event_id: int | None, **payload: Any) -> bytes:
+    """Events after the client's place were removed by retention: reload, then go on."""
+    return _message("reset", event_id, {"reason": "pruned", **payload})
+
+
+async def pruned_since(node: Node, after: int) -> int | None:
+    """The newest removed event id if a stream resuming after ``after`` missed some; else None."""
+    if after <= 0:  # from the start: whatever is kept is the history
+        return None
+    through = await to_thread.run_sync(node.store.retention.pruned_through)
+    return through if through > after else None
+
+
 def _message(kind: str, event_id: int | None, payload: dict[str, Any]) -> bytes:
     return format_sse_event(
         data_str=json.dumps(payload, default=str),
@@ -117,6 +133,12 @@ async def job_messages(
 
     job = await to_thread.run_sync(node.store.jobs.get_job, job_id)
     if job is None:
+        return
+    pruned = job.logs_pruned_at is not None or job.events_pruned_at is not None
+    if pruned and (through := await pruned_since(node, after)) is not None:
+        # Only finished jobs are pruned: what it is now is all there is to reload.
+        yield reset_message(None, job_id=job_id, state=job.state.value, pruned_through=through)
+        yield close_message(job_id, job.state.value)
         return
     if job.state.terminal:  # its history is complete: replay and close
         async for item in history(node.store, wanted, after, sys.maxsize):
@@ -177,10 +199,16 @@ async def all_events(
     wanted = Filter(kinds=kinds, job_id=job, types=tuple(type), queues=tuple(queue))
     now = resume is None and start == "now"
     after = await to_thread.run_sync(node.hub.prepare) if now else resume or 0
+    pruned = None if now else await pruned_since(node, after)
+    if pruned is not None:  # the client's place is gone: it reloads and goes on from now
+        # Past the removed ids too: when every event was removed the hub's place is 0.
+        after = max(await to_thread.run_sync(node.hub.prepare), pruned)
 
     async def messages() -> AsyncIterator[bytes]:
         if now:  # sets the client's last event id without dispatching an event
             yield format_sse_event(comment="from now", id=str(after))
+        if pruned is not None:
+            yield reset_message(after, pruned_through=pruned, resume_from=after)
         async for item in follow(node.hub, wanted, after):
             yield PING if item is None else global_message(item)
 

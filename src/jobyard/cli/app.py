@@ -16,6 +16,7 @@ from jobyard.cli import access as cli_access
 from jobyard.cli import credentials
 from jobyard.cli import jobs as cli_jobs
 from jobyard.cli import logs as cli_logs
+from jobyard.cli import maintenance as cli_maintenance
 from jobyard.cli import notify as cli_notify
 from jobyard.cli import session as cli_session
 from jobyard.cli import types as cli_types
@@ -251,6 +252,7 @@ for _module in _CLIENT_COMMANDS:
 credentials.add_to(app)  # --token, --user and --password on each command that takes --server
 cli_session.register(app)  # login and logout bring their own credentials
 cli_users.register(app)  # on the database, no server
+cli_maintenance.register(app)  # prune and backup: on the database too
 
 
 def main() -> None:

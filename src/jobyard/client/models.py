@@ -109,6 +109,8 @@ class JobInfo:
     restarted_from: int | None
     restarted_as: int | None
     depends_on: list[Dependency]
+    logs_pruned_at: datetime | None = None  # retention removed its log lines then
+    events_pruned_at: datetime | None = None  # … and its other events
 
     @property
     def terminal(self) -> bool:
@@ -123,6 +125,7 @@ class JobInfo:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         times = {"created_at", "updated_at", "run_at", "started_at", "finished_at"}
+        times |= {"logs_pruned_at", "events_pruned_at"}
         nested = {"progress", "resources", "depends_on"}
         known = {f.name for f in dataclasses.fields(cls)} - times - nested
         values: dict[str, Any] = {name: data.get(name) for name in known}

@@ -2,7 +2,10 @@
 
 A stream remembers the id of the last event it delivered; when the connection
 breaks (or ends before ``close``) it reconnects with ``Last-Event-ID`` and skips
-any event it has already delivered, so the caller sees each event once.
+any event it has already delivered, so the caller sees each event once. When
+the server says the events after that id were removed by retention (a ``reset``
+event), the stream raises :class:`StreamReset`: what the caller built from
+earlier events is stale and must be reloaded.
 """
 
 from __future__ import annotations
@@ -41,6 +44,20 @@ class StreamUnavailable(Exception):
         super().__init__(f"the server does not stream this resource (HTTP {status})")
         self.status = status
         self.body = body
+
+
+class StreamReset(Exception):
+    """The server removed events this stream would have resumed from (retention).
+
+    Reload what was built from the stream (``client.job(id)``, a fresh list);
+    ``event`` is the ``reset`` event. A global stream has moved its place past
+    the gap, so iterating the same :class:`EventStream` again goes on from there;
+    a job's stream ends (the job had finished long ago).
+    """
+
+    def __init__(self, event: Event) -> None:
+        super().__init__("events after the stream's place were removed by retention: reload")
+        self.event = event
 
 
 class _Dropped(Exception):
@@ -140,6 +157,8 @@ class EventStream:
                     if event.id is not None and self._seen(event.id):
                         continue
                     self._note(event)
+                    if event.kind == "reset":
+                        raise StreamReset(event)
                     yield event
             finally:
                 self._adopt(decoder.last_event_id)

@@ -51,7 +51,7 @@ from jobyard.client.models import (
     WorkerStatus,
 )
 from jobyard.client.poll import LogGetter, drain_logs, poll_events, poll_logs
-from jobyard.client.stream import EventStream, StreamRequest, StreamUnavailable
+from jobyard.client.stream import EventStream, StreamRequest, StreamReset, StreamUnavailable
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -76,6 +76,7 @@ __all__ = [
     "Notification",
     "NotificationPage",
     "ServerUnreachable",
+    "StreamReset",
     "StreamUnavailable",
     "TokenInfo",
     "Unauthorized",

@@ -308,6 +308,48 @@ class SampleStore(Protocol):
     def breached_budgets(self, job_id: int) -> frozenset[str]: ...
 
 
+class Pruned(NamedTuple):
+    """What one retention batch did."""
+
+    rows: int = 0  # rows of the verb's own table removed (log lines for prune_logs, …)
+    owned: int = 0  # rows removed with them (a job's events, samples, edges), or jobs marked
+    more: bool = False  # another batch may find more
+
+
+class RetentionStore(Protocol):
+    """Removal of old rows of finished work, one small batch per call.
+
+    Each verb removes at most ``limit`` rows of its table in one short
+    transaction; only rows of terminal jobs finished before ``before`` (for
+    ``jobs``, ``logs``, ``events``, ``samples``), notifications no one will send
+    any more, and audit entries. A job others still wait for, a node of a
+    running workflow run, and events a durable reader (a cursor) has not read
+    yet are kept. A job left without log lines (other events) gets
+    ``logs_pruned_at`` (``events_pruned_at``) = ``now``.
+    """
+
+    def prune_jobs(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
+
+    def prune_logs(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
+
+    def prune_events(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
+
+    def prune_samples(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
+
+    def prune_notifications(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
+
+    def prune_audit(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
+
+    def prunable(self, kind: str, before: datetime) -> int:
+        """How many rows of ``kind`` (``jobs``, ``logs``, …) would go now, each kind alone."""
+        ...
+
+    def pruned_through(self) -> int:
+        """The newest event id retention removed (0: none): a stream resuming before it
+        may have missed events."""
+        ...
+
+
 class Storage(Protocol):
     """A whole store as the manager, dependencies, workflow runs, catalogue and worker use it."""
 
@@ -327,5 +369,7 @@ class Storage(Protocol):
     def limits(self) -> LimitStore: ...
     @property
     def monitor(self) -> SampleStore: ...
+    @property
+    def retention(self) -> RetentionStore: ...
     @property
     def dialect(self) -> str: ...

@@ -22,6 +22,7 @@ from jobyard.store.limits import SqlLimits
 from jobyard.store.monitor import MonitorStore
 from jobyard.store.part import writer_lock
 from jobyard.store.queue import SqlQueue
+from jobyard.store.retention import SqlRetention
 from jobyard.store.runs import SqlRuns
 from jobyard.store.schedule_rows import SqlSchedules
 from jobyard.store.workers import SqlWorkers
@@ -53,6 +54,7 @@ class Store:
         self.events = SqlEventLog(*parts)
         self.monitor = MonitorStore(*parts)
         self.access = SqlAccess(*parts)
+        self.retention = SqlRetention(*parts)
 
     @property
     def engine(self) -> Engine:

@@ -85,6 +85,9 @@ jobs = Table(
     Column("wait_seconds", Double()),  # ready (queued) until claimed, set by the claim
     # The tags a worker needs to run it, sorted and comma-joined ("" for none; routing.py).
     Column("route", String(255), nullable=False, server_default=""),
+    # When retention removed the log lines / the other events of this finished job.
+    Column("logs_pruned_at", UTCDateTime()),
+    Column("events_pruned_at", UTCDateTime()),
     sqlite_autoincrement=True,  # a job id is never reused
     **_OPTIONS,
 )
@@ -99,6 +102,8 @@ Index("ix_jobs_created_at", jobs.c.created_at)
 Index("ix_jobs_type", jobs.c.type)
 # A type's recent successful runs (the learned runtime baseline, ``sla: expected: auto``).
 Index("ix_jobs_type_state_finished_at", jobs.c.type, jobs.c.state, jobs.c.finished_at)
+# Finished jobs by age, for retention.
+Index("ix_jobs_state_finished_at", jobs.c.state, jobs.c.finished_at)
 Index("ux_jobs_idempotency_key", jobs.c.idempotency_key, unique=True)
 
 job_events = Table(

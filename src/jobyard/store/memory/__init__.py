@@ -16,6 +16,7 @@ from jobyard.store.memory.catalog import MemoryJobTypes, MemoryLimits
 from jobyard.store.memory.dependencies import MemoryDependencies
 from jobyard.store.memory.jobs import MemoryJobs
 from jobyard.store.memory.queue import MemoryQueue
+from jobyard.store.memory.retention import MemoryRetention
 from jobyard.store.memory.runs import MemoryRuns
 from jobyard.store.memory.samples import MemorySamples
 from jobyard.store.memory.tables import Tables
@@ -39,6 +40,7 @@ class MemoryStore:
         self.job_types = MemoryJobTypes(tables)
         self.limits = MemoryLimits(tables)
         self.monitor = MemorySamples(tables)
+        self.retention = MemoryRetention(tables)
 
     def migrate(self) -> None:
         """Nothing to do: the tables are there from the start."""

@@ -1,0 +1,67 @@
+"""``jobyard backup`` copies a live SQLite database; a server started on the copy recovers
+the jobs that were running when it was taken (retried, or ended ``worker_lost``)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from jobyard.store import backup
+from tests.harness import Launcher
+from tests.processes import running_with_processes
+
+
+def jobyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "jobyard", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_backup_of_a_live_server_restores_and_recovers_running_jobs(
+    sqlite_url: str, launch: Launcher, tmp_path: Path
+) -> None:
+    server = launch(sqlite_url)
+    done = server.submit("echo", args={"text": "before"})
+    server.wait_state(done["id"], "succeeded")
+    lost = server.submit("sleep", args={"seconds": 60})
+    retried = server.submit("once-then-quick", args={"marker": str(tmp_path / "marker")})
+    running_with_processes(server, lost["id"], 3)
+    running_with_processes(server, retried["id"], 3)
+
+    copy = tmp_path / "backup.db"
+    taken = jobyard("backup", str(copy), "--database-url", sqlite_url, cwd=tmp_path)
+    assert taken.returncode == 0, taken.stderr
+    assert f"to {copy}" in taken.stdout
+    with sqlite3.connect(copy) as db:  # a whole, consistent database
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        states = dict(db.execute("SELECT id, state FROM jobs").fetchall())
+    assert states == {done["id"]: "succeeded", lost["id"]: "running", retried["id"]: "running"}
+    again = jobyard("backup", str(copy), "--database-url", sqlite_url, cwd=tmp_path)
+    assert again.returncode == 2
+    assert "exists already" in again.stderr  # a backup never overwrites another
+    server.stop()
+
+    restored = tmp_path / "restored.db"
+    restored.write_bytes(copy.read_bytes())
+    second = launch(f"sqlite:///{restored}")
+    assert second.wait_state(lost["id"], "failed")["reason"] == "worker_lost"
+    assert second.wait_state(retried["id"], "succeeded")["attempt"] == 2
+    assert second.job(done["id"])["state"] == "succeeded"
+    assert [line["line"] for line in second.logs(retried["id"])][-1] == "second"
+
+
+def test_dump_commands_of_servers_keep_the_password_out_of_argv() -> None:
+    pg = backup.dump_command("postgresql://ops:s3cret@db.example:5433/jobs", Path("/b/x.dump"))
+    assert pg.argv == [
+        "pg_dump", "--format=custom", "--file=/b/x.dump",
+        "--host=db.example", "--port=5433", "--username=ops", "jobs",
+    ]  # fmt: skip
+    assert pg.env == {"PGPASSWORD": "s3cret"}
+    assert "s3cret" not in pg.shown()
+    maria = backup.dump_command("mysql+pymysql://root@127.0.0.1/jobs", Path("x.sql"))
+    assert maria.argv[:2] == ["mariadb-dump", "--single-transaction"]
+    assert maria.argv[-1] == "jobs"
+    assert maria.env == {}
+    assert backup.sqlite_path("sqlite:///./a.db") == Path("./a.db")
+    assert backup.sqlite_path("postgresql://x/y") is None
