@@ -14,6 +14,7 @@ from tests.harness import ADMIN, free_port, wait_for
 from bench.compare.system import PgScratch, System
 
 CONFIG = """\
+pass_env: [BENCH_STAMP_ADDR]  # where the job body reports that it ran
 queues:
   default: {}
   commands: {}

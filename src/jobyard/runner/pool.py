@@ -227,14 +227,18 @@ class Pool:
 def child_environment(
     environ: Mapping[bytes, bytes], python_path: Sequence[str], preload: Sequence[str]
 ) -> dict[bytes, bytes]:
-    """A job's clean environment, plus what a child needs to import us and the jobs.
+    """A job's clean environment, plus what a child needs to import us and the jobs
+    (our directory, the worker's ``PYTHONPATH``).
 
     The child takes both variables out before its first job (see
     :mod:`jobyard.child.main`), so a job and its subprocesses see ``environ`` only.
     """
     here = str(Path(__file__).resolve().parent.parent)  # the directory holding ``jobyard``
     original = environ.get(b"PYTHONPATH")  # only there when pass_env names it
-    paths = [here, os.fsdecode(original)] if original else [here]
+    # The worker's own PYTHONPATH is where it finds code, not a secret: the child
+    # imports job modules from it too; the job's subprocesses see it per pass_env.
+    worker_path = os.environ.get("PYTHONPATH")
+    paths = [here, worker_path] if worker_path else [here]
     config = {
         "path": list(python_path),
         "preload": list(preload),
