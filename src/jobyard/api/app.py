@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-from jobyard import __version__
+from jobyard import __version__, metrics
 from jobyard.access import Role
 from jobyard.api import (
     actions,
@@ -25,6 +25,7 @@ from jobyard.api import (
     samples,
     schedules,
     session,
+    shedding,
     streams,
     tokens,
     trail,
@@ -95,6 +96,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     site.install(app)
     app.add_middleware(trail.AuditTrail, audit=node.audit)
     app.add_middleware(problems.BodyLimit, limit=node.settings.max_body_bytes)
+    _add_shedding(app, node)
     if node.config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -104,6 +106,18 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             allow_headers=["*"],
         )
     return app
+
+
+def _add_shedding(app: FastAPI, node: Node) -> None:
+    """Outermost but for CORS: a refused request costs no authentication nor audit."""
+    shed = shedding.Shed()
+    node.metrics.register(metrics.ShedCollector(shed.snapshot))
+    app.add_middleware(
+        shedding.LoadShedding,
+        max_requests=node.settings.max_requests,
+        max_streams=node.settings.max_streams,
+        shed=shed,
+    )
 
 
 def _add_docs(app: FastAPI) -> None:
