@@ -130,6 +130,23 @@ def _notifications(stats: Stats) -> Iterator[Metric]:
     yield pending
 
 
+class ShedCollector(Collector):
+    """Requests this process refused to stay within its limits (process-local)."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        shed = CounterMetricFamily(
+            "jobyard_requests_shed",
+            "Requests this process answered 503 because it was at its limit",
+            labels=["kind"],
+        )
+        for kind, count in sorted(self.counts().items()):
+            shed.add_metric([kind], count)
+        yield shed
+
+
 def registry(store: Store, *, lease_timeout: float) -> CollectorRegistry:
     """A registry holding only the cluster collector (no process-local metrics)."""
     found = CollectorRegistry(auto_describe=False)

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     heartbeat_interval: Annotated[Duration, Field(gt=0)] = 5.0
     poll_interval: Annotated[Duration, Field(gt=0)] = 0.5
     max_body_bytes: Annotated[Size, Field(ge=1)] = 2**20
+    # Load shedding (api/shedding.py): past these, 503 with Retry-After at once. Requests
+    # being handled at a time (streams and /healthz apart); sized for 2 cores.
+    max_requests: int = Field(default=256, ge=1)
+    max_streams: int = Field(default=500, ge=1)  # open event streams (SSE), one fd each
     log_cap: Annotated[Size, Field(ge=1024)] = 50_000_000
     # How often the scheduler leader applies the configuration's ``retention`` (docs/retention.md).
     retention_interval: Annotated[Duration, Field(gt=0)] = 300.0

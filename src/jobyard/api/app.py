@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from jobyard import __version__
+from jobyard import __version__, metrics
 from jobyard.access import Role
 from jobyard.api import (
     actions,
@@ -24,6 +24,7 @@ from jobyard.api import (
     samples,
     schedules,
     session,
+    shedding,
     streams,
     tokens,
     trail,
@@ -97,6 +98,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     site.install(app)
     app.add_middleware(trail.AuditTrail, audit=node.audit)
     app.add_middleware(problems.BodyLimit, limit=node.settings.max_body_bytes)
+    _add_shedding(app, node)
     if node.config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -106,6 +108,18 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             allow_headers=["*"],
         )
     return app
+
+
+def _add_shedding(app: FastAPI, node: Node) -> None:
+    """Outermost but for CORS: a refused request costs no authentication nor audit."""
+    shed = shedding.Shed()
+    node.metrics.register(metrics.ShedCollector(shed.snapshot))
+    app.add_middleware(
+        shedding.LoadShedding,
+        max_requests=node.settings.max_requests,
+        max_streams=node.settings.max_streams,
+        shed=shed,
+    )
 
 
 def _add_openapi(app: FastAPI) -> None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Annotated, Any, Literal
 
-from anyio import to_thread
+from anyio import CancelScope, to_thread
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
+from starlette.types import Receive, Scope, Send
 
 from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
@@ -79,13 +81,34 @@ Start = Annotated[
 ]
 
 
-def event_stream(messages: AsyncIterator[bytes], status_code: int = 200) -> StreamingResponse:
-    return StreamingResponse(
-        messages,
-        status_code=status_code,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+class EventStream(StreamingResponse):
+    """An SSE response that closes its generator as soon as the response ends.
+
+    When the client goes away, Starlette cancels the send that was waiting and
+    leaves the generator suspended at its ``yield``: its ``finally`` (which
+    gives the hub subscription back) would only run when the garbage collector
+    reaches it, and until then the hub keeps queueing events for nobody.
+    """
+
+    def __init__(self, messages: AsyncGenerator[bytes, None], status_code: int = 200) -> None:
+        super().__init__(
+            messages,
+            status_code=status_code,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.messages = messages
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with CancelScope(shield=True):  # also when the server cancels it on shutdown
+                await self.messages.aclose()
+
+
+def event_stream(messages: AsyncGenerator[bytes, None], status_code: int = 200) -> EventStream:
+    return EventStream(messages, status_code)
 
 
 def job_message(item: FeedEvent) -> bytes:
@@ -120,7 +143,7 @@ def _message(kind: str, event_id: int | None, payload: dict[str, Any]) -> bytes:
 
 async def job_messages(
     node: Node, job_id: int, after: int, *, logs_only: bool = False, after_seq: int = 0
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """A job's events after ``after``, then ``close`` once it is terminal.
 
     ``logs_only`` keeps log lines (with ``seq`` > ``after_seq``) and drops the rest.
@@ -146,18 +169,20 @@ async def job_messages(
                 yield job_message(item)
         yield close_message(job_id, job.state.value)
         return
-    async for live in follow(node.hub, wanted, after):
-        if live is None:
-            yield PING
-            if await to_thread.run_sync(node.store.jobs.get_job, job_id) is None:
-                yield close_message(job_id, None)  # removed while we watched
+    # aclosing: a stream that ends early gives its hub subscription back at once.
+    async with aclosing(follow(node.hub, wanted, after)) as lives:
+        async for live in lives:
+            if live is None:
+                yield PING
+                if await to_thread.run_sync(node.store.jobs.get_job, job_id) is None:
+                    yield close_message(job_id, None)  # removed while we watched
+                    return
+                continue
+            if sendable(live):
+                yield job_message(live)
+            if isinstance(live.event.record, JobTerminated):
+                yield close_message(job_id, live.event.record.state.value)
                 return
-            continue
-        if sendable(live):
-            yield job_message(live)
-        if isinstance(live.event.record, JobTerminated):
-            yield close_message(job_id, live.event.record.state.value)
-            return
 
 
 GLOBAL_KINDS = (EventKind.STATE, EventKind.WORKFLOW, EventKind.SLA, EventKind.NOTIFICATION)
@@ -204,13 +229,14 @@ async def all_events(
         # Past the removed ids too: when every event was removed the hub's place is 0.
         after = max(await to_thread.run_sync(node.hub.prepare), pruned)
 
-    async def messages() -> AsyncIterator[bytes]:
+    async def messages() -> AsyncGenerator[bytes, None]:
         if now:  # sets the client's last event id without dispatching an event
             yield format_sse_event(comment="from now", id=str(after))
         if pruned is not None:
             yield reset_message(after, pruned_through=pruned, resume_from=after)
-        async for item in follow(node.hub, wanted, after):
-            yield PING if item is None else global_message(item)
+        async with aclosing(follow(node.hub, wanted, after)) as items:
+            async for item in items:
+                yield PING if item is None else global_message(item)
 
     return event_stream(messages())
 

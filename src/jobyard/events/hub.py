@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -236,7 +237,7 @@ class Filter:
 
 async def follow(
     hub: Hub, wanted: Filter, after: int, *, idle: float = 15.0
-) -> AsyncIterator[FeedEvent | None]:
+) -> AsyncGenerator[FeedEvent | None, None]:
     """Every wanted event with id > ``after``, once each and in order, forever.
 
     Yields ``None`` after ``idle`` seconds without an event, so the caller can
@@ -247,16 +248,18 @@ async def follow(
     last = after
     try:
         while True:
-            async for item in history(hub.store, wanted, last, subscription.position):
-                yield item
-                last = item.event.id
+            async with aclosing(history(hub.store, wanted, last, subscription.position)) as old:
+                async for item in old:
+                    yield item
+                    last = item.event.id
             last = max(last, subscription.position)
-            async for live in _live(subscription, idle):
-                if live is None:
-                    yield None
-                elif live.event.id > last:
-                    yield live
-                    last = live.event.id
+            async with aclosing(_live(subscription, idle)) as lives:
+                async for live in lives:
+                    if live is None:
+                        yield None
+                    elif live.event.id > last:
+                        yield live
+                        last = live.event.id
             if hub.closed:
                 return
             # Dropped for falling behind: take a new place and read the gap from the database.
@@ -267,7 +270,9 @@ async def follow(
         hub.unsubscribe(subscription)
 
 
-async def history(store: Store, wanted: Filter, after: int, until: int) -> AsyncIterator[FeedEvent]:
+async def history(
+    store: Store, wanted: Filter, after: int, until: int
+) -> AsyncGenerator[FeedEvent, None]:
     """Stored events that ``wanted`` matches with ``after`` < id ≤ ``until``."""
     while after < until:
         read = partial(
@@ -289,7 +294,7 @@ async def history(store: Store, wanted: Filter, after: int, until: int) -> Async
             return
 
 
-async def _live(subscription: Subscription, idle: float) -> AsyncIterator[FeedEvent | None]:
+async def _live(subscription: Subscription, idle: float) -> AsyncGenerator[FeedEvent | None, None]:
     """Live events until the subscription is dropped or closed; ``None`` when idle."""
     while True:
         try:

@@ -1,0 +1,85 @@
+"""Load shedding: past its limits the server answers 503 at once instead of slowing everyone.
+
+An ASGI middleware counts the requests being handled and the open event streams
+(``text/event-stream`` asked for, or a path ending in ``/events``). A request
+over ``max_requests``, or a stream over ``max_streams``, gets a 503 problem
+(RFC 9457) with ``Retry-After`` before the app sees it, so the requests already
+admitted keep their speed and the process keeps its memory. ``/healthz`` is
+never counted nor refused: a load balancer must see the process alive.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from jobyard.api.problems import problem
+
+NEVER_SHED = frozenset({"/healthz"})
+
+
+@dataclass
+class Shed:
+    """What the middleware refused, by kind (``requests`` or ``streams``), for /metrics."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"requests": 0, "streams": 0})
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, kind: str) -> None:
+        with self._lock:
+            self.counts[kind] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+class LoadShedding:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_requests: int,
+        max_streams: int,
+        shed: Shed,
+        retry_after: int = 1,
+    ) -> None:
+        self.app = app
+        self.limits = {"requests": max_requests, "streams": max_streams}
+        self.busy = {"requests": 0, "streams": 0}
+        self.shed = shed
+        self.retry_after = retry_after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in NEVER_SHED:
+            await self.app(scope, receive, send)
+            return
+        kind = "streams" if _is_stream(scope) else "requests"
+        if self.busy[kind] >= self.limits[kind]:  # one event loop: no lock needed
+            self.shed.add(kind)
+            await self._refuse(kind, scope, receive, send)
+            return
+        self.busy[kind] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.busy[kind] -= 1
+
+    async def _refuse(self, kind: str, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"the server is at its limit of {self.limits[kind]} {kind}; try again shortly"
+        response = problem(503, detail)
+        response.headers["Retry-After"] = str(self.retry_after)
+        await response(scope, receive, send)
+
+
+def _is_stream(scope: Scope) -> bool:
+    """Whether the request asks for a stream of events (it may last for hours)."""
+    if scope["path"].endswith("/events"):
+        return True
+    query = scope.get("query_string", b"")
+    if b"follow=true" in query or b"follow=1" in query:
+        return True
+    accept = dict(scope["headers"]).get(b"accept", b"")
+    return b"text/event-stream" in accept

@@ -1,0 +1,83 @@
+"""Load shedding on a real server with small limits: 503 + Retry-After past them, then recovery."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import anyio
+import httpx
+import pytest
+
+from tests.harness import ADMIN, Launcher, Server, wait_for
+
+pytestmark = pytest.mark.slow
+LIMITS = {"JOBYARD_MAX_REQUESTS": "3", "JOBYARD_MAX_STREAMS": "2"}
+
+
+@pytest.fixture
+def server(launch: Launcher, sqlite_url: str) -> Server:
+    return launch(sqlite_url, env=LIMITS)
+
+
+def test_a_burst_past_the_limit_is_shed_with_retry_after_and_the_server_recovers(
+    server: Server,
+) -> None:
+    statuses = anyio.run(_burst, server.url, 80)
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[200] > 0
+    assert statuses[503] > 0, "80 requests at once never went past a limit of 3"
+    # Once the burst is over, every request is served again.
+    for _ in range(10):
+        assert server.client.get("/api/v1/jobs").status_code == 200
+    metrics = server.client.get("/metrics").text
+    shed = _sample(metrics, 'jobyard_requests_shed_total{kind="requests"}')
+    assert shed == statuses[503]
+
+
+def test_streams_past_their_limit_are_refused_but_healthz_is_not(server: Server) -> None:
+    job = server.submit("sleep", args={"seconds": 60})
+    path = f"/api/v1/jobs/{job['id']}/events"
+    with (
+        server.client.stream("GET", path) as first,
+        server.client.stream("GET", "/api/v1/events") as second,
+    ):
+        assert first.status_code == second.status_code == 200
+        wait_for(lambda: server.subscribers() == 2, what="both streams")
+        refused = server.client.get(path)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["status"] == 503
+        assert "2 streams" in refused.json()["detail"]
+        assert server.client.get("/healthz").status_code == 200
+        # Plain requests have their own limit: a full set of streams does not block them.
+        assert server.client.get(f"/api/v1/jobs/{job['id']}").status_code == 200
+    wait_for(lambda: server.subscribers() == 0, what="the streams to close")
+    lines = server.stream(path.replace("/events", "/events?after=0"), limit=1)
+    assert lines[0].event == "state"
+    server.act(job["id"], "kill", expect=202)
+
+
+async def _burst(url: str, count: int) -> Counter[int]:
+    statuses: Counter[int] = Counter()
+    limits = httpx.Limits(max_connections=count)
+    async with httpx.AsyncClient(base_url=url, auth=ADMIN, timeout=60, limits=limits) as client:
+
+        async def one() -> None:
+            response = await client.get("/api/v1/jobs", params={"per_page": 200})
+            if response.status_code == 503:
+                assert response.headers["retry-after"] == "1"
+                assert response.json()["title"] == "Service Unavailable"
+            statuses[response.status_code] += 1
+
+        async with anyio.create_task_group() as group:
+            for _ in range(count):
+                group.start_soon(one)
+    return statuses
+
+
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics")
