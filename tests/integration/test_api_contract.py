@@ -264,7 +264,7 @@ def test_docs_and_openapi_are_served(server: Server) -> None:
     spec = server.client.get("/openapi.json").json()
     assert "/api/v1/jobs/{job_id}/pause" in spec["paths"]
     health = server.client.get("/healthz").json()
-    assert health["status"] == "ok"
+    assert (health["status"], health["reasons"]) == ("ok", [])
     assert health["database"] == "sqlite"
 
 
