@@ -6,14 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from jobyard import __version__
 from jobyard.api import (
     health,
+    inputs,
     job_types,
     jobs,
     notifications,
+    openapi,
     problems,
     queues,
     samples,
@@ -56,9 +58,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         version=__version__,
         summary="Submit, watch and control batch jobs.",
         lifespan=lifespan,
+        dependencies=[Depends(inputs.refuse_unstorable)],
     )
     app.state.node = node
     problems.install(app)
+    openapi.document_problems(app)
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(problems.BodyLimit, limit=node.settings.max_body_bytes)

@@ -73,7 +73,11 @@ def create_type(definition: Definition, catalog: Types) -> JobTypeOut:
     return _out(job_type)
 
 
-@router.put("/{name}", response_model=JobTypeOut)
+@router.put(
+    "/{name}",
+    response_model=JobTypeOut,
+    responses={201: {"model": JobTypeOut, "description": "created"}},
+)
 def put_type(name: str, definition: Definition, catalog: Types, response: Response) -> JobTypeOut:
     """Create or replace a type stored in the database."""
     job_type, created = catalog.put(name, definition, utcnow())
