@@ -16,6 +16,9 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, 
 _DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
 _DURATION_HINT = "use seconds or a duration like 10s, 15m, 1h30m, 2d, 500ms"
+# Longer durations overflow date arithmetic (a schedule's next time, a retry's) for nothing.
+MAX_DURATION = 100 * 365.25 * 86400.0
+MAX_SIZE = 2**63 - 1  # sizes are compared with 64-bit columns
 
 _SIZE_UNITS = {
     "": 1,
@@ -37,17 +40,18 @@ def parse_duration(value: str | int | float) -> float:
     """Return ``value`` in seconds: a number of seconds or a string like ``1h30m``.
 
     Units: ``ms``, ``s``, ``m``, ``h``, ``d``, ``w``; parts add up, each unit at
-    most once. Negative, infinite and malformed values raise :class:`ValueError`.
+    most once. Negative, infinite, malformed values and values over a century
+    raise :class:`ValueError`.
     """
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}: {_DURATION_HINT}")
     if isinstance(value, int | float):
-        return _non_negative(float(value), value)
+        return _in_range(float(value), value)
     if not isinstance(value, str):
         raise ValueError(f"invalid duration {value!r}: {_DURATION_HINT}")
     if _NUMBER.fullmatch(value):
-        return float(value)
-    return _parse_duration_string(value)
+        return _in_range(float(value), value)
+    return _in_range(_parse_duration_string(value), value)
 
 
 def _parse_duration_string(value: str) -> float:
@@ -66,9 +70,11 @@ def _parse_duration_string(value: str) -> float:
     return total
 
 
-def _non_negative(seconds: float, original: object) -> float:
+def _in_range(seconds: float, original: object) -> float:
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
         raise ValueError(f"invalid duration {original!r}: must be a finite number ≥ 0")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"invalid duration {original!r}: longer than 100 years")
     return seconds
 
 
@@ -79,12 +85,18 @@ def parse_size(value: str | int | float) -> int:
     if isinstance(value, int | float):
         if math.isnan(value) or math.isinf(value) or value < 0:
             raise ValueError(f"invalid size {value!r}: must be a finite number ≥ 0")
-        return int(value)
+        return _size_in_range(value, value)
     match = _SIZE.fullmatch(value)
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _SIZE_UNITS:
         raise ValueError(f"invalid size {value!r}: {_SIZE_HINT}")
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+    return _size_in_range(float(match.group(1)) * _SIZE_UNITS[unit], value)
+
+
+def _size_in_range(size: float, original: object) -> int:
+    if not size <= MAX_SIZE:  # also false for inf, from a string of 400 digits
+        raise ValueError(f"invalid size {original!r}: larger than 8 EiB")
+    return int(size)
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

@@ -264,8 +264,33 @@ def test_docs_and_openapi_are_served(server: Server) -> None:
     spec = server.client.get("/openapi.json").json()
     assert "/api/v1/jobs/{job_id}/pause" in spec["paths"]
     health = server.client.get("/healthz").json()
-    assert health["status"] == "ok"
+    assert (health["status"], health["reasons"]) == ("ok", [])
     assert health["database"] == "sqlite"
+
+
+def test_every_operation_documents_its_problems(server: Server) -> None:
+    spec = server.client.get("/openapi.json").json()
+    problem = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            problems = {
+                int(code)
+                for code, answer in responses.items()
+                if PROBLEM in answer.get("content", {})
+            }
+            assert all(responses[str(code)]["content"] == problem for code in problems)
+            if path.startswith("/api/"):
+                assert {401, 403, 503} <= problems, (method, path)
+            if "{" in path:
+                assert {404, 422} <= problems, (method, path)
+            if "requestBody" in operation:
+                assert {400, 413, 422} <= problems, (method, path)
+            if method in ("post", "put", "delete"):
+                assert 409 in problems, (method, path)
+    assert not spec["paths"]["/healthz"]["get"]["responses"].keys() - {"200"}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert spec["components"]["schemas"]["Problem"]["properties"]["status"]["type"] == "integer"
 
 
 def test_the_server_refuses_a_broken_config(tmp_path: Path) -> None:

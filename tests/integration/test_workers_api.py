@@ -148,3 +148,37 @@ def test_unknown_and_lost_workers(api: Server) -> None:
     assert api.client.delete("/api/v1/workers/ghost").status_code == 204
     assert listed(api, "ghost") is None
     assert api.client.delete("/api/v1/workers/ghost").status_code == 404
+
+
+def test_a_server_refuses_to_drain_its_own_worker(api: Server, launch: Launcher) -> None:
+    embedded = launch(api.database_url, env=FAST | QUIET | {"JOBYARD_WORKER_NAME": "inside"})
+    refused = embedded.client.post("/api/v1/workers/inside/drain")
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "embedded in this server" in refused.json()["detail"]
+    assert refused.json()["state"] == "running"
+    shown = listed(api, "inside")
+    assert shown is not None
+    assert shown["drain_requested_at"] is None
+    health = embedded.client.get("/healthz").json()
+    assert (health["status"], health["worker"], health["reasons"]) == ("ok", "inside", [])
+    job = embedded.submit("echo", args={"text": "still working"})
+    assert embedded.wait_state(job["id"], "succeeded")["worker"] == "inside"
+
+
+def test_a_server_whose_worker_was_drained_elsewhere_says_it_is_degraded(
+    api: Server, launch: Launcher
+) -> None:
+    embedded = launch(api.database_url, env=FAST | QUIET | {"JOBYARD_WORKER_NAME": "drained"})
+    assert embedded.client.get("/healthz").json()["status"] == "ok"
+    drained = api.client.post("/api/v1/workers/drained/drain", json={"timeout": "1s"})
+    assert drained.status_code == 202, drained.text
+
+    def degraded() -> dict[str, Any] | None:
+        health: dict[str, Any] = embedded.client.get("/healthz").json()
+        return health if health["status"] == "degraded" else None
+
+    health = wait_for(degraded, timeout=30, what="the drained server to say it is degraded")
+    assert health["worker"] is None
+    assert "drained" in health["reasons"][0]
+    wait_for(lambda: listed(api, "drained") is None, timeout=30, what="the worker to leave")

@@ -69,3 +69,20 @@ def test_parse_size(value: str | int, size: int) -> None:
 def test_parse_size_rejects(value: object) -> None:
     with pytest.raises(ValueError, match="invalid size"):
         parse_size(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [1e300, 3.2e9, "9" * 400, "9" * 400 + "s", "5300w"])
+def test_parse_duration_refuses_more_than_a_century(value: str | float) -> None:
+    """Longer durations only overflow the date arithmetic of schedules and retries."""
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(value)
+
+
+def test_parse_duration_takes_up_to_a_century() -> None:
+    assert parse_duration("5200w") == 5200 * 604800.0
+
+
+@pytest.mark.parametrize("value", [2**63, 1e300, "9" * 400, "9" * 30 + "GB"])
+def test_parse_size_refuses_more_than_64_bits(value: str | float) -> None:
+    with pytest.raises(ValueError, match="larger than 8 EiB"):
+        parse_size(value)

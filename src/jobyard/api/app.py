@@ -16,9 +16,11 @@ from jobyard.api import (
     actions,
     audit,
     health,
+    inputs,
     job_types,
     jobs,
     notifications,
+    openapi,
     problems,
     queues,
     samples,
@@ -83,9 +85,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(inputs.refuse_unstorable)],
     )
     app.state.node = node
     problems.install(app)
+    openapi.document_problems(app)
     for router, read, write in ROUTERS:
         if router is health.metrics_router and node.config.metrics_public:
             read = write = None
@@ -126,5 +130,5 @@ def _add_openapi(app: FastAPI) -> None:
     """``/openapi.json`` for anyone signed in; the pages that show it are the UI's."""
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(principal)])
-    def openapi() -> JSONResponse:
+    def openapi_document() -> JSONResponse:
         return JSONResponse(app.openapi())

@@ -18,16 +18,32 @@ metrics_router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
-    """200 while the process serves; says which parts run in it."""
+    """200 while the process serves; says which parts run in it.
+
+    ``status`` is ``degraded`` (still 200) when a part this node was started
+    with no longer works, and ``reasons`` says which: today, an embedded worker
+    that drained or stopped, leaving the node without one (``worker`` is then
+    null). A restart of the node brings it back.
+    """
+    reasons = _degraded(node)
+    worker = node.worker
     return {
-        "status": "ok",
+        "status": "degraded" if reasons else "ok",
+        "reasons": reasons,
         "version": __version__,
-        "worker": node.worker.name if node.worker else None,
+        "worker": worker.name if worker is not None and worker.claiming else None,
         "scheduler": node.scheduler is not None,
         "scheduler_leader": node.scheduler is not None and node.scheduler.leading,
         "database": node.store.dialect,
         "stream_subscribers": node.hub.subscribers,
     }
+
+
+def _degraded(node: Node) -> list[str]:
+    worker = node.worker
+    if worker is None or worker.claiming:
+        return []
+    return [f"the worker {worker.name} of this node stopped claiming jobs (drained or stopped)"]
 
 
 @metrics_router.get(

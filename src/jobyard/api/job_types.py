@@ -76,7 +76,11 @@ def create_type(definition: Definition, catalog: WritableTypes, response: Respon
     return _out(job_type)
 
 
-@router.put("/{name}", response_model=JobTypeOut)
+@router.put(
+    "/{name}",
+    response_model=JobTypeOut,
+    responses={201: {"model": JobTypeOut, "description": "created"}},
+)
 def put_type(
     name: str, definition: Definition, catalog: WritableTypes, response: Response
 ) -> JobTypeOut:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from jobyard.api.params import INT64_MAX, JobId, Page, PerPage
 from jobyard.api.resources import choices, get_manager, get_node, split_names
 from jobyard.api.schemas import (
     BatchOut,
@@ -29,7 +30,6 @@ from jobyard.states import Event, JobState
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Manager = Annotated[JobManager, Depends(get_manager)]
 NodeDep = Annotated[Node, Depends(get_node)]
-JobId = Annotated[int, "job id"]
 
 
 def _submission(body: SubmitJob) -> Submission:
@@ -42,7 +42,14 @@ def _submission(body: SubmitJob) -> Submission:
     "",
     status_code=201,
     response_model=JobOut,
-    responses={201: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {
+            "model": JobOut,
+            "description": "the first job of a repeated idempotency_key",
+            "content": {"text/event-stream": {}},
+        },
+        201: {"content": {"text/event-stream": {}}},
+    },
 )
 def submit(body: SubmitJob, node: NodeDep, request: Request) -> Response:
     """Submit a job. A repeated ``idempotency_key`` returns the first job with 200.
@@ -81,8 +88,8 @@ def submit_batch(body: SubmitBatch, manager: Manager) -> Response:
 @router.get("", response_model=JobPage)
 def list_jobs(
     manager: Manager,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Page = 1,
+    per_page: PerPage = 50,
     sort: Annotated[str, Query(description="fields, comma separated; '-' descends")] = (
         "-created_at"
     ),
@@ -181,7 +188,7 @@ def job_logs(
     job_id: JobId,
     node: NodeDep,
     resume: HeaderResume,
-    after: Annotated[int, Query(ge=0, description="sequence number")] = 0,
+    after: Annotated[int, Query(ge=0, le=INT64_MAX, description="sequence number")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     follow: Annotated[bool, Query(description="stream `log` events (SSE) until the end")] = False,
 ) -> LogPage | Response:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from jobyard.api.params import JobFilter, Page, PerPage, RunFilter
 from jobyard.api.resources import choices, get_node
 from jobyard.node import Node
 from jobyard.notify.channels import EVENTS
@@ -43,12 +44,12 @@ class NotificationPage(BaseModel):
 @router.get("", response_model=NotificationPage)
 def list_notifications(
     node: Annotated[Node, Depends(get_node)],
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Page = 1,
+    per_page: PerPage = 50,
     status: Annotated[list[str], Query()] = [],  # noqa: B006
     event: Annotated[list[str], Query()] = [],  # noqa: B006
-    job: Annotated[int | None, Query(ge=1)] = None,
-    run: Annotated[int | None, Query(ge=1)] = None,
+    job: JobFilter = None,
+    run: RunFilter = None,
 ) -> NotificationPage:
     """Newest first; ``status`` and ``event`` take several values, repeated or comma
     separated. ``pending`` messages wait for their next try, ``sent`` ones were

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,10 +22,48 @@ PROBLEM = "application/problem+json"
 log = logging.getLogger(__name__)
 
 
-def problem(status: int, detail: str, request: Request | None = None, **extra: Any) -> JSONResponse:
+class FieldProblem(BaseModel):
+    """One bad field of the input."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str = Field(description="dotted path of the field ('': the whole input)")
+    message: str
+    location: str | None = Field(default=None, description="body, query, path or header")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: what went wrong; ``errors`` names every bad field.
+
+    Some problems say more: a conflict gives the resource's current ``state``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(default="about:blank", description="a URI naming the problem type")
+    title: str = Field(description="the HTTP status phrase")
+    status: int
+    detail: str = Field(description="what went wrong, for people")
+    instance: str | None = Field(default=None, description="the request path")
+    errors: list[FieldProblem] = Field(default_factory=list, description="the bad fields")
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM
+
+    def render(self, content: Any) -> bytes:
+        # A detail may quote the input back, and input may hold a lone surrogate,
+        # which UTF-8 cannot encode: written as the JSON escape \udxxx instead.
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
+def problem(
+    status: int, detail: str, request: Request | None = None, **extra: Any
+) -> ProblemResponse:
     instance = None if request is None else request.url.path
     body = problem_body(status, detail, instance, **extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return ProblemResponse(body, status_code=status)
 
 
 def problem_body(
@@ -88,6 +128,10 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 def _field_error(error: Any) -> dict[str, str]:
     location, *path = [str(part) for part in error.get("loc", ())] or ["body"]
+    if error.get("type") == "json_invalid":  # its "field" is where the parser stopped
+        reason = error.get("ctx", {}).get("error", error.get("msg"))
+        at = f" at character {path[0]}" if path else ""
+        return {"location": location, "field": "", "message": f"{reason}{at}"}
     return {"location": location, "field": ".".join(path), "message": str(error.get("msg"))}
 
 

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from jobyard.api.params import Attempt, JobId
 from jobyard.api.resources import get_node
 from jobyard.errors import NotFound
 from jobyard.node import Node
@@ -30,9 +31,9 @@ class SamplesOut(BaseModel):
 
 @router.get("/api/v1/jobs/{job_id}/samples", response_model=SamplesOut)
 async def job_samples(
-    job_id: int,
+    job_id: JobId,
     node: Annotated[Node, Depends(get_node)],
-    attempt: Annotated[int | None, Query(ge=1)] = None,
+    attempt: Attempt = None,
 ) -> SamplesOut:
     """Samples taken about once a second while the job runs, oldest first. A long run keeps
     at most 720 per attempt (older ones are thinned to every other), and the samples of the

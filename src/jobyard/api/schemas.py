@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Self
+from datetime import UTC, datetime
+from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from jobyard.api.params import INT64_MAX
 from jobyard.events.records import LogWritten
 from jobyard.models import Condition, Job
 from jobyard.states import Control, JobState
@@ -14,12 +15,22 @@ from jobyard.states import Control, JobState
 Name = Field(default=None, min_length=1, max_length=200)
 
 
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # within a day of year 1 or 9999, in UTC it is another year
+        raise ValueError("out of range: in UTC it falls before year 1 or after 9999") from None
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
 class DependencyIn(BaseModel):
     """Wait for another job: ``on`` succeeded (default), failed, or finished (either)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    job: int = Field(ge=1)
+    job: int = Field(ge=1, le=INT64_MAX)
     on: Condition = Condition.SUCCEEDED
 
 
@@ -37,8 +48,8 @@ class SubmitJob(BaseModel):
     type: str = Field(min_length=1, max_length=200, description="job type name")
     args: dict[str, Any] = Field(default_factory=dict, description="validated against the type")
     priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
-    queue: str | None = Field(default=None, min_length=1, max_length=200)
-    run_at: AwareDatetime | None = Field(default=None, description="not before this time")
+    queue: str | None = Field(default=None, min_length=1, max_length=100)
+    run_at: UtcTime | None = Field(default=None, description="not before this time")
     hold: bool = Field(default=False, description="create held; start it later by id")
     name: str | None = Name
     idempotency_key: str | None = Field(

@@ -38,7 +38,10 @@ class Login(BaseModel):
 @router.post(
     "/login",
     response_model=Me,
-    responses={303: {"description": "a form login: on to `next`"}},
+    responses={
+        303: {"description": "a form login: on to `next`"},
+        401: {"description": "a form login: the page again", "content": {"text/html": {}}},
+    },
     openapi_extra={
         "requestBody": {
             "content": {

@@ -23,6 +23,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 from starlette.types import Receive, Scope, Send
 
+from jobyard.api.params import INT64_MAX, EventAfter, JobFilter, JobId
 from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
 from jobyard.events.hub import Filter, follow, history
@@ -46,18 +47,32 @@ class BadEventId(JobyardError):
 def header_resume(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> int | None:
-    """The event id in a ``Last-Event-ID`` header; 400 when it is not one."""
+    """The event id in a ``Last-Event-ID`` header; 400 when it is not one.
+
+    An event id is ASCII digits that fit in 64 bits (``str.isdigit`` alone would
+    take other scripts' digits and superscripts, and any number of them).
+    """
     if last_event_id is None:
         return None
     value = last_event_id.strip()
-    if not value.isdigit():
-        raise BadEventId(f"Last-Event-ID must be an event id (a number), not {value!r}")
-    return int(value)
+    event_id = _event_id(value)
+    if event_id is None:
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        raise BadEventId(f"Last-Event-ID must be an event id (a number), not {shown!r}")
+    return event_id
+
+
+def _event_id(value: str) -> int | None:
+    digits = value.lstrip("0") or "0"
+    if not (value.isascii() and value.isdigit() and len(digits) <= len(str(INT64_MAX))):
+        return None
+    number = int(digits)
+    return number if number <= INT64_MAX else None
 
 
 def given_resume(
     header: Annotated[int | None, Depends(header_resume)],
-    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    after: EventAfter = None,
 ) -> int | None:
     """Where the client asks a stream to resume: the ``Last-Event-ID`` header, else ``?after=``."""
     return header if header is not None else after
@@ -198,7 +213,7 @@ def global_message(item: FeedEvent) -> bytes:
     response_class=StreamingResponse,
     responses=STREAM_RESPONSES,
 )
-async def job_events(job_id: int, node: NodeDep, after: Resume) -> StreamingResponse:
+async def job_events(job_id: JobId, node: NodeDep, after: Resume) -> StreamingResponse:
     """A job's `state`, `progress`, `log` and `metric` events, then `close` (SSE)."""
     await _require_job(node, job_id)
     return event_stream(job_messages(node, job_id, after))
@@ -211,7 +226,7 @@ async def all_events(
     start: Start = "start",
     type: Annotated[list[str], Query()] = [],  # noqa: B006
     queue: Annotated[list[str], Query()] = [],  # noqa: B006
-    job: Annotated[int | None, Query(ge=1)] = None,
+    job: JobFilter = None,
 ) -> StreamingResponse:
     """Every job's `job_created`, `job_state` and `job_terminated` events, workflow runs'
     `workflow_started`, `workflow_node_state`, `workflow_finished`, budgets' `sla_breach`

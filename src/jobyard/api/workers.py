@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.api.resources import get_node
 from jobyard.durations import Duration
+from jobyard.errors import Conflict
 from jobyard.node import Node
 from jobyard.roster import Roster, WorkerState, WorkerView
 
@@ -21,6 +22,7 @@ async def get_roster(node: Annotated[Node, Depends(get_node)]) -> Roster:
 
 
 RosterDep = Annotated[Roster, Depends(get_roster)]
+NodeDep = Annotated[Node, Depends(get_node)]
 
 
 class WorkerOut(BaseModel):
@@ -89,13 +91,22 @@ def get_worker(name: str, roster: RosterDep) -> WorkerOut:
 
 @router.post("/{name}/drain", response_model=WorkerOut, status_code=status.HTTP_202_ACCEPTED)
 def drain_worker(
-    name: str, roster: RosterDep, body: Annotated[DrainIn | None, Body()] = None
+    name: str, roster: RosterDep, node: NodeDep, body: Annotated[DrainIn | None, Body()] = None
 ) -> WorkerOut:
     """Ask the worker to stop claiming, let its jobs finish, then hand back the rest.
 
     The worker carries it out at its next heartbeat (at once on PostgreSQL) and
-    then stops; a ``jobyard worker`` process exits 0.
+    then stops; a ``jobyard worker`` process exits 0. The worker embedded in the
+    server that answers is not drained (409): the server would go on without one.
     """
+    if node.worker is not None and node.worker.name == name:
+        state = roster.get(name).state.value
+        raise Conflict(
+            f"worker {name!r} is embedded in this server, which would run no jobs without "
+            "it; stop the server (SIGTERM drains it) or run workers apart "
+            "(jobyard serve --no-worker)",
+            state=state,
+        )
     timeout = body.timeout if body is not None else None
     return WorkerOut.of(roster.drain(name, timeout))
 

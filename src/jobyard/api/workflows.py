@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobyard.api.params import Page, PerPage, RunId
 from jobyard.api.resources import get_node
 from jobyard.models import Job, RunState, WorkflowRun
 from jobyard.node import Node
@@ -148,8 +149,8 @@ def start_run(name: str, runs: RunsDep, response: Response, body: StartRun | Non
 @router.get("/api/v1/workflow-runs", response_model=RunPage)
 def list_runs(
     runs: RunsDep,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Page = 1,
+    per_page: PerPage = 50,
     workflow: str | None = None,
     state: RunState | None = None,
 ) -> RunPage:
@@ -161,24 +162,24 @@ def list_runs(
 
 
 @router.get("/api/v1/workflow-runs/{run_id}", response_model=RunOut)
-def get_run(run_id: int, runs: RunsDep) -> RunOut:
+def get_run(run_id: RunId, runs: RunsDep) -> RunOut:
     """The run with every node's current job and state."""
     return RunOut.of(*runs.get(run_id))
 
 
 @router.post("/api/v1/workflow-runs/{run_id}/stop", response_model=RunOut)
-def stop_run(run_id: int, runs: RunsDep) -> RunOut:
+def stop_run(run_id: RunId, runs: RunsDep) -> RunOut:
     """Kill the running nodes and cancel the pending ones (409 unless running)."""
     return RunOut.of(*runs.stop(run_id))
 
 
 @router.post("/api/v1/workflow-runs/{run_id}/resume", response_model=RunOut)
-def resume_run(run_id: int, runs: RunsDep) -> RunOut:
+def resume_run(run_id: RunId, runs: RunsDep) -> RunOut:
     """Run again the nodes that a stop killed or cancelled, in order."""
     return RunOut.of(*runs.resume(run_id))
 
 
 @router.post("/api/v1/workflow-runs/{run_id}/retry-failed", response_model=RunOut)
-def retry_failed(run_id: int, runs: RunsDep) -> RunOut:
+def retry_failed(run_id: RunId, runs: RunsDep) -> RunOut:
     """Restart every failed node; what it blocked runs when it succeeds."""
     return RunOut.of(*runs.retry_failed(run_id))

@@ -106,7 +106,7 @@ class RetriesSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max: int = Field(default=0, ge=0)
+    max: int = Field(default=0, ge=0, le=1_000_000)  # attempts are counted in 32 bits
     backoff: Backoff = Backoff.EXPONENTIAL
     initial: Duration = 10.0
     max_delay: Duration = 3600.0
@@ -192,7 +192,7 @@ class JobType(BaseModel):
     python: str | None = None
     params: Params = Field(default_factory=dict)
     queue: str = "default"
-    priority: int = 0
+    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)  # as a submission's
     timeout: Annotated[Duration, Field(gt=0)] | None = None
     kill_grace: Duration | None = None
     retries: RetriesSpec = Field(default_factory=RetriesSpec)
@@ -203,7 +203,7 @@ class JobType(BaseModel):
     cwd: str | None = None
     user: str | None = None  # the OS user the job runs as (runner/accounts.py)
     tags: list[str] = Field(default_factory=list)  # a worker needs all of them (routing.py)
-    max_running: int | None = Field(default=None, ge=1)  # at once, cluster-wide (limits.py)
+    max_running: int | None = Field(default=None, ge=1, le=1_000_000)  # cluster-wide (limits.py)
     source: Source = "config"
 
     _schema: dict[str, Any] = PrivateAttr(default_factory=dict)

@@ -122,12 +122,16 @@ def localize(value: datetime, zone_name: str) -> datetime:
     A wall time skipped by a DST change raises :class:`ValueError`; one that occurs
     twice means its first occurrence (``fold=0``).
     """
-    if value.tzinfo is None or value.utcoffset() is None:
-        local = value.replace(tzinfo=zone(zone_name))
-        if local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) != value:
-            raise ValueError(f"{value.isoformat()} does not exist in {zone_name} (clocks skip it)")
-        value = local
-    return value.astimezone(UTC)
+    try:
+        if value.tzinfo is None or value.utcoffset() is None:
+            local = value.replace(tzinfo=zone(zone_name))
+            if local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) != value:
+                skipped = f"{value.isoformat()} does not exist in {zone_name} (clocks skip it)"
+                raise ValueError(skipped)
+            value = local
+        return value.astimezone(UTC)
+    except OverflowError:  # within a day of year 1 or 9999, in UTC it is another year
+        raise ValueError(f"{value.isoformat()} is out of range in UTC") from None
 
 
 Moment = Annotated[datetime, BeforeValidator(_not_a_number)]

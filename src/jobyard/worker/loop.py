@@ -110,6 +110,11 @@ class Worker:
         )
         self._on_terminal = on_terminal
 
+    @property
+    def claiming(self) -> bool:
+        """Whether it claims new jobs: no longer once it drains or stops."""
+        return not (self._draining.is_set() or self._stopping.is_set())
+
     def _each_terminal(self, ended: Sequence[Ended]) -> None:
         for each in ended:
             self._on_terminal(each.job.id)

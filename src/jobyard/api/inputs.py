@@ -1,0 +1,124 @@
+"""Input that no database can store, refused at the edge before any route runs.
+
+JSON and URLs can carry values that pass a type check and then break a
+database or a job: a NUL character (PostgreSQL text refuses it), a lone
+surrogate such as ``"\\ud800"`` (not Unicode, so not UTF-8), ``NaN`` and
+``Infinity`` (Python's JSON parser takes them; SQLite would store null and
+a job would ``sleep inf``), integers beyond 64 bits, and trees nested so
+deep that walking them exhausts the stack. :func:`refuse_unstorable` looks
+at every path and query parameter and every value of a JSON body, at any
+depth, and answers 422 naming each bad field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from jobyard.api.params import INT64_MAX, INT64_MIN
+
+MAX_DEPTH = 64  # arrays and objects within each other; far beyond any real arguments
+MAX_ERRORS = 100  # a body full of bad values gets an answer of a readable size
+
+
+async def refuse_unstorable(request: Request) -> None:
+    """A dependency of every route: 422 when a parameter or the JSON body holds what
+    :func:`problems` finds."""
+    errors = [*_parameter_errors(request)]
+    if await _has_json_body(request):
+        found = islice(problems(await request.json()), MAX_ERRORS)
+        errors += [_error("body", field, message) for field, message in found]
+    if errors:
+        raise RequestValidationError(errors[:MAX_ERRORS])
+
+
+def problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """``(field, message)`` for each value in a JSON tree that cannot be stored.
+
+    Fields are named as pydantic names them (``jobs.0.args.text``). The walk
+    needs no recursion, so that no nesting exhausts the stack; an object key
+    counts as a value of its own.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                yield where, f"nested deeper than {MAX_DEPTH} levels"
+                continue
+            stack.extend(reversed([*_children(item, where, depth + 1)]))  # in document order
+            continue
+        message = _scalar_problem(item)
+        if message is not None:
+            yield where, message
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None when it can."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not Unicode text)"
+    return None
+
+
+def _scalar_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number (not NaN or Infinity)"
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        return "is out of range: integers must fit in 64 bits (signed)"
+    return None
+
+
+def _children(item: dict[Any, Any] | list[Any], where: str, depth: int) -> Iterator[Any]:
+    pairs = enumerate(item) if isinstance(item, list) else item.items()
+    for key, child in pairs:
+        field = _printable(str(key)) if not where else f"{where}.{_printable(str(key))}"
+        if isinstance(key, str):
+            yield key, field, depth  # a key is text to store as well
+        yield child, field, depth
+
+
+def _printable(key: str) -> str:
+    """``key`` as a field name that can be written back in the answer."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _parameter_errors(request: Request) -> Iterator[dict[str, Any]]:
+    for location, items in (
+        ("path", request.path_params.items()),
+        ("query", request.query_params.multi_items()),
+    ):
+        for name, value in items:
+            message = text_problem(value) if isinstance(value, str) else None
+            if message is not None:
+                yield _error(location, _printable(name), message)
+
+
+async def _has_json_body(request: Request) -> bool:
+    """Whether the route read the body as JSON (it did so before its dependencies ran)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return False
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    json_media = media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+    return json_media and bool(await request.body())
+
+
+def _error(location: str, field: str, message: str) -> dict[str, Any]:
+    """An error as pydantic reports one, so that the problem handler lists it like the rest."""
+    loc = (location, field) if field else (location,)
+    return {"type": "value_error", "loc": loc, "msg": message, "input": None}
