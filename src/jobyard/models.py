@@ -347,6 +347,7 @@ class JobQuery:
     states: Sequence[JobState] = ()
     types: Sequence[str] = ()
     queues: Sequence[str] = ()
+    workers: Sequence[str] = ()  # the worker that runs or last ran the job
 
 
 SORTABLE = frozenset(

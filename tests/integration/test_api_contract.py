@@ -184,6 +184,10 @@ def test_list_filters_sorts_searches_and_pages(server: Server) -> None:
     assert all(p["total"] == 8 and p["per_page"] == 3 for p in pages)
     assert [j["id"] for p in pages for j in p["items"]] == sorted([*ids, sleeper["id"]])
     assert page(per_page=3, page=4)["items"] == []
+    assert page(worker="nobody")["total"] == 0
+    ran = server.submit("echo", args={"text": f"{tag}-ran"})
+    worker = server.wait_state(ran["id"], "succeeded")["worker"]
+    assert [j["id"] for j in page(worker=worker)["items"]] == [ran["id"]]
 
 
 def test_an_idempotency_key_returns_the_first_job(server: Server) -> None:

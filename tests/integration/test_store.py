@@ -216,6 +216,9 @@ def test_listing_filters(store: Store, listed: list[Job]) -> None:
     both = ["default", "bulk"]
     assert sorted(ids(store, states=[QUEUED, JobState.HELD], queues=both)) == [a, c, d]
     assert ids(store, types=["nope"]) == []
+    [taken] = claim(store, limit=1, queues=["default"], worker="w9")
+    assert ids(store, workers=["w9"]) == [taken.id]
+    assert ids(store, workers=["w9"], states=[QUEUED]) == []
 
 
 @pytest.mark.parametrize(

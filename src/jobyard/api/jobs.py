@@ -97,6 +97,7 @@ def list_jobs(
     state: Annotated[list[str], Query(description="repeat or comma separate")] = [],  # noqa: B006
     type: Annotated[list[str], Query()] = [],  # noqa: B006
     queue: Annotated[list[str], Query()] = [],  # noqa: B006
+    worker: Annotated[list[str], Query(description="running or last run by")] = [],  # noqa: B006
 ) -> JobPage:
     """Current and past jobs, paginated, filtered, sorted and searched."""
     query = JobQuery(
@@ -107,6 +108,7 @@ def list_jobs(
         states=_states(state),
         types=split_names(type),
         queues=split_names(queue),
+        workers=split_names(worker),
     )
     jobs, total = manager.find(query)
     now = utcnow()  # one moment for the whole page

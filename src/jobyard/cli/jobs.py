@@ -155,6 +155,7 @@ def jobs(
     state: StateOpt = None,
     type_: Annotated[str | None, typer.Option("--type", help="Only these types.")] = None,
     queue: Annotated[str | None, typer.Option(help="Only these queues.")] = None,
+    worker: Annotated[str | None, typer.Option(help="Only jobs these workers run or ran.")] = None,
     search: Annotated[str | None, typer.Option(help="Free text over type, name, args.")] = None,
     sort: Annotated[
         str | None,
@@ -167,7 +168,7 @@ def jobs(
 ) -> None:
     """List current and past jobs, newest first."""
     with connect(server) as client:
-        found = client.jobs(page, per_page, sort, search, state, type_, queue)
+        found = client.jobs(page, per_page, sort, search, state, type_, queue, worker)
     if json_:
         print_json(found)
         return

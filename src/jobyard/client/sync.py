@@ -186,10 +186,13 @@ class Client:
         state: Names = None,
         type: Names = None,
         queue: Names = None,
+        worker: Names = None,
     ) -> JobPage:
-        """One page of jobs; ``state``, ``type`` and ``queue`` take one name or several."""
+        """One page of jobs; ``state``, ``type``, ``queue`` and ``worker`` take one name
+        or several."""
         params = {"page": page, "per_page": per_page, "sort": sort, "search": search}
         params |= {"state": _csv(state), "type": _csv(type), "queue": _csv(queue)}
+        params["worker"] = _csv(worker)
         return JobPage.from_dict(self._call("GET", JOBS, params=params))
 
     def iter_jobs(
@@ -200,11 +203,12 @@ class Client:
         type: Names = None,
         queue: Names = None,
         per_page: int = 200,
+        worker: Names = None,
     ) -> Iterator[JobInfo]:
         """Every matching job, page after page (each once, even if jobs come meanwhile)."""
         seen: set[int] = set()
         for number in range(1, 1_000_000):
-            page = self.jobs(number, per_page, sort, search, state, type, queue)
+            page = self.jobs(number, per_page, sort, search, state, type, queue, worker)
             yield from (job for job in page.items if job.id not in seen)
             seen.update(job.id for job in page.items)
             if number >= page.pages or not page.items:

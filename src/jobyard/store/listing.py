@@ -8,23 +8,25 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, Text, cast, func, or_
 from sqlalchemy.sql.elements import UnaryExpression
 
+from jobyard.models import JobQuery
 from jobyard.states import JobState
 from jobyard.store.tables import jobs
 
 
-def job_filters(
-    states: Sequence[JobState], types: Sequence[str], queues: Sequence[str], search: str | None
-) -> list[ColumnElement[bool]]:
+def job_filters(query: JobQuery) -> list[ColumnElement[bool]]:
     """Conditions for the filters of a listing; an empty filter selects everything."""
     conditions: list[ColumnElement[bool]] = []
-    if states:
-        conditions.append(jobs.c.state.in_([JobState(state).value for state in states]))
-    if types:
-        conditions.append(jobs.c.type.in_(list(types)))
-    if queues:
-        conditions.append(jobs.c.queue.in_(list(queues)))
-    if search:
-        conditions.append(_search(search))
+    if query.states:
+        conditions.append(jobs.c.state.in_([JobState(state).value for state in query.states]))
+    for column, names in (
+        (jobs.c.type, query.types),
+        (jobs.c.queue, query.queues),
+        (jobs.c.worker, query.workers),
+    ):
+        if names:
+            conditions.append(column.in_(list(names)))
+    if query.search:
+        conditions.append(_search(query.search))
     return conditions
 
 

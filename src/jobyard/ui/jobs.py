@@ -46,6 +46,7 @@ def job_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
         states=STATES,
         types=[t.name for t in node.catalog.all()],
         queues=[q.name for q in list_queues(node).items],
+        workers=[view.info.name for view in node.roster.all()],
         sorts=SORTS,
         per_pages=PER_PAGE,
         now=utcnow(),

@@ -23,6 +23,7 @@ class JobFilter:
     states: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     queues: tuple[str, ...] = ()
+    workers: tuple[str, ...] = ()
     search: str = ""
     sort: str = "-created_at"
     page: int = 1
@@ -45,6 +46,7 @@ class JobFilter:
             states=tuple(states),
             types=tuple(_names(params, "type")),
             queues=tuple(_names(params, "queue")),
+            workers=tuple(_names(params, "worker")),
             search=(params.get("search") or "").strip()[:200],
             sort=sort,
             page=number(params.get("page"), 1),
@@ -61,6 +63,7 @@ class JobFilter:
             states=[JobState(s) for s in self.states],
             types=self.types,
             queues=self.queues,
+            workers=self.workers,
         )
 
     def link(self, **changes: Any) -> str:
@@ -70,6 +73,7 @@ class JobFilter:
             "state": ",".join(changed.states),
             "type": ",".join(changed.types),
             "queue": ",".join(changed.queues),
+            "worker": ",".join(changed.workers),
             "search": changed.search,
             "sort": "" if changed.sort == "-created_at" else changed.sort,
             "per_page": "" if changed.per_page == 50 else str(changed.per_page),

@@ -164,8 +164,10 @@ class MemoryJobs(Part):
 def _matches(job: Job, query: JobQuery) -> bool:
     if query.states and job.state not in {JobState(s) for s in query.states}:
         return False
-    if (query.types and job.type not in query.types) or (
-        query.queues and job.queue not in query.queues
+    if (
+        (query.types and job.type not in query.types)
+        or (query.queues and job.queue not in query.queues)
+        or (query.workers and job.worker not in query.workers)
     ):
         return False
     if not query.search:
