@@ -8,7 +8,7 @@ PORT ?= 8000
 ROUNDS ?= 3
 JOBS ?= 2000
 
-.PHONY: install run test lint unit bench clean
+.PHONY: install run test lint unit fuzz bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ test: lint
 
 unit: install
 	$(BIN)/pytest tests/unit -q
+
+# The API's fuzz and model-based tests searched deeper than in CI (a nightly-sized run).
+FUZZ_EXAMPLES ?= 500
+MODEL_EXAMPLES ?= 200
+MODEL_STEPS ?= 50
+fuzz: install
+	JOBYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) JOBYARD_MODEL_EXAMPLES=$(MODEL_EXAMPLES) \
+		JOBYARD_MODEL_STEPS=$(MODEL_STEPS) \
+		$(BIN)/pytest tests/integration/test_api_fuzz.py tests/integration/test_api_model.py -q
 
 # Side by side with Celery, RQ, Dramatiq, Huey and Procrastinate (needs Redis on
 # 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432); writes bench/RESULTS.md's generated section.
