@@ -6,7 +6,8 @@ case once on the in-memory store and once per backend (a case marked
 per session, migrated once and emptied before every test; SQLite copies a
 migrated template file. A server that does not answer skips its cases, or fails
 them when ``JOBYARD_REQUIRE_SERVICES=1`` (:mod:`tests.databases`). ``launch``
-starts private ``jobyard serve`` processes (:mod:`tests.harness`).
+starts private ``jobyard serve`` processes (:mod:`tests.harness`);
+``private_postgres`` a PostgreSQL server to stop and start (:mod:`tests.pgprivate`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from jobyard.store import Store
 from jobyard.store.memory import MemoryStore
 from tests.databases import BACKENDS, Servers, run_on
 from tests.harness import ADMIN, Launcher
+from tests.pgprivate import PrivatePostgres, private_postgres_server
 
 # Every server the tests start creates this admin on its empty database, and every
 # client (the Python client, the CLI in a subprocess) acts as it unless a test says
@@ -95,3 +97,10 @@ def launch(tmp_path: Path) -> Iterator[Launcher]:
     launcher = Launcher(tmp_path)
     yield launcher
     launcher.stop_all()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of this test's own, which it may stop and start."""
+    with private_postgres_server() as server:
+        yield server

@@ -14,6 +14,8 @@ comparison with None. The points:
     blocked); the transaction has not committed.
 ``outbox.send``
     a notification was claimed for delivery and is about to be sent.
+``outbox.sent``
+    its receiver accepted it; the outcome is not recorded yet (it is sent again).
 
 A kill there is what a power cut at that instant does: the tests then check
 that nothing is lost and nothing runs twice while its worker lives.
@@ -33,6 +35,7 @@ POINTS = frozenset(
         "end.after_commit",
         "workflow.advance",
         "outbox.send",
+        "outbox.sent",
     }
 )
 

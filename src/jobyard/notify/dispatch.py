@@ -98,6 +98,7 @@ class Dispatcher:
             return exc.reason
         except Exception as exc:  # a bug or an odd library error: still a failed try
             return f"{type(exc).__name__}: {exc}"
+        faults.reach("outbox.sent")
         return None
 
     def _record(self, item: dict[str, Any], error: str | None) -> None:
