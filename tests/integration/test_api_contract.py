@@ -283,7 +283,10 @@ def test_every_operation_documents_its_problems(server: Server) -> None:
                 for code, answer in responses.items()
                 if PROBLEM in answer.get("content", {})
             }
-            assert all(responses[str(code)]["content"] == problem for code in problems)
+            # A route may answer a status in another form too (the login page's HTML 401).
+            assert all(
+                responses[str(code)]["content"][PROBLEM] == problem[PROBLEM] for code in problems
+            )
             if path.startswith("/api/"):
                 assert {401, 403, 503} <= problems, (method, path)
             if "{" in path:

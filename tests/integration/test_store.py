@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, timedelta, timezone
 from typing import Any
 
+import psutil
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -36,6 +37,7 @@ from jobyard.states import Control, JobState
 from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
 from jobyard.store.tables import jobs, metadata
+from tests.harness import wait_for
 from tests.stores import ONE_MIN, SPEC, T0, add, assert_fields, claim, in_threads, new_job, stored
 
 QUEUED, RUNNING, PAUSED = JobState.QUEUED, JobState.RUNNING, JobState.PAUSED
@@ -84,12 +86,24 @@ def disconnect_other_sessions(url: str) -> int:
     try:
         with killer.engine.begin() as conn:
             if killer.dialect == "postgresql":
-                return len(
+                pids = (
                     conn.exec_driver_sql(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        "SELECT pid FROM pg_stat_activity"
                         " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    ).all()
+                    )
+                    .scalars()
+                    .all()
                 )
+                for pid in pids:
+                    conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+                # Until the backends are gone (their sockets closed), as after a restart:
+                # pg_terminate_backend only sends the signal.
+                wait_for(
+                    lambda: not any(psutil.pid_exists(pid) for pid in pids),
+                    timeout=30,
+                    what="the terminated sessions to end",
+                )
+                return len(pids)
             sessions = conn.exec_driver_sql(
                 "SELECT id FROM information_schema.processlist"
                 " WHERE db = DATABASE() AND id <> CONNECTION_ID()"

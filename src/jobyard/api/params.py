@@ -17,6 +17,7 @@ MAX_PER_PAGE = 500
 
 JobId = Annotated[int, Path(ge=1, le=INT64_MAX, description="job id")]
 RunId = Annotated[int, Path(ge=1, le=INT64_MAX, description="workflow run id")]
+TokenId = Annotated[int, Path(ge=1, le=INT64_MAX, description="API token id")]
 Page = Annotated[int, Query(ge=1, le=INT64_MAX // MAX_PER_PAGE)]
 PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE)]
 JobFilter = Annotated[int | None, Query(ge=1, le=INT64_MAX, description="a job id")]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jobyard.access import Role, Token
 from jobyard.access.accounts import Accounts
 from jobyard.api.auth import Caller
+from jobyard.api.params import TokenId
 from jobyard.api.users import get_accounts
 from jobyard.durations import Duration
 
@@ -87,6 +88,6 @@ def list_tokens(
 
 
 @router.delete("/{token_id}", response_model=TokenOut)
-def revoke_token(token_id: int, who: Caller, accounts: AccountsDep) -> TokenOut:
+def revoke_token(token_id: TokenId, who: Caller, accounts: AccountsDep) -> TokenOut:
     """Revoke one of the caller's tokens (an admin: anyone's). It stops working at once."""
     return TokenOut.of(accounts.revoke_token(who, token_id))
