@@ -69,6 +69,7 @@ class Node:
             self.scheduler = Scheduler(
                 self.store,
                 interval=min(settings.poll_interval, 1.0),
+                lease_check_every=settings.lease_timeout / 8,
                 on_ready=self.wake,
                 deps=self.deps,
                 on_terminal=self.job_ended,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import psutil
@@ -464,6 +464,24 @@ def test_pending_controls_are_those_of_the_workers_live_jobs(store: Store) -> No
     assert b.id not in dict(store.queue.pending_controls("w1"))
 
 
+def test_an_idle_poll_claims_what_a_claim_would(store: Store) -> None:
+    """A periodic look (``idle_poll``) may look before it locks, but takes the same jobs."""
+
+    def poll(queues: list[str] | None = None, now: datetime = T0) -> list[Job]:
+        lease = now + ONE_MIN
+        return store.queue.claim_jobs("w1", "host-a", queues, 10, now, lease, idle_poll=True)
+
+    assert poll() == []
+    due, _future, bulk = add(
+        store, new_job(run_at=T0), new_job(run_at=T0 + ONE_MIN), new_job(queue="bulk")
+    )
+    assert poll(queues=["other"]) == []
+    assert [job.id for job in poll(queues=["default"])] == [due.id]
+    assert [job.id for job in poll()] == [bulk.id]
+    assert poll() == []
+    assert len(poll(now=T0 + ONE_MIN)) == 1
+
+
 def test_promote_due_queues_scheduled_jobs_whose_time_has_come(store: Store) -> None:
     due, later, _queued = add(
         store, new_job(state=JobState.SCHEDULED, run_at=T0),
@@ -505,17 +523,16 @@ def test_output_is_appended_in_order_and_read_in_pages(store: Store) -> None:
     assert after == everything[501:504]
 
 
-def test_a_hundred_thousand_lines_are_written_quickly(store: Store) -> None:
+def test_a_hundred_thousand_lines_are_written_in_batches_and_kept(store: Store) -> None:
+    # How fast is measured by bench/, not asserted here (a loaded machine is slow).
     [job] = add(store)
-    started = time.perf_counter()
     for batch in range(100):
         logs = [
             LogWritten(at=T0, seq=batch * 1000 + i, stream="stdout", line=f"row {i} " + "x" * 60)
             for i in range(1, 1001)
         ]
         store.jobs.append_output(job.id, logs, [], {"log_lines": (batch + 1) * 1000})
-    elapsed = time.perf_counter() - started
-    assert elapsed < 15, f"100,000 lines took {elapsed:.1f} s"
+    assert stored(store, job.id).log_lines == 100_000
     assert [e.seq for e in store.jobs.log_lines(job.id, after_seq=99_998)] == [99_999, 100_000]
 
 

@@ -34,6 +34,7 @@ class Scheduler:
         firing: Firing | None = None,
         clock: Callable[[], datetime] = utcnow,
         sweep_every: float = 30.0,
+        lease_check_every: float = 0.0,
     ) -> None:
         self.store = store
         self.interval = interval
@@ -43,6 +44,10 @@ class Scheduler:
         self._clock = clock
         self._sweep_every = sweep_every
         self._last_sweep: datetime | None = None
+        # A lease lasts tens of seconds: looking for expired ones at every pass (twice a
+        # second) costs a query each time and finds them hardly any sooner.
+        self._lease_check_every = lease_check_every
+        self._last_lease_check: datetime | None = None
         self._firing = firing
         self.leadership = Leadership(store)
         self.leading = False
@@ -56,6 +61,17 @@ class Scheduler:
                 self._firing.run_once(now)
         if self.store.queue.promote_due(now):
             self._on_ready()
+        if _due(self._last_lease_check, now, self._lease_check_every):
+            self._last_lease_check = now
+            self._recover_lost(now)
+        if _due(self._last_sweep, now, self._sweep_every):
+            # A process that died between ending a job and settling its dependents
+            # leaves them waiting; this finds them.
+            self._deps.sweep()
+            self._last_sweep = now
+
+    def _recover_lost(self, now: datetime) -> None:
+        """End or requeue the live jobs whose lease expired (their worker is lost)."""
         for job in self.store.queue.expired_leases(now):
             ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
             if ended is None:
@@ -64,12 +80,6 @@ class Scheduler:
             self._on_ready()
             if ended.state.terminal:
                 self._on_terminal(ended.id)
-        last = self._last_sweep
-        if last is None or (now - last).total_seconds() >= self._sweep_every:
-            # A process that died between ending a job and settling its dependents
-            # leaves them waiting; this finds them.
-            self._deps.sweep()
-            self._last_sweep = now
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
@@ -88,3 +98,8 @@ class Scheduler:
             except Exception:  # the database may be restarting; try again next pass
                 log.exception("scheduler pass failed")
             self._stop.wait(self.interval)
+
+
+def _due(last: datetime | None, now: datetime, every: float) -> bool:
+    """Whether a check done at ``last`` (None: never) is due again at ``now``."""
+    return last is None or (now - last).total_seconds() >= every

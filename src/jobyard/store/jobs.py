@@ -182,8 +182,8 @@ class SqlJobs(Part):
         is gone, is not run by that worker at that attempt any more, or left the
         expected states — an end written before, by a try whose commit went
         unseen, is not written twice). Statements are shared by the batch: one
-        locking read, one insert of the output, one update per job, one insert of
-        the final events, one read of the results.
+        locking read, one update per job, one insert of the output and the final
+        events, one read of the results.
         """
         if not ends:
             return []
@@ -192,13 +192,6 @@ class SqlJobs(Part):
         with self._write() as conn:
             held = guard.lock_jobs(conn, ids)
             mine = [end for end in ends if _holds(held.get(end.update.job_id), end)]
-            rows = [
-                _event_row(end.update.job_id, record)
-                for end in mine
-                for record in (*end.logs, *end.events)
-            ]
-            if rows:
-                conn.execute(_INSERT_EVENT, rows)
             for end in mine:
                 job_id = end.update.job_id
                 values = end.values | end.update.values | {"updated_at": now}
@@ -208,13 +201,20 @@ class SqlJobs(Part):
                 if "state" in values:
                     values["state"] = JobState(values["state"])
                 ended[job_id] = held[job_id].evolve(**values)
-            finals = [
+            # One insert for the whole batch: every output line and event, then the
+            # final events (rows get ids in this order, so a job's end comes last).
+            rows = [
+                _event_row(end.update.job_id, record)
+                for end in mine
+                for record in (*end.logs, *end.events)
+            ]
+            rows += [
                 _event_row(end.update.job_id, end.update.event)
                 for end in mine
                 if end.update.event is not None
             ]
-            if finals:
-                conn.execute(_INSERT_EVENT, finals)
+            if rows:
+                conn.execute(_INSERT_EVENT, rows)
             # Whether jobs wait for them, read in the same transaction: a job that no
             # one waits for needs no settling, and a dependent stored before this end
             # committed is seen here (one stored after it sees the end).

@@ -123,6 +123,7 @@ class QueueStore(Protocol):
         lease_until: datetime,
         *,
         tags: Collection[str] = (),
+        idle_poll: bool = False,
     ) -> list[Job]:
         """Up to ``limit`` due ``queued`` jobs, by priority then id, become ``running``.
 
@@ -130,6 +131,8 @@ class QueueStore(Protocol):
         among ``tags`` and that fit the ``max_running`` limits; each gets a new
         attempt, a lease until ``lease_until`` and a
         :class:`~jobyard.events.records.JobClaimed` event. No job goes to two claimers.
+        ``idle_poll`` says that nothing announced work (a periodic look): the store
+        may then look without locking first, since the answer is nearly always none.
         """
         ...
 

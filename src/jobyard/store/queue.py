@@ -55,6 +55,7 @@ class SqlQueue(Part):
         lease_until: datetime,
         *,
         tags: Collection[str] = (),
+        idle_poll: bool = False,
     ) -> list[Job]:
         """Claim up to ``limit`` queued jobs that are due, by priority then age.
 
@@ -66,11 +67,20 @@ class SqlQueue(Part):
         """
         if limit < 1 or (queues is not None and not queues):
             return []
+        if idle_poll and not self._any_queued(queues, now):
+            return []
         with self._write() as conn:
             claimed = claim(conn, worker, host, queues, limit, now, lease_until, tags)
             if claimed:
                 faults.reach("claim.before_commit")
             return claimed
+
+    def _any_queued(self, queues: Sequence[str] | None, now: datetime) -> bool:
+        """Whether a due job waits in ``queues``: a read, which takes no lock on SQLite
+        (a claim takes the write lock there, even when it finds nothing)."""
+        params = {"now": now, "queues": list(queues or ())}
+        with self._read() as conn:
+            return conn.execute(_ANY_QUEUED[queues is not None], params).first() is not None
 
     def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
         """Extend the leases of the worker's live jobs and record its heartbeat.
@@ -95,7 +105,14 @@ class SqlQueue(Part):
             return [(job_id, Control(control)) for job_id, control in conn.execute(query)]
 
     def promote_due(self, now: datetime) -> list[int]:
-        """Queue every ``scheduled`` job whose ``run_at`` ≤ ``now``; return their ids."""
+        """Queue every ``scheduled`` job whose ``run_at`` ≤ ``now``; return their ids.
+
+        Called twice a second, and nearly always with nothing due: a read (which on
+        SQLite takes no lock) looks first, so that an idle pass takes no write lock.
+        """
+        with self._read() as conn:
+            if conn.execute(_ANY_DUE, {"now": now}).first() is None:
+                return []
         with self._write() as conn:
             return promote(conn, now)
 
@@ -182,6 +199,16 @@ def promote(conn: Connection, now: datetime) -> list[int]:
     return ids
 
 
+_ANY_DUE = (
+    select(jobs.c.id)
+    .where(
+        jobs.c.state == JobState.SCHEDULED.value,
+        jobs.c.run_at <= bindparam("now", type_=jobs.c.run_at.type),
+    )
+    .limit(1)
+)
+
+
 def _lock_ids(conn: Connection, query: Select[tuple[int]]) -> list[int]:
     return list(conn.scalars(query.with_for_update(skip_locked=True)))
 
@@ -215,6 +242,20 @@ def _claimable_once(with_queues: bool) -> Select[Any]:
 
 
 _CLAIMABLE = {False: _claimable_once(False), True: _claimable_once(True)}
+
+
+def _any_queued_once(with_queues: bool) -> Select[Any]:
+    """A due queued job, of ``queues`` if given: whether a claim may find anything."""
+    query = select(jobs.c.id).where(
+        jobs.c.state == QUEUED,
+        or_(jobs.c.run_at.is_(None), jobs.c.run_at <= bindparam("now", type_=jobs.c.run_at.type)),
+    )
+    if with_queues:
+        query = query.where(jobs.c.queue.in_(bindparam("queues", expanding=True)))
+    return query.limit(1)
+
+
+_ANY_QUEUED = {False: _any_queued_once(False), True: _any_queued_once(True)}
 
 # The claim's own values, bound per job; the rest are the same for every claim.
 _CLAIM_FIELDS = ("worker", "host", "started_at", "lease_expires_at", "updated_at", "wait_seconds")

@@ -91,7 +91,8 @@ class Worker:
         self._look_for_drain = False
         self._look_for_controls = True
         self._look_for_work = True
-        self._more = True  # the last claim took all it could: more may be waiting
+        self._more = True  # the last claim took all it could (or limits cut it): look again
+        self._full = True  # the last claim took all it could: more is likely waiting
         self._limited = True  # max_running limits are stored (read again at each heartbeat)
         self._poll_due = 0.0  # monotonic time of the next full look, asked for or not
         self.stopped = threading.Event()  # set once stop() has handed everything back
@@ -262,6 +263,9 @@ class Worker:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        # Whether only the clock (or a slot freed under limits) asks to look for work:
+        # nothing announced any, so the store may look before it locks.
+        idle_poll = not (self._look_for_work or self._full)
         if now >= self._poll_due:  # a poll: look at everything, whatever was asked
             self._poll_due = now + self.settings.poll_interval
             self._look_for_controls = self._look_for_work = True
@@ -269,7 +273,8 @@ class Worker:
             # Asked (woken by the API or NOTIFY) or polling: a tick that is only
             # about a freed slot does not read the intents.
             self._look_for_controls = False
-            self._forward_controls()
+            if self._runs:  # intents are for this worker's live jobs: none, none to read
+                self._forward_controls()
         self._runs = {job_id: run for job_id, run in self._runs.items() if not run.over}
         if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
             self._heartbeat()
@@ -286,11 +291,12 @@ class Worker:
             # limit that a freed slot lifts: then every freed slot claims again.
             self._look_for_work = False
             try:
-                claimed = self._claim(free)
+                claimed = self._claim(free, idle_poll=idle_poll)
             except Exception:
                 self._look_for_work = True  # the next tick tries again
                 raise
-            self._more = len(claimed) == free or self._limited
+            self._full = len(claimed) == free
+            self._more = self._full or self._limited
             for job in claimed:
                 self._launch(job)
 
@@ -300,7 +306,7 @@ class Worker:
             if run is not None:
                 run.request(control)
 
-    def _claim(self, limit: int) -> list[Job]:
+    def _claim(self, limit: int, *, idle_poll: bool = False) -> list[Job]:
         now = self._clock()
         return self.store.queue.claim_jobs(
             self.name,
@@ -310,6 +316,7 @@ class Worker:
             now,
             self._lease_until(now),
             tags=self.tags,
+            idle_poll=idle_poll,
         )
 
     def _launch(self, job: Job) -> None:

@@ -30,6 +30,7 @@ class MemoryQueue(Part):
         lease_until: datetime,
         *,
         tags: Collection[str] = (),
+        idle_poll: bool = False,
     ) -> list[Job]:
         if limit < 1 or (queues is not None and not queues):
             return []
