@@ -189,5 +189,6 @@ def _os_error(exc: BaseException) -> OSError | None:
         if isinstance(current, OSError):
             return current
         seen += [arg for arg in current.args if isinstance(arg, BaseException)]
-        seen += [cause for cause in (current.__cause__, current.__context__) if cause is not None]
+        inner = (getattr(current, "exception", None), current.__cause__, current.__context__)
+        seen += [cause for cause in inner if isinstance(cause, BaseException)]
     return None

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template, TemplateError
+from jinja2 import ChainableUndefined, Template, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from jobyard.notify.message import Message, Notice, human_duration, human_size, render
@@ -61,6 +61,16 @@ def _mrkdwn(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _duration(seconds: float | None) -> str:
+    """``human_duration``, empty for a value the event does not have."""
+    return "" if seconds is None or isinstance(seconds, Undefined) else human_duration(seconds)
+
+
+def _size(count: float | None) -> str:
+    """``human_size``, empty for a value the event does not have."""
+    return "" if count is None or isinstance(count, Undefined) else human_size(count)
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
         undefined=ChainableUndefined,  # {{ job.type }} is empty for a workflow event
@@ -69,7 +79,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters |= {"duration": human_duration, "size": human_size, "mrkdwn": _mrkdwn}
+    env.filters |= {"duration": _duration, "size": _size, "mrkdwn": _mrkdwn}
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
     return env
 
