@@ -23,17 +23,13 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
-from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -41,24 +37,33 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticError
 
-from jobyard.durations import Duration
 from jobyard.errors import Invalid
-from jobyard.jobtypes.params import PARAM_NAME, FieldError, model_problems, summary
+from jobyard.jobtypes.params import FieldError, model_problems, summary
 from jobyard.jobtypes.spec import NAME_RE
 from jobyard.notify import formats
 from jobyard.notify import send as channel_send
 from jobyard.notify.amqp import Publisher
+from jobyard.notify.fields import (
+    EVENTS,
+    JOB_EVENTS,
+    WORKFLOW_EVENTS,
+    Address,
+    Addresses,
+    AmqpUrl,
+    ContentType,
+    EnvName,
+    Events,
+    HeaderName,
+    HeaderValue,
+    Names,
+    Timeout,
+    WebUrl,
+)
 from jobyard.notify.message import Message
 
-JOB_EVENTS = ("failed", "succeeded", "sla_breach", "upstream_failed", "worker_lost")
-WORKFLOW_EVENTS = ("workflow_failed", "workflow_succeeded")
-EVENTS = JOB_EVENTS + WORKFLOW_EVENTS
-SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+__all__ = ["EVENTS", "JOB_EVENTS", "WORKFLOW_EVENTS"]  # re-exported: where events are named
 
-_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
-_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_RESERVED_HEADERS = ("content-type", "content-length", "host", "user-agent")
-_CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+(;[^\r\n]*)?")
+SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
 class NotificationsInvalid(Invalid):
@@ -66,94 +71,6 @@ class NotificationsInvalid(Invalid):
 
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__(summary("the notifications are invalid", errors), errors)
-
-
-# -- field types -------------------------------------------------------------------
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-def _address(value: str) -> str:
-    if not _ADDRESS.fullmatch(value):
-        raise ValueError(f"not an email address: {value!r}")
-    return value
-
-
-def _event(value: str) -> str:
-    if value not in EVENTS:
-        close = difflib.get_close_matches(value, EVENTS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(EVENTS)}"
-        raise ValueError(f"unknown event {value!r}; {hint}")
-    return value
-
-
-def _env_name(value: str) -> str:
-    if not PARAM_NAME.fullmatch(value):
-        raise ValueError("not a valid environment variable name")
-    return value
-
-
-def _web_url(value: str) -> str:
-    parts = urlsplit(value)
-    try:
-        parts.port  # noqa: B018 - raises on a port out of range
-    except ValueError:
-        raise ValueError(f"not an http(s) URL: {value!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value):
-        raise ValueError(f"not an http(s) URL: {value!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("no credentials in the URL: sign with secret_env instead")
-    return value
-
-
-def _amqp_url(value: str) -> str:
-    parts = urlsplit(value)
-    try:
-        parts.port  # noqa: B018 - raises on a port out of range
-    except ValueError:
-        raise ValueError(f"not an amqp(s) URL: {value!r}") from None
-    if parts.scheme not in ("amqp", "amqps") or not parts.hostname or re.search(r"\s", value):
-        raise ValueError(f"not an amqp(s) URL: {value!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("no credentials in the URL: give user and password_env instead")
-    return value
-
-
-def _content_type(value: str) -> str:
-    if not _CONTENT_TYPE.fullmatch(value):
-        raise ValueError(f"not a media type such as application/json: {value!r}")
-    return value
-
-
-def _header(value: str) -> str:
-    if not _HEADER.fullmatch(value):
-        raise ValueError(f"not a valid header name: {value!r}")
-    if value.lower() in _RESERVED_HEADERS or value.lower().startswith("x-jobyard-"):
-        raise ValueError(f"{value} is set by jobyard")
-    return value
-
-
-def _header_value(value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise ValueError("a header value is one line")
-    return value
-
-
-def _name(value: str) -> str:
-    if not NAME_RE.fullmatch(value):
-        raise ValueError("use 1-100 letters, digits, '_', '.' or '-', starting alphanumeric")
-    return value
-
-
-Address = Annotated[str, AfterValidator(_address)]
-Addresses = Annotated[tuple[Address, ...], BeforeValidator(_listify)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-WebUrl = Annotated[str, AfterValidator(_web_url)]
-AmqpUrl = Annotated[str, AfterValidator(_amqp_url)]
-ContentType = Annotated[str, AfterValidator(_content_type)]
-Names = Annotated[tuple[Annotated[str, AfterValidator(_name)], ...], BeforeValidator(_listify)]
-Timeout = Annotated[Duration, Field(gt=0)]
-Events = Annotated[tuple[Annotated[str, AfterValidator(_event)], ...], BeforeValidator(_listify)]
 
 
 # -- models ---------------------------------------------------------------------------
@@ -282,9 +199,7 @@ class WebhookChannel(BodyFormat):
     type: Literal["webhook"] = "webhook"
     url: WebUrl
     secret_env: EnvName | None = None
-    headers: dict[
-        Annotated[str, AfterValidator(_header)], Annotated[str, AfterValidator(_header_value)]
-    ] = Field(default_factory=dict)
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
     timeout: Timeout = 10.0
     retry: RetryPolicy | None = None
 
