@@ -264,3 +264,32 @@ def test_amqp_shows_no_secret() -> None:
     channel = AmqpChannel(url="amqp://h/", exchange="x", user="jobs", password_env="MQ_PASSWORD")
     assert channel.public_dict()["password"] == "set"
     assert "MQ_PASSWORD" not in json.dumps(channel.public_dict())
+
+
+# -- the documentation's examples ------------------------------------------------------------
+DOC = Path(__file__).resolve().parents[2] / "docs" / "notifications.md"
+
+
+def doc_blocks(language: str) -> list[str]:
+    parts = DOC.read_text().split(f"```{language}\n")[1:]
+    return [part.split("```", 1)[0] for part in parts]
+
+
+def test_the_documented_configurations_load(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    [pager] = doc_blocks("jinja")
+    (tmp_path / "templates" / "pager.txt.j2").write_text(pager)
+    env = {"SMTP_PASSWORD": "x", "HOOK_SECRET": "y", "AMQP_PASSWORD": "z"}
+    examples = [block for block in doc_blocks("yaml") if block.startswith("notifications:")]
+    assert len(examples) == 4
+    for block in examples:
+        (tmp_path / "jobyard.yaml").write_text(block)
+        assert load_config(tmp_path / "jobyard.yaml", env).notifications.channels
+
+
+def test_the_documented_pager_line(tmp_path: Path) -> None:
+    [pager] = doc_blocks("jinja")
+    channel = WebhookChannel(url="http://h/x", template=pager, content_type="text/plain")
+    line = "FAILED etl#42 exit=3 after 1m 35s https://jobs.example.com/jobs/42\n"
+    assert channel.body(FAILED)[0].decode() == line
+    assert f"sends `{line.strip()}`" in DOC.read_text()
