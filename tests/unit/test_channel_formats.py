@@ -30,7 +30,8 @@ SLA: Message = render(
 def load(tmp_path: Path, channels: str, extra: str = "") -> Any:
     """The notifications of a file with these ``channels`` (YAML, indented by 4)."""
     path = tmp_path / "jobyard.yaml"
-    text = f"notifications:\n{extra}  channels:\n{textwrap.indent(textwrap.dedent(channels).lstrip(), '    ')}"
+    listed = textwrap.indent(textwrap.dedent(channels).lstrip(), "    ")
+    text = f"notifications:\n{extra}  channels:\n{listed}"
     path.write_text(text)
     return load_config(path, {}).notifications
 
@@ -141,7 +142,8 @@ def test_a_templates_directory_overrides_the_shipped_slack_template(tmp_path: Pa
     )
     config = load(
         tmp_path,
-        "chat: {type: webhook, url: 'http://h/x', format: slack}\nteams: {type: webhook, url: 'http://h/y', format: teams}\n",
+        "chat: {type: webhook, url: 'http://h/x', format: slack}\n"
+        "teams: {type: webhook, url: 'http://h/y', format: teams}\n",
         extra="  templates: tpl\n",
     )
     assert body(config.channels["chat"]) == {"text": "custom: job 42 (etl) failed: exit code 3"}
@@ -233,7 +235,8 @@ def test_amqp_problems(tmp_path: Path) -> None:
     )
     assert found == [
         "3: notifications.channels.a.url: not an amqp(s) URL: 'http://h/'",
-        "4: notifications.channels.b.url: no credentials in the URL: give user and password_env instead",
+        "4: notifications.channels.b.url: "
+        "no credentials in the URL: give user and password_env instead",
         "5: notifications.channels.c.user: give user and password_env together",
         "6: notifications.channels.d.exchange_type: the default exchange ('') is not declared",
         found[4],
