@@ -26,14 +26,13 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import pika
-import pika.exceptions as amqp_errors
-from pika.adapters.blocking_connection import BlockingChannel
-
 from jobyard.notify.message import Message
 from jobyard.notify.send import DeliveryError, display_url, network_reason, read_secret
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pika is imported when a message is sent: loading a file needs none of it
+    import pika
+    from pika.adapters.blocking_connection import BlockingChannel
+
     from jobyard.notify.channels import AmqpChannel
 
 APP_ID = "jobyard"
@@ -60,6 +59,9 @@ class Publisher:
         environ: Mapping[str, str],
     ) -> None:
         """Publish ``body`` and wait for the broker's confirm; raises :class:`DeliveryError`."""
+        import pika
+        import pika.exceptions as amqp_errors
+
         properties = pika.BasicProperties(
             content_type=content_type,
             delivery_mode=pika.DeliveryMode.Persistent,
@@ -117,6 +119,8 @@ class Publisher:
         self._used = time.monotonic()
 
     def _open(self, channel: AmqpChannel, environ: Mapping[str, str]) -> BlockingChannel:
+        import pika
+
         params = pika.URLParameters(channel.url)
         if channel.user is not None and channel.password_env is not None:
             password = read_secret(environ, channel.password_env)
@@ -156,6 +160,8 @@ def _headers(message: Message) -> dict[str, Any]:
 
 
 def _refusal(exc: Exception, channel: AmqpChannel, routing_key: str) -> str:
+    import pika.exceptions as amqp_errors
+
     if isinstance(exc, amqp_errors.UnroutableError):
         return f"no queue is bound to exchange {channel.exchange!r} for {routing_key!r}"
     return "the broker refused the message (nack)"
@@ -163,6 +169,7 @@ def _refusal(exc: Exception, channel: AmqpChannel, routing_key: str) -> str:
 
 def _reason(exc: BaseException, channel: AmqpChannel) -> str:
     """One secret-free line for a connection-level failure."""
+    import pika.exceptions as amqp_errors
 
     where = display_url(channel.url)
     if isinstance(exc, amqp_errors.ProbableAuthenticationError):
