@@ -4,7 +4,7 @@ receiver standing in for Slack and Teams, a template of the user's, and the real
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pika
@@ -21,6 +21,8 @@ CONFIG = """
 job_types:
   nightly-export:
     command: [sh, -c, 'echo "exporting <rows> & more"; echo "disk full" >&2; exit 4']
+  early:
+    command: [sh, -c, 'exit 1']
 notifications:
   public_url: http://jobs.example.test
   retry: {{max_attempts: 3, initial: 0.2s}}
@@ -45,10 +47,20 @@ notifications:
       exchange: {exchange}
       exchange_type: topic
       routing_key: "jobs.{{{{ job.type }}}}.{{{{ job.state }}}}"
+    not-yet:
+      type: amqp
+      url: {amqp}
+      exchange: {late_exchange}
+      retry: {{max_attempts: 20, initial: 0.5s, max_delay: 1s}}
   rules:
     - events: [failed]
+      job_types: [nightly-export]
       channels: [slack, teams, pager, broker]
+    - events: [failed]
+      job_types: [early]
+      channels: [not-yet]
 """
+LATE = unique("late")  # an exchange that does not exist yet when the server first sends
 PAGER = "{{ event | upper }} {{ job.type }}#{{ job.id }} exit={{ job.exit_code }} {{ link }}\n"
 
 
@@ -77,7 +89,8 @@ def server(
     workdir = tmp_path_factory.mktemp("chat")
     (workdir / "pager.txt.j2").write_text(PAGER)
     config = workdir / "jobyard.yaml"
-    config.write_text(CONFIG.format(hook=hooks.url, amqp=URL, exchange=broker[1]))
+    text = CONFIG.format(hook=hooks.url, amqp=URL, exchange=broker[1], late_exchange=LATE)
+    config.write_text(text)
     database = f"sqlite:///{workdir / 'jobs.db'}"
     server = Server(database, workdir, config=config, env={"HOOK_SECRET": SECRET}).start()
     yield server
@@ -171,3 +184,24 @@ def test_every_channel_reports_sent(server: Server, failed_job: int) -> None:
 
     statuses = wait_for(probe, what="four delivered notifications")
     assert statuses == {"slack": "sent", "teams": "sent", "pager": "sent", "broker": "sent"}
+
+
+def test_a_message_the_broker_did_not_take_is_sent_again_later(
+    server: Server, broker: tuple[BlockingChannel, str, str]
+) -> None:
+    response = server.client.post("/api/v1/jobs", json={"type": "early"})
+    job_id = int(response.json()["id"])
+
+    def note(done: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        items = server.client.get("/api/v1/notifications", params={"job": job_id}).json()
+        return next((dict(n) for n in items["items"] if done(n)), None)
+
+    refused = wait_for(lambda: note(lambda n: n["attempts"] >= 1), what="a first try")
+    assert refused["status"] == "pending"
+    assert refused["last_error"].startswith(f"AMQP 404: NOT_FOUND - no exchange '{LATE}'")
+    channel = broker[0]
+    with queue_on(channel, LATE) as queue:
+        got = take(channel, queue)
+        sent = wait_for(lambda: note(lambda n: n["status"] == "sent"), what="the retry sent")
+    assert got.properties.message_id == str(sent["id"])
+    assert sent["attempts"] >= 2
