@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pika is imported when a message is sent: loading a file nee
 
 APP_ID = "jobyard"
 CONNECTION_NAME = f"jobyard notifications {socket.gethostname()} pid {os.getpid()}"
-"""How the broker lists the connection (``rabbitmqctl list_connections user_provided_name``)."""
+"""How the broker lists the connection (``rabbitmqctl list_connections client_properties``)."""
 
 
 class Publisher:

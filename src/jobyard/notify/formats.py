@@ -44,8 +44,16 @@ SAMPLES: tuple[Notice, ...] = (
         "run": {"id": 7, "workflow": "nightly", "state": "failed", "failed_nodes": ["extract"]},
         "link": None,
     },
+    {
+        "event": "sla_breach",
+        "at": "2026-03-01T02:20:00+00:00",
+        "job": {"id": 43, "type": "etl", "state": "running", "name": "export <all> & more"},
+        "sla": {"budget": "max_output", "limit": 5e8, "value": 6.1e8, "action": "kill"},
+        "log_tail": [],
+    },
 )
-"""What loading renders every template with: a failed job, and a failed workflow run."""
+"""What loading renders every template with: a failed job, a failed workflow run, and an
+SLA breach of a running job."""
 
 
 class TemplateProblem(Exception):
