@@ -320,3 +320,33 @@ def test_a_closed_port_refuses_the_webhook() -> None:
     with pytest.raises(DeliveryError) as info:
         hook(f"http://127.0.0.1:{free_port()}/hook").send(message(()), environ=ENV)
     assert info.value.reason == "connection refused"
+
+
+@pytest.mark.parametrize(
+    ("options", "content_type", "key"),
+    [
+        ({"format": "slack"}, "application/json", "blocks"),
+        ({"format": "teams"}, "application/json", "attachments"),
+        ({"template": '{"alert": {{ summary | tojson }}}'}, "application/json", "alert"),
+    ],
+)
+def test_formatted_bodies_are_posted_and_signed(
+    options: dict[str, Any], content_type: str, key: str
+) -> None:
+    channel = hook("http://unused", **options)
+    with receiver(secret=SECRET) as server:
+        channel.model_copy(update={"url": server.url}).send(message(()), environ=ENV)
+    [(_, headers, body)] = server.requests
+    assert headers["Content-Type"] == content_type
+    assert verify_signature(SECRET, body, headers["X-Jobyard-Signature"])  # the bytes sent
+    assert key in json.loads(body)
+    assert headers["X-Jobyard-Delivery"] == "dlv-7"
+
+
+def test_a_plain_text_template_keeps_its_content_type() -> None:
+    channel = hook("http://unused", template="{{ text }}", content_type="text/plain; charset=utf-8")
+    with receiver(secret=SECRET) as server:
+        channel.model_copy(update={"url": server.url}).send(message(()), environ=ENV)
+    [(_, headers, body)] = server.requests
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert body.decode() == message(()).text

@@ -171,7 +171,7 @@ def test_every_problem_with_its_line(tmp_path: Path) -> None:
         "8: notifications.channels.mail.pasword_env: unknown key; did you mean 'password_env'?",
         "11: notifications.channels.hook.url: not an http(s) URL: 'ftp://hooks.example.com/x'",
         "13: notifications.channels.nourl.url: is required",
-        "16: notifications.channels.chat.type: give a channel type: email, webhook",
+        "16: notifications.channels.chat.type: give a channel type: email, webhook, amqp",
         "18: notifications.rules.0.events.1: unknown event 'faild'; did you mean 'failed'?",
         "21: notifications.rules.1.channels: must not be empty",
     ]
@@ -352,6 +352,7 @@ def test_secrets_are_in_no_output(example: NotificationConfig) -> None:
     assert hook.public_dict() == {
         "type": "webhook",
         "url": "https://hooks.example.com/jobyard",  # no query: it may carry a token
+        "format": "json",
         "signed": True,
         "headers": ["X-Team"],
         "timeout": 5.0,

@@ -23,31 +23,47 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticError
 
-from jobyard.durations import Duration
 from jobyard.errors import Invalid
-from jobyard.jobtypes.params import PARAM_NAME, FieldError, model_problems, summary
+from jobyard.jobtypes.params import FieldError, model_problems, summary
 from jobyard.jobtypes.spec import NAME_RE
+from jobyard.notify import formats
 from jobyard.notify import send as channel_send
+from jobyard.notify.amqp import Publisher
+from jobyard.notify.fields import (
+    EVENTS,
+    JOB_EVENTS,
+    WORKFLOW_EVENTS,
+    Address,
+    Addresses,
+    AmqpUrl,
+    ContentType,
+    EnvName,
+    Events,
+    HeaderName,
+    HeaderValue,
+    Names,
+    Timeout,
+    WebUrl,
+)
 from jobyard.notify.message import Message
 
-JOB_EVENTS = ("failed", "succeeded", "sla_breach", "upstream_failed", "worker_lost")
-WORKFLOW_EVENTS = ("workflow_failed", "workflow_succeeded")
-EVENTS = JOB_EVENTS + WORKFLOW_EVENTS
-SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+__all__ = ["EVENTS", "JOB_EVENTS", "WORKFLOW_EVENTS"]  # re-exported: where events are named
 
-_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
-_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_RESERVED_HEADERS = ("content-type", "content-length", "host", "user-agent")
+SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
 class NotificationsInvalid(Invalid):
@@ -55,73 +71,6 @@ class NotificationsInvalid(Invalid):
 
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__(summary("the notifications are invalid", errors), errors)
-
-
-# -- field types -------------------------------------------------------------------
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-def _address(value: str) -> str:
-    if not _ADDRESS.fullmatch(value):
-        raise ValueError(f"not an email address: {value!r}")
-    return value
-
-
-def _event(value: str) -> str:
-    if value not in EVENTS:
-        close = difflib.get_close_matches(value, EVENTS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(EVENTS)}"
-        raise ValueError(f"unknown event {value!r}; {hint}")
-    return value
-
-
-def _env_name(value: str) -> str:
-    if not PARAM_NAME.fullmatch(value):
-        raise ValueError("not a valid environment variable name")
-    return value
-
-
-def _web_url(value: str) -> str:
-    parts = urlsplit(value)
-    try:
-        parts.port  # noqa: B018 - raises on a port out of range
-    except ValueError:
-        raise ValueError(f"not an http(s) URL: {value!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value):
-        raise ValueError(f"not an http(s) URL: {value!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("no credentials in the URL: sign with secret_env instead")
-    return value
-
-
-def _header(value: str) -> str:
-    if not _HEADER.fullmatch(value):
-        raise ValueError(f"not a valid header name: {value!r}")
-    if value.lower() in _RESERVED_HEADERS or value.lower().startswith("x-jobyard-"):
-        raise ValueError(f"{value} is set by jobyard")
-    return value
-
-
-def _header_value(value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise ValueError("a header value is one line")
-    return value
-
-
-def _name(value: str) -> str:
-    if not NAME_RE.fullmatch(value):
-        raise ValueError("use 1-100 letters, digits, '_', '.' or '-', starting alphanumeric")
-    return value
-
-
-Address = Annotated[str, AfterValidator(_address)]
-Addresses = Annotated[tuple[Address, ...], BeforeValidator(_listify)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-WebUrl = Annotated[str, AfterValidator(_web_url)]
-Names = Annotated[tuple[Annotated[str, AfterValidator(_name)], ...], BeforeValidator(_listify)]
-Timeout = Annotated[Duration, Field(gt=0)]
-Events = Annotated[tuple[Annotated[str, AfterValidator(_event)], ...], BeforeValidator(_listify)]
 
 
 # -- models ---------------------------------------------------------------------------
@@ -187,17 +136,70 @@ class EmailChannel(BaseModel):
         channel_send.send_email(self, message, os.environ if environ is None else environ)
 
 
-class WebhookChannel(BaseModel):
-    """A JSON POST to ``url``, signed with HMAC-SHA256 when ``secret_env`` is set."""
+class BodyFormat(BaseModel):
+    """How a webhook or AMQP channel writes a message: ``format`` and its template
+    (:mod:`.formats`). A ``template`` or ``template_file`` alone means ``format: template``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["json", "slack", "teams", "template"] = "json"
+    template: str | None = None
+    template_file: str | None = None
+    content_type: ContentType | None = None
+    _source: str | None = PrivateAttr(default=None)  # the template's text, once resolved
+
+    @model_validator(mode="before")
+    @classmethod
+    def _template_means_format(cls, data: Any) -> Any:
+        templated = isinstance(data, Mapping) and any(
+            data.get(key) is not None for key in ("template", "template_file")
+        )
+        if templated and "format" not in data:
+            return {**data, "format": "template"}
+        return data
+
+    @property
+    def media_type(self) -> str:
+        """The body's ``Content-Type``: ``content_type``, or JSON."""
+        return self.content_type or formats.JSON_TYPE
+
+    def template_source(self) -> str | None:
+        """The text of the body's template (``None`` for ``format: json``): as loading
+        resolved it (with the ``templates:`` directory), else found now."""
+        if self._source is not None or self.format == "json":
+            return self._source
+        if self.format in formats.SHIPPED_FILES:
+            return formats.shipped_source(self.format)[1]
+        if self.template is not None:
+            return self.template
+        return None if self.template_file is None else Path(self.template_file).read_text()
+
+    def with_source(self, source: str) -> Self:
+        """A copy that renders ``source`` (the template's text, read at load)."""
+        copy = self.model_copy()
+        copy._source = source
+        return copy
+
+    def body(self, message: Message) -> tuple[bytes, str]:
+        """``(body, content type)`` for ``message``; raises :class:`channel_send.DeliveryError`
+        when the template cannot make it."""
+        source = self.template_source()
+        if source is None:
+            return message.body(), self.media_type
+        try:
+            return formats.render_body(source, message, self.media_type), self.media_type
+        except formats.TemplateProblem as exc:
+            raise channel_send.DeliveryError(exc.reason) from None
+
+
+class WebhookChannel(BodyFormat):
+    """A POST to ``url`` (JSON, Slack, Teams or a template), signed with HMAC-SHA256 when
+    ``secret_env`` is set."""
 
     type: Literal["webhook"] = "webhook"
     url: WebUrl
     secret_env: EnvName | None = None
-    headers: dict[
-        Annotated[str, AfterValidator(_header)], Annotated[str, AfterValidator(_header_value)]
-    ] = Field(default_factory=dict)
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
     timeout: Timeout = 10.0
     retry: RetryPolicy | None = None
 
@@ -210,23 +212,82 @@ class WebhookChannel(BaseModel):
         return {
             "type": self.type,
             "url": channel_send.display_url(self.url),
+            "format": self.format,
             "signed": self.secret_env is not None,
             "headers": sorted(self.headers),
             "timeout": self.timeout,
         }
 
     def send(self, message: Message, environ: Mapping[str, str] | None = None) -> None:
-        """POST ``message.body()``; raises :class:`channel_send.DeliveryError` unless 2xx.
+        """POST :meth:`body`; raises :class:`channel_send.DeliveryError` unless 2xx.
 
         The signing secret is read from ``environ`` (default: the process environment).
         """
         channel_send.send_webhook(self, message, os.environ if environ is None else environ)
 
 
-Channel = EmailChannel | WebhookChannel
-CHANNEL_TYPES: dict[str, type[EmailChannel] | type[WebhookChannel]] = {
+class AmqpChannel(BodyFormat):
+    """Publishes to a RabbitMQ ``exchange`` (:mod:`.amqp`): persistent, confirmed, with a
+    ``routing_key`` rendered from a Jinja2 template; declares the exchange (durable) when
+    ``exchange_type`` is given."""
+
+    type: Literal["amqp"] = "amqp"
+    url: AmqpUrl
+    user: str | None = None
+    password_env: EnvName | None = None
+    exchange: str = Field(max_length=255)
+    exchange_type: Literal["direct", "topic", "fanout", "headers"] | None = None
+    routing_key: str = Field(default="jobyard.{{ event }}", min_length=1, max_length=1000)
+    mandatory: bool = True
+    timeout: Timeout = 10.0
+    retry: RetryPolicy | None = None
+    _publisher: Publisher = PrivateAttr(default_factory=Publisher)
+
+    def secret_envs(self) -> dict[str, str]:
+        """``{field: environment variable}`` for the secrets this channel reads."""
+        return {"password_env": self.password_env} if self.password_env else {}
+
+    def public_dict(self) -> dict[str, Any]:
+        """What the API and logs may show: no secret, only whether one is set."""
+        return {
+            "type": self.type,
+            "url": channel_send.display_url(self.url),
+            "user": self.user,
+            "password": "set" if self.password_env else None,
+            "exchange": self.exchange,
+            "routing_key": self.routing_key,
+            "format": self.format,
+            "timeout": self.timeout,
+        }
+
+    def routing_key_for(self, message: Message) -> str:
+        """The routing key of ``message`` (at most 255 bytes, as AMQP allows)."""
+        try:
+            key = formats.render_text(self.routing_key, message)
+        except formats.TemplateProblem as exc:
+            raise channel_send.DeliveryError(f"routing_key: {exc.reason}") from None
+        if len(key.encode()) > 255:
+            raise channel_send.DeliveryError("routing_key: longer than 255 bytes")
+        return key
+
+    def send(self, message: Message, environ: Mapping[str, str] | None = None) -> None:
+        """Publish :meth:`body` and wait for the broker's confirm; raises
+        :class:`channel_send.DeliveryError`. The password is read from ``environ``."""
+        body, content_type = self.body(message)
+        key = self.routing_key_for(message)
+        env = os.environ if environ is None else environ
+        self._publisher.publish(self, message, key, body, content_type, env)
+
+    def close(self) -> None:
+        """Close the broker connection (the next send opens a new one)."""
+        self._publisher.close()
+
+
+Channel = EmailChannel | WebhookChannel | AmqpChannel
+CHANNEL_TYPES: dict[str, type[BaseModel]] = {
     "email": EmailChannel,
     "webhook": WebhookChannel,
+    "amqp": AmqpChannel,
 }
 
 
@@ -266,6 +327,7 @@ class NotificationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     public_url: WebUrl | None = None
+    templates: str | None = None
     retry: RetryPolicy = RetryPolicy()
     channels: dict[str, Channel] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
@@ -313,7 +375,7 @@ class NotificationConfig(BaseModel):
 
 
 # -- parsing --------------------------------------------------------------------------
-_MODELS = (NotificationConfig, RetryPolicy, EmailChannel, WebhookChannel, Rule)
+_MODELS = (NotificationConfig, RetryPolicy, EmailChannel, WebhookChannel, AmqpChannel, Rule)
 _KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
 
 
@@ -328,7 +390,8 @@ def parse_notifications(
 
     ``environ`` (default: the process environment) must set every variable named by
     ``password_env``/``secret_env`` unless ``check_secrets`` is false (a process that sends
-    nothing, such as a worker); a relative ``ca_file`` resolves against ``base_dir``.
+    nothing, such as a worker); a relative ``ca_file``, ``templates`` or ``template_file``
+    resolves against ``base_dir``; every template is rendered once with sample messages.
     Raises :class:`NotificationsInvalid` listing every problem with its field.
     """
     secrets = (os.environ if environ is None else environ) if check_secrets else None
@@ -343,6 +406,7 @@ class _Parser:
     def __init__(self, environ: Mapping[str, str] | None, base_dir: Path) -> None:
         self.environ = environ  # None: secrets are not checked here
         self.base_dir = base_dir
+        self.templates: Path | None = None  # the `templates:` directory
         self.problems: list[FieldError] = []
 
     def problem(self, field: str, message: str) -> None:
@@ -362,6 +426,11 @@ class _Parser:
             return None
         head = {k: v for k, v in data.items() if k not in ("channels", "rules")}
         top: NotificationConfig | None = self.validate(NotificationConfig, head, "")
+        if top is not None and top.templates is not None:
+            self.templates = self.base_dir / top.templates
+            if not self.templates.is_dir():
+                self.problem("templates", f"no such directory: {self.templates}")
+            top = top.model_copy(update={"templates": str(self.templates)})
         channels, broken = self.channels(data.get("channels") or {})
         rules = self.rules(data.get("rules") or [], channels, broken)
         if top is None:
@@ -380,12 +449,14 @@ class _Parser:
                 self.problem(where, "a channel name is letters, digits, '_', '.', '-'")
             channel = self.channel(value, where)
             if channel is not None and self.check_channel(channel, where):
-                channels[str(name)] = self.resolve(channel)
+                resolved = self.resolve(channel, where)
+                if resolved is not None:
+                    channels[str(name)] = resolved
         return channels, {str(name) for name in raw} - set(channels)
 
     def channel(self, value: Any, where: str) -> Channel | None:
         if not isinstance(value, Mapping):
-            self.problem(where, "a channel is a mapping with type: email or webhook")
+            self.problem(where, f"a channel is a mapping with type: {', '.join(CHANNEL_TYPES)}")
             return None
         kind = value.get("type")
         model = CHANNEL_TYPES.get(kind) if isinstance(kind, str) else None
@@ -406,6 +477,23 @@ class _Parser:
                 ok = False
         if isinstance(channel, EmailChannel):
             ok = self.check_email(channel, where) and ok
+        if isinstance(channel, AmqpChannel):
+            ok = self.check_amqp(channel, where) and ok
+        return ok
+
+    def check_amqp(self, channel: AmqpChannel, where: str) -> bool:
+        ok = True
+        if (channel.user is None) != (channel.password_env is None):
+            given = "user" if channel.password_env is None else "password_env"
+            self.problem(f"{where}.{given}", "give user and password_env together")
+            ok = False
+        if channel.exchange_type is not None and not channel.exchange:
+            self.problem(f"{where}.exchange_type", "the default exchange ('') is not declared")
+            ok = False
+        problem = formats.check(channel.routing_key, None)
+        if problem is not None:
+            self.problem(f"{where}.routing_key", problem)
+            ok = False
         return ok
 
     def check_email(self, channel: EmailChannel, where: str) -> bool:
@@ -421,10 +509,51 @@ class _Parser:
                 ok = False
         return ok
 
-    def resolve(self, channel: Channel) -> Channel:
+    def resolve(self, channel: Channel, where: str) -> Channel | None:
         if isinstance(channel, EmailChannel) and channel.ca_file is not None:
             return channel.model_copy(update={"ca_file": str(self.base_dir / channel.ca_file)})
+        if isinstance(channel, BodyFormat):
+            return self.body_format(channel, where)
         return channel
+
+    def body_format(self, channel: WebhookChannel | AmqpChannel, where: str) -> Channel | None:
+        """The channel with its template's text, read and tried; ``None`` after a problem."""
+        given = [key for key in ("template", "template_file") if getattr(channel, key) is not None]
+        if channel.format == "template" and len(given) != 1:
+            self.problem(f"{where}.template", "format: template takes template or template_file")
+            return None
+        if channel.format != "template" and given:
+            message = f"a template goes with format: template, not {channel.format}"
+            self.problem(f"{where}.{given[0]}", message)
+            return None
+        if channel.format == "json":
+            return channel
+        found = self.template_text(channel, where)
+        if found is None:
+            return None
+        field, path, source = found
+        problem = formats.check(source, channel.media_type)
+        if problem is not None:
+            self.problem(f"{where}.{field}", problem + (f" (in {path})" if path else ""))
+            return None
+        return channel.with_source(source)
+
+    def template_text(
+        self, channel: WebhookChannel | AmqpChannel, where: str
+    ) -> tuple[str, Path | None, str] | None:
+        """``(field, file, text)`` of the channel's template; ``None`` after a problem."""
+        if channel.format in formats.SHIPPED_FILES:
+            path, text = formats.shipped_source(channel.format, self.templates)
+            return "format", path, text
+        if channel.template is not None:
+            return "template", None, channel.template
+        path = self.base_dir / str(channel.template_file)
+        try:
+            return "template_file", path, path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "no such file" if isinstance(exc, FileNotFoundError) else "cannot read"
+            self.problem(f"{where}.template_file", f"{reason}: {path}")
+            return None
 
     def rules(self, raw: Any, channels: Mapping[str, Channel], broken: set[str]) -> list[Rule]:
         if not isinstance(raw, list):

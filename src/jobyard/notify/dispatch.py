@@ -23,7 +23,7 @@ from typing import Any, cast
 from jobyard import faults
 from jobyard.clock import utcnow
 from jobyard.events.records import NotificationAttempted
-from jobyard.notify.channels import NotificationConfig
+from jobyard.notify.channels import AmqpChannel, NotificationConfig
 from jobyard.notify.message import Notice, render
 from jobyard.notify.send import DeliveryError
 from jobyard.store import Store
@@ -71,6 +71,9 @@ class Dispatcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for channel in self.config.channels.values():
+            if isinstance(channel, AmqpChannel):
+                channel.close()
 
     def _deliver(self, item: dict[str, Any]) -> None:
         try:

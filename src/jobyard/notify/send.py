@@ -1,4 +1,5 @@
-"""Sending a :class:`~jobyard.notify.message.Message`: SMTP mail and signed webhooks.
+"""Sending a :class:`~jobyard.notify.message.Message`: SMTP mail and signed webhooks
+(AMQP is in :mod:`.amqp`).
 
 Every failure raises :class:`DeliveryError` whose ``reason`` is one short line that
 holds no secret (``SMTP 554 refused: …``, ``HTTP 500 from https://host/path``,
@@ -68,7 +69,7 @@ def display_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
-def _secret(environ: Mapping[str, str], name: str) -> str:
+def read_secret(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name)
     if not value:
         raise DeliveryError(f"environment variable {name} is not set")
@@ -80,7 +81,7 @@ def send_email(channel: EmailChannel, message: Message, environ: Mapping[str, st
     """Mail ``message`` to ``message.to`` through ``channel``'s SMTP server."""
     if not message.to:
         raise DeliveryError("no recipients")
-    password = _secret(environ, channel.password_env) if channel.password_env else None
+    password = read_secret(environ, channel.password_env) if channel.password_env else None
     mail = _mail(channel, message)
     try:
         smtp = _connect(channel)
@@ -140,10 +141,10 @@ def _smtp_reason(exc: BaseException, channel: EmailChannel) -> str:
         cause = exc.__cause__ or exc.__context__  # smtplib turns a timeout into this
         if cause is None:
             return "the server closed the connection"
-        return _network_reason(cause, channel.timeout, f"{channel.host}:{channel.smtp_port}")
+        return network_reason(cause, channel.timeout, f"{channel.host}:{channel.smtp_port}")
     if isinstance(exc, smtplib.SMTPException):
         return f"SMTP error: {_reply(str(exc))}"
-    return _network_reason(exc, channel.timeout, f"{channel.host}:{channel.smtp_port}")
+    return network_reason(exc, channel.timeout, f"{channel.host}:{channel.smtp_port}")
 
 
 def _reply(text: bytes | str) -> str:
@@ -152,7 +153,7 @@ def _reply(text: bytes | str) -> str:
     return " ".join(text.split())[:_MAX_REPLY]
 
 
-def _network_reason(exc: BaseException, timeout: float, where: str) -> str:
+def network_reason(exc: BaseException, timeout: float, where: str) -> str:
     """A socket-level failure, looked for along ``exc``'s chain of causes."""
     seen: BaseException | None = exc
     while seen is not None:
@@ -174,23 +175,24 @@ def _network_reason(exc: BaseException, timeout: float, where: str) -> str:
 
 # -- webhook --------------------------------------------------------------------------
 def send_webhook(channel: WebhookChannel, message: Message, environ: Mapping[str, str]) -> None:
-    """POST ``message.body()`` to ``channel.url``; anything but a 2xx is a failure."""
-    body = message.body()
+    """POST the channel's body for ``message`` (:meth:`WebhookChannel.body`) to
+    ``channel.url``; anything but a 2xx is a failure."""
+    body, content_type = channel.body(message)
     headers = {
         **channel.headers,
-        "Content-Type": "application/json",
+        "Content-Type": content_type,
         "User-Agent": USER_AGENT,
         EVENT_HEADER: message.event,
         DELIVERY_HEADER: message.delivery_id,
     }
     if channel.secret_env:
-        headers[SIGNATURE_HEADER] = sign(_secret(environ, channel.secret_env), body)
+        headers[SIGNATURE_HEADER] = sign(read_secret(environ, channel.secret_env), body)
     where = display_url(channel.url)
     try:
         response = httpx.post(channel.url, content=body, headers=headers, timeout=channel.timeout)
     except httpx.TimeoutException:
         raise DeliveryError(f"timed out after {channel.timeout:g} s") from None
     except httpx.HTTPError as exc:
-        raise DeliveryError(_network_reason(exc, channel.timeout, where)) from None
+        raise DeliveryError(network_reason(exc, channel.timeout, where)) from None
     if not response.is_success:
         raise DeliveryError(f"HTTP {response.status_code} from {where}")
