@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from jobyard import outcomes
+from jobyard import outcomes, tracing
 from jobyard.events.records import (
     JobStateChanged,
     LogWritten,
@@ -122,6 +122,7 @@ class JobRun(threading.Thread):
         self._execution: Execution | None = None
         self._doubtful = False  # a batch failed with the connection: was it committed?
         self._unstored = 0  # lines a failed write dropped (the attempt then fails)
+        self._end: RunEnd | None = None  # how it ended, once written
 
     # -- asked from the worker loop ----------------------------------------
     def request(self, request: Request) -> None:
@@ -173,6 +174,7 @@ class JobRun(threading.Thread):
 
     # -- the run -----------------------------------------------------------
     def run(self) -> None:
+        span = tracing.start_attempt(self.job)
         try:
             self._run()
         except Exception as exc:
@@ -180,6 +182,7 @@ class JobRun(threading.Thread):
             self._fail(exc)
         finally:
             self.over = True
+            tracing.end_attempt(span, self._end)
             self._settings.on_done()
 
     def _run(self) -> None:
@@ -357,6 +360,7 @@ class JobRun(threading.Thread):
             self._flush(until_stored=True)
         if not self._lost:
             self._record_end(end, now)
+            self._end = end
 
     def _record_end(self, end: RunEnd, now: datetime, *, output: bool = True) -> None:
         update = outcomes.finished(self.job, end, now)
