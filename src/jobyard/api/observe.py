@@ -42,9 +42,21 @@ class RequestMetrics:
             registry=registry,
         )
 
+        # labels() costs a few microseconds (a lock, a key built of strings); the label
+        # sets are few (route templates by methods by statuses), so their children are kept
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.duration.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.duration.labels(method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class ObserveRequests:
