@@ -179,7 +179,7 @@ def unit_launch(
 
 
 # -- pointing a launch at this machine ------------------------------------------------
-def localize(launch: Launch, *, database_url: str, port: int, workdir: Path) -> Launch:
+def localize(launch: Launch, *, database_url: str, port: int) -> Launch:
     """The same command line on this machine: our ``jobyard``, a test database, a free port.
 
     Only the addresses change: the database's host and name, the API's address and

@@ -18,9 +18,9 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -47,7 +47,6 @@ from tests.harness import ADMIN, free_port, wait_for
 BIN = Path(sys.executable).parent
 ENV_FILE = SYSTEMD / "jobyard.env.example"
 ENV_FILES = {"/etc/jobyard/jobyard.env": ENV_FILE}  # where the docs install it
-pytestmark = pytest.mark.postgres
 
 
 def tool(name: str) -> str:
@@ -218,7 +217,7 @@ def test_the_image_default_serves_and_passes_its_health_check(
     image = read_image()
     assert image.env["JOBYARD_DATABASE_URL"].startswith(f"sqlite:///{image.workdir}/")
     ours = f"sqlite:///{tmp_path / 'jobyard.db'}"
-    launch = localize(image_default(image), database_url=ours, port=port, workdir=tmp_path)
+    launch = localize(image_default(image), database_url=ours, port=port)
     assert launch.argv[1:] == ["serve"]
     proc = processes.start(launch)
     with answering(f"http://127.0.0.1:{port}", proc, processes) as client:
@@ -236,20 +235,26 @@ def test_the_health_check_fails_when_nothing_answers() -> None:
     assert "Connection refused" in found.stderr
 
 
-def compose_stack(database_url: str, tmp_path: Path) -> tuple[Launch, list[Launch], bool]:
+@dataclass(frozen=True)
+class Stack:
+    """An API node and its workers as a deployment starts them, pointed at this machine."""
+
+    api: Launch
+    workers: list[Launch]
+    health_checked: bool  # the image's HEALTHCHECK runs against the API
+
+
+def compose_stack(database_url: str) -> Stack:
     services = compose_services(read_image(), {"JOBYARD_ADMIN_PASSWORD": ADMIN[1]})
     api = services.pop("api")
     assert api.argv[1:] == ["serve", "--no-worker"]
     port = free_port()
-    api = localize(api, database_url=database_url, port=port, workdir=tmp_path)
-    workers = [
-        localize(s, database_url=database_url, port=free_port(), workdir=tmp_path)
-        for s in services.values()
-    ]
-    return api, workers, True
+    api = localize(api, database_url=database_url, port=port)
+    workers = [localize(s, database_url=database_url, port=free_port()) for s in services.values()]
+    return Stack(api, workers, health_checked=True)
 
 
-def systemd_stack(database_url: str, tmp_path: Path) -> tuple[Launch, list[Launch], bool]:
+def systemd_stack(database_url: str) -> Stack:
     assert read_env_file(ENV_FILE)["JOBYARD_CONFIG"] == "/etc/jobyard/jobyard.yaml"
     mounts = {"/etc/jobyard": ROOT / "examples"}  # the configuration where the docs put it
     api = unit_launch(SYSTEMD / "jobyard.service", ENV_FILES)
@@ -262,24 +267,25 @@ def systemd_stack(database_url: str, tmp_path: Path) -> tuple[Launch, list[Launc
 
     def here(launch: Launch) -> Launch:
         launch = replace(launch, mounts=mounts)
-        return localize(launch, database_url=database_url, port=free_port(), workdir=tmp_path)
+        return localize(launch, database_url=database_url, port=free_port())
 
     # The admin password comes from the first start only (docs/deploy.md#access-and-tls).
     api = here(api)
     api = replace(api, env=api.env | {"JOBYARD_ADMIN_PASSWORD": ADMIN[1]})
-    return api, [here(w) for w in workers], False
+    return Stack(api, [here(w) for w in workers], health_checked=False)
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 @pytest.mark.parametrize("stack", [compose_stack, systemd_stack], ids=["compose", "systemd"])
 def test_the_deployment_runs_jobs_on_both_workers(
-    stack: object, postgres_url: str, processes: Processes, tmp_path: Path
+    stack: Callable[[str], Stack], postgres_url: str, processes: Processes
 ) -> None:
-    assert callable(stack)
-    api, workers, healthcheck = stack(postgres_url, tmp_path)
+    deployment = stack(postgres_url)
+    api, workers = deployment.api, deployment.workers
     url = f"http://127.0.0.1:{api.env['JOBYARD_PORT']}"
     with answering(url, processes.start(api), processes) as client:
-        if healthcheck:
+        if deployment.health_checked:
             found = health_check(int(api.env["JOBYARD_PORT"]))
             assert found.returncode == 0, found.stderr
         for worker in workers:
