@@ -360,7 +360,6 @@ class JobRun(threading.Thread):
             self._flush(until_stored=True)
         if not self._lost:
             self._record_end(end, now)
-            self._end = end
 
     def _record_end(self, end: RunEnd, now: datetime, *, output: bool = True) -> None:
         update = outcomes.finished(self.job, end, now)
@@ -379,6 +378,7 @@ class JobRun(threading.Thread):
             with self._lock:
                 self._events, self._values = events + self._events, values | self._values
             raise
+        self._end = end
         self._cap.written(logs)
         self._trim(until_stored=True)
 
