@@ -96,6 +96,21 @@ def test_the_image_and_the_compose_file_agree() -> None:
     assert "pgdata" in whole["volumes"]
 
 
+@pytest.mark.postgres
+def test_the_database_health_check_runs(servers: Servers) -> None:
+    """The ``db`` service's check, against this machine's PostgreSQL (by TCP, not the socket)."""
+    servers.admin_url("postgres")  # skips, or fails under JOBYARD_REQUIRE_SERVICES, when down
+    kind, *command = read_compose()["services"]["db"]["healthcheck"]["test"]
+    assert kind == "CMD"
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} is not installed here")
+    found = subprocess.run(
+        [*command, "--host=127.0.0.1"], capture_output=True, text=True, check=False
+    )
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "accepting connections" in found.stdout
+
+
 def test_the_worker_unit_outlasts_the_drain() -> None:
     """systemd must not SIGKILL a draining worker before it handed its jobs back."""
     unit = read_unit(SYSTEMD / "jobyard-worker@.service")
