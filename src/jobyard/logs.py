@@ -6,6 +6,8 @@ import json
 import logging
 from typing import Any
 
+from jobyard import tracing
+
 # uvicorn adds color_message, a copy of the message for terminals
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {
     "message",
@@ -34,6 +36,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             **_fields(record),
+            **tracing.log_ids(),  # empty unless tracing is on
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

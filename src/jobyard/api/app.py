@@ -20,6 +20,7 @@ from jobyard.api import (
     job_types,
     jobs,
     notifications,
+    observe,
     openapi,
     problems,
     queues,
@@ -103,6 +104,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     app.add_middleware(trail.AuditTrail, audit=node.audit)
     app.add_middleware(problems.BodyLimit, limit=node.settings.max_body_bytes)
     _add_shedding(app, node)
+    # Outside the shedding: a refused request is counted too.
+    app.add_middleware(observe.ObserveRequests, metrics=observe.RequestMetrics(node.metrics))
     if node.config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -88,7 +88,7 @@ def _load_node_settings(
 
     Only a process that ``sends`` notifications (a server) needs their secrets.
     """
-    from jobyard import logs
+    from jobyard import logs, tracing
 
     settings, cfg = load_settings(
         {
@@ -105,6 +105,7 @@ def _load_node_settings(
         check_secrets=sends,
     )
     logs.setup(settings.log_level, log_format)
+    tracing.setup()  # only with OTEL_TRACES_EXPORTER set: see docs/monitoring.md
     return settings, cfg
 
 

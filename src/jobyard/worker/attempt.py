@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from jobyard import outcomes
+from jobyard import outcomes, tracing
 from jobyard.events.records import (
     JobStateChanged,
     LogWritten,
@@ -122,6 +122,7 @@ class JobRun(threading.Thread):
         self._execution: Execution | None = None
         self._doubtful = False  # a batch failed with the connection: was it committed?
         self._unstored = 0  # lines a failed write dropped (the attempt then fails)
+        self._end: RunEnd | None = None  # how it ended, once written
 
     # -- asked from the worker loop ----------------------------------------
     def request(self, request: Request) -> None:
@@ -173,6 +174,7 @@ class JobRun(threading.Thread):
 
     # -- the run -----------------------------------------------------------
     def run(self) -> None:
+        span = tracing.start_attempt(self.job)
         try:
             self._run()
         except Exception as exc:
@@ -180,6 +182,7 @@ class JobRun(threading.Thread):
             self._fail(exc)
         finally:
             self.over = True
+            tracing.end_attempt(span, self._end)
             self._settings.on_done()
 
     def _run(self) -> None:
@@ -375,6 +378,7 @@ class JobRun(threading.Thread):
             with self._lock:
                 self._events, self._values = events + self._events, values | self._values
             raise
+        self._end = end
         self._cap.written(logs)
         self._trim(until_stored=True)
 
