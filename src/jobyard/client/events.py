@@ -64,6 +64,8 @@ class StateEvent(Event):
     error: str | None = None
     run_at: datetime | None = None
     runtime_seconds: float | None = None
+    restart_count: int | None = None
+    resumed: bool | None = None
     type: str | None = None
     queue: str | None = None
     workflow_run: int | None = None
