@@ -1,5 +1,7 @@
 """The job configuration file (``jobyard.yaml``): job types, queues and workflows.
 
+Job types declared in Python with ``@jobyard.job`` come from the modules listed
+under ``job_modules`` (:mod:`jobyard.jobtypes.modules`), imported while loading.
 Schedules, notifications, the modules to ``preload``, the variables jobs may see
 of the worker's environment (``pass_env``) and whether the API may change job
 types (``api_job_types``) and how long finished work is kept (``retention``) live
@@ -310,6 +312,8 @@ class _Loader:
                 if clash := _clash(item.job_type.name, written, found):
                     self.problem(["job_modules", str(index)], f"{item.target}: {clash}")
                     continue
+                for error in user_problems(item.job_type):
+                    self.problem(["job_modules", str(index)], f"{item.target}: {error['message']}")
                 found[item.job_type.name] = (item.target, self.with_cwd(item.job_type))
         return {name: job_type for name, (_, job_type) in found.items()}
 

@@ -173,3 +173,16 @@ def test_an_undecorated_function_is_refused() -> None:
 
     with pytest.raises(DeclarationInvalid, match=r"plain: is not decorated with @jobyard\.job"):
         declare(plain)
+
+
+def test_the_example_of_the_docs_loads(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "job-types.md").read_text()
+    section = page.split("## Job types in code")[1]
+    source = section.split("```python\n")[1].split("```")[0]
+    name = f"reports_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(source)
+    job_types = load_config(write_config(tmp_path, f"job_modules: [{name}]\n")).job_types
+    assert {"export", "report-window", "shout"} <= set(job_types)
+    assert job_types["export"].json_schema()["properties"]["mode"]["enum"] == ["full", "delta"]
+    assert job_types["export"].description == "Export rows from a date."
+    assert job_types["report-window"].validate_args({"days": 3}) == {"days": 3, "region": "eu"}
