@@ -19,7 +19,6 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import anyio
 import httpx
 
 from jobyard.client.errors import ApiError, ServerUnreachable
@@ -218,6 +217,8 @@ class AsyncDriver(_Driver):
         if isinstance(effect, Call):
             return answer(await _arequest(self.http, effect))
         if isinstance(effect, Sleep):
+            import anyio  # here: the sync client's users do not pay for importing it
+
             await anyio.sleep(effect.seconds)
             return None
         if effect.stream not in streams:

@@ -17,7 +17,6 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-import anyio
 import httpx
 
 from jobyard.client.errors import ApiError, ServerUnreachable
@@ -242,6 +241,8 @@ class AsyncEventStream(EventStream):
     """:class:`EventStream` over an :class:`httpx.AsyncClient`: ``async for event in …``."""
 
     async def __aiter__(self) -> AsyncIterator[Event]:
+        import anyio  # here: the sync client's users do not pay for importing it
+
         if not isinstance(self.http, httpx.AsyncClient):
             raise TypeError("an AsyncEventStream needs an httpx.AsyncClient")
         failures = 0
