@@ -12,6 +12,7 @@ import pytest
 
 import jobyard
 from jobyard.config import ConfigError, load_config
+from jobyard.jobtypes.decorator import JobDeclaration, declaration
 from jobyard.jobtypes.modules import DeclarationInvalid, declare, inferred_params
 
 
@@ -35,6 +36,15 @@ def test_the_decorated_function_stays_callable() -> None:
         return 2 * x
 
     assert double(x=4) == 8
+
+    @jobyard.job
+    def bare(x: int) -> int:
+        return x
+
+    assert bare(x=1) == 1
+    assert declaration(bare) == JobDeclaration(name=None, params=None, keys={})
+    with pytest.raises(DeclarationInvalid, match="a job is a module-level function"):
+        declare(bare)  # the child could not import it by name
 
 
 def test_params_are_inferred_from_the_signature() -> None:

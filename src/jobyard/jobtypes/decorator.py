@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 F = TypeVar("F", bound=Callable[..., Any])
 ATTRIBUTE = "__jobyard_job__"
@@ -39,21 +39,29 @@ class JobDeclaration:
     keys: Mapping[str, Any] = field(default_factory=dict)
 
 
+@overload
+def job(name: F, /) -> F: ...
+
+
+@overload
 def job(
-    name: str | None = None,
+    name: str | None = None, *, params: Any = None, description: str | None = None, **keys: Any
+) -> Callable[[F], F]: ...
+
+
+def job(
+    name: Any = None,
     *,
     params: Any = None,
     description: str | None = None,
     **keys: Any,
-) -> Callable[[F], F]:
+) -> Any:
     """Declare the decorated function a job type (see the module's docstring).
 
     ``keys`` are the other keys of a job type in ``jobyard.yaml`` (``queue``,
     ``timeout``, ``retries``, ``sla``, ``tags`` …); ``description`` defaults to
-    the first paragraph of the function's docstring.
+    the first paragraph of the function's docstring. Bare ``@job`` is ``@job()``.
     """
-    if callable(name):  # used bare, as ``@job``
-        raise TypeError("use @jobyard.job() with parentheses (or with its options)")
 
     def declare(func: F) -> F:
         given = dict(keys)
@@ -63,6 +71,9 @@ def job(
         setattr(func, ATTRIBUTE, JobDeclaration(name, params, given))
         return func
 
+    if callable(name):  # used bare, as ``@job``
+        func, name = name, None
+        return declare(func)
     return declare
 
 

@@ -72,6 +72,8 @@ def declare(func: Callable[..., Any], found_in: str | None = None) -> Declared:
     declared = declaration(func)
     if declared is None:
         raise DeclarationInvalid(f"{target}: is not decorated with @jobyard.job")
+    if "<locals>" in func.__qualname__:
+        raise DeclarationInvalid(f"{target}: a job is a module-level function (imported by name)")
     name = declared.name or func.__name__
     try:
         definition = {**declared.keys, "python": target, "params": _params(func, declared)}
