@@ -1,5 +1,7 @@
 """The job configuration file (``jobyard.yaml``): job types, queues and workflows.
 
+Job types declared in Python with ``@jobyard.job`` come from the modules listed
+under ``job_modules`` (:mod:`jobyard.jobtypes.modules`), imported while loading.
 Schedules, notifications, the modules to ``preload``, the variables jobs may see
 of the worker's environment (``pass_env``) and whether the API may change job
 types (``api_job_types``) and how long finished work is kept (``retention``) live
@@ -21,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobyard.jobtypes.modules import DeclarationInvalid, load_module
 from jobyard.jobtypes.params import ArgsInvalid
 from jobyard.jobtypes.spec import (
     NAME_RE,
@@ -41,6 +44,7 @@ SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")
 ORIGIN_RE = re.compile(r"https?://[^/\s]+")
 KEYS = (
     *SECTIONS,
+    "job_modules",
     "preload",
     "pass_env",
     "api_job_types",
@@ -222,6 +226,7 @@ class _Loader:
         sections = {name: self.section(data, name) for name in SECTIONS}
         queues = self.queues(sections["queues"])
         job_types = self.job_types(sections["job_types"])
+        job_types |= self.job_modules(data.get("job_modules"), job_types)
         declared = {DEFAULT_QUEUE, *sections["queues"]} if "queues" in data else None
         written = set(sections["job_types"]) - set(job_types)  # in the file, but broken
         workflows = self.workflows(sections["workflows"], job_types, written, declared)
@@ -293,6 +298,25 @@ class _Loader:
             job_types[name] = job_type
         return job_types
 
+    def job_modules(self, value: Any, written: Mapping[str, JobType]) -> dict[str, JobType]:
+        """The job types declared with ``@jobyard.job`` in the modules listed (imported now)."""
+        names = self.module_names(value, "job_modules")
+        found: dict[str, tuple[str, JobType]] = {}
+        for index, module in enumerate(names):
+            try:
+                declared = load_module(module, self.base_dir)
+            except DeclarationInvalid as exc:
+                self.problem(["job_modules", str(index)], str(exc))
+                continue
+            for item in declared:
+                if clash := _clash(item.job_type.name, written, found):
+                    self.problem(["job_modules", str(index)], f"{item.target}: {clash}")
+                    continue
+                for error in user_problems(item.job_type):
+                    self.problem(["job_modules", str(index)], f"{item.target}: {error['message']}")
+                found[item.job_type.name] = (item.target, self.with_cwd(item.job_type))
+        return {name: job_type for name, (_, job_type) in found.items()}
+
     def with_cwd(self, job_type: JobType) -> JobType:
         if job_type.cwd is None or os.path.isabs(job_type.cwd):
             return job_type
@@ -358,15 +382,18 @@ class _Loader:
             return NotificationConfig()
 
     def preload(self, value: Any) -> tuple[str, ...]:
+        return self.module_names(value, "preload")
+
+    def module_names(self, value: Any, key: str) -> tuple[str, ...]:
         if value is None:
             return ()
         if not isinstance(value, list):
-            self.problem(["preload"], f"must be a list of module names, not {_kind(value)}")
+            self.problem([key], f"must be a list of module names, not {_kind(value)}")
             return ()
         for i, name in enumerate(value):
             if not isinstance(name, str) or not MODULE_RE.fullmatch(name):
-                self.problem(["preload", str(i)], f"{name!r} is not a module name (like pkg.mod)")
-        return tuple(name for name in value if isinstance(name, str))
+                self.problem([key, str(i)], f"{name!r} is not a module name (like pkg.mod)")
+        return tuple(name for name in value if isinstance(name, str) and MODULE_RE.fullmatch(name))
 
     def pass_env(self, value: Any) -> tuple[str, ...]:
         if value is None:
@@ -411,6 +438,17 @@ class _Loader:
                 hint = _did_you_mean(job_type.queue, sorted(declared))
                 message = f"queue {job_type.queue!r} is not declared under queues{hint}"
                 self.problem(["job_types", name, "queue"], message)
+
+
+def _clash(
+    name: str, written: Mapping[str, JobType], found: Mapping[str, tuple[str, JobType]]
+) -> str | None:
+    """Why a declared type may not take ``name`` (None: it may)."""
+    if name in written:
+        return f"job type {name!r} is also defined under job_types"
+    if name in found:
+        return f"job type {name!r} is also declared by {found[name][0]}"
+    return None
 
 
 def _parts(dotted: str) -> list[str]:

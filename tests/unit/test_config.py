@@ -104,8 +104,8 @@ def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
     assert errors(path) == [
         f"{path}:1: the file must be a mapping with keys like "
-        "job_types, queues, workflows, schedules, notifications, preload, pass_env, "
-        "api_job_types, metrics_public, cors_origins, retention"
+        "job_types, queues, workflows, schedules, notifications, job_modules, preload, "
+        "pass_env, api_job_types, metrics_public, cors_origins, retention"
     ]
 
 
@@ -113,8 +113,8 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     path = write(tmp_path, "job_types: {}\njob_type: {}\n")
     assert errors(path) == [
         f"{path}:2: job_type: unknown key; did you mean 'job_types'? "
-        "(allowed: job_types, queues, workflows, schedules, notifications, preload, "
-        "pass_env, api_job_types, metrics_public, cors_origins, retention)"
+        "(allowed: job_types, queues, workflows, schedules, notifications, job_modules, "
+        "preload, pass_env, api_job_types, metrics_public, cors_origins, retention)"
     ]
 
 

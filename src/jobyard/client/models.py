@@ -8,13 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
-TERMINAL_STATES = frozenset({"succeeded", "failed", "killed", "upstream_failed"})
-FAILED_STATES = frozenset({"failed", "killed", "upstream_failed"})
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 timestamp of the API as a datetime (``None`` stays ``None``)."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+# Re-exported: the CLI and older code import these from here.
+from jobyard.client.events import Event as Event
+from jobyard.client.values import FAILED_STATES as FAILED_STATES
+from jobyard.client.values import TERMINAL_STATES as TERMINAL_STATES
+from jobyard.client.values import parse_time as parse_time
 
 
 def plain(value: Any) -> Any:
@@ -302,24 +300,6 @@ class NotificationPage:
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         items = [Notification.from_dict(item) for item in data["items"]]
         return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
-
-
-@dataclass(frozen=True)
-class Event:
-    """One event of a stream: ``kind`` is its SSE event type, ``data`` its JSON.
-
-    ``id`` orders events (it is ``None`` on ``close`` and on events made up by
-    polling when the server cannot stream).
-    """
-
-    id: int | None
-    kind: str
-    data: dict[str, Any]
-
-    @property
-    def job_id(self) -> int | None:
-        job_id = self.data.get("job_id")
-        return job_id if isinstance(job_id, int) else None
 
 
 @dataclass(frozen=True)

@@ -70,27 +70,38 @@ class SSEDecoder:
         return SSEMessage(event=event or "message", data="\n".join(data), id=id_)
 
 
-def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
-    """Split text chunks into lines at CRLF, LF or CR (and nothing else).
+class LineSplitter:
+    """Splits text chunks into lines at CRLF, LF or CR (and nothing else), chunk by chunk.
 
     A CR at the end of a chunk may be the first half of a CRLF, so the LF that
     may start the next chunk is skipped. A leading byte order mark is dropped.
     """
-    pending = ""
-    skip_lf = False
-    first = True
-    for chunk in chunks:
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._skip_lf = False
+        self._first = True
+
+    def feed(self, chunk: str) -> list[str]:
+        """The lines that ``chunk`` completes."""
         if not chunk:
-            continue
-        if first:
-            chunk, first = chunk.removeprefix("\ufeff"), False
-        if skip_lf and chunk.startswith("\n"):
+            return []
+        if self._first:
+            chunk, self._first = chunk.removeprefix("\ufeff"), False
+        if self._skip_lf and chunk.startswith("\n"):
             chunk = chunk[1:]
-        skip_lf = False
-        lines = (pending + chunk).replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        pending = lines.pop()
-        skip_lf = chunk.endswith("\r")
-        yield from lines
+        text = (self._pending + chunk).replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        self._pending = lines.pop()
+        self._skip_lf = chunk.endswith("\r")
+        return lines
+
+
+def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """Split text chunks into lines (see :class:`LineSplitter`)."""
+    splitter = LineSplitter()
+    for chunk in chunks:
+        yield from splitter.feed(chunk)
 
 
 def iter_sse(lines: Iterable[str], decoder: SSEDecoder | None = None) -> Iterator[SSEMessage]:

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
 from jobyard.client.errors import ApiError, ServerUnreachable
-from jobyard.client.models import Event
-from jobyard.client.sse import SSEDecoder, SSEMessage, iter_lines, iter_sse
+from jobyard.client.events import Event, parse_event
+from jobyard.client.sse import LineSplitter, SSEDecoder, SSEMessage, iter_lines, iter_sse
 
 EVENT_STREAM = "text/event-stream"
 _UNAVAILABLE = frozenset({404, 405, 406, 501})
@@ -72,11 +73,14 @@ class EventStream:
     in a row that deliver nothing, ``delay`` is the wait before the first one
     (a ``retry:`` field of the server replaces it); ``deadline``
     (``time.monotonic()``) raises :class:`TimeoutError` once passed.
+
+    Everything but the I/O lives here, so that :class:`AsyncEventStream`
+    behaves the same: only the loops that read and sleep are its own.
     """
 
     def __init__(
         self,
-        http: httpx.Client,
+        http: httpx.Client | httpx.AsyncClient,
         request: Callable[[EventStream], StreamRequest],
         *,
         last_event_id: int | None = None,
@@ -97,34 +101,60 @@ class EventStream:
         self._delay = delay  # before the first reconnection; doubles after each failure
 
     def __iter__(self) -> Iterator[Event]:
+        if not isinstance(self.http, httpx.Client):
+            raise TypeError("an EventStream over an httpx.AsyncClient is iterated with async for")
         failures = 0
         while True:
             before = self.delivered
             try:
-                for event in self._connection():
+                for event in self._connection(self.http):
                     yield event
-                    if event.kind == "close" and self.until_close:
+                    if self._ends(event):
                         return
             except (httpx.TransportError, _Dropped) as exc:
-                if isinstance(exc, httpx.TimeoutException):
-                    self._check_deadline()
-                if isinstance(exc, httpx.ConnectError) and not self.connected:
-                    raise self._unreachable(exc) from exc  # never there: no use retrying
-                error: Exception = exc
+                error: Exception = self._failed(exc)
             else:
                 error = _Dropped("the stream ended before its close event")
             failures = 0 if self.delivered > before else failures + 1
-            self._pause(failures, error)
+            time.sleep(self._pause(failures, error))
 
-    def _pause(self, failures: int, error: Exception) -> None:
+    def _connection(self, http: httpx.Client) -> Iterator[Event]:
+        request = self.request(self)
+        with http.stream(request.method, request.path, **self._options(request)) as response:
+            if not self._streams(response):
+                response.read()
+                self._refuse(response)
+            decoder = SSEDecoder()
+            try:
+                for message in iter_sse(self._lines(response.iter_text()), decoder):
+                    event = self._receive(message, decoder)
+                    if event is not None:
+                        yield event
+            finally:
+                self._adopt(decoder.last_event_id)
+
+    # -- what both loops share ---------------------------------------------------------
+    def _ends(self, event: Event) -> bool:
+        return event.kind == "close" and self.until_close
+
+    def _failed(self, exc: Exception) -> Exception:
+        """The error to retry after, or raise at once if it cannot get better."""
+        if isinstance(exc, httpx.TimeoutException):
+            self._check_deadline()
+        if isinstance(exc, httpx.ConnectError) and not self.connected:
+            raise self._unreachable(exc) from exc  # never there: no use retrying
+        return exc
+
+    def _pause(self, failures: int, error: Exception) -> float:
+        """How long to wait before reconnecting (raises when retries are spent)."""
         if failures > self.retries:
             note = f" (the event stream broke; {self.retries} reconnections failed)"
             raise self._unreachable(error, note) from error
         self._check_deadline()
-        delay = min(self._delay * 2 ** max(failures - 1, 0), 5.0)
+        delay = min(self._delay * 2.0 ** max(failures - 1, 0), 5.0)
         if self.deadline is not None:
             delay = min(delay, max(self.deadline - time.monotonic(), 0.0))
-        time.sleep(delay)
+        return delay
 
     def _unreachable(self, error: Exception, note: str = "") -> ServerUnreachable:
         where = str(self.http.base_url).rstrip("/")
@@ -136,36 +166,29 @@ class EventStream:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise TimeoutError("no end of the event stream before the deadline")
 
-    def _connection(self) -> Iterator[Event]:
-        request = self.request(self)
-        with self.http.stream(
-            request.method,
-            request.path,
-            params=request.params,
-            json=request.json,
-            headers=self._headers(),
-            timeout=self._timeout(),
-        ) as response:
-            self._check(response)
-            self.connected = True
-            decoder = SSEDecoder()
-            try:
-                for message in iter_sse(self._lines(response), decoder):
-                    if decoder.retry is not None:  # the server's say on when to come back
-                        self._delay = decoder.retry / 1000
-                    event = _event(message)
-                    if event.id is not None and self._seen(event.id):
-                        continue
-                    self._note(event)
-                    if event.kind == "reset":
-                        raise StreamReset(event)
-                    yield event
-            finally:
-                self._adopt(decoder.last_event_id)
+    def _options(self, request: StreamRequest) -> dict[str, Any]:
+        return {
+            "params": request.params,
+            "json": request.json,
+            "headers": self._headers(),
+            "timeout": self._timeout(),
+        }
 
-    def _lines(self, response: httpx.Response) -> Iterator[str]:
+    def _receive(self, message: SSEMessage, decoder: SSEDecoder) -> Event | None:
+        """The event of ``message``, or None if it was delivered before."""
+        if decoder.retry is not None:  # the server's say on when to come back
+            self._delay = decoder.retry / 1000
+        event = _event(message)
+        if event.id is not None and self._seen(event.id):
+            return None
+        self._note(event)
+        if event.kind == "reset":
+            raise StreamReset(event)
+        return event
+
+    def _lines(self, chunks: Iterable[str]) -> Iterator[str]:
         """The response's lines; past the deadline (seen at a line or a keep-alive) it stops."""
-        for line in iter_lines(response.iter_text()):
+        for line in iter_lines(chunks):
             self._check_deadline()
             yield line
 
@@ -183,10 +206,14 @@ class EventStream:
         remaining = max(self.deadline - time.monotonic(), 0.01)
         return httpx.Timeout(connect, read=remaining)
 
-    def _check(self, response: httpx.Response) -> None:
+    def _streams(self, response: httpx.Response) -> bool:
+        """Whether ``response`` is the stream (else read it and call :meth:`_refuse`)."""
         if response.status_code < 300 and _is_stream(response):
-            return
-        response.read()
+            self.connected = True
+            return True
+        return False
+
+    def _refuse(self, response: httpx.Response) -> NoReturn:
         status = response.status_code
         if status >= 500 or status == 429:
             raise _Dropped(f"HTTP {status}")
@@ -210,7 +237,58 @@ class EventStream:
             self.job_id = event.job_id
 
 
+class AsyncEventStream(EventStream):
+    """:class:`EventStream` over an :class:`httpx.AsyncClient`: ``async for event in …``."""
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        import anyio  # here: the sync client's users do not pay for importing it
+
+        if not isinstance(self.http, httpx.AsyncClient):
+            raise TypeError("an AsyncEventStream needs an httpx.AsyncClient")
+        failures = 0
+        while True:
+            before = self.delivered
+            try:
+                async with aclosing(self._aconnection(self.http)) as events:
+                    async for event in events:
+                        yield event
+                        if self._ends(event):
+                            return
+            except (httpx.TransportError, _Dropped) as exc:
+                error: Exception = self._failed(exc)
+            else:
+                error = _Dropped("the stream ended before its close event")
+            failures = 0 if self.delivered > before else failures + 1
+            await anyio.sleep(self._pause(failures, error))
+
+    async def _aconnection(self, http: httpx.AsyncClient) -> AsyncGenerator[Event, None]:
+        request = self.request(self)
+        async with http.stream(request.method, request.path, **self._options(request)) as response:
+            if not self._streams(response):
+                await response.aread()
+                self._refuse(response)
+            decoder = SSEDecoder()
+            try:
+                async for line in _alines(response.aiter_text()):
+                    self._check_deadline()
+                    message = decoder.feed(line)
+                    event = None if message is None else self._receive(message, decoder)
+                    if event is not None:
+                        yield event
+            finally:
+                self._adopt(decoder.last_event_id)
+
+
+async def _alines(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The lines of an async iterator of text chunks."""
+    splitter = LineSplitter()
+    async for chunk in chunks:
+        for line in splitter.feed(chunk):
+            yield line
+
+
 def _event(message: SSEMessage) -> Event:
+    """The typed event of ``message`` (its raw JSON in ``data``)."""
     try:
         data = json.loads(message.data)
     except ValueError:
@@ -218,7 +296,7 @@ def _event(message: SSEMessage) -> Event:
     if not isinstance(data, dict):
         data = {"value": data}
     event_id = int(message.id) if message.id and message.id.isdigit() else None
-    return Event(id=event_id, kind=message.event, data=data)
+    return parse_event(event_id, message.event, data)
 
 
 def _is_stream(response: httpx.Response) -> bool:

@@ -13,15 +13,15 @@ answers with a problem, and :class:`ServerUnreachable` when it cannot be reached
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from jobyard.client import calls
 from jobyard.client.auth import credentials
+from jobyard.client.calls import Names, Upstream, submission
 from jobyard.client.errors import (
     ApiError,
     Conflict,
@@ -31,13 +31,14 @@ from jobyard.client.errors import (
     ServerUnreachable,
     Unauthorized,
 )
+from jobyard.client.events import Event
+from jobyard.client.flow import Settings, SyncDriver
 from jobyard.client.models import (
     ActionResult,
     AuditEntry,
     AuditPage,
     CreatedToken,
     Dependency,
-    Event,
     JobInfo,
     JobPage,
     JobTypeInfo,
@@ -50,8 +51,7 @@ from jobyard.client.models import (
     UserInfo,
     WorkerStatus,
 )
-from jobyard.client.poll import LogGetter, drain_logs, poll_events, poll_logs
-from jobyard.client.stream import EventStream, StreamRequest, StreamReset, StreamUnavailable
+from jobyard.client.stream import StreamReset, StreamUnavailable
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -82,18 +82,10 @@ __all__ = [
     "Unauthorized",
     "UserInfo",
     "WorkerStatus",
+    "submission",
 ]
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
-JOBS = "/api/v1/jobs"
-TYPES = "/api/v1/job-types"
-WORKERS = "/api/v1/workers"
-NOTIFICATIONS = "/api/v1/notifications"
-ACTIONS_LIMIT = 500  # ids a request of act_many
-TOKENS = "/api/v1/tokens"
-USERS = "/api/v1/users"
-Names = str | Iterable[str] | None
-Upstream = int | Dependency | Mapping[str, Any]
 
 
 class Client:
@@ -106,6 +98,9 @@ class Client:
     ``retries`` bounds the reconnections in a row of an event stream that get
     nothing, the first after ``reconnect_delay`` seconds, then twice as long
     each time; ``poll_interval`` paces polling where the server cannot stream.
+
+    Each method runs the operation of the same name in :mod:`jobyard.client.calls`,
+    which :class:`~jobyard.client.AsyncClient` runs too.
     """
 
     def __init__(
@@ -132,6 +127,7 @@ class Client:
             headers=headers,
             auth=credentials(token, auth),
         )
+        self._driver = SyncDriver(self._http, Settings(retries, reconnect_delay))
 
     def close(self) -> None:
         self._http.close()
@@ -165,7 +161,7 @@ class Client:
         body = submission(
             type, args, priority, queue, run_at, hold, name, idempotency_key, depends_on
         )
-        return JobInfo.from_dict(self._call("POST", JOBS, json=body))
+        return self._driver.run(calls.submit(body))
 
     def submit_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[JobInfo]:
         """Submit jobs in one transaction: all are created or none.
@@ -173,9 +169,7 @@ class Client:
         Each item has the keyword arguments of :meth:`submit`
         (``{"type": "echo", "args": {...}, "hold": True}``).
         """
-        bodies = [submission(**job) for job in jobs]
-        answer = self._call("POST", f"{JOBS}/batch", json={"jobs": bodies})
-        return [JobInfo.from_dict(item) for item in answer["items"]]
+        return self._driver.run(calls.submit_many(jobs))
 
     def jobs(
         self,
@@ -190,10 +184,9 @@ class Client:
     ) -> JobPage:
         """One page of jobs; ``state``, ``type``, ``queue`` and ``worker`` take one name
         or several."""
-        params = {"page": page, "per_page": per_page, "sort": sort, "search": search}
-        params |= {"state": _csv(state), "type": _csv(type), "queue": _csv(queue)}
-        params["worker"] = _csv(worker)
-        return JobPage.from_dict(self._call("GET", JOBS, params=params))
+        return self._driver.run(
+            calls.jobs(page, per_page, sort, search, state, type, queue, worker)
+        )
 
     def iter_jobs(
         self,
@@ -206,41 +199,35 @@ class Client:
         worker: Names = None,
     ) -> Iterator[JobInfo]:
         """Every matching job, page after page (each once, even if jobs come meanwhile)."""
-        seen: set[int] = set()
-        for number in range(1, 1_000_000):
-            page = self.jobs(number, per_page, sort, search, state, type, queue, worker)
-            yield from (job for job in page.items if job.id not in seen)
-            seen.update(job.id for job in page.items)
-            if number >= page.pages or not page.items:
-                return
+        steps = calls.iter_jobs(sort, search, state, type, queue, per_page, worker)
+        return self._driver.iterate(steps)
 
     def job(self, job_id: int) -> JobInfo:
-        return JobInfo.from_dict(self._call("GET", f"{JOBS}/{job_id}"))
+        return self._driver.run(calls.job(job_id))
 
     def start(self, job_id: int) -> JobInfo:
         """Release a held job."""
-        return self._act(job_id, "start")
+        return self._driver.run(calls.act(job_id, "start"))
 
     def pause(self, job_id: int) -> JobInfo:
         """Pause a running job, or hold one that has not started."""
-        return self._act(job_id, "pause")
+        return self._driver.run(calls.act(job_id, "pause"))
 
     def resume(self, job_id: int) -> JobInfo:
         """Resume a paused job, or release a held one."""
-        return self._act(job_id, "resume")
+        return self._driver.run(calls.act(job_id, "resume"))
 
     def kill(self, job_id: int) -> JobInfo:
         """Kill a job (on a running one, ``control`` shows the kill its worker will do)."""
-        return self._act(job_id, "kill")
+        return self._driver.run(calls.act(job_id, "kill"))
 
     def restart(self, job_id: int, args: Mapping[str, Any] | None = None) -> JobInfo:
         """A new job from an ended one's type and arguments (``args`` overrides some)."""
-        body = {"args": dict(args)} if args is not None else None
-        return JobInfo.from_dict(self._call("POST", f"{JOBS}/{job_id}/restart", json=body))
+        return self._driver.run(calls.restart(job_id, args))
 
     def remove(self, job_id: int, force: bool = False) -> None:
         """Remove an ended job; ``force`` kills a live one first."""
-        self._call("DELETE", f"{JOBS}/{job_id}", params={"force": "true" if force else None})
+        self._driver.run(calls.remove(job_id, force))
 
     def act_many(
         self, action: str, ids: Iterable[int], *, force: bool = False
@@ -252,43 +239,20 @@ class Client:
         state forbids the action does not stop the others. ``force`` removes live
         jobs (killing them first). Many ids are sent in requests of 500.
         """
-        wanted = list(dict.fromkeys(ids))
-        results: list[ActionResult] = []
-        for start in range(0, len(wanted), ACTIONS_LIMIT):
-            body = {"action": action, "ids": wanted[start : start + ACTIONS_LIMIT], "force": force}
-            answer = self._call("POST", f"{JOBS}/actions", json=body)
-            results += [ActionResult.from_dict(item) for item in answer["results"]]
-        return results
-
-    def _act(self, job_id: int, action: str) -> JobInfo:
-        return JobInfo.from_dict(self._call("POST", f"{JOBS}/{job_id}/{action}"))
+        return self._driver.run(calls.act_many(action, ids, force))
 
     # -- logs -----------------------------------------------------------------
     def logs(self, job_id: int, after: int = 0, limit: int = 1000) -> LogPage:
         """Up to ``limit`` log lines after sequence number ``after``."""
-        params = {"after": after, "limit": limit}
-        return LogPage.from_dict(self._call("GET", f"{JOBS}/{job_id}/logs", params=params))
+        return self._driver.run(calls.logs(job_id, after, limit))
 
     def iter_logs(self, job_id: int, after: int = 0) -> Iterator[LogLine]:
         """Every log line stored now, page after page."""
-        return drain_logs(lambda seq: self.logs(job_id, seq), after)
+        return self._driver.iterate(calls.drain_logs(job_id, after))
 
     def follow_logs(self, job_id: int, after: int = 0) -> Iterator[LogLine]:
         """Log lines as they are written, until the job has ended (polls if it cannot stream)."""
-        last = after
-
-        def request(_: EventStream) -> StreamRequest:
-            return StreamRequest("GET", f"{JOBS}/{job_id}/logs", {"follow": "true", "after": last})
-
-        try:
-            for event in self._stream(request):
-                if event.kind == "log" and int(event.data.get("seq", 0)) > last:
-                    line = LogLine.from_dict(event.data)
-                    last = line.seq
-                    yield line
-        except StreamUnavailable:
-            get_logs = self._log_getter(job_id)
-            yield from poll_logs(get_logs, after=last, interval=self.poll_interval)
+        return self._driver.iterate(calls.follow_logs(job_id, after, self.poll_interval))
 
     # -- events ---------------------------------------------------------------
     def events(self, job_id: int, last_event_id: int | None = None) -> Iterator[Event]:
@@ -296,8 +260,11 @@ class Client:
 
         It starts after ``last_event_id`` (from the start without it). Against a
         server that cannot stream, the events are made up by polling (no ids).
+        Each is a typed event of :mod:`jobyard.client.events` (``StateEvent``,
+        ``LogEvent`` …), its raw JSON in ``data``.
         """
-        return self._job_events(job_id, last_event_id)
+        steps = calls.job_events(job_id, last_event_id, self.poll_interval)
+        return self._driver.iterate(steps)
 
     def all_events(
         self,
@@ -314,10 +281,8 @@ class Client:
         with ``from_now`` from what happens next. Raises :class:`StreamUnavailable`
         when the server cannot stream.
         """
-        params = {"type": _csv(type), "queue": _csv(queue), "job": job}
-        params |= {"from": "now" if from_now else None}
-        request = StreamRequest("GET", "/api/v1/events", _drop_none(params))
-        return iter(self._stream(lambda _: request, last_event_id, until_close=False))
+        steps = calls.all_events(type, queue, job, last_event_id, from_now)
+        return self._driver.iterate(steps)
 
     def submit_and_follow(
         self, type: str, args: Mapping[str, Any] | None = None, **options: Any
@@ -328,21 +293,8 @@ class Client:
         ``state`` event of creation. Without an ``idempotency_key`` one is made up,
         so that a submission retried after a dropped connection is not doubled.
         """
-        options.setdefault("idempotency_key", uuid.uuid4().hex)
-        body = submission(type, args, **options)
-
-        def request(stream: EventStream) -> StreamRequest:
-            if stream.job_id is None:
-                return StreamRequest("POST", JOBS, json=body)
-            return StreamRequest("GET", f"{JOBS}/{stream.job_id}/events")
-
-        try:
-            yield from self._stream(request)
-        except StreamUnavailable as exc:
-            if exc.status >= 300 or not isinstance(exc.body, dict):
-                raise
-            # it answered the new job without streaming: follow the job's own stream
-            yield from self._job_events(JobInfo.from_dict(exc.body).id)
+        steps = calls.submit_and_follow(type, args, options, self.poll_interval)
+        return self._driver.iterate(steps)
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobInfo:
         """Block until the job has ended and return it.
@@ -350,85 +302,35 @@ class Client:
         :class:`TimeoutError` once ``timeout`` seconds have passed (noticed at
         the next event or keep-alive of the server, or poll).
         """
-        job = self.job(job_id)
-        if job.terminal:
-            return job
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for event in self._job_events(job_id, deadline=deadline, with_logs=False):
-            if event.kind == "close":
-                break
-        return self.job(job_id)
-
-    def _job_events(
-        self,
-        job_id: int,
-        last_event_id: int | None = None,
-        deadline: float | None = None,
-        with_logs: bool = True,
-    ) -> Iterator[Event]:
-        request = StreamRequest("GET", f"{JOBS}/{job_id}/events")
-        try:
-            yield from self._stream(lambda _: request, last_event_id, deadline=deadline)
-        except StreamUnavailable:
-            self.job(job_id)  # NotFound if there is no such job
-            yield from poll_events(
-                lambda: self.job(job_id),
-                self._log_getter(job_id) if with_logs else None,
-                interval=self.poll_interval,
-                deadline=deadline,
-            )
-
-    def _stream(
-        self,
-        request: Callable[[EventStream], StreamRequest],
-        last_event_id: int | None = None,
-        *,
-        until_close: bool = True,
-        deadline: float | None = None,
-    ) -> EventStream:
-        return EventStream(
-            self._http,
-            request,
-            last_event_id=last_event_id,
-            until_close=until_close,
-            retries=self.retries,
-            delay=self.reconnect_delay,
-            deadline=deadline,
-        )
-
-    def _log_getter(self, job_id: int) -> LogGetter:
-        return lambda after: self.logs(job_id, after)
+        return self._driver.run(calls.wait(job_id, timeout, self.poll_interval))
 
     # -- job types ------------------------------------------------------------
     def job_types(self) -> list[JobTypeInfo]:
-        return [JobTypeInfo.from_dict(item) for item in self._call("GET", TYPES)["items"]]
+        return self._driver.run(calls.job_types())
 
     def job_type(self, name: str) -> JobTypeInfo:
-        return JobTypeInfo.from_dict(self._call("GET", f"{TYPES}/{name}"))
+        return self._driver.run(calls.job_type("GET", name))
 
     def create_job_type(self, definition: Mapping[str, Any]) -> JobTypeInfo:
         """Store a new type (its ``name`` inside); :class:`Conflict` if the name exists."""
-        return JobTypeInfo.from_dict(self._call("POST", TYPES, json=dict(definition)))
+        return self._driver.run(calls.job_type("POST", "", definition))
 
     def put_job_type(self, name: str, definition: Mapping[str, Any]) -> JobTypeInfo:
         """Create or replace a type stored in the database."""
-        answer = self._call("PUT", f"{TYPES}/{name}", json=dict(definition))
-        return JobTypeInfo.from_dict(answer)
+        return self._driver.run(calls.job_type("PUT", name, definition))
 
     def delete_job_type(self, name: str) -> None:
-        self._call("DELETE", f"{TYPES}/{name}")
+        self._driver.run(calls.call("DELETE", f"{calls.TYPES}/{name}"))
 
     # -- workflows ------------------------------------------------------------
     def workflows(self) -> list[dict[str, Any]]:
         """The workflows of the server's configuration: nodes and edges."""
-        items: list[dict[str, Any]] = self._call("GET", "/api/v1/workflows")["items"]
-        return items
+        return self._driver.run(calls.items("/api/v1/workflows"))
 
     def start_run(self, workflow: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Start a run; the answer has its ``id``, ``state`` and every node's job."""
         path = f"/api/v1/workflows/{workflow}/runs"
-        run: dict[str, Any] = self._call("POST", path, json={"args": dict(args or {})})
-        return run
+        return self._driver.run(calls.call("POST", path, json={"args": dict(args or {})}))
 
     def runs(
         self,
@@ -438,26 +340,22 @@ class Client:
         per_page: int = 50,
     ) -> dict[str, Any]:
         params = {"workflow": workflow, "state": state, "page": page, "per_page": per_page}
-        found: dict[str, Any] = self._call("GET", "/api/v1/workflow-runs", params=params)
-        return found
+        return self._driver.run(calls.call("GET", "/api/v1/workflow-runs", params))
 
     def run(self, run_id: int) -> dict[str, Any]:
-        run: dict[str, Any] = self._call("GET", f"/api/v1/workflow-runs/{run_id}")
-        return run
+        return self._driver.run(calls.call("GET", f"/api/v1/workflow-runs/{run_id}"))
 
     def control_run(self, run_id: int, action: str) -> dict[str, Any]:
         """``stop``, ``resume`` or ``retry-failed`` a run."""
-        run: dict[str, Any] = self._call("POST", f"/api/v1/workflow-runs/{run_id}/{action}")
-        return run
+        return self._driver.run(calls.call("POST", f"/api/v1/workflow-runs/{run_id}/{action}"))
 
     # -- workers --------------------------------------------------------------
     def workers(self) -> list[WorkerStatus]:
         """Every registered worker: state, queues, tags and the jobs it runs."""
-        items = self._call("GET", WORKERS)["items"]
-        return [WorkerStatus.from_dict(item) for item in items]
+        return self._driver.run(calls.workers())
 
     def worker(self, name: str) -> WorkerStatus:
-        return WorkerStatus.from_dict(self._call("GET", f"{WORKERS}/{name}"))
+        return self._driver.run(calls.worker(name))
 
     def drain(self, name: str, timeout: str | float | None = None) -> WorkerStatus:
         """Ask a worker to stop claiming and hand back what still runs after ``timeout``.
@@ -465,8 +363,7 @@ class Client:
         ``timeout`` is seconds or a duration such as ``"60s"``; None keeps the
         worker's own drain timeout. :class:`Conflict` if the worker is lost.
         """
-        body = _drop_none({"timeout": timeout})
-        return WorkerStatus.from_dict(self._call("POST", f"{WORKERS}/{name}/drain", json=body))
+        return self._driver.run(calls.drain(name, timeout))
 
     def notifications(
         self,
@@ -478,19 +375,16 @@ class Client:
         run: int | None = None,
     ) -> NotificationPage:
         """One page of the outbox, newest first; ``status``/``event`` take one name or several."""
-        params: dict[str, Any] = {"page": page, "per_page": per_page, "job": job, "run": run}
-        params |= {"status": _csv(status), "event": _csv(event)}
-        return NotificationPage.from_dict(self._call("GET", NOTIFICATIONS, params=params))
+        return self._driver.run(calls.notifications(page, per_page, status, event, job, run))
 
     def health(self) -> dict[str, Any]:
         """The server's ``/healthz``: status, version, and which parts it runs."""
-        answer: dict[str, Any] = self._call("GET", "/healthz")
-        return answer
+        return self._driver.run(calls.call("GET", "/healthz"))
 
     # -- access ---------------------------------------------------------------
     def me(self) -> Me:
         """Who this client's credentials belong to, and the role its requests have."""
-        return Me.from_dict(self._call("GET", "/api/v1/me"))
+        return self._driver.run(calls.me())
 
     def create_token(
         self, name: str, role: str | None = None, expires_in: str | float | None = "30d"
@@ -500,37 +394,35 @@ class Client:
         ``role`` is at most the caller's (default: theirs); ``expires_in`` is
         seconds or a duration such as ``"90d"``; None: it never expires.
         """
-        body = {"name": name, "expires_in": expires_in} | _drop_none({"role": role})
-        return CreatedToken.from_dict(self._call("POST", TOKENS, json=body))
+        return self._driver.run(calls.create_token(name, role, expires_in))
 
     def tokens(self, all: bool = False) -> list[TokenInfo]:
         """The caller's tokens, revoked and expired ones too; with ``all``, everyone's (admins)."""
-        answer = self._call("GET", TOKENS, params={"all": "true" if all else None})
-        return [TokenInfo.from_dict(item) for item in answer["items"]]
+        return self._driver.run(calls.tokens(all))
 
     def revoke_token(self, token_id: int) -> TokenInfo:
         """Revoke one of the caller's tokens (an admin: anyone's); it stops working at once."""
-        return TokenInfo.from_dict(self._call("DELETE", f"{TOKENS}/{token_id}"))
+        return self._driver.run(calls.revoke_token(token_id))
 
     def users(self) -> list[UserInfo]:
         """Every user, by name (admins)."""
-        return [UserInfo.from_dict(item) for item in self._call("GET", USERS)["items"]]
+        return self._driver.run(calls.users())
 
     def add_user(self, name: str, password: str, role: str = "viewer") -> UserInfo:
         """A new user (admins); :class:`Conflict` if the name is taken."""
         body = {"name": name, "password": password, "role": role}
-        return UserInfo.from_dict(self._call("POST", USERS, json=body))
+        return self._driver.run(calls.user("POST", name, body))
 
     def change_user(
         self, name: str, *, role: str | None = None, password: str | None = None
     ) -> UserInfo:
         """Change a user's role and/or password (admins; the last admin stays one)."""
-        body = _drop_none({"role": role, "password": password})
-        return UserInfo.from_dict(self._call("PATCH", f"{USERS}/{name}", json=body))
+        body = calls.drop_none({"role": role, "password": password})
+        return self._driver.run(calls.user("PATCH", name, body))
 
     def remove_user(self, name: str) -> None:
         """Remove a user with their tokens and sessions (admins; not the last admin)."""
-        self._call("DELETE", f"{USERS}/{name}")
+        self._driver.run(calls.call("DELETE", f"{calls.USERS}/{name}"))
 
     def audit(
         self,
@@ -548,66 +440,5 @@ class Client:
         ``actor``, ``action`` and ``outcome`` take one name or several;
         ``search`` looks in the targets.
         """
-        params: dict[str, Any] = {"page": page, "per_page": per_page, "search": search}
-        params |= {"actor": _csv(actor), "action": _csv(action), "outcome": _csv(outcome)}
-        params |= {"since": _iso(since), "until": _iso(until)}
-        return AuditPage.from_dict(self._call("GET", "/api/v1/audit", params=params))
-
-    # -- HTTP -----------------------------------------------------------------
-    def _call(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
-    ) -> Any:
-        try:
-            response = self._http.request(method, path, params=_drop_none(params or {}), json=json)
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"cannot reach {self.server}: {_reason(exc)}") from exc
-        if response.is_error:
-            raise ApiError.from_response(response)
-        return response.json() if response.content else None
-
-
-def submission(
-    type: str,
-    args: Mapping[str, Any] | None = None,
-    priority: int | None = None,
-    queue: str | None = None,
-    run_at: datetime | None = None,
-    hold: bool = False,
-    name: str | None = None,
-    idempotency_key: str | None = None,
-    depends_on: Iterable[Upstream] = (),
-) -> dict[str, Any]:
-    """The JSON body submitting one job (a naive ``run_at`` is taken as local time)."""
-    when = _iso(run_at)
-    upstream = [_upstream(item) for item in depends_on] or None
-    body: dict[str, Any] = {"type": type, "args": dict(args or {}), "priority": priority}
-    body |= {"queue": queue, "run_at": when, "hold": hold, "name": name}
-    body |= {"idempotency_key": idempotency_key, "depends_on": upstream}
-    return _drop_none(body)
-
-
-def _upstream(item: Upstream) -> dict[str, Any]:
-    if isinstance(item, Dependency):
-        return {"job": item.job, "on": item.on}
-    if isinstance(item, Mapping):
-        return dict(item)
-    return {"job": item}
-
-
-def _iso(when: datetime | None) -> str | None:
-    """An aware ISO 8601 time (a naive one is local time)."""
-    return when.astimezone().isoformat() if when is not None else None
-
-
-def _csv(names: Names) -> str | None:
-    if names is None or isinstance(names, str):
-        return names or None
-    return ",".join(names) or None
-
-
-def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def _reason(exc: httpx.TransportError) -> str:
-    return str(exc) or type(exc).__name__
+        steps = calls.audit(page, per_page, actor, action, outcome, since, until, search)
+        return self._driver.run(steps)

@@ -1,0 +1,465 @@
+"""Every operation of the API, written once as a flow (see :mod:`.flow`).
+
+A flow builds its requests, asks for them by yielding :class:`Call` (or a
+stream's :class:`Next` event, or a :class:`Sleep`), and turns the answers into
+the typed results of :mod:`.models`. The sync :class:`~jobyard.client.Client`
+and the :class:`~jobyard.client.AsyncClient` run these same flows; their
+methods only pass the arguments on.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from jobyard.client.events import Event, parse_event
+from jobyard.client.flow import Call, Emit, Flow, Next, Sleep, Steps, StreamSpec
+from jobyard.client.models import (
+    ActionResult,
+    AuditPage,
+    CreatedToken,
+    Dependency,
+    JobInfo,
+    JobPage,
+    JobTypeInfo,
+    LogLine,
+    LogPage,
+    Me,
+    NotificationPage,
+    TokenInfo,
+    UserInfo,
+    WorkerStatus,
+)
+from jobyard.client.stream import EventStream, StreamRequest, StreamUnavailable
+from jobyard.client.values import TERMINAL_STATES
+
+JOBS = "/api/v1/jobs"
+TYPES = "/api/v1/job-types"
+WORKERS = "/api/v1/workers"
+NOTIFICATIONS = "/api/v1/notifications"
+TOKENS = "/api/v1/tokens"
+USERS = "/api/v1/users"
+ACTIONS_LIMIT = 500  # ids a request of act_many
+Names = str | Iterable[str] | None
+Upstream = int | Dependency | Mapping[str, Any]
+
+
+def call(
+    method: str, path: str, params: Mapping[str, Any] | None = None, json: Any = None
+) -> Flow[Any]:
+    """One request; its JSON answer."""
+    return (yield Call(method, path, dict(params or {}), json))
+
+
+# -- jobs ----------------------------------------------------------------------------------
+def submit(body: dict[str, Any]) -> Flow[JobInfo]:
+    return JobInfo.from_dict((yield from call("POST", JOBS, json=body)))
+
+
+def submit_many(jobs: Iterable[Mapping[str, Any]]) -> Flow[list[JobInfo]]:
+    bodies = [submission(**job) for job in jobs]
+    answer = yield from call("POST", f"{JOBS}/batch", json={"jobs": bodies})
+    return [JobInfo.from_dict(item) for item in answer["items"]]
+
+
+def jobs(
+    page: int = 1,
+    per_page: int = 50,
+    sort: str | None = None,
+    search: str | None = None,
+    state: Names = None,
+    type: Names = None,
+    queue: Names = None,
+    worker: Names = None,
+) -> Flow[JobPage]:
+    params = {"page": page, "per_page": per_page, "sort": sort, "search": search}
+    params |= {"state": csv(state), "type": csv(type), "queue": csv(queue)}
+    params["worker"] = csv(worker)
+    return JobPage.from_dict((yield from call("GET", JOBS, params)))
+
+
+def iter_jobs(
+    sort: str | None,
+    search: str | None,
+    state: Names,
+    type: Names,
+    queue: Names,
+    per_page: int,
+    worker: Names,
+) -> Steps:
+    """Every matching job, page after page (each once, even if jobs come meanwhile)."""
+    seen: set[int] = set()
+    for number in range(1, 1_000_000):
+        page = yield from jobs(number, per_page, sort, search, state, type, queue, worker)
+        for job in page.items:
+            if job.id not in seen:
+                yield Emit(job)
+        seen.update(job.id for job in page.items)
+        if number >= page.pages or not page.items:
+            return
+
+
+def job(job_id: int) -> Flow[JobInfo]:
+    return JobInfo.from_dict((yield from call("GET", f"{JOBS}/{job_id}")))
+
+
+def act(job_id: int, action: str) -> Flow[JobInfo]:
+    return JobInfo.from_dict((yield from call("POST", f"{JOBS}/{job_id}/{action}")))
+
+
+def restart(job_id: int, args: Mapping[str, Any] | None) -> Flow[JobInfo]:
+    body = {"args": dict(args)} if args is not None else None
+    return JobInfo.from_dict((yield from call("POST", f"{JOBS}/{job_id}/restart", json=body)))
+
+
+def remove(job_id: int, force: bool) -> Flow[None]:
+    yield from call("DELETE", f"{JOBS}/{job_id}", {"force": "true" if force else None})
+
+
+def act_many(action: str, ids: Iterable[int], force: bool) -> Flow[list[ActionResult]]:
+    wanted = list(dict.fromkeys(ids))
+    results: list[ActionResult] = []
+    for start in range(0, len(wanted), ACTIONS_LIMIT):
+        body = {"action": action, "ids": wanted[start : start + ACTIONS_LIMIT], "force": force}
+        answer = yield from call("POST", f"{JOBS}/actions", json=body)
+        results += [ActionResult.from_dict(item) for item in answer["results"]]
+    return results
+
+
+# -- logs ----------------------------------------------------------------------------------
+def logs(job_id: int, after: int = 0, limit: int = 1000) -> Flow[LogPage]:
+    params = {"after": after, "limit": limit}
+    return LogPage.from_dict((yield from call("GET", f"{JOBS}/{job_id}/logs", params)))
+
+
+def drain_logs(job_id: int, after: int) -> Steps:
+    """Every log line stored now after ``after``, page by page."""
+    while True:
+        page = yield from logs(job_id, after)
+        if not page.items:
+            return
+        for line in page.items:
+            yield Emit(line)
+        after = page.next_after
+
+
+def follow_logs(job_id: int, after: int, interval: float) -> Steps:
+    """Log lines as they are written, until the job has ended (polls if it cannot stream)."""
+    last = after
+
+    def request(_: EventStream) -> StreamRequest:
+        return StreamRequest("GET", f"{JOBS}/{job_id}/logs", {"follow": "true", "after": last})
+
+    stream = StreamSpec(request)
+    try:
+        while (event := (yield Next(stream))) is not None:
+            if event.kind == "log" and int(event.data.get("seq", 0)) > last:
+                line = LogLine.from_dict(event.data)
+                last = line.seq
+                yield Emit(line)
+    except StreamUnavailable:
+        yield from poll_logs(job_id, last, interval)
+
+
+def poll_logs(job_id: int, after: int, interval: float) -> Steps:
+    """Log lines after ``after`` as they come, until the job has ended and all are read."""
+    while True:
+        page = yield from logs(job_id, after)
+        for line in page.items:
+            yield Emit(line)
+        after = page.next_after
+        if page.state in TERMINAL_STATES:
+            # lines are all written before the job ends: read what came meanwhile
+            yield from drain_logs(job_id, after)
+            return
+        if not page.items:
+            yield Sleep(interval)
+
+
+# -- events --------------------------------------------------------------------------------
+def stream_events(spec: StreamSpec) -> Steps:
+    """Every event of one stream, as it comes."""
+    while (event := (yield Next(spec))) is not None:
+        yield Emit(event)
+
+
+def job_events(
+    job_id: int,
+    last_event_id: int | None,
+    interval: float,
+    deadline: float | None = None,
+    with_logs: bool = True,
+) -> Steps:
+    """A job's events until ``close``; made up by polling where the server cannot stream."""
+    request = StreamRequest("GET", f"{JOBS}/{job_id}/events")
+    spec = StreamSpec(lambda _: request, last_event_id, deadline=deadline)
+    try:
+        yield from stream_events(spec)
+    except StreamUnavailable:
+        yield from job(job_id)  # NotFound if there is no such job
+        yield from poll_events(job_id, interval, deadline, with_logs)
+
+
+def all_events(
+    type: Names, queue: Names, job: int | None, last_event_id: int | None, from_now: bool
+) -> Steps:
+    params = {"type": csv(type), "queue": csv(queue), "job": job}
+    params |= {"from": "now" if from_now else None}
+    request = StreamRequest("GET", "/api/v1/events", drop_none(params))
+    yield from stream_events(StreamSpec(lambda _: request, last_event_id, until_close=False))
+
+
+def submit_and_follow(
+    type: str, args: Mapping[str, Any] | None, options: dict[str, Any], interval: float
+) -> Steps:
+    """Submit a job and stream its events until ``close`` (see ``Client.submit_and_follow``)."""
+    options.setdefault("idempotency_key", uuid.uuid4().hex)
+    body = submission(type, args, **options)
+
+    def request(stream: EventStream) -> StreamRequest:
+        if stream.job_id is None:
+            return StreamRequest("POST", JOBS, json=body)
+        return StreamRequest("GET", f"{JOBS}/{stream.job_id}/events")
+
+    try:
+        yield from stream_events(StreamSpec(request))
+    except StreamUnavailable as exc:
+        if exc.status >= 300 or not isinstance(exc.body, dict):
+            raise
+        # it answered the new job without streaming: follow the job's own stream
+        yield from job_events(JobInfo.from_dict(exc.body).id, None, interval)
+
+
+def wait(job_id: int, timeout: float | None, interval: float) -> Flow[JobInfo]:
+    """The job once it has ended; :class:`TimeoutError` after ``timeout`` seconds."""
+    first = yield from job(job_id)
+    if first.terminal:
+        return first
+    deadline = None if timeout is None else time.monotonic() + timeout
+    events = job_events(job_id, None, interval, deadline, with_logs=False)
+    yield from gather(events, until=lambda event: event.kind == "close")
+    return (yield from job(job_id))
+
+
+def poll_events(job_id: int, interval: float, deadline: float | None, with_logs: bool) -> Steps:
+    """State changes, progress and (``with_logs``) log lines, polled until the job ends.
+
+    They have the shape of the streamed ones but no ``id``, and a state the job
+    passed through between two polls is not seen.
+    """
+    state: str | None = None
+    progress: tuple[float | None, str | None] = (None, None)
+    after = 0
+    while True:
+        current = yield from job(job_id)
+        if current.state != state and not current.terminal:
+            yield Emit(_state(current))
+        if (current.progress.fraction, current.progress.message) != progress:
+            progress = (current.progress.fraction, current.progress.message)
+            yield Emit(_progress(current))
+        if with_logs:
+            lines: list[LogLine] = yield from gather(drain_logs(job_id, after))
+            for line in lines:
+                after = line.seq
+                yield Emit(_log(job_id, line))
+        if current.terminal:
+            yield Emit(_state(current))
+            yield Emit(parse_event(None, "close", {"job_id": job_id, "state": current.state}))
+            return
+        state = current.state
+        yield Sleep(_interval(interval, deadline))
+
+
+def gather(steps: Steps, until: Callable[[Any], bool] | None = None) -> Flow[list[Any]]:
+    """What ``steps`` emits, as a list, up to the first item ``until`` accepts.
+
+    Its other effects pass through this flow to the driver, and their answers
+    (or errors) back into ``steps``.
+    """
+    items: list[Any] = []
+    try:
+        effect = next(steps, None)
+        while effect is not None:
+            if isinstance(effect, Emit):
+                items.append(effect.value)
+                if until is not None and until(effect.value):
+                    break
+                effect = _resume(steps, None, None)
+                continue
+            try:
+                reply = yield effect
+            except Exception as exc:
+                effect = _resume(steps, None, exc)
+            else:
+                effect = _resume(steps, reply, None)
+    finally:
+        steps.close()
+    return items
+
+
+def _resume(steps: Steps, reply: Any, error: Exception | None) -> Any:
+    """The next effect of ``steps`` (None once it ended)."""
+    try:
+        return steps.throw(error) if error is not None else steps.send(reply)
+    except StopIteration:
+        return None
+
+
+def _interval(interval: float, deadline: float | None) -> float:
+    if deadline is None:
+        return interval
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the job did not end before the deadline")
+    return min(interval, remaining)
+
+
+def _at(when: datetime | None) -> str:
+    return (when or datetime.now(UTC)).isoformat()
+
+
+def _state(job: JobInfo) -> Event:
+    data = {"job_id": job.id, "at": _at(job.updated_at), "state": job.state}
+    data |= {"reason": job.reason, "exit_code": job.exit_code, "attempt": job.attempt}
+    return parse_event(None, "state", data)
+
+
+def _progress(job: JobInfo) -> Event:
+    data = {"job_id": job.id, "at": _at(job.updated_at)}
+    data |= {"fraction": job.progress.fraction, "message": job.progress.message}
+    return parse_event(None, "progress", data)
+
+
+def _log(job_id: int, line: LogLine) -> Event:
+    data = {"job_id": job_id, "at": _at(line.at), "seq": line.seq, "stream": line.stream}
+    return parse_event(None, "log", data | {"line": line.line})
+
+
+# -- job types, workflows, workers, notifications --------------------------------------------
+def job_types() -> Flow[list[JobTypeInfo]]:
+    answer = yield from call("GET", TYPES)
+    return [JobTypeInfo.from_dict(item) for item in answer["items"]]
+
+
+def job_type(
+    method: str, name: str, definition: Mapping[str, Any] | None = None
+) -> Flow[JobTypeInfo]:
+    path = TYPES if method == "POST" else f"{TYPES}/{name}"
+    body = None if definition is None else dict(definition)
+    return JobTypeInfo.from_dict((yield from call(method, path, json=body)))
+
+
+def items(path: str) -> Flow[list[dict[str, Any]]]:
+    found: list[dict[str, Any]] = (yield from call("GET", path))["items"]
+    return found
+
+
+def workers() -> Flow[list[WorkerStatus]]:
+    return [WorkerStatus.from_dict(item) for item in (yield from items(WORKERS))]
+
+
+def worker(name: str) -> Flow[WorkerStatus]:
+    return WorkerStatus.from_dict((yield from call("GET", f"{WORKERS}/{name}")))
+
+
+def drain(name: str, timeout: str | float | None) -> Flow[WorkerStatus]:
+    body = drop_none({"timeout": timeout})
+    return WorkerStatus.from_dict((yield from call("POST", f"{WORKERS}/{name}/drain", json=body)))
+
+
+def notifications(
+    page: int, per_page: int, status: Names, event: Names, job: int | None, run: int | None
+) -> Flow[NotificationPage]:
+    params: dict[str, Any] = {"page": page, "per_page": per_page, "job": job, "run": run}
+    params |= {"status": csv(status), "event": csv(event)}
+    return NotificationPage.from_dict((yield from call("GET", NOTIFICATIONS, params)))
+
+
+# -- access ----------------------------------------------------------------------------------
+def me() -> Flow[Me]:
+    return Me.from_dict((yield from call("GET", "/api/v1/me")))
+
+
+def create_token(name: str, role: str | None, expires_in: str | float | None) -> Flow[CreatedToken]:
+    body = {"name": name, "expires_in": expires_in} | drop_none({"role": role})
+    return CreatedToken.from_dict((yield from call("POST", TOKENS, json=body)))
+
+
+def tokens(all: bool) -> Flow[list[TokenInfo]]:
+    answer = yield from call("GET", TOKENS, {"all": "true" if all else None})
+    return [TokenInfo.from_dict(item) for item in answer["items"]]
+
+
+def revoke_token(token_id: int) -> Flow[TokenInfo]:
+    return TokenInfo.from_dict((yield from call("DELETE", f"{TOKENS}/{token_id}")))
+
+
+def users() -> Flow[list[UserInfo]]:
+    return [UserInfo.from_dict(item) for item in (yield from items(USERS))]
+
+
+def user(method: str, name: str, body: dict[str, Any]) -> Flow[UserInfo]:
+    path = USERS if method == "POST" else f"{USERS}/{name}"
+    return UserInfo.from_dict((yield from call(method, path, json=body)))
+
+
+def audit(
+    page: int,
+    per_page: int,
+    actor: Names,
+    action: Names,
+    outcome: Names,
+    since: datetime | None,
+    until: datetime | None,
+    search: str | None,
+) -> Flow[AuditPage]:
+    params: dict[str, Any] = {"page": page, "per_page": per_page, "search": search}
+    params |= {"actor": csv(actor), "action": csv(action), "outcome": csv(outcome)}
+    params |= {"since": iso(since), "until": iso(until)}
+    return AuditPage.from_dict((yield from call("GET", "/api/v1/audit", params)))
+
+
+# -- request bodies and query values ---------------------------------------------------------
+def submission(
+    type: str,
+    args: Mapping[str, Any] | None = None,
+    priority: int | None = None,
+    queue: str | None = None,
+    run_at: datetime | None = None,
+    hold: bool = False,
+    name: str | None = None,
+    idempotency_key: str | None = None,
+    depends_on: Iterable[Upstream] = (),
+) -> dict[str, Any]:
+    """The JSON body submitting one job (a naive ``run_at`` is taken as local time)."""
+    upstream = [_upstream(item) for item in depends_on] or None
+    body: dict[str, Any] = {"type": type, "args": dict(args or {}), "priority": priority}
+    body |= {"queue": queue, "run_at": iso(run_at), "hold": hold, "name": name}
+    body |= {"idempotency_key": idempotency_key, "depends_on": upstream}
+    return drop_none(body)
+
+
+def _upstream(item: Upstream) -> dict[str, Any]:
+    if isinstance(item, Dependency):
+        return {"job": item.job, "on": item.on}
+    if isinstance(item, Mapping):
+        return dict(item)
+    return {"job": item}
+
+
+def iso(when: datetime | None) -> str | None:
+    """An aware ISO 8601 time (a naive one is local time)."""
+    return when.astimezone().isoformat() if when is not None else None
+
+
+def csv(names: Names) -> str | None:
+    if names is None or isinstance(names, str):
+        return names or None
+    return ",".join(names) or None
+
+
+def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}

@@ -1,0 +1,178 @@
+"""Job types declared in code (``@jobyard.job``), loaded from the modules that hold them.
+
+Each decorated function of a module becomes the definition it would have in
+``jobyard.yaml`` — ``python: module:function`` and the decorator's keys — and
+goes through :func:`~jobyard.jobtypes.spec.parse_job_type` like one written
+there: same validation, same runner (the pre-started child imports the module
+and calls the function). Parameters come from the decorator's ``params`` (a
+mapping of param specs, a full JSON Schema, or a pydantic model class), or are
+inferred from the function's signature: each annotated parameter after an
+optional ``ctx``/``context`` is a param, required unless it has a default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import inspect
+import sys
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from pydantic import BaseModel
+
+from jobyard.jobtypes.decorator import JobDeclaration, declaration
+from jobyard.jobtypes.spec import JobType, JobTypeInvalid, parse_job_type
+
+_SIMPLE: dict[Any, dict[str, Any]] = {
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    bool: {"type": "boolean"},
+    list: {"type": "array"},
+    dict: {"type": "object"},
+    dt.date: {"type": "string", "format": "date"},
+    dt.datetime: {"type": "string", "format": "date-time"},
+}
+_CONTEXT_NAMES = ("ctx", "context")
+
+
+class DeclarationInvalid(ValueError):
+    """A declared job type that cannot be used; the message is one line naming its function."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A decorated function found in a module: its target and the job type it makes."""
+
+    target: str  # module:function
+    job_type: JobType
+
+
+def load_module(module_name: str, base_dir: Path) -> list[Declared]:
+    """The job types declared in ``module_name`` (importable from ``base_dir`` too).
+
+    Raises :class:`DeclarationInvalid` (one line, naming the module, or the
+    module and function) for a module that cannot be imported, one without any
+    declared job, or a declaration that is not a valid job type.
+    """
+    module = _import(module_name, base_dir)
+    found = list(_declared_functions(module))
+    if not found:
+        raise DeclarationInvalid(f"{module_name}: declares no job (no function has @jobyard.job)")
+    return [declare(func, found_in=module_name) for func in found]
+
+
+def declare(func: Callable[..., Any], found_in: str | None = None) -> Declared:
+    """The job type of one decorated function (:class:`DeclarationInvalid` if it has none)."""
+    target = f"{func.__module__}:{func.__qualname__}"
+    declared = declaration(func)
+    if declared is None:
+        raise DeclarationInvalid(f"{target}: is not decorated with @jobyard.job")
+    if "<locals>" in func.__qualname__:
+        raise DeclarationInvalid(f"{target}: a job is a module-level function (imported by name)")
+    name = declared.name or func.__name__
+    try:
+        definition = {**declared.keys, "python": target, "params": _params(func, declared)}
+        job_type = parse_job_type(name, definition, source="config")
+    except (DeclarationInvalid, JobTypeInvalid) as exc:
+        raise DeclarationInvalid(f"{target}: {_one_line(exc)}") from exc
+    return Declared(target, job_type)
+
+
+def _import(module_name: str, base_dir: Path) -> types.ModuleType:
+    where = str(base_dir)
+    if where not in sys.path:
+        sys.path.append(where)  # after the installed packages, as the child does
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:
+        raise DeclarationInvalid(
+            f"{module_name}: cannot import it: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _declared_functions(module: types.ModuleType) -> Iterator[Callable[..., Any]]:
+    """The module's own decorated functions (not ones it imported), in source order."""
+    for value in vars(module).values():
+        if declaration(value) is not None and getattr(value, "__module__", None) == module.__name__:
+            yield value
+
+
+def _params(func: Callable[..., Any], declared: JobDeclaration) -> Any:
+    params = declared.params
+    if isinstance(params, type) and issubclass(params, BaseModel):
+        return params.model_json_schema()
+    if params is None:
+        return inferred_params(func)
+    return params
+
+
+def inferred_params(func: Callable[..., Any]) -> dict[str, Any]:
+    """Param specs from the signature: annotations give types, defaults make params optional."""
+    try:
+        hints = get_type_hints(func)
+    except Exception as exc:
+        raise DeclarationInvalid(f"cannot read the annotations: {exc}") from exc
+    specs: dict[str, Any] = {}
+    for index, param in enumerate(inspect.signature(func).parameters.values()):
+        if index == 0 and param.name in _CONTEXT_NAMES:
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue  # **extra takes nothing declared
+        if param.kind is param.POSITIONAL_ONLY:
+            raise DeclarationInvalid(f"param {param.name}: a job's arguments are keywords")
+        specs[param.name] = _spec(param, hints.get(param.name, Any))
+    return specs
+
+
+def _spec(param: inspect.Parameter, hint: Any) -> dict[str, Any]:
+    spec = dict(_schema(param.name, hint))
+    if param.default is param.empty:
+        spec["required"] = True
+    elif param.default is not None:
+        spec["default"] = _json_default(param.name, param.default)
+    return spec
+
+
+def _schema(name: str, hint: Any) -> dict[str, Any]:
+    """The param spec of an annotation (``X | None`` is X; Literal gives an enum)."""
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = [arg for arg in get_args(hint) if arg is not type(None)]
+        if len(options) == 1:
+            return _schema(name, options[0])
+    if origin is Literal:
+        values = list(get_args(hint))
+        kinds = {_schema(name, type(value))["type"] for value in values}
+        if len(kinds) == 1:
+            return {"type": kinds.pop(), "enum": values}
+    if origin in (list, dict):
+        return dict(_SIMPLE[origin])
+    if hint in _SIMPLE:
+        return dict(_SIMPLE[hint])
+    shown = getattr(hint, "__name__", None) or repr(hint)
+    raise DeclarationInvalid(
+        f"param {name}: cannot infer a type from the annotation {shown} "
+        "(use str, int, float, bool, list, dict, date, datetime, Literal, or give params=)"
+    )
+
+
+def _json_default(name: str, value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str | int | float | bool | list | dict):
+        return value
+    raise DeclarationInvalid(f"param {name}: the default {value!r} is not a JSON value")
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, JobTypeInvalid):
+        return "; ".join(
+            f"{error['field']}: {error['message']}" if error.get("field") else error["message"]
+            for error in exc.errors
+        )
+    return str(exc)
