@@ -31,6 +31,7 @@ from pydantic import (
 from jobyard.durations import Duration, Size
 from jobyard.errors import Invalid
 from jobyard.jobtypes.argv import ARG_ENV_PREFIX, ArgTemplate, Command, Placeholder, arg_env
+from jobyard.jobtypes.executor import Executor, ExecutorSpec, SlurmSpec
 from jobyard.jobtypes.params import (
     FORMAT_CHECKER,
     KNOWN_FORMATS,
@@ -204,6 +205,7 @@ class JobType(BaseModel):
     user: str | None = None  # the OS user the job runs as (runner/accounts.py)
     tags: list[str] = Field(default_factory=list)  # a worker needs all of them (routing.py)
     max_running: int | None = Field(default=None, ge=1, le=1_000_000)  # cluster-wide (limits.py)
+    executor: Executor = None  # where its jobs run: None on the worker's host (executor.py)
     source: Source = "config"
 
     _schema: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -248,6 +250,9 @@ class JobType(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Self:
         problems = kind_problems(self.command, self.python, self.shell)
+        if self.executor is not None and self.python is not None:
+            message = "a Slurm job runs a command; a Python job type runs on the worker's host"
+            problems.append({"field": "executor", "message": message})
         self._schema = build_schema(self.params)
         if params_form(self.params) == "~schema":
             problems += full_schema_problems(self._schema)
@@ -281,6 +286,7 @@ class JobType(BaseModel):
             "sla": None if self.sla is None else self.sla.policy(),
             "tags": tuple(self.tags),
             "user": self.user,
+            "executor": None if self.executor is None else self.executor.to_spec(),
         }
 
     def _placeholder_problems(self) -> list[FieldError]:
@@ -371,6 +377,7 @@ class JobType(BaseModel):
             "tags": self.tags,
             "user": self.user,
             "max_running": self.max_running,
+            "executor": None if self.executor is None else self.executor.to_spec(),
             "source": self.source,
         }
 
@@ -406,7 +413,16 @@ def user_problems(job_type: JobType) -> list[FieldError]:
 
 
 # -- definitions ------------------------------------------------------------------
-_MODELS = (JobType, ParamSpec, RetriesSpec, RestartBackoffSpec, SlaSpec, DataBudgetSpec)
+_MODELS = (
+    JobType,
+    ParamSpec,
+    RetriesSpec,
+    RestartBackoffSpec,
+    SlaSpec,
+    DataBudgetSpec,
+    ExecutorSpec,
+    SlurmSpec,
+)
 _KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
 
 
