@@ -29,7 +29,7 @@ from jobyard import __version__, outcomes
 from jobyard.clock import utcnow
 from jobyard.events import wakeups
 from jobyard.events.listen import listen
-from jobyard.models import Ended, Job, WorkerInfo
+from jobyard.models import Ended, Job, JobUpdate, WorkerInfo
 from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.local import Runner, kill_job_processes
@@ -366,6 +366,8 @@ class Worker:
         for job in self.store.queue.live_jobs_on_host(self.host):
             if job.worker == self.name or self._worker_alive(job.worker):
                 continue
+            if adoptable(job) and self._adopt(job, now):
+                continue
             killed = _kill_orphan(job)
             ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
             if ended is not None and ended.state.terminal:
@@ -374,6 +376,26 @@ class Worker:
                 "recovered job of a dead worker",
                 extra={"job": job.id, "dead_worker": job.worker, "processes_killed": killed},
             )
+
+    def _adopt(self, job: Job, now: datetime) -> bool:
+        """Take over a job that runs on without its dead worker (a Slurm job) and follow it."""
+        values = {"worker": self.name, "lease_expires_at": self._lease_until(now)}
+        update = JobUpdate(job.id, frozenset({job.state}), values)
+        adopted = self.store.jobs.update_job(update, now)
+        if adopted is None:
+            return False
+        run = JobRun(adopted, self.store, self.runner, self._run_settings, adopted=True)
+        self._runs[job.id] = run
+        run.start()
+        log.warning(
+            "adopted job of a dead worker",
+            extra={
+                "job": job.id,
+                "dead_worker": job.worker,
+                "slurm_job": job.details.get("slurm_job_id"),
+            },
+        )
+        return True
 
     def _worker_alive(self, name: str | None) -> bool:
         info = self.store.workers.get_worker(name) if name else None
@@ -384,6 +406,13 @@ class Worker:
             return abs(process.create_time() - info.started_at.timestamp()) < 60
         except psutil.Error:
             return False
+
+
+def adoptable(job: Job) -> bool:
+    """Whether ``job`` runs on without its worker, and this attempt of it was recorded:
+    the Slurm job its row names was submitted by the attempt now on the row."""
+    details = job.details
+    return details.get("executor") == "slurm" and details.get("token") == run_token(job)
 
 
 def _kill_orphan(job: Job) -> int:
