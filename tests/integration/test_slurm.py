@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,6 +61,9 @@ job_types:
     command: ["sleep", "60"]
     timeout: 2s
     kill_grace: 1s
+    executor: {{slurm: {{workdir: {workdir}}}}}
+  s-ticks:
+    command: ["sh", "-c", "for i in $(seq 1 30); do echo tick $i; sleep 0.2; done"]
     executor: {{slurm: {{workdir: {workdir}}}}}
   s-queued:
     command: ["echo", "on the queue's executor"]
@@ -299,6 +303,24 @@ def test_a_crashed_worker_adopts_its_slurm_jobs_again(yard: Yard) -> None:
         assert stdout == ["started", "woke"]  # every line once
         system = [line for stream, line in lines(again, job["id"]) if stream == "system"]
         assert "attempt 1 adopted by" in " ".join(system)
+
+
+def test_a_frozen_controller_does_not_stop_the_output_of_running_jobs(server: Server) -> None:
+    job = server.submit("s-ticks")
+    slurm_id(server, job["id"])
+    wait_for(lambda: ("stdout", "tick 1") in lines(server, job["id"]), 60)
+    pid = int(Path("/run/slurmctld.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)  # every Slurm command now hangs until its timeout
+    try:
+        seen = len(lines(server, job["id"]))
+        wait_for(lambda: len(lines(server, job["id"])) >= seen + 5, 30, what="more output")
+        assert server.job(job["id"])["state"] == "running"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    done = server.wait_state(job["id"], "succeeded", "failed", timeout=120)
+    assert done["state"] == "succeeded", done
+    stdout = [line for stream, line in lines(server, job["id"]) if stream == "stdout"]
+    assert stdout == [f"tick {i}" for i in range(1, 31)]
 
 
 def test_jobs_survive_a_slurmctld_restart(server: Server) -> None:

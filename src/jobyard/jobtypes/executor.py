@@ -72,9 +72,9 @@ class SlurmSpec(BaseModel):
 
 
 def _shorthand(value: Any) -> Any:
-    """``local`` → none; ``slurm`` → Slurm with its defaults; a mapping stays as it is."""
+    """``local`` → local, chosen (not a queue's); ``slurm`` → Slurm with its defaults."""
     if value == "local":
-        return None
+        return {"slurm": None}
     if value == "slurm":
         return {"slurm": {}}
     if isinstance(value, str):
@@ -83,14 +83,16 @@ def _shorthand(value: Any) -> Any:
 
 
 class ExecutorSpec(BaseModel):
-    """The executor of a job type or a queue (only Slurm is not the default)."""
+    """The executor a job type or a queue chose: Slurm, or local when ``slurm`` is None."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    slurm: SlurmSpec
+    slurm: SlurmSpec | None
 
-    def to_spec(self) -> dict[str, Any]:
-        """The JSON form a job's spec carries."""
+    def to_spec(self) -> dict[str, Any] | None:
+        """The JSON form a job's spec carries (None: the worker's host)."""
+        if self.slurm is None:
+            return None
         return {"slurm": self.slurm.model_dump(exclude_defaults=True)}
 
 

@@ -205,7 +205,7 @@ class JobType(BaseModel):
     user: str | None = None  # the OS user the job runs as (runner/accounts.py)
     tags: list[str] = Field(default_factory=list)  # a worker needs all of them (routing.py)
     max_running: int | None = Field(default=None, ge=1, le=1_000_000)  # cluster-wide (limits.py)
-    executor: Executor = None  # where its jobs run: None on the worker's host (executor.py)
+    executor: Executor = None  # where its jobs run; None: its queue's choice (executor.py)
     source: Source = "config"
 
     _schema: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -250,9 +250,8 @@ class JobType(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Self:
         problems = kind_problems(self.command, self.python, self.shell)
-        if self.executor is not None and self.python is not None:
-            message = "a Slurm job runs a command; a Python job type runs on the worker's host"
-            problems.append({"field": "executor", "message": message})
+        if self.executor is not None and self.executor.slurm is not None:
+            problems += _slurm_problems(self)
         self._schema = build_schema(self.params)
         if params_form(self.params) == "~schema":
             problems += full_schema_problems(self._schema)
@@ -399,6 +398,18 @@ def kind_problems(command: Any, python: Any, shell: Any) -> list[FieldError]:
         message = "give a list of arguments, e.g. [prog, --flag, '{param}'] (or set shell: true)"
         return [{"field": "command", "message": message}]
     return []
+
+
+def _slurm_problems(job_type: JobType) -> list[FieldError]:
+    """What a Slurm job cannot do: run Python on a pool child, switch to another user."""
+    problems: list[FieldError] = []
+    if job_type.python is not None:
+        message = "a Slurm job runs a command; a Python job type runs on the worker's host"
+        problems.append({"field": "executor", "message": message})
+    if job_type.user is not None:
+        message = "a Slurm job runs as the worker's user (give Slurm's own options instead)"
+        problems.append({"field": "user", "message": message})
+    return problems
 
 
 def user_problems(job_type: JobType) -> list[FieldError]:
