@@ -14,15 +14,18 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
+import yaml
 
 from tests.harness import Launcher, Server, run_in, start_run, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 START = Path(__file__).parent.parent / "slurm" / "start-cluster.sh"
+DOCS = Path(__file__).parents[2] / "docs" / "executors.md"
 CONFIG = """
 queues:
   default: {{}}
@@ -78,6 +81,15 @@ workflows:
 """
 
 
+def _with_docs_example(text: str) -> dict[str, Any]:
+    """The module's configuration with the example of docs/executors.md added to it."""
+    data: dict[str, Any] = yaml.safe_load(text)
+    doc = DOCS.read_text().split("```yaml\n")[1].split("```")[0]
+    for section, entries in yaml.safe_load(doc).items():
+        data.setdefault(section, {}).update(entries)
+    return data
+
+
 def _cluster() -> str | None:
     """None when the cluster is up, else why it is not."""
     if os.geteuid() != 0:
@@ -119,7 +131,7 @@ def yard(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
     root = tmp_path_factory.mktemp("slurm")
     workdir = root / "shared"
     config = root / "jobyard.yaml"
-    config.write_text(CONFIG.format(workdir=workdir))
+    config.write_text(yaml.safe_dump(_with_docs_example(CONFIG.format(workdir=workdir))))
     shutil.copyfile(sqlite_template, root / "jobs.db")
     url = f"sqlite:///{root / 'jobs.db'}"
     launch = Launcher(root)
@@ -184,6 +196,18 @@ def test_a_job_runs_on_slurm_with_its_output_progress_and_metrics(server: Server
     assert ("stderr", "to-err") in output
     system = [line for stream, line in lines(server, job["id"]) if stream == "system"]
     assert any(line.startswith("submitted to Slurm as job") for line in system)
+
+
+def test_the_example_of_the_docs_runs(server: Server) -> None:
+    simulate = server.submit("simulate", args={"case": "a-1"})
+    summary = server.submit("summary")
+    local = server.submit("local-check")
+    done = server.wait_state(simulate["id"], "succeeded", "failed")
+    assert done["state"] == "succeeded", done
+    assert ("stdout", "case a-1") in lines(server, simulate["id"])
+    assert done["progress"]["fraction"] == 1.0
+    assert server.wait_state(summary["id"], "succeeded")["details"]["executor"] == "slurm"
+    assert server.wait_state(local["id"], "succeeded")["details"] == {}
 
 
 def test_a_failing_job_keeps_its_exit_code_and_is_retried(server: Server) -> None:

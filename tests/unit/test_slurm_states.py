@@ -168,3 +168,25 @@ def test_a_queue_executor_applies_to_its_types(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as bad:
         load_config(path)
     assert "job_types.a.executor" in str(bad.value)
+
+
+def test_the_configuration_in_docs_executors_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "executors.md").read_text()
+    example = doc.split("```yaml\n")[1].split("```")[0]
+    path = tmp_path / "jobyard.yaml"
+    path.write_text(example)
+    types = load_config(path).job_types
+    simulate = types["simulate"].resolve({"case": "a"})
+    assert simulate.executor is not None
+    assert simulate.executor["slurm"]["mem"] == 256 * 2**20
+    assert simulate.executor["slurm"]["options"] == ["--nice=10"]
+    assert types["summary"].resolve({}).executor == {
+        "slurm": {"partition": "debug", "workdir": "/tmp/jobyard-slurm"}
+    }
+    assert types["local-check"].resolve({}).executor is None
+    path.write_text(example.replace("partition: debug       #", "partition: de bug      #"))
+    with pytest.raises(ConfigError) as bad:
+        load_config(path)
+    assert "jobyard.yaml:15: job_types.simulate.executor.slurm.partition: use 1-100" in str(
+        bad.value
+    )
