@@ -65,6 +65,17 @@ job_types:
     timeout: 2s
     kill_grace: 1s
     executor: {{slurm: {{workdir: {workdir}}}}}
+  s-lost:
+    command:
+      - sh
+      - -c
+      - echo attempt; if [ -e "$1" ]; then exit 0; fi; touch "$1"; sleep 60
+      - sh
+      - "{{marker}}"
+    params:
+      marker: {{type: string, required: true}}
+    retries: {{max: 1, backoff: fixed, initial: 0.2s}}
+    executor: {{slurm: {{workdir: {workdir}}}}}
   s-ticks:
     command: ["sh", "-c", "for i in $(seq 1 30); do echo tick $i; sleep 0.2; done"]
     executor: {{slurm: {{workdir: {workdir}}}}}
@@ -345,6 +356,27 @@ def test_a_frozen_controller_does_not_stop_the_output_of_running_jobs(server: Se
     assert done["state"] == "succeeded", done
     stdout = [line for stream, line in lines(server, job["id"]) if stream == "stdout"]
     assert stdout == [f"tick {i}" for i in range(1, 31)]
+
+
+def test_a_job_lost_with_its_node_fails_with_slurms_reason_and_is_retried(
+    server: Server, tmp_path: Path
+) -> None:
+    job = server.submit("s-lost", args={"marker": str(tmp_path / "marker")})
+    slurm_id(server, job["id"])
+    wait_for(lambda: ("stdout", "attempt") in lines(server, job["id"]), 60)
+    node = subprocess.run(["hostname", "-s"], capture_output=True, text=True).stdout.strip()
+    down = ["scontrol", "update", f"nodename={node}", "state=down", "reason=jobyard-test"]
+    subprocess.run(down, check=True)
+    try:
+        again = server.wait_state(job["id"], "scheduled", "queued", "failed", timeout=60)
+        assert again["reason"] == "executor_lost", again
+        assert "NODE_FAIL" in again["error"]
+    finally:
+        # it may be back already: slurmd registers again (ReturnToService=2)
+        resume = ["scontrol", "update", f"nodename={node}", "state=resume"]
+        subprocess.run(resume, check=False, capture_output=True)
+    done = server.wait_state(job["id"], "succeeded", "failed", timeout=120)
+    assert (done["state"], done["attempt"]) == ("succeeded", 2)
 
 
 def test_jobs_survive_a_slurmctld_restart(server: Server) -> None:

@@ -110,7 +110,7 @@ def test_sbatch_argv_carries_every_option() -> None:
         workdir="/shared",
     )
     argv = sbatch_argv(options, 7, "/shared/s.sh", None, None)
-    assert argv[:3] == ["sbatch", "--parsable", "--job-name=jobyard-7"]
+    assert argv[:4] == ["sbatch", "--parsable", "--no-requeue", "--job-name=jobyard-7"]
     assert "--output=/shared/jobyard-7-%j.out" in argv
     assert "--error=/shared/jobyard-7-%j.err" in argv
     assert "--chdir=/shared" in argv

@@ -20,7 +20,16 @@ _GRES = re.compile(r"[A-Za-z0-9_:.,=/-]{1,200}")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # partition, account, qos
 _OPTION = re.compile(r"--[a-z][a-z0-9-]*(=.*)?", re.DOTALL)
 # Options the executor sets itself: one more would contradict it (or detach the job).
-_RESERVED = ("--output", "--error", "--parsable", "--job-name", "--hold", "--wrap", "--chdir")
+_RESERVED = (
+    "--output",
+    "--error",
+    "--parsable",
+    "--job-name",
+    "--hold",
+    "--wrap",
+    "--chdir",
+    "--requeue",
+)
 
 
 class SlurmSpec(BaseModel):

@@ -64,11 +64,14 @@ def sbatch_argv(
 ) -> list[str]:
     """``sbatch --parsable`` with the job's options, reading ``script_path``.
 
-    Without its own ``time``, a job's jobyard timeout (plus a minute, so jobyard's
-    own kill and its grace come first) becomes Slurm's limit too.
+    A job Slurm loses (its node fails) is not requeued by Slurm: it ends, and
+    jobyard retries it per its type. Without its own ``time``, a job's timeout
+    (plus a minute, so jobyard's own kill and its grace come first) becomes
+    Slurm's limit too.
     """
     out, err = output_paths(options.workdir, job_id)
-    argv = ["sbatch", "--parsable", f"--job-name={job_name(job_id)}"]
+    # --no-requeue: retries are jobyard's (a Slurm requeue would run it again unseen)
+    argv = ["sbatch", "--parsable", "--no-requeue", f"--job-name={job_name(job_id)}"]
     argv += [f"--output={out}", f"--error={err}", f"--chdir={cwd or options.workdir}"]
     for flag, value in (
         ("--partition", options.partition),
