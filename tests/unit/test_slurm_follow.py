@@ -37,7 +37,8 @@ def test_lines_protocol_and_offsets_and_an_adopter_goes_on_from_them(tmp_path: P
     with out.open("ab") as file:
         file.write(b"o\nthree")
     second = Recorder()
-    adopted = _execution(tmp_path, second, tuple(details["offsets"]))  # type: ignore[arg-type]
+    offsets = details["offsets"]
+    adopted = _execution(tmp_path, second, (offsets[0], offsets[1]))
     adopted.follow()
     adopted.end = SlurmState("COMPLETED", None, 0)
     adopted.finish()

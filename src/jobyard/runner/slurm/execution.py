@@ -82,7 +82,7 @@ class SlurmExecution:
             Follow("stderr", paths[1], offsets[1]),
         )
         self._cpu, self._rss, self._peak = 0.0, 0, 0
-        self._stop_asked = False
+        self._stop_asked = self._kill_asked = False
         self._held = False  # paused before Slurm started it: held rather than suspended
         self._result: Result | None = None
         self._done = threading.Event()
@@ -98,12 +98,15 @@ class SlurmExecution:
         self._control(self._resume)
 
     def terminate(self) -> None:
-        self._stop_asked = True
-        self._control(self._signal_term)
+        if not self._stop_asked:  # once: a second SIGTERM would only cost a call to Slurm
+            self._stop_asked = True
+            self._control(self._signal_term)
 
     def kill(self) -> None:
         self._stop_asked = True
-        self._control(self._cancel)
+        if not self._kill_asked:  # callers repeat it until the end comes: one cancel will do
+            self._kill_asked = True
+            self._control(self._cancel)
 
     def sample(self) -> Sample:
         return Sample(rss=self._rss, cpu_seconds=self._cpu)

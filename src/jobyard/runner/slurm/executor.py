@@ -187,10 +187,12 @@ class SlurmExecutor:
         self._complained = False
         for execution in live:
             state = states.get(execution.ref)
-            if state is not None and state.live:
+            if state is None or not state.live:
+                state = self._ended(execution.ref, state)  # or squeue missed it: ask again
+            if state.live:
                 execution.state = state
             else:
-                execution.end = self._ended(execution.ref, state)
+                execution.end = state
         if time.monotonic() >= self._next_usage:
             self._next_usage = time.monotonic() + self._intervals[2]
             self._usage(
