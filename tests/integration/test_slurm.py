@@ -221,6 +221,36 @@ def test_the_example_of_the_docs_runs(server: Server) -> None:
     assert server.wait_state(local["id"], "succeeded")["details"] == {}
 
 
+def test_a_type_created_through_the_api_runs_on_slurm_and_bad_options_are_a_422(
+    yard: Yard,
+) -> None:
+    server = yard.server
+    slurm = {"workdir": str(yard.workdir), "cpus": 1, "time": "5m"}
+    body = {"name": "api-slurm", "command": ["echo", "from the api"], "executor": {"slurm": slurm}}
+    created = server.client.post("/api/v1/job-types", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["definition"]["executor"] == {
+        "slurm": {"workdir": str(yard.workdir), "cpus": 1, "time": 300.0}
+    }
+    job = server.submit("api-slurm")
+    done = server.wait_state(job["id"], "succeeded", "failed")
+    assert (done["state"], done["details"]["executor"]) == ("succeeded", "slurm")
+    assert ("stdout", "from the api") in lines(server, job["id"])
+    bad = {"cpus": 0, "options": ["--output=/etc/x"], "workdir": "relative"}
+    refused = server.client.post(
+        "/api/v1/job-types",
+        json={"name": "bad-slurm", "command": ["true"], "executor": {"slurm": bad}},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    fields = {error["field"] for error in refused.json()["errors"]}
+    assert fields == {
+        "executor.slurm.cpus",
+        "executor.slurm.options",
+        "executor.slurm.workdir",
+    }
+
+
 def test_a_failing_job_keeps_its_exit_code_and_is_retried(server: Server) -> None:
     job = server.submit("s-fail", args={"code": 5})
     done = server.wait_state(job["id"], "failed", "succeeded")
