@@ -129,7 +129,14 @@ class Yard:
         return self.server
 
 
-ENV = {"JOBYARD_CONCURRENCY": "6", "JOBYARD_KILL_GRACE": "2"}
+ENV = {
+    "JOBYARD_CONCURRENCY": "6",
+    "JOBYARD_KILL_GRACE": "2",
+    "JOBYARD_PYTHON_POOL": "0",  # no Python job here: no child to start
+    # A restart on a loaded machine may take a while: the crashed server's jobs must
+    # still be its own (lease unexpired) when the new one adopts them.
+    "JOBYARD_LEASE_TIMEOUT": "120",
+}
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from jobyard import __version__, outcomes
 from jobyard.clock import utcnow
 from jobyard.events import wakeups
 from jobyard.events.listen import listen
-from jobyard.models import Ended, Job, JobUpdate, WorkerInfo
+from jobyard.models import Ended, Job, WorkerInfo
 from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.local import Runner, kill_job_processes
@@ -366,7 +366,8 @@ class Worker:
         for job in self.store.queue.live_jobs_on_host(self.host):
             if job.worker == self.name or self._worker_alive(job.worker):
                 continue
-            if adoptable(job) and self._adopt(job, now):
+            if adoptable(job):
+                self._adopt(job, now)
                 continue
             killed = _kill_orphan(job)
             ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
@@ -377,13 +378,20 @@ class Worker:
                 extra={"job": job.id, "dead_worker": job.worker, "processes_killed": killed},
             )
 
-    def _adopt(self, job: Job, now: datetime) -> bool:
-        """Take over a job that runs on without its dead worker (a Slurm job) and follow it."""
+    def _adopt(self, job: Job, now: datetime) -> None:
+        """Take over a job that runs on without its dead worker (a Slurm job) and follow it.
+
+        The take-over is conditional on the dead worker and attempt still being on the
+        row (two workers starting at once adopt it once); a job the scheduler found
+        lost meanwhile is left to its retry, which cancels the Slurm job first.
+        """
         values = {"worker": self.name, "lease_expires_at": self._lease_until(now)}
-        update = JobUpdate(job.id, frozenset({job.state}), values)
-        adopted = self.store.jobs.update_job(update, now)
-        if adopted is None:
-            return False
+        jobs = self.store.jobs
+        if not jobs.append_output(job.id, [], [], values, worker=job.worker, attempt=job.attempt):
+            return  # another worker took it over first
+        adopted = jobs.get_job(job.id)
+        if adopted is None or not adopted.state.live or adopted.worker != self.name:
+            return  # ended or found lost meanwhile: not ours to run, nor to fail
         run = JobRun(adopted, self.store, self.runner, self._run_settings, adopted=True)
         self._runs[job.id] = run
         run.start()
@@ -395,7 +403,6 @@ class Worker:
                 "slurm_job": job.details.get("slurm_job_id"),
             },
         )
-        return True
 
     def _worker_alive(self, name: str | None) -> bool:
         info = self.store.workers.get_worker(name) if name else None
