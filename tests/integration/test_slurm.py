@@ -320,6 +320,19 @@ def test_pause_suspends_the_processes_and_resume_continues(server: Server) -> No
     assert server.wait_state(job["id"], "killed")["state"] == "killed"
 
 
+def test_a_paused_job_is_killed_with_no_survivor(server: Server) -> None:
+    job = server.submit("s-sleep", args={"seconds": 60})
+    ref = slurm_id(server, job["id"])
+    processes = wait_for(lambda: job_processes(job["id"]), 60, what="the job's processes")
+    wait_for(lambda: squeue(ref) == "RUNNING", 30, what="Slurm to run it")
+    server.act(job["id"], "pause", expect=202)
+    wait_for(lambda: squeue(ref) == "SUSPENDED", 30, what="Slurm to suspend it")
+    server.act(job["id"], "kill", expect=202)
+    assert server.wait_state(job["id"], "killed", "failed")["state"] == "killed"
+    wait_for(lambda: squeue(ref) == "", 30, what=f"Slurm job {ref} to leave the queue")
+    wait_for(lambda: all(not p.is_running() for p in processes), 30, what="no survivor")
+
+
 def test_a_held_job_reaches_slurm_only_once_started(server: Server) -> None:
     job = server.submit("s-echo", hold=True, args={"text": "held"})
     later = server.submit("s-queued")  # once it ran, the worker had its chance to claim
