@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobyard.jobtypes.executor import Executor
 from jobyard.jobtypes.modules import DeclarationInvalid, load_module
 from jobyard.jobtypes.params import ArgsInvalid
 from jobyard.jobtypes.spec import (
@@ -78,12 +79,14 @@ class ConfigError(Exception):
 
 
 class QueueConfig(BaseModel):
-    """A queue: ``max_running`` caps its running jobs across the whole cluster."""
+    """A queue: ``max_running`` caps its running jobs across the whole cluster;
+    ``executor`` is where the jobs of its types run unless a type names its own."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_running: int | None = Field(default=None, ge=1)
     paused: bool = False
+    executor: Executor = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,7 @@ class _Loader:
             raise ConfigError(self.problems)
         for job_type in job_types.values():
             queues.setdefault(job_type.queue, QueueConfig())
+        job_types = {name: _on_queue_executor(t, queues) for name, t in job_types.items()}
         return Config(
             path=self.path,
             base_dir=self.base_dir,
@@ -449,6 +453,14 @@ def _clash(
     if name in found:
         return f"job type {name!r} is also declared by {found[name][0]}"
     return None
+
+
+def _on_queue_executor(job_type: JobType, queues: Mapping[str, QueueConfig]) -> JobType:
+    """A type that names no executor runs where its queue's jobs run."""
+    executor = queues[job_type.queue].executor
+    if job_type.executor is not None or executor is None or job_type.python is not None:
+        return job_type
+    return job_type.model_copy(update={"executor": executor})
 
 
 def _parts(dotted: str) -> list[str]:

@@ -134,6 +134,8 @@ class JobSpec:
     sla: Sla | None = None
     tags: tuple[str, ...] = ()  # a worker needs all of them to run the job (routing.py)
     user: str | None = None  # the OS user its processes run as (runner/accounts.py)
+    # where it runs: None on the worker's host, {"slurm": {...}} on a Slurm cluster
+    executor: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -155,6 +157,7 @@ class JobSpec:
             "sla": None if self.sla is None else self.sla.to_dict(),
             "tags": list(self.tags),
             "user": self.user,
+            **({} if self.executor is None else {"executor": self.executor}),
         }
 
     @classmethod
@@ -176,6 +179,7 @@ class JobSpec:
             sla=Sla.from_dict(data["sla"]) if data.get("sla") else None,
             tags=tuple(data.get("tags") or ()),
             user=data.get("user"),
+            executor=dict(data["executor"]) if data.get("executor") else None,
         )
 
 

@@ -19,7 +19,8 @@ from jobyard.models import Job, JobSpec, JobUpdate, NewJob, RetryPolicy
 from jobyard.runner.contract import Result, Sample, Sink
 from jobyard.states import Control, JobState
 from jobyard.store.memory import MemoryStore
-from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings
+from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
+from jobyard.worker.loop import adoptable
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 OK = Result(0, None, None, 1.5, 2048, succeeded=True)
@@ -43,6 +44,11 @@ class Scripted:
         sink.progress(0.5, "half")
         sink.metric("rows", 10.0)
         sink.output(sum(len(line) + 1 for line in self.lines))
+        return self
+
+    def adopt(self, job: Job, token: str, sink: Sink) -> Scripted:
+        self.calls.append(f"adopt {job.id} as {token}")
+        self.sink = sink
         return self
 
     # -- Execution
@@ -78,7 +84,7 @@ class Scripted:
 class Yard:
     """A memory store with one claimed job, and the run of its attempt."""
 
-    def __init__(self, spec: JobSpec | None = None) -> None:
+    def __init__(self, spec: JobSpec | None = None, *, adopted: bool = False) -> None:
         self.store = MemoryStore()
         self.runner = Scripted()
         self.ended: list[int] = []
@@ -94,7 +100,7 @@ class Yard:
             on_terminal=self.ended.append,
             on_done=self.done.set,
         )
-        self.run = JobRun(self.job, self.store, self.runner, settings)
+        self.run = JobRun(self.job, self.store, self.runner, settings, adopted=adopted)
 
     def stored(self) -> Job:
         job = self.store.jobs.get_job(self.job.id)
@@ -249,3 +255,25 @@ def test_a_handed_back_job_is_queued_again_with_its_attempt_returned(yard: Yard)
 
 def _intent(job: Job, control: Control) -> JobUpdate:
     return JobUpdate(job.id, frozenset({job.state}), {"control": control})
+
+
+def test_an_adopted_run_follows_the_execution_and_ends_with_its_reason() -> None:
+    yard = Yard(JobSpec(argv=["sleep"], retries=RetryPolicy(max=1)), adopted=True)
+    lost = Result(None, None, "Slurm ended it NODE_FAIL", None, None, False, reason="executor_lost")
+    yard.runner.end(lost)
+    yard.run.run()
+    job = yard.stored()
+    assert yard.runner.calls == [f"adopt {job.id} as w1:{job.id}:1"]
+    assert (job.state, job.reason, job.error) == (
+        JobState.SCHEDULED, "executor_lost", "Slurm ended it NODE_FAIL",
+    )  # fmt: skip
+    lines = [line.line for line in yard.store.jobs.log_lines(job.id)]
+    assert lines == ["attempt 1 adopted by w1"]
+
+
+def test_only_a_recorded_slurm_attempt_is_adoptable(yard: Yard) -> None:
+    job = yard.job
+    details = {"executor": "slurm", "slurm_job_id": "12", "token": run_token(job)}
+    assert adoptable(job.evolve(details=details))
+    assert not adoptable(job.evolve(details=details | {"token": "w0:1:0"}))  # an older attempt
+    assert not adoptable(job)  # a local job: its processes died with the worker

@@ -31,6 +31,7 @@ from pydantic import (
 from jobyard.durations import Duration, Size
 from jobyard.errors import Invalid
 from jobyard.jobtypes.argv import ARG_ENV_PREFIX, ArgTemplate, Command, Placeholder, arg_env
+from jobyard.jobtypes.executor import Executor, ExecutorSpec, SlurmSpec
 from jobyard.jobtypes.params import (
     FORMAT_CHECKER,
     KNOWN_FORMATS,
@@ -204,6 +205,7 @@ class JobType(BaseModel):
     user: str | None = None  # the OS user the job runs as (runner/accounts.py)
     tags: list[str] = Field(default_factory=list)  # a worker needs all of them (routing.py)
     max_running: int | None = Field(default=None, ge=1, le=1_000_000)  # cluster-wide (limits.py)
+    executor: Executor = None  # where its jobs run; None: its queue's choice (executor.py)
     source: Source = "config"
 
     _schema: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -248,6 +250,8 @@ class JobType(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Self:
         problems = kind_problems(self.command, self.python, self.shell)
+        if self.executor is not None and self.executor.slurm is not None:
+            problems += _slurm_problems(self)
         self._schema = build_schema(self.params)
         if params_form(self.params) == "~schema":
             problems += full_schema_problems(self._schema)
@@ -281,6 +285,7 @@ class JobType(BaseModel):
             "sla": None if self.sla is None else self.sla.policy(),
             "tags": tuple(self.tags),
             "user": self.user,
+            "executor": None if self.executor is None else self.executor.to_spec(),
         }
 
     def _placeholder_problems(self) -> list[FieldError]:
@@ -371,6 +376,7 @@ class JobType(BaseModel):
             "tags": self.tags,
             "user": self.user,
             "max_running": self.max_running,
+            "executor": None if self.executor is None else self.executor.to_spec(),
             "source": self.source,
         }
 
@@ -394,6 +400,18 @@ def kind_problems(command: Any, python: Any, shell: Any) -> list[FieldError]:
     return []
 
 
+def _slurm_problems(job_type: JobType) -> list[FieldError]:
+    """What a Slurm job cannot do: run Python on a pool child, switch to another user."""
+    problems: list[FieldError] = []
+    if job_type.python is not None:
+        message = "a Slurm job runs a command; a Python job type runs on the worker's host"
+        problems.append({"field": "executor", "message": message})
+    if job_type.user is not None:
+        message = "a Slurm job runs as the worker's user (give Slurm's own options instead)"
+        problems.append({"field": "user", "message": message})
+    return problems
+
+
 def user_problems(job_type: JobType) -> list[FieldError]:
     """Whether the type's ``user`` exists on this host (a worker looks again at each start)."""
     if job_type.user is None:
@@ -406,7 +424,16 @@ def user_problems(job_type: JobType) -> list[FieldError]:
 
 
 # -- definitions ------------------------------------------------------------------
-_MODELS = (JobType, ParamSpec, RetriesSpec, RestartBackoffSpec, SlaSpec, DataBudgetSpec)
+_MODELS = (
+    JobType,
+    ParamSpec,
+    RetriesSpec,
+    RestartBackoffSpec,
+    SlaSpec,
+    DataBudgetSpec,
+    ExecutorSpec,
+    SlurmSpec,
+)
 _KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from jobyard.models import JobSpec
+    from jobyard.models import Job, JobSpec
 
 log = logging.getLogger("jobyard.runner.local")
 
@@ -56,6 +56,9 @@ class Result:
     peak_memory: int | None  # bytes: the best known peak
     succeeded: bool
     spawn_failed: bool = False  # no process was started (bad command, directory, child)
+    # why, when the executor knows better than the exit status (Slurm's TIMEOUT, NODE_FAIL…):
+    # one of the job's reasons (outcomes.Reason) or an executor's own word
+    reason: str | None = None
 
 
 class Execution(Protocol):
@@ -79,11 +82,38 @@ class Execution(Protocol):
         """The Result once the job ended and its output was drained, else None after ``timeout``."""
 
 
-class Starter(Protocol):
-    """Starts jobs: what a worker needs of :class:`~jobyard.runner.local.Runner`."""
+class Executor(Protocol):
+    """Where jobs run: the local host's processes, or a cluster scheduler (Slurm).
+
+    ``start`` runs a claimed job and returns its :class:`Execution`, whose methods
+    pause, resume, terminate (the grace starts), kill, sample resources and wait
+    for the end (output streamed to the sink, files cleaned up before the Result).
+    ``adopt`` follows a job that a worker which died left running, as attempt
+    ``token`` of the adopting worker — only an executor whose jobs outlive the
+    worker can (the others return an execution that already failed). ``close``
+    stops what the executor keeps running for its jobs.
+    """
 
     def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
         """Start a job; never raises for a job that cannot start (its Result says why)."""
+        ...
+
+    def adopt(self, job: Job, token: str, sink: Sink) -> Execution:
+        """Follow the live ``job`` that another worker started, from where its log stopped."""
+        ...
+
+    def close(self, timeout: float = 5.0) -> None: ...
+
+
+class Starter(Protocol):
+    """Starts jobs: what a worker's run needs of :class:`~jobyard.runner.local.Runner`."""
+
+    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
+        """Start a job; never raises for a job that cannot start (its Result says why)."""
+        ...
+
+    def adopt(self, job: Job, token: str, sink: Sink) -> Execution:
+        """Follow a live job a dead worker left running (see :class:`Executor`)."""
         ...
 
 

@@ -112,6 +112,11 @@ class LineSplitter:
         del buf[:start]
         return lines
 
+    @property
+    def pending(self) -> int:
+        """Bytes of the unfinished line held back."""
+        return len(self._buf)
+
     def flush(self) -> list[str]:
         """The unfinished last line, if any (at end of output)."""
         rest, self._buf = self._buf, bytearray()

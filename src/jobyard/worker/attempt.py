@@ -92,9 +92,18 @@ def run_token(job: Job) -> str:
 
 
 class JobRun(threading.Thread):
-    def __init__(self, job: Job, store: Storage, runner: Starter, settings: RunSettings) -> None:
+    def __init__(
+        self,
+        job: Job,
+        store: Storage,
+        runner: Starter,
+        settings: RunSettings,
+        *,
+        adopted: bool = False,  # the job runs already (on Slurm): follow it, start nothing
+    ) -> None:
         super().__init__(name=f"job-{job.id}", daemon=True)
         self.job = job
+        self.adopted = adopted
         self.claimed = True
         self.over = False  # set (before the thread ends) once the run is done with its slot
         self._store = store
@@ -186,9 +195,7 @@ class JobRun(threading.Thread):
             self._settings.on_done()
 
     def _run(self) -> None:
-        job = self.job
-        self.log("system", f"attempt {job.attempt} started on {job.host} by {job.worker}")
-        execution = self._execution = self._runner.start(job.id, run_token(job), job.spec, self)
+        execution = self._execution = self._begin(self.job)
         with self._lock:  # stored with the first batch of output, or with the end
             self._values["pid"] = execution.pid
         self._watch = self._sla_watch()
@@ -216,6 +223,13 @@ class JobRun(threading.Thread):
             return
         self._check_budgets(None)  # the final figures: a batch job often reports them last
         self._finish(self._run_end(result))
+
+    def _begin(self, job: Job) -> Execution:
+        if self.adopted:
+            self.log("system", f"attempt {job.attempt} adopted by {job.worker}")
+            return self._runner.adopt(job, run_token(job), self)
+        self.log("system", f"attempt {job.attempt} started on {job.host} by {job.worker}")
+        return self._runner.start(job.id, run_token(job), job.spec, self)
 
     def _run_end(self, result: Result) -> RunEnd:
         peak = max(result.peak_memory or 0, self._peak_rss) or None
@@ -560,6 +574,8 @@ def _first_line(exc: BaseException) -> str:
 def _reason_of(result: Result) -> str | None:
     if result.succeeded:
         return None
+    if result.reason is not None:  # the executor knows (Slurm's TIMEOUT, NODE_FAIL, …)
+        return result.reason
     if result.signal is not None:
         return Reason.SIGNAL
     if result.spawn_failed:

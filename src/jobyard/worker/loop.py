@@ -373,6 +373,9 @@ class Worker:
         for job in self.store.queue.live_jobs_on_host(self.host):
             if job.worker == self.name or self._worker_alive(job.worker):
                 continue
+            if adoptable(job):
+                self._adopt(job, now)
+                continue
             killed = _kill_orphan(job)
             ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
             if ended is not None and ended.state.terminal:
@@ -381,6 +384,32 @@ class Worker:
                 "recovered job of a dead worker",
                 extra={"job": job.id, "dead_worker": job.worker, "processes_killed": killed},
             )
+
+    def _adopt(self, job: Job, now: datetime) -> None:
+        """Take over a job that runs on without its dead worker (a Slurm job) and follow it.
+
+        The take-over is conditional on the dead worker and attempt still being on the
+        row (two workers starting at once adopt it once); a job the scheduler found
+        lost meanwhile is left to its retry, which cancels the Slurm job first.
+        """
+        values = {"worker": self.name, "lease_expires_at": self._lease_until(now)}
+        jobs = self.store.jobs
+        if not jobs.append_output(job.id, [], [], values, worker=job.worker, attempt=job.attempt):
+            return  # another worker took it over first
+        adopted = jobs.get_job(job.id)
+        if adopted is None or not adopted.state.live or adopted.worker != self.name:
+            return  # ended or found lost meanwhile: not ours to run, nor to fail
+        run = JobRun(adopted, self.store, self.runner, self._run_settings, adopted=True)
+        self._runs[job.id] = run
+        run.start()
+        log.warning(
+            "adopted job of a dead worker",
+            extra={
+                "job": job.id,
+                "dead_worker": job.worker,
+                "slurm_job": job.details.get("slurm_job_id"),
+            },
+        )
 
     def _worker_alive(self, name: str | None) -> bool:
         info = self.store.workers.get_worker(name) if name else None
@@ -391,6 +420,13 @@ class Worker:
             return abs(process.create_time() - info.started_at.timestamp()) < 60
         except psutil.Error:
             return False
+
+
+def adoptable(job: Job) -> bool:
+    """Whether ``job`` runs on without its worker, and this attempt of it was recorded:
+    the Slurm job its row names was submitted by the attempt now on the row."""
+    details = job.details
+    return details.get("executor") == "slurm" and details.get("token") == run_token(job)
 
 
 def _kill_orphan(job: Job) -> int:

@@ -1,0 +1,97 @@
+"""The batch script and the ``sbatch`` command line of one job.
+
+The script only ``exec``s the job's argv, each element quoted with :func:`shlex.quote`:
+no argument is ever read by a shell as anything but one word, and the job's own
+process replaces the script's shell (its exit status is the job's, its signals
+reach the job). Every ``sbatch`` option comes from the job type's validated
+``executor.slurm`` mapping (see :mod:`jobyard.jobtypes.executor`).
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WORKDIR = "/tmp/jobyard-slurm"  # one host only: a cluster sets a shared directory
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """A job's ``executor.slurm`` settings, read from its spec."""
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time: float | None = None  # seconds
+    cpus: int | None = None
+    mem: int | None = None  # bytes
+    gres: str | None = None
+    options: tuple[str, ...] = ()
+    workdir: str = DEFAULT_WORKDIR
+
+    @classmethod
+    def from_spec(cls, executor: Mapping[str, Any]) -> SlurmOptions:
+        data = dict(executor.get("slurm") or {})
+        data["options"] = tuple(data.get("options") or ())
+        data["workdir"] = data.get("workdir") or DEFAULT_WORKDIR
+        return cls(**data)
+
+
+def job_name(job_id: int) -> str:
+    """The Slurm job name of every attempt of a jobyard job: found again by it."""
+    return f"jobyard-{job_id}"
+
+
+def script(argv: Sequence[str]) -> str:
+    """A batch script that replaces itself with ``argv``."""
+    return "#!/bin/sh\n# written by jobyard: runs the job's command as it is\nexec " + (
+        shlex.join(argv) + "\n"
+    )
+
+
+def output_paths(workdir: str, job_id: int) -> tuple[str, str]:
+    """Where Slurm writes the job's stdout and stderr (``%j``: Slurm's own job id)."""
+    base = Path(workdir) / f"jobyard-{job_id}-%j"
+    return f"{base}.out", f"{base}.err"
+
+
+def sbatch_argv(
+    options: SlurmOptions, job_id: int, script_path: str, cwd: str | None, timeout: float | None
+) -> list[str]:
+    """``sbatch --parsable`` with the job's options, reading ``script_path``.
+
+    A job Slurm loses (its node fails) is not requeued by Slurm: it ends, and
+    jobyard retries it per its type. Without its own ``time``, a job's timeout
+    (plus a minute, so jobyard's own kill and its grace come first) becomes
+    Slurm's limit too.
+    """
+    out, err = output_paths(options.workdir, job_id)
+    # --no-requeue: retries are jobyard's (a Slurm requeue would run it again unseen)
+    argv = ["sbatch", "--parsable", "--no-requeue", f"--job-name={job_name(job_id)}"]
+    argv += [f"--output={out}", f"--error={err}", f"--chdir={cwd or options.workdir}"]
+    for flag, value in (
+        ("--partition", options.partition),
+        ("--account", options.account),
+        ("--qos", options.qos),
+        ("--cpus-per-task", options.cpus),
+        ("--gres", options.gres),
+    ):
+        if value is not None:
+            argv.append(f"{flag}={value}")
+    if options.mem is not None:
+        argv.append(f"--mem={max(math.ceil(options.mem / 2**20), 1)}M")
+    limit = options.time if options.time is not None else (timeout and timeout + 60)
+    if limit:
+        argv.append(f"--time={slurm_time(limit)}")
+    return [*argv, *options.options, script_path]
+
+
+def slurm_time(seconds: float) -> str:
+    """Seconds as Slurm's ``D-HH:MM:SS`` (rounded up to whole seconds)."""
+    total = math.ceil(seconds)
+    days, rest = divmod(total, 86400)
+    return f"{days}-{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"

@@ -1,0 +1,237 @@
+"""One jobyard job running as one Slurm batch job: its controls, its output, its end.
+
+The execution never waits on Slurm in the caller's thread except to submit:
+controls (suspend, resume, signals, cancel) run in order on a control thread,
+state comes from the executor's batched poll, output from its file follower.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobyard.runner.contract import Result, Sample, Sink
+from jobyard.runner.output import emit_stdout
+from jobyard.runner.protocol import LineSplitter
+from jobyard.runner.slurm.cli import SlurmError
+from jobyard.runner.slurm.states import SlurmState, result_of
+from jobyard.runner.threads import Threads
+
+if TYPE_CHECKING:
+    from jobyard.runner.slurm.cli import SlurmCli
+
+log = logging.getLogger("jobyard.runner.slurm")
+
+READ_SIZE = 1 << 20
+CONTROLS = Threads("slurm-control")
+
+
+class Follow:
+    """One output file of a job, read from where the job's log stopped."""
+
+    def __init__(self, stream: str, path: str, offset: int) -> None:
+        self.stream, self.path, self._offset = stream, path, offset
+        self._lines = LineSplitter()
+
+    @property
+    def committed(self) -> int:
+        """Bytes of the file whose lines were all handed out (an adopter starts there)."""
+        return self._offset - self._lines.pending
+
+    def read(self, *, end: bool = False) -> tuple[int, list[str]]:
+        """(bytes read, complete lines); ``end`` also gives the unfinished last line."""
+        total, lines = 0, []
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self._offset)
+                while data := file.read(READ_SIZE):
+                    total += len(data)
+                    lines += self._lines.feed(data)
+        except FileNotFoundError:
+            pass  # not created yet: the job has not started
+        self._offset += total
+        return total, lines + (self._lines.flush() if end else [])
+
+
+class SlurmExecution:
+    """A jobyard job that is Slurm job ``ref``."""
+
+    pid = 0  # no process of ours: the job's processes are Slurm's
+
+    def __init__(
+        self,
+        cli: SlurmCli,
+        ref: str,
+        token: str,
+        paths: tuple[str, str],
+        sink: Sink,
+        offsets: tuple[int, int] = (0, 0),
+    ) -> None:
+        self.ref, self.token = ref, token
+        self.state: SlurmState | None = None  # as the last poll saw it
+        self.end: SlurmState | None = None  # set by the poll once Slurm ended the job
+        self._cli, self._sink = cli, sink
+        self._follows = (
+            Follow("stdout", paths[0], offsets[0]),
+            Follow("stderr", paths[1], offsets[1]),
+        )
+        self._cpu, self._rss, self._peak = 0.0, 0, 0
+        self._stop_asked = self._kill_asked = False
+        self._held = False  # paused before Slurm started it: held rather than suspended
+        self._result: Result | None = None
+        self._done = threading.Event()
+        self._controls: collections.deque[Callable[[], None]] = collections.deque()
+        self._control_lock = threading.Lock()
+        self._control_busy = False
+
+    # -- Execution ----------------------------------------------------------------
+    def pause(self) -> None:
+        self._control(self._suspend)
+
+    def resume(self) -> None:
+        self._control(self._resume)
+
+    def terminate(self) -> None:
+        if not self._stop_asked:  # once: a second SIGTERM would only cost a call to Slurm
+            self._stop_asked = True
+            self._control(self._signal_term)
+
+    def kill(self) -> None:
+        self._stop_asked = True
+        if not self._kill_asked:  # callers repeat it until the end comes: one cancel will do
+            self._kill_asked = True
+            self._control(self._cancel)
+
+    def sample(self) -> Sample:
+        return Sample(rss=self._rss, cpu_seconds=self._cpu)
+
+    def wait(self, timeout: float) -> Result | None:
+        self._done.wait(timeout)
+        return self._result
+
+    # -- what the executor's threads report ---------------------------------------------
+    def details(self) -> dict[str, Any]:
+        """What the job row keeps: enough for another worker to adopt the job."""
+        return {
+            "executor": "slurm",
+            "slurm_job_id": self.ref,
+            "token": self.token,
+            "stdout": self._follows[0].path,
+            "stderr": self._follows[1].path,
+            "offsets": [follow.committed for follow in self._follows],
+        }
+
+    def usage(self, cpu_seconds: float, rss: int) -> None:
+        self._cpu, self._rss = max(self._cpu, cpu_seconds), rss
+        self._peak = max(self._peak, rss)
+
+    def follow(self) -> None:
+        """Hand out the lines written since the last look (the follower thread)."""
+        if self._emit(end=False):
+            self._sink.details(self.details())  # with the lines: both stored in one batch
+
+    def finish(self) -> None:
+        """Slurm ended the job: read its output to the end, clean up, hand out the Result."""
+        assert self.end is not None
+        self._emit(end=True)
+        self._result = result_of(
+            self.end,
+            asked_to_stop=self._stop_asked,
+            cpu_seconds=self._cpu or None,
+            peak_memory=self._peak or None,
+        )
+        state = self.end.state + (f" ({self.end.reason})" if self.end.reason else "")
+        self._sink.log("system", f"Slurm job {self.ref} ended: {state}")
+        for follow in self._follows:
+            with contextlib.suppress(OSError):
+                os.unlink(follow.path)
+        self._done.set()
+        self._sink.ended()
+
+    def _emit(self, *, end: bool) -> bool:
+        read = False
+        for follow in self._follows:
+            nbytes, lines = follow.read(end=end)
+            if nbytes:
+                read = True
+                self._sink.output(nbytes)
+            for line in lines:
+                if follow.stream == "stdout":
+                    emit_stdout(self._sink, line)
+                else:
+                    self._sink.log("stderr", line)
+        return read
+
+    # -- controls, in order, off the caller's thread ------------------------------------
+    def _control(self, action: Callable[[], None]) -> None:
+        with self._control_lock:
+            self._controls.append(action)
+            if self._control_busy:
+                return
+            self._control_busy = True
+        CONTROLS.run(f"slurm-control-{self.ref}", self._run_controls)
+
+    def _run_controls(self) -> None:
+        while True:
+            with self._control_lock:
+                if not self._controls:
+                    self._control_busy = False
+                    return
+                action = self._controls.popleft()
+            try:
+                action()
+            except SlurmError as exc:
+                self._sink.log("system", f"Slurm refused a control of job {self.ref}: {exc}")
+            except Exception:
+                log.exception("slurm control failed", extra={"slurm_job": self.ref})
+
+    def _scontrol(self, *args: str) -> None:
+        self._cli.run(["scontrol", *args, self.ref])
+
+    def _suspend(self) -> None:
+        try:
+            self._scontrol("suspend")
+        except SlurmError as exc:
+            if "pending" not in str(exc).lower():
+                raise
+            self._scontrol("hold")  # not started yet: keep it from starting
+            self._held = True
+
+    def _resume(self) -> None:
+        if self._held:
+            self._held = False
+            self._scontrol("release")
+        else:
+            self._scontrol("resume")
+
+    def _signal_term(self) -> None:
+        if self._held or (self.state is not None and self.state.state == "PENDING"):
+            self._cli.run(["scancel", self.ref])  # nothing runs yet: no grace to give
+            return
+        if self.state is not None and self.state.state == "SUSPENDED":
+            with contextlib.suppress(SlurmError):  # a stopped process would not see SIGTERM
+                self._scontrol("resume")
+        self._cli.run(["scancel", "--signal=TERM", "--full", self.ref])
+
+    def _cancel(self) -> None:
+        with contextlib.suppress(SlurmError):  # it may have ended on the SIGTERM already
+            self._cli.run(["scancel", "--signal=KILL", "--full", self.ref])
+        with contextlib.suppress(SlurmError):
+            self._cli.run(["scancel", self.ref])
+
+
+def output_files(paths: tuple[str, str], ref: str) -> tuple[str, str]:
+    """The job's output paths with Slurm's ``%j`` replaced by its id."""
+    out, err = (path.replace("%j", ref) for path in paths)
+    return out, err
+
+
+def remove(path: str | Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

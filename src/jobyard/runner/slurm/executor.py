@@ -1,0 +1,245 @@
+"""The Slurm executor: submits jobs with ``sbatch``, watches all of them with one poll.
+
+Two threads serve every Slurm job of a worker, started with the first one:
+
+- the **poller** asks Slurm once per interval about all of them (one ``squeue``
+  for the states, one ``sstat`` now and then for CPU and memory); a job that
+  left the queue is looked up once (``scontrol show job``, then ``sacct``) for
+  its exit code and reason. A controller that is down or slow only delays the
+  next answer: no job ends for it, and no job's own thread waits for it.
+- the **follower** reads the jobs' output files (on the shared ``workdir``) and
+  hands their lines to each job's sink, with the ``##jobyard`` protocol, and the
+  offsets read so far (kept on the job row, so that an adopter goes on from there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+import time
+
+from jobyard.models import Job, JobSpec
+from jobyard.runner.contract import Execution, FailedExecution, Sink, spawn_failed
+from jobyard.runner.environment import JobEnvironment
+from jobyard.runner.slurm.batch import SlurmOptions, job_name, output_paths, sbatch_argv, script
+from jobyard.runner.slurm.cli import SlurmCli, SlurmError
+from jobyard.runner.slurm.execution import SlurmExecution, output_files, remove
+from jobyard.runner.slurm.states import (
+    GONE,
+    SlurmState,
+    parse_sacct,
+    parse_show_job,
+    parse_squeue,
+    parse_sstat,
+)
+
+log = logging.getLogger("jobyard.runner.slurm")
+
+POLL_INTERVAL = 1.0  # seconds between two looks at the states of all jobs
+FOLLOW_INTERVAL = 0.2  # seconds between two reads of the output files
+USAGE_INTERVAL = 5.0  # seconds between two looks at CPU and memory (sstat)
+
+
+class SlurmExecutor:
+    """Runs jobs whose spec names ``executor: slurm``. One per worker; ``close`` it."""
+
+    def __init__(
+        self,
+        environment: JobEnvironment,
+        cli: SlurmCli | None = None,
+        *,
+        poll_interval: float = POLL_INTERVAL,
+        follow_interval: float = FOLLOW_INTERVAL,
+        usage_interval: float = USAGE_INTERVAL,
+    ) -> None:
+        self.cli = cli or SlurmCli()
+        self._environment = environment
+        self._intervals = (poll_interval, follow_interval, usage_interval)
+        self._jobs: dict[str, SlurmExecution] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._next_usage = 0.0
+        self._complained = False  # the controller's silence was logged already
+
+    # -- starting -----------------------------------------------------------------
+    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
+        """Submit the job; a refused submission gives an execution that already failed."""
+        options = SlurmOptions.from_spec(spec.executor or {})
+        if not spec.argv:
+            return FailedExecution(spawn_failed("spawn failed: empty command", 127), sink)
+        try:
+            os.makedirs(options.workdir, exist_ok=True)
+            ref = self._submit(job_id, token, spec, options)
+        except (OSError, SlurmError) as exc:
+            return FailedExecution(spawn_failed(f"spawn failed: sbatch: {exc}", 126), sink)
+        paths = output_files(output_paths(options.workdir, job_id), ref)
+        execution = SlurmExecution(self.cli, ref, token, paths, sink)
+        sink.log("system", f"submitted to Slurm as job {ref}")
+        sink.details(execution.details())
+        self._track(execution)
+        return execution
+
+    def adopt(self, job: Job, token: str, sink: Sink) -> Execution:
+        """Follow the Slurm job a dead worker started for ``job``, from where its log stopped."""
+        data = job.details
+        ref = str(data.get("slurm_job_id") or "")
+        paths = (str(data.get("stdout") or ""), str(data.get("stderr") or ""))
+        offsets = [int(n) for n in data.get("offsets") or (0, 0)]
+        if not ref.isdigit() or not all(paths) or len(offsets) != 2:
+            error = "spawn failed: the job's Slurm record is incomplete; it cannot be followed"
+            return FailedExecution(spawn_failed(error, 126), sink)
+        execution = SlurmExecution(self.cli, ref, token, paths, sink, (offsets[0], offsets[1]))
+        sink.log("system", f"following Slurm job {ref} again")
+        sink.details(execution.details())
+        self._track(execution)
+        return execution
+
+    def _submit(self, job_id: int, token: str, spec: JobSpec, options: SlurmOptions) -> str:
+        """``sbatch`` the job's script; the Slurm job id. Never two Slurm jobs for one try:
+        before it retries, a submission that timed out is looked for by the job's name."""
+        name = job_name(job_id)
+        self._cancel_leftovers(name)  # an earlier attempt's job, still running: not twice
+        fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=".sh", dir=options.workdir)
+        with os.fdopen(fd, "w") as file:
+            file.write(script(spec.argv or []))
+        argv = sbatch_argv(options, job_id, path, spec.cwd, spec.timeout)
+        env = self._environment.for_job(job_id, token, spec.env, {})
+        try:
+            for attempt in range(1, self.cli.tries + 1):
+                try:
+                    return self.cli.run(argv, env=env, tries=1).strip().split(";")[0]
+                except SlurmError as exc:
+                    if not exc.transient or attempt == self.cli.tries:
+                        raise
+                    if found := self._named(name):
+                        return found[-1]
+                time.sleep(self.cli.backoff * attempt)
+            raise AssertionError("unreachable")
+        finally:
+            remove(path)  # sbatch keeps its own copy
+
+    def _named(self, name: str) -> list[str]:
+        """Ids of the live Slurm jobs called ``name``."""
+        with contextlib.suppress(SlurmError):
+            return self.cli.run(["squeue", "-h", f"--name={name}", "-o", "%i"]).split()
+        return []
+
+    def _cancel_leftovers(self, name: str) -> None:
+        for ref in self._named(name):
+            log.warning("cancelling an earlier attempt's Slurm job", extra={"slurm_job": ref})
+            with contextlib.suppress(SlurmError):
+                self.cli.run(["scancel", ref])
+
+    # -- tracking -----------------------------------------------------------------
+    def _track(self, execution: SlurmExecution) -> None:
+        with self._lock:
+            self._jobs[execution.ref] = execution
+            if not self._threads:
+                for target, name in (
+                    (self._poll_loop, "slurm-poll"),
+                    (self._follow_loop, "slurm-follow"),
+                ):
+                    thread = threading.Thread(target=target, name=name, daemon=True)
+                    self._threads.append(thread)
+                    thread.start()
+
+    def _tracked(self) -> list[SlurmExecution]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def _follow_loop(self) -> None:
+        while not self._stop.wait(self._intervals[1]):
+            for execution in self._tracked():
+                try:
+                    if execution.end is None:
+                        execution.follow()
+                    else:
+                        execution.finish()
+                        with self._lock:
+                            self._jobs.pop(execution.ref, None)
+                except Exception:
+                    log.exception(
+                        "following a Slurm job failed", extra={"slurm_job": execution.ref}
+                    )
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self._intervals[0]):
+            live = [e for e in self._tracked() if e.end is None]
+            if not live:
+                continue
+            try:
+                self._poll(live)
+            except SlurmError as exc:
+                if not self._complained:
+                    log.warning(
+                        "Slurm does not answer; jobs keep running", extra={"error": str(exc)}
+                    )
+                self._complained = True
+            except Exception:
+                log.exception("polling Slurm failed")
+
+    def _poll(self, live: list[SlurmExecution]) -> None:
+        states = self._states([e.ref for e in live])
+        self._complained = False
+        for execution in live:
+            state = states.get(execution.ref)
+            if state is None or not state.live:
+                state = self._ended(execution.ref, state)  # or squeue missed it: ask again
+            if state.live:
+                execution.state = state
+            else:
+                execution.end = state
+        if time.monotonic() >= self._next_usage:
+            self._next_usage = time.monotonic() + self._intervals[2]
+            self._usage(
+                [e for e in live if e.end is None and e.state and e.state.state == "RUNNING"]
+            )
+
+    def _states(self, refs: list[str]) -> dict[str, SlurmState]:
+        """One ``squeue`` for all: jobs it does not know are missing from the answer."""
+        argv = ["squeue", "-h", "--states=all", f"--jobs={','.join(refs)}", "-o", "%i|%T|%r"]
+        try:
+            return parse_squeue(self.cli.run(argv, tries=1))
+        except SlurmError as exc:
+            if "invalid job id" in str(exc).lower():
+                return {}  # none of them is known any more
+            raise
+
+    def _ended(self, ref: str, seen: SlurmState | None) -> SlurmState:
+        """The final state of a job that left the queue: exit code and reason included."""
+        try:
+            shown = parse_show_job(self.cli.run(["scontrol", "-o", "show", "job", ref]))
+            if shown is not None:
+                return shown
+        except SlurmError as exc:
+            if "invalid job id" not in str(exc).lower():
+                raise
+        with contextlib.suppress(SlurmError):  # accounting is often off: then we know less
+            argv = ["sacct", "-n", "-P", "-X", "-j", ref, "-o", "State,ExitCode,Reason"]
+            accounted = parse_sacct(self.cli.run(argv, tries=1))
+            if accounted is not None:
+                return accounted
+        return seen or SlurmState(GONE)
+
+    def _usage(self, running: list[SlurmExecution]) -> None:
+        if not running:
+            return
+        refs = ",".join(e.ref for e in running)
+        argv = ["sstat", "-n", "-P", "-a", "-j", refs, "-o", "JobID,AveCPU,MaxRSS"]
+        try:
+            usage = parse_sstat(self.cli.run(argv, tries=1))
+        except SlurmError:
+            return  # no accounting gatherer: no figures, the job runs on
+        for execution in running:
+            if execution.ref in usage:
+                execution.usage(*usage[execution.ref])
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop following. Slurm jobs still running stay Slurm's (a worker adopts them)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
