@@ -68,7 +68,7 @@ def test_a_large_workflow_killed_midway_finishes_once(
         # Midway: a tenth of the nodes done, the rest running or waiting.
         wait_for(
             lambda: succeeded_nodes(store, run["id"]) >= NODES // 10,
-            timeout=120,
+            timeout=max(120, NODES / 20),
             interval=0.1,
             what="a tenth of the nodes to end",
         )

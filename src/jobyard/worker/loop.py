@@ -259,10 +259,10 @@ class Worker:
                 self._tick()
             except Exception:  # the database may be down: keep going, it comes back
                 log.exception("worker tick failed", extra={"worker": self.name})
+                self._fence_lapsed()
             self._wakeup.wait(self.settings.poll_interval)
 
     def _tick(self) -> None:
-        self._fence_lapsed()
         now = time.monotonic()
         if now >= self._poll_due:  # a poll: look at everything, whatever was asked
             self._poll_due = now + self.settings.poll_interval
@@ -335,12 +335,14 @@ class Worker:
                 run.request(Abandon())
 
     def _fence_lapsed(self) -> None:
-        """Stop the runs whose lease this worker could not renew in time, on its own.
+        """After a failed tick: stop the runs whose lease it could not renew in time.
 
-        Cut off from the database (a partition, a hung connection), it cannot learn
-        that its jobs went elsewhere; but past the lease they may have, so it kills
-        their processes rather than run them beside their new attempt. The run
-        writes nothing more: the store would refuse it anyway (fenced by attempt).
+        Cut off from the database (a partition, a hung connection), the worker
+        cannot learn that its jobs went elsewhere; but past the lease they may
+        have, so it kills their processes rather than run them beside their new
+        attempt. The run writes nothing more: the store would refuse it anyway
+        (fenced by attempt). A worker that is only slow is not fenced here: its
+        next heartbeat says which jobs are still its own.
         """
         now = time.monotonic()
         for job_id, leased in list(self._leased.items()):
