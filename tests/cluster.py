@@ -44,10 +44,12 @@ class WorkerProcess:
     config: Path = CONFIG
     env: dict[str, str] = field(default_factory=dict)
     args: Sequence[str] = ()
+    wrapper: Sequence[str] = ()  # runs the command, e.g. ``ip netns exec NAME``
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         command = [
+            *self.wrapper,
             sys.executable, "-m", "jobyard", "worker",
             "--config", str(self.config),
             "--database-url", self.database_url,

@@ -34,17 +34,30 @@ class PrivatePostgres:
     OS user and ``root`` belongs to it.
     """
 
-    def __init__(self, bindir: Path, root: Path, port: int, as_user: list[str]) -> None:
+    def __init__(
+        self,
+        bindir: Path,
+        root: Path,
+        port: int,
+        as_user: list[str],
+        addresses: tuple[str, ...] = (),
+        clients: tuple[str, ...] = (),
+    ) -> None:
         self.bindir = bindir
         self.root = root
         self.data = root / "data"
         self.port = port
         self.as_user = as_user
+        self.addresses = addresses  # listened on besides 127.0.0.1
+        self.clients = clients  # networks (CIDR) whose clients are trusted besides localhost
         self.running = False
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, address: str) -> str:
+        return f"postgresql://postgres@{address}:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
         command = [*self.as_user, str(self.bindir / tool), *args]
@@ -53,11 +66,14 @@ class PrivatePostgres:
 
     def init(self) -> PrivatePostgres:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        if self.clients:
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.writelines(f"host all all {network} trust\n" for network in self.clients)
         return self
 
     def start(self) -> None:
         options = (
-            f"-c port={self.port} -c listen_addresses=127.0.0.1 "
+            f"-c port={self.port} -c listen_addresses={','.join(('127.0.0.1', *self.addresses))} "
             f"-c unix_socket_directories={self.root} -c fsync=off -c full_page_writes=off"
         )
         log = str(self.root / "server.log")
@@ -76,8 +92,13 @@ class PrivatePostgres:
 
 
 @contextmanager
-def private_postgres_server() -> Iterator[PrivatePostgres]:
+def private_postgres_server(
+    addresses: tuple[str, ...] = (), clients: tuple[str, ...] = ()
+) -> Iterator[PrivatePostgres]:
     """A started private server, stopped and removed at the end of ``with``.
+
+    ``addresses``: more local addresses to listen on; ``clients``: networks (CIDR)
+    trusted like localhost (a network namespace's side of a veth pair, for one).
 
     Skips the test (fails it under ``JOBYARD_REQUIRE_SERVICES=1``) where no server
     binaries are installed, or where running as root without a ``postgres`` user.
@@ -99,7 +120,7 @@ def private_postgres_server() -> Iterator[PrivatePostgres]:
     root = Path(tempfile.mkdtemp(prefix="jobyard-pg-"))  # not under pytest's root-only tmp
     if owner is not None:
         os.chown(root, owner.pw_uid, owner.pw_gid)
-    server = PrivatePostgres(bindir, root, free_port(), as_user)
+    server = PrivatePostgres(bindir, root, free_port(), as_user, addresses, clients)
     try:
         server.init().start()
         yield server

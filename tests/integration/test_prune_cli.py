@@ -38,6 +38,8 @@ def test_prune_counts_then_removes(sqlite_url: str, tmp_path: Path) -> None:
     assert "jobs          1 would go (older than 30d)" in lines
     assert "logs          1 would go (older than 7d)" in lines
     assert "audit         kept for ever" in lines
+    assert "runs          0 would go (older than 30d)" in lines
+    assert "fires         0 would go (older than 30d)" in lines
     store = Store(sqlite_url)
     assert store.jobs.get_job(job_id) is not None  # a dry run removes nothing
     done = jobyard("prune", "--json", *base, cwd=tmp_path)

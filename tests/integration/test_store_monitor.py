@@ -217,3 +217,17 @@ def test_the_notifier_waits_for_an_id_that_commits_late_then_steps_over_a_lost_o
         assert reader.run_once(T0) == 0  # the missing id may still commit: wait
     made = wait_until(lambda: reader.run_once(T0), 10)
     assert made == 1  # after the grace, it steps over the gap
+
+
+@pytest.mark.sql_only("the notification outbox")
+def test_an_idle_notifier_stores_its_place_so_retention_can_go_on(store: Store) -> None:
+    [job] = add(store)
+    reader = notifier(store)
+    reader.run_once(T0)  # stores its place: the cursor was due
+    succeeded = JobTerminated(at=T0, state=JobState.SUCCEEDED)
+    store.jobs.append_output(job.id, [], [succeeded], {})  # makes no message
+    reader.run_once(T0)  # read, but the cursor is not due again yet
+    newest = store.events.last_event_id()
+    assert store.monitor.cursor("notifier") != newest
+    reader.run_once(T0 + timedelta(minutes=1))  # nothing new, and the cursor is due
+    assert store.monitor.cursor("notifier") == newest

@@ -15,7 +15,7 @@ import pytest
 
 from jobyard.access.records import AuditEntry, AuditQuery
 from jobyard.events.records import LogWritten, ProgressReported
-from jobyard.models import Dependency, JobUpdate
+from jobyard.models import Dependency, JobUpdate, RunState
 from jobyard.states import JobState
 from jobyard.store import Store
 from jobyard.store.notes import PENDING, SENT
@@ -143,3 +143,56 @@ def test_events_a_reader_has_not_read_stay(store: Store) -> None:
     assert store.jobs.get_job(old) is not None  # kept until the reader has read its events
     assert next(e.id for e in store.jobs.job_events(old)) > first.id
     assert store.retention.pruned_through() == first.id
+
+
+def workflow_run(store: Storage, nodes: int, state: RunState | None = RunState.SUCCEEDED) -> int:
+    """A run of ``nodes`` node jobs; ended at T0 with ``state`` (None: still running)."""
+    run, _ = store.runs.add_workflow_run("nightly", {}, "api", [new_job()] * nodes, [], T0)
+    if state is not None:
+        values = {"state": state, "finished_at": T0}
+        assert store.runs.update_run(run.id, {RunState.RUNNING}, values, T0) is not None
+    return run.id
+
+
+def end_jobs(store: Storage, run_id: int) -> None:
+    for job in store.runs.run_jobs(run_id):
+        values: dict[str, Any] = {"state": JobState.SUCCEEDED, "finished_at": T0}
+        assert store.jobs.update_job(JobUpdate(job.id, frozenset({job.state}), values), T0)
+
+
+def test_ended_runs_go_once_their_jobs_have_gone(store: Storage) -> None:
+    empty, done, live = workflow_run(store, 0), workflow_run(store, 2), workflow_run(store, 1, None)
+    end_jobs(store, done)
+    end_jobs(store, live)  # a running run: its jobs stay, and so does the run
+    assert store.retention.prunable("runs", LATER) == 1  # the run without jobs
+    assert store.retention.prunable("runs", T0) == 0  # ended at T0: not before T0
+    assert store.retention.prune_runs(LATER, 1, LATER) == (1, 0, True)
+    assert store.runs.get_run(empty) is None
+    assert store.runs.get_run(done) is not None  # its jobs are still there
+    for _ in range(4):
+        store.retention.prune_jobs(LATER, MANY, LATER)
+    assert store.runs.run_jobs(done) == []
+    assert len(store.runs.run_jobs(live)) == 1
+    assert store.retention.prune_runs(LATER, MANY, LATER) == (1, 0, False)
+    assert store.runs.get_run(done) is None
+    running = store.runs.get_run(live)
+    assert running is not None
+    assert running.state is RunState.RUNNING
+
+
+@pytest.mark.sql_only("schedule fires")
+def test_old_fires_go_but_each_schedules_newest_stays(store: Store) -> None:
+    hours = [T0 + timedelta(hours=h) for h in range(4)]
+    for when in hours:
+        assert store.schedules.claim_fire("hourly", when, when)
+    assert store.schedules.claim_fire("once", T0, T0)
+    cutoff = hours[-1] + timedelta(days=1)  # every fire is older than that
+    assert store.retention.prunable("fires", cutoff) == 3  # not the newest of each
+    assert store.retention.prune_fires(cutoff, 2, cutoff) == (2, 0, True)
+    assert store.retention.prune_fires(cutoff, 2, cutoff) == (1, 0, False)
+    assert store.retention.prunable("fires", cutoff) == 0
+    last = store.schedules.last_fire("hourly")
+    assert last is not None
+    assert last.fire_time == hours[-1]
+    assert store.schedules.last_fire("once") is not None
+    assert not store.schedules.claim_fire("hourly", hours[-1], cutoff)  # still fired once

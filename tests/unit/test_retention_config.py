@@ -32,6 +32,7 @@ def test_without_the_section_the_defaults_apply(tmp_path: Path) -> None:
     assert RetentionPolicy().describe() == {
         "jobs": "30d", "logs": "7d", "events": "30d",
         "samples": "7d", "notifications": "30d", "audit": "365d",
+        "runs": "30d", "fires": "30d",
     }  # fmt: skip
 
 

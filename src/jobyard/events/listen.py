@@ -11,8 +11,10 @@ import threading
 from collections.abc import Callable
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from jobyard.store import Store
+from jobyard.store.engine import network_options
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,10 @@ def listen(
     delay = 0.5
     while not stop.is_set():
         try:
-            with psycopg.connect(conninfo(store), autocommit=True, connect_timeout=5) as conn:
+            # Keepalives: this connection only waits, so only they notice a dead link.
+            options = network_options(store.engine.url) | {"connect_timeout": 5}
+            info = make_conninfo(conninfo(store), **options)
+            with psycopg.connect(info, autocommit=True) as conn:
                 conn.execute(f"LISTEN {channel}")
                 delay = 0.5
                 notified(None)  # anything written while we were not listening

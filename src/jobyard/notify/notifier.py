@@ -97,6 +97,7 @@ class Notifier:
         self._clock = clock
         self._workflow_of = workflow_of or self._run_workflow
         self.position: int | None = None
+        self._stored: int | None = None  # the cursor as last written
         self._cursor_due = datetime.min.replace(tzinfo=UTC)
         self._gaps = GapWait(gap_grace)
         self._workflows: dict[int, str | None] = {}  # run id → its workflow's name
@@ -109,6 +110,7 @@ class Notifier:
         while True:
             upto = self._safe_upto()
             if upto <= self.position:
+                self._catch_up_cursor(now)
                 return made
             items = self.store.monitor.events_between(self.position, upto, KINDS)
             rows = [row for item in items for row in self._rows(item, now)]
@@ -121,12 +123,23 @@ class Notifier:
                 # new leader reading them again makes nothing of them either.
                 self.store.monitor.add_notifications(rows, (CURSOR, upto), now)
                 self._cursor_due = now + CURSOR_EVERY
+                self._stored = upto
             self.position = upto
             made += len(rows)
+
+    def _catch_up_cursor(self, now: datetime) -> None:
+        """Once idle, store a lagging cursor anyway: retention keeps every event after the
+        stored cursor, so a cursor left behind by the last burst would pin them for ever."""
+        position = self.position
+        if position is not None and position != self._stored and now >= self._cursor_due:
+            self.store.monitor.add_notifications([], (CURSOR, position), now)
+            self._cursor_due = now + CURSOR_EVERY
+            self._stored = position
 
     def _start_position(self, now: datetime) -> int:
         stored = self.store.monitor.cursor(CURSOR)
         if stored is not None:
+            self._stored = stored
             return stored
         first = self.store.monitor.first_event_since(now - FIRST_LOOK_BACK)
         return self.store.events.last_event_id() if first is None else first - 1

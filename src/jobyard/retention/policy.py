@@ -19,8 +19,11 @@ class RetentionPolicy:
     ``jobs``: finished jobs (by ``finished_at``) with everything they own; ``logs``,
     ``events``, ``samples``: those rows of finished jobs, the job itself stays;
     ``notifications``: sent, failed or recorded notifications (by ``created_at``);
-    ``audit``: audit log entries. The defaults keep a month of history, a week of
-    logs and samples and a year of audit; a running job is never touched.
+    ``audit``: audit log entries; ``runs``: finished workflow runs (by
+    ``finished_at``) once none of their jobs is left; ``fires``: the record of
+    each time a schedule fired (by ``fired_at``), but never a schedule's latest.
+    The defaults keep a month of history, a week of logs and samples and a year
+    of audit; a running job, a running workflow run is never touched.
     """
 
     jobs: float | None = 30 * 86400.0
@@ -29,6 +32,8 @@ class RetentionPolicy:
     samples: float | None = 7 * 86400.0
     notifications: float | None = 30 * 86400.0
     audit: float | None = 365 * 86400.0
+    runs: float | None = 30 * 86400.0
+    fires: float | None = 30 * 86400.0
 
     def cutoff(self, kind: str, now: datetime) -> datetime | None:
         """Rows of ``kind`` finished before this time go; None: they are kept."""

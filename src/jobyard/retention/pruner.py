@@ -21,8 +21,9 @@ from jobyard.store.protocol import Pruned, RetentionStore
 
 log = logging.getLogger(__name__)
 
-# Jobs first: a job removed takes its logs and events, so the other kinds find less.
-ORDER = ("jobs", "logs", "events", "samples", "notifications", "audit")
+# Jobs first: a job removed takes its logs and events, so the other kinds find less;
+# runs right after, as a run goes only once its jobs have gone.
+ORDER = ("jobs", "runs", "logs", "events", "samples", "notifications", "audit", "fires")
 assert sorted(ORDER) == sorted(KINDS)
 
 

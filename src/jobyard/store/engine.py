@@ -26,6 +26,34 @@ _DRIVERS = {
 }
 
 
+#: libpq settings that notice a dead network within a bounded time, when packets just
+#: vanish (a cable, a firewall, a partition: no reset ever comes). Without them a
+#: statement waiting on such a link blocks for the kernel's ~15 minutes of retransmits,
+#: and an idle connection (LISTEN) for ever. ``tcp_user_timeout``: data unacknowledged
+#: for 20 s fails the statement; keepalives: an idle link that stops answering is found
+#: within 25 s. A URL query parameter of the same name wins (docs/workers.md).
+POSTGRES_NETWORK: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,
+}
+#: PyMySQL's: without read/write timeouts a statement on a dead link blocks as long.
+#: Generous, as they bound a legitimate statement too (InnoDB waits 50 s for a lock).
+MYSQL_NETWORK: dict[str, int] = {"connect_timeout": 10, "read_timeout": 120, "write_timeout": 60}
+
+
+def network_options(url: URL) -> dict[str, int]:
+    """The connection's network timeouts for ``url``'s backend, less those its query sets."""
+    backend = url.get_backend_name()
+    defaults = POSTGRES_NETWORK if backend == "postgresql" else {}
+    if backend in MYSQL:
+        defaults = MYSQL_NETWORK
+    return {key: value for key, value in defaults.items() if key not in url.query}
+
+
 def normalize_url(url: str | URL) -> URL:
     """Pick the bundled driver for a bare ``postgresql://``, ``mysql://`` or ``mariadb://`` URL."""
     parsed = make_url(url)
@@ -48,7 +76,7 @@ def make_engine(url: URL) -> Engine:
     if url.get_backend_name() in MYSQL:
         # InnoDB's default REPEATABLE READ takes gap locks on claims and blocks inserts.
         options["isolation_level"] = "READ COMMITTED"
-    engine = create_engine(url, **options)
+    engine = create_engine(url, connect_args=network_options(url), **options)
     event.listen(engine, "checkout", _discard_if_closed_by_server)
     return engine
 

@@ -325,9 +325,10 @@ class RetentionStore(Protocol):
     Each verb removes at most ``limit`` rows of its table in one short
     transaction; only rows of terminal jobs finished before ``before`` (for
     ``jobs``, ``logs``, ``events``, ``samples``), notifications no one will send
-    any more, and audit entries. A job others still wait for, a node of a
-    running workflow run, and events a durable reader (a cursor) has not read
-    yet are kept. A job left without log lines (other events) gets
+    any more, audit entries, workflow runs that ended before ``before`` and have
+    no job left, and schedule fires (never a schedule's newest). A job others
+    still wait for, a node of a running workflow run, and events a durable
+    reader (a cursor) has not read yet are kept. A job left without log lines (other events) gets
     ``logs_pruned_at`` (``events_pruned_at``) = ``now``.
     """
 
@@ -342,6 +343,10 @@ class RetentionStore(Protocol):
     def prune_notifications(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
 
     def prune_audit(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
+
+    def prune_runs(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
+
+    def prune_fires(self, before: datetime, limit: int, now: datetime) -> Pruned: ...
 
     def prunable(self, kind: str, before: datetime) -> int:
         """How many rows of ``kind`` (``jobs``, ``logs``, …) would go now, each kind alone."""

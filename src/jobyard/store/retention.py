@@ -7,7 +7,9 @@ batches and never holds a lock for long. Jobs are locked with ``SKIP LOCKED``
 terminal jobs qualify. Events that a durable reader has not read yet (a
 ``cursors`` position, e.g. the notifier's) are never removed, and the newest
 event id removed is kept as the cursor :data:`PRUNED_CURSOR`, so a stream
-resuming from before it can be told to reload.
+resuming from before it can be told to reload. A workflow run goes once it has
+ended and none of its jobs is left; a schedule's newest fire always stays (the
+scheduler counts the next fire times from it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    and_,
     delete,
     false,
     func,
@@ -41,6 +44,7 @@ from jobyard.store.tables import (
     job_samples,
     jobs,
     notifications,
+    schedule_fires,
     workflow_runs,
 )
 
@@ -104,6 +108,34 @@ class SqlRetention(Part):
         query = select(audit_log.c.id).where(audit_log.c.at < before)
         return self._drop_rows(audit_log, query, limit)
 
+    def prune_runs(self, before: datetime, limit: int, now: datetime) -> Pruned:
+        """Remove up to ``limit`` workflow runs that ended before ``before`` and have no
+        job left (their node jobs went by the ``jobs`` age, or never existed)."""
+        with self._write() as conn:
+            ids = _locked_ids(conn, _old_runs(before), limit)
+            if not ids:
+                return Pruned()
+            # The condition again: a run that changed meanwhile stays.
+            where = (workflow_runs.c.id.in_(ids), *_ended(before))
+            gone = conn.execute(delete(workflow_runs).where(*where)).rowcount
+        return Pruned(gone, 0, len(ids) == limit)
+
+    def prune_fires(self, before: datetime, limit: int, now: datetime) -> Pruned:
+        """Remove up to ``limit`` schedule fires made before ``before``, each schedule's
+        newest apart: it is where the scheduler's next pass starts counting."""
+        c = schedule_fires.c
+        with self._write() as conn:
+            found = conn.execute(
+                select(c.schedule, c.fire_time).where(*_old_fires(before)).limit(limit)
+            ).all()
+            by_schedule: dict[str, list[datetime]] = {}
+            for schedule, fire_time in found:
+                by_schedule.setdefault(schedule, []).append(fire_time)
+            for schedule, times in by_schedule.items():
+                where = (c.schedule == schedule, c.fire_time.in_(times))
+                conn.execute(delete(schedule_fires).where(*where))
+        return Pruned(len(found), 0, len(found) == limit)
+
     def prunable(self, kind: str, before: datetime) -> int:
         """How many rows the verb of ``kind`` would remove now (each kind counted alone)."""
         with self._read() as conn:
@@ -161,8 +193,31 @@ def _finished(before: datetime, *more: ColumnElement[bool]) -> Select[Any]:
 
 
 def _locked_ids(conn: Connection, query: Select[Any], limit: int) -> list[int]:
-    # SKIP LOCKED: a job someone is writing right now waits for the next pass.
+    # SKIP LOCKED: a row someone is writing right now waits for the next pass.
     return list(conn.scalars(query.limit(limit).with_for_update(skip_locked=True)))
+
+
+def _ended(before: datetime) -> list[ColumnElement[bool]]:
+    """A workflow run that ended before ``before`` and has no job left."""
+    left = select(jobs.c.id).where(jobs.c.workflow_run == workflow_runs.c.id).exists()
+    c = workflow_runs.c
+    return [c.state != "running", c.finished_at < before, ~left]
+
+
+def _old_runs(before: datetime) -> Select[Any]:
+    return select(workflow_runs.c.id).where(*_ended(before)).order_by(workflow_runs.c.id)
+
+
+def _old_fires(before: datetime) -> list[ColumnElement[bool]]:
+    """Fires made before ``before`` that are not their schedule's newest."""
+    newer = schedule_fires.alias("newer")
+    later = select(newer.c.fire_time).where(
+        and_(
+            newer.c.schedule == schedule_fires.c.schedule,
+            newer.c.fire_time > schedule_fires.c.fire_time,
+        )
+    )
+    return [schedule_fires.c.fired_at < before, later.exists()]
 
 
 def _readable(conn: Connection) -> int | None:
@@ -219,4 +274,8 @@ def _count(kind: str, before: datetime) -> Select[Any]:
         return count.select_from(notifications).where(c.status.in_(_DONE), c.created_at < before)
     if kind == "audit":
         return count.select_from(audit_log).where(audit_log.c.at < before)
+    if kind == "runs":
+        return count.select_from(workflow_runs).where(*_ended(before))
+    if kind == "fires":
+        return count.select_from(schedule_fires).where(*_old_fires(before))
     raise ValueError(f"unknown kind of rows {kind!r}")

@@ -99,6 +99,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._last_heartbeat = 0.0
+        self._leased: dict[int, float] = {}  # job id → monotonic time its lease was last set
         self._ends = EndWriter(store, clock, on_ended or self._each_terminal)
         self._run_settings = RunSettings(
             worker=self.name,
@@ -259,6 +260,7 @@ class Worker:
                 self._tick()
             except Exception:  # the database may be down: keep going, it comes back
                 log.exception("worker tick failed", extra={"worker": self.name})
+                self._fence_lapsed()
             self._wakeup.wait(self.settings.poll_interval)
 
     def _tick(self) -> None:
@@ -276,6 +278,7 @@ class Worker:
             if self._runs:  # intents are for this worker's live jobs: none, none to read
                 self._forward_controls()
         self._runs = {job_id: run for job_id, run in self._runs.items() if not run.over}
+        self._leased = {job_id: at for job_id, at in self._leased.items() if job_id in self._runs}
         if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
             self._heartbeat()
             self._look_for_drain = True
@@ -290,6 +293,7 @@ class Worker:
             # With max_running limits stored, a short claim may have been cut by a
             # limit that a freed slot lifts: then every freed slot claims again.
             self._look_for_work = False
+            leased = time.monotonic()  # before the claim: the lease runs at least from then
             try:
                 claimed = self._claim(free, idle_poll=idle_poll)
             except Exception:
@@ -298,6 +302,7 @@ class Worker:
             self._full = len(claimed) == free
             self._more = self._full or self._limited
             for job in claimed:
+                self._leased[job.id] = leased
                 self._launch(job)
 
     def _forward_controls(self) -> None:
@@ -325,13 +330,38 @@ class Worker:
         run.start()
 
     def _heartbeat(self) -> None:
-        now = self._clock()
+        now, renewed = self._clock(), time.monotonic()
         owned = set(self.store.queue.renew_leases(self.name, now, self._lease_until(now)))
         self._last_heartbeat = time.monotonic()
+        for job_id in owned & self._leased.keys():
+            self._leased[job_id] = renewed
         self._limited = bool(self.store.limits.read())
         for job_id, run in list(self._runs.items()):
             if run.is_alive() and run.claimed and job_id not in owned:
                 # Deleted, or our lease expired and the job went elsewhere: never finish it twice.
+                run.request(Abandon())
+
+    def _fence_lapsed(self) -> None:
+        """After a failed tick: stop the runs whose lease it could not renew in time.
+
+        Cut off from the database (a partition, a hung connection), the worker
+        cannot learn that its jobs went elsewhere; but past the lease they may
+        have, so it kills their processes rather than run them beside their new
+        attempt. The run writes nothing more: the store would refuse it anyway
+        (fenced by attempt). A worker that is only slow is not fenced here: its
+        next heartbeat says which jobs are still its own.
+        """
+        now = time.monotonic()
+        for job_id, leased in list(self._leased.items()):
+            run = self._runs.get(job_id)
+            if run is None or now - leased <= self.settings.lease_timeout:
+                continue
+            del self._leased[job_id]
+            if run.is_alive() and run.claimed:
+                log.warning(
+                    "lease not renewed in time; stopping the job's processes",
+                    extra={"job": job_id, "worker": self.name},
+                )
                 run.request(Abandon())
 
     def _check_drain(self) -> None:

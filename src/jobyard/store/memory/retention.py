@@ -1,4 +1,5 @@
-"""Retention in memory: the same batches as the SQL store's (no notifications or audit here)."""
+"""Retention in memory: the same batches as the SQL store's (no notifications, audit or
+schedule fires here)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from jobyard.events.records import JobEvent, LogWritten
-from jobyard.models import Job, RunState
+from jobyard.models import Job, RunState, WorkflowRun
 from jobyard.store.memory.tables import Part, utc
 from jobyard.store.protocol import Pruned
 
@@ -67,6 +68,17 @@ class MemoryRetention(Part):
     def prune_audit(self, before: datetime, limit: int, now: datetime) -> Pruned:
         return Pruned()  # … and no audit log
 
+    def prune_runs(self, before: datetime, limit: int, now: datetime) -> Pruned:
+        t = self._t
+        with t.lock:
+            ids = sorted(run.id for run in self._old_runs(utc(before)))[:limit]
+            for run_id in ids:
+                del t.runs[run_id]
+        return Pruned(len(ids), 0, len(ids) == limit)
+
+    def prune_fires(self, before: datetime, limit: int, now: datetime) -> Pruned:
+        return Pruned()  # … and no schedule fires
+
     def prunable(self, kind: str, before: datetime) -> int:
         t, before = self._t, utc(before)
         with t.lock:
@@ -79,13 +91,28 @@ class MemoryRetention(Part):
                 return sum(isinstance(e.record, LogWritten) == logs for e in events)
             if kind == "samples":
                 return sum(len(rows) for key, rows in t.samples.items() if key[0] in old)
-            if kind in ("notifications", "audit"):
+            if kind == "runs":
+                return len(self._old_runs(before))
+            if kind in ("notifications", "audit", "fires"):
                 return 0
         raise ValueError(f"unknown kind of rows {kind!r}")
 
     def pruned_through(self) -> int:
         with self._t.lock:
             return self.pruned_upto
+
+    def _old_runs(self, before: datetime) -> list[WorkflowRun]:
+        """Runs that ended before ``before`` and have no job left (call under the lock)."""
+        t = self._t
+        with_jobs = {job.workflow_run for job in t.jobs.values()}
+        return [
+            run
+            for run in t.runs.values()
+            if run.state is not RunState.RUNNING
+            and run.finished_at is not None
+            and run.finished_at < before
+            and run.id not in with_jobs
+        ]
 
     def _removable(self, before: datetime) -> Callable[[Job], bool]:
         t = self._t
