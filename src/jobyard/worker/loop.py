@@ -93,6 +93,7 @@ class Worker:
         self._look_for_work = True
         self._more = True  # the last claim took all it could (or limits cut it): look again
         self._full = True  # the last claim took all it could: more is likely waiting
+        self._failed_ticks = 0  # ticks failed in a row (the database may be away)
         self._limited = True  # max_running limits are stored (read again at each heartbeat)
         self._poll_due = 0.0  # monotonic time of the next full look, asked for or not
         self.stopped = threading.Event()  # set once stop() has handed everything back
@@ -258,10 +259,27 @@ class Worker:
             self._wakeup.clear()
             try:
                 self._tick()
-            except Exception:  # the database may be down: keep going, it comes back
-                log.exception("worker tick failed", extra={"worker": self.name})
+            except Exception as exc:  # the database may be down: keep going, it comes back
+                self._tick_failed(exc)
                 self._fence_lapsed()
+            else:
+                if self._failed_ticks:
+                    log.info("worker tick works again", extra={"worker": self.name})
+                self._failed_ticks = 0
             self._wakeup.wait(self.settings.poll_interval)
+
+    def _tick_failed(self, exc: Exception) -> None:
+        """Log a failed tick: the first with its traceback, the next ones in one line each
+        (an outage fails every tick, twice a second, with the same traceback)."""
+        self._failed_ticks += 1
+        if self._failed_ticks == 1:
+            log.exception("worker tick failed", extra={"worker": self.name})
+        else:
+            log.warning(
+                "worker tick failed again: %s",
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                extra={"worker": self.name, "failed_ticks": self._failed_ticks},
+            )
 
     def _tick(self) -> None:
         now = time.monotonic()
