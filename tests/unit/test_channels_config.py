@@ -359,10 +359,13 @@ def test_secrets_are_in_no_output(example: NotificationConfig) -> None:
     }
 
 
-def test_display_url_drops_query_and_credentials() -> None:
+def test_display_url_drops_query_credentials_and_the_path_past_its_first_segment() -> None:
     assert (
-        display_url("https://u:p@h.example.com:8443/a/b?t=1#f") == "https://h.example.com:8443/a/b"
+        display_url("https://u:p@h.example.com:8443/a/b?t=1#f") == "https://h.example.com:8443/a/…"
     )
+    assert display_url("http://127.0.0.1:9/hook") == "http://127.0.0.1:9/hook"
+    slack = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
+    assert display_url(slack) == "https://hooks.slack.com/services/…"
 
 
 def test_sending_without_the_secret_fails_before_any_connection(

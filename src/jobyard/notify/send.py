@@ -63,10 +63,14 @@ def verify_signature(secret: str | bytes, body: bytes, header: str | None) -> bo
 
 
 def display_url(url: str) -> str:
-    """``url`` without credentials, query or fragment: how errors and the API show it."""
+    """How errors and the API show ``url``: no credentials, query or fragment, and no
+    path past its first segment, since chat webhooks carry their secret in the path
+    (``https://hooks.slack.com/services/T…/B…/secret`` shows as ``…/services/…``)."""
     parts = urlsplit(url)
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+    first, _, rest = parts.path.lstrip("/").partition("/")
+    path = f"/{first}/…" if rest else parts.path
+    return f"{parts.scheme}://{parts.hostname}{port}{path}"
 
 
 def read_secret(environ: Mapping[str, str], name: str) -> str:
