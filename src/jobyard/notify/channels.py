@@ -59,7 +59,7 @@ from jobyard.notify.fields import (
     Timeout,
     WebUrl,
 )
-from jobyard.notify.jinja import TemplateProblem
+from jobyard.notify.jinja import FieldProblem, TemplateProblem
 from jobyard.notify.message import Message
 
 __all__ = ["EVENTS", "JOB_EVENTS", "WORKFLOW_EVENTS"]  # re-exported: where events are named
@@ -545,7 +545,7 @@ class _Parser:
         when it has none (or after a problem)."""
         try:
             return mail.from_directory(self.templates, formats.sample_payloads())
-        except mail.MailProblem as exc:
+        except FieldProblem as exc:
             self.problem(exc.field, exc.reason)
             return None
 
@@ -557,49 +557,22 @@ class _Parser:
         own = {key: getattr(channel, key) for key in mail.CHANNEL_KEYS}
         try:
             templates = mail.for_channel(self.mail, own, self.base_dir, formats.sample_payloads())
-        except mail.MailProblem as exc:
+        except FieldProblem as exc:
             self.problem(f"{where}.{exc.field}", exc.reason)
             return None
         return channel if templates is None else channel.with_templates(templates)
 
     def body_format(self, channel: WebhookChannel | AmqpChannel, where: str) -> Channel | None:
         """The channel with its template's text, read and tried; ``None`` after a problem."""
-        given = [key for key in ("template", "template_file") if getattr(channel, key) is not None]
-        if channel.format == "template" and len(given) != 1:
-            self.problem(f"{where}.template", "format: template takes template or template_file")
-            return None
-        if channel.format != "template" and given:
-            message = f"a template goes with format: template, not {channel.format}"
-            self.problem(f"{where}.{given[0]}", message)
-            return None
-        if channel.format == "json":
-            return channel
-        found = self.template_text(channel, where)
-        if found is None:
-            return None
-        field, path, source = found
-        problem = formats.check(source, channel.media_type)
-        if problem is not None:
-            self.problem(f"{where}.{field}", problem + (f" (in {path})" if path else ""))
-            return None
-        return channel.with_source(source)
-
-    def template_text(
-        self, channel: WebhookChannel | AmqpChannel, where: str
-    ) -> tuple[str, Path | None, str] | None:
-        """``(field, file, text)`` of the channel's template; ``None`` after a problem."""
-        if channel.format in formats.SHIPPED_FILES:
-            path, text = formats.shipped_source(channel.format, self.templates)
-            return "format", path, text
-        if channel.template is not None:
-            return "template", None, channel.template
-        path = self.base_dir / str(channel.template_file)
+        keys = {"template": channel.template, "template_file": channel.template_file}
         try:
-            return "template_file", path, path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = "no such file" if isinstance(exc, FileNotFoundError) else "cannot read"
-            self.problem(f"{where}.template_file", f"{reason}: {path}")
+            source = formats.body_source(
+                channel.format, keys, channel.media_type, self.templates, self.base_dir
+            )
+        except FieldProblem as exc:
+            self.problem(f"{where}.{exc.field}", exc.reason)
             return None
+        return channel if source is None else channel.with_source(source)
 
     def rules(self, raw: Any, channels: Mapping[str, Channel], broken: set[str]) -> list[Rule]:
         if not isinstance(raw, list):

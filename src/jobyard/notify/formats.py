@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jobyard.notify.jinja import TemplateProblem, render_source
+from jobyard.notify.jinja import FieldProblem, TemplateProblem, read_template, render_source
 from jobyard.notify.message import Message, Notice, render
 
 FORMATS = ("json", "slack", "teams", "template")
@@ -88,6 +88,38 @@ def is_json(content_type: str) -> bool:
     """Whether ``content_type`` is JSON (``application/json``, ``…+json``, with parameters)."""
     kind = content_type.split(";", 1)[0].strip().lower()
     return kind == JSON_TYPE or kind.endswith("+json")
+
+
+def body_source(
+    fmt: str,
+    keys: dict[str, str | None],
+    media_type: str,
+    directory: Path | None,
+    base_dir: Path,
+) -> str | None:
+    """The text of a channel's body template (``None`` for ``json``), read and tried on
+    :data:`SAMPLES`. ``keys`` are its ``template`` and ``template_file``; a ``slack`` or
+    ``teams`` file in ``directory`` wins over the shipped one. Raises :class:`FieldProblem`."""
+    given = [key for key, value in keys.items() if value is not None]
+    if fmt == "template" and len(given) != 1:
+        raise FieldProblem("template", "format: template takes template or template_file")
+    if fmt != "template" and given:
+        raise FieldProblem(given[0], f"a template goes with format: template, not {fmt}")
+    if fmt == "json":
+        return None
+    if fmt in SHIPPED_FILES:
+        field, (path, source) = "format", shipped_source(fmt, directory)
+    elif keys.get("template") is not None:
+        field, path, source = "template", None, str(keys["template"])
+    else:
+        field, (path, source) = (
+            "template_file",
+            read_template("template_file", str(keys["template_file"]), base_dir),
+        )
+    problem = check(source, media_type)
+    if problem is not None:
+        raise FieldProblem(field, problem + (f" (in {path})" if path else ""))
+    return source
 
 
 def sample_payloads() -> list[dict[str, Any]]:

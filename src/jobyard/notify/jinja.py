@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from jinja2 import ChainableUndefined, Template, TemplateError, Undefined
@@ -26,6 +27,26 @@ class TemplateProblem(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class FieldProblem(Exception):
+    """A template key of the configuration that cannot be used: ``field`` and why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def read_template(field: str, name: str, base_dir: Path) -> tuple[Path, str]:
+    """``(file, text)`` of the template file ``name`` (relative to ``base_dir``) that
+    ``field`` names; raises :class:`FieldProblem`."""
+    path = base_dir / name
+    try:
+        return path, path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else "cannot read"
+        raise FieldProblem(field, f"{reason}: {path}") from None
 
 
 def _mrkdwn(value: Any) -> str:

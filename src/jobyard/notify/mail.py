@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jobyard.notify.jinja import TemplateProblem, render_source
+from jobyard.notify.jinja import FieldProblem, TemplateProblem, read_template, render_source
 
 SHIPPED = Path(__file__).parent / "templates"
 FILES = {"subject": "email.subject.j2", "text": "email.txt.j2", "html": "email.html.j2"}
@@ -30,15 +30,6 @@ CHANNEL_KEYS = ("subject_template", "body_template", "body_template_file", "html
 """An email channel's keys for its own templates: inline text, or a file."""
 _INLINE = {"subject_template": "subject", "body_template": "text"}
 _FILES = {"body_template_file": "text", "html_template_file": "html"}
-
-
-class MailProblem(Exception):
-    """Templates that cannot make an email: the configuration ``field`` and why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -79,7 +70,7 @@ def from_directory(
     directory: Path | None, samples: Iterable[Mapping[str, Any]]
 ) -> MailTemplates | None:
     """The shipped templates with ``directory``'s files of the same names, tried on
-    ``samples``; ``None`` when it has none. Raises :class:`MailProblem` on ``templates``."""
+    ``samples``; ``None`` when it has none. Raises :class:`FieldProblem` on ``templates``."""
     files = overrides(directory)
     if not files:
         return None
@@ -88,7 +79,7 @@ def from_directory(
     problem = check(templates, samples)
     if problem is not None:
         part = problem.split(":", 1)[0]
-        raise MailProblem("templates", f"{problem} (in {files[part]})")
+        raise FieldProblem("templates", f"{problem} (in {files[part]})")
     return templates
 
 
@@ -100,9 +91,9 @@ def for_channel(
 ) -> MailTemplates | None:
     """``base`` (the section's, or the shipped ones) with the parts a channel's
     :data:`CHANNEL_KEYS` give (files relative to ``base_dir``), tried on ``samples``;
-    ``None`` when ``base`` is too. Raises :class:`MailProblem` naming the key."""
+    ``None`` when ``base`` is too. Raises :class:`FieldProblem` naming the key."""
     if keys.get("body_template") is not None and keys.get("body_template_file") is not None:
-        raise MailProblem("body_template", "give body_template or body_template_file")
+        raise FieldProblem("body_template", "give body_template or body_template_file")
     own = {
         _INLINE.get(key) or _FILES[key]: (key, *_read(key, value, base_dir))
         for key, value in keys.items()
@@ -114,20 +105,13 @@ def for_channel(
     problem = check(templates, samples)
     if problem is not None:
         key, path, _ = own.get(problem.split(":", 1)[0], next(iter(own.values())))
-        raise MailProblem(key, problem + (f" (in {path})" if path else ""))
+        raise FieldProblem(key, problem + (f" (in {path})" if path else ""))
     return templates
 
 
 def _read(key: str, value: str, base_dir: Path) -> tuple[Path | None, str]:
     """``(file, text)`` of a channel's template key: inline text has no file."""
-    if key in _INLINE:
-        return None, value
-    path = base_dir / value
-    try:
-        return path, path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "no such file" if isinstance(exc, FileNotFoundError) else "cannot read"
-        raise MailProblem(key, f"{reason}: {path}") from None
+    return (None, value) if key in _INLINE else read_template(key, value, base_dir)
 
 
 def render(templates: MailTemplates, payload: Mapping[str, Any]) -> MailParts:
