@@ -91,7 +91,8 @@ class RetryPolicy(BaseModel):
 
 
 class EmailChannel(BaseModel):
-    """Mail through an SMTP server; ``port`` defaults by ``security`` (587, 465, 25)."""
+    """Mail through an SMTP server; ``port`` defaults by ``security`` (587, 465, 25). Its
+    subject, text and HTML come from templates (:mod:`.mail`), its own keys winning."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
