@@ -282,9 +282,11 @@ def test_the_documented_configurations_load(tmp_path: Path) -> None:
     (tmp_path / "templates").mkdir()
     [pager] = doc_blocks("jinja")
     (tmp_path / "templates" / "pager.txt.j2").write_text(pager)
+    [oncall] = doc_blocks("html+jinja")
+    (tmp_path / "templates" / "oncall.html.j2").write_text(oncall)
     env = {"SMTP_PASSWORD": "x", "HOOK_SECRET": "y", "AMQP_PASSWORD": "z"}
     examples = [block for block in doc_blocks("yaml") if block.startswith("notifications:")]
-    assert len(examples) == 4
+    assert len(examples) == 5
     for block in examples:
         (tmp_path / "jobyard.yaml").write_text(block)
         assert load_config(tmp_path / "jobyard.yaml", env).notifications.channels

@@ -40,7 +40,7 @@ from pydantic import ValidationError as PydanticError
 from jobyard.errors import Invalid
 from jobyard.jobtypes.params import FieldError, model_problems, summary
 from jobyard.jobtypes.spec import NAME_RE
-from jobyard.notify import formats
+from jobyard.notify import formats, mail
 from jobyard.notify import send as channel_send
 from jobyard.notify.amqp import Publisher
 from jobyard.notify.fields import (
@@ -59,6 +59,7 @@ from jobyard.notify.fields import (
     Timeout,
     WebUrl,
 )
+from jobyard.notify.jinja import FieldProblem, TemplateProblem
 from jobyard.notify.message import Message
 
 __all__ = ["EVENTS", "JOB_EVENTS", "WORKFLOW_EVENTS"]  # re-exported: where events are named
@@ -90,7 +91,8 @@ class RetryPolicy(BaseModel):
 
 
 class EmailChannel(BaseModel):
-    """Mail through an SMTP server; ``port`` defaults by ``security`` (587, 465, 25)."""
+    """Mail through an SMTP server; ``port`` defaults by ``security`` (587, 465, 25). Its
+    subject, text and HTML come from templates (:mod:`.mail`), its own keys winning."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -105,10 +107,31 @@ class EmailChannel(BaseModel):
     timeout: Timeout = 10.0
     retry: RetryPolicy | None = None
     ca_file: str | None = None
+    subject_template: str | None = None
+    body_template: str | None = None
+    body_template_file: str | None = None
+    html_template_file: str | None = None
+    _mail: mail.MailTemplates | None = PrivateAttr(default=None)  # None: the shipped ones
 
     @property
     def smtp_port(self) -> int:
         return self.port or SECURITY_PORTS[self.security]
+
+    def with_templates(self, templates: mail.MailTemplates) -> Self:
+        """A copy that writes its mail with ``templates`` (resolved and tried at load)."""
+        copy = self.model_copy()
+        copy._mail = templates
+        return copy
+
+    def parts(self, message: Message) -> mail.MailParts:
+        """The subject, text and HTML of the mail for ``message``; raises
+        :class:`channel_send.DeliveryError` when a template cannot make them."""
+        if self._mail is None:
+            return mail.MailParts(message.subject, message.text)
+        try:
+            return mail.render(self._mail, message.payload)
+        except TemplateProblem as exc:
+            raise channel_send.DeliveryError(exc.reason) from None
 
     def secret_envs(self) -> dict[str, str]:
         """``{field: environment variable}`` for the secrets this channel reads."""
@@ -188,7 +211,7 @@ class BodyFormat(BaseModel):
             return message.body(), self.media_type
         try:
             return formats.render_body(source, message, self.media_type), self.media_type
-        except formats.TemplateProblem as exc:
+        except TemplateProblem as exc:
             raise channel_send.DeliveryError(exc.reason) from None
 
 
@@ -264,7 +287,7 @@ class AmqpChannel(BodyFormat):
         """The routing key of ``message`` (at most 255 bytes, as AMQP allows)."""
         try:
             key = formats.render_text(self.routing_key, message)
-        except formats.TemplateProblem as exc:
+        except TemplateProblem as exc:
             raise channel_send.DeliveryError(f"routing_key: {exc.reason}") from None
         if len(key.encode()) > 255:
             raise channel_send.DeliveryError("routing_key: longer than 255 bytes")
@@ -407,6 +430,7 @@ class _Parser:
         self.environ = environ  # None: secrets are not checked here
         self.base_dir = base_dir
         self.templates: Path | None = None  # the `templates:` directory
+        self.mail: mail.MailTemplates | None = None  # the email's, with that directory's files
         self.problems: list[FieldError] = []
 
     def problem(self, field: str, message: str) -> None:
@@ -431,6 +455,7 @@ class _Parser:
             if not self.templates.is_dir():
                 self.problem("templates", f"no such directory: {self.templates}")
             top = top.model_copy(update={"templates": str(self.templates)})
+            self.mail = self.directory_mail() if self.templates.is_dir() else None
         channels, broken = self.channels(data.get("channels") or {})
         rules = self.rules(data.get("rules") or [], channels, broken)
         if top is None:
@@ -510,50 +535,45 @@ class _Parser:
         return ok
 
     def resolve(self, channel: Channel, where: str) -> Channel | None:
-        if isinstance(channel, EmailChannel) and channel.ca_file is not None:
-            return channel.model_copy(update={"ca_file": str(self.base_dir / channel.ca_file)})
+        if isinstance(channel, EmailChannel):
+            return self.email_templates(channel, where)
         if isinstance(channel, BodyFormat):
             return self.body_format(channel, where)
         return channel
 
+    def directory_mail(self) -> mail.MailTemplates | None:
+        """The email templates with the ``templates:`` directory's files, tried; ``None``
+        when it has none (or after a problem)."""
+        try:
+            return mail.from_directory(self.templates, formats.sample_payloads())
+        except FieldProblem as exc:
+            self.problem(exc.field, exc.reason)
+            return None
+
+    def email_templates(self, channel: EmailChannel, where: str) -> EmailChannel | None:
+        """The channel with its ``ca_file`` resolved and its mail's templates read and
+        tried; ``None`` after a problem."""
+        if channel.ca_file is not None:
+            channel = channel.model_copy(update={"ca_file": str(self.base_dir / channel.ca_file)})
+        own = {key: getattr(channel, key) for key in mail.CHANNEL_KEYS}
+        try:
+            templates = mail.for_channel(self.mail, own, self.base_dir, formats.sample_payloads())
+        except FieldProblem as exc:
+            self.problem(f"{where}.{exc.field}", exc.reason)
+            return None
+        return channel if templates is None else channel.with_templates(templates)
+
     def body_format(self, channel: WebhookChannel | AmqpChannel, where: str) -> Channel | None:
         """The channel with its template's text, read and tried; ``None`` after a problem."""
-        given = [key for key in ("template", "template_file") if getattr(channel, key) is not None]
-        if channel.format == "template" and len(given) != 1:
-            self.problem(f"{where}.template", "format: template takes template or template_file")
-            return None
-        if channel.format != "template" and given:
-            message = f"a template goes with format: template, not {channel.format}"
-            self.problem(f"{where}.{given[0]}", message)
-            return None
-        if channel.format == "json":
-            return channel
-        found = self.template_text(channel, where)
-        if found is None:
-            return None
-        field, path, source = found
-        problem = formats.check(source, channel.media_type)
-        if problem is not None:
-            self.problem(f"{where}.{field}", problem + (f" (in {path})" if path else ""))
-            return None
-        return channel.with_source(source)
-
-    def template_text(
-        self, channel: WebhookChannel | AmqpChannel, where: str
-    ) -> tuple[str, Path | None, str] | None:
-        """``(field, file, text)`` of the channel's template; ``None`` after a problem."""
-        if channel.format in formats.SHIPPED_FILES:
-            path, text = formats.shipped_source(channel.format, self.templates)
-            return "format", path, text
-        if channel.template is not None:
-            return "template", None, channel.template
-        path = self.base_dir / str(channel.template_file)
+        keys = {"template": channel.template, "template_file": channel.template_file}
         try:
-            return "template_file", path, path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = "no such file" if isinstance(exc, FileNotFoundError) else "cannot read"
-            self.problem(f"{where}.template_file", f"{reason}: {path}")
+            source = formats.body_source(
+                channel.format, keys, channel.media_type, self.templates, self.base_dir
+            )
+        except FieldProblem as exc:
+            self.problem(f"{where}.{exc.field}", exc.reason)
             return None
+        return channel if source is None else channel.with_source(source)
 
     def rules(self, raw: Any, channels: Mapping[str, Channel], broken: set[str]) -> list[Rule]:
         if not isinstance(raw, list):

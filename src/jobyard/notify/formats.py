@@ -5,10 +5,10 @@ the templates shipped in ``notify/templates/`` (``slack.json.j2``, ``teams.json.
 of the same name in the section's ``templates:`` directory replaces the shipped one.
 ``format: template`` renders the channel's own template. Every template sees the webhook
 body's keys (``event``, ``summary``, ``job``, ``run``, ``sla``, ``link``, ``log_tail``, …) plus
-``subject`` and ``text`` (the email's), and the filters ``duration``, ``size`` and
-``mrkdwn`` (Slack's escaping).
+``subject`` and ``text`` (the email's, as the shipped templates write it), and the filters
+of :mod:`.jinja` (``duration``, ``size``, ``number``, ``mrkdwn``).
 
-Templates run in Jinja2's sandbox and are compiled once per source text. Loading the
+Templates run in Jinja2's sandbox (:mod:`.jinja`). Loading the
 configuration renders each against sample messages (:func:`check`), so a syntax error, a
 failing expression or a body that is not JSON stops the load instead of every delivery.
 """
@@ -16,14 +16,11 @@ failing expression or a body that is not JSON stops the load instead of every de
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template, TemplateError, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-from jobyard.notify.message import Message, Notice, human_duration, human_size, render
+from jobyard.notify.jinja import FieldProblem, TemplateProblem, read_template, render_source
+from jobyard.notify.message import Message, Notice, render
 
 FORMATS = ("json", "slack", "teams", "template")
 SHIPPED = Path(__file__).parent / "templates"
@@ -56,58 +53,6 @@ SAMPLES: tuple[Notice, ...] = (
 SLA breach of a running job."""
 
 
-class TemplateProblem(Exception):
-    """A template that cannot make a body; ``reason`` is one line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _mrkdwn(value: Any) -> str:
-    """Slack's escaping for text in ``mrkdwn`` fields: ``&``, ``<`` and ``>``."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _duration(seconds: float | None) -> str:
-    """``human_duration``, empty for a value the event does not have."""
-    return "" if seconds is None or isinstance(seconds, Undefined) else human_duration(seconds)
-
-
-def _size(count: float | None) -> str:
-    """``human_size``, empty for a value the event does not have."""
-    return "" if count is None or isinstance(count, Undefined) else human_size(count)
-
-
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        undefined=ChainableUndefined,  # {{ job.type }} is empty for a workflow event
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters |= {"duration": _duration, "size": _size, "mrkdwn": _mrkdwn}
-    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
-    return env
-
-
-_ENV = _environment()
-
-
-@lru_cache(maxsize=128)
-def compile_template(source: str) -> Template:
-    """The compiled ``source`` (cached: each channel renders the same text again and again).
-
-    Raises :class:`TemplateProblem` naming the line of a syntax error."""
-    try:
-        return _ENV.from_string(source)
-    except TemplateError as exc:
-        line = getattr(exc, "lineno", None)
-        where = f" on line {line}" if line else ""
-        raise TemplateProblem(f"template syntax error{where}: {exc}") from None
-
-
 def shipped_source(fmt: str, directory: Path | None = None) -> tuple[Path, str]:
     """The template of ``slack`` or ``teams``: ``directory``'s file of that name if it has
     one, else the shipped one; ``(path, text)``."""
@@ -125,12 +70,7 @@ def context(message: Message) -> dict[str, Any]:
 
 def render_text(source: str, message: Message) -> str:
     """``source`` rendered for ``message``; raises :class:`TemplateProblem`."""
-    try:
-        return compile_template(source).render(context(message))
-    except TemplateProblem:
-        raise
-    except Exception as exc:  # a failing expression in the user's template
-        raise TemplateProblem(f"template failed: {type(exc).__name__}: {exc}") from None
+    return render_source(source, context(message))
 
 
 def render_body(source: str, message: Message, content_type: str) -> bytes:
@@ -148,6 +88,43 @@ def is_json(content_type: str) -> bool:
     """Whether ``content_type`` is JSON (``application/json``, ``…+json``, with parameters)."""
     kind = content_type.split(";", 1)[0].strip().lower()
     return kind == JSON_TYPE or kind.endswith("+json")
+
+
+def body_source(
+    fmt: str,
+    keys: dict[str, str | None],
+    media_type: str,
+    directory: Path | None,
+    base_dir: Path,
+) -> str | None:
+    """The text of a channel's body template (``None`` for ``json``), read and tried on
+    :data:`SAMPLES`. ``keys`` are its ``template`` and ``template_file``; a ``slack`` or
+    ``teams`` file in ``directory`` wins over the shipped one. Raises :class:`FieldProblem`."""
+    given = [key for key, value in keys.items() if value is not None]
+    if fmt == "template" and len(given) != 1:
+        raise FieldProblem("template", "format: template takes template or template_file")
+    if fmt != "template" and given:
+        raise FieldProblem(given[0], f"a template goes with format: template, not {fmt}")
+    if fmt == "json":
+        return None
+    if fmt in SHIPPED_FILES:
+        field, (path, source) = "format", shipped_source(fmt, directory)
+    elif keys.get("template") is not None:
+        field, path, source = "template", None, str(keys["template"])
+    else:
+        field, (path, source) = (
+            "template_file",
+            read_template("template_file", str(keys["template_file"]), base_dir),
+        )
+    problem = check(source, media_type)
+    if problem is not None:
+        raise FieldProblem(field, problem + (f" (in {path})" if path else ""))
+    return source
+
+
+def sample_payloads() -> list[dict[str, Any]]:
+    """The payloads of :data:`SAMPLES`, for checking the email's templates."""
+    return [dict(render(notice, delivery_id="sample").payload) for notice in SAMPLES]
 
 
 def check(source: str, content_type: str | None) -> str | None:

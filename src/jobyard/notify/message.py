@@ -20,13 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Required, TypedDict
 
+from jobyard.notify import mail
+from jobyard.notify.units import human_duration, human_size
+
 LOG_TAIL = 20
 """How many of the last log lines a message carries."""
 MAX_LINE = 500
 """Longer log lines are cut to this many characters."""
 
-SUBJECT_PREFIX = "[jobyard]"
-_MAX_SUBJECT = 160
 _JOB_KEYS = (
     *("id", "type", "name", "state", "exit_code", "runtime"),
     *("error", "reason", "workflow", "node", "queue"),
@@ -102,15 +103,19 @@ class Message:
 
 
 def render(notice: Notice, *, delivery_id: str, to: Sequence[str] = ()) -> Message:
-    """The message for ``notice``; ``delivery_id`` names this delivery to its receiver."""
-    summary = _summary(notice)
-    subject = _one_line(f"{SUBJECT_PREFIX} {summary}")
+    """The message for ``notice``; ``delivery_id`` names this delivery to its receiver.
+
+    ``subject`` and ``text`` are the shipped email templates' (:mod:`.mail`): what every
+    template sees as ``subject`` and ``text``, and what an email channel without templates
+    of its own sends."""
+    payload = _payload(notice, delivery_id, _summary(notice))
+    email = mail.render(mail.shipped(), payload)
     return Message(
         event=notice["event"],
         delivery_id=delivery_id,
-        subject=subject[:_MAX_SUBJECT],
-        text=_text(notice, summary),
-        payload=_payload(notice, delivery_id, summary),
+        subject=email.subject,
+        text=email.text,
+        payload=payload,
         to=tuple(to),
     )
 
@@ -157,85 +162,6 @@ def _sla_line(sla: SlaInfo) -> str:
     if budget == "max_data":
         return f"{sla.get('metric') or budget} {value:g} > {limit:g}"
     return f"{budget} {human_duration(value)} > {human_duration(limit)}"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())  # no line breaks in a header
-
-
-# -- plain text ---------------------------------------------------------------------
-def _text(notice: Notice, summary: str) -> str:
-    lines = [summary[:1].upper() + summary[1:] + ".", ""]
-    if "job" in notice:
-        lines += _job_lines(notice["job"])
-    if "run" in notice:
-        lines += _run_lines(notice["run"])
-    if "sla" in notice:
-        killed = " (the job is killed)" if notice["sla"].get("action") == "kill" else ""
-        lines += [f"{'SLA:':<11}{_sla_line(notice['sla'])}{killed}"]
-    if notice.get("at"):
-        lines += [f"{'At:':<11}{notice.get('at')}"]
-    tail = _tail(notice.get("log_tail") or [])
-    if tail:
-        lines += ["", f"Last {len(tail)} log lines:", *(f"  {line}" for line in tail)]
-    if notice.get("link"):
-        lines += ["", str(notice.get("link"))]
-    return "\n".join(lines) + "\n"
-
-
-def _job_lines(job: JobInfo) -> list[str]:
-    node = job.get("node")
-    workflow = job.get("workflow")
-    rows = [
-        ("Job", f"{job['id']}" + (f" {job.get('name')}" if job.get("name") else "")),
-        ("Type", job["type"]),
-        ("State", job["state"]),
-        ("Exit code", job.get("exit_code")),
-        ("Runtime", None if job.get("runtime") is None else human_duration(job.get("runtime"))),
-        ("Reason", job.get("reason")),
-        ("Workflow", f"{workflow} (node {node})" if workflow and node else workflow),
-        ("Queue", job.get("queue")),
-    ]
-    lines = [f"{label + ':':<11}{value}" for label, value in rows if value is not None]
-    error = (job.get("error") or "").rstrip()
-    if error:
-        first, *rest = error.splitlines()
-        lines += [f"{'Error:':<11}{first}", *(f"{'':<11}{line}" for line in rest)]
-    return lines
-
-
-def _run_lines(run: RunInfo) -> list[str]:
-    rows = [
-        ("Run", run["id"]),
-        ("Workflow", run["workflow"]),
-        ("State", run["state"]),
-        ("Failed", ", ".join(run.get("failed_nodes") or []) or None),
-        ("Runtime", None if run.get("runtime") is None else human_duration(run.get("runtime"))),
-    ]
-    return [f"{label + ':':<11}{value}" for label, value in rows if value is not None]
-
-
-def human_duration(seconds: float | None) -> str:
-    """``45.2 s``, ``3m 05s``, ``2h 00m 09s``, ``1d 4h 00m``."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d {hours}h {minutes:02d}m"
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
-
-
-def human_size(count: float) -> str:
-    """``512 B``, ``612.0 MB``: decimal units, as budgets like ``500MB`` are written."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(count) < 1000:
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} TB"
 
 
 # -- JSON -----------------------------------------------------------------------------

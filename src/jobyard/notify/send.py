@@ -103,8 +103,9 @@ def send_email(channel: EmailChannel, message: Message, environ: Mapping[str, st
 
 
 def _mail(channel: EmailChannel, message: Message) -> EmailMessage:
+    parts = channel.parts(message)
     mail = EmailMessage()
-    mail["Subject"] = message.subject
+    mail["Subject"] = parts.subject
     mail["From"] = channel.sender
     mail["To"] = ", ".join(message.to)
     mail["Date"] = formatdate(usegmt=True)
@@ -112,7 +113,9 @@ def _mail(channel: EmailChannel, message: Message) -> EmailMessage:
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
     mail[EVENT_HEADER] = message.event
     mail[DELIVERY_HEADER] = message.delivery_id
-    mail.set_content(message.text)
+    mail.set_content(parts.text)
+    if parts.html is not None:
+        mail.add_alternative(parts.html, subtype="html")
     return mail
 
 
