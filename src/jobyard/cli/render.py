@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobyard.client.models import JobInfo, JobTypeInfo
+from jobyard.client.records import Sample
 
 STATE_STYLES = {
     "held": "bright_black",
@@ -103,15 +105,61 @@ def jobs_table(jobs: Iterable[JobInfo], *, title: str | None = None, caption: st
     return table
 
 
-def job_panel(job: JobInfo) -> Panel:
-    """Everything the API shows of one job."""
+def job_panel(job: JobInfo, samples: Sequence[Sample] = ()) -> Panel:
+    """Everything the API shows of one job, with sparklines of its last attempt's samples."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    for label, value in _job_rows(job):
+    for label, value in [*_job_rows(job), *_usage_rows(samples)]:
         if value not in (None, "", {}, []):
             grid.add_row(label, value)
     return Panel(grid, title=f"job {job.id}", title_align="left", expand=False)
+
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 40
+
+
+def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
+    """``values`` as Unicode blocks, lowest ▁ to highest █; long series are averaged down
+    to ``width`` blocks."""
+    if not values:
+        return ""
+    points = list(values)
+    if len(points) > width:
+        cuts = [i * len(points) // width for i in range(width + 1)]
+        points = [sum(points[a:b]) / (b - a) for a, b in itertools.pairwise(cuts) if b > a]
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    top = len(BLOCKS) - 1
+    return "".join(BLOCKS[round((point - low) / span * top)] for point in points)
+
+
+def cpu_percents(samples: Sequence[Sample]) -> list[float]:
+    """CPU use between consecutive samples, in % of one core (the samples hold CPU time)."""
+    shares = []
+    for before, after in itertools.pairwise(samples):
+        elapsed = (after.at - before.at).total_seconds()
+        if elapsed > 0:
+            shares.append(max(0.0, after.cpu_seconds - before.cpu_seconds) / elapsed * 100)
+    return shares
+
+
+def _usage_rows(samples: Sequence[Sample]) -> list[tuple[str, Any]]:
+    """``cpu use`` and ``memory use`` sparklines of the last attempt sampled."""
+    if not samples:
+        return []
+    last = max(sample.attempt for sample in samples)
+    mine = [sample for sample in samples if sample.attempt == last]
+    cpu = cpu_percents(mine)
+    rss = [float(sample.rss) for sample in mine]
+    where = f"  attempt {last}, {len(mine)} samples"
+    rows: list[tuple[str, Any]] = [
+        ("memory use", f"{sparkline(rss)}  {size(min(rss))} to {size(max(rss))}{where}")
+    ]
+    if cpu:
+        rows.insert(0, ("cpu use", f"{sparkline(cpu)}  {min(cpu):.0f} to {max(cpu):.0f} %"))
+    return rows
 
 
 def _job_rows(job: JobInfo) -> list[tuple[str, Any]]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jobyard.cli import complete
 from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, print_json
 
 if TYPE_CHECKING:
@@ -31,7 +32,10 @@ def workers(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
 
 
 def drain(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The worker's name.")],
+    name: Annotated[
+        str,
+        typer.Argument(metavar="NAME", help="The worker's name.", autocompletion=complete.workers),
+    ],
     timeout: Annotated[
         str | None,
         typer.Option(

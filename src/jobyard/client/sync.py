@@ -51,6 +51,7 @@ from jobyard.client.models import (
     WorkerStatus,
 )
 from jobyard.client.poll import LogGetter, drain_logs, poll_events, poll_logs
+from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.stream import EventStream, StreamRequest, StreamReset, StreamUnavailable
 
 __all__ = [
@@ -75,6 +76,9 @@ __all__ = [
     "NotFound",
     "Notification",
     "NotificationPage",
+    "QueueInfo",
+    "Sample",
+    "ScheduleInfo",
     "ServerUnreachable",
     "StreamReset",
     "StreamUnavailable",
@@ -92,6 +96,8 @@ NOTIFICATIONS = "/api/v1/notifications"
 ACTIONS_LIMIT = 500  # ids a request of act_many
 TOKENS = "/api/v1/tokens"
 USERS = "/api/v1/users"
+QUEUES = "/api/v1/queues"
+SCHEDULES = "/api/v1/schedules"
 Names = str | Iterable[str] | None
 Upstream = int | Dependency | Mapping[str, Any]
 
@@ -290,6 +296,11 @@ class Client:
             get_logs = self._log_getter(job_id)
             yield from poll_logs(get_logs, after=last, interval=self.poll_interval)
 
+    def samples(self, job_id: int, attempt: int | None = None) -> list[Sample]:
+        """CPU and memory samples of a job (of one ``attempt``, else of the last ones kept)."""
+        answer = self._call("GET", f"{JOBS}/{job_id}/samples", params={"attempt": attempt})
+        return [Sample.from_dict(item) for item in answer["items"]]
+
     # -- events ---------------------------------------------------------------
     def events(self, job_id: int, last_event_id: int | None = None) -> Iterator[Event]:
         """The job's ``state``, ``progress``, ``log`` and ``metric`` events, then ``close``.
@@ -449,6 +460,39 @@ class Client:
         """``stop``, ``resume`` or ``retry-failed`` a run."""
         run: dict[str, Any] = self._call("POST", f"/api/v1/workflow-runs/{run_id}/{action}")
         return run
+
+    # -- queues and schedules -------------------------------------------------
+    def queues(self) -> list[QueueInfo]:
+        """Every queue: paused or not, its limit, and how many jobs it has in each state."""
+        return [QueueInfo.from_dict(item) for item in self._call("GET", QUEUES)["items"]]
+
+    def pause_queue(self, name: str) -> QueueInfo:
+        """Stop dispatching the queue's jobs; running jobs go on."""
+        return QueueInfo.from_dict(self._call("POST", f"{QUEUES}/{name}/pause"))
+
+    def resume_queue(self, name: str) -> QueueInfo:
+        return QueueInfo.from_dict(self._call("POST", f"{QUEUES}/{name}/resume"))
+
+    def schedules(self) -> list[ScheduleInfo]:
+        """Every schedule, of the configuration and stored, with its next fire time."""
+        return [ScheduleInfo.from_dict(item) for item in self._call("GET", SCHEDULES)["items"]]
+
+    def schedule(self, name: str) -> ScheduleInfo:
+        return ScheduleInfo.from_dict(self._call("GET", f"{SCHEDULES}/{name}"))
+
+    def create_schedule(self, definition: Mapping[str, Any]) -> ScheduleInfo:
+        """Store a schedule as in ``jobyard.yaml`` plus its ``name``; :class:`Conflict` if taken."""
+        return ScheduleInfo.from_dict(self._call("POST", SCHEDULES, json=dict(definition)))
+
+    def pause_schedule(self, name: str) -> ScheduleInfo:
+        return ScheduleInfo.from_dict(self._call("POST", f"{SCHEDULES}/{name}/pause"))
+
+    def resume_schedule(self, name: str) -> ScheduleInfo:
+        return ScheduleInfo.from_dict(self._call("POST", f"{SCHEDULES}/{name}/resume"))
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete a stored schedule (one of the configuration file: :class:`Conflict`)."""
+        self._call("DELETE", f"{SCHEDULES}/{name}")
 
     # -- workers --------------------------------------------------------------
     def workers(self) -> list[WorkerStatus]:
