@@ -75,20 +75,23 @@ _control("resume", "Start the queue's jobs again.")
 
 def queues_table(found: Sequence[QueueInfo]) -> Table:
     """name, state, limit, and how many jobs are in each live state."""
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(caption=f"{len(found)} queues")
-    table.add_column("name", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("limit", justify="right", no_wrap=True)
-    table.add_column("jobs")
+    from jobyard.cli.tables import Column, fit_table
+
+    columns = (
+        Column("name", "key"),
+        Column("state", "fixed"),
+        Column("limit", "fixed", justify="right"),
+        Column("jobs", "words"),
+    )
+    rows = []
     for queue in found:
         state = Text("paused", style="magenta") if queue.paused else Text("open", style="green")
         limit = "" if queue.max_running is None else str(queue.max_running)
         counts = [f"{queue.jobs[name]} {name}" for name in COUNTED if queue.jobs.get(name)]
-        table.add_row(queue.name, state, limit, ", ".join(counts) or "none")
-    return table
+        rows.append((queue.name, state, limit, ", ".join(counts) or "none"))
+    return fit_table(columns, rows, caption=f"{len(found)} queues")
 
 
 def register(app: typer.Typer) -> None:

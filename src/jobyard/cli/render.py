@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from jobyard.cli.tables import Column, fit_table
 from jobyard.client.models import JobInfo, JobTypeInfo
 from jobyard.client.records import Sample
 
@@ -81,18 +82,26 @@ def progress(job: JobInfo) -> str:
     return " ".join(part for part in parts if part) or NONE
 
 
+JOB_COLUMNS = (
+    Column("id", "key", justify="right"),
+    Column("type", "key"),
+    Column("name", "words", drop=5),
+    Column("state", "fixed"),
+    Column("progress", "text", drop=2),
+    Column("attempt", "fixed", drop=1),
+    Column("created", "fixed", drop=4),
+    Column("runtime", "fixed", drop=3, justify="right"),
+)
+
+
 def jobs_table(jobs: Iterable[JobInfo], *, title: str | None = None, caption: str = "") -> Table:
-    """id, type, name, state, progress, attempt, created, runtime: one job a row."""
-    table = Table(title=title, caption=caption or None, title_justify="left")
-    for column in ("id", "type", "name", "state", "progress", "attempt", "created", "runtime"):
-        table.add_column(
-            column,
-            justify="right" if column in {"id", "runtime"} else "left",
-            no_wrap=column in {"id", "state", "attempt", "created", "runtime"},
-            min_width=8 if column == "progress" else None,
-        )
-    for job in jobs:
-        table.add_row(
+    """id, type, name, state, progress, attempt, created, runtime: one job a row.
+
+    In a narrow terminal attempt, progress, runtime, created and name are left
+    out in that order rather than cutting an id or a type.
+    """
+    rows = [
+        (
             str(job.id),
             job.type,
             job.name or "",
@@ -102,7 +111,9 @@ def jobs_table(jobs: Iterable[JobInfo], *, title: str | None = None, caption: st
             short_moment(job.created_at),
             duration(job.resources.runtime_seconds),
         )
-    return table
+        for job in jobs
+    ]
+    return fit_table(JOB_COLUMNS, rows, title=title, caption=caption or None, title_justify="left")
 
 
 def job_panel(job: JobInfo, samples: Sequence[Sample] = ()) -> Panel:
@@ -213,22 +224,24 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+TYPE_COLUMNS = (
+    Column("name", "key"),
+    Column("kind", "fixed", drop=2),
+    Column("source", "fixed", drop=1),
+    Column("params", "words", drop=3),
+    Column("description", "text", drop=4),
+)
+
+
 def types_table(types: Sequence[JobTypeInfo]) -> Table:
     """name, kind, source, params (``*`` marks the required ones), description."""
-    table = Table(caption=f"{len(types)} job types")
-    for column in ("name", "kind", "source", "params", "description"):
-        table.add_column(column)
+    rows = []
     for job_type in types:
         required = set(job_type.params.get("required", []))
         names = [n + ("*" if n in required else "") for n in _properties(job_type)]
-        table.add_row(
-            job_type.name,
-            job_type.kind,
-            job_type.source,
-            ", ".join(names),
-            job_type.description or "",
-        )
-    return table
+        row = (job_type.name, job_type.kind, job_type.source, ", ".join(names))
+        rows.append((*row, job_type.description or ""))
+    return fit_table(TYPE_COLUMNS, rows, caption=f"{len(types)} job types")
 
 
 def type_view(job_type: JobTypeInfo) -> RenderableType:

@@ -174,26 +174,23 @@ def _target(schedule: ScheduleInfo) -> str:
 
 def schedules_table(found: Sequence[ScheduleInfo]) -> Table:
     """name, target (a job type, or ``run W`` for a workflow), trigger, next fire, last fire."""
-    from rich.table import Table
-    from rich.text import Text
-
     from jobyard.cli.render import NONE, short_moment
+    from jobyard.cli.tables import Column, fit_table
 
-    table = Table(caption=f"{len(found)} schedules · times are local")
-    for column in ("name", "starts", "when", "next", "last"):
-        table.add_column(column, no_wrap=column != "when")
+    columns = (
+        Column("name", "key"),
+        Column("starts", "key"),
+        Column("when", "text", drop=3),
+        Column("next", "fixed", drop=2),
+        Column("last", "fixed", drop=1),
+    )
+    rows = []
     for schedule in found:
-        paused = Text("paused", style="magenta")
-        table.add_row(
-            schedule.name,
-            _target(schedule),
-            schedule.description,
-            short_moment(schedule.next_fire)
-            if schedule.next_fire
-            else (paused if schedule.paused else NONE),
-            short_moment(schedule.last_fire) if schedule.last_fire else NONE,
-        )
-    return table
+        upcoming = short_moment(schedule.next_fire) if schedule.next_fire else NONE
+        last = short_moment(schedule.last_fire) if schedule.last_fire else NONE
+        when = schedule.description + (" (paused)" if schedule.paused else "")
+        rows.append((schedule.name, _target(schedule), when, upcoming, last))
+    return fit_table(columns, rows, caption=f"{len(found)} schedules")
 
 
 def schedule_panel(schedule: ScheduleInfo) -> RenderableType:
