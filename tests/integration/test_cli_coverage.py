@@ -182,10 +182,12 @@ def test_show_has_resources_and_samples_with_sparklines(server: Server) -> None:
     assert len(shown["samples"]) >= 2
     assert all(s["rss"] > 0 for s in shown["samples"])
     assert shown["resources"]["runtime_seconds"] >= 2.5
-    panel = ok(server, "show", str(ran))
-    cpu = next(line for line in panel.splitlines() if "cpu use" in line)
-    memory = next(line for line in panel.splitlines() if "memory use" in line)
+    panel = [line.strip(" │") for line in ok(server, "show", str(ran)).splitlines()]
+    [start] = [i for i, line in enumerate(panel) if line.startswith("samples ")]
+    assert panel[start].split() == ["samples", "attempt", "1,", str(len(shown["samples"])), "taken"]
+    cpu, rss = panel[start + 1], panel[start + 2]
+    assert cpu.startswith("cpu ")
     assert set("▁▂▃▄▅▆▇█") & set(cpu)
-    assert set("▁▂▃▄▅▆▇█") & set(memory)
-    assert "attempt 1" in memory
-    assert "MiB" in memory
+    assert rss.startswith("rss ")
+    assert set("▁▂▃▄▅▆▇█") & set(rss)
+    assert rss.endswith("MiB")

@@ -18,7 +18,7 @@ import typer
 if TYPE_CHECKING:
     from jobyard.client.sync import Client
 
-TIMEOUT = 1.0  # seconds a completion may wait for the server
+TIMEOUT = 1.0  # seconds a completion waits for the server (JOBYARD_COMPLETION_TIMEOUT)
 JOB_IDS = 50  # the newest jobs offered
 # The job states (jobyard.states.JobState), listed here so completing them needs no server code.
 STATES = (
@@ -102,10 +102,14 @@ def _describe(prop: dict[str, Any], required: bool) -> str:
 
 def _listed(incomplete: str, names: Iterable[tuple[str, str]] | None) -> Choices:
     """``names``, each after the words of a comma list typed so far."""
-    head, comma, _ = incomplete.rpartition(",")
+    head, comma, last = incomplete.rpartition(",")
     done = set(head.split(",")) if comma else set()
     prefix = head + comma
-    return [(prefix + name, note) for name, note in names or () if name not in done]
+    return [
+        (prefix + name, note)
+        for name, note in names or ()
+        if name.startswith(last) and name not in done
+    ]
 
 
 def _ask(ctx: typer.Context, question: Callable[[Client], Any]) -> Any:
@@ -113,7 +117,8 @@ def _ask(ctx: typer.Context, question: Callable[[Client], Any]) -> Any:
     from jobyard.client.sync import Client
 
     try:
-        with Client(_server(ctx), timeout=TIMEOUT, retries=0, **_credentials(ctx)) as client:
+        timeout = float(os.environ.get("JOBYARD_COMPLETION_TIMEOUT") or TIMEOUT)
+        with Client(_server(ctx), timeout=timeout, retries=0, **_credentials(ctx)) as client:
             return question(client)
     except Exception:  # completion must never break the prompt
         return None

@@ -157,20 +157,18 @@ def cpu_percents(samples: Sequence[Sample]) -> list[float]:
 
 
 def _usage_rows(samples: Sequence[Sample]) -> list[tuple[str, Any]]:
-    """``cpu use`` and ``memory use`` sparklines of the last attempt sampled."""
+    """One ``samples`` row: sparklines of CPU use and memory over the last attempt sampled."""
     if not samples:
         return []
     last = max(sample.attempt for sample in samples)
     mine = [sample for sample in samples if sample.attempt == last]
     cpu = cpu_percents(mine)
     rss = [float(sample.rss) for sample in mine]
-    where = f"  attempt {last}, {len(mine)} samples"
-    rows: list[tuple[str, Any]] = [
-        ("memory use", f"{sparkline(rss)}  {size(min(rss))} to {size(max(rss))}{where}")
-    ]
+    lines = [f"attempt {last}, {len(mine)} taken"]
     if cpu:
-        rows.insert(0, ("cpu use", f"{sparkline(cpu)}  {min(cpu):.0f} to {max(cpu):.0f} %"))
-    return rows
+        lines.append(f"cpu {sparkline(cpu)}  {min(cpu):.0f} to {max(cpu):.0f} %")
+    lines.append(f"rss {sparkline(rss)}  {size(min(rss))} to {size(max(rss))}")
+    return [("samples", "\n".join(lines))]
 
 
 def _job_rows(job: JobInfo) -> list[tuple[str, Any]]:
