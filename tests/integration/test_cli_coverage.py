@@ -186,8 +186,8 @@ def test_show_has_resources_and_samples_with_sparklines(server: Server) -> None:
     [start] = [i for i, line in enumerate(panel) if line.startswith("samples ")]
     assert panel[start].split() == ["samples", "attempt", "1,", str(len(shown["samples"])), "taken"]
     cpu, rss = panel[start + 1], panel[start + 2]
-    assert cpu.startswith("cpu ")
+    assert cpu.startswith("CPU ")
     assert set("▁▂▃▄▅▆▇█") & set(cpu)
-    assert rss.startswith("rss ")
+    assert rss.startswith("RSS ")
     assert set("▁▂▃▄▅▆▇█") & set(rss)
     assert rss.endswith("MiB")

@@ -166,8 +166,8 @@ def _usage_rows(samples: Sequence[Sample]) -> list[tuple[str, Any]]:
     rss = [float(sample.rss) for sample in mine]
     lines = [f"attempt {last}, {len(mine)} taken"]
     if cpu:
-        lines.append(f"cpu {sparkline(cpu)}  {min(cpu):.0f} to {max(cpu):.0f} %")
-    lines.append(f"rss {sparkline(rss)}  {size(min(rss))} to {size(max(rss))}")
+        lines.append(f"CPU {sparkline(cpu)}  {min(cpu):.0f} to {max(cpu):.0f} %")
+    lines.append(f"RSS {sparkline(rss)}  {size(min(rss))} to {size(max(rss))}")
     return [("samples", "\n".join(lines))]
 
 
