@@ -342,10 +342,14 @@ def test_watch_ends_on_a_sigint_while_it_starts(server: Server, tmp_path: Path) 
         watch.proc.wait(timeout=30)
 
 
+GROUPS = {"types": "list"}  # groups: their default subcommand takes the options
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(server: Server, command: str) -> None:
-    text = ok(server, command, "--help")
-    assert f"Usage: jobyard {command}" in text
+    words = [command, GROUPS[command]] if command in GROUPS else [command]
+    text = ok(server, *words, "--help")
+    assert f"Usage: jobyard {' '.join(words)}" in text
     assert "--server" in text
     assert "JOBYARD_SERVER" in text
 

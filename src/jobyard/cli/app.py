@@ -18,6 +18,8 @@ from jobyard.cli import jobs as cli_jobs
 from jobyard.cli import logs as cli_logs
 from jobyard.cli import maintenance as cli_maintenance
 from jobyard.cli import notify as cli_notify
+from jobyard.cli import queues as cli_queues
+from jobyard.cli import schedules as cli_schedules
 from jobyard.cli import session as cli_session
 from jobyard.cli import types as cli_types
 from jobyard.cli import users as cli_users
@@ -244,6 +246,8 @@ _CLIENT_COMMANDS = (
     cli_watch,
     cli_types,
     cli_workflows,
+    cli_queues,
+    cli_schedules,
     cli_workers,
     cli_notify,
     cli_access,

@@ -10,9 +10,12 @@ import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+from jobyard.cli import complete
 
 if TYPE_CHECKING:
     from jobyard.client.sync import Client
@@ -40,7 +43,12 @@ ServerOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-JobIdArg = Annotated[int, typer.Argument(metavar="ID", help="Job id.", show_default=False)]
+JobIdArg = Annotated[
+    int,
+    typer.Argument(
+        metavar="ID", help="Job id.", show_default=False, autocompletion=complete.job_ids
+    ),
+]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 LOGIN_HINT = "log in with `jobyard login` or pass --token/--user"
 
@@ -142,3 +150,20 @@ def print_json_line(value: Any) -> None:
 
     sys.stdout.write(json.dumps(plain(value), ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """``2h`` → two hours before ``now``; ``2026-05-01T06:00`` → that time (local if naive)."""
+    from jobyard.durations import parse_duration
+
+    try:
+        return (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).astimezone()
+    except ValueError:
+        fail(
+            f"--since {value!r} is neither a duration back from now (30m, 2h, 1d) "
+            "nor an ISO 8601 time (2026-05-01T06:00)"
+        )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jobyard.cli import complete
 from jobyard.cli.common import (
     DEFAULT_SERVER,
     JOB_FAILED,
@@ -22,11 +23,12 @@ from jobyard.cli.common import (
     exit_code,
     fail,
     parse_assignments,
+    parse_since,
     print_json,
 )
 
 if TYPE_CHECKING:
-    from jobyard.client.sync import ActionResult, Client, JobInfo
+    from jobyard.client.sync import ActionResult, Client, JobInfo, JobPage
 
 ArgsArg = Annotated[
     list[str] | None,
@@ -36,12 +38,20 @@ ArgsArg = Annotated[
         'tags=\'["a","b"]\'), else a string (s=abc); a parameter the job type '
         'declares a string keeps its text as typed (s=123 is "123").',
         show_default=False,
+        autocompletion=complete.parameters,
     ),
 ]
 
 
 def submit(
-    type_: Annotated[str, typer.Argument(metavar="TYPE", help="Job type (see: jobyard types).")],
+    type_: Annotated[
+        str,
+        typer.Argument(
+            metavar="TYPE",
+            help="Job type (see: jobyard types).",
+            autocompletion=complete.job_types,
+        ),
+    ],
     args: ArgsArg = None,
     follow: Annotated[
         bool,
@@ -107,10 +117,14 @@ def _follow(
     client: Client, type_: str, values: dict[str, Any], options: dict[str, Any], json_: bool
 ) -> int:
     from jobyard.cli.output import print_events
+    from jobyard.cli.progress import follow_job, on_terminal
 
     events = client.submit_and_follow(type_, values, **options)
     try:
-        final = print_events(events, json_lines=json_)
+        if on_terminal() and not json_:
+            final = follow_job(events)
+        else:
+            final = print_events(events, json_lines=json_)
     except KeyboardInterrupt:
         typer.echo("jobyard: stopped following; the job keeps running", err=True)
         raise
@@ -146,20 +160,40 @@ def _when(value: str | None) -> datetime | None:
 StateOpt = Annotated[
     str | None,
     typer.Option(
-        "--state", help="Only these states, comma separated (queued,running,paused,failed,…)."
+        "--state",
+        help="Only these states, comma separated (queued,running,paused,failed,…).",
+        autocompletion=complete.states,
     ),
+]
+ListTypeOpt = Annotated[
+    str | None,
+    typer.Option("--type", help="Only these types.", autocompletion=complete.job_types),
+]
+ListQueueOpt = Annotated[
+    str | None, typer.Option(help="Only these queues.", autocompletion=complete.queues)
 ]
 
 
 def jobs(
     state: StateOpt = None,
-    type_: Annotated[str | None, typer.Option("--type", help="Only these types.")] = None,
-    queue: Annotated[str | None, typer.Option(help="Only these queues.")] = None,
-    worker: Annotated[str | None, typer.Option(help="Only jobs these workers run or ran.")] = None,
+    type_: ListTypeOpt = None,
+    queue: ListQueueOpt = None,
+    worker: Annotated[
+        str | None,
+        typer.Option(help="Only jobs these workers run or ran.", autocompletion=complete.workers),
+    ] = None,
     search: Annotated[str | None, typer.Option(help="Free text over type, name, args.")] = None,
     sort: Annotated[
         str | None,
         typer.Option(help="Fields, comma separated; '-' descends (default -created_at)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="WHEN",
+            help="Only jobs created since then: a duration back from now (30m, 2h, 1d) "
+            "or an ISO time (2026-05-01T06:00, local time without an offset).",
+        ),
     ] = None,
     page: Annotated[int, typer.Option(min=1, help="Page number.")] = 1,
     per_page: Annotated[int, typer.Option(min=1, max=500, help="Jobs a page.")] = 50,
@@ -167,8 +201,14 @@ def jobs(
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
     """List current and past jobs, newest first."""
+    cutoff = parse_since(since) if since else None
     with connect(server) as client:
-        found = client.jobs(page, per_page, sort, search, state, type_, queue, worker)
+        if cutoff is None:
+            found = client.jobs(page, per_page, sort, search, state, type_, queue, worker)
+        else:
+            query = {"sort": sort, "search": search, "state": state, "type": type_}
+            query |= {"queue": queue, "worker": worker}
+            found = _created_since(client, cutoff, page, per_page, query)
     if json_:
         print_json(found)
         return
@@ -178,29 +218,77 @@ def jobs(
     console().print(jobs_table(found.items, caption=caption))
 
 
+NEWEST_FIRST = (None, "-created_at", "-id")  # sorts in which --since may stop early
+
+
+def _created_since(
+    client: Client, cutoff: datetime, page: int, per_page: int, query: dict[str, Any]
+) -> JobPage:
+    """The page of the jobs created since ``cutoff`` (the API has no such filter).
+
+    Newest first, the listing stops at the first older job; in another order it
+    reads every matching job.
+    """
+    from jobyard.client.sync import JobPage
+
+    newest_first = query["sort"] in NEWEST_FIRST
+    matching = []
+    for job in client.iter_jobs(**query, per_page=500):
+        if job.created_at >= cutoff:
+            matching.append(job)
+        elif newest_first:
+            break
+    start = (page - 1) * per_page
+    return JobPage(matching[start : start + per_page], len(matching), page, per_page)
+
+
 def show(job_id: JobIdArg, json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Show one job: arguments, state, times, resources, error, restart links."""
+    """Show one job: arguments, state, times, resources with a sparkline of its CPU and
+    memory use, error, restart links."""
     with connect(server) as client:
         job = client.job(job_id)
+        samples = client.samples(job_id)
     if json_:
-        print_json(job)
+        print_json({**_plain(job), "samples": samples})
         return
     from jobyard.cli.render import console, job_panel
 
-    console().print(job_panel(job))
+    console().print(job_panel(job, samples))
+
+
+def _plain(job: JobInfo) -> dict[str, Any]:
+    from jobyard.client.models import plain
+
+    shown: dict[str, Any] = plain(job)
+    return shown
 
 
 IdsArg = Annotated[
     list[int] | None,
-    typer.Argument(metavar="ID", help="Job ids.", show_default=False),
+    typer.Argument(
+        metavar="ID", help="Job ids.", show_default=False, autocompletion=complete.job_ids
+    ),
 ]
 SelectState = Annotated[
-    str | None, typer.Option("--state", help="Select the jobs in these states (comma separated).")
+    str | None,
+    typer.Option(
+        "--state",
+        help="Select the jobs in these states (comma separated).",
+        autocompletion=complete.states,
+    ),
 ]
 TypeOpt = Annotated[
-    str | None, typer.Option("--type", help="Select the jobs of these types (comma separated).")
+    str | None,
+    typer.Option(
+        "--type",
+        help="Select the jobs of these types (comma separated).",
+        autocompletion=complete.job_types,
+    ),
 ]
-QueueOpt = Annotated[str | None, typer.Option(help="Select the jobs of these queues.")]
+QueueOpt = Annotated[
+    str | None,
+    typer.Option(help="Select the jobs of these queues.", autocompletion=complete.queues),
+]
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Act on several selected jobs without asking.")
 ]
@@ -286,7 +374,8 @@ def _done(action: str, job_id: int, job: JobInfo | None) -> str:
 
 
 def _report(action: str, results: list[ActionResult], json_: bool) -> int:
-    """One line a job (errors on stderr); the exit code of the first error, else 0."""
+    """One line a job (errors on stderr), then a summary line on stderr; the exit code of
+    the first error, else 0."""
     if json_:
         print_json(results)
     else:
@@ -295,8 +384,31 @@ def _report(action: str, results: list[ActionResult], json_: bool) -> int:
                 typer.echo(_done(action, result.id, result.job))
             else:
                 typer.echo(f"jobyard: error: job {result.id}: {result.message}", err=True)
+        if len(results) > 1:
+            typer.echo(summary(action, results), err=True)
     failed = [result.status for result in results if not result.ok]
     return exit_code(failed[0]) if failed else OK
+
+
+def summary(action: str, results: list[ActionResult]) -> str:
+    """``kill: 3 jobs: 2 done (1 killed, 1 requested), 1 refused``."""
+    from collections import Counter
+
+    done = [result for result in results if result.ok]
+    outcomes = Counter(_outcome(action, result) for result in done)
+    details = ", ".join(f"{count} {name}" for name, count in outcomes.items())
+    text = f"{action}: {len(results)} jobs: {len(done)} done"
+    text += f" ({details})" if details else ""
+    refused = len(results) - len(done)
+    return text + (f", {refused} refused" if refused else "")
+
+
+def _outcome(action: str, result: ActionResult) -> str:
+    if result.job is None:
+        return "removed"
+    if action == "restart":
+        return "restarted"
+    return "requested" if result.job.control else result.job.state
 
 
 def _control(action: str, summary: str) -> Callable[..., None]:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jobyard.cli.common import DEFAULT_SERVER, PANEL, JobIdArg, ServerOpt, connect
+
+if TYPE_CHECKING:
+    from jobyard.client.sync import Client, LogLine
 
 
 def logs(
@@ -14,6 +19,12 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines until the job ends.")
     ] = False,
+    tail: Annotated[
+        int | None,
+        typer.Option(
+            "--tail", "-n", min=0, metavar="N", help="Only the last N lines (with -f: then follow)."
+        ),
+    ] = None,
     after: Annotated[int, typer.Option(min=0, help="Start after this line sequence number.")] = 0,
     json_: Annotated[
         bool, typer.Option("--json", help="One JSON object a line: seq, at, stream, line.")
@@ -28,9 +39,25 @@ def logs(
     from jobyard.cli.output import print_line
 
     with connect(server) as client:
-        lines = client.follow_logs(job_id, after) if follow else client.iter_logs(job_id, after)
-        for line in lines:
+        for line in _lines(client, job_id, after, tail, follow):
             print_line(job_id, line, json_lines=json_)
+
+
+def _lines(
+    client: Client, job_id: int, after: int, tail: int | None, follow: bool
+) -> Iterator[LogLine]:
+    """The lines to print: all (or the last ``tail``) stored after ``after``, then new ones."""
+    if tail is not None:
+        # The API pages forward only, and capped logs have gaps in their numbers:
+        # read what is stored, keep the last lines, and follow from the last number.
+        kept: deque[LogLine] = deque(maxlen=tail)
+        for line in client.iter_logs(job_id, after):
+            kept.append(line)
+            after = line.seq
+        yield from kept
+        if not follow:
+            return
+    yield from client.follow_logs(job_id, after) if follow else client.iter_logs(job_id, after)
 
 
 def register(app: typer.Typer) -> None:

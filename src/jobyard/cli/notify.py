@@ -43,16 +43,23 @@ def notifications(
 
 
 def notifications_table(items: Sequence[Notification], total: int) -> Table:
-    from rich.table import Table
     from rich.text import Text
 
     from jobyard.cli.render import short_moment
+    from jobyard.cli.tables import Column, fit_table
 
-    table = Table(caption=f"{len(items)} of {total} notifications")
-    for column in ("id", "created", "event", "job", "channel", "status", "tries", "last error"):
-        table.add_column(column, no_wrap=column not in {"last error"})
-    for note in items:
-        table.add_row(
+    columns = (
+        Column("id", "key", justify="right"),
+        Column("created", "fixed", drop=2),
+        Column("event", "fixed"),
+        Column("job", "key", justify="right"),
+        Column("channel", "key", drop=3),
+        Column("status", "fixed"),
+        Column("tries", "fixed", drop=1, justify="right"),
+        Column("last error", "text", drop=4),
+    )
+    rows = [
+        (
             str(note.id),
             short_moment(note.created_at) if note.created_at else "",
             note.event,
@@ -62,7 +69,9 @@ def notifications_table(items: Sequence[Notification], total: int) -> Table:
             str(note.attempts),
             note.last_error or "",
         )
-    return table
+        for note in items
+    ]
+    return fit_table(columns, rows, caption=f"{len(items)} of {total} notifications")
 
 
 def register(app: typer.Typer) -> None:

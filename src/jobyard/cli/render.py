@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -12,7 +13,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from jobyard.cli.tables import Column, fit_table
 from jobyard.client.models import JobInfo, JobTypeInfo
+from jobyard.client.records import Sample
 
 STATE_STYLES = {
     "held": "bright_black",
@@ -79,18 +82,26 @@ def progress(job: JobInfo) -> str:
     return " ".join(part for part in parts if part) or NONE
 
 
+JOB_COLUMNS = (
+    Column("id", "key", justify="right"),
+    Column("type", "key"),
+    Column("name", "words", drop=5),
+    Column("state", "fixed"),
+    Column("progress", "text", drop=2),
+    Column("attempt", "fixed", drop=1),
+    Column("created", "fixed", drop=4),
+    Column("runtime", "fixed", drop=3, justify="right"),
+)
+
+
 def jobs_table(jobs: Iterable[JobInfo], *, title: str | None = None, caption: str = "") -> Table:
-    """id, type, name, state, progress, attempt, created, runtime: one job a row."""
-    table = Table(title=title, caption=caption or None, title_justify="left")
-    for column in ("id", "type", "name", "state", "progress", "attempt", "created", "runtime"):
-        table.add_column(
-            column,
-            justify="right" if column in {"id", "runtime"} else "left",
-            no_wrap=column in {"id", "state", "attempt", "created", "runtime"},
-            min_width=8 if column == "progress" else None,
-        )
-    for job in jobs:
-        table.add_row(
+    """id, type, name, state, progress, attempt, created, runtime: one job a row.
+
+    In a narrow terminal attempt, progress, runtime, created and name are left
+    out in that order rather than cutting an id or a type.
+    """
+    rows = [
+        (
             str(job.id),
             job.type,
             job.name or "",
@@ -100,18 +111,64 @@ def jobs_table(jobs: Iterable[JobInfo], *, title: str | None = None, caption: st
             short_moment(job.created_at),
             duration(job.resources.runtime_seconds),
         )
-    return table
+        for job in jobs
+    ]
+    return fit_table(JOB_COLUMNS, rows, title=title, caption=caption or None, title_justify="left")
 
 
-def job_panel(job: JobInfo) -> Panel:
-    """Everything the API shows of one job."""
+def job_panel(job: JobInfo, samples: Sequence[Sample] = ()) -> Panel:
+    """Everything the API shows of one job, with sparklines of its last attempt's samples."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    for label, value in _job_rows(job):
+    for label, value in [*_job_rows(job), *_usage_rows(samples)]:
         if value not in (None, "", {}, []):
             grid.add_row(label, value)
     return Panel(grid, title=f"job {job.id}", title_align="left", expand=False)
+
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 40
+
+
+def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
+    """``values`` as Unicode blocks, lowest ▁ to highest █; long series are averaged down
+    to ``width`` blocks."""
+    if not values:
+        return ""
+    points = list(values)
+    if len(points) > width:
+        cuts = [i * len(points) // width for i in range(width + 1)]
+        points = [sum(points[a:b]) / (b - a) for a, b in itertools.pairwise(cuts) if b > a]
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    top = len(BLOCKS) - 1
+    return "".join(BLOCKS[round((point - low) / span * top)] for point in points)
+
+
+def cpu_percents(samples: Sequence[Sample]) -> list[float]:
+    """CPU use between consecutive samples, in % of one core (the samples hold CPU time)."""
+    shares = []
+    for before, after in itertools.pairwise(samples):
+        elapsed = (after.at - before.at).total_seconds()
+        if elapsed > 0:
+            shares.append(max(0.0, after.cpu_seconds - before.cpu_seconds) / elapsed * 100)
+    return shares
+
+
+def _usage_rows(samples: Sequence[Sample]) -> list[tuple[str, Any]]:
+    """One ``samples`` row: sparklines of CPU use and memory over the last attempt sampled."""
+    if not samples:
+        return []
+    last = max(sample.attempt for sample in samples)
+    mine = [sample for sample in samples if sample.attempt == last]
+    cpu = cpu_percents(mine)
+    rss = [float(sample.rss) for sample in mine]
+    lines = [f"attempt {last}, {len(mine)} taken"]
+    if cpu:
+        lines.append(f"CPU {sparkline(cpu)}  {min(cpu):.0f} to {max(cpu):.0f} %")
+    lines.append(f"RSS {sparkline(rss)}  {size(min(rss))} to {size(max(rss))}")
+    return [("samples", "\n".join(lines))]
 
 
 def _job_rows(job: JobInfo) -> list[tuple[str, Any]]:
@@ -165,22 +222,24 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+TYPE_COLUMNS = (
+    Column("name", "key"),
+    Column("kind", "fixed", drop=2),
+    Column("source", "fixed", drop=1),
+    Column("params", "words", drop=3),
+    Column("description", "text", drop=4),
+)
+
+
 def types_table(types: Sequence[JobTypeInfo]) -> Table:
     """name, kind, source, params (``*`` marks the required ones), description."""
-    table = Table(caption=f"{len(types)} job types")
-    for column in ("name", "kind", "source", "params", "description"):
-        table.add_column(column)
+    rows = []
     for job_type in types:
         required = set(job_type.params.get("required", []))
         names = [n + ("*" if n in required else "") for n in _properties(job_type)]
-        table.add_row(
-            job_type.name,
-            job_type.kind,
-            job_type.source,
-            ", ".join(names),
-            job_type.description or "",
-        )
-    return table
+        row = (job_type.name, job_type.kind, job_type.source, ", ".join(names))
+        rows.append((*row, job_type.description or ""))
+    return fit_table(TYPE_COLUMNS, rows, caption=f"{len(types)} job types")
 
 
 def type_view(job_type: JobTypeInfo) -> RenderableType:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jobyard.cli import complete
 from jobyard.cli.common import DEFAULT_SERVER, PANEL, ServerOpt, connect
 from jobyard.cli.credentials import client_auth
 
@@ -26,10 +27,18 @@ LIMIT = 500
 
 def watch(
     state: Annotated[
-        str, typer.Option("--state", help="States to show, comma separated.")
+        str,
+        typer.Option(
+            "--state", help="States to show, comma separated.", autocompletion=complete.states
+        ),
     ] = "running,paused,queued",
-    type_: Annotated[str | None, typer.Option("--type", help="Only these types.")] = None,
-    queue: Annotated[str | None, typer.Option(help="Only these queues.")] = None,
+    type_: Annotated[
+        str | None,
+        typer.Option("--type", help="Only these types.", autocompletion=complete.job_types),
+    ] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="Only these queues.", autocompletion=complete.queues)
+    ] = None,
     interval: Annotated[
         float, typer.Option(min=0.2, help="Seconds between refreshes without events.")
     ] = 2.0,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jobyard.cli import complete
 from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, print_json
 
 if TYPE_CHECKING:
@@ -31,7 +32,10 @@ def workers(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
 
 
 def drain(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The worker's name.")],
+    name: Annotated[
+        str,
+        typer.Argument(metavar="NAME", help="The worker's name.", autocompletion=complete.workers),
+    ],
     timeout: Annotated[
         str | None,
         typer.Option(
@@ -54,29 +58,37 @@ def drain(
 
 def workers_table(found: Sequence[WorkerStatus]) -> Table:
     """name, state, host, pid, queues, tags, running jobs, last heartbeat, version."""
-    from rich.table import Table
     from rich.text import Text
 
     from jobyard.cli.render import short_moment
+    from jobyard.cli.tables import Column, fit_table
 
-    table = Table(caption=f"{len(found)} workers")
-    columns = ("name", "state", "host", "pid", "queues", "tags", "running", "heartbeat", "version")
-    for column in columns:
-        table.add_column(column, no_wrap=column in {"state", "pid", "heartbeat"})
-    for worker in found:
-        running = ", ".join(map(str, worker.running))
-        table.add_row(
+    columns = (
+        Column("name", "key"),
+        Column("state", "fixed"),
+        Column("host", "key", drop=4),
+        Column("pid", "fixed", drop=2, justify="right"),
+        Column("queues", "words"),
+        Column("tags", "words", drop=5),
+        Column("running", "words", drop=6),
+        Column("heartbeat", "fixed", drop=3),
+        Column("version", "fixed", drop=1),
+    )
+    rows = [
+        (
             worker.name,
             Text(worker.state, style=WORKER_STYLES.get(worker.state, "")),
             worker.host,
             str(worker.pid),
-            ",".join(worker.queues),
-            ",".join(worker.tags),
-            f"{len(worker.running)}/{worker.concurrency} {running}".rstrip(),
+            ", ".join(worker.queues),
+            ", ".join(worker.tags),
+            f"{len(worker.running)}/{worker.concurrency} {', '.join(map(str, worker.running))}",
             short_moment(worker.heartbeat_at) if worker.heartbeat_at else "",
             worker.version,
         )
-    return table
+        for worker in found
+    ]
+    return fit_table(columns, rows, caption=f"{len(found)} workers")
 
 
 def register(app: typer.Typer) -> None:

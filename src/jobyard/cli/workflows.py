@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
@@ -53,20 +52,14 @@ def run(
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
     """Start a run of WORKFLOW: nodes start as soon as their upstream succeeded."""
+    from jobyard.cli.progress import wait_run
+
     with connect(server) as client:
         started = client.start_run(workflow, parse_assignments(args or []))
-        result = _wait(client, started["id"]) if wait else started
+        result = wait_run(lambda: client.run(started["id"]), started) if wait else started
     _show(result, json_)
     if wait and result["state"] != "succeeded":
         raise typer.Exit(JOB_FAILED)
-
-
-def _wait(client: Any, run_id: int) -> dict[str, Any]:
-    while True:
-        current: dict[str, Any] = client.run(run_id)
-        if current["state"] != "running":
-            return current
-        time.sleep(0.5)
 
 
 def _show(run_: dict[str, Any], json_: bool) -> None:
@@ -91,10 +84,13 @@ def list_runs(
     if json_:
         print_json(found)
         return
+    from jobyard.cli.render import short_moment
+    from jobyard.client.models import parse_time
+
     for item in found["items"]:
-        typer.echo(
-            f"{item['id']:>6}  {item['workflow']:<20} {item['state']:<10} {item['created_at']}"
-        )
+        created = parse_time(item["created_at"])
+        when = short_moment(created) if created else ""
+        typer.echo(f"{item['id']:>6}  {item['workflow']:<20} {item['state']:<10} {when}")
     typer.echo(f"{found['total']} runs")
 
 

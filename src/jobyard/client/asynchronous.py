@@ -43,6 +43,7 @@ from jobyard.client.models import (
     UserInfo,
     WorkerStatus,
 )
+from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.sync import DEFAULT_SERVER, Client
 
 __all__ = ["AsyncClient"]
@@ -215,6 +216,9 @@ class AsyncClient:
         steps = calls.submit_and_follow(type, args, options, self.poll_interval)
         return self._driver.iterate(steps)
 
+    async def samples(self, job_id: int, attempt: int | None = None) -> list[Sample]:
+        return await self._driver.run(calls.samples(job_id, attempt))
+
     async def wait(self, job_id: int, timeout: float | None = None) -> JobInfo:
         return await self._driver.run(calls.wait(job_id, timeout, self.poll_interval))
 
@@ -261,6 +265,34 @@ class AsyncClient:
         return await self._driver.run(
             calls.call("POST", f"/api/v1/workflow-runs/{run_id}/{action}")
         )
+
+    # -- queues and schedules -------------------------------------------------
+    async def queues(self) -> list[QueueInfo]:
+        return await self._driver.run(calls.queues())
+
+    async def pause_queue(self, name: str) -> QueueInfo:
+        return await self._driver.run(calls.queue_action(name, "pause"))
+
+    async def resume_queue(self, name: str) -> QueueInfo:
+        return await self._driver.run(calls.queue_action(name, "resume"))
+
+    async def schedules(self) -> list[ScheduleInfo]:
+        return await self._driver.run(calls.schedules())
+
+    async def schedule(self, name: str) -> ScheduleInfo:
+        return await self._driver.run(calls.schedule("GET", name))
+
+    async def create_schedule(self, definition: Mapping[str, Any]) -> ScheduleInfo:
+        return await self._driver.run(calls.create_schedule(definition))
+
+    async def pause_schedule(self, name: str) -> ScheduleInfo:
+        return await self._driver.run(calls.schedule("POST", name, "pause"))
+
+    async def resume_schedule(self, name: str) -> ScheduleInfo:
+        return await self._driver.run(calls.schedule("POST", name, "resume"))
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._driver.run(calls.call("DELETE", f"{calls.SCHEDULES}/{name}"))
 
     # -- workers --------------------------------------------------------------
     async def workers(self) -> list[WorkerStatus]:

@@ -33,12 +33,15 @@ from jobyard.client.models import (
     UserInfo,
     WorkerStatus,
 )
+from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.stream import EventStream, StreamRequest, StreamUnavailable
 from jobyard.client.values import TERMINAL_STATES
 
 JOBS = "/api/v1/jobs"
 TYPES = "/api/v1/job-types"
 WORKERS = "/api/v1/workers"
+QUEUES = "/api/v1/queues"
+SCHEDULES = "/api/v1/schedules"
 NOTIFICATIONS = "/api/v1/notifications"
 TOKENS = "/api/v1/tokens"
 USERS = "/api/v1/users"
@@ -355,6 +358,32 @@ def job_type(
 def items(path: str) -> Flow[list[dict[str, Any]]]:
     found: list[dict[str, Any]] = (yield from call("GET", path))["items"]
     return found
+
+
+def samples(job_id: int, attempt: int | None) -> Flow[list[Sample]]:
+    answer = yield from call("GET", f"{JOBS}/{job_id}/samples", drop_none({"attempt": attempt}))
+    return [Sample.from_dict(item) for item in answer["items"]]
+
+
+def queues() -> Flow[list[QueueInfo]]:
+    return [QueueInfo.from_dict(item) for item in (yield from items(QUEUES))]
+
+
+def queue_action(name: str, action: str) -> Flow[QueueInfo]:
+    return QueueInfo.from_dict((yield from call("POST", f"{QUEUES}/{name}/{action}")))
+
+
+def schedules() -> Flow[list[ScheduleInfo]]:
+    return [ScheduleInfo.from_dict(item) for item in (yield from items(SCHEDULES))]
+
+
+def schedule(method: str, name: str, action: str | None = None) -> Flow[ScheduleInfo]:
+    path = f"{SCHEDULES}/{name}" if action is None else f"{SCHEDULES}/{name}/{action}"
+    return ScheduleInfo.from_dict((yield from call(method, path)))
+
+
+def create_schedule(definition: Mapping[str, Any]) -> Flow[ScheduleInfo]:
+    return ScheduleInfo.from_dict((yield from call("POST", SCHEDULES, json=dict(definition))))
 
 
 def workers() -> Flow[list[WorkerStatus]]:

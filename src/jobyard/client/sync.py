@@ -51,6 +51,7 @@ from jobyard.client.models import (
     UserInfo,
     WorkerStatus,
 )
+from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.stream import StreamReset, StreamUnavailable
 
 __all__ = [
@@ -75,6 +76,9 @@ __all__ = [
     "NotFound",
     "Notification",
     "NotificationPage",
+    "QueueInfo",
+    "Sample",
+    "ScheduleInfo",
     "ServerUnreachable",
     "StreamReset",
     "StreamUnavailable",
@@ -254,6 +258,10 @@ class Client:
         """Log lines as they are written, until the job has ended (polls if it cannot stream)."""
         return self._driver.iterate(calls.follow_logs(job_id, after, self.poll_interval))
 
+    def samples(self, job_id: int, attempt: int | None = None) -> list[Sample]:
+        """CPU and memory samples of a job (of one ``attempt``, else of the last ones kept)."""
+        return self._driver.run(calls.samples(job_id, attempt))
+
     # -- events ---------------------------------------------------------------
     def events(self, job_id: int, last_event_id: int | None = None) -> Iterator[Event]:
         """The job's ``state``, ``progress``, ``log`` and ``metric`` events, then ``close``.
@@ -348,6 +356,39 @@ class Client:
     def control_run(self, run_id: int, action: str) -> dict[str, Any]:
         """``stop``, ``resume`` or ``retry-failed`` a run."""
         return self._driver.run(calls.call("POST", f"/api/v1/workflow-runs/{run_id}/{action}"))
+
+    # -- queues and schedules -------------------------------------------------
+    def queues(self) -> list[QueueInfo]:
+        """Every queue: paused or not, its limit, and how many jobs it has in each state."""
+        return self._driver.run(calls.queues())
+
+    def pause_queue(self, name: str) -> QueueInfo:
+        """Stop dispatching the queue's jobs; running jobs go on."""
+        return self._driver.run(calls.queue_action(name, "pause"))
+
+    def resume_queue(self, name: str) -> QueueInfo:
+        return self._driver.run(calls.queue_action(name, "resume"))
+
+    def schedules(self) -> list[ScheduleInfo]:
+        """Every schedule, of the configuration and stored, with its next fire time."""
+        return self._driver.run(calls.schedules())
+
+    def schedule(self, name: str) -> ScheduleInfo:
+        return self._driver.run(calls.schedule("GET", name))
+
+    def create_schedule(self, definition: Mapping[str, Any]) -> ScheduleInfo:
+        """Store a schedule as in ``jobyard.yaml`` plus its ``name``; :class:`Conflict` if taken."""
+        return self._driver.run(calls.create_schedule(definition))
+
+    def pause_schedule(self, name: str) -> ScheduleInfo:
+        return self._driver.run(calls.schedule("POST", name, "pause"))
+
+    def resume_schedule(self, name: str) -> ScheduleInfo:
+        return self._driver.run(calls.schedule("POST", name, "resume"))
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete a stored schedule (one of the configuration file: :class:`Conflict`)."""
+        self._driver.run(calls.call("DELETE", f"{calls.SCHEDULES}/{name}"))
 
     # -- workers --------------------------------------------------------------
     def workers(self) -> list[WorkerStatus]:

@@ -75,8 +75,8 @@ def all_rows(conn: Connection) -> dict[str, ScheduleRow]:
 
 
 def create(conn: Connection, name: str, definition: dict[str, Any], now: datetime) -> bool:
-    """Insert a stored schedule; False when the name is taken."""
-    row = {"name": name, "definition": definition, "paused": False}
+    """Insert a stored schedule (paused if its definition says so); False when the name is taken."""
+    row = {"name": name, "definition": definition, "paused": definition.get("paused") is True}
     try:
         with conn.begin_nested():
             conn.execute(insert(schedules), [row | {"created_at": now, "updated_at": now}])

@@ -1,0 +1,115 @@
+"""Tables that fit the terminal without cutting the names other commands take.
+
+Rich shrinks a table that is too wide by wrapping its cells and, when that is
+not enough, by cutting them with an ellipsis: a job id, a type, worker or
+queue name cut so could not be copied into the next command. Here each column
+says what it holds: a ``key`` (a name or id: one line, never cut), ``words``
+(wrapped between words only, so names in a list stay whole), ``fixed`` (one
+short line: a state, a time) or ``text`` (wrapped anywhere). When even the
+narrowest form is wider than the terminal, the least needed columns are left
+out (``drop``: 1 goes first) before anything would be cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich.cells import cell_len
+from rich.table import Table
+from rich.text import Text
+
+Kind = Literal["key", "words", "fixed", "text"]
+TEXT_MIN = 6  # a text column may be wrapped down to this width
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    kind: Kind = "text"
+    drop: int = 0  # 0: always shown; else left out, lowest first, when the table is too wide
+    justify: Literal["left", "right"] = "left"
+
+
+def fit_table(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    width: int | None = None,
+    **table_options: Any,
+) -> Table:
+    """A table of ``rows`` (one cell a column) that fits ``width`` (the console's)."""
+    from jobyard.cli.render import console
+
+    available = width or console().width
+    shown = list(range(len(columns)))
+    while _frame(shown) + sum(_narrowest(columns[i], _cells(rows, i)) for i in shown) > available:
+        droppable = [i for i in shown if columns[i].drop]
+        if not droppable:
+            break
+        shown.remove(min(droppable, key=lambda i: columns[i].drop))
+    widths = _widths([columns[i] for i in shown], [_cells(rows, i) for i in shown], available)
+    table = Table(**table_options)
+    for i, column_width in zip(shown, widths, strict=True):
+        _add_column(table, columns[i], column_width)
+    for row in rows:
+        table.add_row(*(row[i] for i in shown))
+    return table
+
+
+def _widths(columns: list[Column], cells: list[list[Any]], available: int) -> list[int | None]:
+    """The width of each wrapped column when the table would be too wide (None: its own).
+
+    Key and fixed columns keep their width; the wrapped ones share what is left,
+    each at least its narrowest, the rest in proportion to what they would want.
+    """
+    natural = [
+        _widest(column, column_cells) for column, column_cells in zip(columns, cells, strict=True)
+    ]
+    narrow = [_narrowest(c, column_cells) for c, column_cells in zip(columns, cells, strict=True)]
+    spare = available - _frame(columns) - sum(narrow)
+    if spare < 0 or _frame(columns) + sum(natural) <= available:
+        return [None] * len(columns)
+    wants = [
+        n - m if c.kind in ("words", "text") else 0
+        for c, n, m in zip(columns, natural, narrow, strict=True)
+    ]
+    total = sum(wants) or 1
+    return [
+        min(n, m + spare * want // total) if c.kind in ("words", "text") else None
+        for c, n, m, want in zip(columns, natural, narrow, wants, strict=True)
+    ]
+
+
+def _add_column(table: Table, column: Column, width: int | None) -> None:
+    one_line = column.kind in ("key", "fixed")
+    overflow: Literal["fold", "ellipsis"] = "fold" if column.kind == "text" else "ellipsis"
+    table.add_column(
+        column.header, justify=column.justify, no_wrap=one_line, overflow=overflow, width=width
+    )
+
+
+def _cells(rows: Sequence[Sequence[Any]], index: int) -> list[Any]:
+    return [row[index] for row in rows]
+
+
+def _frame(columns: Sequence[Any]) -> int:
+    """A border between columns and at each edge, and one space each side of a cell."""
+    return 3 * len(columns) + 1
+
+
+def _widest(column: Column, cells: Sequence[Any]) -> int:
+    texts = [column.header, *(_plain(cell) for cell in cells)]
+    return max(cell_len(line) for text in texts for line in text.splitlines() or [""])
+
+
+def _narrowest(column: Column, cells: Sequence[Any]) -> int:
+    if column.kind in ("key", "fixed"):
+        return _widest(column, cells)
+    texts = [column.header, *(_plain(cell) for cell in cells)]
+    longest_word = max((cell_len(word) for text in texts for word in text.split()), default=1)
+    return longest_word if column.kind == "words" else min(longest_word, TEXT_MIN)
+
+
+def _plain(cell: Any) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)

@@ -1,0 +1,193 @@
+"""The CLI over the whole API: queues, schedules, types from YAML, many jobs at once,
+``logs --tail``, ``jobs --since``, ``show`` with samples — real commands, real server."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.harness import Server, shared_server, wait_for
+from tests.integration.test_cli import as_json, error_line, jobyard, ok, tag
+
+server = shared_server(backends=["sqlite"])
+
+
+def test_queues_list_pause_and_resume(server: Server) -> None:
+    names = [queue["name"] for queue in as_json(server, "queues")["items"]]
+    assert {"default", "limited"} <= set(names)
+    limited = as_json(server, "queues", "limited")
+    assert (limited["paused"], limited["max_running"]) == (False, 2)
+    assert ok(server, "queues", "pause", "limited").strip() == "queue limited: paused"
+    assert as_json(server, "queues", "show", "limited")["paused"] is True
+    assert "paused" in ok(server, "queues")
+    assert as_json(server, "queues", "resume", "limited")["paused"] is False
+    assert "no queue named 'nope'" in error_line(jobyard(server, "queues", "pause", "nope"), 3)
+
+
+def test_schedules_from_flags(server: Server) -> None:
+    name = f"s-{tag()}"
+    added = ok(server, "schedules", "add", name, "--type", "echo", "--every", "15m", "text=hi")
+    assert added.startswith(f"schedule {name} added: every 15 minutes; next ")
+    shown = as_json(server, "schedules", name)
+    assert (shown["target"], shown["args"], shown["paused"]) == (
+        {"job_type": "echo"},
+        {"text": "hi"},
+        False,
+    )
+    assert name in [item["name"] for item in as_json(server, "schedules")["items"]]
+    assert ok(server, "schedules", "pause", name).strip() == f"schedule {name}: paused"
+    assert as_json(server, "schedules", "show", name)["next_fire"] is None
+    assert ok(server, "schedules", "resume", name).startswith(f"schedule {name}: active; next ")
+    assert ok(server, "schedules", "rm", name).strip() == f"schedule {name} removed"
+    error_line(jobyard(server, "schedules", "show", name), 3)
+    bad = error_line(
+        jobyard(server, "schedules", "add", "x1", "--type", "echo", "--cron", "0 99 * * *"), 2
+    )
+    assert "schedule x1: cron: invalid cron expression" in bad
+    assert "--file goes alone" in error_line(
+        jobyard(server, "schedules", "add", "x2", "--file", "f.yaml"), 2
+    )
+
+
+def test_schedules_from_a_yaml_file(server: Server, tmp_path: Path) -> None:
+    first, second = f"a-{tag()}", f"b-{tag()}"
+    good = tmp_path / "schedules.yaml"
+    good.write_text(
+        f"schedules:\n  {first}: {{job_type: echo, args: {{text: x}}, cron: '0 2 * * *'}}\n"
+        f"  {second}: {{workflow: diamond, every: 1h, paused: true}}\n"
+    )
+    added = as_json(server, "schedules", "add", "--file", str(good))
+    assert [item["name"] for item in added["items"]] == [first, second]
+    assert added["items"][1]["paused"] is True
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"{tag()}:\n  job_type: echo\n  evry: 1h\n")
+    line = error_line(jobyard(server, "schedules", "add", "-f", str(bad)), 2)
+    assert f"{bad}: " in line
+    assert ".evry: unknown key; did you mean 'every'?" in line
+
+
+def test_types_add_edit_and_rm_from_yaml(server: Server, tmp_path: Path) -> None:
+    greet, bye = f"greet-{tag()}", f"bye-{tag()}"
+    file = tmp_path / "types.yaml"
+    file.write_text(
+        f"job_types:\n  {greet}:\n    description: Say hello\n"
+        f"    command: [echo, hello, '{{who}}']\n"
+        "    params:\n      who: {type: string, default: world}\n"
+        f"  {bye}:\n    command: [echo, bye]\n"
+    )
+    assert ok(server, "types", "add", str(file)).splitlines() == [
+        f"job type {greet} added (command)",
+        f"job type {bye} added (command)",
+    ]
+    assert as_json(server, "types", greet)["defaults"] == {"who": "world"}
+    again = error_line(jobyard(server, "types", "add", str(file)), 4)
+    assert f"{file}: job_types.{greet}: job type '{greet}' exists" in again
+    file.write_text(f"name: {greet}\ndescription: Say hi\ncommand: [echo, hi]\n")
+    assert ok(server, "types", "edit", str(file)).strip() == f"job type {greet} saved (command)"
+    assert as_json(server, "types", "show", greet)["description"] == "Say hi"
+    assert ok(server, "types", "rm", greet).strip() == f"job type {greet} removed"
+    error_line(jobyard(server, "types", greet), 3)
+    assert "in the configuration file" in error_line(jobyard(server, "types", "rm", "echo"), 4)
+
+
+def test_bad_type_files_are_one_line_with_file_and_field(server: Server, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("job_types:\n  broken:\n    comand: [x]\n    params:\n      a: {type: nope}\n")
+    line = error_line(jobyard(server, "types", "add", str(bad)), 2)
+    assert f"{bad}: job_types.broken.params.a.type: Input should be" in line
+    assert "job_types.broken.comand: unknown key; did you mean 'command'?" in line
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("job_types:\n  x: [1\n")
+    assert f"{broken}: line 3: bad YAML" in error_line(
+        jobyard(server, "types", "add", str(broken)), 2
+    )
+    missing = tmp_path / "missing.yaml"
+    assert f"{missing}: cannot read it" in error_line(
+        jobyard(server, "types", "add", str(missing)), 2
+    )
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    assert "expected a mapping" in error_line(jobyard(server, "types", "edit", str(listed)), 2)
+
+
+def test_kill_many_prints_a_line_a_job_and_a_summary(server: Server) -> None:
+    held = [as_json(server, "submit", "sleep", "--hold")["id"] for _ in range(2)]
+    done = as_json(server, "submit", "echo", "text=x", "--wait")["id"]
+    result = jobyard(server, "kill", *map(str, [*held, done]))
+    assert result.returncode == 4, result.stderr
+    assert result.stdout.splitlines() == [f"job {held[0]}: killed", f"job {held[1]}: killed"]
+    errors = result.stderr.splitlines()
+    assert errors[0] == f"jobyard: error: job {done}: cannot kill a job that is succeeded"
+    assert errors[1] == "kill: 3 jobs: 2 done (2 killed), 1 refused"
+
+
+def test_restart_selected_by_state_and_type(server: Server) -> None:
+    kind = "py-fail"
+    failed = [
+        json.loads(jobyard(server, "submit", kind, "--wait", "--json").stdout)["id"]
+        for _ in range(2)
+    ]
+    result = jobyard(server, "restart", "--state", "failed", "--type", kind, "--yes")
+    assert result.returncode == 0, result.stderr
+    restarted = [line.split()[1] for line in result.stdout.splitlines()]
+    assert restarted == [str(job_id) for job_id in failed]
+    assert result.stderr.strip() == "restart: 2 jobs: 2 done (2 restarted)"
+
+
+def test_logs_tail(server: Server) -> None:
+    job_id = as_json(server, "submit", "lines", "count=4", "--wait")["id"]
+    every = [json.loads(line) for line in ok(server, "logs", str(job_id), "--json").splitlines()]
+    tail = [
+        json.loads(line)
+        for line in ok(server, "logs", str(job_id), "--tail", "3", "--json").splitlines()
+    ]
+    assert tail == every[-3:]
+    followed = [
+        json.loads(line)
+        for line in ok(server, "logs", str(job_id), "-n", "2", "-f", "--json").splitlines()
+    ]
+    assert followed == every[-2:]  # an ended job: the tail, then the follow ends at once
+    assert ok(server, "logs", str(job_id), "--tail", "0") == ""
+
+
+def test_logs_tail_then_follow_a_live_job(server: Server) -> None:
+    job_id = as_json(server, "submit", "tick", "count=30", "pause=0.1")["id"]
+    wait_for(lambda: len(server.client.get(f"/api/v1/jobs/{job_id}/logs").json()["items"]) > 6)
+    lines = ok(server, "logs", str(job_id), "--tail", "2", "-f").splitlines()
+    numbers = [int(line.split()[1]) for line in lines]
+    assert numbers == list(range(numbers[0], 30))  # no gap, no repeat, up to the end
+    assert numbers[0] >= 4  # it started from the tail, not from the first line
+
+
+def test_jobs_since(server: Server) -> None:
+    job_id = as_json(server, "submit", "echo", "text=since", "--hold")["id"]
+    recent = as_json(server, "jobs", "--since", "1h")
+    assert job_id in [item["id"] for item in recent["items"]]
+    assert recent["total"] == len(recent["items"])
+    by_id = as_json(server, "jobs", "--since", "2m", "--sort", "id", "--state", "held")
+    assert job_id in [item["id"] for item in by_id["items"]]
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert as_json(server, "jobs", "--since", future)["total"] == 0
+    assert str(job_id) in ok(server, "jobs", "--since", "30m")
+    assert "--since 'soon'" in error_line(jobyard(server, "jobs", "--since", "soon"), 2)
+
+
+def test_show_has_resources_and_samples_with_sparklines(server: Server) -> None:
+    job_id = as_json(server, "submit", "py-count", "n=1", "--hold")["id"]
+    ok(server, "kill", str(job_id))
+    assert as_json(server, "show", str(job_id))["samples"] == []  # never ran: no samples
+    ran = as_json(server, "submit", "sleep", "seconds=2.5", "--wait")["id"]
+    shown = as_json(server, "show", str(ran))
+    assert len(shown["samples"]) >= 2
+    assert all(s["rss"] > 0 for s in shown["samples"])
+    assert shown["resources"]["runtime_seconds"] >= 2.5
+    panel = [line.strip(" │") for line in ok(server, "show", str(ran)).splitlines()]
+    [start] = [i for i, line in enumerate(panel) if line.startswith("samples ")]
+    assert panel[start].split() == ["samples", "attempt", "1,", str(len(shown["samples"])), "taken"]
+    cpu, rss = panel[start + 1], panel[start + 2]
+    assert cpu.startswith("CPU ")
+    assert set("▁▂▃▄▅▆▇█") & set(cpu)
+    assert rss.startswith("RSS ")
+    assert set("▁▂▃▄▅▆▇█") & set(rss)
+    assert rss.endswith("MiB")

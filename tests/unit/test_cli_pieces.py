@@ -1,0 +1,119 @@
+"""Pure pieces of the CLI: sparklines, CPU shares, tables that fit, --since, YAML definitions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import typer
+from rich.console import Console
+
+from jobyard.cli.common import parse_since
+from jobyard.cli.definitions import load
+from jobyard.cli.render import BLOCKS, cpu_percents, sparkline
+from jobyard.cli.tables import Column, fit_table
+from jobyard.client.records import Sample
+
+T0 = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
+
+
+def test_sparkline_spans_the_blocks_from_lowest_to_highest() -> None:
+    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == BLOCKS
+    assert sparkline([5, 5, 5]) == "▁▁▁"  # flat: all at the bottom
+    assert sparkline([]) == ""
+    long = sparkline([float(i) for i in range(400)], width=40)
+    assert len(long) == 40
+    assert (long[0], long[-1]) == ("▁", "█")
+
+
+def test_cpu_percents_come_from_cpu_time_between_samples() -> None:
+    samples = [
+        Sample(1, T0, 0.0, 10),
+        Sample(1, T0 + timedelta(seconds=2), 1.0, 10),  # one CPU second in two: 50 %
+        Sample(1, T0 + timedelta(seconds=3), 2.0, 10),  # a full core: 100 %
+        Sample(1, T0 + timedelta(seconds=3), 2.5, 10),  # no time passed: left out
+    ]
+    assert cpu_percents(samples) == [50.0, 100.0]
+
+
+def render(table: object, width: int) -> list[str]:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(table)
+    return console.export_text().splitlines()
+
+
+def test_a_table_too_wide_leaves_out_columns_before_cutting_a_key() -> None:
+    columns = (
+        Column("id", "key"),
+        Column("type", "key"),
+        Column("note", "text", drop=2),
+        Column("attempt", "fixed", drop=1),
+    )
+    long_name = "an-export-type-with-a-very-long-name-indeed"
+    rows = [("12345", long_name, "some words that can wrap " * 3, "1/3")]
+    wide = render(fit_table(columns, rows, width=200), 200)
+    assert "attempt" in wide[1]
+    narrow = render(fit_table(columns, rows, width=70), 70)
+    assert max(map(len, narrow)) <= 70
+    assert "attempt" not in "\n".join(narrow)  # dropped first
+    assert any(long_name in line for line in narrow)
+    assert any("note" in line for line in narrow)  # wrapped, kept
+    tiny = render(fit_table(columns, rows, width=60), 60)
+    assert any(long_name in line for line in tiny)
+    assert "note" not in "\n".join(tiny)
+
+
+def test_word_columns_wrap_between_names_only() -> None:
+    columns = (Column("name", "key"), Column("queues", "words"))
+    queues = ", ".join(f"queue-number-{i}" for i in range(6))
+    lines = render(fit_table(columns, [("w1", queues)], width=40), 40)
+    assert max(map(len, lines)) <= 40
+    for i in range(6):
+        assert any(f"queue-number-{i}" in line for line in lines)
+
+
+def test_since_takes_a_duration_or_an_iso_time() -> None:
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert parse_since("2h", now) == now - timedelta(hours=2)
+    assert parse_since("1d", now) == now - timedelta(days=1)
+    assert parse_since("30m", now) == now - timedelta(minutes=30)
+    assert parse_since("2026-05-01T06:00:00+02:00") == datetime(2026, 5, 1, 4, 0, tzinfo=UTC)
+    naive = parse_since("2026-05-01T06:00")
+    assert naive == datetime(2026, 5, 1, 6, 0).astimezone()  # local time
+    with pytest.raises(typer.Exit):
+        parse_since("yesterday")
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "field"),
+    [
+        ("job_types:\n  a: {command: [x]}\n  b: {command: [y]}\n", ["a", "b"], "job_types.a"),
+        ("a: {command: [x]}\n", ["a"], "a"),
+        ("name: a\ncommand: [x]\n", ["a"], ""),
+    ],
+)
+def test_definition_files_take_three_shapes(
+    tmp_path: Path, text: str, names: list[str], field: str
+) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    found = load(path, "job_types")
+    assert [d.name for d in found] == names
+    assert found[0].field == field
+    assert found[0].body == {"command": ["x"]}
+
+
+def test_a_bad_definition_file_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("job_types:\n  a: 3\n")
+    with pytest.raises(typer.Exit) as exited:
+        load(path, "job_types")
+    assert exited.value.exit_code == 2
+    error = capsys.readouterr().err
+    assert (
+        error
+        == f"jobyard: error: {path}: job_types.a: expected a mapping (the definition of 'a')\n"
+    )
