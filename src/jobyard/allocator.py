@@ -21,7 +21,10 @@ ARENAS = 2
 
 
 def limit_arenas(count: int = ARENAS) -> bool:
-    """Cap glibc's malloc arenas at ``count`` (call it before threads start); True if done."""
+    """Cap glibc's malloc arenas at ``count``; True if done.
+
+    Call it before any thread allocates: arenas made before stay in use.
+    """
     if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
         return False
     libc = _glibc()

@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from jobyard import allocator, metrics
+from jobyard import metrics
 from jobyard.access.accounts import FIRST_ADMIN, Accounts
 from jobyard.access.audit import Audit
 from jobyard.access.gate import Gate
@@ -174,7 +174,6 @@ class Node:
             log.info("limits updated from the configuration")
 
     def start(self) -> None:
-        allocator.limit_arenas()  # before this node's threads allocate (jobyard/allocator.py)
         self.store.migrate()
         self.sync_limits()
         if self.api:
