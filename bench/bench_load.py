@@ -3,8 +3,9 @@
 Starts a real ``jobyard serve`` on a scratch SQLite database, runs ``--clients``
 clients for ``--seconds`` (each loops: submit a job, read it, list jobs) and
 ``--followers`` clients on the global event stream, then reports the answers by
-status, latency percentiles, what was shed (503 with ``Retry-After``) and any
-other 5xx, which is a failure (exit status 1).
+status, latency percentiles of the answers that were not shed, what was shed
+(503 with ``Retry-After``, after which a client waits as asked) and any other
+5xx, which is a failure (exit status 1).
 
     .venv/bin/python bench/bench_load.py --seconds 60 --clients 200 --followers 100
 """
@@ -58,6 +59,13 @@ async def client_loop(http: httpx.AsyncClient, tally: Tally, until: float) -> No
             tally.record(response, time.monotonic() - started)
             if method == "POST" and response.status_code == 201:
                 await read_job(http, tally, response.json()["id"])
+            await back_off(response)
+
+
+async def back_off(response: httpx.Response) -> None:
+    """Wait as a shed answer's ``Retry-After`` asks, as a well-behaved client does."""
+    if response.status_code == 503 and "retry-after" in response.headers:
+        await asyncio.sleep(float(response.headers["retry-after"]))
 
 
 async def read_job(http: httpx.AsyncClient, tally: Tally, job_id: int) -> None:

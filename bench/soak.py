@@ -6,7 +6,8 @@ for minutes, not days, and prunes every 10 s. For ``--minutes`` it submits no-op
 at ``--rate`` per second, keeps the global event stream (``?from=now``) and the
 event streams of a few long sleeping jobs open, and every ``--every`` seconds
 samples the RSS and open file descriptors of the server and of its pool children
-and the database size. At the end it prints the least-squares slope per hour of
+and the database size (``--samples FILE`` also appends each sample to FILE as it is
+taken). At the end it prints the least-squares slope per hour of
 RSS and fds, the database size range, jobs submitted and finished, and 5xx answers.
 Not run in CI.
 
@@ -24,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,14 @@ def sample(server: psutil.Process, db_size: Any, started: float) -> Sample:
     return Sample(time.monotonic() - started, rss, fds, db_size())
 
 
+def keep(taken: Sample, out: Path | None) -> Sample:
+    """Append ``taken`` to ``out`` as a JSON line: a run cut short still leaves its figures."""
+    if out is not None:
+        with out.open("a") as lines:
+            lines.write(json.dumps(asdict(taken)) + "\n")
+    return taken
+
+
 def slope_per_hour(points: list[tuple[float, float]]) -> float:
     """The least-squares slope of ``(seconds, value)`` points, per hour."""
     n = len(points)
@@ -217,6 +226,7 @@ def summarize(samples: list[Sample], tally: Tally, args: argparse.Namespace) -> 
         "fds_slope_per_hour": slopes(samples, "fds", server, 1),
         "db_mb_min_max": [round(min(sizes) / 2**20, 2), round(max(sizes) / 2**20, 2)],
         "submitted": tally.submitted,
+        "rate_held_per_s": round(tally.submitted / (args.minutes * 60), 1),
         "finished": len(tally.finished),
         "statuses": dict(sorted(tally.statuses.items())),
         "server_errors_5xx": tally.server_errors(),
@@ -241,13 +251,13 @@ def soak(server: Server, db_size: Any, args: argparse.Namespace) -> dict[str, An
     assert server.proc is not None
     proc, samples = psutil.Process(server.proc.pid), []
     while time.monotonic() < until:
-        samples.append(sample(proc, db_size, started))
+        samples.append(keep(sample(proc, db_size, started), args.samples))
         time.sleep(min(args.every, max(0.0, until - time.monotonic())))
     submit.join()
     drain = time.monotonic() + 30  # let the last jobs end (bounded)
     while len(tally.finished) < tally.submitted and time.monotonic() < drain:
         time.sleep(0.5)
-    samples.append(sample(proc, db_size, started))
+    samples.append(keep(sample(proc, db_size, started), args.samples))
     stop.set()
     for job_id in sleepers:
         server.act(job_id, "kill")
@@ -263,6 +273,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--rate", type=float, default=50, help="jobs submitted per second")
     parser.add_argument("--every", type=float, default=5, help="seconds between samples")
+    parser.add_argument("--samples", type=Path, help="append each sample to this file (JSON)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, database(args.database, Path(tmp)) as (url, size):
         config = Path(tmp) / "jobyard.yaml"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jobyard import allocator
 from jobyard.cli import access as cli_access
 from jobyard.cli import credentials
 from jobyard.cli import jobs as cli_jobs
@@ -261,6 +262,7 @@ cli_maintenance.register(app)  # prune and backup: on the database too
 
 
 def main() -> None:
+    allocator.limit_arenas()  # before any thread allocates: see jobyard/allocator.py
     app(prog_name="jobyard")
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
-from anyio import to_thread
+from anyio import move_on_after, to_thread
 
 from jobyard.clock import utcnow
 from jobyard.events.gaps import GapWait, settled
@@ -295,16 +295,22 @@ async def history(
 
 
 async def _live(subscription: Subscription, idle: float) -> AsyncGenerator[FeedEvent | None, None]:
-    """Live events until the subscription is dropped or closed; ``None`` when idle."""
+    """Live events until the subscription is dropped or closed; ``None`` when idle.
+
+    The idle wait is an anyio scope, not ``asyncio.wait_for``: on Python 3.11,
+    ``wait_for`` runs the ``get`` in a task of its own, and a stream cancelled
+    (its client gone) while it waits there could stay stuck for ever, holding
+    its subscription and every event queued for it.
+    """
     while True:
-        try:
-            item = await asyncio.wait_for(subscription.queue.get(), timeout=idle)
-        except TimeoutError:
+        with move_on_after(idle) as waiting:
+            item = await subscription.queue.get()
+        if waiting.cancelled_caught:
             yield None
-            continue
-        if item is None:
+        elif item is None:
             return
-        yield item
+        else:
+            yield item
 
 
 def _default_poll(dialect: str) -> float:
