@@ -306,7 +306,7 @@ def test_pause_suspends_the_processes_and_resume_continues(server: Server) -> No
     wait_for(lambda: squeue(ref) == "RUNNING", 30, what="Slurm to run it")
     server.act(job["id"], "pause", expect=202)
     assert server.wait_state(job["id"], "paused")["state"] == "paused"
-    wait_for(lambda: squeue(ref) == "SUSPENDED", 30, what="Slurm to suspend it")
+    wait_for(lambda: squeue(ref) == "STOPPED", 30, what="Slurm to stop it")
 
     def stopped() -> bool:
         return all(p.status() == psutil.STATUS_STOPPED for p in processes)
@@ -326,7 +326,7 @@ def test_a_paused_job_is_killed_with_no_survivor(server: Server) -> None:
     processes = wait_for(lambda: job_processes(job["id"]), 60, what="the job's processes")
     wait_for(lambda: squeue(ref) == "RUNNING", 30, what="Slurm to run it")
     server.act(job["id"], "pause", expect=202)
-    wait_for(lambda: squeue(ref) == "SUSPENDED", 30, what="Slurm to suspend it")
+    wait_for(lambda: squeue(ref) == "STOPPED", 30, what="Slurm to stop it")
     server.act(job["id"], "kill", expect=202)
     assert server.wait_state(job["id"], "killed", "failed")["state"] == "killed"
     wait_for(lambda: squeue(ref) == "", 30, what=f"Slurm job {ref} to leave the queue")

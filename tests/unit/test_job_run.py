@@ -35,6 +35,7 @@ class Scripted:
         self.calls: list[str] = []
         self.sink: Sink | None = None
         self._result: Result | None = None
+        self.deferred = False  # controls take effect later, as on a cluster
 
     # -- Starter
     def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Scripted:
@@ -60,11 +61,13 @@ class Scripted:
         if self.sink is not None:
             self.sink.ended()
 
-    def pause(self) -> None:
+    def pause(self) -> bool:
         self.calls.append("pause")
+        return not self.deferred
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
         self.calls.append("resume")
+        return not self.deferred
 
     def terminate(self) -> None:
         self.calls.append("terminate")
@@ -198,6 +201,46 @@ def test_pause_and_resume_are_applied_and_recorded(yard: Yard) -> None:
         JobState.RUNNING,
         JobState.SUCCEEDED,
     ]
+
+
+def test_a_deferred_pause_marks_the_job_paused_only_once_it_took_effect(yard: Yard) -> None:
+    yard.runner.deferred = True
+    yard.run.start()
+    yard.run.request(Control.PAUSE)
+    soon(lambda: "pause" in yard.runner.calls, "the pause to be asked")
+    assert yard.stored().state is JobState.RUNNING  # not yet: the cluster has not answered
+    assert yard.runner.sink is not None
+    yard.runner.sink.controlled("pause", None)
+    soon(lambda: yard.stored().state is JobState.PAUSED, "the job to pause")
+    yard.run.request(Control.RESUME)
+    soon(lambda: "resume" in yard.runner.calls, "the resume to be asked")
+    yard.runner.sink.controlled("resume", None)
+    soon(lambda: yard.stored().state is JobState.RUNNING, "the job to resume")
+    yard.runner.end(OK)
+    assert yard.finish().state is JobState.SUCCEEDED
+
+
+def test_a_refused_pause_leaves_the_job_running_and_says_why(yard: Yard) -> None:
+    yard.runner.deferred = True
+    yard.run.start()
+    assert yard.store.jobs.update_job(_intent(yard.job, Control.PAUSE), NOW)
+    yard.forward_controls()
+    soon(lambda: "pause" in yard.runner.calls, "the pause to be asked")
+    assert yard.runner.sink is not None
+    yard.runner.sink.controlled("pause", "Slurm refused to pause job 7: Access denied")
+    soon(lambda: yard.stored().control is None, "the intent to be dropped")
+    assert yard.stored().state is JobState.RUNNING
+    yard.runner.end(OK)
+    job = yard.finish()
+    lines = [line.line for line in yard.store.jobs.log_lines(job.id)]
+    assert "Slurm refused to pause job 7: Access denied" in lines
+    reasons = [
+        (e.record.state, getattr(e.record, "reason", None))
+        for e in yard.store.jobs.job_events(job.id)
+        if isinstance(e.record, JobStateRecord)
+    ]
+    assert (JobState.RUNNING, "pause_refused") in reasons
+    assert JobState.PAUSED not in [state for state, _ in reasons]
 
 
 def test_a_run_that_ends_at_once_writes_its_start_output_and_end_in_one_write() -> None:

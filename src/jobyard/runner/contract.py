@@ -36,6 +36,10 @@ class Sink(Protocol):
     def ended(self) -> None:
         """The job is over and its output drained: ``wait`` returns its Result now."""
 
+    def controlled(self, control: str, error: str | None) -> None:
+        """A deferred ``pause`` or ``resume`` (see :meth:`Execution.pause`) took effect,
+        or was refused (``error`` says why: the job then goes on as it was)."""
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -68,9 +72,12 @@ class Execution(Protocol):
     def pid(self) -> int:
         """The process-group leader (its pgid equals its pid); 0 if nothing was started."""
 
-    def pause(self) -> None: ...
+    def pause(self) -> bool:
+        """Stop the job's processes. True: done now; False: another thread applies it and
+        reports the outcome through :meth:`Sink.controlled` (a cluster may refuse it)."""
 
-    def resume(self) -> None: ...
+    def resume(self) -> bool:
+        """Continue the job's processes; True or False as for :meth:`pause`."""
 
     def terminate(self) -> None: ...
 
@@ -146,6 +153,9 @@ class GuardedSink:
     def ended(self) -> None:
         self._call(self._sink.ended)
 
+    def controlled(self, control: str, error: str | None) -> None:
+        self._call(self._sink.controlled, control, error)
+
     def _call(self, method: Any, *args: Any) -> None:
         try:
             method(*args)
@@ -163,11 +173,11 @@ class FailedExecution:
         if result.error:
             sink.log("system", result.error)
 
-    def pause(self) -> None:
-        pass
+    def pause(self) -> bool:
+        return True
 
-    def resume(self) -> None:
-        pass
+    def resume(self) -> bool:
+        return True
 
     def terminate(self) -> None:
         pass

@@ -82,8 +82,17 @@ class HandBack:
     why: str
 
 
-Request = Control | Abandon | HandBack
-"""What the worker loop asks of a run: a user's control intent, or one of its own."""
+@dataclass(frozen=True)
+class Controlled:
+    """The executor applied a deferred pause or resume, or refused it (``error``)."""
+
+    control: Control
+    error: str | None
+
+
+Request = Control | Abandon | HandBack | Controlled
+"""What the worker loop asks of a run (a user's control intent, or one of its own),
+or what the executor reports of a control it applied later."""
 
 
 def run_token(job: Job) -> str:
@@ -181,6 +190,10 @@ class JobRun(threading.Thread):
     def ended(self) -> None:
         self._wake.set()
 
+    def controlled(self, control: str, error: str | None) -> None:
+        self._requests.put(Controlled(Control(control), error))
+        self._wake.set()
+
     # -- the run -----------------------------------------------------------
     def run(self) -> None:
         span = tracing.start_attempt(self.job)
@@ -256,22 +269,53 @@ class JobRun(threading.Thread):
                     self._pause(execution)
                 case Control.RESUME:
                     self._resume(execution)
+                case Controlled(control, error):
+                    self._controlled(control, error)
 
     def _pause(self, execution: Execution) -> None:
         self._seen.discard(Control.RESUME)
         if self.job.state is JobState.RUNNING and self._kill_at is None:
-            execution.pause()
-            self._flush()  # its pid and output so far come before the pause, not later
-            now = self._now()
-            event = JobStateChanged(at=now, state=JobState.PAUSED)
-            self._set({"state": JobState.PAUSED, "paused_at": now, "control": None}, event=event)
+            if execution.pause():  # else marked once the executor says it took effect
+                self._paused()
         else:
             self._set({"control": None}, expect=LIVE)
 
     def _resume(self, execution: Execution) -> None:
         self._seen.discard(Control.PAUSE)
         if self.job.state is JobState.PAUSED and self.job.paused_at is not None:
-            execution.resume()
+            if execution.resume():
+                self._resumed()
+        else:
+            self._set({"control": None}, expect=LIVE)
+
+    def _controlled(self, control: Control, error: str | None) -> None:
+        """A deferred control's outcome: the state changes only when it took effect."""
+        if error is not None:
+            self._refused(control, error)
+        elif control is Control.PAUSE and self.job.state is JobState.RUNNING:
+            if self._kill_at is None:
+                self._paused()
+        elif control is Control.RESUME and self.job.state is JobState.PAUSED:
+            self._resumed()
+
+    def _refused(self, control: Control, error: str) -> None:
+        """The job goes on as it was; the intent is dropped (a user may ask again)."""
+        self._seen.discard(control)
+        self.log("system", error)
+        log.warning("control refused", extra={"job": self.job.id, "error": error})
+        event = JobStateChanged(
+            at=self._now(), state=self.job.state, reason=f"{control.value}_refused"
+        )
+        self._set({"control": None}, expect=LIVE, event=event)
+
+    def _paused(self) -> None:
+        self._flush()  # its pid and output so far come before the pause, not later
+        now = self._now()
+        event = JobStateChanged(at=now, state=JobState.PAUSED)
+        self._set({"state": JobState.PAUSED, "paused_at": now, "control": None}, event=event)
+
+    def _resumed(self) -> None:
+        if self.job.paused_at is not None:
             now = self._now()
             paused = self.job.paused_seconds + (now - self.job.paused_at).total_seconds()
             values = {
@@ -281,8 +325,6 @@ class JobRun(threading.Thread):
                 "control": None,
             }
             self._set(values, event=JobStateChanged(at=now, state=JobState.RUNNING, resumed=True))
-        else:
-            self._set({"control": None}, expect=LIVE)
 
     def _terminate(self, execution: Execution, reason: str, error: str) -> None:
         if self._kill_at is not None:

@@ -1,7 +1,8 @@
 """One jobyard job running as one Slurm batch job: its controls, its output, its end.
 
 The execution never waits on Slurm in the caller's thread except to submit:
-controls (suspend, resume, signals, cancel) run in order on a control thread,
+controls (stop, continue, hold, release, signals, cancel) run in order on a control
+thread and report a pause or resume back through the sink,
 state comes from the executor's batched poll, output from its file follower.
 """
 
@@ -83,7 +84,8 @@ class SlurmExecution:
         )
         self._cpu, self._rss, self._peak = 0.0, 0, 0
         self._stop_asked = self._kill_asked = False
-        self._held = False  # paused before Slurm started it: held rather than suspended
+        self._held = False  # paused before Slurm started it: held rather than stopped
+        self._stopped = False  # paused while running: its processes got SIGSTOP
         self._result: Result | None = None
         self._done = threading.Event()
         self._controls: collections.deque[Callable[[], None]] = collections.deque()
@@ -91,11 +93,13 @@ class SlurmExecution:
         self._control_busy = False
 
     # -- Execution ----------------------------------------------------------------
-    def pause(self) -> None:
-        self._control(self._suspend)
+    def pause(self) -> bool:
+        self._control(self._pause)
+        return False  # the control thread reports it through the sink
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
         self._control(self._resume)
+        return False
 
     def terminate(self) -> None:
         if not self._stop_asked:  # once: a second SIGTERM would only cost a call to Slurm
@@ -194,30 +198,63 @@ class SlurmExecution:
     def _scontrol(self, *args: str) -> None:
         self._cli.run(["scontrol", *args, self.ref])
 
-    def _suspend(self) -> None:
-        try:
-            self._scontrol("suspend")
-        except SlurmError as exc:
-            if "pending" not in str(exc).lower():
-                raise
-            self._scontrol("hold")  # not started yet: keep it from starting
-            self._held = True
+    def _signal(self, name: str) -> None:
+        """Signal the batch shell and every step: the job's owner may, unlike ``suspend``."""
+        self._cli.run(["scancel", f"--signal={name}", "--full", self.ref])
+
+    def _pause(self) -> None:
+        self._report("pause", self._stop_or_hold)
 
     def _resume(self) -> None:
-        if self._held:
-            self._held = False
-            self._scontrol("release")
+        self._report("resume", self._continue_or_release)
+
+    def _report(self, control: str, action: Callable[[], None]) -> None:
+        """Run ``action`` and tell the run whether it took effect (a refusal changes nothing)."""
+        try:
+            action()
+        except Exception as exc:
+            if not isinstance(exc, SlurmError):
+                log.exception("slurm control failed", extra={"slurm_job": self.ref})
+            self._sink.controlled(control, f"Slurm refused to {control} job {self.ref}: {exc}")
         else:
-            self._scontrol("resume")
+            self._sink.controlled(control, None)
+
+    def _stop_or_hold(self) -> None:
+        """SIGSTOP to the running job; a job still pending is held instead (Slurm refuses
+        a signal to it). ``scontrol hold`` of a job that just started succeeds without
+        stopping anything: the state is looked at again after it."""
+        try:
+            self._signal("STOP")
+        except SlurmError:
+            if self._queue_state() != "PENDING":
+                raise
+            self._scontrol("hold")
+            self._held = True
+            if self._queue_state() == "PENDING":
+                return
+            self._held = False
+            self._signal("STOP")
+        self._stopped = True
+
+    def _continue_or_release(self) -> None:
+        if self._held:
+            self._scontrol("release")
+            self._held = False
+        else:
+            self._signal("CONT")
+            self._stopped = False
+
+    def _queue_state(self) -> str:
+        return self._cli.run(["squeue", "-h", "-j", self.ref, "-o", "%T"]).strip()
 
     def _signal_term(self) -> None:
         if self._held or (self.state is not None and self.state.state == "PENDING"):
             self._cli.run(["scancel", self.ref])  # nothing runs yet: no grace to give
             return
-        if self.state is not None and self.state.state == "SUSPENDED":
+        if self._stopped:
             with contextlib.suppress(SlurmError):  # a stopped process would not see SIGTERM
-                self._scontrol("resume")
-        self._cli.run(["scancel", "--signal=TERM", "--full", self.ref])
+                self._signal("CONT")
+        self._signal("TERM")
 
     def _cancel(self) -> None:
         with contextlib.suppress(SlurmError):  # it may have ended on the SIGTERM already

@@ -6,7 +6,7 @@ and ``sacct``: tested without a cluster.
 | Slurm state                          | jobyard                                         |
 |--------------------------------------|-------------------------------------------------|
 | PENDING, CONFIGURING, RUNNING, …     | running (live)                                  |
-| SUSPENDED                            | paused (when jobyard paused it)                 |
+| SUSPENDED, STOPPED                   | paused (when jobyard paused it)                 |
 | COMPLETED                            | succeeded                                       |
 | FAILED                               | failed, exit code (or signal) of the script     |
 | CANCELLED (by jobyard)               | killed, as asked                                |
