@@ -6,9 +6,13 @@ constructor here, and nothing is a global.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+
+from sqlalchemy.engine import make_url
 
 from jobyard import metrics
 from jobyard.access.accounts import FIRST_ADMIN, Accounts
@@ -35,6 +39,16 @@ from jobyard.worker.loop import Worker, WorkerSettings, default_worker_name
 from jobyard.workflows.runs import Runs
 
 log = logging.getLogger(__name__)
+
+
+def installation(database_url: str) -> str:
+    """A short name of this installation, the same for every node of one database: a
+    digest of its URL without the password (SQLite: its absolute path)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        url = url.set(database=os.path.abspath(url.database))
+    text = url.set(password=None).render_as_string(hide_password=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 class Node:
@@ -102,6 +116,7 @@ class Node:
             python_path=[str(self.config.base_dir)],
             preload=self.config.preload_modules(),
             pass_env=self.config.pass_env,
+            install=installation(settings.database_url),
         )
         worker_settings = WorkerSettings(
             name=settings.worker_name or default_worker_name(),

@@ -346,6 +346,30 @@ def test_a_held_job_reaches_slurm_only_once_started(server: Server) -> None:
     assert ("stdout", "held") in lines(server, job["id"])
 
 
+def test_a_slurm_job_of_the_same_name_that_is_not_ours_is_left_alone(
+    server: Server, tmp_path: Path
+) -> None:
+    job = server.submit("s-echo", hold=True, args={"text": "mine"})
+    script = tmp_path / "decoy.sh"
+    script.write_text("#!/bin/sh\nexec sleep 120\n")
+    decoy = subprocess.run(
+        ["sbatch", "--parsable", f"--job-name=jobyard-{job['id']}", "--output=/dev/null", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        wait_for(lambda: squeue(decoy) == "RUNNING", 60, what="the decoy to run")
+        server.act(job["id"], "start", expect=200)
+        done = server.wait_state(job["id"], "succeeded", "failed")
+        assert done["state"] == "succeeded", done
+        assert done["details"]["slurm_job_id"] != decoy
+        assert done["details"]["identity"].endswith(f":{job['id']}:1")
+        assert squeue(decoy) == "RUNNING"  # another installation's job: not cancelled
+    finally:
+        subprocess.run(["scancel", decoy], check=False)
+
+
 def test_a_timeout_ends_the_slurm_job(server: Server) -> None:
     job = server.submit("s-timeout")
     ref = slurm_id(server, job["id"])

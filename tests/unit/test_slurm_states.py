@@ -37,10 +37,21 @@ def test_squeue_lines_become_states_and_odd_lines_are_skipped() -> None:
     }
 
 
+def test_squeue_shows_the_comment_that_marks_a_job_as_ours() -> None:
+    text = "12|RUNNING|None|jobyard:a1:3:2\n13|PENDING|Priority|(null)\n"
+    assert parse_squeue(text) == {
+        "12": SlurmState("RUNNING", comment="jobyard:a1:3:2"),
+        "13": SlurmState("PENDING", "Priority", comment=""),
+    }
+
+
 def test_show_job_gives_exit_code_signal_and_reason() -> None:
-    assert parse_show_job(SHOWN) == SlurmState("FAILED", "NonZeroExitCode", 3, None)
+    assert parse_show_job(SHOWN) == SlurmState("FAILED", "NonZeroExitCode", 3, None, "")
     cancelled = parse_show_job("JobId=4 JobState=CANCELLED Reason=None ExitCode=0:15")
-    assert cancelled == SlurmState("CANCELLED", None, 0, 15)
+    assert cancelled == SlurmState("CANCELLED", None, 0, 15, "")
+    marked = parse_show_job("JobId=4 JobState=RUNNING Comment=jobyard:a1:3:2 ExitCode=0:0")
+    assert marked is not None
+    assert marked.comment == "jobyard:a1:3:2"
     assert parse_show_job("") is None
 
 
@@ -109,8 +120,9 @@ def test_sbatch_argv_carries_every_option() -> None:
         options=("--exclusive",),
         workdir="/shared",
     )
-    argv = sbatch_argv(options, 7, "/shared/s.sh", None, None)
+    argv = sbatch_argv(options, 7, "jobyard:a1:7:1", "/shared/s.sh", None, None)
     assert argv[:4] == ["sbatch", "--parsable", "--no-requeue", "--job-name=jobyard-7"]
+    assert "--comment=jobyard:a1:7:1" in argv
     assert "--output=/shared/jobyard-7-%j.out" in argv
     assert "--error=/shared/jobyard-7-%j.err" in argv
     assert "--chdir=/shared" in argv
@@ -120,7 +132,7 @@ def test_sbatch_argv_carries_every_option() -> None:
     assert "--mem=96M" in argv
     assert "--time=0-00:01:30" in argv
     assert argv[-2:] == ["--exclusive", "/shared/s.sh"]
-    timed = sbatch_argv(SlurmOptions(), 7, "/s.sh", "/work", 3600.0)
+    timed = sbatch_argv(SlurmOptions(), 7, "jobyard:a1:7:1", "/s.sh", "/work", 3600.0)
     assert "--time=0-01:01:00" in timed  # jobyard's timeout, and a minute for its grace
     assert "--chdir=/work" in timed
     assert slurm_time(2 * 86400 + 1.2) == "2-00:00:02"

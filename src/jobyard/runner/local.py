@@ -59,7 +59,9 @@ class Runner:
     ``python_path`` put in front of their ``sys.path`` and the ``preload``
     modules imported (import your heavy libraries there, once per child).
     Jobs see of our environment only the allowed variables and those ``pass_env``
-    names (see :mod:`jobyard.runner.environment`), read once, here.
+    names (see :mod:`jobyard.runner.environment`), read once, here. ``install`` names
+    the installation (the same for every worker of one database): a cluster's jobs
+    are marked with it, so no worker takes another installation's job for its own.
 
     A Python job whose type names another ``user`` runs on a child started as that
     user for the job alone (a pool of size 0 per user): an interpreter start per
@@ -73,6 +75,7 @@ class Runner:
         python_path: Sequence[str] = (),
         preload: Sequence[str] = (),
         pass_env: Sequence[str] = (),
+        install: str = "local",
     ) -> None:
         seal()  # the worker's /proc/<pid>/environ still holds what its jobs must not see
         self.environment = JobEnvironment(pass_env)
@@ -82,6 +85,7 @@ class Runner:
         self._lock = threading.Lock()
         self._started: weakref.WeakSet[Execution] = weakref.WeakSet()  # for close()
         self._slurm: SlurmExecutor | None = None  # made for the first job that needs it
+        self._install = install  # names this installation's jobs on a cluster
 
     def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
         """Start a job. Never raises for a job that cannot start: its Result says why."""
@@ -113,7 +117,7 @@ class Runner:
         """The executor of ``executor: slurm`` jobs (its threads start with its first job)."""
         with self._lock:
             if self._slurm is None:
-                self._slurm = SlurmExecutor(self.environment)
+                self._slurm = SlurmExecutor(self.environment, install=self._install)
             return self._slurm
 
     def _pool_of(self, user: Account) -> Pool:

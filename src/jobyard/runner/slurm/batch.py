@@ -42,8 +42,24 @@ class SlurmOptions:
 
 
 def job_name(job_id: int) -> str:
-    """The Slurm job name of every attempt of a jobyard job: found again by it."""
+    """The Slurm job name of every attempt of a jobyard job, for people: not unique
+    across installations or users (:func:`identity` is)."""
     return f"jobyard-{job_id}"
+
+
+def identity(install: str, job_id: int, attempt: int) -> str:
+    """The Slurm job's ``--comment``: which installation, job and attempt it belongs to.
+
+    Checked before a Slurm job found by name is followed or cancelled, and by every
+    poll: a job of another installation, another user or a recycled Slurm id is
+    never taken for ours.
+    """
+    return f"jobyard:{install}:{job_id}:{attempt}"
+
+
+def attempt_of(token: str) -> int:
+    """The attempt number of a run token (``worker:job:attempt``)."""
+    return int(token.rpartition(":")[2])
 
 
 def script(argv: Sequence[str]) -> str:
@@ -60,7 +76,12 @@ def output_paths(workdir: str, job_id: int) -> tuple[str, str]:
 
 
 def sbatch_argv(
-    options: SlurmOptions, job_id: int, script_path: str, cwd: str | None, timeout: float | None
+    options: SlurmOptions,
+    job_id: int,
+    comment: str,
+    script_path: str,
+    cwd: str | None,
+    timeout: float | None,
 ) -> list[str]:
     """``sbatch --parsable`` with the job's options, reading ``script_path``.
 
@@ -72,6 +93,7 @@ def sbatch_argv(
     out, err = output_paths(options.workdir, job_id)
     # --no-requeue: retries are jobyard's (a Slurm requeue would run it again unseen)
     argv = ["sbatch", "--parsable", "--no-requeue", f"--job-name={job_name(job_id)}"]
+    argv.append(f"--comment={comment}")
     argv += [f"--output={out}", f"--error={err}", f"--chdir={cwd or options.workdir}"]
     for flag, value in (
         ("--partition", options.partition),

@@ -21,7 +21,7 @@ from jobyard.runner.contract import Result, Sample, Sink
 from jobyard.runner.output import emit_stdout
 from jobyard.runner.protocol import LineSplitter
 from jobyard.runner.slurm.cli import SlurmError
-from jobyard.runner.slurm.states import SlurmState, result_of
+from jobyard.runner.slurm.states import GONE, SlurmState, result_of
 from jobyard.runner.threads import Threads
 
 if TYPE_CHECKING:
@@ -73,8 +73,10 @@ class SlurmExecution:
         paths: tuple[str, str],
         sink: Sink,
         offsets: tuple[int, int] = (0, 0),
+        *,
+        identity: str | None = None,
     ) -> None:
-        self.ref, self.token = ref, token
+        self.ref, self.token, self.identity = ref, token, identity
         self.state: SlurmState | None = None  # as the last poll saw it
         self.end: SlurmState | None = None  # set by the poll once Slurm ended the job
         self._cli, self._sink = cli, sink
@@ -126,10 +128,19 @@ class SlurmExecution:
             "executor": "slurm",
             "slurm_job_id": self.ref,
             "token": self.token,
+            "identity": self.identity,
             "stdout": self._follows[0].path,
             "stderr": self._follows[1].path,
             "offsets": [follow.committed for follow in self._follows],
         }
+
+    def owns(self, state: SlurmState) -> bool:
+        """Whether what Slurm shows under our id is this attempt's job: its comment is our
+        identity (sacct shows none: then the id is trusted, as for a job submitted
+        before jobs were marked)."""
+        if self.identity is None or state.state == GONE:
+            return True
+        return state.comment is None or state.comment == self.identity
 
     def usage(self, cpu_seconds: float, rss: int) -> None:
         self._cpu, self._rss = max(self._cpu, cpu_seconds), rss
