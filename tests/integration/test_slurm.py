@@ -79,6 +79,12 @@ job_types:
   s-ticks:
     command: ["sh", "-c", "for i in $(seq 1 30); do echo tick $i; sleep 0.2; done"]
     executor: {{slurm: {{workdir: {workdir}}}}}
+  s-env:
+    command: ["sh", "-c", 'echo "$SBATCH_PARTITION|$ODD|$JOBYARD_JOB_ID"']
+    env:
+      SBATCH_PARTITION: no-such-partition
+      ODD: "it's $(not run)"
+    executor: {{slurm: {{workdir: {workdir}}}}}
   s-queued:
     command: ["echo", "on the queue's executor"]
     queue: hpc
@@ -256,6 +262,14 @@ def test_a_type_created_through_the_api_runs_on_slurm_and_bad_options_are_a_422(
         "executor.slurm.options",
         "executor.slurm.workdir",
     }
+
+
+def test_a_types_env_reaches_the_job_but_not_sbatch(server: Server) -> None:
+    job = server.submit("s-env")
+    done = server.wait_state(job["id"], "succeeded", "failed")
+    assert done["state"] == "succeeded", done  # sbatch did not read SBATCH_PARTITION
+    stdout = [line for stream, line in lines(server, job["id"]) if stream == "stdout"]
+    assert stdout == [f"no-such-partition|it's $(not run)|{job['id']}"]
 
 
 def test_a_failing_job_keeps_its_exit_code_and_is_retried(server: Server) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobyard.config import ConfigError, load_config
+from jobyard.jobtypes.executor import SlurmSpec
 from jobyard.jobtypes.spec import JobTypeInvalid, parse_job_type
 from jobyard.runner.slurm.batch import SlurmOptions, sbatch_argv, script, slurm_time
 from jobyard.runner.slurm.states import (
@@ -101,11 +103,25 @@ def test_an_outside_cancel_and_a_node_failure_say_why() -> None:
 
 def test_the_batch_script_runs_the_argv_word_for_word() -> None:
     argv = ["printf", "%s|", "a b", "$(touch /tmp/pwned)", "it's", "; rm -rf /"]
-    text = script(argv)
+    text = script(argv, {b"PATH": os.environb[b"PATH"]}).decode()
     assert text.startswith("#!/bin/sh\n")
     assert shlex.split(text.splitlines()[-1]) == ["exec", *argv]
     done = subprocess.run(["sh", "-c", text], capture_output=True, text=True, check=True)
     assert done.stdout == "a b|$(touch /tmp/pwned)|it's|; rm -rf /|"
+
+
+def test_the_batch_script_exports_the_jobs_environment_quoted() -> None:
+    env = {
+        b"PATH": os.environb[b"PATH"],
+        b"ODD": b"it's $(touch /tmp/pwned)\nline two",
+        b"NOT-A-NAME": b"left out",
+    }
+    text = script(["sh", "-c", 'printf \'%s|\' "$ODD" "${SECRET-unset}"'], env)
+    assert b"NOT-A-NAME" not in text
+    done = subprocess.run(
+        ["sh", "-c", text.decode()], capture_output=True, text=True, check=True, env={}
+    )
+    assert done.stdout == "it's $(touch /tmp/pwned)\nline two|unset|"
 
 
 def test_sbatch_argv_carries_every_option() -> None:
@@ -123,6 +139,7 @@ def test_sbatch_argv_carries_every_option() -> None:
     argv = sbatch_argv(options, 7, "jobyard:a1:7:1", "/shared/s.sh", None, None)
     assert argv[:4] == ["sbatch", "--parsable", "--no-requeue", "--job-name=jobyard-7"]
     assert "--comment=jobyard:a1:7:1" in argv
+    assert "--export=NONE" in argv
     assert "--output=/shared/jobyard-7-%j.out" in argv
     assert "--error=/shared/jobyard-7-%j.err" in argv
     assert "--chdir=/shared" in argv
@@ -136,6 +153,34 @@ def test_sbatch_argv_carries_every_option() -> None:
     assert "--time=0-01:01:00" in timed  # jobyard's timeout, and a minute for its grace
     assert "--chdir=/work" in timed
     assert slurm_time(2 * 86400 + 1.2) == "2-00:00:02"
+
+
+@pytest.mark.parametrize(
+    ("option", "why"),
+    [
+        ("--out=/etc/x", "--output is set by jobyard"),
+        ("--chd=/", "--chdir is set by jobyard"),
+        ("--requ", "--requeue is set by jobyard"),
+        ("--hol", "--hold is set by jobyard"),
+        ("--array=1-3", "--array is set by jobyard"),
+        ("--export=ALL", "--export is set by jobyard"),
+        ("--wrap=id", "--wrap is set by jobyard"),
+        ("--comm=x", "--comment is set by jobyard"),
+        ("--exc", "ambiguous: --exclude, --exclusive"),
+        ("--frobnicate", "not an sbatch option"),
+    ],
+)
+def test_an_sbatch_option_is_checked_by_the_full_name_getopt_reads(option: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        SlurmSpec(options=[option])
+
+
+def test_an_allowed_prefix_is_written_out_in_full() -> None:
+    assert SlurmSpec(options=["--exclusiv", "--ni=10", "--extra=x"]).options == [
+        "--exclusive",
+        "--nice=10",
+        "--extra=x",
+    ]
 
 
 def test_a_type_validates_its_slurm_options() -> None:

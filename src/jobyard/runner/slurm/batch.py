@@ -10,6 +10,8 @@ reach the job). Every ``sbatch`` option comes from the job type's validated
 from __future__ import annotations
 
 import math
+import os
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_WORKDIR = "/tmp/jobyard-slurm"  # one host only: a cluster sets a shared directory
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,21 @@ def attempt_of(token: str) -> int:
     return int(token.rpartition(":")[2])
 
 
-def script(argv: Sequence[str]) -> str:
-    """A batch script that replaces itself with ``argv``."""
-    return "#!/bin/sh\n# written by jobyard: runs the job's command as it is\nexec " + (
-        shlex.join(argv) + "\n"
-    )
+def script(argv: Sequence[str], environment: Mapping[bytes, bytes]) -> bytes:
+    """A batch script that sets the job's ``environment`` and replaces itself with ``argv``.
+
+    The job is submitted with ``--export=NONE``: its environment is this one, exported
+    here (each value quoted), never the submitting process's, and ``sbatch`` itself
+    runs with the worker's own (a type's ``env`` cannot reach ``SBATCH_*`` or
+    ``SLURM_CONF``). A name the shell cannot export is left out.
+    """
+    lines = ["#!/bin/sh", "# written by jobyard: the job's environment, then its command"]
+    for key, value in sorted(environment.items()):
+        name = os.fsdecode(key)
+        if _SHELL_NAME.fullmatch(name):
+            lines.append(f"export {name}={shlex.quote(os.fsdecode(value))}")
+    lines.append("exec " + shlex.join(argv))
+    return ("\n".join(lines) + "\n").encode(errors="surrogateescape")
 
 
 def output_paths(workdir: str, job_id: int) -> tuple[str, str]:
@@ -93,7 +106,7 @@ def sbatch_argv(
     out, err = output_paths(options.workdir, job_id)
     # --no-requeue: retries are jobyard's (a Slurm requeue would run it again unseen)
     argv = ["sbatch", "--parsable", "--no-requeue", f"--job-name={job_name(job_id)}"]
-    argv.append(f"--comment={comment}")
+    argv += [f"--comment={comment}", "--export=NONE"]  # the script sets the environment
     argv += [f"--output={out}", f"--error={err}", f"--chdir={cwd or options.workdir}"]
     for flag, value in (
         ("--partition", options.partition),

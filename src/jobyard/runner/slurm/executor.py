@@ -125,14 +125,14 @@ class SlurmExecutor:
         self._cancel_leftovers(job_id)  # an earlier attempt's job, still running: not twice
         name = job_name(job_id)
         fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=".sh", dir=options.workdir)
-        with os.fdopen(fd, "w") as file:
-            file.write(script(spec.argv or []))
-        argv = sbatch_argv(options, job_id, mark, path, spec.cwd, spec.timeout)
         env = self._environment.for_job(job_id, token, spec.env, {})
+        with os.fdopen(fd, "wb") as file:
+            file.write(script(spec.argv or [], env))
+        argv = sbatch_argv(options, job_id, mark, path, spec.cwd, spec.timeout)
         try:
             for attempt in range(1, self.cli.tries + 1):
-                try:
-                    return self.cli.run(argv, env=env, tries=1).strip().split(";")[0]
+                try:  # with the worker's environment: SLURM_CONF, PATH are the worker's
+                    return self.cli.run(argv, tries=1).strip().split(";")[0]
                 except SlurmError as exc:
                     if not exc.transient or attempt == self.cli.tries:
                         raise
