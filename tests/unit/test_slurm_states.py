@@ -227,6 +227,25 @@ def test_a_queue_executor_applies_to_its_types(tmp_path: Path) -> None:
     assert "job_types.a.executor" in str(bad.value)
 
 
+def test_a_type_on_a_slurm_queue_is_checked_as_if_it_named_slurm(tmp_path: Path) -> None:
+    path = tmp_path / "jobyard.yaml"
+    path.write_text(
+        "queues:\n"
+        "  hpc: {executor: slurm}\n"
+        "job_types:\n"
+        "  as-root:\n"
+        "    command: ['true']\n"
+        "    queue: hpc\n"
+        "    user: root\n"
+    )
+    with pytest.raises(ConfigError) as bad:
+        load_config(path)
+    assert str(bad.value) == (
+        f"{path}:7: job_types.as-root.user: a Slurm job runs as the worker's user "
+        "(give Slurm's own options instead) (its queue 'hpc' runs its jobs on Slurm)"
+    )
+
+
 def test_the_configuration_in_docs_executors_loads(tmp_path: Path) -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "executors.md").read_text()
     example = doc.split("```yaml\n")[1].split("```")[0]

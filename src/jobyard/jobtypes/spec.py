@@ -463,6 +463,18 @@ def parse_job_type(name: str, data: Any, *, source: Source | None = None) -> Job
     return job_type
 
 
+def with_executor(job_type: JobType, executor: ExecutorSpec) -> JobType:
+    """``job_type`` running on ``executor`` (its queue's), checked again as a whole: what
+    the type may not do there (a ``user`` on Slurm) is refused as if it named it itself.
+
+    Raises :class:`JobTypeInvalid` as :func:`parse_job_type` does.
+    """
+    try:
+        return JobType.model_validate({**dict(job_type), "executor": executor})
+    except ValidationError as exc:
+        raise JobTypeInvalid(dedupe(pydantic_problems(exc))) from None
+
+
 def pydantic_problems(exc: ValidationError) -> list[FieldError]:
     """``exc`` as field problems: dotted paths, plain messages."""
     return model_problems(exc, _KNOWN_KEYS)
