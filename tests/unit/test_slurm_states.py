@@ -256,9 +256,7 @@ def test_the_configuration_in_docs_executors_loads(tmp_path: Path) -> None:
     assert simulate.executor is not None
     assert simulate.executor["slurm"]["mem"] == 256 * 2**20
     assert simulate.executor["slurm"]["options"] == ["--nice=10"]
-    assert types["summary"].resolve({}).executor == {
-        "slurm": {"partition": "debug", "workdir": "/tmp/jobyard-slurm"}
-    }
+    assert types["summary"].resolve({}).executor == {"slurm": {"partition": "debug"}}
     assert types["local-check"].resolve({}).executor is None
     path.write_text(example.replace("partition: debug       #", "partition: de bug      #"))
     with pytest.raises(ConfigError) as bad:

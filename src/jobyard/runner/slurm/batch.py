@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_WORKDIR = "/tmp/jobyard-slurm"  # one host only: a cluster sets a shared directory
+from jobyard.runner.slurm.workdir import default_workdir
+
 _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -34,13 +35,13 @@ class SlurmOptions:
     mem: int | None = None  # bytes
     gres: str | None = None
     options: tuple[str, ...] = ()
-    workdir: str = DEFAULT_WORKDIR
+    workdir: str = ""  # from_spec fills in the default
 
     @classmethod
     def from_spec(cls, executor: Mapping[str, Any]) -> SlurmOptions:
         data = dict(executor.get("slurm") or {})
         data["options"] = tuple(data.get("options") or ())
-        data["workdir"] = data.get("workdir") or DEFAULT_WORKDIR
+        data["workdir"] = data.get("workdir") or default_workdir()
         return cls(**data)
 
 

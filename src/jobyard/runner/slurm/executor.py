@@ -44,6 +44,7 @@ from jobyard.runner.slurm.states import (
     parse_squeue,
     parse_sstat,
 )
+from jobyard.runner.slurm.workdir import prepare
 
 log = logging.getLogger("jobyard.runner.slurm")
 
@@ -88,7 +89,10 @@ class SlurmExecutor:
             return FailedExecution(spawn_failed("spawn failed: empty command", 127), sink)
         mark = identity(self.install, job_id, attempt_of(token))
         try:
-            os.makedirs(options.workdir, exist_ok=True)
+            prepare(options.workdir)
+        except OSError as exc:
+            return FailedExecution(spawn_failed(f"spawn failed: {exc}", 126), sink)
+        try:
             ref = self._submit(job_id, mark, token, spec, options)
         except (OSError, SlurmError) as exc:
             return FailedExecution(spawn_failed(f"spawn failed: sbatch: {exc}", 126), sink)
