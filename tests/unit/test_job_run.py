@@ -36,6 +36,7 @@ class Scripted:
         self.sink: Sink | None = None
         self._result: Result | None = None
         self.deferred = False  # controls take effect later, as on a cluster
+        self.stubborn = False  # terminate and kill never end it (a controller that is down)
 
     # -- Starter
     def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Scripted:
@@ -71,11 +72,13 @@ class Scripted:
 
     def terminate(self) -> None:
         self.calls.append("terminate")
-        self.end(Result(None, 15, "terminated", None, None, succeeded=False))
+        if not self.stubborn:
+            self.end(Result(None, 15, "terminated", None, None, succeeded=False))
 
     def kill(self) -> None:
         self.calls.append("kill")
-        self.end(Result(None, 9, "killed", None, None, succeeded=False))
+        if not self.stubborn:
+            self.end(Result(None, 9, "killed", None, None, succeeded=False))
 
     def sample(self) -> Sample:
         return Sample(rss=1024, cpu_seconds=0.25)
@@ -87,7 +90,9 @@ class Scripted:
 class Yard:
     """A memory store with one claimed job, and the run of its attempt."""
 
-    def __init__(self, spec: JobSpec | None = None, *, adopted: bool = False) -> None:
+    def __init__(
+        self, spec: JobSpec | None = None, *, adopted: bool = False, kill_grace: float = 5.0
+    ) -> None:
         self.store = MemoryStore()
         self.runner = Scripted()
         self.ended: list[int] = []
@@ -98,7 +103,7 @@ class Yard:
         [self.job] = self.store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(1))
         settings = RunSettings(
             worker="w1",
-            kill_grace=5.0,
+            kill_grace=kill_grace,
             clock=lambda: NOW,
             on_terminal=self.ended.append,
             on_done=self.done.set,
@@ -294,6 +299,18 @@ def test_a_handed_back_job_is_queued_again_with_its_attempt_returned(yard: Yard)
     assert (job.state, job.attempt, job.worker) == (JobState.QUEUED, 0, None)
     [again] = yard.store.queue.claim_jobs("w2", "host", None, 1, NOW, NOW + timedelta(1))
     assert (again.id, again.attempt) == (job.id, 1)
+
+
+def test_a_hand_back_whose_end_is_never_confirmed_still_requeues_the_job() -> None:
+    yard = Yard(kill_grace=0.2)
+    yard.runner.stubborn = True
+    yard.run.start()
+    yard.run.request(HandBack("worker w1 stopped"))
+    job = yard.finish()
+    assert yard.runner.calls == ["terminate", "kill"]
+    assert (job.state, job.attempt) == (JobState.QUEUED, 0)
+    lines = [line.line for line in yard.store.jobs.log_lines(job.id)]
+    assert "its end was not confirmed within 0.4 s" in lines
 
 
 def _intent(job: Job, control: Control) -> JobUpdate:

@@ -132,6 +132,7 @@ class JobRun(threading.Thread):
         self._error: str | None = None
         self._kill_at: float | None = None
         self._abandoned = False
+        self._handed_back = False
         self._lost = False  # the store refused a write: the job is gone or not ours
         self._peak_rss = 0
         self._cap = LogCap(settings.log_cap)
@@ -222,6 +223,8 @@ class JobRun(threading.Thread):
             if (result := execution.wait(0)) is not None:
                 break
             self._apply_requests(execution)
+            if self._handed_back:  # requeued: whatever the executor says later is not ours
+                return
             self._enforce_limits(execution)
             self._check_budgets(execution)
             now = time.monotonic()
@@ -390,18 +393,24 @@ class JobRun(threading.Thread):
         return self.job.evolve(finished_at=None).runtime_at(self._now()) or 0.0
 
     def _hand_back(self, execution: Execution, why: str) -> None:
+        """Stop the job (grace, then kill) and requeue it. The wait is bounded: an executor
+        whose controller does not answer (slurmctld down) cannot confirm the end, and
+        the worker must still stop; the next attempt cancels a Slurm job left running
+        before it submits its own."""
         self._abandoned = True
         execution.terminate()
-        deadline = time.monotonic() + self._settings.kill_grace
-        while execution.wait(0.1) is None:
-            if time.monotonic() > deadline:
-                execution.kill()
+        grace = self._settings.kill_grace
+        if not _ends_within(execution, grace):
+            execution.kill()
+            if not _ends_within(execution, grace):
+                self.log("system", f"its end was not confirmed within {2 * grace:g} s")
         self.log("system", f"handed back: {why}")
         self._flush(until_stored=True)
         now = self._now()
         self._persist(
             lambda: self._store.jobs.update_job(outcomes.requeued(self.job, now, why), now)
         )
+        self._handed_back = True
 
     # -- writing -----------------------------------------------------------
     def _finish(self, end: RunEnd) -> None:
@@ -606,6 +615,14 @@ class JobRun(threading.Thread):
 
     def _now(self) -> datetime:
         return self._settings.clock()
+
+
+def _ends_within(execution: Execution, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while execution.wait(0.1) is None:
+        if time.monotonic() >= deadline:
+            return False
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

@@ -278,7 +278,14 @@ class SlurmExecutor:
                 execution.usage(*usage[execution.ref])
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop following. Slurm jobs still running stay Slurm's (a worker adopts them)."""
+        """Stop the poll and follower threads; nothing is cancelled here.
+
+        A stopping worker hands its jobs back first, which cancels their Slurm jobs
+        (``scancel``). When the controller does not answer, that cancel may not reach
+        it: the Slurm job then runs on until the job's next attempt, which cancels it
+        (found by its identity) before it submits its own. Only a worker that dies
+        without stopping leaves jobs for adoption.
+        """
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
