@@ -46,7 +46,9 @@ class Follow:
         return self._offset - self._lines.pending
 
     def read(self, *, end: bool = False) -> tuple[int, list[str]]:
-        """(bytes read, complete lines); ``end`` also gives the unfinished last line."""
+        """(bytes read, complete lines): at most ``READ_SIZE`` bytes, the rest on the next
+        tick (one job's flood must not hold up the others); ``end`` reads to the end of
+        the file and also gives the unfinished last line."""
         total, lines = 0, []
         try:
             with open(self.path, "rb") as file:
@@ -54,6 +56,8 @@ class Follow:
                 while data := file.read(READ_SIZE):
                     total += len(data)
                     lines += self._lines.feed(data)
+                    if not end:
+                        break
         except FileNotFoundError:
             pass  # not created yet: the job has not started
         self._offset += total

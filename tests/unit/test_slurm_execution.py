@@ -1,10 +1,12 @@
-"""Which Slurm jobs a worker takes for its own: the identity in ``--comment``."""
+"""A Slurm execution's own parts: which jobs are ours (``--comment``), the output follower."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jobyard.runner.slurm.batch import attempt_of, identity
 from jobyard.runner.slurm.cli import SlurmCli
-from jobyard.runner.slurm.execution import SlurmExecution
+from jobyard.runner.slurm.execution import READ_SIZE, Follow, SlurmExecution
 from jobyard.runner.slurm.states import GONE, NOT_OURS, SlurmState, result_of
 from tests.sinks import Recorder
 
@@ -38,3 +40,21 @@ def test_a_job_that_is_not_ours_ends_the_attempt_as_lost() -> None:
     assert (result.succeeded, result.reason) == (False, "executor_lost")
     assert result.error is not None
     assert "not this attempt's" in result.error
+
+
+def test_the_follower_reads_at_most_a_chunk_per_tick(tmp_path: Path) -> None:
+    path = tmp_path / "out"
+    line = b"x" * 1023 + b"\n"
+    path.write_bytes(line * 2500)  # about 2.4 MiB
+    follow = Follow("stdout", str(path), 0)
+    sizes = [follow.read()[0] for _ in range(3)]
+    assert sizes == [READ_SIZE, READ_SIZE, 2500 * 1024 - 2 * READ_SIZE]
+    assert follow.read() == (0, [])
+    assert follow.committed == 2500 * 1024
+
+
+def test_the_last_read_takes_the_rest_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "out"
+    path.write_bytes(b"y\n" * READ_SIZE + b"tail")
+    nbytes, lines = Follow("stdout", str(path), 0).read(end=True)
+    assert (nbytes, len(lines), lines[-1]) == (2 * READ_SIZE + 4, READ_SIZE + 1, "tail")
