@@ -55,6 +55,9 @@ class NullSink:
 
     def controlled(self, control: str, error: str | None) -> None: ...
 
+    def record(self, data: dict[str, Any]) -> bool:
+        return True
+
 
 def run(runner: Runner, spec: JobSpec) -> NullSink:
     sink = NullSink()

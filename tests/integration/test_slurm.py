@@ -20,7 +20,11 @@ import psutil
 import pytest
 import yaml
 
+from jobyard.models import JobSpec
+from jobyard.runner.environment import JobEnvironment
+from jobyard.runner.slurm import SlurmExecutor
 from tests.harness import Launcher, Server, run_in, start_run, wait_for
+from tests.sinks import Recorder
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -382,6 +386,41 @@ def test_a_slurm_job_of_the_same_name_that_is_not_ours_is_left_alone(
         assert squeue(decoy) == "RUNNING"  # another installation's job: not cancelled
     finally:
         subprocess.run(["scancel", decoy], check=False)
+
+
+class Unrecorded(Recorder):
+    """A run whose store does not take the Slurm id."""
+
+    def record(self, data: dict[str, Any]) -> bool:
+        self.details(data)
+        return False
+
+
+def test_a_slurm_job_whose_id_cannot_be_recorded_never_runs(yard: Yard, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    executor = SlurmExecutor(JobEnvironment(()), install="test")
+    spec = JobSpec(
+        argv=["touch", str(marker)],
+        executor={"slurm": {"workdir": str(yard.workdir)}},
+    )
+    try:
+        sink = Unrecorded()
+        execution = executor.start(990001, "w:990001:1", spec, sink)
+        result = execution.wait(0)
+        assert result is not None
+        assert result.spawn_failed
+        assert "could not be recorded; the job was cancelled" in (result.error or "")
+        [(details,)] = sink.of("details")
+        ref = details["slurm_job_id"]
+        wait_for(lambda: squeue(ref) == "", 30, what=f"Slurm job {ref} to leave the queue")
+        shown = subprocess.run(
+            ["scontrol", "-o", "show", "job", ref], capture_output=True, text=True, check=False
+        ).stdout
+        assert "JobState=CANCELLED" in shown or not shown
+        assert "RunTime=00:00:00" in shown or not shown
+        assert not marker.exists()
+    finally:
+        executor.close()
 
 
 def test_a_timeout_ends_the_slurm_job(server: Server) -> None:

@@ -140,6 +140,7 @@ def test_sbatch_argv_carries_every_option() -> None:
     assert argv[:4] == ["sbatch", "--parsable", "--no-requeue", "--job-name=jobyard-7"]
     assert "--comment=jobyard:a1:7:1" in argv
     assert "--export=NONE" in argv
+    assert "--hold" in argv  # released once the id is stored
     assert "--output=/shared/jobyard-7-%j.out" in argv
     assert "--error=/shared/jobyard-7-%j.err" in argv
     assert "--chdir=/shared" in argv

@@ -36,6 +36,10 @@ class Sink(Protocol):
     def ended(self) -> None:
         """The job is over and its output drained: ``wait`` returns its Result now."""
 
+    def record(self, data: dict[str, Any]) -> bool:
+        """Store ``data`` as the job's details now, before returning: an executor's record
+        of a job that must not run unrecorded. False when it could not be stored."""
+
     def controlled(self, control: str, error: str | None) -> None:
         """A deferred ``pause`` or ``resume`` (see :meth:`Execution.pause`) took effect,
         or was refused (``error`` says why: the job then goes on as it was)."""
@@ -155,6 +159,13 @@ class GuardedSink:
 
     def controlled(self, control: str, error: str | None) -> None:
         self._call(self._sink.controlled, control, error)
+
+    def record(self, data: dict[str, Any]) -> bool:
+        try:
+            return self._sink.record(data)
+        except Exception:
+            log.exception("job sink failed to record", extra={"job": self._job_id})
+            return False
 
     def _call(self, method: Any, *args: Any) -> None:
         try:

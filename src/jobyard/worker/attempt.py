@@ -191,6 +191,12 @@ class JobRun(threading.Thread):
     def ended(self) -> None:
         self._wake.set()
 
+    def record(self, data: dict[str, Any]) -> bool:
+        """Called from the run's own thread (an executor's start or adopt)."""
+        self.details(data)
+        self._flush(until_stored=True)
+        return not self._lost
+
     def controlled(self, control: str, error: str | None) -> None:
         self._requests.put(Controlled(Control(control), error))
         self._wake.set()

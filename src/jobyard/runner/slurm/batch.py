@@ -108,6 +108,7 @@ def sbatch_argv(
     # --no-requeue: retries are jobyard's (a Slurm requeue would run it again unseen)
     argv = ["sbatch", "--parsable", "--no-requeue", f"--job-name={job_name(job_id)}"]
     argv += [f"--comment={comment}", "--export=NONE"]  # the script sets the environment
+    argv.append("--hold")  # released once its id is stored: no Slurm job runs unrecorded
     argv += [f"--output={out}", f"--error={err}", f"--chdir={cwd or options.workdir}"]
     for flag, value in (
         ("--partition", options.partition),

@@ -99,9 +99,22 @@ class SlurmExecutor:
         paths = output_files(output_paths(options.workdir, job_id), ref)
         execution = SlurmExecution(self.cli, ref, token, paths, sink, identity=mark)
         sink.log("system", f"submitted to Slurm as job {ref}")
-        sink.details(execution.details())
+        if error := self._release(ref, execution, sink):
+            with contextlib.suppress(SlurmError):
+                self.cli.run(["scancel", "--me", ref])
+            return FailedExecution(spawn_failed(f"spawn failed: {error}", 126), sink)
         self._track(execution)
         return execution
+
+    def _release(self, ref: str, execution: SlurmExecution, sink: Sink) -> str | None:
+        """Store the held job's id on the job row, then let Slurm start it; why not, if not."""
+        if not sink.record(execution.details()):
+            return f"the Slurm job id {ref} could not be recorded; the job was cancelled"
+        try:
+            self.cli.run(["scontrol", "release", ref])
+        except SlurmError as exc:
+            return f"Slurm did not release job {ref}: {exc}"
+        return None
 
     def adopt(self, job: Job, token: str, sink: Sink) -> Execution:
         """Follow the Slurm job a dead worker started for ``job``, from where its log stopped."""
