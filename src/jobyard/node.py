@@ -51,6 +51,15 @@ def installation(database_url: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def cancel_executor_job(job: Job) -> None:
+    """A job lost for good whose attempt runs on a cluster: cancel it there (the Slurm
+    package is imported only when such a job exists)."""
+    if job.details.get("executor") == "slurm":
+        from jobyard.runner.slurm.lost import cancel_in_background
+
+        cancel_in_background(job.details)
+
+
 class Node:
     def __init__(
         self,
@@ -88,6 +97,7 @@ class Node:
                 deps=self.deps,
                 on_terminal=self.job_ended,
                 firing=Firing(self.manager, self.runs, self.schedules),
+                on_lost=cancel_executor_job,
             )
         self.hub = Hub(self.store)
         self.metrics = metrics.registry(self.store, lease_timeout=settings.lease_timeout)
@@ -136,6 +146,7 @@ class Node:
             worker_settings,
             on_terminal=self.job_ended,
             on_ended=self.ends_stored,
+            on_lost=cancel_executor_job,
         )
 
     def job_ended(self, job_id: int) -> None:

@@ -23,6 +23,7 @@ import yaml
 from jobyard.models import JobSpec
 from jobyard.runner.environment import JobEnvironment
 from jobyard.runner.slurm import SlurmExecutor
+from jobyard.runner.slurm.lost import cancel_recorded
 from tests.harness import Launcher, Server, run_in, start_run, wait_for
 from tests.sinks import Recorder
 
@@ -421,6 +422,28 @@ def test_a_slurm_job_whose_id_cannot_be_recorded_never_runs(yard: Yard, tmp_path
         assert not marker.exists()
     finally:
         executor.close()
+
+
+def test_the_recorded_slurm_job_of_a_lost_job_is_cancelled_only_if_ours(
+    yard: Yard, tmp_path: Path
+) -> None:
+    script = tmp_path / "held.sh"
+    script.write_text("#!/bin/sh\nexec sleep 120\n")
+
+    def held(comment: str) -> str:
+        argv = ["sbatch", "--parsable", "--hold", f"--comment={comment}", "--output=/dev/null"]
+        done = subprocess.run([*argv, script], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    ours, theirs = held("jobyard:test:5:1"), held("jobyard:elsewhere:5:1")
+    try:
+        details = {"executor": "slurm", "identity": "jobyard:test:5:1"}
+        assert cancel_recorded({**details, "slurm_job_id": ours})
+        assert not cancel_recorded({**details, "slurm_job_id": theirs})
+        wait_for(lambda: squeue(ours) == "", 30, what=f"Slurm job {ours} to leave the queue")
+        assert squeue(theirs) == "PENDING"
+    finally:
+        subprocess.run(["scancel", ours, theirs], check=False)
 
 
 def test_a_timeout_ends_the_slurm_job(server: Server) -> None:
