@@ -228,6 +228,19 @@ def test_a_queue_executor_applies_to_its_types(tmp_path: Path) -> None:
     assert "job_types.a.executor" in str(bad.value)
 
 
+def test_a_slurm_option_at_the_top_level_is_said_to_belong_under_executor_slurm() -> None:
+    with pytest.raises(JobTypeInvalid) as bad:
+        parse_job_type("t", {"command": ["true"], "cpus": 4, "comand": ["x"]})
+    assert bad.value.errors == [
+        {
+            "field": "cpus",
+            "message": "unknown key here; it belongs under executor.slurm "
+            "(executor: {slurm: {cpus: …}})",
+        },
+        {"field": "comand", "message": "unknown key; did you mean 'command'?"},
+    ]
+
+
 def test_a_type_on_a_slurm_queue_is_checked_as_if_it_named_slurm(tmp_path: Path) -> None:
     path = tmp_path / "jobyard.yaml"
     path.write_text(
