@@ -29,6 +29,7 @@ from jobyard.models import Ended, Job
 from jobyard.notify.outbox import Outbox
 from jobyard.retention.pruner import Pruner
 from jobyard.roster import Roster
+from jobyard.runner.executors import Executors
 from jobyard.runner.local import Runner
 from jobyard.schedules.book import ScheduleBook
 from jobyard.schedules.firing import Firing
@@ -121,13 +122,13 @@ class Node:
     def _worker(self) -> Worker:
         settings = self.settings
         pool = settings.python_pool
-        runner = Runner(
+        local = Runner(
             python_pool=settings.concurrency if pool is None else pool,
             python_path=[str(self.config.base_dir)],
             preload=self.config.preload_modules(),
             pass_env=self.config.pass_env,
-            install=installation(settings.database_url),
         )
+        runner = Executors(local, install=installation(settings.database_url))
         worker_settings = WorkerSettings(
             name=settings.worker_name or default_worker_name(),
             queues=settings.queues,

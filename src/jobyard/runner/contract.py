@@ -116,18 +116,6 @@ class Executor(Protocol):
     def close(self, timeout: float = 5.0) -> None: ...
 
 
-class Starter(Protocol):
-    """Starts jobs: what a worker's run needs of :class:`~jobyard.runner.local.Runner`."""
-
-    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
-        """Start a job; never raises for a job that cannot start (its Result says why)."""
-        ...
-
-    def adopt(self, job: Job, token: str, sink: Sink) -> Execution:
-        """Follow a live job a dead worker left running (see :class:`Executor`)."""
-        ...
-
-
 class GuardedSink:
     """Forwards to the worker's sink; an exception there is logged, never raised.
 

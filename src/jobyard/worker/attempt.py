@@ -36,7 +36,7 @@ from jobyard.events.records import (
 )
 from jobyard.models import Ended, Job, JobEnd, JobUpdate
 from jobyard.outcomes import Reason, RunEnd
-from jobyard.runner.contract import Execution, Result, Sample, Starter
+from jobyard.runner.contract import Execution, Executor, Result, Sample
 from jobyard.runner.protocol import storable
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import outage
@@ -105,7 +105,7 @@ class JobRun(threading.Thread):
         self,
         job: Job,
         store: Storage,
-        runner: Starter,
+        runner: Executor,
         settings: RunSettings,
         *,
         adopted: bool = False,  # the job runs already (on Slurm): follow it, start nothing

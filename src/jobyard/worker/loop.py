@@ -32,7 +32,8 @@ from jobyard.events.listen import listen
 from jobyard.models import Ended, Job, WorkerInfo
 from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
-from jobyard.runner.local import Runner, kill_job_processes
+from jobyard.runner.executors import Executors
+from jobyard.runner.local import kill_job_processes
 from jobyard.states import JobState
 from jobyard.store import Store
 from jobyard.store.protocol import Storage
@@ -66,7 +67,7 @@ class Worker:
     def __init__(
         self,
         store: Storage,
-        runner: Runner,
+        runner: Executors,
         settings: WorkerSettings,
         *,
         clock: Callable[[], datetime] = utcnow,
