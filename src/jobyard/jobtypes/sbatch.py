@@ -10,145 +10,32 @@ refused (a name sbatch does not know would fail every submission anyway).
 from __future__ import annotations
 
 # sbatch's long options (Slurm 22.05 and the few newer ones types use).
-SBATCH_OPTIONS = frozenset(
-    [
-        "account",
-        "acctg-freq",
-        "array",
-        "batch",
-        "bb",
-        "bbf",
-        "begin",
-        "chdir",
-        "cluster-constraint",
-        "clusters",
-        "comment",
-        "constraint",
-        "container",
-        "contiguous",
-        "core-spec",
-        "cores-per-socket",
-        "cpu-freq",
-        "cpus-per-gpu",
-        "cpus-per-task",
-        "deadline",
-        "delay-boot",
-        "dependency",
-        "distribution",
-        "error",
-        "exclude",
-        "exclusive",
-        "export",
-        "export-file",
-        "extra",
-        "extra-node-info",
-        "get-user-env",
-        "gid",
-        "gpu-bind",
-        "gpu-freq",
-        "gpus",
-        "gpus-per-node",
-        "gpus-per-socket",
-        "gpus-per-task",
-        "gres",
-        "gres-flags",
-        "help",
-        "hint",
-        "hold",
-        "ignore-pbs",
-        "input",
-        "job-name",
-        "kill-on-invalid-dep",
-        "licenses",
-        "mail-type",
-        "mail-user",
-        "mcs-label",
-        "mem",
-        "mem-bind",
-        "mem-per-cpu",
-        "mem-per-gpu",
-        "mincpus",
-        "network",
-        "nice",
-        "no-kill",
-        "no-requeue",
-        "nodefile",
-        "nodelist",
-        "nodes",
-        "ntasks",
-        "ntasks-per-core",
-        "ntasks-per-gpu",
-        "ntasks-per-node",
-        "ntasks-per-socket",
-        "open-mode",
-        "output",
-        "overcommit",
-        "oversubscribe",
-        "parsable",
-        "partition",
-        "power",
-        "prefer",
-        "priority",
-        "profile",
-        "propagate",
-        "qos",
-        "quiet",
-        "reboot",
-        "requeue",
-        "reservation",
-        "signal",
-        "sockets-per-node",
-        "spread-job",
-        "switches",
-        "test-only",
-        "thread-spec",
-        "threads-per-core",
-        "time",
-        "time-min",
-        "tmp",
-        "tres-per-task",
-        "uid",
-        "usage",
-        "use-min-nodes",
-        "verbose",
-        "version",
-        "wait",
-        "wait-all-nodes",
-        "wckey",
-        "wrap",
-    ]
-)
+_OPTION_NAMES = """
+    account acctg-freq array batch bb bbf begin chdir cluster-constraint clusters
+    comment constraint container contiguous core-spec cores-per-socket cpu-freq
+    cpus-per-gpu cpus-per-task deadline delay-boot dependency distribution error exclude
+    exclusive export export-file extra extra-node-info get-user-env gid gpu-bind
+    gpu-freq gpus gpus-per-node gpus-per-socket gpus-per-task gres gres-flags help hint
+    hold ignore-pbs input job-name kill-on-invalid-dep licenses mail-type mail-user
+    mcs-label mem mem-bind mem-per-cpu mem-per-gpu mincpus network nice no-kill
+    no-requeue nodefile nodelist nodes ntasks ntasks-per-core ntasks-per-gpu
+    ntasks-per-node ntasks-per-socket open-mode output overcommit oversubscribe parsable
+    partition power prefer priority profile propagate qos quiet reboot requeue
+    reservation signal sockets-per-node spread-job switches test-only thread-spec
+    threads-per-core time time-min tmp tres-per-task uid usage use-min-nodes verbose
+    version wait wait-all-nodes wckey wrap
+"""
+SBATCH_OPTIONS = frozenset(_OPTION_NAMES.split())
 
 # What jobyard sets itself, or what would detach the job from it: the output files,
 # the identity, the environment (the script carries it), the user, arrays (one job per
 # attempt), other clusters (squeue would not see the job), and runs that never start.
-RESERVED = frozenset(
-    [
-        "output",
-        "error",
-        "input",
-        "parsable",
-        "job-name",
-        "comment",
-        "hold",
-        "wrap",
-        "chdir",
-        "requeue",
-        "no-requeue",
-        "array",
-        "export",
-        "export-file",
-        "get-user-env",
-        "uid",
-        "gid",
-        "clusters",
-        "test-only",
-        "wait",
-        "usage",
-        "help",
-        "version",
-    ]
-)
+_RESERVED_NAMES = """
+    output error input parsable job-name comment hold wrap chdir requeue no-requeue
+    array export export-file get-user-env uid gid clusters test-only wait usage help
+    version
+"""
+RESERVED = frozenset(_RESERVED_NAMES.split())
 
 
 class OptionError(ValueError):
