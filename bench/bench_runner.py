@@ -53,6 +53,11 @@ class NullSink:
     def output(self, nbytes: int) -> None: ...
     def ended(self) -> None: ...
 
+    def controlled(self, control: str, error: str | None) -> None: ...
+
+    def record(self, data: dict[str, Any]) -> bool:
+        return True
+
 
 def run(runner: Runner, spec: JobSpec) -> NullSink:
     sink = NullSink()

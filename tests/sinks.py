@@ -43,6 +43,13 @@ class Recorder:
     def ended(self) -> None:
         self._add("ended")
 
+    def controlled(self, control: str, error: str | None) -> None:
+        self._add("controlled", control, error)
+
+    def record(self, data: dict[str, Any]) -> bool:
+        self._add("details", data)
+        return True
+
     def _add(self, *event: Any) -> None:
         with self._lock:
             self.events.append(event)

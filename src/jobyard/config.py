@@ -33,6 +33,7 @@ from jobyard.jobtypes.spec import (
     parse_job_type,
     pydantic_problems,
     user_problems,
+    with_executor,
 )
 from jobyard.notify.channels import NotificationConfig, NotificationsInvalid, parse_notifications
 from jobyard.retention.policy import RetentionPolicy, parse_retention
@@ -247,11 +248,11 @@ class _Loader:
         retention = self.retention(data.get("retention"))
         if declared is not None:
             self.check_queues(job_types, declared)
+        job_types = self.queue_executors(job_types, queues)
         if self.problems:
             raise ConfigError(self.problems)
         for job_type in job_types.values():
             queues.setdefault(job_type.queue, QueueConfig())
-        job_types = {name: _on_queue_executor(t, queues) for name, t in job_types.items()}
         return Config(
             path=self.path,
             base_dir=self.base_dir,
@@ -305,6 +306,22 @@ class _Loader:
                 self.problem(["job_types", name, error["field"]], error["message"])
             job_types[name] = job_type
         return job_types
+
+    def queue_executors(
+        self, job_types: Mapping[str, JobType], queues: Mapping[str, QueueConfig]
+    ) -> dict[str, JobType]:
+        """Each type on its queue's executor, unless it names its own; a type that cannot
+        run there gets the error it would get naming that executor itself."""
+        placed = {}
+        for name, job_type in job_types.items():
+            try:
+                placed[name] = _on_queue_executor(job_type, queues)
+            except JobTypeInvalid as exc:
+                why = f" (its queue {job_type.queue!r} runs its jobs on Slurm)"
+                for error in exc.errors:
+                    parts = ["job_types", name, *_parts(error["field"])]
+                    self.problem(parts, error["message"] + why)
+        return placed
 
     def job_modules(self, value: Any, written: Mapping[str, JobType]) -> dict[str, JobType]:
         """The job types declared with ``@jobyard.job`` in the modules listed (imported now)."""
@@ -460,11 +477,13 @@ def _clash(
 
 
 def _on_queue_executor(job_type: JobType, queues: Mapping[str, QueueConfig]) -> JobType:
-    """A type that names no executor runs where its queue's jobs run."""
-    executor = queues[job_type.queue].executor
+    """A type that names no executor runs where its queue's jobs run (checked again
+    there: :class:`JobTypeInvalid` when it cannot)."""
+    queue = queues.get(job_type.queue)
+    executor = queue.executor if queue is not None else None
     if job_type.executor is not None or executor is None or job_type.python is not None:
         return job_type
-    return job_type.model_copy(update={"executor": executor})
+    return with_executor(job_type, executor)
 
 
 def _parts(dotted: str) -> list[str]:

@@ -6,9 +6,13 @@ constructor here, and nothing is a global.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+
+from sqlalchemy.engine import make_url
 
 from jobyard import metrics
 from jobyard.access.accounts import FIRST_ADMIN, Accounts
@@ -25,6 +29,7 @@ from jobyard.models import Ended, Job
 from jobyard.notify.outbox import Outbox
 from jobyard.retention.pruner import Pruner
 from jobyard.roster import Roster
+from jobyard.runner.executors import Executors
 from jobyard.runner.local import Runner
 from jobyard.schedules.book import ScheduleBook
 from jobyard.schedules.firing import Firing
@@ -35,6 +40,25 @@ from jobyard.worker.loop import Worker, WorkerSettings, default_worker_name
 from jobyard.workflows.runs import Runs
 
 log = logging.getLogger(__name__)
+
+
+def installation(database_url: str) -> str:
+    """A short name of this installation, the same for every node of one database: a
+    digest of its URL without the password (SQLite: its absolute path)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        url = url.set(database=os.path.abspath(url.database))
+    text = url.set(password=None).render_as_string(hide_password=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def cancel_executor_job(job: Job) -> None:
+    """A job lost for good whose attempt runs on a cluster: cancel it there (the Slurm
+    package is imported only when such a job exists)."""
+    if job.details.get("executor") == "slurm":
+        from jobyard.runner.slurm.lost import cancel_in_background
+
+        cancel_in_background(job.details)
 
 
 class Node:
@@ -74,6 +98,7 @@ class Node:
                 deps=self.deps,
                 on_terminal=self.job_ended,
                 firing=Firing(self.manager, self.runs, self.schedules),
+                on_lost=cancel_executor_job,
             )
         self.hub = Hub(self.store)
         self.metrics = metrics.registry(self.store, lease_timeout=settings.lease_timeout)
@@ -97,12 +122,13 @@ class Node:
     def _worker(self) -> Worker:
         settings = self.settings
         pool = settings.python_pool
-        runner = Runner(
+        local = Runner(
             python_pool=settings.concurrency if pool is None else pool,
             python_path=[str(self.config.base_dir)],
             preload=self.config.preload_modules(),
             pass_env=self.config.pass_env,
         )
+        runner = Executors(local, install=installation(settings.database_url))
         worker_settings = WorkerSettings(
             name=settings.worker_name or default_worker_name(),
             queues=settings.queues,
@@ -121,6 +147,7 @@ class Node:
             worker_settings,
             on_terminal=self.job_ended,
             on_ended=self.ends_stored,
+            on_lost=cancel_executor_job,
         )
 
     def job_ended(self, job_id: int) -> None:

@@ -20,7 +20,12 @@ import psutil
 import pytest
 import yaml
 
+from jobyard.models import JobSpec
+from jobyard.runner.environment import JobEnvironment
+from jobyard.runner.slurm import SlurmExecutor
+from jobyard.runner.slurm.lost import cancel_recorded
 from tests.harness import Launcher, Server, run_in, start_run, wait_for
+from tests.sinks import Recorder
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -78,6 +83,12 @@ job_types:
     executor: {{slurm: {{workdir: {workdir}}}}}
   s-ticks:
     command: ["sh", "-c", "for i in $(seq 1 30); do echo tick $i; sleep 0.2; done"]
+    executor: {{slurm: {{workdir: {workdir}}}}}
+  s-env:
+    command: ["sh", "-c", 'echo "$SBATCH_PARTITION|$ODD|$JOBYARD_JOB_ID"']
+    env:
+      SBATCH_PARTITION: no-such-partition
+      ODD: "it's $(not run)"
     executor: {{slurm: {{workdir: {workdir}}}}}
   s-queued:
     command: ["echo", "on the queue's executor"]
@@ -258,6 +269,14 @@ def test_a_type_created_through_the_api_runs_on_slurm_and_bad_options_are_a_422(
     }
 
 
+def test_a_types_env_reaches_the_job_but_not_sbatch(server: Server) -> None:
+    job = server.submit("s-env")
+    done = server.wait_state(job["id"], "succeeded", "failed")
+    assert done["state"] == "succeeded", done  # sbatch did not read SBATCH_PARTITION
+    stdout = [line for stream, line in lines(server, job["id"]) if stream == "stdout"]
+    assert stdout == [f"no-such-partition|it's $(not run)|{job['id']}"]
+
+
 def test_a_failing_job_keeps_its_exit_code_and_is_retried(server: Server) -> None:
     job = server.submit("s-fail", args={"code": 5})
     done = server.wait_state(job["id"], "failed", "succeeded")
@@ -306,7 +325,7 @@ def test_pause_suspends_the_processes_and_resume_continues(server: Server) -> No
     wait_for(lambda: squeue(ref) == "RUNNING", 30, what="Slurm to run it")
     server.act(job["id"], "pause", expect=202)
     assert server.wait_state(job["id"], "paused")["state"] == "paused"
-    wait_for(lambda: squeue(ref) == "SUSPENDED", 30, what="Slurm to suspend it")
+    wait_for(lambda: squeue(ref) == "STOPPED", 30, what="Slurm to stop it")
 
     def stopped() -> bool:
         return all(p.status() == psutil.STATUS_STOPPED for p in processes)
@@ -326,7 +345,7 @@ def test_a_paused_job_is_killed_with_no_survivor(server: Server) -> None:
     processes = wait_for(lambda: job_processes(job["id"]), 60, what="the job's processes")
     wait_for(lambda: squeue(ref) == "RUNNING", 30, what="Slurm to run it")
     server.act(job["id"], "pause", expect=202)
-    wait_for(lambda: squeue(ref) == "SUSPENDED", 30, what="Slurm to suspend it")
+    wait_for(lambda: squeue(ref) == "STOPPED", 30, what="Slurm to stop it")
     server.act(job["id"], "kill", expect=202)
     assert server.wait_state(job["id"], "killed", "failed")["state"] == "killed"
     wait_for(lambda: squeue(ref) == "", 30, what=f"Slurm job {ref} to leave the queue")
@@ -344,6 +363,87 @@ def test_a_held_job_reaches_slurm_only_once_started(server: Server) -> None:
     done = server.wait_state(job["id"], "succeeded", "failed")
     assert done["state"] == "succeeded"
     assert ("stdout", "held") in lines(server, job["id"])
+
+
+def test_a_slurm_job_of_the_same_name_that_is_not_ours_is_left_alone(
+    server: Server, tmp_path: Path
+) -> None:
+    job = server.submit("s-echo", hold=True, args={"text": "mine"})
+    script = tmp_path / "decoy.sh"
+    script.write_text("#!/bin/sh\nexec sleep 120\n")
+    decoy = subprocess.run(
+        ["sbatch", "--parsable", f"--job-name=jobyard-{job['id']}", "--output=/dev/null", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        wait_for(lambda: squeue(decoy) == "RUNNING", 60, what="the decoy to run")
+        server.act(job["id"], "start", expect=200)
+        done = server.wait_state(job["id"], "succeeded", "failed")
+        assert done["state"] == "succeeded", done
+        assert done["details"]["slurm_job_id"] != decoy
+        assert done["details"]["identity"].endswith(f":{job['id']}:1")
+        assert squeue(decoy) == "RUNNING"  # another installation's job: not cancelled
+    finally:
+        subprocess.run(["scancel", decoy], check=False)
+
+
+class Unrecorded(Recorder):
+    """A run whose store does not take the Slurm id."""
+
+    def record(self, data: dict[str, Any]) -> bool:
+        self.details(data)
+        return False
+
+
+def test_a_slurm_job_whose_id_cannot_be_recorded_never_runs(yard: Yard, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    executor = SlurmExecutor(JobEnvironment(()), install="test")
+    spec = JobSpec(
+        argv=["touch", str(marker)],
+        executor={"slurm": {"workdir": str(yard.workdir)}},
+    )
+    try:
+        sink = Unrecorded()
+        execution = executor.start(990001, "w:990001:1", spec, sink)
+        result = execution.wait(0)
+        assert result is not None
+        assert result.spawn_failed
+        assert "could not be recorded; the job was cancelled" in (result.error or "")
+        [(details,)] = sink.of("details")
+        ref = details["slurm_job_id"]
+        wait_for(lambda: squeue(ref) == "", 30, what=f"Slurm job {ref} to leave the queue")
+        shown = subprocess.run(
+            ["scontrol", "-o", "show", "job", ref], capture_output=True, text=True, check=False
+        ).stdout
+        assert "JobState=CANCELLED" in shown or not shown
+        assert "RunTime=00:00:00" in shown or not shown
+        assert not marker.exists()
+    finally:
+        executor.close()
+
+
+def test_the_recorded_slurm_job_of_a_lost_job_is_cancelled_only_if_ours(
+    yard: Yard, tmp_path: Path
+) -> None:
+    script = tmp_path / "held.sh"
+    script.write_text("#!/bin/sh\nexec sleep 120\n")
+
+    def held(comment: str) -> str:
+        argv = ["sbatch", "--parsable", "--hold", f"--comment={comment}", "--output=/dev/null"]
+        done = subprocess.run([*argv, script], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    ours, theirs = held("jobyard:test:5:1"), held("jobyard:elsewhere:5:1")
+    try:
+        details = {"executor": "slurm", "identity": "jobyard:test:5:1"}
+        assert cancel_recorded({**details, "slurm_job_id": ours})
+        assert not cancel_recorded({**details, "slurm_job_id": theirs})
+        wait_for(lambda: squeue(ours) == "", 30, what=f"Slurm job {ours} to leave the queue")
+        assert squeue(theirs) == "PENDING"
+    finally:
+        subprocess.run(["scancel", ours, theirs], check=False)
 
 
 def test_a_timeout_ends_the_slurm_job(server: Server) -> None:

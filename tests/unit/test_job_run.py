@@ -35,6 +35,8 @@ class Scripted:
         self.calls: list[str] = []
         self.sink: Sink | None = None
         self._result: Result | None = None
+        self.deferred = False  # controls take effect later, as on a cluster
+        self.stubborn = False  # terminate and kill never end it (a controller that is down)
 
     # -- Starter
     def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Scripted:
@@ -60,19 +62,23 @@ class Scripted:
         if self.sink is not None:
             self.sink.ended()
 
-    def pause(self) -> None:
+    def pause(self) -> bool:
         self.calls.append("pause")
+        return not self.deferred
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
         self.calls.append("resume")
+        return not self.deferred
 
     def terminate(self) -> None:
         self.calls.append("terminate")
-        self.end(Result(None, 15, "terminated", None, None, succeeded=False))
+        if not self.stubborn:
+            self.end(Result(None, 15, "terminated", None, None, succeeded=False))
 
     def kill(self) -> None:
         self.calls.append("kill")
-        self.end(Result(None, 9, "killed", None, None, succeeded=False))
+        if not self.stubborn:
+            self.end(Result(None, 9, "killed", None, None, succeeded=False))
 
     def sample(self) -> Sample:
         return Sample(rss=1024, cpu_seconds=0.25)
@@ -84,7 +90,9 @@ class Scripted:
 class Yard:
     """A memory store with one claimed job, and the run of its attempt."""
 
-    def __init__(self, spec: JobSpec | None = None, *, adopted: bool = False) -> None:
+    def __init__(
+        self, spec: JobSpec | None = None, *, adopted: bool = False, kill_grace: float = 5.0
+    ) -> None:
         self.store = MemoryStore()
         self.runner = Scripted()
         self.ended: list[int] = []
@@ -95,7 +103,7 @@ class Yard:
         [self.job] = self.store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(1))
         settings = RunSettings(
             worker="w1",
-            kill_grace=5.0,
+            kill_grace=kill_grace,
             clock=lambda: NOW,
             on_terminal=self.ended.append,
             on_done=self.done.set,
@@ -200,6 +208,46 @@ def test_pause_and_resume_are_applied_and_recorded(yard: Yard) -> None:
     ]
 
 
+def test_a_deferred_pause_marks_the_job_paused_only_once_it_took_effect(yard: Yard) -> None:
+    yard.runner.deferred = True
+    yard.run.start()
+    yard.run.request(Control.PAUSE)
+    soon(lambda: "pause" in yard.runner.calls, "the pause to be asked")
+    assert yard.stored().state is JobState.RUNNING  # not yet: the cluster has not answered
+    assert yard.runner.sink is not None
+    yard.runner.sink.controlled("pause", None)
+    soon(lambda: yard.stored().state is JobState.PAUSED, "the job to pause")
+    yard.run.request(Control.RESUME)
+    soon(lambda: "resume" in yard.runner.calls, "the resume to be asked")
+    yard.runner.sink.controlled("resume", None)
+    soon(lambda: yard.stored().state is JobState.RUNNING, "the job to resume")
+    yard.runner.end(OK)
+    assert yard.finish().state is JobState.SUCCEEDED
+
+
+def test_a_refused_pause_leaves_the_job_running_and_says_why(yard: Yard) -> None:
+    yard.runner.deferred = True
+    yard.run.start()
+    assert yard.store.jobs.update_job(_intent(yard.job, Control.PAUSE), NOW)
+    yard.forward_controls()
+    soon(lambda: "pause" in yard.runner.calls, "the pause to be asked")
+    assert yard.runner.sink is not None
+    yard.runner.sink.controlled("pause", "Slurm refused to pause job 7: Access denied")
+    soon(lambda: yard.stored().control is None, "the intent to be dropped")
+    assert yard.stored().state is JobState.RUNNING
+    yard.runner.end(OK)
+    job = yard.finish()
+    lines = [line.line for line in yard.store.jobs.log_lines(job.id)]
+    assert "Slurm refused to pause job 7: Access denied" in lines
+    reasons = [
+        (e.record.state, getattr(e.record, "reason", None))
+        for e in yard.store.jobs.job_events(job.id)
+        if isinstance(e.record, JobStateRecord)
+    ]
+    assert (JobState.RUNNING, "pause_refused") in reasons
+    assert JobState.PAUSED not in [state for state, _ in reasons]
+
+
 def test_a_run_that_ends_at_once_writes_its_start_output_and_end_in_one_write() -> None:
     yard = Yard()
     writes: list[str] = []
@@ -251,6 +299,18 @@ def test_a_handed_back_job_is_queued_again_with_its_attempt_returned(yard: Yard)
     assert (job.state, job.attempt, job.worker) == (JobState.QUEUED, 0, None)
     [again] = yard.store.queue.claim_jobs("w2", "host", None, 1, NOW, NOW + timedelta(1))
     assert (again.id, again.attempt) == (job.id, 1)
+
+
+def test_a_hand_back_whose_end_is_never_confirmed_still_requeues_the_job() -> None:
+    yard = Yard(kill_grace=0.2)
+    yard.runner.stubborn = True
+    yard.run.start()
+    yard.run.request(HandBack("worker w1 stopped"))
+    job = yard.finish()
+    assert yard.runner.calls == ["terminate", "kill"]
+    assert (job.state, job.attempt) == (JobState.QUEUED, 0)
+    lines = [line.line for line in yard.store.jobs.log_lines(job.id)]
+    assert "its end was not confirmed within 0.4 s" in lines
 
 
 def _intent(job: Job, control: Control) -> JobUpdate:

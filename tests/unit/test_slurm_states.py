@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobyard.config import ConfigError, load_config
+from jobyard.jobtypes.executor import SlurmSpec
 from jobyard.jobtypes.spec import JobTypeInvalid, parse_job_type
 from jobyard.runner.slurm.batch import SlurmOptions, sbatch_argv, script, slurm_time
 from jobyard.runner.slurm.states import (
@@ -37,10 +39,21 @@ def test_squeue_lines_become_states_and_odd_lines_are_skipped() -> None:
     }
 
 
+def test_squeue_shows_the_comment_that_marks_a_job_as_ours() -> None:
+    text = "12|RUNNING|None|jobyard:a1:3:2\n13|PENDING|Priority|(null)\n"
+    assert parse_squeue(text) == {
+        "12": SlurmState("RUNNING", comment="jobyard:a1:3:2"),
+        "13": SlurmState("PENDING", "Priority", comment=""),
+    }
+
+
 def test_show_job_gives_exit_code_signal_and_reason() -> None:
-    assert parse_show_job(SHOWN) == SlurmState("FAILED", "NonZeroExitCode", 3, None)
+    assert parse_show_job(SHOWN) == SlurmState("FAILED", "NonZeroExitCode", 3, None, "")
     cancelled = parse_show_job("JobId=4 JobState=CANCELLED Reason=None ExitCode=0:15")
-    assert cancelled == SlurmState("CANCELLED", None, 0, 15)
+    assert cancelled == SlurmState("CANCELLED", None, 0, 15, "")
+    marked = parse_show_job("JobId=4 JobState=RUNNING Comment=jobyard:a1:3:2 ExitCode=0:0")
+    assert marked is not None
+    assert marked.comment == "jobyard:a1:3:2"
     assert parse_show_job("") is None
 
 
@@ -90,11 +103,25 @@ def test_an_outside_cancel_and_a_node_failure_say_why() -> None:
 
 def test_the_batch_script_runs_the_argv_word_for_word() -> None:
     argv = ["printf", "%s|", "a b", "$(touch /tmp/pwned)", "it's", "; rm -rf /"]
-    text = script(argv)
+    text = script(argv, {b"PATH": os.environb[b"PATH"]}).decode()
     assert text.startswith("#!/bin/sh\n")
     assert shlex.split(text.splitlines()[-1]) == ["exec", *argv]
     done = subprocess.run(["sh", "-c", text], capture_output=True, text=True, check=True)
     assert done.stdout == "a b|$(touch /tmp/pwned)|it's|; rm -rf /|"
+
+
+def test_the_batch_script_exports_the_jobs_environment_quoted() -> None:
+    env = {
+        b"PATH": os.environb[b"PATH"],
+        b"ODD": b"it's $(touch /tmp/pwned)\nline two",
+        b"NOT-A-NAME": b"left out",
+    }
+    text = script(["sh", "-c", 'printf \'%s|\' "$ODD" "${SECRET-unset}"'], env)
+    assert b"NOT-A-NAME" not in text
+    done = subprocess.run(
+        ["sh", "-c", text.decode()], capture_output=True, text=True, check=True, env={}
+    )
+    assert done.stdout == "it's $(touch /tmp/pwned)\nline two|unset|"
 
 
 def test_sbatch_argv_carries_every_option() -> None:
@@ -109,8 +136,11 @@ def test_sbatch_argv_carries_every_option() -> None:
         options=("--exclusive",),
         workdir="/shared",
     )
-    argv = sbatch_argv(options, 7, "/shared/s.sh", None, None)
+    argv = sbatch_argv(options, 7, "jobyard:a1:7:1", "/shared/s.sh", None, None)
     assert argv[:4] == ["sbatch", "--parsable", "--no-requeue", "--job-name=jobyard-7"]
+    assert "--comment=jobyard:a1:7:1" in argv
+    assert "--export=NONE" in argv
+    assert "--hold" in argv  # released once the id is stored
     assert "--output=/shared/jobyard-7-%j.out" in argv
     assert "--error=/shared/jobyard-7-%j.err" in argv
     assert "--chdir=/shared" in argv
@@ -120,10 +150,38 @@ def test_sbatch_argv_carries_every_option() -> None:
     assert "--mem=96M" in argv
     assert "--time=0-00:01:30" in argv
     assert argv[-2:] == ["--exclusive", "/shared/s.sh"]
-    timed = sbatch_argv(SlurmOptions(), 7, "/s.sh", "/work", 3600.0)
+    timed = sbatch_argv(SlurmOptions(), 7, "jobyard:a1:7:1", "/s.sh", "/work", 3600.0)
     assert "--time=0-01:01:00" in timed  # jobyard's timeout, and a minute for its grace
     assert "--chdir=/work" in timed
     assert slurm_time(2 * 86400 + 1.2) == "2-00:00:02"
+
+
+@pytest.mark.parametrize(
+    ("option", "why"),
+    [
+        ("--out=/etc/x", "--output is set by jobyard"),
+        ("--chd=/", "--chdir is set by jobyard"),
+        ("--requ", "--requeue is set by jobyard"),
+        ("--hol", "--hold is set by jobyard"),
+        ("--array=1-3", "--array is set by jobyard"),
+        ("--export=ALL", "--export is set by jobyard"),
+        ("--wrap=id", "--wrap is set by jobyard"),
+        ("--comm=x", "--comment is set by jobyard"),
+        ("--exc", "ambiguous: --exclude, --exclusive"),
+        ("--frobnicate", "not an sbatch option"),
+    ],
+)
+def test_an_sbatch_option_is_checked_by_the_full_name_getopt_reads(option: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        SlurmSpec(options=[option])
+
+
+def test_an_allowed_prefix_is_written_out_in_full() -> None:
+    assert SlurmSpec(options=["--exclusiv", "--ni=10", "--extra=x"]).options == [
+        "--exclusive",
+        "--nice=10",
+        "--extra=x",
+    ]
 
 
 def test_a_type_validates_its_slurm_options() -> None:
@@ -170,6 +228,38 @@ def test_a_queue_executor_applies_to_its_types(tmp_path: Path) -> None:
     assert "job_types.a.executor" in str(bad.value)
 
 
+def test_a_slurm_option_at_the_top_level_is_said_to_belong_under_executor_slurm() -> None:
+    with pytest.raises(JobTypeInvalid) as bad:
+        parse_job_type("t", {"command": ["true"], "cpus": 4, "comand": ["x"]})
+    assert bad.value.errors == [
+        {
+            "field": "cpus",
+            "message": "unknown key here; it belongs under executor.slurm "
+            "(executor: {slurm: {cpus: …}})",
+        },
+        {"field": "comand", "message": "unknown key; did you mean 'command'?"},
+    ]
+
+
+def test_a_type_on_a_slurm_queue_is_checked_as_if_it_named_slurm(tmp_path: Path) -> None:
+    path = tmp_path / "jobyard.yaml"
+    path.write_text(
+        "queues:\n"
+        "  hpc: {executor: slurm}\n"
+        "job_types:\n"
+        "  as-root:\n"
+        "    command: ['true']\n"
+        "    queue: hpc\n"
+        "    user: root\n"
+    )
+    with pytest.raises(ConfigError) as bad:
+        load_config(path)
+    assert str(bad.value) == (
+        f"{path}:7: job_types.as-root.user: a Slurm job runs as the worker's user "
+        "(give Slurm's own options instead) (its queue 'hpc' runs its jobs on Slurm)"
+    )
+
+
 def test_the_configuration_in_docs_executors_loads(tmp_path: Path) -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "executors.md").read_text()
     example = doc.split("```yaml\n")[1].split("```")[0]
@@ -180,9 +270,7 @@ def test_the_configuration_in_docs_executors_loads(tmp_path: Path) -> None:
     assert simulate.executor is not None
     assert simulate.executor["slurm"]["mem"] == 256 * 2**20
     assert simulate.executor["slurm"]["options"] == ["--nice=10"]
-    assert types["summary"].resolve({}).executor == {
-        "slurm": {"partition": "debug", "workdir": "/tmp/jobyard-slurm"}
-    }
+    assert types["summary"].resolve({}).executor == {"slurm": {"partition": "debug"}}
     assert types["local-check"].resolve({}).executor is None
     path.write_text(example.replace("partition: debug       #", "partition: de bug      #"))
     with pytest.raises(ConfigError) as bad:

@@ -15,21 +15,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from jobyard.durations import Duration, Size
+from jobyard.jobtypes.sbatch import OptionError, checked
 
 _GRES = re.compile(r"[A-Za-z0-9_:.,=/-]{1,200}")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # partition, account, qos
 _OPTION = re.compile(r"--[a-z][a-z0-9-]*(=.*)?", re.DOTALL)
-# Options the executor sets itself: one more would contradict it (or detach the job).
-_RESERVED = (
-    "--output",
-    "--error",
-    "--parsable",
-    "--job-name",
-    "--hold",
-    "--wrap",
-    "--chdir",
-    "--requeue",
-)
 
 
 class SlurmSpec(BaseModel):
@@ -65,12 +55,16 @@ class SlurmSpec(BaseModel):
     @field_validator("options")
     @classmethod
     def _valid_options(cls, value: list[str]) -> list[str]:
+        """Each option by its full name (a prefix is read as the option it stands for)."""
+        full = []
         for option in value:
             if not _OPTION.fullmatch(option):
                 raise ValueError(f"{option!r}: give long options, e.g. --exclusive or --nice=10")
-            if option.partition("=")[0] in _RESERVED:
-                raise ValueError(f"{option!r}: jobyard sets this option itself")
-        return value
+            try:
+                full.append(checked(option))
+            except OptionError as exc:
+                raise ValueError(str(exc)) from None
+        return full
 
     @field_validator("workdir")
     @classmethod

@@ -313,6 +313,8 @@ def _model_message(
 ) -> str:
     if error["type"] == "extra_forbidden":
         close = difflib.get_close_matches(loc[-1], known_keys, n=1) if loc else []
+        if close and close[0] == loc[-1]:  # a key of another level, not a typo
+            return "unknown key at this level"
         return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
     if error["type"] == "missing":
         return "is required"

@@ -435,6 +435,7 @@ _MODELS = (
     SlurmSpec,
 )
 _KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
+_SLURM_ONLY = frozenset(SlurmSpec.model_fields) - frozenset(JobType.model_fields)
 
 
 def parse_job_type(name: str, data: Any, *, source: Source | None = None) -> JobType:
@@ -463,6 +464,28 @@ def parse_job_type(name: str, data: Any, *, source: Source | None = None) -> Job
     return job_type
 
 
+def with_executor(job_type: JobType, executor: ExecutorSpec) -> JobType:
+    """``job_type`` running on ``executor`` (its queue's), checked again as a whole: what
+    the type may not do there (a ``user`` on Slurm) is refused as if it named it itself.
+
+    Raises :class:`JobTypeInvalid` as :func:`parse_job_type` does.
+    """
+    try:
+        return JobType.model_validate({**dict(job_type), "executor": executor})
+    except ValidationError as exc:
+        raise JobTypeInvalid(dedupe(pydantic_problems(exc))) from None
+
+
 def pydantic_problems(exc: ValidationError) -> list[FieldError]:
     """``exc`` as field problems: dotted paths, plain messages."""
-    return model_problems(exc, _KNOWN_KEYS)
+    return [_placed(problem) for problem in model_problems(exc, _KNOWN_KEYS)]
+
+
+def _placed(problem: FieldError) -> FieldError:
+    """An option of Slurm's written at the type's top level: say where it belongs."""
+    field = problem["field"]
+    if field in _SLURM_ONLY and problem["message"].startswith("unknown key"):
+        where = f"executor: {{slurm: {{{field}: …}}}}"
+        message = f"unknown key here; it belongs under executor.slurm ({where})"
+        return {**problem, "message": message}
+    return problem

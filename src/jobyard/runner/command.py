@@ -109,11 +109,13 @@ class CommandExecution:
         self._pump = Pump(proc.pid)
         SUPERVISORS.run(f"cmd-{proc.pid}", self._supervise)
 
-    def pause(self) -> None:
+    def pause(self) -> bool:
         self._group.signal(signal.SIGSTOP)
+        return True
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
         self._group.signal(signal.SIGCONT)
+        return True
 
     def terminate(self) -> None:
         self._group.signal(signal.SIGCONT)  # a stopped process would not see SIGTERM

@@ -36,6 +36,14 @@ class Sink(Protocol):
     def ended(self) -> None:
         """The job is over and its output drained: ``wait`` returns its Result now."""
 
+    def record(self, data: dict[str, Any]) -> bool:
+        """Store ``data`` as the job's details now, before returning: an executor's record
+        of a job that must not run unrecorded. False when it could not be stored."""
+
+    def controlled(self, control: str, error: str | None) -> None:
+        """A deferred ``pause`` or ``resume`` (see :meth:`Execution.pause`) took effect,
+        or was refused (``error`` says why: the job then goes on as it was)."""
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -68,9 +76,12 @@ class Execution(Protocol):
     def pid(self) -> int:
         """The process-group leader (its pgid equals its pid); 0 if nothing was started."""
 
-    def pause(self) -> None: ...
+    def pause(self) -> bool:
+        """Stop the job's processes. True: done now; False: another thread applies it and
+        reports the outcome through :meth:`Sink.controlled` (a cluster may refuse it)."""
 
-    def resume(self) -> None: ...
+    def resume(self) -> bool:
+        """Continue the job's processes; True or False as for :meth:`pause`."""
 
     def terminate(self) -> None: ...
 
@@ -105,18 +116,6 @@ class Executor(Protocol):
     def close(self, timeout: float = 5.0) -> None: ...
 
 
-class Starter(Protocol):
-    """Starts jobs: what a worker's run needs of :class:`~jobyard.runner.local.Runner`."""
-
-    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
-        """Start a job; never raises for a job that cannot start (its Result says why)."""
-        ...
-
-    def adopt(self, job: Job, token: str, sink: Sink) -> Execution:
-        """Follow a live job a dead worker left running (see :class:`Executor`)."""
-        ...
-
-
 class GuardedSink:
     """Forwards to the worker's sink; an exception there is logged, never raised.
 
@@ -146,6 +145,16 @@ class GuardedSink:
     def ended(self) -> None:
         self._call(self._sink.ended)
 
+    def controlled(self, control: str, error: str | None) -> None:
+        self._call(self._sink.controlled, control, error)
+
+    def record(self, data: dict[str, Any]) -> bool:
+        try:
+            return self._sink.record(data)
+        except Exception:
+            log.exception("job sink failed to record", extra={"job": self._job_id})
+            return False
+
     def _call(self, method: Any, *args: Any) -> None:
         try:
             method(*args)
@@ -163,11 +172,11 @@ class FailedExecution:
         if result.error:
             sink.log("system", result.error)
 
-    def pause(self) -> None:
-        pass
+    def pause(self) -> bool:
+        return True
 
-    def resume(self) -> None:
-        pass
+    def resume(self) -> bool:
+        return True
 
     def terminate(self) -> None:
         pass

@@ -1,8 +1,7 @@
 """Runs jobs as processes: commands spawned directly, Python jobs on pre-started children.
 
-The local executor (see :class:`~jobyard.runner.contract.Executor`); a job whose spec
-names ``executor: slurm`` goes to the Slurm executor (:mod:`jobyard.runner.slurm`)
-instead, the one branch this façade adds to a job's start.
+The local executor (see :class:`~jobyard.runner.contract.Executor`); the router of
+:mod:`jobyard.runner.executors` sends it the jobs whose spec names no other executor.
 
 The worker calls :meth:`Runner.start` for a claimed job and then drives the
 returned :class:`Execution` from one thread: ``wait(0.1)`` in a loop, and
@@ -47,7 +46,6 @@ from jobyard.runner.environment import JobEnvironment, seal
 from jobyard.runner.pool import Pool
 from jobyard.runner.procs import kill_job_processes
 from jobyard.runner.python import start_python
-from jobyard.runner.slurm import SlurmExecutor
 
 __all__ = ["Execution", "Result", "Runner", "Sample", "Sink", "kill_job_processes"]
 
@@ -81,13 +79,10 @@ class Runner:
         self._user_pools: dict[Account, Pool] = {}
         self._lock = threading.Lock()
         self._started: weakref.WeakSet[Execution] = weakref.WeakSet()  # for close()
-        self._slurm: SlurmExecutor | None = None  # made for the first job that needs it
 
     def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
         """Start a job. Never raises for a job that cannot start: its Result says why."""
         guarded = GuardedSink(sink, job_id)
-        if spec.executor is not None:
-            return self.slurm.start(job_id, token, spec, guarded)
         try:
             user = None if spec.user is None else account(spec.user)
         except AccountError as exc:
@@ -101,20 +96,9 @@ class Runner:
         return execution
 
     def adopt(self, job: Job, token: str, sink: Sink) -> Execution:
-        """Follow a job a dead worker left running: only a Slurm job outlives its worker."""
-        guarded = GuardedSink(sink, job.id)
-        if job.spec.executor is None:
-            error = "spawn failed: a local job's processes died with their worker"
-            return FailedExecution(spawn_failed(error, 126), guarded)
-        return self.slurm.adopt(job, token, guarded)
-
-    @property
-    def slurm(self) -> SlurmExecutor:
-        """The executor of ``executor: slurm`` jobs (its threads start with its first job)."""
-        with self._lock:
-            if self._slurm is None:
-                self._slurm = SlurmExecutor(self.environment)
-            return self._slurm
+        """A local job's processes died with their worker: nothing to follow."""
+        error = "spawn failed: a local job's processes died with their worker"
+        return FailedExecution(spawn_failed(error, 126), GuardedSink(sink, job.id))
 
     def _pool_of(self, user: Account) -> Pool:
         """The pool of ``user``'s children: none kept, one started for each job."""
@@ -141,5 +125,3 @@ class Runner:
         deadline = time.monotonic() + timeout
         for execution in live:
             execution.wait(max(deadline - time.monotonic(), 0.0))
-        if self._slurm is not None:
-            self._slurm.close(max(deadline - time.monotonic(), 0.0))

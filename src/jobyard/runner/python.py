@@ -90,10 +90,10 @@ class PythonExecution:
             child.kill()  # it will be reaped and reported through on_exit
 
     # -- control, from the job's thread -------------------------------------------
-    def pause(self) -> None:
+    def pause(self) -> bool:
         with self._lock:
             if self._released or self._ended:
-                return
+                return True
             self._pause_seq += 1
             self._pause_ack.clear()
             seq = self._pause_seq
@@ -104,15 +104,17 @@ class PythonExecution:
             if not self._released:
                 self._child.group.signal(signal.SIGSTOP)
                 self._paused = True
+        return True
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
         with self._lock:
             if self._released:
-                return
+                return True
             self._child.group.signal(signal.SIGCONT)
             self._paused = False
             if "resume" in self._hooks:
                 self._child.send({"op": "resume"})
+        return True
 
     def terminate(self) -> None:
         with self._lock:

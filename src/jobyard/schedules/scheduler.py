@@ -15,6 +15,7 @@ from datetime import datetime
 from jobyard import outcomes
 from jobyard.clock import utcnow
 from jobyard.dependencies import Dependencies
+from jobyard.models import Job
 from jobyard.schedules.firing import Firing
 from jobyard.schedules.leader import Leadership
 from jobyard.store import Store
@@ -35,6 +36,7 @@ class Scheduler:
         clock: Callable[[], datetime] = utcnow,
         sweep_every: float = 30.0,
         lease_check_every: float = 0.0,
+        on_lost: Callable[[Job], None] = lambda job: None,
     ) -> None:
         self.store = store
         self.interval = interval
@@ -49,6 +51,7 @@ class Scheduler:
         self._lease_check_every = lease_check_every
         self._last_lease_check: datetime | None = None
         self._firing = firing
+        self._on_lost = on_lost  # hears of a job that ended for good with its worker lost
         self.leadership = Leadership(store)
         self.leading = False
         self._stop = threading.Event()
@@ -79,6 +82,7 @@ class Scheduler:
             log.warning("lease expired; worker lost", extra={"job": job.id, "worker": job.worker})
             self._on_ready()
             if ended.state.terminal:
+                self._on_lost(ended)
                 self._on_terminal(ended.id)
 
     def start(self) -> None:

@@ -36,7 +36,7 @@ from jobyard.events.records import (
 )
 from jobyard.models import Ended, Job, JobEnd, JobUpdate
 from jobyard.outcomes import Reason, RunEnd
-from jobyard.runner.contract import Execution, Result, Sample, Starter
+from jobyard.runner.contract import Execution, Executor, Result, Sample
 from jobyard.runner.protocol import storable
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import outage
@@ -82,8 +82,17 @@ class HandBack:
     why: str
 
 
-Request = Control | Abandon | HandBack
-"""What the worker loop asks of a run: a user's control intent, or one of its own."""
+@dataclass(frozen=True)
+class Controlled:
+    """The executor applied a deferred pause or resume, or refused it (``error``)."""
+
+    control: Control
+    error: str | None
+
+
+Request = Control | Abandon | HandBack | Controlled
+"""What the worker loop asks of a run (a user's control intent, or one of its own),
+or what the executor reports of a control it applied later."""
 
 
 def run_token(job: Job) -> str:
@@ -96,7 +105,7 @@ class JobRun(threading.Thread):
         self,
         job: Job,
         store: Storage,
-        runner: Starter,
+        runner: Executor,
         settings: RunSettings,
         *,
         adopted: bool = False,  # the job runs already (on Slurm): follow it, start nothing
@@ -123,6 +132,7 @@ class JobRun(threading.Thread):
         self._error: str | None = None
         self._kill_at: float | None = None
         self._abandoned = False
+        self._handed_back = False
         self._lost = False  # the store refused a write: the job is gone or not ours
         self._peak_rss = 0
         self._cap = LogCap(settings.log_cap)
@@ -181,6 +191,16 @@ class JobRun(threading.Thread):
     def ended(self) -> None:
         self._wake.set()
 
+    def record(self, data: dict[str, Any]) -> bool:
+        """Called from the run's own thread (an executor's start or adopt)."""
+        self.details(data)
+        self._flush(until_stored=True)
+        return not self._lost
+
+    def controlled(self, control: str, error: str | None) -> None:
+        self._requests.put(Controlled(Control(control), error))
+        self._wake.set()
+
     # -- the run -----------------------------------------------------------
     def run(self) -> None:
         span = tracing.start_attempt(self.job)
@@ -209,6 +229,8 @@ class JobRun(threading.Thread):
             if (result := execution.wait(0)) is not None:
                 break
             self._apply_requests(execution)
+            if self._handed_back:  # requeued: whatever the executor says later is not ours
+                return
             self._enforce_limits(execution)
             self._check_budgets(execution)
             now = time.monotonic()
@@ -256,22 +278,53 @@ class JobRun(threading.Thread):
                     self._pause(execution)
                 case Control.RESUME:
                     self._resume(execution)
+                case Controlled(control, error):
+                    self._controlled(control, error)
 
     def _pause(self, execution: Execution) -> None:
         self._seen.discard(Control.RESUME)
         if self.job.state is JobState.RUNNING and self._kill_at is None:
-            execution.pause()
-            self._flush()  # its pid and output so far come before the pause, not later
-            now = self._now()
-            event = JobStateChanged(at=now, state=JobState.PAUSED)
-            self._set({"state": JobState.PAUSED, "paused_at": now, "control": None}, event=event)
+            if execution.pause():  # else marked once the executor says it took effect
+                self._paused()
         else:
             self._set({"control": None}, expect=LIVE)
 
     def _resume(self, execution: Execution) -> None:
         self._seen.discard(Control.PAUSE)
         if self.job.state is JobState.PAUSED and self.job.paused_at is not None:
-            execution.resume()
+            if execution.resume():
+                self._resumed()
+        else:
+            self._set({"control": None}, expect=LIVE)
+
+    def _controlled(self, control: Control, error: str | None) -> None:
+        """A deferred control's outcome: the state changes only when it took effect."""
+        if error is not None:
+            self._refused(control, error)
+        elif control is Control.PAUSE and self.job.state is JobState.RUNNING:
+            if self._kill_at is None:
+                self._paused()
+        elif control is Control.RESUME and self.job.state is JobState.PAUSED:
+            self._resumed()
+
+    def _refused(self, control: Control, error: str) -> None:
+        """The job goes on as it was; the intent is dropped (a user may ask again)."""
+        self._seen.discard(control)
+        self.log("system", error)
+        log.warning("control refused", extra={"job": self.job.id, "error": error})
+        event = JobStateChanged(
+            at=self._now(), state=self.job.state, reason=f"{control.value}_refused"
+        )
+        self._set({"control": None}, expect=LIVE, event=event)
+
+    def _paused(self) -> None:
+        self._flush()  # its pid and output so far come before the pause, not later
+        now = self._now()
+        event = JobStateChanged(at=now, state=JobState.PAUSED)
+        self._set({"state": JobState.PAUSED, "paused_at": now, "control": None}, event=event)
+
+    def _resumed(self) -> None:
+        if self.job.paused_at is not None:
             now = self._now()
             paused = self.job.paused_seconds + (now - self.job.paused_at).total_seconds()
             values = {
@@ -281,8 +334,6 @@ class JobRun(threading.Thread):
                 "control": None,
             }
             self._set(values, event=JobStateChanged(at=now, state=JobState.RUNNING, resumed=True))
-        else:
-            self._set({"control": None}, expect=LIVE)
 
     def _terminate(self, execution: Execution, reason: str, error: str) -> None:
         if self._kill_at is not None:
@@ -348,18 +399,24 @@ class JobRun(threading.Thread):
         return self.job.evolve(finished_at=None).runtime_at(self._now()) or 0.0
 
     def _hand_back(self, execution: Execution, why: str) -> None:
+        """Stop the job (grace, then kill) and requeue it. The wait is bounded: an executor
+        whose controller does not answer (slurmctld down) cannot confirm the end, and
+        the worker must still stop; the next attempt cancels a Slurm job left running
+        before it submits its own."""
         self._abandoned = True
         execution.terminate()
-        deadline = time.monotonic() + self._settings.kill_grace
-        while execution.wait(0.1) is None:
-            if time.monotonic() > deadline:
-                execution.kill()
+        grace = self._settings.kill_grace
+        if not _ends_within(execution, grace):
+            execution.kill()
+            if not _ends_within(execution, grace):
+                self.log("system", f"its end was not confirmed within {2 * grace:g} s")
         self.log("system", f"handed back: {why}")
         self._flush(until_stored=True)
         now = self._now()
         self._persist(
             lambda: self._store.jobs.update_job(outcomes.requeued(self.job, now, why), now)
         )
+        self._handed_back = True
 
     # -- writing -----------------------------------------------------------
     def _finish(self, end: RunEnd) -> None:
@@ -564,6 +621,14 @@ class JobRun(threading.Thread):
 
     def _now(self) -> datetime:
         return self._settings.clock()
+
+
+def _ends_within(execution: Execution, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while execution.wait(0.1) is None:
+        if time.monotonic() >= deadline:
+            return False
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

@@ -32,7 +32,8 @@ from jobyard.events.listen import listen
 from jobyard.models import Ended, Job, WorkerInfo
 from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
-from jobyard.runner.local import Runner, kill_job_processes
+from jobyard.runner.executors import Executors
+from jobyard.runner.local import kill_job_processes
 from jobyard.states import JobState
 from jobyard.store import Store
 from jobyard.store.protocol import Storage
@@ -66,21 +67,24 @@ class Worker:
     def __init__(
         self,
         store: Storage,
-        runner: Runner,
+        runner: Executors,
         settings: WorkerSettings,
         *,
         clock: Callable[[], datetime] = utcnow,
         on_terminal: Callable[[int], None] = lambda job_id: None,
         on_ended: Callable[[Sequence[Ended]], None] | None = None,
+        on_lost: Callable[[Job], None] = lambda job: None,
     ) -> None:
         """``on_terminal`` hears of one job ended for good; ``on_ended`` of the jobs one
-        transaction of the end writer ended (by default, each goes to ``on_terminal``)."""
+        transaction of the end writer ended (by default, each goes to ``on_terminal``);
+        ``on_lost`` of a dead worker's job ended for good here."""
         self.store = store
         self.runner = runner
         self.settings = settings
         self.name = settings.name
         self.host = socket.gethostname()
         self.tags = check_tags(settings.tags)
+        self._on_lost = on_lost
         self._clock = clock
         self._runs: dict[int, JobRun] = {}
         self._wakeup = threading.Event()
@@ -427,6 +431,7 @@ class Worker:
             killed = _kill_orphan(job)
             ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
             if ended is not None and ended.state.terminal:
+                self._on_lost(ended)
                 self._on_terminal(ended.id)
             log.warning(
                 "recovered job of a dead worker",

@@ -10,13 +10,17 @@ reach the job). Every ``sbatch`` option comes from the job type's validated
 from __future__ import annotations
 
 import math
+import os
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_WORKDIR = "/tmp/jobyard-slurm"  # one host only: a cluster sets a shared directory
+from jobyard.runner.slurm.workdir import default_workdir
+
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -31,26 +35,52 @@ class SlurmOptions:
     mem: int | None = None  # bytes
     gres: str | None = None
     options: tuple[str, ...] = ()
-    workdir: str = DEFAULT_WORKDIR
+    workdir: str = ""  # from_spec fills in the default
 
     @classmethod
     def from_spec(cls, executor: Mapping[str, Any]) -> SlurmOptions:
         data = dict(executor.get("slurm") or {})
         data["options"] = tuple(data.get("options") or ())
-        data["workdir"] = data.get("workdir") or DEFAULT_WORKDIR
+        data["workdir"] = data.get("workdir") or default_workdir()
         return cls(**data)
 
 
 def job_name(job_id: int) -> str:
-    """The Slurm job name of every attempt of a jobyard job: found again by it."""
+    """The Slurm job name of every attempt of a jobyard job, for people: not unique
+    across installations or users (:func:`identity` is)."""
     return f"jobyard-{job_id}"
 
 
-def script(argv: Sequence[str]) -> str:
-    """A batch script that replaces itself with ``argv``."""
-    return "#!/bin/sh\n# written by jobyard: runs the job's command as it is\nexec " + (
-        shlex.join(argv) + "\n"
-    )
+def identity(install: str, job_id: int, attempt: int) -> str:
+    """The Slurm job's ``--comment``: which installation, job and attempt it belongs to.
+
+    Checked before a Slurm job found by name is followed or cancelled, and by every
+    poll: a job of another installation, another user or a recycled Slurm id is
+    never taken for ours.
+    """
+    return f"jobyard:{install}:{job_id}:{attempt}"
+
+
+def attempt_of(token: str) -> int:
+    """The attempt number of a run token (``worker:job:attempt``)."""
+    return int(token.rpartition(":")[2])
+
+
+def script(argv: Sequence[str], environment: Mapping[bytes, bytes]) -> bytes:
+    """A batch script that sets the job's ``environment`` and replaces itself with ``argv``.
+
+    The job is submitted with ``--export=NONE``: its environment is this one, exported
+    here (each value quoted), never the submitting process's, and ``sbatch`` itself
+    runs with the worker's own (a type's ``env`` cannot reach ``SBATCH_*`` or
+    ``SLURM_CONF``). A name the shell cannot export is left out.
+    """
+    lines = ["#!/bin/sh", "# written by jobyard: the job's environment, then its command"]
+    for key, value in sorted(environment.items()):
+        name = os.fsdecode(key)
+        if _SHELL_NAME.fullmatch(name):
+            lines.append(f"export {name}={shlex.quote(os.fsdecode(value))}")
+    lines.append("exec " + shlex.join(argv))
+    return ("\n".join(lines) + "\n").encode(errors="surrogateescape")
 
 
 def output_paths(workdir: str, job_id: int) -> tuple[str, str]:
@@ -60,7 +90,12 @@ def output_paths(workdir: str, job_id: int) -> tuple[str, str]:
 
 
 def sbatch_argv(
-    options: SlurmOptions, job_id: int, script_path: str, cwd: str | None, timeout: float | None
+    options: SlurmOptions,
+    job_id: int,
+    comment: str,
+    script_path: str,
+    cwd: str | None,
+    timeout: float | None,
 ) -> list[str]:
     """``sbatch --parsable`` with the job's options, reading ``script_path``.
 
@@ -72,6 +107,8 @@ def sbatch_argv(
     out, err = output_paths(options.workdir, job_id)
     # --no-requeue: retries are jobyard's (a Slurm requeue would run it again unseen)
     argv = ["sbatch", "--parsable", "--no-requeue", f"--job-name={job_name(job_id)}"]
+    argv += [f"--comment={comment}", "--export=NONE"]  # the script sets the environment
+    argv.append("--hold")  # released once its id is stored: no Slurm job runs unrecorded
     argv += [f"--output={out}", f"--error={err}", f"--chdir={cwd or options.workdir}"]
     for flag, value in (
         ("--partition", options.partition),

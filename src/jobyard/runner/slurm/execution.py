@@ -1,7 +1,8 @@
 """One jobyard job running as one Slurm batch job: its controls, its output, its end.
 
 The execution never waits on Slurm in the caller's thread except to submit:
-controls (suspend, resume, signals, cancel) run in order on a control thread,
+controls (stop, continue, hold, release, signals, cancel) run in order on a control
+thread and report a pause or resume back through the sink,
 state comes from the executor's batched poll, output from its file follower.
 """
 
@@ -20,7 +21,7 @@ from jobyard.runner.contract import Result, Sample, Sink
 from jobyard.runner.output import emit_stdout
 from jobyard.runner.protocol import LineSplitter
 from jobyard.runner.slurm.cli import SlurmError
-from jobyard.runner.slurm.states import SlurmState, result_of
+from jobyard.runner.slurm.states import GONE, SlurmState, result_of
 from jobyard.runner.threads import Threads
 
 if TYPE_CHECKING:
@@ -45,7 +46,9 @@ class Follow:
         return self._offset - self._lines.pending
 
     def read(self, *, end: bool = False) -> tuple[int, list[str]]:
-        """(bytes read, complete lines); ``end`` also gives the unfinished last line."""
+        """(bytes read, complete lines): at most ``READ_SIZE`` bytes, the rest on the next
+        tick (one job's flood must not hold up the others); ``end`` reads to the end of
+        the file and also gives the unfinished last line."""
         total, lines = 0, []
         try:
             with open(self.path, "rb") as file:
@@ -53,6 +56,8 @@ class Follow:
                 while data := file.read(READ_SIZE):
                     total += len(data)
                     lines += self._lines.feed(data)
+                    if not end:
+                        break
         except FileNotFoundError:
             pass  # not created yet: the job has not started
         self._offset += total
@@ -72,8 +77,10 @@ class SlurmExecution:
         paths: tuple[str, str],
         sink: Sink,
         offsets: tuple[int, int] = (0, 0),
+        *,
+        identity: str | None = None,
     ) -> None:
-        self.ref, self.token = ref, token
+        self.ref, self.token, self.identity = ref, token, identity
         self.state: SlurmState | None = None  # as the last poll saw it
         self.end: SlurmState | None = None  # set by the poll once Slurm ended the job
         self._cli, self._sink = cli, sink
@@ -83,7 +90,8 @@ class SlurmExecution:
         )
         self._cpu, self._rss, self._peak = 0.0, 0, 0
         self._stop_asked = self._kill_asked = False
-        self._held = False  # paused before Slurm started it: held rather than suspended
+        self._held = False  # paused before Slurm started it: held rather than stopped
+        self._stopped = False  # paused while running: its processes got SIGSTOP
         self._result: Result | None = None
         self._done = threading.Event()
         self._controls: collections.deque[Callable[[], None]] = collections.deque()
@@ -91,11 +99,13 @@ class SlurmExecution:
         self._control_busy = False
 
     # -- Execution ----------------------------------------------------------------
-    def pause(self) -> None:
-        self._control(self._suspend)
+    def pause(self) -> bool:
+        self._control(self._pause)
+        return False  # the control thread reports it through the sink
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
         self._control(self._resume)
+        return False
 
     def terminate(self) -> None:
         if not self._stop_asked:  # once: a second SIGTERM would only cost a call to Slurm
@@ -122,10 +132,19 @@ class SlurmExecution:
             "executor": "slurm",
             "slurm_job_id": self.ref,
             "token": self.token,
+            "identity": self.identity,
             "stdout": self._follows[0].path,
             "stderr": self._follows[1].path,
             "offsets": [follow.committed for follow in self._follows],
         }
+
+    def owns(self, state: SlurmState) -> bool:
+        """Whether what Slurm shows under our id is this attempt's job: its comment is our
+        identity (sacct shows none: then the id is trusted, as for a job submitted
+        before jobs were marked)."""
+        if self.identity is None or state.state == GONE:
+            return True
+        return state.comment is None or state.comment == self.identity
 
     def usage(self, cpu_seconds: float, rss: int) -> None:
         self._cpu, self._rss = max(self._cpu, cpu_seconds), rss
@@ -194,30 +213,63 @@ class SlurmExecution:
     def _scontrol(self, *args: str) -> None:
         self._cli.run(["scontrol", *args, self.ref])
 
-    def _suspend(self) -> None:
-        try:
-            self._scontrol("suspend")
-        except SlurmError as exc:
-            if "pending" not in str(exc).lower():
-                raise
-            self._scontrol("hold")  # not started yet: keep it from starting
-            self._held = True
+    def _signal(self, name: str) -> None:
+        """Signal the batch shell and every step: the job's owner may, unlike ``suspend``."""
+        self._cli.run(["scancel", f"--signal={name}", "--full", self.ref])
+
+    def _pause(self) -> None:
+        self._report("pause", self._stop_or_hold)
 
     def _resume(self) -> None:
-        if self._held:
-            self._held = False
-            self._scontrol("release")
+        self._report("resume", self._continue_or_release)
+
+    def _report(self, control: str, action: Callable[[], None]) -> None:
+        """Run ``action`` and tell the run whether it took effect (a refusal changes nothing)."""
+        try:
+            action()
+        except Exception as exc:
+            if not isinstance(exc, SlurmError):
+                log.exception("slurm control failed", extra={"slurm_job": self.ref})
+            self._sink.controlled(control, f"Slurm refused to {control} job {self.ref}: {exc}")
         else:
-            self._scontrol("resume")
+            self._sink.controlled(control, None)
+
+    def _stop_or_hold(self) -> None:
+        """SIGSTOP to the running job; a job still pending is held instead (Slurm refuses
+        a signal to it). ``scontrol hold`` of a job that just started succeeds without
+        stopping anything: the state is looked at again after it."""
+        try:
+            self._signal("STOP")
+        except SlurmError:
+            if self._queue_state() != "PENDING":
+                raise
+            self._scontrol("hold")
+            self._held = True
+            if self._queue_state() == "PENDING":
+                return
+            self._held = False
+            self._signal("STOP")
+        self._stopped = True
+
+    def _continue_or_release(self) -> None:
+        if self._held:
+            self._scontrol("release")
+            self._held = False
+        else:
+            self._signal("CONT")
+            self._stopped = False
+
+    def _queue_state(self) -> str:
+        return self._cli.run(["squeue", "-h", "-j", self.ref, "-o", "%T"]).strip()
 
     def _signal_term(self) -> None:
         if self._held or (self.state is not None and self.state.state == "PENDING"):
             self._cli.run(["scancel", self.ref])  # nothing runs yet: no grace to give
             return
-        if self.state is not None and self.state.state == "SUSPENDED":
+        if self._stopped:
             with contextlib.suppress(SlurmError):  # a stopped process would not see SIGTERM
-                self._scontrol("resume")
-        self._cli.run(["scancel", "--signal=TERM", "--full", self.ref])
+                self._signal("CONT")
+        self._signal("TERM")
 
     def _cancel(self) -> None:
         with contextlib.suppress(SlurmError):  # it may have ended on the SIGTERM already

@@ -24,17 +24,27 @@ import time
 from jobyard.models import Job, JobSpec
 from jobyard.runner.contract import Execution, FailedExecution, Sink, spawn_failed
 from jobyard.runner.environment import JobEnvironment
-from jobyard.runner.slurm.batch import SlurmOptions, job_name, output_paths, sbatch_argv, script
+from jobyard.runner.slurm.batch import (
+    SlurmOptions,
+    attempt_of,
+    identity,
+    job_name,
+    output_paths,
+    sbatch_argv,
+    script,
+)
 from jobyard.runner.slurm.cli import SlurmCli, SlurmError
 from jobyard.runner.slurm.execution import SlurmExecution, output_files, remove
 from jobyard.runner.slurm.states import (
     GONE,
+    NOT_OURS,
     SlurmState,
     parse_sacct,
     parse_show_job,
     parse_squeue,
     parse_sstat,
 )
+from jobyard.runner.slurm.workdir import prepare
 
 log = logging.getLogger("jobyard.runner.slurm")
 
@@ -44,18 +54,24 @@ USAGE_INTERVAL = 5.0  # seconds between two looks at CPU and memory (sstat)
 
 
 class SlurmExecutor:
-    """Runs jobs whose spec names ``executor: slurm``. One per worker; ``close`` it."""
+    """Runs jobs whose spec names ``executor: slurm``. One per worker; ``close`` it.
+
+    ``install`` names the installation (every worker of one database gives the same):
+    with the job id and attempt it marks each Slurm job as ours (:func:`.identity`).
+    """
 
     def __init__(
         self,
         environment: JobEnvironment,
         cli: SlurmCli | None = None,
         *,
+        install: str = "local",
         poll_interval: float = POLL_INTERVAL,
         follow_interval: float = FOLLOW_INTERVAL,
         usage_interval: float = USAGE_INTERVAL,
     ) -> None:
         self.cli = cli or SlurmCli()
+        self.install = install
         self._environment = environment
         self._intervals = (poll_interval, follow_interval, usage_interval)
         self._jobs: dict[str, SlurmExecution] = {}
@@ -71,17 +87,34 @@ class SlurmExecutor:
         options = SlurmOptions.from_spec(spec.executor or {})
         if not spec.argv:
             return FailedExecution(spawn_failed("spawn failed: empty command", 127), sink)
+        mark = identity(self.install, job_id, attempt_of(token))
         try:
-            os.makedirs(options.workdir, exist_ok=True)
-            ref = self._submit(job_id, token, spec, options)
+            prepare(options.workdir)
+        except OSError as exc:
+            return FailedExecution(spawn_failed(f"spawn failed: {exc}", 126), sink)
+        try:
+            ref = self._submit(job_id, mark, token, spec, options)
         except (OSError, SlurmError) as exc:
             return FailedExecution(spawn_failed(f"spawn failed: sbatch: {exc}", 126), sink)
         paths = output_files(output_paths(options.workdir, job_id), ref)
-        execution = SlurmExecution(self.cli, ref, token, paths, sink)
+        execution = SlurmExecution(self.cli, ref, token, paths, sink, identity=mark)
         sink.log("system", f"submitted to Slurm as job {ref}")
-        sink.details(execution.details())
+        if error := self._release(ref, execution, sink):
+            with contextlib.suppress(SlurmError):
+                self.cli.run(["scancel", "--me", ref])
+            return FailedExecution(spawn_failed(f"spawn failed: {error}", 126), sink)
         self._track(execution)
         return execution
+
+    def _release(self, ref: str, execution: SlurmExecution, sink: Sink) -> str | None:
+        """Store the held job's id on the job row, then let Slurm start it; why not, if not."""
+        if not sink.record(execution.details()):
+            return f"the Slurm job id {ref} could not be recorded; the job was cancelled"
+        try:
+            self.cli.run(["scontrol", "release", ref])
+        except SlurmError as exc:
+            return f"Slurm did not release job {ref}: {exc}"
+        return None
 
     def adopt(self, job: Job, token: str, sink: Sink) -> Execution:
         """Follow the Slurm job a dead worker started for ``job``, from where its log stopped."""
@@ -92,47 +125,60 @@ class SlurmExecutor:
         if not ref.isdigit() or not all(paths) or len(offsets) != 2:
             error = "spawn failed: the job's Slurm record is incomplete; it cannot be followed"
             return FailedExecution(spawn_failed(error, 126), sink)
-        execution = SlurmExecution(self.cli, ref, token, paths, sink, (offsets[0], offsets[1]))
+        mark = data.get("identity")  # None: submitted before jobs were marked
+        execution = SlurmExecution(
+            self.cli, ref, token, paths, sink, (offsets[0], offsets[1]), identity=mark
+        )
         sink.log("system", f"following Slurm job {ref} again")
         sink.details(execution.details())
         self._track(execution)
         return execution
 
-    def _submit(self, job_id: int, token: str, spec: JobSpec, options: SlurmOptions) -> str:
+    def _submit(
+        self, job_id: int, mark: str, token: str, spec: JobSpec, options: SlurmOptions
+    ) -> str:
         """``sbatch`` the job's script; the Slurm job id. Never two Slurm jobs for one try:
-        before it retries, a submission that timed out is looked for by the job's name."""
+        before it retries, a submission that timed out is looked for by its identity."""
+        self._cancel_leftovers(job_id)  # an earlier attempt's job, still running: not twice
         name = job_name(job_id)
-        self._cancel_leftovers(name)  # an earlier attempt's job, still running: not twice
         fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=".sh", dir=options.workdir)
-        with os.fdopen(fd, "w") as file:
-            file.write(script(spec.argv or []))
-        argv = sbatch_argv(options, job_id, path, spec.cwd, spec.timeout)
         env = self._environment.for_job(job_id, token, spec.env, {})
+        with os.fdopen(fd, "wb") as file:
+            file.write(script(spec.argv or [], env))
+        argv = sbatch_argv(options, job_id, mark, path, spec.cwd, spec.timeout)
         try:
             for attempt in range(1, self.cli.tries + 1):
-                try:
-                    return self.cli.run(argv, env=env, tries=1).strip().split(";")[0]
+                try:  # with the worker's environment: SLURM_CONF, PATH are the worker's
+                    return self.cli.run(argv, tries=1).strip().split(";")[0]
                 except SlurmError as exc:
                     if not exc.transient or attempt == self.cli.tries:
                         raise
-                    if found := self._named(name):
+                    if found := [ref for ref, seen in self._ours(job_id) if seen == mark]:
                         return found[-1]
                 time.sleep(self.cli.backoff * attempt)
             raise AssertionError("unreachable")
         finally:
             remove(path)  # sbatch keeps its own copy
 
-    def _named(self, name: str) -> list[str]:
-        """Ids of the live Slurm jobs called ``name``."""
+    def _ours(self, job_id: int) -> list[tuple[str, str]]:
+        """(Slurm id, identity) of the live Slurm jobs of this user that are attempts of
+        ``job_id`` in this installation: a job of the same name that is not is left alone."""
+        prefix = identity(self.install, job_id, 0).rpartition(":")[0] + ":"
+        argv = ["squeue", "-h", "--me", f"--name={job_name(job_id)}", "-o", "%i|%k"]
         with contextlib.suppress(SlurmError):
-            return self.cli.run(["squeue", "-h", f"--name={name}", "-o", "%i"]).split()
+            lines = self.cli.run(argv).split()
+            pairs = [tuple(line.split("|", 1)) for line in lines if "|" in line]
+            return [(ref, mark) for ref, mark in pairs if mark.startswith(prefix)]
         return []
 
-    def _cancel_leftovers(self, name: str) -> None:
-        for ref in self._named(name):
-            log.warning("cancelling an earlier attempt's Slurm job", extra={"slurm_job": ref})
+    def _cancel_leftovers(self, job_id: int) -> None:
+        for ref, mark in self._ours(job_id):
+            log.warning(
+                "cancelling an earlier attempt's Slurm job",
+                extra={"slurm_job": ref, "identity": mark},
+            )
             with contextlib.suppress(SlurmError):
-                self.cli.run(["scancel", ref])
+                self.cli.run(["scancel", "--me", ref])
 
     # -- tracking -----------------------------------------------------------------
     def _track(self, execution: SlurmExecution) -> None:
@@ -189,6 +235,12 @@ class SlurmExecutor:
             state = states.get(execution.ref)
             if state is None or not state.live:
                 state = self._ended(execution.ref, state)  # or squeue missed it: ask again
+            if not execution.owns(state):
+                log.error(
+                    "a Slurm job with a recorded id is not ours; not following it",
+                    extra={"slurm_job": execution.ref, "identity": state.comment},
+                )
+                state = SlurmState(NOT_OURS)
             if state.live:
                 execution.state = state
             else:
@@ -201,7 +253,7 @@ class SlurmExecutor:
 
     def _states(self, refs: list[str]) -> dict[str, SlurmState]:
         """One ``squeue`` for all: jobs it does not know are missing from the answer."""
-        argv = ["squeue", "-h", "--states=all", f"--jobs={','.join(refs)}", "-o", "%i|%T|%r"]
+        argv = ["squeue", "-h", "--states=all", f"--jobs={','.join(refs)}", "-o", "%i|%T|%r|%k"]
         try:
             return parse_squeue(self.cli.run(argv, tries=1))
         except SlurmError as exc:
@@ -239,7 +291,14 @@ class SlurmExecutor:
                 execution.usage(*usage[execution.ref])
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop following. Slurm jobs still running stay Slurm's (a worker adopts them)."""
+        """Stop the poll and follower threads; nothing is cancelled here.
+
+        A stopping worker hands its jobs back first, which cancels their Slurm jobs
+        (``scancel``). When the controller does not answer, that cancel may not reach
+        it: the Slurm job then runs on until the job's next attempt, which cancels it
+        (found by its identity) before it submits its own. Only a worker that dies
+        without stopping leaves jobs for adoption.
+        """
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)

@@ -6,7 +6,7 @@ and ``sacct``: tested without a cluster.
 | Slurm state                          | jobyard                                         |
 |--------------------------------------|-------------------------------------------------|
 | PENDING, CONFIGURING, RUNNING, …     | running (live)                                  |
-| SUSPENDED                            | paused (when jobyard paused it)                 |
+| SUSPENDED, STOPPED                   | paused (when jobyard paused it)                 |
 | COMPLETED                            | succeeded                                       |
 | FAILED                               | failed, exit code (or signal) of the script     |
 | CANCELLED (by jobyard)               | killed, as asked                                |
@@ -42,6 +42,7 @@ LIVE_STATES = frozenset(
 )
 LOST_STATES = frozenset({"NODE_FAIL", "BOOT_FAIL", "PREEMPTED", "REVOKED", "SPECIAL_EXIT"})
 GONE = "GONE"  # our name for a job Slurm no longer knows (purged, or its state lost)
+NOT_OURS = "NOT_OURS"  # the recorded id names a job of someone else: never followed
 _SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50}
 
 
@@ -53,6 +54,7 @@ class SlurmState:
     reason: str | None = None
     exit_code: int | None = None
     signal: int | None = None
+    comment: str | None = None  # the job's --comment ("": none); None: the source shows none
 
     @property
     def live(self) -> bool:
@@ -60,12 +62,14 @@ class SlurmState:
 
 
 def parse_squeue(text: str) -> dict[str, SlurmState]:
-    """``squeue -h -o %i|%T|%r`` → job id → state (array and step lines are skipped)."""
+    """``squeue -h -o %i|%T|%r|%k`` → job id → state (array and step lines are skipped)."""
     states = {}
     for line in text.splitlines():
-        parts = line.strip().split("|")
+        parts = line.strip().split("|", 3)
         if len(parts) >= 2 and parts[0].isdigit():
-            states[parts[0]] = SlurmState(parts[1], _reason(parts[2] if len(parts) > 2 else None))
+            reason = _reason(parts[2] if len(parts) > 2 else None)
+            comment = (_reason(parts[3]) or "") if len(parts) > 3 else None
+            states[parts[0]] = SlurmState(parts[1], reason, comment=comment)
     return states
 
 
@@ -80,6 +84,7 @@ def parse_show_job(text: str) -> SlurmState | None:
         reason=_reason(fields.get("Reason")),
         exit_code=int(code) if code.isdigit() else None,
         signal=int(sig) if sig.isdigit() and int(sig) else None,
+        comment=_reason(fields.get("Comment")) or "",  # absent when the job has none
     )
 
 
@@ -165,6 +170,9 @@ def result_of(
         return ended(f"Slurm killed it: out of memory{why}", reason="out_of_memory")
     if end.state == GONE:
         error = "Slurm no longer knows the job (its record was lost or purged)"
+        return ended(error, reason="executor_lost")
+    if end.state == NOT_OURS:
+        error = "the Slurm job with the recorded id is not this attempt's (its id was reused)"
         return ended(error, reason="executor_lost")
     return ended(f"Slurm ended it {end.state}{why}", reason="executor_lost")
 

@@ -1,0 +1,30 @@
+"""The executor router: the Slurm package stays unloaded until a Slurm job needs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_a_worker_without_slurm_jobs_never_imports_the_slurm_package() -> None:
+    code = (
+        "import sys, jobyard.node, jobyard.worker.loop, jobyard.runner.executors, jobyard.config\n"
+        "print(sorted(m for m in sys.modules if m.startswith('jobyard.runner.slurm')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_slurm_executor_is_made_once_for_the_first_slurm_job() -> None:
+    code = (
+        "import sys\n"
+        "from jobyard.runner.executors import Executors\n"
+        "from jobyard.runner.local import Runner\n"
+        "runner = Runner(python_pool=0)\n"
+        "executors = Executors(runner, install='test')\n"
+        "print('jobyard.runner.slurm' in sys.modules)\n"
+        "print(executors.slurm is executors.slurm, executors.slurm.install)\n"
+        "executors.close(1.0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["False", "True test"]
