@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, fail, print_json
+from jobyard.cli.common import (
+    DEFAULT_SERVER,
+    JsonOpt,
+    ServerOpt,
+    connect,
+    counted,
+    fail,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -134,7 +142,7 @@ def tokens_table(found: Sequence[TokenInfo]) -> Table:
     from jobyard.cli.render import NONE, short_moment
 
     now = datetime.now(UTC)
-    table = Table(caption=f"{len(found)} tokens")
+    table = Table(caption=counted(len(found), "tokens"))
     for column in ("id", "name", "user", "role", "created", "expires", "state"):
         table.add_column(column, justify="right" if column == "id" else "left")
     for token in found:

@@ -167,3 +167,8 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
             f"--since {value!r} is neither a duration back from now (30m, 2h, 1d) "
             "nor an ISO 8601 time (2026-05-01T06:00)"
         )
+
+
+def counted(n: int, plural: str) -> str:
+    """``n`` and the noun, singular for one: ``1 queue``, ``3 queues``."""
+    return f"{n} {plural.removesuffix('s') if n == 1 else plural}"

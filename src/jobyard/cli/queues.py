@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jobyard.cli import complete
-from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, print_json
+from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, counted, print_json
 from jobyard.cli.groups import group
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def queues_table(found: Sequence[QueueInfo]) -> Table:
         limit = "" if queue.max_running is None else str(queue.max_running)
         counts = [f"{queue.jobs[name]} {name}" for name in COUNTED if queue.jobs.get(name)]
         rows.append((queue.name, state, limit, ", ".join(counts) or "none"))
-    return fit_table(columns, rows, caption=f"{len(found)} queues")
+    return fit_table(columns, rows, caption=counted(len(found), "queues"))
 
 
 def register(app: typer.Typer) -> None:

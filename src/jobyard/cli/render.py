@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from jobyard.cli.common import counted
 from jobyard.cli.tables import Column, fit_table
 from jobyard.client.models import JobInfo, JobTypeInfo
 from jobyard.client.records import Sample
@@ -239,7 +240,7 @@ def types_table(types: Sequence[JobTypeInfo]) -> Table:
         names = [n + ("*" if n in required else "") for n in _properties(job_type)]
         row = (job_type.name, job_type.kind, job_type.source, ", ".join(names))
         rows.append((*row, job_type.description or ""))
-    return fit_table(TYPE_COLUMNS, rows, caption=f"{len(types)} job types")
+    return fit_table(TYPE_COLUMNS, rows, caption=counted(len(types), "job types"))
 
 
 def type_view(job_type: JobTypeInfo) -> RenderableType:

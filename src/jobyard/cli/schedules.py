@@ -14,6 +14,7 @@ from jobyard.cli.common import (
     JsonOpt,
     ServerOpt,
     connect,
+    counted,
     fail,
     parse_assignments,
     print_json,
@@ -190,7 +191,7 @@ def schedules_table(found: Sequence[ScheduleInfo]) -> Table:
         last = short_moment(schedule.last_fire) if schedule.last_fire else NONE
         when = schedule.description + (" (paused)" if schedule.paused else "")
         rows.append((schedule.name, _target(schedule), when, upcoming, last))
-    return fit_table(columns, rows, caption=f"{len(found)} schedules")
+    return fit_table(columns, rows, caption=counted(len(found), "schedules"))
 
 
 def schedule_panel(schedule: ScheduleInfo) -> RenderableType:

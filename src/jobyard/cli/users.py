@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jobyard.cli.common import UNREACHABLE, JsonOpt, exit_code, fail, print_json
+from jobyard.cli.common import UNREACHABLE, JsonOpt, counted, exit_code, fail, print_json
 from jobyard.cli.credentials import PasswordStdinOpt, read_password
 from jobyard.cli.settings import DatabaseOpt, load_settings
 
@@ -150,7 +150,7 @@ def users_table(users: list[User]) -> Table:
 
     from jobyard.cli.render import short_moment
 
-    table = Table(caption=f"{len(users)} users")
+    table = Table(caption=counted(len(users), "users"))
     for column in ("name", "role", "created", "changed"):
         table.add_column(column)
     for user in users:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jobyard.cli import complete
-from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, print_json
+from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, counted, print_json
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -88,7 +88,7 @@ def workers_table(found: Sequence[WorkerStatus]) -> Table:
         )
         for worker in found
     ]
-    return fit_table(columns, rows, caption=f"{len(found)} workers")
+    return fit_table(columns, rows, caption=counted(len(found), "workers"))
 
 
 def register(app: typer.Typer) -> None:
