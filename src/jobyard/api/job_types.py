@@ -70,7 +70,10 @@ def create_type(definition: Definition, catalog: WritableTypes, response: Respon
     if not isinstance(name, str) or not name:
         raise Invalid("a job type needs a name", [{"field": "name", "message": "required"}])
     if catalog.get(name) is not None:
-        raise Conflict(f"job type {name!r} exists; PUT /api/v1/job-types/{name} replaces it")
+        raise Conflict(
+            f"job type {name!r} exists; "
+            f"PUT /api/v1/job-types/{name} (jobyard types edit) replaces it"
+        )
     job_type, _ = catalog.put(name, definition, utcnow())
     response.headers["Location"] = f"{router.prefix}/{quote(name)}"  # names it in the audit
     return _out(job_type)
