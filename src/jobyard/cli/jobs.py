@@ -243,8 +243,7 @@ def _created_since(
 
 
 def show(job_id: JobIdArg, json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Show one job: arguments, state, times, resources with a sparkline of its CPU and
-    memory use, error, restart links."""
+    """Show one job: arguments, state, times, resources (CPU and memory sparklines), links."""
     with connect(server) as client:
         job = client.job(job_id)
         samples = client.samples(job_id)
