@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncGenerator
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Annotated, Any, Literal
+from weakref import WeakKeyDictionary
 
 from anyio import CancelScope, to_thread
 from fastapi import APIRouter, Depends, Header, Query
@@ -126,9 +128,43 @@ def event_stream(messages: AsyncGenerator[bytes, None], status_code: int = 200) 
     return EventStream(messages, status_code)
 
 
-def job_message(item: FeedEvent) -> bytes:
+class _Encoded:
+    """The bytes of the latest events' messages, by stream kind and event id.
+
+    Every follower of a stream sends the same bytes for an event: encoding it once,
+    not once per follower, keeps a hundred followers from costing a hundred encodings
+    of each event. Used from the event loop's thread only.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._bytes: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+
+    def get(self, stream: str, event_id: int, encode: Callable[[], bytes]) -> bytes:
+        key = (stream, event_id)
+        found = self._bytes.get(key)
+        if found is None:
+            found = self._bytes[key] = encode()
+            if len(self._bytes) > self._size:
+                self._bytes.popitem(last=False)
+        return found
+
+
+_ENCODED: WeakKeyDictionary[Node, _Encoded] = WeakKeyDictionary()
+
+
+def encoded(node: Node) -> _Encoded:
+    """The node's encoded messages (event ids are unique within one node's database)."""
+    found = _ENCODED.get(node)
+    if found is None:
+        found = _ENCODED[node] = _Encoded()
+    return found
+
+
+def job_message(item: FeedEvent, cache: _Encoded) -> bytes:
     """On a job's own stream an event is named by its kind."""
-    return _message(item.event.kind, item.event.id, item.event.marshal())
+    event = item.event
+    return cache.get("job", event.id, lambda: _message(event.kind, event.id, event.marshal()))
 
 
 def close_message(job_id: int, state: str | None) -> bytes:
@@ -164,6 +200,7 @@ async def job_messages(
     ``logs_only`` keeps log lines (with ``seq`` > ``after_seq``) and drops the rest.
     """
     wanted = Filter(job_id=job_id, kinds=("log", "state") if logs_only else ())
+    cache = encoded(node)
 
     def sendable(item: FeedEvent) -> bool:
         record = item.event.record
@@ -181,7 +218,7 @@ async def job_messages(
     if job.state.terminal:  # its history is complete: replay and close
         async for item in history(node.store, wanted, after, sys.maxsize):
             if sendable(item):
-                yield job_message(item)
+                yield job_message(item, cache)
         yield close_message(job_id, job.state.value)
         return
     # aclosing: a stream that ends early gives its hub subscription back at once.
@@ -194,7 +231,7 @@ async def job_messages(
                     return
                 continue
             if sendable(live):
-                yield job_message(live)
+                yield job_message(live, cache)
             if isinstance(live.event.record, JobTerminated):
                 yield close_message(job_id, live.event.record.state.value)
                 return
@@ -203,9 +240,11 @@ async def job_messages(
 GLOBAL_KINDS = (EventKind.STATE, EventKind.WORKFLOW, EventKind.SLA, EventKind.NOTIFICATION)
 
 
-def global_message(item: FeedEvent) -> bytes:
+def global_message(item: FeedEvent, cache: _Encoded) -> bytes:
     """One message per stored event; see docs/api.md for the names."""
-    return _message(item.sse_name, item.event.id, item.marshal())
+    return cache.get(
+        "global", item.event.id, lambda: _message(item.sse_name, item.event.id, item.marshal())
+    )
 
 
 @router.get(
@@ -244,6 +283,8 @@ async def all_events(
         # Past the removed ids too: when every event was removed the hub's place is 0.
         after = max(await to_thread.run_sync(node.hub.prepare), pruned)
 
+    cache = encoded(node)
+
     async def messages() -> AsyncGenerator[bytes, None]:
         if now:  # sets the client's last event id without dispatching an event
             yield format_sse_event(comment="from now", id=str(after))
@@ -251,7 +292,7 @@ async def all_events(
             yield reset_message(after, pruned_through=pruned, resume_from=after)
         async with aclosing(follow(node.hub, wanted, after)) as items:
             async for item in items:
-                yield PING if item is None else global_message(item)
+                yield PING if item is None else global_message(item, cache)
 
     return event_stream(messages())
 
