@@ -96,7 +96,7 @@ def _rss() -> int:
 
 def stats() -> dict[str, Any]:
     """One line of figures, written beside each snapshot (``<path>.stats``)."""
-    traced, peak = tracemalloc.get_traced_memory()
+    traced, _peak = tracemalloc.get_traced_memory()
     return {
         "at": time.time(),
         "rss": _rss(),
