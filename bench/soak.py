@@ -11,14 +11,21 @@ taken). At the end it prints the least-squares slope per hour of
 RSS and fds, the database size range, jobs submitted and finished, and 5xx answers.
 Not run in CI.
 
+``--tracemalloc-dump PATH`` has the server start ``tracemalloc`` (25 frames) 20 s after
+its launch and write a snapshot to ``PATH.<n>`` every minute (``bench/tracedump``); compare
+two of them with ``python -m bench.tracediff PATH.1 PATH.5``. Tracing slows the
+server down: its RSS figures are not comparable with an untraced run.
+
     .venv/bin/python -m bench.soak --minutes 30 --rate 50
     .venv/bin/python -m bench.soak --database postgres --minutes 30
+    .venv/bin/python -m bench.soak --minutes 6 --tracemalloc-dump /tmp/soak.snap
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -51,6 +58,20 @@ retention: {jobs: 2m, logs: 1m, events: 2m, samples: 1m, notifications: 2m, audi
 """
 JOB_STREAMS = 3  # sleeping jobs whose event streams stay open the whole run
 ENV = {"JOBYARD_RETENTION_INTERVAL": "10", "JOBYARD_CONCURRENCY": "8"}
+TRACEDUMP = Path(__file__).resolve().parent / "tracedump"  # holds the sitecustomize
+
+
+def server_env(dump: Path | None, frames: int, every: float) -> dict[str, str | None]:
+    """The server's environment; with ``dump``, traced and dumping snapshots there."""
+    env: dict[str, str | None] = dict(ENV)
+    if dump is not None:
+        paths = [str(TRACEDUMP), os.environ.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        env["JOBYARD_TRACEMALLOC_FRAMES"] = str(frames)
+        env["JOBYARD_TRACEMALLOC_AFTER"] = "20"  # past the imports: tracing them takes minutes
+        env["JOBYARD_TRACEMALLOC_EVERY"] = str(every)
+        env["JOBYARD_TRACEMALLOC_DUMP"] = str(dump)
+    return env
 
 
 @dataclass
@@ -274,11 +295,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50, help="jobs submitted per second")
     parser.add_argument("--every", type=float, default=5, help="seconds between samples")
     parser.add_argument("--samples", type=Path, help="append each sample to this file (JSON)")
+    parser.add_argument("--tracemalloc-dump", type=Path, help="server snapshots to PATH.<n>")
+    parser.add_argument("--tracemalloc-frames", type=int, default=25, help="0: figures only")
+    parser.add_argument("--tracemalloc-every", type=float, default=60, help="seconds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, database(args.database, Path(tmp)) as (url, size):
         config = Path(tmp) / "jobyard.yaml"
         config.write_text(CONFIG)
-        server = Server(url, Path(tmp), config=config, env=dict(ENV)).start()
+        env = server_env(args.tracemalloc_dump, args.tracemalloc_frames, args.tracemalloc_every)
+        server = Server(url, Path(tmp), config=config, env=env).start()
         try:
             result = soak(server, size, args)
         finally:

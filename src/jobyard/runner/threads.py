@@ -30,19 +30,21 @@ class Threads:
     def run(self, name: str, task: Task) -> None:
         """Run ``task`` on an idle thread, or on a new one if none is idle."""
         with self._lock:
+            # Through the queue, not the new thread's arguments: a Thread keeps those
+            # until it ends, and these never end (its job's run would stay alive).
+            self._tasks.put((name, task))
             if self._idle:
                 self._idle -= 1
-                self._tasks.put((name, task))
                 return
             self.started += 1
-        thread = threading.Thread(target=self._serve, args=(task,), name=name, daemon=True)
-        thread.start()
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
 
-    def _serve(self, task: Task) -> None:
+    def _serve(self) -> None:
         me = threading.current_thread()
         while True:
+            me.name, task = self._tasks.get()
             task()  # a task handles its own errors: an escaped one ends this thread
+            del task  # waiting, keep nothing of the last task alive (its job's run)
             me.name = self._name
             with self._lock:
                 self._idle += 1
-            me.name, task = self._tasks.get()

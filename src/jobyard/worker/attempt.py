@@ -211,6 +211,11 @@ class JobRun(threading.Thread):
             self._fail(exc)
         finally:
             self.over = True
+            # The execution holds this run as its sink: dropping it breaks the cycle, so
+            # an ended run (its process object, pipes, buffers) is freed as soon as the
+            # worker lets go of it, not at the next full collection of the cycle
+            # collector, which at 50 jobs a second lets thousands of them pile up.
+            self._execution = None
             tracing.end_attempt(span, self._end)
             self._settings.on_done()
 
