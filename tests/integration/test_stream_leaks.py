@@ -31,7 +31,7 @@ BATCH = 50
 LINES = 100
 ROUNDS = 4  # after the warm-up
 # Measured over the 4 rounds after the warm-up, on a 2-core machine at load 15:
-# +2.7 MB with glibc's arenas capped (jobyard/allocator.py); without the cap
+# +2.7 MB with glibc's arenas capped (jobyard/cli/allocator.py); without the cap
 # +10.0 MB in one run and under 6 MB in another (MALLOC_ARENA_MAX=8); before
 # streams whose client was gone were ended, +34 MB in one round of 100. The bound
 # leaves twice the margin for a loaded CI machine: it fails on stuck streams for

@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from jobyard import allocator
+from jobyard.cli import allocator
 
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
 

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jobyard import allocator
 from jobyard.cli import access as cli_access
-from jobyard.cli import credentials
+from jobyard.cli import allocator, credentials
 from jobyard.cli import jobs as cli_jobs
 from jobyard.cli import logs as cli_logs
 from jobyard.cli import maintenance as cli_maintenance
@@ -262,7 +261,7 @@ cli_maintenance.register(app)  # prune and backup: on the database too
 
 
 def main() -> None:
-    allocator.limit_arenas()  # before any thread allocates: see jobyard/allocator.py
+    allocator.limit_arenas()  # before any thread allocates: see jobyard/cli/allocator.py
     app(prog_name="jobyard")
 
 
