@@ -29,7 +29,7 @@ from jobyard.states import (
     initial_state,
     transition,
 )
-from jobyard.store.protocol import Storage
+from jobyard.store.protocol import AuditOf, Storage
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,18 @@ class JobManager:
         self._clock = clock
 
     # -- submission --------------------------------------------------------
-    def submit(self, submission: Submission) -> tuple[Job, bool]:
+    def submit(self, submission: Submission, *, audit: AuditOf | None = None) -> tuple[Job, bool]:
         """Validate and store one job; ``False`` when an idempotency key matched."""
-        return self.submit_many([submission])[0]
+        return self.submit_many([submission], audit=audit)[0]
 
-    def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[Job, bool]]:
-        """Validate every submission, then store all of them in one transaction."""
+    def submit_many(
+        self, submissions: Sequence[Submission], *, audit: AuditOf | None = None
+    ) -> list[tuple[Job, bool]]:
+        """Validate every submission, then store all of them in one transaction.
+
+        ``audit`` makes the audit log's entries for what was stored, kept in the
+        same transaction (:meth:`~jobyard.store.protocol.JobStore.add_jobs`).
+        """
         now = self._clock()
         upstream = self.store.jobs.job_states(
             {d.upstream for s in submissions for d in s.depends_on}
@@ -88,7 +94,7 @@ class JobManager:
                 errors += [{**e, "field": prefix + e["field"]} for e in exc.errors]
         if errors:
             raise Invalid("the job arguments are invalid", errors)
-        added = self.store.jobs.add_jobs(new_jobs, now)
+        added = self.store.jobs.add_jobs(new_jobs, now, audit=audit)
         added = [
             (self._blocked_at_submit(job, new, upstream, now), True)
             if created and job.state is JobState.UPSTREAM_FAILED

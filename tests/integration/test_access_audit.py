@@ -77,6 +77,15 @@ def play(
     assert submitted.status_code == 201, submitted.text
     job = submitted.json()["id"]
     did(operator, "submit", f"/api/v1/jobs/{job}")
+    held = {"type": "sleep", "args": {"seconds": 60}, "hold": True, "idempotency_key": unique("k")}
+    first = op.post("/api/v1/jobs", json=held)
+    again = op.post("/api/v1/jobs", json=held)
+    assert (first.status_code, again.status_code) == (201, 200)
+    did(operator, "submit", f"/api/v1/jobs/{first.json()['id']}")
+    did(operator, "submit", f"/api/v1/jobs/{first.json()['id']}")  # the answer was the job
+    batch = op.post("/api/v1/jobs/batch", json={"jobs": [{**held, "idempotency_key": None}] * 2})
+    assert batch.status_code == 201, batch.text
+    did(operator, "submit_batch", "/api/v1/jobs/batch")
     server.wait_state(job, "running")
     for action, state in (("pause", "paused"), ("resume", "running"), ("kill", "killed")):
         assert op.post(f"/api/v1/jobs/{job}/{action}").status_code in (200, 202)

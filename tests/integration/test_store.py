@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +16,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import StatementError
 
+from jobyard.access.records import AuditEntry, AuditQuery
 from jobyard.events.records import (
     JobClaimed,
     JobCreated,
@@ -160,6 +162,35 @@ def test_a_batch_keeps_its_order(store: Store) -> None:
     jobs = add(store, *(new_job(name=f"job {i}") for i in range(60)))
     assert [job.name for job in jobs] == [f"job {i}" for i in range(60)]
     assert len({job.id for job in jobs}) == 60
+
+
+@pytest.mark.sql_only("the audit log")
+def test_a_submission_stores_its_audit_entries_with_its_jobs(store: Store) -> None:
+    seen: list[list[tuple[int, bool]]] = []
+
+    def audit(added: Sequence[tuple[Job, bool]]) -> list[AuditEntry]:
+        seen.append([(job.id, created) for job, created in added])
+        return [AuditEntry(T0, "ann", "token", "submit", f"/jobs/{job.id}") for job, _ in added]
+
+    keyed = new_job(idempotency_key="k")
+    added = store.jobs.add_jobs([keyed, keyed, new_job()], T0, audit=audit)
+    first, _, other = (job.id for job, _ in added)
+    assert seen == [[(first, True), (first, False), (other, True)]]
+    entries, total = store.access.find_audit(AuditQuery(actions=["submit"]))
+    assert total == 3
+    assert sorted(e.target for e in entries) == sorted(f"/jobs/{i}" for i in (first, first, other))
+    assert {(e.actor, e.via, e.at) for e in entries} == {("ann", "token", T0)}
+
+
+@pytest.mark.sql_only("transactions")
+def test_a_submission_whose_audit_fails_stores_nothing(store: Store) -> None:
+    def audit(added: Sequence[tuple[Job, bool]]) -> list[AuditEntry]:
+        raise RuntimeError("no audit")
+
+    with pytest.raises(RuntimeError, match="no audit"):
+        store.jobs.add_jobs([new_job(name="lost")], T0, audit=audit)
+    assert store.jobs.list_jobs(JobQuery(search="lost"))[1] == 0
+    assert store.access.find_audit(AuditQuery())[1] == 0
 
 
 def test_times_in_other_zones_are_stored_as_utc_and_naive_ones_refused(store: Store) -> None:

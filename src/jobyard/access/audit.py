@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,15 +34,45 @@ class Audit:
         ``via`` says how a name (not a principal) came: a password that failed, or
         ``cli`` for a command run against the database by a local user.
         """
+        entry = self.entry(
+            who, action, target, outcome=outcome, address=address, detail=detail, via=via
+        )
+        self.store([entry])
+
+    def store(self, entries: Sequence[AuditEntry]) -> None:
+        """Write entries made by :meth:`entry`, and say so in the process's log."""
+        self._store.record(entries)
+        for entry in entries:
+            self.logged(entry)
+
+    def entry(
+        self,
+        who: Principal | str | None,
+        action: str,
+        target: str,
+        *,
+        outcome: str = "ok",
+        address: str = "",
+        detail: dict[str, Any] | None = None,
+        via: str = "password",
+    ) -> AuditEntry:
+        """The entry :meth:`record` writes, for a caller that stores it with its change."""
         if isinstance(who, Principal):
             actor, via = who.name, who.via
         else:
             actor = who or "-"
-        entry = AuditEntry(self._now(), actor, via, action, target, outcome, address, detail)
-        self._store.record([entry])
+        return AuditEntry(self._now(), actor, via, action, target, outcome, address, detail)
+
+    def logged(self, entry: AuditEntry) -> None:
+        """Say in the process's log that ``entry`` was stored."""
         log.info(
             "audit",
-            extra={"actor": actor, "action": action, "target": target, "outcome": outcome},
+            extra={
+                "actor": entry.actor,
+                "action": entry.action,
+                "target": entry.target,
+                "outcome": entry.outcome,
+            },
         )
 
     def find(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:

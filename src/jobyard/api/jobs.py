@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from jobyard.api import trail
 from jobyard.api.params import INT64_MAX, JobId, Page, PerPage
 from jobyard.api.resources import choices, get_manager, get_node, split_names
 from jobyard.api.schemas import (
@@ -57,15 +60,29 @@ def submit(body: SubmitJob, node: NodeDep, request: Request) -> Response:
     With ``"follow": true`` (or ``Accept: text/event-stream``) the answer is the
     job's event stream until it ends, as from ``GET /api/v1/jobs/{id}/events``.
     """
-    job, created = node.manager.submit(_submission(body))
+
+    def outcome(added: Sequence[tuple[Job, bool]]) -> tuple[int, str]:
+        job, created = added[0]
+        return _status(created), unquote(urlsplit(_location(request, job)).path)
+
+    audit = trail.in_transaction(request, node.audit, outcome)
+    job, created = node.manager.submit(_submission(body), audit=audit)
     return _created(node, job, created, request, follow=body.follow)
+
+
+def _status(created: bool) -> int:
+    return status.HTTP_201_CREATED if created else status.HTTP_200_OK
+
+
+def _location(request: Request, job: Job) -> str:
+    """The job's URL without a search through every route (what url_for does)."""
+    return f"{request.base_url}{router.prefix.lstrip('/')}/{job.id}"
 
 
 def _created(node: Node, job: Job, created: bool, request: Request, *, follow: bool) -> Response:
     """The answer about a new (or found) job: the job, or its event stream until it ends."""
-    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    # The job's URL without a search through every route (what url_for does).
-    location = f"{request.base_url}{router.prefix.lstrip('/')}/{job.id}"
+    code = _status(created)
+    location = _location(request, job)
     if follow or "text/event-stream" in request.headers.get("accept", ""):
         stream = event_stream(job_messages(node, job.id, 0, logs_only=False), code)
         stream.headers["Location"] = location
@@ -76,9 +93,11 @@ def _created(node: Node, job: Job, created: bool, request: Request, *, follow: b
 
 
 @router.post("/batch", status_code=201, response_model=BatchOut)
-def submit_batch(body: SubmitBatch, manager: Manager) -> Response:
+def submit_batch(body: SubmitBatch, node: NodeDep, request: Request) -> Response:
     """Submit many jobs in one transaction: all are created, or none (422 names the bad ones)."""
-    added = manager.submit_many([_submission(job) for job in body.jobs])
+    path = request.scope["path"]
+    audit = trail.in_transaction(request, node.audit, lambda added: (201, path))
+    added = node.manager.submit_many([_submission(job) for job in body.jobs], audit=audit)
     now = utcnow()
     items = [JobOut.of(job, now) for job, _ in added]
     answer = BatchOut.model_construct(ids=[job.id for job, _ in added], items=items)

@@ -151,7 +151,7 @@ class SqlAccess(Part):
 
     # -- audit log --------------------------------------------------------------------
     def record(self, entries: Iterable[AuditEntry]) -> None:
-        rows = [_audit_row(entry) for entry in entries]
+        rows = [audit_row(entry) for entry in entries]
         if rows:
             with self._write() as conn:
                 conn.execute(insert(audit_log), rows)
@@ -189,7 +189,7 @@ def _token(row: Mapping[Any, Any]) -> Token:
     )
 
 
-def _audit_row(entry: AuditEntry) -> dict[str, Any]:
+def audit_row(entry: AuditEntry) -> dict[str, Any]:
     return {
         "at": entry.at,
         "actor": entry.actor[:100],

@@ -25,8 +25,10 @@ from jobyard.events.records import JobEvent, LogWritten, Record
 from jobyard.models import SORTABLE, Ended, EventKind, Job, JobEnd, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store import guard, submission
+from jobyard.store.access import audit_row
 from jobyard.store.listing import job_filters, job_order
 from jobyard.store.part import RETRIES, Part
+from jobyard.store.protocol import AuditOf
 from jobyard.store.rows import (
     by_id,
     event_from_row,
@@ -37,23 +39,30 @@ from jobyard.store.rows import (
     log_from_row,
     update_by_id,
 )
-from jobyard.store.tables import job_dependencies, job_events, job_samples, jobs
+from jobyard.store.tables import audit_log, job_dependencies, job_events, job_samples, jobs
 
 
 class SqlJobs(Part):
     """:class:`~jobyard.store.protocol.JobStore` on SQL."""
 
-    def add_jobs(self, new: Sequence[NewJob], now: datetime) -> list[tuple[Job, bool]]:
+    def add_jobs(
+        self, new: Sequence[NewJob], now: datetime, *, audit: AuditOf | None = None
+    ) -> list[tuple[Job, bool]]:
         """Insert a batch in one transaction; ``(job, created)`` per entry, in order.
 
         An entry whose ``idempotency_key`` is already taken (by a stored job or an
         earlier entry of the batch) inserts nothing and yields that job with False.
-        Each created job gets a :class:`~jobyard.events.records.JobCreated` event.
+        Each created job gets a :class:`~jobyard.events.records.JobCreated` event;
+        the entries ``audit`` makes go into the audit log in the same transaction.
         """
         for attempt in range(RETRIES):
             try:
                 with self._write() as conn:
-                    return submission.insert_jobs(conn, new, now)
+                    added = submission.insert_jobs(conn, new, now)
+                    entries = audit(added) if audit else ()
+                    if entries:
+                        conn.execute(insert(audit_log), [audit_row(e) for e in entries])
+                    return added
             except IntegrityError:
                 # A concurrent batch took one of our keys: the next attempt finds its job.
                 if attempt == RETRIES - 1 or not any(job.idempotency_key for job in new):

@@ -12,10 +12,11 @@ Schedules, the event feed and monitoring beyond samples are SQL-only parts.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from jobyard.access.records import AuditEntry
 from jobyard.events.records import JobEvent, LogWritten, Record
 from jobyard.limits import Key, Limit
 from jobyard.models import (
@@ -33,16 +34,24 @@ from jobyard.models import (
 )
 from jobyard.states import Control, JobState
 
+#: Given what a submission stored (``(job, created)`` per entry), the audit log's
+#: entries that say so, written in the same transaction.
+AuditOf = Callable[[Sequence[tuple[Job, bool]]], Sequence[AuditEntry]]
+
 
 class JobStore(Protocol):
     """Jobs, their events and their log lines."""
 
-    def add_jobs(self, new: Sequence[NewJob], now: datetime) -> list[tuple[Job, bool]]:
+    def add_jobs(
+        self, new: Sequence[NewJob], now: datetime, *, audit: AuditOf | None = None
+    ) -> list[tuple[Job, bool]]:
         """Store a batch at once; ``(job, created)`` per entry, in order.
 
         An entry whose ``idempotency_key`` is taken (by a stored job or an earlier
         entry) stores nothing and yields that job with False. A created job gets a
         :class:`~jobyard.events.records.JobCreated` event and its dependency edges.
+        ``audit`` makes the audit entries of the submission, stored with the jobs:
+        both are kept, or neither.
         """
         ...
 

@@ -12,17 +12,23 @@ from jobyard.events.records import JobEvent, LogWritten, Record
 from jobyard.models import SORTABLE, Ended, Job, JobEnd, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store.memory.tables import Edge, Part, insert_job, job_values, new_job, utc
+from jobyard.store.protocol import AuditOf
 
 
 class MemoryJobs(Part):
     """:class:`~jobyard.store.protocol.JobStore` in memory."""
 
-    def add_jobs(self, new: Sequence[NewJob], now: datetime) -> list[tuple[Job, bool]]:
+    def add_jobs(
+        self, new: Sequence[NewJob], now: datetime, *, audit: AuditOf | None = None
+    ) -> list[tuple[Job, bool]]:
         now = utc(now)
         for job in new:  # all or nothing: refuse a naive time before storing any job
             utc(job.run_at)
         with self._t.lock:
-            return [self._add(job, now) for job in new]
+            added = [self._add(job, now) for job in new]
+            if audit:
+                self._t.audit.extend(audit(added))
+            return added
 
     def _add(self, new: NewJob, now: datetime) -> tuple[Job, bool]:
         t = self._t

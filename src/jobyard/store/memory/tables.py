@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
+from jobyard.access.records import AuditEntry
 from jobyard.events.records import JobCreated, JobEvent, LogWritten, Record, unmarshal
 from jobyard.limits import Key
 from jobyard.models import (
@@ -50,6 +51,7 @@ class Tables:
         self.limits: dict[Key, tuple[int, str]] = {}  # → (max_running, source)
         self.paused: set[str] = set()
         self.samples: dict[tuple[int, int], list[tuple[datetime, float, int]]] = {}
+        self.audit: list[AuditEntry] = []  # kept, not searched: the API's audit is SQL only
         self._ids: Counter[str] = Counter()
 
     def next_id(self, table: str) -> int:
