@@ -38,6 +38,7 @@ from jobyard.models import Ended, Job, JobEnd, JobUpdate
 from jobyard.outcomes import Reason, RunEnd
 from jobyard.runner.contract import Execution, Executor, Result, Sample
 from jobyard.runner.protocol import storable
+from jobyard.runner.threads import Threads
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import outage
 from jobyard.store.protocol import Storage
@@ -100,7 +101,17 @@ def run_token(job: Job) -> str:
     return f"{job.worker}:{job.id}:{job.attempt}"
 
 
-class JobRun(threading.Thread):
+#: The threads runs are driven on: one ends its run and waits for the next, so a job
+#: does not pay for a thread's start (and its context switch) on a busy worker.
+RUN_THREADS = Threads("job-idle")
+
+
+class JobRun:
+    """One attempt of one job, driven on a thread of :data:`RUN_THREADS` from :meth:`start`.
+
+    It answers ``is_alive`` and ``join`` as a thread of its own would.
+    """
+
     def __init__(
         self,
         job: Job,
@@ -110,7 +121,9 @@ class JobRun(threading.Thread):
         *,
         adopted: bool = False,  # the job runs already (on Slurm): follow it, start nothing
     ) -> None:
-        super().__init__(name=f"job-{job.id}", daemon=True)
+        self.name = f"job-{job.id}"
+        self._started = False
+        self._finished = threading.Event()
         self.job = job
         self.adopted = adopted
         self.claimed = True
@@ -202,6 +215,24 @@ class JobRun(threading.Thread):
         self._wake.set()
 
     # -- the run -----------------------------------------------------------
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError(f"{self.name} was started already")
+        self._started = True
+        RUN_THREADS.run(self.name, self._drive)
+
+    def is_alive(self) -> bool:
+        return self._started and not self._finished.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._finished.wait(timeout)
+
+    def _drive(self) -> None:
+        try:
+            self.run()
+        finally:
+            self._finished.set()
+
     def run(self) -> None:
         span = tracing.start_attempt(self.job)
         try:
