@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, String, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.access.records import AuditEntry, AuditQuery, Token, User
@@ -17,6 +17,14 @@ from jobyard.store.tables import api_tokens, audit_log, sessions, users
 
 _TOKEN = select(api_tokens, users.c.name.label("user"), users.c.role.label("user_role")).join(
     users, users.c.id == api_tokens.c.user_id
+)
+# Asked on every request: built once (SQLAlchemy then only looks up their compiled form).
+_USER_BY_NAME = select(users).where(users.c.name == bindparam("name"))
+_TOKEN_BY_DIGEST = _TOKEN.where(api_tokens.c.digest == bindparam("digest"))
+_SESSION = (
+    select(users, sessions.c.csrf)
+    .join(sessions, sessions.c.user_id == users.c.id)
+    .where(sessions.c.digest == bindparam("digest"), sessions.c.expires_at > bindparam("now"))
 )
 
 
@@ -38,7 +46,7 @@ class SqlAccess(Part):
     def user(self, name: str) -> tuple[User, str] | None:
         """The user called ``name`` and their password hash, or None."""
         with self._read() as conn:
-            row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
+            row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
         return (_user(row), row["password_hash"]) if row else None
 
     def user_by_id(self, user_id: int) -> User | None:
@@ -94,7 +102,7 @@ class SqlAccess(Part):
     def token_by_digest(self, digest: str) -> tuple[Token, Role] | None:
         """The token with this digest and its owner's role now, or None."""
         with self._read() as conn:
-            row = conn.execute(_TOKEN.where(api_tokens.c.digest == digest)).mappings().first()
+            row = conn.execute(_TOKEN_BY_DIGEST, {"digest": digest}).mappings().first()
         return (_token(row), Role(row["user_role"])) if row else None
 
     def list_tokens(self, user_id: int | None = None) -> list[Token]:
@@ -130,13 +138,8 @@ class SqlAccess(Part):
 
     def session(self, digest: str, now: datetime) -> tuple[User, str] | None:
         """The user of an unexpired session and its CSRF token, or None."""
-        query = (
-            select(users, sessions.c.csrf)
-            .join(sessions, sessions.c.user_id == users.c.id)
-            .where(sessions.c.digest == digest, sessions.c.expires_at > now)
-        )
         with self._read() as conn:
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(_SESSION, {"digest": digest, "now": now}).mappings().first()
         return (_user(row), row["csrf"]) if row else None
 
     def remove_session(self, digest: str) -> None:
