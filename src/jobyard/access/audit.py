@@ -5,12 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from jobyard.access.records import AuditEntry, AuditQuery, Principal
 from jobyard.store import Store
 
 log = logging.getLogger(__name__)
+
+
+class How(TypedDict, total=False):
+    """How an entry's change went, beyond who did what to what."""
+
+    outcome: str  # ok (the default) | denied | failed
+    address: str  # the client's
+    detail: dict[str, Any] | None
+    #: How a name (not a principal) came: a ``password`` that failed (the default),
+    #: or ``cli`` for a command run against the database by a local user.
+    via: str
 
 
 class Audit:
@@ -19,25 +30,10 @@ class Audit:
         self._now = clock
 
     def record(
-        self,
-        who: Principal | str | None,
-        action: str,
-        target: str,
-        *,
-        outcome: str = "ok",
-        address: str = "",
-        detail: dict[str, Any] | None = None,
-        via: str = "password",
+        self, who: Principal | str | None, action: str, target: str, **how: Unpack[How]
     ) -> None:
-        """Write one entry; ``who`` is the principal, or a name when none was proven.
-
-        ``via`` says how a name (not a principal) came: a password that failed, or
-        ``cli`` for a command run against the database by a local user.
-        """
-        entry = self.entry(
-            who, action, target, outcome=outcome, address=address, detail=detail, via=via
-        )
-        self.store([entry])
+        """Write one entry; ``who`` is the principal, or a name when none was proven."""
+        self.store([self.entry(who, action, target, **how)])
 
     def store(self, entries: Sequence[AuditEntry]) -> None:
         """Write entries made by :meth:`entry`, and say so in the process's log."""
@@ -46,22 +42,23 @@ class Audit:
             self.logged(entry)
 
     def entry(
-        self,
-        who: Principal | str | None,
-        action: str,
-        target: str,
-        *,
-        outcome: str = "ok",
-        address: str = "",
-        detail: dict[str, Any] | None = None,
-        via: str = "password",
+        self, who: Principal | str | None, action: str, target: str, **how: Unpack[How]
     ) -> AuditEntry:
         """The entry :meth:`record` writes, for a caller that stores it with its change."""
         if isinstance(who, Principal):
             actor, via = who.name, who.via
         else:
-            actor = who or "-"
-        return AuditEntry(self._now(), actor, via, action, target, outcome, address, detail)
+            actor, via = who or "-", how.get("via", "password")
+        return AuditEntry(
+            self._now(),
+            actor,
+            via,
+            action,
+            target,
+            how.get("outcome", "ok"),
+            how.get("address", ""),
+            how.get("detail"),
+        )
 
     def logged(self, entry: AuditEntry) -> None:
         """Say in the process's log that ``entry`` was stored."""
