@@ -39,6 +39,11 @@ def run(server: Server, type_: str, **args: Any) -> int:
     return job_id
 
 
+def processes(store: Store, job_id: int) -> int:
+    """How many live processes the job has now (none before its claim is stored)."""
+    return len(holders(tokens(state_events(store, [job_id]))))
+
+
 def stdout(server: Server, job_id: int) -> list[str]:
     lines = server.logs(job_id, limit=1000)
     return [line["line"] for line in lines if line["stream"] == "stdout"]
@@ -61,8 +66,7 @@ def test_a_flood_is_kept_under_the_log_cap(server: Server, store: Store) -> None
 def test_a_killed_job_takes_all_its_children(server: Server, store: Store) -> None:
     job_id = run(server, "forker", count=20)
     wait_for(lambda: stdout(server, job_id) == ["started"], what="the children to start")
-    history = state_events(store, [job_id])
-    wait_for(lambda: len(holders(tokens(history))) >= 41, what="41 processes of the job")
+    wait_for(lambda: processes(store, job_id) >= 41, what="41 processes of the job")
     server.act(job_id, "kill", expect=202)
     assert server.wait_state(job_id, "killed")["state"] == "killed"
     check_jobs(store, [job_id])
@@ -76,8 +80,8 @@ def test_children_left_behind_by_a_job_that_ended_are_killed(server: Server, sto
 
 def test_a_job_ignoring_sigterm_is_killed_after_its_grace(server: Server, store: Store) -> None:
     job_id = run(server, "stubborn")
-    history = state_events(store, [job_id])
-    wait_for(lambda: len(holders(tokens(history))) >= 3, what="the job's processes")
+    # Read again at each look: right after the submit, the claim may not be stored yet.
+    wait_for(lambda: processes(store, job_id) >= 3, what="the job's processes")
     asked = time.monotonic()
     server.act(job_id, "kill", expect=202)
     server.wait_state(job_id, "killed", timeout=30)
@@ -87,8 +91,8 @@ def test_a_job_ignoring_sigterm_is_killed_after_its_grace(server: Server, store:
 
 def test_a_job_that_dies_while_paused_ends_once(server: Server, store: Store) -> None:
     job_id = run(server, "sleep", seconds=60)
-    history = state_events(store, [job_id])
-    wait_for(lambda: len(holders(tokens(history))) >= 3, what="the job's processes")
+    # Read again at each look: right after the submit, the claim may not be stored yet.
+    wait_for(lambda: processes(store, job_id) >= 3, what="the job's processes")
     pid = wait_for(lambda: server.job(job_id)["pid"], what="the job's pid")
     server.act(job_id, "pause", expect=202)
     server.wait_state(job_id, "paused")
