@@ -352,6 +352,8 @@ class JobQuery:
     types: Sequence[str] = ()
     queues: Sequence[str] = ()
     workers: Sequence[str] = ()  # the worker that runs or last ran the job
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
 
 
 SORTABLE = frozenset(

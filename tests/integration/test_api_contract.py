@@ -124,6 +124,8 @@ def test_a_body_over_one_mebibyte_is_413(server: Server) -> None:
         ({"state": "sleeping"}, "state"),
         ({"per_page": 501}, "per_page"),
         ({"page": 0}, "page"),
+        ({"since": "2026-01-01T00:00:00"}, "since"),  # no offset: which zone?
+        ({"until": "yesterday"}, "until"),
     ],
 )
 def test_bad_list_parameters_are_422(server: Server, params: dict[str, Any], field: str) -> None:
@@ -169,6 +171,10 @@ def test_list_filters_sorts_searches_and_pages(server: Server) -> None:
     assert page(queue="elsewhere")["total"] == 0
     assert page(search=f"{tag}-5")["items"][0]["id"] == ids[5]  # matches args and name
     assert page(search=tag.upper())["total"] == 8  # case-insensitive
+    fifth = server.client.get(f"/api/v1/jobs/{ids[4]}").json()["created_at"]
+    later = {j["id"] for j in page(since=fifth, per_page=500)["items"]}
+    assert later == {*ids[4:], sleeper["id"]}  # created at or after the fifth
+    assert {j["id"] for j in page(until=fifth, per_page=500)["items"]} == set(ids[:4])
 
     newest_first = [j["id"] for j in page(per_page=500)["items"]]
     assert newest_first == sorted(newest_first, reverse=True)

@@ -266,6 +266,17 @@ def test_listing_filters(store: Store, listed: list[Job]) -> None:
     assert ids(store, workers=["w9"], states=[QUEUED]) == []
 
 
+def test_listing_cuts_by_creation_time(store: Store, listed: list[Job]) -> None:
+    a, b, c, d = (job.id for job in listed)  # created at T0, T0 + 1 s, + 2 s, + 3 s
+    second = timedelta(seconds=1)
+    assert ids(store, since=T0 + second) == [d, c, b]  # at or after
+    assert ids(store, until=T0 + second) == [a]  # before
+    assert ids(store, since=T0 + second, until=T0 + 3 * second) == [c, b]
+    elsewhere = timezone(timedelta(hours=-5))  # the same moment in another zone
+    assert ids(store, since=(T0 + 2 * second).astimezone(elsewhere)) == [d, c]
+    assert ids(store, since=T0 + 4 * second) == []
+
+
 @pytest.mark.parametrize(
     ("search", "expected"),
     [

@@ -7,6 +7,7 @@ from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import AwareDatetime
 
 from jobyard.api import trail
 from jobyard.api.params import INT64_MAX, JobId, Page, PerPage
@@ -117,6 +118,8 @@ def list_jobs(
     type: Annotated[list[str], Query()] = [],  # noqa: B006
     queue: Annotated[list[str], Query()] = [],  # noqa: B006
     worker: Annotated[list[str], Query(description="running or last run by")] = [],  # noqa: B006
+    since: Annotated[AwareDatetime | None, Query(description="created at or after")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="created before")] = None,
 ) -> JobPage:
     """Current and past jobs, paginated, filtered, sorted and searched."""
     query = JobQuery(
@@ -128,6 +131,8 @@ def list_jobs(
         types=split_names(type),
         queues=split_names(queue),
         workers=split_names(worker),
+        since=since,
+        until=until,
     )
     jobs, total = manager.find(query)
     now = utcnow()  # one moment for the whole page

@@ -27,6 +27,10 @@ def job_filters(query: JobQuery) -> list[ColumnElement[bool]]:
             conditions.append(column.in_(list(names)))
     if query.search:
         conditions.append(_search(query.search))
+    if query.since is not None:
+        conditions.append(jobs.c.created_at >= query.since)
+    if query.until is not None:
+        conditions.append(jobs.c.created_at < query.until)
     return conditions
 
 

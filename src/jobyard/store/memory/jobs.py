@@ -174,6 +174,8 @@ def _matches(job: Job, query: JobQuery) -> bool:
         (query.types and job.type not in query.types)
         or (query.queues and job.queue not in query.queues)
         or (query.workers and job.worker not in query.workers)
+        or (query.since is not None and job.created_at < utc(query.since))
+        or (query.until is not None and job.created_at >= utc(query.until))
     ):
         return False
     if not query.search:
