@@ -54,6 +54,13 @@ JobIdArg = Annotated[
         metavar="ID", help="Job id.", show_default=False, autocompletion=complete.job_ids
     ),
 ]
+ListTypeOpt = Annotated[
+    str | None,
+    typer.Option("--type", help="Only these types.", autocompletion=complete.job_types),
+]
+ListQueueOpt = Annotated[
+    str | None, typer.Option(help="Only these queues.", autocompletion=complete.queues)
+]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 LOGIN_HINT = "log in with `jobyard login` or pass --token/--user"
 

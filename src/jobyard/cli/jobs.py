@@ -18,6 +18,8 @@ from jobyard.cli.common import (
     PANEL,
     JobIdArg,
     JsonOpt,
+    ListQueueOpt,
+    ListTypeOpt,
     ServerOpt,
     connect,
     exit_code,
@@ -167,13 +169,6 @@ StateOpt = Annotated[
         help="Only these states, comma separated (queued,running,paused,failed,…).",
         autocompletion=complete.states,
     ),
-]
-ListTypeOpt = Annotated[
-    str | None,
-    typer.Option("--type", help="Only these types.", autocompletion=complete.job_types),
-]
-ListQueueOpt = Annotated[
-    str | None, typer.Option(help="Only these queues.", autocompletion=complete.queues)
 ]
 
 
