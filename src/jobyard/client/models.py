@@ -6,13 +6,15 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 # Re-exported: the CLI and older code import these from here.
 from jobyard.client.events import Event as Event
 from jobyard.client.values import FAILED_STATES as FAILED_STATES
 from jobyard.client.values import TERMINAL_STATES as TERMINAL_STATES
 from jobyard.client.values import parse_time as parse_time
+
+T = TypeVar("T")
 
 
 def plain(value: Any) -> Any:
@@ -168,13 +170,17 @@ class ActionResult:
 
 
 @dataclass(frozen=True)
-class JobPage:
-    """One page of a job listing; ``total`` counts every match."""
+class Page(Generic[T]):
+    """One page of a numbered listing; ``total`` counts every match.
 
-    items: list[JobInfo]
+    A subclass names the class of its items in ``item``.
+    """
+
+    items: list[T]
     total: int
     page: int
     per_page: int
+    item: ClassVar[type[Any]]
 
     @property
     def pages(self) -> int:
@@ -182,8 +188,15 @@ class JobPage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        items = [JobInfo.from_dict(item) for item in data["items"]]
+        items = [cls.item.from_dict(entry) for entry in data["items"]]
         return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
+
+
+@dataclass(frozen=True)
+class JobPage(Page[JobInfo]):
+    """One page of a job listing; ``total`` counts every match."""
+
+    item = JobInfo
 
 
 @dataclass(frozen=True)
@@ -290,16 +303,10 @@ class Notification:
 
 
 @dataclass(frozen=True)
-class NotificationPage:
-    items: list[Notification]
-    total: int
-    page: int
-    per_page: int
+class NotificationPage(Page[Notification]):
+    """One page of the outbox, newest first; ``total`` counts every match."""
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        items = [Notification.from_dict(item) for item in data["items"]]
-        return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
+    item = Notification
 
 
 @dataclass(frozen=True)
@@ -399,22 +406,10 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
-class AuditPage:
+class AuditPage(Page[AuditEntry]):
     """One page of the audit log, newest first; ``total`` counts every match."""
 
-    items: list[AuditEntry]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(-(-self.total // self.per_page), 1)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        items = [AuditEntry.from_dict(item) for item in data["items"]]
-        return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
+    item = AuditEntry
 
 
 def _only(cls: type[Any], data: Any) -> dict[str, Any]:
