@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -269,10 +269,7 @@ class WorkerStatus:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        times = {"started_at", "heartbeat_at", "drain_requested_at"}
-        values = _only(cls, data)
-        values |= {name: parse_time(data.get(name)) for name in times}
-        return cls(**values)
+        return cls(**_only(cls, data, ("started_at", "heartbeat_at", "drain_requested_at")))
 
 
 @dataclass(frozen=True)
@@ -296,10 +293,8 @@ class Notification:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        times = {"next_attempt_at", "sent_at", "created_at", "updated_at"}
-        values = _only(cls, data)
-        values |= {name: parse_time(data.get(name)) for name in times}
-        return cls(**values)
+        times = ("next_attempt_at", "sent_at", "created_at", "updated_at")
+        return cls(**_only(cls, data, times))
 
 
 @dataclass(frozen=True)
@@ -340,9 +335,7 @@ class UserInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        values = _only(cls, data)
-        values |= {name: parse_time(data.get(name)) for name in ("created_at", "updated_at")}
-        return cls(**values)
+        return cls(**_only(cls, data, ("created_at", "updated_at")))
 
 
 @dataclass(frozen=True)
@@ -364,10 +357,7 @@ class TokenInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        values = _only(cls, data)
-        times = ("created_at", "expires_at", "revoked_at")
-        values |= {name: parse_time(data.get(name)) for name in times}
-        return cls(**values)
+        return cls(**_only(cls, data, ("created_at", "expires_at", "revoked_at")))
 
 
 @dataclass(frozen=True)
@@ -402,7 +392,7 @@ class AuditEntry:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        return cls(**_only(cls, data) | {"at": parse_time(data.get("at"))})
+        return cls(**_only(cls, data, ("at",)))
 
 
 @dataclass(frozen=True)
@@ -412,7 +402,9 @@ class AuditPage(Page[AuditEntry]):
     item = AuditEntry
 
 
-def _only(cls: type[Any], data: Any) -> dict[str, Any]:
-    """The keys of ``data`` that are fields of ``cls`` (newer servers may send more)."""
+def _only(cls: type[Any], data: Any, times: Iterable[str] = ()) -> dict[str, Any]:
+    """The keys of ``data`` that are fields of ``cls`` (newer servers may send more), with
+    the fields named in ``times`` read as datetimes (None where missing)."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in (data or {}).items() if k in names}
+    values = {k: v for k, v in (data or {}).items() if k in names}
+    return values | {name: parse_time(values.get(name)) for name in times}
