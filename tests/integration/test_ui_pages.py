@@ -195,6 +195,19 @@ def test_the_submit_form_needs_the_csrf_token_and_names_bad_fields(server: Serve
     assert (job["state"], job["args"]) == ("held", {"text": "hello", "repeat": 2})
 
 
+def test_the_run_form_names_bad_fields_and_keeps_what_was_typed(server: Server) -> None:
+    browser, token = _session(server)
+    headers = {"HX-Request": "true", "X-CSRF-Token": token}
+    try:
+        wrong = browser.post("/workflows/broken/start", data={"code": "five"}, headers=headers)
+    finally:
+        browser.close()
+    assert wrong.status_code == 200
+    assert 'id="error-code"' in wrong.text  # the error, by its field
+    assert 'value="five"' in wrong.text  # what was typed stays
+    assert 'action="/workflows/broken/start"' in wrong.text
+
+
 @pytest.fixture(scope="module")
 def viewer(server: Server) -> tuple[str, str]:
     who = ("val", "viewer-password-2")

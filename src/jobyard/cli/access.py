@@ -15,7 +15,9 @@ from jobyard.cli.common import (
     connect,
     counted,
     fail,
+    print_items,
     print_json,
+    print_view,
 )
 
 if TYPE_CHECKING:
@@ -87,7 +89,7 @@ def tokens(
             _show_one(token, json_, f"token {token.id} ({token.name} of {token.user}) revoked")
         else:
             found = client.tokens(all=all_)
-            _show_tokens(found, json_)
+            print_items(found, json_, tokens_table)
 
 
 def _create(client: Client, name: str, role: str | None, expires: str, json_: bool) -> None:
@@ -117,15 +119,6 @@ def _show_one(token: TokenInfo, json_: bool, sentence: str) -> None:
         print_json(token)
     else:
         typer.echo(sentence)
-
-
-def _show_tokens(found: Sequence[TokenInfo], json_: bool) -> None:
-    if json_:
-        print_json({"items": found, "total": len(found)})
-        return
-    from jobyard.cli.render import console
-
-    console().print(tokens_table(found))
 
 
 def _until(token: TokenInfo) -> str:
@@ -184,12 +177,7 @@ def audit(
     start, end = _moment(since, "--since"), _moment(until, "--until")
     with connect(server) as client:
         found = client.audit(page, per_page, actor, action, outcome, start, end, search)
-    if json_:
-        print_json(found)
-        return
-    from jobyard.cli.render import console
-
-    console().print(audit_table(found))
+    print_view(found, json_, audit_table)
 
 
 def _moment(value: str | None, option: str) -> datetime | None:

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from jobyard.cli import complete
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from jobyard.client.sync import Client
+
+T = TypeVar("T")
+S = TypeVar("S", bound=Sequence[Any])
 
 OK = 0
 JOB_FAILED = 1
@@ -48,6 +53,13 @@ JobIdArg = Annotated[
     typer.Argument(
         metavar="ID", help="Job id.", show_default=False, autocompletion=complete.job_ids
     ),
+]
+ListTypeOpt = Annotated[
+    str | None,
+    typer.Option("--type", help="Only these types.", autocompletion=complete.job_types),
+]
+ListQueueOpt = Annotated[
+    str | None, typer.Option(help="Only these queues.", autocompletion=complete.queues)
 ]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 LOGIN_HINT = "log in with `jobyard login` or pass --token/--user"
@@ -142,6 +154,24 @@ def print_json(value: Any) -> None:
     from jobyard.client.models import plain
 
     typer.echo(json.dumps(plain(value), indent=2, ensure_ascii=False))
+
+
+def print_view(value: T, json_: bool, view: Callable[[T], RenderableType]) -> None:
+    """``value`` as JSON with ``--json``, else what ``view`` makes of it, printed by Rich."""
+    if json_:
+        print_json(value)
+        return
+    from jobyard.cli.render import console
+
+    console().print(view(value))
+
+
+def print_items(found: S, json_: bool, table: Callable[[S], RenderableType]) -> None:
+    """A listing: ``{"items": […], "total": n}`` with ``--json``, else ``table(found)``."""
+    if json_:
+        print_json({"items": found, "total": len(found)})
+    else:
+        print_view(found, json_, table)
 
 
 def print_json_line(value: Any) -> None:

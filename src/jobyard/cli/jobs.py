@@ -18,6 +18,8 @@ from jobyard.cli.common import (
     PANEL,
     JobIdArg,
     JsonOpt,
+    ListQueueOpt,
+    ListTypeOpt,
     ServerOpt,
     connect,
     exit_code,
@@ -25,9 +27,12 @@ from jobyard.cli.common import (
     parse_assignments,
     parse_since,
     print_json,
+    print_view,
 )
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from jobyard.client.sync import ActionResult, Client, JobInfo, JobPage
 
 ArgsArg = Annotated[
@@ -165,13 +170,6 @@ StateOpt = Annotated[
         autocompletion=complete.states,
     ),
 ]
-ListTypeOpt = Annotated[
-    str | None,
-    typer.Option("--type", help="Only these types.", autocompletion=complete.job_types),
-]
-ListQueueOpt = Annotated[
-    str | None, typer.Option(help="Only these queues.", autocompletion=complete.queues)
-]
 
 
 def jobs(
@@ -209,13 +207,14 @@ def jobs(
             query = {"sort": sort, "search": search, "state": state, "type": type_}
             query |= {"queue": queue, "worker": worker}
             found = _created_since(client, cutoff, page, per_page, query)
-    if json_:
-        print_json(found)
-        return
-    from jobyard.cli.render import console, jobs_table
+    print_view(found, json_, _jobs_page)
+
+
+def _jobs_page(found: JobPage) -> RenderableType:
+    from jobyard.cli.render import jobs_table
 
     caption = f"page {found.page} of {found.pages} · {found.total} jobs"
-    console().print(jobs_table(found.items, caption=caption))
+    return jobs_table(found.items, caption=caption)
 
 
 NEWEST_FIRST = (None, "-created_at", "-id")  # sorts in which --since may stop early

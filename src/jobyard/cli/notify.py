@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, print_json
+from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, print_view
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -32,14 +32,9 @@ def notifications(
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
     """List notifications, newest first: event, job, channel, delivery state, last error."""
-    from jobyard.cli.render import console
-
     with connect(server) as client:
         found = client.notifications(page, per_page, status=status, event=event, job=job)
-    if json_:
-        print_json(found)
-        return
-    console().print(notifications_table(found.items, found.total))
+    print_view(found, json_, lambda shown: notifications_table(shown.items, shown.total))
 
 
 def notifications_table(items: Sequence[Notification], total: int) -> Table:

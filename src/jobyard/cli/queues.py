@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jobyard.cli import complete
-from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, counted, print_json
+from jobyard.cli.common import (
+    DEFAULT_SERVER,
+    JsonOpt,
+    ServerOpt,
+    connect,
+    counted,
+    print_items,
+    print_json,
+    print_view,
+)
 from jobyard.cli.groups import group
 
 if TYPE_CHECKING:
@@ -30,30 +39,21 @@ NameArg = Annotated[
 @queues_app.command("list")
 def list_queues(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
     """List the queues: paused or not, limit of running jobs, jobs in each live state."""
-    from jobyard.cli.render import console
-
     with connect(server) as client:
         found = client.queues()
-    if json_:
-        print_json({"items": found, "total": len(found)})
-    else:
-        console().print(queues_table(found))
+    print_items(found, json_, queues_table)
 
 
 @queues_app.command("show")
 def show_queue(name: NameArg, json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
     """Show one queue with its job counts by state."""
     from jobyard.cli.common import NOT_FOUND, fail
-    from jobyard.cli.render import console
 
     with connect(server) as client:
         found = [queue for queue in client.queues() if queue.name == name]
     if not found:
         fail(f"no queue named {name!r}", NOT_FOUND)
-    if json_:
-        print_json(found[0])
-    else:
-        console().print(queues_table(found))
+    print_view(found[0], json_, lambda queue: queues_table([queue]))
 
 
 def _control(action: str, doc: str) -> None:

@@ -17,7 +17,9 @@ from jobyard.cli.common import (
     counted,
     fail,
     parse_assignments,
+    print_items,
     print_json,
+    print_view,
 )
 from jobyard.cli.groups import group
 from jobyard.cli.queues import PANEL
@@ -44,14 +46,9 @@ NameArg = Annotated[
 @schedules_app.command("list")
 def list_schedules(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
     """List the schedules: what each starts, when, and when it fires next."""
-    from jobyard.cli.render import console
-
     with connect(server) as client:
         found = client.schedules()
-    if json_:
-        print_json({"items": found, "total": len(found)})
-    else:
-        console().print(schedules_table(found))
+    print_items(found, json_, schedules_table)
 
 
 @schedules_app.command("show")
@@ -59,14 +56,9 @@ def show_schedule(
     name: NameArg, json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER
 ) -> None:
     """Show one schedule: target, arguments, trigger, time zone, overlap, fire times."""
-    from jobyard.cli.render import console
-
     with connect(server) as client:
         schedule = client.schedule(name)
-    if json_:
-        print_json(schedule)
-    else:
-        console().print(schedule_panel(schedule))
+    print_view(schedule, json_, schedule_panel)
 
 
 @schedules_app.command("add")

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jobyard.cli import complete
-from jobyard.cli.common import DEFAULT_SERVER, PANEL, JsonOpt, ServerOpt, connect, print_json
+from jobyard.cli.common import (
+    DEFAULT_SERVER,
+    PANEL,
+    JsonOpt,
+    ServerOpt,
+    connect,
+    print_items,
+    print_json,
+    print_view,
+)
 from jobyard.cli.groups import group
 
 if TYPE_CHECKING:
@@ -39,27 +48,21 @@ FileArg = Annotated[
 @types_app.command("list")
 def list_types(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
     """List the job types: name, kind, source, parameters (* required), description."""
-    from jobyard.cli.render import console, types_table
+    from jobyard.cli.render import types_table
 
     with connect(server) as client:
         found = client.job_types()
-    if json_:
-        print_json({"items": found, "total": len(found)})
-    else:
-        console().print(types_table(found))
+    print_items(found, json_, types_table)
 
 
 @types_app.command("show")
 def show_type(name: NameArg, json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
     """Show one type with its parameters (type, default, required, constraints…)."""
-    from jobyard.cli.render import console, type_view
+    from jobyard.cli.render import type_view
 
     with connect(server) as client:
         job_type = client.job_type(name)
-    if json_:
-        print_json(job_type)
-    else:
-        console().print(type_view(job_type))
+    print_view(job_type, json_, type_view)
 
 
 @types_app.command("add")

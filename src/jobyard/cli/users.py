@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jobyard.cli.common import UNREACHABLE, JsonOpt, counted, exit_code, fail, print_json
+from jobyard.cli.common import UNREACHABLE, JsonOpt, counted, exit_code, fail, print_items
 from jobyard.cli.credentials import PasswordStdinOpt, read_password
 from jobyard.cli.settings import DatabaseOpt, load_settings
 
@@ -75,12 +75,7 @@ def list_users(database_url: DatabaseOpt = None, json_: JsonOpt = False) -> None
     """Every user with their role."""
     with books(database_url) as found:
         users = found.accounts.users()
-    if json_:
-        print_json({"items": users, "total": len(users)})
-        return
-    from jobyard.cli.render import console
-
-    console().print(users_table(users))
+    print_items(users, json_, users_table)
 
 
 @user_app.command("set-password")

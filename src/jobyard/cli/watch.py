@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from jobyard.cli import complete
-from jobyard.cli.common import DEFAULT_SERVER, PANEL, ServerOpt, connect
+from jobyard.cli.common import DEFAULT_SERVER, PANEL, ListQueueOpt, ListTypeOpt, ServerOpt, connect
 from jobyard.cli.credentials import client_auth
 
 if TYPE_CHECKING:
@@ -32,13 +32,8 @@ def watch(
             "--state", help="States to show, comma separated.", autocompletion=complete.states
         ),
     ] = "running,paused,queued",
-    type_: Annotated[
-        str | None,
-        typer.Option("--type", help="Only these types.", autocompletion=complete.job_types),
-    ] = None,
-    queue: Annotated[
-        str | None, typer.Option(help="Only these queues.", autocompletion=complete.queues)
-    ] = None,
+    type_: ListTypeOpt = None,
+    queue: ListQueueOpt = None,
     interval: Annotated[
         float, typer.Option(min=0.2, help="Seconds between refreshes without events.")
     ] = 2.0,

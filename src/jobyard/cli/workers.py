@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jobyard.cli import complete
-from jobyard.cli.common import DEFAULT_SERVER, JsonOpt, ServerOpt, connect, counted, print_json
+from jobyard.cli.common import (
+    DEFAULT_SERVER,
+    JsonOpt,
+    ServerOpt,
+    connect,
+    counted,
+    print_items,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -21,14 +29,9 @@ WORKER_STYLES = {"running": "bold blue", "draining": "yellow", "lost": "bold red
 
 def workers(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
     """List the registered workers: state, host, queues, tags and the jobs they run."""
-    from jobyard.cli.render import console
-
     with connect(server) as client:
         found = client.workers()
-    if json_:
-        print_json({"items": found, "total": len(found)})
-        return
-    console().print(workers_table(found))
+    print_items(found, json_, workers_table)
 
 
 def drain(

@@ -236,17 +236,16 @@ class AsyncClient:
         return await self._driver.run(calls.job_type("PUT", name, definition))
 
     async def delete_job_type(self, name: str) -> None:
-        await self._driver.run(calls.call("DELETE", f"{calls.TYPES}/{name}"))
+        await self._driver.run(calls.delete(calls.TYPES, name))
 
     # -- workflows ------------------------------------------------------------
     async def workflows(self) -> list[dict[str, Any]]:
-        return await self._driver.run(calls.items("/api/v1/workflows"))
+        return await self._driver.run(calls.workflows())
 
     async def start_run(
         self, workflow: str, args: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        path = f"/api/v1/workflows/{workflow}/runs"
-        return await self._driver.run(calls.call("POST", path, json={"args": dict(args or {})}))
+        return await self._driver.run(calls.start_run(workflow, args))
 
     async def runs(
         self,
@@ -255,16 +254,13 @@ class AsyncClient:
         page: int = 1,
         per_page: int = 50,
     ) -> dict[str, Any]:
-        params = {"workflow": workflow, "state": state, "page": page, "per_page": per_page}
-        return await self._driver.run(calls.call("GET", "/api/v1/workflow-runs", params))
+        return await self._driver.run(calls.runs(workflow, state, page, per_page))
 
     async def run(self, run_id: int) -> dict[str, Any]:
-        return await self._driver.run(calls.call("GET", f"/api/v1/workflow-runs/{run_id}"))
+        return await self._driver.run(calls.run(run_id))
 
     async def control_run(self, run_id: int, action: str) -> dict[str, Any]:
-        return await self._driver.run(
-            calls.call("POST", f"/api/v1/workflow-runs/{run_id}/{action}")
-        )
+        return await self._driver.run(calls.run(run_id, action))
 
     # -- queues and schedules -------------------------------------------------
     async def queues(self) -> list[QueueInfo]:
@@ -292,7 +288,7 @@ class AsyncClient:
         return await self._driver.run(calls.schedule("POST", name, "resume"))
 
     async def delete_schedule(self, name: str) -> None:
-        await self._driver.run(calls.call("DELETE", f"{calls.SCHEDULES}/{name}"))
+        await self._driver.run(calls.delete(calls.SCHEDULES, name))
 
     # -- workers --------------------------------------------------------------
     async def workers(self) -> list[WorkerStatus]:
@@ -316,7 +312,7 @@ class AsyncClient:
         return await self._driver.run(calls.notifications(page, per_page, status, event, job, run))
 
     async def health(self) -> dict[str, Any]:
-        return await self._driver.run(calls.call("GET", "/healthz"))
+        return await self._driver.run(calls.health())
 
     # -- access ---------------------------------------------------------------
     async def me(self) -> Me:
@@ -337,17 +333,15 @@ class AsyncClient:
         return await self._driver.run(calls.users())
 
     async def add_user(self, name: str, password: str, role: str = "viewer") -> UserInfo:
-        body = {"name": name, "password": password, "role": role}
-        return await self._driver.run(calls.user("POST", name, body))
+        return await self._driver.run(calls.add_user(name, password, role))
 
     async def change_user(
         self, name: str, *, role: str | None = None, password: str | None = None
     ) -> UserInfo:
-        body = calls.drop_none({"role": role, "password": password})
-        return await self._driver.run(calls.user("PATCH", name, body))
+        return await self._driver.run(calls.change_user(name, role, password))
 
     async def remove_user(self, name: str) -> None:
-        await self._driver.run(calls.call("DELETE", f"{calls.USERS}/{name}"))
+        await self._driver.run(calls.delete(calls.USERS, name))
 
     async def audit(
         self,

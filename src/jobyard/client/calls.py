@@ -45,6 +45,8 @@ SCHEDULES = "/api/v1/schedules"
 NOTIFICATIONS = "/api/v1/notifications"
 TOKENS = "/api/v1/tokens"
 USERS = "/api/v1/users"
+WORKFLOWS = "/api/v1/workflows"
+RUNS = "/api/v1/workflow-runs"
 ACTIONS_LIMIT = 500  # ids a request of act_many
 Names = str | Iterable[str] | None
 Upstream = int | Dependency | Mapping[str, Any]
@@ -55,6 +57,19 @@ def call(
 ) -> Flow[Any]:
     """One request; its JSON answer."""
     return (yield Call(method, path, dict(params or {}), json))
+
+
+def delete(collection: str, name: str) -> Flow[None]:
+    """Delete the named member of a collection (a stored job type, schedule, user)."""
+    yield from call("DELETE", f"{collection}/{name}")
+
+
+def raw(
+    method: str, path: str, params: Mapping[str, Any] | None = None, json: Any = None
+) -> Flow[dict[str, Any]]:
+    """One request whose answer, a JSON object, is the result as it is (no model yet)."""
+    answer: dict[str, Any] = yield from call(method, path, params, json)
+    return answer
 
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -360,6 +375,31 @@ def items(path: str) -> Flow[list[dict[str, Any]]]:
     return found
 
 
+def health() -> Flow[dict[str, Any]]:
+    return (yield from raw("GET", "/healthz"))
+
+
+def workflows() -> Flow[list[dict[str, Any]]]:
+    return (yield from items(WORKFLOWS))
+
+
+def start_run(workflow: str, args: Mapping[str, Any] | None) -> Flow[dict[str, Any]]:
+    body = {"args": dict(args or {})}
+    return (yield from raw("POST", f"{WORKFLOWS}/{workflow}/runs", json=body))
+
+
+def runs(workflow: str | None, state: str | None, page: int, per_page: int) -> Flow[dict[str, Any]]:
+    params = {"workflow": workflow, "state": state, "page": page, "per_page": per_page}
+    return (yield from raw("GET", RUNS, params))
+
+
+def run(run_id: int, action: str | None = None) -> Flow[dict[str, Any]]:
+    """A run (GET), or what it is after ``action`` (``stop``, ``resume``, ``retry-failed``)."""
+    if action is None:
+        return (yield from raw("GET", f"{RUNS}/{run_id}"))
+    return (yield from raw("POST", f"{RUNS}/{run_id}/{action}"))
+
+
 def samples(job_id: int, attempt: int | None) -> Flow[list[Sample]]:
     answer = yield from call("GET", f"{JOBS}/{job_id}/samples", drop_none({"attempt": attempt}))
     return [Sample.from_dict(item) for item in answer["items"]]
@@ -430,9 +470,14 @@ def users() -> Flow[list[UserInfo]]:
     return [UserInfo.from_dict(item) for item in (yield from items(USERS))]
 
 
-def user(method: str, name: str, body: dict[str, Any]) -> Flow[UserInfo]:
-    path = USERS if method == "POST" else f"{USERS}/{name}"
-    return UserInfo.from_dict((yield from call(method, path, json=body)))
+def add_user(name: str, password: str, role: str) -> Flow[UserInfo]:
+    body = {"name": name, "password": password, "role": role}
+    return UserInfo.from_dict((yield from call("POST", USERS, json=body)))
+
+
+def change_user(name: str, role: str | None, password: str | None) -> Flow[UserInfo]:
+    body = drop_none({"role": role, "password": password})
+    return UserInfo.from_dict((yield from call("PATCH", f"{USERS}/{name}", json=body)))
 
 
 def audit(

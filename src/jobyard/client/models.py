@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 # Re-exported: the CLI and older code import these from here.
 from jobyard.client.events import Event as Event
 from jobyard.client.values import FAILED_STATES as FAILED_STATES
 from jobyard.client.values import TERMINAL_STATES as TERMINAL_STATES
 from jobyard.client.values import parse_time as parse_time
+
+T = TypeVar("T")
 
 
 def plain(value: Any) -> Any:
@@ -168,13 +170,17 @@ class ActionResult:
 
 
 @dataclass(frozen=True)
-class JobPage:
-    """One page of a job listing; ``total`` counts every match."""
+class Page(Generic[T]):
+    """One page of a numbered listing; ``total`` counts every match.
 
-    items: list[JobInfo]
+    A subclass names the class of its items in ``item``.
+    """
+
+    items: list[T]
     total: int
     page: int
     per_page: int
+    item: ClassVar[type[Any]]
 
     @property
     def pages(self) -> int:
@@ -182,8 +188,15 @@ class JobPage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        items = [JobInfo.from_dict(item) for item in data["items"]]
+        items = [cls.item.from_dict(entry) for entry in data["items"]]
         return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
+
+
+@dataclass(frozen=True)
+class JobPage(Page[JobInfo]):
+    """One page of a job listing; ``total`` counts every match."""
+
+    item = JobInfo
 
 
 @dataclass(frozen=True)
@@ -256,10 +269,7 @@ class WorkerStatus:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        times = {"started_at", "heartbeat_at", "drain_requested_at"}
-        values = _only(cls, data)
-        values |= {name: parse_time(data.get(name)) for name in times}
-        return cls(**values)
+        return cls(**_only(cls, data, ("started_at", "heartbeat_at", "drain_requested_at")))
 
 
 @dataclass(frozen=True)
@@ -283,23 +293,15 @@ class Notification:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        times = {"next_attempt_at", "sent_at", "created_at", "updated_at"}
-        values = _only(cls, data)
-        values |= {name: parse_time(data.get(name)) for name in times}
-        return cls(**values)
+        times = ("next_attempt_at", "sent_at", "created_at", "updated_at")
+        return cls(**_only(cls, data, times))
 
 
 @dataclass(frozen=True)
-class NotificationPage:
-    items: list[Notification]
-    total: int
-    page: int
-    per_page: int
+class NotificationPage(Page[Notification]):
+    """One page of the outbox, newest first; ``total`` counts every match."""
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        items = [Notification.from_dict(item) for item in data["items"]]
-        return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
+    item = Notification
 
 
 @dataclass(frozen=True)
@@ -333,9 +335,7 @@ class UserInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        values = _only(cls, data)
-        values |= {name: parse_time(data.get(name)) for name in ("created_at", "updated_at")}
-        return cls(**values)
+        return cls(**_only(cls, data, ("created_at", "updated_at")))
 
 
 @dataclass(frozen=True)
@@ -357,10 +357,7 @@ class TokenInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        values = _only(cls, data)
-        times = ("created_at", "expires_at", "revoked_at")
-        values |= {name: parse_time(data.get(name)) for name in times}
-        return cls(**values)
+        return cls(**_only(cls, data, ("created_at", "expires_at", "revoked_at")))
 
 
 @dataclass(frozen=True)
@@ -395,29 +392,19 @@ class AuditEntry:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        return cls(**_only(cls, data) | {"at": parse_time(data.get("at"))})
+        return cls(**_only(cls, data, ("at",)))
 
 
 @dataclass(frozen=True)
-class AuditPage:
+class AuditPage(Page[AuditEntry]):
     """One page of the audit log, newest first; ``total`` counts every match."""
 
-    items: list[AuditEntry]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(-(-self.total // self.per_page), 1)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        items = [AuditEntry.from_dict(item) for item in data["items"]]
-        return cls(items=items, total=data["total"], page=data["page"], per_page=data["per_page"])
+    item = AuditEntry
 
 
-def _only(cls: type[Any], data: Any) -> dict[str, Any]:
-    """The keys of ``data`` that are fields of ``cls`` (newer servers may send more)."""
+def _only(cls: type[Any], data: Any, times: Iterable[str] = ()) -> dict[str, Any]:
+    """The keys of ``data`` that are fields of ``cls`` (newer servers may send more), with
+    the fields named in ``times`` read as datetimes (None where missing)."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in (data or {}).items() if k in names}
+    values = {k: v for k, v in (data or {}).items() if k in names}
+    return values | {name: parse_time(values.get(name)) for name in times}

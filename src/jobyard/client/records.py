@@ -43,9 +43,7 @@ class ScheduleInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        values = _only(cls, data)
-        values |= {name: parse_time(data.get(name)) for name in ("next_fire", "last_fire")}
-        return cls(**values)
+        return cls(**_only(cls, data, ("next_fire", "last_fire")))
 
 
 @dataclass(frozen=True)

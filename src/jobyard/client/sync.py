@@ -328,17 +328,16 @@ class Client:
         return self._driver.run(calls.job_type("PUT", name, definition))
 
     def delete_job_type(self, name: str) -> None:
-        self._driver.run(calls.call("DELETE", f"{calls.TYPES}/{name}"))
+        self._driver.run(calls.delete(calls.TYPES, name))
 
     # -- workflows ------------------------------------------------------------
     def workflows(self) -> list[dict[str, Any]]:
         """The workflows of the server's configuration: nodes and edges."""
-        return self._driver.run(calls.items("/api/v1/workflows"))
+        return self._driver.run(calls.workflows())
 
     def start_run(self, workflow: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Start a run; the answer has its ``id``, ``state`` and every node's job."""
-        path = f"/api/v1/workflows/{workflow}/runs"
-        return self._driver.run(calls.call("POST", path, json={"args": dict(args or {})}))
+        return self._driver.run(calls.start_run(workflow, args))
 
     def runs(
         self,
@@ -347,15 +346,14 @@ class Client:
         page: int = 1,
         per_page: int = 50,
     ) -> dict[str, Any]:
-        params = {"workflow": workflow, "state": state, "page": page, "per_page": per_page}
-        return self._driver.run(calls.call("GET", "/api/v1/workflow-runs", params))
+        return self._driver.run(calls.runs(workflow, state, page, per_page))
 
     def run(self, run_id: int) -> dict[str, Any]:
-        return self._driver.run(calls.call("GET", f"/api/v1/workflow-runs/{run_id}"))
+        return self._driver.run(calls.run(run_id))
 
     def control_run(self, run_id: int, action: str) -> dict[str, Any]:
         """``stop``, ``resume`` or ``retry-failed`` a run."""
-        return self._driver.run(calls.call("POST", f"/api/v1/workflow-runs/{run_id}/{action}"))
+        return self._driver.run(calls.run(run_id, action))
 
     # -- queues and schedules -------------------------------------------------
     def queues(self) -> list[QueueInfo]:
@@ -388,7 +386,7 @@ class Client:
 
     def delete_schedule(self, name: str) -> None:
         """Delete a stored schedule (one of the configuration file: :class:`Conflict`)."""
-        self._driver.run(calls.call("DELETE", f"{calls.SCHEDULES}/{name}"))
+        self._driver.run(calls.delete(calls.SCHEDULES, name))
 
     # -- workers --------------------------------------------------------------
     def workers(self) -> list[WorkerStatus]:
@@ -420,7 +418,7 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         """The server's ``/healthz``: status, version, and which parts it runs."""
-        return self._driver.run(calls.call("GET", "/healthz"))
+        return self._driver.run(calls.health())
 
     # -- access ---------------------------------------------------------------
     def me(self) -> Me:
@@ -451,19 +449,17 @@ class Client:
 
     def add_user(self, name: str, password: str, role: str = "viewer") -> UserInfo:
         """A new user (admins); :class:`Conflict` if the name is taken."""
-        body = {"name": name, "password": password, "role": role}
-        return self._driver.run(calls.user("POST", name, body))
+        return self._driver.run(calls.add_user(name, password, role))
 
     def change_user(
         self, name: str, *, role: str | None = None, password: str | None = None
     ) -> UserInfo:
         """Change a user's role and/or password (admins; the last admin stays one)."""
-        body = calls.drop_none({"role": role, "password": password})
-        return self._driver.run(calls.user("PATCH", name, body))
+        return self._driver.run(calls.change_user(name, role, password))
 
     def remove_user(self, name: str) -> None:
         """Remove a user with their tokens and sessions (admins; not the last admin)."""
-        self._driver.run(calls.call("DELETE", f"{calls.USERS}/{name}"))
+        self._driver.run(calls.delete(calls.USERS, name))
 
     def audit(
         self,

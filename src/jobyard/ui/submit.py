@@ -40,7 +40,7 @@ def job_form(request: Request, name: str, looker: Looker, node: NodeDep) -> HTML
     if job_type is None:
         return missing(request, looker, f"There is no job type {name!r}.")
     schema = job_type.json_schema()
-    return _job_page(request, looker, name, schema, {}, {}, [])
+    return _form_page(request, looker, "submit.html", f"/submit/{name}", schema, job_type=job_type)
 
 
 @router.post("/submit/{name}", name="submit_form", response_class=HTMLResponse)
@@ -65,7 +65,10 @@ async def submit_form(request: Request, name: str, looker: Looker, node: NodeDep
             return _go(request, f"/jobs/{job.id}")
     else:
         general = []
-    return _job_page(request, looker, name, schema, sent, errors, general)
+    action = f"/submit/{name}"
+    return _form_page(
+        request, looker, "submit.html", action, schema, sent, errors, general, job_type=job_type
+    )
 
 
 @router.get("/workflows/{name}/start", response_class=HTMLResponse)
@@ -76,7 +79,10 @@ def run_form(request: Request, name: str, looker: Looker, node: NodeDep) -> HTML
         spec = node.runs.workflow(name)
     except NotFound:
         return missing(request, looker, f"There is no workflow {name!r}.")
-    return _run_page(request, looker, name, _schema_of(spec.args), {}, {}, [])
+    schema = _schema_of(spec.args)
+    return _form_page(
+        request, looker, "start.html", f"/workflows/{name}/start", schema, workflow=name
+    )
 
 
 @router.post("/workflows/{name}/start", name="start_run_form", response_class=HTMLResponse)
@@ -98,7 +104,10 @@ async def start_form(request: Request, name: str, looker: Looker, node: NodeDep)
             errors, general = _field_errors(exc)
         else:
             return _go(request, f"/runs/{run.id}")
-    return _run_page(request, looker, name, schema, sent, errors, general)
+    action = f"/workflows/{name}/start"
+    return _form_page(
+        request, looker, "start.html", action, schema, sent, errors, general, workflow=name
+    )
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
@@ -166,50 +175,29 @@ def _go(request: Request, target: str) -> Response:
     return Response(status_code=303, headers={"Location": target})
 
 
-def _job_page(
+def _form_page(
     request: Request,
     looker: Looker,
-    name: str,
+    template: str,
+    action: str,
     schema: dict[str, Any],
-    sent: Mapping[str, list[str]],
-    errors: dict[str, str],
-    general: list[str],
+    sent: Mapping[str, list[str]] | None = None,
+    errors: dict[str, str] | None = None,
+    general: list[str] | None = None,
+    **context: Any,
 ) -> HTMLResponse:
-    node: Node = request.app.state.node
-    job_type = node.catalog.require(name)
+    """``template`` with the form of ``schema`` that posts to ``action``: empty, or filled
+    with what was ``sent`` and the ``errors`` it met (a job's form or a run's)."""
+    context.setdefault("job_type", None)  # the form reads it; a run's has none
     return page(
         request,
         looker,
-        "submit.html",
+        template,
         part="submit_form.html",
-        job_type=job_type,
         fields=forms.fields(schema),
-        sent=sent,
-        errors=errors,
-        general=general,
-        action=f"/submit/{name}",
-    )
-
-
-def _run_page(
-    request: Request,
-    looker: Looker,
-    name: str,
-    schema: dict[str, Any],
-    sent: Mapping[str, list[str]],
-    errors: dict[str, str],
-    general: list[str],
-) -> HTMLResponse:
-    return page(
-        request,
-        looker,
-        "start.html",
-        part="submit_form.html",
-        workflow=name,
-        job_type=None,
-        fields=forms.fields(schema),
-        sent=sent,
-        errors=errors,
-        general=general,
-        action=f"/workflows/{name}/start",
+        sent=sent or {},
+        errors=errors or {},
+        general=general or [],
+        action=action,
+        **context,
     )
