@@ -171,6 +171,11 @@ def test_jobs_since(server: Server) -> None:
     assert as_json(server, "jobs", "--since", future)["total"] == 0
     assert str(job_id) in ok(server, "jobs", "--since", "30m")
     assert "--since 'soon'" in error_line(jobyard(server, "jobs", "--since", "soon"), 2)
+    before = as_json(server, "jobs", "--until", "1h", "--per-page", "500")["items"]
+    assert job_id not in [item["id"] for item in before]  # created within the hour
+    window = as_json(server, "jobs", "--since", "1h", "--until", future, "--per-page", "500")
+    assert job_id in [item["id"] for item in window["items"]]
+    assert "--until 'later'" in error_line(jobyard(server, "jobs", "--until", "later"), 2)
 
 
 def test_show_has_resources_and_samples_with_sparklines(server: Server) -> None:

@@ -9,7 +9,7 @@ import pytest
 import typer
 from rich.console import Console
 
-from jobyard.cli.common import parse_since
+from jobyard.cli.common import parse_moment
 from jobyard.cli.definitions import load
 from jobyard.cli.render import BLOCKS, cpu_percents, sparkline
 from jobyard.cli.tables import Column, fit_table
@@ -75,14 +75,15 @@ def test_word_columns_wrap_between_names_only() -> None:
 
 def test_since_takes_a_duration_or_an_iso_time() -> None:
     now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    assert parse_since("2h", now) == now - timedelta(hours=2)
-    assert parse_since("1d", now) == now - timedelta(days=1)
-    assert parse_since("30m", now) == now - timedelta(minutes=30)
-    assert parse_since("2026-05-01T06:00:00+02:00") == datetime(2026, 5, 1, 4, 0, tzinfo=UTC)
-    naive = parse_since("2026-05-01T06:00")
+    assert parse_moment("2h", now=now) == now - timedelta(hours=2)
+    assert parse_moment("1d", now=now) == now - timedelta(days=1)
+    assert parse_moment("30m", now=now) == now - timedelta(minutes=30)
+    assert parse_moment("2026-05-01T06:00:00+02:00") == datetime(2026, 5, 1, 4, 0, tzinfo=UTC)
+    naive = parse_moment("2026-05-01T06:00")
     assert naive == datetime(2026, 5, 1, 6, 0).astimezone()  # local time
+    assert parse_moment(None) is None
     with pytest.raises(typer.Exit):
-        parse_since("yesterday")
+        parse_moment("yesterday")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +15,7 @@ from jobyard.cli.common import (
     connect,
     counted,
     fail,
+    parse_moment,
     print_items,
     print_json,
     print_view,
@@ -174,26 +175,10 @@ def audit(
     --since and --until take a time (ISO 8601; local time without an offset)
     or a duration back from now (2h, 1d, 30m).
     """
-    start, end = _moment(since, "--since"), _moment(until, "--until")
+    start, end = parse_moment(since, "--since"), parse_moment(until, "--until")
     with connect(server) as client:
         found = client.audit(page, per_page, actor, action, outcome, start, end, search)
     print_view(found, json_, audit_table)
-
-
-def _moment(value: str | None, option: str) -> datetime | None:
-    """``2h`` is two hours ago; anything else must be an ISO 8601 time."""
-    if value is None:
-        return None
-    from jobyard.durations import parse_duration
-
-    try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{option} {value!r} is neither a duration (2h) nor an ISO 8601 time")
 
 
 def audit_table(found: AuditPage) -> Table:

@@ -182,8 +182,12 @@ def print_json_line(value: Any) -> None:
     sys.stdout.flush()
 
 
-def parse_since(value: str, now: datetime | None = None) -> datetime:
+def parse_moment(
+    value: str | None, option: str = "--since", now: datetime | None = None
+) -> datetime | None:
     """``2h`` → two hours before ``now``; ``2026-05-01T06:00`` → that time (local if naive)."""
+    if value is None:
+        return None
     from jobyard.durations import parse_duration
 
     try:
@@ -194,7 +198,7 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
         return datetime.fromisoformat(value).astimezone()
     except ValueError:
         fail(
-            f"--since {value!r} is neither a duration back from now (30m, 2h, 1d) "
+            f"{option} {value!r} is neither a duration back from now (30m, 2h, 1d) "
             "nor an ISO 8601 time (2026-05-01T06:00)"
         )
 

@@ -25,7 +25,7 @@ from jobyard.cli.common import (
     exit_code,
     fail,
     parse_assignments,
-    parse_since,
+    parse_moment,
     print_json,
     print_view,
 )
@@ -193,20 +193,21 @@ def jobs(
             "or an ISO time (2026-05-01T06:00, local time without an offset).",
         ),
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(metavar="WHEN", help="Only jobs created before then (as --since)."),
+    ] = None,
     page: Annotated[int, typer.Option(min=1, help="Page number.")] = 1,
     per_page: Annotated[int, typer.Option(min=1, max=500, help="Jobs a page.")] = 50,
     json_: JsonOpt = False,
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
     """List current and past jobs, newest first."""
-    cutoff = parse_since(since) if since else None
+    start, end = parse_moment(since, "--since"), parse_moment(until, "--until")
     with connect(server) as client:
-        if cutoff is None:
-            found = client.jobs(page, per_page, sort, search, state, type_, queue, worker)
-        else:
-            query = {"sort": sort, "search": search, "state": state, "type": type_}
-            query |= {"queue": queue, "worker": worker}
-            found = _created_since(client, cutoff, page, per_page, query)
+        found = client.jobs(
+            page, per_page, sort, search, state, type_, queue, worker, since=start, until=end
+        )
     print_view(found, json_, _jobs_page)
 
 
@@ -215,30 +216,6 @@ def _jobs_page(found: JobPage) -> RenderableType:
 
     caption = f"page {found.page} of {found.pages} · {found.total} jobs"
     return jobs_table(found.items, caption=caption)
-
-
-NEWEST_FIRST = (None, "-created_at", "-id")  # sorts in which --since may stop early
-
-
-def _created_since(
-    client: Client, cutoff: datetime, page: int, per_page: int, query: dict[str, Any]
-) -> JobPage:
-    """The page of the jobs created since ``cutoff`` (the API has no such filter).
-
-    Newest first, the listing stops at the first older job; in another order it
-    reads every matching job.
-    """
-    from jobyard.client.sync import JobPage
-
-    newest_first = query["sort"] in NEWEST_FIRST
-    matching = []
-    for job in client.iter_jobs(**query, per_page=500):
-        if job.created_at >= cutoff:
-            matching.append(job)
-        elif newest_first:
-            break
-    start = (page - 1) * per_page
-    return JobPage(matching[start : start + per_page], len(matching), page, per_page)
 
 
 def show(job_id: JobIdArg, json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:

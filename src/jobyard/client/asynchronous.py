@@ -139,9 +139,11 @@ class AsyncClient:
         type: Names = None,
         queue: Names = None,
         worker: Names = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> JobPage:
         return await self._driver.run(
-            calls.jobs(page, per_page, sort, search, state, type, queue, worker)
+            calls.jobs(page, per_page, sort, search, state, type, queue, worker, since, until)
         )
 
     def iter_jobs(
@@ -153,8 +155,10 @@ class AsyncClient:
         queue: Names = None,
         per_page: int = 200,
         worker: Names = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> AsyncGenerator[JobInfo, None]:
-        steps = calls.iter_jobs(sort, search, state, type, queue, per_page, worker)
+        steps = calls.iter_jobs(sort, search, state, type, queue, per_page, worker, since, until)
         return self._driver.iterate(steps)
 
     async def job(self, job_id: int) -> JobInfo:

@@ -92,10 +92,12 @@ def jobs(
     type: Names = None,
     queue: Names = None,
     worker: Names = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Flow[JobPage]:
     params = {"page": page, "per_page": per_page, "sort": sort, "search": search}
     params |= {"state": csv(state), "type": csv(type), "queue": csv(queue)}
-    params["worker"] = csv(worker)
+    params |= {"worker": csv(worker), "since": moment(since), "until": moment(until)}
     return JobPage.from_dict((yield from call("GET", JOBS, params)))
 
 
@@ -107,11 +109,15 @@ def iter_jobs(
     queue: Names,
     per_page: int,
     worker: Names,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Steps:
     """Every matching job, page after page (each once, even if jobs come meanwhile)."""
     seen: set[int] = set()
     for number in range(1, 1_000_000):
-        page = yield from jobs(number, per_page, sort, search, state, type, queue, worker)
+        page = yield from jobs(
+            number, per_page, sort, search, state, type, queue, worker, since, until
+        )
         for job in page.items:
             if job.id not in seen:
                 yield Emit(job)
@@ -533,6 +539,11 @@ def csv(names: Names) -> str | None:
     if names is None or isinstance(names, str):
         return names or None
     return ",".join(names) or None
+
+
+def moment(at: datetime | None) -> str | None:
+    """A time for a query (ISO 8601 with its offset); a naive one is taken as local time."""
+    return None if at is None else at.astimezone().isoformat()
 
 
 def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:

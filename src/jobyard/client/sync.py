@@ -185,11 +185,14 @@ class Client:
         type: Names = None,
         queue: Names = None,
         worker: Names = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> JobPage:
         """One page of jobs; ``state``, ``type``, ``queue`` and ``worker`` take one name
-        or several."""
+        or several. ``since`` and ``until`` keep the jobs created at or after, and before,
+        those times (a naive time is local time)."""
         return self._driver.run(
-            calls.jobs(page, per_page, sort, search, state, type, queue, worker)
+            calls.jobs(page, per_page, sort, search, state, type, queue, worker, since, until)
         )
 
     def iter_jobs(
@@ -201,9 +204,11 @@ class Client:
         queue: Names = None,
         per_page: int = 200,
         worker: Names = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> Iterator[JobInfo]:
         """Every matching job, page after page (each once, even if jobs come meanwhile)."""
-        steps = calls.iter_jobs(sort, search, state, type, queue, per_page, worker)
+        steps = calls.iter_jobs(sort, search, state, type, queue, per_page, worker, since, until)
         return self._driver.iterate(steps)
 
     def job(self, job_id: int) -> JobInfo:
