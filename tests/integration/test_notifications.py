@@ -330,6 +330,10 @@ def test_nothing_is_sent_for_a_success_no_rule_asks_for(server: Server) -> None:
 
 
 def test_the_command_line_lists_notifications(server: Server) -> None:
+    job_id = submit(server, "fails")  # a failure of its own to list: mail and hook are told
+    server.wait_state(job_id, "failed")
+    settled(server, job_id, 2)
+
     def jobyard(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "jobyard", "notifications", "--server", server.url]
         return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
