@@ -33,12 +33,15 @@ test: lint
 unit: install
 	$(BIN)/pytest tests/unit -q
 
-# The API's fuzz and model-based tests searched deeper than in CI (a nightly-sized run).
+# The API's fuzz and model-based tests searched deeper than in CI (a nightly-sized run),
+# the fuzz on every backend (CI fuzzes SQLite only).
+FUZZ_BACKENDS ?= sqlite,postgres,mariadb
 FUZZ_EXAMPLES ?= 500
 MODEL_EXAMPLES ?= 200
 MODEL_STEPS ?= 50
 fuzz: install
-	JOBYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) JOBYARD_MODEL_EXAMPLES=$(MODEL_EXAMPLES) \
+	JOBYARD_FUZZ_BACKENDS=$(FUZZ_BACKENDS) JOBYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		JOBYARD_MODEL_EXAMPLES=$(MODEL_EXAMPLES) \
 		JOBYARD_MODEL_STEPS=$(MODEL_STEPS) \
 		$(BIN)/pytest tests/integration/test_api_fuzz.py tests/integration/test_api_model.py -q
 
