@@ -27,8 +27,11 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# Two test files at a time (pytest-xdist), each file's tests in one process so that a
+# module's shared server stays its own; TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 unit: install
 	$(BIN)/pytest tests/unit -q
