@@ -27,18 +27,24 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# Two test files at a time (pytest-xdist), each file's tests in one process so that a
+# module's shared server stays its own; TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 unit: install
 	$(BIN)/pytest tests/unit -q
 
-# The API's fuzz and model-based tests searched deeper than in CI (a nightly-sized run).
+# The API's fuzz and model-based tests searched deeper than in CI (a nightly-sized run),
+# the fuzz on every backend (CI fuzzes SQLite only).
+FUZZ_BACKENDS ?= sqlite,postgres,mariadb
 FUZZ_EXAMPLES ?= 500
 MODEL_EXAMPLES ?= 200
 MODEL_STEPS ?= 50
 fuzz: install
-	JOBYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) JOBYARD_MODEL_EXAMPLES=$(MODEL_EXAMPLES) \
+	JOBYARD_FUZZ_BACKENDS=$(FUZZ_BACKENDS) JOBYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		JOBYARD_MODEL_EXAMPLES=$(MODEL_EXAMPLES) \
 		JOBYARD_MODEL_STEPS=$(MODEL_STEPS) \
 		$(BIN)/pytest tests/integration/test_api_fuzz.py tests/integration/test_api_model.py -q
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pika
+import psutil
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 
@@ -78,7 +79,10 @@ def take(channel: BlockingChannel, queue: str, timeout: float = 30.0) -> Receive
 
 
 def close_connections(name: str) -> int:
-    """Close the broker's connections named ``name`` as an operator would; how many."""
+    """Close this process's broker connections named ``name`` as an operator would; how many.
+
+    Only this process's: a server under another test may hold one of that name too.
+    """
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("needs rabbitmqctl to close a connection")
     listed = subprocess.run(
@@ -87,6 +91,7 @@ def close_connections(name: str) -> int:
             "list_connections",
             "pid",
             "client_properties",
+            "peer_port",
             "-q",
             "--no-table-headers",
         ],
@@ -95,7 +100,12 @@ def close_connections(name: str) -> int:
         check=True,
     ).stdout.splitlines()
     named = f'{{"connection_name","{name}"}}'
-    pids = [line.split("\t")[0] for line in listed if named in line]
+    ours = {conn.laddr.port for conn in psutil.Process().net_connections("tcp") if conn.laddr}
+    pids = [
+        line.split("\t")[0]
+        for line in listed
+        if named in line and int(line.rsplit("\t", 1)[1]) in ours
+    ]
     for pid in pids:
         subprocess.run(
             ["rabbitmqctl", "close_connection", pid, "closed by the test"],

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psutil
 import pytest
 
 from jobyard.events.records import JobEvent
@@ -92,6 +93,10 @@ def read_sse(
         fields, data = {}, []
 
 
+class PortTaken(Exception):
+    """The server could not listen: its port was taken after it was found free."""
+
+
 @dataclass
 class Server:
     """A ``jobyard serve`` subprocess; ``client`` talks to it over real HTTP."""
@@ -110,7 +115,20 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Server:
-        self.port = free_port()
+        """Start on a free port; again on another if that one was taken meanwhile.
+
+        A port is free when looked up, not necessarily when the server binds it: a
+        test running in parallel may have taken it in between.
+        """
+        for _ in range(2):
+            try:
+                return self._start_on(free_port())
+            except PortTaken:
+                self.client.close()
+        return self._start_on(free_port())
+
+    def _start_on(self, port: int) -> Server:
+        self.port = port
         command = [
             sys.executable, "-m", "jobyard", "serve",
             "--port", str(self.port),
@@ -133,11 +151,26 @@ class Server:
     def _healthy(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
+            if "address already in use" in self._port_log():
+                raise PortTaken(self.port)
             raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+        if not self._listening():
+            return False  # and whatever answers on the port is another test's server
         try:
             return self.client.get("/healthz").status_code == 200
         except httpx.TransportError:
             return False
+
+    def _listening(self) -> bool:
+        assert self.proc is not None
+        try:
+            sockets = psutil.Process(self.proc.pid).net_connections("tcp")
+        except psutil.NoSuchProcess:
+            return False
+        return any(s.status == psutil.CONN_LISTEN and s.laddr.port == self.port for s in sockets)
+
+    def _port_log(self) -> str:
+        return (self.workdir / f"server-{self.port}.log").read_text(errors="replace")
 
     def log(self) -> str:
         return "\n".join(

@@ -8,6 +8,11 @@ included: the server is the module's own. The examples are bounded and
 derandomized, so a run is reproducible and takes well under a minute per backend
 (``JOBYARD_FUZZ_EXAMPLES`` searches deeper).
 
+The default run fuzzes the server on SQLite only: the API answers the same on every
+backend, and the store's own differences are the contract suite's to find.
+``JOBYARD_FUZZ_BACKENDS`` (comma-separated: ``sqlite,postgres,mariadb``) chooses
+others; ``make fuzz`` runs all three.
+
 The operations are driven through their Hypothesis strategies rather than
 ``schemathesis.pytest.from_fixture``, whose lazy loader does not run under this
 pytest; requests go through the server fixture's own client, so the credentials
@@ -32,6 +37,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.databases import BACKENDS
 from tests.harness import Server, shared_server
 
 # Headers for every request (the server fixture's client carries the admin's credentials).
@@ -45,8 +51,11 @@ CHECKS: list[CheckFunction] = [
     response_schema_conformance,
 ]
 EVENT_STREAM = "text/event-stream"
+FUZZ_BACKENDS = os.environ.get("JOBYARD_FUZZ_BACKENDS", "sqlite").split(",")
+_unknown = set(FUZZ_BACKENDS) - {backend.values[0] for backend in BACKENDS}
+assert not _unknown, f"JOBYARD_FUZZ_BACKENDS: no backend {sorted(_unknown)}"
 
-server = shared_server()
+server = shared_server(backends=[b for b in BACKENDS if b.values[0] in FUZZ_BACKENDS])
 
 
 @pytest.fixture(scope="module")

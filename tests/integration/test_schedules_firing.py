@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
+from jobyard.schedules.leader import Leadership
+from jobyard.store import Store
+from tests.databases import Servers
 from tests.harness import FIXTURES, Launcher, Server, wait_for
 
 CONFIG = FIXTURES / "schedules.yaml"
@@ -62,6 +66,29 @@ def test_two_servers_one_leader_and_no_time_fired_twice(
     wait_for(lambda: len(fired_jobs(follower)) >= before + 2)
     keys = [job["idempotency_key"] for job in fired_jobs(follower)]
     assert len(set(keys)) == len(keys)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_each_database_of_a_server_has_its_own_leader(backend: str, servers: Servers) -> None:
+    """Two deployments on one database server: each leads its own database."""
+    with ExitStack() as stack:
+        stores = []
+        for _ in range(2):
+            store = Store(stack.enter_context(servers.private_database(backend)))
+            stack.callback(store.close)
+            stores.append(store)
+        stores.append(Store(stores[0].engine.url.render_as_string(hide_password=False)))
+        stack.callback(stores[-1].close)
+        leaderships = [Leadership(store) for store in stores]
+        for leadership in leaderships:
+            stack.callback(leadership.release)
+        assert [leadership.held() for leadership in leaderships] == [True, True, False]
 
 
 def test_schedules_are_managed_through_the_api(database_url: str, launch: Launcher) -> None:

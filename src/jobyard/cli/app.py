@@ -26,7 +26,7 @@ from jobyard.cli import users as cli_users
 from jobyard.cli import watch as cli_watch
 from jobyard.cli import workers as cli_workers
 from jobyard.cli import workflows as cli_workflows
-from jobyard.cli.settings import ConfigOpt, DatabaseOpt, load_settings
+from jobyard.cli.settings import ConfigOpt, DatabaseOpt, load_settings, read_settings
 
 if TYPE_CHECKING:
     from jobyard.config import Config
@@ -225,7 +225,7 @@ def migrate(database_url: DatabaseOpt = None) -> None:
     """Create or upgrade the database schema (serve and worker do it on start too)."""
     from jobyard.store import Store
 
-    settings, _ = load_settings({"database_url": database_url})
+    settings = read_settings({"database_url": database_url})
     store = Store(settings.database_url)
     store.migrate()
     store.close()

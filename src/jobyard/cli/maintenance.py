@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from jobyard.cli.common import JsonOpt, fail, print_json
-from jobyard.cli.settings import ConfigOpt, DatabaseOpt, load_settings
+from jobyard.cli.settings import ConfigOpt, DatabaseOpt, load_settings, read_settings
 
 PANEL = "Upkeep (on the database)"
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Count what would go; remove nothing.")]
@@ -74,7 +74,7 @@ def backup(
     """Back up the database to PATH: SQLite online (the server may run), else its dump tool."""
     from jobyard.store import backup as store_backup
 
-    settings, _ = load_settings({"database_url": database_url})
+    settings = read_settings({"database_url": database_url})
     url = settings.database_url
     source = store_backup.sqlite_path(url)
     if source is not None:

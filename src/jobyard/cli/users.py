@@ -17,7 +17,7 @@ import typer
 
 from jobyard.cli.common import UNREACHABLE, JsonOpt, counted, exit_code, fail, print_items
 from jobyard.cli.credentials import PasswordStdinOpt, read_password
-from jobyard.cli.settings import DatabaseOpt, load_settings
+from jobyard.cli.settings import DatabaseOpt, read_settings
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -124,7 +124,7 @@ def books(database_url: str | None) -> Iterator[Books]:
     from jobyard.errors import JobyardError
     from jobyard.store import Store
 
-    settings, _ = load_settings({"database_url": database_url})
+    settings = read_settings({"database_url": database_url})
     try:
         store = Store(settings.database_url)
         try:

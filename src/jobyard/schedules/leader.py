@@ -1,6 +1,7 @@
 """Scheduler leadership: one process at a time fires schedules.
 
-PostgreSQL: a session-level advisory lock; MariaDB/MySQL: ``GET_LOCK``. The lock
+PostgreSQL: a session-level advisory lock; MariaDB/MySQL: ``GET_LOCK``, named after
+the database (its locks are the whole server's). The lock
 lives as long as the connection that took it, so when the leader dies the
 database frees it and another scheduler takes over at its next pass. SQLite is
 one machine's file: every scheduler on it may lead (fires stay unique through
@@ -14,11 +15,12 @@ import logging
 from sqlalchemy import Connection, text
 
 from jobyard.store import Store
+from jobyard.store.engine import user_lock_name
 
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x6A6F6273  # any constant shared by every process of the deployment
-LOCK_NAME = "jobyard_scheduler"
+LOCK_NAME = "jobyard_scheduler"  # and the database's name
 
 
 class Leadership:
@@ -49,7 +51,8 @@ class Leadership:
             if self.store.dialect == "postgresql":
                 statement = text("SELECT pg_try_advisory_lock(:key)").bindparams(key=LOCK_KEY)
             else:
-                statement = text("SELECT GET_LOCK(:name, 0)").bindparams(name=LOCK_NAME)
+                name = user_lock_name(LOCK_NAME, self.store.engine.url.database)
+                statement = text("SELECT GET_LOCK(:name, 0)").bindparams(name=name)
             got = bool(conn.execute(statement).scalar())
             conn.commit()
         except Exception:

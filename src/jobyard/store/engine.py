@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import select
 import socket
@@ -52,6 +53,20 @@ def network_options(url: URL) -> dict[str, int]:
     if backend in MYSQL:
         defaults = MYSQL_NETWORK
     return {key: value for key, value in defaults.items() if key not in url.query}
+
+
+def user_lock_name(prefix: str, database: str | None) -> str:
+    """The name of a MySQL/MariaDB ``GET_LOCK`` for one database.
+
+    Those locks are the server's, not the database's (PostgreSQL's advisory locks
+    are the database's): without the database in the name, deployments sharing a
+    server would share their scheduler's lead. MySQL takes names of 64 characters
+    at most; a longer one becomes a digest.
+    """
+    name = f"{prefix}.{database or ''}"
+    if len(name) <= 64:
+        return name
+    return f"{prefix}.{hashlib.sha256(name.encode()).hexdigest()[:40]}"
 
 
 def normalize_url(url: str | URL) -> URL:

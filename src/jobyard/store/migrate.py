@@ -11,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, TextClause, text
 
 from jobyard.store.coltypes import MYSQL
+from jobyard.store.engine import user_lock_name
 
 SCRIPT_LOCATION = Path(__file__).with_name("migrations")
 _LOCK_NAME = "jobyard_migrate"
@@ -35,7 +36,7 @@ def upgrade(engine: Engine) -> None:
 
 @contextmanager
 def _migration_lock(conn: Connection) -> Iterator[None]:
-    statements = _lock_statements(conn.dialect.name)
+    statements = _lock_statements(conn.dialect.name, conn.engine.url.database)
     if statements is None:
         # SQLite needs no lock of its own: the migration's transaction begins with
         # BEGIN IMMEDIATE, which already excludes every other writer.
@@ -52,7 +53,7 @@ def _migration_lock(conn: Connection) -> Iterator[None]:
         conn.commit()
 
 
-def _lock_statements(dialect: str) -> tuple[TextClause, TextClause] | None:
+def _lock_statements(dialect: str, database: str | None) -> tuple[TextClause, TextClause] | None:
     """Statements taking and releasing a lock held by the session, not a transaction."""
     if dialect == "postgresql":
         return (
@@ -60,10 +61,9 @@ def _lock_statements(dialect: str) -> tuple[TextClause, TextClause] | None:
             text("SELECT pg_advisory_unlock(:key)").bindparams(key=_LOCK_KEY),
         )
     if dialect in MYSQL:
+        name = user_lock_name(_LOCK_NAME, database)
         return (
-            text("SELECT GET_LOCK(:name, :timeout)").bindparams(
-                name=_LOCK_NAME, timeout=_LOCK_TIMEOUT
-            ),
-            text("SELECT RELEASE_LOCK(:name)").bindparams(name=_LOCK_NAME),
+            text("SELECT GET_LOCK(:name, :timeout)").bindparams(name=name, timeout=_LOCK_TIMEOUT),
+            text("SELECT RELEASE_LOCK(:name)").bindparams(name=name),
         )
     return None
