@@ -126,6 +126,8 @@ def test_a_body_over_one_mebibyte_is_413(server: Server) -> None:
         ({"page": 0}, "page"),
         ({"since": "2026-01-01T00:00:00"}, "since"),  # no offset: which zone?
         ({"until": "yesterday"}, "until"),
+        ({"since": "0001-01-01T00:00:00+05:00"}, "since"),  # before year 1 in UTC
+        ({"until": "9999-12-31T23:00:00-05:00"}, "until"),  # after year 9999 in UTC
     ],
 )
 def test_bad_list_parameters_are_422(server: Server, params: dict[str, Any], field: str) -> None:

@@ -82,8 +82,9 @@ def test_since_takes_a_duration_or_an_iso_time() -> None:
     naive = parse_moment("2026-05-01T06:00")
     assert naive == datetime(2026, 5, 1, 6, 0).astimezone()  # local time
     assert parse_moment(None) is None
-    with pytest.raises(typer.Exit):
-        parse_moment("yesterday")
+    for bad in ("yesterday", "100000000d"):  # the duration reaches back before year 1
+        with pytest.raises(typer.Exit):
+            parse_moment(bad)
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from jobyard.access import AuditEntry, AuditQuery
 from jobyard.api.resources import get_node, split_names
+from jobyard.api.schemas import UtcTime
 from jobyard.node import Node
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -57,8 +58,8 @@ def list_audit(
     actor: Annotated[list[str], Query(description="user names")] = [],  # noqa: B006
     action: Annotated[list[str], Query(description="e.g. submit, kill_job, login")] = [],  # noqa: B006
     outcome: Annotated[list[str], Query(description="ok, denied or failed")] = [],  # noqa: B006
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: UtcTime | None = None,
+    until: UtcTime | None = None,
     search: Annotated[str | None, Query(max_length=200, description="in the target")] = None,
 ) -> AuditPage:
     """The audit log, newest first, filtered and paged."""

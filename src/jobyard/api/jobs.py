@@ -7,7 +7,6 @@ from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from jobyard.api import trail
 from jobyard.api.params import INT64_MAX, JobId, Page, PerPage
@@ -22,6 +21,7 @@ from jobyard.api.schemas import (
     RestartJob,
     SubmitBatch,
     SubmitJob,
+    UtcTime,
 )
 from jobyard.api.streams import HeaderResume, event_stream, job_messages
 from jobyard.clock import utcnow
@@ -118,8 +118,8 @@ def list_jobs(
     type: Annotated[list[str], Query()] = [],  # noqa: B006
     queue: Annotated[list[str], Query()] = [],  # noqa: B006
     worker: Annotated[list[str], Query(description="running or last run by")] = [],  # noqa: B006
-    since: Annotated[AwareDatetime | None, Query(description="created at or after")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="created before")] = None,
+    since: Annotated[UtcTime | None, Query(description="created at or after")] = None,
+    until: Annotated[UtcTime | None, Query(description="created before")] = None,
 ) -> JobPage:
     """Current and past jobs, paginated, filtered, sorted and searched."""
     query = JobQuery(

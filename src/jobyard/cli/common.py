@@ -192,10 +192,14 @@ def parse_moment(
 
     try:
         return (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(value))
+    except OverflowError:
+        fail(f"{option} {value!r} reaches back before year 1")
     except ValueError:
         pass
     try:
         return datetime.fromisoformat(value).astimezone()
+    except OverflowError:
+        fail(f"{option} {value!r} is out of range in this time zone")
     except ValueError:
         fail(
             f"{option} {value!r} is neither a duration back from now (30m, 2h, 1d) "

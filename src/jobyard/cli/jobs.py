@@ -208,6 +208,13 @@ def jobs(
         found = client.jobs(
             page, per_page, sort, search, state, type_, queue, worker, since=start, until=end
         )
+    outside = [
+        job.id
+        for job in found.items
+        if (start and job.created_at < start) or (end and job.created_at >= end)
+    ]
+    if outside:  # a server older than the filter ignores it: never act on the wrong jobs
+        fail(f"the server ignored --since/--until (job {outside[0]} is outside): upgrade it")
     print_view(found, json_, _jobs_page)
 
 
