@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from contextlib import AbstractContextManager
 from typing import Any
 
 from jobyard.runner.local import Execution, Result
@@ -22,7 +23,7 @@ class Recorder:
     """A Sink that keeps everything, in arrival order."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.events: list[tuple[Any, ...]] = []
 
     def log(self, stream: str, line: str) -> None:
@@ -49,6 +50,9 @@ class Recorder:
     def record(self, data: dict[str, Any]) -> bool:
         self._add("details", data)
         return True
+
+    def together(self) -> AbstractContextManager[object]:
+        return self._lock
 
     def _add(self, *event: Any) -> None:
         with self._lock:

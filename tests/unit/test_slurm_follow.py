@@ -5,6 +5,8 @@ The offsets it records are where an adopting worker goes on: every line once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from jobyard.runner.slurm import SlurmCli
@@ -53,3 +55,27 @@ def test_lines_protocol_and_offsets_and_an_adopter_goes_on_from_them(tmp_path: P
     assert second.events[-1] == ("ended",)
     assert not out.exists()  # read to the end: removed
     assert not err.exists()
+
+
+class Batches(Recorder):
+    """A Recorder that also notes where each ``together()`` batch begins and ends."""
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        self._add("begin")
+        yield
+        self._add("end")
+
+    def together(self) -> AbstractContextManager[object]:
+        return self._batch()
+
+
+def test_lines_are_handed_in_one_batch_with_the_offsets_after_them(tmp_path: Path) -> None:
+    # A worker's flush between the lines and the offsets would store the lines with the
+    # old offsets: an adopter after a crash would then hand the same lines out again.
+    (tmp_path / "job.out").write_bytes(b"started\n")
+    sink = Batches()
+    _execution(tmp_path, sink).follow()
+    kinds = [event[0] for event in sink.events]
+    assert kinds == ["begin", "output", "log", "details", "end"]
+    assert sink.of("details")[0][0]["offsets"] == [len(b"started\n"), 0]

@@ -8,6 +8,7 @@ re-exports them.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +44,10 @@ class Sink(Protocol):
     def controlled(self, control: str, error: str | None) -> None:
         """A deferred ``pause`` or ``resume`` (see :meth:`Execution.pause`) took effect,
         or was refused (``error`` says why: the job then goes on as it was)."""
+
+    def together(self) -> AbstractContextManager[object]:
+        """What is handed in while this is held is stored in one batch: lines with the
+        details that say how far they go, so that a crash keeps both or neither."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,9 @@ class GuardedSink:
 
     def controlled(self, control: str, error: str | None) -> None:
         self._call(self._sink.controlled, control, error)
+
+    def together(self) -> AbstractContextManager[object]:
+        return self._sink.together()
 
     def record(self, data: dict[str, Any]) -> bool:
         try:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -134,7 +135,7 @@ class JobRun:
         self._requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._wake = threading.Event()  # a request came, or the process ended
         self._seen: set[Control] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: see together()
         self._logs: list[LogWritten] = []
         self._events: list[Record] = []
         self._values: dict[str, Any] = {}
@@ -203,6 +204,10 @@ class JobRun:
 
     def ended(self) -> None:
         self._wake.set()
+
+    def together(self) -> AbstractContextManager[object]:
+        """Held, no flush takes what is handed in until all of it is (one batch)."""
+        return self._lock
 
     def record(self, data: dict[str, Any]) -> bool:
         """Called from the run's own thread (an executor's start or adopt)."""

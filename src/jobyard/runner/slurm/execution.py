@@ -152,8 +152,11 @@ class SlurmExecution:
 
     def follow(self) -> None:
         """Hand out the lines written since the last look (the follower thread)."""
-        if self._emit(end=False):
-            self._sink.details(self.details())  # with the lines: both stored in one batch
+        # The lines and the offsets after them in one batch: an adopter after a crash
+        # goes on from the stored offsets, so they must never lag the stored lines.
+        with self._sink.together():
+            if self._emit(end=False):
+                self._sink.details(self.details())
 
     def finish(self) -> None:
         """Slurm ended the job: read its output to the end, clean up, hand out the Result."""
