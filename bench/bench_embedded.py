@@ -1,0 +1,87 @@
+"""The embedded server end to end: no-op Python jobs submitted one at a time, run, ended.
+
+A ``jobyard serve --concurrency 2`` subprocess on a scratch SQLite database with the
+side-by-side suite's job types; one client submits ``--jobs`` no-op Python jobs one
+at a time over HTTP and waits until the last has ended. Prints jobs/s and the CPU of
+the server and its children (the Python pool) per job. Quicker than ``bench.compare``
+for an A/B of one change (run it alternately on both checkouts).
+
+    .venv/bin/python bench/bench_embedded.py --jobs 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.harness import ADMIN, free_port, wait_for
+
+from bench.compare.jobyard import CONFIG
+
+ENDED = ("succeeded", "failed", "killed")
+
+
+def cpu(proc: psutil.Process) -> float:
+    """User + system seconds of ``proc`` and its live children."""
+    total = sum(proc.cpu_times()[:2])
+    return total + sum(sum(child.cpu_times()[:2]) for child in proc.children(recursive=True))
+
+
+def submit_all(client: httpx.Client, count: int) -> None:
+    """Submit ``count`` no-op jobs one at a time; return when the last has ended."""
+    last = 0
+    for key in range(count):
+        answer = client.post("/api/v1/jobs", json={"type": "bench-noop", "args": {"key": key}})
+        answer.raise_for_status()
+        last = answer.json()["id"]
+    wait_for(lambda: client.get(f"/api/v1/jobs/{last}").json()["state"] in ENDED, 300)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "jobyard.yaml"
+        config.write_text(CONFIG)
+        port = free_port()
+        # The job body stamps a UDP datagram; here nobody listens for it.
+        env = os.environ | {"JOBYARD_ADMIN_PASSWORD": ADMIN[1], "BENCH_STAMP_ADDR": "127.0.0.1:9"}
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # the job's module
+        command = [sys.executable, "-m", "jobyard", "serve", "--port", str(port)]
+        command += ["--config", str(config), "--database-url", f"sqlite:///{tmp}/jobs.db"]
+        command += ["--log-level", "warning", "--concurrency", "2"]
+        server = subprocess.Popen(command, env=env)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=ADMIN, timeout=60) as c:
+                wait_for(lambda: _healthy(c), 60, what="the server")
+                submit_all(c, 200)  # warm up: imports, the pool's children, caches
+                proc = psutil.Process(server.pid)
+                before, started = cpu(proc), time.perf_counter()
+                submit_all(c, args.jobs)
+                took, used = time.perf_counter() - started, cpu(proc) - before
+        finally:
+            server.terminate()
+            server.wait(30)
+    print(f"{args.jobs} jobs: {args.jobs / took:.0f} jobs/s, "
+          f"server + children CPU {1000 * used / args.jobs:.2f} ms/job")  # fmt: skip
+
+
+def _healthy(client: httpx.Client) -> bool:
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+if __name__ == "__main__":
+    main()
