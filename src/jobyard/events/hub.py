@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 Match = Callable[[FeedEvent], bool]
 BATCH = 1000
 SETTLED_AFTER = 120.0  # seconds after which a missing event id is taken for rolled back
+LINGER = 30.0  # seconds the PostgreSQL listener stays after the last subscriber left
 
 
 class Subscription:
@@ -80,6 +82,7 @@ class Hub:
         poll_interval: float | None = None,
         gap_grace: float = 3.0,
         queue_limit: int = 10_000,
+        linger: float = LINGER,
     ) -> None:
         self.store = store
         self.poll_interval = poll_interval or _default_poll(store.dialect)
@@ -92,6 +95,7 @@ class Hub:
         self._stop = threading.Event()
         self._gaps = GapWait(gap_grace)
         self._threads: list[threading.Thread] = []
+        self.demand = Demand(lambda: len(self._subscriptions), linger)
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -99,14 +103,13 @@ class Hub:
         if self.store.dialect == "postgresql":
             from jobyard.events.listen import listen
 
-            self._spawn(
-                lambda: listen(self.store, "jobyard_events", lambda _: self.wake(), self._stop),
-                "feed-listen",
-            )
+            woken = partial(listen, self.store, "jobyard_events", lambda _: self.wake())
+            self._spawn(partial(woken, self._stop, wanted=self.demand), "feed-listen")
 
     def stop(self) -> None:
         self._stop.set()
         self._wakeup.set()
+        self.demand.rise()  # the listener sees the stop at once
         with self._lock:
             for subscription in self._subscriptions:
                 subscription.close()
@@ -141,6 +144,7 @@ class Hub:
                 self.position = self._settled_position()
             subscription.position = self.position
             self._subscriptions.add(subscription)
+        self.demand.rise()
         self.wake()
         return subscription
 
@@ -214,6 +218,44 @@ class Hub:
                     dropped.append(subscription)
             for subscription in dropped:
                 self._subscriptions.discard(subscription)
+
+
+class Demand:
+    """Whether the hub's PostgreSQL listener is wanted (:class:`~jobyard.events.listen.Wanted`).
+
+    While anyone subscribes, and ``linger`` seconds after the last one left, so that
+    pages opening and closing streams do not reconnect it each time. Without it, new
+    events send no NOTIFY at all (migration 0014), which spares every listening
+    backend of the database a transaction per event.
+    """
+
+    def __init__(self, subscribers: Callable[[], int], linger: float) -> None:
+        self._subscribers = subscribers
+        self._linger = linger
+        self._risen = threading.Event()
+        self._seen = 0.0  # when a subscriber was last seen
+
+    def rise(self) -> None:
+        self._risen.set()
+
+    def wait(self, timeout: float) -> bool:
+        if not self._risen.wait(timeout):
+            return False
+        self._seen = time.monotonic()
+        return True
+
+    def still(self) -> bool:
+        now = time.monotonic()
+        if self._subscribers():
+            self._seen = now
+            return True
+        if now - self._seen < self._linger:
+            return True
+        self._risen.clear()
+        if self._subscribers():  # subscribed meanwhile: its rise() may have come first
+            self._risen.set()
+            return True
+        return False
 
 
 @dataclass(frozen=True)

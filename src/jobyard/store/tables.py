@@ -202,6 +202,18 @@ cursors = Table(
     **_OPTIONS,
 )
 
+# PostgreSQL: the API processes whose live feed listens for new events now, each until
+# its lease runs out (renewed while it listens). Inserting an event sends a NOTIFY only
+# while one does: every NOTIFY costs each listening backend of the database a
+# transaction, workers included, which listen on another channel.
+feed_listeners = Table(
+    "feed_listeners",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("until", UTCDateTime(), nullable=False),
+    **_OPTIONS,
+)
+
 queue_state = Table(
     "queue_state",
     metadata,

@@ -1,0 +1,112 @@
+"""PostgreSQL: a new event notifies the live feed only while a feed listens (migration 0014).
+
+Every NOTIFY costs each listening backend of the database a transaction (the
+workers' too, on their own channel), so an event insert notifies
+``jobyard_events`` only while some API process's hub holds a lease in
+``feed_listeners``, and a hub holds one only while it has subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from jobyard.events.hub import Filter, Hub, follow
+from jobyard.events.listen import conninfo
+from jobyard.events.records import LogWritten
+from jobyard.models import JobSpec, NewJob
+from jobyard.states import JobState
+from jobyard.store import Store
+from tests.databases import Servers
+from tests.harness import wait_for
+
+pytestmark = pytest.mark.postgres
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+LEASE = "INSERT INTO feed_listeners (token, until) VALUES (%s, now() AT TIME ZONE 'UTC' + %s)"
+
+
+@pytest.fixture
+def store(servers: Servers) -> Iterator[Store]:
+    store = Store(servers.migrated_url("postgres"))
+    yield store
+    store.close()
+
+
+def sql(store: Store, query: str, *params: object) -> list[tuple[object, ...]]:
+    with psycopg.connect(conninfo(store), autocommit=True) as conn:
+        cursor = conn.execute(query.encode(), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def add_job(store: Store) -> int:
+    new = NewJob("t", {}, JobSpec(argv=["true"]), "default", 0, JobState.QUEUED)
+    ((job, _),) = store.jobs.add_jobs([new], NOW)
+    return job.id
+
+
+def log_line(store: Store, job_id: int, seq: int) -> None:
+    line = LogWritten(at=NOW, seq=seq, stream="stdout", line=f"line {seq}")
+    store.jobs.append_output(job_id, [line], [], {})
+
+
+def test_an_event_notifies_only_while_a_lease_is_current(store: Store) -> None:
+    with psycopg.connect(conninfo(store), autocommit=True) as listener:
+        listener.execute("LISTEN jobyard_events")
+        job_id = add_job(store)  # no lease: its created event sends nothing
+        sql(store, LEASE, "gone", timedelta(seconds=-1))
+        log_line(store, job_id, 1)  # an expired lease: nothing either
+        sql(store, LEASE, "here", timedelta(minutes=1))
+        log_line(store, job_id, 2)
+        # Notifications arrive in commit order: once the last one is here, any
+        # earlier one would have come before it.
+        first = list(listener.notifies(timeout=10, stop_after=1))
+        rest = list(listener.notifies(timeout=0.2))
+    assert len(first) == 1
+    assert first[0].channel == "jobyard_events"
+    assert rest == []
+
+
+def test_the_feed_listens_while_subscribed_and_is_woken_by_notify(store: Store) -> None:
+    def leases() -> int:
+        return len(sql(store, "SELECT token FROM feed_listeners"))
+
+    def listening() -> int:
+        query = (
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query = 'LISTEN jobyard_events'"
+        )
+        return len(sql(store, query))
+
+    job_id = add_job(store)
+    hub = Hub(store, poll_interval=60.0, linger=0.2)  # only a NOTIFY wakes it within the test
+    hub.start()
+
+    def write_once_listened() -> None:
+        wait_for(lambda: leases() == 1, timeout=10, what="the hub's lease")
+        log_line(store, job_id, 1)
+
+    writer = threading.Thread(target=write_once_listened)
+
+    async def watch() -> LogWritten:
+        async for item in follow(hub, Filter(job_id=job_id), 0, idle=10):
+            assert item is not None, "no live event within 10 s (not woken by NOTIFY)"
+            if isinstance(item.event.record, LogWritten):
+                return item.event.record
+            writer.start()  # once subscribed: the created event came from the history
+        raise AssertionError("the stream ended")
+
+    try:
+        assert leases() == 0
+        assert listening() == 0
+        assert asyncio.run(watch()).line == "line 1"
+        wait_for(lambda: leases() == 0 and listening() == 0, timeout=10, what="the lease dropped")
+    finally:
+        hub.stop()
+        if writer.is_alive():
+            writer.join()
