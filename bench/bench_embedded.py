@@ -7,12 +7,19 @@ the server and its children (the Python pool) per job. Quicker than ``bench.comp
 for an A/B of one change (run it alternately on both checkouts).
 
     .venv/bin/python bench/bench_embedded.py --jobs 2000
+    .venv/bin/python bench/bench_embedded.py --jobs 2000 --profile /tmp/serve.txt  # py-spy
+
+``--profile`` samples the server (not its children) with py-spy while the measured
+jobs run, only when a thread holds the GIL, and writes py-spy's raw collapsed
+stacks (one line per stack and its sample count), with the sampler's own CPU
+in the figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +56,7 @@ def submit_all(client: httpx.Client, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the server, here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "jobyard.yaml"
@@ -66,14 +74,30 @@ def main() -> None:
                 wait_for(lambda: _healthy(c), 60, what="the server")
                 submit_all(c, 200)  # warm up: imports, the pool's children, caches
                 proc = psutil.Process(server.pid)
+                spy = _py_spy(server.pid, args.profile) if args.profile else None
                 before, started = cpu(proc), time.perf_counter()
                 submit_all(c, args.jobs)
                 took, used = time.perf_counter() - started, cpu(proc) - before
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+                    spy.wait(60)
         finally:
             server.terminate()
             server.wait(30)
     print(f"{args.jobs} jobs: {args.jobs / took:.0f} jobs/s, "
           f"server + children CPU {1000 * used / args.jobs:.2f} ms/job")  # fmt: skip
+
+
+def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` (returns once it says it samples)."""
+    command = ["py-spy", "record", "--rate", "250", "--format", "raw", "--gil", "--nonblocking"]
+    command += ["--pid", str(pid), "--output", str(out)]
+    spy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert spy.stdout is not None
+    for line in spy.stdout:  # "py-spy> Sampling process 250 times a second. ..."
+        if b"Sampling process" in line:
+            return spy
+    raise RuntimeError(f"py-spy exited with {spy.wait()}")
 
 
 def _healthy(client: httpx.Client) -> bool:
