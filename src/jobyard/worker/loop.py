@@ -36,7 +36,7 @@ from jobyard.runner.executors import Executors
 from jobyard.runner.local import kill_job_processes
 from jobyard.states import JobState
 from jobyard.store import Store
-from jobyard.store.protocol import Storage
+from jobyard.store.protocol import Claimed, Storage
 from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
 from jobyard.worker.ends import EndWriter
 
@@ -321,9 +321,9 @@ class Worker:
             except Exception:
                 self._look_for_work = True  # the next tick tries again
                 raise
-            self._full = len(claimed) == free
+            self._full = len(claimed.jobs) == free
             self._more = self._full or self._limited
-            for job in claimed:
+            for job in claimed.jobs:
                 self._leased[job.id] = leased
                 self._launch(job)
 
@@ -333,7 +333,7 @@ class Worker:
             if run is not None:
                 run.request(control)
 
-    def _claim(self, limit: int, *, idle_poll: bool = False) -> list[Job]:
+    def _claim(self, limit: int, *, idle_poll: bool = False) -> Claimed:
         now = self._clock()
         return self.store.queue.claim_jobs(
             self.name,
