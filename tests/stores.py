@@ -40,7 +40,7 @@ def claim(
     worker: str = "w1",
     now: datetime = T0,
 ) -> list[Job]:
-    return store.queue.claim_jobs(worker, "host-a", queues, limit, now, now + ONE_MIN)
+    return store.queue.claim_jobs(worker, "host-a", queues, limit, now, now + ONE_MIN).jobs
 
 
 def stored(store: Store, job_id: int) -> Job:

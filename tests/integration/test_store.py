@@ -456,6 +456,21 @@ def test_claims_skip_future_jobs_other_queues_and_other_states(store: Store) -> 
     assert [job.run_at for job in claim(store, now=T0 + ONE_MIN)] == [T0 + ONE_MIN]
 
 
+def test_a_claim_that_takes_its_limit_says_whether_due_jobs_are_left(store: Store) -> None:
+    def take(limit: int, queues: list[str] | None = None) -> tuple[int, bool]:
+        claimed = store.queue.claim_jobs("w1", "host-a", queues, limit, T0, T0 + ONE_MIN)
+        return len(claimed.jobs), claimed.more
+
+    add(store, *(new_job() for _ in range(4)), new_job(run_at=T0 + ONE_MIN), new_job(queue="bulk"))
+    assert take(2) == (2, True)  # two more of its queue and one of bulk are left
+    assert take(1, ["default"]) == (1, True)  # one left
+    # Its limit, and nothing left that it could take: a future job and another queue's
+    # do not count.
+    assert take(1, ["default"]) == (1, False)
+    assert take(2) == (1, False)  # short: it took all there was
+    assert take(1) == (0, False)
+
+
 def test_concurrent_claimers_never_share_a_job(database_url: str) -> None:
     stores = [Store(database_url) for _ in range(4)]
     try:
@@ -511,7 +526,7 @@ def test_an_idle_poll_claims_what_a_claim_would(store: Store) -> None:
 
     def poll(queues: list[str] | None = None, now: datetime = T0) -> list[Job]:
         lease = now + ONE_MIN
-        return store.queue.claim_jobs("w1", "host-a", queues, 10, now, lease, idle_poll=True)
+        return store.queue.claim_jobs("w1", "host-a", queues, 10, now, lease, idle_poll=True).jobs
 
     assert poll() == []
     due, _future, bulk = add(

@@ -44,7 +44,7 @@ def claim(
 ) -> list[Job]:
     return store.queue.claim_jobs(
         worker, "host-a", queues, limit, T0, T0 + timedelta(minutes=1), tags=tags
-    )
+    ).jobs
 
 
 def limit(store: Store, *limits: Limit) -> None:

@@ -1,16 +1,20 @@
-"""PostgreSQL: a worker wakes for the NOTIFYs that concern it, and only for those.
+"""A worker wakes for the announcements that concern it, and only for those.
 
-The worker polls once a minute here and its heartbeat is as slow, so anything
-it does within the test's deadlines was started by a notification. Its loop
-thread's statements are counted on its own engine (an observation: nothing is
-replaced).
+On PostgreSQL a NOTIFY announces work and controls; in the embedded server the
+submission offers its jobs to the worker in-process. The worker polls once a
+minute here and its heartbeat is as slow, so anything it does within the
+test's deadlines was started by an announcement (or by a slot freed after a
+claim that saw more waiting). Its loop thread's statements are counted on its
+own engine (an observation: nothing is replaced).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +31,15 @@ from jobyard.worker.loop import Worker, WorkerSettings
 from tests.databases import Servers
 from tests.harness import CONFIG, wait_for
 
-pytestmark = pytest.mark.postgres
+# A gate with no limits stored: a worker with max_running limits claims at every freed
+# slot whatever its last claim saw, which would hide what these tests look at.
+GATE = """
+job_types:
+  gate:
+    command: ["sh", "-c", "while [ ! -e \\"$0\\" ]; do sleep 0.05; done", "{path}"]
+    params:
+      path: {type: string, required: true}
+"""
 
 
 @dataclass
@@ -40,43 +52,103 @@ class Setup:
         return self.node.manager.submit(Submission(type=job_type, queue=queue))[0].id
 
     def running(self, job_id: int) -> bool:
+        return self.state(job_id) is JobState.RUNNING
+
+    def state(self, job_id: int) -> JobState | None:
         job = self.node.store.jobs.get_job(job_id)
-        return job is not None and job.state is JobState.RUNNING and job.worker == "w-a"
+        return job.state if job is not None and job.worker == "w-a" else None
+
+    def claims(self) -> int:
+        """The claims the worker's loop thread ran (their locking read, on every dialect)."""
+        return sum("jobs.route IN" in statement for statement in self.statements)
+
+
+def counted(engine: Any) -> list[str]:
+    """The statements that the loop thread of worker ``w-a`` runs on ``engine`` from now on."""
+    statements: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(*args: Any) -> None:
+        if threading.current_thread().name == "worker-w-a":
+            statements.append(args[2])
+
+    return statements
+
+
+@contextmanager
+def postgres_worker(
+    url: str, config: Path = CONFIG, *, queues: list[str] | None = None, concurrency: int = 4
+) -> Iterator[Setup]:
+    """An API node and, apart, a slow-polling worker woken by NOTIFY."""
+    node = Node(
+        Settings(database_url=url), load_config(config), worker=False, scheduler=False, api=False
+    )
+    node.start()
+    store = Store(url)
+    statements = counted(store.engine)
+    slow = WorkerSettings(
+        name="w-a",
+        queues=queues,
+        concurrency=concurrency,
+        poll_interval=60,
+        heartbeat_interval=60,
+        lease_timeout=120,
+    )
+    worker = Worker(store, Runner(python_pool=0), slow)
+    worker.start()
+    try:
+        yield Setup(node, worker, statements)
+    finally:
+        worker.stop(drain_timeout=0)
+        worker.runner.close()
+        store.close()
+        node.stop()
 
 
 @pytest.fixture
 def setup(servers: Servers) -> Iterator[Setup]:
-    with servers.private_database("postgres") as url:
-        node = Node(
-            Settings(database_url=url),
-            load_config(CONFIG),
-            worker=False,
-            scheduler=False,
-            api=False,
-        )
-        node.start()
-        store = Store(url)
-        statements: list[str] = []
-
-        @event.listens_for(store.engine, "before_cursor_execute")
-        def count(*args: Any) -> None:
-            if threading.current_thread().name == "worker-w-a":
-                statements.append(args[2])
-
-        slow = WorkerSettings(
-            name="w-a", queues=["a"], concurrency=4, poll_interval=60, heartbeat_interval=60
-        )
-        worker = Worker(store, Runner(python_pool=0), slow)
-        worker.start()
-        try:
-            yield Setup(node, worker, statements)
-        finally:
-            worker.stop(drain_timeout=0)
-            worker.runner.close()
-            store.close()
-            node.stop()
+    with servers.private_database("postgres") as url, postgres_worker(url, queues=["a"]) as it:
+        yield it
 
 
+@pytest.fixture
+def gate_config(tmp_path: Path) -> Path:
+    path = tmp_path / "gate.yaml"
+    path.write_text(GATE)
+    return path
+
+
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "embedded"])
+def single(request: pytest.FixtureRequest, servers: Servers, gate_config: Path) -> Iterator[Setup]:
+    """One worker with one slot: apart on PostgreSQL, or inside the embedded server."""
+    if request.param == "postgres":
+        with (
+            servers.private_database("postgres") as url,
+            postgres_worker(url, gate_config, concurrency=1) as it,
+        ):
+            yield it
+        return
+    url = request.getfixturevalue("sqlite_url")
+    settings = Settings(
+        database_url=url,
+        worker_name="w-a",
+        concurrency=1,
+        python_pool=0,
+        poll_interval=60,
+        heartbeat_interval=60,
+        lease_timeout=120,
+    )
+    node = Node(settings, load_config(gate_config), scheduler=False, api=False)
+    assert node.worker is not None
+    statements = counted(node.store.engine)
+    node.start()
+    try:
+        yield Setup(node, node.worker, statements)
+    finally:
+        node.stop()
+
+
+@pytest.mark.postgres
 def test_a_worker_sleeps_through_other_queues_and_wakes_for_its_own(setup: Setup) -> None:
     first = setup.submit("a")
     wait_for(lambda: setup.running(first), timeout=20, what="the first job claimed")
@@ -93,6 +165,7 @@ def test_a_worker_sleeps_through_other_queues_and_wakes_for_its_own(setup: Setup
     assert len(setup.statements) - before <= 2 * one_wakeup
 
 
+@pytest.mark.postgres
 def test_a_control_and_a_drain_reach_the_worker_at_once(setup: Setup) -> None:
     job_id = setup.submit("a")
     wait_for(lambda: setup.running(job_id), timeout=20, what="the job claimed")
@@ -105,3 +178,46 @@ def test_a_control_and_a_drain_reach_the_worker_at_once(setup: Setup) -> None:
     wait_for(killed, timeout=20, what="the kill applied")
     setup.node.roster.drain("w-a", timeout=0)
     wait_for(setup.worker.stopped.is_set, timeout=20, what="the worker drained")
+
+
+def gate(setup: Setup, path: Path) -> int:
+    """A job that runs until ``path`` exists."""
+    submission = Submission(type="gate", args={"path": str(path)})
+    return setup.node.manager.submit(submission)[0].id
+
+
+def test_a_job_queued_while_every_slot_is_busy_starts_when_one_frees(
+    single: Setup, tmp_path: Path
+) -> None:
+    """The announcement of a job that finds no free slot is kept until a slot frees:
+    the worker's last claim filled its slot and saw nothing more, so nothing else would
+    make it look before its next poll, a minute away."""
+    first = gate(single, tmp_path / "first")
+    wait_for(lambda: single.running(first), timeout=20, what="the first job claimed")
+    second = gate(single, tmp_path / "second")
+    (tmp_path / "first").touch()
+    wait_for(lambda: single.running(second), timeout=20, what="the second job claimed")
+    assert single.state(first) is JobState.SUCCEEDED
+    (tmp_path / "second").touch()
+    wait_for(lambda: single.state(second) is JobState.SUCCEEDED, timeout=20, what="its end")
+
+
+def test_a_freed_slot_claims_again_only_while_its_last_claim_saw_more_waiting(
+    single: Setup, tmp_path: Path
+) -> None:
+    blocker = gate(single, tmp_path / "blocker")
+    wait_for(lambda: single.running(blocker), timeout=20, what="the blocker claimed")
+    first, second = gate(single, tmp_path / "first"), gate(single, tmp_path / "second")
+    (tmp_path / "blocker").touch()
+    wait_for(lambda: single.running(first), timeout=20, what="the first job claimed")
+    # Its claim saw the second job waiting: the freed slot claims it, unannounced.
+    (tmp_path / "first").touch()
+    wait_for(lambda: single.running(second), timeout=20, what="the second job claimed")
+    claims = single.claims()
+    # This claim saw nothing more: the freed slot waits for an announcement.
+    (tmp_path / "second").touch()
+    wait_for(lambda: single.state(second) is JobState.SUCCEEDED, timeout=20, what="its end")
+    third = gate(single, tmp_path / "third")
+    wait_for(lambda: single.running(third), timeout=20, what="the third job claimed")
+    assert single.claims() - claims == 1  # the third's, and no empty one before it
+    (tmp_path / "third").touch()

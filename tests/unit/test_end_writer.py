@@ -18,7 +18,7 @@ RUNNING = frozenset({JobState.RUNNING})
 def _ends(store: MemoryStore, count: int) -> list[JobEnd]:
     new = NewJob("echo", {}, JobSpec(argv=["true"]), "default", 0, JobState.QUEUED)
     store.jobs.add_jobs([new] * count, NOW)
-    claimed = store.queue.claim_jobs("w1", "host", None, count, NOW, NOW + timedelta(1))
+    claimed = store.queue.claim_jobs("w1", "host", None, count, NOW, NOW + timedelta(1)).jobs
     values = {"state": JobState.SUCCEEDED, "finished_at": NOW}
     event = JobTerminated(at=NOW, state=JobState.SUCCEEDED)
     return [JobEnd(JobUpdate(job.id, RUNNING, values, event), "w1", 1) for job in claimed]

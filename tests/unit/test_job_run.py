@@ -100,7 +100,9 @@ class Yard:
         spec = spec or JobSpec(argv=["echo"])
         new = NewJob("echo", {}, spec, "default", 0, JobState.QUEUED, max_attempts=2)
         self.store.jobs.add_jobs([new, new], NOW)  # two: the claim takes one, by id
-        [self.job] = self.store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(1))
+        [self.job] = self.store.queue.claim_jobs(
+            "w1", "host", None, 1, NOW, NOW + timedelta(1)
+        ).jobs
         settings = RunSettings(
             worker="w1",
             kill_grace=kill_grace,
@@ -297,7 +299,7 @@ def test_a_handed_back_job_is_queued_again_with_its_attempt_returned(yard: Yard)
     job = yard.finish()
     assert yard.runner.calls == ["terminate"]
     assert (job.state, job.attempt, job.worker) == (JobState.QUEUED, 0, None)
-    [again] = yard.store.queue.claim_jobs("w2", "host", None, 1, NOW, NOW + timedelta(1))
+    [again] = yard.store.queue.claim_jobs("w2", "host", None, 1, NOW, NOW + timedelta(1)).jobs
     assert (again.id, again.attempt) == (job.id, 1)
 
 

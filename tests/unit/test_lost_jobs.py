@@ -16,7 +16,7 @@ def _claimed(store: MemoryStore, max_attempts: int) -> Job:
     spec = JobSpec(argv=["true"])
     new = NewJob("t", {}, spec, "default", 0, JobState.QUEUED, max_attempts=max_attempts)
     store.jobs.add_jobs([new], NOW)
-    [job] = store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(seconds=1))
+    [job] = store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(seconds=1)).jobs
     return job
 
 

@@ -49,7 +49,7 @@ class Harness:
         return job.id
 
     def claim(self) -> int:
-        [job] = self.store.queue.claim_jobs("w1", "host", None, 1, self.now, self.now + HOUR)
+        [job] = self.store.queue.claim_jobs("w1", "host", None, 1, self.now, self.now + HOUR).jobs
         return job.id
 
     def state(self, job_id: int) -> JobState:

@@ -119,6 +119,13 @@ class JobStore(Protocol):
         ...
 
 
+class Claimed(NamedTuple):
+    """What :meth:`QueueStore.claim_jobs` took, and whether more may wait."""
+
+    jobs: list[Job]  # now running, in claim order
+    more: bool  # it took ``limit`` jobs and due queued jobs were left: claim again
+
+
 class QueueStore(Protocol):
     """Claims, leases and control intents of live jobs; paused queues."""
 
@@ -133,7 +140,7 @@ class QueueStore(Protocol):
         *,
         tags: Collection[str] = (),
         idle_poll: bool = False,
-    ) -> list[Job]:
+    ) -> Claimed:
         """Up to ``limit`` due ``queued`` jobs, by priority then id, become ``running``.
 
         Only jobs of ``queues`` (None: all) that are not paused, whose tags are
@@ -142,6 +149,13 @@ class QueueStore(Protocol):
         :class:`~jobyard.events.records.JobClaimed` event. No job goes to two claimers.
         ``idle_poll`` says that nothing announced work (a periodic look): the store
         may then look without locking first, since the answer is nearly always none.
+
+        ``more`` is False when the claim took fewer than ``limit`` (it took all it
+        could), and when it took ``limit`` with no due queued job of ``queues``
+        left, as read in the claim's own transaction. It may say True when the
+        jobs left are out of reach (locked by another claimer, paused, of other
+        tags, held back by limits): that costs the caller one empty claim, where
+        a wrong False would leave a job waiting beside a free slot.
         """
         ...
 

@@ -4,6 +4,8 @@ PostgreSQL and MariaDB lock the selected rows with ``FOR UPDATE SKIP LOCKED``, s
 concurrent claimers take disjoint sets. SQLite ignores the clause; there the
 transaction began with ``BEGIN IMMEDIATE`` and already holds the only write lock.
 MariaDB refuses ``UPDATE … WHERE id IN (SELECT … LIMIT)``, hence two statements.
+A claim that took all it was asked for reads, locking nothing, whether due jobs
+are left, so that its worker claims again only then.
 Which rows the claim may lock — routing tags, cluster-wide ``max_running`` — is
 decided in :mod:`jobyard.store.slots`.
 """
@@ -35,6 +37,7 @@ from jobyard.states import LIVE, Control, JobState
 from jobyard.store import limits as limit_rows
 from jobyard.store import slots
 from jobyard.store.part import Part
+from jobyard.store.protocol import Claimed
 from jobyard.store.rows import event_row, job_columns, job_from_row, jobs_where
 from jobyard.store.tables import job_events, jobs, queue_state, workers
 
@@ -56,31 +59,34 @@ class SqlQueue(Part):
         *,
         tags: Collection[str] = (),
         idle_poll: bool = False,
-    ) -> list[Job]:
+    ) -> Claimed:
         """Claim up to ``limit`` queued jobs that are due, by priority then age.
 
         ``queues`` None means every queue; only jobs whose required tags are all in
         ``tags`` are taken, and no more than the cluster-wide ``max_running`` of a
         queue or type allows. Each claimed job becomes ``running`` on ``worker``
         with a new attempt and a lease until ``lease_until``, and gets a ``state``
-        event. No job is ever handed to two concurrent claimers.
+        event. No job is ever handed to two concurrent claimers. A claim that took
+        ``limit`` jobs reads, after its update and before its commit, whether a due
+        job still waits (``more``): a plain read, which locks nothing and may count
+        rows another claimer holds locked.
         """
         if limit < 1 or (queues is not None and not queues):
-            return []
+            return Claimed([], more=False)
         if idle_poll and not self._any_queued(queues, now):
-            return []
+            return Claimed([], more=False)
         with self._write() as conn:
             claimed = claim(conn, worker, host, queues, limit, now, lease_until, tags)
+            more = len(claimed) == limit and any_queued(conn, queues, now)
             if claimed:
                 faults.reach("claim.before_commit")
-            return claimed
+            return Claimed(claimed, more)
 
     def _any_queued(self, queues: Sequence[str] | None, now: datetime) -> bool:
-        """Whether a due job waits in ``queues``: a read, which takes no lock on SQLite
-        (a claim takes the write lock there, even when it finds nothing)."""
-        params = {"now": now, "queues": list(queues or ())}
+        """:func:`any_queued` in a read of its own, which takes no lock on SQLite (a
+        claim takes the write lock there, even when it finds nothing)."""
         with self._read() as conn:
-            return conn.execute(_ANY_QUEUED[queues is not None], params).first() is not None
+            return any_queued(conn, queues, now)
 
     def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
         """Extend the leases of the worker's live jobs and record its heartbeat.
@@ -182,6 +188,12 @@ def claim(
     ]
     conn.execute(_INSERT_EVENT, events)
     return claimed
+
+
+def any_queued(conn: Connection, queues: Sequence[str] | None, now: datetime) -> bool:
+    """Whether a due job waits in ``queues`` (None: any), whatever its tags or limits."""
+    params = {"now": now, "queues": list(queues or ())}
+    return conn.execute(_ANY_QUEUED[queues is not None], params).first() is not None
 
 
 def promote(conn: Connection, now: datetime) -> list[int]:

@@ -36,7 +36,7 @@ from jobyard.runner.executors import Executors
 from jobyard.runner.local import kill_job_processes
 from jobyard.states import JobState
 from jobyard.store import Store
-from jobyard.store.protocol import Storage
+from jobyard.store.protocol import Claimed, Storage
 from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
 from jobyard.worker.ends import EndWriter
 
@@ -95,8 +95,8 @@ class Worker:
         self._look_for_drain = False
         self._look_for_controls = True
         self._look_for_work = True
-        self._more = True  # the last claim took all it could (or limits cut it): look again
-        self._full = True  # the last claim took all it could: more is likely waiting
+        self._more = True  # the last claim left jobs waiting (or limits cut it): look again
+        self._full = True  # the last claim filled its slots and saw more jobs waiting
         self._failed_ticks = 0  # ticks failed in a row (the database may be away)
         self._limited = True  # max_running limits are stored (read again at each heartbeat)
         self._poll_due = 0.0  # monotonic time of the next full look, asked for or not
@@ -309,8 +309,10 @@ class Worker:
         free = self.settings.concurrency - len(self._runs)
         if free > 0 and not self._draining.is_set() and (self._more or self._look_for_work):
             # A freed slot claims only while the queue may hold more: once a claim came
-            # back short, new work announces itself (a submission here, NOTIFY, a
-            # dependency met, a due job promoted) or the next poll finds it.
+            # back short, or filled its slots and saw nothing left waiting, new work
+            # announces itself (a submission here, NOTIFY, a dependency met, a due job
+            # promoted) or the next poll finds it. An announcement that arrives while
+            # every slot is busy keeps ``_look_for_work`` set until a slot frees.
             # With max_running limits stored, a short claim may have been cut by a
             # limit that a freed slot lifts: then every freed slot claims again.
             self._look_for_work = False
@@ -320,9 +322,9 @@ class Worker:
             except Exception:
                 self._look_for_work = True  # the next tick tries again
                 raise
-            self._full = len(claimed) == free
+            self._full = claimed.more  # it filled its slots, and more jobs wait
             self._more = self._full or self._limited
-            for job in claimed:
+            for job in claimed.jobs:
                 self._leased[job.id] = leased
                 self._launch(job)
 
@@ -332,7 +334,7 @@ class Worker:
             if run is not None:
                 run.request(control)
 
-    def _claim(self, limit: int, *, idle_poll: bool = False) -> list[Job]:
+    def _claim(self, limit: int, *, idle_poll: bool = False) -> Claimed:
         now = self._clock()
         return self.store.queue.claim_jobs(
             self.name,

@@ -13,6 +13,7 @@ from jobyard.models import Job, claim_values
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store.memory.tables import Part, utc
+from jobyard.store.protocol import Claimed
 
 _HOLDING = (JobState.RUNNING, JobState.PAUSED)  # a paused job keeps its limit slot
 
@@ -31,24 +32,28 @@ class MemoryQueue(Part):
         *,
         tags: Collection[str] = (),
         idle_poll: bool = False,
-    ) -> list[Job]:
+    ) -> Claimed:
         if limit < 1 or (queues is not None and not queues):
-            return []
+            return Claimed([], more=False)
         now, routes = utc(now), set(routes_for(tags))
+
+        def due(job: Job) -> bool:  # what the SQL store's peek counts: any tags, any limit
+            return (
+                job.state is JobState.QUEUED
+                and (job.run_at is None or job.run_at <= now)
+                and (queues is None or job.queue in queues)
+            )
+
         with self._t.lock:
             candidates = self._t.where(
-                lambda job: (
-                    job.state is JobState.QUEUED
-                    and (job.run_at is None or job.run_at <= now)
-                    and job.route in routes
-                    and (queues is None or job.queue in queues)
-                    and job.queue not in self._t.paused
-                )
+                lambda job: due(job) and job.route in routes and job.queue not in self._t.paused
             )
             candidates.sort(key=lambda job: (-job.priority, job.id))
             free = self._free_slots()
             taken = [job for job in candidates if pick([job], free)][:limit]
-            return [self._claim(job, worker, host, now, utc(lease_until)) for job in taken]
+            claimed = [self._claim(job, worker, host, now, utc(lease_until)) for job in taken]
+            more = len(claimed) == limit and any(map(due, self._t.jobs.values()))
+            return Claimed(claimed, more)
 
     def _free_slots(self) -> dict[Key, int]:
         caps = {key: n for key, (n, _) in self._t.limits.items()}
