@@ -389,16 +389,22 @@ def claim_values(
     job: Job, worker: str, host: str, now: datetime, lease_until: datetime
 ) -> dict[str, Any]:
     """The values a claim of the queued ``job`` by ``worker`` sets (:data:`FRESH_ATTEMPT`
-    and the claim's own: a new attempt, its lease, how long the job waited)."""
+    and the claim's own: a new attempt, its lease, how long the job waited).
+
+    The claim's clock was read before its transaction saw the job: if the job was
+    queued in between (its upstream's end settled meanwhile), it starts when it was
+    queued, so that it never seems to start before what it waited for had finished.
+    """
+    started = max(now, job.updated_at)
     ready = job.updated_at if job.run_at is None else max(job.updated_at, job.run_at)
     return FRESH_ATTEMPT | {
         "worker": worker,
         "host": host,
-        "started_at": now,
+        "started_at": started,
         "attempt": job.attempt + 1,
         "lease_expires_at": lease_until,
-        "updated_at": now,
-        "wait_seconds": max((now - ready).total_seconds(), 0.0),
+        "updated_at": started,
+        "wait_seconds": max((started - ready).total_seconds(), 0.0),
     }
 
 

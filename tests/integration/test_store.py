@@ -444,6 +444,18 @@ def test_a_claim_starts_a_new_attempt_on_the_worker(store: Store) -> None:
     assert event.record.marshal() == {"state": "running", "attempt": 1, "worker": "w7"}
 
 
+def test_a_job_queued_after_the_claims_clock_was_read_starts_when_it_was_queued(
+    store: Store,
+) -> None:
+    """The claim's ``now`` is read before its transaction sees the job: a job queued in
+    between (its upstream's end settled meanwhile) must not start before it was queued."""
+    queued = T0 + timedelta(milliseconds=3)
+    [job] = add(store, now=queued)
+    [claimed] = claim(store, now=T0)
+    assert_fields(claimed, started_at=queued, updated_at=queued, wait_seconds=0.0)
+    assert store.jobs.job_events(job.id)[-1].record == JobClaimed(at=queued, attempt=1, worker="w1")
+
+
 def test_claims_skip_future_jobs_other_queues_and_other_states(store: Store) -> None:
     due, _future, _bulk, _held = add(
         store, new_job(run_at=T0), new_job(run_at=T0 + ONE_MIN), new_job(queue="bulk"),

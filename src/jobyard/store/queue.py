@@ -184,7 +184,8 @@ def claim(
     claimed = [job.evolve(**claim_values(job, worker, host, now, lease_until)) for job in found]
     conn.execute(_CLAIM, [_claim_params(job) for job in claimed])
     events = [
-        event_row(j.id, JobClaimed(at=now, attempt=j.attempt, worker=worker)) for j in claimed
+        event_row(j.id, JobClaimed(at=j.updated_at, attempt=j.attempt, worker=worker))
+        for j in claimed
     ]
     conn.execute(_INSERT_EVENT, events)
     return claimed

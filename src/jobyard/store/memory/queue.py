@@ -64,7 +64,8 @@ class MemoryQueue(Part):
 
     def _claim(self, job: Job, worker: str, host: str, now: datetime, lease: datetime) -> Job:
         claimed = self._t.set(job.id, claim_values(job, worker, host, now, lease))
-        self._t.add_event(job.id, JobClaimed(at=now, attempt=claimed.attempt, worker=worker))
+        at = claimed.updated_at  # the claim's time (not before the job was queued)
+        self._t.add_event(job.id, JobClaimed(at=at, attempt=claimed.attempt, worker=worker))
         return claimed
 
     def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
