@@ -19,8 +19,10 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Integer,
+    Row,
     Select,
     bindparam,
+    exists,
     func,
     insert,
     or_,
@@ -36,10 +38,11 @@ from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import limits as limit_rows
 from jobyard.store import slots
+from jobyard.store.coltypes import MYSQL
 from jobyard.store.part import Part
 from jobyard.store.protocol import Claimed
 from jobyard.store.rows import event_row, job_columns, job_from_row, jobs_where
-from jobyard.store.tables import job_events, jobs, queue_state, workers
+from jobyard.store.tables import job_events, jobs, limits, queue_state, workers
 
 QUEUED = JobState.QUEUED.value
 _LIVE = [state.value for state in LIVE]
@@ -170,17 +173,24 @@ def claim(
     Without limits (the usual case) every statement is built once and reused.
     """
     routes = routes_for(tags)
-    caps = limit_rows.read(conn)
-    if caps:
-        claimable = _claimable(queues, now, routes)
-        locked = slots.lock_claimable(conn, claimable, limit, caps)
+    params = {"now": now, "routes": routes, "limit": limit, "queues": list(queues or ())}
+    if conn.dialect.name in MYSQL:
+        # InnoDB's locking read would lock the limits' index too: read them first.
+        caps = limit_rows.read(conn)
+        locked = [] if caps else list(conn.execute(_CLAIMABLE[queues is not None], params))
     else:
-        params = {"now": now, "routes": routes, "limit": limit, "queues": list(queues or ())}
-        locked = list(conn.execute(_CLAIMABLE[queues is not None], params))
+        # Whether limits are stored comes with the rows: without (the usual case) the
+        # claim needs no statement of its own to read them.
+        locked = list(conn.execute(_CLAIMABLE_UNLESS_LIMITED[queues is not None], params))
+        caps = limit_rows.read(conn) if locked and locked[0].limited else {}
+    if caps:
+        # The limits decide which of the claimable rows to take (rows locked above and
+        # not taken stay locked, untouched, until the commit).
+        locked = slots.lock_claimable(conn, _claimable(queues, now, routes), limit, caps)
     if not locked:
         return []
     # The locked rows cannot change meanwhile: the jobs are what the claim makes of them.
-    found = [job_from_row(row._mapping) for row in locked]
+    found = [job_from_row(_job_columns(row)) for row in locked]
     claimed = [job.evolve(**claim_values(job, worker, host, now, lease_until)) for job in found]
     conn.execute(_CLAIM, [_claim_params(job) for job in claimed])
     events = [
@@ -255,6 +265,17 @@ def _claimable_once(with_queues: bool) -> Select[Any]:
 
 
 _CLAIMABLE = {False: _claimable_once(False), True: _claimable_once(True)}
+_CLAIMABLE_UNLESS_LIMITED = {
+    with_queues: query.add_columns(exists(select(limits.c.scope)).label("limited"))
+    for with_queues, query in _CLAIMABLE.items()
+}
+_JOB_COLUMNS = tuple(jobs.c.keys())
+
+
+def _job_columns(row: Row[Any]) -> dict[str, Any]:
+    """The ``jobs`` columns of a claimable row (without the ``limited`` flag)."""
+    mapping = row._mapping
+    return {name: mapping[name] for name in _JOB_COLUMNS}
 
 
 def _any_queued_once(with_queues: bool) -> Select[Any]:
