@@ -38,6 +38,7 @@ def test_ends_written_at_once_are_stored_and_reported_together() -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
+    writer.close()
     assert sorted(results) == [end.update.job_id for end in ends]
     assert all(r is not None and r.job.state is JobState.SUCCEEDED for r in results.values())
     assert sorted(job_id for batch in heard for job_id in batch) == sorted(results)
@@ -61,6 +62,7 @@ def test_an_end_the_store_refuses_fails_alone() -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
+    writer.close()
     assert isinstance(outcome["bad"], ValueError)
     stored = outcome["good"]
     assert isinstance(stored, Ended)
@@ -70,45 +72,25 @@ def test_an_end_the_store_refuses_fails_alone() -> None:
     assert job.state is JobState.RUNNING  # nothing of the refused end was written
 
 
+def test_a_writer_closed_starts_again_on_the_next_end() -> None:
+    store = MemoryStore()
+    first, second = _ends(store, 2)
+    writer = EndWriter(store, lambda: NOW)
+    assert writer.write(first) is not None
+    writer.close()
+    ended = writer.write(second)
+    writer.close()
+    assert ended is not None
+    assert ended.job.id == second.update.job_id
+
+
 def test_an_end_of_another_attempt_is_not_written() -> None:
     store = MemoryStore()
     [end] = _ends(store, 1)
     writer = EndWriter(store, lambda: NOW)
     stale = JobEnd(end.update, end.worker, end.attempt + 1)
     assert writer.write(stale) is None
+    writer.close()
     job = store.jobs.get_job(end.update.job_id)
     assert job is not None
     assert job.state is JobState.RUNNING
-
-
-def test_a_lone_end_is_written_by_its_own_run() -> None:
-    store = MemoryStore()
-    [end] = _ends(store, 1)
-    threads: list[threading.Thread] = []
-    writer = EndWriter(store, lambda: NOW, lambda ended: threads.append(threading.current_thread()))
-    ended = writer.write(end)
-    assert ended is not None
-    assert ended.job.state is JobState.SUCCEEDED
-    assert threads == [threading.current_thread()]  # no hand-off to another thread
-
-
-def test_the_lead_passes_on_so_that_every_end_of_a_crowd_is_stored_once() -> None:
-    store = MemoryStore()
-    heard: list[int] = []
-    writer = EndWriter(store, lambda: NOW, lambda ended: heard.extend(e.job.id for e in ended))
-    ends = _ends(store, 300)
-    start = threading.Barrier(len(ends))
-    results: dict[int, Ended | None] = {}
-
-    def write(end: JobEnd) -> None:
-        start.wait()
-        results[end.update.job_id] = writer.write(end)
-
-    threads = [threading.Thread(target=write, args=(end,)) for end in ends]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    assert sorted(results) == sorted(heard) == [end.update.job_id for end in ends]
-    assert all(r is not None and r.job.state is JobState.SUCCEEDED for r in results.values())

@@ -1,18 +1,17 @@
-"""The ends of jobs, group-committed: one transaction for all the ends that wait.
+"""The ends of jobs, group-committed: one writer thread, one transaction for all that wait.
 
 When several runs of a worker end close together, each would otherwise take
 its own transaction (and on SQLite queue for the one write lock). Here a run
-hands its :class:`~jobyard.models.JobEnd` to the writer; the run that leads
-(see :class:`EndWriter`) takes every end waiting at that moment and stores them
-in one transaction, so the ends that arrive while a transaction commits share
-the next one. Nothing waits for a timer: a lone end is written at once, by its
-own run.
+hands its :class:`~jobyard.models.JobEnd` to the writer and waits; the writer
+takes every end waiting at that moment and stores them in one transaction, so
+the ends that arrive while a transaction commits share the next one. Nothing
+waits for a timer: a lone end is written at once.
 
 A batch that fails is tried again one end at a time, so that only an end the
 database refuses fails, and an outage holds up no end but the one being tried.
-While the database is out of reach the leader keeps trying an end for a while
-(``STALL``), then hands it back to its run, which keeps trying by itself:
-every end is kept until stored. A try whose connection broke may have
+While the database is out of reach the writer keeps trying an end for a while
+(``STALL``), then hands it back to its run, which keeps trying on its own
+thread: every end is kept until stored. A try whose connection broke may have
 committed unseen; the store then writes nothing a second time, and the end is
 recognised as stored by the job's row.
 """
@@ -20,6 +19,7 @@ recognised as stored by the job's row.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,27 +46,15 @@ class _Waiting:
         self.end = end
         self.ended: Ended | None = None
         self.error: BaseException | None = None
-        self.over = False  # stored, not applied, or failed: ``ended`` and ``error`` say which
-        self.leads = False  # handed the lead: write what waits, this end among it
-        self.woken = threading.Event()
-
-    def finish(self, ended: Ended | None = None, error: BaseException | None = None) -> None:
-        self.ended, self.error, self.over = ended, error, True
-        self.woken.set()
+        self.done = threading.Event()
 
 
 class EndWriter:
     """Writes the ends that runs hand it, batched; :meth:`write` blocks until stored.
 
-    No thread of its own: the first run to hand in an end while nobody writes
-    leads, and writes what waits (its own end first, with any that arrived with
-    it) until its own is stored; then it hands the lead to the oldest end still
-    waiting, whose run writes the next batch. A lone end is written by its own
-    run, with no hand-off between threads (a wake-up costs more than the write).
-
-    After each transaction, ``on_ended`` hears of the jobs it ended for good (one
-    call at a time, on the run that wrote them, after their runs were told and the
-    lead was handed on): what waits for them is settled for the whole batch at once.
+    After each transaction, ``on_ended`` hears of the jobs it ended for good (from
+    the writer's thread, after their runs were told): what waits for them is
+    settled for the whole batch at once.
     """
 
     def __init__(
@@ -78,10 +66,9 @@ class EndWriter:
         self._store = store
         self._clock = clock
         self._on_ended = on_ended
-        self._pending: list[_Waiting] = []
-        self._leading = False
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._settling = threading.Lock()
+        self._thread: threading.Thread | None = None
 
     def write(self, end: JobEnd) -> Ended | None:
         """Store ``end`` (waiting out an outage); the ended job, or None when not applied.
@@ -89,52 +76,52 @@ class EndWriter:
         Raises what the database refused, when it is not an outage.
         """
         waiting = _Waiting(end)
-        with self._lock:
-            self._pending.append(waiting)
-            leads, self._leading = not self._leading, True
-        if not leads:
-            waiting.woken.wait()
-        if not waiting.over:  # leading from the start, or handed the lead
-            self._lead(waiting)
+        self._start()
+        self._queue.put(waiting)
+        waiting.done.wait()
         if waiting.error is not None:
             raise waiting.error
         return waiting.ended
 
-    def _lead(self, mine: _Waiting) -> None:
-        """Write batches of what waits until ``mine`` is over, then hand the lead on."""
-        final: list[Ended] = []
-        while not mine.over:
-            with self._lock:
-                batch = self._pending[:BATCH]
-                del self._pending[:BATCH]
-            final += self._write_batch(batch)
+    def close(self) -> None:
+        """Stop the writer thread once what waits is written."""
         with self._lock:
-            if self._pending:
-                successor = self._pending[0]
-                successor.leads = True
-                successor.woken.set()
-            else:
-                self._leading = False
-        if final:
-            with self._settling:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=30)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="end-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < BATCH:
                 try:
-                    self._on_ended(final)
-                except Exception:  # the sweep settles them later: the ends are stored
-                    ids = [ended.job.id for ended in final]
-                    log.exception("could not settle what waits for ended jobs", extra={"jobs": ids})
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            try:
+                self._write(batch)
+            except Exception as exc:  # a bug: the runs hear of it, the writer goes on
+                log.exception("end writer failed", extra={"jobs": _ids(batch)})
+                for waiting in batch:
+                    if not waiting.done.is_set():
+                        waiting.error = exc
+                        waiting.done.set()
 
-    def _write_batch(self, batch: list[_Waiting]) -> list[Ended]:
-        try:
-            return self._write(batch)
-        except Exception as exc:  # a bug: the runs hear of it, the writer goes on
-            log.exception("end writer failed", extra={"jobs": _ids(batch)})
-            for waiting in batch:
-                if not waiting.over:
-                    waiting.finish(error=exc)
-            return []
-
-    def _write(self, batch: list[_Waiting], *, doubtful: bool = False) -> list[Ended]:
-        """Store the batch's ends; the jobs they ended for good."""
+    def _write(self, batch: list[_Waiting], *, doubtful: bool = False) -> None:
         if len(batch) > 1:
             # One try together; on any error each end goes alone, so that one end the
             # database refuses, or a long outage, holds up no other.
@@ -142,20 +129,26 @@ class EndWriter:
                 stored = self._store_ends(batch, doubtful=doubtful, patience=0.0)
             except Exception as exc:
                 doubtful = doubtful or outage.unavailable(exc)
-                return [
-                    ended
-                    for waiting in batch
-                    for ended in self._write([waiting], doubtful=doubtful)
-                ]
+                for waiting in batch:
+                    self._write([waiting], doubtful=doubtful)
+                return
         else:
             try:
                 stored = self._store_ends(batch, doubtful=doubtful, patience=STALL)
             except Exception as exc:
-                batch[0].finish(error=exc)
-                return []
+                batch[0].error = exc
+                batch[0].done.set()
+                return
         for waiting, ended in zip(batch, stored, strict=True):
-            waiting.finish(ended)
-        return [ended for ended in stored if ended is not None and ended.job.state.terminal]
+            waiting.ended = ended
+            waiting.done.set()
+        final = [ended for ended in stored if ended is not None and ended.job.state.terminal]
+        if final:
+            try:
+                self._on_ended(final)
+            except Exception:  # the sweep settles them later: the ends are stored
+                ids = [ended.job.id for ended in final]
+                log.exception("could not settle what waits for ended jobs", extra={"jobs": ids})
 
     def _store_ends(
         self, batch: list[_Waiting], *, doubtful: bool, patience: float

@@ -217,6 +217,7 @@ class Worker:
                 run.request(HandBack(f"worker {self.name} {reason}; {ending}"))
             for run in list(self._runs.values()):
                 run.join(timeout=self.settings.kill_grace + 10)
+            self._ends.close()
             self._unregister()
             self.stopped.set()
 
