@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Self
 
@@ -373,6 +373,9 @@ SORTABLE = frozenset(
 
 
 #: What every claim sets, whoever claims: a new attempt starts clean.
+# The longest a claim's clock may lag behind the job it takes (see claim_values).
+CLAIM_RACE = timedelta(seconds=1)
+
 FRESH_ATTEMPT: dict[str, Any] = {
     "state": JobState.RUNNING,
     "pid": None,
@@ -394,8 +397,12 @@ def claim_values(
     The claim's clock was read before its transaction saw the job: if the job was
     queued in between (its upstream's end settled meanwhile), it starts when it was
     queued, so that it never seems to start before what it waited for had finished.
+    A job last changed further ahead than that race allows was changed by a host
+    whose clock runs ahead: the claim's own clock is kept then, so that the run's
+    start and end come from one clock.
     """
-    started = max(now, job.updated_at)
+    ahead = job.updated_at - now
+    started = job.updated_at if timedelta(0) < ahead <= CLAIM_RACE else now
     ready = job.updated_at if job.run_at is None else max(job.updated_at, job.run_at)
     return FRESH_ATTEMPT | {
         "worker": worker,

@@ -76,22 +76,28 @@ def test_the_feed_listens_while_subscribed_and_is_woken_by_notify(store: Store) 
     def leases() -> int:
         return len(sql(store, "SELECT token FROM feed_listeners"))
 
-    def listening() -> int:
+    def listeners() -> list[int]:
+        """Backends whose last statement was the feed's LISTEN (renewed only after 20 s)."""
         query = (
             "SELECT pid FROM pg_stat_activity "
             "WHERE datname = current_database() AND query = 'LISTEN jobyard_events'"
         )
-        return len(sql(store, query))
+        return [int(str(pid)) for (pid,) in sql(store, query)]
+
+    def backends() -> set[int]:
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        return {int(str(pid)) for (pid,) in sql(store, query)}
 
     job_id = add_job(store)
     hub = Hub(store, poll_interval=60.0, linger=0.2)  # only a NOTIFY wakes it within the test
     hub.start()
+    listening: list[int] = []
 
-    def write_once_listened() -> None:
-        wait_for(lambda: leases() == 1, timeout=10, what="the hub's lease")
+    def write_once_listening() -> None:
+        listening.extend(wait_for(listeners, timeout=10, what="the hub's LISTEN"))
         log_line(store, job_id, 1)
 
-    writer = threading.Thread(target=write_once_listened)
+    writer = threading.Thread(target=write_once_listening)
 
     async def watch() -> LogWritten:
         async for item in follow(hub, Filter(job_id=job_id), 0, idle=10):
@@ -102,10 +108,13 @@ def test_the_feed_listens_while_subscribed_and_is_woken_by_notify(store: Store) 
         raise AssertionError("the stream ended")
 
     try:
-        assert leases() == 0
-        assert listening() == 0
+        assert leases() == 0  # nobody subscribed: nothing listens
+        assert listeners() == []
         assert asyncio.run(watch()).line == "line 1"
-        wait_for(lambda: leases() == 0 and listening() == 0, timeout=10, what="the lease dropped")
+        assert len(listening) == 1  # one connection, which took the lease before its LISTEN
+        # The last subscriber left: after the linger, the lease and the connection go.
+        wait_for(lambda: leases() == 0, timeout=10, what="the lease dropped")
+        wait_for(lambda: listening[0] not in backends(), timeout=10, what="the LISTEN closed")
     finally:
         hub.stop()
         if writer.is_alive():

@@ -456,6 +456,13 @@ def test_a_job_queued_after_the_claims_clock_was_read_starts_when_it_was_queued(
     assert store.jobs.job_events(job.id)[-1].record == JobClaimed(at=queued, attempt=1, worker="w1")
 
 
+def test_a_job_changed_by_a_clock_far_ahead_starts_on_the_claims_own_clock(store: Store) -> None:
+    ahead = T0 + timedelta(seconds=5)  # a host whose clock runs 5 s ahead queued it
+    add(store, now=ahead)
+    [claimed] = claim(store, now=T0)
+    assert_fields(claimed, started_at=T0, updated_at=T0, wait_seconds=0.0)
+
+
 def test_claims_skip_future_jobs_other_queues_and_other_states(store: Store) -> None:
     due, _future, _bulk, _held = add(
         store, new_job(run_at=T0), new_job(run_at=T0 + ONE_MIN), new_job(queue="bulk"),

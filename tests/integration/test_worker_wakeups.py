@@ -1,9 +1,9 @@
 """A worker wakes for the announcements that concern it, and only for those.
 
 On PostgreSQL a NOTIFY announces work and controls; in the embedded server the
-submission offers its jobs to the worker in-process. The worker polls once a
-minute here and its heartbeat is as slow, so anything it does within the
-test's deadlines was started by an announcement (or by a slot freed after a
+submission offers its jobs to the worker in-process. The worker never polls
+within a test here and its heartbeat comes once a minute, so anything it does
+within the test's deadlines was started by an announcement (or by a slot freed after a
 claim that saw more waiting). Its loop thread's statements are counted on its
 own engine (an observation: nothing is replaced).
 """
@@ -90,7 +90,7 @@ def postgres_worker(
         name="w-a",
         queues=queues,
         concurrency=concurrency,
-        poll_interval=60,
+        poll_interval=3600,  # never within a test: what it does was announced
         heartbeat_interval=60,
         lease_timeout=120,
     )
@@ -134,7 +134,7 @@ def single(request: pytest.FixtureRequest, servers: Servers, gate_config: Path) 
         worker_name="w-a",
         concurrency=1,
         python_pool=0,
-        poll_interval=60,
+        poll_interval=3600,  # never within a test: what it does was announced
         heartbeat_interval=60,
         lease_timeout=120,
     )

@@ -66,8 +66,8 @@ def listen(
     """
     delay = 0.5
     while not stop.is_set():
-        if wanted is not None and not wanted.wait(1.0):
-            continue
+        if wanted is not None and (not wanted.wait(1.0) or stop.is_set()):
+            continue  # not wanted yet, or woken by the stop
         try:
             # Keepalives: this connection only waits, so only they notice a dead link.
             options = network_options(store.engine.url) | {"connect_timeout": 5}
@@ -104,8 +104,12 @@ def _listen_leased(
     stop: threading.Event,
     wanted: Wanted,
 ) -> None:
-    """Listen under a lease (taken before LISTEN, so nothing committed after the
-    catch-up goes unannounced), renewed while wanted, dropped at the end."""
+    """Listen under a lease, renewed while wanted and dropped at the end.
+
+    The lease is taken before LISTEN and the catch-up read comes after it, but an
+    event inserted before the lease committed and committed after the catch-up
+    read sends no NOTIFY: the hub's safety poll (once a second) delivers it.
+    """
     lease = {"token": secrets.token_hex(16), "seconds": LEASE_SECONDS}
     conn.execute(_EXPIRED)
     conn.execute(_TAKE, lease)

@@ -51,6 +51,9 @@ _LIVE = [state.value for state in LIVE]
 class SqlQueue(Part):
     """:class:`~jobyard.store.protocol.QueueStore` on SQL."""
 
+    # Whether this process's last claim found max_running limits stored (see claim()).
+    _limited = True
+
     def claim_jobs(
         self,
         worker: str,
@@ -79,7 +82,9 @@ class SqlQueue(Part):
         if idle_poll and not self._any_queued(queues, now):
             return Claimed([], more=False)
         with self._write() as conn:
-            claimed = claim(conn, worker, host, queues, limit, now, lease_until, tags)
+            claimed, self._limited = claim(
+                conn, worker, host, queues, limit, now, lease_until, tags, limited=self._limited
+            )
             more = len(claimed) == limit and any_queued(conn, queues, now)
             if claimed:
                 faults.reach("claim.before_commit")
@@ -166,29 +171,34 @@ def claim(
     now: datetime,
     lease_until: datetime,
     tags: Collection[str] = (),
-) -> list[Job]:
-    """Mark up to ``limit`` ready jobs as running on ``worker``; return them in claim order.
+    *,
+    limited: bool = True,
+) -> tuple[list[Job], bool]:
+    """Mark up to ``limit`` ready jobs as running on ``worker``: them in claim order, and
+    whether max_running limits are stored.
 
     Only jobs whose required tags are among ``tags`` are taken, within the limits.
     Without limits (the usual case) every statement is built once and reused.
+    ``limited`` says whether the last claim found limits: then they are read first.
+    Otherwise (SQLite, PostgreSQL) whether any are stored comes with the claimable
+    rows, so a claim without limits needs no statement to read them; when some
+    appeared meanwhile, the limit-aware path takes over (the rows locked by the
+    first statement stay locked, untaken, until the commit: once, on the claim that
+    first sees the limits). MariaDB reads them first always: InnoDB's locking read
+    would lock the limits' index too.
     """
     routes = routes_for(tags)
     params = {"now": now, "routes": routes, "limit": limit, "queues": list(queues or ())}
-    if conn.dialect.name in MYSQL:
-        # InnoDB's locking read would lock the limits' index too: read them first.
+    if limited or conn.dialect.name in MYSQL:
         caps = limit_rows.read(conn)
         locked = [] if caps else list(conn.execute(_CLAIMABLE[queues is not None], params))
     else:
-        # Whether limits are stored comes with the rows: without (the usual case) the
-        # claim needs no statement of its own to read them.
         locked = list(conn.execute(_CLAIMABLE_UNLESS_LIMITED[queues is not None], params))
         caps = limit_rows.read(conn) if locked and locked[0].limited else {}
     if caps:
-        # The limits decide which of the claimable rows to take (rows locked above and
-        # not taken stay locked, untouched, until the commit).
         locked = slots.lock_claimable(conn, _claimable(queues, now, routes), limit, caps)
     if not locked:
-        return []
+        return [], bool(caps)
     # The locked rows cannot change meanwhile: the jobs are what the claim makes of them.
     found = [job_from_row(_job_columns(row)) for row in locked]
     claimed = [job.evolve(**claim_values(job, worker, host, now, lease_until)) for job in found]
@@ -198,7 +208,7 @@ def claim(
         for j in claimed
     ]
     conn.execute(_INSERT_EVENT, events)
-    return claimed
+    return claimed, bool(caps)
 
 
 def any_queued(conn: Connection, queues: Sequence[str] | None, now: datetime) -> bool:

@@ -310,8 +310,8 @@ class Worker:
         free = self.settings.concurrency - len(self._runs)
         if free > 0 and not self._draining.is_set() and (self._more or self._look_for_work):
             # A freed slot claims only while the queue may hold more: once a claim came
-            # back short, or filled its slots and saw nothing left waiting, new work
-            # announces itself (a submission here, NOTIFY, a dependency met, a due job
+            # back short, or (with NOTIFY) filled its slots and saw nothing left waiting,
+            # new work announces itself (a submission here, NOTIFY, a dependency met, a due job
             # promoted) or the next poll finds it. An announcement that arrives while
             # every slot is busy keeps ``_look_for_work`` set until a slot frees.
             # With max_running limits stored, a short claim may have been cut by a
@@ -324,7 +324,11 @@ class Worker:
                 self._look_for_work = True  # the next tick tries again
                 raise
             self._full = claimed.more  # it filled its slots, and more jobs wait
-            self._more = self._full or self._limited
+            # Without NOTIFY (SQLite, MariaDB) a job queued by another process is not
+            # announced: after a claim that filled its slots, a freed slot still looks,
+            # reading first (which takes no lock on SQLite) since little is likely.
+            filled = len(claimed.jobs) == free
+            self._more = self._full or self._limited or (filled and self._listener is None)
             for job in claimed.jobs:
                 self._leased[job.id] = leased
                 self._launch(job)

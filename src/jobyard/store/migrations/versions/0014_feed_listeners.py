@@ -8,9 +8,12 @@ transaction in every worker's and every API process's listening backend
 (about 9 a job with an API node and two workers), for a channel that only
 feeds live streams. Now an API process listens only while it has subscribers
 and records a lease in ``feed_listeners`` meanwhile; the trigger notifies only
-while a lease is current (the database's clock, UTC). A subscriber whose lease
-commits just after an event's insert looked finds that event by its
-catch-up read or, at worst, by the feed's one-second safety poll.
+while a lease is current (the database's clock, UTC). An event inserted just
+before a new lease committed reaches the feed by its catch-up read or, at
+worst, by its one-second safety poll.
+
+Upgrade every API node together: a node older than this revision listens
+without a lease, so its live streams would get new events by that poll only.
 
 Revision ID: 0014
 Revises: 0013
