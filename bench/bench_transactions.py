@@ -9,6 +9,11 @@ first two statements; a statement outside one is a transaction of its own.
 The harness's own "how many succeeded" polls are left out.
 
     .venv/bin/python bench/bench_transactions.py --jobs 200
+    .venv/bin/python bench/bench_transactions.py --jobs 100 --session  # and pg_stat
+
+pg_stat counts what the log does not show: each transaction that sends a NOTIFY
+wakes every backend that LISTENs in the database, and each spends a transaction
+reading the notification queue.
 
 Needs PostgreSQL on 127.0.0.1:5432 (``postgres`` superuser) and read access to its
 log file (``--log``, the Debian default below).
@@ -39,30 +44,44 @@ LINE = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] \S+@(\S+) LOG:  (?:statement|execute 
 HARNESS = "SELECT count(*) FROM jobs WHERE state = 'succeeded'"
 
 
-def run(jobs: int, log: str) -> tuple[float, str, str]:
+def run(jobs: int, log: str, session: bool = False) -> tuple[float, str, str, int | None]:
     """Submit ``jobs`` no-op jobs into the shape; seconds taken, the log of the run, the
-    scratch database's name."""
+    scratch database's name, and (``session``) what ``pg_stat_database`` counted.
+
+    With ``session`` the count covers the whole session, start and stop included
+    (pg_stat is read when no backend serves the database, once they flushed their
+    counts), and so does the log; otherwise the log from the first counted submit
+    to the last job's end, after a warm-up.
+    """
     system = JobyardPostgres(Path(tempfile.mkdtemp()), "127.0.0.1:9")  # stamps go nowhere
     system.prepare()
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"ALTER DATABASE {system.pg.name} SET log_statement = 'all'".encode())
+    counted = None
     try:
+        before = system.pg.xacts() if session else 0
+        mark = os.path.getsize(log)
         system.start()
-        warm = 20  # connections, imports and the pool's children, before counting
+        warm = 0 if session else 20  # connections, imports and the pool's children
         for key in range(warm):
             system.submit(key)
         wait_for(lambda: (system.completed() or 0) >= warm, 60, what="the warm-up jobs")
-        mark, started = os.path.getsize(log), time.perf_counter()
+        if not session:
+            mark = os.path.getsize(log)
+        started = time.perf_counter()
         for key in range(jobs):
             system.submit(warm + key)
         wait_for(lambda: (system.completed() or 0) >= warm + jobs, 300, interval=0.2)
         took, end = time.perf_counter() - started, os.path.getsize(log)
+        if session:
+            system.stop()
+            counted, end = system.pg.xacts() - before, os.path.getsize(log)
     finally:
         system.stop()
         system.cleanup()
     with open(log, errors="replace") as text:
         text.seek(mark)
-        return took, text.read(end - mark), system.pg.name
+        return took, text.read(end - mark), system.pg.name, counted
 
 
 def transactions(text: str, database: str | None = None) -> Counter[str]:
@@ -91,11 +110,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--log", default=LOG, help="the PostgreSQL server's log file")
+    parser.add_argument(
+        "--session", action="store_true", help="count the whole session, by pg_stat too"
+    )
     args = parser.parse_args()
-    took, text, database = run(args.jobs, args.log)
+    took, text, database, counted = run(args.jobs, args.log, args.session)
     kinds = transactions(text, database)
     total = sum(kinds.values())
     print(f"{args.jobs} jobs in {took:.1f} s: {total} transactions, {total / args.jobs:.2f} a job")
+    if counted is not None:
+        print(f"pg_stat_database over the session: {counted} transactions (the log: {total})")
     for kind, count in kinds.most_common(20):
         print(f"{count:6d}  {count / args.jobs:5.2f} a job  {kind}")
 
