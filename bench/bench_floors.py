@@ -148,7 +148,7 @@ EVENTS = Table(
 )
 NEW = insert(JOBS).returning(JOBS.c.id)
 EVENT = insert(EVENTS)
-CLAIMABLE = select(JOBS).where(JOBS.c.state == "queued").order_by(JOBS.c.id).limit(1)
+CLAIMABLE = select(JOBS.c.id).where(JOBS.c.state == "queued").order_by(JOBS.c.id).limit(1)
 BY_ID = update(JOBS).where(JOBS.c.id == bindparam("job_id"))
 
 
@@ -190,13 +190,12 @@ def _core_job(path: str) -> Callable[[], None]:
             job_id = conn.scalar(NEW, {"type": "noop", "state": "queued", "args": "{}"})
             conn.execute(EVENT, {"job_id": job_id, "kind": "state", "data": '{"state":"queued"}'})
         with engine.begin() as conn:
-            row = conn.execute(CLAIMABLE).mappings().first()
-            assert row is not None
-            conn.execute(BY_ID, {"job_id": row["id"], "state": "running", "worker": "w1"})
-            conn.execute(EVENT, {"job_id": row["id"], "kind": "state", "data": "{}"})
+            found = conn.scalar(CLAIMABLE)
+            conn.execute(BY_ID, {"job_id": found, "state": "running", "worker": "w1"})
+            conn.execute(EVENT, {"job_id": found, "kind": "state", "data": "{}"})
         with engine.begin() as conn:
-            conn.execute(BY_ID, {"job_id": row["id"], "state": "succeeded"})
-            conn.execute(EVENT, {"job_id": row["id"], "kind": "state", "data": "{}"})
+            conn.execute(BY_ID, {"job_id": found, "state": "succeeded"})
+            conn.execute(EVENT, {"job_id": found, "kind": "state", "data": "{}"})
 
     return job
 

@@ -119,7 +119,10 @@ def main() -> None:
     total = sum(kinds.values())
     print(f"{args.jobs} jobs in {took:.1f} s: {total} transactions, {total / args.jobs:.2f} a job")
     if counted is not None:
-        print(f"pg_stat_database over the session: {counted} transactions (the log: {total})")
+        print(
+            f"pg_stat_database over the session: {counted} transactions (the log: {total}; "
+            "pg_stat also counts this harness's completion polls, every 0.2 s)"
+        )
     for kind, count in kinds.most_common(20):
         print(f"{count:6d}  {count / args.jobs:5.2f} a job  {kind}")
 

@@ -372,10 +372,10 @@ SORTABLE = frozenset(
 )
 
 
-#: What every claim sets, whoever claims: a new attempt starts clean.
-# The longest a claim's clock may lag behind the job it takes (see claim_values).
+#: The longest a claim's clock may lag behind the job it takes (see claim_values).
 CLAIM_RACE = timedelta(seconds=1)
 
+#: What every claim sets, whoever claims: a new attempt starts clean.
 FRESH_ATTEMPT: dict[str, Any] = {
     "state": JobState.RUNNING,
     "pid": None,

@@ -77,10 +77,12 @@ def test_the_feed_listens_while_subscribed_and_is_woken_by_notify(store: Store) 
         return len(sql(store, "SELECT token FROM feed_listeners"))
 
     def listeners() -> list[int]:
-        """Backends whose last statement was the feed's LISTEN (renewed only after 20 s)."""
+        """Backends whose last statement, done, was the feed's LISTEN (the lease is
+        renewed only after 20 s)."""
         query = (
             "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND query = 'LISTEN jobyard_events'"
+            "WHERE datname = current_database() AND query = 'LISTEN jobyard_events' "
+            "AND state = 'idle'"
         )
         return [int(str(pid)) for (pid,) in sql(store, query)]
 

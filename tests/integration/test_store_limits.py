@@ -67,6 +67,18 @@ def test_a_queue_limit_caps_the_claim_and_frees_slots_as_jobs_end(store: Store) 
     assert claim(store) == []
 
 
+def test_a_limit_stored_after_claims_without_limits_holds_at_once(store: Store) -> None:
+    """A claim learns of limits from its own claimable rows while the last one found
+    none: a limit stored meanwhile still caps the next claim (and the ones after)."""
+    add(store, new_job())
+    assert len(claim(store)) == 1  # no limits stored: the store now expects none
+    add(store, *(new_job(queue="limited") for _ in range(4)))
+    limit(store, Limit(QUEUE, "limited", 1))
+    assert [job.queue for job in claim(store)] == ["limited"]
+    assert claim(store) == []
+    assert claim(store) == []
+
+
 def test_a_paused_job_holds_its_slot(store: Store) -> None:
     limit(store, Limit(QUEUE, "limited", 1))
     add(store, new_job(queue="limited"), new_job(queue="limited"))

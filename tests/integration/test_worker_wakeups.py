@@ -214,10 +214,51 @@ def test_a_freed_slot_claims_again_only_while_its_last_claim_saw_more_waiting(
     (tmp_path / "first").touch()
     wait_for(lambda: single.running(second), timeout=20, what="the second job claimed")
     claims = single.claims()
-    # This claim saw nothing more: the freed slot waits for an announcement.
+    # This claim saw nothing more: the freed slot claims nothing until an announcement
+    # (on SQLite, where it hears of no other process's jobs, it reads first: no claim).
     (tmp_path / "second").touch()
     wait_for(lambda: single.state(second) is JobState.SUCCEEDED, timeout=20, what="its end")
     third = gate(single, tmp_path / "third")
     wait_for(lambda: single.running(third), timeout=20, what="the third job claimed")
     assert single.claims() - claims == 1  # the third's, and no empty one before it
     (tmp_path / "third").touch()
+
+
+def test_without_notify_a_freed_slot_still_finds_a_job_queued_while_it_was_busy(
+    sqlite_url: str, gate_config: Path, tmp_path: Path
+) -> None:
+    """A worker apart on SQLite hears of no job that another process queues: after a
+    claim that filled its slot and saw nothing more waiting, the freed slot still looks
+    (a read first), rather than leave the job beside it until the next poll."""
+    node = Node(
+        Settings(database_url=sqlite_url),
+        load_config(gate_config),
+        worker=False,
+        scheduler=False,
+        api=False,
+    )
+    node.start()
+    store = Store(sqlite_url)
+    slow = WorkerSettings(
+        name="w-a",
+        concurrency=1,
+        poll_interval=3600,  # never within the test: the first tick's look is the only poll
+        heartbeat_interval=60,
+        lease_timeout=120,
+    )
+    worker = Worker(store, Runner(python_pool=0), slow)
+    apart = Setup(node, worker, [])
+    first = gate(apart, tmp_path / "first")  # queued before the worker starts: its first look
+    worker.start()
+    try:
+        wait_for(lambda: apart.running(first), timeout=20, what="the first job claimed")
+        second = gate(apart, tmp_path / "second")  # announced to nobody
+        (tmp_path / "first").touch()
+        wait_for(lambda: apart.running(second), timeout=20, what="the second job claimed")
+        (tmp_path / "second").touch()
+        wait_for(lambda: apart.state(second) is JobState.SUCCEEDED, timeout=20, what="its end")
+    finally:
+        worker.stop(drain_timeout=0)
+        worker.runner.close()
+        store.close()
+        node.stop()
