@@ -103,8 +103,11 @@ class Hub:
         if self.store.dialect == "postgresql":
             from jobyard.events.listen import listen
 
-            woken = partial(listen, self.store, "jobyard_events", lambda _: self.wake())
-            self._spawn(partial(woken, self._stop, wanted=self.demand), "feed-listen")
+            channel, demand = "jobyard_events", self.demand
+            self._spawn(
+                partial(listen, self.store, channel, self._notified, self._stop, wanted=demand),
+                "feed-listen",
+            )
 
     def stop(self) -> None:
         self._stop.set()
@@ -119,6 +122,10 @@ class Hub:
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    def _notified(self, payload: str | None) -> None:
+        """A NOTIFY of a new event (its payload says nothing more), or a reconnection."""
+        self.wake()
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
