@@ -6,6 +6,8 @@ import hashlib
 import json
 import select
 import socket
+import sqlite3
+import time
 from functools import partial
 from typing import Any
 
@@ -41,6 +43,7 @@ POSTGRES_NETWORK: dict[str, int] = {
     "keepalives_count": 3,
     "tcp_user_timeout": 20_000,
 }
+SQLITE_BUSY_MS = 30_000  # how long a SQLite writer waits for the write lock
 #: PyMySQL's: without read/write timeouts a statement on a dead link blocks as long.
 #: Generous, as they bound a legitimate statement too (InnoDB waits 50 s for a lock).
 MYSQL_NETWORK: dict[str, int] = {"connect_timeout": 10, "read_timeout": 120, "write_timeout": 60}
@@ -133,14 +136,30 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # The driver must not emit BEGIN itself: _sqlite_begin does, as BEGIN IMMEDIATE.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    for pragma in (
-        "busy_timeout = 30000",
-        "journal_mode = WAL",
-        "synchronous = NORMAL",
-        "foreign_keys = ON",
-    ):
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+    _sqlite_wal(cursor)
+    for pragma in ("synchronous = NORMAL", "foreign_keys = ON"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def _sqlite_wal(cursor: Any) -> None:
+    """Switch the database to WAL (a no-op once it is).
+
+    On a new file, connections opened at once (a server and a worker starting
+    together, concurrent migrations) may all try the switch; it needs the file to
+    itself, and SQLite answers "database is locked" at once rather than wait in
+    the busy handler (waiting could deadlock): try again, up to the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 def _sqlite_begin(conn: Connection) -> None:
