@@ -76,10 +76,16 @@ def counted(engine: Any) -> list[str]:
 
 
 @contextmanager
-def postgres_worker(
-    url: str, config: Path = CONFIG, *, queues: list[str] | None = None, concurrency: int = 4
+def worker_apart(
+    url: str,
+    config: Path = CONFIG,
+    *,
+    queues: list[str] | None = None,
+    concurrency: int = 4,
+    start: bool = True,
 ) -> Iterator[Setup]:
-    """An API node and, apart, a slow-polling worker woken by NOTIFY."""
+    """An API node and, apart, a slow-polling worker (woken by NOTIFY on PostgreSQL);
+    without ``start``, the test starts the worker."""
     node = Node(
         Settings(database_url=url), load_config(config), worker=False, scheduler=False, api=False
     )
@@ -95,7 +101,8 @@ def postgres_worker(
         lease_timeout=120,
     )
     worker = Worker(store, Runner(python_pool=0), slow)
-    worker.start()
+    if start:
+        worker.start()
     try:
         yield Setup(node, worker, statements)
     finally:
@@ -107,7 +114,7 @@ def postgres_worker(
 
 @pytest.fixture
 def setup(servers: Servers) -> Iterator[Setup]:
-    with servers.private_database("postgres") as url, postgres_worker(url, queues=["a"]) as it:
+    with servers.private_database("postgres") as url, worker_apart(url, queues=["a"]) as it:
         yield it
 
 
@@ -124,7 +131,7 @@ def single(request: pytest.FixtureRequest, servers: Servers, gate_config: Path) 
     if request.param == "postgres":
         with (
             servers.private_database("postgres") as url,
-            postgres_worker(url, gate_config, concurrency=1) as it,
+            worker_apart(url, gate_config, concurrency=1) as it,
         ):
             yield it
         return
@@ -230,35 +237,12 @@ def test_without_notify_a_freed_slot_still_finds_a_job_queued_while_it_was_busy(
     """A worker apart on SQLite hears of no job that another process queues: after a
     claim that filled its slot and saw nothing more waiting, the freed slot still looks
     (a read first), rather than leave the job beside it until the next poll."""
-    node = Node(
-        Settings(database_url=sqlite_url),
-        load_config(gate_config),
-        worker=False,
-        scheduler=False,
-        api=False,
-    )
-    node.start()
-    store = Store(sqlite_url)
-    slow = WorkerSettings(
-        name="w-a",
-        concurrency=1,
-        poll_interval=3600,  # never within the test: the first tick's look is the only poll
-        heartbeat_interval=60,
-        lease_timeout=120,
-    )
-    worker = Worker(store, Runner(python_pool=0), slow)
-    apart = Setup(node, worker, [])
-    first = gate(apart, tmp_path / "first")  # queued before the worker starts: its first look
-    worker.start()
-    try:
+    with worker_apart(sqlite_url, gate_config, concurrency=1, start=False) as apart:
+        first = gate(apart, tmp_path / "first")  # queued before the worker's first look
+        apart.worker.start()  # its first tick is its only poll within the test
         wait_for(lambda: apart.running(first), timeout=20, what="the first job claimed")
         second = gate(apart, tmp_path / "second")  # announced to nobody
         (tmp_path / "first").touch()
         wait_for(lambda: apart.running(second), timeout=20, what="the second job claimed")
         (tmp_path / "second").touch()
         wait_for(lambda: apart.state(second) is JobState.SUCCEEDED, timeout=20, what="its end")
-    finally:
-        worker.stop(drain_timeout=0)
-        worker.runner.close()
-        store.close()
-        node.stop()
