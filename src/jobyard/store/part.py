@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, update
 from sqlalchemy.exc import IntegrityError
@@ -13,26 +13,22 @@ from sqlalchemy.exc import IntegrityError
 RETRIES = 3  # attempts of a transaction that lost a race on a unique key
 
 
+class Writer(Protocol):
+    def begin(self) -> AbstractContextManager[Connection]:
+        """A transaction that may write."""
+        ...
+
+
 class Part:
     """One group of the store's verbs over the engines the :class:`Store` shares."""
 
-    def __init__(
-        self, engine: Engine, reader: Engine, writing: AbstractContextManager[Any] | None = None
-    ) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, reader: Engine, writer: Writer | None = None) -> None:
         self._reader = reader
-        self._writing = writing if writing is not None else nullcontext()
+        self._writer = writer if writer is not None else engine
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A transaction that may write (on SQLite it takes the write lock at once).
-
-        Writers of one process take turns on ``writing`` first (a lock, on SQLite):
-        they queue in the process, handed over at once, instead of polling for the
-        database's lock on its busy timeout.
-        """
-        with self._writing, self._engine.begin() as conn:
-            yield conn
+    def _write(self) -> AbstractContextManager[Connection]:
+        """A transaction that may write (on SQLite it takes the write lock at once)."""
+        return self._writer.begin()
 
     def _read(self) -> AbstractContextManager[Connection]:
         """A transaction that only reads."""
@@ -60,6 +56,41 @@ class Part:
         raise AssertionError("unreachable")
 
 
-def writer_lock(engine: Engine) -> AbstractContextManager[Any] | None:
-    """What the writers of one process share: SQLite has one write lock per database."""
-    return threading.RLock() if engine.dialect.name == "sqlite" else None
+class SoleWriter:
+    """SQLite: the writes of this process take turns on one connection of their own.
+
+    SQLite has one write lock per database. The writers of a process queue on a
+    lock here, handed over at once, instead of polling for the database's lock on
+    its busy timeout. And they all write through one connection: in WAL mode a
+    connection drops its whole page cache when another connection wrote since its
+    last transaction, so writes spread over the pool each began cold and read their
+    pages again; this one's stays warm while no other process writes.
+
+    A write begun while the same thread's write is open would wait for itself (on
+    another connection, for the busy timeout): it is refused at once instead.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.RLock()
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self._lock:
+            conn = self._conn
+            if conn is not None and conn.in_transaction():
+                raise RuntimeError("a SQLite write begun inside another write of the same thread")
+            if conn is None or conn.closed or conn.invalidated:
+                if conn is not None:
+                    conn.close()
+                conn = self._conn = self._engine.connect()
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        """Give the connection back (the next write takes one again)."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()

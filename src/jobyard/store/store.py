@@ -20,7 +20,7 @@ from jobyard.store.job_types import SqlJobTypes
 from jobyard.store.jobs import SqlJobs
 from jobyard.store.limits import SqlLimits
 from jobyard.store.monitor import MonitorStore
-from jobyard.store.part import writer_lock
+from jobyard.store.part import SoleWriter
 from jobyard.store.queue import SqlQueue
 from jobyard.store.retention import SqlRetention
 from jobyard.store.runs import SqlRuns
@@ -42,7 +42,8 @@ class Store:
         """Connect lazily to ``url``; bare ``postgresql://``/``mysql://`` URLs get a driver."""
         self._engine = engine = make_engine(normalize_url(url))
         reader = engine.execution_options(**{READ_ONLY: True})
-        parts = (engine, reader, writer_lock(engine))
+        self._sole = SoleWriter(engine) if engine.dialect.name == "sqlite" else None
+        parts = (engine, reader, self._sole)
         self.jobs = SqlJobs(*parts)
         self.queue = SqlQueue(*parts)
         self.deps = SqlDependencies(*parts)
@@ -72,4 +73,6 @@ class Store:
 
     def close(self) -> None:
         """Close every pooled connection."""
+        if self._sole is not None:
+            self._sole.close()
         self._engine.dispose()

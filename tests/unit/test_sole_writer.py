@@ -1,0 +1,129 @@
+"""SQLite: the writes of a process take turns on one connection of their own.
+
+In WAL mode a connection drops its page cache when another connection wrote since
+its last transaction; writes handed pooled connections in turn each began cold.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, text
+
+from jobyard.clock import utcnow
+from jobyard.models import JobSpec, NewJob
+from jobyard.states import JobState
+from jobyard.store import Store
+from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
+from jobyard.store.part import SoleWriter
+
+THREADS = 4
+WRITES = 25  # per thread
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(normalize_url(f"sqlite:///{tmp_path / 'w.db'}"))
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    yield engine
+    engine.dispose()
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+
+
+def test_the_store_writes_on_one_connection_while_reads_take_others(tmp_path: Path) -> None:
+    """A read holding a pooled connection while jobs are added makes the pool hand out
+    another; the writes still all go through one connection."""
+    store = Store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    store.migrate()
+    used: set[int] = set()
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def seen(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO jobs"):
+            used.add(id(conn.connection.dbapi_connection))
+
+    new = NewJob("noop", {}, JobSpec(python="m:f"), "default", 0, JobState.QUEUED)
+    try:
+        store.jobs.add_jobs([new], utcnow())
+        reader = store.engine.execution_options(**{READ_ONLY: True})
+        with reader.connect() as reading:  # the pool's idle connection, held
+            reading.execute(text("SELECT count(*) FROM jobs")).scalar_one()
+            store.jobs.add_jobs([new], utcnow())
+        store.jobs.add_jobs([new], utcnow())
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() == 3
+        assert len(used) == 1
+    finally:
+        store.close()
+
+
+def test_writers_of_several_threads_take_turns(engine: Engine) -> None:
+    writer = SoleWriter(engine)
+    connections: set[int] = set()
+    lock = threading.Lock()
+
+    def write() -> None:
+        for _ in range(WRITES):
+            with writer.begin() as conn:
+                conn.execute(text("INSERT INTO t VALUES (1)"))
+                with lock:
+                    connections.add(id(conn.connection.dbapi_connection))
+
+    threads = [threading.Thread(target=write) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    writer.close()
+    assert _count(engine) == THREADS * WRITES
+    assert len(connections) == 1
+
+
+def test_a_failed_write_is_rolled_back_and_the_next_one_commits(engine: Engine) -> None:
+    writer = SoleWriter(engine)
+
+    def fails() -> None:
+        with writer.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        fails()
+    with writer.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    writer.close()
+    with engine.connect() as conn:
+        assert list(conn.execute(text("SELECT x FROM t")).scalars()) == [2]
+
+
+def test_a_write_inside_a_write_of_the_same_thread_is_refused_at_once(engine: Engine) -> None:
+    """On another connection it would wait for the outer one's lock (the busy timeout)."""
+    writer = SoleWriter(engine)
+    with writer.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        with pytest.raises(RuntimeError, match="inside another write"), writer.begin():
+            pass
+    writer.close()
+    assert _count(engine) == 1  # the outer write went on and committed
+
+
+def test_after_close_the_next_write_takes_a_connection_again(engine: Engine) -> None:
+    writer = SoleWriter(engine)
+    with writer.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    writer.close()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    with writer.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    writer.close()
+    assert _count(engine) == 2
