@@ -13,6 +13,14 @@ for an A/B of one change (run it alternately on both checkouts).
 jobs run, only when a thread holds the GIL, and writes py-spy's raw collapsed
 stacks (one line per stack and its sample count), with the sampler's own CPU
 in the figure.
+
+``--syscalls`` counts the server's system calls with ``strace -c -f`` while the
+measured jobs run, and prints the main ones per job: page reads and writes of
+SQLite (``pread64``, ``pwrite64``), its file locks (``fcntl``), thread hand-offs
+and the GIL (``futex``). Counts, not times: strace slows the process many times
+over, but what it counts does not depend on this machine's noise.
+
+    .venv/bin/python bench/bench_embedded.py --jobs 500 --syscalls
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the server, here")
+    parser.add_argument("--syscalls", action="store_true", help="count system calls (strace)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "jobyard.yaml"
@@ -75,12 +84,17 @@ def main() -> None:
                 submit_all(c, 200)  # warm up: imports, the pool's children, caches
                 proc = psutil.Process(server.pid)
                 spy = _py_spy(server.pid, args.profile) if args.profile else None
+                counts = Path(tmp) / "strace.txt"
+                tracer = _strace(server.pid, counts) if args.syscalls else None
                 before, started = cpu(proc), time.perf_counter()
                 submit_all(c, args.jobs)
                 took, used = time.perf_counter() - started, cpu(proc) - before
-                if spy is not None:
-                    spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
-                    spy.wait(60)
+                for sampler in (spy, tracer):
+                    if sampler is not None:
+                        sampler.send_signal(signal.SIGINT)  # both write their file then
+                        sampler.wait(60)
+                if tracer is not None:
+                    print(_per_job(counts.read_text(), args.jobs))
         finally:
             server.terminate()
             server.wait(30)
@@ -98,6 +112,32 @@ def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
         if b"Sampling process" in line:
             return spy
     raise RuntimeError(f"py-spy exited with {spy.wait()}")
+
+
+def _strace(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """``strace -c`` counting the system calls of ``pid`` and its threads from now on."""
+    command = ["strace", "-c", "-f", "-p", str(pid), "-o", str(out)]
+    tracer = subprocess.Popen(command, stderr=subprocess.PIPE)
+    assert tracer.stderr is not None
+    for line in tracer.stderr:  # "strace: Process 250 attached with 9 threads"
+        if b"attached" in line:
+            return tracer
+    raise RuntimeError(f"strace exited with {tracer.wait()}")
+
+
+SYSCALLS = ("pread64", "pwrite64", "fcntl", "fdatasync", "futex", "epoll_pwait")
+
+
+def _per_job(table: str, jobs: int) -> str:
+    """The main lines of strace's summary ``table``, as calls per job."""
+    calls = {}
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[-1] in SYSCALLS and fields[3].isdigit():
+            calls[fields[-1]] = int(fields[3])
+    return "system calls per job: " + ", ".join(
+        f"{name} {calls.get(name, 0) / jobs:.1f}" for name in SYSCALLS
+    )
 
 
 def _healthy(client: httpx.Client) -> bool:
