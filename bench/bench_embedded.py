@@ -14,11 +14,12 @@ jobs run, only when a thread holds the GIL, and writes py-spy's raw collapsed
 stacks (one line per stack and its sample count), with the sampler's own CPU
 in the figure.
 
-``--syscalls`` counts the server's system calls with ``strace -c -f`` while the
-measured jobs run, and prints the main ones per job: page reads and writes of
-SQLite (``pread64``, ``pwrite64``), its file locks (``fcntl``), thread hand-offs
-and the GIL (``futex``). Counts, not times: strace slows the process many times
-over, but what it counts does not depend on this machine's noise.
+``--syscalls`` counts the system calls of the server and its children with
+``strace -c -f`` while the measured jobs run, and prints the main ones per job:
+page reads and writes of SQLite (``pread64``, ``pwrite64``), its file locks
+(``fcntl``), thread hand-offs and the GIL (``futex``). Counts, not times: strace
+slows the process many times over, but what it counts does not depend on this
+machine's noise.
 
     .venv/bin/python bench/bench_embedded.py --jobs 500 --syscalls
 """
@@ -98,8 +99,9 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(30)
+    slowed = " (slowed by strace)" if args.syscalls else ""
     print(f"{args.jobs} jobs: {args.jobs / took:.0f} jobs/s, "
-          f"server + children CPU {1000 * used / args.jobs:.2f} ms/job")  # fmt: skip
+          f"server + children CPU {1000 * used / args.jobs:.2f} ms/job{slowed}")  # fmt: skip
 
 
 def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
@@ -115,14 +117,17 @@ def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
 
 
 def _strace(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """``strace -c`` counting the system calls of ``pid`` and its threads from now on."""
+    """``strace -c`` counting the system calls of ``pid``, its threads and children from
+    now on (its messages go to a file: a pipe nobody reads could fill and stall it)."""
+    said = out.with_suffix(".log")
     command = ["strace", "-c", "-f", "-p", str(pid), "-o", str(out)]
-    tracer = subprocess.Popen(command, stderr=subprocess.PIPE)
-    assert tracer.stderr is not None
-    for line in tracer.stderr:  # "strace: Process 250 attached with 9 threads"
-        if b"attached" in line:
-            return tracer
-    raise RuntimeError(f"strace exited with {tracer.wait()}")
+    with said.open("wb") as log:
+        tracer = subprocess.Popen(command, stderr=log)
+    # "strace: Process 250 attached with 9 threads"
+    wait_for(lambda: b"attached" in said.read_bytes() or tracer.poll() is not None, 30)
+    if tracer.poll() is not None:
+        raise RuntimeError(f"strace exited with {tracer.returncode}: {said.read_text()}")
+    return tracer
 
 
 SYSCALLS = ("pread64", "pwrite64", "fcntl", "fdatasync", "futex", "epoll_pwait")

@@ -90,7 +90,8 @@ def make_engine(url: URL) -> Engine:
         # connection drops its whole page cache when another connection wrote since its
         # last transaction; handed out in turn (FIFO), every transaction of a busy
         # process began cold and read its pages again (~40 reads per submitted job).
-        options["pool_use_lifo"] = True
+        if _sqlite_file(url):  # an in-memory database has a pool of its own kind
+            options["pool_use_lifo"] = True
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
@@ -102,6 +103,11 @@ def make_engine(url: URL) -> Engine:
     engine = create_engine(url, connect_args=network_options(url), **options)
     event.listen(engine, "checkout", _discard_if_closed_by_server)
     return engine
+
+
+def _sqlite_file(url: URL) -> bool:
+    """Whether ``url`` names a SQLite database in a file (not ``:memory:``)."""
+    return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"
 
 
 def _discard_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

@@ -67,7 +67,11 @@ class SoleWriter:
     pages again; this one's stays warm while no other process writes.
 
     A write begun while the same thread's write is open would wait for itself (on
-    another connection, for the busy timeout): it is refused at once instead.
+    another connection, for the busy timeout): it is refused at once instead. The
+    connection is never given back to the pool, so nothing else resets it: a write
+    that failed and left SQLite in a transaction (a failed COMMIT can) discards
+    the connection, and the transaction with it. Do not set execution options on
+    the connection a write is given: they would stay for every later write.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -85,8 +89,13 @@ class SoleWriter:
                 if conn is not None:
                     conn.close()
                 conn = self._conn = self._engine.connect()
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                if _left_open(conn):
+                    conn.invalidate()
+                raise
 
     def close(self) -> None:
         """Give the connection back (the next write takes one again)."""
@@ -94,3 +103,11 @@ class SoleWriter:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
+
+
+def _left_open(conn: Connection) -> bool:
+    """Whether SQLite still holds a transaction that SQLAlchemy no longer sees."""
+    try:
+        return bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+    except Exception:  # closed or invalidated already: nothing is left open
+        return False

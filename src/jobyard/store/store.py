@@ -72,7 +72,7 @@ class Store:
         migrate.upgrade(self._engine)
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and SQLite's writing one, once its write is done)."""
         if self._sole is not None:
             self._sole.close()
         self._engine.dispose()
