@@ -387,11 +387,20 @@ def _end(job: Job, *lines: str, worker: str = "w1", attempt: int = 1) -> JobEnd:
 
 
 def test_an_end_says_whether_jobs_wait_for_it(store: Store) -> None:
-    upstream, other = add(store, new_job(), new_job())
+    upstream, other, met, foreign = add(store, *(new_job() for _ in range(4)))
     [waiting] = add(store, new_job(state=JobState.WAITING, depends_on=(Dependency(upstream.id),)))
-    claim(store, limit=2)
-    ended = store.jobs.end_jobs([_end(upstream), _end(other)], T0 + ONE_MIN)
-    assert [(e.job.id, e.awaited) for e in ended if e] == [(upstream.id, True), (other.id, False)]
+    # an edge met already, and one from a job whose end comes from another worker
+    add(store, new_job(state=JobState.WAITING, depends_on=(Dependency(met.id, met=True),)))
+    add(store, new_job(state=JobState.WAITING, depends_on=(Dependency(foreign.id),)))
+    claim(store, limit=4)
+    ends = [_end(upstream), _end(other), _end(met), _end(foreign, worker="w2")]
+    ended = store.jobs.end_jobs(ends, T0 + ONE_MIN)
+    assert [(e.job.id, e.awaited) if e else None for e in ended] == [
+        (upstream.id, True),
+        (other.id, False),
+        (met.id, False),
+        None,
+    ]
     assert stored(store, waiting.id).state is JobState.WAITING  # settling is the engine's
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -75,17 +75,20 @@ class SqlQueue(Part):
         event. No job is ever handed to two concurrent claimers. A claim that took
         ``limit`` jobs reads, after its update and before its commit, whether a due
         job still waits (``more``): a plain read, which locks nothing and may count
-        rows another claimer holds locked.
+        rows another claimer holds locked. On SQLite, which locks no rows, the claim's
+        own read takes one row more than ``limit`` instead, unless limits are stored.
         """
         if limit < 1 or (queues is not None and not queues):
             return Claimed([], more=False)
         if idle_poll and not self._any_queued(queues, now):
             return Claimed([], more=False)
         with self._write() as conn:
-            claimed, self._limited = claim(
+            taken = claim(
                 conn, worker, host, queues, limit, now, lease_until, tags, limited=self._limited
             )
-            more = len(claimed) == limit and any_queued(conn, queues, now)
+            claimed, self._limited = taken.jobs, taken.limited
+            left = taken.left if taken.left is not None else any_queued(conn, queues, now)
+            more = len(claimed) == limit and left
             if claimed:
                 faults.reach("claim.before_commit")
             return Claimed(claimed, more)
@@ -162,6 +165,14 @@ class SqlQueue(Part):
         return counts
 
 
+class Taken(NamedTuple):
+    """What a claim took, in claim order, and what it saw besides."""
+
+    jobs: list[Job]
+    limited: bool  # max_running limits are stored
+    left: bool | None  # a job it could have taken was left; None: not read
+
+
 def claim(
     conn: Connection,
     worker: str,
@@ -173,9 +184,8 @@ def claim(
     tags: Collection[str] = (),
     *,
     limited: bool = True,
-) -> tuple[list[Job], bool]:
-    """Mark up to ``limit`` ready jobs as running on ``worker``: them in claim order, and
-    whether max_running limits are stored.
+) -> Taken:
+    """Mark up to ``limit`` ready jobs as running on ``worker``.
 
     Only jobs whose required tags are among ``tags`` are taken, within the limits.
     Without limits (the usual case) every statement is built once and reused.
@@ -185,20 +195,25 @@ def claim(
     appeared meanwhile, the limit-aware path takes over (the rows locked by the
     first statement stay locked, untaken, until the commit: once, on the claim that
     first sees the limits). MariaDB reads them first always: InnoDB's locking read
-    would lock the limits' index too.
+    would lock the limits' index too. SQLite locks no rows: without limits its read
+    takes one row more than ``limit``, which says whether a job was ``left``.
     """
     routes = routes_for(tags)
-    params = {"now": now, "routes": routes, "limit": limit, "queues": list(queues or ())}
+    peek = 1 if conn.dialect.name == "sqlite" else 0
+    params = {"now": now, "routes": routes, "limit": limit + peek, "queues": list(queues or ())}
     if limited or conn.dialect.name in MYSQL:
         caps = limit_rows.read(conn)
         locked = [] if caps else list(conn.execute(_CLAIMABLE[queues is not None], params))
     else:
         locked = list(conn.execute(_CLAIMABLE_UNLESS_LIMITED[queues is not None], params))
         caps = limit_rows.read(conn) if locked and locked[0].limited else {}
+    left = None
     if caps:
         locked = slots.lock_claimable(conn, _claimable(queues, now, routes), limit, caps)
+    elif peek:
+        left, locked = len(locked) > limit, locked[:limit]
     if not locked:
-        return [], bool(caps)
+        return Taken([], bool(caps), left)
     # The locked rows cannot change meanwhile: the jobs are what the claim makes of them.
     found = [job_from_row(_job_columns(row)) for row in locked]
     claimed = [job.evolve(**claim_values(job, worker, host, now, lease_until)) for job in found]
@@ -208,7 +223,7 @@ def claim(
         for j in claimed
     ]
     conn.execute(_INSERT_EVENT, events)
-    return claimed, bool(caps)
+    return Taken(claimed, bool(caps), left)
 
 
 def any_queued(conn: Connection, queues: Sequence[str] | None, now: datetime) -> bool:
