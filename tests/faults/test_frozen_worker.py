@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
+import psutil
 import pytest
+from sqlalchemy import text
 
 from tests.cluster import Cluster, WorkerProcess
 from tests.databases import Servers
@@ -40,6 +42,29 @@ def runs_on(cluster: Cluster, job_id: int, worker: WorkerProcess, attempt: int) 
     return job["state"] == "running" and job["worker"] == worker.name and job["attempt"] == attempt
 
 
+def freeze_between_transactions(cluster: Cluster, worker: WorkerProcess) -> bool:
+    """Stop ``worker``; True if none of its connections was inside a transaction, else
+    continue it again (False: the caller tries another moment).
+
+    A process stopped inside a transaction keeps its row locks (until PostgreSQL's
+    ``idle_in_transaction_session_timeout``, docs/deploy.md): stopped during a
+    heartbeat, it would hold its jobs' rows, and no lease recovery could take them
+    until it continued. That is not the case under test.
+    """
+    assert worker.proc is not None
+    os.kill(worker.proc.pid, signal.SIGSTOP)
+    ports = [c.laddr.port for c in psutil.Process(worker.proc.pid).net_connections("tcp")]
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE client_port = ANY(:ports) AND xact_start IS NOT NULL"
+    )
+    with cluster.store.engine.connect() as conn:
+        inside = conn.execute(query, {"ports": ports}).scalar_one()
+    if inside:
+        os.kill(worker.proc.pid, signal.SIGCONT)
+    return not inside
+
+
 def test_a_frozen_worker_neither_ends_nor_keeps_running_a_job_it_lost(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -60,7 +85,7 @@ def test_a_frozen_worker_neither_ends_nor_keeps_running_a_job_it_lost(
     )
 
     assert frozen.proc is not None
-    os.kill(frozen.proc.pid, signal.SIGSTOP)
+    wait_for(lambda: freeze_between_transactions(cluster, frozen), what="a freeze outside a txn")
     try:
         spare = cluster.add_worker(f"spare-{tag}")
         for job_id in ids.values():

@@ -12,8 +12,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
+from jobyard.clock import utcnow
+from jobyard.store import Store
 from jobyard.store.engine import make_engine, normalize_url
 
 HOLD = 0.3  # seconds the other writer keeps its transaction open (the scenario, not a wait)
@@ -39,3 +41,30 @@ def test_a_connection_opened_while_the_file_is_written_in_rollback_mode_waits(
         committed.join()
         engine.dispose()
         other.close()
+
+
+def test_a_read_of_one_statement_sends_no_begin_and_a_read_of_several_does(
+    tmp_path: Path,
+) -> None:
+    """SQLite runs a lone statement in a transaction of its own; a read of several
+    needs one around them (one snapshot), and a write takes the lock up front."""
+    store = Store(f"sqlite:///{tmp_path / 'reads.db'}")
+    store.migrate()
+    sent: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    try:
+        assert store.access.user("nobody") is None  # every request's credential read
+        assert store.jobs.get_job(1) is None
+        one = list(sent)
+        sent.clear()
+        store.access.list_users()  # a read of one statement, not marked as one: BEGIN
+        listed = list(sent)
+        sent.clear()
+        store.queue.set_queue_paused("q", True, utcnow())
+        written = list(sent)
+    finally:
+        store.close()
+    assert len(one) == 2
+    assert not any(statement.startswith("BEGIN") for statement in one)
+    assert listed[0] == "BEGIN"
+    assert written[0] == "BEGIN IMMEDIATE"

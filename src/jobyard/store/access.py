@@ -45,7 +45,7 @@ class SqlAccess(Part):
 
     def user(self, name: str) -> tuple[User, str] | None:
         """The user called ``name`` and their password hash, or None."""
-        with self._read() as conn:
+        with self._peek() as conn:
             row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
         return (_user(row), row["password_hash"]) if row else None
 
@@ -101,7 +101,7 @@ class SqlAccess(Part):
 
     def token_by_digest(self, digest: str) -> tuple[Token, Role] | None:
         """The token with this digest and its owner's role now, or None."""
-        with self._read() as conn:
+        with self._peek() as conn:
             row = conn.execute(_TOKEN_BY_DIGEST, {"digest": digest}).mappings().first()
         return (_token(row), Role(row["user_role"])) if row else None
 
@@ -138,7 +138,7 @@ class SqlAccess(Part):
 
     def session(self, digest: str, now: datetime) -> tuple[User, str] | None:
         """The user of an unexpired session and its CSRF token, or None."""
-        with self._read() as conn:
+        with self._peek() as conn:
             row = conn.execute(_SESSION, {"digest": digest, "now": now}).mappings().first()
         return (_user(row), row["csrf"]) if row else None
 

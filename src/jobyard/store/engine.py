@@ -19,6 +19,8 @@ from jobyard.store.coltypes import MYSQL
 
 #: Marks a connection whose transactions only read (SQLite may then skip the write lock).
 READ_ONLY = "jobyard_read_only"
+#: Marks a read of one statement: on SQLite it needs no BEGIN (a lone statement is atomic).
+ONE_STATEMENT = "jobyard_one_statement"
 
 _DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -178,7 +180,9 @@ def _sqlite_begin(conn: Connection) -> None:
     # such transactions deadlock (SQLITE_BUSY at once). Taking the write lock up front
     # makes writers queue on busy_timeout instead. Read-only work keeps a plain BEGIN
     # so that readers never wait for writers (WAL).
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read of one statement needs no BEGIN at all: SQLite runs it in a transaction of its
+    # own (COMMIT then finds none, and does nothing).
+    options = conn.get_execution_options()
+    if options.get(ONE_STATEMENT):
+        return
+    conn.exec_driver_sql("BEGIN" if options.get(READ_ONLY) else "BEGIN IMMEDIATE")

@@ -73,7 +73,7 @@ class SqlJobs(Part):
 
     def get_job(self, job_id: int) -> Job | None:
         """The job with this id, or None."""
-        with self._read() as conn:
+        with self._peek() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
         return job_from_row(row) if row else None
 

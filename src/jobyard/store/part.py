@@ -10,6 +10,8 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, update
 from sqlalchemy.exc import IntegrityError
 
+from jobyard.store.engine import ONE_STATEMENT
+
 RETRIES = 3  # attempts of a transaction that lost a race on a unique key
 
 
@@ -24,6 +26,7 @@ class Part:
 
     def __init__(self, engine: Engine, reader: Engine, writer: Writer | None = None) -> None:
         self._reader = reader
+        self._peeker = reader.execution_options(**{ONE_STATEMENT: True})
         self._writer = writer if writer is not None else engine
 
     def _write(self) -> AbstractContextManager[Connection]:
@@ -33,6 +36,10 @@ class Part:
     def _read(self) -> AbstractContextManager[Connection]:
         """A transaction that only reads."""
         return self._reader.begin()
+
+    def _peek(self) -> AbstractContextManager[Connection]:
+        """A read of one statement (on SQLite it sends no BEGIN): only for one."""
+        return self._peeker.begin()
 
     def _upsert(
         self,

@@ -87,8 +87,9 @@ class SqlQueue(Part):
                 conn, worker, host, queues, limit, now, lease_until, tags, limited=self._limited
             )
             claimed, self._limited = taken.jobs, taken.limited
-            left = taken.left if taken.left is not None else any_queued(conn, queues, now)
-            more = len(claimed) == limit and left
+            more = len(claimed) == limit and (
+                taken.left if taken.left is not None else any_queued(conn, queues, now)
+            )
             if claimed:
                 faults.reach("claim.before_commit")
             return Claimed(claimed, more)
@@ -96,7 +97,7 @@ class SqlQueue(Part):
     def _any_queued(self, queues: Sequence[str] | None, now: datetime) -> bool:
         """:func:`any_queued` in a read of its own, which takes no lock on SQLite (a
         claim takes the write lock there, even when it finds nothing)."""
-        with self._read() as conn:
+        with self._peek() as conn:
             return any_queued(conn, queues, now)
 
     def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
@@ -118,7 +119,7 @@ class SqlQueue(Part):
             .where(jobs.c.worker == worker, jobs.c.state.in_(_LIVE), jobs.c.control.is_not(None))
             .order_by(jobs.c.id)
         )
-        with self._read() as conn:
+        with self._peek() as conn:
             return [(job_id, Control(control)) for job_id, control in conn.execute(query)]
 
     def promote_due(self, now: datetime) -> list[int]:
@@ -127,7 +128,7 @@ class SqlQueue(Part):
         Called twice a second, and nearly always with nothing due: a read (which on
         SQLite takes no lock) looks first, so that an idle pass takes no write lock.
         """
-        with self._read() as conn:
+        with self._peek() as conn:
             if conn.execute(_ANY_DUE, {"now": now}).first() is None:
                 return []
         with self._write() as conn:
