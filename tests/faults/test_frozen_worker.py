@@ -32,7 +32,7 @@ ENV = {"JOBYARD_LEASE_TIMEOUT": "3", "JOBYARD_HEARTBEAT_INTERVAL": "0.5"}
 def cluster(servers: Servers, tmp_path: Path) -> Iterator[Cluster]:
     with (
         servers.private_database("postgres") as url,
-        Cluster(url, tmp_path, workers=0, env=ENV) as running,
+        Cluster(url, tmp_path, workers=0, env=ENV, label_connections=True) as running,
     ):
         yield running
 
@@ -43,26 +43,34 @@ def runs_on(cluster: Cluster, job_id: int, worker: WorkerProcess, attempt: int) 
 
 
 def freeze_between_transactions(cluster: Cluster, worker: WorkerProcess) -> bool:
-    """Stop ``worker``; True if none of its connections was inside a transaction, else
+    """Stop ``worker``; True if none of its sessions was inside a transaction, else
     continue it again (False: the caller tries another moment).
 
     A process stopped inside a transaction keeps its row locks (until PostgreSQL's
     ``idle_in_transaction_session_timeout``, docs/deploy.md): stopped during a
     heartbeat, it would hold its jobs' rows, and no lease recovery could take them
-    until it continued. That is not the case under test.
+    until it continued. That is not the case under test. Its sessions are told
+    apart by their ``application_name``, the worker's name.
     """
     assert worker.proc is not None
-    os.kill(worker.proc.pid, signal.SIGSTOP)
-    ports = [c.laddr.port for c in psutil.Process(worker.proc.pid).net_connections("tcp")]
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE client_port = ANY(:ports) AND xact_start IS NOT NULL"
-    )
-    with cluster.store.engine.connect() as conn:
-        inside = conn.execute(query, {"ports": ports}).scalar_one()
+    process = psutil.Process(worker.proc.pid)
+    process.suspend()
+    try:
+        wait_for(lambda: process.status() == psutil.STATUS_STOPPED, what="the worker stopped")
+        with cluster.store.engine.connect() as conn:
+            sessions, inside = conn.execute(SESSIONS, {"name": worker.name}).one()
+    except BaseException:
+        process.resume()
+        raise
+    assert sessions, f"no PostgreSQL session is named {worker.name}"
     if inside:
-        os.kill(worker.proc.pid, signal.SIGCONT)
+        process.resume()
     return not inside
+
+
+SESSIONS = text(
+    "SELECT count(*), count(xact_start) FROM pg_stat_activity WHERE application_name = :name"
+)
 
 
 def test_a_frozen_worker_neither_ends_nor_keeps_running_a_job_it_lost(

@@ -37,9 +37,8 @@ def lock_jobs(conn: Connection, job_ids: Sequence[int]) -> dict[int, Job]:
     return {row["id"]: job_from_row(row) for row in rows}
 
 
-_LOCK_JOBS = (
-    select(jobs)
-    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(jobs.c.id)
-    .with_for_update()
+#: The rows of the jobs ``ids``, in id order: what :func:`lock_jobs` locks.
+JOBS_BY_IDS = (
+    select(jobs).where(jobs.c.id.in_(bindparam("ids", expanding=True))).order_by(jobs.c.id)
 )
+_LOCK_JOBS = JOBS_BY_IDS.with_for_update()

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Update,
     bindparam,
     delete,
-    exists,
     false,
     func,
     insert,
@@ -32,6 +31,7 @@ from jobyard.store.listing import job_filters, job_order
 from jobyard.store.part import RETRIES, Part
 from jobyard.store.protocol import AuditOf
 from jobyard.store.rows import (
+    awaited,
     by_id,
     event_from_row,
     event_row,
@@ -334,16 +334,7 @@ _AWAITED = (
 )
 
 
-_LOCK_ENDS_SQLITE = (
-    select(
-        jobs,
-        exists()
-        .where(job_dependencies.c.upstream_id == jobs.c.id, job_dependencies.c.met == false())
-        .label("awaited"),
-    )
-    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(jobs.c.id)
-)
+_LOCK_ENDS_SQLITE = guard.JOBS_BY_IDS.add_columns(awaited().label("awaited"))
 
 
 _EVENT_COLUMNS = dict.fromkeys(("seq", "stream", "line", "data"))

@@ -123,7 +123,10 @@ class Claimed(NamedTuple):
     """What :meth:`QueueStore.claim_jobs` took, and whether more may wait."""
 
     jobs: list[Job]  # now running, in claim order
-    more: bool  # it took ``limit`` jobs and due queued jobs were left: claim again
+    # it took ``limit`` jobs and due queued jobs were left: claim again. SQLite (without
+    # max_running limits) counts only jobs this claim could have taken; the others any
+    # due job of its queues, whatever its tags (a claim that finds none costs a read)
+    more: bool
 
 
 class QueueStore(Protocol):

@@ -5,7 +5,8 @@ concurrent claimers take disjoint sets. SQLite ignores the clause; there the
 transaction began with ``BEGIN IMMEDIATE`` and already holds the only write lock.
 MariaDB refuses ``UPDATE … WHERE id IN (SELECT … LIMIT)``, hence two statements.
 A claim that took all it was asked for reads, locking nothing, whether due jobs
-are left, so that its worker claims again only then.
+are left, so that its worker claims again only then (SQLite, which locks no rows,
+takes one row more in its claim's read instead, unless limits are stored).
 Which rows the claim may lock — routing tags, cluster-wide ``max_running`` — is
 decided in :mod:`jobyard.store.slots`.
 """
@@ -120,7 +121,8 @@ class SqlQueue(Part):
             .order_by(jobs.c.id)
         )
         with self._peek() as conn:
-            return [(job_id, Control(control)) for job_id, control in conn.execute(query)]
+            rows = conn.execute(query).all()  # read to the end: no BEGIN ends the statement
+        return [(job_id, Control(control)) for job_id, control in rows]
 
     def promote_due(self, now: datetime) -> list[int]:
         """Queue every ``scheduled`` job whose ``run_at`` ≤ ``now``; return their ids.

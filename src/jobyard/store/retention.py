@@ -24,7 +24,6 @@ from sqlalchemy import (
     Select,
     and_,
     delete,
-    false,
     func,
     or_,
     select,
@@ -36,6 +35,7 @@ from jobyard.states import TERMINAL
 from jobyard.store import notes
 from jobyard.store.part import Part
 from jobyard.store.protocol import Pruned
+from jobyard.store.rows import awaited
 from jobyard.store.tables import (
     audit_log,
     cursors,
@@ -179,13 +179,8 @@ def _old(before: datetime) -> list[ColumnElement[bool]]:
 
 def _removable() -> ColumnElement[bool]:
     """Nobody waits for the job and its workflow run (if any) has ended."""
-    awaited = (
-        select(job_dependencies.c.upstream_id)
-        .where(job_dependencies.c.upstream_id == jobs.c.id, job_dependencies.c.met == false())
-        .exists()
-    )
     running = select(workflow_runs.c.id).where(workflow_runs.c.state == "running")
-    return ~awaited & or_(jobs.c.workflow_run.is_(None), jobs.c.workflow_run.not_in(running))
+    return ~awaited() & or_(jobs.c.workflow_run.is_(None), jobs.c.workflow_run.not_in(running))
 
 
 def _finished(before: datetime, *more: ColumnElement[bool]) -> Select[Any]:

@@ -8,12 +8,21 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Update, bindparam, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Exists,
+    Update,
+    bindparam,
+    false,
+    select,
+    update,
+)
 
 from jobyard.events.records import JobEvent, LogWritten, Record, unmarshal
 from jobyard.models import EventKind, Job, JobSpec, WorkerInfo
 from jobyard.states import Control, JobState
-from jobyard.store.tables import jobs
+from jobyard.store.tables import job_dependencies, jobs
 
 _JSON_FIELDS = ("args", "metrics", "details")
 _CHUNK = 500  # ids per IN list, well under every backend's bound-parameter limit
@@ -118,3 +127,13 @@ def jobs_where(conn: Connection, *where: ColumnElement[bool]) -> list[Job]:
     """The jobs matching ``where``, by id."""
     query = select(jobs).where(*where).order_by(jobs.c.id)
     return [job_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def awaited() -> Exists:
+    """Whether a job waits for the job of the enclosing ``jobs`` row (an unmet edge)."""
+    edges = job_dependencies.c
+    return (
+        select(edges.upstream_id)
+        .where(edges.upstream_id == jobs.c.id, edges.met == false())
+        .exists()
+    )

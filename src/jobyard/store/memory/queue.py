@@ -37,7 +37,7 @@ class MemoryQueue(Part):
             return Claimed([], more=False)
         now, routes = utc(now), set(routes_for(tags))
 
-        def due(job: Job) -> bool:  # what the SQL store's peek counts: any tags, any limit
+        def due(job: Job) -> bool:  # what PostgreSQL's and MariaDB's peek counts: any tags
             return (
                 job.state is JobState.QUEUED
                 and (job.run_at is None or job.run_at <= now)
