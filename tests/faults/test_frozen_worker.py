@@ -59,10 +59,10 @@ def freeze_between_transactions(cluster: Cluster, worker: WorkerProcess) -> bool
         wait_for(lambda: process.status() == psutil.STATUS_STOPPED, what="the worker stopped")
         with cluster.store.engine.connect() as conn:
             sessions, inside = conn.execute(SESSIONS, {"name": worker.name}).one()
+        assert sessions, f"no PostgreSQL session is named {worker.name}"
     except BaseException:
         process.resume()
         raise
-    assert sessions, f"no PostgreSQL session is named {worker.name}"
     if inside:
         process.resume()
     return not inside

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Update,
     bindparam,
     delete,
-    false,
     func,
     insert,
     select,
@@ -31,11 +30,11 @@ from jobyard.store.listing import job_filters, job_order
 from jobyard.store.part import RETRIES, Part
 from jobyard.store.protocol import AuditOf
 from jobyard.store.rows import (
-    awaited,
     by_id,
     event_from_row,
     event_row,
     fetch_jobs,
+    is_awaited,
     job_columns,
     job_from_row,
     log_from_row,
@@ -229,14 +228,12 @@ class SqlJobs(Part):
             # Whether jobs wait for them, read in the same transaction: a job that no
             # one waits for needs no settling, and a dependent stored before this end
             # committed is seen here (one stored after it sees the end).
-            if waited is not None:
-                awaited = waited
-            else:
-                awaited = set(conn.scalars(_AWAITED, {"ids": list(ended)})) if ended else set()
+            if waited is None:
+                waited = set(conn.scalars(_AWAITED, {"ids": list(ended)})) if ended else set()
             faults.reach("end.before_commit")
         faults.reach("end.after_commit")
         return [
-            Ended(job, job.id in awaited) if (job := ended.get(job_id)) else None for job_id in ids
+            Ended(job, job.id in waited) if (job := ended.get(job_id)) else None for job_id in ids
         ]
 
     def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
@@ -324,17 +321,11 @@ def _holds(job: Job | None, end: JobEnd) -> bool:
 
 
 _INSERT_EVENT = insert(job_events)
-_AWAITED = (
-    select(job_dependencies.c.upstream_id)
-    .where(
-        job_dependencies.c.upstream_id.in_(bindparam("ids", expanding=True)),
-        job_dependencies.c.met == false(),
-    )
-    .distinct()
-)
+# The ids among ``ids`` that jobs wait for.
+_AWAITED = select(jobs.c.id).where(jobs.c.id.in_(bindparam("ids", expanding=True)), is_awaited())
 
 
-_LOCK_ENDS_SQLITE = guard.JOBS_BY_IDS.add_columns(awaited().label("awaited"))
+_LOCK_ENDS_SQLITE = guard.JOBS_BY_IDS.add_columns(is_awaited().label("awaited"))
 
 
 _EVENT_COLUMNS = dict.fromkeys(("seq", "stream", "line", "data"))

@@ -35,7 +35,7 @@ from jobyard.states import TERMINAL
 from jobyard.store import notes
 from jobyard.store.part import Part
 from jobyard.store.protocol import Pruned
-from jobyard.store.rows import awaited
+from jobyard.store.rows import is_awaited
 from jobyard.store.tables import (
     audit_log,
     cursors,
@@ -180,7 +180,7 @@ def _old(before: datetime) -> list[ColumnElement[bool]]:
 def _removable() -> ColumnElement[bool]:
     """Nobody waits for the job and its workflow run (if any) has ended."""
     running = select(workflow_runs.c.id).where(workflow_runs.c.state == "running")
-    return ~awaited() & or_(jobs.c.workflow_run.is_(None), jobs.c.workflow_run.not_in(running))
+    return ~is_awaited() & or_(jobs.c.workflow_run.is_(None), jobs.c.workflow_run.not_in(running))
 
 
 def _finished(before: datetime, *more: ColumnElement[bool]) -> Select[Any]:

@@ -129,7 +129,7 @@ def jobs_where(conn: Connection, *where: ColumnElement[bool]) -> list[Job]:
     return [job_from_row(row) for row in conn.execute(query).mappings()]
 
 
-def awaited() -> Exists:
+def is_awaited() -> Exists:
     """Whether a job waits for the job of the enclosing ``jobs`` row (an unmet edge)."""
     edges = job_dependencies.c
     return (
