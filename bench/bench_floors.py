@@ -13,7 +13,13 @@ read off the parts rather than guessed:
 - ``sqlite``: a no-op job's three transactions through SQLAlchemy Core on a
   WAL-mode SQLite file, with nothing else (no HTTP, no threads, no child process):
   insert the job and its event; claim it (select, update, event); end it (update,
-  event). The same three through the ``sqlite3`` module with the same SQL.
+  event). The same three with the SQL written out, sent through SQLAlchemy's
+  ``exec_driver_sql`` (no compiling, caching nor type processing; engine events
+  still fire), through a DBAPI cursor inside SQLAlchemy's transaction, and through
+  the ``sqlite3`` module alone: what a hand-written path below Core could save.
+- ``postgres``: the same three transactions through SQLAlchemy Core on a scratch
+  PostgreSQL database, psycopg 3: the CPU of this process and, apart, of its
+  server backend (read from the backend's process counters).
 
     .venv/bin/python bench/bench_floors.py
 """
@@ -35,6 +41,8 @@ import httpx
 import psutil
 from sqlalchemy import (
     Column,
+    Connection,
+    Engine,
     Integer,
     MetaData,
     String,
@@ -50,6 +58,8 @@ from sqlalchemy import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.harness import free_port, wait_for
+
+from bench.bench_cluster import scratch_database
 
 APP = textwrap.dedent(
     """
@@ -157,8 +167,29 @@ def sqlite_floor(jobs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         return {
             "SQLAlchemy Core": _per_job(_core_job(f"{tmp}/core.db"), jobs),
+            "exec_driver_sql": _per_job(_driver_sql_job(f"{tmp}/driver.db"), jobs),
+            "DBAPI cursor": _per_job(_cursor_job(f"{tmp}/cursor.db"), jobs),
             "sqlite3": _per_job(_bare_job(f"{tmp}/bare.db"), jobs),
         }
+
+
+def postgres_floor(jobs: int) -> tuple[float, float]:
+    """CPU per no-op job, in ms, for its three transactions through Core on PostgreSQL:
+    (this process, its server backend)."""
+    with scratch_database("postgres") as (url, _):
+        engine = create_engine(url, pool_size=1, max_overflow=0)
+        METADATA.create_all(engine)
+        job = _core(engine)
+        with engine.connect() as conn:  # the pool's only connection: its backend serves all
+            backend = psutil.Process(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        for _ in range(200):
+            job()
+        started, served = time.process_time(), sum(backend.cpu_times()[:2])
+        for _ in range(jobs):
+            job()
+        used = time.process_time() - started
+        engine.dispose()
+        return 1000 * used / jobs, 1000 * (sum(backend.cpu_times()[:2]) - served) / jobs
 
 
 def _per_job(job: Callable[[], None], jobs: int) -> float:
@@ -170,7 +201,8 @@ def _per_job(job: Callable[[], None], jobs: int) -> float:
     return 1000 * (time.process_time() - started) / jobs
 
 
-def _core_job(path: str) -> Callable[[], None]:
+def _wal_engine(path: str) -> Engine:
+    """A SQLAlchemy engine on a WAL SQLite file whose transactions begin IMMEDIATE."""
     engine = create_engine(f"sqlite:///{path}")
 
     @event.listens_for(engine, "connect")
@@ -180,11 +212,18 @@ def _core_job(path: str) -> Callable[[], None]:
         dbapi.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
-    def _begin(conn: object) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     METADATA.create_all(engine)
+    return engine
 
+
+def _core_job(path: str) -> Callable[[], None]:
+    return _core(_wal_engine(path))
+
+
+def _core(engine: Engine) -> Callable[[], None]:
     def job() -> None:
         with engine.begin() as conn:
             job_id = conn.scalar(NEW, {"type": "noop", "state": "queued", "args": "{}"})
@@ -196,6 +235,52 @@ def _core_job(path: str) -> Callable[[], None]:
         with engine.begin() as conn:
             conn.execute(BY_ID, {"job_id": found, "state": "succeeded"})
             conn.execute(EVENT, {"job_id": found, "kind": "state", "data": "{}"})
+
+    return job
+
+
+NEW_SQL = "INSERT INTO jobs (type, state, args) VALUES (?, ?, ?) RETURNING id"
+EVENT_SQL = "INSERT INTO job_events (job_id, kind, data) VALUES (?, ?, ?)"
+CLAIMABLE_SQL = "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1"
+CLAIM_SQL = "UPDATE jobs SET state = ?, worker = ? WHERE id = ?"
+END_SQL = "UPDATE jobs SET state = ? WHERE id = ?"
+
+
+def _driver_sql_job(path: str) -> Callable[[], None]:
+    engine = _wal_engine(path)
+
+    def job() -> None:
+        with engine.begin() as conn:
+            job_id = conn.exec_driver_sql(NEW_SQL, ("noop", "queued", "{}")).scalar()
+            conn.exec_driver_sql(EVENT_SQL, (job_id, "state", '{"state":"queued"}'))
+        with engine.begin() as conn:
+            found = conn.exec_driver_sql(CLAIMABLE_SQL).scalar()
+            conn.exec_driver_sql(CLAIM_SQL, ("running", "w1", found))
+            conn.exec_driver_sql(EVENT_SQL, (found, "state", "{}"))
+        with engine.begin() as conn:
+            conn.exec_driver_sql(END_SQL, ("succeeded", found))
+            conn.exec_driver_sql(EVENT_SQL, (found, "state", "{}"))
+
+    return job
+
+
+def _cursor_job(path: str) -> Callable[[], None]:
+    engine = _wal_engine(path)
+
+    def job() -> None:
+        with engine.begin() as conn:
+            db = conn.connection.driver_connection
+            (job_id,) = db.execute(NEW_SQL, ("noop", "queued", "{}")).fetchone()
+            db.execute(EVENT_SQL, (job_id, "state", '{"state":"queued"}'))
+        with engine.begin() as conn:
+            db = conn.connection.driver_connection
+            (found,) = db.execute(CLAIMABLE_SQL).fetchone()
+            db.execute(CLAIM_SQL, ("running", "w1", found))
+            db.execute(EVENT_SQL, (found, "state", "{}"))
+        with engine.begin() as conn:
+            db = conn.connection.driver_connection
+            db.execute(END_SQL, ("succeeded", found))
+            db.execute(EVENT_SQL, (found, "state", "{}"))
 
     return job
 
@@ -212,26 +297,20 @@ def _bare_job(path: str) -> Callable[[], None]:
         "CREATE TABLE job_events (id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, "
         "kind TEXT NOT NULL, data TEXT NOT NULL)"
     )
-    event_sql = "INSERT INTO job_events (job_id, kind, data) VALUES (?, ?, ?)"
 
     def job() -> None:
         db.execute("BEGIN IMMEDIATE")
-        (job_id,) = db.execute(
-            "INSERT INTO jobs (type, state, args) VALUES (?, ?, ?) RETURNING id",
-            ("noop", "queued", "{}"),
-        ).fetchone()
-        db.execute(event_sql, (job_id, "state", '{"state":"queued"}'))
+        (job_id,) = db.execute(NEW_SQL, ("noop", "queued", "{}")).fetchone()
+        db.execute(EVENT_SQL, (job_id, "state", '{"state":"queued"}'))
         db.execute("COMMIT")
         db.execute("BEGIN IMMEDIATE")
-        (found,) = db.execute(
-            "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1"
-        ).fetchone()
-        db.execute("UPDATE jobs SET state = ?, worker = ? WHERE id = ?", ("running", "w1", found))
-        db.execute(event_sql, (found, "state", "{}"))
+        (found,) = db.execute(CLAIMABLE_SQL).fetchone()
+        db.execute(CLAIM_SQL, ("running", "w1", found))
+        db.execute(EVENT_SQL, (found, "state", "{}"))
         db.execute("COMMIT")
         db.execute("BEGIN IMMEDIATE")
-        db.execute("UPDATE jobs SET state = ? WHERE id = ?", ("succeeded", found))
-        db.execute(event_sql, (found, "state", "{}"))
+        db.execute(END_SQL, ("succeeded", found))
+        db.execute(EVENT_SQL, (found, "state", "{}"))
         db.execute("COMMIT")
 
     return job
@@ -245,6 +324,8 @@ def main() -> None:
         print(f"http  {route:16s} {ms:6.3f} ms of server CPU per request")
     for layer, ms in sqlite_floor(args.calls).items():
         print(f"sqlite {layer:15s} {ms:6.3f} ms of CPU per job (3 transactions)")
+    client, server = postgres_floor(args.calls)
+    print(f"postgres Core   {client:6.3f} ms of client CPU per job, its backend {server:6.3f} ms")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,16 @@ The server's CPU is read from its process counters (psutil) before and after.
     .venv/bin/python bench/bench_submit.py --database postgres --jobs 3000 --batches 20
     .venv/bin/python bench/bench_submit.py --database sqlite --variant keys   # idempotency keys
     .venv/bin/python bench/bench_submit.py --database sqlite --variant args   # typed params
+    .venv/bin/python bench/bench_submit.py --batches 0 --profile /tmp/submit.txt  # py-spy
+
+``--profile`` samples the server with py-spy (only while a thread holds the GIL) during
+the one-at-a-time submits and writes py-spy's raw collapsed stacks to the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.harness import Server
 
 from bench.bench_cluster import scratch_database
+from bench.bench_embedded import _py_spy
 
 BATCH = 1000
 Body = Callable[[int], dict[str, Any]]
@@ -103,13 +109,21 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3000, help="submitted one at a time")
     parser.add_argument("--batches", type=int, default=20, help=f"of {BATCH} jobs")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="plain")
+    parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the server, here")
     args = parser.parse_args()
     body = VARIANTS[args.variant]
     with server(args.database) as running:
         measure(running, 200, one(body))  # warm up: imports, caches, connections
+        assert running.proc is not None
+        spy = _py_spy(running.proc.pid, args.profile) if args.profile else None
         rate, ms = measure(running, args.jobs, one(body))
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # it writes its file then
+            spy.wait(60)
         print(f"{args.database} {args.variant} one at a time: {args.jobs} jobs, "
               f"{rate:,.0f} jobs/s, server CPU {ms:.3f} ms/job")  # fmt: skip
+        if not args.batches:
+            return
         rate, ms = measure(running, args.batches * BATCH, batch(body))
         print(f"{args.database} {args.variant} batches of {BATCH}: {args.batches * BATCH} jobs, "
               f"{rate:,.0f} jobs/s, server CPU {ms:.3f} ms/job")  # fmt: skip
