@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobyard.client import Client, StreamReset
+from jobyard.client import Client, ResetEvent, StreamReset
 from tests.harness import ADMIN, Launcher, wait_for
 
 CONFIG = """
@@ -45,6 +45,10 @@ def test_pruned_history_shows_and_resuming_streams_get_a_reset(
     assert resumed[0].data["reason"] == "pruned"
     fresh = server.stream(f"/api/v1/jobs/{job['id']}/events")  # from the start: no reset
     assert [event.event for event in fresh] == ["close"]
+    # Following the log from a line it had seen: the lines after it may be gone too.
+    logs = f"/api/v1/jobs/{job['id']}/logs?follow=true"
+    assert [event.event for event in server.stream(f"{logs}&after=1")] == ["reset", "close"]
+    assert [event.event for event in server.stream(logs)] == ["close"]
 
     [reset] = server.stream("/api/v1/events", headers={"Last-Event-ID": str(first)}, limit=1)
     assert reset.event == "reset"
@@ -58,3 +62,12 @@ def test_pruned_history_shows_and_resuming_streams_get_a_reset(
         assert info.value.event.id == reset.id
         with pytest.raises(StreamReset):
             list(client.events(job["id"], last_event_id=first))
+        with pytest.raises(StreamReset):
+            list(client.follow_logs(job["id"], after=1))
+        # The global stream goes on from the reset's id, live, with no second reset.
+        events = client.all_events(last_event_id=info.value.event.id)
+        later = server.submit("echo", args={"text": "after the reset"})
+        for event in events:
+            assert not isinstance(event, ResetEvent)
+            if event.job_id == later["id"]:
+                break

@@ -30,7 +30,7 @@ from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
 from jobyard.events.hub import Filter, follow, history
 from jobyard.events.records import FeedEvent, JobTerminated, LogWritten
-from jobyard.models import EventKind
+from jobyard.models import EventKind, Job
 from jobyard.node import Node
 
 router = APIRouter(tags=["events"])
@@ -184,6 +184,16 @@ async def pruned_since(node: Node, after: int) -> int | None:
     return through if through > after else None
 
 
+async def _job_pruned_since(node: Node, job: Job, after: int, after_seq: int) -> int | None:
+    """:func:`pruned_since` for a job's stream resuming after the event ``after`` or, on
+    its log, after the line ``after_seq``: a line past that place may be gone too."""
+    if job.logs_pruned_at is None and job.events_pruned_at is None:
+        return None
+    if after_seq > 0 and job.logs_pruned_at is not None:
+        return await to_thread.run_sync(node.store.retention.pruned_through)
+    return await pruned_since(node, after)
+
+
 def _message(kind: str, event_id: int | None, payload: dict[str, Any]) -> bytes:
     return format_sse_event(
         data_str=json.dumps(payload, default=str),
@@ -209,8 +219,7 @@ async def job_messages(
     job = await to_thread.run_sync(node.store.jobs.get_job, job_id)
     if job is None:
         return
-    pruned = job.logs_pruned_at is not None or job.events_pruned_at is not None
-    if pruned and (through := await pruned_since(node, after)) is not None:
+    if (through := await _job_pruned_since(node, job, after, after_seq)) is not None:
         # Only finished jobs are pruned: what it is now is all there is to reload.
         yield reset_message(None, job_id=job_id, state=job.state.value, pruned_through=through)
         yield close_message(job_id, job.state.value)

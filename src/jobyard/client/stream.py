@@ -51,9 +51,9 @@ class StreamReset(Exception):
     """The server removed events this stream would have resumed from (retention).
 
     Reload what was built from the stream (``client.job(id)``, a fresh list);
-    ``event`` is the ``reset`` event. A global stream has moved its place past
-    the gap, so iterating the same :class:`EventStream` again goes on from there;
-    a job's stream ends (the job had finished long ago).
+    ``event`` is the ``reset`` event. The iteration ends with it: a global stream
+    goes on when opened again from ``event.id`` (``all_events(last_event_id=...)``);
+    a job's stream has nothing more to say (the job had finished long ago).
     """
 
     def __init__(self, event: Event) -> None:
