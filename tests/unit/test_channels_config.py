@@ -173,7 +173,23 @@ def test_every_problem_with_its_line(tmp_path: Path) -> None:
         "13: notifications.channels.nourl.url: is required",
         "16: notifications.channels.chat.type: give a channel type: email, webhook, amqp",
         "18: notifications.rules.0.events.1: unknown event 'faild'; did you mean 'failed'?",
+        # Said with the rule's other problem, not on the next try once that one is fixed.
+        "19: notifications.rules.0.channels: unknown channel 'mial'; did you mean 'mail'?",
         "21: notifications.rules.1.channels: must not be empty",
+    ]
+
+
+def test_a_list_of_wrong_items_is_not_also_empty(tmp_path: Path) -> None:
+    text = """
+    notifications:
+      channels:
+        hook: {type: webhook, url: "https://h.example.com/x"}
+      rules:
+        - events: [faild]
+          channels: [hook]
+    """
+    assert problems(tmp_path, text) == [
+        "5: notifications.rules.0.events.0: unknown event 'faild'; did you mean 'failed'?",
     ]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -400,6 +400,7 @@ class NotificationConfig(BaseModel):
 # -- parsing --------------------------------------------------------------------------
 _MODELS = (NotificationConfig, RetryPolicy, EmailChannel, WebhookChannel, AmqpChannel, Rule)
 _KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
+_EMPTY = "must not be empty"
 
 
 def parse_notifications(
@@ -440,8 +441,14 @@ class _Parser:
         try:
             return model.model_validate(data)
         except PydanticError as exc:
-            for p in model_problems(exc, _KNOWN_KEYS, {"too_short": "must not be empty"}):
-                self.problem(".".join(part for part in (where, p["field"]) if part), p["message"])
+            found = model_problems(exc, _KNOWN_KEYS, {"too_short": _EMPTY})
+            for p in found:
+                # A list whose items are wrong is "too short" too, once they are left out:
+                # its items' own problems say it better.
+                inner = any(q["field"].startswith(f"{p['field']}.") for q in found)
+                if not (p["message"] == _EMPTY and inner):
+                    field = ".".join(part for part in (where, p["field"]) if part)
+                    self.problem(field, p["message"])
             return None
 
     def parse(self, data: Any) -> NotificationConfig | None:
@@ -581,24 +588,41 @@ class _Parser:
             return []
         rules = []
         for index, value in enumerate(raw):
-            rule: Rule | None = self.validate(Rule, value, f"rules.{index}")
-            if rule is not None and self.check_rule(rule, f"rules.{index}", channels, broken):
-                rules.append(rule)
+            where = f"rules.{index}"
+            rule: Rule | None = self.validate(Rule, value, where)
+            if rule is not None:
+                if self.check_rule(rule.channels, bool(rule.to), where, channels, broken):
+                    rules.append(rule)
+            elif isinstance(value, Mapping):  # its channels are checked too, all said at once
+                names = _strings(value.get("channels"))
+                self.check_rule(names, bool(value.get("to")), where, channels, broken)
         return rules
 
     def check_rule(
-        self, rule: Rule, where: str, channels: Mapping[str, Channel], broken: set[str]
+        self,
+        names: Sequence[str],
+        has_to: bool,
+        where: str,
+        channels: Mapping[str, Channel],
+        broken: set[str],
     ) -> bool:
+        """Whether the rule's channels exist and can be sent to (problems said)."""
         ok = True
-        for name in rule.channels:
+        for name in names:
             channel = channels.get(name)
             if channel is None and name not in broken:
-                close = difflib.get_close_matches(name, list(channels), n=1)
+                close = difflib.get_close_matches(name, [*channels, *sorted(broken)], n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 self.problem(f"{where}.channels", f"unknown channel {name!r}{hint}")
                 ok = False
-            elif isinstance(channel, EmailChannel) and not (rule.to or channel.to):
+            elif isinstance(channel, EmailChannel) and not (has_to or channel.to):
                 message = f"email channel {name!r} has no `to`: give recipients here or there"
                 self.problem(f"{where}.to", message)
                 ok = False
-        return ok and not any(name in broken for name in rule.channels)
+        return ok and not any(name in broken for name in names)
+
+
+def _strings(value: Any) -> list[str]:
+    """The names of a list (or a single name) as written, whatever else is wrong with it."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [item for item in items if isinstance(item, str)]
