@@ -242,7 +242,8 @@ def test_job_types_can_be_managed_through_the_api(server: Server) -> None:
     created = server.client.post("/api/v1/job-types", json=definition)
     assert created.status_code == 201, created.text
     assert created.json()["source"] == "api"
-    assert_problem(server.client.post("/api/v1/job-types", json=definition), 409)
+    again = assert_problem(server.client.post("/api/v1/job-types", json=definition), 409)
+    assert f"PUT /api/v1/job-types/{name}" in again["detail"]
     job = server.submit(name)
     server.wait_state(job["id"], "succeeded")
     assert [line["line"] for line in server.logs(job["id"])][-1] == "hello world"
@@ -260,6 +261,9 @@ def test_job_types_can_be_managed_through_the_api(server: Server) -> None:
 def test_bad_job_types_are_refused(server: Server) -> None:
     assert_problem(server.client.put("/api/v1/job-types/echo", json={"command": ["x"]}), 409)
     assert_problem(server.client.delete("/api/v1/job-types/echo"), 409)
+    # Not "PUT replaces it": a type of the configuration file changes there.
+    created = server.client.post("/api/v1/job-types", json={"name": "echo", "command": ["x"]})
+    assert "configuration file" in assert_problem(created, 409)["detail"]
     body = assert_problem(
         server.client.put(
             "/api/v1/job-types/broken",

@@ -499,6 +499,14 @@ def test_email_of_a_failed_job() -> None:
             },
             "[jobyard] job 42 (etl) breached its SLA: max_output 612.0 MB > 500.0 MB",
         ),
+        (  # just over: both would read "1.0 s"
+            {
+                "event": "sla_breach",
+                "job": JOB,
+                "sla": {"budget": "max_runtime", "limit": 1.0, "value": 1.0456},
+            },
+            "[jobyard] job 42 (etl) breached its SLA: max_runtime 1.0 s exceeded by 0.046 s",
+        ),
         (
             {
                 "event": "workflow_failed",

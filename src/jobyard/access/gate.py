@@ -62,7 +62,7 @@ class Gate:
     def session(self, secret: str) -> Principal:
         found = self._store.session(credentials.digest(secret), self._now())
         if found is None:
-            raise Unauthorized("the session has expired; log in again")
+            raise Unauthorized("the session has ended or expired; log in again")
         user, csrf = found
         return Principal(user.id, user.name, user.role, "session", csrf=csrf)
 

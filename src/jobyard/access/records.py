@@ -53,6 +53,9 @@ class Principal:
     csrf: str | None = None  # the session's CSRF token
 
 
+OUTCOMES = ("ok", "denied", "failed")  # of an audited request
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     at: datetime
@@ -60,7 +63,7 @@ class AuditEntry:
     via: str
     action: str
     target: str
-    outcome: str = "ok"  # ok | denied | failed
+    outcome: str = "ok"  # one of OUTCOMES
     address: str = ""
     detail: dict[str, Any] | None = None
     id: int | None = None

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from jobyard.access import AuditEntry, AuditQuery
-from jobyard.api.resources import get_node, split_names
+from jobyard.access.records import OUTCOMES
+from jobyard.api.resources import choices, get_node, split_names
 from jobyard.api.schemas import UtcTime
 from jobyard.node import Node
 
@@ -68,7 +69,7 @@ def list_audit(
         per_page=per_page,
         actors=split_names(actor),
         actions=split_names(action),
-        outcomes=split_names(outcome),
+        outcomes=choices("outcome", outcome, OUTCOMES),
         since=since,
         until=until,
         search=search or None,

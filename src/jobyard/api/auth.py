@@ -151,4 +151,5 @@ def _check_origin(request: Request, allowed: Collection[str]) -> None:
 def _check_csrf(request: Request, who: Principal) -> None:
     sent = request.headers.get(CSRF_HEADER, "")
     if not who.csrf or not hmac.compare_digest(sent.encode(), who.csrf.encode()):
-        raise Forbidden(f"a change made with the session cookie needs the {CSRF_HEADER} header")
+        said = "does not match the session's" if sent else "is missing"
+        raise Forbidden(f"a change made with the session cookie needs {CSRF_HEADER}: it {said}")

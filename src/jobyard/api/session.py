@@ -116,4 +116,5 @@ def _same_origin(request: Request) -> None:
     """
     origin = request.headers.get("origin")
     if origin and urlsplit(origin).netloc != request.url.netloc:
-        raise Forbidden(f"a login from another site ({origin}) is refused")
+        action = request.url.path.rsplit("/", 1)[-1] or "login"
+        raise Forbidden(f"a {action} posted by another site ({origin}) is refused")

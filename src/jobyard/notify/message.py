@@ -158,10 +158,18 @@ def _why(job: JobInfo) -> str:
 def _sla_line(sla: SlaInfo) -> str:
     budget, value, limit = sla["budget"], sla["value"], sla["limit"]
     if budget == "max_output":
-        return f"{budget} {human_size(value)} > {human_size(limit)}"
+        return _over(budget, human_size(value), human_size(limit), human_size(value - limit))
     if budget == "max_data":
-        return f"{sla.get('metric') or budget} {value:g} > {limit:g}"
-    return f"{budget} {human_duration(value)} > {human_duration(limit)}"
+        return _over(sla.get("metric") or budget, f"{value:g}", f"{limit:g}", f"{value - limit:g}")
+    excess = f"{value - limit:.2g} s"
+    return _over(budget, human_duration(value), human_duration(limit), excess)
+
+
+def _over(name: str, value: str, limit: str, excess: str) -> str:
+    """``name value > limit``; just over, where both read the same, by how much."""
+    if value == limit:
+        return f"{name} {limit} exceeded by {excess}"
+    return f"{name} {value} > {limit}"
 
 
 # -- JSON -----------------------------------------------------------------------------

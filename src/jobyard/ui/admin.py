@@ -39,7 +39,8 @@ def schedules(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
 @router.get("/workers", response_class=HTMLResponse)
 def workers(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
     items = [WorkerOut.of(view) for view in node.roster.all()]
-    return page(request, looker, "workers.html", part="workers_table.html", workers=items)
+    own = node.worker.name if node.worker is not None else None  # not drained from here
+    return page(request, looker, "workers.html", part="workers_table.html", workers=items, own=own)
 
 
 @router.get("/notifications", response_class=HTMLResponse)
