@@ -17,8 +17,9 @@ def test_a_job_waits_for_its_dependency_then_runs(server: Server) -> None:
     upstream = server.submit("echo", args={"text": "first"}, hold=True)
     downstream = server.submit("echo", args={"text": "second"}, depends_on=after(upstream))
     assert downstream["state"] == "waiting"
-    detail = server.job(downstream["id"])
-    assert detail["depends_on"] == [{"job": upstream["id"], "on": "succeeded", "state": "held"}]
+    waits_for = [{"job": upstream["id"], "on": "succeeded", "state": "held"}]
+    assert downstream["depends_on"] == waits_for  # the submit's answer says it too
+    assert server.job(downstream["id"])["depends_on"] == waits_for
     server.act(upstream["id"], "start", expect=200)
     server.wait_state(upstream["id"], "succeeded")
     done = server.wait_state(downstream["id"], "succeeded")

@@ -68,7 +68,7 @@ def submit(body: SubmitJob, node: NodeDep, request: Request) -> Response:
 
     audit = trail.in_transaction(request, node.audit, outcome)
     job, created = node.manager.submit(_submission(body), audit=audit)
-    return _created(node, job, created, request, follow=body.follow)
+    return _created(node, job, created, request, follow=body.follow, deps=bool(body.depends_on))
 
 
 def _status(created: bool) -> int:
@@ -80,16 +80,24 @@ def _location(request: Request, job: Job) -> str:
     return f"{request.base_url}{router.prefix.lstrip('/')}/{job.id}"
 
 
-def _created(node: Node, job: Job, created: bool, request: Request, *, follow: bool) -> Response:
-    """The answer about a new (or found) job: the job, or its event stream until it ends."""
+def _created(
+    node: Node, job: Job, created: bool, request: Request, *, follow: bool, deps: bool
+) -> Response:
+    """The answer about a new (or found) job: the job, or its event stream until it ends.
+
+    ``deps``: the job may wait for others, shown as on ``GET`` (a read, only then).
+    """
     code = _status(created)
     location = _location(request, job)
     if follow or "text/event-stream" in request.headers.get("accept", ""):
         stream = event_stream(job_messages(node, job.id, 0, logs_only=False), code)
         stream.headers["Location"] = location
         return stream
+    out = JobOut.of(job, utcnow())
+    if deps:
+        out.depends_on = _dependencies(node.manager, job.id)
     # Serialised here, once: a returned model would be validated again against JobOut.
-    body = JobOut.of(job, utcnow()).model_dump_json()
+    body = out.model_dump_json()
     return Response(body, code, {"Location": location}, media_type="application/json")
 
 
@@ -143,11 +151,15 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobOut, name="get_job")
 def get_job(job_id: JobId, manager: Manager) -> JobOut:
     out = JobOut.of(manager.get(job_id), utcnow())
-    out.depends_on = [
+    out.depends_on = _dependencies(manager, job_id)
+    return out
+
+
+def _dependencies(manager: JobManager, job_id: int) -> list[DependencyOut]:
+    return [
         DependencyOut(job=d.upstream, on=d.condition, state=d.state)
         for d in manager.dependencies(job_id)
     ]
-    return out
 
 
 def _control(event: Event, summary: str) -> None:
@@ -195,7 +207,7 @@ def restart_job(
     """
     job = node.manager.restart(job_id, body.args if body else None)
     follow = body is not None and body.follow
-    return _created(node, job, True, request, follow=follow)
+    return _created(node, job, True, request, follow=follow, deps=True)  # carried over
 
 
 @router.delete("/{job_id}", status_code=204)

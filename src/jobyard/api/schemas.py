@@ -126,7 +126,8 @@ class JobOut(BaseModel):
     restarted_from: int | None
     restarted_as: int | None
     depends_on: list[DependencyOut] = Field(
-        default_factory=list, description="shown on a single job: what it waits for"
+        default_factory=list,
+        description="what it waits for: on a single job and the answer to its submit or restart",
     )
     logs_pruned_at: datetime | None = Field(
         default=None, description="when retention removed its log lines (its log is empty)"
