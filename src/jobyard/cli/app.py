@@ -7,6 +7,9 @@ commands that need it, so ``jobyard --help`` starts fast.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +29,7 @@ from jobyard.cli import users as cli_users
 from jobyard.cli import watch as cli_watch
 from jobyard.cli import workers as cli_workers
 from jobyard.cli import workflows as cli_workflows
+from jobyard.cli.common import fail
 from jobyard.cli.settings import ConfigOpt, DatabaseOpt, load_settings, read_settings
 
 if TYPE_CHECKING:
@@ -151,14 +155,32 @@ def serve(
         host=host,
         port=port,
     )
+    listening = _listen(settings.host, settings.port)  # taken: say so before anything starts
     node = Node(settings, cfg, worker=not no_worker)
-    uvicorn.run(
+    serving = uvicorn.Config(
         create_app(node),
         host=settings.host,
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=5,
     )
+    server = uvicorn.Server(serving)
+    server.run(sockets=[listening])
+    if not server.started:
+        raise typer.Exit(1)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket, bound now; a port in use is one line and exit 1."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listening = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        said = os.strerror(exc.errno) if exc.errno else str(exc)
+        fail(f"cannot listen on {host}:{port}: {said.lower()}", 1)
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    logging.getLogger(__name__).info("listening on http://%s:%d", shown, port)
+    return listening
 
 
 @app.command()

@@ -39,13 +39,23 @@ def read_settings(overrides: dict[str, Any]) -> Settings:
     """
     from pydantic import ValidationError
 
-    from jobyard.settings import Settings
+    from jobyard.settings import ENV_PREFIX, Settings
 
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**given)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        fail(f"settings: {problems}")
+        problems = []
+        for error in exc.errors():
+            field = ".".join(map(str, error["loc"]))
+            # Named as the user wrote it: the option, else the environment variable.
+            name = _OPTIONS.get(field, f"--{field.replace('_', '-')}")
+            said = name if field in given else f"{ENV_PREFIX}{field.upper()}"
+            problems.append(f"{said}: {error['msg'].removeprefix('Value error, ')}")
+        fail("; ".join(problems))
+
+
+_OPTIONS = {"worker_name": "--name"}  # the settings whose option is not named after them
 
 
 def load_settings(

@@ -1,0 +1,39 @@
+"""`jobyard serve` refusing to start says why in one line, before it starts anything."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+
+def serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "jobyard", "serve", "--host", "127.0.0.1", *args]
+    command += ["--database-url", f"sqlite:///{tmp_path / 'jobs.db'}"]
+    environ = os.environ | {"JOBYARD_ADMIN_PASSWORD": "", **env}
+    return subprocess.run(
+        command, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_taken_port_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = serve(tmp_path, "--port", str(port))
+    assert result.returncode == 1, result.stderr
+    said = f"jobyard: error: cannot listen on 127.0.0.1:{port}: address already in use"
+    assert result.stderr.splitlines()[-1] == said
+    assert "worker started" not in result.stderr
+    assert not (tmp_path / "jobs.db").exists()  # not even the database was made
+
+
+def test_a_bad_setting_names_the_variable_or_the_option(tmp_path: Path) -> None:
+    short = serve(tmp_path, "--port", "0", JOBYARD_ADMIN_PASSWORD="short")
+    assert short.returncode == 2
+    said = "jobyard: error: JOBYARD_ADMIN_PASSWORD: at least 8 characters"
+    assert short.stderr.splitlines() == [said]
+    lease = serve(tmp_path, "--port", "0", JOBYARD_LEASE_TIMEOUT="0s")
+    assert lease.returncode == 2
+    assert lease.stderr.splitlines()[-1].startswith("jobyard: error: JOBYARD_LEASE_TIMEOUT: ")
