@@ -63,7 +63,7 @@ def _control(action: str, doc: str) -> None:
         if json_:
             print_json(queue)
         else:
-            typer.echo(f"queue {queue.name}: {'paused' if queue.paused else 'dispatching'}")
+            typer.echo(f"queue {queue.name}: {'paused' if queue.paused else 'open'}")
 
     command.__doc__ = doc
     queues_app.command(action)(command)
