@@ -22,6 +22,7 @@ def test_queues_list_pause_and_resume(server: Server) -> None:
     assert as_json(server, "queues", "show", "limited")["paused"] is True
     assert "paused" in ok(server, "queues")
     assert as_json(server, "queues", "resume", "limited")["paused"] is False
+    assert ok(server, "queues", "resume", "limited").strip() == "queue limited: open"
     assert "no queue named 'nope'" in error_line(jobyard(server, "queues", "pause", "nope"), 3)
 
 
