@@ -80,10 +80,15 @@ def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
     assert stopped.json()["state"] == "stopped"
     halted = run_in(server, run["id"], "stopped")
     wait_for(lambda: server.job(first)["state"] == "killed", what="node a killed")
-    assert server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop").status_code == 409
+    again = server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop")
+    assert "is stopped: only a running run stops" in again.json()["detail"]
+    assert again.status_code == 409
     resumed = server.client.post(f"/api/v1/workflow-runs/{run['id']}/resume")
     assert resumed.status_code == 200, resumed.text
     done = run_in(server, run["id"], "succeeded")
+    retried = server.client.post(f"/api/v1/workflow-runs/{run['id']}/retry-failed")
+    assert retried.status_code == 409
+    assert "is succeeded: nothing of it to run again" in retried.json()["detail"]
     assert done["nodes"]["a"]["restarted_from"] == first
     assert done["nodes"]["b"]["state"] == "succeeded"
     assert halted["nodes"]["b"]["state"] in ("killed", "upstream_failed")

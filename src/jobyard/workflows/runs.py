@@ -198,7 +198,8 @@ class Runs:
         """Kill the running nodes and cancel the pending ones."""
         run, jobs = self.get(run_id)
         if run.state is not RunState.RUNNING:
-            raise Conflict(f"workflow run {run_id} is {run.state.value}", state=run.state.value)
+            message = f"workflow run {run_id} is {run.state.value}: only a running run stops"
+            raise Conflict(message, state=run.state.value)
         self.store.runs.update_run(
             run_id, [RunState.RUNNING], {"state": RunState.STOPPED}, self._clock()
         )
@@ -227,7 +228,8 @@ class Runs:
             now,
         )
         if reopened is None and run.state is not RunState.RUNNING:
-            raise Conflict(f"workflow run {run_id} is {run.state.value}", state=run.state.value)
+            message = f"workflow run {run_id} is {run.state.value}: nothing of it to run again"
+            raise Conflict(message, state=run.state.value)
         restarted: list[Job] = []
         for node in topological_order(spec):
             job = self.latest_jobs(run_id).get(node)
