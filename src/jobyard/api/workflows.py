@@ -141,7 +141,10 @@ def get_workflow(name: str, runs: RunsDep) -> WorkflowOut:
 @router.post("/api/v1/workflows/{name}/runs", status_code=201, response_model=RunOut)
 def start_run(name: str, runs: RunsDep, response: Response, body: StartRun | None = None) -> RunOut:
     """Start a run: nodes without dependencies start at once, the rest when upstream succeeded."""
-    run = RunOut.of(*runs.start(name, body.args if body else None))
+    args = body.args if body else None
+    if args:
+        runs.check_run_args(name, args)
+    run = RunOut.of(*runs.start(name, args))
     response.headers["Location"] = f"/api/v1/workflow-runs/{run.id}"  # names it in the audit
     return run
 

@@ -20,18 +20,20 @@ from datetime import datetime
 from typing import Any
 
 from jobyard.clock import utcnow
-from jobyard.errors import Conflict, NotFound
+from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.events.records import (
     Record,
     WorkflowRunFinished,
     WorkflowRunReopened,
     WorkflowRunStarted,
 )
+from jobyard.jobtypes.params import FieldError
 from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.manager import JobManager
 from jobyard.models import Job, NewJob, RunState, WorkflowRun
 from jobyard.states import Event, JobState
 from jobyard.workflows.dag import node_args, not_before, topological_order
+from jobyard.workflows.fields import hint
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
 
 RunView = tuple[WorkflowRun, dict[str, Job]]
@@ -57,6 +59,31 @@ class Runs:
         return self.workflows[name]
 
     # -- starting ----------------------------------------------------------
+    def check_run_args(self, name: str, run_args: Mapping[str, Any]) -> None:
+        """422 naming each run argument that would reach no node: no node's type declares
+        it (a typo, most likely: a workflow's own ``args`` are held to this when its file
+        loads), or every node that declares it sets it in its own, pinned ``args``."""
+        spec = self.workflow(name)
+        declared: set[str] = set()
+        open_: set[str] = set()  # declared by a node that takes it from the run
+        for node in spec.nodes.values():
+            schema = self.manager.catalog.require(node.type).json_schema()
+            params = set(schema.get("properties") or {})
+            declared |= params
+            open_ |= params - set(node.args)
+        errors: list[FieldError] = []
+        for key in run_args:
+            if key in open_:
+                continue
+            if key in declared:
+                message = "every node that takes this param sets it in its own args"
+            else:
+                message = f"no node's job type declares this param{hint(key, sorted(open_))}"
+            errors.append({"field": f"args.{key}", "location": "body", "message": message})
+        if errors:
+            first = errors[0]["field"].removeprefix("args.")
+            raise Invalid(f"no node of workflow {name!r} takes the argument {first!r}", errors)
+
     def start(
         self, name: str, run_args: dict[str, Any] | None = None, trigger: str = "api"
     ) -> RunView:
