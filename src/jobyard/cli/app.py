@@ -179,7 +179,8 @@ def _listen(host: str, port: int) -> socket.socket:
         said = os.strerror(exc.errno) if exc.errno else str(exc)
         fail(f"cannot listen on {host}:{port}: {said.lower()}", 1)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
-    logging.getLogger(__name__).info("listening on http://%s:%d", shown, port)
+    bound = listening.getsockname()[1]  # the one chosen, for port 0
+    logging.getLogger(__name__).info("listening on http://%s:%d", shown, bound)
     return listening
 
 
