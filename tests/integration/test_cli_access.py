@@ -154,6 +154,17 @@ def test_a_wrong_password_is_one_line_and_exit_6(cli: Cli) -> None:
     assert "--password-stdin" in cli.error(2, "login", "--user", "admin")  # no terminal
 
 
+def test_a_user_without_a_password_or_terminal_is_a_usage_error(cli: Cli) -> None:
+    line = cli.error(2, "jobs", "-u", "admin")  # stdin is not a terminal
+    assert line.endswith("no terminal to ask it on: set JOBYARD_PASSWORD (or pass --password)")
+    assert "user admin" in line
+    unreachable = {"JOBYARD_SERVER": "http://127.0.0.1:9"}
+    said = cli.run("jobs", "-u", "admin", env=unreachable)
+    assert said.returncode == 2, said.stderr  # refused before any request
+    with_variable = cli.json("whoami", "-u", "admin", env={"JOBYARD_PASSWORD": ADMIN[1]})
+    assert with_variable["via"] == "password"
+
+
 def test_passwords_are_asked_hidden_on_a_terminal(cli: Cli, server: Server) -> None:
     code, shown = on_terminal(cli, "whoami", "--user", "admin", answers=[ADMIN[1]])
     assert code == 0, shown
