@@ -12,12 +12,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
 from jobyard.cli.common import parse_assignments, parse_value
+from jobyard.cli.render import short_moment
 from tests.harness import Server, free_port, shared_server, wait_for
 
 COMMANDS = [
@@ -165,6 +167,9 @@ def test_show_details(server: Server) -> None:
         assert text in panel
     detail = as_json(server, "show", str(job_id))
     assert detail["resources"]["log_lines"] >= 1
+    rows = {line.split()[1]: line.split()[2] for line in panel.splitlines() if "│ created" in line}
+    created = datetime.fromisoformat(detail["created_at"])
+    assert rows == {"created": short_moment(created)}  # the jobs table's style: 16:08:26 today
     assert "no job with id 999999" in error_line(jobyard(server, "show", "999999"), 3)
 
 
