@@ -101,6 +101,16 @@ def test_submit_with_arguments_and_options(server: Server) -> None:
     ok(server, "kill", str(later["id"]))
 
 
+def test_a_repeated_idempotency_key_is_said_to_be_the_first_job(server: Server) -> None:
+    key = tag()
+    first = ok(server, "submit", "echo", "text=once", "--hold", "--idempotency-key", key)
+    job_id = first.split()[1]
+    assert first.strip() == f"job {job_id} submitted (echo): held"
+    again = ok(server, "submit", "echo", "text=once", "--hold", "--idempotency-key", key)
+    assert again.strip() == f"job {job_id} already submitted with key {key!r} (echo): held"
+    ok(server, "kill", job_id)
+
+
 def test_submit_wait_tells_how_the_job_ended(server: Server) -> None:
     good = jobyard(server, "submit", "echo", "text=hi", "--wait")
     assert good.returncode == 0, good.stderr
