@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -348,6 +349,16 @@ def test_watch_prints_changes_until_sigint(server: Server, tmp_path: Path, sigin
         wait_for(lambda: watch.shows("no jobs"), what="a table without it")
         watch.proc.send_signal(signal.SIGINT)
         assert watch.proc.wait(timeout=30) == 0, watch.stderr()
+
+
+def test_watch_once_counts_the_states_it_was_asked_for(server: Server) -> None:
+    ended = as_json(server, "submit", "echo", "text=watched", "--wait")
+    held = as_json(server, "submit", "echo", "text=watched", "--hold")
+    table = ok(server, "watch", "--once", "--state", "succeeded,held", "--type", "echo")
+    header = table.splitlines()[0]
+    assert re.search(r" · \d+ held · \d+ succeeded", header), header  # the live states first
+    assert f"{ended['id']} " in table
+    ok(server, "kill", str(held["id"]))
 
 
 def test_watch_ends_on_a_sigint_while_it_starts(server: Server, tmp_path: Path) -> None:
