@@ -269,8 +269,9 @@ def test_bad_input_is_one_line_and_exit_2(server: Server) -> None:
     assert "bad argument 'text'" in error_line(jobyard(server, "submit", "echo", "text"), 2)
     assert "bad argument '=x'" in error_line(jobyard(server, "submit", "echo", "=x"), 2)
     unknown = error_line(jobyard(server, "submit", "nope", "a=1"), 2)
-    assert "type: unknown job type 'nope'" in unknown
+    assert unknown == "jobyard: error: the submission is invalid (type: unknown job type 'nope')"
     invalid = error_line(jobyard(server, "submit", "echo", "repeat=0"), 2)
+    assert invalid.startswith("jobyard: error: the job arguments are invalid (")
     assert "args.text" in invalid
     assert "args.repeat" in invalid
     assert "--run-at" in error_line(
