@@ -85,15 +85,18 @@ class JobManager:
         upstream = self.store.jobs.job_states(
             {d.upstream for s in submissions for d in s.depends_on}
         )
-        new_jobs, errors = [], []
+        new_jobs, errors, args_only = [], [], True
         for index, submission in enumerate(submissions):
             prefix = f"jobs[{index}]." if len(submissions) > 1 else ""
             try:
                 new_jobs.append(self._new_job(submission, now, upstream))
             except Invalid as exc:
                 errors += [{**e, "field": prefix + e["field"]} for e in exc.errors]
+                args_only = args_only and all(e["field"].startswith("args") for e in exc.errors)
         if errors:
-            raise Invalid("the job arguments are invalid", errors)
+            # an unknown type or dependency is not the arguments' fault
+            detail = "the job arguments are invalid" if args_only else "the submission is invalid"
+            raise Invalid(detail, errors)
         added = self.store.jobs.add_jobs(new_jobs, now, audit=audit)
         added = [
             (self._blocked_at_submit(job, new, upstream, now), True)

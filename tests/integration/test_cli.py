@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,12 +13,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
 from jobyard.cli.common import parse_assignments, parse_value
+from jobyard.cli.render import short_moment
 from tests.harness import Server, free_port, shared_server, wait_for
 
 COMMANDS = [
@@ -99,6 +102,16 @@ def test_submit_with_arguments_and_options(server: Server) -> None:
     ok(server, "kill", str(later["id"]))
 
 
+def test_a_repeated_idempotency_key_is_said_to_be_the_first_job(server: Server) -> None:
+    key = tag()
+    first = ok(server, "submit", "echo", "text=once", "--hold", "--idempotency-key", key)
+    job_id = first.split()[1]
+    assert first.strip() == f"job {job_id} submitted (echo): held"
+    again = ok(server, "submit", "echo", "text=once", "--hold", "--idempotency-key", key)
+    assert again.strip() == f"job {job_id} already submitted with key {key!r} (echo): held"
+    ok(server, "kill", job_id)
+
+
 def test_submit_wait_tells_how_the_job_ended(server: Server) -> None:
     good = jobyard(server, "submit", "echo", "text=hi", "--wait")
     assert good.returncode == 0, good.stderr
@@ -165,6 +178,9 @@ def test_show_details(server: Server) -> None:
         assert text in panel
     detail = as_json(server, "show", str(job_id))
     assert detail["resources"]["log_lines"] >= 1
+    rows = {line.split()[1]: line.split()[2] for line in panel.splitlines() if "│ created" in line}
+    created = datetime.fromisoformat(detail["created_at"])
+    assert rows == {"created": short_moment(created)}  # the jobs table's style: 16:08:26 today
     assert "no job with id 999999" in error_line(jobyard(server, "show", "999999"), 3)
 
 
@@ -253,8 +269,9 @@ def test_bad_input_is_one_line_and_exit_2(server: Server) -> None:
     assert "bad argument 'text'" in error_line(jobyard(server, "submit", "echo", "text"), 2)
     assert "bad argument '=x'" in error_line(jobyard(server, "submit", "echo", "=x"), 2)
     unknown = error_line(jobyard(server, "submit", "nope", "a=1"), 2)
-    assert "type: unknown job type 'nope'" in unknown
+    assert unknown == "jobyard: error: the submission is invalid (type: unknown job type 'nope')"
     invalid = error_line(jobyard(server, "submit", "echo", "repeat=0"), 2)
+    assert invalid.startswith("jobyard: error: the job arguments are invalid (")
     assert "args.text" in invalid
     assert "args.repeat" in invalid
     assert "--run-at" in error_line(
@@ -333,6 +350,16 @@ def test_watch_prints_changes_until_sigint(server: Server, tmp_path: Path, sigin
         wait_for(lambda: watch.shows("no jobs"), what="a table without it")
         watch.proc.send_signal(signal.SIGINT)
         assert watch.proc.wait(timeout=30) == 0, watch.stderr()
+
+
+def test_watch_once_counts_the_states_it_was_asked_for(server: Server) -> None:
+    ended = as_json(server, "submit", "echo", "text=watched", "--wait")
+    held = as_json(server, "submit", "echo", "text=watched", "--hold")
+    table = ok(server, "watch", "--once", "--state", "succeeded,held", "--type", "echo")
+    header = table.splitlines()[0]
+    assert re.search(r" · \d+ held · \d+ succeeded", header), header  # the live states first
+    assert f"{ended['id']} " in table
+    ok(server, "kill", str(held["id"]))
 
 
 def test_watch_ends_on_a_sigint_while_it_starts(server: Server, tmp_path: Path) -> None:

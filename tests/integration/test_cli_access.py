@@ -154,6 +154,17 @@ def test_a_wrong_password_is_one_line_and_exit_6(cli: Cli) -> None:
     assert "--password-stdin" in cli.error(2, "login", "--user", "admin")  # no terminal
 
 
+def test_a_user_without_a_password_or_terminal_is_a_usage_error(cli: Cli) -> None:
+    line = cli.error(2, "jobs", "-u", "admin")  # stdin is not a terminal
+    assert line.endswith("no terminal to ask it on: set JOBYARD_PASSWORD (or pass --password)")
+    assert "user admin" in line
+    unreachable = {"JOBYARD_SERVER": "http://127.0.0.1:9"}
+    said = cli.run("jobs", "-u", "admin", env=unreachable)
+    assert said.returncode == 2, said.stderr  # refused before any request
+    with_variable = cli.json("whoami", "-u", "admin", env={"JOBYARD_PASSWORD": ADMIN[1]})
+    assert with_variable["via"] == "password"
+
+
 def test_passwords_are_asked_hidden_on_a_terminal(cli: Cli, server: Server) -> None:
     code, shown = on_terminal(cli, "whoami", "--user", "admin", answers=[ADMIN[1]])
     assert code == 0, shown
@@ -224,6 +235,22 @@ def test_tokens_create_list_and_revoke(cli: Cli) -> None:
     assert "needs a NAME" in cli.error(2, "tokens", "create", *AS_ADMIN)
     assert "unknown action" in cli.error(2, "tokens", "frob", *AS_ADMIN)
     assert "no token 999999" in cli.error(3, "tokens", "revoke", "999999", *AS_ADMIN)
+
+
+def test_a_token_made_with_a_token_says_it_is_capped(cli: Cli) -> None:
+    login = ("login", "--user", "admin", "--expires", "1h", "--password-stdin")
+    cli.ok(*login, stdin=ADMIN[1])
+    for asked in ("2h", "never"):
+        made = cli.run("tokens", "create", f"long-{tag()}", "--expires", asked)
+        assert made.returncode == 0, made.stderr
+        capped = made.stderr.strip().splitlines()[-1]
+        assert capped.startswith("capped: a token made with a token ends no later than that one")
+        assert "--user" in capped
+    shorter = cli.run("tokens", "create", f"short-{tag()}", "--expires", "30m")
+    assert "capped" not in shorter.stderr
+    with_password = cli.run("tokens", "create", f"p-{tag()}", "--expires", "2h", *AS_ADMIN)
+    assert "capped" not in with_password.stderr
+    cli.ok("logout")
 
 
 def test_audit_lists_what_was_done(cli: Cli, server: Server) -> None:

@@ -80,6 +80,14 @@ def test_an_idempotency_key_returns_the_first_job(client: Client) -> None:
     again = client.submit("echo", {"text": "a"}, hold=True, idempotency_key=key)
     assert again.id == first.id
     assert again.idempotency_key == key
+    other = tag()
+    new = client.submit_once("echo", {"text": "a"}, hold=True, idempotency_key=other)
+    repeated = client.submit_once("echo", {"text": "a"}, hold=True, idempotency_key=other)
+    assert (new[1], repeated[1], repeated[0].id) == (True, False, new[0].id)
+    assert client.submit_once("echo", {"text": "a"}, idempotency_key=key) == (
+        client.job(first.id),
+        False,
+    )
 
 
 def test_submit_many_creates_all_or_none(client: Client) -> None:

@@ -73,6 +73,13 @@ async def test_results_are_the_sync_clients(server: Server) -> None:
             assert await client.job_type("lines") == sync.job_type("lines")
             assert await client.me() == sync.me()
         assert done.state == "succeeded"
+        key = f"async-parity-{job.id}"
+        made, new = await client.submit_once("echo", {"text": "a"}, hold=True, idempotency_key=key)
+        again, repeated = await client.submit_once(
+            "echo", {"text": "a"}, hold=True, idempotency_key=key
+        )
+        assert (new, repeated, again.id) == (True, False, made.id)
+        await client.kill(made.id)
         found = [item.id async for item in client.iter_jobs(search="async-parity", per_page=1)]
         assert found == [job.id]
         lines = [line.line async for line in client.iter_logs(job.id) if line.stream != "system"]

@@ -91,18 +91,25 @@ def test_an_idempotency_key_returns_the_first_job(h: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    ("submission", "field"),
+    ("submission", "field", "detail"),
     [
-        (Submission("nope"), "type"),
-        (Submission("echo", {}), "args.word"),
-        (Submission("echo", {"word": 5}), "args.word"),
-        (Submission("echo", {"word": "x"}, depends_on=(Dependency(999),)), "depends_on"),
+        (Submission("nope"), "type", "the submission is invalid"),
+        (Submission("echo", {}), "args.word", "the job arguments are invalid"),
+        (Submission("echo", {"word": 5}), "args.word", "the job arguments are invalid"),
+        (
+            Submission("echo", {"word": "x"}, depends_on=(Dependency(999),)),
+            "depends_on",
+            "the submission is invalid",
+        ),
     ],
 )
-def test_invalid_submissions_name_the_field(h: Harness, submission: Submission, field: str) -> None:
+def test_invalid_submissions_name_the_field(
+    h: Harness, submission: Submission, field: str, detail: str
+) -> None:
     with pytest.raises(Invalid) as info:
         h.manager.submit(submission)
     assert [error["field"] for error in info.value.errors] == [field]
+    assert str(info.value) == detail
     assert h.manager.find(JobQuery())[1] == 0
 
 
@@ -111,6 +118,9 @@ def test_a_batch_is_stored_whole_or_not_at_all(h: Harness) -> None:
     with pytest.raises(Invalid) as info:
         h.manager.submit_many(batch)
     assert [error["field"] for error in info.value.errors] == ["jobs[1].args.word"]
+    assert str(info.value) == "the job arguments are invalid"
+    with pytest.raises(Invalid, match=r"^the submission is invalid$"):
+        h.manager.submit_many([*batch, Submission("nope")])
     assert h.manager.find(JobQuery())[1] == 0
     assert [created for _, created in h.manager.submit_many(batch[:1] * 3)] == [True] * 3
 

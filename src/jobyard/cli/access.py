@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -96,16 +96,37 @@ def tokens(
 def _create(client: Client, name: str, role: str | None, expires: str, json_: bool) -> None:
     lifetime = None if expires.strip().lower() == "never" else expires
     made = client.create_token(name, role, lifetime)
+    token = made.token
     if json_:
         print_json(made)
-        return
-    token = made.token
-    typer.echo(
-        f"token {token.id} ({token.name}, {token.role}{_until(token)}) created; its secret "
-        "follows and is shown this once: keep it now, send it as `Authorization: Bearer …`",
-        err=True,
-    )
-    typer.echo(made.secret)
+    else:
+        typer.echo(
+            f"token {token.id} ({token.name}, {token.role}{_until(token)}) created; its secret "
+            "follows and is shown this once: keep it now, send it as `Authorization: Bearer …`",
+            err=True,
+        )
+        typer.echo(made.secret)
+    if _capped(token, lifetime):
+        from jobyard.cli.render import moment
+
+        # The server caps it without a word (a stolen token must not outlive itself).
+        typer.echo(
+            "capped: a token made with a token ends no later than that one (this one: "
+            f"{moment(token.expires_at)}); make it with --user and a password for a longer one",
+            err=True,
+        )
+
+
+def _capped(token: TokenInfo, lifetime: str | None) -> bool:
+    """Whether the token ends earlier than ``lifetime`` (None: never) from its creation."""
+    if token.expires_at is None:
+        return False
+    if lifetime is None or token.created_at is None:
+        return lifetime is None
+    from jobyard.durations import parse_duration
+
+    asked = token.created_at + timedelta(seconds=parse_duration(lifetime))
+    return token.expires_at < asked - timedelta(seconds=1)  # the store may round times
 
 
 def _token_id(value: str | None) -> int:

@@ -89,18 +89,25 @@ def add_to(app: typer.Typer) -> None:
 def client_auth() -> dict[str, Any]:
     """The client's ``token`` or ``auth`` of this command (empty: the client's own fallbacks).
 
-    A user without a password is asked for it when stdin is a terminal.
+    A user without a password is asked for it when stdin is a terminal; without
+    a terminal the command fails here, before a request with no password would
+    be refused as a wrong one.
     """
     found = _current.get() or Credentials()
     if found.token:
         return {"token": found.token}
     if not found.user:
         return {}
-    if found.password is None and sys.stdin.isatty():
+    if found.password is None:
+        if not sys.stdin.isatty():
+            fail(
+                f"no password for user {found.user} and no terminal to ask it on: "
+                "set JOBYARD_PASSWORD (or pass --password)"
+            )
         password = typer.prompt(f"Password of {found.user}", hide_input=True, err=True)
         found = replace(found, password=password)
         _current.set(found)
-    return {"auth": (found.user, found.password or "")}
+    return {"auth": (found.user, found.password)}
 
 
 def read_password(from_stdin: bool, prompt: str = "Password", twice: bool = False) -> str:

@@ -99,13 +99,24 @@ def submit(
         values = parse_assignments(args or [], _schema(client, type_))
         if follow:
             raise typer.Exit(_follow(client, type_, values, options, json_))
-        job = client.submit(type_, values, **options)
+        job, said = _submit(client, type_, values, options)
         if not wait:
-            _show_submitted(job, json_)
+            _show_submitted(job, said, json_)
             return
         if not json_:
-            typer.echo(f"job {job.id} submitted ({job.type}), waiting for it to end…", err=True)
+            typer.echo(f"job {job.id} {said} ({job.type}), waiting for it to end…", err=True)
         raise typer.Exit(_finish(client.wait(job.id), json_))
+
+
+def _submit(
+    client: Client, type_: str, values: dict[str, Any], options: dict[str, Any]
+) -> tuple[JobInfo, str]:
+    """The job, and ``submitted`` or, for a key seen before, that it is the first job of it."""
+    key = options["idempotency_key"]
+    if key is None:
+        return client.submit(type_, values, **options), "submitted"
+    job, new = client.submit_once(type_, values, **options)
+    return job, "submitted" if new else f"already submitted with key {key!r}"
 
 
 def _schema(client: Client, type_: str) -> dict[str, Any] | None:
@@ -146,11 +157,11 @@ def _finish(job: JobInfo, json_: bool) -> int:
     return JOB_FAILED if job.state != "succeeded" else OK
 
 
-def _show_submitted(job: JobInfo, json_: bool) -> None:
+def _show_submitted(job: JobInfo, said: str, json_: bool) -> None:
     if json_:
         print_json(job)
     else:
-        typer.echo(f"job {job.id} submitted ({job.type}): {job.state}")
+        typer.echo(f"job {job.id} {said} ({job.type}): {job.state}")
 
 
 def _when(value: str | None) -> datetime | None:

@@ -80,7 +80,9 @@ class Snapshot:
         from jobyard.cli.render import jobs_table
 
         counts = Counter(job.state for job in self.jobs)
-        summary = " · ".join(f"{counts[name]} {name}" for name in ORDER if counts[name])
+        # --state may ask for ended jobs too: count them after the live ones
+        names = [*ORDER, *sorted(set(counts) - set(ORDER))]
+        summary = " · ".join(f"{counts[name]} {name}" for name in names if counts[name])
         shown = f"showing {len(self.jobs)} of {self.total}" if self.total > len(self.jobs) else ""
         parts = (f"jobyard {self.server}", summary or "no jobs", shown)
         title = " · ".join(part for part in parts if part)

@@ -126,6 +126,24 @@ class AsyncClient:
         )
         return await self._driver.run(calls.submit(body))
 
+    async def submit_once(
+        self,
+        type: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str,
+        priority: int | None = None,
+        queue: str | None = None,
+        run_at: datetime | None = None,
+        hold: bool = False,
+        name: str | None = None,
+        depends_on: Iterable[Upstream] = (),
+    ) -> tuple[JobInfo, bool]:
+        body = submission(
+            type, args, priority, queue, run_at, hold, name, idempotency_key, depends_on
+        )
+        return await self._driver.run(calls.submit_once(body))
+
     async def submit_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[JobInfo]:
         return await self._driver.run(calls.submit_many(jobs))
 

@@ -77,6 +77,13 @@ def submit(body: dict[str, Any]) -> Flow[JobInfo]:
     return JobInfo.from_dict((yield from call("POST", JOBS, json=body)))
 
 
+def submit_once(body: dict[str, Any]) -> Flow[tuple[JobInfo, bool]]:
+    """The job, and whether it is new: the server answers 200, not 201, with the first
+    job of an idempotency key it has seen."""
+    status, answer = yield Call("POST", JOBS, json=body, status=True)
+    return JobInfo.from_dict(answer), status == 201
+
+
 def submit_many(jobs: Iterable[Mapping[str, Any]]) -> Flow[list[JobInfo]]:
     bodies = [submission(**job) for job in jobs]
     answer = yield from call("POST", f"{JOBS}/batch", json={"jobs": bodies})

@@ -31,12 +31,17 @@ S = TypeVar("S", bound=EventStream)
 
 @dataclass(frozen=True)
 class Call:
-    """An HTTP request; the flow gets back its JSON answer (None when empty)."""
+    """An HTTP request; the flow gets back its JSON answer (None when empty).
+
+    With ``status`` it gets ``(status code, JSON)``: where 200 and 201 mean
+    different things (a job found by its idempotency key, or a new one).
+    """
 
     method: str
     path: str
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
+    status: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,7 @@ class SyncDriver(_Driver):
 
     def _do(self, effect: Call | Sleep | Next, streams: dict[StreamSpec, Iterator[Event]]) -> Any:
         if isinstance(effect, Call):
-            return answer(_request(self.http, effect))
+            return answer(_request(self.http, effect), effect.status)
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
             return None
@@ -215,7 +220,7 @@ class AsyncDriver(_Driver):
         self, effect: Call | Sleep | Next, streams: dict[StreamSpec, AsyncIterator[Event]]
     ) -> Any:
         if isinstance(effect, Call):
-            return answer(await _arequest(self.http, effect))
+            return answer(await _arequest(self.http, effect), effect.status)
         if isinstance(effect, Sleep):
             import anyio  # here: the sync client's users do not pay for importing it
 
@@ -241,11 +246,15 @@ async def _arequest(http: httpx.AsyncClient, call: Call) -> httpx.Response:
         raise _unreachable(http, exc) from exc
 
 
-def answer(response: httpx.Response) -> Any:
-    """The JSON of a successful answer; the :class:`ApiError` of a problem."""
+def answer(response: httpx.Response, with_status: bool = False) -> Any:
+    """The JSON of a successful answer (after its status code if ``with_status``).
+
+    A problem raises its :class:`ApiError`.
+    """
     if response.is_error:
         raise ApiError.from_response(response)
-    return response.json() if response.content else None
+    body = response.json() if response.content else None
+    return (response.status_code, body) if with_status else body
 
 
 def _params(call: Call) -> dict[str, Any]:

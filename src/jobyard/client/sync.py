@@ -167,6 +167,29 @@ class Client:
         )
         return self._driver.run(calls.submit(body))
 
+    def submit_once(
+        self,
+        type: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str,
+        priority: int | None = None,
+        queue: str | None = None,
+        run_at: datetime | None = None,
+        hold: bool = False,
+        name: str | None = None,
+        depends_on: Iterable[Upstream] = (),
+    ) -> tuple[JobInfo, bool]:
+        """Submit a job with ``idempotency_key`` (as :meth:`submit`); whether it is new.
+
+        ``(job, True)`` for a new job; ``(job, False)`` when the key was seen
+        before: ``job`` is then the first job submitted with it, as it is now.
+        """
+        body = submission(
+            type, args, priority, queue, run_at, hold, name, idempotency_key, depends_on
+        )
+        return self._driver.run(calls.submit_once(body))
+
     def submit_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[JobInfo]:
         """Submit jobs in one transaction: all are created or none.
 
