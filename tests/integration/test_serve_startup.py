@@ -37,3 +37,7 @@ def test_a_bad_setting_names_the_variable_or_the_option(tmp_path: Path) -> None:
     lease = serve(tmp_path, "--port", "0", JOBYARD_LEASE_TIMEOUT="0s")
     assert lease.returncode == 2
     assert lease.stderr.splitlines()[-1].startswith("jobyard: error: JOBYARD_LEASE_TIMEOUT: ")
+    # A setting that is also an option may have come from either: both are named.
+    port = serve(tmp_path, JOBYARD_PORT="70000")
+    assert port.returncode == 2
+    assert port.stderr.splitlines()[-1].startswith("jobyard: error: --port / JOBYARD_PORT: ")

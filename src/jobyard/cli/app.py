@@ -7,8 +7,6 @@ commands that need it, so ``jobyard --help`` starts fast.
 
 from __future__ import annotations
 
-import logging
-import os
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -155,33 +153,40 @@ def serve(
         host=host,
         port=port,
     )
-    listening = _listen(settings.host, settings.port)  # taken: say so before anything starts
+    _check_port(settings.host, settings.port)  # taken: say so before anything starts
     node = Node(settings, cfg, worker=not no_worker)
-    serving = uvicorn.Config(
+    uvicorn.run(
         create_app(node),
         host=settings.host,
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(serving)
-    server.run(sockets=[listening])
-    if not server.started:
-        raise typer.Exit(1)
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """The server's listening socket, bound now; a port in use is one line and exit 1."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line (exit 1) when ``host:port`` cannot be listened on.
+
+    uvicorn binds only after the app's startup, by which time the node has migrated
+    the database and started its worker; so every address the host names is tried
+    here first, and let go. (A port taken in between still fails, in uvicorn's words.)
+    """
+    if port == 0:  # any free port: nothing to check
+        return
     try:
-        listening = socket.create_server((host, port), family=family)
-    except OSError as exc:
-        said = os.strerror(exc.errno) if exc.errno else str(exc)
-        fail(f"cannot listen on {host}:{port}: {said.lower()}", 1)
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    bound = listening.getsockname()[1]  # the one chosen, for port 0
-    logging.getLogger(__name__).info("listening on http://%s:%d", shown, bound)
-    return listening
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host}:{port}: {(exc.strerror or str(exc)).lower()}", 1)
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                said = (exc.strerror or str(exc)).lower()
+                fail(f"cannot listen on {host}:{port}: {said}", 1)
 
 
 @app.command()

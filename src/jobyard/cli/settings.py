@@ -47,10 +47,12 @@ def read_settings(overrides: dict[str, Any]) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = ".".join(map(str, error["loc"]))
-            # Named as the user wrote it: the option, else the environment variable.
-            name = _OPTIONS.get(field, f"--{field.replace('_', '-')}")
-            said = name if field in given else f"{ENV_PREFIX}{field.upper()}"
+            field = str(error["loc"][0]) if error["loc"] else ""
+            # Named as the user may have written it: its variable, and its option if it has one
+            # (an option's value may have come from its variable: typer reads both).
+            variable = f"{ENV_PREFIX}{field.upper()}"
+            option = _OPTIONS.get(field, f"--{field.replace('_', '-')}")
+            said = f"{option} / {variable}" if field in given else variable
             problems.append(f"{said}: {error['msg'].removeprefix('Value error, ')}")
         fail("; ".join(problems))
 
