@@ -306,6 +306,10 @@ class JobType(BaseModel):
         """The arguments' JSON Schema (draft 2020-12), defaults and descriptions included."""
         return copy.deepcopy(self._schema)
 
+    def declared_params(self) -> frozenset[str]:
+        """The names of its params: the only workflow and run args that reach a node of it."""
+        return frozenset(self._schema.get("properties") or {})
+
     def defaults(self) -> dict[str, Any]:
         return copy.deepcopy(self._defaults)
 

@@ -84,7 +84,7 @@ def node_args(
     workflow's ``args``, the run's ``run_args``, the node's own ``args``. Workflow
     and run args reach a node only for params its type declares.
     """
-    declared = job_type.json_schema().get("properties") or {}
+    declared = job_type.declared_params()
     shared = {**spec.args, **(run_args or {})}
     return {**{k: v for k, v in shared.items() if k in declared}, **spec.nodes[node].args}
 

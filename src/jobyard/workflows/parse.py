@@ -75,7 +75,6 @@ class _Parser:
         self.invalid_types = invalid_types
         self.problems: list[FieldError] = []
         self.bad_args: set[str] = set()  # node paths whose args are not a mapping
-        self._declared: dict[str, frozenset[str]] = {}
         self._checked: dict[tuple[str, str], list[FieldError]] = {}
 
     def problem(self, field: str, message: str) -> None:
@@ -217,7 +216,7 @@ class _Parser:
             if job_type is None:
                 every_type_known = False  # reported already; its params are unknown
                 continue
-            declared |= self.declared(job_type)
+            declared |= job_type.declared_params()
             if join_path(base, "nodes", node.name) not in self.bad_args:
                 self.node_args(base, args, node, job_type)
         if every_type_known:
@@ -230,7 +229,7 @@ class _Parser:
     def node_args(
         self, base: str, args: Mapping[str, Any], node: NodeSpec, job_type: JobType
     ) -> None:
-        declared = self.declared(job_type)
+        declared = job_type.declared_params()
         merged = {**{k: v for k, v in args.items() if k in declared}, **node.args}
         for error in self.args_errors(job_type, merged):
             top = error["field"].split(".")[0]
@@ -240,13 +239,6 @@ class _Parser:
             else:
                 path = join_path(base, "nodes", node.name, "args", error["field"])
                 self.problem(path, error["message"])
-
-    def declared(self, job_type: JobType) -> frozenset[str]:
-        """The params ``job_type`` declares (cached: many nodes share a type)."""
-        if job_type.name not in self._declared:
-            properties = job_type.json_schema().get("properties") or {}
-            self._declared[job_type.name] = frozenset(properties)
-        return self._declared[job_type.name]
 
     def args_errors(self, job_type: JobType, args: dict[str, Any]) -> list[FieldError]:
         key = (job_type.name, repr(args))  # many nodes often share the same args

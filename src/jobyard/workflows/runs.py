@@ -60,26 +60,21 @@ class Runs:
 
     # -- starting ----------------------------------------------------------
     def check_run_args(self, name: str, run_args: Mapping[str, Any]) -> None:
-        """422 naming each run argument that would reach no node: no node's type declares
-        it (a typo, most likely: a workflow's own ``args`` are held to this when its file
-        loads), or every node that declares it sets it in its own, pinned ``args``."""
+        """422 naming each run argument that no node's type declares (a typo, most likely),
+        as the workflow's own ``args`` are checked when its file loads."""
         spec = self.workflow(name)
-        declared: set[str] = set()
-        open_: set[str] = set()  # declared by a node that takes it from the run
-        for node in spec.nodes.values():
-            schema = self.manager.catalog.require(node.type).json_schema()
-            params = set(schema.get("properties") or {})
-            declared |= params
-            open_ |= params - set(node.args)
-        errors: list[FieldError] = []
-        for key in run_args:
-            if key in open_:
-                continue
-            if key in declared:
-                message = "every node that takes this param sets it in its own args"
-            else:
-                message = f"no node's job type declares this param{hint(key, sorted(open_))}"
-            errors.append({"field": f"args.{key}", "location": "body", "message": message})
+        types = [self.manager.catalog.require(node.type) for node in spec.nodes.values()]
+        declared = set().union(*(job_type.declared_params() for job_type in types))
+        known = sorted(declared)
+        errors: list[FieldError] = [
+            {
+                "field": f"args.{key}",
+                "location": "body",
+                "message": f"no node's job type declares this param{hint(key, known)}",
+            }
+            for key in run_args
+            if key not in declared
+        ]
         if errors:
             first = errors[0]["field"].removeprefix("args.")
             raise Invalid(f"no node of workflow {name!r} takes the argument {first!r}", errors)
