@@ -240,17 +240,20 @@ def test_tokens_create_list_and_revoke(cli: Cli) -> None:
 def test_a_token_made_with_a_token_says_it_is_capped(cli: Cli) -> None:
     login = ("login", "--user", "admin", "--expires", "1h", "--password-stdin")
     cli.ok(*login, stdin=ADMIN[1])
-    for asked in ("2h", "never"):
-        made = cli.run("tokens", "create", f"long-{tag()}", "--expires", asked)
-        assert made.returncode == 0, made.stderr
-        capped = made.stderr.strip().splitlines()[-1]
-        assert capped.startswith("capped: a token made with a token ends no later than that one")
-        assert "--user" in capped
-    shorter = cli.run("tokens", "create", f"short-{tag()}", "--expires", "30m")
-    assert "capped" not in shorter.stderr
-    with_password = cli.run("tokens", "create", f"p-{tag()}", "--expires", "2h", *AS_ADMIN)
-    assert "capped" not in with_password.stderr
-    cli.ok("logout")
+    try:
+        for asked in ("2h", "never"):
+            made = cli.run("tokens", "create", f"long-{tag()}", "--expires", asked)
+            assert made.returncode == 0, made.stderr
+            capped = made.stderr.strip().splitlines()[-1]
+            said = "capped: a token made with a token ends no later than that one"
+            assert capped.startswith(said)
+            assert "--user" in capped
+        shorter = cli.run("tokens", "create", f"short-{tag()}", "--expires", "30m")
+        assert "capped" not in shorter.stderr
+        with_password = cli.run("tokens", "create", f"p-{tag()}", "--expires", "2h", *AS_ADMIN)
+        assert "capped" not in with_password.stderr
+    finally:
+        cli.ok("logout")  # the saved login would be every later test's credential
 
 
 def test_audit_lists_what_was_done(cli: Cli, server: Server) -> None:

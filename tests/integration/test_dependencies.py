@@ -20,6 +20,13 @@ def test_a_job_waits_for_its_dependency_then_runs(server: Server) -> None:
     waits_for = [{"job": upstream["id"], "on": "succeeded", "state": "held"}]
     assert downstream["depends_on"] == waits_for  # the submit's answer says it too
     assert server.job(downstream["id"])["depends_on"] == waits_for
+    key = f"k-{downstream['id']}"
+    first = server.submit(
+        "echo", args={"text": "k"}, depends_on=after(upstream), idempotency_key=key
+    )
+    again = server.submit("echo", expect=200, args={"text": "k"}, idempotency_key=key)
+    assert again["id"] == first["id"]
+    assert again["depends_on"] == waits_for  # the first job's, whatever the repeat said
     server.act(upstream["id"], "start", expect=200)
     server.wait_state(upstream["id"], "succeeded")
     done = server.wait_state(downstream["id"], "succeeded")

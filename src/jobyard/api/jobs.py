@@ -68,7 +68,8 @@ def submit(body: SubmitJob, node: NodeDep, request: Request) -> Response:
 
     audit = trail.in_transaction(request, node.audit, outcome)
     job, created = node.manager.submit(_submission(body), audit=audit)
-    return _created(node, job, created, request, follow=body.follow, deps=bool(body.depends_on))
+    deps = bool(body.depends_on) or not created  # a repeated key: the first job's own
+    return _created(node, job, created, request, follow=body.follow, deps=deps)
 
 
 def _status(created: bool) -> int:

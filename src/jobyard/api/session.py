@@ -53,7 +53,7 @@ class Login(BaseModel):
 )
 async def login(request: Request, node: NodeDep) -> Response:
     """Start a browser session: a form posts back to a page, JSON gets the CSRF token."""
-    _same_origin(request)
+    _same_origin(request, "login")
     is_form = not request.headers.get("content-type", "").startswith("application/json")
     body = await _login_body(request, is_form)
     try:
@@ -85,7 +85,7 @@ async def login(request: Request, node: NodeDep) -> Response:
 @router.post("/logout", status_code=303, response_class=RedirectResponse)
 def logout(request: Request, node: NodeDep) -> RedirectResponse:
     """End the browser session (its cookie stops working everywhere)."""
-    _same_origin(request)
+    _same_origin(request, "logout")
     secret = request.cookies.get(COOKIE)
     if secret:
         node.gate.logout(secret)
@@ -108,7 +108,7 @@ async def _login_body(request: Request, is_form: bool) -> Login:
         raise Invalid("invalid login", fields) from exc
 
 
-def _same_origin(request: Request) -> None:
+def _same_origin(request: Request, action: str) -> None:
     """Refuse a login or logout posted from another site's page (login CSRF).
 
     ``null`` is refused too: it is what a sandboxed frame on any site sends, and
@@ -116,5 +116,4 @@ def _same_origin(request: Request) -> None:
     """
     origin = request.headers.get("origin")
     if origin and urlsplit(origin).netloc != request.url.netloc:
-        action = request.url.path.rsplit("/", 1)[-1] or "login"
         raise Forbidden(f"a {action} posted by another site ({origin}) is refused")
