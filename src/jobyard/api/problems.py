@@ -163,7 +163,7 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await problem(413, self._detail())(scope, receive, send)
+        await problem(413, self._detail(), Request(scope))(scope, receive, send)
 
     def _detail(self) -> str:
         return f"the request body is larger than {self.limit} bytes"
