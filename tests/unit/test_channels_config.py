@@ -112,6 +112,9 @@ def test_port_defaults_follow_security() -> None:
 def test_retry_override_keeps_the_sections_other_keys(example: NotificationConfig) -> None:
     assert example.retry_for("ops-mail") == RetryPolicy(max_attempts=3, initial=1, max_delay=600)
     assert example.retry_for("ops-hook") == example.retry
+    shown = example.public_dict()["channels"]  # what the API lists: the policy each is sent with
+    assert shown["ops-mail"]["retry"] == {"max_attempts": 3, "initial": 1.0, "max_delay": 600.0}
+    assert shown["ops-hook"]["retry"] == example.retry.model_dump()
 
 
 def test_retry_delay_doubles_up_to_the_cap() -> None:

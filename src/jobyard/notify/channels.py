@@ -388,11 +388,15 @@ class NotificationConfig(BaseModel):
         return None if base is None else f"{base.rstrip('/')}/runs/{run_id}"
 
     def public_dict(self) -> dict[str, Any]:
-        """The section as the API may show it: channels without secrets."""
+        """The section as the API may show it: channels without secrets, each with the
+        retry policy it is sent with (its own keys over the section's)."""
         return {
             "public_url": self.public_url,
             "retry": self.retry.model_dump(),
-            "channels": {name: ch.public_dict() for name, ch in self.channels.items()},
+            "channels": {
+                name: {**ch.public_dict(), "retry": self.retry_for(name).model_dump()}
+                for name, ch in self.channels.items()
+            },
             "rules": [rule.model_dump(mode="json") for rule in self.rules],
         }
 
