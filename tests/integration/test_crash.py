@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from tests.harness import Launcher, wait_for
 from tests.processes import all_gone, running_with_processes
 
 
+@pytest.mark.parametrize("name", [None, "fixed"], ids=["own-name", "same-name"])
 def test_kill_9_then_restart_loses_nothing(
-    database_url: str, launch: Launcher, tmp_path: Path
+    database_url: str, launch: Launcher, tmp_path: Path, name: str | None
 ) -> None:
-    env = {"JOBYARD_CONCURRENCY": "2"}
+    # "same-name": restarted under a fixed --name (as systemd's %H-%i names it), the new
+    # worker must not take its dead namesake's jobs for its own (and renew them for ever).
+    env = {"JOBYARD_CONCURRENCY": "2"} | ({"JOBYARD_WORKER_NAME": name} if name else {})
     server = launch(database_url, env=env)
     doomed = server.submit("sleep", args={"seconds": 60})
     retried = server.submit("once-then-quick", args={"marker": str(tmp_path / "marker")})
@@ -30,3 +37,20 @@ def test_kill_9_then_restart_loses_nothing(
     assert "second" in [line["line"] for line in again.logs(retried["id"])]
     for job in queued:
         assert again.wait_state(job["id"], "succeeded")["exit_code"] == 0
+
+
+def test_a_second_live_worker_of_the_same_name_is_refused(
+    sqlite_url: str, launch: Launcher
+) -> None:
+    server = launch(sqlite_url, env={"JOBYARD_WORKER_NAME": "fixed"})
+    command = [sys.executable, "-m", "jobyard", "worker", "--name", "fixed"]
+    command += ["--database-url", sqlite_url]
+    twin = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert twin.returncode == 1, twin.stderr
+    said = twin.stderr.strip().splitlines()[-1]
+    assert said.startswith("jobyard: error: worker name 'fixed' is in use by pid ")
+    # The first one is untouched: still listed, still running jobs.
+    listed = server.client.get("/api/v1/workers").json()["items"]
+    assert [(w["name"], w["state"]) for w in listed] == [("fixed", "running")]
+    job = server.submit("echo", args={"text": "still here"})
+    assert server.wait_state(job["id"], "succeeded")["worker"] == "fixed"

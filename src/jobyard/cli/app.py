@@ -211,6 +211,7 @@ def worker(
     import threading
 
     from jobyard.node import Node
+    from jobyard.worker.loop import NameInUse
 
     settings, cfg = _load_node_settings(
         config,
@@ -238,7 +239,10 @@ def worker(
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
-    node.start()
+    try:
+        node.start()
+    except NameInUse as exc:  # nothing of this worker runs: no stop, which would unregister it
+        fail(str(exc), 1)
     # A drain requested through the API stops the worker from its own thread: look
     # for that too (Event offers no wait-for-either; half a second is soon enough).
     while not stop.wait(0.5) and not work.stopped.is_set():

@@ -42,6 +42,11 @@ from jobyard.worker.ends import EndWriter
 
 log = logging.getLogger(__name__)
 
+
+class NameInUse(Exception):
+    """Another live worker has this worker's name: two would renew each other's leases."""
+
+
 POOL_READY_WAIT = 5.0  # seconds a new worker waits for its Python children before claiming
 
 
@@ -129,6 +134,12 @@ class Worker:
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
         now = self._clock()
+        prior = self.store.workers.get_worker(self.name)
+        if prior is not None and self._still_running(prior, now):
+            raise NameInUse(
+                f"worker name {self.name!r} is in use by pid {prior.pid} on {prior.host}: "
+                "give this worker another --name (or stop that one first)"
+            )
         info = WorkerInfo(
             name=self.name,
             host=self.host,
@@ -142,6 +153,8 @@ class Worker:
             lease_timeout=self.settings.lease_timeout,
         )
         self.store.workers.register_worker(info)
+        # The jobs a dead worker of this name left live here are recovered too: nothing
+        # of this process runs yet, and the name is no other live worker's.
         self.recover_orphans()
         self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
         self._thread.start()
@@ -429,7 +442,9 @@ class Worker:
         """
         now = self._clock()
         for job in self.store.queue.live_jobs_on_host(self.host):
-            if job.worker == self.name or self._worker_alive(job.worker):
+            if job.id in self._runs:
+                continue
+            if job.worker != self.name and self._worker_alive(job.worker):
                 continue
             if adoptable(job):
                 self._adopt(job, now)
@@ -474,11 +489,24 @@ class Worker:
         info = self.store.workers.get_worker(name) if name else None
         if info is None or info.host != self.host:
             return info is not None  # another host's worker: its lease decides
-        try:
-            process = psutil.Process(info.pid)
-            return abs(process.create_time() - info.started_at.timestamp()) < 60
-        except psutil.Error:
-            return False
+        return _process_of(info)
+
+    def _still_running(self, prior: WorkerInfo, now: datetime) -> bool:
+        """Whether the worker last registered under this name still runs: on this host,
+        its process (not this one: a worker started again in it); elsewhere, as long
+        as its heartbeat is younger than its lease."""
+        if prior.host == self.host:
+            return prior.pid != os.getpid() and _process_of(prior)
+        return now - prior.heartbeat_at < timedelta(seconds=prior.lease_timeout)
+
+
+def _process_of(info: WorkerInfo) -> bool:
+    """Whether the process ``info`` names runs on this host (its pid, started with it)."""
+    try:
+        process = psutil.Process(info.pid)
+        return abs(process.create_time() - info.started_at.timestamp()) < 60
+    except psutil.Error:
+        return False
 
 
 def adoptable(job: Job) -> bool:
