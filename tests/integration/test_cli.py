@@ -385,3 +385,16 @@ def test_the_top_level_help_lists_the_client_commands(server: Server) -> None:
     text = ok(server, "--help")
     for command in COMMANDS:
         assert command in text
+
+
+def test_brackets_in_what_users_wrote_are_shown_as_written(server: Server) -> None:
+    name = f"bracketed-{tag()}"
+    definition = {
+        "command": ["echo", "{code}"],
+        "description": "uses [bold]x[/bold]",
+        "params": {"code": {"type": "string", "pattern": "^[a-z]+$"}},
+    }
+    assert server.client.put(f"/api/v1/job-types/{name}", json=definition).status_code == 201
+    shown = ok(server, "types", name)
+    assert "uses [bold]x[/bold]" in shown  # not read as terminal styling
+    assert "^[a-z]+$" in shown

@@ -34,7 +34,8 @@ NONE = "—"
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # markup=False: names, descriptions and patterns are shown as written, brackets and all.
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False)
 
 
 def state_text(state: str, control: str | None = None) -> Text:
