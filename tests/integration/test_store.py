@@ -530,6 +530,9 @@ def test_leases_are_renewed_and_expire(store: Store) -> None:
     later = T0 + timedelta(minutes=5)
     assert store.queue.renew_leases("w1", later, later + ONE_MIN) == [mine.id]
     assert store.queue.renew_leases("w3", later, later + ONE_MIN) == []
+    # Given the jobs its process runs, a worker renews only those (a namesake's stay).
+    assert store.queue.renew_leases("w1", later, later + ONE_MIN, [mine.id + 999]) == []
+    assert store.queue.renew_leases("w1", later, later + ONE_MIN, [mine.id]) == [mine.id]
     assert stored(store, m.id).lease_expires_at == later + ONE_MIN
     assert stored(store, t.id).lease_expires_at == T0 + ONE_MIN
     assert store.workers.get_worker("w1") == dataclasses.replace(info, heartbeat_at=later)

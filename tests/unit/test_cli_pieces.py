@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from rich.console import Console
 
 from jobyard.cli.common import parse_moment
 from jobyard.cli.definitions import load
+from jobyard.cli.progress import follow_job
 from jobyard.cli.render import BLOCKS, cpu_percents, sparkline
 from jobyard.cli.tables import Column, fit_table
+from jobyard.client.events import Event
 from jobyard.client.records import Sample
 
 T0 = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
@@ -119,3 +122,22 @@ def test_a_bad_definition_file_is_one_line_naming_it(
         error
         == f"jobyard: error: {path}: job_types.a: expected a mapping (the definition of 'a')\n"
     )
+
+
+def test_a_progress_message_with_brackets_is_shown_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A job's own words: "[/x]" read as styling raises (rich's MarkupError) and would end
+    # `submit --follow` on a terminal.
+    screen = io.StringIO()
+
+    def terminal(stderr: bool = False) -> Console:
+        return Console(file=screen, force_terminal=True, markup=False, width=100)
+
+    monkeypatch.setattr("jobyard.cli.render.console", terminal)
+    events = [
+        Event(1, "progress", {"job_id": 7, "fraction": 0.5, "message": "step [/x] of [a-z]"}),
+        Event(None, "close", {"job_id": 7, "state": "succeeded"}),
+    ]
+    assert follow_job(events) == "succeeded"
+    assert "step [/x] of [a-z]" in screen.getvalue()

@@ -42,7 +42,7 @@ def _bar(description: str, total: float | None) -> Iterator[tuple[Progress, Task
 
     columns = (
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a job's words, brackets and all
         BarColumn(),
         TaskProgressColumn(),
         TimeElapsedColumn(),

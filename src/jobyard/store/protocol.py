@@ -162,8 +162,15 @@ class QueueStore(Protocol):
         """
         ...
 
-    def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
-        """Extend the worker's live jobs' leases, record its heartbeat; their ids."""
+    def renew_leases(
+        self,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        job_ids: Collection[int] | None = None,
+    ) -> list[int]:
+        """Extend the worker's live jobs' leases (of those among ``job_ids``, when given),
+        record its heartbeat; their ids."""
         ...
 
     def pending_controls(self, worker: str) -> list[tuple[int, Control]]: ...

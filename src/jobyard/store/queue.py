@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Integer,
     Row,
@@ -101,13 +102,22 @@ class SqlQueue(Part):
         with self._peek() as conn:
             return any_queued(conn, queues, now)
 
-    def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
+    def renew_leases(
+        self,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        job_ids: Collection[int] | None = None,
+    ) -> list[int]:
         """Extend the leases of the worker's live jobs and record its heartbeat.
 
-        Returns the ids of the jobs the worker still owns (live and assigned to it),
-        so that it can abandon a run whose job was taken from it.
+        Only those among ``job_ids`` when given (the jobs its process runs). Returns
+        the ids of the jobs the worker still owns (live and assigned to it), so that
+        it can abandon a run whose job was taken from it.
         """
-        mine = (jobs.c.worker == worker, jobs.c.state.in_(_LIVE))
+        mine: list[ColumnElement[bool]] = [jobs.c.worker == worker, jobs.c.state.in_(_LIVE)]
+        if job_ids is not None:
+            mine.append(jobs.c.id.in_(list(job_ids)))
         with self._write() as conn:
             conn.execute(update(jobs).where(*mine).values(lease_expires_at=lease_until))
             conn.execute(update(workers).where(workers.c.name == worker).values(heartbeat_at=now))

@@ -372,7 +372,10 @@ class Worker:
 
     def _heartbeat(self) -> None:
         now, renewed = self._clock(), time.monotonic()
-        owned = set(self.store.queue.renew_leases(self.name, now, self._lease_until(now)))
+        # Only the jobs it runs: a dead namesake's, elsewhere, run out their lease and
+        # are recovered like any lost worker's.
+        runs = list(self._runs)
+        owned = set(self.store.queue.renew_leases(self.name, now, self._lease_until(now), runs))
         self._last_heartbeat = time.monotonic()
         for job_id in owned & self._leased.keys():
             self._leased[job_id] = renewed
@@ -493,10 +496,10 @@ class Worker:
 
     def _still_running(self, prior: WorkerInfo, now: datetime) -> bool:
         """Whether the worker last registered under this name still runs: on this host,
-        its process (not this one: a worker started again in it); elsewhere, as long
-        as its heartbeat is younger than its lease."""
+        its process (this one too: another worker object of it); elsewhere, as long as
+        its heartbeat is younger than its lease."""
         if prior.host == self.host:
-            return prior.pid != os.getpid() and _process_of(prior)
+            return prior.pid == os.getpid() or _process_of(prior)
         return now - prior.heartbeat_at < timedelta(seconds=prior.lease_timeout)
 
 

@@ -68,9 +68,22 @@ class MemoryQueue(Part):
         self._t.add_event(job.id, JobClaimed(at=at, attempt=claimed.attempt, worker=worker))
         return claimed
 
-    def renew_leases(self, worker: str, now: datetime, lease_until: datetime) -> list[int]:
+    def renew_leases(
+        self,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        job_ids: Collection[int] | None = None,
+    ) -> list[int]:
+        wanted = None if job_ids is None else set(job_ids)
         with self._t.lock:
-            mine = self._t.where(lambda job: job.worker == worker and job.state in LIVE)
+            mine = self._t.where(
+                lambda job: (
+                    job.worker == worker
+                    and job.state in LIVE
+                    and (wanted is None or job.id in wanted)
+                )
+            )
             for job in mine:
                 self._t.set(job.id, {"lease_expires_at": utc(lease_until)})
             if worker in self._t.workers:
