@@ -69,12 +69,8 @@ def create_type(definition: Definition, catalog: WritableTypes, response: Respon
     name = definition.get("name")
     if not isinstance(name, str) or not name:
         raise Invalid("a job type needs a name", [{"field": "name", "message": "required"}])
-    if (found := catalog.get(name)) is not None:
-        if found.source == "config":
-            raise Conflict(
-                f"job type {name!r} is defined in the configuration file; change it there",
-                source="config",
-            )
+    catalog.refuse_configured(name)  # changed in the file, not replaced by a PUT
+    if catalog.get(name) is not None:
         raise Conflict(
             f"job type {name!r} exists; "
             f"PUT /api/v1/job-types/{name} (jobyard types edit) replaces it"

@@ -62,7 +62,7 @@ class Catalog:
     def put(self, name: str, definition: Mapping[str, Any], now: datetime) -> tuple[JobType, bool]:
         """Create or replace an API-defined type; returns it and whether it is new."""
         self.refuse_writes()
-        self._refuse_configured(name)
+        self.refuse_configured(name)
         data = {k: v for k, v in definition.items() if k not in ("name", "source")}
         try:
             job_type = parse_job_type(name, {**data, "source": "api"})
@@ -76,7 +76,7 @@ class Catalog:
 
     def delete(self, name: str) -> None:
         self.refuse_writes()
-        self._refuse_configured(name)
+        self.refuse_configured(name)
         self._parsed.pop(name, None)
         if not self._store.job_types.delete_job_type(name):
             raise NotFound(f"no job type named {name!r}")
@@ -99,7 +99,8 @@ class Catalog:
                 "the server is configured with api_job_types: false"
             )
 
-    def _refuse_configured(self, name: str) -> None:
+    def refuse_configured(self, name: str) -> None:
+        """Raise :class:`Conflict` if ``name`` is a type of the configuration file."""
         if name in self._configured:
             raise Conflict(
                 f"job type {name!r} is defined in the configuration file; change it there",

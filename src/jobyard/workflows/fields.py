@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -30,6 +30,17 @@ def hint(name: str, known: Sequence[str]) -> str:
     """``; did you mean 'x'?`` for the name in ``known`` closest to ``name``, or nothing."""
     close = difflib.get_close_matches(name, known, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def undeclared(args: Iterable[str], declared: Collection[str]) -> list[tuple[str, str]]:
+    """``(key, message)`` for each of ``args`` that no node's type declares (a typo, most
+    likely): the workflow's ``args`` when its file loads, a run's when it starts."""
+    known = sorted(declared)
+    return [
+        (key, f"no node's job type declares this param{hint(key, known)}")
+        for key in args
+        if key not in declared
+    ]
 
 
 def text(value: Any) -> str:

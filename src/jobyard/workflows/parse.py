@@ -220,11 +220,8 @@ class _Parser:
             if join_path(base, "nodes", node.name) not in self.bad_args:
                 self.node_args(base, args, node, job_type)
         if every_type_known:
-            for key in args:
-                if key not in declared:
-                    suggestion = check.hint(key, sorted(declared))
-                    message = f"no node's job type declares this param{suggestion}"
-                    self.problem(join_path(base, "args", key), message)
+            for key, message in check.undeclared(args, declared):
+                self.problem(join_path(base, "args", key), message)
 
     def node_args(
         self, base: str, args: Mapping[str, Any], node: NodeSpec, job_type: JobType

@@ -33,7 +33,7 @@ from jobyard.manager import JobManager
 from jobyard.models import Job, NewJob, RunState, WorkflowRun
 from jobyard.states import Event, JobState
 from jobyard.workflows.dag import node_args, not_before, topological_order
-from jobyard.workflows.fields import hint
+from jobyard.workflows.fields import undeclared
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
 
 RunView = tuple[WorkflowRun, dict[str, Job]]
@@ -65,15 +65,9 @@ class Runs:
         spec = self.workflow(name)
         types = [self.manager.catalog.require(node.type) for node in spec.nodes.values()]
         declared = set().union(*(job_type.declared_params() for job_type in types))
-        known = sorted(declared)
         errors: list[FieldError] = [
-            {
-                "field": f"args.{key}",
-                "location": "body",
-                "message": f"no node's job type declares this param{hint(key, known)}",
-            }
-            for key in run_args
-            if key not in declared
+            {"field": f"args.{key}", "location": "body", "message": message}
+            for key, message in undeclared(run_args, declared)
         ]
         if errors:
             first = errors[0]["field"].removeprefix("args.")
