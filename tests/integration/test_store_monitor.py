@@ -6,11 +6,17 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import insert
 
-from jobyard.events.records import JobTerminated, NotificationAttempted, SlaBreached
+from jobyard.events.records import (
+    JobRescheduled,
+    JobTerminated,
+    NotificationAttempted,
+    SlaBreached,
+)
 from jobyard.models import EventKind, JobUpdate
 from jobyard.notify.channels import parse_notifications
 from jobyard.notify.notifier import Notifier
@@ -166,6 +172,50 @@ def test_stats_count_jobs_and_bucket_runtimes_and_waits(store: Store) -> None:
     assert stats.durations["etl"].buckets == [0, 2]  # 3 s each: above 1, within 5
     assert stats.durations["etl"].count == 2
     assert stats.waits["default"].total == 4.0  # two jobs queued at T0, claimed at T0 + 2 s
+
+
+@pytest.mark.sql_only("the event log's JSON")
+def test_events_between_reads_only_the_state_events_asked_for(store: Store) -> None:
+    after = store.events.last_event_id()  # the store is shared by this module's tests
+    jobs = add(store, new_job(), new_job(), new_job())  # each with its created event
+    lost = JobRescheduled(
+        at=T0, state=JobState.QUEUED, reason="worker_lost", attempt=2, run_at=T0, restart_count=0
+    )
+    breach = SlaBreached(at=T0, budget="runtime", limit=1, value=2, action="notify", attempt=1)
+    store.jobs.append_output(jobs[0].id, [], [failed_event(T0)], {})
+    store.jobs.append_output(jobs[1].id, [], [JobTerminated(at=T0, state=JobState.SUCCEEDED)], {})
+    store.jobs.append_output(jobs[2].id, [], [lost, breach], {})
+    kinds = (EventKind.STATE.value, EventKind.SLA.value)
+    upto = store.events.last_event_id()
+
+    def read(**only: Any) -> list[tuple[int, str]]:
+        items = store.monitor.events_between(after, upto, kinds, **only)
+        return [(item.event.job_id, type(item.event.record).__name__) for item in items]
+
+    assert len(read()) == 3 + 4  # every kind asked for, unfiltered
+    failed = read(states=["failed"], reasons=["worker_lost"])
+    assert failed == [
+        (jobs[0].id, "JobTerminated"),
+        (jobs[2].id, "JobRescheduled"),
+        (jobs[2].id, "SlaBreached"),  # another kind: not filtered
+    ]
+    ends = read(states=["failed", "succeeded"])
+    assert [name for _, name in ends] == ["JobTerminated", "JobTerminated", "SlaBreached"]
+
+
+@pytest.mark.sql_only("the notification outbox")
+def test_the_notifier_tells_a_success_when_a_rule_asks_for_it(store: Store) -> None:
+    [job] = add(store)
+    config = {
+        "channels": {"hook": {"type": "webhook", "url": "https://hooks.example.test/x"}},
+        "rules": [{"events": ["succeeded"], "channels": ["hook"]}],
+    }
+    wants = Notifier(store, parse_notifications(config))
+    wants.position = store.events.last_event_id()
+    store.jobs.append_output(job.id, [], [JobTerminated(at=T0, state=JobState.SUCCEEDED)], {})
+    assert wants.run_once(T0) == 1
+    [item] = [item for item in store.monitor.notifications(1, 100)[0] if item["job_id"] == job.id]
+    assert (item["event"], item["channel"]) == ("succeeded", "hook")
 
 
 def notifier(store: Store, gap_grace: float = 5.0) -> Notifier:

@@ -62,6 +62,8 @@ FIRST_LOOK_BACK = timedelta(minutes=5)  # a new database: events this recent are
 RECORD_ALWAYS = frozenset(
     {"failed", "worker_lost", "sla_breach", "upstream_failed", "workflow_failed"}
 )
+# The states of the job ends that make these notifications (by :func:`notification_names`).
+ENDS = {name: JobState(name) for name in ("failed", "succeeded", "upstream_failed")}
 
 
 def notification_names(item: FeedEvent) -> list[str]:
@@ -100,6 +102,10 @@ class Notifier:
         self._stored: int | None = None  # the cursor as last written
         self._cursor_due = datetime.min.replace(tzinfo=UTC)
         self._gaps = GapWait(gap_grace)
+        # Of a job's state events only its ends can notify, and a success only when some
+        # rule asks for it: the rest (every job's created, claimed, …) are not read.
+        wanted = RECORD_ALWAYS.union(*(rule.events for rule in config.rules))
+        self._ends = [state.value for name, state in ENDS.items() if name in wanted]
         self._workflows: dict[int, str | None] = {}  # run id → its workflow's name
 
     def run_once(self, now: datetime) -> int:
@@ -112,7 +118,9 @@ class Notifier:
             if upto <= self.position:
                 self._catch_up_cursor(now)
                 return made
-            items = self.store.monitor.events_between(self.position, upto, KINDS)
+            items = self.store.monitor.events_between(
+                self.position, upto, KINDS, states=self._ends, reasons=[Reason.WORKER_LOST]
+            )
             rows = [row for item in items for row in self._rows(item, now)]
             if rows:
                 # A former leader may have got here first (its last pass raced a failover).

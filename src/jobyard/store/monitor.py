@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select
 
 from jobyard.events.records import FeedEvent, NotificationAttempted
 from jobyard.models import EventKind
@@ -85,11 +85,32 @@ class MonitorStore(Part):
         with self._read() as conn:
             return conn.execute(query).scalar()
 
-    def events_between(self, after_id: int, upto_id: int, kinds: Sequence[str]) -> list[FeedEvent]:
-        """Events of ``kinds`` with ``after_id`` < id ≤ ``upto_id``, with their job's details."""
+    def events_between(
+        self,
+        after_id: int,
+        upto_id: int,
+        kinds: Sequence[str],
+        *,
+        states: Collection[str] | None = None,
+        reasons: Collection[str] = (),
+    ) -> list[FeedEvent]:
+        """Events of ``kinds`` with ``after_id`` < id ≤ ``upto_id``, with their job's details.
+
+        With ``states``, a ``state`` event is read only if it reached one of them or
+        its ``reason`` is one of ``reasons``: the many a reader cannot use stay unread.
+        """
         query = feed_query(after_id, upto_id - after_id, kinds=kinds).where(
             job_events.c.id <= upto_id
         )
+        if states is not None:
+            data = job_events.c.data
+            query = query.where(
+                or_(
+                    job_events.c.kind != EventKind.STATE.value,
+                    data["state"].as_string().in_(list(states)),
+                    data["reason"].as_string().in_(list(reasons)),
+                )
+            )
         with self._read() as conn:
             return [feed_event(row) for row in conn.execute(query).mappings()]
 
