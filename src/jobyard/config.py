@@ -32,6 +32,7 @@ from jobyard.jobtypes.spec import (
     JobTypeInvalid,
     parse_job_type,
     pydantic_problems,
+    queue_problems,
     user_problems,
     with_executor,
 )
@@ -99,6 +100,9 @@ class Config:
     base_dir: Path
     job_types: dict[str, JobType] = field(default_factory=dict)
     queues: dict[str, QueueConfig] = field(default_factory=lambda: {DEFAULT_QUEUE: QueueConfig()})
+    # The queues the file declares (its ``queues`` section and the default queue): a
+    # type's queue must be one of them. None: no section, any queue.
+    declared_queues: frozenset[str] | None = None
     workflows: dict[str, WorkflowSpec] = field(default_factory=dict)
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
     notifications: NotificationConfig = field(default_factory=NotificationConfig)
@@ -258,6 +262,7 @@ class _Loader:
             base_dir=self.base_dir,
             job_types=job_types,
             queues=queues,
+            declared_queues=None if declared is None else frozenset(declared),
             workflows=workflows,
             schedules=schedules,
             notifications=notifications,
@@ -459,10 +464,8 @@ class _Loader:
 
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():
-            if job_type.queue not in declared:
-                hint = _did_you_mean(job_type.queue, sorted(declared))
-                message = f"queue {job_type.queue!r} is not declared under queues{hint}"
-                self.problem(["job_types", name, "queue"], message)
+            for problem in queue_problems(job_type, declared):
+                self.problem(["job_types", name, problem["field"]], problem["message"])
 
 
 def _clash(

@@ -74,7 +74,12 @@ class Node:
         self.settings = settings
         self.config = config
         self.store = Store(settings.database_url)
-        self.catalog = Catalog(self.store, config.job_types, writable=config.api_job_types)
+        self.catalog = Catalog(
+            self.store,
+            config.job_types,
+            writable=config.api_job_types,
+            queues=config.declared_queues,
+        )
         self.deps = Dependencies(self.store, wake=self.wake)
         self.worker: Worker | None = self._worker() if worker else None
         self.manager = JobManager(

@@ -129,3 +129,24 @@ def test_the_api_refuses_a_user_missing_here() -> None:
         {"field": "user", "message": "no user 'no-such-user-here' on this host"}
     ]
     assert catalog.get("ghost") is None
+
+
+def test_the_api_refuses_a_queue_the_file_does_not_declare(tmp_path: Path) -> None:
+    path = write(tmp_path, "queues:\n  fast: {}\n")
+    config = load_config(path)
+    assert config.declared_queues == {"default", "fast"}
+    catalog = Catalog(MemoryStore(), {}, queues=config.declared_queues)
+    with pytest.raises(Invalid) as info:
+        catalog.put("typo", {"command": ["true"], "queue": "fsat"}, NOW)
+    assert info.value.errors == [
+        {
+            "field": "queue",
+            "message": "queue 'fsat' is not declared under queues; did you mean 'fast'?",
+        }
+    ]
+    assert catalog.get("typo") is None
+    catalog.put("fine", {"command": ["true"], "queue": "fast"}, NOW)
+    assert catalog.require("fine").queue == "fast"
+    # A file without a queues section declares none: any queue goes, as in the file.
+    assert load_config(write(tmp_path, "job_types: {}\n")).declared_queues is None
+    Catalog(MemoryStore(), {}).put("anywhere", {"command": ["true"], "queue": "fsat"}, NOW)

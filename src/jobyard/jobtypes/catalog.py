@@ -9,13 +9,19 @@ other limits for the claim to enforce.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from jobyard.clock import utcnow
 from jobyard.errors import Conflict, Forbidden, Invalid, NotFound
-from jobyard.jobtypes.spec import JobType, JobTypeInvalid, parse_job_type, user_problems
+from jobyard.jobtypes.spec import (
+    JobType,
+    JobTypeInvalid,
+    parse_job_type,
+    queue_problems,
+    user_problems,
+)
 from jobyard.limits import Scope
 from jobyard.store.protocol import Storage
 
@@ -28,11 +34,17 @@ class Catalog:
     """
 
     def __init__(
-        self, store: Storage, configured: Mapping[str, JobType], *, writable: bool = True
+        self,
+        store: Storage,
+        configured: Mapping[str, JobType],
+        *,
+        writable: bool = True,
+        queues: Collection[str] | None = None,
     ) -> None:
         self._store = store
         self._configured = dict(configured)
         self.writable = writable
+        self._queues = queues  # the queues a new type may name (None: any)
         # Stored types as last parsed, with their definitions: parsing one (its
         # params' schema checked against the meta-schema, a validator built) costs
         # milliseconds, and a submission must not pay that each time.
@@ -68,7 +80,7 @@ class Catalog:
             job_type = parse_job_type(name, {**data, "source": "api"})
         except JobTypeInvalid as exc:
             raise Invalid(f"job type {name!r} is invalid", exc.errors) from exc
-        if problems := user_problems(job_type):
+        if problems := queue_problems(job_type, self._queues) + user_problems(job_type):
             raise Invalid(f"job type {name!r} is invalid", problems)
         created = self._store.job_types.put_job_type(name, data, now)
         self._store.limits.set_limit((Scope.TYPE, name), job_type.max_running, now)

@@ -11,9 +11,10 @@ harmless argv element.
 from __future__ import annotations
 
 import copy
+import difflib
 import pwd
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal, Self
 
 from jsonschema import Draft202012Validator
@@ -414,6 +415,16 @@ def _slurm_problems(job_type: JobType) -> list[FieldError]:
         message = "a Slurm job runs as the worker's user (give Slurm's own options instead)"
         problems.append({"field": "user", "message": message})
     return problems
+
+
+def queue_problems(job_type: JobType, declared: Collection[str] | None) -> list[FieldError]:
+    """Whether the type's queue is one the configuration declares (``None``: any is)."""
+    if declared is None or job_type.queue in declared:
+        return []
+    close = difflib.get_close_matches(job_type.queue, sorted(declared), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    message = f"queue {job_type.queue!r} is not declared under queues{hint}"
+    return [{"field": "queue", "message": message}]
 
 
 def user_problems(job_type: JobType) -> list[FieldError]:
