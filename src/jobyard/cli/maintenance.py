@@ -93,6 +93,10 @@ def backup(
         if not print_only:
             fail(f"{command.argv[0]} is not installed here: run the command above where it is", 1)
         return
+    try:
+        store_backup.refuse_existing(path)  # the dump tools would overwrite it
+    except FileExistsError as exc:
+        fail(str(exc))
     done = subprocess.run(command.argv, env=store_backup.dump_environment(command), check=False)
     if done.returncode != 0:
         fail(f"{command.argv[0]} failed (exit {done.returncode})", 1)

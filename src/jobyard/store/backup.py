@@ -49,8 +49,7 @@ def backup_sqlite(source: Path, target: Path, *, pages: int = 1024) -> int:
     """
     if not source.exists():
         raise FileNotFoundError(f"no SQLite database at {source}")
-    if target.exists():
-        raise FileExistsError(f"{target} exists already")
+    refuse_existing(target)
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
         dst = sqlite3.connect(target)
@@ -61,6 +60,12 @@ def backup_sqlite(source: Path, target: Path, *, pages: int = 1024) -> int:
     finally:
         src.close()
     return target.stat().st_size
+
+
+def refuse_existing(target: Path) -> None:
+    """Raise FileExistsError when ``target`` exists: a backup never overwrites another."""
+    if target.exists():
+        raise FileExistsError(f"{target} exists already")
 
 
 def dump_command(url: str, target: Path) -> DumpCommand:
