@@ -69,6 +69,7 @@ def test_dump_commands_of_servers_keep_the_password_out_of_argv() -> None:
         "--host=db.example", "--port=5433", "--username=ops", "jobs",
     ]  # fmt: skip
     assert pg.env == {"PGPASSWORD": "s3cret"}
+    assert backup.dump_command("postgres://ops@db/jobs", Path("x")).argv[0] == "pg_dump"
     assert "s3cret" not in pg.shown()
     maria = backup.dump_command("mysql+pymysql://root@127.0.0.1/jobs", Path("x.sql"))
     assert maria.argv[:2] == ["mariadb-dump", "--single-transaction"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from jobyard.store.coltypes import MYSQL
+from jobyard.store.engine import normalize_url
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def refuse_existing(target: Path) -> None:
 
 def dump_command(url: str, target: Path) -> DumpCommand:
     """The ``pg_dump`` or ``mariadb-dump`` command that writes the database of ``url``."""
-    parsed = make_url(url)
+    parsed = normalize_url(url)  # postgres:// is PostgreSQL too
     backend = parsed.get_backend_name()
     secret = None if parsed.password is None else str(parsed.password)
     if backend == "postgresql":
