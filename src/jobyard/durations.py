@@ -13,9 +13,11 @@ from typing import Annotated
 from pydantic import BeforeValidator
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+# Longest first: ``ms`` is tried before ``m``.
+_UNIT_NAMES = "|".join(sorted(_DURATION_UNITS, key=len, reverse=True))
+_DURATION_PART = re.compile(rf"\s*(\d+(?:\.\d+)?)\s*({_UNIT_NAMES})", re.IGNORECASE)
 _NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
-_DURATION_HINT = "use seconds or a duration like 10s, 15m, 1h30m, 2d, 500ms"
+_DURATION_HINT = f"use seconds or a duration like 1h30m (units: {', '.join(_DURATION_UNITS)})"
 # Longer durations overflow date arithmetic (a schedule's next time, a retry's) for nothing.
 MAX_DURATION = 100 * 365.25 * 86400.0
 MAX_SIZE = 2**63 - 1  # sizes are compared with 64-bit columns

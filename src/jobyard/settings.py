@@ -28,6 +28,9 @@ from jobyard.routing import check_tags
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 ENV_PREFIX = "JOBYARD_"
+#: The database kinds of a URL jobyard can store in (MariaDB through its MySQL dialect).
+DATABASES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+_URL_EXAMPLES = "sqlite:///./jobyard.db, postgresql://user@host/db or mysql://user@host/db"
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("jobyard_environ", default=None)
 
 
@@ -94,6 +97,20 @@ class Settings(BaseSettings):
         # As long as every password must be (jobyard.access.accounts.MIN_PASSWORD).
         if isinstance(value, str) and len(value) < 8:
             raise ValueError("at least 8 characters")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(value).get_backend_name()
+        except (ArgumentError, ValueError):  # its message may show the password
+            raise ValueError(f"not a database URL (e.g. {_URL_EXAMPLES})") from None
+        if backend not in DATABASES:
+            raise ValueError(f"unknown database {backend!r}: use {_URL_EXAMPLES}")
         return value
 
     @field_validator("tags")

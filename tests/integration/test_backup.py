@@ -51,6 +51,17 @@ def test_backup_of_a_live_server_restores_and_recovers_running_jobs(
     assert [line["line"] for line in second.logs(retried["id"])][-1] == "second"
 
 
+def test_a_backup_never_overwrites_a_file_on_any_backend(database_url: str, tmp_path: Path) -> None:
+    taken = tmp_path / "taken.backup"
+    first = jobyard("backup", str(taken), "--database-url", database_url, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert taken.stat().st_size > 0
+    before = taken.read_bytes()
+    again = jobyard("backup", str(taken), "--database-url", database_url, cwd=tmp_path)
+    assert (again.returncode, again.stderr) == (2, f"jobyard: error: {taken} exists already\n")
+    assert taken.read_bytes() == before
+
+
 def test_dump_commands_of_servers_keep_the_password_out_of_argv() -> None:
     pg = backup.dump_command("postgresql://ops:s3cret@db.example:5433/jobs", Path("/b/x.dump"))
     assert pg.argv == [
@@ -58,6 +69,7 @@ def test_dump_commands_of_servers_keep_the_password_out_of_argv() -> None:
         "--host=db.example", "--port=5433", "--username=ops", "jobs",
     ]  # fmt: skip
     assert pg.env == {"PGPASSWORD": "s3cret"}
+    assert backup.dump_command("postgres://ops@db/jobs", Path("x")).argv[0] == "pg_dump"
     assert "s3cret" not in pg.shown()
     maria = backup.dump_command("mysql+pymysql://root@127.0.0.1/jobs", Path("x.sql"))
     assert maria.argv[:2] == ["mariadb-dump", "--single-transaction"]

@@ -332,7 +332,8 @@ def test_user_commands_show_a_table_and_refuse_bad_input(tmp_path: Path) -> None
 def test_an_unreachable_database_is_one_line_and_exit_5(tmp_path: Path) -> None:
     cli = Cli("http://127.0.0.1:9", tmp_path / "config")
     missing = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"
-    assert "cannot use the database" in cli.error(5, "user", "list", "--database-url", missing)
+    said = cli.error(5, "user", "list", "--database-url", missing)
+    assert f"--database-url / JOBYARD_DATABASE_URL: cannot connect to {missing}: " in said
 
 
 def test_a_password_set_on_the_database_works_on_the_running_server(

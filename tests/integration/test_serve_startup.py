@@ -1,4 +1,5 @@
-"""`jobyard serve` refusing to start says why in one line, before it starts anything."""
+"""`jobyard serve` refusing to start says why in one line, before it starts anything; so do
+the other commands on the database when its URL is wrong or nothing answers there."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 
 def serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -41,3 +44,50 @@ def test_a_bad_setting_names_the_variable_or_the_option(tmp_path: Path) -> None:
     port = serve(tmp_path, JOBYARD_PORT="70000")
     assert port.returncode == 2
     assert port.stderr.splitlines()[-1].startswith("jobyard: error: --port / JOBYARD_PORT: ")
+
+
+DATABASE = "jobyard: error: --database-url / JOBYARD_DATABASE_URL: "
+ON_THE_DATABASE = [
+    ("serve", "--port", "0"),
+    ("worker",),
+    ("migrate",),
+    ("prune",),
+    ("user", "list"),
+]
+
+
+def jobyard(tmp_path: Path, *args: str, url: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "jobyard", *args, "--database-url", url]
+    environ = os.environ | {"JOBYARD_ADMIN_PASSWORD": ""}
+    return subprocess.run(
+        command, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("args", [*ON_THE_DATABASE, ("backup", "copy.db")])
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("nosuch://u:s3cret@x/db", "unknown database 'nosuch': use sqlite:///./jobyard.db, "),
+        ("postgresql://u:s3cret@host:port/db", "not a database URL (e.g. sqlite:///./jobyard.db, "),
+    ],
+)
+def test_a_bad_database_url_is_one_line(
+    tmp_path: Path, args: tuple[str, ...], url: str, why: str
+) -> None:
+    result = jobyard(tmp_path, *args, url=url)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(DATABASE + why)
+    assert "s3cret" not in line
+
+
+@pytest.mark.parametrize("args", ON_THE_DATABASE)
+def test_a_database_that_does_not_answer_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = jobyard(tmp_path, *args, url="postgresql://u:s3cret@127.0.0.1:1/none")
+    # The user commands keep the code of an unreachable server; the others fail to start.
+    assert result.returncode == (5 if args[0] == "user" else 1)
+    [line] = result.stderr.splitlines()
+    said = "cannot connect to postgresql://u:***@127.0.0.1:1/none: connection failed: "
+    assert line.startswith(DATABASE + said)
+    assert line.endswith("Connection refused")

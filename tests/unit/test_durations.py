@@ -39,6 +39,14 @@ def test_parse_duration_rejects_malformed_strings(value: str) -> None:
         parse_duration(value)
 
 
+def test_the_error_names_every_unit_the_parser_accepts() -> None:
+    with pytest.raises(ValueError, match="invalid duration") as bad:
+        parse_duration("soon")
+    units = str(bad.value).partition("(units: ")[2].removesuffix(")").split(", ")
+    assert units == ["ms", "s", "m", "h", "d", "w"]
+    assert [parse_duration(f"2{unit}") for unit in units] == [0.002, 2, 120, 7200, 172800, 1209600]
+
+
 @pytest.mark.parametrize("value", [-1, math.inf, math.nan, True, None, [10]])
 def test_parse_duration_rejects_other_values(value: object) -> None:
     with pytest.raises(ValueError, match="invalid duration"):

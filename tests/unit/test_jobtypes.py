@@ -190,6 +190,15 @@ def test_typo_is_an_unknown_key() -> None:
     assert {"field": "comand", "message": "unknown key; did you mean 'command'?"} in errors
 
 
+@pytest.mark.parametrize(("typo", "meant"), [("comand", "command"), ("pyhton", "python")])
+def test_a_misspelt_command_is_not_also_said_to_be_missing(typo: str, meant: str) -> None:
+    assert problems("t", {typo: ["x"], "queue": "default"}) == [
+        {"field": typo, "message": f"unknown key; did you mean {meant!r}?"}
+    ]
+    # Another key's typo does not explain it: nothing to run is said too.
+    assert fields(problems("t", {"descripton": "x"})) == ["descripton", "command"]
+
+
 def test_command_and_python_exclusive() -> None:
     assert problems("t", {"command": ["x"], "python": "m:f"}) == [
         {"field": "command", "message": "give either command or python, not both"}

@@ -184,6 +184,20 @@ def test_an_allowed_prefix_is_written_out_in_full() -> None:
     ]
 
 
+def test_every_bad_sbatch_option_is_said_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "jobyard.yaml"
+    path.write_text(
+        "queues:\n  hpc: {executor: {slurm: {options: [--nice=5, --out=x, -N2, --frobnicate]}}}\n"
+    )
+    with pytest.raises(ConfigError) as bad:
+        load_config(path)
+    assert [p.field for p in bad.value.problems] == [
+        "queues.hpc.executor.slurm.options.1",
+        "queues.hpc.executor.slurm.options.2",
+        "queues.hpc.executor.slurm.options.3",
+    ]
+
+
 def test_a_type_validates_its_slurm_options() -> None:
     job_type = parse_job_type(
         "t", {"command": ["true"], "executor": {"slurm": {"mem": "1GiB", "time": "1h"}}}
@@ -204,7 +218,11 @@ def test_a_type_validates_its_slurm_options() -> None:
             },
         )
     fields = {error["field"] for error in bad.value.errors}
-    assert fields == {"executor.slurm.partition", "executor.slurm.options"}
+    assert fields == {
+        "executor.slurm.partition",
+        "executor.slurm.options.0",
+        "executor.slurm.options.1",
+    }
     with pytest.raises(JobTypeInvalid) as python:
         parse_job_type("t", {"python": "m:f", "executor": "slurm"})
     assert [error["field"] for error in python.value.errors] == ["executor"]

@@ -236,7 +236,8 @@ def test_bad_workflow_args_are_reported_where_they_are_written() -> None:
         (
             {"timeout": "soon"},
             "timeout",
-            "invalid duration 'soon': use seconds or a duration like 10s, 15m, 1h30m, 2d, 500ms",
+            "invalid duration 'soon': use seconds or a duration like 1h30m "
+            "(units: ms, s, m, h, d, w)",
         ),
         ({"timeout": 0}, "timeout", "must be more than 0"),
         (

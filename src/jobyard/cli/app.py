@@ -28,7 +28,13 @@ from jobyard.cli import watch as cli_watch
 from jobyard.cli import workers as cli_workers
 from jobyard.cli import workflows as cli_workflows
 from jobyard.cli.common import fail
-from jobyard.cli.settings import ConfigOpt, DatabaseOpt, load_settings, read_settings
+from jobyard.cli.settings import (
+    ConfigOpt,
+    DatabaseOpt,
+    check_database,
+    load_settings,
+    read_settings,
+)
 
 if TYPE_CHECKING:
     from jobyard.config import Config
@@ -154,6 +160,7 @@ def serve(
         port=port,
     )
     _check_port(settings.host, settings.port)  # taken: say so before anything starts
+    check_database(settings.database_url)
     node = Node(settings, cfg, worker=not no_worker)
     uvicorn.run(
         create_app(node),
@@ -225,6 +232,7 @@ def worker(
         drain_timeout=drain_timeout,
         sends=False,
     )
+    check_database(settings.database_url)
     node = Node(settings, cfg, worker=True, scheduler=False, api=False)
     assert node.worker is not None
     work = node.worker
@@ -258,6 +266,7 @@ def migrate(database_url: DatabaseOpt = None) -> None:
     from jobyard.store import Store
 
     settings = read_settings({"database_url": database_url})
+    check_database(settings.database_url)
     store = Store(settings.database_url)
     store.migrate()
     store.close()

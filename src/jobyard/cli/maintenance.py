@@ -16,7 +16,13 @@ from typing import Annotated
 import typer
 
 from jobyard.cli.common import JsonOpt, fail, print_json
-from jobyard.cli.settings import ConfigOpt, DatabaseOpt, load_settings, read_settings
+from jobyard.cli.settings import (
+    ConfigOpt,
+    DatabaseOpt,
+    check_database,
+    load_settings,
+    read_settings,
+)
 
 PANEL = "Upkeep (on the database)"
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Count what would go; remove nothing.")]
@@ -43,6 +49,7 @@ def prune(
     settings, cfg = load_settings(
         {"database_url": database_url, "config": config}, check_secrets=False
     )
+    check_database(settings.database_url)
     store = Store(settings.database_url)
     try:
         store.migrate()
@@ -93,6 +100,10 @@ def backup(
         if not print_only:
             fail(f"{command.argv[0]} is not installed here: run the command above where it is", 1)
         return
+    try:
+        store_backup.refuse_existing(path)  # the dump tools would overwrite it
+    except FileExistsError as exc:
+        fail(str(exc))
     done = subprocess.run(command.argv, env=store_backup.dump_environment(command), check=False)
     if done.returncode != 0:
         fail(f"{command.argv[0]} failed (exit {done.returncode})", 1)

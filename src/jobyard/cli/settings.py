@@ -58,6 +58,33 @@ def read_settings(overrides: dict[str, Any]) -> Settings:
 
 
 _OPTIONS = {"worker_name": "--name"}  # the settings whose option is not named after them
+DATABASE = "--database-url / JOBYARD_DATABASE_URL"
+
+
+def check_database(url: str, code: int = 1) -> None:
+    """Fail in one line (exit ``code``) when the database of ``url`` cannot be opened.
+
+    A store connects when first used, deep in a migration or a worker's start, where
+    its error is a traceback: so connect once here, before anything starts.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+
+    from jobyard.store import Store
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        store = Store(url)
+    except (NoSuchModuleError, ImportError) as exc:  # postgresql+nosuch://, mysql+mysqldb://
+        fail(f"{DATABASE}: no driver for {shown}: {exc}")
+    try:
+        with store.engine.connect():
+            pass
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0]
+        fail(f"{DATABASE}: cannot connect to {shown}: {reason}", code)
+    finally:
+        store.close()
 
 
 def load_settings(

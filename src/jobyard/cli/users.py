@@ -17,7 +17,7 @@ import typer
 
 from jobyard.cli.common import UNREACHABLE, JsonOpt, counted, exit_code, fail, print_items
 from jobyard.cli.credentials import PasswordStdinOpt, read_password
-from jobyard.cli.settings import DatabaseOpt, read_settings
+from jobyard.cli.settings import DatabaseOpt, check_database, read_settings
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -125,6 +125,7 @@ def books(database_url: str | None) -> Iterator[Books]:
     from jobyard.store import Store
 
     settings = read_settings({"database_url": database_url})
+    check_database(settings.database_url, UNREACHABLE)
     try:
         store = Store(settings.database_url)
         try:

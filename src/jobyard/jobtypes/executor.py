@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from jobyard.durations import Duration, Size
+from jobyard.jobtypes.params import FieldError, Problems
 from jobyard.jobtypes.sbatch import OptionError, checked
 
 _GRES = re.compile(r"[A-Za-z0-9_:.,=/-]{1,200}")
@@ -55,15 +56,21 @@ class SlurmSpec(BaseModel):
     @field_validator("options")
     @classmethod
     def _valid_options(cls, value: list[str]) -> list[str]:
-        """Each option by its full name (a prefix is read as the option it stands for)."""
-        full = []
-        for option in value:
+        """Each option by its full name (a prefix is read as the option it stands for);
+        every bad one is said, by its index."""
+        full: list[str] = []
+        problems: list[FieldError] = []
+        for i, option in enumerate(value):
             if not _OPTION.fullmatch(option):
-                raise ValueError(f"{option!r}: give long options, e.g. --exclusive or --nice=10")
+                message = f"{option!r}: give long options, e.g. --exclusive or --nice=10"
+                problems.append({"field": str(i), "message": message})
+                continue
             try:
                 full.append(checked(option))
             except OptionError as exc:
-                raise ValueError(str(exc)) from None
+                problems.append({"field": str(i), "message": str(exc)})
+        if problems:
+            raise Problems(problems)
         return full
 
     @field_validator("workdir")

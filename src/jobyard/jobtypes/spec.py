@@ -472,11 +472,22 @@ def parse_job_type(name: str, data: Any, *, source: Source | None = None) -> Job
         job_type = JobType.model_validate(values)
     except ValidationError as exc:
         problems += pydantic_problems(exc)
-        if any(error["loc"] for error in exc.errors()):  # so the whole-type checks did not run
+        # Some field failed, so the whole-type checks did not run; a key misspelt for
+        # command or python was said with its did-you-mean: its absence is no news.
+        if any(error["loc"] for error in exc.errors()) and not _misspelt_kind(data):
             problems += kind_problems(data.get("command"), data.get("python"), data.get("shell"))
     if problems:
         raise JobTypeInvalid(dedupe(problems))
     return job_type
+
+
+def _misspelt_kind(data: Mapping[str, Any]) -> bool:
+    """Whether neither command nor python is given, but an unknown key is close to one."""
+    if data.get("command") is not None or data.get("python") is not None:
+        return False
+    unknown = [str(key) for key in data if key not in _KNOWN_KEYS]
+    guesses = (difflib.get_close_matches(key, _KNOWN_KEYS, n=1) for key in unknown)
+    return any(guess in (["command"], ["python"]) for guess in guesses)
 
 
 def with_executor(job_type: JobType, executor: ExecutorSpec) -> JobType:

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from jobyard.store.coltypes import MYSQL
+from jobyard.store.engine import normalize_url
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,7 @@ def backup_sqlite(source: Path, target: Path, *, pages: int = 1024) -> int:
     """
     if not source.exists():
         raise FileNotFoundError(f"no SQLite database at {source}")
-    if target.exists():
-        raise FileExistsError(f"{target} exists already")
+    refuse_existing(target)
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
         dst = sqlite3.connect(target)
@@ -63,9 +63,15 @@ def backup_sqlite(source: Path, target: Path, *, pages: int = 1024) -> int:
     return target.stat().st_size
 
 
+def refuse_existing(target: Path) -> None:
+    """Raise FileExistsError when ``target`` exists: a backup never overwrites another."""
+    if target.exists():
+        raise FileExistsError(f"{target} exists already")
+
+
 def dump_command(url: str, target: Path) -> DumpCommand:
     """The ``pg_dump`` or ``mariadb-dump`` command that writes the database of ``url``."""
-    parsed = make_url(url)
+    parsed = normalize_url(url)  # postgres:// is PostgreSQL too
     backend = parsed.get_backend_name()
     secret = None if parsed.password is None else str(parsed.password)
     if backend == "postgresql":
