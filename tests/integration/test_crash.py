@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,13 @@ def test_a_second_live_worker_of_the_same_name_is_refused(
     assert twin.returncode == 1, twin.stderr
     said = twin.stderr.strip().splitlines()[-1]
     assert said.startswith("jobyard: error: worker name 'fixed' is in use by pid ")
+    # A whole server of that name says the same in one line, before it starts anything.
+    command = [sys.executable, "-m", "jobyard", "serve", "--port", "0", "--name", "fixed"]
+    command += ["--database-url", sqlite_url]
+    environ = os.environ | {"JOBYARD_ADMIN_PASSWORD": ""}
+    served = subprocess.run(command, capture_output=True, text=True, timeout=60, env=environ)
+    assert served.returncode == 1, served.stderr
+    assert served.stderr.strip().splitlines() == [said]
     # The first one is untouched: still listed, still running jobs.
     listed = server.client.get("/api/v1/workers").json()["items"]
     assert [(w["name"], w["state"]) for w in listed] == [("fixed", "running")]

@@ -38,6 +38,7 @@ from jobyard.cli.settings import (
 
 if TYPE_CHECKING:
     from jobyard.config import Config
+    from jobyard.node import Node
     from jobyard.settings import Settings
 
 app = typer.Typer(
@@ -162,6 +163,7 @@ def serve(
     _check_port(settings.host, settings.port)  # taken: say so before anything starts
     check_database(settings.database_url)
     node = Node(settings, cfg, worker=not no_worker)
+    _check_worker_name(node)
     uvicorn.run(
         create_app(node),
         host=settings.host,
@@ -169,6 +171,26 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=5,
     )
+
+
+def _check_worker_name(node: Node) -> None:
+    """Fail in one line (exit 1) when a worker of this ``--name`` still runs.
+
+    The worker refuses it as it starts, in the app's startup, whose failure uvicorn
+    reports as a traceback: so look here first (a new database has no workers yet).
+    """
+    from sqlalchemy import inspect
+
+    from jobyard.clock import utcnow
+    from jobyard.store.tables import workers
+    from jobyard.worker.loop import NameInUse
+
+    if node.worker is None or not inspect(node.store.engine).has_table(workers.name):
+        return
+    try:
+        node.worker.refuse_namesake(utcnow())
+    except NameInUse as exc:
+        fail(str(exc), 1)
 
 
 def _check_port(host: str, port: int) -> None:

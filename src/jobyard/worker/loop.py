@@ -132,14 +132,18 @@ class Worker:
             self._on_terminal(each.job.id)
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self) -> None:
-        now = self._clock()
+    def refuse_namesake(self, now: datetime) -> None:
+        """Raise :class:`NameInUse` if a worker of this name still runs."""
         prior = self.store.workers.get_worker(self.name)
         if prior is not None and self._still_running(prior, now):
             raise NameInUse(
                 f"worker name {self.name!r} is in use by pid {prior.pid} on {prior.host}: "
                 "give this worker another --name (or stop that one first)"
             )
+
+    def start(self) -> None:
+        now = self._clock()
+        self.refuse_namesake(now)
         info = WorkerInfo(
             name=self.name,
             host=self.host,
