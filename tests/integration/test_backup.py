@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from jobyard.store import backup
 from tests.harness import Launcher
 from tests.processes import running_with_processes
@@ -60,6 +62,15 @@ def test_a_backup_never_overwrites_a_file_on_any_backend(database_url: str, tmp_
     again = jobyard("backup", str(taken), "--database-url", database_url, cwd=tmp_path)
     assert (again.returncode, again.stderr) == (2, f"jobyard: error: {taken} exists already\n")
     assert taken.read_bytes() == before
+
+
+def test_a_failed_backup_leaves_no_file_in_the_way(tmp_path: Path) -> None:
+    source = tmp_path / "not-a-database.db"
+    source.write_text("plain text, not SQLite\n" * 100)
+    target = tmp_path / "copy.db"
+    with pytest.raises(sqlite3.DatabaseError):
+        backup.backup_sqlite(source, target)
+    assert not target.exists()  # so the next try is not refused as "exists already"
 
 
 def test_dump_commands_of_servers_keep_the_password_out_of_argv() -> None:

@@ -82,7 +82,7 @@ def test_a_bad_database_url_is_one_line(
     assert "s3cret" not in line
 
 
-@pytest.mark.parametrize("args", ON_THE_DATABASE)
+@pytest.mark.parametrize("args", [*ON_THE_DATABASE, ("backup", "copy.dump")])
 def test_a_database_that_does_not_answer_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
     result = jobyard(tmp_path, *args, url="postgresql://u:s3cret@127.0.0.1:1/none")
     # The user commands keep the code of an unreachable server; the others fail to start.
@@ -91,3 +91,16 @@ def test_a_database_that_does_not_answer_is_one_line(tmp_path: Path, args: tuple
     said = "cannot connect to postgresql://u:***@127.0.0.1:1/none: connection failed: "
     assert line.startswith(DATABASE + said)
     assert line.endswith("Connection refused")
+    assert not (tmp_path / "copy.dump").exists()  # a backup left nothing in the way
+
+
+def test_a_password_in_the_query_and_an_unreadable_option_are_one_line(tmp_path: Path) -> None:
+    hidden = jobyard(tmp_path, "migrate", url="postgresql://u@127.0.0.1:1/db?password=s3cret")
+    assert hidden.returncode == 1
+    [line] = hidden.stderr.splitlines()
+    said = "cannot connect to postgresql://u@127.0.0.1:1/db?password=***: "
+    assert line.startswith(DATABASE + said)
+    unreadable = jobyard(tmp_path, "migrate", url=f"sqlite:///{tmp_path}/x.db?timeout=soon")
+    assert unreadable.returncode == 2
+    said = f"cannot use sqlite:///{tmp_path}/x.db?timeout=soon: could not convert string to float"
+    assert unreadable.stderr.splitlines() == [DATABASE + said + ": 'soon'"]

@@ -243,3 +243,15 @@ def test_the_servers_own_worker_has_no_drain_button(server: Server) -> None:
     row = page[page.index(f'id="worker-{own}"') :].split("</tr>", 1)[0]
     assert "this server's own" in row
     assert "/drain" not in row
+
+
+def test_the_type_preview_says_what_saving_would_be_refused_for(server: Server) -> None:
+    def preview(definition: str) -> str:
+        answer = server.client.get("/types/preview", params={"name": "x", "definition": definition})
+        assert answer.status_code == 200
+        return answer.text
+
+    said = preview('{"command": ["true"], "queue": "limted"}')
+    assert "queue: queue &#39;limted&#39; is not declared under queues" in said
+    assert "did you mean &#39;limited&#39;?" in said
+    assert "is not declared" not in preview('{"command": ["true"], "queue": "limited"}')

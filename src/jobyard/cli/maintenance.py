@@ -100,12 +100,14 @@ def backup(
         if not print_only:
             fail(f"{command.argv[0]} is not installed here: run the command above where it is", 1)
         return
+    check_database(url)  # a server that does not answer: one line, not the tool's output
     try:
-        store_backup.refuse_existing(path)  # the dump tools would overwrite it
+        store_backup.claim_target(path)  # the dump tools would overwrite it
     except FileExistsError as exc:
         fail(str(exc))
     done = subprocess.run(command.argv, env=store_backup.dump_environment(command), check=False)
     if done.returncode != 0:
+        path.unlink(missing_ok=True)  # made above: a failed dump leaves nothing in the way
         fail(f"{command.argv[0]} failed (exit {done.returncode})", 1)
     typer.echo(f"backed up to {path} with {command.argv[0]}")
 

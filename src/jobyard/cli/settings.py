@@ -59,6 +59,8 @@ def read_settings(overrides: dict[str, Any]) -> Settings:
 
 _OPTIONS = {"worker_name": "--name"}  # the settings whose option is not named after them
 DATABASE = "--database-url / JOBYARD_DATABASE_URL"
+# Query parameters of a database URL that carry a secret (libpq's and the MySQL drivers').
+SECRET_QUERY_KEYS = ("password", "passwd", "sslpassword")
 
 
 def check_database(url: str, code: int = 1) -> None:
@@ -72,19 +74,30 @@ def check_database(url: str, code: int = 1) -> None:
 
     from jobyard.store import Store
 
-    shown = make_url(url).render_as_string(hide_password=True)
+    parsed = make_url(url)
+    hidden = {key: "***" for key in SECRET_QUERY_KEYS if key in parsed.query}
+    shown = parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+    shown = shown.replace("%2A%2A%2A", "***")
     try:
         store = Store(url)
     except (NoSuchModuleError, ImportError) as exc:  # postgresql+nosuch://, mysql+mysqldb://
         fail(f"{DATABASE}: no driver for {shown}: {exc}")
+    except (ValueError, TypeError) as exc:  # an option the driver cannot read: ?timeout=abc
+        fail(f"{DATABASE}: cannot use {shown}: {_first_line(exc)}")
     try:
         with store.engine.connect():
             pass
     except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0]
-        fail(f"{DATABASE}: cannot connect to {shown}: {reason}", code)
+        fail(f"{DATABASE}: cannot connect to {shown}: {_first_line(exc.orig)}", code)
+    except (ValueError, TypeError) as exc:  # a driver's option it cannot read: ?timeout=abc
+        fail(f"{DATABASE}: cannot connect to {shown}: {_first_line(exc)}", code)
     finally:
         store.close()
+
+
+def _first_line(error: BaseException | None) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def load_settings(

@@ -15,6 +15,7 @@ from typing import Any
 
 from jobyard.clock import utcnow
 from jobyard.errors import Conflict, Forbidden, Invalid, NotFound
+from jobyard.jobtypes.params import FieldError
 from jobyard.jobtypes.spec import (
     JobType,
     JobTypeInvalid,
@@ -80,11 +81,16 @@ class Catalog:
             job_type = parse_job_type(name, {**data, "source": "api"})
         except JobTypeInvalid as exc:
             raise Invalid(f"job type {name!r} is invalid", exc.errors) from exc
-        if problems := queue_problems(job_type, self._queues) + user_problems(job_type):
+        if problems := self.problems(job_type):
             raise Invalid(f"job type {name!r} is invalid", problems)
         created = self._store.job_types.put_job_type(name, data, now)
         self._store.limits.set_limit((Scope.TYPE, name), job_type.max_running, now)
         return job_type, created
+
+    def problems(self, job_type: JobType) -> list[FieldError]:
+        """What a valid definition cannot have here: a queue the file does not declare,
+        a user this host does not know."""
+        return queue_problems(job_type, self._queues) + user_problems(job_type)
 
     def delete(self, name: str) -> None:
         self.refuse_writes()

@@ -275,13 +275,14 @@ def _describe(error: SchemaViolation) -> Iterator[FieldError]:
         patterns = list(error.schema.get("patternProperties") or {})
         for name in instance:
             if name not in known and not any(re.search(p, name) for p in patterns):
-                message = f"unknown {what}{_hint(name, known)}"
+                message = f"unknown {what}{did_you_mean(name, known)}"
                 yield {"field": join_path(base, name), "message": message}
     else:
         yield {"field": base, "message": error.message}
 
 
-def _hint(name: str, known: list[str]) -> str:
+def did_you_mean(name: str, known: list[str]) -> str:
+    """``; did you mean 'x'?`` for the closest of ``known``, else ``; known: …``."""
     close = difflib.get_close_matches(name, known, n=1)
     if close:
         return f"; did you mean {close[0]!r}?"

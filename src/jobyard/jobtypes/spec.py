@@ -49,6 +49,7 @@ from jobyard.jobtypes.params import (
     args_errors,
     build_schema,
     dedupe,
+    did_you_mean,
     full_schema_problems,
     model_problems,
     params_form,
@@ -421,8 +422,7 @@ def queue_problems(job_type: JobType, declared: Collection[str] | None) -> list[
     """Whether the type's queue is one the configuration declares (``None``: any is)."""
     if declared is None or job_type.queue in declared:
         return []
-    close = difflib.get_close_matches(job_type.queue, sorted(declared), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(job_type.queue, sorted(declared))
     message = f"queue {job_type.queue!r} is not declared under queues{hint}"
     return [{"field": "queue", "message": message}]
 

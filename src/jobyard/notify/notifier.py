@@ -62,8 +62,8 @@ FIRST_LOOK_BACK = timedelta(minutes=5)  # a new database: events this recent are
 RECORD_ALWAYS = frozenset(
     {"failed", "worker_lost", "sla_breach", "upstream_failed", "workflow_failed"}
 )
-# The states of the job ends that make these notifications (by :func:`notification_names`).
-ENDS = {name: JobState(name) for name in ("failed", "succeeded", "upstream_failed")}
+# The job ends that make a notification of their state's name (:func:`notification_names`).
+ENDS = (JobState.FAILED.value, JobState.SUCCEEDED.value, JobState.UPSTREAM_FAILED.value)
 
 
 def notification_names(item: FeedEvent) -> list[str]:
@@ -105,7 +105,7 @@ class Notifier:
         # Of a job's state events only its ends can notify, and a success only when some
         # rule asks for it: the rest (every job's created, claimed, …) are not read.
         wanted = RECORD_ALWAYS.union(*(rule.events for rule in config.rules))
-        self._ends = [state.value for name, state in ENDS.items() if name in wanted]
+        self._ends = [state for state in ENDS if state in wanted]
         self._workflows: dict[int, str | None] = {}  # run id → its workflow's name
 
     def run_once(self, now: datetime) -> int:

@@ -50,23 +50,30 @@ def backup_sqlite(source: Path, target: Path, *, pages: int = 1024) -> int:
     """
     if not source.exists():
         raise FileNotFoundError(f"no SQLite database at {source}")
-    refuse_existing(target)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    claim_target(target)
     try:
-        dst = sqlite3.connect(target)
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
         try:
-            src.backup(dst, pages=pages, sleep=0.005)
+            dst = sqlite3.connect(target)
+            try:
+                src.backup(dst, pages=pages, sleep=0.005)
+            finally:
+                dst.close()
         finally:
-            dst.close()
-    finally:
-        src.close()
+            src.close()
+    except BaseException:
+        target.unlink(missing_ok=True)  # made above: a failed copy leaves nothing in the way
+        raise
     return target.stat().st_size
 
 
-def refuse_existing(target: Path) -> None:
-    """Raise FileExistsError when ``target`` exists: a backup never overwrites another."""
-    if target.exists():
-        raise FileExistsError(f"{target} exists already")
+def claim_target(target: Path) -> None:
+    """Create ``target`` empty for a dump tool to write, or raise FileExistsError when it
+    exists: a backup never overwrites another (created here, checked and made at once)."""
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise FileExistsError(f"{target} exists already") from None
 
 
 def dump_command(url: str, target: Path) -> DumpCommand:

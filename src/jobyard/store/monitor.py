@@ -98,6 +98,7 @@ class MonitorStore(Part):
 
         With ``states``, a ``state`` event is read only if it reached one of them or
         its ``reason`` is one of ``reasons``: the many a reader cannot use stay unread.
+        Without ``states`` every event of ``kinds`` is read (``reasons`` is not looked at).
         """
         query = feed_query(after_id, upto_id - after_id, kinds=kinds).where(
             job_events.c.id <= upto_id

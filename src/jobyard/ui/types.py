@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -32,7 +33,7 @@ def type_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
 
 
 @router.get("/types/preview", response_class=HTMLResponse)
-def preview(looker: Looker, definition: str = "", name: str = "") -> HTMLResponse:
+def preview(looker: Looker, node: NodeDep, definition: str = "", name: str = "") -> HTMLResponse:
     """The JSON Schema and submit form a definition makes, or why it makes none (not stored).
 
     A GET, so that previews while typing are not changes (nor audit entries)."""
@@ -43,12 +44,17 @@ def preview(looker: Looker, definition: str = "", name: str = "") -> HTMLRespons
         problems = [f"not JSON yet: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
         return HTMLResponse(fragment("type_preview.html", problems=problems))
     except Invalid as exc:
-        problems = [f"{e.get('field') or 'definition'}: {e.get('message')}" for e in exc.errors]
-        return HTMLResponse(fragment("type_preview.html", problems=problems))
+        return HTMLResponse(fragment("type_preview.html", problems=_said(exc.errors)))
+    if found := node.catalog.problems(job_type):  # what saving it would be refused for
+        return HTMLResponse(fragment("type_preview.html", problems=_said(found)))
     schema = job_type.json_schema()
     return HTMLResponse(
         fragment("type_preview.html", problems=[], schema=schema, fields=forms.fields(schema))
     )
+
+
+def _said(errors: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"{e.get('field') or 'definition'}: {e.get('message')}" for e in errors]
 
 
 @router.get("/types/{name}", response_class=HTMLResponse)
