@@ -302,6 +302,25 @@ def test_hostile_input_is_a_problem_and_changes_nothing(server: Server, case: Ho
     assert counts(server) == before
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/api/v1/jobs"), ("POST", "/api/v1/tokens"), ("PUT", "/api/v1/job-types/plain")],
+)
+def test_a_body_sent_as_another_media_type_is_415(server: Server, method: str, path: str) -> None:
+    before = counts(server)
+    body = json.dumps({"type": "echo", "args": {"text": "x"}, "name": "t", "command": ["true"]})
+    response = server.client.request(
+        method, path, content=body, headers={"content-type": "text/plain; charset=utf-8"}
+    )
+    problem = assert_problem(response, 415)
+    said = "the body must be JSON, sent with Content-Type: application/json (not text/plain)"
+    assert problem["detail"] == said
+    untyped = server.client.request(method, path, content=body)
+    said = said.replace("not text/plain", "no Content-Type was sent")
+    assert assert_problem(untyped, 415)["detail"] == said
+    assert counts(server) == before
+
+
 def test_a_lone_surrogate_in_the_path_is_not_text_and_not_a_crash(server: Server) -> None:
     """UTF-8 bytes of a surrogate in a URL decode to U+FFFD: a name like any other."""
     response = server.client.get("/api/v1/job-types/%ED%A0%80")

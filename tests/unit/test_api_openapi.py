@@ -12,6 +12,7 @@ PATH_PARAM = {"name": "job_id", "in": "path", "required": True, "schema": {"type
 QUERY_PARAM = {"name": "page", "in": "query", "schema": {"type": "integer"}}
 HEADER_PARAM = {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}
 BODY = {"content": {"application/json": {"schema": {}}}}
+FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,18 @@ BODY = {"content": {"application/json": {"schema": {}}}}
         ("/metrics", "get", {}, [401, 403, 429, 503]),
         ("/api/v1/workers", "get", {}, [401, 403, 429, 503]),
         ("/api/v1/jobs", "get", {"parameters": [QUERY_PARAM]}, [401, 403, 422, 429, 503]),
-        ("/api/v1/jobs", "post", {"requestBody": BODY}, [400, 401, 403, 409, 413, 422, 429, 503]),
+        (
+            "/api/v1/jobs",
+            "post",
+            {"requestBody": BODY},
+            [400, 401, 403, 409, 413, 415, 422, 429, 503],
+        ),
+        (  # a form is taken too: the login
+            "/login",
+            "post",
+            {"requestBody": {"content": {**BODY["content"], FORM: {"schema": {}}}}},
+            [400, 401, 403, 409, 413, 422, 429, 503],
+        ),
         (
             "/api/v1/jobs/{job_id}",
             "get",

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
@@ -31,6 +31,7 @@ async def refuse_unstorable(request: Request) -> None:
     """A dependency of every route: 422 when a parameter or the JSON body holds what
     :func:`problems` finds."""
     errors = [*_parameter_errors(request)]
+    await _refuse_other_media(request)
     if await _has_json_body(request):
         found = islice(problems(await request.json()), MAX_ERRORS)
         errors += [_error("body", field, message) for field, message in found]
@@ -108,14 +109,37 @@ def _parameter_errors(request: Request) -> Iterator[dict[str, Any]]:
 
 async def _has_json_body(request: Request) -> bool:
     """Whether the route read the body as JSON (it did so before its dependencies ran)."""
-    route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or route.body_field is None:
+    if not _takes_body(request):
         return False
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    json_media = media == "application/json" or (
+    return _is_json(_media(request)) and bool(await request.body())
+
+
+async def _refuse_other_media(request: Request) -> None:
+    """415 for a body the route does not read as JSON: sent without a JSON
+    ``Content-Type`` (``curl -d`` sends a form's), where it would be refused as "not
+    an object", which hides why."""
+    media = _media(request)
+    if not _is_json(media) and _takes_body(request) and await request.body():
+        sent = f"not {media}" if media else "no Content-Type was sent"
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"the body must be JSON, sent with Content-Type: application/json ({sent})",
+        )
+
+
+def _takes_body(request: Request) -> bool:
+    route = request.scope.get("route")
+    return isinstance(route, APIRoute) and route.body_field is not None
+
+
+def _media(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
-    return json_media and bool(await request.body())
 
 
 def _error(location: str, field: str, message: str) -> dict[str, Any]:

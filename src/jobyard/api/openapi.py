@@ -10,6 +10,7 @@ read off each operation rather than by hand on each route:
 - 404: an id or name in the path that names nothing;
 - 409: a change the resource's current state forbids (any POST, PUT or DELETE);
 - 413: a body over the size limit;
+- 415: a body sent without a JSON ``Content-Type`` (where JSON is the only kind taken);
 - 422: a parameter or body field that fails validation;
 - 429: too many failed logins (a password checked on any route but ``/healthz``);
 - 503: the database is unavailable, or the server sheds load (all but ``/healthz``).
@@ -41,6 +42,7 @@ def problem_statuses(path: str, method: str, operation: Document) -> list[int]:
     parameters = operation.get("parameters", [])
     where = {parameter["in"] for parameter in parameters}
     body = "requestBody" in operation
+    media = set(operation.get("requestBody", {}).get("content", {}))
     rules = {
         400: body or "header" in where,
         401: path not in PUBLIC,
@@ -48,6 +50,7 @@ def problem_statuses(path: str, method: str, operation: Document) -> list[int]:
         404: "path" in where,
         409: method in WRITES,
         413: body,
+        415: media == {"application/json"},
         422: body or bool(parameters),
         429: path not in PUBLIC,
         503: path not in NO_DATABASE,
