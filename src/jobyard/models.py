@@ -240,11 +240,18 @@ class Job:
         """
         if self.started_at is None:
             return None
-        end = self.finished_at or (now if self.state.live else self.updated_at)
-        paused = self.paused_seconds
-        if self.paused_at is not None and self.finished_at is None:
-            paused += max((end - self.paused_at).total_seconds(), 0.0)
-        return max((end - self.started_at).total_seconds() - paused, 0.0)
+        end = self._attempt_end(now)
+        return max((end - self.started_at).total_seconds() - self.paused_at_time(now), 0.0)
+
+    def paused_at_time(self, now: datetime) -> float:
+        """Seconds the last attempt spent paused: up to ``now`` while it is paused."""
+        if self.paused_at is None or self.finished_at is not None:
+            return self.paused_seconds
+        pause = (self._attempt_end(now) - self.paused_at).total_seconds()
+        return self.paused_seconds + max(pause, 0.0)
+
+    def _attempt_end(self, now: datetime) -> datetime:
+        return self.finished_at or (now if self.state.live else self.updated_at)
 
     def evolve(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)

@@ -138,6 +138,9 @@ def test_runtime_excludes_paused_time() -> None:
         updated_at=T0 + timedelta(seconds=5),
     )
     assert live.runtime_at(later) == 2.0
+    # The time paused counts up while the job is paused, as its runtime does while it runs.
+    assert live.paused_at_time(later) == 58.0
+    assert job.paused_at_time(later) == 4.0
 
 
 def test_a_live_job_runs_until_now_and_one_waiting_to_retry_until_its_attempt_ended() -> None:

@@ -166,7 +166,7 @@ class JobOut(BaseModel):
             metrics=job.metrics,
             resources=Resources(
                 runtime_seconds=job.runtime_at(now),
-                paused_seconds=job.paused_seconds,
+                paused_seconds=job.paused_at_time(now),
                 cpu_seconds=job.cpu_seconds,
                 peak_memory_bytes=job.peak_memory,
                 output_bytes=job.output_bytes,
