@@ -251,6 +251,21 @@ def test_the_notifier_makes_each_message_once_across_restarts(store: Store) -> N
 
 
 @pytest.mark.sql_only("the notification outbox")
+def test_a_pass_stores_a_message_and_a_recorded_problem_together(store: Store) -> None:
+    routed, unrouted = add(store, new_job(), new_job())
+    reader = notifier(store)  # its rule wants "failed" only
+    reader.position = store.events.last_event_id()
+    store.jobs.append_output(routed.id, [], [failed_event(T0)], {})
+    upstream = JobTerminated(at=T0, state=JobState.UPSTREAM_FAILED, reason="upstream_failed")
+    store.jobs.append_output(unrouted.id, [], [upstream], {})  # no rule: recorded
+    assert reader.run_once(T0) == 2
+    items = store.monitor.notifications(1, 100)[0]
+    made = {item["job_id"]: (item["event"], item["status"]) for item in items}
+    assert made[routed.id] == ("failed", PENDING)
+    assert made[unrouted.id] == ("upstream_failed", "recorded")
+
+
+@pytest.mark.sql_only("the notification outbox")
 def test_the_notifier_waits_for_an_id_that_commits_late_then_steps_over_a_lost_one(
     store: Store,
 ) -> None:

@@ -186,7 +186,9 @@ class Notifier:
             "updated_at": now,
         }
         if not deliveries:
-            return [{**base, "status": RECORDED, "channel": None, "recipients": None}]
+            # Every row has the same keys: a pass stores its rows in one statement.
+            recorded = {"status": RECORDED, "channel": None, "recipients": None}
+            return [{**base, **recorded, "next_attempt_at": None}]
         log.info(
             "notification queued",
             extra={"event": names[0], "job": item.event.job_id, "channels": sorted(deliveries)},
