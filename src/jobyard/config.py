@@ -37,6 +37,7 @@ from jobyard.jobtypes.spec import (
     with_executor,
 )
 from jobyard.notify.channels import NotificationConfig, NotificationsInvalid, parse_notifications
+from jobyard.notify.fields import WORKFLOW_EVENTS
 from jobyard.retention.policy import RetentionPolicy, parse_retention
 from jobyard.runner.environment import NAME_PATTERN as ENV_NAME_PATTERN
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
@@ -252,6 +253,8 @@ class _Loader:
         retention = self.retention(data.get("retention"))
         if declared is not None:
             self.check_queues(job_types, declared)
+        named_workflows = set(sections["workflows"])  # broken ones too: they are reported
+        self.check_rules(notifications, written | set(job_types), named_workflows, api_job_types)
         job_types = self.queue_executors(job_types, queues)
         if self.problems:
             raise ConfigError(self.problems)
@@ -461,6 +464,33 @@ class _Loader:
                 message = f"{origin!r} is not an origin like https://app.example.org"
                 self.problem(["cors_origins", str(i)], message)
         return tuple(origin for origin in value if isinstance(origin, str))
+
+    def check_rules(
+        self,
+        notifications: NotificationConfig,
+        job_types: set[str],
+        workflows: set[str],
+        api_job_types: bool,
+    ) -> None:
+        """The names notification rules narrow to must exist, or the rule is silently dead:
+        workflows (all in this file), job types when only this file may define them."""
+        for i, rule in enumerate(notifications.rules):
+            where = ["notifications", "rules", str(i)]
+            for j, name in enumerate(rule.job_types or ()):
+                if not api_job_types and name not in job_types:
+                    hint = _did_you_mean(name, sorted(job_types))
+                    self.problem([*where, "job_types", str(j)], f"unknown job type {name!r}{hint}")
+            for j, name in enumerate(rule.workflows or ()):
+                if name not in workflows:
+                    hint = _did_you_mean(name, sorted(workflows))
+                    self.problem([*where, "workflows", str(j)], f"unknown workflow {name!r}{hint}")
+            dead = [event for event in rule.events if event in WORKFLOW_EVENTS]
+            if rule.job_types is not None and dead:
+                message = (
+                    f"a rule with job_types never matches {', '.join(dead)}: "
+                    "give the workflow events a rule of their own"
+                )
+                self.problem([*where, "job_types"], message)
 
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():

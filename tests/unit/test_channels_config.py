@@ -25,6 +25,8 @@ ENV = {"SMTP_PASSWORD": "pw-hunter2-secret", "HOOK_SECRET": "hook-s3cret-value"}
 EXAMPLE = """
 job_types:
   etl: {command: [echo]}
+workflows:
+  nightly: {nodes: {extract: {type: etl}}}
 notifications:
   public_url: https://jobs.example.com/
   retry: {max_attempts: 5, initial: 10s, max_delay: 10m}
@@ -209,6 +211,32 @@ def test_rules_name_known_channels(tmp_path: Path) -> None:
         "6: notifications.rules.0.channels: unknown channel 'ops-hok'; did you mean 'ops-hook'?",
         "6: notifications.rules.0.channels: unknown channel 'pager'",
     ]
+
+
+def test_rules_narrow_to_names_that_exist(tmp_path: Path) -> None:
+    text = """
+    api_job_types: false
+    job_types:
+      echo: {command: [echo]}
+    workflows:
+      nightly: {nodes: {a: {type: echo}}}
+    notifications:
+      channels:
+        hook: {type: webhook, url: "https://h.example.com/x"}
+      rules:
+        - {events: [failed], channels: [hook], job_types: [ech], workflows: [nightly, nope]}
+        - {events: [workflow_failed], channels: [hook], job_types: [echo]}
+        - {events: [failed, workflow_failed], channels: [hook], workflows: [nightly]}
+    """
+    assert problems(tmp_path, text) == [
+        "10: notifications.rules.0.job_types.0: unknown job type 'ech'; did you mean 'echo'?",
+        "10: notifications.rules.0.workflows.1: unknown workflow 'nope'",
+        "11: notifications.rules.1.job_types: a rule with job_types never matches "
+        "workflow_failed: give the workflow events a rule of their own",
+    ]
+    # Types may also come from the API: then a rule may name one this file does not.
+    opened = text.replace("api_job_types: false", "api_job_types: true")
+    assert [p for p in problems(tmp_path, opened) if "unknown job type" in p] == []
 
 
 UNSET_SECRET = """
