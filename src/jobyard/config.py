@@ -170,6 +170,34 @@ def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
+def _written_twice(root: yaml.Node | None, name: str) -> list[ConfigProblem]:
+    """Keys written twice in one mapping: YAML keeps the last, and the first is lost unseen
+    (two nodes of one name in a workflow, two job types of one name)."""
+    found: list[ConfigProblem] = []
+    stack: list[tuple[yaml.Node | None, list[str]]] = [(root, [])]
+    walked: set[int] = set()  # an alias names a node already walked (or itself)
+    while stack:
+        node, path = stack.pop()
+        if node is None or id(node) in walked:
+            continue
+        walked.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(item, [*path, str(i)]) for i, item in enumerate(node.value)]
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            line = key.start_mark.line + 1
+            if key.value in first:
+                message = f"written twice (also on line {first[key.value]}): keep one"
+                found.append(ConfigProblem(name, line, ".".join([*path, key.value]), message))
+            first.setdefault(key.value, line)
+            stack.append((value, [*path, key.value]))
+    return found
+
+
 def node_line(root: yaml.Node | None, parts: Sequence[str]) -> int | None:
     """The line (1-based) of the node at ``parts``, or of its closest existing ancestor.
 
@@ -221,7 +249,7 @@ class _Loader:
         self.environ = environ
         self.base_dir = path.absolute().parent
         self.root = root
-        self.problems: list[ConfigProblem] = []
+        self.problems: list[ConfigProblem] = _written_twice(root, str(path))
 
     def problem(self, parts: Sequence[str], message: str) -> None:
         line = node_line(self.root, parts)

@@ -271,3 +271,27 @@ def test_dotted_type_names_find_their_line(tmp_path: Path) -> None:
         f"{path}:4: job_types.db.export.priority: "
         "Input should be a valid integer, unable to parse string as an integer"
     ]
+
+
+def test_a_key_written_twice_is_a_problem_not_a_silent_replacement(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        job_types:
+          echo: {command: [echo]}
+          echo: {command: [echo, again]}
+        workflows:
+          w:
+            nodes:
+              a: {type: echo}
+              a: {type: echo, args: {}}
+        """,
+    )
+    assert [line.split(":", 1)[1] for line in errors(path)] == [
+        "3: job_types.echo: written twice (also on line 2): keep one",
+        "8: workflows.w.nodes.a: written twice (also on line 7): keep one",
+    ]
+    # An alias names a node again, and may name its own ancestor: each is walked once.
+    looped = write(tmp_path, "job_types:\n  echo: &e {command: [echo], tags: *e}\n")
+    [said] = errors(looped)
+    assert said.endswith(":2: job_types.echo.tags: Input should be a valid list")
