@@ -235,10 +235,14 @@ class Node:
         made = self.accounts.first_admin(given.get_secret_value() if given else None)
         if made is not None:
             # Straight to the console, not the log: a log file would keep it in clear.
+            where = ""
+            if self.settings.database_url != Settings.model_fields["database_url"].default:
+                url = make_url(self.settings.database_url).render_as_string(hide_password=True)
+                where = f" --database-url '{url}'"
             print(
                 f"\njobyard: created the user {FIRST_ADMIN!r} with the password\n\n    {made}\n\n"
                 "It is shown this once. Log in with it, then change it with\n"
-                f"`jobyard user set-password {FIRST_ADMIN}`.\n",
+                f"`jobyard user set-password {FIRST_ADMIN}{where}`.\n",
                 file=sys.stderr,
                 flush=True,
             )

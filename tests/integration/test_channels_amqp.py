@@ -89,10 +89,11 @@ def test_a_wrong_password_is_refused_without_showing_it() -> None:
 
 
 def test_no_broker_is_connection_refused() -> None:
-    channel = amqp("amq.topic").model_copy(update={"url": f"amqp://127.0.0.1:{free_port()}/"})
+    port = free_port()
+    channel = amqp("amq.topic").model_copy(update={"url": f"amqp://127.0.0.1:{port}/"})
     with pytest.raises(DeliveryError) as info:
         channel.send(MESSAGE, environ={})
-    assert info.value.reason == "connection refused"
+    assert info.value.reason == f"connection refused by amqp://127.0.0.1:{port}/"
 
 
 def test_the_next_send_after_the_broker_drops_the_connection_gets_through(

@@ -170,9 +170,10 @@ def test_refused_recipients_are_named() -> None:
 
 
 def test_a_closed_port_is_connection_refused() -> None:
+    port = free_port()
     with pytest.raises(DeliveryError) as info:
-        mail_channel(free_port()).send(message(), environ={})
-    assert info.value.reason == "connection refused"
+        mail_channel(port).send(message(), environ={})
+    assert info.value.reason == f"connection refused by 127.0.0.1:{port}"
 
 
 def test_a_silent_server_times_out() -> None:
@@ -317,9 +318,10 @@ def test_a_receiver_that_never_answers_times_out() -> None:
 
 
 def test_a_closed_port_refuses_the_webhook() -> None:
+    port = free_port()
     with pytest.raises(DeliveryError) as info:
-        hook(f"http://127.0.0.1:{free_port()}/hook").send(message(()), environ=ENV)
-    assert info.value.reason == "connection refused"
+        hook(f"http://127.0.0.1:{port}/hook").send(message(()), environ=ENV)
+    assert info.value.reason == f"connection refused by http://127.0.0.1:{port}/hook"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,23 @@ def test_a_password_in_the_query_and_an_unreadable_option_are_one_line(tmp_path:
     assert unreadable.returncode == 2
     said = f"cannot use sqlite:///{tmp_path}/x.db?timeout=soon: could not convert string to float"
     assert unreadable.stderr.splitlines() == [DATABASE + said + ": 'soon'"]
+
+
+def test_the_first_admins_banner_names_the_servers_database(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'jobs.db'}"
+    command = [sys.executable, "-m", "jobyard", "serve", "--host", "127.0.0.1", "--port", "0"]
+    command += ["--database-url", database, "--no-worker"]
+    environ = os.environ | {"JOBYARD_ADMIN_PASSWORD": ""}
+    server = subprocess.Popen(command, cwd=tmp_path, env=environ, stderr=subprocess.PIPE, text=True)
+    deadline = threading.Timer(60, server.kill)  # a banner that never comes fails, not hangs
+    deadline.start()
+    try:
+        assert server.stderr is not None
+        for line in server.stderr:
+            if "set-password" in line:
+                break
+    finally:
+        deadline.cancel()
+        server.terminate()
+        server.communicate(timeout=30)  # closes the pipe too
+    assert line == f"`jobyard user set-password admin --database-url '{database}'`.\n"

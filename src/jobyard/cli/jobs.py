@@ -22,6 +22,7 @@ from jobyard.cli.common import (
     ListTypeOpt,
     ServerOpt,
     connect,
+    counted,
     exit_code,
     fail,
     parse_assignments,
@@ -232,7 +233,7 @@ def jobs(
 def _jobs_page(found: JobPage) -> RenderableType:
     from jobyard.cli.render import jobs_table
 
-    caption = f"page {found.page} of {found.pages} · {found.total} jobs"
+    caption = f"page {found.page} of {found.pages} · {counted(found.total, 'jobs')}"
     return jobs_table(found.items, caption=caption)
 
 
@@ -390,7 +391,7 @@ def summary(action: str, results: list[ActionResult]) -> str:
     done = [result for result in results if result.ok]
     outcomes = Counter(_outcome(action, result) for result in done)
     details = ", ".join(f"{count} {name}" for name, count in outcomes.items())
-    text = f"{action}: {len(results)} jobs: {len(done)} done"
+    text = f"{action}: {counted(len(results), 'jobs')}: {len(done)} done"
     text += f" ({details})" if details else ""
     refused = len(results) - len(done)
     return text + (f", {refused} refused" if refused else "")

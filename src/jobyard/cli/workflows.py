@@ -12,6 +12,7 @@ from jobyard.cli.common import (
     JsonOpt,
     ServerOpt,
     connect,
+    counted,
     parse_assignments,
     print_json,
 )
@@ -91,7 +92,7 @@ def list_runs(
         created = parse_time(item["created_at"])
         when = short_moment(created) if created else ""
         typer.echo(f"{item['id']:>6}  {item['workflow']:<20} {item['state']:<10} {when}")
-    typer.echo(f"{found['total']} runs")
+    typer.echo(counted(found["total"], "runs"))
 
 
 @runs_app.command("show")

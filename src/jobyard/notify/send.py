@@ -3,7 +3,7 @@
 
 Every failure raises :class:`DeliveryError` whose ``reason`` is one short line that
 holds no secret (``SMTP 554 refused: …``, ``HTTP 500 from https://host/path``,
-``timed out after 5 s``, ``connection refused``), fit for logs and the API.
+``timed out after 5 s``, ``connection refused by host:port``), fit for logs and the API.
 
 Webhook signatures: ``X-Jobyard-Signature: sha256=<hex>``, where ``<hex>`` is the
 HMAC-SHA256 of the exact body bytes keyed with the channel's secret (UTF-8);
@@ -167,7 +167,7 @@ def network_reason(exc: BaseException, timeout: float, where: str) -> str:
         if isinstance(seen, TimeoutError):
             return f"timed out after {timeout:g} s"
         if isinstance(seen, ConnectionRefusedError):
-            return "connection refused"
+            return f"connection refused by {where}"
         if isinstance(seen, ssl.SSLCertVerificationError):
             return f"TLS certificate not trusted: {seen.verify_message}"
         if isinstance(seen, ssl.SSLError):
