@@ -85,7 +85,7 @@ def test_run_wait_draws_a_bar_on_a_terminal_and_lines_in_a_pipe(server: Server) 
 
 def test_tables_fit_80_columns_without_cutting_names(server: Server, tmp_path: Path) -> None:
     long_type = f"nightly-export-{tag()}"  # 25 characters
-    long_queue = f"queue-for-the-exports-{tag()}"
+    long_queue = "queue-for-the-nightly-exports"  # declared by the server's file
     file = tmp_path / "types.yaml"
     file.write_text(
         f"{long_type}:\n  description: {'a long description ' * 6}\n  command: [echo, x]\n"
