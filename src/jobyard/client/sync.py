@@ -97,7 +97,8 @@ class Client:
 
     Credentials: an API ``token``, or ``auth`` as (user, password); without
     either, ``JOBYARD_TOKEN``, or ``JOBYARD_USER`` and ``JOBYARD_PASSWORD``, or
-    the token that ``jobyard login`` saved (:func:`credentials`).
+    the token that ``jobyard login`` saved for this server (:func:`credentials`;
+    a token saved for another server is not sent).
     ``timeout`` bounds each request (streams wait for events without limit);
     ``retries`` bounds the reconnections in a row of an event stream that get
     nothing, the first after ``reconnect_delay`` seconds, then twice as long
@@ -129,7 +130,7 @@ class Client:
             timeout=timeout,
             transport=transport,
             headers=headers,
-            auth=credentials(token, auth),
+            auth=credentials(token, auth, server=self.server),
         )
         self._driver = SyncDriver(self._http, Settings(retries, reconnect_delay))
 
