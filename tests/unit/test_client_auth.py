@@ -1,8 +1,10 @@
-"""The Python client's credentials: the saved login goes to its own server only."""
+"""The Python client's credentials: the saved login goes to its own server only; wrong
+arguments are refused by name before anything is sent."""
 
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -83,3 +85,27 @@ def test_an_older_logins_bare_token_is_never_sent(home: Path) -> None:
     assert "an older jobyard login" in login_note("http://127.0.0.1:8000")
     save_login("http://127.0.0.1:8000", "jy_new")  # a new login removes it
     assert not old.exists()
+
+
+def test_a_token_that_is_not_a_str_is_refused_by_name(home: Path) -> None:
+    with pytest.raises(TypeError, match=r"token must be the secret .*\.secret"):
+        Client("http://jobs.example", token=object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2h", 1_700_000_000])
+def test_a_time_that_is_not_a_datetime_is_refused_by_name(home: Path, since: object) -> None:
+    seen: list[httpx.Request] = []
+    with recorded("http://jobs.example", seen) as client:
+        with pytest.raises(TypeError, match="since must be a datetime"):
+            client.jobs(since=since)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="until must be a datetime"):
+            client.audit(until=since)  # type: ignore[arg-type]
+    assert seen == []  # refused before anything was sent
+
+
+def test_a_datetime_is_sent_with_its_offset(home: Path) -> None:
+    seen: list[httpx.Request] = []
+    at = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
+    with recorded("http://jobs.example", seen) as client:
+        client.jobs(since=at)
+    assert seen[0].url.params["since"] == at.astimezone().isoformat()

@@ -37,6 +37,11 @@ def credentials(
     """The first of: ``token``, ``auth``, ``JOBYARD_TOKEN``, ``JOBYARD_USER`` with
     ``JOBYARD_PASSWORD``, the token ``jobyard login`` saved for ``server``; None without any."""
     env = os.environ if environ is None else environ
+    if token is not None and not isinstance(token, str):
+        raise TypeError(
+            f"token must be the secret (a str, 'jy_…'), not {type(token).__name__}: "
+            "pass create_token(...).secret"
+        )
     if token:
         return BearerToken(token)
     if auth is not None:
