@@ -28,6 +28,8 @@ from jobyard.routing import check_tags
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 ENV_PREFIX = "JOBYARD_"
+#: Seconds between two checks of an open event stream's credentials (api/recheck.py).
+STREAM_RECHECK = 5.0
 #: The database kinds of a URL jobyard can store in (MariaDB through its MySQL dialect).
 DATABASES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
 _URL_EXAMPLES = "sqlite:///./jobyard.db, postgresql://user@host/db or mysql://user@host/db"
@@ -76,6 +78,9 @@ class Settings(BaseSettings):
     # being handled at a time (streams and /healthz apart); sized for 2 cores.
     max_requests: int = Field(default=256, ge=1)
     max_streams: int = Field(default=500, ge=1)  # open event streams (SSE), one fd each
+    # An open stream checks its caller's credentials again this often, and ends once they
+    # no longer allow it (a revoked token, a removed user, a logout, a lowered role).
+    stream_recheck: Annotated[Duration, Field(gt=0)] = STREAM_RECHECK
     log_cap: Annotated[Size, Field(ge=1024)] = 50_000_000
     # How often the scheduler leader applies the configuration's ``retention`` (docs/retention.md).
     retention_interval: Annotated[Duration, Field(gt=0)] = 300.0

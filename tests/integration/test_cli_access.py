@@ -27,6 +27,7 @@ from jobyard.clock import utcnow
 from jobyard.store import Store
 from tests.databases import Servers
 from tests.harness import ADMIN, Server, shared_server
+from tests.receivers import hook_server
 
 server = shared_server(backends=["sqlite"])
 AS_ADMIN = ("--user", ADMIN[0], "--password", ADMIN[1])
@@ -43,7 +44,8 @@ class Cli:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("JOBYARD_")}
         self.env |= {"JOBYARD_SERVER": server_url, "XDG_CONFIG_HOME": str(config_home)}
         self.env |= {"COLUMNS": "200", "NO_COLOR": "1"}
-        self.token_file = config_home / "jobyard" / "token"
+        self.token_file = config_home / "jobyard" / "login.json"
+        self.old_token_file = config_home / "jobyard" / "token"  # an older jobyard login's
 
     def run(
         self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
@@ -128,7 +130,9 @@ def test_login_saves_a_private_token_that_later_commands_use(cli: Cli) -> None:
     assert str(cli.token_file) in said
     assert stat.S_IMODE(cli.token_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(cli.token_file.parent.stat().st_mode) == 0o700
-    secret = cli.token_file.read_text().strip()
+    saved = json.loads(cli.token_file.read_text())
+    assert saved["server"] == cli.env["JOBYARD_SERVER"]
+    secret = saved["token"]
     me = cli.json("whoami")
     assert (me["name"], me["role"], me["via"]) == ("admin", "admin", "token")
     job = cli.json("submit", "echo", "text=logged-in", "--wait")
@@ -141,6 +145,46 @@ def test_login_saves_a_private_token_that_later_commands_use(cli: Cli) -> None:
     assert "unknown, expired or revoked" in cli.error(6, "whoami", "--token", secret)
     cli.error(6, "jobs")
     assert "not logged in" in cli.ok("logout")
+
+
+def login_as_admin(cli: Cli) -> str:
+    """Log in with the CLI; the saved secret."""
+    cli.ok("login", "--user", "admin", "--password-stdin", stdin=ADMIN[1])
+    secret: str = json.loads(cli.token_file.read_text())["token"]
+    return secret
+
+
+def test_the_saved_token_is_sent_to_its_server_only(cli: Cli, server: Server) -> None:
+    secret = login_as_admin(cli)
+    with hook_server(statuses=[401]) as other:
+        elsewhere = other.url.removesuffix("/hook")
+        said = cli.run("kill", "1", env={"JOBYARD_SERVER": elsewhere})  # a POST first
+        assert said.returncode == 6, said.stderr
+        assert f"the saved login is for {server.url}" in said.stderr
+        assert len(other.requests) == 1
+        assert "authorization" not in {name.lower() for name in other.requests[0].headers}
+        assert secret not in str(other.requests[0].headers)
+    # The same server spelt otherwise is the same server.
+    spelt = server.url.replace("http://", "HTTP://") + "/"
+    assert cli.json("whoami", env={"JOBYARD_SERVER": spelt})["via"] == "token"
+    said = cli.run("logout", env={"JOBYARD_SERVER": elsewhere})
+    assert f"not logged in to {elsewhere}: the saved login is for {server.url}" in said.stdout
+    assert cli.token_file.exists()  # still the login of the first server
+    assert "revoked" in cli.ok("logout")
+
+
+def test_a_token_saved_by_an_older_login_is_not_used(cli: Cli) -> None:
+    secret = login_as_admin(cli)
+    cli.token_file.rename(cli.old_token_file)
+    cli.old_token_file.write_text(secret + "\n")  # the old format: the bare secret
+    error = cli.error(6, "jobs")
+    assert f"the token in {cli.old_token_file} (an older jobyard login) is not used" in error
+    assert "removed it" in cli.ok("logout")
+    assert not cli.old_token_file.exists()
+    assert cli.json("whoami", "--token", secret)["via"] == "token"  # not revoked: not sent
+    cli.old_token_file.write_text(secret + "\n")
+    login_as_admin(cli)  # a new login replaces it
+    assert not cli.old_token_file.exists()
 
 
 def test_a_wrong_password_is_one_line_and_exit_6(cli: Cli) -> None:

@@ -18,7 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from jobyard.client import Client, Event, ServerUnreachable, StreamUnavailable
+from jobyard.client import (
+    Client,
+    Event,
+    Forbidden,
+    ServerUnreachable,
+    StreamUnavailable,
+    Unauthorized,
+)
 from tests.harness import Server, wait_for
 
 TICKER = {
@@ -279,6 +286,21 @@ def test_a_stream_from_now_resumes_from_the_id_it_was_given() -> None:
     assert seen[0].url.params["from"] == "now"
     assert "last-event-id" not in seen[0].headers
     assert seen[1].headers["last-event-id"] == "40"  # nothing between is lost
+
+
+def test_a_denied_stream_raises_the_problem_and_does_not_reconnect() -> None:
+    detail = "the token is unknown, expired or revoked"
+    denied = (None, "denied", {"status": 401, "title": "Unauthorized", "detail": detail})
+    client, seen = scripted(stream(sse(state(1, "queued"), denied)))
+    events = client.events(1)
+    assert next(events).id == 1
+    with pytest.raises(Unauthorized, match="revoked"):
+        next(events)
+    assert len(seen) == 1
+    forbidden = (None, "denied", {"status": 403, "detail": "this needs the viewer role"})
+    client, seen = scripted(stream(sse(forbidden)))
+    with pytest.raises(Forbidden, match="viewer role"):
+        list(client.all_events())
 
 
 def test_a_stream_ending_before_close_is_reopened() -> None:

@@ -1,14 +1,18 @@
-"""The pure parts of access control: roles, the login throttle, tokens, secrets, redirects."""
+"""The pure parts of access control: roles, the login throttle, tokens, secrets, redirects,
+an open stream's recheck."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import anyio
 import pytest
 
-from jobyard.access import Role, Token
+from jobyard.access import Principal, Role, Token
 from jobyard.access import credentials as cred
 from jobyard.access.throttle import PER_ADDRESS, PER_USER, WINDOW, Throttle
+from jobyard.api.recheck import Recheck
+from jobyard.errors import Forbidden, Unauthorized
 from jobyard.settings import Settings
 from jobyard.ui.login import local
 
@@ -189,3 +193,25 @@ def test_an_empty_admin_password_is_unset() -> None:
 def test_a_short_admin_password_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="at least 8 characters"):
         Settings.from_env({"JOBYARD_ADMIN_PASSWORD": "short"})
+
+
+# -- an open stream's recheck -----------------------------------------------------------
+def test_a_streams_recheck_refuses_a_role_below_the_streams() -> None:
+    viewer = Principal(1, "vera", Role.VIEWER, "token", token_id=3)
+    recheck = Recheck(lambda: viewer, Role.OPERATOR, interval=60)
+    assert not recheck.due()  # its request was checked just now
+    assert 59 < recheck.until_due() <= 60
+    refused = anyio.run(recheck.refusal)
+    assert isinstance(refused, Forbidden)
+    assert refused.detail == "this needs the operator role; vera acts as viewer"
+    assert anyio.run(Recheck(lambda: viewer, Role.VIEWER, 60).refusal) is None
+
+
+def test_a_streams_recheck_refuses_what_its_credential_check_refuses() -> None:
+    def revoked() -> Principal:
+        raise Unauthorized("the token is unknown, expired or revoked")
+
+    recheck = Recheck(revoked, Role.VIEWER, interval=0.0)
+    assert recheck.due()
+    assert isinstance(anyio.run(recheck.refusal), Unauthorized)
+    assert anyio.run(Recheck(None, None, 0.0).refusal) is None  # a route without a guard

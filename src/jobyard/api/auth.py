@@ -103,6 +103,7 @@ async def principal(
         raise Unauthorized("authentication required: HTTP Basic, a bearer token or a session")
     who = await to_thread.run_sync(check)
     request.state.principal = who  # known from here: a refusal below is audited as denied
+    request.state.recheck = check  # an event stream checks the same credentials again
     if request.method not in SAFE_METHODS:
         if who.via == "session":
             _check_csrf(request, who)
@@ -118,11 +119,19 @@ def require(read: Role, write: Role) -> Callable[[Request, Principal], Awaitable
     """A dependency: reads need ``read``, changes need ``write`` (403 otherwise)."""
 
     async def allowed(request: Request, who: Caller) -> None:
+        request.state.read_role = read  # what an event stream of this route needs to go on
         needed = read if request.method in SAFE_METHODS else write
-        if not who.role.allows(needed):
-            raise Forbidden(f"this needs the {needed} role; {who.name} acts as {who.role}")
+        if (refused := refusal(who, needed)) is not None:
+            raise refused
 
     return allowed
+
+
+def refusal(who: Principal, needed: Role) -> Forbidden | None:
+    """Why ``who`` may not do what ``needed`` may (None: they may)."""
+    if who.role.allows(needed):
+        return None
+    return Forbidden(f"this needs the {needed} role; {who.name} acts as {who.role}")
 
 
 def address(request: Request) -> str:

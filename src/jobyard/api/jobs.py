@@ -91,7 +91,9 @@ def _created(
     code = _status(created)
     location = _location(request, job)
     if follow or "text/event-stream" in request.headers.get("accept", ""):
-        stream = event_stream(job_messages(node, job.id, 0, logs_only=False), code)
+        stream = event_stream(
+            request, node, lambda idle: job_messages(node, job.id, 0, idle=idle), code
+        )
         stream.headers["Location"] = location
         return stream
     out = JobOut.of(job, utcnow())
@@ -226,6 +228,7 @@ def remove_job(job_id: JobId, manager: Manager, force: bool = False) -> Response
 def job_logs(
     job_id: JobId,
     node: NodeDep,
+    request: Request,
     resume: HeaderResume,
     after: Annotated[int, Query(ge=0, le=INT64_MAX, description="sequence number")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -240,8 +243,13 @@ def job_logs(
     manager = node.manager
     if follow:
         manager.get(job_id)
-        messages = job_messages(node, job_id, resume or 0, logs_only=True, after_seq=after)
-        return event_stream(messages)
+        return event_stream(
+            request,
+            node,
+            lambda idle: job_messages(
+                node, job_id, resume or 0, logs_only=True, after_seq=after, idle=idle
+            ),
+        )
     lines = manager.logs(job_id, after, limit)
     state = manager.get(job_id).state
     next_after = (lines[-1].seq or after) if lines else after

@@ -3,7 +3,10 @@
 Each message carries the stored event's id (``id:``), so a client that
 reconnects with ``Last-Event-ID`` (or ``?after=``) gets exactly what it missed.
 A job's stream ends with a ``close`` event once the job is terminal and every
-earlier event was sent; idle streams get a keep-alive comment every 15 s.
+earlier event was sent; idle streams get a keep-alive comment every few seconds.
+Every stream checks its caller's credentials again at each keep-alive, and at
+least every ``stream_recheck`` seconds, and ends with a ``denied`` event once
+they no longer allow it (:mod:`jobyard.api.recheck`).
 A stream asked to resume before events that retention has removed starts with
 a ``reset`` event instead: the client's copy is stale and must be reloaded
 (docs/api.md).
@@ -20,21 +23,23 @@ from typing import Annotated, Any, Literal
 from weakref import WeakKeyDictionary
 
 from anyio import CancelScope, to_thread
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 from starlette.types import Receive, Scope, Send
 
 from jobyard.api.params import INT64_MAX, EventAfter, JobFilter, JobId
+from jobyard.api.recheck import Recheck
 from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
-from jobyard.events.hub import Filter, follow, history
+from jobyard.events.hub import Filter, Idle, follow, history
 from jobyard.events.records import FeedEvent, JobTerminated, LogWritten
 from jobyard.models import EventKind, Job
 from jobyard.node import Node
 
 router = APIRouter(tags=["events"])
 PING = b": ping\n\n"
+KEEPALIVE = 15.0  # seconds at most between two messages of a stream (a ping when idle)
 NodeDep = Annotated[Node, Depends(get_node)]
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "a stream of events"}
@@ -124,8 +129,37 @@ class EventStream(StreamingResponse):
                 await self.messages.aclose()
 
 
-def event_stream(messages: AsyncGenerator[bytes, None], status_code: int = 200) -> EventStream:
-    return EventStream(messages, status_code)
+Messages = Callable[[Idle], AsyncGenerator[bytes, None]]
+
+
+def event_stream(
+    request: Request, node: Node, messages: Messages, status: int = 200
+) -> EventStream:
+    """The stream answering ``request``: ``messages(idle)`` while its caller may read them.
+
+    ``idle`` says how long the messages may wait for an event before a ping: at
+    most until the caller's credentials are due to be checked again.
+    """
+    recheck = Recheck.of(request, node.settings.stream_recheck)
+    idle = messages(lambda: min(KEEPALIVE, recheck.until_due()))
+    return EventStream(guarded(idle, recheck), status)
+
+
+async def guarded(
+    messages: AsyncGenerator[bytes, None], recheck: Recheck
+) -> AsyncGenerator[bytes, None]:
+    """``messages`` until the caller's credentials no longer allow them, then ``denied``.
+
+    Checked at each ping (an idle stream pings when a check is due) and, between
+    events, once due: one check per interval, not one per event.
+    """
+    async with aclosing(messages):
+        async for message in messages:
+            due = message is PING or recheck.due()
+            if due and (refused := await recheck.refusal()) is not None:
+                yield denied_message(refused)
+                return
+            yield message
 
 
 class _Encoded:
@@ -171,6 +205,12 @@ def close_message(job_id: int, state: str | None) -> bytes:
     return _message("close", None, {"job_id": job_id, "state": state})
 
 
+def denied_message(refused: JobyardError) -> bytes:
+    """The caller's credentials no longer allow the stream (a problem's fields); it ends."""
+    fields = {"status": refused.status, "title": refused.title, "detail": refused.detail}
+    return _message("denied", None, fields)
+
+
 def reset_message(event_id: int | None, **payload: Any) -> bytes:
     """Events after the client's place were removed by retention: reload, then go on."""
     return _message("reset", event_id, {"reason": "pruned", **payload})
@@ -203,11 +243,18 @@ def _message(kind: str, event_id: int | None, payload: dict[str, Any]) -> bytes:
 
 
 async def job_messages(
-    node: Node, job_id: int, after: int, *, logs_only: bool = False, after_seq: int = 0
+    node: Node,
+    job_id: int,
+    after: int,
+    *,
+    logs_only: bool = False,
+    after_seq: int = 0,
+    idle: Idle = KEEPALIVE,
 ) -> AsyncGenerator[bytes, None]:
     """A job's events after ``after``, then ``close`` once it is terminal.
 
-    ``logs_only`` keeps log lines (with ``seq`` > ``after_seq``) and drops the rest.
+    ``logs_only`` keeps log lines (with ``seq`` > ``after_seq``) and drops the rest;
+    ``idle`` is the longest wait for an event before a ping.
     """
     wanted = Filter(job_id=job_id, kinds=("log", "state") if logs_only else ())
     cache = encoded(node)
@@ -231,7 +278,7 @@ async def job_messages(
         yield close_message(job_id, job.state.value)
         return
     # aclosing: a stream that ends early gives its hub subscription back at once.
-    async with aclosing(follow(node.hub, wanted, after)) as lives:
+    async with aclosing(follow(node.hub, wanted, after, idle=idle)) as lives:
         async for live in lives:
             if live is None:
                 yield PING
@@ -261,15 +308,18 @@ def global_message(item: FeedEvent, cache: _Encoded) -> bytes:
     response_class=StreamingResponse,
     responses=STREAM_RESPONSES,
 )
-async def job_events(job_id: JobId, node: NodeDep, after: Resume) -> StreamingResponse:
+async def job_events(
+    job_id: JobId, node: NodeDep, after: Resume, request: Request
+) -> StreamingResponse:
     """A job's `state`, `progress`, `log` and `metric` events, then `close` (SSE)."""
     await _require_job(node, job_id)
-    return event_stream(job_messages(node, job_id, after))
+    return event_stream(request, node, lambda idle: job_messages(node, job_id, after, idle=idle))
 
 
 @router.get("/api/v1/events", response_class=StreamingResponse, responses=STREAM_RESPONSES)
 async def all_events(
     node: NodeDep,
+    request: Request,
     resume: GivenResume,
     start: Start = "start",
     type: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -294,16 +344,16 @@ async def all_events(
 
     cache = encoded(node)
 
-    async def messages() -> AsyncGenerator[bytes, None]:
+    async def messages(idle: Idle) -> AsyncGenerator[bytes, None]:
         if now:  # sets the client's last event id without dispatching an event
             yield format_sse_event(comment="from now", id=str(after))
         if pruned is not None:
             yield reset_message(after, pruned_through=pruned, resume_from=after)
-        async with aclosing(follow(node.hub, wanted, after)) as items:
+        async with aclosing(follow(node.hub, wanted, after, idle=idle)) as items:
             async for item in items:
                 yield PING if item is None else global_message(item, cache)
 
-    return event_stream(messages())
+    return event_stream(request, node, messages)
 
 
 async def _require_job(node: Node, job_id: int) -> None:

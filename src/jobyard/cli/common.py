@@ -106,7 +106,7 @@ def connect(server: str, **credentials: Any) -> Iterator[Client]:
         with Client(server, **(credentials or client_auth())) as client:
             yield client
     except Unauthorized as exc:
-        fail(f"{exc.message} — {LOGIN_HINT}", AUTH)
+        fail(f"{exc.message} — {_login_hint(server, bool(credentials))}", AUTH)
     except ApiError as exc:
         fail(exc.message, exit_code(exc.status))
     except ServerUnreachable as exc:
@@ -115,6 +115,15 @@ def connect(server: str, **credentials: Any) -> Iterator[Client]:
         fail(str(exc), JOB_FAILED)
     except KeyboardInterrupt:
         raise typer.Exit(INTERRUPTED) from None
+
+
+def _login_hint(server: str, explicit: bool) -> str:
+    """What to do after a 401, and why the saved login was not used (when it was not)."""
+    from jobyard.cli.credentials import given
+    from jobyard.client.auth import login_note
+
+    note = "" if explicit or given() else login_note(server)
+    return f"{LOGIN_HINT} ({note})" if note else LOGIN_HINT
 
 
 def parse_assignments(

@@ -5,7 +5,7 @@ Every client command takes them (it is a client command if it takes
 options, once, where the commands are registered, instead of one parameter
 more in every signature. The values live in a context variable while the
 command runs, and :func:`client_auth` turns them into the client's arguments.
-Without any, the client falls back to the token saved by ``jobyard login``.
+Without any, the client falls back to the token ``jobyard login`` saved for the server.
 """
 
 from __future__ import annotations
@@ -108,6 +108,13 @@ def client_auth() -> dict[str, Any]:
         found = replace(found, password=password)
         _current.set(found)
     return {"auth": (found.user, found.password)}
+
+
+def given() -> bool:
+    """Whether the command acts with credentials of its own (options or environment)."""
+    found = _current.get() or Credentials()
+    env = os.environ
+    return bool(found.token or found.user or env.get("JOBYARD_TOKEN") or env.get("JOBYARD_USER"))
 
 
 def read_password(from_stdin: bool, prompt: str = "Password", twice: bool = False) -> str:

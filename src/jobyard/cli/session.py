@@ -44,11 +44,11 @@ def login(
 ) -> None:
     """Log in: make an API token with your password and save it for the next commands.
 
-    The token is kept in $XDG_CONFIG_HOME/jobyard/token (~/.config/jobyard/token),
-    readable by you only; client commands use it when given no other credentials.
-    `jobyard logout` revokes it.
+    The token is kept with the server's URL in $XDG_CONFIG_HOME/jobyard/login.json
+    (~/.config/jobyard/login.json), readable by you only; client commands use it for
+    that server when given no other credentials. `jobyard logout` revokes it.
     """
-    from jobyard.client.auth import save_token
+    from jobyard.client.auth import save_login
     from jobyard.client.sync import Unauthorized
 
     if user is None:
@@ -60,19 +60,23 @@ def login(
             made = client.create_token(name or _default_name(), None, lifetime)
         except Unauthorized as exc:
             fail(exc.message, AUTH)
-    path = save_token(made.secret)
+    path = save_login(client.server, made.secret)
     typer.echo(f"logged in to {client.server} as {user} ({made.token.role}){_until(made.token)}")
-    typer.echo(f"the token is saved in {path}")
+    typer.echo(f"the token is saved in {path}, for {client.server} only")
 
 
 def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Revoke the token `jobyard login` saved, on the server, and remove its file."""
-    from jobyard.client.auth import saved_token, token_path
+    """Revoke the token `jobyard login` saved for the server, and remove its file."""
+    from jobyard.client.auth import login_note, login_path, old_token_path, saved_token
     from jobyard.client.sync import Unauthorized
 
-    path, secret = token_path(), saved_token()
+    path, secret, old = login_path(), saved_token(server), old_token_path()
     if secret is None:
-        typer.echo(f"not logged in: no token in {path}")
+        note = login_note(server)
+        if old.exists():  # never sent anywhere: which server it was for is not known
+            old.unlink()
+            note += "; removed it (revoke it with `jobyard tokens revoke` if it still works)"
+        typer.echo(f"not logged in to {server}" + (f": {note}" if note else ""))
         return
     with connect(server, token=secret) as client:
         try:
@@ -80,7 +84,7 @@ def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
             if token_id is not None:
                 client.revoke_token(token_id)
             said = f"token {token_id} revoked"
-        except Unauthorized:  # expired, revoked, or another server's: nothing left to revoke
+        except Unauthorized:  # expired or revoked: nothing left to revoke
             said = f"{client.server} does not know the saved token"
     path.unlink(missing_ok=True)
     typer.echo(f"logged out: {said}; {path} removed")

@@ -94,7 +94,7 @@ class AsyncClient:
             timeout=timeout,
             transport=transport,
             headers=headers,
-            auth=credentials(token, auth),
+            auth=credentials(token, auth, server=self.server),
         )
         self._driver = AsyncDriver(self._http, Settings(retries, reconnect_delay))
 

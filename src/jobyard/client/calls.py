@@ -104,7 +104,7 @@ def jobs(
 ) -> Flow[JobPage]:
     params = {"page": page, "per_page": per_page, "sort": sort, "search": search}
     params |= {"state": csv(state), "type": csv(type), "queue": csv(queue)}
-    params |= {"worker": csv(worker), "since": moment(since), "until": moment(until)}
+    params |= {"worker": csv(worker), "since": iso(since, "since"), "until": iso(until, "until")}
     return JobPage.from_dict((yield from call("GET", JOBS, params)))
 
 
@@ -505,7 +505,7 @@ def audit(
 ) -> Flow[AuditPage]:
     params: dict[str, Any] = {"page": page, "per_page": per_page, "search": search}
     params |= {"actor": csv(actor), "action": csv(action), "outcome": csv(outcome)}
-    params |= {"since": iso(since), "until": iso(until)}
+    params |= {"since": iso(since, "since"), "until": iso(until, "until")}
     return AuditPage.from_dict((yield from call("GET", "/api/v1/audit", params)))
 
 
@@ -524,7 +524,7 @@ def submission(
     """The JSON body submitting one job (a naive ``run_at`` is taken as local time)."""
     upstream = [_upstream(item) for item in depends_on] or None
     body: dict[str, Any] = {"type": type, "args": dict(args or {}), "priority": priority}
-    body |= {"queue": queue, "run_at": iso(run_at), "hold": hold, "name": name}
+    body |= {"queue": queue, "run_at": iso(run_at, "run_at"), "hold": hold, "name": name}
     body |= {"idempotency_key": idempotency_key, "depends_on": upstream}
     return drop_none(body)
 
@@ -537,20 +537,25 @@ def _upstream(item: Upstream) -> dict[str, Any]:
     return {"job": item}
 
 
-def iso(when: datetime | None) -> str | None:
-    """An aware ISO 8601 time (a naive one is local time)."""
-    return when.astimezone().isoformat() if when is not None else None
+def iso(when: datetime | None, name: str) -> str | None:
+    """An aware ISO 8601 time (a naive one is local time); ``name``: the parameter, if wrong.
+
+    Only a ``datetime``: a string (``"2h"``, ``"yesterday"``) would be guessed at.
+    """
+    if when is None:
+        return None
+    if not isinstance(when, datetime):
+        raise TypeError(
+            f"{name} must be a datetime, e.g. datetime.now(UTC) - timedelta(hours=2), "
+            f"not {type(when).__name__} {when!r}"
+        )
+    return when.astimezone().isoformat()
 
 
 def csv(names: Names) -> str | None:
     if names is None or isinstance(names, str):
         return names or None
     return ",".join(names) or None
-
-
-def moment(at: datetime | None) -> str | None:
-    """A time for a query (ISO 8601 with its offset); a naive one is taken as local time."""
-    return None if at is None else at.astimezone().isoformat()
 
 
 def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -40,15 +41,19 @@ class ApiError(Exception):
     def from_response(cls, response: httpx.Response) -> ApiError:
         """The error of ``response`` (a problem body or anything else), of the right class."""
         body = _json(response)
-        phrase = _phrase(response.status_code)
-        detail = body.get("detail") or response.text.strip()[:300] or phrase
-        kind = _CLASSES.get(response.status_code, cls)
+        return cls.from_problem(response.status_code, body, response.text.strip()[:300])
+
+    @classmethod
+    def from_problem(cls, status: int, body: Mapping[str, Any], text: str = "") -> ApiError:
+        """The error a problem's fields describe (a response's body, a ``denied`` event's)."""
+        phrase = _phrase(status)
+        kind = _CLASSES.get(status, cls)
         errors = body.get("errors")
         state = body.get("state")
         return kind(
-            status=response.status_code,
+            status=status,
             title=str(body.get("title") or phrase),
-            detail=str(detail),
+            detail=str(body.get("detail") or text or phrase),
             errors=errors if isinstance(errors, list) else None,
             state=state if isinstance(state, str) else None,
         )

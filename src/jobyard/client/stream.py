@@ -5,7 +5,11 @@ breaks (or ends before ``close``) it reconnects with ``Last-Event-ID`` and skips
 any event it has already delivered, so the caller sees each event once. When
 the server says the events after that id were removed by retention (a ``reset``
 event), the stream raises :class:`StreamReset`: what the caller built from
-earlier events is stale and must be reloaded.
+earlier events is stale and must be reloaded. When the server says the
+caller's credentials no longer allow the stream (a ``denied`` event: a revoked
+token, a removed user, a lowered role), it raises the matching :class:`ApiError`
+(:class:`~jobyard.client.errors.Unauthorized` or ``Forbidden``) rather than
+reconnecting.
 """
 
 from __future__ import annotations
@@ -184,6 +188,9 @@ class EventStream:
         self._note(event)
         if event.kind == "reset":
             raise StreamReset(event)
+        if event.kind == "denied":  # the credentials no longer do: reconnecting cannot help
+            status = event.data.get("status")
+            raise ApiError.from_problem(status if isinstance(status, int) else 401, event.data)
         return event
 
     def _lines(self, chunks: Iterable[str]) -> Iterator[str]:

@@ -97,7 +97,9 @@ class Client:
 
     Credentials: an API ``token``, or ``auth`` as (user, password); without
     either, ``JOBYARD_TOKEN``, or ``JOBYARD_USER`` and ``JOBYARD_PASSWORD``, or
-    the token that ``jobyard login`` saved (:func:`credentials`).
+    the token that ``jobyard login`` saved for this server (:func:`credentials`;
+    a token saved for another server is not sent). ``token`` is the secret (a
+    ``str``, ``jy_…``, as ``create_token(...).secret``).
     ``timeout`` bounds each request (streams wait for events without limit);
     ``retries`` bounds the reconnections in a row of an event stream that get
     nothing, the first after ``reconnect_delay`` seconds, then twice as long
@@ -129,7 +131,7 @@ class Client:
             timeout=timeout,
             transport=transport,
             headers=headers,
-            auth=credentials(token, auth),
+            auth=credentials(token, auth, server=self.server),
         )
         self._driver = SyncDriver(self._http, Settings(retries, reconnect_delay))
 
@@ -457,6 +459,9 @@ class Client:
         self, name: str, role: str | None = None, expires_in: str | float | None = "30d"
     ) -> CreatedToken:
         """A new API token of the caller's; its ``secret`` is shown this once.
+
+        ``secret`` (the ``jy_…`` string) is what a client sends: ``Client(token=t.secret)``;
+        ``token`` is the token's record.
 
         ``role`` is at most the caller's (default: theirs); ``expires_in`` is
         seconds or a duration such as ``"90d"``; None: it never expires.

@@ -284,13 +284,17 @@ class Filter:
         )
 
 
+Idle = float | Callable[[], float]
+
+
 async def follow(
-    hub: Hub, wanted: Filter, after: int, *, idle: float = 15.0
+    hub: Hub, wanted: Filter, after: int, *, idle: Idle = 15.0
 ) -> AsyncGenerator[FeedEvent | None, None]:
     """Every wanted event with id > ``after``, once each and in order, forever.
 
     Yields ``None`` after ``idle`` seconds without an event, so the caller can
-    send a keep-alive and check on the stream.
+    send a keep-alive and check on the stream. A callable ``idle`` is asked
+    before each wait (how long until the caller's next check is due).
     """
     await to_thread.run_sync(hub.prepare)
     subscription = hub.subscribe(wanted)
@@ -343,7 +347,7 @@ async def history(
             return
 
 
-async def _live(subscription: Subscription, idle: float) -> AsyncGenerator[FeedEvent | None, None]:
+async def _live(subscription: Subscription, idle: Idle) -> AsyncGenerator[FeedEvent | None, None]:
     """Live events until the subscription is dropped or closed; ``None`` when idle.
 
     The idle wait is an anyio scope, not ``asyncio.wait_for``: on Python 3.11,
@@ -352,7 +356,7 @@ async def _live(subscription: Subscription, idle: float) -> AsyncGenerator[FeedE
     its subscription and every event queued for it.
     """
     while True:
-        with move_on_after(idle) as waiting:
+        with move_on_after(idle() if callable(idle) else idle) as waiting:
             item = await subscription.queue.get()
         if waiting.cancelled_caught:
             yield None
