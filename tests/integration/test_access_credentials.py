@@ -371,3 +371,12 @@ def test_ten_wrong_basic_passwords_lock_basic_out(server: Server, person: Person
     # Another user from the same address is not locked out by this one.
     _, other = person("viewer")
     assert other.get("/api/v1/me").status_code == 200
+
+
+def test_a_name_with_a_nul_is_throttled_like_any_other(server: Server) -> None:
+    name = f"{unique('nul')}\x00"  # no user's, and never looked up (see test_access_hostile)
+    with client(server, (name, "not-it-at-all")) as script:
+        for _ in range(10):
+            assert_problem(script.get("/api/v1/me"), 401)
+        assert_throttled(script.get("/api/v1/me"))
+    assert len(failed_logins(server, name.replace("\x00", "\\x00"))) == 10

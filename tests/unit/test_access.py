@@ -8,6 +8,7 @@ import pytest
 
 from jobyard.access import Role, Token
 from jobyard.access import credentials as cred
+from jobyard.access.audit import escaped
 from jobyard.access.throttle import PER_ADDRESS, PER_USER, WINDOW, Throttle
 from jobyard.settings import Settings
 from jobyard.ui.login import local
@@ -46,6 +47,11 @@ class Clock:
 def fail(throttle: Throttle, times: int, name: str = "ann", address: str = "10.0.0.1") -> None:
     for _ in range(times):
         throttle.failed(name, address)
+
+
+def test_an_audited_name_has_what_no_database_stores_escaped() -> None:
+    assert escaped("adm\x00in\ud800\t\x7f é") == "adm\\x00in\\ud800\\t\\x7f é"
+    assert escaped("ann@example.org") == "ann@example.org"
 
 
 def test_the_tenth_failure_locks_the_name_out_from_that_address() -> None:

@@ -146,8 +146,13 @@ def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else min(a, b)
 
 
+def could_be_a_name(name: str) -> bool:
+    """Whether ``name`` is a user name as :meth:`Accounts.add_user` allows them."""
+    return NAME_RE.fullmatch(name) is not None
+
+
 def _check_name(name: str) -> None:
-    if not NAME_RE.fullmatch(name):
+    if not could_be_a_name(name):
         message = "1 to 100 letters, digits or . _ @ -, starting with a letter or digit"
         raise Invalid(f"bad user name {name!r}", [_field("name", message)])
 
