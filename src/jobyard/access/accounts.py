@@ -12,6 +12,7 @@ from jobyard.access.records import Principal, Token, User
 from jobyard.access.roles import Role
 from jobyard.errors import Conflict, Forbidden, Invalid, NotFound
 from jobyard.store import Store
+from jobyard.store.access import LastAdmin
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 MIN_PASSWORD = 8
@@ -56,13 +57,17 @@ class Accounts:
         return self.user(name)
 
     def set_role(self, name: str, role: Role) -> User:
-        self._keep_an_admin(name, role)
+        """A new role; the last admin cannot be demoted (nobody could manage users then)."""
         self._change(name, role=role)
         return self.user(name)
 
     def remove_user(self, name: str) -> None:
-        self._keep_an_admin(name, None)
-        if not self._store.remove_user(name):
+        """Remove a user with their tokens and sessions, but not the last admin."""
+        try:
+            removed = self._store.remove_user(name)
+        except LastAdmin:
+            raise _last_admin(name) from None
+        if not removed:
             raise NotFound(f"no user named {name!r}")
 
     def first_admin(self, password: str | None) -> str | None:
@@ -129,16 +134,16 @@ class Accounts:
         return mine[0].expires_at
 
     def _change(self, name: str, **values: object) -> None:
-        if not self._store.change_user(name, self._now(), **values):
+        try:
+            changed = self._store.change_user(name, self._now(), **values)
+        except LastAdmin:
+            raise _last_admin(name) from None
+        if not changed:
             raise NotFound(f"no user named {name!r}")
 
-    def _keep_an_admin(self, name: str, new_role: Role | None) -> None:
-        """Refuse to remove or demote the last admin: nobody could manage users then."""
-        if new_role is Role.ADMIN:
-            return
-        admins = [u for u in self._store.list_users() if u.role is Role.ADMIN]
-        if [u.name for u in admins] == [name]:
-            raise Conflict(f"{name!r} is the last admin; add another admin first")
+
+def _last_admin(name: str) -> Conflict:
+    return Conflict(f"{name!r} is the last admin; add another admin first")
 
 
 def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -6,7 +6,17 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.access.records import AuditEntry, AuditQuery, Token, User
@@ -20,12 +30,17 @@ _TOKEN = select(api_tokens, users.c.name.label("user"), users.c.role.label("user
 )
 # Asked on every request: built once (SQLAlchemy then only looks up their compiled form).
 _USER_BY_NAME = select(users).where(users.c.name == bindparam("name"))
+_ADMINS = select(users.c.name).where(users.c.role == Role.ADMIN.value)
 _TOKEN_BY_DIGEST = _TOKEN.where(api_tokens.c.digest == bindparam("digest"))
 _SESSION = (
     select(users, sessions.c.csrf)
     .join(sessions, sessions.c.user_id == users.c.id)
     .where(sessions.c.digest == bindparam("digest"), sessions.c.expires_at > bindparam("now"))
 )
+
+
+class LastAdmin(Exception):
+    """The change would leave no admin: nobody could manage users then."""
 
 
 class SqlAccess(Part):
@@ -64,16 +79,22 @@ class SqlAccess(Part):
             return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
 
     def change_user(self, name: str, now: datetime, **values: Any) -> bool:
-        """Set ``role`` and/or ``password_hash``; False when there is no such user."""
+        """Set ``role`` and/or ``password_hash``; False when there is no such user.
+
+        Raises :class:`LastAdmin` rather than demote the last admin.
+        """
         if "role" in values:
             values["role"] = Role(values["role"]).value
         query = update(users).where(users.c.name == name).values(values | {"updated_at": now})
         with self._write() as conn:
+            if values.get("role", Role.ADMIN.value) != Role.ADMIN.value:
+                _keep_an_admin(conn, name)
             return bool(conn.execute(query).rowcount)
 
     def remove_user(self, name: str) -> bool:
-        """Remove the user with their tokens and sessions."""
+        """Remove the user with their tokens and sessions; :class:`LastAdmin` if the last admin."""
         with self._write() as conn:
+            _keep_an_admin(conn, name)
             user_id = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
             if user_id is None:
                 return False
@@ -173,6 +194,18 @@ class SqlAccess(Part):
             entries = [_entry(row) for row in conn.execute(listing).mappings()]
             total = int(conn.execute(counting).scalar_one())
         return entries, total
+
+
+def _keep_an_admin(conn: Connection, name: str) -> None:
+    """Raise :class:`LastAdmin` if ``name`` is the only admin.
+
+    The admins' rows stay locked until the transaction ends (SQLite's write
+    transaction locks the whole database), so two admins demoting each other at
+    once take turns, and the second sees the first's change.
+    """
+    query = _ADMINS.order_by(users.c.id).with_for_update()
+    if list(conn.execute(query).scalars()) == [name]:
+        raise LastAdmin(name)
 
 
 def _user(row: Mapping[Any, Any]) -> User:
