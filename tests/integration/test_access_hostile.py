@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.harness import Server, shared_server
-from tests.users import assert_problem, client, unique
+from tests.users import PASSWORD, add_user, assert_problem, bearer, client, new_token, unique
 
 server = shared_server()
 
@@ -67,3 +67,28 @@ def test_a_name_with_a_nul_fails_like_an_unknown_name(server: Server) -> None:
 def test_a_token_or_cookie_of_any_bytes_is_a_401(server: Server, headers: dict[str, Any]) -> None:
     with client(server) as anonymous:
         assert_problem(anonymous.get("/api/v1/me", headers=headers), 401)
+
+
+def test_revoking_a_token_revokes_the_tokens_made_with_it(server: Server) -> None:
+    name = unique("op")
+    add_user(server, name, "operator")
+    with client(server, (name, PASSWORD)) as http:
+        first = new_token(http)
+        aside = new_token(http)
+        with bearer(server, first["token"]) as script:
+            second = new_token(script)
+        with bearer(server, second["token"]) as script:
+            third = new_token(script, role="viewer")
+        assert http.delete(f"/api/v1/tokens/{first['id']}").status_code == 200
+        for made in (first, second, third):
+            with bearer(server, made["token"]) as script:
+                assert_problem(script.get("/api/v1/me"), 401)
+        with bearer(server, aside["token"]) as script:
+            assert script.get("/api/v1/me").status_code == 200
+        listed = {t["id"]: t["revoked_at"] for t in http.get("/api/v1/tokens").json()["items"]}
+    assert [listed[t["id"]] is not None for t in (first, second, third, aside)] == [
+        True,
+        True,
+        True,
+        False,
+    ]

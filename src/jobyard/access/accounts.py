@@ -95,8 +95,8 @@ class Accounts:
     ) -> NewToken:
         """A token of ``owner``'s with a role no higher than the one they act with.
 
-        A token made with a token ends no later than that one: else a stolen
-        short-lived token could make itself a lasting one.
+        A token made with a token ends no later than that one, and is revoked
+        with it: else a stolen short-lived token could make itself a lasting one.
         """
         wanted = role or owner.role
         if not owner.role.allows(wanted):
@@ -105,11 +105,13 @@ class Accounts:
             raise Invalid("bad token name", [_field("name", "1 to 100 characters")])
         now = self._now()
         expires_at = now + expires_in if expires_in is not None else None
-        if owner.token_id is not None:
-            expires_at = _earlier(expires_at, self._token_end(owner))
         secret = credentials.new_secret()
         digest = credentials.digest(secret)
-        token = self._store.add_token(owner.user_id, name, wanted, digest, now, expires_at)
+        token = self._store.add_token(
+            owner.user_id, name, wanted, digest, now, expires_at, made_by=owner.token_id
+        )
+        if token is None:  # revoked or expired since this request was let in
+            raise Forbidden("the token this request was made with is no longer valid")
         return NewToken(token, secret)
 
     def tokens(self, viewer: Principal, everyone: bool = False) -> list[Token]:
@@ -119,19 +121,12 @@ class Accounts:
         return self._store.list_tokens(None if everyone else viewer.user_id)
 
     def revoke_token(self, viewer: Principal, token_id: int) -> Token:
-        """Revoke a token: one's own, or anyone's for an admin."""
+        """Revoke a token (one's own, or anyone's for an admin) and the tokens made with it."""
         owner = None if viewer.role is Role.ADMIN else viewer.user_id
         token = self._store.revoke_token(token_id, self._now(), owner)
         if token is None:
             raise NotFound(f"no token {token_id}")
         return token
-
-    def _token_end(self, owner: Principal) -> datetime | None:
-        """When the token ``owner`` acts with expires (None: never)."""
-        mine = [t for t in self._store.list_tokens(owner.user_id) if t.id == owner.token_id]
-        if not mine:  # gone with its owner meanwhile: nothing to make a token with
-            raise Forbidden("the token this request was made with is gone")
-        return mine[0].expires_at
 
     def _change(self, name: str, **values: object) -> None:
         try:
@@ -144,11 +139,6 @@ class Accounts:
 
 def _last_admin(name: str) -> Conflict:
     return Conflict(f"{name!r} is the last admin; add another admin first")
-
-
-def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
-    """The earlier of two ends, None being never."""
-    return b if a is None else a if b is None else min(a, b)
 
 
 def could_be_a_name(name: str) -> bool:
