@@ -14,10 +14,11 @@ import base64
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from tests.harness import Server, shared_server
-from tests.users import PASSWORD, add_user, assert_problem, bearer, client, new_token, unique
+from tests.users import PASSWORD, add_user, assert_problem, bearer, client, login, new_token, unique
 
 server = shared_server()
 
@@ -92,3 +93,27 @@ def test_revoking_a_token_revokes_the_tokens_made_with_it(server: Server) -> Non
         True,
         False,
     ]
+
+
+def test_logouts_and_refusals_for_another_origin_are_audited(server: Server) -> None:
+    name = unique("view")
+    add_user(server, name, "viewer")
+    evil = {"Origin": "https://evil.example"}
+    with client(server) as browser:
+        body = {"username": name, "password": PASSWORD}
+        assert_problem(browser.post("/login", json=body, headers=evil), 403)
+    cookie, _ = login(server, name)
+    with httpx.Client(base_url=server.url, cookies={"jobyard_session": cookie}) as browser:
+        assert_problem(browser.post("/logout", headers=evil), 403)
+        assert browser.get("/api/v1/me").status_code == 200  # refused: still logged in
+        assert browser.post("/logout").status_code == 303
+        assert_problem(browser.get("/api/v1/me"), 401)
+    entries = audit(server, actor=name)
+    found = [(e["action"], e["target"], e["outcome"], e["via"]) for e in reversed(entries)]
+    assert found == [
+        ("login", f"user {name}", "denied", "password"),
+        ("login", f"user {name}", "ok", "session"),
+        ("logout", f"user {name}", "denied", "session"),
+        ("logout", f"user {name}", "ok", "session"),
+    ]
+    assert entries[-1]["detail"]["origin"] == "https://evil.example"

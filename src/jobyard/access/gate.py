@@ -78,8 +78,15 @@ class Gate:
         self._audit.record(principal, "login", f"user {name}", address=address)
         return secret, principal
 
-    def logout(self, secret: str) -> None:
-        self._store.remove_session(credentials.digest(secret))
+    def logout(self, secret: str, address: str) -> None:
+        """End a session; recorded as its user's ``logout`` unless it had ended already."""
+        digest = credentials.digest(secret)
+        found = self._store.session(digest, self._now())
+        self._store.remove_session(digest)
+        if found is not None:
+            user, csrf = found
+            who = Principal(user.id, user.name, user.role, "session", csrf=csrf)
+            self._audit.record(who, "logout", f"user {user.name}", address=address)
 
     def _check(self, name: str, password: str, address: str) -> User:
         wait = self.throttle.wait(name, address)
