@@ -84,6 +84,20 @@ def test_a_token_cannot_have_a_higher_role_than_its_owner(server: Server, person
     assert new_token(http, role="viewer")["role"] == "viewer"
 
 
+def test_a_refused_token_says_why_in_plain_words(server: Server, person: Person) -> None:
+    _, http = person("operator")
+    refused = http.post("/api/v1/tokens", json={"name": "t", "role": "admin"})
+    assert (
+        "an operator cannot create a token with role admin"
+        in assert_problem(refused, 403)["detail"]
+    )
+    for lifetime in (-5, 0, "0s"):
+        body = assert_problem(
+            http.post("/api/v1/tokens", json={"name": "t", "expires_in": lifetime}), 422
+        )
+        assert "greater than 0" in body["errors"][0]["message"], body
+
+
 def test_a_tokens_role_caps_even_an_admin_owner(server: Server) -> None:
     made = new_token(server.client, role="viewer")
     with bearer(server, made["token"]) as script:

@@ -9,6 +9,7 @@ import pytest
 from jobyard.access import Role, Token
 from jobyard.access import credentials as cred
 from jobyard.access.audit import escaped
+from jobyard.access.roles import with_article
 from jobyard.access.throttle import PER_ADDRESS, PER_USER, WINDOW, Throttle
 from jobyard.settings import Settings
 from jobyard.ui.login import local
@@ -47,6 +48,10 @@ class Clock:
 def fail(throttle: Throttle, times: int, name: str = "ann", address: str = "10.0.0.1") -> None:
     for _ in range(times):
         throttle.failed(name, address)
+
+
+def test_a_role_takes_its_article() -> None:
+    assert [with_article(role) for role in Role] == ["a viewer", "an operator", "an admin"]
 
 
 def test_an_audited_name_has_what_no_database_stores_escaped() -> None:

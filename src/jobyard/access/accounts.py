@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from jobyard.access import credentials
 from jobyard.access.records import Principal, Token, User
-from jobyard.access.roles import Role
+from jobyard.access.roles import Role, with_article
 from jobyard.errors import Conflict, Forbidden, Invalid, NotFound
 from jobyard.store import Store
 from jobyard.store.access import LastAdmin
@@ -100,7 +100,7 @@ class Accounts:
         """
         wanted = role or owner.role
         if not owner.role.allows(wanted):
-            raise Forbidden(f"a {owner.role} cannot create a token with role {wanted}")
+            raise Forbidden(f"{with_article(owner.role)} cannot create a token with role {wanted}")
         if not name.strip() or len(name) > 100:
             raise Invalid("bad token name", [_field("name", "1 to 100 characters")])
         now = self._now()
