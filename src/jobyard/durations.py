@@ -72,6 +72,18 @@ def _parse_duration_string(value: str) -> float:
     return total
 
 
+def parse_positive_duration(value: str | int | float) -> float:
+    """:func:`parse_duration` for a duration that must be longer than 0."""
+    seconds = parse_duration(value) if not _negative(value) else -1.0
+    if not seconds > 0:
+        raise ValueError(f"invalid duration {value!r}: must be greater than 0")
+    return seconds
+
+
+def _negative(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value < 0
+
+
 def _in_range(seconds: float, original: object) -> float:
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
         raise ValueError(f"invalid duration {original!r}: must be a finite number ≥ 0")
@@ -103,6 +115,9 @@ def _size_in_range(size: float, original: object) -> int:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A pydantic field type: seconds as a float, given as a number or a duration string."""
+
+PositiveDuration = Annotated[float, BeforeValidator(parse_positive_duration)]
+"""A :data:`Duration` that must be longer than 0."""
 
 Size = Annotated[int, BeforeValidator(parse_size)]
 """A pydantic field type: bytes as an int, given as a number or a size string."""

@@ -84,6 +84,20 @@ def test_a_token_cannot_have_a_higher_role_than_its_owner(server: Server, person
     assert new_token(http, role="viewer")["role"] == "viewer"
 
 
+def test_a_refused_token_says_why_in_plain_words(server: Server, person: Person) -> None:
+    _, http = person("operator")
+    refused = http.post("/api/v1/tokens", json={"name": "t", "role": "admin"})
+    assert (
+        "an operator cannot create a token with role admin"
+        in assert_problem(refused, 403)["detail"]
+    )
+    for lifetime in (-5, 0, "0s"):
+        body = assert_problem(
+            http.post("/api/v1/tokens", json={"name": "t", "expires_in": lifetime}), 422
+        )
+        assert "greater than 0" in body["errors"][0]["message"], body
+
+
 def test_a_tokens_role_caps_even_an_admin_owner(server: Server) -> None:
     made = new_token(server.client, role="viewer")
     with bearer(server, made["token"]) as script:
@@ -371,3 +385,12 @@ def test_ten_wrong_basic_passwords_lock_basic_out(server: Server, person: Person
     # Another user from the same address is not locked out by this one.
     _, other = person("viewer")
     assert other.get("/api/v1/me").status_code == 200
+
+
+def test_a_name_with_a_nul_is_throttled_like_any_other(server: Server) -> None:
+    name = f"{unique('nul')}\x00"  # no user's, and never looked up (see test_access_hostile)
+    with client(server, (name, "not-it-at-all")) as script:
+        for _ in range(10):
+            assert_problem(script.get("/api/v1/me"), 401)
+        assert_throttled(script.get("/api/v1/me"))
+    assert len(failed_logins(server, name.replace("\x00", "\\x00"))) == 10

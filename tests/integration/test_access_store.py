@@ -215,3 +215,36 @@ def test_audit_filters_and_pages(store: Store) -> None:
     assert actions(page=1, per_page=2) == (["add_user", "login"], 5)
     assert actions(page=3, per_page=2) == (["submit"], 5)
     assert actions(page=4, per_page=2) == ([], 5)
+
+
+def test_a_revoke_reaches_the_tokens_made_with_the_token(store: Store) -> None:
+    access = store.access
+    ann = add(store, "ann", Role.OPERATOR)
+    root = access.add_token(ann, "root", Role.OPERATOR, "a" * 64, T0, T0 + 2 * HOUR)
+    assert root is not None
+    child = access.add_token(ann, "child", Role.VIEWER, "b" * 64, T0, None, made_by=root.id)
+    assert child is not None
+    assert (child.made_by, child.expires_at) == (root.id, T0 + 2 * HOUR)  # capped to root's
+    grandchild = access.add_token(ann, "gc", Role.VIEWER, "c" * 64, T0, T0 + HOUR, child.id)
+    aside = access.add_token(ann, "aside", Role.VIEWER, "d" * 64, T0, None)
+    assert grandchild is not None
+    assert aside is not None
+    assert grandchild.expires_at == T0 + HOUR  # its own, earlier end stays
+
+    access.revoke_token(root.id, T0 + HOUR, user_id=ann)
+    revoked = {t.name: t.revoked_at for t in access.list_tokens(ann)}
+    assert revoked == {"root": T0 + HOUR, "child": T0 + HOUR, "gc": T0 + HOUR, "aside": None}
+
+
+def test_no_token_is_made_with_a_revoked_or_expired_token(store: Store) -> None:
+    access = store.access
+    ann = add(store, "ann")
+    revoked = access.add_token(ann, "revoked", Role.VIEWER, "a" * 64, T0, None)
+    ending = access.add_token(ann, "ending", Role.VIEWER, "b" * 64, T0, T0 + HOUR)
+    assert revoked is not None
+    assert ending is not None
+    access.revoke_token(revoked.id, T0)
+    assert access.add_token(ann, "x", Role.VIEWER, "c" * 64, T0, None, revoked.id) is None
+    assert access.add_token(ann, "x", Role.VIEWER, "c" * 64, T0 + HOUR, None, ending.id) is None
+    assert access.add_token(ann, "x", Role.VIEWER, "c" * 64, T0, None, 999_999) is None
+    assert [t.name for t in access.list_tokens(ann)] == ["ending", "revoked"]

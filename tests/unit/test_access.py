@@ -10,6 +10,8 @@ import pytest
 
 from jobyard.access import Principal, Role, Token
 from jobyard.access import credentials as cred
+from jobyard.access.audit import escaped
+from jobyard.access.roles import with_article
 from jobyard.access.throttle import PER_ADDRESS, PER_USER, WINDOW, Throttle
 from jobyard.api.recheck import Recheck
 from jobyard.errors import Forbidden, Unauthorized
@@ -50,6 +52,15 @@ class Clock:
 def fail(throttle: Throttle, times: int, name: str = "ann", address: str = "10.0.0.1") -> None:
     for _ in range(times):
         throttle.failed(name, address)
+
+
+def test_a_role_takes_its_article() -> None:
+    assert [with_article(role) for role in Role] == ["a viewer", "an operator", "an admin"]
+
+
+def test_an_audited_name_has_what_no_database_stores_escaped() -> None:
+    assert escaped("adm\x00in\ud800\t\x7f é") == "adm\\x00in\\ud800\\t\\x7f é"
+    assert escaped("ann@example.org") == "ann@example.org"
 
 
 def test_the_tenth_failure_locks_the_name_out_from_that_address() -> None:

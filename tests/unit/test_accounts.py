@@ -212,7 +212,7 @@ def test_logout_and_a_new_password_end_sessions(accounts: Accounts, gate: Gate) 
     accounts.add_user("ann", Role.VIEWER, PASSWORD)
     first, _ = gate.login("ann", PASSWORD, ADDRESS)
     second, _ = gate.login("ann", PASSWORD, ADDRESS)
-    gate.logout(first)
+    gate.logout(first, ADDRESS)
     with pytest.raises(Unauthorized):
         gate.session(first)
     assert gate.session(second).name == "ann"

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from jobyard.durations import parse_duration, parse_size
+from jobyard.durations import parse_duration, parse_positive_duration, parse_size
 
 
 @pytest.mark.parametrize(
@@ -94,3 +94,14 @@ def test_parse_duration_takes_up_to_a_century() -> None:
 def test_parse_size_refuses_more_than_64_bits(value: str | float) -> None:
     with pytest.raises(ValueError, match="larger than 8 EiB"):
         parse_size(value)
+
+
+@pytest.mark.parametrize("value", [-5, -0.5, 0, "0", "0s", "0h0m"])
+def test_a_positive_duration_says_it_must_be_greater_than_0(value: str | float) -> None:
+    with pytest.raises(ValueError, match="must be greater than 0"):
+        parse_positive_duration(value)
+
+
+def test_a_positive_duration_is_a_duration() -> None:
+    assert parse_positive_duration("1h30m") == parse_duration("1h30m") == 5400.0
+    assert parse_positive_duration(0.001) == 0.001

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 
 from jobyard.access import credentials
 from jobyard.access.records import Principal, Token, User
-from jobyard.access.roles import Role
+from jobyard.access.roles import Role, with_article
 from jobyard.errors import Conflict, Forbidden, Invalid, NotFound
 from jobyard.store import Store
+from jobyard.store.access import LastAdmin
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 MIN_PASSWORD = 8
@@ -56,13 +57,17 @@ class Accounts:
         return self.user(name)
 
     def set_role(self, name: str, role: Role) -> User:
-        self._keep_an_admin(name, role)
+        """A new role; the last admin cannot be demoted (nobody could manage users then)."""
         self._change(name, role=role)
         return self.user(name)
 
     def remove_user(self, name: str) -> None:
-        self._keep_an_admin(name, None)
-        if not self._store.remove_user(name):
+        """Remove a user with their tokens and sessions, but not the last admin."""
+        try:
+            removed = self._store.remove_user(name)
+        except LastAdmin:
+            raise _last_admin(name) from None
+        if not removed:
             raise NotFound(f"no user named {name!r}")
 
     def first_admin(self, password: str | None) -> str | None:
@@ -90,21 +95,23 @@ class Accounts:
     ) -> NewToken:
         """A token of ``owner``'s with a role no higher than the one they act with.
 
-        A token made with a token ends no later than that one: else a stolen
-        short-lived token could make itself a lasting one.
+        A token made with a token ends no later than that one, and is revoked
+        with it: else a stolen short-lived token could make itself a lasting one.
         """
         wanted = role or owner.role
         if not owner.role.allows(wanted):
-            raise Forbidden(f"a {owner.role} cannot create a token with role {wanted}")
+            raise Forbidden(f"{with_article(owner.role)} cannot create a token with role {wanted}")
         if not name.strip() or len(name) > 100:
             raise Invalid("bad token name", [_field("name", "1 to 100 characters")])
         now = self._now()
         expires_at = now + expires_in if expires_in is not None else None
-        if owner.token_id is not None:
-            expires_at = _earlier(expires_at, self._token_end(owner))
         secret = credentials.new_secret()
         digest = credentials.digest(secret)
-        token = self._store.add_token(owner.user_id, name, wanted, digest, now, expires_at)
+        token = self._store.add_token(
+            owner.user_id, name, wanted, digest, now, expires_at, made_by=owner.token_id
+        )
+        if token is None:  # revoked or expired since this request was let in
+            raise Forbidden("the token this request was made with is no longer valid")
         return NewToken(token, secret)
 
     def tokens(self, viewer: Principal, everyone: bool = False) -> list[Token]:
@@ -114,40 +121,33 @@ class Accounts:
         return self._store.list_tokens(None if everyone else viewer.user_id)
 
     def revoke_token(self, viewer: Principal, token_id: int) -> Token:
-        """Revoke a token: one's own, or anyone's for an admin."""
+        """Revoke a token (one's own, or anyone's for an admin) and the tokens made with it."""
         owner = None if viewer.role is Role.ADMIN else viewer.user_id
         token = self._store.revoke_token(token_id, self._now(), owner)
         if token is None:
             raise NotFound(f"no token {token_id}")
         return token
 
-    def _token_end(self, owner: Principal) -> datetime | None:
-        """When the token ``owner`` acts with expires (None: never)."""
-        mine = [t for t in self._store.list_tokens(owner.user_id) if t.id == owner.token_id]
-        if not mine:  # gone with its owner meanwhile: nothing to make a token with
-            raise Forbidden("the token this request was made with is gone")
-        return mine[0].expires_at
-
     def _change(self, name: str, **values: object) -> None:
-        if not self._store.change_user(name, self._now(), **values):
+        try:
+            changed = self._store.change_user(name, self._now(), **values)
+        except LastAdmin:
+            raise _last_admin(name) from None
+        if not changed:
             raise NotFound(f"no user named {name!r}")
 
-    def _keep_an_admin(self, name: str, new_role: Role | None) -> None:
-        """Refuse to remove or demote the last admin: nobody could manage users then."""
-        if new_role is Role.ADMIN:
-            return
-        admins = [u for u in self._store.list_users() if u.role is Role.ADMIN]
-        if [u.name for u in admins] == [name]:
-            raise Conflict(f"{name!r} is the last admin; add another admin first")
+
+def _last_admin(name: str) -> Conflict:
+    return Conflict(f"{name!r} is the last admin; add another admin first")
 
 
-def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
-    """The earlier of two ends, None being never."""
-    return b if a is None else a if b is None else min(a, b)
+def could_be_a_name(name: str) -> bool:
+    """Whether ``name`` is a user name as :meth:`Accounts.add_user` allows them."""
+    return NAME_RE.fullmatch(name) is not None
 
 
 def _check_name(name: str) -> None:
-    if not NAME_RE.fullmatch(name):
+    if not could_be_a_name(name):
         message = "1 to 100 letters, digits or . _ @ -, starting with a letter or digit"
         raise Invalid(f"bad user name {name!r}", [_field("name", message)])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypedDict, Unpack
@@ -11,6 +12,9 @@ from jobyard.access.records import AuditEntry, AuditQuery, Principal
 from jobyard.store import Store
 
 log = logging.getLogger(__name__)
+# What no backend stores as text (PostgreSQL refuses NUL; a lone surrogate is not
+# UTF-8), and the other control characters, which would garble the log's table.
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class How(TypedDict, total=False):
@@ -51,10 +55,10 @@ class Audit:
             actor, via = who or "-", how.get("via", "password")
         return AuditEntry(
             self._now(),
-            actor,
+            escaped(actor),
             via,
             action,
-            target,
+            escaped(target),
             how.get("outcome", "ok"),
             how.get("address", ""),
             how.get("detail"),
@@ -74,3 +78,11 @@ class Audit:
 
     def find(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
         return self._store.find_audit(query)
+
+
+def escaped(text: str) -> str:
+    """``text`` with control characters and lone surrogates written as escapes (``\\x00``).
+
+    A failed login records the name that was tried, whatever it was.
+    """
+    return _UNSTORABLE.sub(lambda found: ascii(found[0])[1:-1], text)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from jobyard.access import credentials
+from jobyard.access.accounts import could_be_a_name
 from jobyard.access.audit import Audit
 from jobyard.access.records import Principal, User
 from jobyard.access.throttle import Throttle
@@ -77,14 +78,23 @@ class Gate:
         self._audit.record(principal, "login", f"user {name}", address=address)
         return secret, principal
 
-    def logout(self, secret: str) -> None:
-        self._store.remove_session(credentials.digest(secret))
+    def logout(self, secret: str, address: str) -> None:
+        """End a session; recorded as its user's ``logout`` unless it had ended already."""
+        digest = credentials.digest(secret)
+        found = self._store.session(digest, self._now())
+        self._store.remove_session(digest)
+        if found is not None:
+            user, csrf = found
+            who = Principal(user.id, user.name, user.role, "session", csrf=csrf)
+            self._audit.record(who, "logout", f"user {user.name}", address=address)
 
     def _check(self, name: str, password: str, address: str) -> User:
         wait = self.throttle.wait(name, address)
         if wait:
             raise TooManyAttempts(f"too many failed logins for {name!r}; try again later", wait)
-        found = self._store.user(name)
+        # A name no user can have (a NUL, which PostgreSQL cannot even compare) is not
+        # looked up: it fails as an unknown name does, throttled and recorded alike.
+        found = self._store.user(name) if could_be_a_name(name) else None
         stored = found[1] if found else _decoy()
         secret = f"{name}\0{password}".encode("utf-8", "surrogatepass")
         key = hmac.digest(self._key, secret, "sha256")

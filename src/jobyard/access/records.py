@@ -30,6 +30,7 @@ class Token:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    made_by: int | None = None  # the token it was made with: revoked with that one
 
     def valid(self, now: datetime) -> bool:
         expired = self.expires_at is not None and self.expires_at <= now

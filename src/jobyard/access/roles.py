@@ -20,3 +20,8 @@ class Role(StrEnum):
 
 
 _RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+def with_article(noun: str) -> str:
+    """``noun`` after its indefinite article: "a viewer", "an operator", "an admin"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

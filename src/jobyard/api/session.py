@@ -7,7 +7,7 @@ token (:mod:`jobyard.api.auth`), which ``POST /login`` and ``GET /api/v1/me`` re
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NoReturn
 from urllib.parse import urlsplit
 
 from anyio import to_thread
@@ -15,6 +15,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobyard.access import Principal
+from jobyard.access.audit import escaped
 from jobyard.access.gate import SESSION_TTL
 from jobyard.api.auth import COOKIE, address
 from jobyard.api.resources import get_node
@@ -53,9 +55,10 @@ class Login(BaseModel):
 )
 async def login(request: Request, node: NodeDep) -> Response:
     """Start a browser session: a form posts back to a page, JSON gets the CSRF token."""
-    _same_origin(request, "login")
     is_form = not request.headers.get("content-type", "").startswith("application/json")
-    body = await _login_body(request, is_form)
+    body = await _login_body(request, is_form)  # first: a refusal records the name tried
+    if origin := _foreign(request):
+        await to_thread.run_sync(_refuse, request, node, "login", body.username, origin)
     try:
         secret, who = await to_thread.run_sync(
             node.gate.login, body.username, body.password, address(request)
@@ -85,10 +88,11 @@ async def login(request: Request, node: NodeDep) -> Response:
 @router.post("/logout", status_code=303, response_class=RedirectResponse)
 def logout(request: Request, node: NodeDep) -> RedirectResponse:
     """End the browser session (its cookie stops working everywhere)."""
-    _same_origin(request, "logout")
     secret = request.cookies.get(COOKIE)
+    if origin := _foreign(request):
+        _refuse(request, node, "logout", _session_of(node, secret), origin)
     if secret:
-        node.gate.logout(secret)
+        node.gate.logout(secret, address(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
@@ -108,12 +112,32 @@ async def _login_body(request: Request, is_form: bool) -> Login:
         raise Invalid("invalid login", fields) from exc
 
 
-def _same_origin(request: Request, action: str) -> None:
-    """Refuse a login or logout posted from another site's page (login CSRF).
+def _foreign(request: Request) -> str | None:
+    """The origin of a login or logout posted from another site's page (login CSRF).
 
     ``null`` is refused too: it is what a sandboxed frame on any site sends, and
     our own pages always send their origin with a post.
     """
     origin = request.headers.get("origin")
-    if origin and urlsplit(origin).netloc != request.url.netloc:
-        raise Forbidden(f"a {action} posted by another site ({origin}) is refused")
+    return origin if origin and urlsplit(origin).netloc != request.url.netloc else None
+
+
+def _refuse(
+    request: Request, node: Node, action: str, who: Principal | str | None, origin: str
+) -> NoReturn:
+    """Refuse a login or logout from ``origin``: 403, written to the audit log like any 403."""
+    name = who.name if isinstance(who, Principal) else who
+    target = f"user {name}" if name else "-"
+    detail = {"method": request.method, "status": 403, "origin": escaped(origin[:200])}
+    node.audit.record(
+        who, action, target, outcome="denied", address=address(request), detail=detail
+    )
+    raise Forbidden(f"a {action} posted by another site ({origin}) is refused")
+
+
+def _session_of(node: Node, secret: str | None) -> Principal | None:
+    """Whose session ``secret`` is, if it is current."""
+    try:
+        return node.gate.session(secret) if secret else None
+    except JobyardError:
+        return None

@@ -13,7 +13,7 @@ from jobyard.access.accounts import Accounts
 from jobyard.api.auth import Caller
 from jobyard.api.params import TokenId
 from jobyard.api.users import get_accounts
-from jobyard.durations import Duration
+from jobyard.durations import PositiveDuration
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
@@ -58,7 +58,7 @@ class NewToken(BaseModel):
     role: Role | None = Field(
         default=None, description="at most the creator's role (default: the creator's)"
     )
-    expires_in: Annotated[Duration, Field(gt=0, le=MAX_LIFETIME)] | None = Field(
+    expires_in: Annotated[PositiveDuration, Field(gt=0, le=MAX_LIFETIME)] | None = Field(
         default=30 * 86400.0,
         description="lifetime, e.g. `90d` or seconds; null: never expires. A token made "
         "with a token ends no later than that one",

@@ -31,7 +31,7 @@ from jobyard.store.protocol import AuditOf
 
 log = logging.getLogger(__name__)
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
-UNAUDITED = frozenset({"login", "logout"})  # the gate records logins itself
+UNAUDITED = frozenset({"login", "logout"})  # recorded by the gate and the session routes
 
 
 NOTE = "audit_note"

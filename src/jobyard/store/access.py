@@ -6,7 +6,17 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.access.records import AuditEntry, AuditQuery, Token, User
@@ -20,12 +30,22 @@ _TOKEN = select(api_tokens, users.c.name.label("user"), users.c.role.label("user
 )
 # Asked on every request: built once (SQLAlchemy then only looks up their compiled form).
 _USER_BY_NAME = select(users).where(users.c.name == bindparam("name"))
+_ADMINS = select(users.c.name).where(users.c.role == Role.ADMIN.value)
 _TOKEN_BY_DIGEST = _TOKEN.where(api_tokens.c.digest == bindparam("digest"))
+_LOCK_TOKEN = (
+    select(api_tokens.c.expires_at, api_tokens.c.revoked_at)
+    .where(api_tokens.c.id == bindparam("id"))
+    .with_for_update()
+)
 _SESSION = (
     select(users, sessions.c.csrf)
     .join(sessions, sessions.c.user_id == users.c.id)
     .where(sessions.c.digest == bindparam("digest"), sessions.c.expires_at > bindparam("now"))
 )
+
+
+class LastAdmin(Exception):
+    """The change would leave no admin: nobody could manage users then."""
 
 
 class SqlAccess(Part):
@@ -64,16 +84,22 @@ class SqlAccess(Part):
             return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
 
     def change_user(self, name: str, now: datetime, **values: Any) -> bool:
-        """Set ``role`` and/or ``password_hash``; False when there is no such user."""
+        """Set ``role`` and/or ``password_hash``; False when there is no such user.
+
+        Raises :class:`LastAdmin` rather than demote the last admin.
+        """
         if "role" in values:
             values["role"] = Role(values["role"]).value
         query = update(users).where(users.c.name == name).values(values | {"updated_at": now})
         with self._write() as conn:
+            if values.get("role", Role.ADMIN.value) != Role.ADMIN.value:
+                _keep_an_admin(conn, name)
             return bool(conn.execute(query).rowcount)
 
     def remove_user(self, name: str) -> bool:
-        """Remove the user with their tokens and sessions."""
+        """Remove the user with their tokens and sessions; :class:`LastAdmin` if the last admin."""
         with self._write() as conn:
+            _keep_an_admin(conn, name)
             user_id = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
             if user_id is None:
                 return False
@@ -91,11 +117,23 @@ class SqlAccess(Part):
         digest: str,
         now: datetime,
         expires_at: datetime | None,
-    ) -> Token:
+        made_by: int | None = None,
+    ) -> Token | None:
+        """A new token; one made with the token ``made_by`` ends no later than that one.
+
+        None when ``made_by`` is no longer valid at ``now`` (revoked, expired or
+        gone): its row is locked meanwhile, so a revoke either comes first and
+        refuses this token, or comes after and finds it.
+        """
         values: dict[str, Any] = {"user_id": user_id, "name": name, "role": role.value}
-        values |= {"digest": digest, "created_at": now, "expires_at": expires_at}
+        values |= {"digest": digest, "created_at": now, "made_by": made_by}
         with self._write() as conn:
-            conn.execute(insert(api_tokens).values(values))
+            if made_by is not None:
+                maker = conn.execute(_LOCK_TOKEN, {"id": made_by}).first()
+                if maker is None or not _usable(maker.expires_at, maker.revoked_at, now):
+                    return None
+                expires_at = _earlier(expires_at, maker.expires_at)
+            conn.execute(insert(api_tokens).values(values | {"expires_at": expires_at}))
             row = conn.execute(_TOKEN.where(api_tokens.c.digest == digest)).mappings().one()
         return _token(row)
 
@@ -116,7 +154,12 @@ class SqlAccess(Part):
     def revoke_token(
         self, token_id: int, now: datetime, user_id: int | None = None
     ) -> Token | None:
-        """Revoke a token (only ``user_id``'s when given); None when there is no such token."""
+        """Revoke a token (only ``user_id``'s when given) and every token made with it.
+
+        None when there is no such token. The tokens made with it, and those
+        made with them, are revoked too: else a token could outlive its revoke
+        in the tokens it made.
+        """
         where = [api_tokens.c.id == token_id]
         if user_id is not None:
             where.append(api_tokens.c.user_id == user_id)
@@ -124,6 +167,8 @@ class SqlAccess(Part):
         with self._write() as conn:
             conn.execute(update(api_tokens).where(*unrevoked).values(revoked_at=now))
             row = conn.execute(_TOKEN.where(*where)).mappings().first()
+            if row is not None:
+                _revoke_made_with(conn, row["id"], now)
         return _token(row) if row else None
 
     # -- browser sessions -------------------------------------------------------------
@@ -175,6 +220,39 @@ class SqlAccess(Part):
         return entries, total
 
 
+def _keep_an_admin(conn: Connection, name: str) -> None:
+    """Raise :class:`LastAdmin` if ``name`` is the only admin.
+
+    The admins' rows stay locked until the transaction ends (SQLite's write
+    transaction locks the whole database), so two admins demoting each other at
+    once take turns, and the second sees the first's change.
+    """
+    query = _ADMINS.order_by(users.c.id).with_for_update()
+    if list(conn.execute(query).scalars()) == [name]:
+        raise LastAdmin(name)
+
+
+def _revoke_made_with(conn: Connection, token_id: int, now: datetime) -> None:
+    """Revoke the tokens made with ``token_id``, generation by generation."""
+    made = [token_id]
+    while made:
+        children = select(api_tokens.c.id).where(api_tokens.c.made_by.in_(made))
+        made = list(conn.execute(children).scalars())
+        unrevoked = [api_tokens.c.id.in_(made), api_tokens.c.revoked_at.is_(None)]
+        if made:
+            conn.execute(update(api_tokens).where(*unrevoked).values(revoked_at=now))
+
+
+def _usable(expires_at: datetime | None, revoked_at: datetime | None, now: datetime) -> bool:
+    """Whether a token with these ends is still valid at ``now`` (as :meth:`Token.valid`)."""
+    return revoked_at is None and (expires_at is None or expires_at > now)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two ends, None being never."""
+    return b if a is None else a if b is None else min(a, b)
+
+
 def _user(row: Mapping[Any, Any]) -> User:
     return User(row["id"], row["name"], Role(row["role"]), row["created_at"], row["updated_at"])
 
@@ -189,6 +267,7 @@ def _token(row: Mapping[Any, Any]) -> Token:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
+        made_by=row["made_by"],
     )
 
 

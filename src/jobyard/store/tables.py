@@ -324,9 +324,12 @@ api_tokens = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime()),  # None: never
     Column("revoked_at", UTCDateTime()),
+    # The token this one was made with (None: a password or a session): revoked with it.
+    Column("made_by", BigInt),
     **_OPTIONS,
 )
 Index("ix_api_tokens_user_id", api_tokens.c.user_id)
+Index("ix_api_tokens_made_by", api_tokens.c.made_by)
 
 sessions = Table(
     "sessions",
