@@ -59,6 +59,11 @@ class SqlSchedules(Part):
         with self._read() as conn:
             return fires.last(conn, schedule)
 
+    def last_started_fire(self, schedule: str) -> Fire | None:
+        """The newest fire that created a job or a run (skipped fires create none)."""
+        with self._read() as conn:
+            return fires.last(conn, schedule, started=True)
+
 
 def all_rows(conn: Connection) -> dict[str, ScheduleRow]:
     rows = conn.execute(select(schedules).order_by(schedules.c.name)).mappings()
