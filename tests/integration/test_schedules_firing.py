@@ -172,6 +172,10 @@ def test_schedules_are_managed_through_the_api(database_url: str, launch: Launch
     )
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "job_type"
+    wrong = {"name": "x", "workflow": "pair", "every": "5s", "args": {"bogus": 1}}
+    refused = client.post("/api/v1/schedules", json=wrong)
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["args.bogus"]
 
     body = {"name": "api-tick", "job_type": "note", "every": "1s"}
     created = client.post("/api/v1/schedules", json=body)

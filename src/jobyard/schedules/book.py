@@ -18,6 +18,7 @@ from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
 from jobyard.store import Store
+from jobyard.workflows.dag import run_args_problems
 from jobyard.workflows.spec import WorkflowSpec
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,9 @@ class ScheduleBook:
             if target not in self.workflows:
                 message = f"unknown workflow {target!r}"
                 raise Invalid(message, [{"field": "workflow", "message": message}])
+            workflow = self.workflows[target]
+            if problems := run_args_problems(workflow, self.catalog.require, spec.args):
+                raise ArgsInvalid(problems).under_args("the schedule's arguments are invalid")
             return
         job_type = self.catalog.get(target)
         if job_type is None:
