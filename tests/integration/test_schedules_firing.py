@@ -14,7 +14,7 @@ from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import parse_job_type
 from jobyard.manager import JobManager
 from jobyard.models import JobUpdate
-from jobyard.schedules.book import ScheduleBook
+from jobyard.schedules.book import Entry, ScheduleBook
 from jobyard.schedules.due import parse_schedule
 from jobyard.schedules.firing import Firing
 from jobyard.schedules.leader import Leadership
@@ -89,6 +89,35 @@ def test_overlap_skip_skips_every_fire_while_the_last_started_run_lives(
     assert [fire_at(40), fire_at(50)] == [True, False]
 
 
+def test_the_files_paused_applies_when_it_changes_and_the_apis_until_then(
+    sql_store: Store,
+) -> None:
+    catalog = Catalog(sql_store, TYPES)
+
+    def start_with(paused: bool) -> ScheduleBook:
+        """A server (re)started with ``paused`` in the file."""
+        spec = parse_schedule("tick", {"job_type": "note", "every": "10s", "paused": paused})
+        book = ScheduleBook(sql_store, {"tick": spec}, catalog, {})
+        book.read_file(T0)
+        return book
+
+    def state(entry: Entry) -> tuple[bool, str]:
+        return entry.spec.paused, entry.paused_by
+
+    def restart(paused: bool) -> tuple[bool, str]:
+        return state(start_with(paused).get("tick"))
+
+    assert restart(False) == (False, "file")
+    assert state(start_with(False).set_paused("tick", False, T0)) == (False, "file")  # resumed
+    assert restart(True) == (True, "file")  # the file changed: it applies
+    assert state(start_with(True).set_paused("tick", False, T0)) == (False, "api")
+    assert restart(True) == (False, "api")  # lasts while the file says the same
+    assert restart(False) == (False, "file")
+    assert state(start_with(False).set_paused("tick", True, T0)) == (True, "api")
+    assert restart(True) == (True, "file")
+    assert restart(False) == (False, "file")  # changed back: applies again
+
+
 def test_schedules_fire_jobs_and_workflow_runs(database_url: str, launch: Launcher) -> None:
     server = launch(database_url, config=CONFIG)
     jobs = wait_for(lambda: (found := fired_jobs(server)) and len(found) >= 3 and found)
@@ -159,6 +188,7 @@ def test_schedules_are_managed_through_the_api(database_url: str, launch: Launch
     client = server.client
     listed = {s["name"]: s for s in client.get("/api/v1/schedules").json()["items"]}
     assert listed["every-second"]["source"] == "config"
+    assert listed["every-second"]["paused_by"] == "file"
     assert listed["every-second"]["next_fire"] is not None
     assert listed["pair-every-2s"]["target"] == {"workflow": "pair"}
 

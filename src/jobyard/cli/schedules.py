@@ -165,6 +165,17 @@ def _target(schedule: ScheduleInfo) -> str:
     return f"run {name}" if kind == "workflow" else name
 
 
+def _state(schedule: ScheduleInfo) -> str:
+    """``paused (by the file)``, ``active (resumed through the API)``…"""
+    state = "paused" if schedule.paused else "active"
+    if schedule.source != "config":
+        return state
+    if schedule.paused_by == "file":
+        return f"{state} (by the file)"
+    done = "paused" if schedule.paused else "resumed"
+    return f"{state} ({done} through the API, until the file's paused: changes)"
+
+
 def schedules_table(found: Sequence[ScheduleInfo]) -> Table:
     """name, target (a job type, or ``run W`` for a workflow), trigger, next fire, last fire."""
     from jobyard.cli.render import NONE, short_moment
@@ -205,7 +216,7 @@ def schedule_panel(schedule: ScheduleInfo) -> RenderableType:
         ("timezone", schedule.timezone),
         ("overlap", schedule.overlap),
         ("misfire", schedule.misfire),
-        ("state", "paused" if schedule.paused else "active"),
+        ("state", _state(schedule)),
         ("next fire", moment(schedule.next_fire)),
         ("last fire", moment(schedule.last_fire)),
         ("source", schedule.source),
