@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -82,7 +83,10 @@ def add_schedule(
     workflow: Annotated[str | None, typer.Option(help="…or start a run of this workflow.")] = None,
     cron: Annotated[str | None, typer.Option(help='A cron expression, e.g. "0 2 * * *"…')] = None,
     every: Annotated[str | None, typer.Option(help="…or an interval, e.g. 15m…")] = None,
-    at: Annotated[str | None, typer.Option(help="…or one moment (ISO 8601).")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="…or one moment (ISO 8601; without an offset, in --timezone or local)."),
+    ] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA name (default UTC).")] = None,
     overlap: Annotated[str | None, typer.Option(help="skip (default), queue or allow.")] = None,
     misfire: Annotated[str | None, typer.Option(help="run_once (default) or skip.")] = None,
@@ -108,6 +112,7 @@ def add_schedule(
     elif name is None:
         fail("give the schedule's NAME with its flags, or --file FILE")
     else:
+        at = local_at(at) if timezone is None else at
         flags = {"job_type": type_, "workflow": workflow, "cron": cron, "every": every, "at": at}
         flags |= {"timezone": timezone, "overlap": overlap, "misfire": misfire}
         body: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
@@ -126,6 +131,20 @@ def add_schedule(
         return
     for schedule in added:
         typer.echo(f"schedule {schedule.name} added: {schedule.description}{_next(schedule)}")
+
+
+def local_at(value: str | None, local: tzinfo | None = None) -> str | None:
+    """``--at`` without an offset (and without ``--timezone``) is local time, as
+    ``submit --run-at`` is: give it the offset of ``local`` (None: this machine's)."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value or "")
+    except ValueError:
+        return value  # the server names the problem
+    if moment.tzinfo is not None:
+        return value
+    return (moment.astimezone() if local is None else moment.replace(tzinfo=local)).isoformat()
 
 
 def _control(action: str, doc: str) -> None:
