@@ -4,8 +4,8 @@ A schedule of the file paused or resumed through the API keeps that state until 
 file's ``paused`` changes: then the file's value applies. Null: not seen yet (rows
 from before this revision, and schedules created through the API).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | None = None
 depends_on: str | None = None
 
