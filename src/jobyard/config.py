@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobyard.jobtypes.executor import Executor
 from jobyard.jobtypes.modules import DeclarationInvalid, load_module
-from jobyard.jobtypes.params import ArgsInvalid
+from jobyard.jobtypes.params import ArgsInvalid, FieldError
 from jobyard.jobtypes.spec import (
     NAME_RE,
     JobType,
@@ -41,7 +41,12 @@ from jobyard.notify.fields import WORKFLOW_EVENTS
 from jobyard.retention.policy import RetentionPolicy, parse_retention
 from jobyard.runner.environment import NAME_PATTERN as ENV_NAME_PATTERN
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
-from jobyard.workflows.dag import WorkflowInvalid, WorkflowSpec, parse_workflows
+from jobyard.workflows.dag import (
+    WorkflowInvalid,
+    WorkflowSpec,
+    parse_workflows,
+    run_args_problems,
+)
 
 DEFAULT_QUEUE = "default"
 SECTIONS = ("job_types", "queues", "workflows", "schedules", "notifications")
@@ -418,15 +423,11 @@ class _Loader:
                 hint = _did_you_mean(target, sorted(known))
                 self.problem(["schedules", name, kind], f"unknown {kind} {target!r}{hint}")
                 continue
-            if kind == "job_type":
-                try:
-                    job_types[target].validate_args(spec.args)
-                except ArgsInvalid as exc:
-                    for error in exc.errors:
-                        parts = ["schedules", name, "args", *_parts(error["field"])]
-                        self.problem(parts, error["message"])
-                    continue
-            schedules[name] = spec
+            problems = _args_problems(spec, job_types, workflows)
+            for error in problems:
+                self.problem(["schedules", name, "args", *_parts(error["field"])], error["message"])
+            if not problems:
+                schedules[name] = spec
         return schedules
 
     def notifications(self, raw: Mapping[str, Any]) -> NotificationConfig:
@@ -524,6 +525,20 @@ class _Loader:
         for name, job_type in job_types.items():
             for problem in queue_problems(job_type, declared):
                 self.problem(["job_types", name, problem["field"]], problem["message"])
+
+
+def _args_problems(
+    spec: ScheduleSpec, job_types: Mapping[str, JobType], workflows: Mapping[str, WorkflowSpec]
+) -> list[FieldError]:
+    """What a fire of ``spec`` would refuse in its ``args`` (fields below ``args``)."""
+    kind, target = spec.target
+    if kind == "workflow":
+        return run_args_problems(workflows[target], job_types.__getitem__, spec.args)
+    try:
+        job_types[target].validate_args(spec.args)
+    except ArgsInvalid as exc:
+        return exc.errors
+    return []
 
 
 def _clash(

@@ -209,6 +209,8 @@ class Node:
     def start(self) -> None:
         self.store.migrate()
         self.sync_limits()
+        if self.api or self.scheduler is not None:
+            self.schedules.read_file(utcnow())
         if self.api:
             self._first_admin()
             self.hub.start()

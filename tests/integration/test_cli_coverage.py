@@ -46,6 +46,10 @@ def test_schedules_from_flags(server: Server) -> None:
         jobyard(server, "schedules", "add", "x1", "--type", "echo", "--cron", "0 99 * * *"), 2
     )
     assert "schedule x1: cron: invalid cron expression" in bad
+    workflow = ["schedules", "add", "x3", "--workflow", "broken", "--cron", "0 2 * * *"]
+    bad = error_line(jobyard(server, *workflow, "bogus=1", "code=abc"), 2)
+    assert "schedule x3: args.bogus: no node's job type declares this param" in bad
+    assert "; args.code: for node 'bad': " in bad
     assert "--file goes alone" in error_line(
         jobyard(server, "schedules", "add", "x2", "--file", "f.yaml"), 2
     )

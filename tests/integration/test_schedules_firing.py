@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from jobyard.dependencies import Dependencies
+from jobyard.jobtypes.catalog import Catalog
+from jobyard.jobtypes.spec import parse_job_type
+from jobyard.manager import JobManager
+from jobyard.models import JobUpdate
+from jobyard.schedules.book import Entry, ScheduleBook
+from jobyard.schedules.due import parse_schedule
+from jobyard.schedules.firing import Firing
 from jobyard.schedules.leader import Leadership
+from jobyard.states import JobState
 from jobyard.store import Store
+from jobyard.workflows.parse import parse_workflows
+from jobyard.workflows.runs import Runs
 from tests.databases import Servers
 from tests.harness import FIXTURES, Launcher, Server, wait_for
 
@@ -24,6 +37,85 @@ def fired_jobs(server: Server) -> list[dict[str, Any]]:
 def is_leader(server: Server) -> bool:
     leads: bool = server.client.get("/healthz").json()["scheduler_leader"]
     return leads
+
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+TYPES = {"note": parse_job_type("note", {"command": ["true"]})}
+
+
+@pytest.fixture
+def sql_store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    yield store
+    store.close()
+
+
+def firing_of(store: Store, target: dict[str, str]) -> tuple[Firing, Runs]:
+    """A schedule firing ``target`` every 10 s from T0, driven by the times passed in."""
+    clock = lambda: T0  # noqa: E731
+    manager = JobManager(store, Catalog(store, TYPES), Dependencies(store), clock=clock)
+    workflows = parse_workflows({"pair": {"nodes": {"one": {"type": "note"}}}}, TYPES)
+    runs = Runs(manager, workflows, clock=clock)
+    spec = parse_schedule("tick", {**target, "every": "10s"})
+    book = ScheduleBook(store, {"tick": spec}, manager.catalog, workflows)
+    return Firing(manager, runs, book, clock=clock), runs
+
+
+@pytest.mark.parametrize("target", [{"job_type": "note"}, {"workflow": "pair"}], ids=str)
+def test_overlap_skip_skips_every_fire_while_the_last_started_run_lives(
+    sql_store: Store, target: dict[str, str]
+) -> None:
+    """A run lasting 2.5 periods: the two fires after it are both skipped, not one."""
+    firing, runs = firing_of(sql_store, target)
+
+    def fire_at(seconds: int) -> bool:
+        """Pass at T0 + seconds; whether that fire started a job or run."""
+        firing.run_once(T0 + timedelta(seconds=seconds))
+        started = sql_store.schedules.last_started_fire("tick")
+        return started is not None and started.fire_time == T0 + timedelta(seconds=seconds)
+
+    def end_last_run() -> None:
+        started = sql_store.schedules.last_started_fire("tick")
+        assert started is not None
+        if started.run_id is not None:
+            runs.stop(started.run_id)
+            return
+        assert started.job_id is not None
+        ended = JobUpdate(started.job_id, frozenset(JobState), {"state": JobState.SUCCEEDED})
+        sql_store.jobs.update_job(ended, T0)
+
+    assert [fire_at(10), fire_at(20), fire_at(30)] == [True, False, False]
+    end_last_run()
+    assert [fire_at(40), fire_at(50)] == [True, False]
+
+
+def test_the_files_paused_applies_when_it_changes_and_the_apis_until_then(
+    sql_store: Store,
+) -> None:
+    catalog = Catalog(sql_store, TYPES)
+
+    def start_with(paused: bool) -> ScheduleBook:
+        """A server (re)started with ``paused`` in the file."""
+        spec = parse_schedule("tick", {"job_type": "note", "every": "10s", "paused": paused})
+        book = ScheduleBook(sql_store, {"tick": spec}, catalog, {})
+        book.read_file(T0)
+        return book
+
+    def state(entry: Entry) -> tuple[bool, str]:
+        return entry.spec.paused, entry.paused_by
+
+    def restart(paused: bool) -> tuple[bool, str]:
+        return state(start_with(paused).get("tick"))
+
+    assert restart(False) == (False, "file")
+    assert state(start_with(False).set_paused("tick", False, T0)) == (False, "file")  # resumed
+    assert restart(True) == (True, "file")  # the file changed: it applies
+    assert state(start_with(True).set_paused("tick", False, T0)) == (False, "api")
+    assert restart(True) == (False, "api")  # lasts while the file says the same
+    assert restart(False) == (False, "file")
+    assert state(start_with(False).set_paused("tick", True, T0)) == (True, "api")
+    assert restart(True) == (True, "file")
+    assert restart(False) == (False, "file")  # changed back: applies again
 
 
 def test_schedules_fire_jobs_and_workflow_runs(database_url: str, launch: Launcher) -> None:
@@ -96,6 +188,7 @@ def test_schedules_are_managed_through_the_api(database_url: str, launch: Launch
     client = server.client
     listed = {s["name"]: s for s in client.get("/api/v1/schedules").json()["items"]}
     assert listed["every-second"]["source"] == "config"
+    assert listed["every-second"]["paused_by"] == "file"
     assert listed["every-second"]["next_fire"] is not None
     assert listed["pair-every-2s"]["target"] == {"workflow": "pair"}
 
@@ -109,6 +202,10 @@ def test_schedules_are_managed_through_the_api(database_url: str, launch: Launch
     )
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "job_type"
+    wrong = {"name": "x", "workflow": "pair", "every": "5s", "args": {"bogus": 1}}
+    refused = client.post("/api/v1/schedules", json=wrong)
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["args.bogus"]
 
     body = {"name": "api-tick", "job_type": "note", "every": "1s"}
     created = client.post("/api/v1/schedules", json=body)

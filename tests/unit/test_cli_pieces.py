@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from jobyard.cli.common import parse_moment
 from jobyard.cli.definitions import load
 from jobyard.cli.progress import follow_job
 from jobyard.cli.render import BLOCKS, cpu_percents, sparkline
+from jobyard.cli.schedules import local_at
 from jobyard.cli.tables import Column, fit_table
 from jobyard.client.events import Event
 from jobyard.client.records import Sample
@@ -141,3 +142,11 @@ def test_a_progress_message_with_brackets_is_shown_as_written(
     ]
     assert follow_job(events) == "succeeded"
     assert "step [/x] of [a-z]" in screen.getvalue()
+
+
+def test_schedules_add_reads_at_without_an_offset_as_local_time_as_submit_does() -> None:
+    berlin = timezone(timedelta(hours=1))
+    assert local_at("2026-12-24T09:00", berlin) == "2026-12-24T09:00:00+01:00"
+    assert local_at("2026-12-24T09:00Z", berlin) == "2026-12-24T09:00Z"  # as given
+    assert local_at("tomorrow", berlin) == "tomorrow"  # the server says what is wrong
+    assert local_at(None, berlin) is None

@@ -124,3 +124,29 @@ def test_a_broken_job_type_is_not_also_an_unknown_one(tmp_path: Path) -> None:
 
 def test_without_workflows_the_mapping_is_empty(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, TYPES)).workflows == {}
+
+
+def test_a_workflow_schedules_args_are_checked_as_a_runs(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        TYPES
+        + """
+workflows:
+  w:
+    args: {day: "2026-01-01"}
+    nodes: {a: {type: export}}
+schedules:
+  often:
+    workflow: w
+    every: 1m
+    args: {day: 5, bogus: 1}
+  fine:
+    workflow: w
+    every: 1m
+    args: {day: "2026-01-31"}
+""",
+    )
+    found = errors(path)
+    assert len(found) == 2, found
+    assert found[0].endswith("schedules.often.args.bogus: no node's job type declares this param")
+    assert "schedules.often.args.day: for node 'a': " in found[1]

@@ -116,6 +116,13 @@ def test_unknown_timezone(name: str) -> None:
     assert "unknown time zone" in problems["timezone"]
 
 
+def test_a_misspelt_timezone_gets_a_did_you_mean() -> None:
+    problems = fields({"job_type": "t", "cron": "0 2 * * *", "timezone": "Europe/Berlinn"})
+    assert (
+        "unknown time zone 'Europe/Berlinn'; did you mean 'Europe/Berlin'?" in problems["timezone"]
+    )
+
+
 @pytest.mark.parametrize(
     ("every", "seconds"), [("15m", 900), (900, 900), ("1h30m", 5400), (1.5, 1.5)]
 )

@@ -13,6 +13,7 @@ from jobyard.schedules.due import (
     ScheduleSpec,
     describe,
     due,
+    file_paused_state,
     fire_key,
     fire_times,
     overlap_action,
@@ -216,3 +217,21 @@ def test_fire_key() -> None:
 )
 def test_describe(data: dict[str, Any], text: str) -> None:
     assert describe(spec(**data)) == text
+
+
+@pytest.mark.parametrize(
+    ("in_file", "stored", "seen", "expected"),
+    [
+        (True, None, None, (True, "file")),  # never paused or resumed through the API
+        (False, True, False, (True, "api")),  # paused through the API; the file unchanged
+        (True, False, True, (False, "api")),  # resumed through the API; the file unchanged
+        (True, False, False, (True, "file")),  # the file says paused since: it applies
+        (False, True, True, (False, "file")),
+        (True, False, None, (False, "api")),  # stored before the file's value was kept
+        (False, False, False, (False, "file")),  # resumed through the API: as the file says
+    ],
+)
+def test_the_files_paused_applies_when_it_changes(
+    in_file: bool, stored: bool | None, seen: bool | None, expected: tuple[bool, str]
+) -> None:
+    assert file_paused_state(in_file, stored, seen) == expected

@@ -15,6 +15,7 @@ from jobyard.workflows.dag import (
     WorkflowSpec,
     parse_workflows,
     roots,
+    run_args_problems,
     topological_order,
 )
 
@@ -345,3 +346,15 @@ def test_every_problem_at_once() -> None:
         parse_workflows({"c": {"descrption": "x"}}, TYPES)
     assert info.value.status == 422
     assert str(info.value).startswith("the workflows are invalid: workflows.c.descrption: ")
+
+
+def test_run_args_problems_name_undeclared_keys_and_refused_values() -> None:
+    """What a run (or a schedule of the workflow) would be refused, below ``args``."""
+    spec = parse({"a": {"type": "export", "args": DATES}, "b": {"type": "notify"}})
+    assert run_args_problems(spec, TYPES.__getitem__, {"limit": 5, "to": "ops"}) == []
+    found = run_args_problems(spec, TYPES.__getitem__, {"limti": 5, "limit": "x", "to": 1})
+    fields = [(problem["field"], problem["message"]) for problem in found]
+    assert fields[0] == ("limti", "no node's job type declares this param; did you mean 'limit'?")
+    assert [field for field, _ in fields[1:]] == ["limit", "to"]
+    assert fields[1][1].startswith("for node 'a': ")
+    assert fields[2][1].startswith("for node 'b': ")

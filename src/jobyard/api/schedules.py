@@ -43,6 +43,11 @@ class ScheduleOut(BaseModel):
     overlap: str
     misfire: str
     paused: bool
+    paused_by: str = Field(
+        description="whose paused state this is: 'file' (the configuration file's `paused`) "
+        "or 'api' (a pause or resume through the API; for a schedule of the file, one that "
+        "says otherwise than the file, and lasts until the file's `paused` changes)"
+    )
     next_fire: datetime | None
     last_fire: datetime | None
 
@@ -61,6 +66,7 @@ class ScheduleOut(BaseModel):
             overlap=spec.overlap.value,
             misfire=spec.misfire.value,
             paused=spec.paused,
+            paused_by=entry.paused_by,
             next_fire=None if spec.paused else next_fire(spec, now),
             last_fire=last_fire,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -82,7 +83,10 @@ def add_schedule(
     workflow: Annotated[str | None, typer.Option(help="…or start a run of this workflow.")] = None,
     cron: Annotated[str | None, typer.Option(help='A cron expression, e.g. "0 2 * * *"…')] = None,
     every: Annotated[str | None, typer.Option(help="…or an interval, e.g. 15m…")] = None,
-    at: Annotated[str | None, typer.Option(help="…or one moment (ISO 8601).")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="…or one moment (ISO 8601; without an offset, in --timezone or local)."),
+    ] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA name (default UTC).")] = None,
     overlap: Annotated[str | None, typer.Option(help="skip (default), queue or allow.")] = None,
     misfire: Annotated[str | None, typer.Option(help="run_once (default) or skip.")] = None,
@@ -108,6 +112,7 @@ def add_schedule(
     elif name is None:
         fail("give the schedule's NAME with its flags, or --file FILE")
     else:
+        at = local_at(at) if timezone is None else at
         flags = {"job_type": type_, "workflow": workflow, "cron": cron, "every": every, "at": at}
         flags |= {"timezone": timezone, "overlap": overlap, "misfire": misfire}
         body: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
@@ -126,6 +131,20 @@ def add_schedule(
         return
     for schedule in added:
         typer.echo(f"schedule {schedule.name} added: {schedule.description}{_next(schedule)}")
+
+
+def local_at(value: str | None, local: tzinfo | None = None) -> str | None:
+    """``--at`` without an offset (and without ``--timezone``) is local time, as
+    ``submit --run-at`` is: give it the offset of ``local`` (None: this machine's)."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value or "")
+    except ValueError:
+        return value  # the server names the problem
+    if moment.tzinfo is not None:
+        return value
+    return (moment.astimezone() if local is None else moment.replace(tzinfo=local)).isoformat()
 
 
 def _control(action: str, doc: str) -> None:
@@ -163,6 +182,17 @@ def _next(schedule: ScheduleInfo) -> str:
 def _target(schedule: ScheduleInfo) -> str:
     kind, name = next(iter(schedule.target.items()), ("", ""))
     return f"run {name}" if kind == "workflow" else name
+
+
+def _state(schedule: ScheduleInfo) -> str:
+    """``paused (by the file)``, ``active (resumed through the API)``…"""
+    state = "paused" if schedule.paused else "active"
+    if schedule.source != "config":
+        return state
+    if schedule.paused_by == "file":
+        return f"{state} (by the file)"
+    done = "paused" if schedule.paused else "resumed"
+    return f"{state} ({done} through the API, until the file's paused: changes)"
 
 
 def schedules_table(found: Sequence[ScheduleInfo]) -> Table:
@@ -205,7 +235,7 @@ def schedule_panel(schedule: ScheduleInfo) -> RenderableType:
         ("timezone", schedule.timezone),
         ("overlap", schedule.overlap),
         ("misfire", schedule.misfire),
-        ("state", "paused" if schedule.paused else "active"),
+        ("state", _state(schedule)),
         ("next fire", moment(schedule.next_fire)),
         ("last fire", moment(schedule.last_fire)),
         ("source", schedule.source),

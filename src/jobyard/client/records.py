@@ -38,6 +38,7 @@ class ScheduleInfo:
     overlap: str
     misfire: str
     paused: bool
+    paused_by: str = "api"  # file: the configuration file's ``paused``; api: a pause or resume
     next_fire: datetime | None = None
     last_fire: datetime | None = None
 

@@ -16,8 +16,15 @@ from typing import Any
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import ArgsInvalid
-from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
+from jobyard.schedules.due import (
+    PausedBy,
+    ScheduleInvalid,
+    ScheduleSpec,
+    file_paused_state,
+    parse_schedule,
+)
 from jobyard.store import Store
+from jobyard.workflows.dag import run_args_problems
 from jobyard.workflows.spec import WorkflowSpec
 
 log = logging.getLogger(__name__)
@@ -28,6 +35,7 @@ class Entry:
     spec: ScheduleSpec
     source: str  # config | api
     counts_from: datetime | None  # fire times before this were not missed (created, resumed)
+    paused_by: PausedBy = "api"  # whose ``spec.paused`` it is: the file's, or the API's
 
 
 class ScheduleBook:
@@ -48,9 +56,11 @@ class ScheduleBook:
         entries = {}
         for name, spec in self.configured.items():
             row = rows.get(name)
-            paused = row.paused if row else spec.paused
-            since = row.updated_at if row and not row.paused else None
-            entries[name] = Entry(spec.model_copy(update={"paused": paused}), "config", since)
+            stored, seen = (row.paused, row.file_paused) if row else (None, None)
+            paused, by = file_paused_state(spec.paused, stored, seen)
+            since = row.updated_at if row and not paused else None
+            spec = spec.model_copy(update={"paused": paused})
+            entries[name] = Entry(spec, "config", since, by)
         for name, row in rows.items():
             if row.definition is None or name in self.configured:
                 continue
@@ -80,9 +90,31 @@ class ScheduleBook:
         return self.get(name)
 
     def set_paused(self, name: str, paused: bool, now: datetime) -> Entry:
+        """Pause or resume; for a schedule of the file, until the file's ``paused`` changes."""
         self.get(name)
-        self.store.schedules.set_schedule_paused(name, paused, now)
+        in_file = self.configured[name].paused if name in self.configured else None
+        self.store.schedules.set_schedule_paused(name, paused, now, file_paused=in_file)
         return self.get(name)
+
+    def read_file(self, now: datetime) -> None:
+        """Apply the file's ``paused`` of each schedule whose value there changed since it
+        was last seen (over a pause or resume through the API), and note it where unseen.
+
+        Called as the server starts, so that a value changed once applies once: a
+        later pause or resume through the API lasts until the file changes again.
+        """
+        rows = self.store.schedules.schedule_rows()
+        for name, spec in self.configured.items():
+            row = rows.get(name)
+            if row is None or row.file_paused == spec.paused:
+                continue
+            paused, by = file_paused_state(spec.paused, row.paused, row.file_paused)
+            if by == "file":
+                log.info(
+                    "schedule paused state taken from the file",
+                    extra={"schedule": name, "paused": paused},
+                )
+            self.store.schedules.set_schedule_paused(name, paused, now, file_paused=spec.paused)
 
     def delete(self, name: str) -> None:
         if name in self.configured:
@@ -98,6 +130,9 @@ class ScheduleBook:
             if target not in self.workflows:
                 message = f"unknown workflow {target!r}"
                 raise Invalid(message, [{"field": "workflow", "message": message}])
+            workflow = self.workflows[target]
+            if problems := run_args_problems(workflow, self.catalog.require, spec.args):
+                raise ArgsInvalid(problems).under_args("the schedule's arguments are invalid")
             return
         job_type = self.catalog.get(target)
         if job_type is None:

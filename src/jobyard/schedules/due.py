@@ -48,10 +48,12 @@ __all__ = [
     "Misfire",
     "Overlap",
     "OverlapAction",
+    "PausedBy",
     "ScheduleInvalid",
     "ScheduleSpec",
     "describe",
     "due",
+    "file_paused_state",
     "fire_key",
     "fire_times",
     "latest_fire",
@@ -119,6 +121,26 @@ def overlap_action(spec: ScheduleSpec, previous_live: bool) -> OverlapAction:
     if not previous_live or spec.overlap is Overlap.ALLOW:
         return "fire"
     return "queue" if spec.overlap is Overlap.QUEUE else "skip"
+
+
+PausedBy = Literal["file", "api"]
+
+
+def file_paused_state(
+    in_file: bool, stored: bool | None, seen: bool | None
+) -> tuple[bool, PausedBy]:
+    """Whether a schedule of the file is paused, and by whom: the file's ``paused``
+    (``in_file``), or a pause or resume through the API that says otherwise (``stored``,
+    None: none).
+
+    The API's state lasts while the file's value is the one it was (``seen``, when
+    the API changed it or the file was last read); a file that says otherwise since
+    has changed, and its value applies. ``seen`` None: stored before jobyard kept
+    it, so the API's state stays.
+    """
+    if stored is None or stored == in_file or (seen is not None and seen != in_file):
+        return in_file, "file"
+    return stored, "api"
 
 
 def fire_key(spec: ScheduleSpec, when: datetime) -> str:

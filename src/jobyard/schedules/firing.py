@@ -60,8 +60,10 @@ class Firing:
                 "schedule missed fire times",
                 extra={"schedule": spec.name, "missed": decision.missed},
             )
+        # The run to overlap is the last one started: skipped fires in between start none.
+        started = self.store.schedules.last_started_fire(spec.name) if decision.run else None
         for when in decision.run:
-            action = overlap_action(spec, self._live(last))
+            action = overlap_action(spec, self._live(started))
             if not self.store.schedules.claim_fire(spec.name, when, now):
                 continue  # fired already (by another scheduler)
             if action == "skip":
@@ -69,7 +71,7 @@ class Firing:
                     "schedule skipped: previous run still going", extra={"schedule": spec.name}
                 )
                 continue
-            self._fire(spec, when, last if action == "queue" else None)
+            self._fire(spec, when, started if action == "queue" else None)
 
     def _fire(self, spec: ScheduleSpec, when: datetime, after: Fire | None) -> None:
         kind, target = spec.target
@@ -89,14 +91,14 @@ class Firing:
         )
         self.store.schedules.set_fire_target(spec.name, when, job.id, None)
 
-    def _live(self, last: Fire | None) -> bool:
-        """Is the previous fire's job or run still going?"""
-        if last is None:
+    def _live(self, started: Fire | None) -> bool:
+        """Is the job or run of the last fire that started one still going?"""
+        if started is None:
             return False
-        if last.job_id is not None:
-            job = self.store.jobs.get_job(last.job_id)
+        if started.job_id is not None:
+            job = self.store.jobs.get_job(started.job_id)
             return job is not None and not job.state.terminal
-        if last.run_id is not None:
-            run = self.store.runs.get_run(last.run_id)
+        if started.run_id is not None:
+            run = self.store.runs.get_run(started.run_id)
             return run is not None and run.state is RunState.RUNNING
         return False

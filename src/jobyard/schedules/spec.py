@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Annotated, Any, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 from pydantic import (
@@ -31,6 +31,7 @@ from jobyard.durations import Duration
 from jobyard.errors import Invalid
 from jobyard.jobtypes.params import FieldError, Problems, dedupe, model_problems, summary
 from jobyard.jobtypes.spec import NAME_RE
+from jobyard.workflows.fields import hint
 
 TARGETS = ("job_type", "workflow")
 TRIGGERS = ("cron", "every", "at")
@@ -95,8 +96,9 @@ def zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        message = f"unknown time zone {name!r}: use an IANA name like Europe/Berlin or UTC"
-        raise ValueError(message) from exc
+        known = sorted(available_timezones()) if isinstance(name, str) and name else []
+        message = f"unknown time zone {name!r}{hint(name, known) if known else ''}"
+        raise ValueError(f"{message} (use an IANA name like Europe/Berlin or UTC)") from exc
 
 
 def _not_a_number(value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, FromClause, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.store.tables import schedule_fires as fires
@@ -41,15 +41,16 @@ def set_target(
     )
 
 
-def last(conn: Connection, schedule: str) -> Fire | None:
-    row = (
-        conn.execute(
-            select(fires)
-            .where(fires.c.schedule == schedule)
-            .order_by(fires.c.fire_time.desc())
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
+def last(conn: Connection, schedule: str, *, started: bool = False) -> Fire | None:
+    """The schedule's newest fire; with ``started``, the newest that created a job or run
+    (a skipped fire creates nothing, and must not hide the run it was skipped for)."""
+    query = select(fires).where(fires.c.schedule == schedule)
+    if started:
+        query = query.where(started_something(fires))
+    row = conn.execute(query.order_by(fires.c.fire_time.desc()).limit(1)).mappings().first()
     return None if row is None else Fire(**row)
+
+
+def started_something(table: FromClause) -> ColumnElement[bool]:
+    """Whether a row of ``schedule_fires`` (or an alias of it) created a job or a run."""
+    return or_(table.c.job_id.is_not(None), table.c.run_id.is_not(None))

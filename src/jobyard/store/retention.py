@@ -25,6 +25,7 @@ from sqlalchemy import (
     and_,
     delete,
     func,
+    not_,
     or_,
     select,
     update,
@@ -32,7 +33,7 @@ from sqlalchemy import (
 
 from jobyard.models import EventKind
 from jobyard.states import TERMINAL
-from jobyard.store import notes
+from jobyard.store import fires, notes
 from jobyard.store.part import Part
 from jobyard.store.protocol import Pruned
 from jobyard.store.rows import is_awaited
@@ -204,7 +205,8 @@ def _old_runs(before: datetime) -> Select[Any]:
 
 
 def _old_fires(before: datetime) -> list[ColumnElement[bool]]:
-    """Fires made before ``before`` that are not their schedule's newest."""
+    """Fires made before ``before`` that are not their schedule's newest, nor its newest
+    that started a job or run (whose end an overlapping fire waits for)."""
     newer = schedule_fires.alias("newer")
     later = select(newer.c.fire_time).where(
         and_(
@@ -212,7 +214,12 @@ def _old_fires(before: datetime) -> list[ColumnElement[bool]]:
             newer.c.fire_time > schedule_fires.c.fire_time,
         )
     )
-    return [schedule_fires.c.fired_at < before, later.exists()]
+    later_started = later.where(fires.started_something(newer))
+    return [
+        schedule_fires.c.fired_at < before,
+        later.exists(),
+        or_(not_(fires.started_something(schedule_fires)), later_started.exists()),
+    ]
 
 
 def _readable(conn: Connection) -> int | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, case, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.store import fires
@@ -23,6 +23,7 @@ class ScheduleRow:
     paused: bool
     created_at: datetime
     updated_at: datetime
+    file_paused: bool | None = None  # a schedule of the file: its ``paused`` there last seen
 
 
 class SqlSchedules(Part):
@@ -36,9 +37,12 @@ class SqlSchedules(Part):
         with self._write() as conn:
             return create(conn, name, definition, now)
 
-    def set_schedule_paused(self, name: str, paused: bool, now: datetime) -> None:
+    def set_schedule_paused(
+        self, name: str, paused: bool, now: datetime, *, file_paused: bool | None = None
+    ) -> None:
+        """Store ``paused``; for a schedule of the file, with its ``paused`` there now."""
         with self._write() as conn:
-            set_paused(conn, name, paused, now)
+            set_paused(conn, name, paused, now, file_paused)
 
     def delete_schedule(self, name: str) -> bool:
         with self._write() as conn:
@@ -59,6 +63,11 @@ class SqlSchedules(Part):
         with self._read() as conn:
             return fires.last(conn, schedule)
 
+    def last_started_fire(self, schedule: str) -> Fire | None:
+        """The newest fire that created a job or a run (skipped fires create none)."""
+        with self._read() as conn:
+            return fires.last(conn, schedule, started=True)
+
 
 def all_rows(conn: Connection) -> dict[str, ScheduleRow]:
     rows = conn.execute(select(schedules).order_by(schedules.c.name)).mappings()
@@ -69,6 +78,7 @@ def all_rows(conn: Connection) -> dict[str, ScheduleRow]:
             bool(row["paused"]),
             row["created_at"],
             row["updated_at"],
+            None if row["file_paused"] is None else bool(row["file_paused"]),
         )
         for row in rows
     }
@@ -85,13 +95,18 @@ def create(conn: Connection, name: str, definition: dict[str, Any], now: datetim
     return True
 
 
-def set_paused(conn: Connection, name: str, paused: bool, now: datetime) -> None:
+def set_paused(
+    conn: Connection, name: str, paused: bool, now: datetime, file_paused: bool | None
+) -> None:
+    # updated_at is when the state last changed: fire times count from a resume
+    since = case((schedules.c.paused == paused, schedules.c.updated_at), else_=now)
+    values = {"paused": paused, "file_paused": file_paused}
     changed = conn.execute(
-        update(schedules).where(schedules.c.name == name).values(paused=paused, updated_at=now)
+        update(schedules).where(schedules.c.name == name).values(**values, updated_at=since)
     ).rowcount
     if not changed:  # a schedule of the file, paused for the first time
-        row = {"name": name, "definition": None, "paused": paused}
-        conn.execute(insert(schedules), [row | {"created_at": now, "updated_at": now}])
+        row = {"name": name, "definition": None, "created_at": now, "updated_at": now}
+        conn.execute(insert(schedules), [row | values])
 
 
 def remove(conn: Connection, name: str) -> bool:

@@ -229,6 +229,8 @@ schedules = Table(
     Column("name", String(200), primary_key=True),
     Column("definition", json_column()),  # null: a schedule of the config file (paused state only)
     Column("paused", Boolean, nullable=False),
+    # a schedule of the file: its ``paused`` there when last seen (null: not yet)
+    Column("file_paused", Boolean),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     **_OPTIONS,

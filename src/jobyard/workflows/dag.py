@@ -9,15 +9,17 @@ arguments (:func:`node_args`) and the earliest time it may start
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
+from jobyard.jobtypes.params import ArgsInvalid, FieldError
 from jobyard.jobtypes.spec import JobType
 from jobyard.workflows import graph
+from jobyard.workflows.fields import undeclared
 from jobyard.workflows.parse import parse_workflows
 from jobyard.workflows.spec import DEFAULT_TIMEZONE, NodeSpec, WorkflowInvalid, WorkflowSpec
 
@@ -87,6 +89,34 @@ def node_args(
     declared = job_type.declared_params()
     shared = {**spec.args, **(run_args or {})}
     return {**{k: v for k, v in shared.items() if k in declared}, **spec.nodes[node].args}
+
+
+def run_args_problems(
+    spec: WorkflowSpec, type_of: Callable[[str], JobType], run_args: Mapping[str, Any]
+) -> list[FieldError]:
+    """What starting a run of ``spec`` with ``run_args`` would refuse, each field below
+    ``args``: keys no node's type declares (a typo, most likely), then values a node's
+    type refuses (once per field and message, for the first such node).
+
+    ``type_of`` gives a node's job type by name. A run, and a schedule of the
+    workflow (from the file or the API), are checked by this one function.
+    """
+    types = {name: type_of(node.type) for name, node in spec.nodes.items()}
+    declared = set().union(*(job_type.declared_params() for job_type in types.values()))
+    problems: list[FieldError] = [
+        {"field": key, "message": message} for key, message in undeclared(run_args, declared)
+    ]
+    seen: set[tuple[str, str]] = set()
+    for name, job_type in types.items():
+        try:
+            job_type.validate_args(node_args(spec, name, job_type, run_args))
+        except ArgsInvalid as exc:
+            for error in exc.errors:
+                if (error["field"], error["message"]) not in seen:
+                    seen.add((error["field"], error["message"]))
+                    message = f"for node {name!r}: {error['message']}"
+                    problems.append({"field": error["field"], "message": message})
+    return problems
 
 
 def not_before(spec: WorkflowSpec, node: str, run_started: datetime) -> datetime | None:

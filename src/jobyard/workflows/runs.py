@@ -27,13 +27,12 @@ from jobyard.events.records import (
     WorkflowRunReopened,
     WorkflowRunStarted,
 )
-from jobyard.jobtypes.params import FieldError
+from jobyard.jobtypes.params import FieldError, summary
 from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.manager import JobManager
 from jobyard.models import Job, NewJob, RunState, WorkflowRun
 from jobyard.states import Event, JobState
-from jobyard.workflows.dag import node_args, not_before, topological_order
-from jobyard.workflows.fields import undeclared
+from jobyard.workflows.dag import node_args, not_before, run_args_problems, topological_order
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
 
 RunView = tuple[WorkflowRun, dict[str, Job]]
@@ -60,18 +59,18 @@ class Runs:
 
     # -- starting ----------------------------------------------------------
     def check_run_args(self, name: str, run_args: Mapping[str, Any]) -> None:
-        """422 naming each run argument that no node's type declares (a typo, most likely),
-        as the workflow's own ``args`` are checked when its file loads."""
+        """422 naming each run argument that no node's type declares (a typo, most likely)
+        or that a node's type refuses, as the workflow's own ``args`` are checked when its
+        file loads."""
         spec = self.workflow(name)
-        types = [self.manager.catalog.require(node.type) for node in spec.nodes.values()]
-        declared = set().union(*(job_type.declared_params() for job_type in types))
+        problems = run_args_problems(spec, self.manager.catalog.require, run_args)
         errors: list[FieldError] = [
-            {"field": f"args.{key}", "location": "body", "message": message}
-            for key, message in undeclared(run_args, declared)
+            {**problem, "field": f"args.{problem['field']}".rstrip("."), "location": "body"}
+            for problem in problems
         ]
         if errors:
-            first = errors[0]["field"].removeprefix("args.")
-            raise Invalid(f"no node of workflow {name!r} takes the argument {first!r}", errors)
+            detail = f"the arguments of a run of {name!r} are invalid"
+            raise Invalid(summary(detail, errors), errors)
 
     def start(
         self, name: str, run_args: dict[str, Any] | None = None, trigger: str = "api"
