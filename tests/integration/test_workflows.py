@@ -91,7 +91,35 @@ def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
     assert "is succeeded: nothing of it to run again" in retried.json()["detail"]
     assert done["nodes"]["a"]["restarted_from"] == first
     assert done["nodes"]["b"]["state"] == "succeeded"
-    assert halted["nodes"]["b"]["state"] in ("killed", "upstream_failed")
+    assert halted["nodes"]["b"]["state"] == "killed"  # cancelled by the stop, not blocked
+
+
+def notes_of(server: Server, **query: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = server.client.get("/api/v1/notifications", params=query).json()[
+        "items"
+    ]
+    return found
+
+
+def notifier_past_now(server: Server) -> None:
+    """Return once the notifier has read every event stored so far: it reads them in order,
+    so a failure made now is told only after them."""
+    probe = server.submit("fail", args={"code": 1})["id"]
+    wait_for(lambda: notes_of(server, job=probe), what="the notifier to pass the probe's end")
+
+
+def test_a_stopped_run_sends_no_notification(server: Server) -> None:
+    run = start_run(server, "chain")
+    first = run["nodes"]["a"]["job_id"]
+    server.wait_state(first, "running")
+    stopped = server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop")
+    assert stopped.status_code == 200, stopped.text
+    server.wait_state(first, "killed")
+    halted = run_in(server, run["id"], "stopped")
+    # The stop ended every node itself: none is blocked by a node it killed.
+    assert {node["state"] for node in halted["nodes"].values()} == {"killed"}
+    notifier_past_now(server)
+    assert notes_of(server, run=run["id"]) == []
 
 
 def test_workflow_errors(server: Server) -> None:
@@ -113,7 +141,7 @@ def test_workflow_errors(server: Server) -> None:
     ]
     assert server.client.get("/api/v1/workflow-runs").json()["total"] == runs_before
     names = [w["name"] for w in server.client.get("/api/v1/workflows").json()["items"]]
-    assert names == ["broken", "crashy", "diamond", "slow"]
+    assert names == ["broken", "chain", "crashy", "diamond", "slow"]
 
 
 def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None:

@@ -136,7 +136,8 @@ class Runs:
         return run, self.latest_jobs(run_id)
 
     def latest_jobs(self, run_id: int) -> dict[str, Job]:
-        """Each node's newest job (a restarted node has several)."""
+        """Each node's newest job (a restarted node has several), in the order the run made
+        its nodes: a topological one."""
         latest: dict[str, Job] = {}
         for job in self.store.runs.run_jobs(run_id):
             if job.node is not None:
@@ -211,15 +212,21 @@ class Runs:
 
     # -- control -----------------------------------------------------------
     def stop(self, run_id: int) -> RunView:
-        """Kill the running nodes and cancel the pending ones."""
+        """Kill the running nodes and cancel the pending ones.
+
+        Downstream nodes go first: a node cancelled before what it waits for ends
+        ``killed`` by the stop, where cancelling its upstream first would block it
+        (``upstream_failed``, a problem that notifies). A stopped run tells no one.
+        """
         run, jobs = self.get(run_id)
-        if run.state is not RunState.RUNNING:
-            message = f"workflow run {run_id} is {run.state.value}: only a running run stops"
-            raise Conflict(message, state=run.state.value)
-        self.store.runs.update_run(
+        stopped = self.store.runs.update_run(
             run_id, [RunState.RUNNING], {"state": RunState.STOPPED}, self._clock()
         )
-        for job in jobs.values():
+        if stopped is None:
+            run = self.get(run_id)[0]  # it may have ended meanwhile
+            message = f"workflow run {run_id} is {run.state.value}: only a running run stops"
+            raise Conflict(message, state=run.state.value)
+        for job in reversed(jobs.values()):  # downstream first
             if not job.state.terminal:
                 with contextlib.suppress(Conflict):  # it ended meanwhile
                     self.manager.act(job.id, Event.KILL)
