@@ -88,7 +88,7 @@ def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
     done = run_in(server, run["id"], "succeeded")
     retried = server.client.post(f"/api/v1/workflow-runs/{run['id']}/retry-failed")
     assert retried.status_code == 409
-    assert "is succeeded: nothing of it to run again" in retried.json()["detail"]
+    assert "is succeeded: no node failed, nothing to retry" in retried.json()["detail"]
     assert done["nodes"]["a"]["restarted_from"] == first
     assert done["nodes"]["b"]["state"] == "succeeded"
     assert halted["nodes"]["b"]["state"] == "killed"  # cancelled by the stop, not blocked
@@ -120,6 +120,28 @@ def test_a_stopped_run_sends_no_notification(server: Server) -> None:
     assert {node["state"] for node in halted["nodes"].values()} == {"killed"}
     notifier_past_now(server)
     assert notes_of(server, run=run["id"]) == []
+
+
+def test_retry_failed_refuses_a_stopped_run_and_a_run_with_nothing_failed(
+    server: Server,
+) -> None:
+    run = start_run(server, "chain")
+    url = f"/api/v1/workflow-runs/{run['id']}"
+    server.wait_state(run["nodes"]["a"]["job_id"], "running")
+    early = server.client.post(f"{url}/retry-failed")
+    assert early.status_code == 409, early.text
+    assert early.json()["detail"] == (
+        f"workflow run {run['id']} is running: no node failed, nothing to retry"
+    )
+    assert server.client.post(f"{url}/stop").status_code == 200
+    server.wait_state(run["nodes"]["a"]["job_id"], "killed")
+    before = run_in(server, run["id"], "stopped")
+    retried = server.client.post(f"{url}/retry-failed")
+    assert retried.status_code == 409, retried.text
+    assert retried.json()["detail"] == (
+        f"workflow run {run['id']} is stopped: a stopped run is resumed, not retried"
+    )
+    assert server.client.get(url).json() == before  # nothing changed
 
 
 def test_workflow_errors(server: Server) -> None:
