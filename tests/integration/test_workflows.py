@@ -11,6 +11,19 @@ from tests.harness import Launcher, Server, read_sse, run_in, shared_server, sta
 server = shared_server()
 
 
+def notes_of(server: Server, **query: Any) -> list[dict[str, Any]]:
+    response = server.client.get("/api/v1/notifications", params=query)
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def notifier_past_now(server: Server) -> None:
+    """Return once the notifier has read every event stored so far: it reads them in order,
+    so a failure made now is told only after them."""
+    probe = server.submit("fail", args={"code": 1})["id"]
+    wait_for(lambda: notes_of(server, job=probe), what="the notifier to pass the probe's end")
+
+
 def test_a_diamond_runs_every_node_after_its_upstream(server: Server) -> None:
     spec = server.client.get("/api/v1/workflows/diamond").json()
     assert ("extract", "left") in [tuple(edge) for edge in spec["edges"]]
@@ -62,8 +75,21 @@ def test_a_failure_blocks_downstream_only_and_a_fixed_restart_finishes_the_run(
 
 def test_retry_failed_restarts_the_failed_nodes(server: Server) -> None:
     run = start_run(server, "broken")
-    run_in(server, run["id"], "failed")
-    retried = server.client.post(f"/api/v1/workflow-runs/{run['id']}/retry-failed")
+    url = f"/api/v1/workflow-runs/{run['id']}"
+    failed = run_in(server, run["id"], "failed")
+    told = {"event": "workflow_failed", "run": run["id"]}
+    wait_for(lambda: notes_of(server, **told), what="the workflow_failed notification")
+    # A failed run was not stopped: resume is refused and changes nothing, alerts included.
+    resumed = server.client.post(f"{url}/resume")
+    assert resumed.status_code == 409, resumed.text
+    assert resumed.json()["detail"] == (
+        f"workflow run {run['id']} is failed: only a stopped run resumes; "
+        "a failed run is run again by retry-failed or by restarting a node"
+    )
+    assert server.client.get(url).json() == failed
+    notifier_past_now(server)
+    assert len(notes_of(server, **told)) == 1
+    retried = server.client.post(f"{url}/retry-failed")
     assert retried.status_code == 200, retried.text
     assert retried.json()["state"] == "running"
     again = run_in(server, run["id"], "failed")  # still code 5: fails again, blocks again
@@ -92,20 +118,6 @@ def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
     assert done["nodes"]["a"]["restarted_from"] == first
     assert done["nodes"]["b"]["state"] == "succeeded"
     assert halted["nodes"]["b"]["state"] == "killed"  # cancelled by the stop, not blocked
-
-
-def notes_of(server: Server, **query: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = server.client.get("/api/v1/notifications", params=query).json()[
-        "items"
-    ]
-    return found
-
-
-def notifier_past_now(server: Server) -> None:
-    """Return once the notifier has read every event stored so far: it reads them in order,
-    so a failure made now is told only after them."""
-    probe = server.submit("fail", args={"code": 1})["id"]
-    wait_for(lambda: notes_of(server, job=probe), what="the notifier to pass the probe's end")
 
 
 def test_a_stopped_run_sends_no_notification(server: Server) -> None:

@@ -233,8 +233,16 @@ class Runs:
         return self.get(run_id)
 
     def resume(self, run_id: int) -> RunView:
-        """Run again, in order, every node that a stop killed or cancelled."""
-        return self._rerun(self.get(run_id)[0], {JobState.KILLED, JobState.UPSTREAM_FAILED})
+        """Run again, in order, every node that a stop killed or cancelled (409 unless stopped:
+        a run that was not stopped has none, and a failed one is retried)."""
+        run, _ = self.get(run_id)
+        if run.state is not RunState.STOPPED:
+            hint = ""
+            if run.state is RunState.FAILED:
+                hint = "; a failed run is run again by retry-failed or by restarting a node"
+            message = f"workflow run {run_id} is {run.state.value}: only a stopped run resumes"
+            raise Conflict(message + hint, state=run.state.value)
+        return self._rerun(run, {JobState.KILLED, JobState.UPSTREAM_FAILED})
 
     def retry_failed(self, run_id: int) -> RunView:
         """Restart the failed nodes; what they blocked runs when they succeed.
