@@ -64,6 +64,16 @@ def test_a_failure_blocks_downstream_only_and_a_fixed_restart_finishes_the_run(
     notes = wait_for(told, what="the workflow_failed notification")
     assert [n["data"]["run"]["failed_nodes"] for n in notes] == [["bad"]]
     assert notes[0]["status"] == "recorded"  # no channel in this configuration
+    # A node's job is not removed alone: the run could never run the node again.
+    for force in ("false", "true"):
+        removed = server.client.delete(f"/api/v1/jobs/{bad}", params={"force": force})
+        assert removed.status_code == 409, removed.text
+        assert removed.json()["detail"] == (
+            f"job {bad} is node 'bad' of workflow run {run['id']}: a run's jobs are not "
+            "removed one by one (retention removes them once the run is not running)"
+        )
+        assert removed.json()["workflow_run"] == run["id"]
+    assert server.client.get(f"/api/v1/workflow-runs/{run['id']}").json() == failed
     fixed = server.client.post(f"/api/v1/jobs/{bad}/restart", json={"args": {"code": 0}})
     assert fixed.status_code == 201, fixed.text
     done = run_in(server, run["id"], "succeeded")
@@ -154,6 +164,17 @@ def test_retry_failed_refuses_a_stopped_run_and_a_run_with_nothing_failed(
         f"workflow run {run['id']} is stopped: a stopped run is resumed, not retried"
     )
     assert server.client.get(url).json() == before  # nothing changed
+
+
+def test_a_running_node_is_not_force_removed(server: Server) -> None:
+    run = start_run(server, "chain")
+    first = run["nodes"]["a"]["job_id"]
+    server.wait_state(first, "running")
+    removed = server.client.delete(f"/api/v1/jobs/{first}", params={"force": "true"})
+    assert removed.status_code == 409, removed.text
+    assert removed.json()["detail"].endswith("; to end it, kill it or stop the run")
+    assert server.job(first)["control"] is None  # not asked to die either
+    assert server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop").status_code == 200
 
 
 def test_workflow_errors(server: Server) -> None:
