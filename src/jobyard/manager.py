@@ -286,8 +286,14 @@ class JobManager:
         self._wake()
 
     def remove(self, job_id: int, *, force: bool = False) -> None:
-        """Delete a finished job; ``force`` kills a live or pending one first."""
+        """Delete a finished job; ``force`` kills a live or pending one first.
+
+        A node's job is never removed alone (409): the run would lose the node for good,
+        as resume, retry-failed and restarts downstream of it all need its job.
+        """
         job = self.get(job_id)
+        if job.workflow_run is not None:
+            raise Conflict(_run_keeps(job), state=job.state.value, workflow_run=job.workflow_run)
         if not job.state.terminal:
             if not force:
                 raise Conflict(
@@ -316,6 +322,15 @@ def _check_restartable(job: Job) -> None:
             f"cannot restart a job that is {job.state.value}; kill it first",
             state=job.state.value,
         )
+
+
+def _run_keeps(job: Job) -> str:
+    """Why a node's job is not removed, and what to do instead."""
+    message = (
+        f"job {job.id} is node {job.node!r} of workflow run {job.workflow_run}: a run's jobs "
+        "are not removed one by one (retention removes them once the run is not running)"
+    )
+    return message if job.state.terminal else f"{message}; to end it, kill it or stop the run"
 
 
 def _immediate(job: Job, state: JobState, now: datetime) -> JobUpdate:

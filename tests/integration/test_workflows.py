@@ -11,6 +11,19 @@ from tests.harness import Launcher, Server, read_sse, run_in, shared_server, sta
 server = shared_server()
 
 
+def notes_of(server: Server, **query: Any) -> list[dict[str, Any]]:
+    response = server.client.get("/api/v1/notifications", params=query)
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def notifier_past_now(server: Server) -> None:
+    """Return once the notifier has read every event stored so far: it reads them in order,
+    so a failure made now is told only after them."""
+    probe = server.submit("fail", args={"code": 1})["id"]
+    wait_for(lambda: notes_of(server, job=probe), what="the notifier to pass the probe's end")
+
+
 def test_a_diamond_runs_every_node_after_its_upstream(server: Server) -> None:
     spec = server.client.get("/api/v1/workflows/diamond").json()
     assert ("extract", "left") in [tuple(edge) for edge in spec["edges"]]
@@ -51,6 +64,16 @@ def test_a_failure_blocks_downstream_only_and_a_fixed_restart_finishes_the_run(
     notes = wait_for(told, what="the workflow_failed notification")
     assert [n["data"]["run"]["failed_nodes"] for n in notes] == [["bad"]]
     assert notes[0]["status"] == "recorded"  # no channel in this configuration
+    # A node's job is not removed alone: the run could never run the node again.
+    for force in ("false", "true"):
+        removed = server.client.delete(f"/api/v1/jobs/{bad}", params={"force": force})
+        assert removed.status_code == 409, removed.text
+        assert removed.json()["detail"] == (
+            f"job {bad} is node 'bad' of workflow run {run['id']}: a run's jobs are not "
+            "removed one by one (retention removes them once the run is not running)"
+        )
+        assert removed.json()["workflow_run"] == run["id"]
+    assert server.client.get(f"/api/v1/workflow-runs/{run['id']}").json() == failed
     fixed = server.client.post(f"/api/v1/jobs/{bad}/restart", json={"args": {"code": 0}})
     assert fixed.status_code == 201, fixed.text
     done = run_in(server, run["id"], "succeeded")
@@ -62,8 +85,21 @@ def test_a_failure_blocks_downstream_only_and_a_fixed_restart_finishes_the_run(
 
 def test_retry_failed_restarts_the_failed_nodes(server: Server) -> None:
     run = start_run(server, "broken")
-    run_in(server, run["id"], "failed")
-    retried = server.client.post(f"/api/v1/workflow-runs/{run['id']}/retry-failed")
+    url = f"/api/v1/workflow-runs/{run['id']}"
+    failed = run_in(server, run["id"], "failed")
+    told = {"event": "workflow_failed", "run": run["id"]}
+    wait_for(lambda: notes_of(server, **told), what="the workflow_failed notification")
+    # A failed run was not stopped: resume is refused and changes nothing, alerts included.
+    resumed = server.client.post(f"{url}/resume")
+    assert resumed.status_code == 409, resumed.text
+    assert resumed.json()["detail"] == (
+        f"workflow run {run['id']} is failed: only a stopped run resumes; "
+        "a failed run is run again by retry-failed or by restarting a node"
+    )
+    assert server.client.get(url).json() == failed
+    notifier_past_now(server)
+    assert len(notes_of(server, **told)) == 1
+    retried = server.client.post(f"{url}/retry-failed")
     assert retried.status_code == 200, retried.text
     assert retried.json()["state"] == "running"
     again = run_in(server, run["id"], "failed")  # still code 5: fails again, blocks again
@@ -88,10 +124,57 @@ def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
     done = run_in(server, run["id"], "succeeded")
     retried = server.client.post(f"/api/v1/workflow-runs/{run['id']}/retry-failed")
     assert retried.status_code == 409
-    assert "is succeeded: nothing of it to run again" in retried.json()["detail"]
+    assert "is succeeded: no node failed, nothing to retry" in retried.json()["detail"]
     assert done["nodes"]["a"]["restarted_from"] == first
     assert done["nodes"]["b"]["state"] == "succeeded"
-    assert halted["nodes"]["b"]["state"] in ("killed", "upstream_failed")
+    assert halted["nodes"]["b"]["state"] == "killed"  # cancelled by the stop, not blocked
+
+
+def test_a_stopped_run_sends_no_notification(server: Server) -> None:
+    run = start_run(server, "chain")
+    first = run["nodes"]["a"]["job_id"]
+    server.wait_state(first, "running")
+    stopped = server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop")
+    assert stopped.status_code == 200, stopped.text
+    server.wait_state(first, "killed")
+    halted = run_in(server, run["id"], "stopped")
+    # The stop ended every node itself: none is blocked by a node it killed.
+    assert {node["state"] for node in halted["nodes"].values()} == {"killed"}
+    notifier_past_now(server)
+    assert notes_of(server, run=run["id"]) == []
+
+
+def test_retry_failed_refuses_a_stopped_run_and_a_run_with_nothing_failed(
+    server: Server,
+) -> None:
+    run = start_run(server, "chain")
+    url = f"/api/v1/workflow-runs/{run['id']}"
+    server.wait_state(run["nodes"]["a"]["job_id"], "running")
+    early = server.client.post(f"{url}/retry-failed")
+    assert early.status_code == 409, early.text
+    assert early.json()["detail"] == (
+        f"workflow run {run['id']} is running: no node failed, nothing to retry"
+    )
+    assert server.client.post(f"{url}/stop").status_code == 200
+    server.wait_state(run["nodes"]["a"]["job_id"], "killed")
+    before = run_in(server, run["id"], "stopped")
+    retried = server.client.post(f"{url}/retry-failed")
+    assert retried.status_code == 409, retried.text
+    assert retried.json()["detail"] == (
+        f"workflow run {run['id']} is stopped: a stopped run is resumed, not retried"
+    )
+    assert server.client.get(url).json() == before  # nothing changed
+
+
+def test_a_running_node_is_not_force_removed(server: Server) -> None:
+    run = start_run(server, "chain")
+    first = run["nodes"]["a"]["job_id"]
+    server.wait_state(first, "running")
+    removed = server.client.delete(f"/api/v1/jobs/{first}", params={"force": "true"})
+    assert removed.status_code == 409, removed.text
+    assert removed.json()["detail"].endswith("; to end it, kill it or stop the run")
+    assert server.job(first)["control"] is None  # not asked to die either
+    assert server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop").status_code == 200
 
 
 def test_workflow_errors(server: Server) -> None:
@@ -113,7 +196,7 @@ def test_workflow_errors(server: Server) -> None:
     ]
     assert server.client.get("/api/v1/workflow-runs").json()["total"] == runs_before
     names = [w["name"] for w in server.client.get("/api/v1/workflows").json()["items"]]
-    assert names == ["broken", "crashy", "diamond", "slow"]
+    assert names == ["broken", "chain", "crashy", "diamond", "slow"]
 
 
 def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None:

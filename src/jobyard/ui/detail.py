@@ -39,7 +39,7 @@ def buttons(job: Job) -> list[Button]:
         found.append(Button("Kill", "hx-post", f"{url}/kill", "refresh", confirm, "danger"))
     if job.state.terminal and job.restarted_as is None:
         found.append(Button("Restart", "hx-post", f"{url}/restart", "job", None, "secondary"))
-    if job.state.terminal:
+    if job.state.terminal and job.workflow_run is None:  # a run's jobs go with the run
         confirm = f"Remove job {job.id} and its history?"
         found.append(Button("Remove", "hx-delete", url, "/jobs", confirm, "danger outline"))
     return found

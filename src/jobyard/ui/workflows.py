@@ -58,7 +58,7 @@ def run_page(request: Request, run_id: int, looker: Looker, node: NodeDep) -> HT
         spec = node.runs.workflow(run.workflow)
     except NotFound:
         return missing(request, looker, f"There is no workflow run {run_id} (or its workflow).")
-    failed = any(job.state.value in ("failed", "upstream_failed") for job in jobs.values())
+    failed = any(job.state.value == "failed" for job in jobs.values())  # what retry restarts
     return page(
         request,
         looker,
@@ -71,5 +71,5 @@ def run_page(request: Request, run_id: int, looker: Looker, node: NodeDep) -> HT
         drawing=drawing_of(spec),
         running=run.state is RunState.RUNNING,
         stopped=run.state is RunState.STOPPED,
-        retry=failed and run.state is not RunState.RUNNING,
+        retry=failed and run.state is RunState.FAILED,  # a stopped run is resumed
     )

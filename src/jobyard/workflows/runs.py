@@ -135,7 +135,8 @@ class Runs:
         return run, self.latest_jobs(run_id)
 
     def latest_jobs(self, run_id: int) -> dict[str, Job]:
-        """Each node's newest job (a restarted node has several)."""
+        """Each node's newest job (a restarted node has several), in the order the run made
+        its nodes: a topological one."""
         latest: dict[str, Job] = {}
         for job in self.store.runs.run_jobs(run_id):
             if job.node is not None:
@@ -210,49 +211,77 @@ class Runs:
 
     # -- control -----------------------------------------------------------
     def stop(self, run_id: int) -> RunView:
-        """Kill the running nodes and cancel the pending ones."""
+        """Kill the running nodes and cancel the pending ones.
+
+        Downstream nodes go first: a node cancelled before what it waits for ends
+        ``killed`` by the stop, where cancelling its upstream first would block it
+        (``upstream_failed``, a problem that notifies). A stopped run tells no one.
+        """
         run, jobs = self.get(run_id)
-        if run.state is not RunState.RUNNING:
-            message = f"workflow run {run_id} is {run.state.value}: only a running run stops"
-            raise Conflict(message, state=run.state.value)
-        self.store.runs.update_run(
+        stopped = self.store.runs.update_run(
             run_id, [RunState.RUNNING], {"state": RunState.STOPPED}, self._clock()
         )
-        for job in jobs.values():
+        if stopped is None:
+            run = self.get(run_id)[0]  # it may have ended meanwhile
+            message = f"workflow run {run_id} is {run.state.value}: only a running run stops"
+            raise Conflict(message, state=run.state.value)
+        for job in reversed(jobs.values()):  # downstream first
             if not job.state.terminal:
                 with contextlib.suppress(Conflict):  # it ended meanwhile
                     self.manager.act(job.id, Event.KILL)
         return self.get(run_id)
 
     def resume(self, run_id: int) -> RunView:
-        """Run again, in order, every node that a stop killed or cancelled."""
-        return self._rerun(run_id, {JobState.KILLED, JobState.UPSTREAM_FAILED})
+        """Run again, in order, every node that a stop killed or cancelled (409 unless stopped:
+        a run that was not stopped has none, and a failed one is retried)."""
+        run, _ = self.get(run_id)
+        if run.state is not RunState.STOPPED:
+            hint = ""
+            if run.state is RunState.FAILED:
+                hint = "; a failed run is run again by retry-failed or by restarting a node"
+            message = f"workflow run {run_id} is {run.state.value}: only a stopped run resumes"
+            raise Conflict(message + hint, state=run.state.value)
+        return self._rerun(run, {JobState.KILLED, JobState.UPSTREAM_FAILED})
 
     def retry_failed(self, run_id: int) -> RunView:
-        """Restart the failed nodes; what they blocked runs when they succeed."""
-        return self._rerun(run_id, {JobState.FAILED})
+        """Restart the failed nodes; what they blocked runs when they succeed.
 
-    def _rerun(self, run_id: int, states: set[JobState]) -> RunView:
-        run, _ = self.get(run_id)
+        409, changing nothing, on a stopped run (it is resumed) and on a run with no
+        failed node (there is nothing to retry), whatever its state.
+        """
+        run, jobs = self.get(run_id)
+        if run.state is RunState.STOPPED:
+            message = f"workflow run {run_id} is stopped: a stopped run is resumed, not retried"
+            raise Conflict(message, state=run.state.value)
+        if not any(job.state is JobState.FAILED for job in jobs.values()):
+            message = (
+                f"workflow run {run_id} is {run.state.value}: no node failed, nothing to retry"
+            )
+            raise Conflict(message, state=run.state.value)
+        return self._rerun(run, {JobState.FAILED})
+
+    def _rerun(self, run: WorkflowRun, states: set[JobState]) -> RunView:
+        """Restart, in order, the nodes whose newest job is in ``states``; a stopped or
+        failed run is ``running`` again first."""
         spec = self.workflow(run.workflow)
         now = self._clock()
-        reopened = self.store.runs.update_run(
-            run_id,
-            [RunState.STOPPED, RunState.FAILED],
-            {"state": RunState.RUNNING, "finished_at": None},
-            now,
-        )
-        if reopened is None and run.state is not RunState.RUNNING:
-            message = f"workflow run {run_id} is {run.state.value}: nothing of it to run again"
-            raise Conflict(message, state=run.state.value)
+        reopened = None
+        if run.state is not RunState.RUNNING:
+            values = {"state": RunState.RUNNING, "finished_at": None}
+            ended = [RunState.STOPPED, RunState.FAILED]
+            reopened = self.store.runs.update_run(run.id, ended, values, now)
+            if reopened is None:  # it succeeded, or changed meanwhile
+                state = self.get(run.id)[0].state
+                message = f"workflow run {run.id} is {state.value}: nothing of it to run again"
+                raise Conflict(message, state=state.value)
         restarted: list[Job] = []
         for node in topological_order(spec):
-            job = self.latest_jobs(run_id).get(node)
+            job = self.latest_jobs(run.id).get(node)
             if job is not None and job.state in states:
                 with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
                     restarted.append(self.manager.restart(job.id))
         if reopened is not None and restarted:
-            again = WorkflowRunReopened(at=now, run_id=run_id, workflow=reopened.workflow)
+            again = WorkflowRunReopened(at=now, run_id=run.id, workflow=reopened.workflow)
             self._announce(restarted[0].id, again)
-        self.refresh(run_id)
-        return self.get(run_id)
+        self.refresh(run.id)
+        return self.get(run.id)
