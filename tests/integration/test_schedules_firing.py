@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -116,6 +117,18 @@ def test_the_files_paused_applies_when_it_changes_and_the_apis_until_then(
     assert state(start_with(False).set_paused("tick", True, T0)) == (True, "api")
     assert restart(True) == (True, "file")
     assert restart(False) == (False, "file")  # changed back: applies again
+
+
+def test_a_resume_moves_when_fire_times_count_from_and_a_repeat_does_not(
+    sql_store: Store,
+) -> None:
+    name = f"resumed-{uuid.uuid4().hex[:8]}"
+    later, latest = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+    sql_store.schedules.set_schedule_paused(name, True, T0)
+    sql_store.schedules.set_schedule_paused(name, False, later)  # a resume: counts from now
+    assert sql_store.schedules.schedule_rows()[name].updated_at == later
+    sql_store.schedules.set_schedule_paused(name, False, latest)  # no change: stays
+    assert sql_store.schedules.schedule_rows()[name].updated_at == later
 
 
 def test_schedules_fire_jobs_and_workflow_runs(database_url: str, launch: Launcher) -> None:

@@ -98,11 +98,14 @@ def create(conn: Connection, name: str, definition: dict[str, Any], now: datetim
 def set_paused(
     conn: Connection, name: str, paused: bool, now: datetime, file_paused: bool | None
 ) -> None:
-    # updated_at is when the state last changed: fire times count from a resume
+    # updated_at is when the state last changed: fire times count from a resume. It is
+    # set first: MySQL and MariaDB assign left to right, so a CASE after ``paused`` would
+    # read the new value (PostgreSQL and SQLite read the old row either way).
     since = case((schedules.c.paused == paused, schedules.c.updated_at), else_=now)
     values = {"paused": paused, "file_paused": file_paused}
+    ordered = [(schedules.c.updated_at, since), *((schedules.c[k], v) for k, v in values.items())]
     changed = conn.execute(
-        update(schedules).where(schedules.c.name == name).values(**values, updated_at=since)
+        update(schedules).where(schedules.c.name == name).ordered_values(*ordered)
     ).rowcount
     if not changed:  # a schedule of the file, paused for the first time
         row = {"name": name, "definition": None, "created_at": now, "updated_at": now}
