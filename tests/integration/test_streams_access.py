@@ -24,7 +24,9 @@ from tests.harness import Server, Sse, read_sse, shared_server, wait_for
 from tests.users import PASSWORD, add_user, bearer, client, login, new_token, session, unique
 
 RECHECK = 0.3
-MARGIN = 2.0  # the check's own time, and a loaded machine's
+# The check's own time, a submit's and a loaded machine's: what the test holds is that
+# the stream ends soon after the change, not that it ends within a tight deadline.
+MARGIN = 8.0
 server = shared_server(backends=["sqlite"], env={"JOBYARD_STREAM_RECHECK": str(RECHECK)})
 
 HELD = {"type": "echo", "args": {"text": "held"}, "hold": True}  # never ends by itself
@@ -157,11 +159,15 @@ def test_the_client_raises_instead_of_reconnecting(server: Server) -> None:
     job_id = held_job(server)
     before = server.subscribers()
     revoked: list[float] = []
+    failed: list[BaseException] = []
 
     def revoke_once_streaming() -> None:
-        wait_for(lambda: server.subscribers() > before, timeout=30, what="the stream")
-        assert server.client.delete(f"/api/v1/tokens/{made['id']}").status_code == 200
-        revoked.append(time.monotonic())
+        try:
+            wait_for(lambda: server.subscribers() > before, timeout=30, what="the stream")
+            assert server.client.delete(f"/api/v1/tokens/{made['id']}").status_code == 200
+            revoked.append(time.monotonic())
+        except BaseException as exc:  # said by the test, not lost in this thread
+            failed.append(exc)
 
     revoker = threading.Thread(target=revoke_once_streaming)
     revoker.start()
@@ -170,5 +176,7 @@ def test_the_client_raises_instead_of_reconnecting(server: Server) -> None:
             mine.wait(job_id, timeout=RECHECK + MARGIN + 10)  # held: it never ends by itself
     finally:
         revoker.join()
+    if failed:
+        raise failed[0]
     assert "revoked" in str(err.value)
     assert time.monotonic() - revoked[0] < RECHECK + MARGIN

@@ -234,6 +234,23 @@ def test_a_remembered_password_stops_working_once_changed(accounts: Accounts, ga
         gate.password("ann", "a-new-long-password", ADDRESS)
 
 
+def test_a_stream_checking_its_password_again_is_no_login_attempt(
+    accounts: Accounts, gate: Gate
+) -> None:
+    accounts.add_user("ann", Role.VIEWER, PASSWORD)
+    assert gate.password("ann", PASSWORD, ADDRESS).name == "ann"
+    assert gate.password_again("ann", PASSWORD).name == "ann"
+    accounts.set_password("ann", "a-new-long-password")
+    for _ in range(20):  # as many open streams: none counts as a failed login
+        with pytest.raises(Unauthorized, match="password of 'ann' was changed"):
+            gate.password_again("ann", PASSWORD)
+    assert gate.throttle.wait("ann", ADDRESS) == 0
+    assert gate.password("ann", "a-new-long-password", ADDRESS).name == "ann"
+    accounts.remove_user("ann")
+    with pytest.raises(Unauthorized, match="user 'ann' was removed"):
+        gate.password_again("ann", "a-new-long-password")
+
+
 def test_a_removed_users_token_is_refused(accounts: Accounts, gate: Gate) -> None:
     accounts.add_user("root", Role.ADMIN, PASSWORD)
     accounts.add_user("ann", Role.OPERATOR, PASSWORD)

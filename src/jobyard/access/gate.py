@@ -88,6 +88,26 @@ class Gate:
             who = Principal(user.id, user.name, user.role, "session", csrf=csrf)
             self._audit.record(who, "logout", f"user {user.name}", address=address)
 
+    def password_again(self, name: str, password: str) -> Principal:
+        """``password`` checked again for a stream it opened: as :meth:`password`, but
+        neither throttled nor audited. A changed password or a removed user ends the
+        stream; it is no failed login, and many streams must not lock the user out."""
+        found = self._store.user(name) if could_be_a_name(name) else None
+        if found is None:
+            raise Unauthorized(f"the user {name!r} was removed")
+        user, stored = found
+        key = self._key_of(name, password)
+        with self._lock:
+            known = self._checked.get(key) == stored
+        if not (known or credentials.password_matches(stored, password)):
+            raise Unauthorized(f"the password of {name!r} was changed")
+        return Principal(user.id, user.name, user.role, "password")
+
+    def _key_of(self, name: str, password: str) -> bytes:
+        """The key under which a matched password is remembered (never the password)."""
+        secret = f"{name}\0{password}".encode("utf-8", "surrogatepass")
+        return hmac.digest(self._key, secret, "sha256")
+
     def _check(self, name: str, password: str, address: str) -> User:
         wait = self.throttle.wait(name, address)
         if wait:
@@ -96,8 +116,7 @@ class Gate:
         # looked up: it fails as an unknown name does, throttled and recorded alike.
         found = self._store.user(name) if could_be_a_name(name) else None
         stored = found[1] if found else _decoy()
-        secret = f"{name}\0{password}".encode("utf-8", "surrogatepass")
-        key = hmac.digest(self._key, secret, "sha256")
+        key = self._key_of(name, password)
         with self._lock:
             known = self._checked.get(key) == stored
         # Checked even when the name is unknown (against the decoy): a miss that skipped

@@ -103,7 +103,13 @@ async def principal(
         raise Unauthorized("authentication required: HTTP Basic, a bearer token or a session")
     who = await to_thread.run_sync(check)
     request.state.principal = who  # known from here: a refusal below is audited as denied
-    request.state.recheck = check  # an event stream checks the same credentials again
+    # An event stream checks the same credentials again (a password without counting,
+    # or auditing, a failure: see Gate.password_again).
+    request.state.recheck = (
+        partial(gate.password_again, password.username, password.password)
+        if password is not None
+        else check
+    )
     if request.method not in SAFE_METHODS:
         if who.via == "session":
             _check_csrf(request, who)

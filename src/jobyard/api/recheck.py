@@ -21,6 +21,7 @@ from starlette.requests import Request
 from jobyard.access import Principal, Role
 from jobyard.api.auth import refusal
 from jobyard.errors import JobyardError
+from jobyard.store.outage import unavailable
 
 
 class Recheck:
@@ -58,6 +59,10 @@ class Recheck:
             return None
         try:
             who = await to_thread.run_sync(self._check)
-        except JobyardError as exc:  # 401, or 429 while the password is locked out
+        except JobyardError as exc:  # 401: revoked, expired, removed, changed, logged out
             return exc
+        except Exception as exc:
+            if unavailable(exc):  # the database is away: the stream goes on, checked later
+                return None
+            raise
         return None if self._role is None else refusal(who, self._role)
