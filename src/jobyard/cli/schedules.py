@@ -187,7 +187,7 @@ def _target(schedule: ScheduleInfo) -> str:
 def _state(schedule: ScheduleInfo) -> str:
     """``paused (by the file)``, ``active (resumed through the API)``…"""
     state = "paused" if schedule.paused else "active"
-    if schedule.source != "config":
+    if schedule.source != "config" or schedule.paused_by is None:
         return state
     if schedule.paused_by == "file":
         return f"{state} (by the file)"

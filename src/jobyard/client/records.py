@@ -38,7 +38,8 @@ class ScheduleInfo:
     overlap: str
     misfire: str
     paused: bool
-    paused_by: str = "api"  # file: the configuration file's ``paused``; api: a pause or resume
+    # file: the configuration file's ``paused``; api: a pause or resume; None: an older server
+    paused_by: str | None = None
     next_fire: datetime | None = None
     last_fire: datetime | None = None
 
