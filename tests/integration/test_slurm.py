@@ -264,7 +264,7 @@ def test_a_type_created_through_the_api_runs_on_slurm_and_bad_options_are_a_422(
     fields = {error["field"] for error in refused.json()["errors"]}
     assert fields == {
         "executor.slurm.cpus",
-        "executor.slurm.options",
+        "executor.slurm.options.0",
         "executor.slurm.workdir",
     }
 
