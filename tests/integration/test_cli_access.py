@@ -130,9 +130,9 @@ def test_login_saves_a_private_token_that_later_commands_use(cli: Cli) -> None:
     assert str(cli.token_file) in said
     assert stat.S_IMODE(cli.token_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(cli.token_file.parent.stat().st_mode) == 0o700
-    saved = json.loads(cli.token_file.read_text())
-    assert saved["server"] == cli.env["JOBYARD_SERVER"]
-    secret = saved["token"]
+    saved = json.loads(cli.token_file.read_text())["logins"]
+    assert list(saved) == [cli.env["JOBYARD_SERVER"]]
+    secret = saved[cli.env["JOBYARD_SERVER"]]
     me = cli.json("whoami")
     assert (me["name"], me["role"], me["via"]) == ("admin", "admin", "token")
     job = cli.json("submit", "echo", "text=logged-in", "--wait")
@@ -150,7 +150,7 @@ def test_login_saves_a_private_token_that_later_commands_use(cli: Cli) -> None:
 def login_as_admin(cli: Cli) -> str:
     """Log in with the CLI; the saved secret."""
     cli.ok("login", "--user", "admin", "--password-stdin", stdin=ADMIN[1])
-    secret: str = json.loads(cli.token_file.read_text())["token"]
+    secret: str = json.loads(cli.token_file.read_text())["logins"][cli.env["JOBYARD_SERVER"]]
     return secret
 
 

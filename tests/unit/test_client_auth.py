@@ -12,6 +12,7 @@ import pytest
 
 from jobyard.client import Client
 from jobyard.client.auth import (
+    forget_login,
     login_note,
     login_path,
     normalise,
@@ -74,6 +75,30 @@ def test_the_saved_token_is_sent_to_its_own_server_only(home: Path) -> None:
         assert sent_authorization(other) is None, other
         assert login_note(other) == "the saved login is for http://jobs.example:8000"
     assert login_note("jobs.example:8000") == ""
+
+
+def test_logins_to_several_servers_are_kept_side_by_side(home: Path) -> None:
+    save_login("http://a.example:8000", "jy_a")
+    save_login("http://b.example:8000", "jy_b")  # keeps a's: its token is still valid
+    assert sent_authorization("http://a.example:8000") == "Bearer jy_a"
+    assert sent_authorization("http://b.example:8000") == "Bearer jy_b"
+    said = "the saved logins are for http://a.example:8000, http://b.example:8000"
+    assert login_note("http://c.example:8000") == said
+    save_login("http://a.example:8000/", "jy_a2")  # the same server: replaced
+    assert saved_token("http://a.example:8000") == "jy_a2"
+    forget_login("http://a.example:8000")
+    assert saved_token("http://a.example:8000") is None
+    assert saved_token("http://b.example:8000") == "jy_b"
+    assert forget_login("http://b.example:8000") == login_path()
+    assert not login_path().exists()  # with the last one, the file goes
+
+
+def test_a_login_file_of_one_server_is_read(home: Path) -> None:
+    login_path().parent.mkdir(parents=True)
+    login_path().write_text('{"server": "http://a.example:8000/", "token": "jy_a"}\n')
+    assert saved_token("http://a.example:8000") == "jy_a"
+    save_login("http://b.example:8000", "jy_b")
+    assert saved_token("http://a.example:8000") == "jy_a"  # kept in the new form
 
 
 def test_an_older_logins_bare_token_is_never_sent(home: Path) -> None:

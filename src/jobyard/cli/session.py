@@ -45,8 +45,9 @@ def login(
     """Log in: make an API token with your password and save it for the next commands.
 
     The token is kept with the server's URL in $XDG_CONFIG_HOME/jobyard/login.json
-    (~/.config/jobyard/login.json), readable by you only; client commands use it for
-    that server when given no other credentials. `jobyard logout` revokes it.
+    (~/.config/jobyard/login.json), readable by you only, beside those of other
+    servers; client commands use it for that server when given no other credentials.
+    `jobyard logout` revokes it.
     """
     from jobyard.client.auth import save_login
     from jobyard.client.sync import Unauthorized
@@ -66,11 +67,11 @@ def login(
 
 
 def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Revoke the token `jobyard login` saved for the server, and remove its file."""
-    from jobyard.client.auth import login_note, login_path, old_token_path, saved_token
+    """Revoke the token `jobyard login` saved for the server, and forget it."""
+    from jobyard.client.auth import forget_login, login_note, old_token_path, saved_token
     from jobyard.client.sync import Unauthorized
 
-    path, secret, old = login_path(), saved_token(server), old_token_path()
+    secret, old = saved_token(server), old_token_path()
     if secret is None:
         note = login_note(server)
         if old.exists():  # never sent anywhere: which server it was for is not known
@@ -86,8 +87,8 @@ def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
             said = f"token {token_id} revoked"
         except Unauthorized:  # expired or revoked: nothing left to revoke
             said = f"{client.server} does not know the saved token"
-    path.unlink(missing_ok=True)
-    typer.echo(f"logged out: {said}; {path} removed")
+    path = forget_login(server)
+    typer.echo(f"logged out: {said}; removed from {path}")
 
 
 def _ask_user(password_stdin: bool) -> str:

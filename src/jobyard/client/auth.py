@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -54,14 +53,6 @@ def credentials(
     return BearerToken(saved) if saved else None
 
 
-@dataclass(frozen=True)
-class SavedLogin:
-    """What ``jobyard login`` saved: a token, and the server (normalised) it is for."""
-
-    server: str
-    token: str
-
-
 def normalise(server: str) -> str:
     """``server`` as one spelling: lower-case scheme and host, no default port, no final ``/``.
 
@@ -81,7 +72,7 @@ def config_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def login_path(environ: Mapping[str, str] | None = None) -> Path:
-    """The file of the login saved by ``jobyard login`` (JSON: ``server`` and ``token``)."""
+    """The file of the logins saved by ``jobyard login`` (JSON: ``{"logins": {server: token}}``)."""
     return config_dir(environ) / LOGIN_FILE
 
 
@@ -90,48 +81,69 @@ def old_token_path(environ: Mapping[str, str] | None = None) -> Path:
     return config_dir(environ) / OLD_TOKEN_FILE
 
 
-def saved_login(environ: Mapping[str, str] | None = None) -> SavedLogin | None:
-    """The saved login, if there is a readable one."""
+def saved_logins(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The saved tokens by server (normalised); empty without a readable file."""
     try:
         data = json.loads(login_path(environ).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return {}
     if not isinstance(data, dict):
-        return None
-    server, token = data.get("server"), data.get("token")
-    if not (isinstance(server, str) and isinstance(token, str) and server and token):
-        return None
-    return SavedLogin(normalise(server), token)
+        return {}
+    logins = data.get("logins")
+    if not isinstance(logins, dict):  # one login, as the first version of this file had it
+        logins = {data.get("server"): data.get("token")}
+    return {
+        normalise(server): token
+        for server, token in logins.items()
+        if isinstance(server, str) and server and isinstance(token, str) and token
+    }
 
 
 def saved_token(server: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The saved token if it is for ``server``; None for any other (it is never sent there)."""
-    login = saved_login(environ)
-    return login.token if login is not None and login.server == normalise(server) else None
+    """The token saved for ``server``; None for any other server (it is never sent there)."""
+    return saved_logins(environ).get(normalise(server))
 
 
 def login_note(server: str, environ: Mapping[str, str] | None = None) -> str:
     """Why no saved token is used for ``server`` (empty when one is, or none was saved)."""
-    login = saved_login(environ)
-    if login is not None:
-        return "" if login.server == normalise(server) else f"the saved login is for {login.server}"
+    logins = saved_logins(environ)
+    if logins:
+        if normalise(server) in logins:
+            return ""
+        return f"the saved login{'s are' if len(logins) > 1 else ' is'} for {', '.join(logins)}"
     if old_token_path(environ).exists():
         return f"the token in {old_token_path(environ)} (an older jobyard login) is not used"
     return ""
 
 
 def save_login(server: str, token: str, environ: Mapping[str, str] | None = None) -> Path:
-    """Save the token for ``server``, readable by its owner only (0600 in a 0700 folder).
+    """Save the token for ``server`` beside those of other servers, readable by its owner
+    only (0600 in a 0700 folder); it replaces that server's, and the bare token an older
+    ``jobyard login`` left."""
+    logins = saved_logins(environ) | {normalise(server): token}
+    path = _write(logins, environ)
+    old_token_path(environ).unlink(missing_ok=True)
+    return path
 
-    It replaces any saved login, and the bare token an older ``jobyard login`` left.
-    """
+
+def forget_login(server: str, environ: Mapping[str, str] | None = None) -> Path:
+    """Remove the token saved for ``server`` (the file with the last one)."""
+    logins = saved_logins(environ)
+    logins.pop(normalise(server), None)
+    if logins:
+        return _write(logins, environ)
+    path = login_path(environ)
+    path.unlink(missing_ok=True)
+    return path
+
+
+def _write(logins: Mapping[str, str], environ: Mapping[str, str] | None) -> Path:
     path = login_path(environ)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.parent.chmod(0o700)  # the folder may have been made before, more open
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"server": normalise(server), "token": token}, f)
+        json.dump({"logins": dict(logins)}, f, indent=1)
         f.write("\n")
     path.chmod(0o600)  # an older file may have been made with other bits
-    old_token_path(environ).unlink(missing_ok=True)
     return path
