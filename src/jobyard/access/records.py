@@ -33,8 +33,12 @@ class Token:
     made_by: int | None = None  # the token it was made with: revoked with that one
 
     def valid(self, now: datetime) -> bool:
-        expired = self.expires_at is not None and self.expires_at <= now
-        return self.revoked_at is None and not expired
+        return still_valid(self.expires_at, self.revoked_at, now)
+
+
+def still_valid(expires_at: datetime | None, revoked_at: datetime | None, now: datetime) -> bool:
+    """Whether a token with these ends works at ``now``: not revoked, not expired."""
+    return revoked_at is None and (expires_at is None or expires_at > now)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from jobyard.access.records import AuditEntry, AuditQuery, Token, User
+from jobyard.access.records import AuditEntry, AuditQuery, Token, User, still_valid
 from jobyard.access.roles import Role
 from jobyard.store.part import Part
 from jobyard.store.rows import load_json
@@ -130,7 +130,7 @@ class SqlAccess(Part):
         with self._write() as conn:
             if made_by is not None:
                 maker = conn.execute(_LOCK_TOKEN, {"id": made_by}).first()
-                if maker is None or not _usable(maker.expires_at, maker.revoked_at, now):
+                if maker is None or not still_valid(maker.expires_at, maker.revoked_at, now):
                     return None
                 expires_at = _earlier(expires_at, maker.expires_at)
             conn.execute(insert(api_tokens).values(values | {"expires_at": expires_at}))
@@ -241,11 +241,6 @@ def _revoke_made_with(conn: Connection, token_id: int, now: datetime) -> None:
         unrevoked = [api_tokens.c.id.in_(made), api_tokens.c.revoked_at.is_(None)]
         if made:
             conn.execute(update(api_tokens).where(*unrevoked).values(revoked_at=now))
-
-
-def _usable(expires_at: datetime | None, revoked_at: datetime | None, now: datetime) -> bool:
-    """Whether a token with these ends is still valid at ``now`` (as :meth:`Token.valid`)."""
-    return revoked_at is None and (expires_at is None or expires_at > now)
 
 
 def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
