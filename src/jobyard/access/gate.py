@@ -96,10 +96,7 @@ class Gate:
         if found is None:
             raise Unauthorized(f"the user {name!r} was removed")
         user, stored = found
-        key = self._key_of(name, password)
-        with self._lock:
-            known = self._checked.get(key) == stored
-        if not (known or credentials.password_matches(stored, password)):
+        if not self._matches(self._key_of(name, password), password, stored):
             raise Unauthorized(f"the password of {name!r} was changed")
         return Principal(user.id, user.name, user.role, "password")
 
@@ -107,6 +104,12 @@ class Gate:
         """The key under which a matched password is remembered (never the password)."""
         secret = f"{name}\0{password}".encode("utf-8", "surrogatepass")
         return hmac.digest(self._key, secret, "sha256")
+
+    def _matches(self, key: bytes, password: str, stored: str) -> bool:
+        """Whether ``password`` is the one ``stored`` hashes: remembered, or checked (slow)."""
+        with self._lock:
+            known = self._checked.get(key) == stored
+        return known or credentials.password_matches(stored, password)
 
     def _check(self, name: str, password: str, address: str) -> User:
         wait = self.throttle.wait(name, address)
@@ -117,11 +120,9 @@ class Gate:
         found = self._store.user(name) if could_be_a_name(name) else None
         stored = found[1] if found else _decoy()
         key = self._key_of(name, password)
-        with self._lock:
-            known = self._checked.get(key) == stored
         # Checked even when the name is unknown (against the decoy): a miss that skipped
         # the slow hash would answer faster, and so tell which names exist.
-        matches = known or credentials.password_matches(stored, password)
+        matches = self._matches(key, password, stored)
         if found and matches:
             self._remember(key, stored)
             self.throttle.succeeded(name, address)
