@@ -32,14 +32,13 @@ from jobyard.api.params import INT64_MAX, EventAfter, JobFilter, JobId
 from jobyard.api.recheck import Recheck
 from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
-from jobyard.events.hub import Filter, Idle, follow, history
+from jobyard.events.hub import KEEPALIVE, Filter, Idle, follow, history
 from jobyard.events.records import FeedEvent, JobTerminated, LogWritten
 from jobyard.models import EventKind, Job
 from jobyard.node import Node
 
 router = APIRouter(tags=["events"])
 PING = b": ping\n\n"
-KEEPALIVE = 15.0  # seconds at most between two messages of a stream (a ping when idle)
 NodeDep = Annotated[Node, Depends(get_node)]
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "a stream of events"}

@@ -285,10 +285,11 @@ class Filter:
 
 
 Idle = float | Callable[[], float]
+KEEPALIVE = 15.0  # seconds at most between two messages of a stream (a ping when idle)
 
 
 async def follow(
-    hub: Hub, wanted: Filter, after: int, *, idle: Idle = 15.0
+    hub: Hub, wanted: Filter, after: int, *, idle: Idle = KEEPALIVE
 ) -> AsyncGenerator[FeedEvent | None, None]:
     """Every wanted event with id > ``after``, once each and in order, forever.
 
