@@ -33,6 +33,7 @@ from jobyard.cli.settings import (
     DatabaseOpt,
     check_database,
     load_settings,
+    open_database,
     read_settings,
 )
 
@@ -285,11 +286,8 @@ def worker(
 @app.command()
 def migrate(database_url: DatabaseOpt = None) -> None:
     """Create or upgrade the database schema (serve and worker do it on start too)."""
-    from jobyard.store import Store
-
     settings = read_settings({"database_url": database_url})
-    check_database(settings.database_url)
-    store = Store(settings.database_url)
+    store = open_database(settings.database_url)
     store.migrate()
     store.close()
     typer.echo(f"database is up to date ({store.dialect})")

@@ -21,6 +21,7 @@ from jobyard.cli.settings import (
     DatabaseOpt,
     check_database,
     load_settings,
+    open_database,
     read_settings,
 )
 
@@ -44,13 +45,11 @@ def prune(
     """Remove what the configuration's `retention` no longer keeps, once (docs/retention.md)."""
     from jobyard.clock import utcnow
     from jobyard.retention.pruner import ORDER, Pruner
-    from jobyard.store import Store
 
     settings, cfg = load_settings(
         {"database_url": database_url, "config": config}, check_secrets=False
     )
-    check_database(settings.database_url)
-    store = Store(settings.database_url)
+    store = open_database(settings.database_url)
     try:
         store.migrate()
         pruner = Pruner(store.retention, cfg.retention, pause=0, max_batches=None)

@@ -16,6 +16,7 @@ from jobyard.cli.common import fail
 if TYPE_CHECKING:
     from jobyard.config import Config
     from jobyard.settings import Settings
+    from jobyard.store import Store
 
 ConfigOpt = Annotated[
     Path | None,
@@ -64,7 +65,13 @@ SECRET_QUERY_KEYS = ("password", "passwd", "sslpassword")
 
 
 def check_database(url: str, code: int = 1) -> None:
-    """Fail in one line (exit ``code``) when the database of ``url`` cannot be opened.
+    """Fail in one line (exit ``code``) when the database of ``url`` cannot be opened."""
+    open_database(url, code).close()
+
+
+def open_database(url: str, code: int = 1) -> Store:
+    """The store of ``url``, connected to once; fail in one line (exit ``code``) when it
+    cannot be opened.
 
     A store connects when first used, deep in a migration or a worker's start, where
     its error is a traceback: so connect once here, before anything starts.
@@ -88,11 +95,12 @@ def check_database(url: str, code: int = 1) -> None:
         with store.engine.connect():
             pass
     except DBAPIError as exc:
+        store.close()
         fail(f"{DATABASE}: cannot connect to {shown}: {_first_line(exc.orig)}", code)
     except (ValueError, TypeError) as exc:  # a driver's option it cannot read: ?timeout=abc
-        fail(f"{DATABASE}: cannot connect to {shown}: {_first_line(exc)}", code)
-    finally:
         store.close()
+        fail(f"{DATABASE}: cannot connect to {shown}: {_first_line(exc)}", code)
+    return store
 
 
 def _first_line(error: BaseException | None) -> str:

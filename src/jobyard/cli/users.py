@@ -17,7 +17,7 @@ import typer
 
 from jobyard.cli.common import UNREACHABLE, JsonOpt, counted, exit_code, fail, print_items
 from jobyard.cli.credentials import PasswordStdinOpt, read_password
-from jobyard.cli.settings import DatabaseOpt, check_database, read_settings
+from jobyard.cli.settings import DatabaseOpt, open_database, read_settings
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -122,22 +122,19 @@ def books(database_url: str | None) -> Iterator[Books]:
     from jobyard.access.audit import Audit
     from jobyard.clock import utcnow
     from jobyard.errors import JobyardError
-    from jobyard.store import Store
 
     settings = read_settings({"database_url": database_url})
-    check_database(settings.database_url, UNREACHABLE)
+    store = open_database(settings.database_url, UNREACHABLE)
     try:
-        store = Store(settings.database_url)
-        try:
-            store.migrate()
-            yield Books(Accounts(store, utcnow), Audit(store, utcnow), f"cli:{_login()}")
-        finally:
-            store.close()
+        store.migrate()
+        yield Books(Accounts(store, utcnow), Audit(store, utcnow), f"cli:{_login()}")
     except JobyardError as exc:
         fail(_problem(exc), exit_code(exc.status))
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         fail(f"cannot use the database: {reason}", UNREACHABLE)
+    finally:
+        store.close()
 
 
 def users_table(users: list[User]) -> Table:
