@@ -22,6 +22,7 @@ from jobyard.api.schemas import (
     SubmitBatch,
     SubmitJob,
     UtcTime,
+    answer,
 )
 from jobyard.api.streams import HeaderResume, event_stream, job_messages
 from jobyard.clock import utcnow
@@ -99,9 +100,7 @@ def _created(
     out = JobOut.of(job, utcnow())
     if deps:
         out.depends_on = _dependencies(node.manager, job.id)
-    # Serialised here, once: a returned model would be validated again against JobOut.
-    body = out.model_dump_json()
-    return Response(body, code, {"Location": location}, media_type="application/json")
+    return answer(out, code, {"Location": location})
 
 
 @router.post("/batch", status_code=201, response_model=BatchOut)
@@ -112,8 +111,7 @@ def submit_batch(body: SubmitBatch, node: NodeDep, request: Request) -> Response
     added = node.manager.submit_many([_submission(job) for job in body.jobs], audit=audit)
     now = utcnow()
     items = [JobOut.of(job, now) for job, _ in added]
-    answer = BatchOut.model_construct(ids=[job.id for job, _ in added], items=items)
-    return Response(answer.model_dump_json(), 201, media_type="application/json")
+    return answer(BatchOut.model_construct(ids=[job.id for job, _ in added], items=items), 201)
 
 
 @router.get("", response_model=JobPage)
@@ -131,7 +129,7 @@ def list_jobs(
     worker: Annotated[list[str], Query(description="running or last run by")] = [],  # noqa: B006
     since: Annotated[UtcTime | None, Query(description="created at or after")] = None,
     until: Annotated[UtcTime | None, Query(description="created before")] = None,
-) -> JobPage:
+) -> Response:
     """Current and past jobs, paginated, filtered, sorted and searched."""
     query = JobQuery(
         page=page,
@@ -148,14 +146,14 @@ def list_jobs(
     jobs, total = manager.find(query)
     now = utcnow()  # one moment for the whole page
     items = [JobOut.of(job, now) for job in jobs]
-    return JobPage(items=items, total=total, page=page, per_page=per_page)
+    return answer(JobPage(items=items, total=total, page=page, per_page=per_page))
 
 
 @router.get("/{job_id}", response_model=JobOut, name="get_job")
-def get_job(job_id: JobId, manager: Manager) -> JobOut:
+def get_job(job_id: JobId, manager: Manager) -> Response:
     out = JobOut.of(manager.get(job_id), utcnow())
     out.depends_on = _dependencies(manager, job_id)
-    return out
+    return answer(out)
 
 
 def _dependencies(manager: JobManager, job_id: int) -> list[DependencyOut]:
@@ -166,11 +164,11 @@ def _dependencies(manager: JobManager, job_id: int) -> list[DependencyOut]:
 
 
 def _control(event: Event, summary: str) -> None:
-    def endpoint(job_id: JobId, manager: Manager, response: Response) -> JobOut:
+    def endpoint(job_id: JobId, manager: Manager) -> Response:
         job = manager.act(job_id, event)
-        if job.control is not None:  # recorded for the worker, not done yet
-            response.status_code = status.HTTP_202_ACCEPTED
-        return JobOut.of(job, utcnow())
+        # an intent recorded for the worker, not done yet: 202
+        code = status.HTTP_200_OK if job.control is None else status.HTTP_202_ACCEPTED
+        return answer(JobOut.of(job, utcnow()), code)
 
     endpoint.__doc__ = (
         f"{summary} 409 when the job's state forbids it. On a running job the action "
@@ -234,7 +232,7 @@ def job_logs(
     after: Annotated[int, Query(ge=0, le=INT64_MAX, description="sequence number")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     follow: Annotated[bool, Query(description="stream `log` events (SSE) until the end")] = False,
-) -> LogPage | Response:
+) -> Response:
     """Log lines in order, a page at a time (``after`` = last sequence seen).
 
     With ``follow=true``: a stream of ``log`` events with ``seq`` > ``after``
@@ -254,7 +252,8 @@ def job_logs(
     lines = manager.logs(job_id, after, limit)
     state = manager.get(job_id).state
     next_after = (lines[-1].seq or after) if lines else after
-    return LogPage(items=[LogLineOut.of(e) for e in lines], next_after=next_after, state=state)
+    page = LogPage(items=[LogLineOut.of(e) for e in lines], next_after=next_after, state=state)
+    return answer(page)
 
 
 def _states(values: list[str]) -> list[JobState]:

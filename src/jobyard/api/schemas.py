@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
+from fastapi import Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from jobyard.api.params import INT64_MAX
@@ -23,6 +24,19 @@ def _in_utc(value: datetime) -> datetime:
 
 
 UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+def answer(
+    body: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """``body`` as a JSON answer, serialised here, once.
+
+    A model that a plain ``def`` endpoint returns is validated again against the
+    route's ``response_model``, in a trip through the thread pool of its own; a
+    :class:`~fastapi.Response` is sent as it is. The route keeps its ``response_model``
+    for the OpenAPI document.
+    """
+    return Response(body.model_dump_json(), status_code, headers, media_type="application/json")
 
 
 class DependencyIn(BaseModel):

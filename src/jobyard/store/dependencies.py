@@ -80,17 +80,19 @@ class SqlDependencies(Part):
             return repoint(conn, old, new)
 
 
+_OF_JOBS = (
+    select(deps.c.job_id, deps.c.upstream_id, deps.c.condition, jobs.c.state)
+    .select_from(deps.outerjoin(jobs, jobs.c.id == deps.c.upstream_id))
+    .where(deps.c.job_id.in_(bindparam("ids", expanding=True)))
+    .order_by(deps.c.job_id, deps.c.upstream_id)
+)  # built once: a job's GET reads it
+
+
 def of_jobs(conn: Connection, job_ids: Collection[int]) -> dict[int, list[DependencyState]]:
     found: dict[int, list[DependencyState]] = {job_id: [] for job_id in job_ids}
     if not job_ids:
         return found
-    query = (
-        select(deps.c.job_id, deps.c.upstream_id, deps.c.condition, jobs.c.state)
-        .select_from(deps.outerjoin(jobs, jobs.c.id == deps.c.upstream_id))
-        .where(deps.c.job_id.in_(list(job_ids)))
-        .order_by(deps.c.job_id, deps.c.upstream_id)
-    )
-    for job_id, upstream, condition, state in conn.execute(query):
+    for job_id, upstream, condition, state in conn.execute(_OF_JOBS, {"ids": list(job_ids)}):
         found[job_id].append(
             DependencyState(upstream, Condition(condition), JobState(state) if state else None)
         )
