@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from jobyard.models import Job, RunState, WorkflowRun
 from jobyard.states import JobState
@@ -37,7 +37,7 @@ class SqlRuns(Part):
             return insert_run(conn, workflow, args, trigger, nodes, edges, now)
 
     def get_run(self, run_id: int) -> WorkflowRun | None:
-        with self._read() as conn:
+        with self._peek() as conn:
             return get_run(conn, run_id)
 
     def list_runs(
@@ -48,7 +48,7 @@ class SqlRuns(Part):
 
     def run_is_live(self, run_id: int) -> bool:
         """Whether a node's newest job is not terminal yet (an index lookup, not a scan)."""
-        with self._read() as conn:
+        with self._peek() as conn:
             return has_live_node(conn, run_id)
 
     def node_states(self, run_id: int) -> dict[str, JobState]:
@@ -105,22 +105,25 @@ def insert_run(
     return run, jobs
 
 
-def has_live_node(conn: Connection, run_id: int) -> bool:
-    live = [state.value for state in JobState if not state.terminal]
-    query = (
-        select(jobs.c.id)
-        .where(
-            jobs.c.workflow_run == run_id,
-            jobs.c.state.in_(live),
-            jobs.c.restarted_as.is_(None),
-        )
-        .limit(1)
+# Built once: a run is looked at after every batch of its nodes' ends.
+_LIVE_NODE = (
+    select(jobs.c.id)
+    .where(
+        jobs.c.workflow_run == bindparam("run_id"),
+        jobs.c.state.in_([state.value for state in JobState if not state.terminal]),
+        jobs.c.restarted_as.is_(None),
     )
-    return conn.execute(query).first() is not None
+    .limit(1)
+)
+_RUN_BY_ID = select(runs).where(runs.c.id == bindparam("run_id"))
+
+
+def has_live_node(conn: Connection, run_id: int) -> bool:
+    return conn.execute(_LIVE_NODE, {"run_id": run_id}).first() is not None
 
 
 def get_run(conn: Connection, run_id: int) -> WorkflowRun | None:
-    row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+    row = conn.execute(_RUN_BY_ID, {"run_id": run_id}).mappings().first()
     return None if row is None else run_from_row(row)
 
 
