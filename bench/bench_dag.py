@@ -8,11 +8,13 @@ CPU time. If advancing were O(nodes²), the statements per edge would grow with
 N; they stay flat.
 
 ``server`` mode starts a real ``jobyard serve`` with a Python no-op job type and
-times a whole workflow run from start to ``succeeded``.
+times a whole workflow run from start to ``succeeded``; ``--threads`` also prints
+the server's CPU per job by thread (names from ``py-spy dump`` when it is installed).
 
     .venv/bin/python bench/bench_dag.py engine --nodes 1000 10000 --database sqlite
     .venv/bin/python bench/bench_dag.py engine --nodes 10000 --database sqlite --batch 8
     .venv/bin/python bench/bench_dag.py server --nodes 1000 --database sqlite
+    .venv/bin/python bench/bench_dag.py server --nodes 2000 --threads
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.harness import Server, wait_for
 
 from bench.bench_events import scratch_database
+from bench.threads import per_thread, thread_times
 from jobyard.dependencies import Dependencies
 from jobyard.models import JobSpec
 from jobyard.states import JobState
@@ -86,7 +89,9 @@ def engine(nodes: int, url: str, batch: int = 1) -> dict[str, Any]:
     }
 
 
-def server(nodes: int, url: str, workdir: Path, concurrency: int = 4) -> dict[str, Any]:
+def server(
+    nodes: int, url: str, workdir: Path, concurrency: int = 4, *, threads: bool = False
+) -> dict[str, Any]:
     (workdir / "bench_jobs.py").write_text("def noop():\n    pass\n")
     middle = "\n".join(f"      m{i}: {{type: noop, depends_on: [first]}}" for i in range(nodes - 2))
     joined = ", ".join(f"m{i}" for i in range(nodes - 2))
@@ -98,7 +103,9 @@ def server(nodes: int, url: str, workdir: Path, concurrency: int = 4) -> dict[st
     )
     env = {"JOBYARD_CONCURRENCY": str(concurrency), "JOBYARD_POLL_INTERVAL": "0.05"}
     srv = Server(database_url=url, workdir=workdir, config=config, env=env).start()
+    assert srv.proc is not None
     try:
+        before = thread_times(srv.proc.pid)
         started = time.perf_counter()
         response = srv.client.post("/api/v1/workflows/wide/runs", json={})
         response.raise_for_status()
@@ -112,6 +119,8 @@ def server(nodes: int, url: str, workdir: Path, concurrency: int = 4) -> dict[st
 
         wait_for(done, timeout=3600, interval=0.5)
         total = time.perf_counter() - started
+        if threads:
+            print(per_thread(srv.proc.pid, before, thread_times(srv.proc.pid), nodes))
     finally:
         srv.stop()
     return {
@@ -129,6 +138,7 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres", "mariadb"], default="sqlite")
     parser.add_argument("--concurrency", type=int, default=4, help="server: worker slots")
     parser.add_argument("--batch", type=int, default=1, help="engine: ended jobs per settle call")
+    parser.add_argument("--threads", action="store_true", help="server: CPU per job by thread")
     args = parser.parse_args()
     for nodes in args.nodes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -136,7 +146,7 @@ def main() -> None:
             if args.mode == "engine":
                 result = engine(nodes, url, args.batch)
             else:
-                result = server(nodes, url, Path(tmp), args.concurrency)
+                result = server(nodes, url, Path(tmp), args.concurrency, threads=args.threads)
         print(
             f"{args.mode} database={args.database} "
             + " ".join(f"{k}={v}" for k, v in result.items())

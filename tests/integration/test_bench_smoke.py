@@ -51,3 +51,29 @@ def test_smoke_run_writes_its_section_and_raw_figures(tmp_path: Path) -> None:
     assert "old figures" not in text
     assert text.count("<!-- compare:start -->") == text.count("<!-- compare:end -->") == 1
     assert "| jobyard-sqlite |" in text
+
+
+def test_request_and_workflow_benchmarks_say_their_figures() -> None:
+    """``bench_requests`` prints a CPU figure per route; ``bench_dag --threads`` the
+    server's CPU by thread, named, with the run's own line."""
+    requests = subprocess.run(
+        [sys.executable, "bench/bench_requests.py", "--requests", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert requests.returncode == 0, requests.stderr[-4000:]
+    routes = [line.split("  ")[0] for line in requests.stdout.splitlines()]
+    assert routes == [
+        "GET /healthz", "GET /api/v1/jobs/{id}", "GET /api/v1/jobs?per_page=10", "POST /api/v1/jobs"
+    ]  # fmt: skip
+    assert all("ms/request" in line for line in requests.stdout.splitlines())
+
+    dag = subprocess.run(
+        [sys.executable, "bench/bench_dag.py", "server", "--nodes", "20", "--threads"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert dag.returncode == 0, dag.stderr[-4000:]
+    lines = dag.stdout.splitlines()
+    assert lines[-1].startswith("server database=sqlite nodes=20 "), lines
+    assert "all threads" in lines[-2]
+    assert lines[-2].endswith("ms/job")
+    assert any("ms/job" in line for line in lines[:-2])

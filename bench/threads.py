@@ -1,0 +1,59 @@
+"""CPU per thread of a running process, read from outside: where a server's CPU goes.
+
+``/proc/<pid>/task/<tid>/stat`` gives each thread's user and system time; Python
+names its threads only for itself, so the names come from ``py-spy dump`` when
+py-spy is on the ``PATH`` (the thread id otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+TICK = os.sysconf("SC_CLK_TCK")
+Times = dict[int, tuple[float, float]]
+
+
+def thread_times(pid: int) -> Times:
+    """``{thread id: (user s, system s)}`` of ``pid``'s live threads."""
+    times: Times = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # ended meanwhile
+            continue
+        times[int(tid)] = (int(fields[11]) / TICK, int(fields[12]) / TICK)
+    return times
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """``{thread id: Python thread name}`` from ``py-spy dump`` ({} without py-spy)."""
+    if shutil.which("py-spy") is None:
+        return {}
+    dump = subprocess.run(
+        ["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
+    return {
+        int(found[1]): found[2]
+        for found in re.finditer(r'^Thread (\d+) \(\w+\): "(.*)"$', dump, re.MULTILINE)
+    }
+
+
+def per_thread(pid: int, before: Times, after: Times, per: int, what: str = "job") -> str:
+    """Lines of CPU per ``what`` by thread between ``before`` and ``after``, busiest first."""
+    names = thread_names(pid)
+    used = {
+        tid: (user - before.get(tid, (0.0, 0.0))[0], system - before.get(tid, (0.0, 0.0))[1])
+        for tid, (user, system) in after.items()
+    }
+    lines = [
+        f"  {names.get(tid, str(tid)):28s} user {1000 * user / per:5.2f}  "
+        f"system {1000 * system / per:5.2f} ms/{what}"
+        for tid, (user, system) in sorted(used.items(), key=lambda item: -sum(item[1]))
+        if user + system > 0
+    ]
+    total = sum(user + system for user, system in used.values())
+    return "\n".join([*lines, f"  {'all threads':28s} {1000 * total / per:.2f} ms/{what}"])
