@@ -523,7 +523,7 @@ class _Loader:
 
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():
-            for problem in queue_problems(job_type, declared):
+            for problem in queue_problems(job_type.queue, declared):
                 self.problem(["job_types", name, problem["field"]], problem["message"])
 
 

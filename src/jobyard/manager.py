@@ -88,11 +88,16 @@ class JobManager:
         new_jobs, errors, args_only = [], [], True
         for index, submission in enumerate(submissions):
             prefix = f"jobs[{index}]." if len(submissions) > 1 else ""
+            problems = []
             try:
                 new_jobs.append(self._new_job(submission, now, upstream))
             except Invalid as exc:
-                errors += [{**e, "field": prefix + e["field"]} for e in exc.errors]
-                args_only = args_only and all(e["field"].startswith("args") for e in exc.errors)
+                problems += exc.errors
+            # Its own queue only: a restart keeps its job's, a type's was checked with it.
+            if submission.queue is not None:
+                problems += self.catalog.queue_problems(submission.queue)
+            errors += [{**e, "field": prefix + e["field"]} for e in problems]
+            args_only = args_only and all(e["field"].startswith("args") for e in problems)
         if errors:
             # an unknown type or dependency is not the arguments' fault
             detail = "the job arguments are invalid" if args_only else "the submission is invalid"

@@ -33,7 +33,7 @@ server = shared_server(backends=["sqlite"])
 AS_ADMIN = ("--user", ADMIN[0], "--password", ADMIN[1])
 PASSWORD = "a-long-enough-password"
 CLIENT_COMMANDS = [
-    "jobs", "submit", "kill", "logs", "watch", "runs list", "whoami", "tokens", "audit",
+    "jobs", "submit", "kill", "logs", "watch", "runs list", "whoami", "passwd", "tokens", "audit",
 ]  # fmt: skip
 
 
@@ -389,6 +389,35 @@ def test_a_password_set_on_the_database_works_on_the_running_server(
     cli.ok(*args, "--database-url", server.database_url, stdin="the-new-password\n")
     cli.error(6, "whoami", "--user", name, "--password", PASSWORD)
     assert cli.json("whoami", "--user", name, "--password", "the-new-password")["name"] == name
+
+
+def test_passwd_changes_ones_own_password_read_from_stdin(cli: Cli, server: Server) -> None:
+    name = add_user(cli, server.database_url, "viewer")
+    cli.ok("login", "--user", name, "--password-stdin", stdin=PASSWORD + "\n")
+    wrong = cli.error(7, "passwd", "--password-stdin", stdin="not-the-password\nnew-password\n")
+    assert wrong.endswith(f"that is not the current password of {name!r}")
+    short = cli.error(2, "passwd", "--password-stdin", stdin=f"{PASSWORD}\nshort\n")
+    assert "new_password" in short
+    said = cli.ok("passwd", "--password-stdin", stdin=f"{PASSWORD}\nthe-new-password\n")
+    assert said.strip() == f"password of {name} changed on {server.url}"
+    assert cli.json("whoami")["via"] == "token"  # the saved login goes on
+    cli.error(6, "whoami", "--user", name, "--password", PASSWORD)
+    assert cli.json("whoami", "--user", name, "--password", "the-new-password")["name"] == name
+    assert cli.error(2, "passwd", "--password-stdin", stdin="").endswith("no password on stdin")
+
+
+def test_passwd_asks_both_passwords_hidden_on_a_terminal(cli: Cli, server: Server) -> None:
+    name = add_user(cli, server.database_url, "operator")
+    cli.ok("login", "--user", name, "--password-stdin", stdin=PASSWORD + "\n")
+    new = "typed-new-password"
+    code, shown = on_terminal(cli, "passwd", answers=[PASSWORD, new, new])
+    assert code == 0, shown
+    assert f"Current password of {name}:" in shown
+    assert f"New password of {name}:" in shown
+    assert "Repeat for confirmation:" in shown
+    assert PASSWORD not in shown
+    assert new not in shown
+    assert _password_is(server.database_url, name, new)
 
 
 @pytest.mark.parametrize("command", CLIENT_COMMANDS)

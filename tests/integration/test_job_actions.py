@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 from jobyard.client import Client
-from tests.harness import Server, shared_server
+from tests.harness import FIXTURES, Server, shared_server
 
-server = shared_server()
+server = shared_server(config=FIXTURES / "any_queue.yaml")  # a queue of its own per test
 ACTIONS = "/api/v1/jobs/actions"
 
 

@@ -122,6 +122,22 @@ def test_a_changed_password_ends_the_old_ones_stream(server: Server) -> None:
         assert denied_after(lines, change, server).data["status"] == 401
 
 
+def test_a_password_its_user_changed_ends_its_stream(server: Server) -> None:
+    name = unique("viewer")
+    add_user(server, name, "viewer")
+    with client(server, (name, PASSWORD)) as owner:
+        made = new_token(owner)
+    with client(server, (name, PASSWORD)) as http, global_stream(http, server) as lines:
+
+        def change() -> None:
+            body = {"current_password": PASSWORD, "new_password": "y" * 12}
+            with bearer(server, made["token"]) as script:
+                answer = script.post("/api/v1/me/password", json=body)
+            assert answer.status_code == 204, answer.text
+
+        assert denied_after(lines, change, server).data["status"] == 401
+
+
 def test_a_sessions_stream_ends_at_logout(server: Server) -> None:
     name = unique("viewer")
     add_user(server, name, "viewer")

@@ -41,6 +41,18 @@ job_types:
       path: {type: string, required: true}
 """
 
+# A worker of queue a, and jobs of queues a and b (a job may name only a declared queue).
+QUEUES = """
+job_types:
+  sleep:
+    command: ["sleep", "{seconds}"]
+    params:
+      seconds: {type: number, default: 60}
+queues:
+  a: {}
+  b: {}
+"""
+
 
 @dataclass
 class Setup:
@@ -113,8 +125,13 @@ def worker_apart(
 
 
 @pytest.fixture
-def setup(servers: Servers) -> Iterator[Setup]:
-    with servers.private_database("postgres") as url, worker_apart(url, queues=["a"]) as it:
+def setup(servers: Servers, tmp_path: Path) -> Iterator[Setup]:
+    config = tmp_path / "queues.yaml"
+    config.write_text(QUEUES)
+    with (
+        servers.private_database("postgres") as url,
+        worker_apart(url, config, queues=["a"]) as it,
+    ):
         yield it
 
 

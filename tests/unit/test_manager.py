@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,11 +30,11 @@ ECHO = {
 class Harness:
     """A manager over a memory store, with a settable clock and a count of wake-ups."""
 
-    def __init__(self) -> None:
+    def __init__(self, queues: Collection[str] | None = None) -> None:
         self.now = NOW
         self.wakes = 0
         self.store = MemoryStore()
-        catalog = Catalog(self.store, {"echo": parse_job_type("echo", ECHO)})
+        catalog = Catalog(self.store, {"echo": parse_job_type("echo", ECHO)}, queues=queues)
         deps = Dependencies(self.store, clock=lambda: self.now)
         self.manager = JobManager(
             self.store, catalog, deps, wake=self._wake, clock=lambda: self.now
@@ -126,6 +127,31 @@ def test_a_batch_is_stored_whole_or_not_at_all(h: Harness) -> None:
 
 
 # -- reading -------------------------------------------------------------------
+def test_a_jobs_own_queue_is_one_the_file_declares_if_it_declares_any() -> None:
+    h = Harness(queues={"default", "fast", "bulk"})
+    with pytest.raises(Invalid, match=r"^the submission is invalid$") as info:
+        h.manager.submit(Submission("echo", {}, queue="fsat"))
+    assert info.value.errors[-1] == {
+        "field": "queue",
+        "message": "queue 'fsat' is not declared under queues; did you mean 'fast'?",
+    }
+    assert [e["field"] for e in info.value.errors] == ["args.word", "queue"]  # all at once
+    assert h.manager.get(h.submit(queue="bulk")).queue == "bulk"
+    assert h.manager.get(h.submit()).queue == "fast"  # the type's
+    assert h.manager.find(JobQuery())[1] == 2
+    anywhere = Harness()  # no queues section: any name goes, as for a type's queue
+    assert anywhere.manager.get(anywhere.submit(queue="fsat")).queue == "fsat"
+
+
+def test_a_restart_keeps_its_jobs_queue_even_once_the_file_no_longer_declares_it() -> None:
+    h = Harness()
+    old = h.submit(queue="retired")
+    h.end(old, JobState.FAILED)
+    declared = {"echo": parse_job_type("echo", ECHO)}
+    h.manager.catalog = Catalog(h.store, declared, queues={"default", "fast"})
+    assert h.manager.restart(old).queue == "retired"  # the user chose no queue this time
+
+
 def test_listing_and_logs(h: Harness) -> None:
     ids = [h.submit(args={"word": w}) for w in ("a", "b", "c")]
     page, total = h.manager.find(JobQuery(per_page=2, sort=["id"]))

@@ -112,6 +112,15 @@ def test_a_chain_with_times_and_overrides() -> None:
     assert topological_order(spec) == ["first", "second", "third"]
 
 
+def test_a_nodes_queue_is_checked_as_a_types_and_a_jobs_are() -> None:
+    raw = {"w": {"nodes": {"a": {"type": "resize", "queue": "exprots"}}}}
+    with pytest.raises(WorkflowInvalid) as info:
+        parse_workflows(raw, TYPES, queues={"default", "exports"})
+    message = "queue 'exprots' is not declared under queues; did you mean 'exports'?"
+    assert info.value.errors == [{"field": "workflows.w.nodes.a.queue", "message": message}]
+    assert parse_workflows(raw, TYPES)["w"].nodes["a"].queue == "exprots"  # none declared
+
+
 def test_empty_values_mean_defaults() -> None:
     spec = parse({"a": {"type": "resize", "args": None, "depends_on": None, "at": None}})
     assert spec.nodes["a"] == NodeSpec(name="a", type="resize")

@@ -49,12 +49,23 @@ class Accounts:
             raise NotFound(f"no user named {name!r}")
         return found[0]
 
-    def set_password(self, name: str, password: str) -> User:
-        """A new password; it ends the user's browser sessions (the old one may be known)."""
+    def set_password(self, name: str, password: str, keep_session: str | None = None) -> User:
+        """A new password; it ends the user's browser sessions (the old one may be known)
+        but ``keep_session`` (the secret of the one the user changed it from)."""
         _check_password(password)
         self._change(name, password_hash=credentials.hash_password(password))
-        self._store.remove_sessions(name)
+        keep = credentials.digest(keep_session) if keep_session else None
+        self._store.remove_sessions(name, keep=keep)
         return self.user(name)
+
+    @staticmethod
+    def check_new_password(current: str, new: str) -> None:
+        """The rules a user's own new password follows: those of every password, and
+        another than the current one (its change would end their sessions for nothing)."""
+        _check_password(new, "new_password")
+        if new == current:
+            message = "must differ from the current password"
+            raise Invalid("the new password is the current one", [_field("new_password", message)])
 
     def set_role(self, name: str, role: Role) -> User:
         """A new role; the last admin cannot be demoted (nobody could manage users then)."""
@@ -152,11 +163,11 @@ def _check_name(name: str) -> None:
         raise Invalid(f"bad user name {name!r}", [_field("name", message)])
 
 
-def _check_password(password: str) -> None:
+def _check_password(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD:
         raise Invalid(
             "the password is too short",
-            [_field("password", f"at least {MIN_PASSWORD} characters")],
+            [_field(field, f"at least {MIN_PASSWORD} characters")],
         )
 
 

@@ -22,7 +22,7 @@ from jobyard.access.accounts import could_be_a_name
 from jobyard.access.audit import Audit
 from jobyard.access.records import Principal, User
 from jobyard.access.throttle import Throttle
-from jobyard.errors import TooManyAttempts, Unauthorized
+from jobyard.errors import Forbidden, TooManyAttempts, Unauthorized
 from jobyard.store import Store
 
 SESSION_TTL = timedelta(hours=12)
@@ -100,6 +100,25 @@ class Gate:
             raise Unauthorized(f"the password of {name!r} was changed")
         return Principal(user.id, user.name, user.role, "password")
 
+    def reauthenticate(self, name: str, password: str, address: str) -> None:
+        """``password`` asked again of the signed-in ``name`` before a change only its owner
+        may make (their own password): 403 when it is not theirs. Throttled with the logins,
+        on the same counts: else a stolen session or token would be a way to guess it."""
+        self._refuse_while_throttled(name, address)
+        found = self._store.user(name)
+        if found is None:
+            raise Unauthorized(f"the user {name!r} was removed")
+        key = self._key_of(name, password)
+        if not self._matches(key, password, found[1]):
+            self.throttle.failed(name, address)
+            raise Forbidden(f"that is not the current password of {name!r}")
+        self.throttle.succeeded(name, address)
+
+    def _refuse_while_throttled(self, name: str, address: str) -> None:
+        wait = self.throttle.wait(name, address)
+        if wait:
+            raise TooManyAttempts(f"too many failed logins for {name!r}; try again later", wait)
+
     def _key_of(self, name: str, password: str) -> bytes:
         """The key under which a matched password is remembered (never the password)."""
         secret = f"{name}\0{password}".encode("utf-8", "surrogatepass")
@@ -112,9 +131,7 @@ class Gate:
         return known or credentials.password_matches(stored, password)
 
     def _check(self, name: str, password: str, address: str) -> User:
-        wait = self.throttle.wait(name, address)
-        if wait:
-            raise TooManyAttempts(f"too many failed logins for {name!r}; try again later", wait)
+        self._refuse_while_throttled(name, address)
         # A name no user can have (a NUL, which PostgreSQL cannot even compare) is not
         # looked up: it fails as an unknown name does, throttled and recorded alike.
         found = self._store.user(name) if could_be_a_name(name) else None

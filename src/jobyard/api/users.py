@@ -1,4 +1,5 @@
-"""/api/v1/users (admins): add, list, change and remove users; /api/v1/me: who am I."""
+"""/api/v1/users (admins): add, list, change and remove users; /api/v1/me: who am I, and
+/api/v1/me/password: a user's change of their own password."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from datetime import datetime
 from typing import Annotated, Self
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.access import Role, User
 from jobyard.access.accounts import Accounts
-from jobyard.api.auth import Caller
+from jobyard.api.auth import COOKIE, Caller, address
 from jobyard.api.resources import get_node
 from jobyard.node import Node
 
@@ -24,6 +25,7 @@ async def get_accounts(node: Annotated[Node, Depends(get_node)]) -> Accounts:
 
 
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+NodeDep = Annotated[Node, Depends(get_node)]
 
 
 class UserOut(BaseModel):
@@ -59,6 +61,13 @@ class UserChange(BaseModel):
     password: str | None = Field(default=None, min_length=8, max_length=1000)
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1000, description="to prove it is you")
+    new_password: str = Field(min_length=8, max_length=1000)
+
+
 class Me(BaseModel):
     name: str
     role: Role = Field(description="what this request may do (a token's role may be lower)")
@@ -76,6 +85,25 @@ class Me(BaseModel):
 def whoami(who: Caller) -> Me:
     """Who the credentials of this request belong to."""
     return Me(name=who.name, role=who.role, via=who.via, token_id=who.token_id, csrf_token=who.csrf)
+
+
+@me_router.post(
+    "/api/v1/me/password",
+    status_code=204,
+    responses={
+        403: {"description": "`current_password` is not the caller's password"},
+        429: {"description": "too many wrong passwords (logins' and these) from this address"},
+    },
+)
+def change_password(body: PasswordChange, who: Caller, node: NodeDep, request: Request) -> Response:
+    """Change your own password: give the current one too. Your other browser sessions
+    end, and so do requests and streams made with the old password; API tokens go on
+    (`GET /api/v1/tokens` lists them, `DELETE /api/v1/tokens/{id}` revokes one)."""
+    node.accounts.check_new_password(body.current_password, body.new_password)
+    node.gate.reauthenticate(who.name, body.current_password, address(request))
+    this_session = request.cookies.get(COOKIE) if who.via == "session" else None
+    node.accounts.set_password(who.name, body.new_password, keep_session=this_session)
+    return Response(status_code=204)
 
 
 @router.get("", response_model=UserList)

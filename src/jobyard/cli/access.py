@@ -1,4 +1,4 @@
-"""``jobyard whoami``, ``tokens`` and ``audit``: access control over the API."""
+"""``jobyard whoami``, ``passwd``, ``tokens`` and ``audit``: access control over the API."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from jobyard.cli.common import (
     print_json,
     print_view,
 )
+from jobyard.cli.credentials import PasswordStdinOpt, read_password
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -43,6 +44,21 @@ def whoami(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
 
 def _how(me: Me) -> str:
     return f"with token {me.token_id}" if me.via == "token" else f"with a {me.via}"
+
+
+def passwd(password_stdin: PasswordStdinOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
+    """Change your own password: the current one, then the new one, asked on the terminal
+    without echo (the new one twice), or one line each on stdin with --password-stdin.
+
+    Your other browser sessions end, and so does the use of the old password (e.g. in
+    JOBYARD_PASSWORD); API tokens, the one `jobyard login` saved too, go on.
+    """
+    with connect(server) as client:
+        name = client.me().name
+        current = read_password(password_stdin, f"Current password of {name}")
+        new = read_password(password_stdin, f"New password of {name}", twice=True)
+        client.change_password(current, new)
+    typer.echo(f"password of {name} changed on {client.server}")
 
 
 def tokens(
@@ -225,5 +241,5 @@ def audit_table(found: AuditPage) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (whoami, tokens, audit):
+    for command in (whoami, passwd, tokens, audit):
         app.command(rich_help_panel=PANEL)(command)

@@ -340,6 +340,9 @@ class AsyncClient:
     async def me(self) -> Me:
         return await self._driver.run(calls.me())
 
+    async def change_password(self, current: str, new: str) -> None:
+        await self._driver.run(calls.change_password(current, new))
+
     async def create_token(
         self, name: str, role: str | None = None, expires_in: str | float | None = "30d"
     ) -> CreatedToken:

@@ -465,6 +465,11 @@ def me() -> Flow[Me]:
     return Me.from_dict((yield from call("GET", "/api/v1/me")))
 
 
+def change_password(current: str, new: str) -> Flow[None]:
+    body = {"current_password": current, "new_password": new}
+    yield from call("POST", "/api/v1/me/password", json=body)
+
+
 def create_token(name: str, role: str | None, expires_in: str | float | None) -> Flow[CreatedToken]:
     body = {"name": name, "expires_in": expires_in} | drop_none({"role": role})
     return CreatedToken.from_dict((yield from call("POST", TOKENS, json=body)))

@@ -455,6 +455,14 @@ class Client:
         """Who this client's credentials belong to, and the role its requests have."""
         return self._driver.run(calls.me())
 
+    def change_password(self, current: str, new: str) -> None:
+        """Change the caller's own password; ``current`` proves it is them (:class:`Forbidden`
+        when wrong). Their other browser sessions end, and so does the use of the old
+        password by any client; API tokens go on (:meth:`tokens`, :meth:`revoke_token`).
+        A client that signed in with the old password needs the new one from now on.
+        """
+        self._driver.run(calls.change_password(current, new))
+
     def create_token(
         self, name: str, role: str | None = None, expires_in: str | float | None = "30d"
     ) -> CreatedToken:

@@ -45,7 +45,7 @@ class Catalog:
         self._store = store
         self._configured = dict(configured)
         self.writable = writable
-        self._queues = queues  # the queues a new type may name (None: any)
+        self._queues = queues  # the queues a new type or a job may name (None: any)
         # Stored types as last parsed, with their definitions: parsing one (its
         # params' schema checked against the meta-schema, a validator built) costs
         # milliseconds, and a submission must not pay that each time.
@@ -90,7 +90,11 @@ class Catalog:
     def problems(self, job_type: JobType) -> list[FieldError]:
         """What a valid definition cannot have here: a queue the file does not declare,
         a user this host does not know."""
-        return queue_problems(job_type, self._queues) + user_problems(job_type)
+        return self.queue_problems(job_type.queue) + user_problems(job_type)
+
+    def queue_problems(self, queue: str) -> list[FieldError]:
+        """A ``queue`` problem when the file declares queues and not this one."""
+        return queue_problems(queue, self._queues)
 
     def delete(self, name: str) -> None:
         self.refuse_writes()

@@ -418,12 +418,13 @@ def _slurm_problems(job_type: JobType) -> list[FieldError]:
     return problems
 
 
-def queue_problems(job_type: JobType, declared: Collection[str] | None) -> list[FieldError]:
-    """Whether the type's queue is one the configuration declares (``None``: any is)."""
-    if declared is None or job_type.queue in declared:
+def queue_problems(queue: str, declared: Collection[str] | None) -> list[FieldError]:
+    """Whether ``queue`` (a type's, a workflow node's, a submitted job's) is one the
+    configuration declares (``None``: any is)."""
+    if declared is None or queue in declared:
         return []
-    hint = did_you_mean(job_type.queue, sorted(declared))
-    message = f"queue {job_type.queue!r} is not declared under queues{hint}"
+    hint = did_you_mean(queue, sorted(declared))
+    message = f"queue {queue!r} is not declared under queues{hint}"
     return [{"field": "queue", "message": message}]
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from jobyard.jobtypes.params import FieldError, Problems, join_path
-from jobyard.jobtypes.spec import ArgsInvalid, JobType
+from jobyard.jobtypes.spec import ArgsInvalid, JobType, queue_problems
 from jobyard.workflows import fields as check
 from jobyard.workflows.graph import cycles
 from jobyard.workflows.spec import NodeSpec, WorkflowInvalid, WorkflowSpec
@@ -190,9 +190,8 @@ class _Parser:
         )
 
     def check_queue(self, path: str, queue: str | None) -> None:
-        if queue is not None and self.queues is not None and queue not in self.queues:
-            suggestion = check.hint(queue, sorted(self.queues))
-            self.problem(path, f"queue {queue!r} is not declared under queues{suggestion}")
+        for error in queue_problems(queue, self.queues) if queue is not None else []:
+            self.problem(path, error["message"])
 
     def node_type(self, path: str, value: Any) -> str:
         if value is None:
