@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime
 from typing import Any
 
 from tests.harness import Launcher, Server, read_sse, run_in, shared_server, start_run, wait_for
@@ -22,6 +23,12 @@ def notifier_past_now(server: Server) -> None:
     so a failure made now is told only after them."""
     probe = server.submit("fail", args={"code": 1})["id"]
     wait_for(lambda: notes_of(server, job=probe), what="the notifier to pass the probe's end")
+
+
+def ended(server: Server, run_id: int) -> dict[str, Any] | None:
+    """The run once it has ended (it has a ``finished_at``), else None."""
+    run: dict[str, Any] = server.client.get(f"/api/v1/workflow-runs/{run_id}").json()
+    return run if run["finished_at"] else None
 
 
 def test_a_diamond_runs_every_node_after_its_upstream(server: Server) -> None:
@@ -114,13 +121,19 @@ def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
     stopped = server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop")
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["state"] == "stopped"
-    halted = run_in(server, run["id"], "stopped")
+    assert stopped.json()["finished_at"] is None  # node a is still being killed
     wait_for(lambda: server.job(first)["state"] == "killed", what="node a killed")
+    # A stopped run has ended once none of its nodes is live: retention can remove it.
+    halted = wait_for(lambda: ended(server, run["id"]), what="the stopped run to end")
+    assert halted["state"] == "stopped"
+    ended_at = datetime.fromisoformat(halted["finished_at"])
+    assert ended_at >= datetime.fromisoformat(server.job(first)["finished_at"])
     again = server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop")
     assert "is stopped: only a running run stops" in again.json()["detail"]
     assert again.status_code == 409
     resumed = server.client.post(f"/api/v1/workflow-runs/{run['id']}/resume")
     assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["state"], resumed.json()["finished_at"]) == ("running", None)
     done = run_in(server, run["id"], "succeeded")
     retried = server.client.post(f"/api/v1/workflow-runs/{run['id']}/retry-failed")
     assert retried.status_code == 409
@@ -157,7 +170,8 @@ def test_retry_failed_refuses_a_stopped_run_and_a_run_with_nothing_failed(
     )
     assert server.client.post(f"{url}/stop").status_code == 200
     server.wait_state(run["nodes"]["a"]["job_id"], "killed")
-    before = run_in(server, run["id"], "stopped")
+    before = wait_for(lambda: ended(server, run["id"]), what="the stopped run to end")
+    assert before["state"] == "stopped"
     retried = server.client.post(f"{url}/retry-failed")
     assert retried.status_code == 409, retried.text
     assert retried.json()["detail"] == (

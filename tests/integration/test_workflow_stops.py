@@ -1,0 +1,110 @@
+"""A stopped workflow run on every store: it ends once none of its nodes is live, so
+retention removes it like any ended run.
+
+The run's parts are wired as a server wires them (:class:`jobyard.node.Node`): a node
+that ends settles its dependents, then its run looks at itself.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from jobyard.dependencies import Dependencies
+from jobyard.jobtypes.catalog import Catalog
+from jobyard.jobtypes.spec import parse_job_type
+from jobyard.manager import JobManager
+from jobyard.models import Job, JobUpdate, RunState, WorkflowRun
+from jobyard.states import JobState
+from jobyard.store import Store
+from jobyard.workflows.parse import parse_workflows
+from jobyard.workflows.runs import Runs
+from tests.stores import T0, claim
+
+LATER = T0 + timedelta(days=1)  # retention's cutoff: what ended at T0 is older
+TYPES = {"step": parse_job_type("step", {"command": ["true"]})}
+WORKFLOWS = {
+    "pair": {"nodes": {"a": {"type": "step"}, "b": {"type": "step", "depends_on": ["a"]}}},
+}
+
+
+class Wired:
+    """Runs over ``store`` with a fixed clock, and a node's end handled as a server does."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.deps = Dependencies(store, clock=lambda: T0)
+        self.manager = JobManager(
+            store,
+            Catalog(store, TYPES),
+            self.deps,
+            clock=lambda: T0,
+            on_terminal=self.ended,
+            on_restart=lambda job: self.runs.job_restarted(job),
+        )
+        self.runs = Runs(self.manager, parse_workflows(WORKFLOWS, TYPES), clock=lambda: T0)
+
+    def ended(self, job_id: int) -> None:
+        self.deps.settle([job_id])
+        self.runs.jobs_ended(self.store.jobs.jobs_by_id([job_id]))
+
+    def end(self, job: Job, state: JobState) -> None:
+        """The worker stored the end of ``job`` (claimed before)."""
+        values: dict[str, Any] = {"state": state, "finished_at": T0}
+        update = JobUpdate(job.id, frozenset({JobState.RUNNING}), values, None)
+        assert self.store.jobs.update_job(update, T0) is not None
+        self.ended(job.id)
+
+    def run(self, run_id: int) -> tuple[WorkflowRun, dict[str, Job]]:
+        return self.runs.get(run_id)
+
+
+def started(wired: Wired, workflow: str) -> tuple[int, dict[str, Job]]:
+    """A run of ``workflow`` whose roots a worker claimed."""
+    run, _ = wired.runs.start(workflow)
+    claim(wired.store)
+    return run.id, wired.run(run.id)[1]
+
+
+def test_a_stopped_run_ends_with_its_last_node_and_retention_removes_it(store: Store) -> None:
+    wired = Wired(store)
+    run_id, nodes = started(wired, "pair")
+    stopped, jobs = wired.runs.stop(run_id)
+    assert stopped.state is RunState.STOPPED
+    assert jobs["b"].state is JobState.KILLED  # cancelled at once
+    assert jobs["a"].control is not None  # running: its worker is asked to kill it
+    assert stopped.finished_at is None  # a node of it is still live
+    wired.end(nodes["a"], JobState.KILLED)
+    ended = wired.run(run_id)[0]
+    assert (ended.state, ended.finished_at) == (RunState.STOPPED, T0)
+    assert store.retention.prunable("runs", LATER) == 0  # its jobs first
+    while store.retention.prune_jobs(LATER, 100, LATER).more:
+        pass
+    assert store.retention.prune_runs(LATER, 100, LATER).rows == 1
+    assert store.runs.get_run(run_id) is None
+
+
+def test_a_run_stopped_with_no_node_live_ends_at_once(store: Store) -> None:
+    wired = Wired(store)
+    run, _ = wired.runs.start("pair")  # nothing claimed: every node is cancelled at once
+    stopped, jobs = wired.runs.stop(run.id)
+    assert {job.state for job in jobs.values()} == {JobState.KILLED}
+    assert (stopped.state, stopped.finished_at) == (RunState.STOPPED, T0)
+
+
+def test_resuming_a_stopped_run_clears_its_end_until_it_ends_again(store: Store) -> None:
+    wired = Wired(store)
+    run, _ = wired.runs.start("pair")
+    wired.runs.stop(run.id)
+    resumed, jobs = wired.runs.resume(run.id)
+    assert (resumed.state, resumed.finished_at) == (RunState.RUNNING, None)
+    assert jobs["a"].state is JobState.QUEUED
+    # A node of a stopped run restarted by hand is live: the run has not ended meanwhile.
+    wired.runs.stop(run.id)
+    assert wired.run(run.id)[0].finished_at == T0
+    again = wired.manager.restart(wired.run(run.id)[1]["a"].id)
+    assert wired.run(run.id)[0].finished_at is None
+    [running] = claim(store)
+    assert running.id == again.id
+    wired.end(running, JobState.SUCCEEDED)
+    assert wired.run(run.id)[0].finished_at == T0  # still stopped: b was cancelled
