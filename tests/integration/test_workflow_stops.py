@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from alembic import command
+
 from jobyard.dependencies import Dependencies
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import parse_job_type
@@ -17,6 +19,7 @@ from jobyard.manager import JobManager
 from jobyard.models import Job, JobUpdate, RunState, WorkflowRun
 from jobyard.states import JobState
 from jobyard.store import Store
+from jobyard.store.migrate import alembic_config
 from jobyard.workflows.parse import parse_workflows
 from jobyard.workflows.runs import Runs
 from tests.stores import T0, claim
@@ -108,3 +111,29 @@ def test_resuming_a_stopped_run_clears_its_end_until_it_ends_again(store: Store)
     assert running.id == again.id
     wired.end(running, JobState.SUCCEEDED)
     assert wired.run(run.id)[0].finished_at == T0  # still stopped: b was cancelled
+
+
+def test_stopped_runs_stored_before_the_fix_end_when_migrated(empty_database_url: str) -> None:
+    """Revision 0017 gives a stopped run with no live node the end of its last job (or
+    the time it was stopped, with no job left); a stopped run with a live node waits."""
+    store = Store(empty_database_url)
+    try:
+        with store.engine.connect() as conn, conn.begin():
+            command.upgrade(alembic_config(conn), "0016")
+        wired = Wired(store)
+        ended_at = T0 + timedelta(minutes=5)
+        old, _ = wired.runs.start("pair")
+        for job in store.runs.run_jobs(old.id):
+            values = {"state": JobState.KILLED, "finished_at": ended_at}
+            assert store.jobs.update_job(JobUpdate(job.id, frozenset({job.state}), values), T0)
+        no_jobs, _ = store.runs.add_workflow_run("pair", {}, "api", [], [], T0)
+        live, _ = wired.runs.start("pair")
+        running, _ = wired.runs.start("pair")
+        for run in (old, no_jobs, live):  # as a stop left them before: no finished_at
+            values = {"state": RunState.STOPPED}
+            assert store.runs.update_run(run.id, {RunState.RUNNING}, values, T0)
+        store.migrate()
+        ends = {run.id: wired.run(run.id)[0].finished_at for run in (old, no_jobs, live, running)}
+        assert ends == {old.id: ended_at, no_jobs.id: T0, live.id: None, running.id: None}
+    finally:
+        store.close()
