@@ -1,5 +1,6 @@
 """A stopped workflow run on every store: it ends once none of its nodes is live, so
-retention removes it like any ended run.
+retention removes it like any ended run; resuming it runs again what the stop killed
+and leaves what a failure blocked as it was.
 
 The run's parts are wired as a server wires them (:class:`jobyard.node.Node`): a node
 that ends settles its dependents, then its run looks at itself.
@@ -13,6 +14,7 @@ from typing import Any
 from alembic import command
 
 from jobyard.dependencies import Dependencies
+from jobyard.events.records import JobTerminated, WorkflowRunFinished
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import parse_job_type
 from jobyard.manager import JobManager
@@ -28,6 +30,15 @@ LATER = T0 + timedelta(days=1)  # retention's cutoff: what ended at T0 is older
 TYPES = {"step": parse_job_type("step", {"command": ["true"]})}
 WORKFLOWS = {
     "pair": {"nodes": {"a": {"type": "step"}, "b": {"type": "step", "depends_on": ["a"]}}},
+    "forked": {  # a branch that fails, and one that is still running when the run stops
+        "nodes": {
+            "bad": {"type": "step"},
+            "after_bad": {"type": "step", "depends_on": ["bad"]},
+            "last": {"type": "step", "depends_on": ["after_bad"]},
+            "long": {"type": "step"},
+            "after_long": {"type": "step", "depends_on": ["long"]},
+        }
+    },
 }
 
 
@@ -137,3 +148,72 @@ def test_stopped_runs_stored_before_the_fix_end_when_migrated(empty_database_url
         assert ends == {old.id: ended_at, no_jobs.id: T0, live.id: None, running.id: None}
     finally:
         store.close()
+
+
+def finishes(store: Store, run_id: int) -> list[WorkflowRunFinished]:
+    """Every end of the run announced, whichever of its jobs it is stored with."""
+    return [
+        event.record
+        for job in store.runs.run_jobs(run_id)
+        for event in store.jobs.job_events(job.id)
+        if isinstance(event.record, WorkflowRunFinished)
+    ]
+
+
+def test_resume_runs_again_what_the_stop_killed_and_leaves_what_a_failure_blocked(
+    store: Store,
+) -> None:
+    wired = Wired(store)
+    run_id, nodes = started(wired, "forked")  # bad and long run
+    wired.end(nodes["bad"], JobState.FAILED)
+    wired.runs.stop(run_id)
+    wired.end(nodes["long"], JobState.KILLED)
+    _, halted = wired.run(run_id)
+    blocked = {name: halted[name] for name in ("after_bad", "last")}
+    assert {job.state for job in blocked.values()} == {JobState.UPSTREAM_FAILED}
+    told = {name: store.jobs.job_events(job.id) for name, job in blocked.items()}
+    resumed, jobs = wired.runs.resume(run_id)
+    assert resumed.state is RunState.RUNNING
+    assert {name: job.id for name, job in jobs.items() if name in blocked} == {
+        name: job.id for name, job in blocked.items()
+    }  # neither made again nor blocked again: nothing new to tell
+    assert {name: store.jobs.job_events(job.id) for name, job in blocked.items()} == told
+    assert jobs["bad"].id == nodes["bad"].id  # retry-failed's part, once the run has ended
+    assert jobs["long"].restarted_from == nodes["long"].id
+    assert jobs["after_long"].restarted_from == halted["after_long"].id
+    [long] = claim(store)
+    wired.end(long, JobState.SUCCEEDED)
+    [after_long] = claim(store)
+    wired.end(after_long, JobState.SUCCEEDED)
+    ended, jobs = wired.run(run_id)
+    assert (ended.state, ended.finished_at) == (RunState.FAILED, T0)
+    assert [f.failed_nodes for f in finishes(store, run_id)] == [("bad",)]
+    retried, jobs = wired.runs.retry_failed(run_id)  # the failure is fixed: it all runs
+    assert retried.state is RunState.RUNNING
+    assert {jobs[name].state for name in ("bad", "after_bad", "last")} == {
+        JobState.QUEUED,
+        JobState.WAITING,
+    }
+
+
+def test_a_node_the_stop_cancelled_before_its_upstream_failed_ends_blocked_on_resume(
+    store: Store,
+) -> None:
+    """a failed before the stop's kill reached it, b was cancelled first: resumed, b is
+    blocked as the failure would have blocked it, and the run ends ``failed`` then."""
+    wired = Wired(store)
+    run_id, nodes = started(wired, "pair")
+    wired.runs.stop(run_id)
+    wired.end(nodes["a"], JobState.FAILED)
+    ended, jobs = wired.runs.resume(run_id)
+    assert (ended.state, ended.finished_at) == (RunState.FAILED, T0)
+    b = jobs["b"]
+    assert (b.state, b.reason, b.finished_at) == (JobState.UPSTREAM_FAILED, "upstream_failed", T0)
+    assert b.error == f"dependency {nodes['a'].id} ended failed"
+    assert [f.failed_nodes for f in finishes(store, run_id)] == [("a",)]
+    assert not any(
+        isinstance(event.record, JobTerminated) for event in store.jobs.job_events(b.id)
+    )  # the failure of a is what is told, once
+    while store.retention.prune_jobs(LATER, 100, LATER).more:
+        pass
+    assert store.runs.run_jobs(run_id) == []  # the blocked job ended too: retention takes it

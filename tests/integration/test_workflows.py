@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tests.harness import Launcher, Server, read_sse, run_in, shared_server, start_run, wait_for
@@ -143,6 +144,38 @@ def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
     assert halted["nodes"]["b"]["state"] == "killed"  # cancelled by the stop, not blocked
 
 
+def test_resuming_a_stopped_run_leaves_what_a_failure_blocked(
+    server: Server, tmp_path: Path
+) -> None:
+    """Resume runs again what the stop killed, not what a failure blocked: those keep their
+    job (no new one, blocked at once) and are told once; the run then ends ``failed``."""
+    gate = tmp_path / "open"
+    run = start_run(server, "gated", path=str(gate))
+    url, nodes = f"/api/v1/workflow-runs/{run['id']}", run["nodes"]
+    blocked = nodes["after_bad"]["job_id"]
+    server.wait_state(blocked, "upstream_failed")
+    server.wait_state(nodes["gate"]["job_id"], "running")
+    assert server.client.post(f"{url}/stop").status_code == 200
+    server.wait_state(nodes["gate"]["job_id"], "killed")
+    wait_for(lambda: ended(server, run["id"]), what="the stopped run to end")
+    resumed = server.client.post(f"{url}/resume")
+    assert resumed.status_code == 200, resumed.text
+    again = resumed.json()["nodes"]
+    assert again["after_bad"] == nodes["after_bad"] | {"state": "upstream_failed"}
+    assert again["bad"]["job_id"] == nodes["bad"]["job_id"]
+    assert again["gate"]["restarted_from"] == nodes["gate"]["job_id"]
+    gate.touch()
+    done = run_in(server, run["id"], "failed")
+    assert done["nodes"]["after_gate"]["state"] == "succeeded"
+    assert done["finished_at"] is not None
+    told = {"event": "workflow_failed", "run": run["id"]}
+    notes = wait_for(lambda: notes_of(server, **told), what="the workflow_failed notification")
+    assert [note["data"]["run"]["failed_nodes"] for note in notes] == [["bad"]]
+    notifier_past_now(server)
+    assert len(notes_of(server, **told)) == 1
+    assert len(notes_of(server, event="upstream_failed", job=blocked)) == 1
+
+
 def test_a_stopped_run_sends_no_notification(server: Server) -> None:
     run = start_run(server, "chain")
     first = run["nodes"]["a"]["job_id"]
@@ -210,7 +243,7 @@ def test_workflow_errors(server: Server) -> None:
     ]
     assert server.client.get("/api/v1/workflow-runs").json()["total"] == runs_before
     names = [w["name"] for w in server.client.get("/api/v1/workflows").json()["items"]]
-    assert names == ["broken", "chain", "crashy", "diamond", "slow"]
+    assert names == ["broken", "chain", "crashy", "diamond", "gated", "slow"]
 
 
 def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None:

@@ -244,7 +244,13 @@ class Runs:
 
     def resume(self, run_id: int) -> RunView:
         """Run again, in order, every node that a stop killed or cancelled (409 unless stopped:
-        a run that was not stopped has none, and a failed one is retried)."""
+        a run that was not stopped has none, and a failed one is retried).
+
+        Only ``killed`` nodes run again. A node that a failure blocked
+        (``upstream_failed``) stays so, with its job and without a second
+        notification, unless what blocked it is a killed node run again: then it
+        waits again. The failed node is for ``retry-failed`` once the run has ended.
+        """
         run, _ = self.get(run_id)
         if run.state is not RunState.STOPPED:
             hint = ""
@@ -252,7 +258,7 @@ class Runs:
                 hint = "; a failed run is run again by retry-failed or by restarting a node"
             message = f"workflow run {run_id} is {run.state.value}: only a stopped run resumes"
             raise Conflict(message + hint, state=run.state.value)
-        return self._rerun(run, {JobState.KILLED, JobState.UPSTREAM_FAILED})
+        return self._rerun(run, {JobState.KILLED})
 
     def retry_failed(self, run_id: int) -> RunView:
         """Restart the failed nodes; what they blocked runs when they succeed.
@@ -294,5 +300,8 @@ class Runs:
         if reopened is not None and restarted:
             again = WorkflowRunReopened(at=now, run_id=run.id, workflow=reopened.workflow)
             self._announce(restarted[0].id, again)
-        self.refresh(run.id)
+        # Nothing may be left to run (a node run again was blocked at once): the run
+        # then ends here, and that end is announced, stored with its newest job.
+        newest = max((job.id for job in self.latest_jobs(run.id).values()), default=None)
+        self.refresh(run.id, newest)
         return self.get(run.id)
