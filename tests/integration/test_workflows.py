@@ -306,13 +306,26 @@ def test_the_cli_runs_and_shows_workflows(server: Server) -> None:
     done = cli("run", "diamond", "--wait")
     assert done.returncode == 0, done.stderr
     assert "succeeded" in done.stdout.splitlines()[0]
+    assert done.stdout.splitlines()[1].startswith("ended ")
     failed = cli("run", "broken", "--wait", "--json")
     assert failed.returncode == 1
     run_id = json.loads(failed.stdout)["id"]
     shown = cli("runs", "show", str(run_id))
     assert "upstream_failed" in shown.stdout
     assert cli("runs", "retry", str(run_id)).returncode == 0
-    assert cli("runs", "list").stdout.splitlines()[-1] == f"{before + 2} runs"
+    chain = json.loads(cli("run", "chain", "--json").stdout)["id"]
+    stopped = cli("runs", "stop", str(chain))
+    assert stopped.returncode == 0, stopped.stderr
+
+    def ended_line() -> str | None:
+        """The line of ``runs show`` that says when the stopped run ended, once it has."""
+        lines = cli("runs", "show", str(chain)).stdout.splitlines()
+        return lines[1] if lines[1].startswith("ended ") else None
+
+    wait_for(ended_line, what="the stopped run to show its end")
+    listed = cli("runs", "list", "--state", "stopped").stdout.splitlines()
+    assert " → " in next(line for line in listed if line.split()[0] == str(chain))
+    assert cli("runs", "list").stdout.splitlines()[-1] == f"{before + 3} runs"
 
 
 def test_a_crash_in_the_middle_of_a_run_loses_nothing(database_url: str, launch: Launcher) -> None:
