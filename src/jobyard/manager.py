@@ -104,7 +104,7 @@ class JobManager:
             raise Invalid(detail, errors)
         added = self.store.jobs.add_jobs(new_jobs, now, audit=audit)
         added = [
-            (self._blocked_at_submit(job, new, upstream, now), True)
+            (self._blocked_at_creation(job, new, upstream, now), True)
             if created and job.state is JobState.UPSTREAM_FAILED
             else (job, created)
             for (job, created), new in zip(added, new_jobs, strict=True)
@@ -112,11 +112,12 @@ class JobManager:
         self._on_queued([job for job, created in added if created])
         return added
 
-    def _blocked_at_submit(
+    def _blocked_at_creation(
         self, job: Job, new: NewJob, upstream: dict[int, JobState], now: datetime
     ) -> Job:
-        """A job whose dependency had already ended the wrong way: say which, as a settle
-        would have (reason ``upstream_failed``, the dependency in the error)."""
+        """A job submitted or restarted when a dependency had already ended the wrong way:
+        it ended then, and says which, as a settle would have (reason ``upstream_failed``,
+        the dependency in the error)."""
         failed = next(
             (
                 d.upstream
@@ -266,6 +267,8 @@ class JobManager:
         if not created:  # another restart got there first, or the job was reopened
             _check_restartable(job)
             raise AssertionError(f"job {job_id} could not be restarted")
+        if job.state is JobState.UPSTREAM_FAILED:
+            job = self._blocked_at_creation(job, new, upstream, now)
         self.deps.reopen(old.id, job.id)
         self._on_restart(job)
         self._wake()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tests.harness import Launcher, Server, read_sse, run_in, shared_server, start_run, wait_for
@@ -22,6 +24,12 @@ def notifier_past_now(server: Server) -> None:
     so a failure made now is told only after them."""
     probe = server.submit("fail", args={"code": 1})["id"]
     wait_for(lambda: notes_of(server, job=probe), what="the notifier to pass the probe's end")
+
+
+def ended(server: Server, run_id: int) -> dict[str, Any] | None:
+    """The run once it has ended (it has a ``finished_at``), else None."""
+    run: dict[str, Any] = server.client.get(f"/api/v1/workflow-runs/{run_id}").json()
+    return run if run["finished_at"] else None
 
 
 def test_a_diamond_runs_every_node_after_its_upstream(server: Server) -> None:
@@ -114,13 +122,19 @@ def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
     stopped = server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop")
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["state"] == "stopped"
-    halted = run_in(server, run["id"], "stopped")
+    assert stopped.json()["finished_at"] is None  # node a is still being killed
     wait_for(lambda: server.job(first)["state"] == "killed", what="node a killed")
+    # A stopped run has ended once none of its nodes is live: retention can remove it.
+    halted = wait_for(lambda: ended(server, run["id"]), what="the stopped run to end")
+    assert halted["state"] == "stopped"
+    ended_at = datetime.fromisoformat(halted["finished_at"])
+    assert ended_at >= datetime.fromisoformat(server.job(first)["finished_at"])
     again = server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop")
     assert "is stopped: only a running run stops" in again.json()["detail"]
     assert again.status_code == 409
     resumed = server.client.post(f"/api/v1/workflow-runs/{run['id']}/resume")
     assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["state"], resumed.json()["finished_at"]) == ("running", None)
     done = run_in(server, run["id"], "succeeded")
     retried = server.client.post(f"/api/v1/workflow-runs/{run['id']}/retry-failed")
     assert retried.status_code == 409
@@ -128,6 +142,38 @@ def test_a_stopped_run_resumes_where_it_stopped(server: Server) -> None:
     assert done["nodes"]["a"]["restarted_from"] == first
     assert done["nodes"]["b"]["state"] == "succeeded"
     assert halted["nodes"]["b"]["state"] == "killed"  # cancelled by the stop, not blocked
+
+
+def test_resuming_a_stopped_run_leaves_what_a_failure_blocked(
+    server: Server, tmp_path: Path
+) -> None:
+    """Resume runs again what the stop killed, not what a failure blocked: those keep their
+    job (no new one, blocked at once) and are told once; the run then ends ``failed``."""
+    gate = tmp_path / "open"
+    run = start_run(server, "gated", path=str(gate))
+    url, nodes = f"/api/v1/workflow-runs/{run['id']}", run["nodes"]
+    blocked = nodes["after_bad"]["job_id"]
+    server.wait_state(blocked, "upstream_failed")
+    server.wait_state(nodes["gate"]["job_id"], "running")
+    assert server.client.post(f"{url}/stop").status_code == 200
+    server.wait_state(nodes["gate"]["job_id"], "killed")
+    wait_for(lambda: ended(server, run["id"]), what="the stopped run to end")
+    resumed = server.client.post(f"{url}/resume")
+    assert resumed.status_code == 200, resumed.text
+    again = resumed.json()["nodes"]
+    assert again["after_bad"] == nodes["after_bad"] | {"state": "upstream_failed"}
+    assert again["bad"]["job_id"] == nodes["bad"]["job_id"]
+    assert again["gate"]["restarted_from"] == nodes["gate"]["job_id"]
+    gate.touch()
+    done = run_in(server, run["id"], "failed")
+    assert done["nodes"]["after_gate"]["state"] == "succeeded"
+    assert done["finished_at"] is not None
+    told = {"event": "workflow_failed", "run": run["id"]}
+    notes = wait_for(lambda: notes_of(server, **told), what="the workflow_failed notification")
+    assert [note["data"]["run"]["failed_nodes"] for note in notes] == [["bad"]]
+    notifier_past_now(server)
+    assert len(notes_of(server, **told)) == 1
+    assert len(notes_of(server, event="upstream_failed", job=blocked)) == 1
 
 
 def test_a_stopped_run_sends_no_notification(server: Server) -> None:
@@ -157,7 +203,8 @@ def test_retry_failed_refuses_a_stopped_run_and_a_run_with_nothing_failed(
     )
     assert server.client.post(f"{url}/stop").status_code == 200
     server.wait_state(run["nodes"]["a"]["job_id"], "killed")
-    before = run_in(server, run["id"], "stopped")
+    before = wait_for(lambda: ended(server, run["id"]), what="the stopped run to end")
+    assert before["state"] == "stopped"
     retried = server.client.post(f"{url}/retry-failed")
     assert retried.status_code == 409, retried.text
     assert retried.json()["detail"] == (
@@ -196,7 +243,7 @@ def test_workflow_errors(server: Server) -> None:
     ]
     assert server.client.get("/api/v1/workflow-runs").json()["total"] == runs_before
     names = [w["name"] for w in server.client.get("/api/v1/workflows").json()["items"]]
-    assert names == ["broken", "chain", "crashy", "diamond", "slow"]
+    assert names == ["broken", "chain", "crashy", "diamond", "gated", "slow"]
 
 
 def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None:
@@ -259,13 +306,26 @@ def test_the_cli_runs_and_shows_workflows(server: Server) -> None:
     done = cli("run", "diamond", "--wait")
     assert done.returncode == 0, done.stderr
     assert "succeeded" in done.stdout.splitlines()[0]
+    assert done.stdout.splitlines()[1].startswith("ended ")
     failed = cli("run", "broken", "--wait", "--json")
     assert failed.returncode == 1
     run_id = json.loads(failed.stdout)["id"]
     shown = cli("runs", "show", str(run_id))
     assert "upstream_failed" in shown.stdout
     assert cli("runs", "retry", str(run_id)).returncode == 0
-    assert cli("runs", "list").stdout.splitlines()[-1] == f"{before + 2} runs"
+    chain = json.loads(cli("run", "chain", "--json").stdout)["id"]
+    stopped = cli("runs", "stop", str(chain))
+    assert stopped.returncode == 0, stopped.stderr
+
+    def ended_line() -> str | None:
+        """The line of ``runs show`` that says when the stopped run ended, once it has."""
+        lines = cli("runs", "show", str(chain)).stdout.splitlines()
+        return lines[1] if lines[1].startswith("ended ") else None
+
+    wait_for(ended_line, what="the stopped run to show its end")
+    listed = cli("runs", "list", "--state", "stopped").stdout.splitlines()
+    assert " → " in next(line for line in listed if line.split()[0] == str(chain))
+    assert cli("runs", "list").stdout.splitlines()[-1] == f"{before + 3} runs"
 
 
 def test_a_crash_in_the_middle_of_a_run_loses_nothing(database_url: str, launch: Launcher) -> None:

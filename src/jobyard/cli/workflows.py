@@ -67,7 +67,12 @@ def _show(run_: dict[str, Any], json_: bool) -> None:
     if json_:
         print_json(run_)
         return
+    from jobyard.cli.render import short_moment
+    from jobyard.client.models import parse_time
+
     typer.echo(f"run {run_['id']} of {run_['workflow']}: {run_['state']}")
+    if finished := parse_time(run_.get("finished_at")):  # a stopped run ends too
+        typer.echo(f"ended {short_moment(finished)}")
     for name, node in run_.get("nodes", {}).items():
         typer.echo(f"  {name:<20} job {node['job_id']:<8} {node['state']}")
 
@@ -89,8 +94,8 @@ def list_runs(
     from jobyard.client.models import parse_time
 
     for item in found["items"]:
-        created = parse_time(item["created_at"])
-        when = short_moment(created) if created else ""
+        times = [parse_time(item["created_at"]), parse_time(item.get("finished_at"))]
+        when = " → ".join(short_moment(time) for time in times if time)
         typer.echo(f"{item['id']:>6}  {item['workflow']:<20} {item['state']:<10} {when}")
     typer.echo(counted(found["total"], "runs"))
 

@@ -6,9 +6,10 @@ edge of the DAG becomes a ``succeeded`` dependency, so the dependency engine
 ``at`` time has come), and blocks what is downstream of a failure. A run's
 state follows from its nodes' latest jobs: ``running`` while any is not
 terminal, then ``succeeded`` when all succeeded, else ``failed`` (or ``stopped``
-when someone stopped it). Restarting a node of a run that ended makes it
-``running`` again (announced as ``workflow_reopened``), and it ends anew when
-its jobs do.
+when someone stopped it). A run has ended (``finished_at``) once none of its
+nodes is live, a stopped one too, so that retention removes it in time.
+Restarting a node of a run that ended makes it ``running`` again (announced as
+``workflow_reopened``), and it ends anew when its jobs do.
 """
 
 from __future__ import annotations
@@ -170,31 +171,40 @@ class Runs:
             run = self.store.runs.get_run(run_id)
             if run is None:
                 return None
-            state = self._derived_state(run)
-            if state is run.state:
+            state, ended = self._derived_state(run)
+            if state is run.state and ended is (run.finished_at is not None):
                 return run
-            updated = self._move(run, state, by)
+            updated = self._move(run, state, ended, by)
             if updated is not None:
                 return updated
         return self.store.runs.get_run(run_id)
 
-    def _derived_state(self, run: WorkflowRun) -> RunState:
-        stopped = run.state is RunState.STOPPED  # it stays so while its nodes are killed
+    def _derived_state(self, run: WorkflowRun) -> tuple[RunState, bool]:
+        """The run's state, and whether it has ended: none of its nodes is live.
+
+        A stopped run stays ``stopped`` while its nodes are killed, and has ended
+        (``finished_at``) once none is live: then retention may remove it.
+        """
+        stopped = run.state is RunState.STOPPED
         if self.store.runs.run_is_live(run.id):  # cheap: most ends of a node end nothing more
-            return RunState.STOPPED if stopped else RunState.RUNNING
+            return (RunState.STOPPED if stopped else RunState.RUNNING), False
         if all(
             state is JobState.SUCCEEDED for state in self.store.runs.node_states(run.id).values()
         ):
-            return RunState.SUCCEEDED
-        return RunState.STOPPED if stopped else RunState.FAILED
+            return RunState.SUCCEEDED, True
+        return (RunState.STOPPED if stopped else RunState.FAILED), True
 
-    def _move(self, run: WorkflowRun, state: RunState, by: int | None) -> WorkflowRun | None:
-        """Compare-and-set the run to ``state`` and announce it; None if it changed meanwhile."""
+    def _move(
+        self, run: WorkflowRun, state: RunState, ended: bool, by: int | None
+    ) -> WorkflowRun | None:
+        """Compare-and-set the run to ``state`` and announce it; None if it changed meanwhile.
+
+        A stopped run only gets (or loses) its ``finished_at``: it tells no one.
+        """
         now = self._clock()
-        finished = None if state is RunState.RUNNING else now
-        values = {"state": state, "finished_at": finished}
+        values = {"state": state, "finished_at": now if ended else None}
         updated = self.store.runs.update_run(run.id, [run.state], values, now)
-        if updated is None or by is None:
+        if updated is None or by is None or state is RunState.STOPPED:
             return updated
         if state is RunState.RUNNING:  # a node of an ended run was restarted
             self._announce(by, WorkflowRunReopened(at=now, run_id=run.id, workflow=run.workflow))
@@ -203,10 +213,10 @@ class Runs:
         if state is RunState.FAILED:
             nodes = self.store.runs.node_states(run.id)
             failed = tuple(sorted(name for name, s in nodes.items() if s is JobState.FAILED))
-        ended = WorkflowRunFinished(
+        finished = WorkflowRunFinished(
             at=now, run_id=run.id, workflow=updated.workflow, state=state, failed_nodes=failed
         )
-        self._announce(by, ended)  # the notifier tells workflow_failed / _succeeded
+        self._announce(by, finished)  # the notifier tells workflow_failed / _succeeded
         return updated
 
     # -- control -----------------------------------------------------------
@@ -229,11 +239,18 @@ class Runs:
             if not job.state.terminal:
                 with contextlib.suppress(Conflict):  # it ended meanwhile
                     self.manager.act(job.id, Event.KILL)
+        self.refresh(run_id)  # the nodes cancelled at once may have been its last live ones
         return self.get(run_id)
 
     def resume(self, run_id: int) -> RunView:
         """Run again, in order, every node that a stop killed or cancelled (409 unless stopped:
-        a run that was not stopped has none, and a failed one is retried)."""
+        a run that was not stopped has none, and a failed one is retried).
+
+        Only ``killed`` nodes run again. A node that a failure blocked
+        (``upstream_failed``) stays so, with its job and without a second
+        notification, unless what blocked it is a killed node run again: then it
+        waits again. The failed node is for ``retry-failed`` once the run has ended.
+        """
         run, _ = self.get(run_id)
         if run.state is not RunState.STOPPED:
             hint = ""
@@ -241,7 +258,7 @@ class Runs:
                 hint = "; a failed run is run again by retry-failed or by restarting a node"
             message = f"workflow run {run_id} is {run.state.value}: only a stopped run resumes"
             raise Conflict(message + hint, state=run.state.value)
-        return self._rerun(run, {JobState.KILLED, JobState.UPSTREAM_FAILED})
+        return self._rerun(run, {JobState.KILLED})
 
     def retry_failed(self, run_id: int) -> RunView:
         """Restart the failed nodes; what they blocked runs when they succeed.
@@ -283,5 +300,8 @@ class Runs:
         if reopened is not None and restarted:
             again = WorkflowRunReopened(at=now, run_id=run.id, workflow=reopened.workflow)
             self._announce(restarted[0].id, again)
-        self.refresh(run.id)
+        # Nothing may be left to run (a node run again was blocked at once): the run
+        # then ends here, and that end is announced, stored with its newest job.
+        newest = max((job.id for job in self.latest_jobs(run.id).values()), default=None)
+        self.refresh(run.id, newest)
         return self.get(run.id)
