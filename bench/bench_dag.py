@@ -105,7 +105,7 @@ def server(
     srv = Server(database_url=url, workdir=workdir, config=config, env=env).start()
     assert srv.proc is not None
     try:
-        before = thread_times(srv.proc.pid)
+        before = thread_times(srv.proc.pid) if threads else {}
         started = time.perf_counter()
         response = srv.client.post("/api/v1/workflows/wide/runs", json={})
         response.raise_for_status()

@@ -12,12 +12,12 @@ import re
 import shutil
 import subprocess
 
-TICK = os.sysconf("SC_CLK_TCK")
 Times = dict[int, tuple[float, float]]
 
 
 def thread_times(pid: int) -> Times:
     """``{thread id: (user s, system s)}`` of ``pid``'s live threads."""
+    tick = os.sysconf("SC_CLK_TCK")
     times: Times = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -25,7 +25,7 @@ def thread_times(pid: int) -> Times:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except FileNotFoundError:  # ended meanwhile
             continue
-        times[int(tid)] = (int(fields[11]) / TICK, int(fields[12]) / TICK)
+        times[int(tid)] = (int(fields[11]) / tick, int(fields[12]) / tick)
     return times
 
 
@@ -38,7 +38,7 @@ def thread_names(pid: int) -> dict[int, str]:
     ).stdout
     return {
         int(found[1]): found[2]
-        for found in re.finditer(r'^Thread (\d+) \(\w+\): "(.*)"$', dump, re.MULTILINE)
+        for found in re.finditer(r'^Thread (\d+) \([^)]*\): "(.*)"$', dump, re.MULTILINE)
     }
 
 

@@ -18,6 +18,7 @@ from jobyard.dependencies import Dependencies, Readiness, condition_readiness, r
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.events.records import JobStateChanged, JobTerminated, LogWritten
 from jobyard.jobtypes.catalog import Catalog
+from jobyard.jobtypes.params import FieldError
 from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.models import Dependency, DependencyState, Job, JobQuery, JobUpdate, NewJob
 from jobyard.outcomes import Reason
@@ -95,7 +96,7 @@ class JobManager:
                 problems += exc.errors
             # Its own queue only: a restart keeps its job's, a type's was checked with it.
             if submission.queue is not None:
-                problems += self.catalog.queue_problems(submission.queue)
+                problems += self._queue_problems(submission.type, submission.queue)
             errors += [{**e, "field": prefix + e["field"]} for e in problems]
             args_only = args_only and all(e["field"].startswith("args") for e in problems)
         if errors:
@@ -111,6 +112,14 @@ class JobManager:
         ]
         self._on_queued([job for job, created in added if created])
         return added
+
+    def _queue_problems(self, type_name: str, queue: str) -> list[FieldError]:
+        """A submission's own ``queue``: one the file declares, or its type's own (a type
+        stored before the file declared queues goes on working when its queue is named)."""
+        problems = self.catalog.queue_problems(queue)
+        if problems and (job_type := self.catalog.get(type_name)) and job_type.queue == queue:
+            return []
+        return problems
 
     def _blocked_at_creation(
         self, job: Job, new: NewJob, upstream: dict[int, JobState], now: datetime

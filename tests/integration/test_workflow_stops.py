@@ -143,9 +143,21 @@ def test_stopped_runs_stored_before_the_fix_end_when_migrated(empty_database_url
         for run in (old, no_jobs, live):  # as a stop left them before: no finished_at
             values = {"state": RunState.STOPPED}
             assert store.runs.update_run(run.id, {RunState.RUNNING}, values, T0)
+        # as the older resume left a node that a failure had blocked: over, never finished
+        broken, _ = wired.runs.start("pair")
+        blocked_at = T0 + timedelta(minutes=7)
+        for job in store.runs.run_jobs(broken.id):
+            values = {"state": JobState.UPSTREAM_FAILED}
+            assert store.jobs.update_job(
+                JobUpdate(job.id, frozenset({job.state}), values), blocked_at
+            )
         store.migrate()
         ends = {run.id: wired.run(run.id)[0].finished_at for run in (old, no_jobs, live, running)}
         assert ends == {old.id: ended_at, no_jobs.id: T0, live.id: None, running.id: None}
+        mended = store.runs.run_jobs(broken.id)
+        assert {(job.finished_at, job.reason) for job in mended} == {
+            (blocked_at, "upstream_failed")
+        }
     finally:
         store.close()
 

@@ -152,6 +152,18 @@ def test_a_restart_keeps_its_jobs_queue_even_once_the_file_no_longer_declares_it
     assert h.manager.restart(old).queue == "retired"  # the user chose no queue this time
 
 
+def test_a_types_own_queue_may_be_named_though_the_file_no_longer_declares_it() -> None:
+    """A type stored before the file declared queues keeps its queue: naming it in a
+    submission (or repeating an idempotency key that did) is no error."""
+    h = Harness()
+    declared = {"echo": parse_job_type("echo", ECHO | {"queue": "retired"})}
+    h.manager.catalog = Catalog(h.store, declared, queues={"default", "fast"})
+    assert h.manager.get(h.submit(queue="retired")).queue == "retired"
+    with pytest.raises(Invalid) as info:
+        h.submit(queue="retird")
+    assert [e["field"] for e in info.value.errors] == ["queue"]
+
+
 def test_listing_and_logs(h: Harness) -> None:
     ids = [h.submit(args={"word": w}) for w in ("a", "b", "c")]
     page, total = h.manager.find(JobQuery(per_page=2, sort=["id"]))

@@ -92,11 +92,8 @@ class Gate:
         """``password`` checked again for a stream it opened: as :meth:`password`, but
         neither throttled nor audited. A changed password or a removed user ends the
         stream; it is no failed login, and many streams must not lock the user out."""
-        found = self._store.user(name) if could_be_a_name(name) else None
-        if found is None:
-            raise Unauthorized(f"the user {name!r} was removed")
-        user, stored = found
-        if not self._matches(self._key_of(name, password), password, stored):
+        user, matches = self._owner_matches(name, password)
+        if not matches:
             raise Unauthorized(f"the password of {name!r} was changed")
         return Principal(user.id, user.name, user.role, "password")
 
@@ -105,14 +102,19 @@ class Gate:
         may make (their own password): 403 when it is not theirs. Throttled with the logins,
         on the same counts: else a stolen session or token would be a way to guess it."""
         self._refuse_while_throttled(name, address)
-        found = self._store.user(name)
-        if found is None:
-            raise Unauthorized(f"the user {name!r} was removed")
-        key = self._key_of(name, password)
-        if not self._matches(key, password, found[1]):
+        if not self._owner_matches(name, password)[1]:
             self.throttle.failed(name, address)
             raise Forbidden(f"that is not the current password of {name!r}")
         self.throttle.succeeded(name, address)
+
+    def _owner_matches(self, name: str, password: str) -> tuple[User, bool]:
+        """The signed-in user ``name`` (401 when removed since) and whether ``password``
+        is theirs now."""
+        found = self._store.user(name) if could_be_a_name(name) else None
+        if found is None:
+            raise Unauthorized(f"the user {name!r} was removed")
+        user, stored = found
+        return user, self._matches(self._key_of(name, password), password, stored)
 
     def _refuse_while_throttled(self, name: str, address: str) -> None:
         wait = self.throttle.wait(name, address)

@@ -65,7 +65,7 @@ class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     current_password: str = Field(min_length=1, max_length=1000, description="to prove it is you")
-    new_password: str = Field(min_length=8, max_length=1000)
+    new_password: str = Field(max_length=1000, description="at least 8 characters")
 
 
 class Me(BaseModel):

@@ -20,7 +20,7 @@ from jobyard.cli.common import (
     print_json,
     print_view,
 )
-from jobyard.cli.credentials import PasswordStdinOpt, read_password
+from jobyard.cli.credentials import TwoPasswordsStdinOpt, read_password
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -46,7 +46,9 @@ def _how(me: Me) -> str:
     return f"with token {me.token_id}" if me.via == "token" else f"with a {me.via}"
 
 
-def passwd(password_stdin: PasswordStdinOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
+def passwd(
+    password_stdin: TwoPasswordsStdinOpt = False, server: ServerOpt = DEFAULT_SERVER
+) -> None:
     """Change your own password: the current one, then the new one, asked on the terminal
     without echo (the new one twice), or one line each on stdin with --password-stdin.
 

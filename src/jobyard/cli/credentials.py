@@ -63,6 +63,14 @@ PasswordStdinOpt = Annotated[
         "--password-stdin", help="Read the password from the first line of stdin (for scripts)."
     ),
 ]
+TwoPasswordsStdinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the current password from the first line of stdin and the new one from the "
+        "second (for scripts).",
+    ),
+]
 _OPTIONS = {"auth_token": TokenOpt, "auth_user": UserOpt, "auth_password": PasswordOpt}
 
 

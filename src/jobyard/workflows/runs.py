@@ -239,7 +239,8 @@ class Runs:
             if not job.state.terminal:
                 with contextlib.suppress(Conflict):  # it ended meanwhile
                     self.manager.act(job.id, Event.KILL)
-        self.refresh(run_id)  # the nodes cancelled at once may have been its last live ones
+        # A node cancelled here ends at once and refreshes the run on its own behalf (with
+        # it, the run's end is told); a refresh on nobody's could end it untold.
         return self.get(run_id)
 
     def resume(self, run_id: int) -> RunView:

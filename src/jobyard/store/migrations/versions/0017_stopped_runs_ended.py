@@ -7,6 +7,11 @@ runs stored before it theirs: when their last job ended, or when they were
 stopped (``updated_at``) if none of their jobs is left. A stopped run with a
 live node is left alone: it gets ``finished_at`` when that node ends.
 
+The older resume (and a restart while a dependency had failed) also made jobs
+that were ``upstream_failed`` at once with no ``finished_at``: retention never
+removed them, nor the run they belong to. They get theirs first (when they were
+made so, ``updated_at``), and the reason a blocked job has.
+
 Nothing is undone on downgrade: the older code clears ``finished_at`` when it
 resumes a run, and reads it nowhere else for a stopped run than in retention.
 
@@ -40,10 +45,20 @@ jobs = sa.table(
     sa.column("state"),
     sa.column("restarted_as"),
     sa.column("finished_at"),
+    sa.column("updated_at"),
+    sa.column("reason"),
 )
 
 
 def upgrade() -> None:
+    op.execute(
+        jobs.update()
+        .where(jobs.c.state == "upstream_failed", jobs.c.finished_at.is_(None))
+        .values(
+            finished_at=jobs.c.updated_at,
+            reason=sa.func.coalesce(jobs.c.reason, "upstream_failed"),
+        )
+    )
     of_run = jobs.c.workflow_run == runs.c.id
     live = (
         sa.select(jobs.c.workflow_run)
