@@ -61,9 +61,16 @@ def test_a_viewer_changes_their_password_and_their_other_sessions_end(server: Se
     with session(server, here, csrf) as browser:
         changed = change(browser)
         assert changed.status_code == 204, changed.text
-        assert browser.get("/api/v1/me").json()["name"] == name  # the session it came from
-    with session(server, elsewhere) as other_tab:
-        assert_problem(other_tab.get("/api/v1/me"), 401)
+    # The session it came from goes on under a new cookie (the old one may be known),
+    # with its CSRF token; the old cookie ends with the user's other sessions.
+    renewed = changed.cookies["jobyard_session"]
+    assert renewed != here
+    assert "httponly" in changed.headers["set-cookie"].lower()
+    with session(server, renewed) as browser:
+        assert browser.get("/api/v1/me").json()["csrf_token"] == csrf
+    for ended in (here, elsewhere):
+        with session(server, ended) as other_tab:
+            assert_problem(other_tab.get("/api/v1/me"), 401)
     with client(server, (name, PASSWORD)) as old:
         assert_problem(old.get("/api/v1/me"), 401)
     with client(server, (name, NEW)) as new:
@@ -77,7 +84,9 @@ def test_a_viewer_changes_their_password_and_their_other_sessions_end(server: Se
 def test_a_change_by_password_ends_that_password_at_once(server: Server) -> None:
     name = person(server, "operator")
     with client(server, (name, PASSWORD)) as http:
-        assert change(http).status_code == 204
+        changed = change(http)
+        assert changed.status_code == 204
+        assert "set-cookie" not in changed.headers  # no session to renew
         assert_problem(http.get("/api/v1/me"), 401)
 
 

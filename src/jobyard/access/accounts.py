@@ -49,13 +49,11 @@ class Accounts:
             raise NotFound(f"no user named {name!r}")
         return found[0]
 
-    def set_password(self, name: str, password: str, keep_session: str | None = None) -> User:
-        """A new password; it ends the user's browser sessions (the old one may be known)
-        but ``keep_session`` (the secret of the one the user changed it from)."""
+    def set_password(self, name: str, password: str) -> User:
+        """A new password; it ends the user's browser sessions (the old one may be known)."""
         _check_password(password)
         self._change(name, password_hash=credentials.hash_password(password))
-        keep = credentials.digest(keep_session) if keep_session else None
-        self._store.remove_sessions(name, keep=keep)
+        self._store.remove_sessions(name)
         return self.user(name)
 
     @staticmethod

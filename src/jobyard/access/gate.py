@@ -78,6 +78,17 @@ class Gate:
         self._audit.record(principal, "login", f"user {name}", address=address)
         return secret, principal
 
+    def renewed_session(self, who: Principal) -> str:
+        """A session of ``who`` under a new secret (the cookie), with their CSRF token: the
+        one a password was changed from goes on, though its old secret may be known."""
+        if who.csrf is None:
+            raise ValueError(f"{who.name} does not act with a session")
+        secret = credentials.new_secret(SESSION_PREFIX)
+        now = self._now()
+        digest = credentials.digest(secret)
+        self._store.add_session(digest, who.user_id, who.csrf, now, now + SESSION_TTL)
+        return secret
+
     def logout(self, secret: str, address: str) -> None:
         """End a session; recorded as its user's ``logout`` unless it had ended already."""
         digest = credentials.digest(secret)

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import (
     APIKeyCookie,
     HTTPAuthorizationCredentials,
@@ -34,11 +34,27 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
 
 from jobyard.access import Principal, Role
+from jobyard.access.gate import SESSION_TTL
 from jobyard.api.resources import get_node
 from jobyard.errors import Forbidden, Unauthorized
 from jobyard.node import Node
 
 COOKIE = "jobyard_session"
+
+
+def set_session_cookie(response: Response, request: Request, secret: str) -> None:
+    """The browser session's cookie: HttpOnly (scripts cannot read it), SameSite=Lax
+    (other sites' forms do not send it), Secure over HTTPS, for the session's lifetime."""
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=int(SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

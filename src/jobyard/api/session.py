@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobyard.access import Principal
 from jobyard.access.audit import escaped
-from jobyard.access.gate import SESSION_TTL
-from jobyard.api.auth import COOKIE, address
+from jobyard.api.auth import COOKIE, address, set_session_cookie
 from jobyard.api.resources import get_node
 from jobyard.api.users import Me
 from jobyard.errors import Forbidden, Invalid, JobyardError
@@ -74,14 +73,7 @@ async def login(request: Request, node: NodeDep) -> Response:
     else:
         me = Me(name=who.name, role=who.role, via=who.via, csrf_token=who.csrf)
         response = Response(me.model_dump_json(), media_type="application/json")
-    response.set_cookie(
-        COOKIE,
-        secret,
-        max_age=int(SESSION_TTL.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    set_session_cookie(response, request, secret)
     return response
 
 

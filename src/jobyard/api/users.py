@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.access import Role, User
 from jobyard.access.accounts import Accounts
-from jobyard.api.auth import COOKIE, Caller, address
+from jobyard.api.auth import Caller, address, set_session_cookie
 from jobyard.api.resources import get_node
 from jobyard.node import Node
 
@@ -96,14 +96,18 @@ def whoami(who: Caller) -> Me:
     },
 )
 def change_password(body: PasswordChange, who: Caller, node: NodeDep, request: Request) -> Response:
-    """Change your own password: give the current one too. Your other browser sessions
-    end, and so do requests and streams made with the old password; API tokens go on
-    (`GET /api/v1/tokens` lists them, `DELETE /api/v1/tokens/{id}` revokes one)."""
+    """Change your own password: give the current one too. Your browser sessions end,
+    and so do requests and streams made with the old password; the session the change
+    is made from goes on under a new cookie (`Set-Cookie`), with the same CSRF token.
+    API tokens go on (`GET /api/v1/tokens` lists them, `DELETE /api/v1/tokens/{id}`
+    revokes one)."""
     node.accounts.check_new_password(body.current_password, body.new_password)
     node.gate.reauthenticate(who.name, body.current_password, address(request))
-    this_session = request.cookies.get(COOKIE) if who.via == "session" else None
-    node.accounts.set_password(who.name, body.new_password, keep_session=this_session)
-    return Response(status_code=204)
+    node.accounts.set_password(who.name, body.new_password)
+    response = Response(status_code=204)
+    if who.via == "session":  # its cookie may be what was known with the old password
+        set_session_cookie(response, request, node.gate.renewed_session(who))
+    return response
 
 
 @router.get("", response_model=UserList)

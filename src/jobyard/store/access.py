@@ -191,15 +191,11 @@ class SqlAccess(Part):
         with self._write() as conn:
             conn.execute(delete(sessions).where(sessions.c.digest == digest))
 
-    def remove_sessions(self, name: str, keep: str | None = None) -> int:
-        """End every session of the user called ``name`` but the one of digest ``keep``;
-        how many there were."""
+    def remove_sessions(self, name: str) -> int:
+        """End every session of the user called ``name``; how many there were."""
         owner = select(users.c.id).where(users.c.name == name).scalar_subquery()
-        query = delete(sessions).where(sessions.c.user_id == owner)
-        if keep is not None:
-            query = query.where(sessions.c.digest != keep)
         with self._write() as conn:
-            return int(conn.execute(query).rowcount)
+            return int(conn.execute(delete(sessions).where(sessions.c.user_id == owner)).rowcount)
 
     # -- audit log --------------------------------------------------------------------
     def record(self, entries: Iterable[AuditEntry]) -> None:
