@@ -221,6 +221,27 @@ def test_logout_and_a_new_password_end_sessions(accounts: Accounts, gate: Gate) 
         gate.session(second)
 
 
+def test_a_login_racing_a_password_change_keeps_no_session(
+    accounts: Accounts, gate: Gate, sql: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change that lands while a login checks the old password (the slow hash) ends the
+    sessions stored so far, not the login's, stored just after: the login looks again."""
+    accounts.add_user("ann", Role.VIEWER, PASSWORD)
+    store_session = sql.access.add_session
+
+    def changed_meanwhile(*args: object) -> None:
+        accounts.set_password("ann", "a-new-long-password")
+        store_session(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sql.access, "add_session", changed_meanwhile)
+    with pytest.raises(Unauthorized, match="changed while logging in"):
+        gate.login("ann", PASSWORD, ADDRESS)
+    monkeypatch.undo()
+    assert sql.access.remove_sessions("ann") == 0  # none was left behind
+    secret, _ = gate.login("ann", "a-new-long-password", ADDRESS)
+    assert gate.session(secret).name == "ann"
+
+
 def test_a_remembered_password_stops_working_once_changed(accounts: Accounts, gate: Gate) -> None:
     accounts.add_user("ann", Role.VIEWER, PASSWORD)
     assert gate.password("ann", PASSWORD, ADDRESS).name == "ann"

@@ -48,7 +48,7 @@ class Gate:
 
     def password(self, name: str, password: str, address: str) -> Principal:
         """The user ``name`` if ``password`` is theirs; 401 (or 429 after many failures)."""
-        user = self._check(name, password, address)
+        user, _ = self._check(name, password, address)
         return Principal(user.id, user.name, user.role, "password")
 
     def token(self, secret: str) -> Principal:
@@ -69,11 +69,19 @@ class Gate:
 
     def login(self, name: str, password: str, address: str) -> tuple[str, Principal]:
         """A new browser session: its secret (the cookie) and who it is for."""
-        user = self._check(name, password, address)
+        user, checked = self._check(name, password, address)
         secret = credentials.new_secret(SESSION_PREFIX)
+        digest = credentials.digest(secret)
         csrf = secrets.token_urlsafe(32)
         now = self._now()
-        self._store.add_session(credentials.digest(secret), user.id, csrf, now, now + SESSION_TTL)
+        self._store.add_session(digest, user.id, csrf, now, now + SESSION_TTL)
+        # A password changed (or the user removed) while this one was checked, slowly,
+        # ended the user's sessions before this one was stored: look again, so that a
+        # session opened with the old password cannot outlive the change.
+        now_stored = self._store.user(name)
+        if now_stored is None or now_stored[1] != checked:
+            self._store.remove_session(digest)
+            raise Unauthorized("the password changed while logging in; log in again")
         principal = Principal(user.id, user.name, user.role, "session", csrf=csrf)
         self._audit.record(principal, "login", f"user {name}", address=address)
         return secret, principal
@@ -143,7 +151,8 @@ class Gate:
             known = self._checked.get(key) == stored
         return known or credentials.password_matches(stored, password)
 
-    def _check(self, name: str, password: str, address: str) -> User:
+    def _check(self, name: str, password: str, address: str) -> tuple[User, str]:
+        """The user ``name`` and the hash ``password`` matched, or 401 (429 when throttled)."""
         self._refuse_while_throttled(name, address)
         # A name no user can have (a NUL, which PostgreSQL cannot even compare) is not
         # looked up: it fails as an unknown name does, throttled and recorded alike.
@@ -156,7 +165,7 @@ class Gate:
         if found and matches:
             self._remember(key, stored)
             self.throttle.succeeded(name, address)
-            return found[0]
+            return found
         self.throttle.failed(name, address)
         self._audit.record(name, "login", f"user {name}", outcome="failed", address=address)
         raise Unauthorized("wrong user name or password")
