@@ -8,7 +8,8 @@ CPU time. If advancing were O(nodes²), the statements per edge would grow with
 N; they stay flat.
 
 ``server`` mode starts a real ``jobyard serve`` with a Python no-op job type and
-times a whole workflow run from start to ``succeeded``; ``--threads`` also prints
+times a whole workflow run from start to ``succeeded``, then what showing the ended run
+costs (``view_ms``: ``GET /api/v1/workflow-runs/{id}``); ``--threads`` also prints
 the server's CPU per job by thread (names from ``py-spy dump`` when it is installed).
 
     .venv/bin/python bench/bench_dag.py engine --nodes 1000 10000 --database sqlite
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import event
 
 from jobyard.models import JobUpdate, NewJob
@@ -121,6 +123,7 @@ def server(
         total = time.perf_counter() - started
         if threads:
             print(per_thread(srv.proc.pid, before, thread_times(srv.proc.pid), nodes))
+        view_ms, view_cpu_ms = _view(srv, run_id)
     finally:
         srv.stop()
     return {
@@ -128,7 +131,22 @@ def server(
         "concurrency": concurrency,
         "run_s": round(total, 1),
         "jobs_per_s": round(nodes / total),
+        "view_ms": view_ms,
+        "view_server_cpu_ms": view_cpu_ms,
     }
+
+
+def _view(srv: Server, run_id: int, times: int = 10) -> tuple[float, float]:
+    """What showing the ended run costs (``GET /api/v1/workflow-runs/{id}``, every node's
+    job, what ``runs --wait`` polls): ms per request, and the server's CPU ms."""
+    assert srv.proc is not None
+    server = psutil.Process(srv.proc.pid)
+    srv.client.get(f"/api/v1/workflow-runs/{run_id}").raise_for_status()  # warm
+    before, started = sum(server.cpu_times()[:2]), time.perf_counter()
+    for _ in range(times):
+        srv.client.get(f"/api/v1/workflow-runs/{run_id}").raise_for_status()
+    took, used = time.perf_counter() - started, sum(server.cpu_times()[:2]) - before
+    return round(1000 * took / times, 1), round(1000 * used / times, 1)
 
 
 def main() -> None:

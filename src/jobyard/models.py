@@ -315,6 +315,20 @@ class WorkflowRun:
 
 
 @dataclass(frozen=True)
+class NodeJob:
+    """A workflow node's newest job, as a run's view shows it: a few columns, not a Job."""
+
+    job_id: int
+    state: JobState
+    attempt: int
+    restarted_from: int | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> NodeJob:
+        return cls(job.id, job.state, job.attempt, job.restarted_from)
+
+
+@dataclass(frozen=True)
 class WorkerInfo:
     name: str
     host: str

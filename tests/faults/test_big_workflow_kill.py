@@ -53,7 +53,7 @@ def wide_config(path: Path, nodes: int) -> Path:
 
 
 def succeeded_nodes(store: Store, run_id: int) -> int:
-    return sum(state.value == "succeeded" for state in store.runs.node_states(run_id).values())
+    return sum(node.state.value == "succeeded" for node in store.runs.node_jobs(run_id).values())
 
 
 def test_a_large_workflow_killed_midway_finishes_once(

@@ -18,7 +18,7 @@ from jobyard.events.records import JobTerminated, WorkflowRunFinished
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import parse_job_type
 from jobyard.manager import JobManager
-from jobyard.models import Job, JobUpdate, RunState, WorkflowRun
+from jobyard.models import Job, JobUpdate, NodeJob, RunState, WorkflowRun
 from jobyard.states import JobState
 from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
@@ -104,6 +104,22 @@ def test_a_run_stopped_with_no_node_live_ends_at_once(store: Store) -> None:
     stopped, jobs = wired.runs.stop(run.id)
     assert {job.state for job in jobs.values()} == {JobState.KILLED}
     assert (stopped.state, stopped.finished_at) == (RunState.STOPPED, T0)
+
+
+def test_a_runs_view_is_each_nodes_newest_job_in_a_few_columns(store: Store) -> None:
+    """What the API shows of a run (and ``runs --wait`` polls) is read without the jobs'
+    whole rows, and says what the jobs say: a restarted node shows its newest job."""
+    wired = Wired(store)
+    run, _ = wired.runs.start("pair")
+    wired.runs.stop(run.id)
+    again = wired.manager.restart(wired.run(run.id)[1]["a"].id)
+    viewed, nodes = wired.runs.view(run.id)
+    stored, latest = wired.run(run.id)
+    assert viewed == stored
+    assert nodes == {name: NodeJob.of(job) for name, job in latest.items()}
+    assert (nodes["a"].job_id, nodes["a"].state) == (again.id, JobState.QUEUED)
+    assert nodes["a"].restarted_from is not None
+    assert nodes["b"].state is JobState.KILLED
 
 
 def test_resuming_a_stopped_run_clears_its_end_until_it_ends_again(store: Store) -> None:

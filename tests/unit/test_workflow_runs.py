@@ -62,4 +62,4 @@ def test_nodes_ended_together_end_the_run_once() -> None:
     assert runs.get(run.id)[0].state is RunState.FAILED
     [finished] = run_events(store, [job.id for job in nodes.values()])
     assert finished.failed_nodes == ("last",)
-    assert store.runs.node_states(run.id)["last"] is JobState.FAILED
+    assert store.runs.node_jobs(run.id)["last"].state is JobState.FAILED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.api.params import Page, PerPage, RunId
 from jobyard.api.resources import get_node
-from jobyard.models import Job, RunState, WorkflowRun
+from jobyard.api.schemas import answer
+from jobyard.models import Job, NodeJob, RunState, WorkflowRun
 from jobyard.node import Node
 from jobyard.states import JobState
 from jobyard.workflows.dag import edges
@@ -97,15 +99,16 @@ class RunOut(BaseModel):
     nodes: dict[str, NodeState] = Field(default_factory=dict, description="each node's job")
 
     @classmethod
-    def of(cls, run: WorkflowRun, jobs: dict[str, Job] | None = None) -> RunOut:
+    def of(cls, run: WorkflowRun, jobs: Mapping[str, Job | NodeJob] | None = None) -> RunOut:
         nodes = {
             name: NodeState(
-                job_id=job.id,
-                state=job.state,
-                attempt=job.attempt,
-                restarted_from=job.restarted_from,
+                job_id=node.job_id,
+                state=node.state,
+                attempt=node.attempt,
+                restarted_from=node.restarted_from,
             )
             for name, job in (jobs or {}).items()
+            for node in [job if isinstance(job, NodeJob) else NodeJob.of(job)]
         }
         return cls(
             id=run.id,
@@ -139,14 +142,14 @@ def get_workflow(name: str, runs: RunsDep) -> WorkflowOut:
 
 
 @router.post("/api/v1/workflows/{name}/runs", status_code=201, response_model=RunOut)
-def start_run(name: str, runs: RunsDep, response: Response, body: StartRun | None = None) -> RunOut:
+def start_run(name: str, runs: RunsDep, body: StartRun | None = None) -> Response:
     """Start a run: nodes without dependencies start at once, the rest when upstream succeeded."""
     args = body.args if body else None
     if args:
         runs.check_run_args(name, args)
     run = RunOut.of(*runs.start(name, args))
-    response.headers["Location"] = f"/api/v1/workflow-runs/{run.id}"  # names it in the audit
-    return run
+    # the Location names it in the audit
+    return answer(run, 201, {"Location": f"/api/v1/workflow-runs/{run.id}"})
 
 
 @router.get("/api/v1/workflow-runs", response_model=RunPage)
@@ -156,33 +159,33 @@ def list_runs(
     per_page: PerPage = 50,
     workflow: str | None = None,
     state: RunState | None = None,
-) -> RunPage:
+) -> Response:
     found, total = runs.store.runs.list_runs(
         page, per_page, workflow, state.value if state else None
     )
     items = [RunOut.of(run) for run in found]
-    return RunPage(items=items, total=total, page=page, per_page=per_page)
+    return answer(RunPage(items=items, total=total, page=page, per_page=per_page))
 
 
 @router.get("/api/v1/workflow-runs/{run_id}", response_model=RunOut)
-def get_run(run_id: RunId, runs: RunsDep) -> RunOut:
+def get_run(run_id: RunId, runs: RunsDep) -> Response:
     """The run with every node's current job and state."""
-    return RunOut.of(*runs.get(run_id))
+    return answer(RunOut.of(*runs.view(run_id)))
 
 
 @router.post("/api/v1/workflow-runs/{run_id}/stop", response_model=RunOut)
-def stop_run(run_id: RunId, runs: RunsDep) -> RunOut:
+def stop_run(run_id: RunId, runs: RunsDep) -> Response:
     """Kill the running nodes and cancel the pending ones (409 unless running)."""
-    return RunOut.of(*runs.stop(run_id))
+    return answer(RunOut.of(*runs.stop(run_id)))
 
 
 @router.post("/api/v1/workflow-runs/{run_id}/resume", response_model=RunOut)
-def resume_run(run_id: RunId, runs: RunsDep) -> RunOut:
+def resume_run(run_id: RunId, runs: RunsDep) -> Response:
     """Run again the nodes that a stop killed or cancelled, in order."""
-    return RunOut.of(*runs.resume(run_id))
+    return answer(RunOut.of(*runs.resume(run_id)))
 
 
 @router.post("/api/v1/workflow-runs/{run_id}/retry-failed", response_model=RunOut)
-def retry_failed(run_id: RunId, runs: RunsDep) -> RunOut:
+def retry_failed(run_id: RunId, runs: RunsDep) -> Response:
     """Restart every failed node; what it blocked runs when it succeeds."""
-    return RunOut.of(*runs.retry_failed(run_id))
+    return answer(RunOut.of(*runs.retry_failed(run_id)))

@@ -28,6 +28,7 @@ from jobyard.models import (
     JobQuery,
     JobUpdate,
     NewJob,
+    NodeJob,
     RunState,
     WorkerInfo,
     WorkflowRun,
@@ -266,8 +267,9 @@ class WorkflowStore(Protocol):
         """Whether a node's newest job is not terminal yet (an index lookup, not a scan)."""
         ...
 
-    def node_states(self, run_id: int) -> dict[str, JobState]:
-        """The state of each node's newest job (what a run that ended is judged by)."""
+    def node_jobs(self, run_id: int) -> dict[str, NodeJob]:
+        """Each node's newest job, in a few columns: what a run that ended is judged by,
+        and what its view shows (a run of 10,000 nodes is read without its jobs' rows)."""
         ...
 
     def run_jobs(self, run_id: int) -> list[Job]: ...

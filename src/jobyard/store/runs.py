@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from jobyard.models import Job, RunState, WorkflowRun
+from jobyard.models import Job, NodeJob, RunState, WorkflowRun
 from jobyard.states import JobState
 from jobyard.store.part import Part
 from jobyard.store.rows import jobs_where, load_json
@@ -51,15 +51,16 @@ class SqlRuns(Part):
         with self._peek() as conn:
             return has_live_node(conn, run_id)
 
-    def node_states(self, run_id: int) -> dict[str, JobState]:
-        """The state of each node's newest job: two columns, not whole jobs."""
-        query = (
-            select(jobs.c.node, jobs.c.state)
-            .where(jobs.c.workflow_run == run_id)
-            .order_by(jobs.c.id)  # a restarted node's newest job comes last
-        )
-        with self._read() as conn:
-            return {node: JobState(state) for node, state in conn.execute(query) if node}
+    def node_jobs(self, run_id: int) -> dict[str, NodeJob]:
+        """Each node's newest job: five columns, not whole jobs (a restarted node's
+        newest comes last, and stays)."""
+        with self._peek() as conn:
+            rows = conn.execute(_NODE_JOBS, {"run_id": run_id}).all()
+        return {
+            node: NodeJob(job_id, JobState(state), attempt, restarted_from)
+            for node, job_id, state, attempt, restarted_from in rows
+            if node
+        }
 
     def run_jobs(self, run_id: int) -> list[Job]:
         """Every job of the run (restarted nodes have several), oldest first."""
@@ -116,6 +117,11 @@ _LIVE_NODE = (
     .limit(1)
 )
 _RUN_BY_ID = select(runs).where(runs.c.id == bindparam("run_id"))
+_NODE_JOBS = (
+    select(jobs.c.node, jobs.c.id, jobs.c.state, jobs.c.attempt, jobs.c.restarted_from)
+    .where(jobs.c.workflow_run == bindparam("run_id"))
+    .order_by(jobs.c.id)
+)
 
 
 def has_live_node(conn: Connection, run_id: int) -> bool:

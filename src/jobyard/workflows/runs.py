@@ -31,7 +31,7 @@ from jobyard.events.records import (
 from jobyard.jobtypes.params import FieldError, summary
 from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.manager import JobManager
-from jobyard.models import Job, NewJob, RunState, WorkflowRun
+from jobyard.models import Job, NewJob, NodeJob, RunState, WorkflowRun
 from jobyard.states import Event, JobState
 from jobyard.workflows.dag import node_args, not_before, run_args_problems, topological_order
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
@@ -135,6 +135,14 @@ class Runs:
             raise NotFound(f"no workflow run with id {run_id}")
         return run, self.latest_jobs(run_id)
 
+    def view(self, run_id: int) -> tuple[WorkflowRun, dict[str, NodeJob]]:
+        """The run and each node's newest job in a few columns: what is shown of it (and
+        polled while it runs), without reading its jobs' whole rows."""
+        run = self.store.runs.get_run(run_id)
+        if run is None:
+            raise NotFound(f"no workflow run with id {run_id}")
+        return run, self.store.runs.node_jobs(run_id)
+
     def latest_jobs(self, run_id: int) -> dict[str, Job]:
         """Each node's newest job (a restarted node has several), in the order the run made
         its nodes: a topological one."""
@@ -189,7 +197,7 @@ class Runs:
         if self.store.runs.run_is_live(run.id):  # cheap: most ends of a node end nothing more
             return (RunState.STOPPED if stopped else RunState.RUNNING), False
         if all(
-            state is JobState.SUCCEEDED for state in self.store.runs.node_states(run.id).values()
+            node.state is JobState.SUCCEEDED for node in self.store.runs.node_jobs(run.id).values()
         ):
             return RunState.SUCCEEDED, True
         return (RunState.STOPPED if stopped else RunState.FAILED), True
@@ -211,8 +219,8 @@ class Runs:
             return updated
         failed = None
         if state is RunState.FAILED:
-            nodes = self.store.runs.node_states(run.id)
-            failed = tuple(sorted(name for name, s in nodes.items() if s is JobState.FAILED))
+            nodes = self.store.runs.node_jobs(run.id)
+            failed = tuple(sorted(n for n, job in nodes.items() if job.state is JobState.FAILED))
         finished = WorkflowRunFinished(
             at=now, run_id=run.id, workflow=updated.workflow, state=state, failed_nodes=failed
         )

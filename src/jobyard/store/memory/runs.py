@@ -8,8 +8,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from jobyard.models import Condition, Job, NewJob, RunState, WorkflowRun
-from jobyard.states import JobState
+from jobyard.models import Condition, Job, NewJob, NodeJob, RunState, WorkflowRun
 from jobyard.store.memory.tables import Edge, Part, insert_job, json_copy, new_job, run_value, utc
 
 
@@ -65,10 +64,10 @@ class MemoryRuns(Part):
                 for job in self._t.jobs.values()
             )
 
-    def node_states(self, run_id: int) -> dict[str, JobState]:
+    def node_jobs(self, run_id: int) -> dict[str, NodeJob]:
         with self._t.lock:
             jobs = self._t.where(lambda job: job.workflow_run == run_id)
-        return {job.node: job.state for job in jobs if job.node}  # the newest last
+        return {job.node: NodeJob.of(job) for job in jobs if job.node}  # the newest last
 
     def run_jobs(self, run_id: int) -> list[Job]:
         with self._t.lock:
