@@ -242,6 +242,31 @@ def test_a_login_racing_a_password_change_keeps_no_session(
     assert gate.session(secret).name == "ann"
 
 
+def test_a_session_renewed_after_a_change_does_not_outlive_another_change(
+    accounts: Accounts, gate: Gate, sql: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session a password was changed from is renewed; another change (or a removal)
+    that lands before the renewal is stored ended the others, and ends this one too."""
+    accounts.add_user("ann", Role.VIEWER, PASSWORD)
+    secret, who = gate.login("ann", PASSWORD, ADDRESS)
+    accounts.set_password("ann", "a-new-long-password")
+    renewed = gate.renewed_session(who, "a-new-long-password")
+    assert gate.session(renewed).csrf == who.csrf
+    with pytest.raises(Unauthorized):
+        gate.session(secret)
+    store_session = sql.access.add_session
+
+    def reset_meanwhile(*args: object) -> None:
+        accounts.set_password("ann", "an-admins-reset-password")
+        store_session(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sql.access, "add_session", reset_meanwhile)
+    with pytest.raises(Unauthorized, match="changed again meanwhile"):
+        gate.renewed_session(who, "a-new-long-password")
+    monkeypatch.undo()
+    assert sql.access.remove_sessions("ann") == 0  # none was left behind
+
+
 def test_a_remembered_password_stops_working_once_changed(accounts: Accounts, gate: Gate) -> None:
     accounts.add_user("ann", Role.VIEWER, PASSWORD)
     assert gate.password("ann", PASSWORD, ADDRESS).name == "ann"

@@ -86,15 +86,28 @@ class Gate:
         self._audit.record(principal, "login", f"user {name}", address=address)
         return secret, principal
 
-    def renewed_session(self, who: Principal) -> str:
+    def renewed_session(self, who: Principal, password: str) -> str:
         """A session of ``who`` under a new secret (the cookie), with their CSRF token: the
-        one a password was changed from goes on, though its old secret may be known."""
+        one ``password`` was just set from goes on, though its old secret may be known.
+
+        Another change of the password (or the user's removal) that lands meanwhile ended
+        the sessions stored so far, not this one: as a login does, look again after
+        storing it, and refuse (401) unless ``password`` is still the user's.
+        """
         if who.csrf is None:
             raise ValueError(f"{who.name} does not act with a session")
         secret = credentials.new_secret(SESSION_PREFIX)
         now = self._now()
         digest = credentials.digest(secret)
         self._store.add_session(digest, who.user_id, who.csrf, now, now + SESSION_TTL)
+        found = self._store.user(who.name)
+        if (
+            found is None
+            or found[0].id != who.user_id
+            or not self._matches(self._key_of(who.name, password), password, found[1])
+        ):
+            self._store.remove_session(digest)
+            raise Unauthorized("the password changed again meanwhile; log in again")
         return secret
 
     def logout(self, secret: str, address: str) -> None:

@@ -106,7 +106,7 @@ def change_password(body: PasswordChange, who: Caller, node: NodeDep, request: R
     node.accounts.set_password(who.name, body.new_password)
     response = Response(status_code=204)
     if who.via == "session":  # its cookie may be what was known with the old password
-        set_session_cookie(response, request, node.gate.renewed_session(who))
+        set_session_cookie(response, request, node.gate.renewed_session(who, body.new_password))
     return response
 
 
