@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.api.problems import problem_body
 from jobyard.api.resources import get_manager
-from jobyard.api.schemas import JobOut
+from jobyard.api.schemas import JobOut, answer
 from jobyard.api.trail import note_for_audit
 from jobyard.clock import utcnow
 from jobyard.errors import JobyardError
@@ -78,9 +78,7 @@ def act_on_jobs(body: JobActions, manager: Manager, request: Request) -> Respons
     results = [_result(manager, body, job_id) for job_id in dict.fromkeys(body.ids)]
     done = [r.id for r in results if r.ok]
     note_for_audit(request, action=body.action, ids=done, refused=len(results) - len(done))
-    answer = ActionResults.model_construct(results=results)
-    # Serialised here, once: a returned model would be validated again.
-    return Response(answer.model_dump_json(), media_type="application/json")
+    return answer(ActionResults.model_construct(results=results))
 
 
 def _result(manager: JobManager, body: JobActions, job_id: int) -> ActionResult:

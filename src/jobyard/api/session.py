@@ -19,6 +19,7 @@ from jobyard.access import Principal
 from jobyard.access.audit import escaped
 from jobyard.api.auth import COOKIE, address, set_session_cookie
 from jobyard.api.resources import get_node
+from jobyard.api.schemas import answer
 from jobyard.api.users import Me
 from jobyard.errors import Forbidden, Invalid, JobyardError
 from jobyard.node import Node
@@ -72,7 +73,7 @@ async def login(request: Request, node: NodeDep) -> Response:
         response = RedirectResponse(local(body.next), status_code=303)
     else:
         me = Me(name=who.name, role=who.role, via=who.via, csrf_token=who.csrf)
-        response = Response(me.model_dump_json(), media_type="application/json")
+        response = answer(me)
     set_session_cookie(response, request, secret)
     return response
 
