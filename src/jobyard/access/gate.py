@@ -70,18 +70,9 @@ class Gate:
     def login(self, name: str, password: str, address: str) -> tuple[str, Principal]:
         """A new browser session: its secret (the cookie) and who it is for."""
         user, checked = self._check(name, password, address)
-        secret = credentials.new_secret(SESSION_PREFIX)
-        digest = credentials.digest(secret)
         csrf = secrets.token_urlsafe(32)
-        now = self._now()
-        self._store.add_session(digest, user.id, csrf, now, now + SESSION_TTL)
-        # A password changed (or the user removed) while this one was checked, slowly,
-        # ended the user's sessions before this one was stored: look again, so that a
-        # session opened with the old password cannot outlive the change.
-        now_stored = self._store.user(name)
-        if now_stored is None or now_stored[1] != checked:
-            self._store.remove_session(digest)
-            raise Unauthorized("the password changed while logging in; log in again")
+        why = "the password changed while logging in; log in again"
+        secret = self._new_session(user.id, name, csrf, checked.__eq__, why)
         principal = Principal(user.id, user.name, user.role, "session", csrf=csrf)
         self._audit.record(principal, "login", f"user {name}", address=address)
         return secret, principal
@@ -90,24 +81,38 @@ class Gate:
         """A session of ``who`` under a new secret (the cookie), with their CSRF token: the
         one ``password`` was just set from goes on, though its old secret may be known.
 
-        Another change of the password (or the user's removal) that lands meanwhile ended
-        the sessions stored so far, not this one: as a login does, look again after
-        storing it, and refuse (401) unless ``password`` is still the user's.
+        Refused (401) unless ``password`` is still the user's once it is stored: see
+        :meth:`_new_session`.
         """
         if who.csrf is None:
             raise ValueError(f"{who.name} does not act with a session")
+        key = self._key_of(who.name, password)
+        return self._new_session(
+            who.user_id,
+            who.name,
+            who.csrf,
+            lambda stored: self._matches(key, password, stored),
+            "the password changed again meanwhile; log in again",
+        )
+
+    def _new_session(
+        self, user_id: int, name: str, csrf: str, current: Callable[[str], bool], why: str
+    ) -> str:
+        """Store a session of the user under a new secret (the cookie), and return it.
+
+        A password changed (or the user removed) while the one that opens it was
+        checked ended the user's sessions stored so far, not this one: so look again
+        once it is stored, and remove it, refusing with ``why`` (401), unless the
+        user is still there with a password hash that is ``current``.
+        """
         secret = credentials.new_secret(SESSION_PREFIX)
-        now = self._now()
         digest = credentials.digest(secret)
-        self._store.add_session(digest, who.user_id, who.csrf, now, now + SESSION_TTL)
-        found = self._store.user(who.name)
-        if (
-            found is None
-            or found[0].id != who.user_id
-            or not self._matches(self._key_of(who.name, password), password, found[1])
-        ):
+        now = self._now()
+        self._store.add_session(digest, user_id, csrf, now, now + SESSION_TTL)
+        found = self._store.user(name)
+        if found is None or found[0].id != user_id or not current(found[1]):
             self._store.remove_session(digest)
-            raise Unauthorized("the password changed again meanwhile; log in again")
+            raise Unauthorized(why)
         return secret
 
     def logout(self, secret: str, address: str) -> None:
