@@ -16,6 +16,10 @@ the server's CPU per job by thread (names from ``py-spy dump`` when it is instal
     .venv/bin/python bench/bench_dag.py engine --nodes 10000 --database sqlite --batch 8
     .venv/bin/python bench/bench_dag.py server --nodes 1000 --database sqlite
     .venv/bin/python bench/bench_dag.py server --nodes 2000 --threads
+    .venv/bin/python bench/bench_dag.py resume --nodes 1000
+
+``resume`` mode times resuming a stopped run whose every node was cancelled (no
+worker runs): each node made again, in order.
 """
 
 from __future__ import annotations
@@ -91,9 +95,8 @@ def engine(nodes: int, url: str, batch: int = 1) -> dict[str, Any]:
     }
 
 
-def server(
-    nodes: int, url: str, workdir: Path, concurrency: int = 4, *, threads: bool = False
-) -> dict[str, Any]:
+def wide_config(nodes: int, workdir: Path) -> Path:
+    """A configuration with the workflow ``wide`` (1 → ``nodes`` - 2 → 1) of no-op jobs."""
     (workdir / "bench_jobs.py").write_text("def noop():\n    pass\n")
     middle = "\n".join(f"      m{i}: {{type: noop, depends_on: [first]}}" for i in range(nodes - 2))
     joined = ", ".join(f"m{i}" for i in range(nodes - 2))
@@ -103,6 +106,30 @@ def server(
         f"workflows:\n  wide:\n    nodes:\n      first: {{type: noop}}\n{middle}\n"
         f"      last: {{type: noop, depends_on: [{joined}]}}\n"
     )
+    return config
+
+
+def resume(nodes: int, url: str, workdir: Path) -> dict[str, Any]:
+    """Start a run with no worker, stop it (every node is cancelled), and time its resume
+    (every node made again, in order)."""
+    config = wide_config(nodes, workdir)
+    srv = Server(database_url=url, workdir=workdir, config=config, args=["--no-worker"]).start()
+    try:
+        run_id = srv.client.post("/api/v1/workflows/wide/runs", json={}).json()["id"]
+        srv.client.post(f"/api/v1/workflow-runs/{run_id}/stop").raise_for_status()
+        started = time.perf_counter()
+        resumed = srv.client.post(f"/api/v1/workflow-runs/{run_id}/resume", timeout=3600)
+        resumed.raise_for_status()
+        took = time.perf_counter() - started
+    finally:
+        srv.stop()
+    return {"nodes": nodes, "resume_s": round(took, 2)}
+
+
+def server(
+    nodes: int, url: str, workdir: Path, concurrency: int = 4, *, threads: bool = False
+) -> dict[str, Any]:
+    config = wide_config(nodes, workdir)
     env = {"JOBYARD_CONCURRENCY": str(concurrency), "JOBYARD_POLL_INTERVAL": "0.05"}
     srv = Server(database_url=url, workdir=workdir, config=config, env=env).start()
     assert srv.proc is not None
@@ -151,7 +178,7 @@ def _view(srv: Server, run_id: int, times: int = 10) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["engine", "server"])
+    parser.add_argument("mode", choices=["engine", "server", "resume"])
     parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--database", choices=["sqlite", "postgres", "mariadb"], default="sqlite")
     parser.add_argument("--concurrency", type=int, default=4, help="server: worker slots")
@@ -163,6 +190,8 @@ def main() -> None:
             url = scratch_database(args.database, Path(tmp))
             if args.mode == "engine":
                 result = engine(nodes, url, args.batch)
+            elif args.mode == "resume":
+                result = resume(nodes, url, Path(tmp))
             else:
                 result = server(nodes, url, Path(tmp), args.concurrency, threads=args.threads)
         print(

@@ -130,18 +130,18 @@ class Runs:
 
     # -- reading -----------------------------------------------------------
     def get(self, run_id: int) -> RunView:
-        run = self.store.runs.get_run(run_id)
-        if run is None:
-            raise NotFound(f"no workflow run with id {run_id}")
-        return run, self.latest_jobs(run_id)
+        return self._run(run_id), self.latest_jobs(run_id)
 
     def view(self, run_id: int) -> tuple[WorkflowRun, dict[str, NodeJob]]:
         """The run and each node's newest job in a few columns: what is shown of it (and
         polled while it runs), without reading its jobs' whole rows."""
+        return self._run(run_id), self.store.runs.node_jobs(run_id)
+
+    def _run(self, run_id: int) -> WorkflowRun:
         run = self.store.runs.get_run(run_id)
         if run is None:
             raise NotFound(f"no workflow run with id {run_id}")
-        return run, self.store.runs.node_jobs(run_id)
+        return run
 
     def latest_jobs(self, run_id: int) -> dict[str, Job]:
         """Each node's newest job (a restarted node has several), in the order the run made
@@ -240,7 +240,7 @@ class Runs:
             run_id, [RunState.RUNNING], {"state": RunState.STOPPED}, self._clock()
         )
         if stopped is None:
-            run = self.get(run_id)[0]  # it may have ended meanwhile
+            run = self._run(run_id)  # it may have ended meanwhile
             message = f"workflow run {run_id} is {run.state.value}: only a running run stops"
             raise Conflict(message, state=run.state.value)
         for job in reversed(jobs.values()):  # downstream first
@@ -260,7 +260,7 @@ class Runs:
         notification, unless what blocked it is a killed node run again: then it
         waits again. The failed node is for ``retry-failed`` once the run has ended.
         """
-        run, _ = self.get(run_id)
+        run = self._run(run_id)
         if run.state is not RunState.STOPPED:
             hint = ""
             if run.state is RunState.FAILED:
@@ -275,11 +275,11 @@ class Runs:
         409, changing nothing, on a stopped run (it is resumed) and on a run with no
         failed node (there is nothing to retry), whatever its state.
         """
-        run, jobs = self.get(run_id)
+        run, nodes = self.view(run_id)
         if run.state is RunState.STOPPED:
             message = f"workflow run {run_id} is stopped: a stopped run is resumed, not retried"
             raise Conflict(message, state=run.state.value)
-        if not any(job.state is JobState.FAILED for job in jobs.values()):
+        if not any(node.state is JobState.FAILED for node in nodes.values()):
             message = (
                 f"workflow run {run_id} is {run.state.value}: no node failed, nothing to retry"
             )
@@ -297,20 +297,24 @@ class Runs:
             ended = [RunState.STOPPED, RunState.FAILED]
             reopened = self.store.runs.update_run(run.id, ended, values, now)
             if reopened is None:  # it succeeded, or changed meanwhile
-                state = self.get(run.id)[0].state
+                state = self._run(run.id).state
                 message = f"workflow run {run.id} is {state.value}: nothing of it to run again"
                 raise Conflict(message, state=state.value)
         restarted: list[Job] = []
-        for node in topological_order(spec):
-            job = self.latest_jobs(run.id).get(node)
-            if job is not None and job.state in states:
+        # Read once: a job in ``states`` has ended, and stays so unless it is restarted,
+        # which restart itself refuses a second time.
+        nodes = self.store.runs.node_jobs(run.id)
+        for name in topological_order(spec):
+            node = nodes.get(name)
+            if node is not None and node.state in states:
                 with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
-                    restarted.append(self.manager.restart(job.id))
+                    restarted.append(self.manager.restart(node.job_id))
         if reopened is not None and restarted:
             again = WorkflowRunReopened(at=now, run_id=run.id, workflow=reopened.workflow)
             self._announce(restarted[0].id, again)
         # Nothing may be left to run (a node run again was blocked at once): the run
         # then ends here, and that end is announced, stored with its newest job.
-        newest = max((job.id for job in self.latest_jobs(run.id).values()), default=None)
+        after = self.store.runs.node_jobs(run.id).values()
+        newest = max((node.job_id for node in after), default=None)
         self.refresh(run.id, newest)
         return self.get(run.id)
