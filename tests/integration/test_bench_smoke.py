@@ -77,3 +77,10 @@ def test_request_and_workflow_benchmarks_say_their_figures() -> None:
     assert "all threads" in lines[-2]
     assert lines[-2].endswith("ms/job")
     assert any("ms/job" in line for line in lines[:-2])
+
+    resumed = subprocess.run(
+        [sys.executable, "bench/bench_dag.py", "resume", "--nodes", "20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert resumed.stdout.startswith("resume database=sqlite nodes=20 resume_s="), resumed.stdout
