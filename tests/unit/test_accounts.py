@@ -6,7 +6,7 @@ tokens, and what the gate accepts as time passes and accounts change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -50,6 +50,20 @@ def accounts(sql: Store, clock: Clock) -> Accounts:
 @pytest.fixture
 def gate(sql: Store, clock: Clock) -> Gate:
     return Gate(sql, Audit(sql, clock), clock)
+
+
+def change_before_a_session_is_stored(
+    sql: Store, monkeypatch: pytest.MonkeyPatch, change: Callable[[], object]
+) -> None:
+    """Make ``change`` land just before the store keeps the next session: after the
+    password that opens it was checked, the race a login and a renewal look again for."""
+    store_session = sql.access.add_session
+
+    def changed_meanwhile(*args: object) -> None:
+        change()
+        store_session(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sql.access, "add_session", changed_meanwhile)
 
 
 def acting(accounts: Accounts, name: str) -> Principal:
@@ -227,13 +241,9 @@ def test_a_login_racing_a_password_change_keeps_no_session(
     """A change that lands while a login checks the old password (the slow hash) ends the
     sessions stored so far, not the login's, stored just after: the login looks again."""
     accounts.add_user("ann", Role.VIEWER, PASSWORD)
-    store_session = sql.access.add_session
-
-    def changed_meanwhile(*args: object) -> None:
-        accounts.set_password("ann", "a-new-long-password")
-        store_session(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sql.access, "add_session", changed_meanwhile)
+    change_before_a_session_is_stored(
+        sql, monkeypatch, lambda: accounts.set_password("ann", "a-new-long-password")
+    )
     with pytest.raises(Unauthorized, match="changed while logging in"):
         gate.login("ann", PASSWORD, ADDRESS)
     monkeypatch.undo()
@@ -254,13 +264,9 @@ def test_a_session_renewed_after_a_change_does_not_outlive_another_change(
     assert gate.session(renewed).csrf == who.csrf
     with pytest.raises(Unauthorized):
         gate.session(secret)
-    store_session = sql.access.add_session
-
-    def reset_meanwhile(*args: object) -> None:
-        accounts.set_password("ann", "an-admins-reset-password")
-        store_session(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sql.access, "add_session", reset_meanwhile)
+    change_before_a_session_is_stored(
+        sql, monkeypatch, lambda: accounts.set_password("ann", "an-admins-reset-password")
+    )
     with pytest.raises(Unauthorized, match="changed again meanwhile"):
         gate.renewed_session(who, "a-new-long-password")
     monkeypatch.undo()
