@@ -164,6 +164,36 @@ def test_a_batch_keeps_its_order(store: Store) -> None:
     assert len({job.id for job in jobs}) == 60
 
 
+def test_a_batch_reads_back_every_value_as_given(store: Store) -> None:
+    """Values that JSON or a database could bend: text, numbers, nesting, times to the
+    microsecond and to the second, in a batch longer than one page of a multi-row insert."""
+    odd = "quote \" backslash \\ tab \t newline \n émoji 🚀 ünïcode ∑ <tag> 'x'"
+    args = {"s": odd, "n": [0, -1, 2**62, 0.1, 1e300], "t": True, "f": False, "z": None}
+    args |= {"nested": {"a": [{"b": []}], "when": "2026-01-02T03:04:05"}, odd: {}}
+    at_second, at_micro = T0 + timedelta(days=1), T0 + timedelta(microseconds=123_457)
+    batch = [
+        new_job(
+            name=None if i % 3 == 0 else f"{odd} {i}",
+            args={**args, "i": i},
+            priority=-i,
+            max_attempts=1 + i % 4,
+            run_at=[None, at_second, at_micro][i % 3],
+            idempotency_key=f"k-{odd}-{i}" if i % 2 else None,
+        )
+        for i in range(1200)
+    ]
+    added = add(store, *batch, now=T0 + timedelta(microseconds=1))
+    assert [job.args["i"] for job in added] == list(range(1200))
+    for job, given in zip(added, batch, strict=True):
+        assert_fields(job, name=given.name, args=given.args, priority=given.priority)
+        assert_fields(job, run_at=given.run_at, idempotency_key=given.idempotency_key)
+        assert_fields(
+            job, max_attempts=given.max_attempts, created_at=T0 + timedelta(microseconds=1)
+        )
+    for job in added[:50] + added[-50:]:
+        assert stored(store, job.id) == job
+
+
 @pytest.mark.sql_only("the audit log")
 def test_a_submission_stores_its_audit_entries_with_its_jobs(store: Store) -> None:
     seen: list[list[tuple[int, bool]]] = []

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Insert,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 
 from jobyard.events.records import JobCreated
 from jobyard.models import Dependency, Job, JobSpec
 from jobyard.routing import route_of
 from jobyard.states import JobState
+from jobyard.store.coltypes import naive_utc
 from jobyard.store.rows import event_row, fetch_jobs, job_from_row
 from jobyard.store.tables import job_dependencies, job_events, jobs
 
@@ -139,7 +151,34 @@ def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         return []
     if conn.dialect.name == "sqlite":
         return sorted(conn.scalars(_INSERT_JOBS_SQLITE, rows))
+    if conn.dialect.name == "postgresql":
+        records = [{key: _json_value(value) for key, value in row.items()} for row in rows]
+        return sorted(conn.scalars(_populate_jobs(tuple(rows[0])), {"rows": records}))
     return list(conn.scalars(_INSERT_JOBS, rows))
+
+
+@cache
+def _populate_jobs(columns: tuple[str, ...]) -> Insert:
+    """PostgreSQL: insert the rows given as one JSON array, in its order.
+
+    A multi-row ``VALUES`` has a placeholder per value (25,000 for 1,000 jobs), and
+    psycopg parses a query that long anew each time (it caches short ones only):
+    that took ten times the client's CPU of this. As with ``VALUES ... ORDER BY``,
+    which SQLAlchemy sends, the ids are handed out in the order of the rows.
+    """
+    rows = bindparam("rows", type_=JSON)
+    records = func.json_populate_recordset(literal_column("NULL::jobs"), rows).table_valued(
+        *columns, with_ordinality="ordinality"
+    )
+    ordered = select(*(records.c[name] for name in columns)).order_by(records.c.ordinality)
+    return insert(jobs).from_select(columns, ordered).returning(jobs.c.id)
+
+
+def _json_value(value: Any) -> Any:
+    """A column's value as the JSON that ``json_populate_recordset`` reads back into it."""
+    if isinstance(value, datetime):
+        return naive_utc(value).isoformat()
+    return value
 
 
 def _inserted(job_id: int, row: dict[str, Any], spec: JobSpec) -> Job:
