@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.databases import Servers
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -84,3 +86,21 @@ def test_request_and_workflow_benchmarks_say_their_figures() -> None:
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert resumed.stdout.startswith("resume database=sqlite nodes=20 resume_s="), resumed.stdout
+
+
+@pytest.mark.postgres
+def test_insert_benchmark_says_both_ways(servers: Servers) -> None:
+    """``bench_insert`` inserts through the store's path and the multi-row ``VALUES`` and
+    prints the client's CPU and the wall time of each."""
+    servers.admin_url("postgres")  # skips (or, in CI, fails) without the server
+    done = subprocess.run(
+        [sys.executable, "bench/bench_insert.py", "--rows", "20", "--times", "1", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = done.stdout.splitlines()
+    assert [line.split("  ")[0] for line in lines] == [
+        "postgres store",
+        "postgres multi-row VALUES",
+    ]
+    assert all("20 rows: client CPU" in line and line.endswith(" ms") for line in lines), lines
