@@ -77,6 +77,7 @@ def test_the_page_is_linked_from_the_header_and_labels_its_fields(server: Server
         tag = page.text.split(f'id="{field}"', 1)[1].split(">", 1)[0]
         assert f'autocomplete="{complete}"' in tag
         assert 'type="password"' in tag
+    assert 'aria-describedby="help-new-password"' in page.text  # the rule, read with the field
 
 
 def test_a_change_keeps_this_session_and_ends_the_others(server: Server) -> None:
