@@ -191,6 +191,7 @@ PAGES = [
     "/types/ticker",
     "/notifications",
     "/audit",
+    "/account",
     "/docs",
     "/redoc",
 ]

@@ -33,6 +33,7 @@ PAGES = [
     "/workflows/diamond/start",
     "/submit",
     "/submit/echo",
+    "/account",
 ]
 
 

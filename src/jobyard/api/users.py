@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.access import Role, User
 from jobyard.access.accounts import Accounts
+from jobyard.access.own_password import change_own_password
 from jobyard.api.auth import Caller, address, set_session_cookie
 from jobyard.api.resources import get_node
 from jobyard.node import Node
@@ -101,12 +102,11 @@ def change_password(body: PasswordChange, who: Caller, node: NodeDep, request: R
     is made from goes on under a new cookie (`Set-Cookie`), with the same CSRF token.
     API tokens go on (`GET /api/v1/tokens` lists them, `DELETE /api/v1/tokens/{id}`
     revokes one)."""
-    node.accounts.check_new_password(body.current_password, body.new_password)
-    node.gate.reauthenticate(who.name, body.current_password, address(request))
-    node.accounts.set_password(who.name, body.new_password)
+    current, new = body.current_password, body.new_password
+    secret = change_own_password(node.accounts, node.gate, who, current, new, address(request))
     response = Response(status_code=204)
-    if who.via == "session":  # its cookie may be what was known with the old password
-        set_session_cookie(response, request, node.gate.renewed_session(who, body.new_password))
+    if secret is not None:
+        set_session_cookie(response, request, secret)
     return response
 
 

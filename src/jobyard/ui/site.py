@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from jobyard.ui import admin, dashboard, docs, jobs, login, submit, types, workflows
+from jobyard.ui import account, admin, dashboard, docs, jobs, login, submit, types, workflows
 from jobyard.ui.render import STATIC
 from jobyard.ui.viewer import LoginNeeded, to_login
 
@@ -20,6 +20,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     types.router,
     workflows.router,
     docs.router,
+    account.router,
 )
 
 
