@@ -19,6 +19,7 @@ from jobyard.api import (
     inputs,
     job_types,
     jobs,
+    methods,
     notifications,
     observe,
     openapi,
@@ -114,6 +115,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # Outermost: every layer and route serves a HEAD as the GET it mirrors.
+    app.add_middleware(methods.HeadAsGet)
     return app
 
 

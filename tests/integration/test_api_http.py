@@ -1,0 +1,146 @@
+"""What every route shares of HTTP: HEAD wherever GET.
+
+One server on SQLite serves the module. HEAD is checked against the GET of the
+same URL, and on the wire: a HEAD's answer must end with its headers, so the
+next answer on the same connection follows them at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+
+import pytest
+
+from tests.harness import ADMIN, Server, shared_server
+from tests.users import PROBLEM, client, unique
+
+server = shared_server(backends=["sqlite"])
+SAME = ("content-type", "content-length", "etag", "last-modified", "location", "allow")
+
+
+def held_job(server: Server) -> int:
+    job_id: int = server.submit("echo", args={"text": unique("held")}, hold=True)["id"]
+    return job_id
+
+
+def after_head(server: Server, path: str) -> tuple[bytes, bytes]:
+    """A HEAD of ``path`` then a GET of /healthz on one connection: the HEAD's head, and
+    what follows it (which must be the next answer, not a body)."""
+    basic = base64.b64encode(":".join(ADMIN).encode()).decode()
+    head = f"HEAD {path} HTTP/1.1\r\nHost: jobyard\r\nAuthorization: Basic {basic}\r\n\r\n"
+    then = "GET /healthz HTTP/1.1\r\nHost: jobyard\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall((head + then).encode())
+        received = b""
+        while chunk := sock.recv(65536):  # to the close the GET asked for
+            received += chunk
+    first, rest = received.split(b"\r\n\r\n", 1)
+    return first, rest
+
+
+# -- HEAD ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/jobs/{job}",
+        "/api/v1/jobs/{job}/logs",
+        "/api/v1/jobs?per_page=5",
+        "/api/v1/jobs/999999999",  # a 404 problem, as for GET
+        "/api/v1/job-types",
+        "/healthz",
+        "/openapi.json",
+        "/jobs/{job}",
+        "/docs",
+        "/static/css/app.css",
+        "/favicon.ico",
+    ],
+)
+def test_head_answers_as_get_does_without_the_body(server: Server, path: str) -> None:
+    url = path.format(job=held_job(server))
+    got = server.client.get(url)
+    head = server.client.head(url)
+    assert head.status_code == got.status_code
+    assert {name: head.headers.get(name) for name in SAME} == {
+        name: got.headers.get(name) for name in SAME
+    }
+    assert int(head.headers["content-length"]) == len(got.content) > 0
+    assert head.content == b""
+
+
+def test_head_of_metrics_has_its_headers(server: Server) -> None:
+    head = server.client.head("/metrics")  # its numbers change from one request to the next
+    assert head.status_code == 200
+    assert head.headers["content-type"] == server.client.get("/metrics").headers["content-type"]
+    assert int(head.headers["content-length"]) > 0
+    assert head.content == b""
+
+
+def test_a_head_ends_with_its_headers_on_the_wire(server: Server) -> None:
+    first, rest = after_head(server, f"/api/v1/jobs/{held_job(server)}")
+    assert first.startswith(b"HTTP/1.1 200 ")
+    assert b"content-length: " in first.lower()
+    assert rest.startswith(b"HTTP/1.1 200 "), rest[:200]  # no body between the two
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/events",
+        "/api/v1/events?from=now",
+        "/api/v1/jobs/{job}/events",
+        "/api/v1/jobs/{job}/logs?follow=true",
+    ],
+)
+def test_head_of_a_stream_answers_at_once_and_opens_no_subscription(
+    server: Server, path: str
+) -> None:
+    url = path.format(job=held_job(server))  # a job that never ends: its stream neither
+    started = time.monotonic()
+    head = server.client.head(url, timeout=10)
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/event-stream")
+    assert head.headers["cache-control"] == "no-cache"
+    assert head.content == b""
+    first, rest = after_head(server, url)
+    assert first.startswith(b"HTTP/1.1 200 ")
+    assert rest.startswith(b"HTTP/1.1 200 "), rest[:200]
+    assert time.monotonic() - started < 5  # not a keep-alive's 5 s wait, nor a hang
+    assert server.subscribers() == 0
+
+
+def test_head_of_a_missing_jobs_stream_is_its_404(server: Server) -> None:
+    head = server.client.head("/api/v1/jobs/999999999/events")
+    assert head.status_code == 404
+    assert head.headers["content-type"] == PROBLEM
+    assert int(head.headers["content-length"]) > 0
+
+
+def test_head_needs_what_get_needs(server: Server) -> None:
+    job = held_job(server)
+    with client(server) as anonymous:
+        refused = anonymous.head(f"/api/v1/jobs/{job}")
+        assert refused.status_code == 401
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.headers["www-authenticate"].startswith("Basic ")
+        assert anonymous.head("/api/v1/events").status_code == 401
+        page = anonymous.head(f"/jobs/{job}")
+        assert (page.status_code, page.headers["location"]) == (303, f"/login?next=/jobs/{job}")
+        assert anonymous.head("/healthz").status_code == 200
+
+
+def test_the_openapi_document_lists_no_head(server: Server) -> None:
+    spec = server.client.get("/openapi.json").json()
+    methods = {method for operations in spec["paths"].values() for method in operations}
+    assert "head" not in methods
+    assert "get" in spec["paths"]["/api/v1/jobs/{job_id}"]
+
+
+def test_head_where_there_is_no_get_is_a_405(server: Server) -> None:
+    response = server.client.head(f"/api/v1/jobs/{held_job(server)}/pause")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.content == b""
