@@ -1,4 +1,4 @@
-"""What every route shares of HTTP: HEAD wherever GET.
+"""What every route shares of HTTP: HEAD wherever GET, a 405 naming every method.
 
 One server on SQLite serves the module. HEAD is checked against the GET of the
 same URL, and on the wire: a HEAD's answer must end with its headers, so the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import socket
 import time
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,37 @@ def test_head_where_there_is_no_get_is_a_405(server: Server) -> None:
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.content == b""
+
+
+# -- 405 ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/api/v1/jobs", "GET, HEAD, POST"),
+        ("PATCH", "/api/v1/jobs", "GET, HEAD, POST"),
+        ("PUT", "/api/v1/jobs/1", "DELETE, GET, HEAD"),
+        ("GET", "/api/v1/jobs/1/pause", "POST"),
+        ("POST", "/api/v1/job-types/x", "DELETE, GET, HEAD, PUT"),
+        ("DELETE", "/api/v1/users", "GET, HEAD, POST"),
+        ("POST", "/healthz", "GET, HEAD"),
+        ("POST", "/jobs", "GET, HEAD"),
+        ("PUT", "/static/css/app.css", "GET, HEAD"),
+    ],
+)
+def test_a_wrong_method_is_a_405_problem_naming_every_method(
+    server: Server, method: str, path: str, allow: str
+) -> None:
+    response = server.client.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allow
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body == {
+        "type": "about:blank",
+        "title": "Method Not Allowed",
+        "status": 405,
+        "detail": f"{method} is not one of this path's methods: {allow}",
+        "instance": path,
+    }

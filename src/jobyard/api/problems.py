@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobyard.api.methods import allowed
 from jobyard.errors import JobyardError, TooManyAttempts, Unauthorized
 from jobyard.store.outage import unavailable
 
@@ -86,6 +87,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(JobyardError, _domain)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(405, _not_allowed)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _database)  # type: ignore[arg-type]
 
 
@@ -103,6 +105,17 @@ async def _http(request: Request, exc: HTTPException) -> JSONResponse:
     response = problem(exc.status_code, detail, request)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
+    return response
+
+
+async def _not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
+    """The path exists, not with this method: ``Allow`` names every method it has."""
+    # The router raised it with the methods of the first route on the path; a mount, its own.
+    own = [method.strip() for method in (exc.headers or {}).get("Allow", "").split(",")]
+    allow = ", ".join(allowed(request, filter(None, own)))
+    detail = f"{request.method} is not one of this path's methods: {allow}"
+    response = problem(405, detail, request)
+    response.headers["Allow"] = allow
     return response
 
 
