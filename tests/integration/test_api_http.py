@@ -1,4 +1,4 @@
-"""What every route shares of HTTP: HEAD wherever GET, a 405 naming every method.
+"""What every route shares of HTTP: HEAD wherever GET, a 405 naming every method, Locations.
 
 One server on SQLite serves the module. HEAD is checked against the GET of the
 same URL, and on the wire: a HEAD's answer must end with its headers, so the
@@ -12,6 +12,7 @@ import socket
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.harness import ADMIN, Server, shared_server
@@ -179,3 +180,52 @@ def test_a_wrong_method_is_a_405_problem_naming_every_method(
         "detail": f"{method} is not one of this path's methods: {allow}",
         "instance": path,
     }
+
+
+# -- Location -----------------------------------------------------------------
+
+
+def assert_located(http: httpx.Client, made: httpx.Response, path: str, key: str = "id") -> None:
+    """``made`` is a 201 whose ``Location`` is ``path``, which reads the new resource back."""
+    assert made.status_code == 201, made.text
+    assert made.headers["location"] == path
+    found = http.get(path)
+    assert found.status_code == 200, found.text
+    assert found.json()[key] == made.json()[key]
+
+
+def test_every_creation_is_located_by_a_path(server: Server) -> None:
+    # Reached by another name: a path holds whatever host and scheme the client used.
+    host = {"Host": "jobs.example.org"}
+    with httpx.Client(base_url=server.url, timeout=30, auth=ADMIN, headers=host) as http:
+        job = http.post("/api/v1/jobs", json={"type": "echo", "args": {"text": "x"}, "hold": True})
+        job_id = job.json()["id"]
+        assert_located(http, job, f"/api/v1/jobs/{job_id}")
+        http.post(f"/api/v1/jobs/{job_id}/kill").raise_for_status()
+        again = http.post(f"/api/v1/jobs/{job_id}/restart")
+        assert_located(http, again, f"/api/v1/jobs/{again.json()['id']}")
+        run = http.post("/api/v1/workflows/diamond/runs")
+        assert_located(http, run, f"/api/v1/workflow-runs/{run.json()['id']}")
+        kind = unique("kind")
+        made = http.post("/api/v1/job-types", json={"name": kind, "command": ["true"]})
+        assert_located(http, made, f"/api/v1/job-types/{kind}", key="name")
+        every = {"name": unique("every"), "job_type": kind, "every": "1h"}
+        schedule = http.post("/api/v1/schedules", json=every)
+        assert_located(http, schedule, f"/api/v1/schedules/{every['name']}", key="name")
+        name = f"{unique('someone')}@example.org"
+        user = http.post("/api/v1/users", json={"name": name, "password": "long-enough-pw"})
+        assert_located(http, user, f"/api/v1/users/{name}", key="name")
+        token = http.post("/api/v1/tokens", json={"name": unique("token")})
+        assert token.status_code == 201, token.text
+        assert token.headers["location"] == f"/api/v1/tokens/{token.json()['id']}"  # no GET
+
+
+def test_a_followed_submission_is_located_by_a_path(server: Server) -> None:
+    body = {"type": "echo", "args": {"text": "x"}, "follow": True}
+    with server.client.stream("POST", "/api/v1/jobs", json=body) as stream:
+        assert stream.status_code == 201
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        location = stream.headers["location"]
+        assert location.startswith("/api/v1/jobs/"), location
+        stream.read()  # to its close: the job ends
+    assert server.client.get(location).json()["state"] == "succeeded"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Response, status
 
 from jobyard.api.resources import get_catalog, get_writable_catalog
-from jobyard.api.schemas import JobTypeList, JobTypeOut
+from jobyard.api.schemas import JobTypeList, JobTypeOut, location
 from jobyard.clock import utcnow
 from jobyard.errors import Conflict, Invalid
 from jobyard.jobtypes.catalog import Catalog
@@ -76,7 +75,7 @@ def create_type(definition: Definition, catalog: WritableTypes, response: Respon
             f"PUT /api/v1/job-types/{name} (jobyard types edit) replaces it"
         )
     job_type, _ = catalog.put(name, definition, utcnow())
-    response.headers["Location"] = f"{router.prefix}/{quote(name)}"  # names it in the audit
+    response.headers["Location"] = location(router.prefix, name)  # names it in the audit
     return _out(job_type)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated
-from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
@@ -23,6 +22,7 @@ from jobyard.api.schemas import (
     SubmitJob,
     UtcTime,
     answer,
+    location,
 )
 from jobyard.api.streams import HeaderResume, event_stream, job_messages
 from jobyard.clock import utcnow
@@ -65,7 +65,7 @@ def submit(body: SubmitJob, node: NodeDep, request: Request) -> Response:
 
     def outcome(added: Sequence[tuple[Job, bool]]) -> tuple[int, str]:
         job, created = added[0]
-        return _status(created), unquote(urlsplit(_location(request, job)).path)
+        return _status(created), location(router.prefix, job.id)
 
     audit = trail.in_transaction(request, node.audit, outcome)
     job, created = node.manager.submit(_submission(body), audit=audit)
@@ -77,11 +77,6 @@ def _status(created: bool) -> int:
     return status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
-def _location(request: Request, job: Job) -> str:
-    """The job's URL without a search through every route (what url_for does)."""
-    return f"{request.base_url}{router.prefix.lstrip('/')}/{job.id}"
-
-
 def _created(
     node: Node, job: Job, created: bool, request: Request, *, follow: bool, deps: bool
 ) -> Response:
@@ -90,17 +85,17 @@ def _created(
     ``deps``: the job may wait for others, shown as on ``GET`` (a read, only then).
     """
     code = _status(created)
-    location = _location(request, job)
+    where = location(router.prefix, job.id)
     if follow or "text/event-stream" in request.headers.get("accept", ""):
         stream = event_stream(
             request, node, lambda idle: job_messages(node, job.id, 0, idle=idle), code
         )
-        stream.headers["Location"] = location
+        stream.headers["Location"] = where
         return stream
     out = JobOut.of(job, utcnow())
     if deps:
         out.depends_on = _dependencies(node.manager, job.id)
-    return answer(out, code, {"Location": location})
+    return answer(out, code, {"Location": where})
 
 
 @router.post("/batch", status_code=201, response_model=BatchOut)

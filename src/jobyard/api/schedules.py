@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel, Field
 
 from jobyard.api.resources import get_node
+from jobyard.api.schemas import location
 from jobyard.clock import utcnow
 from jobyard.node import Node
 from jobyard.schedules.book import Entry, ScheduleBook
@@ -98,7 +98,7 @@ def get_schedule(name: str, book: Book) -> ScheduleOut:
 def create_schedule(definition: Definition, book: Book, response: Response) -> ScheduleOut:
     """Store a schedule (409 if the name exists); 422 names every bad field."""
     made = _out(book, book.create(definition, utcnow()))
-    response.headers["Location"] = f"{router.prefix}/{quote(made.name)}"  # names it in the audit
+    response.headers["Location"] = location(router.prefix, made.name)  # names it in the audit
     return made
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
+from urllib.parse import quote
 
 from fastapi import Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -37,6 +38,16 @@ def answer(
     for the OpenAPI document.
     """
     return Response(body.model_dump_json(), status_code, headers, media_type="application/json")
+
+
+def location(collection: str, key: str | int) -> str:
+    """The ``Location`` of the resource ``key`` of ``collection`` (``/api/v1/jobs``).
+
+    An absolute path, the one form of every ``Location`` (docs/api.md): a client
+    resolves it against the URL it asked (RFC 9110 §10.2.2), so it holds behind a
+    proxy, whatever host and scheme the request reached this server with.
+    """
+    return f"{collection}/{quote(str(key), safe='@')}"
 
 
 class DependencyIn(BaseModel):

@@ -12,6 +12,7 @@ from jobyard.access import Role, Token
 from jobyard.access.accounts import Accounts
 from jobyard.api.auth import Caller
 from jobyard.api.params import TokenId
+from jobyard.api.schemas import location
 from jobyard.api.users import get_accounts
 from jobyard.durations import PositiveDuration
 
@@ -72,7 +73,7 @@ def create_token(
     """A token for the caller, with a role no higher than theirs; the secret is shown once."""
     lifetime = timedelta(seconds=body.expires_in) if body.expires_in is not None else None
     made = accounts.add_token(who, body.name, body.role, lifetime)
-    response.headers["Location"] = f"{router.prefix}/{made.token.id}"
+    response.headers["Location"] = location(router.prefix, made.token.id)
     return CreatedToken(**TokenOut.of(made.token).model_dump(), token=made.secret)
 
 

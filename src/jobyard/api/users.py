@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Self
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +14,7 @@ from jobyard.access.accounts import Accounts
 from jobyard.access.own_password import change_own_password
 from jobyard.api.auth import Caller, address, set_session_cookie
 from jobyard.api.resources import get_node
+from jobyard.api.schemas import location
 from jobyard.node import Node
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
@@ -119,7 +119,7 @@ def list_users(accounts: AccountsDep) -> UserList:
 @router.post("", status_code=201, response_model=UserOut)
 def add_user(body: NewUser, accounts: AccountsDep, response: Response) -> UserOut:
     user = accounts.add_user(body.name, body.role, body.password)
-    response.headers["Location"] = f"{router.prefix}/{quote(user.name, safe='@')}"
+    response.headers["Location"] = location(router.prefix, user.name)
     return UserOut.of(user)
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobyard.api.params import Page, PerPage, RunId
 from jobyard.api.resources import get_node
-from jobyard.api.schemas import answer
+from jobyard.api.schemas import answer, location
 from jobyard.models import Job, NodeJob, RunState, WorkflowRun
 from jobyard.node import Node
 from jobyard.states import JobState
@@ -149,7 +149,7 @@ def start_run(name: str, runs: RunsDep, body: StartRun | None = None) -> Respons
         runs.check_run_args(name, args)
     run = RunOut.of(*runs.start(name, args))
     # the Location names it in the audit
-    return answer(run, 201, {"Location": f"/api/v1/workflow-runs/{run.id}"})
+    return answer(run, 201, {"Location": location("/api/v1/workflow-runs", run.id)})
 
 
 @router.get("/api/v1/workflow-runs", response_model=RunPage)
