@@ -12,7 +12,6 @@ line taken from the YAML node nearest to the field.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -41,6 +40,7 @@ from jobyard.notify.fields import WORKFLOW_EVENTS
 from jobyard.retention.policy import RetentionPolicy, parse_retention
 from jobyard.runner.environment import NAME_PATTERN as ENV_NAME_PATTERN
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
+from jobyard.spelling import did_you_mean
 from jobyard.workflows.dag import (
     WorkflowInvalid,
     WorkflowSpec,
@@ -420,7 +420,7 @@ class _Loader:
             kind, target = spec.target
             known = job_types if kind == "job_type" else workflows
             if target not in known:
-                hint = _did_you_mean(target, sorted(known))
+                hint = did_you_mean(target, sorted(known))
                 self.problem(["schedules", name, kind], f"unknown {kind} {target!r}{hint}")
                 continue
             problems = _args_problems(spec, job_types, workflows)
@@ -507,11 +507,11 @@ class _Loader:
             where = ["notifications", "rules", str(i)]
             for j, name in enumerate(rule.job_types or ()):
                 if not api_job_types and name not in job_types:
-                    hint = _did_you_mean(name, sorted(job_types))
+                    hint = did_you_mean(name, sorted(job_types))
                     self.problem([*where, "job_types", str(j)], f"unknown job type {name!r}{hint}")
             for j, name in enumerate(rule.workflows or ()):
                 if name not in workflows:
-                    hint = _did_you_mean(name, sorted(workflows))
+                    hint = did_you_mean(name, sorted(workflows))
                     self.problem([*where, "workflows", str(j)], f"unknown workflow {name!r}{hint}")
             dead = [event for event in rule.events if event in WORKFLOW_EVENTS]
             if rule.job_types is not None and dead:
@@ -576,10 +576,5 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _did_you_mean(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _unknown(name: str, known: Sequence[str]) -> str:
-    return f"unknown key{_did_you_mean(name, known)} (allowed: {', '.join(known)})"
+    return f"unknown key{did_you_mean(name, known)} (allowed: {', '.join(known)})"

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from jobyard.jobtypes.params import FieldError, Problems, join_path
 from jobyard.jobtypes.spec import ArgsInvalid, JobType, queue_problems
+from jobyard.spelling import did_you_mean
 from jobyard.workflows import fields as check
 from jobyard.workflows.graph import cycles
 from jobyard.workflows.spec import NodeSpec, WorkflowInvalid, WorkflowSpec
@@ -94,8 +95,8 @@ class _Parser:
     def keys(self, path: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:
         for key in data:
             if key not in known:
-                allowed = check.hint(key, known) or f" (allowed: {', '.join(known)})"
-                self.problem(join_path(path, key), f"unknown key{allowed}")
+                hint = did_you_mean(key, known, f" (allowed: {', '.join(known)})")
+                self.problem(join_path(path, key), f"unknown key{hint}")
 
     def name(self, path: str, name: str, what: str) -> None:
         if not check.NAME.fullmatch(name):
@@ -152,7 +153,7 @@ class _Parser:
                 if dep == name:
                     self.problem(path, "a node cannot depend on itself")
                 elif dep not in known:
-                    self.problem(path, f"unknown node {dep!r}{check.hint(dep, list(known))}")
+                    self.problem(path, f"unknown node {dep!r}{did_you_mean(dep, known)}")
                 elif dep in nodes:
                     valid[name].append(dep)
         for cycle in cycles(valid):
@@ -201,7 +202,7 @@ class _Parser:
             self.problem(path, "must be a job type name")
             return ""
         if value not in self.job_types and value not in self.invalid_types:
-            suggestion = check.hint(value, list(self.job_types))
+            suggestion = did_you_mean(value, self.job_types)
             self.problem(path, f"unknown job type {value!r}{suggestion}")
         return value
 
