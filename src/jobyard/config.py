@@ -40,7 +40,7 @@ from jobyard.notify.fields import WORKFLOW_EVENTS
 from jobyard.retention.policy import RetentionPolicy, parse_retention
 from jobyard.runner.environment import NAME_PATTERN as ENV_NAME_PATTERN
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
-from jobyard.spelling import did_you_mean
+from jobyard.spelling import did_you_mean, unknown_key
 from jobyard.workflows.dag import (
     WorkflowInvalid,
     WorkflowSpec,
@@ -268,7 +268,7 @@ class _Loader:
             raise ConfigError(self.problems)
         for key in data:
             if key not in KEYS:
-                self.problem([str(key)], _unknown(str(key), KEYS))
+                self.problem([str(key)], unknown_key(str(key), KEYS))
         sections = {name: self.section(data, name) for name in SECTIONS}
         queues = self.queues(sections["queues"])
         job_types = self.job_types(sections["job_types"])
@@ -574,7 +574,3 @@ def _kind(value: Any) -> str:
         int: "a number",
         float: "a number",
     }.get(type(value), type(value).__name__)
-
-
-def _unknown(name: str, known: Sequence[str]) -> str:
-    return f"unknown key{did_you_mean(name, known)} (allowed: {', '.join(known)})"

@@ -6,7 +6,7 @@ Pure: no I/O, and nothing of jobyard, so that every layer may import it.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 def closest(name: str, known: Iterable[str]) -> str | None:
@@ -21,3 +21,10 @@ def did_you_mean(name: str, known: Iterable[str], otherwise: str = "") -> str:
     (such as a list of what is allowed)."""
     guess = closest(name, known)
     return otherwise if guess is None else f"; did you mean {guess!r}?"
+
+
+def unknown_key(name: str, known: Sequence[str]) -> str:
+    """What is said of a key ``name`` of a mapping whose keys are ``known``: the key it likely
+    misspells, else the keys allowed."""
+    allowed = f" (allowed: {', '.join(known)})"
+    return f"unknown key{did_you_mean(name, known, allowed)}"

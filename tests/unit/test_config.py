@@ -110,11 +110,12 @@ def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
 
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:
-    path = write(tmp_path, "job_types: {}\njob_type: {}\n")
+    path = write(tmp_path, "job_types: {}\njob_type: {}\ncolour: red\n")
     assert errors(path) == [
-        f"{path}:2: job_type: unknown key; did you mean 'job_types'? "
-        "(allowed: job_types, queues, workflows, schedules, notifications, job_modules, "
-        "preload, pass_env, api_job_types, metrics_public, cors_origins, retention)"
+        f"{path}:2: job_type: unknown key; did you mean 'job_types'?",
+        f"{path}:3: colour: unknown key (allowed: job_types, queues, workflows, schedules, "
+        "notifications, job_modules, preload, pass_env, api_job_types, metrics_public, "
+        "cors_origins, retention)",
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobyard.spelling import closest, did_you_mean
+from jobyard.spelling import closest, did_you_mean, unknown_key
 
 KEYS = ("command", "python", "params", "queue")
 
@@ -39,3 +39,8 @@ def test_without_a_close_name_it_is_nothing_or_what_the_caller_gives() -> None:
     assert did_you_mean("colour", KEYS) == ""
     assert did_you_mean("colour", KEYS, " (allowed: command, …)") == " (allowed: command, …)"
     assert did_you_mean("comand", KEYS, " (allowed: …)") == "; did you mean 'command'?"
+
+
+def test_an_unknown_key_is_said_with_its_likely_meaning_or_else_the_keys_allowed() -> None:
+    assert unknown_key("comand", KEYS) == "unknown key; did you mean 'command'?"
+    assert unknown_key("colour", KEYS) == "unknown key (allowed: command, python, params, queue)"

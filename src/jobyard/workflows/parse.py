@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from jobyard.jobtypes.params import FieldError, Problems, join_path
 from jobyard.jobtypes.spec import ArgsInvalid, JobType, queue_problems
-from jobyard.spelling import did_you_mean
+from jobyard.spelling import did_you_mean, unknown_key
 from jobyard.workflows import fields as check
 from jobyard.workflows.graph import cycles
 from jobyard.workflows.spec import NodeSpec, WorkflowInvalid, WorkflowSpec
@@ -95,8 +95,7 @@ class _Parser:
     def keys(self, path: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:
         for key in data:
             if key not in known:
-                hint = did_you_mean(key, known, f" (allowed: {', '.join(known)})")
-                self.problem(join_path(path, key), f"unknown key{hint}")
+                self.problem(join_path(path, key), unknown_key(key, known))
 
     def name(self, path: str, name: str, what: str) -> None:
         if not check.NAME.fullmatch(name):
