@@ -150,3 +150,23 @@ schedules:
     assert len(found) == 2, found
     assert found[0].endswith("schedules.often.args.bogus: no node's job type declares this param")
     assert "schedules.often.args.day: for node 'a': " in found[1]
+
+
+def test_a_workflow_needs_a_node(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        TYPES
+        + """
+workflows:
+  empty: {nodes: {}}
+  blank:
+    nodes:
+  missing: {description: no nodes at all}
+  fine: {nodes: {a: {type: resize}}}
+""",
+    )
+    assert errors(path) == [
+        f"{path}:9: workflows.empty.nodes: a workflow needs at least one node",
+        f"{path}:11: workflows.blank.nodes: a workflow needs at least one node",
+        f"{path}:12: workflows.missing.nodes: is required",
+    ]

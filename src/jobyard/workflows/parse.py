@@ -112,11 +112,9 @@ class _Parser:
             return None
         data = {str(key): item for key, item in value.items()}
         self.keys(base, data, WORKFLOW_KEYS)
-        if "nodes" not in data:
-            self.problem(join_path(base, "nodes"), "is required")
         texts = self.texts(base, data)
         args = self.field(join_path(base, "args"), data.get("args"), check.args) or {}
-        raw = self.field(join_path(base, "nodes"), data.get("nodes"), check.mapping) or {}
+        raw = self.raw_nodes(join_path(base, "nodes"), data)
         nodes = self.nodes(base, raw)
         self.graph(base, nodes, set(raw))
         self.check_args(base, args, nodes.values())
@@ -130,6 +128,17 @@ class _Parser:
             if value is not None and (text := self.field(join_path(base, key), value, parse)):
                 found[key] = text
         return found
+
+    def raw_nodes(self, path: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The workflow's ``nodes`` as written: a mapping of at least one (a run of none
+        would do nothing, and say so by succeeding)."""
+        if "nodes" not in data:
+            self.problem(path, "is required")
+            return {}
+        raw = self.field(path, data["nodes"], check.mapping)
+        if raw == {}:  # also `nodes:` with nothing after it
+            self.problem(path, "a workflow needs at least one node")
+        return raw or {}
 
     def nodes(self, base: str, raw: Mapping[str, Any]) -> dict[str, NodeSpec]:
         nodes = {}
