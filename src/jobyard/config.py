@@ -276,7 +276,9 @@ class _Loader:
         declared = {DEFAULT_QUEUE, *sections["queues"]} if "queues" in data else None
         written = set(sections["job_types"]) - set(job_types)  # in the file, but broken
         workflows = self.workflows(sections["workflows"], job_types, written, declared)
-        schedules = self.schedules(sections["schedules"], job_types, workflows)
+        named_workflows = set(sections["workflows"])  # broken ones too: they are reported
+        broken = {"job_type": written, "workflow": named_workflows - set(workflows)}
+        schedules = self.schedules(sections["schedules"], job_types, workflows, broken)
         notifications = self.notifications(sections["notifications"])
         preload = self.preload(data.get("preload"))
         pass_env = self.pass_env(data.get("pass_env"))
@@ -286,7 +288,6 @@ class _Loader:
         retention = self.retention(data.get("retention"))
         if declared is not None:
             self.check_queues(job_types, declared)
-        named_workflows = set(sections["workflows"])  # broken ones too: they are reported
         self.check_rules(notifications, written | set(job_types), named_workflows, api_job_types)
         job_types = self.queue_executors(job_types, queues)
         if self.problems:
@@ -408,7 +409,10 @@ class _Loader:
         raw: Mapping[str, Any],
         job_types: Mapping[str, JobType],
         workflows: Mapping[str, WorkflowSpec],
+        broken: Mapping[str, set[str]],
     ) -> dict[str, ScheduleSpec]:
+        """The schedules; one of a job type or workflow that is in the file but broken is
+        not also said to be unknown (nor its args checked)."""
         schedules = {}
         for name, value in raw.items():
             try:
@@ -420,8 +424,9 @@ class _Loader:
             kind, target = spec.target
             known = job_types if kind == "job_type" else workflows
             if target not in known:
-                hint = did_you_mean(target, sorted(known))
-                self.problem(["schedules", name, kind], f"unknown {kind} {target!r}{hint}")
+                if target not in broken[kind]:
+                    hint = did_you_mean(target, sorted(known))
+                    self.problem(["schedules", name, kind], f"unknown {kind} {target!r}{hint}")
                 continue
             problems = _args_problems(spec, job_types, workflows)
             for error in problems:

@@ -170,3 +170,26 @@ workflows:
         f"{path}:11: workflows.blank.nodes: a workflow needs at least one node",
         f"{path}:12: workflows.missing.nodes: is required",
     ]
+
+
+def test_a_schedule_of_a_broken_workflow_or_type_is_not_also_said_to_be_unknown(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        """
+        job_types:
+          broken: {comand: [x]}
+        workflows:
+          empty: {nodes: {}}
+        schedules:
+          a: {workflow: empty, every: 1h}
+          b: {job_type: broken, every: 1h}
+          c: {workflow: nowhere, every: 1h}
+        """,
+    )
+    assert errors(path) == [
+        f"{path}:2: job_types.broken.comand: unknown key; did you mean 'command'?",
+        f"{path}:4: workflows.empty.nodes: a workflow needs at least one node",
+        f"{path}:8: schedules.c.workflow: unknown workflow 'nowhere'",
+    ]
