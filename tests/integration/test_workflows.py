@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -351,6 +352,35 @@ def test_a_runs_stream_closes_when_the_run_is_stopped_or_has_ended(server: Serve
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.json()["detail"] == "no workflow run with id 999999"
+
+
+def test_run_wait_follows_the_runs_stream_and_exits_as_the_run_ended(
+    server: Server, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    wait_for(lambda: server.subscribers() == 0, what="earlier tests' streams to be freed")
+    command = [sys.executable, "-m", "jobyard", "run", "gated", f"path={gate}", "--wait", "--json"]
+    env = os.environ | {"JOBYARD_SERVER": server.url}
+    cli = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: server.subscribers() == 1, what="the CLI to follow the run's stream")
+        gate.touch()
+        listed = server.client.get("/api/v1/workflow-runs", params={"workflow": "gated"}).json()
+        run_id = max(item["id"] for item in listed["items"])
+        run_in(server, run_id, "failed")
+        ended_at = time.monotonic()
+        out, err = cli.communicate(timeout=60)
+        took = time.monotonic() - ended_at
+    finally:
+        cli.kill()
+    assert cli.returncode == 1, err  # the run failed
+    shown = json.loads(out)
+    assert (shown["id"], shown["state"]) == (run_id, "failed")
+    assert shown["nodes"]["after_gate"]["state"] == "succeeded"
+    assert f"[run {run_id}] after_gate: succeeded" in err.splitlines()  # told as it went
+    assert took < 5, f"the CLI took {took:.1f} s to see the end of the run"
 
 
 def test_the_cli_runs_and_shows_workflows(server: Server) -> None:
