@@ -12,7 +12,6 @@ line taken from the YAML node nearest to the field.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -41,6 +40,7 @@ from jobyard.notify.fields import WORKFLOW_EVENTS
 from jobyard.retention.policy import RetentionPolicy, parse_retention
 from jobyard.runner.environment import NAME_PATTERN as ENV_NAME_PATTERN
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
+from jobyard.spelling import did_you_mean, unknown_key
 from jobyard.workflows.dag import (
     WorkflowInvalid,
     WorkflowSpec,
@@ -268,7 +268,7 @@ class _Loader:
             raise ConfigError(self.problems)
         for key in data:
             if key not in KEYS:
-                self.problem([str(key)], _unknown(str(key), KEYS))
+                self.problem([str(key)], unknown_key(str(key), KEYS))
         sections = {name: self.section(data, name) for name in SECTIONS}
         queues = self.queues(sections["queues"])
         job_types = self.job_types(sections["job_types"])
@@ -276,7 +276,9 @@ class _Loader:
         declared = {DEFAULT_QUEUE, *sections["queues"]} if "queues" in data else None
         written = set(sections["job_types"]) - set(job_types)  # in the file, but broken
         workflows = self.workflows(sections["workflows"], job_types, written, declared)
-        schedules = self.schedules(sections["schedules"], job_types, workflows)
+        named_workflows = set(sections["workflows"])  # broken ones too: they are reported
+        broken = {"job_type": written, "workflow": named_workflows - set(workflows)}
+        schedules = self.schedules(sections["schedules"], job_types, workflows, broken)
         notifications = self.notifications(sections["notifications"])
         preload = self.preload(data.get("preload"))
         pass_env = self.pass_env(data.get("pass_env"))
@@ -286,7 +288,6 @@ class _Loader:
         retention = self.retention(data.get("retention"))
         if declared is not None:
             self.check_queues(job_types, declared)
-        named_workflows = set(sections["workflows"])  # broken ones too: they are reported
         self.check_rules(notifications, written | set(job_types), named_workflows, api_job_types)
         job_types = self.queue_executors(job_types, queues)
         if self.problems:
@@ -408,7 +409,10 @@ class _Loader:
         raw: Mapping[str, Any],
         job_types: Mapping[str, JobType],
         workflows: Mapping[str, WorkflowSpec],
+        broken: Mapping[str, set[str]],
     ) -> dict[str, ScheduleSpec]:
+        """The schedules; one of a job type or workflow that is in the file but broken is
+        not also said to be unknown (nor its args checked)."""
         schedules = {}
         for name, value in raw.items():
             try:
@@ -420,8 +424,9 @@ class _Loader:
             kind, target = spec.target
             known = job_types if kind == "job_type" else workflows
             if target not in known:
-                hint = _did_you_mean(target, sorted(known))
-                self.problem(["schedules", name, kind], f"unknown {kind} {target!r}{hint}")
+                if target not in broken[kind]:
+                    hint = did_you_mean(target, sorted(known))
+                    self.problem(["schedules", name, kind], f"unknown {kind} {target!r}{hint}")
                 continue
             problems = _args_problems(spec, job_types, workflows)
             for error in problems:
@@ -507,11 +512,11 @@ class _Loader:
             where = ["notifications", "rules", str(i)]
             for j, name in enumerate(rule.job_types or ()):
                 if not api_job_types and name not in job_types:
-                    hint = _did_you_mean(name, sorted(job_types))
+                    hint = did_you_mean(name, sorted(job_types))
                     self.problem([*where, "job_types", str(j)], f"unknown job type {name!r}{hint}")
             for j, name in enumerate(rule.workflows or ()):
                 if name not in workflows:
-                    hint = _did_you_mean(name, sorted(workflows))
+                    hint = did_you_mean(name, sorted(workflows))
                     self.problem([*where, "workflows", str(j)], f"unknown workflow {name!r}{hint}")
             dead = [event for event in rule.events if event in WORKFLOW_EVENTS]
             if rule.job_types is not None and dead:
@@ -574,12 +579,3 @@ def _kind(value: Any) -> str:
         int: "a number",
         float: "a number",
     }.get(type(value), type(value).__name__)
-
-
-def _did_you_mean(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _unknown(name: str, known: Sequence[str]) -> str:
-    return f"unknown key{_did_you_mean(name, known)} (allowed: {', '.join(known)})"

@@ -239,3 +239,13 @@ async def test_without_streams_events_are_made_up_by_polling() -> None:
     assert (await client.wait(1)).state == "succeeded"
     with pytest.raises(StreamUnavailable):
         await collect(client.all_events())
+
+
+async def test_a_run_is_followed_to_its_end(server: Server) -> None:
+    async with fast(server.url) as client:
+        started = await client.start_run("diamond")
+        told = await collect(client.follow_run(started["id"]))
+        assert told[-1] == await client.run(started["id"])
+        assert told[-1]["state"] == "succeeded"
+        assert all(run["state"] == "running" for run in told[:-1])
+        assert await client.wait_run(started["id"], timeout=60) == told[-1]

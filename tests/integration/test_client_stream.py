@@ -163,6 +163,25 @@ def test_cut_log_and_global_streams_resume(server: Server, proxy: Proxy) -> None
         assert [e.kind for e in seen] == ["job_created", "job_state", "job_terminated"]
 
 
+def test_a_cut_run_stream_is_reopened_and_the_run_followed_to_its_end(
+    server: Server, proxy: Proxy
+) -> None:
+    with via(proxy) as client, Client(server.url) as direct:
+        run = client.start_run("crashy")  # its node b takes 3 s
+        told = []
+        for current in client.follow_run(run["id"]):
+            told.append(current)
+            if len(told) in (1, 2):  # before its first event, and after one
+                proxy.cut()
+        assert told[-1] == direct.run(run["id"])
+    assert told[-1]["state"] == "succeeded"
+    order = ["waiting", "queued", "running", "succeeded"]
+    for name in ("a", "b", "c"):  # each node's states as told go forward only
+        states = [order.index(r["nodes"][name]["state"]) for r in told]
+        assert states == sorted(states), (name, told)
+    assert proxy.connections >= 3  # the run's GET, then the stream twice at least
+
+
 def test_a_server_gone_for_good_ends_the_stream_with_an_error(server: Server, proxy: Proxy) -> None:
     with via(proxy) as client:
         job = client.submit("sleep", {"seconds": 30})
@@ -401,3 +420,43 @@ def test_the_wait_is_bounded(server: Server) -> None:
         with pytest.raises(TimeoutError):
             client.wait(job.id, timeout=0.3)
         client.kill(job.id)
+
+
+RUN: dict[str, Any] = {
+    "id": 7,
+    "workflow": "w",
+    "state": "running",
+    "nodes": {"a": {"job_id": 1, "state": "running", "attempt": 1, "restarted_from": None}},
+}
+ENDED = RUN | {"state": "succeeded", "nodes": {"a": RUN["nodes"]["a"] | {"state": "succeeded"}}}
+
+
+def test_a_run_is_followed_on_its_stream_reopened_where_it_broke() -> None:
+    node = {"job_id": 1, "workflow_run": 7, "node": "a", "at": AT}
+    client, seen = scripted(
+        httpx.Response(200, json=RUN),
+        stream(sse((10, "workflow_node_state", node | {"state": "running"})), then_break=True),
+        stream(
+            sse(
+                (11, "workflow_node_state", node | {"state": "succeeded"}),
+                (None, "close", {"run_id": 7, "state": "succeeded"}),
+            )
+        ),
+        httpx.Response(200, json=ENDED),
+    )
+    moved = RUN | {"nodes": ENDED["nodes"]}  # from the event; the end is read anew
+    assert list(client.follow_run(7)) == [RUN, moved, ENDED]
+    run, events = "/api/v1/workflow-runs/7", "/api/v1/workflow-runs/7/events"
+    assert [request.url.path for request in seen] == [run, events, events, run]
+    assert seen[2].headers["Last-Event-ID"] == "10"
+
+
+def test_without_a_run_stream_the_run_is_polled() -> None:
+    client, seen = scripted(
+        httpx.Response(200, json=RUN),
+        httpx.Response(404, json={"status": 404, "detail": "Not Found"}),
+        httpx.Response(200, json=ENDED),
+    )
+    assert client.wait_run(7) == ENDED
+    run, events = "/api/v1/workflow-runs/7", "/api/v1/workflow-runs/7/events"
+    assert [request.url.path for request in seen] == [run, events, run]

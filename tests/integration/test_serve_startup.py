@@ -125,3 +125,25 @@ def test_the_first_admins_banner_names_the_servers_database(tmp_path: Path) -> N
         server.terminate()
         server.communicate(timeout=30)  # closes the pipe too
     assert line == f"`jobyard user set-password admin --database-url '{database}'`.\n"
+
+
+@pytest.mark.parametrize("args", [("serve", "--port", "0"), ("worker",), ("prune",)])
+@pytest.mark.parametrize("nodes", ["{}", "", "[]"])
+def test_a_workflow_without_nodes_is_one_line_before_anything_starts(
+    tmp_path: Path, args: tuple[str, ...], nodes: str
+) -> None:
+    config = tmp_path / "jobyard.yaml"
+    types = "job_types:\n  hello: {command: [echo, hi]}\n"
+    config.write_text(f"{types}workflows:\n  nightly:\n    nodes: {nodes}\n")
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    result = jobyard(tmp_path, *args, "--config", str(config), url=url)
+    assert result.returncode == 2, result.stderr
+    why = (
+        "must be a mapping of names to values"
+        if nodes == "[]"
+        else "a workflow needs at least one node"
+    )
+    assert result.stderr.splitlines() == [
+        f"jobyard: error: {config}:5: workflows.nightly.nodes: {why}"
+    ]
+    assert not (tmp_path / "jobs.db").exists()  # nothing was made, let alone run

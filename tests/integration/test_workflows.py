@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -283,11 +287,103 @@ def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None
     assert finished["workflow"] == "diamond"
 
 
-def test_the_cli_runs_and_shows_workflows(server: Server) -> None:
-    import os
-    import subprocess
-    import sys
+def test_a_runs_stream_tells_its_changes_then_closes_with_how_it_ended(
+    server: Server, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    mark = server.last_event_id()  # before the run: its stream replays what came after
+    run = start_run(server, "gated", path=str(gate))
+    others = [server.submit("echo", args={"text": "before the stream"})["id"]]
+    path = f"/api/v1/workflow-runs/{run['id']}/events"
+    events = []
+    with server.client.stream("GET", path, headers={"Last-Event-ID": str(mark)}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        for event in read_sse(lines):
+            events.append(event)
+            if (event.data.get("node"), event.data.get("state")) == ("gate", "running"):
+                others.append(server.submit("echo", args={"text": "live"})["id"])
+                gate.touch()  # the run can end now, and not before
+        assert [line for line in lines if line] == []  # it ended at close
+    *told, close = events
+    assert (close.event, close.id, close.data) == (
+        "close",
+        None,
+        {"run_id": run["id"], "state": "failed"},
+    )
+    # only this run's events (replayed and live), named and shaped as on the global stream
+    assert not set(others) & {e.data["job_id"] for e in told}
+    assert all(e.data.get("workflow_run", e.data.get("run_id")) == run["id"] for e in told)
+    created = {e.data["node"] for e in told if e.event == "job_created"}
+    assert created == {"bad", "after_bad", "gate", "after_gate"}
+    states = {(e.data["node"], e.data["state"]) for e in told if e.event == "workflow_node_state"}
+    assert {("bad", "failed"), ("after_bad", "upstream_failed"), ("gate", "succeeded")} <= states
+    assert [e.id for e in told] == sorted(e.id for e in told if e.id is not None)
 
+
+def test_a_runs_stream_closes_when_the_run_is_stopped_or_has_ended(server: Server) -> None:
+    run = start_run(server, "chain")
+    path = f"/api/v1/workflow-runs/{run['id']}/events"
+    closed: list[Any] = []
+
+    def listen() -> None:
+        with server.client.stream("GET", path) as response:
+            closed.extend(e for e in read_sse(response.iter_lines()) if e.event == "close")
+
+    wait_for(lambda: server.subscribers() == 0, what="earlier tests' streams to be freed")
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    wait_for(lambda: server.subscribers() == 1, what="the run's stream to follow it")
+    server.wait_state(run["nodes"]["a"]["job_id"], "running")
+    assert server.client.post(f"{path.removesuffix('/events')}/stop").status_code == 200
+    thread.join(60)
+    assert not thread.is_alive()
+    assert [e.data for e in closed] == [{"run_id": run["id"], "state": "stopped"}]
+    # a run that is not running closes its stream at once, after the place it started from
+    with server.client.stream("GET", path) as response:
+        lines = list(response.iter_lines())
+    assert lines[0] == ": from now"
+    assert 0 < int(lines[1].removeprefix("id: ")) <= server.last_event_id()
+    assert [(e.event, e.data) for e in read_sse(iter(lines))] == [
+        ("close", {"run_id": run["id"], "state": "stopped"})
+    ]
+    missing = server.client.get("/api/v1/workflow-runs/999999/events")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["detail"] == "no workflow run with id 999999"
+
+
+def test_run_wait_follows_the_runs_stream_and_exits_as_the_run_ended(
+    server: Server, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    wait_for(lambda: server.subscribers() == 0, what="earlier tests' streams to be freed")
+    command = [sys.executable, "-m", "jobyard", "run", "gated", f"path={gate}", "--wait", "--json"]
+    env = os.environ | {"JOBYARD_SERVER": server.url}
+    cli = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: server.subscribers() == 1, what="the CLI to follow the run's stream")
+        gate.touch()
+        listed = server.client.get("/api/v1/workflow-runs", params={"workflow": "gated"}).json()
+        run_id = max(item["id"] for item in listed["items"])
+        run_in(server, run_id, "failed")
+        ended_at = time.monotonic()
+        out, err = cli.communicate(timeout=60)
+        took = time.monotonic() - ended_at
+    finally:
+        cli.kill()
+    assert cli.returncode == 1, err  # the run failed
+    shown = json.loads(out)
+    assert (shown["id"], shown["state"]) == (run_id, "failed")
+    assert shown["nodes"]["after_gate"]["state"] == "succeeded"
+    assert f"[run {run_id}] after_gate: succeeded" in err.splitlines()  # told as it went
+    assert took < 5, f"the CLI took {took:.1f} s to see the end of the run"
+
+
+def test_the_cli_runs_and_shows_workflows(server: Server) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         env = os.environ | {"JOBYARD_SERVER": server.url}
         return subprocess.run(

@@ -190,11 +190,13 @@ def test_a_list_of_wrong_items_is_not_also_empty(tmp_path: Path) -> None:
       channels:
         hook: {type: webhook, url: "https://h.example.com/x"}
       rules:
-        - events: [faild]
+        - events: [faild, exploded]
           channels: [hook]
     """
     assert problems(tmp_path, text) == [
         "5: notifications.rules.0.events.0: unknown event 'faild'; did you mean 'failed'?",
+        "5: notifications.rules.0.events.1: unknown event 'exploded'; known: failed, succeeded, "
+        "sla_breach, upstream_failed, worker_lost, workflow_failed, workflow_succeeded",
     ]
 
 

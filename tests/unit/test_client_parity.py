@@ -8,7 +8,15 @@ import pytest
 
 from jobyard.client import AsyncClient, Client
 
-STREAMS = {"iter_jobs", "iter_logs", "follow_logs", "events", "all_events", "submit_and_follow"}
+STREAMS = {
+    "iter_jobs",
+    "iter_logs",
+    "follow_logs",
+    "events",
+    "all_events",
+    "submit_and_follow",
+    "follow_run",
+}
 LIFECYCLE = {"close", "aclose"}
 METHODS = sorted(
     name
@@ -24,10 +32,8 @@ def test_the_async_method_mirrors_the_sync_one(name: str) -> None:
     assert list(before.parameters.values()) == list(after.parameters.values())
     if name in STREAMS:
         assert not inspect.iscoroutinefunction(async_)
-        assert (
-            before.return_annotation.replace("Iterator[", "AsyncGenerator[").replace("]", ", None]")
-            == after.return_annotation
-        )
+        item = before.return_annotation.removeprefix("Iterator[").removesuffix("]")
+        assert after.return_annotation == f"AsyncGenerator[{item}, None]"
     else:
         assert inspect.iscoroutinefunction(async_)
         assert before.return_annotation == after.return_annotation

@@ -9,7 +9,7 @@ import pytest
 
 from jobyard.config import ConfigError, QueueConfig, empty_config, load_config
 from jobyard.notify.channels import NotificationConfig
-from jobyard.workflows.dag import WorkflowSpec
+from jobyard.workflows.dag import NodeSpec, WorkflowSpec
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -40,7 +40,7 @@ def test_loads_types_and_queues(tmp_path: Path) -> None:
             command: [export]
             queue: export
             cwd: work/../out
-        workflows: {nightly: {nodes: {}}}
+        workflows: {nightly: {nodes: {greet: {type: hello}}}}
         schedules: {}
         notifications:
         """,
@@ -56,7 +56,8 @@ def test_loads_types_and_queues(tmp_path: Path) -> None:
         "export": QueueConfig(max_running=2),
         "slow": QueueConfig(),
     }
-    assert config.workflows == {"nightly": WorkflowSpec(name="nightly")}
+    greet = NodeSpec(name="greet", type="hello")
+    assert config.workflows == {"nightly": WorkflowSpec(name="nightly", nodes={"greet": greet})}
     assert config.notifications == NotificationConfig()
     assert config.has_queue("slow")
 
@@ -110,11 +111,12 @@ def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
 
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:
-    path = write(tmp_path, "job_types: {}\njob_type: {}\n")
+    path = write(tmp_path, "job_types: {}\njob_type: {}\ncolour: red\n")
     assert errors(path) == [
-        f"{path}:2: job_type: unknown key; did you mean 'job_types'? "
-        "(allowed: job_types, queues, workflows, schedules, notifications, job_modules, "
-        "preload, pass_env, api_job_types, metrics_public, cors_origins, retention)"
+        f"{path}:2: job_type: unknown key; did you mean 'job_types'?",
+        f"{path}:3: colour: unknown key (allowed: job_types, queues, workflows, schedules, "
+        "notifications, job_modules, preload, pass_env, api_job_types, metrics_public, "
+        "cors_origins, retention)",
     ]
 
 

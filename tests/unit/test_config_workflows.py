@@ -150,3 +150,46 @@ schedules:
     assert len(found) == 2, found
     assert found[0].endswith("schedules.often.args.bogus: no node's job type declares this param")
     assert "schedules.often.args.day: for node 'a': " in found[1]
+
+
+def test_a_workflow_needs_a_node(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        TYPES
+        + """
+workflows:
+  empty: {nodes: {}}
+  blank:
+    nodes:
+  missing: {description: no nodes at all}
+  fine: {nodes: {a: {type: resize}}}
+""",
+    )
+    assert errors(path) == [
+        f"{path}:9: workflows.empty.nodes: a workflow needs at least one node",
+        f"{path}:11: workflows.blank.nodes: a workflow needs at least one node",
+        f"{path}:12: workflows.missing.nodes: is required",
+    ]
+
+
+def test_a_schedule_of_a_broken_workflow_or_type_is_not_also_said_to_be_unknown(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        """
+        job_types:
+          broken: {comand: [x]}
+        workflows:
+          empty: {nodes: {}}
+        schedules:
+          a: {workflow: empty, every: 1h}
+          b: {job_type: broken, every: 1h}
+          c: {workflow: nowhere, every: 1h}
+        """,
+    )
+    assert errors(path) == [
+        f"{path}:2: job_types.broken.comand: unknown key; did you mean 'command'?",
+        f"{path}:4: workflows.empty.nodes: a workflow needs at least one node",
+        f"{path}:8: schedules.c.workflow: unknown workflow 'nowhere'",
+    ]

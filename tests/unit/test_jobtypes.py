@@ -190,6 +190,22 @@ def test_typo_is_an_unknown_key() -> None:
     assert {"field": "comand", "message": "unknown key; did you mean 'command'?"} in errors
 
 
+def test_an_unknown_key_far_from_any_or_of_another_level_gets_no_did_you_mean() -> None:
+    assert problems("t", {"command": ["x"], "colour": 1}) == [
+        {"field": "colour", "message": "unknown key"}
+    ]
+    assert problems("t", {"command": ["x"], "retries": {"queue": 1}}) == [
+        {"field": "retries.queue", "message": "unknown key at this level"}
+    ]
+
+
+def test_an_unknown_param_far_from_any_lists_the_known_ones() -> None:
+    with pytest.raises(ArgsInvalid) as info:
+        export().validate_args({"from_date": "2026-01-01", "to_date": "2026-01-02", "zzz": 1})
+    message = "unknown param; known: from_date, to_date, limit"
+    assert info.value.errors == [{"field": "zzz", "message": message}]
+
+
 @pytest.mark.parametrize(("typo", "meant"), [("comand", "command"), ("pyhton", "python")])
 def test_a_misspelt_command_is_not_also_said_to_be_missing(typo: str, meant: str) -> None:
     assert problems("t", {typo: ["x"], "queue": "default"}) == [

@@ -124,7 +124,8 @@ def test_a_nodes_queue_is_checked_as_a_types_and_a_jobs_are() -> None:
 def test_empty_values_mean_defaults() -> None:
     spec = parse({"a": {"type": "resize", "args": None, "depends_on": None, "at": None}})
     assert spec.nodes["a"] == NodeSpec(name="a", type="resize")
-    assert parse_workflows({"w": {"nodes": {}}}, TYPES)["w"] == WorkflowSpec(name="w")
+    bare = parse_workflows({"w": {"nodes": {"a": {"type": "resize"}}}}, TYPES)["w"]
+    assert bare == WorkflowSpec(name="w", nodes={"a": NodeSpec(name="a", type="resize")})
 
 
 def test_dependency_on_a_missing_node() -> None:
@@ -292,20 +293,23 @@ def test_bad_node_field(node: dict[str, Any], field: str, message: str) -> None:
         ),
         ({"timezone": 1}, "timezone", "must be a string"),
         ({"description": ["x"]}, "description", "must be a string"),
-        ({"nodes": None, "args": "x"}, "args", "must be a mapping of names to values"),
+        ({"args": "x"}, "args", "must be a mapping of names to values"),
         ({"node": {}}, "node", "unknown key; did you mean 'nodes'?"),
         ({"nodes": ["a"]}, "nodes", "must be a mapping of names to values"),
+        ({"nodes": []}, "nodes", "must be a mapping of names to values"),
+        ({"nodes": {}}, "nodes", "a workflow needs at least one node"),
+        ({"nodes": None}, "nodes", "a workflow needs at least one node"),  # `nodes:` alone
     ],
 )
 def test_bad_workflow_field(workflow: dict[str, Any], field: str, message: str) -> None:
-    errors = problems({"w": {"nodes": {}, **workflow}})
+    errors = problems({"w": {"nodes": {"a": {"type": "resize"}}, **workflow}})
     assert errors == [{"field": f"workflows.w.{field}", "message": message}]
 
 
 def test_bad_shapes_and_names() -> None:
     errors = problems(
         {
-            "bad name": {"nodes": {}},
+            "bad name": {"nodes": {"a": {"type": "resize"}}},
             "list": ["a"],
             "w": {
                 "nodes": {

@@ -1,9 +1,11 @@
-"""Server-Sent Events: one job's events, its log lines, and every job's state changes.
+"""Server-Sent Events: one job's events, its log lines, one workflow run's changes, and
+every job's state changes.
 
 Each message carries the stored event's id (``id:``), so a client that
 reconnects with ``Last-Event-ID`` (or ``?after=``) gets exactly what it missed.
 A job's stream ends with a ``close`` event once the job is terminal and every
-earlier event was sent; idle streams get a keep-alive comment every few seconds.
+earlier event was sent, a run's once the run is no longer running; idle
+streams get a keep-alive comment every few seconds.
 Every stream checks its caller's credentials again at each keep-alive, and at
 least every ``stream_recheck`` seconds, and ends with a ``denied`` event once
 they no longer allow it (:mod:`jobyard.api.recheck`).
@@ -28,13 +30,13 @@ from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 from starlette.types import Receive, Scope, Send
 
-from jobyard.api.params import INT64_MAX, EventAfter, JobFilter, JobId
+from jobyard.api.params import INT64_MAX, EventAfter, JobFilter, JobId, RunId
 from jobyard.api.recheck import Recheck
 from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
 from jobyard.events.hub import KEEPALIVE, Filter, Idle, follow, history
-from jobyard.events.records import FeedEvent, JobTerminated, LogWritten
-from jobyard.models import EventKind, Job
+from jobyard.events.records import FeedEvent, JobTerminated, LogWritten, WorkflowRunFinished
+from jobyard.models import EventKind, Job, RunState
 from jobyard.node import Node
 
 router = APIRouter(tags=["events"])
@@ -353,6 +355,62 @@ async def all_events(
                 yield PING if item is None else global_message(item, cache)
 
     return event_stream(request, node, messages)
+
+
+@router.get(
+    "/api/v1/workflow-runs/{run_id}/events",
+    response_class=StreamingResponse,
+    responses=STREAM_RESPONSES,
+)
+async def run_events(
+    run_id: RunId, node: NodeDep, request: Request, resume: GivenResume
+) -> StreamingResponse:
+    """A workflow run's changes from now on (or after `Last-Event-ID`): its nodes' state
+    changes and its own events, named as on `/api/v1/events`, then `close` once the run is
+    no longer running (SSE)."""
+    if await to_thread.run_sync(node.store.runs.get_run, run_id) is None:
+        raise NotFound(f"no workflow run with id {run_id}")
+    return event_stream(request, node, lambda idle: run_messages(node, run_id, resume, idle=idle))
+
+
+RUN_KINDS = (EventKind.STATE.value, EventKind.WORKFLOW.value)
+
+
+async def run_messages(
+    node: Node, run_id: int, after: int | None, *, idle: Idle = KEEPALIVE
+) -> AsyncGenerator[bytes, None]:
+    """The run's events after ``after`` (None: from now), then ``close`` with its state.
+
+    The place is taken before the run is read, so nothing that ends it after the read
+    goes unseen; the run is read again when a node ends, when it announces its end and
+    when the stream is idle (a stop changes the run before its nodes are killed). A
+    stream from now starts with that place alone (an ``id:``), which a reconnection
+    resumes from, as the global stream's ``from=now`` does.
+    """
+    if after is None:
+        after = await to_thread.run_sync(node.hub.prepare)
+        yield format_sse_event(comment="from now", id=str(after))
+    wanted = Filter(kinds=RUN_KINDS, workflow_run=run_id)
+    cache = encoded(node)
+    state = await _run_state(node, run_id)
+    if state is RunState.RUNNING:
+        async with aclosing(follow(node.hub, wanted, after, idle=idle)) as items:
+            async for item in items:
+                if item is not None:
+                    yield global_message(item, cache)
+                    if not isinstance(item.event.record, JobTerminated | WorkflowRunFinished):
+                        continue
+                state = await _run_state(node, run_id)
+                if state is not RunState.RUNNING:
+                    break
+                if item is None:
+                    yield PING
+    yield _message("close", None, {"run_id": run_id, "state": state})
+
+
+async def _run_state(node: Node, run_id: int) -> RunState | None:
+    run = await to_thread.run_sync(node.store.runs.get_run, run_id)
+    return None if run is None else run.state
 
 
 async def _require_job(node: Node, job_id: int) -> None:

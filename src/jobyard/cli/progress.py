@@ -8,9 +8,9 @@ so that scripts and logs read them as before.
 
 from __future__ import annotations
 
+import itertools
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,6 @@ from jobyard.client.models import TERMINAL_STATES, Event, LogLine
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
-
-RUN_POLL = 0.5  # seconds between looks at a workflow run
 
 
 def on_terminal() -> bool:
@@ -74,31 +72,30 @@ def follow_job(events: Iterable[Event]) -> str | None:
     return final
 
 
-def wait_run(get_run: Callable[[], dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
-    """Poll a workflow run until it ends: a bar of its nodes on a terminal, else a line each
-    time a node changes state."""
+def wait_run(runs: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """Show a workflow run as ``runs`` tells its changes (``Client.follow_run``): a bar of
+    its nodes on a terminal, else a line each time a node changes state. Returns the run
+    as it was last told, once it is no longer running."""
+    first = next(runs)
+    told = itertools.chain([first], runs)
     if not on_terminal():
-        return _wait_plain(get_run, run)
-    nodes = run.get("nodes", {})
-    with _bar(_run_title(run), max(len(nodes), 1)) as (bar, task):
-        while run["state"] == "running":
-            time.sleep(RUN_POLL)
-            run = get_run()
-            bar.update(task, description=_run_title(run), completed=_ended(run))
-    return run
+        return _wait_plain(told)
+    last = first
+    with _bar(_run_title(first), max(len(first.get("nodes", {})), 1)) as (bar, task):
+        for last in told:
+            bar.update(task, description=_run_title(last), completed=_ended(last))
+    return last
 
 
-def _wait_plain(get_run: Callable[[], dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
+def _wait_plain(told: Iterable[dict[str, Any]]) -> dict[str, Any]:
     seen: dict[str, str] = {}
-    while True:
-        for name, node in run.get("nodes", {}).items():
+    last: dict[str, Any] = {}
+    for last in told:
+        for name, node in last.get("nodes", {}).items():
             if seen.get(name) != node["state"]:
                 seen[name] = node["state"]
-                _write_err(f"[run {run['id']}] {name}: {node['state']}")
-        if run["state"] != "running":
-            return run
-        time.sleep(RUN_POLL)
-        run = get_run()
+                _write_err(f"[run {last['id']}] {name}: {node['state']}")
+    return last
 
 
 def _run_title(run: dict[str, Any]) -> str:

@@ -57,7 +57,7 @@ def run(
 
     with connect(server) as client:
         started = client.start_run(workflow, parse_assignments(args or []))
-        result = wait_run(lambda: client.run(started["id"]), started) if wait else started
+        result = wait_run(client.follow_run(started["id"])) if wait else started
     _show(result, json_)
     if wait and result["state"] != "succeeded":
         raise typer.Exit(JOB_FAILED)

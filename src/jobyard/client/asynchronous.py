@@ -284,6 +284,12 @@ class AsyncClient:
     async def control_run(self, run_id: int, action: str) -> dict[str, Any]:
         return await self._driver.run(calls.run(run_id, action))
 
+    def follow_run(self, run_id: int) -> AsyncGenerator[dict[str, Any], None]:
+        return self._driver.iterate(calls.follow_run(run_id))
+
+    async def wait_run(self, run_id: int, timeout: float | None = None) -> dict[str, Any]:
+        return await self._driver.run(calls.wait_run(run_id, timeout))
+
     # -- queues and schedules -------------------------------------------------
     async def queues(self) -> list[QueueInfo]:
         return await self._driver.run(calls.queues())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -304,13 +305,16 @@ def poll_events(job_id: int, interval: float, deadline: float | None, with_logs:
         yield Sleep(_interval(interval, deadline))
 
 
-def gather(steps: Steps, until: Callable[[Any], bool] | None = None) -> Flow[list[Any]]:
-    """What ``steps`` emits, as a list, up to the first item ``until`` accepts.
+def gather(
+    steps: Steps, until: Callable[[Any], bool] | None = None, keep: int | None = None
+) -> Flow[list[Any]]:
+    """What ``steps`` emits, as a list, up to the first item ``until`` accepts (only the
+    last ``keep`` items, when given).
 
     Its other effects pass through this flow to the driver, and their answers
     (or errors) back into ``steps``.
     """
-    items: list[Any] = []
+    items: deque[Any] = deque(maxlen=keep)
     try:
         effect = next(steps, None)
         while effect is not None:
@@ -328,7 +332,7 @@ def gather(steps: Steps, until: Callable[[Any], bool] | None = None) -> Flow[lis
                 effect = _resume(steps, reply, None)
     finally:
         steps.close()
-    return items
+    return list(items)
 
 
 def _resume(steps: Steps, reply: Any, error: Exception | None) -> Any:
@@ -339,12 +343,12 @@ def _resume(steps: Steps, reply: Any, error: Exception | None) -> Any:
         return None
 
 
-def _interval(interval: float, deadline: float | None) -> float:
+def _interval(interval: float, deadline: float | None, what: str = "the job") -> float:
     if deadline is None:
         return interval
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise TimeoutError("the job did not end before the deadline")
+        raise TimeoutError(f"{what} did not end before the deadline")
     return min(interval, remaining)
 
 
@@ -411,6 +415,68 @@ def run(run_id: int, action: str | None = None) -> Flow[dict[str, Any]]:
     if action is None:
         return (yield from raw("GET", f"{RUNS}/{run_id}"))
     return (yield from raw("POST", f"{RUNS}/{run_id}/{action}"))
+
+
+RUN_POLL = (0.2, 2.0)  # where a run cannot be streamed: the first poll's wait, the longest
+
+
+def follow_run(run_id: int, deadline: float | None = None) -> Steps:
+    """The run now, then again at each change of a node's job, until it is no longer
+    ``running``: the last one is the run as it ended, read anew.
+
+    Between, the nodes' ``job_id`` and ``state`` follow the run's event stream; where
+    the server cannot stream it, the run is polled, less often while nothing changes.
+    """
+    current = yield from run(run_id)
+    yield Emit(current)
+    if current["state"] != "running":
+        return
+    request = StreamRequest("GET", f"{RUNS}/{run_id}/events")
+    stream = StreamSpec(lambda _: request, deadline=deadline)
+    try:
+        while (event := (yield Next(stream))) is not None and event.kind != "close":
+            if (moved := _moved(current, event.data)) is not None:
+                current = moved
+                yield Emit(current)
+    except StreamUnavailable:
+        yield from poll_run(current, deadline)
+        return
+    yield Emit((yield from run(run_id)))
+
+
+def _moved(current: dict[str, Any], data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``current`` with a node's new job or state from an event of the run (a copy: what
+    was emitted stays as it was), or None if the event changes no node."""
+    name = data.get("node")
+    node = current["nodes"].get(name)
+    if node is None or "state" not in data:  # the run's own event
+        return None
+    if (node["job_id"], node["state"]) == (data["job_id"], data["state"]):
+        return None
+    nodes = current["nodes"] | {name: node | {"job_id": data["job_id"], "state": data["state"]}}
+    return current | {"nodes": nodes}
+
+
+def poll_run(current: dict[str, Any], deadline: float | None) -> Steps:
+    """The run each time it changed, polled until it is no longer ``running``: soon after a
+    change, then less and less often while nothing changes."""
+    first, longest = RUN_POLL
+    pause = first
+    while current["state"] == "running":
+        yield Sleep(_interval(pause, deadline, "the run"))
+        latest = yield from run(current["id"])
+        changed = (latest["state"], latest["nodes"]) != (current["state"], current["nodes"])
+        pause = first if changed else min(pause * 1.5, longest)
+        if changed:
+            yield Emit(latest)
+        current = latest
+
+
+def wait_run(run_id: int, timeout: float | None) -> Flow[dict[str, Any]]:
+    """The run once it is no longer ``running``; :class:`TimeoutError` after ``timeout`` s."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen: list[dict[str, Any]] = yield from gather(follow_run(run_id, deadline), keep=1)
+    return seen[-1]
 
 
 def samples(job_id: int, attempt: int | None) -> Flow[list[Sample]]:

@@ -385,6 +385,24 @@ class Client:
         """``stop``, ``resume`` or ``retry-failed`` a run."""
         return self._driver.run(calls.run(run_id, action))
 
+    def follow_run(self, run_id: int) -> Iterator[dict[str, Any]]:
+        """The run as :meth:`run` answers it, then again each time a node's job changes
+        state, until the run is no longer ``running`` (the last one is read anew then).
+
+        It follows the run's event stream; against a server that cannot stream it,
+        the run is polled, every 0.2 s after a change and up to every 2 s while
+        nothing changes.
+        """
+        return self._driver.iterate(calls.follow_run(run_id))
+
+    def wait_run(self, run_id: int, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the run is no longer ``running`` (it ended, or was stopped) and
+        return it, as :meth:`follow_run` follows it.
+
+        :class:`TimeoutError` once ``timeout`` seconds have passed.
+        """
+        return self._driver.run(calls.wait_run(run_id, timeout))
+
     # -- queues and schedules -------------------------------------------------
     def queues(self) -> list[QueueInfo]:
         """Every queue: paused or not, its limit, and how many jobs it has in each state."""

@@ -273,6 +273,7 @@ class Filter:
     job_id: int | None = None
     types: Sequence[str] = ()
     queues: Sequence[str] = ()
+    workflow_run: int | None = None  # the events of this run's jobs (its own events too)
 
     def __call__(self, item: FeedEvent) -> bool:
         event = item.event
@@ -281,6 +282,7 @@ class Filter:
             and (self.job_id is None or event.job_id == self.job_id)
             and (not self.types or item.type in self.types)
             and (not self.queues or item.queue in self.queues)
+            and (self.workflow_run is None or item.workflow_run == self.workflow_run)
         )
 
 
@@ -337,6 +339,7 @@ async def history(
             job_id=wanted.job_id,
             types=wanted.types,
             queues=wanted.queues,
+            workflow_run=wanted.workflow_run,
         )
         batch = await to_thread.run_sync(read)
         for item in batch:

@@ -9,7 +9,6 @@ reports every bad, missing or unknown field of those arguments.
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, time
@@ -31,6 +30,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticError
 
 from jobyard.errors import Invalid
+from jobyard.spelling import did_you_mean
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 FieldError = dict[str, str]
@@ -275,18 +275,11 @@ def _describe(error: SchemaViolation) -> Iterator[FieldError]:
         patterns = list(error.schema.get("patternProperties") or {})
         for name in instance:
             if name not in known and not any(re.search(p, name) for p in patterns):
-                message = f"unknown {what}{did_you_mean(name, known)}"
+                listed = f"; known: {', '.join(known)}" if known else ""
+                message = f"unknown {what}{did_you_mean(name, known, listed)}"
                 yield {"field": join_path(base, name), "message": message}
     else:
         yield {"field": base, "message": error.message}
-
-
-def did_you_mean(name: str, known: list[str]) -> str:
-    """``; did you mean 'x'?`` for the closest of ``known``, else ``; known: …``."""
-    close = difflib.get_close_matches(name, known, n=1)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f"; known: {', '.join(known)}" if known else ""
 
 
 def model_problems(
@@ -313,10 +306,11 @@ def _model_message(
     error: Any, loc: list[str], known_keys: Sequence[str], hints: Mapping[str, str]
 ) -> str:
     if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(loc[-1], known_keys, n=1) if loc else []
-        if close and close[0] == loc[-1]:  # a key of another level, not a typo
+        if not loc:
+            return "unknown key"
+        if loc[-1] in known_keys:  # a key of another level, not a typo
             return "unknown key at this level"
-        return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
+        return f"unknown key{did_you_mean(loc[-1], known_keys)}"
     if error["type"] == "missing":
         return "is required"
     for prefix, hint in hints.items():

@@ -11,7 +11,6 @@ harmless argv element.
 from __future__ import annotations
 
 import copy
-import difflib
 import pwd
 import re
 from collections.abc import Collection, Mapping
@@ -49,7 +48,6 @@ from jobyard.jobtypes.params import (
     args_errors,
     build_schema,
     dedupe,
-    did_you_mean,
     full_schema_problems,
     model_problems,
     params_form,
@@ -57,6 +55,7 @@ from jobyard.jobtypes.params import (
 )
 from jobyard.models import Backoff, JobSpec, RestartPolicy, RetryPolicy, Sla
 from jobyard.routing import check_tags
+from jobyard.spelling import closest, did_you_mean
 
 __all__ = [
     "ARG_ENV_PREFIX",
@@ -423,7 +422,8 @@ def queue_problems(queue: str, declared: Collection[str] | None) -> list[FieldEr
     configuration declares (``None``: any is)."""
     if declared is None or queue in declared:
         return []
-    hint = did_you_mean(queue, sorted(declared))
+    known = sorted(declared)
+    hint = did_you_mean(queue, known, f"; known: {', '.join(known)}" if known else "")
     message = f"queue {queue!r} is not declared under queues{hint}"
     return [{"field": "queue", "message": message}]
 
@@ -487,8 +487,7 @@ def _misspelt_kind(data: Mapping[str, Any]) -> bool:
     if data.get("command") is not None or data.get("python") is not None:
         return False
     unknown = [str(key) for key in data if key not in _KNOWN_KEYS]
-    guesses = (difflib.get_close_matches(key, _KNOWN_KEYS, n=1) for key in unknown)
-    return any(guess in (["command"], ["python"]) for guess in guesses)
+    return any(closest(key, _KNOWN_KEYS) in ("command", "python") for key in unknown)
 
 
 def with_executor(job_type: JobType, executor: ExecutorSpec) -> JobType:

@@ -21,7 +21,6 @@ How the outbox uses it, per event::
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +60,7 @@ from jobyard.notify.fields import (
 )
 from jobyard.notify.jinja import FieldProblem, TemplateProblem
 from jobyard.notify.message import Message
+from jobyard.spelling import did_you_mean
 
 __all__ = ["EVENTS", "JOB_EVENTS", "WORKFLOW_EVENTS"]  # re-exported: where events are named
 
@@ -497,9 +497,8 @@ class _Parser:
         kind = value.get("type")
         model = CHANNEL_TYPES.get(kind) if isinstance(kind, str) else None
         if model is None:
-            close = difflib.get_close_matches(str(kind), CHANNEL_TYPES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             known = ", ".join(CHANNEL_TYPES)
+            hint = did_you_mean(str(kind), CHANNEL_TYPES)
             self.problem(f"{where}.type", f"give a channel type: {known}{hint}")
             return None
         channel: Channel | None = self.validate(model, value, where)
@@ -615,8 +614,7 @@ class _Parser:
         for name in names:
             channel = channels.get(name)
             if channel is None and name not in broken:
-                close = difflib.get_close_matches(name, [*channels, *sorted(broken)], n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, [*channels, *sorted(broken)])
                 self.problem(f"{where}.channels", f"unknown channel {name!r}{hint}")
                 ok = False
             elif isinstance(channel, EmailChannel) and not (has_to or channel.to):

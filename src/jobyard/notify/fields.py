@@ -6,7 +6,6 @@ one-line message the loader shows next to the field. Pure: no I/O.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from jobyard.durations import Duration
 from jobyard.jobtypes.params import PARAM_NAME
 from jobyard.jobtypes.spec import NAME_RE
+from jobyard.spelling import did_you_mean
 
 JOB_EVENTS = ("failed", "succeeded", "sla_breach", "upstream_failed", "worker_lost")
 WORKFLOW_EVENTS = ("workflow_failed", "workflow_succeeded")
@@ -39,9 +39,8 @@ def _address(value: str) -> str:
 
 def _event(value: str) -> str:
     if value not in EVENTS:
-        close = difflib.get_close_matches(value, EVENTS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(EVENTS)}"
-        raise ValueError(f"unknown event {value!r}; {hint}")
+        hint = did_you_mean(value, EVENTS, f"; known: {', '.join(EVENTS)}")
+        raise ValueError(f"unknown event {value!r}{hint}")
     return value
 
 

@@ -31,7 +31,7 @@ from jobyard.durations import Duration
 from jobyard.errors import Invalid
 from jobyard.jobtypes.params import FieldError, Problems, dedupe, model_problems, summary
 from jobyard.jobtypes.spec import NAME_RE
-from jobyard.workflows.fields import hint
+from jobyard.spelling import did_you_mean
 
 TARGETS = ("job_type", "workflow")
 TRIGGERS = ("cron", "every", "at")
@@ -97,7 +97,7 @@ def zone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
         known = sorted(available_timezones()) if isinstance(name, str) and name else []
-        message = f"unknown time zone {name!r}{hint(name, known) if known else ''}"
+        message = f"unknown time zone {name!r}{did_you_mean(name, known)}"
         raise ValueError(f"{message} (use an IANA name like Europe/Berlin or UTC)") from exc
 
 

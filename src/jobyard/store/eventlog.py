@@ -26,9 +26,18 @@ class SqlEventLog(Part):
         job_id: int | None = None,
         types: Sequence[str] = (),
         queues: Sequence[str] = (),
+        workflow_run: int | None = None,
     ) -> list[FeedEvent]:
         """Events of all jobs (or the filtered ones) with id > ``after_id``, in id order."""
-        query = feed_query(after_id, limit, kinds=kinds, job_id=job_id, types=types, queues=queues)
+        query = feed_query(
+            after_id,
+            limit,
+            kinds=kinds,
+            job_id=job_id,
+            types=types,
+            queues=queues,
+            workflow_run=workflow_run,
+        )
         with self._read() as conn:
             return [feed_event(row) for row in conn.execute(query).mappings()]
 
@@ -54,8 +63,9 @@ def feed_query(
     job_id: int | None = None,
     types: Sequence[str] = (),
     queues: Sequence[str] = (),
+    workflow_run: int | None = None,
 ) -> Select[Any]:
-    """Events with id > ``after_id`` in id order, with their job's type and queue."""
+    """Events with id > ``after_id`` in id order, with their job's type and queue (and run)."""
     query = (
         select(
             job_events,
@@ -77,6 +87,8 @@ def feed_query(
         query = query.where(jobs.c.type.in_(list(types)))
     if queues:
         query = query.where(jobs.c.queue.in_(list(queues)))
+    if workflow_run is not None:
+        query = query.where(jobs.c.workflow_run == workflow_run)
     return query
 
 

@@ -6,9 +6,8 @@ below the field, e.g. ``retries.max`` or ``depends_on.1``.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 from jobyard.durations import parse_duration
 from jobyard.jobtypes.params import Problems
 from jobyard.jobtypes.spec import NAME_RE, RetriesSpec, SlaSpec, pydantic_problems
+from jobyard.spelling import did_you_mean
 
 # no '.' (unlike job type names): a node's name is one part of a dotted field path
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
@@ -26,18 +26,12 @@ NAME_RULE = "use 1-100 letters, digits, '_' or '-', starting with a letter or di
 _TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})")
 
 
-def hint(name: str, known: Sequence[str]) -> str:
-    """``; did you mean 'x'?`` for the name in ``known`` closest to ``name``, or nothing."""
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def undeclared(args: Iterable[str], declared: Collection[str]) -> list[tuple[str, str]]:
     """``(key, message)`` for each of ``args`` that no node's type declares (a typo, most
     likely): the workflow's ``args`` when its file loads, a run's when it starts."""
     known = sorted(declared)
     return [
-        (key, f"no node's job type declares this param{hint(key, known)}")
+        (key, f"no node's job type declares this param{did_you_mean(key, known)}")
         for key in args
         if key not in declared
     ]
@@ -79,7 +73,7 @@ def timezone(value: Any) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        suggestion = hint(name, sorted(available_timezones())) if name else ""
+        suggestion = did_you_mean(name, sorted(available_timezones())) if name else ""
         message = f"unknown time zone {name!r}{suggestion}"
         raise ValueError(f"{message} (use an IANA name like Europe/Berlin or UTC)") from None
     return name

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from jobyard.jobtypes.params import FieldError, Problems, join_path
 from jobyard.jobtypes.spec import ArgsInvalid, JobType, queue_problems
+from jobyard.spelling import did_you_mean, unknown_key
 from jobyard.workflows import fields as check
 from jobyard.workflows.graph import cycles
 from jobyard.workflows.spec import NodeSpec, WorkflowInvalid, WorkflowSpec
@@ -94,8 +95,7 @@ class _Parser:
     def keys(self, path: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:
         for key in data:
             if key not in known:
-                allowed = check.hint(key, known) or f" (allowed: {', '.join(known)})"
-                self.problem(join_path(path, key), f"unknown key{allowed}")
+                self.problem(join_path(path, key), unknown_key(key, known))
 
     def name(self, path: str, name: str, what: str) -> None:
         if not check.NAME.fullmatch(name):
@@ -112,11 +112,9 @@ class _Parser:
             return None
         data = {str(key): item for key, item in value.items()}
         self.keys(base, data, WORKFLOW_KEYS)
-        if "nodes" not in data:
-            self.problem(join_path(base, "nodes"), "is required")
         texts = self.texts(base, data)
         args = self.field(join_path(base, "args"), data.get("args"), check.args) or {}
-        raw = self.field(join_path(base, "nodes"), data.get("nodes"), check.mapping) or {}
+        raw = self.raw_nodes(join_path(base, "nodes"), data)
         nodes = self.nodes(base, raw)
         self.graph(base, nodes, set(raw))
         self.check_args(base, args, nodes.values())
@@ -130,6 +128,17 @@ class _Parser:
             if value is not None and (text := self.field(join_path(base, key), value, parse)):
                 found[key] = text
         return found
+
+    def raw_nodes(self, path: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The workflow's ``nodes`` as written: a mapping of at least one (a run of none
+        would do nothing, and say so by succeeding)."""
+        if "nodes" not in data:
+            self.problem(path, "is required")
+            return {}
+        raw = self.field(path, data["nodes"], check.mapping)
+        if raw == {}:  # also `nodes:` with nothing after it
+            self.problem(path, "a workflow needs at least one node")
+        return raw or {}
 
     def nodes(self, base: str, raw: Mapping[str, Any]) -> dict[str, NodeSpec]:
         nodes = {}
@@ -152,7 +161,7 @@ class _Parser:
                 if dep == name:
                     self.problem(path, "a node cannot depend on itself")
                 elif dep not in known:
-                    self.problem(path, f"unknown node {dep!r}{check.hint(dep, list(known))}")
+                    self.problem(path, f"unknown node {dep!r}{did_you_mean(dep, known)}")
                 elif dep in nodes:
                     valid[name].append(dep)
         for cycle in cycles(valid):
@@ -201,7 +210,7 @@ class _Parser:
             self.problem(path, "must be a job type name")
             return ""
         if value not in self.job_types and value not in self.invalid_types:
-            suggestion = check.hint(value, list(self.job_types))
+            suggestion = did_you_mean(value, self.job_types)
             self.problem(path, f"unknown job type {value!r}{suggestion}")
         return value
 
