@@ -320,6 +320,16 @@ def test_a_runs_stream_tells_its_changes_then_closes_with_how_it_ended(
     states = {(e.data["node"], e.data["state"]) for e in told if e.event == "workflow_node_state"}
     assert {("bad", "failed"), ("after_bad", "upstream_failed"), ("gate", "succeeded")} <= states
     assert [e.id for e in told] == sorted(e.id for e in told if e.id is not None)
+    assert told[-1].event == "workflow_finished"  # the run's own end comes before the close
+    assert told[-1].data["state"] == "failed"
+    # A reconnection once the run has ended gets what it missed, then the close.
+    middle = told[len(told) // 2]
+    with server.client.stream("GET", path, headers={"Last-Event-ID": str(middle.id)}) as response:
+        again = list(read_sse(response.iter_lines()))
+    assert [(e.event, e.id) for e in again[:-1]] == [
+        (e.event, e.id) for e in told[len(told) // 2 + 1 :]
+    ]
+    assert (again[-1].event, again[-1].data) == (close.event, close.data)
 
 
 def test_a_runs_stream_closes_when_the_run_is_stopped_or_has_ended(server: Server) -> None:

@@ -382,11 +382,15 @@ async def run_messages(
     """The run's events after ``after`` (None: from now), then ``close`` with its state.
 
     The place is taken before the run is read, so nothing that ends it after the read
-    goes unseen; the run is read again when a node ends, when it announces its end and
-    when the stream is idle (a stop changes the run before its nodes are killed). A
-    stream from now starts with that place alone (an ``id:``), which a reconnection
+    goes unseen. A running run is read again when a node ends and when the stream is
+    idle (a stop changes the run before its nodes are killed): a stopped run closes
+    then, a run that succeeded or failed once its ``workflow_finished`` is sent (it is
+    stored just after the run's new state), or at the next idle moment. A run that had
+    ended before the stream opened gets what is stored after ``after``, then ``close``.
+    A stream from now starts with that place alone (an ``id:``), which a reconnection
     resumes from, as the global stream's ``from=now`` does.
     """
+    missed = after is not None  # a reconnection: what it missed, even of an ended run
     if after is None:
         after = await to_thread.run_sync(node.hub.prepare)
         yield format_sse_event(comment="from now", id=str(after))
@@ -396,15 +400,24 @@ async def run_messages(
     if state is RunState.RUNNING:
         async with aclosing(follow(node.hub, wanted, after, idle=idle)) as items:
             async for item in items:
-                if item is not None:
-                    yield global_message(item, cache)
-                    if not isinstance(item.event.record, JobTerminated | WorkflowRunFinished):
-                        continue
-                state = await _run_state(node, run_id)
-                if state is not RunState.RUNNING:
-                    break
                 if item is None:
+                    state = await _run_state(node, run_id)
+                    if state is not RunState.RUNNING:
+                        break
                     yield PING
+                    continue
+                yield global_message(item, cache)
+                record = item.event.record
+                if isinstance(record, WorkflowRunFinished):
+                    state = record.state
+                    break
+                if isinstance(record, JobTerminated):
+                    state = await _run_state(node, run_id)
+                    if state is None or state is RunState.STOPPED:
+                        break
+    elif missed:
+        async for item in history(node.store, wanted, after, sys.maxsize):
+            yield global_message(item, cache)
     yield _message("close", None, {"run_id": run_id, "state": state})
 
 
