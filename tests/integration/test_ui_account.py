@@ -126,6 +126,7 @@ def test_a_wrong_current_password_is_shown_by_its_field_and_changes_nothing(
 
 
 TOO_LONG = "x" * 1001
+NUL = "nul\x00pass-123"
 BAD = {
     "mismatch": (form(confirm=NEW + "!"), "confirm_password", "does not match"),
     "short": (form(new="short"), "new_password", "at least 8 characters"),
@@ -133,6 +134,11 @@ BAD = {
     "no-current": (form(current=""), "current_password", "at least 1 character"),
     "long": (form(new=TOO_LONG), "new_password", "at most 1000 characters"),
     "nothing": ({}, "current_password", "at least 1 character"),
+    # What the API refuses in any JSON text: a password the page set could not be given
+    # to POST /api/v1/me/password (nor jobyard passwd) as the current one.
+    "nul": (form(new=NUL), "new_password", "contains a NUL character"),
+    "nul-current": (form(current=PASSWORD + "\x00"), "current_password", "a NUL character"),
+    "nul-confirm": (form(confirm=NUL), "confirm_password", "contains a NUL character"),
 }
 
 
