@@ -217,3 +217,20 @@ def test_a_stranger_goes_to_the_login(server: Server) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=/account"
     assert posted.status_code == 303
+
+
+def test_a_form_posted_once_the_session_ended_goes_back_to_the_page_after_the_login(
+    server: Server,
+) -> None:
+    """Not to ``/account/password``, which the login would fetch with a GET (a 405)."""
+    name = person(server)
+    cookie, csrf = login(server, name)
+    with session(server, cookie, csrf) as browser:
+        assert browser.post("/logout").status_code == 303  # as if it had expired
+        posted = browser.post(FORM, data=form(), headers={"Referer": f"{server.url}/account"})
+        blind = browser.post(FORM, data=form())  # a browser that sends no Referer
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/login?next=/account"
+    assert blind.status_code == 303
+    assert blind.headers["location"] == "/login?next=/"
+    assert signs_in(server, name, PASSWORD)
