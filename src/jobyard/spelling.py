@@ -11,8 +11,16 @@ from collections.abc import Iterable, Sequence
 
 def closest(name: str, known: Iterable[str]) -> str | None:
     """The one of ``known`` most like ``name`` (``name`` itself if known), or None if none
-    is close enough to be a likely misspelling of it."""
-    close = difflib.get_close_matches(name, list(known), n=1)
+    is close enough to be a likely misspelling of it.
+
+    Called while saying what is wrong with a value, which may be anything (a number for a
+    time zone): a ``name`` that is not text is like nothing, and what of ``known`` is not
+    text is passed over, so that the message is made rather than a ``TypeError`` raised.
+    """
+    if not isinstance(name, str):
+        return None
+    texts = [entry for entry in known if isinstance(entry, str)]
+    close = difflib.get_close_matches(name, texts, n=1)
     return close[0] if close else None
 
 

@@ -124,6 +124,8 @@ def test_a_wrong_current_password_is_refused_and_counts_as_a_failed_login(
         ({"current_password": PASSWORD, "new_password": NEW, "role": "admin"}, "role"),
         ({"current_password": PASSWORD, "new_password": 12345678}, "new_password"),
         ({"current_password": PASSWORD, "new_password": "x" * 1001}, "new_password"),
+        ({"current_password": PASSWORD, "new_password": "nul\x00pass-123"}, "new_password"),
+        ({"current_password": PASSWORD + "\x00", "new_password": NEW}, "current_password"),
     ],
 )
 def test_bad_input_is_a_422_naming_the_field_and_changes_nothing(

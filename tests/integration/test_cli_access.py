@@ -369,6 +369,9 @@ def test_user_commands_show_a_table_and_refuse_bad_input(tmp_path: Path) -> None
     cli.ok("user", "add", "ann", "--password-stdin", *db, stdin=PASSWORD)
     assert "ann" in cli.ok("user", "list", *db)
     assert "too short" in cli.error(2, "user", "add", "bo", "--password-stdin", *db, stdin="abc")
+    nul = "nul\x00pass-123\n"
+    set_nul = ("user", "set-password", "ann", "--password-stdin", *db)
+    assert "contains a NUL character" in cli.error(2, *set_nul, stdin=nul)
     assert "unknown role" in cli.error(2, "user", "set-role", "ann", "boss", *db)
     assert "--password-stdin" in cli.error(2, "user", "add", "cy", *db)  # no terminal
 
@@ -398,6 +401,9 @@ def test_passwd_changes_ones_own_password_read_from_stdin(cli: Cli, server: Serv
     assert wrong.endswith(f"that is not the current password of {name!r}")
     short = cli.error(2, "passwd", "--password-stdin", stdin=f"{PASSWORD}\nshort\n")
     assert "new_password" in short
+    nul = cli.error(2, "passwd", "--password-stdin", stdin=f"{PASSWORD}\nnul\x00pass-123\n")
+    assert "new_password" in nul
+    assert "contains a NUL character" in nul
     said = cli.ok("passwd", "--password-stdin", stdin=f"{PASSWORD}\nthe-new-password\n")
     assert said.strip() == f"password of {name} changed on {server.url}"
     assert cli.json("whoami")["via"] == "token"  # the saved login goes on

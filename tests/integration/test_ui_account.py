@@ -126,6 +126,7 @@ def test_a_wrong_current_password_is_shown_by_its_field_and_changes_nothing(
 
 
 TOO_LONG = "x" * 1001
+NUL = "nul\x00pass-123"
 BAD = {
     "mismatch": (form(confirm=NEW + "!"), "confirm_password", "does not match"),
     "short": (form(new="short"), "new_password", "at least 8 characters"),
@@ -133,6 +134,11 @@ BAD = {
     "no-current": (form(current=""), "current_password", "at least 1 character"),
     "long": (form(new=TOO_LONG), "new_password", "at most 1000 characters"),
     "nothing": ({}, "current_password", "at least 1 character"),
+    # What the API refuses in any JSON text: a password the page set could not be given
+    # to POST /api/v1/me/password (nor jobyard passwd) as the current one.
+    "nul": (form(new=NUL), "new_password", "contains a NUL character"),
+    "nul-current": (form(current=PASSWORD + "\x00"), "current_password", "a NUL character"),
+    "nul-confirm": (form(confirm=NUL), "confirm_password", "contains a NUL character"),
 }
 
 
@@ -211,3 +217,20 @@ def test_a_stranger_goes_to_the_login(server: Server) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=/account"
     assert posted.status_code == 303
+
+
+def test_a_form_posted_once_the_session_ended_goes_back_to_the_page_after_the_login(
+    server: Server,
+) -> None:
+    """Not to ``/account/password``, which the login would fetch with a GET (a 405)."""
+    name = person(server)
+    cookie, csrf = login(server, name)
+    with session(server, cookie, csrf) as browser:
+        assert browser.post("/logout").status_code == 303  # as if it had expired
+        posted = browser.post(FORM, data=form(), headers={"Referer": f"{server.url}/account"})
+        blind = browser.post(FORM, data=form())  # a browser that sends no Referer
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/login?next=/account"
+    assert blind.status_code == 303
+    assert blind.headers["location"] == "/login?next=/"
+    assert signs_in(server, name, PASSWORD)

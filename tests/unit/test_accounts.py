@@ -87,6 +87,36 @@ def test_a_user_is_added_once_with_a_valid_name_and_password(accounts: Accounts)
     assert [u.name for u in accounts.users()] == ["ann@example.org"]
 
 
+def refused(attempt: Callable[[], object], field: str) -> str:
+    """What ``attempt`` is refused for (:class:`Invalid`, about ``field`` alone)."""
+    with pytest.raises(Invalid) as caught:
+        attempt()
+    [error] = caught.value.errors
+    assert error["field"] == field
+    return error["message"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("nul\x00pass-123", "contains a NUL character"),
+        ("lone-\ud800-half", "contains a lone surrogate (not Unicode text)"),
+    ],
+)
+def test_a_password_is_text_the_api_takes_on_every_path(
+    accounts: Accounts, gate: Gate, bad: str, why: str
+) -> None:
+    """Else a password set on the database or from the page could never be given to the API
+    as the current one, to change it again."""
+    assert refused(lambda: accounts.first_admin(bad), "password") == why  # no user yet
+    assert refused(lambda: accounts.add_user("ann", Role.VIEWER, bad), "password") == why
+    accounts.add_user("ann", Role.VIEWER, PASSWORD)
+    assert refused(lambda: accounts.set_password("ann", bad), "password") == why
+    assert refused(lambda: accounts.check_new_password(PASSWORD, bad), "new_password") == why
+    assert [u.name for u in accounts.users()] == ["ann"]
+    assert gate.password("ann", PASSWORD, ADDRESS).name == "ann"
+
+
 def test_the_last_admin_can_be_neither_removed_nor_demoted(accounts: Accounts) -> None:
     accounts.add_user("root", Role.ADMIN, PASSWORD)
     accounts.add_user("ann", Role.OPERATOR, PASSWORD)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from jobyard.api.inputs import MAX_DEPTH, problems, text_problem
+from jobyard.api.inputs import MAX_DEPTH, problems
 from jobyard.api.streams import BadEventId, header_resume
+from jobyard.text import text_problem
 
 
 @pytest.mark.parametrize(

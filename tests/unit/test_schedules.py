@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from jobyard.errors import Invalid
 from jobyard.schedules.due import Misfire, Overlap, ScheduleInvalid, ScheduleSpec, parse_schedule
+from jobyard.schedules.spec import zone
 
 
 def fields(data: Any, name: str = "s") -> dict[str, str]:
@@ -114,6 +116,12 @@ def test_unknown_timezone(name: str) -> None:
     problems = fields({"job_type": "t", "cron": "0 2 * * *", "timezone": name})
     assert list(problems) == ["timezone"]
     assert "unknown time zone" in problems["timezone"]
+
+
+@pytest.mark.parametrize("name", [5, None, ["UTC"]])
+def test_a_time_zone_that_is_not_text_is_a_value_error(name: Any) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"unknown time zone {name!r} (use")):
+        zone(name)
 
 
 def test_a_misspelt_timezone_gets_a_did_you_mean() -> None:

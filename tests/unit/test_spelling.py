@@ -44,3 +44,14 @@ def test_without_a_close_name_it_is_nothing_or_what_the_caller_gives() -> None:
 def test_an_unknown_key_is_said_with_its_likely_meaning_or_else_the_keys_allowed() -> None:
     assert unknown_key("comand", KEYS) == "unknown key; did you mean 'command'?"
     assert unknown_key("colour", KEYS) == "unknown key (allowed: command, python, params, queue)"
+
+
+@pytest.mark.parametrize("name", [5, None, 1.5, b"comand", ["comand"]])
+def test_a_name_that_is_not_text_is_like_nothing(name: object) -> None:
+    assert closest(name, KEYS) is None  # type: ignore[arg-type]
+    assert did_you_mean(name, KEYS, " (allowed: …)") == " (allowed: …)"  # type: ignore[arg-type]
+
+
+def test_what_is_known_but_not_text_is_passed_over() -> None:
+    assert closest("comand", [5, None, b"command", "command"]) == "command"  # type: ignore[list-item]
+    assert closest("comand", [5, None]) is None  # type: ignore[list-item]

@@ -13,6 +13,7 @@ from jobyard.access.roles import Role, with_article
 from jobyard.errors import Conflict, Forbidden, Invalid, NotFound
 from jobyard.store import Store
 from jobyard.store.access import LastAdmin
+from jobyard.text import text_problem
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 MIN_PASSWORD = 8
@@ -162,6 +163,11 @@ def _check_name(name: str) -> None:
 
 
 def _check_password(password: str, field: str = "password") -> None:
+    # Only its hash is stored, but the API refuses a NUL or a lone surrogate in any text it
+    # is sent (api.inputs): such a password, set from the page or the database, could never
+    # be given as the current one to change it again (and Argon2 cannot hash a surrogate).
+    if problem := text_problem(password):
+        raise Invalid(f"the password {problem}", [_field(field, problem)])
     if len(password) < MIN_PASSWORD:
         raise Invalid(
             "the password is too short",

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from jobyard.api.params import INT64_MAX, INT64_MIN
+from jobyard.text import text_problem
 
 MAX_DEPTH = 64  # arrays and objects within each other; far beyond any real arguments
 MAX_ERRORS = 100  # a body full of bad values gets an answer of a readable size
@@ -58,18 +59,6 @@ def problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
         message = _scalar_problem(item)
         if message is not None:
             yield where, message
-
-
-def text_problem(text: str) -> str | None:
-    """Why ``text`` cannot be stored, or None when it can."""
-    if "\x00" in text:
-        return "contains a NUL character"
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return "contains a lone surrogate (not Unicode text)"
-    return None
 
 
 def _scalar_problem(value: Any) -> str | None:

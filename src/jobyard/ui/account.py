@@ -18,6 +18,7 @@ from jobyard.api.resources import get_node
 from jobyard.api.users import PasswordChange
 from jobyard.errors import Forbidden, Invalid, TooManyAttempts, Unauthorized
 from jobyard.node import Node
+from jobyard.text import text_problem
 from jobyard.ui.render import page
 from jobyard.ui.viewer import LoginNeeded, Looker
 
@@ -76,12 +77,16 @@ async def _sent(request: Request) -> dict[str, str]:
 
 def _form_errors(sent: Mapping[str, str]) -> dict[str, str]:
     """What the API would refuse before looking at the passwords, and a confirmation that
-    does not match: nothing is asked of the server (nor counted as a failure) then."""
+    does not match: nothing is asked of the server (nor counted as a failure) then.
+
+    A form is not JSON, so the text the API refuses in any JSON value (a NUL: see
+    :mod:`jobyard.api.inputs`) is looked for here, in each field, as it is there."""
     errors: dict[str, str] = {}
     try:
         PasswordChange(current_password=sent["current_password"], new_password=sent["new_password"])
     except ValidationError as exc:
         errors = {str(e["loc"][-1]): e["msg"] for e in exc.errors()}
+    errors |= {name: why for name in FIELDS if (why := text_problem(sent[name]))}
     if sent["confirm_password"] != sent["new_password"]:
         errors.setdefault("confirm_password", "does not match the new password")
     return errors

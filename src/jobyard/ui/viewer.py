@@ -71,6 +71,12 @@ Looker = Annotated[Viewer, Depends(viewer)]
 
 
 def _here(request: Request) -> str:
+    """Where the login goes on to: this page; for a form's post, which the browser would
+    fetch again with a GET (a 405 for ``/account/password``), the page the form is on, as
+    the browser names it (``Referer``), else the home page."""
+    if request.method not in ("GET", "HEAD"):
+        page = request.headers.get("referer")
+        return _path_of(page) if page else "/"
     query = request.url.query
     return request.url.path + (f"?{query}" if query else "")
 

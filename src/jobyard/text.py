@@ -1,0 +1,23 @@
+"""Text that every backend stores and every edge takes: no NUL, no lone surrogate.
+
+PostgreSQL's text refuses a NUL character, and a lone surrogate such as ``"\\ud800"`` is not
+Unicode, so not UTF-8. The API refuses either in any value it is sent
+(:mod:`jobyard.api.inputs`), and the rules of the domain that must hold on every path, the
+API's and others, refuse them as well (a password: :mod:`jobyard.access.accounts`).
+
+Pure: no I/O, and nothing of jobyard, so that every layer may import it.
+"""
+
+from __future__ import annotations
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None when it can."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not Unicode text)"
+    return None
