@@ -7,6 +7,7 @@ script, and their waits are recorded, not slept.
 from __future__ import annotations
 
 import copy
+import io
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,10 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from rich.console import Console
+from rich.progress import Progress, TaskID
 
+from jobyard.cli import progress
 from jobyard.client import RunNodes, calls
 from jobyard.client.events import Event, parse_event
 from jobyard.client.flow import Call, Emit, Next, Sleep
@@ -138,6 +142,52 @@ def test_waiting_for_a_run_returns_it_as_it_ended_or_times_out() -> None:
         stuck.drive(calls.wait_run(7, 0))
 
 
+def test_run_wait_tells_each_node_change_once_as_it_comes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "on_terminal", lambda: False)
+    ended = run("failed", a=(1, "failed"), b=(3, "upstream_failed"))
+    events = [node_event("b", 3, "queued", kind="job_created"), node_event("b", 3, "queued")]
+    events += [node_event("a", 1, "failed"), parse_event(None, "close", {"run_id": 7})]
+    told = Script([run(), ended], events).drive(calls.follow_run(7))
+    assert progress.wait_run(iter(told)) == ended
+    assert capsys.readouterr().err.splitlines() == [
+        "[run 7] a: running",
+        "[run 7] b: waiting",
+        "[run 7] b: queued",
+        "[run 7] a: failed",
+        "[run 7] b: upstream_failed",  # as the run was read anew at its end
+    ]
+
+
+def test_run_wait_on_a_terminal_counts_the_nodes_done_as_they_end_and_restart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    screen = Console(file=io.StringIO(), force_terminal=True)
+    monkeypatch.setattr("jobyard.cli.render.console", lambda stderr=False: screen)
+    shown: list[tuple[str, float]] = []
+    update = Progress.update
+
+    def told(bar: Progress, task: TaskID, **changes: Any) -> None:
+        shown.append((changes["description"], changes["completed"]))
+        update(bar, task, **changes)
+
+    monkeypatch.setattr(Progress, "update", told)
+    ended = run("failed", a=(4, "failed"), b=(3, "upstream_failed"))
+    events = [node_event("b", 3, "queued", kind="job_created"), node_event("a", 1, "failed")]
+    events += [node_event("a", 4, "running"), parse_event(None, "close", {"run_id": 7})]
+    runs = Script([run(), ended], events).drive(calls.follow_run(7))
+    assert progress.wait_run(iter(runs)) == ended
+    assert shown == [
+        ("run 7 of w: 0/2 nodes done", 0),
+        ("run 7 of w: 0/2 nodes done", 0),  # b queued
+        ("run 7 of w: 1/2 nodes done", 1),  # a failed
+        ("run 7 of w: 0/2 nodes done", 0),  # a restarted
+        ("run 7 of w: 2/2 nodes done", 2),  # as the run was read anew at its end
+    ]
+
+
 # -- what a change costs: the same however many nodes the run has ---------------------------
 class Visits:
     """Work done, counted: each entry read or copied out of the :class:`Counted` dicts (a
@@ -243,6 +293,30 @@ def test_following_a_run_costs_the_same_per_change_however_many_nodes_it_has() -
     assert dict(told[-2]["nodes"]) == wide_run(Visits(), 2000)["nodes"] | {
         f"n{node}": {"job_id": 20, "state": "failed"} for node in range(10)
     }
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["lines", "bar"])
+def test_run_wait_shows_a_change_at_a_cost_that_does_not_grow_with_the_nodes(
+    terminal: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(progress, "on_terminal", lambda: terminal)
+    screen = Console(file=io.StringIO(), force_terminal=True)
+    monkeypatch.setattr("jobyard.cli.render.console", lambda stderr=False: screen)
+
+    def shown(nodes: int) -> int:
+        told, visits = follow_wide(nodes)
+        visits.count = 0
+        with visits.counting():
+            last = progress.wait_run(iter(told))
+        assert last["state"] == "failed"
+        return visits.count
+
+    few, many = shown(10), shown(2000)
+    assert many - few <= PER_NODE * (2000 - 10)
+    if not terminal:
+        lines = capsys.readouterr().err.splitlines()
+        assert lines.count("[run 7] n0: failed") == 2 * 20  # once a change, for each run
+        assert lines.count("[run 7] n1999: waiting") == 1  # as first read, not again
 
 
 def test_the_nodes_of_a_run_told_between_are_a_read_only_mapping_equal_to_their_dict() -> None:
