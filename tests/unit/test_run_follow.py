@@ -7,12 +7,19 @@ script, and their waits are recorded, not slept.
 from __future__ import annotations
 
 import copy
+import io
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import pytest
+from rich.console import Console
+from rich.progress import Progress, TaskID
 
-from jobyard.client import calls
+from jobyard.cli import progress
+from jobyard.client import RunNodes, calls
 from jobyard.client.events import Event, parse_event
 from jobyard.client.flow import Call, Emit, Next, Sleep
 from jobyard.client.stream import StreamUnavailable
@@ -133,3 +140,195 @@ def test_waiting_for_a_run_returns_it_as_it_ended_or_times_out() -> None:
     stuck = Script([run()], [StreamUnavailable(404)])
     with pytest.raises(TimeoutError, match="the run did not end before the deadline"):
         stuck.drive(calls.wait_run(7, 0))
+
+
+def test_run_wait_tells_each_node_change_once_as_it_comes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "on_terminal", lambda: False)
+    ended = run("failed", a=(1, "failed"), b=(3, "upstream_failed"))
+    events = [node_event("b", 3, "queued", kind="job_created"), node_event("b", 3, "queued")]
+    events += [node_event("a", 1, "failed"), parse_event(None, "close", {"run_id": 7})]
+    told = Script([run(), ended], events).drive(calls.follow_run(7))
+    assert progress.wait_run(iter(told)) == ended
+    assert capsys.readouterr().err.splitlines() == [
+        "[run 7] a: running",
+        "[run 7] b: waiting",
+        "[run 7] b: queued",
+        "[run 7] a: failed",
+        "[run 7] b: upstream_failed",  # as the run was read anew at its end
+    ]
+
+
+def test_run_wait_on_a_terminal_counts_the_nodes_done_as_they_end_and_restart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    screen = Console(file=io.StringIO(), force_terminal=True)
+    monkeypatch.setattr("jobyard.cli.render.console", lambda stderr=False: screen)
+    shown: list[tuple[str, float]] = []
+    update = Progress.update
+
+    def told(bar: Progress, task: TaskID, **changes: Any) -> None:
+        shown.append((changes["description"], changes["completed"]))
+        update(bar, task, **changes)
+
+    monkeypatch.setattr(Progress, "update", told)
+    ended = run("failed", a=(4, "failed"), b=(3, "upstream_failed"))
+    events = [node_event("b", 3, "queued", kind="job_created"), node_event("a", 1, "failed")]
+    events += [node_event("a", 4, "running"), parse_event(None, "close", {"run_id": 7})]
+    runs = Script([run(), ended], events).drive(calls.follow_run(7))
+    assert progress.wait_run(iter(runs)) == ended
+    assert shown == [
+        ("run 7 of w: 0/2 nodes done", 0),
+        ("run 7 of w: 0/2 nodes done", 0),  # b queued
+        ("run 7 of w: 1/2 nodes done", 1),  # a failed
+        ("run 7 of w: 0/2 nodes done", 0),  # a restarted
+        ("run 7 of w: 2/2 nodes done", 2),  # as the run was read anew at its end
+    ]
+
+
+# -- what a change costs: the same however many nodes the run has ---------------------------
+class Visits:
+    """Work done, counted: each entry read or copied out of the :class:`Counted` dicts (a
+    copy in C, which calls no function), and each function called while ``counting``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        def called(frame: FrameType, event: str, arg: Any) -> None:
+            if event in ("call", "c_call"):
+                self.count += 1
+
+        sys.setprofile(called)
+        try:
+            yield
+        finally:
+            sys.setprofile(None)
+
+
+class Counted(dict[str, Any]):
+    """A dict that counts in ``visits`` each entry read or copied out of it (``|`` too)."""
+
+    def __init__(self, visits: Visits, *args: Any) -> None:
+        super().__init__(*args)
+        self.visits = visits
+
+    def __getitem__(self, key: str) -> Any:
+        self.visits.count += 1
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.visits.count += 1
+        return super().get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        self.visits.count += len(self)
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self.visits.count += len(self)
+        return super().keys()
+
+    def values(self) -> Any:
+        self.visits.count += len(self)
+        return super().values()
+
+    def items(self) -> Any:
+        self.visits.count += len(self)
+        return super().items()
+
+    def __or__(self, other: Any) -> Counted:
+        self.visits.count += len(self)
+        return Counted(self.visits, super().__or__(other))
+
+    def copy(self) -> Counted:
+        self.visits.count += len(self)
+        return Counted(self.visits, super().copy())
+
+
+# The first ten nodes fail and are restarted twenty times: 400 changes, however many nodes
+# the run has. Each node more may cost a few dozen calls and visits in all (read once, shown
+# once), not some at each change: a copy or a walk of the nodes at each change is 400 a node.
+PER_NODE = 100
+CHANGES = [
+    node_event(f"n{node}", job, state)
+    for job in range(1, 21)
+    for node in range(10)
+    for state in ("running", "failed")
+]
+
+
+def wide_run(visits: Visits, nodes: int, state: str = "running") -> dict[str, Any]:
+    """A run of ``nodes`` nodes, all waiting, whose nodes count their visits."""
+    waiting = {f"n{i}": Counted(visits, {"job_id": None, "state": "waiting"}) for i in range(nodes)}
+    return {"id": 7, "workflow": "w", "state": state, "nodes": Counted(visits, waiting)}
+
+
+def follow_wide(nodes: int) -> tuple[list[dict[str, Any]], Visits]:
+    """Every run ``follow_run`` tells of a wide run through CHANGES (all kept, as a caller
+    may keep them), and the visits to its nodes that took."""
+    visits = Visits()
+    runs = [wide_run(visits, nodes), wide_run(visits, nodes, "failed")]
+    close = parse_event(None, "close", {"run_id": 7, "state": "failed"})
+    script = Script(runs, [*CHANGES, close])
+    with visits.counting():
+        told = script.drive(calls.follow_run(7))
+    return told, visits
+
+
+def test_following_a_run_costs_the_same_per_change_however_many_nodes_it_has() -> None:
+    few, many = follow_wide(10), follow_wide(2000)
+    assert many[1].count - few[1].count <= PER_NODE * (2000 - 10)
+    told = many[0]
+    assert len(told) == 1 + len(CHANGES) + 1
+    for before, after, event in zip(told, told[1:], CHANGES, strict=False):
+        name, job_id, state = event.data["node"], event.data["job_id"], event.data["state"]
+        assert after["nodes"][name] == {"job_id": job_id, "state": state}  # kept as told
+        assert before["nodes"][name] != after["nodes"][name]
+        assert after["nodes"]["n10"] == {"job_id": None, "state": "waiting"}
+    assert told[0]["nodes"]["n0"] == {"job_id": None, "state": "waiting"}
+    assert dict(told[-2]["nodes"]) == wide_run(Visits(), 2000)["nodes"] | {
+        f"n{node}": {"job_id": 20, "state": "failed"} for node in range(10)
+    }
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["lines", "bar"])
+def test_run_wait_shows_a_change_at_a_cost_that_does_not_grow_with_the_nodes(
+    terminal: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(progress, "on_terminal", lambda: terminal)
+    screen = Console(file=io.StringIO(), force_terminal=True)
+    monkeypatch.setattr("jobyard.cli.render.console", lambda stderr=False: screen)
+
+    def shown(nodes: int) -> int:
+        told, visits = follow_wide(nodes)
+        visits.count = 0
+        with visits.counting():
+            last = progress.wait_run(iter(told))
+        assert last["state"] == "failed"
+        return visits.count
+
+    few, many = shown(10), shown(2000)
+    assert many - few <= PER_NODE * (2000 - 10)
+    if not terminal:
+        lines = capsys.readouterr().err.splitlines()
+        assert lines.count("[run 7] n0: failed") == 2 * 20  # once a change, for each run
+        assert lines.count("[run 7] n1999: waiting") == 1  # as first read, not again
+
+
+def test_the_nodes_of_a_run_told_between_are_a_read_only_mapping_equal_to_their_dict() -> None:
+    events = [node_event("b", 3, "queued", kind="job_created")]
+    told = Script([run(), run("failed")], events).drive(calls.follow_run(7))
+    nodes = told[1]["nodes"]
+    assert isinstance(nodes, RunNodes)
+    assert nodes == run(b=(3, "queued"))["nodes"] == dict(nodes)
+    assert (list(nodes), len(nodes), "c" in nodes) == (["a", "b"], 2, False)
+    with pytest.raises(KeyError):
+        nodes["c"]
+    with pytest.raises(TypeError):
+        nodes["b"] = {}  # type: ignore[index]
+    assert nodes.changed_since(told[0]["nodes"]) is None  # a dict: compare node by node
+    assert nodes.changed_since(nodes) == []

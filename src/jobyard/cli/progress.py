@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from jobyard.cli.output import note, print_line, state_summary
 from jobyard.client.models import TERMINAL_STATES, Event, LogLine
+from jobyard.client.nodes import RunNodes
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -78,33 +79,56 @@ def wait_run(runs: Iterator[dict[str, Any]]) -> dict[str, Any]:
     as it was last told, once it is no longer running."""
     first = next(runs)
     told = itertools.chain([first], runs)
+    tally = _Tally()
     if not on_terminal():
-        return _wait_plain(told)
+        return _wait_plain(told, tally)
+    tally.tell(first)
     last = first
-    with _bar(_run_title(first), max(len(first.get("nodes", {})), 1)) as (bar, task):
+    with _bar(tally.title(first), max(len(first.get("nodes", {})), 1)) as (bar, task):
         for last in told:
-            bar.update(task, description=_run_title(last), completed=_ended(last))
+            tally.tell(last)
+            bar.update(task, description=tally.title(last), completed=tally.ended)
     return last
 
 
-def _wait_plain(told: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, str] = {}
+def _wait_plain(told: Iterable[dict[str, Any]], tally: _Tally) -> dict[str, Any]:
     last: dict[str, Any] = {}
     for last in told:
-        for name, node in last.get("nodes", {}).items():
-            if seen.get(name) != node["state"]:
-                seen[name] = node["state"]
-                _write_err(f"[run {last['id']}] {name}: {node['state']}")
+        for name, state in tally.tell(last):
+            _write_err(f"[run {last['id']}] {name}: {state}")
     return last
 
 
-def _run_title(run: dict[str, Any]) -> str:
-    nodes = run.get("nodes", {})
-    return f"run {run['id']} of {run['workflow']}: {_ended(run)}/{len(nodes)} nodes done"
+class _Tally:
+    """Each node's state as the run was last told, and how many have ended: kept up to
+    date with what changed, so that a change costs the same however many nodes the run
+    has (the nodes ``follow_run`` tells between the first run and the last say which
+    changed; a run read anew is compared node by node)."""
 
+    def __init__(self) -> None:
+        self._states: dict[str, str] = {}
+        self.ended = 0
+        self._nodes: Mapping[str, Any] = {}
 
-def _ended(run: dict[str, Any]) -> int:
-    return sum(1 for node in run.get("nodes", {}).values() if node["state"] in TERMINAL_STATES)
+    def tell(self, run: dict[str, Any]) -> list[tuple[str, str]]:
+        """The nodes whose state changed since the run was last told, with their state."""
+        nodes: Mapping[str, Any] = run.get("nodes", {})
+        if nodes is self._nodes:
+            return []
+        names = nodes.changed_since(self._nodes) if isinstance(nodes, RunNodes) else None
+        self._nodes = nodes
+        moved: list[tuple[str, str]] = []
+        for name in nodes if names is None else names:
+            state, before = nodes[name]["state"], self._states.get(name)
+            if state != before:
+                self.ended += (state in TERMINAL_STATES) - (before in TERMINAL_STATES)
+                self._states[name] = state
+                moved.append((name, state))
+        return moved
+
+    def title(self, run: dict[str, Any]) -> str:
+        nodes = run.get("nodes", {})
+        return f"run {run['id']} of {run['workflow']}: {self.ended}/{len(nodes)} nodes done"
 
 
 def _write_err(text: str) -> None:

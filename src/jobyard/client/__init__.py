@@ -27,6 +27,7 @@ from jobyard.client.events import (
     WorkflowEvent,
     parse_event,
 )
+from jobyard.client.nodes import RunNodes
 from jobyard.client.sync import (
     DEFAULT_SERVER,
     ActionResult,
@@ -92,6 +93,7 @@ __all__ = [
     "ProgressEvent",
     "QueueInfo",
     "ResetEvent",
+    "RunNodes",
     "Sample",
     "ScheduleInfo",
     "ServerUnreachable",

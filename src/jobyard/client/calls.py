@@ -34,6 +34,7 @@ from jobyard.client.models import (
     UserInfo,
     WorkerStatus,
 )
+from jobyard.client.nodes import NodeHistory, RunNodes
 from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.stream import EventStream, StreamRequest, StreamUnavailable
 from jobyard.client.values import TERMINAL_STATES
@@ -424,8 +425,10 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
     """The run now, then again at each change of a node's job, until it is no longer
     ``running``: the last one is the run as it ended, read anew.
 
-    Between, the nodes' ``job_id`` and ``state`` follow the run's event stream; where
-    the server cannot stream it, the run is polled, less often while nothing changes.
+    Between, the nodes' ``job_id`` and ``state`` follow the run's event stream, and each
+    run's ``nodes`` is a :class:`~jobyard.client.nodes.RunNodes` that shares what did
+    not change with the one before; where the server cannot stream it, the run is
+    polled, less often while nothing changes.
     """
     current = yield from run(run_id)
     yield Emit(current)
@@ -433,10 +436,11 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
         return
     request = StreamRequest("GET", f"{RUNS}/{run_id}/events")
     stream = StreamSpec(lambda _: request, deadline=deadline)
+    history = NodeHistory(current["nodes"])
     try:
         while (event := (yield Next(stream))) is not None and event.kind != "close":
-            if (moved := _moved(current, event.data)) is not None:
-                current = moved
+            if (nodes := _moved(history, event.data)) is not None:
+                current = current | {"nodes": nodes}
                 yield Emit(current)
     except StreamUnavailable:
         yield from poll_run(current, deadline)
@@ -444,17 +448,16 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
     yield Emit((yield from run(run_id)))
 
 
-def _moved(current: dict[str, Any], data: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``current`` with a node's new job or state from an event of the run (a copy: what
-    was emitted stays as it was), or None if the event changes no node."""
+def _moved(history: NodeHistory, data: Mapping[str, Any]) -> RunNodes | None:
+    """The nodes with a node's new job or state from an event of the run (what was
+    emitted stays as it was), or None if the event changes no node."""
     name = data.get("node")
-    node = current["nodes"].get(name)
-    if node is None or "state" not in data:  # the run's own event
-        return None
+    if not isinstance(name, str) or name not in history or "state" not in data:
+        return None  # the run's own event
+    node = history.latest()[name]
     if (node["job_id"], node["state"]) == (data["job_id"], data["state"]):
         return None
-    nodes = current["nodes"] | {name: node | {"job_id": data["job_id"], "state": data["state"]}}
-    return current | {"nodes": nodes}
+    return history.change(name, node | {"job_id": data["job_id"], "state": data["state"]})
 
 
 def poll_run(current: dict[str, Any], deadline: float | None) -> Steps:

@@ -389,6 +389,11 @@ class Client:
         """The run as :meth:`run` answers it, then again each time a node's job changes
         state, until the run is no longer ``running`` (the last one is read anew then).
 
+        Each run stays as it was told: between the first and the last, its ``nodes`` is a
+        read-only :class:`~jobyard.client.RunNodes` that shares the nodes that did not
+        change with the run before, so that a change costs the same however many nodes
+        the run has (``dict(run["nodes"])`` makes a dict of them).
+
         It follows the run's event stream; against a server that cannot stream it,
         the run is polled, every 0.2 s after a change and up to every 2 s while
         nothing changes.
