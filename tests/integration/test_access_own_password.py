@@ -158,3 +158,26 @@ def test_the_clients_change_the_callers_password(server: Server) -> None:
             return (await back.me()).name
 
     assert asyncio.run(again()) == name
+
+
+def test_an_admin_who_sets_their_own_password_keeps_the_session_it_came_from(
+    server: Server,
+) -> None:
+    name, other = person(server, "admin"), person(server)
+    here, csrf = login(server, name)
+    elsewhere, _ = login(server, name)
+    with session(server, here, csrf) as browser:
+        theirs = browser.patch(f"/api/v1/users/{other}", json={"password": NEW})
+        assert theirs.status_code == 200, theirs.text
+        assert "set-cookie" not in theirs.headers  # another user's: nothing to renew here
+        changed = browser.patch(f"/api/v1/users/{name}", json={"password": NEW})
+        assert changed.status_code == 200, changed.text
+    renewed = changed.cookies["jobyard_session"]
+    assert renewed != here
+    with session(server, renewed) as browser:
+        assert browser.get("/api/v1/me").json()["csrf_token"] == csrf
+    for ended in (here, elsewhere):
+        with session(server, ended) as other_tab:
+            assert_problem(other_tab.get("/api/v1/me"), 401)
+    with client(server, (name, NEW)) as new:
+        assert new.get("/api/v1/me").json()["via"] == "password"

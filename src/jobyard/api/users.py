@@ -129,13 +129,21 @@ def get_user(name: str, accounts: AccountsDep) -> UserOut:
 
 
 @router.patch("/{name}", response_model=UserOut)
-def change_user(name: str, body: UserChange, accounts: AccountsDep) -> UserOut:
-    """Change a user's role and/or password (the last admin cannot be demoted)."""
+def change_user(
+    name: str, body: UserChange, who: Caller, node: NodeDep, request: Request, response: Response
+) -> UserOut:
+    """Change a user's role and/or password (the last admin cannot be demoted). A new
+    password ends the user's browser sessions; an admin's own session, when they set
+    their own password from it, goes on under a new cookie (`Set-Cookie`)."""
+    accounts = node.accounts
     user = accounts.user(name)
     if body.role is not None:
         user = accounts.set_role(name, body.role)
     if body.password is not None:
         user = accounts.set_password(name, body.password)
+        if name == who.name and who.via == "session":
+            secret = node.gate.renewed_session(who, body.password)
+            set_session_cookie(response, request, secret)
     return UserOut.of(user)
 
 
