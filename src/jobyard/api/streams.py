@@ -368,7 +368,7 @@ async def run_events(
     """A workflow run's changes from now on (or after `Last-Event-ID`): its nodes' state
     changes and its own events, named as on `/api/v1/events`, then `close` once the run is
     no longer running (SSE)."""
-    if await to_thread.run_sync(node.store.runs.get_run, run_id) is None:
+    if await _run_state(node, run_id) is None:
         raise NotFound(f"no workflow run with id {run_id}")
     return event_stream(request, node, lambda idle: run_messages(node, run_id, resume, idle=idle))
 
