@@ -15,6 +15,13 @@ job_types:
   echo:
     command: ["echo", "{text}"]
     params: {text: {type: string, default: hi}}
+  sleep:
+    command: ["sleep", "60"]
+workflows:
+  pair:
+    nodes:
+      quick: {type: echo}
+      long: {type: sleep}
 retention: {jobs: forever, logs: 1s, events: 1s}
 """
 
@@ -71,3 +78,38 @@ def test_pruned_history_shows_and_resuming_streams_get_a_reset(
             assert not isinstance(event, ResetEvent)
             if event.job_id == later["id"]:
                 break
+
+
+def test_a_runs_stream_resuming_past_pruned_events_starts_with_a_reset(
+    sqlite_url: str, launch: Launcher, tmp_path: Path
+) -> None:
+    config = tmp_path / "jobyard.yaml"
+    config.write_text(CONFIG)
+    server = launch(sqlite_url, config=config, env={"JOBYARD_RETENTION_INTERVAL": "0.3"})
+    server.wait_state(server.submit("echo")["id"], "succeeded")
+    mark = server.last_event_id()  # a place a client had reached before the run
+    run = server.client.post("/api/v1/workflows/pair/runs", json={}).json()
+    quick = run["nodes"]["quick"]["job_id"]
+    wait_for(lambda: server.job(quick)["events_pruned_at"], timeout=30, what="quick's events gone")
+    path = f"/api/v1/workflow-runs/{run['id']}/events"
+    # The run goes on: the reset's id is the place it follows on from, live.
+    [reset] = server.stream(path, headers={"Last-Event-ID": str(mark)}, limit=1)
+    assert reset.event == "reset"
+    assert (reset.data["run_id"], reset.data["state"], reset.data["reason"]) == (
+        run["id"],
+        "running",
+        "pruned",
+    )
+    assert reset.id == reset.data["resume_from"] >= reset.data["pruned_through"] > mark
+    with Client(server.url, auth=ADMIN) as client:  # a reconnection from there: no reset
+        follow = client.follow_run(run["id"])
+        assert next(follow)["state"] == "running"
+        assert client.control_run(run["id"], "stop")["state"] == "stopped"
+        assert list(follow)[-1]["state"] == "stopped"
+    ended = server.stream(path, headers={"Last-Event-ID": str(mark)})
+    assert [event.event for event in ended] == ["reset", "close"]
+    assert ended[0].id is None
+    assert ended[0].data["state"] == ended[1].data["state"] == "stopped"
+    after_reset = server.stream(path, headers={"Last-Event-ID": str(reset.id)})
+    assert "reset" not in [event.event for event in after_reset]
+    assert after_reset[-1].data == {"run_id": run["id"], "state": "stopped"}

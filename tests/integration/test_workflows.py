@@ -246,7 +246,7 @@ def test_workflow_errors(server: Server) -> None:
     ]
     assert server.client.get("/api/v1/workflow-runs").json()["total"] == runs_before
     names = [w["name"] for w in server.client.get("/api/v1/workflows").json()["items"]]
-    assert names == ["broken", "chain", "crashy", "diamond", "gated", "slow"]
+    assert names == ["broken", "chain", "crashy", "diamond", "gated", "pair", "slow"]
 
 
 def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None:
@@ -361,6 +361,28 @@ def test_a_runs_stream_closes_when_the_run_is_stopped_or_has_ended(server: Serve
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.json()["detail"] == "no workflow run with id 999999"
+
+
+def test_a_stopped_runs_stream_closes_once_its_last_node_has_died(server: Server) -> None:
+    """A stop kills the nodes: one dies at once, one only after its kill grace; the stream
+    tells both deaths before its close, which says how the run ended."""
+    run = start_run(server, "pair")
+    path = f"/api/v1/workflow-runs/{run['id']}/events"
+    jobs = {name: node["job_id"] for name, node in run["nodes"].items()}
+    for job_id in jobs.values():
+        server.wait_state(job_id, "running")
+    events: list[Any] = []
+    with server.client.stream("GET", path) as response:
+        lines = response.iter_lines()
+        assert next(lines) == ": from now"  # the stream's place is taken: nothing is missed
+        stop = server.client.post(f"/api/v1/workflow-runs/{run['id']}/stop")
+        assert stop.status_code == 200, stop.text
+        events.extend(read_sse(lines))
+    *told, close = events
+    ends = {e.data["node"]: e.data["state"] for e in told if e.data.get("state") == "killed"}
+    assert ends == {"quick": "killed", "stubborn": "killed"}
+    assert (close.event, close.data) == ("close", {"run_id": run["id"], "state": "stopped"})
+    assert all(server.job(job_id)["state"] == "killed" for job_id in jobs.values())
 
 
 def test_run_wait_follows_the_runs_stream_and_exits_as_the_run_ended(

@@ -22,7 +22,7 @@ from jobyard.cli import progress
 from jobyard.client import RunNodes, calls
 from jobyard.client.events import Event, parse_event
 from jobyard.client.flow import Call, Emit, Next, Sleep
-from jobyard.client.stream import StreamUnavailable
+from jobyard.client.stream import StreamReset, StreamUnavailable
 
 RUN: dict[str, Any] = {
     "id": 7,
@@ -120,6 +120,39 @@ def test_a_run_that_is_not_running_is_told_once() -> None:
     script = Script([run("stopped")], [])
     assert script.drive(calls.follow_run(7)) == [run("stopped")]
     assert script.calls == ["GET /api/v1/workflow-runs/7"]
+
+
+def test_a_reset_reads_the_run_anew_and_follows_on_from_the_resets_place() -> None:
+    """Retention removed events the stream would have resumed from: what was built from
+    it may be stale, so the run is read again, and the stream reopened past the gap."""
+    places: list[int | None] = []
+    reloaded = run(a=(1, "succeeded"), b=(2, "running"))
+    ended = run("succeeded", a=(1, "succeeded"), b=(2, "succeeded"))
+    reset = parse_event(41, "reset", {"reason": "pruned", "pruned_through": 40})
+    script = Script(
+        [run(), reloaded, ended],
+        [StreamReset(reset), node_event("b", 2, "succeeded"), parse_event(None, "close", {})],
+    )
+    answer = script.answer
+
+    def noting(effect: Any, emitted: list[Any]) -> Callable[[], Any]:
+        if isinstance(effect, Next):
+            places.append(effect.stream.last_event_id)
+        return answer(effect, emitted)
+
+    script.answer = noting  # type: ignore[method-assign]
+    seen = script.drive(calls.follow_run(7))
+    assert seen == [run(), reloaded, run(a=(1, "succeeded"), b=(2, "succeeded")), ended]
+    assert places == [None, 41, 41]  # the reopened stream resumes from the reset's id
+
+
+def test_a_reset_of_a_run_that_has_ended_ends_the_following_with_the_run_read_anew() -> None:
+    stopped = run("stopped", a=(1, "killed"), b=(2, "killed"))
+    reset = parse_event(None, "reset", {"reason": "pruned", "pruned_through": 40})
+    script = Script([run(), stopped], [StreamReset(reset)])
+    assert script.drive(calls.follow_run(7)) == [run(), stopped]
+    get, stream = "GET /api/v1/workflow-runs/7", "stream /api/v1/workflow-runs/7/events"
+    assert script.calls == [get, stream, get]  # no stream reopened: there is nothing to follow
 
 
 def test_without_its_stream_a_run_is_polled_less_often_while_nothing_changes() -> None:

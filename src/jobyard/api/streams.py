@@ -382,27 +382,39 @@ async def run_messages(
     """The run's events after ``after`` (None: from now), then ``close`` with its state.
 
     The place is taken before the run is read, so nothing that ends it after the read
-    goes unseen. A running run is read again when a node ends and when the stream is
-    idle (a stop changes the run before its nodes are killed): a stopped run closes
-    then, a run that succeeded or failed once its ``workflow_finished`` is sent (it is
-    stored just after the run's new state), or at the next idle moment. A run that had
-    ended before the stream opened gets what is stored after ``after``, then ``close``.
-    A stream from now starts with that place alone (an ``id:``), which a reconnection
-    resumes from, as the global stream's ``from=now`` does.
+    goes unseen. The stream follows a run while it runs, and a stopped run until its
+    last node has died (the stop changes the run before its nodes are killed): the run
+    is read again when a node ends and when the stream is idle. A run that succeeded or
+    failed closes once its ``workflow_finished`` is sent (it is stored just after the
+    run's new state), or at the next idle moment. A run that had ended before the
+    stream opened gets what is stored after ``after``, then ``close``. A stream from now
+    starts with that place alone (an ``id:``), which a reconnection resumes from, as the
+    global stream's ``from=now`` does. A reconnection to a place retention has removed
+    events after starts with ``reset``: then ``close`` for a run that has ended, or
+    the run's changes from the ``reset``'s id on.
     """
     missed = after is not None  # a reconnection: what it missed, even of an ended run
     if after is None:
         after = await to_thread.run_sync(node.hub.prepare)
         yield format_sse_event(comment="from now", id=str(after))
+    elif (pruned := await pruned_since(node, after)) is not None:
+        missed = False  # nothing after the place is whole: the client reloads
+        state, going = await _run_going(node, run_id)
+        told = {"run_id": run_id, "state": state, "pruned_through": pruned}
+        if going:  # as the global stream does: live from past the removed ids
+            after = max(await to_thread.run_sync(node.hub.prepare), pruned)
+            yield reset_message(after, **told, resume_from=after)
+        else:
+            yield reset_message(None, **told)
     wanted = Filter(kinds=RUN_KINDS, workflow_run=run_id)
     cache = encoded(node)
-    state = await _run_state(node, run_id)
-    if state is RunState.RUNNING:
+    state, going = await _run_going(node, run_id)
+    if going:
         async with aclosing(follow(node.hub, wanted, after, idle=idle)) as items:
             async for item in items:
                 if item is None:
-                    state = await _run_state(node, run_id)
-                    if state is not RunState.RUNNING:
+                    state, going = await _run_going(node, run_id)
+                    if not going:
                         break
                     yield PING
                     continue
@@ -412,9 +424,9 @@ async def run_messages(
                     state = record.state
                     break
                 if isinstance(record, JobTerminated):
-                    state = await _run_state(node, run_id)
-                    if state is None or state is RunState.STOPPED:
-                        break
+                    state, going = await _run_going(node, run_id)
+                    if state is None or (state is RunState.STOPPED and not going):
+                        break  # (an end that ends the run is told by workflow_finished)
     elif missed:
         async for item in history(node.store, wanted, after, sys.maxsize):
             yield global_message(item, cache)
@@ -424,6 +436,15 @@ async def run_messages(
 async def _run_state(node: Node, run_id: int) -> RunState | None:
     run = await to_thread.run_sync(node.store.runs.get_run, run_id)
     return None if run is None else run.state
+
+
+async def _run_going(node: Node, run_id: int) -> tuple[RunState | None, bool]:
+    """The run's state, and whether its stream goes on: while it runs, and while a node
+    of a stopped run is still alive (being killed)."""
+    state = await _run_state(node, run_id)
+    if state is RunState.STOPPED:
+        return state, await to_thread.run_sync(node.store.runs.run_is_live, run_id)
+    return state, state is RunState.RUNNING
 
 
 async def _require_job(node: Node, job_id: int) -> None:

@@ -36,7 +36,7 @@ from jobyard.client.models import (
 )
 from jobyard.client.nodes import NodeHistory, RunNodes
 from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
-from jobyard.client.stream import EventStream, StreamRequest, StreamUnavailable
+from jobyard.client.stream import EventStream, StreamRequest, StreamReset, StreamUnavailable
 from jobyard.client.values import TERMINAL_STATES
 
 JOBS = "/api/v1/jobs"
@@ -428,24 +428,34 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
     Between, the nodes' ``job_id`` and ``state`` follow the run's event stream, and each
     run's ``nodes`` is a :class:`~jobyard.client.nodes.RunNodes` that shares what did
     not change with the one before; where the server cannot stream it, the run is
-    polled, less often while nothing changes.
+    polled, less often while nothing changes. Where retention removed events the
+    stream would have resumed from (a ``reset``), the run is read anew and followed on
+    from the reset's place.
     """
     current = yield from run(run_id)
     yield Emit(current)
-    if current["state"] != "running":
-        return
     request = StreamRequest("GET", f"{RUNS}/{run_id}/events")
-    stream = StreamSpec(lambda _: request, deadline=deadline)
-    history = NodeHistory(current["nodes"])
-    try:
-        while (event := (yield Next(stream))) is not None and event.kind != "close":
-            if (nodes := _moved(history, event.data)) is not None:
-                current = current | {"nodes": nodes}
-                yield Emit(current)
-    except StreamUnavailable:
-        yield from poll_run(current, deadline)
+    place: int | None = None
+    while current["state"] == "running":
+        stream = StreamSpec(lambda _: request, last_event_id=place, deadline=deadline)
+        history = NodeHistory(current["nodes"])
+        try:
+            while (event := (yield Next(stream))) is not None and event.kind != "close":
+                if (nodes := _moved(history, event.data)) is not None:
+                    current = current | {"nodes": nodes}
+                    yield Emit(current)
+        except StreamUnavailable:
+            yield from poll_run(current, deadline)
+            return
+        except StreamReset as reset:
+            place = reset.event.id  # None: the run had ended, there is no more to follow
+            current = yield from run(run_id)
+            yield Emit(current)
+            if place is None:
+                return
+            continue
+        yield Emit((yield from run(run_id)))
         return
-    yield Emit((yield from run(run_id)))
 
 
 def _moved(history: NodeHistory, data: Mapping[str, Any]) -> RunNodes | None:

@@ -396,7 +396,8 @@ class Client:
 
         It follows the run's event stream; against a server that cannot stream it,
         the run is polled, every 0.2 s after a change and up to every 2 s while
-        nothing changes.
+        nothing changes. Where retention removed events the stream would have resumed
+        from, the run is read anew (and told) and followed on past the gap.
         """
         return self._driver.iterate(calls.follow_run(run_id))
 
