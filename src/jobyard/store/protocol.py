@@ -130,6 +130,17 @@ class Claimed(NamedTuple):
     more: bool
 
 
+class ClaimOrder(NamedTuple):
+    """What a worker claims with: :meth:`QueueStore.claim_jobs`'s arguments but the clock."""
+
+    worker: str
+    host: str
+    queues: Sequence[str] | None
+    limit: int
+    lease_until: datetime
+    tags: Collection[str] = ()
+
+
 class QueueStore(Protocol):
     """Claims, leases and control intents of live jobs; paused queues."""
 
@@ -161,6 +172,14 @@ class QueueStore(Protocol):
         tags, held back by limits): that costs the caller one empty claim, where
         a wrong False would leave a job waiting beside a free slot.
         """
+        ...
+
+    def end_and_claim(
+        self, ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
+    ) -> tuple[list[Ended | None], Claimed]:
+        """:meth:`JobStore.end_jobs`, then :meth:`claim_jobs` for the slots they freed,
+        in one transaction: a worker whose runs end takes their next jobs in the commit
+        that ends them (both, or neither)."""
         ...
 
     def renew_leases(

@@ -35,14 +35,15 @@ from sqlalchemy import (
 
 from jobyard import faults
 from jobyard.events.records import JobClaimed, JobPromoted
-from jobyard.models import FRESH_ATTEMPT, Job, claim_values
+from jobyard.models import FRESH_ATTEMPT, Ended, Job, JobEnd, claim_values
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import limits as limit_rows
 from jobyard.store import slots
 from jobyard.store.coltypes import MYSQL
+from jobyard.store.jobs import write_ends
 from jobyard.store.part import Part
-from jobyard.store.protocol import Claimed
+from jobyard.store.protocol import Claimed, ClaimOrder
 from jobyard.store.rows import event_row, job_columns, job_from_row, jobs_where
 from jobyard.store.tables import job_events, jobs, limits, queue_state, workers
 
@@ -84,17 +85,36 @@ class SqlQueue(Part):
             return Claimed([], more=False)
         if idle_poll and not self._any_queued(queues, now):
             return Claimed([], more=False)
+        order = ClaimOrder(worker, host, queues, limit, lease_until, tags)
         with self._write() as conn:
-            taken = claim(
-                conn, worker, host, queues, limit, now, lease_until, tags, limited=self._limited
-            )
-            claimed, self._limited = taken.jobs, taken.limited
-            more = len(claimed) == limit and (
-                taken.left if taken.left is not None else any_queued(conn, queues, now)
-            )
-            if claimed:
-                faults.reach("claim.before_commit")
-            return Claimed(claimed, more)
+            return self._claim(conn, order, now)
+
+    def end_and_claim(
+        self, ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
+    ) -> tuple[list[Ended | None], Claimed]:
+        """The ends (:meth:`SqlJobs.end_jobs`), then a claim, in one transaction: one
+        commit where a worker took two (and a thread hand-off between them)."""
+        with self._write() as conn:
+            ended = write_ends(conn, ends, now) if ends else []
+            claimed = self._claim(conn, order, now)
+        if ends:
+            faults.reach("end.after_commit")
+        return ended, claimed
+
+    def _claim(self, conn: Connection, order: ClaimOrder, now: datetime) -> Claimed:
+        worker, host, queues, limit, lease_until, tags = order
+        if limit < 1 or (queues is not None and not queues):
+            return Claimed([], more=False)
+        taken = claim(
+            conn, worker, host, queues, limit, now, lease_until, tags, limited=self._limited
+        )
+        claimed, self._limited = taken.jobs, taken.limited
+        more = len(claimed) == limit and (
+            taken.left if taken.left is not None else any_queued(conn, queues, now)
+        )
+        if claimed:
+            faults.reach("claim.before_commit")
+        return Claimed(claimed, more)
 
     def _any_queued(self, queues: Sequence[str] | None, now: datetime) -> bool:
         """:func:`any_queued` in a read of its own, which takes no lock on SQLite (a
