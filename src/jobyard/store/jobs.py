@@ -39,6 +39,7 @@ from jobyard.store.rows import (
     job_from_row,
     log_from_row,
     update_by_id,
+    whole_event_row,
 )
 from jobyard.store.tables import audit_log, job_dependencies, job_events, job_samples, jobs
 
@@ -258,8 +259,17 @@ class SqlJobs(Part):
             return [event_from_row(row) for row in conn.execute(query).mappings()]
 
 
-def write_ends(conn: Connection, ends: Sequence[JobEnd], now: datetime) -> list[Ended | None]:
-    """:meth:`SqlJobs.end_jobs` within the caller's transaction (which commits it)."""
+def write_ends(
+    conn: Connection,
+    ends: Sequence[JobEnd],
+    now: datetime,
+    events: list[dict[str, Any]] | None = None,
+) -> list[Ended | None]:
+    """:meth:`SqlJobs.end_jobs` within the caller's transaction (which commits it).
+
+    Given ``events``, the event rows go there, for the caller to insert (with its own,
+    in one statement), instead of being inserted here.
+    """
     ids = [end.update.job_id for end in ends]
     ended: dict[int, Job] = {}
     held, waited = _lock_ends(conn, ids)
@@ -276,14 +286,18 @@ def write_ends(conn: Connection, ends: Sequence[JobEnd], now: datetime) -> list[
     # One insert for the whole batch: every output line and event, then the
     # final events (rows get ids in this order, so a job's end comes last).
     rows = [
-        _event_row(end.update.job_id, record) for end in mine for record in (*end.logs, *end.events)
+        whole_event_row(end.update.job_id, record)
+        for end in mine
+        for record in (*end.logs, *end.events)
     ]
     rows += [
-        _event_row(end.update.job_id, end.update.event)
+        whole_event_row(end.update.job_id, end.update.event)
         for end in mine
         if end.update.event is not None
     ]
-    if rows:
+    if events is not None:
+        events += rows
+    elif rows:
         conn.execute(_INSERT_EVENT, rows)
     # Whether jobs wait for them, read in the same transaction: a job that no
     # one waits for needs no settling, and a dependent stored before this end
@@ -328,14 +342,6 @@ _AWAITED = select(jobs.c.id).where(jobs.c.id.in_(bindparam("ids", expanding=True
 
 
 _LOCK_ENDS_SQLITE = guard.JOBS_BY_IDS.add_columns(is_awaited().label("awaited"))
-
-
-_EVENT_COLUMNS = dict.fromkeys(("seq", "stream", "line", "data"))
-
-
-def _event_row(job_id: int, record: Record) -> dict[str, Any]:
-    """An event row with every column, so that lines and events share one executemany."""
-    return _EVENT_COLUMNS | event_row(job_id, record)
 
 
 def update_jobs(values: dict[str, Any], *where: ColumnElement[bool]) -> Update:
