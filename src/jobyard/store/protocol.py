@@ -282,8 +282,9 @@ class WorkflowStore(Protocol):
         self, page: int, per_page: int, workflow: str | None = None, state: str | None = None
     ) -> tuple[list[WorkflowRun], int]: ...
 
-    def run_is_live(self, run_id: int) -> bool:
-        """Whether a node's newest job is not terminal yet (an index lookup, not a scan)."""
+    def live_run(self, run_id: int) -> tuple[WorkflowRun, bool] | None:
+        """The run, and whether a node's newest job is not terminal yet, in one read (an
+        index lookup, not a scan); None when there is no such run."""
         ...
 
     def node_jobs(self, run_id: int) -> dict[str, NodeJob]:
