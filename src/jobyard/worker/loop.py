@@ -231,12 +231,12 @@ class Worker:
             timeout = self.settings.drain_timeout if drain_timeout is None else drain_timeout
             ending = self._drain(timeout, reason)
             self._stop_loop()
+            self._ends.close()  # no loop stores ends now: the runs store their own
             # After the loop stopped, so that a claim that was under way is handed back too.
             for run in self._live_runs():
                 run.request(HandBack(f"worker {self.name} {reason}; {ending}"))
             for run in list(self._runs.values()):
                 run.join(timeout=self.settings.kill_grace + 10)
-            self._ends.close()
             self._unregister()
             self.stopped.set()
 
