@@ -1,7 +1,9 @@
 """The worker: claims jobs, runs each in its own process group, applies control, keeps leases.
 
-One loop thread claims ready jobs (up to ``concurrency``), forwards control
-intents to the runs and renews the leases; each claimed job gets a
+One loop thread claims ready jobs (up to ``concurrency``), stores the ends the
+runs hand it (with the claim of the jobs that take their slots, in one
+transaction: :mod:`jobyard.worker.ends`), forwards control intents to the runs
+and renews the leases; each claimed job gets a
 :class:`~jobyard.worker.attempt.JobRun` thread that drives its process. The database is
 the only channel to the API: a worker never receives calls from it, it reads
 intents from the job rows (and is woken early in the embedded mode).
@@ -82,7 +84,7 @@ class Worker:
         on_lost: Callable[[Job], None] = lambda job: None,
     ) -> None:
         """``on_terminal`` hears of one job ended for good; ``on_ended`` of the jobs one
-        transaction of the end writer ended (by default, each goes to ``on_terminal``);
+        transaction of the loop's ends ended (by default, each goes to ``on_terminal``);
         ``on_lost`` of a dead worker's job ended for good here."""
         self.store = store
         self.runner = runner
