@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from jobyard.states import Control, JobState
 
@@ -409,8 +409,19 @@ FRESH_ATTEMPT: dict[str, Any] = {
 }
 
 
+class Claimable(Protocol):
+    """What a claim reads of the job it takes (a :class:`Job`, or its stored row)."""
+
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def run_at(self) -> datetime | None: ...
+    @property
+    def attempt(self) -> int: ...
+
+
 def claim_values(
-    job: Job, worker: str, host: str, now: datetime, lease_until: datetime
+    job: Claimable, worker: str, host: str, now: datetime, lease_until: datetime
 ) -> dict[str, Any]:
     """The values a claim of the queued ``job`` by ``worker`` sets (:data:`FRESH_ATTEMPT`
     and the claim's own: a new attempt, its lease, how long the job waited).

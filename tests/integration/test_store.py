@@ -35,9 +35,11 @@ from jobyard.models import (
     JobUpdate,
     WorkerInfo,
 )
+from jobyard.routing import TagsInvalid
 from jobyard.states import Control, JobState
 from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
+from jobyard.store.protocol import ClaimOrder
 from jobyard.store.tables import jobs, metadata
 from tests.harness import wait_for
 from tests.stores import ONE_MIN, SPEC, T0, add, assert_fields, claim, in_threads, new_job, stored
@@ -458,6 +460,36 @@ def test_ends_are_written_together_each_only_by_the_attempt_that_runs_it(store: 
     assert stored(store, other.id).state is JobState.RUNNING
     assert [line.line for line in store.jobs.log_lines(done.id)] == ["first"]
     assert store.jobs.end_jobs([], T0) == []
+
+
+def test_ends_and_the_claim_of_the_slots_they_free_commit_together(store: Store) -> None:
+    first, foreign = add(store, new_job(), new_job())
+    claim(store, limit=2)
+    later, next_ = add(store, new_job(), new_job(priority=5))
+    order = ClaimOrder("w1", "host-a", None, 2, T0 + 2 * ONE_MIN)
+    ended, claimed = store.queue.end_and_claim(
+        [_end(first, "out"), _end(foreign, worker="w2")], T0 + ONE_MIN, order
+    )
+    assert [e.job.id if e else None for e in ended] == [first.id, None]
+    assert ended[0] is not None
+    assert ended[0].job == stored(store, first.id)
+    assert [line.line for line in store.jobs.log_lines(first.id)] == ["out"]
+    assert [job.id for job in claimed.jobs] == [next_.id, later.id]
+    assert claimed.more is False
+    assert claimed.jobs == [stored(store, next_.id), stored(store, later.id)]
+    assert_fields(claimed.jobs[0], state=RUNNING, worker="w1", started_at=T0 + ONE_MIN)
+    assert stored(store, foreign.id).state is RUNNING
+
+
+def test_ends_whose_claim_fails_are_not_stored_either(store: Store) -> None:
+    [job] = add(store)
+    claim(store)
+    add(store)
+    order = ClaimOrder("w1", "host-a", None, 1, T0 + 2 * ONE_MIN, tags=["not a tag"])
+    with pytest.raises(TagsInvalid):
+        store.queue.end_and_claim([_end(job, "out")], T0 + ONE_MIN, order)
+    assert stored(store, job.id).state is RUNNING
+    assert store.jobs.log_lines(job.id) == []
 
 
 # -- claims --------------------------------------------------------------------

@@ -122,6 +122,21 @@ def test_a_runs_view_is_each_nodes_newest_job_in_a_few_columns(store: Store) -> 
     assert nodes["b"].state is JobState.KILLED
 
 
+def test_a_run_reads_with_whether_a_node_is_live_until_its_newest_jobs_ended(
+    store: Store,
+) -> None:
+    wired = Wired(store)
+    assert store.runs.live_run(404) is None
+    run, _ = wired.runs.start("pair")
+    assert store.runs.live_run(run.id) == (store.runs.get_run(run.id), True)
+    stopped, _ = wired.runs.stop(run.id)  # every node killed: none live
+    assert store.runs.live_run(run.id) == (stopped, False)
+    wired.manager.restart(wired.run(run.id)[1]["a"].id)  # the killed job's restart is queued
+    found = store.runs.live_run(run.id)
+    assert found is not None
+    assert found[1] is True
+
+
 def test_resuming_a_stopped_run_clears_its_end_until_it_ends_again(store: Store) -> None:
     wired = Wired(store)
     run, _ = wired.runs.start("pair")

@@ -20,6 +20,7 @@ from jobyard.runner.contract import Result, Sample, Sink
 from jobyard.states import Control, JobState
 from jobyard.store.memory import MemoryStore
 from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
+from jobyard.worker.ends import EndWriter
 from jobyard.worker.loop import adoptable
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -272,6 +273,25 @@ def test_a_run_that_ends_at_once_writes_its_start_output_and_end_in_one_write() 
     assert (job.state, job.pid, job.log_lines) == (JobState.SUCCEEDED, None, 3)
     assert yard.store.monitor.samples(job.id, 1) == []  # it ended before its first sample
     assert (job.cpu_seconds, job.peak_memory) == (1.5, 2048)  # the runner's figures at the end
+
+
+def test_a_run_whose_workers_loop_has_stopped_stores_its_end_itself(yard: Yard) -> None:
+    """Ends go through the worker's loop; once it stopped (the worker stops while jobs
+    still run), each run stores its own end and settles what waits for the job."""
+    writer = EndWriter(yard.store, lambda: NOW)
+    writer.close()
+    settings = RunSettings(
+        worker="w1",
+        kill_grace=1.0,
+        clock=lambda: NOW,
+        on_terminal=yard.ended.append,
+        end_writer=writer,
+    )
+    run = JobRun(yard.job, yard.store, yard.runner, settings)
+    yard.runner.end(OK)
+    run.run()
+    assert yard.stored().state is JobState.SUCCEEDED
+    assert yard.ended == [yard.job.id]
 
 
 def test_a_run_that_lasts_is_sampled(yard: Yard) -> None:

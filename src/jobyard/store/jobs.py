@@ -39,6 +39,7 @@ from jobyard.store.rows import (
     job_from_row,
     log_from_row,
     update_by_id,
+    whole_event_row,
 )
 from jobyard.store.tables import audit_log, job_dependencies, job_events, job_samples, jobs
 
@@ -197,44 +198,10 @@ class SqlJobs(Part):
         """
         if not ends:
             return []
-        ids = [end.update.job_id for end in ends]
-        ended: dict[int, Job] = {}
         with self._write() as conn:
-            held, waited = _lock_ends(conn, ids)
-            mine = [end for end in ends if _holds(held.get(end.update.job_id), end)]
-            for end in mine:
-                job_id = end.update.job_id
-                values = end.values | end.update.values | {"updated_at": now}
-                columns = job_columns(values)
-                conn.execute(update_by_id(frozenset(columns)), by_id(job_id, columns))
-                # The row is locked: it is now what we wrote, no need to read it back.
-                if "state" in values:
-                    values["state"] = JobState(values["state"])
-                ended[job_id] = held[job_id].evolve(**values)
-            # One insert for the whole batch: every output line and event, then the
-            # final events (rows get ids in this order, so a job's end comes last).
-            rows = [
-                _event_row(end.update.job_id, record)
-                for end in mine
-                for record in (*end.logs, *end.events)
-            ]
-            rows += [
-                _event_row(end.update.job_id, end.update.event)
-                for end in mine
-                if end.update.event is not None
-            ]
-            if rows:
-                conn.execute(_INSERT_EVENT, rows)
-            # Whether jobs wait for them, read in the same transaction: a job that no
-            # one waits for needs no settling, and a dependent stored before this end
-            # committed is seen here (one stored after it sees the end).
-            if waited is None:
-                waited = set(conn.scalars(_AWAITED, {"ids": list(ended)})) if ended else set()
-            faults.reach("end.before_commit")
+            ended = write_ends(conn, ends, now)
         faults.reach("end.after_commit")
-        return [
-            Ended(job, job.id in waited) if (job := ended.get(job_id)) else None for job_id in ids
-        ]
+        return ended
 
     def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:
         """Drop the job's log lines with ``marker_seq`` < seq ≤ ``upto_seq``; reword the marker.
@@ -292,6 +259,55 @@ class SqlJobs(Part):
             return [event_from_row(row) for row in conn.execute(query).mappings()]
 
 
+def write_ends(
+    conn: Connection,
+    ends: Sequence[JobEnd],
+    now: datetime,
+    events: list[dict[str, Any]] | None = None,
+) -> list[Ended | None]:
+    """:meth:`SqlJobs.end_jobs` within the caller's transaction (which commits it).
+
+    Given ``events``, the event rows go there, for the caller to insert (with its own,
+    in one statement), instead of being inserted here.
+    """
+    ids = [end.update.job_id for end in ends]
+    ended: dict[int, Job] = {}
+    held, waited = _lock_ends(conn, ids)
+    mine = [end for end in ends if _holds(held.get(end.update.job_id), end)]
+    for end in mine:
+        job_id = end.update.job_id
+        values = end.values | end.update.values | {"updated_at": now}
+        columns = job_columns(values)
+        conn.execute(update_by_id(frozenset(columns)), by_id(job_id, columns))
+        # The row is locked: it is now what we wrote, no need to read it back.
+        if "state" in values:
+            values["state"] = JobState(values["state"])
+        ended[job_id] = held[job_id].evolve(**values)
+    # One insert for the whole batch: every output line and event, then the
+    # final events (rows get ids in this order, so a job's end comes last).
+    rows = [
+        whole_event_row(end.update.job_id, record)
+        for end in mine
+        for record in (*end.logs, *end.events)
+    ]
+    rows += [
+        whole_event_row(end.update.job_id, end.update.event)
+        for end in mine
+        if end.update.event is not None
+    ]
+    if events is not None:
+        events += rows
+    elif rows:
+        conn.execute(_INSERT_EVENT, rows)
+    # Whether jobs wait for them, read in the same transaction: a job that no
+    # one waits for needs no settling, and a dependent stored before this end
+    # committed is seen here (one stored after it sees the end).
+    if waited is None:
+        waited = set(conn.scalars(_AWAITED, {"ids": list(ended)})) if ended else set()
+    faults.reach("end.before_commit")
+    return [Ended(job, job.id in waited) if (job := ended.get(job_id)) else None for job_id in ids]
+
+
 def _lock_ends(conn: Connection, ids: Sequence[int]) -> tuple[dict[int, Job], set[int] | None]:
     """Lock the rows of the ending jobs; on SQLite, with those that jobs wait for.
 
@@ -326,14 +342,6 @@ _AWAITED = select(jobs.c.id).where(jobs.c.id.in_(bindparam("ids", expanding=True
 
 
 _LOCK_ENDS_SQLITE = guard.JOBS_BY_IDS.add_columns(is_awaited().label("awaited"))
-
-
-_EVENT_COLUMNS = dict.fromkeys(("seq", "stream", "line", "data"))
-
-
-def _event_row(job_id: int, record: Record) -> dict[str, Any]:
-    """An event row with every column, so that lines and events share one executemany."""
-    return _EVENT_COLUMNS | event_row(job_id, record)
 
 
 def update_jobs(values: dict[str, Any], *where: ColumnElement[bool]) -> Update:

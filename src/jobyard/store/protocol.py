@@ -130,6 +130,17 @@ class Claimed(NamedTuple):
     more: bool
 
 
+class ClaimOrder(NamedTuple):
+    """What a worker claims with: :meth:`QueueStore.claim_jobs`'s arguments but the clock."""
+
+    worker: str
+    host: str
+    queues: Sequence[str] | None
+    limit: int
+    lease_until: datetime
+    tags: Collection[str] = ()
+
+
 class QueueStore(Protocol):
     """Claims, leases and control intents of live jobs; paused queues."""
 
@@ -161,6 +172,14 @@ class QueueStore(Protocol):
         tags, held back by limits): that costs the caller one empty claim, where
         a wrong False would leave a job waiting beside a free slot.
         """
+        ...
+
+    def end_and_claim(
+        self, ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
+    ) -> tuple[list[Ended | None], Claimed]:
+        """:meth:`JobStore.end_jobs`, then :meth:`claim_jobs` for the slots they freed,
+        in one transaction: a worker whose runs end takes their next jobs in the commit
+        that ends them (both, or neither)."""
         ...
 
     def renew_leases(
@@ -263,8 +282,9 @@ class WorkflowStore(Protocol):
         self, page: int, per_page: int, workflow: str | None = None, state: str | None = None
     ) -> tuple[list[WorkflowRun], int]: ...
 
-    def run_is_live(self, run_id: int) -> bool:
-        """Whether a node's newest job is not terminal yet (an index lookup, not a scan)."""
+    def live_run(self, run_id: int) -> tuple[WorkflowRun, bool] | None:
+        """The run, and whether a node's newest job is not terminal yet, in one read (an
+        index lookup, not a scan); None when there is no such run."""
         ...
 
     def node_jobs(self, run_id: int) -> dict[str, NodeJob]:

@@ -35,15 +35,16 @@ from sqlalchemy import (
 
 from jobyard import faults
 from jobyard.events.records import JobClaimed, JobPromoted
-from jobyard.models import FRESH_ATTEMPT, Job, claim_values
+from jobyard.models import FRESH_ATTEMPT, Ended, Job, JobEnd, claim_values
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import limits as limit_rows
 from jobyard.store import slots
 from jobyard.store.coltypes import MYSQL
+from jobyard.store.jobs import write_ends
 from jobyard.store.part import Part
-from jobyard.store.protocol import Claimed
-from jobyard.store.rows import event_row, job_columns, job_from_row, jobs_where
+from jobyard.store.protocol import Claimed, ClaimOrder
+from jobyard.store.rows import event_row, job_columns, job_from_row, jobs_where, whole_event_row
 from jobyard.store.tables import job_events, jobs, limits, queue_state, workers
 
 QUEUED = JobState.QUEUED.value
@@ -84,17 +85,54 @@ class SqlQueue(Part):
             return Claimed([], more=False)
         if idle_poll and not self._any_queued(queues, now):
             return Claimed([], more=False)
+        order = ClaimOrder(worker, host, queues, limit, lease_until, tags)
         with self._write() as conn:
-            taken = claim(
-                conn, worker, host, queues, limit, now, lease_until, tags, limited=self._limited
-            )
-            claimed, self._limited = taken.jobs, taken.limited
-            more = len(claimed) == limit and (
-                taken.left if taken.left is not None else any_queued(conn, queues, now)
-            )
-            if claimed:
-                faults.reach("claim.before_commit")
-            return Claimed(claimed, more)
+            return self._claim(conn, order, now)
+
+    def end_and_claim(
+        self, ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
+    ) -> tuple[list[Ended | None], Claimed]:
+        """The ends (:meth:`SqlJobs.end_jobs`), then a claim, in one transaction: one
+        commit where a worker took two (and a thread hand-off between them)."""
+        events: list[dict[str, Any]] = []  # the ends' and the claim's, in one insert
+        with self._write() as conn:
+            ended = write_ends(conn, ends, now, events) if ends else []
+            claimed = self._claim(conn, order, now, events)
+            if events:
+                conn.execute(_INSERT_EVENT, events)
+        if ends:
+            faults.reach("end.after_commit")
+        return ended, claimed
+
+    def _claim(
+        self,
+        conn: Connection,
+        order: ClaimOrder,
+        now: datetime,
+        events: list[dict[str, Any]] | None = None,
+    ) -> Claimed:
+        worker, host, queues, limit, lease_until, tags = order
+        if limit < 1 or (queues is not None and not queues):
+            return Claimed([], more=False)
+        taken = claim(
+            conn,
+            worker,
+            host,
+            queues,
+            limit,
+            now,
+            lease_until,
+            tags,
+            limited=self._limited,
+            events=events,
+        )
+        claimed, self._limited = taken.jobs, taken.limited
+        more = len(claimed) == limit and (
+            taken.left if taken.left is not None else any_queued(conn, queues, now)
+        )
+        if claimed:
+            faults.reach("claim.before_commit")
+        return Claimed(claimed, more)
 
     def _any_queued(self, queues: Sequence[str] | None, now: datetime) -> bool:
         """:func:`any_queued` in a read of its own, which takes no lock on SQLite (a
@@ -197,6 +235,7 @@ def claim(
     tags: Collection[str] = (),
     *,
     limited: bool = True,
+    events: list[dict[str, Any]] | None = None,
 ) -> Taken:
     """Mark up to ``limit`` ready jobs as running on ``worker``.
 
@@ -210,6 +249,7 @@ def claim(
     first sees the limits). MariaDB reads them first always: InnoDB's locking read
     would lock the limits' index too. SQLite locks no rows: without limits its read
     takes one row more than ``limit``, which says whether a job was ``left``.
+    Given ``events``, the claim's event rows go there for the caller to insert.
     """
     routes = routes_for(tags)
     peek = 1 if conn.dialect.name == "sqlite" else 0
@@ -228,14 +268,20 @@ def claim(
     if not locked:
         return Taken([], bool(caps), left)
     # The locked rows cannot change meanwhile: the jobs are what the claim makes of them.
-    found = [job_from_row(_job_columns(row)) for row in locked]
-    claimed = [job.evolve(**claim_values(job, worker, host, now, lease_until)) for job in found]
+    # Each job built once, with the claim's values (a row reads like a Job's fields).
+    claimed = [
+        job_from_row(_job_columns(row) | claim_values(row, worker, host, now, lease_until))
+        for row in locked
+    ]
     conn.execute(_CLAIM, [_claim_params(job) for job in claimed])
-    events = [
-        event_row(j.id, JobClaimed(at=j.updated_at, attempt=j.attempt, worker=worker))
+    rows = [
+        whole_event_row(j.id, JobClaimed(at=j.updated_at, attempt=j.attempt, worker=worker))
         for j in claimed
     ]
-    conn.execute(_INSERT_EVENT, events)
+    if events is not None:
+        events += rows
+    else:
+        conn.execute(_INSERT_EVENT, rows)
     return Taken(claimed, bool(caps), left)
 
 

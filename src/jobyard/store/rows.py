@@ -112,6 +112,14 @@ def event_row(job_id: int, record: Record) -> dict[str, Any]:
     return row | {"data": record.marshal()}
 
 
+_EVENT_COLUMNS = dict.fromkeys(("seq", "stream", "line", "data"))
+
+
+def whole_event_row(job_id: int, record: Record) -> dict[str, Any]:
+    """An event row with every column, so that lines and events share one executemany."""
+    return _EVENT_COLUMNS | event_row(job_id, record)
+
+
 def fetch_jobs(conn: Connection, ids: Iterable[int]) -> list[Job]:
     """The jobs with these ids, in the order of ``ids`` (missing ones left out)."""
     wanted = list(ids)

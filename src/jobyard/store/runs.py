@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
 
 from jobyard.models import Job, NodeJob, RunState, WorkflowRun
 from jobyard.states import JobState
@@ -46,10 +46,16 @@ class SqlRuns(Part):
         with self._read() as conn:
             return list_runs(conn, page, per_page, workflow, state)
 
-    def run_is_live(self, run_id: int) -> bool:
-        """Whether a node's newest job is not terminal yet (an index lookup, not a scan)."""
+    def live_run(self, run_id: int) -> tuple[WorkflowRun, bool] | None:
+        """The run, and whether a node's newest job is not terminal yet, in one statement
+        (an index lookup, not a scan)."""
         with self._peek() as conn:
-            return has_live_node(conn, run_id)
+            row = conn.execute(_LIVE_RUN, {"run_id": run_id}).mappings().first()
+        if row is None:
+            return None
+        data = dict(row)
+        live = bool(data.pop("live"))
+        return run_from_row(data), live
 
     def node_jobs(self, run_id: int) -> dict[str, NodeJob]:
         """Each node's newest job: five columns, not whole jobs (a restarted node's
@@ -107,25 +113,19 @@ def insert_run(
 
 
 # Built once: a run is looked at after every batch of its nodes' ends.
-_LIVE_NODE = (
-    select(jobs.c.id)
-    .where(
-        jobs.c.workflow_run == bindparam("run_id"),
-        jobs.c.state.in_([state.value for state in JobState if not state.terminal]),
-        jobs.c.restarted_as.is_(None),
-    )
-    .limit(1)
+# A node's newest job is not terminal yet (a restarted job's restart is newer).
+_LIVE_NODE = exists().where(
+    jobs.c.workflow_run == bindparam("run_id"),
+    jobs.c.state.in_([state.value for state in JobState if not state.terminal]),
+    jobs.c.restarted_as.is_(None),
 )
 _RUN_BY_ID = select(runs).where(runs.c.id == bindparam("run_id"))
+_LIVE_RUN = _RUN_BY_ID.add_columns(_LIVE_NODE.label("live"))
 _NODE_JOBS = (
     select(jobs.c.node, jobs.c.id, jobs.c.state, jobs.c.attempt, jobs.c.restarted_from)
     .where(jobs.c.workflow_run == bindparam("run_id"))
     .order_by(jobs.c.id)
 )
-
-
-def has_live_node(conn: Connection, run_id: int) -> bool:
-    return conn.execute(_LIVE_NODE, {"run_id": run_id}).first() is not None
 
 
 def get_run(conn: Connection, run_id: int) -> WorkflowRun | None:

@@ -501,7 +501,7 @@ class JobRun:
             try:
                 return writer.write(end)
             except Stalled:
-                log.warning("the end writer gave up on an end; the run keeps trying")
+                log.warning("the worker's loop did not store the end; the run stores it")
         tries = 0
 
         def write() -> Ended | None:

@@ -1,17 +1,20 @@
-"""The ends of jobs, group-committed: one writer thread, one transaction for all that wait.
+"""The ends of jobs, group-committed by the worker's loop, with the claim of the next jobs.
 
 When several runs of a worker end close together, each would otherwise take
 its own transaction (and on SQLite queue for the one write lock). Here a run
-hands its :class:`~jobyard.models.JobEnd` to the writer and waits; the writer
-takes every end waiting at that moment and stores them in one transaction, so
-the ends that arrive while a transaction commits share the next one. Nothing
-waits for a timer: a lone end is written at once.
+hands its :class:`~jobyard.models.JobEnd` over and waits; the worker's loop,
+woken by it, takes every end waiting at that moment and stores them in one
+transaction — with the claim of the jobs that take their slots, when it claims
+(:meth:`~jobyard.store.protocol.QueueStore.end_and_claim`): a job's end and its
+successor's start cost one commit and no hand-off between threads. The ends
+that arrive while a transaction commits share the next one; nothing waits for
+a timer.
 
-A batch that fails is tried again one end at a time, so that only an end the
-database refuses fails, and an outage holds up no end but the one being tried.
-While the database is out of reach the writer keeps trying an end for a while
-(``STALL``), then hands it back to its run, which keeps trying on its own
-thread: every end is kept until stored. A try whose connection broke may have
+A batch that fails is tried again one end at a time, without the claim, so
+that only an end the database refuses fails. An end that finds the database
+out of reach goes back to its run (:class:`Stalled`), which keeps trying on
+its own thread, so that the loop goes on (heartbeats, controls) through an
+outage: every end is kept until stored. A try whose connection broke may have
 committed unseen; the store then writes nothing a second time, and the end is
 recognised as stored by the job's row.
 """
@@ -19,42 +22,46 @@ recognised as stored by the job's row.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from jobyard.models import Ended, Job, JobEnd
 from jobyard.states import LIVE
 from jobyard.store import outage
-from jobyard.store.protocol import Storage
+from jobyard.store.protocol import Claimed, ClaimOrder, Storage
 
 log = logging.getLogger(__name__)
 
 BATCH = 200  # ends per transaction, at most
-STALL = 30.0  # seconds the writer keeps trying one end before its run takes it over
 
 
 class Stalled(Exception):
-    """The database stayed out of reach: the run goes on trying to store its end itself,
-    so that the writer can serve the other runs."""
+    """The end was not stored here (the database is out of reach, or the worker's loop
+    stopped): its run stores it itself."""
 
 
-class _Waiting:
+class Waiting:
+    """An end handed over by its run, which waits until ``done``."""
+
     def __init__(self, end: JobEnd) -> None:
         self.end = end
         self.ended: Ended | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
 
+    def tell(self, ended: Ended | None = None, error: BaseException | None = None) -> None:
+        self.ended, self.error = ended, error
+        self.done.set()
+
 
 class EndWriter:
-    """Writes the ends that runs hand it, batched; :meth:`write` blocks until stored.
+    """Ends handed over by runs (:meth:`write`, which blocks until stored), stored in
+    batches by :meth:`flush` on the worker's loop, which ``wake`` wakes.
 
-    After each transaction, ``on_ended`` hears of the jobs it ended for good (from
-    the writer's thread, after their runs were told): what waits for them is
-    settled for the whole batch at once.
+    ``on_ended`` hears of the jobs a transaction ended for good, when the loop calls
+    :meth:`report` (after it started the jobs it claimed with them): what waits for
+    them is settled for the whole batch at once.
     """
 
     def __init__(
@@ -62,118 +69,118 @@ class EndWriter:
         store: Storage,
         clock: Callable[[], datetime],
         on_ended: Callable[[Sequence[Ended]], None] = lambda ended: None,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._on_ended = on_ended
-        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._wake = wake
+        self._waiting: list[Waiting] = []
+        self._final: list[Ended] = []  # ended for good, not reported yet
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._closed = False
 
     def write(self, end: JobEnd) -> Ended | None:
-        """Store ``end`` (waiting out an outage); the ended job, or None when not applied.
+        """Store ``end``; the ended job, or None when not applied.
 
-        Raises what the database refused, when it is not an outage.
+        Raises :class:`Stalled` when the run is to store it itself, and what the
+        database refused, when it is not an outage.
         """
-        waiting = _Waiting(end)
-        self._start()
-        self._queue.put(waiting)
+        waiting = Waiting(end)
+        with self._lock:
+            if self._closed:
+                raise Stalled("the worker's loop has stopped")
+            self._waiting.append(waiting)
+        self._wake()
         waiting.done.wait()
         if waiting.error is not None:
             raise waiting.error
         return waiting.ended
 
-    def close(self) -> None:
-        """Stop the writer thread once what waits is written."""
+    def take(self) -> list[Waiting]:
+        """The ends waiting now (at most ``BATCH``), for :meth:`flush`."""
         with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout=30)
+            batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+        if self._waiting:
+            self._wake()  # the rest goes in the next batch
+        return batch
 
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="end-writer", daemon=True)
-                self._thread.start()
+    def flush(
+        self,
+        batch: list[Waiting],
+        order: ClaimOrder | None = None,
+        claimed: Callable[[Claimed], None] = lambda claimed: None,
+    ) -> bool:
+        """Store ``batch`` and tell its runs; with ``order``, claim in the same transaction
+        and hand ``claimed`` what it took before the runs are told (their threads
+        would otherwise take the interpreter from the jobs' starts).
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)  # stop after this batch
-                    break
-                batch.append(more)
+        Whether the claim was made (a batch that failed together is stored without
+        it). Raises nothing.
+        """
+        if order is not None:
+            ends = [waiting.end for waiting in batch]
             try:
-                self._write(batch)
-            except Exception as exc:  # a bug: the runs hear of it, the writer goes on
-                log.exception("end writer failed", extra={"jobs": _ids(batch)})
-                for waiting in batch:
-                    if not waiting.done.is_set():
-                        waiting.error = exc
-                        waiting.done.set()
-
-    def _write(self, batch: list[_Waiting], *, doubtful: bool = False) -> None:
-        if len(batch) > 1:
-            # One try together; on any error each end goes alone, so that one end the
-            # database refuses, or a long outage, holds up no other.
-            try:
-                stored = self._store_ends(batch, doubtful=doubtful, patience=0.0)
+                ended, took = self._store.queue.end_and_claim(ends, self._clock(), order)
             except Exception as exc:
+                self._write(batch, doubtful=outage.unavailable(exc))
+                return False
+            claimed(took)
+            self._stored(batch, ended)
+            return True
+        if batch:
+            self._write(batch)
+        return False
+
+    def report(self) -> None:
+        """Tell ``on_ended`` of the jobs the last flushes ended for good."""
+        final, self._final = self._final, []
+        if not final:
+            return
+        try:
+            self._on_ended(final)
+        except Exception:  # the sweep settles them later: the ends are stored
+            ids = [ended.job.id for ended in final]
+            log.exception("could not settle what waits for ended jobs", extra={"jobs": ids})
+
+    def close(self) -> None:
+        """No more ends through the loop: each run stores its own from now on."""
+        with self._lock:
+            self._closed = True
+            batch, self._waiting = self._waiting, []
+        for waiting in batch:
+            waiting.tell(error=Stalled("the worker's loop has stopped"))
+
+    def _write(self, batch: list[Waiting], *, doubtful: bool = False) -> None:
+        try:
+            stored = self._store_ends(batch, doubtful=doubtful)
+        except Exception as exc:
+            if len(batch) > 1:
+                # On any error each end goes alone, so that one end the database
+                # refuses holds up no other.
                 doubtful = doubtful or outage.unavailable(exc)
                 for waiting in batch:
                     self._write([waiting], doubtful=doubtful)
                 return
-        else:
-            try:
-                stored = self._store_ends(batch, doubtful=doubtful, patience=STALL)
-            except Exception as exc:
-                batch[0].error = exc
-                batch[0].done.set()
-                return
-        for waiting, ended in zip(batch, stored, strict=True):
-            waiting.ended = ended
-            waiting.done.set()
-        final = [ended for ended in stored if ended is not None and ended.job.state.terminal]
-        if final:
-            try:
-                self._on_ended(final)
-            except Exception:  # the sweep settles them later: the ends are stored
-                ids = [ended.job.id for ended in final]
-                log.exception("could not settle what waits for ended jobs", extra={"jobs": ids})
-
-    def _store_ends(
-        self, batch: list[_Waiting], *, doubtful: bool, patience: float
-    ) -> list[Ended | None]:
-        """Store the batch, trying again while the database is out of reach for up to
-        ``patience`` seconds; then :class:`Stalled` (its run takes the end over)."""
-        ends = [waiting.end for waiting in batch]
-        deadline = time.monotonic() + patience
-        delay = outage.FIRST_DELAY
-        while True:
-            try:
-                written = self._store.jobs.end_jobs(ends, self._clock())
-                return self._recognise(ends, written) if doubtful else written
-            except Exception as exc:
-                if not outage.unavailable(exc) or time.monotonic() + delay > deadline:
-                    if outage.unavailable(exc) and patience:
-                        raise Stalled(str(exc).partition("\n")[0]) from exc
-                    raise
-                doubtful = True  # its commit may have gone through unseen
+            if outage.unavailable(exc):
                 log.warning(
-                    "database unavailable; will retry",
+                    "database unavailable; the run keeps trying to store its end",
                     extra={"jobs": _ids(batch), "error": str(exc).partition("\n")[0]},
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, outage.MAX_DELAY)
+                exc = Stalled(str(exc).partition("\n")[0])
+            batch[0].tell(error=exc)
+            return
+        self._stored(batch, stored)
+
+    def _stored(self, batch: list[Waiting], stored: list[Ended | None]) -> None:
+        for waiting, ended in zip(batch, stored, strict=True):
+            waiting.tell(ended)
+        self._final += [ended for ended in stored if ended is not None and ended.job.state.terminal]
+
+    def _store_ends(self, batch: list[Waiting], *, doubtful: bool) -> list[Ended | None]:
+        ends = [waiting.end for waiting in batch]
+        written = self._store.jobs.end_jobs(ends, self._clock())
+        return self._recognise(ends, written) if doubtful else written
 
     def _recognise(self, ends: Sequence[JobEnd], written: list[Ended | None]) -> list[Ended | None]:
         """After a try that may have committed unseen: an end found stored is ours."""
@@ -185,7 +192,7 @@ class EndWriter:
         ]
 
 
-def _ids(batch: Sequence[_Waiting]) -> list[int]:
+def _ids(batch: Sequence[Waiting]) -> list[int]:
     return [waiting.end.update.job_id for waiting in batch]
 
 

@@ -1,7 +1,9 @@
 """The worker: claims jobs, runs each in its own process group, applies control, keeps leases.
 
-One loop thread claims ready jobs (up to ``concurrency``), forwards control
-intents to the runs and renews the leases; each claimed job gets a
+One loop thread claims ready jobs (up to ``concurrency``), stores the ends the
+runs hand it (with the claim of the jobs that take their slots, in one
+transaction: :mod:`jobyard.worker.ends`), forwards control intents to the runs
+and renews the leases; each claimed job gets a
 :class:`~jobyard.worker.attempt.JobRun` thread that drives its process. The database is
 the only channel to the API: a worker never receives calls from it, it reads
 intents from the job rows (and is woken early in the embedded mode).
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import psutil
 
@@ -36,9 +39,9 @@ from jobyard.runner.executors import Executors
 from jobyard.runner.local import kill_job_processes
 from jobyard.states import JobState
 from jobyard.store import Store
-from jobyard.store.protocol import Claimed, Storage
+from jobyard.store.protocol import Claimed, ClaimOrder, Storage
 from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
-from jobyard.worker.ends import EndWriter
+from jobyard.worker.ends import EndWriter, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ class Worker:
         on_lost: Callable[[Job], None] = lambda job: None,
     ) -> None:
         """``on_terminal`` hears of one job ended for good; ``on_ended`` of the jobs one
-        transaction of the end writer ended (by default, each goes to ``on_terminal``);
+        transaction of the loop's ends ended (by default, each goes to ``on_terminal``);
         ``on_lost`` of a dead worker's job ended for good here."""
         self.store = store
         self.runner = runner
@@ -110,7 +113,8 @@ class Worker:
         self._listener: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._leased: dict[int, float] = {}  # job id → monotonic time its lease was last set
-        self._ends = EndWriter(store, clock, on_ended or self._each_terminal)
+        self._released: set[int] = set()  # runs whose end is stored: their slots are free
+        self._ends = EndWriter(store, clock, on_ended or self._each_terminal, wake=self._wakeup.set)
         self._run_settings = RunSettings(
             worker=self.name,
             kill_grace=settings.kill_grace,
@@ -229,12 +233,12 @@ class Worker:
             timeout = self.settings.drain_timeout if drain_timeout is None else drain_timeout
             ending = self._drain(timeout, reason)
             self._stop_loop()
+            self._ends.close()  # no loop stores ends now: the runs store their own
             # After the loop stopped, so that a claim that was under way is handed back too.
             for run in self._live_runs():
                 run.request(HandBack(f"worker {self.name} {reason}; {ending}"))
             for run in list(self._runs.values()):
                 run.join(timeout=self.settings.kill_grace + 10)
-            self._ends.close()
             self._unregister()
             self.stopped.set()
 
@@ -288,6 +292,7 @@ class Worker:
                     log.info("worker tick works again", extra={"worker": self.name})
                 self._failed_ticks = 0
             self._wakeup.wait(self.settings.poll_interval)
+        self._ends.close()  # the runs still going store their own ends
 
     def _tick_failed(self, exc: Exception) -> None:
         """Log a failed tick: the first with its traceback, the next ones in one line each
@@ -318,37 +323,69 @@ class Worker:
                 self._forward_controls()
         self._runs = {job_id: run for job_id, run in self._runs.items() if not run.over}
         self._leased = {job_id: at for job_id, at in self._leased.items() if job_id in self._runs}
+        self._released &= self._runs.keys()
         if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
             self._heartbeat()
             self._look_for_drain = True
         if self._look_for_drain:
             self._look_for_drain = False
             self._check_drain()
-        free = self.settings.concurrency - len(self._runs)
-        if free > 0 and not self._draining.is_set() and (self._more or self._look_for_work):
-            # A freed slot claims only while the queue may hold more: once a claim came
-            # back short, or (with NOTIFY) filled its slots and saw nothing left waiting,
-            # new work announces itself (a submission here, NOTIFY, a dependency met, a due job
-            # promoted) or the next poll finds it. An announcement that arrives while
-            # every slot is busy keeps ``_look_for_work`` set until a slot frees.
-            # With max_running limits stored, a short claim may have been cut by a
-            # limit that a freed slot lifts: then every freed slot claims again.
-            self._look_for_work = False
-            leased = time.monotonic()  # before the claim: the lease runs at least from then
-            try:
-                claimed = self._claim(free, idle_poll=idle_poll)
-            except Exception:
-                self._look_for_work = True  # the next tick tries again
-                raise
-            self._full = claimed.more  # it filled its slots, and more jobs wait
-            # Without NOTIFY (SQLite, MariaDB) a job queued by another process is not
-            # announced: after a claim that filled its slots, a freed slot still looks,
-            # reading first (which takes no lock on SQLite) since little is likely.
-            filled = len(claimed.jobs) == free
-            self._more = self._full or self._limited or (filled and self._listener is None)
-            for job in claimed.jobs:
-                self._leased[job.id] = leased
-                self._launch(job)
+        self._end_and_claim(idle_poll)
+
+    def _end_and_claim(self, idle_poll: bool) -> None:
+        """Store the ends that runs handed in, and claim for the free slots, in one commit.
+
+        A run whose end is in the batch frees its slot with it. A freed slot claims
+        only while the queue may hold more: once a claim came back short, or (with
+        NOTIFY) filled its slots and saw nothing left waiting, new work announces
+        itself (a submission here, NOTIFY, a dependency met, a due job promoted) or
+        the next poll finds it. An announcement that arrives while every slot is busy
+        keeps ``_look_for_work`` set until a slot frees. With max_running limits
+        stored, a short claim may have been cut by a limit that a freed slot lifts:
+        then every freed slot claims again.
+        """
+        batch = self._ends.take()
+        ending = {waiting.end.update.job_id for waiting in batch}
+        free = self.settings.concurrency - len(self._runs.keys() - self._released - ending)
+        wanted = free > 0 and not self._draining.is_set() and (self._more or self._look_for_work)
+        try:
+            if wanted:
+                self._look_for_work = False
+                self._claim_with(batch, free, idle_poll)
+            else:
+                self._ends.flush(batch)
+        finally:
+            # A run whose end is stored is done with its slot (not yet with its thread).
+            self._released |= {
+                w.end.update.job_id for w in batch if w.done.is_set() and not w.error
+            }
+        self._ends.report()  # settling what waited for the ended jobs, once theirs started
+
+    def _claim_with(self, batch: list[Waiting], free: int, idle_poll: bool) -> None:
+        """Claim for ``free`` slots, in the commit of the ends of ``batch`` if it can."""
+        leased = time.monotonic()  # before the claim: the lease runs at least from then
+        try:
+            took = partial(self._claimed, free, leased)
+            if idle_poll:  # nothing announced work: the claim reads before it locks, alone
+                self._ends.flush(batch)
+                took(self._claim(free, idle_poll=True))
+            elif not (batch and self._ends.flush(batch, self._order(free), took)):
+                took(self._claim(free))  # no end to go with, or the ends went without it
+        except Exception:
+            self._look_for_work = True  # the next tick tries again
+            raise
+
+    def _claimed(self, free: int, leased: float, claimed: Claimed) -> None:
+        """Start what a claim for ``free`` slots took; note whether to claim again."""
+        self._full = claimed.more  # it filled its slots, and more jobs wait
+        # Without NOTIFY (SQLite, MariaDB) a job queued by another process is not
+        # announced: after a claim that filled its slots, a freed slot still looks,
+        # reading first (which takes no lock on SQLite) since little is likely.
+        filled = len(claimed.jobs) == free
+        self._more = self._full or self._limited or (filled and self._listener is None)
+        for job in claimed.jobs:
+            self._leased[job.id] = leased
+            self._launch(job)
 
     def _forward_controls(self) -> None:
         for job_id, control in self.store.queue.pending_controls(self.name):
@@ -358,16 +395,14 @@ class Worker:
 
     def _claim(self, limit: int, *, idle_poll: bool = False) -> Claimed:
         now = self._clock()
+        worker, host, queues, _, lease_until, tags = self._order(limit, now)
         return self.store.queue.claim_jobs(
-            self.name,
-            self.host,
-            self.settings.queues,
-            limit,
-            now,
-            self._lease_until(now),
-            tags=self.tags,
-            idle_poll=idle_poll,
+            worker, host, queues, limit, now, lease_until, tags=tags, idle_poll=idle_poll
         )
+
+    def _order(self, limit: int, now: datetime | None = None) -> ClaimOrder:
+        lease_until = self._lease_until(now or self._clock())
+        return ClaimOrder(self.name, self.host, self.settings.queues, limit, lease_until, self.tags)
 
     def _launch(self, job: Job) -> None:
         run = JobRun(job, self.store, self.runner, self._run_settings)

@@ -176,10 +176,11 @@ class Runs:
         while another is restarted) leave the state of the later one.
         """
         for _ in range(_REFRESHES):
-            run = self.store.runs.get_run(run_id)
-            if run is None:
+            found = self.store.runs.live_run(run_id)
+            if found is None:
                 return None
-            state, ended = self._derived_state(run)
+            run, live = found
+            state, ended = self._derived_state(run, live)
             if state is run.state and ended is (run.finished_at is not None):
                 return run
             updated = self._move(run, state, ended, by)
@@ -187,14 +188,14 @@ class Runs:
                 return updated
         return self.store.runs.get_run(run_id)
 
-    def _derived_state(self, run: WorkflowRun) -> tuple[RunState, bool]:
-        """The run's state, and whether it has ended: none of its nodes is live.
+    def _derived_state(self, run: WorkflowRun, live: bool) -> tuple[RunState, bool]:
+        """The run's state, and whether it has ended: none of its nodes is ``live``.
 
         A stopped run stays ``stopped`` while its nodes are killed, and has ended
         (``finished_at``) once none is live: then retention may remove it.
         """
         stopped = run.state is RunState.STOPPED
-        if self.store.runs.run_is_live(run.id):  # cheap: most ends of a node end nothing more
+        if live:  # most ends of a node end nothing more
             return (RunState.STOPPED if stopped else RunState.RUNNING), False
         if all(
             node.state is JobState.SUCCEEDED for node in self.store.runs.node_jobs(run.id).values()

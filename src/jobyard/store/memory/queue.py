@@ -9,11 +9,12 @@ from datetime import datetime
 
 from jobyard.events.records import JobClaimed, JobPromoted
 from jobyard.limits import Key, keys_of, pick
-from jobyard.models import Job, claim_values
+from jobyard.models import Ended, Job, JobEnd, claim_values
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
+from jobyard.store.memory.jobs import MemoryJobs
 from jobyard.store.memory.tables import Part, utc
-from jobyard.store.protocol import Claimed
+from jobyard.store.protocol import Claimed, ClaimOrder
 
 _HOLDING = (JobState.RUNNING, JobState.PAUSED)  # a paused job keeps its limit slot
 
@@ -54,6 +55,15 @@ class MemoryQueue(Part):
             claimed = [self._claim(job, worker, host, now, utc(lease_until)) for job in taken]
             more = len(claimed) == limit and any(map(due, self._t.jobs.values()))
             return Claimed(claimed, more)
+
+    def end_and_claim(
+        self, ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
+    ) -> tuple[list[Ended | None], Claimed]:
+        worker, host, queues, limit, lease_until, tags = order
+        routes_for(tags)  # a claim refused refuses the ends too: before they are written
+        with self._t.lock:
+            ended = MemoryJobs(self._t).end_jobs(ends, now)
+            return ended, self.claim_jobs(worker, host, queues, limit, now, lease_until, tags=tags)
 
     def _free_slots(self) -> dict[Key, int]:
         caps = {key: n for key, (n, _) in self._t.limits.items()}

@@ -57,7 +57,12 @@ class MemoryRuns(Part):
             ]
         return runs[(page - 1) * per_page : page * per_page], len(runs)
 
-    def run_is_live(self, run_id: int) -> bool:
+    def live_run(self, run_id: int) -> tuple[WorkflowRun, bool] | None:
+        with self._t.lock:
+            run = self._t.runs.get(run_id)
+            return None if run is None else (run, self._live(run_id))
+
+    def _live(self, run_id: int) -> bool:
         with self._t.lock:
             return any(
                 job.workflow_run == run_id and not job.state.terminal and job.restarted_as is None

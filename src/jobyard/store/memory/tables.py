@@ -37,10 +37,11 @@ class Edge:
 
 
 class Tables:
-    """Every table of one memory store; a part holds ``lock`` while it reads or writes."""
+    """Every table of one memory store; a part holds ``lock`` while it reads or writes
+    (reentrant: a verb made of two holds it across both)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.jobs: dict[int, Job] = {}
         self.keys: dict[str, int] = {}  # idempotency key → job id
         self.events: dict[int, list[JobEvent]] = {}  # per job, by id
