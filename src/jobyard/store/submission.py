@@ -208,7 +208,7 @@ def _sqlite_insert(
         name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
     }
     plain = [name for name in names if processors[name] is None]
-    done: dict[str, dict[int, Any]] = {name: {} for name in names if processors[name] is not None}
+    done: dict[str, dict[Any, Any]] = {name: {} for name in names if processors[name] is not None}
     take = itemgetter(*plain) if len(plain) > 1 else lambda row: tuple(row[n] for n in plain)
     values = [
         (*take(row), *[_bound(row[name], processors[name], seen) for name, seen in done.items()])
@@ -220,12 +220,13 @@ def _sqlite_insert(
     return f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", values
 
 
-def _bound(value: Any, process: Callable[[Any], Any] | None, done: dict[int, Any]) -> Any:
+def _bound(value: Any, process: Callable[[Any], Any] | None, done: dict[Any, Any]) -> Any:
     """``value`` as ``process`` binds it, once per object (``done``, by id: the rows keep
     every value alive meanwhile)."""
     if value is None or process is None:
         return value
-    key = id(value)
+    # The same for every empty object or list (each new job has its own ``{}``).
+    key = id(value) if value or not isinstance(value, dict | list) else type(value)
     if key not in done:
         done[key] = process(value)
     return done[key]
@@ -233,7 +234,9 @@ def _bound(value: Any, process: Callable[[Any], Any] | None, done: dict[int, Any
 
 def _inserted(job_id: int, row: dict[str, Any], new: NewJob) -> Job:
     """The job just inserted as ``row`` (no other column has a value yet)."""
-    return Job(**{**row, "id": job_id, "spec": new.spec, "state": new.state}, control=None)
+    return Job.from_fields(
+        row | {"id": job_id, "spec": new.spec, "state": new.state, "control": None}
+    )
 
 
 def _new_rows(new: Iterable[NewJob], now: datetime) -> list[dict[str, Any]]:
