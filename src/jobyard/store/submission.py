@@ -37,9 +37,7 @@ _Time = TypeVar("_Time", datetime, datetime | None)
 
 # Built once: executing the same statement object reuses its compiled form.
 _INSERT_JOBS = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
-# SQLite does not promise the order of RETURNING rows, so SQLAlchemy inserts row by
-# row to keep them in order. Under its write lock a multi-row INSERT hands out
-# ascending ids in the order of the rows: sorting the ids pairs them again.
+# SQLite: the new jobs' ids are those above the last one (see _insert_rows).
 _LAST_JOB_ID = select(func.coalesce(func.max(jobs.c.id), 0))
 _INSERT_EVENTS = insert(job_events)
 _INSERT_EDGES = insert(job_dependencies)
@@ -255,11 +253,11 @@ def _inserted(job_id: int, row: dict[str, Any], new: NewJob) -> Job:
     )
 
 
-def _new_rows(new: Iterable[NewJob], now: datetime) -> list[dict[str, Any]]:
+def _new_rows(new: Sequence[NewJob], now: datetime) -> list[dict[str, Any]]:
     """The rows of new jobs: jobs that share a spec (those of a type submitted without
     arguments) share its dict."""
     now = _utc(now)
-    specs: dict[int, tuple[dict[str, Any], str]] = {}  # by id: the jobs keep them alive
+    specs: dict[int, tuple[dict[str, Any], str]] = {}  # by id: ``new`` keeps them alive
     rows = []
     for job in new:
         spec = specs.get(id(job.spec))
