@@ -30,7 +30,7 @@ from jobyard.models import JobSpec, NewJob
 from jobyard.states import JobState
 from jobyard.store.engine import make_engine
 from jobyard.store.migrate import upgrade
-from jobyard.store.submission import _INSERT_JOBS, _insert_rows, _new_row
+from jobyard.store.submission import _INSERT_JOBS, _insert_rows, _new_rows
 
 Insert = Callable[[Connection, list[dict[str, Any]]], list[int]]
 WAYS: dict[str, Insert] = {
@@ -45,7 +45,7 @@ def batch(size: int) -> list[dict[str, Any]]:
     base = NewJob(
         type="noop", args={}, spec=spec, queue="default", priority=0, state=JobState.QUEUED
     )
-    return [_new_row(replace(base, args={"key": i, "text": "ünïcode"}), now) for i in range(size)]
+    return _new_rows([replace(base, args={"key": i, "text": "ünïcode"}) for i in range(size)], now)
 
 
 def main() -> None:

@@ -153,10 +153,9 @@ class JobManager:
             message = f"unknown job type {submission.type!r}"
             raise Invalid(message, [{"field": "type", "message": message}])
         try:
-            args = job_type.validate_args(submission.args)
+            args, spec = job_type.prepare(submission.args)
         except ArgsInvalid as exc:
             raise exc.under_args("the job arguments are invalid") from exc
-        spec = job_type.resolve(args)
         run_at = submission.run_at
         return NewJob(
             type=job_type.name,

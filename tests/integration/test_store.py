@@ -14,6 +14,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import insert
 from sqlalchemy.exc import StatementError
 
 from jobyard.access.records import AuditEntry, AuditQuery
@@ -40,7 +41,8 @@ from jobyard.states import Control, JobState
 from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
 from jobyard.store.protocol import ClaimOrder
-from jobyard.store.tables import jobs, metadata
+from jobyard.store.rows import event_row, job_columns
+from jobyard.store.tables import job_events, jobs, metadata
 from tests.harness import wait_for
 from tests.stores import ONE_MIN, SPEC, T0, add, assert_fields, claim, in_threads, new_job, stored
 
@@ -194,6 +196,34 @@ def test_a_batch_reads_back_every_value_as_given(store: Store) -> None:
         )
     for job in added[:50] + added[-50:]:
         assert stored(store, job.id) == job
+
+
+@pytest.mark.sql_only("the stored form of each column")
+def test_a_batch_stores_each_value_as_an_insert_of_its_columns_does(store: Store) -> None:
+    """The batch's own way of sending rows (one executemany on SQLite) stores each value as
+    SQLAlchemy's binding of the columns does: the same text for times and JSON."""
+    odd = "quote \" backslash \\ émoji 🚀 ∑ 'x'"
+    given = new_job(
+        name=odd,
+        args={"s": odd, "n": [0, 0.1, 1e300, 2**62], "t": True, "z": None},
+        spec=dataclasses.replace(SPEC, env={"É": odd}, tags=("gpu",)),
+        run_at=(T0 + timedelta(microseconds=7)).astimezone(timezone(timedelta(hours=-5))),
+        idempotency_key="k",
+        state=JobState.SCHEDULED,
+    )
+    [job] = add(store, given, now=T0 + timedelta(microseconds=1))
+    [event] = store.jobs.job_events(job.id)
+    values = {c.name: getattr(job, c.name) for c in jobs.c if c.name != "id"}
+    with store.engine.begin() as conn:
+        row = job_columns(values | {"idempotency_key": "k2"})
+        again = conn.execute(insert(jobs).values(row).returning(jobs.c.id)).scalar_one()
+        conn.execute(insert(job_events).values(event_row(again, event.record)))
+        stored_jobs = conn.exec_driver_sql(f"SELECT * FROM jobs WHERE id IN ({job.id}, {again})")
+        first, second = (dict(r._mapping) for r in stored_jobs)
+        query = f"SELECT * FROM job_events WHERE job_id IN ({job.id}, {again}) ORDER BY id"
+        created, inserted = (dict(r._mapping) for r in conn.exec_driver_sql(query))
+    assert {**first, "id": 0, "idempotency_key": ""} == {**second, "id": 0, "idempotency_key": ""}
+    assert {**created, "id": 0, "job_id": 0} == {**inserted, "id": 0, "job_id": 0}
 
 
 @pytest.mark.sql_only("the audit log")

@@ -132,6 +132,32 @@ def test_validate_lists_every_bad_field() -> None:
     ]
 
 
+@pytest.mark.parametrize("args", [None, {}])
+def test_no_arguments_meet_the_same_errors_each_time(args: dict[str, Any] | None) -> None:
+    job_type = export()
+    expected = [
+        {"field": "from_date", "message": "required param is missing"},
+        {"field": "to_date", "message": "required param is missing"},
+    ]
+    for _ in range(2):
+        with pytest.raises(ArgsInvalid) as info:
+            job_type.validate_args(args)
+        assert info.value.errors == expected
+        info.value.errors[0]["field"] = "args.from_date"  # what a caller may do with them
+
+
+def test_no_arguments_get_fresh_defaults_and_one_spec() -> None:
+    job_type = parse_job_type(
+        "nap", {"command": ["sleep", "{s}"], "params": {"s": {"default": "1"}}}
+    )
+    first_args, first = job_type.prepare({})
+    first_args["s"] = "9"
+    args, spec = job_type.prepare(None)
+    assert (args, spec.argv) == ({"s": "1"}, ["sleep", "1"])
+    assert spec is first
+    assert job_type.prepare({"s": "2"})[1].argv == ["sleep", "2"]
+
+
 def test_validate_integral_float_becomes_int() -> None:
     args = export().validate_args(
         {"from_date": "2026-01-01", "to_date": "2026-01-02", "limit": 5.0}

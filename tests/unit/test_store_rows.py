@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -49,3 +51,30 @@ def test_job_values_become_column_values() -> None:
 def test_only_writable_job_fields_are_accepted(name: str) -> None:
     with pytest.raises(ValueError, match=name):
         job_columns({name: 1})
+
+
+def _fields() -> dict[str, Any]:
+    """A job's fields, those without a default only."""
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    given = {"id": 1, "type": "t", "name": None, "args": {}, "spec": JobSpec(argv=["true"])}
+    given |= {"queue": "q", "priority": 0, "state": JobState.QUEUED, "control": None}
+    return given | {"created_at": at, "updated_at": at, "metrics": {"rows": 1}, "details": {}}
+
+
+def test_a_job_from_its_fields_is_the_job_its_init_makes() -> None:
+    job = Job.from_fields(_fields())
+    assert job == Job(**_fields())
+    assert (job.attempt, job.route, job.metrics) == (0, "", {"rows": 1})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.attempt = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("change", "named"), [("drop", "metrics"), ("add", "colour")])
+def test_a_job_from_fields_missing_or_unknown_is_refused(change: str, named: str) -> None:
+    given = _fields()
+    if change == "drop":
+        del given[named]
+    else:
+        given[named] = "blue"
+    with pytest.raises(TypeError, match=named):
+        Job.from_fields(given)

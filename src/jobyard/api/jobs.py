@@ -22,7 +22,9 @@ from jobyard.api.schemas import (
     SubmitJob,
     UtcTime,
     answer,
+    answer_plain,
     location,
+    shown_job,
 )
 from jobyard.api.streams import HeaderResume, event_stream, job_messages
 from jobyard.clock import utcnow
@@ -105,8 +107,8 @@ def submit_batch(body: SubmitBatch, node: NodeDep, request: Request) -> Response
     audit = trail.in_transaction(request, node.audit, lambda added: (201, path))
     added = node.manager.submit_many([_submission(job) for job in body.jobs], audit=audit)
     now = utcnow()
-    items = [JobOut.of(job, now) for job, _ in added]
-    return answer(BatchOut.model_construct(ids=[job.id for job, _ in added], items=items), 201)
+    items = [shown_job(job, now) for job, _ in added]
+    return answer_plain({"ids": [job.id for job, _ in added], "items": items}, 201)
 
 
 @router.get("", response_model=JobPage)
@@ -140,8 +142,8 @@ def list_jobs(
     )
     jobs, total = manager.find(query)
     now = utcnow()  # one moment for the whole page
-    items = [JobOut.of(job, now) for job in jobs]
-    return answer(JobPage(items=items, total=total, page=page, per_page=per_page))
+    items = [shown_job(job, now) for job in jobs]
+    return answer_plain({"items": items, "total": total, "page": page, "per_page": per_page})
 
 
 @router.get("/{job_id}", response_model=JobOut, name="get_job")

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 from jobyard.api.params import INT64_MAX
 from jobyard.events.records import LogWritten
@@ -38,6 +39,17 @@ def answer(
     for the OpenAPI document.
     """
     return Response(body.model_dump_json(), status_code, headers, media_type="application/json")
+
+
+def answer_plain(
+    body: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """``body``, plain values laid out as a response model (:func:`shown_job`), as JSON.
+
+    Serialised as :func:`answer` serialises a model: NaN and infinities become null.
+    """
+    content = to_json(body, inf_nan_mode="null")
+    return Response(content, status_code, headers, media_type="application/json")
 
 
 def location(collection: str, key: str | int) -> str:
@@ -164,51 +176,68 @@ class JobOut(BaseModel):
     @classmethod
     def of(cls, job: Job, now: datetime) -> Self:
         """The job as shown at ``now`` (a live job's runtime counts up to it)."""
-        return cls(
-            id=job.id,
-            type=job.type,
-            name=job.name,
-            kind=job.spec.kind,
-            command=job.spec.argv,
-            python=job.spec.python,
-            args=job.args,
-            queue=job.queue,
-            priority=job.priority,
-            state=job.state,
-            control=job.control,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            run_at=job.run_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            attempt=job.attempt,
-            max_attempts=job.max_attempts,
-            restart_count=job.restart_count,
-            exit_code=job.exit_code,
-            error=job.error,
-            reason=job.reason,
-            progress=Progress(fraction=job.progress, message=job.progress_message),
-            metrics=job.metrics,
-            resources=Resources(
-                runtime_seconds=job.runtime_at(now),
-                paused_seconds=job.paused_at_time(now),
-                cpu_seconds=job.cpu_seconds,
-                peak_memory_bytes=job.peak_memory,
-                output_bytes=job.output_bytes,
-                log_lines=job.log_lines,
-                wait_seconds=job.wait_seconds,
-            ),
-            sla=None if job.spec.sla is None else job.spec.sla.to_dict(),
-            details=job.details,
-            worker=job.worker,
-            host=job.host,
-            pid=job.pid,
-            idempotency_key=job.idempotency_key,
-            restarted_from=job.restarted_from,
-            restarted_as=job.restarted_as,
-            logs_pruned_at=job.logs_pruned_at,
-            events_pruned_at=job.events_pruned_at,
-        )
+        return cls.model_validate(shown_job(job, now))
+
+
+def shown_job(job: Job, now: datetime) -> dict[str, Any]:
+    """:class:`JobOut` of ``job`` at ``now`` as plain values, its fields in its order.
+
+    A list of jobs is answered from these with :func:`answer_plain`: checking a model
+    per job of values the store made cost three times their serialisation.
+    ``tests/unit/test_api_schemas.py`` holds both forms to the same bytes.
+    """
+    spec = job.spec
+    return {
+        "id": job.id,
+        "type": job.type,
+        "name": job.name,
+        "kind": spec.kind,
+        "command": spec.argv,
+        "python": spec.python,
+        "args": job.args,
+        "queue": job.queue,
+        "priority": job.priority,
+        "state": job.state,
+        "control": job.control,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "run_at": job.run_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "restart_count": job.restart_count,
+        "exit_code": job.exit_code,
+        "error": job.error,
+        "reason": job.reason,
+        "progress": {"fraction": _real(job.progress), "message": job.progress_message},
+        "metrics": job.metrics,
+        "resources": {
+            "runtime_seconds": _real(job.runtime_at(now)),
+            "paused_seconds": float(job.paused_at_time(now)),
+            "cpu_seconds": _real(job.cpu_seconds),
+            "peak_memory_bytes": job.peak_memory,
+            "output_bytes": job.output_bytes,
+            "log_lines": job.log_lines,
+            "wait_seconds": _real(job.wait_seconds),
+        },
+        "sla": None if spec.sla is None else spec.sla.to_dict(),
+        "details": job.details,
+        "worker": job.worker,
+        "host": job.host,
+        "pid": job.pid,
+        "idempotency_key": job.idempotency_key,
+        "restarted_from": job.restarted_from,
+        "restarted_as": job.restarted_as,
+        "depends_on": [],
+        "logs_pruned_at": job.logs_pruned_at,
+        "events_pruned_at": job.events_pruned_at,
+    }
+
+
+def _real(value: float | None) -> float | None:
+    """A ``float`` field's value as the model makes it (an int 1 is shown 1.0)."""
+    return None if value is None else float(value)
 
 
 class JobPage(BaseModel):

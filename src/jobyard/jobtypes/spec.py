@@ -14,6 +14,7 @@ import copy
 import pwd
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 
 from jsonschema import Draft202012Validator
@@ -179,6 +180,22 @@ def _env_name(name: str) -> str:
 
 
 # -- job type -----------------------------------------------------------------
+@dataclass(frozen=True)
+class _Bare:
+    """What a submission without arguments (most are) gives: the same errors each time,
+    or none, the same completed arguments and the same spec."""
+
+    errors: list[FieldError]
+    args: dict[str, Any]
+    spec: JobSpec | None  # None: there are errors
+
+    def prepared(self) -> tuple[dict[str, Any], JobSpec]:
+        """A copy of the arguments and the spec, or :class:`ArgsInvalid`."""
+        if self.spec is None:
+            raise ArgsInvalid([dict(error) for error in self.errors])  # a caller may edit them
+        return (copy.deepcopy(self.args) if self.args else {}), self.spec
+
+
 class JobType(BaseModel):
     """A named template for jobs: what to run, its params, queue, limits and retries.
 
@@ -216,6 +233,9 @@ class JobType(BaseModel):
     _defaults: dict[str, Any] = PrivateAttr(default_factory=dict)
     _integers: frozenset[str] = PrivateAttr(default=frozenset())
     _fixed: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # Worked out at the first submission without arguments, as each would (one read:
+    # reading a private attribute of a model costs microseconds).
+    _bare: _Bare | None = PrivateAttr(default=None)
 
     @field_validator("name", "queue")
     @classmethod
@@ -276,6 +296,7 @@ class JobType(BaseModel):
         params = {name: sub for name, sub in properties.items() if isinstance(sub, dict)}
         self._defaults = {name: sub["default"] for name, sub in params.items() if "default" in sub}
         self._integers = frozenset(n for n, sub in params.items() if sub.get("type") == "integer")
+        self._bare = None
         self._fixed = {
             "cwd": self.cwd,
             "timeout": self.timeout,
@@ -323,11 +344,30 @@ class JobType(BaseModel):
             args = {}
         if not isinstance(args, Mapping):
             raise ArgsInvalid([{"field": "", "message": "the arguments must be an object"}])
+        if not args:
+            return self._bare_submission().prepared()[0]
         data = copy.deepcopy(dict(args))
         errors = args_errors(self._validator, data)
         if errors:
             raise ArgsInvalid(errors)
         return self._complete(data)
+
+    def prepare(self, args: Mapping[str, Any] | None) -> tuple[dict[str, Any], JobSpec]:
+        """``args`` checked and completed (:meth:`validate_args`) and the job's spec
+        (:meth:`resolve`); without arguments, the spec every such job shares."""
+        if args is None or (isinstance(args, Mapping) and not args):
+            return self._bare_submission().prepared()
+        checked = self.validate_args(args)
+        return checked, self.resolve(checked)
+
+    def _bare_submission(self) -> _Bare:
+        bare = self._bare
+        if bare is None:
+            errors = args_errors(self._validator, {})
+            args = {} if errors else self._complete({})
+            spec = None if errors else self.resolve(args)
+            self._bare = bare = _Bare(errors, args, spec)
+        return bare
 
     def _complete(self, data: dict[str, Any]) -> dict[str, Any]:
         for name, value in self._defaults.items():

@@ -44,7 +44,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
     data["spec"] = JobSpec.from_dict(load_json(data["spec"]))
     data["state"] = JobState(data["state"])
     data["control"] = Control(data["control"]) if data["control"] else None
-    return Job(**data)
+    return Job.from_fields(data)
 
 
 def event_from_row(row: Mapping[Any, Any]) -> JobEvent:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     Connection,
     Insert,
     bindparam,
@@ -18,12 +20,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql.schema import Table
 
 from jobyard.events.records import JobCreated
-from jobyard.models import Dependency, Job, JobSpec
+from jobyard.models import Dependency, Job
 from jobyard.routing import route_of
 from jobyard.states import JobState
-from jobyard.store.coltypes import naive_utc
+from jobyard.store.coltypes import UTCDateTime, naive_utc
 from jobyard.store.rows import event_row, fetch_jobs, job_from_row
 from jobyard.store.tables import job_dependencies, job_events, jobs
 
@@ -34,10 +37,8 @@ _Time = TypeVar("_Time", datetime, datetime | None)
 
 # Built once: executing the same statement object reuses its compiled form.
 _INSERT_JOBS = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
-# SQLite does not promise the order of RETURNING rows, so SQLAlchemy inserts row by
-# row to keep them in order. Under its write lock a multi-row INSERT hands out
-# ascending ids in the order of the rows: sorting the ids pairs them again.
-_INSERT_JOBS_SQLITE = insert(jobs).returning(jobs.c.id)
+# SQLite: the new jobs' ids are those above the last one (see _insert_rows).
+_LAST_JOB_ID = select(func.coalesce(func.max(jobs.c.id), 0))
 _INSERT_EVENTS = insert(job_events)
 _INSERT_EDGES = insert(job_dependencies)
 
@@ -49,15 +50,15 @@ def insert_jobs(conn: Connection, new: Sequence[NewJob], now: datetime) -> list[
     """
     known = _ids_by_key(conn, {job.idempotency_key for job in new if job.idempotency_key})
     fresh = _fresh_entries(new, set(known))
-    rows = [_new_row(new[index], now) for index in fresh]
+    rows = _new_rows([new[index] for index in fresh], now)
     ids = _insert_rows(conn, rows)
     # The new jobs are what was just inserted: no need to read them back.
     created = {
-        index: _inserted(job_id, row, new[index].spec)
+        index: _inserted(job_id, row, new[index])
         for index, job_id, row in zip(fresh, ids, rows, strict=True)
     }
     if ids:
-        conn.execute(_INSERT_EVENTS, [_created_event(job) for job in created.values()])
+        _insert_events(conn, _created_events(created.values()))
         edges = [_edge(created[i].id, dep) for i in fresh for dep in new[i].depends_on]
         if edges:
             conn.execute(_INSERT_EDGES, edges)
@@ -102,16 +103,14 @@ def insert_graph(
     for waiting, _ in edges:
         waits[waiting] += 1
     rows = [
-        _new_row(job, now) | columns | {"deps_pending": n}
-        for job, n in zip(new, waits, strict=True)
+        row | columns | {"deps_pending": n}
+        for row, n in zip(_new_rows(new, now), waits, strict=True)
     ]
     ids = _insert_rows(conn, rows)
     if not ids:
         return []
-    created = [
-        _inserted(job_id, row, job.spec) for job, job_id, row in zip(new, ids, rows, strict=True)
-    ]
-    conn.execute(_INSERT_EVENTS, [_created_event(job) for job in created])
+    created = [_inserted(job_id, row, job) for job, job_id, row in zip(new, ids, rows, strict=True)]
+    _insert_events(conn, _created_events(created))
     if edges:
         rows = [
             {
@@ -150,49 +149,130 @@ def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     if conn.dialect.name == "sqlite":
-        return sorted(conn.scalars(_INSERT_JOBS_SQLITE, rows))
+        # Under the write lock (BEGIN IMMEDIATE) nobody else inserts, and the rows of
+        # one INSERT get ascending ids in their order: the ids above the last one.
+        last = conn.scalar(_LAST_JOB_ID)
+        conn.exec_driver_sql(*_sqlite_insert(conn, jobs, rows))
+        return list(conn.scalars(select(jobs.c.id).where(jobs.c.id > last).order_by(jobs.c.id)))
     if conn.dialect.name == "postgresql":
-        records = [{key: _json_value(value) for key, value in row.items()} for row in rows]
-        return sorted(conn.scalars(_populate_jobs(tuple(rows[0])), {"rows": records}))
+        statement = _populate(jobs, tuple(rows[0])).returning(jobs.c.id)
+        return sorted(conn.scalars(statement, {"rows": _json_records(jobs, rows)}))
     return list(conn.scalars(_INSERT_JOBS, rows))
 
 
 @cache
-def _populate_jobs(columns: tuple[str, ...]) -> Insert:
+def _populate(table: Table, columns: tuple[str, ...]) -> Insert:
     """PostgreSQL: insert the rows given as one JSON array, in its order.
 
     A multi-row ``VALUES`` has a placeholder per value (25,000 for 1,000 jobs), and
     psycopg parses a query that long anew each time (it caches short ones only):
-    that took ten times the client's CPU of this. As with ``VALUES ... ORDER BY``,
-    which SQLAlchemy sends, the ids are handed out in the order of the rows.
+    that took ten times the client's CPU of this; an ``executemany`` of 1,000 rows
+    binds each one's values in Python. As with ``VALUES ... ORDER BY``, which
+    SQLAlchemy sends, the ids are handed out in the order of the rows.
     """
     rows = bindparam("rows", type_=JSON)
-    records = func.json_populate_recordset(literal_column("NULL::jobs"), rows).table_valued(
+    like: ColumnElement[Any] = literal_column(f"NULL::{table.name}")  # its row type
+    records = func.json_populate_recordset(like, rows).table_valued(
         *columns, with_ordinality="ordinality"
     )
     ordered = select(*(records.c[name] for name in columns)).order_by(records.c.ordinality)
-    return insert(jobs).from_select(columns, ordered).returning(jobs.c.id)
+    return insert(table).from_select(columns, ordered)
 
 
-def _json_value(value: Any) -> Any:
-    """A column's value as the JSON that ``json_populate_recordset`` reads back into it."""
-    if isinstance(value, datetime):
-        return naive_utc(value).isoformat()
-    return value
+def _json_records(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` as the JSON that ``json_populate_recordset`` reads back into their columns:
+    times as naive UTC text, each time object converted once (the rows share the batch's)."""
+    times = [name for name in rows[0] if isinstance(table.c[name].type, UTCDateTime)]
+    done: dict[int, str] = {}
+    return [row | {name: _time_text(row[name], done) for name in times} for row in rows]
 
 
-def _inserted(job_id: int, row: dict[str, Any], spec: JobSpec) -> Job:
+def _time_text(value: datetime | None, done: dict[int, str]) -> str | None:
+    if value is None:
+        return None
+    if id(value) not in done:
+        done[id(value)] = naive_utc(value).isoformat()
+    return done[id(value)]
+
+
+def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(*_sqlite_insert(conn, job_events, rows))
+    elif conn.dialect.name == "postgresql":
+        conn.execute(
+            _populate(job_events, tuple(rows[0])), {"rows": _json_records(job_events, rows)}
+        )
+    else:
+        conn.execute(_INSERT_EVENTS, rows)
+
+
+def _sqlite_insert(
+    conn: Connection, table: Table, rows: list[dict[str, Any]]
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """SQLite: an INSERT of ``rows`` (of the same keys) for one ``executemany``, and the
+    values as SQLAlchemy binds them, each through its column's bind processing.
+
+    Each value that rows share (the batch's time, a spec, a payload) is processed once.
+    SQLAlchemy's own way, a statement with RETURNING, inserts row by row there and
+    builds the parameters of each in Python: three times the CPU of this.
+    """
+    dialect = conn.dialect
+    names = list(rows[0])
+    processors = {
+        name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    }
+    plain = [name for name in names if processors[name] is None]
+    done: dict[str, dict[Any, Any]] = {name: {} for name in names if processors[name] is not None}
+    take = itemgetter(*plain) if len(plain) > 1 else lambda row: tuple(row[n] for n in plain)
+    values = [
+        (*take(row), *[_bound(row[name], processors[name], seen) for name, seen in done.items()])
+        for row in rows
+    ]
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in [*plain, *done])
+    marks = ", ".join("?" * (len(plain) + len(done)))
+    return f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", values
+
+
+def _bound(value: Any, process: Callable[[Any], Any] | None, done: dict[Any, Any]) -> Any:
+    """``value`` as ``process`` binds it, once per object (``done``, by id: the rows keep
+    every value alive meanwhile)."""
+    if value is None or process is None:
+        return value
+    # The same for every empty object or list (each new job has its own ``{}``).
+    key = id(value) if value or not isinstance(value, dict | list) else type(value)
+    if key not in done:
+        done[key] = process(value)
+    return done[key]
+
+
+def _inserted(job_id: int, row: dict[str, Any], new: NewJob) -> Job:
     """The job just inserted as ``row`` (no other column has a value yet)."""
-    return Job(**{**row, "id": job_id, "spec": spec, "state": JobState(row["state"])}, control=None)
+    return Job.from_fields(
+        row | {"id": job_id, "spec": new.spec, "state": new.state, "control": None}
+    )
 
 
-def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
+def _new_rows(new: Sequence[NewJob], now: datetime) -> list[dict[str, Any]]:
+    """The rows of new jobs: jobs that share a spec (those of a type submitted without
+    arguments) share its dict."""
     now = _utc(now)
+    specs: dict[int, tuple[dict[str, Any], str]] = {}  # by id: ``new`` keeps them alive
+    rows = []
+    for job in new:
+        spec = specs.get(id(job.spec))
+        if spec is None:
+            spec = specs[id(job.spec)] = (job.spec.to_dict(), route_of(job.spec.tags))
+        rows.append(_new_row(job, now, *spec))
+    return rows
+
+
+def _new_row(job: NewJob, now: datetime, spec: dict[str, Any], route: str) -> dict[str, Any]:
     return {
         "type": job.type,
         "name": job.name,
         "args": job.args,
-        "spec": job.spec.to_dict(),
+        "spec": spec,
         "queue": job.queue,
         "priority": job.priority,
         "state": job.state.value,
@@ -212,7 +292,7 @@ def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
         "deps_pending": sum(not dependency.met for dependency in job.depends_on),
         "node": job.node,
         "workflow_run": job.workflow_run,
-        "route": route_of(job.spec.tags),
+        "route": route,
     }
 
 
@@ -225,8 +305,16 @@ def _edge(job_id: int, dependency: Dependency) -> dict[str, Any]:
     }
 
 
-def _created_event(job: Job) -> dict[str, Any]:
-    return event_row(job.id, JobCreated(at=job.created_at, state=job.state))
+def _created_events(created: Iterable[Job]) -> list[dict[str, Any]]:
+    """Each new job's :class:`JobCreated` row; the jobs created in one state share a payload."""
+    made: dict[tuple[datetime, JobState], dict[str, Any]] = {}
+    rows = []
+    for job in created:
+        key = (job.created_at, job.state)
+        if key not in made:
+            made[key] = event_row(job.id, JobCreated(at=job.created_at, state=job.state))
+        rows.append(made[key] | {"job_id": job.id})
+    return rows
 
 
 def _utc(at: _Time) -> _Time:
