@@ -441,10 +441,11 @@ async def _run_state(node: Node, run_id: int) -> RunState | None:
 async def _run_going(node: Node, run_id: int) -> tuple[RunState | None, bool]:
     """The run's state, and whether its stream goes on: while it runs, and while a node
     of a stopped run is still alive (being killed)."""
-    state = await _run_state(node, run_id)
-    if state is RunState.STOPPED:
-        return state, await to_thread.run_sync(node.store.runs.run_is_live, run_id)
-    return state, state is RunState.RUNNING
+    found = await to_thread.run_sync(node.store.runs.live_run, run_id)
+    if found is None:
+        return None, False
+    run, live = found
+    return run.state, run.state is RunState.RUNNING or (run.state is RunState.STOPPED and live)
 
 
 async def _require_job(node: Node, job_id: int) -> None:
