@@ -167,11 +167,7 @@ def serve(
     node = Node(settings, cfg, worker=not no_worker)
     _check_worker_name(node)
     app = create_app(node)
-    # What exists by now (modules, the app, the node) lives as long as the process: out
-    # of the collector's sight, a full collection no longer walks its ~200,000 objects
-    # (100 ms each time, several times a second while batches of jobs come in).
-    gc.collect()
-    gc.freeze()
+    _freeze_heap()
     uvicorn.run(
         app,
         host=settings.host,
@@ -277,6 +273,7 @@ def worker(
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
+    _freeze_heap()
     try:
         node.start()
     except NameInUse as exc:  # nothing of this worker runs: no stop, which would unregister it
@@ -288,6 +285,14 @@ def worker(
     if signals:
         work.stop(reason=f"stopped by {signal.Signals(signals[0]).name}")
     node.stop()
+
+
+def _freeze_heap() -> None:
+    """What exists by now (modules, the app, the node) lives as long as the process: out
+    of the collector's sight, a full collection no longer walks its ~200,000 objects
+    (100 ms each time, several times a second while batches of jobs come in or end)."""
+    gc.collect()
+    gc.freeze()
 
 
 @app.command()
