@@ -522,6 +522,22 @@ def test_ends_whose_claim_fails_are_not_stored_either(store: Store) -> None:
     assert store.jobs.log_lines(job.id) == []
 
 
+def test_a_batch_of_ends_one_of_which_is_refused_writes_none_of_them(store: Store) -> None:
+    good, bad = add(store, new_job(), new_job())
+    claim(store, limit=2)
+    waiting = add(store)
+    refused = dataclasses.replace(_end(bad, "b"), values={"colour": "red"})
+    with pytest.raises(ValueError, match="colour"):
+        store.jobs.end_jobs([_end(good, "g"), refused], T0 + ONE_MIN)
+    order = ClaimOrder("w1", "host-a", None, 1, T0 + 2 * ONE_MIN)
+    with pytest.raises(ValueError, match="colour"):
+        store.queue.end_and_claim([_end(good, "g"), refused], T0 + ONE_MIN, order)
+    for job in (good, bad):
+        assert stored(store, job.id).state is RUNNING
+        assert store.jobs.log_lines(job.id) == []
+    assert stored(store, waiting[0].id).state is QUEUED
+
+
 # -- claims --------------------------------------------------------------------
 def test_claims_go_by_priority_then_age(store: Store) -> None:
     low, high, low2, high2 = add(store, *(new_job(priority=p) for p in (0, 9, 0, 9)))

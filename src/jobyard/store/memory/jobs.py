@@ -11,7 +11,15 @@ from typing import Any
 from jobyard.events.records import JobEvent, LogWritten, Record
 from jobyard.models import SORTABLE, Ended, Job, JobEnd, JobQuery, JobUpdate, NewJob
 from jobyard.states import JobState
-from jobyard.store.memory.tables import Edge, Part, insert_job, job_values, new_job, utc
+from jobyard.store.memory.tables import (
+    Edge,
+    Part,
+    insert_job,
+    job_values,
+    new_job,
+    stored,
+    utc,
+)
 from jobyard.store.protocol import AuditOf
 
 
@@ -114,6 +122,14 @@ class MemoryJobs(Part):
             return True
 
     def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Ended | None]:
+        now = utc(now)
+        # All or nothing, as one transaction: what can refuse an end (its values, its
+        # records' payloads) is checked for every end before any is written.
+        for end in ends:
+            job_values(end.values | end.update.values)
+            for record in [*end.logs, *end.events, end.update.event]:
+                if record is not None:
+                    stored(record)
         with self._t.lock:
             ended = [self._end(end, now) for end in ends]
             awaited = {up for (_, up), edge in self._t.edges.items() if not edge.met}
@@ -130,7 +146,7 @@ class MemoryJobs(Part):
             self._t.add_event(job.id, record)
         if update.event is not None:
             self._t.add_event(job.id, update.event)
-        values = job_values(end.values | update.values) | {"updated_at": utc(now)}
+        values = job_values(end.values | update.values) | {"updated_at": now}
         return self._t.set(job.id, values)
 
     def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:

@@ -60,7 +60,9 @@ class MemoryQueue(Part):
         self, ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
     ) -> tuple[list[Ended | None], Claimed]:
         worker, host, queues, limit, lease_until, tags = order
-        routes_for(tags)  # a claim refused refuses the ends too: before they are written
+        # A claim refused refuses the ends too: what can refuse it is checked first.
+        routes_for(tags)
+        utc(lease_until)
         with self._t.lock:
             ended = MemoryJobs(self._t).end_jobs(ends, now)
             return ended, self.claim_jobs(worker, host, queues, limit, now, lease_until, tags=tags)
