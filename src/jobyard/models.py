@@ -261,7 +261,9 @@ class Job:
         """``Job(**fields)``, made as :func:`copy.copy` makes a copy: a frozen dataclass's
         ``__init__`` sets the 47 fields one at a time through ``object.__setattr__``
         (6 µs a job), and a store makes jobs by the thousand. Raises ``TypeError`` as
-        ``__init__`` does for a field missing or unknown."""
+        ``__init__`` does for a field missing or unknown; unlike it, also for a field
+        with a default factory (``metrics``, ``details``): a store reads every column,
+        and a shared default would be one dict for every job."""
         job = object.__new__(cls)
         values = job.__dict__
         values.update(_JOB_DEFAULTS)

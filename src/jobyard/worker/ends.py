@@ -10,13 +10,15 @@ successor's start cost one commit and no hand-off between threads. The ends
 that arrive while a transaction commits share the next one; nothing waits for
 a timer.
 
-A batch that fails is tried again one end at a time, without the claim, so
-that only an end the database refuses fails. An end that finds the database
-out of reach goes back to its run (:class:`Stalled`), which keeps trying on
-its own thread, so that the loop goes on (heartbeats, controls) through an
-outage: every end is kept until stored. A try whose connection broke may have
-committed unseen; the store then writes nothing a second time, and the end is
-recognised as stored by the job's row.
+A batch the database refuses is tried again one end at a time, without the
+claim, so that only the end it refuses fails. A batch that finds the database
+out of reach is tried once more (a pooled connection the database dropped is
+replaced then); if that fails too, every end not stored goes back to its run
+(:class:`Stalled`), which keeps trying on its own thread, and the flush raises:
+the loop goes on (heartbeats, fencing) through an outage after two tries, not
+one per end, and every end is kept until stored. A try whose connection broke
+may have committed unseen; the store then writes nothing a second time, and
+the end is recognised as stored by the job's row.
 """
 
 from __future__ import annotations
@@ -116,21 +118,26 @@ class EndWriter:
         would otherwise take the interpreter from the jobs' starts).
 
         Whether the claim was made (a batch that failed together is stored without
-        it). Raises nothing.
+        it). Raises the error of an outage that outlasted a second try, once every
+        end not stored is back with its run; nothing else.
         """
-        if order is not None:
-            ends = [waiting.end for waiting in batch]
-            try:
-                ended, took = self._store.queue.end_and_claim(ends, self._clock(), order)
-            except Exception as exc:
-                self._write(batch, doubtful=outage.unavailable(exc))
-                return False
-            claimed(took)
-            self._stored(batch, ended)
-            return True
-        if batch:
+        if not batch:
+            return False
+        if order is None:
             self._write(batch)
-        return False
+            return False
+        ends = [waiting.end for waiting in batch]
+        try:
+            ended, took = self._store.queue.end_and_claim(ends, self._clock(), order)
+        except Exception as exc:
+            unavailable = outage.unavailable(exc)
+            self._write(batch, doubtful=unavailable, retried=unavailable)
+            return False
+        try:
+            claimed(took)
+        finally:  # the runs learn of their ends even if a job could not be started
+            self._stored(batch, ended)
+        return True
 
     def report(self) -> None:
         """Tell ``on_ended`` of the jobs the last flushes ended for good."""
@@ -147,30 +154,51 @@ class EndWriter:
         """No more ends through the loop: each run stores its own from now on."""
         with self._lock:
             self._closed = True
+        self.hand_back(Stalled("the worker's loop has stopped"))
+
+    def hand_back(self, error: Stalled) -> None:
+        """Every end waiting now goes back to its run, which stores it itself (the loop
+        could not get to it: a step before it failed)."""
+        with self._lock:
             batch, self._waiting = self._waiting, []
         for waiting in batch:
-            waiting.tell(error=Stalled("the worker's loop has stopped"))
+            waiting.tell(error=error)
 
-    def _write(self, batch: list[Waiting], *, doubtful: bool = False) -> None:
-        try:
-            stored = self._store_ends(batch, doubtful=doubtful)
-        except Exception as exc:
-            if len(batch) > 1:
-                # On any error each end goes alone, so that one end the database
-                # refuses holds up no other.
-                doubtful = doubtful or outage.unavailable(exc)
-                for waiting in batch:
-                    self._write([waiting], doubtful=doubtful)
-                return
-            if outage.unavailable(exc):
-                log.warning(
-                    "database unavailable; the run keeps trying to store its end",
-                    extra={"jobs": _ids(batch), "error": str(exc).partition("\n")[0]},
-                )
-                exc = Stalled(str(exc).partition("\n")[0])
-            batch[0].tell(error=exc)
-            return
-        self._stored(batch, stored)
+    def _write(
+        self, batch: list[Waiting], *, doubtful: bool = False, retried: bool = False
+    ) -> None:
+        """Store ``batch`` together; if the database refuses it, each end alone, so that
+        one end it refuses holds up no other. An outage is tried once more (``retried``:
+        not again); then it is raised, the ends not stored handed back to their runs."""
+        parts = [batch]
+        while parts:
+            part = parts.pop(0)
+            try:
+                stored = self._store_ends(part, doubtful=doubtful)
+            except Exception as exc:
+                if outage.unavailable(exc):
+                    doubtful = True  # it may have committed unseen
+                    if not retried:
+                        retried = True
+                        parts.insert(0, part)
+                        continue
+                    self._stall([waiting for each in (part, *parts) for waiting in each], exc)
+                    raise
+                if len(part) > 1:
+                    parts[:0] = [[waiting] for waiting in part]
+                else:
+                    part[0].tell(error=exc)
+                continue
+            self._stored(part, stored)
+
+    def _stall(self, batch: list[Waiting], exc: Exception) -> None:
+        reason = str(exc).partition("\n")[0]
+        log.warning(
+            "database unavailable; the runs keep trying to store their ends",
+            extra={"jobs": _ids(batch), "error": reason},
+        )
+        for waiting in batch:
+            waiting.tell(error=Stalled(reason))
 
     def _stored(self, batch: list[Waiting], stored: list[Ended | None]) -> None:
         for waiting, ended in zip(batch, stored, strict=True):

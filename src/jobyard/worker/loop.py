@@ -41,7 +41,7 @@ from jobyard.states import JobState
 from jobyard.store import Store
 from jobyard.store.protocol import Claimed, ClaimOrder, Storage
 from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
-from jobyard.worker.ends import EndWriter, Waiting
+from jobyard.worker.ends import EndWriter, Stalled, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +286,8 @@ class Worker:
                 self._tick()
             except Exception as exc:  # the database may be down: keep going, it comes back
                 self._tick_failed(exc)
+                # Ends the tick did not get to: their runs store them (and keep trying).
+                self._ends.hand_back(Stalled(f"the worker's tick failed: {_first_line(exc)}"))
                 self._fence_lapsed()
             else:
                 if self._failed_ticks:
@@ -303,7 +305,7 @@ class Worker:
         else:
             log.warning(
                 "worker tick failed again: %s",
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                _first_line(exc),
                 extra={"worker": self.name, "failed_ticks": self._failed_ticks},
             )
 
@@ -356,21 +358,22 @@ class Worker:
                 self._ends.flush(batch)
         finally:
             # A run whose end is stored is done with its slot (not yet with its thread).
-            self._released |= {
-                w.end.update.job_id for w in batch if w.done.is_set() and not w.error
-            }
-        self._ends.report()  # settling what waited for the ended jobs, once theirs started
+            self._released |= {w.end.update.job_id for w in batch if _stored(w)}
+            self._ends.report()  # settling what waited for the ended jobs, once theirs started
 
     def _claim_with(self, batch: list[Waiting], free: int, idle_poll: bool) -> None:
         """Claim for ``free`` slots, in the commit of the ends of ``batch`` if it can."""
         leased = time.monotonic()  # before the claim: the lease runs at least from then
         try:
-            took = partial(self._claimed, free, leased)
-            if idle_poll:  # nothing announced work: the claim reads before it locks, alone
-                self._ends.flush(batch)
-                took(self._claim(free, idle_poll=True))
-            elif not (batch and self._ends.flush(batch, self._order(free), took)):
-                took(self._claim(free))  # no end to go with, or the ends went without it
+            # Nothing announced work (idle_poll): the claim reads before it locks, alone.
+            order = None if idle_poll else self._order(free)
+            if self._ends.flush(batch, order, partial(self._claimed, free, leased)):
+                return
+            # No end to go with, or the ends went without it: the slots of those not
+            # stored are not free.
+            free -= sum(not _stored(waiting) for waiting in batch)
+            if free > 0:
+                self._claimed(free, leased, self._claim(free, idle_poll=idle_poll))
         except Exception:
             self._look_for_work = True  # the next tick tries again
             raise
@@ -407,6 +410,7 @@ class Worker:
     def _launch(self, job: Job) -> None:
         run = JobRun(job, self.store, self.runner, self._run_settings)
         self._runs[job.id] = run
+        self._released.discard(job.id)  # its earlier attempt's slot, if it ran here before
         run.start()
 
     def _heartbeat(self) -> None:
@@ -540,6 +544,15 @@ class Worker:
         if prior.host == self.host:
             return prior.pid == os.getpid() or _process_of(prior)
         return now - prior.heartbeat_at < timedelta(seconds=prior.lease_timeout)
+
+
+def _stored(waiting: Waiting) -> bool:
+    """Whether ``waiting``'s end was stored here (or refused as not its attempt's)."""
+    return waiting.done.is_set() and waiting.error is None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).partition("\n")[0] or type(exc).__name__
 
 
 def _process_of(info: WorkerInfo) -> bool:
