@@ -44,7 +44,7 @@ def _handed_in(
         except Exception as exc:
             outcome[end.update.job_id] = exc
 
-    threads = [threading.Thread(target=write, args=(end,)) for end in ends]
+    threads = [threading.Thread(target=write, args=(end,), daemon=True) for end in ends]
     for thread in threads:
         thread.start()
     for _ in ends:

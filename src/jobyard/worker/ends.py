@@ -119,7 +119,8 @@ class EndWriter:
 
         Whether the claim was made (a batch that failed together is stored without
         it). Raises the error of an outage that outlasted a second try, once every
-        end not stored is back with its run; nothing else.
+        end not stored is back with its run, and what ``claimed`` raised, once the
+        runs are told; nothing else.
         """
         if not batch:
             return False
@@ -154,15 +155,15 @@ class EndWriter:
         """No more ends through the loop: each run stores its own from now on."""
         with self._lock:
             self._closed = True
-        self.hand_back(Stalled("the worker's loop has stopped"))
+        self.hand_back("the worker's loop has stopped")
 
-    def hand_back(self, error: Stalled) -> None:
-        """Every end waiting now goes back to its run, which stores it itself (the loop
-        could not get to it: a step before it failed)."""
+    def hand_back(self, reason: str) -> None:
+        """Every end waiting now goes back to its run (:class:`Stalled`, for ``reason``),
+        which stores it itself."""
         with self._lock:
             batch, self._waiting = self._waiting, []
         for waiting in batch:
-            waiting.tell(error=error)
+            waiting.tell(error=Stalled(reason))
 
     def _write(
         self, batch: list[Waiting], *, doubtful: bool = False, retried: bool = False

@@ -287,7 +287,7 @@ class Worker:
             except Exception as exc:  # the database may be down: keep going, it comes back
                 self._tick_failed(exc)
                 # Ends the tick did not get to: their runs store them (and keep trying).
-                self._ends.hand_back(Stalled(f"the worker's tick failed: {_first_line(exc)}"))
+                self._ends.hand_back(f"the worker's tick failed: {_first_line(exc)}")
                 self._fence_lapsed()
             else:
                 if self._failed_ticks:
@@ -337,7 +337,7 @@ class Worker:
     def _end_and_claim(self, idle_poll: bool) -> None:
         """Store the ends that runs handed in, and claim for the free slots, in one commit.
 
-        A run whose end is in the batch frees its slot with it. A freed slot claims
+        A run whose end is stored in the batch frees its slot with it. A freed slot claims
         only while the queue may hold more: once a claim came back short, or (with
         NOTIFY) filled its slots and saw nothing left waiting, new work announces
         itself (a submission here, NOTIFY, a dependency met, a due job promoted) or
@@ -347,6 +347,8 @@ class Worker:
         then every freed slot claims again.
         """
         batch = self._ends.take()
+        # The runs handing them in (a job claimed again with them runs anew in its slot).
+        handing = [(waiting, self._runs.get(waiting.end.update.job_id)) for waiting in batch]
         ending = {waiting.end.update.job_id for waiting in batch}
         free = self.settings.concurrency - len(self._runs.keys() - self._released - ending)
         wanted = free > 0 and not self._draining.is_set() and (self._more or self._look_for_work)
@@ -357,8 +359,15 @@ class Worker:
             else:
                 self._ends.flush(batch)
         finally:
+            for waiting in batch:  # a step before the flush failed: the run stores its end
+                if not waiting.done.is_set():
+                    waiting.tell(error=Stalled("the worker's loop could not store it"))
             # A run whose end is stored is done with its slot (not yet with its thread).
-            self._released |= {w.end.update.job_id for w in batch if _stored(w)}
+            self._released |= {
+                waiting.end.update.job_id
+                for waiting, run in handing
+                if _stored(waiting) and self._runs.get(waiting.end.update.job_id) is run
+            }
             self._ends.report()  # settling what waited for the ended jobs, once theirs started
 
     def _claim_with(self, batch: list[Waiting], free: int, idle_poll: bool) -> None:
