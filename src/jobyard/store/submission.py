@@ -38,8 +38,8 @@ _Time = TypeVar("_Time", datetime, datetime | None)
 
 # Built once: executing the same statement object reuses its compiled form.
 _INSERT_JOBS = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
-# SQLite: the new jobs' ids are those above the last one (see _insert_rows).
-_LAST_JOB_ID = select(func.coalesce(func.max(jobs.c.id), 0))
+# SQLite: the new jobs' ids are the highest ones (see _insert_rows).
+_NEWEST_JOB_IDS = select(jobs.c.id).order_by(jobs.c.id.desc()).limit(bindparam("count"))
 _INSERT_EVENTS = insert(job_events)
 _INSERT_EDGES = insert(job_dependencies)
 
@@ -151,10 +151,10 @@ def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         return []
     if conn.dialect.name == "sqlite":
         # Under the write lock (BEGIN IMMEDIATE) nobody else inserts, and the rows of
-        # one INSERT get ascending ids in their order: the ids above the last one.
-        last = conn.scalar(_LAST_JOB_ID)
+        # one INSERT get ascending ids in their order, above every id there was: the
+        # highest ids now are theirs.
         conn.exec_driver_sql(*_sqlite_insert(conn, jobs, rows))
-        return list(conn.scalars(select(jobs.c.id).where(jobs.c.id > last).order_by(jobs.c.id)))
+        return sorted(conn.scalars(_NEWEST_JOB_IDS, {"count": len(rows)}))
     if conn.dialect.name == "postgresql":
         statement = _populate(jobs, tuple(rows[0])).returning(jobs.c.id)
         return sorted(conn.scalars(statement, {"rows": _json_records(jobs, rows)}))
