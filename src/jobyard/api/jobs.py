@@ -94,9 +94,10 @@ def _created(
         )
         stream.headers["Location"] = where
         return stream
+    if not deps:  # the common case: answered from plain values, no model checked
+        return answer_plain(shown_job(job, utcnow()), code, {"Location": where})
     out = JobOut.of(job, utcnow())
-    if deps:
-        out.depends_on = _dependencies(node.manager, job.id)
+    out.depends_on = _dependencies(node.manager, job.id)
     return answer(out, code, {"Location": where})
 
 
