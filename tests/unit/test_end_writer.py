@@ -5,16 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
 from jobyard.events.records import JobTerminated
 from jobyard.models import Ended, JobEnd, JobSpec, JobUpdate, NewJob
 from jobyard.states import JobState
-from jobyard.store import Store
 from jobyard.store.memory import MemoryStore
 from jobyard.store.protocol import Claimed, ClaimOrder, Storage
 from jobyard.worker.ends import EndWriter, Stalled
@@ -163,35 +159,6 @@ def test_an_end_of_another_attempt_is_not_written() -> None:
     job = store.jobs.get_job(end.update.job_id)
     assert job is not None
     assert job.state is JobState.RUNNING
-
-
-def test_an_outage_hands_every_end_back_to_its_run_after_a_second_try() -> None:
-    """Not one try per end: the worker's loop must get back to its heartbeats."""
-    store = Store("postgresql://jobyard@127.0.0.1:1/none")  # refuses every connection
-    tries: list[int] = []
-    for part, verb in ((store.queue, "end_and_claim"), (store.jobs, "end_jobs")):
-        original = getattr(part, verb)
-
-        def counted(ends: list[JobEnd], *args: Any, _original: Any = original) -> Any:
-            tries.append(len(ends))
-            return _original(ends, *args)
-
-        setattr(part, verb, counted)
-    writer, woken = _writer(store)
-    ends = [
-        JobEnd(JobUpdate(job_id, RUNNING, {"state": JobState.SUCCEEDED}), "w1", 1)
-        for job_id in range(1, 6)
-    ]
-    order = ClaimOrder("w1", "host", None, 5, NOW + timedelta(1))
-    for flush in (partial(writer.flush, order=order), writer.flush):
-        tries.clear()
-        outcome, join = _handed_in(writer, ends, woken)
-        with pytest.raises(OperationalError):
-            flush(writer.take())
-        join()
-        assert tries == [5, 5]
-        assert all(isinstance(outcome[end.update.job_id], Stalled) for end in ends)
-    store.close()
 
 
 def test_the_runs_hear_of_their_ends_even_when_a_claimed_job_cannot_start() -> None:
