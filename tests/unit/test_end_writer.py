@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from jobyard.events.records import JobTerminated
+from jobyard.events.records import JobTerminated, LogWritten
 from jobyard.models import Ended, JobEnd, JobSpec, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store.memory import MemoryStore
@@ -176,3 +177,38 @@ def test_the_runs_hear_of_their_ends_even_when_a_claimed_job_cannot_start() -> N
         writer.flush(writer.take(), order, cannot_start)
     join()
     assert all(isinstance(outcome[end.update.job_id], Ended) for end in ends)
+
+
+def test_ends_whose_commit_went_unseen_are_recognised_not_written_twice() -> None:
+    """The connection broke after the commit: the try again finds them stored."""
+    store = MemoryStore()
+    writer, woken = _writer(store)
+    ends = [
+        JobEnd(end.update, end.worker, end.attempt, logs=[_line(end.update.job_id)])
+        for end in _ends(store, 3)
+    ]
+    commit = store.jobs.end_jobs
+    tries: list[int] = []
+
+    def commit_then_break(batch: Sequence[JobEnd], now: datetime) -> list[Ended | None]:
+        tries.append(len(batch))
+        written = commit(batch, now)
+        if len(tries) == 1:
+            raise OperationalError("COMMIT", None, ConnectionResetError("connection reset"))
+        return written
+
+    store.jobs.end_jobs = commit_then_break  # type: ignore[method-assign]
+    outcome, join = _handed_in(writer, ends, woken)
+    assert writer.flush(writer.take()) is False
+    join()
+    assert tries == [3, 3]
+    for end in ends:
+        ended = outcome[end.update.job_id]
+        assert isinstance(ended, Ended)
+        assert ended.job.state is JobState.SUCCEEDED
+        lines = store.jobs.log_lines(end.update.job_id)
+        assert [line.line for line in lines] == [f"job {end.update.job_id}"]
+
+
+def _line(job_id: int) -> LogWritten:
+    return LogWritten(at=NOW, seq=1, stream="stdout", line=f"job {job_id}")
