@@ -26,6 +26,11 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def first_line(exc: BaseException) -> str:
+    """An error's message without what SQLAlchemy adds below it (the SQL, the parameters)."""
+    return str(exc).partition("\n")[0]
+
+
 def retry_while_unavailable(
     write: Callable[[], T],
     on_retry: Callable[[BaseException], None],

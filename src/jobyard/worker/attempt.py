@@ -527,7 +527,7 @@ class JobRun:
         error = f"internal error in the worker: {type(exc).__name__}"
         if self._unstored:
             error += f"; output lines not stored: {self._unstored}"
-        self.log("system", f"{error}: {_first_line(exc)}")
+        self.log("system", f"{error}: {outage.first_line(exc)}")
         with self._lock:  # the batch that failed may have held them
             self._values |= {"log_lines": self._seq, "output_bytes": self._output_bytes}
         end = RunEnd(succeeded=False, error=error)
@@ -657,7 +657,7 @@ class JobRun:
         return outage.retry_while_unavailable(write, self._unreachable)
 
     def _unreachable(self, exc: BaseException) -> None:
-        extra = {"job": self.job.id, "error": _first_line(exc)}
+        extra = {"job": self.job.id, "error": outage.first_line(exc)}
         log.warning("database unavailable; will retry", extra=extra)
 
     def _now(self) -> datetime:
@@ -670,11 +670,6 @@ def _ends_within(execution: Execution, seconds: float) -> bool:
         if time.monotonic() >= deadline:
             return False
     return True
-
-
-def _first_line(exc: BaseException) -> str:
-    """An error's message without what SQLAlchemy adds below it (the SQL, the parameters)."""
-    return str(exc).partition("\n")[0]
 
 
 def _reason_of(result: Result) -> str | None:

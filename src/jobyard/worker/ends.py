@@ -193,7 +193,7 @@ class EndWriter:
             self._stored(part, stored)
 
     def _stall(self, batch: list[Waiting], exc: Exception) -> None:
-        reason = str(exc).partition("\n")[0]
+        reason = outage.first_line(exc)
         log.warning(
             "database unavailable; the runs keep trying to store their ends",
             extra={"jobs": _ids(batch), "error": reason},

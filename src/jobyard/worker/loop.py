@@ -38,7 +38,7 @@ from jobyard.routing import check_tags
 from jobyard.runner.executors import Executors
 from jobyard.runner.local import kill_job_processes
 from jobyard.states import JobState
-from jobyard.store import Store
+from jobyard.store import Store, outage
 from jobyard.store.protocol import Claimed, ClaimOrder, Storage
 from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
 from jobyard.worker.ends import EndWriter, Stalled, Waiting
@@ -287,7 +287,7 @@ class Worker:
             except Exception as exc:  # the database may be down: keep going, it comes back
                 self._tick_failed(exc)
                 # Ends the tick did not get to: their runs store them (and keep trying).
-                self._ends.hand_back(f"the worker's tick failed: {_first_line(exc)}")
+                self._ends.hand_back(f"the worker's tick failed: {_message(exc)}")
                 self._fence_lapsed()
             else:
                 if self._failed_ticks:
@@ -305,7 +305,7 @@ class Worker:
         else:
             log.warning(
                 "worker tick failed again: %s",
-                _first_line(exc),
+                _message(exc),
                 extra={"worker": self.name, "failed_ticks": self._failed_ticks},
             )
 
@@ -560,8 +560,9 @@ def _stored(waiting: Waiting) -> bool:
     return waiting.done.is_set() and waiting.error is None
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).partition("\n")[0] or type(exc).__name__
+def _message(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type's name when it has none."""
+    return outage.first_line(exc) or type(exc).__name__
 
 
 def _process_of(info: WorkerInfo) -> bool:
