@@ -125,29 +125,24 @@ class MemoryJobs(Part):
         now = utc(now)
         # All or nothing, as one transaction: what can refuse an end (its values, its
         # records' payloads) is checked for every end before any is written.
-        for end in ends:
-            job_values(end.values | end.update.values)
-            for record in [*end.logs, *end.events, end.update.event]:
-                if record is not None:
-                    stored(record)
+        checked = [(end, job_values(end.values | end.update.values), _records(end)) for end in ends]
         with self._t.lock:
-            ended = [self._end(end, now) for end in ends]
+            ended = [self._end(*each, now) for each in checked]
             awaited = {up for (_, up), edge in self._t.edges.items() if not edge.met}
             return [Ended(job, job.id in awaited) if job else None for job in ended]
 
-    def _end(self, end: JobEnd, now: datetime) -> Job | None:
+    def _end(
+        self, end: JobEnd, values: dict[str, Any], records: list[Record], now: datetime
+    ) -> Job | None:
         update = end.update
         job = self._t.jobs.get(update.job_id)
         if job is None or (job.worker, job.attempt) != (end.worker, end.attempt):
             return None
         if job.state not in update.expect:
             return None
-        for record in [*end.logs, *end.events]:
-            self._t.add_event(job.id, record)
-        if update.event is not None:
-            self._t.add_event(job.id, update.event)
-        values = job_values(end.values | update.values) | {"updated_at": now}
-        return self._t.set(job.id, values)
+        for record in records:
+            self._t.add_stored(job.id, record)
+        return self._t.set(job.id, values | {"updated_at": now})
 
     def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
         with self._t.lock:
@@ -181,6 +176,12 @@ class MemoryJobs(Part):
             events = self._t.events.get(job_id, [])
             lines = [e.record for e in events if isinstance(e.record, LogWritten)]
         return sorted((line for line in lines if line.seq > after_seq), key=lambda x: x.seq)[:limit]
+
+
+def _records(end: JobEnd) -> list[Record]:
+    """What ``end`` adds to the job's events, in their order, as they are stored."""
+    final = [] if end.update.event is None else [end.update.event]
+    return [stored(record) for record in [*end.logs, *end.events, *final]]
 
 
 def _matches(job: Job, query: JobQuery) -> bool:

@@ -61,7 +61,11 @@ class Tables:
 
     def add_event(self, job_id: int, record: Record) -> None:
         """Store ``record`` as the SQL store reads it back (its payload through JSON)."""
-        event = JobEvent(self.next_id("events"), job_id, stored(record))
+        self.add_stored(job_id, stored(record))
+
+    def add_stored(self, job_id: int, record: Record) -> None:
+        """Store ``record``, already as :func:`stored` makes it."""
+        event = JobEvent(self.next_id("events"), job_id, record)
         self.events.setdefault(job_id, []).append(event)
 
     def where(self, keep: Callable[[Job], bool]) -> list[Job]:
