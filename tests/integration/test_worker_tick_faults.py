@@ -1,22 +1,28 @@
-"""A step of the worker's tick that keeps failing holds up no job's end.
+"""A step of the worker's tick that fails holds up no job's end, and loses no claim.
 
 The worker's loop stores the ends its runs hand it, after the tick's other
 steps (controls, heartbeat, drain). Here the heartbeat fails at every tick once
 a job runs (a stand-in for a bug, or a statement the database keeps refusing):
 the run must get its end back and store it itself, not wait for a tick that
-never gets that far. The in-memory store keeps it fast; the job is a real
-process.
+never gets that far. A claim whose answer is lost (the connection broke after
+its commit) took its jobs all the same: the worker must run them, not leave them
+to their lease's lapse. The in-memory store keeps it fast; the jobs are real
+processes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from jobyard.models import JobSpec, NewJob
+from sqlalchemy.exc import OperationalError
+
+from jobyard.models import Ended, Job, JobEnd, JobSpec, NewJob
 from jobyard.runner.local import Runner
 from jobyard.states import JobState
 from jobyard.store.memory import MemoryStore
+from jobyard.store.protocol import Claimed, ClaimOrder
 from jobyard.worker.loop import Worker, WorkerSettings
 from tests.harness import wait_for
 
@@ -52,3 +58,77 @@ def test_a_job_ends_while_the_workers_heartbeat_keeps_failing() -> None:
     finally:
         worker.stop(drain_timeout=0)
     assert store.workers.get_worker("w1") is None
+
+
+def _lost_answer(what: str) -> OperationalError:
+    return OperationalError(what, {}, Exception("server closed the connection unexpectedly"))
+
+
+def _queued(store: MemoryStore, count: int) -> list[Job]:
+    new = NewJob("t", {}, JobSpec(argv=["true"]), "default", 0, JobState.QUEUED)
+    return [job for job, _ in store.jobs.add_jobs([new] * count, datetime.now(UTC))]
+
+
+def _ended(store: MemoryStore, jobs: list[Job]) -> list[Job]:
+    def all_ended() -> list[Job] | None:
+        found = store.jobs.jobs_by_id([job.id for job in jobs])
+        return found if all(job.state.terminal for job in found) else None
+
+    # Far below the lease: a job only the lease's lapse would recover fails here.
+    ended: list[Job] = wait_for(all_ended, timeout=20, what="the jobs to end")
+    return ended
+
+
+def _worker(store: MemoryStore) -> Worker:
+    settings = WorkerSettings(name="w1", concurrency=1, lease_timeout=300, poll_interval=0.05)
+    return Worker(store, Runner(python_pool=0), settings)
+
+
+def test_a_job_claimed_in_a_commit_the_worker_did_not_see_still_runs_on_its_first_attempt() -> None:
+    store = MemoryStore()
+    claim = store.queue.claim_jobs
+    lost: list[list[int]] = []
+
+    def claim_then_lose_the_answer(*args: Any, **kwargs: Any) -> Claimed:
+        claimed = claim(*args, **kwargs)
+        if claimed.jobs and not lost:
+            lost.append([job.id for job in claimed.jobs])
+            raise _lost_answer("claim")
+        return claimed
+
+    store.queue.claim_jobs = claim_then_lose_the_answer  # type: ignore[method-assign]
+    [job] = _queued(store, 1)
+    worker = _worker(store)
+    worker.start()
+    try:
+        [ended] = _ended(store, [job])
+    finally:
+        worker.stop(drain_timeout=0)
+    assert lost == [[job.id]]  # the claim did take it, and its answer was lost
+    assert (ended.state, ended.attempt) == (JobState.SUCCEEDED, 1)
+
+
+def test_a_job_claimed_with_an_end_in_a_commit_the_worker_did_not_see_still_runs() -> None:
+    store = MemoryStore()
+    end_and_claim = store.queue.end_and_claim
+    lost: list[list[int]] = []
+
+    def store_then_lose_the_answer(
+        ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
+    ) -> tuple[list[Ended | None], Claimed]:
+        ended, claimed = end_and_claim(ends, now, order)
+        if claimed.jobs and not lost:
+            lost.append([job.id for job in claimed.jobs])
+            raise _lost_answer("end and claim")
+        return ended, claimed
+
+    store.queue.end_and_claim = store_then_lose_the_answer  # type: ignore[method-assign]
+    jobs = _queued(store, 3)
+    worker = _worker(store)
+    worker.start()
+    try:
+        ended = _ended(store, jobs)
+    finally:
+        worker.stop(drain_timeout=0)
+    assert lost == [[jobs[1].id]]  # the second job, claimed as the first ended
+    assert [(job.state, job.attempt) for job in ended] == [(JobState.SUCCEEDED, 1)] * 3

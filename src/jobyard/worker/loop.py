@@ -51,6 +51,9 @@ class NameInUse(Exception):
 
 
 POOL_READY_WAIT = 5.0  # seconds a new worker waits for its Python children before claiming
+# How far the clock may have stepped back between a failed claim and the look for what it
+# took (see Worker._start_unseen).
+UNSEEN_CLOCK_SLACK = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ class Worker:
         self._last_heartbeat = 0.0
         self._leased: dict[int, float] = {}  # job id → monotonic time its lease was last set
         self._released: set[int] = set()  # runs whose end is stored: their slots are free
+        # Since when (clock, monotonic) a claim may have committed unseen: see _start_unseen.
+        self._unseen: tuple[datetime, float] | None = None
         self._ends = EndWriter(store, clock, on_ended or self._each_terminal, wake=self._wakeup.set)
         self._run_settings = RunSettings(
             worker=self.name,
@@ -346,6 +351,8 @@ class Worker:
         stored, a short claim may have been cut by a limit that a freed slot lifts:
         then every freed slot claims again.
         """
+        if self._unseen is not None:  # before the slots are counted: it may fill some
+            self._start_unseen()
         batch = self._ends.take()
         # The runs handing them in (a job claimed again with them runs anew in its slot).
         handing = [(waiting, self._runs.get(waiting.end.update.job_id)) for waiting in batch]
@@ -372,20 +379,57 @@ class Worker:
 
     def _claim_with(self, batch: list[Waiting], free: int, idle_poll: bool) -> None:
         """Claim for ``free`` slots, in the commit of the ends of ``batch`` if it can."""
-        leased = time.monotonic()  # before the claim: the lease runs at least from then
+        now, leased = self._clock(), time.monotonic()  # the lease runs at least from then
         try:
             # Nothing announced work (idle_poll): the claim reads before it locks, alone.
-            order = None if idle_poll else self._order(free)
+            order = None if idle_poll else self._order(free, now)
             if self._ends.flush(batch, order, partial(self._claimed, free, leased)):
                 return
             # No end to go with, or the ends went without it: the slots of those not
             # stored are not free.
             free -= sum(not _stored(waiting) for waiting in batch)
+            if order is not None and batch:  # the claim failed with the ends
+                self._unseen = self._unseen or (now, leased)
+                free -= self._start_unseen()
             if free > 0:
                 self._claimed(free, leased, self._claim(free, idle_poll=idle_poll))
         except Exception:
             self._look_for_work = True  # the next tick tries again
+            self._unseen = self._unseen or (now, leased)
             raise
+
+    def _start_unseen(self) -> int:
+        """Start the jobs that a failed claim took all the same; how many.
+
+        A claim whose connection broke after its commit took its jobs without the
+        worker hearing of them: they are marked running here, and nothing would run
+        them until their lease lapsed, which costs them an attempt (the last one of a
+        job without retries). After any failed claim the worker looks for them, before
+        it claims again: its own live jobs, started since that claim began, that no
+        run of it has (a namesake that died before has none: names are unique among
+        live workers).
+        """
+        assert self._unseen is not None
+        since, leased = self._unseen
+        since -= UNSEEN_CLOCK_SLACK
+        unseen = [
+            job
+            for job in self.store.queue.live_jobs_on_host(self.host)
+            if job.worker == self.name
+            and job.state is JobState.RUNNING
+            and job.started_at is not None
+            and job.started_at >= since
+            and (job.id not in self._runs or self._runs[job.id].job.attempt != job.attempt)
+        ]
+        self._unseen = None
+        for job in unseen:
+            log.warning(
+                "starting a job claimed in a commit the worker did not see",
+                extra={"job": job.id, "worker": self.name, "attempt": job.attempt},
+            )
+            self._leased[job.id] = leased
+            self._launch(job)
+        return len(unseen)
 
     def _claimed(self, free: int, leased: float, claimed: Claimed) -> None:
         """Start what a claim for ``free`` slots took; note whether to claim again."""
