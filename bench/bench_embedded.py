@@ -14,6 +14,8 @@ jobs run, only when a thread holds the GIL, and writes py-spy's raw collapsed
 stacks (one line per stack and its sample count), with the sampler's own CPU
 in the figure.
 
+``--threads`` prints the server's CPU per job by thread (``bench/threads.py``).
+
 ``--syscalls`` counts the system calls of the server and its children with
 ``strace -c -f`` while the measured jobs run, and prints the main ones per job:
 page reads and writes of SQLite (``pread64``, ``pwrite64``), its file locks
@@ -42,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.harness import ADMIN, free_port, wait_for
 
 from bench.compare.jobyard import CONFIG
+from bench.threads import per_thread, thread_times
 
 ENDED = ("succeeded", "failed", "killed")
 
@@ -67,6 +70,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the server, here")
     parser.add_argument("--syscalls", action="store_true", help="count system calls (strace)")
+    parser.add_argument("--threads", action="store_true", help="server CPU per job by thread")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "jobyard.yaml"
@@ -87,9 +91,12 @@ def main() -> None:
                 spy = _py_spy(server.pid, args.profile) if args.profile else None
                 counts = Path(tmp) / "strace.txt"
                 tracer = _strace(server.pid, counts) if args.syscalls else None
+                threads = thread_times(server.pid) if args.threads else {}
                 before, started = cpu(proc), time.perf_counter()
                 submit_all(c, args.jobs)
                 took, used = time.perf_counter() - started, cpu(proc) - before
+                if args.threads:
+                    print(per_thread(server.pid, threads, thread_times(server.pid), args.jobs))
                 for sampler in (spy, tracer):
                     if sampler is not None:
                         sampler.send_signal(signal.SIGINT)  # both write their file then
