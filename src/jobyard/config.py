@@ -428,6 +428,8 @@ class _Loader:
                     hint = did_you_mean(target, sorted(known))
                     self.problem(["schedules", name, kind], f"unknown {kind} {target!r}{hint}")
                 continue
+            if kind == "workflow" and _uses_missing(workflows[target], job_types):
+                continue  # a node's job type is broken: its own error is said
             problems = _args_problems(spec, job_types, workflows)
             for error in problems:
                 self.problem(["schedules", name, "args", *_parts(error["field"])], error["message"])
@@ -530,6 +532,11 @@ class _Loader:
         for name, job_type in job_types.items():
             for problem in queue_problems(job_type.queue, declared):
                 self.problem(["job_types", name, problem["field"]], problem["message"])
+
+
+def _uses_missing(workflow: WorkflowSpec, job_types: Mapping[str, JobType]) -> bool:
+    """Whether a node of ``workflow`` runs a job type that is not in ``job_types``."""
+    return any(node.type not in job_types for node in workflow.nodes.values())
 
 
 def _args_problems(

@@ -193,3 +193,26 @@ def test_a_schedule_of_a_broken_workflow_or_type_is_not_also_said_to_be_unknown(
         f"{path}:4: workflows.empty.nodes: a workflow needs at least one node",
         f"{path}:8: schedules.c.workflow: unknown workflow 'nowhere'",
     ]
+
+
+def test_a_schedule_of_a_workflow_whose_node_runs_a_broken_type_says_only_the_types_error(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        """
+        job_types:
+          a:
+            command: [echo, hi]
+            timeout: forever
+        workflows:
+          w:
+            nodes:
+              x: {type: a}
+        schedules:
+          s: {workflow: w, every: 10s, args: {anything: 1}}
+        """,
+    )
+    found = errors(path)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{path}:4: job_types.a.timeout: invalid duration 'forever'")
