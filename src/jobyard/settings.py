@@ -27,6 +27,7 @@ from jobyard.durations import Duration, Size
 from jobyard.routing import check_tags
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+LogFormat = Literal["text", "json"]
 ENV_PREFIX = "JOBYARD_"
 #: Seconds between two checks of an open event stream's credentials (api/recheck.py).
 STREAM_RECHECK = 5.0
@@ -85,11 +86,12 @@ class Settings(BaseSettings):
     # How often the scheduler leader applies the configuration's ``retention`` (docs/retention.md).
     retention_interval: Annotated[Duration, Field(gt=0)] = 300.0
     log_level: LogLevel = "info"
+    log_format: LogFormat = "text"
     # The first start on a database without users creates ``admin`` with this password
     # (or a random one, printed once); later starts ignore it. Empty means unset.
     admin_password: SecretStr | None = None
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value

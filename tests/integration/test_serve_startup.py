@@ -45,6 +45,10 @@ def test_a_bad_setting_names_the_variable_or_the_option(tmp_path: Path) -> None:
     port = serve(tmp_path, JOBYARD_PORT="70000")
     assert port.returncode == 2
     assert port.stderr.splitlines()[-1].startswith("jobyard: error: --port / JOBYARD_PORT: ")
+    log_format = serve(tmp_path, "--port", "0", "--log-format", "xml")
+    assert log_format.returncode == 2
+    said = "jobyard: error: --log-format / JOBYARD_LOG_FORMAT: Input should be 'text' or 'json'"
+    assert log_format.stderr.splitlines() == [said]
 
 
 DATABASE = "jobyard: error: --database-url / JOBYARD_DATABASE_URL: "

@@ -23,6 +23,7 @@ def test_defaults() -> None:
     assert settings.poll_interval == 0.5
     assert settings.max_body_bytes == 1024 * 1024
     assert settings.log_level == "info"
+    assert settings.log_format == "text"
 
 
 def test_reads_prefixed_variables() -> None:
@@ -35,6 +36,7 @@ def test_reads_prefixed_variables() -> None:
             "JOBYARD_POLL_INTERVAL": "250ms",
             "JOBYARD_MAX_BODY_BYTES": "2MiB",
             "JOBYARD_LOG_LEVEL": "DEBUG",
+            "JOBYARD_LOG_FORMAT": "JSON",
             "PORT": "1",
         }
     )
@@ -45,6 +47,7 @@ def test_reads_prefixed_variables() -> None:
     assert settings.poll_interval == 0.25
     assert settings.max_body_bytes == 2 * 1024 * 1024
     assert settings.log_level == "debug"
+    assert settings.log_format == "json"
 
 
 @pytest.mark.parametrize(
@@ -71,9 +74,15 @@ def test_injected_environment_ignores_the_process_one(monkeypatch: pytest.Monkey
 
 def test_rejects_bad_values() -> None:
     with pytest.raises(ValidationError) as info:
-        Settings.from_env({"JOBYARD_CONCURRENCY": "0", "JOBYARD_LEASE_TIMEOUT": "soon"})
+        Settings.from_env(
+            {
+                "JOBYARD_CONCURRENCY": "0",
+                "JOBYARD_LEASE_TIMEOUT": "soon",
+                "JOBYARD_LOG_FORMAT": "xml",
+            }
+        )
     fields = {error["loc"][0] for error in info.value.errors()}
-    assert fields == {"concurrency", "lease_timeout"}
+    assert fields == {"concurrency", "lease_timeout", "log_format"}
 
 
 def test_worker_name_defaults_to_host_and_pid() -> None:

@@ -114,10 +114,11 @@ def _load_node_settings(
             "drain_timeout": drain_timeout,
             "worker_name": name,
             "log_level": log_level,
+            "log_format": log_format,
         },
         check_secrets=sends,
     )
-    logs.setup(settings.log_level, log_format)
+    logs.setup(settings.log_level, settings.log_format)
     tracing.setup()  # only with OTEL_TRACES_EXPORTER set: see docs/monitoring.md
     return settings, cfg
 
