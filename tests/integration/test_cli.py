@@ -118,7 +118,7 @@ def test_submit_wait_tells_how_the_job_ended(server: Server) -> None:
     assert "succeeded" in good.stdout
     bad = jobyard(server, "submit", "fail", "code=4", "--wait")
     assert bad.returncode == 1
-    assert "failed, exit code 4" in bad.stdout
+    assert "failed, exit code 4, ran " in bad.stdout  # the code once, not as its error too
     ended = json.loads(jobyard(server, "submit", "fail", "--wait", "--json").stdout)
     assert (ended["state"], ended["exit_code"]) == ("failed", 3)
 

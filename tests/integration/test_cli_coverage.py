@@ -40,6 +40,8 @@ def test_schedules_from_flags(server: Server) -> None:
     assert ok(server, "schedules", "pause", name).strip() == f"schedule {name}: paused"
     assert as_json(server, "schedules", "show", name)["next_fire"] is None
     assert ok(server, "schedules", "resume", name).startswith(f"schedule {name}: active; next ")
+    again = jobyard(server, "schedules", "add", name, "--type", "echo", "--every", "1h", "text=x")
+    assert error_line(again, 4) == f"jobyard: error: schedule {name}: schedule {name!r} exists"
     assert ok(server, "schedules", "rm", name).strip() == f"schedule {name} removed"
     error_line(jobyard(server, "schedules", "show", name), 3)
     bad = error_line(
@@ -50,6 +52,10 @@ def test_schedules_from_flags(server: Server) -> None:
     bad = error_line(jobyard(server, *workflow, "bogus=1", "code=abc"), 2)
     assert "schedule x3: args.bogus: no node's job type declares this param" in bad
     assert "; args.code: for node 'bad': " in bad
+    run = error_line(jobyard(server, "run", "diamond", "bogus=1"), 2)
+    said = "args.bogus: no node's job type declares this param"
+    assert run.endswith(f": {said}")  # the problem's detail says it: not again after it
+    assert run.count(said) == 1
     assert "--file goes alone" in error_line(
         jobyard(server, "schedules", "add", "x2", "--file", "f.yaml"), 2
     )

@@ -91,7 +91,9 @@ def _refusal(source: str, definition: Definition, exc: Any) -> str:
     """``FILE: FIELD: message`` for each field the server named, on one line."""
     errors = [e for e in exc.errors if isinstance(e, Mapping)]
     if not errors:
-        return f"{source}: {definition.field or definition.name}: {exc.detail}"
+        where = definition.field or definition.name
+        named = source.endswith(f" {where}")  # "schedule NAME", from flags: said once
+        return f"{source}: {exc.detail}" if named else f"{source}: {where}: {exc.detail}"
     problems = []
     for error in errors:
         parts = (definition.field, str(error.get("field") or ""))

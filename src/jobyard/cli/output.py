@@ -76,8 +76,9 @@ def job_summary(job: JobInfo) -> str:
     text = f"job {job.id} ({job.type}) {job.state}"
     if job.exit_code is not None:
         text += f", exit code {job.exit_code}"
-    if job.failed and (job.error or job.reason):
-        text += f": {job.error or job.reason}"
+    said = job.error or job.reason
+    if job.failed and said and said != f"exit code {job.exit_code}":  # said once already
+        text += f": {said}"
     if job.resources.runtime_seconds is not None:
         text += f", ran {duration(job.resources.runtime_seconds)}"
     return text

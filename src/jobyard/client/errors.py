@@ -35,7 +35,9 @@ class ApiError(Exception):
     def message(self) -> str:
         """The detail with the field errors, on one line."""
         fields = "; ".join(_field_error(error) for error in self.errors)
-        return f"{self.detail} ({fields})" if fields else self.detail
+        if not fields or fields in self.detail:  # a detail may say them already
+            return self.detail
+        return f"{self.detail} ({fields})"
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> ApiError:
