@@ -255,6 +255,11 @@ def test_job_types_can_be_managed_through_the_api(server: Server) -> None:
     )
     assert replaced.status_code == 200
     assert server.submit(name, hold=True)["command"] == ["echo", "hi", "world"]
+    other = server.client.put(f"/api/v1/job-types/{name}", json={**definition, "name": "other"})
+    [error] = assert_problem(other, 422)["errors"]
+    assert error["field"] == "name"
+    assert error["message"] == f"'other' is not the name the path gives ({name!r})"
+    assert server.client.get("/api/v1/job-types/other").status_code == 404
     assert server.client.delete(f"/api/v1/job-types/{name}").status_code == 204
     assert server.client.get(f"/api/v1/job-types/{name}").status_code == 404
     assert server.job(job["id"])["state"] == "succeeded"  # jobs keep their definition

@@ -76,6 +76,9 @@ class Catalog:
         """Create or replace an API-defined type; returns it and whether it is new."""
         self.refuse_writes()
         self.refuse_configured(name)
+        if "name" in definition and definition["name"] != name:
+            said = f"{definition['name']!r} is not the name the path gives ({name!r})"
+            raise Invalid(f"job type {name!r} is invalid", [{"field": "name", "message": said}])
         data = {k: v for k, v in definition.items() if k not in ("name", "source")}
         try:
             job_type = parse_job_type(name, {**data, "source": "api"})
