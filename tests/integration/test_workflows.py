@@ -442,6 +442,8 @@ def test_the_cli_runs_and_shows_workflows(server: Server) -> None:
     run_id = json.loads(failed.stdout)["id"]
     shown = cli("runs", "show", str(run_id))
     assert "upstream_failed" in shown.stdout
+    assert cli("runs", str(run_id)).stdout == shown.stdout  # a bare id shows it too
+    assert cli("runs").stdout == cli("runs", "list").stdout  # and a bare group lists
     assert cli("runs", "retry", str(run_id)).returncode == 0
     chain = json.loads(cli("run", "chain", "--json").stdout)["id"]
     stopped = cli("runs", "stop", str(chain))

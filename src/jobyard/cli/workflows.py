@@ -16,11 +16,12 @@ from jobyard.cli.common import (
     parse_assignments,
     print_json,
 )
+from jobyard.cli.groups import group
 
 PANEL = "Workflows (client commands)"
 RunId = Annotated[int, typer.Argument(metavar="RUN_ID", help="A workflow run's id.")]
-runs_app = typer.Typer(
-    help="List, show, stop, resume and retry workflow runs.", no_args_is_help=True
+runs_app = group(
+    "List the workflow runs (the default), show one (runs RUN_ID), stop, resume or retry one."
 )
 
 
