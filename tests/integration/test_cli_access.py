@@ -369,6 +369,9 @@ def test_user_commands_show_a_table_and_refuse_bad_input(tmp_path: Path) -> None
     cli.ok("user", "add", "ann", "--password-stdin", *db, stdin=PASSWORD)
     assert "ann" in cli.ok("user", "list", *db)
     assert "too short" in cli.error(2, "user", "add", "bo", "--password-stdin", *db, stdin="abc")
+    # A name that exists is said first, whatever the password (which is not asked for).
+    exists = cli.error(4, "user", "add", "ann", "--password-stdin", *db, stdin="abc")
+    assert exists == "jobyard: error: a user named 'ann' exists"
     nul = "nul\x00pass-123\n"
     set_nul = ("user", "set-password", "ann", "--password-stdin", *db)
     assert "contains a NUL character" in cli.error(2, *set_nul, stdin=nul)
@@ -379,8 +382,21 @@ def test_user_commands_show_a_table_and_refuse_bad_input(tmp_path: Path) -> None
 def test_an_unreachable_database_is_one_line_and_exit_5(tmp_path: Path) -> None:
     cli = Cli("http://127.0.0.1:9", tmp_path / "config")
     missing = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"
-    said = cli.error(5, "user", "list", "--database-url", missing)
+    add = ("user", "add", "ann", "--password-stdin", "--database-url", missing)
+    said = cli.error(5, *add, stdin=PASSWORD)
     assert f"--database-url / JOBYARD_DATABASE_URL: cannot connect to {missing}: " in said
+
+
+def test_a_user_command_other_than_add_makes_no_database_where_there_is_none(
+    tmp_path: Path,
+) -> None:
+    cli = Cli("http://127.0.0.1:9", tmp_path / "config")
+    typo = tmp_path / "typo.db"
+    for command in (("list",), ("remove", "ann"), ("set-role", "ann", "admin")):
+        said = cli.error(5, "user", *command, "--database-url", f"sqlite:///{typo}")
+        assert said.endswith(f"--database-url / JOBYARD_DATABASE_URL: no database at {typo} "
+                             "(no such file)")  # fmt: skip
+    assert list(tmp_path.glob("typo.db*")) == []
 
 
 def test_a_password_set_on_the_database_works_on_the_running_server(

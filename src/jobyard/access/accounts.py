@@ -44,6 +44,9 @@ class Accounts:
     def users(self) -> list[User]:
         return self._store.list_users()
 
+    def exists(self, name: str) -> bool:
+        return self._store.user(name) is not None
+
     def user(self, name: str) -> User:
         found = self._store.user(name)
         if found is None:

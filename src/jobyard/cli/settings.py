@@ -69,6 +69,19 @@ def check_database(url: str, code: int = 1) -> None:
     open_database(url, code).close()
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite ``url`` names, when it is not there (None for any other URL)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return None
+    if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
 def open_database(url: str, code: int = 1) -> Store:
     """The store of ``url``, connected to once; fail in one line (exit ``code``) when it
     cannot be opened.

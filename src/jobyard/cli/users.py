@@ -17,7 +17,13 @@ import typer
 
 from jobyard.cli.common import UNREACHABLE, JsonOpt, counted, exit_code, fail, print_items
 from jobyard.cli.credentials import PasswordStdinOpt, read_password
-from jobyard.cli.settings import DatabaseOpt, open_database, read_settings
+from jobyard.cli.settings import (
+    DATABASE,
+    DatabaseOpt,
+    missing_sqlite_file,
+    open_database,
+    read_settings,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -63,8 +69,12 @@ def add(
 ) -> None:
     """Add a user; the password is asked twice (or read with --password-stdin)."""
     wanted = _role(role)
-    password = read_password(password_stdin, f"Password of {name}", twice=True)
-    with books(database_url) as found:
+    with books(database_url, create=True) as found:
+        if found.accounts.exists(name):  # said before the password is asked for nothing
+            from jobyard.errors import Conflict
+
+            raise Conflict(f"a user named {name!r} exists")
+        password = read_password(password_stdin, f"Password of {name}", twice=True)
         user = found.accounts.add_user(name, wanted, password)
         found.record("add_user", name, role=user.role.value)
     typer.echo(f"user {name} added ({user.role})")
@@ -114,8 +124,12 @@ def remove(name: NameArg, database_url: DatabaseOpt = None) -> None:
 
 
 @contextmanager
-def books(database_url: str | None) -> Iterator[Books]:
-    """The database's accounts (migrated first); its errors become one line and a code."""
+def books(database_url: str | None, *, create: bool = False) -> Iterator[Books]:
+    """The database's accounts (migrated first); its errors become one line and a code.
+
+    Only with ``create`` may a SQLite file that is not there be made: a mistyped path
+    is said, not left behind as a new, empty database.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from jobyard.access.accounts import Accounts
@@ -124,6 +138,8 @@ def books(database_url: str | None) -> Iterator[Books]:
     from jobyard.errors import JobyardError
 
     settings = read_settings({"database_url": database_url})
+    if not create and (missing := missing_sqlite_file(settings.database_url)) is not None:
+        fail(f"{DATABASE}: no database at {missing} (no such file)", UNREACHABLE)
     store = open_database(settings.database_url, UNREACHABLE)
     try:
         store.migrate()
