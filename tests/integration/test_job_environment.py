@@ -39,7 +39,7 @@ PASSED = {"PASSED_VAR": "passed", "PASSED_PREFIX_ONE": "one"}
 PASS_ENV = ["PASSED_VAR", "PASSED_PREFIX_*"]
 # What docs/job-types.md promises a job gets of the worker's environment.
 ALLOWED = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "TZ", "TMPDIR"}
-IDENTITY = {"JOBYARD_JOB_ID", "JOBYARD_JOB_TOKEN"}
+IDENTITY = {"JOBYARD_JOB_ID", "JOBYARD_JOB_TOKEN", "JOBYARD_WORKER_PID"}
 VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)")
 
 

@@ -77,7 +77,11 @@ def test_the_process_environment_is_read_once(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_identity() -> None:
-    assert identity(7, "tok") == {"JOBYARD_JOB_ID": "7", "JOBYARD_JOB_TOKEN": "tok"}
+    assert identity(7, "tok") == {
+        "JOBYARD_JOB_ID": "7",
+        "JOBYARD_JOB_TOKEN": "tok",
+        "JOBYARD_WORKER_PID": str(os.getpid()),  # the worker that starts the job
+    }
 
 
 @pytest.mark.parametrize("name", [*ALLOWED, "MY_VAR", "AWS_*", "_x", "A1"])

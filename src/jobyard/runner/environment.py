@@ -12,7 +12,8 @@ environment made of, later parts winning:
 3. the type's ``env`` and the job's arguments (``JOBYARD_ARG_*``);
 4. the job's identity, :func:`identity`: ``JOBYARD_JOB_ID``, and
    ``JOBYARD_JOB_TOKEN``, by which :func:`~jobyard.runner.procs.kill_job_processes`
-   finds processes of the job that left its process group.
+   finds processes of the job that left its process group, and
+   ``JOBYARD_WORKER_PID``, by which a worker finds what a dead one left running.
 
 A name ending in ``*`` stands for every variable it starts (``LC_*``).
 
@@ -101,8 +102,14 @@ class JobEnvironment:
 
 
 def identity(job_id: int, token: str) -> dict[str, str]:
-    """The variables that say which job (and which attempt of it) a process belongs to."""
-    return {"JOBYARD_JOB_ID": str(job_id), "JOBYARD_JOB_TOKEN": token}
+    """The variables that say which job (and which attempt of it) a process belongs to,
+    and which worker process started it (so that, once that worker died, another one on
+    the host finds what it left running: ``Worker.sweep_orphans``)."""
+    return {
+        "JOBYARD_JOB_ID": str(job_id),
+        "JOBYARD_JOB_TOKEN": token,
+        "JOBYARD_WORKER_PID": str(os.getpid()),
+    }
 
 
 def encode(variables: Mapping[str, str]) -> dict[bytes, bytes]:

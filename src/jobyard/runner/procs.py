@@ -18,12 +18,13 @@ import resource
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import psutil
 
 TOKEN_VAR = "JOBYARD_JOB_TOKEN"
+OWNER_VAR = "JOBYARD_WORKER_PID"  # the pid of the worker that started the job's process
 REAP_BOUND = 1.0  # seconds to wait for killed leftovers to die before a Result is given
 FEW_PIDS = 64  # pids allocated since a job started that are cheaper to try than to list
 
@@ -280,6 +281,34 @@ def kill_job_processes(token: str, wait: float = 0.0, *, since: int | None = Non
     if wait and killed:
         _wait_dead(_processes(killed), wait)
     return len(killed)
+
+
+def processes_of_workers(owners: Collection[int]) -> dict[tuple[int, str], list[int]]:
+    """``{(owner, token): pids}`` of the job processes on this host that a worker of
+    ``owners`` (their pids) started, by their environment (``OWNER_VAR``, ``TOKEN_VAR``)."""
+    wanted = {f"{OWNER_VAR}={owner}".encode(): owner for owner in owners}
+    prefix = f"{TOKEN_VAR}=".encode()
+    found: dict[tuple[int, str], list[int]] = {}
+    for pid in _all_pids():
+        environ = _environ(pid)
+        owner = next((wanted[entry] for entry in environ if entry in wanted), None)
+        token = next((entry[len(prefix) :] for entry in environ if entry.startswith(prefix)), None)
+        if owner is not None and token is not None:
+            found.setdefault((owner, token.decode(errors="replace")), []).append(pid)
+    return found
+
+
+def kill_processes(pids: Iterable[int]) -> int:
+    """SIGCONT + SIGKILL each of ``pids`` (a stopped process dies too); how many were."""
+    killed = 0
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+        killed += 1
+    return killed
 
 
 def _pids_after(first: int) -> Iterable[int]:

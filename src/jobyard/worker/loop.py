@@ -37,6 +37,7 @@ from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.executors import Executors
 from jobyard.runner.local import kill_job_processes
+from jobyard.runner.procs import kill_processes, processes_of_workers
 from jobyard.states import JobState
 from jobyard.store import Store, outage
 from jobyard.store.protocol import Claimed, ClaimOrder, Storage
@@ -117,6 +118,7 @@ class Worker:
         self._last_heartbeat = 0.0
         self._leased: dict[int, float] = {}  # job id → monotonic time its lease was last set
         self._released: set[int] = set()  # runs whose end is stored: their slots are free
+        self._next_sweep = 0.0  # monotonic time of the next look for dead workers' processes
         # Since when (clock, monotonic) a claim may have committed unseen: see _start_unseen.
         self._unseen: tuple[datetime, float] | None = None
         self._ends = EndWriter(store, clock, on_ended or self._each_terminal, wake=self._wakeup.set)
@@ -152,6 +154,7 @@ class Worker:
 
     def start(self) -> None:
         now = self._clock()
+        prior = self.store.workers.get_worker(self.name)  # a dead namesake's, on this host?
         self.refuse_namesake(now)
         info = WorkerInfo(
             name=self.name,
@@ -169,6 +172,7 @@ class Worker:
         # The jobs a dead worker of this name left live here are recovered too: nothing
         # of this process runs yet, and the name is no other live worker's.
         self.recover_orphans()
+        self.sweep_orphans(prior)
         self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
         self._thread.start()
         if isinstance(self.store, Store) and self.store.dialect == "postgresql":
@@ -334,6 +338,8 @@ class Worker:
         if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
             self._heartbeat()
             self._look_for_drain = True
+            if time.monotonic() >= self._next_sweep:
+                self.sweep_orphans()
         if self._look_for_drain:
             self._look_for_drain = False
             self._check_drain()
@@ -558,6 +564,41 @@ class Worker:
                 extra={"job": job.id, "dead_worker": job.worker, "processes_killed": killed},
             )
 
+    def sweep_orphans(self, prior: WorkerInfo | None = None) -> int:
+        """Kill the job processes that dead workers of this host left running; how many.
+
+        A worker killed (``kill -9``, a crash) leaves its jobs' processes running: they
+        are in sessions of their own. Its jobs are recovered (by this host's next worker,
+        or elsewhere once their leases lapse), retried or ended, but nothing on another
+        host can stop those processes, which would run on beside the next attempt, or
+        after the job was killed. So a worker looks for them when it starts and every half
+        lease timeout (before such a job's lease lapses and it runs again): a process
+        whose ``JOBYARD_WORKER_PID`` is that of a worker of this database, on this host,
+        whose process is gone, and whose
+        ``JOBYARD_JOB_TOKEN`` names that worker. ``prior`` is the row this worker's name
+        had before it registered (a dead namesake's).
+        """
+        self._next_sweep = time.monotonic() + self.settings.lease_timeout / 2
+        rows = [row for row in self.store.workers.list_workers() if row.name != self.name]
+        dead = {
+            row.pid: row.name
+            for row in [*rows, *([prior] if prior is not None else [])]
+            if row.host == self.host and row.pid != os.getpid() and not _pid_in_use(row.pid)
+        }
+        if not dead:
+            return 0
+        killed = 0
+        for (owner, token), pids in processes_of_workers(dead).items():
+            worker = token.rsplit(":", 2)[0]
+            if worker != dead[owner]:
+                continue  # a worker of another database that had the same pid
+            killed += (count := kill_processes(pids))
+            log.warning(
+                "killed the processes a dead worker left running",
+                extra={"worker": self.name, "dead_worker": worker, "token": token, "killed": count},
+            )
+        return killed
+
     def _adopt(self, job: Job, now: datetime) -> None:
         """Take over a job that runs on without its dead worker (a Slurm job) and follow it.
 
@@ -614,6 +655,15 @@ def _process_of(info: WorkerInfo) -> bool:
     try:
         process = psutil.Process(info.pid)
         return abs(process.create_time() - info.started_at.timestamp()) < 60
+    except psutil.Error:
+        return False
+
+
+def _pid_in_use(pid: int) -> bool:
+    """Whether a process (not a zombie) has ``pid``: whichever, to be safe; a dead
+    worker's pid that another process took is not swept (see Worker.sweep_orphans)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
