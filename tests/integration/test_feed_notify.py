@@ -121,3 +121,31 @@ def test_the_feed_listens_while_subscribed_and_is_woken_by_notify(store: Store) 
         hub.stop()
         if writer.is_alive():
             writer.join()
+
+
+def test_the_events_of_a_removed_job_hold_no_stream_up_for_the_gap_grace(store: Store) -> None:
+    """Their ids are gone for good: a reader that knows no transaction can still commit
+    them moves on (the hub asks PostgreSQL), instead of waiting the whole grace."""
+    now = datetime.now(UTC)  # recent events: their gaps are not settled by age
+    new = NewJob("t", {}, JobSpec(argv=["true"]), "default", 0, JobState.QUEUED)
+    # An old event first: a new reader starts after it, below the recent gap.
+    store.jobs.add_jobs([new], now - timedelta(hours=1))
+    [(removed, _)] = store.jobs.add_jobs([new], now)
+    for seq in (1, 2):
+        store.jobs.append_output(removed.id, [LogWritten(at=now, seq=seq, stream="stdout",
+                                                         line="x")], [], {})  # fmt: skip
+    [(kept, _)] = store.jobs.add_jobs([new], now)
+    assert store.jobs.delete_job(removed.id, frozenset({JobState.QUEUED}))
+    hub = Hub(store, poll_interval=0.05, gap_grace=600)  # a gap would hold it for 10 minutes
+    hub.start()
+
+    async def first_event() -> int:
+        async for item in follow(hub, Filter(job_id=kept.id), 0, idle=30):
+            assert item is not None, "nothing within 30 s: held up by the removed job's ids"
+            return item.event.id
+        raise AssertionError("the stream ended")
+
+    try:
+        assert asyncio.run(first_event()) > 0  # its created event, past the gap
+    finally:
+        hub.stop()

@@ -12,32 +12,82 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
+Horizon = Callable[[], tuple[int, int] | None]
+
+MARK_AFTER = 0.1  # seconds after a gap is seen before the horizon is marked (see GapWait)
+
 
 class GapWait:
-    def __init__(self, grace: float, clock: Callable[[], float] = time.monotonic) -> None:
+    """Which ids a reader of the event log may move past: a missing one only once it
+    cannot commit any more.
+
+    Without more to go on, that is after ``grace`` seconds. On PostgreSQL a
+    ``horizon`` (the oldest transaction still running and the next one to start,
+    :meth:`~jobyard.store.eventlog.SqlEventLog.horizon`) tells sooner: a missing id
+    was taken by a transaction that had begun by the time the gap was seen (and
+    its transaction id, taken with its first row, a moment later). Once every
+    transaction begun by then has ended, a read sees whatever of them committed,
+    and what it still misses was rolled back or deleted (a removed job's events):
+    it moves on in milliseconds, where it waited the whole grace. :meth:`before_read`
+    asks the horizon just before each read, so that its answer holds for that read.
+    """
+
+    def __init__(
+        self,
+        grace: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        horizon: Horizon | None = None,
+    ) -> None:
         self.grace = grace
         self._clock = clock
+        self._horizon = horizon
         self._since: float | None = None  # when the gap being waited for was first seen
+        self._cover = 0  # the highest id of the read that saw it: gaps below it are its
+        self._mark: int | None = None  # the next transaction id, MARK_AFTER later
+        self._ended = False  # every transaction begun before the mark has ended
+
+    def before_read(self) -> None:
+        """Ask the horizon whether the gaps waited for can still fill (a read follows)."""
+        if self._horizon is None or self._since is None or self._ended:
+            return
+        if self._clock() - self._since < MARK_AFTER:
+            return
+        horizon = self._horizon()
+        if horizon is None:
+            return
+        oldest_running, next_id = horizon
+        if self._mark is None:
+            self._mark = next_id
+        elif oldest_running >= self._mark:
+            self._ended = True
 
     def contiguous(self, after: int, ids: Iterable[int]) -> int:
         """The highest of ``ids`` (ascending, all > ``after``) reachable without an open gap."""
         upto = after
-        for event_id in ids:
-            if event_id == upto + 1:
-                self._since = None
-            elif not self._waited_enough():
+        seen = list(ids)
+        for event_id in seen:
+            if event_id != upto + 1 and not self._settled(event_id, seen[-1]):
                 break
             upto = event_id
+            if self._since is not None and upto >= self._cover:
+                self._forget()  # the gaps it waited for are behind: a new one starts anew
         return upto
 
-    def _waited_enough(self) -> bool:
+    def _settled(self, event_id: int, highest: int) -> bool:
+        """Whether the ids missing before ``event_id`` can be stepped over now."""
         now = self._clock()
         if self._since is None:
-            self._since = now
-        if now - self._since < self.grace:
-            return False
-        self._since = None
-        return True
+            self._since, self._cover = now, highest
+        if self._ended and event_id <= self._cover:
+            return True  # every gap of the read that saw it (forgotten once past it)
+        if now - self._since >= self.grace:
+            self._forget()  # this gap: a later one waits its own grace
+            return True
+        return False
+
+    def _forget(self) -> None:
+        self._since, self._mark, self._ended = None, None, False
 
 
 def settled(latest: Sequence[tuple[int, datetime]], before: datetime) -> int:

@@ -15,7 +15,9 @@ workers.
 On servers, ids are handed out at insert but become visible at commit, so a
 later id can show up before an earlier one. The hub delivers in id order and
 waits (up to ``gap_grace``) for a missing id before it gives up on it (an
-insert that was rolled back leaves a gap for ever).
+insert that was rolled back, or the events of a removed job, leave a gap for
+ever); on PostgreSQL only until every transaction that could still commit it
+has ended (:class:`~jobyard.events.gaps.GapWait`).
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ class Hub:
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._stop = threading.Event()
-        self._gaps = GapWait(gap_grace)
+        self._gaps = self._gap_wait()
         self._threads: list[threading.Thread] = []
         self.demand = Demand(lambda: len(self._subscriptions), linger)
 
@@ -192,13 +194,17 @@ class Hub:
         with self._lock:
             if not self._subscriptions:
                 self.position = None
-                self._gaps = GapWait(self.gap_grace)
+                self._gaps = self._gap_wait()
             return self.position is not None
+
+    def _gap_wait(self) -> GapWait:
+        return GapWait(self.gap_grace, horizon=self.store.events.horizon)
 
     def _pump(self) -> bool:
         """Deliver every new event in id order; True when waiting for a missing id."""
         while True:
             assert self.position is not None  # only this thread forgets it, between passes
+            self._gaps.before_read()
             batch = self.store.events.feed(self.position, BATCH)
             ready = self._contiguous(batch)
             if ready:

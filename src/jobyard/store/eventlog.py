@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 
 from jobyard.events.records import FeedEvent
 from jobyard.store.part import Part
@@ -49,10 +49,26 @@ class SqlEventLog(Part):
         with self._read() as conn:
             return [(int(row.id), row.at) for row in reversed(conn.execute(query).all())]
 
+    def horizon(self) -> tuple[int, int] | None:
+        """PostgreSQL: the oldest transaction id still running and the next one to be
+        given, for :class:`~jobyard.events.gaps.GapWait`; None elsewhere."""
+        if self._reader.dialect.name != "postgresql":
+            return None
+        with self._peek() as conn:
+            oldest, following = conn.execute(_HORIZON).one()
+        return int(oldest), int(following)
+
     def last_event_id(self) -> int:
         """The newest event id (0 when there is none)."""
         with self._read() as conn:
             return int(conn.execute(last_id_query()).scalar_one())
+
+
+# xid8 has no cast to a number but through its text.
+_HORIZON = text(
+    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+    "FROM pg_current_snapshot() AS s"
+)
 
 
 def feed_query(
