@@ -268,6 +268,14 @@ def test_get_job_of_an_unknown_id_is_none(store: Store) -> None:
     assert store.jobs.get_job(123456) is None
 
 
+@pytest.mark.parametrize("beyond", [0, -1, 2**63, 10**23])
+def test_an_id_no_row_can_have_is_none_not_an_error(store: Store, beyond: int) -> None:
+    """Out of 64 bits an id fails on PostgreSQL (out of range) and in SQLite's driver
+    (an overflow): it is only absent."""
+    assert store.jobs.get_job(beyond) is None
+    assert store.runs.get_run(beyond) is None
+
+
 def test_an_idempotency_key_returns_the_existing_job(store: Store) -> None:
     [first] = add(store, new_job(idempotency_key="k1"))
     keys = ["k1", None, "k2", "k2"]

@@ -38,6 +38,7 @@ from jobyard.store.rows import (
     job_columns,
     job_from_row,
     log_from_row,
+    possible_id,
     update_by_id,
     whole_event_row,
 )
@@ -73,6 +74,8 @@ class SqlJobs(Part):
 
     def get_job(self, job_id: int) -> Job | None:
         """The job with this id, or None."""
+        if not possible_id(job_id):
+            return None
         with self._peek() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
         return job_from_row(row) if row else None

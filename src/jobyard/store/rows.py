@@ -145,3 +145,12 @@ def is_awaited() -> Exists:
         .where(edges.upstream_id == jobs.c.id, edges.met == false())
         .exists()
     )
+
+
+ID_MAX = 2**63 - 1  # ids are 64-bit: a larger one (or one below 1) is no row's
+
+
+def possible_id(value: int) -> bool:
+    """Whether ``value`` can be a row's id: looking up another fails on some databases
+    (out of range on PostgreSQL, an overflow in SQLite's driver) where it is only absent."""
+    return 1 <= value <= ID_MAX

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, exists, func, insert, select, upda
 from jobyard.models import Job, NodeJob, RunState, WorkflowRun
 from jobyard.states import JobState
 from jobyard.store.part import Part
-from jobyard.store.rows import jobs_where, load_json
+from jobyard.store.rows import jobs_where, load_json, possible_id
 from jobyard.store.submission import insert_graph
 from jobyard.store.tables import jobs
 from jobyard.store.tables import workflow_runs as runs
@@ -37,6 +37,8 @@ class SqlRuns(Part):
             return insert_run(conn, workflow, args, trigger, nodes, edges, now)
 
     def get_run(self, run_id: int) -> WorkflowRun | None:
+        if not possible_id(run_id):
+            return None
         with self._peek() as conn:
             return get_run(conn, run_id)
 
