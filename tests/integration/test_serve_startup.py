@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -97,6 +98,26 @@ def test_a_database_that_does_not_answer_is_one_line(tmp_path: Path, args: tuple
     assert line.startswith(DATABASE + said)
     assert line.endswith("Connection refused")
     assert not (tmp_path / "copy.dump").exists()  # a backup left nothing in the way
+
+
+def test_a_schema_a_newer_version_upgraded_is_one_line_and_left_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    created = jobyard(tmp_path, "migrate", url=url)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("database schema created at revision ")
+    again = jobyard(tmp_path, "migrate", url=url)
+    assert again.stdout.startswith("database is up to date at revision ")
+    with sqlite3.connect(tmp_path / "newer.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    said = f"the schema of {url} is at revision '9999', which jobyard "
+    for args in ON_THE_DATABASE:
+        result = jobyard(tmp_path, *args, url=url)
+        assert result.returncode == (5 if args[0] == "user" else 1), args
+        [line] = result.stderr.splitlines()
+        assert line.startswith(DATABASE + said), line
+        assert line.endswith("a newer jobyard upgraded it; run that one")
+    with sqlite3.connect(tmp_path / "newer.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999",)]
 
 
 def test_a_password_in_the_query_and_an_unreadable_option_are_one_line(tmp_path: Path) -> None:

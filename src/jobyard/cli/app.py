@@ -299,11 +299,20 @@ def _freeze_heap() -> None:
 @app.command()
 def migrate(database_url: DatabaseOpt = None) -> None:
     """Create or upgrade the database schema (serve and worker do it on start too)."""
+    from jobyard.store.migrate import revisions
+
     settings = read_settings({"database_url": database_url})
     store = open_database(settings.database_url)
+    before = revisions(store.engine)[0]
     store.migrate()
+    after = revisions(store.engine)[0]
     store.close()
-    typer.echo(f"database is up to date ({store.dialect})")
+    if before is None:
+        typer.echo(f"database schema created at revision {after} ({store.dialect})")
+    elif before != after:
+        typer.echo(f"database schema upgraded from revision {before} to {after} ({store.dialect})")
+    else:
+        typer.echo(f"database is up to date at revision {after} ({store.dialect})")
 
 
 @app.command()

@@ -113,7 +113,25 @@ def open_database(url: str, code: int = 1) -> Store:
     except (ValueError, TypeError) as exc:  # a driver's option it cannot read: ?timeout=abc
         store.close()
         fail(f"{DATABASE}: cannot connect to {shown}: {_first_line(exc)}", code)
+    _refuse_unknown_schema(store, shown, code)
     return store
+
+
+def _refuse_unknown_schema(store: Store, shown: str, code: int) -> None:
+    """Fail in one line when the database's schema is of a revision this version does not
+    know: a newer jobyard upgraded it (or another program's Alembic owns it)."""
+    from jobyard import __version__
+    from jobyard.store import migrate
+
+    current, head, known = migrate.revisions(store.engine)
+    if not known:
+        store.close()
+        fail(
+            f"{DATABASE}: the schema of {shown} is at revision {current!r}, which jobyard "
+            f"{__version__} does not know (its newest is {head!r}): a newer jobyard "
+            "upgraded it; run that one",
+            code,
+        )
 
 
 def _first_line(error: BaseException | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,26 @@ def alembic_config(conn: Connection | None = None) -> Config:
     if conn is not None:
         config.attributes["connection"] = conn
     return config
+
+
+def revisions(engine: Engine) -> tuple[str | None, str, bool]:
+    """The database's schema revision (None before the first migration), the newest
+    this version knows, and whether it knows the database's."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    quiet = logging.getLogger("alembic.runtime.migration")  # its INFO on the context
+    level, quiet.level = quiet.level, logging.WARNING
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        quiet.level = level
+    head = scripts.get_current_head()
+    assert head is not None
+    known = current is None or any(rev.revision == current for rev in scripts.walk_revisions())
+    return current, head, known
 
 
 def upgrade(engine: Engine) -> None:
