@@ -110,6 +110,9 @@ def test_a_login_through_the_form_opens_the_page_asked_for(server: Server) -> No
         wrong = browser.post("/login", data={"username": "admin", "password": "nope", "next": "/"})
         assert wrong.status_code == 401
         assert "Wrong user name or password" in wrong.text
+        # The name is kept and the password field focused; both are marked invalid.
+        assert 'value="admin" autocomplete="username" required aria-invalid="true">' in wrong.text
+        assert 'required autofocus aria-invalid="true">' in wrong.text
         right = browser.post(
             "/login",
             data={"username": "admin", "password": ADMIN[1], "next": "/jobs?state=held"},
