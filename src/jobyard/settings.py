@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -28,6 +29,7 @@ from jobyard.routing import check_tags
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 LogFormat = Literal["text", "json"]
+WORKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
 ENV_PREFIX = "JOBYARD_"
 #: Seconds between two checks of an open event stream's credentials (api/recheck.py).
 STREAM_RECHECK = 5.0
@@ -95,6 +97,19 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("worker_name")
+    @classmethod
+    def _addressable_name(cls, value: str | None) -> str | None:
+        # The workers API addresses a worker by its name in the path.
+        if not value:
+            return None  # unset (an empty variable too): HOST-PID
+        if not WORKER_NAME.fullmatch(value):
+            raise ValueError(
+                "use 1-128 letters, digits, '.', '_', '-', ':', '@' or '+', starting with a "
+                "letter or digit (the workers API has it in its paths)"
+            )
+        return value
 
     @field_validator("admin_password", mode="before")
     @classmethod

@@ -89,3 +89,16 @@ def test_worker_name_defaults_to_host_and_pid() -> None:
     assert Settings.from_env({"JOBYARD_WORKER_NAME": "w1"}).resolved_worker_name() == "w1"
     name = Settings.from_env({}).resolved_worker_name()
     assert name.rsplit("-", 1)[1].isdigit()
+
+
+@pytest.mark.parametrize("name", ["team/a", "w y", "-w", "w" * 129, "wé"])
+def test_a_worker_name_the_workers_api_cannot_address_is_refused(name: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings.from_env({"JOBYARD_WORKER_NAME": name})
+    assert [error["loc"][0] for error in info.value.errors()] == ["worker_name"]
+
+
+@pytest.mark.parametrize("name", ["w1", "build-7", "host.example.org-1234", "etl@2", "a:b+c_d"])
+def test_worker_names_of_hosts_and_instances_are_taken(name: str) -> None:
+    assert Settings.from_env({"JOBYARD_WORKER_NAME": name}).resolved_worker_name() == name
+    assert Settings.from_env({"JOBYARD_WORKER_NAME": ""}).worker_name is None  # HOST-PID
