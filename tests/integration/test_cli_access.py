@@ -281,23 +281,35 @@ def test_tokens_create_list_and_revoke(cli: Cli) -> None:
     assert "no token 999999" in cli.error(3, "tokens", "revoke", "999999", *AS_ADMIN)
 
 
-def test_a_token_made_with_a_token_says_it_is_capped(cli: Cli) -> None:
+def test_a_token_made_with_a_token_says_it_is_capped_and_goes_with_it(cli: Cli) -> None:
     login = ("login", "--user", "admin", "--expires", "1h", "--password-stdin")
     cli.ok(*login, stdin=ADMIN[1])
+    session = cli.json("whoami")["token_id"]
+    made_with = f"made with token {session}: revoking that one revokes this one too"
+    names = []
     try:
         for asked in ("2h", "never"):
-            made = cli.run("tokens", "create", f"long-{tag()}", "--expires", asked)
+            names.append(name := f"long-{tag()}")
+            made = cli.run("tokens", "create", name, "--expires", asked)
             assert made.returncode == 0, made.stderr
-            capped = made.stderr.strip().splitlines()[-1]
-            said = "capped: a token made with a token ends no later than that one"
-            assert capped.startswith(said)
+            lines = made.stderr.strip().splitlines()
+            [capped] = [line for line in lines if line.startswith("capped: ")]
+            assert capped.startswith("capped: a token made with a token ends no later than that")
             assert "--user" in capped
-        shorter = cli.run("tokens", "create", f"short-{tag()}", "--expires", "30m")
+            assert lines[-1].startswith(made_with)
+        names.append(name := f"short-{tag()}")
+        shorter = cli.run("tokens", "create", name, "--expires", "30m")
         assert "capped" not in shorter.stderr
+        assert made_with in shorter.stderr
         with_password = cli.run("tokens", "create", f"p-{tag()}", "--expires", "2h", *AS_ADMIN)
         assert "capped" not in with_password.stderr
+        assert "made with token" not in with_password.stderr
     finally:
-        cli.ok("logout")  # the saved login would be every later test's credential
+        said = cli.ok("logout")  # the saved login would be every later test's credential
+    # The logout says which tokens went with the one it revoked (not the password's).
+    assert f"token {session} revoked, with the tokens made with it: " in said
+    assert all(name in said for name in names)
+    assert "p-" not in said.split("made with it: ")[1]
 
 
 def test_audit_lists_what_was_done(cli: Cli, server: Server) -> None:

@@ -29,6 +29,11 @@ class TokenOut(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    made_by: int | None = Field(
+        default=None,
+        description="the token it was made with (null: with a password): it ends no later "
+        "than that one, and is revoked with it",
+    )
 
     @classmethod
     def of(cls, token: Token) -> Self:
@@ -40,6 +45,7 @@ class TokenOut(BaseModel):
             created_at=token.created_at,
             expires_at=token.expires_at,
             revoked_at=token.revoked_at,
+            made_by=token.made_by,
         )
 
 

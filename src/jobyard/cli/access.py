@@ -133,6 +133,13 @@ def _create(client: Client, name: str, role: str | None, expires: str, json_: bo
             f"{moment(token.expires_at)}); make it with --user and a password for a longer one",
             err=True,
         )
+    if token.made_by is not None:
+        typer.echo(
+            f"made with token {token.made_by}: revoking that one revokes this one too "
+            "(`jobyard logout` revokes the one it saved); make it with --user and a password "
+            "to keep it apart",
+            err=True,
+        )
 
 
 def _capped(token: TokenInfo, lifetime: str | None) -> bool:

@@ -82,13 +82,30 @@ def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
     with connect(server, token=secret) as client:
         try:
             token_id = client.me().token_id
-            if token_id is not None:
-                client.revoke_token(token_id)
             said = f"token {token_id} revoked"
+            if token_id is not None:
+                made = _made_with(client.tokens(), token_id)  # read while the token works
+                client.revoke_token(token_id)
+                if made:
+                    said += ", with the tokens made with it: " + ", ".join(made)
         except Unauthorized:  # expired or revoked: nothing left to revoke
             said = f"{client.server} does not know the saved token"
     path = forget_login(server)
     typer.echo(f"logged out: {said}; removed from {path}")
+
+
+def _made_with(tokens: list[TokenInfo], token_id: int) -> list[str]:
+    """``name (id)`` of the live tokens made with ``token_id``, and with those: revoking it
+    revokes them."""
+    from jobyard.clock import utcnow
+
+    now, parents, made = utcnow(), {token_id}, []
+    for token in sorted(tokens, key=lambda token: token.id):  # made after their maker
+        if token.made_by in parents:
+            parents.add(token.id)
+            if token.valid(now):
+                made.append(f"{token.name} ({token.id})")
+    return made
 
 
 def _ask_user(password_stdin: bool) -> str:

@@ -349,6 +349,7 @@ class TokenInfo:
     created_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    made_by: int | None = None  # the token it was made with: revoked with that one
 
     def valid(self, now: datetime) -> bool:
         """Neither revoked nor expired at ``now`` (an aware datetime)."""
