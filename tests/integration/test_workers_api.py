@@ -19,7 +19,7 @@ from jobyard.clock import utcnow
 from jobyard.events.records import JobHandedBack
 from jobyard.models import WorkerInfo
 from jobyard.store import Store
-from tests.harness import CONFIG, Launcher, Server, shared_server, wait_for
+from tests.harness import ADMIN, CONFIG, Launcher, Server, shared_server, wait_for
 
 FAST = {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_HEARTBEAT_INTERVAL": "0.3"}
 QUIET = {"JOBYARD_PYTHON_POOL": "0", "JOBYARD_KILL_GRACE": "3"}
@@ -145,8 +145,17 @@ def test_unknown_and_lost_workers(api: Server) -> None:
     kept = api.client.delete("/api/v1/workers/alive")
     assert kept.status_code == 409, kept.text
     assert kept.json()["state"] == "running"
-    assert api.client.delete("/api/v1/workers/ghost").status_code == 204
+
+    def forget(name: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "jobyard", "forget", name, "--server", api.url]
+        command += ["--user", ADMIN[0], "--password", ADMIN[1]]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    refused_live = forget("alive")
+    assert refused_live.returncode == 4, refused_live.stderr
+    assert forget("ghost").stdout == "worker ghost forgotten\n"
     assert listed(api, "ghost") is None
+    assert forget("ghost").returncode == 3  # no such worker
     assert api.client.delete("/api/v1/workers/ghost").status_code == 404
 
 

@@ -1,4 +1,5 @@
-"""``jobyard workers`` and ``jobyard drain``: the cluster's workers, and draining one."""
+"""``jobyard workers``, ``drain`` and ``forget``: the cluster's workers, draining one, and
+forgetting a lost one."""
 
 from __future__ import annotations
 
@@ -59,6 +60,21 @@ def drain(
     typer.echo(f"worker {name}: drain requested; it claims nothing more (running: {running})")
 
 
+def forget(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="The lost worker's name.", autocompletion=complete.workers
+        ),
+    ],
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Remove lost worker NAME from the list (a live one is refused: drain it instead)."""
+    with connect(server) as client:
+        client.forget_worker(name)
+    typer.echo(f"worker {name} forgotten")
+
+
 def workers_table(found: Sequence[WorkerStatus]) -> Table:
     """name, state, host, pid, queues, tags, running jobs, last heartbeat, version."""
     from rich.text import Text
@@ -97,3 +113,4 @@ def workers_table(found: Sequence[WorkerStatus]) -> Table:
 def register(app: typer.Typer) -> None:
     app.command(rich_help_panel=PANEL)(workers)
     app.command(rich_help_panel=PANEL)(drain)
+    app.command(rich_help_panel=PANEL)(forget)

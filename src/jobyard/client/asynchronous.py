@@ -325,6 +325,9 @@ class AsyncClient:
     async def worker(self, name: str) -> WorkerStatus:
         return await self._driver.run(calls.worker(name))
 
+    async def forget_worker(self, name: str) -> None:
+        await self._driver.run(calls.delete(calls.WORKERS, name))
+
     async def drain(self, name: str, timeout: str | float | None = None) -> WorkerStatus:
         return await self._driver.run(calls.drain(name, timeout))
 

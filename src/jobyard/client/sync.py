@@ -450,6 +450,11 @@ class Client:
     def worker(self, name: str) -> WorkerStatus:
         return self._driver.run(calls.worker(name))
 
+    def forget_worker(self, name: str) -> None:
+        """Remove a ``lost`` worker from the list (:class:`Conflict` for a live one: drain
+        it instead)."""
+        self._driver.run(calls.delete(calls.WORKERS, name))
+
     def drain(self, name: str, timeout: str | float | None = None) -> WorkerStatus:
         """Ask a worker to stop claiming and hand back what still runs after ``timeout``.
 
