@@ -96,6 +96,17 @@ def test_a_refused_token_says_why_in_plain_words(server: Server, person: Person)
             http.post("/api/v1/tokens", json={"name": "t", "expires_in": lifetime}), 422
         )
         assert "greater than 0" in body["errors"][0]["message"], body
+    for lifetime in ("4000d", 10 * 365 * 86400 + 1):
+        body = assert_problem(
+            http.post("/api/v1/tokens", json={"name": "t", "expires_in": lifetime}), 422
+        )
+        said = "at most 10 years (3650d); null or `never` for a token that lasts"
+        assert body["errors"][0]["message"].endswith(said), body
+    soon = http.post("/api/v1/tokens", json={"name": "t", "expires_in": "soon"})
+    assert assert_problem(soon, 422)["errors"][0]["message"].startswith("invalid duration 'soon'")
+    lasting = http.post("/api/v1/tokens", json={"name": "t", "expires_in": "Never"})
+    assert lasting.status_code == 201, lasting.text
+    assert lasting.json()["expires_at"] is None
 
 
 def test_a_tokens_role_caps_even_an_admin_owner(server: Server) -> None:

@@ -145,7 +145,9 @@ def _field_error(error: Any) -> dict[str, str]:
         reason = error.get("ctx", {}).get("error", error.get("msg"))
         at = f" at character {path[0]}" if path else ""
         return {"location": location, "field": "", "message": f"{reason}{at}"}
-    return {"location": location, "field": ".".join(path), "message": str(error.get("msg"))}
+    # A validator's own ValueError reads as pydantic prefixes it: "Value error, …".
+    message = str(error.get("msg")).removeprefix("Value error, ")
+    return {"location": location, "field": ".".join(path), "message": message}
 
 
 class BodyLimit:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Self
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jobyard.access import Role, Token
 from jobyard.access.accounts import Accounts
@@ -65,11 +65,23 @@ class NewToken(BaseModel):
     role: Role | None = Field(
         default=None, description="at most the creator's role (default: the creator's)"
     )
-    expires_in: Annotated[PositiveDuration, Field(gt=0, le=MAX_LIFETIME)] | None = Field(
+    expires_in: Annotated[PositiveDuration, Field(gt=0)] | None = Field(
         default=30 * 86400.0,
-        description="lifetime, e.g. `90d` or seconds; null: never expires. A token made "
-        "with a token ends no later than that one",
+        description="lifetime, e.g. `90d` or seconds, at most 10 years; null (or `never`): "
+        "never expires. A token made with a token ends no later than that one",
     )
+
+    @field_validator("expires_in", mode="before")
+    @classmethod
+    def _never(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() == "never" else value
+
+    @field_validator("expires_in")
+    @classmethod
+    def _at_most_ten_years(cls, value: float | None) -> float | None:
+        if value is not None and value > MAX_LIFETIME:
+            raise ValueError("at most 10 years (3650d); null or `never` for a token that lasts")
+        return value
 
 
 @router.post("", status_code=201, response_model=CreatedToken)
