@@ -158,6 +158,12 @@ def load_config(
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def yaml_line(mark: Any, text: str) -> int:
+    """The line of a YAML error's ``mark``, 1-based; at the end of the text (an unclosed
+    bracket), its last line rather than the one after it."""
+    return min(int(mark.line) + 1, max(len(text.splitlines()), 1))
+
+
 def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
     """The document's node tree (for line numbers) and its data, with the safe loader."""
     loader = _SAFE_LOADER(text)
@@ -166,7 +172,7 @@ def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
         return root, None if root is None else loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = None if mark is None else mark.line + 1
+        line = None if mark is None else yaml_line(mark, text)
         message = f"invalid YAML: {exc.problem or exc.context}"
         raise ConfigError([ConfigProblem(name, line, "", message)]) from exc
     except yaml.YAMLError as exc:

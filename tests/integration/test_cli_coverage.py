@@ -110,7 +110,7 @@ def test_bad_type_files_are_one_line_with_file_and_field(server: Server, tmp_pat
     assert "job_types.broken.comand: unknown key; did you mean 'command'?" in line
     broken = tmp_path / "broken.yaml"
     broken.write_text("job_types:\n  x: [1\n")
-    assert f"{broken}: line 3: bad YAML" in error_line(
+    assert f"{broken}: line 2: invalid YAML" in error_line(  # the last line, not past it
         jobyard(server, "types", "add", str(broken)), 2
     )
     missing = tmp_path / "missing.yaml"

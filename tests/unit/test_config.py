@@ -297,3 +297,9 @@ def test_a_key_written_twice_is_a_problem_not_a_silent_replacement(tmp_path: Pat
     looped = write(tmp_path, "job_types:\n  echo: &e {command: [echo], tags: *e}\n")
     [said] = errors(looped)
     assert said.endswith(":2: job_types.echo.tags: Input should be a valid list")
+
+
+def test_a_yaml_error_at_the_end_names_the_last_line_not_the_one_after(tmp_path: Path) -> None:
+    path = write(tmp_path, "job_types:\n  a: {command: [x]\n")  # never closed
+    [line] = errors(path)
+    assert line.startswith(f"{path}:2: invalid YAML: ")

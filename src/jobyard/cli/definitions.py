@@ -31,11 +31,12 @@ def load(path: Path, section: str) -> list[Definition]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except OSError as exc:
         fail(f"{path}: cannot read it: {exc.strerror or exc}")
     except yaml.YAMLError as exc:
-        fail(f"{path}: {_yaml_problem(exc)}")
+        fail(f"{path}: {_yaml_problem(exc, text)}")
     return _definitions(path, section, data)
 
 
@@ -58,10 +59,15 @@ def _definitions(path: Path, section: str, data: Any) -> list[Definition]:
     return found
 
 
-def _yaml_problem(exc: Exception) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return f"line {mark.line + 1}: bad YAML: {problem}" if mark else f"bad YAML: {problem}"
+def _yaml_problem(exc: Exception, text: str) -> str:
+    """``line N: invalid YAML: …``, as the server says it of its configuration file."""
+    from jobyard.config import yaml_line
+
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    if mark is None:
+        return f"invalid YAML: {problem}"
+    return f"line {yaml_line(mark, text)}: invalid YAML: {problem}"
 
 
 def apply(
