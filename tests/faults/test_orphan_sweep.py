@@ -73,7 +73,11 @@ def running_on(cluster: Cluster, job_id: int, worker: WorkerProcess) -> str:
 
 def test_a_live_worker_kills_what_a_dead_one_of_its_host_left_running(cluster: Cluster) -> None:
     tag = uuid4().hex[:8]
-    doomed = cluster.add_worker(f"doomed-{tag}")
+    doomed = WorkerProcess(
+        f"doomed-{tag}", cluster.database_url, cluster.workdir, env=dict(cluster.env),
+        args=["--queues", "default"],
+    ).start()  # fmt: skip
+    cluster.procs.append(doomed)
     keeper = WorkerProcess(
         f"keeper-{tag}", cluster.database_url, cluster.workdir, env=dict(cluster.env),
         args=["--queues", "limited"],

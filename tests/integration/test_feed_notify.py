@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
+from jobyard.events.gaps import GapWait
 from jobyard.events.hub import Filter, Hub, follow
 from jobyard.events.listen import conninfo
 from jobyard.events.records import LogWritten
@@ -149,3 +151,50 @@ def test_the_events_of_a_removed_job_hold_no_stream_up_for_the_gap_grace(store: 
         assert asyncio.run(first_event()) > 0  # its created event, past the gap
     finally:
         hub.stop()
+
+
+def test_an_event_whose_transaction_is_still_open_is_waited_for_not_stepped_over(
+    store: Store,
+) -> None:
+    """T took the event id 1 below T2's, and its transaction id after two others that
+    stay open a while; T2 commits, then those two, and T stays open: the gap before
+    T2's event must hold until T commits, however long (the reader asks PostgreSQL)."""
+    job_id = add_job(store)
+    insert = (
+        "INSERT INTO job_events (job_id, kind, seq, at, stream, line) "
+        "VALUES (%s, 'log', 1, now(), 'stdout', 'x') RETURNING id"
+    )
+    xact = "SELECT pg_current_xact_id()"
+    gaps = GapWait(600, transactions=store.events.transactions())
+
+    def looks(seconds: float, after: int) -> None:
+        """Read as the hub does for a while: never past ``after``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            gaps.before_read()
+            ids = [item.event.id for item in store.events.feed(after, 100)]
+            assert gaps.contiguous(after, ids) == after, "stepped over an open transaction"
+            time.sleep(0.02)
+
+    with (
+        psycopg.connect(conninfo(store)) as early,
+        psycopg.connect(conninfo(store)) as t2,
+        psycopg.connect(conninfo(store)) as between,
+        psycopg.connect(conninfo(store)) as t,
+    ):
+        early.execute(xact)
+        t2.execute(xact)
+        between.execute(xact)
+        [(taken,)] = t.execute(insert.encode(), (job_id,)).fetchall()  # T's xid is the 4th
+        held = int(str(taken))
+        t2.execute(insert.encode(), (job_id,))
+        t2.commit()  # held + 1 is visible, held is not
+        looks(0.5, held - 1)  # the gap is seen, and a mark taken
+        early.commit()
+        between.commit()  # now T is the oldest transaction still running
+        looks(1.0, held - 1)
+        t.commit()
+    gaps.before_read()
+    ids = [item.event.id for item in store.events.feed(held - 1, 100)]
+    assert ids[:2] == [held, held + 1]
+    assert gaps.contiguous(held - 1, ids) == held + 1

@@ -12,6 +12,7 @@ processes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -132,3 +133,53 @@ def test_a_job_claimed_with_an_end_in_a_commit_the_worker_did_not_see_still_runs
         worker.stop(drain_timeout=0)
     assert lost == [[jobs[1].id]]  # the second job, claimed as the first ended
     assert [(job.state, job.attempt) for job in ended] == [(JobState.SUCCEEDED, 1)] * 3
+
+
+def test_a_run_fenced_during_an_outage_is_not_started_again_once_it_ends() -> None:
+    """Its lease lapsed while the database was away: the worker stopped it (the job is
+    the scheduler's to recover). The failed claims of the outage must not have the
+    worker take it for one a lost answer took, and start it anew at the same attempt."""
+    store = MemoryStore()
+    claim, renew = store.queue.claim_jobs, store.queue.renew_leases
+    outage = threading.Event()
+    claims_after: list[int] = []
+
+    def claim_jobs(*args: Any, **kwargs: Any) -> Claimed:
+        if outage.is_set():
+            raise _lost_answer("claim")
+        claimed = claim(*args, **kwargs)
+        if claimed.jobs and not claims_after:
+            outage.set()  # the database goes away right after this claim
+        claims_after.append(len(claimed.jobs))
+        return claimed
+
+    def renew_leases(*args: Any, **kwargs: Any) -> list[int]:
+        if outage.is_set():
+            raise _lost_answer("heartbeat")
+        return renew(*args, **kwargs)
+
+    store.queue.claim_jobs = claim_jobs  # type: ignore[method-assign]
+    store.queue.renew_leases = renew_leases  # type: ignore[method-assign]
+    new = NewJob("t", {}, JobSpec(argv=["sleep", "30"]), "default", 0, JobState.QUEUED)
+    [(job, _)] = store.jobs.add_jobs([new], datetime.now(UTC))
+    settings = WorkerSettings(
+        name="w1", concurrency=2, lease_timeout=1.0, heartbeat_interval=0.1, poll_interval=0.05
+    )
+    worker = Worker(store, Runner(python_pool=0), settings)
+    launched: list[tuple[int, int]] = []
+    launch = worker._launch
+
+    def counted(claimed: Job) -> None:
+        launched.append((claimed.id, claimed.attempt))
+        launch(claimed)
+
+    worker._launch = counted  # type: ignore[method-assign]
+    worker.start()
+    try:
+        wait_for(lambda: launched and job.id not in worker._runs, timeout=30, what="the fence")
+        outage.clear()
+        seen = len(claims_after)
+        wait_for(lambda: len(claims_after) >= seen + 3, timeout=30, what="claims that work")
+    finally:
+        worker.stop(drain_timeout=0)
+    assert launched == [(job.id, 1)]

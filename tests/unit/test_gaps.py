@@ -48,45 +48,51 @@ def test_a_reader_starts_below_a_recent_gap_and_over_an_old_one() -> None:
     assert settled([(5, old), (9, old)], t) == 9  # gaps among old events are settled
 
 
-class Horizon:
-    """The oldest running and the next transaction id, as PostgreSQL would answer."""
+class Transactions:
+    """Transaction ids as PostgreSQL would give them: ``running`` are still open."""
 
     def __init__(self) -> None:
-        self.oldest_running, self.next_id = 10, 12
-        self.asked = 0
+        self.next_id, self.running = 12, {10, 11}
+        self.marks = 0
 
-    def __call__(self) -> tuple[int, int]:
-        self.asked += 1
-        return self.oldest_running, self.next_id
+    def mark(self) -> int:
+        self.marks += 1
+        self.next_id += 1
+        return self.next_id - 1
+
+    def oldest_running(self) -> int:
+        return min(self.running, default=self.next_id)
 
 
 def test_a_gap_is_stepped_over_once_every_transaction_that_could_fill_it_ended() -> None:
-    clock, horizon = Clock(), Horizon()
-    gaps = GapWait(3.0, clock, horizon=horizon)
+    clock, transactions = Clock(), Transactions()
+    gaps = GapWait(3.0, clock, transactions=transactions)
     gaps.before_read()
     assert gaps.contiguous(3, [5, 7, 8]) == 3  # 4 and 6 may still commit
-    assert horizon.asked == 0  # no gap was waited for: nothing asked
-    clock.now += 0.05
-    gaps.before_read()
-    assert horizon.asked == 0  # too soon: a transaction may not have its id yet
+    assert transactions.marks == 0  # no gap was waited for: nothing asked
     clock.now += 0.1
-    gaps.before_read()  # marks the next id: 12
+    gaps.before_read()
+    assert transactions.marks == 0  # too soon: a transaction may not have its id yet
+    clock.now += 0.15
+    gaps.before_read()  # marks: 12
+    assert transactions.marks == 1
     assert gaps.contiguous(3, [5, 7, 8]) == 3
-    horizon.oldest_running, horizon.next_id = 11, 13  # transaction 11 still runs
+    transactions.running = {11, 13}  # 10 ended; 11 (which may hold 4 or 6) still runs
     gaps.before_read()
     assert gaps.contiguous(3, [5, 7, 8]) == 3
-    horizon.oldest_running = 13  # every one begun before the mark has ended
+    transactions.running = {13}  # begun after the mark: it cannot hold 4 or 6
     gaps.before_read()
     assert gaps.contiguous(3, [5, 7, 8, 10]) == 8  # long before the grace; 9 is new
+    assert transactions.marks == 1
     clock.now += 2.0
     assert gaps.contiguous(8, [10]) == 8  # a gap seen later waits anew
     clock.now += 3.0
-    assert gaps.contiguous(8, [10]) == 10  # (after the grace, with no horizon asked)
+    assert gaps.contiguous(8, [10]) == 10  # (after the grace, with no new mark asked)
 
 
-def test_without_a_horizon_answer_a_gap_waits_the_grace() -> None:
+def test_without_transactions_a_gap_waits_the_grace() -> None:
     clock = Clock()
-    gaps = GapWait(3.0, clock, horizon=lambda: None)
+    gaps = GapWait(3.0, clock)
     assert gaps.contiguous(0, [2]) == 0
     clock.now += 1.0
     gaps.before_read()

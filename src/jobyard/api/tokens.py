@@ -67,6 +67,7 @@ class NewToken(BaseModel):
     )
     expires_in: Annotated[PositiveDuration, Field(gt=0)] | None = Field(
         default=30 * 86400.0,
+        json_schema_extra={"maximum": MAX_LIFETIME},
         description="lifetime, e.g. `90d` or seconds, at most 10 years; null (or `never`): "
         "never expires. A token made with a token ends no later than that one",
     )

@@ -69,7 +69,7 @@ def login(
 def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
     """Revoke the token `jobyard login` saved for the server, and forget it."""
     from jobyard.client.auth import forget_login, login_note, old_token_path, saved_token
-    from jobyard.client.sync import Unauthorized
+    from jobyard.client.sync import ApiError, Unauthorized
 
     secret, old = saved_token(server), old_token_path()
     if secret is None:
@@ -84,7 +84,12 @@ def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
             token_id = client.me().token_id
             said = f"token {token_id} revoked"
             if token_id is not None:
-                made = _made_with(client.tokens(), token_id)  # read while the token works
+                try:
+                    made = _made_with(client.tokens(), token_id)  # while the token works
+                except ApiError as exc:
+                    if isinstance(exc, Unauthorized):
+                        raise
+                    made = []  # only to say which: the revoke matters
                 client.revoke_token(token_id)
                 if made:
                     said += ", with the tokens made with it: " + ", ".join(made)

@@ -11,25 +11,38 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Protocol
 
-Horizon = Callable[[], tuple[int, int] | None]
 
-MARK_AFTER = 0.1  # seconds after a gap is seen before the horizon is marked (see GapWait)
+class Transactions(Protocol):
+    """The database's transaction ids (PostgreSQL's), as :class:`GapWait` asks them."""
+
+    def mark(self) -> int:
+        """A transaction id given now: every one given before it is lower."""
+        ...
+
+    def oldest_running(self) -> int:
+        """The oldest transaction id still running (higher than every one ended)."""
+        ...
+
+
+MARK_AFTER = 0.2  # seconds after a gap is seen before the transactions are marked
 
 
 class GapWait:
     """Which ids a reader of the event log may move past: a missing one only once it
     cannot commit any more.
 
-    Without more to go on, that is after ``grace`` seconds. On PostgreSQL a
-    ``horizon`` (the oldest transaction still running and the next one to start,
-    :meth:`~jobyard.store.eventlog.SqlEventLog.horizon`) tells sooner: a missing id
-    was taken by a transaction that had begun by the time the gap was seen (and
-    its transaction id, taken with its first row, a moment later). Once every
-    transaction begun by then has ended, a read sees whatever of them committed,
-    and what it still misses was rolled back or deleted (a removed job's events):
-    it moves on in milliseconds, where it waited the whole grace. :meth:`before_read`
-    asks the horizon just before each read, so that its answer holds for that read.
+    Without more to go on, that is after ``grace`` seconds. On PostgreSQL the
+    ``transactions`` tell sooner. A missing id was taken by a transaction that had
+    begun by the time the gap was seen, and that has its transaction id a moment
+    later (it is given with its first row, in the statement that took the event id):
+    :data:`MARK_AFTER` later, a new transaction id (the mark) is higher than its.
+    Once the oldest transaction still running is above the mark, every one of them
+    has ended, so a read begun after that sees whatever of them committed, and what
+    it still misses was rolled back or deleted (a removed job's events): the reader
+    moves on in a fraction of a second, where it waited the whole grace.
+    :meth:`before_read` asks just before each read, so that its answer holds for it.
     """
 
     def __init__(
@@ -37,29 +50,25 @@ class GapWait:
         grace: float,
         clock: Callable[[], float] = time.monotonic,
         *,
-        horizon: Horizon | None = None,
+        transactions: Transactions | None = None,
     ) -> None:
         self.grace = grace
         self._clock = clock
-        self._horizon = horizon
+        self._transactions = transactions
         self._since: float | None = None  # when the gap being waited for was first seen
         self._cover = 0  # the highest id of the read that saw it: gaps below it are its
-        self._mark: int | None = None  # the next transaction id, MARK_AFTER later
+        self._mark: int | None = None  # a transaction id given MARK_AFTER later
         self._ended = False  # every transaction begun before the mark has ended
 
     def before_read(self) -> None:
-        """Ask the horizon whether the gaps waited for can still fill (a read follows)."""
-        if self._horizon is None or self._since is None or self._ended:
+        """Ask whether the gaps waited for can still fill (a read of the log follows)."""
+        if self._transactions is None or self._since is None or self._ended:
             return
         if self._clock() - self._since < MARK_AFTER:
             return
-        horizon = self._horizon()
-        if horizon is None:
-            return
-        oldest_running, next_id = horizon
         if self._mark is None:
-            self._mark = next_id
-        elif oldest_running >= self._mark:
+            self._mark = self._transactions.mark()
+        elif self._transactions.oldest_running() > self._mark:
             self._ended = True
 
     def contiguous(self, after: int, ids: Iterable[int]) -> int:

@@ -198,7 +198,7 @@ class Hub:
             return self.position is not None
 
     def _gap_wait(self) -> GapWait:
-        return GapWait(self.gap_grace, horizon=self.store.events.horizon)
+        return GapWait(self.gap_grace, transactions=self.store.events.transactions())
 
     def _pump(self) -> bool:
         """Deliver every new event in id order; True when waiting for a missing id."""

@@ -101,7 +101,7 @@ class Notifier:
         self.position: int | None = None
         self._stored: int | None = None  # the cursor as last written
         self._cursor_due = datetime.min.replace(tzinfo=UTC)
-        self._gaps = GapWait(gap_grace, horizon=store.events.horizon)
+        self._gaps = GapWait(gap_grace, transactions=store.events.transactions())
         # Of a job's state events only its ends can notify, and a success only when some
         # rule asks for it: the rest (every job's created, claimed, …) are not read.
         wanted = RECORD_ALWAYS.union(*(rule.events for rule in config.rules))

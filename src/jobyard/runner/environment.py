@@ -93,23 +93,27 @@ class JobEnvironment:
         return self.base | encode(variables)
 
     def for_job(
-        self, job_id: int, token: str, own: Mapping[str, str], person: Mapping[str, str]
+        self,
+        job_id: int,
+        token: str,
+        own: Mapping[str, str],
+        person: Mapping[str, str],
+        *,
+        local: bool = True,
     ) -> dict[bytes, bytes]:
         """A job's whole environment: the allowed part, ``person`` (the user's ``HOME``,
         ``USER``, ``LOGNAME``; may be empty), ``own`` (the type's and the arguments'),
-        and its identity."""
-        return self.base | encode({**person, **own, **identity(job_id, token)})
+        and its identity (``local``: a process of this worker's, see :func:`identity`)."""
+        return self.base | encode({**person, **own, **identity(job_id, token, local=local)})
 
 
-def identity(job_id: int, token: str) -> dict[str, str]:
-    """The variables that say which job (and which attempt of it) a process belongs to,
-    and which worker process started it (so that, once that worker died, another one on
-    the host finds what it left running: ``Worker.sweep_orphans``)."""
-    return {
-        "JOBYARD_JOB_ID": str(job_id),
-        "JOBYARD_JOB_TOKEN": token,
-        "JOBYARD_WORKER_PID": str(os.getpid()),
-    }
+def identity(job_id: int, token: str, *, local: bool = True) -> dict[str, str]:
+    """The variables that say which job (and which attempt of it) a process belongs to;
+    for a ``local`` process (not a cluster's job, which runs on without its worker and is
+    adopted by the next), also which worker process started it, so that once that worker
+    died another one of the host finds what it left running (``Worker.sweep_orphans``)."""
+    found = {"JOBYARD_JOB_ID": str(job_id), "JOBYARD_JOB_TOKEN": token}
+    return found | {"JOBYARD_WORKER_PID": str(os.getpid())} if local else found
 
 
 def encode(variables: Mapping[str, str]) -> dict[bytes, bytes]:

@@ -283,32 +283,51 @@ def kill_job_processes(token: str, wait: float = 0.0, *, since: int | None = Non
     return len(killed)
 
 
-def processes_of_workers(owners: Collection[int]) -> dict[tuple[int, str], list[int]]:
-    """``{(owner, token): pids}`` of the job processes on this host that a worker of
-    ``owners`` (their pids) started, by their environment (``OWNER_VAR``, ``TOKEN_VAR``)."""
+def processes_of_workers(
+    owners: Collection[int],
+) -> dict[tuple[int, str], list[psutil.Process]]:
+    """``{(owner, token): processes}`` of the job processes on this host that a worker of
+    ``owners`` (their pids) started, by their environment (``OWNER_VAR``, ``TOKEN_VAR``).
+
+    Only in this process's pid namespace: a pid seen from another one (a container's)
+    names another process here, so whether its worker lives cannot be told from here.
+    """
     wanted = {f"{OWNER_VAR}={owner}".encode(): owner for owner in owners}
     prefix = f"{TOKEN_VAR}=".encode()
-    found: dict[tuple[int, str], list[int]] = {}
+    me, namespace = os.getpid(), _pid_namespace("self")
+    found: dict[tuple[int, str], list[psutil.Process]] = {}
     for pid in _all_pids():
-        environ = _environ(pid)
+        environ = _environ(pid) if pid != me else []
         owner = next((wanted[entry] for entry in environ if entry in wanted), None)
         token = next((entry[len(prefix) :] for entry in environ if entry.startswith(prefix)), None)
-        if owner is not None and token is not None:
-            found.setdefault((owner, token.decode(errors="replace")), []).append(pid)
+        if owner is None or token is None or _pid_namespace(str(pid)) != namespace:
+            continue
+        with contextlib.suppress(psutil.Error):  # gone meanwhile
+            found.setdefault((owner, token.decode(errors="replace")), []).append(
+                psutil.Process(pid)
+            )
     return found
 
 
-def kill_processes(pids: Iterable[int]) -> int:
-    """SIGCONT + SIGKILL each of ``pids`` (a stopped process dies too); how many were."""
+def kill_processes(procs: Iterable[psutil.Process]) -> int:
+    """SIGCONT + SIGKILL each of ``procs`` (a stopped one dies too), unless its pid went to
+    another process since it was found; how many were signalled."""
     killed = 0
-    for pid in pids:
+    for proc in procs:
         try:
-            os.kill(pid, signal.SIGCONT)
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            proc.send_signal(signal.SIGCONT)  # psutil checks it is still the same process
+            proc.send_signal(signal.SIGKILL)
+        except psutil.Error:
             continue
         killed += 1
     return killed
+
+
+def _pid_namespace(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
 
 
 def _pids_after(first: int) -> Iterable[int]:

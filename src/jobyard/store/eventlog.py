@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Connection, Select, func, select, text
 
 from jobyard.events.records import FeedEvent
 from jobyard.store.part import Part
@@ -49,14 +50,10 @@ class SqlEventLog(Part):
         with self._read() as conn:
             return [(int(row.id), row.at) for row in reversed(conn.execute(query).all())]
 
-    def horizon(self) -> tuple[int, int] | None:
-        """PostgreSQL: the oldest transaction id still running and the next one to be
-        given, for :class:`~jobyard.events.gaps.GapWait`; None elsewhere."""
-        if self._reader.dialect.name != "postgresql":
-            return None
-        with self._peek() as conn:
-            oldest, following = conn.execute(_HORIZON).one()
-        return int(oldest), int(following)
+    def transactions(self) -> PgTransactions | None:
+        """PostgreSQL's transaction ids, for :class:`~jobyard.events.gaps.GapWait`; None
+        elsewhere."""
+        return PgTransactions(self._peek) if self._reader.dialect.name == "postgresql" else None
 
     def last_event_id(self) -> int:
         """The newest event id (0 when there is none)."""
@@ -64,11 +61,23 @@ class SqlEventLog(Part):
             return int(conn.execute(last_id_query()).scalar_one())
 
 
-# xid8 has no cast to a number but through its text.
-_HORIZON = text(
-    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
-    "FROM pg_current_snapshot() AS s"
-)
+class PgTransactions:
+    """:class:`~jobyard.events.gaps.Transactions` on PostgreSQL (xid8 turns into a number
+    only through its text)."""
+
+    def __init__(self, peek: Callable[[], AbstractContextManager[Connection]]) -> None:
+        self._peek = peek  # one statement, no BEGIN
+
+    def mark(self) -> int:
+        """A transaction id given now (its own): every one given before it is lower."""
+        with self._peek() as conn:
+            return int(conn.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
+
+    def oldest_running(self) -> int:
+        """The oldest transaction id still running (the next to be given, if none runs)."""
+        query = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        with self._peek() as conn:
+            return int(conn.execute(query).scalar_one())
 
 
 def feed_query(

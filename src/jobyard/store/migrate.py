@@ -37,12 +37,13 @@ def revisions(engine: Engine) -> tuple[str | None, str, bool]:
 
     scripts = ScriptDirectory.from_config(alembic_config())
     quiet = logging.getLogger("alembic.runtime.migration")  # its INFO on the context
-    level, quiet.level = quiet.level, logging.WARNING
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # setLevel: the logger's cache of levels is cleared
     try:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
     finally:
-        quiet.level = level
+        quiet.setLevel(level)
     head = scripts.get_current_head()
     assert head is not None
     known = current is None or any(rev.revision == current for rev in scripts.walk_revisions())

@@ -58,6 +58,16 @@ UNSEEN_CLOCK_SLACK = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
+class Unseen:
+    """A claim that failed may have committed unseen: since when (the worker's clock and
+    the monotonic one), and the attempts the worker ran by then (none of them is new)."""
+
+    since: datetime
+    leased: float
+    known: frozenset[tuple[int, int]]
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     name: str
     queues: Sequence[str] | None = None  # None: every queue
@@ -119,8 +129,10 @@ class Worker:
         self._leased: dict[int, float] = {}  # job id → monotonic time its lease was last set
         self._released: set[int] = set()  # runs whose end is stored: their slots are free
         self._next_sweep = 0.0  # monotonic time of the next look for dead workers' processes
-        # Since when (clock, monotonic) a claim may have committed unseen: see _start_unseen.
-        self._unseen: tuple[datetime, float] | None = None
+        self._sweeper: threading.Thread | None = None
+        self._swept: set[tuple[str, int, datetime]] = set()  # dead workers found clean
+        # Since when a claim may have committed unseen: see _start_unseen.
+        self._unseen: Unseen | None = None
         self._ends = EndWriter(store, clock, on_ended or self._each_terminal, wake=self._wakeup.set)
         self._run_settings = RunSettings(
             worker=self.name,
@@ -172,7 +184,7 @@ class Worker:
         # The jobs a dead worker of this name left live here are recovered too: nothing
         # of this process runs yet, and the name is no other live worker's.
         self.recover_orphans()
-        self.sweep_orphans(prior)
+        self._sweep_in_background(prior)
         self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
         self._thread.start()
         if isinstance(self.store, Store) and self.store.dialect == "postgresql":
@@ -339,7 +351,7 @@ class Worker:
             self._heartbeat()
             self._look_for_drain = True
             if time.monotonic() >= self._next_sweep:
-                self.sweep_orphans()
+                self._sweep_in_background()
         if self._look_for_drain:
             self._look_for_drain = False
             self._check_drain()
@@ -395,14 +407,19 @@ class Worker:
             # stored are not free.
             free -= sum(not _stored(waiting) for waiting in batch)
             if order is not None and batch:  # the claim failed with the ends
-                self._unseen = self._unseen or (now, leased)
+                self._unseen = self._unseen or self._doubt(now, leased)
                 free -= self._start_unseen()
             if free > 0:
                 self._claimed(free, leased, self._claim(free, idle_poll=idle_poll))
         except Exception:
             self._look_for_work = True  # the next tick tries again
-            self._unseen = self._unseen or (now, leased)
+            self._unseen = self._unseen or self._doubt(now, leased)
             raise
+
+    def _doubt(self, now: datetime, leased: float) -> Unseen:
+        """A claim begun at ``now`` may have committed unseen; the attempts run so far."""
+        known = frozenset((job_id, run.job.attempt) for job_id, run in self._runs.items())
+        return Unseen(now, leased, known)
 
     def _start_unseen(self) -> int:
         """Start the jobs that a failed claim took all the same; how many.
@@ -411,31 +428,36 @@ class Worker:
         worker hearing of them: they are marked running here, and nothing would run
         them until their lease lapsed, which costs them an attempt (the last one of a
         job without retries). After any failed claim the worker looks for them, before
-        it claims again: its own live jobs, started since that claim began, that no
-        run of it has (a namesake that died before has none: names are unique among
-        live workers).
+        it claims again: its own running jobs started since that claim began, at an
+        attempt it never ran, whose lease has not lapsed (a namesake that died before
+        has none: names are unique among live workers). A worker that no longer claims
+        (draining, stopping) leaves them to their lease.
         """
         assert self._unseen is not None
-        since, leased = self._unseen
-        since -= UNSEEN_CLOCK_SLACK
-        unseen = [
+        unseen, self._unseen = self._unseen, None
+        if not self.claiming:
+            return 0
+        now, since = self._clock(), unseen.since - UNSEEN_CLOCK_SLACK
+        found = [
             job
             for job in self.store.queue.live_jobs_on_host(self.host)
             if job.worker == self.name
             and job.state is JobState.RUNNING
             and job.started_at is not None
             and job.started_at >= since
+            and (job.id, job.attempt) not in unseen.known
             and (job.id not in self._runs or self._runs[job.id].job.attempt != job.attempt)
+            and job.lease_expires_at is not None
+            and job.lease_expires_at > now
         ]
-        self._unseen = None
-        for job in unseen:
+        for job in found:
             log.warning(
                 "starting a job claimed in a commit the worker did not see",
                 extra={"job": job.id, "worker": self.name, "attempt": job.attempt},
             )
-            self._leased[job.id] = leased
+            self._leased[job.id] = unseen.leased
             self._launch(job)
-        return len(unseen)
+        return len(found)
 
     def _claimed(self, free: int, leased: float, claimed: Claimed) -> None:
         """Start what a claim for ``free`` slots took; note whether to claim again."""
@@ -572,32 +594,76 @@ class Worker:
         or elsewhere once their leases lapse), retried or ended, but nothing on another
         host can stop those processes, which would run on beside the next attempt, or
         after the job was killed. So a worker looks for them when it starts and every half
-        lease timeout (before such a job's lease lapses and it runs again): a process
-        whose ``JOBYARD_WORKER_PID`` is that of a worker of this database, on this host,
-        whose process is gone, and whose
-        ``JOBYARD_JOB_TOKEN`` names that worker. ``prior`` is the row this worker's name
+        lease timeout (before such a job's lease lapses and it runs again), on a thread of
+        its own (reading ``/proc`` can block): a process of this pid namespace whose
+        ``JOBYARD_WORKER_PID`` is that of a worker of this database, on this host, whose
+        pid no process has any more, and whose ``JOBYARD_JOB_TOKEN`` names that worker;
+        unless its job was taken over since (a cluster's job, adopted). A dead worker
+        found clean once is not looked for again. ``prior`` is the row this worker's name
         had before it registered (a dead namesake's).
         """
         self._next_sweep = time.monotonic() + self.settings.lease_timeout / 2
         rows = [row for row in self.store.workers.list_workers() if row.name != self.name]
-        dead = {
-            row.pid: row.name
-            for row in [*rows, *([prior] if prior is not None else [])]
-            if row.host == self.host and row.pid != os.getpid() and not _pid_in_use(row.pid)
-        }
+        dead: dict[int, set[str]] = {}
+        rows_of: dict[int, list[tuple[str, int, datetime]]] = {}
+        for row in [*rows, *([prior] if prior is not None else [])]:
+            seen = (row.name, row.pid, row.started_at)
+            if row.host != self.host or row.pid == os.getpid() or seen in self._swept:
+                continue
+            if not _pid_in_use(row.pid):
+                dead.setdefault(row.pid, set()).add(row.name)
+                rows_of.setdefault(row.pid, []).append(seen)
         if not dead:
             return 0
+        found = [
+            (owner, token, procs)
+            for (owner, token), procs in processes_of_workers(dead).items()
+            if token.rsplit(":", 2)[0] in dead[owner]  # not another database's worker
+        ]
+        for owner in dead.keys() - {owner for owner, _, _ in found}:
+            self._swept.update(rows_of[owner])  # clean: none of its processes can appear
+        taken = self._taken_over([token for _, token, _ in found])
         killed = 0
-        for (owner, token), pids in processes_of_workers(dead).items():
-            worker = token.rsplit(":", 2)[0]
-            if worker != dead[owner]:
-                continue  # a worker of another database that had the same pid
-            killed += (count := kill_processes(pids))
+        for _, token, procs in found:
+            if token in taken:
+                continue
+            killed += (count := kill_processes(procs))
             log.warning(
                 "killed the processes a dead worker left running",
-                extra={"worker": self.name, "dead_worker": worker, "token": token, "killed": count},
+                extra={"worker": self.name, "token": token, "killed": count},
             )
         return killed
+
+    def _taken_over(self, tokens: list[str]) -> set[str]:
+        """The tokens whose job, live, another worker has taken over at that attempt (a
+        cluster's job that runs on, adopted): its processes are not orphans."""
+        parsed = {token: token.rsplit(":", 2) for token in tokens}
+        ids = {int(job) for _, job, _ in parsed.values() if job.isdigit()}
+        jobs = {job.id: job for job in self.store.jobs.jobs_by_id(ids)} if ids else {}
+        taken = set()
+        for token, (worker, job_id, attempt) in parsed.items():
+            job = jobs.get(int(job_id)) if job_id.isdigit() else None
+            if job is None or not job.state.live or str(job.attempt) != attempt:
+                continue  # gone, ended, or at another attempt: the processes are orphans
+            if job.worker != worker:  # the same attempt, run on by another worker
+                taken.add(token)
+        return taken
+
+    def _sweep_in_background(self, prior: WorkerInfo | None = None) -> None:
+        """:meth:`sweep_orphans` on its thread, unless the last one still runs."""
+        if self._sweeper is not None and self._sweeper.is_alive():
+            return
+        self._next_sweep = time.monotonic() + self.settings.lease_timeout / 2
+        self._sweeper = threading.Thread(
+            target=self._sweep_safely, args=(prior,), name=f"sweep-{self.name}", daemon=True
+        )
+        self._sweeper.start()
+
+    def _sweep_safely(self, prior: WorkerInfo | None) -> None:
+        try:
+            self.sweep_orphans(prior)
+        except Exception:  # the database may be away: the next sweep tries again
+            log.warning("could not look for dead workers' processes", exc_info=True)
 
     def _adopt(self, job: Job, now: datetime) -> None:
         """Take over a job that runs on without its dead worker (a Slurm job) and follow it.

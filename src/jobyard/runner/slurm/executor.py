@@ -142,7 +142,7 @@ class SlurmExecutor:
         self._cancel_leftovers(job_id)  # an earlier attempt's job, still running: not twice
         name = job_name(job_id)
         fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=".sh", dir=options.workdir)
-        env = self._environment.for_job(job_id, token, spec.env, {})
+        env = self._environment.for_job(job_id, token, spec.env, {}, local=False)
         with os.fdopen(fd, "wb") as file:
             file.write(script(spec.argv or [], env))
         argv = sbatch_argv(options, job_id, mark, path, spec.cwd, spec.timeout)
