@@ -39,6 +39,12 @@ def test_a_bad_setting_names_the_variable_or_the_option(tmp_path: Path) -> None:
     assert short.returncode == 2
     said = "jobyard: error: JOBYARD_ADMIN_PASSWORD: at least 8 characters"
     assert short.stderr.splitlines() == [said]
+    # Only a server makes the first admin: the commands on the database leave it alone.
+    command = [sys.executable, "-m", "jobyard", "migrate"]
+    command += ["--database-url", f"sqlite:///{tmp_path / 'other.db'}"]
+    environ = os.environ | {"JOBYARD_ADMIN_PASSWORD": "short"}
+    migrated = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=60)
+    assert migrated.returncode == 0, migrated.stderr
     lease = serve(tmp_path, "--port", "0", JOBYARD_LEASE_TIMEOUT="0s")
     assert lease.returncode == 2
     assert lease.stderr.splitlines()[-1].startswith("jobyard: error: JOBYARD_LEASE_TIMEOUT: ")

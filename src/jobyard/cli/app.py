@@ -99,7 +99,8 @@ def _load_node_settings(
 ) -> tuple[Settings, Config]:
     """Settings of a serving or working process from its flags, and its logging set up.
 
-    Only a process that ``sends`` notifications (a server) needs their secrets.
+    Only a process that ``sends`` notifications (a server) needs their secrets, and
+    the first admin's password.
     """
     from jobyard import logs, tracing
 
@@ -117,6 +118,7 @@ def _load_node_settings(
             "log_format": log_format,
         },
         check_secrets=sends,
+        admin=sends,
     )
     logs.setup(settings.log_level, settings.log_format)
     tracing.setup()  # only with OTEL_TRACES_EXPORTER set: see docs/monitoring.md

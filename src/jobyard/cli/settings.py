@@ -32,17 +32,21 @@ DatabaseOpt = Annotated[
 ]
 
 
-def read_settings(overrides: dict[str, Any]) -> Settings:
+def read_settings(overrides: dict[str, Any], *, admin: bool = False) -> Settings:
     """The settings: flags over variables over defaults.
 
     For the commands that need no job configuration (``migrate``, ``backup``,
     ``user``): they neither read the file nor import its parser, and start faster.
+    Only a server (``admin``) makes the first admin: the others leave
+    ``JOBYARD_ADMIN_PASSWORD`` alone, whatever it holds.
     """
     from pydantic import ValidationError
 
     from jobyard.settings import ENV_PREFIX, Settings
 
     given = {k: v for k, v in overrides.items() if v is not None}
+    if not admin:
+        given["admin_password"] = ""  # unset: a bad one is the server's to refuse
     try:
         return Settings(**given)
     except ValidationError as exc:
@@ -140,12 +144,13 @@ def _first_line(error: BaseException | None) -> str:
 
 
 def load_settings(
-    overrides: dict[str, Any], *, check_secrets: bool = True
+    overrides: dict[str, Any], *, check_secrets: bool = True, admin: bool = False
 ) -> tuple[Settings, Config]:
-    """The settings (flags over variables over defaults) and the configuration file's content."""
+    """The settings (flags over variables over defaults) and the configuration file's
+    content; ``admin`` as :func:`read_settings` has it."""
     from jobyard.config import ConfigError, empty_config, load_config
 
-    settings = read_settings(overrides)
+    settings = read_settings(overrides, admin=admin)
     try:
         if settings.config:
             config = load_config(settings.config, check_secrets=check_secrets)
