@@ -399,6 +399,20 @@ def test_an_unreachable_database_is_one_line_and_exit_5(tmp_path: Path) -> None:
     assert f"--database-url / JOBYARD_DATABASE_URL: cannot connect to {missing}: " in said
 
 
+def test_a_user_command_on_the_default_database_says_which_it_is(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "JOBYARD_DATABASE_URL"}
+    command = [sys.executable, "-m", "jobyard", "user", "add", "ann", "--password-stdin"]
+    added = subprocess.run(
+        command, cwd=tmp_path, env=environ, input=PASSWORD, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == "user ann added (viewer)\n"
+    said = "on the default database sqlite:///./jobyard.db (--database-url for another)"
+    assert added.stderr.splitlines() == [said]
+    assert (tmp_path / "jobyard.db").exists()
+
+
 def test_a_user_command_other_than_add_makes_no_database_where_there_is_none(
     tmp_path: Path,
 ) -> None:

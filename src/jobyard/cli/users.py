@@ -140,6 +140,12 @@ def books(database_url: str | None, *, create: bool = False) -> Iterator[Books]:
     settings = read_settings({"database_url": database_url})
     if not create and (missing := missing_sqlite_file(settings.database_url)) is not None:
         fail(f"{DATABASE}: no database at {missing} (no such file)", UNREACHABLE)
+    if database_url is None and "database_url" not in settings.model_fields_set:
+        # Neither given nor in the environment: a cluster's users are not in this file.
+        typer.echo(
+            f"on the default database {settings.database_url} (--database-url for another)",
+            err=True,
+        )
     store = open_database(settings.database_url, UNREACHABLE)
     try:
         store.migrate()
