@@ -72,12 +72,19 @@ class JobManager:
     # -- submission --------------------------------------------------------
     def submit(self, submission: Submission, *, audit: AuditOf | None = None) -> tuple[Job, bool]:
         """Validate and store one job; ``False`` when an idempotency key matched."""
-        return self.submit_many([submission], audit=audit)[0]
+        return self.submit_many([submission], audit=audit, batch=False)[0]
 
     def submit_many(
-        self, submissions: Sequence[Submission], *, audit: AuditOf | None = None
+        self,
+        submissions: Sequence[Submission],
+        *,
+        audit: AuditOf | None = None,
+        batch: bool = True,
     ) -> list[tuple[Job, bool]]:
         """Validate every submission, then store all of them in one transaction.
+
+        A ``batch``'s refusals name their fields below ``jobs.<index>.``, as the request's
+        own checks do (a single submit's, without).
 
         ``audit`` makes the audit log's entries for what was stored, kept in the
         same transaction (:meth:`~jobyard.store.protocol.JobStore.add_jobs`).
@@ -88,7 +95,7 @@ class JobManager:
         )
         new_jobs, errors, args_only = [], [], True
         for index, submission in enumerate(submissions):
-            prefix = f"jobs[{index}]." if len(submissions) > 1 else ""
+            prefix = f"jobs.{index}." if batch else ""
             problems = []
             try:
                 new_jobs.append(self._new_job(submission, now, upstream))

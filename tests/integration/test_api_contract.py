@@ -216,7 +216,13 @@ def test_a_batch_is_created_whole_or_not_at_all(server: Server) -> None:
     assert total_jobs(server) == before + 3
     bad = {"type": "echo", "args": {"repeat": 99}}
     body = assert_problem(server.client.post("/api/v1/jobs/batch", json={"jobs": [good, bad]}), 422)
-    assert {e["field"] for e in body["errors"]} >= {"jobs[1].args.text", "jobs[1].args.repeat"}
+    assert {e["field"] for e in body["errors"]} >= {"jobs.1.args.text", "jobs.1.args.repeat"}
+    # A batch of one names its fields as any batch, and as the request's own checks do.
+    alone = assert_problem(server.client.post("/api/v1/jobs/batch", json={"jobs": [bad]}), 422)
+    assert {e["field"] for e in alone["errors"]} == {"jobs.0.args.text", "jobs.0.args.repeat"}
+    shape = {"type": "echo", "args": {"text": "b"}, "name": 5}
+    shaped = assert_problem(server.client.post("/api/v1/jobs/batch", json={"jobs": [shape]}), 422)
+    assert [e["field"] for e in shaped["errors"]] == ["jobs.0.name"]
     assert total_jobs(server) == before + 3
 
 

@@ -105,7 +105,7 @@ def test_submit_many_creates_all_or_none(client: Client) -> None:
             ]
         )
     fields = {error["field"] for error in caught.value.errors}
-    assert {"jobs[1].args.text", "jobs[1].args.repeat"} <= fields
+    assert {"jobs.1.args.text", "jobs.1.args.repeat"} <= fields
     assert client.jobs(search=name).total == 3
 
 
