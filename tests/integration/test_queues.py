@@ -80,7 +80,7 @@ def test_a_batch_names_the_job_whose_queue_is_undeclared_and_stores_none(server:
     jobs = [job | {"queue": "limited"}, job, job | {"queue": "limted"}]
     refused = server.client.post("/api/v1/jobs/batch", json={"jobs": jobs})
     assert refused.status_code == 422, refused.text
-    assert refused.json()["errors"] == [{"field": "jobs[2].queue", "message": TYPO}]
+    assert refused.json()["errors"] == [{"field": "jobs.2.queue", "message": TYPO}]
     assert _count(server, name) == 0
 
 

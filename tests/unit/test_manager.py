@@ -118,7 +118,7 @@ def test_a_batch_is_stored_whole_or_not_at_all(h: Harness) -> None:
     batch = [Submission("echo", {"word": "a"}), Submission("echo", {})]
     with pytest.raises(Invalid) as info:
         h.manager.submit_many(batch)
-    assert [error["field"] for error in info.value.errors] == ["jobs[1].args.word"]
+    assert [error["field"] for error in info.value.errors] == ["jobs.1.args.word"]
     assert str(info.value) == "the job arguments are invalid"
     with pytest.raises(Invalid, match=r"^the submission is invalid$"):
         h.manager.submit_many([*batch, Submission("nope")])
