@@ -19,7 +19,14 @@ from jobyard.models import Job, JobSpec, JobUpdate, NewJob, RetryPolicy
 from jobyard.runner.contract import Result, Sample, Sink
 from jobyard.states import Control, JobState
 from jobyard.store.memory import MemoryStore
-from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
+from jobyard.worker.attempt import (
+    Abandon,
+    HandBack,
+    JobRun,
+    RunSettings,
+    run_token,
+    token_parts,
+)
 from jobyard.worker.ends import EndWriter
 from jobyard.worker.loop import adoptable
 
@@ -359,3 +366,9 @@ def test_only_a_recorded_slurm_attempt_is_adoptable(yard: Yard) -> None:
     assert adoptable(job.evolve(details=details))
     assert not adoptable(job.evolve(details=details | {"token": "w0:1:0"}))  # an older attempt
     assert not adoptable(job)  # a local job: its processes died with the worker
+
+
+def test_a_run_token_reads_back_into_its_worker_job_id_and_attempt() -> None:
+    assert token_parts("host:7:42:3") == ("host:7", 42, 3)  # a name may hold colons
+    for other in ("", "42:3", "w:x:3", "w:42:", "jobyard:install:42:3x"):
+        assert token_parts(other) is None

@@ -155,6 +155,14 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
+def pid_in_use(pid: int) -> bool:
+    """Whether a process (not a zombie) has ``pid``, whichever process it is."""
+    try:
+        return _alive(psutil.Process(pid))
+    except psutil.Error:
+        return False
+
+
 def descendants_of(pid: int) -> list[psutil.Process]:
     """Every live descendant of ``pid``, found by walking down from it."""
     procs = []

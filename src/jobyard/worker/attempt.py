@@ -102,6 +102,16 @@ def run_token(job: Job) -> str:
     return f"{job.worker}:{job.id}:{job.attempt}"
 
 
+def token_parts(token: str) -> tuple[str, int, int] | None:
+    """The worker, job id and attempt of a :func:`run_token` (a worker's name may hold
+    colons); None for text of another shape."""
+    worker, _, rest = token.rpartition(":")
+    worker, _, job_id = worker.rpartition(":")
+    if not (worker and job_id.isdigit() and rest.isdigit()):
+        return None
+    return worker, int(job_id), int(rest)
+
+
 #: The threads runs are driven on: one ends its run and waits for the next, so a job
 #: does not pay for a thread's start (and its context switch) on a busy worker.
 RUN_THREADS = Threads("job-idle")

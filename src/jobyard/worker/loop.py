@@ -37,11 +37,18 @@ from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.executors import Executors
 from jobyard.runner.local import kill_job_processes
-from jobyard.runner.procs import kill_processes, processes_of_workers
+from jobyard.runner.procs import kill_processes, pid_in_use, processes_of_workers
 from jobyard.states import JobState
 from jobyard.store import Store, outage
 from jobyard.store.protocol import Claimed, ClaimOrder, Storage
-from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings, run_token
+from jobyard.worker.attempt import (
+    Abandon,
+    HandBack,
+    JobRun,
+    RunSettings,
+    run_token,
+    token_parts,
+)
 from jobyard.worker.ends import EndWriter, Stalled, Waiting
 
 log = logging.getLogger(__name__)
@@ -602,7 +609,6 @@ class Worker:
         found clean once is not looked for again. ``prior`` is the row this worker's name
         had before it registered (a dead namesake's).
         """
-        self._next_sweep = time.monotonic() + self.settings.lease_timeout / 2
         rows = [row for row in self.store.workers.list_workers() if row.name != self.name]
         dead: dict[int, set[str]] = {}
         rows_of: dict[int, list[tuple[str, int, datetime]]] = {}
@@ -610,22 +616,24 @@ class Worker:
             seen = (row.name, row.pid, row.started_at)
             if row.host != self.host or row.pid == os.getpid() or seen in self._swept:
                 continue
-            if not _pid_in_use(row.pid):
+            # A dead worker's pid that another process took since: not swept, to be safe.
+            if not pid_in_use(row.pid):
                 dead.setdefault(row.pid, set()).add(row.name)
                 rows_of.setdefault(row.pid, []).append(seen)
         if not dead:
             return 0
         found = [
-            (owner, token, procs)
+            (owner, token, parts, procs)
             for (owner, token), procs in processes_of_workers(dead).items()
-            if token.rsplit(":", 2)[0] in dead[owner]  # not another database's worker
+            # Not another database's worker (nor a token of another shape).
+            if (parts := token_parts(token)) is not None and parts[0] in dead[owner]
         ]
-        for owner in dead.keys() - {owner for owner, _, _ in found}:
+        for owner in dead.keys() - {owner for owner, _, _, _ in found}:
             self._swept.update(rows_of[owner])  # clean: none of its processes can appear
-        taken = self._taken_over([token for _, token, _ in found])
+        taken = self._taken_over([parts for _, _, parts, _ in found])
         killed = 0
-        for _, token, procs in found:
-            if token in taken:
+        for _, token, parts, procs in found:
+            if parts in taken:
                 continue
             killed += (count := kill_processes(procs))
             log.warning(
@@ -634,19 +642,18 @@ class Worker:
             )
         return killed
 
-    def _taken_over(self, tokens: list[str]) -> set[str]:
-        """The tokens whose job, live, another worker has taken over at that attempt (a
-        cluster's job that runs on, adopted): its processes are not orphans."""
-        parsed = {token: token.rsplit(":", 2) for token in tokens}
-        ids = {int(job) for _, job, _ in parsed.values() if job.isdigit()}
+    def _taken_over(self, attempts: list[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
+        """The ``(worker, job id, attempt)`` whose job, live, another worker has taken
+        over at that attempt (a cluster's job that runs on, adopted): not orphans."""
+        ids = {job_id for _, job_id, _ in attempts}
         jobs = {job.id: job for job in self.store.jobs.jobs_by_id(ids)} if ids else {}
         taken = set()
-        for token, (worker, job_id, attempt) in parsed.items():
-            job = jobs.get(int(job_id)) if job_id.isdigit() else None
-            if job is None or not job.state.live or str(job.attempt) != attempt:
+        for worker, job_id, attempt in attempts:
+            job = jobs.get(job_id)
+            if job is None or not job.state.live or job.attempt != attempt:
                 continue  # gone, ended, or at another attempt: the processes are orphans
             if job.worker != worker:  # the same attempt, run on by another worker
-                taken.add(token)
+                taken.add((worker, job_id, attempt))
         return taken
 
     def _sweep_in_background(self, prior: WorkerInfo | None = None) -> None:
@@ -721,15 +728,6 @@ def _process_of(info: WorkerInfo) -> bool:
     try:
         process = psutil.Process(info.pid)
         return abs(process.create_time() - info.started_at.timestamp()) < 60
-    except psutil.Error:
-        return False
-
-
-def _pid_in_use(pid: int) -> bool:
-    """Whether a process (not a zombie) has ``pid``: whichever, to be safe; a dead
-    worker's pid that another process took is not swept (see Worker.sweep_orphans)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
