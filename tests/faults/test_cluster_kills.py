@@ -8,29 +8,16 @@ next node sees every job through.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
 from tests.cluster import Cluster, WorkerProcess
-from tests.databases import Servers
 from tests.faults.invariants import check_jobs
 from tests.harness import Server, wait_for
 
 pytestmark = pytest.mark.postgres
-
-ENV = {"JOBYARD_LEASE_TIMEOUT": "3", "JOBYARD_HEARTBEAT_INTERVAL": "0.5"}
-
-
-@pytest.fixture
-def cluster(servers: Servers, tmp_path: Path) -> Iterator[Cluster]:
-    with (
-        servers.private_database("postgres") as url,
-        Cluster(url, tmp_path, workers=0, env=ENV) as running,
-    ):
-        yield running
 
 
 @pytest.mark.parametrize("point", ["claim.before_commit", "end.before_commit", "end.after_commit"])

@@ -10,29 +10,15 @@ leaves alone those of live workers.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from uuid import uuid4
 
 import psutil
 import pytest
 
 from tests.cluster import Cluster, WorkerProcess
-from tests.databases import Servers
 from tests.harness import wait_for
 
 pytestmark = pytest.mark.postgres
-
-ENV = {"JOBYARD_LEASE_TIMEOUT": "4", "JOBYARD_HEARTBEAT_INTERVAL": "0.5"}
-
-
-@pytest.fixture
-def cluster(servers: Servers, tmp_path: Path) -> Iterator[Cluster]:
-    with (
-        servers.private_database("postgres") as url,
-        Cluster(url, tmp_path, workers=0, env=ENV) as running,
-    ):
-        yield running
 
 
 def processes_of(token: str) -> list[int]:
