@@ -277,15 +277,18 @@ def write_ends(
     ended: dict[int, Job] = {}
     held, waited = _lock_ends(conn, ids)
     mine = [end for end in ends if _holds(held.get(end.update.job_id), end)]
+    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}  # one executemany per shape
     for end in mine:
         job_id = end.update.job_id
         values = end.values | end.update.values | {"updated_at": now}
         columns = job_columns(values)
-        conn.execute(update_by_id(frozenset(columns)), by_id(job_id, columns))
+        shapes.setdefault(frozenset(columns), []).append(by_id(job_id, columns))
         # The row is locked: it is now what we wrote, no need to read it back.
         if "state" in values:
             values["state"] = JobState(values["state"])
         ended[job_id] = held[job_id].evolve(**values)
+    for shape, params in shapes.items():
+        conn.execute(update_by_id(shape), params)
     # One insert for the whole batch: every output line and event, then the
     # final events (rows get ids in this order, so a job's end comes last).
     rows = [
