@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from jobyard.models import JobSpec, NewJob, WorkerInfo
+from jobyard.runner.local import Runner
+from jobyard.states import JobState
+from jobyard.store import Store
+from jobyard.worker.loop import NameInUse, Worker, WorkerSettings
 from tests.harness import Launcher, wait_for
 from tests.processes import all_gone, running_with_processes
 
@@ -62,3 +69,33 @@ def test_a_second_live_worker_of_the_same_name_is_refused(
     assert [(w["name"], w["state"]) for w in listed] == [("fixed", "running")]
     job = server.submit("echo", args={"text": "still here"})
     assert server.wait_state(job["id"], "succeeded")["worker"] == "fixed"
+
+
+def test_a_dead_namesake_that_had_this_pid_is_not_taken_for_this_process(tmp_path: Path) -> None:
+    # A container's worker is process 1 each time it starts: its namesake's row, from
+    # before this process started, names this very pid.
+    store = Store(f"sqlite:///{tmp_path / 'pid.db'}")
+    store.migrate()
+    now = datetime.now(UTC)
+    host, before = socket.gethostname(), now - timedelta(hours=1)
+    dead = WorkerInfo("fixed", host, os.getpid(), "0", ["*"], 1, before, before)
+    store.workers.register_worker(dead)
+    new = NewJob("t", {}, JobSpec(argv=["true"]), "default", 0, JobState.QUEUED)
+    store.jobs.add_jobs([new], now)
+    [left] = store.queue.claim_jobs("fixed", host, None, 1, now, now + timedelta(hours=1)).jobs
+    settings = WorkerSettings(name="fixed", concurrency=1, poll_interval=0.05)
+    worker = Worker(store, Runner(python_pool=0), settings)
+    worker.start()
+    try:
+        # Started, and took the dead namesake's job for what it is: lost, not its own.
+        lost = store.jobs.get_job(left.id)
+        assert lost is not None
+        assert lost.state is JobState.FAILED
+        assert lost.reason == "worker_lost"
+        # A second worker object of the name in this process is a live namesake.
+        twin = Worker(store, Runner(python_pool=0), settings)
+        with pytest.raises(NameInUse, match="'fixed' is in use by pid"):
+            twin.start()
+    finally:
+        worker.stop()
+        store.close()

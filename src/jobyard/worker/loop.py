@@ -706,10 +706,12 @@ class Worker:
 
     def _still_running(self, prior: WorkerInfo, now: datetime) -> bool:
         """Whether the worker last registered under this name still runs: on this host,
-        its process (this one too: another worker object of it); elsewhere, as long as
-        its heartbeat is younger than its lease."""
+        its process (this one too, when it registered since this process started: another
+        worker object of it; not a dead namesake that had this pid, as a container's
+        process 1 has each time); elsewhere, as long as its heartbeat is younger than
+        its lease."""
         if prior.host == self.host:
-            return prior.pid == os.getpid() or _process_of(prior)
+            return _process_of(prior)
         return now - prior.heartbeat_at < timedelta(seconds=prior.lease_timeout)
 
 
@@ -724,12 +726,15 @@ def _message(exc: BaseException) -> str:
 
 
 def _process_of(info: WorkerInfo) -> bool:
-    """Whether the process ``info`` names runs on this host (its pid, started with it)."""
+    """Whether the process ``info`` names runs on this host: its pid, started before the
+    worker registered. A process that took the pid later (a container's process 1 does,
+    each time it starts) is not it; its start time, counted from the kernel's boot time,
+    is a second off at worst."""
     try:
-        process = psutil.Process(info.pid)
-        return abs(process.create_time() - info.started_at.timestamp()) < 60
+        started = psutil.Process(info.pid).create_time()
     except psutil.Error:
         return False
+    return info.started_at.timestamp() > started - 1.0
 
 
 def adoptable(job: Job) -> bool:
