@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from jobyard.jobtypes.params import args_errors, args_validator
 from jobyard.jobtypes.spec import (
     SCHEMA_DIALECT,
     ArgsInvalid,
@@ -315,6 +316,47 @@ def test_bad_full_schema() -> None:
     ]
     params = {"type": "object", "properties": {"a": {}}, "required": "a"}
     assert fields(problems("t", {"command": ["x"], "params": params})) == ["params.required"]
+
+
+def test_references_resolve_within_the_schema_or_are_refused() -> None:
+    # A URL would be fetched by the server at each submission; a pointer to nowhere
+    # would fail each one: both are refused when the type is defined.
+    local = {
+        "type": "object",
+        "$defs": {"count": {"type": "integer", "minimum": 1}},
+        "properties": {
+            "n": {"$ref": "#/$defs/count"},
+            "note": {"type": "object", "default": {"$ref": "data, not a reference"}},
+        },
+    }
+    spec = parse_job_type("t", {"command": ["x"], "params": local})
+    assert spec.validate_args({"n": 2})["n"] == 2
+    with pytest.raises(ArgsInvalid, match=r"n: 0 is less than the minimum of 1"):
+        spec.validate_args({"n": 0})
+    remote = {"type": "object", "properties": {"x": {"$ref": "http://127.0.0.1:9/x.json"}}}
+    nowhere = {"type": "object", "properties": {"x": {"$ref": "#/nowhere"}}}
+    listed = {"x": {"type": "array", "items": {"$ref": "#/$defs/none"}}}
+    assert problems("t", {"command": ["x"], "params": remote}) == [
+        {
+            "field": "params.properties.x.$ref",
+            "message": "only references within the schema (#/$defs/…) are allowed",
+        }
+    ]
+    assert problems("t", {"command": ["x"], "params": nowhere}) == [
+        {
+            "field": "params.properties.x.$ref",
+            "message": "'#/nowhere' does not resolve within the schema",
+        }
+    ]
+    assert fields(problems("t", {"command": ["x"], "params": listed})) == ["params.x.items.$ref"]
+
+
+def test_arguments_of_a_schema_with_a_reference_to_elsewhere_are_refused_not_fetched() -> None:
+    # A type stored before references were checked: its arguments cannot be checked.
+    schema = {"type": "object", "properties": {"x": {"$ref": "http://127.0.0.1:9/x.json"}}}
+    errors = args_errors(args_validator(schema), {"x": 1})
+    assert [error["field"] for error in errors] == [""]
+    assert errors[0]["message"].startswith("the type's params cannot be checked: ")
 
 
 def test_error_message_lists_problems() -> None:

@@ -28,6 +28,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic import ValidationError as PydanticError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from jobyard.errors import Invalid
 from jobyard.spelling import did_you_mean
@@ -39,6 +42,11 @@ PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _META = Draft202012Validator(
     Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
 )
+# Where a schema's references are looked up: in the schema itself (and the dialects'
+# own meta-schemas), never fetched from a URL.
+LOCAL_ONLY: Registry[Any] = Registry()
+# Keys whose values are data, not schemas: a "$ref" in them is not a reference.
+_DATA_KEYS = frozenset({"const", "default", "enum", "examples"})
 
 
 # -- errors -------------------------------------------------------------------
@@ -228,9 +236,10 @@ def _schema_problems(
         {"field": join_path(*error.absolute_path), "message": error.message}
         for error in _META.iter_errors(schema)
     ]
+    problems = problems or _reference_problems(schema)
     if problems:
         return problems
-    root = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    root = args_validator(schema)
     for path in defaults_at:
         sub: Any = schema
         for key in path:
@@ -241,6 +250,41 @@ def _schema_problems(
                 for error in root.evolve(schema=sub).iter_errors(sub["default"])
             ]
     return problems
+
+
+def args_validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """The validator of a type's arguments, which looks up references only in ``schema``."""
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER, registry=LOCAL_ONLY)
+
+
+def _reference_problems(schema: dict[str, Any]) -> list[FieldError]:
+    """Each ``$ref`` of ``schema`` that does not resolve within it: one to a URL would be
+    fetched by the server at each submission, one to nowhere fails every submission."""
+    resolver = LOCAL_ONLY.resolver_with_root(DRAFT202012.create_resource(schema))
+    problems = []
+    for path, ref in _references(schema, ()):
+        if not ref.startswith("#"):
+            message = "only references within the schema (#/$defs/…) are allowed"
+            problems.append({"field": join_path(*path), "message": message})
+            continue
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            message = f"{ref!r} does not resolve within the schema"
+            problems.append({"field": join_path(*path), "message": message})
+    return problems
+
+
+def _references(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                yield (*path, key), value
+            elif key not in _DATA_KEYS:
+                yield from _references(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _references(value, (*path, index))
 
 
 def full_schema_problems(schema: dict[str, Any]) -> list[FieldError]:
@@ -258,8 +302,15 @@ def full_schema_problems(schema: dict[str, Any]) -> list[FieldError]:
 
 # -- argument errors ------------------------------------------------------------
 def args_errors(validator: Draft202012Validator, args: Any) -> list[FieldError]:
-    """Every bad, missing or unknown field of ``args``, with a did-you-mean where it helps."""
-    return dedupe(p for error in validator.iter_errors(args) for p in _describe(error))
+    """Every bad, missing or unknown field of ``args``, with a did-you-mean where it helps.
+
+    A reference the schema cannot resolve (a type stored before references were
+    checked) is the arguments' problem too: they cannot be checked.
+    """
+    try:
+        return dedupe(p for error in validator.iter_errors(args) for p in _describe(error))
+    except Unresolvable as exc:
+        return [{"field": "", "message": f"the type's params cannot be checked: {exc}"}]
 
 
 def _describe(error: SchemaViolation) -> Iterator[FieldError]:

@@ -47,6 +47,7 @@ from jobyard.jobtypes.params import (
     ParamSpec,
     Problems,
     args_errors,
+    args_validator,
     build_schema,
     dedupe,
     full_schema_problems,
@@ -281,7 +282,7 @@ class JobType(BaseModel):
             problems += self._placeholder_problems()
         if problems:
             raise Problems(problems)
-        self._validator = Draft202012Validator(self._schema, format_checker=FORMAT_CHECKER)
+        self._validator = args_validator(self._schema)
         self._prepare()
         return self
 
