@@ -112,8 +112,14 @@ class Dependencies:
             self._wake()
 
     def reopen(self, old: int, new: int) -> None:
-        """``old`` was restarted as ``new``: dependents wait for ``new``, blocked ones reopen."""
+        """``old`` was restarted as ``new``: dependents wait for ``new``, blocked ones reopen.
+
+        A reopened job's other upstreams that ended while it was blocked were not
+        counted off then (a settle leaves blocked jobs alone): they are settled now,
+        so that it starts once ``new`` succeeds.
+        """
         frontier = self.store.deps.repoint_dependencies(old, new)
+        ended: set[int] = set()
         while frontier:
             blocked = [
                 job
@@ -122,9 +128,17 @@ class Dependencies:
             ]
             states = self.store.deps.dependencies([job.id for job in blocked])
             reopened = [job.id for job in blocked if self._reopen(job, states[job.id])]
+            ended |= {
+                dependency.upstream
+                for job_id in reopened
+                for dependency in states[job_id]
+                if dependency.state is None or dependency.state.terminal
+            }
             frontier = [
                 job.id for job in self.store.deps.dependents(reopened, [JobState.UPSTREAM_FAILED])
             ]
+        if ended:
+            self.settle(ended)
 
     def _reopen(self, job: Job, dependencies: list[DependencyState]) -> bool:
         if readiness(dependencies) is Readiness.IMPOSSIBLE:

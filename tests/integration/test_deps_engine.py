@@ -87,6 +87,28 @@ def test_a_failure_blocks_transitively_and_a_restart_reopens(store: Store) -> No
     assert set(states(store, ids[1:3])) == {JobState.QUEUED}
 
 
+def test_a_reopened_job_counts_off_the_upstreams_that_ended_while_it_was_blocked(
+    store: Store,
+) -> None:
+    deps = Dependencies(store, clock=lambda: NOW)
+    root, broken, sibling, last = wide(store, 2)
+    succeed(store, root)
+    deps.settle([root])
+    failed = {"state": JobState.FAILED, "finished_at": NOW}
+    store.jobs.update_job(JobUpdate(broken, frozenset({JobState.QUEUED}), failed), NOW)
+    deps.settle([broken])
+    assert states(store, [last]) == [JobState.UPSTREAM_FAILED]
+    succeed(store, sibling)  # while the fan-in is blocked: its edge is not counted then
+    deps.settle([sibling])
+    ((again, _),) = store.jobs.add_jobs([node(JobState.QUEUED)], NOW)
+    deps.reopen(broken, again.id)
+    assert states(store, [last]) == [JobState.WAITING]
+    assert store.jobs.get_job(last).deps_pending == 1  # type: ignore[union-attr]
+    succeed(store, again.id)
+    deps.settle([again.id])
+    assert states(store, [last]) == [JobState.QUEUED]
+
+
 def state_events(store: Store, job_id: int) -> list[tuple[str, str | None]]:
     records = [event.record for event in store.jobs.job_events(job_id)]
     return [(type(r).__name__, getattr(r, "state", None)) for r in records]
