@@ -201,6 +201,34 @@ def test_the_submit_form_needs_the_csrf_token_and_names_bad_fields(server: Serve
     assert (job["state"], job["args"]) == ("held", {"text": "hello", "repeat": 2})
 
 
+def test_the_submit_form_refuses_what_the_api_refuses(server: Server) -> None:
+    # Values no database can store, and the API's bounds: by field, and no job made.
+    browser, token = _session(server)
+    headers = {"HX-Request": "true", "X-CSRF-Token": token}
+    huge = "99999999999999999999999"
+    before = server.client.get("/api/v1/jobs", params={"type": "echo"}).json()["total"]
+    try:
+        form = {"text": "a\x00b", "repeat": huge, "_priority": huge, "_name": "n\x00"}
+        wrong = browser.post("/submit/echo", data=form, headers=headers)
+        big = browser.post(
+            "/submit/echo", data={"text": "x", "_priority": "2000000"}, headers=headers
+        )
+        started = browser.post("/workflows/broken/start", data={"code": huge}, headers=headers)
+    finally:
+        browser.close()
+    assert wrong.status_code == 200
+    for field in ("text", "repeat", "_priority", "_name"):
+        assert f'id="error-{field}"' in wrong.text, field
+    assert "integers must fit in 64 bits" in wrong.text
+    assert big.status_code == 200
+    assert 'id="error-_priority"' in big.text
+    assert "1000000" in big.text
+    assert started.status_code == 200
+    assert 'id="error-code"' in started.text
+    after = server.client.get("/api/v1/jobs", params={"type": "echo"}).json()["total"]
+    assert after == before
+
+
 def test_the_run_form_names_bad_fields_and_keeps_what_was_typed(server: Server) -> None:
     browser, token = _session(server)
     headers = {"HX-Request": "true", "X-CSRF-Token": token}

@@ -9,8 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
+from jobyard.api import inputs
 from jobyard.api.resources import get_node
+from jobyard.api.schemas import SubmitJob
 from jobyard.errors import Invalid, NotFound
 from jobyard.manager import Submission
 from jobyard.node import Node
@@ -56,15 +59,16 @@ async def submit_form(request: Request, name: str, looker: Looker, node: NodeDep
     args, errors = forms.args_from_form(schema, sent)
     options, option_errors = _options(sent)
     errors |= option_errors
+    general: list[str] = []
     if not errors:
+        errors, general = _api_errors({"type": name, "args": args, **options})
+    if not errors and not general:
         try:
             job, _ = node.manager.submit(Submission(type=name, args=args, **options))
         except Invalid as exc:
             errors, general = _field_errors(exc)
         else:
             return _go(request, f"/jobs/{job.id}")
-    else:
-        general = []
     action = f"/submit/{name}"
     return _form_page(
         request, looker, "submit.html", action, schema, sent, errors, general, job_type=job_type
@@ -98,6 +102,8 @@ async def start_form(request: Request, name: str, looker: Looker, node: NodeDep)
     args, errors = forms.args_from_form(schema, sent)
     general: list[str] = []
     if not errors:
+        errors, general = _api_errors({"args": args}, model=False)
+    if not errors and not general:
         try:
             run, _ = node.runs.start(name, args)
         except Invalid as exc:
@@ -141,20 +147,36 @@ def _options(sent: Mapping[str, list[str]]) -> tuple[dict[str, Any], dict[str, s
     return options, errors
 
 
+def _api_errors(body: dict[str, Any], *, model: bool = True) -> tuple[dict[str, str], list[str]]:
+    """What the JSON API refuses in ``body`` before it reaches the manager: values no
+    database can store, and (with ``model``) a submission's bounds, by form field."""
+    found = [(field, message) for field, message in inputs.problems(body)]
+    if model:
+        try:
+            SubmitJob.model_validate(body)
+        except ValidationError as exc:
+            found += [(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+    return _by_field(found)
+
+
 def _field_errors(exc: Invalid) -> tuple[dict[str, str], list[str]]:
     """The server's errors by form field (``args.limit`` → ``limit``); the rest apart."""
+    found = [(str(e.get("field", "")), str(e.get("message", ""))) for e in exc.errors]
+    fields, general = _by_field(found)
+    return fields, general or ([] if fields else [exc.detail])
+
+
+def _by_field(found: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
     fields: dict[str, str] = {}
     general: list[str] = []
-    for error in exc.errors:
-        field = str(error.get("field", ""))
-        message = str(error.get("message", ""))
+    for field, message in found:
         if field.startswith("args."):
             fields.setdefault(field.removeprefix("args.").split(".")[0], message)
         elif field in ("queue", "priority", "run_at", "name"):
             fields.setdefault(f"_{field}", message)
         else:
             general.append(f"{field}: {message}" if field else message)
-    return fields, general or ([] if fields else [exc.detail])
+    return fields, general
 
 
 def _schema_of(defaults: Mapping[str, Any]) -> dict[str, Any]:
