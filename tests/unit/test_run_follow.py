@@ -105,6 +105,8 @@ def test_a_run_follows_its_stream_and_is_read_anew_at_its_close() -> None:
             parse_event(None, "workflow_started", {"run_id": 7, "workflow": "w"}),
             node_event("b", 3, "queued", kind="job_created"),  # b's job restarted
             node_event("a", 1, "failed"),
+            # The run's end, stored with b's job: b's state is not the run's.
+            node_event("b", 3, "failed", kind="workflow_finished"),
             parse_event(None, "close", {"run_id": 7, "state": "failed"}),
         ],
     )
@@ -112,7 +114,7 @@ def test_a_run_follows_its_stream_and_is_read_anew_at_its_close() -> None:
     assert seen == [run(), run(b=(3, "queued")), run(a=(1, "failed"), b=(3, "queued")), ended]
     assert script.calls == ["GET /api/v1/workflow-runs/7"] + [
         "stream /api/v1/workflow-runs/7/events"
-    ] * 5 + ["GET /api/v1/workflow-runs/7"]
+    ] * 6 + ["GET /api/v1/workflow-runs/7"]
     assert script.sleeps == []
 
 

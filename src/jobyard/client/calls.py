@@ -441,7 +441,7 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
         history = NodeHistory(current["nodes"])
         try:
             while (event := (yield Next(stream))) is not None and event.kind != "close":
-                if (nodes := _moved(history, event.data)) is not None:
+                if (nodes := _moved(history, event.kind, event.data)) is not None:
                     current = current | {"nodes": nodes}
                     yield Emit(current)
         except StreamUnavailable:
@@ -458,12 +458,17 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
         return
 
 
-def _moved(history: NodeHistory, data: Mapping[str, Any]) -> RunNodes | None:
+# The events of a run's stream that move a node: a node's job made, or its state changed.
+# The run's own (``workflow_finished``: the run's state) name the node they were stored with.
+NODE_EVENTS = frozenset({"workflow_node_state", "job_created"})
+
+
+def _moved(history: NodeHistory, kind: str, data: Mapping[str, Any]) -> RunNodes | None:
     """The nodes with a node's new job or state from an event of the run (what was
     emitted stays as it was), or None if the event changes no node."""
     name = data.get("node")
-    if not isinstance(name, str) or name not in history or "state" not in data:
-        return None  # the run's own event
+    if kind not in NODE_EVENTS or name not in history or "state" not in data:
+        return None
     node = history.latest()[name]
     if (node["job_id"], node["state"]) == (data["job_id"], data["state"]):
         return None
