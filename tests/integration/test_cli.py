@@ -102,6 +102,19 @@ def test_submit_with_arguments_and_options(server: Server) -> None:
     ok(server, "kill", str(later["id"]))
 
 
+def test_bytes_that_are_not_utf8_in_a_word_are_refused_in_one_line(server: Server) -> None:
+    # A shell passes a word's bytes as they are; Python holds \xff as a lone surrogate.
+    word = "caf\udcff"
+    refused = jobyard(server, "submit", "echo", f"text={word}")
+    assert error_line(refused, 2) == (
+        "jobyard: error: bad argument 'text': it holds bytes that are not UTF-8 text"
+    )
+    searched = jobyard(server, "jobs", "--search", word)
+    assert (
+        error_line(searched, 2) == "jobyard: error: an argument holds bytes that are not UTF-8 text"
+    )
+
+
 def test_a_repeated_idempotency_key_is_said_to_be_the_first_job(server: Server) -> None:
     key = tag()
     first = ok(server, "submit", "echo", "text=once", "--hold", "--idempotency-key", key)

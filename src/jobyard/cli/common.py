@@ -113,6 +113,8 @@ def connect(server: str, **credentials: Any) -> Iterator[Client]:
         fail(str(exc), UNREACHABLE)
     except StreamUnavailable as exc:
         fail(str(exc), JOB_FAILED)
+    except UnicodeEncodeError:  # a word of the command line held bytes that are not UTF-8
+        fail("an argument holds bytes that are not UTF-8 text", USAGE)
     except KeyboardInterrupt:
         raise typer.Exit(INTERRUPTED) from None
 
@@ -141,9 +143,25 @@ def parse_assignments(
         key = key.strip()
         if not equals or not key:
             fail(f"bad argument {pair!r}: expected key=value (e.g. count=3 or name=abc)")
+        if not utf8(pair):
+            fail(f"bad argument {_shown(key)}: it holds bytes that are not UTF-8 text")
         is_text = properties.get(key, {}).get("type") == "string"
         values[key] = raw if is_text else parse_value(raw)
     return values
+
+
+def utf8(text: str) -> bool:
+    """Whether ``text`` is Unicode: a word of the command line that held bytes not
+    UTF-8 has them as lone surrogates, which no request can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    return repr(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
 
 
 def parse_value(raw: str) -> Any:
