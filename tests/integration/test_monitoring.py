@@ -26,6 +26,18 @@ job_types:
     kill_grace: 1s
   fails:
     command: [sh, -c, "exit 1"]
+  overrun:
+    command: [sleep, "3"]
+    sla: {max_runtime: 0.5s}
+notifications:
+  retry: {max_attempts: 1}
+  channels:
+    one: {type: webhook, url: "http://127.0.0.1:9/one", timeout: 1s}
+    two: {type: webhook, url: "http://127.0.0.1:9/two", timeout: 1s}
+  rules:
+    - events: [sla_breach]
+      channels: [one, two]
+      job_types: [overrun]
 """
 
 
@@ -156,6 +168,29 @@ def test_expected_auto_learns_the_usual_runtime_and_warns_on_a_slow_run(server: 
     assert server.job(slow)["state"] == "running"
     assert server.act(slow, "kill").status_code == 202
     server.wait_state(slow, "killed")
+
+
+def test_the_dashboard_tells_a_breach_once_whatever_the_channels_it_went_to(
+    server: Server,
+) -> None:
+    job = submit(server, "overrun")
+
+    def notes() -> list[dict[str, Any]]:
+        params = {"job": job, "event": "sla_breach"}
+        items: list[dict[str, Any]] = server.client.get(
+            "/api/v1/notifications", params=params
+        ).json()["items"]
+        return items if len(items) == 2 else []
+
+    assert {note["channel"] for note in wait_for(notes, what="a note per channel")} == {
+        "one",
+        "two",
+    }
+    page = server.client.get("/").text
+    breaches = page[page.index('id="breaches"') :]
+    told = [line for line in breaches.splitlines() if f'href="/jobs/{job}">#{job}</a>' in line]
+    assert len(told) == 1, told
+    assert "went over its max_runtime budget" in " ".join(page.split())
 
 
 def test_metrics_report_jobs_queues_histograms_and_workers(server: Server) -> None:

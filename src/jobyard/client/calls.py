@@ -467,7 +467,9 @@ def _moved(history: NodeHistory, kind: str, data: Mapping[str, Any]) -> RunNodes
     """The nodes with a node's new job or state from an event of the run (what was
     emitted stays as it was), or None if the event changes no node."""
     name = data.get("node")
-    if kind not in NODE_EVENTS or name not in history or "state" not in data:
+    if kind not in NODE_EVENTS or not isinstance(name, str) or name not in history:
+        return None
+    if "state" not in data:
         return None
     node = history.latest()[name]
     if (node["job_id"], node["state"]) == (data["job_id"], data["state"]):

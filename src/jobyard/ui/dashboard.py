@@ -37,7 +37,9 @@ def overview(node: Node) -> dict[str, Any]:
     failed, failed_total = manager.find(
         JobQuery(states=(JobState.FAILED,), per_page=FAILURES, sort=["-created_at"])
     )
-    breaches, _ = node.store.monitor.notifications(1, FAILURES, event=["sla_breach"])
+    # A breach is a notification per channel that takes it: each (job, budget) once.
+    notes, _ = node.store.monitor.notifications(1, 4 * FAILURES, event=["sla_breach"])
+    breaches = list({_breach(note): note for note in reversed(notes)}.values())[::-1][:FAILURES]
     workers = node.roster.all()
     return {
         "states": [(state.value, totals.get(state.value, 0)) for state in JobState],
@@ -51,6 +53,11 @@ def overview(node: Node) -> dict[str, Any]:
         "alive": sum(view.state is not WorkerState.LOST for view in workers),
         "now": utcnow(),
     }
+
+
+def _breach(note: dict[str, Any]) -> tuple[Any, Any]:
+    """The job and budget an ``sla_breach`` notification tells of."""
+    return note.get("job_id"), ((note.get("data") or {}).get("sla") or {}).get("budget")
 
 
 @router.get("/", response_class=HTMLResponse)
