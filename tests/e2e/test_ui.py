@@ -145,6 +145,23 @@ def test_a_viewer_sees_no_control(browser: Browser, server: Server) -> None:
         server.act(job["id"], "kill", expect=200)
 
 
+def test_the_schedule_buttons_show_their_effect_at_once(page: Page, server: Server) -> None:
+    body = {"name": "nightly-noop", "job_type": "noop", "cron": "0 3 * * *"}
+    made = server.client.post("/api/v1/schedules", json=body)
+    assert made.status_code == 201, made.text
+    page.goto("/schedules")
+    row = page.locator("#schedule-nightly-noop")
+    row.get_by_role("button", name="Pause").click()
+    # Well within the table's own 30 s poll: the answer refreshed it.
+    expect(row.get_by_role("button", name="Resume")).to_be_visible(timeout=10_000)
+    row.get_by_role("button", name="Resume").click()
+    expect(row.get_by_role("button", name="Pause")).to_be_visible(timeout=10_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    expect(row).to_have_count(0, timeout=10_000)
+    assert server.client.get("/api/v1/schedules/nightly-noop").status_code == 404
+
+
 def test_a_workflow_run_turns_its_nodes_green(page: Page, server: Server) -> None:
     page.goto("/workflows/slow")
     expect(page.locator("#graph .node")).to_have_count(2)
