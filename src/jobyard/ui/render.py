@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,8 +66,16 @@ def stamp(moment: datetime | None) -> str:
     return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+# Characters that reorder or hide the text around them (bidirectional controls, zero
+# widths): a value shows them as escapes, so that what is shown is what was sent.
+_HIDDEN = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
 def pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str)
+    """``value`` as indented JSON, its text as written (not ``\\u`` escapes) but for
+    the characters that would reorder or hide what is around them."""
+    text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    return _HIDDEN.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def _environment() -> Environment:
