@@ -67,6 +67,8 @@ def test_the_job_page_and_its_log(server: Server, job: dict[str, object]) -> Non
     assert page.status_code == 200
     assert "line 2" in page.text
     assert "err 2" in page.text
+    # Its command as a shell would read it, lines kept (the CSS keeps them apart).
+    assert '<code class="command">python3 -c &#39;import sys\nfor i in range' in page.text
     log = server.client.get(f"/jobs/{job['id']}/log.txt")
     assert log.status_code == 200
     assert log.headers["content-disposition"] == f'attachment; filename="job-{job["id"]}.log"'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(ago=ago, duration=duration, size=size, stamp=stamp, pretty=pretty)
+    env.filters.update(
+        ago=ago, duration=duration, size=size, stamp=stamp, pretty=pretty, shell=shlex.join
+    )
     env.filters["iso"] = lambda m: "" if m is None else m.isoformat()
     env.globals["static"] = lambda path: f"/static/{path}?v={__version__}"
     env.globals["version"] = __version__
