@@ -565,6 +565,17 @@ def test_subjects(notice: Notice, subject: str) -> None:
     assert render(notice, delivery_id="d").subject == subject
 
 
+def test_email_body_of_a_breach_just_over_its_budget_says_by_how_much() -> None:
+    notice: Notice = {
+        "event": "sla_breach",
+        "job": JOB,
+        "sla": {"budget": "max_runtime", "limit": 3.0, "value": 3.027, "action": "notify"},
+    }
+    message = render(notice, delivery_id="d-1", to=["ops@example.com"])
+    assert "SLA:       max_runtime 3.0 s exceeded by 0.027 s" in message.text.splitlines()
+    assert message.subject.endswith("max_runtime 3.0 s exceeded by 0.027 s")
+
+
 def test_a_subject_is_one_short_line() -> None:
     error = "first line " + "x" * 300 + "\nsecond line"
     notice: Notice = {

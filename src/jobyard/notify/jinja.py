@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, Template, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from jobyard.notify.units import human_duration, human_size
+from jobyard.notify.units import human_duration, human_size, sla_line
 
 
 class TemplateProblem(Exception):
@@ -78,6 +78,7 @@ def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=True,
     )
     env.filters |= {"duration": _duration, "size": _size, "mrkdwn": _mrkdwn, "number": _number}
+    env.filters["sla_line"] = sla_line
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
     return env
 

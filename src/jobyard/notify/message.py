@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Required, TypedDict
 
 from jobyard.notify import mail
-from jobyard.notify.units import human_duration, human_size
+from jobyard.notify.units import sla_line
 
 LOG_TAIL = 20
 """How many of the last log lines a message carries."""
@@ -134,7 +134,7 @@ def _summary(notice: Notice) -> str:
         return event.replace("_", " ")
     what = f"job {job['id']} ({job['type']})"
     if event == "sla_breach" and "sla" in notice:
-        return f"{what} breached its SLA: {_sla_line(notice['sla'])}"
+        return f"{what} breached its SLA: {sla_line(notice['sla'])}"
     if event == "upstream_failed":
         return f"{what} did not run: a dependency failed"
     if event == "worker_lost":
@@ -153,23 +153,6 @@ def _why(job: JobInfo) -> str:
         return f"exit code {job.get('exit_code')}"
     first = (job.get("error") or "").strip().splitlines()[:1]
     return first[0] if first else (job.get("reason") or "").replace("_", " ")
-
-
-def _sla_line(sla: SlaInfo) -> str:
-    budget, value, limit = sla["budget"], sla["value"], sla["limit"]
-    if budget == "max_output":
-        return _over(budget, human_size(value), human_size(limit), human_size(value - limit))
-    if budget == "max_data":
-        return _over(sla.get("metric") or budget, f"{value:g}", f"{limit:g}", f"{value - limit:g}")
-    excess = f"{value - limit:.2g} s"
-    return _over(budget, human_duration(value), human_duration(limit), excess)
-
-
-def _over(name: str, value: str, limit: str, excess: str) -> str:
-    """``name value > limit``; just over, where both read the same, by how much."""
-    if value == limit:
-        return f"{name} {limit} exceeded by {excess}"
-    return f"{name} {value} > {limit}"
 
 
 # -- JSON -----------------------------------------------------------------------------

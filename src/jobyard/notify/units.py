@@ -6,6 +6,9 @@ Shared by the one-line summary (:mod:`.message`) and the templates' ``duration``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 def human_duration(seconds: float | None) -> str:
     """``45.2 s``, ``3m 05s``, ``2h 00m 09s``, ``1d 4h 00m``."""
@@ -28,3 +31,21 @@ def human_size(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1000
     return f"{count:.1f} TB"
+
+
+def sla_line(sla: Mapping[str, Any]) -> str:
+    """``max_runtime 25m 00s > 20m 00s``; just over, where both read the same, by how much
+    (``max_runtime 3.0 s exceeded by 0.027 s``)."""
+    budget, value, limit = sla["budget"], sla["value"], sla["limit"]
+    if budget == "max_output":
+        return _over(budget, human_size(value), human_size(limit), human_size(value - limit))
+    if budget == "max_data":
+        return _over(sla.get("metric") or budget, f"{value:g}", f"{limit:g}", f"{value - limit:g}")
+    excess = f"{value - limit:.2g} s"
+    return _over(budget, human_duration(value), human_duration(limit), excess)
+
+
+def _over(name: str, value: str, limit: str, excess: str) -> str:
+    if value == limit:
+        return f"{name} {limit} exceeded by {excess}"
+    return f"{name} {value} > {limit}"
