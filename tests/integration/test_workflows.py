@@ -99,7 +99,12 @@ def test_retry_failed_restarts_the_failed_nodes(server: Server) -> None:
     url = f"/api/v1/workflow-runs/{run['id']}"
     failed = run_in(server, run["id"], "failed")
     told = {"event": "workflow_failed", "run": run["id"]}
-    wait_for(lambda: notes_of(server, **told), what="the workflow_failed notification")
+    [note] = wait_for(lambda: notes_of(server, **told), what="the workflow_failed notification")
+    # The notifications page names the run it is about, not the node it was stored with.
+    page = server.client.get("/notifications", params={"event": "workflow_failed"}).text
+    row = page[page.index(f'id="note-{note["id"]}"') :].split("</tr>")[0]
+    assert f'href="/runs/{run["id"]}"' in row
+    assert 'href="/jobs/' not in row
     # A failed run was not stopped: resume is refused and changes nothing, alerts included.
     resumed = server.client.post(f"{url}/resume")
     assert resumed.status_code == 409, resumed.text
