@@ -3,6 +3,7 @@ and the links that notifications carry lead to them."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -242,6 +243,17 @@ def test_the_run_form_names_bad_fields_and_keeps_what_was_typed(server: Server) 
     assert 'id="error-code"' in wrong.text  # the error, by its field
     assert 'value="five"' in wrong.text  # what was typed stays
     assert 'action="/workflows/broken/start"' in wrong.text
+
+
+def test_the_run_form_offers_the_params_its_nodes_take_and_do_not_pin(server: Server) -> None:
+    # diamond has no args of its own; its echo nodes pin text and its lines node count.
+    form = server.client.get("/workflows/diamond/start").text
+    assert 'name="repeat"' in form
+    assert 'name="text"' not in form
+    assert 'name="count"' not in form
+    assert "takes no parameters" not in form
+    broken = server.client.get("/workflows/broken/start").text
+    assert re.search(r'<input[^>]*name="code"[^>]*value="5"', broken)  # the workflow's default
 
 
 @pytest.fixture(scope="module")

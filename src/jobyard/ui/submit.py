@@ -15,11 +15,13 @@ from jobyard.api import inputs
 from jobyard.api.resources import get_node
 from jobyard.api.schemas import SubmitJob
 from jobyard.errors import Invalid, NotFound
+from jobyard.jobtypes.catalog import Catalog
 from jobyard.manager import Submission
 from jobyard.node import Node
 from jobyard.ui import forms
 from jobyard.ui.render import missing, page
 from jobyard.ui.viewer import Looker
+from jobyard.workflows.spec import WorkflowSpec
 
 router = APIRouter(include_in_schema=False)
 NodeDep = Annotated[Node, Depends(get_node)]
@@ -83,7 +85,7 @@ def run_form(request: Request, name: str, looker: Looker, node: NodeDep) -> HTML
         spec = node.runs.workflow(name)
     except NotFound:
         return missing(request, looker, f"There is no workflow {name!r}.")
-    schema = _schema_of(spec.args)
+    schema = _run_schema(spec, node.catalog)
     return _form_page(
         request, looker, "start.html", f"/workflows/{name}/start", schema, workflow=name
     )
@@ -98,7 +100,7 @@ async def start_form(request: Request, name: str, looker: Looker, node: NodeDep)
     except NotFound:
         return missing(request, looker, f"There is no workflow {name!r}.")
     sent = await _form(request)
-    schema = _schema_of(spec.args)
+    schema = _run_schema(spec, node.catalog)
     args, errors = forms.args_from_form(schema, sent)
     general: list[str] = []
     if not errors:
@@ -179,13 +181,19 @@ def _by_field(found: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
     return fields, general
 
 
-def _schema_of(defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """A schema for a workflow's arguments, from their defaults' types."""
-    kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
+def _run_schema(spec: WorkflowSpec, catalog: Catalog) -> dict[str, Any]:
+    """What a run of ``spec`` takes: each param that a node's type declares and the node
+    does not pin (as the first such node's type checks it), the workflow's ``args`` as
+    their defaults. None is required: a workflow runs with no run arguments."""
     properties: dict[str, Any] = {}
-    for name, value in defaults.items():
-        kind = kinds.get(type(value))
-        properties[name] = {"default": value} | ({"type": kind} if kind else {})
+    for node in spec.nodes.values():
+        job_type = catalog.get(node.type)
+        declared = job_type.json_schema().get("properties") or {} if job_type else {}
+        for name, prop in declared.items():
+            if name not in node.args and isinstance(prop, dict):
+                properties.setdefault(name, prop)
+    for name, value in spec.args.items():
+        properties[name] = properties.get(name, {}) | {"default": value}
     return {"type": "object", "properties": properties}
 
 
