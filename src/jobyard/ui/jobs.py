@@ -14,7 +14,7 @@ from jobyard.errors import NotFound
 from jobyard.node import Node
 from jobyard.ui import detail
 from jobyard.ui.listing import PER_PAGE, STATES, JobFilter
-from jobyard.ui.render import missing, page
+from jobyard.ui.render import missing, page, path_id
 from jobyard.ui.viewer import Looker
 
 router = APIRouter(include_in_schema=False)
@@ -54,14 +54,14 @@ def job_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(request: Request, job_id: int, looker: Looker, node: NodeDep) -> HTMLResponse:
+def job_page(request: Request, job_id: str, looker: Looker, node: NodeDep) -> HTMLResponse:
     # Where the job's own stream starts: read before the log, so no line falls between.
     after = node.store.events.last_event_id()
     try:
-        job = node.manager.get(job_id)
+        job = node.manager.get(_id(job_id))
     except NotFound:
         return missing(request, looker, f"There is no job {job_id}: it may have been removed.")
-    events = detail.timeline(node, job_id)
+    events = detail.timeline(node, job.id)
     live_only = bool(request.headers.get("HX-Request"))
     return page(
         request,
@@ -74,17 +74,26 @@ def job_page(request: Request, job_id: int, looker: Looker, node: NodeDep) -> HT
         breaches=detail.breaches(events),
         budgets=detail.budgets(job),
         buttons=detail.buttons(job) if looker.operates else [],
-        depends_on=node.manager.dependencies(job_id),
+        depends_on=node.manager.dependencies(job.id),
         lines=[] if live_only else detail.log_tail(node, job),
         now=utcnow(),
     )
 
 
 @router.get("/jobs/{job_id}/log.txt")
-def job_log(job_id: int, looker: Looker, node: NodeDep) -> Response:
+def job_log(request: Request, job_id: str, looker: Looker, node: NodeDep) -> Response:
     """The whole log as text (stderr and system lines marked), read a page at a time."""
-    node.manager.get(job_id)
-    headers = {"Content-Disposition": f'attachment; filename="job-{job_id}.log"'}
+    try:
+        job = node.manager.get(_id(job_id))
+    except NotFound:
+        return missing(request, looker, f"There is no job {job_id}: it may have been removed.")
+    headers = {"Content-Disposition": f'attachment; filename="job-{job.id}.log"'}
     return StreamingResponse(
-        detail.full_log(node, job_id), media_type="text/plain", headers=headers
+        detail.full_log(node, job.id), media_type="text/plain", headers=headers
     )
+
+
+def _id(text: str) -> int:
+    if (job_id := path_id(text)) is None:
+        raise NotFound(f"no job {text!r}")
+    return job_id

@@ -124,6 +124,12 @@ def page(
     return HTMLResponse(ENV.get_template(template).render(**values), status_code=status)
 
 
+def path_id(text: str) -> int | None:
+    """An id from a page's address (``/jobs/12``), or None when it is not one: such a page
+    says that nothing is there, as for an id that no row has."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def missing(request: Request, looker: Viewer, what: str) -> HTMLResponse:
     """A page about something that is not there (404)."""
     return page(request, looker, "missing.html", status=404, what=what)
