@@ -196,6 +196,32 @@ def test_each_database_of_a_server_has_its_own_leader(backend: str, servers: Ser
         assert [leadership.held() for leadership in leaderships] == [True, True, False]
 
 
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_a_leader_that_goes_silent_loses_the_lead_to_another(
+    backend: str, servers: Servers
+) -> None:
+    # Its connection stays open (a cut link, a proxy between, a frozen process): the
+    # server ends its session once idle past the limit, and the lock with it.
+    with ExitStack() as stack:
+        url = stack.enter_context(servers.private_database(backend))
+        stores = [Store(url), Store(url)]
+        for store in stores:
+            stack.callback(store.close)
+        silent, standby = Leadership(stores[0], idle_limit=1), Leadership(stores[1])
+        stack.callback(silent.release)
+        stack.callback(standby.release)
+        assert silent.held()
+        assert not standby.held()
+        assert wait_for(standby.held, timeout=30, interval=0.2, what="the standby to lead")
+        assert not silent.held()
+
+
 def test_schedules_are_managed_through_the_api(database_url: str, launch: Launcher) -> None:
     server = launch(database_url, config=CONFIG)
     client = server.client

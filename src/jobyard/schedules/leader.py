@@ -3,7 +3,12 @@
 PostgreSQL: a session-level advisory lock; MariaDB/MySQL: ``GET_LOCK``, named after
 the database (its locks are the whole server's). The lock
 lives as long as the connection that took it, so when the leader dies the
-database frees it and another scheduler takes over at its next pass. SQLite is
+database frees it and another scheduler takes over at its next pass. A leader that
+goes silent instead (its link cut, its process frozen, a proxy between that keeps the
+connection open) would keep it as long as the server keeps an idle session, hours:
+the leader's session is ended by the server once idle for ``IDLE_LIMIT`` seconds
+(``idle_session_timeout``; ``wait_timeout``), and a leader checks its lead at every
+pass, twice a second. SQLite is
 one machine's file: every scheduler on it may lead (fires stay unique through
 ``schedule_fires``).
 """
@@ -21,11 +26,13 @@ log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x6A6F6273  # any constant shared by every process of the deployment
 LOCK_NAME = "jobyard_scheduler"  # and the database's name
+IDLE_LIMIT = 10  # seconds a silent leader's session, and lead, outlive its last check
 
 
 class Leadership:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, idle_limit: int = IDLE_LIMIT) -> None:
         self.store = store
+        self.idle_limit = idle_limit
         self._conn: Connection | None = None
 
     def held(self) -> bool:
@@ -61,9 +68,23 @@ class Leadership:
         if not got:
             conn.close()
             return False
+        self._limit_idle(conn)
         self._conn = conn
         log.info("this scheduler leads")
         return True
+
+    def _limit_idle(self, conn: Connection) -> None:
+        """Have the server end the session (and free the lock) once idle that long."""
+        if self.store.dialect == "postgresql":
+            statement = f"SET idle_session_timeout = {self.idle_limit * 1000}"
+        else:
+            statement = f"SET SESSION wait_timeout = {self.idle_limit}"
+        try:
+            conn.execute(text(statement))
+            conn.commit()
+        except Exception:  # PostgreSQL before 14 has no such setting
+            conn.rollback()
+            log.warning("the scheduler's lead has no idle limit on this server", exc_info=True)
 
     @staticmethod
     def _alive(conn: Connection) -> bool:
