@@ -224,3 +224,17 @@ def test_kill_job_processes_by_token(runner: Runner) -> None:
     assert finish(execution).signal == 9
     wait_for(lambda: all(gone(p) for p in procs), TIMEOUT)
     assert kill_job_processes(tok("t-orphan-1")) == 0
+
+
+def test_kill_job_processes_of_one_worker_spares_another_workers_of_the_same_token(
+    runner: Runner,
+) -> None:
+    # Another database's worker on this host may run a job of the same token (a
+    # namesake, the same job id): its processes carry another worker's pid.
+    execution = runner.start(1, tok("t-orphan-2"), sh("sleep 100 & sleep 100; wait"), Recorder())
+    procs = tree_of(execution.pid, 3)
+    assert kill_job_processes(tok("t-orphan-2"), owner=1) == 0  # pid 1 started no job
+    assert not any(gone(p) for p in procs)
+    assert kill_job_processes(tok("t-orphan-2"), owner=os.getpid()) == 3
+    assert finish(execution).signal == 9
+    wait_for(lambda: all(gone(p) for p in procs), TIMEOUT)

@@ -260,7 +260,9 @@ def read_proc(path: str) -> bytes:
         os.close(fd)
 
 
-def kill_job_processes(token: str, wait: float = 0.0, *, since: int | None = None) -> int:
+def kill_job_processes(
+    token: str, wait: float = 0.0, *, since: int | None = None, owner: int | None = None
+) -> int:
     """SIGCONT + SIGKILL every process whose environment has JOBYARD_JOB_TOKEN=<token>.
 
     For orphans left by a worker that died: each job's processes carry the
@@ -275,7 +277,7 @@ def kill_job_processes(token: str, wait: float = 0.0, *, since: int | None = Non
     needle = f"{TOKEN_VAR}={token}".encode()
     me = os.getpid()
     candidates = _all_pids() if since is None else _pids_after(since)
-    found = [pid for pid in candidates if pid != me and needle in _environ(pid)]
+    found = [pid for pid in candidates if pid != me and _carries(_environ(pid), needle, owner)]
     killed: list[int] = []
     for pid in found:
         try:
@@ -289,6 +291,20 @@ def kill_job_processes(token: str, wait: float = 0.0, *, since: int | None = Non
     if wait and killed:
         _wait_dead(_processes(killed), wait)
     return len(killed)
+
+
+def _carries(environ: list[bytes], needle: bytes, owner: int | None) -> bool:
+    """Whether a process's ``environ`` has the token ``needle`` and, with ``owner``, was
+    started by that worker (a worker of another database on this host may have made
+    the same token: a namesake, the same job id); one started before processes carried
+    their worker's pid is taken on its token."""
+    if needle not in environ:
+        return False
+    if owner is None:
+        return True
+    prefix = f"{OWNER_VAR}=".encode()
+    owners = [entry for entry in environ if entry.startswith(prefix)]
+    return not owners or owners == [f"{OWNER_VAR}={owner}".encode()]
 
 
 def processes_of_workers(

@@ -190,7 +190,7 @@ class Worker:
         self.store.workers.register_worker(info)
         # The jobs a dead worker of this name left live here are recovered too: nothing
         # of this process runs yet, and the name is no other live worker's.
-        self.recover_orphans()
+        self.recover_orphans(prior)
         self._sweep_in_background(prior)
         self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
         self._thread.start()
@@ -568,11 +568,14 @@ class Worker:
         return [run for run in list(self._runs.values()) if run.is_alive()]
 
     # -- crash recovery ----------------------------------------------------
-    def recover_orphans(self) -> None:
+    def recover_orphans(self, prior: WorkerInfo | None = None) -> None:
         """Jobs left live on this host by a worker that died: kill their processes, end them.
 
         Without this, a ``kill -9`` of the server would leave the job processes
-        running (they are in their own sessions) until the lease expires.
+        running (they are in their own sessions) until the lease expires. Only the
+        processes that worker started are killed (``prior`` is the row of this worker's
+        dead namesake): another database's worker on this host may run a job of the
+        same token.
         """
         now = self._clock()
         for job in self.store.queue.live_jobs_on_host(self.host):
@@ -583,7 +586,7 @@ class Worker:
             if adoptable(job):
                 self._adopt(job, now)
                 continue
-            killed = _kill_orphan(job)
+            killed = _kill_orphan(job, self._owner_of(job, prior))
             ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
             if ended is not None and ended.state.terminal:
                 self._on_lost(ended)
@@ -592,6 +595,13 @@ class Worker:
                 "recovered job of a dead worker",
                 extra={"job": job.id, "dead_worker": job.worker, "processes_killed": killed},
             )
+
+    def _owner_of(self, job: Job, prior: WorkerInfo | None) -> int | None:
+        """The pid of the dead worker whose job ``job`` is, when its row says."""
+        if job.worker == self.name:
+            return prior.pid if prior is not None and prior.host == self.host else None
+        row = self.store.workers.get_worker(job.worker) if job.worker else None
+        return row.pid if row is not None and row.host == self.host else None
 
     def sweep_orphans(self, prior: WorkerInfo | None = None) -> int:
         """Kill the job processes that dead workers of this host left running; how many.
@@ -744,8 +754,8 @@ def adoptable(job: Job) -> bool:
     return details.get("executor") == "slurm" and details.get("token") == run_token(job)
 
 
-def _kill_orphan(job: Job) -> int:
-    killed = kill_job_processes(run_token(job))
+def _kill_orphan(job: Job, owner: int | None) -> int:
+    killed = kill_job_processes(run_token(job), owner=owner)
     if job.pid:
         try:
             leader = psutil.Process(job.pid)
