@@ -62,6 +62,12 @@ def test_a_backup_never_overwrites_a_file_on_any_backend(database_url: str, tmp_
     again = jobyard("backup", str(taken), "--database-url", database_url, cwd=tmp_path)
     assert (again.returncode, again.stderr) == (2, f"jobyard: error: {taken} exists already\n")
     assert taken.read_bytes() == before
+    nowhere = tmp_path / "no-such-dir" / "x.backup"
+    missing = jobyard("backup", str(nowhere), "--database-url", database_url, cwd=tmp_path)
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        f"jobyard: error: cannot write {nowhere}: no directory {nowhere.parent}\n",
+    )
 
 
 def test_a_failed_backup_leaves_no_file_in_the_way(tmp_path: Path) -> None:

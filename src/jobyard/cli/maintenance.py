@@ -86,7 +86,7 @@ def backup(
     if source is not None:
         try:
             size = store_backup.backup_sqlite(source, path)
-        except (FileNotFoundError, FileExistsError) as exc:
+        except OSError as exc:
             fail(str(exc))
         typer.echo(f"backed up {source} to {path} ({size} bytes)")
         return
@@ -102,7 +102,7 @@ def backup(
     check_database(url)  # a server that does not answer: one line, not the tool's output
     try:
         store_backup.claim_target(path)  # the dump tools would overwrite it
-    except FileExistsError as exc:
+    except OSError as exc:  # it exists, no such directory, no permission
         fail(str(exc))
     done = subprocess.run(command.argv, env=store_backup.dump_environment(command), check=False)
     if done.returncode != 0:

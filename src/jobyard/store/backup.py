@@ -74,6 +74,10 @@ def claim_target(target: Path) -> None:
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         raise FileExistsError(f"{target} exists already") from None
+    except FileNotFoundError:
+        raise FileNotFoundError(f"cannot write {target}: no directory {target.parent}") from None
+    except OSError as exc:  # not allowed, read-only, a directory …
+        raise OSError(f"cannot write {target}: {exc.strerror}") from None
 
 
 def dump_command(url: str, target: Path) -> DumpCommand:
