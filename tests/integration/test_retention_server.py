@@ -3,6 +3,8 @@ resume inside the removed range is told to reload with a ``reset`` event."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,12 @@ def test_pruned_history_shows_and_resuming_streams_get_a_reset(
 
     with Client(server.url, auth=ADMIN) as client:
         assert client.job(job["id"]).logs_pruned_at is not None
+    # The CLI says why it prints nothing.
+    command = [sys.executable, "-m", "jobyard", "logs", str(job["id"]), "--server", server.url]
+    shown = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert (shown.returncode, shown.stdout) == (0, ""), shown.stderr
+    assert shown.stderr.startswith(f"jobyard: job {job['id']}'s log lines were pruned at ")
+    with Client(server.url, auth=ADMIN) as client:
         with pytest.raises(StreamReset) as info:
             next(iter(client.all_events(last_event_id=first)))
         assert info.value.event.id == reset.id

@@ -39,8 +39,16 @@ def logs(
     from jobyard.cli.output import print_line
 
     with connect(server) as client:
+        printed = False
         for line in _lines(client, job_id, after, tail, follow):
             print_line(job_id, line, json_lines=json_)
+            printed = True
+        if not printed and (pruned := client.job(job_id).logs_pruned_at) is not None:
+            # Nothing, and why: retention removed them (an empty log says nothing else).
+            typer.echo(
+                f"jobyard: job {job_id}'s log lines were pruned at {pruned:%Y-%m-%d %H:%M:%S} UTC",
+                err=True,
+            )
 
 
 def _lines(
