@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.harness import CONFIG, Launcher
+from tests.harness import CONFIG, Launcher, wait_for
 
 
 def test_a_separate_worker_runs_what_an_api_only_node_accepts(
@@ -45,3 +45,26 @@ def test_a_separate_worker_runs_what_an_api_only_node_accepts(
     finally:
         if worker is not None and worker.poll() is None:
             worker.kill()
+
+
+def test_a_worker_of_a_queue_the_file_does_not_declare_says_so(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "jobyard", "worker",
+        "--config", str(CONFIG),
+        "--database-url", f"sqlite:///{tmp_path / 'jobs.db'}",
+        "--queues", "limited,fsat",
+    ]  # fmt: skip
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        said = wait_for(  # it runs on meanwhile: its file may be behind the API node's
+            lambda: next((x for x in log.read_text().splitlines() if "not declare" in x), None),
+            timeout=30,
+            what="the worker's warning",
+        )
+        assert "serving queues the configuration does not declare: fsat (declared: " in said
+        assert "limited" in said.split("declared: ")[1]
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)

@@ -8,6 +8,7 @@ commands that need it, so ``jobyard --help`` starts fast.
 from __future__ import annotations
 
 import gc
+import logging
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -122,7 +123,20 @@ def _load_node_settings(
     )
     logs.setup(settings.log_level, settings.log_format)
     tracing.setup()  # only with OTEL_TRACES_EXPORTER set: see docs/monitoring.md
+    _warn_of_undeclared_queues(settings.queues, cfg.declared_queues)
     return settings, cfg
+
+
+def _warn_of_undeclared_queues(served: list[str] | None, declared: frozenset[str] | None) -> None:
+    """A worker of a queue the file does not declare waits for jobs no one can submit
+    (a typo, most likely): it runs, as its file may be behind the API node's, but says so."""
+    unknown = sorted(set(served or ()) - declared) if declared is not None else []
+    if unknown:
+        logging.getLogger("jobyard.worker").warning(
+            "serving queues the configuration does not declare: %s (declared: %s)",
+            ", ".join(unknown),
+            ", ".join(sorted(declared or ())),
+        )
 
 
 def _queues(value: str | None) -> list[str] | None:
