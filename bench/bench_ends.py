@@ -6,7 +6,7 @@ Adds jobs, then ROUNDS times claims BATCH of them and ends them together through
 ``store.jobs.end_jobs`` (as the worker's loop does when several end at once), after
 50 rounds of warm-up. Prints the CPU per end. For a figure the machine's load does not
 change, count instructions instead: run it under ``valgrind --tool=callgrind`` with
-ROUNDS and with 0, and divide the difference by ROUNDS × BATCH.
+ROUNDS and with 0, and divide the difference by ROUNDS times BATCH.
 """
 
 from __future__ import annotations
