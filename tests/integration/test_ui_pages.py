@@ -89,6 +89,7 @@ def test_a_missing_job_or_type_is_a_page_that_says_so(server: Server) -> None:
         "/jobs/-1",
         f"/jobs/{beyond}/log.txt",
         "/jobs/abc/log.txt",
+        f"/jobs/{'9' * 5000}",  # beyond what int() reads
     ):
         response = server.client.get(path)
         assert response.status_code == 404, path

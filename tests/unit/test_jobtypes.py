@@ -351,6 +351,39 @@ def test_references_resolve_within_the_schema_or_are_refused() -> None:
     assert fields(problems("t", {"command": ["x"], "params": listed})) == ["params.x.items.$ref"]
 
 
+def test_references_that_loop_point_at_data_or_explode_are_refused() -> None:
+    loop = {"type": "object", "$defs": {"x": {"$ref": "#/$defs/x"}}}
+    loop["properties"] = {"a": {"$ref": "#/$defs/x"}}
+    assert problems("t", {"command": ["x"], "params": loop}) == [
+        {
+            "field": "params",
+            "message": "references loop through '#/$defs/x': "
+            "recursive schemas are not supported in params",
+        }
+    ]
+    data = {"type": "object", "properties": {"a": {"type": "string", "description": "d"}}}
+    data["properties"]["b"] = {"$ref": "#/properties/a/description"}
+    assert problems("t", {"command": ["x"], "params": data})[0]["message"] == (
+        "'#/properties/a/description' does not point at a schema"
+    )
+    # Each level doubles: checking one submission would take the server minutes.
+    levels: dict[str, Any] = {"d0": {"type": "integer"}}
+    for i in range(1, 30):
+        levels[f"d{i}"] = {"allOf": [{"$ref": f"#/$defs/d{i - 1}"}] * 2}
+    wide = {"type": "object", "$defs": levels, "properties": {"a": {"$ref": "#/$defs/d29"}}}
+    assert problems("t", {"command": ["x"], "params": wide})[0]["message"] == (
+        "its references expand to more than 10000 schemas"
+    )
+
+
+def test_a_stored_type_is_read_as_it_was_written_and_its_submissions_refused() -> None:
+    # Stored before references were checked: listed, not a failure of every listing.
+    remote = {"type": "object", "properties": {"x": {"$ref": "http://127.0.0.1:9/x.json"}}}
+    stored = parse_job_type("t", {"command": ["x"], "params": remote}, stored=True)
+    with pytest.raises(ArgsInvalid, match="the type's params cannot be checked"):
+        stored.validate_args({"x": 1})
+
+
 def test_arguments_of_a_schema_with_a_reference_to_elsewhere_are_refused_not_fetched() -> None:
     # A type stored before references were checked: its arguments cannot be checked.
     schema = {"type": "object", "properties": {"x": {"$ref": "http://127.0.0.1:9/x.json"}}}

@@ -112,7 +112,7 @@ class Catalog:
         cached = self._parsed.get(name)
         if cached is not None and cached[0] == definition:
             return cached[1]
-        job_type = parse_job_type(name, {**definition, "source": "api"})
+        job_type = parse_job_type(name, {**definition, "source": "api"}, stored=True)
         self._parsed[name] = (copy.deepcopy(dict(definition)), job_type)
         return job_type
 

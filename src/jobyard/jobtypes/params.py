@@ -24,6 +24,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -179,7 +180,7 @@ class ParamSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _coherent(self) -> Self:
+    def _coherent(self, info: ValidationInfo) -> Self:
         problems = [
             {"field": key, "message": f"applies to {' or '.join(kinds)} params, not {self.type}"}
             for key, kinds in _APPLIES.items()
@@ -187,7 +188,8 @@ class ParamSpec(BaseModel):
         ]
         if self.required and "default" in self.model_fields_set:
             problems.append({"field": "default", "message": "a required param has no default"})
-        problems = problems or _schema_problems(self.to_schema(), [()])
+        references = checks_references(info)
+        problems = problems or _schema_problems(self.to_schema(), [()], references=references)
         if problems:
             raise Problems(problems)
         return self
@@ -229,14 +231,17 @@ def build_schema(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _schema_problems(
-    schema: dict[str, Any], defaults_at: list[tuple[str, ...]]
+    schema: dict[str, Any], defaults_at: list[tuple[str, ...]], *, references: bool = True
 ) -> list[FieldError]:
-    """``schema`` against the meta-schema, then the defaults at the paths ``defaults_at``."""
+    """``schema`` against the meta-schema, its references (unless not ``references``: a
+    type stored before they were checked is read as it is), then the defaults at the
+    paths ``defaults_at``."""
     problems = [
         {"field": join_path(*error.absolute_path), "message": error.message}
         for error in _META.iter_errors(schema)
     ]
-    problems = problems or _reference_problems(schema)
+    if references:
+        problems = problems or _reference_problems(schema)
     if problems:
         return problems
     root = args_validator(schema)
@@ -252,27 +257,98 @@ def _schema_problems(
     return problems
 
 
+def checks_references(info: ValidationInfo) -> bool:
+    """Whether a type being validated has its references checked: not one read from the
+    store (``context={"stored": True}``), which was checked when it was written."""
+    return not (isinstance(info.context, dict) and info.context.get("stored"))
+
+
 def args_validator(schema: dict[str, Any]) -> Draft202012Validator:
     """The validator of a type's arguments, which looks up references only in ``schema``."""
     return Draft202012Validator(schema, format_checker=FORMAT_CHECKER, registry=LOCAL_ONLY)
 
 
 def _reference_problems(schema: dict[str, Any]) -> list[FieldError]:
-    """Each ``$ref`` of ``schema`` that does not resolve within it: one to a URL would be
-    fetched by the server at each submission, one to nowhere fails every submission."""
+    """Each ``$ref`` of ``schema`` that does not point at a schema within it (one to a URL
+    would be fetched at each submission, one to nowhere fails each), then whether the
+    references loop (a recursive schema) or expand past ``EXPANDED_LIMIT`` schemas (a
+    few lines of ``allOf`` may double at each level): checking arguments would never
+    end, or take minutes of the server's CPU."""
     resolver = LOCAL_ONLY.resolver_with_root(DRAFT202012.create_resource(schema))
     problems = []
     for path, ref in _references(schema, ()):
+        message = None
         if not ref.startswith("#"):
             message = "only references within the schema (#/$defs/…) are allowed"
+        else:
+            try:
+                target = resolver.lookup(ref).contents
+            except (Unresolvable, ValueError, LookupError, TypeError):
+                message = f"{ref!r} does not resolve within the schema"
+            else:
+                if not isinstance(target, dict | bool):
+                    message = f"{ref!r} does not point at a schema"
+        if message is not None:
             problems.append({"field": join_path(*path), "message": message})
-            continue
-        try:
-            resolver.lookup(ref)
-        except Unresolvable:
-            message = f"{ref!r} does not resolve within the schema"
-            problems.append({"field": join_path(*path), "message": message})
-    return problems
+    if problems:
+        return problems
+    try:
+        _Expansion(resolver).size(schema, frozenset())
+    except _Cycle as cycle:
+        return [
+            {
+                "field": "",
+                "message": f"references loop through {cycle.ref!r}: "
+                "recursive schemas are not supported in params",
+            }
+        ]
+    except (_TooLarge, RecursionError):
+        message = f"its references expand to more than {EXPANDED_LIMIT} schemas"
+        return [{"field": "", "message": message}]
+    return []
+
+
+EXPANDED_LIMIT = 10_000
+
+
+class _Cycle(Exception):
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Expansion:
+    """The size of a schema with its references written out, each counted once per use."""
+
+    def __init__(self, resolver: Any) -> None:
+        self._resolver = resolver
+        self._sizes: dict[str, int] = {}
+
+    def size(self, node: Any, stack: frozenset[str]) -> int:
+        if isinstance(node, list):
+            return sum(self.size(item, stack) for item in node)
+        if not isinstance(node, dict):
+            return 0
+        total = 1
+        for key, value in node.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                total += self._ref(value, stack)
+            elif key not in _DATA_KEYS:
+                total += self.size(value, stack)
+            if total > EXPANDED_LIMIT:
+                raise _TooLarge
+        return total
+
+    def _ref(self, ref: str, stack: frozenset[str]) -> int:
+        if ref in stack:
+            raise _Cycle(ref)
+        if ref not in self._sizes:
+            target = self._resolver.lookup(ref).contents
+            self._sizes[ref] = self.size(target, stack | {ref})
+        return self._sizes[ref]
 
 
 def _references(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
@@ -287,7 +363,7 @@ def _references(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, .
             yield from _references(value, (*path, index))
 
 
-def full_schema_problems(schema: dict[str, Any]) -> list[FieldError]:
+def full_schema_problems(schema: dict[str, Any], *, references: bool = True) -> list[FieldError]:
     """What is wrong with a full-schema ``params``: param names, the schema, its defaults."""
     properties = schema.get("properties")
     names = list(properties) if isinstance(properties, dict) else []
@@ -296,7 +372,11 @@ def full_schema_problems(schema: dict[str, Any]) -> list[FieldError]:
         for name in names
         if not PARAM_NAME.fullmatch(name)
     ]
-    problems += _schema_problems(schema, [("properties", name) for name in names])
+    defaults: list[tuple[str, ...]] = [("properties", name) for name in names]
+    try:
+        problems += _schema_problems(schema, defaults, references=references)
+    except (Unresolvable, RecursionError, LookupError, TypeError, AttributeError) as exc:
+        problems.append({"field": "", "message": f"cannot be checked: {exc}"})
     return [{**p, "field": join_path("params", p["field"])} for p in problems]
 
 
@@ -309,8 +389,9 @@ def args_errors(validator: Draft202012Validator, args: Any) -> list[FieldError]:
     """
     try:
         return dedupe(p for error in validator.iter_errors(args) for p in _describe(error))
-    except Unresolvable as exc:
-        return [{"field": "", "message": f"the type's params cannot be checked: {exc}"}]
+    except (Unresolvable, RecursionError, LookupError, TypeError, AttributeError) as exc:
+        message = f"the type's params cannot be checked: {exc or type(exc).__name__}"
+        return [{"field": "", "message": message}]
 
 
 def _describe(error: SchemaViolation) -> Iterator[FieldError]:

@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -49,6 +50,7 @@ from jobyard.jobtypes.params import (
     args_errors,
     args_validator,
     build_schema,
+    checks_references,
     dedupe,
     full_schema_problems,
     model_problems,
@@ -270,13 +272,13 @@ class JobType(BaseModel):
         return {"max": value} if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
-    def _check(self) -> Self:
+    def _check(self, info: ValidationInfo) -> Self:
         problems = kind_problems(self.command, self.python, self.shell)
         if self.executor is not None and self.executor.slurm is not None:
             problems += _slurm_problems(self)
         self._schema = build_schema(self.params)
         if params_form(self.params) == "~schema":
-            problems += full_schema_problems(self._schema)
+            problems += full_schema_problems(self._schema, references=checks_references(info))
         if isinstance(self.command, list):
             self._templates = tuple(ArgTemplate.parse(text) for text in self.command)
             problems += self._placeholder_problems()
@@ -495,11 +497,15 @@ _KNOWN_KEYS = sorted({key for model in _MODELS for key in model.model_fields})
 _SLURM_ONLY = frozenset(SlurmSpec.model_fields) - frozenset(JobType.model_fields)
 
 
-def parse_job_type(name: str, data: Any, *, source: Source | None = None) -> JobType:
+def parse_job_type(
+    name: str, data: Any, *, source: Source | None = None, stored: bool = False
+) -> JobType:
     """Build the job type ``name`` from its definition (a YAML mapping or a JSON body).
 
     Raises :class:`JobTypeInvalid` listing every problem with its field path,
     e.g. ``params.limit.minimum``. ``source`` overrides a ``source`` in ``data``.
+    A ``stored`` type (read from the store) is not refused for what it was not
+    checked for when written: its references.
     """
     if not isinstance(data, Mapping):
         message = "a job type is a mapping of keys (command or python, params, queue, …)"
@@ -511,7 +517,7 @@ def parse_job_type(name: str, data: Any, *, source: Source | None = None) -> Job
     if "name" in data and data["name"] != name:
         problems.append({"field": "name", "message": f"does not match the type's name {name!r}"})
     try:
-        job_type = JobType.model_validate(values)
+        job_type = JobType.model_validate(values, context={"stored": stored})
     except ValidationError as exc:
         problems += pydantic_problems(exc)
         # Some field failed, so the whole-type checks did not run; a key misspelt for

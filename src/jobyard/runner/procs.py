@@ -295,16 +295,18 @@ def kill_job_processes(
 
 def _carries(environ: list[bytes], needle: bytes, owner: int | None) -> bool:
     """Whether a process's ``environ`` has the token ``needle`` and, with ``owner``, was
-    started by that worker (a worker of another database on this host may have made
-    the same token: a namesake, the same job id); one started before processes carried
-    their worker's pid is taken on its token."""
+    not started by another live worker (a worker of another database on this host may
+    have made the same token: a namesake, the same job id). One started by ``owner``,
+    by a worker gone too (an earlier namesake), or before processes carried their
+    worker's pid is taken on its token."""
     if needle not in environ:
         return False
     if owner is None:
         return True
     prefix = f"{OWNER_VAR}=".encode()
-    owners = [entry for entry in environ if entry.startswith(prefix)]
-    return not owners or owners == [f"{OWNER_VAR}={owner}".encode()]
+    started_by = [entry[len(prefix) :] for entry in environ if entry.startswith(prefix)]
+    others = [pid for pid in started_by if pid != str(owner).encode()]
+    return not any(pid.isdigit() and pid_in_use(int(pid)) for pid in others)
 
 
 def processes_of_workers(

@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x6A6F6273  # any constant shared by every process of the deployment
 LOCK_NAME = "jobyard_scheduler"  # and the database's name
-IDLE_LIMIT = 10  # seconds a silent leader's session, and lead, outlive its last check
+# Seconds a silent leader's session, and lead, outlive its last check. A leader checks
+# at the start of each pass: a pass longer than this (catching up many fires, a slow
+# database) would lose the lead it still uses, so it is well above any pass.
+IDLE_LIMIT = 60
 
 
 class Leadership:
@@ -47,7 +50,10 @@ class Leadership:
     def release(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.close()  # ends the session, and with it the lock
+                # Not back to the pool: the session ends, and the lock (and the idle
+                # limit) with it.
+                self._conn.invalidate()
+                self._conn.close()
             except Exception:
                 log.debug("closing the leader connection failed", exc_info=True)
             self._conn = None

@@ -127,7 +127,8 @@ def page(
 def path_id(text: str) -> int | None:
     """An id from a page's address (``/jobs/12``), or None when it is not one: such a page
     says that nothing is there, as for an id that no row has."""
-    return int(text) if text.isascii() and text.isdigit() else None
+    digits = text.isascii() and text.isdigit() and len(text) <= 20  # ids fit in 64 bits
+    return int(text) if digits else None
 
 
 def missing(request: Request, looker: Viewer, what: str) -> HTMLResponse:

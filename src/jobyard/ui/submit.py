@@ -191,10 +191,20 @@ def _run_schema(spec: WorkflowSpec, catalog: Catalog) -> dict[str, Any]:
         declared = job_type.json_schema().get("properties") or {} if job_type else {}
         for name, prop in declared.items():
             if name not in node.args and isinstance(prop, dict):
-                properties.setdefault(name, prop)
+                properties.setdefault(name, _unset(prop))
     for name, value in spec.args.items():
         properties[name] = properties.get(name, {}) | {"default": value}
     return {"type": "object", "properties": properties}
+
+
+def _unset(prop: dict[str, Any]) -> dict[str, Any]:
+    """A node type's param as a run's input left empty unless filled in: its type's default
+    is not sent (another node's type may have another), and a yes/no is a choice that
+    may stay unmade (a checkbox always sends one)."""
+    unset = {key: value for key, value in prop.items() if key != "default"}
+    if unset.get("type") == "boolean":
+        unset["enum"] = [True, False]
+    return unset
 
 
 def _go(request: Request, target: str) -> Response:

@@ -62,6 +62,7 @@ POOL_READY_WAIT = 5.0  # seconds a new worker waits for its Python children befo
 # How far the clock may have stepped back between a failed claim and the look for what it
 # took (see Worker._start_unseen).
 UNSEEN_CLOCK_SLACK = timedelta(seconds=1)
+CLOCK_SLACK = 60.0  # seconds a process's start time may move with a stepped clock
 
 
 @dataclass(frozen=True)
@@ -738,13 +739,15 @@ def _message(exc: BaseException) -> str:
 def _process_of(info: WorkerInfo) -> bool:
     """Whether the process ``info`` names runs on this host: its pid, started before the
     worker registered. A process that took the pid later (a container's process 1 does,
-    each time it starts) is not it; its start time, counted from the kernel's boot time,
-    is a second off at worst."""
+    each time it starts) is not it. A process's start time is counted from the kernel's
+    boot time, which moves when the clock is stepped: a minute of slack keeps a live
+    worker live through such a step (a namesake restarted within that minute of its
+    predecessor's start is refused, and may start again)."""
     try:
         started = psutil.Process(info.pid).create_time()
     except psutil.Error:
         return False
-    return info.started_at.timestamp() > started - 1.0
+    return info.started_at.timestamp() > started - CLOCK_SLACK
 
 
 def adoptable(job: Job) -> bool:
