@@ -70,6 +70,8 @@ def test_the_job_page_and_its_log(server: Server, job: dict[str, object]) -> Non
     assert "err 2" in page.text
     # Its command as a shell would read it, lines kept (the CSS keeps them apart).
     assert '<code class="command">python3 -c &#39;import sys\nfor i in range' in page.text
+    style = server.client.get("/static/css/app.css").text
+    assert "code.command { white-space: pre-wrap; }" in style
     log = server.client.get(f"/jobs/{job['id']}/log.txt")
     assert log.status_code == 200
     assert log.headers["content-disposition"] == f'attachment; filename="job-{job["id"]}.log"'
