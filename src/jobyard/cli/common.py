@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 from jobyard.cli import complete
+from jobyard.text import text_problem
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -143,21 +144,11 @@ def parse_assignments(
         key = key.strip()
         if not equals or not key:
             fail(f"bad argument {pair!r}: expected key=value (e.g. count=3 or name=abc)")
-        if not utf8(pair):
+        if text_problem(pair) is not None:  # bytes not UTF-8 come as lone surrogates
             fail(f"bad argument {_shown(key)}: it holds bytes that are not UTF-8 text")
         is_text = properties.get(key, {}).get("type") == "string"
         values[key] = raw if is_text else parse_value(raw)
     return values
-
-
-def utf8(text: str) -> bool:
-    """Whether ``text`` is Unicode: a word of the command line that held bytes not
-    UTF-8 has them as lone surrogates, which no request can carry."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _shown(text: str) -> str:

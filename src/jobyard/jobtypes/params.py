@@ -48,6 +48,8 @@ _META = Draft202012Validator(
 LOCAL_ONLY: Registry[Any] = Registry()
 # Keys whose values are data, not schemas: a "$ref" in them is not a reference.
 _DATA_KEYS = frozenset({"const", "default", "enum", "examples"})
+# What checking against a schema whose references could not be checked may raise.
+_UNCHECKABLE = (Unresolvable, RecursionError, LookupError, TypeError, AttributeError)
 
 
 # -- errors -------------------------------------------------------------------
@@ -375,7 +377,7 @@ def full_schema_problems(schema: dict[str, Any], *, references: bool = True) -> 
     defaults: list[tuple[str, ...]] = [("properties", name) for name in names]
     try:
         problems += _schema_problems(schema, defaults, references=references)
-    except (Unresolvable, RecursionError, LookupError, TypeError, AttributeError) as exc:
+    except _UNCHECKABLE as exc:
         problems.append({"field": "", "message": f"cannot be checked: {exc}"})
     return [{**p, "field": join_path("params", p["field"])} for p in problems]
 
@@ -389,7 +391,7 @@ def args_errors(validator: Draft202012Validator, args: Any) -> list[FieldError]:
     """
     try:
         return dedupe(p for error in validator.iter_errors(args) for p in _describe(error))
-    except (Unresolvable, RecursionError, LookupError, TypeError, AttributeError) as exc:
+    except _UNCHECKABLE as exc:
         message = f"the type's params cannot be checked: {exc or type(exc).__name__}"
         return [{"field": "", "message": message}]
 
