@@ -156,6 +156,7 @@ class JobRun:
         self._error: str | None = None
         self._kill_at: float | None = None
         self._abandoned = False
+        self._fence_lock = threading.Lock()
         self._handed_back = False
         self._lost = False  # the store refused a write: the job is gone or not ours
         self._peak_rss = 0
@@ -175,6 +176,22 @@ class JobRun:
             self._seen.add(request)
         self._requests.put(request)
         self._wake.set()
+
+    def fence(self) -> bool:
+        """Its lease lapsed unrenewed: kill its processes now and report nothing more.
+
+        Called from any thread: the run's own may be held by a write that stalls with
+        the database, so the processes are killed here, not when it looks at its
+        requests. False when there was nothing to fence (ended, or fenced already).
+        """
+        with self._fence_lock:
+            if self._abandoned or not self.is_alive():
+                return False
+            self._abandoned = True  # before the kill: its end is not this attempt's to tell
+        if (execution := self._execution) is not None:
+            execution.kill()
+        self.request(Abandon())  # one that starts now is killed as it begins
+        return True
 
     # -- Sink (called from the runner's reader threads) ----------------------
     def log(self, stream: str, line: str) -> None:

@@ -62,6 +62,7 @@ POOL_READY_WAIT = 5.0  # seconds a new worker waits for its Python children befo
 # How far the clock may have stepped back between a failed claim and the look for what it
 # took (see Worker._start_unseen).
 UNSEEN_CLOCK_SLACK = timedelta(seconds=1)
+LEASE_WATCH = 1.0  # seconds between looks for lapsed leases (at most a quarter lease)
 CLOCK_SLACK = 60.0  # seconds a process's start time may move with a stepped clock
 
 
@@ -133,6 +134,7 @@ class Worker:
         self.stopped = threading.Event()  # set once stop() has handed everything back
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._leased: dict[int, float] = {}  # job id → monotonic time its lease was last set
         self._released: set[int] = set()  # runs whose end is stored: their slots are free
@@ -195,6 +197,10 @@ class Worker:
         self._sweep_in_background(prior)
         self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
         self._thread.start()
+        self._watchdog = threading.Thread(
+            target=self._watch_leases, name=f"worker-leases-{self.name}", daemon=True
+        )
+        self._watchdog.start()
         if isinstance(self.store, Store) and self.store.dialect == "postgresql":
             # Woken at once by submissions and controls (LISTEN is a PostgreSQL extra).
             self._listener = threading.Thread(
@@ -293,7 +299,7 @@ class Worker:
     def _stop_loop(self) -> None:
         self._stopping.set()
         self._wakeup.set()
-        for thread in (self._thread, self._listener):
+        for thread in (self._thread, self._listener, self._watchdog):
             if thread is not None:
                 thread.join(timeout=10)
 
@@ -317,7 +323,6 @@ class Worker:
                 self._tick_failed(exc)
                 # Ends the tick did not get to: their runs store them (and keep trying).
                 self._ends.hand_back(f"the worker's tick failed: {_message(exc)}")
-                self._fence_lapsed()
             else:
                 if self._failed_ticks:
                     log.info("worker tick works again", extra={"worker": self.name})
@@ -517,28 +522,40 @@ class Worker:
                 # Deleted, or our lease expired and the job went elsewhere: never finish it twice.
                 run.request(Abandon())
 
-    def _fence_lapsed(self) -> None:
-        """After a failed tick: stop the runs whose lease it could not renew in time.
+    def _watch_leases(self) -> None:
+        """Fence, from a thread of its own, the runs whose lease was not renewed in time.
 
-        Cut off from the database (a partition, a hung connection), the worker
-        cannot learn that its jobs went elsewhere; but past the lease they may
-        have, so it kills their processes rather than run them beside their new
-        attempt. The run writes nothing more: the store would refuse it anyway
-        (fenced by attempt). A worker that is only slow is not fenced here: its
-        next heartbeat says which jobs are still its own.
+        The loop renews the leases at its heartbeat, but a statement that stalls holds
+        the loop with it: a database or a proxy that takes the connection and does not
+        answer, a row lock held elsewhere, a connection cut mid-statement that the
+        client sees only at its read timeout. Past the lease another worker may start
+        the job's next attempt, so this thread, which waits for no database, stops the
+        processes then rather than run them beside it.
+        """
+        period = min(LEASE_WATCH, self.settings.lease_timeout / 4)
+        while not self._stopping.wait(period):
+            self._fence_lapsed()
+
+    def _fence_lapsed(self) -> None:
+        """Stop the runs whose lease lapsed since it was last set (claimed or renewed).
+
+        Cut off from the database, the worker cannot learn that its jobs went
+        elsewhere; but past the lease they may have, so it kills their processes.
+        The run writes nothing more: the store would refuse it anyway (fenced by
+        attempt). When the lease was in fact renewed late (a heartbeat that took
+        longer than the lease), the job is recovered once its lease lapses, as a lost
+        worker's is.
         """
         now = time.monotonic()
-        for job_id, leased in list(self._leased.items()):
+        for job_id, leased in dict(self._leased).items():  # the loop's: copied at once
             run = self._runs.get(job_id)
             if run is None or now - leased <= self.settings.lease_timeout:
                 continue
-            del self._leased[job_id]
-            if run.is_alive() and run.claimed:
+            if run.claimed and run.fence():
                 log.warning(
                     "lease not renewed in time; stopping the job's processes",
                     extra={"job": job_id, "worker": self.name},
                 )
-                run.request(Abandon())
 
     def _check_drain(self) -> None:
         """Start draining, from a thread of its own, when the API asked for it."""

@@ -1,0 +1,79 @@
+"""A worker whose database statement stalls stops its jobs once their lease lapses.
+
+A statement can hang without failing: a database or proxy that keeps the connection
+and does not answer, a connection cut mid-statement that the client sees only at its
+read timeout (120 s by default on MariaDB), a row lock held elsewhere. The worker's
+loop waits with it, and cannot renew its leases; past them the job may run again
+elsewhere. Its lease watch, which waits for no database, kills the attempt's
+processes then. Here a transaction holds the job's row, so the heartbeat's
+renewal waits on it for as long as the test likes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import text
+
+from tests.cluster import Cluster
+from tests.databases import Servers
+from tests.faults.conftest import CLUSTER_ENV
+from tests.faults.invariants import check_jobs, holders, tokens
+from tests.harness import wait_for
+
+HOLD_ROW = text("SELECT id FROM jobs WHERE id = :id FOR UPDATE")
+LEASE_RENEWED = text("SELECT lease_expires_at FROM jobs WHERE id = :id")
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_a_worker_held_in_a_statement_kills_the_attempt_whose_lease_lapsed(
+    backend: str, servers: Servers, tmp_path: Path
+) -> None:
+    with (
+        servers.private_database(backend) as url,
+        Cluster(url, tmp_path, workers=0, env=CLUSTER_ENV) as cluster,
+    ):
+        worker = cluster.add_worker(f"stalled-{uuid4().hex[:8]}")
+        cluster.wait_registered()
+        gate = tmp_path / "gate"
+        job_id = cluster.api.submit("gate", args={"path": str(gate)})["id"]
+        first = f"{worker.name}:{job_id}:1"
+        wait_for(lambda: first in holders([first]).values(), what="the first attempt's processes")
+
+        with cluster.store.engine.connect() as conn:
+            # Held until the rollback: the worker's next heartbeat waits on this row.
+            conn.execute(HOLD_ROW, {"id": job_id})
+            with cluster.store.engine.connect() as other:
+                before = other.execute(LEASE_RENEWED, {"id": job_id}).scalar_one()
+            wait_for(
+                lambda: first not in holders([first]).values(),
+                timeout=30,
+                what="the attempt killed while the worker's statement waits",
+            )
+            with cluster.store.engine.connect() as other:
+                # Not renewed since the row was taken: the worker never got past its statement.
+                assert other.execute(LEASE_RENEWED, {"id": job_id}).scalar_one() == before
+            conn.rollback()
+
+        # Once the row is free, the lapsed lease is recovered like a lost worker's and the
+        # job runs again (on the same worker, which lives on); its first attempt ends nowhere.
+        def second_attempt() -> bool:
+            job = cluster.api.job(job_id)
+            return job["attempt"] == 2 and job["state"] == "running"
+
+        wait_for(second_attempt, timeout=60, what="the job's second attempt")
+        assert cluster.api.job(job_id)["worker"] == worker.name
+        gate.touch()
+        job = cluster.api.wait_state(job_id, "succeeded", timeout=60)
+        assert job["attempt"] == 2
+        history = check_jobs(cluster.store, [job_id])
+        assert tokens(history) == {first, f"{worker.name}:{job_id}:2"}
+        assert worker.alive, worker.log()
