@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobyard.events.records import JobHandedBack, JobRescheduled, JobTerminated
-from jobyard.models import Job, JobUpdate, RestartPolicy
+from jobyard.events.records import JobHandedBack, JobRescheduled, JobTerminated, LogWritten
+from jobyard.models import Job, JobEnd, JobUpdate, RestartPolicy
 from jobyard.states import LIVE, Control, Event, transition
 
 
@@ -78,6 +78,21 @@ def lost(job: Job, now: datetime) -> JobUpdate:
     if again is not None:
         return _rescheduled(job, now, common, reason=Reason.WORKER_LOST, **again)
     return _terminal(job, Event.LOST, now, common, reason=Reason.WORKER_LOST)
+
+
+def lost_end(job: Job, now: datetime, why: str) -> JobEnd:
+    """:func:`lost`, with a system line in the job's log that says why its attempt was
+    lost (its worker cannot say it): written only while that worker holds that attempt."""
+    assert job.worker is not None, "a live job has its worker"
+    seq = job.log_lines + 1
+    line = f"attempt {job.attempt} lost: {why}"
+    return JobEnd(
+        update=lost(job, now),
+        worker=job.worker,
+        attempt=job.attempt,
+        logs=[LogWritten(at=now, seq=seq, stream="system", line=line)],
+        values={"log_lines": seq},
+    )
 
 
 def requeued(job: Job, now: datetime, why: str) -> JobUpdate:

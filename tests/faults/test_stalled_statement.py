@@ -76,4 +76,7 @@ def test_a_worker_held_in_a_statement_kills_the_attempt_whose_lease_lapsed(
         assert job["attempt"] == 2
         history = check_jobs(cluster.store, [job_id])
         assert tokens(history) == {first, f"{worker.name}:{job_id}:2"}
+        said = [line["line"] for line in cluster.api.logs(job_id) if line["stream"] == "system"]
+        lost = f"attempt 1 lost: its worker {worker.name} did not renew the lease in time"
+        assert lost in said, said
         assert worker.alive, worker.log()

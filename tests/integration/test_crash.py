@@ -40,6 +40,8 @@ def test_kill_9_then_restart_loses_nothing(
     wait_for(lambda: all_gone(processes), timeout=15, what="orphans killed on restart")
     lost = again.wait_state(doomed["id"], "failed")
     assert lost["reason"] == "worker_lost"
+    said = [line["line"] for line in again.logs(doomed["id"]) if line["stream"] == "system"]
+    assert said[-1].startswith(f"attempt 1 lost: its worker {lost['worker']} died"), said
     done = again.wait_state(retried["id"], "succeeded")
     assert done["attempt"] == 2
     assert "second" in [line["line"] for line in again.logs(retried["id"])]

@@ -76,9 +76,11 @@ class Scheduler:
     def _recover_lost(self, now: datetime) -> None:
         """End or requeue the live jobs whose lease expired (their worker is lost)."""
         for job in self.store.queue.expired_leases(now):
-            ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
-            if ended is None:
+            why = f"its worker {job.worker} did not renew the lease in time"
+            [written] = self.store.jobs.end_jobs([outcomes.lost_end(job, now, why)], now)
+            if written is None:
                 continue
+            ended = written.job
             log.warning("lease expired; worker lost", extra={"job": job.id, "worker": job.worker})
             self._on_ready()
             if ended.state.terminal:

@@ -605,10 +605,11 @@ class Worker:
                 self._adopt(job, now)
                 continue
             killed = _kill_orphan(job, self._owner_of(job, prior))
-            ended = self.store.jobs.update_job(outcomes.lost(job, now), now)
-            if ended is not None and ended.state.terminal:
-                self._on_lost(ended)
-                self._on_terminal(ended.id)
+            why = f"its worker {job.worker} died (found by {self.name} at its start)"
+            [written] = self.store.jobs.end_jobs([outcomes.lost_end(job, now, why)], now)
+            if written is not None and written.job.state.terminal:
+                self._on_lost(written.job)
+                self._on_terminal(written.job.id)
             log.warning(
                 "recovered job of a dead worker",
                 extra={"job": job.id, "dead_worker": job.worker, "processes_killed": killed},
