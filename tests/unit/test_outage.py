@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.exc import (
     ProgrammingError,
 )
 
-from jobyard.store.outage import MAX_DELAY, retry_while_unavailable, unavailable
+from jobyard.store.outage import MAX_DELAY, OutageLog, retry_while_unavailable, unavailable
 
 REFUSED = Exception("server said no")
 
@@ -68,3 +69,43 @@ def test_any_other_error_is_raised_at_once(error: Exception) -> None:
         retry_while_unavailable(failing([error]), retried.append, sleep=slept.append)
     assert raised.value is error
     assert retried == slept == []
+
+
+def test_an_outage_is_told_once_then_every_few_seconds_then_its_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    told = OutageLog(
+        logging.getLogger("jobyard.test"),
+        "database unavailable",
+        "database reachable again",
+        {"job": 7},
+        every=10.0,
+        clock=lambda: now[0],
+    )
+    down = OperationalError("SELECT 1", {}, Exception("connection refused\nmore"))
+    caplog.set_level(logging.INFO, logger="jobyard.test")
+    for _ in range(40):  # five seconds of tries, eight a second
+        told.failed(down, trace=True)
+        now[0] += 0.125
+    assert [r.getMessage() for r in caplog.records] == ["database unavailable"]
+    [first] = caplog.records
+    assert (first.levelno, first.job, first.failed_tries) == (logging.WARNING, 7, 1)  # type: ignore[attr-defined]
+    assert first.exc_info is not None
+    assert first.exc_info[1] is down
+
+    for _ in range(48):  # six more: the 81st try is at the tenth second
+        told.failed(down)
+        now[0] += 0.125
+    assert [r.getMessage() for r in caplog.records[1:]] == [
+        "database unavailable (still: 80 more tries failed): "
+        "(builtins.Exception) connection refused"
+    ]
+    told.worked()
+    told.worked()  # nothing failed since: nothing to say
+    assert [(r.levelno, r.getMessage(), r.failed_tries) for r in caplog.records[2:]] == [  # type: ignore[attr-defined]
+        (logging.INFO, "database reachable again", 88)
+    ]
+
+    told.failed(down)  # a new outage is told at once, whatever the clock
+    assert caplog.records[-1].getMessage() == "database unavailable"

@@ -8,15 +8,17 @@ would only hide it: it is raised at once.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 T = TypeVar("T")
 
 FIRST_DELAY, MAX_DELAY = 0.1, 5.0  # seconds between tries: doubling, up to the max
+REPEAT_EVERY = 10.0  # seconds between two warnings of the same outage
 
 
 def unavailable(exc: BaseException) -> bool:
@@ -49,3 +51,58 @@ def retry_while_unavailable(
             on_retry(exc)
         sleep(delay)
         delay = min(delay * 2, MAX_DELAY)
+
+
+class OutageLog:
+    """Tells of an outage in a log without a line per failed try: the first failure
+    (``message``, with its traceback if asked), then at most one line every ``every``
+    seconds counting the tries failed since, and ``recovered`` when a try works again.
+
+    A run retries its writes several times a second, a worker's loop twice a second:
+    a minute's outage was hundreds of identical lines per job.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        message: str,
+        recovered: str,
+        extra: dict[str, Any],
+        *,
+        every: float = REPEAT_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log, self._message, self._recovered = logger, message, recovered
+        self._extra = extra
+        self._every, self._clock = every, clock
+        self.failures = 0  # tries failed in a row
+        self._told = 0  # of them, those a line has told of
+        self._next = 0.0  # monotonic time from which the next line may be written
+
+    def failed(self, exc: BaseException, *, trace: bool = False) -> None:
+        self.failures += 1
+        now = self._clock()
+        if self.failures > 1 and now < self._next:
+            return
+        self._next = now + self._every
+        extra = self._extra | {"error": first_line(exc), "failed_tries": self.failures}
+        if self.failures == 1:
+            self._log.warning(self._message, extra=extra, exc_info=exc if trace else None)
+        else:
+            since = self.failures - self._told
+            self._log.warning(
+                "%s (still: %d more tries failed): %s",
+                self._message,
+                since,
+                first_line(exc),
+                extra=extra,
+            )
+        self._told = self.failures
+
+    def worked(self) -> None:
+        """A try worked: say so if some had failed, and start counting anew."""
+        if self.failures:
+            extra = self._extra | {"failed_tries": self.failures}
+            self._log.info(self._recovered, extra=extra)
+        self.failures = self._told = 0
+        self._next = 0.0

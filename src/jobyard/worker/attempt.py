@@ -167,6 +167,9 @@ class JobRun:
         self._doubtful = False  # a batch failed with the connection: was it committed?
         self._unstored = 0  # lines a failed write dropped (the attempt then fails)
         self._end: RunEnd | None = None  # how it ended, once written
+        self._outage = outage.OutageLog(
+            log, "database unavailable; will retry", "database reachable again", {"job": job.id}
+        )
 
     # -- asked from the worker loop ----------------------------------------
     def request(self, request: Request) -> None:
@@ -677,15 +680,17 @@ class JobRun:
                 raise
             self._unreachable(exc)
             return False
+        self._outage.worked()
         return True
 
     def _persist(self, write: Callable[[], T]) -> T:
         """Retry a write until the database takes it (it may be restarting)."""
-        return outage.retry_while_unavailable(write, self._unreachable)
+        written = outage.retry_while_unavailable(write, self._unreachable)
+        self._outage.worked()
+        return written
 
     def _unreachable(self, exc: BaseException) -> None:
-        extra = {"job": self.job.id, "error": outage.first_line(exc)}
-        log.warning("database unavailable; will retry", extra=extra)
+        self._outage.failed(exc)
 
     def _now(self) -> datetime:
         return self._settings.clock()

@@ -128,7 +128,10 @@ class Worker:
         self._look_for_work = True
         self._more = True  # the last claim left jobs waiting (or limits cut it): look again
         self._full = True  # the last claim filled its slots and saw more jobs waiting
-        self._failed_ticks = 0  # ticks failed in a row (the database may be away)
+        # Failed ticks (the database may be away): told once, then every few seconds.
+        self._tick_outage = outage.OutageLog(
+            log, "worker tick failed", "worker tick works again", {"worker": self.name}
+        )
         self._limited = True  # max_running limits are stored (read again at each heartbeat)
         self._poll_due = 0.0  # monotonic time of the next full look, asked for or not
         self.stopped = threading.Event()  # set once stop() has handed everything back
@@ -320,28 +323,13 @@ class Worker:
             try:
                 self._tick()
             except Exception as exc:  # the database may be down: keep going, it comes back
-                self._tick_failed(exc)
+                self._tick_outage.failed(exc, trace=True)
                 # Ends the tick did not get to: their runs store them (and keep trying).
                 self._ends.hand_back(f"the worker's tick failed: {_message(exc)}")
             else:
-                if self._failed_ticks:
-                    log.info("worker tick works again", extra={"worker": self.name})
-                self._failed_ticks = 0
+                self._tick_outage.worked()
             self._wakeup.wait(self.settings.poll_interval)
         self._ends.close()  # the runs still going store their own ends
-
-    def _tick_failed(self, exc: Exception) -> None:
-        """Log a failed tick: the first with its traceback, the next ones in one line each
-        (an outage fails every tick, twice a second, with the same traceback)."""
-        self._failed_ticks += 1
-        if self._failed_ticks == 1:
-            log.exception("worker tick failed", extra={"worker": self.name})
-        else:
-            log.warning(
-                "worker tick failed again: %s",
-                _message(exc),
-                extra={"worker": self.name, "failed_ticks": self._failed_ticks},
-            )
 
     def _tick(self) -> None:
         now = time.monotonic()
