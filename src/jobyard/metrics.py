@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -38,10 +38,12 @@ class ClusterCollector(Collector):
         store: Store,
         *,
         lease_timeout: float,
+        queues: Iterable[str] = (),
         cache_for: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
+        self.queues = frozenset(queues)  # told at 0 when empty: a series does not vanish
         self.lease_timeout = lease_timeout
         self.cache_for = cache_for
         self._clock = clock
@@ -66,8 +68,8 @@ class ClusterCollector(Collector):
         depth = GaugeMetricFamily(
             "jobyard_queue_depth", "Jobs ready to run, waiting for a worker", labels=["queue"]
         )
-        for queue, count in sorted(stats.queued.items()):
-            depth.add_metric([queue], count)
+        for queue in sorted(self.queues | stats.queued.keys()):
+            depth.add_metric([queue], stats.queued.get(queue, 0))
         yield depth
         yield _histogram(
             "jobyard_job_duration_seconds",
@@ -147,10 +149,13 @@ class ShedCollector(Collector):
         yield shed
 
 
-def registry(store: Store, *, lease_timeout: float) -> CollectorRegistry:
-    """A registry holding only the cluster collector (no process-local metrics)."""
+def registry(
+    store: Store, *, lease_timeout: float, queues: Iterable[str] = ()
+) -> CollectorRegistry:
+    """A registry holding only the cluster collector (no process-local metrics);
+    ``queues`` are the configured ones, whose depth is told even at 0."""
     found = CollectorRegistry(auto_describe=False)
-    found.register(ClusterCollector(store, lease_timeout=lease_timeout))
+    found.register(ClusterCollector(store, lease_timeout=lease_timeout, queues=queues))
     return found
 
 

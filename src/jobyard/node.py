@@ -106,7 +106,9 @@ class Node:
                 on_lost=cancel_executor_job,
             )
         self.hub = Hub(self.store)
-        self.metrics = metrics.registry(self.store, lease_timeout=settings.lease_timeout)
+        self.metrics = metrics.registry(
+            self.store, lease_timeout=settings.lease_timeout, queues=config.queues
+        )
         self.outbox: Outbox | None = None
         self.pruner: Pruner | None = None
         if self.scheduler is not None:
