@@ -161,3 +161,18 @@ def registry(
 
 def render(found: CollectorRegistry) -> bytes:
     return generate_latest(found)
+
+
+class LeadCollector(Collector):
+    """Whether this process leads the scheduler (process-local: sum it over the nodes,
+    and alert when the sum is 0: no schedule fires and no notification goes out)."""
+
+    def __init__(self, leading: Callable[[], bool]) -> None:
+        self.leading = leading
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "jobyard_scheduler_leading",
+            "1 while this process leads the scheduler (fires schedules, sends notifications)",
+            value=1 if self.leading() else 0,
+        )

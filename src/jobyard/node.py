@@ -109,6 +109,9 @@ class Node:
         self.metrics = metrics.registry(
             self.store, lease_timeout=settings.lease_timeout, queues=config.queues
         )
+        if self.scheduler is not None:
+            timer = self.scheduler
+            self.metrics.register(metrics.LeadCollector(lambda: timer.leading))
         self.outbox: Outbox | None = None
         self.pruner: Pruner | None = None
         if self.scheduler is not None:

@@ -154,7 +154,7 @@ def test_a_router_is_either_public_or_guarded_for_both_reads_and_changes() -> No
 
 def test_the_public_routes_are_few(operations: list[Operation]) -> None:
     public = {str(op) for op in operations if needed(op) is None}
-    assert public == {"GET /healthz", "POST /login", "POST /logout"}
+    assert public == {"GET /healthz", "GET /readyz", "POST /login", "POST /logout"}
 
 
 def test_without_credentials_only_public_routes_answer(

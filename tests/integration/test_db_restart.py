@@ -90,17 +90,28 @@ def test_a_database_restart_loses_no_job_line_or_event(
         live.start()
         wait_for(lambda: len(live.events) >= 2 * JOBS, timeout=30, what="the live stream")
 
+        ready = httpx.get(f"{server.url}/readyz", timeout=10)  # no credentials needed
+        assert (ready.status_code, ready.json()) == (
+            200,
+            {"status": "ready", "database": "postgresql"},
+        )
+
         private_postgres.stop()
         down = time.monotonic()
         outage = wait_for(lambda: refused(server), timeout=30, what="the API to notice")
         assert outage.headers["content-type"] == "application/problem+json"
         assert outage.headers["retry-after"] == "1"
+        unready = httpx.get(f"{server.url}/readyz", timeout=10)
+        assert unready.status_code == 503
+        assert unready.headers["content-type"] == "application/problem+json"
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200  # alive all along
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))  # the outage itself
         assert server.proc is not None
         assert server.proc.poll() is None, server.log()  # the server rides the outage out
         private_postgres.start()
 
         wait_for(lambda: api_answers(server), timeout=60, what="the API to answer again")
+        assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
         for job_id in ids:
             server.wait_state(job_id, "succeeded", "failed", "killed", timeout=120)
         after = server.submit("echo", args={"text": "after the restart"})

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from jobyard.dependencies import Dependencies
 from jobyard.jobtypes.catalog import Catalog
@@ -33,6 +34,17 @@ def fired_jobs(server: Server) -> list[dict[str, Any]]:
     query = {"search": "every-second", "type": "note", "per_page": 500, "sort": "id"}
     items: list[dict[str, Any]] = server.client.get("/api/v1/jobs", params=query).json()["items"]
     return [job for job in items if job["name"] == "every-second"]
+
+
+def leading(server: Server) -> float:
+    """``jobyard_scheduler_leading`` of the node's ``/metrics``."""
+    scraped = server.client.get("/metrics").text
+    [family] = [
+        family
+        for family in text_string_to_metric_families(scraped)
+        if family.name == "jobyard_scheduler_leading"
+    ]
+    return float(family.samples[0].value)
 
 
 def is_leader(server: Server) -> bool:
@@ -161,6 +173,8 @@ def test_two_servers_one_leader_and_no_time_fired_twice(
 
     leader = wait_for(lambda: len(found := leaders()) == 1 and found)[0]
     follower = second if leader is first else first
+    # Each node says whether it leads: summed over the nodes, 0 is worth an alert.
+    assert [leading(server) for server in (leader, follower)] == [1.0, 0.0]
     wait_for(lambda: len(fired_jobs(follower)) >= 4)
     keys = [job["idempotency_key"] for job in fired_jobs(follower)]
     assert len(set(keys)) == len(keys)

@@ -1,4 +1,4 @@
-"""Liveness and metrics."""
+"""Liveness, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -37,6 +37,18 @@ def healthz(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
         "database": node.store.dialect,
         "stream_subscribers": node.hub.subscribers,
     }
+
+
+@router.get(
+    "/readyz",
+    responses={503: {"description": "the database does not answer (problem details)"}},
+)
+def readyz(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
+    """200 when this node can serve requests: its database answers. 503 (problem
+    details) while it does not, so that a load balancer or an orchestrator sends
+    requests elsewhere; ``/healthz`` stays 200 meanwhile (the process is alive)."""
+    node.store.ping()
+    return {"status": "ready", "database": node.store.dialect}
 
 
 def _degraded(node: Node) -> list[str]:

@@ -29,7 +29,7 @@ from fastapi import FastAPI
 from jobyard.api.problems import PROBLEM, Problem
 
 Document = dict[str, Any]
-PUBLIC = frozenset({"/healthz"})  # answers without credentials, checks none
+PUBLIC = frozenset({"/healthz", "/readyz"})  # answer without credentials, check none
 NO_DATABASE = frozenset({"/healthz"})
 WRITES = frozenset({"post", "put", "patch", "delete"})
 SCHEMAS = "#/components/schemas/"

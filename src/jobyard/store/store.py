@@ -9,7 +9,8 @@ tests control time.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from jobyard.store import migrate
 from jobyard.store.access import SqlAccess
@@ -66,6 +67,19 @@ class Store:
     def dialect(self) -> str:
         """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
         return self._engine.dialect.name
+
+    def ping(self) -> None:
+        """Ask the database a trivial question; raises when it does not answer. A pooled
+        connection the server closed meanwhile is replaced once (the pool does not check
+        connections before it lends them)."""
+        for last in (False, True):
+            try:
+                with self._engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                return
+            except DBAPIError as exc:
+                if last or not exc.connection_invalidated:
+                    raise
 
     def migrate(self) -> None:
         """Create or upgrade the schema; safe to run from several processes at once."""
