@@ -15,6 +15,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.cluster import Cluster
+from tests.faults.invariants import holders
 from tests.harness import ADMIN, Server, Sse, read_sse, wait_for
 from tests.pgprivate import PrivatePostgres
 
@@ -191,3 +193,27 @@ def test_jobs_that_end_while_the_database_is_down_keep_every_line(
             assert job["resources"]["log_lines"] == len(lines)
     finally:
         server.stop()
+
+
+def test_a_worker_stopped_while_the_database_is_away_names_the_jobs_it_could_not_hand_back(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    env = {"JOBYARD_DRAIN_TIMEOUT": "0", "JOBYARD_KILL_GRACE": "1"}
+    with Cluster(private_postgres.url, tmp_path, workers=0, env=env) as cluster:
+        worker = cluster.add_worker("stopped-in-an-outage")
+        cluster.wait_registered()
+        job_id = cluster.api.submit("gate", args={"path": str(tmp_path / "never")})["id"]
+        token = f"{worker.name}:{job_id}:1"
+        wait_for(lambda: token in holders([token]).values(), what="the job's processes")
+
+        private_postgres.stop()
+        try:
+            code = worker.terminate(timeout=60)
+        finally:
+            private_postgres.start()
+        told = "jobs not handed back, the database did not answer: "
+        assert code == 1, worker.log()
+        assert f"jobyard: error: {told}{job_id} " in worker.log()
+        assert token not in holders([token]).values()  # its processes were stopped all the same
+        job = cluster.api.wait_state(job_id, "running", "queued", "scheduled", timeout=60)
+        assert job["attempt"] == 1  # the hand-back never reached the database

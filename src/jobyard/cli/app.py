@@ -255,7 +255,8 @@ def worker(
 
     SIGTERM or Ctrl-C (or a drain request through the API) stops claiming, lets
     running jobs finish for up to --drain-timeout, hands the rest back to the
-    queue, and exits 0. A second signal hands them back at once.
+    queue, and exits 0. A second signal hands them back at once. It exits 1, naming
+    them, when the database did not take some hand-backs (it was away).
     """
     import signal
     import threading
@@ -302,6 +303,13 @@ def worker(
     if signals:
         work.stop(reason=f"stopped by {signal.Signals(signals[0]).name}")
     node.stop()
+    if work.unreturned:
+        ids = ", ".join(str(job_id) for job_id in work.unreturned)
+        fail(
+            f"jobs not handed back, the database did not answer: {ids} "
+            "(their processes were stopped; the jobs are recovered once their leases lapse)",
+            1,
+        )
 
 
 def _freeze_heap() -> None:

@@ -62,6 +62,7 @@ POOL_READY_WAIT = 5.0  # seconds a new worker waits for its Python children befo
 # How far the clock may have stepped back between a failed claim and the look for what it
 # took (see Worker._start_unseen).
 UNSEEN_CLOCK_SLACK = timedelta(seconds=1)
+HAND_BACK_WAIT = 10.0  # seconds a stopping worker waits for the hand-backs' writes
 LEASE_WATCH = 1.0  # seconds between looks for lapsed leases (at most a quarter lease)
 CLOCK_SLACK = 60.0  # seconds a process's start time may move with a stepped clock
 
@@ -135,6 +136,7 @@ class Worker:
         self._limited = True  # max_running limits are stored (read again at each heartbeat)
         self._poll_due = 0.0  # monotonic time of the next full look, asked for or not
         self.stopped = threading.Event()  # set once stop() has handed everything back
+        self.unreturned: list[int] = []  # jobs stop() could not hand back (database away)
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._watchdog: threading.Thread | None = None
@@ -275,10 +277,25 @@ class Worker:
             # After the loop stopped, so that a claim that was under way is handed back too.
             for run in self._live_runs():
                 run.request(HandBack(f"worker {self.name} {reason}; {ending}"))
+            deadline = time.monotonic() + 2 * self.settings.kill_grace + HAND_BACK_WAIT
             for run in list(self._runs.values()):
-                run.join(timeout=self.settings.kill_grace + 10)
+                run.join(timeout=max(0.0, deadline - time.monotonic()))
+            self._tell_unreturned()
             self._unregister()
             self.stopped.set()
+
+    def _tell_unreturned(self) -> None:
+        """Name the jobs whose hand-back the database did not take before the worker
+        stopped (it was away): their processes are stopped, but the jobs stay running
+        on this worker until their lease lapses, then are recovered as a lost worker's
+        (an attempt spent: retried if one is left, else failed ``worker_lost``)."""
+        self.unreturned = sorted(run.job.id for run in self._live_runs())
+        if self.unreturned:
+            log.error(
+                "jobs not handed back: the database did not take it in time; they are "
+                "recovered once their leases lapse",
+                extra={"worker": self.name, "jobs": self.unreturned},
+            )
 
     def _drain(self, timeout: float, reason: str) -> str:
         """Wait until the runs end or ``timeout`` passes; say which ended the wait."""
