@@ -3,6 +3,7 @@ and the links that notifications carry lead to them."""
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -315,3 +316,32 @@ def test_the_type_preview_says_what_saving_would_be_refused_for(server: Server) 
     assert "queue: queue &#39;limted&#39; is not declared under queues" in said
     assert "did you mean &#39;limited&#39;?" in said
     assert "is not declared" not in preview('{"command": ["true"], "queue": "limited"}')
+
+
+def test_the_job_list_says_what_it_ignored_and_filters_by_creation_time(server: Server) -> None:
+    def shown(**params: str) -> tuple[list[str], str]:
+        response = server.client.get("/jobs", params=params)
+        assert response.status_code == 200, response.text
+        said = re.findall(r'<p class="error" role="alert">([^<]*)</p>', response.text)
+        return [html.unescape(line) for line in said], response.text
+
+    said, _ = shown(per_page="2", page="x", since="yesterday")
+    assert said == [
+        "'2' a page is not offered (25, 50, 100, 200); 50 shown",
+        "no page 'x'; the first one shown",
+        "since 'yesterday' is not a time (2026-12-01, 2026-12-01T10:00) "
+        "or a duration ago (6h, 2d); ignored",
+    ]
+    made = server.submit("echo", args={"text": "to find by time"})
+    link = f'href="/jobs/{made["id"]}"'
+    for params, listed in [
+        ({"since": "1h"}, True),
+        ({"since": "2000-01-01", "until": "2000-01-02T00:00Z"}, False),
+        ({"until": "1h"}, False),
+        ({"since": made["created_at"]}, True),
+    ]:
+        said, page = shown(**params)
+        assert said == [], (params, said)
+        assert (link in page) is listed, params
+        for key, value in params.items():  # kept in the form, as typed
+            assert f'name="{key}" value="{value}"' in page

@@ -32,7 +32,8 @@ SORTS = {
 
 @router.get("/jobs", response_class=HTMLResponse)
 def job_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
-    wanted = JobFilter.of(request.query_params)
+    now = utcnow()
+    wanted = JobFilter.of(request.query_params, now)
     found, total = node.manager.find(wanted.query())
     return page(
         request,
@@ -49,7 +50,7 @@ def job_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
         workers=[view.info.name for view in node.roster.all()],
         sorts=SORTS,
         per_pages=PER_PAGE,
-        now=utcnow(),
+        now=now,
     )
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
+from jobyard.durations import parse_duration
 from jobyard.models import SORTABLE, JobQuery
 from jobyard.states import JobState
 
@@ -18,7 +20,13 @@ STATES = [state.value for state in JobState]
 
 @dataclass(frozen=True)
 class JobFilter:
-    """What ``/jobs?state=failed&type=etl&sort=-created_at&page=2`` asks for."""
+    """What ``/jobs?state=failed&type=etl&since=6h&sort=-created_at&page=2`` asks for.
+
+    ``since`` and ``until`` bound the jobs' creation: a time (``2026-12-01``,
+    ``2026-12-01T10:00``, in UTC unless it says otherwise) or a duration ago (``6h``).
+    They keep their text, so that a link with ``since=6h`` means the last six hours
+    whenever it is opened.
+    """
 
     states: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
@@ -28,10 +36,13 @@ class JobFilter:
     sort: str = "-created_at"
     page: int = 1
     per_page: int = 50
+    since: str = ""
+    until: str = ""
+    created: tuple[datetime | None, datetime | None] = (None, None)  # since, until resolved
     problems: tuple[str, ...] = ()  # what was ignored, said on the page
 
     @classmethod
-    def of(cls, params: QueryParams) -> JobFilter:
+    def of(cls, params: QueryParams, now: datetime) -> JobFilter:
         problems: list[str] = []
         states = _names(params, "state")
         if unknown := [s for s in states if s not in STATES]:
@@ -42,6 +53,22 @@ class JobFilter:
             problems.append(f"cannot sort by {sort!r}; sorted by creation")
             sort = "-created_at"
         per_page = number(params.get("per_page"), 50)
+        if params.get("per_page") and per_page not in PER_PAGE:
+            offered = ", ".join(str(n) for n in PER_PAGE)
+            problems.append(f"{params['per_page']!r} a page is not offered ({offered}); 50 shown")
+        if params.get("page") and number(params.get("page"), 0) == 0:
+            problems.append(f"no page {params['page']!r}; the first one shown")
+        bounds = {}
+        for key in ("since", "until"):
+            text = (params.get(key) or "").strip()[:40]
+            moment = moment_of(text, now) if text else None
+            if text and moment is None:
+                problems.append(
+                    f"{key} {text!r} is not a time (2026-12-01, 2026-12-01T10:00) "
+                    "or a duration ago (6h, 2d); ignored"
+                )
+                text = ""
+            bounds[key] = (text, moment)
         return cls(
             states=tuple(states),
             types=tuple(_names(params, "type")),
@@ -51,6 +78,9 @@ class JobFilter:
             sort=sort,
             page=number(params.get("page"), 1),
             per_page=per_page if per_page in PER_PAGE else 50,
+            since=bounds["since"][0],
+            until=bounds["until"][0],
+            created=(bounds["since"][1], bounds["until"][1]),
             problems=tuple(problems),
         )
 
@@ -64,6 +94,8 @@ class JobFilter:
             types=self.types,
             queues=self.queues,
             workers=self.workers,
+            since=self.created[0],
+            until=self.created[1],
         )
 
     def link(self, **changes: Any) -> str:
@@ -75,6 +107,8 @@ class JobFilter:
             "queue": ",".join(changed.queues),
             "worker": ",".join(changed.workers),
             "search": changed.search,
+            "since": changed.since,
+            "until": changed.until,
             "sort": "" if changed.sort == "-created_at" else changed.sort,
             "per_page": "" if changed.per_page == 50 else str(changed.per_page),
             "page": "" if changed.page == 1 else str(changed.page),
@@ -104,3 +138,20 @@ def number(text: str | None, default: int = 1) -> int:
     if not text or len(text) > 6 or not (text.isascii() and text.isdigit()):
         return default
     return int(text) or default
+
+
+def moment_of(text: str, now: datetime) -> datetime | None:
+    """``text`` as a time in UTC: ISO 8601 (a date, or a date and time; UTC unless it
+    names its offset), or a duration ago (``6h``, ``1d12h``); None for anything else."""
+    if text[-1:].isalpha():  # a unit: a plain number is no time, nor seconds here
+        try:
+            return now - timedelta(seconds=parse_duration(text))
+        except ValueError:
+            pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
