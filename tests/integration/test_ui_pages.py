@@ -345,3 +345,11 @@ def test_the_job_list_says_what_it_ignored_and_filters_by_creation_time(server: 
         assert (link in page) is listed, params
         for key, value in params.items():  # kept in the form, as typed
             assert f'name="{key}" value="{value}"' in page
+
+
+def test_a_job_name_with_bidirectional_controls_does_not_reorder_the_page(server: Server) -> None:
+    name = "\u202eevil\u202c name"  # right-to-left override: would flip what follows it
+    made = server.submit("echo", args={"text": "x"}, name=name)
+    for path in (f"/jobs/{made['id']}", "/jobs"):
+        page = server.client.get(path).text
+        assert f"<bdi>{name}</bdi>" in page, path
