@@ -121,6 +121,19 @@ def test_the_job_list_filters_and_acts_on_a_selection(page: Page, server: Server
     server.act(ids[2], "kill", expect=200)
 
 
+def test_the_job_list_shows_progress_live(page: Page, server: Server, tmp_path: Path) -> None:
+    # The list has no poll: only the event stream can move the bar.
+    gate = tmp_path / "second-step"
+    job = server.submit("stepper", args={"path": str(gate)})
+    server.wait_state(job["id"], "running")
+    page.goto("/jobs?state=running")
+    bar = page.locator(f"[data-progress-of='{job['id']}'] [role=progressbar]")
+    expect(bar).to_have_attribute("aria-valuenow", "10", timeout=20_000)
+    gate.touch()
+    expect(bar).to_have_attribute("aria-valuenow", "90", timeout=20_000)
+    server.act(job["id"], "kill")
+
+
 def test_a_viewer_sees_no_control(browser: Browser, server: Server) -> None:
     made = server.client.post(
         "/api/v1/users", json={"name": VIEWER[0], "password": VIEWER[1], "role": "viewer"}

@@ -326,15 +326,18 @@ async def all_events(
     type: Annotated[list[str], Query()] = [],  # noqa: B006
     queue: Annotated[list[str], Query()] = [],  # noqa: B006
     job: JobFilter = None,
+    progress: Annotated[bool, Query(description="also every job's `progress` events")] = False,
 ) -> StreamingResponse:
     """Every job's `job_created`, `job_state` and `job_terminated` events, workflow runs'
     `workflow_started`, `workflow_node_state`, `workflow_finished`, budgets' `sla_breach`
-    and notifications' `notification` (delivery state) events (SSE); never ends.
+    and notifications' `notification` (delivery state) events (SSE); never ends. With
+    `progress=true`, each job's `progress` events too (`job_id`, `type`, `queue`,
+    `fraction`, `message`), for a live view of what runs.
 
     With `from=now` (and no `Last-Event-ID` or `after`) it starts after the newest
     event, whatever the length of the history, and its first message is only an
     `id:` (no data): the place a reconnection resumes from."""
-    kinds = tuple(kind.value for kind in GLOBAL_KINDS)
+    kinds = tuple(kind.value for kind in GLOBAL_KINDS + ((EventKind.PROGRESS,) if progress else ()))
     wanted = Filter(kinds=kinds, job_id=job, types=tuple(type), queues=tuple(queue))
     now = resume is None and start == "now"
     after = await to_thread.run_sync(node.hub.prepare) if now else resume or 0

@@ -59,7 +59,17 @@
   function connect() {
     const after = body.dataset.eventsAfter;
     if (after === undefined) return;
-    const source = new EventSource("/api/v1/events?after=" + encodeURIComponent(after));
+    // A page that shows running jobs' progress (data-live-progress) asks for it too, and
+    // refreshes when a job it shows reports some (at most once per REFRESH, as above).
+    const progress = document.querySelector("[data-live-progress]") !== null;
+    const source = new EventSource("/api/v1/events?after=" + encodeURIComponent(after)
+      + (progress ? "&progress=true" : ""));
+    if (progress) {
+      source.addEventListener("progress", (message) => {
+        const id = Number(JSON.parse(message.data).job_id);
+        if (document.querySelector(`[data-progress-of="${id}"]`)) refresh("progress");
+      });
+    }
     for (const name of NAMES) {
       source.addEventListener(name, (message) => {
         const data = JSON.parse(message.data);
