@@ -502,3 +502,9 @@ class JobEnd:
     logs: Sequence[LogWritten] = ()
     events: Sequence[Record] = ()
     values: dict[str, Any] = field(default_factory=dict)  # output figures: log_lines, …
+    # A system line written after the job's last one, numbered from the locked row (for
+    # an end written by someone other than the run, which may still be writing lines).
+    note: str | None = None
+    # Written only if the job's lease, as the locked row holds it, ended by then (a
+    # recovery of a lost worker's job: a renewal since it was read keeps the job).
+    lapsed_by: datetime | None = None

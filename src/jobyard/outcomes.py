@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobyard.events.records import JobHandedBack, JobRescheduled, JobTerminated, LogWritten
+from jobyard.events.records import JobHandedBack, JobRescheduled, JobTerminated
 from jobyard.models import Job, JobEnd, JobUpdate, RestartPolicy
 from jobyard.states import LIVE, Control, Event, transition
 
@@ -80,18 +80,16 @@ def lost(job: Job, now: datetime) -> JobUpdate:
     return _terminal(job, Event.LOST, now, common, reason=Reason.WORKER_LOST)
 
 
-def lost_end(job: Job, now: datetime, why: str) -> JobEnd:
+def lost_end(job: Job, now: datetime, why: str, *, lapsed: bool = False) -> JobEnd:
     """:func:`lost`, with a system line in the job's log that says why its attempt was
-    lost (its worker cannot say it): written only while that worker holds that attempt."""
-    assert job.worker is not None, "a live job has its worker"
-    seq = job.log_lines + 1
-    line = f"attempt {job.attempt} lost: {why}"
+    lost (its worker cannot say it). Written only while that worker holds that
+    attempt, and with ``lapsed`` only if its lease, as stored when written, had ended."""
     return JobEnd(
         update=lost(job, now),
-        worker=job.worker,
+        worker=job.worker or "",  # a live job has its worker
         attempt=job.attempt,
-        logs=[LogWritten(at=now, seq=seq, stream="system", line=line)],
-        values={"log_lines": seq},
+        note=f"attempt {job.attempt} lost: {why}",
+        lapsed_by=now if lapsed else None,
     )
 
 

@@ -77,7 +77,8 @@ class Scheduler:
         """End or requeue the live jobs whose lease expired (their worker is lost)."""
         for job in self.store.queue.expired_leases(now):
             why = f"its worker {job.worker} did not renew the lease in time"
-            [written] = self.store.jobs.end_jobs([outcomes.lost_end(job, now, why)], now)
+            end = outcomes.lost_end(job, now, why, lapsed=True)
+            [written] = self.store.jobs.end_jobs([end], now)
             if written is None:
                 continue
             ended = written.job

@@ -28,7 +28,7 @@ from jobyard.store import guard, submission
 from jobyard.store.access import audit_row
 from jobyard.store.listing import job_filters, job_order
 from jobyard.store.part import RETRIES, Part
-from jobyard.store.protocol import AuditOf
+from jobyard.store.protocol import AuditOf, lapsed, noted
 from jobyard.store.rows import (
     by_id,
     event_from_row,
@@ -278,9 +278,13 @@ def write_ends(
     held, waited = _lock_ends(conn, ids)
     mine = [end for end in ends if _holds(held.get(end.update.job_id), end)]
     shapes: dict[frozenset[str], list[dict[str, Any]]] = {}  # one executemany per shape
+    notes: dict[int, LogWritten] = {}
     for end in mine:
         job_id = end.update.job_id
         values = end.values | end.update.values | {"updated_at": now}
+        if end.note is not None:
+            notes[job_id] = note = noted(held[job_id], end.note, now)
+            values["log_lines"] = note.seq
         columns = job_columns(values)
         shapes.setdefault(frozenset(columns), []).append(by_id(job_id, columns))
         # The row is locked: it is now what we wrote, no need to read it back.
@@ -294,7 +298,7 @@ def write_ends(
     rows = [
         whole_event_row(end.update.job_id, record)
         for end in mine
-        for record in (*end.logs, *end.events)
+        for record in (*end.logs, *end.events, *_noted(notes, end))
     ]
     rows += [
         whole_event_row(end.update.job_id, end.update.event)
@@ -339,7 +343,12 @@ def _holds(job: Job | None, end: JobEnd) -> bool:
     if job is None:
         return False
     mine = (job.worker, job.attempt) == (end.worker, end.attempt)
-    return mine and job.state in end.update.expect
+    return mine and job.state in end.update.expect and lapsed(job, end)
+
+
+def _noted(notes: dict[int, LogWritten], end: JobEnd) -> tuple[LogWritten, ...]:
+    note = notes.get(end.update.job_id)
+    return () if note is None else (note,)
 
 
 _INSERT_EVENT = insert(job_events)

@@ -97,9 +97,11 @@ class JobStore(Protocol):
 
     def end_jobs(self, ends: Sequence[JobEnd], now: datetime) -> list[Ended | None]:
         """Write several attempts' ends in one transaction: per end, its output and then its
-        update, if the job is still run by that worker at that attempt and its state is
-        still expected (else nothing of it); per end, in order, the ended job (and whether
-        unmet dependency edges go out of it) or None."""
+        update, if the job is still run by that worker at that attempt, its state is
+        still expected and (with ``lapsed_by``) its lease ended by then (else nothing of
+        it); an end's ``note`` goes after the job's last line as the locked row counts
+        them (:func:`noted`); per end, in order, the ended job (and whether unmet
+        dependency edges go out of it) or None."""
         ...
 
     def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
@@ -436,3 +438,15 @@ class Storage(Protocol):
     def retention(self) -> RetentionStore: ...
     @property
     def dialect(self) -> str: ...
+
+
+def lapsed(job: Job, end: JobEnd) -> bool:
+    """Whether ``job``'s lease ended by the end's ``lapsed_by`` (True when it asks not)."""
+    if end.lapsed_by is None:
+        return True
+    return job.lease_expires_at is not None and job.lease_expires_at <= end.lapsed_by
+
+
+def noted(job: Job, note: str, now: datetime) -> LogWritten:
+    """The end's system line, after the last line the locked ``job`` counts."""
+    return LogWritten(at=now, seq=job.log_lines + 1, stream="system", line=note)

@@ -20,7 +20,7 @@ from jobyard.store.memory.tables import (
     stored,
     utc,
 )
-from jobyard.store.protocol import AuditOf
+from jobyard.store.protocol import AuditOf, lapsed, noted
 
 
 class MemoryJobs(Part):
@@ -138,8 +138,13 @@ class MemoryJobs(Part):
         job = self._t.jobs.get(update.job_id)
         if job is None or (job.worker, job.attempt) != (end.worker, end.attempt):
             return None
-        if job.state not in update.expect:
+        if job.state not in update.expect or not lapsed(job, end):
             return None
+        last = len(records) - (update.event is not None)  # the note goes before the end's
+        if end.note is not None:
+            note = noted(job, end.note, now)
+            records = [*records[:last], stored(note), *records[last:]]
+            values = values | {"log_lines": note.seq}
         for record in records:
             self._t.add_stored(job.id, record)
         return self._t.set(job.id, values | {"updated_at": now})
