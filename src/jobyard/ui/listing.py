@@ -53,7 +53,7 @@ class JobFilter:
             problems.append(f"cannot sort by {sort!r}; sorted by creation")
             sort = "-created_at"
         per_page = number(params.get("per_page"), 50)
-        if params.get("per_page") and per_page not in PER_PAGE:
+        if params.get("per_page") and number(params.get("per_page"), 0) not in PER_PAGE:
             offered = ", ".join(str(n) for n in PER_PAGE)
             problems.append(f"{params['per_page']!r} a page is not offered ({offered}); 50 shown")
         if params.get("page") and number(params.get("page"), 0) == 0:
@@ -150,8 +150,6 @@ def moment_of(text: str, now: datetime) -> datetime | None:
             pass
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # overflow: an offset past year 1 or 9999
         return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
