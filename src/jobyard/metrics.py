@@ -152,7 +152,7 @@ class ShedCollector(Collector):
 def registry(
     store: Store, *, lease_timeout: float, queues: Iterable[str] = ()
 ) -> CollectorRegistry:
-    """A registry holding only the cluster collector (no process-local metrics);
+    """A registry holding the cluster collector (the node adds its process-local ones);
     ``queues`` are the configured ones, whose depth is told even at 0."""
     found = CollectorRegistry(auto_describe=False)
     found.register(ClusterCollector(store, lease_timeout=lease_timeout, queues=queues))
@@ -164,8 +164,9 @@ def render(found: CollectorRegistry) -> bytes:
 
 
 class LeadCollector(Collector):
-    """Whether this process leads the scheduler (process-local: sum it over the nodes,
-    and alert when the sum is 0: no schedule fires and no notification goes out)."""
+    """Whether this process leads the scheduler and its passes go through
+    (process-local: sum it over the nodes, and alert when the sum is 0: no schedule
+    fires and no notification goes out)."""
 
     def __init__(self, leading: Callable[[], bool]) -> None:
         self.leading = leading

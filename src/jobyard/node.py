@@ -111,7 +111,7 @@ class Node:
         )
         if self.scheduler is not None:
             timer = self.scheduler
-            self.metrics.register(metrics.LeadCollector(lambda: timer.leading))
+            self.metrics.register(metrics.LeadCollector(lambda: timer.leads))
         self.outbox: Outbox | None = None
         self.pruner: Pruner | None = None
         if self.scheduler is not None:

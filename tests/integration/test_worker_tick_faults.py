@@ -169,9 +169,9 @@ def test_a_run_fenced_during_an_outage_is_not_started_again_once_it_ends() -> No
     launched: list[tuple[int, int]] = []
     launch = worker._launch
 
-    def counted(claimed: Job) -> None:
+    def counted(claimed: Job, leased: float) -> None:
         launched.append((claimed.id, claimed.attempt))
-        launch(claimed)
+        launch(claimed, leased)
 
     worker._launch = counted  # type: ignore[method-assign]
     worker.start()

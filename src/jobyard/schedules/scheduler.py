@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from jobyard.clock import utcnow
 from jobyard.dependencies import Dependencies
 from jobyard.models import Job
 from jobyard.schedules.firing import Firing
-from jobyard.schedules.leader import Leadership
+from jobyard.schedules.leader import IDLE_LIMIT, Leadership
 from jobyard.store import Store
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Scheduler:
         self._on_lost = on_lost  # hears of a job that ended for good with its worker lost
         self.leadership = Leadership(store)
         self.leading = False
+        self._passed = 0.0  # monotonic time the last pass ended (without an error)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -72,6 +74,14 @@ class Scheduler:
             # leaves them waiting; this finds them.
             self._deps.sweep()
             self._last_sweep = now
+        self._passed = time.monotonic()
+
+    @property
+    def leads(self) -> bool:
+        """Whether it leads and does a leader's work: a pass that fails, or is held in a
+        statement, fires nothing. Past the lead's idle limit without a pass the
+        database ends its lead anyway (:mod:`jobyard.schedules.leader`)."""
+        return self.leading and time.monotonic() - self._passed < IDLE_LIMIT
 
     def _recover_lost(self, now: datetime) -> None:
         """End or requeue the live jobs whose lease expired (their worker is lost)."""
@@ -103,6 +113,7 @@ class Scheduler:
             try:
                 self.run_once(self._clock())
             except Exception:  # the database may be restarting; try again next pass
+                self.leading = False  # until a pass says so again
                 log.exception("scheduler pass failed")
             self._stop.wait(self.interval)
 

@@ -138,6 +138,9 @@ class JobRun:
         self.job = job
         self.adopted = adopted
         self.claimed = True
+        # Monotonic time its lease was last set (claimed or renewed), set by the worker;
+        # None: no lease of the worker's to watch (an adopted run).
+        self.leased: float | None = None
         self.over = False  # set (before the thread ends) once the run is done with its slot
         self._store = store
         self._runner = runner
@@ -157,6 +160,7 @@ class JobRun:
         self._kill_at: float | None = None
         self._abandoned = False
         self._fence_lock = threading.Lock()
+        self._fenced = False
         self._handed_back = False
         self._lost = False  # the store refused a write: the job is gone or not ours
         self._peak_rss = 0
@@ -180,8 +184,14 @@ class JobRun:
         self._requests.put(request)
         self._wake.set()
 
+    @property
+    def fenced(self) -> bool:
+        """Whether :meth:`fence` stopped it."""
+        return self._fenced
+
     def fence(self) -> bool:
-        """Its lease lapsed unrenewed: kill its processes now and report nothing more.
+        """Its lease lapsed unrenewed: kill its processes now; the run reports nothing
+        more, unless it was already storing its end.
 
         Called from any thread: the run's own may be held by a write that stalls with
         the database, so the processes are killed here, not when it looks at its
@@ -190,6 +200,7 @@ class JobRun:
         with self._fence_lock:
             if self._abandoned or not self.is_alive():
                 return False
+            self._fenced = True
             self._abandoned = True  # before the kill: its end is not this attempt's to tell
         if (execution := self._execution) is not None:
             execution.kill()

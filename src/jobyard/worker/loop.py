@@ -141,7 +141,6 @@ class Worker:
         self._listener: threading.Thread | None = None
         self._watchdog: threading.Thread | None = None
         self._last_heartbeat = 0.0
-        self._leased: dict[int, float] = {}  # job id → monotonic time its lease was last set
         self._released: set[int] = set()  # runs whose end is stored: their slots are free
         self._next_sweep = 0.0  # monotonic time of the next look for dead workers' processes
         self._sweeper: threading.Thread | None = None
@@ -289,7 +288,10 @@ class Worker:
         stopped (it was away): their processes are stopped, but the jobs stay running
         on this worker until their lease lapses, then are recovered as a lost worker's
         (an attempt spent: retried if one is left, else failed ``worker_lost``)."""
-        self.unreturned = sorted(run.job.id for run in self._live_runs())
+        left = self._live_runs()
+        for run in left:  # one held in a write never got to its hand-back: stop it here
+            run.fence()
+        self.unreturned = sorted(run.job.id for run in left)
         if self.unreturned:
             log.error(
                 "jobs not handed back: the database did not take it in time; they are "
@@ -363,7 +365,6 @@ class Worker:
             if self._runs:  # intents are for this worker's live jobs: none, none to read
                 self._forward_controls()
         self._runs = {job_id: run for job_id, run in self._runs.items() if not run.over}
-        self._leased = {job_id: at for job_id, at in self._leased.items() if job_id in self._runs}
         self._released &= self._runs.keys()
         if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
             self._heartbeat()
@@ -473,8 +474,7 @@ class Worker:
                 "starting a job claimed in a commit the worker did not see",
                 extra={"job": job.id, "worker": self.name, "attempt": job.attempt},
             )
-            self._leased[job.id] = unseen.leased
-            self._launch(job)
+            self._launch(job, unseen.leased)
         return len(found)
 
     def _claimed(self, free: int, leased: float, claimed: Claimed) -> None:
@@ -486,8 +486,7 @@ class Worker:
         filled = len(claimed.jobs) == free
         self._more = self._full or self._limited or (filled and self._listener is None)
         for job in claimed.jobs:
-            self._leased[job.id] = leased
-            self._launch(job)
+            self._launch(job, leased)
 
     def _forward_controls(self) -> None:
         for job_id, control in self.store.queue.pending_controls(self.name):
@@ -506,8 +505,10 @@ class Worker:
         lease_until = self._lease_until(now or self._clock())
         return ClaimOrder(self.name, self.host, self.settings.queues, limit, lease_until, self.tags)
 
-    def _launch(self, job: Job) -> None:
+    def _launch(self, job: Job, leased: float) -> None:
+        """Run ``job``, whose lease runs from the monotonic time ``leased``."""
         run = JobRun(job, self.store, self.runner, self._run_settings)
+        run.leased = leased
         self._runs[job.id] = run
         self._released.discard(job.id)  # its earlier attempt's slot, if it ran here before
         run.start()
@@ -515,12 +516,13 @@ class Worker:
     def _heartbeat(self) -> None:
         now, renewed = self._clock(), time.monotonic()
         # Only the jobs it runs: a dead namesake's, elsewhere, run out their lease and
-        # are recovered like any lost worker's.
-        runs = list(self._runs)
+        # are recovered like any lost worker's. A fenced run's too: nothing runs it.
+        runs = [job_id for job_id, run in self._runs.items() if not run.fenced]
         owned = set(self.store.queue.renew_leases(self.name, now, self._lease_until(now), runs))
         self._last_heartbeat = time.monotonic()
-        for job_id in owned & self._leased.keys():
-            self._leased[job_id] = renewed
+        for job_id in owned:
+            if (run := self._runs.get(job_id)) is not None and run.leased is not None:
+                run.leased = renewed
         self._limited = bool(self.store.limits.read())
         for job_id, run in list(self._runs.items()):
             if run.is_alive() and run.claimed and job_id not in owned:
@@ -537,29 +539,36 @@ class Worker:
         the job's next attempt, so this thread, which waits for no database, stops the
         processes then rather than run them beside it.
         """
-        period = min(LEASE_WATCH, self.settings.lease_timeout / 4)
+        period = self._watch_period
         while not self._stopping.wait(period):
             self._fence_lapsed()
 
+    @property
+    def _watch_period(self) -> float:
+        return min(LEASE_WATCH, self.settings.lease_timeout / 4)
+
     def _fence_lapsed(self) -> None:
-        """Stop the runs whose lease lapsed since it was last set (claimed or renewed).
+        """Stop the runs whose lease lapses before the next look, unrenewed since it was
+        set (claimed or renewed).
 
         Cut off from the database, the worker cannot learn that its jobs went
-        elsewhere; but past the lease they may have, so it kills their processes.
-        The run writes nothing more: the store would refuse it anyway (fenced by
-        attempt). When the lease was in fact renewed late (a heartbeat that took
-        longer than the lease), the job is recovered once its lease lapses, as a lost
-        worker's is.
+        elsewhere; but past the lease they may have, so it kills their processes a
+        look's period before (the scheduler that recovers the job reads the lease
+        the worker stored, which ran from before the statement that set it). A run
+        that was already storing its end may still do so; any other writes nothing
+        more. When the lease was in fact renewed late (a heartbeat longer than the
+        lease), the fenced job is no longer renewed, and is recovered once its lease
+        lapses, as a lost worker's is.
         """
         now = time.monotonic()
-        for job_id, leased in dict(self._leased).items():  # the loop's: copied at once
-            run = self._runs.get(job_id)
-            if run is None or now - leased <= self.settings.lease_timeout:
+        limit = self.settings.lease_timeout - self._watch_period
+        for run in list(self._runs.values()):  # the loop's: copied at once
+            if run.leased is None or now - run.leased <= limit:
                 continue
-            if run.claimed and run.fence():
+            if run.fence():
                 log.warning(
                     "lease not renewed in time; stopping the job's processes",
-                    extra={"job": job_id, "worker": self.name},
+                    extra={"job": run.job.id, "worker": self.name},
                 )
 
     def _check_drain(self) -> None:
