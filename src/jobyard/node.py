@@ -35,7 +35,7 @@ from jobyard.schedules.book import ScheduleBook
 from jobyard.schedules.firing import Firing
 from jobyard.schedules.scheduler import Scheduler
 from jobyard.settings import Settings
-from jobyard.store import Store
+from jobyard.store import Store, outage
 from jobyard.worker.loop import Worker, WorkerSettings, default_worker_name
 from jobyard.workflows.runs import Runs
 
@@ -106,6 +106,7 @@ class Node:
                 on_lost=cancel_executor_job,
             )
         self.hub = Hub(self.store)
+        self.ping = outage.Ping(self.store.ping)  # /readyz: one question at a time
         self.metrics = metrics.registry(
             self.store, lease_timeout=settings.lease_timeout, queues=config.queues
         )

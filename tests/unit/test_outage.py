@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -15,7 +16,13 @@ from sqlalchemy.exc import (
     ProgrammingError,
 )
 
-from jobyard.store.outage import MAX_DELAY, OutageLog, retry_while_unavailable, unavailable
+from jobyard.store.outage import (
+    MAX_DELAY,
+    OutageLog,
+    Ping,
+    retry_while_unavailable,
+    unavailable,
+)
 
 REFUSED = Exception("server said no")
 
@@ -109,3 +116,32 @@ def test_an_outage_is_told_once_then_every_few_seconds_then_its_end(
 
     told.failed(down)  # a new outage is told at once, whatever the clock
     assert caplog.records[-1].getMessage() == "database unavailable"
+
+
+def test_one_ping_at_a_time_however_many_ask() -> None:
+    asked: list[int] = []
+    hang = threading.Event()
+
+    def ping() -> None:
+        asked.append(1)
+        if not hang.wait(30):
+            raise OperationalError("SELECT 1", {}, Exception("no answer"))
+
+    ping_ = Ping(ping)
+    for _ in range(3):  # a hung database: each asker waits its time, none asks again
+        with pytest.raises(TimeoutError):
+            ping_.answers(within=0.05)
+    assert asked == [1]
+    hang.set()
+    ping_.answers(within=10)
+    before = len(asked)  # 1, or 2 if the hung one ended before this ask looked
+    ping_.answers(within=10)  # the last one answered: this is a new question
+    assert len(asked) == before + 1
+
+
+def test_a_ping_that_fails_raises_its_error() -> None:
+    def ping() -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    with pytest.raises(OperationalError):
+        Ping(ping).answers(within=10)

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from jobyard.api import problems
 
@@ -60,3 +61,17 @@ def test_a_lost_connection_is_a_503_and_a_refused_statement_a_500() -> None:
     assert get(app, "/gone").status_code == 503
     assert get(app, "/invalidated").status_code == 503
     assert get(app, "/refused").status_code == 500
+
+
+def test_no_pooled_connection_free_in_time_is_a_503_to_retry() -> None:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/busy")
+    def busy() -> None:
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached, connection timed out")
+
+    response = get(app, "/busy")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["detail"] == "the database is busy; try again shortly"

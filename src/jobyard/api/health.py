@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from jobyard import __version__, metrics
+from jobyard.api.problems import problem
 from jobyard.api.resources import get_node
 from jobyard.node import Node
 
+READY_WITHIN = 5.0  # seconds /readyz waits for the database's answer
 router = APIRouter(tags=["health"])
 # Apart from /healthz: it needs a viewer, unless the configuration says `metrics_public`.
 metrics_router = APIRouter(tags=["health"])
@@ -43,11 +45,16 @@ def healthz(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
     "/readyz",
     responses={503: {"description": "the database does not answer (problem details)"}},
 )
-def readyz(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
-    """200 when this node can serve requests: its database answers. 503 (problem
-    details) while it does not, so that a load balancer or an orchestrator sends
-    requests elsewhere; ``/healthz`` stays 200 meanwhile (the process is alive)."""
-    node.store.ping()
+def readyz(request: Request, node: Annotated[Node, Depends(get_node)]) -> Any:
+    """200 when this node can serve requests: its database answers, within 5 s. 503
+    (problem details) while it does not, so that a load balancer or an orchestrator
+    sends requests elsewhere; ``/healthz`` stays 200 meanwhile (the process is alive)."""
+    try:
+        node.ping.answers(within=READY_WITHIN)
+    except TimeoutError:
+        answer = problem(503, f"the database did not answer within {READY_WITHIN:g} s", request)
+        answer.headers["Retry-After"] = "1"
+        return answer
     return {"status": "ready", "database": node.store.dialect}
 
 

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -89,6 +90,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(405, _not_allowed)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _database)  # type: ignore[arg-type]
+    app.add_exception_handler(PoolTimeout, _pool_timeout)  # type: ignore[arg-type]
 
 
 async def _domain(request: Request, exc: JobyardError) -> JSONResponse:
@@ -126,6 +128,15 @@ async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
     # client may try again, and a traceback per request would drown the log.
     log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc.orig)})
     response = problem(503, "the database is unavailable; try again shortly", request)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+async def _pool_timeout(request: Request, exc: PoolTimeout) -> JSONResponse:
+    """No pooled connection came free in time: every one is held by a statement the
+    database is slow to answer (or does not). The client may try again."""
+    log.warning("no database connection free", extra={"path": request.url.path})
+    response = problem(503, "the database is busy; try again shortly", request)
     response.headers["Retry-After"] = "1"
     return response
 

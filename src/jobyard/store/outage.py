@@ -9,8 +9,10 @@ would only hide it: it is raised at once.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -106,3 +108,35 @@ class OutageLog:
             self._log.info(self._recovered, extra=extra)
         self.failures = self._told = 0
         self._next = 0.0
+
+
+class Ping:
+    """Asks whether the database answers, one question at a time: whoever asks while a
+    ping is under way waits for that one. A database that hangs holds one thread and
+    one connection, however often a load balancer asks."""
+
+    def __init__(self, ping: Callable[[], None]) -> None:
+        self._ping = ping
+        self._lock = threading.Lock()
+        self._under_way: Future[None] | None = None
+
+    def answers(self, within: float) -> None:
+        """Return once the database answered; raise what the ping raised, or
+        :class:`TimeoutError` when no answer came ``within`` seconds."""
+        with self._lock:
+            if self._under_way is None or self._under_way.done():
+                self._under_way = Future()
+                # A daemon: a ping that hangs does not hold up the process's exit.
+                threading.Thread(
+                    target=self._ask, args=(self._under_way,), name="db-ping", daemon=True
+                ).start()
+            under_way = self._under_way
+        under_way.result(within)  # concurrent.futures' TimeoutError is the builtin one
+
+    def _ask(self, answer: Future[None]) -> None:
+        try:
+            self._ping()
+        except BaseException as exc:  # the asker raises it
+            answer.set_exception(exc)
+        else:
+            answer.set_result(None)
