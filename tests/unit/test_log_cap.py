@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jobyard.events.records import LogWritten
-from jobyard.worker.attempt import LogCap
+from jobyard.worker.books import LogCap
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,0 +1,117 @@
+"""What a run keeps of its attempt while it runs: its resource samples, bounded
+(:class:`SampleBook`), and its log under the cap (:class:`LogCap`)."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+
+from jobyard.events.records import LogWritten
+from jobyard.runner.contract import Sample
+from jobyard.store.protocol import Storage
+
+MAX_SAMPLES = 720  # stored per attempt; past it every other one goes and the stride doubles
+
+
+class SampleBook:
+    """CPU and memory samples of one attempt, bounded: when ``MAX_SAMPLES`` are stored,
+    every other one is deleted and only every second sample is kept from then on.
+
+    The latest CPU time and peak memory go on the job row with each write, so a live
+    job shows them without a look at its samples.
+    """
+
+    def __init__(self, job_id: int, attempt: int) -> None:
+        self.job_id, self.attempt = job_id, attempt
+        self._waiting: list[tuple[datetime, float, int]] = []
+        self._stride = 1
+        self._seen = 0
+        self._stored = 0
+        self._started = False
+        self._usage: tuple[float, int] | None = None  # (cpu, peak rss) not written yet
+
+    @property
+    def waiting(self) -> bool:
+        """Whether samples are taken and not written yet."""
+        return bool(self._waiting or self._usage)
+
+    def take(self, at: datetime, sample: Sample, peak_rss: int) -> None:
+        if self._seen % self._stride == 0:
+            self._waiting.append((at, sample.cpu_seconds, sample.rss))
+        self._seen += 1
+        self._usage = (sample.cpu_seconds, peak_rss)
+
+    def write(self, store: Storage) -> bool:
+        """Store the waiting samples; False when the store refused them (the job is gone)."""
+        if not (self._waiting or self._usage):
+            return True
+        if not self._started:
+            store.monitor.forget_old_samples(self.job_id, self.attempt)
+            self._started = True
+        written = store.monitor.add_samples(self.job_id, self.attempt, self._waiting, self._usage)
+        count, self._waiting, self._usage = len(self._waiting), [], None
+        if not written:
+            return False
+        self._stored += count
+        if self._stored >= MAX_SAMPLES:
+            self._stored -= store.monitor.thin_samples(self.job_id, self.attempt)
+            self._stride *= 2
+        return True
+
+
+class LogCap:
+    """Keeps a job's log under ``cap`` bytes: the first half, a marker, the newest half.
+
+    Lines are counted when they arrive; once the head is full the next sequence
+    number is kept for a marker line, and the tail is tracked per written batch
+    so whole batches of the oldest tail lines can be deleted as new ones come.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.half = cap // 2
+        self.cap = cap
+        self.marker_seq: int | None = None
+        self._head_bytes = 0
+        self._batches: deque[tuple[int, int, int]] = deque()  # (last seq, bytes, lines)
+        self._tail_bytes = 0
+        self._dropped_lines = 0
+        self._dropped_bytes = 0
+        self._pending: int | None = None  # tail lines up to this seq are still to be deleted
+
+    def head_full(self, line: str) -> bool:
+        """Count a line; True exactly once, when it fills the head."""
+        if self.marker_seq is not None:
+            return False
+        self._head_bytes += len(line) + 1
+        return self._head_bytes > self.half
+
+    def marker(self) -> str:
+        return (
+            f"[jobyard] log cap of {self.cap} bytes reached: {self._dropped_lines} lines "
+            f"({self._dropped_bytes} bytes) dropped here; the oldest and newest lines are kept"
+        )
+
+    def written(self, lines: list[LogWritten]) -> None:
+        if self.marker_seq is None:
+            return
+        tail = [line for line in lines if line.seq > self.marker_seq]
+        if tail:
+            size = sum(len(line.line) + 1 for line in tail)
+            self._batches.append((tail[-1].seq, size, len(tail)))
+            self._tail_bytes += size
+
+    def to_trim(self) -> tuple[int, int] | None:
+        """``(marker_seq, upto_seq)`` while tail lines up to ``upto_seq`` are to be deleted."""
+        while self._tail_bytes > self.half and len(self._batches) > 1:
+            last_seq, size, count = self._batches.popleft()
+            self._tail_bytes -= size
+            self._dropped_bytes += size
+            self._dropped_lines += count
+            self._pending = last_seq
+        if self._pending is None or self.marker_seq is None:
+            return None
+        return self.marker_seq, self._pending
+
+    def trimmed(self, upto: int) -> None:
+        if self._pending == upto:
+            self._pending = None
