@@ -24,6 +24,7 @@ from tests.faults.invariants import check_jobs, holders, tokens
 from tests.harness import wait_for
 
 HOLD_ROW = text("SELECT id FROM jobs WHERE id = :id FOR UPDATE")
+HOLD_WORKER = text("SELECT name FROM workers WHERE name = :name FOR UPDATE")
 LEASE_RENEWED = text("SELECT lease_expires_at FROM jobs WHERE id = :id")
 
 
@@ -80,3 +81,42 @@ def test_a_worker_held_in_a_statement_kills_the_attempt_whose_lease_lapsed(
         lost = f"attempt 1 lost: its worker {worker.name} did not renew the lease in time"
         assert lost in said, said
         assert worker.alive, worker.log()
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_a_worker_stopped_while_its_statements_hang_exits_and_names_the_job(
+    backend: str, servers: Servers, tmp_path: Path
+) -> None:
+    """SIGTERM while the job's row and the worker's own row are held: the worker's
+    writes (its heartbeat, its draining state, its unregistration) all wait. It stops
+    within its bounds all the same, naming the job it fenced and could not hand back."""
+    env = CLUSTER_ENV | {"JOBYARD_DRAIN_TIMEOUT": "1", "JOBYARD_KILL_GRACE": "1"}
+    with (
+        servers.private_database(backend) as url,
+        Cluster(url, tmp_path, workers=0, env=env) as cluster,
+    ):
+        worker = cluster.add_worker(f"stopped-{uuid4().hex[:8]}")
+        cluster.wait_registered()
+        job_id = cluster.api.submit("gate", args={"path": str(tmp_path / "never")})["id"]
+        first = f"{worker.name}:{job_id}:1"
+        wait_for(lambda: first in holders([first]).values(), what="the first attempt's processes")
+
+        with cluster.store.engine.connect() as conn:
+            conn.execute(HOLD_ROW, {"id": job_id})
+            conn.execute(HOLD_WORKER, {"name": worker.name})
+            wait_for(
+                lambda: first not in holders([first]).values(),
+                timeout=30,
+                what="the attempt fenced while the worker's statement waits",
+            )
+            code = worker.terminate(timeout=90)
+            conn.rollback()
+        assert code == 1, worker.log()
+        told = "jobs not handed back, the database did not answer: "
+        assert f"jobyard: error: {told}{job_id} " in worker.log()

@@ -63,6 +63,7 @@ POOL_READY_WAIT = 5.0  # seconds a new worker waits for its Python children befo
 # took (see Worker._start_unseen).
 UNSEEN_CLOCK_SLACK = timedelta(seconds=1)
 HAND_BACK_WAIT = 10.0  # seconds a stopping worker waits for the hand-backs' writes
+STOP_WRITE_WAIT = 5.0  # seconds it waits for each of its own writes (its state, its row)
 LEASE_WATCH = 1.0  # seconds between looks for lapsed leases (at most a quarter lease)
 CLOCK_SLACK = 60.0  # seconds a process's start time may move with a stepped clock
 
@@ -137,6 +138,10 @@ class Worker:
         self._poll_due = 0.0  # monotonic time of the next full look, asked for or not
         self.stopped = threading.Event()  # set once stop() has handed everything back
         self.unreturned: list[int] = []  # jobs stop() could not hand back (database away)
+        # Jobs the lease watch fenced → monotonic time when; kept until a heartbeat after it
+        # (the database answered again: the scheduler recovers them).
+        self._fenced_at: dict[int, float] = {}
+        self._fenced_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._watchdog: threading.Thread | None = None
@@ -280,18 +285,21 @@ class Worker:
             for run in list(self._runs.values()):
                 run.join(timeout=max(0.0, deadline - time.monotonic()))
             self._tell_unreturned()
-            self._unregister()
+            _within(STOP_WRITE_WAIT, "unregistering the worker", self._unregister)
             self.stopped.set()
 
     def _tell_unreturned(self) -> None:
         """Name the jobs whose hand-back the database did not take before the worker
-        stopped (it was away): their processes are stopped, but the jobs stay running
-        on this worker until their lease lapses, then are recovered as a lost worker's
-        (an attempt spent: retried if one is left, else failed ``worker_lost``)."""
+        stopped (it was away), and those the lease watch fenced since the database last
+        answered: their processes are stopped, but the jobs stay running on this
+        worker until their lease lapses, then are recovered as a lost worker's (an
+        attempt spent: retried if one is left, else failed ``worker_lost``)."""
         left = self._live_runs()
         for run in left:  # one held in a write never got to its hand-back: stop it here
             run.fence()
-        self.unreturned = sorted(run.job.id for run in left)
+        with self._fenced_lock:  # fenced since the database last answered: not handed back
+            fenced = set(self._fenced_at)
+        self.unreturned = sorted({run.job.id for run in left} | fenced)
         if self.unreturned:
             log.error(
                 "jobs not handed back: the database did not take it in time; they are "
@@ -302,7 +310,9 @@ class Worker:
     def _drain(self, timeout: float, reason: str) -> str:
         """Wait until the runs end or ``timeout`` passes; say which ended the wait."""
         self._draining.set()
-        self._set_state(WorkerState.DRAINING)
+        _within(
+            STOP_WRITE_WAIT, "recording the drain", partial(self._set_state, WorkerState.DRAINING)
+        )
         log.info(
             "worker draining",
             extra={
@@ -520,6 +530,8 @@ class Worker:
         runs = [job_id for job_id, run in self._runs.items() if not run.fenced]
         owned = set(self.store.queue.renew_leases(self.name, now, self._lease_until(now), runs))
         self._last_heartbeat = time.monotonic()
+        with self._fenced_lock:
+            self._fenced_at = {job: at for job, at in self._fenced_at.items() if at > renewed}
         for job_id in owned:
             if (run := self._runs.get(job_id)) is not None and run.leased is not None:
                 run.leased = renewed
@@ -566,6 +578,8 @@ class Worker:
             if run.leased is None or now - run.leased <= limit:
                 continue
             if run.fence():
+                with self._fenced_lock:
+                    self._fenced_at[run.job.id] = now
                 log.warning(
                     "lease not renewed in time; stopping the job's processes",
                     extra={"job": run.job.id, "worker": self.name},
@@ -756,6 +770,22 @@ class Worker:
         if prior.host == self.host:
             return _process_of(prior)
         return now - prior.heartbeat_at < timedelta(seconds=prior.lease_timeout)
+
+
+def _within(seconds: float, doing: str, call: Callable[[], None]) -> None:
+    """``call()`` on a thread of its own, waited for ``seconds`` at most: a worker that
+    stops does not hang on a database that takes the statement and does not answer."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            call()
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="worker-stopping", daemon=True).start()
+    if not done.wait(seconds):
+        log.warning("%s: no answer from the database within %g s; going on", doing, seconds)
 
 
 def _stored(waiting: Waiting) -> bool:
