@@ -35,7 +35,7 @@ def healthz(node: Annotated[Node, Depends(get_node)]) -> dict[str, Any]:
         "version": __version__,
         "worker": worker.name if worker is not None and worker.claiming else None,
         "scheduler": node.scheduler is not None,
-        "scheduler_leader": node.scheduler is not None and node.scheduler.leading,
+        "scheduler_leader": node.scheduler is not None and node.scheduler.leads,
         "database": node.store.dialect,
         "stream_subscribers": node.hub.subscribers,
     }

@@ -19,7 +19,7 @@ from jobyard.dependencies import Dependencies
 from jobyard.models import Job
 from jobyard.schedules.firing import Firing
 from jobyard.schedules.leader import IDLE_LIMIT, Leadership
-from jobyard.store import Store
+from jobyard.store import Store, outage
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ class Scheduler:
         self.leadership = Leadership(store)
         self.leading = False
         self._passed = 0.0  # monotonic time the last pass ended (without an error)
+        # Failed passes (the database may be away): told once, then every few seconds.
+        self._outage = outage.OutageLog(
+            log, "scheduler pass failed", "scheduler passes work again", {}
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -112,9 +116,11 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 self.run_once(self._clock())
-            except Exception:  # the database may be restarting; try again next pass
+            except Exception as exc:  # the database may be restarting; try again next pass
                 self.leading = False  # until a pass says so again
-                log.exception("scheduler pass failed")
+                self._outage.failed(exc, trace=True)
+            else:
+                self._outage.worked()
             self._stop.wait(self.interval)
 
 
