@@ -70,6 +70,12 @@ def tag() -> str:
     return uuid.uuid4().hex[:10]
 
 
+def test_the_version_is_an_option_and_a_command(server: Server) -> None:
+    from jobyard import __version__
+
+    assert ok(server, "--version") == ok(server, "version") == f"{__version__}\n"
+
+
 def test_values_are_json_when_they_parse() -> None:
     assert parse_assignments(["n=3", "flag=true", "s=abc", "x=1.5", "l=[1,2]", "e=", "q=a=b"]) == {
         "n": 3,

@@ -327,14 +327,16 @@ def test_the_job_list_says_what_it_ignored_and_filters_by_creation_time(server: 
 
     said, _ = shown(per_page="2", page="x", since="yesterday", until="9999-12-31T23:00-05:00")
     assert said == [
-        "'2' a page is not offered (25, 50, 100, 200); 50 shown",
+        "per page '2' is not offered (25, 50, 100, 200); 50 a page shown",
         "no page 'x'; the first one shown",
         "since 'yesterday' is not a time (2026-12-01, 2026-12-01T10:00) "
         "or a duration ago (6h, 2d); ignored",
         "until '9999-12-31T23:00-05:00' is not a time (2026-12-01, 2026-12-01T10:00) "
         "or a duration ago (6h, 2d); ignored",
     ]
-    assert shown(per_page="abc")[0] == ["'abc' a page is not offered (25, 50, 100, 200); 50 shown"]
+    assert shown(per_page="abc")[0] == [
+        "per page 'abc' is not offered (25, 50, 100, 200); 50 a page shown"
+    ]
     made = server.submit("echo", args={"text": "to find by time"})
     link = f'href="/jobs/{made["id"]}"'
     for params, listed in [

@@ -347,6 +347,24 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _version_asked(asked: bool) -> None:
+    if asked:
+        version()
+        raise typer.Exit()
+
+
+@app.callback()
+def _everywhere(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_asked, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Options before any command."""
+
+
 _CLIENT_COMMANDS = (
     cli_jobs,
     cli_logs,

@@ -55,7 +55,9 @@ class JobFilter:
         per_page = number(params.get("per_page"), 50)
         if params.get("per_page") and number(params.get("per_page"), 0) not in PER_PAGE:
             offered = ", ".join(str(n) for n in PER_PAGE)
-            problems.append(f"{params['per_page']!r} a page is not offered ({offered}); 50 shown")
+            problems.append(
+                f"per page {params['per_page']!r} is not offered ({offered}); 50 a page shown"
+            )
         if params.get("page") and number(params.get("page"), 0) == 0:
             problems.append(f"no page {params['page']!r}; the first one shown")
         bounds = {}

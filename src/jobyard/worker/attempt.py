@@ -638,7 +638,10 @@ class JobRun:
 
     def _lose(self) -> None:
         """The job was removed or taken from us: kill the processes, write nothing more."""
-        log.info("job gone; stopping its run", extra={"job": self.job.id})
+        log.info(
+            "job removed, or this attempt is no longer its own; stopping the run",
+            extra={"job": self.job.id, "attempt": self.job.attempt},
+        )
         self._lost = True
         self.request(Abandon())
 
