@@ -117,11 +117,11 @@ class Node:
         self.pruner: Pruner | None = None
         if self.scheduler is not None:
             timer = self.scheduler
-            self.outbox = Outbox(self.store, config.notifications, leading=lambda: timer.leading)
+            self.outbox = Outbox(self.store, config.notifications, leading=lambda: timer.leads)
             self.pruner = Pruner(
                 self.store.retention,
                 config.retention,
-                leading=lambda: timer.leading,
+                leading=lambda: timer.leads,
                 interval=settings.retention_interval,
             )
         self.roster = Roster(self.store, wake=self.wake_for_drain)

@@ -11,6 +11,7 @@ renewal waits on it for as long as the test likes.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from uuid import uuid4
 
@@ -120,3 +121,34 @@ def test_a_worker_stopped_while_its_statements_hang_exits_and_names_the_job(
         assert code == 1, worker.log()
         told = "jobs not handed back, the database did not answer: "
         assert f"jobyard: error: {told}{job_id} " in worker.log()
+
+
+@pytest.mark.postgres
+def test_the_lease_watch_goes_on_while_a_stopping_worker_waits_out_its_kill_grace(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """SIGTERM while the job's row is held, the job ignoring SIGTERM, a kill grace longer
+    than the lease: the hand-back waits out the grace, the heartbeat renews nothing. The
+    lease watch still kills the job before its lease lapses, not at the grace's end."""
+    env = CLUSTER_ENV | {"JOBYARD_DRAIN_TIMEOUT": "0", "JOBYARD_KILL_GRACE": "60"}
+    with (
+        servers.private_database("postgres") as url,
+        Cluster(url, tmp_path, workers=0, env=env) as cluster,
+    ):
+        worker = cluster.add_worker(f"graceful-{uuid4().hex[:8]}")
+        cluster.wait_registered()
+        job_id = cluster.api.submit("deaf")["id"]
+        first = f"{worker.name}:{job_id}:1"
+        wait_for(lambda: first in holders([first]).values(), what="the first attempt's processes")
+
+        with cluster.store.engine.connect() as conn:
+            conn.execute(HOLD_ROW, {"id": job_id})
+            assert worker.proc is not None
+            worker.proc.send_signal(signal.SIGTERM)
+            wait_for(
+                lambda: first not in holders([first]).values(),
+                timeout=30,  # the lease is 3 s; the grace, 60 s
+                what="the attempt fenced during the hand-back's grace",
+            )
+            conn.rollback()
+        assert worker.proc.wait(timeout=90) == 1, worker.log()

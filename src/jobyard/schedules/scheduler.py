@@ -103,6 +103,7 @@ class Scheduler:
                 self._on_terminal(ended.id)
 
     def start(self) -> None:
+        self._passed = time.monotonic()  # a first pass has its minute too
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 
@@ -110,6 +111,7 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.leading = False
         self.leadership.release()
 
     def _loop(self) -> None:

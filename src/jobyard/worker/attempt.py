@@ -196,8 +196,8 @@ class JobRun:
         the database, so the processes are killed here, not when it looks at its
         requests. False when there was nothing to fence (ended, or fenced already).
         """
-        with self._fence_lock:
-            if self._abandoned or not self.is_alive():
+        with self._fence_lock:  # a run handing back in its grace is fenced all the same
+            if self._fenced or not self.is_alive():
                 return False
             self._fenced = True
             self._abandoned = True  # before the kill: its end is not this attempt's to tell

@@ -122,6 +122,7 @@ class Worker:
         self._runs: dict[int, JobRun] = {}
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
+        self._unwatched = threading.Event()  # the lease watch ends: set last, at stop
         self._draining = threading.Event()
         self._hurry = threading.Event()
         self._stop_lock = threading.Lock()
@@ -141,6 +142,7 @@ class Worker:
         # Jobs the lease watch fenced → monotonic time when; kept until a heartbeat after it
         # (the database answered again: the scheduler recovers them).
         self._fenced_at: dict[int, float] = {}
+        self._unlaunched: list[int] = []  # claimed once the worker was stopping
         self._fenced_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
@@ -285,6 +287,9 @@ class Worker:
             for run in list(self._runs.values()):
                 run.join(timeout=max(0.0, deadline - time.monotonic()))
             self._tell_unreturned()
+            self._unwatched.set()  # kept watching until now: nothing renews leases meanwhile
+            if self._watchdog is not None:
+                self._watchdog.join(timeout=10)
             _within(STOP_WRITE_WAIT, "unregistering the worker", self._unregister)
             self.stopped.set()
 
@@ -298,12 +303,12 @@ class Worker:
         for run in left:  # one held in a write never got to its hand-back: stop it here
             run.fence()
         with self._fenced_lock:  # fenced since the database last answered: not handed back
-            fenced = set(self._fenced_at)
+            fenced = {*self._fenced_at, *self._unlaunched}
         self.unreturned = sorted({run.job.id for run in left} | fenced)
         if self.unreturned:
             log.error(
-                "jobs not handed back: the database did not take it in time; they are "
-                "recovered once their leases lapse",
+                "jobs not handed back: the database did not answer; their processes are "
+                "stopped, and the jobs are recovered once their leases lapse",
                 extra={"worker": self.name, "jobs": self.unreturned},
             )
 
@@ -331,7 +336,7 @@ class Worker:
     def _stop_loop(self) -> None:
         self._stopping.set()
         self._wakeup.set()
-        for thread in (self._thread, self._listener, self._watchdog):
+        for thread in (self._thread, self._listener):
             if thread is not None:
                 thread.join(timeout=10)
 
@@ -517,6 +522,12 @@ class Worker:
 
     def _launch(self, job: Job, leased: float) -> None:
         """Run ``job``, whose lease runs from the monotonic time ``leased``."""
+        if self._stopping.is_set():
+            # A claim that hung past the stop's wait committed after all: start nothing
+            # that no hand-back would reach (the job comes back when its lease lapses).
+            with self._fenced_lock:
+                self._unlaunched.append(job.id)
+            return
         run = JobRun(job, self.store, self.runner, self._run_settings)
         run.leased = leased
         self._runs[job.id] = run
@@ -530,8 +541,11 @@ class Worker:
         runs = [job_id for job_id, run in self._runs.items() if not run.fenced]
         owned = set(self.store.queue.renew_leases(self.name, now, self._lease_until(now), runs))
         self._last_heartbeat = time.monotonic()
-        with self._fenced_lock:
-            self._fenced_at = {job: at for job, at in self._fenced_at.items() if at > renewed}
+        with self._fenced_lock:  # the database answered: the scheduler recovers those left out
+            renewing = set(runs)
+            self._fenced_at = {
+                job: at for job, at in self._fenced_at.items() if at > renewed or job in renewing
+            }
         for job_id in owned:
             if (run := self._runs.get(job_id)) is not None and run.leased is not None:
                 run.leased = renewed
@@ -552,8 +566,11 @@ class Worker:
         processes then rather than run them beside it.
         """
         period = self._watch_period
-        while not self._stopping.wait(period):
-            self._fence_lapsed()
+        while not self._unwatched.wait(period):
+            try:
+                self._fence_lapsed()
+            except Exception:  # a bug: say so, and keep watching
+                log.exception("the lease watch failed", extra={"worker": self.name})
 
     @property
     def _watch_period(self) -> float:
@@ -578,8 +595,8 @@ class Worker:
             if run.leased is None or now - run.leased <= limit:
                 continue
             if run.fence():
-                with self._fenced_lock:
-                    self._fenced_at[run.job.id] = now
+                with self._fenced_lock:  # from now: a heartbeat under way may renew it yet
+                    self._fenced_at[run.job.id] = time.monotonic()
                 log.warning(
                     "lease not renewed in time; stopping the job's processes",
                     extra={"job": run.job.id, "worker": self.name},
