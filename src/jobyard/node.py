@@ -110,13 +110,11 @@ class Node:
         self.metrics = metrics.registry(
             self.store, lease_timeout=settings.lease_timeout, queues=config.queues
         )
-        if self.scheduler is not None:
-            timer = self.scheduler
-            self.metrics.register(metrics.LeadCollector(lambda: timer.leads))
         self.outbox: Outbox | None = None
         self.pruner: Pruner | None = None
         if self.scheduler is not None:
             timer = self.scheduler
+            self.metrics.register(metrics.LeadCollector(lambda: timer.leads))
             self.outbox = Outbox(self.store, config.notifications, leading=lambda: timer.leads)
             self.pruner = Pruner(
                 self.store.retention,

@@ -8,7 +8,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Request, Response
 
 from jobyard import __version__, metrics
-from jobyard.api.problems import problem
+from jobyard.api.problems import try_again
 from jobyard.api.resources import get_node
 from jobyard.node import Node
 
@@ -52,9 +52,7 @@ def readyz(request: Request, node: Annotated[Node, Depends(get_node)]) -> Any:
     try:
         node.ping.answers(within=READY_WITHIN)
     except TimeoutError:
-        answer = problem(503, f"the database did not answer within {READY_WITHIN:g} s", request)
-        answer.headers["Retry-After"] = "1"
-        return answer
+        return try_again(request, f"the database did not answer within {READY_WITHIN:g} s")
     return {"status": "ready", "database": node.store.dialect}
 
 

@@ -127,16 +127,19 @@ async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
     # The database is down or restarting (or, on MariaDB, a deadlock victim): the
     # client may try again, and a traceback per request would drown the log.
     log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc.orig)})
-    response = problem(503, "the database is unavailable; try again shortly", request)
-    response.headers["Retry-After"] = "1"
-    return response
+    return try_again(request, "the database is unavailable; try again shortly")
 
 
 async def _pool_timeout(request: Request, exc: PoolTimeout) -> JSONResponse:
     """No pooled connection came free in time: every one is held by a statement the
     database is slow to answer (or does not). The client may try again."""
     log.warning("no database connection free", extra={"path": request.url.path})
-    response = problem(503, "the database is busy; try again shortly", request)
+    return try_again(request, "the database is busy; try again shortly")
+
+
+def try_again(request: Request, detail: str) -> ProblemResponse:
+    """A 503 the client may retry in a second: the database is away or busy."""
+    response = problem(503, detail, request)
     response.headers["Retry-After"] = "1"
     return response
 

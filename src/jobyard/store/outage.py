@@ -125,18 +125,24 @@ class Ping:
         :class:`TimeoutError` when no answer came ``within`` seconds."""
         with self._lock:
             if self._under_way is None or self._under_way.done():
-                self._under_way = Future()
-                # A daemon: a ping that hangs does not hold up the process's exit.
-                threading.Thread(
-                    target=self._ask, args=(self._under_way,), name="db-ping", daemon=True
-                ).start()
+                self._under_way = in_background(self._ping, "db-ping")
             under_way = self._under_way
         under_way.result(within)  # concurrent.futures' TimeoutError is the builtin one
 
-    def _ask(self, answer: Future[None]) -> None:
+
+def in_background(call: Callable[[], T], name: str) -> Future[T]:
+    """``call()`` on a daemon thread of its own, its outcome in the future: who waits
+    for it may give up, and one that hangs on the database holds up nobody, nor the
+    process's exit."""
+    outcome: Future[T] = Future()
+
+    def run() -> None:
         try:
-            self._ping()
-        except BaseException as exc:  # the asker raises it
-            answer.set_exception(exc)
+            result = call()
+        except BaseException as exc:  # the waiter raises it
+            outcome.set_exception(exc)
         else:
-            answer.set_result(None)
+            outcome.set_result(result)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return outcome

@@ -792,16 +792,9 @@ class Worker:
 def _within(seconds: float, doing: str, call: Callable[[], None]) -> None:
     """``call()`` on a thread of its own, waited for ``seconds`` at most: a worker that
     stops does not hang on a database that takes the statement and does not answer."""
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            call()
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="worker-stopping", daemon=True).start()
-    if not done.wait(seconds):
+    try:
+        outage.in_background(call, "worker-stopping").result(seconds)
+    except TimeoutError:
         log.warning("%s: no answer from the database within %g s; going on", doing, seconds)
 
 
