@@ -118,9 +118,12 @@ def page(
     if part is not None and request.headers.get("HX-Request"):
         return HTMLResponse(fragment(part, **values), status_code=status)
     if "events_after" not in values:
-        # Where the page's event stream starts: what happens from now on, not the past
-        # (a page that reads what the stream updates reads the position first itself).
-        values["events_after"] = request.app.state.node.store.events.last_event_id()
+        # Where the page's event stream starts: read by the viewer's check, before the
+        # page read what the stream updates (else now: a page answering a form's post).
+        after = getattr(request.state, "events_after", None)
+        if after is None:
+            after = request.app.state.node.store.events.last_event_id()
+        values["events_after"] = after
     return HTMLResponse(ENV.get_template(template).render(**values), status_code=status)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
+from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasicCredentials
@@ -60,11 +61,19 @@ async def viewer(
     token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     session: Annotated[str | None, Depends(cookie)],
 ) -> Viewer:
-    """The viewer of this request; :class:`LoginNeeded` when there is none."""
+    """The viewer of this request; :class:`LoginNeeded` when there is none.
+
+    For a whole page, it also reads where the page's event stream is to start, before
+    the page reads anything the stream updates: an event stored between the two would
+    be neither on the page nor in its stream (a job's last progress report, say).
+    """
     try:
-        return Viewer(await principal(request, node, password, token, session))
+        found = Viewer(await principal(request, node, password, token, session))
     except Unauthorized as exc:
         raise LoginNeeded(_here(request)) from exc
+    if request.method == "GET" and not request.headers.get("HX-Request"):
+        request.state.events_after = await to_thread.run_sync(node.store.events.last_event_id)
+    return found
 
 
 Looker = Annotated[Viewer, Depends(viewer)]
