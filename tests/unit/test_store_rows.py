@@ -78,3 +78,15 @@ def test_a_job_from_fields_missing_or_unknown_is_refused(change: str, named: str
         given[named] = "blue"
     with pytest.raises(TypeError, match=named):
         Job.from_fields(given)
+
+
+def test_an_evolved_job_is_the_one_replace_makes() -> None:
+    job = Job(**_fields())
+    changes = {"state": JobState.RUNNING, "attempt": 1, "pid": 42}
+    evolved = job.evolve(**changes)
+    assert evolved == dataclasses.replace(job, **changes)
+    assert (job.state, job.attempt, job.pid) == (JobState.QUEUED, 0, None)  # left as it was
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        evolved.attempt = 2  # type: ignore[misc]
+    with pytest.raises(TypeError, match="colour"):
+        job.evolve(colour="blue")
