@@ -8,6 +8,7 @@ for an A/B of one change (run it alternately on both checkouts).
 
     .venv/bin/python bench/bench_embedded.py --jobs 2000
     .venv/bin/python bench/bench_embedded.py --jobs 2000 --profile /tmp/serve.txt  # py-spy
+    .venv/bin/python bench/bench_embedded.py --jobs 1000 --synchronous full  # fsync a commit
 
 ``--profile`` samples the server (not its children) with py-spy while the measured
 jobs run, only when a thread holds the GIL, and writes py-spy's raw collapsed
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the server, here")
     parser.add_argument("--syscalls", action="store_true", help="count system calls (strace)")
     parser.add_argument("--threads", action="store_true", help="server CPU per job by thread")
+    parser.add_argument("--synchronous", choices=["normal", "full"], default="normal")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "jobyard.yaml"
@@ -80,7 +82,8 @@ def main() -> None:
         env = os.environ | {"JOBYARD_ADMIN_PASSWORD": ADMIN[1], "BENCH_STAMP_ADDR": "127.0.0.1:9"}
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # the job's module
         command = [sys.executable, "-m", "jobyard", "serve", "--port", str(port)]
-        command += ["--config", str(config), "--database-url", f"sqlite:///{tmp}/jobs.db"]
+        url = f"sqlite:///{tmp}/jobs.db?synchronous={args.synchronous}"
+        command += ["--config", str(config), "--database-url", url]
         command += ["--log-level", "warning", "--concurrency", "2"]
         server = subprocess.Popen(command, env=env)
         try:

@@ -127,12 +127,16 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
+        from jobyard.store.engine import sqlite_synchronous
+
         try:
             backend = make_url(value).get_backend_name()
         except (ArgumentError, ValueError):  # its message may show the password
             raise ValueError(f"not a database URL (e.g. {_URL_EXAMPLES})") from None
         if backend not in DATABASES:
             raise ValueError(f"unknown database {backend!r}: use {_URL_EXAMPLES}")
+        if backend == "sqlite":
+            sqlite_synchronous(make_url(value))
         return value
 
     @field_validator("tags")

@@ -82,6 +82,7 @@ def jobyard(tmp_path: Path, *args: str, url: str) -> subprocess.CompletedProcess
     [
         ("nosuch://u:s3cret@x/db", "unknown database 'nosuch': use sqlite:///./jobyard.db, "),
         ("postgresql://u:s3cret@host:port/db", "not a database URL (e.g. sqlite:///./jobyard.db, "),
+        ("sqlite:///jobs.db?synchronous=off", "the SQLite URL's synchronous must be normal or "),
     ],
 )
 def test_a_bad_database_url_is_one_line(

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event, text
 
 from jobyard.clock import utcnow
@@ -68,3 +69,26 @@ def test_a_read_of_one_statement_sends_no_begin_and_a_read_of_several_does(
     assert not any(statement.startswith("BEGIN") for statement in one)
     assert listed[0] == "BEGIN"
     assert written[0] == "BEGIN IMMEDIATE"
+
+
+@pytest.mark.parametrize(
+    ("query", "level"), [("", 1), ("?synchronous=normal", 1), ("?synchronous=full", 2)]
+)
+def test_the_url_says_whether_each_commit_is_synced(tmp_path: Path, query: str, level: int) -> None:
+    """``synchronous``: NORMAL (1) syncs the WAL at checkpoints only, FULL (2) at each commit."""
+    engine = make_engine(normalize_url(f"sqlite:///{tmp_path / 'synced.db'}{query}"))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == level
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        engine.dispose()
+    assert [path.name for path in tmp_path.iterdir()][:1] == ["synced.db"]  # no "?" in a name
+
+
+@pytest.mark.parametrize("query", ["?synchronous=off", "?synchronous=full&synchronous=normal"])
+def test_a_synchronous_setting_sqlite_would_not_keep_safe_is_refused(
+    tmp_path: Path, query: str
+) -> None:
+    with pytest.raises(ValueError, match="synchronous must be normal or full"):
+        make_engine(normalize_url(f"sqlite:///{tmp_path / 'x.db'}{query}"))

@@ -46,6 +46,11 @@ POSTGRES_NETWORK: dict[str, int] = {
     "tcp_user_timeout": 20_000,
 }
 SQLITE_BUSY_MS = 30_000  # how long a SQLite writer waits for the write lock
+#: A SQLite URL's ``synchronous`` query parameter (``sqlite:///jobyard.db?synchronous=full``):
+#: ``normal`` (the default) syncs the WAL at checkpoints, so a commit survives the process
+#: being killed but the last ones may not survive a power cut or an OS crash; ``full``
+#: syncs at every commit, so they do, for one ``fsync`` each (docs/deploy.md).
+SQLITE_SYNCHRONOUS = ("normal", "full")
 #: PyMySQL's: without read/write timeouts a statement on a dead link blocks as long.
 #: Generous, as they bound a legitimate statement too (InnoDB waits 50 s for a lock).
 MYSQL_NETWORK: dict[str, int] = {"connect_timeout": 10, "read_timeout": 120, "write_timeout": 60}
@@ -94,8 +99,10 @@ def make_engine(url: URL) -> Engine:
         # process began cold and read its pages again (~40 reads per submitted job).
         if _sqlite_file(url):  # an in-memory database has a pool of its own kind
             options["pool_use_lifo"] = True
+        synchronous = sqlite_synchronous(url)
+        url = url.difference_update_query(["synchronous"])  # ours, not the driver's
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
-        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "connect", partial(_sqlite_connect, synchronous=synchronous))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     options.update(pool_size=5, max_overflow=10, pool_recycle=3600)
@@ -145,13 +152,24 @@ def _socket_of(dbapi_connection: Any) -> int | socket.socket | None:
     return sock
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_synchronous(url: URL) -> str:
+    """The ``synchronous`` setting a SQLite URL asks for (:data:`SQLITE_SYNCHRONOUS`)."""
+    value = url.query.get("synchronous", SQLITE_SYNCHRONOUS[0])
+    if value not in SQLITE_SYNCHRONOUS:  # a tuple: the parameter given twice
+        raise ValueError(
+            f"the SQLite URL's synchronous must be {' or '.join(SQLITE_SYNCHRONOUS)}, "
+            f"not {value if isinstance(value, str) else ', '.join(value)!r}"
+        )
+    return str(value)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any, *, synchronous: str) -> None:
     # The driver must not emit BEGIN itself: _sqlite_begin does, as BEGIN IMMEDIATE.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
     _sqlite_wal(cursor)
-    for pragma in ("synchronous = NORMAL", "foreign_keys = ON"):
+    for pragma in (f"synchronous = {synchronous.upper()}", "foreign_keys = ON"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
