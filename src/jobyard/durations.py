@@ -1,13 +1,15 @@
-"""Human-friendly durations (``1h30m``) and sizes (``500MB``) for configuration.
+"""Human-friendly durations (``1h30m``) and sizes (``500MB``) for configuration, and
+moments given as a duration ago or a time (``6h``, ``2026-12-01T10:00``) for filters.
 
-Both parsers accept plain numbers too, so a value read back from the database
-or sent as JSON (``90``, ``1.5``) goes through the same function.
+The duration and size parsers accept plain numbers too, so a value read back from
+the database or sent as JSON (``90``, ``1.5``) goes through the same function.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, timedelta, tzinfo
 from typing import Annotated
 
 from pydantic import BeforeValidator
@@ -90,6 +92,42 @@ def _in_range(seconds: float, original: object) -> float:
     if seconds > MAX_DURATION:
         raise ValueError(f"invalid duration {original!r}: longer than 100 years")
     return seconds
+
+
+def parse_moment(
+    text: str, now: datetime, *, zone: tzinfo | None, seconds: bool = False
+) -> datetime:
+    """``text`` as a moment: a duration back from ``now`` (``6h``) or an ISO 8601 time.
+
+    A time without an offset is in ``zone`` (None: the system's local time zone), and
+    a time is returned in ``zone``. A bare number is seconds ago when ``seconds`` is
+    true; otherwise a duration must end in its unit, and ``20261201`` is a date.
+    Raises :class:`ValueError` for anything else, and for a time that ``zone`` would
+    put before year 1 or after 9999.
+    """
+    if seconds or text[-1:].isalpha():
+        try:
+            ago = timedelta(seconds=parse_duration(text))
+        except ValueError:
+            pass
+        else:
+            try:
+                return now - ago
+            except OverflowError:
+                raise ValueError(f"{text!r} reaches back before year 1") from None
+    try:
+        moment = datetime.fromisoformat(text)  # also takes a trailing Z (Python 3.11)
+        if moment.tzinfo is None and zone is not None:
+            moment = moment.replace(tzinfo=zone)
+        return moment.astimezone(zone)
+    except OverflowError:  # an offset, or the local zone, moves it past year 1 or 9999
+        where = "this time zone" if zone is None else str(zone)
+        raise ValueError(f"{text!r} is out of range in {where}") from None
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration back from now (30m, 2h, 1d) "
+            "nor an ISO 8601 time (2026-05-01T06:00)"
+        ) from None
 
 
 def parse_size(value: str | int | float) -> int:

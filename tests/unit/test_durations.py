@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobyard.durations import parse_duration, parse_positive_duration, parse_size
+from jobyard.durations import parse_duration, parse_moment, parse_positive_duration, parse_size
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -105,3 +109,59 @@ def test_a_positive_duration_says_it_must_be_greater_than_0(value: str | float) 
 def test_a_positive_duration_is_a_duration() -> None:
     assert parse_positive_duration("1h30m") == parse_duration("1h30m") == 5400.0
     assert parse_positive_duration(0.001) == 0.001
+
+
+@pytest.mark.parametrize("zone", [UTC, None])
+def test_a_moment_is_a_duration_back_from_now(zone: tzinfo | None) -> None:
+    assert parse_moment("6h", NOW, zone=zone) == NOW - timedelta(hours=6)
+    assert parse_moment("1d12h", NOW, zone=zone) == NOW - timedelta(days=1, hours=12)
+    assert parse_moment("90", NOW, zone=zone, seconds=True) == NOW - timedelta(seconds=90)
+
+
+@pytest.mark.parametrize("zone", [UTC, ZoneInfo("Asia/Tokyo"), None])
+def test_a_moment_is_an_iso_time_with_z_or_an_offset(zone: tzinfo | None) -> None:
+    for text, moment in [
+        ("2026-12-01T10:00Z", datetime(2026, 12, 1, 10, 0, tzinfo=UTC)),
+        ("2026-12-01T10:00:00+02:00", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        ("2026-12-01T10:00-05:30", datetime(2026, 12, 1, 15, 30, tzinfo=UTC)),
+    ]:
+        found = parse_moment(text, NOW, zone=zone)
+        assert found == moment, text
+        assert found.utcoffset() == moment.astimezone(zone).utcoffset()  # given in the zone
+
+
+def test_a_naive_time_is_in_the_zone_given() -> None:
+    assert parse_moment("2026-12-01T10:00", NOW, zone=UTC) == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert parse_moment("2026-12-01", NOW, zone=UTC) == datetime(2026, 12, 1, tzinfo=UTC)
+    tokyo = parse_moment("2026-12-01T10:00", NOW, zone=ZoneInfo("Asia/Tokyo"))
+    assert tokyo == datetime(2026, 12, 1, 1, tzinfo=UTC)
+    local = parse_moment("2026-12-01T10:00", NOW, zone=None)
+    assert local == datetime(2026, 12, 1, 10).astimezone()  # the system's local time
+    assert local.tzinfo is not None
+
+
+def test_a_bare_number_is_seconds_only_when_asked() -> None:
+    assert parse_moment("20261201", NOW, zone=UTC) == datetime(2026, 12, 1, tzinfo=UTC)
+    assert parse_moment("20261201", NOW, zone=UTC, seconds=True) == NOW - timedelta(
+        seconds=20261201
+    )
+    with pytest.raises(ValueError, match="neither a duration"):
+        parse_moment("90", NOW, zone=UTC)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "", "6x", "2026-13-01", "1h1h", "-1h", "Z"])
+@pytest.mark.parametrize("zone", [UTC, None])
+def test_a_moment_refuses_garbage(text: str, zone: tzinfo | None) -> None:
+    with pytest.raises(ValueError, match=rf"^{text!r} is neither a duration back from now"):
+        parse_moment(text, NOW, zone=zone, seconds=zone is None)
+
+
+def test_a_time_out_of_range_is_no_moment_and_raises_no_overflow() -> None:
+    with pytest.raises(ValueError, match="'9999-12-31T23:00-05:00' is out of range in UTC"):
+        parse_moment("9999-12-31T23:00-05:00", NOW, zone=UTC)
+    with pytest.raises(ValueError, match="out of range in UTC"):
+        parse_moment("0001-01-01T00:00+05:00", NOW, zone=UTC)
+    with pytest.raises(ValueError, match="out of range in Asia/Tokyo"):
+        parse_moment("9999-12-31T23:00Z", NOW, zone=ZoneInfo("Asia/Tokyo"))
+    with pytest.raises(ValueError, match="'6h' reaches back before year 1"):
+        parse_moment("6h", datetime(1, 1, 1, 1, tzinfo=UTC), zone=UTC)

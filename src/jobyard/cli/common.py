@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -206,23 +206,12 @@ def parse_moment(
     """``2h`` → two hours before ``now``; ``2026-05-01T06:00`` → that time (local if naive)."""
     if value is None:
         return None
-    from jobyard.durations import parse_duration
+    from jobyard import durations
 
     try:
-        return (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(value))
-    except OverflowError:
-        fail(f"{option} {value!r} reaches back before year 1")
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value).astimezone()
-    except OverflowError:
-        fail(f"{option} {value!r} is out of range in this time zone")
-    except ValueError:
-        fail(
-            f"{option} {value!r} is neither a duration back from now (30m, 2h, 1d) "
-            "nor an ISO 8601 time (2026-05-01T06:00)"
-        )
+        return durations.parse_moment(value, now or datetime.now(UTC), zone=None, seconds=True)
+    except ValueError as exc:
+        fail(f"{option} {exc}")
 
 
 def counted(n: int, plural: str) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
-from jobyard.durations import parse_duration
+from jobyard.durations import parse_moment
 from jobyard.models import SORTABLE, JobQuery
 from jobyard.states import JobState
 
@@ -145,13 +145,7 @@ def number(text: str | None, default: int = 1) -> int:
 def moment_of(text: str, now: datetime) -> datetime | None:
     """``text`` as a time in UTC: ISO 8601 (a date, or a date and time; UTC unless it
     names its offset), or a duration ago (``6h``, ``1d12h``); None for anything else."""
-    if text[-1:].isalpha():  # a unit: a plain number is no time, nor seconds here
-        try:
-            return now - timedelta(seconds=parse_duration(text))
-        except ValueError:
-            pass
     try:
-        moment = datetime.fromisoformat(text)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):  # overflow: an offset past year 1 or 9999
+        return parse_moment(text, now, zone=UTC)  # a bare number: no duration here
+    except ValueError:
         return None
