@@ -358,3 +358,49 @@ def test_a_job_name_with_bidirectional_controls_does_not_reorder_the_page(server
     for path in (f"/jobs/{made['id']}", "/jobs"):
         page = server.client.get(path).text
         assert f"<bdi>{name}</bdi>" in page, path
+
+
+PAST = re.compile(
+    r'<p class="error" role="alert">page 999 is past the last page \((\d+)\); '
+    r'<a href="([^"]+)">show page \1</a></p>'
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "asked"),
+    [
+        ("/jobs", {"type": "echo"}),
+        ("/notifications", {"status": "sent"}),
+        ("/audit", {"actor": "admin"}),
+        ("/workflows/diamond", {}),
+    ],
+)
+def test_a_page_past_the_last_says_so_and_links_to_the_last(
+    server: Server, path: str, asked: dict[str, str]
+) -> None:
+    server.submit("echo", args={"text": "a job, an audit entry"})
+    past = server.client.get(path, params=asked | {"page": "999"})
+    assert past.status_code == 200
+    found = PAST.search(past.text)
+    assert found, past.text
+    last, link = found[1], urlsplit(html.unescape(found[2]))
+    assert link.path == path
+    query = parse_qs(link.query)
+    assert query.pop("page", ["1"]) == [last]  # the job list leaves out page=1
+    assert query == {key: [value] for key, value in asked.items()}  # the filter kept
+    for shown in (server.client.get(link.geturl()), server.client.get(path, params=asked)):
+        assert "past the last page" not in shown.text
+
+
+def test_the_job_list_says_so_live_and_its_pager_goes_back_to_the_last_page(
+    server: Server,
+) -> None:
+    for n in range(26):
+        server.submit("echo", args={"text": f"paged-{n}"}, hold=True)
+    query = "search=paged-&per_page=25&page=999"
+    part = server.client.get(f"/jobs?{query}", headers={"HX-Request": "true"}).text
+    found = PAST.search(part)
+    assert found, part
+    assert (found[1], html.unescape(found[2])) == ("2", "/jobs?search=paged-&per_page=25&page=2")
+    assert '<a href="/jobs?search=paged-&amp;per_page=25&amp;page=2" rel="prev">' in part
+    assert "page 999 of 2" in part
