@@ -28,7 +28,7 @@ from jobyard.worker.attempt import (
     token_parts,
 )
 from jobyard.worker.ends import EndWriter
-from jobyard.worker.loop import adoptable
+from jobyard.worker.orphans import adoptable
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 OK = Result(0, None, None, 1.5, 2048, succeeded=True)

@@ -111,7 +111,7 @@ def identity(job_id: int, token: str, *, local: bool = True) -> dict[str, str]:
     """The variables that say which job (and which attempt of it) a process belongs to;
     for a ``local`` process (not a cluster's job, which runs on without its worker and is
     adopted by the next), also which worker process started it, so that once that worker
-    died another one of the host finds what it left running (``Worker.sweep_orphans``)."""
+    died another one of the host finds what it left running (``Orphans.sweep``)."""
     found = {"JOBYARD_JOB_ID": str(job_id), "JOBYARD_JOB_TOKEN": token}
     return found | {"JOBYARD_WORKER_PID": str(os.getpid())} if local else found
 

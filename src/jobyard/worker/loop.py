@@ -4,9 +4,11 @@ One loop thread claims ready jobs (up to ``concurrency``), stores the ends the
 runs hand it (with the claim of the jobs that take their slots, in one
 transaction: :mod:`jobyard.worker.ends`), forwards control intents to the runs
 and renews the leases; each claimed job gets a
-:class:`~jobyard.worker.attempt.JobRun` thread that drives its process. The database is
-the only channel to the API: a worker never receives calls from it, it reads
-intents from the job rows (and is woken early in the embedded mode).
+:class:`~jobyard.worker.attempt.JobRun` thread that drives its process. What
+dead workers of this host left (their jobs, their processes) is found by
+:class:`~jobyard.worker.orphans.Orphans`. The database is the only channel to
+the API: a worker never receives calls from it, it reads intents from the job
+rows (and is woken early in the embedded mode).
 
 A drain — SIGTERM, or a request stored on the worker's row by the API — stops
 claiming, lets the running jobs finish for up to the drain timeout, then hands
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -26,9 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-import psutil
-
-from jobyard import __version__, outcomes
+from jobyard import __version__
 from jobyard.clock import utcnow
 from jobyard.events import wakeups
 from jobyard.events.listen import listen
@@ -36,20 +35,12 @@ from jobyard.models import Ended, Job, WorkerInfo
 from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.executors import Executors
-from jobyard.runner.local import kill_job_processes
-from jobyard.runner.procs import kill_processes, pid_in_use, processes_of_workers
 from jobyard.states import JobState
 from jobyard.store import Store, outage
 from jobyard.store.protocol import Claimed, ClaimOrder, Storage
-from jobyard.worker.attempt import (
-    Abandon,
-    HandBack,
-    JobRun,
-    RunSettings,
-    run_token,
-    token_parts,
-)
+from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings
 from jobyard.worker.ends import EndWriter, Stalled, Waiting
+from jobyard.worker.orphans import Orphans
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +56,6 @@ UNSEEN_CLOCK_SLACK = timedelta(seconds=1)
 HAND_BACK_WAIT = 10.0  # seconds a stopping worker waits for the hand-backs' writes
 STOP_WRITE_WAIT = 5.0  # seconds it waits for each of its own writes (its state, its row)
 LEASE_WATCH = 1.0  # seconds between looks for lapsed leases (at most a quarter lease)
-CLOCK_SLACK = 60.0  # seconds a process's start time may move with a stepped clock
 
 
 @dataclass(frozen=True)
@@ -117,7 +107,6 @@ class Worker:
         self.name = settings.name
         self.host = socket.gethostname()
         self.tags = check_tags(settings.tags)
-        self._on_lost = on_lost
         self._clock = clock
         self._runs: dict[int, JobRun] = {}
         self._wakeup = threading.Event()
@@ -149,9 +138,6 @@ class Worker:
         self._watchdog: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._released: set[int] = set()  # runs whose end is stored: their slots are free
-        self._next_sweep = 0.0  # monotonic time of the next look for dead workers' processes
-        self._sweeper: threading.Thread | None = None
-        self._swept: set[tuple[str, int, datetime]] = set()  # dead workers found clean
         # Since when a claim may have committed unseen: see _start_unseen.
         self._unseen: Unseen | None = None
         self._ends = EndWriter(store, clock, on_ended or self._each_terminal, wake=self._wakeup.set)
@@ -165,6 +151,17 @@ class Worker:
             end_writer=self._ends,
         )
         self._on_terminal = on_terminal
+        self._orphans = Orphans(
+            store,
+            worker=self.name,
+            host=self.host,
+            lease_timeout=settings.lease_timeout,
+            clock=clock,
+            running=lambda: self._runs.keys(),  # the loop replaces the dict: read it anew
+            follow=self._follow,
+            on_lost=on_lost,
+            on_terminal=on_terminal,
+        )
 
     @property
     def claiming(self) -> bool:
@@ -179,7 +176,7 @@ class Worker:
     def refuse_namesake(self, now: datetime) -> None:
         """Raise :class:`NameInUse` if a worker of this name still runs."""
         prior = self.store.workers.get_worker(self.name)
-        if prior is not None and self._still_running(prior, now):
+        if prior is not None and self._orphans.still_running(prior, now):
             raise NameInUse(
                 f"worker name {self.name!r} is in use by pid {prior.pid} on {prior.host}: "
                 "give this worker another --name (or stop that one first)"
@@ -204,8 +201,8 @@ class Worker:
         self.store.workers.register_worker(info)
         # The jobs a dead worker of this name left live here are recovered too: nothing
         # of this process runs yet, and the name is no other live worker's.
-        self.recover_orphans(prior)
-        self._sweep_in_background(prior)
+        self._orphans.recover(prior)
+        self._orphans.sweep_in_background(prior)
         self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
         self._thread.start()
         self._watchdog = threading.Thread(
@@ -384,8 +381,7 @@ class Worker:
         if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
             self._heartbeat()
             self._look_for_drain = True
-            if time.monotonic() >= self._next_sweep:
-                self._sweep_in_background()
+            self._orphans.sweep_when_due()
         if self._look_for_drain:
             self._look_for_drain = False
             self._check_drain()
@@ -534,6 +530,12 @@ class Worker:
         self._released.discard(job.id)  # its earlier attempt's slot, if it ran here before
         run.start()
 
+    def _follow(self, job: Job) -> None:
+        """Follow ``job``, adopted from a dead worker: it runs on (on Slurm) already."""
+        run = JobRun(job, self.store, self.runner, self._run_settings, adopted=True)
+        self._runs[job.id] = run
+        run.start()
+
     def _heartbeat(self) -> None:
         now, renewed = self._clock(), time.monotonic()
         # Only the jobs it runs: a dead namesake's, elsewhere, run out their lease and
@@ -630,164 +632,6 @@ class Worker:
     def _live_runs(self) -> list[JobRun]:
         return [run for run in list(self._runs.values()) if run.is_alive()]
 
-    # -- crash recovery ----------------------------------------------------
-    def recover_orphans(self, prior: WorkerInfo | None = None) -> None:
-        """Jobs left live on this host by a worker that died: kill their processes, end them.
-
-        Without this, a ``kill -9`` of the server would leave the job processes
-        running (they are in their own sessions) until the lease expires. Only the
-        processes that worker started are killed (``prior`` is the row of this worker's
-        dead namesake): another database's worker on this host may run a job of the
-        same token.
-        """
-        now = self._clock()
-        for job in self.store.queue.live_jobs_on_host(self.host):
-            if job.id in self._runs:
-                continue
-            if job.worker != self.name and self._worker_alive(job.worker):
-                continue
-            if adoptable(job):
-                self._adopt(job, now)
-                continue
-            killed = _kill_orphan(job, self._owner_of(job, prior))
-            why = f"its worker {job.worker} died (found by {self.name} at its start)"
-            [written] = self.store.jobs.end_jobs([outcomes.lost_end(job, now, why)], now)
-            if written is not None and written.job.state.terminal:
-                self._on_lost(written.job)
-                self._on_terminal(written.job.id)
-            log.warning(
-                "recovered job of a dead worker",
-                extra={"job": job.id, "dead_worker": job.worker, "processes_killed": killed},
-            )
-
-    def _owner_of(self, job: Job, prior: WorkerInfo | None) -> int | None:
-        """The pid of the dead worker whose job ``job`` is, when its row says."""
-        if job.worker == self.name:
-            return prior.pid if prior is not None and prior.host == self.host else None
-        row = self.store.workers.get_worker(job.worker) if job.worker else None
-        return row.pid if row is not None and row.host == self.host else None
-
-    def sweep_orphans(self, prior: WorkerInfo | None = None) -> int:
-        """Kill the job processes that dead workers of this host left running; how many.
-
-        A worker killed (``kill -9``, a crash) leaves its jobs' processes running: they
-        are in sessions of their own. Its jobs are recovered (by this host's next worker,
-        or elsewhere once their leases lapse), retried or ended, but nothing on another
-        host can stop those processes, which would run on beside the next attempt, or
-        after the job was killed. So a worker looks for them when it starts and every half
-        lease timeout (before such a job's lease lapses and it runs again), on a thread of
-        its own (reading ``/proc`` can block): a process of this pid namespace whose
-        ``JOBYARD_WORKER_PID`` is that of a worker of this database, on this host, whose
-        pid no process has any more, and whose ``JOBYARD_JOB_TOKEN`` names that worker;
-        unless its job was taken over since (a cluster's job, adopted). A dead worker
-        found clean once is not looked for again. ``prior`` is the row this worker's name
-        had before it registered (a dead namesake's).
-        """
-        rows = [row for row in self.store.workers.list_workers() if row.name != self.name]
-        dead: dict[int, set[str]] = {}
-        rows_of: dict[int, list[tuple[str, int, datetime]]] = {}
-        for row in [*rows, *([prior] if prior is not None else [])]:
-            seen = (row.name, row.pid, row.started_at)
-            if row.host != self.host or row.pid == os.getpid() or seen in self._swept:
-                continue
-            # A dead worker's pid that another process took since: not swept, to be safe.
-            if not pid_in_use(row.pid):
-                dead.setdefault(row.pid, set()).add(row.name)
-                rows_of.setdefault(row.pid, []).append(seen)
-        if not dead:
-            return 0
-        found = [
-            (owner, token, parts, procs)
-            for (owner, token), procs in processes_of_workers(dead).items()
-            # Not another database's worker (nor a token of another shape).
-            if (parts := token_parts(token)) is not None and parts[0] in dead[owner]
-        ]
-        for owner in dead.keys() - {owner for owner, _, _, _ in found}:
-            self._swept.update(rows_of[owner])  # clean: none of its processes can appear
-        taken = self._taken_over([parts for _, _, parts, _ in found])
-        killed = 0
-        for _, token, parts, procs in found:
-            if parts in taken:
-                continue
-            killed += (count := kill_processes(procs))
-            log.warning(
-                "killed the processes a dead worker left running",
-                extra={"worker": self.name, "token": token, "killed": count},
-            )
-        return killed
-
-    def _taken_over(self, attempts: list[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
-        """The ``(worker, job id, attempt)`` whose job, live, another worker has taken
-        over at that attempt (a cluster's job that runs on, adopted): not orphans."""
-        ids = {job_id for _, job_id, _ in attempts}
-        jobs = {job.id: job for job in self.store.jobs.jobs_by_id(ids)} if ids else {}
-        taken = set()
-        for worker, job_id, attempt in attempts:
-            job = jobs.get(job_id)
-            if job is None or not job.state.live or job.attempt != attempt:
-                continue  # gone, ended, or at another attempt: the processes are orphans
-            if job.worker != worker:  # the same attempt, run on by another worker
-                taken.add((worker, job_id, attempt))
-        return taken
-
-    def _sweep_in_background(self, prior: WorkerInfo | None = None) -> None:
-        """:meth:`sweep_orphans` on its thread, unless the last one still runs."""
-        if self._sweeper is not None and self._sweeper.is_alive():
-            return
-        self._next_sweep = time.monotonic() + self.settings.lease_timeout / 2
-        self._sweeper = threading.Thread(
-            target=self._sweep_safely, args=(prior,), name=f"sweep-{self.name}", daemon=True
-        )
-        self._sweeper.start()
-
-    def _sweep_safely(self, prior: WorkerInfo | None) -> None:
-        try:
-            self.sweep_orphans(prior)
-        except Exception:  # the database may be away: the next sweep tries again
-            log.warning("could not look for dead workers' processes", exc_info=True)
-
-    def _adopt(self, job: Job, now: datetime) -> None:
-        """Take over a job that runs on without its dead worker (a Slurm job) and follow it.
-
-        The take-over is conditional on the dead worker and attempt still being on the
-        row (two workers starting at once adopt it once); a job the scheduler found
-        lost meanwhile is left to its retry, which cancels the Slurm job first.
-        """
-        values = {"worker": self.name, "lease_expires_at": self._lease_until(now)}
-        jobs = self.store.jobs
-        if not jobs.append_output(job.id, [], [], values, worker=job.worker, attempt=job.attempt):
-            return  # another worker took it over first
-        adopted = jobs.get_job(job.id)
-        if adopted is None or not adopted.state.live or adopted.worker != self.name:
-            return  # ended or found lost meanwhile: not ours to run, nor to fail
-        run = JobRun(adopted, self.store, self.runner, self._run_settings, adopted=True)
-        self._runs[job.id] = run
-        run.start()
-        log.warning(
-            "adopted job of a dead worker",
-            extra={
-                "job": job.id,
-                "dead_worker": job.worker,
-                "slurm_job": job.details.get("slurm_job_id"),
-            },
-        )
-
-    def _worker_alive(self, name: str | None) -> bool:
-        info = self.store.workers.get_worker(name) if name else None
-        if info is None or info.host != self.host:
-            return info is not None  # another host's worker: its lease decides
-        return _process_of(info)
-
-    def _still_running(self, prior: WorkerInfo, now: datetime) -> bool:
-        """Whether the worker last registered under this name still runs: on this host,
-        its process (this one too, when it registered since this process started: another
-        worker object of it; not a dead namesake that had this pid, as a container's
-        process 1 has each time); elsewhere, as long as its heartbeat is younger than
-        its lease."""
-        if prior.host == self.host:
-            return _process_of(prior)
-        return now - prior.heartbeat_at < timedelta(seconds=prior.lease_timeout)
-
 
 def _within(seconds: float, doing: str, call: Callable[[], None]) -> None:
     """``call()`` on a thread of its own, waited for ``seconds`` at most: a worker that
@@ -806,39 +650,3 @@ def _stored(waiting: Waiting) -> bool:
 def _message(exc: BaseException) -> str:
     """The first line of ``exc``'s message, or its type's name when it has none."""
     return outage.first_line(exc) or type(exc).__name__
-
-
-def _process_of(info: WorkerInfo) -> bool:
-    """Whether the process ``info`` names runs on this host: its pid, started before the
-    worker registered. A process that took the pid later (a container's process 1 does,
-    each time it starts) is not it. A process's start time is counted from the kernel's
-    boot time, which moves when the clock is stepped: a minute of slack keeps a live
-    worker live through such a step (a namesake restarted within that minute of its
-    predecessor's start is refused, and may start again)."""
-    try:
-        started = psutil.Process(info.pid).create_time()
-    except psutil.Error:
-        return False
-    return info.started_at.timestamp() > started - CLOCK_SLACK
-
-
-def adoptable(job: Job) -> bool:
-    """Whether ``job`` runs on without its worker, and this attempt of it was recorded:
-    the Slurm job its row names was submitted by the attempt now on the row."""
-    details = job.details
-    return details.get("executor") == "slurm" and details.get("token") == run_token(job)
-
-
-def _kill_orphan(job: Job, owner: int | None) -> int:
-    killed = kill_job_processes(run_token(job), owner=owner)
-    if job.pid:
-        try:
-            leader = psutil.Process(job.pid)
-            started = job.started_at.timestamp() if job.started_at else 0.0
-            if "jobyard" in " ".join(leader.cmdline()) and leader.create_time() <= started + 5:
-                os.killpg(job.pid, signal.SIGCONT)
-                os.killpg(job.pid, signal.SIGKILL)
-                killed += 1
-        except (psutil.Error, ProcessLookupError, PermissionError):
-            pass
-    return killed
