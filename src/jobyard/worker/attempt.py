@@ -136,7 +136,6 @@ class JobRun:
         self._finished = threading.Event()
         self.job = job
         self.adopted = adopted
-        self.claimed = True
         # Monotonic time its lease was last set (claimed or renewed), set by the worker;
         # None: no lease of the worker's to watch (an adopted run).
         self.leased: float | None = None

@@ -553,7 +553,7 @@ class Worker:
                 run.leased = renewed
         self._limited = bool(self.store.limits.read())
         for job_id, run in list(self._runs.items()):
-            if run.is_alive() and run.claimed and job_id not in owned:
+            if run.is_alive() and job_id not in owned:
                 # Deleted, or our lease expired and the job went elsewhere: never finish it twice.
                 run.request(Abandon())
 
