@@ -313,8 +313,9 @@ def test_a_job_cancelled_in_slurm_ends_killed_with_the_reason(server: Server) ->
     server.wait_state(job["id"], "running")
     subprocess.run(["scancel", ref], check=True)
     ended = server.wait_state(job["id"], "killed", "failed", "succeeded")
-    assert ended["state"] == "killed"
-    assert ended["reason"] == "killed"
+    # Seen once as failed in a loaded run, not since: the job's error and log say why.
+    why = (ended["error"], [line["line"] for line in server.logs(job["id"])])
+    assert (ended["state"], ended["reason"]) == ("killed", "killed"), why
     assert "cancelled in Slurm outside jobyard" in ended["error"]
 
 
