@@ -100,8 +100,9 @@ def parse_moment(
     """``text`` as a moment: a duration back from ``now`` (``6h``) or an ISO 8601 time.
 
     A time without an offset is in ``zone`` (None: the system's local time zone), and
-    a time is returned in ``zone``. A bare number is seconds ago when ``seconds`` is
-    true; otherwise a duration must end in its unit, and ``20261201`` is a date.
+    a time is returned in ``zone``; a duration back is returned in ``now``'s. A bare
+    number is seconds ago when ``seconds`` is true; otherwise a duration must end in its
+    unit, and ``20261201`` is a date.
     Raises :class:`ValueError` for anything else, and for a time that ``zone`` would
     put before year 1 or after 9999.
     """

@@ -256,8 +256,10 @@ class Job:
     def evolve(self, **changes: Any) -> Job:
         """A copy with ``changes``, as :func:`dataclasses.replace` makes it (a ``TypeError``
         for a field that is not one), copied as :meth:`from_fields` builds a job: replace
-        calls ``__init__``, which sets the 47 fields one at a time (30 µs a copy), and a
-        job is copied a few times on its way to its end."""
+        calls ``__init__``, which sets every field through ``object.__setattr__`` (about
+        15 times as long; bench/RESULTS.md), and a job is copied a few times on its way to
+        its end. A job's ``__dict__`` holds its fields and nothing else (no cached
+        property), so the copy carries nothing stale."""
         if not changes.keys() <= _JOB_FIELDS:
             wrong = sorted(changes.keys() - _JOB_FIELDS)
             raise TypeError(f"not fields of a Job: {', '.join(wrong)}")
@@ -268,9 +270,9 @@ class Job:
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> Job:
         """``Job(**fields)``, made as :func:`copy.copy` makes a copy: a frozen dataclass's
-        ``__init__`` sets the 47 fields one at a time through ``object.__setattr__``
-        (6 µs a job), and a store makes jobs by the thousand. Raises ``TypeError`` as
-        ``__init__`` does for a field missing or unknown; unlike it, also for a field
+        ``__init__`` sets the fields one at a time through ``object.__setattr__``, and a
+        store makes jobs by the thousand. Raises ``TypeError`` as ``__init__`` does for a
+        field missing or unknown; unlike it, also for a field
         with a default factory (``metrics``, ``details``): a store reads every column,
         and a shared default would be one dict for every job."""
         job = object.__new__(cls)

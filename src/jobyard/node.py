@@ -44,11 +44,15 @@ log = logging.getLogger(__name__)
 
 def installation(database_url: str) -> str:
     """A short name of this installation, the same for every node of one database: a
-    digest of its URL without the password (SQLite: its absolute path)."""
+    digest of its URL without the password (SQLite: its absolute path, and not how it
+    syncs its commits, which may differ between processes or change between starts)."""
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database:
-        url = url.set(database=os.path.abspath(url.database))
-    text = url.set(password=None).render_as_string(hide_password=False)
+    if url.get_backend_name() == "sqlite":
+        url = url.difference_update_query(["synchronous"])
+        if url.database:
+            url = url.set(database=os.path.abspath(url.database))
+    # URL.set takes None as "unchanged": the password is dropped by replacing it.
+    text = url._replace(password=None).render_as_string(hide_password=False)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -9,6 +11,16 @@ import pytest
 from jobyard.durations import parse_duration, parse_moment, parse_positive_duration, parse_size
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def in_tokyo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The system's local time zone is not UTC (``zone=None`` reads a naive time in it)."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.mark.parametrize(
@@ -119,7 +131,7 @@ def test_a_moment_is_a_duration_back_from_now(zone: tzinfo | None) -> None:
 
 
 @pytest.mark.parametrize("zone", [UTC, ZoneInfo("Asia/Tokyo"), None])
-def test_a_moment_is_an_iso_time_with_z_or_an_offset(zone: tzinfo | None) -> None:
+def test_a_moment_is_an_iso_time_with_z_or_an_offset(zone: tzinfo | None, in_tokyo: None) -> None:
     for text, moment in [
         ("2026-12-01T10:00Z", datetime(2026, 12, 1, 10, 0, tzinfo=UTC)),
         ("2026-12-01T10:00:00+02:00", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
@@ -130,14 +142,14 @@ def test_a_moment_is_an_iso_time_with_z_or_an_offset(zone: tzinfo | None) -> Non
         assert found.utcoffset() == moment.astimezone(zone).utcoffset()  # given in the zone
 
 
-def test_a_naive_time_is_in_the_zone_given() -> None:
+def test_a_naive_time_is_in_the_zone_given(in_tokyo: None) -> None:
     assert parse_moment("2026-12-01T10:00", NOW, zone=UTC) == datetime(2026, 12, 1, 10, tzinfo=UTC)
     assert parse_moment("2026-12-01", NOW, zone=UTC) == datetime(2026, 12, 1, tzinfo=UTC)
     tokyo = parse_moment("2026-12-01T10:00", NOW, zone=ZoneInfo("Asia/Tokyo"))
     assert tokyo == datetime(2026, 12, 1, 1, tzinfo=UTC)
     local = parse_moment("2026-12-01T10:00", NOW, zone=None)
-    assert local == datetime(2026, 12, 1, 10).astimezone()  # the system's local time
-    assert local.tzinfo is not None
+    assert local == datetime(2026, 12, 1, 1, tzinfo=UTC)  # the system's local time: Tokyo's
+    assert local.utcoffset() == timedelta(hours=9)
 
 
 def test_a_bare_number_is_seconds_only_when_asked() -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 
 def test_a_worker_without_slurm_jobs_never_imports_the_slurm_package() -> None:
@@ -28,3 +31,25 @@ def test_the_slurm_executor_is_made_once_for_the_first_slurm_job() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split("\n")[:2] == ["False", "True test"]
+
+
+def test_an_installation_is_its_database_whatever_the_url_says_of_syncing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Slurm executor finds an earlier attempt's job by the installation's name: two
+    processes on one SQLite file, or one restarted with another ``synchronous``, share it."""
+    from jobyard.node import installation
+
+    monkeypatch.chdir(tmp_path)
+    names = {
+        installation(url)
+        for url in (
+            f"sqlite:///{tmp_path}/jobs.db",
+            "sqlite:///./jobs.db?synchronous=full",
+            "sqlite:///jobs.db?synchronous=normal",
+        )
+    }
+    assert len(names) == 1
+    assert installation("sqlite:///other.db") not in names
+    same_server = {installation(f"postgresql://u:{pw}@db/jobs") for pw in ("a", "b")}
+    assert len(same_server) == 1  # nor by the password

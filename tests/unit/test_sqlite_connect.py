@@ -72,7 +72,8 @@ def test_a_read_of_one_statement_sends_no_begin_and_a_read_of_several_does(
 
 
 @pytest.mark.parametrize(
-    ("query", "level"), [("", 1), ("?synchronous=normal", 1), ("?synchronous=full", 2)]
+    ("query", "level"),
+    [("", 1), ("?synchronous=normal", 1), ("?synchronous=full", 2), ("?synchronous=FULL", 2)],
 )
 def test_the_url_says_whether_each_commit_is_synced(tmp_path: Path, query: str, level: int) -> None:
     """``synchronous``: NORMAL (1) syncs the WAL at checkpoints only, FULL (2) at each commit."""
@@ -83,7 +84,13 @@ def test_the_url_says_whether_each_commit_is_synced(tmp_path: Path, query: str, 
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     finally:
         engine.dispose()
-    assert [path.name for path in tmp_path.iterdir()][:1] == ["synced.db"]  # no "?" in a name
+    # The parameter is the engine's, not the driver's: SQLAlchemy warns of one it ignores,
+    # and a warning fails the test.
+    assert {path.name for path in tmp_path.iterdir()} <= {
+        "synced.db",
+        "synced.db-wal",
+        "synced.db-shm",
+    }
 
 
 @pytest.mark.parametrize("query", ["?synchronous=off", "?synchronous=full&synchronous=normal"])

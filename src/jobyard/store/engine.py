@@ -47,9 +47,10 @@ POSTGRES_NETWORK: dict[str, int] = {
 }
 SQLITE_BUSY_MS = 30_000  # how long a SQLite writer waits for the write lock
 #: A SQLite URL's ``synchronous`` query parameter (``sqlite:///jobyard.db?synchronous=full``):
-#: ``normal`` (the default) syncs the WAL at checkpoints, so a commit survives the process
-#: being killed but the last ones may not survive a power cut or an OS crash; ``full``
-#: syncs at every commit, so they do, for one ``fsync`` each (docs/deploy.md).
+#: ``normal`` (the default) syncs the WAL at checkpoints only, so a commit survives the
+#: process being killed but those since the last sync may not survive a power cut or an
+#: OS crash; ``full`` syncs at every commit, so they do, for one ``fsync`` each (any
+#: case; docs/deploy.md).
 SQLITE_SYNCHRONOUS = ("normal", "full")
 #: PyMySQL's: without read/write timeouts a statement on a dead link blocks as long.
 #: Generous, as they bound a legitimate statement too (InnoDB waits 50 s for a lock).
@@ -155,12 +156,12 @@ def _socket_of(dbapi_connection: Any) -> int | socket.socket | None:
 def sqlite_synchronous(url: URL) -> str:
     """The ``synchronous`` setting a SQLite URL asks for (:data:`SQLITE_SYNCHRONOUS`)."""
     value = url.query.get("synchronous", SQLITE_SYNCHRONOUS[0])
-    if value not in SQLITE_SYNCHRONOUS:  # a tuple: the parameter given twice
+    if not isinstance(value, str) or value.lower() not in SQLITE_SYNCHRONOUS:  # a tuple: twice
         raise ValueError(
             f"the SQLite URL's synchronous must be {' or '.join(SQLITE_SYNCHRONOUS)}, "
             f"not {value if isinstance(value, str) else ', '.join(value)!r}"
         )
-    return str(value)
+    return value.lower()
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any, *, synchronous: str) -> None:
