@@ -36,6 +36,7 @@ from jobyard.schedules.firing import Firing
 from jobyard.schedules.scheduler import Scheduler
 from jobyard.settings import Settings
 from jobyard.store import Store, outage
+from jobyard.store.engine import driver_url
 from jobyard.worker.loop import Worker, WorkerSettings, default_worker_name
 from jobyard.workflows.runs import Runs
 
@@ -44,13 +45,12 @@ log = logging.getLogger(__name__)
 
 def installation(database_url: str) -> str:
     """A short name of this installation, the same for every node of one database: a
-    digest of its URL without the password (SQLite: its absolute path, and not how it
-    syncs its commits, which may differ between processes or change between starts)."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        url = url.difference_update_query(["synchronous"])
-        if url.database:
-            url = url.set(database=os.path.abspath(url.database))
+    digest of the URL its driver connects to, without the password (SQLite: its
+    absolute path). How a process syncs its commits (``?synchronous=``) is not part of
+    it: it may differ between processes, or change between starts."""
+    url = driver_url(make_url(database_url))
+    if url.get_backend_name() == "sqlite" and url.database:
+        url = url.set(database=os.path.abspath(url.database))
     # URL.set takes None as "unchanged": the password is dropped by replacing it.
     text = url._replace(password=None).render_as_string(hide_password=False)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

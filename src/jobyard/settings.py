@@ -130,13 +130,14 @@ class Settings(BaseSettings):
         from jobyard.store.engine import sqlite_synchronous
 
         try:
-            backend = make_url(value).get_backend_name()
+            url = make_url(value)
         except (ArgumentError, ValueError):  # its message may show the password
             raise ValueError(f"not a database URL (e.g. {_URL_EXAMPLES})") from None
+        backend = url.get_backend_name()
         if backend not in DATABASES:
             raise ValueError(f"unknown database {backend!r}: use {_URL_EXAMPLES}")
         if backend == "sqlite":
-            sqlite_synchronous(make_url(value))
+            sqlite_synchronous(url)
         return value
 
     @field_validator("tags")

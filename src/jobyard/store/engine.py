@@ -52,6 +52,8 @@ SQLITE_BUSY_MS = 30_000  # how long a SQLite writer waits for the write lock
 #: OS crash; ``full`` syncs at every commit, so they do, for one ``fsync`` each (any
 #: case; docs/deploy.md).
 SQLITE_SYNCHRONOUS = ("normal", "full")
+#: Query parameters of a database URL that are the engine's, not the driver's.
+ENGINE_QUERY = ("synchronous",)
 #: PyMySQL's: without read/write timeouts a statement on a dead link blocks as long.
 #: Generous, as they bound a legitimate statement too (InnoDB waits 50 s for a lock).
 MYSQL_NETWORK: dict[str, int] = {"connect_timeout": 10, "read_timeout": 120, "write_timeout": 60}
@@ -101,8 +103,7 @@ def make_engine(url: URL) -> Engine:
         if _sqlite_file(url):  # an in-memory database has a pool of its own kind
             options["pool_use_lifo"] = True
         synchronous = sqlite_synchronous(url)
-        url = url.difference_update_query(["synchronous"])  # ours, not the driver's
-        engine = create_engine(url, connect_args={"timeout": 30}, **options)
+        engine = create_engine(driver_url(url), connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", partial(_sqlite_connect, synchronous=synchronous))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -151,6 +152,11 @@ def _socket_of(dbapi_connection: Any) -> int | socket.socket | None:
     if sock is None and getattr(dbapi_connection, "open", True) is False:
         raise DisconnectionError("the connection is closed")
     return sock
+
+
+def driver_url(url: URL) -> URL:
+    """``url`` as the driver is to see it: without the engine's own parameters."""
+    return url.difference_update_query(ENGINE_QUERY)
 
 
 def sqlite_synchronous(url: URL) -> str:
