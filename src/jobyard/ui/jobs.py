@@ -14,7 +14,7 @@ from jobyard.errors import NotFound
 from jobyard.node import Node
 from jobyard.ui import detail
 from jobyard.ui.listing import PER_PAGE, STATES, JobFilter
-from jobyard.ui.render import missing, page, path_id
+from jobyard.ui.render import missing, page, path_id, stream_start
 from jobyard.ui.viewer import Looker
 
 router = APIRouter(include_in_schema=False)
@@ -57,7 +57,7 @@ def job_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: str, looker: Looker, node: NodeDep) -> HTMLResponse:
     # Where the job's own stream starts: read before the log, so no line falls between.
-    after = node.store.events.last_event_id()
+    after = stream_start(request)
     try:
         job = node.manager.get(_id(job_id))
     except NotFound:

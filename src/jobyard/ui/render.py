@@ -118,13 +118,16 @@ def page(
     if part is not None and request.headers.get("HX-Request"):
         return HTMLResponse(fragment(part, **values), status_code=status)
     if "events_after" not in values:
-        # Where the page's event stream starts: read by the viewer's check, before the
-        # page read what the stream updates (else now: a page answering a form's post).
-        after = getattr(request.state, "events_after", None)
-        if after is None:
-            after = request.app.state.node.store.events.last_event_id()
-        values["events_after"] = after
+        values["events_after"] = stream_start(request)
     return HTMLResponse(ENV.get_template(template).render(**values), status_code=status)
+
+
+def stream_start(request: Request) -> int:
+    """Where the page's event stream starts: read by the viewer's check, before the page
+    read anything the stream updates; else now (a live part, a page answering a form's
+    post), which a page reads before what the stream updates."""
+    after: int | None = getattr(request.state, "events_after", None)
+    return request.app.state.node.store.events.last_event_id() if after is None else after
 
 
 def path_id(text: str) -> int | None:

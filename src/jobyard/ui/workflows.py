@@ -13,7 +13,7 @@ from jobyard.models import RunState
 from jobyard.node import Node
 from jobyard.ui import listing
 from jobyard.ui.drawing import drawing_of
-from jobyard.ui.render import missing, page, path_id
+from jobyard.ui.render import missing, page, path_id, stream_start
 from jobyard.ui.viewer import Looker
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +52,7 @@ def workflow_page(request: Request, name: str, looker: Looker, node: NodeDep) ->
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, run_id: str, looker: Looker, node: NodeDep) -> HTMLResponse:
-    after = node.store.events.last_event_id()  # before the states: no change falls between
+    after = stream_start(request)  # before the states: no change falls between
     number = path_id(run_id)
     try:
         if number is None:
