@@ -1,0 +1,144 @@
+"""What adding slots to the embedded worker buys: a workflow's nodes, and /bin/true jobs.
+
+``workflow`` runs a wide workflow (1 → N-2 → 1 no-op Python nodes, bench_dag.py's) on
+a ``jobyard serve`` with ``--concurrency`` slots, then reads each middle node's times
+from the database: the rate, each node's time from its claim's transaction to its
+stored end (p50/p90/p99), the server's CPU a job and how much of a core that was, and
+how often its threads switched per job (``/proc/<pid>/task/*/status``: of their own
+accord, waiting on a lock, an event or a pipe; and forced).
+
+``commands`` queues ``/bin/true`` jobs (the side-by-side suite's phase: queue paused,
+jobs submitted in batches, then resumed) and prints their rate against the spawn
+floor, ``posix_spawn`` + ``waitpid`` in a loop in one process, measured right after.
+
+    .venv/bin/python bench/bench_slots.py workflow --nodes 2000 --concurrency 4 16
+    .venv/bin/python bench/bench_slots.py commands --jobs 500 --concurrency 2 4 8 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.harness import Server, wait_for
+
+from bench.bench_dag import wide_config
+from bench.compare import extras
+from bench.compare.jobyard import JobyardSqlite
+
+
+def switches(pid: int) -> tuple[int, int]:
+    """The voluntary and forced context switches of every thread of ``pid`` so far."""
+    voluntary = forced = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/status"):
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        for line in lines:
+            name, _, value = line.partition(":")
+            if name == "voluntary_ctxt_switches":
+                voluntary += int(value)
+            elif name == "nonvoluntary_ctxt_switches":
+                forced += int(value)
+    return voluntary, forced
+
+
+def workflow(nodes: int, concurrency: int) -> str:
+    workdir = Path(tempfile.mkdtemp())
+    database = workdir / "jobs.db"
+    env = {"JOBYARD_CONCURRENCY": str(concurrency), "JOBYARD_POLL_INTERVAL": "0.05"}
+    config = wide_config(nodes, workdir)
+    srv = Server(database_url=f"sqlite:///{database}", workdir=workdir, config=config, env=env)
+    srv.start()
+    assert srv.proc is not None
+    try:
+        server = psutil.Process(srv.proc.pid)
+        switched, used = switches(server.pid), sum(server.cpu_times()[:2])
+        started = time.perf_counter()
+        response = srv.client.post("/api/v1/workflows/wide/runs", json={})
+        response.raise_for_status()
+        run_id = response.json()["id"]
+
+        def done() -> bool:
+            runs = srv.client.get("/api/v1/workflow-runs", params={"workflow": "wide"}).json()
+            state: str = next(r["state"] for r in runs["items"] if r["id"] == run_id)
+            return state == "succeeded"
+
+        wait_for(done, timeout=3600, interval=0.2)
+        took = time.perf_counter() - started
+        used = sum(server.cpu_times()[:2]) - used
+        voluntary, forced = (
+            after - before for after, before in zip(switches(server.pid), switched, strict=True)
+        )
+    finally:
+        srv.stop()
+    return (
+        f"{nodes} nodes, {concurrency} slots: {nodes / took:.0f} jobs/s, "
+        f"{1000 * used / nodes:.2f} ms of server CPU a job ({used / took:.2f} of a core); "
+        f"switches a job: {voluntary / nodes:.1f} voluntary, {forced / nodes:.1f} forced; "
+        + _node_times(database)
+    )
+
+
+def _node_times(database: Path) -> str:
+    """The middle nodes' rate and their claim → stored end times, from their rows."""
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT started_at, finished_at FROM jobs WHERE node NOT IN ('first', 'last')"
+        ).fetchall()
+    starts, ends = zip(*((_epoch(s), _epoch(f)) for s, f in rows), strict=True)
+    cycle = statistics.quantiles([1000 * (f - s) for s, f in zip(starts, ends, strict=True)], n=100)
+    rate = len(rows) / (max(ends) - min(starts))
+    return (
+        f"middle nodes {rate:.0f} jobs/s, claim → stored end p50 / p90 / p99 "
+        f"{cycle[49]:.1f} / {cycle[89]:.1f} / {cycle[98]:.1f} ms"
+    )
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def commands(jobs: int, concurrency: int) -> str:
+    system = JobyardSqlite(Path(tempfile.mkdtemp()), "127.0.0.1:9")  # no body stamps here
+    system.prepare()
+    system.serve("serve", f"sqlite:///{system.db}", "--concurrency", str(concurrency))
+    try:
+        rate = extras.commands(system, jobs)
+    finally:
+        system.close_client()
+        system.stop()
+    floor = extras.spawn_floor(jobs)
+    return (
+        f"{concurrency} slots: {rate:.0f} /bin/true jobs/s; "
+        f"spawn floor {floor:.0f}/s; x{rate / floor:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["workflow", "commands"])
+    parser.add_argument("--nodes", type=int, default=2000, help="workflow: its nodes")
+    parser.add_argument("--jobs", type=int, default=500, help="commands: how many")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16])
+    args = parser.parse_args()
+    for slots in args.concurrency:
+        if args.mode == "workflow":
+            print(workflow(args.nodes, slots), flush=True)
+        else:
+            print(commands(args.jobs, slots), flush=True)
+
+
+if __name__ == "__main__":
+    main()
