@@ -57,7 +57,10 @@ def switches(pid: int) -> tuple[int, int]:
 def workflow(nodes: int, concurrency: int) -> str:
     workdir = Path(tempfile.mkdtemp())
     database = workdir / "jobs.db"
-    env = {"JOBYARD_CONCURRENCY": str(concurrency), "JOBYARD_POLL_INTERVAL": "0.05"}
+    env: dict[str, str | None] = {
+        "JOBYARD_CONCURRENCY": str(concurrency),
+        "JOBYARD_POLL_INTERVAL": "0.05",
+    }
     config = wide_config(nodes, workdir)
     srv = Server(database_url=f"sqlite:///{database}", workdir=workdir, config=config, env=env)
     srv.start()
