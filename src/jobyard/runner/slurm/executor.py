@@ -15,6 +15,7 @@ Two threads serve every Slurm job of a worker, started with the first one:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import tempfile
@@ -37,6 +38,7 @@ from jobyard.runner.slurm.cli import SlurmCli, SlurmError
 from jobyard.runner.slurm.execution import SlurmExecution, output_files, remove
 from jobyard.runner.slurm.states import (
     GONE,
+    HOLDS,
     NOT_OURS,
     SlurmState,
     parse_sacct,
@@ -113,8 +115,29 @@ class SlurmExecutor:
         try:
             self.cli.run(["scontrol", "release", ref])
         except SlurmError as exc:
+            if self._out_of_hold(execution):
+                return None
             return f"Slurm did not release job {ref}: {exc}"
         return None
+
+    def _out_of_hold(self, execution: SlurmExecution) -> bool:
+        """After a refused release: whether the job left its hold all the same, cancelled
+        (or released) in Slurm in the moment after its id was recorded. It is followed
+        then, and ends as Slurm says: a job cancelled outside jobyard is ``killed``, not
+        a failed start."""
+        try:
+            text = self.cli.run(["scontrol", "-o", "show", "job", execution.ref])
+        except SlurmError:
+            return False
+        shown = parse_show_job(text)
+        if shown is None:
+            return False
+        if shown.live:
+            return shown.reason not in HOLDS
+        # Its reason is still the hold's, which jobyard set: not why it ended.
+        reason = None if shown.reason in HOLDS else shown.reason
+        execution.end = dataclasses.replace(shown, reason=reason)
+        return True
 
     def adopt(self, job: Job, token: str, sink: Sink) -> Execution:
         """Follow the Slurm job a dead worker started for ``job``, from where its log stopped."""

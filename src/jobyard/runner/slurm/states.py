@@ -42,6 +42,8 @@ LIVE_STATES = frozenset(
 )
 LOST_STATES = frozenset({"NODE_FAIL", "BOOT_FAIL", "PREEMPTED", "REVOKED", "SPECIAL_EXIT"})
 GONE = "GONE"  # our name for a job Slurm no longer knows (purged, or its state lost)
+# Why a job held since its submission (``sbatch --hold``) pends: jobyard's hold.
+HOLDS = frozenset({"JobHeldUser", "JobHeldAdmin"})
 NOT_OURS = "NOT_OURS"  # the recorded id names a job of someone else: never followed
 _SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50}
 
