@@ -59,7 +59,11 @@ class Pool:
         self.size = size
         self.account = account
         self._env = child_environment(environ, python_path, preload)
-        self._cond = threading.Condition()
+        # Jobs wait on ``_cond`` for a child, the keeper on ``_gap`` for one to start: a
+        # job's acquire and release wake nobody else (one lock guards both).
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)
+        self._gap = threading.Condition(lock)
         self._idle: list[ChildHandle] = []  # the last one is handed out first
         self._starting: set[ChildHandle] = set()
         self._busy: set[ChildHandle] = set()
@@ -78,7 +82,7 @@ class Pool:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._waiters += 1
-            self._cond.notify_all()
+            self._poke_keeper()
             try:
                 while not self._idle:
                     remaining = deadline - time.monotonic()
@@ -105,7 +109,8 @@ class Pool:
                 self._idle.append(child)
                 surplus = self._count() > self.size and self._waiters == 0
                 discard = self._idle.pop(0) if surplus else None
-            self._cond.notify_all()  # a job may wait for a child, the keeper for a gap
+            self._cond.notify_all()  # a job may wait for a child
+            self._poke_keeper()  # one not reused leaves a gap
         if discard is not None:
             discard.kill()  # its reader thread reaps it and calls _gone
 
@@ -139,6 +144,7 @@ class Pool:
             self._closed = True
             children = list(self._all)
             self._cond.notify_all()
+            self._gap.notify()
         for child in children:
             child.kill()
         for child in children:
@@ -151,7 +157,7 @@ class Pool:
             while not self._closed:
                 delay = self._retry_at - time.monotonic()
                 if self._missing() <= 0 or delay > 0:
-                    self._cond.wait(delay if delay > 0 else None)
+                    self._gap.wait(delay if delay > 0 else None)
                     continue
                 self._cond.release()
                 try:
@@ -161,6 +167,11 @@ class Pool:
                 if child is not None:
                     self.spawned += 1
                     self._adopt(child)
+
+    def _poke_keeper(self) -> None:
+        """Under the lock: wake the keeper if a child is to be started."""
+        if self._missing() > 0:
+            self._gap.notify()
 
     def _count(self) -> int:
         """The children the pool holds: every one not discarded yet."""
@@ -211,6 +222,7 @@ class Pool:
             if child in self._idle:
                 self._idle.remove(child)
             self._cond.notify_all()
+            self._poke_keeper()
 
     def _failed(self, why: str) -> None:
         self.last_failure = why
