@@ -114,9 +114,11 @@ def main() -> None:
           f"server + children CPU {1000 * used / args.jobs:.2f} ms/job{slowed}")  # fmt: skip
 
 
-def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling ``pid`` (returns once it says it samples)."""
+def _py_spy(pid: int, out: Path, *, threads: bool = False) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` (returns once it says it samples); ``threads``: each stack
+    rooted at its thread."""
     command = ["py-spy", "record", "--rate", "250", "--format", "raw", "--gil", "--nonblocking"]
+    command += ["--threads"] if threads else []
     command += ["--pid", str(pid), "--output", str(out)]
     spy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert spy.stdout is not None

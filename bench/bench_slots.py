@@ -5,20 +5,25 @@ a ``jobyard serve`` with ``--concurrency`` slots, then reads each middle node's 
 from the database: the rate, each node's time from its claim's transaction to its
 stored end (p50/p90/p99), the server's CPU a job and how much of a core that was, and
 how often its threads switched per job (``/proc/<pid>/task/*/status``: of their own
-accord, waiting on a lock, an event or a pipe; and forced).
+accord, waiting on a lock, an event, a pipe or the GIL; and forced); with
+``--by-thread``, by thread.
 
 ``commands`` queues ``/bin/true`` jobs (the side-by-side suite's phase: queue paused,
 jobs submitted in batches, then resumed) and prints their rate against the spawn
 floor, ``posix_spawn`` + ``waitpid`` in a loop in one process, measured right after.
 
     .venv/bin/python bench/bench_slots.py workflow --nodes 2000 --concurrency 4 16
+    PATH=.venv/bin:$PATH .venv/bin/python bench/bench_slots.py workflow --concurrency 4 --by-thread
+    PATH=.venv/bin:$PATH .venv/bin/python bench/bench_slots.py workflow --nodes 10000 \
+        --concurrency 4 --profile /tmp/workflow.txt
+    .venv/bin/python bench/stacks.py /tmp/workflow.txt
     .venv/bin/python bench/bench_slots.py commands --jobs 500 --concurrency 2 4 8 16
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
+import signal
 import sqlite3
 import statistics
 import sys
@@ -33,28 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.harness import Server, wait_for
 
 from bench.bench_dag import wide_config
+from bench.bench_embedded import _py_spy
 from bench.compare import extras
 from bench.compare.jobyard import JobyardSqlite
+from bench.threads import switches_by_name, thread_switches
 
 
-def switches(pid: int) -> tuple[int, int]:
-    """The voluntary and forced context switches of every thread of ``pid`` so far."""
-    voluntary = forced = 0
-    for path in glob.glob(f"/proc/{pid}/task/*/status"):
-        try:
-            lines = Path(path).read_text().splitlines()
-        except OSError:  # a thread that ended meanwhile
-            continue
-        for line in lines:
-            name, _, value = line.partition(":")
-            if name == "voluntary_ctxt_switches":
-                voluntary += int(value)
-            elif name == "nonvoluntary_ctxt_switches":
-                forced += int(value)
-    return voluntary, forced
-
-
-def workflow(nodes: int, concurrency: int) -> str:
+def workflow(
+    nodes: int, concurrency: int, *, by_thread: bool = False, profile: Path | None = None
+) -> str:
     workdir = Path(tempfile.mkdtemp())
     database = workdir / "jobs.db"
     env: dict[str, str | None] = {
@@ -67,7 +59,8 @@ def workflow(nodes: int, concurrency: int) -> str:
     assert srv.proc is not None
     try:
         server = psutil.Process(srv.proc.pid)
-        switched, used = switches(server.pid), sum(server.cpu_times()[:2])
+        spy = _py_spy(server.pid, profile, threads=True) if profile else None
+        switched, used = thread_switches(server.pid), sum(server.cpu_times()[:2])
         started = time.perf_counter()
         response = srv.client.post("/api/v1/workflows/wide/runs", json={})
         response.raise_for_status()
@@ -81,9 +74,16 @@ def workflow(nodes: int, concurrency: int) -> str:
         wait_for(done, timeout=3600, interval=0.2)
         took = time.perf_counter() - started
         used = sum(server.cpu_times()[:2]) - used
+        now = thread_switches(server.pid)
         voluntary, forced = (
-            after - before for after, before in zip(switches(server.pid), switched, strict=True)
+            sum(counts[i] for counts in now.values())
+            - sum(counts[i] for counts in switched.values())
+            for i in (0, 1)
         )
+        threads = "\n" + switches_by_name(server.pid, switched, now, nodes) if by_thread else ""
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # it writes its file then
+            spy.wait(60)
     finally:
         srv.stop()
     return (
@@ -91,6 +91,7 @@ def workflow(nodes: int, concurrency: int) -> str:
         f"{1000 * used / nodes:.2f} ms of server CPU a job ({used / took:.2f} of a core); "
         f"switches a job: {voluntary / nodes:.1f} voluntary, {forced / nodes:.1f} forced; "
         + _node_times(database)
+        + threads
     )
 
 
@@ -135,10 +136,22 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2000, help="workflow: its nodes")
     parser.add_argument("--jobs", type=int, default=500, help="commands: how many")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16])
+    parser.add_argument(
+        "--by-thread",
+        action="store_true",
+        help="workflow: the switches by thread (names from py-spy dump, if on the PATH)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="workflow: py-spy's raw stacks (GIL held, by thread) to this file; "
+        "bench/stacks.py sums them up",
+    )
     args = parser.parse_args()
     for slots in args.concurrency:
         if args.mode == "workflow":
-            print(workflow(args.nodes, slots), flush=True)
+            report = workflow(args.nodes, slots, by_thread=args.by_thread, profile=args.profile)
+            print(report, flush=True)
         else:
             print(commands(args.jobs, slots), flush=True)
 

@@ -1,6 +1,8 @@
-"""CPU per thread of a running process, read from outside: where a server's CPU goes.
+"""CPU and context switches per thread of a running process, read from outside.
 
-``/proc/<pid>/task/<tid>/stat`` gives each thread's user and system time; Python
+``/proc/<pid>/task/<tid>/stat`` gives each thread's user and system time, ``status``
+its context switches (of its own accord: waiting on a lock, an event, a pipe or the
+GIL; and forced, at the end of its time slice); Python
 names its threads only for itself, so the names come from ``py-spy dump`` when
 py-spy is on the ``PATH`` (the thread id otherwise).
 """
@@ -57,3 +59,37 @@ def per_thread(pid: int, before: Times, after: Times, per: int, what: str = "job
     ]
     total = sum(user + system for user, system in used.values())
     return "\n".join([*lines, f"  {'all threads':28s} {1000 * total / per:.2f} ms/{what}"])
+
+
+def thread_switches(pid: int) -> Times:
+    """``{thread id: (voluntary, forced)}`` context switches of ``pid``'s live threads."""
+    counts: Times = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except FileNotFoundError:  # ended meanwhile
+            continue
+        voluntary = int(fields["voluntary_ctxt_switches"])
+        counts[int(tid)] = (voluntary, int(fields["nonvoluntary_ctxt_switches"]))
+    return counts
+
+
+def switches_by_name(pid: int, before: Times, after: Times, per: int, what: str = "job") -> str:
+    """Lines of switches per ``what`` between ``before`` and ``after``, by thread name
+    (numbers in names folded: ``job-17`` and ``job-20`` are ``job-N``), most first."""
+    names = thread_names(pid)
+    grouped: dict[str, list[float]] = {}
+    for tid, (voluntary, forced) in after.items():
+        was = before.get(tid, (0, 0))
+        name = re.sub(r"\d+", "N", names.get(tid, "(unnamed)"))
+        group = grouped.setdefault(name, [0, 0, 0])
+        group[0] += 1
+        group[1] += voluntary - was[0]
+        group[2] += forced - was[1]
+    return "\n".join(
+        f"  {name:28s} threads {count:3.0f}  voluntary {voluntary / per:5.2f}  "
+        f"forced {forced / per:5.2f} a {what}"
+        for name, (count, voluntary, forced) in sorted(grouped.items(), key=lambda g: -g[1][1])
+        if voluntary + forced > 0
+    )

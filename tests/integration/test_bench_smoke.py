@@ -88,6 +88,20 @@ def test_request_and_workflow_benchmarks_say_their_figures() -> None:
     assert resumed.stdout.startswith("resume database=sqlite nodes=20 resume_s="), resumed.stdout
 
 
+def test_the_slots_benchmark_says_a_workflows_switches_by_thread() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/bench_slots.py", "workflow", "--nodes", "20",
+         "--concurrency", "2", "--by-thread"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    first, *threads = done.stdout.splitlines()
+    assert first.startswith("20 nodes, 2 slots: "), first
+    assert "claim → stored end p50" in first
+    assert threads
+    assert all(line.endswith(" a job") for line in threads), threads
+
+
 @pytest.mark.postgres
 def test_insert_benchmark_says_both_ways(servers: Servers) -> None:
     """``bench_insert`` inserts through the store's path and the multi-row ``VALUES`` and
