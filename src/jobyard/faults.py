@@ -11,7 +11,8 @@ comparison with None. The points:
     the ends of jobs are written; their transaction has not / has just committed.
 ``workflow.advance``
     the edges out of ended jobs are being counted off (dependents released or
-    blocked); the transaction has not committed.
+    blocked); the transaction has not committed. A worker that claims with its ends
+    counts them off in the ends' transaction: a kill there loses the ends too.
 ``outbox.send``
     a notification was claimed for delivery and is about to be sent.
 ``outbox.sent``

@@ -20,7 +20,7 @@ from jobyard.access.audit import Audit
 from jobyard.access.gate import Gate
 from jobyard.clock import utcnow
 from jobyard.config import Config
-from jobyard.dependencies import Dependencies
+from jobyard.dependencies import MET, Dependencies
 from jobyard.events.hub import Hub
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.limits import Key, Scope, limits_of
@@ -161,6 +161,7 @@ class Node:
             on_terminal=self.job_ended,
             on_ended=self.ends_stored,
             on_lost=cancel_executor_job,
+            settle=MET,
         )
 
     def job_ended(self, job_id: int) -> None:
@@ -173,8 +174,9 @@ class Node:
         self.runs.jobs_ended(self.store.jobs.jobs_by_id(job_ids))
 
     def ends_stored(self, ended: Sequence[Ended]) -> None:
-        """The worker stored these ends in one transaction: settle what waits for them
-        and their workflow runs; a job that neither waits for costs nothing here."""
+        """The worker stored these ends in one transaction: settle what still waits for
+        them (most were settled in it) and their workflow runs; a job that neither waits
+        for costs nothing here."""
         self.deps.settle([e.job.id for e in ended if e.awaited])
         self.runs.jobs_ended([e.job for e in ended if e.job.workflow_run is not None])
 

@@ -109,8 +109,12 @@ def test_an_end_killed_after_it_commits_is_not_run_again(
 
 
 def test_a_workflow_killed_while_it_advances_finishes(database_url: str, launch: Launcher) -> None:
+    """The worker settles a node's edges in its end's transaction when it claims with
+    the end (the kill then loses the end too, and the node runs again: its worker was
+    lost, it has retries left), else in one of their own (the restarted server's sweep
+    settles them). Either way the run finishes, and no job runs twice."""
     server = faulty(launch, database_url, "workflow.advance")
-    run = start_run(server, "diamond")
+    run = start_run(server, "sturdy")
     killed_itself(server)
     again = launch(database_url, env=ENV)
     finished = wait_for(
@@ -124,7 +128,7 @@ def test_a_workflow_killed_while_it_advances_finishes(database_url: str, launch:
     )
     assert finished["state"] == "succeeded", again.log()
     with opened(database_url) as store:
-        ids = [job.id for job in store.runs.run_jobs(run["id"])]
-        assert len(ids) == 5
-        history = check_jobs(store, ids)
+        jobs = store.runs.run_jobs(run["id"])
+        assert len(jobs) == 4
+        history = check_jobs(store, [job.id for job in jobs])
     assert all(events[-1].state == "succeeded" for events in history.values())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from jobyard.dependencies import Dependencies
-from jobyard.events.records import JobTerminated
-from jobyard.models import JobSpec, JobUpdate, NewJob
+from jobyard.dependencies import MET, Dependencies
+from jobyard.events.records import JobStateChanged, JobTerminated
+from jobyard.models import JobEnd, JobSpec, JobUpdate, NewJob
 from jobyard.states import LIVE, JobState
 from jobyard.store import Store
+from jobyard.store.protocol import ClaimOrder
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -153,3 +154,77 @@ def test_one_failure_among_many_ends_blocks_the_fan_in_once(store: Store) -> Non
     assert blocked.state is JobState.UPSTREAM_FAILED
     assert blocked.error == f"dependency {middle[1]} ended failed"
     assert state_events(store, last)[1:] == [("JobTerminated", JobState.UPSTREAM_FAILED)]
+
+
+# -- settled in the end's transaction (the worker's loop) ---------------------------
+def ended_by(store: Store, job_id: int, state: JobState = JobState.SUCCEEDED) -> JobEnd:
+    """The end of ``job_id``'s first attempt on worker w1, which claimed it."""
+    values = {"state": state, "finished_at": NOW}
+    update = JobUpdate(
+        job_id, frozenset({JobState.RUNNING}), values, JobTerminated(at=NOW, state=state)
+    )
+    return JobEnd(update, "w1", 1)
+
+
+def order(limit: int) -> ClaimOrder:
+    return ClaimOrder("w1", "host", None, limit, NOW + timedelta(minutes=1))
+
+
+def test_an_end_settles_its_edges_and_claims_what_they_released_in_one_call(
+    store: Store,
+) -> None:
+    ids = wide(store, 3)
+    root, middle, last = ids[0], ids[1:-1], ids[-1]
+    [claimed] = store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(minutes=1)).jobs
+    assert claimed.id == root
+    ended, took = store.queue.end_and_claim([ended_by(store, root)], NOW, order(2), settle=MET)
+    assert took is not None
+    assert [job.id for job in took.jobs] == middle[:2]  # released, then claimed
+    assert took.more is True
+    assert states(store, middle) == [JobState.RUNNING, JobState.RUNNING, JobState.QUEUED]
+    assert [e.job.id if e else None for e in ended] == [root]
+    assert ended[0] is not None
+    assert not ended[0].awaited  # its edges are settled: nothing is left to the caller
+    assert store.jobs.get_job(last).deps_pending == 3  # type: ignore[union-attr]
+    released = [
+        e for e in store.jobs.job_events(middle[2]) if isinstance(e.record, JobStateChanged)
+    ]
+    assert [e.record.state for e in released] == [JobState.QUEUED]
+    # Settling again finds nothing left to count.
+    Dependencies(store, clock=lambda: NOW).settle([root])
+    assert states(store, middle) == [JobState.RUNNING, JobState.RUNNING, JobState.QUEUED]
+
+
+def test_an_edge_that_can_never_be_met_is_left_to_the_caller_to_block(store: Store) -> None:
+    ids = wide(store, 2)
+    root, middle = ids[0], ids[1:-1]
+    store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(minutes=1))
+    failed = ended_by(store, root, JobState.FAILED)
+    ended, took = store.queue.end_and_claim([failed], NOW, order(2), settle=MET)
+    assert took is not None
+    assert took.jobs == []
+    assert ended[0] is not None
+    assert ended[0].awaited  # its dependents wait to be blocked
+    assert states(store, middle) == [JobState.WAITING, JobState.WAITING]
+    Dependencies(store, clock=lambda: NOW).settle([root])
+    assert states(store, middle) == [JobState.UPSTREAM_FAILED] * 2
+
+
+def test_with_released_only_the_claim_is_made_only_for_what_the_ends_released(
+    store: Store,
+) -> None:
+    [alone] = [job.id for job, _ in store.jobs.add_jobs([node(JobState.QUEUED)], NOW)]
+    ids = wide(store, 1)
+    store.queue.claim_jobs("w1", "host", None, 2, NOW, NOW + timedelta(minutes=1))
+    [queued] = [job.id for job, _ in store.jobs.add_jobs([node(JobState.QUEUED)], NOW)]
+    ended, took = store.queue.end_and_claim(
+        [ended_by(store, alone)], NOW, order(1), settle=MET, released_only=True
+    )
+    assert took is None  # nothing released: no claim, though a job is queued
+    assert ended[0] is not None
+    assert states(store, [alone, queued]) == [JobState.SUCCEEDED, JobState.QUEUED]
+    ended, took = store.queue.end_and_claim(
+        [ended_by(store, ids[0])], NOW, order(1), settle=MET, released_only=True
+    )
+    assert took is not None
+    assert [job.id for job in took.jobs] == [ids[1]]

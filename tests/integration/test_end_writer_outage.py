@@ -31,9 +31,11 @@ def test_an_outage_hands_every_end_back_to_its_run_after_a_second_try() -> None:
     for part, verb in ((store.queue, "end_and_claim"), (store.jobs, "end_jobs")):
         original = getattr(part, verb)
 
-        def counted(ends: list[JobEnd], *args: Any, _original: Any = original) -> Any:
+        def counted(
+            ends: list[JobEnd], *args: Any, _original: Any = original, **options: Any
+        ) -> Any:
             tries.append(len(ends))
-            return _original(ends, *args)
+            return _original(ends, *args, **options)
 
         setattr(part, verb, counted)
     writer, woken = _writer(store)

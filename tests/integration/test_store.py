@@ -512,6 +512,7 @@ def test_ends_and_the_claim_of_the_slots_they_free_commit_together(store: Store)
     assert ended[0] is not None
     assert ended[0].job == stored(store, first.id)
     assert [line.line for line in store.jobs.log_lines(first.id)] == ["out"]
+    assert claimed is not None
     assert [job.id for job in claimed.jobs] == [next_.id, later.id]
     assert claimed.more is False
     assert claimed.jobs == [stored(store, next_.id), stored(store, later.id)]

@@ -115,10 +115,10 @@ def test_a_job_claimed_with_an_end_in_a_commit_the_worker_did_not_see_still_runs
     lost: list[list[int]] = []
 
     def store_then_lose_the_answer(
-        ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
-    ) -> tuple[list[Ended | None], Claimed]:
-        ended, claimed = end_and_claim(ends, now, order)
-        if claimed.jobs and not lost:
+        ends: Sequence[JobEnd], now: datetime, order: ClaimOrder, **options: Any
+    ) -> tuple[list[Ended | None], Claimed | None]:
+        ended, claimed = end_and_claim(ends, now, order, **options)
+        if claimed is not None and claimed.jobs and not lost:
             lost.append([job.id for job in claimed.jobs])
             raise _lost_answer("end and claim")
         return ended, claimed

@@ -251,7 +251,7 @@ def test_workflow_errors(server: Server) -> None:
     ]
     assert server.client.get("/api/v1/workflow-runs").json()["total"] == runs_before
     names = [w["name"] for w in server.client.get("/api/v1/workflows").json()["items"]]
-    assert names == ["broken", "chain", "crashy", "diamond", "gated", "pair", "slow"]
+    assert names == ["broken", "chain", "crashy", "diamond", "gated", "pair", "slow", "sturdy"]
 
 
 def test_the_global_stream_tells_of_runs_and_their_nodes(server: Server) -> None:

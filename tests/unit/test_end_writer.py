@@ -14,7 +14,7 @@ from jobyard.models import Ended, JobEnd, JobSpec, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store.memory import MemoryStore
 from jobyard.store.protocol import Claimed, ClaimOrder, Storage
-from jobyard.worker.ends import EndWriter, Stalled
+from jobyard.worker.ends import EndWriter, Flushed, Stalled
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 RUNNING = frozenset({JobState.RUNNING})
@@ -74,7 +74,7 @@ def test_ends_handed_in_together_are_stored_in_one_flush_and_reported_together()
     outcome, join = _handed_in(writer, ends, woken)
     batch = writer.take()
     assert len(batch) == 20
-    assert writer.flush(batch) is False  # no claim asked for
+    assert writer.flush(batch) is Flushed.UNASKED  # no claim asked for
     join()
     assert heard == []  # reported only when the loop says so
     writer.report()
@@ -98,7 +98,7 @@ def test_a_flush_with_a_claim_starts_the_next_jobs_before_the_runs_hear_of_their
         took.append(what)
 
     order = ClaimOrder("w1", "host", None, 2, NOW + timedelta(1))
-    assert writer.flush(batch, order, claimed) is True
+    assert writer.flush(batch, order, claimed) is Flushed.CLAIMED
     join()
     assert told_first == [False]
     [what] = took
@@ -119,7 +119,7 @@ def test_an_end_the_store_refuses_fails_alone() -> None:
     outcome, join = _handed_in(writer, [bad, good], woken)
     [queued] = store.jobs.add_jobs([NEW], NOW)
     order = ClaimOrder("w1", "host", None, 2, NOW + timedelta(1))
-    assert writer.flush(writer.take(), order) is False  # the claim went with the batch
+    assert writer.flush(writer.take(), order) is Flushed.FAILED  # the claim went with the batch
     join()
     assert isinstance(outcome[bad.update.job_id], ValueError)
     stored = outcome[good.update.job_id]
@@ -199,7 +199,7 @@ def test_ends_whose_commit_went_unseen_are_recognised_not_written_twice() -> Non
 
     store.jobs.end_jobs = commit_then_break  # type: ignore[method-assign]
     outcome, join = _handed_in(writer, ends, woken)
-    assert writer.flush(writer.take()) is False
+    assert writer.flush(writer.take()) is Flushed.UNASKED
     join()
     assert tries == [3, 3]
     for end in ends:

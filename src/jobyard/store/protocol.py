@@ -177,11 +177,26 @@ class QueueStore(Protocol):
         ...
 
     def end_and_claim(
-        self, ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
-    ) -> tuple[list[Ended | None], Claimed]:
+        self,
+        ends: Sequence[JobEnd],
+        now: datetime,
+        order: ClaimOrder,
+        *,
+        settle: Met | None = None,
+        released_only: bool = False,
+    ) -> tuple[list[Ended | None], Claimed | None]:
         """:meth:`JobStore.end_jobs`, then :meth:`claim_jobs` for the slots they freed,
         in one transaction: a worker whose runs end takes their next jobs in the commit
-        that ends them (both, or neither)."""
+        that ends them (both, or neither).
+
+        With ``settle`` (as :meth:`DependencyStore.settle_edges` takes it), the edges
+        out of the jobs that ended for good are settled in it too, before the claim,
+        which may then take the dependents they released. Such an end comes back
+        ``awaited`` only if an edge out of it can never be met: blocking its dependent
+        is the caller's (a settle of it finds that edge, and only that one, again).
+        With ``released_only`` (nothing announced work), the claim is made only if the
+        settling released a job: else no claim is made (None).
+        """
         ...
 
     def renew_leases(
@@ -220,6 +235,25 @@ class Settled(NamedTuple):
     impossible: list[tuple[int, int, JobState | None]]  # (job, upstream, its state), sorted
 
 
+Met = Mapping[JobState | None, Collection[Condition]]
+"""The conditions an upstream job ended in each state meets (``None``: it was removed)."""
+
+
+def to_settle(ended: Sequence[Ended | None]) -> list[int]:
+    """The jobs among ``ended`` that ended for good with edges out of them to settle."""
+    return [e.job.id for e in ended if e is not None and e.awaited and e.job.state.terminal]
+
+
+def after_settle(
+    ended: Sequence[Ended | None], settled_ids: Collection[int], settled: Settled
+) -> list[Ended | None]:
+    """``ended`` once the edges out of ``settled_ids`` were settled: those are awaited no
+    longer, but for the ones with an edge that can never be met (its dependent is yet
+    to be blocked)."""
+    done = set(settled_ids) - {upstream for _, upstream, _ in settled.impossible}
+    return [Ended(e.job) if e is not None and e.job.id in done else e for e in ended]
+
+
 class DependencyStore(Protocol):
     """The edges between jobs, counted off once each as upstream jobs end."""
 
@@ -232,7 +266,7 @@ class DependencyStore(Protocol):
     def settle_edges(
         self,
         upstream_ids: Collection[int],
-        met: Mapping[JobState | None, Collection[Condition]],
+        met: Met,
         now: datetime,
     ) -> Settled:
         """Count off, in one transaction, the unmet edges out of the ended ``upstream_ids``.

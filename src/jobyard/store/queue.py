@@ -41,9 +41,10 @@ from jobyard.states import LIVE, Control, JobState
 from jobyard.store import limits as limit_rows
 from jobyard.store import slots
 from jobyard.store.coltypes import MYSQL
+from jobyard.store.dependencies import settle_edges
 from jobyard.store.jobs import write_ends
 from jobyard.store.part import Part
-from jobyard.store.protocol import Claimed, ClaimOrder
+from jobyard.store.protocol import Claimed, ClaimOrder, Met, after_settle, to_settle
 from jobyard.store.rows import event_row, job_columns, job_from_row, jobs_where, whole_event_row
 from jobyard.store.tables import job_events, jobs, limits, queue_state, workers
 
@@ -90,14 +91,32 @@ class SqlQueue(Part):
             return self._claim(conn, order, now)
 
     def end_and_claim(
-        self, ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
-    ) -> tuple[list[Ended | None], Claimed]:
-        """The ends (:meth:`SqlJobs.end_jobs`), then a claim, in one transaction: one
-        commit where a worker took two (and a thread hand-off between them)."""
+        self,
+        ends: Sequence[JobEnd],
+        now: datetime,
+        order: ClaimOrder,
+        *,
+        settle: Met | None = None,
+        released_only: bool = False,
+    ) -> tuple[list[Ended | None], Claimed | None]:
+        """The ends (:meth:`SqlJobs.end_jobs`), their edges with ``settle``, then a claim,
+        in one transaction: one commit where a worker took three (and a thread hand-off
+        between them). The claim may take the dependents the ends released."""
         events: list[dict[str, Any]] = []  # the ends' and the claim's, in one insert
+        released = False
         with self._write() as conn:
             ended = write_ends(conn, ends, now, events) if ends else []
-            claimed = self._claim(conn, order, now, events)
+            if settle is not None and (upstreams := to_settle(ended)):
+                if events:  # the ends' events before the releases' (rows get ids in order)
+                    conn.execute(_INSERT_EVENT, events)
+                    events = []
+                settled = settle_edges(conn, upstreams, settle, now)
+                faults.reach("workflow.advance")
+                ended = after_settle(ended, upstreams, settled)
+                released = bool(settled.released)
+            claimed = None
+            if released or not released_only:
+                claimed = self._claim(conn, order, now, events)
             if events:
                 conn.execute(_INSERT_EVENT, events)
         if ends:

@@ -27,15 +27,24 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from enum import Enum
 
 from jobyard.models import Ended, Job, JobEnd
 from jobyard.states import LIVE
 from jobyard.store import outage
-from jobyard.store.protocol import Claimed, ClaimOrder, Storage
+from jobyard.store.protocol import Claimed, ClaimOrder, Met, Storage
 
 log = logging.getLogger(__name__)
 
 BATCH = 200  # ends per transaction, at most
+
+
+class Flushed(Enum):
+    """How a :meth:`EndWriter.flush` went with its claim."""
+
+    CLAIMED = "claimed"  # the claim was made, with the ends
+    UNASKED = "unasked"  # no claim: none was asked, or none was wanted (nothing released)
+    FAILED = "failed"  # the claim failed with the ends, which were stored without it
 
 
 class Stalled(Exception):
@@ -63,7 +72,9 @@ class EndWriter:
 
     ``on_ended`` hears of the jobs a transaction ended for good, when the loop calls
     :meth:`report` (after it started the jobs it claimed with them): what waits for
-    them is settled for the whole batch at once.
+    them is settled for the whole batch at once. Given ``settle``, the ends stored
+    with a claim have their edges settled in that transaction (the claim may take
+    what they released): those come to ``on_ended`` no longer ``awaited``.
     """
 
     def __init__(
@@ -72,8 +83,10 @@ class EndWriter:
         clock: Callable[[], datetime],
         on_ended: Callable[[Sequence[Ended]], None] = lambda ended: None,
         wake: Callable[[], None] = lambda: None,
+        settle: Met | None = None,
     ) -> None:
         self._store = store
+        self._settle = settle
         self._clock = clock
         self._on_ended = on_ended
         self._wake = wake
@@ -112,33 +125,39 @@ class EndWriter:
         batch: list[Waiting],
         order: ClaimOrder | None = None,
         claimed: Callable[[Claimed], None] = lambda claimed: None,
-    ) -> bool:
+        *,
+        released_only: bool = False,
+    ) -> Flushed:
         """Store ``batch`` and tell its runs; with ``order``, claim in the same transaction
         and hand ``claimed`` what it took before the runs are told (their threads
-        would otherwise take the interpreter from the jobs' starts).
+        would otherwise take the interpreter from the jobs' starts); with
+        ``released_only`` too, only if the ends' settling released a job.
 
-        Whether the claim was made (a batch that failed together is stored without
+        How it went with the claim (a batch that failed together is stored without
         it). Raises the error of an outage that outlasted a second try, once every
         end not stored is back with its run, and what ``claimed`` raised, once the
         runs are told; nothing else.
         """
         if not batch:
-            return False
+            return Flushed.UNASKED
         if order is None:
             self._write(batch)
-            return False
+            return Flushed.UNASKED
         ends = [waiting.end for waiting in batch]
         try:
-            ended, took = self._store.queue.end_and_claim(ends, self._clock(), order)
+            ended, took = self._store.queue.end_and_claim(
+                ends, self._clock(), order, settle=self._settle, released_only=released_only
+            )
         except Exception as exc:
             unavailable = outage.unavailable(exc)
             self._write(batch, doubtful=unavailable, retried=unavailable)
-            return False
+            return Flushed.FAILED
         try:
-            claimed(took)
+            if took is not None:
+                claimed(took)
         finally:  # the runs learn of their ends even if a job could not be started
             self._stored(batch, ended)
-        return True
+        return Flushed.UNASKED if took is None else Flushed.CLAIMED
 
     def report(self) -> None:
         """Tell ``on_ended`` of the jobs the last flushes ended for good."""

@@ -37,9 +37,9 @@ from jobyard.routing import check_tags
 from jobyard.runner.executors import Executors
 from jobyard.states import JobState
 from jobyard.store import Store, outage
-from jobyard.store.protocol import Claimed, ClaimOrder, Storage
+from jobyard.store.protocol import Claimed, ClaimOrder, Met, Storage
 from jobyard.worker.attempt import Abandon, HandBack, JobRun, RunSettings
-from jobyard.worker.ends import EndWriter, Stalled, Waiting
+from jobyard.worker.ends import EndWriter, Flushed, Stalled, Waiting
 from jobyard.worker.orphans import Orphans
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,13 @@ class Worker:
         on_terminal: Callable[[int], None] = lambda job_id: None,
         on_ended: Callable[[Sequence[Ended]], None] | None = None,
         on_lost: Callable[[Job], None] = lambda job: None,
+        settle: Met | None = None,
     ) -> None:
         """``on_terminal`` hears of one job ended for good; ``on_ended`` of the jobs one
         transaction of the loop's ends ended (by default, each goes to ``on_terminal``);
-        ``on_lost`` of a dead worker's job ended for good here."""
+        ``on_lost`` of a dead worker's job ended for good here. With ``settle``, the
+        loop settles the edges out of the jobs it ends in their end's transaction
+        (:class:`~jobyard.worker.ends.EndWriter`)."""
         self.store = store
         self.runner = runner
         self.settings = settings
@@ -140,7 +143,9 @@ class Worker:
         self._released: set[int] = set()  # runs whose end is stored: their slots are free
         # Since when a claim may have committed unseen: see _start_unseen.
         self._unseen: Unseen | None = None
-        self._ends = EndWriter(store, clock, on_ended or self._each_terminal, wake=self._wakeup.set)
+        self._ends = EndWriter(
+            store, clock, on_ended or self._each_terminal, wake=self._wakeup.set, settle=settle
+        )
         self._run_settings = RunSettings(
             worker=self.name,
             kill_grace=settings.kill_grace,
@@ -397,7 +402,9 @@ class Worker:
         the next poll finds it. An announcement that arrives while every slot is busy
         keeps ``_look_for_work`` set until a slot frees. With max_running limits
         stored, a short claim may have been cut by a limit that a freed slot lifts:
-        then every freed slot claims again.
+        then every freed slot claims again. The edges out of the ends are settled in
+        their commit, and a free slot takes the jobs that releases even when it would
+        not look for others: a chain's next node starts in its upstream's commit.
         """
         if self._unseen is not None:  # before the slots are counted: it may fill some
             self._start_unseen()
@@ -406,11 +413,13 @@ class Worker:
         handing = [(waiting, self._runs.get(waiting.end.update.job_id)) for waiting in batch]
         ending = {waiting.end.update.job_id for waiting in batch}
         free = self.settings.concurrency - len(self._runs.keys() - self._released - ending)
-        wanted = free > 0 and not self._draining.is_set() and (self._more or self._look_for_work)
+        can_claim = free > 0 and not self._draining.is_set()
         try:
-            if wanted:
+            if can_claim and (self._more or self._look_for_work):
                 self._look_for_work = False
                 self._claim_with(batch, free, idle_poll)
+            elif can_claim and batch:  # nothing to look for but what the ends release
+                self._claim_with(batch, free, idle_poll=True, look=False)
             else:
                 self._ends.flush(batch)
         finally:
@@ -425,21 +434,27 @@ class Worker:
             }
             self._ends.report()  # settling what waited for the ended jobs, once theirs started
 
-    def _claim_with(self, batch: list[Waiting], free: int, idle_poll: bool) -> None:
-        """Claim for ``free`` slots, in the commit of the ends of ``batch`` if it can."""
+    def _claim_with(
+        self, batch: list[Waiting], free: int, idle_poll: bool, *, look: bool = True
+    ) -> None:
+        """Claim for ``free`` slots, in the commit of the ends of ``batch`` if it can;
+        without ``look``, only what the settling of those ends released."""
         now, leased = self._clock(), time.monotonic()  # the lease runs at least from then
         try:
-            # Nothing announced work (idle_poll): the claim reads before it locks, alone.
-            order = None if idle_poll else self._order(free, now)
-            if self._ends.flush(batch, order, partial(self._claimed, free, leased)):
+            # Nothing announced work (idle_poll): the claim reads before it locks, alone,
+            # unless the ends' settling (under the lock they take) released a job.
+            order = None if idle_poll and not batch else self._order(free, now)
+            claimed = partial(self._claimed, free, leased)
+            flushed = self._ends.flush(batch, order, claimed, released_only=idle_poll)
+            if flushed is Flushed.CLAIMED:
                 return
             # No end to go with, or the ends went without it: the slots of those not
             # stored are not free.
             free -= sum(not _stored(waiting) for waiting in batch)
-            if order is not None and batch:  # the claim failed with the ends
+            if flushed is Flushed.FAILED:  # the claim failed with the ends
                 self._unseen = self._unseen or self._doubt(now, leased)
                 free -= self._start_unseen()
-            if free > 0:
+            if free > 0 and look:
                 self._claimed(free, leased, self._claim(free, idle_poll=idle_poll))
         except Exception:
             self._look_for_work = True  # the next tick tries again

@@ -12,9 +12,10 @@ from jobyard.limits import Key, keys_of, pick
 from jobyard.models import Ended, Job, JobEnd, claim_values
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
+from jobyard.store.memory.dependencies import MemoryDependencies
 from jobyard.store.memory.jobs import MemoryJobs
 from jobyard.store.memory.tables import Part, utc
-from jobyard.store.protocol import Claimed, ClaimOrder
+from jobyard.store.protocol import Claimed, ClaimOrder, Met, after_settle, to_settle
 
 _HOLDING = (JobState.RUNNING, JobState.PAUSED)  # a paused job keeps its limit slot
 
@@ -57,14 +58,26 @@ class MemoryQueue(Part):
             return Claimed(claimed, more)
 
     def end_and_claim(
-        self, ends: Sequence[JobEnd], now: datetime, order: ClaimOrder
-    ) -> tuple[list[Ended | None], Claimed]:
+        self,
+        ends: Sequence[JobEnd],
+        now: datetime,
+        order: ClaimOrder,
+        *,
+        settle: Met | None = None,
+        released_only: bool = False,
+    ) -> tuple[list[Ended | None], Claimed | None]:
         worker, host, queues, limit, lease_until, tags = order
         # A claim refused refuses the ends too: what can refuse it is checked first.
         routes_for(tags)
         utc(lease_until)
         with self._t.lock:
-            ended = MemoryJobs(self._t).end_jobs(ends, now)
+            ended, released = MemoryJobs(self._t).end_jobs(ends, now), False
+            if settle is not None and (upstreams := to_settle(ended)):
+                settled = MemoryDependencies(self._t).settle_edges(upstreams, settle, now)
+                ended = after_settle(ended, upstreams, settled)
+                released = bool(settled.released)
+            if released_only and not released:
+                return ended, None
             return ended, self.claim_jobs(worker, host, queues, limit, now, lease_until, tags=tags)
 
     def _free_slots(self) -> dict[Key, int]:
