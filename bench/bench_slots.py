@@ -8,6 +8,9 @@ how often its threads switched per job (``/proc/<pid>/task/*/status``: of their 
 accord, waiting on a lock, an event, a pipe or the GIL; and forced); with
 ``--by-thread``, by thread.
 
+``chain`` runs a chain of N no-op Python nodes and prints how long each node waited
+after its upstream's end: from that end's commit to its own claim's.
+
 ``commands`` queues ``/bin/true`` jobs (the side-by-side suite's phase: queue paused,
 jobs submitted in batches, then resumed) and prints their rate against the spawn
 floor, ``posix_spawn`` + ``waitpid`` in a loop in one process, measured right after.
@@ -17,12 +20,14 @@ floor, ``posix_spawn`` + ``waitpid`` in a loop in one process, measured right af
     PATH=.venv/bin:$PATH .venv/bin/python bench/bench_slots.py workflow --nodes 10000 \
         --concurrency 4 --profile /tmp/workflow.txt
     .venv/bin/python bench/stacks.py /tmp/workflow.txt
+    .venv/bin/python bench/bench_slots.py chain --nodes 300 --concurrency 4
     .venv/bin/python bench/bench_slots.py commands --jobs 500 --concurrency 2 4 8 16
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import signal
 import sqlite3
 import statistics
@@ -95,6 +100,45 @@ def workflow(
     )
 
 
+def chain(nodes: int, concurrency: int) -> str:
+    """A chain of ``nodes`` no-op Python nodes: how long each waits for its upstream's
+    end, from that end's commit to its own claim's (both stamped in the database)."""
+    workdir = Path(tempfile.mkdtemp())
+    database = workdir / "jobs.db"
+    (workdir / "bench_jobs.py").write_text("def noop():\n    pass\n")
+    links = "\n".join(
+        f"      n{i}: {{type: noop, depends_on: [n{i - 1}]}}" for i in range(1, nodes)
+    )
+    config = workdir / "jobyard.yaml"
+    config.write_text(
+        "job_types:\n  noop: {python: 'bench_jobs:noop'}\n"
+        f"workflows:\n  chain:\n    nodes:\n      n0: {{type: noop}}\n{links}\n"
+    )
+    env: dict[str, str | None] = {"JOBYARD_CONCURRENCY": str(concurrency)}
+    srv = Server(database_url=f"sqlite:///{database}", workdir=workdir, config=config, env=env)
+    srv.start()
+    try:
+        run_id = srv.client.post("/api/v1/workflows/chain/runs", json={}).json()["id"]
+
+        def done() -> bool:
+            run = srv.client.get(f"/api/v1/workflow-runs/{run_id}").json()
+            return bool(run["state"] == "succeeded")
+
+        wait_for(done, timeout=3600, interval=0.2)
+    finally:
+        srv.stop()
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute("SELECT started_at, finished_at FROM jobs ORDER BY id").fetchall()
+    times = [(_epoch(started), _epoch(finished)) for started, finished in rows]
+    waits = [1000 * (nxt[0] - prev[1]) for prev, nxt in itertools.pairwise(times)]
+    cut = statistics.quantiles(waits, n=100)
+    return (
+        f"chain of {nodes} nodes, {concurrency} slots: {nodes / (times[-1][1] - times[0][0]):.0f}"
+        f" nodes/s; upstream's end → next claim p50 / p90 / p99 "
+        f"{cut[49]:.1f} / {cut[89]:.1f} / {cut[98]:.1f} ms"
+    )
+
+
 def _node_times(database: Path) -> str:
     """The middle nodes' rate and their claim → stored end times, from their rows."""
     with sqlite3.connect(database) as conn:
@@ -132,7 +176,7 @@ def commands(jobs: int, concurrency: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["workflow", "commands"])
+    parser.add_argument("mode", choices=["workflow", "chain", "commands"])
     parser.add_argument("--nodes", type=int, default=2000, help="workflow: its nodes")
     parser.add_argument("--jobs", type=int, default=500, help="commands: how many")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16])
@@ -152,6 +196,8 @@ def main() -> None:
         if args.mode == "workflow":
             report = workflow(args.nodes, slots, by_thread=args.by_thread, profile=args.profile)
             print(report, flush=True)
+        elif args.mode == "chain":
+            print(chain(args.nodes, slots), flush=True)
         else:
             print(commands(args.jobs, slots), flush=True)
 
