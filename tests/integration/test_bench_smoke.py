@@ -100,6 +100,13 @@ def test_the_slots_benchmark_says_a_workflows_switches_by_thread() -> None:
     assert "claim → stored end p50" in first
     assert threads
     assert all(line.endswith(" a job") for line in threads), threads
+    done = subprocess.run(
+        [sys.executable, "bench/bench_slots.py", "chain", "--nodes", "10", "--concurrency", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.startswith("chain of 10 nodes, 2 slots: "), done.stdout
+    assert "upstream's end → next claim p50" in done.stdout
 
 
 @pytest.mark.postgres
