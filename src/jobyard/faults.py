@@ -9,10 +9,13 @@ comparison with None. The points:
     a claim took at least one job; its transaction has not committed.
 ``end.before_commit`` / ``end.after_commit``
     the ends of jobs are written; their transaction has not / has just committed.
+``end.settle``
+    a worker's ends are written and the edges out of them counted off, in one
+    transaction with its claim; it has not committed.
 ``workflow.advance``
     the edges out of ended jobs are being counted off (dependents released or
-    blocked); the transaction has not committed. A worker that claims with its ends
-    counts them off in the ends' transaction: a kill there loses the ends too.
+    blocked) in a transaction of their own (ends stored elsewhere than with a
+    worker's claim); it has not committed.
 ``outbox.send``
     a notification was claimed for delivery and is about to be sent.
 ``outbox.sent``
@@ -34,6 +37,7 @@ POINTS = frozenset(
         "claim.before_commit",
         "end.before_commit",
         "end.after_commit",
+        "end.settle",
         "workflow.advance",
         "outbox.send",
         "outbox.sent",

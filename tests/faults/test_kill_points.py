@@ -108,12 +108,12 @@ def test_an_end_killed_after_it_commits_is_not_run_again(
         assert len(outputs) == 6
 
 
-def test_a_workflow_killed_while_it_advances_finishes(database_url: str, launch: Launcher) -> None:
-    """The worker settles a node's edges in its end's transaction when it claims with
-    the end (the kill then loses the end too, and the node runs again: its worker was
-    lost, it has retries left), else in one of their own (the restarted server's sweep
-    settles them). Either way the run finishes, and no job runs twice."""
-    server = faulty(launch, database_url, "workflow.advance")
+def test_a_workflow_killed_as_an_end_settles_runs_the_node_again(
+    database_url: str, launch: Launcher
+) -> None:
+    """The worker settles a node's edges in its end's transaction: the kill loses the end
+    with them, and the node runs again (its worker was lost; it has retries left)."""
+    server = faulty(launch, database_url, "end.settle")
     run = start_run(server, "sturdy")
     killed_itself(server)
     again = launch(database_url, env=ENV)
@@ -132,3 +132,26 @@ def test_a_workflow_killed_while_it_advances_finishes(database_url: str, launch:
         assert len(jobs) == 4
         history = check_jobs(store, [job.id for job in jobs])
     assert all(events[-1].state == "succeeded" for events in history.values())
+    top = next(job for job in jobs if job.node == "top")
+    assert top.attempt == 2  # its first end went with the settle the kill cut short
+
+
+def test_a_settle_killed_after_its_end_committed_is_finished_by_the_sweep(
+    database_url: str, launch: Launcher
+) -> None:
+    """An end stored by the API (a held job killed) is settled in a transaction of its
+    own: a kill there leaves the edges to the next start's sweep."""
+    server = faulty(launch, database_url, "workflow.advance")
+    upstream = held(server, "echo", text="never")
+    after = server.submit(
+        "echo", args={"text": "after"}, depends_on=[{"job": upstream, "on": "finished"}]
+    )["id"]
+    with contextlib.suppress(httpx.TransportError):
+        server.act(upstream, "kill")
+    killed_itself(server)
+    again = launch(database_url, env=ENV)
+    done = again.wait_state(after, "succeeded")
+    assert done["attempt"] == 1
+    with opened(database_url) as store:
+        history = check_jobs(store, [upstream, after])
+    assert history[upstream][-1].state == "killed"

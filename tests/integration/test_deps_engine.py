@@ -190,9 +190,12 @@ def test_an_end_settles_its_edges_and_claims_what_they_released_in_one_call(
         e for e in store.jobs.job_events(middle[2]) if isinstance(e.record, JobStateChanged)
     ]
     assert [e.record.state for e in released] == [JobState.QUEUED]
-    # Settling again finds nothing left to count.
-    Dependencies(store, clock=lambda: NOW).settle([root])
-    assert states(store, middle) == [JobState.RUNNING, JobState.RUNNING, JobState.QUEUED]
+    # A fan-in counts the end once, settled with it; settling again counts nothing.
+    store.queue.end_and_claim([ended_by(store, middle[0])], NOW, order(0), settle=MET)
+    assert store.jobs.get_job(last).deps_pending == 2  # type: ignore[union-attr]
+    Dependencies(store, clock=lambda: NOW).settle([root, middle[0]])
+    assert store.jobs.get_job(last).deps_pending == 2  # type: ignore[union-attr]
+    assert states(store, middle) == [JobState.SUCCEEDED, JobState.RUNNING, JobState.QUEUED]
 
 
 def test_an_edge_that_can_never_be_met_is_left_to_the_caller_to_block(store: Store) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BindParameter,
@@ -24,7 +24,7 @@ from jobyard.models import Condition, DependencyState, Job
 from jobyard.states import Event, JobState, transition
 from jobyard.store.part import Part
 from jobyard.store.protocol import Settled
-from jobyard.store.rows import event_row, job_from_row
+from jobyard.store.rows import event_row, job_from_row, whole_event_row
 from jobyard.store.tables import job_dependencies as deps
 from jobyard.store.tables import job_events, jobs
 
@@ -194,6 +194,7 @@ def settle_edges(
     upstream_ids: Collection[int],
     met: Mapping[JobState | None, Collection[Condition]],
     now: datetime,
+    events: list[dict[str, Any]] | None = None,
 ) -> Settled:
     """Count off the unmet edges out of the ended ``upstream_ids``; release the ready jobs.
 
@@ -202,7 +203,8 @@ def settle_edges(
     server database, in id order, so that a concurrent settle of the same jobs
     waits and then finds nothing left to count), one flips the met edges per
     upstream state, and the counters drop by each job's count of edges in
-    updates by id.
+    updates by id. Given ``events``, the release events' rows go there (every column
+    set), for the caller to insert with its own, just before its commit.
     """
     waiting: dict[int, _Waiting] = {}
     impossible: list[tuple[int, int, JobState | None]] = []
@@ -235,11 +237,16 @@ def settle_edges(
             params = {"upstreams": group, "conditions": conditions}
             for job_ids in chunks(counted.get(state, ()) if conditions else ()):
                 conn.execute(_MEET, params | {"counted": job_ids})
-    released = _count_off(conn, waiting, now)
+    released = _count_off(conn, waiting, now, events)
     return Settled(released, sorted(impossible))
 
 
-def _count_off(conn: Connection, waiting: Mapping[int, _Waiting], now: datetime) -> list[int]:
+def _count_off(
+    conn: Connection,
+    waiting: Mapping[int, _Waiting],
+    now: datetime,
+    events: list[dict[str, Any]] | None = None,
+) -> list[int]:
     """Drop each job's counter by its edges counted; the waiting ones left at zero go on."""
     moves: dict[tuple[int, JobState | None], list[int]] = {}
     for job_id, job in waiting.items():
@@ -256,7 +263,7 @@ def _count_off(conn: Connection, waiting: Mapping[int, _Waiting], now: datetime)
             conn.execute(_COUNT_OFF.values(values), {"ids": chunk, "count": count})
         if target is not None:
             released += [(job_id, waiting[job_id].run_at) for job_id in job_ids]
-    _released_events(conn, released, now)
+    _released_events(conn, released, now, events)
     return sorted(job_id for job_id, _ in released)
 
 
@@ -267,14 +274,19 @@ def _ready_state(run_at: datetime | None, now: datetime) -> JobState:
 
 
 def _released_events(
-    conn: Connection, released: Sequence[tuple[int, datetime | None]], now: datetime
+    conn: Connection,
+    released: Sequence[tuple[int, datetime | None]],
+    now: datetime,
+    events: list[dict[str, Any]] | None = None,
 ) -> None:
-    rows = [
-        event_row(job_id, JobStateChanged(at=now, state=_ready_state(run_at, now)))
+    records = [
+        (job_id, JobStateChanged(at=now, state=_ready_state(run_at, now)))
         for job_id, run_at in released
     ]
-    if rows:
-        conn.execute(insert(job_events), rows)
+    if events is not None:
+        events += [whole_event_row(job_id, record) for job_id, record in records]
+    elif records:
+        conn.execute(insert(job_events), [event_row(job_id, record) for job_id, record in records])
 
 
 def release(conn: Connection, now: datetime) -> list[int]:

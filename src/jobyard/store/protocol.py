@@ -195,7 +195,8 @@ class QueueStore(Protocol):
         ``awaited`` only if an edge out of it can never be met: blocking its dependent
         is the caller's (a settle of it finds that edge, and only that one, again).
         With ``released_only`` (nothing announced work), the claim is made only if the
-        settling released a job: else no claim is made (None).
+        settling released a job (and then takes what it finds, by priority, as any
+        claim does): else no claim is made (None).
         """
         ...
 

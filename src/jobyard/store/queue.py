@@ -107,11 +107,11 @@ class SqlQueue(Part):
         with self._write() as conn:
             ended = write_ends(conn, ends, now, events) if ends else []
             if settle is not None and (upstreams := to_settle(ended)):
-                if events:  # the ends' events before the releases' (rows get ids in order)
-                    conn.execute(_INSERT_EVENT, events)
-                    events = []
-                settled = settle_edges(conn, upstreams, settle, now)
-                faults.reach("workflow.advance")
+                # The releases' events after the ends', in the one insert before the
+                # commit: an event id taken is committed a moment later (readers that
+                # meet a gap in the ids wait for it, but not forever).
+                settled = settle_edges(conn, upstreams, settle, now, events)
+                faults.reach("end.settle")
                 ended = after_settle(ended, upstreams, settled)
                 released = bool(settled.released)
             claimed = None

@@ -95,6 +95,11 @@ class EndWriter:
         self._lock = threading.Lock()
         self._closed = False
 
+    @property
+    def settles(self) -> bool:
+        """Whether the ends it stores with a claim have their edges settled with them."""
+        return self._settle is not None
+
     def write(self, end: JobEnd) -> Ended | None:
         """Store ``end``; the ended job, or None when not applied.
 
@@ -131,7 +136,8 @@ class EndWriter:
         """Store ``batch`` and tell its runs; with ``order``, claim in the same transaction
         and hand ``claimed`` what it took before the runs are told (their threads
         would otherwise take the interpreter from the jobs' starts); with
-        ``released_only`` too, only if the ends' settling released a job.
+        ``released_only`` too, only if the ends' settling released a job (the claim
+        then takes what it finds, by priority, as any claim does).
 
         How it went with the claim (a batch that failed together is stored without
         it). Raises the error of an outage that outlasted a second try, once every

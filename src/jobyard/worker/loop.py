@@ -418,7 +418,8 @@ class Worker:
             if can_claim and (self._more or self._look_for_work):
                 self._look_for_work = False
                 self._claim_with(batch, free, idle_poll)
-            elif can_claim and batch:  # nothing to look for but what the ends release
+            elif can_claim and batch and self._ends.settles:
+                # Nothing to look for, unless the ends' settling releases a job.
                 self._claim_with(batch, free, idle_poll=True, look=False)
             else:
                 self._ends.flush(batch)
@@ -438,11 +439,13 @@ class Worker:
         self, batch: list[Waiting], free: int, idle_poll: bool, *, look: bool = True
     ) -> None:
         """Claim for ``free`` slots, in the commit of the ends of ``batch`` if it can;
-        without ``look``, only what the settling of those ends released."""
+        without ``look``, only if the settling of those ends released a job (and then
+        as any claim, by priority)."""
         now, leased = self._clock(), time.monotonic()  # the lease runs at least from then
         try:
             # Nothing announced work (idle_poll): the claim reads before it locks, alone,
-            # unless the ends' settling (under the lock they take) released a job.
+            # unless the ends' settling (under the lock they take) released a job, when
+            # it goes with them.
             order = None if idle_poll and not batch else self._order(free, now)
             claimed = partial(self._claimed, free, leased)
             flushed = self._ends.flush(batch, order, claimed, released_only=idle_poll)

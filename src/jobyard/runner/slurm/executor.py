@@ -125,12 +125,11 @@ class SlurmExecutor:
         (or released) in Slurm in the moment after its id was recorded. It is followed
         then, and ends as Slurm says: a job cancelled outside jobyard is ``killed``, not
         a failed start."""
-        try:
-            text = self.cli.run(["scontrol", "-o", "show", "job", execution.ref])
+        try:  # a job purged already is looked up in the accounting
+            shown = self._ended(execution.ref, None)
         except SlurmError:
             return False
-        shown = parse_show_job(text)
-        if shown is None:
+        if shown.state == GONE:
             return False
         if shown.live:
             return shown.reason not in HOLDS
