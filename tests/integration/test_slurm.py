@@ -399,13 +399,15 @@ class Unrecorded(Recorder):
         return False
 
 
+def touching(yard: Yard, marker: Path) -> tuple[SlurmExecutor, JobSpec]:
+    """An executor of its own, and a Slurm job that creates ``marker`` if it ever runs."""
+    spec = JobSpec(argv=["touch", str(marker)], executor={"slurm": {"workdir": str(yard.workdir)}})
+    return SlurmExecutor(JobEnvironment(()), install="test"), spec
+
+
 def test_a_slurm_job_whose_id_cannot_be_recorded_never_runs(yard: Yard, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    executor = SlurmExecutor(JobEnvironment(()), install="test")
-    spec = JobSpec(
-        argv=["touch", str(marker)],
-        executor={"slurm": {"workdir": str(yard.workdir)}},
-    )
+    executor, spec = touching(yard, marker)
     try:
         sink = Unrecorded()
         execution = executor.start(990001, "w:990001:1", spec, sink)
@@ -440,11 +442,7 @@ def test_a_slurm_job_cancelled_before_its_release_ends_killed_not_failed_to_star
     yard: Yard, tmp_path: Path
 ) -> None:
     marker = tmp_path / "ran"
-    executor = SlurmExecutor(JobEnvironment(()), install="test")
-    spec = JobSpec(
-        argv=["touch", str(marker)],
-        executor={"slurm": {"workdir": str(yard.workdir)}},
-    )
+    executor, spec = touching(yard, marker)
     try:
         sink = CancelledOnRecord()
         execution = executor.start(990002, "w:990002:1", spec, sink)
