@@ -493,10 +493,15 @@ class JobUpdate:
 
 @dataclass(frozen=True)
 class Ended:
-    """A job as its end left it, and whether jobs wait for it (edges to settle)."""
+    """A job as its end left it, and whether jobs wait for it (edges to settle).
+
+    ``run_live``: another node of its workflow run was live in the commit that stored the
+    end (the end leaves the run's state as it was; that node's own end looks at it).
+    """
 
     job: Job
     awaited: bool = False
+    run_live: bool = False
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,10 @@ class Node:
         them (most were settled in it) and their workflow runs; a job that neither waits
         for costs nothing here."""
         self.deps.settle([e.job.id for e in ended if e.awaited])
-        self.runs.jobs_ended([e.job for e in ended if e.job.workflow_run is not None])
+        # A run whose end left a node of it live keeps its state: that node's end looks.
+        self.runs.jobs_ended(
+            [e.job for e in ended if e.job.workflow_run is not None and not e.run_live]
+        )
 
     def job_restarted(self, job: Job) -> None:
         """A job was restarted as ``job``: its workflow run, if it had ended, runs again."""

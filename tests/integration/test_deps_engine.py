@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from jobyard.dependencies import MET, Dependencies
 from jobyard.events.records import JobStateChanged, JobTerminated
-from jobyard.models import JobEnd, JobSpec, JobUpdate, NewJob
+from jobyard.models import Dependency, JobEnd, JobSpec, JobUpdate, NewJob
 from jobyard.states import LIVE, JobState
 from jobyard.store import Store
 from jobyard.store.protocol import ClaimOrder
@@ -231,3 +232,36 @@ def test_with_released_only_the_claim_is_made_only_for_what_the_ends_released(
     )
     assert took is not None
     assert [job.id for job in took.jobs] == [ids[1]]
+
+
+def test_an_end_says_whether_its_workflow_run_kept_a_live_node_in_its_commit(
+    store: Store,
+) -> None:
+    """``run_live``: a node whose edge the settle counted, or one the claim took, is live
+    when the end commits; a job outside the run that waits for its node is not the run's."""
+    root, first, second, last = wide(store, 2)
+    after = NewJob("t", {}, JobSpec(argv=["true"]), "default", 0, JobState.WAITING)
+    [(outside, _)] = store.jobs.add_jobs([replace(after, depends_on=(Dependency(last),))], NOW)
+    store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(minutes=1))
+
+    def end(job_id: int, claim: int, settle: bool = True) -> tuple[bool, list[int]]:
+        ended, took = store.queue.end_and_claim(
+            [ended_by(store, job_id)], NOW, order(claim), settle=MET if settle else None
+        )
+        [(job, run_live)] = [(e.job.id, e.run_live) for e in ended if e is not None]
+        assert job == job_id
+        return run_live, [job.id for job in took.jobs] if took else []
+
+    assert end(root, 0) == (True, [])  # it released both middle nodes
+    assert store.queue.claim_jobs("w1", "host", None, 2, NOW, NOW).jobs != []
+    assert end(first, 0) == (True, [])  # the last node still waits
+    assert end(second, 1) == (True, [last])  # it released the last node, claimed
+    # Nothing of the run is left: it released a job outside the run, and claimed it.
+    assert end(last, 1) == (False, [outside.id])
+    # Without settling, only the claim says so.
+    [root, first, _, _] = wide(store, 2)
+    store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(minutes=1))
+    assert end(root, 1, settle=False) == (False, [])
+    Dependencies(store, clock=lambda: NOW).settle([root])
+    store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(minutes=1))
+    assert end(first, 1, settle=False)[0] is True  # the claim took the other middle node

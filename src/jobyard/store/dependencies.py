@@ -23,7 +23,7 @@ from jobyard.events.records import JobStateChanged, JobTerminated
 from jobyard.models import Condition, DependencyState, Job
 from jobyard.states import Event, JobState, transition
 from jobyard.store.part import Part
-from jobyard.store.protocol import Settled
+from jobyard.store.protocol import Met, Settled
 from jobyard.store.rows import event_row, job_from_row, whole_event_row
 from jobyard.store.tables import job_dependencies as deps
 from jobyard.store.tables import job_events, jobs
@@ -46,12 +46,7 @@ class SqlDependencies(Part):
         with self._read() as conn:
             return dependents(conn, upstream_ids, states)
 
-    def settle_edges(
-        self,
-        upstream_ids: Collection[int],
-        met: Mapping[JobState | None, Collection[Condition]],
-        now: datetime,
-    ) -> Settled:
+    def settle_edges(self, upstream_ids: Collection[int], met: Met, now: datetime) -> Settled:
         """Count off the edges out of the ended ``upstream_ids``, in one transaction."""
         with self._write() as conn:
             settled = settle_edges(conn, upstream_ids, met, now)
@@ -148,6 +143,7 @@ _EDGES = (
         jobs.c.state,
         jobs.c.deps_pending,
         jobs.c.run_at,
+        jobs.c.workflow_run,
     )
     .select_from(deps.join(jobs, jobs.c.id == deps.c.job_id))
     .where(deps.c.upstream_id.in_(_UPSTREAMS), deps.c.met == false())
@@ -192,9 +188,10 @@ class _Waiting(NamedTuple):
 def settle_edges(
     conn: Connection,
     upstream_ids: Collection[int],
-    met: Mapping[JobState | None, Collection[Condition]],
+    met: Met,
     now: datetime,
     events: list[dict[str, Any]] | None = None,
+    states: Mapping[int, JobState] | None = None,
 ) -> Settled:
     """Count off the unmet edges out of the ended ``upstream_ids``; release the ready jobs.
 
@@ -204,14 +201,19 @@ def settle_edges(
     waits and then finds nothing left to count), one flips the met edges per
     upstream state, and the counters drop by each job's count of edges in
     updates by id. Given ``events``, the release events' rows go there (every column
-    set), for the caller to insert with its own, just before its commit.
+    set), for the caller to insert with its own, just before its commit. Given
+    ``states``, the upstream jobs' states as the caller's transaction wrote them, they
+    are not read again.
     """
     waiting: dict[int, _Waiting] = {}
     impossible: list[tuple[int, int, JobState | None]] = []
+    live_runs: set[int] = set()
     for chunk in chunks(upstream_ids):
-        found = {
-            job_id: JobState(state) for job_id, state in conn.execute(_STATES, {"upstreams": chunk})
-        }
+        if states is not None:
+            found: dict[int, JobState] = {i: states[i] for i in chunk if i in states}
+        else:
+            rows = conn.execute(_STATES, {"upstreams": chunk})
+            found = {job_id: JobState(state) for job_id, state in rows}
         ended: dict[JobState | None, list[int]] = {}
         for upstream_id in chunk:
             if (state := found.get(upstream_id)) in met:  # else live again: settled later
@@ -220,7 +222,7 @@ def settle_edges(
             continue
         ids = [upstream_id for group in ended.values() for upstream_id in group]
         counted: dict[JobState | None, set[int]] = {}
-        for job_id, upstream_id, condition, state, pending, run_at in conn.execute(
+        for job_id, upstream_id, condition, state, pending, run_at, run in conn.execute(
             _EDGES, {"upstreams": ids}
         ):
             if (job_state := JobState(state)) not in SETTLE_STATES:
@@ -232,13 +234,15 @@ def settle_edges(
             job = waiting.get(job_id) or _Waiting(job_state, pending, run_at)
             waiting[job_id] = job._replace(counted=job.counted + 1)
             counted.setdefault(upstream_state, set()).add(job_id)
+            if run is not None:
+                live_runs.add(run)
         for state, group in ended.items():
             conditions = [condition.value for condition in met[state]]
             params = {"upstreams": group, "conditions": conditions}
             for job_ids in chunks(counted.get(state, ()) if conditions else ()):
                 conn.execute(_MEET, params | {"counted": job_ids})
     released = _count_off(conn, waiting, now, events)
-    return Settled(released, sorted(impossible))
+    return Settled(released, sorted(impossible), frozenset(live_runs))
 
 
 def _count_off(

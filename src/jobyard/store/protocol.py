@@ -12,6 +12,7 @@ Schedules, the event feed and monitoring beyond samples are SQL-only parts.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -234,6 +235,9 @@ class Settled(NamedTuple):
 
     released: list[int]  # the jobs that left ``waiting``, by id
     impossible: list[tuple[int, int, JobState | None]]  # (job, upstream, its state), sorted
+    # The workflow runs of the jobs whose edges it counted: each still waits, or was
+    # released, so the run has a live node when the settle commits.
+    live_runs: frozenset[int] = frozenset()
 
 
 Met = Mapping[JobState | None, Collection[Condition]]
@@ -253,6 +257,20 @@ def after_settle(
     to be blocked)."""
     done = set(settled_ids) - {upstream for _, upstream, _ in settled.impossible}
     return [Ended(e.job) if e is not None and e.job.id in done else e for e in ended]
+
+
+def with_live_runs(
+    ended: Sequence[Ended | None], settled: Settled | None, claimed: Claimed | None
+) -> list[Ended | None]:
+    """``ended``, those whose workflow run kept a live node in their commit marked so
+    (``run_live``): a node the settle counted an edge of, or one the claim took."""
+    runs = set(settled.live_runs) if settled is not None else set()
+    if claimed is not None:
+        runs.update(job.workflow_run for job in claimed.jobs if job.workflow_run is not None)
+    return [
+        dataclasses.replace(e, run_live=True) if e is not None and e.job.workflow_run in runs else e
+        for e in ended
+    ]
 
 
 class DependencyStore(Protocol):

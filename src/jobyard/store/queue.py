@@ -44,7 +44,14 @@ from jobyard.store.coltypes import MYSQL
 from jobyard.store.dependencies import settle_edges
 from jobyard.store.jobs import write_ends
 from jobyard.store.part import Part
-from jobyard.store.protocol import Claimed, ClaimOrder, Met, after_settle, to_settle
+from jobyard.store.protocol import (
+    Claimed,
+    ClaimOrder,
+    Met,
+    after_settle,
+    to_settle,
+    with_live_runs,
+)
 from jobyard.store.rows import event_row, job_columns, job_from_row, jobs_where, whole_event_row
 from jobyard.store.tables import job_events, jobs, limits, queue_state, workers
 
@@ -103,25 +110,26 @@ class SqlQueue(Part):
         in one transaction: one commit where a worker took three (and a thread hand-off
         between them). The claim may take the dependents the ends released."""
         events: list[dict[str, Any]] = []  # the ends' and the claim's, in one insert
-        released = False
+        settled = None
         with self._write() as conn:
             ended = write_ends(conn, ends, now, events) if ends else []
             if settle is not None and (upstreams := to_settle(ended)):
                 # The releases' events after the ends', in the one insert before the
                 # commit: an event id taken is committed a moment later (readers that
-                # meet a gap in the ids wait for it, but not forever).
-                settled = settle_edges(conn, upstreams, settle, now, events)
+                # meet a gap in the ids wait for it, but not forever). The states the
+                # ends just wrote need no reading.
+                states = {e.job.id: e.job.state for e in ended if e is not None}
+                settled = settle_edges(conn, upstreams, settle, now, events, states)
                 faults.reach("end.settle")
                 ended = after_settle(ended, upstreams, settled)
-                released = bool(settled.released)
             claimed = None
-            if released or not released_only:
+            if not released_only or (settled is not None and settled.released):
                 claimed = self._claim(conn, order, now, events)
             if events:
                 conn.execute(_INSERT_EVENT, events)
         if ends:
             faults.reach("end.after_commit")
-        return ended, claimed
+        return with_live_runs(ended, settled, claimed), claimed
 
     def _claim(
         self,

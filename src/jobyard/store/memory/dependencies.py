@@ -6,10 +6,10 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from jobyard.events.records import JobStateChanged, JobTerminated
-from jobyard.models import Condition, DependencyState, Job
+from jobyard.models import DependencyState, Job
 from jobyard.states import Event, JobState, transition
 from jobyard.store.memory.tables import Part, utc
-from jobyard.store.protocol import Settled
+from jobyard.store.protocol import Met, Settled
 
 _REOPENABLE = (JobState.WAITING, JobState.UPSTREAM_FAILED, JobState.HELD)
 _SETTLING = (JobState.WAITING, JobState.HELD)
@@ -32,12 +32,7 @@ class MemoryDependencies(Part):
             waiting = {job_id for job_id, upstream in self._t.edges if upstream in upstream_ids}
             return self._t.where(lambda job: job.id in waiting and job.state in states)
 
-    def settle_edges(
-        self,
-        upstream_ids: Collection[int],
-        met: Mapping[JobState | None, Collection[Condition]],
-        now: datetime,
-    ) -> Settled:
+    def settle_edges(self, upstream_ids: Collection[int], met: Met, now: datetime) -> Settled:
         t = self._t
         with t.lock:
             ended = {u: self._state(u) for u in upstream_ids if self._state(u) in met}
@@ -51,7 +46,9 @@ class MemoryDependencies(Part):
                 edge.met = True
                 t.set(job_id, {"deps_pending": t.jobs[job_id].deps_pending - 1})
                 counted.add(job_id)
-            return Settled(self._release(counted, utc(now)), impossible)
+            runs = {t.jobs[job_id].workflow_run for job_id in counted}
+            live_runs = frozenset(run for run in runs if run is not None)
+            return Settled(self._release(counted, utc(now)), impossible, live_runs)
 
     def release_ready(self, now: datetime) -> list[int]:
         with self._t.lock:

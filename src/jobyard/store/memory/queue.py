@@ -15,7 +15,14 @@ from jobyard.states import LIVE, Control, JobState
 from jobyard.store.memory.dependencies import MemoryDependencies
 from jobyard.store.memory.jobs import MemoryJobs
 from jobyard.store.memory.tables import Part, utc
-from jobyard.store.protocol import Claimed, ClaimOrder, Met, after_settle, to_settle
+from jobyard.store.protocol import (
+    Claimed,
+    ClaimOrder,
+    Met,
+    after_settle,
+    to_settle,
+    with_live_runs,
+)
 
 _HOLDING = (JobState.RUNNING, JobState.PAUSED)  # a paused job keeps its limit slot
 
@@ -71,14 +78,14 @@ class MemoryQueue(Part):
         routes_for(tags)
         utc(lease_until)
         with self._t.lock:
-            ended, released = MemoryJobs(self._t).end_jobs(ends, now), False
+            ended, settled = MemoryJobs(self._t).end_jobs(ends, now), None
             if settle is not None and (upstreams := to_settle(ended)):
                 settled = MemoryDependencies(self._t).settle_edges(upstreams, settle, now)
                 ended = after_settle(ended, upstreams, settled)
-                released = bool(settled.released)
-            if released_only and not released:
-                return ended, None
-            return ended, self.claim_jobs(worker, host, queues, limit, now, lease_until, tags=tags)
+            claimed = None
+            if not released_only or (settled is not None and settled.released):
+                claimed = self.claim_jobs(worker, host, queues, limit, now, lease_until, tags=tags)
+            return with_live_runs(ended, settled, claimed), claimed
 
     def _free_slots(self) -> dict[Key, int]:
         caps = {key: n for key, (n, _) in self._t.limits.items()}
