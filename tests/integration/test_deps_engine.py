@@ -265,3 +265,21 @@ def test_an_end_says_whether_its_workflow_run_kept_a_live_node_in_its_commit(
     Dependencies(store, clock=lambda: NOW).settle([root])
     store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(minutes=1))
     assert end(first, 1, settle=False)[0] is True  # the claim took the other middle node
+
+
+def test_an_end_in_the_commit_of_an_edge_never_met_does_not_say_its_run_goes_on(
+    store: Store,
+) -> None:
+    """A fan-in whose upstreams end in one commit, one succeeded and one failed: its edge
+    from the first is counted, but it is to be blocked, and the run may end with it."""
+    root, first, second, last = wide(store, 2)
+    store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(minutes=1))
+    store.queue.end_and_claim([ended_by(store, root)], NOW, order(2), settle=MET)
+    ends = [ended_by(store, first), ended_by(store, second, JobState.FAILED)]
+    ended, _ = store.queue.end_and_claim(ends, NOW, order(0), settle=MET)
+    assert [(e.job.id, e.awaited, e.run_live) for e in ended if e is not None] == [
+        (first, False, False),
+        (second, True, False),  # its dependent waits to be blocked
+    ]
+    Dependencies(store, clock=lambda: NOW).settle([second])
+    assert states(store, [last]) == [JobState.UPSTREAM_FAILED]

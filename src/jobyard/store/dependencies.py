@@ -207,10 +207,11 @@ def settle_edges(
     """
     waiting: dict[int, _Waiting] = {}
     impossible: list[tuple[int, int, JobState | None]] = []
-    live_runs: set[int] = set()
+    counted_runs: set[int] = set()  # workflow runs of the jobs counted off
+    blocked_runs: set[int] = set()  # and of those with an edge that can never be met
     for chunk in chunks(upstream_ids):
-        if states is not None:
-            found: dict[int, JobState] = {i: states[i] for i in chunk if i in states}
+        if states is not None and all(upstream_id in states for upstream_id in chunk):
+            found: dict[int, JobState] = {upstream_id: states[upstream_id] for upstream_id in chunk}
         else:
             rows = conn.execute(_STATES, {"upstreams": chunk})
             found = {job_id: JobState(state) for job_id, state in rows}
@@ -230,19 +231,21 @@ def settle_edges(
             upstream_state = found.get(upstream_id)
             if Condition(condition) not in met[upstream_state]:
                 impossible.append((job_id, upstream_id, upstream_state))
+                if run is not None:
+                    blocked_runs.add(run)
                 continue
             job = waiting.get(job_id) or _Waiting(job_state, pending, run_at)
             waiting[job_id] = job._replace(counted=job.counted + 1)
             counted.setdefault(upstream_state, set()).add(job_id)
             if run is not None:
-                live_runs.add(run)
+                counted_runs.add(run)
         for state, group in ended.items():
             conditions = [condition.value for condition in met[state]]
             params = {"upstreams": group, "conditions": conditions}
             for job_ids in chunks(counted.get(state, ()) if conditions else ()):
                 conn.execute(_MEET, params | {"counted": job_ids})
     released = _count_off(conn, waiting, now, events)
-    return Settled(released, sorted(impossible), frozenset(live_runs))
+    return Settled(released, sorted(impossible), frozenset(counted_runs - blocked_runs))
 
 
 def _count_off(

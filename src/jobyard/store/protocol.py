@@ -235,8 +235,9 @@ class Settled(NamedTuple):
 
     released: list[int]  # the jobs that left ``waiting``, by id
     impossible: list[tuple[int, int, JobState | None]]  # (job, upstream, its state), sorted
-    # The workflow runs of the jobs whose edges it counted: each still waits, or was
-    # released, so the run has a live node when the settle commits.
+    # The workflow runs of the jobs whose edges it counted (each still waits, or was
+    # released: the run has a live node when the settle commits), but those where it
+    # met an edge that can never be met: blocking its job may end the run.
     live_runs: frozenset[int] = frozenset()
 
 

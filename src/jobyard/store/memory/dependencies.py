@@ -46,7 +46,8 @@ class MemoryDependencies(Part):
                 edge.met = True
                 t.set(job_id, {"deps_pending": t.jobs[job_id].deps_pending - 1})
                 counted.add(job_id)
-            runs = {t.jobs[job_id].workflow_run for job_id in counted}
+            blocked = {t.jobs[job_id].workflow_run for job_id, _, _ in impossible}
+            runs = {t.jobs[job_id].workflow_run for job_id in counted} - blocked
             live_runs = frozenset(run for run in runs if run is not None)
             return Settled(self._release(counted, utc(now)), impossible, live_runs)
 
