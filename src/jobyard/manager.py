@@ -8,7 +8,7 @@ intent (``control``) and wakes the workers, which carry it out.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -117,8 +117,36 @@ class JobManager:
             else (job, created)
             for (job, created), new in zip(added, new_jobs, strict=True)
         ]
+        stored = [new for (_, created), new in zip(added, new_jobs, strict=True) if created]
+        if self._settle_missed(stored, upstream):  # they may have moved on: as they are now
+            fresh = {j.id: j for j in self.store.jobs.jobs_by_id([j.id for j, _ in added])}
+            added = [(fresh.get(job.id, job), created) for job, created in added]
         self._on_queued([job for job, created in added if created])
         return added
+
+    def _settle_missed(self, stored: Sequence[NewJob], upstream: Mapping[int, JobState]) -> bool:
+        """Settle now the edges of ``stored`` whose upstream ended while they were stored.
+
+        Their edges were stored unmet on the ``upstream`` states read before: an
+        upstream that ended since looked for what waits for it before they were there,
+        and would leave them to the scheduler's sweep (up to half a minute later). The
+        states are read again once no end under way can change them, and the edges out
+        of those that ended are settled (an edge is counted once, whoever settles it).
+        True when there were some.
+        """
+        live = {
+            d.upstream
+            for new in stored
+            for d in new.depends_on
+            if not d.met and (state := upstream.get(d.upstream)) is not None and not state.terminal
+        }
+        if not live:
+            return False
+        now = self.store.jobs.job_states(live, settled=True)
+        ended = sorted(job_id for job_id in live if job_id not in now or now[job_id].terminal)
+        if ended:
+            self.deps.settle(ended)
+        return bool(ended)
 
     def _queue_problems(self, type_name: str, queue: str) -> list[FieldError]:
         """A submission's own ``queue``: one the file declares, or its type's own (a type
@@ -284,6 +312,8 @@ class JobManager:
             raise AssertionError(f"job {job_id} could not be restarted")
         if job.state is JobState.UPSTREAM_FAILED:
             job = self._blocked_at_creation(job, new, upstream, now)
+        if self._settle_missed([new], upstream):
+            job = self.get(job.id)
         self.deps.reopen(old.id, job.id)
         self._on_restart(job)
         self._wake()

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from jobyard.dependencies import MET, Dependencies
 from jobyard.events.records import JobStateChanged, JobTerminated
+from jobyard.jobtypes.catalog import Catalog
+from jobyard.jobtypes.spec import parse_job_type
+from jobyard.manager import JobManager, Submission
 from jobyard.models import Dependency, JobEnd, JobSpec, JobUpdate, NewJob
 from jobyard.states import LIVE, JobState
 from jobyard.store import Store
 from jobyard.store.protocol import ClaimOrder
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+TYPES = {"t": parse_job_type("t", {"command": ["true"]})}
 
 
 def node(state: JobState) -> NewJob:
@@ -283,3 +288,30 @@ def test_an_end_in_the_commit_of_an_edge_never_met_does_not_say_its_run_goes_on(
     ]
     Dependencies(store, clock=lambda: NOW).settle([second])
     assert states(store, [last]) == [JobState.UPSTREAM_FAILED]
+
+
+def test_a_dependent_stored_as_its_upstream_ends_is_settled_at_once(store: Store) -> None:
+    """The upstream ends, and looks for what waits for it, between the submission's read of
+    its state and the dependents' commit: the submission settles them, not the sweep."""
+    manager = JobManager(store, Catalog(store, TYPES), clock=lambda: NOW)
+    upstream, _ = manager.submit(Submission(type="t"))
+    failing, _ = manager.submit(Submission(type="t"))
+    store.queue.claim_jobs("w1", "host", None, 2, NOW, NOW + timedelta(minutes=1))
+    add_jobs = store.jobs.add_jobs
+
+    def ending_first(new: Any, now: datetime, **options: Any) -> Any:
+        ends = [ended_by(store, upstream.id), ended_by(store, failing.id, JobState.FAILED)]
+        ended, _ = store.queue.end_and_claim(ends, NOW, order(0), settle=MET)
+        assert [e.awaited for e in ended if e is not None] == [False, False]  # none waits yet
+        return add_jobs(new, now, **options)
+
+    store.jobs.add_jobs = ending_first  # type: ignore[method-assign]
+    submissions = [
+        Submission(type="t", depends_on=(Dependency(upstream.id),)),
+        Submission(type="t", depends_on=(Dependency(failing.id),)),
+    ]
+    (ready, _), (blocked, _) = manager.submit_many(submissions)
+    store.jobs.add_jobs = add_jobs  # type: ignore[method-assign]
+    assert (ready.state, blocked.state) == (JobState.QUEUED, JobState.UPSTREAM_FAILED)
+    assert states(store, [ready.id, blocked.id]) == [JobState.QUEUED, JobState.UPSTREAM_FAILED]
+    assert blocked.error == f"dependency {failing.id} ended failed"

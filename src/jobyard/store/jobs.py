@@ -85,13 +85,18 @@ class SqlJobs(Part):
         with self._read() as conn:
             return fetch_jobs(conn, job_ids)
 
-    def job_states(self, job_ids: Collection[int]) -> dict[int, JobState]:
-        """The state of each of these jobs that exists."""
+    def job_states(self, job_ids: Collection[int], *, settled: bool = False) -> dict[int, JobState]:
+        """The state of each of these jobs that exists. ``settled``: as it is once a
+        transaction changing the job has committed (on a server database the rows are
+        read under a shared lock, which waits for such a transaction; SQLite has one
+        writer, whose changes are seen whole)."""
         if not job_ids:
             return {}
         query = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(list(job_ids)))
-        with self._read() as conn:
-            return {job_id: JobState(state) for job_id, state in conn.execute(query)}
+        locking = settled and self._reader.dialect.name != "sqlite"
+        with self._write() if locking else self._read() as conn:
+            found = conn.execute(query.with_for_update(read=True) if locking else query)
+            return {job_id: JobState(state) for job_id, state in found}
 
     def list_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
         """One page of jobs matching the filters, and how many match in all.

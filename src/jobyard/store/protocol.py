@@ -63,7 +63,10 @@ class JobStore(Protocol):
         """The jobs with these ids, in that order (missing ones left out)."""
         ...
 
-    def job_states(self, job_ids: Collection[int]) -> dict[int, JobState]: ...
+    def job_states(self, job_ids: Collection[int], *, settled: bool = False) -> dict[int, JobState]:
+        """The state of each of these jobs that exists; ``settled``: once no transaction
+        that is changing one of them is under way (it waits for it)."""
+        ...
 
     def list_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
         """A page of the matching jobs and their total; ``ValueError`` for a bad query."""

@@ -57,7 +57,7 @@ class MemoryJobs(Part):
         with self._t.lock:
             return [self._t.jobs[i] for i in job_ids if i in self._t.jobs]
 
-    def job_states(self, job_ids: Collection[int]) -> dict[int, JobState]:
+    def job_states(self, job_ids: Collection[int], *, settled: bool = False) -> dict[int, JobState]:
         with self._t.lock:
             return {i: self._t.jobs[i].state for i in job_ids if i in self._t.jobs}
 
