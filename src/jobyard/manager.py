@@ -8,6 +8,7 @@ intent (``control``) and wakes the workers, which carry it out.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.models import Dependency, DependencyState, Job, JobQuery, JobUpdate, NewJob
 from jobyard.outcomes import Reason
 from jobyard.states import (
+    LIVE,
     Event,
     IllegalTransition,
     JobState,
@@ -31,6 +33,8 @@ from jobyard.states import (
     transition,
 )
 from jobyard.store.protocol import AuditOf, Storage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,9 +134,12 @@ class JobManager:
         Their edges were stored unmet on the ``upstream`` states read before: an
         upstream that ended since looked for what waits for it before they were there,
         and would leave them to the scheduler's sweep (up to half a minute later). The
-        states are read again once no end under way can change them, and the edges out
-        of those that ended are settled (an edge is counted once, whoever settles it).
-        True when there were some.
+        states are read again; one still run by a worker is read once more as its end
+        under way leaves it (a worker stores an end and reads what waits for the job in
+        one transaction; other ends settle after their commit, when these are there).
+        The edges out of those that ended are settled (an edge is counted once, whoever
+        settles it). True when there were some. The jobs are stored whatever happens
+        here: a failure is logged and left to the sweep.
         """
         live = {
             d.upstream
@@ -142,10 +149,17 @@ class JobManager:
         }
         if not live:
             return False
-        now = self.store.jobs.job_states(live, settled=True)
-        ended = sorted(job_id for job_id in live if job_id not in now or now[job_id].terminal)
-        if ended:
-            self.deps.settle(ended)
+        try:
+            now = self.store.jobs.job_states(live)
+            if held := {job_id for job_id in live if now.get(job_id) in LIVE}:
+                now |= self.store.jobs.job_states(held, settled=True)
+            ended = sorted(job_id for job_id in live if job_id not in now or now[job_id].terminal)
+            if ended:
+                self.deps.settle(ended)
+        except Exception:  # the jobs are stored: the scheduler's sweep settles them
+            upstreams = {"upstreams": sorted(live)}
+            log.exception("could not settle the dependencies of new jobs", extra=upstreams)
+            return False
         return bool(ended)
 
     def _queue_problems(self, type_name: str, queue: str) -> list[FieldError]:

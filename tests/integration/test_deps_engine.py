@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
+from sqlalchemy import text, update
 
 from jobyard.dependencies import MET, Dependencies
 from jobyard.events.records import JobStateChanged, JobTerminated
@@ -15,6 +19,8 @@ from jobyard.models import Dependency, JobEnd, JobSpec, JobUpdate, NewJob
 from jobyard.states import LIVE, JobState
 from jobyard.store import Store
 from jobyard.store.protocol import ClaimOrder
+from jobyard.store.tables import jobs
+from tests.harness import wait_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TYPES = {"t": parse_job_type("t", {"command": ["true"]})}
@@ -290,7 +296,9 @@ def test_an_end_in_the_commit_of_an_edge_never_met_does_not_say_its_run_goes_on(
     assert states(store, [last]) == [JobState.UPSTREAM_FAILED]
 
 
-def test_a_dependent_stored_as_its_upstream_ends_is_settled_at_once(store: Store) -> None:
+def test_a_dependent_stored_as_its_upstream_ends_is_settled_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The upstream ends, and looks for what waits for it, between the submission's read of
     its state and the dependents' commit: the submission settles them, not the sweep."""
     manager = JobManager(store, Catalog(store, TYPES), clock=lambda: NOW)
@@ -305,13 +313,59 @@ def test_a_dependent_stored_as_its_upstream_ends_is_settled_at_once(store: Store
         assert [e.awaited for e in ended if e is not None] == [False, False]  # none waits yet
         return add_jobs(new, now, **options)
 
-    store.jobs.add_jobs = ending_first  # type: ignore[method-assign]
+    monkeypatch.setattr(store.jobs, "add_jobs", ending_first)
     submissions = [
         Submission(type="t", depends_on=(Dependency(upstream.id),)),
         Submission(type="t", depends_on=(Dependency(failing.id),)),
     ]
     (ready, _), (blocked, _) = manager.submit_many(submissions)
-    store.jobs.add_jobs = add_jobs  # type: ignore[method-assign]
     assert (ready.state, blocked.state) == (JobState.QUEUED, JobState.UPSTREAM_FAILED)
     assert states(store, [ready.id, blocked.id]) == [JobState.QUEUED, JobState.UPSTREAM_FAILED]
     assert blocked.error == f"dependency {failing.id} ended failed"
+
+
+_LOCK_WAITS = {
+    "postgresql": "SELECT count(*) FROM pg_stat_activity"
+    " WHERE wait_event_type = 'Lock' AND datname = current_database()",
+    # InnoDB's own view of lock waits (innodb_trx) lags: the locking read under way
+    "mariadb": "SELECT count(*) FROM information_schema.processlist WHERE command = 'Query'"
+    " AND info LIKE '%LOCK IN SHARE MODE' AND id <> connection_id()",
+}
+_LOCK_WAITS["mysql"] = _LOCK_WAITS["mariadb"]
+
+
+def test_a_dependent_stored_while_its_upstreams_end_is_under_way_waits_for_it(
+    store: Store,
+) -> None:
+    """A worker's end is under way (its row written, not committed) while a dependent is
+    stored: the submission's second look waits for that end's commit, then settles."""
+    if not isinstance(store, Store) or store.engine.dialect.name not in _LOCK_WAITS:
+        pytest.skip("a server database's row locks")
+    manager = JobManager(store, Catalog(store, TYPES), clock=lambda: NOW)
+    upstream, _ = manager.submit(Submission(type="t"))
+    store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(minutes=1))
+    waits = text(_LOCK_WAITS[store.engine.dialect.name])
+    ending = store.engine.connect()
+    transaction = ending.begin()
+    done = update(jobs).where(jobs.c.id == upstream.id).values(state="succeeded")
+    ending.execute(done)  # the end's row, locked until its commit
+
+    def waiting() -> bool:
+        with store.engine.connect() as watch:  # anew each time: no snapshot of it
+            return bool(watch.execute(waits).scalar_one())
+
+    def commit_once_waited_for() -> None:
+        try:
+            wait_for(waiting, timeout=30, what="the submission to wait for the end")
+        finally:
+            transaction.commit()
+            ending.close()
+
+    committer = threading.Thread(target=commit_once_waited_for)
+    committer.start()
+    try:
+        dependent, _ = manager.submit(Submission(type="t", depends_on=(Dependency(upstream.id),)))
+    finally:
+        committer.join()
+    assert dependent.state is JobState.QUEUED
+    assert states(store, [dependent.id]) == [JobState.QUEUED]

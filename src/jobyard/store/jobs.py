@@ -95,7 +95,8 @@ class SqlJobs(Part):
         query = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(list(job_ids)))
         locking = settled and self._reader.dialect.name != "sqlite"
         with self._write() if locking else self._read() as conn:
-            found = conn.execute(query.with_for_update(read=True) if locking else query)
+            locked = query.order_by(jobs.c.id).with_for_update(read=True)  # in one order
+            found = conn.execute(locked if locking else query)
             return {job_id: JobState(state) for job_id, state in found}
 
     def list_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
