@@ -152,7 +152,10 @@ class JobManager:
         try:
             now = self.store.jobs.job_states(live)
             if held := {job_id for job_id in live if now.get(job_id) in LIVE}:
-                now |= self.store.jobs.job_states(held, settled=True)
+                # as they are now: one no longer there was removed meanwhile
+                locked = self.store.jobs.job_states(held, settled=True)
+                now = {job_id: state for job_id, state in now.items() if job_id not in held}
+                now |= locked
             ended = sorted(job_id for job_id in live if job_id not in now or now[job_id].terminal)
             if ended:
                 self.deps.settle(ended)

@@ -329,7 +329,7 @@ _LOCK_WAITS = {
     " WHERE wait_event_type = 'Lock' AND datname = current_database()",
     # InnoDB's own view of lock waits (innodb_trx) lags: the locking read under way
     "mariadb": "SELECT count(*) FROM information_schema.processlist WHERE command = 'Query'"
-    " AND info LIKE '%LOCK IN SHARE MODE' AND id <> connection_id()",
+    " AND db = database() AND info LIKE '%LOCK IN SHARE MODE' AND id <> connection_id()",
 }
 _LOCK_WAITS["mysql"] = _LOCK_WAITS["mariadb"]
 
