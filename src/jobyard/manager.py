@@ -24,7 +24,6 @@ from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.models import Dependency, DependencyState, Job, JobQuery, JobUpdate, NewJob
 from jobyard.outcomes import Reason
 from jobyard.states import (
-    LIVE,
     Event,
     IllegalTransition,
     JobState,
@@ -134,12 +133,10 @@ class JobManager:
         Their edges were stored unmet on the ``upstream`` states read before: an
         upstream that ended since looked for what waits for it before they were there,
         and would leave them to the scheduler's sweep (up to half a minute later). The
-        states are read again; one still run by a worker is read once more as its end
-        under way leaves it (a worker stores an end and reads what waits for the job in
-        one transaction; other ends settle after their commit, when these are there).
-        The edges out of those that ended are settled (an edge is counted once, whoever
-        settles it). True when there were some. The jobs are stored whatever happens
-        here: a failure is logged and left to the sweep.
+        states are read again, as no end under way leaves them, and the edges out of
+        those that ended are settled (an edge is counted once, whoever settles it).
+        True when there were some. The jobs are stored whatever happens here: a failure
+        is logged and left to the sweep.
         """
         live = {
             d.upstream
@@ -150,12 +147,7 @@ class JobManager:
         if not live:
             return False
         try:
-            now = self.store.jobs.job_states(live)
-            if held := {job_id for job_id in live if now.get(job_id) in LIVE}:
-                # as they are now: one no longer there was removed meanwhile
-                locked = self.store.jobs.job_states(held, settled=True)
-                now = {job_id: state for job_id, state in now.items() if job_id not in held}
-                now |= locked
+            now = self.store.jobs.job_states(live, settled=True)  # after any end under way
             ended = sorted(job_id for job_id in live if job_id not in now or now[job_id].terminal)
             if ended:
                 self.deps.settle(ended)

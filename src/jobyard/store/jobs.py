@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from jobyard import faults
 from jobyard.events.records import JobEvent, LogWritten, Record
 from jobyard.models import SORTABLE, Ended, EventKind, Job, JobEnd, JobQuery, JobUpdate, NewJob
-from jobyard.states import JobState
+from jobyard.states import LIVE, JobState
 from jobyard.store import guard, submission
 from jobyard.store.access import audit_row
 from jobyard.store.listing import job_filters, job_order
@@ -86,18 +86,25 @@ class SqlJobs(Part):
             return fetch_jobs(conn, job_ids)
 
     def job_states(self, job_ids: Collection[int], *, settled: bool = False) -> dict[int, JobState]:
-        """The state of each of these jobs that exists. ``settled``: as it is once a
-        transaction changing the job has committed (on a server database the rows are
-        read under a shared lock, which waits for such a transaction; SQLite has one
-        writer, whose changes are seen whole)."""
+        """The state of each of these jobs that exists. ``settled``: as no end under way
+        leaves them. A worker stores the end of a running (or paused) job and reads what
+        waits for it in one transaction that holds the job's row: on a server database
+        those rows are read again under a shared lock (in id order), which waits for
+        it. Other ends commit before they settle; SQLite's one writer is seen whole."""
         if not job_ids:
             return {}
-        query = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(list(job_ids)))
-        locking = settled and self._reader.dialect.name != "sqlite"
-        with self._write() if locking else self._read() as conn:
-            locked = query.order_by(jobs.c.id).with_for_update(read=True)  # in one order
-            found = conn.execute(locked if locking else query)
-            return {job_id: JobState(state) for job_id, state in found}
+        with self._read() as conn:
+            found = _states_of(conn, select(jobs.c.id, jobs.c.state), job_ids)
+        if not settled or self._reader.dialect.name == "sqlite":
+            return found
+        held = [job_id for job_id, state in found.items() if state in LIVE]
+        if not held:
+            return found
+        locked = select(jobs.c.id, jobs.c.state).order_by(jobs.c.id).with_for_update(read=True)
+        with self._write() as conn:
+            now = _states_of(conn, locked, held)
+        # as the end left them: one gone meanwhile was removed
+        return {job_id: state for job_id, state in found.items() if job_id not in held} | now
 
     def list_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
         """One page of jobs matching the filters, and how many match in all.
@@ -355,6 +362,13 @@ def _holds(job: Job | None, end: JobEnd) -> bool:
 def _noted(notes: dict[int, LogWritten], end: JobEnd) -> tuple[LogWritten, ...]:
     note = notes.get(end.update.job_id)
     return () if note is None else (note,)
+
+
+def _states_of(
+    conn: Connection, query: Select[Any], job_ids: Collection[int]
+) -> dict[int, JobState]:
+    found = conn.execute(query.where(jobs.c.id.in_(list(job_ids))))
+    return {job_id: JobState(state) for job_id, state in found}
 
 
 _INSERT_EVENT = insert(job_events)

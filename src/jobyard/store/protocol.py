@@ -64,8 +64,8 @@ class JobStore(Protocol):
         ...
 
     def job_states(self, job_ids: Collection[int], *, settled: bool = False) -> dict[int, JobState]:
-        """The state of each of these jobs that exists; ``settled``: once no transaction
-        that is changing one of them is under way (it waits for it)."""
+        """The state of each of these jobs that exists; ``settled``: as no end under way
+        leaves them (the read waits for such an end's commit)."""
         ...
 
     def list_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
