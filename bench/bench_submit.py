@@ -10,9 +10,11 @@ The server's CPU is read from its process counters (psutil) before and after.
     .venv/bin/python bench/bench_submit.py --database sqlite --variant keys   # idempotency keys
     .venv/bin/python bench/bench_submit.py --database sqlite --variant args   # typed params
     .venv/bin/python bench/bench_submit.py --batches 0 --profile /tmp/submit.txt  # py-spy
+    .venv/bin/python bench/bench_submit.py --jobs 0 --profile /tmp/batches.txt
 
 ``--profile`` samples the server with py-spy (only while a thread holds the GIL) during
-the one-at-a-time submits and writes py-spy's raw collapsed stacks to the file.
+the one-at-a-time submits (the batches with ``--jobs 0``) and writes py-spy's raw
+collapsed stacks to the file.
 """
 
 from __future__ import annotations
@@ -103,6 +105,19 @@ def batch(body: Body) -> Callable[[httpx.Client, int], int]:
     return post
 
 
+@contextmanager
+def profiled(running: Server, out: Path | None) -> Iterator[None]:
+    """py-spy samples the server while the block runs, if ``out`` is given."""
+    assert running.proc is not None
+    spy = _py_spy(running.proc.pid, out) if out else None
+    try:
+        yield
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # it writes its file then
+            spy.wait(60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["sqlite", "postgres", "mariadb"], default="sqlite")
@@ -114,17 +129,17 @@ def main() -> None:
     body = VARIANTS[args.variant]
     with server(args.database) as running:
         measure(running, 200, one(body))  # warm up: imports, caches, connections
+        measure(running, BATCH, batch(body))
         assert running.proc is not None
-        spy = _py_spy(running.proc.pid, args.profile) if args.profile else None
-        rate, ms = measure(running, args.jobs, one(body))
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)  # it writes its file then
-            spy.wait(60)
-        print(f"{args.database} {args.variant} one at a time: {args.jobs} jobs, "
-              f"{rate:,.0f} jobs/s, server CPU {ms:.3f} ms/job")  # fmt: skip
+        if args.jobs:
+            with profiled(running, args.profile):
+                rate, ms = measure(running, args.jobs, one(body))
+            print(f"{args.database} {args.variant} one at a time: {args.jobs} jobs, "
+                  f"{rate:,.0f} jobs/s, server CPU {ms:.3f} ms/job")  # fmt: skip
         if not args.batches:
             return
-        rate, ms = measure(running, args.batches * BATCH, batch(body))
+        with profiled(running, args.profile if not args.jobs else None):
+            rate, ms = measure(running, args.batches * BATCH, batch(body))
         print(f"{args.database} {args.variant} batches of {BATCH}: {args.batches * BATCH} jobs, "
               f"{rate:,.0f} jobs/s, server CPU {ms:.3f} ms/job")  # fmt: skip
 
