@@ -9,8 +9,10 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.limits import Limit, Scope
@@ -201,3 +203,46 @@ def test_a_stored_job_type_keeps_its_limit_with_the_others(store: Store) -> None
     catalog.put("nightly", {"command": ["true"], "max_running": 1}, T0)
     catalog.delete("nightly")
     assert store.limits.read() == {}
+
+
+
+def careful_claims(store: Store) -> list[str]:
+    """The claims that ``store`` makes the limit-aware way from now on: each counts
+    the jobs holding slots first (:func:`jobyard.store.slots.lock_claimable`)."""
+    counts: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def count(*args: Any) -> None:
+        if " ".join(args[2].split()).startswith(COUNT_HELD):
+            counts.append(args[2])
+
+    return counts
+
+
+COUNT_HELD = "SELECT jobs.queue, jobs.type, count(*) AS count_1 FROM jobs"
+
+
+@pytest.mark.sql_only("counts the statements a claim sends")
+def test_limits_of_other_scopes_cost_a_claim_nothing(store: Store) -> None:
+    """A claim that meets no job of a limited scope takes the jobs in one statement.
+    One that meets one takes the limit-aware path, and so does the claim after it;
+    once such a claim met none, claims go the short way again."""
+    limit(store, Limit(QUEUE, "limited", 1))
+    add(store, *(new_job() for _ in range(4)))
+    claim(store, limit=1)  # a store's first claim knows nothing: it goes the long way
+    counts = careful_claims(store)
+
+    def queues_taken(limit: int) -> tuple[list[str], bool]:
+        """The queues of the jobs a claim took, and whether it went the long way."""
+        before = len(counts)
+        taken = claim(store, limit=limit)
+        finish(store, taken)
+        return [job.queue for job in taken], len(counts) > before
+
+    assert queues_taken(2) == (["default", "default"], False)  # the limit is another's
+    add(store, new_job(queue="limited", priority=5), new_job(queue="limited", priority=5))
+    assert queues_taken(2) == (["limited", "default"], True)  # the limit holds
+    assert queues_taken(2) == (["limited"], True)  # at once, as the last claim met it
+    add(store, new_job(), new_job())
+    assert queues_taken(1) == (["default"], True)  # at once: it learns none is met now
+    assert queues_taken(1) == (["default"], False)  # the short way again

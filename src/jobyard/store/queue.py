@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     Row,
     Select,
+    and_,
     bindparam,
     exists,
     func,
@@ -35,6 +36,7 @@ from sqlalchemy import (
 
 from jobyard import faults
 from jobyard.events.records import JobClaimed, JobPromoted
+from jobyard.limits import Key, Scope, keys_of
 from jobyard.models import FRESH_ATTEMPT, Ended, Job, JobEnd, claim_values
 from jobyard.routing import routes_for
 from jobyard.states import LIVE, Control, JobState
@@ -62,7 +64,7 @@ _LIVE = [state.value for state in LIVE]
 class SqlQueue(Part):
     """:class:`~jobyard.store.protocol.QueueStore` on SQL."""
 
-    # Whether this process's last claim found max_running limits stored (see claim()).
+    # Whether this process's last claim met jobs of limited scopes (see claim()).
     _limited = True
 
     def claim_jobs(
@@ -247,7 +249,7 @@ class Taken(NamedTuple):
     """What a claim took, in claim order, and what it saw besides."""
 
     jobs: list[Job]
-    limited: bool  # max_running limits are stored
+    limited: bool  # it met jobs of scopes with max_running limits
     left: bool | None  # a job it could have taken was left; None: not read
 
 
@@ -267,33 +269,42 @@ def claim(
     """Mark up to ``limit`` ready jobs as running on ``worker``.
 
     Only jobs whose required tags are among ``tags`` are taken, within the limits.
-    Without limits (the usual case) every statement is built once and reused.
-    ``limited`` says whether the last claim found limits: then they are read first.
-    Otherwise (SQLite, PostgreSQL) whether any are stored comes with the claimable
-    rows, so a claim without limits needs no statement to read them; when some
-    appeared meanwhile, the limit-aware path takes over (the rows locked by the
-    first statement stay locked, untaken, until the commit: once, on the claim that
-    first sees the limits). MariaDB reads them first always: InnoDB's locking read
-    would lock the limits' index too. SQLite locks no rows: without limits its read
-    takes one row more than ``limit``, which says whether a job was ``left``.
-    Given ``events``, the claim's event rows go there for the caller to insert.
+    The first ready jobs are locked and taken in one statement, built once, unless
+    one of them is of a limited scope (a queue or type with ``max_running``): then
+    the limit-aware path (:func:`jobyard.store.slots.lock_claimable`) takes over,
+    and the rows locked by the first statement stay locked, untaken, until the
+    commit. Limits stored for other scopes cost the claim nothing. ``limited`` says
+    whether the last claim met jobs of limited scopes: then the limit-aware path is
+    taken at once. On SQLite and PostgreSQL whether a job is limited comes with its
+    row; MariaDB reads the limits first (InnoDB's locking read would lock the
+    limits' index too). SQLite locks no rows: its read takes one row more than
+    ``limit``, which says whether a job was ``left``. Given ``events``, the claim's
+    event rows go there for the caller to insert.
     """
     routes = routes_for(tags)
     peek = 1 if conn.dialect.name == "sqlite" else 0
     params = {"now": now, "routes": routes, "limit": limit + peek, "queues": list(queues or ())}
-    if limited or conn.dialect.name in MYSQL:
+    caps: dict[Key, int] = {}
+    if limited:
         caps = limit_rows.read(conn)
         locked = [] if caps else list(conn.execute(_CLAIMABLE[queues is not None], params))
+    elif conn.dialect.name in MYSQL:
+        stored = limit_rows.read(conn)
+        locked = list(conn.execute(_CLAIMABLE[queues is not None], params))
+        if any(key in stored for row in locked for key in keys_of(row)):
+            caps = stored
     else:
         locked = list(conn.execute(_CLAIMABLE_UNLESS_LIMITED[queues is not None], params))
-        caps = limit_rows.read(conn) if locked and locked[0].limited else {}
-    left = None
+        if any(row.limited for row in locked[:limit]):  # not SQLite's one row more
+            caps = limit_rows.read(conn)
+    left, met = None, False
     if caps:
-        locked = slots.lock_claimable(conn, _claimable(queues, now, routes), limit, caps)
+        claimable = _claimable(queues, now, routes)
+        locked, met = slots.lock_claimable(conn, claimable, limit, caps)
     elif peek:
         left, locked = len(locked) > limit, locked[:limit]
     if not locked:
-        return Taken([], bool(caps), left)
+        return Taken([], met, left)
     # The locked rows cannot change meanwhile: the jobs are what the claim makes of them.
     # Each job built once, with the claim's values (a row reads like a Job's fields).
     claimed = [
@@ -309,7 +320,7 @@ def claim(
         events += rows
     else:
         conn.execute(_INSERT_EVENT, rows)
-    return Taken(claimed, bool(caps), left)
+    return Taken(claimed, met, left)
 
 
 def any_queued(conn: Connection, queues: Sequence[str] | None, now: datetime) -> bool:
@@ -376,9 +387,17 @@ def _claimable_once(with_queues: bool) -> Select[Any]:
 
 
 _CLAIMABLE = {False: _claimable_once(False), True: _claimable_once(True)}
+# Whether a max_running limit holds the row's job back: one of its queue or its type.
+_LIMITED = exists(
+    select(limits.c.scope).where(
+        or_(
+            and_(limits.c.scope == Scope.QUEUE.value, limits.c.name == jobs.c.queue),
+            and_(limits.c.scope == Scope.TYPE.value, limits.c.name == jobs.c.type),
+        )
+    )
+).label("limited")
 _CLAIMABLE_UNLESS_LIMITED = {
-    with_queues: query.add_columns(exists(select(limits.c.scope)).label("limited"))
-    for with_queues, query in _CLAIMABLE.items()
+    with_queues: query.add_columns(_LIMITED) for with_queues, query in _CLAIMABLE.items()
 }
 _JOB_COLUMNS = tuple(jobs.c.keys())
 

@@ -1,8 +1,8 @@
 """The claim's side of cluster-wide ``max_running`` (see :mod:`jobyard.limits`).
 
-With no limit stored, the claimable jobs are locked with ``FOR UPDATE SKIP
-LOCKED`` and taken: concurrent claimers take disjoint sets and never wait. With
-limits, a claim
+When none of the first claimable jobs is of a limited scope (whatever limits are
+stored for others), they are locked with ``FOR UPDATE SKIP LOCKED`` and taken:
+concurrent claimers take disjoint sets and never wait. Otherwise a claim
 
 1. counts the jobs holding slots, without a lock, to leave full scopes out;
 2. peeks at the first claimable jobs, without a lock, to learn which limited
@@ -39,9 +39,10 @@ PEEK_MIN = 32  # … and at least this far
 
 def lock_claimable(
     conn: Connection, claimable: Select[Any], limit: int, caps: dict[Key, int]
-) -> list[Row[Any]]:
+) -> tuple[list[Row[Any]], bool]:
     """Lock up to ``limit`` rows of ``claimable`` (id, queue, type, …) that fit ``caps``,
-    the limits read in this transaction (:func:`jobyard.store.limits.read`).
+    the limits read in this transaction (:func:`jobyard.store.limits.read`); and
+    whether jobs of limited scopes were among the first claimable ones.
 
     ``claimable`` is ordered by priority and age; the rows come back in that order.
     """
@@ -50,7 +51,7 @@ def lock_claimable(
     peek = _excluding(claimable, full).limit(max(limit * PEEK_FACTOR, PEEK_MIN))
     seen = {key for row in conn.execute(peek) for key in keys_of(row) if key in caps}
     free = _lock_scopes(conn, sorted(seen))
-    return _take(conn, claimable, limit, free, blocked=set(caps) - seen)
+    return _take(conn, claimable, limit, free, blocked=set(caps) - seen), bool(seen or full)
 
 
 def _lock_scopes(conn: Connection, keys: list[Key]) -> dict[Key, int]:
