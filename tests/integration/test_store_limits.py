@@ -205,7 +205,6 @@ def test_a_stored_job_type_keeps_its_limit_with_the_others(store: Store) -> None
     assert store.limits.read() == {}
 
 
-
 def careful_claims(store: Store) -> list[str]:
     """The claims that ``store`` makes the limit-aware way from now on: each counts
     the jobs holding slots first (:func:`jobyard.store.slots.lock_claimable`)."""
