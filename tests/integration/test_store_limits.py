@@ -205,9 +205,12 @@ def test_a_stored_job_type_keeps_its_limit_with_the_others(store: Store) -> None
     assert store.limits.read() == {}
 
 
+COUNT_HELD = "SELECT jobs.queue, jobs.type, count(*) AS count_1 FROM jobs"
+
+
 def careful_claims(store: Store) -> list[str]:
-    """The claims that ``store`` makes the limit-aware way from now on: each counts
-    the jobs holding slots first (:func:`jobyard.store.slots.lock_claimable`)."""
+    """The statements of the claims that ``store`` makes the limit-aware way from now
+    on: each counts the jobs holding slots first (``slots.lock_claimable``)."""
     counts: list[str] = []
 
     @event.listens_for(store.engine, "before_cursor_execute")
@@ -218,30 +221,35 @@ def careful_claims(store: Store) -> list[str]:
     return counts
 
 
-COUNT_HELD = "SELECT jobs.queue, jobs.type, count(*) AS count_1 FROM jobs"
-
-
 @pytest.mark.sql_only("counts the statements a claim sends")
 def test_limits_of_other_scopes_cost_a_claim_nothing(store: Store) -> None:
-    """A claim that meets no job of a limited scope takes the jobs in one statement.
+    """A claim that meets no job of a limited scope takes the jobs as without limits.
     One that meets one takes the limit-aware path, and so does the claim after it;
-    once such a claim met none, claims go the short way again."""
-    limit(store, Limit(QUEUE, "limited", 1))
+    once such a claim met none, claims go the short way again, also while a limited
+    scope is full (with none of its jobs waiting)."""
+    limit(store, Limit(QUEUE, "limited", 1), Limit(TYPE, "capped", 1))
     add(store, *(new_job() for _ in range(4)))
     claim(store, limit=1)  # a store's first claim knows nothing: it goes the long way
     counts = careful_claims(store)
 
-    def queues_taken(limit: int) -> tuple[list[str], bool]:
-        """The queues of the jobs a claim took, and whether it went the long way."""
+    def taken(limit: int) -> tuple[list[str], bool]:
+        """The queue:type of each job a claim took (then ended), and whether it went
+        the long way."""
         before = len(counts)
-        taken = claim(store, limit=limit)
-        finish(store, taken)
-        return [job.queue for job in taken], len(counts) > before
+        jobs = claim(store, limit=limit)
+        finish(store, jobs)
+        return [f"{job.queue}:{job.type}" for job in jobs], len(counts) > before
 
-    assert queues_taken(2) == (["default", "default"], False)  # the limit is another's
+    assert taken(2) == (["default:echo"] * 2, False)  # the limits are others'
     add(store, new_job(queue="limited", priority=5), new_job(queue="limited", priority=5))
-    assert queues_taken(2) == (["limited", "default"], True)  # the limit holds
-    assert queues_taken(2) == (["limited"], True)  # at once, as the last claim met it
-    add(store, new_job(), new_job())
-    assert queues_taken(1) == (["default"], True)  # at once: it learns none is met now
-    assert queues_taken(1) == (["default"], False)  # the short way again
+    assert taken(2) == (["limited:echo", "default:echo"], True)  # the limit holds
+    assert taken(2) == (["limited:echo"], True)  # at once, as the last claim met it
+    add(store, *(new_job() for _ in range(4)))
+    assert taken(1) == (["default:echo"], True)  # at once: it learns none is met now
+    assert taken(1) == (["default:echo"], False)  # the short way again
+    add(store, new_job(queue="limited", priority=5))
+    assert [job.queue for job in claim(store, limit=1)] == ["limited"]  # it goes on: full
+    add(store, new_job(type_="capped", priority=5))
+    assert taken(1) == (["default:capped"], True)  # a type's limit is met as a queue's
+    assert taken(1) == (["default:echo"], True)
+    assert taken(1) == (["default:echo"], False)  # the full queue has none waiting

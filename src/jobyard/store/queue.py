@@ -6,7 +6,8 @@ transaction began with ``BEGIN IMMEDIATE`` and already holds the only write lock
 MariaDB refuses ``UPDATE … WHERE id IN (SELECT … LIMIT)``, hence two statements.
 A claim that took all it was asked for reads, locking nothing, whether due jobs
 are left, so that its worker claims again only then (SQLite, which locks no rows,
-takes one row more in its claim's read instead, unless limits are stored).
+takes one row more in its claim's read instead, unless the claim goes the
+limit-aware way).
 Which rows the claim may lock — routing tags, cluster-wide ``max_running`` — is
 decided in :mod:`jobyard.store.slots`.
 """
@@ -89,7 +90,8 @@ class SqlQueue(Part):
         ``limit`` jobs reads, after its update and before its commit, whether a due
         job still waits (``more``): a plain read, which locks nothing and may count
         rows another claimer holds locked. On SQLite, which locks no rows, the claim's
-        own read takes one row more than ``limit`` instead, unless limits are stored.
+        own read takes one row more than ``limit`` instead, unless the claim goes the
+        limit-aware way (it met jobs of limited scopes).
         """
         if limit < 1 or (queues is not None and not queues):
             return Claimed([], more=False)
@@ -268,35 +270,16 @@ def claim(
 ) -> Taken:
     """Mark up to ``limit`` ready jobs as running on ``worker``.
 
-    Only jobs whose required tags are among ``tags`` are taken, within the limits.
-    The first ready jobs are locked and taken in one statement, built once, unless
-    one of them is of a limited scope (a queue or type with ``max_running``): then
-    the limit-aware path (:func:`jobyard.store.slots.lock_claimable`) takes over,
-    and the rows locked by the first statement stay locked, untaken, until the
-    commit. Limits stored for other scopes cost the claim nothing. ``limited`` says
-    whether the last claim met jobs of limited scopes: then the limit-aware path is
-    taken at once. On SQLite and PostgreSQL whether a job is limited comes with its
-    row; MariaDB reads the limits first (InnoDB's locking read would lock the
-    limits' index too). SQLite locks no rows: its read takes one row more than
+    Only jobs whose required tags are among ``tags`` are taken, within the limits
+    (see :func:`_lock_first`). ``limited`` says whether the last claim met jobs of
+    limited scopes. SQLite locks no rows: its read takes one row more than
     ``limit``, which says whether a job was ``left``. Given ``events``, the claim's
     event rows go there for the caller to insert.
     """
     routes = routes_for(tags)
     peek = 1 if conn.dialect.name == "sqlite" else 0
     params = {"now": now, "routes": routes, "limit": limit + peek, "queues": list(queues or ())}
-    caps: dict[Key, int] = {}
-    if limited:
-        caps = limit_rows.read(conn)
-        locked = [] if caps else list(conn.execute(_CLAIMABLE[queues is not None], params))
-    elif conn.dialect.name in MYSQL:
-        stored = limit_rows.read(conn)
-        locked = list(conn.execute(_CLAIMABLE[queues is not None], params))
-        if any(key in stored for row in locked for key in keys_of(row)):
-            caps = stored
-    else:
-        locked = list(conn.execute(_CLAIMABLE_UNLESS_LIMITED[queues is not None], params))
-        if any(row.limited for row in locked[:limit]):  # not SQLite's one row more
-            caps = limit_rows.read(conn)
+    locked, caps = _lock_first(conn, params, queues is not None, limit, limited=limited)
     left, met = None, False
     if caps:
         claimable = _claimable(queues, now, routes)
@@ -321,6 +304,34 @@ def claim(
     else:
         conn.execute(_INSERT_EVENT, rows)
     return Taken(claimed, met, left)
+
+
+def _lock_first(
+    conn: Connection, params: dict[str, Any], with_queues: bool, limit: int, *, limited: bool
+) -> tuple[list[Row[Any]], dict[Key, int]]:
+    """The first ready jobs, locked; and the stored limits when the claim must go the
+    limit-aware way (:func:`jobyard.store.slots.lock_claimable`), else none.
+
+    It must when one of those jobs is of a limited scope (a queue or type with
+    ``max_running``): then the rows locked here stay locked, untaken, until the
+    commit. Limits stored for other scopes cost the claim nothing. After a claim that
+    met limited jobs (``limited``) the limits are read first (none stored: the jobs
+    are locked as without limits). SQLite and PostgreSQL learn whether a job is limited with
+    its row; MariaDB reads the limits first (InnoDB's locking read would lock the
+    limits' index too). Only the first ``limit`` rows count (``params`` may ask for
+    one more: SQLite's look at whether jobs are left).
+    """
+    if limited:
+        caps = limit_rows.read(conn)
+        return ([] if caps else list(conn.execute(_CLAIMABLE[with_queues], params))), caps
+    if conn.dialect.name in MYSQL:
+        stored = limit_rows.read(conn)
+        locked = list(conn.execute(_CLAIMABLE[with_queues], params))
+        met = any(key in stored for row in locked[:limit] for key in keys_of(row))
+        return locked, stored if met else {}
+    locked = list(conn.execute(_CLAIMABLE_UNLESS_LIMITED[with_queues], params))
+    met = any(row.limited for row in locked[:limit])
+    return locked, limit_rows.read(conn) if met else {}
 
 
 def any_queued(conn: Connection, queues: Sequence[str] | None, now: datetime) -> bool:

@@ -42,16 +42,19 @@ def lock_claimable(
 ) -> tuple[list[Row[Any]], bool]:
     """Lock up to ``limit`` rows of ``claimable`` (id, queue, type, …) that fit ``caps``,
     the limits read in this transaction (:func:`jobyard.store.limits.read`); and
-    whether jobs of limited scopes were among the first claimable ones.
+    whether the first ``limit`` claimable jobs of the scopes not full include
+    limited ones (then the next claim had better come this way at once).
 
     ``claimable`` is ordered by priority and age; the rows come back in that order.
     """
     held = _held(conn, caps)
     full = {key for key, count in held.items() if count >= caps[key]}
     peek = _excluding(claimable, full).limit(max(limit * PEEK_FACTOR, PEEK_MIN))
-    seen = {key for row in conn.execute(peek) for key in keys_of(row) if key in caps}
+    limited = [[key for key in keys_of(row) if key in caps] for row in conn.execute(peek)]
+    seen = {key for keys in limited for key in keys}
     free = _lock_scopes(conn, sorted(seen))
-    return _take(conn, claimable, limit, free, blocked=set(caps) - seen), bool(seen or full)
+    met = any(limited[:limit])
+    return _take(conn, claimable, limit, free, blocked=set(caps) - seen), met
 
 
 def _lock_scopes(conn: Connection, keys: list[Key]) -> dict[Key, int]:
