@@ -81,6 +81,7 @@ def traced(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     command = [
         sys.executable, "-m", "jobyard", "serve", "--port", str(port),
         "--config", str(CONFIG), "--database-url", f"sqlite:///{database}",
+        "--access-log",  # its lines carry the trace ids of their requests
     ]  # fmt: skip
     spans, logs = workdir / "spans.json", workdir / "server.log"
     with spans.open("wb") as out, logs.open("wb") as err:
