@@ -314,12 +314,12 @@ def _lock_first(
 
     It must when one of those jobs is of a limited scope (a queue or type with
     ``max_running``): then the rows locked here stay locked, untaken, until the
-    commit. Limits stored for other scopes cost the claim nothing. After a claim that
-    met limited jobs (``limited``) the limits are read first (none stored: the jobs
-    are locked as without limits). SQLite and PostgreSQL learn whether a job is limited with
-    its row; MariaDB reads the limits first (InnoDB's locking read would lock the
-    limits' index too). Only the first ``limit`` rows count (``params`` may ask for
-    one more: SQLite's look at whether jobs are left).
+    commit. Limits stored for other scopes cost the claim nothing. After a claim
+    that met limited jobs (``limited``) the limits are read first (none stored: the
+    jobs are locked as without limits). SQLite and PostgreSQL learn whether a job is
+    limited with its row; MariaDB reads the limits first (InnoDB's locking read
+    would lock the limits' index too). Only the first ``limit`` rows count
+    (``params`` may ask for one more: SQLite's look at whether jobs are left).
     """
     if limited:
         caps = limit_rows.read(conn)
