@@ -20,7 +20,7 @@ from jobyard.clock import utcnow
 from jobyard.models import JobSpec, NewJob
 from jobyard.states import JobState
 from jobyard.store import Store
-from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
+from jobyard.store.engine import make_engine, normalize_url
 from jobyard.store.part import SoleWriter
 
 THREADS = 4
@@ -56,8 +56,7 @@ def test_the_store_writes_on_one_connection_while_reads_take_others(tmp_path: Pa
     new = NewJob("noop", {}, JobSpec(python="m:f"), "default", 0, JobState.QUEUED)
     try:
         store.jobs.add_jobs([new], utcnow())
-        reader = store.engine.execution_options(**{READ_ONLY: True})
-        with reader.connect() as reading:  # the pool's idle connection, held
+        with store.jobs._read() as reading:  # the pool's idle connection, held
             reading.execute(text("SELECT count(*) FROM jobs")).scalar_one()
             store.jobs.add_jobs([new], utcnow())
         store.jobs.add_jobs([new], utcnow())

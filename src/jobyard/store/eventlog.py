@@ -53,7 +53,7 @@ class SqlEventLog(Part):
     def transactions(self) -> PgTransactions | None:
         """PostgreSQL's transaction ids, for :class:`~jobyard.events.gaps.GapWait`; None
         elsewhere."""
-        return PgTransactions(self._peek) if self._reader.dialect.name == "postgresql" else None
+        return PgTransactions(self._peek) if self._dialect == "postgresql" else None
 
     def last_event_id(self) -> int:
         """The newest event id (0 when there is none)."""

@@ -95,7 +95,7 @@ class SqlJobs(Part):
             return {}
         with self._read() as conn:
             found = _states_of(conn, select(jobs.c.id, jobs.c.state), job_ids)
-        if not settled or self._reader.dialect.name == "sqlite":
+        if not settled or self._dialect == "sqlite":
             return found
         held = [job_id for job_id, state in found.items() if state in LIVE]
         if not held:

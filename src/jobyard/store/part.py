@@ -10,9 +10,18 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, update
 from sqlalchemy.exc import IntegrityError
 
-from jobyard.store.engine import ONE_STATEMENT
+from jobyard.store.engine import SQLITE_BEGIN
 
 RETRIES = 3  # attempts of a transaction that lost a race on a unique key
+
+
+@contextmanager
+def _sqlite_begun(engine: Engine, begin: str | None) -> Iterator[Connection]:
+    """A SQLite transaction that begins with ``begin`` (None: no statement at all)."""
+    with engine.connect() as conn:
+        conn.connection.info[SQLITE_BEGIN] = begin  # read by the dialect's do_begin
+        with conn.begin():
+            yield conn
 
 
 @contextmanager
@@ -43,27 +52,30 @@ class Writer(Protocol):
 
 
 class Part:
-    """One group of the store's verbs over the engines the :class:`Store` shares."""
+    """One group of the store's verbs over the engine (and writer) the :class:`Store` shares."""
 
-    def __init__(self, engine: Engine, reader: Engine, writer: Writer | None = None) -> None:
-        self._reader = reader
-        self._peeker = reader.execution_options(**{ONE_STATEMENT: True})
+    def __init__(self, engine: Engine, writer: Writer | None = None) -> None:
+        self._engine = engine
         self._writer = writer if writer is not None else engine
-        self._autocommit_peeks = reader.dialect.name == "postgresql"
+        self._dialect = engine.dialect.name
 
     def _write(self) -> AbstractContextManager[Connection]:
         """A transaction that may write (on SQLite it takes the write lock at once)."""
         return self._writer.begin()
 
     def _read(self) -> AbstractContextManager[Connection]:
-        """A transaction that only reads."""
-        return self._reader.begin()
+        """A transaction that only reads (on SQLite it takes no lock: readers never wait)."""
+        if self._dialect == "sqlite":
+            return _sqlite_begun(self._engine, "BEGIN")
+        return self._engine.begin()
 
     def _peek(self) -> AbstractContextManager[Connection]:
         """A read of one statement (SQLite and PostgreSQL send no BEGIN): only for one."""
-        if self._autocommit_peeks:
-            return _autocommit(self._peeker)
-        return self._peeker.begin()
+        if self._dialect == "sqlite":
+            return _sqlite_begun(self._engine, None)
+        if self._dialect == "postgresql":
+            return _autocommit(self._engine)
+        return self._engine.begin()
 
     def _upsert(
         self,

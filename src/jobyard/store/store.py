@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from jobyard.store import migrate
 from jobyard.store.access import SqlAccess
 from jobyard.store.dependencies import SqlDependencies
-from jobyard.store.engine import READ_ONLY, make_engine, normalize_url
+from jobyard.store.engine import make_engine, normalize_url
 from jobyard.store.eventlog import SqlEventLog
 from jobyard.store.job_types import SqlJobTypes
 from jobyard.store.jobs import SqlJobs
@@ -42,9 +42,8 @@ class Store:
     def __init__(self, url: str) -> None:
         """Connect lazily to ``url``; bare ``postgresql://``/``mysql://`` URLs get a driver."""
         self._engine = engine = make_engine(normalize_url(url))
-        reader = engine.execution_options(**{READ_ONLY: True})
         self._sole = SoleWriter(engine) if engine.dialect.name == "sqlite" else None
-        parts = (engine, reader, self._sole)
+        parts = (engine, self._sole)
         self.jobs = SqlJobs(*parts)
         self.queue = SqlQueue(*parts)
         self.deps = SqlDependencies(*parts)
