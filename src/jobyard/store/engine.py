@@ -105,7 +105,7 @@ def make_engine(url: URL) -> Engine:
         engine = create_engine(driver_url(url), connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", partial(_sqlite_connect, synchronous=synchronous))
         # The dialect's own hook, not a "begin" event: any connection event makes
-        # SQLAlchemy dispatch events around every statement of the process (~30 % of a
+        # SQLAlchemy dispatch events around every statement of the engine (~30 % of a
         # one-statement read's time through it).
         engine.dialect.do_begin = _sqlite_do_begin  # type: ignore[method-assign]
         return engine
