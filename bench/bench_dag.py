@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from sqlalchemy import event
 
 from jobyard.models import JobUpdate, NewJob
 
@@ -41,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.harness import Server, wait_for
 
 from bench.bench_events import scratch_database
+from bench.bench_statements import counting
 from bench.threads import per_thread, thread_times
 from jobyard.dependencies import Dependencies
 from jobyard.models import JobSpec
@@ -53,18 +53,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 def engine(nodes: int, url: str, batch: int = 1) -> dict[str, Any]:
     store = Store(url)
     store.migrate()
-    statements = [0]
-
-    def count(statement: str) -> None:  # what SQLite ran: its BEGINs too, not its COMMITs
-        statements[0] += not statement.startswith("COMMIT")
-
-    def trace(dbapi_connection: Any, *_args: Any) -> None:
-        dbapi_connection.set_trace_callback(count)
-
-    if store.dialect == "sqlite":
-        event.listen(store.engine, "checkout", trace)
-    else:  # a server database: what SQLAlchemy sends
-        event.listen(store.engine, "before_cursor_execute", lambda *a: count(""))
+    statements = counting(store)  # SQLite: its BEGINs too (bench_statements)
     deps = Dependencies(store, clock=lambda: NOW)
     width = nodes - 2
     new = [NewJob("noop", {}, JobSpec(argv=["true"]), "default", 0, JobState.QUEUED)]

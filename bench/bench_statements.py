@@ -83,13 +83,13 @@ def main() -> None:
     measure("store.jobs.get_job", lambda: store.jobs.get_job(job.id))
     store.close()
     print(f"{'statements of a job: submit, claim, end':44s} {statements_per_job(path):7.1f}")
-    store.close()
 
 
-def statements_per_job(path: str, jobs: int = 100) -> float:
-    """Statements sent for each job added, claimed alone and ended (one process, no HTTP):
-    what SQLite ran, traced on each connection the store takes (its BEGINs, which go to
-    the driver's own cursor, included; its COMMITs, which are the driver's calls, not)."""
+def counting(store: Store) -> list[int]:
+    """A counter (``[n]``) of the statements ``store`` sends from now on: on SQLite what
+    it ran, traced on each connection the store takes (its BEGINs, which go to the
+    driver's own cursor, included; its COMMITs, the driver's calls, not); on a server
+    database what SQLAlchemy sends."""
     sent = [0]
 
     def count(statement: str) -> None:
@@ -98,8 +98,18 @@ def statements_per_job(path: str, jobs: int = 100) -> float:
     def trace(dbapi_connection: Any, *_args: Any) -> None:
         dbapi_connection.set_trace_callback(count)
 
+    if store.dialect == "sqlite":
+        event.listen(store.engine, "checkout", trace)
+    else:
+        event.listen(store.engine, "before_cursor_execute", lambda *_args: count(""))
+    return sent
+
+
+def statements_per_job(path: str, jobs: int = 100) -> float:
+    """Statements sent for each job added, claimed alone and ended (one process, no HTTP;
+    counted as :func:`counting` does)."""
     store = Store(f"sqlite:///{path}")
-    event.listen(store.engine, "checkout", trace)
+    sent = counting(store)
     new = NewJob("noop", {}, JobSpec(python="noop:noop"), "default", 0, JobState.QUEUED)
     try:
         for _ in range(jobs):

@@ -52,8 +52,6 @@ def _wrap(
     """Stamp ``stage`` when ``owner.name`` is called; with ``after``, also what it
     says of the result (``None``: nothing) when the call returns."""
     original = getattr(owner, name)
-    if isinstance(original, staticmethod | classmethod):
-        raise TypeError(f"{owner}.{name}: only plain functions and methods are wrapped")
 
     @functools.wraps(original)
     def stamped(*args: Any, **kwargs: Any) -> Any:

@@ -110,7 +110,7 @@ def test_a_synchronous_setting_sqlite_would_not_keep_safe_is_refused(
 
 def test_the_store_listens_to_no_event_of_its_connections(tmp_path: Path) -> None:
     """One connection event (a ``begin`` listener, say) makes SQLAlchemy dispatch events
-    around every statement of the process: a third of a one-statement read's time
+    around every statement of its engine: a third of a one-statement read's time
     (bench/RESULTS.md). SQLite's BEGIN comes from the dialect's own hook instead."""
     store = Store(f"sqlite:///{tmp_path / 'quiet.db'}")
     try:
