@@ -120,3 +120,25 @@ def test_the_store_listens_to_no_event_of_its_connections(tmp_path: Path) -> Non
         assert not store.engine._has_events
     finally:
         store.close()
+
+
+def test_a_ping_answers_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    """``/readyz`` asks ``Store.ping``: a long write of another process (a prune, a large
+    batch) must not make a node look down. The ping takes no lock; with ``BEGIN
+    IMMEDIATE`` it waited for the writer, up to the busy timeout (30 s), then failed."""
+    path = tmp_path / "ping.db"
+    store = Store(f"sqlite:///{path}")
+    store.migrate()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    pinged = threading.Event()
+    thread = threading.Thread(target=lambda: (store.ping(), pinged.set()), daemon=True)
+    try:
+        thread.start()
+        answered = pinged.wait(timeout=10)  # a deadline, not a pause: set as soon as it returns
+    finally:
+        other.execute("ROLLBACK")
+        thread.join()
+        other.close()
+        store.close()
+    assert answered, "the ping waited for the other process's write lock"

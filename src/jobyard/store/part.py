@@ -53,6 +53,17 @@ def _autocommit(engine: Engine) -> Iterator[Connection]:
                     conn.invalidate()
 
 
+def peek(engine: Engine) -> AbstractContextManager[Connection]:
+    """A read of one statement, for one statement only: SQLite and PostgreSQL send no
+    ``BEGIN`` (on SQLite it takes no lock, so it never waits behind a writer)."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        return _sqlite_begun(engine, None)
+    if dialect == "postgresql":
+        return _autocommit(engine)
+    return engine.begin()
+
+
 class Writer(Protocol):
     def begin(self) -> AbstractContextManager[Connection]:
         """A transaction that may write."""
@@ -79,11 +90,7 @@ class Part:
 
     def _peek(self) -> AbstractContextManager[Connection]:
         """A read of one statement (SQLite and PostgreSQL send no BEGIN): only for one."""
-        if self._dialect == "sqlite":
-            return _sqlite_begun(self._engine, None)
-        if self._dialect == "postgresql":
-            return _autocommit(self._engine)
-        return self._engine.begin()
+        return peek(self._engine)
 
     def _upsert(
         self,

@@ -21,7 +21,7 @@ from jobyard.store.job_types import SqlJobTypes
 from jobyard.store.jobs import SqlJobs
 from jobyard.store.limits import SqlLimits
 from jobyard.store.monitor import MonitorStore
-from jobyard.store.part import SoleWriter
+from jobyard.store.part import SoleWriter, peek
 from jobyard.store.queue import SqlQueue
 from jobyard.store.retention import SqlRetention
 from jobyard.store.runs import SqlRuns
@@ -70,10 +70,11 @@ class Store:
     def ping(self) -> None:
         """Ask the database a trivial question; raises when it does not answer. A pooled
         connection the server closed meanwhile is replaced once (the pool does not check
-        connections before it lends them)."""
+        connections before it lends them). On SQLite it takes no lock: it answers while
+        another process writes."""
         for last in (False, True):
             try:
-                with self._engine.connect() as conn:
+                with peek(self._engine) as conn:
                     conn.execute(text("SELECT 1"))
                 return
             except DBAPIError as exc:
