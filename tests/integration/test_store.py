@@ -6,6 +6,7 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import insert
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import StatementError
 
 from jobyard.access.records import AuditEntry, AuditQuery
@@ -43,6 +44,7 @@ from jobyard.store.migrate import alembic_config
 from jobyard.store.protocol import ClaimOrder
 from jobyard.store.rows import event_row, job_columns
 from jobyard.store.tables import job_events, jobs, metadata
+from tests.databases import Servers
 from tests.harness import wait_for
 from tests.stores import ONE_MIN, SPEC, T0, add, assert_fields, claim, in_threads, new_job, stored
 
@@ -679,6 +681,59 @@ def test_leases_are_renewed_and_expire(store: Store) -> None:
     assert store.queue.expired_leases(T0) == []
     assert [job.id for job in store.queue.live_jobs_on_host("host-a")] == [mine.id, theirs.id]
     assert store.queue.live_jobs_on_host("host-b") == []
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_a_lease_renewal_locks_its_jobs_in_id_order(backend: str, servers: Servers) -> None:
+    """A submission waiting for two running jobs of a worker holds them under a shared
+    lock, in id order. The worker's renewal used to take them in the order its update
+    found them, here the later one first (the heap's order on PostgreSQL, the index's
+    on MariaDB): each then waited for the other, and the database aborted one."""
+    store = Store(servers.migrated_url(backend))
+    other = store.engine.connect()
+    try:
+        first, second = add(store, new_job(), new_job())
+        claim(store, limit=2)
+        store.jobs.update_job(JobUpdate(second.id, frozenset({RUNNING}), {"state": PAUSED}), T0)
+        with store.engine.begin() as conn:  # the first's row now lies after the second's
+            conn.execute(update(jobs).where(jobs.c.id == first.id).values(attempt=jobs.c.attempt))
+        share = select(jobs.c.id).order_by(jobs.c.id).with_for_update(read=True)
+        other.execute(share.where(jobs.c.id == first.id))
+        later = T0 + timedelta(minutes=5)
+        with ThreadPoolExecutor(1) as pool:
+            renewed = pool.submit(store.queue.renew_leases, "w1", later, later + ONE_MIN)
+            wait_for(lambda: _waiting_for_a_lock(store, backend), what="the renewal's wait")
+            # Not held by the renewal, which waits for the first job before it takes any.
+            other.execute(share.where(jobs.c.id == second.id))
+            other.commit()
+            assert renewed.result(timeout=30) == [first.id, second.id]
+    finally:
+        other.close()
+        store.close()
+
+
+def _waiting_for_a_lock(store: Store, backend: str) -> bool:
+    """Whether a session of this database waits for a row lock (a new connection each
+    time: PostgreSQL shows one transaction the same ``pg_stat_activity`` throughout)."""
+    if backend == "postgres":
+        query = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+    else:
+        query = (
+            "SELECT count(*) FROM information_schema.innodb_trx t"
+            " JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id"
+            " WHERE t.trx_state = 'LOCK WAIT' AND p.db = DATABASE()"
+        )
+    with store.engine.connect() as conn:
+        return bool(conn.execute(text(query)).scalar())
 
 
 def test_pending_controls_are_those_of_the_workers_live_jobs(store: Store) -> None:

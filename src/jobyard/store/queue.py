@@ -60,6 +60,13 @@ from jobyard.store.tables import job_events, jobs, limits, queue_state, workers
 
 QUEUED = JobState.QUEUED.value
 _LIVE = [state.value for state in LIVE]
+#: A renewal's lock of the jobs it found, in id order (see ``renew_leases``).
+_LOCK_FOR_RENEWAL = (
+    select(jobs.c.id, jobs.c.worker, jobs.c.state)
+    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(jobs.c.id)
+    .with_for_update()
+)
 
 
 class SqlQueue(Part):
@@ -183,14 +190,28 @@ class SqlQueue(Part):
         Only those among ``job_ids`` when given (the jobs its process runs). Returns
         the ids of the jobs the worker still owns (live and assigned to it), so that
         it can abandon a run whose job was taken from it.
+
+        On a server database the rows are locked in id order, by their ids alone (so
+        through the primary key), before they are written, as every other lock on
+        several jobs is: an update of the worker's rows takes them in the order it
+        finds them (the heap's on PostgreSQL, the ``(worker, state)`` index's on
+        MariaDB), which could deadlock with a submission holding a shared lock on two
+        of them as its dependencies.
         """
         mine: list[ColumnElement[bool]] = [jobs.c.worker == worker, jobs.c.state.in_(_LIVE)]
         if job_ids is not None:
             mine.append(jobs.c.id.in_(list(job_ids)))
         with self._write() as conn:
-            conn.execute(update(jobs).where(*mine).values(lease_expires_at=lease_until))
+            held = list(conn.scalars(select(jobs.c.id).where(*mine).order_by(jobs.c.id)))
+            if held and self._dialect != "sqlite":
+                rows = conn.execute(_LOCK_FOR_RENEWAL, {"ids": held})
+                held = [job_id for job_id, who, state in rows if who == worker and state in _LIVE]
+            if held:
+                conn.execute(
+                    update(jobs).where(jobs.c.id.in_(held)).values(lease_expires_at=lease_until)
+                )
             conn.execute(update(workers).where(workers.c.name == worker).values(heartbeat_at=now))
-            return list(conn.scalars(select(jobs.c.id).where(*mine).order_by(jobs.c.id)))
+            return held
 
     def pending_controls(self, worker: str) -> list[tuple[int, Control]]:
         """``(job id, control)`` for each live job of the worker with an intent recorded."""
