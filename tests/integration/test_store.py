@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Connection, Select, insert, select, text, update
 from sqlalchemy.exc import StatementError
 
 from jobyard.access.records import AuditEntry, AuditQuery
@@ -44,7 +46,6 @@ from jobyard.store.migrate import alembic_config
 from jobyard.store.protocol import ClaimOrder
 from jobyard.store.rows import event_row, job_columns
 from jobyard.store.tables import job_events, jobs, metadata
-from tests.databases import Servers
 from tests.harness import wait_for
 from tests.stores import ONE_MIN, SPEC, T0, add, assert_fields, claim, in_threads, new_job, stored
 
@@ -683,45 +684,79 @@ def test_leases_are_renewed_and_expire(store: Store) -> None:
     assert store.queue.live_jobs_on_host("host-b") == []
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ],
-)
-def test_a_lease_renewal_locks_its_jobs_in_id_order(backend: str, servers: Servers) -> None:
+@pytest.mark.parametrize("database_url", SERVERS, indirect=True)
+def test_a_lease_renewal_locks_its_jobs_in_id_order(database_url: str) -> None:
     """A submission waiting for two running jobs of a worker holds them under a shared
     lock, in id order. The worker's renewal used to take them in the order its update
     found them, here the later one first (the heap's order on PostgreSQL, the index's
     on MariaDB): each then waited for the other, and the database aborted one."""
-    store = Store(servers.migrated_url(backend))
-    other = store.engine.connect()
+    store = Store(database_url)
     try:
-        first, second = add(store, new_job(), new_job())
-        claim(store, limit=2)
-        store.jobs.update_job(JobUpdate(second.id, frozenset({RUNNING}), {"state": PAUSED}), T0)
-        with store.engine.begin() as conn:  # the first's row now lies after the second's
-            conn.execute(update(jobs).where(jobs.c.id == first.id).values(attempt=jobs.c.attempt))
-        share = select(jobs.c.id).order_by(jobs.c.id).with_for_update(read=True)
-        other.execute(share.where(jobs.c.id == first.id))
-        later = T0 + timedelta(minutes=5)
-        with ThreadPoolExecutor(1) as pool:
-            renewed = pool.submit(store.queue.renew_leases, "w1", later, later + ONE_MIN)
-            wait_for(lambda: _waiting_for_a_lock(store, backend), what="the renewal's wait")
+        with _renewal_behind_a_lock(store, shared=True) as it:
             # Not held by the renewal, which waits for the first job before it takes any.
-            other.execute(share.where(jobs.c.id == second.id))
-            other.commit()
-            assert renewed.result(timeout=30) == [first.id, second.id]
+            it.other.execute(_lock(it.ids[1], shared=True))
+            it.other.commit()
+        assert it.renewed == it.ids
     finally:
-        other.close()
         store.close()
 
 
-def _waiting_for_a_lock(store: Store, backend: str) -> bool:
-    """Whether a session of this database waits for a row lock (a new connection each
+@pytest.mark.parametrize("database_url", SERVERS, indirect=True)
+def test_a_lease_renewal_leaves_out_a_job_taken_while_it_waited(database_url: str) -> None:
+    """The renewal found the job on its worker, then waited for its row: the job went
+    to another worker meanwhile. It renews the other job only, and says so."""
+    store = Store(database_url)
+    try:
+        with _renewal_behind_a_lock(store, shared=False) as it:
+            it.other.execute(update(jobs).where(jobs.c.id == it.ids[0]).values(worker="w2"))
+            it.other.commit()
+        assert it.renewed == it.ids[1:]
+        assert stored(store, it.ids[0]).lease_expires_at == T0 + ONE_MIN  # the claim's
+        assert stored(store, it.ids[1]).lease_expires_at == it.lease_until
+    finally:
+        store.close()
+
+
+@dataclass
+class _Renewal:
+    other: Connection  # holds the first job's row; the body ends its transaction
+    ids: list[int]
+    lease_until: datetime
+    renewed: list[int] | None = None  # the renewal's answer, once the block is left
+
+
+@contextmanager
+def _renewal_behind_a_lock(store: Store, *, shared: bool) -> Iterator[_Renewal]:
+    """Two running jobs of ``w1``, the first's row stored after the second's; another
+    connection locks the first (``shared`` or not), then a renewal starts and waits for it. That
+    connection is rolled back before the renewal is waited for, whatever the body did,
+    so that a failing body cannot leave the renewal waiting for ever."""
+    first, second = add(store, new_job(), new_job())
+    claim(store, limit=2)
+    store.jobs.update_job(JobUpdate(second.id, frozenset({RUNNING}), {"state": PAUSED}), T0)
+    with store.engine.begin() as conn:  # the first's row now lies after the second's
+        conn.execute(update(jobs).where(jobs.c.id == first.id).values(attempt=jobs.c.attempt))
+    later = T0 + 5 * ONE_MIN
+    with store.engine.connect() as other, ThreadPoolExecutor(1) as pool:
+        other.execute(_lock(first.id, shared=shared))
+        it = _Renewal(other, [first.id, second.id], later + ONE_MIN)
+        renewal = pool.submit(store.queue.renew_leases, "w1", later, it.lease_until)
+        try:
+            wait_for(lambda: _waiting_for_a_lock(store), what="the renewal's wait")
+            yield it
+        finally:
+            other.rollback()  # nothing left to roll back once the body committed
+        it.renewed = renewal.result(timeout=30)
+
+
+def _lock(job_id: int, *, shared: bool) -> Select[tuple[int]]:
+    return select(jobs.c.id).where(jobs.c.id == job_id).with_for_update(read=shared)
+
+
+def _waiting_for_a_lock(store: Store) -> bool:
+    """Whether a session of this database waits for a row lock (a new transaction each
     time: PostgreSQL shows one transaction the same ``pg_stat_activity`` throughout)."""
-    if backend == "postgres":
+    if store.dialect == "postgresql":
         query = (
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE wait_event_type = 'Lock' AND datname = current_database()"

@@ -183,3 +183,39 @@ def test_a_run_fenced_during_an_outage_is_not_started_again_once_it_ends() -> No
     finally:
         worker.stop(drain_timeout=0)
     assert launched == [(job.id, 1)]
+
+
+class _AdoptedRun:
+    """Stands in for a run the sweeper's thread adopts: alive, records what it is asked."""
+
+    fenced = False
+    leased = None
+
+    def __init__(self) -> None:
+        self.asked: list[object] = []
+
+    def is_alive(self) -> bool:
+        return True
+
+    def request(self, message: object) -> None:
+        self.asked.append(message)
+
+
+def test_a_run_adopted_while_the_heartbeat_renews_is_not_abandoned() -> None:
+    """The sweeper adopts a dead worker's job from a thread of its own. A heartbeat
+    renews the runs it had when it began; one adopted during the renewal was not
+    asked about, so it is not in the answer, and must not be taken for lost."""
+    store = MemoryStore()
+    worker = Worker(store, Runner(python_pool=0), WorkerSettings(name="w1", concurrency=1))
+    adopted = _AdoptedRun()
+    renew = store.queue.renew_leases
+
+    def renew_while_adopting(
+        name: str, now: datetime, until: datetime, job_ids: Collection[int] | None = None
+    ) -> list[int]:
+        worker._runs[7] = adopted  # type: ignore[assignment]  # the sweeper's thread, meanwhile
+        return renew(name, now, until, job_ids)
+
+    store.queue.renew_leases = renew_while_adopting  # type: ignore[method-assign]
+    worker._heartbeat()
+    assert adopted.asked == []

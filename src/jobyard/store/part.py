@@ -55,7 +55,7 @@ def _autocommit(engine: Engine) -> Iterator[Connection]:
 
 def peek(engine: Engine) -> AbstractContextManager[Connection]:
     """A read of one statement, for one statement only: SQLite and PostgreSQL send no
-    ``BEGIN`` (on SQLite it takes no lock, so it never waits behind a writer)."""
+    ``BEGIN`` (on SQLite it takes no write lock, so it never waits behind a writer)."""
     dialect = engine.dialect.name
     if dialect == "sqlite":
         return _sqlite_begun(engine, None)

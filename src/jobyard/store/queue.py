@@ -45,6 +45,7 @@ from jobyard.store import limits as limit_rows
 from jobyard.store import slots
 from jobyard.store.coltypes import MYSQL
 from jobyard.store.dependencies import settle_edges
+from jobyard.store.guard import JOBS_BY_IDS
 from jobyard.store.jobs import write_ends
 from jobyard.store.part import Part
 from jobyard.store.protocol import (
@@ -61,12 +62,9 @@ from jobyard.store.tables import job_events, jobs, limits, queue_state, workers
 QUEUED = JobState.QUEUED.value
 _LIVE = [state.value for state in LIVE]
 #: A renewal's lock of the jobs it found, in id order (see ``renew_leases``).
-_LOCK_FOR_RENEWAL = (
-    select(jobs.c.id, jobs.c.worker, jobs.c.state)
-    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(jobs.c.id)
-    .with_for_update()
-)
+_LOCK_FOR_RENEWAL = JOBS_BY_IDS.with_only_columns(
+    jobs.c.id, jobs.c.worker, jobs.c.state
+).with_for_update()
 
 
 class SqlQueue(Part):
@@ -192,11 +190,11 @@ class SqlQueue(Part):
         it can abandon a run whose job was taken from it.
 
         On a server database the rows are locked in id order, by their ids alone (so
-        through the primary key), before they are written, as every other lock on
-        several jobs is: an update of the worker's rows takes them in the order it
-        finds them (the heap's on PostgreSQL, the ``(worker, state)`` index's on
-        MariaDB), which could deadlock with a submission holding a shared lock on two
-        of them as its dependencies.
+        through the primary key), before they are written, as ``guard.lock_jobs`` and a
+        submission's read of its running dependencies lock them: an update of the
+        worker's rows takes them in the order it finds them (the heap's on PostgreSQL,
+        the ``(worker, state)`` index's on MariaDB), which could deadlock with a
+        submission holding a shared lock on two of them.
         """
         mine: list[ColumnElement[bool]] = [jobs.c.worker == worker, jobs.c.state.in_(_LIVE)]
         if job_ids is not None:

@@ -70,8 +70,8 @@ class Store:
     def ping(self) -> None:
         """Ask the database a trivial question; raises when it does not answer. A pooled
         connection the server closed meanwhile is replaced once (the pool does not check
-        connections before it lends them). On SQLite it takes no lock: it answers while
-        another process writes."""
+        connections before it lends them). On SQLite it takes no write lock: it answers
+        while another process writes."""
         for last in (False, True):
             try:
                 with peek(self._engine) as conn:
