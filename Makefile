@@ -29,10 +29,10 @@ lint: install
 
 # Three test files at a time (pytest-xdist), each file's tests in one process so that a
 # module's shared server stays its own; TEST_WORKERS=0 runs them in one process. Three
-# on two cores, as tests wait for the servers, workers and databases they talk to: the
-# whole suite took 14-15 min with three where it took 17-18 with two. The
-# source is compiled first: where PYTHONDONTWRITEBYTECODE is set, each of the ~700
-# processes the tests start would otherwise compile it again (~0.35 s of CPU each).
+# on two cores: the whole suite took 14-15 min with three where it took 17-18 with two
+# (the cores 80-99 % busy with three). The source is compiled first: where
+# PYTHONDONTWRITEBYTECODE is set, each of the ~700 processes the tests start would
+# otherwise compile it again (~0.35 s of CPU each).
 TEST_WORKERS ?= 3
 test: lint
 	$(BIN)/python -m compileall -q src
