@@ -120,3 +120,26 @@ def delete_all_rows(store: Store) -> None:
     with store.engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
+
+
+def lock_waits(store: Store, statement_end: str) -> int:
+    """How many sessions of the store's server database wait for a row lock, asked on a
+    new connection each time (PostgreSQL shows one transaction the same
+    ``pg_stat_activity`` throughout).
+
+    On MariaDB, how many statements ending in ``statement_end`` (``FOR UPDATE``,
+    ``LOCK IN SHARE MODE``) other sessions have under way: InnoDB's own view of lock
+    waits (``innodb_trx``) lags, and does not always show a wait at all.
+    """
+    if store.dialect == "postgresql":
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+    else:
+        query = text(
+            "SELECT count(*) FROM information_schema.processlist WHERE command = 'Query'"
+            " AND db = database() AND info LIKE :pattern AND id <> connection_id()"
+        ).bindparams(pattern=f"%{statement_end}")
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())

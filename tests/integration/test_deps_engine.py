@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from jobyard.dependencies import MET, Dependencies
 from jobyard.events.records import JobStateChanged, JobTerminated
@@ -20,6 +20,7 @@ from jobyard.states import LIVE, JobState
 from jobyard.store import Store
 from jobyard.store.protocol import ClaimOrder
 from jobyard.store.tables import jobs
+from tests.databases import lock_waits
 from tests.harness import wait_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -324,39 +325,28 @@ def test_a_dependent_stored_as_its_upstream_ends_is_settled_at_once(
     assert blocked.error == f"dependency {failing.id} ended failed"
 
 
-_LOCK_WAITS = {
-    "postgresql": "SELECT count(*) FROM pg_stat_activity"
-    " WHERE wait_event_type = 'Lock' AND datname = current_database()",
-    # InnoDB's own view of lock waits (innodb_trx) lags: the locking read under way
-    "mariadb": "SELECT count(*) FROM information_schema.processlist WHERE command = 'Query'"
-    " AND db = database() AND info LIKE '%LOCK IN SHARE MODE' AND id <> connection_id()",
-}
-_LOCK_WAITS["mysql"] = _LOCK_WAITS["mariadb"]
-
-
 def test_a_dependent_stored_while_its_upstreams_end_is_under_way_waits_for_it(
     store: Store,
 ) -> None:
     """A worker's end is under way (its row written, not committed) while a dependent is
     stored: the submission's second look waits for that end's commit, then settles."""
-    if not isinstance(store, Store) or store.engine.dialect.name not in _LOCK_WAITS:
+    if not isinstance(store, Store) or store.dialect == "sqlite":
         pytest.skip("a server database's row locks")
     manager = JobManager(store, Catalog(store, TYPES), clock=lambda: NOW)
     upstream, _ = manager.submit(Submission(type="t"))
     store.queue.claim_jobs("w1", "host", None, 1, NOW, NOW + timedelta(minutes=1))
-    waits = text(_LOCK_WAITS[store.engine.dialect.name])
     ending = store.engine.connect()
     transaction = ending.begin()
     done = update(jobs).where(jobs.c.id == upstream.id).values(state="succeeded")
     ending.execute(done)  # the end's row, locked until its commit
 
-    def waiting() -> bool:
-        with store.engine.connect() as watch:  # anew each time: no snapshot of it
-            return bool(watch.execute(waits).scalar_one())
-
     def commit_once_waited_for() -> None:
         try:
-            wait_for(waiting, timeout=30, what="the submission to wait for the end")
+            wait_for(
+                lambda: lock_waits(store, "LOCK IN SHARE MODE"),
+                timeout=30,
+                what="the submission to wait for the end",
+            )
         finally:
             transaction.commit()
             ending.close()

@@ -17,7 +17,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Select, insert, select, text, update
+from sqlalchemy import Connection, Select, insert, select, update
 from sqlalchemy.exc import StatementError
 
 from jobyard.access.records import AuditEntry, AuditQuery
@@ -46,6 +46,7 @@ from jobyard.store.migrate import alembic_config
 from jobyard.store.protocol import ClaimOrder
 from jobyard.store.rows import event_row, job_columns
 from jobyard.store.tables import job_events, jobs, metadata
+from tests.databases import lock_waits
 from tests.harness import wait_for
 from tests.stores import ONE_MIN, SPEC, T0, add, assert_fields, claim, in_threads, new_job, stored
 
@@ -742,7 +743,7 @@ def _renewal_behind_a_lock(store: Store, *, shared: bool) -> Iterator[_Renewal]:
         it = _Renewal(other, [first.id, second.id], later + ONE_MIN)
         renewal = pool.submit(store.queue.renew_leases, "w1", later, it.lease_until)
         try:
-            wait_for(lambda: _waiting_for_a_lock(store), what="the renewal's wait")
+            wait_for(lambda: lock_waits(store, "FOR UPDATE"), what="the renewal's wait")
             yield it
         finally:
             other.rollback()  # nothing left to roll back once the body committed
@@ -751,25 +752,6 @@ def _renewal_behind_a_lock(store: Store, *, shared: bool) -> Iterator[_Renewal]:
 
 def _lock(job_id: int, *, shared: bool) -> Select[tuple[int]]:
     return select(jobs.c.id).where(jobs.c.id == job_id).with_for_update(read=shared)
-
-
-def _waiting_for_a_lock(store: Store) -> bool:
-    """Whether the renewal waits for a row lock (asked in a new transaction each time:
-    PostgreSQL shows one transaction the same ``pg_stat_activity`` throughout). On
-    MariaDB, whether its locking read is under way: InnoDB's own view of lock waits
-    (``innodb_trx``) does not always show it (as in test_deps_engine.py)."""
-    if store.dialect == "postgresql":
-        query = (
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-    else:
-        query = (
-            "SELECT count(*) FROM information_schema.processlist WHERE command = 'Query'"
-            " AND db = database() AND info LIKE '%FOR UPDATE' AND id <> connection_id()"
-        )
-    with store.engine.connect() as conn:
-        return bool(conn.execute(text(query)).scalar())
 
 
 def test_pending_controls_are_those_of_the_workers_live_jobs(store: Store) -> None:
