@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from jobyard.dependencies import MET, Dependencies
 from jobyard.events.records import JobStateChanged, JobTerminated
@@ -19,7 +20,7 @@ from jobyard.models import Dependency, JobEnd, JobSpec, JobUpdate, NewJob
 from jobyard.states import LIVE, JobState
 from jobyard.store import Store
 from jobyard.store.protocol import ClaimOrder
-from jobyard.store.tables import jobs
+from jobyard.store.tables import job_dependencies, jobs
 from tests.databases import lock_waits
 from tests.harness import wait_for
 
@@ -359,3 +360,37 @@ def test_a_dependent_stored_while_its_upstreams_end_is_under_way_waits_for_it(
         committer.join()
     assert dependent.state is JobState.QUEUED
     assert states(store, [dependent.id]) == [JobState.QUEUED]
+
+
+def test_two_settles_sharing_dependents_lock_them_in_id_order(store: Store) -> None:
+    """Two settles of different upstream jobs meet the same two dependents, in opposite
+    orders: the first through its first upstream's edge, the second through its
+    second's. MariaDB locks a locking read's rows as it finds them, so each held one
+    dependent and waited for the other, and the database aborted one settle (a worker
+    retried it as if the database were out of reach)."""
+    if not isinstance(store, Store) or store.dialect == "sqlite":
+        pytest.skip("a server database's row locks")
+    new = [node(JobState.QUEUED) for _ in range(4)] + [node(JobState.WAITING)] * 2
+    # u1 → x, u2 → w, u3 → w, u4 → x (as (job, upstream) by position)
+    edges = [(5, 0), (4, 1), (4, 2), (5, 3)]
+    _, stored = store.runs.add_workflow_run("shared", {}, "test", new, edges, NOW)
+    u1, u2, u3, u4, w, x = (job.id for job in stored)
+    for upstream in (u1, u2, u3, u4):
+        succeed(store, upstream)
+    edge = (job_dependencies.c.job_id == w) & (job_dependencies.c.upstream_id == u3)
+    with store.engine.connect() as other, ThreadPoolExecutor(2) as pool:
+        # the first settle waits for the edge u3 → w, after what it may take before it
+        other.execute(select(job_dependencies.c.job_id).where(edge).with_for_update())
+        try:
+            first = pool.submit(store.deps.settle_edges, [u1, u3], MET, NOW)
+            wait_for(lambda: lock_waits(store, "FOR UPDATE"), what="the first settle's wait")
+            second = pool.submit(store.deps.settle_edges, [u2, u4], MET, NOW)
+            wait_for(
+                lambda: second.done() or lock_waits(store, "FOR UPDATE") > 1,
+                what="the second settle to end or wait",
+            )
+        finally:
+            other.rollback()
+        released = first.result(timeout=30).released + second.result(timeout=30).released
+    assert sorted(released) == [w, x]
+    assert states(store, [w, x]) == [JobState.QUEUED, JobState.QUEUED]

@@ -22,6 +22,8 @@ from jobyard import faults
 from jobyard.events.records import JobStateChanged, JobTerminated
 from jobyard.models import Condition, DependencyState, Job
 from jobyard.states import Event, JobState, transition
+from jobyard.store import guard
+from jobyard.store.coltypes import MYSQL
 from jobyard.store.part import Part
 from jobyard.store.protocol import Met, Settled
 from jobyard.store.rows import event_row, job_from_row, whole_event_row
@@ -164,6 +166,14 @@ _MEET = (
     )
     .values(met=True)
 )
+#: The jobs waiting on these upstream jobs' unmet edges, and their rows locked in id
+#: order: see :func:`_lock_dependents`.
+_DEPENDENTS = (
+    select(deps.c.job_id)
+    .distinct()
+    .where(deps.c.upstream_id.in_(_UPSTREAMS), deps.c.met == false())
+)
+_LOCK_IN_ID_ORDER = guard.JOBS_BY_IDS.with_only_columns(jobs.c.id).with_for_update()
 _COUNT_OFF = (
     update(jobs)
     .where(jobs.c.id.in_(_IDS))
@@ -197,14 +207,16 @@ def settle_edges(
 
     A few statements however many edges go out of the upstream jobs: one reads
     their states, one the edges with their waiting jobs (locking both on a
-    server database, in id order, so that a concurrent settle of the same jobs
-    waits and then finds nothing left to count), one flips the met edges per
+    server database, the jobs in id order, so that a concurrent settle of the same
+    jobs waits and then finds nothing left to count; MariaDB needs two more for
+    that order, see :func:`_lock_dependents`), one flips the met edges per
     upstream state, and the counters drop by each job's count of edges in
     updates by id. Given ``events``, the release events' rows go there (every column
     set), for the caller to insert with its own, just before its commit. Given
     ``states``, the upstream jobs' states as the caller's transaction wrote them, they
     are not read again.
     """
+    _lock_dependents(conn, upstream_ids)
     waiting: dict[int, _Waiting] = {}
     impossible: list[tuple[int, int, JobState | None]] = []
     counted_runs: set[int] = set()  # workflow runs of the jobs counted off
@@ -246,6 +258,25 @@ def settle_edges(
                 conn.execute(_MEET, params | {"counted": job_ids})
     released = _count_off(conn, waiting, now, events)
     return Settled(released, sorted(impossible), frozenset(counted_runs - blocked_runs))
+
+
+def _lock_dependents(conn: Connection, upstream_ids: Collection[int]) -> None:
+    """On MariaDB and MySQL, lock the rows of the jobs waiting on these upstream jobs, in id
+    order, before the settle's locking read takes them with their edges.
+
+    InnoDB locks a locking read's rows as its plan finds them: here edge by edge, in the
+    order of the upstream jobs. Two settles of different upstream jobs that meet the same
+    dependents in opposite orders each held one and waited for the other, and the
+    database aborted one of them. PostgreSQL locks the rows in the read's ``ORDER BY``
+    order (the job's id first), so it needs nothing more.
+    """
+    if conn.dialect.name not in MYSQL:
+        return
+    waiting: set[int] = set()
+    for chunk in chunks(upstream_ids):
+        waiting.update(conn.execute(_DEPENDENTS, {"upstreams": chunk}).scalars())
+    for chunk in chunks(waiting, ID_CHUNK):
+        conn.execute(_LOCK_IN_ID_ORDER, {"ids": chunk})
 
 
 def _count_off(
