@@ -27,14 +27,12 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-# Two test files at a time (pytest-xdist), each file's tests in one process so that a
+# Three test files at a time (pytest-xdist), each file's tests in one process so that a
 # module's shared server stays its own; TEST_WORKERS=0 runs them in one process. Three
-# took 14-15 min where two took 17-18, but the load it puts on two cores (80-99 % busy)
-# lost a race in a kill-point test once (bench/RESULTS.md). The source is compiled
-# first: where
-# PYTHONDONTWRITEBYTECODE is set, each of the ~700 processes the tests start would
-# otherwise compile it again (~0.35 s of CPU each).
-TEST_WORKERS ?= 2
+# took 12-15 min where two took 17-18 (bench/RESULTS.md). The source is compiled first:
+# where PYTHONDONTWRITEBYTECODE is set, each of the ~700 processes the tests start
+# would otherwise compile it again (~0.35 s of CPU each).
+TEST_WORKERS ?= 3
 test: lint
 	$(BIN)/python -m compileall -q src
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
