@@ -29,9 +29,10 @@ lint: install
 
 # Three test files at a time (pytest-xdist), each file's tests in one process so that a
 # module's shared server stays its own; TEST_WORKERS=0 runs them in one process. Three
-# took 12-15 min where two took 17-18 (bench/RESULTS.md). The source is compiled first:
-# where PYTHONDONTWRITEBYTECODE is set, each of the ~700 processes the tests start
-# would otherwise compile it again (~0.35 s of CPU each).
+# took 12-15 min where two took 17-18 (bench/RESULTS.md); the load they put on two
+# cores has exposed races in tests, each fixed in the test or the code. The source is
+# compiled first: where PYTHONDONTWRITEBYTECODE is set, each of the ~700 processes the
+# tests start would otherwise compile it again (~0.35 s of CPU each).
 TEST_WORKERS ?= 3
 test: lint
 	$(BIN)/python -m compileall -q src

@@ -123,13 +123,15 @@ def delete_all_rows(store: Store) -> None:
 
 
 def lock_waits(store: Store, statement_end: str) -> int:
-    """How many sessions of the store's server database wait for a row lock, asked on a
+    """On PostgreSQL, how many sessions of the store's database wait for a lock; asked on a
     new connection each time (PostgreSQL shows one transaction the same
     ``pg_stat_activity`` throughout).
 
     On MariaDB, how many statements ending in ``statement_end`` (``FOR UPDATE``,
-    ``LOCK IN SHARE MODE``) other sessions have under way: InnoDB's own view of lock
-    waits (``innodb_trx``) lags, and does not always show a wait at all.
+    ``LOCK IN SHARE MODE``) other sessions have under way, waiting or not: InnoDB's own
+    view of lock waits (``innodb_trx``) lags, and does not always show a wait at all.
+    A test that waits for one must hold what the statement needs, so that under way
+    soon means waiting.
     """
     if store.dialect == "postgresql":
         query = text(

@@ -119,7 +119,9 @@ def test_a_workflow_killed_as_an_end_settles_runs_the_node_again(
         start_run(server, "sturdy")
     killed_itself(server)
     again = launch(database_url, env=ENV)
-    runs = again.client.get("/api/v1/workflow-runs", params={"workflow": "sturdy"}).json()
+    response = again.client.get("/api/v1/workflow-runs", params={"workflow": "sturdy"})
+    assert response.status_code == 200, response.text
+    runs = response.json()
     assert runs["total"] == 1, runs
     run = runs["items"][0]
     finished = wait_for(

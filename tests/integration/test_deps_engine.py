@@ -19,6 +19,7 @@ from jobyard.manager import JobManager, Submission
 from jobyard.models import Dependency, JobEnd, JobSpec, JobUpdate, NewJob
 from jobyard.states import LIVE, JobState
 from jobyard.store import Store
+from jobyard.store.dependencies import CHUNK
 from jobyard.store.protocol import ClaimOrder
 from jobyard.store.tables import job_dependencies, jobs
 from tests.databases import lock_waits
@@ -73,6 +74,24 @@ def test_a_fan_in_is_ready_only_when_every_upstream_succeeded(store: Store) -> N
     succeed(store, middle[-1])
     deps.settle([middle[-1]])
     assert states(store, [last]) == [JobState.QUEUED]
+
+
+def test_a_settle_of_more_upstreams_than_one_read_takes_counts_each_edge_once(
+    store: Store,
+) -> None:
+    """The settle reads the edges of ``CHUNK`` upstream jobs at a time (and, on the server
+    databases, locks their dependents in id order first)."""
+    deps = Dependencies(store, clock=lambda: NOW)
+    ids = wide(store, CHUNK + 20)
+    root, middle, last = ids[0], ids[1:-1], ids[-1]
+    succeed(store, root)
+    deps.settle([root])
+    for job_id in middle:
+        succeed(store, job_id)
+    deps.settle(middle)
+    deps.settle(middle)  # settling again counts nothing more
+    assert states(store, [last]) == [JobState.QUEUED]
+    assert store.jobs.get_job(last).deps_pending == 0  # type: ignore[union-attr]
 
 
 def test_a_sweep_finishes_an_interrupted_settle(store: Store) -> None:

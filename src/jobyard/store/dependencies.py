@@ -174,6 +174,8 @@ _DEPENDENTS = (
     .where(deps.c.upstream_id.in_(_UPSTREAMS), deps.c.met == false())
 )
 _LOCK_IN_ID_ORDER = guard.JOBS_BY_IDS.with_only_columns(jobs.c.id).with_for_update()
+#: Jobs' states, their rows locked in id order (as every lock of several jobs is).
+_LOCK_STATES = guard.JOBS_BY_IDS.with_only_columns(jobs.c.id, jobs.c.state).with_for_update()
 _COUNT_OFF = (
     update(jobs)
     .where(jobs.c.id.in_(_IDS))
@@ -208,7 +210,7 @@ def settle_edges(
     A few statements however many edges go out of the upstream jobs: one reads
     their states, one the edges with their waiting jobs (locking both on a
     server database, the jobs in id order, so that a concurrent settle of the same
-    jobs waits and then finds nothing left to count; MariaDB needs two more for
+    jobs waits and then finds nothing left to count; MariaDB may need two more for
     that order, see :func:`_lock_dependents`), one flips the met edges per
     upstream state, and the counters drop by each job's count of edges in
     updates by id. Given ``events``, the release events' rows go there (every column
@@ -261,20 +263,29 @@ def settle_edges(
 
 
 def _lock_dependents(conn: Connection, upstream_ids: Collection[int]) -> None:
-    """On MariaDB and MySQL, lock the rows of the jobs waiting on these upstream jobs, in id
-    order, before the settle's locking read takes them with their edges.
+    """Lock the rows of the jobs waiting on these upstream jobs, in id order, before the
+    settle's locking read takes them with their edges, where that read would not.
 
-    InnoDB locks a locking read's rows as its plan finds them: here edge by edge, in the
-    order of the upstream jobs. Two settles of different upstream jobs that meet the same
-    dependents in opposite orders each held one and waited for the other, and the
-    database aborted one of them. PostgreSQL locks the rows in the read's ``ORDER BY``
-    order (the job's id first), so it needs nothing more.
+    InnoDB (MariaDB, MySQL) locks a locking read's rows as its plan finds them: here
+    edge by edge, in the order of the upstream jobs. Two settles of different upstream
+    jobs that met the same dependents in opposite orders each held one and waited for
+    the other, and the database aborted one of them. The edges of one upstream job come
+    in id order (the index on the upstream carries the dependent's id), so one upstream
+    needs nothing more. PostgreSQL locks a read's rows in its ``ORDER BY`` order (the
+    dependent's id first), but a settle of more upstream jobs than one read takes reads
+    them chunk by chunk. A dependent stored between this look and that read is locked
+    by the read, out of order; the newest job, in a window of a statement.
     """
-    if conn.dialect.name not in MYSQL:
-        return
+    dialect, upstreams = conn.dialect.name, set(upstream_ids)
+    if dialect == "sqlite" or len(upstreams) < 2:
+        return  # one writer at a time; one upstream's edges come in id order
+    if dialect not in MYSQL and len(upstreams) <= CHUNK:
+        return  # PostgreSQL's one read locks them in its order
     waiting: set[int] = set()
-    for chunk in chunks(upstream_ids):
+    for chunk in chunks(upstreams):
         waiting.update(conn.execute(_DEPENDENTS, {"upstreams": chunk}).scalars())
+    if len(waiting) < 2:
+        return
     for chunk in chunks(waiting, ID_CHUNK):
         conn.execute(_LOCK_IN_ID_ORDER, {"ids": chunk})
 
@@ -348,8 +359,7 @@ def block(conn: Connection, errors: Mapping[int, str], now: datetime) -> list[in
     """The ``waiting`` jobs among ``errors`` end ``upstream_failed`` with their error."""
     waiting: dict[str, list[int]] = {}
     for chunk in chunks(errors, ID_CHUNK):
-        query = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(chunk)).with_for_update()
-        for job_id, state in conn.execute(query):
+        for job_id, state in conn.execute(_LOCK_STATES, {"ids": chunk}):
             if state == JobState.WAITING.value:
                 waiting.setdefault(errors[job_id], []).append(job_id)
     state = transition(JobState.WAITING, Event.BLOCK).state
