@@ -109,6 +109,43 @@ def test_a_job_claimed_in_a_commit_the_worker_did_not_see_still_runs_on_its_firs
     assert (ended.state, ended.attempt) == (JobState.SUCCEEDED, 1)
 
 
+def test_a_failed_look_for_an_unseen_claim_is_made_again() -> None:
+    """The claim's answer was lost, and so was the first look for what it took (the
+    database still away): the next tick looks again, rather than leave the job to its
+    lease's lapse."""
+    store = MemoryStore()
+    claim, look = store.queue.claim_jobs, store.queue.live_jobs_on_host
+    lost: list[list[int]] = []
+    looks: list[str] = []
+
+    def claim_then_lose_the_answer(*args: Any, **kwargs: Any) -> Claimed:
+        claimed = claim(*args, **kwargs)
+        if claimed.jobs and not lost:
+            lost.append([job.id for job in claimed.jobs])
+            raise _lost_answer("claim")
+        return claimed
+
+    def look_once_in_vain(host: str) -> list[Job]:
+        if lost:  # the looks for what the claim took (the worker's start looks too)
+            looks.append(host)
+            if len(looks) == 1:
+                raise _lost_answer("look")
+        return look(host)
+
+    store.queue.claim_jobs = claim_then_lose_the_answer  # type: ignore[method-assign]
+    store.queue.live_jobs_on_host = look_once_in_vain  # type: ignore[method-assign]
+    [job] = _queued(store, 1)
+    worker = _worker(store)
+    worker.start()
+    try:
+        [ended] = _ended(store, [job])
+    finally:
+        worker.stop(drain_timeout=0)
+    assert lost == [[job.id]]
+    assert len(looks) >= 2  # the first look failed
+    assert (ended.state, ended.attempt) == (JobState.SUCCEEDED, 1)
+
+
 def test_a_job_claimed_with_an_end_in_a_commit_the_worker_did_not_see_still_runs() -> None:
     store = MemoryStore()
     end_and_claim = store.queue.end_and_claim

@@ -482,13 +482,16 @@ class Worker:
         (draining, stopping) leaves them to their lease.
         """
         assert self._unseen is not None
-        unseen, self._unseen = self._unseen, None
+        unseen = self._unseen
         if not self.claiming:
+            self._unseen = None
             return 0
         now, since = self._clock(), unseen.since - UNSEEN_CLOCK_SLACK
+        live = self.store.queue.live_jobs_on_host(self.host)  # failed: looked for again
+        self._unseen = None
         found = [
             job
-            for job in self.store.queue.live_jobs_on_host(self.host)
+            for job in live
             if job.worker == self.name
             and job.state is JobState.RUNNING
             and job.started_at is not None
