@@ -329,8 +329,9 @@ class JobManager:
         return job
 
     def _carried_dependencies(self, old: Job) -> tuple[Dependency, ...]:
-        """The old job's dependencies, each on the newest run of its upstream job."""
-        carried = []
+        """The old job's dependencies, each on the newest run of its upstream job (once: the
+        old job may have waited for a job and its restart)."""
+        carried: list[Dependency] = []
         for dependency in self.store.deps.dependencies([old.id])[old.id]:
             upstream = dependency.upstream
             seen = {upstream}
@@ -340,7 +341,8 @@ class JobManager:
             ):
                 upstream = job.restarted_as or upstream
                 seen.add(upstream)
-            carried.append(Dependency(upstream, dependency.condition))
+            if all(upstream != kept.upstream for kept in carried):  # it and its restart
+                carried.append(Dependency(upstream, dependency.condition))
         return tuple(carried)
 
     def wake(self) -> None:
@@ -412,6 +414,12 @@ def _dependency_readiness(
     if missing:
         message = f"no job with id {missing[0]}"
         raise Invalid(message, [{"field": "depends_on", "message": message}])
+    named: set[int] = set()
+    for index, dependency in enumerate(depends_on):
+        if dependency.upstream in named:  # one edge a pair of jobs: one condition to meet
+            message = f"job {dependency.upstream} is named twice; give it once, with one 'on'"
+            raise Invalid(message, [{"field": f"depends_on.{index}.job", "message": message}])
+        named.add(dependency.upstream)
     return readiness(
         DependencyState(d.upstream, d.condition, upstream[d.upstream]) for d in depends_on
     )

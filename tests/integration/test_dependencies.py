@@ -92,3 +92,37 @@ def test_bad_dependencies_are_refused_and_removed_ones_block(server: Server) -> 
     server.wait_state(held["id"], "upstream_failed")
     error = server.wait_state(waiting["id"], "upstream_failed")["error"]
     assert error == f"dependency {upstream['id']} ended killed"  # force kills before removing
+
+
+def test_a_job_named_twice_as_a_dependency_is_refused_and_nothing_is_stored(
+    server: Server,
+) -> None:
+    upstream = server.submit("echo", args={"text": "u"}, hold=True)
+    twice = [{"job": upstream["id"]}, {"job": upstream["id"], "on": "failed"}]
+    before = server.client.get("/api/v1/jobs").json()["total"]
+    one = server.client.post(
+        "/api/v1/jobs", json={"type": "echo", "args": {"text": "x"}, "depends_on": twice}
+    )
+    assert one.status_code == 422, one.text
+    assert one.json()["errors"][0]["field"] == "depends_on.1.job"
+    good = {"type": "echo", "args": {"text": "y"}}
+    batch = server.client.post(
+        "/api/v1/jobs/batch", json={"jobs": [good, {**good, "depends_on": twice}]}
+    )
+    assert batch.status_code == 422, batch.text
+    assert server.client.get("/api/v1/jobs").json()["total"] == before
+
+
+def test_a_job_that_waited_for_a_job_and_its_restart_restarts(server: Server) -> None:
+    """Its restart waits for the newest of the chain once, not twice."""
+    first = server.submit("echo", args={"text": "first"})
+    server.wait_state(first["id"], "succeeded")
+    again = server.client.post(f"/api/v1/jobs/{first['id']}/restart").json()
+    both = [*after(first, "finished"), *after(again, "finished")]
+    waited = server.submit("echo", args={"text": "waited"}, depends_on=both)
+    server.wait_state(waited["id"], "succeeded")
+    response = server.client.post(f"/api/v1/jobs/{waited['id']}/restart")
+    assert response.status_code == 201, response.text
+    assert response.json()["depends_on"] == [
+        {"job": again["id"], "on": "finished", "state": "succeeded"}
+    ]
