@@ -126,6 +126,9 @@ CASES = {
     "NUL in an idempotency key": Hostile(
         "POST", "/api/v1/jobs", field="idempotency_key", body=submit(idempotency_key="k\x00")
     ),
+    "an idempotency key ending in a space (MariaDB would compare it without)": Hostile(
+        "POST", "/api/v1/jobs", field="idempotency_key", body=submit(idempotency_key="k ")
+    ),
     "surrogate in a queue": Hostile(
         "POST", "/api/v1/jobs", field="queue", body=submit(queue="q\udfff")
     ),

@@ -28,6 +28,17 @@ def _in_utc(value: datetime) -> datetime:
 UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
+def _no_trailing_space(key: str) -> str:
+    # MariaDB compares text without its trailing spaces: "k " would be "k" there, and
+    # another key everywhere else.
+    if key.endswith(" "):
+        raise ValueError("must not end with a space")
+    return key
+
+
+IdempotencyKey = Annotated[str, AfterValidator(_no_trailing_space)]
+
+
 def answer(
     body: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
@@ -89,7 +100,7 @@ class SubmitJob(BaseModel):
     run_at: UtcTime | None = Field(default=None, description="not before this time")
     hold: bool = Field(default=False, description="create held; start it later by id")
     name: str | None = Name
-    idempotency_key: str | None = Field(
+    idempotency_key: IdempotencyKey | None = Field(
         default=None, min_length=1, max_length=200, description="a repeat returns the first job"
     )
     follow: bool = Field(default=False, description="answer with the job's event stream")
