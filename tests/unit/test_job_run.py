@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from jobyard.events.records import JobStateRecord
 from jobyard.models import Job, JobSpec, JobUpdate, NewJob, RetryPolicy
@@ -328,6 +329,31 @@ def test_a_handed_back_job_is_queued_again_with_its_attempt_returned(yard: Yard)
     assert (job.state, job.attempt, job.worker) == (JobState.QUEUED, 0, None)
     [again] = yard.store.queue.claim_jobs("w2", "host", None, 1, NOW, NOW + timedelta(1)).jobs
     assert (again.id, again.attempt) == (job.id, 1)
+
+
+def test_a_hand_back_tried_again_leaves_alone_the_job_another_worker_claimed(yard: Yard) -> None:
+    """The requeue committed but its answer was lost; another worker claimed the job
+    before the try again. That try must not take the job back from it."""
+    claimed: list[Job] = []
+
+    def answer_lost_once(write: Callable[..., T]) -> Callable[..., T]:
+        def written(*args: object, **kwargs: object) -> T:
+            result = write(*args, **kwargs)
+            if not claimed and yard.stored().state is JobState.QUEUED:
+                claim = yard.store.queue.claim_jobs("w2", "host", None, 1, NOW, NOW + timedelta(1))
+                claimed.extend(claim.jobs)
+                raise OperationalError("requeue", {}, Exception("server closed the connection"))
+            return result
+
+        return written
+
+    yard.store.jobs.update_job = answer_lost_once(yard.store.jobs.update_job)  # type: ignore[method-assign]
+    yard.store.jobs.end_jobs = answer_lost_once(yard.store.jobs.end_jobs)  # type: ignore[method-assign]
+    yard.run.start()
+    yard.run.request(HandBack("worker w1 stopped"))
+    job = yard.finish()
+    assert [taken.id for taken in claimed] == [job.id]
+    assert (job.state, job.worker, job.attempt) == (JobState.RUNNING, "w2", 1)
 
 
 def test_a_hand_back_whose_end_is_never_confirmed_still_requeues_the_job() -> None:
