@@ -256,3 +256,31 @@ def test_a_run_adopted_while_the_heartbeat_renews_is_not_abandoned() -> None:
     store.queue.renew_leases = renew_while_adopting  # type: ignore[method-assign]
     worker._heartbeat()
     assert adopted.asked == []
+
+
+def test_a_job_claimed_as_the_worker_stops_is_handed_back_not_left_to_its_lease() -> None:
+    """The claim was under way when the stop began, and committed after the loop was told
+    to stop: no run starts the job, and the stop requeues it with its attempt given back."""
+    store = MemoryStore()
+    claim = store.queue.claim_jobs
+    worker = _worker(store)
+    taken: list[int] = []
+
+    def claim_until_the_stop(*args: Any, **kwargs: Any) -> Claimed:
+        claimed = claim(*args, **kwargs)
+        if claimed.jobs and not taken:
+            taken.extend(job.id for job in claimed.jobs)
+            stopping = threading.Thread(target=worker.stop, kwargs={"drain_timeout": 0})
+            stopping.start()
+            wait_for(lambda: worker._stopping.is_set(), timeout=20, what="the stop to begin")
+        return claimed
+
+    store.queue.claim_jobs = claim_until_the_stop  # type: ignore[method-assign]
+    [job] = _queued(store, 1)
+    worker.start()
+    assert worker.stopped.wait(30)
+    assert taken == [job.id]
+    assert worker.unreturned == []
+    again = store.jobs.get_job(job.id)
+    assert again is not None
+    assert (again.state, again.attempt, again.worker) == (JobState.QUEUED, 0, None)

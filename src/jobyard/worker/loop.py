@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from jobyard import __version__
+from jobyard import __version__, outcomes
 from jobyard.clock import utcnow
 from jobyard.events import wakeups
 from jobyard.events.listen import listen
-from jobyard.models import Ended, Job, WorkerInfo
+from jobyard.models import Ended, Job, JobEnd, WorkerInfo
 from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.executors import Executors
@@ -134,7 +134,7 @@ class Worker:
         # Jobs the lease watch fenced → monotonic time when; kept until a heartbeat after it
         # (the database answered again: the scheduler recovers them).
         self._fenced_at: dict[int, float] = {}
-        self._unlaunched: list[int] = []  # claimed once the worker was stopping
+        self._unlaunched: list[Job] = []  # claimed once the worker was stopping
         self._fenced_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
@@ -283,6 +283,7 @@ class Worker:
             self._stop_loop()
             self._ends.close()  # no loop stores ends now: the runs store their own
             # After the loop stopped, so that a claim that was under way is handed back too.
+            self._hand_back_unlaunched(f"worker {self.name} {reason} before it started")
             for run in self._live_runs():
                 run.request(HandBack(f"worker {self.name} {reason}; {ending}"))
             deadline = time.monotonic() + 2 * self.settings.kill_grace + HAND_BACK_WAIT
@@ -295,6 +296,31 @@ class Worker:
             _within(STOP_WRITE_WAIT, "unregistering the worker", self._unregister)
             self.stopped.set()
 
+    def _hand_back_unlaunched(self, why: str) -> None:
+        """Requeue the jobs a claim took as the worker began to stop (it started none of
+        them), their attempt given back; left to their lease's lapse, each would lose one.
+        Guarded as an end is: a job no longer this worker's attempt is left alone."""
+        with self._fenced_lock:
+            jobs = list(self._unlaunched)
+        if not jobs:
+            return
+        now = self._clock()
+        ends = [JobEnd(outcomes.requeued(job, now, why), self.name, job.attempt) for job in jobs]
+
+        def requeue() -> None:
+            try:
+                self.store.jobs.end_jobs(ends, now)
+            except Exception:  # named among the jobs not handed back
+                log.exception(
+                    "could not hand back jobs it never started", extra={"worker": self.name}
+                )
+                return
+            handed = {job.id for job in jobs}
+            with self._fenced_lock:
+                self._unlaunched = [job for job in self._unlaunched if job.id not in handed]
+
+        _within(STOP_WRITE_WAIT, "handing back jobs it never started", requeue)
+
     def _tell_unreturned(self) -> None:
         """Name the jobs whose hand-back the database did not take before the worker
         stopped (it was away), and those the lease watch fenced since the database last
@@ -305,7 +331,7 @@ class Worker:
         for run in left:  # one held in a write never got to its hand-back: stop it here
             run.fence()
         with self._fenced_lock:  # fenced since the database last answered: not handed back
-            fenced = {*self._fenced_at, *self._unlaunched}
+            fenced = {*self._fenced_at, *(job.id for job in self._unlaunched)}
         self.unreturned = sorted({run.job.id for run in left} | fenced)
         if self.unreturned:
             log.error(
@@ -540,10 +566,11 @@ class Worker:
     def _launch(self, job: Job, leased: float) -> None:
         """Run ``job``, whose lease runs from the monotonic time ``leased``."""
         if self._stopping.is_set():
-            # A claim that hung past the stop's wait committed after all: start nothing
-            # that no hand-back would reach (the job comes back when its lease lapses).
+            # A claim under way as the stop began committed after all: start nothing.
+            # stop() hands it back, or (a claim that hung past its wait) names it
+            # unreturned: the job comes back when its lease lapses.
             with self._fenced_lock:
-                self._unlaunched.append(job.id)
+                self._unlaunched.append(job)
             return
         run = JobRun(job, self.store, self.runner, self._run_settings)
         run.leased = leased
