@@ -219,6 +219,30 @@ def test_pause_and_resume_are_applied_and_recorded(yard: Yard) -> None:
     ]
 
 
+def test_a_pause_whose_answer_was_lost_can_still_be_resumed(yard: Yard) -> None:
+    """The pause's commit went through and its answer was lost: the try again found the
+    job paused already. The run must know it is paused, or it drops every resume."""
+    write = yard.store.jobs.update_job
+    lost: list[JobState] = []
+
+    def lose_the_pause_answer(update: JobUpdate, now: datetime) -> Job | None:
+        written = write(update, now)
+        if written is not None and written.state is JobState.PAUSED and not lost:
+            lost.append(written.state)
+            raise OperationalError("pause", {}, Exception("server closed the connection"))
+        return written
+
+    yard.store.jobs.update_job = lose_the_pause_answer  # type: ignore[method-assign]
+    yard.run.start()
+    yard.run.request(Control.PAUSE)
+    soon(lambda: lost, "the pause's answer to be lost")
+    yard.run.request(Control.RESUME)
+    soon(lambda: "resume" in yard.runner.calls, "the resume to reach the process")
+    soon(lambda: yard.stored().state is JobState.RUNNING, "the job to resume")
+    yard.runner.end(OK)
+    assert yard.finish().state is JobState.SUCCEEDED
+
+
 def test_a_deferred_pause_marks_the_job_paused_only_once_it_took_effect(yard: Yard) -> None:
     yard.runner.deferred = True
     yard.run.start()

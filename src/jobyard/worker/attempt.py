@@ -596,6 +596,16 @@ class JobRun:
         now = self._now()
         update = JobUpdate(self.job.id, expected, values, event)
         updated = self._persist(lambda: self._store.jobs.update_job(update, now))
+        if updated is None:
+            # Its state left ``expected``: a try whose commit went unseen may have written
+            # it (a pause the run would not know of, and a resume it would then drop).
+            # The stored job is the truth while it is still this attempt's.
+            stored = self._persist(lambda: self._store.jobs.get_job(self.job.id))
+            if stored is not None and (stored.worker, stored.attempt) == (
+                self.job.worker,
+                self.job.attempt,
+            ):
+                updated = stored
         if updated is not None:
             self.job = updated
 
