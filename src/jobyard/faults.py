@@ -8,7 +8,8 @@ comparison with None. The points:
 ``claim.before_commit``
     a claim took at least one job; its transaction has not committed.
 ``end.before_commit`` / ``end.after_commit``
-    the ends of jobs are written; their transaction has not / has just committed.
+    the ends of jobs are written (a hand-back's requeue is one); their transaction has
+    not / has just committed.
 ``end.settle``
     a worker's ends are written and the edges out of them counted off, in one
     transaction with its claim; it has not committed.

@@ -330,8 +330,8 @@ class JobManager:
 
     def _carried_dependencies(self, old: Job) -> tuple[Dependency, ...]:
         """The old job's dependencies, each on the newest run of its upstream job (once: the
-        old job may have waited for a job and its restart)."""
-        carried: list[Dependency] = []
+        old job may have waited for a job and its restart, on the restart's condition)."""
+        carried: dict[int, Dependency] = {}
         for dependency in self.store.deps.dependencies([old.id])[old.id]:
             upstream = dependency.upstream
             seen = {upstream}
@@ -341,9 +341,10 @@ class JobManager:
             ):
                 upstream = job.restarted_as or upstream
                 seen.add(upstream)
-            if all(upstream != kept.upstream for kept in carried):  # it and its restart
-                carried.append(Dependency(upstream, dependency.condition))
-        return tuple(carried)
+            # A job and its restart: the condition given on the newest job itself wins.
+            if upstream not in carried or dependency.upstream == upstream:
+                carried[upstream] = Dependency(upstream, dependency.condition)
+        return tuple(carried.values())
 
     def wake(self) -> None:
         """Tell the workers something is ready (embedded mode: at once)."""

@@ -114,15 +114,16 @@ def test_a_job_named_twice_as_a_dependency_is_refused_and_nothing_is_stored(
 
 
 def test_a_job_that_waited_for_a_job_and_its_restart_restarts(server: Server) -> None:
-    """Its restart waits for the newest of the chain once, not twice."""
+    """Its restart waits for the newest of the chain once, not twice, on the condition
+    given for that job itself."""
     first = server.submit("echo", args={"text": "first"})
     server.wait_state(first["id"], "succeeded")
     again = server.client.post(f"/api/v1/jobs/{first['id']}/restart").json()
-    both = [*after(first, "finished"), *after(again, "finished")]
+    both = [*after(first, "finished"), *after(again, "succeeded")]
     waited = server.submit("echo", args={"text": "waited"}, depends_on=both)
     server.wait_state(waited["id"], "succeeded")
     response = server.client.post(f"/api/v1/jobs/{waited['id']}/restart")
     assert response.status_code == 201, response.text
     assert response.json()["depends_on"] == [
-        {"job": again["id"], "on": "finished", "state": "succeeded"}
+        {"job": again["id"], "on": "succeeded", "state": "succeeded"}
     ]

@@ -284,3 +284,5 @@ def test_a_job_claimed_as_the_worker_stops_is_handed_back_not_left_to_its_lease(
     again = store.jobs.get_job(job.id)
     assert again is not None
     assert (again.state, again.attempt, again.worker) == (JobState.QUEUED, 0, None)
+    [line] = [line.line for line in store.jobs.log_lines(job.id)]
+    assert line == "handed back: worker w1 stopped before it started the job"

@@ -599,11 +599,13 @@ class JobRun:
         if updated is None:
             # Its state left ``expected``: a try whose commit went unseen may have written
             # it (a pause the run would not know of, and a resume it would then drop).
-            # The stored job is the truth while it is still this attempt's.
+            # The stored job is the truth while it is still this attempt's, and live (an
+            # end written by another, a lost worker's, is the guarded end's to meet).
             stored = self._persist(lambda: self._store.jobs.get_job(self.job.id))
-            if stored is not None and (stored.worker, stored.attempt) == (
-                self.job.worker,
-                self.job.attempt,
+            if (
+                stored is not None
+                and stored.state in LIVE
+                and (stored.worker, stored.attempt) == (self.job.worker, self.job.attempt)
             ):
                 updated = stored
         if updated is not None:

@@ -283,9 +283,9 @@ class Worker:
             self._stop_loop()
             self._ends.close()  # no loop stores ends now: the runs store their own
             # After the loop stopped, so that a claim that was under way is handed back too.
-            self._hand_back_unlaunched(f"worker {self.name} {reason} before it started")
             for run in self._live_runs():
                 run.request(HandBack(f"worker {self.name} {reason}; {ending}"))
+            self._hand_back_unlaunched(f"worker {self.name} {reason} before it started the job")
             deadline = time.monotonic() + 2 * self.settings.kill_grace + HAND_BACK_WAIT
             for run in list(self._runs.values()):
                 run.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -305,7 +305,12 @@ class Worker:
         if not jobs:
             return
         now = self._clock()
-        ends = [JobEnd(outcomes.requeued(job, now, why), self.name, job.attempt) for job in jobs]
+        ends = [
+            JobEnd(
+                outcomes.requeued(job, now, why), self.name, job.attempt, note=f"handed back: {why}"
+            )
+            for job in jobs
+        ]
 
         def requeue() -> None:
             try:
@@ -513,7 +518,12 @@ class Worker:
             self._unseen = None
             return 0
         now, since = self._clock(), unseen.since - UNSEEN_CLOCK_SLACK
-        live = self.store.queue.live_jobs_on_host(self.host)  # failed: looked for again
+        try:
+            live = self.store.queue.live_jobs_on_host(self.host)
+        except Exception as exc:
+            if not outage.unavailable(exc):  # it would fail again: claim on without the look
+                self._unseen = None
+            raise  # else the next tick looks again
         self._unseen = None
         found = [
             job
