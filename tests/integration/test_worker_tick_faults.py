@@ -85,8 +85,8 @@ def _worker(store: MemoryStore) -> Worker:
     return Worker(store, Runner(python_pool=0), settings)
 
 
-def test_a_job_claimed_in_a_commit_the_worker_did_not_see_still_runs_on_its_first_attempt() -> None:
-    store = MemoryStore()
+def _lose_a_claims_answer(store: MemoryStore) -> list[list[int]]:
+    """The first claim that takes jobs commits, then its answer is lost; what it took."""
     claim = store.queue.claim_jobs
     lost: list[list[int]] = []
 
@@ -98,6 +98,11 @@ def test_a_job_claimed_in_a_commit_the_worker_did_not_see_still_runs_on_its_firs
         return claimed
 
     store.queue.claim_jobs = claim_then_lose_the_answer  # type: ignore[method-assign]
+    return lost
+
+
+def _run_one(store: MemoryStore) -> tuple[Job, Job]:
+    """A job queued and run by a worker: as submitted, and as it ended."""
     [job] = _queued(store, 1)
     worker = _worker(store)
     worker.start()
@@ -105,6 +110,13 @@ def test_a_job_claimed_in_a_commit_the_worker_did_not_see_still_runs_on_its_firs
         [ended] = _ended(store, [job])
     finally:
         worker.stop(drain_timeout=0)
+    return job, ended
+
+
+def test_a_job_claimed_in_a_commit_the_worker_did_not_see_still_runs_on_its_first_attempt() -> None:
+    store = MemoryStore()
+    lost = _lose_a_claims_answer(store)
+    job, ended = _run_one(store)
     assert lost == [[job.id]]  # the claim did take it, and its answer was lost
     assert (ended.state, ended.attempt) == (JobState.SUCCEEDED, 1)
 
@@ -114,16 +126,9 @@ def test_a_failed_look_for_an_unseen_claim_is_made_again() -> None:
     database still away): the next tick looks again, rather than leave the job to its
     lease's lapse."""
     store = MemoryStore()
-    claim, look = store.queue.claim_jobs, store.queue.live_jobs_on_host
-    lost: list[list[int]] = []
+    look = store.queue.live_jobs_on_host
+    lost = _lose_a_claims_answer(store)
     looks: list[str] = []
-
-    def claim_then_lose_the_answer(*args: Any, **kwargs: Any) -> Claimed:
-        claimed = claim(*args, **kwargs)
-        if claimed.jobs and not lost:
-            lost.append([job.id for job in claimed.jobs])
-            raise _lost_answer("claim")
-        return claimed
 
     def look_once_in_vain(host: str) -> list[Job]:
         if lost:  # the looks for what the claim took (the worker's start looks too)
@@ -132,15 +137,8 @@ def test_a_failed_look_for_an_unseen_claim_is_made_again() -> None:
                 raise _lost_answer("look")
         return look(host)
 
-    store.queue.claim_jobs = claim_then_lose_the_answer  # type: ignore[method-assign]
     store.queue.live_jobs_on_host = look_once_in_vain  # type: ignore[method-assign]
-    [job] = _queued(store, 1)
-    worker = _worker(store)
-    worker.start()
-    try:
-        [ended] = _ended(store, [job])
-    finally:
-        worker.stop(drain_timeout=0)
+    job, ended = _run_one(store)
     assert lost == [[job.id]]
     assert len(looks) >= 2  # the first look failed
     assert (ended.state, ended.attempt) == (JobState.SUCCEEDED, 1)
