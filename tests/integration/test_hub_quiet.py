@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy import event
 
 from jobyard.config import load_config
@@ -42,16 +43,23 @@ def test_no_subscriber_no_read_then_a_subscriber_gets_every_event_once(tmp_path:
         wait_for(all_done, timeout=30, what="the jobs done")
         assert reads == []
 
+        def submit() -> int:
+            return node.manager.submit(Submission(type="echo", args={"text": "y"}))[0].id
+
         async def watch() -> list[int]:
             seen: list[int] = []
+            last = None
             async for item in follow(node.hub, Filter(kinds=("state",)), 0, idle=5):
                 assert item is not None, "no event within 5 s"
                 seen.append(item.event.id)
+                # Subscribed, and reading the history: the new job's events come live. (Sent
+                # before, they could all be history by the time the stream subscribed.)
+                if last is None:
+                    last = await to_thread.run_sync(submit)
                 if isinstance(item.event.record, JobTerminated) and item.event.job_id == last:
                     return seen
             return seen
 
-        last = node.manager.submit(Submission(type="echo", args={"text": "y"}))[0].id
         seen = asyncio.run(watch())
         history = node.store.events.feed(0, 1000, kinds=("state",))
         assert seen == [item.event.id for item in history]  # every event, once, in order
