@@ -17,7 +17,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Select, insert, select, update
+from sqlalchemy import Connection, Select, event, insert, select, update
 from sqlalchemy.exc import StatementError
 
 from jobyard.access.records import AuditEntry, AuditQuery
@@ -43,7 +43,7 @@ from jobyard.routing import TagsInvalid
 from jobyard.states import Control, JobState
 from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
-from jobyard.store.protocol import ClaimOrder
+from jobyard.store.protocol import Claimed, ClaimOrder
 from jobyard.store.rows import event_row, job_columns
 from jobyard.store.tables import job_events, jobs, metadata
 from tests.databases import lock_waits
@@ -780,6 +780,50 @@ def test_an_idle_poll_claims_what_a_claim_would(store: Store) -> None:
     assert [job.id for job in poll()] == [bulk.id]
     assert poll() == []
     assert len(poll(now=T0 + ONE_MIN)) == 1
+
+
+def test_a_claim_tells_of_more_only_for_jobs_it_could_take(store: Store) -> None:
+    """A job of a paused queue, or one needing a tag the worker lacks, is no reason to
+    claim again; nor, for an idle poll, to take the write lock and look."""
+    first, _paused, tagged, second = add(
+        store,
+        new_job(),
+        new_job(queue="held-back"),
+        new_job(spec=dataclasses.replace(SPEC, tags=("gpu",))),
+        new_job(),
+    )
+    store.queue.set_queue_paused("held-back", True, T0)
+
+    def one(**options: Any) -> Claimed:
+        return store.queue.claim_jobs("w1", "host-a", None, 1, T0, T0 + ONE_MIN, **options)
+
+    def taken(claimed: Claimed) -> tuple[list[int], bool]:
+        return [job.id for job in claimed.jobs], claimed.more
+
+    assert taken(one()) == ([first.id], True)
+    assert taken(one()) == ([second.id], False)  # a paused and a tagged job left
+    assert taken(one(idle_poll=True)) == ([], False)
+    assert taken(one(tags=("gpu",))) == ([tagged.id], False)
+
+
+@pytest.mark.sql_only("the statements sent")
+def test_an_idle_poll_with_only_a_paused_queues_jobs_only_looks(store: Store) -> None:
+    """One plain read, no claim (on SQLite, no write lock taken for nothing)."""
+    add(store, new_job(queue="held-back"))
+    store.queue.set_queue_paused("held-back", True, T0)
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        polled = store.queue.claim_jobs("w1", "host-a", None, 1, T0, T0 + ONE_MIN, idle_poll=True)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert polled.jobs == []
+    assert len(sent) == 1, sent
+    assert "FOR UPDATE" not in sent[0]
 
 
 def test_promote_due_queues_scheduled_jobs_whose_time_has_come(store: Store) -> None:

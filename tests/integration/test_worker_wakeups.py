@@ -71,8 +71,12 @@ class Setup:
         return job.state if job is not None and job.worker == "w-a" else None
 
     def claims(self) -> int:
-        """The claims the worker's loop thread ran (their locking read, on every dialect)."""
-        return sum("jobs.route IN" in statement for statement in self.statements)
+        """The claims the worker's loop thread ran (their locking read, on every dialect;
+        the look for any job a claim could take has the same filter, and no order)."""
+        return sum(
+            "jobs.route IN" in statement and "ORDER BY" in statement
+            for statement in self.statements
+        )
 
 
 def counted(engine: Any) -> list[str]:

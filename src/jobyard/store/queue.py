@@ -100,7 +100,7 @@ class SqlQueue(Part):
         """
         if limit < 1 or (queues is not None and not queues):
             return Claimed([], more=False)
-        if idle_poll and not self._any_queued(queues, now):
+        if idle_poll and not self._any_queued(queues, now, tags):
             return Claimed([], more=False)
         order = ClaimOrder(worker, host, queues, limit, lease_until, tags)
         with self._write() as conn:
@@ -164,17 +164,19 @@ class SqlQueue(Part):
         )
         claimed, self._limited = taken.jobs, taken.limited
         more = len(claimed) == limit and (
-            taken.left if taken.left is not None else any_queued(conn, queues, now)
+            taken.left if taken.left is not None else any_queued(conn, queues, now, tags)
         )
         if claimed:
             faults.reach("claim.before_commit")
         return Claimed(claimed, more)
 
-    def _any_queued(self, queues: Sequence[str] | None, now: datetime) -> bool:
+    def _any_queued(
+        self, queues: Sequence[str] | None, now: datetime, tags: Collection[str]
+    ) -> bool:
         """:func:`any_queued` in a read of its own, which takes no lock on SQLite (a
         claim takes the write lock there, even when it finds nothing)."""
         with self._peek() as conn:
-            return any_queued(conn, queues, now)
+            return any_queued(conn, queues, now, tags)
 
     def renew_leases(
         self,
@@ -353,9 +355,13 @@ def _lock_first(
     return locked, limit_rows.read(conn) if met else {}
 
 
-def any_queued(conn: Connection, queues: Sequence[str] | None, now: datetime) -> bool:
-    """Whether a due job waits in ``queues`` (None: any), whatever its tags or limits."""
-    params = {"now": now, "queues": list(queues or ())}
+def any_queued(
+    conn: Connection, queues: Sequence[str] | None, now: datetime, tags: Collection[str] = ()
+) -> bool:
+    """Whether a due job waits in ``queues`` (None: any) that a worker with ``tags`` may
+    run, in a queue not paused, whatever the limits. A plain read: it locks nothing, and
+    may count a job another claimer holds locked."""
+    params = {"now": now, "routes": routes_for(tags), "queues": list(queues or ())}
     return conn.execute(_ANY_QUEUED[queues is not None], params).first() is not None
 
 
@@ -401,9 +407,10 @@ def _claimable(queues: Sequence[str] | None, now: datetime, routes: list[str]) -
     return query.order_by(jobs.c.priority.desc(), jobs.c.id.asc())
 
 
-def _claimable_once(with_queues: bool) -> Select[Any]:
-    """:func:`_claimable` with bound parameters (``now``, ``routes``, ``queues``, ``limit``)."""
-    query = select(jobs).where(
+def _ready_once(query: Select[Any], with_queues: bool) -> Select[Any]:
+    """``query`` narrowed to the jobs a claim may take, whatever the limits, with bound
+    parameters (``now``, ``routes``, ``queues``)."""
+    query = query.where(
         jobs.c.state == QUEUED,
         or_(jobs.c.run_at.is_(None), jobs.c.run_at <= bindparam("now", type_=jobs.c.run_at.type)),
         jobs.c.route.in_(bindparam("routes", expanding=True)),
@@ -411,7 +418,12 @@ def _claimable_once(with_queues: bool) -> Select[Any]:
     if with_queues:
         query = query.where(jobs.c.queue.in_(bindparam("queues", expanding=True)))
     paused = select(queue_state.c.name).where(queue_state.c.paused == true())
-    query = query.where(jobs.c.queue.not_in(paused))
+    return query.where(jobs.c.queue.not_in(paused))
+
+
+def _claimable_once(with_queues: bool) -> Select[Any]:
+    """:func:`_claimable` with bound parameters (``now``, ``routes``, ``queues``, ``limit``)."""
+    query = _ready_once(select(jobs), with_queues)
     query = query.order_by(jobs.c.priority.desc(), jobs.c.id.asc())
     return query.limit(bindparam("limit", type_=Integer)).with_for_update(skip_locked=True)
 
@@ -438,18 +450,11 @@ def _job_columns(row: Row[Any]) -> dict[str, Any]:
     return {name: mapping[name] for name in _JOB_COLUMNS}
 
 
-def _any_queued_once(with_queues: bool) -> Select[Any]:
-    """A due queued job, of ``queues`` if given: whether a claim may find anything."""
-    query = select(jobs.c.id).where(
-        jobs.c.state == QUEUED,
-        or_(jobs.c.run_at.is_(None), jobs.c.run_at <= bindparam("now", type_=jobs.c.run_at.type)),
-    )
-    if with_queues:
-        query = query.where(jobs.c.queue.in_(bindparam("queues", expanding=True)))
-    return query.limit(1)
-
-
-_ANY_QUEUED = {False: _any_queued_once(False), True: _any_queued_once(True)}
+# A job a claim may take: whether a claim may find anything (see :func:`any_queued`).
+_ANY_QUEUED = {
+    with_queues: _ready_once(select(jobs.c.id), with_queues).limit(1)
+    for with_queues in (False, True)
+}
 
 # The claim's own values, bound per job; the rest are the same for every claim.
 _CLAIM_FIELDS = ("worker", "host", "started_at", "lease_expires_at", "updated_at", "wait_seconds")

@@ -46,22 +46,23 @@ class MemoryQueue(Part):
             return Claimed([], more=False)
         now, routes = utc(now), set(routes_for(tags))
 
-        def due(job: Job) -> bool:  # what PostgreSQL's and MariaDB's peek counts: any tags
+        def ready(job: Job) -> bool:
             return (
                 job.state is JobState.QUEUED
                 and (job.run_at is None or job.run_at <= now)
                 and (queues is None or job.queue in queues)
+                and job.route in routes
+                and job.queue not in self._t.paused
             )
 
         with self._t.lock:
-            candidates = self._t.where(
-                lambda job: due(job) and job.route in routes and job.queue not in self._t.paused
-            )
+            candidates = self._t.where(ready)
             candidates.sort(key=lambda job: (-job.priority, job.id))
             free = self._free_slots()
             taken = [job for job in candidates if pick([job], free)][:limit]
             claimed = [self._claim(job, worker, host, now, utc(lease_until)) for job in taken]
-            more = len(claimed) == limit and any(map(due, self._t.jobs.values()))
+            # A ready job left, whatever the limits: what the SQL stores' look counts.
+            more = len(claimed) == limit and len(candidates) > len(taken)
             return Claimed(claimed, more)
 
     def end_and_claim(
