@@ -115,6 +115,19 @@ def requeued(job: Job, now: datetime, why: str) -> JobUpdate:
     return JobUpdate(job.id, frozenset(LIVE), values, event)
 
 
+def requeued_end(job: Job, now: datetime, why: str, *, noted: bool = False) -> JobEnd:
+    """:func:`requeued`, written only while the job's worker holds that attempt: a try
+    again after a commit that went unseen leaves alone the job another worker claimed
+    since. ``noted``: with a system line in the job's log (a hand-back by other than the
+    job's own run, which writes its line itself)."""
+    return JobEnd(
+        update=requeued(job, now, why),
+        worker=job.worker or "",  # a live job has its worker
+        attempt=job.attempt,
+        note=f"handed back: {why}" if noted else None,
+    )
+
+
 def _again(job: Job, now: datetime, *, succeeded: bool) -> dict[str, Any] | None:
     """When the job runs again: a monitor restart or a retry, else None."""
     spec = job.spec

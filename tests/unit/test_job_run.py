@@ -159,6 +159,12 @@ def yard() -> Yard:
     return Yard()
 
 
+def _answer_lost(what: str) -> OperationalError:
+    """What a write whose commit went through raises when the connection drops before
+    its answer."""
+    return OperationalError(what, {}, Exception("server closed the connection"))
+
+
 def test_a_claimed_job_runs_and_its_success_is_recorded(yard: Yard) -> None:
     yard.runner.end(OK)
     yard.run.run()  # in this thread: the execution already ended
@@ -229,7 +235,7 @@ def test_a_pause_whose_answer_was_lost_can_still_be_resumed(yard: Yard) -> None:
         written = write(update, now)
         if written is not None and written.state is JobState.PAUSED and not lost:
             lost.append(written.state)
-            raise OperationalError("pause", {}, Exception("server closed the connection"))
+            raise _answer_lost("pause")
         return written
 
     yard.store.jobs.update_job = lose_the_pause_answer  # type: ignore[method-assign]
@@ -366,7 +372,7 @@ def test_a_hand_back_tried_again_leaves_alone_the_job_another_worker_claimed(yar
             if not claimed and yard.stored().state is JobState.QUEUED:
                 claim = yard.store.queue.claim_jobs("w2", "host", None, 1, NOW, NOW + timedelta(1))
                 claimed.extend(claim.jobs)
-                raise OperationalError("requeue", {}, Exception("server closed the connection"))
+                raise _answer_lost("requeue")
             return result
 
         return written

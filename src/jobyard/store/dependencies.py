@@ -166,14 +166,12 @@ _MEET = (
     )
     .values(met=True)
 )
-#: The jobs waiting on these upstream jobs' unmet edges, and their rows locked in id
-#: order: see :func:`_lock_dependents`.
+#: The jobs waiting on these upstream jobs' unmet edges (see :func:`_lock_dependents`).
 _DEPENDENTS = (
     select(deps.c.job_id)
     .distinct()
     .where(deps.c.upstream_id.in_(_UPSTREAMS), deps.c.met == false())
 )
-_LOCK_IN_ID_ORDER = guard.JOBS_BY_IDS.with_only_columns(jobs.c.id).with_for_update()
 #: Jobs' states, their rows locked in id order (as every lock of several jobs is).
 _LOCK_STATES = guard.JOBS_BY_IDS.with_only_columns(jobs.c.id, jobs.c.state).with_for_update()
 _COUNT_OFF = (
@@ -287,7 +285,7 @@ def _lock_dependents(conn: Connection, upstream_ids: Collection[int]) -> None:
     if len(waiting) < 2:
         return
     for chunk in chunks(waiting, ID_CHUNK):
-        conn.execute(_LOCK_IN_ID_ORDER, {"ids": chunk})
+        conn.execute(_LOCK_STATES, {"ids": chunk})
 
 
 def _count_off(

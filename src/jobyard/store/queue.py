@@ -356,7 +356,7 @@ def _lock_first(
 
 
 def any_queued(
-    conn: Connection, queues: Sequence[str] | None, now: datetime, tags: Collection[str] = ()
+    conn: Connection, queues: Sequence[str] | None, now: datetime, tags: Collection[str]
 ) -> bool:
     """Whether a due job waits in ``queues`` (None: any) that a worker with ``tags`` may
     run, in a queue not paused, whatever the limits. A plain read: it locks nothing, and

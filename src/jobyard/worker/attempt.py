@@ -493,11 +493,8 @@ class JobRun:
         self.log("system", f"handed back: {why}")
         self._flush(until_stored=True)
         if not self._lost:  # else the job is gone, or another attempt's: not ours to requeue
-            # Written as an end, guarded by the worker and the attempt: a try whose commit
-            # went unseen requeued the job, and another worker may have claimed it since.
             now = self._now()
-            update = outcomes.requeued(self.job, now, why)
-            end = JobEnd(update, self._settings.worker, self.job.attempt)
+            end = outcomes.requeued_end(self.job, now, why)
             self._persist(lambda: self._store.jobs.end_jobs([end], now))
         self._handed_back = True
 

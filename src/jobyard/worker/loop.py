@@ -31,7 +31,7 @@ from jobyard import __version__, outcomes
 from jobyard.clock import utcnow
 from jobyard.events import wakeups
 from jobyard.events.listen import listen
-from jobyard.models import Ended, Job, JobEnd, WorkerInfo
+from jobyard.models import Ended, Job, WorkerInfo
 from jobyard.roster import WorkerState
 from jobyard.routing import check_tags
 from jobyard.runner.executors import Executors
@@ -305,12 +305,7 @@ class Worker:
         if not jobs:
             return
         now = self._clock()
-        ends = [
-            JobEnd(
-                outcomes.requeued(job, now, why), self.name, job.attempt, note=f"handed back: {why}"
-            )
-            for job in jobs
-        ]
+        ends = [outcomes.requeued_end(job, now, why, noted=True) for job in jobs]
 
         def requeue() -> None:
             try:
