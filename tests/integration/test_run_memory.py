@@ -28,6 +28,7 @@ JOBS = 30
 @pytest.fixture
 def collector_off() -> Iterator[None]:
     was = gc.isenabled()
+    gc.collect()  # what earlier tests of this process left to it: not this test's runs
     gc.disable()
     try:
         yield
