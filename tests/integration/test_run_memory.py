@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from jobyard.config import load_config
 from jobyard.manager import Submission
+from jobyard.models import JobSpec, NewJob
 from jobyard.node import Node
+from jobyard.runner.local import Runner
 from jobyard.settings import Settings
+from jobyard.states import JobState
+from jobyard.store.memory import MemoryStore
 from jobyard.worker.attempt import JobRun
+from jobyard.worker.loop import Worker, WorkerSettings
 from tests.harness import CONFIG, wait_for
 
 JOBS = 30
@@ -64,3 +70,36 @@ def test_ended_runs_are_freed_without_the_cycle_collector(
         assert all(ref() is None for ref in seen)
     finally:
         node.stop()
+
+
+def test_runs_that_stored_their_own_end_are_freed_without_the_cycle_collector(
+    collector_off: None,
+) -> None:
+    """The worker's tick fails while jobs run (here its heartbeat, every time): it hands
+    each end back, and the run stores it itself. The error it was handed back with must
+    not hold the run in a cycle."""
+    store = MemoryStore()
+    renew = store.queue.renew_leases
+
+    def renew_unless_running(
+        worker: str, now: datetime, until: datetime, job_ids: Collection[int] | None = None
+    ) -> list[int]:
+        if job_ids:
+            raise RuntimeError("heartbeat refused")
+        return renew(worker, now, until, job_ids)
+
+    store.queue.renew_leases = renew_unless_running  # type: ignore[method-assign]
+    new = NewJob("t", {}, JobSpec(argv=["true"]), "default", 0, JobState.QUEUED)
+    ids = [job.id for job, _ in store.jobs.add_jobs([new] * 5, datetime.now(UTC))]
+    settings = WorkerSettings(name="w1", concurrency=2, heartbeat_interval=0, poll_interval=0.05)
+    worker = Worker(store, Runner(python_pool=0), settings)
+    worker.start()
+    try:
+        wait_for(
+            lambda: all(job.state.terminal for job in store.jobs.jobs_by_id(ids)),
+            timeout=30,
+            what="the jobs ended",
+        )
+        wait_for(lambda: not live_runs(), timeout=10, what="no run object left")
+    finally:
+        worker.stop(drain_timeout=0)

@@ -113,9 +113,15 @@ class EndWriter:
             self._waiting.append(waiting)
         self._wake()
         waiting.done.wait()
-        if waiting.error is not None:
+        if waiting.error is None:
+            return waiting.ended
+        try:
             raise waiting.error
-        return waiting.ended
+        finally:
+            # The error's traceback holds this frame: without its ``waiting``, which holds
+            # the error, they form no cycle, and the run is freed once it ends, not at the
+            # collector's next full pass (as concurrent.futures' result() does).
+            del waiting
 
     def take(self) -> list[Waiting]:
         """The ends waiting now (at most ``BATCH``), for :meth:`flush`."""

@@ -594,9 +594,10 @@ class Worker:
         # Only the jobs it runs: a dead namesake's, elsewhere, run out their lease and
         # are recovered like any lost worker's. A fenced run's too: nothing runs it.
         # The runs as they are now: the sweeper's thread may add an adopted one meanwhile,
-        # which this renewal did not ask about and must not abandon.
-        asked = list(self._runs.items())
-        runs = [job_id for job_id, run in asked if not run.fenced]
+        # which this renewal did not ask about and must not abandon. Their ids, not the
+        # runs: a failed renewal's traceback, logged, would keep them alive past their end.
+        asked = list(self._runs)
+        runs = [job_id for job_id in asked if not self._runs[job_id].fenced]
         owned = set(self.store.queue.renew_leases(self.name, now, self._lease_until(now), runs))
         self._last_heartbeat = time.monotonic()
         with self._fenced_lock:  # the database answered: the scheduler recovers those left out
@@ -608,7 +609,8 @@ class Worker:
             if (run := self._runs.get(job_id)) is not None and run.leased is not None:
                 run.leased = renewed
         self._limited = bool(self.store.limits.read())
-        for job_id, run in asked:
+        for job_id in asked:
+            run = self._runs[job_id]  # the loop's thread alone takes runs out
             if run.is_alive() and job_id not in owned:
                 # Deleted, or our lease expired and the job went elsewhere: never finish it twice.
                 run.request(Abandon())
