@@ -132,6 +132,18 @@ CASES = {
     "surrogate in a queue": Hostile(
         "POST", "/api/v1/jobs", field="queue", body=submit(queue="q\udfff")
     ),
+    "a queue ending in a space (MariaDB would take it for another queue)": Hostile(
+        "POST", "/api/v1/jobs", field="queue", body=submit(queue="q ")
+    ),
+    "a queue with a slash (no path could pause it)": Hostile(
+        "POST", "/api/v1/jobs", field="queue", body=submit(queue="a/b")
+    ),
+    "a queue in a batch": Hostile(
+        "POST",
+        "/api/v1/jobs/batch",
+        field="jobs.0.queue",
+        body=json.dumps({"jobs": [json.loads(submit(queue="two words"))]}),
+    ),
     "NUL in a batch": Hostile(
         "POST",
         "/api/v1/jobs/batch",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 
-from jobyard.api.schemas import JobOut, answer, answer_plain, shown_job
+from jobyard.api.schemas import JobOut, SubmitJob, answer, answer_plain, shown_job
 from jobyard.models import Job, JobSpec, Sla
 from jobyard.states import Control, JobState
 
@@ -78,3 +79,27 @@ def _full() -> Job:
 def test_a_job_from_plain_values_is_the_bytes_of_its_model(job: Job) -> None:
     later = NOW + timedelta(seconds=10)
     assert answer_plain(shown_job(job, later)).body == answer(JobOut.of(job, later)).body
+
+
+@pytest.mark.parametrize("queue", ["default", "nightly.exports-2", "Q_1"])
+def test_a_submission_names_a_queue_as_a_job_type_does(queue: str) -> None:
+    assert SubmitJob.model_validate({"type": "t", "queue": queue}).queue == queue
+
+
+@pytest.mark.parametrize(
+    "queue",
+    [
+        "q ",  # MariaDB compares text without its trailing spaces: it would be "q" there
+        " q",
+        "a/b",  # /api/v1/queues/{name}/pause could not name it
+        "two words",
+        "",
+        "-q",
+        "q" * 101,
+        "ü",
+    ],
+)
+def test_a_submission_naming_a_queue_no_type_could_is_refused(queue: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        SubmitJob.model_validate({"type": "t", "queue": queue})
+    assert [error["loc"] for error in caught.value.errors()] == [("queue",)]

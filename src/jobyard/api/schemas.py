@@ -12,6 +12,7 @@ from pydantic_core import to_json
 
 from jobyard.api.params import INT64_MAX
 from jobyard.events.records import LogWritten
+from jobyard.jobtypes.spec import check_name
 from jobyard.models import Condition, Job
 from jobyard.states import Control, JobState
 
@@ -96,7 +97,9 @@ class SubmitJob(BaseModel):
     type: str = Field(min_length=1, max_length=200, description="job type name")
     args: dict[str, Any] = Field(default_factory=dict, description="validated against the type")
     priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
-    queue: str | None = Field(default=None, min_length=1, max_length=100)
+    queue: Annotated[str, AfterValidator(check_name)] | None = Field(
+        default=None, description="a queue name: 1-100 letters, digits, '_', '.' or '-'"
+    )
     run_at: UtcTime | None = Field(default=None, description="not before this time")
     hold: bool = Field(default=False, description="create held; start it later by id")
     name: str | None = Name

@@ -65,6 +65,7 @@ __all__ = [
     "ARG_ENV_PREFIX",
     "FORMAT_CHECKER",
     "KNOWN_FORMATS",
+    "NAME_HINT",
     "NAME_RE",
     "SCHEMA_DIALECT",
     "ArgTemplate",
@@ -86,6 +87,7 @@ __all__ = [
     "Source",
     "arg_env",
     "build_schema",
+    "check_name",
     "kind_problems",
     "parse_job_type",
     "pydantic_problems",
@@ -95,8 +97,20 @@ __all__ = [
 Source = Literal["config", "api"]
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+NAME_HINT = "use 1-100 letters, digits, '_', '.' or '-', starting alphanumeric"
 USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")  # what useradd accepts
 _PYTHON_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def check_name(value: str) -> str:
+    """``value`` if it may name a job type or a queue, else a :class:`ValueError`.
+
+    Names go into URL paths (``/queues/{name}/pause``), and MariaDB compares text
+    without trailing spaces, so they keep to a plain alphabet.
+    """
+    if not NAME_RE.fullmatch(value):
+        raise ValueError(NAME_HINT)
+    return value
 
 
 class JobTypeInvalid(Invalid):
@@ -243,9 +257,7 @@ class JobType(BaseModel):
     @field_validator("name", "queue")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not NAME_RE.fullmatch(value):
-            raise ValueError("use 1-100 letters, digits, '_', '.' or '-', starting alphanumeric")
-        return value
+        return check_name(value)
 
     @field_validator("user")
     @classmethod
