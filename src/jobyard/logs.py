@@ -43,6 +43,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
+
 def setup(level: str = "info", fmt: str = "text") -> None:
     handler = logging.StreamHandler()
     if fmt == "json":
@@ -52,3 +55,7 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs each request's full URL at info (httpcore its connection at debug),
+    # and a webhook's URL carries its secret in its path or query: only their warnings.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -22,6 +22,8 @@ from tests.harness import Server, free_port, read_sse, wait_for
 from tests.receivers import HookReceiver, Mailbox, hook_server, smtp_server
 
 SECRET = "s3cret-hook-key-do-not-leak"
+# Chat webhooks carry their secret in the URL's path; others in its query.
+URL_SECRETS = ("s3cret-path-do-not-leak", "s3cret-query-do-not-leak")
 PASSWORD = "smtp-password-do-not-leak"
 
 CONFIG = """
@@ -35,6 +37,10 @@ job_types:
     sla: {{max_runtime: 1s}}
   over-time-kill:
     command: [sleep, "60"]
+    sla: {{max_runtime: 1s, on_breach: kill}}
+  over-time-kill-retried:
+    command: [sleep, "60"]
+    retries: {{max: 1, backoff: fixed, initial: 0.1s}}
     sla: {{max_runtime: 1s, on_breach: kill}}
   too-many-rows:
     command: [sh, -c, 'echo "##jobyard metric rows 500"; exec sleep 60']
@@ -76,7 +82,13 @@ notifications:
       retry: {{max_attempts: 2, initial: 0.1s}}
   rules:
     - events: [failed, sla_breach]
-      job_types: [fails, over-time, over-time-kill, too-many-rows, rows-at-the-end]
+      job_types:
+        - fails
+        - over-time
+        - over-time-kill
+        - over-time-kill-retried
+        - too-many-rows
+        - rows-at-the-end
       channels: [mail, hook]
       to: [data@example.test]
     - events: [failed]
@@ -104,7 +116,8 @@ def start_server(
     database_url: str, workdir: Path, mailbox: tuple[Mailbox, int], hooks: HookReceiver
 ) -> Server:
     config = workdir / "jobyard.yaml"
-    text = CONFIG.format(smtp_port=mailbox[1], hook_url=hooks.url, dead_port=free_port())
+    hook_url = f"{hooks.url}/{URL_SECRETS[0]}?key={URL_SECRETS[1]}"
+    text = CONFIG.format(smtp_port=mailbox[1], hook_url=hook_url, dead_port=free_port())
     config.write_text(text)
     env = {"HOOK_SECRET": SECRET, "SMTP_PASSWORD": PASSWORD}
     args = ["--log-format", "json"]
@@ -222,6 +235,19 @@ def test_on_breach_kill_stops_the_job(
         assert breach["limit"] == 100
 
 
+def test_a_kill_budget_stops_every_attempt_and_is_told_once(server: Server) -> None:
+    job_id = submit(server, "over-time-kill-retried")
+    job = server.wait_state(job_id, "failed", "succeeded")
+    # The retry was stopped too, not run to its end.
+    assert (job["state"], job["reason"], job["attempt"]) == ("failed", "sla_breach", 2)
+    assert job["resources"]["runtime_seconds"] < 30
+    lines = server.client.get(f"/api/v1/jobs/{job_id}/logs").json()["items"]
+    stops = [line for line in lines if line["line"].endswith("; stopping the job")]
+    assert len(stops) == 2, lines
+    sent = settled(server, job_id, 4)  # one sla_breach and one failed, to mail and hook
+    assert sorted(n["event"] for n in sent) == ["failed", "failed", "sla_breach", "sla_breach"]
+
+
 def test_data_reported_as_the_job_ends_is_checked_against_its_budget(
     server: Server, hooks: HookReceiver
 ) -> None:
@@ -302,8 +328,8 @@ def test_secrets_never_leave_the_server(server: Server) -> None:
         server.log(),
     ]
     for text in everything:
-        assert SECRET not in text
-        assert PASSWORD not in text
+        for secret in (SECRET, PASSWORD, *URL_SECRETS):
+            assert secret not in text
 
 
 @pytest.mark.slow

@@ -50,8 +50,21 @@ def test_the_final_readings_breach_once_more_but_only_warn() -> None:
 
 
 def test_budgets_already_breached_in_an_earlier_attempt_stay_quiet() -> None:
-    watch = SlaWatch(Sla(max_runtime=1), breached=frozenset({"max_runtime"}))
+    watch = SlaWatch(Sla(max_runtime=1), reported=frozenset({"max_runtime"}))
     assert watch.check(100, 0, {}) == []
+
+
+def test_a_kill_budget_an_earlier_attempt_broke_still_stops_this_one_once() -> None:
+    budgets = Sla(max_runtime=1, max_output=10, on_breach="kill")
+    watch = SlaWatch(budgets, reported=frozenset({"max_runtime"}))
+    assert watch.check(0.5, 0, {}) == []
+    assert watch.check(2, 0, {}) == [Breach("max_runtime", 1, 2, kill=True, reported=True)]
+    assert watch.check(3, 0, {}) == []  # once per attempt
+    [output] = watch.check(3, 50, {})  # a budget this job had not broken yet is news
+    assert (output.budget, output.kill, output.reported) == ("max_output", True, False)
+    # On the final figures there is nothing to stop, and the breach was told before.
+    ended = SlaWatch(budgets, reported=frozenset({"max_runtime"}))
+    assert ended.check(2, 0, {}, ended=True) == []
 
 
 def test_a_metric_that_is_not_a_number_breaches_nothing() -> None:

@@ -439,17 +439,17 @@ class JobRun:
         budgets = self.job.spec.sla
         if budgets is None:
             return None
-        expected, breached = None, frozenset[str]()
+        expected, reported = None, frozenset[str]()
         try:
             if budgets.expected == "auto":
                 expected = sla.baseline(
                     self._store.monitor.recent_runtimes(self.job.type, sla.HISTORY)
                 )
             if self.job.attempt > 1 or self.job.restart_count:
-                breached = self._store.monitor.breached_budgets(self.job.id)
-        except Exception:  # budgets are advice: a failed lookup must not stop the job
+                reported = self._store.monitor.breached_budgets(self.job.id)
+        except Exception:  # a failed lookup must not stop the job (at worst, a repeat)
             log.warning("could not read the SLA history", extra={"job": self.job.id})
-        return SlaWatch(budgets, expected=expected, breached=breached)
+        return SlaWatch(budgets, expected=expected, reported=reported)
 
     def _check_budgets(self, execution: Execution | None) -> None:
         """Record (and act on) budgets broken; ``execution`` is None once the job ended."""
@@ -462,6 +462,10 @@ class JobRun:
         for breach in breaches:
             action = "; stopping the job" if breach.kill else ""
             self.log("system", breach.describe() + action)
+            if breach.reported:  # by an earlier attempt: stopped, not recorded again
+                if execution is not None:
+                    self._terminate(execution, Reason.SLA, breach.describe())
+                continue
             record = SlaBreached(at=self._now(), attempt=self.job.attempt, **breach.to_dict())
             with self._lock:
                 self._events.append(record)

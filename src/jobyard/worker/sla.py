@@ -35,6 +35,9 @@ class Breach:
     value: float
     kill: bool
     metric: str | None = None
+    # Reported by an earlier attempt: this one is stopped all the same (``kill``), but
+    # the breach is not recorded or notified again (once per job and budget).
+    reported: bool = False
 
     def describe(self) -> str:
         what = {
@@ -67,14 +70,20 @@ def baseline(runtimes: Sequence[float]) -> float | None:
 
 
 class SlaWatch:
-    """Checks a job's readings against its budgets; each budget breaches at most once."""
+    """Checks one attempt's readings against its budgets; each breaches at most once.
+
+    ``reported``: the budgets an earlier attempt of the job broke. Breaking one again
+    is not news (no :class:`Breach` for a budget that only notifies), but a kill budget
+    still stops this attempt: a retry gets the same budget, not none.
+    """
 
     def __init__(
-        self, sla: Sla, *, expected: float | None = None, breached: frozenset[str] = frozenset()
+        self, sla: Sla, *, expected: float | None = None, reported: frozenset[str] = frozenset()
     ) -> None:
         self.sla = sla
         self.expected_limit = None if expected is None else expected * sla.factor
-        self._breached = set(breached)
+        self._reported = reported
+        self._breached: set[str] = set()
 
     @property
     def watching(self) -> bool:
@@ -103,7 +112,10 @@ class SlaWatch:
             metric = self.sla.max_data[0] if budget == "max_data" and self.sla.max_data else None
             # A learned baseline only warns: killing on a guess would be too harsh.
             kill = self.sla.on_breach == "kill" and budget != "expected" and not ended
-            found.append(Breach(budget, limit, value, kill, metric))
+            reported = budget in self._reported
+            if reported and not kill:
+                continue
+            found.append(Breach(budget, limit, value, kill, metric, reported))
         return found
 
     def _limits(self) -> dict[str, float | None]:
