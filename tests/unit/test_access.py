@@ -3,6 +3,8 @@ an open stream's recheck."""
 
 from __future__ import annotations
 
+import threading
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -226,3 +228,50 @@ def test_a_streams_recheck_refuses_what_its_credential_check_refuses() -> None:
     assert recheck.due()
     assert isinstance(anyio.run(recheck.refusal), Unauthorized)
     assert anyio.run(Recheck(None, None, 0.0).refusal) is None  # a route without a guard
+
+
+def test_checks_under_way_from_an_address_count_towards_its_limit() -> None:
+    throttle = Throttle(Clock())
+    fail(throttle, 10, name="earlier")
+    with ExitStack() as under_way:
+        waits = [
+            under_way.enter_context(throttle.turn(f"user{i}", "10.0.0.1"))
+            for i in range(PER_ADDRESS - 10)
+        ]
+        assert waits == [0.0] * (PER_ADDRESS - 10)
+        with throttle.turn("one-too-many", "10.0.0.1") as wait:
+            assert wait > 0
+        with throttle.turn("one-too-many", "10.0.0.2") as wait:
+            assert wait == 0  # another address
+    with throttle.turn("one-too-many", "10.0.0.1") as wait:
+        assert wait == 0  # none under way: 10 failures of 50
+
+
+def test_a_names_attempts_from_an_address_take_turns() -> None:
+    throttle = Throttle(Clock())
+    inside, go_on = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        with throttle.turn("ann", "10.0.0.1"):
+            inside.set()
+            go_on.wait(10)
+            order.append("first")
+            throttle.failed("ann", "10.0.0.1")
+
+    def second() -> None:
+        with throttle.turn("ann", "10.0.0.1"):
+            order.append("second")
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert inside.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    with throttle.turn("bob", "10.0.0.1") as wait:  # another name does not wait
+        assert wait == 0
+    go_on.set()
+    one.join(10)
+    two.join(10)
+    assert order == ["first", "second"]
+    assert throttle._turns == {}  # no turn kept once nobody waits for it

@@ -7,6 +7,7 @@ tokens, and what the gate accepts as time passes and accounts change.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,8 @@ from jobyard.access import Principal, Role, credentials
 from jobyard.access.accounts import Accounts
 from jobyard.access.audit import Audit
 from jobyard.access.gate import SESSION_TTL, Gate
-from jobyard.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from jobyard.access.throttle import PER_USER
+from jobyard.errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts, Unauthorized
 from jobyard.store import Store
 
 PASSWORD = "a-long-enough-password"
@@ -376,3 +378,33 @@ def test_an_unknown_name_costs_a_password_check_like_a_known_one(
         with pytest.raises(Unauthorized):
             gate.password(name, "a-wrong-password", ADDRESS)
     assert checked == ["a-wrong-password", "a-wrong-password"]
+
+
+def test_parallel_guesses_get_no_more_checks_than_the_limit(accounts: Accounts, gate: Gate) -> None:
+    # A failure counts once its slow check is over: guesses sent all at once were all
+    # checked before the first one counted (40 checked where 10 may be).
+    accounts.add_user("vic", Role.VIEWER, PASSWORD)
+    guesses = [f"wrong-guess-{i:02}" for i in range(3 * PER_USER)]
+    with ThreadPoolExecutor(len(guesses)) as pool:
+        outcomes = list(pool.map(lambda guess: attempt(gate, "vic", guess), guesses))
+    assert outcomes.count("401") == PER_USER
+    assert outcomes.count("429") == len(guesses) - PER_USER
+    # The user's own password is refused too, until the window is over.
+    assert attempt(gate, "vic", PASSWORD) == "429"
+
+
+def test_a_burst_with_the_right_password_is_not_throttled(accounts: Accounts, gate: Gate) -> None:
+    accounts.add_user("vic", Role.VIEWER, PASSWORD)
+    with ThreadPoolExecutor(3 * PER_USER) as pool:
+        outcomes = list(pool.map(lambda _: attempt(gate, "vic", PASSWORD), range(3 * PER_USER)))
+    assert outcomes == ["200"] * (3 * PER_USER)
+
+
+def attempt(gate: Gate, name: str, password: str) -> str:
+    try:
+        gate.password(name, password, ADDRESS)
+    except Unauthorized:
+        return "401"
+    except TooManyAttempts:
+        return "429"
+    return "200"

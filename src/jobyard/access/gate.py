@@ -14,7 +14,8 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from jobyard.access import credentials
@@ -138,11 +139,11 @@ class Gate:
         """``password`` asked again of the signed-in ``name`` before a change only its owner
         may make (their own password): 403 when it is not theirs. Throttled with the logins,
         on the same counts: else a stolen session or token would be a way to guess it."""
-        self._refuse_while_throttled(name, address)
-        if not self._owner_matches(name, password)[1]:
-            self.throttle.failed(name, address)
-            raise Forbidden(f"that is not the current password of {name!r}")
-        self.throttle.succeeded(name, address)
+        with self._turn(name, address):
+            if not self._owner_matches(name, password)[1]:
+                self.throttle.failed(name, address)
+                raise Forbidden(f"that is not the current password of {name!r}")
+            self.throttle.succeeded(name, address)
 
     def _owner_matches(self, name: str, password: str) -> tuple[User, bool]:
         """The signed-in user ``name`` (401 when removed since) and whether ``password``
@@ -158,6 +159,14 @@ class Gate:
         if wait:
             raise TooManyAttempts(f"too many failed logins for {name!r}; try again later", wait)
 
+    @contextmanager
+    def _turn(self, name: str, address: str) -> Iterator[None]:
+        """The attempt's turn (:meth:`Throttle.turn`), or 429 while ``name`` is throttled."""
+        with self.throttle.turn(name, address) as wait:
+            if wait:
+                raise TooManyAttempts(f"too many failed logins for {name!r}; try again later", wait)
+            yield
+
     def _key_of(self, name: str, password: str) -> bytes:
         """The key under which a matched password is remembered (never the password)."""
         secret = f"{name}\0{password}".encode("utf-8", "surrogatepass")
@@ -165,9 +174,12 @@ class Gate:
 
     def _matches(self, key: bytes, password: str, stored: str) -> bool:
         """Whether ``password`` is the one ``stored`` hashes: remembered, or checked (slow)."""
+        return self._known(key, stored) or credentials.password_matches(stored, password)
+
+    def _known(self, key: bytes, stored: str) -> bool:
+        """Whether the password of ``key`` matched ``stored`` before (fast)."""
         with self._lock:
-            known = self._checked.get(key) == stored
-        return known or credentials.password_matches(stored, password)
+            return self._checked.get(key) == stored
 
     def _check(self, name: str, password: str, address: str) -> tuple[User, str]:
         """The user ``name`` and the hash ``password`` matched, or 401 (429 when throttled)."""
@@ -177,14 +189,17 @@ class Gate:
         found = self._store.user(name) if could_be_a_name(name) else None
         stored = found[1] if found else _decoy()
         key = self._key_of(name, password)
-        # Checked even when the name is unknown (against the decoy): a miss that skipped
-        # the slow hash would answer faster, and so tell which names exist.
-        matches = self._matches(key, password, stored)
-        if found and matches:
-            self._remember(key, stored)
+        if found and self._known(key, stored):  # matched before: no guess, no turn
             self.throttle.succeeded(name, address)
             return found
-        self.throttle.failed(name, address)
+        with self._turn(name, address):
+            # Checked even when the name is unknown (against the decoy): a miss that
+            # skipped the slow hash would answer faster, and so tell which names exist.
+            if self._matches(key, password, stored) and found:
+                self._remember(key, stored)
+                self.throttle.succeeded(name, address)
+                return found
+            self.throttle.failed(name, address)
         self._audit.record(name, "login", f"user {name}", outcome="failed", address=address)
         raise Unauthorized("wrong user name or password")
 

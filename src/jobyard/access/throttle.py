@@ -1,11 +1,19 @@
-"""Failed logins, counted per user name and per address, slow down password guessing."""
+"""Failed logins, counted per user name and per address, slow down password guessing.
+
+A password's check is slow on purpose (Argon2id, ~0.1 s), and a failure is counted only
+once it is known. So that a burst of parallel guesses cannot all be checked before the
+first failure counts, the attempts of one name from one address take turns
+(:meth:`Throttle.turn`), and the checks under way from an address count towards its
+limit as failures would.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 WINDOW = 15 * 60.0  # seconds over which failures count
 PER_USER = 10  # failures of one name from one address before it is locked out
@@ -25,16 +33,54 @@ class Throttle:
         self._clock = clock
         self._failures: dict[Key, deque[float]] = {}
         self._lock = threading.Lock()
+        # The turns of each (name, address) and how many threads hold or wait for each.
+        self._turns: dict[Key, tuple[threading.Lock, int]] = {}
+        self._checking: dict[str, int] = {}  # attempts under way, by address
+
+    @contextmanager
+    def turn(self, name: str, address: str) -> Iterator[float]:
+        """One attempt of ``name`` from ``address``, after those before it have counted.
+
+        Yields :meth:`wait`'s answer; when it is 0 the attempt is under way until the
+        block ends, and counts towards the address's limit until then."""
+        key = (name, address)
+        with self._lock:
+            lock, holders = self._turns.get(key) or (threading.Lock(), 0)
+            self._turns[key] = (lock, holders + 1)
+        try:
+            with lock:
+                wait = self.wait(name, address)
+                if wait:
+                    yield wait
+                    return
+                with self._lock:
+                    self._checking[address] = self._checking.get(address, 0) + 1
+                try:
+                    yield 0.0
+                finally:
+                    with self._lock:
+                        left = self._checking.pop(address) - 1
+                        if left:
+                            self._checking[address] = left
+        finally:
+            with self._lock:
+                lock, holders = self._turns[key]
+                if holders == 1:
+                    del self._turns[key]
+                else:
+                    self._turns[key] = (lock, holders - 1)
 
     def wait(self, name: str, address: str) -> float:
         """Seconds until ``name`` may try again from ``address``; 0 when it may now."""
         now = self._clock()
         with self._lock:
-            waits = [
-                self._wait(key, limit, now)
-                for key, limit in (((name, address), PER_USER), ((_ANY_NAME, address), PER_ADDRESS))
-            ]
-        return max(waits)
+            per_user = self._wait((name, address), PER_USER, now)
+            per_address = self._wait((_ANY_NAME, address), PER_ADDRESS, now)
+            if not per_address and self._checking.get(address, 0) >= PER_ADDRESS - len(
+                self._failures.get((_ANY_NAME, address), ())
+            ):
+                per_address = 1.0  # as many checks under way as failures it has left
+        return max(per_user, per_address)
 
     def failed(self, name: str, address: str) -> None:
         now = self._clock()
