@@ -240,8 +240,13 @@ class JobManager:
         return self.store.deps.dependencies([job_id])[job_id]
 
     def logs(self, job_id: int, after: int, limit: int) -> list[LogWritten]:
-        self.get(job_id)
-        return self.store.jobs.log_lines(job_id, after, limit)
+        return self.log_page(job_id, after, limit)[1]
+
+    def log_page(self, job_id: int, after: int, limit: int) -> tuple[JobState, list[LogWritten]]:
+        """The job's state, then its lines after ``after``: read in that order, a page that
+        says the job ended holds every line it wrote (they are stored before its end)."""
+        state = self.get(job_id).state
+        return state, self.store.jobs.log_lines(job_id, after, limit)
 
     # -- control -----------------------------------------------------------
     def act(self, job_id: int, event: Event) -> Job:

@@ -247,8 +247,7 @@ def job_logs(
                 node, job_id, resume or 0, logs_only=True, after_seq=after, idle=idle
             ),
         )
-    lines = manager.logs(job_id, after, limit)
-    state = manager.get(job_id).state
+    state, lines = manager.log_page(job_id, after, limit)
     next_after = (lines[-1].seq or after) if lines else after
     page = LogPage(items=[LogLineOut.of(e) for e in lines], next_after=next_after, state=state)
     return answer(page)
