@@ -51,6 +51,12 @@ def condition_readiness(condition: Condition, state: JobState | None) -> Readine
     return Readiness.IMPOSSIBLE if succeeded else Readiness.MET
 
 
+def upstream_error(upstream: int, state: JobState | None) -> str:
+    """The error of a job that can never run because of ``upstream`` (now in ``state``,
+    None: removed)."""
+    return f"dependency {upstream} ended {state.value if state is not None else 'removed'}"
+
+
 def conditions_with(state: JobState | None, verdict: Readiness) -> list[Condition]:
     """The conditions that an upstream job ended in ``state`` gives this verdict."""
     return [c for c in Condition if condition_readiness(c, state) is verdict]
@@ -101,8 +107,7 @@ class Dependencies:
             self._wake()
         errors: dict[int, str] = {}
         for job_id, upstream_id, state in settled.impossible:
-            ended = state.value if state is not None else "removed"
-            errors.setdefault(job_id, f"dependency {upstream_id} ended {ended}")
+            errors.setdefault(job_id, upstream_error(upstream_id, state))
         return self.store.deps.block_jobs(errors, now) if errors else []
 
     def sweep(self) -> None:

@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from jobyard.clock import utcnow
-from jobyard.dependencies import Dependencies, Readiness, condition_readiness, readiness
+from jobyard.dependencies import (
+    Dependencies,
+    Readiness,
+    condition_readiness,
+    readiness,
+    upstream_error,
+)
 from jobyard.errors import Conflict, Invalid, NotFound
 from jobyard.events.records import JobStateChanged, JobTerminated, LogWritten
 from jobyard.jobtypes.catalog import Catalog
@@ -182,8 +188,7 @@ class JobManager:
         )
         if failed is None:
             return job
-        state = upstream.get(failed)
-        error = f"dependency {failed} ended {state.value if state else 'removed'}"
+        error = upstream_error(failed, upstream.get(failed))
         values = {"reason": "upstream_failed", "error": error, "finished_at": now}
         blocked = frozenset({JobState.UPSTREAM_FAILED})
         return self.store.jobs.update_job(JobUpdate(job.id, blocked, values), now) or job
@@ -260,13 +265,13 @@ class JobManager:
             job = self.get(job_id)
             now = self._clock()
             try:
-                outcome = self._transition(job, event, now)
+                outcome, blocked_by = self._transition(job, event, now)
             except IllegalTransition as exc:
                 raise Conflict(str(exc), state=job.state.value) from exc
             if outcome.control is not None:
                 update = JobUpdate(job.id, frozenset({job.state}), {"control": outcome.control})
             else:
-                update = _immediate(job, outcome.state, now)
+                update = _immediate(job, outcome.state, now, blocked_by)
             updated = self.store.jobs.update_job(update, now)
             if updated is not None:
                 if updated.state.terminal:
@@ -275,17 +280,18 @@ class JobManager:
                 return updated
         raise Conflict("the job changed state too often; try again", state=job.state.value)
 
-    def _transition(self, job: Job, event: Event, now: datetime) -> Outcome:
-        """The state table's answer, with a held job's dependencies taken into account."""
+    def _transition(self, job: Job, event: Event, now: datetime) -> tuple[Outcome, str | None]:
+        """The state table's answer, with a held job's dependencies taken into account;
+        and when one of them means it can never run, the error it ends with."""
         ahead = _ahead(job.run_at, now)
         if job.state is not JobState.HELD or event not in (Event.START, Event.RESUME):
-            return transition(job.state, event, run_at_ahead=ahead)
-        waits = readiness(self.store.deps.dependencies([job.id])[job.id])
-        if waits is Readiness.IMPOSSIBLE:
-            return transition(job.state, Event.BLOCK)
-        return transition(
-            job.state, event, run_at_ahead=ahead, deps_pending=waits is Readiness.PENDING
-        )
+            return transition(job.state, event, run_at_ahead=ahead), None
+        dependencies = self.store.deps.dependencies([job.id])[job.id]
+        for d in dependencies:
+            if condition_readiness(d.condition, d.state) is Readiness.IMPOSSIBLE:
+                return transition(job.state, Event.BLOCK), upstream_error(d.upstream, d.state)
+        pending = readiness(dependencies) is Readiness.PENDING
+        return transition(job.state, event, run_at_ahead=ahead, deps_pending=pending), None
 
     def restart(self, job_id: int, args: dict[str, Any] | None = None) -> Job:
         """A new job from a finished one's type and args (``args`` override some).
@@ -403,13 +409,23 @@ def _run_keeps(job: Job) -> str:
     return message if job.state.terminal else f"{message}; to end it, kill it or stop the run"
 
 
-def _immediate(job: Job, state: JobState, now: datetime) -> JobUpdate:
+def _immediate(
+    job: Job, state: JobState, now: datetime, blocked_by: str | None = None
+) -> JobUpdate:
+    """A pending job's change of state, taking effect at once: a kill, or with
+    ``blocked_by`` (the error) an end for a dependency that can never be met."""
     values: dict[str, Any] = {"state": state}
     if not state.terminal:
         event = JobStateChanged(at=now, state=state, previous=job.state)
         return JobUpdate(job.id, frozenset({job.state}), values, event)
-    values |= {"finished_at": now, "reason": Reason.KILLED}
-    ended = JobTerminated(at=now, state=state, reason=Reason.KILLED, previous=job.state)
+    if blocked_by is None:
+        values |= {"finished_at": now, "reason": Reason.KILLED}
+        ended = JobTerminated(at=now, state=state, reason=Reason.KILLED, previous=job.state)
+    else:
+        values |= {"finished_at": now, "reason": "upstream_failed", "error": blocked_by}
+        ended = JobTerminated(
+            at=now, state=state, reason="upstream_failed", error=blocked_by, previous=job.state
+        )
     return JobUpdate(job.id, frozenset({job.state}), values, ended)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.harness import Server, shared_server
 
 server = shared_server()
@@ -92,6 +94,26 @@ def test_bad_dependencies_are_refused_and_removed_ones_block(server: Server) -> 
     server.wait_state(held["id"], "upstream_failed")
     error = server.wait_state(waiting["id"], "upstream_failed")["error"]
     assert error == f"dependency {upstream['id']} ended killed"  # force kills before removing
+
+
+@pytest.mark.parametrize("action", ["start", "resume"])
+def test_a_held_job_started_after_its_dependency_failed_ends_naming_it(
+    server: Server, action: str
+) -> None:
+    upstream = server.submit("echo", args={"text": "u"}, hold=True)
+    held = server.submit("echo", args={"text": "h"}, depends_on=after(upstream, "failed"))
+    assert server.act(held["id"], "pause", expect=200).json()["state"] == "held"
+    server.act(upstream["id"], "start", expect=200)
+    server.wait_state(upstream["id"], "succeeded")
+    assert server.job(held["id"])["state"] == "held"  # held: it waits for its user
+    ended = server.act(held["id"], action, expect=200).json()
+    error = f"dependency {upstream['id']} ended succeeded"
+    assert (ended["state"], ended["reason"], ended["error"]) == (
+        "upstream_failed",
+        "upstream_failed",
+        error,
+    )
+    assert server.job(held["id"])["error"] == error  # stored so, not as a kill
 
 
 def test_a_job_named_twice_as_a_dependency_is_refused_and_nothing_is_stored(
