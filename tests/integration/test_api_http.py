@@ -206,6 +206,12 @@ def test_every_creation_is_located_by_a_path(server: Server) -> None:
         kind = unique("kind")
         made = http.post("/api/v1/job-types", json={"name": kind, "command": ["true"]})
         assert_located(http, made, f"/api/v1/job-types/{kind}", key="name")
+        put = unique("put")
+        created = http.put(f"/api/v1/job-types/{put}", json={"command": ["true"]})
+        assert_located(http, created, f"/api/v1/job-types/{put}", key="name")
+        replaced = http.put(f"/api/v1/job-types/{put}", json={"command": ["false"]})
+        assert replaced.status_code == 200, replaced.text
+        assert "location" not in replaced.headers  # nothing new to name
         every = {"name": unique("every"), "job_type": kind, "every": "1h"}
         schedule = http.post("/api/v1/schedules", json=every)
         assert_located(http, schedule, f"/api/v1/schedules/{every['name']}", key="name")

@@ -89,7 +89,9 @@ def put_type(
 ) -> JobTypeOut:
     """Create or replace a type stored in the database."""
     job_type, created = catalog.put(name, definition, utcnow())
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = location(router.prefix, name)
     return _out(job_type)
 
 
