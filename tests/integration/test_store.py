@@ -392,6 +392,32 @@ def test_listing_searches_type_name_and_args(
     assert sorted(ids(store, search=search)) == [listed[i].id for i in expected]
 
 
+def test_a_search_ignores_case_and_nothing_else_on_every_backend(store: Store) -> None:
+    # SQLite's lower() folds ASCII letters only; MariaDB compared the arguments' text in
+    # the connection's collation, where e is é and any two emoji are one.
+    specs = [
+        ("s1", None, {"text": "ÉCOLE Überweg"}),
+        ("s2", None, {"text": "plain resume"}),
+        ("s3", None, {"text": "😀 party"}),
+        ("s4", "🎉 name", {}),
+    ]
+    made = [add(store, new_job(type=t, name=n, args=a))[0].id for t, n, a in specs]
+    found = {
+        text: sorted(job_id for job_id in ids(store, search=text) if job_id in made)
+        for text in ("école", "überweg", "ecole", "résumé", "RESUME", "🎉", "😀", "é")
+    }
+    assert found == {
+        "école": [made[0]],  # any case, beyond ASCII too
+        "überweg": [made[0]],
+        "ecole": [],  # accents are not ignored
+        "résumé": [],
+        "RESUME": [made[1]],
+        "🎉": [made[3]],  # one emoji is not another
+        "😀": [made[2]],
+        "é": [made[0]],  # not every e
+    }
+
+
 def test_listing_sorts_with_id_breaking_ties(store: Store, listed: list[Job]) -> None:
     a, b, c, d = (job.id for job in listed)
     assert ids(store, sort=["-priority"]) == [c, b, a, d]

@@ -175,12 +175,18 @@ def sqlite_synchronous(url: URL) -> str:
 def _sqlite_connect(dbapi_connection: Any, _record: Any, *, synchronous: str) -> None:
     # The driver must not emit BEGIN itself: _sqlite_do_begin does.
     dbapi_connection.isolation_level = None
+    # lower() as Python's, for searches: SQLite's own folds ASCII letters only.
+    dbapi_connection.create_function("jobyard_lower", 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
     _sqlite_wal(cursor)
     for pragma in (f"synchronous = {synchronous.upper()}", "foreign_keys = ON"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def _lower(text: object) -> object:
+    return text.lower() if isinstance(text, str) else text
 
 
 def _sqlite_wal(cursor: Any) -> None:
