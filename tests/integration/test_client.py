@@ -379,3 +379,28 @@ def test_an_unreachable_server() -> None:
         assert client.server.startswith("http://")
         with pytest.raises(ServerUnreachable, match="cannot reach"):
             client.health()
+
+
+def test_a_name_is_one_path_segment_and_reaches_no_other_resource(
+    client: Client, server: Server
+) -> None:
+    # Sent as written, "../schedules/x" deleted the schedule x and said a type was gone.
+    kind = f"kind-{tag()}"
+    client.put_job_type(kind, {"command": ["true"]})
+    schedule = f"every-{tag()}"
+    every = {"name": schedule, "job_type": kind, "every": "1h"}
+    server.client.post("/api/v1/schedules", json=every).raise_for_status()
+    for name in (f"../schedules/{schedule}", "../jobs", "..", ".", "a?b=c", "a/b", "a#b"):
+        with pytest.raises((NotFound, Invalid)):
+            client.job_type(name)
+        with pytest.raises((NotFound, Invalid)):
+            client.delete_job_type(name)
+    for name in (f"../job-types/{kind}", "../jobs"):
+        with pytest.raises((NotFound, Invalid)):
+            client.schedule(name)
+        with pytest.raises((NotFound, Invalid)):
+            client.delete_schedule(name)
+        with pytest.raises((NotFound, Invalid)):
+            client.remove_user(name)
+    assert client.job_type(kind).name == kind
+    assert client.schedule(schedule).name == schedule

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from jobyard.client.events import Event, parse_event
 from jobyard.client.flow import Call, Emit, Flow, Next, Sleep, Steps, StreamSpec
@@ -54,6 +55,13 @@ Names = str | Iterable[str] | None
 Upstream = int | Dependency | Mapping[str, Any]
 
 
+def segment(name: str | int) -> str:
+    """``name`` as one segment of a path: a ``/``, ``?`` or ``#`` in it, or a name that
+    is ``.`` or ``..`` (which the URL would resolve), cannot reach another resource."""
+    text = quote(str(name), safe="")
+    return text.replace(".", "%2E") if text in (".", "..") else text
+
+
 def call(
     method: str, path: str, params: Mapping[str, Any] | None = None, json: Any = None
 ) -> Flow[Any]:
@@ -63,7 +71,7 @@ def call(
 
 def delete(collection: str, name: str) -> Flow[None]:
     """Delete the named member of a collection (a stored job type, schedule, user)."""
-    yield from call("DELETE", f"{collection}/{name}")
+    yield from call("DELETE", f"{collection}/{segment(name)}")
 
 
 def raw(
@@ -383,7 +391,7 @@ def job_types() -> Flow[list[JobTypeInfo]]:
 def job_type(
     method: str, name: str, definition: Mapping[str, Any] | None = None
 ) -> Flow[JobTypeInfo]:
-    path = TYPES if method == "POST" else f"{TYPES}/{name}"
+    path = TYPES if method == "POST" else f"{TYPES}/{segment(name)}"
     body = None if definition is None else dict(definition)
     return JobTypeInfo.from_dict((yield from call(method, path, json=body)))
 
@@ -403,7 +411,7 @@ def workflows() -> Flow[list[dict[str, Any]]]:
 
 def start_run(workflow: str, args: Mapping[str, Any] | None) -> Flow[dict[str, Any]]:
     body = {"args": dict(args or {})}
-    return (yield from raw("POST", f"{WORKFLOWS}/{workflow}/runs", json=body))
+    return (yield from raw("POST", f"{WORKFLOWS}/{segment(workflow)}/runs", json=body))
 
 
 def runs(workflow: str | None, state: str | None, page: int, per_page: int) -> Flow[dict[str, Any]]:
@@ -509,7 +517,7 @@ def queues() -> Flow[list[QueueInfo]]:
 
 
 def queue_action(name: str, action: str) -> Flow[QueueInfo]:
-    return QueueInfo.from_dict((yield from call("POST", f"{QUEUES}/{name}/{action}")))
+    return QueueInfo.from_dict((yield from call("POST", f"{QUEUES}/{segment(name)}/{action}")))
 
 
 def schedules() -> Flow[list[ScheduleInfo]]:
@@ -517,7 +525,11 @@ def schedules() -> Flow[list[ScheduleInfo]]:
 
 
 def schedule(method: str, name: str, action: str | None = None) -> Flow[ScheduleInfo]:
-    path = f"{SCHEDULES}/{name}" if action is None else f"{SCHEDULES}/{name}/{action}"
+    path = (
+        f"{SCHEDULES}/{segment(name)}"
+        if action is None
+        else f"{SCHEDULES}/{segment(name)}/{action}"
+    )
     return ScheduleInfo.from_dict((yield from call(method, path)))
 
 
@@ -530,12 +542,14 @@ def workers() -> Flow[list[WorkerStatus]]:
 
 
 def worker(name: str) -> Flow[WorkerStatus]:
-    return WorkerStatus.from_dict((yield from call("GET", f"{WORKERS}/{name}")))
+    return WorkerStatus.from_dict((yield from call("GET", f"{WORKERS}/{segment(name)}")))
 
 
 def drain(name: str, timeout: str | float | None) -> Flow[WorkerStatus]:
     body = drop_none({"timeout": timeout})
-    return WorkerStatus.from_dict((yield from call("POST", f"{WORKERS}/{name}/drain", json=body)))
+    return WorkerStatus.from_dict(
+        (yield from call("POST", f"{WORKERS}/{segment(name)}/drain", json=body))
+    )
 
 
 def notifications(
@@ -581,7 +595,7 @@ def add_user(name: str, password: str, role: str) -> Flow[UserInfo]:
 
 def change_user(name: str, role: str | None, password: str | None) -> Flow[UserInfo]:
     body = drop_none({"role": role, "password": password})
-    return UserInfo.from_dict((yield from call("PATCH", f"{USERS}/{name}", json=body)))
+    return UserInfo.from_dict((yield from call("PATCH", f"{USERS}/{segment(name)}", json=body)))
 
 
 def audit(
