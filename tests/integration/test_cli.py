@@ -89,6 +89,10 @@ def test_values_are_json_when_they_parse() -> None:
     assert parse_value('"3"') == "3"
     assert parse_value("null") is None
     assert parse_value("NaN") == "NaN"
+    # No JSON number once parsed (it overflowed to infinity): sent as written, refused there.
+    assert parse_value("1e400") == "1e400"
+    assert parse_value("[1, -1e999]") == "[1, -1e999]"
+    assert parse_value("1e308") == 1e308
     assert parse_value("{bad") == "{bad"
 
 

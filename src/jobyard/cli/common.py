@@ -7,6 +7,7 @@ HTTP client and Rich are imported inside the functions that use them.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -158,13 +159,20 @@ def _shown(text: str) -> str:
 def parse_value(raw: str) -> Any:
     """``3`` → 3, ``true`` → True, ``[1,2]`` → [1, 2], ``"3"`` → "3", ``abc`` → "abc"."""
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except ValueError:
         return raw
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(name)  # NaN and Infinity stay strings
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: no JSON number once sent, so it stays a string too
+        raise ValueError(text)
+    return value
 
 
 def print_json(value: Any) -> None:
