@@ -144,12 +144,7 @@ def load_config(
     (a worker, which sends no notification, needs none of them).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError([ConfigProblem(str(path), None, "", f"cannot read: {reason}")]) from exc
-    root, data = _parse_yaml(text, str(path))
+    root, data = parse_yaml(_text_of(path), str(path))
     secrets = (os.environ if environ is None else environ) if check_secrets else None
     return _Loader(path, root, secrets).load(data)
 
@@ -164,11 +159,43 @@ def yaml_line(mark: Any, text: str) -> int:
     return min(int(mark.line) + 1, max(len(text.splitlines()), 1))
 
 
-def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
-    """The document's node tree (for line numbers) and its data, with the safe loader."""
+def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
+    """The node tree and data of the YAML file ``path``, as :func:`parse_yaml` reads them;
+    raises :class:`ConfigError` (the file, the line) when it cannot be read or used."""
+    root, data = parse_yaml(_text_of(path), str(path))
+    if twice := written_twice(root, str(path)):
+        raise ConfigError(twice)
+    return root, data
+
+
+def _text_of(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError([ConfigProblem(str(path), None, "", f"cannot read: {reason}")]) from exc
+
+
+_STR = "tag:yaml.org,2002:str"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+# What a plain key could resolve to in YAML 1.1 other than text: yes, on, ~, 1, 2026-01-01.
+_RESOLVED = {f"tag:yaml.org,2002:{kind}" for kind in ("bool", "int", "float", "null")} | {
+    _TIMESTAMP
+}
+
+
+def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers) and its data, with the safe loader.
+
+    Keys are text as written (YAML 1.1 made ``yes:`` True, ``on:`` True too, ``~:``
+    None and ``1:`` an integer: names that were not the ones written, and could be one
+    another's), and so are dates and times (``2026-01-01``), which JSON has no type for
+    and every field that takes one reads from text.
+    """
     loader = _SAFE_LOADER(text)
     try:
         root = loader.get_single_node()
+        _as_written(root)
         return root, None if root is None else loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -181,7 +208,28 @@ def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def _written_twice(root: yaml.Node | None, name: str) -> list[ConfigProblem]:
+def _as_written(root: yaml.Node | None) -> None:
+    """Keys and timestamps of the tree as text (see :func:`parse_yaml`)."""
+    stack = [root]
+    walked: set[int] = set()  # an alias names a node already walked (or itself)
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in walked:
+            continue
+        walked.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _TIMESTAMP:
+                node.tag = _STR
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag in _RESOLVED:
+                    key.tag = _STR
+                stack += [key, value]
+
+
+def written_twice(root: yaml.Node | None, name: str) -> list[ConfigProblem]:
     """Keys written twice in one mapping: YAML keeps the last, and the first is lost unseen
     (two nodes of one name in a workflow, two job types of one name)."""
     found: list[ConfigProblem] = []
@@ -260,7 +308,7 @@ class _Loader:
         self.environ = environ
         self.base_dir = path.absolute().parent
         self.root = root
-        self.problems: list[ConfigProblem] = _written_twice(root, str(path))
+        self.problems: list[ConfigProblem] = written_twice(root, str(path))
 
     def problem(self, parts: Sequence[str], message: str) -> None:
         line = node_line(self.root, parts)

@@ -110,12 +110,23 @@ def test_bad_type_files_are_one_line_with_file_and_field(server: Server, tmp_pat
     assert "job_types.broken.comand: unknown key; did you mean 'command'?" in line
     broken = tmp_path / "broken.yaml"
     broken.write_text("job_types:\n  x: [1\n")
-    assert f"{broken}: line 2: invalid YAML" in error_line(  # the last line, not past it
+    assert f"{broken}:2: invalid YAML" in error_line(  # the last line, not past it
         jobyard(server, "types", "add", str(broken)), 2
     )
     missing = tmp_path / "missing.yaml"
-    assert f"{missing}: cannot read it" in error_line(
+    assert f"{missing}: cannot read: " in error_line(
         jobyard(server, "types", "add", str(missing)), 2
+    )
+    # Read as the server reads jobyard.yaml: no traceback, no key silently dropped.
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"job_types:\n  caf\xe9: {command: [x]}\n")
+    assert f"{latin}: cannot read: not UTF-8 text" in error_line(
+        jobyard(server, "types", "add", str(latin)), 2
+    )
+    schedules = tmp_path / "twice.yaml"
+    schedules.write_text("c: {job_type: echo, every: 1h}\nc: {job_type: echo, every: 2h}\n")
+    assert f"{schedules}:2: c: written twice (also on line 1): keep one" in error_line(
+        jobyard(server, "schedules", "add", "--file", str(schedules)), 2
     )
     listed = tmp_path / "list.yaml"
     listed.write_text("- a\n- b\n")

@@ -303,3 +303,41 @@ def test_a_yaml_error_at_the_end_names_the_last_line_not_the_one_after(tmp_path:
     path = write(tmp_path, "job_types:\n  a: {command: [x]\n")  # never closed
     [line] = errors(path)
     assert line.startswith(f"{path}:2: invalid YAML: ")
+
+
+def test_keys_and_dates_are_text_as_written(tmp_path: Path) -> None:
+    # YAML 1.1 read yes: and on: as True (the same key as 1:, so one type replaced the
+    # other unseen), ~: as None, and an unquoted date as a date no JSON Schema takes.
+    path = write(
+        tmp_path,
+        """
+        job_types:
+          1: {command: [echo, one]}
+          yes: {command: [echo, "yes"]}
+          on: {command: [echo, "on"]}
+          dated:
+            command: [echo, "{day}"]
+            params:
+              day: {type: string, format: date, default: 2026-01-01}
+        queues:
+          no: {}
+        workflows:
+          w: {args: {day: 2026-03-01}, nodes: {a: {type: dated}}}
+        schedules:
+          t: {job_type: dated, every: 1h, args: {day: 2026-03-01}}
+          once: {job_type: dated, at: "2027-01-01T00:00:00Z", args: {day: 2027-01-01}}
+        """,
+    )
+    config = load_config(path)
+    assert {"1", "yes", "on", "dated"} <= set(config.job_types)
+    assert config.job_types["yes"].command == ["echo", "yes"]  # not replaced by 1:
+    assert "no" in config.queues
+    assert config.job_types["dated"].prepare({})[0] == {"day": "2026-01-01"}
+    assert config.workflows["w"].args == {"day": "2026-03-01"}
+    assert config.schedules["t"].args == {"day": "2026-03-01"}
+
+
+def test_a_key_no_name_may_have_is_named_as_written(tmp_path: Path) -> None:
+    path = write(tmp_path, "job_types:\n  ok: {command: [x]}\n  ~: {command: [x]}\n")
+    [said] = errors(path)
+    assert said.startswith(f"{path}:3: job_types.~")  # its own line, its own text

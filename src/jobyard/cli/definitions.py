@@ -27,16 +27,15 @@ class Definition:
 
 
 def load(path: Path, section: str) -> list[Definition]:
-    """The definitions of ``path``; a bad file is one error line and exit code 2."""
-    import yaml
+    """The definitions of ``path``, read as the server reads ``jobyard.yaml`` (text not
+    UTF-8, invalid YAML and a key written twice are refused; keys and dates are text as
+    written); a bad file is one error line (the first problem) and exit code 2."""
+    from jobyard.config import ConfigError, read_yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except OSError as exc:
-        fail(f"{path}: cannot read it: {exc.strerror or exc}")
-    except yaml.YAMLError as exc:
-        fail(f"{path}: {_yaml_problem(exc, text)}")
+        _, data = read_yaml(path)
+    except ConfigError as exc:
+        fail(str(exc.problems[0]))
     return _definitions(path, section, data)
 
 
@@ -57,17 +56,6 @@ def _definitions(path: Path, section: str, data: Any) -> list[Definition]:
             fail(f"{path}: {prefix}{name}: expected a mapping (the definition of {name!r})")
         found.append(Definition(str(name), dict(body), f"{prefix}{name}"))
     return found
-
-
-def _yaml_problem(exc: Exception, text: str) -> str:
-    """``line N: invalid YAML: …``, as the server says it of its configuration file."""
-    from jobyard.config import yaml_line
-
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
-    if mark is None:
-        return f"invalid YAML: {problem}"
-    return f"line {yaml_line(mark, text)}: invalid YAML: {problem}"
 
 
 def apply(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping
-from datetime import date, datetime, time
+from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -53,18 +53,9 @@ def mapping(value: Any) -> dict[str, Any]:
 
 
 def args(value: Any) -> dict[str, Any]:
-    """Arguments: a mapping; YAML dates (an unquoted ``2026-01-31``) become ISO strings."""
-    return {key: _plain(item) for key, item in mapping(value).items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, date):  # a datetime too
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
+    """Arguments: a mapping (an unquoted ``2026-01-31`` in it is text as written: the
+    configuration's reader keeps YAML's dates as text)."""
+    return mapping(value)
 
 
 def timezone(value: Any) -> str:
