@@ -193,6 +193,26 @@ def test_a_workflow_run_turns_its_nodes_green(page: Page, server: Server) -> Non
     shot(page, "run")
 
 
+def test_a_resumed_run_shows_its_new_jobs_without_a_reload(page: Page, server: Server) -> None:
+    page.goto("/workflows/slow")
+    page.get_by_role("button", name="Start a run").click()
+    page.wait_for_url(re.compile(r"/runs/\d+$"))
+    first = page.locator("#graph .node[data-node=a]")
+    expect(first).to_have_attribute("data-state", "running")
+    row = page.locator("#nodes tr[data-node=a]")
+    killed = row.locator("a").first.inner_text()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Stop").click()
+    expect(first).to_have_attribute("data-state", "killed")
+    page.get_by_role("button", name="Resume").click()
+    # The resume makes each stopped node a new job, and only its job_created says so
+    # while the node waits (a's new job runs for 3 s before b's may start).
+    expect(page.locator("#graph .node[data-node=b]")).to_have_attribute("data-state", "waiting")
+    expect(page.locator("#nodes tr[data-node=b] [data-node-state]")).to_have_text("waiting")
+    expect(row.locator("a").first).not_to_have_text(killed)
+    expect(first).to_have_attribute("data-state", "succeeded")
+
+
 def test_an_admin_writes_a_job_type_and_sees_its_form_first(page: Page, server: Server) -> None:
     page.goto("/types")
     page.fill("#type-name", "greet")

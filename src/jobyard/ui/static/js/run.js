@@ -28,12 +28,13 @@
     }
   }
 
-  document.body.addEventListener("jy:workflow_node_state", (event) => {
-    const data = event.detail;
-    if (data.workflow_run === run && data.node) show(data.node, data.state, data.job_id);
-  });
-  document.body.addEventListener("jy:job_terminated", (event) => {
-    const data = event.detail;
-    if (data.workflow_run === run && data.node) show(data.node, data.state, data.job_id);
-  });
+  // job_created: a node's new job (a resumed run's, a restarted node's), shown at once.
+  for (const name of ["job_created", "workflow_node_state", "job_terminated"]) {
+    document.body.addEventListener("jy:" + name, (event) => {
+      const data = event.detail;
+      if (data.workflow_run === run && data.node && data.state) {
+        show(data.node, data.state, data.job_id);
+      }
+    });
+  }
 })();
