@@ -308,7 +308,8 @@ def test_the_servers_own_worker_has_no_drain_button(server: Server) -> None:
 
 def test_the_type_preview_says_what_saving_would_be_refused_for(server: Server) -> None:
     def preview(definition: str) -> str:
-        answer = server.client.get("/types/preview", params={"name": "x", "definition": definition})
+        query = {"name": "x", "definition": definition}
+        answer = server.client.get("/types/-/preview", params=query)
         assert answer.status_code == 200
         return answer.text
 
@@ -316,6 +317,17 @@ def test_the_type_preview_says_what_saving_would_be_refused_for(server: Server) 
     assert "queue: queue &#39;limted&#39; is not declared under queues" in said
     assert "did you mean &#39;limited&#39;?" in said
     assert "is not declared" not in preview('{"command": ["true"], "queue": "limited"}')
+
+
+def test_a_type_named_preview_has_its_own_page(server: Server) -> None:
+    # The preview's route was /types/preview, which a type of that name never reached.
+    made = server.client.put("/api/v1/job-types/preview", json={"command": ["true"]})
+    assert made.status_code in (200, 201), made.text
+    page = server.client.get("/types/preview")
+    assert page.status_code == 200
+    assert "<h1>preview <small" in page.text  # the type's page
+    assert "not JSON yet" not in page.text
+    server.client.delete("/api/v1/job-types/preview")
 
 
 def test_the_job_list_says_what_it_ignored_and_filters_by_creation_time(server: Server) -> None:

@@ -32,7 +32,7 @@ def type_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
     return page(request, looker, "types.html", types=node.catalog.all(), example=example)
 
 
-@router.get("/types/preview", response_class=HTMLResponse)
+@router.get("/types/-/preview", response_class=HTMLResponse)
 def preview(looker: Looker, node: NodeDep, definition: str = "", name: str = "") -> HTMLResponse:
     """The JSON Schema and submit form a definition makes, or why it makes none (not stored).
 
