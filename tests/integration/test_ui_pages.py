@@ -195,6 +195,26 @@ def _session(server: Server) -> tuple[httpx.Client, str]:
     return browser, login.json()["csrf_token"]
 
 
+def test_a_required_choice_is_made_by_the_user_not_by_the_form(server: Server) -> None:
+    # Its first value was shown chosen, so a submit that chose nothing sent it.
+    level = {"type": "integer", "enum": [1, 2, 3], "required": True}
+    definition = {"command": ["echo", "{level}"], "params": {"level": level}}
+    assert server.client.put("/api/v1/job-types/leveled", json=definition).status_code == 201
+    browser, token = _session(server)
+    try:
+        form = browser.get("/submit/leveled").text
+        [options] = re.findall(r'<select id="field-level"[^>]*>(.*?)</select>', form, re.S)
+        assert re.findall(r"<option[^>]*>([^<]*)</option>", options) == ["choose…", "1", "2", "3"]
+        assert " selected" not in options
+        headers = {"HX-Request": "true", "X-CSRF-Token": token}
+        unchosen = browser.post("/submit/leveled", data={"level": ""}, headers=headers)
+        assert 'id="error-level"' in unchosen.text
+        assert "HX-Redirect" not in unchosen.headers  # nothing submitted
+    finally:
+        browser.close()
+        server.client.delete("/api/v1/job-types/leveled")
+
+
 def test_the_submit_form_needs_the_csrf_token_and_names_bad_fields(server: Server) -> None:
     browser, token = _session(server)
     try:
