@@ -195,6 +195,17 @@ def _session(server: Server) -> tuple[httpx.Client, str]:
     return browser, login.json()["csrf_token"]
 
 
+def test_a_failed_job_says_its_exit_code_once_and_its_retries_as_times(server: Server) -> None:
+    failed = server.submit("fail", args={"code": 7})
+    server.wait_state(failed["id"], "failed")
+    text = server.client.get(f"/jobs/{failed['id']}").text
+    assert "exit code 7" in text
+    assert "exit code</small>" not in text  # the reason, said again beside the code
+    assert not re.search(r"again at \d{4}-\d\d-\d\dT", text)  # a time for people
+    assert re.search(r'again at <time datetime="[^"]+">\d{4}-\d\d-\d\d \d\d:', text)
+    assert "Not before" not in text  # it ended: there is no next try
+
+
 def test_a_required_choice_is_made_by_the_user_not_by_the_form(server: Server) -> None:
     # Its first value was shown chosen, so a submit that chose nothing sent it.
     level = {"type": "integer", "enum": [1, 2, 3], "required": True}
