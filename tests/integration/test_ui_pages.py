@@ -206,6 +206,19 @@ def test_a_failed_job_says_its_exit_code_once_and_its_retries_as_times(server: S
     assert "Not before" not in text  # it ended: there is no next try
 
 
+def test_the_submit_form_names_every_bad_field_at_once(server: Server) -> None:
+    # A field that could not be read hid the others' errors until it was mended.
+    browser, token = _session(server)
+    try:
+        headers = {"HX-Request": "true", "X-CSRF-Token": token}
+        sent = browser.post("/submit/echo", data={"text": "", "repeat": "many"}, headers=headers)
+        assert 'id="error-repeat"' in sent.text  # not a number: the form's own error
+        assert 'id="error-text"' in sent.text  # required: the type's
+        assert "HX-Redirect" not in sent.headers
+    finally:
+        browser.close()
+
+
 def test_a_required_choice_is_made_by_the_user_not_by_the_form(server: Server) -> None:
     # Its first value was shown chosen, so a submit that chose nothing sent it.
     level = {"type": "integer", "enum": [1, 2, 3], "required": True}

@@ -16,6 +16,8 @@ from jobyard.api.resources import get_node
 from jobyard.api.schemas import SubmitJob
 from jobyard.errors import Invalid, NotFound
 from jobyard.jobtypes.catalog import Catalog
+from jobyard.jobtypes.params import ArgsInvalid
+from jobyard.jobtypes.spec import JobType
 from jobyard.manager import Submission
 from jobyard.node import Node
 from jobyard.ui import forms
@@ -62,7 +64,9 @@ async def submit_form(request: Request, name: str, looker: Looker, node: NodeDep
     options, option_errors = _options(sent)
     errors |= option_errors
     general: list[str] = []
-    if not errors:
+    if errors:  # the fields that could be read are checked too: every error at once
+        errors = _args_errors(job_type, args, unread=errors) | errors
+    else:
         errors, general = _api_errors({"type": name, "args": args, **options})
     if not errors and not general:
         try:
@@ -159,6 +163,19 @@ def _api_errors(body: dict[str, Any], *, model: bool = True) -> tuple[dict[str, 
         except ValidationError as exc:
             found += [(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
     return _by_field(found)
+
+
+def _args_errors(
+    job_type: JobType, args: dict[str, Any], unread: Mapping[str, str]
+) -> dict[str, str]:
+    """What the type says of ``args``, by form field, but of the fields that could not be
+    read (missing from ``args``, so "required" is no news)."""
+    try:
+        job_type.prepare(args)
+    except ArgsInvalid as exc:
+        fields, _ = _field_errors(exc.under_args(exc.detail))
+        return {field: message for field, message in fields.items() if field not in unread}
+    return {}
 
 
 def _field_errors(exc: Invalid) -> tuple[dict[str, str], list[str]]:
