@@ -213,6 +213,17 @@ def test_a_resumed_run_shows_its_new_jobs_without_a_reload(page: Page, server: S
     expect(first).to_have_attribute("data-state", "succeeded")
 
 
+def test_times_ago_count_on_while_the_page_is_open(page: Page, server: Server) -> None:
+    job = server.submit("noop", hold=True)
+    page.goto("/jobs?state=held&sort=-id")
+    created = page.locator(f"tr:has(a[href='/jobs/{job['id']}']) time[data-ago]").first
+    expect(created).to_have_text(re.compile(r"^\d+ s ago$"))
+    shown = created.inner_text()
+    # Counted on in the page: "0 s ago" for as long as it was open was a stale page.
+    expect(created).not_to_have_text(shown, timeout=10_000)
+    expect(created).to_have_text(re.compile(r"^\d+ s ago$"))
+
+
 def test_an_admin_writes_a_job_type_and_sees_its_form_first(page: Page, server: Server) -> None:
     page.goto("/types")
     page.fill("#type-name", "greet")

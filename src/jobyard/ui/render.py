@@ -32,6 +32,11 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{words} ago" if seconds >= 0 else f"in {words}"
 
 
+def since(moment: datetime | None, now: datetime | None = None) -> float:
+    """Seconds from ``moment`` to now (negative: it is to come), for a page to count on."""
+    return 0.0 if moment is None else ((now or utcnow()) - moment).total_seconds()
+
+
 def duration(seconds: float | None, *, coarse: bool = False) -> str:
     """A span of time for people: ``850 ms``, ``4.2 s``, ``3 min 05 s``, ``2 h 10 min``."""
     if seconds is None:
@@ -88,7 +93,13 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        ago=ago, duration=duration, size=size, stamp=stamp, pretty=pretty, shell=shlex.join
+        ago=ago,
+        since=since,
+        duration=duration,
+        size=size,
+        stamp=stamp,
+        pretty=pretty,
+        shell=shlex.join,
     )
     env.filters["iso"] = lambda m: "" if m is None else m.isoformat()
     env.globals["static"] = lambda path: f"/static/{path}?v={__version__}"

@@ -99,6 +99,26 @@
       }
       clock.textContent = words(parseFloat(clock.jyBase) + (now - clock.jyFrom) / 1000);
     }
+    // "3 min ago" as the server wrote it, counted on from when the page got it.
+    for (const time of document.querySelectorAll("time[data-ago]")) {
+      if (time.jyBase !== time.dataset.ago) {
+        time.jyBase = time.dataset.ago;
+        time.jyFrom = now;
+      }
+      const seconds = parseFloat(time.jyBase) + (now - time.jyFrom) / 1000;
+      const text = seconds >= 0 ? coarse(seconds) + " ago" : "in " + coarse(-seconds);
+      if (time.textContent !== text) time.textContent = text;
+    }
+  }
+
+  // As the server's coarse durations (jobyard.ui.render.duration): "4 s", "3 min".
+  function coarse(seconds) {
+    if (seconds < 60) return Math.round(seconds) + " s";
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " min";
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return `${hours} h ${String(minutes % 60).padStart(2, "0")} min`;
+    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
   }
 
   // -- after a change posted with htmx ------------------------------------------------
