@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import typer
@@ -13,9 +15,10 @@ from rich.console import Console
 from jobyard.cli.common import parse_moment
 from jobyard.cli.definitions import load
 from jobyard.cli.progress import follow_job
-from jobyard.cli.render import BLOCKS, cpu_percents, sparkline
+from jobyard.cli.render import BLOCKS, cpu_percents, moment, short_moment, sparkline
 from jobyard.cli.schedules import local_at
 from jobyard.cli.tables import Column, fit_table
+from jobyard.client.calls import iso
 from jobyard.client.events import Event
 from jobyard.client.records import Sample
 
@@ -150,3 +153,28 @@ def test_schedules_add_reads_at_without_an_offset_as_local_time_as_submit_does()
     assert local_at("2026-12-24T09:00Z", berlin) == "2026-12-24T09:00Z"  # as given
     assert local_at("tomorrow", berlin) == "tomorrow"  # the server says what is wrong
     assert local_at(None, berlin) is None
+
+
+def test_an_at_that_the_clocks_skip_is_refused_as_with_a_timezone() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    assert local_at("2027-03-28T01:30", berlin) == "2027-03-28T01:30:00+01:00"
+    with pytest.raises(ValueError, match=r"does not exist in Europe/Berlin \(clocks skip it\)"):
+        local_at("2027-03-28T02:30", berlin)  # was sent as 02:30+01:00, an hour off
+    assert local_at("2027-10-31T02:30", berlin) == "2027-10-31T02:30:00+02:00"  # twice: first
+
+
+def test_times_past_year_9999_in_the_local_zone_are_shown_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        last = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)  # Tokyo is in year 10000 then
+        assert short_moment(last) == "9999-12-31 23:59"
+        assert moment(last) == "9999-12-31 23:59:00"
+        assert moment(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01 09:00:00"
+        with pytest.raises(ValueError, match="out of range in the local time zone"):
+            iso(datetime(9999, 12, 31, 23, 59), "run_at")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -169,9 +169,13 @@ def _when(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         fail(f"--run-at {value!r} is not an ISO 8601 time (e.g. 2026-05-01T06:00:00+02:00)")
+    try:  # without an offset: this machine's local time
+        return moment if moment.tzinfo is not None else moment.astimezone()
+    except (OverflowError, ValueError):
+        fail(f"--run-at {value!r} is out of range in this machine's time zone")
 
 
 StateOpt = Annotated[

@@ -68,14 +68,22 @@ def size(count: float | None) -> str:
 
 def moment(when: datetime | None) -> str:
     """A time in the local time zone."""
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else NONE
+    return _local(when).strftime("%Y-%m-%d %H:%M:%S") if when else NONE
 
 
 def short_moment(when: datetime) -> str:
     """A local time: only the time of day if it is today."""
-    local = when.astimezone()
+    local = _local(when)
     today = datetime.now(local.tzinfo).date() == local.date()
     return local.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M")
+
+
+def _local(when: datetime) -> datetime:
+    """``when`` in the local time zone; as it is where that is past year 9999 (or 1)."""
+    try:
+        return when.astimezone()
+    except (OverflowError, ValueError):
+        return when
 
 
 def progress(job: JobInfo) -> str:

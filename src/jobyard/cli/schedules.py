@@ -112,7 +112,10 @@ def add_schedule(
     elif name is None:
         fail("give the schedule's NAME with its flags, or --file FILE")
     else:
-        at = local_at(at) if timezone is None else at
+        try:
+            at = local_at(at) if timezone is None else at
+        except ValueError as exc:
+            fail(f"schedule {name}: {exc}")
         flags = {"job_type": type_, "workflow": workflow, "cron": cron, "every": every, "at": at}
         flags |= {"timezone": timezone, "overlap": overlap, "misfire": misfire}
         body: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
@@ -136,7 +139,7 @@ def add_schedule(
 def local_at(value: str | None, local: tzinfo | None = None) -> str | None:
     """``--at`` without an offset (and without ``--timezone``) is local time, as
     ``submit --run-at`` is: give it the offset of ``local`` (None: this machine's)."""
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     try:
         moment = datetime.fromisoformat(value or "")
@@ -144,7 +147,15 @@ def local_at(value: str | None, local: tzinfo | None = None) -> str | None:
         return value  # the server names the problem
     if moment.tzinfo is not None:
         return value
-    return (moment.astimezone() if local is None else moment.replace(tzinfo=local)).isoformat()
+    where = "this machine's time zone" if local is None else str(local)
+    try:
+        aware = moment.astimezone() if local is None else moment.replace(tzinfo=local)
+        shown = aware.astimezone(UTC).astimezone(local)  # the wall clock at that moment
+    except (OverflowError, ValueError):
+        raise ValueError(f"at: {value} is out of range in {where}") from None
+    if shown.replace(tzinfo=None) != moment:  # as --timezone says of it, and the file
+        raise ValueError(f"at: {value} does not exist in {where} (clocks skip it)")
+    return aware.isoformat()
 
 
 def _control(action: str, doc: str) -> None:

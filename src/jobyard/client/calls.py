@@ -654,7 +654,12 @@ def iso(when: datetime | None, name: str) -> str | None:
             f"{name} must be a datetime, e.g. datetime.now(UTC) - timedelta(hours=2), "
             f"not {type(when).__name__} {when!r}"
         )
-    return when.astimezone().isoformat()
+    if when.tzinfo is not None:
+        return when.isoformat()
+    try:
+        return when.astimezone().isoformat()
+    except (OverflowError, ValueError):  # year 1 or 9999, moved by the local offset
+        raise ValueError(f"{name} {when} is out of range in the local time zone") from None
 
 
 def csv(names: Names) -> str | None:
