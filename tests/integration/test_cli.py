@@ -421,3 +421,23 @@ def test_brackets_in_what_users_wrote_are_shown_as_written(server: Server) -> No
     shown = ok(server, "types", name)
     assert "uses [bold]x[/bold]" in shown  # not read as terminal styling
     assert "^[a-z]+$" in shown
+
+
+def test_submit_waits_for_the_jobs_it_depends_on(server: Server) -> None:
+    first = as_json(server, "submit", "echo", "text=first", "--hold")
+    second = as_json(server, "submit", "echo", "text=second", "--hold")
+    waiting = as_json(
+        server, "submit", "echo", "text=then",
+        "--depends-on", str(first["id"]), "--depends-on", f"{second['id']}:finished",
+    )  # fmt: skip
+    assert waiting["state"] == "waiting"
+    assert [(d["job"], d["on"]) for d in waiting["depends_on"]] == [
+        (first["id"], "succeeded"),
+        (second["id"], "finished"),
+    ]
+    for bad in ("x", "7:maybe", ":failed"):
+        said = error_line(jobyard(server, "submit", "echo", "text=x", "--depends-on", bad), 2)
+        assert f"--depends-on {bad!r}: expected a job id" in said
+    ok(server, "kill", str(second["id"]))
+    ok(server, "start", str(first["id"]))
+    assert server.wait_state(waiting["id"], "succeeded")["depends_on"][0]["job"] == first["id"]

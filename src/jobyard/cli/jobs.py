@@ -84,6 +84,16 @@ def submit(
         str | None,
         typer.Option("--idempotency-key", help="A repeat with the same key returns the first job."),
     ] = None,
+    depends_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depends-on",
+            metavar="ID[:ON]",
+            help="Wait for job ID to end (repeat it for several): it must succeed, or "
+            "ID:failed, ID:finished (either way).",
+            show_default=False,
+        ),
+    ] = None,
     json_: JsonOpt = False,
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
@@ -96,6 +106,7 @@ def submit(
         fail("--hold cannot go with --follow or --wait (a held job waits for `jobyard start`)")
     options: dict[str, Any] = {"priority": priority, "queue": queue, "run_at": _when(run_at)}
     options |= {"hold": hold, "name": name, "idempotency_key": idempotency_key}
+    options["depends_on"] = [_dependency(text) for text in depends_on or []]
     with connect(server) as client:
         values = parse_assignments(args or [], _schema(client, type_))
         if follow:
@@ -163,6 +174,20 @@ def _show_submitted(job: JobInfo, said: str, json_: bool) -> None:
         print_json(job)
     else:
         typer.echo(f"job {job.id} {said} ({job.type}): {job.state}")
+
+
+def _dependency(text: str) -> dict[str, Any]:
+    """``7`` → ``{"job": 7}``; ``7:failed`` → ``{"job": 7, "on": "failed"}``."""
+    job, _, on = text.partition(":")
+    if not job.strip().isdigit() or (on and on not in CONDITIONS):
+        fail(
+            f"--depends-on {text!r}: expected a job id, or ID:ON with ON one of "
+            f"{', '.join(CONDITIONS)} (e.g. 7 or 7:failed)"
+        )
+    return {"job": int(job), "on": on} if on else {"job": int(job)}
+
+
+CONDITIONS = ("succeeded", "failed", "finished")
 
 
 def _when(value: str | None) -> datetime | None:
