@@ -310,6 +310,28 @@ def test_an_unreachable_server_is_exit_5(server: Server) -> None:
         assert "cannot reach" in error_line(result, 5)
 
 
+@pytest.mark.parametrize(
+    ("address", "said"),
+    [
+        ("ht!tp://x", "expected http://HOST:PORT"),
+        ("", "expected http://HOST:PORT"),
+        ("localhost:8000", "expected http://HOST:PORT"),
+        ("http://127.0.0.1:port", "not a URL"),
+        ("http://127.0.0.1:8000/api/v1", "without a path"),
+        ("http://127.0.0.1:8000//", "without a path"),
+    ],
+)
+def test_a_server_address_that_is_not_one_is_a_usage_error(
+    server: Server, address: str, said: str
+) -> None:
+    # Taken for a server that was down (exit 5), or asked for paths under it (Not Found).
+    assert said in error_line(jobyard(server, "jobs", "--server", address), 2)
+
+
+def test_a_server_root_with_its_slash_is_the_server(server: Server) -> None:
+    assert jobyard(server, "jobs", "--server", f"{server.url}/").returncode == 0
+
+
 def test_watch_once(server: Server) -> None:
     job_id = as_json(server, "submit", "sleep", "seconds=30", "--name", "watched")["id"]
     server.wait_state(job_id, "running")

@@ -88,6 +88,22 @@ def exit_code(status: int) -> int:
     return JOB_FAILED
 
 
+def server_problem(server: str) -> str | None:
+    """Why ``server`` is no server's address (``http[s]://HOST[:PORT]``), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(server)
+        parts.port  # noqa: B018 (a port that is no number raises here)
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "expected http://HOST:PORT (or https://)"
+    if parts.path.strip("/") or parts.path.startswith("//") or parts.query or parts.fragment:
+        return "expected the server's root, http://HOST:PORT, without a path"
+    return None
+
+
 @contextmanager
 def connect(server: str, **credentials: Any) -> Iterator[Client]:
     """A client of ``server``; API and connection errors become one line and an exit code.
@@ -104,6 +120,8 @@ def connect(server: str, **credentials: Any) -> Iterator[Client]:
         Unauthorized,
     )
 
+    if (problem := server_problem(server)) is not None:
+        fail(f"--server {server!r}: {problem}", USAGE)
     try:
         with Client(server, **(credentials or client_auth())) as client:
             yield client
