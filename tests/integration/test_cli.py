@@ -463,3 +463,14 @@ def test_submit_waits_for_the_jobs_it_depends_on(server: Server) -> None:
     ok(server, "kill", str(second["id"]))
     ok(server, "start", str(first["id"]))
     assert server.wait_state(waiting["id"], "succeeded")["depends_on"][0]["job"] == first["id"]
+
+
+def test_show_has_a_class_jobs_details(server: Server) -> None:
+    job_id = as_json(server, "submit", "py-resize", "count=50", "upto=20")["id"]
+    server.wait_state(job_id, "running")
+    wait_for(lambda: "resized 20" in ok(server, "logs", str(job_id)), what="the images resized")
+    ok(server, "kill", str(job_id))
+    job = server.wait_state(job_id, "killed")
+    assert job["details"] == {"resized": 20, "of": 50}
+    panel = ok(server, "show", str(job_id))
+    assert '"resized": 20' in panel

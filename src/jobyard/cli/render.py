@@ -208,6 +208,7 @@ def _job_rows(job: JobInfo) -> list[tuple[str, Any]]:
         ("peak memory", size(res.peak_memory_bytes) if res.peak_memory_bytes else None),
         ("output", f"{size(res.output_bytes)} in {res.log_lines} lines"),
         ("metrics", _json(job.metrics) if job.metrics else None),
+        ("details", _json(job.details) if job.details else None),  # a class job's details()
         ("worker", _where(job)),
         ("restarted from", _link(job.restarted_from)),
         ("restarted as", _link(job.restarted_as)),
