@@ -451,7 +451,11 @@ def test_passwd_changes_ones_own_password_read_from_stdin(cli: Cli, server: Serv
     assert cli.json("whoami")["via"] == "token"  # the saved login goes on
     cli.error(6, "whoami", "--user", name, "--password", PASSWORD)
     assert cli.json("whoami", "--user", name, "--password", "the-new-password")["name"] == name
-    assert cli.error(2, "passwd", "--password-stdin", stdin="").endswith("no password on stdin")
+    empty = cli.error(2, "passwd", "--password-stdin", stdin="")
+    assert empty.endswith(f"no password on stdin (expected: current password of {name})")
+    # The current one alone: it is the new one, on the second line, that is missing.
+    one = cli.error(2, "passwd", "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert one.endswith(f"no password on stdin (expected: new password of {name})")
 
 
 def test_passwd_asks_both_passwords_hidden_on_a_terminal(cli: Cli, server: Server) -> None:

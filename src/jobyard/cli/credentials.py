@@ -132,8 +132,8 @@ def read_password(from_stdin: bool, prompt: str = "Password", twice: bool = Fals
     """
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            fail("--password-stdin: no password on stdin")
+        if not password:  # named by its prompt: passwd reads two lines
+            fail(f"--password-stdin: no password on stdin (expected: {prompt.lower()})")
         return password
     if not sys.stdin.isatty():
         fail("no terminal to ask the password on: pass it on stdin with --password-stdin")
