@@ -10,9 +10,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from jobyard.durations import time_zone
 from jobyard.errors import Invalid
 from jobyard.schedules.due import Misfire, Overlap, ScheduleInvalid, ScheduleSpec, parse_schedule
-from jobyard.schedules.spec import zone
 
 
 def fields(data: Any, name: str = "s") -> dict[str, str]:
@@ -121,7 +121,14 @@ def test_unknown_timezone(name: str) -> None:
 @pytest.mark.parametrize("name", [5, None, ["UTC"]])
 def test_a_time_zone_that_is_not_text_is_a_value_error(name: Any) -> None:
     with pytest.raises(ValueError, match=re.escape(f"unknown time zone {name!r} (use")):
-        zone(name)
+        time_zone(name)
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory"])
+def test_a_zone_that_is_no_place_is_refused(name: str) -> None:
+    # A zone file answers to "localtime": the host's own zone, another on each host.
+    problems = fields({"job_type": "t", "cron": "0 2 * * *", "timezone": name})
+    assert f"{name!r} is no place's time zone" in problems["timezone"]
 
 
 def test_a_misspelt_timezone_gets_a_did_you_mean() -> None:

@@ -21,6 +21,7 @@ from typing import Literal
 
 from cronsim import CronSim
 
+from jobyard.durations import time_zone
 from jobyard.schedules.spec import (
     CRON_ALIASES,
     Misfire,
@@ -29,7 +30,6 @@ from jobyard.schedules.spec import (
     ScheduleSpec,
     cron_expression,
     parse_schedule,
-    zone,
 )
 from jobyard.schedules.times import (
     EPOCH,
@@ -184,4 +184,4 @@ def interval_text(seconds: float) -> str:
 def _local(spec: ScheduleSpec, when: datetime) -> str:
     if spec.timezone == "UTC":
         return when.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
-    return f"{when.astimezone(zone(spec.timezone)).isoformat()} ({spec.timezone})"
+    return f"{when.astimezone(time_zone(spec.timezone)).isoformat()} ({spec.timezone})"

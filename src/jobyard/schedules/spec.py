@@ -9,10 +9,9 @@ stored as timezone-aware UTC; a naive one is read in the schedule's ``timezone``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 from pydantic import (
@@ -27,11 +26,10 @@ from pydantic import (
     model_validator,
 )
 
-from jobyard.durations import Duration
+from jobyard.durations import Duration, time_zone
 from jobyard.errors import Invalid
 from jobyard.jobtypes.params import FieldError, Problems, dedupe, model_problems, summary
 from jobyard.jobtypes.spec import NAME_RE
-from jobyard.spelling import did_you_mean
 
 TARGETS = ("job_type", "workflow")
 TRIGGERS = ("cron", "every", "at")
@@ -89,18 +87,6 @@ def cron_expression(text: str) -> str:
     return expr
 
 
-def zone(name: str) -> tzinfo:
-    """The time zone called ``name`` (an IANA name); :class:`ValueError` if unknown."""
-    if name == "UTC":
-        return UTC  # cronsim skips its DST handling for this exact object
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        known = sorted(available_timezones()) if isinstance(name, str) and name else []
-        message = f"unknown time zone {name!r}{did_you_mean(name, known)}"
-        raise ValueError(f"{message} (use an IANA name like Europe/Berlin or UTC)") from exc
-
-
 def _not_a_number(value: Any) -> Any:
     # pydantic would read a number as a Unix timestamp: too easy to get wrong in YAML
     if isinstance(value, int | float):
@@ -126,7 +112,7 @@ def localize(value: datetime, zone_name: str) -> datetime:
     """
     try:
         if value.tzinfo is None or value.utcoffset() is None:
-            local = value.replace(tzinfo=zone(zone_name))
+            local = value.replace(tzinfo=time_zone(zone_name))
             if local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) != value:
                 skipped = f"{value.isoformat()} does not exist in {zone_name} (clocks skip it)"
                 raise ValueError(skipped)
@@ -180,7 +166,7 @@ class ScheduleSpec(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _valid_zone(cls, value: str) -> str:
-        zone(value)
+        time_zone(value)
         return value
 
     @field_validator("start_at", "at")

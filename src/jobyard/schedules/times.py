@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 
 from cronsim import CronSim
 
-from jobyard.schedules.spec import ScheduleSpec, cron_expression, zone
+from jobyard.durations import time_zone
+from jobyard.schedules.spec import ScheduleSpec, cron_expression
 
 MAX_FIRE_TIMES = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,7 +79,7 @@ def latest_fire(spec: ScheduleSpec, after: datetime, until: datetime) -> datetim
 def _cron(spec: ScheduleSpec, start: datetime, *, reverse: bool = False) -> Iterator[datetime]:
     """cronsim's fire times from ``start`` (seconds resolution), converted to UTC."""
     expr = cron_expression(str(spec.cron))
-    for local in CronSim(expr, start.astimezone(zone(spec.timezone)), reverse=reverse):
+    for local in CronSim(expr, start.astimezone(time_zone(spec.timezone)), reverse=reverse):
         yield local.astimezone(UTC)
 
 

@@ -10,12 +10,11 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 from pydantic import ValidationError
 
-from jobyard.durations import parse_duration
+from jobyard.durations import parse_duration, time_zone
 from jobyard.jobtypes.params import Problems
 from jobyard.jobtypes.spec import NAME_RE, RetriesSpec, SlaSpec, pydantic_problems
 from jobyard.spelling import did_you_mean
@@ -61,12 +60,7 @@ def args(value: Any) -> dict[str, Any]:
 def timezone(value: Any) -> str:
     """An IANA time zone name such as ``Europe/Berlin``."""
     name = text(value)
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        suggestion = did_you_mean(name, sorted(available_timezones())) if name else ""
-        message = f"unknown time zone {name!r}{suggestion}"
-        raise ValueError(f"{message} (use an IANA name like Europe/Berlin or UTC)") from None
+    time_zone(name)
     return name
 
 
