@@ -227,11 +227,11 @@ class Orphans:
 
 def _process_of(info: WorkerInfo) -> bool:
     """Whether the process ``info`` names runs on this host: its pid, started before the
-    worker registered, and not dead (a zombie). A process that took the pid later (a container's process 1 does,
-    each time it starts) is not it. A process's start time is counted from the kernel's
-    boot time, which moves when the clock is stepped: a minute of slack keeps a live
-    worker live through such a step (a namesake restarted within that minute of its
-    predecessor's start is refused, and may start again)."""
+    worker registered, and not dead (a zombie). A process that took the pid later (a
+    container's process 1 does, each time it starts) is not it. A process's start time is
+    counted from the kernel's boot time, which moves when the clock is stepped: a minute
+    of slack keeps a live worker live through such a step (a namesake restarted within
+    that minute of its predecessor's start is refused, and may start again)."""
     try:
         process = psutil.Process(info.pid)
         started = process.create_time()
