@@ -19,6 +19,7 @@ from jobyard.api.recheck import Recheck
 from jobyard.errors import Forbidden, Unauthorized
 from jobyard.settings import Settings
 from jobyard.ui.login import local
+from tests.harness import wait_for
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -247,6 +248,18 @@ def test_checks_under_way_from_an_address_count_towards_its_limit() -> None:
         assert wait == 0  # none under way: 10 failures of 50
 
 
+def test_checks_under_way_hold_back_other_checks_not_a_known_password() -> None:
+    throttle = Throttle(Clock())
+    fail(throttle, PER_ADDRESS - 5, name="typos")
+    with ExitStack() as under_way:
+        for i in range(5):
+            assert under_way.enter_context(throttle.turn(f"user{i}", "10.0.0.1")) == 0
+        with throttle.turn("one-more", "10.0.0.1") as wait:
+            assert wait > 0  # no sixth check while five may still fail
+        # What failed decides a request that needs no check (a password that matched).
+        assert throttle.wait("someone", "10.0.0.1") == 0
+
+
 def test_a_names_attempts_from_an_address_take_turns() -> None:
     throttle = Throttle(Clock())
     inside, go_on = threading.Event(), threading.Event()
@@ -268,8 +281,10 @@ def test_a_names_attempts_from_an_address_take_turns() -> None:
     assert inside.wait(10)
     two = threading.Thread(target=second)
     two.start()
+    wait_for(lambda: throttle._turns[("ann", "10.0.0.1")][1] == 2, what="the second to wait")
     with throttle.turn("bob", "10.0.0.1") as wait:  # another name does not wait
         assert wait == 0
+    assert order == []  # the second waits for the first's turn
     go_on.set()
     one.join(10)
     two.join(10)

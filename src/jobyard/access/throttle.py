@@ -41,20 +41,19 @@ class Throttle:
     def turn(self, name: str, address: str) -> Iterator[float]:
         """One attempt of ``name`` from ``address``, after those before it have counted.
 
-        Yields :meth:`wait`'s answer; when it is 0 the attempt is under way until the
-        block ends, and counts towards the address's limit until then."""
+        Yields the seconds to wait (:meth:`wait`'s, or 1 while as many checks are under
+        way from the address as it has failures left); when it is 0 the attempt is under
+        way until the block ends, and counts towards the address's limit until then."""
         key = (name, address)
         with self._lock:
             lock, holders = self._turns.get(key) or (threading.Lock(), 0)
             self._turns[key] = (lock, holders + 1)
         try:
             with lock:
-                wait = self.wait(name, address)
+                wait = self._admit(name, address)
                 if wait:
                     yield wait
                     return
-                with self._lock:
-                    self._checking[address] = self._checking.get(address, 0) + 1
                 try:
                     yield 0.0
                 finally:
@@ -71,16 +70,29 @@ class Throttle:
                     self._turns[key] = (lock, holders - 1)
 
     def wait(self, name: str, address: str) -> float:
-        """Seconds until ``name`` may try again from ``address``; 0 when it may now."""
+        """Seconds until ``name`` may try again from ``address``, by the failures counted
+        (not the checks under way); 0 when it may now."""
         now = self._clock()
         with self._lock:
-            per_user = self._wait((name, address), PER_USER, now)
-            per_address = self._wait((_ANY_NAME, address), PER_ADDRESS, now)
-            if not per_address and self._checking.get(address, 0) >= PER_ADDRESS - len(
-                self._failures.get((_ANY_NAME, address), ())
-            ):
-                per_address = 1.0  # as many checks under way as failures it has left
-        return max(per_user, per_address)
+            return self._waits(name, address, now)
+
+    def _admit(self, name: str, address: str) -> float:
+        """:meth:`wait`, with the checks under way from ``address`` counted as failures;
+        when it is 0, one more is under way (decided and counted at once)."""
+        now = self._clock()
+        with self._lock:
+            wait = self._waits(name, address, now)
+            failures = len(self._failures.get((_ANY_NAME, address), ()))
+            checking = self._checking.get(address, 0)
+            if not wait and checking >= PER_ADDRESS - failures:
+                wait = 1.0  # as many checks under way as failures the address has left
+            if not wait:
+                self._checking[address] = checking + 1
+            return wait
+
+    def _waits(self, name: str, address: str, now: float) -> float:
+        per_user = self._wait((name, address), PER_USER, now)
+        return max(per_user, self._wait((_ANY_NAME, address), PER_ADDRESS, now))
 
     def failed(self, name: str, address: str) -> None:
         now = self._clock()
