@@ -315,7 +315,7 @@ def test_an_unreachable_server_is_exit_5(server: Server) -> None:
     [
         ("ht!tp://x", "expected http://HOST:PORT"),
         ("", "expected http://HOST:PORT"),
-        ("localhost:8000", "expected http://HOST:PORT"),
+        ("ftp://127.0.0.1:8000", "expected http://HOST:PORT"),
         ("http://127.0.0.1:port", "not a URL"),
         ("http://127.0.0.1:8000/api/v1", "without a path"),
         ("http://127.0.0.1:8000//", "without a path"),
@@ -328,8 +328,12 @@ def test_a_server_address_that_is_not_one_is_a_usage_error(
     assert said in error_line(jobyard(server, "jobs", "--server", address), 2)
 
 
-def test_a_server_root_with_its_slash_is_the_server(server: Server) -> None:
+def test_a_server_root_with_its_slash_or_without_its_scheme_is_the_server(
+    server: Server,
+) -> None:
     assert jobyard(server, "jobs", "--server", f"{server.url}/").returncode == 0
+    bare = server.url.removeprefix("http://")  # HOST:PORT, as the client takes it
+    assert jobyard(server, "jobs", "--server", bare).returncode == 0
 
 
 def test_watch_once(server: Server) -> None:

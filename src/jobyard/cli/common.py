@@ -89,16 +89,17 @@ def exit_code(status: int) -> int:
 
 
 def server_problem(server: str) -> str | None:
-    """Why ``server`` is no server's address (``http[s]://HOST[:PORT]``), or None."""
+    """Why ``server`` is no server's address (``http[s]://HOST[:PORT]``, or ``HOST:PORT``
+    as the client takes it: ``http://`` then), or None."""
     from urllib.parse import urlsplit
 
     try:
-        parts = urlsplit(server)
+        parts = urlsplit(server if "://" in server else f"http://{server}")
         parts.port  # noqa: B018 (a port that is no number raises here)
     except ValueError as exc:
         return f"not a URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "expected http://HOST:PORT (or https://)"
+        return "expected http://HOST:PORT (or https://, or HOST:PORT)"
     if parts.path.strip("/") or parts.path.startswith("//") or parts.query or parts.fragment:
         return "expected the server's root, http://HOST:PORT, without a path"
     return None
