@@ -197,10 +197,12 @@ def _when(value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         fail(f"--run-at {value!r} is not an ISO 8601 time (e.g. 2026-05-01T06:00:00+02:00)")
+    from jobyard.client.values import local_time
+
     try:  # without an offset: this machine's local time
-        return moment if moment.tzinfo is not None else moment.astimezone()
-    except (OverflowError, ValueError):
-        fail(f"--run-at {value!r} is out of range in this machine's time zone")
+        return local_time(moment)
+    except ValueError as exc:
+        fail(f"--run-at {value!r}: {exc}")
 
 
 StateOpt = Annotated[

@@ -138,8 +138,11 @@ def add_schedule(
 
 def local_at(value: str | None, local: tzinfo | None = None) -> str | None:
     """``--at`` without an offset (and without ``--timezone``) is local time, as
-    ``submit --run-at`` is: give it the offset of ``local`` (None: this machine's)."""
-    from datetime import UTC, datetime
+    ``submit --run-at`` is: give it the offset of ``local`` (None: this machine's).
+    :class:`ValueError` for a time that clock skips, or out of range."""
+    from datetime import datetime
+
+    from jobyard.client.values import local_time
 
     try:
         moment = datetime.fromisoformat(value or "")
@@ -147,15 +150,10 @@ def local_at(value: str | None, local: tzinfo | None = None) -> str | None:
         return value  # the server names the problem
     if moment.tzinfo is not None:
         return value
-    where = "this machine's time zone" if local is None else str(local)
     try:
-        aware = moment.astimezone() if local is None else moment.replace(tzinfo=local)
-        shown = aware.astimezone(UTC).astimezone(local)  # the wall clock at that moment
-    except (OverflowError, ValueError):
-        raise ValueError(f"at: {value} is out of range in {where}") from None
-    if shown.replace(tzinfo=None) != moment:  # as --timezone says of it, and the file
-        raise ValueError(f"at: {value} does not exist in {where} (clocks skip it)")
-    return aware.isoformat()
+        return local_time(moment, local).isoformat()
+    except ValueError as exc:
+        raise ValueError(f"at: {exc}") from None
 
 
 def _control(action: str, doc: str) -> None:

@@ -38,7 +38,7 @@ from jobyard.client.models import (
 from jobyard.client.nodes import NodeHistory, RunNodes
 from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.stream import EventStream, StreamRequest, StreamReset, StreamUnavailable
-from jobyard.client.values import TERMINAL_STATES
+from jobyard.client.values import TERMINAL_STATES, local_time
 
 JOBS = "/api/v1/jobs"
 TYPES = "/api/v1/job-types"
@@ -654,12 +654,10 @@ def iso(when: datetime | None, name: str) -> str | None:
             f"{name} must be a datetime, e.g. datetime.now(UTC) - timedelta(hours=2), "
             f"not {type(when).__name__} {when!r}"
         )
-    if when.tzinfo is not None:
-        return when.isoformat()
     try:
-        return when.astimezone().isoformat()
-    except (OverflowError, ValueError):  # year 1 or 9999, moved by the local offset
-        raise ValueError(f"{name} {when} is out of range in the local time zone") from None
+        return local_time(when).isoformat()
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def csv(names: Names) -> str | None:
