@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -177,11 +178,8 @@ def _text_of(path: Path) -> str:
 
 
 _STR = "tag:yaml.org,2002:str"
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 # What a plain key could resolve to in YAML 1.1 other than text: yes, on, ~, 1, 2026-01-01.
-_RESOLVED = {f"tag:yaml.org,2002:{kind}" for kind in ("bool", "int", "float", "null")} | {
-    _TIMESTAMP
-}
+_RESOLVED = {f"tag:yaml.org,2002:{kind}" for kind in ("bool", "int", "float", "null", "timestamp")}
 
 
 def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
@@ -189,14 +187,14 @@ def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
 
     Keys are text as written (YAML 1.1 made ``yes:`` True, ``on:`` True too, ``~:``
     None and ``1:`` an integer: names that were not the ones written, and could be one
-    another's), and so are dates and times (``2026-01-01``), which JSON has no type for
-    and every field that takes one reads from text.
+    another's). Dates and times (``2026-01-01``, ``2026-01-01 10:00:00 +1``) are ISO 8601
+    text: JSON has no type for them, and every field that takes one reads it from text.
     """
     loader = _SAFE_LOADER(text)
     try:
         root = loader.get_single_node()
-        _as_written(root)
-        return root, None if root is None else loader.construct_document(root)
+        _keys_as_written(root)
+        return root, None if root is None else _dates_as_text(loader.construct_document(root))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = None if mark is None else yaml_line(mark, text)
@@ -208,8 +206,8 @@ def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def _as_written(root: yaml.Node | None) -> None:
-    """Keys and timestamps of the tree as text (see :func:`parse_yaml`)."""
+def _keys_as_written(root: yaml.Node | None) -> None:
+    """The keys of the tree as the text written (see :func:`parse_yaml`)."""
     stack = [root]
     walked: set[int] = set()  # an alias names a node already walked (or itself)
     while stack:
@@ -217,16 +215,31 @@ def _as_written(root: yaml.Node | None) -> None:
         if node is None or id(node) in walked:
             continue
         walked.add(id(node))
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == _TIMESTAMP:
-                node.tag = _STR
-        elif isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.SequenceNode):
             stack += node.value
         elif isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode) and key.tag in _RESOLVED:
                     key.tag = _STR
                 stack += [key, value]
+
+
+def _dates_as_text(data: Any) -> Any:
+    """``data`` with its dates and times as ISO 8601 text, in place (see :func:`parse_yaml`)."""
+    stack = [data] if isinstance(data, dict | list) else []
+    walked: set[int] = set()  # an alias is the same object again (or holds itself)
+    while stack:
+        item = stack.pop()
+        if id(item) in walked:
+            continue
+        walked.add(id(item))
+        slots = item.items() if isinstance(item, dict) else enumerate(item)
+        for slot, value in list(slots):
+            if isinstance(value, date):  # a datetime too
+                item[slot] = value.isoformat()
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return data.isoformat() if isinstance(data, date) else data
 
 
 def written_twice(root: yaml.Node | None, name: str) -> list[ConfigProblem]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -326,6 +327,8 @@ def test_keys_and_dates_are_text_as_written(tmp_path: Path) -> None:
         schedules:
           t: {job_type: dated, every: 1h, args: {day: 2026-03-01}}
           once: {job_type: dated, at: "2027-01-01T00:00:00Z", args: {day: 2027-01-01}}
+          spaced: {job_type: dated, at: 2027-01-01 10:00:00 +1}
+          short: {job_type: dated, at: 2027-1-2 10:00:00}
         """,
     )
     config = load_config(path)
@@ -335,6 +338,9 @@ def test_keys_and_dates_are_text_as_written(tmp_path: Path) -> None:
     assert config.job_types["dated"].prepare({})[0] == {"day": "2026-01-01"}
     assert config.workflows["w"].args == {"day": "2026-03-01"}
     assert config.schedules["t"].args == {"day": "2026-03-01"}
+    # YAML's own forms of a time are times still (ISO text for the fields that read one).
+    assert config.schedules["spaced"].at == datetime(2027, 1, 1, 9, 0, tzinfo=UTC)
+    assert config.schedules["short"].at == datetime(2027, 1, 2, 10, 0, tzinfo=UTC)
 
 
 def test_a_key_no_name_may_have_is_named_as_written(tmp_path: Path) -> None:
