@@ -165,24 +165,14 @@ Size = Annotated[int, BeforeValidator(parse_size)]
 """A pydantic field type: bytes as an int, given as a number or a size string."""
 
 
-# Names a zone file answers to that are no place's: "localtime" is each host's own zone
-# (a schedule would fire at another hour on each), "Factory" a placeholder.
-_NO_PLACE = frozenset({"localtime", "Factory"})
-
-
 def time_zone(name: str) -> tzinfo:
     """The time zone called ``name`` (an IANA name such as ``Europe/Berlin``);
     :class:`ValueError`, with a did-you-mean, for any other name."""
     if name == "UTC":
         return UTC  # cronsim skips its DST handling for this exact object
-    nowhere = isinstance(name, str) and name in _NO_PLACE
     try:
-        if nowhere:
-            raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        known = sorted(available_timezones() - _NO_PLACE) if isinstance(name, str) and name else []
+        known = sorted(available_timezones()) if isinstance(name, str) and name else []
         message = f"unknown time zone {name!r}{did_you_mean(name, known)}"
-        if nowhere:
-            message = f"{name!r} is no place's time zone: each host has its own"
         raise ValueError(f"{message} (use an IANA name like Europe/Berlin or UTC)") from exc
