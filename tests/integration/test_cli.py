@@ -461,7 +461,7 @@ def test_submit_waits_for_the_jobs_it_depends_on(server: Server) -> None:
         (first["id"], "succeeded"),
         (second["id"], "finished"),
     ]
-    for bad in ("x", "7:maybe", ":failed"):
+    for bad in ("x", "7:maybe", ":failed", "²", " 7"):
         said = error_line(jobyard(server, "submit", "echo", "text=x", "--depends-on", bad), 2)
         assert f"--depends-on {bad!r}: expected a job id" in said
     ok(server, "kill", str(second["id"]))

@@ -29,13 +29,14 @@ class Definition:
 def load(path: Path, section: str) -> list[Definition]:
     """The definitions of ``path``, read as the server reads ``jobyard.yaml`` (text not
     UTF-8, invalid YAML and a key written twice are refused; keys and dates are text as
-    written); a bad file is one error line (the first problem) and exit code 2."""
+    written); a bad file is one error line (its problems, each after the other) and
+    exit code 2."""
     from jobyard.config import ConfigError, read_yaml
 
     try:
         _, data = read_yaml(path)
     except ConfigError as exc:
-        fail(str(exc.problems[0]))
+        fail("; ".join(str(problem) for problem in exc.problems))
     return _definitions(path, section, data)
 
 

@@ -179,7 +179,7 @@ def _show_submitted(job: JobInfo, said: str, json_: bool) -> None:
 def _dependency(text: str) -> dict[str, Any]:
     """``7`` → ``{"job": 7}``; ``7:failed`` → ``{"job": 7, "on": "failed"}``."""
     job, _, on = text.partition(":")
-    if not job.strip().isdigit() or (on and on not in CONDITIONS):
+    if not (job.isascii() and job.isdecimal()) or (on and on not in CONDITIONS):
         fail(
             f"--depends-on {text!r}: expected a job id, or ID:ON with ON one of "
             f"{', '.join(CONDITIONS)} (e.g. 7 or 7:failed)"
