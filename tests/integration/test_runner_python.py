@@ -83,6 +83,27 @@ def unwinds(path):
         Path(path).write_text("unwound")
 
 
+def long_error():
+    raise RuntimeError("x" * 200_000)
+
+
+def odd_numbers():
+    return {"rows": 3, "huge": 10**400, "nan": float("nan")}
+
+
+def leaves_a_thread(ctx):
+    import threading
+
+    def ghost():
+        while True:
+            ctx.metric("ghost", 1)
+            print("ghost", flush=True)
+            time.sleep(0.05)
+
+    threading.Thread(target=ghost, daemon=True).start()
+    time.sleep(0.1)
+
+
 class Hooked:
     def _mark(self, what):
         with open(self.marks, "a") as f:
@@ -204,6 +225,41 @@ def test_children_are_reused_after_a_normal_end(runner: Runner) -> None:
     third = runner.start(3, tok("t-r3"), job("noop"), Recorder())
     assert third.pid == first.pid
     assert finish(third).succeeded
+
+
+def test_an_error_longer_than_a_log_line_still_ends_the_job(runner: Runner) -> None:
+    # The done message was cut at 64 KiB like a log line, and lost: the job ran for ever.
+    result = finish(runner.start(1, tok("t-long"), job("long_error"), Recorder()))
+    assert not result.succeeded
+    assert result.error is not None
+    assert result.error.startswith("RuntimeError: xxx")
+    assert len(result.error) <= 4096  # the whole traceback is in the log
+
+
+def test_a_returned_number_no_metric_holds_is_left_out_and_the_job_succeeds(
+    runner: Runner,
+) -> None:
+    sink = Recorder()
+    result = finish(runner.start(1, tok("t-odd"), job("odd_numbers"), sink))
+    assert result.succeeded  # 10**400 made float() raise outside the job's own code
+    assert sink.of("metric") == [("rows", 3.0)]
+    said = sink.lines("stderr")
+    assert any(line.startswith("metric 'huge' not kept") for line in said), said
+    assert any(line.startswith("metric 'nan' not kept") for line in said), said
+
+
+def test_a_child_a_job_left_a_thread_in_is_not_used_again(runner: Runner) -> None:
+    # The thread went on writing into the next jobs' logs and metrics.
+    first = runner.start(1, tok("t-thread"), job("leaves_a_thread"), Recorder())
+    assert finish(first).succeeded
+    wait_for(
+        lambda: runner.pool.stats()["idle"] == 2 and first.pid not in runner.pool.idle_pids(),
+        TIMEOUT,
+    )
+    sink = Recorder()
+    assert finish(runner.start(2, tok("t-after"), job("noop"), sink)).succeeded
+    assert "ghost" not in sink.lines("stdout")
+    assert sink.of("metric") == []
 
 
 def test_killed_job_child_is_replaced_by_a_warm_one(runner: Runner, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ child → parent, one JSON object a line on the message pipe::
     {"op": "started", "kind", "hooks"}          {"op": "paused", "seq"}
     {"op": "progress", "fraction", "message"}   {"op": "metric", "name", "value"}
     {"op": "details", "data"}
-    {"op": "done", "ok", "exit_code", "signal", "error", "cpu", "peak", "cpu_total"}
+    {"op": "done", "ok", "exit_code", "signal", "error", "cpu", "peak", "cpu_total", "retire"}
 
 ``cpu`` and ``peak`` are the job's own CPU seconds and peak RSS; ``cpu_total`` is
 the child's CPU so far, from which the parent counts the next job's samples.
@@ -109,6 +109,7 @@ class Child:
         with self._lock:
             self._busy = True
         meter = Meter()
+        before = set(threading.enumerate())
         job = PyJob(request, self.channel.send)
         self._job = job
         outcome = job.execute()
@@ -116,8 +117,11 @@ class Child:
         job.send_details(final=True)
         kill_descendants()
         usage = meter.finish()
+        # A thread the job left running would write into the next jobs' logs, progress
+        # and metrics: such a child is not used again.
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
         _end_output(request["marker"])
-        self.channel.send({"op": "done", **outcome, **usage})
+        self.channel.send({"op": "done", **outcome, **usage, "retire": bool(left)})
         with self._lock:
             self._busy = False
 

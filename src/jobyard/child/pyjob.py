@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import math
 import os
 import sys
 import threading
@@ -129,8 +131,18 @@ class PyJob:
             except Exception as exc:
                 print_traceback(exc)
                 return
-            if isinstance(data, dict):
-                self._send({"op": "details", "data": data})
+            if not isinstance(data, dict):
+                return
+            size = len(json.dumps(data, default=str))
+            if size > DETAILS_MAX:
+                flush_stdio()
+                print(
+                    f"details() returned {size} bytes of JSON, over {DETAILS_MAX}: not kept",
+                    file=sys.__stderr__,
+                    flush=True,
+                )
+                return
+            self._send({"op": "details", "data": data})
 
     def request_stop(self) -> None:
         """Called by the SIGTERM handler, in the main thread."""
@@ -175,11 +187,25 @@ class PyJob:
                 self._stopper.join()  # the job has ended when its stop() hook returned too
 
     def _report(self, value: Any) -> None:
+        """A returned dict's numbers as metrics; a number no metric can hold (10**400,
+        NaN) is left out with a line on stderr: the job returned, and succeeds."""
         if not isinstance(value, dict):
             return
         for name, number in value.items():
-            if isinstance(number, int | float) and not isinstance(number, bool):
-                self._send({"op": "metric", "name": str(name), "value": float(number)})
+            if not isinstance(number, int | float) or isinstance(number, bool):
+                continue
+            try:
+                finite = float(number)
+            except OverflowError:
+                finite = math.inf
+            if math.isfinite(finite):
+                self._send({"op": "metric", "name": str(name), "value": finite})
+            else:
+                print(
+                    f"metric {name!r} not kept: {number!r:.40} is no finite number",
+                    file=sys.__stderr__,
+                    flush=True,
+                )
 
     def _send_from_job(self, message: dict[str, Any]) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -255,9 +281,14 @@ def _exit_outcome(exc: SystemExit) -> dict[str, Any]:
     return _ended(exit_code=1, error=f"SystemExit: {code}")
 
 
+ERROR_MAX = 4096  # characters of an exception's text kept as the job's error (the log has it all)
+DETAILS_MAX = 1 << 20  # bytes of details() as JSON kept; more is dropped, with a line saying so
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
 
 
 def print_traceback(exc: BaseException) -> None:

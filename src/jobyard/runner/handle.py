@@ -24,6 +24,10 @@ from jobyard.runner.output import LineFeed, Pump
 from jobyard.runner.procs import Exit, ProcessGroup
 from jobyard.runner.protocol import LineSplitter
 
+# The longest message a pool child sends (its details() are capped at 1 MiB of JSON, its
+# error at 4,096 characters): a longer one is cut, and a cut message is lost.
+MAX_MESSAGE = 4 << 20
+
 log = logging.getLogger("jobyard.runner.pool")
 
 
@@ -175,7 +179,8 @@ class ChildHandle:
         pump = Pump(self.pid)
         pump.add(proc.stdout.fileno(), self._stream("stdout"))
         pump.add(proc.stderr.fileno(), self._stream("stderr"))
-        pump.add(self._message_fd, LineFeed(self._message))
+        # Whole messages: a job's error or details() can be longer than a log line.
+        pump.add(self._message_fd, LineFeed(self._message, MAX_MESSAGE))
         try:
             pump.run(self._reap)
         finally:

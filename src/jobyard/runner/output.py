@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from jobyard.runner.contract import Sink
-from jobyard.runner.protocol import LineSplitter, Metric, Progress, parse_line
+from jobyard.runner.protocol import MAX_LINE, LineSplitter, Metric, Progress, parse_line
 
 READ_SIZE = 65536
 DRAIN_BOUND = 2.0  # seconds to keep reading after the process was reaped
@@ -89,8 +89,8 @@ class Pump:
 class LineFeed:
     """A pipe's chunks → lines → a callback; ``b""`` flushes the unfinished line."""
 
-    def __init__(self, on_line: Callable[[str], None]) -> None:
-        self._split = LineSplitter()
+    def __init__(self, on_line: Callable[[str], None], max_line: int = MAX_LINE) -> None:
+        self._split = LineSplitter(max_line)
         self._on_line = on_line
 
     def __call__(self, data: bytes) -> None:

@@ -211,7 +211,8 @@ class PythonExecution:
 
     def _reusable(self) -> bool:
         done = self._done or {}
-        return not (self._stop_asked or self._kill_asked or self._paused or done.get("signal"))
+        asked = self._stop_asked or self._kill_asked or self._paused
+        return not (asked or done.get("signal") or done.get("retire"))
 
     def _needs_clean(self) -> bool:
         asked = self._stop_asked or self._kill_asked
