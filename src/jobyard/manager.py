@@ -418,9 +418,12 @@ def _immediate(
     if not state.terminal:
         event = JobStateChanged(at=now, state=state, previous=job.state)
         return JobUpdate(job.id, frozenset({job.state}), values, event)
-    if blocked_by is None:
-        values |= {"finished_at": now, "reason": Reason.KILLED}
-        ended = JobTerminated(at=now, state=state, reason=Reason.KILLED, previous=job.state)
+    if blocked_by is None:  # a kill: what an earlier attempt ended with is not why
+        why = "killed by a user"  # as a running job's kill says
+        values |= {"finished_at": now, "reason": Reason.KILLED, "error": why, "exit_code": None}
+        ended = JobTerminated(
+            at=now, state=state, reason=Reason.KILLED, error=why, previous=job.state
+        )
     else:
         values |= {"finished_at": now, "reason": "upstream_failed", "error": blocked_by}
         ended = JobTerminated(

@@ -428,3 +428,21 @@ def test_a_run_token_reads_back_into_its_worker_job_id_and_attempt() -> None:
     assert token_parts("host:7:42:3") == ("host:7", 42, 3)  # a name may hold colons
     for other in ("", "42:3", "w:x:3", "w:42:", "jobyard:install:42:3x"):
         assert token_parts(other) is None
+
+
+def test_a_progress_message_alone_keeps_how_far_the_job_is(yard: Yard) -> None:
+    # ctx.progress(message="…") after ctx.progress(0.5, "half"): the 0.5 was lost.
+    start = yard.runner.start
+
+    def start_then_say(job_id: int, token: str, spec: JobSpec, sink: Sink) -> Scripted:
+        execution = start(job_id, token, spec, sink)
+        sink.progress(None, "still going")
+        return execution
+
+    yard.runner.start = start_then_say  # type: ignore[method-assign]
+    yard.runner.end(OK)
+    yard.run.run()
+    job = yard.stored()
+    assert (job.progress, job.progress_message) == (0.5, "still going")
+    reported = [e.record for e in yard.store.jobs.job_events(job.id) if e.kind.value == "progress"]
+    assert [(r.fraction, r.message) for r in reported] == [(0.5, "half"), (0.5, "still going")]

@@ -186,6 +186,18 @@ def test_pending_jobs_change_state_at_once(h: Harness) -> None:
     assert states == ["queued", "held", "queued", "killed"]
 
 
+def test_a_job_killed_while_it_waits_to_retry_says_it_was_killed(h: Harness) -> None:
+    # It kept the failed attempt's "exit code 1", as if that were why it ended.
+    job_id = h.submit()
+    h.claim()
+    values = {"state": JobState.SCHEDULED, "run_at": NOW + HOUR, "exit_code": 1}
+    update = JobUpdate(job_id, frozenset(JobState), values | {"error": "exit code 1"})
+    assert h.store.jobs.update_job(update, NOW) is not None
+    killed = h.manager.act(job_id, Event.KILL)
+    assert (killed.state, killed.reason) == (JobState.KILLED, "killed")
+    assert (killed.error, killed.exit_code) == ("killed by a user", None)
+
+
 def test_a_live_job_gets_an_intent_for_its_worker(h: Harness) -> None:
     job_id = h.submit()
     h.claim()

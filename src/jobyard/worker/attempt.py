@@ -221,6 +221,8 @@ class JobRun:
 
     def progress(self, fraction: float | None, message: str | None) -> None:
         with self._lock:
+            if fraction is None:  # a message alone (ctx.progress(message=…)): as far as before
+                fraction = self._values.get("progress", self.job.progress)
             self._events.append(
                 ProgressReported(at=self._now(), fraction=fraction, message=message)
             )
