@@ -93,6 +93,9 @@ job_types:
   s-queued:
     command: ["echo", "on the queue's executor"]
     queue: hpc
+  s-later:
+    command: ["echo", "at last"]
+    executor: {{slurm: {{workdir: {workdir}, options: ["--begin=now+3600"]}}}}
 workflows:
   chain:
     args: {{code: 4}}
@@ -352,6 +355,36 @@ def test_a_paused_job_is_killed_with_no_survivor(server: Server) -> None:
     assert server.wait_state(job["id"], "killed", "failed")["state"] == "killed"
     wait_for(lambda: squeue(ref) == "", 30, what=f"Slurm job {ref} to leave the queue")
     wait_for(lambda: all(not p.is_running() for p in processes), 30, what="no survivor")
+
+
+def test_a_job_pending_in_slurm_is_held_at_once_when_paused(server: Server) -> None:
+    # A signal to a pending job is refused by Slurm after a minute and more: it was tried
+    # three times before the hold, and every later control (a kill too) waited behind it.
+    job = server.submit("s-later")
+    ref = slurm_id(server, job["id"])
+    wait_for(lambda: squeue(ref) == "PENDING", 30, what="Slurm to queue it")
+    server.wait_state(job["id"], "running")
+    server.act(job["id"], "pause", expect=202)
+    server.wait_state(job["id"], "paused")
+    held = subprocess.run(
+        ["squeue", "-h", "-j", ref, "-o", "%T %r"], capture_output=True, text=True, check=False
+    )
+    assert held.stdout.split()[0] == "PENDING"
+    assert "Held" in held.stdout
+    assert f"'--signal=STOP', '--full', '{ref}'" not in server.log()  # no signal tried
+    server.act(job["id"], "resume", expect=202)
+    server.wait_state(job["id"], "running")
+    wait_for(lambda: "Held" not in squeue_reason(ref), 30, what="Slurm to release it")
+    server.act(job["id"], "kill", expect=202)
+    assert server.wait_state(job["id"], "killed")["state"] == "killed"
+    wait_for(lambda: squeue(ref) == "", 30, what=f"Slurm job {ref} to leave the queue")
+
+
+def squeue_reason(ref: str) -> str:
+    done = subprocess.run(
+        ["squeue", "-h", "-j", ref, "-o", "%r"], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip()
 
 
 def test_a_held_job_reaches_slurm_only_once_started(server: Server) -> None:

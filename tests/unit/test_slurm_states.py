@@ -154,6 +154,9 @@ def test_sbatch_argv_carries_every_option() -> None:
     assert "--time=0-01:01:00" in timed  # jobyard's timeout, and a minute for its grace
     assert "--chdir=/work" in timed
     assert slurm_time(2 * 86400 + 1.2) == "2-00:00:02"
+    # mem: 0 is sbatch's "all of the node's memory", not the least it may have (1M).
+    assert "--mem=0M" in sbatch_argv(SlurmOptions(mem=0), 7, "c", "/s.sh", None, None)
+    assert "--mem=1M" in sbatch_argv(SlurmOptions(mem=1), 7, "c", "/s.sh", None, None)
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,9 @@ def sbatch_argv(
         if value is not None:
             argv.append(f"{flag}={value}")
     if options.mem is not None:
-        argv.append(f"--mem={max(math.ceil(options.mem / 2**20), 1)}M")
+        # 0 is sbatch's "all of the node's memory"; any other size at least a MiB.
+        mem = 0 if options.mem == 0 else max(math.ceil(options.mem / 2**20), 1)
+        argv.append(f"--mem={mem}M")
     limit = options.time if options.time is not None else (timeout and timeout + 60)
     if limit:
         argv.append(f"--time={slurm_time(limit)}")

@@ -239,20 +239,34 @@ class SlurmExecution:
 
     def _stop_or_hold(self) -> None:
         """SIGSTOP to the running job; a job still pending is held instead (Slurm refuses
-        a signal to it). ``scontrol hold`` of a job that just started succeeds without
-        stopping anything: the state is looked at again after it."""
-        try:
-            self._signal("STOP")
-        except SlurmError:
-            if self._queue_state() != "PENDING":
-                raise
-            self._scontrol("hold")
-            self._held = True
-            if self._queue_state() == "PENDING":
+        a signal to it, after a minute and more: so a job the poll saw pending, or squeue
+        says is, is held at once). ``scontrol hold`` of a job that just started succeeds
+        without stopping anything: the state is looked at again after it."""
+        seen = self.state.state if self.state is not None else self._queue_state()
+        if seen != "PENDING":
+            try:
+                self._signal("STOP")
+            except SlurmError:
+                if self._queue_state() != "PENDING":
+                    raise
+            else:
+                self._stopped = True
                 return
-            self._held = False
-            self._signal("STOP")
+        self._scontrol("hold")
+        self._held = True
+        if self._queue_state() == "PENDING":
+            return
+        self._held = False
+        self._signal("STOP")
         self._stopped = True
+
+    def paused_as_found(self) -> None:
+        """An adopted job its dead worker had paused: held if Slurm still has it pending,
+        else stopped (a resume then releases or continues it, and a kill continues a
+        stopped job before its SIGTERM)."""
+        with contextlib.suppress(SlurmError):
+            self._held = self._queue_state() == "PENDING"
+            self._stopped = not self._held
 
     def _continue_or_release(self) -> None:
         if self._held:

@@ -47,6 +47,7 @@ from jobyard.runner.slurm.states import (
     parse_sstat,
 )
 from jobyard.runner.slurm.workdir import prepare
+from jobyard.states import JobState
 
 log = logging.getLogger("jobyard.runner.slurm")
 
@@ -152,6 +153,8 @@ class SlurmExecutor:
             self.cli, ref, token, paths, sink, (offsets[0], offsets[1]), identity=mark
         )
         sink.log("system", f"following Slurm job {ref} again")
+        if job.state is JobState.PAUSED:
+            execution.paused_as_found()
         sink.details(execution.details())
         self._track(execution)
         return execution
