@@ -554,6 +554,25 @@ def test_a_crashed_worker_adopts_its_slurm_jobs_again(yard: Yard) -> None:
         assert "attempt 1 adopted by" in " ".join(system)
 
 
+def test_a_paused_job_adopted_after_a_crash_can_be_resumed(yard: Yard) -> None:
+    # The new worker took the held (pending) job for a stopped one: its resume sent a
+    # SIGCONT that Slurm refused, every time, and the job could only be killed.
+    job = yard.server.submit("s-later")
+    ref = slurm_id(yard.server, job["id"])
+    wait_for(lambda: squeue(ref) == "PENDING", 30, what="Slurm to queue it")
+    yard.server.wait_state(job["id"], "running")
+    yard.server.act(job["id"], "pause", expect=202)
+    yard.server.wait_state(job["id"], "paused")
+    again = yard.restart(crash=True)
+    adopted = "attempt 1 adopted by"
+    wait_for(lambda: any(adopted in line for _, line in lines(again, job["id"])), 120)
+    again.act(job["id"], "resume", expect=202)
+    assert again.wait_state(job["id"], "running")["state"] == "running"
+    wait_for(lambda: "Held" not in squeue_reason(ref), 30, what="Slurm to release it")
+    again.act(job["id"], "kill", expect=202)
+    assert again.wait_state(job["id"], "killed")["state"] == "killed"
+
+
 def test_a_frozen_controller_does_not_stop_the_output_of_running_jobs(server: Server) -> None:
     job = server.submit("s-ticks")
     slurm_id(server, job["id"])
