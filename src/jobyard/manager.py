@@ -28,7 +28,7 @@ from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.params import FieldError
 from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.models import Dependency, DependencyState, Job, JobQuery, JobUpdate, NewJob
-from jobyard.outcomes import Reason
+from jobyard.outcomes import KILLED_BY_USER, Reason
 from jobyard.states import (
     Event,
     IllegalTransition,
@@ -419,16 +419,12 @@ def _immediate(
         event = JobStateChanged(at=now, state=state, previous=job.state)
         return JobUpdate(job.id, frozenset({job.state}), values, event)
     if blocked_by is None:  # a kill: what an earlier attempt ended with is not why
-        why = "killed by a user"  # as a running job's kill says
-        values |= {"finished_at": now, "reason": Reason.KILLED, "error": why, "exit_code": None}
-        ended = JobTerminated(
-            at=now, state=state, reason=Reason.KILLED, error=why, previous=job.state
-        )
+        reason, error = Reason.KILLED, KILLED_BY_USER
+        values["exit_code"] = None
     else:
-        values |= {"finished_at": now, "reason": "upstream_failed", "error": blocked_by}
-        ended = JobTerminated(
-            at=now, state=state, reason="upstream_failed", error=blocked_by, previous=job.state
-        )
+        reason, error = "upstream_failed", blocked_by
+    values |= {"finished_at": now, "reason": reason, "error": error}
+    ended = JobTerminated(at=now, state=state, reason=reason, error=error, previous=job.state)
     return JobUpdate(job.id, frozenset({job.state}), values, ended)
 
 

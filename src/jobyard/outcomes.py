@@ -16,6 +16,8 @@ from jobyard.events.records import JobHandedBack, JobRescheduled, JobTerminated
 from jobyard.models import Job, JobEnd, JobUpdate, RestartPolicy
 from jobyard.states import LIVE, Control, Event, transition
 
+KILLED_BY_USER = "killed by a user"  # the error of a job a user killed, wherever it was
+
 
 class Reason:
     """Why a job ended the way it did (the ``reason`` column)."""

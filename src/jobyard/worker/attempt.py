@@ -355,7 +355,7 @@ class JobRun:
                 case HandBack(why):
                     self._hand_back(execution, why)
                 case Control.KILL:
-                    self._terminate(execution, Reason.KILLED, "killed by a user")
+                    self._terminate(execution, Reason.KILLED, outcomes.KILLED_BY_USER)
                 case Control.PAUSE:
                     self._pause(execution)
                 case Control.RESUME:
@@ -464,14 +464,11 @@ class JobRun:
         for breach in breaches:
             action = "; stopping the job" if breach.kill else ""
             self.log("system", breach.describe() + action)
-            if breach.reported:  # by an earlier attempt: stopped, not recorded again
-                if execution is not None:
-                    self._terminate(execution, Reason.SLA, breach.describe())
-                continue
-            record = SlaBreached(at=self._now(), attempt=self.job.attempt, **breach.to_dict())
-            with self._lock:
-                self._events.append(record)
-            log.warning("SLA breach", extra={"job": self.job.id, **record.payload()})
+            if not breach.reported:  # by an earlier attempt: stopped, not recorded again
+                record = SlaBreached(at=self._now(), attempt=self.job.attempt, **breach.to_dict())
+                with self._lock:
+                    self._events.append(record)
+                log.warning("SLA breach", extra={"job": self.job.id, **record.payload()})
             if breach.kill and execution is not None:
                 self._terminate(execution, Reason.SLA, breach.describe())
         if breaches and not ended:
