@@ -178,16 +178,16 @@ def _show_submitted(job: JobInfo, said: str, json_: bool) -> None:
 
 def _dependency(text: str) -> dict[str, Any]:
     """``7`` → ``{"job": 7}``; ``7:failed`` → ``{"job": 7, "on": "failed"}``."""
+    from jobyard.models import Condition
+
+    conditions = [condition.value for condition in Condition]
     job, _, on = text.partition(":")
-    if not (job.isascii() and job.isdecimal()) or (on and on not in CONDITIONS):
+    if not (job.isascii() and job.isdecimal()) or (on and on not in conditions):
         fail(
             f"--depends-on {text!r}: expected a job id, or ID:ON with ON one of "
-            f"{', '.join(CONDITIONS)} (e.g. 7 or 7:failed)"
+            f"{', '.join(conditions)} (e.g. 7 or 7:failed)"
         )
     return {"job": int(job), "on": on} if on else {"job": int(job)}
-
-
-CONDITIONS = ("succeeded", "failed", "finished")
 
 
 def _when(value: str | None) -> datetime | None:
