@@ -93,8 +93,10 @@ def server_problem(server: str) -> str | None:
     as the client takes it: ``http://`` then), or None."""
     from urllib.parse import urlsplit
 
+    from jobyard.client.values import server_url
+
     try:
-        parts = urlsplit(server if "://" in server else f"http://{server}")
+        parts = urlsplit(server_url(server))
         parts.port  # noqa: B018 (a port that is no number raises here)
     except ValueError as exc:
         return f"not a URL ({exc})"

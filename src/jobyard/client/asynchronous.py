@@ -45,6 +45,7 @@ from jobyard.client.models import (
 )
 from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.sync import DEFAULT_SERVER, Client
+from jobyard.client.values import server_url
 
 __all__ = ["AsyncClient"]
 
@@ -85,7 +86,7 @@ class AsyncClient:
         token: str | None = None,
         auth: tuple[str, str] | None = None,
     ) -> None:
-        self.server = server if "://" in server else f"http://{server}"
+        self.server = server_url(server)
         self.retries = retries
         self.reconnect_delay = reconnect_delay
         self.poll_interval = poll_interval

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from jobyard.client.values import server_url
+
 LOGIN_FILE = "login.json"
 OLD_TOKEN_FILE = "token"  # a bare secret, for whichever server: left unread
 
@@ -58,7 +60,7 @@ def normalise(server: str) -> str:
 
     ``localhost:8000``, ``HTTP://LocalHost:8000/`` and ``http://localhost:8000`` are one.
     """
-    url = httpx.URL(server if "://" in server else f"http://{server}")
+    url = httpx.URL(server_url(server))
     host = f"[{url.host}]" if ":" in url.host else url.host
     port = f":{url.port}" if url.port is not None else ""  # None: the scheme's default
     return f"{url.scheme}://{host}{port}{url.path.rstrip('/')}"

@@ -53,6 +53,7 @@ from jobyard.client.models import (
 )
 from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.stream import StreamReset, StreamUnavailable
+from jobyard.client.values import server_url
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -122,7 +123,7 @@ class Client:
         token: str | None = None,
         auth: tuple[str, str] | None = None,
     ) -> None:
-        self.server = server if "://" in server else f"http://{server}"
+        self.server = server_url(server)
         self.retries = retries
         self.reconnect_delay = reconnect_delay
         self.poll_interval = poll_interval

@@ -9,6 +9,11 @@ TERMINAL_STATES = frozenset({"succeeded", "failed", "killed", "upstream_failed"}
 FAILED_STATES = frozenset({"failed", "killed", "upstream_failed"})
 
 
+def server_url(server: str) -> str:
+    """``server`` as a URL: ``HOST:PORT`` without a scheme is ``http://HOST:PORT``."""
+    return server if "://" in server else f"http://{server}"
+
+
 def parse_time(value: Any) -> datetime | None:
     """An ISO 8601 timestamp of the API as a datetime (``None`` stays ``None``)."""
     return datetime.fromisoformat(value) if isinstance(value, str) else None
