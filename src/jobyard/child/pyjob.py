@@ -135,11 +135,8 @@ class PyJob:
                 return
             size = len(json.dumps(data, default=str))
             if size > DETAILS_MAX:
-                flush_stdio()
-                print(
-                    f"details() returned {size} bytes of JSON, over {DETAILS_MAX}: not kept",
-                    file=sys.__stderr__,
-                    flush=True,
+                to_stderr(
+                    f"details() returned {size} bytes of JSON, over {DETAILS_MAX}: not kept\n"
                 )
                 return
             self._send({"op": "details", "data": data})
@@ -201,11 +198,7 @@ class PyJob:
             if math.isfinite(finite):
                 self._send({"op": "metric", "name": str(name), "value": finite})
             else:
-                print(
-                    f"metric {name!r} not kept: {number!r:.40} is no finite number",
-                    file=sys.__stderr__,
-                    flush=True,
-                )
+                to_stderr(f"metric {name!r} not kept: {number!r:.40} is no finite number\n")
 
     def _send_from_job(self, message: dict[str, Any]) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -296,8 +289,13 @@ def print_traceback(exc: BaseException) -> None:
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
+    to_stderr("".join(traceback.format_exception(type(exc), exc, tb)))
+
+
+def to_stderr(text: str) -> None:
+    """``text`` on fd 2, after what the job printed."""
     flush_stdio()
-    write_all(2, "".join(traceback.format_exception(type(exc), exc, tb)).encode(errors="replace"))
+    write_all(2, text.encode(errors="replace"))
 
 
 def flush_stdio() -> None:
