@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -163,35 +164,38 @@ def test_an_at_that_the_clocks_skip_is_refused_as_with_a_timezone() -> None:
     assert local_at("2027-10-31T02:30", berlin) == "2027-10-31T02:30:00+02:00"  # twice: first
 
 
-def test_a_local_time_the_clocks_skip_is_refused_wherever_it_is_given(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
-    try:
-        gap = datetime(2027, 3, 28, 2, 30)
-        with pytest.raises(ValueError, match=r"does not exist in this machine's time zone"):
-            iso(gap, "run_at")  # was sent as 01:30+01:00, an hour before the time given
-        with pytest.raises(ValueError, match="clocks skip it"):
-            local_at("2027-03-28T02:30")
-        assert iso(datetime(2027, 3, 28, 3, 30), "run_at") == "2027-03-28T03:30:00+02:00"
-    finally:
-        monkeypatch.delenv("TZ")
+@pytest.fixture
+def machine_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Sets this process's local time zone (``TZ``) for the test; puts it back after."""
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
         time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_local_time_the_clocks_skip_is_refused_wherever_it_is_given(
+    machine_zone: Callable[[str], None],
+) -> None:
+    machine_zone("Europe/Berlin")
+    gap = datetime(2027, 3, 28, 2, 30)
+    with pytest.raises(ValueError, match=r"does not exist in this machine's time zone"):
+        iso(gap, "run_at")  # was sent as 01:30+01:00, an hour before the time given
+    with pytest.raises(ValueError, match="clocks skip it"):
+        local_at("2027-03-28T02:30")
+    assert iso(datetime(2027, 3, 28, 3, 30), "run_at") == "2027-03-28T03:30:00+02:00"
 
 
 def test_times_past_year_9999_in_the_local_zone_are_shown_not_a_crash(
-    monkeypatch: pytest.MonkeyPatch,
+    machine_zone: Callable[[str], None],
 ) -> None:
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    time.tzset()
-    try:
-        last = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)  # Tokyo is in year 10000 then
-        assert short_moment(last) == "9999-12-31 23:59"
-        assert moment(last) == "9999-12-31 23:59:00"
-        assert moment(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01 09:00:00"
-        with pytest.raises(ValueError, match="out of range in this machine's time zone"):
-            iso(datetime(9999, 12, 31, 23, 59), "run_at")
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
+    machine_zone("Asia/Tokyo")
+    last = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)  # Tokyo is in year 10000 then
+    assert short_moment(last) == "9999-12-31 23:59"
+    assert moment(last) == "9999-12-31 23:59:00"
+    assert moment(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01 09:00:00"
+    with pytest.raises(ValueError, match="out of range in this machine's time zone"):
+        iso(datetime(9999, 12, 31, 23, 59), "run_at")
