@@ -208,8 +208,6 @@ class Worker:
         # of this process runs yet, and the name is no other live worker's.
         self._orphans.recover(prior)
         self._orphans.sweep_in_background(prior)
-        self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
-        self._thread.start()
         self._watchdog = threading.Thread(
             target=self._watch_leases, name=f"worker-leases-{self.name}", daemon=True
         )
@@ -223,6 +221,10 @@ class Worker:
                 daemon=True,
             )
             self._listener.start()
+        # The loop last: its first claim may have a stop begin (a SIGTERM as the worker
+        # starts), which joins the other threads, and a thread not yet started cannot be.
+        self._thread = threading.Thread(target=self._loop, name=f"worker-{self.name}", daemon=True)
+        self._thread.start()
         log.info(
             "worker started",
             extra={"worker": self.name, "queues": info.queues, "tags": info.tags},
