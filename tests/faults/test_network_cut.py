@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,6 +114,19 @@ def cluster(namespace: Namespace, tmp_path: Path) -> Iterator[tuple[Cluster, str
         yield running, f"{pg.url_at(namespace.host_address)}?{QUICK}"
 
 
+#: A transaction of a worker's, as the cut finds it between two of its statements (its
+#: lease renewal's, say): it holds the job's row, and only the server can end it.
+HOLD_THE_ROW = """
+import sys
+from sqlalchemy import text
+from jobyard.store.engine import make_engine, normalize_url
+with make_engine(normalize_url(sys.argv[1])).connect() as conn:
+    conn.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": int(sys.argv[2])})
+    print("holding", flush=True)
+    sys.stdin.read()
+"""
+
+
 def runs_on(nodes: Cluster, job_id: int, worker: WorkerProcess, attempt: int) -> bool:
     job = nodes.api.job(job_id)
     return job["state"] == "running" and job["worker"] == worker.name and job["attempt"] == attempt
@@ -167,3 +181,39 @@ def test_a_worker_cut_off_from_postgres_gives_its_job_up_and_comes_back(
     done = nodes.api.wait_state(after, "succeeded")
     assert done["worker"] == cut_off.name
     assert cut_off.alive, cut_off.log()
+
+
+def test_a_transaction_cut_off_midway_does_not_hold_the_job_s_row(
+    cluster: tuple[Cluster, str], namespace: Namespace, tmp_path: Path
+) -> None:
+    """The server ends a session whose client vanished inside a transaction (the
+    keep-alives its connection asks of the server): until then the scheduler's recovery
+    of the job waits on the row, on a default server for two hours."""
+    tag = uuid4().hex[:8]
+    nodes, url = cluster
+    cut_off = WorkerProcess(
+        f"cut-{tag}", url, nodes.workdir, env=nodes.env, wrapper=namespace.run()
+    )
+    nodes.procs.append(cut_off.start())
+    nodes.wait_registered()
+    gate = tmp_path / "gate"
+    job_id = nodes.api.submit("gate", args={"path": str(gate)})["id"]
+    wait_for(lambda: runs_on(nodes, job_id, cut_off, 1), what="the job to run")
+    with subprocess.Popen(
+        namespace.run(sys.executable, "-c", HOLD_THE_ROW, url, str(job_id)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        try:
+            assert holder.stdout.readline().strip() == "holding"
+            namespace.cut()
+            spare = nodes.add_worker(f"spare-{tag}")
+            wait_for(lambda: runs_on(nodes, job_id, spare, 2), timeout=60, what="the job retried")
+        finally:
+            namespace.restore()
+            holder.kill()
+    gate.touch()
+    job = nodes.api.wait_state(job_id, "succeeded")
+    assert (job["worker"], job["attempt"]) == (spare.name, 2)

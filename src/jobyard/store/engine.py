@@ -44,6 +44,19 @@ POSTGRES_NETWORK: dict[str, int] = {
     "keepalives_count": 3,
     "tcp_user_timeout": 20_000,
 }
+#: The server's side of the same watch, in its settings' names (and units): a server keeps
+#: the session of a client that vanished for the kernel's two hours, and a transaction
+#: the cut found open keeps its rows locked as long. A worker cut off inside its lease
+#: renewal holds its jobs' rows, and the scheduler's recovery of them (and every other
+#: pass of its loop) would wait on them. Set on each new connection from the client's
+#: values, the URL's included; as statements, since PgBouncer refuses an ``options``
+#: startup parameter.
+SERVER_NETWORK = {
+    "keepalives_idle": "tcp_keepalives_idle",
+    "keepalives_interval": "tcp_keepalives_interval",
+    "keepalives_count": "tcp_keepalives_count",
+    "tcp_user_timeout": "tcp_user_timeout",
+}
 SQLITE_BUSY_MS = 30_000  # how long a SQLite writer waits for the write lock
 #: A SQLite URL's ``synchronous`` query parameter (``sqlite:///jobyard.db?synchronous=full``):
 #: ``normal`` (the default) syncs the WAL at checkpoints only, so a commit survives the
@@ -65,6 +78,21 @@ def network_options(url: URL) -> dict[str, int]:
     if backend in MYSQL:
         defaults = MYSQL_NETWORK
     return {key: value for key, value in defaults.items() if key not in url.query}
+
+
+def server_network(url: URL) -> dict[str, str]:
+    """The PostgreSQL server's settings that watch this connection's link as the client
+    does: the client's timeouts with the URL's own, for whole numbers only (libpq
+    refuses any other), none of the keep-alives when the URL turns them off."""
+    values: dict[str, object] = {**POSTGRES_NETWORK, **url.query}
+    settings = {
+        server: str(values[client])
+        for client, server in SERVER_NETWORK.items()
+        if str(values.get(client, "")).isdigit()
+    }
+    if str(values.get("keepalives")) == "0":
+        return {name: value for name, value in settings.items() if "keepalives" not in name}
+    return settings
 
 
 def user_lock_name(prefix: str, database: str | None) -> str:
@@ -115,7 +143,18 @@ def make_engine(url: URL) -> Engine:
         options["isolation_level"] = "READ COMMITTED"
     engine = create_engine(url, connect_args=network_options(url), **options)
     event.listen(engine, "checkout", _discard_if_closed_by_server)
+    if url.get_backend_name() == "postgresql" and (settings := server_network(url)):
+        event.listen(engine, "connect", partial(_postgres_connect, settings=settings))
     return engine
+
+
+def _postgres_connect(dbapi_connection: Any, _record: Any, *, settings: dict[str, str]) -> None:
+    """Set ``settings`` for the session (:data:`SERVER_NETWORK`; on a Unix socket the
+    server ignores them)."""
+    calls = ", ".join("set_config(%s, %s, false)" for _ in settings)
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SELECT {calls}", [part for item in settings.items() for part in item])
+    dbapi_connection.commit()
 
 
 def _sqlite_file(url: URL) -> bool:
