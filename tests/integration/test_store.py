@@ -40,6 +40,7 @@ from jobyard.models import (
     WorkerInfo,
 )
 from jobyard.routing import TagsInvalid
+from jobyard.schedules.scheduler import Scheduler
 from jobyard.states import Control, JobState
 from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
@@ -741,6 +742,35 @@ def test_a_lease_renewal_leaves_out_a_job_taken_while_it_waited(database_url: st
         assert stored(store, it.ids[0]).lease_expires_at == T0 + ONE_MIN  # the claim's
         assert stored(store, it.ids[1]).lease_expires_at == it.lease_until
     finally:
+        store.close()
+
+
+@pytest.mark.parametrize("database_url", SERVERS, indirect=True)
+def test_a_lost_job_whose_row_is_held_does_not_hold_up_the_scheduler(database_url: str) -> None:
+    """A session holds a lost job's row (its worker stopped, or cut off, inside a
+    transaction). The scheduler's pass recovers the other lost jobs and goes on, not
+    waiting with its whole loop (due jobs, schedules) until that session ends; the
+    held job is recovered by a pass after it."""
+    store = Store(database_url)
+    scheduler = Scheduler(store)
+    try:
+        held, free = add(store, new_job(), new_job())
+        claim(store, limit=2)
+        later = T0 + 5 * ONE_MIN
+        with store.engine.connect() as other, ThreadPoolExecutor(1) as pool:
+            try:
+                other.execute(_lock(held.id, shared=False))
+                pool.submit(scheduler.run_once, later).result(timeout=20)
+                assert (stored(store, held.id).state, stored(store, free.id).state) == (
+                    RUNNING,
+                    JobState.FAILED,
+                )
+            finally:
+                other.rollback()
+        scheduler.run_once(later + ONE_MIN)
+        assert stored(store, held.id).state == JobState.FAILED
+    finally:
+        scheduler.stop()
         store.close()
 
 

@@ -337,11 +337,13 @@ def _released_events(
 
 
 def release(conn: Connection, now: datetime) -> list[int]:
-    """Every ``waiting`` job with no dependency left leaves ``waiting`` (with an event)."""
+    """Every ``waiting`` job with no dependency left leaves ``waiting`` (with an event),
+    but for those whose row another session holds, left to the next sweep: InnoDB
+    locks every row its scan reads, so a job row held by a stopped session (any job's)
+    would hold up the scheduler's whole loop."""
     ready = (jobs.c.state == JobState.WAITING.value, jobs.c.deps_pending <= 0)
-    found = conn.execute(
-        select(jobs.c.id, jobs.c.run_at).where(*ready).order_by(jobs.c.id).with_for_update()
-    ).all()
+    query = select(jobs.c.id, jobs.c.run_at).where(*ready).order_by(jobs.c.id)
+    found = conn.execute(query.with_for_update(skip_locked=True)).all()
     by_state: dict[JobState, list[int]] = {}
     for job_id, run_at in found:
         by_state.setdefault(_ready_state(run_at, now), []).append(job_id)
