@@ -32,10 +32,30 @@ CONFIG = json.dumps(
         "job_types": {
             "binary": {"command": ["python3", "-c", SCRIPT]},
             "raise-nul": {"python": "nul_job:explode"},
+            "reports-nul": {"python": "nul_job:reports"},
+            "details-nul": {"python": "nul_job:Details"},
         }
     }
 )
-NUL_JOB = 'def explode() -> None:\n    raise ValueError("bad \\x00 byte")\n'
+NUL_JOB = r"""
+def explode() -> None:
+    raise ValueError("bad \x00 byte")
+
+
+def reports(ctx) -> None:
+    print("before")
+    ctx.progress(0.5, "half\x00way \ud800")
+    ctx.metric("rows\x00", 1)
+    print("after")
+
+
+class Details:
+    def start(self, ctx) -> None:
+        print("ran")
+
+    def details(self) -> dict:
+        return {"key\x00": ["value\x00", "\udfff"]}
+"""
 
 
 def expected_lines() -> list[str]:
@@ -85,3 +105,19 @@ def test_an_error_text_with_nul_still_ends_the_job(server: Server, tmp_path: Pat
     assert done["error"] == "ValueError: bad \ufffd byte"
     stderr = [line["line"] for line in all_logs(server, job["id"]) if line["stream"] == "stderr"]
     assert stderr[-1] == "ValueError: bad \ufffd byte"
+
+
+def test_text_a_python_job_reports_is_stored_on_every_backend(server: Server) -> None:
+    # A NUL in a progress message or a metric's name failed the write of the job's
+    # output on PostgreSQL: the job failed, and its log lines were not stored.
+    job = server.submit("reports-nul")
+    done = server.wait_state(job["id"], "succeeded", "failed", timeout=60)
+    assert done["state"] == "succeeded", done["error"]
+    assert done["progress"] == {"fraction": 0.5, "message": "half\ufffdway \ufffd"}
+    assert done["metrics"] == {"rows\ufffd": 1.0}
+    printed = [line["line"] for line in all_logs(server, job["id"]) if line["stream"] == "stdout"]
+    assert printed == ["before", "after"]
+    job = server.submit("details-nul")
+    done = server.wait_state(job["id"], "succeeded", "failed", timeout=60)
+    assert done["state"] == "succeeded", done["error"]
+    assert done["details"] == {"key\ufffd": ["value\ufffd", "\ufffd"]}

@@ -91,6 +91,21 @@ def odd_numbers():
     return {"rows": 3, "huge": 10**400, "nan": float("nan")}
 
 
+def odd_metrics(ctx):
+    ctx.metric("nan", float("nan"))
+    ctx.metric("inf", float("-inf"))
+    ctx.metric("huge", 10**400)
+    ctx.metric("rows", 3)
+
+
+class OddDetails:
+    def start(self, ctx):
+        pass
+
+    def details(self):
+        return {"ratio": float("nan")}
+
+
 def leaves_a_thread(ctx):
     import threading
 
@@ -246,6 +261,24 @@ def test_a_returned_number_no_metric_holds_is_left_out_and_the_job_succeeds(
     said = sink.lines("stderr")
     assert any(line.startswith("metric 'huge' not kept") for line in said), said
     assert any(line.startswith("metric 'nan' not kept") for line in said), said
+
+
+def test_a_metric_or_details_no_json_holds_are_left_out_and_the_job_goes_on(
+    runner: Runner,
+) -> None:
+    # They reached the store: PostgreSQL refused the write, and the job's output with it;
+    # SQLite kept them, and the event stream sent NaN, which no JSON parser reads.
+    sink = Recorder()
+    result = finish(runner.start(1, tok("t-odd-m"), job("odd_metrics"), sink))
+    assert result.succeeded
+    assert sink.of("metric") == [("rows", 3.0)]
+    said = sink.lines("stderr")
+    for name in ("nan", "inf", "huge"):
+        assert any(line.startswith(f"metric {name!r} not kept") for line in said), said
+    sink = Recorder()
+    assert finish(runner.start(2, tok("t-odd-d"), job("OddDetails"), sink)).succeeded
+    assert sink.of("details") == []
+    assert any("details() returned what JSON cannot hold" in x for x in sink.lines("stderr"))
 
 
 def test_a_child_a_job_left_a_thread_in_is_not_used_again(runner: Runner) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import math
 import os
 import sys
 import threading
@@ -35,7 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from jobyard.context import Context
+from jobyard.context import Context, finite_metric
 
 HOOKS = ("pause", "resume", "stop", "details", "clean")
 Send = Callable[[dict[str, Any]], None]
@@ -133,7 +132,11 @@ class PyJob:
                 return
             if not isinstance(data, dict):
                 return
-            size = len(json.dumps(data, default=str))
+            try:
+                size = len(json.dumps(data, default=str, allow_nan=False))
+            except ValueError as exc:  # NaN or an infinity (no JSON holds them), a cycle
+                to_stderr(f"details() returned what JSON cannot hold ({exc}): not kept\n")
+                return
             if size > DETAILS_MAX:
                 to_stderr(
                     f"details() returned {size} bytes of JSON, over {DETAILS_MAX}: not kept\n"
@@ -191,14 +194,8 @@ class PyJob:
         for name, number in value.items():
             if not isinstance(number, int | float) or isinstance(number, bool):
                 continue
-            try:
-                finite = float(number)
-            except OverflowError:
-                finite = math.inf
-            if math.isfinite(finite):
+            if (finite := finite_metric(str(name), number)) is not None:
                 self._send({"op": "metric", "name": str(name), "value": finite})
-            else:
-                to_stderr(f"metric {name!r} not kept: {number!r:.40} is no finite number\n")
 
     def _send_from_job(self, message: dict[str, Any]) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 PREFIX = "##jobyard "
 MAX_LINE = 64 * 1024
@@ -134,9 +135,29 @@ def _char_boundary(buf: bytearray, start: int, end: int) -> int:
 def _decode(raw: bytearray) -> str:
     if raw.endswith(b"\r"):
         raw = raw[:-1]
-    return storable(raw.decode("utf-8", errors="replace"))
+    # decoded with replacement, so no lone surrogate: only NUL is left to replace
+    return raw.decode("utf-8", errors="replace").replace("\0", "\ufffd")
 
 
 def storable(text: str) -> str:
-    """``text`` as every database stores it: NUL, refused by PostgreSQL, becomes U+FFFD."""
-    return text.replace("\0", "\ufffd")
+    """``text`` as every database stores it: NUL (PostgreSQL's text refuses it) and lone
+    surrogates (not UTF-8, so no database takes them) become U+FFFD."""
+    text = text.replace("\0", "\ufffd")
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a surrogate pair becomes its character, a lone one U+FFFD
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def storable_json(value: Any) -> Any:
+    """``value`` (decoded JSON) with every text in it, keys too, :func:`storable`."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(key)): storable_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    return value

@@ -9,6 +9,7 @@ meanwhile; ``kill`` then aborts the clean).
 
 from __future__ import annotations
 
+import math
 import secrets
 import signal
 import threading
@@ -167,7 +168,8 @@ class PythonExecution:
         if op == "progress":
             self._sink.progress(message.get("fraction"), message.get("message"))
         elif op == "metric":
-            self._sink.metric(str(message["name"]), float(message["value"]))
+            if math.isfinite(value := float(message["value"])):  # the child sends no other
+                self._sink.metric(str(message["name"]), value)
         elif op == "details":
             self._details_asked = None
             self._sink.details(dict(message.get("data") or {}))

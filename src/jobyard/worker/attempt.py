@@ -37,7 +37,7 @@ from jobyard.events.records import (
 from jobyard.models import Ended, Job, JobEnd, JobUpdate
 from jobyard.outcomes import Reason, RunEnd
 from jobyard.runner.contract import Execution, Executor, Result, Sample
-from jobyard.runner.protocol import storable
+from jobyard.runner.protocol import storable, storable_json
 from jobyard.runner.threads import Threads
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import outage
@@ -220,6 +220,7 @@ class JobRun:
             self._values["log_lines"] = self._seq
 
     def progress(self, fraction: float | None, message: str | None) -> None:
+        message = storable(message) if message is not None else None  # job code's text
         with self._lock:
             if fraction is None:  # a message alone (ctx.progress(message=…)): as far as before
                 fraction = self._values.get("progress", self.job.progress)
@@ -229,6 +230,7 @@ class JobRun:
             self._values |= {"progress": fraction, "progress_message": message}
 
     def metric(self, name: str, value: float) -> None:
+        name = storable(name)
         with self._lock:
             self._metrics[name] = value
             self._events.append(MetricReported(at=self._now(), name=name, value=value))
@@ -236,7 +238,7 @@ class JobRun:
 
     def details(self, data: dict[str, Any]) -> None:
         with self._lock:
-            self._values["details"] = dict(data)
+            self._values["details"] = storable_json(dict(data))
 
     def output(self, nbytes: int) -> None:
         with self._lock:
