@@ -91,6 +91,22 @@ def odd_numbers():
     return {"rows": 3, "huge": 10**400, "nan": float("nan")}
 
 
+def closes_stdout():
+    print("said", flush=True)
+    sys.stdout.close()
+
+
+def closes_fd(fd):
+    print("said", flush=True)
+    os.close(fd)
+
+
+def redirects_stdout(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    os.dup2(fd, 1)
+    print("to the file", flush=True)
+
+
 def odd_metrics(ctx):
     ctx.metric("nan", float("nan"))
     ctx.metric("inf", float("-inf"))
@@ -261,6 +277,34 @@ def test_a_returned_number_no_metric_holds_is_left_out_and_the_job_succeeds(
     said = sink.lines("stderr")
     assert any(line.startswith("metric 'huge' not kept") for line in said), said
     assert any(line.startswith("metric 'nan' not kept") for line in said), said
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("closes_stdout", {}),
+        ("closes_fd", {"fd": 1}),
+        ("closes_fd", {"fd": 2}),
+        ("redirects_stdout", {"path": "-"}),
+    ],
+)
+def test_a_job_that_closes_or_moves_its_output_succeeds_and_the_next_has_a_fresh_child(
+    runner: Runner, tmp_path: Path, name: str, args: dict[str, object]
+) -> None:
+    # The child could not write the end's marker: it exited 70, and the job failed where
+    # a command doing the same succeeds.
+    if args.get("path") == "-":
+        args = {"path": str(tmp_path / "out")}
+    sink = Recorder()
+    first = runner.start(1, tok(f"t-{name}"), job(name, **args), sink)
+    result = finish(first)
+    assert result.succeeded, (result, sink.lines("stderr"))
+    assert sink.lines("stdout") == ([] if name == "redirects_stdout" else ["said"])
+    # Its output is not the child's own any more: the next job runs in a fresh one.
+    wait_for(lambda: first.pid not in runner.pool.idle_pids(), TIMEOUT)
+    sink = Recorder()
+    assert finish(runner.start(2, tok(f"t-{name}-next"), job("report", n=1), sink)).succeeded
+    assert sink.lines("stdout")
 
 
 def test_a_metric_or_details_no_json_holds_are_left_out_and_the_job_goes_on(

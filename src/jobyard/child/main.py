@@ -67,9 +67,50 @@ class Channel:
             write_all(self._fd, data)
 
 
+class Output:
+    """The child's stdout and stderr pipes, kept aside on descriptors of their own.
+
+    A job may close fd 1 or 2, point them elsewhere (``os.dup2``), or close
+    ``sys.stdout``: its end's markers still reach the parent's pipes (without them the
+    job ended ``failed``, or never ended), and :meth:`end` says whether the child's
+    output is as it was, for a later job to use.
+    """
+
+    def __init__(self) -> None:
+        self._fds = (os.dup(1), os.dup(2))  # os.dup: not inherited by a job's subprocesses
+        self._files = (_file_of(1), _file_of(2))
+        self._streams = (sys.__stdout__, sys.__stderr__)
+
+    def end(self, marker: str) -> bool:
+        """Flush the job's output, then the marker on both pipes; whether the job left
+        fds 1 and 2 and the standard streams as they were."""
+        flush_stdio()
+        intact = (_file_of(1), _file_of(2)) == self._files and not any(
+            stream is None or stream.closed for stream in self._streams
+        )
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # undo a job's redirection
+        data = marker.encode()
+        try:
+            for fd in self._fds:
+                write_all(fd, data)
+        except OSError:
+            os._exit(70)  # the parent closed the pipes: it is gone, or has given up on us
+        return intact
+
+
+def _file_of(fd: int) -> tuple[int, int] | None:
+    """What ``fd`` refers to (device, inode), None when closed."""
+    try:
+        found = os.fstat(fd)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 class Child:
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, output: Output) -> None:
         self.channel = channel
+        self._output = output
         self._requests: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._job: PyJob | None = None
@@ -120,8 +161,10 @@ class Child:
         # A thread the job left running would write into the next jobs' logs, progress
         # and metrics: such a child is not used again.
         left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        _end_output(request["marker"])
-        self.channel.send({"op": "done", **outcome, **usage, "retire": bool(left)})
+        # Output the job closed or moved is not fit for the next job either.
+        intact = self._output.end(request["marker"])
+        retire = bool(left) or not intact
+        self.channel.send({"op": "done", **outcome, **usage, "retire": retire})
         with self._lock:
             self._busy = False
 
@@ -131,17 +174,6 @@ class Child:
                 kill_descendants()
                 os.killpg(os.getpgrp(), signal.SIGKILL)
         os._exit(0)
-
-
-def _end_output(marker: str) -> None:
-    flush_stdio()
-    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # undo a job's redirection
-    data = marker.encode()
-    try:
-        write_all(1, data)
-        write_all(2, data)
-    except OSError:
-        os._exit(70)  # the job closed our output: without the marker the parent must see us go
 
 
 def _prctl(option: int, value: int) -> None:
@@ -184,7 +216,7 @@ def main() -> None:
     os.set_inheritable(message_fd, False)
     commands = _take_commands()
     errors = _setup(config)
-    child = Child(Channel(message_fd))
+    child = Child(Channel(message_fd), Output())
     signal.signal(signal.SIGTERM, child.on_sigterm)
     control = threading.Thread(target=child.control, args=(commands,), daemon=True)
     control.start()
