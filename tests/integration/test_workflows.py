@@ -45,6 +45,9 @@ def test_a_diamond_runs_every_node_after_its_upstream(server: Server) -> None:
     done = run_in(server, run["id"], "succeeded", "failed")
     assert done["state"] == "succeeded"
     jobs = {name: server.job(node["job_id"]) for name, node in done["nodes"].items()}
+    assert {(job["workflow_run"], job["node"]) for job in jobs.values()} == {
+        (run["id"], name) for name in jobs
+    }
     for upstream, downstream in spec["edges"]:
         assert jobs[upstream]["finished_at"] <= jobs[downstream]["started_at"]
     listed = server.client.get("/api/v1/workflow-runs", params={"workflow": "diamond"}).json()

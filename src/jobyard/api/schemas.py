@@ -176,6 +176,8 @@ class JobOut(BaseModel):
     idempotency_key: str | None
     restarted_from: int | None
     restarted_as: int | None
+    workflow_run: int | None = Field(default=None, description="the workflow run it is a node of")
+    node: str | None = Field(default=None, description="the workflow node it runs")
     depends_on: list[DependencyOut] = Field(
         default_factory=list,
         description="what it waits for: on a single job and the answer to its submit or restart",
@@ -243,6 +245,8 @@ def shown_job(job: Job, now: datetime) -> dict[str, Any]:
         "idempotency_key": job.idempotency_key,
         "restarted_from": job.restarted_from,
         "restarted_as": job.restarted_as,
+        "workflow_run": job.workflow_run,
+        "node": job.node,
         "depends_on": [],
         "logs_pruned_at": job.logs_pruned_at,
         "events_pruned_at": job.events_pruned_at,

@@ -210,6 +210,7 @@ def _job_rows(job: JobInfo) -> list[tuple[str, Any]]:
         ("metrics", _json(job.metrics) if job.metrics else None),
         ("details", _json(job.details) if job.details else None),  # a class job's details()
         ("worker", _where(job)),
+        ("workflow run", _run(job)),
         ("restarted from", _link(job.restarted_from)),
         ("restarted as", _link(job.restarted_as)),
         ("idempotency key", job.idempotency_key),
@@ -223,6 +224,12 @@ def _where(job: JobInfo) -> str | None:
         f"pid {job.pid}" if job.pid else None,
     ]
     return " ".join(p for p in parts if p) or None
+
+
+def _run(job: JobInfo) -> str | None:
+    if job.workflow_run is None:
+        return None
+    return f"{job.workflow_run}, node {job.node} (jobyard runs show {job.workflow_run})"
 
 
 def _link(job_id: int | None) -> str | None:

@@ -109,6 +109,8 @@ class JobInfo:
     restarted_from: int | None
     restarted_as: int | None
     depends_on: list[Dependency]
+    workflow_run: int | None = None  # the workflow run it is a node of
+    node: str | None = None  # … and the node it runs
     logs_pruned_at: datetime | None = None  # retention removed its log lines then
     events_pruned_at: datetime | None = None  # … and its other events
 
