@@ -49,6 +49,36 @@ def test_kill_9_then_restart_loses_nothing(
         assert again.wait_state(job["id"], "succeeded")["exit_code"] == 0
 
 
+def test_lines_stored_before_a_crash_keep_their_numbers(
+    database_url: str, launch: Launcher
+) -> None:
+    """A job printing faster than its lines are stored has a backlog of many batches; each
+    stores the job's count of lines with it. Only the last did: after a crash, the note of
+    the lost attempt (and the next attempt's lines) took numbers stored lines had, a page
+    of the log mixed them, and a trim of the next attempt's tail deleted the first's."""
+    server = launch(database_url)
+    job_id = server.submit("flood", args={"count": 300_000})["id"]
+    wait_for(lambda: server.logs(job_id, after=3000, limit=1), what="3,000 lines stored")
+    server.crash()
+    store = Store(database_url)
+    try:
+        counted = store.jobs.get_job(job_id)
+        assert counted is not None
+        assert store.jobs.log_lines(job_id, counted.log_lines, 5) == []  # none past its count
+        stored = counted.log_lines
+    finally:
+        store.close()
+    again = launch(database_url)
+    lost = again.wait_state(job_id, "failed")
+    assert lost["reason"] == "worker_lost"
+    tail = again.logs(job_id, after=stored - 1)
+    assert [(line["seq"], line["stream"]) for line in tail] == [
+        (stored, "stdout"),
+        (stored + 1, "system"),
+    ]
+    assert tail[1]["line"].startswith("attempt 1 lost")
+
+
 def test_a_second_live_worker_of_the_same_name_is_refused(
     sqlite_url: str, launch: Launcher
 ) -> None:

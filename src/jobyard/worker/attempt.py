@@ -624,7 +624,10 @@ class JobRun:
             self._logs, self._events, self._values = [], [], {}
         while (logs or events or values) and not self._lost:
             chunk, rest = logs[:FLUSH_LINES], logs[FLUSH_LINES:]
-            batch = partial(self._append, chunk, events, {} if rest else values)
+            # Every batch stores the count of lines it brings the job to: a new attempt,
+            # and the note of a lost one, number their lines from it.
+            batch_values = {"log_lines": chunk[-1].seq} if rest else values
+            batch = partial(self._append, chunk, events, batch_values)
             try:
                 stored = self._write(batch, until_stored)
             except Exception:
