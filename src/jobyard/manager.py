@@ -302,6 +302,9 @@ class JobManager:
         old = self.get(job_id)
         _check_restartable(old)
         carried = self._carried_dependencies(old)
+        now = self._clock()
+        # A workflow node's ``at`` or ``cron`` time that has not come yet still holds it.
+        held_until = old.run_at if old.node is not None and _ahead(old.run_at, now) else None
         submission = Submission(
             type=old.type,
             args={**old.args, **(args or {})},
@@ -309,12 +312,13 @@ class JobManager:
             queue=old.queue,
             name=old.name,
             depends_on=carried,
+            run_at=held_until,
         )
-        now = self._clock()
         upstream = self.store.jobs.job_states({d.upstream for d in carried})
         new = self._new_job(submission, now, upstream)
         if old.node is not None:  # a workflow node keeps its place and its node's limits
-            limits = {k: getattr(old.spec, k) for k in ("timeout", "retries", "kill_grace")}
+            kept = ("timeout", "retries", "kill_grace", "sla")
+            limits = {k: getattr(old.spec, k) for k in kept}
             new = dataclasses.replace(
                 new,
                 spec=dataclasses.replace(new.spec, **limits),

@@ -24,10 +24,17 @@ WIDE = {
 }
 
 
+# A node with its own budget and one that waits for 13:00 (the run starts at 12:00 UTC).
+KEPT = {
+    "budget": {"type": "step", "sla": {"max_runtime": "1s", "on_breach": "kill"}},
+    "later": {"type": "step", "at": "13:00"},
+}
+
+
 def runs_on(store: MemoryStore) -> tuple[Runs, Dependencies]:
     deps = Dependencies(store, clock=lambda: NOW)
     manager = JobManager(store, Catalog(store, TYPES), deps, clock=lambda: NOW)
-    workflows = parse_workflows({"wide": {"nodes": WIDE}}, TYPES)
+    workflows = parse_workflows({"wide": {"nodes": WIDE}, "kept": {"nodes": KEPT}}, TYPES)
     return Runs(manager, workflows, clock=lambda: NOW), deps
 
 
@@ -63,3 +70,31 @@ def test_nodes_ended_together_end_the_run_once() -> None:
     [finished] = run_events(store, [job.id for job in nodes.values()])
     assert finished.failed_nodes == ("last",)
     assert store.runs.node_jobs(run.id)["last"].state is JobState.FAILED
+
+
+def test_a_node_run_again_keeps_its_budget_and_its_time() -> None:
+    # A resumed node lost its own sla (its type's, or none, came back) and ran at once
+    # though its ``at`` time had not come.
+    store = MemoryStore()
+    runs, _ = runs_on(store)
+    run, nodes = runs.start("kept")
+    assert nodes["later"].state is JobState.SCHEDULED
+    runs.stop(run.id)
+    _, again = runs.resume(run.id)
+    new_budget, new_later = again["budget"], again["later"]
+    assert new_budget.restarted_from == nodes["budget"].id
+    assert new_later.restarted_from == nodes["later"].id
+    assert new_budget.spec.sla == nodes["budget"].spec.sla is not None
+    assert (new_later.state, new_later.run_at) == (JobState.SCHEDULED, nodes["later"].run_at)
+
+
+def test_a_killed_node_is_named_among_those_that_failed_the_run() -> None:
+    store = MemoryStore()
+    runs, deps = runs_on(store)
+    run, nodes = runs.start("wide")
+    killed = end(store, [nodes["first"]], JobState.KILLED)
+    deps.settle([job.id for job in killed])
+    runs.jobs_ended(killed)
+    assert runs.get(run.id)[0].state is RunState.FAILED
+    [finished] = run_events(store, [job.id for job in nodes.values()])
+    assert finished.failed_nodes == ("first",)

@@ -221,7 +221,9 @@ class Runs:
         failed = None
         if state is RunState.FAILED:
             nodes = self.store.runs.node_jobs(run.id)
-            failed = tuple(sorted(n for n, job in nodes.items() if job.state is JobState.FAILED))
+            # A node a user killed (not a stop's) fails its run as a failed node does.
+            failing = (JobState.FAILED, JobState.KILLED)
+            failed = tuple(sorted(n for n, job in nodes.items() if job.state in failing))
         finished = WorkflowRunFinished(
             at=now, run_id=run.id, workflow=updated.workflow, state=state, failed_nodes=failed
         )
