@@ -63,13 +63,13 @@ def sql_store(database_url: str) -> Iterator[Store]:
     store.close()
 
 
-def firing_of(store: Store, target: dict[str, str]) -> tuple[Firing, Runs]:
+def firing_of(store: Store, target: dict[str, str], **options: str) -> tuple[Firing, Runs]:
     """A schedule firing ``target`` every 10 s from T0, driven by the times passed in."""
     clock = lambda: T0  # noqa: E731
     manager = JobManager(store, Catalog(store, TYPES), Dependencies(store), clock=clock)
     workflows = parse_workflows({"pair": {"nodes": {"one": {"type": "note"}}}}, TYPES)
     runs = Runs(manager, workflows, clock=clock)
-    spec = parse_schedule("tick", {**target, "every": "10s"})
+    spec = parse_schedule("tick", {**target, "every": "10s", **options})
     book = ScheduleBook(store, {"tick": spec}, manager.catalog, workflows)
     return Firing(manager, runs, book, clock=clock), runs
 
@@ -100,6 +100,29 @@ def test_overlap_skip_skips_every_fire_while_the_last_started_run_lives(
     assert [fire_at(10), fire_at(20), fire_at(30)] == [True, False, False]
     end_last_run()
     assert [fire_at(40), fire_at(50)] == [True, False]
+
+
+def test_fires_a_skip_schedule_missed_are_told_once_and_the_next_fires(
+    sql_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``misfire: skip``: the times missed while the server was down were found again at
+    every pass (twice a second), with a warning each time, until the next fire."""
+    options = {"every": "10m", "misfire": "skip", "overlap": "allow"}
+    firing, _ = firing_of(sql_store, {"job_type": "note"}, **options)
+    minutes = lambda n: T0 + timedelta(minutes=n)  # noqa: E731
+    firing.run_once(minutes(10))
+    back = minutes(32)  # 20 and 30 missed; 30 is past the minute's grace
+    for moment in (back, back + timedelta(seconds=1), back + timedelta(seconds=2)):
+        firing.run_once(moment)
+    warned = [r for r in caplog.records if r.getMessage() == "schedule missed fire times"]
+    assert [r.__dict__["missed"] for r in warned] == [2]
+    started = sql_store.schedules.last_started_fire("tick")
+    assert started is not None
+    assert started.fire_time == minutes(10)
+    firing.run_once(minutes(40))
+    started = sql_store.schedules.last_started_fire("tick")
+    assert started is not None
+    assert started.fire_time == minutes(40)
 
 
 def test_the_files_paused_applies_when_it_changes_and_the_apis_until_then(

@@ -60,6 +60,11 @@ class Firing:
                 "schedule missed fire times",
                 extra={"schedule": spec.name, "missed": decision.missed},
             )
+            if not decision.run and decision.last_fire is not None:
+                # Skipped (``misfire: skip``): claimed as handled, as a fire an overlap
+                # skips is, so that the next pass starts after it (it found the same
+                # missed times at every pass, twice a second, until the next fire).
+                self.store.schedules.claim_fire(spec.name, decision.last_fire, now)
         # The run to overlap is the last one started: skipped fires in between start none.
         started = self.store.schedules.last_started_fire(spec.name) if decision.run else None
         for when in decision.run:
