@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -21,6 +21,7 @@ from jobyard.runner.contract import Result, Sample, Sink
 from jobyard.states import Control, JobState
 from jobyard.store.memory import MemoryStore
 from jobyard.worker.attempt import (
+    BACKLOG_LINES,
     Abandon,
     HandBack,
     JobRun,
@@ -446,3 +447,42 @@ def test_a_progress_message_alone_keeps_how_far_the_job_is(yard: Yard) -> None:
     assert (job.progress, job.progress_message) == (0.5, "still going")
     reported = [e.record for e in yard.store.jobs.job_events(job.id) if e.kind.value == "progress"]
     assert [(r.fraction, r.message) for r in reported] == [(0.5, "half"), (0.5, "still going")]
+
+
+def test_output_waits_for_the_store_once_the_backlog_is_full(yard: Yard) -> None:
+    """A job printing faster than its lines are stored grew the worker's memory without
+    end: past :data:`BACKLOG_LINES` waiting, its output's reader waits for a flush."""
+    append = yard.store.jobs.append_output
+    down = threading.Event()
+    down.set()
+
+    def append_unless_down(*args: Any, **kwargs: Any) -> bool:
+        if down.is_set():
+            raise _answer_lost("append")
+        return append(*args, **kwargs)
+
+    yard.store.jobs.append_output = append_unless_down  # type: ignore[method-assign]
+    yard.run.start()
+    sink = soon(lambda: yard.runner.sink, "the run to start")
+    said: list[int] = []
+
+    def print_lines() -> None:
+        for n in range(BACKLOG_LINES + 100):
+            sink.log("stdout", f"line {n}")
+            said.append(n)
+
+    printer = threading.Thread(target=print_lines, daemon=True)
+    printer.start()
+    # The run's own 3 lines, then the printer's, up to the backlog's size: held there.
+    soon(lambda: len(said) >= BACKLOG_LINES - 3, "the backlog to fill")
+    printer.join(timeout=0.5)
+    assert printer.is_alive()
+    assert len(said) == BACKLOG_LINES - 3
+    down.clear()  # the store is back: the backlog is written, the printer goes on
+    printer.join(timeout=5)
+    assert not printer.is_alive()
+    yard.runner.end(OK)
+    job = yard.finish()
+    assert job.state is JobState.SUCCEEDED
+    lines = [line.line for line in yard.store.jobs.log_lines(job.id, limit=BACKLOG_LINES + 200)]
+    assert lines[3:] == [f"line {n}" for n in range(BACKLOG_LINES + 100)]

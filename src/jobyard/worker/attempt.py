@@ -52,6 +52,12 @@ T = TypeVar("T")
 
 FLUSH_INTERVAL = 0.1  # seconds between batched writes of output
 FLUSH_LINES = 1000  # or sooner, when this many lines are waiting
+# Output waiting to be stored past which the job's readers wait for the store: the job
+# then waits on its pipe (as on a slow terminal). Without it a job printing faster than
+# its lines are stored grew the worker's memory without end (gigabytes in seconds), and
+# every control (a kill) waited behind one flush of the whole backlog.
+BACKLOG_LINES = 5 * FLUSH_LINES
+BACKLOG_CHARS = 8 << 20
 SAMPLE_INTERVAL = 1.0
 POLL_INTERVAL = 0.1  # the longest a run waits to look at limits; requests wake it at once
 
@@ -147,7 +153,10 @@ class JobRun:
         self._wake = threading.Event()  # a request came, or the process ended
         self._seen: set[Control] = set()
         self._lock = threading.RLock()  # reentrant: see together()
+        self._room = threading.Condition(self._lock)  # the backlog was taken to be stored
+        self._run_thread: int | None = None  # its own lines never wait for room
         self._logs: list[LogWritten] = []
+        self._waiting_chars = 0  # in ``_logs``
         self._events: list[Record] = []
         self._values: dict[str, Any] = {}
         self._seq = job.log_lines
@@ -209,6 +218,8 @@ class JobRun:
     def log(self, stream: str, line: str) -> None:
         line = storable(line)  # system lines quote errors, which may hold any text
         with self._lock:
+            self._await_room()
+            self._waiting_chars += len(line)
             self._seq += 1
             now = self._now()
             self._logs.append(LogWritten(at=now, seq=self._seq, stream=stream, line=line))
@@ -218,6 +229,18 @@ class JobRun:
                 marker = self._cap.marker()
                 self._logs.append(LogWritten(at=now, seq=self._seq, stream="system", line=marker))
             self._values["log_lines"] = self._seq
+
+    def _await_room(self) -> None:
+        """Hold a reader of the job's output while the backlog is full (:data:`BACKLOG_LINES`)
+        until a flush takes it; never the run's own thread, which flushes, nor once
+        nothing more of this attempt is to be stored."""
+        while (
+            (len(self._logs) >= BACKLOG_LINES or self._waiting_chars >= BACKLOG_CHARS)
+            and threading.get_ident() != self._run_thread
+            and not (self._lost or self._fenced or self._handed_back or self.over)
+        ):
+            self._wake.set()
+            self._room.wait(0.5)
 
     def progress(self, fraction: float | None, message: str | None) -> None:
         message = storable(message) if message is not None else None  # job code's text
@@ -282,6 +305,7 @@ class JobRun:
             self._finished.set()
 
     def run(self) -> None:
+        self._run_thread = threading.get_ident()
         span = tracing.start_attempt(self.job)
         try:
             self._run()
@@ -622,6 +646,8 @@ class JobRun:
         with self._lock:
             logs, events, values = self._logs, self._events, self._values
             self._logs, self._events, self._values = [], [], {}
+            self._waiting_chars = 0
+            self._room.notify_all()
         while (logs or events or values) and not self._lost:
             chunk, rest = logs[:FLUSH_LINES], logs[FLUSH_LINES:]
             # Every batch stores the count of lines it brings the job to: a new attempt,
@@ -634,11 +660,13 @@ class JobRun:
                 self._unstored += len(chunk)  # not kept: the same write would fail again
                 with self._lock:  # the rest may well be storable
                     self._logs = rest + self._logs
+                    self._waiting_chars += sum(len(line.line) for line in rest)
                     self._values = (values if rest else {}) | self._values
                 raise
             if not stored:
                 with self._lock:  # keep it, in order, for the next flush
                     self._logs, self._events = logs + self._logs, events + self._events
+                    self._waiting_chars += sum(len(line.line) for line in logs)
                     self._values = values | self._values
                 return
             if self._lost:
