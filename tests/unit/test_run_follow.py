@@ -118,6 +118,40 @@ def test_a_run_follows_its_stream_and_is_read_anew_at_its_close() -> None:
     assert script.sleeps == []
 
 
+def test_the_stream_replays_the_run_from_its_start_and_tells_only_what_the_read_did_not() -> None:
+    """A stream opened "from now" after the read missed the changes in between (a node
+    seen running while the nodes after it had ended). Replayed from the run's first
+    event, the changes up to what the read showed are passed over, none shown twice or
+    backwards, and the later ones told in order."""
+    read = run(a=(1, "succeeded"), b=(2, "running"))
+    ended = run("succeeded", a=(1, "succeeded"), b=(2, "succeeded"))
+    script = Script(
+        [read, ended],
+        [
+            node_event("a", 1, "queued", kind="job_created"),
+            node_event("b", 2, "waiting", kind="job_created"),
+            node_event("a", 1, "running"),
+            node_event("a", 1, "succeeded"),  # as read: a's next change is new
+            node_event("b", 2, "queued"),
+            node_event("b", 2, "running"),  # as read
+            node_event("b", 2, "succeeded"),  # after the read
+            parse_event(None, "close", {"run_id": 7, "state": "succeeded"}),
+        ],
+    )
+    places: list[int | None] = []
+    answer = script.answer
+
+    def noting(effect: Any, emitted: list[Any]) -> Callable[[], Any]:
+        if isinstance(effect, Next):
+            places.append(effect.stream.last_event_id)
+        return answer(effect, emitted)
+
+    script.answer = noting  # type: ignore[method-assign]
+    seen = script.drive(calls.follow_run(7))
+    assert seen == [read, run(a=(1, "succeeded"), b=(2, "succeeded")), ended]
+    assert set(places) == {0}  # from the run's first event
+
+
 def test_a_run_that_is_not_running_is_told_once() -> None:
     script = Script([run("stopped")], [])
     assert script.drive(calls.follow_run(7)) == [run("stopped")]
@@ -145,7 +179,7 @@ def test_a_reset_reads_the_run_anew_and_follows_on_from_the_resets_place() -> No
     script.answer = noting  # type: ignore[method-assign]
     seen = script.drive(calls.follow_run(7))
     assert seen == [run(), reloaded, run(a=(1, "succeeded"), b=(2, "succeeded")), ended]
-    assert places == [None, 41, 41]  # the reopened stream resumes from the reset's id
+    assert places == [0, 41, 41]  # the reopened stream resumes from the reset's id
 
 
 def test_a_reset_of_a_run_that_has_ended_ends_the_following_with_the_run_read_anew() -> None:

@@ -443,12 +443,17 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
     current = yield from run(run_id)
     yield Emit(current)
     request = StreamRequest("GET", f"{RUNS}/{run_id}/events")
-    place: int | None = None
+    # From the run's first event: a stream "from now" opened after the read missed what
+    # changed in between. What the read showed already is passed over (:class:`_Behind`).
+    place: int | None = 0
     while current["state"] == "running":
         stream = StreamSpec(lambda _: request, last_event_id=place, deadline=deadline)
         history = NodeHistory(current["nodes"])
+        behind = _Behind(current["nodes"] if place == 0 else {})  # a reset's place: no replay
         try:
             while (event := (yield Next(stream))) is not None and event.kind != "close":
+                if behind.shown(event.kind, event.data):
+                    continue
                 if (nodes := _moved(history, event.kind, event.data)) is not None:
                     current = current | {"nodes": nodes}
                     yield Emit(current)
@@ -469,6 +474,48 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
 # The events of a run's stream that move a node: a node's job made, or its state changed.
 # The run's own (``workflow_finished``: the run's state) name the node they were stored with.
 NODE_EVENTS = frozenset({"workflow_node_state", "job_created"})
+
+
+class _Behind:
+    """The nodes whose change the run's read showed and the replayed stream has not
+    reached yet: each node's events are passed over until the one that made it as read.
+
+    A node's events come in the order they happened, so the read's state is among them
+    (a state reached twice, as a paused job resumed, is passed over once: shown again
+    rather than lost). An event that must come after the read's state ends the wait
+    too, should that state's own event be missing (retention removes events): one of a
+    newer job of the node (restarted since), or of a later phase of the same job
+    (running after queued, an end after either).
+    """
+
+    def __init__(self, nodes: Mapping[str, Any]) -> None:
+        self._read = {
+            name: (node.get("job_id"), node.get("state"))
+            for name, node in nodes.items()
+            if isinstance(node, Mapping) and node.get("job_id") is not None
+        }
+
+    def shown(self, kind: str, data: Mapping[str, Any]) -> bool:
+        """Whether the event is one the read showed already (or older)."""
+        name = data.get("node")
+        if kind not in NODE_EVENTS or name not in self._read or "state" not in data:
+            return False
+        job_id, state = self._read[name]
+        if (data.get("job_id"), data["state"]) == (job_id, state):
+            del self._read[name]  # as read: what follows is new
+            return True
+        newer_job = isinstance(data.get("job_id"), int) and data["job_id"] > job_id
+        if newer_job or (data.get("job_id") == job_id and _phase(data["state"]) > _phase(state)):
+            del self._read[name]  # the read was behind it
+            return False
+        return True
+
+
+def _phase(state: object) -> int:
+    """How far a job is: made and waiting (0), running or paused (1), ended (2)."""
+    if state in TERMINAL_STATES:
+        return 2
+    return 1 if state in ("running", "paused") else 0
 
 
 def _moved(history: NodeHistory, kind: str, data: Mapping[str, Any]) -> RunNodes | None:
