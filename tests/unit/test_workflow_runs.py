@@ -98,3 +98,20 @@ def test_a_killed_node_is_named_among_those_that_failed_the_run() -> None:
     assert runs.get(run.id)[0].state is RunState.FAILED
     [finished] = run_events(store, [job.id for job in nodes.values()])
     assert finished.failed_nodes == ("first",)
+
+
+def test_a_failed_node_is_retried_after_its_workflow_changed_or_went() -> None:
+    """Renamed in the file since the run (or the workflow removed), a failed node was
+    not retried: the answer was 200, nothing ran, and the run's failure was told again."""
+    store = MemoryStore()
+    runs, deps = runs_on(store)
+    run, nodes = runs.start("wide")
+    failed = end(store, [nodes["first"]], JobState.FAILED)
+    deps.settle([job.id for job in failed])
+    runs.jobs_ended(failed)
+    assert runs.get(run.id)[0].state is RunState.FAILED
+    changed = Runs(runs.manager, {}, clock=lambda: NOW)  # the workflow is gone from the file
+    retried, jobs = changed.retry_failed(run.id)
+    assert retried.state is RunState.RUNNING
+    assert jobs["first"].restarted_from == nodes["first"].id
+    assert jobs["first"].state is JobState.QUEUED

@@ -289,10 +289,19 @@ class Runs:
             raise Conflict(message, state=run.state.value)
         return self._rerun(run, {JobState.FAILED})
 
+    def _node_order(self, run: WorkflowRun, nodes: Mapping[str, NodeJob]) -> list[str]:
+        """The run's own nodes, upstream first: in the workflow's order as configured now,
+        then those it no longer has (renamed or removed since the run, or the whole
+        workflow), by their newest jobs. Their jobs are the run's, and a
+        restart needs nothing of the configuration."""
+        spec = self.workflows.get(run.workflow)
+        known = [name for name in topological_order(spec) if name in nodes] if spec else []
+        rest = sorted(set(nodes) - set(known), key=lambda name: nodes[name].job_id)
+        return known + rest
+
     def _rerun(self, run: WorkflowRun, states: set[JobState]) -> RunView:
         """Restart, in order, the nodes whose newest job is in ``states``; a stopped or
         failed run is ``running`` again first."""
-        spec = self.workflow(run.workflow)
         now = self._clock()
         reopened = None
         if run.state is not RunState.RUNNING:
@@ -307,9 +316,9 @@ class Runs:
         # Read once: a job in ``states`` has ended, and stays so unless it is restarted,
         # which restart itself refuses a second time.
         nodes = self.store.runs.node_jobs(run.id)
-        for name in topological_order(spec):
-            node = nodes.get(name)
-            if node is not None and node.state in states:
+        for name in self._node_order(run, nodes):
+            node = nodes[name]
+            if node.state in states:
                 with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
                     restarted.append(self.manager.restart(node.job_id))
         if reopened is not None and restarted:
