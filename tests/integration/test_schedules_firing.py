@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobyard.dependencies import Dependencies
+from jobyard.errors import Conflict
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import parse_job_type
 from jobyard.manager import JobManager
@@ -123,6 +124,21 @@ def test_fires_a_skip_schedule_missed_are_told_once_and_the_next_fires(
     started = sql_store.schedules.last_started_fire("tick")
     assert started is not None
     assert started.fire_time == minutes(40)
+
+
+def test_a_schedule_whose_target_is_gone_claims_no_fire_and_says_so_once(
+    sql_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its workflow removed from the file, a schedule claimed each fire, failed to make
+    the run and said so in the log alone: its last fire moved on as if it had fired."""
+    firing, _ = firing_of(sql_store, {"workflow": "gone"})
+    for seconds in (10, 11, 12):
+        firing.run_once(T0 + timedelta(seconds=seconds))
+    told = [r for r in caplog.records if r.getMessage() == "schedule cannot fire"]
+    assert [str(r.__dict__["error"]) for r in told] == ["no workflow named 'gone'"]
+    assert sql_store.schedules.last_fire("tick") is None
+    with pytest.raises(Conflict, match="schedule 'tick' cannot fire: unknown workflow 'gone'"):
+        firing.book.set_paused("tick", False, T0)
 
 
 def test_the_files_paused_applies_when_it_changes_and_the_apis_until_then(

@@ -90,8 +90,17 @@ class ScheduleBook:
         return self.get(name)
 
     def set_paused(self, name: str, paused: bool, now: datetime) -> Entry:
-        """Pause or resume; for a schedule of the file, until the file's ``paused`` changes."""
-        self.get(name)
+        """Pause or resume; for a schedule of the file, until the file's ``paused`` changes.
+
+        A resume of a schedule that cannot fire (its job type or workflow is gone, its
+        arguments no longer fit) is a 409 that says why, and changes nothing.
+        """
+        entry = self.get(name)
+        if not paused:
+            try:
+                self._check_target(entry.spec)
+            except Invalid as exc:
+                raise Conflict(f"schedule {name!r} cannot fire: {exc}") from exc
         in_file = self.configured[name].paused if name in self.configured else None
         self.store.schedules.set_schedule_paused(name, paused, now, file_paused=in_file)
         return self.get(name)

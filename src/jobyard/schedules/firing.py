@@ -39,6 +39,7 @@ class Firing:
         self.runs = runs
         self.book = book
         self.started_at = clock()
+        self._told: dict[str, datetime] = {}  # a schedule that cannot fire: the time told of
 
     def run_once(self, now: datetime) -> None:
         for entry in self.book.all().values():
@@ -55,6 +56,14 @@ class Firing:
         # Times before the last fire, a creation or a resume were not missed.
         floors = [t for t in (last.fire_time if last else None, entry.counts_from) if t]
         decision = due(spec, max(floors, default=None), now, created_at=self.started_at)
+        if decision.run and (problem := self._cannot_fire(spec)):
+            # Its job type or workflow is gone from the file: nothing is claimed, so its
+            # last fire stays the last one that made something, and the time is fired
+            # (by its misfire policy) once the target is back. Told once per due time.
+            if self._told.get(spec.name) != decision.run[-1]:
+                self._told[spec.name] = decision.run[-1]
+                log.error("schedule cannot fire", extra={"schedule": spec.name, "error": problem})
+            return
         if decision.missed:
             log.warning(
                 "schedule missed fire times",
@@ -95,6 +104,15 @@ class Firing:
             )
         )
         self.store.schedules.set_fire_target(spec.name, when, job.id, None)
+
+    def _cannot_fire(self, spec: ScheduleSpec) -> str | None:
+        """Why ``spec`` cannot fire now (its target is unknown), or None."""
+        kind, target = spec.target
+        if kind == "workflow":
+            return None if target in self.runs.workflows else f"no workflow named {target!r}"
+        if self.manager.catalog.get(target) is None:
+            return f"no job type named {target!r}"
+        return None
 
     def _live(self, started: Fire | None) -> bool:
         """Is the job or run of the last fire that started one still going?"""
