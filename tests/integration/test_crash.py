@@ -79,6 +79,24 @@ def test_lines_stored_before_a_crash_keep_their_numbers(
     assert tail[1]["line"].startswith("attempt 1 lost")
 
 
+def test_a_job_printing_faster_than_it_is_stored_is_handed_back_at_a_stop(
+    sqlite_url: str, launch: Launcher
+) -> None:
+    """Its output's reader waits for room in the backlog; the hand-back's wait for the
+    job's end wrote none, so the end (seen once the output is read) never came: the
+    worker waited out two kill graces and said the end was not confirmed."""
+    server = launch(sqlite_url, env={"JOBYARD_DRAIN_TIMEOUT": "1"})
+    job_id = server.submit("flood", args={"count": 30_000_000})["id"]
+    wait_for(lambda: server.logs(job_id, after=10_000, limit=1), what="10,000 lines stored")
+    server.stop()
+    again = launch(sqlite_url, args=["--no-worker"])  # the job stays as the stop left it
+    job = again.job(job_id)
+    said = [line["line"] for line in again.logs(job_id, after=job["resources"]["log_lines"] - 3)]
+    assert said[-1].startswith("handed back: "), said
+    assert not any("not confirmed" in line for line in said), said
+    assert (job["state"], job["attempt"]) == ("queued", 0)  # given back: no attempt spent
+
+
 def test_a_second_live_worker_of_the_same_name_is_refused(
     sqlite_url: str, launch: Launcher
 ) -> None:

@@ -154,6 +154,7 @@ class JobRun:
         self._seen: set[Control] = set()
         self._lock = threading.RLock()  # reentrant: see together()
         self._room = threading.Condition(self._lock)  # the backlog was taken to be stored
+        self._unheld = False  # readers no longer wait for room: the run is failing
         self._run_thread: int | None = None  # its own lines never wait for room
         self._logs: list[LogWritten] = []
         self._waiting_chars = 0  # in ``_logs``
@@ -237,7 +238,7 @@ class JobRun:
         while (
             (len(self._logs) >= BACKLOG_LINES or self._waiting_chars >= BACKLOG_CHARS)
             and threading.get_ident() != self._run_thread
-            and not (self._lost or self._fenced or self._handed_back or self.over)
+            and not (self._lost or self._fenced or self._handed_back or self._unheld or self.over)
         ):
             self._wake.set()
             self._room.wait(0.5)
@@ -515,9 +516,9 @@ class JobRun:
         self._abandoned = True
         execution.terminate()
         grace = self._settings.kill_grace
-        if not _ends_within(execution, grace):
+        if not self._ends_within(execution, grace):
             execution.kill()
-            if not _ends_within(execution, grace):
+            if not self._ends_within(execution, grace):
                 self.log("system", f"its end was not confirmed within {2 * grace:g} s")
         self.log("system", f"handed back: {why}")
         self._flush(until_stored=True)
@@ -605,7 +606,21 @@ class JobRun:
             log.exception("could not store a failed job's output", extra={"job": self.job.id})
             self._record_end(end, self._now(), output=False)
 
+    def _ends_within(self, execution: Execution, seconds: float) -> bool:
+        """Whether ``execution`` ends within ``seconds``, its output written meanwhile: a
+        reader waiting for room (:meth:`_await_room`) reads the rest of the output, and
+        with it the end, only once a flush made room."""
+        deadline = time.monotonic() + seconds
+        while execution.wait(0.1) is None:
+            if time.monotonic() >= deadline:
+                return False
+            self._flush()
+        return True
+
     def _stop_now(self, execution: Execution) -> None:
+        with self._lock:  # failing: its writes may fail again, so readers wait no more
+            self._unheld = True
+            self._room.notify_all()
         execution.kill()
         deadline = time.monotonic() + self._settings.kill_grace
         while execution.wait(0.1) is None and time.monotonic() < deadline:
@@ -754,14 +769,6 @@ class JobRun:
 
     def _now(self) -> datetime:
         return self._settings.clock()
-
-
-def _ends_within(execution: Execution, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while execution.wait(0.1) is None:
-        if time.monotonic() >= deadline:
-            return False
-    return True
 
 
 def _reason_of(result: Result) -> str | None:
