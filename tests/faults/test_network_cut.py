@@ -127,6 +127,20 @@ with make_engine(normalize_url(sys.argv[1])).connect() as conn:
 """
 
 
+def gated_job_on_a_worker_inside(
+    nodes: Cluster, url: str, namespace: Namespace, tmp_path: Path, tag: str
+) -> tuple[WorkerProcess, int]:
+    """A worker in the namespace, running a job that waits for ``tmp_path / "gate"``."""
+    cut_off = WorkerProcess(
+        f"cut-{tag}", url, nodes.workdir, env=nodes.env, wrapper=namespace.run()
+    )
+    nodes.procs.append(cut_off.start())
+    nodes.wait_registered()
+    job_id = nodes.api.submit("gate", args={"path": str(tmp_path / "gate")})["id"]
+    wait_for(lambda: runs_on(nodes, job_id, cut_off, 1), what="the job to run")
+    return cut_off, job_id
+
+
 def runs_on(nodes: Cluster, job_id: int, worker: WorkerProcess, attempt: int) -> bool:
     job = nodes.api.job(job_id)
     return job["state"] == "running" and job["worker"] == worker.name and job["attempt"] == attempt
@@ -142,14 +156,8 @@ def test_a_worker_cut_off_from_postgres_gives_its_job_up_and_comes_back(
 ) -> None:
     tag = uuid4().hex[:8]
     nodes, url = cluster
-    cut_off = WorkerProcess(
-        f"cut-{tag}", url, nodes.workdir, env=nodes.env, wrapper=namespace.run()
-    )
-    nodes.procs.append(cut_off.start())
-    nodes.wait_registered()
+    cut_off, job_id = gated_job_on_a_worker_inside(nodes, url, namespace, tmp_path, tag)
     gate = tmp_path / "gate"
-    job_id = nodes.api.submit("gate", args={"path": str(gate)})["id"]
-    wait_for(lambda: runs_on(nodes, job_id, cut_off, 1), what="the job to run")
     first = f"{cut_off.name}:{job_id}:1"
     wait_for(lambda: first in holders([first]).values(), what="the first attempt's processes")
 
@@ -191,14 +199,8 @@ def test_a_transaction_cut_off_midway_does_not_hold_the_job_s_row(
     of the job waits on the row, on a default server for two hours."""
     tag = uuid4().hex[:8]
     nodes, url = cluster
-    cut_off = WorkerProcess(
-        f"cut-{tag}", url, nodes.workdir, env=nodes.env, wrapper=namespace.run()
-    )
-    nodes.procs.append(cut_off.start())
-    nodes.wait_registered()
+    _, job_id = gated_job_on_a_worker_inside(nodes, url, namespace, tmp_path, tag)
     gate = tmp_path / "gate"
-    job_id = nodes.api.submit("gate", args={"path": str(gate)})["id"]
-    wait_for(lambda: runs_on(nodes, job_id, cut_off, 1), what="the job to run")
     with subprocess.Popen(
         namespace.run(sys.executable, "-c", HOLD_THE_ROW, url, str(job_id)),
         stdin=subprocess.PIPE,

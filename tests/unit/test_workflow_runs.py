@@ -9,7 +9,7 @@ from jobyard.events.records import WorkflowRunFinished
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import parse_job_type
 from jobyard.manager import JobManager
-from jobyard.models import Job, JobUpdate, RunState
+from jobyard.models import Job, JobUpdate, RunState, WorkflowRun
 from jobyard.states import JobState
 from jobyard.store.memory import MemoryStore
 from jobyard.workflows.dag import parse_workflows
@@ -88,14 +88,22 @@ def test_a_node_run_again_keeps_its_budget_and_its_time() -> None:
     assert (new_later.state, new_later.run_at) == (JobState.SCHEDULED, nodes["later"].run_at)
 
 
-def test_a_killed_node_is_named_among_those_that_failed_the_run() -> None:
-    store = MemoryStore()
+def wide_run_ended_by_its_first_node(
+    store: MemoryStore, state: JobState
+) -> tuple[Runs, WorkflowRun, dict[str, Job]]:
+    """A run of ``wide`` whose first node ended ``state``: the run has failed."""
     runs, deps = runs_on(store)
     run, nodes = runs.start("wide")
-    killed = end(store, [nodes["first"]], JobState.KILLED)
-    deps.settle([job.id for job in killed])
-    runs.jobs_ended(killed)
+    ended = end(store, [nodes["first"]], state)
+    deps.settle([job.id for job in ended])
+    runs.jobs_ended(ended)
     assert runs.get(run.id)[0].state is RunState.FAILED
+    return runs, run, nodes
+
+
+def test_a_killed_node_is_named_among_those_that_failed_the_run() -> None:
+    store = MemoryStore()
+    _, _, nodes = wide_run_ended_by_its_first_node(store, JobState.KILLED)
     [finished] = run_events(store, [job.id for job in nodes.values()])
     assert finished.failed_nodes == ("first",)
 
@@ -104,12 +112,7 @@ def test_a_failed_node_is_retried_after_its_workflow_changed_or_went() -> None:
     """Renamed in the file since the run (or the workflow removed), a failed node was
     not retried: the answer was 200, nothing ran, and the run's failure was told again."""
     store = MemoryStore()
-    runs, deps = runs_on(store)
-    run, nodes = runs.start("wide")
-    failed = end(store, [nodes["first"]], JobState.FAILED)
-    deps.settle([job.id for job in failed])
-    runs.jobs_ended(failed)
-    assert runs.get(run.id)[0].state is RunState.FAILED
+    runs, run, nodes = wide_run_ended_by_its_first_node(store, JobState.FAILED)
     changed = Runs(runs.manager, {}, clock=lambda: NOW)  # the workflow is gone from the file
     retried, jobs = changed.retry_failed(run.id)
     assert retried.state is RunState.RUNNING
