@@ -135,10 +135,16 @@ def test_a_schedule_whose_target_is_gone_claims_no_fire_and_says_so_once(
     for seconds in (10, 11, 12):
         firing.run_once(T0 + timedelta(seconds=seconds))
     told = [r for r in caplog.records if r.getMessage() == "schedule cannot fire"]
-    assert [str(r.__dict__["error"]) for r in told] == ["no workflow named 'gone'"]
+    assert [str(r.__dict__["error"]) for r in told] == ["unknown workflow 'gone'"]
     assert sql_store.schedules.last_fire("tick") is None
     with pytest.raises(Conflict, match="schedule 'tick' cannot fire: unknown workflow 'gone'"):
         firing.book.set_paused("tick", False, T0)
+
+
+def test_a_skip_schedule_whose_target_is_gone_claims_no_skipped_time(sql_store: Store) -> None:
+    firing, _ = firing_of(sql_store, {"workflow": "gone"}, every="10m", misfire="skip")
+    firing.run_once(T0 + timedelta(minutes=12))  # 10 past its grace: skipped
+    assert sql_store.schedules.last_fire("tick") is None
 
 
 def test_the_files_paused_applies_when_it_changes_and_the_apis_until_then(

@@ -486,3 +486,24 @@ def test_output_waits_for_the_store_once_the_backlog_is_full(yard: Yard) -> None
     assert job.state is JobState.SUCCEEDED
     lines = [line.line for line in yard.store.jobs.log_lines(job.id, limit=BACKLOG_LINES + 200)]
     assert lines[3:] == [f"line {n}" for n in range(BACKLOG_LINES + 100)]
+
+
+def test_output_read_by_a_shared_reader_never_waits_for_room() -> None:
+    """A Slurm job's output is read from files by one thread for all of the executor's
+    jobs: held for one job's backlog, it held every other job's output and end."""
+    yard = Yard(JobSpec(argv=["echo"], executor={"kind": "slurm"}))
+    yard.store.jobs.append_output = _refused  # type: ignore[method-assign]
+    yard.run.start()
+    sink = soon(lambda: yard.runner.sink, "the run to start")
+    reader = threading.Thread(
+        target=lambda: [sink.log("stdout", "x") for _ in range(BACKLOG_LINES + 100)], daemon=True
+    )
+    reader.start()
+    reader.join(timeout=5)
+    assert not reader.is_alive()
+    yard.run.request(Abandon())
+    yard.run.join(timeout=5)
+
+
+def _refused(*args: Any, **kwargs: Any) -> bool:
+    raise _answer_lost("append")  # the database is away

@@ -145,6 +145,39 @@ def test_the_stream_replays_the_run_from_its_start_and_tells_only_what_the_read_
     assert set(script.places) == {0}  # from the run's first event
 
 
+def test_a_replayed_retry_is_passed_over_up_to_the_attempt_the_read_showed() -> None:
+    """Read running on its second attempt: the first attempt's running is not the read's,
+    nor are the retry's states after it."""
+    read = run(b=(2, "running"))
+    read["nodes"]["b"]["attempt"] = 2
+    ended = run("succeeded", a=(1, "succeeded"), b=(2, "succeeded"))
+
+    def on(state: str, attempt: int | None, kind: str = "workflow_node_state") -> Event:
+        event = node_event("b", 2, state, kind=kind)
+        if attempt is not None:
+            event = parse_event(None, kind, event.data | {"attempt": attempt})
+        return event
+
+    script = Script(
+        [read, ended],
+        [
+            on("waiting", None, kind="job_created"),
+            on("running", 1),
+            on("scheduled", 1),  # retried
+            on("queued", None),
+            on("running", 2),  # as read
+            on("succeeded", 2),
+            parse_event(None, "close", {"run_id": 7, "state": "succeeded"}),
+        ],
+    )
+    seen = script.drive(calls.follow_run(7))
+    assert [node["b"]["state"] for node in (r["nodes"] for r in seen)] == [
+        "running",
+        "succeeded",
+        "succeeded",
+    ]
+
+
 def test_a_run_that_is_not_running_is_told_once() -> None:
     script = Script([run("stopped")], [])
     assert script.drive(calls.follow_run(7)) == [run("stopped")]

@@ -103,9 +103,12 @@ def wide_run_ended_by_its_first_node(
 
 def test_a_killed_node_is_named_among_those_that_failed_the_run() -> None:
     store = MemoryStore()
-    _, _, nodes = wide_run_ended_by_its_first_node(store, JobState.KILLED)
+    runs, run, nodes = wide_run_ended_by_its_first_node(store, JobState.KILLED)
     [finished] = run_events(store, [job.id for job in nodes.values()])
     assert finished.failed_nodes == ("first",)
+    # … and it is retried as a failed node is (409: "no node failed")
+    _, jobs = runs.retry_failed(run.id)
+    assert jobs["first"].restarted_from == nodes["first"].id
 
 
 def test_a_failed_node_is_retried_after_its_workflow_changed_or_went() -> None:

@@ -478,37 +478,63 @@ NODE_EVENTS = frozenset({"workflow_node_state", "job_created"})
 
 class _Behind:
     """The nodes whose change the run's read showed and the replayed stream has not
-    reached yet: each node's events are passed over until the one that made it as read.
+    reached yet: each node's events are passed over until the one that made it as read,
+    the same job in the same state on the same attempt (a retried job is running again
+    on its next attempt).
 
-    A node's events come in the order they happened, so the read's state is among them
-    (a state reached twice, as a paused job resumed, is passed over once: shown again
-    rather than lost). An event that must come after the read's state ends the wait
-    too, should that state's own event be missing (retention removes events): one of a
-    newer job of the node (restarted since), or of a later phase of the same job
+    A node's events come in the order they happened, so the read's state is among them.
+    One a job reaches twice on one attempt (running again after a pause, waiting again
+    after a reopening) is matched at its first: the changes after it are told again,
+    none lost. An event that must come after the read's ends the wait too, should the
+    read's own event be missing (retention removes events): one of a newer job of the
+    node (restarted since), of a later attempt, or of a later phase of the same attempt
     (running after queued, an end after either).
     """
 
     def __init__(self, nodes: Mapping[str, Any]) -> None:
         self._read = {
-            name: (node.get("job_id"), node.get("state"))
+            name: (node["job_id"], node.get("attempt") or 0, node.get("state"))
             for name, node in nodes.items()
-            if isinstance(node, Mapping) and node.get("job_id") is not None
+            if isinstance(node, Mapping) and isinstance(node.get("job_id"), int)
         }
+        self._attempts: dict[str, tuple[int, int]] = {}  # (job, attempt) each node is on
 
     def shown(self, kind: str, data: Mapping[str, Any]) -> bool:
         """Whether the event is one the read showed already (or older)."""
         name = data.get("node")
-        if kind not in NODE_EVENTS or name not in self._read or "state" not in data:
+        job_id = data.get("job_id")
+        if kind not in NODE_EVENTS or name not in self._read or not isinstance(job_id, int):
             return False
-        job_id, state = self._read[name]
-        if (data.get("job_id"), data["state"]) == (job_id, state):
+        if "state" not in data:
+            return False
+        read_job, read_attempt, read_state = self._read[name]
+        attempt = _attempt_on(self._attempts, name, job_id, data.get("attempt"))
+        same_attempt = attempt is None or attempt == read_attempt  # None: not said yet
+        if (job_id, data["state"]) == (read_job, read_state) and same_attempt:
             del self._read[name]  # as read: what follows is new
             return True
-        newer_job = isinstance(data.get("job_id"), int) and data["job_id"] > job_id
-        if newer_job or (data.get("job_id") == job_id and _phase(data["state"]) > _phase(state)):
+        later = job_id > read_job or (
+            job_id == read_job
+            and (
+                (attempt is not None and attempt > read_attempt)
+                or (same_attempt and _phase(data["state"]) > _phase(read_state))
+            )
+        )
+        if later:
             del self._read[name]  # the read was behind it
             return False
         return True
+
+
+def _attempt_on(
+    attempts: dict[str, tuple[int, int]], name: str, job_id: int, said: object
+) -> int | None:
+    """The attempt node ``name``'s job ``job_id`` is on, as its events said (None: not yet)."""
+    if isinstance(said, int):
+        attempts[name] = (job_id, said)
+        return said
+    on_job, attempt = attempts.get(name, (None, None))
+    return attempt if on_job == job_id else None
 
 
 def _phase(state: object) -> int:

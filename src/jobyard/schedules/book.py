@@ -84,7 +84,7 @@ class ScheduleBook:
             raise Invalid("a schedule needs a name", [{"field": "name", "message": "required"}])
         data = {k: v for k, v in definition.items() if k != "name"}
         spec = parse_schedule(name, data)
-        self._check_target(spec)
+        self.check_target(spec)
         if name in self.configured or not self.store.schedules.create_schedule(name, data, now):
             raise Conflict(f"schedule {name!r} exists")
         return self.get(name)
@@ -98,7 +98,7 @@ class ScheduleBook:
         entry = self.get(name)
         if not paused:
             try:
-                self._check_target(entry.spec)
+                self.check_target(entry.spec)
             except Invalid as exc:
                 raise Conflict(f"schedule {name!r} cannot fire: {exc}") from exc
         in_file = self.configured[name].paused if name in self.configured else None
@@ -133,7 +133,8 @@ class ScheduleBook:
         if not self.store.schedules.delete_schedule(name):
             raise NotFound(f"no schedule named {name!r}")
 
-    def _check_target(self, spec: ScheduleSpec) -> None:
+    def check_target(self, spec: ScheduleSpec) -> None:
+        """422 unless ``spec``'s job type or workflow is known and takes its arguments."""
         kind, target = spec.target
         if kind == "workflow":
             if target not in self.workflows:

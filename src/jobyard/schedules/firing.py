@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from jobyard.clock import utcnow
-from jobyard.errors import JobyardError
+from jobyard.errors import Invalid, JobyardError
 from jobyard.manager import JobManager, Submission
 from jobyard.models import Condition, Dependency, RunState
 from jobyard.schedules.book import Entry, ScheduleBook
@@ -56,12 +56,13 @@ class Firing:
         # Times before the last fire, a creation or a resume were not missed.
         floors = [t for t in (last.fire_time if last else None, entry.counts_from) if t]
         decision = due(spec, max(floors, default=None), now, created_at=self.started_at)
-        if decision.run and (problem := self._cannot_fire(spec)):
-            # Its job type or workflow is gone from the file: nothing is claimed, so its
-            # last fire stays the last one that made something, and the time is fired
-            # (by its misfire policy) once the target is back. Told once per due time.
-            if self._told.get(spec.name) != decision.run[-1]:
-                self._told[spec.name] = decision.run[-1]
+        if (decision.run or decision.missed) and (problem := self._cannot_fire(spec)):
+            # Its job type or workflow is gone from the file, or takes its arguments no
+            # more: nothing is claimed (a skipped time neither), so its last fire stays
+            # the last one that made something, and the time is fired (by its misfire
+            # policy) once the target is back. Told once per due time.
+            if decision.last_fire is not None and self._told.get(spec.name) != decision.last_fire:
+                self._told[spec.name] = decision.last_fire
                 log.error("schedule cannot fire", extra={"schedule": spec.name, "error": problem})
             return
         if decision.missed:
@@ -106,12 +107,12 @@ class Firing:
         self.store.schedules.set_fire_target(spec.name, when, job.id, None)
 
     def _cannot_fire(self, spec: ScheduleSpec) -> str | None:
-        """Why ``spec`` cannot fire now (its target is unknown), or None."""
-        kind, target = spec.target
-        if kind == "workflow":
-            return None if target in self.runs.workflows else f"no workflow named {target!r}"
-        if self.manager.catalog.get(target) is None:
-            return f"no job type named {target!r}"
+        """Why ``spec`` cannot fire now (its target is unknown, or refuses its arguments),
+        or None."""
+        try:
+            self.book.check_target(spec)
+        except Invalid as exc:
+            return str(exc)
         return None
 
     def _live(self, started: Fire | None) -> bool:

@@ -151,6 +151,8 @@ def make_engine(url: URL) -> Engine:
 def _postgres_connect(dbapi_connection: Any, _record: Any, *, settings: dict[str, str]) -> None:
     """Set ``settings`` for the session (:data:`SERVER_NETWORK`; on a Unix socket the
     server ignores them)."""
+    if dbapi_connection.info.server_version < 120000:  # no tcp_user_timeout before 12
+        settings = {k: v for k, v in settings.items() if k != "tcp_user_timeout"}
     calls = ", ".join("set_config(%s, %s, false)" for _ in settings)
     with dbapi_connection.cursor() as cursor:
         cursor.execute(f"SELECT {calls}", [part for item in settings.items() for part in item])

@@ -57,7 +57,7 @@ FLUSH_LINES = 1000  # or sooner, when this many lines are waiting
 # its lines are stored grew the worker's memory without end (gigabytes in seconds), and
 # every control (a kill) waited behind one flush of the whole backlog.
 BACKLOG_LINES = 5 * FLUSH_LINES
-BACKLOG_CHARS = 8 << 20
+BACKLOG_CHARS = 8_000_000  # characters of text (up to 4 bytes each in UTF-8)
 SAMPLE_INTERVAL = 1.0
 POLL_INTERVAL = 0.1  # the longest a run waits to look at limits; requests wake it at once
 
@@ -154,10 +154,16 @@ class JobRun:
         self._seen: set[Control] = set()
         self._lock = threading.RLock()  # reentrant: see together()
         self._room = threading.Condition(self._lock)  # the backlog was taken to be stored
-        self._unheld = False  # readers no longer wait for room: the run is failing
+        # Readers no longer wait for room: the run is failing, or its output is read from
+        # files by a thread all of an executor's jobs share (Slurm's), which must not
+        # wait for one job: its job does not wait on a pipe anyway.
+        self._unheld = job.spec.executor is not None
         self._run_thread: int | None = None  # its own lines never wait for room
         self._logs: list[LogWritten] = []
-        self._waiting_chars = 0  # in ``_logs``
+        # Lines waiting to be stored: in ``_logs``, and taken by a flush not yet stored
+        # (they count until they are: a flush that fails puts them back).
+        self._in_flight = 0
+        self._waiting_chars = 0  # of both
         self._events: list[Record] = []
         self._values: dict[str, Any] = {}
         self._seq = job.log_lines
@@ -236,7 +242,10 @@ class JobRun:
         until a flush takes it; never the run's own thread, which flushes, nor once
         nothing more of this attempt is to be stored."""
         while (
-            (len(self._logs) >= BACKLOG_LINES or self._waiting_chars >= BACKLOG_CHARS)
+            (
+                len(self._logs) + self._in_flight >= BACKLOG_LINES
+                or self._waiting_chars >= BACKLOG_CHARS
+            )
             and threading.get_ident() != self._run_thread
             and not (self._lost or self._fenced or self._handed_back or self._unheld or self.over)
         ):
@@ -273,7 +282,8 @@ class JobRun:
         self._wake.set()
 
     def together(self) -> AbstractContextManager[object]:
-        """Held, no flush takes what is handed in until all of it is (one batch)."""
+        """Held, no flush takes what is handed in until all of it is (one batch), unless
+        a reader waits for room (:meth:`_await_room`), which a shared reader never does."""
         return self._lock
 
     def record(self, data: dict[str, Any]) -> bool:
@@ -661,8 +671,7 @@ class JobRun:
         with self._lock:
             logs, events, values = self._logs, self._events, self._values
             self._logs, self._events, self._values = [], [], {}
-            self._waiting_chars = 0
-            self._room.notify_all()
+            self._in_flight = len(logs)
         while (logs or events or values) and not self._lost:
             chunk, rest = logs[:FLUSH_LINES], logs[FLUSH_LINES:]
             # Every batch stores the count of lines it brings the job to: a new attempt,
@@ -675,15 +684,21 @@ class JobRun:
                 self._unstored += len(chunk)  # not kept: the same write would fail again
                 with self._lock:  # the rest may well be storable
                     self._logs = rest + self._logs
-                    self._waiting_chars += sum(len(line.line) for line in rest)
+                    self._in_flight = 0
+                    self._waiting_chars -= _chars(chunk)
                     self._values = (values if rest else {}) | self._values
+                    self._room.notify_all()
                 raise
             if not stored:
                 with self._lock:  # keep it, in order, for the next flush
                     self._logs, self._events = logs + self._logs, events + self._events
-                    self._waiting_chars += sum(len(line.line) for line in logs)
+                    self._in_flight = 0
                     self._values = values | self._values
                 return
+            with self._lock:  # stored: room for as many
+                self._in_flight -= len(chunk)
+                self._waiting_chars -= _chars(chunk)
+                self._room.notify_all()
             if self._lost:
                 return
             logs, events = rest, []
@@ -769,6 +784,10 @@ class JobRun:
 
     def _now(self) -> datetime:
         return self._settings.clock()
+
+
+def _chars(lines: list[LogWritten]) -> int:
+    return sum(len(line.line) for line in lines)
 
 
 def _reason_of(result: Result) -> str | None:

@@ -37,6 +37,9 @@ from jobyard.workflows.dag import node_args, not_before, run_args_problems, topo
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
 
 RunView = tuple[WorkflowRun, dict[str, Job]]
+# The nodes that fail a run (a user's kill too: a stop's leaves the run stopped), and
+# that retry-failed runs again.
+RETRIED = frozenset({JobState.FAILED, JobState.KILLED})
 _REFRESHES = 5  # looks at a run whose state changed under a refresh
 
 
@@ -222,8 +225,7 @@ class Runs:
         if state is RunState.FAILED:
             nodes = self.store.runs.node_jobs(run.id)
             # A node a user killed (not a stop's) fails its run as a failed node does.
-            failing = (JobState.FAILED, JobState.KILLED)
-            failed = tuple(sorted(n for n, job in nodes.items() if job.state in failing))
+            failed = tuple(sorted(n for n, job in nodes.items() if job.state in RETRIED))
         finished = WorkflowRunFinished(
             at=now, run_id=run.id, workflow=updated.workflow, state=state, failed_nodes=failed
         )
@@ -273,7 +275,8 @@ class Runs:
         return self._rerun(run, {JobState.KILLED})
 
     def retry_failed(self, run_id: int) -> RunView:
-        """Restart the failed nodes; what they blocked runs when they succeed.
+        """Restart the failed nodes (and those a user killed); what they blocked runs when
+        they succeed.
 
         409, changing nothing, on a stopped run (it is resumed) and on a run with no
         failed node (there is nothing to retry), whatever its state.
@@ -282,18 +285,19 @@ class Runs:
         if run.state is RunState.STOPPED:
             message = f"workflow run {run_id} is stopped: a stopped run is resumed, not retried"
             raise Conflict(message, state=run.state.value)
-        if not any(node.state is JobState.FAILED for node in nodes.values()):
+        if not any(node.state in RETRIED for node in nodes.values()):
             message = (
                 f"workflow run {run_id} is {run.state.value}: no node failed, nothing to retry"
             )
             raise Conflict(message, state=run.state.value)
-        return self._rerun(run, {JobState.FAILED})
+        return self._rerun(run, set(RETRIED))
 
     def _node_order(self, run: WorkflowRun, nodes: Mapping[str, NodeJob]) -> list[str]:
-        """The run's own nodes, upstream first: in the workflow's order as configured now,
-        then those it no longer has (renamed or removed since the run, or the whole
-        workflow), by their newest jobs. Their jobs are the run's, and a
-        restart needs nothing of the configuration."""
+        """The run's own nodes: in the workflow's order as configured now (upstream
+        first), then those it no longer has (renamed or removed since the run, or the
+        whole workflow), by their newest jobs' ids. Their jobs are the run's, and a
+        restart needs nothing of the configuration (a node restarted before its upstream
+        waits for the upstream's restart all the same: its dependencies follow it)."""
         spec = self.workflows.get(run.workflow)
         known = [name for name in topological_order(spec) if name in nodes] if spec else []
         rest = sorted(set(nodes) - set(known), key=lambda name: nodes[name].job_id)
