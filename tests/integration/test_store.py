@@ -774,6 +774,30 @@ def test_a_lost_job_whose_row_is_held_does_not_hold_up_the_scheduler(database_ur
         store.close()
 
 
+@pytest.mark.parametrize("database_url", SERVERS, indirect=True)
+def test_the_dependency_sweep_leaves_a_held_row_to_its_next_pass(database_url: str) -> None:
+    """A waiting job whose dependencies are met (a settle was interrupted), its row held by
+    another session: the sweep's release passed it by, not waiting with the whole
+    scheduler's loop until that session ends; the next sweep releases it."""
+    store = Store(database_url)
+    try:
+        [job] = add(store, new_job())
+        with store.engine.begin() as conn:  # as an interrupted settle leaves it
+            conn.execute(
+                update(jobs).where(jobs.c.id == job.id).values(state="waiting", deps_pending=0)
+            )
+        with store.engine.connect() as other, ThreadPoolExecutor(1) as pool:
+            try:
+                other.execute(_lock(job.id, shared=False))
+                assert pool.submit(store.deps.release_ready, T0).result(timeout=20) == []
+            finally:
+                other.rollback()
+        assert store.deps.release_ready(T0) == [job.id]
+        assert stored(store, job.id).state is JobState.QUEUED
+    finally:
+        store.close()
+
+
 @dataclass
 class _Renewal:
     other: Connection  # holds the first job's row; the body ends its transaction
