@@ -55,9 +55,7 @@ class Context:
         A value no metric holds (NaN, an infinity, ``10**400``) is not kept: a line on
         stderr says so, and the job goes on.
         """
-        number = finite_metric(str(name), value)
-        if number is not None:
-            self._send({"op": "metric", "name": str(name), "value": number})
+        self._send({"op": "metric", "name": str(name), "value": value})
 
     def log(self, message: str, *args: object) -> None:
         """Write a line to the job's log (stdout), in order with what the job printed.
@@ -76,23 +74,6 @@ class Context:
     def stopping(self) -> bool:
         """True once the job was asked to stop: wind down and return soon."""
         return self._stop.is_set()
-
-
-def finite_metric(name: str, value: float) -> float | None:
-    """``value`` as a metric's float; None, with a line on stderr, when it is no finite
-    number (JSON, and every database's JSON, has no NaN nor infinity)."""
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if math.isfinite(number):
-        return number
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        if stream is not None:
-            stream.flush()
-    note = f"metric {name!r} not kept: {value!r:.40} is no finite number\n"
-    _write_all(2, note.encode(errors="replace"))
-    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import math
 import os
 import sys
 import threading
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from jobyard.context import Context, finite_metric
+from jobyard.context import Context
 
 HOOKS = ("pause", "resume", "stop", "details", "clean")
 Send = Callable[[dict[str, Any]], None]
@@ -198,6 +199,11 @@ class PyJob:
                 self._send({"op": "metric", "name": str(name), "value": finite})
 
     def _send_from_job(self, message: dict[str, Any]) -> None:
+        if message.get("op") == "metric":  # ctx.metric's: a value no metric holds is not sent
+            value = finite_metric(message["name"], message["value"])
+            if value is None:
+                return
+            message = message | {"value": value}
         if threading.current_thread() is not threading.main_thread():
             self._send(message)  # a stop is raised in the main thread only
             return
@@ -287,6 +293,19 @@ def print_traceback(exc: BaseException) -> None:
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
     to_stderr("".join(traceback.format_exception(type(exc), exc, tb)))
+
+
+def finite_metric(name: str, value: float) -> float | None:
+    """``value`` as a metric's float; None, with a line on stderr, when it is no finite
+    number (JSON, and every database's JSON, has no NaN nor infinity)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if math.isfinite(number):
+        return number
+    to_stderr(f"metric {name!r} not kept: {value!r:.40} is no finite number\n")
+    return None
 
 
 def to_stderr(text: str) -> None:

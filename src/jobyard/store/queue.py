@@ -241,14 +241,9 @@ class SqlQueue(Part):
         less those whose row another session holds: a worker stopped, or cut off,
         inside a transaction holds its jobs' rows until the server ends its session,
         and the scheduler's loop would wait on them with everything else it does."""
-        query = (
-            select(jobs)
-            .where(jobs.c.state.in_(_LIVE), jobs.c.lease_expires_at < now)
-            .order_by(jobs.c.id)
-        )
+        expired = (jobs.c.state.in_(_LIVE), jobs.c.lease_expires_at < now)
         with self._read() as conn:
-            found = conn.execute(query.with_for_update(skip_locked=True)).mappings()
-            return [job_from_row(row) for row in found]
+            return jobs_where(conn, *expired, skip_locked=True)
 
     def live_jobs_on_host(self, host: str) -> list[Job]:
         """Running and paused jobs on ``host``."""

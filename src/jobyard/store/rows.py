@@ -131,9 +131,14 @@ def fetch_jobs(conn: Connection, ids: Iterable[int]) -> list[Job]:
     return [found[job_id] for job_id in wanted if job_id in found]
 
 
-def jobs_where(conn: Connection, *where: ColumnElement[bool]) -> list[Job]:
-    """The jobs matching ``where``, by id."""
+def jobs_where(
+    conn: Connection, *where: ColumnElement[bool], skip_locked: bool = False
+) -> list[Job]:
+    """The jobs matching ``where``, by id; with ``skip_locked``, less those whose row
+    another session holds (locked until the transaction ends)."""
     query = select(jobs).where(*where).order_by(jobs.c.id)
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
     return [job_from_row(row) for row in conn.execute(query).mappings()]
 
 

@@ -616,15 +616,16 @@ class JobRun:
             log.exception("could not store a failed job's output", extra={"job": self.job.id})
             self._record_end(end, self._now(), output=False)
 
-    def _ends_within(self, execution: Execution, seconds: float) -> bool:
-        """Whether ``execution`` ends within ``seconds``, its output written meanwhile: a
-        reader waiting for room (:meth:`_await_room`) reads the rest of the output, and
-        with it the end, only once a flush made room."""
+    def _ends_within(self, execution: Execution, seconds: float, *, write: bool = True) -> bool:
+        """Whether ``execution`` ends within ``seconds``, its output written meanwhile
+        (unless not ``write``): a reader waiting for room (:meth:`_await_room`) reads the
+        rest of the output, and with it the end, only once a flush made room."""
         deadline = time.monotonic() + seconds
         while execution.wait(0.1) is None:
             if time.monotonic() >= deadline:
                 return False
-            self._flush()
+            if write:
+                self._flush()
         return True
 
     def _stop_now(self, execution: Execution) -> None:
@@ -632,9 +633,7 @@ class JobRun:
             self._unheld = True
             self._room.notify_all()
         execution.kill()
-        deadline = time.monotonic() + self._settings.kill_grace
-        while execution.wait(0.1) is None and time.monotonic() < deadline:
-            pass
+        self._ends_within(execution, self._settings.kill_grace, write=False)
 
     def _set(
         self,
