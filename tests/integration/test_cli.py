@@ -96,6 +96,13 @@ def test_values_are_json_when_they_parse() -> None:
     assert parse_value("{bad") == "{bad"
 
 
+def test_a_string_param_keeps_its_text_and_a_nullable_one_takes_null() -> None:
+    schema = {"properties": {"s": {"type": "string"}, "n": {"type": ["string", "null"]}}}
+    pairs = ["s=123", "n=456"]
+    assert parse_assignments(pairs, schema) == {"s": "123", "n": "456"}
+    assert parse_assignments(["s=null", "n=null"], schema) == {"s": "null", "n": None}
+
+
 def test_submit_with_arguments_and_options(server: Server) -> None:
     name = tag()
     job = as_json(

@@ -61,9 +61,20 @@ def test_params_are_inferred_from_the_signature() -> None:
         "day": {"type": "string", "format": "date", "required": True},
         "limit": {"type": "integer", "default": 1000},
         "mode": {"type": "string", "enum": ["full", "delta"], "default": "delta"},
-        "note": {"type": "string"},
-        "ids": {"type": "array"},
+        "note": {"type": "string", "nullable": True},
+        "ids": {"type": "array", "items": {"type": "integer"}, "nullable": True},
     }
+
+
+def test_a_list_s_items_are_inferred_where_they_can_be() -> None:
+    def tally(
+        ctx: Any, tags: list[Literal["a", "b"] | None], rows: list[dict[str, Any]], any_: list[Any]
+    ) -> None: ...
+
+    params = inferred_params(tally)
+    assert params["tags"]["items"] == {"type": ["string", "null"], "enum": ["a", "b", None]}
+    assert params["rows"]["items"] == {"type": "object"}
+    assert "items" not in params["any_"]  # nothing to infer: any list
 
 
 def test_a_declared_type_is_the_one_written_in_yaml(tmp_path: Path) -> None:

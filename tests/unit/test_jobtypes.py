@@ -167,6 +167,44 @@ def test_validate_integral_float_becomes_int() -> None:
     assert isinstance(args["limit"], int)
 
 
+def test_integral_floats_become_ints_wherever_the_schema_says_integer() -> None:
+    params = {
+        "type": "object",
+        "properties": {
+            "ids": {"type": "array", "items": {"type": "integer"}},
+            "pair": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "number"}]},
+            "counts": {"type": "object", "additionalProperties": {"type": ["integer", "null"]}},
+            "ratio": {"type": "number"},
+        },
+    }
+    job_type = parse_job_type("nested", {"command": ["true"], "params": params})
+    args = job_type.validate_args(
+        {"ids": [1.0, 2], "pair": [3.0, 4.0], "counts": {"a": 5.0, "b": None}, "ratio": 6.0}
+    )
+    assert args == {"ids": [1, 2], "pair": [3, 4.0], "counts": {"a": 5, "b": None}, "ratio": 6.0}
+    found = (*args["ids"], *args["pair"], args["counts"]["a"], args["ratio"])
+    assert [type(v) for v in found] == [int, int, int, float, int, float]
+
+
+def test_a_nullable_param_takes_null_as_well() -> None:
+    params = {
+        "limit": {"type": "integer", "nullable": True, "default": 10, "minimum": 1},
+        "mode": {"type": "string", "enum": ["full", "delta"], "nullable": True},
+        "strict": {"type": "integer"},
+    }
+    job_type = parse_job_type("opt", {"command": ["run", "{limit}", "{mode}"], "params": params})
+    schema = job_type.json_schema()["properties"]
+    assert schema["limit"] == {"type": ["integer", "null"], "default": 10, "minimum": 1}
+    assert schema["mode"] == {"type": ["string", "null"], "enum": ["full", "delta", None]}
+    args, spec = job_type.prepare({"limit": None, "mode": None})
+    assert args == {"limit": None, "mode": None}
+    assert spec.argv == ["run"]  # a null placeholder gives no argument
+    assert job_type.prepare({})[0] == {"limit": 10}
+    with pytest.raises(ArgsInvalid) as raised:
+        job_type.validate_args({"limit": 0, "mode": "other", "strict": None})
+    assert sorted(error["field"] for error in raised.value.errors) == ["limit", "mode", "strict"]
+
+
 @pytest.mark.parametrize(
     ("fmt", "good", "bad"),
     [

@@ -157,7 +157,8 @@ def parse_assignments(
     """``key=value`` arguments as a dict; a value is JSON when it parses, else a string.
 
     A parameter that ``schema`` (the job type's JSON Schema) declares a string
-    keeps its text as it is: ``text=123`` is ``"123"`` there.
+    keeps its text as it is: ``text=123`` is ``"123"`` there (``text=null`` is null
+    where the string is nullable).
     """
     properties = (schema or {}).get("properties") or {}
     values: dict[str, Any] = {}
@@ -168,8 +169,11 @@ def parse_assignments(
             fail(f"bad argument {pair!r}: expected key=value (e.g. count=3 or name=abc)")
         if text_problem(pair) is not None:  # bytes not UTF-8 come as lone surrogates
             fail(f"bad argument {_shown(key)}: it holds bytes that are not UTF-8 text")
-        is_text = properties.get(key, {}).get("type") == "string"
-        values[key] = raw if is_text else parse_value(raw)
+        kind = properties.get(key, {}).get("type")
+        if kind == "string" or (kind == ["string", "null"] and raw != "null"):
+            values[key] = raw
+        else:
+            values[key] = parse_value(raw)
     return values
 
 

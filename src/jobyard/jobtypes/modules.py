@@ -25,7 +25,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from pydantic import BaseModel
 
 from jobyard.jobtypes.decorator import JobDeclaration, declaration
-from jobyard.jobtypes.spec import JobType, JobTypeInvalid, parse_job_type
+from jobyard.jobtypes.spec import JobType, JobTypeInvalid, ParamSpec, parse_job_type
 
 _SIMPLE: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
@@ -139,17 +139,22 @@ def _spec(param: inspect.Parameter, hint: Any) -> dict[str, Any]:
 
 
 def _schema(name: str, hint: Any) -> dict[str, Any]:
-    """The param spec of an annotation (``X | None`` is X; Literal gives an enum)."""
+    """The param spec of an annotation (``X | None`` is X, nullable; Literal gives an enum)."""
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
         options = [arg for arg in get_args(hint) if arg is not type(None)]
         if len(options) == 1:
-            return _schema(name, options[0])
+            return {**_schema(name, options[0]), "nullable": True}
     if origin is Literal:
         values = list(get_args(hint))
         kinds = {_schema(name, type(value))["type"] for value in values}
         if len(kinds) == 1:
             return {"type": kinds.pop(), "enum": values}
+    if origin is list and len(get_args(hint)) == 1:
+        try:  # list[int]: its items' type too, where one can be inferred
+            return {**_SIMPLE[list], "items": _items(name, get_args(hint)[0])}
+        except DeclarationInvalid:
+            return dict(_SIMPLE[list])
     if origin in (list, dict):
         return dict(_SIMPLE[origin])
     if hint in _SIMPLE:
@@ -159,6 +164,11 @@ def _schema(name: str, hint: Any) -> dict[str, Any]:
         f"param {name}: cannot infer a type from the annotation {shown} "
         "(use str, int, float, bool, list, dict, date, datetime, Literal, or give params=)"
     )
+
+
+def _items(name: str, hint: Any) -> dict[str, Any]:
+    """The JSON Schema of a list's items."""
+    return ParamSpec.model_validate(_schema(name, hint)).to_schema()
 
 
 def _json_default(name: str, value: Any) -> Any:

@@ -132,6 +132,46 @@ def _integral(value: float) -> float:
     return int(value) if float(value).is_integer() else value
 
 
+def is_integer_schema(schema: Mapping[str, Any]) -> bool:
+    """Whether ``schema`` takes integers and no other numbers (``integer``, maybe ``null``)."""
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return "integer" in kinds and "number" not in kinds
+
+
+def whole_numbers(schema: Any, value: Any) -> Any:
+    """``value`` with each float its ``schema`` declares an integer made an int, at any
+    depth of ``properties``, ``additionalProperties``, ``items`` and ``prefixItems``: 5.0
+    is an integer to JSON Schema, and a job is to get 5. Other values are kept as they are
+    (a ``$ref`` or ``oneOf`` is not followed)."""
+    if not isinstance(schema, Mapping):
+        return value
+    if isinstance(value, float):
+        return int(value) if is_integer_schema(schema) and value.is_integer() else value
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, Mapping) else {}
+        others = schema.get("additionalProperties")
+        for key, item in value.items():
+            value[key] = whole_numbers(properties.get(key, others), item)
+    elif isinstance(value, list):
+        prefix = schema.get("prefixItems")
+        prefix = prefix if isinstance(prefix, list) else []
+        items = schema.get("items")
+        for index, item in enumerate(value):
+            value[index] = whole_numbers(prefix[index] if index < len(prefix) else items, item)
+    return value
+
+
+def declares_integers(schema: Any) -> bool:
+    """Whether an ``integer`` type appears anywhere in ``schema``."""
+    if isinstance(schema, Mapping):
+        return is_integer_schema(schema) or any(declares_integers(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(declares_integers(v) for v in schema)
+    return False
+
+
 def _param_name(name: str) -> str:
     if not PARAM_NAME.fullmatch(name):
         raise ValueError("a param name is letters, digits and '_', not starting with a digit")
@@ -157,6 +197,7 @@ class ParamSpec(BaseModel):
     type: ParamKind = "string"
     format: str | None = None
     required: bool = False
+    nullable: bool = False
     default: Any = None
     minimum: Number | None = None
     maximum: Number | None = None
@@ -197,8 +238,15 @@ class ParamSpec(BaseModel):
         return self
 
     def to_schema(self) -> dict[str, Any]:
-        """This param as a JSON Schema (``required`` belongs to the parent object)."""
-        return self.model_dump(include=(self.model_fields_set | {"type"}) - {"required"})
+        """This param as a JSON Schema (``required`` belongs to the parent object); a
+        ``nullable`` one takes ``null`` too."""
+        given = (self.model_fields_set | {"type"}) - {"required", "nullable"}
+        schema = self.model_dump(include=given)
+        if self.nullable:
+            schema["type"] = [self.type, "null"]
+            if self.enum is not None and None not in self.enum:
+                schema["enum"] = [*self.enum, None]
+        return schema
 
 
 def params_form(value: Any) -> str:

@@ -51,11 +51,13 @@ from jobyard.jobtypes.params import (
     args_validator,
     build_schema,
     checks_references,
+    declares_integers,
     dedupe,
     full_schema_problems,
     model_problems,
     params_form,
     summary,
+    whole_numbers,
 )
 from jobyard.models import Backoff, JobSpec, RestartPolicy, RetryPolicy, Sla
 from jobyard.routing import check_tags
@@ -248,7 +250,7 @@ class JobType(BaseModel):
     _templates: tuple[ArgTemplate, ...] = PrivateAttr(default=())
     # What every submission of this type needs, worked out once (see _prepare).
     _defaults: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _integers: frozenset[str] = PrivateAttr(default=frozenset())
+    _integers: bool = PrivateAttr(default=False)
     _fixed: dict[str, Any] = PrivateAttr(default_factory=dict)
     # Worked out at the first submission without arguments, as each would (one read:
     # reading a private attribute of a model costs microseconds).
@@ -310,7 +312,7 @@ class JobType(BaseModel):
         properties = self._schema.get("properties") or {}
         params = {name: sub for name, sub in properties.items() if isinstance(sub, dict)}
         self._defaults = {name: sub["default"] for name, sub in params.items() if "default" in sub}
-        self._integers = frozenset(n for n, sub in params.items() if sub.get("type") == "integer")
+        self._integers = declares_integers(self._schema)
         self._bare = None
         self._fixed = {
             "cwd": self.cwd,
@@ -388,10 +390,7 @@ class JobType(BaseModel):
         for name, value in self._defaults.items():
             if name not in data:
                 data[name] = copy.deepcopy(value)
-        for name in self._integers & data.keys():
-            if isinstance(data[name], float):
-                data[name] = int(data[name])  # 5.0 is an integer to JSON Schema; pass it as 5
-        return data
+        return whole_numbers(self._schema, data) if self._integers else data
 
     def resolve(self, args: Mapping[str, Any]) -> JobSpec:
         """The frozen spec of a job with ``args`` (as returned by :meth:`validate_args`)."""
