@@ -47,3 +47,22 @@ def test_an_absent_controller_is_tried_again_a_refusal_is_not(tmp_path: Path) ->
     assert "Invalid job id specified" in str(bad.value)
     assert len(Path(f"{tries}.2").read_text().splitlines()) == 1
     assert cli.run(["echo", "fine"]) == "fine\n"
+
+
+def test_a_refusal_names_the_command_once(tmp_path: Path) -> None:
+    sbatch = tmp_path / "sbatch"
+    sbatch.write_text(
+        "#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Invalid account' >&2\n"
+        "exit 1\n"
+    )
+    sbatch.chmod(0o755)
+    cli = SlurmCli(timeout=5, tries=1, backoff=0.01)
+    with pytest.raises(SlurmError) as refused:
+        cli.run([str(sbatch)])
+    assert str(refused.value) == "sbatch: error: Batch job submission failed: Invalid account"
+    quiet = tmp_path / "quiet"
+    quiet.write_text("#!/bin/sh\nexit 3\n")
+    quiet.chmod(0o755)
+    with pytest.raises(SlurmError) as failed:
+        cli.run([str(quiet)])
+    assert str(failed.value) == f"{quiet}: exit code 3"

@@ -9,6 +9,7 @@ functions of :mod:`jobyard.runner.slurm.states`.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import time
@@ -94,7 +95,7 @@ class SlurmCli:
         if done.returncode != 0:
             err = done.stderr.decode(errors="replace").strip() or out.strip()
             transient = any(text in err.lower() for text in _TRANSIENT)
-            raise SlurmError(
-                f"{argv[0]}: {err or f'exit code {done.returncode}'}", transient=transient
-            )
+            err = err or f"exit code {done.returncode}"
+            said = err.startswith(f"{os.path.basename(argv[0])}:")  # "sbatch: error: …"
+            raise SlurmError(err if said else f"{argv[0]}: {err}", transient=transient)
         return out

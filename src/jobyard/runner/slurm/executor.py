@@ -97,7 +97,9 @@ class SlurmExecutor:
             return FailedExecution(spawn_failed(f"spawn failed: {exc}", 126), sink)
         try:
             ref = self._submit(job_id, mark, token, spec, options)
-        except (OSError, SlurmError) as exc:
+        except SlurmError as exc:  # it names the command
+            return FailedExecution(spawn_failed(f"spawn failed: {exc}", 126), sink)
+        except OSError as exc:
             return FailedExecution(spawn_failed(f"spawn failed: sbatch: {exc}", 126), sink)
         paths = output_files(output_paths(options.workdir, job_id), ref)
         execution = SlurmExecution(self.cli, ref, token, paths, sink, identity=mark)
