@@ -219,9 +219,17 @@ class Node:
         ):
             log.info("limits updated from the configuration")
 
+    def start_paused(self) -> None:
+        """Pause the queues the configuration says start ``paused`` that have no state
+        yet; a queue once paused or resumed (the API, the CLI) keeps its state."""
+        names = [name for name, queue in self.config.queues.items() if queue.paused]
+        if names and (paused := self.store.queue.start_paused(names, utcnow())):
+            log.info("queues paused by the configuration", extra={"queues": sorted(paused)})
+
     def start(self) -> None:
         self.store.migrate()
         self.sync_limits()
+        self.start_paused()
         if self.api or self.scheduler is not None:
             self.schedules.read_file(utcnow())
         if self.api:

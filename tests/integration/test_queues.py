@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
 from jobyard.client import Client, Invalid
 from jobyard.events.records import JobStateRecord
 from jobyard.states import JobState
-from tests.harness import ADMIN, Server, shared_server
+from tests.harness import ADMIN, CONFIG, Launcher, Server, shared_server
 
 server = shared_server()
 
@@ -107,3 +108,33 @@ def test_the_client_the_cli_and_the_submit_form_say_which_queue_is_undeclared(
     assert page.status_code == 200
     assert 'id="error-_queue"' in page.text
     assert TYPO.replace("'", "&#39;") in page.text  # as Jinja escapes it
+
+
+def test_a_queue_the_file_pauses_starts_paused_and_a_resume_outlasts_a_restart(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "jobyard.yaml"
+    text = CONFIG.read_text()
+    assert "queues:\n" in text
+    config.write_text(text.replace("queues:\n", "queues:\n  parked: {paused: true}\n", 1))
+    launch = Launcher(tmp_path)
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    try:
+        first = launch(url, config=config)
+        waiting = first.submit("echo", args={"text": "later"}, queue="parked")
+        passed = first.submit("echo", args={"text": "passed"})
+        first.wait_state(passed["id"], "succeeded")
+        assert first.job(waiting["id"])["state"] == "queued"
+        assert _queues(first)["parked"] is True
+        assert first.client.post("/api/v1/queues/parked/resume").status_code == 200
+        first.wait_state(waiting["id"], "succeeded")
+        first.stop()
+        again = launch(url, config=config)  # the file still says paused: the resume stays
+        assert _queues(again)["parked"] is False
+    finally:
+        launch.stop_all()
+
+
+def _queues(server: Server) -> dict[str, bool]:
+    items = server.client.get("/api/v1/queues").json()["items"]
+    return {queue["name"]: queue["paused"] for queue in items}

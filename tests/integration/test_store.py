@@ -886,6 +886,18 @@ def test_a_claim_tells_of_more_only_for_jobs_it_could_take(store: Store) -> None
     assert taken(one(tags=("gpu",))) == ([tagged.id], False)
 
 
+def test_a_queue_starts_paused_only_while_it_has_no_state(store: Store) -> None:
+    store.queue.set_queue_paused("resumed", True, T0)
+    store.queue.set_queue_paused("resumed", False, T0)
+    store.queue.set_queue_paused("paused", True, T0)
+    names = ["resumed", "paused", "new"]
+    assert store.queue.start_paused(names, T0) == {"new"}
+    assert store.queue.paused_queues() == {"paused", "new"}
+    store.queue.set_queue_paused("new", False, T0)
+    assert store.queue.start_paused(names, T0) == set()  # a later start changes nothing
+    assert store.queue.paused_queues() == {"paused"}
+
+
 @pytest.mark.sql_only("the statements sent")
 def test_an_idle_poll_with_only_a_paused_queues_jobs_only_looks(store: Store) -> None:
     """One plain read, no claim (on SQLite, no write lock taken for nothing)."""

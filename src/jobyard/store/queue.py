@@ -34,6 +34,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from jobyard import faults
 from jobyard.events.records import JobClaimed, JobPromoted
@@ -254,6 +255,20 @@ class SqlQueue(Part):
         """Pause a queue (its jobs are not claimed) or resume it."""
         values = {"paused": paused, "updated_at": now}
         self._upsert(queue_state, queue_state.c.name == name, values, {"name": name})
+
+    def start_paused(self, names: Collection[str], now: datetime) -> set[str]:
+        paused: set[str] = set()
+        with self._write() as conn:
+            known = select(queue_state.c.name).where(queue_state.c.name.in_(list(names)))
+            for name in set(names) - set(conn.scalars(known)):
+                try:
+                    with conn.begin_nested():  # another process may start it at once
+                        row = {"name": name, "paused": True, "updated_at": now}
+                        conn.execute(insert(queue_state), [row])
+                except IntegrityError:
+                    continue
+                paused.add(name)
+        return paused
 
     def paused_queues(self) -> set[str]:
         with self._read() as conn:

@@ -156,7 +156,15 @@ class MemoryQueue(Part):
 
     def set_queue_paused(self, name: str, paused: bool, now: datetime) -> None:
         with self._t.lock:
+            self._t.queues_set.add(name)
             (self._t.paused.add if paused else self._t.paused.discard)(name)
+
+    def start_paused(self, names: Collection[str], now: datetime) -> set[str]:
+        with self._t.lock:
+            new = set(names) - self._t.queues_set
+            self._t.queues_set |= new
+            self._t.paused |= new
+            return new
 
     def paused_queues(self) -> set[str]:
         with self._t.lock:

@@ -51,6 +51,7 @@ class Tables:
         self.job_types: dict[str, str] = {}  # name → definition as JSON
         self.limits: dict[Key, tuple[int, str]] = {}  # → (max_running, source)
         self.paused: set[str] = set()
+        self.queues_set: set[str] = set()  # queues paused or resumed once: they have a state
         self.samples: dict[tuple[int, int], list[tuple[datetime, float, int]]] = {}
         self.audit: list[AuditEntry] = []  # kept, not searched: the API's audit is SQL only
         self._ids: Counter[str] = Counter()
