@@ -197,6 +197,13 @@ class Node:
         if self.worker is not None:
             self.worker.wake()
 
+    def set_queue_paused(self, name: str, paused: bool) -> None:
+        """Pause or resume the queue ``name``; the in-process worker passes its jobs'
+        offers over, or takes them again (and looks for them now)."""
+        self.store.queue.set_queue_paused(name, paused, utcnow())
+        if self.worker is not None:
+            self.worker.queue_paused(name, paused)
+
     def wake_for_drain(self) -> None:
         """A drain was asked: let the in-process worker look for it now."""
         if self.worker is not None:

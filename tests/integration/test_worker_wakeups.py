@@ -39,6 +39,10 @@ job_types:
     command: ["sh", "-c", "while [ ! -e \\"$0\\" ]; do sleep 0.05; done", "{path}"]
     params:
       path: {type: string, required: true}
+  plain: {command: ["true"], queue: other}
+  tagged: {command: ["true"], queue: other, tags: [gpu]}
+queues:
+  other: {}
 """
 
 # A worker of queue a, and jobs of queues a and b (a job may name only a declared queue).
@@ -250,6 +254,25 @@ def test_a_freed_slot_claims_again_only_while_its_last_claim_saw_more_waiting(
     wait_for(lambda: single.running(third), timeout=20, what="the third job claimed")
     assert single.claims() - claims == 1  # the third's, and no empty one before it
     (tmp_path / "third").touch()
+
+
+def test_a_job_of_a_paused_queue_or_needing_tags_it_lacks_does_not_wake_the_worker(
+    single: Setup, tmp_path: Path
+) -> None:
+    def ran(job_id: int) -> None:
+        wait_for(lambda: single.state(job_id) is JobState.SUCCEEDED, timeout=20, what="its end")
+
+    ran(single.submit("other", "plain"))  # the worker's first look is over
+    single.node.set_queue_paused("default", True)
+    claims = single.claims()
+    held = gate(single, tmp_path / "held")
+    tagged = single.submit("other", "tagged")
+    ran(single.submit("other", "plain"))  # announced after the two others
+    assert single.claims() - claims == 1  # the plain job's only
+    assert single.node.store.jobs.get_job(tagged).state is JobState.QUEUED  # type: ignore[union-attr]
+    single.node.set_queue_paused("default", False)  # the resume wakes the worker
+    wait_for(lambda: single.running(held), timeout=20, what="the held job claimed")
+    (tmp_path / "held").touch()
 
 
 def test_without_notify_a_freed_slot_still_finds_a_job_queued_while_it_was_busy(

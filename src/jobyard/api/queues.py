@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from jobyard.api.resources import get_node
-from jobyard.clock import utcnow
 from jobyard.errors import NotFound
 from jobyard.limits import Scope
 from jobyard.node import Node
@@ -59,8 +58,7 @@ def list_queues(node: NodeDep) -> QueueList:
 def _set_paused(node: Node, name: str, paused: bool) -> QueueOut:
     if name not in _queues(node):
         raise NotFound(f"no queue named {name!r}")
-    node.store.queue.set_queue_paused(name, paused, utcnow())
-    node.wake()
+    node.set_queue_paused(name, paused)
     return _queues(node)[name]
 
 

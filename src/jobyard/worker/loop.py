@@ -33,7 +33,7 @@ from jobyard.events import wakeups
 from jobyard.events.listen import listen
 from jobyard.models import Ended, Job, WorkerInfo
 from jobyard.roster import WorkerState
-from jobyard.routing import check_tags
+from jobyard.routing import check_tags, routes_for
 from jobyard.runner.executors import Executors
 from jobyard.states import JobState
 from jobyard.store import Store, outage
@@ -110,6 +110,8 @@ class Worker:
         self.name = settings.name
         self.host = socket.gethostname()
         self.tags = check_tags(settings.tags)
+        self._routes = frozenset(routes_for(self.tags))  # the jobs' tags it can run
+        self._paused: set[str] = set()  # queues paused, as this process last heard
         self._clock = clock
         self._runs: dict[int, JobRun] = {}
         self._wakeup = threading.Event()
@@ -204,6 +206,7 @@ class Worker:
             lease_timeout=self.settings.lease_timeout,
         )
         self.store.workers.register_worker(info)
+        self._paused |= self.store.queue.paused_queues()
         # The jobs a dead worker of this name left live here are recovered too: nothing
         # of this process runs yet, and the name is no other live worker's.
         self._orphans.recover(prior)
@@ -253,11 +256,25 @@ class Worker:
 
     def _serves(self, job: Job) -> bool:
         queues = self.settings.queues
-        return job.state is JobState.QUEUED and (queues is None or job.queue in queues)
+        return (
+            job.state is JobState.QUEUED
+            and (queues is None or job.queue in queues)
+            and job.queue not in self._paused
+            and job.route in self._routes
+        )
+
+    def queue_paused(self, name: str, paused: bool) -> None:
+        """This process paused or resumed the queue ``name``: offers of its jobs are
+        passed over, or taken again. Only offers: a claim reads the paused queues itself,
+        so a pause or resume by another process is at worst an offer claimed for nothing
+        or a job found at the next poll."""
+        (self._paused.add if paused else self._paused.discard)(name)
+        if not paused:
+            self.wake()
 
     def _notified(self, payload: str | None) -> None:
         """A NOTIFY on the jobs channel: look only when it concerns this worker."""
-        wanted = wakeups.wakeup_for(payload, self.name, self.settings.queues)
+        wanted = wakeups.wakeup_for(payload, self.name, self.settings.queues, self._routes)
         if wanted.drain:
             self.wake_for_drain()
         if wanted.controls:
