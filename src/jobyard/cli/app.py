@@ -338,8 +338,7 @@ def migrate(database_url: DatabaseOpt = None) -> None:
 
     settings = read_settings({"database_url": database_url})
     store = open_database(settings.database_url)
-    before = revisions(store.engine)[0]
-    store.migrate()
+    before = store.migrate()
     after = revisions(store.engine)[0]
     store.close()
     if before is None:

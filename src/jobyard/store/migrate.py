@@ -50,10 +50,17 @@ def revisions(engine: Engine) -> tuple[str | None, str, bool]:
     return current, head, known
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision; concurrent callers wait for each other."""
+def upgrade(engine: Engine) -> str | None:
+    """Bring the schema to the newest revision; concurrent callers wait for each other.
+    The revision this call found, once its turn came (None: no schema yet)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn, _migration_lock(conn), conn.begin():
+        # Read under the lock: a caller that waited finds what the other one left
+        # (on MariaDB, each step of a migration is committed on its own).
+        found = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(alembic_config(conn), "head")
+    return found
 
 
 @contextmanager

@@ -81,9 +81,10 @@ class Store:
                 if last or not exc.connection_invalidated:
                     raise
 
-    def migrate(self) -> None:
-        """Create or upgrade the schema; safe to run from several processes at once."""
-        migrate.upgrade(self._engine)
+    def migrate(self) -> str | None:
+        """Create or upgrade the schema; safe to run from several processes at once. The
+        revision it found (None: there was no schema)."""
+        return migrate.upgrade(self._engine)
 
     def close(self) -> None:
         """Close every pooled connection (and SQLite's writing one, once its write is done)."""
