@@ -223,7 +223,24 @@ def test_a_batch_is_created_whole_or_not_at_all(server: Server) -> None:
     shape = {"type": "echo", "args": {"text": "b"}, "name": 5}
     shaped = assert_problem(server.client.post("/api/v1/jobs/batch", json={"jobs": [shape]}), 422)
     assert [e["field"] for e in shaped["errors"]] == ["jobs.0.name"]
+    # A batch answers with its jobs: an item cannot ask for a stream.
+    follow = {**good, "follow": True}
+    followed = assert_problem(
+        server.client.post("/api/v1/jobs/batch", json={"jobs": [follow]}), 422
+    )
+    assert [e["field"] for e in followed["errors"]] == ["jobs.0.follow"]
     assert total_jobs(server) == before + 3
+
+
+def test_a_key_repeated_in_a_batch_is_its_first_job(server: Server) -> None:
+    key = f"batch-{uuid.uuid4().hex}"
+    job = {"type": "echo", "args": {"text": "b"}, "hold": True, "idempotency_key": key}
+    jobs = [job, {**job, "args": {"text": "other"}}, {**job, "idempotency_key": None}]
+    answer = server.client.post("/api/v1/jobs/batch", json={"jobs": jobs})
+    assert answer.status_code == 201, answer.text
+    first, again, other = answer.json()["ids"]
+    assert again == first != other
+    assert server.job(first)["args"] == {"text": "b", "repeat": 1}
 
 
 def test_job_types_show_their_json_schema(server: Server) -> None:

@@ -11,6 +11,7 @@ from jobyard.api import trail
 from jobyard.api.params import INT64_MAX, JobId, Page, PerPage
 from jobyard.api.resources import choices, get_manager, get_node, split_names
 from jobyard.api.schemas import (
+    BatchJob,
     BatchOut,
     DependencyOut,
     JobOut,
@@ -39,7 +40,7 @@ Manager = Annotated[JobManager, Depends(get_manager)]
 NodeDep = Annotated[Node, Depends(get_node)]
 
 
-def _submission(body: SubmitJob) -> Submission:
+def _submission(body: BatchJob) -> Submission:
     fields = body.model_dump(exclude={"follow", "depends_on"})
     depends_on = tuple(Dependency(d.job, d.on) for d in body.depends_on)
     return Submission(**fields, depends_on=depends_on)

@@ -89,8 +89,8 @@ class DependencyOut(BaseModel):
     state: JobState | None = Field(description="the upstream job's state (null: removed)")
 
 
-class SubmitJob(BaseModel):
-    """A job to submit: a type, its arguments, and how to schedule it."""
+class BatchJob(BaseModel):
+    """A job of a batch: a type, its arguments, and how to schedule it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -106,16 +106,23 @@ class SubmitJob(BaseModel):
     idempotency_key: IdempotencyKey | None = Field(
         default=None, min_length=1, max_length=200, description="a repeat returns the first job"
     )
-    follow: bool = Field(default=False, description="answer with the job's event stream")
     depends_on: list[DependencyIn] = Field(
         default_factory=list, max_length=1000, description="run after these jobs end so"
     )
 
 
+class SubmitJob(BatchJob):
+    """A job to submit: a type, its arguments, and how to schedule it."""
+
+    follow: bool = Field(default=False, description="answer with the job's event stream")
+
+
 class SubmitBatch(BaseModel):
+    """Jobs to submit at once; a batch answers with its jobs, so none has ``follow``."""
+
     model_config = ConfigDict(extra="forbid")
 
-    jobs: list[SubmitJob] = Field(min_length=1, max_length=1000)
+    jobs: list[BatchJob] = Field(min_length=1, max_length=1000)
 
 
 class RestartJob(BaseModel):
