@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.compare.jobyard import BATCH
+
 DASH, TIMES = "\u2013", "\u00d7"  # the report is typeset
 START, END = "<!-- compare:start -->", "<!-- compare:end -->"
 Getter = Callable[[dict[str, Any]], float | None]
@@ -132,7 +134,8 @@ def section(run: dict[str, Any]) -> str:
         f"load average {machine['load_before']} before, {machine['load_after']} after. "
         f"Versions: {', '.join(f'{k} {v}' for k, v in machine['packages'].items())}.",
         "",
-        f"{run['rounds']} rounds, interleaved (each round runs every system once, the order "
+        f"{run['rounds']} round{'' if run['rounds'] == 1 else 's'}, interleaved (each round "
+        "runs every system once, the order "
         f"rotated by one each round); {run['jobs']} jobs per throughput and enqueue phase, "
         f"{run['latency_jobs']} for latency. Each cell: median (min{DASH}max over the rounds), "
         f"then {TIMES}: the median divided by the best anchor's median (the best of the "
@@ -155,7 +158,8 @@ def section(run: dict[str, Any]) -> str:
         floor = run.get("spawn_floor_per_s", [])
         out += [
             "",
-            "jobyard only: batch submits (`POST /api/v1/jobs/batch`, 1,000 a request), "
+            "jobyard only: batch submits (`POST /api/v1/jobs/batch`, "
+            f"{min(run['jobs'], BATCH):,} a request), "
             "`/bin/true` command jobs (at most 500, queued, then from the queue's resume to the "
             "last `finished_at`), and control (request → new state seen in the API, polled "
             f"every 2 ms). The `posix_spawn` floor (`/bin/true` + `waitpid` in a loop in one "
