@@ -30,6 +30,7 @@ from jobyard.jobtypes.spec import ArgsInvalid
 from jobyard.models import Dependency, DependencyState, Job, JobQuery, JobUpdate, NewJob
 from jobyard.outcomes import KILLED_BY_USER, Reason
 from jobyard.states import (
+    Control,
     Event,
     IllegalTransition,
     JobState,
@@ -269,7 +270,13 @@ class JobManager:
             except IllegalTransition as exc:
                 raise Conflict(str(exc), state=job.state.value) from exc
             if outcome.control is not None:
-                update = JobUpdate(job.id, frozenset({job.state}), {"control": outcome.control})
+                # A kill stands: a pause or resume written over it would lose it.
+                unless = None if outcome.control is Control.KILL else Control.KILL
+                if unless is not None and job.control is unless:
+                    raise Conflict("the job is being killed", state=job.state.value)
+                expect = frozenset({job.state})
+                values = {"control": outcome.control}
+                update = JobUpdate(job.id, expect, values, unless_control=unless)
             else:
                 update = _immediate(job, outcome.state, now, blocked_by)
             updated = self.store.jobs.update_job(update, now)

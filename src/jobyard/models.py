@@ -483,12 +483,19 @@ def claim_values(
 
 @dataclass(frozen=True)
 class JobUpdate:
-    """A compare-and-set change of one job: applied only while its state is ``expect``."""
+    """A compare-and-set change of one job: applied only while its state is ``expect``
+    (and its pending control is not ``unless_control``).
+
+    ``clears``: the control intent this change carried out, dropped only while it is
+    still the pending one (a kill asked meanwhile stays for the worker to see).
+    """
 
     job_id: int
     expect: frozenset[JobState]
     values: dict[str, Any] = field(default_factory=dict)  # column → value
     event: Record | None = None  # appended in the same transaction when applied
+    unless_control: Control | None = None
+    clears: Control | None = None
 
 
 @dataclass(frozen=True)

@@ -890,6 +890,26 @@ def test_a_claim_tells_of_more_only_for_jobs_it_could_take(store: Store) -> None
     assert taken(one(tags=("gpu",))) == ([tagged.id], False)
 
 
+def test_an_update_may_spare_a_pending_kill_and_clear_only_what_it_carried_out(
+    store: Store,
+) -> None:
+    (job,) = add(store)
+    running = frozenset({JobState.QUEUED})
+
+    def update(values: dict[str, Any], **guards: Any) -> Job | None:
+        return store.jobs.update_job(JobUpdate(job.id, running, values, **guards), T0)
+
+    assert update({"control": Control.KILL}) is not None
+    assert update({"control": Control.PAUSE}, unless_control=Control.KILL) is None
+    cleared = update({"priority": 7}, clears=Control.PAUSE)  # a kill is not a pause
+    assert cleared is not None
+    assert (cleared.priority, cleared.control) == (7, Control.KILL)
+    assert update({"control": Control.PAUSE}) is not None
+    paused = update({}, unless_control=Control.KILL, clears=Control.PAUSE)
+    assert paused is not None
+    assert paused.control is None
+
+
 def test_a_queue_starts_paused_only_while_it_has_no_state(store: Store) -> None:
     store.queue.set_queue_paused("resumed", True, T0)
     store.queue.set_queue_paused("resumed", False, T0)

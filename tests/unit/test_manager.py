@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
@@ -272,6 +273,34 @@ def test_remove_deletes_an_ended_job_and_blocks_its_dependents(h: Harness) -> No
     assert h.manager.dependencies(waiting)[0].state is None
     with pytest.raises(NotFound):
         h.manager.remove(upstream)
+
+
+def test_a_kill_asked_stands_against_a_later_pause_or_resume(h: Harness) -> None:
+    running, paused = h.submit(), h.submit()
+    h.claim()
+    h.claim()
+    pause = JobUpdate(paused, frozenset({JobState.RUNNING}), {"state": JobState.PAUSED})
+    assert h.store.jobs.update_job(pause, NOW) is not None  # as its worker stores a pause
+    for job_id, event, state in (
+        (running, Event.PAUSE, "running"),
+        (paused, Event.RESUME, "paused"),
+    ):
+        assert h.manager.act(job_id, Event.KILL).control is Control.KILL
+        with pytest.raises(Conflict, match="being killed") as info:
+            h.manager.act(job_id, event)
+        assert info.value.extra == {"state": state}
+        assert h.manager.act(job_id, Event.KILL).control is Control.KILL  # again: still fine
+
+
+def test_a_pause_carried_out_keeps_a_kill_asked_meanwhile(h: Harness) -> None:
+    job_id = h.submit()
+    h.claim()
+    h.manager.act(job_id, Event.PAUSE)
+    h.manager.act(job_id, Event.KILL)  # before the worker stored its pause
+    paused = JobUpdate(job_id, frozenset({JobState.RUNNING}), {"state": JobState.PAUSED})
+    stored = h.store.jobs.update_job(dataclasses.replace(paused, clears=Control.PAUSE), NOW)
+    assert stored is not None
+    assert (stored.state, stored.control) == (JobState.PAUSED, Control.KILL)
 
 
 def test_removing_a_live_job_kills_it_first(h: Harness) -> None:

@@ -12,9 +12,12 @@ from sqlalchemy import (
     Select,
     Update,
     bindparam,
+    case,
     delete,
     func,
     insert,
+    null,
+    or_,
     select,
     update,
 )
@@ -133,12 +136,17 @@ class SqlJobs(Part):
         Sets ``updated_at`` to ``now`` and appends ``update.event`` when applied;
         returns the updated job, or None when the job is gone or in another state.
         """
-        values = job_columns(update.values) | {"updated_at": now}
+        values: dict[str, Any] = job_columns(update.values) | {"updated_at": now}
         expect = [JobState(state).value for state in update.expect]
+        where = [jobs.c.id == update.job_id, jobs.c.state.in_(expect)]
+        if update.unless_control is not None:
+            pending = jobs.c.control
+            where.append(or_(pending.is_(None), pending != update.unless_control.value))
+        if update.clears is not None:
+            done = jobs.c.control == update.clears.value
+            values["control"] = case((done, null()), else_=jobs.c.control)
         with self._write() as conn:
-            changed = conn.execute(
-                update_jobs(values, jobs.c.id == update.job_id, jobs.c.state.in_(expect))
-            ).rowcount
+            changed = conn.execute(update_jobs(values, *where)).rowcount
             if changed != 1:
                 return None
             if update.event is not None:

@@ -406,7 +406,7 @@ class JobRun:
             if execution.pause():  # else marked once the executor says it took effect
                 self._paused()
         else:
-            self._set({"control": None}, expect=LIVE)
+            self._set({}, expect=LIVE, clears=Control.PAUSE)
 
     def _resume(self, execution: Execution) -> None:
         self._seen.discard(Control.PAUSE)
@@ -414,7 +414,7 @@ class JobRun:
             if execution.resume():
                 self._resumed()
         else:
-            self._set({"control": None}, expect=LIVE)
+            self._set({}, expect=LIVE, clears=Control.RESUME)
 
     def _controlled(self, control: Control, error: str | None) -> None:
         """A deferred control's outcome: the state changes only when it took effect."""
@@ -434,13 +434,14 @@ class JobRun:
         event = JobStateChanged(
             at=self._now(), state=self.job.state, reason=f"{control.value}_refused"
         )
-        self._set({"control": None}, expect=LIVE, event=event)
+        self._set({}, expect=LIVE, event=event, clears=control)
 
     def _paused(self) -> None:
         self._flush()  # its pid and output so far come before the pause, not later
         now = self._now()
         event = JobStateChanged(at=now, state=JobState.PAUSED)
-        self._set({"state": JobState.PAUSED, "paused_at": now, "control": None}, event=event)
+        values = {"state": JobState.PAUSED, "paused_at": now}
+        self._set(values, event=event, clears=Control.PAUSE)
 
     def _resumed(self) -> None:
         if self.job.paused_at is not None:
@@ -450,9 +451,9 @@ class JobRun:
                 "state": JobState.RUNNING,
                 "paused_at": None,
                 "paused_seconds": paused,
-                "control": None,
             }
-            self._set(values, event=JobStateChanged(at=now, state=JobState.RUNNING, resumed=True))
+            resumed = JobStateChanged(at=now, state=JobState.RUNNING, resumed=True)
+            self._set(values, event=resumed, clears=Control.RESUME)
 
     def _terminate(self, execution: Execution, reason: str, error: str) -> None:
         if self._kill_at is not None:
@@ -641,10 +642,11 @@ class JobRun:
         *,
         expect: frozenset[JobState] | None = None,
         event: Record | None = None,
+        clears: Control | None = None,
     ) -> None:
         expected = expect or frozenset({self.job.state})
         now = self._now()
-        update = JobUpdate(self.job.id, expected, values, event)
+        update = JobUpdate(self.job.id, expected, values, event, clears=clears)
         updated = self._persist(lambda: self._store.jobs.update_job(update, now))
         if updated is None:
             # Its state left ``expected``: a try whose commit went unseen may have written

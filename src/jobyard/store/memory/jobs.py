@@ -77,6 +77,10 @@ class MemoryJobs(Part):
             job = self._t.jobs.get(update.job_id)
             if job is None or job.state not in update.expect:
                 return None
+            if update.unless_control is not None and job.control == update.unless_control:
+                return None
+            if update.clears is not None and job.control == update.clears:
+                values["control"] = None
             if update.event is not None:
                 self._t.add_event(job.id, update.event)
             return self._t.set(job.id, values)
