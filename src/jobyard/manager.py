@@ -38,6 +38,7 @@ from jobyard.states import (
     initial_state,
     transition,
 )
+from jobyard.store.outage import deadlocked
 from jobyard.store.protocol import AuditOf, Storage
 
 log = logging.getLogger(__name__)
@@ -279,7 +280,12 @@ class JobManager:
                 update = JobUpdate(job.id, expect, values, unless_control=unless)
             else:
                 update = _immediate(job, outcome.state, now, blocked_by)
-            updated = self.store.jobs.update_job(update, now)
+            try:
+                updated = self.store.jobs.update_job(update, now)
+            except Exception as exc:
+                if not deadlocked(exc):
+                    raise
+                continue  # rolled back whole, to let a worker's write through: try again
             if updated is not None:
                 if updated.state.terminal:
                     self._on_terminal(updated.id)

@@ -30,6 +30,22 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+# A transaction the database rolled back to break a deadlock: PostgreSQL's SQLSTATE,
+# MariaDB's error number. Nothing of it was kept: the whole of it may be tried again.
+_DEADLOCK_STATE, _DEADLOCK_ERRNO = "40P01", 1213
+
+
+def deadlocked(exc: BaseException) -> bool:
+    """True when ``exc`` is a deadlock's victim (its transaction was rolled back)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == _DEADLOCK_STATE:
+        return True
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    return bool(args) and args[0] == _DEADLOCK_ERRNO
+
+
 def first_line(exc: BaseException) -> str:
     """An error's message without what SQLAlchemy adds below it (the SQL, the parameters)."""
     return str(exc).partition("\n")[0]
