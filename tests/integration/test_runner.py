@@ -116,6 +116,16 @@ def test_pause_stops_every_process_of_the_group_and_resume_continues(runner: Run
     assert all(gone(p) for p in procs)
 
 
+def test_a_pause_that_comes_after_the_job_exited_says_it_paused_nothing(runner: Runner) -> None:
+    execution = runner.start(1, tok("t-late"), sh("exit 0"), Recorder())
+    finish(execution)
+    assert execution.pause() is False  # the run stores no pause the job never had
+    running = runner.start(1, tok("t-live"), sh("sleep 100"), Recorder())
+    assert running.pause() is True
+    running.kill()
+    finish(running)
+
+
 def test_terminate_ignored_then_kill_leaves_nothing(runner: Runner) -> None:
     script = (
         "trap 'echo got-term' TERM; (trap '' TERM; sleep 100) & "

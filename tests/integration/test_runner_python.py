@@ -199,6 +199,12 @@ def test_function_job_reports_in_order(runner: Runner) -> None:
     assert sink.nbytes == len("first\nlogged 3\npartial line\nto stderr\nfrom a subprocess\n")
 
 
+def test_a_pause_after_the_function_returned_says_it_paused_nothing(runner: Runner) -> None:
+    execution = runner.start(9, tok("t-late"), job("noop"), Recorder())
+    assert finish(execution).succeeded
+    assert execution.pause() is False  # the child is another job's by now: left alone
+
+
 def test_environment_and_cwd(runner: Runner, tmp_path: Path) -> None:
     sink = Recorder()
     spec = JobSpec(python="runner_test_jobs:environment", env={"FOO": "bar"}, cwd=str(tmp_path))

@@ -110,8 +110,18 @@ class CommandExecution:
         SUPERVISORS.run(f"cmd-{proc.pid}", self._supervise)
 
     def pause(self) -> bool:
+        """Stop the group; False when its leader had exited already (the job is ending:
+        nothing was paused, and its end comes next)."""
         self._group.signal(signal.SIGSTOP)
-        return True
+        return not self._leader_exited()
+
+    def _leader_exited(self) -> bool:
+        if self._exit is not None:
+            return True
+        try:  # a look only (WNOWAIT): the supervising thread reaps it
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True  # reaped already
 
     def resume(self) -> bool:
         self._group.signal(signal.SIGCONT)

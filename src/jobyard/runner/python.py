@@ -94,7 +94,7 @@ class PythonExecution:
     def pause(self) -> bool:
         with self._lock:
             if self._released or self._ended:
-                return True
+                return False  # the job is over: nothing to stop, and its end comes next
             self._pause_seq += 1
             self._pause_ack.clear()
             seq = self._pause_seq
