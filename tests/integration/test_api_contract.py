@@ -130,6 +130,8 @@ def test_a_body_over_one_mebibyte_is_413(server: Server) -> None:
         ({"until": "yesterday"}, "until"),
         ({"since": "0001-01-01T00:00:00+05:00"}, "since"),  # before year 1 in UTC
         ({"until": "9999-12-31T23:00:00-05:00"}, "until"),  # after year 9999 in UTC
+        ({"since": "0"}, "since"),  # not a Unix time: a number is no date-time here
+        ({"until": "1700000000.5"}, "until"),
     ],
 )
 def test_bad_list_parameters_are_422(server: Server, params: dict[str, Any], field: str) -> None:
@@ -138,14 +140,18 @@ def test_bad_list_parameters_are_422(server: Server, params: dict[str, Any], fie
 
 
 def test_bad_submission_fields_are_422(server: Server) -> None:
+    before = total_jobs(server)
     for bad in (
         {"type": "echo", "args": {"text": "x"}, "priority": "high"},
         {"type": "echo", "args": {"text": "x"}, "run_at": "2026-01-01T00:00:00"},
+        {"type": "echo", "args": {"text": "x"}, "run_at": 1900000000},
+        {"type": "echo", "args": {"text": "x"}, "run_at": "1900000000"},
         {"type": "echo", "args": {"text": "x"}, "surprise": 1},
         {"args": {"text": "x"}},
         [1, 2],
     ):
         assert_problem(server.client.post("/api/v1/jobs", json=bad), 422)
+    assert total_jobs(server) == before
 
 
 def test_list_filters_sorts_searches_and_pages(server: Server) -> None:

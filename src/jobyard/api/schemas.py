@@ -7,13 +7,14 @@ from typing import Annotated, Any, Self
 from urllib.parse import quote
 
 from fastapi import Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import to_json
 
 from jobyard.api.params import INT64_MAX
 from jobyard.events.records import LogWritten
 from jobyard.jobtypes.spec import check_name
 from jobyard.models import Condition, Job
+from jobyard.schedules.spec import not_a_timestamp
 from jobyard.states import Control, JobState
 
 Name = Field(default=None, min_length=1, max_length=200)
@@ -26,7 +27,7 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("out of range: in UTC it falls before year 1 or after 9999") from None
 
 
-UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+UtcTime = Annotated[AwareDatetime, BeforeValidator(not_a_timestamp), AfterValidator(_in_utc)]
 
 
 def _no_trailing_space(key: str) -> str:

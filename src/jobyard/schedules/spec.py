@@ -8,6 +8,7 @@ stored as timezone-aware UTC; a naive one is read in the schedule's ``timezone``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -87,9 +88,14 @@ def cron_expression(text: str) -> str:
     return expr
 
 
-def _not_a_number(value: Any) -> Any:
-    # pydantic would read a number as a Unix timestamp: too easy to get wrong in YAML
-    if isinstance(value, int | float):
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def not_a_timestamp(value: Any) -> Any:
+    """A pydantic ``before`` check of a date-time: pydantic reads a number, or text that
+    is one, as a Unix timestamp (seconds, or milliseconds past a size), too easy to get
+    wrong (in YAML, in a query string) to take."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
         raise ValueError(_DATETIME_HINT)
     return value
 
@@ -122,7 +128,7 @@ def localize(value: datetime, zone_name: str) -> datetime:
         raise ValueError(f"{value.isoformat()} is out of range in UTC") from None
 
 
-Moment = Annotated[datetime, BeforeValidator(_not_a_number)]
+Moment = Annotated[datetime, BeforeValidator(not_a_timestamp)]
 
 
 # -- the spec ---------------------------------------------------------------------
