@@ -73,12 +73,17 @@ def test_defaults_are_filled_in(server: Server) -> None:
         ("GET", "/api/v1/job-types/nope", 404),
         ("GET", "/api/v1/nothing-here", 404),
         ("PATCH", "/api/v1/jobs", 405),
+        ("GET", "/api/v1/jobs/batch", 405),  # a path of its own, not a job's id
+        ("DELETE", "/api/v1/jobs/actions", 405),
     ],
 )
 def test_unknown_resources_are_problems(
     server: Server, method: str, path: str, status: int
 ) -> None:
-    assert_problem(server.client.request(method, path), status)
+    answer = server.client.request(method, path)
+    assert_problem(answer, status)
+    if path.endswith(("batch", "actions")):
+        assert answer.headers["Allow"] == "POST"
 
 
 def test_a_forbidden_transition_is_409_with_the_current_state(server: Server) -> None:

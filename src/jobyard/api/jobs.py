@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from jobyard.api import trail
 from jobyard.api.params import INT64_MAX, JobId, Page, PerPage
@@ -36,6 +37,24 @@ from jobyard.node import Node
 from jobyard.states import Event, JobState
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+
+class _JobSegment(Convertor[str]):
+    """``/api/v1/jobs/{job_id}``'s segment: anything but the names of the collection's
+    own paths, so that ``GET /api/v1/jobs/batch`` is the 405 of a path that takes only
+    ``POST`` (not a 422 about an id). Any other text still reaches the id's check."""
+
+    regex = r"(?!(?:batch|actions)$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("job_segment", _JobSegment())
+ONE_JOB = "/{job_id:job_segment}"
 Manager = Annotated[JobManager, Depends(get_manager)]
 NodeDep = Annotated[Node, Depends(get_node)]
 
@@ -148,7 +167,7 @@ def list_jobs(
     return answer_plain({"items": items, "total": total, "page": page, "per_page": per_page})
 
 
-@router.get("/{job_id}", response_model=JobOut, name="get_job")
+@router.get(ONE_JOB, response_model=JobOut, name="get_job")
 def get_job(job_id: JobId, manager: Manager) -> Response:
     out = JobOut.of(manager.get(job_id), utcnow())
     out.depends_on = _dependencies(manager, job_id)
@@ -210,7 +229,7 @@ def restart_job(
     return _created(node, job, True, request, follow=follow, deps=True)  # carried over
 
 
-@router.delete("/{job_id}", status_code=204)
+@router.delete(ONE_JOB, status_code=204)
 def remove_job(job_id: JobId, manager: Manager, force: bool = False) -> Response:
     """Remove a finished job and its history; ``force`` kills a live one first. A workflow
     run's job is a 409 naming the run (``workflow_run``): the run needs it to run again."""

@@ -91,5 +91,5 @@ class ObserveRequests:
 def _route(scope: Scope) -> str | None:
     """The template of the route that answered, as the router left it in the scope."""
     route = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(route, "path_format", None)  # its template without convertors
     return path if isinstance(path, str) else None
