@@ -21,3 +21,20 @@ def text_problem(text: str) -> str | None:
         except UnicodeEncodeError:
             return "contains a lone surrogate (not Unicode text)"
     return None
+
+
+# The characters whose lowercase Python writes otherwise than the databases' lower() does:
+# Σ depends on its place ("ς" at a word's end), İ lowers to two characters (i and a dot).
+_CONTEXTUAL = frozenset("Σİ")
+FINAL_SIGMA, SIGMA = "\u03c2", "\u03c3"
+
+
+def fold(text: str) -> str:
+    """``text`` with each character lowercased on its own, as the databases' ``lower()``
+    does (Python's ``lower`` alone writes a final sigma and İ as "i" and a dot), and a
+    final sigma as the plain one (a Greek word typed in lowercase ends in the final
+    form): what a search compares."""
+    lowered = text.lower()
+    if not _CONTEXTUAL.isdisjoint(text):
+        lowered = "".join("i" if char == "İ" else char.lower() for char in text)
+    return lowered.replace(FINAL_SIGMA, SIGMA)

@@ -189,7 +189,7 @@ def test_audit_filters_and_pages(store: Store) -> None:
                 ("ann", "submit", "/api/v1/jobs/1", "ok"),
                 ("bob", "submit", "/api/v1/jobs", "denied"),
                 ("ann", "kill_job", "/api/v1/jobs/1/kill", "ok"),
-                ("bob", "login", "user bob", "failed"),
+                ("bob", "login", "user ÉmileZ", "failed"),
                 ("root", "add_user", "/api/v1/users/Carol_100%", "ok"),
             ]
         )
@@ -212,6 +212,8 @@ def test_audit_filters_and_pages(store: Store) -> None:
     assert actions(search="CAROL_100%") == (["add_user"], 1)  # any case; % is no wildcard
     assert actions(search="_1") == (["add_user"], 1)  # nor _
     assert actions(search="jobs/1") == (["kill_job", "submit"], 2)
+    for term in ("ÉmileZ", "émilez", "ÉMILEZ"):  # beyond ASCII too (SQLite's lower() is not)
+        assert actions(search=term) == (["login"], 1), term
     assert actions(page=1, per_page=2) == (["add_user", "login"], 5)
     assert actions(page=3, per_page=2) == (["submit"], 5)
     assert actions(page=4, per_page=2) == ([], 5)

@@ -423,6 +423,20 @@ def test_a_search_ignores_case_and_nothing_else_on_every_backend(store: Store) -
     }
 
 
+def test_a_search_finds_the_text_it_was_copied_from_and_its_other_case_everywhere(
+    store: Store,
+) -> None:
+    # Python's lower() writes a final sigma and a dotted I as two characters; PostgreSQL's
+    # and MariaDB's lower() fold each character on its own (MariaDB only in a collation of
+    # a recent Unicode: its default left letters of Unicode 5.2 and later as they were).
+    typed = {"ΟΔΟΣ": "οδος", "İzmir": "izmir", "ẞ": "ß", "Ꭰ": "ꭰ", "Ა": "ა", "𐐀": "𐐨", "Ⱥ": "ⱥ"}  # noqa: RUF001
+    made = {word: add(store, new_job(name=f"{word}-x"))[0].id for word in typed}
+    for word, job_id in made.items():
+        for term in (f"{word}-x", typed[word], word.upper()):
+            assert job_id in ids(store, search=term), (word, term)
+    assert made["ΟΔΟΣ"] in ids(store, search="οδοσ")  # the final sigma is sigma
+
+
 def test_listing_sorts_with_id_breaking_ties(store: Store, listed: list[Job]) -> None:
     a, b, c, d = (job.id for job in listed)
     assert ids(store, sort=["-priority"]) == [c, b, a, d]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    String,
+    Dialect,
     bindparam,
     delete,
     func,
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from jobyard.access.records import AuditEntry, AuditQuery, Token, User, still_valid
 from jobyard.access.roles import Role
+from jobyard.store.listing import folded_contains
 from jobyard.store.part import Part
 from jobyard.store.rows import load_json
 from jobyard.store.tables import api_tokens, audit_log, sessions, users
@@ -205,7 +206,7 @@ class SqlAccess(Part):
                 conn.execute(insert(audit_log), rows)
 
     def find_audit(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
-        where = _audit_filters(query)
+        where = _audit_filters(query, self._engine.dialect)
         listing = (
             select(audit_log)
             .where(*where)
@@ -285,7 +286,7 @@ def _entry(row: Mapping[Any, Any]) -> AuditEntry:
     return AuditEntry(**{name: row[name] for name in names}, detail=detail)
 
 
-def _audit_filters(query: AuditQuery) -> list[ColumnElement[bool]]:
+def _audit_filters(query: AuditQuery, dialect: Dialect) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     for column, values in (
         (audit_log.c.actor, query.actors),
@@ -299,6 +300,5 @@ def _audit_filters(query: AuditQuery) -> list[ColumnElement[bool]]:
     if query.until is not None:
         where.append(audit_log.c.at < query.until)
     if query.search:
-        term = query.search.lower()
-        where.append(func.lower(audit_log.c.target, type_=String).contains(term, autoescape=True))
+        where.append(folded_contains(audit_log.c.target, query.search, dialect))
     return where

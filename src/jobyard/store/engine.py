@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
 
 from jobyard.store.coltypes import MYSQL
+from jobyard.text import fold
 
 #: Where the store says how SQLite's next transaction on a connection begins (see
 #: :func:`_sqlite_do_begin`): the key in the pooled connection's ``info``.
@@ -216,7 +217,7 @@ def sqlite_synchronous(url: URL) -> str:
 def _sqlite_connect(dbapi_connection: Any, _record: Any, *, synchronous: str) -> None:
     # The driver must not emit BEGIN itself: _sqlite_do_begin does.
     dbapi_connection.isolation_level = None
-    # lower() as Python's, for searches: SQLite's own folds ASCII letters only.
+    # lower() as the other databases', for searches: SQLite's own folds ASCII letters only.
     dbapi_connection.create_function("jobyard_lower", 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
@@ -227,7 +228,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any, *, synchronous: str) ->
 
 
 def _lower(text: object) -> object:
-    return text.lower() if isinstance(text, str) else text
+    return fold(text) if isinstance(text, str) else text
 
 
 def _sqlite_wal(cursor: Any) -> None:

@@ -117,7 +117,7 @@ class SqlJobs(Part):
         bad = [key for key in query.sort if key.removeprefix("-") not in SORTABLE]
         if bad or query.page < 1 or query.per_page < 1:
             raise ValueError(f"bad listing: sort {bad}, page {query.page}/{query.per_page}")
-        where = job_filters(query, self._dialect)
+        where = job_filters(query, self._engine.dialect)
         page = (
             select(jobs)
             .where(*where)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Text, cast, func, or_
+from sqlalchemy import ColumnElement, Dialect, String, Text, cast, func, literal, or_
 from sqlalchemy.sql.elements import UnaryExpression
 
 from jobyard.models import JobQuery
 from jobyard.states import JobState
 from jobyard.store.tables import jobs
+from jobyard.text import FINAL_SIGMA, SIGMA, fold
 
 
-def job_filters(query: JobQuery, dialect: str) -> list[ColumnElement[bool]]:
+def job_filters(query: JobQuery, dialect: Dialect) -> list[ColumnElement[bool]]:
     """Conditions for the filters of a listing; an empty filter selects everything."""
     conditions: list[ColumnElement[bool]] = []
     if query.states:
@@ -34,26 +35,53 @@ def job_filters(query: JobQuery, dialect: str) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _search(text: str, dialect: str) -> ColumnElement[bool]:
-    """``text`` in the type, name or arguments, whatever the case, and nothing else
-    ignored: the same jobs on every backend (and the memory store)."""
-    term = text.lower()
+def _search(text: str, dialect: Dialect) -> ColumnElement[bool]:
+    """``text`` in the type, name or arguments, whatever the case."""
     targets = (jobs.c.type, jobs.c.name, cast(jobs.c.args, Text))
-    lowered = (_lowered(target, dialect, term.isascii()) for target in targets)
-    return or_(*(target.contains(term, autoescape=True) for target in lowered))
+    return or_(*(folded_contains(target, text, dialect) for target in targets))
 
 
-def _lowered(target: ColumnElement[Any], dialect: str, ascii_term: bool) -> ColumnElement[str]:
-    if dialect == "sqlite" and not ascii_term:
-        # Its lower() folds ASCII letters only (É stays É), which is all an ASCII term
-        # needs; Python's, on every row, takes twice as long.
-        return func.jobyard_lower(target, type_=String)
-    lowered = func.lower(target, type_=String)
-    if dialect in ("mysql", "mariadb"):
-        # The arguments' text takes the connection's collation, which ignores accents
-        # (e matched é) and weighs every character beyond the basic plane alike.
-        return lowered.collate("utf8mb4_bin")
-    return lowered
+def folded_contains(target: ColumnElement[Any], text: str, dialect: Dialect) -> ColumnElement[bool]:
+    """Whether ``text`` is in ``target`` whatever the case of either, and nothing else
+    ignored (accents count, and ``%`` or ``_`` are themselves).
+
+    The case of both is folded by one function, each character on its own: the text a
+    term was copied from always holds it, and the backends find the same rows.
+    PostgreSQL's ``lower()`` (over its ctype's full Unicode mapping), MariaDB's in its
+    newest Unicode collation, and :func:`jobyard.text.fold` on SQLite (whose own folds
+    ASCII only) and in the memory store agree but for letters of a newer Unicode than a
+    database knows (MariaDB before 10.10 knows 5.2); a final sigma is the plain one.
+    """
+    name = dialect.name
+    if name == "sqlite":
+        if text.isascii():  # its lower() is enough, and twice as fast as a Python call a row
+            # but for the two letters whose lowercase is ASCII: İ and the Kelvin sign
+            ascii_lower = func.replace(func.replace(target, "\u0130", "i"), "\u212a", "k")
+            return func.lower(ascii_lower, type_=String).contains(text.lower(), autoescape=True)
+        lowered = func.jobyard_lower(target, type_=String)
+        return lowered.contains(fold(text), autoescape=True)
+    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    term = literal(escaped, String)
+    if name == "postgresql":
+        return _sigma(func.lower(target)).contains(_sigma(func.lower(term)), escape="/")
+    # MariaDB and MySQL fold case by the collation; compared in the binary one, where
+    # an accent and each character beyond the basic plane are told apart.
+    collation = _fold_collation(dialect)
+    column = _sigma(func.lower(target.collate(collation))).collate("utf8mb4_bin")
+    within = _sigma(func.lower(term.collate(collation))).collate("utf8mb4_bin")
+    return column.contains(within, escape="/")
+
+
+def _sigma(lowered: ColumnElement[Any]) -> ColumnElement[str]:
+    """A final sigma as the plain one, as :func:`jobyard.text.fold` writes it."""
+    return func.replace(lowered, FINAL_SIGMA, SIGMA, type_=String)
+
+
+def _fold_collation(dialect: Dialect) -> str:
+    version = dialect.server_version_info or ()
+    if getattr(dialect, "is_mariadb", False):
+        return "utf8mb4_uca1400_ai_ci" if version >= (10, 10) else "utf8mb4_unicode_520_ci"
+    return "utf8mb4_0900_ai_ci" if version >= (8, 0) else "utf8mb4_unicode_520_ci"
 
 
 def job_order(sort: Sequence[str]) -> list[UnaryExpression[Any]]:

@@ -21,6 +21,7 @@ from jobyard.store.memory.tables import (
     utc,
 )
 from jobyard.store.protocol import AuditOf, lapsed, noted
+from jobyard.text import fold
 
 
 class MemoryJobs(Part):
@@ -207,7 +208,8 @@ def _matches(job: Job, query: JobQuery) -> bool:
     if not query.search:
         return True
     texts = (job.type, job.name or "", json.dumps(job.args, ensure_ascii=False))
-    return any(query.search.lower() in text.lower() for text in texts)
+    term = fold(query.search)
+    return any(term in fold(text) for text in texts)
 
 
 def _sorted(found: list[Job], sort: Sequence[str]) -> list[Job]:
