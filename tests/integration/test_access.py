@@ -70,7 +70,7 @@ def requirements() -> dict[tuple[str, str], tuple[Role | None, Role | None]]:
         for route in router.routes:
             assert isinstance(route, APIRoute), route
             for method in route.methods:
-                found[(method, route.path)] = (read, write)
+                found[(method, route.path_format)] = (read, write)  # no convertor
     return found
 
 

@@ -339,6 +339,31 @@ def test_a_runs_stream_tells_its_changes_then_closes_with_how_it_ended(
     assert (again[-1].event, again[-1].data) == (close.event, close.data)
 
 
+def test_a_replayed_stream_of_a_run_reopened_goes_on_past_its_first_end(
+    server: Server, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    gate.touch()
+    run = start_run(server, "gated", path=str(gate))
+    url = f"/api/v1/workflow-runs/{run['id']}"
+    run_in(server, run["id"], "failed")
+    assert server.client.post(f"{url}/retry-failed").status_code == 200
+    # Replayed from its start while it runs again (or once it failed again): the first
+    # end is passed by, and the stream closes at the second.
+    with server.client.stream("GET", f"{url}/events", headers={"Last-Event-ID": "0"}) as response:
+        events = [(e.event, e.data.get("state")) for e in read_sse(response.iter_lines())]
+    runs = [e for e in events if e[0].startswith("workflow_") and e[0] != "workflow_node_state"]
+    assert runs[:3] == [
+        ("workflow_started", None),
+        ("workflow_finished", "failed"),
+        ("workflow_reopened", "running"),
+    ]
+    # The second end closes it (its workflow_finished may come after the close: a stream
+    # that is idle between the run's end and that event closes on the run read then).
+    assert runs[3:] in ([("workflow_finished", "failed")], [])
+    assert events[-1] == ("close", "failed")
+
+
 def test_a_runs_stream_closes_when_the_run_is_stopped_or_has_ended(server: Server) -> None:
     run = start_run(server, "chain")
     path = f"/api/v1/workflow-runs/{run['id']}/events"

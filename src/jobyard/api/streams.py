@@ -424,6 +424,8 @@ async def run_messages(
                 yield global_message(item, cache)
                 record = item.event.record
                 if isinstance(record, WorkflowRunFinished):
+                    if await _ended_since(node, run_id, record):
+                        continue  # a replayed end of a run reopened since: it goes on
                     state = record.state
                     break
                 if isinstance(record, JobTerminated):
@@ -434,6 +436,17 @@ async def run_messages(
         async for item in history(node.store, wanted, after, sys.maxsize):
             yield global_message(item, cache)
     yield _message("close", None, {"run_id": run_id, "state": state})
+
+
+async def _ended_since(node: Node, run_id: int, end: WorkflowRunFinished) -> bool:
+    """Whether the run, told ``end``, was reopened after it: it runs now, or ended later
+    (a stream replayed from before a retry meets the first end first)."""
+    run = await to_thread.run_sync(node.store.runs.get_run, run_id)
+    if run is None:
+        return False
+    return run.state is RunState.RUNNING or (
+        run.finished_at is not None and run.finished_at > end.at
+    )
 
 
 async def _run_state(node: Node, run_id: int) -> RunState | None:
