@@ -95,6 +95,21 @@ def test_a_job_submitted_through_its_form_streams_and_obeys_the_buttons(
     expect(page.locator(".job-head .state")).to_have_text("killed")
 
 
+def test_a_flood_of_lines_keeps_the_page_live_and_its_tail_bounded(
+    page: Page, server: Server
+) -> None:
+    job = server.submit("flood", args={"count": 20000}, hold=True)
+    page.goto(f"/jobs/{job['id']}")
+    server.act(job["id"], "start", expect=200)  # its lines come through the page's stream
+    log = page.locator("#log")
+    # Each line laid the page out again: 20,000 took a minute, with the tab frozen.
+    expect(log.locator(".line").last).to_have_text("20000")
+    note = re.compile(r"… 150\d\d earlier lines: download the full log")  # its own lines too
+    expect(log.locator(".line").first).to_have_text(note)
+    expect(log.locator(".line")).to_have_count(5001)
+    page.wait_for_function(AT_THE_END)
+
+
 def test_a_failure_shows_a_toast_on_any_page(page: Page, server: Server) -> None:
     page.goto("/jobs")
     job = server.submit("fail", args={"code": 7})

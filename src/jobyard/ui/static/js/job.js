@@ -10,15 +10,44 @@
   let lastSeq = Number(log.dataset.lastSeq || 0);
 
   // -- the log tail --------------------------------------------------------------------
+  // Lines are added once a frame, together, and the tail keeps the newest MAX_LINES: a
+  // job printing thousands of lines a second laid the page out again for each one (and
+  // kept every line), which froze the tab for as long as it printed.
+  const MAX_LINES = 5000;
+  let waiting = [];
+  let trimmed = null;  // the note in place of the lines let go
   function toEnd() { log.scrollTop = log.scrollHeight; }
   function append(line) {
     if (line.seq <= lastSeq) return;  // already shown (read with the page)
     lastSeq = line.seq;
-    const span = document.createElement("span");
-    span.className = "line " + line.stream;
-    span.dataset.seq = line.seq;
-    span.textContent = line.line;
-    log.append(span);
+    if (waiting.push(line) === 1) requestAnimationFrame(show);
+  }
+  function show() {
+    const batch = waiting.slice(-MAX_LINES);
+    waiting = [];
+    const lines = document.createDocumentFragment();
+    for (const line of batch) {
+      const span = document.createElement("span");
+      span.className = "line " + line.stream;
+      span.dataset.seq = line.seq;
+      span.textContent = line.line;
+      lines.append(span);
+    }
+    log.append(lines);
+    const shown = log.querySelectorAll(".line[data-seq]");
+    const extra = shown.length - MAX_LINES;
+    if (extra > 0) {
+      for (let i = 0; i < extra; i++) shown[i].remove();
+      if (!trimmed) {
+        trimmed = document.createElement("span");
+        trimmed.className = "line system";
+      }
+      const first = Number(shown[extra].dataset.seq);
+      trimmed.textContent = `… ${first - 1} earlier lines: download the full log`;
+      log.prepend(trimmed);
+      const older = trimmed.nextElementSibling;  // the page's own note, if any
+      if (older && !older.dataset.seq) older.remove();
+    }
     if (follow.checked) toEnd();
   }
   log.addEventListener("scroll", () => {
