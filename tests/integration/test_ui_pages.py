@@ -12,7 +12,7 @@ import pytest
 
 from jobyard.notify.channels import NotificationConfig
 from tests.databases import BACKENDS
-from tests.harness import ADMIN, Server, shared_server, start_run
+from tests.harness import ADMIN, Server, run_in, shared_server, start_run, wait_for
 
 server = shared_server(backends=[BACKENDS[0]])
 PAGES = [
@@ -460,3 +460,19 @@ def test_the_job_list_says_so_live_and_its_pager_goes_back_to_the_last_page(
     assert (found[1], html.unescape(found[2])) == ("2", "/jobs?search=paged-&per_page=25&page=2")
     assert '<a href="/jobs?search=paged-&amp;per_page=25&amp;page=2" rel="prev">' in part
     assert "page 999 of 2" in part
+
+
+def test_a_run_failed_by_a_node_a_user_killed_offers_its_retry(server: Server) -> None:
+    run = start_run(server, "slow")
+    node = wait_for(
+        lambda: (
+            (n := server.client.get(f"/api/v1/workflow-runs/{run['id']}").json()["nodes"]["a"])
+            and n["state"] == "running"
+            and n
+        ),
+        what="its first node running",
+    )
+    server.act(node["job_id"], "kill")
+    run_in(server, run["id"], "failed")
+    page = server.client.get(f"/runs/{run['id']}").text
+    assert "Retry the failed nodes" in page  # as the API's retry-failed takes a killed node

@@ -15,6 +15,7 @@ from jobyard.ui import listing
 from jobyard.ui.drawing import drawing_of
 from jobyard.ui.render import missing, page, path_id, stream_start
 from jobyard.ui.viewer import Looker
+from jobyard.workflows.runs import RETRIED
 
 router = APIRouter(include_in_schema=False)
 NodeDep = Annotated[Node, Depends(get_node)]
@@ -61,7 +62,7 @@ def run_page(request: Request, run_id: str, looker: Looker, node: NodeDep) -> HT
         spec = node.runs.workflow(run.workflow)
     except NotFound:
         return missing(request, looker, f"There is no workflow run {run_id} (or its workflow).")
-    failed = any(job.state.value == "failed" for job in jobs.values())  # what retry restarts
+    failed = any(job.state in RETRIED for job in jobs.values())  # what retry restarts
     return page(
         request,
         looker,
