@@ -476,3 +476,22 @@ def test_a_run_failed_by_a_node_a_user_killed_offers_its_retry(server: Server) -
     run_in(server, run["id"], "failed")
     page = server.client.get(f"/runs/{run['id']}").text
     assert "Retry the failed nodes" in page  # as the API's retry-failed takes a killed node
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "value"),
+    [
+        ("type=echo,fail", "type", "echo,fail"),  # several names: an option of their own
+        ("queue=default,limited", "queue", "default,limited"),
+        ("type=no-such-type", "type", "no-such-type"),  # a bookmark's name not listed
+        ("state=failed,killed", "state", "failed,killed"),
+        ("type=echo", "type", "echo"),
+    ],
+)
+def test_the_job_filter_shows_what_it_applies_so_show_keeps_it(
+    server: Server, query: str, field: str, value: str
+) -> None:
+    page = server.client.get(f"/jobs?{query}").text
+    select = page[page.index(f'<select name="{field}">') :].split("</select>")[0]
+    selected = re.findall(r'<option value="([^"]*)" selected>', select)
+    assert selected == [value]
