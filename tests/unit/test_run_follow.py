@@ -20,6 +20,7 @@ from rich.progress import Progress, TaskID
 
 from jobyard.cli import progress
 from jobyard.client import RunNodes, calls
+from jobyard.client.errors import ServerUnreachable
 from jobyard.client.events import Event, parse_event
 from jobyard.client.flow import Call, Emit, Next, Sleep
 from jobyard.client.stream import StreamReset, StreamUnavailable
@@ -84,7 +85,8 @@ class Script:
             return lambda: None
         if isinstance(effect, Call):
             self.calls.append(f"{effect.method} {effect.path}")
-            return lambda: next(self.runs)
+            answer = next(self.runs)  # an error: the request raised it
+            return (lambda: _raise(answer)) if isinstance(answer, Exception) else lambda: answer
         assert isinstance(effect, Next)
         self.places.append(effect.stream.last_event_id)
         self.calls.append(f"stream {effect.stream.request(None).path}")  # type: ignore[arg-type]
@@ -96,6 +98,31 @@ class Script:
 
 def _raise(exc: Exception) -> Any:
     raise exc
+
+
+def test_the_read_after_the_close_waits_out_a_server_restarting() -> None:
+    """A server that stops closes its streams first: the read after the close may find
+    it gone for the seconds its restart takes, and is tried again as a stream is."""
+    ended = run("succeeded", a=(1, "succeeded"), b=(2, "succeeded"))
+    gone = ServerUnreachable("cannot reach http://jobyard: connection refused")
+    script = Script(
+        [run(), gone, gone, ended],
+        [parse_event(None, "close", {"run_id": 7, "state": "succeeded"})],
+    )
+    assert script.drive(calls.follow_run(7))[-1] == ended
+    assert script.sleeps == [0.5, 1.0]
+    job = {"id": 1, "type": "t", "state": "running"}
+    waited = Script(
+        [job, gone, job | {"state": "succeeded"}],
+        [parse_event(None, "close", {"state": "succeeded"})],
+    )
+    waited.drive(calls.wait(1, None, 1.0))
+    assert waited.result.state == "succeeded"
+    assert waited.sleeps == [0.5]
+    never = Script([run()] + [gone] * 6, [parse_event(None, "close", {"run_id": 7})])
+    with pytest.raises(ServerUnreachable):  # not for ever: about as long as a stream tries
+        never.drive(calls.follow_run(7))
+    assert never.sleeps == list(calls.REREAD_WAITS)
 
 
 def test_a_run_follows_its_stream_and_is_read_anew_at_its_close() -> None:

@@ -14,9 +14,10 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+from jobyard.client.errors import ServerUnreachable
 from jobyard.client.events import Event, parse_event
 from jobyard.client.flow import Call, Emit, Flow, Next, Sleep, Steps, StreamSpec
 from jobyard.client.models import (
@@ -39,6 +40,8 @@ from jobyard.client.nodes import NodeHistory, RunNodes
 from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.stream import EventStream, StreamRequest, StreamReset, StreamUnavailable
 from jobyard.client.values import TERMINAL_STATES, local_time
+
+T = TypeVar("T")
 
 JOBS = "/api/v1/jobs"
 TYPES = "/api/v1/job-types"
@@ -282,7 +285,23 @@ def wait(job_id: int, timeout: float | None, interval: float) -> Flow[JobInfo]:
     deadline = None if timeout is None else time.monotonic() + timeout
     events = job_events(job_id, None, interval, deadline, with_logs=False)
     yield from gather(events, until=lambda event: event.kind == "close")
-    return (yield from job(job_id))
+    return (yield from reread(lambda: job(job_id)))
+
+
+# The waits before each new try of a read that follows a stream's close (about 12 s in
+# all, as a stream's reconnections): a server that is stopping closes its streams first,
+# and the read may find it gone for the seconds its restart takes.
+REREAD_WAITS = (0.5, 1.0, 2.0, 4.0, 5.0)
+
+
+def reread(read: Callable[[], Flow[T]]) -> Flow[T]:
+    """``read()``, tried again while the server cannot be reached, as a stream is."""
+    for wait_s in REREAD_WAITS:
+        try:
+            return (yield from read())
+        except ServerUnreachable:
+            yield Sleep(wait_s)
+    return (yield from read())
 
 
 def poll_events(job_id: int, interval: float, deadline: float | None, with_logs: bool) -> Steps:
@@ -467,7 +486,7 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
             if place is None:
                 return
             continue
-        yield Emit((yield from run(run_id)))
+        yield Emit((yield from reread(lambda: run(run_id))))
         return
 
 
