@@ -136,6 +136,24 @@ def test_the_job_list_filters_and_acts_on_a_selection(page: Page, server: Server
     server.act(ids[2], "kill", expect=200)
 
 
+def test_a_bulk_action_tells_one_line_per_reason(page: Page, server: Server) -> None:
+    ended = [server.submit("noop")["id"] for _ in range(3)]
+    for job_id in ended:
+        server.wait_state(job_id, "succeeded")
+    held = server.submit("sleep", args={"seconds": 30}, hold=True)["id"]
+    page.goto("/jobs?type=noop,sleep&sort=-id&per_page=25")
+    for job_id in [*ended, held]:
+        page.check(f"input[name=job][value='{job_id}']")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Kill").click()
+    expect(page.locator("#toasts .toast-ok")).to_have_text(re.compile("Kill: 1 of 4 done"))
+    errors = page.locator("#toasts .toast-error")
+    expect(errors).to_have_count(1)  # not one a job: they buried the summary
+    listed = ", ".join(str(i) for i in reversed(ended))  # in the table's order
+    expect(errors).to_contain_text(f"(jobs {listed})")
+    assert server.job(held)["state"] == "killed"
+
+
 def test_the_job_list_shows_progress_live(page: Page, server: Server, tmp_path: Path) -> None:
     # The list has no poll: only the event stream can move the bar.
     gate = tmp_path / "second-step"

@@ -35,9 +35,20 @@
       method: "POST", headers: headers(), body: JSON.stringify({action, ids}),
     });
     const body = await answer.json().catch(() => ({}));
-    if (!answer.ok) return [body.detail || answer.statusText];
-    return (body.results || []).filter((result) => !result.ok)
-      .map((result) => `job ${result.id}: ${(result.error && result.error.detail) || result.status}`);
+    if (!answer.ok) return [{why: body.detail || answer.statusText, ids}];
+    // One line per reason, naming its jobs: a toast per job buried the summary.
+    const reasons = new Map();
+    for (const result of body.results || []) {
+      if (result.ok) continue;
+      const why = (result.error && result.error.detail) || String(result.status);
+      if (!reasons.has(why)) reasons.set(why, []);
+      reasons.get(why).push(result.id);
+    }
+    return [...reasons].map(([why, ids]) => ({why, ids}));
+  }
+  function named(ids) {
+    const shown = ids.slice(0, 10).join(", ");
+    return ids.length > 10 ? `${shown} and ${ids.length - 10} more` : shown;
   }
 
   bar.addEventListener("click", async (event) => {
@@ -46,9 +57,12 @@
     const ids = chosen();
     if (!ids.length || !confirm(`${VERBS[action]} ${ids.length} job${ids.length > 1 ? "s" : ""}: ${ids.join(", ")}?`)) return;
     const problems = await batch(action, ids);
-    const done = ids.length - problems.length;
-    if (done) window.jobyardToast(`${VERBS[action]}: ${done} of ${ids.length} done`, "ok");
-    for (const problem of problems) window.jobyardToast(problem, "error");
+    const done = ids.length - problems.reduce((sum, problem) => sum + problem.ids.length, 0);
+    window.jobyardToast(`${VERBS[action]}: ${done} of ${ids.length} done`, done ? "ok" : "error");
+    for (const {why, ids: failed} of problems) {
+      const jobs = failed.length > 1 ? "jobs" : "job";
+      window.jobyardToast(`${why} (${jobs} ${named(failed)})`, "error");
+    }
     for (const box of table.querySelectorAll('input[type="checkbox"]')) box.checked = false;
     update();
     window.jobyardRefresh(null);
