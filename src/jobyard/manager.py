@@ -114,7 +114,7 @@ class JobManager:
                 problems += exc.errors
             # Its own queue only: a restart keeps its job's, a type's was checked with it.
             if submission.queue is not None:
-                problems += self._queue_problems(submission.type, submission.queue)
+                problems += self.queue_problems(submission.type, submission.queue)
             errors += [{**e, "field": prefix + e["field"]} for e in problems]
             args_only = args_only and all(e["field"].startswith("args") for e in problems)
         if errors:
@@ -165,7 +165,7 @@ class JobManager:
             return False
         return bool(ended)
 
-    def _queue_problems(self, type_name: str, queue: str) -> list[FieldError]:
+    def queue_problems(self, type_name: str, queue: str) -> list[FieldError]:
         """A submission's own ``queue``: one the file declares, or its type's own (a type
         stored before the file declared queues goes on working when its queue is named)."""
         problems = self.catalog.queue_problems(queue)

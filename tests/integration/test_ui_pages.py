@@ -215,6 +215,14 @@ def test_the_submit_form_names_every_bad_field_at_once(server: Server) -> None:
         assert 'id="error-repeat"' in sent.text  # not a number: the form's own error
         assert 'id="error-text"' in sent.text  # required: the type's
         assert "HX-Redirect" not in sent.headers
+        # The submission's own settings too: a queue not declared beside a name too long.
+        options = {"text": "x", "_queue": "nope", "_name": "n" * 300}
+        both = browser.post("/submit/echo", data=options, headers=headers).text
+        assert 'id="error-_queue"' in both
+        assert 'id="error-_name"' in both
+        assert 'id="opt-name" name="_name"' in both
+        name_input = both[both.index('id="opt-name"') :].split(">")[0]
+        assert 'aria-invalid="true"' in name_input
     finally:
         browser.close()
 

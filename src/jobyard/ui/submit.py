@@ -68,6 +68,9 @@ async def submit_form(request: Request, name: str, looker: Looker, node: NodeDep
         errors = _args_errors(job_type, args, unread=errors) | errors
     else:
         errors, general = _api_errors({"type": name, "args": args, **options})
+    if (errors or general) and (queue := options.get("queue")):  # what the submit would say
+        for problem in node.manager.queue_problems(name, queue):
+            errors.setdefault("_queue", problem["message"])
     if not errors and not general:
         try:
             job, _ = node.manager.submit(Submission(type=name, args=args, **options))
