@@ -484,6 +484,8 @@ def test_a_run_failed_by_a_node_a_user_killed_offers_its_retry(server: Server) -
     run_in(server, run["id"], "failed")
     page = server.client.get(f"/runs/{run['id']}").text
     assert "Retry the failed nodes" in page  # as the API's retry-failed takes a killed node
+    killed = server.client.get(f"/jobs/{node['job_id']}").text
+    assert '<small class="muted">· killed</small>' not in killed  # its state says it once
 
 
 @pytest.mark.parametrize(
