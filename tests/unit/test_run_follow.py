@@ -172,6 +172,30 @@ def test_the_stream_replays_the_run_from_its_start_and_tells_only_what_the_read_
     assert set(script.places) == {0}  # from the run's first event
 
 
+def test_a_node_s_retry_shows_the_attempt_it_is_at() -> None:
+    def on(state: str, attempt: int) -> Event:
+        return parse_event(
+            None, "workflow_node_state", node_event("a", 1, state).data | {"attempt": attempt}
+        )
+
+    ended = run("succeeded", a=(1, "succeeded"), b=(2, "succeeded"))
+    script = Script(
+        [run(), ended],
+        [
+            on("running", 1),  # as read
+            on("scheduled", 1),  # failed, to be retried
+            on("running", 2),
+            parse_event(None, "close", {"run_id": 7}),
+        ],
+    )
+    seen = script.drive(calls.follow_run(7))
+    assert [(r["nodes"]["a"]["state"], r["nodes"]["a"]["attempt"]) for r in seen[:3]] == [
+        ("running", 1),
+        ("scheduled", 1),
+        ("running", 2),  # it said attempt 1 until the run was read again at its end
+    ]
+
+
 def test_a_replayed_retry_is_passed_over_up_to_the_attempt_the_read_showed() -> None:
     """Read running on its second attempt: the first attempt's running is not the read's,
     nor are the retry's states after it."""

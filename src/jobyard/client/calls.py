@@ -572,9 +572,12 @@ def _moved(history: NodeHistory, kind: str, data: Mapping[str, Any]) -> RunNodes
     if "state" not in data:
         return None
     node = history.latest()[name]
-    if (node["job_id"], node["state"]) == (data["job_id"], data["state"]):
+    moved = {"job_id": data["job_id"], "state": data["state"]}
+    if isinstance(data.get("attempt"), int):  # a retry's: the attempt it is at
+        moved["attempt"] = data["attempt"]
+    if all(node.get(key) == value for key, value in moved.items()):
         return None
-    return history.change(name, node | {"job_id": data["job_id"], "state": data["state"]})
+    return history.change(name, node | moved)
 
 
 def poll_run(current: dict[str, Any], deadline: float | None) -> Steps:
