@@ -115,11 +115,27 @@ def _refresh(snapshot: Callable[[], Snapshot], changed: threading.Event, interva
             current = latest
 
 
+# How long the watch waits out a server it cannot reach (a restart) before it gives up
+# (exit 5), as the client's event streams do.
+UNREACHABLE_FOR = 15.0
+
+
 def _next(snapshot: Callable[[], Snapshot], changed: threading.Event, interval: float) -> Snapshot:
+    from jobyard.client.errors import ServerUnreachable
+
     time.sleep(0.2)  # at most a few refreshes a second, however many events come
     changed.wait(interval)
     changed.clear()
-    return snapshot()
+    down_since: float | None = None
+    while True:
+        try:
+            return snapshot()
+        except ServerUnreachable:
+            now = time.monotonic()
+            down_since = now if down_since is None else down_since
+            if now - down_since >= UNREACHABLE_FOR:
+                raise
+            time.sleep(min(interval, 1.0))
 
 
 def _quit_on_sigint() -> None:
