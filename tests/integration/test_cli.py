@@ -173,6 +173,32 @@ def test_submit_follow_streams_output_and_states(server: Server) -> None:
     assert events[-1]["data"]["state"] == "succeeded"
 
 
+@pytest.mark.parametrize("command", ["submit", "logs"])
+def test_a_job_removed_while_followed_is_not_found(server: Server, command: str) -> None:
+    name = tag()
+    if command == "logs":
+        job_id = server.submit("sleep", args={"seconds": 60}, name=name)["id"]
+        args = ["logs", "-f", str(job_id)]
+    else:
+        args = ["submit", "sleep", "--follow", "--name", name]
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "jobyard", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(server.url),
+    )
+    try:
+        found = wait_for(lambda: as_json(server, "jobs", "--search", name)["items"])
+        server.wait_state(found[0]["id"], "running")
+        ok(server, "rm", "--force", str(found[0]["id"]))
+        _, err = follower.communicate(timeout=60)
+    finally:
+        follower.kill()
+    assert follower.returncode == 3, err  # as --wait says (it exited 1, or 0, saying nothing)
+    assert err.strip().splitlines()[-1].startswith("jobyard: error:")
+
+
 def test_jobs_table_filters_and_json(server: Server) -> None:
     name = tag()
     ids = [

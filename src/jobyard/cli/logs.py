@@ -43,6 +43,8 @@ def logs(
         for line in _lines(client, job_id, after, tail, follow):
             print_line(job_id, line, json_lines=json_)
             printed = True
+        if follow:
+            client.job(job_id)  # its end, or its removal (no job: exit 3, as --wait says)
         if not printed and (pruned := client.job(job_id).logs_pruned_at) is not None:
             # Nothing, and why: retention removed them (an empty log says nothing else).
             typer.echo(
