@@ -531,3 +531,12 @@ class JobEnd:
     # Written only if the job's lease, as the locked row holds it, ended by then (a
     # recovery of a lost worker's job: a renewal since it was read keeps the job).
     lapsed_by: datetime | None = None
+    # Written instead of ``update`` when the locked row holds a user's kill: an end that
+    # would run the job again (a retry, a restart, a hand-back) ends it killed.
+    if_killed: JobUpdate | None = None
+
+    def update_for(self, job: Job) -> JobUpdate:
+        """The update to write on ``job`` as it is now (its row locked)."""
+        if self.if_killed is not None and job.control is Control.KILL:
+            return self.if_killed
+        return self.update

@@ -14,7 +14,7 @@ from typing import Any
 
 from jobyard.events.records import JobHandedBack, JobRescheduled, JobTerminated
 from jobyard.models import Job, JobEnd, JobUpdate, RestartPolicy
-from jobyard.states import LIVE, Control, Event, transition
+from jobyard.states import LIVE, Control, Event, JobState, transition
 
 KILLED_BY_USER = "killed by a user"  # the error of a job a user killed, wherever it was
 
@@ -117,16 +117,34 @@ def requeued(job: Job, now: datetime, why: str) -> JobUpdate:
     return JobUpdate(job.id, frozenset(LIVE), values, event)
 
 
+# What an end that runs the job again sets that a killed end does not.
+_AGAIN_ONLY = frozenset({"state", "run_at", "restart_count", "reason", "worker", "attempt"})
+
+
+def killed_instead(job: Job, update: JobUpdate, now: datetime) -> JobUpdate | None:
+    """What to write instead of ``update`` when a user's kill is pending as it is
+    written: an end that would run the job again (a retry, a monitor's restart, a
+    hand-back) ends it killed, as asked (None: ``update`` ends it anyway)."""
+    state = update.values.get("state")
+    if state is None or JobState(state).terminal:
+        return None
+    common = {key: value for key, value in update.values.items() if key not in _AGAIN_ONLY}
+    common["error"] = KILLED_BY_USER
+    return _terminal(job, Event.KILLED, now, common, reason=Reason.KILLED)
+
+
 def requeued_end(job: Job, now: datetime, why: str, *, noted: bool = False) -> JobEnd:
     """:func:`requeued`, written only while the job's worker holds that attempt: a try
     again after a commit that went unseen leaves alone the job another worker claimed
     since. ``noted``: with a system line in the job's log (a hand-back by other than the
     job's own run, which writes its line itself)."""
+    update = requeued(job, now, why)
     return JobEnd(
-        update=requeued(job, now, why),
+        update=update,
         worker=job.worker or "",  # a live job has its worker
         attempt=job.attempt,
         note=f"handed back: {why}" if noted else None,
+        if_killed=killed_instead(job, update, now),
     )
 
 

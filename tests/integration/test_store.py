@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Select, event, insert, select, update
 from sqlalchemy.exc import StatementError
 
+from jobyard import outcomes
 from jobyard.access.records import AuditEntry, AuditQuery
 from jobyard.events.records import (
     JobClaimed,
@@ -569,6 +570,41 @@ def test_ends_are_written_together_each_only_by_the_attempt_that_runs_it(store: 
     assert stored(store, other.id).state is JobState.RUNNING
     assert [line.line for line in store.jobs.log_lines(done.id)] == ["first"]
     assert store.jobs.end_jobs([], T0) == []
+
+
+def test_an_end_that_would_run_the_job_again_ends_it_killed_when_a_kill_is_pending(
+    store: Store,
+) -> None:
+    """A kill asked before the worker saw it: its hand-back (a drain) or the retry of an
+    attempt that failed meanwhile would run the job again, and the kill was lost."""
+    retried, handed, alone = add(store, *(new_job(max_attempts=3) for _ in range(3)))
+    claimed = {job.id: job for job in claim(store, limit=3)}
+    for job_id in (retried.id, handed.id):
+        kill = JobUpdate(job_id, frozenset({JobState.RUNNING}), {"control": Control.KILL})
+        assert store.jobs.update_job(kill, T0) is not None
+    now = T0 + ONE_MIN
+    failed = outcomes.RunEnd(succeeded=False, exit_code=1, error="exit code 1")
+
+    def retry(job: Job) -> JobEnd:
+        update = outcomes.finished(job, failed, now)
+        instead = outcomes.killed_instead(job, update, now)
+        return JobEnd(update, "w1", 1, if_killed=instead)
+
+    ends = [
+        retry(claimed[retried.id]),
+        outcomes.requeued_end(claimed[handed.id], now, "worker w1 stopped"),
+        retry(claimed[alone.id]),  # no kill asked: retried as before
+    ]
+    ended = [e.job if e else None for e in store.jobs.end_jobs(ends, now)]
+    for job in ended[:2]:
+        assert job is not None
+        assert_fields(job, state=JobState.KILLED, reason="killed", error=outcomes.KILLED_BY_USER)
+        assert stored(store, job.id).state is JobState.KILLED
+        last = store.jobs.job_events(job.id)[-1].record
+        assert isinstance(last, JobTerminated)
+        assert last.state is JobState.KILLED
+    assert ended[2] is not None
+    assert ended[2].state is JobState.SCHEDULED
 
 
 def test_ends_and_the_claim_of_the_slots_they_free_commit_together(store: Store) -> None:

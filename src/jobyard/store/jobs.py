@@ -300,9 +300,10 @@ def write_ends(
     mine = [end for end in ends if _holds(held.get(end.update.job_id), end)]
     shapes: dict[frozenset[str], list[dict[str, Any]]] = {}  # one executemany per shape
     notes: dict[int, LogWritten] = {}
+    updates = {end.update.job_id: end.update_for(held[end.update.job_id]) for end in mine}
     for end in mine:
         job_id = end.update.job_id
-        values = end.values | end.update.values | {"updated_at": now}
+        values = end.values | updates[job_id].values | {"updated_at": now}
         if end.note is not None:
             notes[job_id] = note = noted(held[job_id], end.note, now)
             values["log_lines"] = note.seq
@@ -322,9 +323,9 @@ def write_ends(
         for record in (*end.logs, *end.events, *_noted(notes, end))
     ]
     rows += [
-        whole_event_row(end.update.job_id, end.update.event)
-        for end in mine
-        if end.update.event is not None
+        whole_event_row(job_id, update.event)
+        for job_id, update in updates.items()
+        if update.event is not None
     ]
     if events is not None:
         events += rows

@@ -562,7 +562,10 @@ class JobRun:
             with self._lock:
                 logs, events, values = self._logs, self._events, self._values
                 self._logs, self._events, self._values = [], [], {}
-        job_end = JobEnd(update, self._settings.worker, self.job.attempt, logs, events, values)
+        instead = outcomes.killed_instead(self.job, update, now)
+        job_end = JobEnd(
+            update, self._settings.worker, self.job.attempt, logs, events, values, if_killed=instead
+        )
         try:
             self._write_end(job_end)
         except Exception:

@@ -130,21 +130,24 @@ class MemoryJobs(Part):
         now = utc(now)
         # All or nothing, as one transaction: what can refuse an end (its values, its
         # records' payloads) is checked for every end before any is written.
-        checked = [(end, job_values(end.values | end.update.values), _records(end)) for end in ends]
+        for end in ends:
+            for update in (end.update, end.if_killed):
+                if update is not None:
+                    job_values(end.values | update.values)
+                    _records(end, update)
         with self._t.lock:
-            ended = [self._end(*each, now) for each in checked]
+            ended = [self._end(end, now) for end in ends]
             awaited = {up for (_, up), edge in self._t.edges.items() if not edge.met}
             return [Ended(job, job.id in awaited) if job else None for job in ended]
 
-    def _end(
-        self, end: JobEnd, values: dict[str, Any], records: list[Record], now: datetime
-    ) -> Job | None:
-        update = end.update
-        job = self._t.jobs.get(update.job_id)
+    def _end(self, end: JobEnd, now: datetime) -> Job | None:
+        job = self._t.jobs.get(end.update.job_id)
         if job is None or (job.worker, job.attempt) != (end.worker, end.attempt):
             return None
-        if job.state not in update.expect or not lapsed(job, end):
+        if job.state not in end.update.expect or not lapsed(job, end):
             return None
+        update = end.update_for(job)
+        values, records = job_values(end.values | update.values), _records(end, update)
         last = len(records) - (update.event is not None)  # the note goes before the end's
         if end.note is not None:
             note = noted(job, end.note, now)
@@ -188,9 +191,9 @@ class MemoryJobs(Part):
         return sorted((line for line in lines if line.seq > after_seq), key=lambda x: x.seq)[:limit]
 
 
-def _records(end: JobEnd) -> list[Record]:
-    """What ``end`` adds to the job's events, in their order, as they are stored."""
-    final = [] if end.update.event is None else [end.update.event]
+def _records(end: JobEnd, update: JobUpdate) -> list[Record]:
+    """What ``end`` adds to the job's events with ``update``, in their order, as stored."""
+    final = [] if update.event is None else [update.event]
     return [stored(record) for record in [*end.logs, *end.events, *final]]
 
 
