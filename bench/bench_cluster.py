@@ -9,12 +9,15 @@ process names its connections (``application_name``) so that
     .venv/bin/python bench/bench_cluster.py control --workers 2 --api-nodes 2 --rounds 100
     .venv/bin/python bench/bench_cluster.py throughput --workers 1 2 4 --jobs 3000
     .venv/bin/python bench/bench_cluster.py dispatch --database mariadb   # polling, no NOTIFY
+    .venv/bin/python bench/bench_cluster.py wakeups --workers 2 --jobs 500
 
 dispatch: one no-op job at a time on an idle cluster (random gaps); submit → ``started_at``.
 control: pause, resume (one running job, over and over) and kill (a new job
 each time), issued on one API node and watched on another until the state shows.
 throughput: the jobs are queued first, then N workers x ``--concurrency`` start;
 claims/s and jobs/s from the stored ``started_at``/``finished_at``.
+wakeups (PostgreSQL): the workers' CPU and the transactions a submit costs when no
+worker can take its job (a paused queue, a tag none has), beside jobs they take.
 """
 
 from __future__ import annotations
@@ -252,6 +255,70 @@ def throughput_once(kind: str, workers: int, concurrency: int, jobs: int) -> Non
     )
 
 
+# -- wake-ups ---------------------------------------------------------------
+WAKE_CASES = {
+    "served": ({"type": "noop", "hold": True}, None),  # held: a submit wakes no one either
+    "paused queue": ({"type": "echo", "args": {"text": "x"}, "queue": "limited"}, "limited"),
+    "tag no worker has": ({"type": "tagged"}, None),
+    "queued, served": ({"type": "echo", "args": {"text": "x"}}, None),
+}
+
+
+def wakeups(args: argparse.Namespace) -> None:
+    """The workers' CPU and the database's transactions a submit costs when no worker
+    can take the job (its queue paused, a tag none has), beside one they run."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database("postgres") as (url, db),
+        Cluster(url, Path(tmp), args.workers, args.concurrency) as running,
+    ):
+        print(f"wake-ups on postgres, {args.workers} workers x {args.concurrency}, "
+              f"{args.jobs} submits a case, one at a time")  # fmt: skip
+        for case, (body, paused) in WAKE_CASES.items():
+            if paused:
+                running.api.client.post(f"/api/v1/queues/{paused}/pause").raise_for_status()
+            cpu, per = _wake_case(running, db, body, args.jobs)
+            print(f"  {case:18} workers' CPU {cpu:6.3f} ms a submit (idle rate taken off), "
+                  f"{per:5.2f} transactions a submit")  # fmt: skip
+            if paused:
+                running.api.client.post(f"/api/v1/queues/{paused}/resume").raise_for_status()
+
+
+def _wake_case(running: Cluster, db: str, body: dict[str, Any], jobs: int) -> tuple[float, float]:
+    """ms of the workers' CPU and transactions of the database, a submit of ``body``."""
+
+    def workers() -> float:
+        return sum(process_cpu(worker.proc) for worker in running.procs)
+
+    time.sleep(1)  # settled: what follows is the submits' own cost
+    cpu, xacts, started = workers(), transactions(db), time.perf_counter()
+    for _ in range(jobs):
+        running.api.client.post("/api/v1/jobs", json=body).raise_for_status()
+    time.sleep(1)  # the wake-ups they caused are over
+    took = time.perf_counter() - started
+    used, count = workers() - cpu, transactions(db) - xacts
+    return 1000 * (used - idle_cpu(workers, took)) / jobs, count / jobs
+
+
+def transactions(db: str) -> int:
+    """Committed and rolled back transactions of ``db`` so far (pg_stat_database)."""
+    engine = create_engine(ADMIN["postgres"])
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+            query = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = :db"
+            return int(conn.execute(text(query), {"db": db}).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def idle_cpu(cpu: Callable[[], float], seconds: float) -> float:
+    """The CPU ``cpu()`` grows by in ``seconds`` of an idle cluster (its polls, heartbeats)."""
+    before = cpu()
+    time.sleep(2)
+    return (cpu() - before) * seconds / 2
+
+
 def throughput(args: argparse.Namespace) -> None:
     for workers in args.workers:
         throughput_once(args.database, workers, args.concurrency, args.jobs)
@@ -271,12 +338,17 @@ def main() -> None:
     three = sub.add_parser("throughput")
     three.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     three.add_argument("--jobs", type=int, default=3000)
-    for each in (one, two, three):
+    four = sub.add_parser("wakeups")
+    four.add_argument("--workers", type=int, default=2)
+    four.add_argument("--jobs", type=int, default=500)
+    for each in (one, two, three, four):
         each.add_argument("--concurrency", type=int, default=4)
         each.add_argument("--database", choices=sorted(ADMIN), default="postgres")
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    {"dispatch": dispatch, "control": control, "throughput": throughput}[args.what](args)
+    commands = {"dispatch": dispatch, "control": control, "throughput": throughput}
+    commands["wakeups"] = wakeups
+    commands[args.what](args)
 
 
 if __name__ == "__main__":

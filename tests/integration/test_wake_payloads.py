@@ -50,7 +50,16 @@ def test_only_a_job_a_worker_can_take_wakes_it(store: Store) -> None:
         add_job(store, paused)  # nothing: the queue is paused
         add_job(store, paused, ("gpu",))
         store.queue.set_queue_paused(paused, False, NOW)  # resumed: its workers look now
-        heard = [n.payload for n in listener.notifies(timeout=2) if mark in n.payload]
+        # Notifications come in commit order: once this one is heard, all before it were.
+        end = f"end-{mark}"
+        with psycopg.connect(conninfo(store), autocommit=True) as other:
+            other.execute("SELECT pg_notify(%s, %s)", (CHANNEL, end))
+        heard = []
+        for note in listener.notifies(timeout=30):
+            if note.payload == end:
+                break
+            if mark in note.payload:
+                heard.append(note.payload)
     assert heard == [f"q:{plain}", f"t:big,gpu:{plain}", f"q:{paused}"]
 
     plain_worker = routes_for(())

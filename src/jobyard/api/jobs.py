@@ -50,7 +50,7 @@ class _JobSegment(Convertor[str]):
         return value
 
     def to_string(self, value: str) -> str:
-        return value
+        return str(value)  # an id, given as an int to url_path_for
 
 
 register_url_convertor("job_segment", _JobSegment())

@@ -439,14 +439,14 @@ async def run_messages(
 
 
 async def _ended_since(node: Node, run_id: int, end: WorkflowRunFinished) -> bool:
-    """Whether the run, told ``end``, was reopened after it: it runs now, or ended later
-    (a stream replayed from before a retry meets the first end first)."""
+    """Whether the run, told ``end``, was reopened after it: it runs (or is being
+    stopped) now, or ended later (a stream replayed from before a retry meets the first
+    end first)."""
     run = await to_thread.run_sync(node.store.runs.get_run, run_id)
     if run is None:
         return False
-    return run.state is RunState.RUNNING or (
-        run.finished_at is not None and run.finished_at > end.at
-    )
+    # Not ended: running again, or stopped while its nodes die; or ended since.
+    return run.finished_at is None or run.finished_at > end.at
 
 
 async def _run_state(node: Node, run_id: int) -> RunState | None:

@@ -43,9 +43,9 @@ def logs(
         for line in _lines(client, job_id, after, tail, follow):
             print_line(job_id, line, json_lines=json_)
             printed = True
-        if follow:
-            client.job(job_id)  # its end, or its removal (no job: exit 3, as --wait says)
-        if not printed and (pruned := client.job(job_id).logs_pruned_at) is not None:
+        # Read once more after a follow: removed meanwhile, it is not found (exit 3).
+        job = client.job(job_id) if follow or not printed else None
+        if job is not None and not printed and (pruned := job.logs_pruned_at) is not None:
             # Nothing, and why: retention removed them (an empty log says nothing else).
             typer.echo(
                 f"jobyard: job {job_id}'s log lines were pruned at {pruned:%Y-%m-%d %H:%M:%S} UTC",

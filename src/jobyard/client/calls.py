@@ -285,7 +285,7 @@ def wait(job_id: int, timeout: float | None, interval: float) -> Flow[JobInfo]:
     deadline = None if timeout is None else time.monotonic() + timeout
     events = job_events(job_id, None, interval, deadline, with_logs=False)
     yield from gather(events, until=lambda event: event.kind == "close")
-    return (yield from reread(lambda: job(job_id)))
+    return (yield from reread(lambda: job(job_id), deadline))
 
 
 # The waits before each new try of a read that follows a stream's close (about 12 s in
@@ -294,9 +294,12 @@ def wait(job_id: int, timeout: float | None, interval: float) -> Flow[JobInfo]:
 REREAD_WAITS = (0.5, 1.0, 2.0, 4.0, 5.0)
 
 
-def reread(read: Callable[[], Flow[T]]) -> Flow[T]:
-    """``read()``, tried again while the server cannot be reached, as a stream is."""
+def reread(read: Callable[[], Flow[T]], deadline: float | None = None) -> Flow[T]:
+    """``read()``, tried again while the server cannot be reached, as a stream is (not
+    past ``deadline``, a :func:`time.monotonic` time)."""
     for wait_s in REREAD_WAITS:
+        if deadline is not None and time.monotonic() + wait_s >= deadline:
+            break
         try:
             return (yield from read())
         except ServerUnreachable:
@@ -486,7 +489,7 @@ def follow_run(run_id: int, deadline: float | None = None) -> Steps:
             if place is None:
                 return
             continue
-        yield Emit((yield from reread(lambda: run(run_id))))
+        yield Emit((yield from reread(lambda: run(run_id), deadline)))
         return
 
 

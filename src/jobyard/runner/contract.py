@@ -82,8 +82,9 @@ class Execution(Protocol):
         """The process-group leader (its pgid equals its pid); 0 if nothing was started."""
 
     def pause(self) -> bool:
-        """Stop the job's processes. True: done now; False: another thread applies it and
-        reports the outcome through :meth:`Sink.controlled` (a cluster may refuse it)."""
+        """Stop the job's processes. True: done now; False: not now, either because another
+        thread applies it and reports the outcome through :meth:`Sink.controlled` (a
+        cluster may refuse it), or because the job has ended (its end comes next)."""
 
     def resume(self) -> bool:
         """Continue the job's processes; True or False as for :meth:`pause`."""

@@ -47,7 +47,7 @@ def folded_contains(target: ColumnElement[Any], text: str, dialect: Dialect) -> 
 
     The case of both is folded by one function, each character on its own: the text a
     term was copied from always holds it, and the backends find the same rows.
-    PostgreSQL's ``lower()`` (over its ctype's full Unicode mapping), MariaDB's in its
+    PostgreSQL's ``lower()`` (over a Unicode ctype, such as C.UTF-8), MariaDB's in its
     newest Unicode collation, and :func:`jobyard.text.fold` on SQLite (whose own folds
     ASCII only) and in the memory store agree but for letters of a newer Unicode than a
     database knows (MariaDB before 10.10 knows 5.2); a final sigma is the plain one.
@@ -63,17 +63,19 @@ def folded_contains(target: ColumnElement[Any], text: str, dialect: Dialect) -> 
     escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
     term = literal(escaped, String)
     if name == "postgresql":
-        return _sigma(func.lower(target)).contains(_sigma(func.lower(term)), escape="/")
+        return _folded(target).contains(_folded(term), escape="/")
     # MariaDB and MySQL fold case by the collation; compared in the binary one, where
     # an accent and each character beyond the basic plane are told apart.
     collation = _fold_collation(dialect)
-    column = _sigma(func.lower(target.collate(collation))).collate("utf8mb4_bin")
-    within = _sigma(func.lower(term.collate(collation))).collate("utf8mb4_bin")
+    column = _folded(target.collate(collation)).collate("utf8mb4_bin")
+    within = _folded(term.collate(collation)).collate("utf8mb4_bin")
     return column.contains(within, escape="/")
 
 
-def _sigma(lowered: ColumnElement[Any]) -> ColumnElement[str]:
-    """A final sigma as the plain one, as :func:`jobyard.text.fold` writes it."""
+def _folded(text: ColumnElement[Any]) -> ColumnElement[str]:
+    """``lower(text)`` as :func:`jobyard.text.fold` writes it: İ as i first (a full case
+    mapping, PostgreSQL's with ICU, writes i and a dot), a final sigma as the plain one."""
+    lowered = func.lower(func.replace(text, "\u0130", "i", type_=String), type_=String)
     return func.replace(lowered, FINAL_SIGMA, SIGMA, type_=String)
 
 

@@ -260,7 +260,9 @@ class SqlQueue(Part):
         paused: set[str] = set()
         with self._write() as conn:
             known = select(queue_state.c.name).where(queue_state.c.name.in_(list(names)))
-            for name in set(names) - set(conn.scalars(known)):
+            # In one order everywhere: two processes starting at once wait on the same
+            # first key, rather than each on the other's (a deadlock).
+            for name in sorted(set(names) - set(conn.scalars(known))):
                 try:
                     with conn.begin_nested():  # another process may start it at once
                         row = {"name": name, "paused": True, "updated_at": now}

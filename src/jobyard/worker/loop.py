@@ -112,6 +112,7 @@ class Worker:
         self.tags = check_tags(settings.tags)
         self._routes = frozenset(routes_for(self.tags))  # the jobs' tags it can run
         self._paused: set[str] = set()  # queues paused, as this process last heard
+        self._offered = False  # jobs were offered: it runs beside an API, in one process
         self._clock = clock
         self._runs: dict[int, JobRun] = {}
         self._wakeup = threading.Event()
@@ -250,6 +251,7 @@ class Worker:
         Nothing else is looked at (no control intent, no drain): a submission in the
         embedded server costs the worker one claim.
         """
+        self._offered = True
         if any(self._serves(job) for job in jobs):
             self._look_for_work = True
             self._wakeup.set()
@@ -266,8 +268,9 @@ class Worker:
     def queue_paused(self, name: str, paused: bool) -> None:
         """This process paused or resumed the queue ``name``: offers of its jobs are
         passed over, or taken again. Only offers: a claim reads the paused queues itself,
-        so a pause or resume by another process is at worst an offer claimed for nothing
-        or a job found at the next poll."""
+        and the heartbeat reads them again (another process may pause or resume), so a
+        stale view is at worst an offer claimed for nothing or a job found at the next
+        poll."""
         (self._paused.add if paused else self._paused.discard)(name)
         if not paused:
             self.wake()
@@ -628,6 +631,8 @@ class Worker:
             if (run := self._runs.get(job_id)) is not None and run.leased is not None:
                 run.leased = renewed
         self._limited = bool(self.store.limits.read())
+        if self._offered:  # an embedded worker: another process may pause or resume too
+            self._paused = self.store.queue.paused_queues()
         for job_id in asked:
             run = self._runs[job_id]  # the loop's thread alone takes runs out
             if run.is_alive() and job_id not in owned:

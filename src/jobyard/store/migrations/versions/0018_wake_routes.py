@@ -12,7 +12,9 @@ of them spent a claim's transaction finding nothing to take. Now (see
   rather than at their next poll.
 
 A worker of an older version reads ``t:`` as "anyone may look", as it reads
-any payload it does not know.
+any payload it does not know. The insert reads the queue's state in its own
+snapshot: a resume committed between the insert and its commit wakes the workers
+before they can see the job, which they then find at their next poll.
 
 Revision ID: 0018
 Revises: 0017
@@ -45,8 +47,8 @@ CREATE OR REPLACE FUNCTION jobs_notify_insert() RETURNS trigger AS $$
 BEGIN
     PERFORM pg_notify('jobyard_jobs', payload)
     FROM (
-        SELECT DISTINCT jobs_wake_payload(queue, route) AS payload
-        FROM new_jobs WHERE state = 'queued'
+        SELECT jobs_wake_payload(queue, route) AS payload
+        FROM (SELECT DISTINCT queue, route FROM new_jobs WHERE state = 'queued') AS kinds
     ) AS queued
     WHERE payload IS NOT NULL;
     RETURN NULL;

@@ -15,12 +15,15 @@
   // kept every line), which froze the tab for as long as it printed.
   const MAX_LINES = 5000;
   let waiting = [];
+  let shown = log.querySelectorAll(".line[data-seq]").length;
   let trimmed = null;  // the note in place of the lines let go
   function toEnd() { log.scrollTop = log.scrollHeight; }
   function append(line) {
     if (line.seq <= lastSeq) return;  // already shown (read with the page)
     lastSeq = line.seq;
     if (waiting.push(line) === 1) requestAnimationFrame(show);
+    // A hidden tab runs no frames: what waits stays bounded too.
+    if (waiting.length >= 2 * MAX_LINES) waiting = waiting.slice(-MAX_LINES);
   }
   function show() {
     const batch = waiting.slice(-MAX_LINES);
@@ -34,21 +37,28 @@
       lines.append(span);
     }
     log.append(lines);
-    const shown = log.querySelectorAll(".line[data-seq]");
-    const extra = shown.length - MAX_LINES;
-    if (extra > 0) {
-      for (let i = 0; i < extra; i++) shown[i].remove();
-      if (!trimmed) {
-        trimmed = document.createElement("span");
-        trimmed.className = "line system";
-      }
-      const first = Number(shown[extra].dataset.seq);
-      trimmed.textContent = `… ${first - 1} earlier lines: download the full log`;
-      log.prepend(trimmed);
-      const older = trimmed.nextElementSibling;  // the page's own note, if any
-      if (older && !older.dataset.seq) older.remove();
-    }
+    shown += batch.length;
+    if (shown > MAX_LINES) trim(shown - MAX_LINES);
     if (follow.checked) toEnd();
+  }
+  function trim(extra) {
+    const height = log.scrollHeight;
+    let node = log.firstElementChild;
+    while (node && extra > 0) {
+      const next = node.nextElementSibling;
+      if (node.dataset.seq) extra--, shown--;
+      if (node !== trimmed) node.remove();  // a line, or the page's own note
+      node = next;
+    }
+    if (!trimmed) {
+      trimmed = document.createElement("span");
+      trimmed.className = "line system";
+    }
+    const first = log.querySelector(".line[data-seq]");
+    trimmed.textContent = `… ${Number(first.dataset.seq) - 1} earlier lines: download the full log`;
+    log.prepend(trimmed);
+    // A reader who scrolled up keeps the lines in view where they were.
+    if (!follow.checked) log.scrollTop -= height - log.scrollHeight;
   }
   log.addEventListener("scroll", () => {
     // Scrolling up pauses the follow; back at the end, it follows again.
