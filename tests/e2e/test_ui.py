@@ -110,6 +110,20 @@ def test_a_flood_of_lines_keeps_the_page_live_and_its_tail_bounded(
     page.wait_for_function(AT_THE_END)
 
 
+def test_a_log_shows_what_a_terminal_would_live_and_after_a_reload(
+    page: Page, server: Server
+) -> None:
+    job = server.submit("colours", hold=True)
+    page.goto(f"/jobs/{job['id']}")
+    server.act(job["id"], "start", expect=200)
+    lines = page.locator("#log .line.stdout")
+    expect(lines).to_have_text(["red", "100%"])  # no escape codes; the last writing only
+    page.reload()
+    expect(lines).to_have_text(["red", "100%"])
+    raw = server.client.get(f"/jobs/{job['id']}/log.txt").text
+    assert "\x1b[31mred" in raw  # the download keeps the bytes as written
+
+
 def test_a_failure_shows_a_toast_on_any_page(page: Page, server: Server) -> None:
     page.goto("/jobs")
     job = server.submit("fail", args={"code": 7})

@@ -3,13 +3,16 @@ and the links that notifications carry lead to them."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+import jobyard.ui
 from jobyard.notify.channels import NotificationConfig
 from tests.databases import BACKENDS
 from tests.harness import ADMIN, Server, run_in, shared_server, start_run, wait_for
@@ -505,3 +508,13 @@ def test_the_job_filter_shows_what_it_applies_so_show_keeps_it(
     select = page[page.index(f'<select name="{field}">') :].split("</select>")[0]
     selected = re.findall(r'<option value="([^"]*)" selected>', select)
     assert selected == [value]
+
+
+def test_a_static_file_is_addressed_by_its_content(server: Server) -> None:
+    """The version is not bumped with each change: a browser that kept an older script
+    under the same address would run it against the new pages."""
+    page = server.client.get("/jobs").text
+    script = Path(jobyard.ui.__file__).parent / "static" / "js" / "live.js"
+    digest = hashlib.sha256(script.read_bytes()).hexdigest()[:12]
+    assert f'src="/static/js/live.js?v={digest}"' in page
+    assert server.client.get(f"/static/js/live.js?v={digest}").content == script.read_bytes()

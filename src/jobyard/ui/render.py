@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import re
 import shlex
@@ -84,6 +86,29 @@ def pretty(value: Any) -> str:
     return _HIDDEN.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
+# A terminal's control sequences: colours and cursor moves (CSI), titles (OSC),
+# character sets and the other short escapes. The page shows text, not a terminal
+# (job.js does the same to the lines it adds).
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()*+][ -~]|\x1b[@-Z\\-_]"
+)
+
+
+def terminal_text(line: str) -> str:
+    """A log line as a terminal leaves it: without its control sequences, and of a line
+    rewritten in place (``50%\r100%``, a progress bar) the last writing only."""
+    bare = _ANSI.sub("", line).rstrip("\r")
+    return bare.rpartition("\r")[2]
+
+
+@functools.cache
+def static_url(path: str) -> str:
+    """The address of a static file, named by its content: a browser that kept an older
+    one (the version is not bumped with each change) fetches the new one."""
+    digest = hashlib.sha256((STATIC / path).read_bytes()).hexdigest()[:12]
+    return f"/static/{path}?v={digest}"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -100,9 +125,10 @@ def _environment() -> Environment:
         stamp=stamp,
         pretty=pretty,
         shell=shlex.join,
+        terminal=terminal_text,
     )
     env.filters["iso"] = lambda m: "" if m is None else m.isoformat()
-    env.globals["static"] = lambda path: f"/static/{path}?v={__version__}"
+    env.globals["static"] = static_url
     env.globals["version"] = __version__
     return env
 

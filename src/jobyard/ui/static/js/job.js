@@ -17,6 +17,12 @@
   let waiting = [];
   let shown = log.querySelectorAll(".line[data-seq]").length;
   let trimmed = null;  // the note in place of the lines let go
+  // A line as a terminal leaves it, as the page's own lines are (render.terminal_text).
+  const ANSI = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()*+][ -~]|\x1b[@-Z\\-_]/g;
+  function terminalText(text) {
+    const bare = text.replace(ANSI, "").replace(/\r+$/, "");
+    return bare.slice(bare.lastIndexOf("\r") + 1);
+  }
   function toEnd() { log.scrollTop = log.scrollHeight; }
   function append(line) {
     if (line.seq <= lastSeq) return;  // already shown (read with the page)
@@ -33,7 +39,7 @@
       const span = document.createElement("span");
       span.className = "line " + line.stream;
       span.dataset.seq = line.seq;
-      span.textContent = line.line;
+      span.textContent = terminalText(line.line);
       lines.append(span);
     }
     log.append(lines);
