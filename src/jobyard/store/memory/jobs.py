@@ -130,24 +130,33 @@ class MemoryJobs(Part):
         now = utc(now)
         # All or nothing, as one transaction: what can refuse an end (its values, its
         # records' payloads) is checked for every end before any is written.
-        for end in ends:
-            for update in (end.update, end.if_killed):
-                if update is not None:
-                    job_values(end.values | update.values)
-                    _records(end, update)
+        # Either update an end may write (its own, or the killed one) is checked.
+        written = [
+            {
+                id(update): (job_values(end.values | update.values), _records(end, update))
+                for update in (end.update, end.if_killed)
+                if update is not None
+            }
+            for end in ends
+        ]
         with self._t.lock:
-            ended = [self._end(end, now) for end in ends]
+            ended = [self._end(end, each, now) for end, each in zip(ends, written, strict=True)]
             awaited = {up for (_, up), edge in self._t.edges.items() if not edge.met}
             return [Ended(job, job.id in awaited) if job else None for job in ended]
 
-    def _end(self, end: JobEnd, now: datetime) -> Job | None:
+    def _end(
+        self,
+        end: JobEnd,
+        written: dict[int, tuple[dict[str, Any], list[Record]]],
+        now: datetime,
+    ) -> Job | None:
         job = self._t.jobs.get(end.update.job_id)
         if job is None or (job.worker, job.attempt) != (end.worker, end.attempt):
             return None
         if job.state not in end.update.expect or not lapsed(job, end):
             return None
         update = end.update_for(job)
-        values, records = job_values(end.values | update.values), _records(end, update)
+        values, records = written[id(update)]
         last = len(records) - (update.event is not None)  # the note goes before the end's
         if end.note is not None:
             note = noted(job, end.note, now)
