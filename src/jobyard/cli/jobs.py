@@ -157,7 +157,7 @@ def _follow(
     except KeyboardInterrupt:
         typer.echo("jobyard: stopped following; the job keeps running", err=True)
         raise
-    if final in (None, "None"):  # the stream closed with no state: the job was removed
+    if final is None:  # the stream closed with no state: the job was removed
         typer.echo("jobyard: error: the job was removed while it was followed", err=True)
         return NOT_FOUND
     return OK if final == "succeeded" else JOB_FAILED

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from typing import TextIO
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
 
 from jobyard.cli.common import print_json_line
 from jobyard.client.models import FAILED_STATES, Event, JobInfo, LogLine
@@ -27,12 +27,18 @@ def note(job_id: int, text: str) -> None:
     _write(sys.stderr, f"[job {job_id}] {text}")
 
 
+def closed_state(data: Mapping[str, Any]) -> str | None:
+    """The job's state a stream's ``close`` says; None: there is no job (it was removed)."""
+    state = data.get("state")
+    return None if state is None else str(state)
+
+
 def print_events(events: Iterable[Event], json_lines: bool = False) -> str | None:
-    """Print each event until ``close``; returns the job's final state."""
+    """Print each event until ``close``; returns the job's final state (None: removed)."""
     final: str | None = None
     for event in events:
         if event.kind == "close":
-            final = str(event.data.get("state"))
+            final = closed_state(event.data)
         if json_lines:
             print_json_line({"id": event.id, "event": event.kind, "data": event.data})
         else:

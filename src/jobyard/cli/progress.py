@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from jobyard.cli.output import note, print_line, state_summary
+from jobyard.cli.output import closed_state, note, print_line, state_summary
 from jobyard.client.models import TERMINAL_STATES, Event, LogLine
 from jobyard.client.nodes import RunNodes
 
@@ -51,7 +51,8 @@ def _bar(description: str, total: float | None) -> Iterator[tuple[Progress, Task
 
 
 def follow_job(events: Iterable[Event]) -> str | None:
-    """Show a job's events under a bar (its progress, else a pulse); returns the final state."""
+    """Show a job's events under a bar (its progress, else a pulse); returns the final state
+    (None: the job was removed)."""
     final: str | None = None
     job_id = 0
     with _bar("submitting", None) as (bar, task):
@@ -68,7 +69,7 @@ def follow_job(events: Iterable[Event]) -> str | None:
                 if message:
                     bar.update(task, description=f"job {job_id}: {message}")
             elif event.kind == "close":
-                final = str(data.get("state"))
+                final = closed_state(data)
     note(job_id, str(final))
     return final
 
