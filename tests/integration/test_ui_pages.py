@@ -419,6 +419,27 @@ def test_the_job_list_says_what_it_ignored_and_filters_by_creation_time(server: 
             assert f'name="{key}" value="{value}"' in page
 
 
+def test_the_filter_forms_empty_fields_leave_the_address(server: Server) -> None:
+    """ "Show" sends every field, "any" as an empty one: the address kept (and bookmarked)
+    is the filter's own."""
+    form = "state=failed&type=&queue=&worker=&search=&since=6h&until=&sort=-created_at"
+    sent = server.client.get(f"/jobs?{form}&per_page=50")
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/jobs?state=failed&since=6h"
+    everything = server.client.get("/jobs?state=&type=&search=&sort=-created_at")
+    assert everything.headers["location"] == "/jobs"
+    # What it cannot apply it says on the page, with the address as asked.
+    said = server.client.get("/jobs?state=nope&type=")
+    assert said.status_code == 200
+    assert "unknown state &#39;nope&#39; ignored" in said.text
+    assert server.client.get(f"/jobs?{form}", headers={"HX-Request": "true"}).status_code == 200
+    for path, query, address in [
+        ("/audit", "actor=admin&search=", "/audit?actor=admin"),
+        ("/notifications", "status=&event=&page=1", "/notifications"),
+    ]:
+        assert server.client.get(f"{path}?{query}").headers["location"] == address
+
+
 def test_a_job_name_with_bidirectional_controls_does_not_reorder_the_page(server: Server) -> None:
     name = "\u202eevil\u202c name"  # right-to-left override: would flip what follows it
     made = server.submit("echo", args={"text": "x"}, name=name)

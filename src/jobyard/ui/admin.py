@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from jobyard.access import AuditQuery
 from jobyard.api.resources import get_node
@@ -17,13 +17,21 @@ from jobyard.node import Node
 from jobyard.notify.channels import EVENTS
 from jobyard.store.notes import FAILED, PENDING, RECORDED, SENT
 from jobyard.ui import listing
-from jobyard.ui.render import page
+from jobyard.ui.render import blank_fields, page
 from jobyard.ui.viewer import Looker
 
 router = APIRouter(include_in_schema=False)
 NodeDep = Annotated[Node, Depends(get_node)]
 PER_PAGE = 50
 STATUSES = (PENDING, SENT, FAILED, RECORDED)
+
+
+def _address(path: str, *, page: int, **filters: str) -> str:
+    """``path`` with the filters that are set, and the page unless it is the first."""
+    query = urlencode(
+        {k: v for k, v in (filters | {"page": page if page > 1 else ""}).items() if v}
+    )
+    return f"{path}?{query}" if query else path
 
 
 def _pages(total: int) -> int:
@@ -44,7 +52,7 @@ def workers(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
 
 
 @router.get("/notifications", response_class=HTMLResponse)
-def notifications(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+def notifications(request: Request, looker: Looker, node: NodeDep) -> Response:
     params = request.query_params
     status = params.get("status", "")
     event = params.get("event", "")
@@ -57,9 +65,10 @@ def notifications(request: Request, looker: Looker, node: NodeDep) -> HTMLRespon
     )
 
     def link(n: int) -> str:
-        query = {k: v for k, v in {"status": status, "event": event, "page": n}.items() if v}
-        return "/notifications?" + urlencode(query)
+        return _address("/notifications", status=status, event=event, page=n)
 
+    if blank_fields(request):
+        return RedirectResponse(link(number), status_code=303)
     return page(
         request,
         looker,
@@ -78,7 +87,7 @@ def notifications(request: Request, looker: Looker, node: NodeDep) -> HTMLRespon
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+def audit(request: Request, looker: Looker, node: NodeDep) -> Response:
     if not looker.admin:
         return page(request, looker, "forbidden.html", status=403, what="the audit log")
     params = request.query_params
@@ -91,9 +100,10 @@ def audit(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
     entries, total = node.audit.find(query)
 
     def link(n: int) -> str:
-        query = {k: v for k, v in {"actor": actor, "search": search, "page": n}.items() if v}
-        return "/audit?" + urlencode(query)
+        return _address("/audit", actor=actor, search=search, page=n)
 
+    if blank_fields(request):
+        return RedirectResponse(link(number), status_code=303)
     return page(
         request,
         looker,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from jobyard.api.queues import list_queues
 from jobyard.api.resources import get_node
@@ -14,7 +14,7 @@ from jobyard.errors import NotFound
 from jobyard.node import Node
 from jobyard.ui import detail
 from jobyard.ui.listing import PER_PAGE, STATES, JobFilter
-from jobyard.ui.render import missing, page, path_id, stream_start
+from jobyard.ui.render import blank_fields, missing, page, path_id, stream_start
 from jobyard.ui.viewer import Looker
 
 router = APIRouter(include_in_schema=False)
@@ -31,9 +31,11 @@ SORTS = {
 
 
 @router.get("/jobs", response_class=HTMLResponse)
-def job_list(request: Request, looker: Looker, node: NodeDep) -> HTMLResponse:
+def job_list(request: Request, looker: Looker, node: NodeDep) -> Response:
     now = utcnow()
     wanted = JobFilter.of(request.query_params, now)
+    if blank_fields(request) and not wanted.problems:
+        return RedirectResponse(wanted.link(page=wanted.page), status_code=303)
     found, total = node.manager.find(wanted.query())
     return page(
         request,

@@ -159,6 +159,15 @@ def page(
     return HTMLResponse(ENV.get_template(template).render(**values), status_code=status)
 
 
+def blank_fields(request: Request) -> bool:
+    """Whether a page's address has an empty parameter (``?state=&queue=``), as a filter
+    form's "Show" sends every field, "any" as an empty one: such a page answers with a
+    redirect to the filter's own address, which is what is kept and bookmarked."""
+    if request.headers.get("HX-Request"):
+        return False
+    return any(value == "" for _, value in request.query_params.multi_items())
+
+
 def stream_start(request: Request) -> int:
     """Where the page's event stream starts: read by the viewer's check, before the page
     read anything the stream updates; else now (a live part, a page answering a form's
