@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.exc import DBAPIError
 
 from jobyard.dependencies import Dependencies
 from jobyard.errors import Conflict
@@ -101,6 +102,62 @@ def test_overlap_skip_skips_every_fire_while_the_last_started_run_lives(
     assert [fire_at(10), fire_at(20), fire_at(30)] == [True, False, False]
     end_last_run()
     assert [fire_at(40), fire_at(50)] == [True, False]
+
+
+@contextmanager
+def refusing_inserts(store: Store, table: str) -> Iterator[None]:
+    """Every insert into ``table`` fails, as a write does while the database is away."""
+    dialect = store.engine.dialect.name
+    refuse = {
+        "sqlite": [
+            f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ],
+        "postgresql": [
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+            f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()",
+        ],
+        "mysql": [
+            f"CREATE TRIGGER refuse BEFORE INSERT ON {table} FOR EACH ROW "
+            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'"
+        ],
+    }[dialect]
+    accept = [f"DROP TRIGGER refuse ON {table}", "DROP FUNCTION refuse()"]
+    with store.engine.begin() as conn:
+        for statement in refuse:
+            conn.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        with store.engine.begin() as conn:
+            for statement in accept if dialect == "postgresql" else ["DROP TRIGGER refuse"]:
+                conn.exec_driver_sql(statement)
+
+
+@pytest.mark.parametrize(
+    ("target", "table"),
+    [({"job_type": "note"}, "jobs"), ({"workflow": "pair"}, "workflow_runs")],
+    ids=["job", "run"],
+)
+def test_a_fire_whose_job_or_run_could_not_be_stored_fires_at_the_next_pass(
+    sql_store: Store, target: dict[str, str], table: str
+) -> None:
+    """The fire was claimed before its job or run was made: a write failing in between
+    (the database gone for a moment) lost it, as the next pass starts after it."""
+    firing, _ = firing_of(sql_store, target)
+    due = T0 + timedelta(seconds=10)
+    with refusing_inserts(sql_store, table), pytest.raises(DBAPIError, match="refused"):
+        firing.run_once(due)
+    assert sql_store.schedules.last_fire("tick") is None  # not fired yet
+    firing.run_once(due + timedelta(seconds=1))
+    fired = sql_store.schedules.last_fire("tick")
+    assert fired is not None
+    assert fired.fire_time == due
+    assert (fired.job_id if "job_type" in target else fired.run_id) is not None
+    firing.run_once(due + timedelta(seconds=2))  # fired once
+    assert sql_store.schedules.last_started_fire("tick") == fired
 
 
 def test_fires_a_skip_schedule_missed_are_told_once_and_the_next_fires(

@@ -202,16 +202,14 @@ def test_old_fires_go_but_each_schedules_newest_stays(store: Store) -> None:
 def test_the_newest_fire_that_started_a_job_stays(store: Store) -> None:
     """Fires skipped after it must not let it go: overlap checks whether its job ended."""
     hours = [T0 + timedelta(hours=h) for h in range(4)]
-    for when in hours:
-        assert store.schedules.claim_fire("hourly", when, when)
-    store.schedules.set_fire_target("hourly", hours[0], 7, None)
-    store.schedules.set_fire_target("hourly", hours[1], None, 8)  # then two skipped fires
+    for when, job_id in zip(hours, [7, 8, None, None], strict=True):  # two skipped fires last
+        assert store.schedules.claim_fire("hourly", when, when, job_id)
     cutoff = hours[-1] + timedelta(days=1)
     assert store.retention.prunable("fires", cutoff) == 2  # the first and the third
     store.retention.prune_fires(cutoff, MANY, cutoff)
     started = store.schedules.last_started_fire("hourly")
     assert started is not None
-    assert (started.fire_time, started.run_id) == (hours[1], 8)
+    assert (started.fire_time, started.job_id) == (hours[1], 8)
     last = store.schedules.last_fire("hourly")
     assert last is not None
     assert last.fire_time == hours[-1]

@@ -79,21 +79,29 @@ class Firing:
         started = self.store.schedules.last_started_fire(spec.name) if decision.run else None
         for when in decision.run:
             action = overlap_action(spec, self._live(started))
-            if not self.store.schedules.claim_fire(spec.name, when, now):
-                continue  # fired already (by another scheduler)
-            if action == "skip":
+            if action != "skip":
+                self._fire(spec, when, now, started if action == "queue" else None)
+            elif self.store.schedules.claim_fire(spec.name, when, now):
                 log.info(
                     "schedule skipped: previous run still going", extra={"schedule": spec.name}
                 )
-                continue
-            self._fire(spec, when, started if action == "queue" else None)
 
-    def _fire(self, spec: ScheduleSpec, when: datetime, after: Fire | None) -> None:
+    def _fire(self, spec: ScheduleSpec, when: datetime, now: datetime, after: Fire | None) -> None:
+        """Make the job or run of a fire, and claim the fire with it. A fire claimed before
+        what it makes was stored (the database gone for a moment, the process killed in
+        between) would be lost: the next pass starts after the last claimed time."""
         kind, target = spec.target
         if kind == "workflow":
-            run, _ = self.runs.start(target, dict(spec.args), trigger=f"schedule:{spec.name}")
-            self.store.schedules.set_fire_target(spec.name, when, None, run.id)
+            # The run is stored with the claim, in its transaction.
+            nodes, edges = self.runs.graph(target, dict(spec.args), now)
+            stored = self.store.schedules.add_fired_run(
+                (spec.name, when), target, dict(spec.args), nodes, edges, now
+            )
+            if stored is not None:  # else fired already (by another scheduler)
+                self.runs.started(*stored, now)
             return
+        # The job is stored first, under the fire's key, then claimed with it: a claim
+        # that fails is tried again at the next pass, which finds the same job by its key.
         waits = (Dependency(after.job_id, Condition.FINISHED),) if after and after.job_id else ()
         job, _ = self.manager.submit(
             Submission(
@@ -104,7 +112,7 @@ class Firing:
                 depends_on=waits,
             )
         )
-        self.store.schedules.set_fire_target(spec.name, when, job.id, None)
+        self.store.schedules.claim_fire(spec.name, when, now, job.id)
 
     def _cannot_fire(self, spec: ScheduleSpec) -> str | None:
         """Why ``spec`` cannot fire now (its target is unknown, or refuses its arguments),

@@ -20,11 +20,14 @@ class Fire:
     run_id: int | None
 
 
-def claim(conn: Connection, schedule: str, fire_time: datetime, now: datetime) -> bool:
-    """Insert the fire; False when another scheduler already fired this time."""
+def claim(
+    conn: Connection, schedule: str, fire_time: datetime, now: datetime, job_id: int | None = None
+) -> bool:
+    """Insert the fire (with the job it made); False when another scheduler already fired
+    this time."""
     try:
         with conn.begin_nested():
-            row = {"schedule": schedule, "fire_time": fire_time, "fired_at": now}
+            row = {"schedule": schedule, "fire_time": fire_time, "fired_at": now, "job_id": job_id}
             conn.execute(insert(fires), [row])
     except IntegrityError:
         return False

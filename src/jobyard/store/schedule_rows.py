@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,10 +10,12 @@ from typing import Any
 from sqlalchemy import Connection, case, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from jobyard.models import Job, NewJob, WorkflowRun
 from jobyard.store import fires
 from jobyard.store.fires import Fire
 from jobyard.store.part import Part
 from jobyard.store.rows import load_json
+from jobyard.store.runs import insert_run
 from jobyard.store.tables import schedules
 
 
@@ -48,16 +51,33 @@ class SqlSchedules(Part):
         with self._write() as conn:
             return remove(conn, name)
 
-    def claim_fire(self, schedule: str, fire_time: datetime, now: datetime) -> bool:
-        """Record that ``schedule`` fires at ``fire_time``; False if it already did."""
+    def claim_fire(
+        self, schedule: str, fire_time: datetime, now: datetime, job_id: int | None = None
+    ) -> bool:
+        """Record that ``schedule`` fires at ``fire_time`` (making the job ``job_id``, or
+        nothing); False if it already did."""
         with self._write() as conn:
-            return fires.claim(conn, schedule, fire_time, now)
+            return fires.claim(conn, schedule, fire_time, now, job_id)
 
-    def set_fire_target(
-        self, schedule: str, fire_time: datetime, job_id: int | None, run_id: int | None
-    ) -> None:
+    def add_fired_run(
+        self,
+        fire: tuple[str, datetime],
+        workflow: str,
+        args: dict[str, Any],
+        nodes: Sequence[NewJob],
+        edges: Sequence[tuple[int, int]],
+        now: datetime,
+    ) -> tuple[WorkflowRun, list[Job]] | None:
+        """A schedule's fire (its name and time) claimed, with the run it starts, in one
+        transaction (as :meth:`~jobyard.store.runs.SqlRuns.add_workflow_run` stores a
+        run): None, and no run, when the time was fired already."""
+        schedule, fire_time = fire
         with self._write() as conn:
-            fires.set_target(conn, schedule, fire_time, job_id, run_id)
+            if not fires.claim(conn, schedule, fire_time, now):
+                return None
+            run, jobs = insert_run(conn, workflow, args, f"schedule:{schedule}", nodes, edges, now)
+            fires.set_target(conn, schedule, fire_time, None, run.id)
+            return run, jobs
 
     def last_fire(self, schedule: str) -> Fire | None:
         with self._read() as conn:

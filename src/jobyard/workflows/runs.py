@@ -80,16 +80,31 @@ class Runs:
         self, name: str, run_args: dict[str, Any] | None = None, trigger: str = "api"
     ) -> RunView:
         """Store a run and its node jobs; roots start at once, the rest wait for upstream."""
-        spec = self.workflow(name)
         now = self._clock()
+        nodes, edges = self.graph(name, run_args or {}, now)
+        run, stored = self.store.runs.add_workflow_run(
+            name, run_args or {}, trigger, nodes, edges, now
+        )
+        return self.started(run, stored, now)
+
+    def graph(
+        self, name: str, run_args: dict[str, Any], now: datetime
+    ) -> tuple[list[NewJob], list[tuple[int, int]]]:
+        """A new run's node jobs in topological order, and its edges as (waiting, upstream)
+        indexes into them: what :meth:`start` stores (as a schedule's fire does, with its
+        claim)."""
+        spec = self.workflow(name)
         order = topological_order(spec)
         index = {node: i for i, node in enumerate(order)}
-        jobs = [self._node_job(spec, spec.nodes[node], run_args or {}, now) for node in order]
+        nodes = [self._node_job(spec, spec.nodes[node], run_args, now) for node in order]
         edges = [(index[node], index[up]) for node in order for up in spec.nodes[node].depends_on]
-        run, stored = self.store.runs.add_workflow_run(
-            name, run_args or {}, trigger, jobs, edges, now
+        return nodes, edges
+
+    def started(self, run: WorkflowRun, stored: list[Job], now: datetime) -> RunView:
+        """A run just stored, with its node jobs: announced, and its roots' workers woken."""
+        started = WorkflowRunStarted(
+            at=now, run_id=run.id, workflow=run.workflow, trigger=run.trigger
         )
-        started = WorkflowRunStarted(at=now, run_id=run.id, workflow=run.workflow, trigger=trigger)
         self._announce(stored[0].id, started)
         self.manager.wake()
         return run, {job.node or "": job for job in stored}
