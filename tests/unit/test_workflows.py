@@ -264,6 +264,7 @@ def test_bad_workflow_args_are_reported_where_they_are_written() -> None:
         ),
         ({"priority": "high"}, "priority", "must be a whole number"),
         ({"priority": True}, "priority", "must be a whole number"),
+        ({"priority": 10**20}, "priority", "must be from -1,000,000 to 1,000,000"),
         ({"queue": "a queue"}, "queue", "a queue name is letters, digits, '_', '.', '-'"),
         ({"depends_on": {"a": 1}}, "depends_on", "must be a list of node names"),
         ({"depends_on": ["ok", 3]}, "depends_on.1", "must be a node name"),

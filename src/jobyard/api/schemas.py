@@ -12,7 +12,7 @@ from pydantic_core import to_json
 
 from jobyard.api.params import INT64_MAX
 from jobyard.events.records import LogWritten
-from jobyard.jobtypes.spec import check_name
+from jobyard.jobtypes.spec import PRIORITY_LIMIT, check_name
 from jobyard.models import Condition, Job
 from jobyard.schedules.spec import not_a_timestamp
 from jobyard.states import Control, JobState
@@ -97,7 +97,7 @@ class BatchJob(BaseModel):
 
     type: str = Field(min_length=1, max_length=200, description="job type name")
     args: dict[str, Any] = Field(default_factory=dict, description="validated against the type")
-    priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    priority: int | None = Field(default=None, ge=-PRIORITY_LIMIT, le=PRIORITY_LIMIT)
     queue: Annotated[str, AfterValidator(check_name)] | None = Field(
         default=None, description="a queue name: 1-100 letters, digits, '_', '.' or '-'"
     )

@@ -99,6 +99,7 @@ __all__ = [
 Source = Literal["config", "api"]
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+PRIORITY_LIMIT = 1_000_000  # a priority is from -PRIORITY_LIMIT to PRIORITY_LIMIT, anywhere
 NAME_HINT = "use 1-100 letters, digits, '_', '.' or '-', starting alphanumeric"
 USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")  # what useradd accepts
 _PYTHON_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -230,7 +231,7 @@ class JobType(BaseModel):
     python: str | None = None
     params: Params = Field(default_factory=dict)
     queue: str = "default"
-    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)  # as a submission's
+    priority: int = Field(default=0, ge=-PRIORITY_LIMIT, le=PRIORITY_LIMIT)
     timeout: Annotated[Duration, Field(gt=0)] | None = None
     kill_grace: Duration | None = None
     retries: RetriesSpec = Field(default_factory=RetriesSpec)

@@ -16,7 +16,13 @@ from pydantic import ValidationError
 
 from jobyard.durations import parse_duration, time_zone
 from jobyard.jobtypes.params import Problems
-from jobyard.jobtypes.spec import NAME_RE, RetriesSpec, SlaSpec, pydantic_problems
+from jobyard.jobtypes.spec import (
+    NAME_RE,
+    PRIORITY_LIMIT,
+    RetriesSpec,
+    SlaSpec,
+    pydantic_problems,
+)
 from jobyard.spelling import did_you_mean
 
 # no '.' (unlike job type names): a node's name is one part of a dotted field path
@@ -100,6 +106,8 @@ def queue(value: Any) -> str:
 def priority(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError("must be a whole number")
+    if abs(value) > PRIORITY_LIMIT:
+        raise ValueError(f"must be from -{PRIORITY_LIMIT:,} to {PRIORITY_LIMIT:,}")
     return value
 
 
