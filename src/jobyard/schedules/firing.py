@@ -19,6 +19,7 @@ from jobyard.manager import JobManager, Submission
 from jobyard.models import Condition, Dependency, RunState
 from jobyard.schedules.book import Entry, ScheduleBook
 from jobyard.schedules.due import ScheduleSpec, due, fire_key, overlap_action
+from jobyard.store import outage
 from jobyard.store.fires import Fire
 from jobyard.workflows.runs import Runs
 
@@ -40,15 +41,25 @@ class Firing:
         self.book = book
         self.started_at = clock()
         self._told: dict[str, datetime] = {}  # a schedule that cannot fire: the time told of
+        self._failing: dict[str, str] = {}  # a schedule whose pass failed: the error told of
 
     def run_once(self, now: datetime) -> None:
         for entry in self.book.all().values():
+            name = entry.spec.name
             try:
                 self._fire_due(entry, now)
             except JobyardError as exc:  # e.g. a job type removed since: say so, go on
-                log.error(
-                    "schedule could not fire", extra={"schedule": entry.spec.name, "error": exc}
-                )
+                log.error("schedule could not fire", extra={"schedule": name, "error": exc})
+            except Exception as exc:
+                if outage.unavailable(exc) or outage.deadlocked(exc):
+                    raise  # the pass is tried again, the outage told once (Scheduler)
+                # A value the database refuses, a bug: the other schedules fire all the
+                # same; this one is tried again at each pass, and told of once.
+                if self._failing.get(name) != repr(exc):
+                    self._failing[name] = repr(exc)
+                    log.exception("schedule could not fire", extra={"schedule": name})
+            else:
+                self._failing.pop(name, None)
 
     def _fire_due(self, entry: Entry, now: datetime) -> None:
         spec = entry.spec
