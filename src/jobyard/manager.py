@@ -312,10 +312,37 @@ class JobManager:
         A job is restarted once: 409 (naming its restart) for a second time, even a
         concurrent one. To run it yet again, restart the newest job of the chain.
         """
+        now = self._clock()
+        old, new, upstream = self._restarted(job_id, args, now)
+        stored = self.store.jobs.restart_job(old.id, new, now)
+        if stored is None:
+            raise NotFound(f"no job with id {job_id}")
+        job, created = stored
+        if not created:  # another restart got there first, or the job was reopened
+            _check_restartable(job)
+            raise AssertionError(f"job {job_id} could not be restarted")
+        if job.state is JobState.UPSTREAM_FAILED:
+            job = self._blocked_at_creation(job, new, upstream, now)
+        if self._settle_missed([new], upstream):
+            job = self.get(job.id)
+        self.deps.reopen(old.id, job.id)
+        self._on_restart(job)
+        self._wake()
+        return job
+
+    def check_restart(self, job_id: int) -> None:
+        """Refuse as :meth:`restart` would (404, 409, 422: its type is gone, or refuses
+        its arguments now), storing nothing."""
+        self._restarted(job_id, None, self._clock())
+
+    def _restarted(
+        self, job_id: int, args: dict[str, Any] | None, now: datetime
+    ) -> tuple[Job, NewJob, dict[int, JobState]]:
+        """The job to restart, its new job (checked as a submission is), and the states
+        of what that waits for."""
         old = self.get(job_id)
         _check_restartable(old)
         carried = self._carried_dependencies(old)
-        now = self._clock()
         # A workflow node's ``at`` or ``cron`` time that has not come yet still holds it.
         held_until = old.run_at if old.node is not None and _ahead(old.run_at, now) else None
         submission = Submission(
@@ -339,22 +366,7 @@ class JobManager:
                 workflow_run=old.workflow_run,
                 node=old.node,
             )
-        new = dataclasses.replace(new, restarted_from=old.id)
-        stored = self.store.jobs.restart_job(old.id, new, now)
-        if stored is None:
-            raise NotFound(f"no job with id {job_id}")
-        job, created = stored
-        if not created:  # another restart got there first, or the job was reopened
-            _check_restartable(job)
-            raise AssertionError(f"job {job_id} could not be restarted")
-        if job.state is JobState.UPSTREAM_FAILED:
-            job = self._blocked_at_creation(job, new, upstream, now)
-        if self._settle_missed([new], upstream):
-            job = self.get(job.id)
-        self.deps.reopen(old.id, job.id)
-        self._on_restart(job)
-        self._wake()
-        return job
+        return old, dataclasses.replace(new, restarted_from=old.id), upstream
 
     def _carried_dependencies(self, old: Job) -> tuple[Dependency, ...]:
         """The old job's dependencies, each on the newest run of its upstream job (once: the

@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from alembic import command
 
 from jobyard.dependencies import Dependencies
+from jobyard.errors import Conflict, Invalid
 from jobyard.events.records import JobTerminated, WorkflowRunFinished
 from jobyard.jobtypes.catalog import Catalog
-from jobyard.jobtypes.spec import parse_job_type
+from jobyard.jobtypes.spec import JobType, parse_job_type
 from jobyard.manager import JobManager
 from jobyard.models import Job, JobUpdate, NodeJob, RunState, WorkflowRun
 from jobyard.states import JobState
@@ -45,18 +47,23 @@ WORKFLOWS = {
 class Wired:
     """Runs over ``store`` with a fixed clock, and a node's end handled as a server does."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        types: dict[str, JobType] = TYPES,
+        workflows: dict[str, Any] = WORKFLOWS,
+    ) -> None:
         self.store = store
         self.deps = Dependencies(store, clock=lambda: T0)
         self.manager = JobManager(
             store,
-            Catalog(store, TYPES),
+            Catalog(store, types),
             self.deps,
             clock=lambda: T0,
             on_terminal=self.ended,
             on_restart=lambda job: self.runs.job_restarted(job),
         )
-        self.runs = Runs(self.manager, parse_workflows(WORKFLOWS, TYPES), clock=lambda: T0)
+        self.runs = Runs(self.manager, parse_workflows(workflows, types), clock=lambda: T0)
 
     def ended(self, job_id: int) -> None:
         self.deps.settle([job_id])
@@ -103,6 +110,37 @@ def test_a_run_stopped_with_no_node_live_ends_at_once(store: Store) -> None:
     run, _ = wired.runs.start("pair")  # nothing claimed: every node is cancelled at once
     stopped, jobs = wired.runs.stop(run.id)
     assert {job.state for job in jobs.values()} == {JobState.KILLED}
+    assert (stopped.state, stopped.finished_at) == (RunState.STOPPED, T0)
+
+
+def test_a_retry_the_file_refuses_leaves_the_run_as_it_was(store: Store) -> None:
+    """The failed node's type gone from the file: the retry's 422 reopened the run with
+    nothing to run, ``running`` for good (a schedule of it skipped every fire after)."""
+    wired = Wired(store)
+    run_id, nodes = started(wired, "pair")
+    wired.end(nodes["a"], JobState.FAILED)
+    failed = wired.run(run_id)[0]
+    assert failed.state is RunState.FAILED
+    changed = Wired(store, types={}, workflows={})  # the server restarted with a new file
+    for rerun in (changed.runs.retry_failed, changed.runs.resume):
+        with pytest.raises((Invalid, Conflict)):
+            rerun(run_id)
+    with pytest.raises(Invalid, match="unknown job type 'step'"):
+        changed.runs.retry_failed(run_id)
+    after, jobs = changed.run(run_id)
+    assert after == failed
+    assert [job.id for job in jobs.values()] == [job.id for job in nodes.values()]
+
+
+def test_a_run_stopped_with_every_node_ended_has_ended(store: Store) -> None:
+    """Running with nothing live (as the refused retry above left a run): nothing killed
+    refreshed the stopped run, so it never ended and retention kept it."""
+    wired = Wired(store)
+    run_id, nodes = started(wired, "pair")
+    wired.end(nodes["a"], JobState.FAILED)
+    reopened = {"state": RunState.RUNNING, "finished_at": None}
+    assert store.runs.update_run(run_id, [RunState.FAILED], reopened, T0) is not None
+    stopped, _ = wired.runs.stop(run_id)
     assert (stopped.state, stopped.finished_at) == (RunState.STOPPED, T0)
 
 

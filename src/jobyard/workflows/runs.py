@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from jobyard.clock import utcnow
-from jobyard.errors import Conflict, Invalid, NotFound
+from jobyard.errors import Conflict, Invalid, JobyardError, NotFound
 from jobyard.events.records import (
     Record,
     WorkflowRunFinished,
@@ -263,12 +263,15 @@ class Runs:
             run = self._run(run_id)  # it may have ended meanwhile
             message = f"workflow run {run_id} is {run.state.value}: only a running run stops"
             raise Conflict(message, state=run.state.value)
-        for job in reversed(jobs.values()):  # downstream first
-            if not job.state.terminal:
-                with contextlib.suppress(Conflict):  # it ended meanwhile
-                    self.manager.act(job.id, Event.KILL)
+        live = [job for job in reversed(jobs.values()) if not job.state.terminal]
+        for job in live:  # downstream first
+            with contextlib.suppress(Conflict):  # it ended meanwhile
+                self.manager.act(job.id, Event.KILL)
         # A node cancelled here ends at once and refreshes the run on its own behalf (with
-        # it, the run's end is told); a refresh on nobody's could end it untold.
+        # it, the run's end is told); a refresh on nobody's could end it untold. With no
+        # node to stop, the stopped run has ended now (a stopped run tells no one).
+        if not live:
+            self.refresh(run_id)
         return self.get(run_id)
 
     def resume(self, run_id: int) -> RunView:
@@ -322,6 +325,14 @@ class Runs:
         """Restart, in order, the nodes whose newest job is in ``states``; a stopped or
         failed run is ``running`` again first."""
         now = self._clock()
+        # Each node checked before anything changes: a node whose type is gone from the
+        # file, or refuses its arguments now, is a 422 (or 404) that leaves the run as it
+        # was, not a run reopened with nothing to run.
+        nodes = self.store.runs.node_jobs(run.id)
+        for node in nodes.values():
+            if node.state in states:
+                with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
+                    self.manager.check_restart(node.job_id)
         reopened = None
         if run.state is not RunState.RUNNING:
             values = {"state": RunState.RUNNING, "finished_at": None}
@@ -334,12 +345,17 @@ class Runs:
         restarted: list[Job] = []
         # Read once: a job in ``states`` has ended, and stays so unless it is restarted,
         # which restart itself refuses a second time.
-        nodes = self.store.runs.node_jobs(run.id)
-        for name in self._node_order(run, nodes):
-            node = nodes[name]
-            if node.state in states:
-                with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
-                    restarted.append(self.manager.restart(node.job_id))
+        try:
+            for name in self._node_order(run, nodes):
+                node = nodes[name]
+                if node.state in states:
+                    with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
+                        restarted.append(self.manager.restart(node.job_id))
+        except JobyardError:  # the file changed since the check: as it was, if nothing ran
+            if reopened is not None and not restarted:
+                back = {"state": run.state, "finished_at": run.finished_at}
+                self.store.runs.update_run(run.id, [RunState.RUNNING], back, self._clock())
+            raise
         if reopened is not None and restarted:
             again = WorkflowRunReopened(at=now, run_id=run.id, workflow=reopened.workflow)
             self._announce(restarted[0].id, again)
