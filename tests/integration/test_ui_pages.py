@@ -15,7 +15,7 @@ import pytest
 import jobyard.ui
 from jobyard.notify.channels import NotificationConfig
 from tests.databases import BACKENDS
-from tests.harness import ADMIN, Server, run_in, shared_server, start_run, wait_for
+from tests.harness import ADMIN, Launcher, Server, run_in, shared_server, start_run, wait_for
 
 server = shared_server(backends=[BACKENDS[0]])
 PAGES = [
@@ -539,3 +539,34 @@ def test_a_static_file_is_addressed_by_its_content(server: Server) -> None:
     digest = hashlib.sha256(script.read_bytes()).hexdigest()[:12]
     assert f'src="/static/js/live.js?v={digest}"' in page
     assert server.client.get(f"/static/js/live.js?v={digest}").content == script.read_bytes()
+
+
+def test_a_runs_page_shows_its_own_nodes_after_the_file_changed(
+    tmp_path: Path, launch: Launcher
+) -> None:
+    """Drawn from the file as it is now, a run of a renamed node lost that node (a live
+    one too), and a run of a workflow removed since was a 404 the API still served."""
+    types = "job_types:\n  hello: {command: [echo, hi]}\n"
+    config = tmp_path / "jobyard.yaml"
+    config.write_text(
+        f"{types}workflows:\n  flow:\n    nodes:\n      a: {{type: hello}}\n"
+        "      b: {type: hello, depends_on: [a]}\n"
+    )
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    server = launch(url, config=config)
+    run = start_run(server, "flow")
+    run_in(server, run["id"], "succeeded")
+    server.stop()
+    renamed = "      a: {type: hello}\n      b2: {type: hello, depends_on: [a]}\n"
+    for text in (f"{types}workflows:\n  flow:\n    nodes:\n{renamed}", types):
+        config.write_text(text)
+        changed = launch(url, config=config)
+        page = changed.client.get(f"/runs/{run['id']}")
+        assert page.status_code == 200, page.text
+        rows = re.findall(
+            r'<tr data-node="([^"]+)"><td>[^<]*</td><td><a href="/jobs/(\d+)"', page.text
+        )
+        assert [name for name, _ in rows] == ["a", "b"]
+        assert re.findall(r'<g class="node" data-node="([^"]+)"', page.text) == ["a", "b"]
+        assert 'data-from="a" data-to="b"' in page.text
+        changed.stop()

@@ -37,7 +37,12 @@ def drawing_of(spec: WorkflowSpec) -> Drawing:
 
 
 def _draw(spec: WorkflowSpec) -> Drawing:
-    placed = layout({name: list(node.depends_on) for name, node in spec.nodes.items()})
+    return drawing_of_graph({name: list(node.depends_on) for name, node in spec.nodes.items()})
+
+
+def drawing_of_graph(graph: dict[str, list[str]]) -> Drawing:
+    """The drawing of nodes and what each depends on (not kept: a run's own graph)."""
+    placed = layout(graph)
     paths = [
         (edge.source, edge.target, "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in edge.points))
         for edge in placed.edges

@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse
 
 from jobyard.api.resources import get_node
 from jobyard.errors import NotFound
-from jobyard.models import RunState
+from jobyard.models import Job, RunState
 from jobyard.node import Node
 from jobyard.ui import listing
-from jobyard.ui.drawing import drawing_of
+from jobyard.ui.drawing import drawing_of, drawing_of_graph
 from jobyard.ui.render import missing, page, path_id, stream_start
 from jobyard.ui.viewer import Looker
 from jobyard.workflows.runs import RETRIED
@@ -42,6 +42,7 @@ def workflow_page(request: Request, name: str, looker: Looker, node: NodeDep) ->
         looker,
         "workflow.html",
         spec=spec,
+        workflow_name=spec.name,
         drawing=drawing_of(spec),
         runs=runs,
         total=total,
@@ -59,9 +60,14 @@ def run_page(request: Request, run_id: str, looker: Looker, node: NodeDep) -> HT
         if number is None:
             raise NotFound(f"no workflow run {run_id!r}")
         run, jobs = node.runs.get(number)
-        spec = node.runs.workflow(run.workflow)
     except NotFound:
-        return missing(request, looker, f"There is no workflow run {run_id} (or its workflow).")
+        return missing(request, looker, f"There is no workflow run {run_id}.")
+    spec = node.runs.workflows.get(run.workflow)
+    if spec is not None and set(spec.nodes) == set(jobs):
+        drawing, types = drawing_of(spec), {name: n.type for name, n in spec.nodes.items()}
+    else:  # the file changed since (or has the workflow no more): the run's own nodes
+        drawing = drawing_of_graph(_own_graph(node, run.id, jobs))
+        types = {name: job.type for name, job in jobs.items()}
     failed = any(job.state in RETRIED for job in jobs.values())  # what retry restarts
     return page(
         request,
@@ -71,9 +77,21 @@ def run_page(request: Request, run_id: str, looker: Looker, node: NodeDep) -> HT
         events_after=after,
         run=run,
         jobs=jobs,
-        spec=spec,
-        drawing=drawing_of(spec),
+        workflow_name=run.workflow,
+        types=types,
+        drawing=drawing,
         running=run.state is RunState.RUNNING,
         stopped=run.state is RunState.STOPPED,
         retry=failed and run.state is RunState.FAILED,  # a stopped run is resumed
     )
+
+
+def _own_graph(node: Node, run_id: int, jobs: dict[str, Job]) -> dict[str, list[str]]:
+    """Each node of a run and the nodes it waits for, as its jobs were stored: what the
+    run is made of, whatever the file says now."""
+    node_of = {job.id: job.node for job in node.store.runs.run_jobs(run_id) if job.node}
+    waits = node.store.deps.dependencies([job.id for job in jobs.values()])
+    return {
+        name: sorted({node_of[d.upstream] for d in waits[job.id] if d.upstream in node_of})
+        for name, job in jobs.items()
+    }
