@@ -68,6 +68,7 @@ class JobManager:
         on_terminal: Callable[[int], None] | None = None,
         on_restart: Callable[[Job], None] = lambda job: None,
         on_queued: Callable[[Sequence[Job]], None] | None = None,
+        before_remove: Callable[[Job], None] = lambda job: None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
@@ -78,6 +79,7 @@ class JobManager:
         self._wake = wake
         # new jobs were stored: hand them to a worker in this process (or wake it)
         self._on_queued = on_queued or (lambda jobs: wake())
+        self._before_remove = before_remove  # its events go with it: what must they tell?
         self._clock = clock
 
     # -- submission --------------------------------------------------------
@@ -407,6 +409,7 @@ class JobManager:
                 )
             # The owning worker notices that its job is gone and kills the processes.
             self.act(job_id, Event.KILL)
+        self._before_remove(job)
         if not self.store.jobs.delete_job(job_id, frozenset(JobState)):
             raise NotFound(f"no job with id {job_id}")
         self.deps.settle([job_id])  # whatever waited for it can never run now

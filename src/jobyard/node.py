@@ -26,6 +26,7 @@ from jobyard.jobtypes.catalog import Catalog
 from jobyard.limits import Key, Scope, limits_of
 from jobyard.manager import JobManager
 from jobyard.models import Ended, Job
+from jobyard.notify.notifier import Notifier
 from jobyard.notify.outbox import Outbox
 from jobyard.retention.pruner import Pruner
 from jobyard.roster import Roster
@@ -94,8 +95,10 @@ class Node:
             on_terminal=self.job_ended,
             on_restart=self.job_restarted,
             on_queued=self.queued,
+            before_remove=self.job_removing,
         )
         self.runs = Runs(self.manager, config.workflows)
+        self._notices = Notifier(self.store, config.notifications)  # for removals
         self.schedules = ScheduleBook(self.store, config.schedules, self.catalog, config.workflows)
         self.scheduler: Scheduler | None = None
         if scheduler:
@@ -186,6 +189,11 @@ class Node:
     def job_restarted(self, job: Job) -> None:
         """A job was restarted as ``job``: its workflow run, if it had ended, runs again."""
         self.runs.job_restarted(job)
+
+    def job_removing(self, job: Job) -> None:
+        """``job`` is about to be removed, and its events with it: the notifications they
+        make are made now, not lost when the job goes before the notifier reads them."""
+        self._notices.before_removal(job.id, utcnow())
 
     def queued(self, jobs: Sequence[Job]) -> None:
         """Jobs were submitted here: the in-process worker claims at once if it takes one."""

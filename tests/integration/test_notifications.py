@@ -198,6 +198,23 @@ def test_a_failing_job_sends_one_email_and_one_signed_webhook(
     assert body["job"]["exit_code"] == 3
 
 
+def test_a_failed_job_removed_at_once_is_told_all_the_same(
+    server: Server, mailbox: tuple[Mailbox, int]
+) -> None:
+    """Its events went with it, before the notifier (twice a second) read its end: an
+    operator's removal kept the failure from anyone (no message, not even recorded)."""
+    job_id = submit(server, "fails")
+    server.wait_state(job_id, "failed")
+    assert server.client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+    sent = settled(server, job_id, 2)
+    assert {(n["channel"], n["status"], n["event"]) for n in sent} == {
+        ("mail", "sent", "failed"),
+        ("hook", "sent", "failed"),
+    }
+    [mail] = wait_for(lambda: mails_for(mailbox[0], job_id), what="the email")
+    assert "exit code 3" in str(mail["Subject"])
+
+
 def test_a_job_past_max_runtime_is_reported_while_it_still_runs(
     server: Server, mailbox: tuple[Mailbox, int], hooks: HookReceiver
 ) -> None:

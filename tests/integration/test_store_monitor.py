@@ -17,6 +17,8 @@ from jobyard.events.records import (
     NotificationAttempted,
     SlaBreached,
 )
+from jobyard.jobtypes.catalog import Catalog
+from jobyard.manager import JobManager
 from jobyard.models import EventKind, JobUpdate
 from jobyard.notify.channels import parse_notifications
 from jobyard.notify.notifier import Notifier
@@ -263,6 +265,39 @@ def test_a_pass_stores_a_message_and_a_recorded_problem_together(store: Store) -
     made = {item["job_id"]: (item["event"], item["status"]) for item in items}
     assert made[routed.id] == ("failed", PENDING)
     assert made[unrouted.id] == ("upstream_failed", "recorded")
+
+
+@pytest.mark.sql_only("the notification outbox")
+def test_a_job_removed_before_the_notifier_read_its_end_is_told_all_the_same(
+    store: Store,
+) -> None:
+    """Its events went with it, before a pass (twice a second) read them: its failure
+    made no message, not even a recorded one."""
+    reader = notifier(store)  # its rule wants "failed" only
+    reader.run_once(T0)  # its place stored: before the ends below
+    manager = JobManager(
+        store,
+        Catalog(store, {}),
+        before_remove=lambda job: reader.before_removal(job.id, T0),
+        clock=lambda: T0,
+    )
+    routed, unrouted, told = add(store, new_job(), new_job(), new_job())
+    upstream = JobTerminated(at=T0, state=JobState.UPSTREAM_FAILED, reason="upstream_failed")
+    for job, end in [(routed, failed_event(T0)), (unrouted, upstream), (told, failed_event(T0))]:
+        ended = JobUpdate(job.id, frozenset(JobState), {"state": end.state}, end)
+        assert store.jobs.update_job(ended, T0) is not None
+    assert reader.before_removal(told.id, T0) == 1  # as if a pass had made it
+    for job in (routed, unrouted, told):
+        manager.remove(job.id)
+        assert store.jobs.get_job(job.id) is None
+    assert reader.run_once(T0) == 0  # nothing of theirs is left to read
+    items = store.monitor.notifications(1, 100)[0]
+    made = sorted((item["job_id"], item["event"], item["status"]) for item in items)
+    assert made == [
+        (routed.id, "failed", PENDING),
+        (unrouted.id, "upstream_failed", "recorded"),
+        (told.id, "failed", PENDING),  # once
+    ]
 
 
 @pytest.mark.sql_only("the notification outbox")

@@ -144,11 +144,29 @@ class Notifier:
             self._cursor_due = now + CURSOR_EVERY
             self._stored = position
 
+    def before_removal(self, job_id: int, now: datetime) -> int:
+        """Make the messages of a job's events that no pass has read yet, as a pass would:
+        the job is about to be removed, and its events with it (a pass comes twice a
+        second, on the leader). How many were made; none twice, should a pass make them
+        meanwhile."""
+        stored = self.store.monitor.cursor(CURSOR)
+        after = self._first_unread(now) if stored is None else stored
+        items = self.store.monitor.job_events_after(
+            job_id, after, KINDS, states=self._ends, reasons=[Reason.WORKER_LOST]
+        )
+        rows = [row for item in items for row in self._rows(item, now)]
+        return self.store.monitor.add_untold_notifications(rows) if rows else 0
+
     def _start_position(self, now: datetime) -> int:
         stored = self.store.monitor.cursor(CURSOR)
         if stored is not None:
             self._stored = stored
             return stored
+        return self._first_unread(now)
+
+    def _first_unread(self, now: datetime) -> int:
+        """Where a notifier starts on a database no notifier has read: events this recent
+        are still told."""
         first = self.store.monitor.first_event_since(now - FIRST_LOOK_BACK)
         return self.store.events.last_event_id() if first is None else first - 1
 

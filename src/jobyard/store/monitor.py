@@ -10,7 +10,8 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import Select, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from jobyard.events.records import FeedEvent, NotificationAttempted
 from jobyard.models import EventKind
@@ -103,17 +104,25 @@ class MonitorStore(Part):
         query = feed_query(after_id, upto_id - after_id, kinds=kinds).where(
             job_events.c.id <= upto_id
         )
-        if states is not None:
-            data = job_events.c.data
-            query = query.where(
-                or_(
-                    job_events.c.kind != EventKind.STATE.value,
-                    data["state"].as_string().in_(list(states)),
-                    data["reason"].as_string().in_(list(reasons)),
-                )
-            )
         with self._read() as conn:
-            return [feed_event(row) for row in conn.execute(query).mappings()]
+            rows = conn.execute(_wanted(query, states, reasons)).mappings()
+            return [feed_event(row) for row in rows]
+
+    def job_events_after(
+        self,
+        job_id: int,
+        after_id: int,
+        kinds: Sequence[str],
+        *,
+        states: Collection[str],
+        reasons: Collection[str] = (),
+    ) -> list[FeedEvent]:
+        """The job's events as :meth:`events_between` reads them, every one after
+        ``after_id`` (a job has few of these kinds)."""
+        query = feed_query(after_id, JOB_EVENTS_READ, kinds=kinds, job_id=job_id)
+        with self._read() as conn:
+            rows = conn.execute(_wanted(query, states, reasons)).mappings()
+            return [feed_event(row) for row in rows]
 
     def log_tail(self, job_id: int, lines: int) -> list[str]:
         """The job's last ``lines`` log lines, oldest first."""
@@ -143,6 +152,21 @@ class MonitorStore(Part):
             notes.add_many(conn, rows)
             if cursor is not None:
                 notes.set_cursor(conn, *cursor, now)
+
+    def add_untold_notifications(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Store the messages of events that made none yet (by ``source_event``), without
+        moving a cursor; how many were stored. The notifier's pass may store some of them
+        at the same moment (each event's messages are unique): they are not stored twice."""
+        for _ in range(3):
+            try:
+                with self._write() as conn:
+                    done = notes.known_sources(conn, {row["source_event"] for row in rows})
+                    untold = [row for row in rows if row["source_event"] not in done]
+                    notes.add_many(conn, untold)
+                    return len(untold)
+            except IntegrityError:  # the pass stored some of them meanwhile: look again
+                continue
+        return 0
 
     def claim_due_notifications(
         self, now: datetime, until: datetime, limit: int
@@ -189,3 +213,23 @@ class MonitorStore(Part):
     def stats(self, bounds: Sequence[float], alive_since: datetime) -> stats.Stats:
         with self._read() as conn:
             return stats.collect(conn, bounds, alive_since)
+
+
+JOB_EVENTS_READ = 10_000  # a job's events of a few kinds read at once: its ends, its breaches
+
+
+def _wanted(
+    query: Select[Any], states: Collection[str] | None, reasons: Collection[str]
+) -> Select[Any]:
+    """``query`` with, of its ``state`` events, only those that reached ``states`` or
+    have one of ``reasons`` (every one without ``states``)."""
+    if states is not None:
+        data = job_events.c.data
+        query = query.where(
+            or_(
+                job_events.c.kind != EventKind.STATE.value,
+                data["state"].as_string().in_(list(states)),
+                data["reason"].as_string().in_(list(reasons)),
+            )
+        )
+    return query
