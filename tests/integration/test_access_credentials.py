@@ -7,6 +7,7 @@ it out): the whole module makes far fewer than that.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -226,6 +227,26 @@ def test_a_json_login_sets_a_guarded_cookie_and_returns_the_csrf_token(
     with session(server, cookie) as browser:
         me = browser.get("/api/v1/me").json()
     assert me["csrf_token"] == body["csrf_token"]
+
+
+def test_a_login_reads_json_as_every_route_does(server: Server, regular: str) -> None:
+    """A media type of any case is JSON; a body that is not JSON is a 400 and a NUL a
+    422 naming its field, before any password is checked, as the docs say of any
+    request (they were 422 "invalid login" and a failed login of the name with a NUL)."""
+    body = json.dumps({"username": regular, "password": PASSWORD})
+    with client(server) as browser:
+        for media in ("Application/JSON", "application/json; charset=utf-8"):
+            sent = browser.post("/login", content=body, headers={"Content-Type": media})
+            assert sent.status_code == 200, (media, sent.text)
+        broken = browser.post(
+            "/login", content="{bad", headers={"Content-Type": "application/json"}
+        )
+        assert "not valid JSON" in assert_problem(broken, 400)["detail"]
+        nul = json.dumps({"username": regular + "\x00", "password": PASSWORD})
+        refused = browser.post("/login", content=nul, headers={"Content-Type": "application/json"})
+        assert [e["field"] for e in assert_problem(refused, 422)["errors"]] == ["username"]
+        form = browser.post("/login", data={"username": regular + "\x00", "password": "x"})
+        assert [e["field"] for e in assert_problem(form, 422)["errors"]] == ["username"]
 
 
 def test_a_change_with_the_cookie_needs_the_csrf_token(server: Server, regular: str) -> None:

@@ -40,6 +40,20 @@ async def refuse_unstorable(request: Request) -> None:
         raise RequestValidationError(errors[:MAX_ERRORS])
 
 
+def refuse_unstorable_body(value: Any) -> None:
+    """422, as :func:`refuse_unstorable` answers, for a body a route reads itself (not
+    through a model, so after the dependency ran): the login's form or JSON."""
+    errors = [_error("body", field, message) for field, message in problems(value)]
+    if errors:
+        raise RequestValidationError(errors[:MAX_ERRORS])
+
+
+def sent_json(request: Request) -> bool:
+    """Whether the request's body is JSON by its ``Content-Type`` (of any case, with
+    parameters: ``Application/JSON; charset=utf-8``)."""
+    return _is_json(_media(request))
+
+
 def problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """``(field, message)`` for each value in a JSON tree that cannot be stored.
 

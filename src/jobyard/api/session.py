@@ -7,16 +7,19 @@ token (:mod:`jobyard.api.auth`), which ``POST /login`` and ``GET /api/v1/me`` re
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+import json
+from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobyard.access import Principal
 from jobyard.access.audit import escaped
+from jobyard.api import inputs
 from jobyard.api.auth import COOKIE, address, set_session_cookie
 from jobyard.api.resources import get_node
 from jobyard.api.schemas import answer
@@ -55,7 +58,7 @@ class Login(BaseModel):
 )
 async def login(request: Request, node: NodeDep) -> Response:
     """Start a browser session: a form posts back to a page, JSON gets the CSRF token."""
-    is_form = not request.headers.get("content-type", "").startswith("application/json")
+    is_form = not inputs.sent_json(request)
     body = await _login_body(request, is_form)  # first: a refusal records the name tried
     if origin := _foreign(request):
         await to_thread.run_sync(_refuse, request, node, "login", body.username, origin)
@@ -92,11 +95,26 @@ def logout(request: Request, node: NodeDep) -> RedirectResponse:
 
 
 async def _login_body(request: Request, is_form: bool) -> Login:
+    """The login asked for; refused as any request's body is: 400 when it is not JSON,
+    422 naming a value no database can store (a NUL), 422 for a missing field."""
+    if is_form:
+        form = await request.form()
+        data: Any = {key: form.get(key) for key in form}
+    else:
+        try:
+            data = json.loads(await request.body())
+        except ValueError as exc:
+            at = getattr(exc, "pos", None)  # not in text that is not UTF-8
+            error = {
+                "type": "json_invalid",
+                "loc": ("body",) if at is None else ("body", at),
+                "msg": "JSON decode error",
+                "ctx": {"error": getattr(exc, "msg", "not UTF-8 text")},
+            }
+            raise RequestValidationError([error]) from exc
+    inputs.refuse_unstorable_body(data)
     try:
-        if is_form:
-            form = await request.form()
-            return Login.model_validate({key: form.get(key) for key in form})
-        return Login.model_validate_json(await request.body())
+        return Login.model_validate(data)
     except ValidationError as exc:
         fields = [
             {"field": ".".join(map(str, e["loc"])), "location": "body", "message": e["msg"]}
