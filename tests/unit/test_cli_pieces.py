@@ -72,6 +72,23 @@ def test_a_table_too_wide_leaves_out_columns_before_cutting_a_key() -> None:
     assert "note" not in "\n".join(tiny)
 
 
+@pytest.mark.parametrize("width", [80, 60, 40])
+def test_a_name_longer_than_the_terminal_is_folded_whole_and_the_id_stays(width: int) -> None:
+    """Nothing left to drop, Rich cut every column: the id to nothing, the state to
+    "suc…", the name with an ellipsis."""
+    columns = (Column("id", "key"), Column("type", "key"), Column("state", "fixed"))
+    long_name = "nightly-export-of-the-warehouse-" + "x" * 50  # 82 characters, a valid name
+    rows = [("123", long_name, "succeeded"), ("124", "tick", "succeeded")]
+    lines = render(fit_table(columns, rows, width=width), width)
+    assert max(map(len, lines)) <= width
+    assert sum(line.count("succeeded") for line in lines) == 2
+    assert any("123" in line for line in lines)
+    assert any("124" in line for line in lines)
+    folded = "".join(line.split("│")[2].strip() for line in lines if line.startswith("│"))
+    assert long_name in folded  # every character of it, in order
+    assert "…" not in "".join(lines)
+
+
 def test_word_columns_wrap_between_names_only() -> None:
     columns = (Column("name", "key"), Column("queues", "words"))
     queues = ", ".join(f"queue-number-{i}" for i in range(6))

@@ -22,6 +22,7 @@ from rich.text import Text
 
 Kind = Literal["key", "words", "fixed", "text"]
 TEXT_MIN = 6  # a text column may be wrapped down to this width
+FOLD_MIN = 8  # a name longer than the terminal is folded onto lines this wide, at least
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,15 @@ def fit_table(
         if not droppable:
             break
         shown.remove(min(droppable, key=lambda i: columns[i].drop))
-    widths = _widths([columns[i] for i in shown], [_cells(rows, i) for i in shown], available)
+    kept = [columns[i] for i in shown]
+    cells = [_cells(rows, i) for i in shown]
+    widths = _widths(kept, cells, available)
+    folded = [False] * len(kept)
+    if _frame(kept) + sum(_narrowest(c, cs) for c, cs in zip(kept, cells, strict=True)) > available:
+        widths, folded = _squeezed(kept, cells, available)
     table = Table(**table_options)
-    for i, column_width in zip(shown, widths, strict=True):
-        _add_column(table, columns[i], column_width)
+    for i, column_width, fold in zip(shown, widths, folded, strict=True):
+        _add_column(table, columns[i], column_width, fold=fold)
     for row in rows:
         table.add_row(*(row[i] for i in shown))
     return table
@@ -81,9 +87,29 @@ def _widths(columns: list[Column], cells: list[list[Any]], available: int) -> li
     ]
 
 
-def _add_column(table: Table, column: Column, width: int | None) -> None:
-    one_line = column.kind in ("key", "fixed")
-    overflow: Literal["fold", "ellipsis"] = "fold" if column.kind == "text" else "ellipsis"
+def _squeezed(
+    columns: list[Column], cells: list[list[Any]], available: int
+) -> tuple[list[int | None], list[bool]]:
+    """Widths for a table whose narrowest form is still too wide, nothing left to drop
+    (a name longer than the terminal): the widest columns are folded onto more lines,
+    whole, down to what fits, so that the short ones (an id, a state) stay as they are.
+    Rich, left to it, would cut every column, an id to nothing."""
+    widths = [_narrowest(c, cs) for c, cs in zip(columns, cells, strict=True)]
+    excess = _frame(columns) + sum(widths) - available
+    folded = [False] * len(columns)
+    while excess > 0:  # a column at a time, the widest, by one (a few hundred at most)
+        widest = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= FOLD_MIN:
+            break  # every column as narrow as it may be: the terminal wraps the lines
+        widths[widest] -= 1
+        excess -= 1
+        folded[widest] = True
+    return list(widths), folded
+
+
+def _add_column(table: Table, column: Column, width: int | None, *, fold: bool = False) -> None:
+    one_line = column.kind in ("key", "fixed") and not fold
+    overflow: Literal["fold", "ellipsis"] = "fold" if column.kind == "text" or fold else "ellipsis"
     table.add_column(
         column.header, justify=column.justify, no_wrap=one_line, overflow=overflow, width=width
     )
