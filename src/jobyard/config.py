@@ -171,10 +171,16 @@ def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
 
 def _text_of(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError([ConfigProblem(str(path), None, "", f"cannot read: {reason}")]) from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        problem = ConfigProblem(str(path), None, "", f"cannot read: {exc.strerror}")
+        raise ConfigError([problem]) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        why = f"cannot read: not UTF-8 text (byte 0x{data[exc.start]:02x})"
+        raise ConfigError([ConfigProblem(str(path), line, "", why)]) from exc
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -438,10 +444,12 @@ class _Loader:
         found: dict[str, tuple[str, JobType]] = {}
         for index, module in enumerate(names):
             try:
-                declared = load_module(module, self.base_dir)
+                declared, invalid = load_module(module, self.base_dir)
             except DeclarationInvalid as exc:
                 self.problem(["job_modules", str(index)], str(exc))
                 continue
+            for line in invalid:
+                self.problem(["job_modules", str(index)], line)
             for item in declared:
                 if clash := _clash(item.job_type.name, written, found):
                     self.problem(["job_modules", str(index)], f"{item.target}: {clash}")

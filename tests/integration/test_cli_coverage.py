@@ -120,7 +120,7 @@ def test_bad_type_files_are_one_line_with_file_and_field(server: Server, tmp_pat
     # Read as the server reads jobyard.yaml: no traceback, no key silently dropped.
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"job_types:\n  caf\xe9: {command: [x]}\n")
-    assert f"{latin}: cannot read: not UTF-8 text" in error_line(
+    assert f"{latin}:2: cannot read: not UTF-8 text (byte 0xe9)" in error_line(
         jobyard(server, "types", "add", str(latin)), 2
     )
     schedules = tmp_path / "twice.yaml"

@@ -81,7 +81,10 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert errors(missing) == [f"{missing}: cannot read: No such file or directory"]
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"\xff\xfe")
-    assert errors(binary) == [f"{binary}: cannot read: not UTF-8 text"]
+    assert errors(binary) == [f"{binary}:1: cannot read: not UTF-8 text (byte 0xff)"]
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"job_types:\n  c3: {command: [echo, caf\xe9]}\n")
+    assert errors(latin) == [f"{latin}:2: cannot read: not UTF-8 text (byte 0xe9)"]
 
 
 def test_yaml_syntax_error_has_its_line(tmp_path: Path) -> None:

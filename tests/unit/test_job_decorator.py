@@ -173,6 +173,26 @@ def test_a_bad_declaration_is_one_line_naming_module_and_function(
     assert "\n" not in str(problem)
 
 
+def test_every_bad_declaration_of_a_module_is_told(tmp_path: Path) -> None:
+    """The first bad one hid the rest, found one restart at a time."""
+    module = write_module(
+        tmp_path,
+        '@jobyard.job(params={"n": {"type": "string", "minimum": 1}})\ndef bad(n): ...\n'
+        "@jobyard.job()\ndef vague(x: set[int]) -> None: ...\n"
+        '@jobyard.job("echo")\ndef clash(text: str) -> None: ...\n'
+        "@jobyard.job()\ndef good() -> None: ...\n",
+    )
+    text = f"""\
+        job_modules: [{module}]
+        job_types:
+          echo: {{command: [echo, "{{text}}"], params: {{text: string}}}}
+        """
+    with pytest.raises(ConfigError) as raised:
+        load_config(write_config(tmp_path, text))
+    told = [str(problem).split(f"{module}:", 1)[1] for problem in raised.value.problems]
+    assert [line.split(":")[0] for line in told] == ["bad", "vague", "clash"]
+
+
 def test_two_modules_declaring_one_name_and_a_missing_module(tmp_path: Path) -> None:
     first = write_module(tmp_path, "@jobyard.job()\ndef same() -> None: ...\n")
     second = write_module(tmp_path, "@jobyard.job()\ndef same() -> None: ...\n")

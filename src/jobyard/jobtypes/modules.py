@@ -52,18 +52,25 @@ class Declared:
     job_type: JobType
 
 
-def load_module(module_name: str, base_dir: Path) -> list[Declared]:
-    """The job types declared in ``module_name`` (importable from ``base_dir`` too).
+def load_module(module_name: str, base_dir: Path) -> tuple[list[Declared], list[str]]:
+    """The job types declared in ``module_name`` (importable from ``base_dir`` too), and
+    a line for each declaration that is not a valid job type (naming its function):
+    every one is told, not only the first.
 
-    Raises :class:`DeclarationInvalid` (one line, naming the module, or the
-    module and function) for a module that cannot be imported, one without any
-    declared job, or a declaration that is not a valid job type.
+    Raises :class:`DeclarationInvalid` (one line, naming the module) for a module that
+    cannot be imported, or one without any declared job.
     """
     module = _import(module_name, base_dir)
     found = list(_declared_functions(module))
     if not found:
         raise DeclarationInvalid(f"{module_name}: declares no job (no function has @jobyard.job)")
-    return [declare(func, found_in=module_name) for func in found]
+    declared, problems = [], []
+    for func in found:
+        try:
+            declared.append(declare(func, found_in=module_name))
+        except DeclarationInvalid as exc:
+            problems.append(str(exc))
+    return declared, problems
 
 
 def declare(func: Callable[..., Any], found_in: str | None = None) -> Declared:
