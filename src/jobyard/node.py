@@ -44,11 +44,30 @@ from jobyard.workflows.runs import Runs
 log = logging.getLogger(__name__)
 
 
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+
+
 def installation(database_url: str) -> str:
     """A short name of this installation, the same for every node of one database: a
-    digest of the URL its driver connects to, without the password (SQLite: its
-    absolute path). How a process syncs its commits (``?synchronous=``) is not part of
-    it: it may differ between processes, or change between starts."""
+    digest of the database's kind, host, port and name (SQLite: its real path). How a
+    node spells its URL (a driver, a default port, a user, a password, options such as
+    ``?connect_timeout=`` or ``?synchronous=``) may differ between nodes, or change
+    between starts, and is not part of it."""
+    url = make_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        place = os.path.realpath(url.database) if url.database else ""
+        return hashlib.sha256(f"sqlite:{place}".encode()).hexdigest()[:12]
+    host = (url.host or "localhost").lower()
+    port = url.port or DEFAULT_PORTS.get(backend, 0)
+    text = f"{backend}://{host}:{port}/{url.database or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def spelled_installation(database_url: str) -> str:
+    """The name earlier releases gave the installation: a digest of the URL as this node
+    spells it (without its password), which other nodes may spell otherwise. A Slurm job
+    they marked with it is found as this installation's all the same."""
     url = driver_url(make_url(database_url))
     if url.get_backend_name() == "sqlite" and url.database:
         url = url.set(database=os.path.abspath(url.database))
@@ -144,7 +163,8 @@ class Node:
             preload=self.config.preload_modules(),
             pass_env=self.config.pass_env,
         )
-        runner = Executors(local, install=installation(settings.database_url))
+        url = settings.database_url
+        runner = Executors(local, install=installation(url), formerly=[spelled_installation(url)])
         worker_settings = WorkerSettings(
             name=settings.worker_name or default_worker_name(),
             queues=settings.queues,

@@ -424,6 +424,42 @@ def test_a_slurm_job_of_the_same_name_that_is_not_ours_is_left_alone(
         subprocess.run(["scancel", decoy], check=False)
 
 
+def test_an_earlier_attempts_job_is_cancelled_whatever_name_marked_it(
+    yard: Yard, tmp_path: Path
+) -> None:
+    """A worker that spelled the database's URL otherwise (a driver, a port, an option), or
+    an earlier release, marked it with another digest: the retry ran beside it."""
+    script = tmp_path / "leftover.sh"
+    script.write_text("#!/bin/sh\nexec sleep 120\n")
+    job_id = 990004
+
+    def leftover(install: str) -> str:
+        argv = [
+            "sbatch",
+            "--parsable",
+            "--hold",
+            f"--job-name=jobyard-{job_id}",
+            f"--comment=jobyard:{install}:{job_id}:1",
+            "--output=/dev/null",
+        ]
+        return subprocess.run(
+            [*argv, script], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    former, other = leftover("spelled"), leftover("another")
+    executor = SlurmExecutor(JobEnvironment(()), install="test", formerly=["spelled"])
+    spec = JobSpec(argv=["true"], executor={"slurm": {"workdir": str(yard.workdir)}})
+    try:
+        execution = executor.start(job_id, f"w:{job_id}:2", spec, Recorder())
+        wait_for(lambda: squeue(former) == "", 30, what="the former attempt's job to go")
+        assert squeue(other) == "PENDING"  # another installation's: left alone
+        result = wait_for(lambda: execution.wait(0.2), 60, what="the retry's end")
+        assert result.exit_code == 0, result.error
+    finally:
+        executor.close()
+        subprocess.run(["scancel", former, other], check=False)
+
+
 class Unrecorded(Recorder):
     """A run whose store does not take the Slurm id."""
 

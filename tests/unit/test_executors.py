@@ -53,3 +53,36 @@ def test_an_installation_is_its_database_whatever_the_url_says_of_syncing(
     assert installation("sqlite:///other.db") not in names
     same_server = {installation(f"postgresql://u:{pw}@db/jobs") for pw in ("a", "b")}
     assert len(same_server) == 1  # nor by the password
+
+
+@pytest.mark.parametrize(
+    ("spellings", "others"),
+    [
+        (
+            [
+                "postgresql://jobs@db/jobs",
+                "postgresql://jobs@DB:5432/jobs",
+                "postgresql+psycopg://worker:secret@db/jobs",
+                "postgresql://jobs@db/jobs?connect_timeout=5",
+            ],
+            ["postgresql://jobs@db/other", "postgresql://jobs@db:5433/jobs"],
+        ),
+        (
+            [
+                "mysql://jobs@db/jobs",
+                "mysql+pymysql://jobs@db:3306/jobs?read_timeout=20&write_timeout=20",
+            ],
+            ["mysql://jobs@db2/jobs", "postgresql://jobs@db/jobs"],
+        ),
+    ],
+)
+def test_an_installation_is_its_database_however_a_node_spells_the_url(
+    spellings: list[str], others: list[str]
+) -> None:
+    """A worker whose URL had a driver, a default port or an option the others' had not
+    did not know an earlier attempt's Slurm job as this installation's: it ran beside it."""
+    from jobyard.node import installation
+
+    names = {installation(url) for url in spellings}
+    assert len(names) == 1
+    assert not names & {installation(url) for url in others}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jobyard.models import Job, JobSpec
@@ -26,12 +27,16 @@ class Executors:
     """Routes each job to the local runner or to the Slurm executor. One per worker.
 
     ``install`` names the installation (the same for every worker of one database):
-    a cluster's jobs are marked with it, so no worker takes another's for its own.
+    a cluster's jobs are marked with it, so no worker takes another's for its own;
+    ``formerly`` the names earlier releases gave it (jobs they marked are its too).
     """
 
-    def __init__(self, local: Runner, *, install: str = "local") -> None:
+    def __init__(
+        self, local: Runner, *, install: str = "local", formerly: Sequence[str] = ()
+    ) -> None:
         self.local = local
         self._install = install
+        self._formerly = tuple(formerly)
         self._slurm: SlurmExecutor | None = None
         self._lock = threading.Lock()
 
@@ -66,5 +71,7 @@ class Executors:
             if self._slurm is None:
                 from jobyard.runner.slurm import SlurmExecutor
 
-                self._slurm = SlurmExecutor(self.local.environment, install=self._install)
+                self._slurm = SlurmExecutor(
+                    self.local.environment, install=self._install, formerly=self._formerly
+                )
             return self._slurm

@@ -21,6 +21,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 
 from jobyard.models import Job, JobSpec
 from jobyard.runner.contract import Execution, FailedExecution, Sink, spawn_failed
@@ -61,6 +62,8 @@ class SlurmExecutor:
 
     ``install`` names the installation (every worker of one database gives the same):
     with the job id and attempt it marks each Slurm job as ours (:func:`.identity`).
+    A job marked with one of the names it had ``formerly`` (an earlier release's) is
+    ours too.
     """
 
     def __init__(
@@ -69,12 +72,14 @@ class SlurmExecutor:
         cli: SlurmCli | None = None,
         *,
         install: str = "local",
+        formerly: Sequence[str] = (),
         poll_interval: float = POLL_INTERVAL,
         follow_interval: float = FOLLOW_INTERVAL,
         usage_interval: float = USAGE_INTERVAL,
     ) -> None:
         self.cli = cli or SlurmCli()
         self.install = install
+        self._names = (install, *formerly)
         self._environment = environment
         self._intervals = (poll_interval, follow_interval, usage_interval)
         self._jobs: dict[str, SlurmExecution] = {}
@@ -190,12 +195,12 @@ class SlurmExecutor:
     def _ours(self, job_id: int) -> list[tuple[str, str]]:
         """(Slurm id, identity) of the live Slurm jobs of this user that are attempts of
         ``job_id`` in this installation: a job of the same name that is not is left alone."""
-        prefix = identity(self.install, job_id, 0).rpartition(":")[0] + ":"
+        prefixes = tuple(identity(name, job_id, 0).rpartition(":")[0] + ":" for name in self._names)
         argv = ["squeue", "-h", "--me", f"--name={job_name(job_id)}", "-o", "%i|%k"]
         with contextlib.suppress(SlurmError):
             lines = self.cli.run(argv).split()
             pairs = [tuple(line.split("|", 1)) for line in lines if "|" in line]
-            return [(ref, mark) for ref, mark in pairs if mark.startswith(prefix)]
+            return [(ref, mark) for ref, mark in pairs if mark.startswith(prefixes)]
         return []
 
     def _cancel_leftovers(self, job_id: int) -> None:
