@@ -53,8 +53,20 @@ def test_the_follower_reads_at_most_a_chunk_per_tick(tmp_path: Path) -> None:
     assert follow.committed == 2500 * 1024
 
 
-def test_the_last_read_takes_the_rest_of_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "out"
-    path.write_bytes(b"y\n" * READ_SIZE + b"tail")
-    nbytes, lines = Follow("stdout", str(path), 0).read(end=True)
-    assert (nbytes, len(lines), lines[-1]) == (2 * READ_SIZE + 4, READ_SIZE + 1, "tail")
+def test_an_ended_jobs_output_is_read_to_the_end_a_chunk_at_a_time(tmp_path: Path) -> None:
+    """All that was left was read into one list of lines: gigabytes of output a job
+    wrote in its last seconds filled the worker's memory."""
+    out, err = tmp_path / "out", tmp_path / "err"
+    out.write_bytes(b"y\n" * READ_SIZE + b"tail")
+    err.write_bytes(b"")
+    sink = Recorder()
+    execution = SlurmExecution(SlurmCli(), "12", "w:3:2", (str(out), str(err)), sink)
+    execution.end = SlurmState("COMPLETED", exit_code=0)
+    execution.finish()
+    chunks = [event[1] for event in sink.events if event[0] == "output"]
+    assert chunks == [READ_SIZE, READ_SIZE, 4]
+    lines = [event[2] for event in sink.events if event[:2] == ("log", "stdout")]
+    assert (len(lines), lines[-1]) == (READ_SIZE + 1, "tail")
+    first_chunk = sink.events.index(("output", READ_SIZE), 1)  # the second chunk
+    handed = sink.events[:first_chunk]  # the first chunk's lines, before the next is read
+    assert sum(1 for event in handed if event[:2] == ("log", "stdout")) == READ_SIZE // 2

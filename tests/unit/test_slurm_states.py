@@ -66,6 +66,15 @@ def test_sacct_and_sstat_lines() -> None:
     assert parse_size("") == 0
 
 
+def test_a_step_sstat_has_not_measured_yet_counts_for_nothing() -> None:
+    """Just after a step starts, sstat shows Slurm's "no value": CPU 2^64 - 1 µs, no memory.
+    It was stored as 1.8e13 CPU seconds (kept as the maximum for good) and memory 0."""
+    unmeasured = "12.0|213503982334-14:25:51|\n"
+    assert parse_sstat(unmeasured) == {}
+    measured = parse_sstat("12.batch|00:00:02|7440K\n" + unmeasured)
+    assert measured == {"12": (2.0, 7440 * 2**10)}
+
+
 @pytest.mark.parametrize(
     ("end", "asked", "expected"),
     [

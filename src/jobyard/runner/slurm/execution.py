@@ -45,23 +45,22 @@ class Follow:
         """Bytes of the file whose lines were all handed out (an adopter starts there)."""
         return self._offset - self._lines.pending
 
-    def read(self, *, end: bool = False) -> tuple[int, list[str]]:
+    def read(self) -> tuple[int, list[str]]:
         """(bytes read, complete lines): at most ``READ_SIZE`` bytes, the rest on the next
-        tick (one job's flood must not hold up the others); ``end`` reads to the end of
-        the file and also gives the unfinished last line."""
-        total, lines = 0, []
+        call (one job's flood must not hold up the others, nor fill the memory)."""
+        data = b""
         try:
             with open(self.path, "rb") as file:
                 file.seek(self._offset)
-                while data := file.read(READ_SIZE):
-                    total += len(data)
-                    lines += self._lines.feed(data)
-                    if not end:
-                        break
+                data = file.read(READ_SIZE)
         except FileNotFoundError:
             pass  # not created yet: the job has not started
-        self._offset += total
-        return total, lines + (self._lines.flush() if end else [])
+        self._offset += len(data)
+        return len(data), self._lines.feed(data) if data else []
+
+    def rest(self) -> list[str]:
+        """The unfinished last line, once the file is read to its end (the job ended)."""
+        return self._lines.flush()
 
 
 class SlurmExecution:
@@ -177,18 +176,28 @@ class SlurmExecution:
         self._sink.ended()
 
     def _emit(self, *, end: bool) -> bool:
+        """Hand out what the files hold since the last look: a chunk of each, or, once the
+        job ended, all of it, a chunk at a time (gigabytes may be left)."""
         read = False
         for follow in self._follows:
-            nbytes, lines = follow.read(end=end)
-            if nbytes:
-                read = True
-                self._sink.output(nbytes)
-            for line in lines:
-                if follow.stream == "stdout":
-                    emit_stdout(self._sink, line)
-                else:
-                    self._sink.log("stderr", line)
+            while True:
+                nbytes, lines = follow.read()
+                if nbytes:
+                    read = True
+                    self._sink.output(nbytes)
+                self._hand_out(follow.stream, lines)
+                if not (end and nbytes):
+                    break
+            if end:
+                self._hand_out(follow.stream, follow.rest())
         return read
+
+    def _hand_out(self, stream: str, lines: list[str]) -> None:
+        for line in lines:
+            if stream == "stdout":
+                emit_stdout(self._sink, line)
+            else:
+                self._sink.log("stderr", line)
 
     # -- controls, in order, off the caller's thread ------------------------------------
     def _control(self, action: Callable[[], None]) -> None:

@@ -106,14 +106,19 @@ def parse_sacct(text: str) -> SlurmState | None:
     return None
 
 
+MEASURABLE_CPU = 100 * 365 * 86400.0  # seconds: more is no measurement
+
+
 def parse_sstat(text: str) -> dict[str, tuple[float, int]]:
     """``sstat -n -P -a -o JobID,AveCPU,MaxRSS`` → job id → (CPU seconds, peak RSS bytes),
     summed (CPU) and maxed (memory) over the job's steps."""
     usage: dict[str, tuple[float, int]] = {}
     for line in text.splitlines():
         parts = line.strip().split("|")
-        if len(parts) < 3 or not parts[0]:
-            continue
+        if len(parts) < 3 or not parts[0] or not parts[2].strip():
+            continue  # a step not measured yet: no memory figure, and no CPU figure either
+        if parse_cpu_time(parts[1]) > MEASURABLE_CPU:
+            continue  # Slurm's "no value" (2^64 - 1 µs, shown as 213503982334-14:25:51)
         job = parts[0].split(".")[0]
         cpu, rss = usage.get(job, (0.0, 0))
         usage[job] = (cpu + parse_cpu_time(parts[1]), max(rss, parse_size(parts[2])))
