@@ -30,6 +30,7 @@ class Reason:
     WORKER_LOST = "worker_lost"
     SPAWN = "spawn_failed"
     SLA = "sla_breach"  # killed for breaking a budget (sla: on_breach: kill)
+    WORKER_ERROR = "worker_error"  # the worker could not carry it on (a bug, a refused write)
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,29 @@ def test_commands_report_progress_and_metrics_with_the_line_protocol(server: Ser
     ]
 
 
+def test_a_progress_message_of_any_length_is_stored_cut(server: Server) -> None:
+    """Undecodable bytes are stored three times as long: on MariaDB (TEXT: 65,535 bytes)
+    such a message was a refused write that failed the job and lost its lines."""
+    code = (
+        "import sys\n"
+        "sys.stdout.buffer.write(b'##jobyard progress 0.5 ' + b'\\xff' * 25000 + b'\\n')\n"
+        "print('done')"
+    )
+    made = server.client.post(
+        "/api/v1/job-types", json={"name": "long-progress", "command": ["python3", "-c", code]}
+    )
+    assert made.status_code == 201, made.text
+    try:
+        job = server.submit("long-progress")
+        done = server.wait_state(job["id"], "succeeded", "failed")
+        assert done["state"] == "succeeded", done
+        message = done["progress"]["message"]
+        assert (len(message), message[-2:]) == (1000, "\ufffd…")
+        assert [item["line"] for item in server.logs(job["id"])][-1] == "done"
+    finally:
+        server.client.delete("/api/v1/job-types/long-progress")
+
+
 def test_a_held_job_waits_until_it_is_started(server: Server) -> None:
     job = server.submit("echo", args={"text": "later"}, hold=True)
     assert job["state"] == "held"

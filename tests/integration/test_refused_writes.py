@@ -75,6 +75,7 @@ def test_a_refused_write_fails_the_attempt_loudly(
         done = server.wait_state(job["id"], "failed", "succeeded", timeout=30)
         error = r"internal error in the worker: \w+Error; output lines not stored: [12]"
         assert re.fullmatch(error, done["error"]), done["error"]
+        assert (done["reason"], done["exit_code"]) == ("worker_error", None)  # not exit_code
         assert done["attempt"] == 1
         system = [line["line"] for line in server.logs(job["id"]) if line["stream"] == "system"]
         if "forbidden" in refused:

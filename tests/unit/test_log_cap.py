@@ -33,3 +33,17 @@ def test_the_head_fills_once_then_tail_batches_are_dropped_oldest_first() -> Non
     assert cap.to_trim() == (12, 22)  # still pending until written
     cap.trimmed(22)
     assert cap.to_trim() is None
+
+
+def test_the_cap_counts_the_bytes_a_line_is_stored_in() -> None:
+    """Undecodable output is stored as U+FFFD, three bytes a character: counted in
+    characters, a log of such lines was three times its cap."""
+    cap = LogCap(200)  # 100 bytes of head
+    filled = [cap.head_full("\ufffd" * 3) for _ in range(11)]  # 10 bytes a line, stored
+    assert filled == [False] * 10 + [True]
+    cap.marker_seq = 12
+    tail = [LogWritten(at=NOW, seq=13 + i, stream="stdout", line="é" * 19) for i in range(10)]
+    cap.written(tail[:5])
+    cap.written(tail[5:])  # two batches of 5 lines of 39 bytes: 195 bytes of tail, over its 100
+    assert cap.to_trim() == (12, 17)
+    assert "5 lines (195 bytes) dropped" in cap.marker()

@@ -30,6 +30,7 @@ from jobyard.store import Store
 from jobyard.store.notes import FAILED, PENDING, SENT
 
 log = logging.getLogger(__name__)
+ERROR_MAX = 2000  # characters of a failed try's reason kept (a TEXT column)
 
 SENDERS = 4  # messages in flight at once
 CLAIM_MARGIN = 60.0  # seconds a taken message stays taken beyond its channel's timeout
@@ -105,6 +106,8 @@ class Dispatcher:
         return None
 
     def _record(self, item: dict[str, Any], error: str | None) -> None:
+        if error is not None and len(error) > ERROR_MAX:  # a library's message may be long
+            error = error[: ERROR_MAX - 1] + "…"
         now = self._clock()
         attempts = int(item["attempts"]) + 1
         values: dict[str, Any] = {"attempts": attempts, "claimed_until": None, "updated_at": now}

@@ -58,6 +58,9 @@ FLUSH_LINES = 1000  # or sooner, when this many lines are waiting
 # every control (a kill) waited behind one flush of the whole backlog.
 BACKLOG_LINES = 5 * FLUSH_LINES
 BACKLOG_CHARS = 8_000_000  # characters of text (up to 4 bytes each in UTF-8)
+# A progress message is a status line: longer ones are cut (MariaDB's TEXT column holds
+# 65,535 bytes, and a line of undecodable bytes is three times as long once stored).
+PROGRESS_MESSAGE_MAX = 1000
 SAMPLE_INTERVAL = 1.0
 POLL_INTERVAL = 0.1  # the longest a run waits to look at limits; requests wake it at once
 
@@ -253,7 +256,10 @@ class JobRun:
             self._room.wait(0.5)
 
     def progress(self, fraction: float | None, message: str | None) -> None:
-        message = storable(message) if message is not None else None  # job code's text
+        if message is not None:  # job code's text, of any length: a status line is stored
+            message = storable(message)
+            if len(message) > PROGRESS_MESSAGE_MAX:
+                message = message[: PROGRESS_MESSAGE_MAX - 1] + "…"
         with self._lock:
             if fraction is None:  # a message alone (ctx.progress(message=…)): as far as before
                 fraction = self._values.get("progress", self.job.progress)
@@ -613,7 +619,7 @@ class JobRun:
         self.log("system", f"{error}: {outage.first_line(exc)}")
         with self._lock:  # the batch that failed may have held them
             self._values |= {"log_lines": self._seq, "output_bytes": self._output_bytes}
-        end = RunEnd(succeeded=False, error=error)
+        end = RunEnd(succeeded=False, error=error, reason=Reason.WORKER_ERROR)
         try:
             self._finish(end)
         except Exception:  # the output is refused again: still, the job must end

@@ -82,7 +82,7 @@ class LogCap:
         """Count a line; True exactly once, when it fills the head."""
         if self.marker_seq is not None:
             return False
-        self._head_bytes += len(line) + 1
+        self._head_bytes += stored_size(line) + 1
         return self._head_bytes > self.half
 
     def marker(self) -> str:
@@ -96,7 +96,7 @@ class LogCap:
             return
         tail = [line for line in lines if line.seq > self.marker_seq]
         if tail:
-            size = sum(len(line.line) + 1 for line in tail)
+            size = sum(stored_size(line.line) + 1 for line in tail)
             self._batches.append((tail[-1].seq, size, len(tail)))
             self._tail_bytes += size
 
@@ -115,3 +115,9 @@ class LogCap:
     def trimmed(self, upto: int) -> None:
         if self._pending == upto:
             self._pending = None
+
+
+def stored_size(line: str) -> int:
+    """The bytes ``line`` takes stored (UTF-8): a character of undecodable output, U+FFFD,
+    takes three. Counted in characters, a log of such lines was three times its cap."""
+    return len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))
