@@ -60,6 +60,20 @@ def test_a_refusal_names_the_command_once(tmp_path: Path) -> None:
     with pytest.raises(SlurmError) as refused:
         cli.run([str(sbatch)])
     assert str(refused.value) == "sbatch: error: Batch job submission failed: Invalid account"
+    (tmp_path / "two").mkdir()
+    twice = tmp_path / "two" / "sbatch"  # as sbatch tells an unknown partition: two lines
+    twice.write_text(
+        "#!/bin/sh\necho 'sbatch: error: invalid partition specified: nopart' >&2\n"
+        "echo 'sbatch: error: Batch job submission failed: Invalid partition name' >&2\n"
+        "exit 1\n"
+    )
+    twice.chmod(0o755)
+    with pytest.raises(SlurmError) as said:
+        cli.run([str(twice)])
+    assert str(said.value) == (  # one line: it becomes the job's error and a line of its log
+        "sbatch: error: invalid partition specified: nopart; "
+        "sbatch: error: Batch job submission failed: Invalid partition name"
+    )
     quiet = tmp_path / "quiet"
     quiet.write_text("#!/bin/sh\nexit 3\n")
     quiet.chmod(0o755)

@@ -235,6 +235,9 @@ def test_a_type_validates_its_slurm_options() -> None:
         "executor.slurm.options.0",
         "executor.slurm.options.1",
     }
+    with pytest.raises(JobTypeInvalid) as percent:  # Slurm would read %u in the file names
+        parse_job_type("t", {"command": ["true"], "executor": {"slurm": {"workdir": "/w/%u"}}})
+    assert [error["field"] for error in percent.value.errors] == ["executor.slurm.workdir"]
     with pytest.raises(JobTypeInvalid) as python:
         parse_job_type("t", {"python": "m:f", "executor": "slurm"})
     assert [error["field"] for error in python.value.errors] == ["executor"]

@@ -78,6 +78,8 @@ class SlurmSpec(BaseModel):
     def _absolute(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("/"):
             raise ValueError("give an absolute path (a directory shared with the Slurm nodes)")
+        if value is not None and "%" in value:  # Slurm would read %u, %j… in the file names
+            raise ValueError("a path without '%' (Slurm reads %j, %u, … in output file names)")
         return value
 
 

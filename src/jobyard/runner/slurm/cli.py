@@ -94,6 +94,9 @@ class SlurmCli:
         out = done.stdout.decode(errors="replace")
         if done.returncode != 0:
             err = done.stderr.decode(errors="replace").strip() or out.strip()
+            # One line (it becomes a job's error and a line of its log): sbatch says a
+            # refusal on two, "error: invalid partition" then "submission failed".
+            err = "; ".join(line.strip() for line in err.splitlines() if line.strip())
             transient = any(text in err.lower() for text in _TRANSIENT)
             err = err or f"exit code {done.returncode}"
             said = err.startswith(f"{os.path.basename(argv[0])}:")  # "sbatch: error: …"
