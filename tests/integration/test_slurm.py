@@ -524,6 +524,28 @@ def test_a_slurm_job_cancelled_before_its_release_ends_killed_not_failed_to_star
         executor.close()
 
 
+def test_a_job_not_polled_yet_and_pending_in_slurm_is_cancelled_at_once(
+    yard: Yard, tmp_path: Path
+) -> None:
+    """Before the first poll (a second after the submission, or after an adoption) a
+    kill sent SIGTERM, which Slurm refuses a pending job only after a minute and more:
+    three tries, then the cancel; the job stayed half a minute and more."""
+    options = {"workdir": str(yard.workdir), "options": ["--begin=now+3600"]}
+    spec = JobSpec(argv=["true"], executor={"slurm": options})
+    executor = SlurmExecutor(JobEnvironment(()), install="test", poll_interval=3600)
+    sink = Recorder()
+    execution = executor.start(990005, "w:990005:1", spec, sink)
+    [(details, *_)] = [event[1:] for event in sink.events if event[0] == "details"][:1]
+    ref = details["slurm_job_id"]
+    try:
+        wait_for(lambda: squeue(ref) == "PENDING", 30, what="Slurm to queue it")
+        execution.terminate()
+        wait_for(lambda: squeue(ref) == "", 20, what=f"Slurm job {ref} to be cancelled")
+    finally:
+        executor.close()
+        subprocess.run(["scancel", ref], check=False)
+
+
 def test_the_recorded_slurm_job_of_a_lost_job_is_cancelled_only_if_ours(
     yard: Yard, tmp_path: Path
 ) -> None:

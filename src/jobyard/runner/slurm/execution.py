@@ -289,8 +289,14 @@ class SlurmExecution:
         return self._cli.run(["squeue", "-h", "-j", self.ref, "-o", "%T"]).strip()
 
     def _signal_term(self) -> None:
-        if self._held or (self.state is not None and self.state.state == "PENDING"):
-            self._cli.run(["scancel", self.ref])  # nothing runs yet: no grace to give
+        pending = self._held or (self.state is not None and self.state.state == "PENDING")
+        if not pending and self.state is None:  # not polled yet (just started, or adopted)
+            with contextlib.suppress(SlurmError):
+                pending = self._queue_state() == "PENDING"
+        if pending:
+            # Nothing runs yet: no grace to give. A signal to a pending job is refused
+            # after a minute and more, and the cancel after it waited as long.
+            self._cli.run(["scancel", self.ref])
             return
         if self._stopped:
             with contextlib.suppress(SlurmError):  # a stopped process would not see SIGTERM
