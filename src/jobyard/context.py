@@ -39,6 +39,7 @@ class Context:
         stop: threading.Event,
     ) -> None:
         self.job_id = job_id
+        self.watched = False  # the job has read ``stopping``: it stops on its own
         self._send = send
         self._stop = stop
 
@@ -47,7 +48,8 @@ class Context:
         if fraction is not None:
             fraction = float(fraction)
             fraction = min(max(fraction, 0.0), 1.0) if math.isfinite(fraction) else None
-        self._send({"op": "progress", "fraction": fraction, "message": message})
+        text = None if message is None else str(message)  # as a metric's name: any object
+        self._send({"op": "progress", "fraction": fraction, "message": text})
 
     def metric(self, name: str, value: float) -> None:
         """Set the metric ``name`` (rows, bytes, …) to ``value``; the last value counts.
@@ -62,7 +64,7 @@ class Context:
 
         ``args`` are %-formatted into ``message``, as with :mod:`logging`.
         """
-        text = message % args if args else message
+        text = str(message) % args if args else str(message)  # as logging takes any object
         for stream in (sys.stdout, sys.__stdout__):
             if stream is not None:
                 stream.flush()
@@ -72,7 +74,12 @@ class Context:
 
     @property
     def stopping(self) -> bool:
-        """True once the job was asked to stop: wind down and return soon."""
+        """True once the job was asked to stop: wind down and return soon.
+
+        A function job that reads it stops cooperatively: asked to stop, it is left to
+        return (within the type's ``kill_grace``); one that never reads it is stopped
+        at once, where it runs (``SystemExit``; its ``finally`` blocks run)."""
+        self.watched = True
         return self._stop.is_set()
 
 

@@ -60,6 +60,38 @@ def boom():
     raise ValueError("bad row")
 
 
+def reports_objects(ctx):
+    ctx.progress("0.25", 123)  # text as the number, a number as the message
+    ctx.log(42)
+    ctx.log({"rows": 3})
+
+
+async def awaits(ctx, n):
+    import asyncio
+    await asyncio.sleep(0.01)
+    print("awaited", n)
+    return {"awaited": n}
+
+
+def generates():
+    yield 1
+
+
+def forks(ctx, how):
+    pid = os.fork()
+    if pid == 0:  # as a script's fork: it ends by coming back from the function
+        print("in the fork", flush=True)
+        if how == "exit":
+            sys.exit(0)
+        if how == "raise":
+            raise RuntimeError("the fork failed")
+        return {"fork": 1}
+    os.waitpid(pid, 0)
+    time.sleep(0.3)
+    print("the parent goes on", flush=True)
+    return {"parent": 1}
+
+
 def exits(code):
     sys.exit(code)
 
@@ -81,6 +113,16 @@ def unwinds(path):
         wait_for_file(path + ".never")
     finally:
         Path(path).write_text("unwound")
+
+
+def cooperates(ctx):
+    print("waiting", flush=True)
+    steps = 0
+    while not ctx.stopping:  # read: a stop leaves it to return
+        time.sleep(0.01)
+        steps += 1
+    ctx.log("stop asked")
+    return {"steps": steps}
 
 
 def long_error():
@@ -199,6 +241,15 @@ def test_function_job_reports_in_order(runner: Runner) -> None:
     assert sink.nbytes == len("first\nlogged 3\npartial line\nto stderr\nfrom a subprocess\n")
 
 
+def test_a_progress_message_or_log_line_of_another_type_is_its_text(runner: Runner) -> None:
+    """A number as the message was dropped (a traceback in the server's log), a number
+    as a log line failed the job; a metric's name was always taken as text."""
+    sink = Recorder()
+    assert finish(runner.start(1, tok("t-objects"), job("reports_objects"), sink)).succeeded
+    assert sink.of("progress") == [(0.25, "123")]
+    assert sink.lines("stdout") == ["42", "{'rows': 3}"]
+
+
 def test_a_pause_after_the_function_returned_says_it_paused_nothing(runner: Runner) -> None:
     execution = runner.start(9, tok("t-late"), job("noop"), Recorder())
     assert finish(execution).succeeded
@@ -231,6 +282,36 @@ def test_sys_exit_sets_the_exit_code(runner: Runner) -> None:
     result = finish(runner.start(1, tok("t-exit"), job("exits", code=4), Recorder()))
     assert (result.exit_code, result.error, result.succeeded) == (4, "exit code 4", False)
     assert finish(runner.start(1, tok("t-exit0"), job("exits", code=0), Recorder())).succeeded
+
+
+@pytest.mark.parametrize("how", ["exit", "raise", "return"])
+def test_a_fork_that_comes_back_from_the_job_exits_and_the_job_goes_on(
+    runner: Runner, how: str
+) -> None:
+    """The fork told the job's end (succeeded at once, its parent's output lost), or
+    its answer was taken for the next job's, which then ran for good."""
+    sink = Recorder()
+    result = finish(runner.start(1, tok(f"t-fork-{how}"), job("forks", how=how), sink))
+    assert result.succeeded, result.error
+    assert sink.lines("stdout") == ["in the fork", "the parent goes on"]
+    assert sink.of("metric") == [("parent", 1)]
+    after = Recorder()
+    assert finish(runner.start(2, tok(f"t-after-fork-{how}"), job("noop"), after)).succeeded
+
+
+def test_an_async_job_runs_its_body_and_a_generator_fails_saying_why(runner: Runner) -> None:
+    """Both succeeded without running a line of their bodies ("coroutine was never
+    awaited")."""
+    sink = Recorder()
+    assert finish(runner.start(1, tok("t-async"), job("awaits", n=3), sink)).succeeded
+    assert sink.lines("stdout") == ["awaited 3"]
+    assert sink.of("metric") == [("awaited", 3)]
+    result = finish(runner.start(2, tok("t-generator"), job("generates"), Recorder()))
+    assert not result.succeeded
+    assert result.error == (
+        "TypeError: the job's function is a generator (it has yield): "
+        "a job is a plain function or an async one"
+    )
 
 
 def test_bad_target_fails_cleanly(runner: Runner) -> None:
@@ -403,6 +484,19 @@ def test_terminate_unwinds_a_function_job(runner: Runner, tmp_path: Path) -> Non
     assert (result.signal, result.exit_code, result.succeeded) == (15, None, False)
     wait_for(lambda: runner.pool.stats()["idle"] == 2, TIMEOUT)
     assert execution.pid not in runner.pool.idle_pids()  # a stopped job's child is not reused
+
+
+def test_a_function_that_reads_stopping_returns_on_its_own_when_stopped(runner: Runner) -> None:
+    """The documented cooperative stop: SystemExit was raised where it ran, so its check
+    of ``ctx.stopping`` never ran, nor what it returned."""
+    sink = Recorder()
+    execution = runner.start(1, tok("t-coop"), job("cooperates"), sink)
+    wait_for(lambda: "waiting" in sink.lines("stdout"), TIMEOUT)
+    execution.terminate()
+    result = finish(execution)
+    assert result.succeeded  # it returned (the worker ends it killed: it asked the stop)
+    assert sink.lines("stdout") == ["waiting", "stop asked"]
+    assert [name for name, _ in sink.of("metric")] == ["steps"]
 
 
 def test_class_job_hooks(runner: Runner, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ thread so that it unwinds through its ``finally`` blocks.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import json
@@ -93,18 +94,30 @@ class PyJob:
         self._details_final = False
 
     def execute(self) -> dict[str, Any]:
-        """Run the body; the fields of the ``done`` message that describe its end."""
+        """Run the body; the fields of the ``done`` message that describe its end.
+
+        A process the job forked (``os.fork``) that comes back here, by returning, by
+        ``sys.exit`` or by an exception, exits as a script's fork would: only the job's
+        own process tells the job's end (a fork's would end it early, and its answer
+        would be taken for the next job's).
+        """
+        own = os.getpid()
         try:
             with self._environment():
                 body = self._prepare()
                 value = self._call(body) if body is not None else None
         except Stopped:
+            _exit_if_forked(own, 143)
             return _ended(signal=15, error="stopped on request (SIGTERM)")
         except SystemExit as exc:
-            return _exit_outcome(exc)
+            outcome = _exit_outcome(exc)
+            _exit_if_forked(own, outcome["exit_code"] & 0xFF)
+            return outcome
         except BaseException as exc:
             print_traceback(exc)
+            _exit_if_forked(own, 1)
             return _ended(error=_describe(exc))
+        _exit_if_forked(own, 0)
         self._report(value)
         return _ended(ok=True, exit_code=0)
 
@@ -152,7 +165,7 @@ class PyJob:
             if self._stopper is None:
                 self._stopper = threading.Thread(target=self.hook, args=("stop",), daemon=True)
                 self._stopper.start()
-        elif self._in_body:
+        elif self._in_body and not self.ctx.watched:  # else it returns on its own
             if self._shield:
                 self._stop_deferred = True
             else:
@@ -181,7 +194,15 @@ class PyJob:
     def _call(self, body: Callable[[], Any]) -> Any:
         self._in_body = True
         try:
-            return body()
+            value = body()
+            if inspect.iscoroutine(value):  # an ``async def`` job: run to its end
+                return asyncio.run(value)
+            if inspect.isgenerator(value) or inspect.isasyncgen(value):
+                raise TypeError(
+                    "the job's function is a generator (it has yield): "
+                    "a job is a plain function or an async one"
+                )
+            return value
         finally:
             self._in_body = False
             if self._stopper is not None:
@@ -325,3 +346,12 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _exit_if_forked(own: int, status: int) -> None:
+    """Exit with ``status`` at once unless this is the process ``own`` (the job's)."""
+    if os.getpid() != own:
+        with suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(status)
