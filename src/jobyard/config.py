@@ -328,6 +328,8 @@ class _Loader:
         self.base_dir = path.absolute().parent
         self.root = root
         self.problems: list[ConfigProblem] = written_twice(root, str(path))
+        # A type declared with @jobyard.job: its module's place in job_modules, its function
+        self.declared_by: dict[str, tuple[int, str]] = {}
 
     def problem(self, parts: Sequence[str], message: str) -> None:
         line = node_line(self.root, parts)
@@ -434,9 +436,17 @@ class _Loader:
             except JobTypeInvalid as exc:
                 why = f" (its queue {job_type.queue!r} runs its jobs on Slurm)"
                 for error in exc.errors:
-                    parts = ["job_types", name, *_parts(error["field"])]
-                    self.problem(parts, error["message"] + why)
+                    self.type_problem(name, error["field"], error["message"] + why)
         return placed
+
+    def type_problem(self, name: str, field: str, message: str) -> None:
+        """A problem of the job type ``name`` at its ``field``: told where the type is
+        written, under job_types, or of its function, under job_modules."""
+        if name in self.declared_by:
+            index, target = self.declared_by[name]
+            self.problem(["job_modules", str(index)], f"{target}: {field}: {message}")
+        else:
+            self.problem(["job_types", name, *_parts(field)], message)
 
     def job_modules(self, value: Any, written: Mapping[str, JobType]) -> dict[str, JobType]:
         """The job types declared with ``@jobyard.job`` in the modules listed (imported now)."""
@@ -457,6 +467,7 @@ class _Loader:
                 for error in user_problems(item.job_type):
                     self.problem(["job_modules", str(index)], f"{item.target}: {error['message']}")
                 found[item.job_type.name] = (item.target, self.with_cwd(item.job_type))
+                self.declared_by[item.job_type.name] = (index, item.target)
         return {name: job_type for name, (_, job_type) in found.items()}
 
     def with_cwd(self, job_type: JobType) -> JobType:
@@ -606,7 +617,7 @@ class _Loader:
     def check_queues(self, job_types: Mapping[str, JobType], declared: set[str]) -> None:
         for name, job_type in job_types.items():
             for problem in queue_problems(job_type.queue, declared):
-                self.problem(["job_types", name, problem["field"]], problem["message"])
+                self.type_problem(name, problem["field"], problem["message"])
 
 
 def _uses_missing(workflow: WorkflowSpec, job_types: Mapping[str, JobType]) -> bool:

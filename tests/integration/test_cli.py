@@ -101,6 +101,12 @@ def test_a_string_param_keeps_its_text_and_a_nullable_one_takes_null() -> None:
     pairs = ["s=123", "n=456"]
     assert parse_assignments(pairs, schema) == {"s": "123", "n": "456"}
     assert parse_assignments(["s=null", "n=null"], schema) == {"s": "null", "n": None}
+    # A pydantic model's Optional[str] says it with alternatives (it was sent as 123).
+    optional = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
+    either = {"anyOf": [{"type": "string"}, {"type": "integer"}]}
+    model = {"properties": {"o": optional, "e": either}}
+    assert parse_assignments(["o=123", "e=123"], model) == {"o": "123", "e": 123}
+    assert parse_assignments(["o=null"], model) == {"o": None}
 
 
 def test_submit_with_arguments_and_options(server: Server) -> None:

@@ -60,6 +60,10 @@ def boom():
     raise ValueError("bad row")
 
 
+def keyword_context(*, ctx, n):
+    ctx.log("n=%d", n)
+
+
 def reports_objects(ctx):
     ctx.progress("0.25", 123)  # text as the number, a number as the message
     ctx.log(42)
@@ -248,6 +252,9 @@ def test_a_progress_message_or_log_line_of_another_type_is_its_text(runner: Runn
     assert finish(runner.start(1, tok("t-objects"), job("reports_objects"), sink)).succeeded
     assert sink.of("progress") == [(0.25, "123")]
     assert sink.lines("stdout") == ["42", "{'rows': 3}"]
+    keyword = Recorder()  # def f(*, ctx, n): given the context by name (it was not given it)
+    assert finish(runner.start(2, tok("t-kw"), job("keyword_context", n=2), keyword)).succeeded
+    assert keyword.lines("stdout") == ["n=2"]
 
 
 def test_a_pause_after_the_function_returned_says_it_paused_nothing(runner: Runner) -> None:

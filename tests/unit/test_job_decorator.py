@@ -154,6 +154,14 @@ def test_params_from_a_pydantic_model_or_a_mapping(tmp_path: Path) -> None:
             ":clash: job type 'echo' is also defined under job_types",
         ),
         ("def plain() -> None: ...\n", ": declares no job (no function has @jobyard.job)"),
+        (
+            '@jobyard.job(python="x:y")\ndef elsewhere() -> None: ...\n',
+            ":elsewhere: python: not allowed in @jobyard.job: the function is the job",
+        ),
+        (
+            '@jobyard.job(command=["true"])\ndef commanded() -> None: ...\n',
+            ":commanded: command: not allowed in @jobyard.job: the function is the job",
+        ),
     ],
 )
 def test_a_bad_declaration_is_one_line_naming_module_and_function(
@@ -191,6 +199,47 @@ def test_every_bad_declaration_of_a_module_is_told(tmp_path: Path) -> None:
         load_config(write_config(tmp_path, text))
     told = [str(problem).split(f"{module}:", 1)[1] for problem in raised.value.problems]
     assert [line.split(":")[0] for line in told] == ["bad", "vague", "clash"]
+
+
+def test_a_context_named_only_for_type_checkers_and_a_keyword_only_one(tmp_path: Path) -> None:
+    """``ctx: Context`` imported under TYPE_CHECKING (as examples/example_jobs.py does) was
+    "cannot read the annotations"; a keyword-only ctx loaded, then every job failed."""
+    module = write_module(
+        tmp_path,
+        """
+        from typing import TYPE_CHECKING
+        if TYPE_CHECKING:
+            from jobyard.context import Context
+            from somewhere import Report
+
+        @jobyard.job()
+        def count(ctx: Context, n: int = 10) -> Report: ...
+
+        @jobyard.job()
+        def keyword(*, ctx: Context, n: int = 1) -> None: ...
+        """,
+    )
+    config = load_config(write_config(tmp_path, f"job_modules: [{module}]\n"))
+    for name in ("count", "keyword"):
+        params = config.job_types[name].params
+        assert list(params) == ["n"], name
+    from jobyard.child.pyjob import context_parameter, resolve
+
+    takes = context_parameter(resolve(f"{module}:keyword"))
+    assert takes is not None
+    assert (takes.name, takes.kind.name) == ("ctx", "KEYWORD_ONLY")
+
+
+def test_a_declared_types_undeclared_queue_names_its_module_and_function(tmp_path: Path) -> None:
+    """It was told under job_types.f.queue, a key the file does not have."""
+    module = write_module(tmp_path, '@jobyard.job(queue="nope")\ndef f() -> None: ...\n')
+    path = write_config(tmp_path, f"queues: {{default: {{}}}}\njob_modules: [{module}]\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"{path}:2: job_modules.0: {module}:f: queue: "
+        "queue 'nope' is not declared under queues; known: default"
+    )
 
 
 def test_two_modules_declaring_one_name_and_a_missing_module(tmp_path: Path) -> None:

@@ -55,24 +55,29 @@ def resolve(target: str) -> Any:
     return obj
 
 
-def wants_context(func: Callable[..., Any]) -> bool:
-    """Whether a function job's first parameter takes the context (remembered per function)."""
+def context_parameter(func: Callable[..., Any]) -> inspect.Parameter | None:
+    """A function job's first parameter when it takes the context: named ``ctx`` or
+    ``context``, positional or keyword-only (``def f(*, ctx, n)``), as ``@jobyard.job``
+    leaves it out of the params. Remembered per function."""
     try:
-        return _WANTS_CONTEXT[func]
+        return _CONTEXT_PARAMETER[func]
     except (KeyError, TypeError):  # TypeError: an unhashable callable
         pass
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
-        return False
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    wants = bool(params) and params[0].name in ("ctx", "context") and params[0].kind in positional
+        return None
+    found = params[0] if params and params[0].name in ("ctx", "context") else None
+    if found is not None and found.kind in (found.VAR_POSITIONAL, found.VAR_KEYWORD):
+        found = None
     with suppress(TypeError):
-        _WANTS_CONTEXT[func] = wants
-    return wants
+        _CONTEXT_PARAMETER[func] = found
+    return found
 
 
-_WANTS_CONTEXT: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_CONTEXT_PARAMETER: weakref.WeakKeyDictionary[Any, inspect.Parameter | None] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class PyJob:
@@ -184,9 +189,12 @@ class PyJob:
         self._send({"op": "started", "kind": "function", "hooks": []})
         if cleaning:
             return None
-        if wants_context(target):
-            return lambda: target(self.ctx, **self.args)
-        return lambda: target(**self.args)
+        takes = context_parameter(target)
+        if takes is None:
+            return lambda: target(**self.args)
+        if takes.kind is takes.KEYWORD_ONLY:
+            return lambda: target(**{takes.name: self.ctx}, **self.args)
+        return lambda: target(self.ctx, **self.args)
 
     def _clean_body(self) -> Callable[[], Any]:
         return lambda: self.instance.clean(self.ctx, **self.args)

@@ -169,12 +169,29 @@ def parse_assignments(
             fail(f"bad argument {pair!r}: expected key=value (e.g. count=3 or name=abc)")
         if text_problem(pair) is not None:  # bytes not UTF-8 come as lone surrogates
             fail(f"bad argument {_shown(key)}: it holds bytes that are not UTF-8 text")
-        kind = properties.get(key, {}).get("type")
-        if kind == "string" or (kind == ["string", "null"] and raw != "null"):
+        kinds = _types_of(properties.get(key) or {})
+        if kinds == {"string"} or (kinds == {"string", "null"} and raw != "null"):
             values[key] = raw
         else:
             values[key] = parse_value(raw)
     return values
+
+
+def _types_of(schema: Mapping[str, Any]) -> set[str]:
+    """The JSON types a param's schema allows: ``"type": "string"``, a list of them, or
+    alternatives (pydantic's ``Optional[str]``: ``anyOf: [{type: string}, {type: null}]``);
+    empty when it does not say."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return {str(k) for k in kind}
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(options, list) and options:
+        found = [_types_of(option) for option in options if isinstance(option, Mapping)]
+        if found and all(found):
+            return set().union(*found)
+    return set()
 
 
 def _shown(text: str) -> str:

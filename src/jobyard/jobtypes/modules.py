@@ -38,6 +38,7 @@ _SIMPLE: dict[Any, dict[str, Any]] = {
     dt.datetime: {"type": "string", "format": "date-time"},
 }
 _CONTEXT_NAMES = ("ctx", "context")
+OWN_KEYS = frozenset({"command", "shell", "python"})  # what the decorated function is
 
 
 class DeclarationInvalid(ValueError):
@@ -82,6 +83,11 @@ def declare(func: Callable[..., Any], found_in: str | None = None) -> Declared:
     if "<locals>" in func.__qualname__:
         raise DeclarationInvalid(f"{target}: a job is a module-level function (imported by name)")
     name = declared.name or func.__name__
+    if own := sorted(OWN_KEYS & set(declared.keys)):
+        raise DeclarationInvalid(
+            f"{target}: {own[0]}: not allowed in @jobyard.job: the function is the job "
+            "(a command is a type of its own under job_types)"
+        )
     try:
         definition = {**declared.keys, "python": target, "params": _params(func, declared)}
         job_type = parse_job_type(name, definition, source="config")
@@ -120,13 +126,12 @@ def _params(func: Callable[..., Any], declared: JobDeclaration) -> Any:
 
 def inferred_params(func: Callable[..., Any]) -> dict[str, Any]:
     """Param specs from the signature: annotations give types, defaults make params optional."""
-    try:
-        hints = get_type_hints(func)
-    except Exception as exc:
-        raise DeclarationInvalid(f"cannot read the annotations: {exc}") from exc
+    params = list(inspect.signature(func).parameters.values())
+    context = params[0].name if params and params[0].name in _CONTEXT_NAMES else None
+    hints = _hints(func, skip={context, "return"})
     specs: dict[str, Any] = {}
-    for index, param in enumerate(inspect.signature(func).parameters.values()):
-        if index == 0 and param.name in _CONTEXT_NAMES:
+    for param in params:
+        if param.name == context:
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue  # **extra takes nothing declared
@@ -134,6 +139,20 @@ def inferred_params(func: Callable[..., Any]) -> dict[str, Any]:
             raise DeclarationInvalid(f"param {param.name}: a job's arguments are keywords")
         specs[param.name] = _spec(param, hints.get(param.name, Any))
     return specs
+
+
+def _hints(func: Callable[..., Any], skip: set[str | None]) -> dict[str, Any]:
+    """The evaluated annotations of the params, not of the context nor the return: a
+    module may name those only under ``TYPE_CHECKING`` (``ctx: Context``), as
+    ``from __future__ import annotations`` leaves every annotation a string."""
+    written = getattr(func, "__annotations__", None) or {}
+    wanted = types.SimpleNamespace(
+        __annotations__={name: hint for name, hint in written.items() if name not in skip}
+    )
+    try:
+        return get_type_hints(wanted, globalns=getattr(func, "__globals__", None))
+    except Exception as exc:
+        raise DeclarationInvalid(f"cannot read the annotations: {exc}") from exc
 
 
 def _spec(param: inspect.Parameter, hint: Any) -> dict[str, Any]:
