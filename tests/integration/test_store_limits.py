@@ -12,13 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.limits import Limit, Scope
 from jobyard.models import Job, JobSpec, JobUpdate, NewJob
 from jobyard.states import JobState
 from jobyard.store import Store
+from jobyard.store.tables import jobs, limits
+from tests.databases import Servers
+from tests.harness import wait_for
 from tests.stores import in_threads
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -253,3 +256,48 @@ def test_limits_of_other_scopes_cost_a_claim_nothing(store: Store) -> None:
     assert taken(1) == (["default:capped"], True)  # a type's limit is met as a queue's
     assert taken(1) == (["default:echo"], True)
     assert taken(1) == (["default:echo"], False)  # the full queue has none waiting
+
+
+@pytest.mark.postgres
+def test_a_claim_waiting_for_a_scopes_turn_holds_no_job_of_it(servers: Servers) -> None:
+    """PostgreSQL: a claim that met limited jobs kept them locked while it waited for the
+    scope's lock, so the claimer ahead of it skipped them and started younger jobs of the
+    scope in their place (or less urgent ones)."""
+    url = servers.migrated_url("postgres")
+    ahead, behind = Store(url), Store(url)
+    try:
+        limit(ahead, Limit(QUEUE, "lim", 2))
+        add(ahead, new_job())
+        assert len(claim(behind, limit=1)) == 1  # it met no limited job: it locks first
+        first = add(ahead, *(new_job(queue="lim") for _ in range(4)))
+        with ahead.engine.connect() as conn:
+            turn = conn.begin()
+            conn.execute(  # the claimer ahead holds the scope's turn
+                select(limits.c.name).where(limits.c.name == "lim").with_for_update()
+            )
+            waiting = threading.Thread(target=claim, args=(behind,), kwargs={"limit": 2})
+            waiting.start()
+            wait_for(lambda: _waits_for_a_lock(ahead), 30, what="the claim to wait its turn")
+            head = conn.execute(
+                select(jobs.c.id)
+                .where(jobs.c.queue == "lim", jobs.c.state == JobState.QUEUED.value)
+                .order_by(jobs.c.priority.desc(), jobs.c.id)
+                .limit(2)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+            assert list(head) == [job.id for job in first[:2]]
+            turn.rollback()
+        waiting.join(30)
+        assert not waiting.is_alive()
+    finally:
+        ahead.close()
+        behind.close()
+
+
+def _waits_for_a_lock(store: Store) -> bool:
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    with store.engine.connect() as conn:
+        return bool(conn.exec_driver_sql(query).scalar())

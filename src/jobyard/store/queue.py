@@ -73,6 +73,8 @@ class SqlQueue(Part):
 
     # Whether this process's last claim met jobs of limited scopes (see claim()).
     _limited = True
+    # Whether limits were stored when this process last read them (see _lock_first).
+    _limits_stored = True
 
     def claim_jobs(
         self,
@@ -161,9 +163,12 @@ class SqlQueue(Part):
             lease_until,
             tags,
             limited=self._limited,
+            release=self._limits_stored,
             events=events,
         )
         claimed, self._limited = taken.jobs, taken.limited
+        if taken.stored is not None:
+            self._limits_stored = taken.stored
         more = len(claimed) == limit and (
             taken.left if taken.left is not None else any_queued(conn, queues, now, tags)
         )
@@ -295,6 +300,7 @@ class Taken(NamedTuple):
     jobs: list[Job]
     limited: bool  # it met jobs of scopes with max_running limits
     left: bool | None  # a job it could have taken was left; None: not read
+    stored: bool | None = None  # whether any limits are stored; None: not read
 
 
 def claim(
@@ -308,28 +314,32 @@ def claim(
     tags: Collection[str] = (),
     *,
     limited: bool = True,
+    release: bool = True,
     events: list[dict[str, Any]] | None = None,
 ) -> Taken:
     """Mark up to ``limit`` ready jobs as running on ``worker``.
 
     Only jobs whose required tags are among ``tags`` are taken, within the limits
     (see :func:`_lock_first`). ``limited`` says whether the last claim met jobs of
-    limited scopes. SQLite locks no rows: its read takes one row more than
+    limited scopes; ``release`` that limits may be stored (see :func:`_lock_first`).
+    SQLite locks no rows: its read takes one row more than
     ``limit``, which says whether a job was ``left``. Given ``events``, the claim's
     event rows go there for the caller to insert.
     """
     routes = routes_for(tags)
     peek = 1 if conn.dialect.name == "sqlite" else 0
     params = {"now": now, "routes": routes, "limit": limit + peek, "queues": list(queues or ())}
-    locked, caps = _lock_first(conn, params, queues is not None, limit, limited=limited)
-    left, met = None, False
+    locked, caps = _lock_first(
+        conn, params, queues is not None, limit, limited=limited, release=release
+    )
+    left, met, stored = None, False, None if caps is None else bool(caps)
     if caps:
         claimable = _claimable(queues, now, routes)
         locked, met = slots.lock_claimable(conn, claimable, limit, caps)
     elif peek:
         left, locked = len(locked) > limit, locked[:limit]
     if not locked:
-        return Taken([], met, left)
+        return Taken([], met, left, stored)
     # The locked rows cannot change meanwhile: the jobs are what the claim makes of them.
     # Each job built once, with the claim's values (a row reads like a Job's fields).
     claimed = [
@@ -345,12 +355,18 @@ def claim(
         events += rows
     else:
         conn.execute(_INSERT_EVENT, rows)
-    return Taken(claimed, met, left)
+    return Taken(claimed, met, left, stored)
 
 
 def _lock_first(
-    conn: Connection, params: dict[str, Any], with_queues: bool, limit: int, *, limited: bool
-) -> tuple[list[Row[Any]], dict[Key, int]]:
+    conn: Connection,
+    params: dict[str, Any],
+    with_queues: bool,
+    limit: int,
+    *,
+    limited: bool,
+    release: bool = True,
+) -> tuple[list[Row[Any]], dict[Key, int] | None]:
     """The first ready jobs, locked; and the stored limits when the claim must go the
     limit-aware way (:func:`jobyard.store.slots.lock_claimable`), else none.
 
@@ -362,6 +378,12 @@ def _lock_first(
     limited with its row; MariaDB reads the limits first (InnoDB's locking read
     would lock the limits' index too). Only the first ``limit`` rows count
     (``params`` may ask for one more: SQLite's look at whether jobs are left).
+
+    On PostgreSQL, when limits may be stored (``release``: this process last read
+    some), the rows are locked in a savepoint, rolled back when they are limited:
+    held while the claim waits its turn at the scopes' locks, they would be skipped
+    by the claimer ahead of it, which would start younger or less urgent jobs of the
+    scope in their place. The limits are None when not read.
     """
     if limited:
         caps = limit_rows.read(conn)
@@ -371,9 +393,19 @@ def _lock_first(
         locked = list(conn.execute(_CLAIMABLE[with_queues], params))
         met = any(key in stored for row in locked[:limit] for key in keys_of(row))
         return locked, stored if met else {}
-    locked = list(conn.execute(_CLAIMABLE_UNLESS_LIMITED[with_queues], params))
-    met = any(row.limited for row in locked[:limit])
-    return locked, limit_rows.read(conn) if met else {}
+    query = _CLAIMABLE_UNLESS_LIMITED[with_queues]
+    if not (release and conn.dialect.name == "postgresql"):
+        locked = list(conn.execute(query, params))
+        met = any(row.limited for row in locked[:limit])
+        return locked, limit_rows.read(conn) if met else None
+    with conn.begin_nested() as first:
+        locked = list(conn.execute(query, params))
+        if not any(row.limited for row in locked[:limit]):
+            return locked, None
+        first.rollback()  # their locks go with it
+    caps = limit_rows.read(conn)
+    # Limits removed meanwhile: the rows are locked again, as without limits.
+    return ([] if caps else list(conn.execute(query, params))), caps
 
 
 def any_queued(
