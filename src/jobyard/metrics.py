@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -37,14 +37,12 @@ class ClusterCollector(Collector):
         self,
         store: Store,
         *,
-        lease_timeout: float,
         queues: Iterable[str] = (),
         cache_for: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.queues = frozenset(queues)  # told at 0 when empty: a series does not vanish
-        self.lease_timeout = lease_timeout
         self.cache_for = cache_for
         self._clock = clock
         self._lock = threading.Lock()
@@ -54,8 +52,8 @@ class ClusterCollector(Collector):
         with self._lock:
             if self._cached is not None and time.monotonic() - self._cached[0] < self.cache_for:
                 return self._cached[1]
-            alive_since = self._clock() - timedelta(seconds=self.lease_timeout)
-            found = self.store.monitor.stats(BOUNDS, alive_since)
+            # Alive as the workers' list says: a heartbeat within the worker's own lease.
+            found = self.store.monitor.stats(BOUNDS, self._clock())
             self._cached = (time.monotonic(), found)
             return found
 
@@ -149,13 +147,11 @@ class ShedCollector(Collector):
         yield shed
 
 
-def registry(
-    store: Store, *, lease_timeout: float, queues: Iterable[str] = ()
-) -> CollectorRegistry:
+def registry(store: Store, *, queues: Iterable[str] = ()) -> CollectorRegistry:
     """A registry holding the cluster collector (the node adds its process-local ones);
     ``queues`` are the configured ones, whose depth is told even at 0."""
     found = CollectorRegistry(auto_describe=False)
-    found.register(ClusterCollector(store, lease_timeout=lease_timeout, queues=queues))
+    found.register(ClusterCollector(store, queues=queues))
     return found
 
 

@@ -133,9 +133,7 @@ class Node:
             )
         self.hub = Hub(self.store)
         self.ping = outage.Ping(self.store.ping)  # /readyz: one question at a time
-        self.metrics = metrics.registry(
-            self.store, lease_timeout=settings.lease_timeout, queues=config.queues
-        )
+        self.metrics = metrics.registry(self.store, queues=config.queues)
         self.outbox: Outbox | None = None
         self.pruner: Pruner | None = None
         if self.scheduler is not None:

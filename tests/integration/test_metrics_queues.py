@@ -16,7 +16,7 @@ NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 def _depths(store: Store, queues: list[str]) -> dict[str, float]:
-    scraped = metrics.render(metrics.registry(store, lease_timeout=30, queues=queues))
+    scraped = metrics.render(metrics.registry(store, queues=queues))
     [family] = [
         family
         for family in text_string_to_metric_families(scraped.decode())

@@ -19,7 +19,7 @@ from jobyard.events.records import (
 )
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.manager import JobManager
-from jobyard.models import EventKind, JobUpdate
+from jobyard.models import EventKind, JobUpdate, WorkerInfo
 from jobyard.notify.channels import parse_notifications
 from jobyard.notify.notifier import Notifier
 from jobyard.outcomes import RunEnd, finished
@@ -174,6 +174,19 @@ def test_stats_count_jobs_and_bucket_runtimes_and_waits(store: Store) -> None:
     assert stats.durations["etl"].buckets == [0, 2]  # 3 s each: above 1, within 5
     assert stats.durations["etl"].count == 2
     assert stats.waits["default"].total == 4.0  # two jobs queued at T0, claimed at T0 + 2 s
+
+
+@pytest.mark.sql_only("metrics")
+def test_workers_alive_are_those_within_their_own_lease(store: Store) -> None:
+    """Counted against the API node's lease timeout (30 s unless set there), a worker
+    with a lease of 6 s was alive for half a minute after the list said lost, and one
+    with a lease of 2 minutes dropped out between two heartbeats."""
+    for name, beat, lease in [("short", 10, 6.0), ("long", 60, 120.0), ("plain", 20, 30.0)]:
+        at = T0 - beat * ONE_S
+        store.workers.register_worker(
+            WorkerInfo(name, "h", 1, "v", ["default"], 1, at, at, lease_timeout=lease)
+        )
+    assert store.monitor.stats((1.0,), T0).workers_alive == 2  # long and plain
 
 
 @pytest.mark.sql_only("the event log's JSON")

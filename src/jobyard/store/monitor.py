@@ -210,9 +210,9 @@ class MonitorStore(Part):
             return notes.breaches(conn)
 
     # -- metrics ---------------------------------------------------------------
-    def stats(self, bounds: Sequence[float], alive_since: datetime) -> stats.Stats:
+    def stats(self, bounds: Sequence[float], now: datetime) -> stats.Stats:
         with self._read() as conn:
-            return stats.collect(conn, bounds, alive_since)
+            return stats.collect(conn, bounds, now)
 
 
 JOB_EVENTS_READ = 10_000  # a job's events of a few kinds read at once: its ends, its breaches

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Column, Connection, case, func, select
 
@@ -37,18 +37,23 @@ class Stats:
     sla_breaches: int = 0
 
 
-def collect(conn: Connection, bounds: Sequence[float], alive_since: datetime) -> Stats:
+def collect(conn: Connection, bounds: Sequence[float], now: datetime) -> Stats:
     by_type = select(jobs.c.type, jobs.c.state, func.count()).group_by(jobs.c.type, jobs.c.state)
     queued = (
         select(jobs.c.queue, func.count()).where(jobs.c.state == "queued").group_by(jobs.c.queue)
     )
-    alive = select(func.count()).select_from(workers).where(workers.c.heartbeat_at >= alive_since)
+    # Alive: a heartbeat within the worker's own lease timeout, as the workers' list says.
+    leases = select(workers.c.heartbeat_at, workers.c.lease_timeout)
     return Stats(
         jobs={(t, s): int(n) for t, s, n in conn.execute(by_type)},
         queued={q: int(n) for q, n in conn.execute(queued)},
         durations=_histograms(conn, jobs.c.type, jobs.c.runtime_seconds, bounds),
         waits=_histograms(conn, jobs.c.queue, jobs.c.wait_seconds, bounds),
-        workers_alive=int(conn.execute(alive).scalar_one()),
+        workers_alive=sum(
+            1
+            for beat, lease in conn.execute(leases)
+            if beat + timedelta(seconds=float(lease)) >= now
+        ),
         notifications=notes.counts(conn),
         sla_breaches=notes.breaches(conn),
     )
