@@ -40,14 +40,6 @@ async def refuse_unstorable(request: Request) -> None:
         raise RequestValidationError(errors[:MAX_ERRORS])
 
 
-def refuse_unstorable_body(value: Any) -> None:
-    """422, as :func:`refuse_unstorable` answers, for a body a route reads itself (not
-    through a model, so after the dependency ran): the login's form or JSON."""
-    errors = [_error("body", field, message) for field, message in problems(value)]
-    if errors:
-        raise RequestValidationError(errors[:MAX_ERRORS])
-
-
 def sent_json(request: Request) -> bool:
     """Whether the request's body is JSON by its ``Content-Type`` (of any case, with
     parameters: ``Application/JSON; charset=utf-8``)."""
