@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from jobyard.events.records import (
     JobRescheduled,
@@ -27,7 +27,7 @@ from jobyard.states import JobState
 from jobyard.store import Store
 from jobyard.store.notes import FAILED, PENDING, SENT
 from jobyard.store.rows import event_row
-from jobyard.store.tables import job_events
+from jobyard.store.tables import job_events, workers
 from tests.stores import T0, add, assert_fields, claim, message, new_job, stored
 
 ONE_S = timedelta(seconds=1)
@@ -187,6 +187,9 @@ def test_workers_alive_are_those_within_their_own_lease(store: Store) -> None:
             WorkerInfo(name, "h", 1, "v", ["default"], 1, at, at, lease_timeout=lease)
         )
     assert store.monitor.stats((1.0,), T0).workers_alive == 2  # long and plain
+    with store.engine.begin() as conn:  # a row of a worker older than the lease column
+        conn.execute(update(workers).where(workers.c.name == "plain").values(lease_timeout=None))
+    assert store.monitor.stats((1.0,), T0).workers_alive == 2  # as 30 s, not a failed scrape
 
 
 @pytest.mark.sql_only("the event log's JSON")

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Column, Connection, case, func, select
 
+from jobyard.models import DEFAULT_LEASE
 from jobyard.store import notes
 from jobyard.store.tables import jobs, workers
 
@@ -52,7 +53,8 @@ def collect(conn: Connection, bounds: Sequence[float], now: datetime) -> Stats:
         workers_alive=sum(
             1
             for beat, lease in conn.execute(leases)
-            if beat + timedelta(seconds=float(lease)) >= now
+            # Rows of workers registered before leases were stored have none: the default.
+            if beat + timedelta(seconds=DEFAULT_LEASE if lease is None else float(lease)) >= now
         ),
         notifications=notes.counts(conn),
         sla_breaches=notes.breaches(conn),
