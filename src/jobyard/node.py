@@ -6,9 +6,7 @@ constructor here, and nothing is a global.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -37,43 +35,11 @@ from jobyard.schedules.firing import Firing
 from jobyard.schedules.scheduler import Scheduler
 from jobyard.settings import Settings
 from jobyard.store import Store, outage
-from jobyard.store.engine import driver_url
+from jobyard.store.engine import installation, spelled_installation
 from jobyard.worker.loop import Worker, WorkerSettings, default_worker_name
 from jobyard.workflows.runs import Runs
 
 log = logging.getLogger(__name__)
-
-
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
-
-
-def installation(database_url: str) -> str:
-    """A short name of this installation, the same for every node of one database: a
-    digest of the database's kind, host, port and name (SQLite: its real path). How a
-    node spells its URL (a driver, a default port, a user, a password, options such as
-    ``?connect_timeout=`` or ``?synchronous=``) may differ between nodes, or change
-    between starts, and is not part of it."""
-    url = make_url(database_url)
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        place = os.path.realpath(url.database) if url.database else ""
-        return hashlib.sha256(f"sqlite:{place}".encode()).hexdigest()[:12]
-    host = (url.host or "localhost").lower()
-    port = url.port or DEFAULT_PORTS.get(backend, 0)
-    text = f"{backend}://{host}:{port}/{url.database or ''}"
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def spelled_installation(database_url: str) -> str:
-    """The name earlier releases gave the installation: a digest of the URL as this node
-    spells it (without its password), which other nodes may spell otherwise. A Slurm job
-    they marked with it is found as this installation's all the same."""
-    url = driver_url(make_url(database_url))
-    if url.get_backend_name() == "sqlite" and url.database:
-        url = url.set(database=os.path.abspath(url.database))
-    # URL.set takes None as "unchanged": the password is dropped by replacing it.
-    text = url._replace(password=None).render_as_string(hide_password=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def cancel_executor_job(job: Job) -> None:

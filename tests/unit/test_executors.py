@@ -38,7 +38,7 @@ def test_an_installation_is_its_database_whatever_the_url_says_of_syncing(
 ) -> None:
     """The Slurm executor finds an earlier attempt's job by the installation's name: two
     processes on one SQLite file, or one restarted with another ``synchronous``, share it."""
-    from jobyard.node import installation
+    from jobyard.store.engine import installation
 
     monkeypatch.chdir(tmp_path)
     names = {
@@ -61,6 +61,7 @@ def test_an_installation_is_its_database_whatever_the_url_says_of_syncing(
         (
             [
                 "postgresql://jobs@db/jobs",
+                "postgres://jobs@db/jobs",
                 "postgresql://jobs@DB:5432/jobs",
                 "postgresql+psycopg://worker:secret@db/jobs",
                 "postgresql://jobs@db/jobs?connect_timeout=5",
@@ -70,6 +71,8 @@ def test_an_installation_is_its_database_whatever_the_url_says_of_syncing(
         (
             [
                 "mysql://jobs@db/jobs",
+                "mariadb://jobs@db/jobs",
+                "mariadb+pymysql://jobs@db:3306/jobs",
                 "mysql+pymysql://jobs@db:3306/jobs?read_timeout=20&write_timeout=20",
             ],
             ["mysql://jobs@db2/jobs", "postgresql://jobs@db/jobs"],
@@ -81,7 +84,7 @@ def test_an_installation_is_its_database_however_a_node_spells_the_url(
 ) -> None:
     """A worker whose URL had a driver, a default port or an option the others' had not
     did not know an earlier attempt's Slurm job as this installation's: it ran beside it."""
-    from jobyard.node import installation
+    from jobyard.store.engine import installation
 
     names = {installation(url) for url in spellings}
     assert len(names) == 1

@@ -150,7 +150,9 @@ def _hints(func: Callable[..., Any], skip: set[str | None]) -> dict[str, Any]:
         __annotations__={name: hint for name, hint in written.items() if name not in skip}
     )
     try:
-        return get_type_hints(wanted, globalns=getattr(func, "__globals__", None))
+        # The function's own module's names: under another module's decorator
+        # (functools.wraps), the wrapper's globals are that module's.
+        return get_type_hints(wanted, globalns=getattr(inspect.unwrap(func), "__globals__", None))
     except Exception as exc:
         raise DeclarationInvalid(f"cannot read the annotations: {exc}") from exc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import select
 import socket
 import sqlite3
@@ -266,3 +267,37 @@ def _sqlite_do_begin(dbapi_connection: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(statement)
         cursor.close()
+
+
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+
+
+def installation(database_url: str) -> str:
+    """A short name of the installation, the same for every node of one database: a
+    digest of the database's kind, host, port and name (SQLite: its real path). How a
+    node spells its URL (``postgres://`` or ``postgresql+psycopg://``, ``mariadb://`` or
+    ``mysql://``, a default port, a user, a password, options such as
+    ``?connect_timeout=`` or ``?synchronous=``) may differ between nodes, or change
+    between starts, and is not part of it."""
+    url = normalize_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        place = os.path.realpath(url.database) if url.database else ""
+        return hashlib.sha256(f"sqlite:{place}".encode()).hexdigest()[:12]
+    host = (url.host or "localhost").lower()
+    port = url.port or DEFAULT_PORTS.get(backend, 0)
+    text = f"{backend}://{host}:{port}/{url.database or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def spelled_installation(database_url: str) -> str:
+    """The name earlier releases gave the installation: a digest of the URL as this node
+    spells it (without its password). A Slurm job this node marked with it before an
+    upgrade is found as the installation's all the same (one another node marked, which
+    spelled the URL otherwise, is not: those releases did not know it either)."""
+    url = driver_url(make_url(database_url))
+    if url.get_backend_name() == "sqlite" and url.database:
+        url = url.set(database=os.path.abspath(url.database))
+    # URL.set takes None as "unchanged": the password is dropped by replacing it.
+    text = url._replace(password=None).render_as_string(hide_password=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
