@@ -14,6 +14,7 @@ decided in :mod:`jobyard.store.slots`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -61,6 +62,7 @@ from jobyard.store.rows import event_row, job_columns, job_from_row, jobs_where,
 from jobyard.store.tables import job_events, jobs, limits, queue_state, workers
 
 QUEUED = JobState.QUEUED.value
+LIMITS_READ_EVERY = 10.0  # seconds: how long a process trusts what it read of the limits
 _LIVE = [state.value for state in LIVE]
 #: A renewal's lock of the jobs it found, in id order (see ``renew_leases``).
 _LOCK_FOR_RENEWAL = JOBS_BY_IDS.with_only_columns(
@@ -73,8 +75,10 @@ class SqlQueue(Part):
 
     # Whether this process's last claim met jobs of limited scopes (see claim()).
     _limited = True
-    # Whether limits were stored when this process last read them (see _lock_first).
+    # Whether limits were stored when this process last read them (see _lock_first), and
+    # when to read them again: a claim of this process pays a savepoint while they were.
     _limits_stored = True
+    _limits_due = 0.0
 
     def claim_jobs(
         self,
@@ -162,13 +166,16 @@ class SqlQueue(Part):
             now,
             lease_until,
             tags,
-            limited=self._limited,
+            # Limits stored once are read again now and then, by a claim that goes the
+            # limit-aware way: one removed since costs the claims nothing for long.
+            limited=self._limited or (self._limits_stored and time.monotonic() > self._limits_due),
             release=self._limits_stored,
             events=events,
         )
         claimed, self._limited = taken.jobs, taken.limited
         if taken.stored is not None:
             self._limits_stored = taken.stored
+            self._limits_due = time.monotonic() + LIMITS_READ_EVERY
         more = len(claimed) == limit and (
             taken.left if taken.left is not None else any_queued(conn, queues, now, tags)
         )
@@ -371,8 +378,8 @@ def _lock_first(
     limit-aware way (:func:`jobyard.store.slots.lock_claimable`), else none.
 
     It must when one of those jobs is of a limited scope (a queue or type with
-    ``max_running``): then the rows locked here stay locked, untaken, until the
-    commit. Limits stored for other scopes cost the claim nothing. After a claim
+    ``max_running``). Limits stored for other scopes cost the claim nothing but, on
+    PostgreSQL, a savepoint (below). After a claim
     that met limited jobs (``limited``) the limits are read first (none stored: the
     jobs are locked as without limits). SQLite and PostgreSQL learn whether a job is
     limited with its row; MariaDB reads the limits first (InnoDB's locking read
