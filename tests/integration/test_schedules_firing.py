@@ -18,7 +18,7 @@ from jobyard.errors import Conflict
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import parse_job_type
 from jobyard.manager import JobManager
-from jobyard.models import JobUpdate
+from jobyard.models import JobQuery, JobUpdate
 from jobyard.schedules.book import Entry, ScheduleBook
 from jobyard.schedules.due import parse_schedule
 from jobyard.schedules.firing import Firing
@@ -139,8 +139,13 @@ def refusing_inserts(store: Store, table: str) -> Iterator[None]:
 
 @pytest.mark.parametrize(
     ("target", "table"),
-    [({"job_type": "note"}, "jobs"), ({"workflow": "pair"}, "workflow_runs")],
-    ids=["job", "run"],
+    [
+        ({"job_type": "note"}, "jobs"),
+        ({"workflow": "pair"}, "workflow_runs"),
+        ({"job_type": "note"}, "schedule_fires"),  # the job stored, its claim refused
+        ({"workflow": "pair"}, "schedule_fires"),
+    ],
+    ids=["job", "run", "job-claim", "run-claim"],
 )
 def test_a_fire_whose_job_or_run_could_not_be_stored_fires_at_the_next_pass(
     sql_store: Store, target: dict[str, str], table: str
@@ -159,6 +164,12 @@ def test_a_fire_whose_job_or_run_could_not_be_stored_fires_at_the_next_pass(
     assert (fired.job_id if "job_type" in target else fired.run_id) is not None
     firing.run_once(due + timedelta(seconds=2))  # fired once
     assert sql_store.schedules.last_started_fire("tick") == fired
+    made = (
+        sql_store.runs.list_runs(1, 10)[1]
+        if "workflow" in target
+        else len(sql_store.jobs.list_jobs(JobQuery(types=["note"]))[0])
+    )
+    assert made == 1  # the job stored before the refused claim was found again by its key
 
 
 def test_a_schedule_that_cannot_be_stored_is_told_once_and_the_others_fire(

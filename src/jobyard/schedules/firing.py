@@ -1,10 +1,12 @@
 """Firing schedules: the scheduler leader turns due fire times into jobs and workflow runs.
 
-Each fire time is claimed in ``schedule_fires`` (unique per schedule and time)
-before anything is created, so even two schedulers that both think they lead
-fire a time once; a job's idempotency key is the fire key as well. The last
-claimed time is where the next pass starts, which is how times missed while
-the server was down are found (and handled by the misfire policy).
+Each fire time is claimed in ``schedule_fires`` (unique per schedule and time), so
+even two schedulers that both think they lead fire a time once: a workflow run is
+stored in the claim's transaction, and a job before its claim, under the fire key
+as its idempotency key (a claim that fails is made again at the next pass, which
+finds the same job by its key). Nothing is claimed that did not make its job or run.
+The last claimed time is where the next pass starts, which is how times missed
+while the server was down are found (and handled by the misfire policy).
 """
 
 from __future__ import annotations
@@ -48,16 +50,18 @@ class Firing:
             name = entry.spec.name
             try:
                 self._fire_due(entry, now)
-            except JobyardError as exc:  # e.g. a job type removed since: say so, go on
-                log.error("schedule could not fire", extra={"schedule": name, "error": exc})
             except Exception as exc:
                 if outage.unavailable(exc) or outage.deadlocked(exc):
                     raise  # the pass is tried again, the outage told once (Scheduler)
-                # A value the database refuses, a bug: the other schedules fire all the
-                # same; this one is tried again at each pass, and told of once.
+                # Refused (a job type removed since), a value the database refuses, a
+                # bug: the other schedules fire all the same. Nothing was claimed: this
+                # one is tried again at each pass, and told of once.
                 if self._failing.get(name) != repr(exc):
                     self._failing[name] = repr(exc)
-                    log.exception("schedule could not fire", extra={"schedule": name})
+                    if isinstance(exc, JobyardError):
+                        log.error("schedule could not fire", extra={"schedule": name, "error": exc})
+                    else:
+                        log.exception("schedule could not fire", extra={"schedule": name})
             else:
                 self._failing.pop(name, None)
 
@@ -123,7 +127,13 @@ class Firing:
                 depends_on=waits,
             )
         )
-        self.store.schedules.claim_fire(spec.name, when, now, job.id)
+        if not self.store.schedules.claim_fire(spec.name, when, now, job.id):
+            # Another scheduler claimed the time first: with this job, found by its key,
+            # or as a skip, which it decided on its own view of the last run.
+            log.info(
+                "schedule fire claimed by another scheduler",
+                extra={"schedule": spec.name, "job": job.id},
+            )
 
     def _cannot_fire(self, spec: ScheduleSpec) -> str | None:
         """Why ``spec`` cannot fire now (its target is unknown, or refuses its arguments),
