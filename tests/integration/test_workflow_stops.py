@@ -15,7 +15,7 @@ import pytest
 from alembic import command
 
 from jobyard.dependencies import Dependencies
-from jobyard.errors import Conflict, Invalid
+from jobyard.errors import Invalid
 from jobyard.events.records import JobTerminated, WorkflowRunFinished
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import JobType, parse_job_type
@@ -122,14 +122,24 @@ def test_a_retry_the_file_refuses_leaves_the_run_as_it_was(store: Store) -> None
     failed = wired.run(run_id)[0]
     assert failed.state is RunState.FAILED
     changed = Wired(store, types={}, workflows={})  # the server restarted with a new file
-    for rerun in (changed.runs.retry_failed, changed.runs.resume):
-        with pytest.raises((Invalid, Conflict)):
-            rerun(run_id)
     with pytest.raises(Invalid, match="unknown job type 'step'"):
         changed.runs.retry_failed(run_id)
     after, jobs = changed.run(run_id)
     assert after == failed
     assert [job.id for job in jobs.values()] == [job.id for job in nodes.values()]
+
+
+def test_a_resume_the_file_refuses_leaves_the_stopped_run_as_it_was(store: Store) -> None:
+    wired = Wired(store)
+    run_id, nodes = started(wired, "pair")
+    wired.runs.stop(run_id)
+    wired.end(nodes["a"], JobState.KILLED)
+    stopped = wired.run(run_id)[0]
+    assert (stopped.state, stopped.finished_at) == (RunState.STOPPED, T0)
+    changed = Wired(store, types={}, workflows={})
+    with pytest.raises(Invalid, match="unknown job type 'step'"):
+        changed.runs.resume(run_id)
+    assert changed.run(run_id)[0] == stopped
 
 
 def test_a_run_stopped_with_every_node_ended_has_ended(store: Store) -> None:

@@ -355,13 +355,21 @@ class Runs:
             if reopened is not None and not restarted:
                 back = {"state": run.state, "finished_at": run.finished_at}
                 self.store.runs.update_run(run.id, [RunState.RUNNING], back, self._clock())
+            else:  # what was restarted runs: the run says so, the refusal is told all the same
+                self._reopened(run, reopened, restarted, now)
             raise
+        self._reopened(run, reopened, restarted, now)
+        return self.get(run.id)
+
+    def _reopened(
+        self, run: WorkflowRun, reopened: WorkflowRun | None, restarted: list[Job], now: datetime
+    ) -> None:
+        """Announce a run reopened by ``restarted`` nodes, and judge it again: nothing
+        may be left to run (a node run again was blocked at once), and then it ends
+        here, that end announced, stored with its newest job."""
         if reopened is not None and restarted:
             again = WorkflowRunReopened(at=now, run_id=run.id, workflow=reopened.workflow)
             self._announce(restarted[0].id, again)
-        # Nothing may be left to run (a node run again was blocked at once): the run
-        # then ends here, and that end is announced, stored with its newest job.
         after = self.store.runs.node_jobs(run.id).values()
         newest = max((node.job_id for node in after), default=None)
         self.refresh(run.id, newest)
-        return self.get(run.id)
