@@ -38,3 +38,8 @@ def fold(text: str) -> str:
     if not _CONTEXTUAL.isdisjoint(text):
         lowered = "".join("i" if char == "İ" else char.lower() for char in text)
     return lowered.replace(FINAL_SIGMA, SIGMA)
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` of at most ``limit`` characters: cut, with ``…`` as its last, when longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

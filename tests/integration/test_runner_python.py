@@ -120,11 +120,13 @@ def unwinds(path):
 
 
 def cooperates(ctx):
-    print("waiting", flush=True)
     steps = 0
-    while not ctx.stopping:  # read: a stop leaves it to return
+    stopping = ctx.stopping  # read before it says it waits: a stop leaves it to return
+    print("waiting", flush=True)
+    while not stopping:
         time.sleep(0.01)
         steps += 1
+        stopping = ctx.stopping
     ctx.log("stop asked")
     return {"steps": steps}
 

@@ -1,9 +1,12 @@
 """Inside a pool child: run one Python job, a function or a class, and say how it ended.
 
 Function jobs (``module:function``) are called with the job's arguments as
-keywords, and with the :class:`~jobyard.context.Context` first when their first
-parameter is named ``ctx`` or ``context``. A returned dict reports its numbers
-(int or float, not bool) as metrics; anything else returned is ignored.
+keywords, and with the :class:`~jobyard.context.Context` when their first
+parameter is named ``ctx`` or ``context`` (first, or by name when it is
+keyword-only). An ``async def`` function is run to its end; a generator fails.
+A returned dict reports its numbers (int or float, not bool) as metrics;
+anything else returned is ignored. A process the job forks that comes back
+here exits as a script's fork would: only the job's own process tells its end.
 
 Class jobs (``module:Class``) are instantiated without arguments; ``start(ctx,
 **args)`` is the body. Optional hooks, called from the child's control thread
@@ -16,8 +19,9 @@ which knows nothing of the run: it is never asked for ``details()``, so the job
 keeps the last details its run reported.
 
 A stop request (SIGTERM) sets ``ctx.stopping``; a class job gets its ``stop``
-hook, a function gets :class:`Stopped` (a ``SystemExit``) raised in the main
-thread so that it unwinds through its ``finally`` blocks.
+hook; a function that has read ``ctx.stopping`` is left to return, and one that
+never has gets :class:`Stopped` (a ``SystemExit``) raised in the main thread so
+that it unwinds through its ``finally`` blocks.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from jobyard.context import Context
+from jobyard.text import shortened
 
 HOOKS = ("pause", "resume", "stop", "details", "clean")
 Send = Callable[[dict[str, Any]], None]
@@ -313,7 +318,7 @@ DETAILS_MAX = 1 << 20  # bytes of details() as JSON kept; more is dropped, with 
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
+    return shortened(text, ERROR_MAX)
 
 
 def print_traceback(exc: BaseException) -> None:

@@ -28,6 +28,7 @@ from jobyard.notify.message import Notice, render
 from jobyard.notify.send import DeliveryError
 from jobyard.store import Store
 from jobyard.store.notes import FAILED, PENDING, SENT
+from jobyard.text import shortened
 
 log = logging.getLogger(__name__)
 ERROR_MAX = 2000  # characters of a failed try's reason kept (a TEXT column)
@@ -106,8 +107,8 @@ class Dispatcher:
         return None
 
     def _record(self, item: dict[str, Any], error: str | None) -> None:
-        if error is not None and len(error) > ERROR_MAX:  # a library's message may be long
-            error = error[: ERROR_MAX - 1] + "…"
+        if error is not None:  # a library's message may be long
+            error = shortened(error, ERROR_MAX)
         now = self._clock()
         attempts = int(item["attempts"]) + 1
         values: dict[str, Any] = {"attempts": attempts, "claimed_until": None, "updated_at": now}

@@ -149,8 +149,9 @@ class Notifier:
         the job is about to be removed, and its events with it (a pass comes twice a
         second, on the leader). How many were made; none twice, should a pass make them
         meanwhile."""
-        stored = self.store.monitor.cursor(CURSOR)
-        after = self._first_unread(now) if stored is None else stored
+        after = self.store.monitor.cursor(CURSOR)
+        if after is None:  # no notifier has read the log yet (none runs, or not yet)
+            return 0
         items = self.store.monitor.job_events_after(
             job_id, after, KINDS, states=self._ends, reasons=[Reason.WORKER_LOST]
         )
@@ -162,11 +163,6 @@ class Notifier:
         if stored is not None:
             self._stored = stored
             return stored
-        return self._first_unread(now)
-
-    def _first_unread(self, now: datetime) -> int:
-        """Where a notifier starts on a database no notifier has read: events this recent
-        are still told."""
         first = self.store.monitor.first_event_since(now - FIRST_LOOK_BACK)
         return self.store.events.last_event_id() if first is None else first - 1
 

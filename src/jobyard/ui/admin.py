@@ -57,18 +57,18 @@ def notifications(request: Request, looker: Looker, node: NodeDep) -> Response:
     status = params.get("status", "")
     event = params.get("event", "")
     number = listing.number(params.get("page"))
-    items, total = node.store.monitor.notifications(
-        number,
-        PER_PAGE,
-        status=[status] if status in STATUSES else [],
-        event=[event] if event in EVENTS else [],
-    )
 
     def link(n: int) -> str:
         return _address("/notifications", status=status, event=event, page=n)
 
     if blank_fields(request):
         return RedirectResponse(link(number), status_code=303)
+    items, total = node.store.monitor.notifications(
+        number,
+        PER_PAGE,
+        status=[status] if status in STATUSES else [],
+        event=[event] if event in EVENTS else [],
+    )
     return page(
         request,
         looker,
@@ -94,16 +94,16 @@ def audit(request: Request, looker: Looker, node: NodeDep) -> Response:
     actor = params.get("actor", "").strip()
     search = params.get("search", "").strip()[:200]
     number = listing.number(params.get("page"))
-    query = AuditQuery(
-        page=number, per_page=PER_PAGE, actors=[actor] if actor else [], search=search or None
-    )
-    entries, total = node.audit.find(query)
 
     def link(n: int) -> str:
         return _address("/audit", actor=actor, search=search, page=n)
 
     if blank_fields(request):
         return RedirectResponse(link(number), status_code=303)
+    query = AuditQuery(
+        page=number, per_page=PER_PAGE, actors=[actor] if actor else [], search=search or None
+    )
+    entries, total = node.audit.find(query)
     return page(
         request,
         looker,

@@ -42,6 +42,7 @@ from jobyard.runner.threads import Threads
 from jobyard.states import LIVE, Control, JobState
 from jobyard.store import outage
 from jobyard.store.protocol import Storage
+from jobyard.text import shortened
 from jobyard.worker import sla
 from jobyard.worker.books import LogCap, SampleBook
 from jobyard.worker.ends import EndWriter, Stalled, stored_end
@@ -257,9 +258,7 @@ class JobRun:
 
     def progress(self, fraction: float | None, message: str | None) -> None:
         if message is not None:  # job code's text, of any length: a status line is stored
-            message = storable(message)
-            if len(message) > PROGRESS_MESSAGE_MAX:
-                message = message[: PROGRESS_MESSAGE_MAX - 1] + "…"
+            message = shortened(storable(message), PROGRESS_MESSAGE_MAX)
         with self._lock:
             if fraction is None:  # a message alone (ctx.progress(message=…)): as far as before
                 fraction = self._values.get("progress", self.job.progress)
