@@ -242,6 +242,37 @@ def test_a_declared_types_undeclared_queue_names_its_module_and_function(tmp_pat
     )
 
 
+def test_a_function_under_another_modules_decorator_reads_its_own_names(tmp_path: Path) -> None:
+    """functools.wraps gives the wrapper the function's annotations, not its globals: they
+    were evaluated among the decorator module's names ("name 'dt' is not defined")."""
+    decorators = write_module(
+        tmp_path,
+        """
+        import functools
+
+        def traced(func):
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                return func(*args, **kwargs)
+            return wrapper
+        """,
+    )
+    module = write_module(
+        tmp_path,
+        f"""
+        import datetime as dt
+        import {decorators}
+
+        @jobyard.job()
+        @{decorators}.traced
+        def export(at: dt.date, rows: int = 5) -> None: ...
+        """,
+    )
+    config = load_config(write_config(tmp_path, f"job_modules: [{module}]\n"))
+    params = config.job_types["export"].params
+    assert list(params) == ["at", "rows"]
+
+
 def test_two_modules_declaring_one_name_and_a_missing_module(tmp_path: Path) -> None:
     first = write_module(tmp_path, "@jobyard.job()\ndef same() -> None: ...\n")
     second = write_module(tmp_path, "@jobyard.job()\ndef same() -> None: ...\n")
