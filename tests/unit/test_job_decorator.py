@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 import uuid
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,6 +64,24 @@ def test_params_are_inferred_from_the_signature() -> None:
         "note": {"type": "string", "nullable": True},
         "ids": {"type": "array", "items": {"type": "integer"}, "nullable": True},
     }
+
+
+def test_a_literal_with_none_is_nullable_and_a_naive_datetime_default_says_why() -> None:
+    """``Literal["a", None]`` was "cannot infer a type from the annotation NoneType"; a
+    naive datetime default was refused as "not a 'date-time'", which hid why."""
+
+    def pick(ctx: Any, mode: Literal["a", "b", None] = None) -> None: ...
+
+    assert inferred_params(pick) == {
+        "mode": {"type": "string", "enum": ["a", "b"], "nullable": True}
+    }
+
+    def since(ctx: Any, at: datetime = datetime(2020, 1, 1)) -> None: ...
+
+    with pytest.raises(
+        DeclarationInvalid, match="param at: the default 2020-01-01T00:00:00 has no time zone"
+    ):
+        inferred_params(since)
 
 
 def test_a_list_s_items_are_inferred_where_they_can_be() -> None:

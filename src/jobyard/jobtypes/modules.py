@@ -174,10 +174,12 @@ def _schema(name: str, hint: Any) -> dict[str, Any]:
         if len(options) == 1:
             return {**_schema(name, options[0]), "nullable": True}
     if origin is Literal:
-        values = list(get_args(hint))
+        values = [value for value in get_args(hint) if value is not None]
         kinds = {_schema(name, type(value))["type"] for value in values}
         if len(kinds) == 1:
-            return {"type": kinds.pop(), "enum": values}
+            found = {"type": kinds.pop(), "enum": values}
+            # Literal["a", None] as Literal["a"] | None: the value may be null too
+            return found | {"nullable": True} if None in get_args(hint) else found
     if origin is list and len(get_args(hint)) == 1:
         try:  # list[int]: its items' type too, where one can be inferred
             return {**_SIMPLE[list], "items": _items(name, get_args(hint)[0])}
@@ -200,6 +202,11 @@ def _items(name: str, hint: Any) -> dict[str, Any]:
 
 
 def _json_default(name: str, value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.utcoffset() is None:
+        raise DeclarationInvalid(
+            f"param {name}: the default {value.isoformat()} has no time zone "
+            "(give one: datetime(..., tzinfo=UTC))"
+        )
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str | int | float | bool | list | dict):
