@@ -301,7 +301,9 @@ class JobManager:
         ahead = _ahead(job.run_at, now)
         if job.state is not JobState.HELD or event not in (Event.START, Event.RESUME):
             return transition(job.state, event, run_at_ahead=ahead), None
-        dependencies = self.store.deps.dependencies([job.id])[job.id]
+        # A met edge stays met whatever became of its upstream since (retention or a
+        # user may have removed it): only the others are judged by the upstream now.
+        dependencies = [d for d in self.store.deps.dependencies([job.id])[job.id] if not d.met]
         for d in dependencies:
             if condition_readiness(d.condition, d.state) is Readiness.IMPOSSIBLE:
                 return transition(job.state, Event.BLOCK), upstream_error(d.upstream, d.state)
@@ -375,6 +377,8 @@ class JobManager:
         old job may have waited for a job and its restart, on the restart's condition)."""
         carried: dict[int, Dependency] = {}
         for dependency in self.store.deps.dependencies([old.id])[old.id]:
+            if dependency.met and dependency.state is None:
+                continue  # met, then its upstream removed: nothing is left to wait for
             upstream = dependency.upstream
             seen = {upstream}
             while (job := self.store.jobs.get_job(upstream)) and job.restarted_as not in (

@@ -313,6 +313,7 @@ class DependencyState:
     upstream: int
     condition: Condition
     state: JobState | None  # None: the upstream job was deleted
+    met: bool = False  # counted off when the upstream ended as asked: met for good
 
 
 class EventKind(StrEnum):

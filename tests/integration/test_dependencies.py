@@ -96,6 +96,27 @@ def test_bad_dependencies_are_refused_and_removed_ones_block(server: Server) -> 
     assert error == f"dependency {upstream['id']} ended killed"  # force kills before removing
 
 
+def test_a_met_dependency_stays_met_when_its_upstream_is_removed(server: Server) -> None:
+    """Retention (or a user) removed the upstream of a held job whose dependency was met:
+    starting it ended it upstream_failed ("dependency ended removed"), and its restart
+    was a 422 ("no job with id")."""
+    upstream = server.submit("echo", args={"text": "u"})
+    server.wait_state(upstream["id"], "succeeded")
+    held = server.submit("echo", args={"text": "h"}, hold=True, depends_on=after(upstream))
+    ran = server.submit("echo", args={"text": "r"}, depends_on=after(upstream))
+    server.wait_state(ran["id"], "succeeded")
+    assert server.client.delete(f"/api/v1/jobs/{upstream['id']}").status_code == 204
+    assert server.act(held["id"], "start", expect=200).json()["state"] in (
+        "queued",
+        "running",
+        "succeeded",
+    )
+    assert server.wait_state(held["id"], "succeeded", "upstream_failed")["state"] == "succeeded"
+    again = server.client.post(f"/api/v1/jobs/{ran['id']}/restart")
+    assert again.status_code == 201, again.text
+    assert server.wait_state(again.json()["id"], "succeeded")["depends_on"] == []
+
+
 @pytest.mark.parametrize("action", ["start", "resume"])
 def test_a_held_job_started_after_its_dependency_failed_ends_naming_it(
     server: Server, action: str

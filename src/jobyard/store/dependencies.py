@@ -78,7 +78,7 @@ class SqlDependencies(Part):
 
 
 _OF_JOBS = (
-    select(deps.c.job_id, deps.c.upstream_id, deps.c.condition, jobs.c.state)
+    select(deps.c.job_id, deps.c.upstream_id, deps.c.condition, jobs.c.state, deps.c.met)
     .select_from(deps.outerjoin(jobs, jobs.c.id == deps.c.upstream_id))
     .where(deps.c.job_id.in_(bindparam("ids", expanding=True)))
     .order_by(deps.c.job_id, deps.c.upstream_id)
@@ -89,9 +89,10 @@ def of_jobs(conn: Connection, job_ids: Collection[int]) -> dict[int, list[Depend
     found: dict[int, list[DependencyState]] = {job_id: [] for job_id in job_ids}
     if not job_ids:
         return found
-    for job_id, upstream, condition, state in conn.execute(_OF_JOBS, {"ids": list(job_ids)}):
+    for job_id, upstream, condition, state, met in conn.execute(_OF_JOBS, {"ids": list(job_ids)}):
+        upstream_state = JobState(state) if state else None
         found[job_id].append(
-            DependencyState(upstream, Condition(condition), JobState(state) if state else None)
+            DependencyState(upstream, Condition(condition), upstream_state, bool(met))
         )
     return found
 

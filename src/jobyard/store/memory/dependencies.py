@@ -24,7 +24,7 @@ class MemoryDependencies(Part):
             for (job_id, upstream), edge in sorted(self._t.edges.items()):
                 if job_id in found:
                     state = self._state(upstream)
-                    found[job_id].append(DependencyState(upstream, edge.condition, state))
+                    found[job_id].append(DependencyState(upstream, edge.condition, state, edge.met))
         return found
 
     def dependents(self, upstream_ids: Collection[int], states: Collection[JobState]) -> list[Job]:
