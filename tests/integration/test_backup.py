@@ -70,6 +70,24 @@ def test_a_backup_never_overwrites_a_file_on_any_backend(database_url: str, tmp_
     )
 
 
+@pytest.mark.parametrize("folder", ["odd#dir", "50% off", "what?"])
+def test_a_database_in_a_folder_of_any_name_is_backed_up_whole(tmp_path: Path, folder: str) -> None:
+    """The path went into an SQLite URI as it was: a '#' ended it, and the backup was an
+    empty database of another file, which it made (exit 0)."""
+    (tmp_path / folder).mkdir()
+    source = tmp_path / folder / "jobs.db"
+    with sqlite3.connect(source) as db:
+        db.execute("CREATE TABLE kept (n INTEGER)")
+        db.execute("INSERT INTO kept VALUES (7)")
+    db.close()
+    copy = tmp_path / "copy.db"
+    backup.backup_sqlite(source, copy)
+    with sqlite3.connect(copy) as db:
+        assert db.execute("SELECT n FROM kept").fetchall() == [(7,)]
+    db.close()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["copy.db", folder])
+
+
 def test_a_failed_backup_leaves_no_file_in_the_way(tmp_path: Path) -> None:
     source = tmp_path / "not-a-database.db"
     source.write_text("plain text, not SQLite\n" * 100)

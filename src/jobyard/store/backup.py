@@ -14,6 +14,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 
@@ -52,7 +53,10 @@ def backup_sqlite(source: Path, target: Path, *, pages: int = 1024) -> int:
         raise FileNotFoundError(f"no SQLite database at {source}")
     claim_target(target)
     try:
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+        # A URI's path is percent-encoded: a '#' or '?' in a directory's name would end it
+        # (and drop ?mode=ro), and SQLite would open, or make, another file.
+        uri = f"file:{quote(str(source.absolute()))}?mode=ro"
+        src = sqlite3.connect(uri, uri=True, timeout=30)
         try:
             dst = sqlite3.connect(target)
             try:
