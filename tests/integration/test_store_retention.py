@@ -137,6 +137,9 @@ def test_events_a_reader_has_not_read_stay(store: Store) -> None:
     old = finished(store, lines=3)
     [first, *_] = store.jobs.job_events(old)
     store.monitor.add_notifications([], ("notifier", first.id), T0)  # read up to the first
+    # What a dry run counts is what goes (it counted the job, and its unread lines).
+    assert store.retention.prunable("jobs", LATER) == 0
+    assert store.retention.prunable("logs", LATER) == 0  # the first event is no log line
     for _ in range(3):
         store.retention.prune_logs(LATER, MANY, LATER)
         store.retention.prune_jobs(LATER, MANY, LATER)

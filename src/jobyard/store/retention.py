@@ -140,7 +140,7 @@ class SqlRetention(Part):
     def prunable(self, kind: str, before: datetime) -> int:
         """How many rows the verb of ``kind`` would remove now (each kind counted alone)."""
         with self._read() as conn:
-            return int(conn.execute(_count(kind, before)).scalar_one())
+            return int(conn.execute(_count(kind, before, _readable(conn))).scalar_one())
 
     def pruned_through(self) -> int:
         """The newest event id retention removed (0: none)."""
@@ -260,14 +260,23 @@ def _with_events(conn: Connection, ids: Collection[int], kinds: Sequence[str]) -
     return set(conn.scalars(query))
 
 
-def _count(kind: str, before: datetime) -> Select[Any]:
+def _count(kind: str, before: datetime, floor: int | None = None) -> Select[Any]:
+    """A count of what pruning ``kind`` would remove; ``floor``: the lowest place of a
+    durable reader of the event log (events after it stay, and their jobs with them)."""
     count = select(func.count())
+    unread = [] if floor is None else [job_events.c.id > floor]
     if kind == "jobs":
-        return count.select_from(jobs).where(*_old(before), _removable())
+        kept = select(job_events.c.id).where(job_events.c.job_id == jobs.c.id, *unread).exists()
+        return count.select_from(jobs).where(
+            *_old(before), _removable(), *([~kept] if unread else [])
+        )
     if kind in ("logs", "events"):
         is_log = job_events.c.kind == _LOG
         joined = job_events.join(jobs, jobs.c.id == job_events.c.job_id)
-        return count.select_from(joined).where(*_old(before), is_log if kind == "logs" else ~is_log)
+        read = [] if floor is None else [job_events.c.id <= floor]
+        return count.select_from(joined).where(
+            *_old(before), is_log if kind == "logs" else ~is_log, *read
+        )
     if kind == "samples":
         joined = job_samples.join(jobs, jobs.c.id == job_samples.c.job_id)
         return count.select_from(joined).where(*_old(before))
