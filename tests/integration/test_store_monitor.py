@@ -192,6 +192,20 @@ def test_workers_alive_are_those_within_their_own_lease(store: Store) -> None:
     assert store.monitor.stats((1.0,), T0).workers_alive == 2  # as 30 s, not a failed scrape
 
 
+@pytest.mark.sql_only("the event feed")
+def test_a_jobs_newest_events_are_read_oldest_first(store: Store) -> None:
+    """The job page's timeline read a job's first 200 events: one retried a hundred times
+    showed neither its last attempts nor its end."""
+    [job] = add(store)
+    ends = [failed_event(T0 + n * ONE_S) for n in range(5)]
+    store.jobs.append_output(job.id, [], ends, {})
+    kinds = (EventKind.STATE.value,)
+    every = store.events.feed(0, 100, kinds=kinds, job_id=job.id)
+    newest = store.events.feed(0, 2, kinds=kinds, job_id=job.id, newest=True)
+    assert [item.event.id for item in newest] == [item.event.id for item in every[-2:]]
+    assert [item.event.record.at for item in newest] == [T0 + 3 * ONE_S, T0 + 4 * ONE_S]
+
+
 @pytest.mark.sql_only("the event log's JSON")
 def test_events_between_reads_only_the_state_events_asked_for(store: Store) -> None:
     after = store.events.last_event_id()  # the store is shared by this module's tests

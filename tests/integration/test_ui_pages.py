@@ -313,6 +313,22 @@ def test_the_run_form_names_bad_fields_and_keeps_what_was_typed(server: Server) 
     assert 'action="/workflows/broken/start"' in wrong.text
 
 
+def test_the_run_form_names_every_nodes_bad_field_at_once(server: Server) -> None:
+    """The run's start stopped at the first node that refused: the next error came at the
+    next submit, and a field that could not be read hid every other node's."""
+    browser, token = _session(server)
+    headers = {"HX-Request": "true", "X-CSRF-Token": token}
+    try:
+        unread = browser.post(
+            "/workflows/broken/start", data={"code": "five", "repeat": "0"}, headers=headers
+        )
+    finally:
+        browser.close()
+    assert unread.status_code == 200
+    assert 'id="error-code"' in unread.text  # the fail node's field, not read
+    assert 'id="error-repeat"' in unread.text  # the echo nodes' field, the same round
+
+
 def test_the_run_form_offers_the_params_its_nodes_take_and_do_not_pin(server: Server) -> None:
     # diamond has no args of its own; its echo nodes pin text and its lines node count.
     form = server.client.get("/workflows/diamond/start").text

@@ -28,8 +28,10 @@ class SqlEventLog(Part):
         types: Sequence[str] = (),
         queues: Sequence[str] = (),
         workflow_run: int | None = None,
+        newest: bool = False,
     ) -> list[FeedEvent]:
-        """Events of all jobs (or the filtered ones) with id > ``after_id``, in id order."""
+        """Events of all jobs (or the filtered ones) with id > ``after_id``, in id order:
+        the first ``limit`` of them, or with ``newest`` the last ``limit``."""
         query = feed_query(
             after_id,
             limit,
@@ -39,8 +41,11 @@ class SqlEventLog(Part):
             queues=queues,
             workflow_run=workflow_run,
         )
+        if newest:
+            query = query.order_by(None).order_by(job_events.c.id.desc())
         with self._read() as conn:
-            return [feed_event(row) for row in conn.execute(query).mappings()]
+            found = [feed_event(row) for row in conn.execute(query).mappings()]
+        return found[::-1] if newest else found
 
     def latest(self, limit: int) -> list[tuple[int, datetime]]:
         """Id and time of the newest ``limit`` events, oldest first."""

@@ -54,9 +54,10 @@ def _allowed(state: JobState, event: Event) -> bool:
 
 
 def timeline(node: Node, job_id: int) -> list[FeedEvent]:
-    """The job's state changes, budget breaches and workflow events, oldest first."""
+    """The job's newest state changes, budget breaches and workflow events (a job retried
+    a hundred times has more than are shown), oldest first."""
     kinds = (EventKind.STATE.value, EventKind.SLA.value, EventKind.WORKFLOW.value)
-    return node.store.events.feed(0, TIMELINE, kinds=kinds, job_id=job_id)
+    return node.store.events.feed(0, TIMELINE, kinds=kinds, job_id=job_id, newest=True)
 
 
 def breaches(events: list[FeedEvent]) -> list[SlaBreached]:

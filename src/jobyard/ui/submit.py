@@ -108,10 +108,17 @@ async def start_form(request: Request, name: str, looker: Looker, node: NodeDep)
         return missing(request, looker, f"There is no workflow {name!r}.")
     sent = await _form(request)
     schema = _run_schema(spec, node.catalog)
-    args, errors = forms.args_from_form(schema, sent)
-    general: list[str] = []
-    if not errors:
-        errors, general = _api_errors({"args": args}, model=False)
+    args, unread = forms.args_from_form(schema, sent)
+    errors, general = _api_errors({"args": args}, model=False)
+    if not general:
+        # Every node's refusal at once, as the API's (the run's start stops at the first
+        # node), but of the fields that could not be read ("required" is no news there).
+        try:
+            node.runs.check_run_args(name, args)
+        except Invalid as exc:
+            found, general = _field_errors(exc)
+            errors |= {field: message for field, message in found.items() if field not in unread}
+    errors |= unread
     if not errors and not general:
         try:
             run, _ = node.runs.start(name, args)

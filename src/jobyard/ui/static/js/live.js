@@ -30,9 +30,11 @@
   window.jobyardToast = toast;
 
   function announce(name, data) {
-    if (name === "job_terminated" && data.state === "failed") {
+    // A workflow node's job tells its states as workflow_node_state, its failure too.
+    if ((name === "job_terminated" || name === "workflow_node_state") && data.state === "failed") {
       const why = data.error || data.reason || (data.exit_code != null ? "exit code " + data.exit_code : "");
-      toast(`Job ${data.job_id} (${data.type}) failed${why ? ": " + why : ""}`, "error", `/jobs/${data.job_id}`);
+      const what = data.node ? `${data.type}, node ${data.node} of run ${data.workflow_run}` : data.type;
+      toast(`Job ${data.job_id} (${what}) failed${why ? ": " + why : ""}`, "error", `/jobs/${data.job_id}`);
     } else if (name === "sla_breach") {
       toast(`Job ${data.job_id} (${data.type}) went over its ${data.budget} budget`, "warn", `/jobs/${data.job_id}`);
     } else if (name === "workflow_finished") {
