@@ -146,7 +146,8 @@ class Dependencies:
             self.settle(ended)
 
     def _reopen(self, job: Job, dependencies: list[DependencyState]) -> bool:
-        if readiness(dependencies) is Readiness.IMPOSSIBLE:
+        # A met edge stays met, its upstream removed since or not (as a held job's start).
+        if readiness([d for d in dependencies if not d.met]) is Readiness.IMPOSSIBLE:
             return False  # another dependency still failed
         now = self._clock()
         state = transition(job.state, Event.UNBLOCK).state

@@ -115,6 +115,19 @@ def test_a_met_dependency_stays_met_when_its_upstream_is_removed(server: Server)
     again = server.client.post(f"/api/v1/jobs/{ran['id']}/restart")
     assert again.status_code == 201, again.text
     assert server.wait_state(again.json()["id"], "succeeded")["depends_on"] == []
+    # Blocked by another dependency, then that one fixed: it stayed upstream_failed.
+    first = server.submit("echo", args={"text": "first"})
+    broken = server.submit("fail", args={"code": 3}, hold=True)
+    both = after(first) + after(broken)
+    blocked = server.submit("echo", args={"text": "both"}, depends_on=both)
+    server.wait_state(first["id"], "succeeded")
+    server.act(broken["id"], "start", expect=200)
+    server.wait_state(blocked["id"], "upstream_failed")
+    assert server.client.delete(f"/api/v1/jobs/{first['id']}").status_code == 204
+    fixed = server.client.post(f"/api/v1/jobs/{broken['id']}/restart", json={"args": {"code": 0}})
+    assert fixed.status_code == 201, fixed.text
+    assert server.job(blocked["id"])["state"] != "upstream_failed"  # reopened by the restart
+    assert server.wait_state(blocked["id"], "succeeded")["error"] is None
 
 
 @pytest.mark.parametrize("action", ["start", "resume"])
