@@ -117,7 +117,8 @@ async def start_form(request: Request, name: str, looker: Looker, node: NodeDep)
             node.runs.check_run_args(name, args)
         except Invalid as exc:
             found, general = _field_errors(exc)
-            errors |= {field: message for field, message in found.items() if field not in unread}
+            # A field's own refusal (a value no database stores) says more than a node's.
+            errors = {f: m for f, m in found.items() if f not in unread} | errors
     errors |= unread
     if not errors and not general:
         try:

@@ -28,12 +28,25 @@
     }
   }
 
+  // The run's own header and buttons, read again (at most every REFRESH ms) when one of
+  // its nodes ends: a stop made elsewhere tells nothing of the run itself, only its
+  // nodes' ends (the run's end and reopening refresh it through data-refresh-on).
+  const live = document.getElementById("run-live");
+  const REFRESH = 600;
+  let pending = null;
+  function reread() {
+    if (!live || pending) return;
+    pending = setTimeout(() => { pending = null; htmx.trigger(live, "jy-refresh"); }, REFRESH);
+  }
+  const ENDED = new Set(["succeeded", "failed", "killed", "upstream_failed"]);
+
   // job_created: a node's new job (a resumed run's, a restarted node's), shown at once.
   for (const name of ["job_created", "workflow_node_state", "job_terminated"]) {
     document.body.addEventListener("jy:" + name, (event) => {
       const data = event.detail;
       if (data.workflow_run === run && data.node && data.state) {
         show(data.node, data.state, data.job_id);
+        if (ENDED.has(data.state)) reread();
       }
     });
   }
