@@ -66,9 +66,18 @@ def conditions_with(state: JobState | None, verdict: Readiness) -> list[Conditio
 MET = {state: conditions_with(state, Readiness.MET) for state in [*sorted(TERMINAL), None]}
 
 
+def dependency_readiness(dependency: DependencyState) -> Readiness:
+    """A stored dependency's readiness: a met one stays met, whatever became of its
+    upstream since (retention or a user may have removed it); the others are judged by
+    the upstream's state now."""
+    if dependency.met:
+        return Readiness.MET
+    return condition_readiness(dependency.condition, dependency.state)
+
+
 def readiness(dependencies: Iterable[DependencyState]) -> Readiness:
     """All met, some pending, or one impossible (which wins)."""
-    found = {condition_readiness(d.condition, d.state) for d in dependencies}
+    found = {dependency_readiness(d) for d in dependencies}
     if Readiness.IMPOSSIBLE in found:
         return Readiness.IMPOSSIBLE
     return Readiness.PENDING if Readiness.PENDING in found else Readiness.MET
@@ -146,8 +155,7 @@ class Dependencies:
             self.settle(ended)
 
     def _reopen(self, job: Job, dependencies: list[DependencyState]) -> bool:
-        # A met edge stays met, its upstream removed since or not (as a held job's start).
-        if readiness([d for d in dependencies if not d.met]) is Readiness.IMPOSSIBLE:
+        if readiness(dependencies) is Readiness.IMPOSSIBLE:
             return False  # another dependency still failed
         now = self._clock()
         state = transition(job.state, Event.UNBLOCK).state

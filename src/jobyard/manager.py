@@ -19,6 +19,7 @@ from jobyard.dependencies import (
     Dependencies,
     Readiness,
     condition_readiness,
+    dependency_readiness,
     readiness,
     upstream_error,
 )
@@ -301,11 +302,9 @@ class JobManager:
         ahead = _ahead(job.run_at, now)
         if job.state is not JobState.HELD or event not in (Event.START, Event.RESUME):
             return transition(job.state, event, run_at_ahead=ahead), None
-        # A met edge stays met whatever became of its upstream since (retention or a
-        # user may have removed it): only the others are judged by the upstream now.
-        dependencies = [d for d in self.store.deps.dependencies([job.id])[job.id] if not d.met]
+        dependencies = self.store.deps.dependencies([job.id])[job.id]
         for d in dependencies:
-            if condition_readiness(d.condition, d.state) is Readiness.IMPOSSIBLE:
+            if dependency_readiness(d) is Readiness.IMPOSSIBLE:
                 return transition(job.state, Event.BLOCK), upstream_error(d.upstream, d.state)
         pending = readiness(dependencies) is Readiness.PENDING
         return transition(job.state, event, run_at_ahead=ahead, deps_pending=pending), None
