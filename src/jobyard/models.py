@@ -363,9 +363,6 @@ class NodeJob:
         return cls(job.id, job.state, job.attempt, job.restarted_from)
 
 
-DEFAULT_LEASE = 30.0  # seconds: a worker's lease timeout unless it says otherwise
-
-
 @dataclass(frozen=True)
 class WorkerInfo:
     name: str
@@ -378,9 +375,13 @@ class WorkerInfo:
     heartbeat_at: datetime
     state: str = "running"  # running | draining
     tags: list[str] = field(default_factory=list)
-    lease_timeout: float = DEFAULT_LEASE  # a heartbeat older than this: the worker is lost
+    lease_timeout: float = 30.0  # a heartbeat older than this: the worker is lost
     drain_requested_at: datetime | None = None  # asked through the API to drain …
     drain_timeout: float | None = None  # … with this timeout (None: its own)
+
+    def lost(self, now: datetime) -> bool:
+        """Whether no heartbeat came within the worker's own lease timeout by ``now``."""
+        return self.heartbeat_at + timedelta(seconds=self.lease_timeout) < now
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from jobyard.clock import utcnow
@@ -39,7 +39,7 @@ class WorkerView:
 
 def worker_state(info: WorkerInfo, now: datetime) -> WorkerState:
     """The state of a registered worker at ``now``."""
-    if info.heartbeat_at + timedelta(seconds=info.lease_timeout) < now:
+    if info.lost(now):
         return WorkerState.LOST
     if info.state == WorkerState.DRAINING or info.drain_requested_at is not None:
         return WorkerState.DRAINING

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Column, Connection, case, func, select
 
-from jobyard.models import DEFAULT_LEASE
 from jobyard.store import notes
+from jobyard.store.rows import worker_from_row
 from jobyard.store.tables import jobs, workers
 
 
@@ -43,18 +43,14 @@ def collect(conn: Connection, bounds: Sequence[float], now: datetime) -> Stats:
     queued = (
         select(jobs.c.queue, func.count()).where(jobs.c.state == "queued").group_by(jobs.c.queue)
     )
-    # Alive: a heartbeat within the worker's own lease timeout, as the workers' list says.
-    leases = select(workers.c.heartbeat_at, workers.c.lease_timeout)
     return Stats(
         jobs={(t, s): int(n) for t, s, n in conn.execute(by_type)},
         queued={q: int(n) for q, n in conn.execute(queued)},
         durations=_histograms(conn, jobs.c.type, jobs.c.runtime_seconds, bounds),
         waits=_histograms(conn, jobs.c.queue, jobs.c.wait_seconds, bounds),
+        # Alive as the workers' list says: not lost (within the worker's own lease).
         workers_alive=sum(
-            1
-            for beat, lease in conn.execute(leases)
-            # Rows of workers registered before leases were stored have none: the default.
-            if beat + timedelta(seconds=DEFAULT_LEASE if lease is None else float(lease)) >= now
+            not worker_from_row(row).lost(now) for row in conn.execute(select(workers)).mappings()
         ),
         notifications=notes.counts(conn),
         sla_breaches=notes.breaches(conn),
