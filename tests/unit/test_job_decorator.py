@@ -156,6 +156,18 @@ def test_params_from_a_pydantic_model_or_a_mapping(tmp_path: Path) -> None:
     assert types["by_mapping"].json_schema()["required"] == ["text"]
 
 
+def refused_beside_echo(folder: Path, module: str) -> ConfigError:
+    """What loading ``module``'s jobs beside a job type ``echo`` of the file refuses."""
+    text = f"""\
+        job_modules: [{module}]
+        job_types:
+          echo: {{command: [echo, "{{text}}"], params: {{text: string}}}}
+        """
+    with pytest.raises(ConfigError) as raised:
+        load_config(write_config(folder, text))
+    return raised.value
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
@@ -186,14 +198,8 @@ def test_a_bad_declaration_is_one_line_naming_module_and_function(
     tmp_path: Path, source: str, message: str
 ) -> None:
     module = write_module(tmp_path, source)
-    text = f"""\
-        job_modules: [{module}]
-        job_types:
-          echo: {{command: [echo, "{{text}}"], params: {{text: string}}}}
-        """
-    with pytest.raises(ConfigError) as raised:
-        load_config(write_config(tmp_path, text))
-    (problem,) = raised.value.problems
+    raised = refused_beside_echo(tmp_path, module)
+    (problem,) = raised.problems
     where = f"{tmp_path / 'jobyard.yaml'}:1: job_modules.0: "
     assert str(problem).startswith(f"{where}{module}{message}")
     assert "\n" not in str(problem)
@@ -208,14 +214,8 @@ def test_every_bad_declaration_of_a_module_is_told(tmp_path: Path) -> None:
         '@jobyard.job("echo")\ndef clash(text: str) -> None: ...\n'
         "@jobyard.job()\ndef good() -> None: ...\n",
     )
-    text = f"""\
-        job_modules: [{module}]
-        job_types:
-          echo: {{command: [echo, "{{text}}"], params: {{text: string}}}}
-        """
-    with pytest.raises(ConfigError) as raised:
-        load_config(write_config(tmp_path, text))
-    told = [str(problem).split(f"{module}:", 1)[1] for problem in raised.value.problems]
+    raised = refused_beside_echo(tmp_path, module)
+    told = [str(problem).split(f"{module}:", 1)[1] for problem in raised.problems]
     assert [line.split(":")[0] for line in told] == ["bad", "vague", "clash"]
 
 
