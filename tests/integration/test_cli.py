@@ -182,11 +182,13 @@ def test_submit_follow_streams_output_and_states(server: Server) -> None:
 @pytest.mark.parametrize("command", ["submit", "logs"])
 def test_a_job_removed_while_followed_is_not_found(server: Server, command: str) -> None:
     name = tag()
+    # A job that outlives the kill's grace: removed while live, never ended "killed" first
+    # (a sleep could end killed before its removal, and the follower said so, exit 1).
     if command == "logs":
-        job_id = server.submit("sleep", args={"seconds": 60}, name=name)["id"]
+        job_id = server.submit("deaf", name=name)["id"]
         args = ["logs", "-f", str(job_id)]
     else:
-        args = ["submit", "sleep", "--follow", "--name", name]
+        args = ["submit", "deaf", "--follow", "--name", name]
     follower = subprocess.Popen(
         [sys.executable, "-m", "jobyard", *args],
         stdout=subprocess.PIPE,
