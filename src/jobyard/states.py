@@ -131,7 +131,7 @@ _TABLE: dict[tuple[JobState, Event], JobState | Control | str] = {
     (S.RUNNING, Event.LOST): S.FAILED,
     (S.PAUSED, Event.LOST): S.FAILED,
     (S.RUNNING, Event.REQUEUE): S.QUEUED,
-    (S.PAUSED, Event.REQUEUE): S.QUEUED,
+    (S.PAUSED, Event.REQUEUE): S.HELD,  # paused it stays: as a pending job is, held
     (S.WAITING, Event.READY): _RELEASE,
     (S.WAITING, Event.BLOCK): S.UPSTREAM_FAILED,
     (S.HELD, Event.BLOCK): S.UPSTREAM_FAILED,

@@ -118,6 +118,36 @@ def test_sigterm_drains_and_hands_back_with_the_signal_in_the_history(
             worker.kill()
 
 
+def test_a_paused_job_handed_back_stays_paused_until_resumed(api: Server) -> None:
+    """A drained worker's paused job is held, not queued: the next worker does not run
+    what a user paused. A resume releases it to the queue, as it releases a held job."""
+    first = start_worker(api, "pausing", "--drain-timeout", "0.5s")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        job = api.submit("sleep", args={"seconds": 60})
+        wait_for(lambda: running_on(api, job["id"], "pausing"), what="the job to run")
+        assert api.client.post(f"/api/v1/jobs/{job['id']}/pause").status_code == 202
+        api.wait_state(job["id"], "paused")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0
+        held = api.wait_state(job["id"], "held")
+        assert (held["worker"], held["pid"]) == (None, None)
+        [event] = hand_back_events(api, job["id"])
+        assert event["state"] == "held"
+
+        second = start_worker(api, "after")
+        other = api.submit("echo", args={"text": "after"})
+        assert api.wait_state(other["id"], "succeeded")["worker"] == "after"
+        assert api.job(job["id"])["state"] == "held"  # the new worker left it alone
+        assert api.client.post(f"/api/v1/jobs/{job['id']}/resume").status_code == 200
+        wait_for(lambda: running_on(api, job["id"], "after"), what="the resumed job to run")
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=60)
+
+
 def test_unknown_and_lost_workers(api: Server) -> None:
     assert api.client.post("/api/v1/workers/nobody/drain").status_code == 404
     long_ago = utcnow() - timedelta(minutes=5)

@@ -362,6 +362,18 @@ def test_a_handed_back_job_is_queued_again_with_its_attempt_returned(yard: Yard)
     assert (again.id, again.attempt) == (job.id, 1)
 
 
+def test_a_paused_job_handed_back_stays_paused_as_a_held_job(yard: Yard) -> None:
+    """A user paused it: another worker must not run it until someone resumes it."""
+    yard.run.start()
+    yard.run.request(Control.PAUSE)
+    soon(lambda: yard.stored().state is JobState.PAUSED, "the job to pause")
+    yard.run.request(HandBack("worker w1 stopped"))
+    job = yard.finish()
+    assert (job.state, job.attempt, job.worker, job.paused_at) == (JobState.HELD, 0, None, None)
+    claimed = yard.store.queue.claim_jobs("w2", "host", None, 2, NOW, NOW + timedelta(1)).jobs
+    assert job.id not in [other.id for other in claimed]  # the yard's other job is taken
+
+
 def test_a_hand_back_tried_again_leaves_alone_the_job_another_worker_claimed(yard: Yard) -> None:
     """The requeue committed but its answer was lost; another worker claimed the job
     before the try again. That try must not take the job back from it."""

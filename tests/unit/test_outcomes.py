@@ -126,6 +126,15 @@ def test_a_job_handed_back_is_queued_again() -> None:
     )
 
 
+def test_a_paused_job_handed_back_is_held_until_someone_resumes_it() -> None:
+    job = make_job(state=JobState.PAUSED, paused_at=T0, paused_seconds=2)
+    update = requeued(job, T0 + timedelta(seconds=3), "worker stopped")
+    assert update.values["state"] is JobState.HELD
+    assert (update.values["paused_at"], update.values["paused_seconds"]) == (None, 5.0)
+    assert update.event is not None
+    assert update.event.state is JobState.HELD
+
+
 def test_runtime_excludes_paused_time() -> None:
     later = T0 + timedelta(seconds=60)
     job = make_job(
