@@ -10,6 +10,10 @@ Pure: no I/O, and nothing of jobyard, so that every layer may import it.
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic_core import from_json
+
 
 def text_problem(text: str) -> str | None:
     """Why ``text`` cannot be stored, or None when it can."""
@@ -21,6 +25,14 @@ def text_problem(text: str) -> str | None:
         except UnicodeEncodeError:
             return "contains a lone surrogate (not Unicode text)"
     return None
+
+
+def read_json(text: str | bytes) -> Any:
+    """JSON that people typed (a form's field, a query): pydantic's parser, whose nesting is
+    bounded (the standard one recurses until the stack runs out). ValueError says where it
+    stopped (``recursion limit exceeded at line 1 column 202``). What it gives may still hold
+    what no database stores: the API's checks (:func:`jobyard.api.inputs.problems`) follow."""
+    return from_json(text)
 
 
 # The characters whose lowercase Python writes otherwise than the databases' lower() does:

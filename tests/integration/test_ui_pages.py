@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -388,6 +389,23 @@ def test_the_type_preview_says_what_saving_would_be_refused_for(server: Server) 
     assert "queue: queue &#39;limted&#39; is not declared under queues" in said
     assert "did you mean &#39;limited&#39;?" in said
     assert "is not declared" not in preview('{"command": ["true"], "queue": "limited"}')
+
+
+def test_the_type_preview_tells_of_nesting_it_cannot_take(server: Server) -> None:
+    """JSON nested past the stack, or past what the API takes, is told as the API would
+    refuse it, not a 500 (the preview is open to viewers)."""
+
+    def preview(definition: str) -> str:
+        answer = server.client.get("/types/-/preview", params={"definition": definition})
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    assert "not JSON yet: recursion limit exceeded" in preview("[" * 5000)
+    deep: dict[str, object] = {"type": "string"}
+    for _ in range(90):  # a valid definition, its params nested as no API body may be
+        deep = {"type": "object", "properties": {"a": deep}}
+    said = preview(json.dumps({"command": ["true"], "params": deep}))
+    assert "nested deeper than 64 levels" in said
 
 
 def test_a_type_named_preview_has_its_own_page(server: Server) -> None:

@@ -183,7 +183,13 @@ def test_empty_inputs_are_left_out_so_defaults_apply(prop: dict[str, Any]) -> No
         ({"type": "string", "format": "time"}, "25:00", "must be a time (HH:MM)"),
         ({"type": "array", "items": {"type": "integer"}}, "1\nx", "line 2: must be a whole number"),
         ({"type": "array", "items": {"type": "boolean"}}, "yes", "line 1: must be true or false"),
-        ({"type": "object"}, '{"a": }', "must be JSON: Expecting value (line 1, column 7)"),
+        ({"type": "object"}, '{"a": }', "must be JSON: expected value at line 1 column 7"),
+        # Nested past any stack: told, not a RecursionError (a 500 to the browser).
+        (
+            {"type": "array"},
+            "[" * 5000,
+            "must be JSON: recursion limit exceeded at line 1 column 202",
+        ),
     ],
 )
 def test_values_that_do_not_parse_are_errors(prop: dict[str, Any], sent: str, message: str) -> None:

@@ -202,7 +202,7 @@ def parse_value(raw: str) -> Any:
     """``3`` → 3, ``true`` → True, ``[1,2]`` → [1, 2], ``"3"`` → "3", ``abc`` → "abc"."""
     try:
         return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the stack: text, as the server sees
         return raw
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any, Literal
 
+from jobyard.text import read_json
+
 Kind = Literal[
     "text",
     "number",
@@ -362,11 +364,9 @@ def _select(prop: Schema, raw: str, _: _Clock) -> Any:
 
 def _json(_: Schema, raw: str, __: _Clock) -> Any:
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"must be JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from None
+        return read_json(raw)
+    except ValueError as exc:
+        raise ValueError(f"must be JSON: {exc}") from None
 
 
 _SCALAR_READERS: dict[str, Callable[[str], Any]] = {

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from jobyard.api import inputs
 from jobyard.api.resources import get_node
 from jobyard.errors import Invalid, NotFound
 from jobyard.jobtypes.spec import parse_job_type
 from jobyard.node import Node
+from jobyard.text import read_json
 from jobyard.ui import forms
 from jobyard.ui.render import fragment, missing, page
 from jobyard.ui.viewer import Looker
@@ -38,11 +41,14 @@ def preview(looker: Looker, node: NodeDep, definition: str = "", name: str = "")
 
     A GET, so that previews while typing are not changes (nor audit entries)."""
     try:
-        data = json.loads(definition)
+        data = read_json(definition)
+    except ValueError as exc:
+        return HTMLResponse(fragment("type_preview.html", problems=[f"not JSON yet: {exc}"]))
+    if unstorable := list(islice(inputs.problems(data), inputs.MAX_ERRORS)):
+        said = [{"field": field, "message": message} for field, message in unstorable]
+        return HTMLResponse(fragment("type_preview.html", problems=_said(said)))
+    try:  # as the API would take it: its body is refused for the same values first
         job_type = parse_job_type(name or "preview", data, source="api")
-    except json.JSONDecodeError as exc:
-        problems = [f"not JSON yet: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
-        return HTMLResponse(fragment("type_preview.html", problems=problems))
     except Invalid as exc:
         return HTMLResponse(fragment("type_preview.html", problems=_said(exc.errors)))
     if found := node.catalog.problems(job_type):  # what saving it would be refused for
