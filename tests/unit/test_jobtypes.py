@@ -271,6 +271,33 @@ def test_an_unknown_param_far_from_any_lists_the_known_ones() -> None:
     assert info.value.errors == [{"field": "zzz", "message": message}]
 
 
+def test_undeclared_arguments_a_schema_lets_in_must_make_variable_names() -> None:
+    """Each argument reaches the job as JOBYARD_ARG_<NAME>: a name that makes no variable
+    failed the job in its worker ("illegal environment variable name"), and two names
+    that differ in case only set one variable."""
+    open_params = {"type": "object", "properties": {"a": {"type": "string"}}}
+    job_type = parse_job_type(
+        "envs",
+        {"command": "env", "shell": True, "params": open_params | {"additionalProperties": True}},
+    )
+    assert job_type.validate_args({"a": "1", "extra_2": 3}) == {"a": "1", "extra_2": 3}
+    with pytest.raises(ArgsInvalid) as info:
+        job_type.validate_args({"a": "1", "b=PATH": "/evil", "x\nLD_PRELOAD": "", "": 1, "A": 2})
+    bad_name = "not a valid argument name: letters, digits and '_', not starting with a digit"
+    assert info.value.errors == [
+        {"field": "b=PATH", "message": bad_name},
+        {"field": "x\nLD_PRELOAD", "message": bad_name},
+        {"field": "", "message": bad_name},
+        {
+            "field": "A",
+            "message": "passed to the job as the same variable as 'a' (names differ in case only)",
+        },
+    ]
+    with pytest.raises(ArgsInvalid) as info:  # told once, as unknown, where none is let in
+        export().validate_args({"from_date": "2026-01-01", "to_date": "2026-01-02", "ü": 1})
+    assert [error["field"] for error in info.value.errors] == ["ü"]
+
+
 @pytest.mark.parametrize(("typo", "meant"), [("comand", "command"), ("pyhton", "python")])
 def test_a_misspelt_command_is_not_also_said_to_be_missing(typo: str, meant: str) -> None:
     assert problems("t", {typo: ["x"], "queue": "default"}) == [

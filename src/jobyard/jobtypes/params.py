@@ -438,10 +438,32 @@ def args_errors(validator: Draft202012Validator, args: Any) -> list[FieldError]:
     checked) is the arguments' problem too: they cannot be checked.
     """
     try:
-        return dedupe(p for error in validator.iter_errors(args) for p in _describe(error))
+        found = dedupe(p for error in validator.iter_errors(args) for p in _describe(error))
     except _UNCHECKABLE as exc:
         message = f"the type's params cannot be checked: {exc or type(exc).__name__}"
         return [{"field": "", "message": message}]
+    told = {problem["field"] for problem in found}
+    return found + [p for p in _name_problems(args) if p["field"] not in told]
+
+
+def _name_problems(args: Any) -> Iterator[FieldError]:
+    """Argument names a job cannot be given: each is passed as ``JOBYARD_ARG_<NAME>``, so an
+    undeclared one that ``additionalProperties`` lets in must make a variable name, and
+    not the same one as another's."""
+    if not isinstance(args, dict):
+        return
+    variables: dict[str, str] = {}
+    for name in args:
+        if not PARAM_NAME.fullmatch(name):
+            message = (
+                "not a valid argument name: letters, digits and '_', not starting with a digit"
+            )
+            yield {"field": name, "message": message}
+        elif (other := variables.setdefault(name.upper(), name)) != name:
+            message = (
+                f"passed to the job as the same variable as {other!r} (names differ in case only)"
+            )
+            yield {"field": name, "message": message}
 
 
 def _describe(error: SchemaViolation) -> Iterator[FieldError]:
