@@ -604,3 +604,22 @@ def test_a_runs_page_shows_its_own_nodes_after_the_file_changed(
         assert re.findall(r'<g class="node" data-node="([^"]+)"', page.text) == ["a", "b"]
         assert 'data-from="a" data-to="b"' in page.text
         changed.stop()
+
+
+def test_no_site_frames_a_page_and_pages_run_only_the_servers_scripts(server: Server) -> None:
+    page = server.client.get("/jobs")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    policy = dict(
+        part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";")
+    )
+    assert (policy["script-src"], policy["frame-ancestors"]) == ("'self'", "'none'")
+    # FastAPI's documentation pages start with an inline script: framing is all they get.
+    docs = server.client.get("/docs")
+    assert docs.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert "<script>" in docs.text or "<script>\n" in docs.text
+    answer = server.client.get("/api/v1/jobs")  # JSON: told not to be sniffed as a page
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in answer.headers
+    refused = httpx.get(f"{server.url}/jobs", follow_redirects=False)  # before any session
+    assert refused.headers["x-frame-options"] == "DENY"

@@ -15,6 +15,7 @@ from jobyard.access import Role
 from jobyard.api import (
     actions,
     audit,
+    headers,
     health,
     inputs,
     job_types,
@@ -115,6 +116,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    app.add_middleware(headers.SecurityHeaders)  # on every answer, a refusal's too
     # Outermost: every layer and route serves a HEAD as the GET it mirrors.
     app.add_middleware(methods.HeadAsGet)
     return app
