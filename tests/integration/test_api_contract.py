@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.harness import Server, shared_server
+from tests.harness import ADMIN, Server, shared_server
 
 PROBLEM = "application/problem+json"
 
@@ -297,6 +299,22 @@ def test_job_types_can_be_managed_through_the_api(server: Server) -> None:
     assert server.client.delete(f"/api/v1/job-types/{name}").status_code == 204
     assert server.client.get(f"/api/v1/job-types/{name}").status_code == 404
     assert server.job(job["id"])["state"] == "succeeded"  # jobs keep their definition
+
+
+def test_a_type_posted_by_many_at_once_is_created_by_one(server: Server) -> None:
+    """The others are told it exists (409); each read it free a moment before."""
+    name = f"race-{uuid.uuid4().hex[:6]}"
+
+    def post(n: int) -> int:
+        body = {"name": name, "command": ["echo", str(n)]}
+        with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as http:
+            return http.post("/api/v1/job-types", json=body).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(post, range(8)))
+    assert sorted(codes) == [201] + [409] * 7
+    stored = server.client.get(f"/api/v1/job-types/{name}").json()["definition"]["command"]
+    assert stored == ["echo", str(codes.index(201))]
 
 
 def test_bad_job_types_are_refused(server: Server) -> None:

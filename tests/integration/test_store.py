@@ -1062,6 +1062,22 @@ def test_job_types_are_created_replaced_listed_and_deleted(store: Store) -> None
     assert list(store.job_types.list_job_types()) == ["export"]
 
 
+def test_a_new_job_type_is_added_once_however_many_add_it_at_once(store: Store) -> None:
+    """POST of a type: the first writer wins; the others learn the name is taken (they
+    read it free a moment before, and each replaced the one before it)."""
+    with ThreadPoolExecutor(8) as pool:
+        added = list(
+            pool.map(
+                lambda n: store.job_types.add_job_type("race", {"command": ["echo", str(n)]}, T0),
+                range(8),
+            )
+        )
+    assert added.count(True) == 1
+    winner = added.index(True)
+    assert store.job_types.get_job_type("race") == {"command": ["echo", str(winner)]}
+    assert not store.job_types.add_job_type("race", {"command": ["x"]}, T0 + ONE_MIN)
+
+
 def test_workers_are_registered_replaced_and_forgotten(store: Store) -> None:
     first = WorkerInfo("w2", "host-a", 10, "1.0", ["default"], 2, T0, T0)
     store.workers.register_worker(first)

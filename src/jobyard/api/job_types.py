@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Response, status
 from jobyard.api.resources import get_catalog, get_writable_catalog
 from jobyard.api.schemas import JobTypeList, JobTypeOut, location
 from jobyard.clock import utcnow
-from jobyard.errors import Conflict, Invalid
+from jobyard.errors import Invalid
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import JobType
 
@@ -68,13 +68,7 @@ def create_type(definition: Definition, catalog: WritableTypes, response: Respon
     name = definition.get("name")
     if not isinstance(name, str) or not name:
         raise Invalid("a job type needs a name", [{"field": "name", "message": "required"}])
-    catalog.refuse_configured(name)  # changed in the file, not replaced by a PUT
-    if catalog.get(name) is not None:
-        raise Conflict(
-            f"job type {name!r} exists; "
-            f"PUT /api/v1/job-types/{name} (jobyard types edit) replaces it"
-        )
-    job_type, _ = catalog.put(name, definition, utcnow())
+    job_type, _ = catalog.put(name, definition, utcnow(), replace=False)  # 409 if it exists
     response.headers["Location"] = location(router.prefix, name)  # names it in the audit
     return _out(job_type)
 

@@ -72,8 +72,12 @@ class Catalog:
         merged = {**stored, **self._configured}
         return [merged[name] for name in sorted(merged)]
 
-    def put(self, name: str, definition: Mapping[str, Any], now: datetime) -> tuple[JobType, bool]:
-        """Create or replace an API-defined type; returns it and whether it is new."""
+    def put(
+        self, name: str, definition: Mapping[str, Any], now: datetime, *, replace: bool = True
+    ) -> tuple[JobType, bool]:
+        """Create or replace an API-defined type; returns it and whether it is new. Without
+        ``replace``, a type of that name stored already, even a moment ago by another
+        request, is a :class:`Conflict`."""
         self.refuse_writes()
         self.refuse_configured(name)
         if "name" in definition and definition["name"] != name:
@@ -86,7 +90,13 @@ class Catalog:
             raise Invalid(f"job type {name!r} is invalid", exc.errors) from exc
         if problems := self.problems(job_type):
             raise Invalid(f"job type {name!r} is invalid", problems)
-        created = self._store.job_types.put_job_type(name, data, now)
+        if replace:
+            created = self._store.job_types.put_job_type(name, data, now)
+        elif not (created := self._store.job_types.add_job_type(name, data, now)):
+            raise Conflict(
+                f"job type {name!r} exists; "
+                f"PUT /api/v1/job-types/{name} (jobyard types edit) replaces it"
+            )
         self._store.limits.set_limit((Scope.TYPE, name), job_type.max_running, now)
         return job_type, created
 

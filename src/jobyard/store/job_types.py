@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from jobyard.store.part import Part
 from jobyard.store.rows import load_json
@@ -23,6 +24,17 @@ class SqlJobTypes(Part):
             {"definition": definition, "updated_at": now},
             {"name": name, "created_at": now},
         )
+
+    def add_job_type(self, name: str, definition: dict[str, Any], now: datetime) -> bool:
+        """Store the definition under a new ``name``; False when the name is taken (by a
+        writer that came first: the unique key decides, not an earlier read)."""
+        row = {"name": name, "definition": definition, "created_at": now, "updated_at": now}
+        try:
+            with self._write() as conn:
+                conn.execute(insert(job_types).values(row))
+        except IntegrityError:
+            return False
+        return True
 
     def get_job_type(self, name: str) -> dict[str, Any] | None:
         """The stored definition, or None."""

@@ -22,6 +22,13 @@ class MemoryJobTypes(Part):
             self._t.job_types[name] = json.dumps(definition)
             return created
 
+    def add_job_type(self, name: str, definition: dict[str, Any], now: datetime) -> bool:
+        with self._t.lock:
+            if name in self._t.job_types:
+                return False
+            self._t.job_types[name] = json.dumps(definition)
+            return True
+
     def get_job_type(self, name: str) -> dict[str, Any] | None:
         with self._t.lock:
             definition = self._t.job_types.get(name)
