@@ -18,7 +18,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Select, event, insert, select, update
-from sqlalchemy.exc import StatementError
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from jobyard import outcomes
 from jobyard.access.records import AuditEntry, AuditQuery
@@ -45,6 +46,7 @@ from jobyard.schedules.scheduler import Scheduler
 from jobyard.states import Control, JobState
 from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
+from jobyard.store.outage import unavailable
 from jobyard.store.protocol import Claimed, ClaimOrder
 from jobyard.store.rows import event_row, job_columns
 from jobyard.store.tables import job_events, jobs, metadata
@@ -1094,3 +1096,17 @@ def test_workers_are_registered_replaced_and_forgotten(store: Store) -> None:
     store.workers.unregister_worker("w1")
     assert store.workers.get_worker("w1") is None
     assert [w.name for w in store.workers.list_workers()] == ["w2"]
+
+
+def test_a_value_the_database_refuses_is_no_outage(store: Store) -> None:
+    """MariaDB's CHECK on a JSON column refuses text that is not JSON with an error number
+    PyMySQL does not know, which it raises as an OperationalError: it must fail at once,
+    not be waited out for ever as the database away (nor answered 503 by the API)."""
+    if not isinstance(store, Store) or store.engine.dialect.name == "sqlite":
+        pytest.skip("a server's refusal")  # SQLite stores the text as it is
+    row = {"definition": "{not json", "created_at": T0, "updated_at": T0, "name": "bad"}
+    text = "INSERT INTO job_types (name, definition, created_at, updated_at) "
+    text += "VALUES (:name, :definition, :created_at, :updated_at)"
+    with pytest.raises(DBAPIError) as refused, store.engine.begin() as conn:
+        conn.execute(sql_text(text), row)
+    assert not unavailable(refused.value)

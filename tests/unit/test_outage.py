@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+import pymysql
 import pytest
 from sqlalchemy.exc import (
     DataError,
@@ -44,6 +45,9 @@ def failing(errors: list[Exception]) -> Callable[[], str]:
         OperationalError("INSERT", {}, ConnectionRefusedError("connection refused")),
         InterfaceError("INSERT", {}, Exception("connection already closed")),
         DBAPIError("INSERT", {}, Exception("server closed"), connection_invalidated=True),
+        OperationalError("INSERT", {}, pymysql.err.OperationalError(2013, "Lost connection")),
+        OperationalError("INSERT", {}, pymysql.err.OperationalError(1927, "Connection killed")),
+        OperationalError("INSERT", {}, pymysql.err.OperationalError(1213, "Deadlock found")),
     ],
 )
 def test_an_unreachable_database_is_waited_out(error: DBAPIError) -> None:
@@ -64,6 +68,8 @@ def test_an_unreachable_database_is_waited_out(error: DBAPIError) -> None:
         IntegrityError("INSERT", {}, REFUSED),
         ProgrammingError("INSERT", {}, REFUSED),
         DBAPIError("INSERT", {}, REFUSED),
+        # MariaDB's CHECK refusing a value: PyMySQL's class for numbers it does not know.
+        OperationalError("INSERT", {}, pymysql.err.OperationalError(4025, "CONSTRAINT failed")),
         ValueError("a bug"),
         TypeError("a bug"),
     ],

@@ -14,7 +14,6 @@ guarded the moment it is added to a router.
 
 from __future__ import annotations
 
-import binascii
 import hmac
 from base64 import b64decode
 from collections.abc import Awaitable, Callable, Collection
@@ -74,7 +73,7 @@ class Basic(HTTPBasic):
             return None
         try:
             decoded = b64decode(param, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # not base64 (binascii.Error), not ASCII, not UTF-8
             raise Unauthorized("the Basic credentials are not base64 of UTF-8 text") from exc
         name, colon, password = decoded.partition(":")
         if not colon:

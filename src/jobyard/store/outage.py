@@ -23,11 +23,31 @@ FIRST_DELAY, MAX_DELAY = 0.1, 5.0  # seconds between tries: doubling, up to the 
 REPEAT_EVERY = 10.0  # seconds between two warnings of the same outage
 
 
+# MariaDB's server errors that pass: too many connections, access refused (a user being
+# made again), a shutdown, a lock wait's timeout, a deadlock, a query or connection
+# killed, a connection closed for being idle. PyMySQL raises every server error number
+# it does not know (a CHECK refusing a value: 4025) as an OperationalError, so the class
+# cannot tell; its client's own errors (2000-2999: cannot connect, server gone, lost)
+# are all of a connection.
+_MARIADB_PASSING = frozenset({1040, 1044, 1045, 1053, 1205, 1213, 1317, 1927, 4031})
+_MARIADB_CLIENT = range(2000, 3000)
+
+
 def unavailable(exc: BaseException) -> bool:
     """True when ``exc`` means the database could not be reached (try again later)."""
     if isinstance(exc, OperationalError | InterfaceError):
-        return True
+        errno = _mariadb_errno(exc)
+        return errno is None or errno in _MARIADB_CLIENT or errno in _MARIADB_PASSING
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _mariadb_errno(exc: DBAPIError) -> int | None:
+    """The server's or client's error number of a PyMySQL error, else None."""
+    orig = exc.orig
+    if not type(orig).__module__.startswith("pymysql"):
+        return None
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
 
 
 # A transaction the database rolled back to break a deadlock: PostgreSQL's SQLSTATE,
