@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from jobyard.retention.policy import RetentionPolicy, parse_retention
 from jobyard.runner.environment import NAME_PATTERN as ENV_NAME_PATTERN
 from jobyard.schedules.due import ScheduleInvalid, ScheduleSpec, parse_schedule
 from jobyard.spelling import did_you_mean, unknown_key
+from jobyard.storable import problems
 from jobyard.workflows.dag import (
     WorkflowInvalid,
     WorkflowSpec,
@@ -164,9 +166,20 @@ def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
     """The node tree and data of the YAML file ``path``, as :func:`parse_yaml` reads them;
     raises :class:`ConfigError` (the file, the line) when it cannot be read or used."""
     root, data = parse_yaml(_text_of(path), str(path))
-    if twice := written_twice(root, str(path)):
-        raise ConfigError(twice)
+    if refused := written_twice(root, str(path)) + unstorable(root, data, str(path)):
+        raise ConfigError(refused)
     return root, data
+
+
+def unstorable(root: yaml.Node | None, data: Any, name: str) -> list[ConfigProblem]:
+    """The values of the file that no database can store, as the API refuses them in a
+    request (``.nan``, ``.inf``, a NUL in ``"a\\0b"``, an integer beyond 64 bits): a job,
+    run or schedule made of them would fail at its first submit, differently on each
+    database."""
+    found = islice(problems(data, aliased=True), 100)  # a file full of them: readable
+    return [
+        ConfigProblem(name, node_line(root, field.split(".")), field, why) for field, why in found
+    ]
 
 
 def _text_of(path: Path) -> str:
@@ -341,6 +354,7 @@ class _Loader:
         if not isinstance(data, Mapping):
             self.problem([], f"the file must be a mapping with keys like {', '.join(KEYS)}")
             raise ConfigError(self.problems)
+        self.problems += unstorable(self.root, data, str(self.path))
         for key in data:
             if key not in KEYS:
                 self.problem([str(key)], unknown_key(str(key), KEYS))

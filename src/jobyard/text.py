@@ -31,7 +31,7 @@ def read_json(text: str | bytes) -> Any:
     """JSON that people typed (a form's field, a query): pydantic's parser, whose nesting is
     bounded (the standard one recurses until the stack runs out). ValueError says where it
     stopped (``recursion limit exceeded at line 1 column 202``). What it gives may still hold
-    what no database stores: the API's checks (:func:`jobyard.api.inputs.problems`) follow."""
+    what no database stores: the API's checks (:func:`jobyard.storable.problems`) follow."""
     return from_json(text)
 
 

@@ -128,6 +128,17 @@ def test_bad_type_files_are_one_line_with_file_and_field(server: Server, tmp_pat
     assert f"{schedules}:2: c: written twice (also on line 1): keep one" in error_line(
         jobyard(server, "schedules", "add", "--file", str(schedules)), 2
     )
+    # Values no database stores: one line naming the field (a traceback before).
+    nan = tmp_path / "nan.yaml"
+    nan.write_text("name: nan\ncommand: [echo]\nparams:\n  n: {type: number, default: .nan}\n")
+    assert f"{nan}:4: params.n.default: must be a finite number" in error_line(
+        jobyard(server, "types", "add", str(nan)), 2
+    )
+    inf = tmp_path / "inf.yaml"
+    inf.write_text("inf: {job_type: echo, every: 1h, args: {text: .inf}}\n")
+    assert f"{inf}:1: inf.args.text: must be a finite number" in error_line(
+        jobyard(server, "schedules", "add", "--file", str(inf)), 2
+    )
     listed = tmp_path / "list.yaml"
     listed.write_text("- a\n- b\n")
     assert "expected a mapping" in error_line(jobyard(server, "types", "edit", str(listed)), 2)

@@ -350,3 +350,32 @@ def test_a_key_no_name_may_have_is_named_as_written(tmp_path: Path) -> None:
     path = write(tmp_path, "job_types:\n  ok: {command: [x]}\n  ~: {command: [x]}\n")
     [said] = errors(path)
     assert said.startswith(f"{path}:3: job_types.~")  # its own line, its own text
+
+
+def test_values_no_database_stores_are_refused_where_they_are_written(tmp_path: Path) -> None:
+    """The API refuses them in any request; from the file, a job, run or schedule made of
+    them failed at its first submit, differently on each database (a 500, a false 503, a
+    job that ran ``echo nan``)."""
+    path = write(
+        tmp_path,
+        """
+        job_types:
+          nan:
+            command: [echo, "{n}"]
+            params:
+              n: {type: number, default: .nan}
+          nul:
+            command: ["a\\0b"]
+        workflows:
+          w:
+            nodes:
+              a: {type: nan, args: {n: 99999999999999999999999}}
+        schedules:
+          s: {job_type: nan, every: 1h, args: {n: -.inf}}
+        """,
+    )
+    found = errors(path)
+    assert f"{path}:5: job_types.nan.params.n.default: must be a finite number" in found[0]
+    assert found[1] == f"{path}:7: job_types.nul.command.0: contains a NUL character"
+    assert found[2].startswith(f"{path}:11: workflows.w.nodes.a.args.n: is out of range")
+    assert found[3].startswith(f"{path}:13: schedules.s.args.n: must be a finite number")

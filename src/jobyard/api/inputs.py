@@ -12,7 +12,6 @@ depth, and answers 422 naming each bad field.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -21,10 +20,9 @@ from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from jobyard.api.params import INT64_MAX, INT64_MIN
+from jobyard.storable import printable, problems
 from jobyard.text import text_problem
 
-MAX_DEPTH = 64  # arrays and objects within each other; far beyond any real arguments
 MAX_ERRORS = 100  # a body full of bad values gets an answer of a readable size
 
 
@@ -46,51 +44,6 @@ def sent_json(request: Request) -> bool:
     return _is_json(_media(request))
 
 
-def problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """``(field, message)`` for each value in a JSON tree that cannot be stored.
-
-    Fields are named as pydantic names them (``jobs.0.args.text``). The walk
-    needs no recursion, so that no nesting exhausts the stack; an object key
-    counts as a value of its own.
-    """
-    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
-    while stack:
-        item, where, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth >= MAX_DEPTH:
-                yield where, f"nested deeper than {MAX_DEPTH} levels"
-                continue
-            stack.extend(reversed([*_children(item, where, depth + 1)]))  # in document order
-            continue
-        message = _scalar_problem(item)
-        if message is not None:
-            yield where, message
-
-
-def _scalar_problem(value: Any) -> str | None:
-    if isinstance(value, str):
-        return text_problem(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return "must be a finite number (not NaN or Infinity)"
-    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-        return "is out of range: integers must fit in 64 bits (signed)"
-    return None
-
-
-def _children(item: dict[Any, Any] | list[Any], where: str, depth: int) -> Iterator[Any]:
-    pairs = enumerate(item) if isinstance(item, list) else item.items()
-    for key, child in pairs:
-        field = _printable(str(key)) if not where else f"{where}.{_printable(str(key))}"
-        if isinstance(key, str):
-            yield key, field, depth  # a key is text to store as well
-        yield child, field, depth
-
-
-def _printable(key: str) -> str:
-    """``key`` as a field name that can be written back in the answer."""
-    return key.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _parameter_errors(request: Request) -> Iterator[dict[str, Any]]:
     for location, items in (
         ("path", request.path_params.items()),
@@ -99,7 +52,7 @@ def _parameter_errors(request: Request) -> Iterator[dict[str, Any]]:
         for name, value in items:
             message = text_problem(value) if isinstance(value, str) else None
             if message is not None:
-                yield _error(location, _printable(name), message)
+                yield _error(location, printable(name), message)
 
 
 async def _has_json_body(request: Request) -> bool:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.convertors import Convertor, register_url_convertor
 
 from jobyard.api import trail
-from jobyard.api.params import INT64_MAX, JobId, Page, PerPage
+from jobyard.api.params import JobId, Page, PerPage
 from jobyard.api.resources import choices, get_manager, get_node, split_names
 from jobyard.api.schemas import (
     BatchJob,
@@ -35,6 +35,7 @@ from jobyard.manager import JobManager, Submission
 from jobyard.models import SORTABLE, Dependency, Job, JobQuery
 from jobyard.node import Node
 from jobyard.states import Event, JobState
+from jobyard.storable import INT64_MAX
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 

@@ -11,7 +11,8 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+from jobyard.storable import INT64_MAX
+
 INT32_MAX = 2**31 - 1  # attempts are counted in a 32-bit column
 MAX_PER_PAGE = 500
 

@@ -10,12 +10,12 @@ from fastapi import Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import to_json
 
-from jobyard.api.params import INT64_MAX
 from jobyard.events.records import LogWritten
 from jobyard.jobtypes.spec import PRIORITY_LIMIT, check_name
 from jobyard.models import Condition, Job
 from jobyard.schedules.spec import not_a_timestamp
 from jobyard.states import Control, JobState
+from jobyard.storable import INT64_MAX
 
 Name = Field(default=None, min_length=1, max_length=200)
 

@@ -30,7 +30,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 from starlette.types import Receive, Scope, Send
 
-from jobyard.api.params import INT64_MAX, EventAfter, JobFilter, JobId, RunId
+from jobyard.api.params import EventAfter, JobFilter, JobId, RunId
 from jobyard.api.recheck import Recheck
 from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
@@ -38,6 +38,7 @@ from jobyard.events.hub import KEEPALIVE, Filter, Idle, follow, history
 from jobyard.events.records import FeedEvent, JobTerminated, LogWritten, WorkflowRunFinished
 from jobyard.models import EventKind, Job, RunState
 from jobyard.node import Node
+from jobyard.storable import INT64_MAX
 
 router = APIRouter(tags=["events"])
 PING = b": ping\n\n"

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from jobyard.api import inputs
+from jobyard import storable
 from jobyard.api.resources import get_node
 from jobyard.api.schemas import SubmitJob
 from jobyard.errors import Invalid, NotFound
@@ -167,7 +167,7 @@ def _options(sent: Mapping[str, list[str]]) -> tuple[dict[str, Any], dict[str, s
 def _api_errors(body: dict[str, Any], *, model: bool = True) -> tuple[dict[str, str], list[str]]:
     """What the JSON API refuses in ``body`` before it reaches the manager: values no
     database can store, and (with ``model``) a submission's bounds, by form field."""
-    found = [(field, message) for field, message in inputs.problems(body)]
+    found = [(field, message) for field, message in storable.problems(body)]
     if model:
         try:
             SubmitJob.model_validate(body)

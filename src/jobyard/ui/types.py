@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from jobyard import storable
 from jobyard.api import inputs
 from jobyard.api.resources import get_node
 from jobyard.errors import Invalid, NotFound
@@ -44,7 +45,7 @@ def preview(looker: Looker, node: NodeDep, definition: str = "", name: str = "")
         data = read_json(definition)
     except ValueError as exc:
         return HTMLResponse(fragment("type_preview.html", problems=[f"not JSON yet: {exc}"]))
-    if unstorable := list(islice(inputs.problems(data), inputs.MAX_ERRORS)):
+    if unstorable := list(islice(storable.problems(data), inputs.MAX_ERRORS)):
         said = [{"field": field, "message": message} for field, message in unstorable]
         return HTMLResponse(fragment("type_preview.html", problems=_said(said)))
     try:  # as the API would take it: its body is refused for the same values first

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from jobyard.api.inputs import MAX_DEPTH, problems
 from jobyard.api.streams import BadEventId, header_resume
+from jobyard.storable import MAX_DEPTH, problems
 from jobyard.text import text_problem
 
 
