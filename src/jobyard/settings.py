@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     heartbeat_interval: Annotated[Duration, Field(gt=0)] = 5.0
     poll_interval: Annotated[Duration, Field(gt=0)] = 0.5
     max_body_bytes: Annotated[Size, Field(ge=1)] = 2**20
+    # A request's body must have arrived whole this long after it began, or the answer is
+    # 408: a client dripping its body would hold a request's place as long as it liked.
+    body_timeout: Annotated[Duration, Field(gt=0)] = 30.0
     # Load shedding (api/shedding.py): past these, 503 with Retry-After at once. Requests
     # being handled at a time (streams and /healthz apart); sized for 2 cores.
     max_requests: int = Field(default=256, ge=1)

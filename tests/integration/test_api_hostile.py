@@ -274,6 +274,15 @@ CASES = {
             {"name": "h4", "job_type": "echo", "every": "1h", "start_at": "0001-01-01T00:00+14:00"}
         ),
     ),
+    # a boolean written as text: read as true, then stored as false (a "paused" schedule fired)
+    "a schedule paused as text": Hostile(
+        "POST",
+        "/api/v1/schedules",
+        field="paused",
+        body=json.dumps({"name": "h5", "job_type": "echo", "every": "1h", "paused": "true"}),
+    ),
+    "hold as text": Hostile("POST", "/api/v1/jobs", field="hold", body=submit(hold="yes")),
+    "follow as a number": Hostile("POST", "/api/v1/jobs", field="follow", body=submit(follow=1)),
     # shapes no real input has
     "args nested 100 deep": Hostile(
         "POST", "/api/v1/jobs", body=submit(args={"text": "x", "tree": deep(100)})

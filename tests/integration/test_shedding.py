@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 
 import anyio
@@ -76,8 +77,73 @@ async def _burst(url: str, count: int) -> Counter[int]:
     return statuses
 
 
+def _answer(sock: socket.socket) -> str:
+    """An answer read whole off ``sock``: its head, then its JSON body."""
+    received = b""
+    while not received.endswith(b"}"):
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {received!r}"
+        received += chunk
+    return received.decode()
+
+
 def _sample(text: str, name: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{name} not in /metrics")
+
+
+def test_a_stream_asked_in_the_body_holds_a_streams_place_and_a_query_only_says_so(
+    server: Server,
+) -> None:
+    """A submit with ``"follow": true`` streams for the job's life: as a request it held
+    one of the three places for requests all along. A query that only contains the
+    words (a search for ``xfollow=true``) is a request, not a stream."""
+    body = {"type": "sleep", "args": {"seconds": 60}, "follow": True}
+    with (
+        server.client.stream("POST", "/api/v1/jobs", json=body) as first,
+        server.client.stream("POST", "/api/v1/jobs", json=body) as second,
+    ):
+        assert first.status_code == second.status_code == 201
+        assert first.headers["content-type"].startswith("text/event-stream")
+        wait_for(lambda: server.subscribers() == 2, what="both streams")
+        for _ in range(5):  # the three places for requests are free
+            assert server.client.get("/api/v1/jobs").status_code == 200
+        searched = server.client.get("/api/v1/jobs", params={"search": "xfollow=true"})
+        assert searched.status_code == 200, searched.text  # not refused as a third stream
+        refused = server.client.get("/api/v1/events")
+        assert refused.status_code == 503
+        assert "2 streams" in refused.json()["detail"]
+    for job in server.client.get("/api/v1/jobs", params={"state": "running"}).json()["items"]:
+        server.act(job["id"], "kill", expect=202)
+
+
+def test_a_body_that_drips_in_is_cut_off_and_frees_its_place(
+    launch: Launcher, sqlite_url: str
+) -> None:
+    """Headers, then a byte of a hundred: without a deadline the request held its place for
+    as long as the client liked, and three such took every place of the server."""
+    server = launch(sqlite_url, env=LIMITS | {"JOBYARD_BODY_TIMEOUT": "8s"})
+    head = (
+        "POST /login HTTP/1.1\r\nHost: jobyard\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nu"
+    )
+    drips = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(3)]
+    try:
+        for sock in drips:
+            sock.sendall(head.encode())
+        # A new connection each time: one kept open is read at once, and its request could
+        # come in between the drips', taking one's place (a drip refused, not held).
+        wait_for(
+            lambda: httpx.get(f"{server.url}/api/v1/jobs", auth=ADMIN).status_code == 503,
+            what="the dripping bodies to take every place",
+        )
+        answers = [_answer(sock) for sock in drips]  # at the 8 s deadline
+        for answer in answers:
+            assert answer.startswith("HTTP/1.1 408 "), answer
+            assert "did not arrive within 8 s" in answer
+        assert server.client.get("/api/v1/jobs").status_code == 200
+    finally:
+        for sock in drips:
+            sock.close()

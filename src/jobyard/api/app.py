@@ -104,7 +104,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
 
     site.install(app)
     app.add_middleware(trail.AuditTrail, audit=node.audit)
-    app.add_middleware(problems.BodyLimit, limit=node.settings.max_body_bytes)
+    app.add_middleware(
+        problems.BodyLimit,
+        limit=node.settings.max_body_bytes,
+        deadline=node.settings.body_timeout,
+    )
     _add_shedding(app, node)
     # Outside the shedding: a refused request is counted too.
     app.add_middleware(observe.ObserveRequests, metrics=observe.RequestMetrics(node.metrics))

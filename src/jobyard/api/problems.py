@@ -7,6 +7,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -165,11 +166,16 @@ def _field_error(error: Any) -> dict[str, str]:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, before the app reads them."""
+    """Refuse request bodies over ``limit`` bytes with 413, before the app reads them, and
+    bodies that have not arrived whole within ``deadline`` seconds with 408: a client that
+    sends its headers and then a byte now and then would hold a request's place (and
+    the load shedding's count) for as long as it liked. Once the body is in, waiting on
+    the connection (an event stream listening for the client's leaving) has no deadline."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, deadline: float) -> None:
         self.app = app
         self.limit = limit
+        self.deadline = deadline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -179,11 +185,20 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(scope, receive, send)
             return
-        seen = 0
+        seen, whole = 0, False
+        until = anyio.current_time() + self.deadline
 
         async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, whole
+            if whole:
+                return await receive()
+            with anyio.move_on_after(until - anyio.current_time()) as late:
+                message = await receive()
+            if late.cancelled_caught:
+                raise HTTPException(
+                    408, f"the request body did not arrive within {self.deadline:g} s"
+                )
+            whole = message["type"] != "http.request" or not message.get("more_body", False)
             seen += len(message.get("body", b""))
             if seen > self.limit:  # a body without (or lying about) Content-Length
                 raise HTTPException(413, self._detail())

@@ -102,7 +102,7 @@ class BatchJob(BaseModel):
         default=None, description="a queue name: 1-100 letters, digits, '_', '.' or '-'"
     )
     run_at: UtcTime | None = Field(default=None, description="not before this time")
-    hold: bool = Field(default=False, description="create held; start it later by id")
+    hold: bool = Field(default=False, strict=True, description="create held; start it later by id")
     name: str | None = Name
     idempotency_key: IdempotencyKey | None = Field(
         default=None, min_length=1, max_length=200, description="a repeat returns the first job"
@@ -115,7 +115,9 @@ class BatchJob(BaseModel):
 class SubmitJob(BatchJob):
     """A job to submit: a type, its arguments, and how to schedule it."""
 
-    follow: bool = Field(default=False, description="answer with the job's event stream")
+    follow: bool = Field(
+        default=False, strict=True, description="answer with the job's event stream"
+    )
 
 
 class SubmitBatch(BaseModel):
@@ -130,7 +132,9 @@ class RestartJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     args: dict[str, Any] | None = Field(default=None, description="override some arguments")
-    follow: bool = Field(default=False, description="answer with the new job's event stream")
+    follow: bool = Field(
+        default=False, strict=True, description="answer with the new job's event stream"
+    )
 
 
 class Progress(BaseModel):

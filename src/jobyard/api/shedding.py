@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobyard.api.problems import problem
 
 NEVER_SHED = frozenset({"/healthz"})
+TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})  # a true boolean, to pydantic
 
 
 @dataclass
@@ -62,10 +64,23 @@ class LoadShedding:
             await self._refuse(kind, scope, receive, send)
             return
         self.busy[kind] += 1
+        counted = kind
+
+        async def recount(message: Message) -> None:
+            # A stream asked for in the body (a submit's ``"follow": true``) is known when
+            # it starts: it holds a stream's place from then on, not a request's.
+            nonlocal counted
+            starts = counted == "requests" and message["type"] == "http.response.start"
+            if starts and _streams(message):
+                self.busy["requests"] -= 1
+                self.busy["streams"] += 1
+                counted = "streams"
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, recount)
         finally:
-            self.busy[kind] -= 1
+            self.busy[counted] -= 1
 
     async def _refuse(self, kind: str, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"the server is at its limit of {self.limits[kind]} {kind}; try again shortly"
@@ -75,11 +90,21 @@ class LoadShedding:
 
 
 def _is_stream(scope: Scope) -> bool:
-    """Whether the request asks for a stream of events (it may last for hours)."""
+    """Whether the request asks for a stream of events (it may last for hours): as the
+    routes decide, by its path, its ``follow`` parameter (read as a boolean is) or its
+    ``Accept``."""
     if scope["path"].endswith("/events"):
         return True
-    query = scope.get("query_string", b"")
-    if b"follow=true" in query or b"follow=1" in query:
+    query = scope.get("query_string", b"").decode("latin-1")
+    if any(k == "follow" and v.lower() in TRUE for k, v in parse_qsl(query)):
         return True
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/event-stream" in accept
+
+
+def _streams(start: Message) -> bool:
+    """Whether an answer's start says it is an event stream."""
+    for name, value in start.get("headers", ()):
+        if name.lower() == b"content-type":
+            return bytes(value).startswith(b"text/event-stream")
+    return False

@@ -153,7 +153,7 @@ class ScheduleSpec(BaseModel):
     at: Moment | None = None
     overlap: Overlap = Overlap.SKIP
     misfire: Misfire = Misfire.RUN_ONCE
-    paused: bool = False
+    paused: bool = Field(default=False, strict=True)  # stored as given: true, not "true"
 
     @field_validator("name", "job_type", "workflow")
     @classmethod
