@@ -25,11 +25,10 @@ from prometheus_client.registry import Collector
 
 from jobyard.clock import utcnow
 from jobyard.store import Store
-from jobyard.store.stats import Histogram, Stats
+from jobyard.store.histograms import BOUNDS, Histogram
+from jobyard.store.stats import Stats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# seconds: from sub-second Python jobs to day-long batch runs
-BOUNDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)
 
 
 class ClusterCollector(Collector):
@@ -53,7 +52,7 @@ class ClusterCollector(Collector):
             if self._cached is not None and time.monotonic() - self._cached[0] < self.cache_for:
                 return self._cached[1]
             # Alive as the workers' list says: a heartbeat within the worker's own lease.
-            found = self.store.monitor.stats(BOUNDS, self._clock())
+            found = self.store.monitor.stats(self._clock())
             self._cached = (time.monotonic(), found)
             return found
 
@@ -71,13 +70,13 @@ class ClusterCollector(Collector):
         yield depth
         yield _histogram(
             "jobyard_job_duration_seconds",
-            "Run time of ended attempts (paused time apart)",
+            "Run time of the last attempt of jobs that ended (paused time apart)",
             "type",
             stats.durations,
         )
         yield _histogram(
             "jobyard_dispatch_latency_seconds",
-            "From ready (queued or due) to claimed by a worker",
+            "From ready (queued or due) to claimed, of the last attempt of jobs that ended",
             "queue",
             stats.waits,
         )

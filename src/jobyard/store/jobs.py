@@ -27,7 +27,7 @@ from jobyard import faults
 from jobyard.events.records import JobEvent, LogWritten, Record
 from jobyard.models import SORTABLE, Ended, EventKind, Job, JobEnd, JobQuery, JobUpdate, NewJob
 from jobyard.states import LIVE, JobState
-from jobyard.store import guard, submission
+from jobyard.store import guard, submission, totals
 from jobyard.store.access import audit_row
 from jobyard.store.listing import job_filters, job_order
 from jobyard.store.part import RETRIES, Part
@@ -157,16 +157,17 @@ class SqlJobs(Part):
         """Delete the job if its state is in ``expect``; True when deleted.
 
         Its events, log lines, resource samples and own dependencies go with it
-        (the edges of jobs that wait for it stay: they tell those it was removed).
+        (the edges of jobs that wait for it stay: they tell those it was removed); what it
+        counted in the ``/metrics`` histograms stays counted.
         """
         states = [JobState(state).value for state in expect]
+        query = delete(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(states))
         with self._write() as conn:
-            deleted = conn.execute(
-                delete(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(states))
-            ).rowcount
+            deleted = conn.execute(query.returning(*totals.COUNTED)).all()
             if deleted:
                 for table in (job_events, job_samples, job_dependencies):
                     conn.execute(delete(table).where(table.c.job_id == job_id))
+                totals.add_removed_jobs(conn, deleted)  # what it counted in /metrics stays
         return bool(deleted)
 
     def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:

@@ -17,6 +17,7 @@ from jobyard.events.records import FeedEvent, NotificationAttempted
 from jobyard.models import EventKind
 from jobyard.store import guard, notes, samples, stats
 from jobyard.store.eventlog import feed_event, feed_query
+from jobyard.store.histograms import JobHistograms
 from jobyard.store.part import Part
 from jobyard.store.rows import event_row
 from jobyard.store.tables import job_events
@@ -210,9 +211,13 @@ class MonitorStore(Part):
             return notes.breaches(conn)
 
     # -- metrics ---------------------------------------------------------------
-    def stats(self, bounds: Sequence[float], now: datetime) -> stats.Stats:
+    def stats(self, now: datetime) -> stats.Stats:
         with self._read() as conn:
-            return stats.collect(conn, bounds, now)
+            return stats.collect(conn, now)
+
+    def job_histograms(self) -> JobHistograms:
+        with self._read() as conn:
+            return stats.job_histograms(conn)
 
 
 JOB_EVENTS_READ = 10_000  # a job's events of a few kinds read at once: its ends, its breaches

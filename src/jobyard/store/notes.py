@@ -8,12 +8,14 @@ the event log again after a restart without making any message twice.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select, update
 
+from jobyard.store import totals
 from jobyard.store.rows import load_json
 from jobyard.store.tables import cursors, notifications
 
@@ -98,19 +100,51 @@ def page(
 
 
 def counts(conn: Connection) -> dict[tuple[str, str, str], int]:
-    """Messages by (event, channel, status); records have channel ''."""
+    """Messages by (event, channel, status), removed ones included (sent and failed:
+    :func:`removed`); records have channel ''."""
     c = notifications.c
-    query = select(c.event, c.channel, c.status, func.count()).group_by(
-        c.event, c.channel, c.status
-    )
-    return {(e, ch or "", st): int(n) for e, ch, st, n in conn.execute(query)}
+    channel = func.coalesce(c.channel, "")
+    stored = select(c.event, channel, c.status, func.count()).group_by(c.event, channel, c.status)
+    found: dict[tuple[str, str, str], int] = {}
+    query = totals.with_totals(stored, totals.NOTIFICATIONS, "event", "label", "bucket")
+    for e, ch, st, n in conn.execute(query):
+        found[(e, ch, st)] = found.get((e, ch, st), 0) + round(n)
+    return found
 
 
 def breaches(conn: Connection) -> int:
-    """SLA breaches so far: one notification source event each."""
+    """SLA breaches so far: one notification source event each (removed ones included)."""
     c = notifications.c
-    query = select(func.count(func.distinct(c.source_event))).where(c.event == "sla_breach")
-    return int(conn.execute(query).scalar_one())
+    stored = select(func.count(func.distinct(c.source_event))).where(c.event == "sla_breach")
+    return sum(round(n) for (n,) in conn.execute(totals.with_totals(stored, totals.BREACHES)))
+
+
+def removed(conn: Connection, ids: Sequence[int]) -> int:
+    """Delete these notifications, adding what they counted to the totals; how many went.
+
+    Notification removals go one at a time (:func:`totals.lock`): a breach is
+    counted once its source event has no message left, which one removal could not
+    tell while another removes that event's other messages.
+    """
+    if not ids:
+        return 0
+    totals.lock(conn, totals.BREACHES)
+    c = notifications.c
+    query = (
+        delete(notifications)
+        .where(c.id.in_(list(ids)))
+        .returning(c.event, c.channel, c.status, c.source_event)
+    )
+    gone = conn.execute(query).all()
+    told = Counter((ch or "", e, st) for e, ch, st, _ in gone if st in (SENT, FAILED))
+    rows = [totals.row(totals.NOTIFICATIONS, *key, value=n) for key, n in told.items()]
+    breached = {source for e, _, _, source in gone if e == "sla_breach" and source is not None}
+    if breached:
+        left = select(c.source_event).where(c.event == "sla_breach", c.source_event.in_(breached))
+        over = len(breached - set(conn.scalars(left.distinct())))
+        rows.append(totals.row(totals.BREACHES, value=over))
+    totals.add(conn, rows)
+    return len(gone)
 
 
 def cursor(conn: Connection, name: str) -> int | None:

@@ -35,6 +35,7 @@ from jobyard.models import (
     WorkflowRun,
 )
 from jobyard.states import Control, JobState
+from jobyard.store.histograms import JobHistograms
 
 #: Given what a submission stored (``(job, created)`` per entry), the audit log's
 #: entries that say so, written in the same transaction.
@@ -425,6 +426,11 @@ class SampleStore(Protocol):
         ...
 
     def thin_samples(self, job_id: int, attempt: int) -> int: ...
+
+    def job_histograms(self) -> JobHistograms:
+        """The ``/metrics`` histograms of the jobs that ended: those stored, plus what
+        removed ones (by :meth:`JobStore.delete_job` or retention) counted."""
+        ...
 
     def forget_old_samples(self, job_id: int, attempt: int) -> None: ...
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
 
 from jobyard.models import EventKind
 from jobyard.states import TERMINAL
-from jobyard.store import fires, notes
+from jobyard.store import fires, notes, totals
 from jobyard.store.part import Part
 from jobyard.store.protocol import Pruned
 from jobyard.store.rows import is_awaited
@@ -78,7 +78,8 @@ class SqlRetention(Part):
             if gone:
                 for table in (job_samples, job_dependencies):
                     owned += conn.execute(delete(table).where(table.c.job_id.in_(gone))).rowcount
-                conn.execute(delete(jobs).where(jobs.c.id.in_(gone)))
+                removed = delete(jobs).where(jobs.c.id.in_(gone)).returning(*totals.COUNTED)
+                totals.add_removed_jobs(conn, conn.execute(removed))
             return Pruned(len(gone), owned, bool(gone))
 
     def prune_logs(self, before: datetime, limit: int, now: datetime) -> Pruned:
@@ -99,10 +100,14 @@ class SqlRetention(Part):
         return self._drop_rows(job_samples, query, limit)
 
     def prune_notifications(self, before: datetime, limit: int, now: datetime) -> Pruned:
-        """Remove up to ``limit`` sent, failed or recorded notifications made before ``before``."""
+        """Remove up to ``limit`` sent, failed or recorded notifications made before
+        ``before``; what they counted in ``/metrics`` stays counted."""
         c = notifications.c
-        query = select(c.id).where(c.status.in_(_DONE), c.created_at < before)
-        return self._drop_rows(notifications, query, limit)
+        query = select(c.id).where(c.status.in_(_DONE), c.created_at < before).limit(limit)
+        with self._write() as conn:
+            ids = list(conn.scalars(query))
+            gone = notes.removed(conn, ids)
+        return Pruned(gone, 0, len(ids) == limit)
 
     def prune_audit(self, before: datetime, limit: int, now: datetime) -> Pruned:
         """Remove up to ``limit`` audit log entries older than ``before``."""

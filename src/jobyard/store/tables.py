@@ -202,6 +202,20 @@ cursors = Table(
     **_OPTIONS,
 )
 
+# What removed rows had counted in /metrics (totals.py), so that no counter goes down:
+# per metric and labels, a histogram's buckets ("count", "sum", each bound), a
+# notification's status. A removal adds to them in its own transaction.
+metric_totals = Table(
+    "metric_totals",
+    metadata,
+    Column("metric", String(40), primary_key=True),
+    Column("label", String(200), primary_key=True),  # a type, queue or channel; else ''
+    Column("event", String(64), primary_key=True),  # a notification's event; else ''
+    Column("bucket", String(16), primary_key=True),
+    Column("value", Double(), nullable=False),
+    **_OPTIONS,
+)
+
 # PostgreSQL: the API processes whose live feed listens for new events now, each until
 # its lease runs out (renewed while it listens). Inserting an event sends a NOTIFY only
 # while one does: every NOTIFY costs each listening backend of the database a

@@ -92,7 +92,7 @@ class MemoryJobs(Part):
             job = t.jobs.get(job_id)
             if job is None or job.state not in expect:
                 return False
-            del t.jobs[job_id]
+            t.remove(job_id)
             t.events.pop(job_id, None)
             for key in [key for key in t.samples if key[0] == job_id]:
                 del t.samples[key]

@@ -30,7 +30,7 @@ class MemoryRetention(Part):
                 return Pruned(0, events, True)
             owned = 0
             for job_id in ids:
-                job = t.jobs.pop(job_id)
+                job = t.remove(job_id)
                 t.events.pop(job_id, None)
                 t.keys.pop(job.idempotency_key or "", None)
                 for key in [key for key in t.samples if key[0] == job_id]:

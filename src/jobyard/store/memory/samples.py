@@ -8,7 +8,8 @@ from typing import Any
 
 from jobyard.events.records import SlaBreached
 from jobyard.states import LIVE, JobState
-from jobyard.store.memory.tables import Part
+from jobyard.store.histograms import JobHistograms, of_jobs
+from jobyard.store.memory.tables import Part, counted
 
 
 class MemorySamples(Part):
@@ -33,6 +34,11 @@ class MemorySamples(Part):
                 cpu, peak = usage
                 self._t.set(job_id, {"cpu_seconds": cpu, "peak_memory": peak or None})
             return True
+
+    def job_histograms(self) -> JobHistograms:
+        with self._t.lock:
+            stored = of_jobs(counted(job) for job in self._t.jobs.values())
+            return stored.plus(self._t.removed)
 
     def thin_samples(self, job_id: int, attempt: int) -> int:
         with self._t.lock:

@@ -25,6 +25,7 @@ from jobyard.models import (
 )
 from jobyard.routing import route_of
 from jobyard.states import Control, JobState
+from jobyard.store.histograms import Counted, JobHistograms, of_jobs
 
 T = TypeVar("T")
 _WRITABLE = frozenset(field.name for field in dataclasses.fields(Job)) - {"id"}
@@ -54,6 +55,7 @@ class Tables:
         self.queues_set: set[str] = set()  # queues paused or resumed once: they have a state
         self.samples: dict[tuple[int, int], list[tuple[datetime, float, int]]] = {}
         self.audit: list[AuditEntry] = []  # kept, not searched: the API's audit is SQL only
+        self.removed = JobHistograms({}, {})  # what removed jobs counted in the histograms
         self._ids: Counter[str] = Counter()
 
     def next_id(self, table: str) -> int:
@@ -72,6 +74,12 @@ class Tables:
     def where(self, keep: Callable[[Job], bool]) -> list[Job]:
         return [job for job_id, job in sorted(self.jobs.items()) if keep(job)]
 
+    def remove(self, job_id: int) -> Job:
+        """Take the job out of ``jobs``; what it counted in the histograms stays counted."""
+        job = self.jobs.pop(job_id)
+        self.removed = self.removed.plus(of_jobs([counted(job)]))
+        return job
+
     def set(self, job_id: int, values: dict[str, Any]) -> Job:
         job = self.jobs[job_id] = self.jobs[job_id].evolve(**values)
         return job
@@ -80,6 +88,10 @@ class Tables:
 class Part:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
+
+
+def counted(job: Job) -> Counted:
+    return Counted(job.type, job.queue, job.state, job.runtime_seconds, job.wait_seconds)
 
 
 def utc(at: T) -> T:
