@@ -37,11 +37,13 @@ class ClusterCollector(Collector):
         store: Store,
         *,
         queues: Iterable[str] = (),
+        channels: Iterable[str] = (),
         cache_for: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.queues = frozenset(queues)  # told at 0 when empty: a series does not vanish
+        self.channels = frozenset(channels)  # their pending messages too
         self.cache_for = cache_for
         self._clock = clock
         self._lock = threading.Lock()
@@ -83,7 +85,7 @@ class ClusterCollector(Collector):
         yield GaugeMetricFamily(
             "jobyard_workers_alive", "Workers with a recent heartbeat", value=stats.workers_alive
         )
-        yield from _notifications(stats)
+        yield from _notifications(stats, self.channels)
         yield CounterMetricFamily(
             "jobyard_sla_breaches", "Budgets exceeded (SLA breaches)", value=stats.sla_breaches
         )
@@ -102,7 +104,7 @@ def _bound(value: float) -> str:
     return f"{float(value):g}"
 
 
-def _notifications(stats: Stats) -> Iterator[Metric]:
+def _notifications(stats: Stats, channels: frozenset[str]) -> Iterator[Metric]:
     sent = CounterMetricFamily(
         "jobyard_notifications_sent", "Notifications delivered", labels=["channel", "event"]
     )
@@ -114,7 +116,7 @@ def _notifications(stats: Stats) -> Iterator[Metric]:
     pending = GaugeMetricFamily(
         "jobyard_notifications_pending", "Notifications waiting for a try", labels=["channel"]
     )
-    waiting: dict[str, int] = {}
+    waiting = dict.fromkeys(channels, 0)
     for (event, channel, status), count in sorted(stats.notifications.items()):
         if status == "sent":
             sent.add_metric([channel, event], count)
@@ -146,11 +148,14 @@ class ShedCollector(Collector):
         yield shed
 
 
-def registry(store: Store, *, queues: Iterable[str] = ()) -> CollectorRegistry:
+def registry(
+    store: Store, *, queues: Iterable[str] = (), channels: Iterable[str] = ()
+) -> CollectorRegistry:
     """A registry holding the cluster collector (the node adds its process-local ones);
-    ``queues`` are the configured ones, whose depth is told even at 0."""
+    ``queues`` and ``channels`` are the configured ones, whose depth and pending
+    messages are told even at 0."""
     found = CollectorRegistry(auto_describe=False)
-    found.register(ClusterCollector(store, queues=queues))
+    found.register(ClusterCollector(store, queues=queues, channels=channels))
     return found
 
 

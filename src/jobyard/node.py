@@ -99,7 +99,9 @@ class Node:
             )
         self.hub = Hub(self.store)
         self.ping = outage.Ping(self.store.ping)  # /readyz: one question at a time
-        self.metrics = metrics.registry(self.store, queues=config.queues)
+        self.metrics = metrics.registry(
+            self.store, queues=config.queues, channels=config.notifications.channels
+        )
         self.outbox: Outbox | None = None
         self.pruner: Pruner | None = None
         if self.scheduler is not None:

@@ -120,7 +120,7 @@ def test_concurrent_prunes_count_each_breach_once(store: Store) -> None:
 
 def scrape(store: Store, **labels: str) -> dict[str, float]:
     """The cluster's series of a fresh collector, by name and labels."""
-    found = metrics.registry(store, queues=["default"])
+    found = metrics.registry(store, queues=["default"], channels=["mail", "hook"])
     text = metrics.render(found).decode()
     return {
         sample.name + str(sorted(sample.labels.items())): sample.value
@@ -132,6 +132,9 @@ def scrape(store: Store, **labels: str) -> dict[str, float]:
 
 @pytest.mark.sql_only("/metrics")
 def test_no_series_of_metrics_goes_down_when_jobs_and_notifications_go(store: Store) -> None:
+    before = scrape(store)
+    assert before["jobyard_notifications_pending[('channel', 'hook')]"] == 0  # told at 0
+    assert before["jobyard_notifications_pending[('channel', 'mail')]"] == 0
     ids = [ended(store, s) for s in (0.2, 4.0)] + [ended(store, 8.0, job_type="mail")]
     store.monitor.add_notifications(notifications(), None, T0)
     full = scrape(store)

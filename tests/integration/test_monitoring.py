@@ -224,6 +224,8 @@ def test_metrics_report_jobs_queues_histograms_and_workers(server: Server) -> No
     assert waits >= 2
     assert "jobyard_queue_depth" in found
     assert "jobyard_sla_breaches" in found
+    for channel in ("one", "two"):  # a configured channel is told, at 0 when nothing waits
+        assert value(found, "jobyard_notifications_pending", channel=channel) >= 0
 
 
 def _safe(probe: Any) -> Any:
