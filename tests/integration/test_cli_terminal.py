@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -114,6 +115,24 @@ def test_tables_fit_80_columns_without_cutting_names(server: Server, tmp_path: P
         assert max(len(line) for line in lines) <= 80, (command, result.stdout)
         for name in names:
             assert any(name in line for line in lines), (command, name, result.stdout)
+        assert "…" not in result.stdout, (command, result.stdout)
+
+
+def test_a_long_job_name_folds_and_leaves_no_column_out_in_80_columns(server: Server) -> None:
+    name = f"monthly-report-for-the-warehouse-team-{tag()}-{'x' * 9}"  # 58 characters
+    job_id = as_json(server, "submit", "echo", "text=x", "--hold", "--name", name)["id"]
+    narrow = environment(server.url) | {"COLUMNS": "80"}
+    for command in ("jobs --state held --type echo", "watch --once --state held --type echo"):
+        result = subprocess.run(
+            [sys.executable, "-m", "jobyard", *command.split()],
+            capture_output=True, text=True, env=narrow, timeout=60, check=True,
+        )  # fmt: skip
+        lines = result.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80, (command, result.stdout)
+        header = next(line for line in lines if line.startswith("┃"))
+        for column in ("id", "type", "name", "state", "progress", "attempt", "created", "runtime"):
+            assert f" {column} " in header, (command, column, result.stdout)
+        assert any(re.match(rf"│ *{job_id} │", line) for line in lines), (command, result.stdout)
         assert "…" not in result.stdout, (command, result.stdout)
 
 

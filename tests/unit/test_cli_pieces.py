@@ -16,7 +16,14 @@ from rich.console import Console
 from jobyard.cli.common import parse_moment
 from jobyard.cli.definitions import load
 from jobyard.cli.progress import follow_job
-from jobyard.cli.render import BLOCKS, cpu_percents, moment, short_moment, sparkline
+from jobyard.cli.render import (
+    BLOCKS,
+    JOB_COLUMNS,
+    cpu_percents,
+    moment,
+    short_moment,
+    sparkline,
+)
 from jobyard.cli.schedules import local_at
 from jobyard.cli.tables import Column, fit_table
 from jobyard.client.calls import iso
@@ -86,6 +93,25 @@ def test_a_name_longer_than_the_terminal_is_folded_whole_and_the_id_stays(width:
     assert any("124" in line for line in lines)
     folded = "".join(line.split("│")[2].strip() for line in lines if line.startswith("│"))
     assert long_name in folded  # every character of it, in order
+    assert "…" not in "".join(lines)
+
+
+@pytest.mark.parametrize(("width", "left_out"), [(80, set()), (72, {"attempt"})])
+def test_a_long_job_name_is_folded_and_the_columns_stay(width: int, left_out: set[str]) -> None:
+    """One 58-character name left out the name, progress, attempt, created and runtime
+    columns of every row at 80 columns, as if it could not fold; in 72, what does not
+    fit with the name folded still goes."""
+    long_name = "monthly-report-for-the-warehouse-team-with-every-export-xx"  # 58 characters
+    rows = [
+        ("123", "echo", long_name, "succeeded", "—", "1/1", "16:08:26", "0.1s"),
+        ("124", "lines", "", "queued", "—", "0/1", "16:08:27", ""),
+    ]
+    lines = render(fit_table(JOB_COLUMNS, rows, width=width), width)
+    assert max(map(len, lines)) <= width
+    header = {word for word in lines[1].split() if word != "┃"}
+    assert header == {column.header for column in JOB_COLUMNS} - left_out, lines
+    folded = "".join(line.split("│")[3].strip() for line in lines if line.startswith("│"))
+    assert folded == long_name  # whole, in order
     assert "…" not in "".join(lines)
 
 

@@ -95,7 +95,7 @@ def progress(job: JobInfo) -> str:
 JOB_COLUMNS = (
     Column("id", "key", justify="right"),
     Column("type", "key"),
-    Column("name", "words", drop=5),
+    Column("name", "words", drop=5, fold=True),
     Column("state", "fixed"),
     Column("progress", "text", drop=2),
     Column("attempt", "fixed", drop=1),
@@ -108,7 +108,8 @@ def jobs_table(jobs: Iterable[JobInfo], *, title: str | None = None, caption: st
     """id, type, name, state, progress, attempt, created, runtime: one job a row.
 
     In a narrow terminal attempt, progress, runtime, created and name are left
-    out in that order rather than cutting an id or a type.
+    out in that order rather than cutting an id or a type; a long name is folded
+    onto more lines first.
     """
     rows = [
         (

@@ -7,7 +7,9 @@ says what it holds: a ``key`` (a name or id: one line, never cut), ``words``
 (wrapped between words only, so names in a list stay whole), ``fixed`` (one
 short line: a state, a time) or ``text`` (wrapped anywhere). When even the
 narrowest form is wider than the terminal, the least needed columns are left
-out (``drop``: 1 goes first) before anything would be cut.
+out (``drop``: 1 goes first) before anything would be cut. A column that may
+``fold`` (a job's free name) counts as no wider than :data:`FOLD_MIN` there: one
+long name is folded onto more lines rather than leave columns out of every row.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Column:
     header: str
     kind: Kind = "text"
     drop: int = 0  # 0: always shown; else left out, lowest first, when the table is too wide
+    fold: bool = False  # its long words are folded onto more lines before columns are dropped
     justify: Literal["left", "right"] = "left"
 
 
@@ -44,7 +47,7 @@ def fit_table(
 
     available = width or console().width
     shown = list(range(len(columns)))
-    while _frame(shown) + sum(_narrowest(columns[i], _cells(rows, i)) for i in shown) > available:
+    while _frame(shown) + sum(_folded(columns[i], _cells(rows, i)) for i in shown) > available:
         droppable = [i for i in shown if columns[i].drop]
         if not droppable:
             break
@@ -91,20 +94,37 @@ def _squeezed(
     columns: list[Column], cells: list[list[Any]], available: int
 ) -> tuple[list[int | None], list[bool]]:
     """Widths for a table whose narrowest form is still too wide, nothing left to drop
-    (a name longer than the terminal): the widest columns are folded onto more lines,
-    whole, down to what fits, so that the short ones (an id, a state) stay as they are.
-    Rich, left to it, would cut every column, an id to nothing."""
+    (a long name): the widest columns are folded onto more lines, whole, down to what
+    fits, those that may ``fold`` first, so that the short ones (an id, a state) stay
+    as they are. Rich, left to it, would cut every column, an id to nothing."""
     widths = [_narrowest(c, cs) for c, cs in zip(columns, cells, strict=True)]
+    everyone = range(len(columns))
+    folds = [i for i in everyone if columns[i].fold]
+    excess = _frame(columns) + sum(widths) - available
+    spare = sum(max(widths[i] - FOLD_MIN, 0) for i in folds) - excess
+    widths = _whole_headers(columns, widths, spare)
     excess = _frame(columns) + sum(widths) - available
     folded = [False] * len(columns)
-    while excess > 0:  # a column at a time, the widest, by one (a few hundred at most)
-        widest = max(range(len(widths)), key=lambda i: widths[i])
-        if widths[widest] <= FOLD_MIN:
-            break  # every column as narrow as it may be: the terminal wraps the lines
-        widths[widest] -= 1
-        excess -= 1
-        folded[widest] = True
+    for candidates in (folds, everyone):
+        while excess > 0 and candidates:  # the widest column, by one (a few hundred at most)
+            widest = max(candidates, key=lambda i: widths[i])
+            if widths[widest] <= FOLD_MIN:
+                break  # as narrow as they may be: the terminal wraps the lines
+            widths[widest] -= 1
+            excess -= 1
+            folded[widest] = True
     return list(widths), folded
+
+
+def _whole_headers(columns: list[Column], widths: list[int], spare: int) -> list[int]:
+    """``widths`` with the headers of text columns whole, as far as ``spare`` (what the
+    folding columns can give besides) allows: ``progress``, not ``progre`` over ``ss``."""
+    widened = list(widths)
+    for i, column in enumerate(columns):
+        grant = max(min(cell_len(column.header) - widened[i], spare), 0)
+        widened[i] += grant
+        spare -= grant
+    return widened
 
 
 def _add_column(table: Table, column: Column, width: int | None, *, fold: bool = False) -> None:
@@ -127,6 +147,12 @@ def _frame(columns: Sequence[Any]) -> int:
 def _widest(column: Column, cells: Sequence[Any]) -> int:
     texts = [column.header, *(_plain(cell) for cell in cells)]
     return max(cell_len(line) for text in texts for line in text.splitlines() or [""])
+
+
+def _folded(column: Column, cells: Sequence[Any]) -> int:
+    """The narrowest a column may be made before others are left out."""
+    narrowest = _narrowest(column, cells)
+    return min(narrowest, FOLD_MIN) if column.fold else narrowest
 
 
 def _narrowest(column: Column, cells: Sequence[Any]) -> int:
