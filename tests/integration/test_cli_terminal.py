@@ -152,6 +152,14 @@ def test_completion_functions_ask_the_server(server: Server) -> None:
     assert set(params) == {"repeat=", "day="}  # text is given already
     assert params["repeat="] == "integer"
     assert complete.parameters(context(type_="echo", **ctx.params), "text=") == []
+    # bash breaks text=day into text, = and day: day is a value there, not a name given
+    split = dict(
+        complete.parameters(context(type_="echo", args=["text", "=", "day"], **ctx.params), "")
+    )
+    assert set(split) == {"repeat=", "day="}
+    for typed in (["text", "="], ["text", "=", "x", "="], ["text="]):  # a value comes next
+        assert complete.parameters(context(type_="echo", args=typed, **ctx.params), "") == []
+    assert complete.parameters(context(type_="echo", args=["text", "="], **ctx.params), "ab") == []
     job_id = as_json(server, "submit", "sleep", "--hold")["id"]
     assert (str(job_id), "sleep held") in complete.job_ids(ctx, "")
     assert str(job_id) in dict(complete.live_job_ids(ctx, ""))
@@ -219,10 +227,21 @@ def test_install_completion_for_bash(server: Server, tmp_path: Path) -> None:
     launcher.parent.mkdir()
     launcher.write_text(f'#!/bin/sh\nexec {sys.executable} -m jobyard "$@"\n')
     launcher.chmod(0o755)
-    line = f"source {script}; COMP_WORDS=(jobyard submit py-c); COMP_CWORD=2; "
-    line += 'cd /; _jobyard_completion jobyard; echo "${COMPREPLY[@]}"'
     env["PATH"] = f"{launcher.parent}:{env['PATH']}"
-    answer = subprocess.run(
-        ["/bin/bash", "-c", line], capture_output=True, text=True, env=env, timeout=60, check=True
-    )
-    assert answer.stdout.split() == ["py-count"]
+
+    def in_bash(words: str) -> list[str]:
+        """COMPREPLY for COMP_WORDS=(words), the last word being completed."""
+        line = f"source {script}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); "
+        line += 'cd /; _jobyard_completion jobyard; echo "${COMPREPLY[@]}"'
+        answer = subprocess.run(
+            ["/bin/bash", "-c", line], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert answer.returncode == 0, answer.stderr
+        return answer.stdout.split()
+
+    assert in_bash("jobyard submit py-c") == ["py-count"]
+    assert in_bash("jobyard submit echo ''") == ["text=", "repeat=", "day="]
+    # bash breaks `text=` at the `=` (COMP_WORDBREAKS): a name offered there went into the value
+    assert in_bash("jobyard submit echo text = ''") == []
+    assert in_bash("jobyard submit echo text = ab") == []
+    assert in_bash("jobyard submit echo text = hi ''") == ["repeat=", "day="]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -41,11 +42,17 @@ def job_types(ctx: typer.Context, incomplete: str) -> Choices:
 
 
 def parameters(ctx: typer.Context, incomplete: str) -> Choices:
-    """``name=`` for each parameter of the TYPE given before that is not given yet."""
+    """``name=`` for each parameter of the TYPE given before that is not given yet.
+
+    Nothing while a value is typed: after ``name=`` in one word (zsh, fish), or after
+    a word that ends with ``=`` (bash breaks ``name=value`` into ``name``, ``=`` and
+    ``value``): a ``name=`` offered there would end up inside the value.
+    """
     type_name = ctx.params.get("type_")
-    if not type_name or "=" in incomplete:
+    words = ctx.params.get("args") or []
+    if not type_name or "=" in incomplete or (words and words[-1].endswith("=")):
         return []
-    given = {word.partition("=")[0] for word in ctx.params.get("args") or []}
+    given = _given(words)
     schema = _ask(ctx, lambda client: client.job_type(type_name).params) or {}
     properties = schema.get("properties") or {}
     required = set(schema.get("required") or [])
@@ -54,6 +61,12 @@ def parameters(ctx: typer.Context, incomplete: str) -> Choices:
         for name, prop in properties.items()
         if name not in given
     ]
+
+
+def _given(words: list[str]) -> set[str]:
+    """The names of ``name=value`` words, and of bash's ``name``, ``=``, ``value``."""
+    names = {word.partition("=")[0] for word in words if "=" in word}
+    return names | {word for word, after in pairwise(words) if after.startswith("=")}
 
 
 def job_ids(ctx: typer.Context, incomplete: str) -> Choices:
