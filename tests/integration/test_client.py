@@ -53,6 +53,17 @@ def test_health(client: Client) -> None:
     assert health["database"] == "sqlite"
 
 
+def test_one_workflow_and_the_notification_channels(client: Client) -> None:
+    diamond = client.workflow("diamond")
+    assert diamond == next(item for item in client.workflows() if item["name"] == "diamond")
+    assert diamond["nodes"][0]["name"] == "extract"
+    with pytest.raises(NotFound):
+        client.workflow("nope")
+    section = client.notification_channels()  # the tests' configuration has none
+    assert (section["channels"], section["rules"]) == ({}, [])
+    assert section["retry"]["max_attempts"] == 5
+
+
 def test_submit_returns_the_whole_job(client: Client) -> None:
     name = tag()
     run_at = datetime.now(UTC) + timedelta(hours=1)

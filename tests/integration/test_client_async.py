@@ -72,6 +72,8 @@ async def test_results_are_the_sync_clients(server: Server) -> None:
             assert await client.logs(job.id) == sync.logs(job.id)
             assert await client.job_type("lines") == sync.job_type("lines")
             assert await client.me() == sync.me()
+            assert await client.workflow("diamond") == sync.workflow("diamond")
+            assert await client.notification_channels() == sync.notification_channels()
         assert done.state == "succeeded"
         key = f"async-parity-{job.id}"
         made, new = await client.submit_once("echo", {"text": "a"}, hold=True, idempotency_key=key)

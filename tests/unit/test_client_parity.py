@@ -1,8 +1,11 @@
-"""AsyncClient has every method of Client, with the same parameters and results."""
+"""AsyncClient has every method of Client, with the same parameters and results; the
+docs list them all."""
 
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +47,10 @@ def test_the_constructors_take_the_same_arguments() -> None:
     sync = inspect.signature(Client.__init__).parameters
     async_ = inspect.signature(AsyncClient.__init__).parameters
     assert list(sync) == list(async_)
+
+
+def test_the_cli_page_lists_every_method_and_no_other() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    listing = page[page.index("Methods: ") : page.index("Results are frozen dataclasses")]
+    listed = re.findall(r"`(\w+)`", listing)
+    assert sorted(listed) == METHODS

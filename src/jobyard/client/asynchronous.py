@@ -265,6 +265,9 @@ class AsyncClient:
     async def workflows(self) -> list[dict[str, Any]]:
         return await self._driver.run(calls.workflows())
 
+    async def workflow(self, name: str) -> dict[str, Any]:
+        return await self._driver.run(calls.workflow(name))
+
     async def start_run(
         self, workflow: str, args: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -342,6 +345,9 @@ class AsyncClient:
         run: int | None = None,
     ) -> NotificationPage:
         return await self._driver.run(calls.notifications(page, per_page, status, event, job, run))
+
+    async def notification_channels(self) -> dict[str, Any]:
+        return await self._driver.run(calls.notification_channels())
 
     async def health(self) -> dict[str, Any]:
         return await self._driver.run(calls.health())

@@ -431,6 +431,10 @@ def workflows() -> Flow[list[dict[str, Any]]]:
     return (yield from items(WORKFLOWS))
 
 
+def workflow(name: str) -> Flow[dict[str, Any]]:
+    return (yield from raw("GET", f"{WORKFLOWS}/{segment(name)}"))
+
+
 def start_run(workflow: str, args: Mapping[str, Any] | None) -> Flow[dict[str, Any]]:
     body = {"args": dict(args or {})}
     return (yield from raw("POST", f"{WORKFLOWS}/{segment(workflow)}/runs", json=body))
@@ -656,6 +660,10 @@ def notifications(
     params: dict[str, Any] = {"page": page, "per_page": per_page, "job": job, "run": run}
     params |= {"status": csv(status), "event": csv(event)}
     return NotificationPage.from_dict((yield from call("GET", NOTIFICATIONS, params)))
+
+
+def notification_channels() -> Flow[dict[str, Any]]:
+    return (yield from raw("GET", f"{NOTIFICATIONS}/channels"))
 
 
 # -- access ----------------------------------------------------------------------------------

@@ -366,6 +366,10 @@ class Client:
         """The workflows of the server's configuration: nodes and edges."""
         return self._driver.run(calls.workflows())
 
+    def workflow(self, name: str) -> dict[str, Any]:
+        """One workflow: its description, args and nodes (:class:`NotFound` if unknown)."""
+        return self._driver.run(calls.workflow(name))
+
     def start_run(self, workflow: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Start a run; the answer has its ``id``, ``state`` and every node's job."""
         return self._driver.run(calls.start_run(workflow, args))
@@ -475,6 +479,12 @@ class Client:
     ) -> NotificationPage:
         """One page of the outbox, newest first; ``status``/``event`` take one name or several."""
         return self._driver.run(calls.notifications(page, per_page, status, event, job, run))
+
+    def notification_channels(self) -> dict[str, Any]:
+        """The configuration's notification channels and rules, without secrets: ``channels``
+        (by name, each with the retry policy it is sent with), ``rules``, ``retry`` and
+        ``public_url``."""
+        return self._driver.run(calls.notification_channels())
 
     def health(self) -> dict[str, Any]:
         """The server's ``/healthz``: status, version, and which parts it runs."""
