@@ -1,5 +1,6 @@
 """The CLI over the whole API: queues, schedules, types from YAML, many jobs at once,
-``logs --tail``, ``jobs --since``, ``show`` with samples — real commands, real server."""
+``logs --tail``, ``jobs --since``, ``show`` with samples, one worker or workflow, the
+notification channels, the server's health — real commands, real server."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.harness import Server, shared_server, wait_for
+from tests.harness import Launcher, Server, free_port, shared_server, wait_for
 from tests.integration.test_cli import as_json, error_line, jobyard, ok, tag
 
 server = shared_server(backends=["sqlite"])
@@ -229,3 +230,91 @@ def test_show_has_resources_and_samples_with_sparklines(server: Server) -> None:
     assert rss.startswith("RSS ")
     assert set("▁▂▃▄▅▆▇█") & set(rss)
     assert rss.endswith("MiB")
+
+
+def test_workers_show_one_by_name(server: Server) -> None:
+    name = as_json(server, "workers")["items"][0]["name"]
+    shown = as_json(server, "workers", name)
+    again = as_json(server, "workers", "show", name)
+    assert {**again, "heartbeat_at": None} == {**shown, "heartbeat_at": None}  # it beats on
+    assert (shown["name"], shown["state"]) == (name, "running")
+    panel = ok(server, "workers", "show", name)
+    assert f"worker {name}" in panel
+    assert "heartbeat" in panel
+    assert name in ok(server, "workers", "list")
+    assert as_json(server, "workers", "list")["total"] >= 1
+    missing = error_line(jobyard(server, "workers", "show", "nope"), 3)
+    assert missing == "jobyard: error: no worker named 'nope'"
+
+
+def test_workflows_show_one_by_name(server: Server) -> None:
+    listed = {item["name"]: item for item in as_json(server, "workflows")["items"]}
+    assert as_json(server, "workflows", "broken") == listed["broken"]
+    assert as_json(server, "workflows", "show", "broken")["args"] == {"code": 5}
+    lines = ok(server, "workflows", "broken").splitlines()
+    assert lines[0].startswith("broken: A node that fails")
+    assert '  args {"code": 5}' in lines
+    assert "  bad (fail)  after first" in lines
+    assert '  first (echo)  {"text": "first"}' in lines
+    assert "diamond: A diamond and a chain" in ok(server, "workflows", "list")
+    missing = error_line(jobyard(server, "workflows", "nope"), 3)
+    assert missing == "jobyard: error: no workflow named 'nope'"
+
+
+def test_notifications_of_one_run(server: Server) -> None:
+    run = json.loads(jobyard(server, "run", "broken", "--wait", "--json").stdout)
+
+    def told() -> list[dict[str, object]] | None:
+        items = as_json(server, "notifications", "--run", str(run["id"]))["items"]
+        return items if any(item["event"] == "workflow_failed" for item in items) else None
+
+    items = wait_for(told, what=f"the notifications of run {run['id']}")
+    assert {item["run_id"] for item in items} == {run["id"]}
+    failed = jobyard(server, "submit", "fail", "--wait", "--json")  # no run: not listed
+    other = json.loads(failed.stdout)["id"]
+    wait_for(lambda: as_json(server, "notifications", "--job", str(other))["items"])
+    again = as_json(server, "notifications", "--run", str(run["id"]), "--per-page", "500")
+    assert other not in {item["job_id"] for item in again["items"]}
+    assert "workflow_failed" in ok(server, "notifications", "--run", str(run["id"]))
+
+
+def test_notification_channels(server: Server, launch: Launcher, tmp_path: Path) -> None:
+    assert as_json(server, "notifications", "channels") == {
+        "public_url": None,
+        "retry": {"max_attempts": 5, "initial": 10.0, "max_delay": 600.0},
+        "channels": {},
+        "rules": [],
+    }
+    assert "0 channels" in ok(server, "notifications", "channels")
+    config = tmp_path / "jobyard.yaml"
+    config.write_text(
+        "notifications:\n  channels:\n"
+        f"    ops-mail: {{type: email, host: 127.0.0.1, port: {free_port()}, security: none,"
+        " sender: jobyard@example.test, to: [ops@example.test]}\n"
+        f"    hook: {{type: webhook, url: 'http://127.0.0.1:{free_port()}/hook',"
+        " retry: {max_attempts: 2}}\n"
+        "  rules:\n"
+        "    - {events: [failed, sla_breach], channels: [ops-mail, hook]}\n"
+        "    - {events: [failed], job_types: [echo], channels: [ops-mail], to: [a@example.test]}\n"
+    )
+    told = launch(f"sqlite:///{tmp_path / 'jobs.db'}", config=config)
+    section = as_json(told, "notifications", "channels")
+    assert set(section["channels"]) == {"ops-mail", "hook"}
+    assert section["channels"]["hook"]["retry"]["max_attempts"] == 2
+    assert [rule["job_types"] for rule in section["rules"]] == [None, ["echo"]]
+    table = ok(told, "notifications", "channels")
+    assert "ops@example.test via 127.0.0.1:" in table
+    assert "2 tries, 10.0s apart, doubling up to 10m00s" in table
+    assert "type echo" in table
+    assert "a@example.test" in table
+    captions = [line.strip() for line in table.splitlines() if line.strip().endswith("s")]
+    assert captions[-2:] == ["2 channels", "2 rules"]
+
+
+def test_health(server: Server) -> None:
+    said = ok(server, "health")
+    assert said.startswith("ok: jobyard ")
+    assert " on sqlite; worker " in said
+    assert as_json(server, "health")["status"] == "ok"
+    away = error_line(jobyard(server, "health", "--server", f"127.0.0.1:{free_port()}"), 5)
+    assert "cannot reach" in away

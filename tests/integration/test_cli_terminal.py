@@ -203,6 +203,13 @@ def test_completion_through_typer(server: Server) -> None:
     assert "limited" in bash_complete(server, "jobyard queues pause ", 3)
     group = bash_complete(server, "jobyard types ", 2)
     assert {"list", "show", "add", "edit", "rm", "echo"} <= set(group)
+    worker = as_json(server, "workers")["items"][0]["name"]
+    assert {"list", "show", worker} <= set(bash_complete(server, "jobyard workers ", 2))
+    assert worker in bash_complete(server, "jobyard workers show ", 3)
+    assert {"list", "show", "diamond"} <= set(bash_complete(server, "jobyard workflows ", 2))
+    assert bash_complete(server, "jobyard workflows show dia", 3) == ["diamond"]
+    assert bash_complete(server, "jobyard run dia", 2) == ["diamond"]
+    assert bash_complete(server, "jobyard notifications ", 2) == ["list", "channels"]
 
 
 @pytest.mark.skipif(not Path("/bin/bash").exists(), reason="needs bash")

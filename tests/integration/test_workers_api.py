@@ -220,4 +220,9 @@ def test_a_server_whose_worker_was_drained_elsewhere_says_it_is_degraded(
     health = wait_for(degraded, timeout=30, what="the drained server to say it is degraded")
     assert health["worker"] is None
     assert "drained" in health["reasons"][0]
+    command = [sys.executable, "-m", "jobyard", "health", "--server", embedded.url]
+    said = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert said.returncode == 1, said.stderr
+    assert said.stdout.startswith("degraded: jobyard ")
+    assert said.stderr == f"jobyard: error: the server is degraded: {health['reasons'][0]}\n"
     wait_for(lambda: listed(api, "drained") is None, timeout=30, what="the worker to leave")

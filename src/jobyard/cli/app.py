@@ -17,6 +17,7 @@ import typer
 
 from jobyard.cli import access as cli_access
 from jobyard.cli import allocator, credentials
+from jobyard.cli import health as cli_health
 from jobyard.cli import jobs as cli_jobs
 from jobyard.cli import logs as cli_logs
 from jobyard.cli import maintenance as cli_maintenance
@@ -385,6 +386,7 @@ _CLIENT_COMMANDS = (
     cli_schedules,
     cli_workers,
     cli_notify,
+    cli_health,
     cli_access,
 )
 for _module in _CLIENT_COMMANDS:

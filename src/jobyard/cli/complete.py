@@ -94,6 +94,11 @@ def schedules(ctx: typer.Context, incomplete: str) -> Choices:
     return _listed(incomplete, found)
 
 
+def workflows(ctx: typer.Context, incomplete: str) -> Choices:
+    found = _ask(ctx, lambda client: [(w["name"], w["description"]) for w in client.workflows()])
+    return _listed(incomplete, found)
+
+
 def _ids(ctx: typer.Context, wanted: Iterable[str] | None) -> Choices:
     def newest(client: Client) -> Choices:
         page = client.jobs(per_page=JOB_IDS, sort="-created_at", state=wanted)

@@ -1,5 +1,5 @@
-"""``jobyard workers``, ``drain`` and ``forget``: the cluster's workers, draining one, and
-forgetting a lost one."""
+"""``jobyard workers``, ``drain`` and ``forget``: the cluster's workers (or one of them),
+draining one, and forgetting a lost one."""
 
 from __future__ import annotations
 
@@ -17,22 +17,47 @@ from jobyard.cli.common import (
     counted,
     print_items,
     print_json,
+    print_view,
 )
+from jobyard.cli.groups import group
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
     from rich.table import Table
 
     from jobyard.client.sync import WorkerStatus
 
 PANEL = "Workers (client commands)"
 WORKER_STYLES = {"running": "bold blue", "draining": "yellow", "lost": "bold red"}
+workers_app = group("List the workers (the default), or show one (workers NAME).")
 
 
+@workers_app.command("list")
 def workers(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
     """List the registered workers: state, host, queues, tags and the jobs they run."""
     with connect(server) as client:
         found = client.workers()
     print_items(found, json_, workers_table)
+
+
+@workers_app.command("show")
+def show_worker(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="The worker's name.",
+            show_default=False,
+            autocompletion=complete.workers,
+        ),
+    ],
+    json_: JsonOpt = False,
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Show one worker: state, host, queues, tags, its jobs, heartbeat, drain request."""
+    with connect(server) as client:
+        worker = client.worker(name)
+    print_view(worker, json_, worker_panel)
 
 
 def drain(
@@ -110,7 +135,34 @@ def workers_table(found: Sequence[WorkerStatus]) -> Table:
     return fit_table(columns, rows, caption=counted(len(found), "workers"))
 
 
+def worker_panel(worker: WorkerStatus) -> RenderableType:
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    from jobyard.cli.render import NONE, duration, moment
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    running = ", ".join(map(str, worker.running))
+    for label, value in (
+        ("state", Text(worker.state, style=WORKER_STYLES.get(worker.state, ""))),
+        ("host", f"{worker.host}, pid {worker.pid}"),
+        ("queues", ", ".join(worker.queues)),
+        ("tags", ", ".join(worker.tags) or NONE),
+        ("running", f"{len(worker.running)}/{worker.concurrency} {running}".rstrip()),
+        ("started", moment(worker.started_at)),
+        ("heartbeat", moment(worker.heartbeat_at)),
+        ("lease", duration(worker.lease_timeout)),
+        ("drain asked", moment(worker.drain_requested_at)),
+        ("version", worker.version),
+    ):
+        grid.add_row(label, value)
+    return Panel(grid, title=f"worker {worker.name}", title_align="left", expand=False)
+
+
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel=PANEL)(workers)
+    app.add_typer(workers_app, name="workers", rich_help_panel=PANEL)
     app.command(rich_help_panel=PANEL)(drain)
     app.command(rich_help_panel=PANEL)(forget)

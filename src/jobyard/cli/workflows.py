@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
 
+from jobyard.cli import complete
 from jobyard.cli.common import (
     DEFAULT_SERVER,
     JOB_FAILED,
@@ -23,8 +25,10 @@ RunId = Annotated[int, typer.Argument(metavar="RUN_ID", help="A workflow run's i
 runs_app = group(
     "List the workflow runs (the default), show one (runs RUN_ID), stop, resume or retry one."
 )
+workflows_app = group("List the workflows (the default), or show one (workflows NAME).")
 
 
+@workflows_app.command("list")
 def workflows(
     json_: JsonOpt = False,
     server: ServerOpt = DEFAULT_SERVER,
@@ -36,14 +40,67 @@ def workflows(
         print_json({"items": found, "total": len(found)})
         return
     for workflow in found:
-        typer.echo(f"{workflow['name']}: {workflow['description'] or ''}".rstrip(": "))
-        for node in workflow["nodes"]:
-            after = f"  after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
-            typer.echo(f"  {node['name']} ({node['type']}){after}")
+        _describe(workflow)
+
+
+@workflows_app.command("show")
+def show_workflow(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="A workflow.",
+            show_default=False,
+            autocompletion=complete.workflows,
+        ),
+    ],
+    json_: JsonOpt = False,
+    server: ServerOpt = DEFAULT_SERVER,
+) -> None:
+    """Show one workflow: its args, time zone, and each node's type, arguments and upstream."""
+    with connect(server) as client:
+        workflow = client.workflow(name)
+    if json_:
+        print_json(workflow)
+    else:
+        _describe(workflow, detailed=True)
+
+
+def _describe(workflow: Mapping[str, Any], detailed: bool = False) -> None:
+    """The workflow's name, description and nodes; ``detailed``, its args and time zone too."""
+    typer.echo(f"{workflow['name']}: {workflow['description'] or ''}".rstrip(": "))
+    if detailed:
+        typer.echo(f"  timezone {workflow['timezone']}")
+        if workflow["args"]:
+            typer.echo(f"  args {_json(workflow['args'])}")
+    for node in workflow["nodes"]:
+        typer.echo(_node_line(node, detailed))
+
+
+def _node_line(node: Mapping[str, Any], detailed: bool) -> str:
+    """``name (type)``, the nodes it comes after; ``detailed``, its args and time too."""
+    words = [f"{node['name']} ({node['type']})"]
+    if node["depends_on"]:
+        words.append(f"after {', '.join(node['depends_on'])}")
+    if detailed:
+        words += [_json(node["args"])] if node["args"] else []
+        words += [f"{gate} {node[gate]}" for gate in ("at", "cron") if node.get(gate)]
+    return "  " + "  ".join(words)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
 
 
 def run(
-    workflow: Annotated[str, typer.Argument(metavar="WORKFLOW", help="The workflow to run.")],
+    workflow: Annotated[
+        str,
+        typer.Argument(
+            metavar="WORKFLOW", help="The workflow to run.", autocompletion=complete.workflows
+        ),
+    ],
     args: Annotated[
         list[str] | None, typer.Argument(metavar="KEY=VALUE", help="Run arguments.")
     ] = None,
@@ -80,7 +137,10 @@ def _show(run_: dict[str, Any], json_: bool) -> None:
 
 @runs_app.command("list")
 def list_runs(
-    workflow: Annotated[str | None, typer.Option(help="Only this workflow's runs.")] = None,
+    workflow: Annotated[
+        str | None,
+        typer.Option(help="Only this workflow's runs.", autocompletion=complete.workflows),
+    ] = None,
     state: Annotated[str | None, typer.Option(help="running, succeeded, failed, stopped")] = None,
     json_: JsonOpt = False,
     server: ServerOpt = DEFAULT_SERVER,
@@ -123,6 +183,6 @@ _control("retry-failed", "Restart the failed nodes; what they blocked runs after
 
 
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel=PANEL)(workflows)
+    app.add_typer(workflows_app, name="workflows", rich_help_panel=PANEL)
     app.command(rich_help_panel=PANEL)(run)
     app.add_typer(runs_app, name="runs", rich_help_panel=PANEL)
