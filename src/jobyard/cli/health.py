@@ -22,8 +22,10 @@ PANEL = "Server (client commands)"
 
 
 def health(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Ask the server's /healthz: exit 0 when ok, 1 when degraded (saying why), 5 when
-    it cannot be reached."""
+    """Ask the server's /healthz: ok (exit 0) or degraded (exit 1, saying why).
+
+    A server that cannot be reached exits 5.
+    """
     with connect(server) as client:
         found = client.health()
     if json_:
