@@ -150,7 +150,7 @@ def test_mail_arrives_with_subject_recipients_and_body() -> None:
     assert mail["Auto-Submitted"] == "auto-generated"
     body = mail.get_content()
     assert "Exit code: 3" in body
-    assert "Runtime:   1m 35s" in body
+    assert "Runtime:   1 min 35 s" in body
     assert "  boom" in body
     assert "https://jobs.example.com/jobs/42" in body
 

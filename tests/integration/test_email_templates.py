@@ -60,7 +60,7 @@ def test_the_directory_changes_the_subject_and_body_the_server_gets(tmp_path: Pa
     first, second = mailbox.messages
     assert first["Subject"] == "FAILED: etl #42"
     assert first.get_content_type() == "text/plain"
-    assert body(first) == "FAILED: etl #42\nran 1m 35s, exit 3\nstarting / boom\n"
+    assert body(first) == "FAILED: etl #42\nran 1 min 35 s, exit 3\nstarting / boom\n"
     assert first["X-Jobyard-Delivery"] == "d-1"
     assert second["Subject"] == "WORKFLOW_FAILED: nightly #7"
     assert body(second) == "WORKFLOW_FAILED: nightly #7\n\n"

@@ -121,7 +121,7 @@ def test_an_inline_template_with_its_content_type() -> None:
         template="{{ summary }} ({{ job.runtime | duration }})", content_type="text/plain"
     )
     assert channel.format == "template"  # implied by the template
-    assert channel.body(FAILED) == (b"job 42 (etl) failed: exit code 3 (1m 35s)", "text/plain")
+    assert channel.body(FAILED) == (b"job 42 (etl) failed: exit code 3 (1 min 35 s)", "text/plain")
 
 
 def test_a_template_file_relative_to_the_config(tmp_path: Path) -> None:
@@ -297,6 +297,6 @@ def test_the_documented_configurations_load(tmp_path: Path) -> None:
 def test_the_documented_pager_line(tmp_path: Path) -> None:
     [pager] = doc_blocks("jinja")
     channel = WebhookChannel(url="http://h/x", template=pager, content_type="text/plain")
-    line = "FAILED etl#42 exit=3 after 1m 35s https://jobs.example.com/jobs/42\n"
+    line = "FAILED etl#42 exit=3 after 1 min 35 s https://jobs.example.com/jobs/42\n"
     assert channel.body(FAILED)[0].decode() == line
     assert f"sends `{line.strip()}`" in DOC.read_text()

@@ -61,7 +61,7 @@ def test_the_directory_replaces_the_subject_and_text_by_file_name(tmp_path: Path
     }
     mailer = channel(write(tmp_path, templates=templates))
     assert mailer.parts(FAILED) == mail.MailParts(
-        "ALERT etl: failed", "ALERT etl: failed\n1m 35s https://jobs.example.com/jobs/42\n"
+        "ALERT etl: failed", "ALERT etl: failed\n1 min 35 s https://jobs.example.com/jobs/42\n"
     )
     assert mailer.parts(WORKFLOW).subject == "ALERT nightly: workflow_failed"
 
@@ -192,6 +192,6 @@ def test_the_documented_email_example_renders_as_described(tmp_path: Path) -> No
     assert parts.subject == "FAILED etl 42"
     assert parts.text == FAILED.text
     assert parts.html is not None
-    assert "<p>Job 42 (etl), exit code 3, ran 1m 35s</p>" in parts.html
+    assert "<p>Job 42 (etl), exit code 3, ran 1 min 35 s</p>" in parts.html
     assert '<a href="https://jobs.example.com/jobs/42">Open in jobyard</a>' in parts.html
     assert "<pre>starting\nboom</pre>" in parts.html

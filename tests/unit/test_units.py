@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from jobyard.units import duration, size
+from jobyard.worker.sla import Breach, overrun
 
 
 @pytest.mark.parametrize(
@@ -82,3 +83,26 @@ def test_a_size_is_in_decimal_units_and_rolls_over_like_a_duration(
     count: float | None, shown: str
 ) -> None:
     assert size(count) == shown
+
+
+@pytest.mark.parametrize(
+    ("budget", "value", "limit", "shown"),
+    [
+        ("max_output", 80_040, 50_000, "80.0 kB > 50.0 kB"),
+        ("max_runtime", 1500, 1200, "25 min 00 s > 20 min 00 s"),
+        ("max_runtime", 3.027, 3, "3.0 s exceeded by 27 ms"),  # both read "3.0 s"
+        ("expected", 59.97, 59.96, "1 min 00 s exceeded by 10 ms"),
+        ("max_data", 5000, 1000, "5000 > 1000"),
+    ],
+)
+def test_an_overrun_reads_in_its_budgets_unit(
+    budget: str, value: float, limit: float, shown: str
+) -> None:
+    assert overrun(budget, value, limit) == shown
+
+
+def test_the_breach_the_job_log_tells_is_in_the_same_units() -> None:
+    output = Breach("max_output", limit=500_000_000, value=612_000_000, kill=False)
+    assert output.describe() == "SLA breach (max_output): wrote 612.0 MB, budget 500.0 MB"
+    runtime = Breach("max_runtime", limit=1, value=1.2, kill=True)
+    assert runtime.describe() == "SLA breach (max_runtime): ran 1.2 s, budget 1.0 s"

@@ -2,7 +2,8 @@
 routing keys, and the email's subject, text and HTML.
 
 Templates are compiled once per source text. Two environments share the filters
-``duration`` (seconds → ``1m 35s``), ``size`` (bytes → ``612.0 MB``), ``mrkdwn`` (Slack's
+``duration`` (seconds → ``1 min 35 s``) and ``size`` (bytes → ``612.0 MB``) of
+:mod:`jobyard.units`, as the UI and the CLI write them, ``sla_line``, ``mrkdwn`` (Slack's
 escaping) and ``number`` (``%g``: ``1e+06``, ``12.5``): one writes text as it is, the other
 escapes HTML (for ``email.html.j2``). What an event lacks renders empty
 (``{{ job.type }}`` for a workflow event), never as an error.
@@ -18,7 +19,8 @@ from typing import Any
 from jinja2 import ChainableUndefined, Template, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from jobyard.notify.units import human_duration, human_size, sla_line
+from jobyard.units import duration, size
+from jobyard.worker.sla import overrun
 
 
 class TemplateProblem(Exception):
@@ -55,13 +57,21 @@ def _mrkdwn(value: Any) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    """``human_duration``, empty for a value the event does not have."""
-    return "" if seconds is None or isinstance(seconds, Undefined) else human_duration(seconds)
+    """:func:`jobyard.units.duration`, empty for a value the event does not have."""
+    return "" if seconds is None or isinstance(seconds, Undefined) else duration(seconds)
 
 
 def _size(count: float | None) -> str:
-    """``human_size``, empty for a value the event does not have."""
-    return "" if count is None or isinstance(count, Undefined) else human_size(count)
+    """:func:`jobyard.units.size`, empty for a value the event does not have."""
+    return "" if count is None or isinstance(count, Undefined) else size(count)
+
+
+def sla_line(sla: Mapping[str, Any]) -> str:
+    """An event's ``sla`` as one line: ``max_runtime 25 min 00 s > 20 min 00 s``,
+    ``rows 5000 > 1000`` (a ``max_data`` budget by its metric), or just over, where both
+    read the same, by how much (``max_runtime 3.0 s exceeded by 27 ms``)."""
+    name = sla.get("metric") or sla["budget"]
+    return f"{name} {overrun(sla['budget'], sla['value'], sla['limit'])}"
 
 
 def _number(value: float | None) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Required, TypedDict
 
 from jobyard.notify import mail
-from jobyard.notify.units import sla_line
+from jobyard.notify.jinja import sla_line
 
 LOG_TAIL = 20
 """How many of the last log lines a message carries."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobyard.models import Sla
+from jobyard.units import duration, size
 
 MIN_RUNS = 5  # successes needed before ``expected: auto`` has a baseline
 HISTORY = 50  # successes looked at, newest first
@@ -41,10 +42,10 @@ class Breach:
 
     def describe(self) -> str:
         what = {
-            "max_runtime": f"ran {self.value:.1f} s, budget {self.limit:g} s",
-            "max_output": f"wrote {self.value:.0f} bytes, budget {self.limit:.0f} bytes",
+            "max_runtime": f"ran {duration(self.value)}, budget {duration(self.limit)}",
+            "max_output": f"wrote {size(self.value)}, budget {size(self.limit)}",
             "max_data": f"reported {self.metric} = {self.value:g}, budget {self.limit:g}",
-            "expected": f"ran {self.value:.1f} s, usually done within {self.limit:.1f} s",
+            "expected": f"ran {duration(self.value)}, usually done within {duration(self.limit)}",
         }[self.budget]
         return f"SLA breach ({self.budget}): {what}"
 
@@ -58,6 +59,23 @@ class Breach:
         if self.metric is not None:
             data["metric"] = self.metric
         return data
+
+
+def amount(budget: str, value: float) -> str:
+    """A figure of ``budget`` for people: a size for ``max_output``, a number of the
+    metric's units for ``max_data``, a duration for the others."""
+    if budget == "max_output":
+        return size(value)
+    return f"{value:g}" if budget == "max_data" else duration(value)
+
+
+def overrun(budget: str, value: float, limit: float) -> str:
+    """How far ``value`` went over ``limit``: ``25 min 00 s > 20 min 00 s``, or where both
+    read the same, by how much (``3.0 s exceeded by 27 ms``)."""
+    shown, allowed = amount(budget, value), amount(budget, limit)
+    if shown != allowed:
+        return f"{shown} > {allowed}"
+    return f"{allowed} exceeded by {amount(budget, value - limit)}"
 
 
 def baseline(runtimes: Sequence[float]) -> float | None:
