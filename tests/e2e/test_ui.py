@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from jobyard.units import duration
 from tests.databases import BACKENDS
 from tests.e2e.browser import PHONE, WIDE, logged_in, shot
 from tests.harness import Server, shared_server
@@ -295,6 +296,19 @@ def test_times_ago_count_on_while_the_page_is_open(page: Page, server: Server) -
     # Counted on in the page: "0 s ago" for as long as it was open was a stale page.
     expect(created).not_to_have_text(shown, timeout=10_000)
     expect(created).to_have_text(re.compile(r"^\d+ s ago$"))
+
+
+# Where a figure rolls over to the next unit, either side, and rounding halves.
+ROLL_OVERS = [0, 0.0005, 0.9994, 0.9995, 4.25, 59.4, 59.6, 59.94, 59.95, 65.4, 3569, 3571]
+ROLL_OVERS += [3599.4, 3599.5, 7829.9, 7830, 172_769, 172_771, 273_600, -5]
+
+
+def test_the_page_writes_durations_as_the_server_does(page: Page) -> None:
+    page.goto("/")
+    written = "([values, coarse]) => values.map((s) => window.jobyardDuration(s, coarse))"
+    for coarse in (False, True):
+        shown = page.evaluate(written, [ROLL_OVERS, coarse])
+        assert shown == [duration(s, coarse=coarse) for s in ROLL_OVERS]
 
 
 def test_an_admin_writes_a_job_type_and_sees_its_form_first(page: Page, server: Server) -> None:

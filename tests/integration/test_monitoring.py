@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +30,9 @@ job_types:
   overrun:
     command: [sleep, "3"]
     sla: {max_runtime: 0.5s}
+  loud:
+    command: [python3, -c, "print('x' * 80_039)"]
+    sla: {max_output: 50kB}
 notifications:
   retry: {max_attempts: 1}
   channels:
@@ -191,6 +195,23 @@ def test_the_dashboard_tells_a_breach_once_whatever_the_channels_it_went_to(
     told = [line for line in breaches.splitlines() if f'href="/jobs/{job}">#{job}</a>' in line]
     assert len(told) == 1, told
     assert "went over its max_runtime budget" in " ".join(page.split())
+
+
+def test_a_jobs_page_shows_its_budgets_and_breaches_in_their_units(server: Server) -> None:
+    loud, slow = submit(server, "loud"), submit(server, "overrun")
+
+    def breached(job_id: int) -> str | None:
+        page = server.client.get(f"/jobs/{job_id}").text
+        return page if "Over the" in page else None
+
+    page = wait_for(lambda: breached(loud), what="the output budget's breach on the page")
+    assert "<dt>output</dt><dd>50.0 kB</dd>" in page  # not "50000 bytes"
+    assert re.search(r"Over the max_output budget at [\d :-]+: 80\.0 kB &gt; 50\.0 kB", page)
+    page = wait_for(lambda: breached(slow), what="the runtime budget's breach on the page")
+    assert "<dt>runtime</dt><dd>500 ms</dd>" in page
+    over = r"Over the max_runtime budget at [\d :-]+: (\d+ ms|\d\.\d s) &gt; 500 ms \(notify\)"
+    assert re.search(over, page), page
+    server.wait_state(slow, "succeeded")
 
 
 def test_metrics_report_jobs_queues_histograms_and_workers(server: Server) -> None:

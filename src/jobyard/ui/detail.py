@@ -10,6 +10,7 @@ from jobyard.events.records import FeedEvent, LogWritten, SlaBreached
 from jobyard.models import EventKind, Job
 from jobyard.node import Node
 from jobyard.states import Control, Event, IllegalTransition, JobState, transition
+from jobyard.units import duration, size
 
 TAIL = 500  # log lines shown when the page opens; the full log is a download away
 TIMELINE = 200  # state events shown
@@ -98,9 +99,9 @@ def budgets(job: Job) -> list[tuple[str, Any]]:
         return []
     found: list[tuple[str, Any]] = []
     if sla.max_runtime is not None:
-        found.append(("runtime", f"{sla.max_runtime:g} s"))
+        found.append(("runtime", duration(sla.max_runtime)))
     if sla.max_output is not None:
-        found.append(("output", f"{sla.max_output} bytes"))
+        found.append(("output", size(sla.max_output)))
     if sla.max_data is not None:
         found.append((f"metric {sla.max_data[0]}", f"{sla.max_data[1]:g}"))
     if sla.expected:

@@ -17,6 +17,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from jobyard import __version__
 from jobyard.clock import utcnow
+from jobyard.units import duration, size
+from jobyard.worker.sla import overrun
 
 if TYPE_CHECKING:  # the viewer module imports the API, which imports the login page here
     from jobyard.ui.viewer import Viewer
@@ -37,36 +39,6 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
 def since(moment: datetime | None, now: datetime | None = None) -> float:
     """Seconds from ``moment`` to now (negative: it is to come), for a page to count on."""
     return 0.0 if moment is None else ((now or utcnow()) - moment).total_seconds()
-
-
-def duration(seconds: float | None, *, coarse: bool = False) -> str:
-    """A span of time for people: ``850 ms``, ``4.2 s``, ``3 min 05 s``, ``2 h 10 min``."""
-    if seconds is None:
-        return "—"
-    if seconds < 1 and not coarse:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.0f} s" if coarse else f"{seconds:.1f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min" if coarse else f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
-def size(count: float | None) -> str:
-    """Bytes for people: ``512 B``, ``1.5 KB``, ``20.0 MB``."""
-    if count is None:
-        return "—"
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def stamp(moment: datetime | None) -> str:
@@ -129,6 +101,7 @@ def _environment() -> Environment:
     )
     env.filters["iso"] = lambda m: "" if m is None else m.isoformat()
     env.globals["static"] = static_url
+    env.globals["overrun"] = overrun
     env.globals["version"] = __version__
     return env
 

@@ -113,7 +113,7 @@
       }
       times.push(at);
       cpu.push(percent);
-      memory.push(sample.rss / 1048576);
+      memory.push(sample.rss / 1e6);  // decimal MB, as sizes read everywhere
     });
     return [times, cpu, memory];
   }

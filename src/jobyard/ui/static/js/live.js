@@ -83,14 +83,24 @@
   }
 
   // -- ticking runtimes -----------------------------------------------------------
-  function words(seconds) {
-    if (seconds < 60) return seconds.toFixed(1) + " s";
-    const minutes = Math.floor(seconds / 60), rest = Math.floor(seconds % 60);
-    if (minutes < 60) return `${minutes} min ${String(rest).padStart(2, "0")} s`;
-    const hours = Math.floor(minutes / 60);
-    return `${hours} h ${String(minutes % 60).padStart(2, "0")} min`;
+  // A span of time by the rules of the server's jobyard.units.duration (rounded half up,
+  // the form chosen by the rounded figure): "850 ms", "4.2 s", "3 min 05 s", "2 h 10 min",
+  // "3 d 4 h"; coarse, for times ago: "4 s", "3 min". The UI tests hold the two together.
+  function duration(seconds, coarse) {
+    if (seconds < 0) return "-" + duration(-seconds, coarse);
+    const round = (value) => Math.floor(value + 0.5), pad = (n) => String(n).padStart(2, "0");
+    const millis = round(seconds * 1000), tenths = round(seconds * 10), whole = round(seconds);
+    const minutes = round(seconds / 60);
+    if (!coarse && millis < 1000) return millis + " ms";
+    if (coarse && whole < 60) return whole + " s";
+    if (!coarse && tenths < 600) return `${Math.floor(tenths / 10)}.${tenths % 10} s`;
+    if (coarse && minutes < 60) return minutes + " min";
+    if (!coarse && whole < 3600) return `${Math.floor(whole / 60)} min ${pad(whole % 60)} s`;
+    if (minutes < 48 * 60) return `${Math.floor(minutes / 60)} h ${pad(minutes % 60)} min`;
+    const hours = round(seconds / 3600);
+    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
   }
-  window.jobyardDuration = words;
+  window.jobyardDuration = duration;
 
   function tick() {
     const now = performance.now();
@@ -99,7 +109,7 @@
         clock.jyBase = clock.dataset.runtime;
         clock.jyFrom = now;
       }
-      clock.textContent = words(parseFloat(clock.jyBase) + (now - clock.jyFrom) / 1000);
+      clock.textContent = duration(parseFloat(clock.jyBase) + (now - clock.jyFrom) / 1000);
     }
     // "3 min ago" as the server wrote it, counted on from when the page got it.
     for (const time of document.querySelectorAll("time[data-ago]")) {
@@ -108,19 +118,9 @@
         time.jyFrom = now;
       }
       const seconds = parseFloat(time.jyBase) + (now - time.jyFrom) / 1000;
-      const text = seconds >= 0 ? coarse(seconds) + " ago" : "in " + coarse(-seconds);
+      const text = seconds >= 0 ? duration(seconds, true) + " ago" : "in " + duration(-seconds, true);
       if (time.textContent !== text) time.textContent = text;
     }
-  }
-
-  // As the server's coarse durations (jobyard.ui.render.duration): "4 s", "3 min".
-  function coarse(seconds) {
-    if (seconds < 60) return Math.round(seconds) + " s";
-    const minutes = Math.floor(seconds / 60);
-    if (minutes < 60) return minutes + " min";
-    const hours = Math.floor(minutes / 60);
-    if (hours < 48) return `${hours} h ${String(minutes % 60).padStart(2, "0")} min`;
-    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
   }
 
   // -- after a change posted with htmx ------------------------------------------------
