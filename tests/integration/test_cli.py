@@ -21,6 +21,7 @@ import pytest
 
 from jobyard.cli.common import parse_assignments, parse_value
 from jobyard.cli.render import short_moment
+from jobyard.units import duration
 from tests.harness import Server, free_port, shared_server, wait_for
 
 COMMANDS = [
@@ -150,9 +151,15 @@ def test_a_repeated_idempotency_key_is_said_to_be_the_first_job(server: Server) 
 
 
 def test_submit_wait_tells_how_the_job_ended(server: Server) -> None:
-    good = jobyard(server, "submit", "echo", "text=hi", "--wait")
+    name = tag()
+    good = jobyard(server, "submit", "echo", "text=hi", "--name", name, "--wait")
     assert good.returncode == 0, good.stderr
     assert "succeeded" in good.stdout
+    [job] = as_json(server, "jobs", "--search", name)["items"]
+    runtime = job["resources"]["runtime_seconds"]
+    assert good.stdout.strip().endswith(f", ran {duration(runtime)}")  # "ran 12 ms", not "0.0s"
+    [row] = [row for row in ok(server, "jobs", "--search", name).splitlines() if name in row]
+    assert row.split("│")[-2].strip() == duration(runtime, compact=True)  # a narrow column
     bad = jobyard(server, "submit", "fail", "code=4", "--wait")
     assert bad.returncode == 1
     assert "failed, exit code 4, ran " in bad.stdout  # the code once, not as its error too

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from jobyard.units import duration, size
 from tests.harness import Launcher, Server, free_port, shared_server, wait_for
 from tests.integration.test_cli import as_json, error_line, jobyard, ok, tag
 
@@ -229,7 +230,15 @@ def test_show_has_resources_and_samples_with_sparklines(server: Server) -> None:
     assert set("▁▂▃▄▅▆▇█") & set(cpu)
     assert rss.startswith("RSS ")
     assert set("▁▂▃▄▅▆▇█") & set(rss)
-    assert rss.endswith("MiB")
+    assert rss.endswith(" MB")
+    res = shown["resources"]  # the figures as the UI and notifications write them
+    rows = dict(
+        line.split(maxsplit=1) for line in panel if line.split()[:1] in (["cpu"], ["output"])
+    )
+    assert rows["cpu"] == duration(res["cpu_seconds"])  # "31 ms", not "0.0s"
+    assert rows["output"] == f"{size(res['output_bytes'])} in {res['log_lines']} lines"
+    [peak] = [line for line in panel if line.startswith("peak memory ")]
+    assert peak.split(maxsplit=2)[2] == size(res["peak_memory_bytes"])
 
 
 def test_workers_show_one_by_name(server: Server) -> None:

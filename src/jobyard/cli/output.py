@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from jobyard.cli.common import print_json_line
 from jobyard.client.models import FAILED_STATES, Event, JobInfo, LogLine
+from jobyard.units import duration
 
 
 def print_line(job_id: int, line: LogLine, json_lines: bool = False) -> None:
@@ -77,8 +78,6 @@ def state_summary(data: dict[str, object]) -> str:
 
 def job_summary(job: JobInfo) -> str:
     """One line on an ended (or not) job: state, exit code, error and runtime."""
-    from jobyard.cli.render import duration
-
     text = f"job {job.id} ({job.type}) {job.state}"
     if job.exit_code is not None:
         text += f", exit code {job.exit_code}"

@@ -17,6 +17,7 @@ from jobyard.cli.common import counted
 from jobyard.cli.tables import Column, fit_table
 from jobyard.client.models import JobInfo, JobTypeInfo
 from jobyard.client.records import Sample
+from jobyard.units import duration, size
 
 STATE_STYLES = {
     "held": "bright_black",
@@ -44,26 +45,6 @@ def state_text(state: str, control: str | None = None) -> Text:
     if control:
         text.append(f" → {control}", style="italic")
     return text
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return NONE
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def size(count: float | None) -> str:
-    if count is None:
-        return NONE
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(count) < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return NONE  # pragma: no cover
 
 
 def moment(when: datetime | None) -> str:
@@ -120,7 +101,7 @@ def jobs_table(jobs: Iterable[JobInfo], *, title: str | None = None, caption: st
             progress(job),
             f"{job.attempt}/{job.max_attempts}",
             short_moment(job.created_at),
-            duration(job.resources.runtime_seconds),
+            duration(job.resources.runtime_seconds, compact=True),
         )
         for job in jobs
     ]
