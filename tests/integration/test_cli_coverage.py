@@ -313,7 +313,7 @@ def test_notification_channels(server: Server, launch: Launcher, tmp_path: Path)
     assert [rule["job_types"] for rule in section["rules"]] == [None, ["echo"]]
     table = ok(told, "notifications", "channels")
     assert "ops@example.test via 127.0.0.1:" in table
-    assert "2 tries, 10.0s apart, doubling up to 10m00s" in table
+    assert "2 tries, 10.0 s apart, doubling up to 10 min 00 s" in table
     assert "type echo" in table
     assert "a@example.test" in table
     captions = [line.strip() for line in table.splitlines() if line.strip().endswith("s")]

@@ -130,7 +130,7 @@ def _destination(channel: Mapping[str, Any]) -> str:
 
 
 def _retry(policy: Mapping[str, Any]) -> str:
-    from jobyard.cli.render import duration
+    from jobyard.units import duration
 
     if not policy:
         return ""

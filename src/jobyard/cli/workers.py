@@ -140,7 +140,8 @@ def worker_panel(worker: WorkerStatus) -> RenderableType:
     from rich.table import Table
     from rich.text import Text
 
-    from jobyard.cli.render import NONE, duration, moment
+    from jobyard.cli.render import NONE, moment
+    from jobyard.units import duration
 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
