@@ -119,6 +119,14 @@ def unwinds(path):
         Path(path).write_text("unwound")
 
 
+def sleeps_long(path):
+    try:
+        print("waiting", flush=True)
+        time.sleep(1000)  # in C: Python code runs again only when a signal wakes it
+    finally:
+        Path(path).write_text("unwound")
+
+
 def cooperates(ctx):
     steps = 0
     stopping = ctx.stopping  # read before it says it waits: a stop leaves it to return
@@ -493,6 +501,26 @@ def test_terminate_unwinds_a_function_job(runner: Runner, tmp_path: Path) -> Non
     assert (result.signal, result.exit_code, result.succeeded) == (15, None, False)
     wait_for(lambda: runner.pool.stats()["idle"] == 2, TIMEOUT)
     assert execution.pid not in runner.pool.idle_pids()  # a stopped job's child is not reused
+
+
+def test_a_paused_function_job_unwinds_when_stopped(runner: Runner, tmp_path: Path) -> None:
+    """Stopped, every thread of the child is; SIGCONT then SIGTERM woke them, and one in
+    four times a thread other than the main one took the signal: the handler waited for
+    the sleeping main thread, and the kill came at the end of the grace, no ``finally``
+    run. Eight rounds, so that the old way fails nearly always."""
+    for round_ in range(8):
+        marker = tmp_path / f"unwound-{round_}"
+        sink = Recorder()
+        spec = job("sleeps_long", path=str(marker))
+        execution = runner.start(1, tok(f"t-pt{round_}"), spec, sink)
+        wait_for(lambda sink=sink: "waiting" in sink.lines("stdout"), TIMEOUT)
+        child = psutil.Process(execution.pid)
+        execution.pause()
+        wait_for(lambda child=child: child.status() == psutil.STATUS_STOPPED, TIMEOUT)
+        execution.terminate()
+        result = finish(execution, timeout=20)  # the old way: not before the grace's kill
+        assert marker.read_text() == "unwound", f"round {round_}"
+        assert (result.signal, result.exit_code) == (15, None), f"round {round_}"
 
 
 def test_a_function_that_reads_stopping_returns_on_its_own_when_stopped(runner: Runner) -> None:

@@ -47,7 +47,7 @@ from types import FrameType
 from typing import Any, BinaryIO
 
 from jobyard.child.jobend import Meter, kill_descendants
-from jobyard.child.pyjob import PyJob, flush_stdio, write_all
+from jobyard.child.pyjob import PyJob, deaf_to_stop, flush_stdio, write_all
 
 CONFIG_VAR = "JOBYARD_PYCHILD_CONFIG"
 PR_SET_PDEATHSIG = 1
@@ -123,6 +123,7 @@ class Child:
 
     def control(self, commands: BinaryIO) -> None:
         """Control thread: the parent's commands, until EOF."""
+        deaf_to_stop()
         for raw in commands:
             with contextlib.suppress(ValueError):
                 self._command(json.loads(raw))

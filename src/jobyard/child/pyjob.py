@@ -32,6 +32,7 @@ import inspect
 import json
 import math
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -83,6 +84,19 @@ def context_parameter(func: Callable[..., Any]) -> inspect.Parameter | None:
 _CONTEXT_PARAMETER: weakref.WeakKeyDictionary[Any, inspect.Parameter | None] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def deaf_to_stop() -> None:
+    """Leave SIGTERM to the main thread: a thread of the child's own blocks it.
+
+    A stop is SIGTERM to the child's process; the kernel gives such a signal to any
+    thread that does not block it. Taken by another thread, Python only marks it, and
+    its handler (which raises where the job runs) waits until the main thread runs
+    Python again: a job in ``time.sleep`` or a read slept on, and was killed at the end
+    of its grace without its ``finally``. A paused job's stop met this one time in four:
+    every thread was stopped, and the first to wake took the signal.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 
 
 class PyJob:
@@ -173,13 +187,17 @@ class PyJob:
         self._stop.set()
         if self.instance is not None:
             if self._stopper is None:
-                self._stopper = threading.Thread(target=self.hook, args=("stop",), daemon=True)
+                self._stopper = threading.Thread(target=self._stop_hook, daemon=True)
                 self._stopper.start()
         elif self._in_body and not self.ctx.watched:  # else it returns on its own
             if self._shield:
                 self._stop_deferred = True
             else:
                 raise Stopped(143)
+
+    def _stop_hook(self) -> None:
+        deaf_to_stop()
+        self.hook("stop")
 
     def _prepare(self) -> Callable[[], Any] | None:
         target = resolve(self.request["target"])
