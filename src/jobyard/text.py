@@ -10,6 +10,7 @@ Pure: no I/O, and nothing of jobyard, so that every layer may import it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic_core import from_json
@@ -33,6 +34,12 @@ def read_json(text: str | bytes) -> Any:
     stopped (``recursion limit exceeded at line 1 column 202``). What it gives may still hold
     what no database stores: the API's checks (:func:`jobyard.storable.problems`) follow."""
     return from_json(text)
+
+
+def as_in_json(text: str) -> str:
+    """``text`` as it is written inside a JSON string (``say \\"hi\\"``, ``C:\\\\dir``): what a
+    search of a job's arguments, stored as JSON, must look for as well."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 # The characters whose lowercase Python writes otherwise than the databases' lower() does:

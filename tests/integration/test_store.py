@@ -426,6 +426,21 @@ def test_a_search_ignores_case_and_nothing_else_on_every_backend(store: Store) -
     }
 
 
+def test_a_search_finds_arguments_as_written_not_as_json_writes_them(store: Store) -> None:
+    """The arguments are stored as JSON, where a quote is \\" and a backslash \\\\: a
+    value with either could not be found by its own text."""
+    made = add(store, new_job(type="s5", args={"s": 'say "hi" C:\\dir\ttab'}))[0].id
+
+    def found(text: str) -> bool:
+        return made in ids(store, search=text)
+
+    assert found('say "hi"')
+    assert found("C:\\dir")
+    assert found("dir\ttab")
+    assert found('"HI" c:')  # any case still
+    assert not found('say "ho"')
+
+
 def test_a_search_finds_the_text_it_was_copied_from_and_its_other_case_everywhere(
     store: Store,
 ) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from jobyard.models import JobQuery
 from jobyard.states import JobState
 from jobyard.store.tables import jobs
-from jobyard.text import FINAL_SIGMA, SIGMA, fold
+from jobyard.text import FINAL_SIGMA, SIGMA, as_in_json, fold
 
 
 def job_filters(query: JobQuery, dialect: Dialect) -> list[ColumnElement[bool]]:
@@ -36,9 +36,14 @@ def job_filters(query: JobQuery, dialect: Dialect) -> list[ColumnElement[bool]]:
 
 
 def _search(text: str, dialect: Dialect) -> ColumnElement[bool]:
-    """``text`` in the type, name or arguments, whatever the case."""
-    targets = (jobs.c.type, jobs.c.name, cast(jobs.c.args, Text))
-    return or_(*(folded_contains(target, text, dialect) for target in targets))
+    """``text`` in the type, name or arguments, whatever the case. The arguments are
+    stored as JSON: a term with a quote, a backslash or a tab is looked for as JSON
+    writes it there too (``say \\"hi\\"``)."""
+    args = cast(jobs.c.args, Text)
+    found = [folded_contains(target, text, dialect) for target in (jobs.c.type, jobs.c.name, args)]
+    if (written := as_in_json(text)) != text:
+        found.append(folded_contains(args, written, dialect))
+    return or_(*found)
 
 
 def folded_contains(target: ColumnElement[Any], text: str, dialect: Dialect) -> ColumnElement[bool]:

@@ -21,7 +21,7 @@ from jobyard.store.memory.tables import (
     utc,
 )
 from jobyard.store.protocol import AuditOf, lapsed, noted
-from jobyard.text import fold
+from jobyard.text import as_in_json, fold
 
 
 class MemoryJobs(Part):
@@ -219,9 +219,14 @@ def _matches(job: Job, query: JobQuery) -> bool:
         return False
     if not query.search:
         return True
-    texts = (job.type, job.name or "", json.dumps(job.args, ensure_ascii=False))
+    args = fold(json.dumps(job.args, ensure_ascii=False))
     term = fold(query.search)
-    return any(term in fold(text) for text in texts)
+    return (
+        term in fold(job.type)
+        or term in fold(job.name or "")
+        or term in args
+        or (fold(as_in_json(query.search)) in args)
+    )
 
 
 def _sorted(found: list[Job], sort: Sequence[str]) -> list[Job]:
