@@ -201,15 +201,28 @@ class JobManager:
     def _new_job(
         self, submission: Submission, now: datetime, upstream: dict[int, JobState]
     ) -> NewJob:
-        waits = _dependency_readiness(submission.depends_on, upstream)
+        """The job ``submission`` makes; :class:`Invalid` names every bad field of it at
+        once: its dependencies, its type, its arguments."""
+        problems = _dependency_problems(submission.depends_on, upstream)
         job_type = self.catalog.get(submission.type)
         if job_type is None:
             message = f"unknown job type {submission.type!r}"
-            raise Invalid(message, [{"field": "type", "message": message}])
-        try:
-            args, spec = job_type.prepare(submission.args)
-        except ArgsInvalid as exc:
-            raise exc.under_args("the job arguments are invalid") from exc
+            problems.append({"field": "type", "message": message})
+        else:
+            try:
+                args, spec = job_type.prepare(submission.args)
+            except ArgsInvalid as exc:
+                refused = exc.under_args("the job arguments are invalid")
+                if not problems:
+                    raise refused from exc
+                problems += refused.errors
+        if problems:
+            raise Invalid(problems[0]["message"] if len(problems) == 1 else _INVALID, problems)
+        assert job_type is not None  # told above
+        waits = readiness(
+            DependencyState(d.upstream, d.condition, upstream[d.upstream])
+            for d in submission.depends_on
+        )
         run_at = submission.run_at
         return NewJob(
             type=job_type.name,
@@ -463,22 +476,25 @@ def _immediate(
     return JobUpdate(job.id, frozenset({job.state}), values, ended)
 
 
-def _dependency_readiness(
+_INVALID = "the submission is invalid"
+
+
+def _dependency_problems(
     depends_on: Sequence[Dependency], upstream: dict[int, JobState]
-) -> Readiness:
-    missing = [d.upstream for d in depends_on if d.upstream not in upstream]
-    if missing:
-        message = f"no job with id {missing[0]}"
-        raise Invalid(message, [{"field": "depends_on", "message": message}])
+) -> list[FieldError]:
+    """A dependency on no job, or on one job twice (one edge a pair of jobs: one
+    condition to meet)."""
+    problems: list[FieldError] = []
     named: set[int] = set()
     for index, dependency in enumerate(depends_on):
-        if dependency.upstream in named:  # one edge a pair of jobs: one condition to meet
+        if dependency.upstream not in upstream:
+            message = f"no job with id {dependency.upstream}"
+            problems.append({"field": f"depends_on.{index}.job", "message": message})
+        elif dependency.upstream in named:
             message = f"job {dependency.upstream} is named twice; give it once, with one 'on'"
-            raise Invalid(message, [{"field": f"depends_on.{index}.job", "message": message}])
+            problems.append({"field": f"depends_on.{index}.job", "message": message})
         named.add(dependency.upstream)
-    return readiness(
-        DependencyState(d.upstream, d.condition, upstream[d.upstream]) for d in depends_on
-    )
+    return problems
 
 
 def _ahead(run_at: datetime | None, now: datetime) -> bool:

@@ -78,7 +78,23 @@ def test_bad_dependencies_are_refused_and_removed_ones_block(server: Server) -> 
         json={"type": "echo", "args": {"text": "x"}, "depends_on": [{"job": 999999}]},
     )
     assert missing.status_code == 422
-    assert missing.json()["errors"][0]["field"] == "depends_on"
+    assert missing.json()["errors"] == [
+        {"field": "depends_on.0.job", "message": "no job with id 999999"}
+    ]
+    # Every bad field at once: the unknown dependency hid the arguments' and the type's.
+    both = server.client.post(
+        "/api/v1/jobs",
+        json={"type": "sleep", "args": {"seconds": "soon"}, "depends_on": [{"job": 999999}]},
+    )
+    assert [e["field"] for e in both.json()["errors"]] == ["depends_on.0.job", "args.seconds"]
+    unknown = server.client.post(
+        "/api/v1/jobs", json={"type": "nope", "depends_on": [{"job": 999999}, {"job": 999999}]}
+    )
+    assert [e["field"] for e in unknown.json()["errors"]] == [
+        "depends_on.0.job",
+        "depends_on.1.job",
+        "type",
+    ]
     bad = server.client.post(
         "/api/v1/jobs",
         json={"type": "echo", "args": {"text": "x"}, "depends_on": [{"job": 1, "on": "maybe"}]},

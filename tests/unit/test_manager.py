@@ -100,7 +100,7 @@ def test_an_idempotency_key_returns_the_first_job(h: Harness) -> None:
         (Submission("echo", {"word": 5}), "args.word", "the job arguments are invalid"),
         (
             Submission("echo", {"word": "x"}, depends_on=(Dependency(999),)),
-            "depends_on",
+            "depends_on.0.job",
             "the submission is invalid",
         ),
     ],
