@@ -48,6 +48,8 @@ def failing(errors: list[Exception]) -> Callable[[], str]:
         OperationalError("INSERT", {}, pymysql.err.OperationalError(2013, "Lost connection")),
         OperationalError("INSERT", {}, pymysql.err.OperationalError(1927, "Connection killed")),
         OperationalError("INSERT", {}, pymysql.err.OperationalError(1213, "Deadlock found")),
+        InterfaceError("INSERT", {}, pymysql.err.InterfaceError(0, "")),  # a closed socket
+        OperationalError("INSERT", {}, pymysql.err.OperationalError(1290, "--read-only")),
     ],
 )
 def test_an_unreachable_database_is_waited_out(error: DBAPIError) -> None:

@@ -6,8 +6,8 @@
   page, so none can lay its own buttons over Kill and Remove (clickjacking);
 - on the UI's pages, a Content Security Policy that runs only the server's own scripts:
   should an escape ever be missed, injected markup runs nothing. The API's documentation
-  pages (Swagger UI, ReDoc) start with an inline script of FastAPI's: they get the
-  framing rule only.
+  pages (Swagger UI, its OAuth redirect, ReDoc) start with an inline script of
+  FastAPI's: they get the framing rule only.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ PAGES = "; ".join(
     ]
 )
 FRAMING = "frame-ancestors 'none'"
-INLINE_SCRIPTED = frozenset({"/docs", "/redoc"})
+INLINE_SCRIPTED = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 class SecurityHeaders:
@@ -41,15 +41,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = FRAMING if scope["path"] in INLINE_SCRIPTED else PAGES
+        path = scope["path"].removeprefix(scope.get("root_path", ""))  # behind a prefix
+        policy = FRAMING if path in INLINE_SCRIPTED else PAGES
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.append("X-Content-Type-Options", "nosniff")
-                headers.append("X-Frame-Options", "DENY")
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers.append("Content-Security-Policy", policy)
+                    headers.setdefault("Content-Security-Policy", policy)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -185,13 +185,13 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(scope, receive, send)
             return
-        seen, whole = 0, False
-        until = anyio.current_time() + self.deadline
+        seen, whole, until = 0, False, 0.0
 
         async def limited() -> Message:
-            nonlocal seen, whole
+            nonlocal seen, whole, until
             if whole:
                 return await receive()
+            until = until or anyio.current_time() + self.deadline  # from the first read
             with anyio.move_on_after(until - anyio.current_time()) as late:
                 message = await receive()
             if late.cancelled_caught:

@@ -80,6 +80,8 @@ class Catalog:
         request, is a :class:`Conflict`."""
         self.refuse_writes()
         self.refuse_configured(name)
+        if not replace and self._store.job_types.get_job_type(name) is not None:
+            raise self._exists(name)  # before the definition's own problems, as ever
         if "name" in definition and definition["name"] != name:
             said = f"{definition['name']!r} is not the name the path gives ({name!r})"
             raise Invalid(f"job type {name!r} is invalid", [{"field": "name", "message": said}])
@@ -93,12 +95,16 @@ class Catalog:
         if replace:
             created = self._store.job_types.put_job_type(name, data, now)
         elif not (created := self._store.job_types.add_job_type(name, data, now)):
-            raise Conflict(
-                f"job type {name!r} exists; "
-                f"PUT /api/v1/job-types/{name} (jobyard types edit) replaces it"
-            )
+            raise self._exists(name)  # added a moment ago by another request
         self._store.limits.set_limit((Scope.TYPE, name), job_type.max_running, now)
         return job_type, created
+
+    @staticmethod
+    def _exists(name: str) -> Conflict:
+        return Conflict(
+            f"job type {name!r} exists; PUT /api/v1/job-types/{name} (jobyard types edit) "
+            "replaces it"
+        )
 
     def problems(self, job_type: JobType) -> list[FieldError]:
         """What a valid definition cannot have here: a queue the file does not declare,

@@ -23,22 +23,29 @@ FIRST_DELAY, MAX_DELAY = 0.1, 5.0  # seconds between tries: doubling, up to the 
 REPEAT_EVERY = 10.0  # seconds between two warnings of the same outage
 
 
-# MariaDB's server errors that pass: too many connections, access refused (a user being
-# made again), a shutdown, a lock wait's timeout, a deadlock, a query or connection
-# killed, a connection closed for being idle. PyMySQL raises every server error number
-# it does not know (a CHECK refusing a value: 4025) as an OperationalError, so the class
-# cannot tell; its client's own errors (2000-2999: cannot connect, server gone, lost)
-# are all of a connection.
-_MARIADB_PASSING = frozenset({1040, 1044, 1045, 1053, 1205, 1213, 1317, 1927, 4031})
+# MariaDB's server errors that pass: too many connections (1040, 1203 for one user),
+# access refused (a user being made again), a shutdown, network errors (1158-1161), a
+# lock wait's timeout, a deadlock, a query or connection killed, a server read-only for
+# a failover (1290, 1836), a connection closed for being idle. PyMySQL raises every
+# server error number it does not know (a CHECK refusing a value: 4025) as an
+# OperationalError, so the class cannot tell; its client's own errors (2000-2999:
+# cannot connect, server gone, lost) are all of a connection, and so is its 0 (a socket
+# it had closed already).
+_MARIADB_PASSING = frozenset(
+    {0, 1040, 1044, 1045, 1053, 1158, 1159, 1160, 1161, 1203, 1205, 1213, 1290, 1317}
+    | {1836, 1927, 4031}
+)
 _MARIADB_CLIENT = range(2000, 3000)
 
 
 def unavailable(exc: BaseException) -> bool:
     """True when ``exc`` means the database could not be reached (try again later)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
     if isinstance(exc, OperationalError | InterfaceError):
         errno = _mariadb_errno(exc)
         return errno is None or errno in _MARIADB_CLIENT or errno in _MARIADB_PASSING
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return False
 
 
 def _mariadb_errno(exc: DBAPIError) -> int | None:
