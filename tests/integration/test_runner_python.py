@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -189,6 +190,18 @@ def leaves_a_thread(ctx):
 
     threading.Thread(target=ghost, daemon=True).start()
     time.sleep(0.1)
+
+
+class SpawnsOnStop:
+    def start(self, ctx, *, marks):
+        self.marks = marks
+        print("started", flush=True)
+        while not ctx.stopping:
+            time.sleep(0.01)
+
+    def stop(self, ctx):
+        status = subprocess.run(["cat", "/proc/self/status"], capture_output=True, text=True)
+        Path(self.marks).write_text(status.stdout)
 
 
 class Hooked:
@@ -553,6 +566,19 @@ def test_class_job_hooks(runner: Runner, tmp_path: Path) -> None:
     assert sink.of("details")[-1] == ({"phase": "stopped"},)
     assert "cleaning up" in sink.lines("stdout")
     assert "running clean()" in sink.lines("system")
+
+
+def test_a_process_a_stop_hook_starts_hears_sigterm(runner: Runner, tmp_path: Path) -> None:
+    """The hook runs in a thread of the child's, which leaves SIGTERM to the main thread;
+    a process started there inherited that, and outlived a stop until SIGKILL."""
+    marks = tmp_path / "status"
+    sink = Recorder()
+    execution = runner.start(1, tok("t-spawn"), job("SpawnsOnStop", marks=str(marks)), sink)
+    wait_for(lambda: "started" in sink.lines("stdout"), TIMEOUT)
+    execution.terminate()
+    assert finish(execution).succeeded
+    [blocked] = [line for line in marks.read_text().splitlines() if line.startswith("SigBlk:")]
+    assert not int(blocked.split()[1], 16) & (1 << (signal.SIGTERM - 1)), blocked
 
 
 def test_killed_class_job_is_cleaned(runner: Runner, tmp_path: Path) -> None:

@@ -99,6 +99,18 @@ def deaf_to_stop() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 
 
+@contextmanager
+def hearing_stop() -> Iterator[None]:
+    """The job's own code, in a thread of the child's (a hook, ``details()``), runs with
+    SIGTERM as the job's threads have it: a process it starts inherits the thread's mask,
+    and one that could not hear SIGTERM would outlive the job's stop until SIGKILL."""
+    before = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 class PyJob:
     """One run of a job (or of its ``clean``) inside the child."""
 
@@ -151,7 +163,8 @@ class PyJob:
         if method is None:
             return
         try:
-            method(self.ctx)
+            with hearing_stop():
+                method(self.ctx)
         except Exception as exc:
             print_traceback(exc)
 
@@ -164,7 +177,8 @@ class PyJob:
                 return
             self._details_final = final
             try:
-                data = self.instance.details()
+                with hearing_stop():
+                    data = self.instance.details()
             except Exception as exc:
                 print_traceback(exc)
                 return
