@@ -272,30 +272,29 @@ def test_an_unknown_param_far_from_any_lists_the_known_ones() -> None:
 
 
 def test_undeclared_arguments_a_schema_lets_in_must_make_variable_names() -> None:
-    """Each argument reaches the job as JOBYARD_ARG_<NAME>: a name that makes no variable
-    failed the job in its worker ("illegal environment variable name"), and two names
-    that differ in case only set one variable."""
-    open_params = {"type": "object", "properties": {"a": {"type": "string"}}}
-    job_type = parse_job_type(
-        "envs",
-        {"command": "env", "shell": True, "params": open_params | {"additionalProperties": True}},
-    )
-    assert job_type.validate_args({"a": "1", "extra_2": 3}) == {"a": "1", "extra_2": 3}
+    """Each argument reaches the job as JOBYARD_ARG_<NAME>: a name with '=' (or none)
+    failed the job in its worker ("illegal environment variable name"), and a name
+    differing from another in case only set the same variable."""
+    open_params = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "limit": {"type": "integer", "default": 5}},
+        "additionalProperties": True,
+    }
+    job_type = parse_job_type("envs", {"command": "env", "shell": True, "params": open_params})
+    fine = {"a": "1", "extra_2": 3, "my-key": "x", "ключ": "y"}  # variables may be named so
+    assert job_type.validate_args(fine) == fine | {"limit": 5}
     with pytest.raises(ArgsInvalid) as info:
-        job_type.validate_args({"a": "1", "b=PATH": "/evil", "x\nLD_PRELOAD": "", "": 1, "A": 2})
-    bad_name = "not a valid argument name: letters, digits and '_', not starting with a digit"
+        job_type.validate_args({"a": "1", "b=PATH": "/evil", "": 1, "A": 2, "LIMIT": 7})
+    same = "passed to the job as the same variable as {!r} (names differ in case only)"
     assert info.value.errors == [
-        {"field": "b=PATH", "message": bad_name},
-        {"field": "x\nLD_PRELOAD", "message": bad_name},
-        {"field": "", "message": bad_name},
-        {
-            "field": "A",
-            "message": "passed to the job as the same variable as 'a' (names differ in case only)",
-        },
+        {"field": "b=PATH", "message": "not a name a variable can have: not empty, no '='"},
+        {"field": "", "message": "not a name a variable can have: not empty, no '='"},
+        {"field": "A", "message": same.format("a")},
+        {"field": "LIMIT", "message": same.format("limit")},  # given its default: one variable
     ]
     with pytest.raises(ArgsInvalid) as info:  # told once, as unknown, where none is let in
-        export().validate_args({"from_date": "2026-01-01", "to_date": "2026-01-02", "ü": 1})
-    assert [error["field"] for error in info.value.errors] == ["ü"]
+        export().validate_args({"from_date": "2026-01-01", "to_date": "2026-01-02", "a=b": 1})
+    assert [error["field"] for error in info.value.errors] == ["a=b"]
 
 
 @pytest.mark.parametrize(("typo", "meant"), [("comand", "command"), ("pyhton", "python")])

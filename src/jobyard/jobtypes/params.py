@@ -443,21 +443,23 @@ def args_errors(validator: Draft202012Validator, args: Any) -> list[FieldError]:
         message = f"the type's params cannot be checked: {exc or type(exc).__name__}"
         return [{"field": "", "message": message}]
     told = {problem["field"] for problem in found}
-    return found + [p for p in _name_problems(args) if p["field"] not in told]
+    declared = validator.schema.get("properties") if isinstance(validator.schema, dict) else None
+    names = set(declared) if isinstance(declared, dict) else set()
+    return found + [p for p in _name_problems(args, names) if p["field"] not in told]
 
 
-def _name_problems(args: Any) -> Iterator[FieldError]:
-    """Argument names a job cannot be given: each is passed as ``JOBYARD_ARG_<NAME>``, so an
-    undeclared one that ``additionalProperties`` lets in must make a variable name, and
-    not the same one as another's."""
+def _name_problems(args: Any, declared: set[str]) -> Iterator[FieldError]:
+    """Undeclared argument names (``additionalProperties`` lets them in) a job cannot be
+    given: each is passed as ``JOBYARD_ARG_<NAME>``, so it must make a variable name (no
+    ``=``, not empty) and not the same one as another argument's, declared or not."""
     if not isinstance(args, dict):
         return
-    variables: dict[str, str] = {}
+    variables = {name.upper(): name for name in sorted(declared)}  # given or defaulted
     for name in args:
-        if not PARAM_NAME.fullmatch(name):
-            message = (
-                "not a valid argument name: letters, digits and '_', not starting with a digit"
-            )
+        if name in declared:
+            continue
+        if not name or "=" in name:
+            message = "not a name a variable can have: not empty, no '='"
             yield {"field": name, "message": message}
         elif (other := variables.setdefault(name.upper(), name)) != name:
             message = (
