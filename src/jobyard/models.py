@@ -233,6 +233,14 @@ class Job:
     logs_pruned_at: datetime | None = None  # retention removed its log lines then
     events_pruned_at: datetime | None = None  # … and its other events
 
+    @property
+    def pauses(self) -> bool:
+        """Paused, or about to be: paused with no resume asked, or running with a pause
+        asked of its worker (what a user wants it to be)."""
+        if self.state is JobState.PAUSED:
+            return self.control is not Control.RESUME
+        return self.state is JobState.RUNNING and self.control is Control.PAUSE
+
     def runtime_at(self, now: datetime) -> float | None:
         """Seconds the last attempt ran, paused time excluded: up to ``now`` while it is live.
 
@@ -539,9 +547,19 @@ class JobEnd:
     # Written instead of ``update`` when the locked row holds a user's kill: an end that
     # would run the job again (a retry, a restart, a hand-back) ends it killed.
     if_killed: JobUpdate | None = None
+    # Written instead of ``update`` when the locked row is paused, or about to be: paused
+    # with no resume asked, or running with a pause asked (a hand-back: held, not queued).
+    if_paused: JobUpdate | None = None
+
+    @property
+    def choices(self) -> tuple[JobUpdate, ...]:
+        """Every update :meth:`update_for` may choose."""
+        return tuple(u for u in (self.update, self.if_killed, self.if_paused) if u is not None)
 
     def update_for(self, job: Job) -> JobUpdate:
         """The update to write on ``job`` as it is now (its row locked)."""
         if self.if_killed is not None and job.control is Control.KILL:
             return self.if_killed
+        if self.if_paused is not None and job.pauses:
+            return self.if_paused
         return self.update

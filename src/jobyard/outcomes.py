@@ -139,13 +139,16 @@ def requeued_end(job: Job, now: datetime, why: str, *, noted: bool = False) -> J
     again after a commit that went unseen leaves alone the job another worker claimed
     since. ``noted``: with a system line in the job's log (a hand-back by other than the
     job's own run, which writes its line itself)."""
-    update = requeued(job, now, why)
+    update = requeued(job.evolve(state=JobState.RUNNING), now, why)
     return JobEnd(
         update=update,
         worker=job.worker or "",  # a live job has its worker
         attempt=job.attempt,
         note=f"handed back: {why}" if noted else None,
         if_killed=killed_instead(job, update, now),
+        # A user paused it, or asked to, maybe since the worker read it: held, so that no
+        # worker runs it until someone resumes it (as the row says, not the worker's copy).
+        if_paused=requeued(job.evolve(state=JobState.PAUSED), now, why),
     )
 
 

@@ -43,7 +43,7 @@ from jobyard.models import (
 )
 from jobyard.routing import TagsInvalid
 from jobyard.schedules.scheduler import Scheduler
-from jobyard.states import Control, JobState
+from jobyard.states import LIVE, Control, JobState
 from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
 from jobyard.store.outage import unavailable
@@ -587,6 +587,29 @@ def test_ends_are_written_together_each_only_by_the_attempt_that_runs_it(store: 
     assert stored(store, other.id).state is JobState.RUNNING
     assert [line.line for line in store.jobs.log_lines(done.id)] == ["first"]
     assert store.jobs.end_jobs([], T0) == []
+
+
+def test_a_hand_back_holds_a_job_its_user_paused_as_the_locked_row_says(store: Store) -> None:
+    """The worker's copy may be older than the row: a pause asked since is held, a paused
+    job whose resume was asked is queued, a plain one queued."""
+    asked, paused, plain = add(store, *(new_job() for _ in range(3)))
+    claimed = {job.id: job for job in claim(store, limit=3)}
+    pause = JobUpdate(asked.id, frozenset({JobState.RUNNING}), {"control": Control.PAUSE})
+    assert store.jobs.update_job(pause, T0) is not None
+    stopped = {"state": JobState.PAUSED, "paused_at": T0}  # as its worker pauses it
+    assert store.jobs.update_job(JobUpdate(paused.id, frozenset(LIVE), stopped), T0)
+    claimed[paused.id] = claimed[paused.id].evolve(**stopped)  # and knows it
+    resume = JobUpdate(paused.id, frozenset(LIVE), {"control": Control.RESUME})
+    assert store.jobs.update_job(resume, T0) is not None  # not carried out yet
+    now = T0 + ONE_MIN
+    ends = [outcomes.requeued_end(claimed[j.id], now, "drained") for j in (asked, paused, plain)]
+    ended = [e.job if e else None for e in store.jobs.end_jobs(ends, now)]
+    assert [(j.state, j.control) if j else None for j in ended] == [
+        (JobState.HELD, None),
+        (JobState.QUEUED, None),
+        (JobState.QUEUED, None),
+    ]
+    assert stored(store, paused.id).paused_seconds == 60.0
 
 
 def test_an_end_that_would_run_the_job_again_ends_it_killed_when_a_kill_is_pending(

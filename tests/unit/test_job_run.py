@@ -374,6 +374,29 @@ def test_a_paused_job_handed_back_stays_paused_as_a_held_job(yard: Yard) -> None
     assert job.id not in [other.id for other in claimed]  # the yard's other job is taken
 
 
+def test_a_hand_back_follows_a_pause_or_resume_asked_since_the_worker_read_the_job(
+    yard: Yard,
+) -> None:
+    """The state a hand-back leaves is chosen from the locked row: a pause asked and not
+    carried out yet is held (it was queued, and the next worker ran it unpaused); a
+    paused job whose resume was asked is queued (it was held, the resume lost)."""
+    yard.run.start()
+    soon(lambda: yard.stored().pid, "the pid to be stored")
+    assert yard.store.jobs.update_job(_intent(yard.stored(), Control.PAUSE), NOW)
+    yard.run.request(HandBack("worker w1 stopped"))  # before the pause reaches the run
+    job = yard.finish()
+    assert (job.state, job.control) == (JobState.HELD, None)
+
+    other = Yard()
+    other.run.start()
+    other.run.request(Control.PAUSE)
+    soon(lambda: other.stored().state is JobState.PAUSED, "the job to pause")
+    assert other.store.jobs.update_job(_intent(other.stored(), Control.RESUME), NOW)
+    other.run.request(HandBack("worker w1 stopped"))
+    resumed = other.finish()
+    assert (resumed.state, resumed.control, resumed.paused_at) == (JobState.QUEUED, None, None)
+
+
 def test_a_hand_back_tried_again_leaves_alone_the_job_another_worker_claimed(yard: Yard) -> None:
     """The requeue committed but its answer was lost; another worker claimed the job
     before the try again. That try must not take the job back from it."""

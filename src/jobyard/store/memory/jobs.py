@@ -130,12 +130,11 @@ class MemoryJobs(Part):
         now = utc(now)
         # All or nothing, as one transaction: what can refuse an end (its values, its
         # records' payloads) is checked for every end before any is written.
-        # Either update an end may write (its own, or the killed one) is checked.
+        # Each update an end may write (its own, the killed one, the paused one) is checked.
         written = [
             {
                 id(update): (job_values(end.values | update.values), _records(end, update))
-                for update in (end.update, end.if_killed)
-                if update is not None
+                for update in end.choices
             }
             for end in ends
         ]
