@@ -86,6 +86,26 @@ def test_slack_escapes_mrkdwn_and_tells_a_kill() -> None:
     assert sent["text"].startswith("job 5 (etl) breached its SLA: max_runtime")
 
 
+def test_slack_keeps_a_jobs_backticks_inside_its_code_blocks() -> None:
+    """Three backticks in the output ended the block: the rest was Slack's markup."""
+    notice = {
+        "event": "failed",
+        "job": {"id": 6, "type": "etl", "state": "failed", "error": "bad ```*bold*``` `x`"},
+        "log_tail": ["```", "*not bold*", "`"],
+    }
+    sent = body(hook(format="slack"), render(notice, delivery_id="dlv-4"))
+    blocks = [b["text"]["text"] for b in sent["blocks"] if b.get("text")]
+    [error] = [text for text in blocks if text.startswith("*Error*")]
+    [tail] = [text for text in blocks if text.startswith("*Last log lines*")]
+    for text in (error, tail):
+        inside = text.split("\n", 1)[1]
+        assert inside.startswith("```")
+        assert inside.endswith("```")
+        assert "``" not in inside[3:-3]  # no fence within
+        assert "````" not in inside  # nor one against the block's own
+        assert inside[3:-3].replace("\u2060", "") in ("bad ```*bold*``` `x`", "```\n*not bold*\n`")
+
+
 def test_slack_for_a_workflow_run_names_the_failed_nodes() -> None:
     sent = body(hook(format="slack"), WORKFLOW)
     fields = [f["text"] for f in sent["blocks"][1]["fields"]]

@@ -56,6 +56,13 @@ def _mrkdwn(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _mrkdwn_code(value: Any) -> str:
+    """:func:`_mrkdwn` for text within a code block: backticks in a job's output would
+    end the block (or join its fence), and the rest would be read as Slack's markup. A
+    word joiner (U+2060, not shown) on each side of a backtick keeps every one apart."""
+    return _mrkdwn(value).replace("`", "\u2060`\u2060")
+
+
 def _duration(seconds: float | None) -> str:
     """:func:`jobyard.units.duration`, empty for a value the event does not have."""
     return "" if seconds is None or isinstance(seconds, Undefined) else duration(seconds)
@@ -88,6 +95,7 @@ def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=True,
     )
     env.filters |= {"duration": _duration, "size": _size, "mrkdwn": _mrkdwn, "number": _number}
+    env.filters["mrkdwn_code"] = _mrkdwn_code
     env.filters["sla_line"] = sla_line
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
     return env
