@@ -62,9 +62,17 @@ class Context:
     def log(self, message: str, *args: object) -> None:
         """Write a line to the job's log (stdout), in order with what the job printed.
 
-        ``args`` are %-formatted into ``message``, as with :mod:`logging`.
+        ``args`` are %-formatted into ``message``, as with :mod:`logging`; arguments that
+        do not fit it fail nothing, as with logging: the message is written with them after
+        it, and why on stderr.
         """
-        text = str(message) % args if args else str(message)  # as logging takes any object
+        text = str(message)  # as logging takes any object
+        if args:
+            try:
+                text %= args
+            except (TypeError, ValueError, KeyError) as exc:
+                sys.stderr.write(f"ctx.log: the arguments do not fit {text!r}: {exc}\n")
+                text = " ".join([text, *map(repr, args)])
         for stream in (sys.stdout, sys.__stdout__):
             if stream is not None:
                 stream.flush()

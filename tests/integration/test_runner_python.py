@@ -69,6 +69,7 @@ def reports_objects(ctx):
     ctx.progress("0.25", 123)  # text as the number, a number as the message
     ctx.log(42)
     ctx.log({"rows": 3})
+    ctx.log("%s of %d", "a")  # arguments that do not fit: told, as logging tells them
 
 
 async def awaits(ctx, n):
@@ -274,7 +275,10 @@ def test_a_progress_message_or_log_line_of_another_type_is_its_text(runner: Runn
     sink = Recorder()
     assert finish(runner.start(1, tok("t-objects"), job("reports_objects"), sink)).succeeded
     assert sink.of("progress") == [(0.25, "123")]
-    assert sink.lines("stdout") == ["42", "{'rows': 3}"]
+    assert sink.lines("stdout") == ["42", "{'rows': 3}", "%s of %d 'a'"]
+    assert sink.lines("stderr") == [
+        "ctx.log: the arguments do not fit '%s of %d': not enough arguments for format string"
+    ]
     keyword = Recorder()  # def f(*, ctx, n): given the context by name (it was not given it)
     assert finish(runner.start(2, tok("t-kw"), job("keyword_context", n=2), keyword)).succeeded
     assert keyword.lines("stdout") == ["n=2"]
