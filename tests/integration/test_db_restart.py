@@ -7,6 +7,8 @@ server other tests share.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -107,6 +109,12 @@ def test_a_database_restart_loses_no_job_line_or_event(
         assert unready.status_code == 503
         assert unready.headers["content-type"] == "application/problem+json"
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200  # alive all along
+        health = subprocess.run(
+            [sys.executable, "-m", "jobyard", "health", "--server", server.url],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert health.returncode == 1, health.stderr  # degraded, not "ok"
+        assert "its database does not answer" in health.stderr
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))  # the outage itself
         assert server.proc is not None
         assert server.proc.poll() is None, server.log()  # the server rides the outage out

@@ -183,19 +183,15 @@ def test_a_schedule_that_cannot_be_stored_is_told_once_and_the_others_fire(
         "b-job": parse_schedule("b-job", {"job_type": "note", "every": "10s"}),
     }
     firing.book = ScheduleBook(sql_store, specs, firing.manager.catalog, runs.workflows)
-    outage_like = sql_store.engine.dialect.name == "mysql"  # a SIGNAL is an OperationalError
+    # On MariaDB too: the trigger's SIGNAL (1644) is an OperationalError of PyMySQL's, which
+    # was taken for the database away (the pass raised, as in an outage).
     with refusing_inserts(sql_store, "workflow_runs"):
         for seconds in (10, 11):
-            if outage_like:
-                with pytest.raises(DBAPIError, match="refused"):
-                    firing.run_once(T0 + timedelta(seconds=seconds))
-            else:
-                firing.run_once(T0 + timedelta(seconds=seconds))
+            firing.run_once(T0 + timedelta(seconds=seconds))
     told = [r for r in caplog.records if r.getMessage() == "schedule could not fire"]
-    assert len(told) == (0 if outage_like else 1)
+    assert len(told) == 1
     assert sql_store.schedules.last_fire("a-run") is None
-    if not outage_like:
-        assert sql_store.schedules.last_fire("b-job") is not None  # in the same pass
+    assert sql_store.schedules.last_fire("b-job") is not None  # in the same pass
     firing.run_once(T0 + timedelta(seconds=12))
     assert sql_store.schedules.last_fire("a-run") is not None
 

@@ -209,11 +209,8 @@ def test_a_hundred_thousand_lines_arrive_complete_and_in_order(server: Server) -
 
 
 def test_the_log_cap_keeps_the_oldest_and_newest_lines(database_url: str, launch: Launcher) -> None:
-    """30,000 lines (319 kB) under a 40 kB cap: the tail is trimmed many times over.
-
-    The tail is trimmed a whole written batch (up to 1,000 lines, 11 kB) at a time, so
-    what is kept may pass the cap by a batch or so, never by the lines dropped.
-    """
+    """30,000 lines (319 kB) under a 40 kB cap: the tail is trimmed many times over, to
+    its newest half (whole batches of up to 1,000 lines while one can go, then lines)."""
     server = launch(database_url, env={"JOBYARD_LOG_CAP": "40000"})
     job = server.submit("flood", args={"count": 30_000})
     server.wait_state(job["id"], "succeeded")
@@ -228,7 +225,9 @@ def test_the_log_cap_keeps_the_oldest_and_newest_lines(database_url: str, launch
     stdout = [item["line"] for item in lines if item["stream"] == "stdout"]
     assert stdout[0] == "line 0"
     assert stdout[-1] == "line 29999"
-    assert sum(len(line) + 1 for line in stdout) < 100_000
+    assert sum(len(line) + 1 for line in stdout) <= 40_000
+    after_marker = [item["line"] for item in lines if item["seq"] > markers[0]["seq"]]
+    assert 19_900 < sum(len(line) + 1 for line in after_marker) <= 20_000  # the newest half
     kept = [int(line.split()[1]) for line in stdout]
     assert kept == sorted(kept)
     assert server.job(job["id"])["resources"]["output_bytes"] > 300_000  # all counted

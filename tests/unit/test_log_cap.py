@@ -44,6 +44,25 @@ def test_the_cap_counts_the_bytes_a_line_is_stored_in() -> None:
     cap.marker_seq = 12
     tail = [LogWritten(at=NOW, seq=13 + i, stream="stdout", line="é" * 19) for i in range(10)]
     cap.written(tail[:5])
-    cap.written(tail[5:])  # two batches of 5 lines of 39 bytes: 195 bytes of tail, over its 100
-    assert cap.to_trim() == (12, 17)
-    assert "5 lines (195 bytes) dropped" in cap.marker()
+    cap.written(tail[5:])  # two batches of 5 lines of 39 bytes: 390 bytes of tail, over its 100
+    assert cap.to_trim() == (12, 20)  # the first batch, then the second's oldest three
+    assert "8 lines (312 bytes) dropped" in cap.marker()
+
+
+def test_the_newest_half_is_kept_whole_when_a_batch_is_about_its_size() -> None:
+    """Whole batches only: a batch of about half the cap went whole, and the tail kept was
+    the few lines written after it (a 20 kB cap kept 2 lines of 10,000)."""
+    cap = LogCap(20_000)
+    cap.marker_seq = 1
+    seq = 1
+    for _ in range(10):  # batches of 1,000 lines of 10 bytes: each 10 kB, the whole half
+        cap.written(
+            [LogWritten(at=NOW, seq=seq + i, stream="stdout", line="z" * 9) for i in range(1, 1001)]
+        )
+        seq += 1000
+        cap.to_trim()
+    cap.written([LogWritten(at=NOW, seq=seq + i, stream="stdout", line="z" * 9) for i in (1, 2)])
+    marker_seq, upto = cap.to_trim() or (0, 0)
+    kept = seq + 2 - upto  # the lines after upto
+    assert kept == 1000  # 10 kB: the newest half, whole
+    assert (marker_seq, upto) == (1, seq + 2 - 1000)

@@ -22,12 +22,17 @@ PANEL = "Server (client commands)"
 
 
 def health(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Ask the server's /healthz: ok (exit 0) or degraded (exit 1, saying why).
+    """Ask the server's /healthz and /readyz: ok (exit 0) or degraded (exit 1, saying
+    why: a part of it stopped, or its database does not answer).
 
     A server that cannot be reached exits 5.
     """
     with connect(server) as client:
         found = client.health()
+        ready = client.ready()
+    if ready.get("status") != "ready":
+        reason = f"its database does not answer ({ready.get('detail')})"
+        found = {**found, "status": "degraded", "reasons": [*found.get("reasons", []), reason]}
     if json_:
         print_json(found)
     else:

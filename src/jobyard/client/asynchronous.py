@@ -352,6 +352,9 @@ class AsyncClient:
     async def health(self) -> dict[str, Any]:
         return await self._driver.run(calls.health())
 
+    async def ready(self) -> dict[str, Any]:
+        return await self._driver.run(calls.ready())
+
     # -- access ---------------------------------------------------------------
     async def me(self) -> Me:
         return await self._driver.run(calls.me())

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from jobyard.client.errors import ServerUnreachable
+from jobyard.client.errors import ApiError, ServerUnreachable
 from jobyard.client.events import Event, parse_event
 from jobyard.client.flow import Call, Emit, Flow, Next, Sleep, Steps, StreamSpec
 from jobyard.client.models import (
@@ -425,6 +425,17 @@ def items(path: str) -> Flow[list[dict[str, Any]]]:
 
 def health() -> Flow[dict[str, Any]]:
     return (yield from raw("GET", "/healthz"))
+
+
+def ready() -> Flow[dict[str, Any]]:
+    """``/readyz``: ``{"status": "ready", …}``, or ``{"status": "unready", "detail": …}``
+    while the server's database does not answer (its 503)."""
+    try:
+        return (yield from raw("GET", "/readyz"))
+    except ApiError as exc:
+        if exc.status != 503:
+            raise
+        return {"status": "unready", "detail": str(exc)}
 
 
 def workflows() -> Flow[list[dict[str, Any]]]:

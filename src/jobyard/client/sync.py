@@ -490,6 +490,11 @@ class Client:
         """The server's ``/healthz``: status, version, and which parts it runs."""
         return self._driver.run(calls.health())
 
+    def ready(self) -> dict[str, Any]:
+        """The server's ``/readyz``: ``status`` is ``ready``, or ``unready`` (with a
+        ``detail``) while its database does not answer."""
+        return self._driver.run(calls.ready())
+
     # -- access ---------------------------------------------------------------
     def me(self) -> Me:
         """Who this client's credentials belong to, and the role its requests have."""

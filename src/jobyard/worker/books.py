@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from datetime import datetime
 
@@ -62,9 +63,12 @@ class SampleBook:
 class LogCap:
     """Keeps a job's log under ``cap`` bytes: the first half, a marker, the newest half.
 
-    Lines are counted when they arrive; once the head is full the next sequence
-    number is kept for a marker line, and the tail is tracked per written batch
-    so whole batches of the oldest tail lines can be deleted as new ones come.
+    Lines are counted when they arrive; once the head is full the next sequence number
+    is kept for a marker line, and the tail is tracked per written batch, with the size
+    of each of its lines: the oldest tail lines are deleted as new ones come, whole
+    batches while a batch can go, then line by line, so that the newest half is kept
+    whole (dropping whole batches of up to 1,000 lines left a tail of a few lines when a
+    batch was about the size of the half).
     """
 
     def __init__(self, cap: int) -> None:
@@ -72,7 +76,7 @@ class LogCap:
         self.cap = cap
         self.marker_seq: int | None = None
         self._head_bytes = 0
-        self._batches: deque[tuple[int, int, int]] = deque()  # (last seq, bytes, lines)
+        self._batches: deque[_Batch] = deque()
         self._tail_bytes = 0
         self._dropped_lines = 0
         self._dropped_bytes = 0
@@ -96,25 +100,57 @@ class LogCap:
             return
         tail = [line for line in lines if line.seq > self.marker_seq]
         if tail:
-            size = sum(stored_size(line.line) + 1 for line in tail)
-            self._batches.append((tail[-1].seq, size, len(tail)))
-            self._tail_bytes += size
+            seqs = array("q", (line.seq for line in tail))
+            batch = _Batch(seqs, array("q", (stored_size(line.line) + 1 for line in tail)))
+            self._batches.append(batch)
+            self._tail_bytes += batch.size
 
     def to_trim(self) -> tuple[int, int] | None:
         """``(marker_seq, upto_seq)`` while tail lines up to ``upto_seq`` are to be deleted."""
-        while self._tail_bytes > self.half and len(self._batches) > 1:
-            last_seq, size, count = self._batches.popleft()
-            self._tail_bytes -= size
-            self._dropped_bytes += size
-            self._dropped_lines += count
-            self._pending = last_seq
+        while self._tail_bytes > self.half:
+            oldest = self._batches[0]
+            if self._tail_bytes - oldest.size >= self.half:  # all of it can go
+                self._batches.popleft()
+                self._drop(oldest.size, oldest.count, oldest.last_seq)
+                continue
+            size = oldest.sizes[oldest.start]
+            self._drop(size, 1, oldest.seqs[oldest.start])
+            oldest.start += 1
+            oldest.size -= size
         if self._pending is None or self.marker_seq is None:
             return None
         return self.marker_seq, self._pending
 
+    def _drop(self, size: int, count: int, upto: int) -> None:
+        self._tail_bytes -= size
+        self._dropped_bytes += size
+        self._dropped_lines += count
+        self._pending = upto
+
     def trimmed(self, upto: int) -> None:
         if self._pending == upto:
             self._pending = None
+
+
+class _Batch:
+    """Tail lines written together: the sequence number and size of each, and how many of
+    the oldest are gone already."""
+
+    __slots__ = ("seqs", "size", "sizes", "start")
+
+    def __init__(self, seqs: array[int], sizes: array[int]) -> None:
+        self.seqs = seqs
+        self.sizes = sizes
+        self.start = 0
+        self.size = sum(sizes)
+
+    @property
+    def count(self) -> int:
+        return len(self.sizes) - self.start
+
+    @property
+    def last_seq(self) -> int:
+        return self.seqs[-1]
 
 
 def stored_size(line: str) -> int:
