@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -66,13 +66,15 @@ class Context:
         do not fit it fail nothing, as with logging: the message is written with them after
         it, and why on stderr.
         """
-        text = str(message)  # as logging takes any object
+        text = _shown(message, str)  # as logging takes any object
         if args:
+            # One mapping fills ``%(name)s``, as logging has it.
+            fill = args[0] if len(args) == 1 and isinstance(args[0], Mapping) and args[0] else args
             try:
-                text %= args
-            except (TypeError, ValueError, KeyError) as exc:
+                text %= fill
+            except Exception as exc:
                 sys.stderr.write(f"ctx.log: the arguments do not fit {text!r}: {exc}\n")
-                text = " ".join([text, *map(repr, args)])
+                text = " ".join([text, *(_shown(arg, repr) for arg in args)])
         for stream in (sys.stdout, sys.__stdout__):
             if stream is not None:
                 stream.flush()
@@ -95,3 +97,11 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _shown(value: object, show: Callable[[object], str]) -> str:
+    """``show(value)``, or what it is when its own ``__str__`` or ``__repr__`` fails."""
+    try:
+        return show(value)
+    except Exception as exc:
+        return f"<{type(value).__name__}: {show.__name__}() failed: {exc!r}>"

@@ -282,6 +282,8 @@ def test_job_types_can_be_managed_through_the_api(server: Server) -> None:
     assert created.json()["source"] == "api"
     again = assert_problem(server.client.post("/api/v1/job-types", json=definition), 409)
     assert f"PUT /api/v1/job-types/{name}" in again["detail"]
+    bad = {"name": name, "command": ["echo"], "params": {"n": {"type": "nope"}}}
+    assert_problem(server.client.post("/api/v1/job-types", json=bad), 409)  # the name first
     job = server.submit(name)
     server.wait_state(job["id"], "succeeded")
     assert [line["line"] for line in server.logs(job["id"])][-1] == "hello world"

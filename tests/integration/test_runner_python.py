@@ -70,6 +70,16 @@ def reports_objects(ctx):
     ctx.log(42)
     ctx.log({"rows": 3})
     ctx.log("%s of %d", "a")  # arguments that do not fit: told, as logging tells them
+    ctx.log("%(n)s rows", {"n": 5})  # one mapping fills names, as in logging
+
+
+class Unshowable:
+    def __repr__(self):
+        raise RuntimeError("no")
+
+
+def logs_the_unshowable(ctx):
+    ctx.log("%d", Unshowable())
 
 
 async def awaits(ctx, n):
@@ -275,10 +285,13 @@ def test_a_progress_message_or_log_line_of_another_type_is_its_text(runner: Runn
     sink = Recorder()
     assert finish(runner.start(1, tok("t-objects"), job("reports_objects"), sink)).succeeded
     assert sink.of("progress") == [(0.25, "123")]
-    assert sink.lines("stdout") == ["42", "{'rows': 3}", "%s of %d 'a'"]
+    assert sink.lines("stdout") == ["42", "{'rows': 3}", "%s of %d 'a'", "5 rows"]
     assert sink.lines("stderr") == [
         "ctx.log: the arguments do not fit '%s of %d': not enough arguments for format string"
     ]
+    odd = Recorder()  # an argument whose repr fails fails nothing either
+    assert finish(runner.start(3, tok("t-odd"), job("logs_the_unshowable"), odd)).succeeded
+    assert odd.lines("stdout") == ["%d <Unshowable: repr() failed: RuntimeError('no')>"]
     keyword = Recorder()  # def f(*, ctx, n): given the context by name (it was not given it)
     assert finish(runner.start(2, tok("t-kw"), job("keyword_context", n=2), keyword)).succeeded
     assert keyword.lines("stdout") == ["n=2"]

@@ -77,6 +77,11 @@ async def _burst(url: str, count: int) -> Counter[int]:
     return statuses
 
 
+def _first_job(server: Server) -> int:
+    first: int = server.client.get("/api/v1/jobs", params={"sort": "id"}).json()["items"][0]["id"]
+    return first
+
+
 def _answer(sock: socket.socket) -> str:
     """An answer read whole off ``sock``: its head, then its JSON body."""
     received = b""
@@ -115,6 +120,17 @@ def test_a_stream_asked_in_the_body_holds_a_streams_place_and_a_query_only_says_
         refused = server.client.get("/api/v1/events")
         assert refused.status_code == 503
         assert "2 streams" in refused.json()["detail"]
+        # A third asked in the body: refused before its job is stored, not streamed past
+        # the limit (it held a request's place until its answer began).
+        stored = server.client.get("/api/v1/jobs").json()["total"]
+        third = server.client.post("/api/v1/jobs", json=body)
+        assert (third.status_code, third.headers["retry-after"]) == (503, "1")
+        assert "2 streams" in third.json()["detail"]
+        again = server.client.post(
+            f"/api/v1/jobs/{_first_job(server)}/restart", json={"follow": True}
+        )
+        assert again.status_code == 503
+        assert server.client.get("/api/v1/jobs").json()["total"] == stored
     for job in server.client.get("/api/v1/jobs", params={"state": "running"}).json()["items"]:
         server.act(job["id"], "kill", expect=202)
 

@@ -284,11 +284,15 @@ def test_undeclared_arguments_a_schema_lets_in_must_make_variable_names() -> Non
     fine = {"a": "1", "extra_2": 3, "my-key": "x", "ключ": "y"}  # variables may be named so
     assert job_type.validate_args(fine) == fine | {"limit": 5}
     with pytest.raises(ArgsInvalid) as info:
-        job_type.validate_args({"a": "1", "b=PATH": "/evil", "": 1, "A": 2, "LIMIT": 7})
+        job_type.validate_args(
+            {"a": "1", "b=PATH": "/evil", "x\nLD_PRELOAD": "", "": 1, "A": 2, "LIMIT": 7}
+        )
     same = "passed to the job as the same variable as {!r} (names differ in case only)"
+    bad = "not a name a variable can have: not empty, no '=', no control character"
     assert info.value.errors == [
-        {"field": "b=PATH", "message": "not a name a variable can have: not empty, no '='"},
-        {"field": "", "message": "not a name a variable can have: not empty, no '='"},
+        {"field": "b=PATH", "message": bad},
+        {"field": "x\nLD_PRELOAD", "message": bad},  # a second variable in an env file
+        {"field": "", "message": bad},
         {"field": "A", "message": same.format("a")},
         {"field": "LIMIT", "message": same.format("limit")},  # given its default: one variable
     ]

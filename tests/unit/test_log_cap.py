@@ -51,18 +51,34 @@ def test_the_cap_counts_the_bytes_a_line_is_stored_in() -> None:
 
 def test_the_newest_half_is_kept_whole_when_a_batch_is_about_its_size() -> None:
     """Whole batches only: a batch of about half the cap went whole, and the tail kept was
-    the few lines written after it (a 20 kB cap kept 2 lines of 10,000)."""
+    the few lines written after it (a 20 kB cap kept 2 lines of 10,000). It is kept to
+    within a chunk (a 256th of the half) now, in a bounded number of entries."""
     cap = LogCap(20_000)
     cap.marker_seq = 1
     seq = 1
     for _ in range(10):  # batches of 1,000 lines of 10 bytes: each 10 kB, the whole half
-        cap.written(
-            [LogWritten(at=NOW, seq=seq + i, stream="stdout", line="z" * 9) for i in range(1, 1001)]
-        )
+        batch = [
+            LogWritten(at=NOW, seq=seq + i, stream="stdout", line="z" * 9) for i in range(1, 1001)
+        ]
+        cap.written(batch)
         seq += 1000
         cap.to_trim()
     cap.written([LogWritten(at=NOW, seq=seq + i, stream="stdout", line="z" * 9) for i in (1, 2)])
     marker_seq, upto = cap.to_trim() or (0, 0)
-    kept = seq + 2 - upto  # the lines after upto
-    assert kept == 1000  # 10 kB: the newest half, whole
-    assert (marker_seq, upto) == (1, seq + 2 - 1000)
+    kept = (seq + 2 - upto) * 10  # bytes of the lines after upto
+    assert 10_000 - 10_000 // 256 < kept <= 10_000
+    assert marker_seq == 1
+    assert len(cap._chunks) <= 2 * 256
+
+
+def test_a_tail_of_empty_lines_is_tracked_in_few_entries() -> None:
+    """An entry a line cost 16 bytes for a line stored in 1: a job's output could fill the
+    worker's memory many times over what it kept."""
+    cap = LogCap(2_000_000)
+    cap.marker_seq = 0
+    for start in range(1, 2_000_001, 1000):
+        cap.written(
+            [LogWritten(at=NOW, seq=start + i, stream="stdout", line="") for i in range(1000)]
+        )
+        cap.to_trim()
+    assert len(cap._chunks) <= 256 + 1

@@ -129,6 +129,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
 def _add_shedding(app: FastAPI, node: Node) -> None:
     """Outermost but for CORS: a refused request costs no authentication nor audit."""
     shed = shedding.Shed()
+    app.state.shed = shed  # a route that will answer with a stream asks it for room
     node.metrics.register(metrics.ShedCollector(shed.snapshot))
     app.add_middleware(
         shedding.LoadShedding,

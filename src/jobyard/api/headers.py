@@ -6,8 +6,8 @@
   page, so none can lay its own buttons over Kill and Remove (clickjacking);
 - on the UI's pages, a Content Security Policy that runs only the server's own scripts:
   should an escape ever be missed, injected markup runs nothing. The API's documentation
-  pages (Swagger UI, its OAuth redirect, ReDoc) start with an inline script of
-  FastAPI's: they get the framing rule only.
+  pages (Swagger UI, ReDoc) start with an inline script of FastAPI's: they get the
+  framing rule only.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ PAGES = "; ".join(
     ]
 )
 FRAMING = "frame-ancestors 'none'"
-INLINE_SCRIPTED = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+INLINE_SCRIPTED = frozenset({"/docs", "/redoc"})
 
 
 class SecurityHeaders:

@@ -10,6 +10,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from jobyard.api import trail
 from jobyard.api.params import JobId, Page, PerPage
+from jobyard.api.problems import try_again
 from jobyard.api.resources import choices, get_manager, get_node, split_names
 from jobyard.api.schemas import (
     BatchJob,
@@ -90,10 +91,25 @@ def submit(body: SubmitJob, node: NodeDep, request: Request) -> Response:
         job, created = added[0]
         return _status(created), location(router.prefix, job.id)
 
+    if body.follow and (refused := _no_stream_room(request)):
+        return refused
     audit = trail.in_transaction(request, node.audit, outcome)
     job, created = node.manager.submit(_submission(body), audit=audit)
     deps = bool(body.depends_on) or not created  # a repeated key: the first job's own
     return _created(node, job, created, request, follow=body.follow, deps=deps)
+
+
+def _no_stream_room(request: Request) -> Response | None:
+    """A 503 before anything is stored, when a stream asked for in the body (which load
+    shedding counted as a request) would pass the server's limit of open streams."""
+    shed = request.app.state.shed
+    if not shed.full("streams") or _asks_stream(request):  # else shed already, as a stream
+        return None
+    return try_again(request, shed.detail("streams"))
+
+
+def _asks_stream(request: Request) -> bool:
+    return "text/event-stream" in request.headers.get("accept", "")
 
 
 def _status(created: bool) -> int:
@@ -109,7 +125,7 @@ def _created(
     """
     code = _status(created)
     where = location(router.prefix, job.id)
-    if follow or "text/event-stream" in request.headers.get("accept", ""):
+    if follow or _asks_stream(request):
         stream = event_stream(
             request, node, lambda idle: job_messages(node, job.id, 0, idle=idle), code
         )
@@ -225,8 +241,10 @@ def restart_job(
     (or ``Accept: text/event-stream``) the answer is the new job's event stream
     until it ends, as for a submission.
     """
-    job = node.manager.restart(job_id, body.args if body else None)
     follow = body is not None and body.follow
+    if follow and (refused := _no_stream_room(request)):
+        return refused
+    job = node.manager.restart(job_id, body.args if body else None)
     return _created(node, job, True, request, follow=follow, deps=True)  # carried over
 
 

@@ -24,10 +24,21 @@ TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})  # a true boolean, to pyd
 
 @dataclass
 class Shed:
-    """What the middleware refused, by kind (``requests`` or ``streams``), for /metrics."""
+    """What the middleware refused, by kind (``requests`` or ``streams``), for /metrics;
+    and what it holds now, against its limits (set by the middleware)."""
 
     counts: dict[str, int] = field(default_factory=lambda: {"requests": 0, "streams": 0})
+    busy: dict[str, int] = field(default_factory=lambda: {"requests": 0, "streams": 0})
+    limits: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def full(self, kind: str) -> bool:
+        """Whether a new ``kind`` would be refused now. Read from a route's thread: a
+        moment late at worst, as any count of what comes and goes."""
+        return kind in self.limits and self.busy[kind] >= self.limits[kind]
+
+    def detail(self, kind: str) -> str:
+        return f"the server is at its limit of {self.limits[kind]} {kind}; try again shortly"
 
     def add(self, kind: str) -> None:
         with self._lock:
@@ -49,8 +60,9 @@ class LoadShedding:
         retry_after: int = 1,
     ) -> None:
         self.app = app
-        self.limits = {"requests": max_requests, "streams": max_streams}
-        self.busy = {"requests": 0, "streams": 0}
+        shed.limits.update(requests=max_requests, streams=max_streams)
+        self.limits = shed.limits
+        self.busy = shed.busy
         self.shed = shed
         self.retry_after = retry_after
 
@@ -68,7 +80,8 @@ class LoadShedding:
 
         async def recount(message: Message) -> None:
             # A stream asked for in the body (a submit's ``"follow": true``) is known when
-            # it starts: it holds a stream's place from then on, not a request's.
+            # it starts: it holds a stream's place from then on, not a request's. (Its
+            # route refused it before storing the job when no place was free.)
             nonlocal counted
             starts = counted == "requests" and message["type"] == "http.response.start"
             if starts and _streams(message):
@@ -83,8 +96,7 @@ class LoadShedding:
             self.busy[counted] -= 1
 
     async def _refuse(self, kind: str, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"the server is at its limit of {self.limits[kind]} {kind}; try again shortly"
-        response = problem(503, detail)
+        response = problem(503, self.shed.detail(kind))
         response.headers["Retry-After"] = str(self.retry_after)
         await response(scope, receive, send)
 

@@ -99,18 +99,6 @@ def deaf_to_stop() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 
 
-@contextmanager
-def hearing_stop() -> Iterator[None]:
-    """The job's own code, in a thread of the child's (a hook, ``details()``), runs with
-    SIGTERM as the job's threads have it: a process it starts inherits the thread's mask,
-    and one that could not hear SIGTERM would outlive the job's stop until SIGKILL."""
-    before = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
-
-
 class PyJob:
     """One run of a job (or of its ``clean``) inside the child."""
 
@@ -163,8 +151,7 @@ class PyJob:
         if method is None:
             return
         try:
-            with hearing_stop():
-                method(self.ctx)
+            method(self.ctx)
         except Exception as exc:
             print_traceback(exc)
 
@@ -177,8 +164,7 @@ class PyJob:
                 return
             self._details_final = final
             try:
-                with hearing_stop():
-                    data = self.instance.details()
+                data = self.instance.details()
             except Exception as exc:
                 print_traceback(exc)
                 return
@@ -201,17 +187,16 @@ class PyJob:
         self._stop.set()
         if self.instance is not None:
             if self._stopper is None:
-                self._stopper = threading.Thread(target=self._stop_hook, daemon=True)
+                # Started here, in the main thread: SIGTERM as the job's own threads have it,
+                # so that a process the hook starts hears a stop (the control thread's
+                # pause and resume hooks are deaf to it, see deaf_to_stop).
+                self._stopper = threading.Thread(target=self.hook, args=("stop",), daemon=True)
                 self._stopper.start()
         elif self._in_body and not self.ctx.watched:  # else it returns on its own
             if self._shield:
                 self._stop_deferred = True
             else:
                 raise Stopped(143)
-
-    def _stop_hook(self) -> None:
-        deaf_to_stop()
-        self.hook("stop")
 
     def _prepare(self) -> Callable[[], Any] | None:
         target = resolve(self.request["target"])

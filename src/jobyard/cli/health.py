@@ -23,7 +23,7 @@ PANEL = "Server (client commands)"
 
 def health(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
     """Ask the server's /healthz and /readyz: ok (exit 0) or degraded (exit 1, saying
-    why: a part of it stopped, or its database does not answer).
+    why: a part of it stopped, or it is not ready, its database not answering).
 
     A server that cannot be reached exits 5.
     """
@@ -31,7 +31,7 @@ def health(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
         found = client.health()
         ready = client.ready()
     if ready.get("status") != "ready":
-        reason = f"its database does not answer ({ready.get('detail')})"
+        reason = f"not ready: {ready.get('detail')}"  # its database away, or at its limits
         found = {**found, "status": "degraded", "reasons": [*found.get("reasons", []), reason]}
     if json_:
         print_json(found)

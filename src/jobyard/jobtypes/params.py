@@ -451,15 +451,17 @@ def args_errors(validator: Draft202012Validator, args: Any) -> list[FieldError]:
 def _name_problems(args: Any, declared: set[str]) -> Iterator[FieldError]:
     """Undeclared argument names (``additionalProperties`` lets them in) a job cannot be
     given: each is passed as ``JOBYARD_ARG_<NAME>``, so it must make a variable name (no
-    ``=``, not empty) and not the same one as another argument's, declared or not."""
+    ``=``, not empty, no control character: a newline makes a second variable of an
+    environment written out as lines) and not the same one as another argument's,
+    declared or not."""
     if not isinstance(args, dict):
         return
     variables = {name.upper(): name for name in sorted(declared)}  # given or defaulted
     for name in args:
         if name in declared:
             continue
-        if not name or "=" in name:
-            message = "not a name a variable can have: not empty, no '='"
+        if not name or "=" in name or not name.isprintable():
+            message = "not a name a variable can have: not empty, no '=', no control character"
             yield {"field": name, "message": message}
         elif (other := variables.setdefault(name.upper(), name)) != name:
             message = (

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from array import array
 from collections import deque
 from datetime import datetime
 
@@ -60,15 +59,18 @@ class SampleBook:
         return True
 
 
+CHUNKS = 256  # a tail is tracked in about this many pieces: it is kept within one of them
+
+
 class LogCap:
     """Keeps a job's log under ``cap`` bytes: the first half, a marker, the newest half.
 
     Lines are counted when they arrive; once the head is full the next sequence number
-    is kept for a marker line, and the tail is tracked per written batch, with the size
-    of each of its lines: the oldest tail lines are deleted as new ones come, whole
-    batches while a batch can go, then line by line, so that the newest half is kept
-    whole (dropping whole batches of up to 1,000 lines left a tail of a few lines when a
-    batch was about the size of the half).
+    is kept for a marker line, and the tail is tracked in chunks of at most a 256th of
+    the half (a line longer than that is a chunk of its own): the oldest chunks are
+    deleted as new lines come, so the newest half is kept whole but for less than a
+    chunk, in a few hundred entries whatever the lines (whole write batches of up to
+    1,000 lines left a tail of a few lines when a batch was about the size of the half).
     """
 
     def __init__(self, cap: int) -> None:
@@ -76,7 +78,8 @@ class LogCap:
         self.cap = cap
         self.marker_seq: int | None = None
         self._head_bytes = 0
-        self._batches: deque[_Batch] = deque()
+        self._chunk = max(self.half // CHUNKS, 1)
+        self._chunks: deque[tuple[int, int, int]] = deque()  # (last seq, bytes, lines)
         self._tail_bytes = 0
         self._dropped_lines = 0
         self._dropped_bytes = 0
@@ -98,59 +101,40 @@ class LogCap:
     def written(self, lines: list[LogWritten]) -> None:
         if self.marker_seq is None:
             return
-        tail = [line for line in lines if line.seq > self.marker_seq]
-        if tail:
-            seqs = array("q", (line.seq for line in tail))
-            batch = _Batch(seqs, array("q", (stored_size(line.line) + 1 for line in tail)))
-            self._batches.append(batch)
-            self._tail_bytes += batch.size
+        size = count = 0
+        for line in lines:
+            if line.seq <= self.marker_seq:
+                continue
+            size += stored_size(line.line) + 1
+            count += 1
+            if size >= self._chunk:
+                self._add(line.seq, size, count)
+                size = count = 0
+        if count:  # a chunk not full yet: the next lines join it
+            self._add(lines[-1].seq, size, count)
+
+    def _add(self, last_seq: int, size: int, count: int) -> None:
+        self._tail_bytes += size
+        if self._chunks and self._chunks[-1][1] < self._chunk:  # the last one is not full
+            _, before, lines = self._chunks.pop()
+            size, count = size + before, count + lines
+        self._chunks.append((last_seq, size, count))
 
     def to_trim(self) -> tuple[int, int] | None:
         """``(marker_seq, upto_seq)`` while tail lines up to ``upto_seq`` are to be deleted."""
-        while self._tail_bytes > self.half:
-            oldest = self._batches[0]
-            if self._tail_bytes - oldest.size >= self.half:  # all of it can go
-                self._batches.popleft()
-                self._drop(oldest.size, oldest.count, oldest.last_seq)
-                continue
-            size = oldest.sizes[oldest.start]
-            self._drop(size, 1, oldest.seqs[oldest.start])
-            oldest.start += 1
-            oldest.size -= size
+        while self._tail_bytes > self.half and len(self._chunks) > 1:
+            last_seq, size, count = self._chunks.popleft()
+            self._tail_bytes -= size
+            self._dropped_bytes += size
+            self._dropped_lines += count
+            self._pending = last_seq
         if self._pending is None or self.marker_seq is None:
             return None
         return self.marker_seq, self._pending
 
-    def _drop(self, size: int, count: int, upto: int) -> None:
-        self._tail_bytes -= size
-        self._dropped_bytes += size
-        self._dropped_lines += count
-        self._pending = upto
-
     def trimmed(self, upto: int) -> None:
         if self._pending == upto:
             self._pending = None
-
-
-class _Batch:
-    """Tail lines written together: the sequence number and size of each, and how many of
-    the oldest are gone already."""
-
-    __slots__ = ("seqs", "size", "sizes", "start")
-
-    def __init__(self, seqs: array[int], sizes: array[int]) -> None:
-        self.seqs = seqs
-        self.sizes = sizes
-        self.start = 0
-        self.size = sum(sizes)
-
-    @property
-    def count(self) -> int:
-        return len(self.sizes) - self.start
-
-    @property
-    def last_seq(self) -> int:
-        return self.seqs[-1]
 
 
 def stored_size(line: str) -> int:
