@@ -95,7 +95,7 @@ class Dependencies:
         self._wake = wake
         self._clock = clock
 
-    def settle(self, ended: Iterable[int]) -> None:
+    def settle(self, ended: Iterable[int]) -> list[int]:
         """Jobs ended (or were removed): count their edges off, start or block dependents.
 
         Each edge is counted once, when its upstream ends, and a waiting job is
@@ -103,10 +103,14 @@ class Dependencies:
         O(edges) however wide its fan-in (no job re-reads all of its upstreams).
         Many ended jobs settle together, in a few statements whatever their
         fan-out: one round per step of blocking, not one per job or per edge.
+        Returns the jobs it blocked (``upstream_failed``).
         """
         frontier = sorted(set(ended))
+        blocked: list[int] = []
         while frontier:
             frontier = self._settle_round(frontier)
+            blocked += frontier
+        return blocked
 
     def _settle_round(self, upstream_ids: list[int]) -> list[int]:
         """Settle the edges out of these jobs; returns the jobs they blocked."""
@@ -119,21 +123,25 @@ class Dependencies:
             errors.setdefault(job_id, upstream_error(upstream_id, state))
         return self.store.deps.block_jobs(errors, now) if errors else []
 
-    def sweep(self) -> None:
-        """Finish what an interrupted settle left (a process died in between)."""
-        self.settle(self.store.deps.unsettled_upstreams())
+    def sweep(self) -> list[int]:
+        """Finish what an interrupted settle left (a process died in between); returns
+        the jobs it blocked, whose workflow runs may have ended with them."""
+        blocked = self.settle(self.store.deps.unsettled_upstreams())
         if self.store.deps.release_ready(self._clock()):
             self._wake()
+        return blocked
 
     def reopen(self, old: int, new: int) -> None:
         """``old`` was restarted as ``new``: dependents wait for ``new``, blocked ones reopen.
 
         A reopened job's other upstreams that ended while it was blocked were not
         counted off then (a settle leaves blocked jobs alone): they are settled now,
-        so that it starts once ``new`` succeeds.
+        so that it starts once ``new`` succeeds. So are its live ones, ``new`` among
+        them: one that ended after it was read here settled its edges before the job
+        waited for it (or before they were re-pointed to it), and counted nothing.
         """
         frontier = self.store.deps.repoint_dependencies(old, new)
-        ended: set[int] = set()
+        upstreams: set[int] = {new}
         while frontier:
             blocked = [
                 job
@@ -142,17 +150,11 @@ class Dependencies:
             ]
             states = self.store.deps.dependencies([job.id for job in blocked])
             reopened = [job.id for job in blocked if self._reopen(job, states[job.id])]
-            ended |= {
-                dependency.upstream
-                for job_id in reopened
-                for dependency in states[job_id]
-                if dependency.state is None or dependency.state.terminal
-            }
+            upstreams |= {d.upstream for job_id in reopened for d in states[job_id] if not d.met}
             frontier = [
                 job.id for job in self.store.deps.dependents(reopened, [JobState.UPSTREAM_FAILED])
             ]
-        if ended:
-            self.settle(ended)
+        self.settle(upstreams)  # a live one's edges are left for its end
 
     def _reopen(self, job: Job, dependencies: list[DependencyState]) -> bool:
         if readiness(dependencies) is Readiness.IMPOSSIBLE:

@@ -24,7 +24,7 @@ from jobyard.dependencies import (
     upstream_error,
 )
 from jobyard.errors import Conflict, Invalid, NotFound
-from jobyard.events.records import JobStateChanged, JobTerminated, LogWritten
+from jobyard.events.records import JobStateChanged, JobTerminated, LogWritten, Record
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.params import FieldError
 from jobyard.jobtypes.spec import ArgsInvalid
@@ -322,15 +322,19 @@ class JobManager:
         pending = readiness(dependencies) is Readiness.PENDING
         return transition(job.state, event, run_at_ahead=ahead, deps_pending=pending), None
 
-    def restart(self, job_id: int, args: dict[str, Any] | None = None) -> Job:
+    def restart(
+        self, job_id: int, args: dict[str, Any] | None = None, records: Sequence[Record] = ()
+    ) -> Job:
         """A new job from a finished one's type and args (``args`` override some).
 
         A job is restarted once: 409 (naming its restart) for a second time, even a
         concurrent one. To run it yet again, restart the newest job of the chain.
+        ``records`` are stored with the new job as it is created (a workflow run's
+        reopening: before anything the new job can make the run tell).
         """
         now = self._clock()
         old, new, upstream = self._restarted(job_id, args, now)
-        stored = self.store.jobs.restart_job(old.id, new, now)
+        stored = self.store.jobs.restart_job(old.id, new, now, records)
         if stored is None:
             raise NotFound(f"no job with id {job_id}")
         job, created = stored

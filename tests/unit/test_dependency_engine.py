@@ -163,3 +163,38 @@ def test_a_restart_leaves_blocked_a_job_with_another_failed_upstream(g: Graph) -
     rerun = g.add()
     g.deps.reopen(first, rerun)
     assert g.states(waiting) == [S.UPSTREAM_FAILED]
+
+
+@pytest.mark.parametrize(
+    ("ended", "expected"), [(S.SUCCEEDED, S.QUEUED), (S.FAILED, S.UPSTREAM_FAILED)]
+)
+def test_a_restart_that_ends_while_it_reopens_its_dependents_settles_them(
+    g: Graph, monkeypatch: pytest.MonkeyPatch, ended: S, expected: S
+) -> None:
+    """The restarted job ended (its end settled, finding nothing waiting for it yet)
+    between the reopening's look at it (live) and the reopening itself: its dependent
+    waited for a job that had ended, for ever."""
+    root = g.add()
+    middle = g.wait(root)
+    g.end(root, S.FAILED)
+    rerun = g.add()
+    read = g.store.deps.dependencies
+
+    def ends_meanwhile(job_ids: list[int]) -> object:
+        found = read(job_ids)  # the restart read live …
+        g.end(rerun, ended)  # … ends, and its own settle sees no job waiting on it yet
+        return found
+
+    monkeypatch.setattr(g.store.deps, "dependencies", ends_meanwhile)
+    g.deps.reopen(root, rerun)
+    assert g.states(middle) == [expected]
+
+
+def test_a_sweep_tells_which_jobs_it_blocked(g: Graph) -> None:
+    upstream = g.add()
+    middle = g.wait(upstream)
+    leaf = g.wait(middle)
+    g.end(upstream, S.FAILED, settle=False)
+    assert g.deps.sweep() == [middle, leaf]  # their workflow runs are looked at with them
+    assert g.states(middle, leaf) == [S.UPSTREAM_FAILED, S.UPSTREAM_FAILED]
+    assert g.deps.sweep() == []

@@ -33,9 +33,17 @@ KEPT = {
 
 def runs_on(store: MemoryStore) -> tuple[Runs, Dependencies]:
     deps = Dependencies(store, clock=lambda: NOW)
-    manager = JobManager(store, Catalog(store, TYPES), deps, clock=lambda: NOW)
+    runs: Runs
+    manager = JobManager(
+        store,
+        Catalog(store, TYPES),
+        deps,
+        on_restart=lambda job: runs.job_restarted(job),  # as the node wires them
+        clock=lambda: NOW,
+    )
     workflows = parse_workflows({"wide": {"nodes": WIDE}, "kept": {"nodes": KEPT}}, TYPES)
-    return Runs(manager, workflows, clock=lambda: NOW), deps
+    runs = Runs(manager, workflows, clock=lambda: NOW)
+    return runs, deps
 
 
 def end(store: MemoryStore, jobs: list[Job], state: JobState) -> list[Job]:
@@ -121,3 +129,37 @@ def test_a_failed_node_is_retried_after_its_workflow_changed_or_went() -> None:
     assert retried.state is RunState.RUNNING
     assert jobs["first"].restarted_from == nodes["first"].id
     assert jobs["first"].state is JobState.QUEUED
+
+
+def test_a_retried_node_that_fails_at_once_ends_the_run_after_its_reopening() -> None:
+    """The node ran again and failed within milliseconds (a worker's end, settle and run
+    refresh) before the retry had told the reopening: the run's second end came before
+    its reopening, and a stream replayed from the start lost its place."""
+    store = MemoryStore()
+    runs, run, _ = wide_run_ended_by_its_first_node(store, JobState.FAILED)
+    repoint = store.deps.repoint_dependencies
+
+    def fails_meanwhile(old: int, new: int) -> list[int]:
+        [failed] = end(store, store.jobs.jobs_by_id([new]), JobState.FAILED)
+        runs.manager.deps.settle([failed.id])  # what the worker does with its end
+        runs.jobs_ended([failed])
+        return repoint(old, new)
+
+    store.deps.repoint_dependencies = fails_meanwhile  # type: ignore[method-assign]
+    retried, jobs = runs.retry_failed(run.id)
+    assert retried.state is RunState.FAILED
+    assert {jobs[f"m{i}"].state for i in range(5)} == {JobState.UPSTREAM_FAILED}
+    ids = sorted(job.id for job in store.runs.run_jobs(run.id))
+    told = [
+        (type(event.record).__name__, getattr(event.record, "state", None))
+        for event in sorted(
+            (e for job_id in ids for e in store.jobs.job_events(job_id)), key=lambda e: e.id
+        )
+        if type(event.record).__name__.startswith("WorkflowRun")
+    ]
+    assert told == [
+        ("WorkflowRunStarted", None),
+        ("WorkflowRunFinished", RunState.FAILED),
+        ("WorkflowRunReopened", RunState.RUNNING),
+        ("WorkflowRunFinished", RunState.FAILED),
+    ]

@@ -76,7 +76,8 @@ class Scheduler:
         if _due(self._last_sweep, now, self._sweep_every):
             # A process that died between ending a job and settling its dependents
             # leaves them waiting; this finds them.
-            self._deps.sweep()
+            for blocked in self._deps.sweep():  # its workflow run may end with it
+                self._on_terminal(blocked)
             self._last_sweep = now
         self._passed = time.monotonic()
 

@@ -170,16 +170,23 @@ class SqlJobs(Part):
                 totals.add_removed_jobs(conn, deleted)  # what it counted in /metrics stays
         return bool(deleted)
 
-    def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
+    def restart_job(
+        self, old_id: int, new: NewJob, now: datetime, records: Sequence[Record] = ()
+    ) -> tuple[Job, bool] | None:
         """Store ``new`` as the restart of the terminal job ``old_id``, once.
 
         Returns ``(new job, True)``; or ``(old job, False)`` when the old job is not
         terminal or was already restarted (its ``restarted_as`` names the restart),
         and then nothing is stored; None when there is no such job. Concurrent
         restarts of one job wait for each other on its row: exactly one stores a job.
+        ``records`` are stored with the new job, after its ``job_created``.
         """
         with self._write() as conn:
-            return submission.insert_restart(conn, old_id, new, now)
+            stored = submission.insert_restart(conn, old_id, new, now)
+            if stored is not None and stored[1] and records:
+                rows = [event_row(stored[0].id, record) for record in records]
+                conn.execute(insert(job_events), rows)
+            return stored
 
     # -- events and logs ---------------------------------------------------
     def append_output(

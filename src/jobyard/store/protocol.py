@@ -109,9 +109,13 @@ class JobStore(Protocol):
         dependency edges go out of it) or None."""
         ...
 
-    def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
+    def restart_job(
+        self, old_id: int, new: NewJob, now: datetime, records: Sequence[Record] = ()
+    ) -> tuple[Job, bool] | None:
         """Store ``new`` as the restart of the terminal job ``old_id``, once: ``(new, True)``;
-        ``(old, False)`` when it is not terminal or was restarted already; None if unknown."""
+        ``(old, False)`` when it is not terminal or was restarted already; None if unknown.
+        ``records`` are stored with the new job after its ``job_created``, in its creation's
+        transaction (before anything its run can tell)."""
         ...
 
     def trim_log(self, job_id: int, marker_seq: int, upto_seq: int, marker: str) -> int:

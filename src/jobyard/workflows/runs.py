@@ -343,6 +343,11 @@ class Runs:
                 message = f"workflow run {run.id} is {state.value}: nothing of it to run again"
                 raise Conflict(message, state=state.value)
         restarted: list[Job] = []
+        # The reopening is stored with the first node's new job, as it is created: a node
+        # that ends at once cannot end the run (and tell so) before it is told.
+        told: list[Record] = []
+        if reopened is not None:
+            told.append(WorkflowRunReopened(at=now, run_id=run.id, workflow=reopened.workflow))
         # Read once: a job in ``states`` has ended, and stays so unless it is restarted,
         # which restart itself refuses a second time.
         try:
@@ -350,26 +355,22 @@ class Runs:
                 node = nodes[name]
                 if node.state in states:
                     with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
-                        restarted.append(self.manager.restart(node.job_id))
+                        records = [] if restarted else told
+                        restarted.append(self.manager.restart(node.job_id, records=records))
         except JobyardError:  # the file changed since the check: as it was, if nothing ran
             if reopened is not None and not restarted:
                 back = {"state": run.state, "finished_at": run.finished_at}
                 self.store.runs.update_run(run.id, [RunState.RUNNING], back, self._clock())
             else:  # what was restarted runs: the run says so, the refusal is told all the same
-                self._reopened(run, reopened, restarted, now)
+                self._reopened(run)
             raise
-        self._reopened(run, reopened, restarted, now)
+        self._reopened(run)
         return self.get(run.id)
 
-    def _reopened(
-        self, run: WorkflowRun, reopened: WorkflowRun | None, restarted: list[Job], now: datetime
-    ) -> None:
-        """Announce a run reopened by ``restarted`` nodes, and judge it again: nothing
-        may be left to run (a node run again was blocked at once), and then it ends
-        here, that end announced, stored with its newest job."""
-        if reopened is not None and restarted:
-            again = WorkflowRunReopened(at=now, run_id=run.id, workflow=reopened.workflow)
-            self._announce(restarted[0].id, again)
+    def _reopened(self, run: WorkflowRun) -> None:
+        """Judge a run reopened (its reopening told with its first new job) again: nothing
+        may be left to run (a node run again was blocked at once, or has ended), and then
+        it ends here, that end announced, stored with its newest job."""
         after = self.store.runs.node_jobs(run.id).values()
         newest = max((node.job_id for node in after), default=None)
         self.refresh(run.id, newest)

@@ -165,7 +165,9 @@ class MemoryJobs(Part):
             self._t.add_stored(job.id, record)
         return self._t.set(job.id, values | {"updated_at": now})
 
-    def restart_job(self, old_id: int, new: NewJob, now: datetime) -> tuple[Job, bool] | None:
+    def restart_job(
+        self, old_id: int, new: NewJob, now: datetime, records: Sequence[Record] = ()
+    ) -> tuple[Job, bool] | None:
         with self._t.lock:
             old = self._t.jobs.get(old_id)
             if old is None:
@@ -173,6 +175,8 @@ class MemoryJobs(Part):
             if old.restarted_as is not None or not old.state.terminal:
                 return old, False
             job, _ = self._add(new, utc(now))
+            for record in records:
+                self._t.add_stored(job.id, record)
             self._t.set(old_id, {"restarted_as": job.id, "updated_at": utc(now)})
             return job, True
 
