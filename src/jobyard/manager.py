@@ -122,7 +122,7 @@ class JobManager:
             args_only = args_only and all(e["field"].startswith("args") for e in problems)
         if errors:
             # an unknown type or dependency is not the arguments' fault
-            detail = "the job arguments are invalid" if args_only else "the submission is invalid"
+            detail = "the job arguments are invalid" if args_only else _INVALID
             raise Invalid(detail, errors)
         added = self.store.jobs.add_jobs(new_jobs, now, audit=audit)
         added = [

@@ -29,6 +29,7 @@ from jobyard.api.schemas import (
     location,
     shown_job,
 )
+from jobyard.api.shedding import asks_stream
 from jobyard.api.streams import HeaderResume, event_stream, job_messages
 from jobyard.clock import utcnow
 from jobyard.errors import Invalid
@@ -103,13 +104,9 @@ def _no_stream_room(request: Request) -> Response | None:
     """A 503 before anything is stored, when a stream asked for in the body (which load
     shedding counted as a request) would pass the server's limit of open streams."""
     shed = request.app.state.shed
-    if not shed.full("streams") or _asks_stream(request):  # else shed already, as a stream
+    if not shed.full("streams") or asks_stream(request.scope):  # else shed already, as a stream
         return None
     return try_again(request, shed.detail("streams"))
-
-
-def _asks_stream(request: Request) -> bool:
-    return "text/event-stream" in request.headers.get("accept", "")
 
 
 def _status(created: bool) -> int:
@@ -125,7 +122,7 @@ def _created(
     """
     code = _status(created)
     where = location(router.prefix, job.id)
-    if follow or _asks_stream(request):
+    if follow or asks_stream(request.scope):
         stream = event_stream(
             request, node, lambda idle: job_messages(node, job.id, 0, idle=idle), code
         )

@@ -110,8 +110,12 @@ def _is_stream(scope: Scope) -> bool:
     query = scope.get("query_string", b"").decode("latin-1")
     if any(k == "follow" and v.lower() in TRUE for k, v in parse_qsl(query)):
         return True
-    accept = dict(scope["headers"]).get(b"accept", b"")
-    return b"text/event-stream" in accept
+    return asks_stream(scope)
+
+
+def asks_stream(scope: Scope) -> bool:
+    """Whether the request's ``Accept`` asks for an event stream."""
+    return b"text/event-stream" in dict(scope["headers"]).get(b"accept", b"")
 
 
 def _streams(start: Message) -> bool:

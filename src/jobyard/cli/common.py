@@ -50,6 +50,14 @@ ServerOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def name_arg(what: str, completion: Callable[..., Any]) -> Any:
+    """The ``NAME`` argument of a command about one named thing: ``what`` is its help,
+    ``completion`` offers the names the server knows."""
+    return typer.Argument(metavar="NAME", help=what, show_default=False, autocompletion=completion)
+
+
 JobIdArg = Annotated[
     int,
     typer.Argument(

@@ -14,6 +14,7 @@ from jobyard.cli.common import (
     ServerOpt,
     connect,
     counted,
+    name_arg,
     print_items,
     print_json,
     print_view,
@@ -28,12 +29,7 @@ if TYPE_CHECKING:
 PANEL = "Queues and schedules (client commands)"
 COUNTED = ("queued", "running", "paused", "held", "scheduled", "waiting")
 queues_app = group("List the queues (the default), show one, pause or resume one.")
-NameArg = Annotated[
-    str,
-    typer.Argument(
-        metavar="NAME", help="A queue.", show_default=False, autocompletion=complete.queues
-    ),
-]
+NameArg = Annotated[str, name_arg("A queue.", complete.queues)]
 
 
 @queues_app.command("list")

@@ -17,6 +17,7 @@ from jobyard.cli.common import (
     connect,
     counted,
     fail,
+    name_arg,
     parse_assignments,
     print_items,
     print_json,
@@ -36,12 +37,7 @@ schedules_app = group(
     "List the schedules (the default), show one, add them from flags or a YAML file, "
     "pause, resume or remove one."
 )
-NameArg = Annotated[
-    str,
-    typer.Argument(
-        metavar="NAME", help="A schedule.", show_default=False, autocompletion=complete.schedules
-    ),
-]
+NameArg = Annotated[str, name_arg("A schedule.", complete.schedules)]
 
 
 @schedules_app.command("list")

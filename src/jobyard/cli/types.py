@@ -14,6 +14,7 @@ from jobyard.cli.common import (
     JsonOpt,
     ServerOpt,
     connect,
+    name_arg,
     print_items,
     print_json,
     print_view,
@@ -28,12 +29,7 @@ types_app = group(
     "List the job types (the default), show one (`jobyard types NAME`), "
     "add or edit them from a YAML file, remove one."
 )
-NameArg = Annotated[
-    str,
-    typer.Argument(
-        metavar="NAME", help="A job type.", show_default=False, autocompletion=complete.job_types
-    ),
-]
+NameArg = Annotated[str, name_arg("A job type.", complete.job_types)]
 FileArg = Annotated[
     Path,
     typer.Argument(

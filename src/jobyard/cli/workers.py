@@ -15,6 +15,7 @@ from jobyard.cli.common import (
     ServerOpt,
     connect,
     counted,
+    name_arg,
     print_items,
     print_json,
     print_view,
@@ -42,15 +43,7 @@ def workers(json_: JsonOpt = False, server: ServerOpt = DEFAULT_SERVER) -> None:
 
 @workers_app.command("show")
 def show_worker(
-    name: Annotated[
-        str,
-        typer.Argument(
-            metavar="NAME",
-            help="The worker's name.",
-            show_default=False,
-            autocompletion=complete.workers,
-        ),
-    ],
+    name: Annotated[str, name_arg("The worker's name.", complete.workers)],
     json_: JsonOpt = False,
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:

@@ -15,6 +15,7 @@ from jobyard.cli.common import (
     ServerOpt,
     connect,
     counted,
+    name_arg,
     parse_assignments,
     print_json,
 )
@@ -45,15 +46,7 @@ def workflows(
 
 @workflows_app.command("show")
 def show_workflow(
-    name: Annotated[
-        str,
-        typer.Argument(
-            metavar="NAME",
-            help="A workflow.",
-            show_default=False,
-            autocompletion=complete.workflows,
-        ),
-    ],
+    name: Annotated[str, name_arg("A workflow.", complete.workflows)],
     json_: JsonOpt = False,
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
