@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -34,7 +35,14 @@ from jobyard.api.params import EventAfter, JobFilter, JobId, RunId
 from jobyard.api.recheck import Recheck
 from jobyard.api.resources import get_node
 from jobyard.errors import JobyardError, NotFound
-from jobyard.events.hub import KEEPALIVE, Filter, Idle, follow, history
+from jobyard.events.hub import (
+    KEEPALIVE,
+    Filter,
+    Idle,
+    Prepare,
+    follow_batches,
+    history_batches,
+)
 from jobyard.events.records import FeedEvent, JobTerminated, LogWritten, WorkflowRunFinished
 from jobyard.models import EventKind, Job, RunState
 from jobyard.node import Node
@@ -169,21 +177,35 @@ class _Encoded:
 
     Every follower of a stream sends the same bytes for an event: encoding it once,
     not once per follower, keeps a hundred followers from costing a hundred encodings
-    of each event. Used from the event loop's thread only.
+    of each event. Filled from the event loop, and ahead of it by the threads that read
+    a stream's history (:meth:`ahead`), so that the loop finds a long replay encoded.
     """
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 8192) -> None:
         self._size = size
         self._bytes: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, stream: str, event_id: int, encode: Callable[[], bytes]) -> bytes:
         key = (stream, event_id)
-        found = self._bytes.get(key)
+        with self._lock:
+            found = self._bytes.get(key)
         if found is None:
-            found = self._bytes[key] = encode()
-            if len(self._bytes) > self._size:
-                self._bytes.popitem(last=False)
+            found = encode()
+            with self._lock:
+                self._bytes[key] = found
+                if len(self._bytes) > self._size:
+                    self._bytes.popitem(last=False)
         return found
+
+    def ahead(self, message: Callable[[FeedEvent, _Encoded], bytes]) -> Prepare:
+        """What encodes a batch of history with ``message`` as it is read (in its thread)."""
+
+        def prepare(batch: list[FeedEvent]) -> None:
+            for item in batch:
+                message(item, self)
+
+        return prepare
 
 
 _ENCODED: WeakKeyDictionary[Node, _Encoded] = WeakKeyDictionary()
@@ -274,13 +296,18 @@ async def job_messages(
         yield close_message(job_id, job.state.value)
         return
     if job.state.terminal:  # its history is complete: replay and close
-        async for item in history(node.store, wanted, after, sys.maxsize):
-            if sendable(item):
-                yield job_message(item, cache)
+        replay = history_batches(
+            node.store, wanted, after, sys.maxsize, prepare=cache.ahead(job_message)
+        )
+        async with aclosing(replay) as old:
+            async for batch in old:
+                if chunk := b"".join(job_message(i, cache) for i in batch if sendable(i)):
+                    yield chunk
         yield close_message(job_id, job.state.value)
         return
     # aclosing: a stream that ends early gives its hub subscription back at once.
-    async with aclosing(follow(node.hub, wanted, after, idle=idle)) as lives:
+    lives = follow_batches(node.hub, wanted, after, idle=idle, prepare=cache.ahead(job_message))
+    async with aclosing(lives):
         async for live in lives:
             if live is None:
                 yield PING
@@ -288,11 +315,16 @@ async def job_messages(
                     yield close_message(job_id, None)  # removed while we watched
                     return
                 continue
-            if sendable(live):
-                yield job_message(live, cache)
-            if isinstance(live.event.record, JobTerminated):
-                yield close_message(job_id, live.event.record.state.value)
-                return
+            messages: list[bytes] = []
+            for item in live:
+                if sendable(item):
+                    messages.append(job_message(item, cache))
+                if isinstance(item.event.record, JobTerminated):
+                    messages.append(close_message(job_id, item.event.record.state.value))
+                    yield b"".join(messages)
+                    return
+            if messages:
+                yield b"".join(messages)
 
 
 GLOBAL_KINDS = (EventKind.STATE, EventKind.WORKFLOW, EventKind.SLA, EventKind.NOTIFICATION)
@@ -348,15 +380,17 @@ async def all_events(
         after = max(await to_thread.run_sync(node.hub.prepare), pruned)
 
     cache = encoded(node)
+    ahead = cache.ahead(global_message)
 
     async def messages(idle: Idle) -> AsyncGenerator[bytes, None]:
         if now:  # sets the client's last event id without dispatching an event
             yield format_sse_event(comment="from now", id=str(after))
         if pruned is not None:
             yield reset_message(after, pruned_through=pruned, resume_from=after)
-        async with aclosing(follow(node.hub, wanted, after, idle=idle)) as items:
-            async for item in items:
-                yield PING if item is None else global_message(item, cache)
+        batches = follow_batches(node.hub, wanted, after, idle=idle, prepare=ahead)
+        async with aclosing(batches):
+            async for batch in batches:
+                yield PING if batch is None else b"".join(global_message(i, cache) for i in batch)
 
     return event_stream(request, node, messages)
 
@@ -413,29 +447,40 @@ async def run_messages(
     wanted = Filter(kinds=RUN_KINDS, workflow_run=run_id)
     cache = encoded(node)
     state, going = await _run_going(node, run_id)
+    ahead = cache.ahead(global_message)
     if going:
-        async with aclosing(follow(node.hub, wanted, after, idle=idle)) as items:
-            async for item in items:
-                if item is None:
+        batches = follow_batches(node.hub, wanted, after, idle=idle, prepare=ahead)
+        async with aclosing(batches):
+            async for batch in batches:
+                if batch is None:
                     state, going = await _run_going(node, run_id)
                     if not going:
                         break
                     yield PING
                     continue
-                yield global_message(item, cache)
-                record = item.event.record
-                if isinstance(record, WorkflowRunFinished):
-                    if await _ended_since(node, run_id, record):
-                        continue  # a replayed end of a run reopened since: it goes on
-                    state = record.state
+                sent: list[bytes] = []
+                ended = False
+                for item in batch:
+                    sent.append(global_message(item, cache))
+                    record = item.event.record
+                    if isinstance(record, WorkflowRunFinished):
+                        if await _ended_since(node, run_id, record):
+                            continue  # a replayed end of a run reopened since: it goes on
+                        state, ended = record.state, True
+                        break
+                    if isinstance(record, JobTerminated):
+                        state, going = await _run_going(node, run_id)
+                        if state is None or (state is RunState.STOPPED and not going):
+                            ended = True  # (an end that ends the run is told by
+                            break  # workflow_finished)
+                yield b"".join(sent)
+                if ended:
                     break
-                if isinstance(record, JobTerminated):
-                    state, going = await _run_going(node, run_id)
-                    if state is None or (state is RunState.STOPPED and not going):
-                        break  # (an end that ends the run is told by workflow_finished)
     elif missed:
-        async for item in history(node.store, wanted, after, sys.maxsize):
-            yield global_message(item, cache)
+        replay = history_batches(node.store, wanted, after, sys.maxsize, prepare=ahead)
+        async with aclosing(replay) as old:
+            async for batch in old:
+                yield b"".join(global_message(item, cache) for item in batch)
     yield _message("close", None, {"run_id": run_id, "state": state})
 
 

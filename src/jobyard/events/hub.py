@@ -31,8 +31,9 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from weakref import WeakKeyDictionary
 
-from anyio import move_on_after, to_thread
+from anyio import CapacityLimiter, move_on_after, to_thread
 
 from jobyard.clock import utcnow
 from jobyard.events.gaps import GapWait, settled
@@ -42,6 +43,7 @@ from jobyard.store import Store
 log = logging.getLogger(__name__)
 
 Match = Callable[[FeedEvent], bool]
+Prepare = Callable[[list[FeedEvent]], object] | None  # see history_batches
 BATCH = 1000
 SETTLED_AFTER = 120.0  # seconds after which a missing event id is taken for rolled back
 LINGER = 30.0  # seconds the PostgreSQL listener stays after the last subscriber left
@@ -305,23 +307,43 @@ async def follow(
     send a keep-alive and check on the stream. A callable ``idle`` is asked
     before each wait (how long until the caller's next check is due).
     """
+    async with aclosing(follow_batches(hub, wanted, after, idle=idle)) as batches:
+        async for batch in batches:
+            if batch is None:
+                yield None
+                continue
+            for item in batch:
+                yield item
+
+
+async def follow_batches(
+    hub: Hub, wanted: Filter, after: int, *, idle: Idle = KEEPALIVE, prepare: Prepare = None
+) -> AsyncGenerator[list[FeedEvent] | None, None]:
+    """:func:`follow` a batch at a time: what one read of the history found, or every
+    live event queued by then. A stream sends a batch as one write, not one per event:
+    a stream catching up on a long log goes through the server's layers once a batch.
+    ``prepare`` is as for :func:`history_batches`."""
     await to_thread.run_sync(hub.prepare)
     subscription = hub.subscribe(wanted)
     last = after
     try:
         while True:
-            async with aclosing(history(hub.store, wanted, last, subscription.position)) as old:
-                async for item in old:
-                    yield item
-                    last = item.event.id
+            until = subscription.position
+            read = history_batches(hub.store, wanted, last, until, prepare=prepare)
+            async with aclosing(read) as old:
+                async for batch in old:
+                    yield batch
+                    last = batch[-1].event.id
             last = max(last, subscription.position)
             async with aclosing(_live(subscription, idle)) as lives:
                 async for live in lives:
                     if live is None:
                         yield None
-                    elif live.event.id > last:
-                        yield live
-                        last = live.event.id
+                        continue
+                    fresh = [item for item in live if item.event.id > last]
+                    if fresh:
+                        yield fresh
+                        last = fresh[-1].event.id
             if hub.closed:
                 return
             # Dropped for falling behind: take a new place and read the gap from the database.
@@ -332,10 +354,18 @@ async def follow(
         hub.unsubscribe(subscription)
 
 
-async def history(
-    store: Store, wanted: Filter, after: int, until: int
-) -> AsyncGenerator[FeedEvent, None]:
-    """Stored events that ``wanted`` matches with ``after`` < id ≤ ``until``."""
+async def history_batches(
+    store: Store, wanted: Filter, after: int, until: int, *, prepare: Prepare = None
+) -> AsyncGenerator[list[FeedEvent], None]:
+    """Stored events that ``wanted`` matches with ``after`` < id ≤ ``until``, a read
+    (up to :data:`BATCH` events) at a time.
+
+    The reads of every stream share a few threads (:data:`CATCH_UP`): streams replaying
+    long logs take turns, and leave the event loop (and every other request) the time
+    they would take from it, fighting for the interpreter in as many threads.
+    ``prepare`` runs on each batch in the thread that read it (a stream encodes its
+    messages there, off the event loop).
+    """
     while after < until:
         read = partial(
             store.events.feed,
@@ -347,33 +377,63 @@ async def history(
             queues=wanted.queues,
             workflow_run=wanted.workflow_run,
         )
-        batch = await to_thread.run_sync(read)
-        for item in batch:
-            if item.event.id > until:
-                return
-            yield item
-            after = item.event.id
-        if len(batch) < BATCH:
+        batch = await to_thread.run_sync(_read, read, prepare, limiter=_catch_up())
+        kept = [item for item in batch if item.event.id <= until]
+        if kept:
+            yield kept
+            after = kept[-1].event.id
+        if len(kept) < BATCH:
             return
 
 
-async def _live(subscription: Subscription, idle: Idle) -> AsyncGenerator[FeedEvent | None, None]:
-    """Live events until the subscription is dropped or closed; ``None`` when idle.
+def _read(read: Callable[[], list[FeedEvent]], prepare: Prepare) -> list[FeedEvent]:
+    batch = read()
+    if prepare is not None:
+        prepare(batch)
+    return batch
+
+
+CATCH_UP = 2  # threads reading the history of streams at once, per event loop
+_CATCH_UP: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
+
+
+def _catch_up() -> CapacityLimiter:
+    """The running event loop's limiter of history reads (a limiter belongs to one loop)."""
+    loop = asyncio.get_running_loop()
+    limiter = _CATCH_UP.get(loop)
+    if limiter is None:
+        limiter = _CATCH_UP[loop] = CapacityLimiter(CATCH_UP)
+    return limiter
+
+
+async def _live(
+    subscription: Subscription, idle: Idle
+) -> AsyncGenerator[list[FeedEvent] | None, None]:
+    """Live events (every one queued when the first came) until the subscription is
+    dropped or closed; ``None`` when idle.
 
     The idle wait is an anyio scope, not ``asyncio.wait_for``: on Python 3.11,
     ``wait_for`` runs the ``get`` in a task of its own, and a stream cancelled
     (its client gone) while it waits there could stay stuck for ever, holding
     its subscription and every event queued for it.
     """
+    queue = subscription.queue
     while True:
         with move_on_after(idle() if callable(idle) else idle) as waiting:
-            item = await subscription.queue.get()
+            item = await queue.get()
         if waiting.cancelled_caught:
             yield None
-        elif item is None:
+            continue
+        if item is None:
             return
-        else:
-            yield item
+        batch = [item]
+        while not queue.empty() and len(batch) < BATCH:
+            more = queue.get_nowait()
+            if more is None:  # dropped or closed: what came before it is sent first
+                yield batch
+                return
+            batch.append(more)
+        yield batch
 
 
 def _default_poll(dialect: str) -> float:
