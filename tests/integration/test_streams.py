@@ -209,6 +209,44 @@ def test_a_hundred_thousand_lines_arrive_complete_and_in_order(server: Server) -
     assert stored == lines
 
 
+def test_replays_of_a_long_log_at_once_each_get_every_event_once_in_order(
+    server: Server,
+) -> None:
+    """Replays go out a read at a time, encoded ahead in the reading threads (a few at
+    once) into the cache the streams of a job share: each still gets every event of the
+    job once, in order, however the reads of the streams interleave."""
+    count = 2_500  # several reads of the history each
+    job = server.submit("flood", args={"count": count})
+    server.wait_state(job["id"], "succeeded")
+    path = f"/api/v1/jobs/{job['id']}/events"
+    found: list[list[Any]] = [[] for _ in range(4)]
+
+    def replay(into: list[Any], after: int) -> None:
+        into += server.stream(path, headers={"Last-Event-ID": str(after)})
+
+    threads = [
+        threading.Thread(target=replay, args=(into, after))
+        for into, after in zip(found, (0, 0, 0, 1500), strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    whole, *others = found
+    assert [(e.event, e.data["state"]) for e in whole[-2:]] == [
+        ("state", "succeeded"),
+        ("close", "succeeded"),
+    ]
+    ids = [int(e.id) for e in whole if e.id is not None]
+    assert ids == sorted(set(ids))
+    lines = [e.data["line"] for e in whole if e.event == "log" and e.data["stream"] == "stdout"]
+    assert lines == [f"line {i}" for i in range(count)]
+    for other in others[:2]:
+        assert [(e.id, e.event, e.data) for e in other] == [(e.id, e.event, e.data) for e in whole]
+    resumed = others[2]
+    assert [e.id for e in resumed] == [e.id for e in whole if e.id is None or int(e.id) > 1500]
+
+
 def test_the_log_cap_keeps_the_oldest_and_newest_lines(database_url: str, launch: Launcher) -> None:
     """30,000 lines (319 kB) under a 40 kB cap: the tail is trimmed many times over, to
     its newest half (within a 256th of it). The last trim is written after the job's end:
