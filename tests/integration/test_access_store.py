@@ -12,9 +12,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from jobyard.access import AuditEntry, AuditQuery, Role
 from jobyard.store import Store
+from jobyard.store.access import UserGone
+from jobyard.store.migrate import alembic_config
+from jobyard.store.tables import metadata
 from tests.stores import T0
 
 HOUR = timedelta(hours=1)
@@ -67,9 +73,9 @@ def test_a_user_changes_role_and_password(store: Store) -> None:
 def test_tokens_round_trip_and_are_revoked_by_their_owner_only(store: Store) -> None:
     access = store.access
     ann, bob = add(store, "ann"), add(store, "bob")
-    forever = access.add_token(ann, "ci", Role.VIEWER, "a" * 64, T0, None)
-    soon = access.add_token(ann, "deploy", Role.OPERATOR, "b" * 64, T0, T0 + HOUR)
-    bobs = access.add_token(bob, "ci", Role.VIEWER, "c" * 64, T0, None)
+    forever = access.add_token(ann, "ann", "ci", Role.VIEWER, "a" * 64, T0, None)
+    soon = access.add_token(ann, "ann", "deploy", Role.OPERATOR, "b" * 64, T0, T0 + HOUR)
+    bobs = access.add_token(bob, "bob", "ci", Role.VIEWER, "c" * 64, T0, None)
     assert (soon.user, soon.name, soon.role, soon.created_at, soon.expires_at) == (
         "ann",
         "deploy",
@@ -80,18 +86,24 @@ def test_tokens_round_trip_and_are_revoked_by_their_owner_only(store: Store) -> 
     assert (forever.expires_at, forever.revoked_at) == (None, None)
     assert access.token_by_digest("b" * 64) == (soon, Role.VIEWER)  # with its owner's role
     assert access.token_by_digest("d" * 64) is None
-    assert [t.id for t in access.list_tokens(ann)] == [soon.id, forever.id]  # newest first
-    assert [t.id for t in access.list_tokens()] == [bobs.id, soon.id, forever.id]
+    assert [t.id for t in access.list_tokens(ann, "ann")] == [soon.id, forever.id]  # newest first
+    assert [t.id for t in access.list_tokens(bob, "bob", everyone=True)] == [
+        bobs.id,
+        soon.id,
+        forever.id,
+    ]
 
-    assert access.revoke_token(soon.id, T0 + HOUR, user_id=bob) is None  # not bob's
+    assert access.revoke_token(soon.id, T0 + HOUR, bob, "bob") is None  # not bob's
     assert access.token_by_digest("b" * 64) == (soon, Role.VIEWER)  # with its owner's role
-    revoked = access.revoke_token(soon.id, T0 + HOUR, user_id=ann)
+    revoked = access.revoke_token(soon.id, T0 + HOUR, ann, "ann")
     assert revoked is not None
     assert revoked.revoked_at == T0 + HOUR
-    again = access.revoke_token(soon.id, T0 + 2 * HOUR)  # an admin, later: stays as it was
+    again = access.revoke_token(
+        soon.id, T0 + 2 * HOUR, bob, "bob", anyones=True
+    )  # an admin, later: stays as it was
     assert again is not None
     assert again.revoked_at == T0 + HOUR
-    assert access.revoke_token(999_999, T0) is None
+    assert access.revoke_token(999_999, T0, bob, "bob", anyones=True) is None
 
 
 def test_sessions_expire_and_end(store: Store) -> None:
@@ -133,15 +145,15 @@ def test_removing_sessions_by_user_leaves_the_others(store: Store) -> None:
 def test_removing_a_user_takes_their_tokens_and_sessions(store: Store) -> None:
     access = store.access
     ann, bob = add(store, "ann"), add(store, "bob")
-    access.add_token(ann, "ci", Role.VIEWER, "a" * 64, T0, None)
-    kept = access.add_token(bob, "ci", Role.VIEWER, "b" * 64, T0, None)
+    access.add_token(ann, "ann", "ci", Role.VIEWER, "a" * 64, T0, None)
+    kept = access.add_token(bob, "bob", "ci", Role.VIEWER, "b" * 64, T0, None)
     access.add_session("s" * 64, ann, "c", T0, T0 + HOUR)
     assert access.remove_user("ann")
     assert not access.remove_user("ann")
     assert access.user("ann") is None
     assert access.token_by_digest("a" * 64) is None
     assert access.session("s" * 64, T0) is None
-    assert access.list_tokens() == [kept]
+    assert access.list_tokens(bob, "bob", everyone=True) == [kept]
     assert access.count_users() == 1
 
 
@@ -222,31 +234,94 @@ def test_audit_filters_and_pages(store: Store) -> None:
 def test_a_revoke_reaches_the_tokens_made_with_the_token(store: Store) -> None:
     access = store.access
     ann = add(store, "ann", Role.OPERATOR)
-    root = access.add_token(ann, "root", Role.OPERATOR, "a" * 64, T0, T0 + 2 * HOUR)
+    root = access.add_token(ann, "ann", "root", Role.OPERATOR, "a" * 64, T0, T0 + 2 * HOUR)
     assert root is not None
-    child = access.add_token(ann, "child", Role.VIEWER, "b" * 64, T0, None, made_by=root.id)
+    child = access.add_token(ann, "ann", "child", Role.VIEWER, "b" * 64, T0, None, made_by=root.id)
     assert child is not None
     assert (child.made_by, child.expires_at) == (root.id, T0 + 2 * HOUR)  # capped to root's
-    grandchild = access.add_token(ann, "gc", Role.VIEWER, "c" * 64, T0, T0 + HOUR, child.id)
-    aside = access.add_token(ann, "aside", Role.VIEWER, "d" * 64, T0, None)
+    grandchild = access.add_token(ann, "ann", "gc", Role.VIEWER, "c" * 64, T0, T0 + HOUR, child.id)
+    aside = access.add_token(ann, "ann", "aside", Role.VIEWER, "d" * 64, T0, None)
     assert grandchild is not None
     assert aside is not None
     assert grandchild.expires_at == T0 + HOUR  # its own, earlier end stays
 
-    access.revoke_token(root.id, T0 + HOUR, user_id=ann)
-    revoked = {t.name: t.revoked_at for t in access.list_tokens(ann)}
+    access.revoke_token(root.id, T0 + HOUR, ann, "ann")
+    revoked = {t.name: t.revoked_at for t in access.list_tokens(ann, "ann")}
     assert revoked == {"root": T0 + HOUR, "child": T0 + HOUR, "gc": T0 + HOUR, "aside": None}
 
 
 def test_no_token_is_made_with_a_revoked_or_expired_token(store: Store) -> None:
     access = store.access
     ann = add(store, "ann")
-    revoked = access.add_token(ann, "revoked", Role.VIEWER, "a" * 64, T0, None)
-    ending = access.add_token(ann, "ending", Role.VIEWER, "b" * 64, T0, T0 + HOUR)
+    revoked = access.add_token(ann, "ann", "revoked", Role.VIEWER, "a" * 64, T0, None)
+    ending = access.add_token(ann, "ann", "ending", Role.VIEWER, "b" * 64, T0, T0 + HOUR)
     assert revoked is not None
     assert ending is not None
-    access.revoke_token(revoked.id, T0)
-    assert access.add_token(ann, "x", Role.VIEWER, "c" * 64, T0, None, revoked.id) is None
-    assert access.add_token(ann, "x", Role.VIEWER, "c" * 64, T0 + HOUR, None, ending.id) is None
-    assert access.add_token(ann, "x", Role.VIEWER, "c" * 64, T0, None, 999_999) is None
-    assert [t.name for t in access.list_tokens(ann)] == ["ending", "revoked"]
+    access.revoke_token(revoked.id, T0, ann, "ann")
+    assert access.add_token(ann, "ann", "x", Role.VIEWER, "c" * 64, T0, None, revoked.id) is None
+    assert (
+        access.add_token(ann, "ann", "x", Role.VIEWER, "c" * 64, T0 + HOUR, None, ending.id) is None
+    )
+    assert access.add_token(ann, "ann", "x", Role.VIEWER, "c" * 64, T0, None, 999_999) is None
+    assert [t.name for t in access.list_tokens(ann, "ann")] == ["ending", "revoked"]
+
+
+def test_a_removed_user_writes_and_reads_no_tokens_by_their_old_id(store: Store) -> None:
+    access = store.access
+    add(store, "ann")
+    zed = add(store, "zed")
+    assert access.remove_user("zed")
+    bob = add(store, "bob")  # may have zed's id (SQLite gave it before revision 0020)
+    bobs = access.add_token(bob, "bob", "ci", Role.VIEWER, "b" * 64, T0, None)
+    assert bobs is not None
+    with pytest.raises(UserGone):
+        access.add_token(zed, "zed", "ci", Role.VIEWER, "z" * 64, T0, None)
+    with pytest.raises(UserGone):
+        access.list_tokens(zed, "zed")
+    with pytest.raises(UserGone):
+        access.revoke_token(bobs.id, T0, zed, "zed")
+    assert access.list_tokens(bob, "bob") == [bobs]  # not revoked, and no new one
+
+
+def test_a_removed_users_id_is_not_given_again(store: Store) -> None:
+    access = store.access
+    add(store, "ann")
+    zed = add(store, "zed")
+    token = access.add_token(zed, "zed", "ci", Role.VIEWER, "z" * 64, T0, None)
+    assert token is not None
+    assert access.remove_user("zed")
+    again = add(store, "zed")
+    bobs = access.add_token(again, "zed", "ci", Role.VIEWER, "b" * 64, T0, None)
+    assert bobs is not None
+    assert again > zed
+    assert bobs.id > token.id
+
+
+def test_users_tokens_and_sessions_stored_before_0020_stay_when_migrated(
+    empty_database_url: str,
+) -> None:
+    """Revision 0020 rebuilds ``users`` and ``api_tokens`` on SQLite: every row stays,
+    with its id, and a removed user's id is not given again from then on."""
+    store = Store(empty_database_url)
+    try:
+        with store.engine.connect() as conn, conn.begin():
+            command.upgrade(alembic_config(conn), "0019")
+        access = store.access
+        ann, zed = add(store, "ann", Role.ADMIN), add(store, "zed")
+        token = access.add_token(zed, "zed", "ci", Role.VIEWER, "z" * 64, T0, None)
+        assert token is not None
+        access.add_session("s" * 64, zed, "csrf", T0, T0 + HOUR)
+        before = (access.list_users(), access.token_by_digest("z" * 64))
+        store.migrate()
+        assert (access.list_users(), access.token_by_digest("z" * 64)) == before
+        assert access.session("s" * 64, T0) is not None
+        assert access.add_user("ann", Role.VIEWER, "other", T0) is None  # names stay unique
+        assert access.remove_user("zed")
+        assert add(store, "bob") > zed
+        made = access.add_token(ann, "ann", "ci", Role.VIEWER, "a" * 64, T0, None)
+        assert made is not None
+        assert made.id > token.id
+        with store.engine.connect() as conn:  # its indexes and constraints too
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        store.close()

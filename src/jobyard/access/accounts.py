@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from jobyard.access import credentials
 from jobyard.access.records import Principal, Token, User
 from jobyard.access.roles import Role, with_article
-from jobyard.errors import Conflict, Forbidden, Invalid, NotFound
+from jobyard.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from jobyard.store import Store
-from jobyard.store.access import LastAdmin
+from jobyard.store.access import LastAdmin, UserGone
 from jobyard.text import text_problem
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
@@ -120,9 +121,10 @@ class Accounts:
         expires_at = now + expires_in if expires_in is not None else None
         secret = credentials.new_secret()
         digest = credentials.digest(secret)
-        token = self._store.add_token(
-            owner.user_id, name, wanted, digest, now, expires_at, made_by=owner.token_id
-        )
+        with _still_there(owner):
+            token = self._store.add_token(
+                owner.user_id, owner.name, name, wanted, digest, now, expires_at, owner.token_id
+            )
         if token is None:  # revoked or expired since this request was let in
             raise Forbidden("the token this request was made with is no longer valid")
         return NewToken(token, secret)
@@ -131,12 +133,16 @@ class Accounts:
         """The viewer's tokens; every user's when ``everyone`` (admins only)."""
         if everyone and viewer.role is not Role.ADMIN:
             raise Forbidden("only an admin sees every user's tokens")
-        return self._store.list_tokens(None if everyone else viewer.user_id)
+        with _still_there(viewer):
+            return self._store.list_tokens(viewer.user_id, viewer.name, everyone)
 
     def revoke_token(self, viewer: Principal, token_id: int) -> Token:
         """Revoke a token (one's own, or anyone's for an admin) and the tokens made with it."""
-        owner = None if viewer.role is Role.ADMIN else viewer.user_id
-        token = self._store.revoke_token(token_id, self._now(), owner)
+        anyones = viewer.role is Role.ADMIN
+        with _still_there(viewer):
+            token = self._store.revoke_token(
+                token_id, self._now(), viewer.user_id, viewer.name, anyones
+            )
         if token is None:
             raise NotFound(f"no token {token_id}")
         return token
@@ -148,6 +154,16 @@ class Accounts:
             raise _last_admin(name) from None
         if not changed:
             raise NotFound(f"no user named {name!r}")
+
+
+@contextmanager
+def _still_there(who: Principal) -> Iterator[None]:
+    """401 when the user ``who`` was let in as is removed before their request writes:
+    their id may be another user's by then, whose tokens it must not touch."""
+    try:
+        yield
+    except UserGone:
+        raise Unauthorized(f"the user {who.name!r} was removed") from None
 
 
 def _last_admin(name: str) -> Conflict:

@@ -38,6 +38,12 @@ _LOCK_TOKEN = (
     .where(api_tokens.c.id == bindparam("id"))
     .with_for_update()
 )
+# The row of the user a request was let in as, if still theirs: a shared lock, so a
+# removal (which locks it first, :meth:`SqlAccess.remove_user`) waits for the write.
+_USER_IS = select(users.c.id).where(
+    users.c.id == bindparam("id"), users.c.name == bindparam("name")
+)
+_LOCK_USER = _USER_IS.with_for_update(read=True)
 _SESSION = (
     select(users, sessions.c.csrf)
     .join(sessions, sessions.c.user_id == users.c.id)
@@ -47,6 +53,10 @@ _SESSION = (
 
 class LastAdmin(Exception):
     """The change would leave no admin: nobody could manage users then."""
+
+
+class UserGone(Exception):
+    """The user a request was let in as was removed since (their id may be another's now)."""
 
 
 class SqlAccess(Part):
@@ -101,7 +111,10 @@ class SqlAccess(Part):
         """Remove the user with their tokens and sessions; :class:`LastAdmin` if the last admin."""
         with self._write() as conn:
             _keep_an_admin(conn, name)
-            user_id = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+            # Locked before its tokens go: a token being added for it is then either
+            # stored first, and removed here, or refused (:func:`_hold_user`).
+            query = select(users.c.id).where(users.c.name == name).with_for_update()
+            user_id = conn.execute(query).scalar()
             if user_id is None:
                 return False
             for table in (api_tokens, sessions):
@@ -113,6 +126,7 @@ class SqlAccess(Part):
     def add_token(
         self,
         user_id: int,
+        user: str,
         name: str,
         role: Role,
         digest: str,
@@ -120,15 +134,18 @@ class SqlAccess(Part):
         expires_at: datetime | None,
         made_by: int | None = None,
     ) -> Token | None:
-        """A new token; one made with the token ``made_by`` ends no later than that one.
+        """A new token of the user ``user_id`` called ``user``; one made with the token
+        ``made_by`` ends no later than that one.
 
-        None when ``made_by`` is no longer valid at ``now`` (revoked, expired or
-        gone): its row is locked meanwhile, so a revoke either comes first and
-        refuses this token, or comes after and finds it.
+        Raises :class:`UserGone` when that user is no longer there. None when
+        ``made_by`` is no longer valid at ``now`` (revoked, expired or gone): its
+        row is locked meanwhile, so a revoke either comes first and refuses this
+        token, or comes after and finds it.
         """
         values: dict[str, Any] = {"user_id": user_id, "name": name, "role": role.value}
         values |= {"digest": digest, "created_at": now, "made_by": made_by}
         with self._write() as conn:
+            _hold_user(conn, user_id, user)
             if made_by is not None:
                 maker = conn.execute(_LOCK_TOKEN, {"id": made_by}).first()
                 if maker is None or not still_valid(maker.expires_at, maker.revoked_at, now):
@@ -144,28 +161,35 @@ class SqlAccess(Part):
             row = conn.execute(_TOKEN_BY_DIGEST, {"digest": digest}).mappings().first()
         return (_token(row), Role(row["user_role"])) if row else None
 
-    def list_tokens(self, user_id: int | None = None) -> list[Token]:
-        """Every token (revoked ones too), or one user's; newest first."""
+    def list_tokens(self, user_id: int, user: str, everyone: bool = False) -> list[Token]:
+        """The tokens (revoked ones too) of the user ``user_id`` called ``user``, or
+        every user's when ``everyone``; newest first.
+
+        Raises :class:`UserGone` when that user is no longer there.
+        """
         query = _TOKEN.order_by(api_tokens.c.id.desc())
-        if user_id is not None:
+        if not everyone:
             query = query.where(api_tokens.c.user_id == user_id)
         with self._read() as conn:
+            _hold_user(conn, user_id, user, lock=False)
             return [_token(row) for row in conn.execute(query).mappings()]
 
     def revoke_token(
-        self, token_id: int, now: datetime, user_id: int | None = None
+        self, token_id: int, now: datetime, user_id: int, user: str, anyones: bool = False
     ) -> Token | None:
-        """Revoke a token (only ``user_id``'s when given) and every token made with it.
+        """Revoke a token of the user ``user_id`` called ``user`` (anyone's when
+        ``anyones``) and every token made with it.
 
-        None when there is no such token. The tokens made with it, and those
-        made with them, are revoked too: else a token could outlive its revoke
-        in the tokens it made.
+        None when there is no such token; :class:`UserGone` when that user is no
+        longer there. The tokens made with it, and those made with them, are
+        revoked too: else a token could outlive its revoke in the tokens it made.
         """
         where = [api_tokens.c.id == token_id]
-        if user_id is not None:
+        if not anyones:
             where.append(api_tokens.c.user_id == user_id)
         unrevoked = [*where, api_tokens.c.revoked_at.is_(None)]
         with self._write() as conn:
+            _hold_user(conn, user_id, user)
             conn.execute(update(api_tokens).where(*unrevoked).values(revoked_at=now))
             row = conn.execute(_TOKEN.where(*where)).mappings().first()
             if row is not None:
@@ -231,6 +255,22 @@ def _keep_an_admin(conn: Connection, name: str) -> None:
     query = _ADMINS.order_by(users.c.id).with_for_update()
     if list(conn.execute(query).scalars()) == [name]:
         raise LastAdmin(name)
+
+
+def _hold_user(conn: Connection, user_id: int, name: str, lock: bool = True) -> None:
+    """Raise :class:`UserGone` unless the user ``user_id`` is still there, called ``name``.
+
+    A request is let in before it writes, and a slow password check leaves time to
+    remove the user meanwhile, and (on SQLite, before revision 0020) to give their id
+    to a new user: so the write looks again, in its own transaction. The row stays
+    locked (shared) until that ends, so the user is not removed under the write;
+    a read needs no ``lock``.
+    """
+    if (
+        conn.execute(_LOCK_USER if lock else _USER_IS, {"id": user_id, "name": name}).first()
+        is None
+    ):
+        raise UserGone(name)
 
 
 def _revoke_made_with(conn: Connection, token_id: int, now: datetime) -> None:

@@ -324,6 +324,9 @@ users = Table(
     Column("password_hash", String(255), nullable=False),  # Argon2id, never the password
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # A removed user's id is never given again: a request let in as them must not
+    # become another user's (store.access checks the name as well).
+    sqlite_autoincrement=True,
     **_OPTIONS,
 )
 
@@ -342,6 +345,7 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime()),
     # The token this one was made with (None: a password or a session): revoked with it.
     Column("made_by", BigInt),
+    sqlite_autoincrement=True,  # a removed token's id is never another's: made_by points at one
     **_OPTIONS,
 )
 Index("ix_api_tokens_user_id", api_tokens.c.user_id)
