@@ -187,6 +187,21 @@ def test_a_token_saved_by_an_older_login_is_not_used(cli: Cli) -> None:
     assert not cli.old_token_file.exists()
 
 
+def test_logging_in_again_revokes_the_token_it_replaces(cli: Cli) -> None:
+    first = login_as_admin(cli)
+    first_id = cli.json("whoami")["token_id"]
+    said = cli.ok("login", "--user", "admin", "--password-stdin", stdin=ADMIN[1])
+    assert f"the token saved before: token {first_id} revoked" in said
+    assert "unknown, expired or revoked" in cli.error(6, "whoami", "--token", first)
+    second = json.loads(cli.token_file.read_text())["logins"][cli.env["JOBYARD_SERVER"]]
+    cli.ok("tokens", "revoke", str(cli.json("whoami")["token_id"]))  # as if by an admin
+    third = cli.run("login", "--user", "admin", "--password-stdin", stdin=ADMIN[1])
+    assert third.returncode == 0, third.stderr
+    assert "saved before" not in third.stdout + third.stderr  # nothing left to revoke
+    assert second not in cli.token_file.read_text()
+    assert "revoked" in cli.ok("logout")
+
+
 def test_a_wrong_password_is_one_line_and_exit_6(cli: Cli) -> None:
     line = cli.error(6, "jobs", "--user", "admin", "--password", "not-it")
     assert "wrong user name or password" in line

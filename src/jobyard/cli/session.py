@@ -15,7 +15,7 @@ from jobyard.cli.common import AUTH, DEFAULT_SERVER, ServerOpt, connect, fail
 from jobyard.cli.credentials import PasswordStdinOpt, read_password
 
 if TYPE_CHECKING:
-    from jobyard.client.sync import TokenInfo
+    from jobyard.client.sync import Client, TokenInfo
 
 PANEL = "Access (client commands)"
 
@@ -47,9 +47,9 @@ def login(
     The token is kept with the server's URL in $XDG_CONFIG_HOME/jobyard/login.json
     (~/.config/jobyard/login.json), readable by you only, beside those of other
     servers; client commands use it for that server when given no other credentials.
-    `jobyard logout` revokes it.
+    `jobyard logout` revokes it, as logging in again revokes the one it replaces.
     """
-    from jobyard.client.auth import save_login
+    from jobyard.client.auth import save_login, saved_token
     from jobyard.client.sync import Unauthorized
 
     if user is None:
@@ -61,15 +61,18 @@ def login(
             made = client.create_token(name or _default_name(), None, lifetime)
         except Unauthorized as exc:
             fail(exc.message, AUTH)
+    replaced = saved_token(client.server)
     path = save_login(client.server, made.secret)
     typer.echo(f"logged in to {client.server} as {user} ({made.token.role}){_until(made.token)}")
     typer.echo(f"the token is saved in {path}, for {client.server} only")
+    if replaced is not None:
+        _revoke_replaced(client.server, replaced)
 
 
 def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
     """Revoke the token `jobyard login` saved for the server, and forget it."""
     from jobyard.client.auth import forget_login, login_note, old_token_path, saved_token
-    from jobyard.client.sync import ApiError, Unauthorized
+    from jobyard.client.sync import Unauthorized
 
     secret, old = saved_token(server), old_token_path()
     if secret is None:
@@ -81,22 +84,52 @@ def logout(server: ServerOpt = DEFAULT_SERVER) -> None:
         return
     with connect(server, token=secret) as client:
         try:
-            token_id = client.me().token_id
-            said = f"token {token_id} revoked"
-            if token_id is not None:
-                try:
-                    made = _made_with(client.tokens(), token_id)  # while the token works
-                except ApiError as exc:
-                    if isinstance(exc, Unauthorized):
-                        raise
-                    made = []  # only to say which: the revoke matters
-                client.revoke_token(token_id)
-                if made:
-                    said += ", with the tokens made with it: " + ", ".join(made)
+            said = _revoke_own(client)
         except Unauthorized:  # expired or revoked: nothing left to revoke
             said = f"{client.server} does not know the saved token"
     path = forget_login(server)
     typer.echo(f"logged out: {said}; removed from {path}")
+
+
+def _revoke_own(client: Client) -> str:
+    """Revoke the token ``client`` acts with, and the tokens made with it: which, in words.
+
+    Raises ``Unauthorized`` when the server does not know the token (expired or revoked).
+    """
+    from jobyard.client.sync import ApiError, Unauthorized
+
+    token_id = client.me().token_id
+    said = f"token {token_id} revoked"
+    if token_id is not None:
+        try:
+            made = _made_with(client.tokens(), token_id)  # while the token works
+        except ApiError as exc:
+            if isinstance(exc, Unauthorized):
+                raise
+            made = []  # only to say which: the revoke matters
+        client.revoke_token(token_id)
+        if made:
+            said += ", with the tokens made with it: " + ", ".join(made)
+    return said
+
+
+def _revoke_replaced(server: str, secret: str) -> None:
+    """Revoke the token a new login replaced in the file, with itself (whoever's it is):
+    else it would go on working, saved nowhere. Best effort: a failure is one line."""
+    from jobyard.client.sync import ApiError, Client, ServerUnreachable, Unauthorized
+
+    try:
+        with Client(server, token=secret) as client:
+            typer.echo(f"the token saved before: {_revoke_own(client)}")
+    except Unauthorized:
+        pass  # expired or revoked already: nothing to do
+    except (ApiError, ServerUnreachable) as exc:
+        why = exc.message if isinstance(exc, ApiError) else str(exc)
+        typer.echo(
+            f"the token saved before was not revoked ({why}): "
+            "revoke it with `jobyard tokens revoke` if it still works",
+            err=True,
+        )
 
 
 def _made_with(tokens: list[TokenInfo], token_id: int) -> list[str]:
