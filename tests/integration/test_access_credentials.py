@@ -403,6 +403,20 @@ def test_ten_wrong_passwords_lock_a_login_out(server: Server, person: Person) ->
     }
 
 
+def test_a_throttled_form_login_shows_the_page_again(server: Server, person: Person) -> None:
+    name, _ = person("viewer")
+    for _ in range(10):
+        assert form_login(server, name, "not-it-at-all", "/jobs").status_code == 401
+    response = form_login(server, name, PASSWORD, "/jobs")  # the right one waits too
+    assert response.status_code == 429
+    assert response.headers["content-type"].startswith("text/html")
+    wait = int(response.headers["retry-after"])
+    assert 1 <= wait <= 15 * 60
+    assert f"Too many failed logins: try again in {wait} s." in response.text
+    assert 'name="next" value="/jobs"' in response.text
+    assert "jobyard_session" not in response.cookies
+
+
 def test_ten_wrong_basic_passwords_lock_basic_out(server: Server, person: Person) -> None:
     name, _ = person("operator")
     with client(server, (name, "not-it-at-all")) as script:

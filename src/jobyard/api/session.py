@@ -24,7 +24,7 @@ from jobyard.api.auth import COOKIE, address, set_session_cookie
 from jobyard.api.resources import get_node
 from jobyard.api.schemas import answer
 from jobyard.api.users import Me
-from jobyard.errors import Forbidden, Invalid, JobyardError
+from jobyard.errors import Forbidden, Invalid, JobyardError, TooManyAttempts
 from jobyard.node import Node
 from jobyard.ui.login import local, login_form
 
@@ -46,6 +46,11 @@ class Login(BaseModel):
     responses={
         303: {"description": "a form login: on to `next`"},
         401: {"description": "a form login: the page again", "content": {"text/html": {}}},
+        429: {
+            "description": "too many failed logins: a form login gets the page again, "
+            "saying when to try again (`Retry-After`)",
+            "content": {"text/html": {}},
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -67,10 +72,9 @@ async def login(request: Request, node: NodeDep) -> Response:
             node.gate.login, body.username, body.password, address(request)
         )
     except JobyardError as exc:
-        if not is_form or exc.status == 429:
+        if not is_form:
             raise
-        message = "Wrong user name or password."
-        return login_form(body.next, message, status=401, username=body.username)
+        return _form_refused(body, exc)
     response: Response
     if is_form:
         response = RedirectResponse(local(body.next), status_code=303)
@@ -79,6 +83,17 @@ async def login(request: Request, node: NodeDep) -> Response:
         response = answer(me)
     set_session_cookie(response, request, secret)
     return response
+
+
+def _form_refused(body: Login, exc: JobyardError) -> Response:
+    """The login page again, saying why: a browser would show a problem's JSON as is."""
+    if isinstance(exc, TooManyAttempts):
+        message = f"Too many failed logins: try again in {exc.retry_after} s."
+        page = login_form(body.next, message, status=429, username=body.username)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    message = "Wrong user name or password."
+    return login_form(body.next, message, status=401, username=body.username)
 
 
 @router.post("/logout", status_code=303, response_class=RedirectResponse)
