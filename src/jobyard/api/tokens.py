@@ -31,8 +31,9 @@ class TokenOut(BaseModel):
     revoked_at: datetime | None
     made_by: int | None = Field(
         default=None,
-        description="the token it was made with (null: with a password): it ends no later "
-        "than that one, and is revoked with it",
+        description="the token it was made with (null: with a password or a browser "
+        "session, whose end and password changes do not end it): it ends no later than "
+        "that one, and is revoked with it",
     )
 
     @classmethod
