@@ -26,9 +26,10 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.harness import ADMIN, Server
+
 from bench.bench_events import scratch_database
 from bench.bench_submit import profiled
-from tests.harness import ADMIN, Server
 
 
 def probe(url: str, stop: threading.Event, out: list[float]) -> None:
