@@ -136,8 +136,8 @@ class Dependencies:
 
         A reopened job's other upstreams that ended while it was blocked were not
         counted off then (a settle leaves blocked jobs alone): they are settled now,
-        so that it starts once ``new`` succeeds. So are its live ones, ``new`` among
-        them: one that ended after it was read here settled its edges before the job
+        so that it starts once ``new`` succeeds. So are those that ended since they were
+        read here, ``new`` among them: such an end settled its edges before the job
         waited for it (or before they were re-pointed to it), and counted nothing.
         """
         frontier = self.store.deps.repoint_dependencies(old, new)
@@ -154,7 +154,10 @@ class Dependencies:
             frontier = [
                 job.id for job in self.store.deps.dependents(reopened, [JobState.UPSTREAM_FAILED])
             ]
-        self.settle(upstreams)  # a live one's edges are left for its end
+        # Read as no end under way leaves them: an end that counted its edges before
+        # these jobs waited commits first, and is settled here.
+        now = self.store.jobs.job_states(upstreams, settled=True)
+        self.settle(u for u in upstreams if u not in now or now[u].terminal)
 
     def _reopen(self, job: Job, dependencies: list[DependencyState]) -> bool:
         if readiness(dependencies) is Readiness.IMPOSSIBLE:

@@ -323,17 +323,23 @@ class JobManager:
         return transition(job.state, event, run_at_ahead=ahead, deps_pending=pending), None
 
     def restart(
-        self, job_id: int, args: dict[str, Any] | None = None, records: Sequence[Record] = ()
+        self,
+        job_id: int,
+        args: dict[str, Any] | None = None,
+        records: Sequence[Record] = (),
+        *,
+        hold: bool = False,
     ) -> Job:
         """A new job from a finished one's type and args (``args`` override some).
 
         A job is restarted once: 409 (naming its restart) for a second time, even a
         concurrent one. To run it yet again, restart the newest job of the chain.
         ``records`` are stored with the new job as it is created (a workflow run's
-        reopening: before anything the new job can make the run tell).
+        reopening: before anything the new job can make the run tell). ``hold``: the
+        new job is ``held`` until started (a run's nodes restarted together).
         """
         now = self._clock()
-        old, new, upstream = self._restarted(job_id, args, now)
+        old, new, upstream = self._restarted(job_id, args, now, hold=hold)
         stored = self.store.jobs.restart_job(old.id, new, now, records)
         if stored is None:
             raise NotFound(f"no job with id {job_id}")
@@ -356,7 +362,7 @@ class JobManager:
         self._restarted(job_id, None, self._clock())
 
     def _restarted(
-        self, job_id: int, args: dict[str, Any] | None, now: datetime
+        self, job_id: int, args: dict[str, Any] | None, now: datetime, *, hold: bool = False
     ) -> tuple[Job, NewJob, dict[int, JobState]]:
         """The job to restart, its new job (checked as a submission is), and the states
         of what that waits for."""
@@ -373,6 +379,7 @@ class JobManager:
             name=old.name,
             depends_on=carried,
             run_at=held_until,
+            hold=hold,
         )
         upstream = self.store.jobs.job_states({d.upstream for d in carried})
         new = self._new_job(submission, now, upstream)

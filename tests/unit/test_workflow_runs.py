@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from jobyard.dependencies import Dependencies
-from jobyard.events.records import WorkflowRunFinished
+from jobyard.errors import Conflict
+from jobyard.events.records import WorkflowRunFinished, WorkflowRunReopened
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import parse_job_type
 from jobyard.manager import JobManager
@@ -21,6 +26,14 @@ WIDE = {
     "first": {"type": "step"},
     **{f"m{i}": {"type": "step", "depends_on": ["first"]} for i in range(5)},
     "last": {"type": "step", "depends_on": [f"m{i}" for i in range(5)]},
+}
+
+
+# Five nodes, each with one of its own downstream: restarting one reopens that one.
+PAIRS = {
+    "first": {"type": "step"},
+    **{f"m{i}": {"type": "step", "depends_on": ["first"]} for i in range(5)},
+    **{f"n{i}": {"type": "step", "depends_on": [f"m{i}"]} for i in range(5)},
 }
 
 
@@ -41,7 +54,8 @@ def runs_on(store: MemoryStore) -> tuple[Runs, Dependencies]:
         on_restart=lambda job: runs.job_restarted(job),  # as the node wires them
         clock=lambda: NOW,
     )
-    workflows = parse_workflows({"wide": {"nodes": WIDE}, "kept": {"nodes": KEPT}}, TYPES)
+    specs = {"wide": {"nodes": WIDE}, "kept": {"nodes": KEPT}, "pairs": {"nodes": PAIRS}}
+    workflows = parse_workflows(specs, TYPES)
     runs = Runs(manager, workflows, clock=lambda: NOW)
     return runs, deps
 
@@ -163,3 +177,82 @@ def test_a_retried_node_that_fails_at_once_ends_the_run_after_its_reopening() ->
         ("WorkflowRunReopened", RunState.RUNNING),
         ("WorkflowRunFinished", RunState.FAILED),
     ]
+
+
+def test_a_retry_of_many_nodes_that_fail_at_once_tells_one_reopening_and_one_end() -> None:
+    """Each node was restarted on its own: one restarted reopened its downstream node and
+    the run, then failed (a worker is fast) before the next was restarted, ending the run
+    again, and so on: a retry of 200 failing nodes told 49 ends, each a notification."""
+    store = MemoryStore()
+    runs, deps = runs_on(store)
+    run, nodes = runs.start("pairs")
+    ended = end(store, [nodes["first"]], JobState.SUCCEEDED)
+    deps.settle([job.id for job in ended])
+    ended = end(store, [nodes[f"m{i}"] for i in range(5)], JobState.FAILED)
+    deps.settle([job.id for job in ended])
+    runs.jobs_ended(ended)
+    assert runs.get(run.id)[0].state is RunState.FAILED
+    working = False
+
+    def fast_worker() -> None:
+        """Whatever of the run can run fails at once."""
+        nonlocal working
+        if working:
+            return
+        working = True
+        try:
+            queued = [j for j in store.runs.run_jobs(run.id) if j.state is JobState.QUEUED]
+            for failed in end(store, queued, JobState.FAILED):
+                deps.settle([failed.id])
+                runs.jobs_ended([failed])
+        finally:
+            working = False
+
+    def then_work(method: Callable[..., Any]) -> Callable[..., Any]:
+        def changed(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            fast_worker()
+            return result
+
+        return changed
+
+    # The worker runs a node once its restart is done (or once it is started).
+    runs.job_restarted = then_work(runs.job_restarted)  # type: ignore[method-assign]
+    runs.manager.act = then_work(runs.manager.act)  # type: ignore[method-assign]
+    retried, _ = runs.retry_failed(run.id)
+    assert retried.state is RunState.FAILED
+    told = [
+        type(event.record).__name__
+        for event in sorted(
+            (e for j in store.runs.run_jobs(run.id) for e in store.jobs.job_events(j.id)),
+            key=lambda e: e.id,
+        )
+        if isinstance(event.record, WorkflowRunFinished | WorkflowRunReopened)
+    ]
+    assert told == ["WorkflowRunFinished", "WorkflowRunReopened", "WorkflowRunFinished"]
+    latest = store.runs.node_jobs(run.id)
+    assert {latest[f"m{i}"].state for i in range(5)} == {JobState.FAILED}
+    assert all(latest[f"m{i}"].job_id != nodes[f"m{i}"].id for i in range(5))
+    assert {latest[f"n{i}"].state for i in range(5)} == {JobState.UPSTREAM_FAILED}
+
+
+def test_a_stopped_run_resumes_only_once_its_killed_nodes_have_ended() -> None:
+    """Resumed while a killed node was still dying, the node was not run again (it was
+    not killed yet), what waited for it was blocked by its death, and the run failed,
+    telling so, for a node its own stop had killed."""
+    store = MemoryStore()
+    runs, deps = runs_on(store)
+    run, nodes = runs.start("wide")
+    running = JobUpdate(nodes["first"].id, frozenset(JobState), {"state": JobState.RUNNING})
+    assert store.jobs.update_job(running, NOW) is not None
+    runs.stop(run.id)  # the running node is asked to die; the rest are cancelled
+    with pytest.raises(Conflict, match="still being stopped"):
+        runs.resume(run.id)
+    assert store.runs.node_jobs(run.id)["first"].job_id == nodes["first"].id  # nothing ran
+    ended = end(store, [nodes["first"]], JobState.KILLED)
+    deps.settle([job.id for job in ended])
+    runs.jobs_ended(ended)
+    resumed, jobs = runs.resume(run.id)
+    assert resumed.state is RunState.RUNNING
+    assert jobs["first"].restarted_from == nodes["first"].id
+    assert jobs["first"].state is JobState.QUEUED

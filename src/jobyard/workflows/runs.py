@@ -283,7 +283,16 @@ class Runs:
         notification, unless what blocked it is a killed node run again: then it
         waits again. The failed node is for ``retry-failed`` once the run has ended.
         """
-        run = self._run(run_id)
+        found = self.store.runs.live_run(run_id)
+        if found is None:
+            raise NotFound(f"no workflow run with id {run_id}")
+        run, live = found
+        if run.state is RunState.STOPPED and live:
+            message = (
+                f"workflow run {run_id} is still being stopped: resume it once its killed "
+                "nodes have ended"
+            )
+            raise Conflict(message, state=run.state.value)
         if run.state is not RunState.STOPPED:
             hint = ""
             if run.state is RunState.FAILED:
@@ -356,16 +365,28 @@ class Runs:
                 if node.state in states:
                     with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
                         records = [] if restarted else told
-                        restarted.append(self.manager.restart(node.job_id, records=records))
+                        job = self.manager.restart(node.job_id, records=records, hold=True)
+                        restarted.append(job)
         except JobyardError:  # the file changed since the check: as it was, if nothing ran
             if reopened is not None and not restarted:
                 back = {"state": run.state, "finished_at": run.finished_at}
                 self.store.runs.update_run(run.id, [RunState.RUNNING], back, self._clock())
             else:  # what was restarted runs: the run says so, the refusal is told all the same
+                self._release(restarted)
                 self._reopened(run)
             raise
+        self._release(restarted)
         self._reopened(run)
         return self.get(run.id)
+
+    def _release(self, restarted: list[Job]) -> None:
+        """Start the nodes restarted together, held until all of them were: one that fails
+        at once cannot end the run while the others are still to be restarted (and a run
+        of many failing nodes is not ended and reopened once per node, telling each)."""
+        for job in restarted:
+            if job.state is JobState.HELD:
+                with contextlib.suppress(Conflict):  # a user started or killed it meanwhile
+                    self.manager.act(job.id, Event.START)
 
     def _reopened(self, run: WorkflowRun) -> None:
         """Judge a run reopened (its reopening told with its first new job) again: nothing
