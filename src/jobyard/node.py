@@ -236,14 +236,17 @@ class Node:
         if self.api:
             self._first_admin()
             self.hub.start()
+        if self.worker is not None:
+            # Before the scheduler: the worker's start recovers the jobs its dead namesake
+            # left (a crash), whose leases may not have lapsed yet; a schedule whose last
+            # run was one would count it as going, and skip the fire it owes.
+            self.worker.start()
         if self.scheduler is not None:
             self.scheduler.start()
         if self.outbox is not None:
             self.outbox.start()
         if self.pruner is not None:
             self.pruner.start()
-        if self.worker is not None:
-            self.worker.start()
         log.info(
             "node started",
             extra={

@@ -15,6 +15,7 @@ from jobyard.models import JobSpec, NewJob, WorkerInfo
 from jobyard.runner.local import Runner
 from jobyard.states import JobState
 from jobyard.store import Store
+from jobyard.store.fires import Fire
 from jobyard.worker.loop import NameInUse, Worker, WorkerSettings
 from tests.harness import Launcher, wait_for
 from tests.processes import all_gone, running_with_processes
@@ -47,6 +48,42 @@ def test_kill_9_then_restart_loses_nothing(
     assert "second" in [line["line"] for line in again.logs(retried["id"])]
     for job in queued:
         assert again.wait_state(job["id"], "succeeded")["exit_code"] == 0
+
+
+def test_the_fire_missed_in_a_crash_runs_though_the_last_run_died_with_it(
+    database_url: str, launch: Launcher, tmp_path: Path
+) -> None:
+    """Restarted before the lease of the schedule's last job lapsed: its worker, dead, is
+    known as this process starts, and that job recovered before the scheduler's first
+    pass; the fire missed meanwhile is owed (``misfire: run_once``), not skipped for it."""
+    config = tmp_path / "jobyard.yaml"
+    config.write_text(
+        "job_types:\n  nap: {command: [sleep, '60']}\n"
+        "schedules:\n  nap: {job_type: nap, every: 2s}\n"
+    )
+    server = launch(database_url, config=config)
+    store = Store(database_url)
+    try:
+        fired = wait_for(lambda: store.schedules.last_started_fire("nap"), what="a fire")
+        assert fired is not None
+        assert fired.job_id is not None
+        server.wait_state(fired.job_id, "running")
+        server.crash()
+        before = store.schedules.last_fire("nap")  # a fire skipped for the job, perhaps
+        assert before is not None
+        owed = before.fire_time + timedelta(seconds=2)
+        wait_for(lambda: datetime.now(UTC) > owed, what="a fire time missed")
+        again = launch(database_url, config=config)
+
+        def fired_again() -> Fire | None:
+            fire = store.schedules.last_fire("nap")
+            return fire if fire is not None and fire.fire_time >= owed else None
+
+        after = wait_for(fired_again, what="the missed fire")
+    finally:
+        store.close()
+    assert again.job(fired.job_id)["reason"] == "worker_lost"
+    assert after.job_id is not None, "skipped for the job of the dead worker"
 
 
 def test_lines_stored_before_a_crash_keep_their_numbers(

@@ -23,6 +23,7 @@ from jobyard.schedules.book import Entry, ScheduleBook
 from jobyard.schedules.due import parse_schedule
 from jobyard.schedules.firing import Firing
 from jobyard.schedules.leader import Leadership
+from jobyard.schedules.scheduler import Scheduler
 from jobyard.states import JobState
 from jobyard.store import Store
 from jobyard.workflows.parse import parse_workflows
@@ -103,6 +104,44 @@ def test_overlap_skip_skips_every_fire_while_the_last_started_run_lives(
     assert [fire_at(10), fire_at(20), fire_at(30)] == [True, False, False]
     end_last_run()
     assert [fire_at(40), fire_at(50)] == [True, False]
+
+
+@pytest.mark.parametrize("target", [{"job_type": "note"}, {"workflow": "pair"}], ids=str)
+@pytest.mark.parametrize("checks", [0.0, 3600.0], ids=["lease-checked", "lapsed-since-check"])
+def test_a_fire_is_not_skipped_for_a_run_whose_worker_was_lost(
+    sql_store: Store, target: dict[str, str], checks: float
+) -> None:
+    """The last run's job, on a worker lost at a crash: recovered before the fire, which
+    starts a run. A job whose lease holds still counts as going (its worker may live)."""
+    firing, runs = firing_of(sql_store, target)
+
+    def ended(job_id: int) -> None:
+        runs.jobs_ended(sql_store.jobs.jobs_by_id([job_id]))
+
+    scheduler = Scheduler(sql_store, firing=firing, lease_check_every=checks, on_terminal=ended)
+
+    def claim(seconds: int, lease: int) -> None:
+        """The queued job, run at T0 + seconds by a worker whose lease lasts ``lease`` s."""
+        at = T0 + timedelta(seconds=seconds)
+        claimed = sql_store.queue.claim_jobs("w", "h", None, 5, at, at + timedelta(seconds=lease))
+        assert len(claimed.jobs) == 1
+
+    def started_at(seconds: float) -> bool:
+        """Passes at T0 + seconds (and half a second later); whether it started a run."""
+        for pass_at in (seconds, seconds + 0.5):
+            scheduler.run_once(T0 + timedelta(seconds=pass_at))
+        fire = sql_store.schedules.last_fire("tick")
+        assert fire is not None
+        assert fire.fire_time == T0 + timedelta(seconds=seconds)
+        return fire.job_id is not None or fire.run_id is not None
+
+    assert started_at(10)
+    claim(11, lease=4)  # lapses at 15; its worker is gone
+    assert started_at(20)
+    claim(21, lease=60)  # holds past the next fire
+    assert not started_at(30)  # skipped: its worker may be alive
+    lost = sql_store.jobs.list_jobs(JobQuery(states=[JobState.FAILED]))[0]
+    assert [job.reason for job in lost] == ["worker_lost"]
 
 
 @contextmanager

@@ -7,6 +7,10 @@ as its idempotency key (a claim that fails is made again at the next pass, which
 finds the same job by its key). Nothing is claimed that did not make its job or run.
 The last claimed time is where the next pass starts, which is how times missed
 while the server was down are found (and handled by the misfire policy).
+
+The last run's job whose lease lapsed is not judged on its state: its worker is lost,
+and its recovery ends it or queues it again. Such a fire waits (unclaimed) for the
+scheduler's recovery, which the pass asks for (:meth:`Firing.run_once`).
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Literal
 
 from jobyard.clock import utcnow
 from jobyard.errors import Invalid, JobyardError
 from jobyard.manager import JobManager, Submission
-from jobyard.models import Condition, Dependency, RunState
+from jobyard.models import Condition, Dependency, Job, RunState
 from jobyard.schedules.book import Entry, ScheduleBook
 from jobyard.schedules.due import ScheduleSpec, due, fire_key, overlap_action
+from jobyard.states import LIVE
 from jobyard.store import outage
 from jobyard.store.fires import Fire
 from jobyard.workflows.runs import Runs
@@ -45,11 +51,14 @@ class Firing:
         self._told: dict[str, datetime] = {}  # a schedule that cannot fire: the time told of
         self._failing: dict[str, str] = {}  # a schedule whose pass failed: the error told of
 
-    def run_once(self, now: datetime) -> None:
+    def run_once(self, now: datetime) -> bool:
+        """Fire what is due at ``now``; whether a fire waits for the recovery of a job
+        whose lease lapsed (the scheduler recovers lost jobs before its next pass fires)."""
+        waits = False
         for entry in self.book.all().values():
             name = entry.spec.name
             try:
-                self._fire_due(entry, now)
+                waits |= not self._fire_due(entry, now)
             except Exception as exc:
                 if outage.unavailable(exc) or outage.deadlocked(exc):
                     raise  # the pass is tried again, the outage told once (Scheduler)
@@ -64,8 +73,10 @@ class Firing:
                         log.exception("schedule could not fire", extra={"schedule": name})
             else:
                 self._failing.pop(name, None)
+        return waits
 
-    def _fire_due(self, entry: Entry, now: datetime) -> None:
+    def _fire_due(self, entry: Entry, now: datetime) -> bool:
+        """Fire ``entry``'s due times; False when they wait for a lapsed lease's recovery."""
         spec = entry.spec
         last = self.store.schedules.last_fire(spec.name)
         # Times before the last fire, a creation or a resume were not missed.
@@ -79,7 +90,14 @@ class Firing:
             if decision.last_fire is not None and self._told.get(spec.name) != decision.last_fire:
                 self._told[spec.name] = decision.last_fire
                 log.error("schedule cannot fire", extra={"schedule": spec.name, "error": problem})
-            return
+            return True
+        # The run to overlap is the last one started: skipped fires in between start none.
+        started = self.store.schedules.last_started_fire(spec.name) if decision.run else None
+        previous = self._previous(started, now)
+        if previous == "lapsed":
+            # A worker lost at a crash (of this process, or of another node's): skipped
+            # for it, a daily schedule would lose its day. Fired once it is recovered.
+            return False
         if decision.missed:
             log.warning(
                 "schedule missed fire times",
@@ -90,16 +108,15 @@ class Firing:
                 # skips is, so that the next pass starts after it (it found the same
                 # missed times at every pass, twice a second, until the next fire).
                 self.store.schedules.claim_fire(spec.name, decision.last_fire, now)
-        # The run to overlap is the last one started: skipped fires in between start none.
-        started = self.store.schedules.last_started_fire(spec.name) if decision.run else None
         for when in decision.run:
-            action = overlap_action(spec, self._live(started))
+            action = overlap_action(spec, previous == "live")
             if action != "skip":
                 self._fire(spec, when, now, started if action == "queue" else None)
             elif self.store.schedules.claim_fire(spec.name, when, now):
                 log.info(
                     "schedule skipped: previous run still going", extra={"schedule": spec.name}
                 )
+        return True
 
     def _fire(self, spec: ScheduleSpec, when: datetime, now: datetime, after: Fire | None) -> None:
         """Make the job or run of a fire, and claim the fire with it. A fire claimed before
@@ -144,14 +161,36 @@ class Firing:
             return str(exc)
         return None
 
-    def _live(self, started: Fire | None) -> bool:
-        """Is the job or run of the last fire that started one still going?"""
+    def _previous(self, started: Fire | None, now: datetime) -> Previous:
+        """Whether the job or run of the last fire that started one still goes (``live``),
+        ended (``gone``), or has a job whose lease lapsed before ``now`` (``lapsed``): its
+        worker is lost, and only its recovery says whether it ends or runs again.
+
+        A lease not lapsed counts as live: its worker may well be alive (on another
+        node). A worker of this process that died at a crash has its jobs recovered as
+        the process starts again, before its scheduler starts (:class:`jobyard.node.Node`).
+        """
         if started is None:
-            return False
+            return "gone"
         if started.job_id is not None:
             job = self.store.jobs.get_job(started.job_id)
-            return job is not None and not job.state.terminal
-        if started.run_id is not None:
+            if job is None or job.state.terminal:
+                return "gone"
+            jobs = [job]
+        elif started.run_id is not None:
             run = self.store.runs.get_run(started.run_id)
-            return run is not None and run.state is RunState.RUNNING
-        return False
+            if run is None or run.state is not RunState.RUNNING:
+                return "gone"
+            jobs = self.store.runs.run_jobs(started.run_id)  # read only at a fire time
+        else:
+            return "gone"
+        return "lapsed" if any(_lapsed(job, now) for job in jobs) else "live"
+
+
+Previous = Literal["live", "gone", "lapsed"]
+
+
+def _lapsed(job: Job, now: datetime) -> bool:
+    """Whether ``job`` runs on a lease that ended before ``now`` (its worker is lost)."""
+    expires = job.lease_expires_at
+    return job.state in LIVE and expires is not None and expires < now

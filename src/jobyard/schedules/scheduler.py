@@ -64,15 +64,18 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     def run_once(self, now: datetime) -> None:
-        if self._firing is not None:
-            self.leading = self.leadership.held()
-            if self.leading:  # only the leader fires schedules
-                self._firing.run_once(now)
-        if self.store.queue.promote_due(now):
-            self._on_ready()
+        # Lost jobs first: a schedule whose last run was one must not skip a fire for it.
         if _due(self._last_lease_check, now, self._lease_check_every):
             self._last_lease_check = now
             self._recover_lost(now)
+        if self._firing is not None:
+            self.leading = self.leadership.held()
+            # Only the leader fires schedules. A fire that waits for a job whose lease
+            # lapsed since the last check has it recovered at the next pass, then fires.
+            if self.leading and self._firing.run_once(now):
+                self._last_lease_check = None
+        if self.store.queue.promote_due(now):
+            self._on_ready()
         if _due(self._last_sweep, now, self._sweep_every):
             # A process that died between ending a job and settling its dependents
             # leaves them waiting; this finds them.
