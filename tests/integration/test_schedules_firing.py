@@ -308,6 +308,31 @@ def test_the_files_paused_applies_when_it_changes_and_the_apis_until_then(
     assert restart(False) == (False, "file")  # changed back: applies again
 
 
+def test_a_schedule_deleted_and_made_again_owes_nothing_to_the_old_ones_fires(
+    sql_store: Store,
+) -> None:
+    """The old ``rc``'s job still queued: the new ``rc`` is not skipped for it, and shows
+    no last fire of the old one, nor of a fire claimed as the old one was deleted."""
+    firing, _ = firing_of(sql_store, {"job_type": "note"})
+    book, rc = firing.book, {"name": "rc", "job_type": "note", "every": "10s"}
+    book.create(rc, T0)
+    firing.run_once(T0 + timedelta(seconds=10))
+    old = sql_store.schedules.last_started_fire("rc")
+    assert old is not None
+    assert old.job_id is not None
+    book.delete("rc")
+    assert sql_store.schedules.last_fire("rc") is None
+    # A leader's pass that read the old schedule before its deletion claims after it.
+    sql_store.schedules.claim_fire("rc", T0 + timedelta(seconds=20), T0, old.job_id)
+    book.create(rc, T0 + timedelta(seconds=25))
+    assert sql_store.schedules.last_fire("rc") is None
+    firing.run_once(T0 + timedelta(seconds=30))
+    new = sql_store.schedules.last_fire("rc")
+    assert new is not None
+    assert new.fire_time == T0 + timedelta(seconds=30)
+    assert new.job_id not in (None, old.job_id)  # fired, not skipped for the old job
+
+
 def test_a_resume_moves_when_fire_times_count_from_and_a_repeat_does_not(
     sql_store: Store,
 ) -> None:

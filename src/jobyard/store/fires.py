@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, FromClause, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, FromClause, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.store.tables import schedule_fires as fires
@@ -57,3 +57,9 @@ def last(conn: Connection, schedule: str, *, started: bool = False) -> Fire | No
 def started_something(table: FromClause) -> ColumnElement[bool]:
     """Whether a row of ``schedule_fires`` (or an alias of it) created a job or a run."""
     return or_(table.c.job_id.is_not(None), table.c.run_id.is_not(None))
+
+
+def forget(conn: Connection, schedule: str) -> None:
+    """Delete every fire of ``schedule``: a schedule deleted, or made anew under its name,
+    whose history the new one must not inherit (its last fire, the run it overlaps)."""
+    conn.execute(delete(fires).where(fires.c.schedule == schedule))

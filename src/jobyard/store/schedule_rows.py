@@ -105,13 +105,18 @@ def all_rows(conn: Connection) -> dict[str, ScheduleRow]:
 
 
 def create(conn: Connection, name: str, definition: dict[str, Any], now: datetime) -> bool:
-    """Insert a stored schedule (paused if its definition says so); False when the name is taken."""
+    """Insert a stored schedule (paused if its definition says so); False when the name is taken.
+
+    The new schedule starts without history: fires stored under its name (a leader's
+    claim made as an earlier schedule of the name was deleted, say) are deleted with it.
+    """
     row = {"name": name, "definition": definition, "paused": definition.get("paused") is True}
     try:
         with conn.begin_nested():
             conn.execute(insert(schedules), [row | {"created_at": now, "updated_at": now}])
     except IntegrityError:
         return False
+    fires.forget(conn, name)
     return True
 
 
@@ -133,4 +138,10 @@ def set_paused(
 
 
 def remove(conn: Connection, name: str) -> bool:
-    return bool(conn.execute(delete(schedules).where(schedules.c.name == name)).rowcount)
+    """Delete a stored schedule, and its fires (a schedule made later under its name owes
+    nothing to them); False when there is none."""
+    query = delete(schedules).where(schedules.c.name == name)
+    if not conn.execute(query).rowcount:
+        return False
+    fires.forget(conn, name)
+    return True
