@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import DBAPIError
 
 from jobyard.dependencies import Dependencies
-from jobyard.errors import Conflict
+from jobyard.errors import Conflict, NotFound
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import parse_job_type
 from jobyard.manager import JobManager
@@ -331,6 +331,25 @@ def test_a_schedule_deleted_and_made_again_owes_nothing_to_the_old_ones_fires(
     assert new is not None
     assert new.fire_time == T0 + timedelta(seconds=30)
     assert new.job_id not in (None, old.job_id)  # fired, not skipped for the old job
+
+
+def test_a_paused_schedule_gone_from_the_file_leaves_its_name_free(sql_store: Store) -> None:
+    """Its stored paused state is no schedule: not shown, not deleted, and replaced by a
+    schedule created under its name."""
+    catalog = Catalog(sql_store, TYPES)
+    spec = parse_schedule("tick", {"job_type": "note", "every": "10s"})
+    ScheduleBook(sql_store, {"tick": spec}, catalog, {}).set_paused("tick", True, T0)
+    book = ScheduleBook(sql_store, {}, catalog, {})  # restarted without it in the file
+    with pytest.raises(NotFound):
+        book.get("tick")
+    with pytest.raises(NotFound):
+        book.delete("tick")
+    made = book.create({"name": "tick", "job_type": "note", "every": "1m"}, T0)
+    assert (made.source, made.spec.paused, made.spec.every) == ("api", False, 60)
+    with pytest.raises(Conflict):
+        book.create({"name": "tick", "job_type": "note", "every": "1m"}, T0)
+    book.delete("tick")
+    assert "tick" not in book.all()
 
 
 def test_a_resume_moves_when_fire_times_count_from_and_a_repeat_does_not(

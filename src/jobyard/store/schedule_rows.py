@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, insert, select, update
+from sqlalchemy import Connection, case, delete, insert, not_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobyard.models import Job, NewJob, WorkflowRun
@@ -89,6 +89,10 @@ class SqlSchedules(Part):
             return fires.last(conn, schedule, started=True)
 
 
+#: A row that holds only the paused state of a schedule of the configuration file.
+_of_the_file = schedules.c.definition.is_(None)
+
+
 def all_rows(conn: Connection) -> dict[str, ScheduleRow]:
     rows = conn.execute(select(schedules).order_by(schedules.c.name)).mappings()
     return {
@@ -107,12 +111,15 @@ def all_rows(conn: Connection) -> dict[str, ScheduleRow]:
 def create(conn: Connection, name: str, definition: dict[str, Any], now: datetime) -> bool:
     """Insert a stored schedule (paused if its definition says so); False when the name is taken.
 
-    The new schedule starts without history: fires stored under its name (a leader's
-    claim made as an earlier schedule of the name was deleted, say) are deleted with it.
+    The name is free where only the paused state of a schedule since removed from the
+    file holds it (the caller knows the file's names). The new schedule starts without
+    history: fires stored under its name (a leader's claim made as an earlier schedule
+    of the name was deleted, or the removed file schedule's) are deleted with it.
     """
     row = {"name": name, "definition": definition, "paused": definition.get("paused") is True}
     try:
         with conn.begin_nested():
+            conn.execute(delete(schedules).where(schedules.c.name == name, _of_the_file))
             conn.execute(insert(schedules), [row | {"created_at": now, "updated_at": now}])
     except IntegrityError:
         return False
@@ -138,9 +145,10 @@ def set_paused(
 
 
 def remove(conn: Connection, name: str) -> bool:
-    """Delete a stored schedule, and its fires (a schedule made later under its name owes
-    nothing to them); False when there is none."""
-    query = delete(schedules).where(schedules.c.name == name)
+    """Delete a schedule created through the API, and its fires (a schedule made later
+    under its name owes nothing to them); False when there is none. A schedule of the
+    file has only its paused state here, which is no schedule to delete."""
+    query = delete(schedules).where(schedules.c.name == name, not_(_of_the_file))
     if not conn.execute(query).rowcount:
         return False
     fires.forget(conn, name)
