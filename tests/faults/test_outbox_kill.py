@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from jobyard.clock import utcnow
 from jobyard.store import Store
@@ -133,3 +133,23 @@ def test_a_notification_outlives_a_kill_while_it_is_sent(
     assert {body["delivery"] for body in bodies} == {str(item["id"])}  # the same delivery id
     assert {body["event"] for body in bodies} == {"failed"}
     assert again.job(job_id)["state"] == "failed"
+
+
+def test_a_taken_message_is_marked_for_its_own_channels_timeout(
+    database_url: str, launch: Launcher, tmp_path: Path, receiver: HookReceiver
+) -> None:
+    """Another channel's far longer timeout does not hold the message a dead server took
+    for that long: its mark is its channel's timeout (2 s) plus a minute."""
+    path = tmp_path / "two-channels.yaml"
+    slow = "    slow:\n      type: webhook\n      url: {url}\n      timeout: 10m\n  rules:\n"
+    path.write_text(CONFIG.replace("  rules:\n", slow).format(url=receiver.url))
+    job_id = fail_a_job_under(launch, database_url, path, "outbox.send")
+    store = Store(database_url)
+    try:
+        with store.engine.connect() as conn:
+            query = select(notifications.c.claimed_until, notifications.c.created_at)
+            until, created = conn.execute(query.where(notifications.c.job_id == job_id)).one()
+    finally:
+        store.close()
+    assert until is not None
+    assert timedelta(seconds=62) <= until - created < timedelta(seconds=90)

@@ -27,7 +27,7 @@ from jobyard.notify.channels import AmqpChannel, NotificationConfig
 from jobyard.notify.message import Notice, render
 from jobyard.notify.send import DeliveryError
 from jobyard.store import Store
-from jobyard.store.notes import FAILED, PENDING, SENT
+from jobyard.store.notes import FAILED, PENDING, SENT, Marks
 from jobyard.text import shortened
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,7 @@ class Dispatcher:
             room = SENDERS * 2 - self._in_flight
         if room <= 0 or not self.config.channels:
             return 0
-        taken_until = now + timedelta(seconds=self._longest_timeout() + CLAIM_MARGIN)
-        items = self.store.monitor.claim_due_notifications(now, taken_until, room)
+        items = self.store.monitor.claim_due_notifications(now, self._marks(now), room)
         for item in items:
             with self._lock:
                 self._in_flight += 1
@@ -138,7 +137,11 @@ class Dispatcher:
         level = logging.INFO if error is None else logging.WARNING
         log.log(level, "notification %s", values["status"], extra=event.payload())
 
-    def _longest_timeout(self) -> float:
-        return max(
-            (float(channel.timeout) for channel in self.config.channels.values()), default=0.0
-        )
+    def _marks(self, now: datetime) -> Marks:
+        """Until when a message taken at ``now`` stays taken: its channel's own timeout and
+        a margin (a slow channel's longer timeout would hold a fast one's messages, taken
+        by a server that died, that much longer before another sends them); the margin
+        alone for a channel this configuration does not have (it fails at once)."""
+        after = now + timedelta(seconds=CLAIM_MARGIN)
+        channels = self.config.channels.items()
+        return {name: after + timedelta(seconds=float(c.timeout)) for name, c in channels}, after

@@ -170,8 +170,9 @@ class MonitorStore(Part):
         return 0
 
     def claim_due_notifications(
-        self, now: datetime, until: datetime, limit: int
+        self, now: datetime, until: notes.Marks, limit: int
     ) -> list[dict[str, Any]]:
+        """Take up to ``limit`` due messages, each until its channel's time in ``until``."""
         with self._write() as conn:
             return notes.claim_due(conn, now, until, limit)
 

@@ -9,13 +9,26 @@ the event log again after a restart without making any message twice.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from jobyard.store import totals
+from jobyard.store.coltypes import UTCDateTime
 from jobyard.store.rows import load_json
 from jobyard.store.tables import cursors, notifications
 
@@ -37,8 +50,13 @@ def known_sources(conn: Connection, event_ids: Collection[int]) -> set[int]:
     return {int(value) for value in conn.scalars(query)}
 
 
-def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
-    """Lock up to ``limit`` pending messages that are due and mark them taken until ``until``."""
+#: Until when a taken message stays taken: by its channel, and for a channel not there.
+Marks = tuple[Mapping[str, datetime], datetime]
+
+
+def claim_due(conn: Connection, now: datetime, until: Marks, limit: int) -> list[dict[str, Any]]:
+    """Lock up to ``limit`` pending messages that are due and mark each taken until its
+    channel's time in ``until`` (one update for them all)."""
     c = notifications.c
     free = or_(c.claimed_until.is_(None), c.claimed_until < now)
     query = (
@@ -51,7 +69,11 @@ def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> l
     ids = list(conn.scalars(query))
     if not ids:
         return []
-    conn.execute(update(notifications).where(c.id.in_(ids)).values(claimed_until=until))
+    by_channel, otherwise = until
+    marks = {channel: literal(when, UTCDateTime()) for channel, when in by_channel.items()}
+    rest = literal(otherwise, UTCDateTime())
+    mark = case(marks, value=c.channel, else_=rest) if marks else rest
+    conn.execute(update(notifications).where(c.id.in_(ids)).values(claimed_until=mark))
     rows = conn.execute(select(notifications).where(c.id.in_(ids)).order_by(c.id)).mappings()
     return [_item(row) for row in rows]
 
