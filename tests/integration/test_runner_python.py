@@ -24,6 +24,12 @@ import os, subprocess, sys, time
 from pathlib import Path
 
 
+def user_settings():
+    import settings  # the user's own, beside this file: not one of jobyard's modules
+
+    print(settings.MARK)
+
+
 def noop():
     pass
 
@@ -301,6 +307,23 @@ def test_a_pause_after_the_function_returned_says_it_paused_nothing(runner: Runn
     execution = runner.start(9, tok("t-late"), job("noop"), Recorder())
     assert finish(execution).succeeded
     assert execution.pause() is False  # the child is another job's by now: left alone
+
+
+def test_a_job_imports_its_own_module_of_a_name_jobyard_has_too(
+    jobs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child's path held jobyard's package directory itself (not the one holding
+    it), before the worker's ``PYTHONPATH``: a job's ``import settings`` (or ``models``,
+    ``config``, ...) of a module found there got jobyard's own."""
+    (tmp_path / "settings.py").write_text('MARK = "the job\'s own settings"\n')
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    runner = Runner(python_pool=1, python_path=[str(jobs_dir)])
+    try:
+        sink = Recorder()
+        assert finish(runner.start(8, tok("tok-8"), job("user_settings"), sink)).succeeded
+        assert sink.lines("stdout") == ["the job's own settings"]
+    finally:
+        runner.close()
 
 
 def test_environment_and_cwd(runner: Runner, tmp_path: Path) -> None:

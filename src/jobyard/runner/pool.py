@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jobyard
 from jobyard.child.main import CONFIG_VAR
 from jobyard.runner.accounts import Account
 from jobyard.runner.handle import ChildHandle
@@ -245,7 +246,7 @@ def child_environment(
     The child takes both variables out before its first job (see
     :mod:`jobyard.child.main`), so a job and its subprocesses see ``environ`` only.
     """
-    here = str(Path(__file__).resolve().parent.parent)  # the directory holding ``jobyard``
+    here = str(Path(jobyard.__file__).resolve().parent.parent)  # the directory holding it
     original = environ.get(b"PYTHONPATH")  # only there when pass_env names it
     # The worker's own PYTHONPATH is where it finds code, not a secret: the child
     # imports job modules from it too; the job's subprocesses see it per pass_env.
