@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from jobyard.units import duration
 from tests.databases import BACKENDS
 from tests.e2e.browser import PHONE, WIDE, logged_in, shot
-from tests.harness import Server, shared_server
+from tests.harness import Server, shared_server, start_run
 
 CONFIG = Path(__file__).with_name("jobyard.yaml")
 # SQLite: what is tested here is the browser side.
@@ -23,6 +24,23 @@ AT_THE_END = """() => {
     const below = log.scrollHeight - log.scrollTop - log.clientHeight;
     return log.scrollHeight > log.clientHeight && below < 10;
 }"""
+
+
+# How long a page's own script is held back on the wire: what the stream tells meanwhile
+# (its events, and the refreshes they ask for) comes before the page's scripts and htmx.
+HOLD = 2.0
+
+
+def holding(page: Page, script: str, meanwhile: Callable[[], object]) -> None:
+    """Hold ``script`` of the pages ``page`` opens: ``meanwhile`` happens, HOLD passes,
+    then the script comes."""
+
+    def hold(route: Route) -> None:
+        meanwhile()
+        time.sleep(HOLD)  # not a wait for something: the slow network being played
+        route.continue_()
+
+    page.route(f"**/static/js/{script}*", hold)
 
 
 @pytest.fixture
@@ -386,3 +404,27 @@ def test_every_page_renders_without_script_errors(
     finally:
         context.close()
     assert errors == []
+
+
+def test_a_run_page_misses_nothing_that_happens_while_it_loads(page: Page, server: Server) -> None:
+    """The page's stream opened before run.js (and htmx) were there: the events it got
+    meanwhile had no listener, and the graph showed the node running for good."""
+    run = start_run(server, "long")
+    stop = f"/api/v1/workflow-runs/{run['id']}/stop"
+    holding(page, "run.js", lambda: server.client.post(stop).raise_for_status())
+    page.goto(f"/runs/{run['id']}")
+    node = page.locator("#graph .node[data-node=a]")
+    expect(node).to_have_attribute("data-state", "killed")
+    expect(page.locator("#nodes tr[data-node=a] [data-node-state]")).to_have_text("killed")
+    expect(page.locator("#run-live .state").first).to_have_text("stopped")
+
+
+def test_the_job_list_misses_nothing_that_happens_while_it_loads(
+    page: Page, server: Server
+) -> None:
+    """The list has no poll: a kill told while jobs.js came refreshed a table htmx had
+    not taken in yet, and the row stayed held."""
+    job = server.submit("sleep", args={"seconds": 30}, hold=True)
+    holding(page, "jobs.js", lambda: server.act(job["id"], "kill", expect=200))
+    page.goto("/jobs?type=sleep&sort=-id")
+    expect(page.locator(f"#job-row-{job['id']}")).to_have_attribute("data-state", "killed")

@@ -96,7 +96,8 @@
     for (const name of ["state", "progress", "metric", "sla"]) source.addEventListener(name, refresh);
     source.addEventListener("close", () => { source.close(); refresh(); setTimeout(plot, 500); });
   }
-  if (root.dataset.terminal !== "true") connect();
+  // Once htmx has taken in #job-live (the stream resumes from data-job-after meanwhile).
+  if (root.dataset.terminal !== "true") window.jobyardReady(connect);
 
   // -- CPU and memory ----------------------------------------------------------------
   const box = document.getElementById("plot");

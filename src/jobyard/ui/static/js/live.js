@@ -58,6 +58,16 @@
   }
   window.jobyardRefresh = refresh;
 
+  // Once the page is whole: its own scripts (run.js, jobs.js…) listen for jy:* by then,
+  // and htmx has taken in the parts to refresh (its DOMContentLoaded listener came first).
+  // A stream opened before either lost what it told meanwhile; opened later, it loses
+  // nothing, for it starts after the page's newest event (data-events-after).
+  function whenReady(then) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", then);
+    else setTimeout(then);
+  }
+  window.jobyardReady = whenReady;
+
   function connect() {
     const after = body.dataset.eventsAfter;
     if (after === undefined) return;
@@ -159,7 +169,7 @@
     if (error) toast("The server did not answer: " + error, "error");
   });
 
-  connect();
+  whenReady(connect);
   tick();
   setInterval(tick, 1000);
 })();
