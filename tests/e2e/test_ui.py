@@ -255,6 +255,9 @@ def test_a_workflow_run_turns_its_nodes_green(page: Page, server: Server) -> Non
     expect(then).to_have_attribute("data-state", "waiting")
     expect(first).to_have_attribute("data-state", "succeeded")
     expect(then).to_have_attribute("data-state", "succeeded")  # no reload: the stream said so
+    # What a screen reader says of a node follows it too (its title did, its label not).
+    expect(first.get_by_role("link")).to_have_attribute("aria-label", "a: succeeded")
+    expect(then.get_by_role("link")).to_have_attribute("aria-label", "b: succeeded")
     expect(page.locator("#run-live .state").first).to_have_text("succeeded")
     shot(page, "run")
 

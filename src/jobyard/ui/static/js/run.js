@@ -17,6 +17,8 @@
         node.append(link);
       }
       if (link && job) link.setAttribute("href", "/jobs/" + job);
+      // What a screen reader says of the node, as graph.html writes it.
+      if (link) link.setAttribute("aria-label", `${name}: ${state}`);
       const title = node.querySelector("title");
       if (title) title.textContent = `${name} · job ${job} · ${state}`;
     }
