@@ -227,6 +227,13 @@ def test_the_submit_form_names_every_bad_field_at_once(server: Server) -> None:
         assert 'id="opt-name" name="_name"' in both
         name_input = both[both.index('id="opt-name"') :].split(">")[0]
         assert 'aria-invalid="true"' in name_input
+        # A setting the API refuses skipped the arguments' check: only it was named.
+        for setting in ({"_name": "n" * 300}, {"_priority": "2000000"}, {"_queue": "nope"}):
+            refused = {"text": "", "repeat": "0", **setting}
+            every = browser.post("/submit/echo", data=refused, headers=headers).text
+            for field in ("text", "repeat", *setting):
+                assert f'id="error-{field}"' in every, (setting, field)
+            assert "3 fields to correct" in every, setting
     finally:
         browser.close()
 

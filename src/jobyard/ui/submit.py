@@ -62,12 +62,11 @@ async def submit_form(request: Request, name: str, looker: Looker, node: NodeDep
     schema = job_type.json_schema()
     args, errors = forms.args_from_form(schema, sent)
     options, option_errors = _options(sent)
-    errors |= option_errors
-    general: list[str] = []
-    if errors:  # the fields that could be read are checked too: every error at once
+    errors |= option_errors  # a field's own refusal (it could not be read) says the most
+    refused, general = _api_errors({"type": name, "args": args, **options})
+    errors = refused | errors
+    if errors or general:  # no submit: what it would check is checked here, every error at once
         errors = _args_errors(job_type, args, unread=errors) | errors
-    else:
-        errors, general = _api_errors({"type": name, "args": args, **options})
     if (errors or general) and (queue := options.get("queue")):  # what the submit would say
         for problem in node.manager.queue_problems(name, queue):
             errors.setdefault("_queue", problem["message"])
