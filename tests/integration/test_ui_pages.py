@@ -445,6 +445,14 @@ def test_the_job_list_says_what_it_ignored_and_filters_by_creation_time(server: 
     assert shown(per_page="abc")[0] == [
         "per page 'abc' is not offered (25, 50, 100, 200); 50 a page shown"
     ]
+    # A NUL in the search box was a 422 in JSON, where every other bad filter is a note.
+    said, page = shown(search="a\x00b", type="echo", queue="q\x00")
+    assert said == [
+        "search 'a\\x00b' contains a NUL character; ignored",
+        "queue 'q\\x00' contains a NUL character; ignored",
+    ]
+    assert 'name="search" value=""' in page
+    assert server.client.get("/api/v1/jobs", params={"search": "\x00"}).status_code == 422
     made = server.submit("echo", args={"text": "to find by time"})
     link = f'href="/jobs/{made["id"]}"'
     for params, listed in [

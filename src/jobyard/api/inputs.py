@@ -12,9 +12,9 @@ depth, and answers 422 naming each bad field.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +24,15 @@ from jobyard.storable import printable, problems
 from jobyard.text import text_problem
 
 MAX_ERRORS = 100  # a body full of bad values gets an answer of a readable size
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def reads_own_query(endpoint: Endpoint) -> Endpoint:
+    """Mark a page that checks its query itself: it shows the page, saying what it
+    ignored (a NUL typed in its search box), where a 422 in JSON would leave a browser
+    with no way on. :func:`refuse_unstorable` leaves its query alone."""
+    endpoint.reads_own_query = True  # type: ignore[attr-defined]
+    return endpoint
 
 
 async def refuse_unstorable(request: Request) -> None:
@@ -45,9 +54,11 @@ def sent_json(request: Request) -> bool:
 
 
 def _parameter_errors(request: Request) -> Iterator[dict[str, Any]]:
+    route = request.scope.get("route")
+    own = getattr(getattr(route, "endpoint", None), "reads_own_query", False)
     for location, items in (
         ("path", request.path_params.items()),
-        ("query", request.query_params.multi_items()),
+        ("query", [] if own else request.query_params.multi_items()),
     ):
         for name, value in items:
             message = text_problem(value) if isinstance(value, str) else None

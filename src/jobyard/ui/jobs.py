@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from jobyard.api.inputs import reads_own_query
 from jobyard.api.queues import list_queues
 from jobyard.api.resources import get_node
 from jobyard.clock import utcnow
@@ -31,6 +32,7 @@ SORTS = {
 
 
 @router.get("/jobs", response_class=HTMLResponse)
+@reads_own_query  # JobFilter.of: a value no database stores is ignored, and said
 def job_list(request: Request, looker: Looker, node: NodeDep) -> Response:
     now = utcnow()
     wanted = JobFilter.of(request.query_params, now)

@@ -13,6 +13,7 @@ from starlette.datastructures import QueryParams
 from jobyard.durations import parse_moment
 from jobyard.models import SORTABLE, JobQuery
 from jobyard.states import JobState
+from jobyard.text import text_problem
 
 PER_PAGE = (25, 50, 100, 200)
 STATES = [state.value for state in JobState]
@@ -43,7 +44,7 @@ class JobFilter:
 
     @classmethod
     def of(cls, params: QueryParams, now: datetime) -> JobFilter:
-        problems: list[str] = []
+        params, problems = _storable(params)
         states = _names(params, "state")
         if unknown := [s for s in states if s not in STATES]:
             problems.append(f"unknown state {unknown[0]!r} ignored")
@@ -124,6 +125,20 @@ class JobFilter:
     def sorted_by(self, column: str) -> str:
         """The link of a column header: by it descending, or ascending when it already is."""
         return self.link(sort=column if self.sort == f"-{column}" else f"-{column}")
+
+
+def _storable(params: QueryParams) -> tuple[QueryParams, list[str]]:
+    """``params`` without the values no database can store (a NUL in the search box),
+    and a note of each: the page reads its query itself (``reads_own_query``)."""
+    kept: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for key, value in params.multi_items():
+        message = text_problem(key) or text_problem(value)
+        if message is None:
+            kept.append((key, value))
+        else:
+            problems.append(f"{ascii(key)[1:-1]} {value[:40]!r} {message}; ignored")
+    return QueryParams(kept), problems
 
 
 def _names(params: QueryParams, key: str) -> list[str]:
