@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from jobyard.config import load_config
 from jobyard.models import JobSpec
+from jobyard.runner import python
 from jobyard.runner.local import Execution, Runner
 from tests.harness import wait_for
 from tests.processes import TIMEOUT, gone
@@ -58,6 +60,8 @@ def jobs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (path / "pool_other_jobs.py").write_text("def other():\n    pass\n")
     (path / "pool_heavy.py").write_text("LOADED = True\n")
     (path / "pool_broken.py").write_text("raise RuntimeError('cannot load')\n")
+    (path / "pool_slow.py").write_text("import time\ntime.sleep(1.5)  # a heavy library\n")
+    (path / "pool_dies.py").write_text("import os\nos._exit(3)\n")
     return path
 
 
@@ -204,3 +208,33 @@ def test_preloaded_modules_are_imported_before_the_first_job(
     assert finish(execution).succeeded  # a failed preload does not stop the child
     assert sink.lines("stdout") == ["pool_other_jobs pool_heavy json"]
     assert "pool_heavy" not in sys.modules  # imported by the child, not by us
+
+
+def test_a_job_waits_for_a_child_still_importing_its_preload(
+    jobs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child's import time counted against the job's wait for a child: with a slow
+    preload every job at the worker's start (and after each replaced child) failed,
+    spawn failed, "no Python child process became ready"."""
+    monkeypatch.setattr(python, "ACQUIRE_TIMEOUT", 0.2)  # shorter than the preload's import
+    runner = Runner(python_pool=1, python_path=[str(jobs_dir)], preload=("pool_slow",))
+    try:
+        result = finish(runner.start(1, tok("t-slow"), job("noop"), Recorder()))
+        assert (result.succeeded, result.spawn_failed, result.error) == (True, False, None)
+    finally:
+        runner.close()
+
+
+def test_a_child_that_dies_at_every_start_fails_the_job_as_spawn_failed(
+    jobs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(python, "ACQUIRE_TIMEOUT", 1.0)
+    runner = Runner(python_pool=1, python_path=[str(jobs_dir)], preload=("pool_dies",))
+    try:
+        started = time.monotonic()
+        result = finish(runner.start(1, tok("t-dies"), job("noop"), Recorder()))
+        assert result.spawn_failed
+        assert "no Python child process became ready" in (result.error or "")
+        assert time.monotonic() - started < TIMEOUT
+    finally:
+        runner.close()

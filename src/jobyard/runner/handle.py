@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -93,6 +94,7 @@ class ChildHandle:
         self.pid = proc.pid
         self.group = ProcessGroup(proc.pid)
         self.ready = False
+        self.born = time.monotonic()  # started: a pool waits for its preload from then
         self.cpu_total = 0.0  # its CPU seconds (reaped children too), as it last said
         self.exit: Exit | None = None
         self.recent: collections.deque[str] = collections.deque(maxlen=20)

@@ -39,6 +39,9 @@ from jobyard.runner.handle import ChildHandle
 log = logging.getLogger("jobyard.runner.pool")
 
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # back-off when children die before they are ready
+# How long a job waits for a child that is alive and still importing its preload. A job
+# waits for such a child past its own timeout: a slow preload delays jobs, it does not fail them.
+PRELOAD_LIMIT = 600.0
 
 
 class PoolError(Exception):
@@ -79,14 +82,19 @@ class Pool:
         self._keeper.start()
 
     def acquire(self, timeout: float) -> ChildHandle:
-        """An idle, ready child, now marked busy; waits for one up to ``timeout`` seconds."""
+        """An idle, ready child, now marked busy.
+
+        Waits for one up to ``timeout`` seconds, and on while a child is still starting
+        (importing its preload), up to :data:`PRELOAD_LIMIT` after that child started:
+        only when no child is on its way (they die at start) does ``timeout`` fail it.
+        """
         deadline = time.monotonic() + timeout
         with self._cond:
             self._waiters += 1
             self._poke_keeper()
             try:
                 while not self._idle:
-                    remaining = deadline - time.monotonic()
+                    remaining = max(deadline, self._starting_until()) - time.monotonic()
                     if self._closed or remaining <= 0:
                         raise PoolError(self._why_none())
                     self._cond.wait(remaining)
@@ -174,6 +182,10 @@ class Pool:
         if self._missing() > 0:
             self._gap.notify()
 
+    def _starting_until(self) -> float:
+        """Under the lock: until when a child that is starting may still become ready."""
+        return max((child.born + PRELOAD_LIMIT for child in self._starting), default=0.0)
+
     def _count(self) -> int:
         """The children the pool holds: every one not discarded yet."""
         return len(self._idle) + len(self._starting) + len(self._busy)
@@ -234,6 +246,8 @@ class Pool:
         if self._closed:
             return "the runner is closed"
         last = f" (last child failure: {self.last_failure})" if self.last_failure else ""
+        if self._starting:
+            return f"no Python child finished its preload within {PRELOAD_LIMIT:g} s{last}"
         return f"no Python child process became ready{last}"
 
 
