@@ -34,6 +34,12 @@ def wait_for_file(path):
         time.sleep(0.01)
 
 
+def argv():
+    import pool_argv
+
+    print(pool_argv.ARGV, sys.argv, flush=True)
+
+
 def modules(names):
     print(" ".join(name for name in names if name in sys.modules), flush=True)
 
@@ -62,6 +68,8 @@ def jobs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (path / "pool_broken.py").write_text("raise RuntimeError('cannot load')\n")
     (path / "pool_slow.py").write_text("import time\ntime.sleep(1.5)  # a heavy library\n")
     (path / "pool_dies.py").write_text("import os\nos._exit(3)\n")
+    (path / "pool_exits.py").write_text("raise SystemExit('no settings')\n")
+    (path / "pool_argv.py").write_text("import sys\nARGV = list(sys.argv)\n")
     return path
 
 
@@ -238,3 +246,27 @@ def test_a_child_that_dies_at_every_start_fails_the_job_as_spawn_failed(
         assert time.monotonic() - started < TIMEOUT
     finally:
         runner.close()
+
+
+def test_a_preload_that_exits_is_logged_and_the_child_serves_jobs_anyway(
+    jobs_dir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module that raised SystemExit at import (argparse reading the child's arguments)
+    ended every child: every Python job failed, spawn failed, and no warning said why."""
+    monkeypatch.setattr(python, "ACQUIRE_TIMEOUT", 1.0)
+    with caplog.at_level(logging.WARNING, logger="jobyard.runner.pool"):
+        runner = Runner(python_pool=1, python_path=[str(jobs_dir)], preload=("pool_exits",))
+    try:
+        sink = Recorder()
+        assert finish(runner.start(1, tok("t-exits"), job("argv"), sink)).succeeded
+        [warning] = [r for r in caplog.records if "preload failed" in r.getMessage()]
+        assert "SystemExit: no settings" in str(warning.__dict__)
+    finally:
+        runner.close()
+
+
+def test_job_modules_see_no_arguments_of_the_child(make_runner: MakeRunner) -> None:
+    runner = make_runner(1, preload=("pool_jobs", "pool_argv"))
+    sink = Recorder()
+    assert finish(runner.start(1, tok("t-argv"), job("argv"), sink)).succeeded
+    assert sink.lines("stdout") == ["['jobyard-child'] ['jobyard-child']"]

@@ -50,6 +50,7 @@ from jobyard.child.jobend import Meter, kill_descendants
 from jobyard.child.pyjob import PyJob, deaf_to_stop, flush_stdio, write_all
 
 CONFIG_VAR = "JOBYARD_PYCHILD_CONFIG"
+PROGRAM = "jobyard-child"  # sys.argv[0] as jobs see it; they get no other arguments
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -204,7 +205,10 @@ def _setup(config: dict[str, Any]) -> list[str]:
     for name in config.get("preload", []):
         try:
             importlib.import_module(name)
-        except Exception as exc:
+        # Even SystemExit (argparse at import time) or KeyboardInterrupt: the child is in
+        # a session of its own, so no Ctrl-C reaches it, and a module's exit must not end
+        # every child (and with them every Python job).
+        except BaseException as exc:
             errors.append(f"{name}: {type(exc).__name__}: {exc}")
     return errors
 
@@ -214,6 +218,7 @@ def main() -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGCONT)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     message_fd = int(sys.argv[1])
+    sys.argv[:] = [PROGRAM]  # job modules read it at import (argparse): no fd number in it
     os.set_inheritable(message_fd, False)
     commands = _take_commands()
     errors = _setup(config)
