@@ -209,6 +209,38 @@ def leaves_a_thread(ctx):
     time.sleep(0.1)
 
 
+def changes_the_process():
+    import logging, resource, signal
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    os.umask(0o777)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (5, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    sys.path.insert(0, "/nowhere")
+    sys.argv.append("--verbose")
+    logging.getLogger().addHandler(logging.StreamHandler(sys.stdout))
+    logging.getLogger().setLevel(logging.DEBUG)
+
+
+def process_state():
+    import logging, resource, signal
+
+    print("false exits", subprocess.run(["false"]).returncode)
+    print("umask", oct(os.umask(0o022)))
+    print("SIGTERM", signal.getsignal(signal.SIGTERM))
+    print("SIGCHLD", signal.getsignal(signal.SIGCHLD))
+    print("blocked", sorted(signal.pthread_sigmask(signal.SIG_BLOCK, ())))
+    print("open files", resource.getrlimit(resource.RLIMIT_NOFILE))
+    print("path", sys.path[0], "argv", sys.argv)
+    root = logging.getLogger()
+    print("logging", root.handlers, root.level)
+
+
+def local_time():
+    print(time.strftime("%Z %z"))
+
+
 class SpawnsOnStop:
     def start(self, ctx, *, marks):
         self.marks = marks
@@ -691,3 +723,41 @@ def test_children_die_with_the_parent(jobs_dir: Path, tmp_path: Path, state: str
         parent.stdin.flush()
         assert parent.wait(TIMEOUT) == 0
     wait_for(lambda: all(gone(p) for p in procs), TIMEOUT)
+
+
+def test_what_a_job_changes_in_its_process_is_put_back_for_the_next_job(runner: Runner) -> None:
+    """Only the environment and the working directory were: SIGCHLD ignored made a later
+    job's failing subprocess exit 0, SIGTERM ignored made its stops wait for the kill, a
+    limit of 5 open files failed every later job."""
+    before, after = Recorder(), Recorder()
+    first = runner.start(1, tok("t-state-1"), job("process_state"), before)
+    assert finish(first).succeeded
+    changes = runner.start(2, tok("t-state-2"), job("changes_the_process"), Recorder())
+    assert changes.pid == first.pid  # the warm child serves on
+    assert finish(changes).succeeded
+    second = runner.start(3, tok("t-state-3"), job("process_state"), after)
+    assert second.pid == first.pid
+    assert finish(second).succeeded
+    assert "false exits 1" in after.lines("stdout")
+    assert after.lines("stdout") == before.lines("stdout")
+
+
+def test_a_types_tz_is_the_jobs_local_time(runner: Runner) -> None:
+    sinks = {tz: Recorder() for tz in ("Asia/Tokyo", "UTC", "America/New_York")}
+    for i, (tz, sink) in enumerate(sinks.items()):
+        spec = JobSpec(python="runner_test_jobs:local_time", env={"TZ": tz})
+        assert finish(runner.start(i, tok(f"t-tz-{i}"), spec, sink)).succeeded
+    lines = {tz: sink.lines("stdout") for tz, sink in sinks.items()}
+    assert lines["Asia/Tokyo"] == ["JST +0900"]
+    assert lines["UTC"] == ["UTC +0000"]
+    assert lines["America/New_York"][0] in ("EST -0500", "EDT -0400")
+    own = Recorder()
+    assert finish(runner.start(9, tok("t-tz-own"), job("local_time"), own)).succeeded
+    expected = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.strftime('%Z %z'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "TZ"},
+    ).stdout.split("\n")[:1]
+    assert own.lines("stdout") == expected  # the child's own local time again

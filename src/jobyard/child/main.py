@@ -47,7 +47,8 @@ from types import FrameType
 from typing import Any, BinaryIO
 
 from jobyard.child.jobend import Meter, kill_descendants
-from jobyard.child.pyjob import PyJob, deaf_to_stop, flush_stdio, write_all
+from jobyard.child.pyjob import PyJob, deaf_to_stop, flush_stdio, to_stderr, write_all
+from jobyard.child.state import ProcessState
 
 CONFIG_VAR = "JOBYARD_PYCHILD_CONFIG"
 PROGRAM = "jobyard-child"  # sys.argv[0] as jobs see it; they get no other arguments
@@ -153,10 +154,15 @@ class Child:
             self._busy = True
         meter = Meter()
         before = set(threading.enumerate())
+        state = ProcessState.capture()
         job = PyJob(request, self.channel.send)
         self._job = job
         outcome = job.execute()
         self._job = None
+        # First: a limit on open files the job left would fail what follows.
+        unrestored = state.restore()
+        if unrestored:
+            to_stderr(f"the job changed what cannot be put back: {', '.join(unrestored)}\n")
         job.send_details(final=True)
         kill_descendants()
         usage = meter.finish()
@@ -165,7 +171,7 @@ class Child:
         left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
         # Output the job closed or moved is not fit for the next job either.
         intact = self._output.end(request["marker"])
-        retire = bool(left) or not intact
+        retire = bool(left) or not intact or bool(unrestored)
         self.channel.send({"op": "done", **outcome, **usage, "retire": retire})
         with self._lock:
             self._busy = False

@@ -35,6 +35,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterator
@@ -271,6 +272,9 @@ class PyJob:
     def _environment(self) -> Iterator[None]:
         """The job's variables and working directory, undone afterwards for the next job.
 
+        A ``TZ`` among them is the job's local time too (``time.tzset``), and the
+        child's own again after the job.
+
         Only the job's own variables are set and put back, unless the job changed
         others too: then the whole environment is restored (``os.environ.clear()``
         alone costs more than a no-op job).
@@ -279,18 +283,23 @@ class PyJob:
         saved_cwd, before = os.getcwd(), _environ_data().copy()
         try:
             os.environ.update(env)
+            if "TZ" in env:
+                time.tzset()  # the local time of the job's TZ, as a process started with it
             expected = _environ_data().copy()
             if self.request.get("cwd"):
                 os.chdir(self.request["cwd"])
             yield
         finally:
             os.chdir(saved_cwd)
+            job_tz = os.environ.get("TZ")
             if _environ_data() == expected:
                 for name in env:
                     _restore_variable(name, before)
             else:
                 os.environ.clear()
                 os.environ.update({os.fsdecode(k): os.fsdecode(v) for k, v in before.items()})
+            if "TZ" in env or job_tz != os.environ.get("TZ"):
+                time.tzset()  # the next job's local time is the child's again
 
 
 def _environ_data() -> dict[bytes, bytes]:
