@@ -241,6 +241,18 @@ def local_time():
     print(time.strftime("%Z %z"))
 
 
+class SlowPause:
+    def start(self, ctx, *, flag):
+        print("started", flush=True)
+        while not os.path.exists(flag):
+            time.sleep(0.01)
+
+    def pause(self, ctx):
+        print("pause hook begins", flush=True)
+        while True:  # never returns
+            time.sleep(0.01)
+
+
 class SpawnsOnStop:
     def start(self, ctx, *, marks):
         self.marks = marks
@@ -761,3 +773,43 @@ def test_a_types_tz_is_the_jobs_local_time(runner: Runner) -> None:
         env={k: v for k, v in os.environ.items() if k != "TZ"},
     ).stdout.split("\n")[:1]
     assert own.lines("stdout") == expected  # the child's own local time again
+
+
+def test_a_hook_still_running_when_its_job_ended_retires_the_child(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """The hooks ran in the child's control thread: the next job waited behind a slow
+    one, and got its output in its log; one that never returned wedged the child."""
+    flag = tmp_path / "go"
+    sink = Recorder()
+    execution = runner.start(1, tok("t-slowpause"), job("SlowPause", flag=str(flag)), sink)
+    wait_for(lambda: "started" in sink.lines("stdout"), TIMEOUT)
+    assert execution.pause()  # goes on after a while: the hook holds no one up
+    assert execution.resume()
+    wait_for(lambda: "pause hook begins" in sink.lines("stdout"), TIMEOUT)
+    flag.touch()
+    assert finish(execution).succeeded
+    wait_for(
+        lambda: runner.pool.stats()["idle"] == 2 and execution.pid not in runner.pool.idle_pids(),
+        TIMEOUT,
+    )
+    assert any("hook had not returned" in line for line in sink.lines("stderr"))
+    after = Recorder()
+    assert finish(runner.start(2, tok("t-after-hook"), job("noop"), after)).succeeded
+    assert after.lines("stdout") == []
+
+
+def test_a_class_jobs_child_serves_on_after_its_hooks_returned(
+    runner: Runner, tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks"
+    sink = Recorder()
+    execution = runner.start(1, tok("t-hooks-reuse"), job("Hooked", marks=str(marks)), sink)
+    wait_for(lambda: execution.wait(0.1) is None and sink.of("details"), TIMEOUT)
+    assert execution.pause()
+    assert execution.resume()
+    wait_for(lambda: marks.read_text().split()[-1:] == ["resume"], TIMEOUT)
+    os.kill(execution.pid, signal.SIGTERM)  # as a stop, without asking one: ends normally
+    assert finish(execution).succeeded
+    assert sink.of("details")[-1] == ({"phase": "stopped"},)
+    wait_for(lambda: execution.pid in runner.pool.idle_pids(), TIMEOUT)

@@ -51,6 +51,7 @@ from jobyard.child.pyjob import PyJob, deaf_to_stop, flush_stdio, to_stderr, wri
 from jobyard.child.state import ProcessState
 
 CONFIG_VAR = "JOBYARD_PYCHILD_CONFIG"
+HOOK_GRACE = 2.0  # seconds a hook still running when its job ended has to return
 PROGRAM = "jobyard-child"  # sys.argv[0] as jobs see it; they get no other arguments
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -141,13 +142,11 @@ class Child:
         if op == "run":
             self._requests.put(message)
         elif op == "pause":
-            if job is not None:
-                job.hook("pause")
-            self.channel.send({"op": "paused", "seq": message.get("seq")})
-        elif op == "resume" and job is not None:
-            job.hook("resume")
-        elif op == "details" and job is not None:
-            job.send_details()
+            paused = {"op": "paused", "seq": message.get("seq")}
+            if job is None or not job.ask("pause", then=lambda: self.channel.send(paused)):
+                self.channel.send(paused)
+        elif op in ("resume", "details") and job is not None:
+            job.ask(op)
 
     def _run(self, request: dict[str, Any]) -> None:
         with self._lock:
@@ -163,7 +162,13 @@ class Child:
         unrestored = state.restore()
         if unrestored:
             to_stderr(f"the job changed what cannot be put back: {', '.join(unrestored)}\n")
-        job.send_details(final=True)
+        # A hook still running would go on into the next job (its output, its details):
+        # such a child is not used again.
+        hooks_returned = job.end_hooks(HOOK_GRACE)
+        if hooks_returned:
+            job.send_details(final=True)
+        else:
+            to_stderr("a pause(), resume() or details() hook had not returned when the job ended\n")
         kill_descendants()
         usage = meter.finish()
         # A thread the job left running would write into the next jobs' logs, progress
@@ -171,7 +176,7 @@ class Child:
         left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
         # Output the job closed or moved is not fit for the next job either.
         intact = self._output.end(request["marker"])
-        retire = bool(left) or not intact or bool(unrestored)
+        retire = bool(left) or not intact or bool(unrestored) or not hooks_returned
         self.channel.send({"op": "done", **outcome, **usage, "retire": retire})
         with self._lock:
             self._busy = False

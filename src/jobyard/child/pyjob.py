@@ -9,7 +9,7 @@ anything else returned is ignored. A process the job forks that comes back
 here exits as a script's fork would: only the job's own process tells its end.
 
 Class jobs (``module:Class``) are instantiated without arguments; ``start(ctx,
-**args)`` is the body. Optional hooks, called from the child's control thread
+**args)`` is the body. Optional hooks, called from a thread of the child's
 (never the main thread, which runs ``start``): ``pause(ctx)`` before the
 process is stopped, ``resume(ctx)`` after it continues, ``stop(ctx)`` when the
 job is asked to stop, ``details()`` (a JSON-able dict, polled about every 2 s
@@ -27,6 +27,7 @@ that it unwinds through its ``finally`` blocks.
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib
 import inspect
 import json
@@ -100,6 +101,53 @@ def deaf_to_stop() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 
 
+class HookThread:
+    """The hooks the parent asks for while a job runs (pause, resume, details), called one
+    after the other in a thread of their own: a slow hook holds up neither the child's
+    control thread (the next job's start, the other commands) nor, once its job ended,
+    the next job, as the child of a hook that did not return is not used again."""
+
+    def __init__(self) -> None:
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._running = self._closed = False
+
+    def put(self, call: Callable[[], None]) -> bool:
+        """Call ``call`` after those asked before; False once the job is over."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._calls.append(call)
+            if not self._running:
+                self._running = True
+                thread = threading.Thread(target=self._drain, name="jobyard-hooks", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return True
+
+    def close(self, grace: float) -> bool:
+        """No more calls; whether every one asked returned (waiting up to ``grace``)."""
+        with self._lock:
+            self._closed = True
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._calls:
+                    self._running = False
+                    return
+                call = self._calls.popleft()
+            try:
+                call()
+            except BaseException as exc:  # the next hooks are called all the same
+                print_traceback(exc)
+
+
 class PyJob:
     """One run of a job (or of its ``clean``) inside the child."""
 
@@ -117,6 +165,7 @@ class PyJob:
         self._stopper: threading.Thread | None = None
         self._details_lock = threading.Lock()
         self._details_final = False
+        self._hook_thread = HookThread()
 
     def execute(self) -> dict[str, Any]:
         """Run the body; the fields of the ``done`` message that describe its end.
@@ -146,8 +195,27 @@ class PyJob:
         self._report(value)
         return _ended(ok=True, exit_code=0)
 
+    def ask(self, name: str, then: Callable[[], None] | None = None) -> bool:
+        """From the control thread: call hook ``name`` (``details`` sends its answer) in
+        the hook thread, then ``then``; False once the job is over."""
+
+        def call() -> None:
+            if name == "details":
+                self.send_details()
+            else:
+                self.hook(name)
+            if then is not None:
+                then()
+
+        return self._hook_thread.put(call)
+
+    def end_hooks(self, grace: float) -> bool:
+        """At the job's end: no more hooks; whether those asked all returned."""
+        return self._hook_thread.close(grace)
+
     def hook(self, name: str) -> None:
-        """Call a class job's hook (from the control thread); its failure is only logged."""
+        """Call a class job's hook (from the hook thread, or the stop hook's); its failure
+        is only logged."""
         method = getattr(self.instance, name, None) if name in self.hooks else None
         if method is None:
             return
@@ -189,8 +257,8 @@ class PyJob:
         if self.instance is not None:
             if self._stopper is None:
                 # Started here, in the main thread: SIGTERM as the job's own threads have it,
-                # so that a process the hook starts hears a stop (the control thread's
-                # pause and resume hooks are deaf to it, see deaf_to_stop).
+                # so that a process the hook starts hears a stop (the pause and resume
+                # hooks' thread, started by the control thread, is deaf to it: deaf_to_stop).
                 self._stopper = threading.Thread(target=self.hook, args=("stop",), daemon=True)
                 self._stopper.start()
         elif self._in_body and not self.ctx.watched:  # else it returns on its own
