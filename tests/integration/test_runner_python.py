@@ -253,6 +253,17 @@ class SlowPause:
             time.sleep(0.01)
 
 
+def leaves_a_raw_thread():
+    import _thread
+
+    def ghost():
+        while True:
+            print("ghost", flush=True)
+            time.sleep(0.05)
+
+    _thread.start_new_thread(ghost, ())
+
+
 class SpawnsOnStop:
     def start(self, ctx, *, marks):
         self.marks = marks
@@ -526,9 +537,11 @@ def test_a_metric_or_details_no_json_holds_are_left_out_and_the_job_goes_on(
     assert any("details() returned what JSON cannot hold" in x for x in sink.lines("stderr"))
 
 
-def test_a_child_a_job_left_a_thread_in_is_not_used_again(runner: Runner) -> None:
-    # The thread went on writing into the next jobs' logs and metrics.
-    first = runner.start(1, tok("t-thread"), job("leaves_a_thread"), Recorder())
+@pytest.mark.parametrize("name", ["leaves_a_thread", "leaves_a_raw_thread"])
+def test_a_child_a_job_left_a_thread_in_is_not_used_again(runner: Runner, name: str) -> None:
+    # The thread went on writing into the next jobs' logs and metrics (one started with
+    # _thread, which threading does not list, was not even noticed).
+    first = runner.start(1, tok("t-thread"), job(name), Recorder())
     assert finish(first).succeeded
     wait_for(
         lambda: runner.pool.stats()["idle"] == 2 and first.pid not in runner.pool.idle_pids(),

@@ -34,6 +34,7 @@ dies (``PR_SET_PDEATHSIG``), so that even a paused child wakes up to notice.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import ctypes
 import importlib
@@ -43,6 +44,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Any, BinaryIO
 
@@ -152,7 +154,7 @@ class Child:
         with self._lock:
             self._busy = True
         meter = Meter()
-        before = set(threading.enumerate())
+        before, threads = set(threading.enumerate()), (_thread._count(), _os_threads())
         state = ProcessState.capture()
         job = PyJob(request, self.channel.send)
         self._job = job
@@ -174,9 +176,10 @@ class Child:
         # A thread the job left running would write into the next jobs' logs, progress
         # and metrics: such a child is not used again.
         left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        left_raw = _raw_threads_left(*threads)
         # Output the job closed or moved is not fit for the next job either.
         intact = self._output.end(request["marker"])
-        retire = bool(left) or not intact or bool(unrestored) or not hooks_returned
+        retire = bool(left) or left_raw or not intact or bool(unrestored) or not hooks_returned
         self.channel.send({"op": "done", **outcome, **usage, "retire": retire})
         with self._lock:
             self._busy = False
@@ -187,6 +190,26 @@ class Child:
                 kill_descendants()
                 os.killpg(os.getpgrp(), signal.SIGKILL)
         os._exit(0)
+
+
+def _raw_threads_left(python_before: int, os_before: int, bound: float = 0.1) -> bool:
+    """Whether the job left a Python thread running that ``threading`` does not list:
+    one started with ``_thread.start_new_thread``.
+
+    Such a thread is counted by ``_thread._count()`` only once it has run, so when the
+    process has more threads than before the job they get a moment to. Threads that stay
+    and never run Python (a BLAS or OpenMP pool a library keeps) retire no child.
+    """
+    deadline = time.monotonic() + bound
+    while _thread._count() <= python_before:
+        if _os_threads() <= os_before or time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)  # the GIL, for a thread that is still starting
+    return True
+
+
+def _os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
 
 
 def _prctl(option: int, value: int) -> None:
