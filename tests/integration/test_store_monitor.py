@@ -61,10 +61,10 @@ def test_due_messages_are_taken_once_until_their_mark_runs_out(store: Store) -> 
     monitor = store.monitor
     later = message(2, next_attempt_at=T0 + 10 * ONE_S)
     monitor.add_notifications([message(1), later], None, T0)
-    taken = monitor.claim_due_notifications(T0, T0 + 30 * ONE_S, 10)
+    taken = monitor.claim_due_notifications(T0, ({}, T0 + 30 * ONE_S), 10)
     assert [item["data"] for item in taken] == [{"event": "failed"}]  # the later one waits
-    assert monitor.claim_due_notifications(T0 + ONE_S, T0 + 30 * ONE_S, 10) == []  # taken
-    again = monitor.claim_due_notifications(T0 + 31 * ONE_S, T0 + 60 * ONE_S, 10)
+    assert monitor.claim_due_notifications(T0 + ONE_S, ({}, T0 + 30 * ONE_S), 10) == []  # taken
+    again = monitor.claim_due_notifications(T0 + 31 * ONE_S, ({}, T0 + 60 * ONE_S), 10)
     assert len(again) == 2  # the mark ran out (a dispatcher died), and the later one is due
 
 
@@ -76,7 +76,7 @@ def test_concurrent_dispatchers_never_take_the_same_message(store: Store) -> Non
     others = [Store(str(store.engine.url.render_as_string(hide_password=False))) for _ in range(4)]
 
     def dispatcher(other: Store) -> None:
-        while batch := other.monitor.claim_due_notifications(T0, T0 + 60 * ONE_S, 3):
+        while batch := other.monitor.claim_due_notifications(T0, ({}, T0 + 60 * ONE_S), 3):
             with lock:
                 taken.extend(item["id"] for item in batch)
 
@@ -96,7 +96,7 @@ def test_a_delivery_outcome_is_recorded_once_with_its_event(store: Store) -> Non
     [job] = add(store)
     monitor = store.monitor
     monitor.add_notifications([message(1, job_id=job.id)], None, T0)
-    [item] = monitor.claim_due_notifications(T0, T0 + 60 * ONE_S, 10)
+    [item] = monitor.claim_due_notifications(T0, ({}, T0 + 60 * ONE_S), 10)
     event = NotificationAttempted(
         at=T0, notification_id=item["id"], event="failed", channel="hook", status=SENT, attempts=1
     )

@@ -72,7 +72,7 @@ def test_a_delivery_for_a_removed_job_adds_no_event_to_it(store: Store) -> None:
     [job] = add(store)
     monitor = store.monitor
     monitor.add_notifications([message(1, job_id=job.id)], None, T0)
-    [item] = monitor.claim_due_notifications(T0, T0 + timedelta(minutes=1), 10)
+    [item] = monitor.claim_due_notifications(T0, ({}, T0 + timedelta(minutes=1)), 10)
     assert store.jobs.delete_job(job.id, frozenset(JobState))
     event = NotificationAttempted(
         at=T0, notification_id=item["id"], event="failed", channel="ops", status=SENT, attempts=1
