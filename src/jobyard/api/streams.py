@@ -20,7 +20,7 @@ import json
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from contextlib import aclosing
 from typing import Annotated, Any, Literal
 from weakref import WeakKeyDictionary
@@ -181,8 +181,10 @@ class _Encoded:
     a stream's history (:meth:`ahead`), so that the loop finds a long replay encoded.
     """
 
-    def __init__(self, size: int = 8192) -> None:
+    def __init__(self, size: int = 4096, max_bytes: int = 16 * 2**20) -> None:
         self._size = size
+        self._max_bytes = max_bytes  # long log lines: a few thousand can be large
+        self._held = 0
         self._bytes: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -190,12 +192,15 @@ class _Encoded:
         key = (stream, event_id)
         with self._lock:
             found = self._bytes.get(key)
-        if found is None:
-            found = encode()
-            with self._lock:
+        if found is not None:
+            return found
+        found = encode()
+        with self._lock:
+            if key not in self._bytes:
                 self._bytes[key] = found
-                if len(self._bytes) > self._size:
-                    self._bytes.popitem(last=False)
+                self._held += len(found)
+            while self._bytes and (len(self._bytes) > self._size or self._held > self._max_bytes):
+                self._held -= len(self._bytes.popitem(last=False)[1])
         return found
 
     def ahead(self, message: Callable[[FeedEvent, _Encoded], bytes]) -> Prepare:
@@ -223,6 +228,26 @@ def job_message(item: FeedEvent, cache: _Encoded) -> bytes:
     """On a job's own stream an event is named by its kind."""
     event = item.event
     return cache.get("job", event.id, lambda: _message(event.kind, event.id, event.marshal()))
+
+
+CHUNK = 64 * 2**10  # bytes of messages a stream writes at once, at most (but for one)
+
+
+def chunked(messages: Iterable[bytes]) -> Iterator[bytes]:
+    """``messages`` joined into writes of about :data:`CHUNK` bytes: a batch of events
+    goes out in a few writes, not one per event (each passes every layer of the
+    server), and a client that reads slowly holds no more than a chunk of the server's
+    memory beyond the transport's own buffer, however long the batch's lines."""
+    parts: list[bytes] = []
+    size = 0
+    for message in messages:
+        parts.append(message)
+        size += len(message)
+        if size >= CHUNK:
+            yield b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
 
 
 def close_message(job_id: int, state: str | None) -> bytes:
@@ -301,7 +326,7 @@ async def job_messages(
         )
         async with aclosing(replay) as old:
             async for batch in old:
-                if chunk := b"".join(job_message(i, cache) for i in batch if sendable(i)):
+                for chunk in chunked(job_message(i, cache) for i in batch if sendable(i)):
                     yield chunk
         yield close_message(job_id, job.state.value)
         return
@@ -321,10 +346,11 @@ async def job_messages(
                     messages.append(job_message(item, cache))
                 if isinstance(item.event.record, JobTerminated):
                     messages.append(close_message(job_id, item.event.record.state.value))
-                    yield b"".join(messages)
+                    for chunk in chunked(messages):
+                        yield chunk
                     return
-            if messages:
-                yield b"".join(messages)
+            for chunk in chunked(messages):
+                yield chunk
 
 
 GLOBAL_KINDS = (EventKind.STATE, EventKind.WORKFLOW, EventKind.SLA, EventKind.NOTIFICATION)
@@ -390,7 +416,11 @@ async def all_events(
         batches = follow_batches(node.hub, wanted, after, idle=idle, prepare=ahead)
         async with aclosing(batches):
             async for batch in batches:
-                yield PING if batch is None else b"".join(global_message(i, cache) for i in batch)
+                if batch is None:
+                    yield PING
+                    continue
+                for chunk in chunked(global_message(i, cache) for i in batch):
+                    yield chunk
 
     return event_stream(request, node, messages)
 
@@ -473,14 +503,16 @@ async def run_messages(
                         if state is None or (state is RunState.STOPPED and not going):
                             ended = True  # (an end that ends the run is told by
                             break  # workflow_finished)
-                yield b"".join(sent)
+                for chunk in chunked(sent):
+                    yield chunk
                 if ended:
                     break
     elif missed:
         replay = history_batches(node.store, wanted, after, sys.maxsize, prepare=ahead)
         async with aclosing(replay) as old:
             async for batch in old:
-                yield b"".join(global_message(item, cache) for item in batch)
+                for chunk in chunked(global_message(item, cache) for item in batch):
+                    yield chunk
     yield _message("close", None, {"run_id": run_id, "state": state})
 
 
