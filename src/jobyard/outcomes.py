@@ -70,7 +70,12 @@ def finished(job: Job, end: RunEnd, now: datetime) -> JobUpdate:
 
 
 def lost(job: Job, now: datetime) -> JobUpdate:
-    """The update for a live job whose worker died (lease expired or process gone)."""
+    """The update for a live job whose worker died (lease expired or process gone).
+
+    The attempt counts as one (the job may have killed its worker). A job that a user
+    paused, or asked to (:attr:`Job.pauses`), and that would run again is held instead
+    of rescheduled: no worker runs it until someone resumes it, as after a drain.
+    """
     common: dict[str, Any] = {"control": None, "pid": None, "lease_expires_at": None}
     common.update(_close_pause(job, now))
     common["runtime_seconds"] = _attempt_runtime(job, now, common)
@@ -79,20 +84,29 @@ def lost(job: Job, now: datetime) -> JobUpdate:
         return _terminal(job, Event.KILLED, now, common, reason=Reason.KILLED)
     again = _again(job, now, succeeded=False)
     if again is not None:
-        return _rescheduled(job, now, common, reason=Reason.WORKER_LOST, **again)
+        by = Event.HOLD if job.pauses else Event.RETRY
+        return _rescheduled(job, now, common, reason=Reason.WORKER_LOST, by=by, **again)
     return _terminal(job, Event.LOST, now, common, reason=Reason.WORKER_LOST)
 
 
 def lost_end(job: Job, now: datetime, why: str, *, lapsed: bool = False) -> JobEnd:
     """:func:`lost`, with a system line in the job's log that says why its attempt was
     lost (its worker cannot say it). Written only while that worker holds that
-    attempt, and with ``lapsed`` only if its lease, as stored when written, had ended."""
+    attempt, and with ``lapsed`` only if its lease, as stored when written, had ended.
+
+    Whether the job is paused, and whether a kill is asked, is taken from the locked
+    row, not from ``job`` (read before): a pause, a resume or a kill asked since counts.
+    """
+    running = job.evolve(state=JobState.RUNNING, control=None)
+    update = lost(running, now)
     return JobEnd(
-        update=lost(job, now),
+        update=update,
         worker=job.worker or "",  # a live job has its worker
         attempt=job.attempt,
         note=f"attempt {job.attempt} lost: {why}",
         lapsed_by=now if lapsed else None,
+        if_killed=lost(job.evolve(state=JobState.RUNNING, control=Control.KILL), now),
+        if_paused=lost(job.evolve(state=JobState.PAUSED, control=None), now),
     )
 
 
@@ -175,8 +189,9 @@ def _rescheduled(
     reason: str | None,
     run_at: datetime,
     restart_count: int,
+    by: Event = Event.RETRY,
 ) -> JobUpdate:
-    outcome = transition(job.state, Event.RETRY)
+    outcome = transition(job.state, by)
     values = {
         **common,
         "state": outcome.state,

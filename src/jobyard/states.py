@@ -69,6 +69,7 @@ class Event(StrEnum):
     KILLED = "killed"
     RETRY = "retry"  # failed (or monitor died) with another attempt to come
     LOST = "lost"  # lease expired; RETRY or FAIL follow from attempts left
+    HOLD = "hold"  # lost while a user pauses it, with another attempt to come
     REQUEUE = "requeue"  # handed back by a draining worker
     # dependencies
     READY = "ready"  # every dependency is met
@@ -130,6 +131,8 @@ _TABLE: dict[tuple[JobState, Event], JobState | Control | str] = {
     (S.PAUSED, Event.RETRY): S.SCHEDULED,
     (S.RUNNING, Event.LOST): S.FAILED,
     (S.PAUSED, Event.LOST): S.FAILED,
+    (S.RUNNING, Event.HOLD): S.HELD,  # a pause asked: as if carried out
+    (S.PAUSED, Event.HOLD): S.HELD,  # paused it stays: held until someone resumes it
     (S.RUNNING, Event.REQUEUE): S.QUEUED,
     (S.PAUSED, Event.REQUEUE): S.HELD,  # paused it stays: as a pending job is, held
     (S.WAITING, Event.READY): _RELEASE,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from jobyard import outcomes
 from jobyard.events.records import LogWritten
-from jobyard.models import Job, JobSpec, NewJob
+from jobyard.models import Job, JobSpec, JobUpdate, NewJob
 from jobyard.schedules.scheduler import Scheduler
-from jobyard.states import JobState
+from jobyard.states import LIVE, Control, JobState
 from jobyard.store import Store
 from jobyard.store.memory import MemoryStore
 
@@ -84,3 +86,37 @@ def test_a_lease_renewed_after_the_job_was_found_lost_keeps_the_job(
     kept = store.jobs.get_job(job.id)
     assert kept is not None
     assert (kept.state, kept.worker, kept.log_lines) == (JobState.RUNNING, "w1", 1)
+
+
+def _set(store: Store | MemoryStore, job: Job, state: JobState, control: Control | None) -> None:
+    values = {"state": state, "control": control}
+    assert store.jobs.update_job(JobUpdate(job.id, frozenset(LIVE), values), NOW) is not None
+
+
+@pytest.mark.parametrize(
+    ("state", "control", "after"),
+    [
+        (JobState.PAUSED, None, JobState.HELD),
+        (JobState.RUNNING, Control.PAUSE, JobState.HELD),  # a pause asked, not carried out
+        (JobState.PAUSED, Control.RESUME, JobState.SCHEDULED),  # a resume asked: runs again
+        (JobState.PAUSED, Control.KILL, JobState.KILLED),
+    ],
+)
+def test_a_job_lost_while_paused_stays_paused_held_until_resumed(
+    store: Store | MemoryStore, state: JobState, control: Control | None, after: JobState
+) -> None:
+    job = _running(store, lines=0)
+    [found] = store.queue.expired_leases(LATER)  # read running: the row decides
+    _set(store, job, state, control)
+    why = "its worker w1 did not renew the lease in time"
+    [ended] = store.jobs.end_jobs([outcomes.lost_end(found, LATER, why, lapsed=True)], LATER)
+    assert ended is not None
+    assert (ended.job.state, ended.job.control) == (after, None)
+    stored = store.jobs.get_job(job.id)
+    assert stored is not None
+    assert stored.state is after
+    # Nothing runs it by itself: a pass of the scheduler leaves a held job alone.
+    Scheduler(store).run_once(LATER + timedelta(hours=1))
+    again = store.jobs.get_job(job.id)
+    assert again is not None
+    assert again.state is (JobState.QUEUED if after is JobState.SCHEDULED else after)

@@ -114,6 +114,23 @@ def test_a_lost_job_is_retried_or_fails_with_worker_lost() -> None:
     assert killed.values["state"] is JobState.KILLED
 
 
+def test_a_job_lost_while_a_user_pauses_it_is_held_not_rescheduled() -> None:
+    paused = make_job(state=JobState.PAUSED, paused_at=T0, max_attempts=2)
+    update = lost(paused, T0 + timedelta(seconds=4))
+    assert update.values["state"] is JobState.HELD
+    assert (update.values["reason"], update.values["worker"]) == (Reason.WORKER_LOST, None)
+    assert (update.values["paused_at"], update.values["paused_seconds"]) == (None, 4.0)
+    assert update.event is not None
+    assert update.event.state is JobState.HELD
+    # A pause asked, not carried out yet, counts; a resume asked runs it again.
+    asked = make_job(control=Control.PAUSE, max_attempts=2)
+    assert lost(asked, T0).values["state"] is JobState.HELD
+    resumed = make_job(state=JobState.PAUSED, control=Control.RESUME, max_attempts=2)
+    assert lost(resumed, T0).values["state"] is JobState.SCHEDULED
+    # With no attempt left it fails as any lost job does.
+    assert lost(make_job(state=JobState.PAUSED), T0).values["state"] is JobState.FAILED
+
+
 def test_a_job_handed_back_is_queued_again() -> None:
     job = make_job()
     update = requeued(job, T0, "worker stopped")

@@ -101,7 +101,9 @@ class JobStateChanged(JobStateRecord):
 
 @dataclass(frozen=True, kw_only=True)
 class JobRescheduled(JobStateRecord):
-    """An attempt ended and the job runs again at ``run_at`` (a retry or a restart)."""
+    """An attempt ended and the job runs again at ``run_at`` (a retry or a restart); or,
+    lost while a user paused it, is ``held`` until someone resumes it (then from
+    ``run_at``)."""
 
     reason: str | None = None
     attempt: int
