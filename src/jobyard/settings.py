@@ -31,6 +31,8 @@ LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 LogFormat = Literal["text", "json"]
 WORKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
 ENV_PREFIX = "JOBYARD_"
+#: The fewest heartbeats a lease lasts: shorter, one missed heartbeat loses every job.
+MIN_HEARTBEATS_PER_LEASE = 2
 #: Seconds between two checks of an open event stream's credentials (api/recheck.py).
 STREAM_RECHECK = 5.0
 #: The database kinds of a URL jobyard can store in (MariaDB through its MySQL dialect).
@@ -173,6 +175,23 @@ class Settings(BaseSettings):
         if environ is None:
             return init_settings, env_settings, dotenv_settings, file_secret_settings
         return init_settings, _MappingEnvSource(settings_cls, environ)
+
+    def lease_problem(self) -> str | None:
+        """What is wrong with the lease timeout, given the heartbeat interval (None: fine).
+
+        A worker renews its leases at each heartbeat: a lease no longer than one lapses
+        before the next, and every job that runs longer than the lease is lost
+        (``worker_lost``); one shorter than two lapses whenever a heartbeat is missed.
+        Checked by the processes that lease (``serve`` and ``worker``), not by the
+        commands that only work on the database.
+        """
+        if self.lease_timeout >= MIN_HEARTBEATS_PER_LEASE * self.heartbeat_interval:
+            return None
+        return (
+            f"{ENV_PREFIX}LEASE_TIMEOUT ({self.lease_timeout:g} s) must be at least "
+            f"{MIN_HEARTBEATS_PER_LEASE} times {ENV_PREFIX}HEARTBEAT_INTERVAL "
+            f"({self.heartbeat_interval:g} s), and is best 3-6 times it"
+        )
 
     def resolved_worker_name(self) -> str:
         """``worker_name``, or ``<host>-<pid>`` when it is not set."""

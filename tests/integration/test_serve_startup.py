@@ -179,3 +179,25 @@ def test_a_workflow_without_nodes_is_one_line_before_anything_starts(
         f"jobyard: error: {config}:5: workflows.nightly.nodes: {why}"
     ]
     assert not (tmp_path / "jobs.db").exists()  # nothing was made, let alone run
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_lease_shorter_than_two_heartbeats_is_one_line_before_anything_starts(
+    tmp_path: Path, command: str
+) -> None:
+    """Every job running longer than such a lease would be lost as its worker's."""
+    run = [sys.executable, "-m", "jobyard", command, "--database-url", f"sqlite:///{tmp_path}/j.db"]
+    lease = {"JOBYARD_LEASE_TIMEOUT": "10s", "JOBYARD_ADMIN_PASSWORD": ""}
+    env = os.environ | lease | {"JOBYARD_HEARTBEAT_INTERVAL": "30s"}
+    result = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    said = (
+        "jobyard: error: JOBYARD_LEASE_TIMEOUT (10 s) must be at least 2 times "
+        "JOBYARD_HEARTBEAT_INTERVAL (30 s), and is best 3-6 times it"
+    )
+    assert result.stderr.splitlines() == [said]
+    assert not (tmp_path / "j.db").exists()  # nothing started
+    # The commands that only work on the database are not refused for it.
+    migrate = [sys.executable, "-m", "jobyard", "migrate", "--database-url", run[-1]]
+    migrated = subprocess.run(migrate, env=env, capture_output=True, text=True, timeout=60)
+    assert migrated.returncode == 0, migrated.stderr

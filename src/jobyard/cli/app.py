@@ -122,6 +122,8 @@ def _load_node_settings(
         check_secrets=sends,
         admin=sends,
     )
+    if problem := settings.lease_problem():
+        fail(problem)
     logs.setup(settings.log_level, settings.log_format)
     tracing.setup()  # only with OTEL_TRACES_EXPORTER set: see docs/monitoring.md
     _warn_of_undeclared_queues(settings.queues, cfg.declared_queues)
