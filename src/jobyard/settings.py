@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from jobyard.durations import Duration, Size
+from jobyard.jobtypes.spec import NAME_RE
 from jobyard.routing import check_tags
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
@@ -145,6 +146,11 @@ class Settings(BaseSettings):
             sqlite_synchronous(url)
         return value
 
+    @field_validator("queues")
+    @classmethod
+    def _valid_queues(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else check_queues(value)
+
     @field_validator("tags")
     @classmethod
     def _valid_tags(cls, value: list[str] | None) -> list[str] | None:
@@ -209,6 +215,20 @@ class _MappingEnvSource(EnvSettingsSource):
         if self.case_sensitive:
             return dict(self._environ)
         return {key.lower(): value for key, value in self._environ.items()}
+
+
+def check_queues(names: list[str]) -> list[str]:
+    """The queues a worker serves, stripped, each once (in the order given); a name no
+    queue can have, or no name at all, is refused (ValueError)."""
+    served = list(dict.fromkeys(name.strip() for name in names))  # names are case-sensitive
+    bad = [name for name in served if not NAME_RE.fullmatch(name)]
+    if bad or not served:
+        what = f"no queue can be named {bad[0]!r}" if bad else "no queue given"
+        raise ValueError(
+            f"{what}: give queue names (1-100 letters, digits, '_', '.' or '-', starting "
+            "with a letter or digit) separated by commas, or none for every queue"
+        )
+    return served
 
 
 def default_worker_name() -> str:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.harness import CONFIG, Launcher, wait_for
 
 
@@ -68,3 +70,21 @@ def test_a_worker_of_a_queue_the_file_does_not_declare_says_so(tmp_path: Path) -
     finally:
         worker.kill()
         worker.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("queues", "said"),
+    [(",,", "no queue given"), ("default,bad/q", "no queue can be named 'bad/q'")],
+)
+def test_a_worker_of_no_queue_or_of_a_name_no_queue_can_have_is_refused(
+    tmp_path: Path, queues: str, said: str
+) -> None:
+    command = [
+        sys.executable, "-m", "jobyard", "worker",
+        "--database-url", f"sqlite:///{tmp_path / 'jobs.db'}",
+        "--queues", queues,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"jobyard: error: --queues / JOBYARD_QUEUES: {said}: ")

@@ -102,3 +102,18 @@ def test_a_worker_name_the_workers_api_cannot_address_is_refused(name: str) -> N
 def test_worker_names_of_hosts_and_instances_are_taken(name: str) -> None:
     assert Settings.from_env({"JOBYARD_WORKER_NAME": name}).resolved_worker_name() == name
     assert Settings.from_env({"JOBYARD_WORKER_NAME": ""}).worker_name is None  # HOST-PID
+
+
+def test_a_workers_queues_are_stripped_and_served_once_each() -> None:
+    served = Settings.from_env({"JOBYARD_QUEUES": "default,,DEFAULT, default , export"})
+    assert served.queues == ["default", "DEFAULT", "export"]  # queue names are case-sensitive
+    assert Settings.from_env({"JOBYARD_QUEUES": "*"}).queues is None  # every queue
+    assert Settings(queues=[" a", "a "]).queues == ["a"]
+
+
+@pytest.mark.parametrize("queues", [",,", " , ", "[]", "bad/q", "default,bad/q", "q w", "-q"])
+def test_queues_no_queue_can_have_or_none_at_all_are_refused(queues: str) -> None:
+    """An empty list would mean every queue; a name with '/' can never be a queue."""
+    with pytest.raises(ValidationError) as info:
+        Settings.from_env({"JOBYARD_QUEUES": queues})
+    assert [error["loc"][0] for error in info.value.errors()] == ["queues"]

@@ -112,8 +112,8 @@ def _load_node_settings(
             "config": config,
             "database_url": database_url,
             "concurrency": concurrency,
-            "queues": _queues(queues),
-            "tags": _queues(tags),
+            "queues": queues,  # split and checked by the settings, as the variable is
+            "tags": _split(tags),
             "drain_timeout": drain_timeout,
             "worker_name": name,
             "log_level": log_level,
@@ -142,7 +142,7 @@ def _warn_of_undeclared_queues(served: list[str] | None, declared: frozenset[str
         )
 
 
-def _queues(value: str | None) -> list[str] | None:
+def _split(value: str | None) -> list[str] | None:
     return [q.strip() for q in value.split(",") if q.strip()] if value else None
 
 
