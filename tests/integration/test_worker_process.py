@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from jobyard.store import Store
 from tests.harness import CONFIG, Launcher, wait_for
 
 
@@ -70,6 +72,47 @@ def test_a_worker_of_a_queue_the_file_does_not_declare_says_so(tmp_path: Path) -
     finally:
         worker.kill()
         worker.wait(timeout=30)
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["forgotten", "name-taken"])
+def test_a_worker_forgotten_while_it_runs_hands_back_its_jobs_and_stops(
+    database_url: str, launch: Launcher, tmp_path: Path, taken: bool
+) -> None:
+    """Its row removed (``jobyard forget`` of a worker frozen past its lease), or taken
+    by a namesake started since: it must not go on claiming unlisted."""
+    api = launch(database_url, args=["--no-worker"])
+    store = Store(database_url)
+    log = tmp_path / "worker.log"
+    command = [
+        sys.executable, "-m", "jobyard", "worker",
+        "--config", str(CONFIG),
+        "--database-url", database_url,
+        "--name", "ghost",
+    ]  # fmt: skip
+    env = os.environ | {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_HEARTBEAT_INTERVAL": "0.5"}
+    with log.open("wb") as out:
+        worker = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        job = api.submit("sleep", args={"seconds": 60})
+        assert api.wait_state(job["id"], "running")["worker"] == "ghost"
+        registered = wait_for(lambda: store.workers.get_worker("ghost"), what="its row")
+        store.workers.unregister_worker("ghost")  # what a forget does, once it is lost
+        if taken:
+            namesake = dataclasses.replace(registered, host="elsewhere", pid=registered.pid + 1)
+            store.workers.register_worker(namesake)
+        assert worker.wait(timeout=30) == 1, log.read_text()
+        said = log.read_text()
+        assert ("was taken by pid" if taken else "was forgotten while it ran") in said
+        back = api.wait_state(job["id"], "queued")
+        assert (back["worker"], back["attempt"]) == (None, 0)  # handed back, not lost
+        # The namesake's row is left alone; a forgotten worker's is not written again.
+        row = store.workers.get_worker("ghost")
+        assert (row.host if row else None) == ("elsewhere" if taken else None)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=30)
+        store.close()
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,8 @@ def _degraded(node: Node) -> list[str]:
     worker = node.worker
     if worker is None or worker.claiming:
         return []
+    if worker.forgotten:
+        return [f"the worker of this node stopped claiming jobs: {worker.forgotten}"]
     return [f"the worker {worker.name} of this node stopped claiming jobs (drained or stopped)"]
 
 

@@ -270,7 +270,9 @@ def worker(
     SIGTERM or Ctrl-C (or a drain request through the API) stops claiming, lets
     running jobs finish for up to --drain-timeout, hands the rest back to the
     queue, and exits 0. A second signal hands them back at once. It exits 1, naming
-    them, when the database did not take some hand-backs (it was away).
+    them, when the database did not take some hand-backs (it was away); and, handing
+    back what it runs at once, when it was forgotten while it ran (its row removed by
+    ``jobyard forget``, or taken by a worker of the same name).
     """
     import signal
     import threading
@@ -324,6 +326,8 @@ def worker(
             "(their processes were stopped; the jobs are recovered once their leases lapse)",
             1,
         )
+    if work.forgotten:
+        fail(f"{work.forgotten}; it stopped and handed its jobs back", 1)
 
 
 def _freeze_heap() -> None:

@@ -13,6 +13,10 @@ rows (and is woken early in the embedded mode).
 A drain — SIGTERM, or a request stored on the worker's row by the API — stops
 claiming, lets the running jobs finish for up to the drain timeout, then hands
 the rest back to the queue (their history says by whom and why).
+
+A worker whose row is gone (forgotten while it ran: frozen, or cut off, past its
+lease) or is another process's (a namesake started since) stops too, at once: it is
+no longer listed, so no one could see or drain it, and its name may be another's.
 """
 
 from __future__ import annotations
@@ -134,6 +138,7 @@ class Worker:
         self._poll_due = 0.0  # monotonic time of the next full look, asked for or not
         self.stopped = threading.Event()  # set once stop() has handed everything back
         self.unreturned: list[int] = []  # jobs stop() could not hand back (database away)
+        self.forgotten: str | None = None  # why it stopped: its row is gone, or not its own
         # Jobs the lease watch fenced → monotonic time when; kept until a heartbeat after it
         # (the database answered again: the scheduler recovers them).
         self._fenced_at: dict[int, float] = {}
@@ -391,6 +396,9 @@ class Worker:
                 thread.join(timeout=10)
 
     def _unregister(self) -> None:
+        if self.forgotten:  # the row is gone, or another worker's: not this one's to delete
+            log.info("worker stopped", extra={"worker": self.name})
+            return
         try:
             self.store.workers.unregister_worker(self.name)
         except Exception:
@@ -437,7 +445,7 @@ class Worker:
             self._orphans.sweep_when_due()
         if self._look_for_drain:
             self._look_for_drain = False
-            self._check_drain()
+            self._check_row()
         self._end_and_claim(idle_poll)
 
     def _end_and_claim(self, idle_poll: bool) -> None:
@@ -686,23 +694,48 @@ class Worker:
                     extra={"job": run.job.id, "worker": self.name},
                 )
 
-    def _check_drain(self) -> None:
-        """Start draining, from a thread of its own, when the API asked for it."""
+    def _check_row(self) -> None:
+        """Start draining, from a thread of its own, when the API asked for it; stop at
+        once when the worker's row is gone or another process's (read after each
+        heartbeat, whose write of a missing row changes nothing and says nothing)."""
         if self._draining.is_set():
             return
         info = self.store.workers.get_worker(self.name)
-        if info is None or info.drain_requested_at is None:
-            return
+        if info is None or (info.host, info.pid) != (self.host, os.getpid()):
+            self._stop_forgotten(info)
+        elif info.drain_requested_at is not None:
+            self._stop_in_background(info.drain_timeout, "drained on request")
+
+    def _stop_forgotten(self, info: WorkerInfo | None) -> None:
+        """Stop, handing back at once what still runs: the worker was forgotten (a
+        lost worker's row removed) while it ran, or a worker of its name started since.
+
+        Claiming on while unlisted, it could be neither seen nor drained, and a namesake would
+        run beside it. The row, if any, is not this process's: nothing writes to it.
+        """
+        if info is None:
+            self.forgotten = f"worker {self.name} was forgotten while it ran"
+        else:
+            self.forgotten = (
+                f"worker name {self.name!r} was taken by pid {info.pid} on {info.host} "
+                "while this worker ran"
+            )
+        log.error("%s; stopping", self.forgotten, extra={"worker": self.name})
+        self._stop_in_background(0.0, "stopped: it was forgotten")
+
+    def _stop_in_background(self, timeout: float | None, reason: str) -> None:
         self._draining.set()  # no claim from this tick on
         threading.Thread(
             target=self.stop,
-            args=(info.drain_timeout,),
-            kwargs={"reason": "drained on request"},
+            args=(timeout,),
+            kwargs={"reason": reason},
             name=f"worker-drain-{self.name}",
             daemon=True,
         ).start()
 
     def _set_state(self, state: WorkerState) -> None:
+        if self.forgotten:  # the row is gone, or another worker's
+            return
         try:
             self.store.workers.set_worker_state(self.name, state.value)
         except Exception:  # only shown by the API: the drain goes on without it
