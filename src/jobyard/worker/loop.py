@@ -59,6 +59,8 @@ POOL_READY_WAIT = 5.0  # seconds a new worker waits for its Python children befo
 UNSEEN_CLOCK_SLACK = timedelta(seconds=1)
 HAND_BACK_WAIT = 10.0  # seconds a stopping worker waits for the hand-backs' writes
 STOP_WRITE_WAIT = 5.0  # seconds it waits for each of its own writes (its state, its row)
+THREADS_WAIT = 10.0  # seconds it waits for its loop and listener (held by a statement)
+WATCH_WAIT = 5.0  # seconds it waits for its lease watch (which waits for no database)
 LEASE_WATCH = 1.0  # seconds between looks for lapsed leases (at most a quarter lease)
 
 
@@ -88,6 +90,19 @@ class WorkerSettings:
 
 def default_worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def stop_within(drain_timeout: float, kill_grace: float) -> float:
+    """The longest :meth:`Worker.stop` takes, however the database behaves (a supervisor
+    must wait longer before it kills the worker and every job process with it).
+
+    The drain; the jobs' stop (SIGTERM, a kill grace, SIGKILL, up to another kill grace
+    for the end to be confirmed) and the hand-backs' writes after it; and each other
+    bounded wait: its three own writes (its state, the hand-back of jobs it never
+    started, its row), its loop and listener threads, its lease watch.
+    """
+    own_writes = 3 * STOP_WRITE_WAIT
+    return drain_timeout + 2 * kill_grace + HAND_BACK_WAIT + own_writes + THREADS_WAIT + WATCH_WAIT
 
 
 class Worker:
@@ -319,7 +334,7 @@ class Worker:
             self._tell_unreturned()
             self._unwatched.set()  # kept watching until now: nothing renews leases meanwhile
             if self._watchdog is not None:
-                self._watchdog.join(timeout=10)
+                self._watchdog.join(timeout=WATCH_WAIT)
             _within(STOP_WRITE_WAIT, "unregistering the worker", self._unregister)
             self.stopped.set()
 
@@ -391,9 +406,10 @@ class Worker:
     def _stop_loop(self) -> None:
         self._stopping.set()
         self._wakeup.set()
+        deadline = time.monotonic() + THREADS_WAIT  # one wait for both: see stop_within
         for thread in (self._thread, self._listener):
             if thread is not None:
-                thread.join(timeout=10)
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _unregister(self) -> None:
         if self.forgotten:  # the row is gone, or another worker's: not this one's to delete
