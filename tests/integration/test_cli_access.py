@@ -202,6 +202,20 @@ def test_logging_in_again_revokes_the_token_it_replaces(cli: Cli) -> None:
     assert "revoked" in cli.ok("logout")
 
 
+def test_logging_in_again_keeps_a_token_that_tokens_were_made_with(cli: Cli) -> None:
+    """Revoking the replaced login's token revoked what was made with it: a CI's token
+    made while logged in stopped working at the next login."""
+    first = login_as_admin(cli)
+    first_id = cli.json("whoami")["token_id"]
+    made = cli.ok("tokens", "create", "for-ci", "--expires", "1h").strip()
+    said = cli.run("login", "--user", "admin", "--password-stdin", stdin=ADMIN[1])
+    assert said.returncode == 0, said.stderr
+    assert f"the token saved before ({first_id}) is kept" in said.stderr
+    assert "for-ci" in said.stderr
+    assert cli.json("whoami", "--token", made)["name"] == "admin"  # still works
+    assert cli.json("whoami", "--token", first)["token_id"] == first_id
+
+
 def test_a_wrong_password_is_one_line_and_exit_6(cli: Cli) -> None:
     line = cli.error(6, "jobs", "--user", "admin", "--password", "not-it")
     assert "wrong user name or password" in line

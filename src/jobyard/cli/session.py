@@ -115,11 +115,23 @@ def _revoke_own(client: Client) -> str:
 
 def _revoke_replaced(server: str, secret: str) -> None:
     """Revoke the token a new login replaced in the file, with itself (whoever's it is):
-    else it would go on working, saved nowhere. Best effort: a failure is one line."""
+    else it would go on working, saved nowhere. Best effort: a failure is one line. One
+    that tokens were made with is kept (revoking it would revoke them, a CI's token made
+    while logged in, say): the line says so, and how to end it."""
     from jobyard.client.sync import ApiError, Client, ServerUnreachable, Unauthorized
 
     try:
         with Client(server, token=secret) as client:
+            token_id = client.me().token_id
+            made = [] if token_id is None else _made_with(client.tokens(), token_id)
+            if made:
+                typer.echo(
+                    f"the token saved before ({token_id}) is kept: tokens were made with it "
+                    f"({', '.join(made)}), and revoking it revokes them; "
+                    f"`jobyard tokens revoke {token_id}` ends them all",
+                    err=True,
+                )
+                return
             typer.echo(f"the token saved before: {_revoke_own(client)}")
     except Unauthorized:
         pass  # expired or revoked already: nothing to do
