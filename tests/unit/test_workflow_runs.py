@@ -256,3 +256,33 @@ def test_a_stopped_run_resumes_only_once_its_killed_nodes_have_ended() -> None:
     assert resumed.state is RunState.RUNNING
     assert jobs["first"].restarted_from == nodes["first"].id
     assert jobs["first"].state is JobState.QUEUED
+
+
+def test_a_retry_cut_short_by_a_database_error_starts_what_it_restarted() -> None:
+    """The nodes restarted held were started only once all were: an error of the
+    database in between (not one of jobyard's) left them held, and the run running."""
+    store = MemoryStore()
+    runs, deps = runs_on(store)
+    run, nodes = runs.start("pairs")
+    ended = end(store, [nodes["first"]], JobState.SUCCEEDED)
+    deps.settle([job.id for job in ended])
+    ended = end(store, [nodes[f"m{i}"] for i in range(5)], JobState.FAILED)
+    deps.settle([job.id for job in ended])
+    runs.jobs_ended(ended)
+    restart = runs.manager.restart
+    calls = 0
+
+    def fails_the_third(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("the database went away")
+        return restart(*args, **kwargs)
+
+    runs.manager.restart = fails_the_third  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="went away"):
+        runs.retry_failed(run.id)
+    latest = store.runs.node_jobs(run.id)
+    restarted = [latest[f"m{i}"] for i in range(5) if latest[f"m{i}"].restarted_from]
+    assert len(restarted) == 2
+    assert {node.state for node in restarted} == {JobState.QUEUED}

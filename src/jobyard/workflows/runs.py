@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,8 @@ from jobyard.models import Job, NewJob, NodeJob, RunState, WorkflowRun
 from jobyard.states import Event, JobState
 from jobyard.workflows.dag import node_args, not_before, run_args_problems, topological_order
 from jobyard.workflows.spec import NodeSpec, WorkflowSpec
+
+log = logging.getLogger(__name__)
 
 RunView = tuple[WorkflowRun, dict[str, Job]]
 # The nodes that fail a run (a user's kill too: a stop's leaves the run stopped), and
@@ -375,6 +378,9 @@ class Runs:
                 self._release(restarted)
                 self._reopened(run)
             raise
+        except BaseException:  # a database's error: what was restarted runs all the same
+            self._release(restarted)
+            raise
         self._release(restarted)
         self._reopened(run)
         return self.get(run.id)
@@ -384,9 +390,12 @@ class Runs:
         at once cannot end the run while the others are still to be restarted (and a run
         of many failing nodes is not ended and reopened once per node, telling each)."""
         for job in restarted:
-            if job.state is JobState.HELD:
-                with contextlib.suppress(Conflict):  # a user started or killed it meanwhile
-                    self.manager.act(job.id, Event.START)
+            if job.state is not JobState.HELD:
+                continue
+            try:
+                self.manager.act(job.id, Event.START)
+            except Conflict as exc:  # a user started or killed it meanwhile, most likely
+                log.warning("a retried node was not started: %s", exc, extra={"job": job.id})
 
     def _reopened(self, run: WorkflowRun) -> None:
         """Judge a run reopened (its reopening told with its first new job) again: nothing
