@@ -360,12 +360,15 @@ async def history_batches(
     """Stored events that ``wanted`` matches with ``after`` < id ≤ ``until``, a read
     (up to :data:`BATCH` events) at a time.
 
-    The reads of every stream share a few threads (:data:`CATCH_UP`): streams replaying
-    long logs take turns, and leave the event loop (and every other request) the time
-    they would take from it, fighting for the interpreter in as many threads.
+    A stream's first read goes at once; its next ones (a long history) share a few
+    threads with every other stream's (:data:`CATCH_UP`): streams replaying long logs
+    take turns, and leave the event loop (and every other request, and a stream that
+    starts) the time they would take from it, fighting for the interpreter in as many
+    threads.
     ``prepare`` runs on each batch in the thread that read it (a stream encodes its
     messages there, off the event loop).
     """
+    limiter = None  # a stream's first read goes at once: only long replays take turns
     while after < until:
         read = partial(
             store.events.feed,
@@ -377,13 +380,14 @@ async def history_batches(
             queues=wanted.queues,
             workflow_run=wanted.workflow_run,
         )
-        batch = await to_thread.run_sync(_read, read, prepare, limiter=_catch_up())
+        batch = await to_thread.run_sync(_read, read, prepare, limiter=limiter)
         kept = [item for item in batch if item.event.id <= until]
         if kept:
             yield kept
             after = kept[-1].event.id
         if len(kept) < BATCH:
             return
+        limiter = _catch_up()
 
 
 def _read(read: Callable[[], list[FeedEvent]], prepare: Prepare) -> list[FeedEvent]:
