@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -15,7 +17,7 @@ import pytest
 from jobyard.config import load_config
 from jobyard.models import JobSpec
 from jobyard.runner import python
-from jobyard.runner.local import Execution, Runner
+from jobyard.runner.local import Execution, Result, Runner
 from tests.harness import wait_for
 from tests.processes import TIMEOUT, gone
 from tests.sinks import Recorder, finish, tok
@@ -229,6 +231,33 @@ def test_a_job_waits_for_a_child_still_importing_its_preload(
     try:
         result = finish(runner.start(1, tok("t-slow"), job("noop"), Recorder()))
         assert (result.succeeded, result.spawn_failed, result.error) == (True, False, None)
+    finally:
+        runner.close()
+
+
+def test_a_job_stopped_while_it_waits_for_a_child_gives_the_wait_up_at_once(
+    jobs_dir: Path,
+) -> None:
+    """While the children imported a slow preload, a kill or a worker's hand-back of the
+    job waited for the import (up to its limit, minutes) before it could take effect."""
+    runner = Runner(python_pool=1, python_path=[str(jobs_dir)], preload=("pool_slow",))
+    try:
+        give_up = threading.Event()
+        started = threading.Event()
+
+        def start() -> Result:
+            started.set()
+            return finish(runner.start(1, tok("t-gone"), job("noop"), Recorder(), give_up=give_up))
+
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(start)
+            assert started.wait(TIMEOUT)
+            give_up.set()
+            result = waiting.result(TIMEOUT)
+        assert result.spawn_failed
+        assert "stopped before a Python child was ready" in (result.error or "")
+        # the child goes on importing, and serves the next job
+        assert finish(runner.start(2, tok("t-next"), job("noop"), Recorder())).succeeded
     finally:
         runner.close()
 

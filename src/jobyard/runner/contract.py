@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import threading
+
     from jobyard.models import Job, JobSpec
 
 log = logging.getLogger("jobyard.runner.local")
@@ -111,8 +113,18 @@ class Executor(Protocol):
     stops what the executor keeps running for its jobs.
     """
 
-    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
-        """Start a job; never raises for a job that cannot start (its Result says why)."""
+    def start(
+        self,
+        job_id: int,
+        token: str,
+        spec: JobSpec,
+        sink: Sink,
+        *,
+        give_up: threading.Event | None = None,
+    ) -> Execution:
+        """Start a job; never raises for a job that cannot start (its Result says why).
+        ``give_up`` set while the start waits (for a Python child) ends the wait: the job
+        was killed or handed back meanwhile."""
         ...
 
     def adopt(self, job: Job, token: str, sink: Sink) -> Execution:

@@ -45,10 +45,18 @@ class Executors:
         """The local runner's pre-started Python children (a worker waits for them)."""
         return self.local.pool
 
-    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
+    def start(
+        self,
+        job_id: int,
+        token: str,
+        spec: JobSpec,
+        sink: Sink,
+        *,
+        give_up: threading.Event | None = None,
+    ) -> Execution:
         """Start a job where its spec says; never raises (its Result says why not)."""
         if spec.executor is None:
-            return self.local.start(job_id, token, spec, sink)
+            return self.local.start(job_id, token, spec, sink, give_up=give_up)
         return self.slurm.start(job_id, token, spec, GuardedSink(sink, job_id))
 
     def adopt(self, job: Job, token: str, sink: Sink) -> Execution:

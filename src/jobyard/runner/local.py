@@ -80,8 +80,17 @@ class Runner:
         self._lock = threading.Lock()
         self._started: weakref.WeakSet[Execution] = weakref.WeakSet()  # for close()
 
-    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
-        """Start a job. Never raises for a job that cannot start: its Result says why."""
+    def start(
+        self,
+        job_id: int,
+        token: str,
+        spec: JobSpec,
+        sink: Sink,
+        *,
+        give_up: threading.Event | None = None,
+    ) -> Execution:
+        """Start a job. Never raises for a job that cannot start: its Result says why.
+        ``give_up`` set ends a Python job's wait for a ready child (it fails to start)."""
         guarded = GuardedSink(sink, job_id)
         try:
             user = None if spec.user is None else account(spec.user)
@@ -89,7 +98,7 @@ class Runner:
             return FailedExecution(spawn_failed(f"spawn failed: {exc}", 126), guarded)
         if spec.python:
             pool = self.pool if user is None or not user.switch else self._pool_of(user)
-            execution = start_python(pool, job_id, token, spec, guarded, user)
+            execution = start_python(pool, job_id, token, spec, guarded, user, give_up)
         else:
             execution = start_command(job_id, token, spec, guarded, self.environment, user)
         self._started.add(execution)

@@ -36,6 +36,8 @@ from jobyard.child.main import CONFIG_VAR
 from jobyard.runner.accounts import Account
 from jobyard.runner.handle import ChildHandle
 
+GIVE_UP = 0.1  # seconds between looks at a waiting job's give_up while no child is ready
+
 log = logging.getLogger("jobyard.runner.pool")
 
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # back-off when children die before they are ready
@@ -81,12 +83,14 @@ class Pool:
         self._keeper = threading.Thread(target=self._keep, name="jobyard-pool", daemon=True)
         self._keeper.start()
 
-    def acquire(self, timeout: float) -> ChildHandle:
+    def acquire(self, timeout: float, give_up: threading.Event | None = None) -> ChildHandle:
         """An idle, ready child, now marked busy.
 
         Waits for one up to ``timeout`` seconds, and on while a child is still starting
         (importing its preload), up to :data:`PRELOAD_LIMIT` after that child started:
         only when no child is on its way (they die at start) does ``timeout`` fail it.
+        ``give_up`` set (the job was killed or handed back meanwhile) ends the wait at
+        once, with a :class:`PoolError`.
         """
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -94,10 +98,12 @@ class Pool:
             self._poke_keeper()
             try:
                 while not self._idle:
+                    if give_up is not None and give_up.is_set():
+                        raise PoolError("the job was stopped before a Python child was ready")
                     remaining = max(deadline, self._starting_until()) - time.monotonic()
                     if self._closed or remaining <= 0:
                         raise PoolError(self._why_none())
-                    self._cond.wait(remaining)
+                    self._cond.wait(remaining if give_up is None else min(remaining, GIVE_UP))
                 child = self._idle.pop()
                 self._busy.add(child)
                 return child

@@ -32,10 +32,17 @@ CLEAN_TIMEOUT = 60.0
 
 
 def start_python(
-    pool: Pool, job_id: int, token: str, spec: JobSpec, sink: Sink, account: Account | None = None
+    pool: Pool,
+    job_id: int,
+    token: str,
+    spec: JobSpec,
+    sink: Sink,
+    account: Account | None = None,
+    give_up: threading.Event | None = None,
 ) -> Execution:
     """Run the job on a child of ``pool``, whose environment is already the job's clean
-    one: the child adds the type's variables, the job's identity and ``account``'s."""
+    one: the child adds the type's variables, the job's identity and ``account``'s.
+    ``give_up``: see :meth:`Pool.acquire`."""
     person = {} if account is None else account.variables()
     request = {
         "op": "run",
@@ -46,7 +53,7 @@ def start_python(
         "cwd": spec.cwd,
     }
     try:
-        child = pool.acquire(ACQUIRE_TIMEOUT)
+        child = pool.acquire(ACQUIRE_TIMEOUT, give_up)
     except PoolError as exc:
         return FailedExecution(spawn_failed(f"spawn failed: {exc}", 126), sink)
     return PythonExecution(pool, child, request, sink)

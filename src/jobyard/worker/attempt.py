@@ -155,6 +155,7 @@ class JobRun:
         self._settings = settings
         self._requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._wake = threading.Event()  # a request came, or the process ended
+        self._stopping = threading.Event()  # killed, handed back or abandoned: a start gives up
         self._seen: set[Control] = set()
         self._lock = threading.RLock()  # reentrant: see together()
         self._room = threading.Condition(self._lock)  # the backlog was taken to be stored
@@ -199,6 +200,8 @@ class JobRun:
             if request in self._seen:  # the loop repeats an intent until it is applied
                 return
             self._seen.add(request)
+        if isinstance(request, Abandon | HandBack) or request is Control.KILL:
+            self._stopping.set()
         self._requests.put(request)
         self._wake.set()
 
@@ -340,6 +343,10 @@ class JobRun:
 
     def _run(self) -> None:
         execution = self._execution = self._begin(self.job)
+        if self._stopping.is_set():  # asked while it started (its start may have given up):
+            self._apply_requests(execution)  # the request says how it ends, not the start
+            if self._handed_back:
+                return
         with self._lock:  # stored with the first batch of output, or with the end
             self._values["pid"] = execution.pid
         self._watch = self._sla_watch()
@@ -375,7 +382,7 @@ class JobRun:
             self.log("system", f"attempt {job.attempt} adopted by {job.worker}")
             return self._runner.adopt(job, run_token(job), self)
         self.log("system", f"attempt {job.attempt} started on {job.host} by {job.worker}")
-        return self._runner.start(job.id, run_token(job), job.spec, self)
+        return self._runner.start(job.id, run_token(job), job.spec, self, give_up=self._stopping)
 
     def _run_end(self, result: Result) -> RunEnd:
         peak = max(result.peak_memory or 0, self._peak_rss) or None

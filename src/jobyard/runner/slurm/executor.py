@@ -90,8 +90,17 @@ class SlurmExecutor:
         self._complained = False  # the controller's silence was logged already
 
     # -- starting -----------------------------------------------------------------
-    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Execution:
-        """Submit the job; a refused submission gives an execution that already failed."""
+    def start(
+        self,
+        job_id: int,
+        token: str,
+        spec: JobSpec,
+        sink: Sink,
+        *,
+        give_up: threading.Event | None = None,
+    ) -> Execution:
+        """Submit the job; a refused submission gives an execution that already failed
+        (a submission does not wait: ``give_up`` has nothing to end)."""
         options = SlurmOptions.from_spec(spec.executor or {})
         if not spec.argv:
             return FailedExecution(spawn_failed("spawn failed: empty command", 127), sink)
