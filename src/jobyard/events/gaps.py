@@ -88,11 +88,15 @@ class GapWait:
         now = self._clock()
         if self._since is None:
             self._since, self._cover = now, highest
-        if self._ended and event_id <= self._cover:
-            return True  # every gap of the read that saw it (forgotten once past it)
-        if now - self._since >= self.grace:
-            self._forget()  # this gap: a later one waits its own grace
+        if event_id <= self._cover and (self._ended or now - self._since >= self.grace):
+            # Every gap of the read that saw it (forgotten once past it): each was seen as
+            # long ago. They waited one grace in all, not one each (the gaps a removed
+            # job's events leave are many, and for good: on MariaDB each held every
+            # stream a grace's time).
             return True
+        if event_id > self._cover and now - self._since >= self.grace:
+            self._forget()  # a gap first seen by a later read waits its own grace
+            return self._settled(event_id, highest)
         return False
 
     def _forget(self) -> None:
