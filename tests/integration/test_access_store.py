@@ -53,6 +53,7 @@ def test_users_round_trip(store: Store) -> None:
     assert access.add_user("ann@example.org", Role.ADMIN, "other", T0) is None
     assert access.user("ann@example.org") == (made, "$argon2id$hash")
     assert access.user("ANN@example.org") is None  # names are case-sensitive
+    assert access.user("ann@example.org ") is None  # and exact (MariaDB's pad spaces)
     assert access.user_by_id(made.id) == made
     assert access.user("nobody") is None
     add(store, "bob")

@@ -1126,6 +1126,7 @@ def test_workers_are_registered_replaced_and_forgotten(store: Store) -> None:
     restarted = dataclasses.replace(first, pid=99, queues=["a", "b"], started_at=T0 + ONE_MIN)
     store.workers.register_worker(restarted)
     assert store.workers.get_worker("w2") == restarted
+    assert store.workers.get_worker("w2 ") is None  # exactly (MariaDB's pad spaces)
     store.workers.worker_heartbeat("w2", T0 + 2 * ONE_MIN)
     assert store.workers.get_worker("w2") == dataclasses.replace(
         restarted, heartbeat_at=T0 + 2 * ONE_MIN

@@ -77,6 +77,7 @@ class Accounts:
 
     def remove_user(self, name: str) -> None:
         """Remove a user with their tokens and sessions, but not the last admin."""
+        self.user(name)  # exactly this name (404): MariaDB's collation ignores trailing spaces
         try:
             removed = self._store.remove_user(name)
         except LastAdmin:
@@ -148,6 +149,7 @@ class Accounts:
         return token
 
     def _change(self, name: str, **values: object) -> None:
+        self.user(name)  # exactly this name (404): MariaDB's collation ignores trailing spaces
         try:
             changed = self._store.change_user(name, self._now(), **values)
         except LastAdmin:

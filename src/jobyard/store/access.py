@@ -75,10 +75,11 @@ class SqlAccess(Part):
         return found[0]
 
     def user(self, name: str) -> tuple[User, str] | None:
-        """The user called ``name`` and their password hash, or None."""
+        """The user called ``name`` and their password hash, or None. Exactly ``name``:
+        MariaDB's collation finds ``admin`` for ``admin `` (trailing spaces are ignored)."""
         with self._peek() as conn:
             row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
-        return (_user(row), row["password_hash"]) if row else None
+        return (_user(row), row["password_hash"]) if row and row["name"] == name else None
 
     def user_by_id(self, user_id: int) -> User | None:
         with self._read() as conn:

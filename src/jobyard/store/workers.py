@@ -37,10 +37,11 @@ class SqlWorkers(Part):
             conn.execute(delete(workers).where(workers.c.name == name))
 
     def get_worker(self, name: str) -> WorkerInfo | None:
-        """The registered worker, or None."""
+        """The registered worker, or None. Exactly ``name``: MariaDB's collation finds
+        ``w1`` for ``w1 `` (trailing spaces are ignored)."""
         with self._read() as conn:
             row = conn.execute(select(workers).where(workers.c.name == name)).mappings().first()
-        return worker_from_row(row) if row else None
+        return worker_from_row(row) if row and row["name"] == name else None
 
     def list_workers(self) -> list[WorkerInfo]:
         """Every registered worker, by name."""
