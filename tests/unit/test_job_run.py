@@ -49,7 +49,15 @@ class Scripted:
         self.stubborn = False  # terminate and kill never end it (a controller that is down)
 
     # -- Starter
-    def start(self, job_id: int, token: str, spec: JobSpec, sink: Sink) -> Scripted:
+    def start(
+        self,
+        job_id: int,
+        token: str,
+        spec: JobSpec,
+        sink: Sink,
+        *,
+        give_up: threading.Event | None = None,
+    ) -> Scripted:
         self.sink = sink
         for line in self.lines:
             sink.log("stdout", line)
@@ -470,8 +478,8 @@ def test_a_progress_message_alone_keeps_how_far_the_job_is(yard: Yard) -> None:
     # ctx.progress(message="…") after ctx.progress(0.5, "half"): the 0.5 was lost.
     start = yard.runner.start
 
-    def start_then_say(job_id: int, token: str, spec: JobSpec, sink: Sink) -> Scripted:
-        execution = start(job_id, token, spec, sink)
+    def start_then_say(job_id: int, token: str, spec: JobSpec, sink: Sink, **kw: Any) -> Scripted:
+        execution = start(job_id, token, spec, sink, **kw)
         sink.progress(None, "still going")
         return execution
 
