@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from jobyard.store import Store
+from tests.cluster import WorkerProcess
 from tests.harness import CONFIG, Launcher, wait_for
 
 
@@ -82,16 +83,11 @@ def test_a_worker_forgotten_while_it_runs_hands_back_its_jobs_and_stops(
     by a namesake started since: it must not go on claiming unlisted."""
     api = launch(database_url, args=["--no-worker"])
     store = Store(database_url)
-    log = tmp_path / "worker.log"
-    command = [
-        sys.executable, "-m", "jobyard", "worker",
-        "--config", str(CONFIG),
-        "--database-url", database_url,
-        "--name", "ghost",
-    ]  # fmt: skip
-    env = os.environ | {"JOBYARD_POLL_INTERVAL": "0.2", "JOBYARD_HEARTBEAT_INTERVAL": "0.5"}
-    with log.open("wb") as out:
-        worker = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    ghost = WorkerProcess(
+        "ghost", database_url, tmp_path, env={"JOBYARD_HEARTBEAT_INTERVAL": "0.5"}
+    )
+    worker = ghost.start().proc
+    assert worker is not None
     try:
         job = api.submit("sleep", args={"seconds": 60})
         assert api.wait_state(job["id"], "running")["worker"] == "ghost"
@@ -100,8 +96,8 @@ def test_a_worker_forgotten_while_it_runs_hands_back_its_jobs_and_stops(
         if taken:
             namesake = dataclasses.replace(registered, host="elsewhere", pid=registered.pid + 1)
             store.workers.register_worker(namesake)
-        assert worker.wait(timeout=30) == 1, log.read_text()
-        said = log.read_text()
+        assert worker.wait(timeout=30) == 1, ghost.log()
+        said = ghost.log()
         assert ("was taken by pid" if taken else "was forgotten while it ran") in said
         back = api.wait_state(job["id"], "queued")
         assert (back["worker"], back["attempt"]) == (None, 0)  # handed back, not lost
@@ -109,9 +105,8 @@ def test_a_worker_forgotten_while_it_runs_hands_back_its_jobs_and_stops(
         row = store.workers.get_worker("ghost")
         assert (row.host if row else None) == ("elsewhere" if taken else None)
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(timeout=30)
+        if ghost.alive:
+            ghost.kill()
         store.close()
 
 

@@ -179,11 +179,10 @@ def test_a_retried_node_that_fails_at_once_ends_the_run_after_its_reopening() ->
     ]
 
 
-def test_a_retry_of_many_nodes_that_fail_at_once_tells_one_reopening_and_one_end() -> None:
-    """Each node was restarted on its own: one restarted reopened its downstream node and
-    the run, then failed (a worker is fast) before the next was restarted, ending the run
-    again, and so on: a retry of 200 failing nodes told 49 ends, each a notification."""
-    store = MemoryStore()
+def pairs_run_failed_in_its_middle(
+    store: MemoryStore,
+) -> tuple[Runs, Dependencies, WorkflowRun, dict[str, Job]]:
+    """A run of ``pairs`` whose five middle nodes failed: each blocked its own node."""
     runs, deps = runs_on(store)
     run, nodes = runs.start("pairs")
     ended = end(store, [nodes["first"]], JobState.SUCCEEDED)
@@ -191,6 +190,15 @@ def test_a_retry_of_many_nodes_that_fail_at_once_tells_one_reopening_and_one_end
     ended = end(store, [nodes[f"m{i}"] for i in range(5)], JobState.FAILED)
     deps.settle([job.id for job in ended])
     runs.jobs_ended(ended)
+    return runs, deps, run, nodes
+
+
+def test_a_retry_of_many_nodes_that_fail_at_once_tells_one_reopening_and_one_end() -> None:
+    """Each node was restarted on its own: one restarted reopened its downstream node and
+    the run, then failed (a worker is fast) before the next was restarted, ending the run
+    again, and so on: a retry of 200 failing nodes told 49 ends, each a notification."""
+    store = MemoryStore()
+    runs, deps, run, nodes = pairs_run_failed_in_its_middle(store)
     assert runs.get(run.id)[0].state is RunState.FAILED
     working = False
 
@@ -262,13 +270,7 @@ def test_a_retry_cut_short_by_a_database_error_starts_what_it_restarted() -> Non
     """The nodes restarted held were started only once all were: an error of the
     database in between (not one of jobyard's) left them held, and the run running."""
     store = MemoryStore()
-    runs, deps = runs_on(store)
-    run, nodes = runs.start("pairs")
-    ended = end(store, [nodes["first"]], JobState.SUCCEEDED)
-    deps.settle([job.id for job in ended])
-    ended = end(store, [nodes[f"m{i}"] for i in range(5)], JobState.FAILED)
-    deps.settle([job.id for job in ended])
-    runs.jobs_ended(ended)
+    runs, _, run, _ = pairs_run_failed_in_its_middle(store)
     restart = runs.manager.restart
     calls = 0
 
