@@ -19,7 +19,7 @@ twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -123,6 +123,19 @@ class Dependencies:
             errors.setdefault(job_id, upstream_error(upstream_id, state))
         return self.store.deps.block_jobs(errors, now) if errors else []
 
+    def settle_ended(self, upstream_ids: Collection[int]) -> list[int]:
+        """Settle those of these jobs that have ended; returns them.
+
+        Their states are read as no end under way leaves them: an end that counted off
+        its edges before a job was stored (or reopened) to wait for it commits first, and
+        what it missed is counted off here, not left to the scheduler's sweep.
+        """
+        now = self.store.jobs.job_states(upstream_ids, settled=True)
+        ended = sorted(u for u in upstream_ids if u not in now or now[u].terminal)
+        if ended:
+            self.settle(ended)
+        return ended
+
     def sweep(self) -> list[int]:
         """Finish what an interrupted settle left (a process died in between); returns
         the jobs it blocked, whose workflow runs may have ended with them."""
@@ -154,10 +167,7 @@ class Dependencies:
             frontier = [
                 job.id for job in self.store.deps.dependents(reopened, [JobState.UPSTREAM_FAILED])
             ]
-        # Read as no end under way leaves them: an end that counted its edges before
-        # these jobs waited commits first, and is settled here.
-        now = self.store.jobs.job_states(upstreams, settled=True)
-        self.settle(u for u in upstreams if u not in now or now[u].terminal)
+        self.settle_ended(upstreams)
 
     def _reopen(self, job: Job, dependencies: list[DependencyState]) -> bool:
         if readiness(dependencies) is Readiness.IMPOSSIBLE:

@@ -158,10 +158,7 @@ class JobManager:
         if not live:
             return False
         try:
-            now = self.store.jobs.job_states(live, settled=True)  # after any end under way
-            ended = sorted(job_id for job_id in live if job_id not in now or now[job_id].terminal)
-            if ended:
-                self.deps.settle(ended)
+            ended = self.deps.settle_ended(live)
         except Exception:  # the jobs are stored: the scheduler's sweep settles them
             upstreams = {"upstreams": sorted(live)}
             log.exception("could not settle the dependencies of new jobs", extra=upstreams)
