@@ -99,14 +99,22 @@ def _revoke_own(client: Client) -> str:
     from jobyard.client.sync import ApiError, Unauthorized
 
     token_id = client.me().token_id
-    said = f"token {token_id} revoked"
+    made: list[str] = []
     if token_id is not None:
         try:
             made = _made_with(client.tokens(), token_id)  # while the token works
-        except ApiError as exc:
-            if isinstance(exc, Unauthorized):
-                raise
-            made = []  # only to say which: the revoke matters
+        except Unauthorized:
+            raise
+        except ApiError:
+            pass  # the list only says which go with it: the revoke matters
+    return _revoke(client, token_id, made)
+
+
+def _revoke(client: Client, token_id: int | None, made: list[str]) -> str:
+    """Revoke the token ``token_id`` that ``client`` acts with (``made``: the tokens made
+    with it, which go with it): what was revoked, in words."""
+    said = f"token {token_id} revoked"
+    if token_id is not None:
         client.revoke_token(token_id)
         if made:
             said += ", with the tokens made with it: " + ", ".join(made)
@@ -132,7 +140,7 @@ def _revoke_replaced(server: str, secret: str) -> None:
                     err=True,
                 )
                 return
-            typer.echo(f"the token saved before: {_revoke_own(client)}")
+            typer.echo(f"the token saved before: {_revoke(client, token_id, made)}")
     except Unauthorized:
         pass  # expired or revoked already: nothing to do
     except (ApiError, ServerUnreachable) as exc:
