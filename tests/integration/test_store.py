@@ -461,6 +461,11 @@ def test_listing_sorts_with_id_breaking_ties(store: Store, listed: list[Job]) ->
     assert ids(store, sort=["priority"]) == [d, a, b, c]
     assert ids(store, sort=["queue", "-priority"]) == [b, d, c, a]
     assert ids(store, sort=["type", "-id"]) == [b, a, d, c]
+    # A column named again sorts nothing more, in whichever direction: the first one
+    # counts (SQLite refused a query naming it 2,001 times, more ORDER BY terms than it takes).
+    assert ids(store, sort=["queue", "-queue", "-priority", "priority"]) == [b, d, c, a]
+    assert ids(store, sort=["-priority"] * 2001) == [c, b, a, d]
+    assert ids(store, sort=["id", "-priority"]) == [a, b, c, d]
 
 
 def test_listing_sorts_nulls_last_ascending_first_descending(

@@ -15,7 +15,7 @@ import pytest
 from alembic import command
 
 from jobyard.dependencies import Dependencies
-from jobyard.errors import Invalid
+from jobyard.errors import Conflict, Invalid
 from jobyard.events.records import JobTerminated, WorkflowRunFinished
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import JobType, parse_job_type
@@ -140,6 +140,23 @@ def test_a_resume_the_file_refuses_leaves_the_stopped_run_as_it_was(store: Store
     with pytest.raises(Invalid, match="unknown job type 'step'"):
         changed.runs.resume(run_id)
     assert changed.run(run_id)[0] == stopped
+
+
+def test_a_stopped_run_whose_jobs_retention_removed_does_not_resume(store: Store) -> None:
+    """Its nodes' jobs pruned (``jobs`` kept for less time than ``runs``), a resume found no
+    node at all, reopened the run and judged it: every node of none had succeeded, so it
+    was ``succeeded``, though it had been stopped and nothing ran."""
+    wired = Wired(store)
+    run_id, nodes = started(wired, "pair")
+    wired.runs.stop(run_id)
+    wired.end(nodes["a"], JobState.KILLED)
+    stopped = wired.run(run_id)[0]
+    while store.retention.prune_jobs(LATER, 100, LATER).more:
+        pass
+    assert store.runs.node_jobs(run_id) == {}
+    with pytest.raises(Conflict, match="retention removed its jobs"):
+        wired.runs.resume(run_id)
+    assert store.runs.get_run(run_id) == stopped
 
 
 def test_a_run_stopped_with_every_node_ended_has_ended(store: Store) -> None:

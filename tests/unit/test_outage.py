@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable
 
@@ -28,6 +30,30 @@ from jobyard.store.outage import (
 REFUSED = Exception("server said no")
 
 
+def sqlite_error(make: Callable[[str], object]) -> OperationalError:
+    """The error SQLAlchemy would wrap of what ``make`` (given a file's path) raises."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            make(f"{folder}/jobs.db")
+        except sqlite3.OperationalError as exc:
+            return OperationalError("SELECT", {}, exc)
+    raise AssertionError("no error")
+
+
+def busy(path: str) -> None:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    sqlite3.connect(path, timeout=0, isolation_level=None).execute("BEGIN IMMEDIATE")
+
+
+def cannot_open(path: str) -> None:
+    sqlite3.connect(f"{path}/no/such/folder")
+
+
+def too_many_terms(path: str) -> None:
+    sqlite3.connect(path).execute("SELECT 1 ORDER BY " + ", ".join(["1"] * 2001))
+
+
 def failing(errors: list[Exception]) -> Callable[[], str]:
     """A write that raises each of ``errors`` in turn, then succeeds."""
 
@@ -50,6 +76,8 @@ def failing(errors: list[Exception]) -> Callable[[], str]:
         OperationalError("INSERT", {}, pymysql.err.OperationalError(1213, "Deadlock found")),
         InterfaceError("INSERT", {}, pymysql.err.InterfaceError(0, "")),  # a closed socket
         OperationalError("INSERT", {}, pymysql.err.OperationalError(1290, "--read-only")),
+        sqlite_error(busy),
+        sqlite_error(cannot_open),
     ],
 )
 def test_an_unreachable_database_is_waited_out(error: DBAPIError) -> None:
@@ -72,6 +100,8 @@ def test_an_unreachable_database_is_waited_out(error: DBAPIError) -> None:
         DBAPIError("INSERT", {}, REFUSED),
         # MariaDB's CHECK refusing a value: PyMySQL's class for numbers it does not know.
         OperationalError("INSERT", {}, pymysql.err.OperationalError(4025, "CONSTRAINT failed")),
+        # SQLite refusing a statement it could never run (SQLITE_ERROR), not a busy file.
+        sqlite_error(too_many_terms),
         ValueError("a bug"),
         TypeError("a bug"),
     ],

@@ -98,14 +98,21 @@ def job_order(sort: Sequence[str]) -> list[UnaryExpression[Any]]:
     Names are not checked here: the caller allows only sortable columns.
     """
     terms: list[UnaryExpression[Any]] = []
+    seen: set[str] = set()
     for item in sort:
+        name = item.removeprefix("-")
+        if name in seen:  # a column sorted by already sorts nothing more (SQLite allows
+            continue  # 2,000 terms: a query naming one column 2,001 times failed)
+        seen.add(name)
         descending = item.startswith("-")
-        column = jobs.c[item.removeprefix("-")]
+        column = jobs.c[name]
         if column.nullable:
             is_null = column.is_(None)
             terms.append(is_null.desc() if descending else is_null.asc())
         terms.append(column.desc() if descending else column.asc())
-    if not any(item.removeprefix("-") == "id" for item in sort):
+        if name == "id":  # unique: nothing after it sorts anything
+            break
+    if "id" not in seen:
         first_descending = bool(sort) and sort[0].startswith("-")
         terms.append(jobs.c.id.desc() if first_descending else jobs.c.id.asc())
     return terms

@@ -38,11 +38,21 @@ _MARIADB_PASSING = frozenset(
 _MARIADB_CLIENT = range(2000, 3000)
 
 
+# SQLite raises OperationalError for a busy or unreadable file and for a statement it
+# refuses alike (SQLITE_ERROR: more ORDER BY terms than it takes, say): its primary
+# result codes tell. What passes: busy, locked, out of memory, read-only (a file's mode
+# or a full disk's remount), interrupted, I/O error, disk full, cannot open, protocol.
+_SQLITE_PASSING = frozenset({5, 6, 7, 8, 9, 10, 13, 14, 15})
+
+
 def unavailable(exc: BaseException) -> bool:
     """True when ``exc`` means the database could not be reached (try again later)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, OperationalError | InterfaceError):
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            return code & 0xFF in _SQLITE_PASSING
         errno = _mariadb_errno(exc)
         return errno is None or errno in _MARIADB_CLIENT or errno in _MARIADB_PASSING
     return False

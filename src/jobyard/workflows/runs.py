@@ -341,6 +341,14 @@ class Runs:
         # file, or refuses its arguments now, is a 422 (or 404) that leaves the run as it
         # was, not a run reopened with nothing to run.
         nodes = self.store.runs.node_jobs(run.id)
+        if not any(node.state in states for node in nodes.values()):
+            # Retention removed the nodes' jobs (they are kept for less time than runs):
+            # reopened with none, the run would be judged ``succeeded``, though nothing ran.
+            gone = "" if nodes else " (retention removed their jobs)"
+            message = (
+                f"workflow run {run.id} is {run.state.value}: no node of it to run again{gone}"
+            )
+            raise Conflict(message, state=run.state.value)
         for node in nodes.values():
             if node.state in states:
                 with contextlib.suppress(Conflict):  # restarted by someone else meanwhile
