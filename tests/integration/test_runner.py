@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -225,6 +226,33 @@ def test_peak_memory_is_measured(runner: Runner, tmp_path: Path) -> None:
     assert result.succeeded
     assert result.peak_memory is not None
     assert 50 * 2**20 <= result.peak_memory < 1024 * 2**20
+
+
+def test_a_finished_job_spares_another_workers_processes_of_its_token(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """Two installations on one host, each with a worker of one name, both running their
+    job 34: the token is the same. When ours ended, its sweep of what it left behind
+    killed the other's job (SIGKILL) too, by the token alone."""
+    token = tok("t-namesake")
+    go = tmp_path / "go"
+    execution = runner.start(1, token, sh(f"while [ ! -e {go} ]; do sleep 0.01; done"), Recorder())
+    # Started after ours, as a young job's sweep looks at the pids allocated after its own.
+    other_worker = psutil.Popen(["sleep", "100"])  # a live worker of another database
+    environment = os.environ | {
+        "JOBYARD_JOB_TOKEN": token,
+        "JOBYARD_WORKER_PID": str(other_worker.pid),
+    }
+    theirs = psutil.Popen(["sleep", "100"], env=environment, start_new_session=True)
+    try:
+        go.touch()
+        assert finish(execution).succeeded
+        assert theirs.poll() is None
+    finally:
+        for process in (theirs, other_worker):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+            process.wait(TIMEOUT)
 
 
 def test_kill_job_processes_by_token(runner: Runner) -> None:

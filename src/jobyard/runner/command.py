@@ -174,8 +174,11 @@ class CommandExecution:
         self._proc.returncode = os.waitstatus_to_exitcode(self._exit.status)  # reaped: by us
         # what left the group unseen still carries the token; zombies no longer show it.
         # A young job's processes all have pids allocated after its own: look only at those.
+        # Only this worker's: another installation's worker on this host (of the same name)
+        # may run a job of the same id, and so of the same token.
         young = time.monotonic() - self._started < YOUNG
-        kill_job_processes(self._token, wait=REAP_BOUND, since=self.pid if young else None)
+        since = self.pid if young else None
+        kill_job_processes(self._token, wait=REAP_BOUND, since=since, owner=os.getpid())
 
     def _make_result(self) -> Result:
         ended = self._exit
