@@ -117,6 +117,24 @@ def test_pause_stops_every_process_of_the_group_and_resume_continues(runner: Run
     assert all(gone(p) for p in procs)
 
 
+def test_pause_stops_what_left_the_group_too_and_resume_continues_it(runner: Runner) -> None:
+    """``setsid`` takes a process out of the job's group (and session): a pause that stopped
+    the group only left it running, using CPU while the job showed ``paused``."""
+    script = "setsid sh -c 'setsid sleep 100 & sleep 100' & sleep 100; wait"
+    execution = runner.start(1, tok("t-pause-setsid"), sh(script), Recorder())
+    procs = wait_for(lambda: _escaped(execution.pid, 5, 3), TIMEOUT)
+    execution.pause()
+    wait_for(lambda: all(p.status() == psutil.STATUS_STOPPED for p in procs), TIMEOUT)
+    execution.resume()
+    wait_for(lambda: all(p.status() != psutil.STATUS_STOPPED for p in procs), TIMEOUT)
+    execution.pause()
+    execution.terminate()  # what a stop sends first: everything runs again to hear it
+    wait_for(lambda: all(gone(p) or p.status() != psutil.STATUS_STOPPED for p in procs), TIMEOUT)
+    execution.kill()
+    finish(execution)
+    assert all(gone(p) for p in procs)
+
+
 def test_a_pause_that_comes_after_the_job_exited_says_it_paused_nothing(runner: Runner) -> None:
     execution = runner.start(1, tok("t-late"), sh("exit 0"), Recorder())
     finish(execution)
@@ -156,10 +174,12 @@ def test_kill_reaches_a_grandchild_that_left_the_session(runner: Runner) -> None
     assert all(gone(p) for p in procs)
 
 
-def _escaped(pid: int) -> list[psutil.Process] | None:
+def _escaped(pid: int, processes: int = 3, sessions: int = 2) -> list[psutil.Process] | None:
+    """The tree of ``pid`` once it has ``processes`` in ``sessions`` (``setsid`` made all but
+    the job's own)."""
     procs = tree(pid)
-    sessions = {os.getsid(p.pid) for p in procs if not gone(p)}
-    return procs if len(procs) >= 3 and len(sessions) == 2 else None
+    seen = {os.getsid(p.pid) for p in procs if not gone(p)}
+    return procs if len(procs) >= processes and len(seen) == sessions else None
 
 
 def test_background_process_of_a_finished_job_is_killed(runner: Runner) -> None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -251,6 +252,17 @@ class SlowPause:
         print("pause hook begins", flush=True)
         while True:  # never returns
             time.sleep(0.01)
+
+
+class EndsDuringPause:
+    def start(self, ctx, *, flag):
+        print("started", flush=True)
+        while not os.path.exists(flag):
+            time.sleep(0.01)
+
+    def pause(self, ctx):
+        print("pause hook begins", flush=True)
+        time.sleep(1.0)  # the job's code ends meanwhile
 
 
 def leaves_a_raw_thread():
@@ -810,6 +822,27 @@ def test_a_hook_still_running_when_its_job_ended_retires_the_child(
     after = Recorder()
     assert finish(runner.start(2, tok("t-after-hook"), job("noop"), after)).succeeded
     assert after.lines("stdout") == []
+
+
+def test_a_job_that_ends_while_its_pause_hook_runs_is_not_stopped(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """The child was SIGSTOPped once the hook returned, though the job's code had ended
+    meanwhile: the ended job stayed paused, holding its slot and its result, until
+    someone resumed it."""
+    flag = tmp_path / "go"
+    sink = Recorder()
+    execution = runner.start(1, tok("t-endpause"), job("EndsDuringPause", flag=str(flag)), sink)
+    wait_for(lambda: "started" in sink.lines("stdout"), TIMEOUT)
+    paused: list[bool] = []
+    pausing = threading.Thread(target=lambda: paused.append(execution.pause()))
+    pausing.start()
+    wait_for(lambda: "pause hook begins" in sink.lines("stdout"), TIMEOUT)
+    flag.touch()
+    pausing.join(TIMEOUT)
+    assert paused == [False]  # nothing was paused: the job's end comes next
+    assert execution.wait(TIMEOUT) is not None
+    assert finish(execution).succeeded
 
 
 def test_a_class_jobs_child_serves_on_after_its_hooks_returned(

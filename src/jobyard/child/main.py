@@ -145,7 +145,11 @@ class Child:
             self._requests.put(message)
         elif op == "pause":
             paused = {"op": "paused", "seq": message.get("seq")}
-            if job is None or not job.ask("pause", then=lambda: self.channel.send(paused)):
+
+            def told() -> None:  # "over": the job's code ended while its hook ran
+                self.channel.send(paused | {"over": job is not None and job.over})
+
+            if job is None or not job.ask("pause", then=told):
                 self.channel.send(paused)
         elif op in ("resume", "details") and job is not None:
             job.ask(op)
@@ -159,6 +163,7 @@ class Child:
         job = PyJob(request, self.channel.send)
         self._job = job
         outcome = job.execute()
+        job.over = True
         self._job = None
         # First: a limit on open files the job left would fail what follows.
         unrestored = state.restore()

@@ -110,9 +110,9 @@ class CommandExecution:
         SUPERVISORS.run(f"cmd-{proc.pid}", self._supervise)
 
     def pause(self) -> bool:
-        """Stop the group; False when its leader had exited already (the job is ending:
-        nothing was paused, and its end comes next)."""
-        self._group.signal(signal.SIGSTOP)
+        """Stop the group and what left it; False when its leader had exited already (the
+        job is ending: nothing was paused, and its end comes next)."""
+        self._group.stop()
         return not self._leader_exited()
 
     def _leader_exited(self) -> bool:
@@ -124,11 +124,11 @@ class CommandExecution:
             return True  # reaped already
 
     def resume(self) -> bool:
-        self._group.signal(signal.SIGCONT)
+        self._group.cont()
         return True
 
     def terminate(self) -> None:
-        self._group.signal(signal.SIGCONT)  # a stopped process would not see SIGTERM
+        self._group.cont()  # a stopped process would not see SIGTERM, nor end if waited for
         self._group.signal(signal.SIGTERM)
 
     def kill(self) -> None:

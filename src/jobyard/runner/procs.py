@@ -27,6 +27,7 @@ TOKEN_VAR = "JOBYARD_JOB_TOKEN"
 OWNER_VAR = "JOBYARD_WORKER_PID"  # the pid of the worker that started the job's process
 REAP_BOUND = 1.0  # seconds to wait for killed leftovers to die before a Result is given
 FEW_PIDS = 64  # pids allocated since a job started that are cheaper to try than to list
+_STOP_LOOKS = 3  # walks of a job's tree to stop what was forked while it was being stopped
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,28 @@ class ProcessGroup:
             if not self._reaped:
                 _killpg(self.pid, sig)
 
+    def stop(self) -> None:
+        """SIGSTOP the group and every descendant, those that left it (``setsid``) too."""
+        with self._lock:
+            if self._reaped:
+                return
+            _killpg(self.pid, signal.SIGSTOP)
+            stopped: set[int] = set()
+            for _ in range(_STOP_LOOKS):  # one stopped mid-fork leaves its new child running
+                fresh = [p for p in descendants_of(self.pid) if p.pid not in stopped]
+                if not fresh:
+                    break
+                _signal_all(fresh, signal.SIGSTOP)
+                stopped.update(p.pid for p in fresh)
+
+    def cont(self) -> None:
+        """SIGCONT the group and every descendant (what :meth:`stop` stopped)."""
+        with self._lock:
+            if self._reaped:
+                return
+            _signal_all(descendants_of(self.pid), signal.SIGCONT)
+            _killpg(self.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL the group and every descendant, including those that left the group."""
         with self._lock:
@@ -130,6 +153,12 @@ class ProcessGroup:
 def _killpg(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(sig)  # psutil refuses if the pid now belongs to another process
 
 
 def _kill_all(procs: Iterable[psutil.Process]) -> None:

@@ -88,6 +88,7 @@ class PythonExecution:
         self._paused = False
         self._pause_seq = 0
         self._pause_ack = threading.Event()
+        self._pause_over = False  # the child said the job's code ended while its pause hook ran
         self._details_at = time.monotonic() + DETAILS_INTERVAL
         self._details_asked: float | None = None
         self._cleaner: PythonExecution | None = None
@@ -104,21 +105,24 @@ class PythonExecution:
                 return False  # the job is over: nothing to stop, and its end comes next
             self._pause_seq += 1
             self._pause_ack.clear()
+            self._pause_over = False
             seq = self._pause_seq
             asked = "pause" in self._hooks and self._child.send({"op": "pause", "seq": seq})
         if asked:
             self._pause_ack.wait(PAUSE_HOOK_WAIT)
         with self._lock:
-            if not self._released:
-                self._child.group.signal(signal.SIGSTOP)
-                self._paused = True
+            # Its code ended while the hook ran: stopped now, it would stay paused, ended.
+            if self._released or self._ended or self._done is not None or self._pause_over:
+                return False
+            self._child.group.stop()
+            self._paused = True
         return True
 
     def resume(self) -> bool:
         with self._lock:
             if self._released:
                 return True
-            self._child.group.signal(signal.SIGCONT)
+            self._child.group.cont()
             self._paused = False
             if "resume" in self._hooks:
                 self._child.send({"op": "resume"})
@@ -129,7 +133,7 @@ class PythonExecution:
             if self._released or self._ended:
                 return
             self._stop_asked = True
-            self._child.group.signal(signal.SIGCONT)
+            self._child.group.cont()
             self._child.group.signal(signal.SIGTERM)
 
     def kill(self) -> None:
@@ -183,6 +187,7 @@ class PythonExecution:
         elif op == "started":
             self._kind, self._hooks = message.get("kind"), frozenset(message.get("hooks", ()))
         elif op == "paused" and message.get("seq") == self._pause_seq:
+            self._pause_over = bool(message.get("over"))
             self._pause_ack.set()
         elif op == "done":
             with self._lock:
