@@ -25,7 +25,9 @@ from jobyard.client import (
     ServerUnreachable,
     StreamUnavailable,
     Unauthorized,
+    calls,
 )
+from jobyard.client import stream as stream_module
 from tests.harness import Server, wait_for
 
 TICKER = {
@@ -347,6 +349,26 @@ def test_server_errors_are_retried_a_bounded_number_of_times() -> None:
     with pytest.raises(ServerUnreachable, match="2 reconnections failed"):
         list(client.events(1))
     assert len(seen) == 4  # the stream, then a first try and two retries
+
+
+def test_a_server_whose_database_is_away_is_waited_for_beyond_the_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 503 says the server is there and its database is not, for now (a restart, a
+    failover): it counted as a broken connection, so ``submit --wait`` and ``logs -f``
+    gave up after 12 s of a database restart, saying the server could not be reached."""
+    away = httpx.Response(503, headers={"Retry-After": "0"})
+    job = httpx.Response(200, json=JOB)
+    closing = stream(sse(state(1, "running"), CLOSE))
+    client, seen = scripted(job, *[away] * 6, closing, *[away] * 4, job)
+    monkeypatch.setattr(calls, "BUSY_REREAD_WAIT", 0.01)
+    assert client.wait(1).id == 1  # the job read again after the close
+    assert len(seen) == 13  # the job, six 503s (more than the 2 retries), the stream, four
+    monkeypatch.setattr(stream_module, "BUSY_PATIENCE", 0.2)
+    client, seen = scripted(away)
+    with pytest.raises(ServerUnreachable, match=r"HTTP 503 \(the server answered so for 0\.2 s\)"):
+        list(client.events(1))
+    assert len(seen) > 3
 
 
 def test_retry_field_sets_the_reconnection_delay() -> None:

@@ -17,6 +17,7 @@ a ``reset`` event instead: the client's copy is stale and must be reloaded
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from collections import OrderedDict
@@ -47,7 +48,9 @@ from jobyard.events.records import FeedEvent, JobTerminated, LogWritten, Workflo
 from jobyard.models import EventKind, Job, RunState
 from jobyard.node import Node
 from jobyard.storable import INT64_MAX
+from jobyard.store.outage import unavailable
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
 PING = b": ping\n\n"
 NodeDep = Annotated[Node, Depends(get_node)]
@@ -162,14 +165,23 @@ async def guarded(
 
     Checked at each ping (an idle stream pings when a check is due) and, between
     events, once due: one check per interval, not one per event.
+
+    A stream whose read finds the database away ends, as a whole message: the client
+    reconnects from its last event (and gets 503 until the database is back). A started
+    answer cannot become a 503, and an error out of it would cut it mid-chunk.
     """
-    async with aclosing(messages):
-        async for message in messages:
-            due = message is PING or recheck.due()
-            if due and (refused := await recheck.refusal()) is not None:
-                yield denied_message(refused)
-                return
-            yield message
+    try:
+        async with aclosing(messages):
+            async for message in messages:
+                due = message is PING or recheck.due()
+                if due and (refused := await recheck.refusal()) is not None:
+                    yield denied_message(refused)
+                    return
+                yield message
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        log.warning("event stream ended: the database is unavailable", extra={"error": str(exc)})
 
 
 class _Encoded:
@@ -336,7 +348,7 @@ async def job_messages(
         async for live in lives:
             if live is None:
                 yield PING
-                if await to_thread.run_sync(node.store.jobs.get_job, job_id) is None:
+                if not await _still_stored(node, job_id):
                     yield close_message(job_id, None)  # removed while we watched
                     return
                 continue
@@ -351,6 +363,17 @@ async def job_messages(
                     return
             for chunk in chunked(messages):
                 yield chunk
+
+
+async def _still_stored(node: Node, job_id: int) -> bool:
+    """Whether the job is still stored; yes while the database is away (the hub waits
+    for it: this is looked at again at the next ping)."""
+    try:
+        return await to_thread.run_sync(node.store.jobs.get_job, job_id) is not None
+    except Exception as exc:
+        if unavailable(exc):
+            return True
+        raise
 
 
 GLOBAL_KINDS = (EventKind.STATE, EventKind.WORKFLOW, EventKind.SLA, EventKind.NOTIFICATION)

@@ -38,7 +38,13 @@ from jobyard.client.models import (
 )
 from jobyard.client.nodes import NodeHistory, RunNodes
 from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
-from jobyard.client.stream import EventStream, StreamRequest, StreamReset, StreamUnavailable
+from jobyard.client.stream import (
+    BUSY_PATIENCE,
+    EventStream,
+    StreamRequest,
+    StreamReset,
+    StreamUnavailable,
+)
 from jobyard.client.values import TERMINAL_STATES, local_time
 
 T = TypeVar("T")
@@ -292,19 +298,31 @@ def wait(job_id: int, timeout: float | None, interval: float) -> Flow[JobInfo]:
 # all, as a stream's reconnections): a server that is stopping closes its streams first,
 # and the read may find it gone for the seconds its restart takes.
 REREAD_WAITS = (0.5, 1.0, 2.0, 4.0, 5.0)
+BUSY_REREAD_WAIT = 1.0  # between tries while the server answers 503 (its Retry-After)
 
 
 def reread(read: Callable[[], Flow[T]], deadline: float | None = None) -> Flow[T]:
-    """``read()``, tried again while the server cannot be reached, as a stream is (not
+    """``read()``, tried again while the server cannot be reached, or answers that its
+    database is away (503, 429: for up to :data:`BUSY_PATIENCE`), as a stream is (not
     past ``deadline``, a :func:`time.monotonic` time)."""
-    for wait_s in REREAD_WAITS:
-        if deadline is not None and time.monotonic() + wait_s >= deadline:
-            break
+    waits = iter(REREAD_WAITS)
+    busy_since: float | None = None
+    while True:
         try:
             return (yield from read())
         except ServerUnreachable:
-            yield Sleep(wait_s)
-    return (yield from read())
+            wait_s = next(waits, None)
+            if wait_s is None:
+                raise
+        except ApiError as exc:
+            now = time.monotonic()
+            busy_since = busy_since or now
+            if exc.status not in (429, 503) or now - busy_since > BUSY_PATIENCE:
+                raise
+            wait_s = BUSY_REREAD_WAIT
+        if deadline is not None and time.monotonic() + wait_s >= deadline:
+            return (yield from read())  # a last try: its error is the answer
+        yield Sleep(wait_s)
 
 
 def poll_events(job_id: int, interval: float, deadline: float | None, with_logs: bool) -> Steps:

@@ -29,6 +29,12 @@ from jobyard.client.sse import LineSplitter, SSEDecoder, SSEMessage, iter_lines,
 
 EVENT_STREAM = "text/event-stream"
 _UNAVAILABLE = frozenset({404, 405, 406, 501})
+_BUSY = frozenset({429, 503})  # the server is there, its database (or room) is not, for now
+#: How long a stream keeps reconnecting while the server answers 503 (its database away:
+#: a restart, a failover) or 429: longer than a worker's lease, which outages are
+#: planned to stay within. Connections that fail count against ``retries`` instead.
+BUSY_PATIENCE = 120.0
+_MAX_DELAY = 5.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,13 @@ class StreamReset(Exception):
 
 
 class _Dropped(Exception):
-    """The connection broke, or the server refused for now (5xx, 429)."""
+    """The connection broke, or the server refused for now (5xx, 429): ``busy`` when it
+    answered 503 or 429, ``wait`` its ``Retry-After`` in seconds."""
+
+    def __init__(self, message: str, *, busy: bool = False, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.busy = busy
+        self.wait = wait
 
 
 class EventStream:
@@ -74,7 +86,8 @@ class EventStream:
 
     ``until_close`` streams end after the ``close`` event (which is yielded);
     the others run until the caller stops. ``retries`` bounds the reconnections
-    in a row that deliver nothing, ``delay`` is the wait before the first one
+    in a row that deliver nothing (a server answering 503 or 429 is waited for up to
+    :data:`BUSY_PATIENCE` instead), ``delay`` is the wait before the first one
     (a ``retry:`` field of the server replaces it); ``deadline``
     (``time.monotonic()``) raises :class:`TimeoutError` once passed.
 
@@ -103,11 +116,12 @@ class EventStream:
         self.delivered = 0
         self.connected = False
         self._delay = delay  # before the first reconnection; doubles after each failure
+        self._failures = 0  # reconnections in a row that delivered nothing
+        self._busy_since: float | None = None  # the first of the 503s (429s) in a row
 
     def __iter__(self) -> Iterator[Event]:
         if not isinstance(self.http, httpx.Client):
             raise TypeError("an EventStream over an httpx.AsyncClient is iterated with async for")
-        failures = 0
         while True:
             before = self.delivered
             try:
@@ -119,8 +133,7 @@ class EventStream:
                 error: Exception = self._failed(exc)
             else:
                 error = _Dropped("the stream ended before its close event")
-            failures = 0 if self.delivered > before else failures + 1
-            time.sleep(self._pause(failures, error))
+            time.sleep(self._pause(before, error))
 
     def _connection(self, http: httpx.Client) -> Iterator[Event]:
         request = self.request(self)
@@ -149,13 +162,26 @@ class EventStream:
             raise self._unreachable(exc) from exc  # never there: no use retrying
         return exc
 
-    def _pause(self, failures: int, error: Exception) -> float:
-        """How long to wait before reconnecting (raises when retries are spent)."""
-        if failures > self.retries:
-            note = f" (the event stream broke; {self.retries} reconnections failed)"
-            raise self._unreachable(error, note) from error
+    def _pause(self, before: int, error: Exception) -> float:
+        """How long to wait before reconnecting, after a connection that had delivered
+        ``before`` events ended with ``error`` (raises when retries are spent)."""
+        if self.delivered > before:
+            self._failures, self._busy_since = 0, None
+        if isinstance(error, _Dropped) and error.busy:
+            now = time.monotonic()
+            self._busy_since = self._busy_since or now
+            if now - self._busy_since > BUSY_PATIENCE:
+                note = f" (the server answered so for {BUSY_PATIENCE:g} s)"
+                raise self._unreachable(error, note) from error
+            delay = error.wait if error.wait is not None else self._delay
+        else:
+            self._failures += self.delivered == before
+            if self._failures > self.retries:
+                note = f" (the event stream broke; {self.retries} reconnections failed)"
+                raise self._unreachable(error, note) from error
+            delay = self._delay * 2.0 ** max(self._failures - 1, 0)
         self._check_deadline()
-        delay = min(self._delay * 2.0 ** max(failures - 1, 0), 5.0)
+        delay = min(delay, _MAX_DELAY)
         if self.deadline is not None:
             delay = min(delay, max(self.deadline - time.monotonic(), 0.0))
         return delay
@@ -217,12 +243,15 @@ class EventStream:
         """Whether ``response`` is the stream (else read it and call :meth:`_refuse`)."""
         if response.status_code < 300 and _is_stream(response):
             self.connected = True
+            self._busy_since = None
             return True
         return False
 
     def _refuse(self, response: httpx.Response) -> NoReturn:
         status = response.status_code
-        if status >= 500 or status == 429:
+        if status in _BUSY:
+            raise _Dropped(f"HTTP {status}", busy=True, wait=_retry_after(response))
+        if status >= 500:
             raise _Dropped(f"HTTP {status}")
         if (status < 300 or status in _UNAVAILABLE) and self.delivered == 0:
             raise StreamUnavailable(status, _json(response))
@@ -252,7 +281,6 @@ class AsyncEventStream(EventStream):
 
         if not isinstance(self.http, httpx.AsyncClient):
             raise TypeError("an AsyncEventStream needs an httpx.AsyncClient")
-        failures = 0
         while True:
             before = self.delivered
             try:
@@ -265,8 +293,7 @@ class AsyncEventStream(EventStream):
                 error: Exception = self._failed(exc)
             else:
                 error = _Dropped("the stream ended before its close event")
-            failures = 0 if self.delivered > before else failures + 1
-            await anyio.sleep(self._pause(failures, error))
+            await anyio.sleep(self._pause(before, error))
 
     async def _aconnection(self, http: httpx.AsyncClient) -> AsyncGenerator[Event, None]:
         request = self.request(self)
@@ -309,6 +336,12 @@ def _event(message: SSEMessage) -> Event:
 def _is_stream(response: httpx.Response) -> bool:
     content_type: str = response.headers.get("content-type", "")
     return content_type.startswith(EVENT_STREAM)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The seconds of a ``Retry-After`` header (its date form is not used by jobyard)."""
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None
 
 
 def _json(response: httpx.Response) -> Any:
