@@ -154,7 +154,7 @@ def test_a_stopped_run_whose_jobs_retention_removed_does_not_resume(store: Store
     while store.retention.prune_jobs(LATER, 100, LATER).more:
         pass
     assert store.runs.node_jobs(run_id) == {}
-    with pytest.raises(Conflict, match="retention removed its jobs"):
+    with pytest.raises(Conflict, match="retention removed their jobs"):
         wired.runs.resume(run_id)
     assert store.runs.get_run(run_id) == stopped
 
