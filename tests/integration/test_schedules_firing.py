@@ -352,6 +352,42 @@ def test_a_paused_schedule_gone_from_the_file_leaves_its_name_free(sql_store: St
     assert "tick" not in book.all()
 
 
+def test_a_schedule_of_the_file_replaces_a_stored_one_of_its_name(
+    sql_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A schedule created through the API, then given to the file under its name, hid
+    behind the file's (unsaid, its name refused by the API) and fired again once the
+    file dropped it. The server's start now deletes it, with its history, and says so."""
+    firing, runs = firing_of(sql_store, {"job_type": "note"})  # "tick" in the file
+    catalog, workflows = firing.manager.catalog, runs.workflows
+    made = {"name": "tick", "job_type": "note", "every": "1m", "paused": True}
+    ScheduleBook(sql_store, {}, catalog, workflows).create(made, T0)
+    sql_store.schedules.claim_fire("tick", T0, T0)
+    firing.book.read_file(T0)  # started with the file's "tick"
+    [told] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert told.__dict__["schedule"] == "tick"
+    assert told.__dict__["definition"]["every"] == "1m"
+    entry = firing.book.get("tick")
+    assert (entry.source, entry.spec.every, entry.spec.paused) == ("config", 10, False)
+    assert entry.paused_by == "file"
+    assert sql_store.schedules.last_fire("tick") is None  # none of the old one's history
+    firing.book.read_file(T0)
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
+    firing.run_once(T0 + timedelta(seconds=10))
+    assert sql_store.schedules.last_fire("tick") is not None
+    gone = ScheduleBook(sql_store, {}, catalog, workflows)  # the file dropped it
+    gone.read_file(T0)
+    with pytest.raises(NotFound):
+        gone.get("tick")
+    with pytest.raises(NotFound):
+        gone.delete("tick")
+    firing.book = gone
+    firing.run_once(T0 + timedelta(hours=1))
+    fired = sql_store.schedules.last_fire("tick")
+    assert fired is not None
+    assert fired.fire_time == T0 + timedelta(seconds=10)  # no fire since
+
+
 def test_a_resume_moves_when_fire_times_count_from_and_a_repeat_does_not(
     sql_store: Store,
 ) -> None:

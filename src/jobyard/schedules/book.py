@@ -106,12 +106,21 @@ class ScheduleBook:
         return self.get(name)
 
     def read_file(self, now: datetime) -> None:
-        """Apply the file's ``paused`` of each schedule whose value there changed since it
-        was last seen (over a pause or resume through the API), and note it where unseen.
+        """Give the file's schedules their names, and apply the file's ``paused`` of each
+        schedule whose value there changed since it was last seen (over a pause or resume
+        through the API), and note it where unseen.
 
         Called as the server starts, so that a value changed once applies once: a
-        later pause or resume through the API lasts until the file changes again.
+        later pause or resume through the API lasts until the file changes again. A
+        schedule created through the API under a name the file now uses is deleted, with
+        its fires, and logged: else it would hide behind the file's (its name refused
+        by the API) and fire again once the file dropped that name.
         """
+        for name, definition in self.store.schedules.yield_to_file(self.configured).items():
+            log.warning(
+                "schedule created through the API replaced by the file's of its name",
+                extra={"schedule": name, "definition": definition},
+            )
         rows = self.store.schedules.schedule_rows()
         for name, spec in self.configured.items():
             row = rows.get(name)

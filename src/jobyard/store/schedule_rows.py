@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,6 +50,12 @@ class SqlSchedules(Part):
     def delete_schedule(self, name: str) -> bool:
         with self._write() as conn:
             return remove(conn, name)
+
+    def yield_to_file(self, names: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Delete the schedules created through the API under ``names`` (the file's now),
+        with their fires: the definitions of those deleted, by name."""
+        with self._write() as conn:
+            return yield_to_file(conn, names)
 
     def claim_fire(
         self, schedule: str, fire_time: datetime, now: datetime, job_id: int | None = None
@@ -153,3 +159,18 @@ def remove(conn: Connection, name: str) -> bool:
         return False
     fires.forget(conn, name)
     return True
+
+
+def yield_to_file(conn: Connection, names: Collection[str]) -> dict[str, dict[str, Any]]:
+    """Delete the schedules created through the API whose names the file now gives its
+    own, with their fires (the file's schedule starts without their history): their
+    definitions, by name. A row of the file's paused state stays."""
+    if not names:
+        return {}
+    ours = schedules.c.name.in_(sorted(names)), not_(_of_the_file)
+    found = conn.execute(select(schedules.c.name, schedules.c.definition).where(*ours))
+    taken = {name: load_json(definition) for name, definition in found}
+    for name in taken:
+        conn.execute(delete(schedules).where(schedules.c.name == name, not_(_of_the_file)))
+        fires.forget(conn, name)
+    return taken
