@@ -255,7 +255,7 @@ def test_bad_param_spec_in_flow_and_block_style(tmp_path: Path) -> None:
     )
     assert errors(path) == [
         f"{path}:7: job_types.export.params.limit.default: 0 is less than the minimum of 1",
-        f"{path}:9: job_types.export.params.code.pattern: '[' is not a 'regex'",
+        f'{path}:9: job_types.export.params.code.pattern: "[" is not a "regex"',
     ]
 
 

@@ -94,7 +94,7 @@ def test_bad_workflows_give_file_line_field_message(tmp_path: Path) -> None:
         "did you mean 'export'?",
         f"{path}:19: workflows.nightly.nodes.transform.depends_on: unknown node 'extrct'; "
         "did you mean 'extract'?",
-        f"{path}:22: workflows.nightly.nodes.report.args.day: 'tomorrow' is not a 'date'",
+        f'{path}:22: workflows.nightly.nodes.report.args.day: "tomorrow" is not a "date"',
         f'{path}:23: workflows.nightly.nodes.report.at: quote the time, e.g. at: "06:00" '
         "(unquoted, YAML reads it as a number)",
         f"{path}:24: workflows.nightly.nodes.report.queue: queue 'export' is not declared "

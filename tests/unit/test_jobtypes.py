@@ -126,7 +126,7 @@ def test_validate_lists_every_bad_field() -> None:
     with pytest.raises(ArgsInvalid) as info:
         export().validate_args({"from_date": "2026-02-30", "limit": 0, "limt": 5})
     assert info.value.errors == [
-        {"field": "from_date", "message": "'2026-02-30' is not a 'date'"},
+        {"field": "from_date", "message": '"2026-02-30" is not a "date"'},
         {"field": "limit", "message": "0 is less than the minimum of 1"},
         {"field": "to_date", "message": "required param is missing"},
         {"field": "limt", "message": "unknown param; did you mean 'limit'?"},
@@ -203,6 +203,27 @@ def test_a_nullable_param_takes_null_as_well() -> None:
     with pytest.raises(ArgsInvalid) as raised:
         job_type.validate_args({"limit": 0, "mode": "other", "strict": None})
     assert sorted(error["field"] for error in raised.value.errors) == ["limit", "mode", "strict"]
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        ({"type": "integer", "nullable": True, "enum": [1, 2]}, 3, "3 is not one of [1, 2, null]"),
+        ({"type": "boolean", "enum": [True]}, False, "false is not one of [true]"),
+        ({"type": "string"}, None, 'null is not of type "string"'),
+        ({"type": "integer", "nullable": True}, "x", '"x" is not of type "integer", "null"'),
+        ({"type": "string", "pattern": "^a"}, "b", '"b" does not match "^a"'),
+        ({"type": "string", "format": "date"}, "soon", '"soon" is not a "date"'),
+        ({"type": "array", "items": {"type": "string"}}, [None], 'null is not of type "string"'),
+    ],
+)
+def test_a_refused_value_is_told_as_json(param: dict[str, Any], value: Any, message: str) -> None:
+    """Python's words (``None``, ``'x'``) in the messages of values refused: the caller
+    wrote JSON (``null``, ``"x"``)."""
+    job_type = parse_job_type("t", {"command": ["run"], "params": {"p": param}})
+    with pytest.raises(ArgsInvalid) as raised:
+        job_type.validate_args({"p": value})
+    assert [error["message"] for error in raised.value.errors] == [message]
 
 
 @pytest.mark.parametrize(
@@ -380,7 +401,7 @@ def test_bad_param_specs_are_all_listed() -> None:
 def test_bad_full_schema() -> None:
     params = {"type": "object", "properties": {"a": {"type": "string", "default": 3}}}
     assert problems("t", {"command": ["x"], "params": params}) == [
-        {"field": "params.properties.a.default", "message": "3 is not of type 'string'"}
+        {"field": "params.properties.a.default", "message": '3 is not of type "string"'}
     ]
     params = {"type": "object", "properties": {"a": {}}, "required": "a"}
     assert fields(problems("t", {"command": ["x"], "params": params})) == ["params.required"]

@@ -199,7 +199,7 @@ def test_bad_args_name_every_field() -> None:
     )
     base = "workflows.w.nodes.e.args"
     assert sorted(errors, key=lambda e: e["field"]) == [
-        {"field": f"{base}.from_date", "message": "'2026-13-01' is not a 'date'"},
+        {"field": f"{base}.from_date", "message": '"2026-13-01" is not a "date"'},
         {"field": f"{base}.limit", "message": "0 is less than the minimum of 1"},
         {"field": f"{base}.limt", "message": "unknown param; did you mean 'limit'?"},
         {"field": f"{base}.to_date", "message": "required param is missing"},
@@ -214,7 +214,7 @@ def test_bad_workflow_args_are_reported_where_they_are_written() -> None:
     assert errors == [
         {
             "field": "workflows.w.args.from_date",
-            "message": "for node 'e': 'yesterday' is not a 'date'",
+            "message": 'for node \'e\': "yesterday" is not a "date"',
         },
         {
             "field": "workflows.w.args.too",

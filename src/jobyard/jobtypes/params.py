@@ -34,6 +34,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from jobyard.errors import Invalid
+from jobyard.jobtypes.violations import json_message
 from jobyard.spelling import did_you_mean
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -287,7 +288,7 @@ def _schema_problems(
     type stored before they were checked is read as it is), then the defaults at the
     paths ``defaults_at``."""
     problems = [
-        {"field": join_path(*error.absolute_path), "message": error.message}
+        {"field": join_path(*error.absolute_path), "message": json_message(error)}
         for error in _META.iter_errors(schema)
     ]
     if references:
@@ -301,7 +302,7 @@ def _schema_problems(
             sub = sub[key]
         if isinstance(sub, dict) and "default" in sub:
             problems += [
-                {"field": join_path(*path, "default"), "message": error.message}
+                {"field": join_path(*path, "default"), "message": json_message(error)}
                 for error in root.evolve(schema=sub).iter_errors(sub["default"])
             ]
     return problems
@@ -487,7 +488,7 @@ def _describe(error: SchemaViolation) -> Iterator[FieldError]:
                 message = f"unknown {what}{did_you_mean(name, known, listed)}"
                 yield {"field": join_path(base, name), "message": message}
     else:
-        yield {"field": base, "message": error.message}
+        yield {"field": base, "message": json_message(error)}
 
 
 def model_problems(
