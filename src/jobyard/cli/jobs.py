@@ -225,7 +225,10 @@ def jobs(
     queue: ListQueueOpt = None,
     worker: Annotated[
         str | None,
-        typer.Option(help="Only jobs these workers run or ran.", autocompletion=complete.workers),
+        typer.Option(
+            help="Only jobs these workers run, or ran last (none while it waits to run again).",
+            autocompletion=complete.workers,
+        ),
     ] = None,
     search: Annotated[str | None, typer.Option(help="Free text over type, name, args.")] = None,
     sort: Annotated[
