@@ -106,3 +106,18 @@ def test_the_breach_the_job_log_tells_is_in_the_same_units() -> None:
     assert output.describe() == "SLA breach (max_output): wrote 612.0 MB, budget 500.0 MB"
     runtime = Breach("max_runtime", limit=1, value=1.2, kill=True)
     assert runtime.describe() == "SLA breach (max_runtime): ran 1.2 s, budget 1.0 s"
+
+
+@pytest.mark.parametrize(
+    ("breach", "told"),
+    [
+        (Breach("max_runtime", 2, 2.012, kill=False), "ran 2.0 s, budget 2.0 s, exceeded by 12 ms"),
+        (
+            Breach("expected", 2, 2.012, kill=False),
+            "ran 2.0 s, usually done within 2.0 s, exceeded by 12 ms",
+        ),
+        (Breach("max_output", 10**9, 10**9 + 5, kill=False), "exceeded by 5 B"),
+    ],
+)
+def test_a_breach_that_reads_as_its_budget_says_by_how_much(breach: Breach, told: str) -> None:
+    assert breach.describe().endswith(told)

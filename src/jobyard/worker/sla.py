@@ -47,6 +47,9 @@ class Breach:
             "max_data": f"reported {self.metric} = {self.value:g}, budget {self.limit:g}",
             "expected": f"ran {duration(self.value)}, usually done within {duration(self.limit)}",
         }[self.budget]
+        if amount(self.budget, self.value) == amount(self.budget, self.limit):
+            # both read the same (2.0 s, budget 2.0 s): say by how much it went over
+            what += f", exceeded by {amount(self.budget, self.value - self.limit)}"
         return f"SLA breach ({self.budget}): {what}"
 
     def to_dict(self) -> dict[str, Any]:
