@@ -422,6 +422,30 @@ class JobQuery:
     workers: Sequence[str] = ()  # the worker that runs or last ran the job
     since: datetime | None = None  # created at or after
     until: datetime | None = None  # created before
+    # Only the jobs after a job with these values of ``order_keys(sort)`` (keyset paging:
+    # unlike an offset, it skips none and repeats none when jobs come or go meanwhile).
+    after: Sequence[Any] | None = None
+
+
+def order_keys(sort: Sequence[str]) -> list[str]:
+    """The keys a listing sorted by ``sort`` is in: each column once, up to the id, which
+    breaks ties (in the first key's direction) and ends it, being unique."""
+    keys: list[str] = []
+    for item in sort:
+        name = item.removeprefix("-")
+        if name in {key.removeprefix("-") for key in keys}:
+            continue  # a column sorted by already sorts nothing more
+        keys.append(item)
+        if name == "id":
+            return keys
+    first_descending = bool(sort) and sort[0].startswith("-")
+    return [*keys, "-id" if first_descending else "id"]
+
+
+def order_values(job: Job, sort: Sequence[str]) -> list[Any]:
+    """``job``'s values of ``order_keys(sort)``: what :attr:`JobQuery.after` takes to list
+    the jobs after it."""
+    return [getattr(job, key.removeprefix("-")) for key in order_keys(sort)]
 
 
 SORTABLE = frozenset(

@@ -40,6 +40,7 @@ from jobyard.models import (
     JobSpec,
     JobUpdate,
     WorkerInfo,
+    order_values,
 )
 from jobyard.routing import TagsInvalid
 from jobyard.schedules.scheduler import Scheduler
@@ -379,6 +380,65 @@ def test_listing_cuts_by_creation_time(store: Store, listed: list[Job]) -> None:
     elsewhere = timezone(timedelta(hours=-5))  # the same moment in another zone
     assert ids(store, since=(T0 + 2 * second).astimezone(elsewhere)) == [d, c]
     assert ids(store, since=T0 + 4 * second) == []
+
+
+@pytest.fixture
+def varied(store: Store) -> list[Job]:
+    """Jobs with ties in every sortable column and run_at NULL in some."""
+    made = []
+    for i in range(11):
+        run_at = None if i % 3 == 0 else T0 + timedelta(minutes=i % 2)
+        job = new_job(type=f"t{i % 2}", queue="QB"[i % 2], priority=i % 3, run_at=run_at)
+        made += add(store, job, now=T0 + timedelta(seconds=i // 3))
+    return made
+
+
+SORTS = [
+    ["-created_at"],
+    ["created_at"],
+    ["id"],
+    ["-id"],
+    ["run_at"],
+    ["-run_at"],
+    ["priority", "-run_at"],
+    ["-priority", "run_at", "-id"],
+    ["type", "-queue", "-created_at"],
+    ["state", "-started_at"],
+]
+
+
+@pytest.mark.parametrize("sort", SORTS, ids=",".join)
+def test_listing_after_a_job_goes_on_where_it_left_off(
+    store: Store, varied: list[Job], sort: list[str]
+) -> None:
+    whole = ids(store, sort=sort, per_page=100)
+    paged: list[int] = []
+    after = None
+    while True:
+        page, total = store.jobs.list_jobs(JobQuery(sort=sort, per_page=3, after=after))
+        assert total == len(varied)  # of them all, the ones before it too
+        if not page:
+            break
+        paged += [job.id for job in page]
+        after = order_values(page[-1], sort)
+    assert paged == whole
+
+
+@pytest.mark.parametrize("sort", [["-created_at"], ["run_at"], ["-priority", "run_at"]], ids=str)
+def test_listing_after_a_removed_job_skips_none_and_shows_new_ones_once(
+    store: Store, varied: list[Job], sort: list[str]
+) -> None:
+    seen: list[int] = []
+    after = None
+    while page := store.jobs.list_jobs(JobQuery(sort=sort, per_page=2, after=after))[0]:
+        seen += [job.id for job in page]
+        after = order_values(page[-1], sort)
+        for job in page:  # what a cleanup does: remove what it was shown
+            assert store.jobs.delete_job(job.id, frozenset(JobState))
+        if len(seen) < len(varied):  # a new job behind or ahead of the cursor
+            add(store, new_job(), now=T0 + timedelta(hours=1))
+    assert set(seen) >= {job.id for job in varied}
+    assert len(seen) == len(set(seen))
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.convertors import Convertor, register_url_convertor
 
 from jobyard.api import trail
+from jobyard.api.cursor import cursor_after, read_cursor
 from jobyard.api.params import JobId, Page, PerPage
 from jobyard.api.problems import try_again
 from jobyard.api.resources import choices, get_manager, get_node, split_names
@@ -161,12 +162,20 @@ def list_jobs(
     worker: Annotated[list[str], Query(description="running or last run by")] = [],  # noqa: B006
     since: Annotated[UtcTime | None, Query(description="created at or after")] = None,
     until: Annotated[UtcTime | None, Query(description="created before")] = None,
+    after: Annotated[
+        str | None, Query(max_length=4000, description="a page's `next`: the jobs after it")
+    ] = None,
 ) -> Response:
-    """Current and past jobs, paginated, filtered, sorted and searched."""
+    """Current and past jobs, paginated, filtered, sorted and searched.
+
+    ``after`` (a page's ``next``) starts the listing after that page's last job, as it
+    was sorted: following ``next`` lists every job once, even while others come or go.
+    """
+    keys = _sort_keys(sort)
     query = JobQuery(
         page=page,
         per_page=per_page,
-        sort=_sort_keys(sort),
+        sort=keys,
         search=search or None,
         states=_states(state),
         types=split_names(type),
@@ -174,11 +183,14 @@ def list_jobs(
         workers=split_names(worker),
         since=since,
         until=until,
+        after=None if after is None else read_cursor(after, keys),
     )
     jobs, total = manager.find(query)
     now = utcnow()  # one moment for the whole page
     items = [shown_job(job, now) for job in jobs]
-    return answer_plain({"items": items, "total": total, "page": page, "per_page": per_page})
+    more = cursor_after(jobs[-1], keys) if len(jobs) == per_page else None
+    page_of = {"items": items, "total": total, "page": page, "per_page": per_page}
+    return answer_plain(page_of | {"next": more})
 
 
 @router.get(ONE_JOB, response_model=JobOut, name="get_job")

@@ -275,6 +275,7 @@ class JobPage(BaseModel):
     total: int
     page: int
     per_page: int
+    next: str | None  # the ``after`` of the page that follows; null when this one is not full
 
 
 class BatchOut(BaseModel):

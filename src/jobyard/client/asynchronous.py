@@ -160,9 +160,12 @@ class AsyncClient:
         worker: Names = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        after: str | None = None,
     ) -> JobPage:
         return await self._driver.run(
-            calls.jobs(page, per_page, sort, search, state, type, queue, worker, since, until)
+            calls.jobs(
+                page, per_page, sort, search, state, type, queue, worker, since, until, after
+            )
         )
 
     def iter_jobs(

@@ -120,8 +120,9 @@ def jobs(
     worker: Names = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    after: str | None = None,
 ) -> Flow[JobPage]:
-    params = {"page": page, "per_page": per_page, "sort": sort, "search": search}
+    params = {"page": page, "per_page": per_page, "sort": sort, "search": search, "after": after}
     params |= {"state": csv(state), "type": csv(type), "queue": csv(queue)}
     params |= {"worker": csv(worker), "since": iso(since, "since"), "until": iso(until, "until")}
     return JobPage.from_dict((yield from call("GET", JOBS, params)))
@@ -138,18 +139,21 @@ def iter_jobs(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Steps:
-    """Every matching job, page after page (each once, even if jobs come meanwhile)."""
-    seen: set[int] = set()
-    for number in range(1, 1_000_000):
+    """Every matching job, page after page, each once: every page starts after the last
+    job listed (its ``next``), not at an offset that removals and insertions shift."""
+    seen: set[int] = set()  # a job whose sorted value changed may come round again
+    after: str | None = None
+    while True:
         page = yield from jobs(
-            number, per_page, sort, search, state, type, queue, worker, since, until
+            1, per_page, sort, search, state, type, queue, worker, since, until, after
         )
         for job in page.items:
             if job.id not in seen:
+                seen.add(job.id)
                 yield Emit(job)
-        seen.update(job.id for job in page.items)
-        if number >= page.pages or not page.items:
+        if page.next is None:
             return
+        after = page.next
 
 
 def job(job_id: int) -> Flow[JobInfo]:

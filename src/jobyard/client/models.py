@@ -196,9 +196,16 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True)
 class JobPage(Page[JobInfo]):
-    """One page of a job listing; ``total`` counts every match."""
+    """One page of a job listing; ``total`` counts every match. ``next``, passed as
+    ``after``, lists the jobs after this page's last; None when this page is not full."""
 
     item = JobInfo
+    next: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        page = super().from_dict(data)
+        return dataclasses.replace(page, next=data.get("next"))
 
 
 @dataclass(frozen=True)

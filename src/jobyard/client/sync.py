@@ -213,12 +213,16 @@ class Client:
         worker: Names = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        after: str | None = None,
     ) -> JobPage:
         """One page of jobs; ``state``, ``type``, ``queue`` and ``worker`` take one name
         or several. ``since`` and ``until`` keep the jobs created at or after, and before,
-        those times (a naive time is local time)."""
+        those times (a naive time is local time). ``after``, a page's ``next``, lists the
+        jobs after that page's last one (:meth:`iter_jobs` follows it)."""
         return self._driver.run(
-            calls.jobs(page, per_page, sort, search, state, type, queue, worker, since, until)
+            calls.jobs(
+                page, per_page, sort, search, state, type, queue, worker, since, until, after
+            )
         )
 
     def iter_jobs(
@@ -233,7 +237,10 @@ class Client:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> Iterator[JobInfo]:
-        """Every matching job, page after page (each once, even if jobs come meanwhile)."""
+        """Every matching job, page after page: each job there all along is listed once,
+        even if jobs come or go meanwhile (removing the jobs as they come skips none).
+        One whose sorted value changes meanwhile (its state, when sorted by state) is
+        listed where it was or where it went, once at most."""
         steps = calls.iter_jobs(sort, search, state, type, queue, per_page, worker, since, until)
         return self._driver.iterate(steps)
 

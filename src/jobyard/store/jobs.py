@@ -29,7 +29,7 @@ from jobyard.models import SORTABLE, Ended, EventKind, Job, JobEnd, JobQuery, Jo
 from jobyard.states import LIVE, JobState
 from jobyard.store import guard, submission, totals
 from jobyard.store.access import audit_row
-from jobyard.store.listing import job_filters, job_order
+from jobyard.store.listing import job_after, job_filters, job_order
 from jobyard.store.part import RETRIES, Part
 from jobyard.store.protocol import AuditOf, lapsed, noted
 from jobyard.store.rows import (
@@ -112,15 +112,17 @@ class SqlJobs(Part):
     def list_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
         """One page of jobs matching the filters, and how many match in all.
 
+        With ``query.after``, the page starts after that place (the count is of them all).
         Raises ``ValueError`` for a sort key outside :data:`SORTABLE` or a page < 1.
         """
         bad = [key for key in query.sort if key.removeprefix("-") not in SORTABLE]
         if bad or query.page < 1 or query.per_page < 1:
             raise ValueError(f"bad listing: sort {bad}, page {query.page}/{query.per_page}")
         where = job_filters(query, self._engine.dialect)
+        after = [] if query.after is None else [job_after(query.sort, query.after)]
         page = (
             select(jobs)
-            .where(*where)
+            .where(*where, *after)
             .order_by(*job_order(query.sort))
             .limit(query.per_page)
             .offset((query.page - 1) * query.per_page)

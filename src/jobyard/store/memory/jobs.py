@@ -9,7 +9,16 @@ from datetime import datetime
 from typing import Any
 
 from jobyard.events.records import JobEvent, LogWritten, Record
-from jobyard.models import SORTABLE, Ended, Job, JobEnd, JobQuery, JobUpdate, NewJob
+from jobyard.models import (
+    SORTABLE,
+    Ended,
+    Job,
+    JobEnd,
+    JobQuery,
+    JobUpdate,
+    NewJob,
+    order_keys,
+)
 from jobyard.states import JobState
 from jobyard.store.memory.tables import (
     Edge,
@@ -69,8 +78,11 @@ class MemoryJobs(Part):
         with self._t.lock:
             found = self._t.where(lambda job: _matches(job, query))
         found = _sorted(found, query.sort)
+        total = len(found)
+        if query.after is not None:
+            found = [job for job in found if _after(job, query.sort, query.after)]
         start = (query.page - 1) * query.per_page
-        return found[start : start + query.per_page], len(found)
+        return found[start : start + query.per_page], total
 
     def update_job(self, update: JobUpdate, now: datetime) -> Job | None:
         values = job_values(update.values) | {"updated_at": utc(now)}
@@ -234,10 +246,7 @@ def _matches(job: Job, query: JobQuery) -> bool:
 
 def _sorted(found: list[Job], sort: Sequence[str]) -> list[Job]:
     """In ``sort`` order, nulls as if larger than any value, ties broken by id."""
-    if not any(item.removeprefix("-") == "id" for item in sort):
-        first_descending = bool(sort) and sort[0].startswith("-")
-        sort = [*sort, "-id" if first_descending else "id"]
-    for item in reversed(sort):  # stable sorts, the last key first
+    for item in reversed(order_keys(sort)):  # stable sorts, the last key first
         name = item.removeprefix("-")
         found = sorted(found, key=_sort_key(name), reverse=item.startswith("-"))
     return found
@@ -245,10 +254,22 @@ def _sorted(found: list[Job], sort: Sequence[str]) -> list[Job]:
 
 def _sort_key(name: str) -> Callable[[Job], tuple[bool, Any]]:
     def key(job: Job) -> tuple[bool, Any]:
-        value = getattr(job, name)
-        return (value is None, 0 if value is None else value)
+        return _null_last(getattr(job, name))
 
     return key
+
+
+def _null_last(value: Any) -> tuple[bool, Any]:
+    return (value is None, 0 if value is None else value)
+
+
+def _after(job: Job, sort: Sequence[str], values: Sequence[Any]) -> bool:
+    """Whether ``job`` comes after a job with these ``values`` of ``order_keys(sort)``."""
+    for key, value in zip(order_keys(sort), values, strict=True):
+        mine, theirs = _null_last(getattr(job, key.removeprefix("-"))), _null_last(value)
+        if mine != theirs:
+            return bool(mine < theirs if key.startswith("-") else mine > theirs)
+    return False
 
 
 def _seq(event: JobEvent) -> int:
