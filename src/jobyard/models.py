@@ -415,7 +415,7 @@ class JobQuery:
     page: int = 1
     per_page: int = 50
     sort: Sequence[str] = ("-created_at",)  # field names, "-" = descending; id breaks ties
-    search: str | None = None  # case-insensitive substring of type, name or args JSON
+    search: str | None = None  # case-insensitive, in type, name or args JSON (keys too)
     states: Sequence[JobState] = ()
     types: Sequence[str] = ()
     queues: Sequence[str] = ()

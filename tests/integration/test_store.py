@@ -499,6 +499,10 @@ def test_a_search_finds_arguments_as_written_not_as_json_writes_them(store: Stor
     assert found("dir\ttab")
     assert found('"HI" c:')  # any case still
     assert not found('say "ho"')
+    # JSON's escapes are not text of the value: a backslash stands for itself
+    assert not found('say \\"hi\\"')
+    assert not found("C:\\\\dir")
+    assert not found("dir\\ttab")
 
 
 def test_a_search_finds_the_text_it_was_copied_from_and_its_other_case_everywhere(

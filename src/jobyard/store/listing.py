@@ -49,14 +49,17 @@ def job_filters(query: JobQuery, dialect: Dialect) -> list[ColumnElement[bool]]:
 
 
 def _search(text: str, dialect: Dialect) -> ColumnElement[bool]:
-    """``text`` in the type, name or arguments, whatever the case. The arguments are
-    stored as JSON: a term with a quote, a backslash or a tab is looked for as JSON
-    writes it there too (``say \\"hi\\"``)."""
+    """``text`` in the type, name or arguments, whatever the case.
+
+    The arguments are searched in their JSON text, keys and punctuation included (no
+    JSON function walks the values alike on every database): the term is looked for as
+    JSON writes it inside a string, so a quote, a backslash or a tab in it is found in
+    a value (``say "hi"`` as ``say \\"hi\\"``), and JSON's own escapes are not found by
+    their text (``q\\"uote`` does not find ``q"uote``).
+    """
     args = cast(jobs.c.args, Text)
-    found = [folded_contains(target, text, dialect) for target in (jobs.c.type, jobs.c.name, args)]
-    if (written := as_in_json(text)) != text:
-        found.append(folded_contains(args, written, dialect))
-    return or_(*found)
+    found = [folded_contains(target, text, dialect) for target in (jobs.c.type, jobs.c.name)]
+    return or_(*found, folded_contains(args, as_in_json(text), dialect))
 
 
 def folded_contains(target: ColumnElement[Any], text: str, dialect: Dialect) -> ColumnElement[bool]:

@@ -236,12 +236,7 @@ def _matches(job: Job, query: JobQuery) -> bool:
         return True
     args = fold(json.dumps(job.args, ensure_ascii=False))
     term = fold(query.search)
-    return (
-        term in fold(job.type)
-        or term in fold(job.name or "")
-        or term in args
-        or (fold(as_in_json(query.search)) in args)
-    )
+    return term in fold(job.type) or term in fold(job.name or "") or fold(as_in_json(term)) in args
 
 
 def _sorted(found: list[Job], sort: Sequence[str]) -> list[Job]:
