@@ -6,6 +6,7 @@ cleanup loop removes what it is shown) moves no other job past the next page.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 
@@ -86,10 +87,12 @@ def test_a_page_tells_where_the_next_starts_and_offsets_still_work(client: Clien
 
 
 def test_a_cursor_of_another_sort_or_no_cursor_is_refused(client: Client) -> None:
+    held(client, f"cursor-{uuid.uuid4().hex[:8]}", 1)
     page = client.jobs(sort="id", per_page=1)
     assert page.next is not None
     with pytest.raises(Invalid, match="another sort"):
         client.jobs(sort="-id", after=page.next)
-    for bad in ("nonsense", "W10", "WyJpZCJd", page.next[:-3]):
+    nested = base64.urlsafe_b64encode(b"[" * 2900).decode()  # deeper than a parser recurses
+    for bad in ("nonsense", "W10", "WyJpZCJd", page.next[:-3], nested):
         with pytest.raises(Invalid, match="cursor"):
             client.jobs(sort="id", after=bad)

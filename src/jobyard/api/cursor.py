@@ -35,7 +35,7 @@ def read_cursor(cursor: str, sort: Sequence[str]) -> list[Any]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         keys, values = json.loads(text)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, RecursionError) as error:
         raise _bad("not a cursor of this listing") from error
     if keys != order_keys(sort) or not isinstance(values, list) or len(values) != len(keys):
         raise _bad("made for another sort: start again without it")
