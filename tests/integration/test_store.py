@@ -997,14 +997,15 @@ def _lock(job_id: int, *, shared: bool) -> Select[tuple[int]]:
     return select(jobs.c.id).where(jobs.c.id == job_id).with_for_update(read=shared)
 
 
-def test_pending_controls_are_those_of_the_workers_live_jobs(store: Store) -> None:
+def test_live_controls_are_the_workers_live_jobs_with_their_intents(store: Store) -> None:
     a, b, c = add(store, new_job(), new_job(), new_job())
     claim(store, limit=2)
     for job_id, control in ((a.id, Control.PAUSE), (c.id, Control.KILL)):
         store.jobs.update_job(JobUpdate(job_id, frozenset(JobState), {"control": control}), T0)
-    assert store.queue.pending_controls("w1") == [(a.id, Control.PAUSE)]
-    assert store.queue.pending_controls("w2") == []
-    assert b.id not in dict(store.queue.pending_controls("w1"))
+    assert store.queue.live_controls("w1") == {a.id: Control.PAUSE, b.id: None}
+    assert store.queue.live_controls("w2") == {}
+    assert store.jobs.delete_job(b.id, frozenset(JobState))  # a forced removal
+    assert store.queue.live_controls("w1") == {a.id: Control.PAUSE}
 
 
 def test_an_idle_poll_claims_what_a_claim_would(store: Store) -> None:

@@ -137,9 +137,10 @@ class Yard:
 
     def forward_controls(self) -> None:
         """What the worker loop does each tick: hand the stored intents to the run."""
-        for job_id, control in self.store.queue.pending_controls("w1"):
+        for job_id, control in self.store.queue.live_controls("w1").items():
             assert job_id == self.job.id
-            self.run.request(control)
+            if control is not None:
+                self.run.request(control)
 
     def finish(self) -> Job:
         self.run.join(timeout=5)

@@ -204,7 +204,7 @@ def test_a_live_job_gets_an_intent_for_its_worker(h: Harness) -> None:
     h.claim()
     job = h.manager.act(job_id, Event.PAUSE)
     assert (job.state, job.control) == (JobState.RUNNING, Control.PAUSE)
-    assert h.store.queue.pending_controls("w1") == [(job_id, Control.PAUSE)]
+    assert h.store.queue.live_controls("w1") == {job_id: Control.PAUSE}
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -160,16 +161,24 @@ class SqlJobs(Part):
 
         Its events, log lines, resource samples and own dependencies go with it
         (the edges of jobs that wait for it stay: they tell those it was removed); what it
-        counted in the ``/metrics`` histograms stays counted.
+        counted in the ``/metrics`` histograms stays counted. A live job's worker, on
+        PostgreSQL, is woken to look at its jobs: it finds this one gone and kills its
+        processes now, not at its next poll.
         """
         states = [JobState(state).value for state in expect]
         query = delete(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(states))
         with self._write() as conn:
-            deleted = conn.execute(query.returning(*totals.COUNTED)).all()
+            deleted = conn.execute(query.returning(jobs.c.worker, *totals.COUNTED)).all()
             if deleted:
                 for table in (job_events, job_samples, job_dependencies):
                     conn.execute(delete(table).where(table.c.job_id == job_id))
-                totals.add_removed_jobs(conn, deleted)  # what it counted in /metrics stays
+                # what it counted in /metrics stays
+                totals.add_removed_jobs(conn, [row[1:] for row in deleted])
+                worker, state = deleted[0].worker, JobState(deleted[0].state)
+                if worker is not None and state in LIVE and self._dialect == "postgresql":
+                    # ``c:<worker>`` as a recorded control sends it (jobyard.events.wakeups)
+                    notify = text("SELECT pg_notify('jobyard_jobs', :payload)")
+                    conn.execute(notify, {"payload": f"c:{worker[:1000]}"})
         return bool(deleted)
 
     def restart_job(

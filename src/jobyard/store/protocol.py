@@ -220,7 +220,10 @@ class QueueStore(Protocol):
         record its heartbeat; their ids."""
         ...
 
-    def pending_controls(self, worker: str) -> list[tuple[int, Control]]: ...
+    def live_controls(self, worker: str) -> dict[int, Control | None]:
+        """Each live job of the worker, with the intent recorded on it (None: none). A
+        run of the worker whose job is not among them was removed, or went elsewhere."""
+        ...
 
     def promote_due(self, now: datetime) -> list[int]:
         """Queue the ``scheduled`` jobs whose ``run_at`` ≤ ``now`` (a

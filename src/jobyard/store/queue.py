@@ -226,16 +226,16 @@ class SqlQueue(Part):
             conn.execute(update(workers).where(workers.c.name == worker).values(heartbeat_at=now))
             return held
 
-    def pending_controls(self, worker: str) -> list[tuple[int, Control]]:
-        """``(job id, control)`` for each live job of the worker with an intent recorded."""
+    def live_controls(self, worker: str) -> dict[int, Control | None]:
+        """Each live job of the worker, with the intent recorded on it (None: none)."""
         query = (
             select(jobs.c.id, jobs.c.control)
-            .where(jobs.c.worker == worker, jobs.c.state.in_(_LIVE), jobs.c.control.is_not(None))
+            .where(jobs.c.worker == worker, jobs.c.state.in_(_LIVE))
             .order_by(jobs.c.id)
         )
         with self._peek() as conn:
             rows = conn.execute(query).all()  # read to the end: no BEGIN ends the statement
-        return [(job_id, Control(control)) for job_id, control in rows]
+        return {job_id: Control(control) if control else None for job_id, control in rows}
 
     def promote_due(self, now: datetime) -> list[int]:
         """Queue every ``scheduled`` job whose ``run_at`` ≤ ``now``; return their ids.

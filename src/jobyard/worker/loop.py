@@ -598,9 +598,19 @@ class Worker:
             self._launch(job, leased)
 
     def _forward_controls(self) -> None:
-        for job_id, control in self.store.queue.pending_controls(self.name):
-            run = self._runs.get(job_id)
-            if run is not None:
+        """Hand the recorded intents to the runs, and stop those whose job is no longer
+        this worker's: a forced removal deletes a live job, which has no row left to
+        record a kill on. The runs as they are before the read: one adopted meanwhile
+        (the sweeper's thread) was not asked about (see :meth:`_heartbeat`)."""
+        asked = list(self._runs)
+        live = self.store.queue.live_controls(self.name)
+        for job_id in asked:
+            run = self._runs[job_id]
+            if job_id not in live:
+                if run.is_alive():  # removed, or gone elsewhere: write nothing more
+                    log.info("job gone; stopping its run", extra={"job": job_id})
+                    run.request(Abandon())
+            elif (control := live[job_id]) is not None:
                 run.request(control)
 
     def _claim(self, limit: int, *, idle_poll: bool = False) -> Claimed:

@@ -124,10 +124,10 @@ class MemoryQueue(Part):
                 self._t.workers[worker] = dataclasses.replace(info, heartbeat_at=utc(now))
             return [job.id for job in mine]
 
-    def pending_controls(self, worker: str) -> list[tuple[int, Control]]:
+    def live_controls(self, worker: str) -> dict[int, Control | None]:
         with self._t.lock:
             mine = self._t.where(lambda job: job.worker == worker and job.state in LIVE)
-        return [(job.id, job.control) for job in mine if job.control is not None]
+        return {job.id: job.control for job in mine}
 
     def promote_due(self, now: datetime) -> list[int]:
         now = utc(now)
