@@ -417,22 +417,26 @@ class JobManager:
         self._wake()
 
     def remove(self, job_id: int, *, force: bool = False) -> None:
-        """Delete a finished job; ``force`` kills a live or pending one first.
+        """Delete a finished job; ``force`` removes a live or pending one too.
 
         A node's job is never removed alone (409): the run would lose the node for good,
         as resume, retry-failed and restarts downstream of it all need its job.
+
+        A forced removal is not a kill: the job is deleted in whatever state it is in
+        (or has reached meanwhile), and its worker, woken, finds it gone and kills its
+        processes, writing nothing more. Killed first, the job ended ``killed``, and
+        that end met its dependents' ``failed`` and ``finished`` conditions before the
+        removal was stored (a running one's, when its worker won the race): they ran.
+        Removed, it meets nothing; they end ``upstream_failed``.
         """
         job = self.get(job_id)
         if job.workflow_run is not None:
             raise Conflict(_run_keeps(job), state=job.state.value, workflow_run=job.workflow_run)
-        if not job.state.terminal:
-            if not force:
-                raise Conflict(
-                    f"job {job_id} is {job.state.value}; kill it first or use force",
-                    state=job.state.value,
-                )
-            # The owning worker notices that its job is gone and kills the processes.
-            self.act(job_id, Event.KILL)
+        if not job.state.terminal and not force:
+            raise Conflict(
+                f"job {job_id} is {job.state.value}; kill it first or use force",
+                state=job.state.value,
+            )
         self._before_remove(job)
         if not self.store.jobs.delete_job(job_id, frozenset(JobState)):
             raise NotFound(f"no job with id {job_id}")

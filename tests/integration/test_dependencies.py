@@ -109,7 +109,38 @@ def test_bad_dependencies_are_refused_and_removed_ones_block(server: Server) -> 
     assert server.client.delete(f"/api/v1/jobs/{upstream['id']}?force=true").status_code == 204
     server.wait_state(held["id"], "upstream_failed")
     error = server.wait_state(waiting["id"], "upstream_failed")["error"]
-    assert error == f"dependency {upstream['id']} ended killed"  # force kills before removing
+    assert error == f"dependency {upstream['id']} ended removed"  # removed, not killed
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["pending", "running"])
+def test_a_forced_removal_blocks_its_dependents_whatever_they_wait_for(
+    server: Server, live: bool
+) -> None:
+    """A forced removal killed the job first: ended ``killed``, it met its dependents'
+    ``failed`` and ``finished`` conditions before the removal was stored (a pending job's
+    always, a running one's when its worker's end won the race), and they ran."""
+    conditions = ("succeeded", "failed", "finished")
+    for _ in range(3 if live else 1):  # a running job's end raced the removal
+        if live:
+            upstream = server.submit("sleep", args={"seconds": 60})
+            server.wait_state(upstream["id"], "running")
+        else:
+            upstream = server.submit("echo", args={"text": "u"}, hold=True)
+        waiting = [
+            server.submit("echo", args={"text": on}, depends_on=after(upstream, on))
+            for on in conditions
+        ]
+        held = server.submit(
+            "echo", args={"text": "h"}, hold=True, depends_on=after(upstream, "finished")
+        )
+        removed = server.client.delete(f"/api/v1/jobs/{upstream['id']}?force=true")
+        assert removed.status_code == 204, removed.text
+        why = f"dependency {upstream['id']} ended removed"
+        for on, job in zip(conditions, waiting, strict=True):
+            ended = server.wait_state(job["id"], "upstream_failed", "succeeded")
+            assert (ended["state"], ended["error"]) == ("upstream_failed", why), on
+        started = server.act(held["id"], "start", expect=200).json()
+        assert (started["state"], started["error"]) == ("upstream_failed", why)
 
 
 def test_a_met_dependency_stays_met_when_its_upstream_is_removed(server: Server) -> None:

@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import httpx
@@ -36,6 +39,38 @@ def act(server: Server, action: str, ids: list[int], **body: Any) -> list[dict[s
 def queue() -> str:
     """A queue of the test's own: filters on it see only the test's jobs."""
     return f"q-{uuid.uuid4().hex[:8]}"
+
+
+def concurrently(count: int, call: Callable[[], int]) -> list[int]:
+    """``call`` from ``count`` threads at once; what each returned, sorted."""
+    with ThreadPoolExecutor(count) as pool:
+        return sorted(pool.map(lambda _: call(), range(count)))
+
+
+def force_remove(server: Server, job_id: int) -> int:
+    return server.client.delete(f"/api/v1/jobs/{job_id}?force=true").status_code
+
+
+def force_remove_many(server: Server, job_id: int) -> int:
+    [result] = act(server, "remove", [job_id], force=True)
+    status: int = result["status"]
+    return status
+
+
+def test_concurrent_forced_removals_remove_the_job_once_and_find_it_gone(
+    server: Server,
+) -> None:
+    """A removal killed the job first, and a kill of a job that had ended meanwhile (killed
+    by another removal) was a 409: 5 removals at once answered 409 most of the time."""
+    for live in (False, False, True):
+        if live:
+            job = server.submit("sleep", args={"seconds": 60})["id"]
+            server.wait_state(job, "running")
+        else:
+            [job] = held(server, queue())
+        assert concurrently(5, partial(force_remove, server, job)) == [204] + [404] * 4
+    [job] = held(server, queue())
+    assert concurrently(5, partial(force_remove_many, server, job)) == [204] + [404] * 4
 
 
 def test_each_job_is_handled_on_its_own_and_a_failure_stops_none(server: Server) -> None:

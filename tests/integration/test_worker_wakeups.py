@@ -10,6 +10,7 @@ own engine (an observation: nothing is replaced).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from jobyard.store import Store
 from jobyard.worker.loop import Worker, WorkerSettings
 from tests.databases import Servers
 from tests.harness import CONFIG, wait_for
+from tests.processes import all_gone, tree
 
 # A gate with no limits stored: a worker with max_running limits claims at every freed
 # slot whatever its last claim saw, which would hide what these tests look at.
@@ -290,3 +292,26 @@ def test_without_notify_a_freed_slot_still_finds_a_job_queued_while_it_was_busy(
         wait_for(lambda: apart.running(second), timeout=20, what="the second job claimed")
         (tmp_path / "second").touch()
         wait_for(lambda: apart.state(second) is JobState.SUCCEEDED, timeout=20, what="its end")
+
+
+def test_a_forced_removal_reaches_the_worker_at_once(
+    single: Setup, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A forced removal deletes a running job: no row is left to record a kill on. The
+    removal wakes the worker (NOTIFY, or in-process), whose look for intents finds the
+    job gone and stops its run then, not at its heartbeat a minute away."""
+    job_id = gate(single, tmp_path / "never")
+    wait_for(lambda: single.running(job_id), timeout=20, what="the job claimed")
+    pid = wait_for(lambda: single.node.manager.get(job_id).pid, what="its pid")
+    processes = tree(pid)
+    with caplog.at_level(logging.INFO, logger="jobyard.worker.loop"):
+        single.node.manager.remove(job_id, force=True)
+
+        def stopped_by_the_loop() -> bool:
+            return any(
+                r.threadName == "worker-w-a" and getattr(r, "job", None) == job_id
+                for r in caplog.records
+            )
+
+        wait_for(stopped_by_the_loop, timeout=20, what="the worker's loop to stop the run")
+    wait_for(lambda: all_gone(processes), timeout=20, what="the job's processes gone")

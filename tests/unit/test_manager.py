@@ -303,9 +303,29 @@ def test_a_pause_carried_out_keeps_a_kill_asked_meanwhile(h: Harness) -> None:
     assert (stored.state, stored.control) == (JobState.PAUSED, Control.KILL)
 
 
-def test_removing_a_live_job_kills_it_first(h: Harness) -> None:
+def test_removing_a_live_job_leaves_its_worker_nothing_to_run(h: Harness) -> None:
     job_id = h.submit()
     h.claim()
     h.manager.remove(job_id, force=True)
     assert h.store.jobs.get_job(job_id) is None
-    assert h.store.queue.renew_leases("w1", NOW, NOW + HOUR) == []  # the worker abandons it
+    assert h.store.queue.live_controls("w1") == {}  # the worker abandons it at its next look
+    assert h.store.queue.renew_leases("w1", NOW, NOW + HOUR) == []  # or at its heartbeat
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["pending", "running"])
+@pytest.mark.parametrize("condition", list(Condition))
+def test_a_forced_removal_blocks_dependents_whatever_they_wait_for(
+    h: Harness, condition: Condition, live: bool
+) -> None:
+    """A removal killed the job first: a pending job ended killed at once, which met the
+    ``failed`` and ``finished`` conditions, and its dependents ran."""
+    upstream = h.submit()
+    if live:
+        h.claim()
+    waiting = h.submit(depends_on=(Dependency(upstream, condition),))
+    h.manager.remove(upstream, force=True)
+    blocked = h.manager.get(waiting)
+    assert (blocked.state, blocked.error) == (
+        JobState.UPSTREAM_FAILED,
+        f"dependency {upstream} ended removed",
+    )

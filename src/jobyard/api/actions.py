@@ -48,9 +48,7 @@ class JobActions(BaseModel):
     ids: list[Annotated[int, Field(ge=1, strict=True)]] = Field(
         min_length=1, max_length=MAX_IDS, description="handled in this order, each once"
     )
-    force: bool = Field(
-        default=False, strict=True, description="remove: kill a live or pending job first"
-    )
+    force: bool = Field(default=False, strict=True, description="remove: a live or pending job too")
 
 
 class ActionResult(BaseModel):

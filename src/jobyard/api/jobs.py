@@ -259,7 +259,7 @@ def restart_job(
 
 @router.delete(ONE_JOB, status_code=204)
 def remove_job(job_id: JobId, manager: Manager, force: bool = False) -> Response:
-    """Remove a finished job and its history; ``force`` kills a live one first. A workflow
+    """Remove a finished job and its history; ``force`` a live or pending one too. A workflow
     run's job is a 409 naming the run (``workflow_run``): the run needs it to run again."""
     manager.remove(job_id, force=force)
     return Response(status_code=204)

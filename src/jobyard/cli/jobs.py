@@ -509,7 +509,7 @@ def _split_targets(targets: list[str]) -> tuple[list[int], list[str]]:
 
 def rm(
     job_ids: IdsArg = None,
-    force: Annotated[bool, typer.Option("--force", help="Kill a live job first.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Remove live jobs too.")] = False,
     state: SelectState = None,
     type_: TypeOpt = None,
     queue: QueueOpt = None,

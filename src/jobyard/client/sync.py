@@ -268,7 +268,7 @@ class Client:
         return self._driver.run(calls.restart(job_id, args))
 
     def remove(self, job_id: int, force: bool = False) -> None:
-        """Remove an ended job; ``force`` kills a live one first."""
+        """Remove an ended job; ``force`` a live or pending one too."""
         self._driver.run(calls.remove(job_id, force))
 
     def act_many(
@@ -279,7 +279,7 @@ class Client:
         Each job is handled on its own, as by the single methods, and gets a
         result (in the order of ``ids``, each id once): one that is gone or whose
         state forbids the action does not stop the others. ``force`` removes live
-        jobs (killing them first). Many ids are sent in requests of 500.
+        and pending jobs too. Many ids are sent in requests of 500.
         """
         return self._driver.run(calls.act_many(action, ids, force))
 
