@@ -9,18 +9,21 @@ parent → child, one JSON object a line on the child's stdin (moved away from
 fd 0 at start, so that the job's subprocesses cannot read it)::
 
     {"op": "run", "job_id", "target", "args", "env", "cwd", "marker", "clean"}
-    {"op": "pause", "seq"}   {"op": "resume"}   {"op": "details"}
+    {"op": "pause", "seq", "marker"}   {"op": "resume"}   {"op": "details"}
 
 child → parent, one JSON object a line on the message pipe::
 
     {"op": "ready", "errors": [...], "cpu_total"}  once, after the preload
-    {"op": "started", "kind", "hooks"}          {"op": "paused", "seq"}
+    {"op": "started", "kind", "hooks"}          {"op": "paused", "seq", "over"}
     {"op": "progress", "fraction", "message"}   {"op": "metric", "name", "value"}
     {"op": "details", "data"}
     {"op": "done", "ok", "exit_code", "signal", "error", "cpu", "peak", "cpu_total", "retire"}
 
 ``cpu`` and ``peak`` are the job's own CPU seconds and peak RSS; ``cpu_total`` is
 the child's CPU so far, from which the parent counts the next job's samples.
+``paused`` answers a class job's ``pause`` once its hook returned; ``over`` says the
+run of that ``marker`` had ended by then (the parent does not stop the child: the
+job's ``done`` comes next).
 
 Before ``done``, the child kills what the job left running (it is their
 subreaper, so even processes that called ``setsid`` are found), flushes, and
@@ -120,6 +123,7 @@ class Child:
         self._lock = threading.Lock()
         self._job: PyJob | None = None
         self._busy = False
+        self._ended: str | None = None  # the marker of the last run whose code has ended
 
     def serve(self) -> None:
         """Main thread: run jobs as they come."""
@@ -144,13 +148,14 @@ class Child:
         if op == "run":
             self._requests.put(message)
         elif op == "pause":
-            paused = {"op": "paused", "seq": message.get("seq")}
+            marker = message.get("marker")  # the run the parent means
 
-            def told() -> None:  # "over": the job's code ended while its hook ran
-                self.channel.send(paused | {"over": job is not None and job.over})
+            def told() -> None:  # "over": that job's code has ended (while its hook ran)
+                over = marker is not None and marker == self._ended
+                self.channel.send({"op": "paused", "seq": message.get("seq"), "over": over})
 
             if job is None or not job.ask("pause", then=told):
-                self.channel.send(paused)
+                told()
         elif op in ("resume", "details") and job is not None:
             job.ask(op)
 
@@ -163,7 +168,7 @@ class Child:
         job = PyJob(request, self.channel.send)
         self._job = job
         outcome = job.execute()
-        job.over = True
+        self._ended = request["marker"]  # before the hooks are closed: see "pause"
         self._job = None
         # First: a limit on open files the job left would fail what follows.
         unrestored = state.restore()

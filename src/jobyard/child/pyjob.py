@@ -166,7 +166,6 @@ class PyJob:
         self._details_lock = threading.Lock()
         self._details_final = False
         self._hook_thread = HookThread()
-        self.over = False  # set once the job's code has ended (a pause hook tells the parent)
 
     def execute(self) -> dict[str, Any]:
         """Run the body; the fields of the ``done`` message that describe its end.

@@ -107,7 +107,8 @@ class PythonExecution:
             self._pause_ack.clear()
             self._pause_over = False
             seq = self._pause_seq
-            asked = "pause" in self._hooks and self._child.send({"op": "pause", "seq": seq})
+            ask = {"op": "pause", "seq": seq, "marker": self._request["marker"]}
+            asked = "pause" in self._hooks and self._child.send(ask)
         if asked:
             self._pause_ack.wait(PAUSE_HOOK_WAIT)
         with self._lock:
