@@ -7,13 +7,16 @@ cleanup loop removes what it is shown) moves no other job past the next page.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from jobyard.client import AsyncClient, Client, Invalid
 from tests.harness import Server, shared_server
+from tests.integration.test_client_stream import JOB
 
 server = shared_server()
 SORTS = ["-created_at", "id", "-priority,created_at", "state,-id"]
@@ -96,3 +99,30 @@ def test_a_cursor_of_another_sort_or_no_cursor_is_refused(client: Client) -> Non
     for bad in ("nonsense", "W10", "WyJpZCJd", page.next[:-3], nested):
         with pytest.raises(Invalid, match="cursor"):
             client.jobs(sort="id", after=bad)
+    # Made by hand: a time that is another year in UTC, a lone surrogate (both were 500s).
+    for sort, values in (
+        ("-created_at", ["0001-01-01T00:00:00+01:00", 5]),
+        ("-created_at", ["9999-12-31T23:59:59-01:00", 5]),
+        ("type", ["\ud800", 5]),
+    ):
+        keys = [sort, "-id" if sort.startswith("-") else "id"]
+        made = json.dumps([keys, values]).encode()
+        with pytest.raises(Invalid, match="bad cursor"):
+            client.jobs(sort=sort, after=base64.urlsafe_b64encode(made).decode().rstrip("="))
+
+
+def test_an_older_server_without_cursors_is_paged_by_numbers() -> None:
+    """A server from before cursors answers no ``next`` (and ignores ``after``): taken
+    for a last page, its listing stopped after the first page, silently."""
+    asked: list[int] = []
+
+    def older(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params["page"])
+        asked.append(number)
+        ids = {1: [5, 4], 2: [3, 2], 3: [1]}[number]
+        items = [JOB | {"id": job_id} for job_id in ids]
+        return httpx.Response(200, json={"items": items, "total": 5, "page": number, "per_page": 2})
+
+    with Client("http://jobyard.test", transport=httpx.MockTransport(older)) as client:
+        assert [job.id for job in client.iter_jobs(per_page=2)] == [5, 4, 3, 2, 1]
+    assert asked == [1, 2, 3]

@@ -357,7 +357,8 @@ def test_a_schedule_of_the_file_replaces_a_stored_one_of_its_name(
 ) -> None:
     """A schedule created through the API, then given to the file under its name, hid
     behind the file's (unsaid, its name refused by the API) and fired again once the
-    file dropped it. The server's start now deletes it, with its history, and says so."""
+    file dropped it. The server's start now deletes it, and says so; the fires of the name
+    stay (the file's schedule fired under it meanwhile)."""
     firing, runs = firing_of(sql_store, {"job_type": "note"})  # "tick" in the file
     catalog, workflows = firing.manager.catalog, runs.workflows
     made = {"name": "tick", "job_type": "note", "every": "1m", "paused": True}
@@ -370,7 +371,9 @@ def test_a_schedule_of_the_file_replaces_a_stored_one_of_its_name(
     entry = firing.book.get("tick")
     assert (entry.source, entry.spec.every, entry.spec.paused) == ("config", 10, False)
     assert entry.paused_by == "file"
-    assert sql_store.schedules.last_fire("tick") is None  # none of the old one's history
+    kept = sql_store.schedules.last_fire("tick")
+    assert kept is not None
+    assert kept.fire_time == T0
     firing.book.read_file(T0)
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
     firing.run_once(T0 + timedelta(seconds=10))

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jobyard.errors import Invalid
@@ -53,7 +53,7 @@ def _value(name: str, value: Any) -> Any:
         return value
     if value is None and name in TIMES:
         return None
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str) or "\x00" in value or not _encodes(value):
         raise _bad(f"{name} is not a string")
     if name not in TIMES:
         return value
@@ -63,7 +63,19 @@ def _value(name: str, value: Any) -> Any:
         raise _bad(f"{name} is not a time") from error
     if time.tzinfo is None:
         raise _bad(f"{name} has no offset")
-    return time
+    try:  # as the database gets it: within a day of year 1 or 9999, UTC is another year
+        return time.astimezone(UTC)
+    except OverflowError as error:
+        raise _bad(f"{name} falls before year 1 or after 9999 in UTC") from error
+
+
+def _encodes(value: str) -> bool:
+    """Whether ``value`` is text a database takes (a lone surrogate is not)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _bad(message: str) -> Invalid:

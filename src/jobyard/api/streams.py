@@ -506,7 +506,7 @@ async def run_messages(
         async with aclosing(batches):
             async for batch in batches:
                 if batch is None:
-                    state, going = await _run_going(node, run_id)
+                    state, going = await _run_going(node, run_id, away=(state, going))
                     if not going:
                         break
                     yield PING
@@ -555,10 +555,18 @@ async def _run_state(node: Node, run_id: int) -> RunState | None:
     return None if run is None else run.state
 
 
-async def _run_going(node: Node, run_id: int) -> tuple[RunState | None, bool]:
+async def _run_going(
+    node: Node, run_id: int, *, away: tuple[RunState | None, bool] | None = None
+) -> tuple[RunState | None, bool]:
     """The run's state, and whether its stream goes on: while it runs, and while a node
-    of a stopped run is still alive (being killed)."""
-    found = await to_thread.run_sync(node.store.runs.live_run, run_id)
+    of a stopped run is still alive (being killed). ``away``: the answer while the
+    database is unavailable (a look at a ping, taken again at the next), else its error."""
+    try:
+        found = await to_thread.run_sync(node.store.runs.live_run, run_id)
+    except Exception as exc:
+        if away is None or not unavailable(exc):
+            raise
+        return away
     if found is None:
         return None, False
     run, live = found

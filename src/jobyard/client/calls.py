@@ -122,10 +122,31 @@ def jobs(
     until: datetime | None = None,
     after: str | None = None,
 ) -> Flow[JobPage]:
+    found = job_listing(
+        page, per_page, sort, search, state, type, queue, worker, since, until, after
+    )
+    return JobPage.from_dict((yield from found))
+
+
+def job_listing(
+    page: int,
+    per_page: int,
+    sort: str | None,
+    search: str | None,
+    state: Names,
+    type: Names,
+    queue: Names,
+    worker: Names,
+    since: datetime | None,
+    until: datetime | None,
+    after: str | None,
+) -> Flow[dict[str, Any]]:
+    """A page of ``GET /api/v1/jobs`` as the server answered it."""
     params = {"page": page, "per_page": per_page, "sort": sort, "search": search, "after": after}
     params |= {"state": csv(state), "type": csv(type), "queue": csv(queue)}
     params |= {"worker": csv(worker), "since": iso(since, "since"), "until": iso(until, "until")}
-    return JobPage.from_dict((yield from call("GET", JOBS, params)))
+    answer: dict[str, Any] = yield from call("GET", JOBS, params)
+    return answer
 
 
 def iter_jobs(
@@ -143,15 +164,21 @@ def iter_jobs(
     job listed (its ``next``), not at an offset that removals and insertions shift."""
     seen: set[int] = set()  # a job whose sorted value changed may come round again
     after: str | None = None
+    number = 1  # an older server pages by numbers only
     while True:
-        page = yield from jobs(
-            1, per_page, sort, search, state, type, queue, worker, since, until, after
+        answer = yield from job_listing(
+            number, per_page, sort, search, state, type, queue, worker, since, until, after
         )
+        page = JobPage.from_dict(answer)
         for job in page.items:
             if job.id not in seen:
                 seen.add(job.id)
                 yield Emit(job)
-        if page.next is None:
+        if "next" not in answer:
+            if number >= page.pages or not page.items:
+                return
+            number += 1
+        elif page.next is None:
             return
         after = page.next
 

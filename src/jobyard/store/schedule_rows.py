@@ -52,8 +52,8 @@ class SqlSchedules(Part):
             return remove(conn, name)
 
     def yield_to_file(self, names: Collection[str]) -> dict[str, dict[str, Any]]:
-        """Delete the schedules created through the API under ``names`` (the file's now),
-        with their fires: the definitions of those deleted, by name."""
+        """Delete the schedules created through the API under ``names`` (the file's now):
+        the definitions of those deleted, by name (the fires of the names stay)."""
         with self._write() as conn:
             return yield_to_file(conn, names)
 
@@ -163,8 +163,9 @@ def remove(conn: Connection, name: str) -> bool:
 
 def yield_to_file(conn: Connection, names: Collection[str]) -> dict[str, dict[str, Any]]:
     """Delete the schedules created through the API whose names the file now gives its
-    own, with their fires (the file's schedule starts without their history): their
-    definitions, by name. A row of the file's paused state stays."""
+    own: their definitions, by name. A row of the file's paused state stays, and so do
+    the fires of the name: the file's schedule fired under it while both were stored
+    (and must see a run of its own still going)."""
     if not names:
         return {}
     ours = schedules.c.name.in_(sorted(names)), not_(_of_the_file)
@@ -172,5 +173,4 @@ def yield_to_file(conn: Connection, names: Collection[str]) -> dict[str, dict[st
     taken = {name: load_json(definition) for name, definition in found}
     for name in taken:
         conn.execute(delete(schedules).where(schedules.c.name == name, not_(_of_the_file)))
-        fires.forget(conn, name)
     return taken

@@ -47,9 +47,8 @@ class Breach:
             "max_data": f"reported {self.metric} = {self.value:g}, budget {self.limit:g}",
             "expected": f"ran {duration(self.value)}, usually done within {duration(self.limit)}",
         }[self.budget]
-        if amount(self.budget, self.value) == amount(self.budget, self.limit):
-            # both read the same (2.0 s, budget 2.0 s): say by how much it went over
-            what += f", exceeded by {amount(self.budget, self.value - self.limit)}"
+        if (by := excess(self.budget, self.value, self.limit)) is not None:
+            what += f", exceeded by {by}"  # "2.0 s, budget 2.0 s" reads as no breach
         return f"SLA breach ({self.budget}): {what}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,13 +71,20 @@ def amount(budget: str, value: float) -> str:
     return f"{value:g}" if budget == "max_data" else duration(value)
 
 
+def excess(budget: str, value: float, limit: float) -> str | None:
+    """By how much ``value`` went over ``limit`` where both read the same (else None)."""
+    if amount(budget, value) != amount(budget, limit):
+        return None
+    return amount(budget, value - limit)
+
+
 def overrun(budget: str, value: float, limit: float) -> str:
     """How far ``value`` went over ``limit``: ``25 min 00 s > 20 min 00 s``, or where both
     read the same, by how much (``3.0 s exceeded by 27 ms``)."""
-    shown, allowed = amount(budget, value), amount(budget, limit)
-    if shown != allowed:
-        return f"{shown} > {allowed}"
-    return f"{allowed} exceeded by {amount(budget, value - limit)}"
+    allowed = amount(budget, limit)
+    if (by := excess(budget, value, limit)) is None:
+        return f"{amount(budget, value)} > {allowed}"
+    return f"{allowed} exceeded by {by}"
 
 
 def baseline(runtimes: Sequence[float]) -> float | None:
