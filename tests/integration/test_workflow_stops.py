@@ -8,14 +8,17 @@ that ends settles its dependents, then its run looks at itself.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from alembic import command
 
+from jobyard.api.streams import run_messages
 from jobyard.dependencies import Dependencies
 from jobyard.errors import Conflict, Invalid
+from jobyard.events.hub import Hub
 from jobyard.events.records import JobTerminated, WorkflowRunFinished
 from jobyard.jobtypes.catalog import Catalog
 from jobyard.jobtypes.spec import JobType, parse_job_type
@@ -26,12 +29,14 @@ from jobyard.store import Store
 from jobyard.store.migrate import alembic_config
 from jobyard.workflows.parse import parse_workflows
 from jobyard.workflows.runs import Runs
+from tests.harness import Sse, read_sse
 from tests.stores import T0, claim
 
 LATER = T0 + timedelta(days=1)  # retention's cutoff: what ended at T0 is older
 TYPES = {"step": parse_job_type("step", {"command": ["true"]})}
 WORKFLOWS = {
     "pair": {"nodes": {"a": {"type": "step"}, "b": {"type": "step", "depends_on": ["a"]}}},
+    "twins": {"nodes": {"quick": {"type": "step"}, "stubborn": {"type": "step"}}},
     "forked": {  # a branch that fails, and one that is still running when the run stops
         "nodes": {
             "bad": {"type": "step"},
@@ -73,6 +78,14 @@ class Wired:
         """The worker stored the end of ``job`` (claimed before)."""
         values: dict[str, Any] = {"state": state, "finished_at": T0}
         update = JobUpdate(job.id, frozenset({JobState.RUNNING}), values, None)
+        assert self.store.jobs.update_job(update, T0) is not None
+        self.ended(job.id)
+
+    def kill(self, job: Job) -> None:
+        """The worker stored the kill of ``job`` (claimed before), with its end's event."""
+        values: dict[str, Any] = {"state": JobState.KILLED, "finished_at": T0}
+        told = JobTerminated(at=T0, state=JobState.KILLED, reason="killed")
+        update = JobUpdate(job.id, frozenset({JobState.RUNNING}), values, told)
         assert self.store.jobs.update_job(update, T0) is not None
         self.ended(job.id)
 
@@ -325,3 +338,50 @@ def test_a_node_the_stop_cancelled_before_its_upstream_failed_ends_blocked_on_re
     while store.retention.prune_jobs(LATER, 100, LATER).more:
         pass
     assert store.runs.run_jobs(run_id) == []  # the blocked job ended too: retention takes it
+
+
+class Served:
+    """What a run's stream reads of a server's node: its store and its event hub."""
+
+    def __init__(self, store: Store, hub: Hub) -> None:
+        self.store, self.hub = store, hub
+
+
+@pytest.mark.sql_only("a run's stream follows the stored event log")
+def test_a_stopped_runs_stream_tells_each_death_before_its_close(store: Store) -> None:
+    """The stream read the run when it met a node's death: its other node had died too,
+    its death stored just after, so the stream closed without it (a node a kill ends at
+    once may end after one killed through its grace, when its worker is slow)."""
+    wired = Wired(store)
+    run_id, nodes = started(wired, "twins")
+    hub = Hub(store, poll_interval=0.01)
+    hub.start()
+
+    async def follow() -> list[bytes]:
+        messages = run_messages(Served(store, hub), run_id, None, idle=30)  # type: ignore[arg-type]
+        sent = [await anext(messages)]  # ": from now": the stream's place is taken
+
+        async def rest() -> None:
+            sent.extend([message async for message in messages])
+
+        reading = asyncio.create_task(rest())
+        async with asyncio.timeout(30):
+            while not hub.subscribers:  # the stream read the running run and follows it
+                await asyncio.sleep(0.01)
+        # On the stream's loop: both deaths are stored before the stream meets either.
+        wired.runs.stop(run_id)
+        wired.kill(nodes["stubborn"])  # stored first (its worker was quicker) …
+        wired.kill(nodes["quick"])  # … the last death just after
+        async with asyncio.timeout(30):
+            await reading
+        return sent
+
+    try:
+        sent = asyncio.run(follow())
+    finally:
+        hub.stop()
+    events: list[Sse] = list(read_sse(iter(b"".join(sent).decode().splitlines())))
+    *told, close = events
+    killed = [e.data["node"] for e in told if e.data.get("state") == "killed"]
+    assert sorted(killed) == ["quick", "stubborn"]
+    assert (close.event, close.data) == ("close", {"run_id": run_id, "state": "stopped"})

@@ -475,14 +475,16 @@ async def run_messages(
     The place is taken before the run is read, so nothing that ends it after the read
     goes unseen. The stream follows a run while it runs, and a stopped run until its
     last node has died (the stop changes the run before its nodes are killed): the run
-    is read again when a node ends and when the stream is idle. A run that succeeded or
-    failed closes once its ``workflow_finished`` is sent (it is stored just after the
-    run's new state), or at the next idle moment. A run that had ended before the
-    stream opened gets what is stored after ``after``, then ``close``. A stream from now
-    starts with that place alone (an ``id:``), which a reconnection resumes from, as the
-    global stream's ``from=now`` does. A reconnection to a place retention has removed
-    events after starts with ``reset``: then ``close`` for a run that has ended, or
-    the run's changes from the ``reset``'s id on.
+    is read again when a node ends and when the stream is idle; a read that finds it over
+    saw every node's end stored, the last perhaps with a later id than the end it was
+    read for, so what is stored since the last event sent goes before the ``close``.
+    A run that succeeded or failed closes once its ``workflow_finished`` is sent (it is
+    stored just after the run's new state), or at the next idle moment. A run that had
+    ended before the stream opened gets what is stored after ``after``, then ``close``.
+    A stream from now starts with that place alone (an ``id:``), which a reconnection
+    resumes from, as the global stream's ``from=now`` does. A reconnection to a place
+    retention has removed events after starts with ``reset``: then ``close`` for a run
+    that has ended, or the run's changes from the ``reset``'s id on.
     """
     missed = after is not None  # a reconnection: what it missed, even of an ended run
     if after is None:
@@ -502,41 +504,57 @@ async def run_messages(
     state, going = await _run_going(node, run_id)
     ahead = cache.ahead(global_message)
     if going:
+        last = after  # the newest event sent
+        over = finished = False  # found over by a read of the run; told by workflow_finished
         batches = follow_batches(node.hub, wanted, after, idle=idle, prepare=ahead)
         async with aclosing(batches):
             async for batch in batches:
                 if batch is None:
                     state, going = await _run_going(node, run_id, away=(state, going))
-                    if not going:
+                    if over := not going:
                         break
                     yield PING
                     continue
                 sent: list[bytes] = []
-                ended = False
                 for item in batch:
                     sent.append(global_message(item, cache))
+                    last = item.event.id
                     record = item.event.record
                     if isinstance(record, WorkflowRunFinished):
                         if await _ended_since(node, run_id, record):
                             continue  # a replayed end of a run reopened since: it goes on
-                        state, ended = record.state, True
+                        state, finished = record.state, True
                         break
                     if isinstance(record, JobTerminated):
                         state, going = await _run_going(node, run_id)
-                        if state is None or (state is RunState.STOPPED and not going):
-                            ended = True  # (an end that ends the run is told by
-                            break  # workflow_finished)
+                        # (an end that ends the run is told by workflow_finished)
+                        if over := state is None or (state is RunState.STOPPED and not going):
+                            break
                 for chunk in chunked(sent):
                     yield chunk
-                if ended:
+                if finished or over:
                     break
+        if over:
+            # The read saw every node's end stored, the last perhaps with a later id than
+            # the end just sent (its worker stored it later): each is told before the close.
+            async for chunk in _stored_since(node, wanted, last, cache):
+                yield chunk
     elif missed:
-        replay = history_batches(node.store, wanted, after, sys.maxsize, prepare=ahead)
-        async with aclosing(replay) as old:
-            async for batch in old:
-                for chunk in chunked(global_message(item, cache) for item in batch):
-                    yield chunk
+        async for chunk in _stored_since(node, wanted, after, cache):
+            yield chunk
     yield _message("close", None, {"run_id": run_id, "state": state})
+
+
+async def _stored_since(
+    node: Node, wanted: Filter, after: int, cache: _Encoded
+) -> AsyncGenerator[bytes, None]:
+    """The messages of the ``wanted`` events stored after ``after``, up to the newest now."""
+    until = await to_thread.run_sync(node.store.events.last_event_id)
+    replay = history_batches(node.store, wanted, after, until, prepare=cache.ahead(global_message))
+    async with aclosing(replay) as old:
+        async for batch in old:
+            for chunk in chunked(global_message(item, cache) for item in batch):
+                yield chunk
 
 
 async def _ended_since(node: Node, run_id: int, end: WorkflowRunFinished) -> bool:
