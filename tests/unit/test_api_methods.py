@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 from fastapi import FastAPI
@@ -19,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Message
 
 from jobyard.api.methods import HeadAsGet
+from tests.asgi import scope
 
 
 def test_a_head_of_an_endless_stream_ends_before_the_stream_starts() -> None:
@@ -55,20 +55,3 @@ def test_a_head_of_an_endless_stream_ends_before_the_stream_starts() -> None:
     assert (b"content-type", b"text/event-stream; charset=utf-8") in sent[0]["headers"]
     assert (sent[1]["body"], sent[1]["more_body"]) == (b"", False)
     assert started == []
-
-
-def scope(method: str, path: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [],
-        "client": ("127.0.0.1", 50000),
-        "server": ("test", 80),
-    }

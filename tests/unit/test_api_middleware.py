@@ -17,25 +17,7 @@ from starlette.types import ASGIApp, Message
 
 from jobyard.api.headers import PAGES, SecurityHeaders
 from jobyard.api.problems import BodyLimit
-
-
-def scope(
-    method: str, path: str, headers: list[tuple[bytes, bytes]] | None = None
-) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers or [],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+from tests.asgi import scope
 
 
 def call(app: ASGIApp, method: str, path: str, receive: Any = None) -> list[Message]:
