@@ -6,7 +6,8 @@ given exactly what it missed. The :class:`Hub` tails the table from one thread
 — woken by PostgreSQL ``NOTIFY``, or polling briefly on SQLite and MariaDB — and
 hands each new event to the subscriptions that want it. With nobody
 subscribed it reads nothing: the first subscriber gives it its place again
-(the newest settled event, see :func:`~jobyard.events.gaps.settled`). A subscriber reads
+(the newest settled event, see :func:`~jobyard.events.gaps.settled`, or the newest
+that retention removed if later). A subscriber reads
 anything older than its subscription straight from the database, then takes
 the live events; one that falls too far behind is dropped by the hub and
 catches up from the database, so a slow client never slows the others or the
@@ -174,10 +175,18 @@ class Hub:
     def _settled_position(self) -> int:
         latest = self.store.events.latest(BATCH)
         if self.store.dialect == "sqlite":  # one writer: ids commit in order
-            return latest[-1][0] if latest else 0
-        # An event's time is when it happened, not when it committed (an end retried
-        # through an outage, a worker's clock): only gaps well in the past are settled.
-        return settled(latest, utcnow() - timedelta(seconds=max(self.gap_grace, SETTLED_AFTER)))
+            found = latest[-1][0] if latest else 0
+        else:
+            # An event's time is when it happened, not when it committed (an end retried
+            # through an outage, a worker's clock): only gaps well in the past are settled.
+            before = utcnow() - timedelta(seconds=max(self.gap_grace, SETTLED_AFTER))
+            found = settled(latest, before)
+        # Ids retention removed never come back: a place below the newest would wait a
+        # grace for them as for a transaction still committing (and events kept briefly
+        # could be removed unseen meanwhile), as when retention emptied the log and the
+        # place read was 0. They are settled: retention takes old events, none after a
+        # durable reader's place.
+        return max(found, self.store.retention.pruned_through())
 
     # -- the tailing thread ------------------------------------------------
     def _loop(self) -> None:
