@@ -34,8 +34,10 @@ def test_pruned_history_shows_and_resuming_streams_get_a_reset(
     config = tmp_path / "jobyard.yaml"
     config.write_text(CONFIG)
     server = launch(sqlite_url, config=config, env={"JOBYARD_RETENTION_INTERVAL": "0.3"})
-    job = server.submit("echo", args={"text": "soon gone"})
+    # Held, it cannot end (and lose its events) before its first event is read.
+    job = server.submit("echo", args={"text": "soon gone"}, hold=True)
     first = server.history(job["id"])[0].id
+    server.act(job["id"], "start", expect=200)
 
     def pruned() -> dict[str, object] | None:
         shown = server.job(job["id"])
@@ -79,9 +81,11 @@ def test_pruned_history_shows_and_resuming_streams_get_a_reset(
             list(client.events(job["id"], last_event_id=first))
         with pytest.raises(StreamReset):
             list(client.follow_logs(job["id"], after=1))
-        # The global stream goes on from the reset's id, live, with no second reset.
+        # The global stream goes on from the reset's id, live, with no second reset. (A
+        # held job: one that ended would lose its events a second later, and the stream
+        # only connects at its first read.)
         events = client.all_events(last_event_id=info.value.event.id)
-        later = server.submit("echo", args={"text": "after the reset"})
+        later = server.submit("echo", args={"text": "after the reset"}, hold=True)
         for event in events:
             assert not isinstance(event, ResetEvent)
             if event.job_id == later["id"]:
