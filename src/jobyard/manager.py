@@ -43,13 +43,6 @@ from jobyard.store.outage import deadlocked
 from jobyard.store.protocol import AuditOf, Storage
 
 log = logging.getLogger(__name__)
-#: A live job's intent that a user's next action undoes before its worker carried it out.
-_UNDOING = frozenset(
-    {
-        (JobState.RUNNING, Control.PAUSE, Event.RESUME),
-        (JobState.PAUSED, Control.RESUME, Event.PAUSE),
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -317,11 +310,6 @@ class JobManager:
         """The state table's answer, with a held job's dependencies taken into account;
         and when one of them means it can never run, the error it ends with."""
         ahead = _ahead(job.run_at, now)
-        if (job.state, job.control, event) in _UNDOING:
-            # A pause not carried out yet, then a resume (or the reverse): the new intent
-            # takes the old one's place; a worker that carried the old out meanwhile
-            # finds the new one next (a change carries out only its own intent).
-            return Outcome(job.state, Control(event.value)), None
         if job.state is not JobState.HELD or event not in (Event.START, Event.RESUME):
             return transition(job.state, event, run_at_ahead=ahead), None
         dependencies = self.store.deps.dependencies([job.id])[job.id]

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from jobyard.client import Client
-from tests.harness import FIXTURES, Server, shared_server, wait_for
+from tests.harness import FIXTURES, Server, shared_server
 
 server = shared_server(config=FIXTURES / "any_queue.yaml")  # a queue of its own per test
 ACTIONS = "/api/v1/jobs/actions"
@@ -123,25 +123,6 @@ def test_pause_and_resume_are_intents_for_the_worker(server: Server) -> None:
     act(server, "kill", ids)
     for job_id in ids:
         server.wait_state(job_id, "killed")
-
-
-def test_a_resume_right_after_a_pause_leaves_the_job_running(server: Server) -> None:
-    """README's lines run as a script: the resume came before the worker carried the
-    pause out, and was a 409 "cannot resume a job that is running"."""
-    job_id = server.submit("sleep", args={"seconds": 30})["id"]
-    server.wait_state(job_id, "running")
-    for _ in range(5):
-        assert server.act(job_id, "pause").status_code == 202
-        resumed = server.act(job_id, "resume")
-        assert resumed.status_code == 202, resumed.text
-
-        def settled() -> dict[str, object] | None:
-            job = server.job(job_id)
-            return job if job["control"] is None else None
-
-        assert wait_for(settled, 30)["state"] == "running"
-    server.act(job_id, "kill")
-    server.wait_state(job_id, "killed")
 
 
 def test_restart_and_remove_answer_as_their_own_routes(server: Server) -> None:

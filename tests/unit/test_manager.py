@@ -303,26 +303,6 @@ def test_a_pause_carried_out_keeps_a_kill_asked_meanwhile(h: Harness) -> None:
     assert (stored.state, stored.control) == (JobState.PAUSED, Control.KILL)
 
 
-def test_a_resume_before_the_pause_was_carried_out_takes_its_place(h: Harness) -> None:
-    """A resume right after a pause (README's lines run as a script) was a 409 "cannot
-    resume a job that is running": the pause was asked, not carried out yet."""
-    job_id = h.submit()
-    h.claim()
-    assert h.manager.act(job_id, Event.PAUSE).control is Control.PAUSE
-    resumed = h.manager.act(job_id, Event.RESUME)
-    assert (resumed.state, resumed.control) == (JobState.RUNNING, Control.RESUME)
-    # Its worker had carried the pause out meanwhile: the resume is still asked of it.
-    paused = JobUpdate(job_id, frozenset({JobState.RUNNING}), {"state": JobState.PAUSED})
-    stored = h.store.jobs.update_job(dataclasses.replace(paused, clears=Control.PAUSE), NOW)
-    assert stored is not None
-    assert (stored.state, stored.control) == (JobState.PAUSED, Control.RESUME)
-    # And the reverse: a pause before the resume was carried out takes its place; the
-    # same asked twice is still a 409.
-    assert h.manager.act(job_id, Event.PAUSE).control is Control.PAUSE
-    with pytest.raises(Conflict, match="cannot pause a job that is paused"):
-        h.manager.act(job_id, Event.PAUSE)
-
-
 def test_removing_a_live_job_leaves_its_worker_nothing_to_run(h: Harness) -> None:
     job_id = h.submit()
     h.claim()
