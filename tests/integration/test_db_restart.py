@@ -30,54 +30,41 @@ JOBS = 4
 
 
 class StreamReader(threading.Thread):
-    """Reads ``GET /api/v1/events`` in the background until every watched job has ended."""
+    """Reads a stream of the API in the background: ``GET /api/v1/events`` until every
+    one of ``jobs`` has ended, or a job's stream (``path``, no ``jobs``) to its close."""
 
-    def __init__(self, url: str, jobs: set[int], headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        jobs: set[int] | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/api/v1/events",
+    ) -> None:
         super().__init__(daemon=True)
         self.url = url
         self.jobs = jobs
         self.headers = headers or {}
+        self.path = path
         self.events: list[Sse] = []
         self.error: BaseException | None = None
 
     def ended(self) -> set[int]:
-        return {e.data["job_id"] for e in self.events if e.event == "job_terminated"} & self.jobs
+        ended = {e.data["job_id"] for e in self.events if e.event == "job_terminated"}
+        return ended & (self.jobs or set())
+
+    def _stops(self, event: Sse) -> bool:
+        return event.event == "close" if self.jobs is None else self.ended() == self.jobs
 
     def run(self) -> None:
         timeout = httpx.Timeout(10, read=None)
         try:
             with (
                 httpx.Client(base_url=self.url, timeout=timeout, auth=ADMIN) as client,
-                client.stream("GET", "/api/v1/events", headers=self.headers) as response,
+                client.stream("GET", self.path, headers=self.headers) as response,
             ):
                 assert response.status_code == 200
-                for event in read_sse(response.iter_lines(), stop=lambda _: False):
-                    self.events.append(event)
-                    if self.ended() == self.jobs:
-                        return
-        except BaseException as exc:  # reported by the test
-            self.error = exc
-
-
-class JobStreamReader(threading.Thread):
-    """Reads a job's stream (``GET /api/v1/jobs/{id}/events``) in the background to its close."""
-
-    def __init__(self, url: str, job_id: int) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.job_id = job_id
-        self.events: list[Sse] = []
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        timeout = httpx.Timeout(10, read=None)
-        try:
-            with (
-                httpx.Client(base_url=self.url, timeout=timeout, auth=ADMIN) as client,
-                client.stream("GET", f"/api/v1/jobs/{self.job_id}/events") as response,
-            ):
-                assert response.status_code == 200
-                self.events.extend(read_sse(response.iter_lines()))
+                for event in read_sse(response.iter_lines(), stop=self._stops):
+                    self.events.append(event)  # seen by the test as they come
         except BaseException as exc:  # reported by the test
             self.error = exc
 
@@ -106,7 +93,7 @@ def test_a_database_restart_loses_no_job_line_or_event(
         args = {"count": LINES, "pause": PAUSE}
         ids = {server.submit("tick", args=args)["id"] for _ in range(JOBS)}
         held = server.submit("echo", args={"text": "held through it"}, hold=True)["id"]
-        quiet = JobStreamReader(server.url, held)
+        quiet = StreamReader(server.url, path=f"/api/v1/jobs/{held}/events")
         quiet.start()
 
         def printing() -> bool:  # every job running and well into its output
