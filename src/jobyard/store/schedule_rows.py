@@ -171,6 +171,6 @@ def yield_to_file(conn: Connection, names: Collection[str]) -> dict[str, dict[st
     ours = schedules.c.name.in_(sorted(names)), not_(_of_the_file)
     found = conn.execute(select(schedules.c.name, schedules.c.definition).where(*ours))
     taken = {name: load_json(definition) for name, definition in found}
-    for name in taken:
-        conn.execute(delete(schedules).where(schedules.c.name == name, not_(_of_the_file)))
+    if taken:
+        conn.execute(delete(schedules).where(*ours))
     return taken
