@@ -115,13 +115,13 @@ class ProcessGroup:
             if not self._reaped:
                 self._remember(descendants_of(self.pid))  # before the leader dies
                 _killpg(self.pid, signal.SIGKILL)
-            _kill_all(self._seen.values())
+            _signal_all(self._seen.values(), signal.SIGKILL)
 
     def reap(self) -> Exit:
         """Kill what is left of the group, then reap the leader (which must have exited)."""
         with self._lock:
             _killpg(self.pid, signal.SIGKILL)  # the zombie leader still holds the pgid
-            _kill_all(self._seen.values())
+            _signal_all(self._seen.values(), signal.SIGKILL)
             _, status, rusage = os.wait4(self.pid, 0)
             self._reaped = True
         _wait_dead(self._seen.values(), REAP_BOUND)
@@ -159,12 +159,6 @@ def _signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(sig)  # psutil refuses if the pid now belongs to another process
-
-
-def _kill_all(procs: Iterable[psutil.Process]) -> None:
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()  # psutil refuses if the pid now belongs to another process
 
 
 def _wait_dead(procs: Iterable[psutil.Process], bound: float) -> None:
