@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from contextlib import aclosing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from weakref import WeakKeyDictionary
 
 from anyio import CancelScope, to_thread
@@ -50,6 +50,7 @@ from jobyard.node import Node
 from jobyard.storable import INT64_MAX
 from jobyard.store.outage import unavailable
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
 PING = b": ping\n\n"
@@ -366,14 +367,19 @@ async def job_messages(
 
 
 async def _still_stored(node: Node, job_id: int) -> bool:
-    """Whether the job is still stored; yes while the database is away (the hub waits
-    for it: this is looked at again at the next ping)."""
+    """Whether the job is still stored; yes while the database is away."""
+    return await _unless_away(lambda: node.store.jobs.get_job(job_id) is not None, True)
+
+
+async def _unless_away(read: Callable[[], T], away: T) -> T:
+    """``read()`` in a thread, or ``away`` while the database is unavailable: a stream's
+    look at what it follows at a ping, taken again at the next (the hub waits it out)."""
     try:
-        return await to_thread.run_sync(node.store.jobs.get_job, job_id) is not None
+        return await to_thread.run_sync(read)
     except Exception as exc:
-        if unavailable(exc):
-            return True
-        raise
+        if not unavailable(exc):
+            raise
+        return away
 
 
 GLOBAL_KINDS = (EventKind.STATE, EventKind.WORKFLOW, EventKind.SLA, EventKind.NOTIFICATION)
@@ -578,17 +584,16 @@ async def _run_going(
 ) -> tuple[RunState | None, bool]:
     """The run's state, and whether its stream goes on: while it runs, and while a node
     of a stopped run is still alive (being killed). ``away``: the answer while the
-    database is unavailable (a look at a ping, taken again at the next), else its error."""
-    try:
-        found = await to_thread.run_sync(node.store.runs.live_run, run_id)
-    except Exception as exc:
-        if away is None or not unavailable(exc):
-            raise
-        return away
-    if found is None:
-        return None, False
-    run, live = found
-    return run.state, run.state is RunState.RUNNING or (run.state is RunState.STOPPED and live)
+    database is unavailable (a look at a ping), else its error."""
+
+    def going() -> tuple[RunState | None, bool]:
+        found = node.store.runs.live_run(run_id)
+        if found is None:
+            return None, False
+        run, live = found
+        return run.state, run.state is RunState.RUNNING or (run.state is RunState.STOPPED and live)
+
+    return await (to_thread.run_sync(going) if away is None else _unless_away(going, away))
 
 
 async def _require_job(node: Node, job_id: int) -> None:
