@@ -39,8 +39,8 @@ from jobyard.client.models import (
 from jobyard.client.nodes import NodeHistory, RunNodes
 from jobyard.client.records import QueueInfo, Sample, ScheduleInfo
 from jobyard.client.stream import (
-    BUSY_PATIENCE,
     EventStream,
+    Patience,
     StreamRequest,
     StreamReset,
     StreamUnavailable,
@@ -334,10 +334,10 @@ BUSY_REREAD_WAIT = 1.0  # between tries while the server answers 503 (its Retry-
 
 def reread(read: Callable[[], Flow[T]], deadline: float | None = None) -> Flow[T]:
     """``read()``, tried again while the server cannot be reached, or answers that its
-    database is away (503, 429: for up to :data:`BUSY_PATIENCE`), as a stream is (not
+    database is away (503, 429: for up to :class:`Patience`), as a stream is (not
     past ``deadline``, a :func:`time.monotonic` time)."""
     waits = iter(REREAD_WAITS)
-    busy_since: float | None = None
+    busy = Patience()
     while True:
         try:
             return (yield from read())
@@ -346,9 +346,7 @@ def reread(read: Callable[[], Flow[T]], deadline: float | None = None) -> Flow[T
             if wait_s is None:
                 raise
         except ApiError as exc:
-            now = time.monotonic()
-            busy_since = busy_since or now
-            if exc.status not in (429, 503) or now - busy_since > BUSY_PATIENCE:
+            if exc.status not in (429, 503) or busy.spent():
                 raise
             wait_s = BUSY_REREAD_WAIT
         if deadline is not None and time.monotonic() + wait_s >= deadline:

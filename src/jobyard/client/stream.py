@@ -71,6 +71,23 @@ class StreamReset(Exception):
         self.event = event
 
 
+class Patience:
+    """How long a server has answered 503 (or 429) in a row: up to :data:`BUSY_PATIENCE`."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None  # the first of those answers
+
+    def spent(self) -> bool:
+        """One more such answer: whether they have lasted longer than the patience."""
+        now = time.monotonic()
+        self._since = self._since or now
+        return now - self._since > BUSY_PATIENCE
+
+    def reset(self) -> None:
+        """The server answered otherwise."""
+        self._since = None
+
+
 class _Dropped(Exception):
     """The connection broke, or the server refused for now (5xx, 429): ``busy`` when it
     answered 503 or 429, ``wait`` its ``Retry-After`` in seconds."""
@@ -117,7 +134,7 @@ class EventStream:
         self.connected = False
         self._delay = delay  # before the first reconnection; doubles after each failure
         self._failures = 0  # reconnections in a row that delivered nothing
-        self._busy_since: float | None = None  # the first of the 503s (429s) in a row
+        self._busy = Patience()
 
     def __iter__(self) -> Iterator[Event]:
         if not isinstance(self.http, httpx.Client):
@@ -166,11 +183,10 @@ class EventStream:
         """How long to wait before reconnecting, after a connection that had delivered
         ``before`` events ended with ``error`` (raises when retries are spent)."""
         if self.delivered > before:
-            self._failures, self._busy_since = 0, None
+            self._failures = 0
+            self._busy.reset()
         if isinstance(error, _Dropped) and error.busy:
-            now = time.monotonic()
-            self._busy_since = self._busy_since or now
-            if now - self._busy_since > BUSY_PATIENCE:
+            if self._busy.spent():
                 note = f" (the server answered so for {BUSY_PATIENCE:g} s)"
                 raise self._unreachable(error, note) from error
             delay = error.wait if error.wait is not None else self._delay
@@ -243,7 +259,7 @@ class EventStream:
         """Whether ``response`` is the stream (else read it and call :meth:`_refuse`)."""
         if response.status_code < 300 and _is_stream(response):
             self.connected = True
-            self._busy_since = None
+            self._busy.reset()
             return True
         return False
 
